@@ -1,0 +1,32 @@
+//! Compiles the contracts in pure Rust (protox) so that building Baton needs
+//! nothing but cargo: no system `protoc`.
+
+use std::path::PathBuf;
+
+const PROTOS: &[&str] = &[
+    "baton/type/v1/annotations.proto",
+    "baton/type/v1/handoff_context.proto",
+    "baton/handoff/v1/handoff.proto",
+    "baton/connector/v1/connector.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    for proto in PROTOS {
+        println!("cargo:rerun-if-changed={}", root.join(proto).display());
+    }
+    let descriptors = protox::compile(PROTOS, [&root])?;
+
+    // The descriptor set is also embedded for gRPC reflection.
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("baton_descriptor.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
+
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(descriptors)?;
+    Ok(())
+}

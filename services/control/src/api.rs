@@ -1,0 +1,471 @@
+//! `baton.handoff.v1.HandoffService` over gRPC: translates requests into
+//! domain calls and domain errors into statuses, in one place.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use baton_proto::handoff::v1::handoff_service_server::HandoffService;
+use baton_proto::handoff::v1::*;
+use baton_service_kit::status::{FieldViolation, invalid_argument, with_reason};
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Request, Response, Status};
+
+use crate::convert;
+use crate::dispatch::Dispatcher;
+use crate::domain::message::CustomerMessages;
+use crate::domain::routing::Router;
+use crate::domain::validate::{Limits, validate_create};
+use crate::domain::{
+    DEFAULT_TENANT, EventKind, Failure, Handoff, HandoffState, NewEvent, TransferMode,
+};
+use crate::hub::EventHub;
+use crate::store::{CreateOutcome, HandoffStore, StoreError};
+
+const DEFAULT_PAGE_SIZE: usize = 50;
+const MAX_PAGE_SIZE: usize = 500;
+const MAX_CANCEL_REASON_BYTES: usize = 512;
+/// Events read from the store per catch-up query of a watch stream.
+const REPLAY_BATCH: usize = 256;
+
+/// The tenant a request acts for. An authentication layer inserts it as a
+/// request extension; without one, everything belongs to `default`.
+#[derive(Debug, Clone)]
+pub struct Tenant(pub String);
+
+fn tenant_of<T>(request: &Request<T>) -> String {
+    request
+        .extensions()
+        .get::<Tenant>()
+        .map(|t| t.0.clone())
+        .unwrap_or_else(|| DEFAULT_TENANT.to_owned())
+}
+
+/// The one mapping of store errors to statuses.
+fn status_of(error: StoreError) -> Status {
+    match error {
+        StoreError::NotFound => {
+            with_reason(Code::NotFound, "HANDOFF_NOT_FOUND", "handoff not found")
+        }
+        StoreError::IllegalTransition(e) => with_reason(
+            Code::FailedPrecondition,
+            "ILLEGAL_TRANSITION",
+            e.to_string(),
+        ),
+        StoreError::Duplicate => with_reason(
+            Code::AlreadyExists,
+            "DUPLICATE_EVENT",
+            "event already recorded",
+        ),
+        StoreError::Unavailable(detail) => {
+            tracing::error!(%detail, "store unavailable");
+            with_reason(
+                Code::Unavailable,
+                "STORE_UNAVAILABLE",
+                "the handoff store is unavailable; retry",
+            )
+        }
+        StoreError::Corrupt(detail) => {
+            tracing::error!(%detail, "stored data is corrupt");
+            with_reason(
+                Code::Internal,
+                "STORE_CORRUPT",
+                "stored data could not be read",
+            )
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// Ids are UUIDs; anything else cannot name a handoff.
+fn parse_id(id: &str) -> Result<(), Status> {
+    uuid::Uuid::parse_str(id).map(|_| ()).map_err(|_| {
+        invalid_argument(&[FieldViolation::new(
+            "handoff_id",
+            "must be a handoff id (a UUID)",
+        )])
+    })
+}
+
+pub struct HandoffApi {
+    pub store: Arc<dyn HandoffStore>,
+    pub hub: Arc<EventHub>,
+    pub dispatcher: Arc<Dispatcher>,
+    pub router: Router,
+    pub messages: CustomerMessages,
+    pub limits: Limits,
+    pub default_timeout: Duration,
+    pub max_timeout: Duration,
+    /// Cancelled on shutdown, to end watch streams so the server can drain.
+    pub shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for HandoffApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandoffApi").finish_non_exhaustive()
+    }
+}
+
+impl HandoffApi {
+    fn new_handoff(
+        &self,
+        tenant: String,
+        request: &CreateHandoffRequest,
+    ) -> Result<Handoff, Status> {
+        validate_create(request, &self.limits, self.max_timeout)
+            .map_err(|v| invalid_argument(&v))?;
+        let conversation = request.conversation.clone().unwrap_or_default();
+        let context = request.context.clone().unwrap_or_default();
+        let target = request.target.clone().unwrap_or_default();
+        let intent = context
+            .intent
+            .as_ref()
+            .map(|i| i.name.as_str())
+            .unwrap_or_default();
+        let plan = self
+            .router
+            .plan(&target, intent, &conversation.language)
+            .map_err(|violation| invalid_argument(&[violation]))?;
+        let timeout = request
+            .timeout
+            .and_then(|t| Duration::try_from(t).ok())
+            .unwrap_or(self.default_timeout);
+        let (message, language) = self.messages.for_language(&conversation.language);
+        let created_at_ms = now_ms();
+        Ok(Handoff {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant,
+            request_id: request.request_id.clone(),
+            request_fingerprint: hex(&Sha256::digest(request.encode_to_vec())),
+            state: HandoffState::INITIAL,
+            mode: TransferMode::from_proto(request.mode()),
+            customer_message: message.to_owned(),
+            customer_message_language: language.to_owned(),
+            conversation,
+            context,
+            requested_target: target,
+            plan,
+            created_at_ms,
+            updated_at_ms: created_at_ms,
+            deadline_ms: created_at_ms
+                .saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX)),
+            current_attempt: None,
+            queue_status: None,
+            failure: None,
+            last_sequence: 1,
+        })
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tonic::async_trait]
+impl HandoffService for HandoffApi {
+    async fn create_handoff(
+        &self,
+        request: Request<CreateHandoffRequest>,
+    ) -> Result<Response<CreateHandoffResponse>, Status> {
+        let tenant = tenant_of(&request);
+        let request = request.into_inner();
+        let handoff = self.new_handoff(tenant, &request)?;
+        let fingerprint = handoff.request_fingerprint.clone();
+        match self.store.create(handoff).await.map_err(status_of)? {
+            CreateOutcome::Created(handoff, event) => {
+                tracing::info!(handoff_id = %handoff.id, plan_len = handoff.plan.len(), "handoff created");
+                self.hub.publish(&event);
+                self.dispatcher.spawn(handoff.clone());
+                Ok(Response::new(CreateHandoffResponse {
+                    handoff: Some(convert::handoff(&handoff)),
+                    created: true,
+                }))
+            }
+            CreateOutcome::Existing(existing) if existing.request_fingerprint != fingerprint => {
+                Err(with_reason(
+                    Code::AlreadyExists,
+                    "REQUEST_ID_REUSED",
+                    "request_id was already used for a different request",
+                ))
+            }
+            CreateOutcome::Existing(existing) => Ok(Response::new(CreateHandoffResponse {
+                handoff: Some(convert::handoff(&existing)),
+                created: false,
+            })),
+        }
+    }
+
+    async fn get_handoff(
+        &self,
+        request: Request<GetHandoffRequest>,
+    ) -> Result<Response<GetHandoffResponse>, Status> {
+        let tenant = tenant_of(&request);
+        let id = request.into_inner().handoff_id;
+        parse_id(&id)?;
+        let handoff = self.store.get(&tenant, &id).await.map_err(status_of)?;
+        Ok(Response::new(GetHandoffResponse {
+            handoff: Some(convert::handoff(&handoff)),
+        }))
+    }
+
+    async fn list_handoffs(
+        &self,
+        request: Request<ListHandoffsRequest>,
+    ) -> Result<Response<ListHandoffsResponse>, Status> {
+        let tenant = tenant_of(&request);
+        let request = request.into_inner();
+        let mut violations = Vec::new();
+        let mut states = Vec::new();
+        for (i, raw) in request.states.iter().enumerate() {
+            match baton_proto::handoff::v1::HandoffState::try_from(*raw)
+                .ok()
+                .and_then(convert::state_from_proto)
+            {
+                Some(state) => states.push(state),
+                None => violations.push(FieldViolation::new(
+                    format!("states[{i}]"),
+                    "is not a handoff state",
+                )),
+            }
+        }
+        let page_size = match request.page_size as usize {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n > MAX_PAGE_SIZE => {
+                violations.push(FieldViolation::new(
+                    "page_size",
+                    format!("must be at most {MAX_PAGE_SIZE}"),
+                ));
+                MAX_PAGE_SIZE
+            }
+            n => n,
+        };
+        let after = if request.page_token.is_empty() {
+            None
+        } else {
+            match URL_SAFE_NO_PAD
+                .decode(&request.page_token)
+                .ok()
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+            {
+                Some(id) => Some(id),
+                None => {
+                    violations.push(FieldViolation::new(
+                        "page_token",
+                        "is not a token from ListHandoffs",
+                    ));
+                    None
+                }
+            }
+        };
+        if !violations.is_empty() {
+            return Err(invalid_argument(&violations));
+        }
+        let mut handoffs = self
+            .store
+            .list(&tenant, &states, page_size + 1, after.as_deref())
+            .await
+            .map_err(status_of)?;
+        let next_page_token = if handoffs.len() > page_size {
+            handoffs.truncate(page_size);
+            handoffs
+                .last()
+                .map(|h| URL_SAFE_NO_PAD.encode(&h.id))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListHandoffsResponse {
+            handoffs: handoffs.iter().map(convert::handoff).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn cancel_handoff(
+        &self,
+        request: Request<CancelHandoffRequest>,
+    ) -> Result<Response<CancelHandoffResponse>, Status> {
+        let tenant = tenant_of(&request);
+        let request = request.into_inner();
+        parse_id(&request.handoff_id)?;
+        if request.reason.len() > MAX_CANCEL_REASON_BYTES {
+            return Err(invalid_argument(&[FieldViolation::new(
+                "reason",
+                format!("must be at most {MAX_CANCEL_REASON_BYTES} bytes"),
+            )]));
+        }
+        let handoff = self
+            .store
+            .get(&tenant, &request.handoff_id)
+            .await
+            .map_err(status_of)?;
+        match handoff.state {
+            HandoffState::Cancelled => {
+                return Ok(Response::new(CancelHandoffResponse {
+                    handoff: Some(convert::handoff(&handoff)),
+                }));
+            }
+            state if state.is_terminal() => {
+                return Err(with_reason(
+                    Code::FailedPrecondition,
+                    "HANDOFF_ENDED",
+                    format!("the handoff has already ended ({state:?})"),
+                ));
+            }
+            _ => {}
+        }
+        let failure = Failure::new(
+            baton_proto::types::v1::FailureReason::Cancelled,
+            request.reason,
+        );
+        let event = NewEvent::new(EventKind::Cancelled).failure(failure);
+        let (cancelled, _) = self
+            .dispatcher
+            .record(&tenant, &request.handoff_id, event)
+            .await
+            .map_err(status_of)?;
+        self.dispatcher.stop(&cancelled).await;
+        Ok(Response::new(CancelHandoffResponse {
+            handoff: Some(convert::handoff(&cancelled)),
+        }))
+    }
+
+    type WatchHandoffStream = ReceiverStream<Result<WatchHandoffResponse, Status>>;
+
+    async fn watch_handoff(
+        &self,
+        request: Request<WatchHandoffRequest>,
+    ) -> Result<Response<Self::WatchHandoffStream>, Status> {
+        let tenant = tenant_of(&request);
+        let request = request.into_inner();
+        parse_id(&request.handoff_id)?;
+        // Subscribe before reading the log, so that nothing recorded in
+        // between is missed; duplicates are dropped by sequence.
+        let live = self.hub.subscribe(&request.handoff_id);
+        let handoff = self
+            .store
+            .get(&tenant, &request.handoff_id)
+            .await
+            .map_err(status_of)?;
+        let (sender, receiver) = mpsc::channel(16);
+        let watch = Watch {
+            store: self.store.clone(),
+            tenant,
+            handoff_id: handoff.id,
+            last_sent: request.after_sequence,
+            sender,
+        };
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let sender = watch.sender.clone();
+            tokio::select! {
+                result = watch.run(live) => {
+                    if let Err(status) = result {
+                        let _ = sender.send(Err(status)).await;
+                    }
+                }
+                () = shutdown.cancelled() => {
+                    let _ = sender
+                        .send(Err(with_reason(
+                            Code::Unavailable,
+                            "SHUTTING_DOWN",
+                            "the server is shutting down; watch again with after_sequence",
+                        )))
+                        .await;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+}
+
+/// One WatchHandoff stream: replays the log after `last_sent`, then follows
+/// live events, going back to the log whenever it falls behind.
+struct Watch {
+    store: Arc<dyn HandoffStore>,
+    tenant: String,
+    handoff_id: String,
+    last_sent: u64,
+    sender: mpsc::Sender<Result<WatchHandoffResponse, Status>>,
+}
+
+enum Progress {
+    Open,
+    Ended,
+}
+
+impl Watch {
+    async fn run(
+        mut self,
+        mut live: broadcast::Receiver<crate::domain::EventRecord>,
+    ) -> Result<(), Status> {
+        if let Progress::Ended = self.catch_up().await? {
+            return Ok(());
+        }
+        loop {
+            match live.recv().await {
+                Ok(record) if record.sequence <= self.last_sent => {}
+                Ok(record) if record.sequence == self.last_sent + 1 => {
+                    if let Progress::Ended = self.send(&record).await {
+                        return Ok(());
+                    }
+                }
+                // A gap or a lag: the log has everything.
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if let Progress::Ended = self.catch_up().await? {
+                        return Ok(());
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    // The channel is freed after a terminal event.
+                    self.catch_up().await?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    async fn catch_up(&mut self) -> Result<Progress, Status> {
+        loop {
+            let events = self
+                .store
+                .events_after(&self.tenant, &self.handoff_id, self.last_sent, REPLAY_BATCH)
+                .await
+                .map_err(status_of)?;
+            let full_batch = events.len() == REPLAY_BATCH;
+            for record in &events {
+                if let Progress::Ended = self.send(record).await {
+                    return Ok(Progress::Ended);
+                }
+            }
+            if !full_batch {
+                return Ok(Progress::Open);
+            }
+        }
+    }
+
+    /// Sends one event; the stream ends after a terminal one or when the
+    /// client has gone.
+    async fn send(&mut self, record: &crate::domain::EventRecord) -> Progress {
+        self.last_sent = record.sequence;
+        let response = WatchHandoffResponse {
+            event: Some(convert::event(record)),
+        };
+        if self.sender.send(Ok(response)).await.is_err() || record.state.is_terminal() {
+            Progress::Ended
+        } else {
+            Progress::Open
+        }
+    }
+}

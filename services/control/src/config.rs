@@ -1,0 +1,147 @@
+//! The control service's configuration. Every key has a documented default,
+//! so `baton-control` runs with no file at all; `deny_unknown_fields` makes
+//! a misspelt key an error that names it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use baton_service_kit::telemetry::LogFormat;
+use serde::Deserialize;
+
+use crate::domain::routing::{DefaultConnectors, RouteConfig};
+use crate::domain::validate::Limits;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlConfig {
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub limits: Limits,
+    pub handoff: HandoffConfig,
+    /// Connector services by name.
+    pub connectors: BTreeMap<String, ConnectorConfig>,
+    /// The connector for each target kind when no route names one.
+    pub default_connectors: DefaultConnectors,
+    /// Named routes, matched in order.
+    pub routes: Vec<RouteConfig>,
+    pub messages: MessagesConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// gRPC listen address (HandoffService, health, reflection).
+    pub grpc_listen: SocketAddr,
+    /// HTTP listen address (context JSON and screen-pop pages).
+    pub http_listen: SocketAddr,
+    /// The base URL under which humans and platforms reach the HTTP
+    /// listener; `http://<http_listen>` when unset.
+    pub public_url: Option<String>,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// How long in-flight calls may take to finish on shutdown.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            log_format: LogFormat::Text,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory of the SQLite database and the context-token key.
+    pub data_dir: PathBuf,
+    /// File holding the 32-byte key that signs context tokens; created in
+    /// `data_dir` when unset.
+    pub token_key_file: Option<PathBuf>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".baton/data"),
+            token_key_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandoffConfig {
+    /// How long routing may take when the request sets no timeout.
+    #[serde(with = "humantime_serde")]
+    pub default_timeout: Duration,
+    /// The longest timeout a request may ask for.
+    #[serde(with = "humantime_serde")]
+    pub max_timeout: Duration,
+    /// How long after its deadline a handoff's context token stays valid
+    /// (the human reads the screen pop during the call).
+    #[serde(with = "humantime_serde")]
+    pub context_token_ttl: Duration,
+}
+
+impl Default for HandoffConfig {
+    fn default() -> Self {
+        Self {
+            default_timeout: Duration::from_secs(120),
+            max_timeout: Duration::from_secs(15 * 60),
+            context_token_ttl: Duration::from_secs(24 * 60 * 60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorConfig {
+    /// The connector's gRPC endpoint, e.g. `http://127.0.0.1:50061`.
+    pub endpoint: String,
+    /// Timeout of unary calls (info, health, cancel) to the connector.
+    #[serde(with = "humantime_serde", default = "default_call_timeout")]
+    pub call_timeout: Duration,
+}
+
+fn default_call_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagesConfig {
+    /// The language used when the conversation's has no message.
+    pub default_language: String,
+    /// Customer messages by BCP 47 tag; add to or replace the built-in
+    /// en, es, fr, de and pt messages.
+    pub translations: BTreeMap<String, String>,
+}
+
+impl Default for MessagesConfig {
+    fn default() -> Self {
+        Self {
+            default_language: "en".into(),
+            translations: BTreeMap::new(),
+        }
+    }
+}
+
+impl ControlConfig {
+    pub fn public_url(&self) -> String {
+        self.server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.server.http_listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+}

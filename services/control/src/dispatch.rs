@@ -1,0 +1,534 @@
+//! The dispatcher: carries each handoff through its plan, one target at a
+//! time, turning the connector's transfer events into handoff events. On
+//! start it resumes every handoff that was in flight; a connector
+//! deduplicates `StartTransfer` by (handoff, attempt), so resuming re-attaches
+//! to the running transfer, and the store drops events already recorded.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use baton_proto::connector::v1::{
+    CancelTransferRequest, ContextReference, StartTransferRequest, StartTransferResponse,
+    TransferEventKind,
+};
+use baton_proto::types::v1::FailureReason;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::domain::envelope::build_envelope;
+use crate::domain::routing::kind_name;
+use crate::domain::{
+    Attempt, EventKind, EventRecord, Failure, Handoff, HandoffState, NewEvent, QueueStatus,
+};
+use crate::hub::EventHub;
+use crate::registry::ConnectorRegistry;
+use crate::store::{HandoffStore, StoreError};
+use crate::token::{Purpose, TokenSigner};
+
+/// How a transfer to one target ended, from the dispatcher's side.
+enum TransferOutcome {
+    /// Nothing more to do: completed, cancelled, or ended elsewhere.
+    Finished,
+    /// The target failed; try the next one.
+    TargetFailed(Failure, Option<u64>),
+    /// The handoff's deadline passed before a human was connected.
+    DeadlineExceeded,
+}
+
+pub struct Dispatcher {
+    store: Arc<dyn HandoffStore>,
+    hub: Arc<EventHub>,
+    registry: ConnectorRegistry,
+    tokens: TokenSigner,
+    public_url: String,
+    token_ttl: Duration,
+    running: Mutex<HashMap<String, JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher").finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// The monotonic instant of a wall-clock deadline in Unix milliseconds.
+fn instant_of(deadline_ms: i64) -> Instant {
+    let remaining = u64::try_from(deadline_ms.saturating_sub(now_ms())).unwrap_or(0);
+    Instant::now() + Duration::from_millis(remaining)
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn HandoffStore>,
+        hub: Arc<EventHub>,
+        registry: ConnectorRegistry,
+        tokens: TokenSigner,
+        public_url: String,
+        token_ttl: Duration,
+    ) -> Self {
+        Self {
+            store,
+            hub,
+            registry,
+            tokens,
+            public_url,
+            token_ttl,
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records an event and tells the watchers.
+    pub async fn record(
+        &self,
+        tenant: &str,
+        id: &str,
+        event: NewEvent,
+    ) -> Result<(Handoff, EventRecord), StoreError> {
+        let (handoff, record) = self.store.append(tenant, id, event).await?;
+        tracing::info!(
+            handoff_id = %id,
+            sequence = record.sequence,
+            event = ?record.kind,
+            state = ?record.state,
+            "handoff event"
+        );
+        self.hub.publish(&record);
+        Ok((handoff, record))
+    }
+
+    /// The signed reference to a handoff's context.
+    pub fn reference(&self, handoff: &Handoff) -> ContextReference {
+        let expires_ms = handoff
+            .deadline_ms
+            .saturating_add(i64::try_from(self.token_ttl.as_millis()).unwrap_or(i64::MAX));
+        let expires = u32::try_from(expires_ms / 1000).unwrap_or(u32::MAX);
+        let token = match Uuid::parse_str(&handoff.id) {
+            Ok(id) => self.tokens.sign(id, Purpose::ReadContext, expires),
+            Err(_) => String::new(),
+        };
+        let base = format!("{}/v1/handoffs/{}", self.public_url, handoff.id);
+        ContextReference {
+            handoff_id: handoff.id.clone(),
+            context_url: format!("{base}/context?token={token}"),
+            screen_pop_url: format!("{base}/screen-pop?token={token}"),
+            token,
+        }
+    }
+
+    /// Starts (or resumes) carrying `handoff` through its plan.
+    pub fn spawn(self: &Arc<Self>, handoff: Handoff) {
+        let id = handoff.id.clone();
+        let dispatcher = self.clone();
+        let task_id = id.clone();
+        let task = tokio::spawn(async move {
+            dispatcher.run(handoff).await;
+            dispatcher.forget(&task_id);
+        });
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.insert(id, task);
+    }
+
+    fn forget(&self, id: &str) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.remove(id);
+    }
+
+    /// Stops dispatching a handoff that was cancelled, and tells its
+    /// connector to cancel the transfer.
+    pub async fn stop(&self, handoff: &Handoff) {
+        let task = {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            running.remove(&handoff.id)
+        };
+        if let Some(task) = task {
+            task.abort();
+        }
+        if let Some(attempt) = &handoff.current_attempt {
+            self.cancel_transfer(&handoff.id, attempt).await;
+        }
+    }
+
+    async fn cancel_transfer(&self, handoff_id: &str, attempt: &Attempt) {
+        let Ok(handle) = self.registry.get(&attempt.planned.connector) else {
+            return;
+        };
+        let mut request = tonic::Request::new(CancelTransferRequest {
+            handoff_id: handoff_id.to_owned(),
+            attempt: attempt.number,
+        });
+        request.set_timeout(handle.call_timeout());
+        if let Err(status) = handle.client().cancel_transfer(request).await {
+            tracing::warn!(
+                handoff_id,
+                connector = %handle.name,
+                code = ?status.code(),
+                "connector did not confirm the cancel"
+            );
+        }
+    }
+
+    /// Resumes every handoff left in flight by a previous run.
+    pub async fn resume_in_flight(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let handoffs = self.store.in_flight().await?;
+        let count = handoffs.len();
+        for handoff in handoffs {
+            tracing::info!(handoff_id = %handoff.id, state = ?handoff.state, "resuming handoff");
+            self.spawn(handoff);
+        }
+        Ok(count)
+    }
+
+    /// Which attempt to run next, and whether its TARGET_STARTED is still to
+    /// be recorded.
+    async fn next_attempt(&self, handoff: &Handoff) -> Result<(u32, bool), StoreError> {
+        let Some(current) = &handoff.current_attempt else {
+            return Ok((1, true));
+        };
+        if handoff.state != HandoffState::Routing {
+            return Ok((current.number, false));
+        }
+        // In routing, the last event says whether the current attempt had
+        // started or had already failed.
+        let last = self
+            .store
+            .events_after(&handoff.tenant, &handoff.id, handoff.last_sequence - 1, 1)
+            .await?;
+        let failed = last
+            .first()
+            .is_some_and(|e| e.kind == EventKind::TargetFailed);
+        Ok(if failed {
+            (current.number + 1, true)
+        } else {
+            (current.number, false)
+        })
+    }
+
+    async fn run(&self, handoff: Handoff) {
+        let (tenant, id) = (handoff.tenant.clone(), handoff.id.clone());
+        if let Err(error) = self.run_plan(&handoff).await {
+            match error {
+                // The handoff ended elsewhere (e.g. cancelled): nothing to do.
+                StoreError::IllegalTransition(_) | StoreError::Duplicate => {}
+                error => {
+                    tracing::error!(handoff_id = %id, %error, "dispatch stopped");
+                    let failure = Failure::new(
+                        FailureReason::ConnectorError,
+                        "internal error while routing",
+                    );
+                    let _ = self
+                        .record(
+                            &tenant,
+                            &id,
+                            NewEvent::new(EventKind::Failed).failure(failure),
+                        )
+                        .await;
+                }
+            }
+        }
+    }
+
+    async fn run_plan(&self, handoff: &Handoff) -> Result<(), StoreError> {
+        let (tenant, id) = (handoff.tenant.as_str(), handoff.id.as_str());
+        let (mut number, mut needs_start) = self.next_attempt(handoff).await?;
+        let mut last_failure: Option<Failure> = None;
+        loop {
+            let connected = handoff.state == HandoffState::Connected && !needs_start;
+            if !connected && now_ms() >= handoff.deadline_ms {
+                return self.fail_deadline(handoff, number).await;
+            }
+            let Some(planned) = handoff.planned(number).cloned() else {
+                let detail = match &last_failure {
+                    Some(failure) => format!(
+                        "all {} targets failed; the last with {:?}: {}",
+                        handoff.plan.len(),
+                        failure.reason,
+                        failure.detail
+                    ),
+                    None => "no target to try".into(),
+                };
+                let failure = Failure::new(FailureReason::AllTargetsFailed, detail);
+                self.record(
+                    tenant,
+                    id,
+                    NewEvent::new(EventKind::Failed).failure(failure),
+                )
+                .await?;
+                return Ok(());
+            };
+            let attempt = Attempt { number, planned };
+            if needs_start {
+                self.record(
+                    tenant,
+                    id,
+                    NewEvent::new(EventKind::TargetStarted).attempt(attempt.clone()),
+                )
+                .await?;
+            }
+            match self.transfer(handoff, &attempt, connected).await? {
+                TransferOutcome::Finished => return Ok(()),
+                TransferOutcome::DeadlineExceeded => {
+                    return self.fail_deadline(handoff, number).await;
+                }
+                TransferOutcome::TargetFailed(failure, connector_sequence) => {
+                    tracing::info!(
+                        handoff_id = %id,
+                        attempt = number,
+                        connector = %attempt.planned.connector,
+                        reason = ?failure.reason,
+                        "target failed; trying the next"
+                    );
+                    let mut event = NewEvent::new(EventKind::TargetFailed)
+                        .attempt(attempt)
+                        .failure(failure.clone());
+                    event.connector_sequence = connector_sequence;
+                    match self.record(tenant, id, event).await {
+                        Ok(_) | Err(StoreError::Duplicate) => {}
+                        Err(error) => return Err(error),
+                    }
+                    last_failure = Some(failure);
+                    number += 1;
+                    needs_start = true;
+                }
+            }
+        }
+    }
+
+    async fn fail_deadline(&self, handoff: &Handoff, number: u32) -> Result<(), StoreError> {
+        if let Some(planned) = handoff.planned(number) {
+            let attempt = Attempt {
+                number,
+                planned: planned.clone(),
+            };
+            self.cancel_transfer(&handoff.id, &attempt).await;
+        }
+        let failure = Failure::new(
+            FailureReason::DeadlineExceeded,
+            "no human was connected before the handoff's deadline",
+        );
+        self.record(
+            &handoff.tenant,
+            &handoff.id,
+            NewEvent::new(EventKind::Failed).failure(failure),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Runs one attempt: capability check, StartTransfer, and the event
+    /// stream until a terminal event.
+    async fn transfer(
+        &self,
+        handoff: &Handoff,
+        attempt: &Attempt,
+        mut connected: bool,
+    ) -> Result<TransferOutcome, StoreError> {
+        let connector_error = |detail: String| {
+            Ok(TransferOutcome::TargetFailed(
+                Failure::new(FailureReason::ConnectorError, detail),
+                None,
+            ))
+        };
+        let handle = match self.registry.get(&attempt.planned.connector) {
+            Ok(handle) => handle,
+            Err(error) => return connector_error(error.to_string()),
+        };
+        let info = match handle.check().await {
+            Ok(info) => info,
+            Err(error) => return connector_error(error.to_string()),
+        };
+        let kind = attempt.planned.target.kind();
+        if !info.target_kinds().any(|k| k == kind) {
+            return Ok(TransferOutcome::TargetFailed(
+                Failure::new(
+                    FailureReason::Unsupported,
+                    format!(
+                        "connector {} does not serve {} targets",
+                        handle.name,
+                        kind_name(kind)
+                    ),
+                ),
+                None,
+            ));
+        }
+        let mode = handoff.mode.to_proto();
+        if !info.transfer_modes().any(|m| m == mode) {
+            return Ok(TransferOutcome::TargetFailed(
+                Failure::new(
+                    FailureReason::Unsupported,
+                    format!(
+                        "connector {} does not support {:?} transfers",
+                        handle.name, handoff.mode
+                    ),
+                ),
+                None,
+            ));
+        }
+
+        let envelope = build_envelope(
+            self.reference(handoff),
+            &handoff.conversation,
+            &handoff.context,
+            &info.context_capabilities,
+        );
+        let deadline = instant_of(handoff.deadline_ms);
+        let request = StartTransferRequest {
+            handoff_id: handoff.id.clone(),
+            attempt: attempt.number,
+            target: Some(attempt.planned.target.to_proto()),
+            mode: mode as i32,
+            envelope: Some(envelope),
+            deadline: Some(timestamp_of(handoff.deadline_ms)),
+        };
+        let seen = self
+            .store
+            .last_connector_sequence(&handoff.id, attempt.number)
+            .await?;
+        let started = tokio::time::timeout(
+            handle.call_timeout(),
+            handle.client().start_transfer(request),
+        )
+        .await;
+        let mut stream = match started {
+            Ok(Ok(response)) => response.into_inner(),
+            Ok(Err(status)) => {
+                let reason = match status.code() {
+                    tonic::Code::Unimplemented | tonic::Code::InvalidArgument => {
+                        FailureReason::Unsupported
+                    }
+                    _ => FailureReason::ConnectorError,
+                };
+                return Ok(TransferOutcome::TargetFailed(
+                    Failure::new(reason, format!("{}: {}", handle.name, status.message())),
+                    None,
+                ));
+            }
+            Err(_) => return connector_error(format!("{}: StartTransfer timed out", handle.name)),
+        };
+
+        loop {
+            let next = if connected {
+                // A human has the customer: the deadline no longer applies.
+                Ok(stream.message().await)
+            } else {
+                tokio::time::timeout_at(deadline, stream.message()).await
+            };
+            let message = match next {
+                Err(_) => return Ok(TransferOutcome::DeadlineExceeded),
+                Ok(Ok(Some(message))) => message,
+                Ok(Ok(None)) | Ok(Err(_)) if connected => {
+                    // The human has the customer; losing the connector's
+                    // stream now does not undo that.
+                    tracing::warn!(handoff_id = %handoff.id, "connector stream ended after connect");
+                    return Ok(TransferOutcome::Finished);
+                }
+                Ok(Ok(None)) => {
+                    return connector_error(format!(
+                        "{} ended the transfer without an outcome",
+                        handle.name
+                    ));
+                }
+                Ok(Err(status)) => {
+                    return connector_error(format!("{}: {}", handle.name, status.message()));
+                }
+            };
+            if message.sequence <= seen {
+                continue;
+            }
+            match self.apply(handoff, attempt, &message).await? {
+                Applied::Continue { now_connected } => connected |= now_connected,
+                Applied::Finished => return Ok(TransferOutcome::Finished),
+                Applied::TargetFailed(failure) => {
+                    return Ok(TransferOutcome::TargetFailed(
+                        failure,
+                        Some(message.sequence),
+                    ));
+                }
+            }
+        }
+    }
+
+    async fn apply(
+        &self,
+        handoff: &Handoff,
+        attempt: &Attempt,
+        message: &StartTransferResponse,
+    ) -> Result<Applied, StoreError> {
+        let kind = match TransferEventKind::try_from(message.kind) {
+            Ok(TransferEventKind::Queued) => EventKind::Queued,
+            Ok(TransferEventKind::Offered) => EventKind::Offered,
+            Ok(TransferEventKind::Ringing) => EventKind::Ringing,
+            Ok(TransferEventKind::Answered) => EventKind::Answered,
+            Ok(TransferEventKind::ContextDelivered) => EventKind::ContextDelivered,
+            Ok(TransferEventKind::Connected) => EventKind::Connected,
+            Ok(TransferEventKind::Completed) => EventKind::Completed,
+            Ok(TransferEventKind::Cancelled) => EventKind::Cancelled,
+            Ok(TransferEventKind::Failed) => {
+                let reason = match FailureReason::try_from(message.failure_reason) {
+                    Ok(FailureReason::Unspecified) | Err(_) => FailureReason::ConnectorError,
+                    Ok(reason) => reason,
+                };
+                return Ok(Applied::TargetFailed(Failure::new(
+                    reason,
+                    message.detail.clone(),
+                )));
+            }
+            Ok(TransferEventKind::Unspecified) | Err(_) => {
+                tracing::warn!(handoff_id = %handoff.id, kind = message.kind, "ignoring unknown transfer event");
+                return Ok(Applied::Continue {
+                    now_connected: false,
+                });
+            }
+        };
+        let mut event = NewEvent::new(kind)
+            .attempt(attempt.clone())
+            .detail(message.detail.clone());
+        event.connector_sequence = Some(message.sequence);
+        if kind == EventKind::Queued {
+            event.queue_status = Some(QueueStatus {
+                position: message.queue_position,
+                estimated_wait: message
+                    .estimated_wait
+                    .and_then(|d| Duration::try_from(d).ok())
+                    .unwrap_or_default(),
+            });
+        }
+        if kind == EventKind::Cancelled {
+            event.failure = Some(Failure::new(
+                FailureReason::Cancelled,
+                message.detail.clone(),
+            ));
+        }
+        match self.record(&handoff.tenant, &handoff.id, event).await {
+            Ok((_, record)) if record.state.is_terminal() => Ok(Applied::Finished),
+            Ok((_, record)) => Ok(Applied::Continue {
+                now_connected: record.state == HandoffState::Connected,
+            }),
+            Err(StoreError::Duplicate) => Ok(Applied::Continue {
+                now_connected: false,
+            }),
+            Err(error) => Err(error),
+        }
+    }
+}
+
+enum Applied {
+    Continue { now_connected: bool },
+    Finished,
+    TargetFailed(Failure),
+}
+
+pub fn timestamp_of(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}

@@ -1,0 +1,320 @@
+//! The context envelope: what a connector's mechanisms can carry of a
+//! handoff's context. A signed reference to the full context always travels;
+//! then as much of the context as fits each mechanism's limit, with what was
+//! left out named, never cut silently.
+
+use baton_proto::connector::v1::{
+    ContextCapability, ContextEnvelope, ContextMechanism, ContextPayload, ContextReference,
+};
+use baton_proto::types::v1 as pb;
+use prost::Message;
+use serde_json::{Map, Value, json};
+
+/// Builds the envelope for a connector with `capabilities`.
+pub fn build_envelope(
+    reference: ContextReference,
+    conversation: &pb::Conversation,
+    context: &pb::HandoffContext,
+    capabilities: &[ContextCapability],
+) -> ContextEnvelope {
+    let mut envelope = ContextEnvelope {
+        reference: Some(reference.clone()),
+        conversation: Some(conversation.clone()),
+        ..Default::default()
+    };
+    for capability in capabilities {
+        let limit = capability.max_bytes as usize;
+        match ContextMechanism::try_from(capability.mechanism) {
+            Ok(ContextMechanism::Structured) => {
+                let (fitted, omitted) = fit_structured(context, limit);
+                envelope.context = Some(fitted);
+                envelope.omitted_fields = omitted;
+            }
+            Ok(ContextMechanism::Unspecified) | Err(_) => {}
+            Ok(mechanism) => envelope.payloads.push(render_payload(
+                mechanism,
+                &reference,
+                conversation,
+                context,
+                limit,
+            )),
+        }
+    }
+    envelope
+}
+
+/// The structured context, with the oldest transcript turns, then attempts,
+/// then notes removed until it fits `limit` (0: no limit).
+fn fit_structured(context: &pb::HandoffContext, limit: usize) -> (pb::HandoffContext, Vec<String>) {
+    let mut fitted = context.clone();
+    let mut omitted = Vec::new();
+    if limit == 0 || fitted.encoded_len() <= limit {
+        return (fitted, omitted);
+    }
+    let turns = fitted.transcript.len();
+    let mut dropped = 0;
+    while fitted.encoded_len() > limit && !fitted.transcript.is_empty() {
+        fitted.transcript.remove(0);
+        dropped += 1;
+    }
+    if dropped > 0 {
+        omitted.push(if dropped == turns {
+            "transcript".to_string()
+        } else {
+            format!("transcript[0..{dropped}]")
+        });
+    }
+    if fitted.encoded_len() > limit && !fitted.attempts.is_empty() {
+        fitted.attempts.clear();
+        omitted.push("attempts".into());
+    }
+    if fitted.encoded_len() > limit && !fitted.agent_notes.is_empty() {
+        fitted.agent_notes.clear();
+        omitted.push("agent_notes".into());
+    }
+    if fitted.encoded_len() > limit && !fitted.entities.is_empty() {
+        fitted.entities.clear();
+        omitted.push("entities".into());
+    }
+    (fitted, omitted)
+}
+
+/// Compact JSON for a size-limited mechanism. SIP mechanisms carry only what
+/// is safe in signalling: the token, then the intent, reason, language and
+/// priority. Platform mechanisms (task attributes, webhooks) may also carry
+/// the summary, non-sensitive entities, notes and the latest turns.
+/// Sensitive entity values never go into a payload.
+fn render_payload(
+    mechanism: ContextMechanism,
+    reference: &ContextReference,
+    conversation: &pb::Conversation,
+    context: &pb::HandoffContext,
+    limit: usize,
+) -> ContextPayload {
+    let mut omitted = Vec::new();
+    // User-to-User carries the token alone: carriers allow about 128 bytes.
+    if mechanism == ContextMechanism::SipUserToUser {
+        return ContextPayload {
+            mechanism: mechanism as i32,
+            content: reference.token.clone(),
+            omitted_fields: vec!["*".into()],
+        };
+    }
+    let mut object = Map::new();
+    object.insert("token".into(), json!(reference.token));
+    let signalling = matches!(
+        mechanism,
+        ContextMechanism::SipHeaders | ContextMechanism::ScreenPopUrl
+    );
+    let sensitive_entities: Vec<_> = context
+        .entities
+        .iter()
+        .filter(|e| e.sensitive)
+        .map(|e| format!("entities.{}", e.name))
+        .collect();
+
+    let mut candidates: Vec<(&str, Value)> = vec![("context_url", json!(reference.context_url))];
+    if let Some(intent) = &context.intent {
+        candidates.push(("intent", json!(intent.name)));
+        candidates.push(("confidence", json!(intent.confidence)));
+    }
+    if let Some(reason) = &context.reason {
+        candidates.push(("reason", json!(reason_name(reason.kind))));
+    }
+    candidates.push(("language", json!(conversation.language)));
+    candidates.push(("priority", json!(context.priority)));
+    if signalling {
+        omitted.extend(
+            [
+                "summary",
+                "entities",
+                "transcript",
+                "attempts",
+                "agent_notes",
+            ]
+            .map(String::from),
+        );
+    } else {
+        candidates.push(("summary", json!(context.summary)));
+        let entities: Map<String, Value> = context
+            .entities
+            .iter()
+            .filter(|e| !e.sensitive)
+            .map(|e| (e.name.clone(), json!(e.value)))
+            .collect();
+        candidates.push(("entities", Value::Object(entities)));
+        candidates.push(("agent_notes", json!(context.agent_notes)));
+        let turns: Vec<Value> = context
+            .transcript
+            .iter()
+            .map(|t| json!({"speaker": speaker_name(t.speaker), "text": t.text}))
+            .collect();
+        candidates.push(("transcript", Value::Array(turns)));
+    }
+    for (key, value) in candidates {
+        object.insert(key.into(), value);
+        if limit > 0 && Value::Object(object.clone()).to_string().len() > limit {
+            object.remove(key);
+            omitted.push(key.to_string());
+        }
+    }
+    omitted.extend(sensitive_entities);
+    ContextPayload {
+        mechanism: mechanism as i32,
+        content: Value::Object(object).to_string(),
+        omitted_fields: omitted,
+    }
+}
+
+pub fn reason_name(kind: i32) -> &'static str {
+    match pb::EscalationKind::try_from(kind) {
+        Ok(pb::EscalationKind::ExplicitRequest) => "explicit_request",
+        Ok(pb::EscalationKind::Distress) => "distress",
+        Ok(pb::EscalationKind::Complexity) => "complexity",
+        Ok(pb::EscalationKind::Compliance) => "compliance",
+        Ok(pb::EscalationKind::RepeatedFailure) => "repeated_failure",
+        _ => "other",
+    }
+}
+
+pub fn speaker_name(speaker: i32) -> &'static str {
+    match pb::Speaker::try_from(speaker) {
+        Ok(pb::Speaker::Customer) => "customer",
+        Ok(pb::Speaker::Ai) => "ai",
+        Ok(pb::Speaker::Human) => "human",
+        Ok(pb::Speaker::System) => "system",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference() -> ContextReference {
+        ContextReference {
+            handoff_id: "h1".into(),
+            token: "t".repeat(51),
+            context_url: "http://127.0.0.1:8080/v1/handoffs/h1/context?token=x".into(),
+            screen_pop_url: "http://127.0.0.1:8080/v1/handoffs/h1/screen-pop?token=x".into(),
+        }
+    }
+
+    fn context(turns: usize) -> pb::HandoffContext {
+        pb::HandoffContext {
+            summary: "Double charge on the March invoice".into(),
+            intent: Some(pb::Intent {
+                name: "billing.dispute".into(),
+                confidence: 0.8,
+            }),
+            entities: vec![
+                pb::Entity {
+                    name: "card".into(),
+                    value: "4111111111111111".into(),
+                    r#type: "card".into(),
+                    sensitive: true,
+                },
+                pb::Entity {
+                    name: "issue_type".into(),
+                    value: "double charge".into(),
+                    r#type: "string".into(),
+                    sensitive: false,
+                },
+            ],
+            transcript: (0..turns)
+                .map(|i| pb::Turn {
+                    speaker: 1,
+                    text: format!("turn number {i} with some words"),
+                    at: None,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn capability(mechanism: ContextMechanism, max_bytes: u32) -> ContextCapability {
+        ContextCapability {
+            mechanism: mechanism as i32,
+            max_bytes,
+        }
+    }
+
+    #[test]
+    fn structured_context_drops_oldest_turns_and_says_so() {
+        let envelope = build_envelope(
+            reference(),
+            &pb::Conversation::default(),
+            &context(100),
+            &[capability(ContextMechanism::Structured, 1024)],
+        );
+        let fitted = envelope.context.expect("context");
+        assert!(fitted.encoded_len() <= 1024);
+        let dropped = 100 - fitted.transcript.len();
+        assert!(dropped > 0);
+        assert_eq!(
+            envelope.omitted_fields,
+            [format!("transcript[0..{dropped}]")]
+        );
+        assert_eq!(
+            fitted.transcript.last().expect("turn").text,
+            "turn number 99 with some words"
+        );
+    }
+
+    #[test]
+    fn unlimited_structured_context_is_whole() {
+        let envelope = build_envelope(
+            reference(),
+            &pb::Conversation::default(),
+            &context(100),
+            &[capability(ContextMechanism::Structured, 0)],
+        );
+        assert_eq!(envelope.context.expect("context").transcript.len(), 100);
+        assert!(envelope.omitted_fields.is_empty());
+    }
+
+    #[test]
+    fn payloads_fit_their_limits_and_never_carry_sensitive_values() {
+        let envelope = build_envelope(
+            reference(),
+            &pb::Conversation {
+                language: "en".into(),
+                ..Default::default()
+            },
+            &context(50),
+            &[
+                capability(ContextMechanism::SipUserToUser, 128),
+                capability(ContextMechanism::SipHeaders, 1024),
+                capability(ContextMechanism::TaskAttributes, 600),
+            ],
+        );
+        assert_eq!(envelope.payloads.len(), 3);
+        let uui = &envelope.payloads[0];
+        assert_eq!(uui.content, reference().token);
+        for payload in &envelope.payloads {
+            assert!(!payload.content.contains("4111111111111111"));
+            assert!(
+                payload
+                    .omitted_fields
+                    .contains(&"entities.card".to_string())
+                    || payload.mechanism == ContextMechanism::SipUserToUser as i32
+            );
+        }
+        let headers = &envelope.payloads[1];
+        assert!(headers.content.len() <= 1024);
+        assert!(headers.content.contains("billing.dispute"));
+        assert!(!headers.content.contains("Double charge"));
+        let attributes = &envelope.payloads[2];
+        assert!(
+            attributes.content.len() <= 600,
+            "{}",
+            attributes.content.len()
+        );
+        assert!(attributes.content.contains("Double charge"));
+        assert!(
+            attributes
+                .omitted_fields
+                .contains(&"transcript".to_string())
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! The control service's domain: plain Rust, no gRPC, HTTP or SQL, so that
+//! every rule here is tested without a network.
+
+pub mod envelope;
+pub mod message;
+pub mod model;
+pub mod routing;
+pub mod state;
+pub mod validate;
+
+pub use model::*;
+pub use state::{EventKind, HandoffState, IllegalTransition};

@@ -1,0 +1,199 @@
+//! The handoff as the control service keeps it: plain Rust types. The
+//! conversation and context stay in their protobuf form because the service
+//! only stores and forwards them; everything it decides on is typed here.
+
+use std::time::Duration;
+
+use baton_proto::types::v1 as pb;
+use serde::{Deserialize, Serialize};
+
+use super::state::{EventKind, HandoffState};
+
+/// Every row belongs to a tenant; a single `default` tenant until
+/// authentication maps callers to tenants.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// A concrete destination served by a connector (a route is resolved into a
+/// list of these before anything is dispatched).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ConcreteTarget {
+    Queue { name: String, skills: Vec<String> },
+    PhoneNumber { number: String },
+    SipUri { uri: String },
+}
+
+impl ConcreteTarget {
+    pub fn kind(&self) -> pb::TargetKind {
+        match self {
+            Self::Queue { .. } => pb::TargetKind::Queue,
+            Self::PhoneNumber { .. } => pb::TargetKind::PhoneNumber,
+            Self::SipUri { .. } => pb::TargetKind::SipUri,
+        }
+    }
+
+    pub fn to_proto(&self) -> pb::Target {
+        let kind = match self.clone() {
+            Self::Queue { name, skills } => {
+                pb::target::Kind::Queue(pb::QueueTarget { name, skills })
+            }
+            Self::PhoneNumber { number } => pb::target::Kind::PhoneNumber(number),
+            Self::SipUri { uri } => pb::target::Kind::SipUri(uri),
+        };
+        pb::Target { kind: Some(kind) }
+    }
+}
+
+/// One step of a handoff's plan: a target and the connector that serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedTarget {
+    pub connector: String,
+    pub target: ConcreteTarget,
+}
+
+/// The transfer mode in effect (never unspecified).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferMode {
+    Warm,
+    Blind,
+    Attended,
+}
+
+impl TransferMode {
+    pub fn from_proto(mode: pb::TransferMode) -> Self {
+        match mode {
+            pb::TransferMode::Blind => Self::Blind,
+            pb::TransferMode::Attended => Self::Attended,
+            pb::TransferMode::Warm | pb::TransferMode::Unspecified => Self::Warm,
+        }
+    }
+
+    pub fn to_proto(self) -> pb::TransferMode {
+        match self {
+            Self::Warm => pb::TransferMode::Warm,
+            Self::Blind => pb::TransferMode::Blind,
+            Self::Attended => pb::TransferMode::Attended,
+        }
+    }
+}
+
+/// Why a target or a handoff failed, with a note for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub reason: pb::FailureReason,
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn new(reason: pb::FailureReason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Where a queued handoff stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStatus {
+    pub position: u32,
+    pub estimated_wait: Duration,
+}
+
+/// The target being tried: 1-based attempt number, connector and target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub number: u32,
+    pub planned: PlannedTarget,
+}
+
+/// A handoff as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handoff {
+    pub id: String,
+    pub tenant: String,
+    pub request_id: String,
+    /// SHA-256 of the create request, to tell a retry from a reused key.
+    pub request_fingerprint: String,
+    pub state: HandoffState,
+    pub conversation: pb::Conversation,
+    pub context: pb::HandoffContext,
+    pub requested_target: pb::Target,
+    pub mode: TransferMode,
+    /// The ordered targets to try; the first is attempt 1.
+    pub plan: Vec<PlannedTarget>,
+    pub customer_message: String,
+    pub customer_message_language: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub deadline_ms: i64,
+    pub current_attempt: Option<Attempt>,
+    pub queue_status: Option<QueueStatus>,
+    pub failure: Option<Failure>,
+    pub last_sequence: u64,
+}
+
+impl Handoff {
+    /// The planned target of a 1-based attempt number.
+    pub fn planned(&self, attempt: u32) -> Option<&PlannedTarget> {
+        let index = usize::try_from(attempt).ok()?.checked_sub(1)?;
+        self.plan.get(index)
+    }
+}
+
+/// An event to append to a handoff's log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub kind: EventKind,
+    pub attempt: Option<Attempt>,
+    pub queue_status: Option<QueueStatus>,
+    pub failure: Option<Failure>,
+    pub detail: String,
+    /// The connector's own sequence number of the transfer event this one
+    /// comes from, so that a replayed connector stream is not recorded twice.
+    pub connector_sequence: Option<u64>,
+}
+
+impl NewEvent {
+    pub fn new(kind: EventKind) -> Self {
+        Self {
+            kind,
+            attempt: None,
+            queue_status: None,
+            failure: None,
+            detail: String::new(),
+            connector_sequence: None,
+        }
+    }
+
+    pub fn attempt(mut self, attempt: Attempt) -> Self {
+        self.attempt = Some(attempt);
+        self
+    }
+
+    pub fn failure(mut self, failure: Failure) -> Self {
+        self.failure = Some(failure);
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+}
+
+/// An event as recorded, with its place in the handoff's log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    pub handoff_id: String,
+    pub sequence: u64,
+    pub kind: EventKind,
+    /// The handoff's state after the event.
+    pub state: HandoffState,
+    pub time_ms: i64,
+    pub attempt: Option<Attempt>,
+    pub queue_status: Option<QueueStatus>,
+    pub failure: Option<Failure>,
+    pub detail: String,
+}

@@ -1,0 +1,206 @@
+//! The handoff state machine. A handoff changes state only through
+//! [`HandoffState::after`], so an illegal transition cannot be written: the
+//! store applies every event through it inside the same transaction that
+//! records the event.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a handoff stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandoffState {
+    Pending,
+    Routing,
+    Queued,
+    Ringing,
+    Connected,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// What happened to a handoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Created,
+    TargetStarted,
+    Queued,
+    Offered,
+    Ringing,
+    Answered,
+    ContextDelivered,
+    Connected,
+    TargetFailed,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// An event that the handoff's current state does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a handoff in state {from:?} cannot take event {event:?}")]
+pub struct IllegalTransition {
+    pub from: HandoffState,
+    pub event: EventKind,
+}
+
+impl HandoffState {
+    /// The state of a handoff that has just been created.
+    pub const INITIAL: HandoffState = HandoffState::Pending;
+
+    /// True for completed, failed and cancelled: nothing happens after them.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+
+    /// True while a transfer to a target is under way.
+    fn is_transferring(self) -> bool {
+        matches!(self, Self::Routing | Self::Queued | Self::Ringing)
+    }
+
+    /// The state after `event`, or why `event` cannot happen now.
+    pub fn after(self, event: EventKind) -> Result<HandoffState, IllegalTransition> {
+        use EventKind as E;
+        use HandoffState as S;
+        let next = match (self, event) {
+            (S::Pending | S::Routing, E::TargetStarted) => S::Routing,
+            (from, E::Queued) if from.is_transferring() => S::Queued,
+            (from, E::Offered | E::Ringing) if from.is_transferring() => S::Ringing,
+            // The human answered or has the context; the customer is joined by
+            // a later CONNECTED. After CONNECTED, late context confirmations
+            // keep the handoff connected.
+            (from, E::Answered | E::ContextDelivered) if from.is_transferring() => S::Ringing,
+            (S::Connected, E::Answered | E::ContextDelivered) => S::Connected,
+            (from, E::Connected) if from.is_transferring() => S::Connected,
+            // A target failing sends the handoff back to routing for the next
+            // one; once a human has the customer there is no fallback.
+            (from, E::TargetFailed) if from.is_transferring() => S::Routing,
+            (S::Connected, E::Completed) => S::Completed,
+            (from, E::Failed) if !from.is_terminal() => S::Failed,
+            (from, E::Cancelled) if !from.is_terminal() => S::Cancelled,
+            (from, event) => return Err(IllegalTransition { from, event }),
+        };
+        Ok(next)
+    }
+}
+
+impl EventKind {
+    /// True for the events that end a handoff.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use EventKind as E;
+    use HandoffState as S;
+
+    const ALL_STATES: [S; 8] = [
+        S::Pending,
+        S::Routing,
+        S::Queued,
+        S::Ringing,
+        S::Connected,
+        S::Completed,
+        S::Failed,
+        S::Cancelled,
+    ];
+    const ALL_EVENTS: [E; 12] = [
+        E::Created,
+        E::TargetStarted,
+        E::Queued,
+        E::Offered,
+        E::Ringing,
+        E::Answered,
+        E::ContextDelivered,
+        E::Connected,
+        E::TargetFailed,
+        E::Completed,
+        E::Failed,
+        E::Cancelled,
+    ];
+
+    fn run(events: &[E]) -> Result<S, IllegalTransition> {
+        events
+            .iter()
+            .try_fold(S::INITIAL, |state, &event| state.after(event))
+    }
+
+    #[test]
+    fn a_warm_transfer_through_a_queue_reaches_completed() {
+        let path = [
+            E::TargetStarted,
+            E::Queued,
+            E::Queued,
+            E::Offered,
+            E::Answered,
+            E::ContextDelivered,
+            E::Connected,
+            E::Completed,
+        ];
+        assert_eq!(run(&path), Ok(S::Completed));
+    }
+
+    #[test]
+    fn a_failed_target_falls_back_to_routing_and_the_next_target_can_connect() {
+        let path = [
+            E::TargetStarted,
+            E::Ringing,
+            E::TargetFailed,
+            E::TargetStarted,
+            E::Ringing,
+            E::Connected,
+        ];
+        assert_eq!(run(&path), Ok(S::Connected));
+    }
+
+    #[test]
+    fn terminal_states_accept_nothing() {
+        for state in ALL_STATES.into_iter().filter(|s| s.is_terminal()) {
+            for event in ALL_EVENTS {
+                assert!(state.after(event).is_err(), "{state:?} took {event:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn created_is_never_a_transition() {
+        for state in ALL_STATES {
+            assert!(state.after(E::Created).is_err());
+        }
+    }
+
+    #[test]
+    fn no_fallback_and_no_completion_without_a_human() {
+        assert!(S::Connected.after(E::TargetFailed).is_err());
+        assert!(S::Ringing.after(E::Completed).is_err());
+        assert!(S::Pending.after(E::Connected).is_err());
+        assert!(S::Connected.after(E::TargetStarted).is_err());
+    }
+
+    #[test]
+    fn every_live_state_can_be_cancelled_or_failed() {
+        for state in ALL_STATES.into_iter().filter(|s| !s.is_terminal()) {
+            assert_eq!(state.after(E::Cancelled), Ok(S::Cancelled));
+            assert_eq!(state.after(E::Failed), Ok(S::Failed));
+        }
+    }
+
+    #[test]
+    fn terminal_events_lead_to_terminal_states() {
+        for state in ALL_STATES {
+            for event in ALL_EVENTS {
+                if let Ok(next) = state.after(event) {
+                    assert_eq!(
+                        event.is_terminal(),
+                        next.is_terminal(),
+                        "{state:?} {event:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The Baton control service: owns every handoff from `CreateHandoff` to a
+//! human on the line, routes it through connectors, and keeps its event log.
+
+pub mod api;
+pub mod config;
+pub mod convert;
+pub mod dispatch;
+pub mod domain;
+pub mod http;
+pub mod hub;
+pub mod registry;
+pub mod server;
+pub mod store;
+pub mod token;
+
+pub use config::ControlConfig;
+pub use server::{BoundControl, bind};

@@ -1,0 +1,63 @@
+//! `baton-control`: the control service binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use baton_control::ControlConfig;
+use baton_service_kit::{config, lifecycle, telemetry};
+use clap::Parser;
+
+/// Baton control service: the gRPC HandoffService AI runtimes call to hand
+/// a live customer to a human, with the context the human needs.
+#[derive(Debug, Parser)]
+#[command(name = "baton-control", version)]
+struct Args {
+    /// Configuration file (TOML or YAML). `BATON_…` environment variables
+    /// override it (e.g. BATON_SERVER__GRPC_LISTEN=0.0.0.0:50051).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// gRPC listen address (overrides server.grpc_listen).
+    #[arg(long)]
+    grpc_listen: Option<SocketAddr>,
+    /// HTTP listen address for context and screen pops (overrides server.http_listen).
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
+    /// Data directory of the embedded store (overrides store.data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let mut config: ControlConfig = match config::load(args.config.as_deref(), "BATON") {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("baton-control: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if let Some(address) = args.grpc_listen {
+        config.server.grpc_listen = address;
+    }
+    if let Some(address) = args.http_listen {
+        config.server.http_listen = address;
+    }
+    if let Some(dir) = args.data_dir {
+        config.store.data_dir = dir;
+    }
+    telemetry::init(config.server.log_format, "info");
+    let result = async {
+        let bound = baton_control::bind(config).await?;
+        bound.serve(lifecycle::shutdown_signal()).await
+    }
+    .await;
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("baton-control: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

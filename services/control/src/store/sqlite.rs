@@ -1,0 +1,787 @@
+//! The embedded store: SQLite in WAL mode with `synchronous = FULL`, so that
+//! an acknowledged write is on disk. One connection serialises writes; calls
+//! run on the blocking pool so the async runtime never waits on a fsync.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use baton_proto::types::v1 as pb;
+use prost::Message;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{CreateOutcome, HandoffStore, StoreError};
+use crate::domain::{
+    Attempt, EventKind, EventRecord, Failure, Handoff, HandoffState, NewEvent, PlannedTarget,
+    QueueStatus, TransferMode,
+};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how
+/// many have run.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE handoffs (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    request_fingerprint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    conversation BLOB NOT NULL,
+    context BLOB NOT NULL,
+    requested_target BLOB NOT NULL,
+    mode TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    customer_message TEXT NOT NULL,
+    customer_message_language TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    deadline_ms INTEGER NOT NULL,
+    current_attempt INTEGER,
+    queue_position INTEGER,
+    queue_wait_ms INTEGER,
+    failure_reason INTEGER,
+    failure_detail TEXT,
+    last_sequence INTEGER NOT NULL,
+    UNIQUE (tenant, request_id)
+);
+CREATE INDEX handoffs_by_tenant ON handoffs (tenant, id);
+CREATE INDEX handoffs_in_flight ON handoffs (state)
+    WHERE state NOT IN ('completed', 'failed', 'cancelled');
+CREATE TABLE handoff_events (
+    handoff_id TEXT NOT NULL REFERENCES handoffs (id),
+    sequence INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    attempt INTEGER,
+    queue_position INTEGER,
+    queue_wait_ms INTEGER,
+    failure_reason INTEGER,
+    failure_detail TEXT,
+    detail TEXT NOT NULL,
+    connector_sequence INTEGER,
+    PRIMARY KEY (handoff_id, sequence)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX handoff_events_by_connector_sequence
+    ON handoff_events (handoff_id, attempt, connector_sequence)
+    WHERE connector_sequence IS NOT NULL;
+"#];
+
+const HANDOFF_COLUMNS: &str = "id, tenant, request_id, request_fingerprint, state, conversation, \
+    context, requested_target, mode, plan, customer_message, customer_message_language, \
+    created_at_ms, updated_at_ms, deadline_ms, current_attempt, queue_position, queue_wait_ms, \
+    failure_reason, failure_detail, last_sequence";
+
+const EVENT_COLUMNS: &str = "handoff_id, sequence, kind, state, time_ms, attempt, queue_position, \
+    queue_wait_ms, failure_reason, failure_detail, detail";
+
+/// The embedded SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating when needed) `handoffs.db` under `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
+        })?;
+        let mut connection = Connection::open(data_dir.join("handoffs.db")).map_err(unavailable)?;
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(unavailable)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            )
+            .map_err(unavailable)?;
+        migrate(&mut connection)?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let connection = self.connection.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut connection = connection
+                .lock()
+                .map_err(|_| StoreError::Unavailable("store lock poisoned".into()))?;
+            work(&mut connection)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let applied: usize = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(unavailable)?;
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = connection.transaction().map_err(unavailable)?;
+        tx.execute_batch(migration).map_err(unavailable)?;
+        tx.pragma_update(None, "user_version", index + 1)
+            .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+fn unavailable(error: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(error.to_string())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// The snake_case name a unit enum variant is stored under (its serde name).
+fn name_of<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::new(),
+    }
+}
+
+fn parse_name<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, StoreError> {
+    M::decode(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn wait_ms(status: &Option<QueueStatus>) -> Option<i64> {
+    status.map(|s| i64::try_from(s.estimated_wait.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn queue_status(position: Option<u32>, wait_ms: Option<i64>) -> Option<QueueStatus> {
+    Some(QueueStatus {
+        position: position?,
+        estimated_wait: Duration::from_millis(u64::try_from(wait_ms.unwrap_or(0)).unwrap_or(0)),
+    })
+}
+
+fn failure(reason: Option<i32>, detail: Option<String>) -> Option<Failure> {
+    Some(Failure {
+        reason: pb::FailureReason::try_from(reason?).unwrap_or(pb::FailureReason::Unspecified),
+        detail: detail.unwrap_or_default(),
+    })
+}
+
+/// A row with its columns read but not yet interpreted, because turning
+/// bytes into domain types can fail with a StoreError, not a rusqlite one.
+struct HandoffRow {
+    id: String,
+    tenant: String,
+    request_id: String,
+    request_fingerprint: String,
+    state: String,
+    conversation: Vec<u8>,
+    context: Vec<u8>,
+    requested_target: Vec<u8>,
+    mode: String,
+    plan: String,
+    customer_message: String,
+    customer_message_language: String,
+    created_at_ms: i64,
+    updated_at_ms: i64,
+    deadline_ms: i64,
+    current_attempt: Option<u32>,
+    queue_position: Option<u32>,
+    queue_wait_ms: Option<i64>,
+    failure_reason: Option<i32>,
+    failure_detail: Option<String>,
+    last_sequence: u64,
+}
+
+impl HandoffRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            tenant: row.get(1)?,
+            request_id: row.get(2)?,
+            request_fingerprint: row.get(3)?,
+            state: row.get(4)?,
+            conversation: row.get(5)?,
+            context: row.get(6)?,
+            requested_target: row.get(7)?,
+            mode: row.get(8)?,
+            plan: row.get(9)?,
+            customer_message: row.get(10)?,
+            customer_message_language: row.get(11)?,
+            created_at_ms: row.get(12)?,
+            updated_at_ms: row.get(13)?,
+            deadline_ms: row.get(14)?,
+            current_attempt: row.get(15)?,
+            queue_position: row.get(16)?,
+            queue_wait_ms: row.get(17)?,
+            failure_reason: row.get(18)?,
+            failure_detail: row.get(19)?,
+            last_sequence: row.get(20)?,
+        })
+    }
+
+    fn into_handoff(self) -> Result<Handoff, StoreError> {
+        let plan: Vec<PlannedTarget> =
+            serde_json::from_str(&self.plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let current_attempt = self.current_attempt.and_then(|number| {
+            let planned = plan
+                .get(usize::try_from(number).ok()?.checked_sub(1)?)?
+                .clone();
+            Some(Attempt { number, planned })
+        });
+        Ok(Handoff {
+            id: self.id,
+            tenant: self.tenant,
+            request_id: self.request_id,
+            request_fingerprint: self.request_fingerprint,
+            state: parse_name(&self.state)?,
+            conversation: decode(&self.conversation)?,
+            context: decode(&self.context)?,
+            requested_target: decode(&self.requested_target)?,
+            mode: parse_name::<TransferMode>(&self.mode)?,
+            plan,
+            customer_message: self.customer_message,
+            customer_message_language: self.customer_message_language,
+            created_at_ms: self.created_at_ms,
+            updated_at_ms: self.updated_at_ms,
+            deadline_ms: self.deadline_ms,
+            current_attempt,
+            queue_status: queue_status(self.queue_position, self.queue_wait_ms),
+            failure: failure(self.failure_reason, self.failure_detail),
+            last_sequence: self.last_sequence,
+        })
+    }
+}
+
+struct EventRow {
+    handoff_id: String,
+    sequence: u64,
+    kind: String,
+    state: String,
+    time_ms: i64,
+    attempt: Option<u32>,
+    queue_position: Option<u32>,
+    queue_wait_ms: Option<i64>,
+    failure_reason: Option<i32>,
+    failure_detail: Option<String>,
+    detail: String,
+}
+
+impl EventRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            handoff_id: row.get(0)?,
+            sequence: row.get(1)?,
+            kind: row.get(2)?,
+            state: row.get(3)?,
+            time_ms: row.get(4)?,
+            attempt: row.get(5)?,
+            queue_position: row.get(6)?,
+            queue_wait_ms: row.get(7)?,
+            failure_reason: row.get(8)?,
+            failure_detail: row.get(9)?,
+            detail: row.get(10)?,
+        })
+    }
+
+    fn into_record(self, plan: &[PlannedTarget]) -> Result<EventRecord, StoreError> {
+        let attempt = self.attempt.and_then(|number| {
+            let planned = plan
+                .get(usize::try_from(number).ok()?.checked_sub(1)?)?
+                .clone();
+            Some(Attempt { number, planned })
+        });
+        Ok(EventRecord {
+            handoff_id: self.handoff_id,
+            sequence: self.sequence,
+            kind: parse_name(&self.kind)?,
+            state: parse_name(&self.state)?,
+            time_ms: self.time_ms,
+            attempt,
+            queue_status: queue_status(self.queue_position, self.queue_wait_ms),
+            failure: failure(self.failure_reason, self.failure_detail),
+            detail: self.detail,
+        })
+    }
+}
+
+fn load(connection: &Connection, tenant: &str, id: &str) -> Result<Handoff, StoreError> {
+    connection
+        .query_row(
+            &format!("SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE tenant = ?1 AND id = ?2"),
+            params![tenant, id],
+            HandoffRow::read,
+        )
+        .optional()
+        .map_err(unavailable)?
+        .ok_or(StoreError::NotFound)?
+        .into_handoff()
+}
+
+fn insert_event(
+    connection: &Connection,
+    record: &EventRecord,
+    connector_sequence: Option<u64>,
+) -> Result<(), StoreError> {
+    connection
+        .execute(
+            "INSERT INTO handoff_events (handoff_id, sequence, kind, state, time_ms, attempt, \
+             queue_position, queue_wait_ms, failure_reason, failure_detail, detail, connector_sequence) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                record.handoff_id,
+                record.sequence,
+                name_of(&record.kind),
+                name_of(&record.state),
+                record.time_ms,
+                record.attempt.as_ref().map(|a| a.number),
+                record.queue_status.map(|q| q.position),
+                wait_ms(&record.queue_status),
+                record.failure.as_ref().map(|f| f.reason as i32),
+                record.failure.as_ref().map(|f| f.detail.clone()),
+                record.detail,
+                connector_sequence,
+            ],
+        )
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+#[async_trait]
+impl HandoffStore for SqliteStore {
+    async fn create(&self, handoff: Handoff) -> Result<CreateOutcome, StoreError> {
+        self.with(move |connection| {
+            let tx = connection.transaction().map_err(unavailable)?;
+            let existing: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM handoffs WHERE tenant = ?1 AND request_id = ?2",
+                    params![handoff.tenant, handoff.request_id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            if let Some(id) = existing {
+                return Ok(CreateOutcome::Existing(load(&tx, &handoff.tenant, &id)?));
+            }
+            let plan = serde_json::to_string(&handoff.plan)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO handoffs ({HANDOFF_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
+                     ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, NULL, NULL, NULL, NULL, NULL, 1)"
+                ),
+                params![
+                    handoff.id,
+                    handoff.tenant,
+                    handoff.request_id,
+                    handoff.request_fingerprint,
+                    name_of(&HandoffState::INITIAL),
+                    handoff.conversation.encode_to_vec(),
+                    handoff.context.encode_to_vec(),
+                    handoff.requested_target.encode_to_vec(),
+                    name_of(&handoff.mode),
+                    plan,
+                    handoff.customer_message,
+                    handoff.customer_message_language,
+                    handoff.created_at_ms,
+                    handoff.created_at_ms,
+                    handoff.deadline_ms,
+                ],
+            )
+            .map_err(unavailable)?;
+            let event = EventRecord {
+                handoff_id: handoff.id.clone(),
+                sequence: 1,
+                kind: EventKind::Created,
+                state: HandoffState::INITIAL,
+                time_ms: handoff.created_at_ms,
+                attempt: None,
+                queue_status: None,
+                failure: None,
+                detail: String::new(),
+            };
+            insert_event(&tx, &event, None)?;
+            let stored = load(&tx, &handoff.tenant, &handoff.id)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(CreateOutcome::Created(stored, event))
+        })
+        .await
+    }
+
+    async fn get(&self, tenant: &str, id: &str) -> Result<Handoff, StoreError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.with(move |connection| load(connection, &tenant, &id))
+            .await
+    }
+
+    async fn find_by_id(&self, id: &str) -> Result<Handoff, StoreError> {
+        let id = id.to_owned();
+        self.with(move |connection| {
+            let tenant: String = connection
+                .query_row(
+                    "SELECT tenant FROM handoffs WHERE id = ?1",
+                    params![id],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?
+                .ok_or(StoreError::NotFound)?;
+            load(connection, &tenant, &id)
+        })
+        .await
+    }
+
+    async fn list(
+        &self,
+        tenant: &str,
+        states: &[HandoffState],
+        limit: usize,
+        after_id: Option<&str>,
+    ) -> Result<Vec<Handoff>, StoreError> {
+        let tenant = tenant.to_owned();
+        let states: Vec<String> = states.iter().map(name_of).collect();
+        let after_id = after_id.map(str::to_owned);
+        self.with(move |connection| {
+            // Ids are UUIDv7, so ordering by id is ordering by creation time.
+            let mut sql = format!("SELECT {HANDOFF_COLUMNS} FROM handoffs WHERE tenant = ?1");
+            let mut values: Vec<rusqlite::types::Value> = vec![tenant.into()];
+            if let Some(after_id) = after_id {
+                values.push(after_id.into());
+                sql.push_str(&format!(" AND id < ?{}", values.len()));
+            }
+            if !states.is_empty() {
+                let mut placeholders = Vec::new();
+                for state in states {
+                    values.push(state.into());
+                    placeholders.push(format!("?{}", values.len()));
+                }
+                sql.push_str(&format!(" AND state IN ({})", placeholders.join(", ")));
+            }
+            values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
+            sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", values.len()));
+            let mut statement = connection.prepare(&sql).map_err(unavailable)?;
+            let rows = statement
+                .query_map(rusqlite::params_from_iter(values), HandoffRow::read)
+                .map_err(unavailable)?;
+            rows.map(|row| row.map_err(unavailable)?.into_handoff())
+                .collect()
+        })
+        .await
+    }
+
+    async fn append(
+        &self,
+        tenant: &str,
+        id: &str,
+        event: NewEvent,
+    ) -> Result<(Handoff, EventRecord), StoreError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.with(move |connection| {
+            let tx = connection.transaction().map_err(unavailable)?;
+            let handoff = load(&tx, &tenant, &id)?;
+            let state = handoff.state.after(event.kind)?;
+            if let (Some(sequence), Some(attempt)) = (event.connector_sequence, &event.attempt) {
+                let seen: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM handoff_events WHERE handoff_id = ?1 \
+                         AND attempt = ?2 AND connector_sequence >= ?3)",
+                        params![id, attempt.number, sequence],
+                        |row| row.get(0),
+                    )
+                    .map_err(unavailable)?;
+                if seen {
+                    return Err(StoreError::Duplicate);
+                }
+            }
+            let record = EventRecord {
+                handoff_id: id.clone(),
+                sequence: handoff.last_sequence + 1,
+                kind: event.kind,
+                state,
+                time_ms: now_ms().max(handoff.updated_at_ms),
+                attempt: event.attempt.clone(),
+                queue_status: event.queue_status,
+                failure: event.failure.clone(),
+                detail: event.detail.clone(),
+            };
+            insert_event(&tx, &record, event.connector_sequence)?;
+            let queue = if state == HandoffState::Queued {
+                record.queue_status.or(handoff.queue_status)
+            } else {
+                None
+            };
+            let handoff_failure = match event.kind {
+                EventKind::Failed | EventKind::Cancelled => record.failure.clone(),
+                _ => None,
+            };
+            tx.execute(
+                "UPDATE handoffs SET state = ?1, updated_at_ms = ?2, last_sequence = ?3, \
+                 current_attempt = COALESCE(?4, current_attempt), queue_position = ?5, \
+                 queue_wait_ms = ?6, failure_reason = ?7, failure_detail = ?8 \
+                 WHERE tenant = ?9 AND id = ?10",
+                params![
+                    name_of(&state),
+                    record.time_ms,
+                    record.sequence,
+                    record.attempt.as_ref().map(|a| a.number),
+                    queue.map(|q| q.position),
+                    wait_ms(&queue),
+                    handoff_failure.as_ref().map(|f| f.reason as i32),
+                    handoff_failure.as_ref().map(|f| f.detail.clone()),
+                    tenant,
+                    id,
+                ],
+            )
+            .map_err(unavailable)?;
+            let updated = load(&tx, &tenant, &id)?;
+            tx.commit().map_err(unavailable)?;
+            Ok((updated, record))
+        })
+        .await
+    }
+
+    async fn events_after(
+        &self,
+        tenant: &str,
+        id: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.with(move |connection| {
+            let handoff = load(connection, &tenant, &id)?;
+            let mut statement = connection
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM handoff_events WHERE handoff_id = ?1 \
+                     AND sequence > ?2 ORDER BY sequence LIMIT ?3"
+                ))
+                .map_err(unavailable)?;
+            let rows = statement
+                .query_map(
+                    params![id, after, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    EventRow::read,
+                )
+                .map_err(unavailable)?;
+            rows.map(|row| row.map_err(unavailable)?.into_record(&handoff.plan))
+                .collect()
+        })
+        .await
+    }
+
+    async fn in_flight(&self) -> Result<Vec<Handoff>, StoreError> {
+        self.with(|connection| {
+            let mut statement = connection
+                .prepare(&format!(
+                    "SELECT {HANDOFF_COLUMNS} FROM handoffs \
+                     WHERE state NOT IN ('completed', 'failed', 'cancelled') ORDER BY id"
+                ))
+                .map_err(unavailable)?;
+            let rows = statement
+                .query_map([], HandoffRow::read)
+                .map_err(unavailable)?;
+            rows.map(|row| row.map_err(unavailable)?.into_handoff())
+                .collect()
+        })
+        .await
+    }
+
+    async fn last_connector_sequence(&self, id: &str, attempt: u32) -> Result<u64, StoreError> {
+        let id = id.to_owned();
+        self.with(move |connection| {
+            connection
+                .query_row(
+                    "SELECT COALESCE(MAX(connector_sequence), 0) FROM handoff_events \
+                     WHERE handoff_id = ?1 AND attempt = ?2",
+                    params![id, attempt],
+                    |row| row.get(0),
+                )
+                .map_err(unavailable)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ConcreteTarget, DEFAULT_TENANT};
+
+    fn handoff(request_id: &str) -> Handoff {
+        Handoff {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant: DEFAULT_TENANT.into(),
+            request_id: request_id.into(),
+            request_fingerprint: "f".into(),
+            state: HandoffState::Pending,
+            conversation: pb::Conversation::default(),
+            context: pb::HandoffContext {
+                summary: "s".into(),
+                ..Default::default()
+            },
+            requested_target: pb::Target::default(),
+            mode: TransferMode::Warm,
+            plan: vec![PlannedTarget {
+                connector: "c".into(),
+                target: ConcreteTarget::SipUri {
+                    uri: "sip:a@b".into(),
+                },
+            }],
+            customer_message: "m".into(),
+            customer_message_language: "en".into(),
+            created_at_ms: 1,
+            updated_at_ms: 1,
+            deadline_ms: 2,
+            current_attempt: None,
+            queue_status: None,
+            failure: None,
+            last_sequence: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn create_is_idempotent_and_survives_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let first = handoff("r1");
+        let CreateOutcome::Created(created, event) =
+            store.create(first.clone()).await.expect("create")
+        else {
+            panic!("expected a new handoff");
+        };
+        assert_eq!(event.sequence, 1);
+        assert_eq!(created.last_sequence, 1);
+        let CreateOutcome::Existing(existing) = store.create(handoff("r1")).await.expect("retry")
+        else {
+            panic!("expected the existing handoff");
+        };
+        assert_eq!(existing.id, first.id);
+        drop(store);
+
+        let reopened = SqliteStore::open(dir.path()).expect("reopen");
+        assert_eq!(
+            reopened
+                .get(DEFAULT_TENANT, &first.id)
+                .await
+                .expect("get")
+                .id,
+            first.id
+        );
+        assert!(matches!(
+            reopened.get("other", &first.id).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+
+    #[tokio::test]
+    async fn append_goes_through_the_state_machine_and_dedupes_connector_events() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let h = handoff("r1");
+        store.create(h.clone()).await.expect("create");
+        let attempt = Attempt {
+            number: 1,
+            planned: h.plan[0].clone(),
+        };
+        let illegal = store
+            .append(DEFAULT_TENANT, &h.id, NewEvent::new(EventKind::Completed))
+            .await;
+        assert!(matches!(illegal, Err(StoreError::IllegalTransition(_))));
+
+        store
+            .append(
+                DEFAULT_TENANT,
+                &h.id,
+                NewEvent::new(EventKind::TargetStarted).attempt(attempt.clone()),
+            )
+            .await
+            .expect("start");
+        let mut ringing = NewEvent::new(EventKind::Ringing).attempt(attempt.clone());
+        ringing.connector_sequence = Some(1);
+        let (after, record) = store
+            .append(DEFAULT_TENANT, &h.id, ringing.clone())
+            .await
+            .expect("ring");
+        assert_eq!(after.state, HandoffState::Ringing);
+        assert_eq!(record.sequence, 3);
+        assert_eq!(after.current_attempt.expect("attempt").number, 1);
+        assert!(matches!(
+            store.append(DEFAULT_TENANT, &h.id, ringing).await,
+            Err(StoreError::Duplicate)
+        ));
+        assert_eq!(
+            store.last_connector_sequence(&h.id, 1).await.expect("seq"),
+            1
+        );
+
+        let events = store
+            .events_after(DEFAULT_TENANT, &h.id, 1, 10)
+            .await
+            .expect("events");
+        assert_eq!(
+            events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+            [2, 3]
+        );
+        assert_eq!(store.in_flight().await.expect("in flight").len(), 1);
+        store
+            .append(DEFAULT_TENANT, &h.id, NewEvent::new(EventKind::Cancelled))
+            .await
+            .expect("cancel");
+        assert!(store.in_flight().await.expect("in flight").is_empty());
+    }
+
+    #[tokio::test]
+    async fn list_pages_newest_first_within_the_tenant() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let h = handoff(&format!("r{i}"));
+            ids.push(h.id.clone());
+            store.create(h).await.expect("create");
+        }
+        let mut other = handoff("r0");
+        other.tenant = "other".into();
+        store.create(other).await.expect("create other tenant");
+
+        let page = store
+            .list(DEFAULT_TENANT, &[], 3, None)
+            .await
+            .expect("page 1");
+        assert_eq!(
+            page.iter().map(|h| &h.id).collect::<Vec<_>>(),
+            [&ids[4], &ids[3], &ids[2]]
+        );
+        let page = store
+            .list(DEFAULT_TENANT, &[HandoffState::Pending], 3, Some(&ids[2]))
+            .await
+            .expect("page 2");
+        assert_eq!(
+            page.iter().map(|h| &h.id).collect::<Vec<_>>(),
+            [&ids[1], &ids[0]]
+        );
+        assert!(
+            store
+                .list(DEFAULT_TENANT, &[HandoffState::Failed], 3, None)
+                .await
+                .expect("none")
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! Plumbing shared by every Baton service, so that each binary has the same
+//! config loading, logs, lifecycle, health, reflection and error mapping.
+
+pub mod config;
+pub mod grpc;
+pub mod lifecycle;
+pub mod status;
+pub mod telemetry;
