@@ -1,0 +1,58 @@
+//! `baton-connector-script`: a connector that plays scripted events.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use baton_connector_script::{ScriptConfig, ScriptConnector};
+use baton_connector_sdk::{ServeOptions, serve, shutdown_signal};
+use baton_service_kit::{config, telemetry};
+use clap::Parser;
+
+/// A Baton connector that answers every transfer with a scripted sequence
+/// of events (queued, ringing, connected, busy…), for tests and demos.
+#[derive(Debug, Parser)]
+#[command(name = "baton-connector-script", version)]
+struct Args {
+    /// Configuration file (TOML or YAML); `BATON_SCRIPT_…` variables override it.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// gRPC listen address (overrides `listen`).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    telemetry::init(Default::default(), "info");
+    let mut config: ScriptConfig = match config::load(args.config.as_deref(), "BATON_SCRIPT") {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("baton-connector-script: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let connector = match ScriptConnector::new(&config) {
+        Ok(connector) => connector,
+        Err(error) => {
+            eprintln!("baton-connector-script: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match serve(
+        connector,
+        ServeOptions::new(config.listen),
+        shutdown_signal(),
+    )
+    .await
+    {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("baton-connector-script: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The event log of one transfer: appended by the connector through
+//! [`TransferEvents`], read (and replayed) by every StartTransfer stream
+//! that follows the transfer.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use baton_proto::connector::v1::{StartTransferResponse, TransferEventKind};
+use baton_proto::types::v1::FailureReason;
+use tokio::sync::watch;
+
+/// The shared log; `length` wakes followers when it grows.
+#[derive(Debug)]
+pub(crate) struct EventLog {
+    events: Mutex<Vec<StartTransferResponse>>,
+    length: watch::Sender<usize>,
+}
+
+impl EventLog {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            events: Mutex::new(Vec::new()),
+            length: watch::channel(0).0,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<StartTransferResponse>> {
+        self.events.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends an event unless the log already ended; returns whether it did.
+    pub(crate) fn push(&self, mut event: StartTransferResponse) -> bool {
+        let mut events = self.lock();
+        if events.last().is_some_and(|e| is_terminal(e.kind)) {
+            return false;
+        }
+        event.sequence = events.len() as u64 + 1;
+        event.time = Some(prost_types::Timestamp::from(SystemTime::now()));
+        events.push(event);
+        let length = events.len();
+        drop(events);
+        self.length.send_replace(length);
+        true
+    }
+
+    pub(crate) fn is_ended(&self) -> bool {
+        self.lock().last().is_some_and(|e| is_terminal(e.kind))
+    }
+
+    pub(crate) fn was_connected(&self) -> bool {
+        self.lock()
+            .iter()
+            .any(|e| e.kind == TransferEventKind::Connected as i32)
+    }
+
+    /// Events from index `from`, waiting until there is at least one.
+    pub(crate) async fn read_from(&self, from: usize) -> Vec<StartTransferResponse> {
+        let mut length = self.length.subscribe();
+        loop {
+            {
+                let events = self.lock();
+                if events.len() > from {
+                    return events[from..].to_vec();
+                }
+            }
+            if length.changed().await.is_err() {
+                return Vec::new();
+            }
+        }
+    }
+}
+
+pub(crate) fn is_terminal(kind: i32) -> bool {
+    kind == TransferEventKind::Completed as i32
+        || kind == TransferEventKind::Failed as i32
+        || kind == TransferEventKind::Cancelled as i32
+}
+
+/// How a connector reports a transfer's progress. Events after the terminal
+/// one are ignored, so a transfer ends exactly once.
+#[derive(Debug, Clone)]
+pub struct TransferEvents {
+    log: Arc<EventLog>,
+}
+
+impl TransferEvents {
+    pub(crate) fn new(log: Arc<EventLog>) -> Self {
+        Self { log }
+    }
+
+    fn event(kind: TransferEventKind, detail: &str) -> StartTransferResponse {
+        StartTransferResponse {
+            kind: kind as i32,
+            detail: detail.to_owned(),
+            ..Default::default()
+        }
+    }
+
+    async fn push(&self, event: StartTransferResponse) {
+        if !self.log.push(event) {
+            tracing::debug!("event after the transfer ended ignored");
+        }
+        // Let followers run: events are observed in order, not batched away.
+        tokio::task::yield_now().await;
+    }
+
+    /// The customer waits in a queue at `position` (1-based).
+    pub async fn queued(&self, position: u32, estimated_wait: Duration) {
+        let mut event = Self::event(TransferEventKind::Queued, "");
+        event.queue_position = position;
+        event.estimated_wait = prost_types::Duration::try_from(estimated_wait).ok();
+        self.push(event).await;
+    }
+
+    pub async fn offered(&self, detail: &str) {
+        self.push(Self::event(TransferEventKind::Offered, detail))
+            .await;
+    }
+
+    pub async fn ringing(&self, detail: &str) {
+        self.push(Self::event(TransferEventKind::Ringing, detail))
+            .await;
+    }
+
+    pub async fn answered(&self, detail: &str) {
+        self.push(Self::event(TransferEventKind::Answered, detail))
+            .await;
+    }
+
+    pub async fn context_delivered(&self, detail: &str) {
+        self.push(Self::event(TransferEventKind::ContextDelivered, detail))
+            .await;
+    }
+
+    pub async fn connected(&self, detail: &str) {
+        self.push(Self::event(TransferEventKind::Connected, detail))
+            .await;
+    }
+
+    /// Terminal: the connector's part is over after a connection.
+    pub async fn completed(&self, detail: &str) {
+        self.push(Self::event(TransferEventKind::Completed, detail))
+            .await;
+    }
+
+    /// Terminal: no human was reached at this target.
+    pub async fn failed(&self, reason: FailureReason, detail: &str) {
+        let mut event = Self::event(TransferEventKind::Failed, detail);
+        event.failure_reason = reason as i32;
+        self.push(event).await;
+    }
+
+    /// Terminal: the transfer was cancelled (e.g. the caller hung up).
+    pub async fn cancelled(&self, detail: &str) {
+        self.push(Self::event(TransferEventKind::Cancelled, detail))
+            .await;
+    }
+
+    /// True once a terminal event was reported.
+    pub fn is_ended(&self) -> bool {
+        self.log.is_ended()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sequences_are_gapless_and_nothing_follows_the_terminal_event() {
+        let log = EventLog::new();
+        let events = TransferEvents::new(log.clone());
+        events.ringing("").await;
+        events.failed(FailureReason::Busy, "486").await;
+        events.connected("").await;
+        let all = log.read_from(0).await;
+        assert_eq!(all.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(all[1].failure_reason, FailureReason::Busy as i32);
+        assert!(events.is_ended());
+    }
+}

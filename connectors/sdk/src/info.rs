@@ -1,0 +1,57 @@
+use baton_proto::connector::v1::{ContextCapability, ContextMechanism, GetConnectorInfoResponse};
+use baton_proto::types::v1::{TargetKind, TransferMode};
+
+/// A connector's name, version and capabilities, built fluently.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectorInfo {
+    pub name: String,
+    pub version: String,
+    pub target_kinds: Vec<TargetKind>,
+    pub transfer_modes: Vec<TransferMode>,
+    pub context: Vec<(ContextMechanism, u32)>,
+}
+
+impl ConnectorInfo {
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            version: version.into(),
+            target_kinds: Vec::new(),
+            transfer_modes: Vec::new(),
+            context: Vec::new(),
+        }
+    }
+
+    pub fn target_kinds(mut self, kinds: impl IntoIterator<Item = TargetKind>) -> Self {
+        self.target_kinds.extend(kinds);
+        self
+    }
+
+    pub fn transfer_modes(mut self, modes: impl IntoIterator<Item = TransferMode>) -> Self {
+        self.transfer_modes.extend(modes);
+        self
+    }
+
+    /// Adds a context mechanism and its size limit in bytes (0: none).
+    pub fn context(mut self, mechanism: ContextMechanism, max_bytes: u32) -> Self {
+        self.context.push((mechanism, max_bytes));
+        self
+    }
+
+    pub fn to_proto(&self) -> GetConnectorInfoResponse {
+        GetConnectorInfoResponse {
+            name: self.name.clone(),
+            version: self.version.clone(),
+            target_kinds: self.target_kinds.iter().map(|k| *k as i32).collect(),
+            transfer_modes: self.transfer_modes.iter().map(|m| *m as i32).collect(),
+            context_capabilities: self
+                .context
+                .iter()
+                .map(|(mechanism, max_bytes)| ContextCapability {
+                    mechanism: *mechanism as i32,
+                    max_bytes: *max_bytes,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The gRPC server of a connector: ConnectorService, health and reflection.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use baton_proto::connector::v1::connector_service_server::{
+    ConnectorService, ConnectorServiceServer,
+};
+use baton_proto::connector::v1::*;
+use baton_service_kit::grpc::{add_standard_services, report_not_serving};
+use baton_service_kit::lifecycle::announce_ready;
+use tokio::net::TcpListener;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::RoutesBuilder;
+use tonic::{Request, Response, Status};
+
+use crate::transfers::{Transfer, Transfers};
+use crate::{Connector, ConnectorInfo};
+
+const SERVICE_NAME: &str = "baton.connector.v1.ConnectorService";
+/// The largest StartTransfer request accepted: the envelope's structured
+/// context is bounded by the control service's own limits.
+const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+/// Where and how a connector serves.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+}
+
+impl ServeOptions {
+    pub fn new(listen: SocketAddr) -> Self {
+        Self { listen }
+    }
+}
+
+struct Service<C> {
+    info: ConnectorInfo,
+    transfers: Arc<Transfers<C>>,
+    shutdown: CancellationToken,
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<StartTransferResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl<C: Connector> ConnectorService for Service<C> {
+    async fn get_connector_info(
+        &self,
+        _request: Request<GetConnectorInfoRequest>,
+    ) -> Result<Response<GetConnectorInfoResponse>, Status> {
+        Ok(Response::new(self.info.to_proto()))
+    }
+
+    type StartTransferStream = EventStream;
+
+    async fn start_transfer(
+        &self,
+        request: Request<StartTransferRequest>,
+    ) -> Result<Response<Self::StartTransferStream>, Status> {
+        let transfer = Transfer::from_request(request.into_inner(), &self.info)?;
+        let log = self.transfers.start(transfer);
+        let shutdown = self.shutdown.clone();
+        let stream = async_stream_events(log, shutdown);
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn cancel_transfer(
+        &self,
+        request: Request<CancelTransferRequest>,
+    ) -> Result<Response<CancelTransferResponse>, Status> {
+        let request = request.into_inner();
+        let cancelled = self.transfers.cancel(&request.handoff_id, request.attempt);
+        Ok(Response::new(CancelTransferResponse { cancelled }))
+    }
+}
+
+/// Replays a transfer's log from the start and follows it to its terminal
+/// event; ends with UNAVAILABLE when the connector shuts down first.
+fn async_stream_events(
+    log: Arc<crate::events::EventLog>,
+    shutdown: CancellationToken,
+) -> impl Stream<Item = Result<StartTransferResponse, Status>> + Send {
+    let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut next = 0;
+        loop {
+            let batch = tokio::select! {
+                batch = log.read_from(next) => batch,
+                () = shutdown.cancelled() => {
+                    let _ = sender.send(Err(Status::unavailable("connector shutting down; StartTransfer again to re-attach"))).await;
+                    return;
+                }
+            };
+            for event in batch {
+                next += 1;
+                let terminal = crate::events::is_terminal(event.kind);
+                if sender.send(Ok(event)).await.is_err() || terminal {
+                    return;
+                }
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(receiver)
+}
+
+/// A connector with its listener bound, ready to serve.
+pub struct BoundConnector<C> {
+    pub addr: SocketAddr,
+    listener: TcpListener,
+    connector: C,
+}
+
+impl<C> std::fmt::Debug for BoundConnector<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundConnector")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds the connector's listener (port 0 picks a free port).
+pub async fn bind<C: Connector>(
+    connector: C,
+    options: ServeOptions,
+) -> anyhow::Result<BoundConnector<C>> {
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", options.listen))?;
+    Ok(BoundConnector {
+        addr: listener.local_addr()?,
+        listener,
+        connector,
+    })
+}
+
+impl<C: Connector> BoundConnector<C> {
+    /// Serves until `shutdown`, then reports not-serving, ends the transfer
+    /// streams (the control service re-attaches elsewhere or later) and
+    /// drains.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let info = self.connector.info();
+        let name = info.name.clone();
+        let transfers = Transfers::new(Arc::new(self.connector));
+        let stop = CancellationToken::new();
+        let service = Service {
+            info,
+            transfers: transfers.clone(),
+            shutdown: stop.clone(),
+        };
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(
+            ConnectorServiceServer::new(service)
+                .max_decoding_message_size(MAX_REQUEST_BYTES)
+                .max_encoding_message_size(MAX_REQUEST_BYTES),
+        );
+        let health =
+            add_standard_services(&mut routes, &[baton_proto::FILE_DESCRIPTOR_SET]).await?;
+        health
+            .set_service_status(SERVICE_NAME, tonic_health::ServingStatus::Serving)
+            .await;
+
+        tracing::info!(connector = %name, addr = %self.addr, "connector serving");
+        announce_ready(&format!("baton-connector-{name}"), &[("grpc", self.addr)]);
+        let stopping = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            report_not_serving(&health, &[SERVICE_NAME]).await;
+            tracing::info!(active = transfers.active(), "connector stopping");
+            stopping.cancel();
+        });
+        let server_stop = stop.clone();
+        tonic::transport::Server::builder()
+            .trace_fn(|request| tracing::info_span!("grpc", rpc.method = %request.uri().path()))
+            .add_routes(routes.routes())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
+                server_stop.cancelled().await;
+            })
+            .await?;
+        tracing::info!(connector = %name, "connector stopped");
+        Ok(())
+    }
+}
+
+/// Binds and serves in one call: what a connector's `main` needs.
+pub async fn serve<C: Connector>(
+    connector: C,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    bind(connector, options).await?.serve(shutdown).await
+}

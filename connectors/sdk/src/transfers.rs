@@ -1,0 +1,253 @@
+//! Running transfers, keyed by (handoff id, attempt): the SDK's
+//! deduplication of StartTransfer, its deadlines and its cancels.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use baton_proto::connector::v1::{ContextEnvelope, StartTransferRequest};
+use baton_proto::types::v1::{FailureReason, TargetKind, TransferMode, target};
+use baton_service_kit::status::{FieldViolation, invalid_argument, with_reason};
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Status};
+use tracing::Instrument;
+
+use crate::events::{EventLog, TransferEvents};
+use crate::{Connector, ConnectorInfo};
+
+/// How long an ended transfer is kept, so that a control service that
+/// re-attaches after a restart can still replay its outcome.
+const KEEP_ENDED: Duration = Duration::from_secs(15 * 60);
+
+/// The concrete destination of a transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferTarget {
+    Queue { name: String, skills: Vec<String> },
+    PhoneNumber(String),
+    SipUri(String),
+}
+
+impl TransferTarget {
+    pub fn kind(&self) -> TargetKind {
+        match self {
+            Self::Queue { .. } => TargetKind::Queue,
+            Self::PhoneNumber(_) => TargetKind::PhoneNumber,
+            Self::SipUri(_) => TargetKind::SipUri,
+        }
+    }
+}
+
+/// One transfer, as given to [`Connector::start`].
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    pub handoff_id: String,
+    pub attempt: u32,
+    pub target: TransferTarget,
+    pub mode: TransferMode,
+    /// The context, fitted by the control service to this connector's
+    /// advertised mechanisms and limits.
+    pub envelope: ContextEnvelope,
+    pub deadline: SystemTime,
+}
+
+impl Transfer {
+    /// Checks a request against the connector's capabilities: a missing or
+    /// malformed field is INVALID_ARGUMENT, a kind or mode not advertised
+    /// is UNIMPLEMENTED.
+    pub(crate) fn from_request(
+        request: StartTransferRequest,
+        info: &ConnectorInfo,
+    ) -> Result<Self, Status> {
+        let mut violations = Vec::new();
+        if request.handoff_id.is_empty() || request.handoff_id.len() > 64 {
+            violations.push(FieldViolation::new(
+                "handoff_id",
+                "is required (at most 64 bytes)",
+            ));
+        }
+        if request.attempt == 0 {
+            violations.push(FieldViolation::new("attempt", "must be 1 or more"));
+        }
+        let target = match request.target.and_then(|t| t.kind) {
+            Some(target::Kind::Queue(queue)) if !queue.name.is_empty() => {
+                Some(TransferTarget::Queue {
+                    name: queue.name,
+                    skills: queue.skills,
+                })
+            }
+            Some(target::Kind::PhoneNumber(number)) if !number.is_empty() => {
+                Some(TransferTarget::PhoneNumber(number))
+            }
+            Some(target::Kind::SipUri(uri)) if !uri.is_empty() => Some(TransferTarget::SipUri(uri)),
+            Some(target::Kind::Route(_)) => {
+                violations.push(FieldViolation::new(
+                    "target.route",
+                    "routes are resolved by the control service",
+                ));
+                None
+            }
+            _ => {
+                violations.push(FieldViolation::new(
+                    "target",
+                    "must name a queue, phone_number or sip_uri",
+                ));
+                None
+            }
+        };
+        let mode = match TransferMode::try_from(request.mode) {
+            Ok(TransferMode::Unspecified) | Err(_) => {
+                violations.push(FieldViolation::new(
+                    "mode",
+                    "must be warm, blind or attended",
+                ));
+                TransferMode::Unspecified
+            }
+            Ok(mode) => mode,
+        };
+        let deadline = match request.deadline.map(SystemTime::try_from) {
+            Some(Ok(deadline)) => Some(deadline),
+            _ => {
+                violations.push(FieldViolation::new("deadline", "is required"));
+                None
+            }
+        };
+        let (Some(target), Some(deadline)) = (target, deadline) else {
+            return Err(invalid_argument(&violations));
+        };
+        if !violations.is_empty() {
+            return Err(invalid_argument(&violations));
+        }
+        if !info.target_kinds.contains(&target.kind()) {
+            return Err(with_reason(
+                Code::Unimplemented,
+                "TARGET_KIND_UNSUPPORTED",
+                format!(
+                    "connector {} does not serve {:?} targets",
+                    info.name,
+                    target.kind()
+                ),
+            ));
+        }
+        if !info.transfer_modes.contains(&mode) {
+            return Err(with_reason(
+                Code::Unimplemented,
+                "TRANSFER_MODE_UNSUPPORTED",
+                format!(
+                    "connector {} does not support {mode:?} transfers",
+                    info.name
+                ),
+            ));
+        }
+        Ok(Self {
+            handoff_id: request.handoff_id,
+            attempt: request.attempt,
+            target,
+            mode,
+            envelope: request.envelope.unwrap_or_default(),
+            deadline,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Running {
+    pub(crate) log: Arc<EventLog>,
+    cancel: CancellationToken,
+}
+
+type Key = (String, u32);
+
+/// Every transfer this process runs or recently ran.
+pub(crate) struct Transfers<C> {
+    connector: Arc<C>,
+    running: Mutex<HashMap<Key, Arc<Running>>>,
+}
+
+impl<C: Connector> Transfers<C> {
+    pub(crate) fn new(connector: Arc<C>) -> Arc<Self> {
+        Arc::new(Self {
+            connector,
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<Running>>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The log of the transfer for (handoff, attempt), starting it if this
+    /// is the first request for it.
+    pub(crate) fn start(self: &Arc<Self>, transfer: Transfer) -> Arc<EventLog> {
+        let key = (transfer.handoff_id.clone(), transfer.attempt);
+        let mut running = self.lock();
+        if let Some(existing) = running.get(&key) {
+            tracing::info!(handoff_id = %key.0, attempt = key.1, "StartTransfer repeated; following the existing transfer");
+            return existing.log.clone();
+        }
+        let entry = Arc::new(Running {
+            log: EventLog::new(),
+            cancel: CancellationToken::new(),
+        });
+        running.insert(key.clone(), entry.clone());
+        drop(running);
+
+        let transfers = self.clone();
+        let log = entry.log.clone();
+        tokio::spawn(async move {
+            transfers.drive(transfer, &entry).await;
+            tokio::time::sleep(KEEP_ENDED).await;
+            transfers.lock().remove(&key);
+        });
+        log
+    }
+
+    async fn drive(&self, transfer: Transfer, entry: &Running) {
+        let events = TransferEvents::new(entry.log.clone());
+        let remaining = transfer
+            .deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        let span = tracing::info_span!("transfer", handoff_id = %transfer.handoff_id, attempt = transfer.attempt);
+        let run = async {
+            tokio::select! {
+                () = self.connector.start(transfer.clone(), events.clone()) => {
+                    if !events.is_ended() {
+                        if entry.log.was_connected() {
+                            events.completed("").await;
+                        } else {
+                            events.failed(FailureReason::ConnectorError, "the connector finished without an outcome").await;
+                        }
+                    }
+                }
+                () = tokio::time::sleep(remaining), if !entry.log.was_connected() => {
+                    self.connector.cancel(&transfer).await;
+                    events.failed(FailureReason::DeadlineExceeded, "the deadline passed before a human was connected").await;
+                }
+                () = entry.cancel.cancelled() => {
+                    self.connector.cancel(&transfer).await;
+                    events.cancelled("cancelled by the control service").await;
+                }
+            }
+        };
+        run.instrument(span).await;
+    }
+
+    /// Cancels the running transfer of a handoff (one attempt, or any when
+    /// `attempt` is 0); returns whether one was running.
+    pub(crate) fn cancel(&self, handoff_id: &str, attempt: u32) -> bool {
+        let running = self.lock();
+        let mut cancelled = false;
+        for ((id, number), entry) in running.iter() {
+            if id == handoff_id && (attempt == 0 || *number == attempt) && !entry.log.is_ended() {
+                entry.cancel.cancel();
+                cancelled = true;
+            }
+        }
+        cancelled
+    }
+
+    /// Number of transfers not yet ended.
+    pub(crate) fn active(&self) -> usize {
+        self.lock().values().filter(|e| !e.log.is_ended()).count()
+    }
+}

@@ -1,0 +1,158 @@
+//! `baton dev`: the whole of Baton on loopback, on its embedded defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use baton_connector_script::{ScriptConfig, ScriptConnector};
+use baton_control::ControlConfig;
+use baton_control::config::ConnectorConfig;
+use baton_control::domain::routing::{DefaultConnectors, RouteConfig, RouteTargetConfig};
+use baton_service_kit::{lifecycle, telemetry};
+use tokio_util::sync::CancellationToken;
+
+use crate::exit;
+
+#[derive(Debug, clap::Args)]
+pub struct DevArgs {
+    /// Where the embedded store keeps its data.
+    #[arg(long, default_value = ".baton/dev")]
+    data_dir: PathBuf,
+    /// The control service's gRPC address.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    grpc_listen: SocketAddr,
+    /// The control service's HTTP address (context and screen pops).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http_listen: SocketAddr,
+    /// The demo connector's gRPC address.
+    #[arg(long, default_value = "127.0.0.1:50061")]
+    demo_listen: SocketAddr,
+}
+
+fn steps(steps: &[&str]) -> Vec<String> {
+    steps.iter().map(|s| s.to_string()).collect()
+}
+
+/// The demo contact center: queue `support` queues, rings and connects;
+/// queue `sales` has nobody logged in, so route `support` shows a fallback.
+fn demo_config(listen: SocketAddr) -> ScriptConfig {
+    let mut config = ScriptConfig {
+        name: "demo".into(),
+        listen,
+        ..Default::default()
+    };
+    config.targets.insert(
+        "support".into(),
+        steps(&[
+            "queued:2:40s",
+            "sleep:2s",
+            "queued:1:20s",
+            "sleep:2s",
+            "offered",
+            "sleep:1s",
+            "answered",
+            "context_delivered",
+            "connected",
+            "sleep:20s",
+            "completed",
+        ]),
+    );
+    config
+        .targets
+        .insert("sales".into(), steps(&["failed:no_agents"]));
+    config
+}
+
+fn control_config(args: &DevArgs, demo: SocketAddr) -> ControlConfig {
+    let mut config = ControlConfig::default();
+    config.server.grpc_listen = args.grpc_listen;
+    config.server.http_listen = args.http_listen;
+    config.store.data_dir = args.data_dir.join("control");
+    config.connectors.insert(
+        "demo".into(),
+        ConnectorConfig {
+            endpoint: format!("http://{demo}"),
+            call_timeout: std::time::Duration::from_secs(5),
+        },
+    );
+    config.default_connectors = DefaultConnectors {
+        queue: Some("demo".into()),
+        phone_number: Some("demo".into()),
+        sip_uri: Some("demo".into()),
+    };
+    let queue = |name: &str| RouteTargetConfig {
+        connector: "demo".into(),
+        queue: Some(name.into()),
+        skills: vec![],
+        phone_number: None,
+        sip_uri: None,
+    };
+    config.routes.push(RouteConfig {
+        name: "support".into(),
+        queues: vec![],
+        intents: vec!["support.*".into()],
+        languages: vec![],
+        targets: vec![queue("sales"), queue("support")],
+    });
+    config
+}
+
+pub async fn run(args: DevArgs) -> u8 {
+    telemetry::init(Default::default(), "info");
+    match start(args).await {
+        Ok(()) => exit::OK,
+        Err(error) => {
+            eprintln!("baton dev: {error:#}");
+            exit::ERROR
+        }
+    }
+}
+
+async fn start(args: DevArgs) -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+
+    let demo = ScriptConnector::new(&demo_config(args.demo_listen)).map_err(anyhow::Error::msg)?;
+    let demo = baton_connector_sdk::bind(
+        demo,
+        baton_connector_sdk::ServeOptions::new(args.demo_listen),
+    )
+    .await?;
+    let demo_addr = demo.addr;
+    let demo_stop = stop.clone();
+    let demo_task = tokio::spawn(demo.serve(async move { demo_stop.cancelled().await }));
+
+    let control = baton_control::bind(control_config(&args, demo_addr)).await?;
+    let (grpc, http) = (control.grpc_addr, control.http_addr);
+    let control_stop = stop.clone();
+    let control_task = tokio::spawn(control.serve(async move { control_stop.cancelled().await }));
+
+    println!(
+        r#"
+Baton is running on loopback (data in {data}).
+
+  control gRPC   {grpc}   (baton.handoff.v1.HandoffService, health, reflection)
+  context HTTP   http://{http}   (context JSON and screen-pop pages)
+  demo connector {demo_addr}   (queues: "support" connects, "sales" has no agents)
+
+Try, in another terminal:
+
+  cargo run --release -p baton -- handoff create --route support \
+      --summary "Customer was charged twice for March" --intent support.billing \
+      --entity issue_type="double charge" --sensitive-entity account_number=12345678 \
+      --turn "customer:I want to talk to a person" --reason explicit_request --watch
+
+or with grpcurl:
+
+  grpcurl -plaintext -d '{{"request_id":"r1","conversation":{{"channel":"CHANNEL_VOICE","language":"en"}},"context":{{"summary":"Charged twice"}},"target":{{"queue":{{"name":"support"}}}}}}' \
+      {grpc} baton.handoff.v1.HandoffService/CreateHandoff
+
+Press Ctrl-C to stop.
+"#,
+        data = args.data_dir.display(),
+    );
+
+    lifecycle::shutdown_signal().await;
+    stop.cancel();
+    control_task.await??;
+    demo_task.await??;
+    Ok(())
+}

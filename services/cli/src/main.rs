@@ -1,0 +1,45 @@
+//! `baton`: run Baton locally and drive handoffs from the shell.
+
+mod dev;
+mod handoff;
+
+use clap::{Parser, Subcommand};
+
+/// Baton: warm handoffs from AI agents to humans, with the context attached.
+#[derive(Debug, Parser)]
+#[command(name = "baton", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the control service and the embedded connectors on loopback,
+    /// with SQLite in a local data directory.
+    Dev(dev::DevArgs),
+    /// Create, inspect, watch and cancel handoffs on any control endpoint.
+    #[command(subcommand)]
+    Handoff(handoff::HandoffCommand),
+}
+
+/// Exit codes that mean something to scripts.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    pub const NOT_FOUND: u8 = 3;
+    pub const REJECTED: u8 = 4;
+    pub const UNAVAILABLE: u8 = 5;
+    pub const HANDOFF_FAILED: u8 = 6;
+    pub const HANDOFF_CANCELLED: u8 = 7;
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Dev(args) => dev::run(args).await,
+        Command::Handoff(command) => handoff::run(command).await,
+    };
+    std::process::ExitCode::from(code)
+}
