@@ -1,1 +1,197 @@
+//! The harness of Baton's cross-service tests: starts the real binaries on
+//! ephemeral loopback ports and reads the addresses they bound from their
+//! readiness line.
+//!
+//! Binaries come from `$BATON_BIN_DIR` (set by `tests/run`), else from the
+//! cargo target directory this test binary was built into. Build them first:
+//! `cargo build --release --workspace --bins`.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long a service may take to print its readiness line.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The path of one of the workspace's binaries.
+pub fn binary(name: &str) -> PathBuf {
+    let dir = std::env::var_os("BATON_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            // target/<profile>/deps/<test binary> → target/<profile>
+            let exe = std::env::current_exe().expect("current exe");
+            exe.parent()
+                .and_then(Path::parent)
+                .map(Path::to_path_buf)
+                .expect("target directory")
+        });
+    dir.join(name)
+}
+
+/// A running service process; killed when dropped.
+#[derive(Debug)]
+pub struct Service {
+    pub name: String,
+    child: Child,
+    ready: serde_json::Value,
+    /// Where the process's stderr (its logs) goes.
+    pub log_path: PathBuf,
+}
+
+impl Service {
+    /// Starts `binary` with `args` and waits for its `{"ready":…}` line.
+    pub async fn start(
+        binary_name: &str,
+        args: &[&str],
+        log_dir: &Path,
+    ) -> anyhow::Result<Service> {
+        Self::start_with_env(binary_name, args, &[], log_dir).await
+    }
+
+    pub async fn start_with_env(
+        binary_name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log_dir: &Path,
+    ) -> anyhow::Result<Service> {
+        let path = binary(binary_name);
+        if !path.exists() {
+            bail!(
+                "{} is missing: build the binaries first (cargo build --release --workspace --bins)",
+                path.display()
+            );
+        }
+        let log_path = log_dir.join(format!("{binary_name}-{}.log", next_log_number()));
+        let log = std::fs::File::create(&log_path)?;
+        let mut command = Command::new(&path);
+        command
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {}", path.display()))?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(START_TIMEOUT, async {
+            while let Some(line) = lines.next_line().await? {
+                if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if let Some(ready) = value.get("ready") {
+                        return Ok(ready.clone());
+                    }
+                }
+            }
+            bail!("{binary_name} exited before it was ready")
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("{binary_name} was not ready within {START_TIMEOUT:?}"))
+        .and_then(|r| r)
+        .with_context(|| {
+            format!(
+                "log: {}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            )
+        })?;
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Service {
+            name: binary_name.to_owned(),
+            child,
+            ready,
+            log_path,
+        })
+    }
+
+    /// An address from the readiness line, e.g. `addr("grpc")`.
+    pub fn addr(&self, key: &str) -> SocketAddr {
+        self.ready
+            .get(key)
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{} announced no {key} address: {}", self.name, self.ready))
+    }
+
+    /// `http://<addr>` for a gRPC client.
+    pub fn endpoint(&self, key: &str) -> String {
+        format!("http://{}", self.addr(key))
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub async fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.child.id().context("already exited")?;
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
+        if !status.success() {
+            bail!("kill -TERM {pid} failed");
+        }
+        Ok(tokio::time::timeout(Duration::from_secs(20), self.child.wait()).await??)
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub async fn crash(mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+}
+
+fn next_log_number() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Waits until `grpc.health.v1` on `endpoint` reports SERVING.
+pub async fn wait_serving(endpoint: &str) -> anyhow::Result<()> {
+    use tonic_health::pb::health_client::HealthClient;
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    loop {
+        if let Ok(channel) = tonic::transport::Channel::from_shared(endpoint.to_owned())?
+            .connect()
+            .await
+        {
+            let mut client = HealthClient::new(channel);
+            let request = tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            };
+            if let Ok(response) = client.check(request).await {
+                if response.into_inner().status == 1 {
+                    return Ok(());
+                }
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("{endpoint} is not serving");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The directory for test artifacts (screenshots, logs): `$BATON_TEST_ARTIFACTS`
+/// or `target/test-artifacts`.
+pub fn artifacts_dir() -> PathBuf {
+    let dir = std::env::var_os("BATON_TEST_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            binary("")
+                .parent()
+                .map(|p| p.join("test-artifacts"))
+                .unwrap_or_default()
+        });
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
