@@ -106,7 +106,13 @@ impl TransferEvents {
 
     /// The customer waits in a queue at `position` (1-based).
     pub async fn queued(&self, position: u32, estimated_wait: Duration) {
-        let mut event = Self::event(TransferEventKind::Queued, "");
+        self.queued_with_detail(position, estimated_wait, "").await;
+    }
+
+    /// Like [`queued`](Self::queued), with a note for the AI runtime (e.g.
+    /// that a callback is offered because the wait is long).
+    pub async fn queued_with_detail(&self, position: u32, estimated_wait: Duration, detail: &str) {
+        let mut event = Self::event(TransferEventKind::Queued, detail);
         event.queue_position = position;
         event.estimated_wait = prost_types::Duration::try_from(estimated_wait).ok();
         self.push(event).await;

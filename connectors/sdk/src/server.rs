@@ -30,11 +30,23 @@ const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub listen: SocketAddr,
+    /// More endpoints for the readiness line, besides `grpc` (e.g. the SIP
+    /// address a connector bound), so that one line names every address.
+    ready_endpoints: Vec<(String, SocketAddr)>,
 }
 
 impl ServeOptions {
     pub fn new(listen: SocketAddr) -> Self {
-        Self { listen }
+        Self {
+            listen,
+            ready_endpoints: Vec::new(),
+        }
+    }
+
+    /// Adds `name: addr` to the readiness line printed when serving starts.
+    pub fn ready_endpoint(mut self, name: impl Into<String>, addr: SocketAddr) -> Self {
+        self.ready_endpoints.push((name.into(), addr));
+        self
     }
 }
 
@@ -74,6 +86,7 @@ impl<C: Connector> ConnectorService for Service<C> {
     ) -> Result<Response<CancelTransferResponse>, Status> {
         let request = request.into_inner();
         let cancelled = self.transfers.cancel(&request.handoff_id, request.attempt);
+        tracing::info!(handoff_id = %request.handoff_id, attempt = request.attempt, cancelled, "CancelTransfer");
         Ok(Response::new(CancelTransferResponse { cancelled }))
     }
 }
@@ -112,6 +125,7 @@ pub struct BoundConnector<C> {
     pub addr: SocketAddr,
     listener: TcpListener,
     connector: C,
+    ready_endpoints: Vec<(String, SocketAddr)>,
 }
 
 impl<C> std::fmt::Debug for BoundConnector<C> {
@@ -134,6 +148,7 @@ pub async fn bind<C: Connector>(
         addr: listener.local_addr()?,
         listener,
         connector,
+        ready_endpoints: options.ready_endpoints,
     })
 }
 
@@ -167,7 +182,13 @@ impl<C: Connector> BoundConnector<C> {
             .await;
 
         tracing::info!(connector = %name, addr = %self.addr, "connector serving");
-        announce_ready(&format!("baton-connector-{name}"), &[("grpc", self.addr)]);
+        let mut endpoints = vec![("grpc", self.addr)];
+        endpoints.extend(
+            self.ready_endpoints
+                .iter()
+                .map(|(name, addr)| (name.as_str(), *addr)),
+        );
+        announce_ready(&format!("baton-connector-{name}"), &endpoints);
         let stopping = stop.clone();
         tokio::spawn(async move {
             shutdown.await;

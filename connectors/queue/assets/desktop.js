@@ -1,0 +1,269 @@
+// The agent desktop: sign in, availability, and the screen pop of the
+// handoff offered to this agent, pushed by the server (Server-Sent
+// Events). All text is set through textContent: the customer's words are
+// untrusted.
+"use strict";
+
+const SESSION_KEY = "baton-desk-session";
+let session = sessionStorage.getItem(SESSION_KEY);
+let source = null;
+let view = null;
+/** handoff id + phase shown now; the pop is rebuilt only when it changes. */
+let shownKey = null;
+/** Revealed sensitive values, by "handoff/index"; kept across updates. */
+const revealed = new Map();
+
+const $ = (id) => document.getElementById(id);
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: Object.assign({ "Content-Type": "application/json" },
+      session ? { Authorization: `Bearer ${session}` } : {}),
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 401) { signedOut(); throw new Error("Your session ended; sign in again."); }
+  if (!response.ok) {
+    let message = `${response.status}`;
+    try { message = (await response.json()).error || message; } catch (_) { /* not JSON */ }
+    throw new Error(message);
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+function announce(text) { $("announcer").textContent = text; }
+
+function signedOut() {
+  session = null;
+  sessionStorage.removeItem(SESSION_KEY);
+  if (source) source.close();
+  source = null;
+  view = null;
+  shownKey = null;
+  $("desk").classList.add("hidden");
+  $("who").classList.add("hidden");
+  $("signin").classList.remove("hidden");
+  $("agent-id").focus();
+}
+
+function connect() {
+  $("signin").classList.add("hidden");
+  $("desk").classList.remove("hidden");
+  $("who").classList.remove("hidden");
+  source = new EventSource(`/api/agent/events?session=${encodeURIComponent(session)}`);
+  source.addEventListener("view", (event) => render(JSON.parse(event.data)));
+  source.addEventListener("error", () => {
+    // CLOSED means the server refused the session (e.g. after a restart).
+    if (source && source.readyState === EventSource.CLOSED) signedOut();
+  });
+}
+
+$("signin-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("signin-error").textContent = "";
+  try {
+    const result = await api("POST", "/api/sessions", {
+      agent_id: $("agent-id").value.trim(),
+      name: $("agent-name").value.trim(),
+      skills: $("skills").value.split(",").map((s) => s.trim()).filter(Boolean),
+      contact: $("contact").value.trim(),
+    });
+    session = result.session;
+    sessionStorage.setItem(SESSION_KEY, session);
+    connect();
+  } catch (error) {
+    $("signin-error").textContent = error.message;
+  }
+});
+
+$("sign-out").addEventListener("click", async () => {
+  try { await api("DELETE", "/api/sessions"); } catch (_) { /* signed out anyway */ }
+  signedOut();
+});
+
+for (const state of ["available", "away"]) {
+  $(`state-${state}`).addEventListener("click", async () => {
+    try { await api("PUT", "/api/agent/state", { state }); } catch (error) { announce(error.message); alert(error.message); }
+  });
+}
+
+function render(next) {
+  view = next;
+  syncClock(view.now);
+  const agent = view.agent;
+  $("agent-label").textContent = agent.name;
+  $("state-dot").className = `state-dot state-${agent.state}`;
+  $("state-available").setAttribute("aria-pressed", String(agent.state === "available"));
+  $("state-away").setAttribute("aria-pressed", String(agent.state === "away"));
+  $("state-available").disabled = agent.state === "busy";
+  $("state-away").disabled = agent.state === "busy";
+  $("waiting").textContent = String(view.waiting);
+  $("my-state").textContent = agent.state;
+  $("my-since").setAttribute("data-since", agent.state_since);
+  $("my-skills").textContent = agent.skills.join(", ") || "—";
+  $("my-contact").textContent = agent.contact || "—";
+
+  const contact = view.active || view.offer;
+  const key = contact ? `${contact.handoff_id}/${view.active ? "connected" : "offered"}` : `idle/${agent.state}`;
+  if (key !== shownKey) {
+    shownKey = key;
+    if (view.active) {
+      replace($("work"), pop(view.active, true));
+      $("disposition").focus();
+    } else if (view.offer) {
+      replace($("work"), pop(view.offer, false));
+      announce(`New handoff: ${view.offer.summary}`);
+      $("accept").focus();
+    } else {
+      replace($("work"), idle(agent.state));
+    }
+  }
+  tickTimers();
+}
+
+function idle(state) {
+  const available = state === "available";
+  return h("div", { class: "card idle", id: "idle" },
+    available ? h("span", { class: "pulse", "aria-hidden": "true" }) : null,
+    h("h2", {}, available ? "Ready for the next handoff" : "You are away"),
+    h("p", {}, available
+      ? "Handoffs appear here the moment one is offered to you, with everything the AI learned."
+      : "Set yourself available to receive handoffs."));
+}
+
+function priorityBadge(priority) {
+  const level = priority >= 7 ? "p-high" : priority >= 4 ? "p-mid" : "";
+  return h("span", { class: `badge ${level}`, title: "Priority from 0 (normal) to 9 (most urgent)" }, `Priority ${priority}`);
+}
+
+function entityRow(contact, entity) {
+  const id = `entity-${entity.index}`;
+  const key = `${contact.handoff_id}/${entity.index}`;
+  let value;
+  if (!entity.sensitive) {
+    value = h("td", { class: "entity-value", id }, entity.value);
+  } else if (revealed.has(key)) {
+    value = h("td", { class: "entity-value", id }, revealed.get(key), h("span", { class: "lock" }, "revealed · audited"));
+  } else {
+    const cell = h("td", { class: "entity-value", id });
+    const button = h("button", {
+      type: "button", class: "link reveal", "data-entity": entity.index,
+      "aria-label": `Reveal ${entity.name} (recorded in the audit log)`,
+    }, "Reveal");
+    button.addEventListener("click", async () => {
+      try {
+        const result = await api("POST", `/api/handoffs/${encodeURIComponent(contact.handoff_id)}/reveal`, { entity: entity.index });
+        revealed.set(key, result.value);
+        replace(cell, result.value, h("span", { class: "lock" }, "revealed · audited"));
+        announce(`${entity.name} revealed`);
+      } catch (error) { announce(error.message); }
+    });
+    replace(cell, h("span", { class: "masked", "aria-label": "hidden" }, "••••••"), h("span", { class: "lock" }, "sensitive"), button);
+    value = cell;
+  }
+  return h("tr", { class: "entity", "data-name": entity.name },
+    h("th", { scope: "row" }, entity.name), value, h("td", { class: "hint" }, entity.kind || ""));
+}
+
+function pop(contact, connected) {
+  const intent = contact.intent;
+  const confidence = intent ? Math.round(intent.confidence * 100) : 0;
+  const head = h("div", { class: `pop-head${connected ? " connected" : ""}` },
+    h("h2", { id: "pop-title" }, connected ? "Connected" : (contact.callback ? "Callback request" : "Incoming handoff")),
+    priorityBadge(contact.priority),
+    h("span", { class: "badge" }, contact.channel || "conversation", contact.language ? ` · ${contact.language}` : ""),
+    h("span", { class: "badge" }, `Queue ${contact.queue}`),
+    h("span", { class: "badge timer", title: "Time since the customer was queued" }, "Waiting ", h("span", { "data-since": contact.enqueued_at }, "")),
+    !connected && contact.offer_until
+      ? h("span", { class: "badge countdown timer", title: "Time left to accept" }, "Accept within ", h("span", { "data-until": contact.offer_until }, ""))
+      : null);
+
+  const body = h("div", { class: "pop-body" },
+    h("div", { class: "section-title" }, "Summary"),
+    h("p", { class: "summary", id: "pop-summary" }, contact.summary || "No summary was provided."),
+    h("div", { class: "grid2" },
+      h("div", {},
+        h("div", { class: "section-title" }, "Intent"),
+        intent
+          ? h("div", { id: "pop-intent" },
+              h("span", { class: "intent-name" }, intent.name), ` · ${confidence}% confidence`,
+              h("div", { class: "meter", role: "img", "aria-label": `${confidence}% confidence` }, h("span", { style: null, "data-width": confidence })))
+          : h("div", { id: "pop-intent", class: "hint" }, "Unknown"),
+        h("div", { class: "section-title" }, "Why the AI escalated"),
+        contact.escalation
+          ? h("div", { class: "escalation", id: "pop-escalation" }, h("strong", {}, contact.escalation.kind.replace(/_/g, " ")), contact.escalation.detail ? ` — ${contact.escalation.detail}` : "")
+          : h("div", { class: "hint" }, "Not stated")),
+      h("div", {},
+        h("div", { class: "section-title" }, "What the AI tried"),
+        contact.attempts.length
+          ? h("ul", { class: "attempts", id: "pop-attempts" }, contact.attempts.map((a) =>
+              h("li", {}, h("span", { class: `outcome ${a.outcome}` }, a.outcome.replace(/_/g, " ")), h("strong", {}, a.action), a.detail ? ` — ${a.detail}` : "")))
+          : h("div", { class: "hint" }, "Nothing recorded"))),
+    h("div", { class: "section-title" }, "Details"),
+    contact.entities.length
+      ? h("table", { id: "pop-entities" }, h("tbody", {}, contact.entities.map((e) => entityRow(contact, e))))
+      : h("div", { class: "hint" }, "No details were captured."),
+    contact.agent_notes ? [h("div", { class: "section-title" }, "Notes for you"), h("p", { id: "pop-notes" }, contact.agent_notes)] : null,
+    h("div", { class: "section-title" }, "Transcript"),
+    h("div", { class: "transcript", id: "transcript", tabindex: "0", "aria-label": "Transcript" },
+      contact.transcript.length
+        ? contact.transcript.map((t) => h("div", { class: `turn ${t.speaker}` }, h("span", { class: "who-said" }, t.speaker), t.text))
+        : h("div", { class: "hint" }, "No transcript.")),
+    contact.omitted_fields.length
+      ? h("div", { class: "notice" }, `Left out to fit the size limit: ${contact.omitted_fields.join(", ")}.`,
+          contact.screen_pop_url ? [" ", h("a", { href: contact.screen_pop_url, target: "_blank", rel: "noopener noreferrer" }, "Open the full context")] : null)
+      : null,
+    connected ? connectedPanel(contact) : offerActions(contact));
+
+  const card = h("article", { class: "card pop", id: "pop", "aria-labelledby": "pop-title", "data-handoff": contact.handoff_id }, head, body);
+  // The meter's width is set from script (CSP forbids inline styles).
+  for (const bar of card.querySelectorAll("[data-width]")) bar.style.width = `${bar.dataset.width}%`;
+  return card;
+}
+
+function offerActions(contact) {
+  const id = encodeURIComponent(contact.handoff_id);
+  return h("div", { class: "actions" },
+    h("button", { type: "button", class: "accept", id: "accept", onclick: () => act(`/api/handoffs/${id}/accept`) }, "Accept", h("kbd", {}, "A")),
+    h("button", { type: "button", class: "decline", id: "decline", onclick: () => act(`/api/handoffs/${id}/decline`) }, "Decline", h("kbd", {}, "D")));
+}
+
+async function act(path, body) {
+  try { await api("POST", path, body); } catch (error) { announce(error.message); alert(error.message); }
+}
+
+function connectedPanel(contact) {
+  const id = encodeURIComponent(contact.handoff_id);
+  const form = h("form", { id: "wrap-up-form", class: "actions", "aria-label": "Wrap-up" },
+    h("div", { style: null, class: "wrap-fields" },
+      contact.callback
+        ? h("div", { class: "notice" }, "The customer asked to be called back. Call them now.")
+        : (view.agent.contact
+          ? h("div", { class: "notice" }, "Voice calls are delivered to ", h("strong", {}, view.agent.contact), ".")
+          : null),
+      h("label", { for: "disposition" }, "Disposition"),
+      h("select", { id: "disposition", required: true },
+        ["resolved", "follow-up needed", "escalated", "callback completed", "no action"].map((d) => h("option", { value: d }, d))),
+      h("label", { for: "notes" }, "Notes"),
+      h("textarea", { id: "notes", rows: 3, maxlength: 4096, placeholder: "What happened, what is next" }),
+      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "finish" }, "Finish wrap-up"))));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(`/api/handoffs/${id}/wrap-up`, { disposition: $("disposition").value, notes: $("notes").value });
+  });
+  return form;
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (/^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement && document.activeElement.tagName)) return;
+  const key = event.key.toLowerCase();
+  if (key === "a" && $("accept")) { event.preventDefault(); $("accept").click(); }
+  else if (key === "d" && $("decline")) { event.preventDefault(); $("decline").click(); }
+  else if (key === "r") {
+    const next = document.querySelector("button.reveal");
+    if (next) { event.preventDefault(); next.click(); }
+  }
+});
+
+if (session) connect(); else $("agent-id").focus();

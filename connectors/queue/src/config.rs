@@ -1,0 +1,178 @@
+//! The queue connector's configuration. Every key has a documented default,
+//! so `baton-connector-queue` runs with no file at all (one queue,
+//! `support`, on loopback).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use baton_service_kit::telemetry::LogFormat;
+use serde::Deserialize;
+
+use crate::domain::{Policy, QueueSpec};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// The connector's name in GetConnectorInfo. Default `queue`.
+    pub name: String,
+    /// gRPC listen address (ConnectorService). Default `127.0.0.1:50071`.
+    pub grpc_listen: SocketAddr,
+    /// HTTP listen address of the agent desktop. Default `127.0.0.1:8090`.
+    pub http_listen: SocketAddr,
+    /// Directory of the SQLite database holding the queue's state.
+    /// Default `.baton/queue`.
+    pub data_dir: PathBuf,
+    /// `text` or `json`. Default `text`.
+    pub log_format: LogFormat,
+    /// How long an agent has to accept an offer. Default 20s.
+    #[serde(with = "humantime_serde")]
+    pub offer_timeout: Duration,
+    /// The handle time assumed before a queue has handled contacts.
+    /// Default 4m.
+    #[serde(with = "humantime_serde")]
+    pub initial_handle_time: Duration,
+    /// How many recent handle times the wait estimate averages. Default 20.
+    pub handle_time_samples: usize,
+    /// The largest structured context accepted, in bytes. Default 256 KiB.
+    pub max_context_bytes: u32,
+    /// The queues. Default: one queue `support` needing skill `support`.
+    pub queues: Vec<QueueSpec>,
+    /// Agents known in advance: their skills and contact address are used
+    /// when they sign in. Default none.
+    pub agents: Vec<AgentConfig>,
+    /// Whether an agent not listed in `agents` may sign in with the skills
+    /// they enter. Default true (fine on loopback; turn off when the
+    /// desktop is reachable by others).
+    pub allow_self_sign_in: bool,
+}
+
+/// An agent known in advance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The id the agent signs in with.
+    pub id: String,
+    /// Display name; the id when unset.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Skills, matched against queues' and targets' skills.
+    #[serde(default)]
+    pub skills: Vec<String>,
+    /// Where the voice leg goes: a SIP URI or an E.164 number.
+    #[serde(default)]
+    pub contact: String,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        let policy = Policy::default();
+        let mut support = QueueSpec::new("support");
+        support.skills = vec!["support".into()];
+        Self {
+            name: "queue".into(),
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 50071)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            data_dir: PathBuf::from(".baton/queue"),
+            log_format: LogFormat::Text,
+            offer_timeout: policy.offer_timeout,
+            initial_handle_time: policy.initial_handle_time,
+            handle_time_samples: policy.handle_time_samples,
+            max_context_bytes: 256 * 1024,
+            queues: vec![support],
+            agents: Vec::new(),
+            allow_self_sign_in: true,
+        }
+    }
+}
+
+impl QueueConfig {
+    /// The defaults on ephemeral loopback ports with the given data
+    /// directory: what `baton dev` and tests start.
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn policy(&self) -> Policy {
+        Policy {
+            offer_timeout: self.offer_timeout,
+            initial_handle_time: self.initial_handle_time,
+            handle_time_samples: self.handle_time_samples,
+        }
+    }
+
+    /// Checks what serde cannot; the error names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.name.is_empty() {
+            return Err("name: must not be empty".into());
+        }
+        if self.queues.is_empty() {
+            return Err("queues: at least one queue is needed".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, queue) in self.queues.iter().enumerate() {
+            if queue.name.is_empty() || !names.insert(queue.name.as_str()) {
+                return Err(format!("queues[{i}].name: empty or repeated"));
+            }
+            if queue.max_wait.is_zero() {
+                return Err(format!("queues[{i}].max_wait: must be more than 0"));
+            }
+        }
+        if self.offer_timeout.is_zero() {
+            return Err("offer_timeout: must be more than 0".into());
+        }
+        for (i, agent) in self.agents.iter().enumerate() {
+            if !valid_agent_id(&agent.id) {
+                return Err(format!(
+                    "agents[{i}].id: 1 to 64 letters, digits, '.', '_', '-' or '@'"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Agent ids appear in URLs and logs: keep them plain.
+pub fn valid_agent_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_a_misspelt_key_is_named() {
+        QueueConfig::default().validate().expect("valid");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("queue.toml");
+        std::fs::write(
+            &path,
+            "[[queues]]\nname = \"billing\"\nmax_wait = \"5m\"\ncallback_threshold = \"1m\"\n\n[[agents]]\nid = \"ann\"\nskills = [\"billing\"]\n",
+        )
+        .expect("write");
+        let config: QueueConfig =
+            baton_service_kit::config::load(Some(&path), "BATON_QUEUE_TEST_GOOD").expect("loads");
+        assert_eq!(config.queues[0].max_wait, Duration::from_secs(300));
+        assert_eq!(
+            config.queues[0].callback_threshold,
+            Some(Duration::from_secs(60))
+        );
+        config.validate().expect("valid");
+
+        std::fs::write(&path, "[[queues]]\nname = \"x\"\nmax_wiat = \"5m\"\n").expect("write");
+        let error =
+            baton_service_kit::config::load::<QueueConfig>(Some(&path), "BATON_QUEUE_TEST_BAD")
+                .expect_err("rejects");
+        assert!(error.to_string().contains("max_wiat"), "{error}");
+    }
+}

@@ -1,0 +1,700 @@
+//! The running queue shared by the connector (gRPC side) and the agent
+//! desktop (HTTP side): the domain state behind one lock, saved after every
+//! change, with a version counter that wakes every follower (transfer
+//! streams and Server-Sent Event streams) when anything moves.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use baton_proto::connector::v1::ContextEnvelope;
+use baton_proto::types::v1 as pb;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::config::{AgentConfig, QueueConfig, valid_agent_id};
+use crate::domain::{
+    Agent, AgentState, Contact, DeskError, Millis, NewContact, Phase, Queues, Refusal, Standing,
+};
+use crate::store::{AuditEntry, Store, StoreError};
+
+pub fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Why a desktop request failed; mapped to an HTTP status in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskFailure {
+    #[error(transparent)]
+    Desk(#[from] DeskError),
+    #[error("sign in first")]
+    Unauthenticated,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Inner {
+    queues: Queues,
+    store: Store,
+    envelopes: HashMap<String, ContextEnvelope>,
+    /// Session token → agent id. Sessions end with the process: agents
+    /// sign in again after a restart, their state is kept.
+    sessions: HashMap<String, String>,
+}
+
+/// The queue, its desktop sessions and the change notifications.
+pub struct Desk {
+    inner: Mutex<Inner>,
+    version: watch::Sender<u64>,
+    closing: watch::Sender<bool>,
+    known_agents: BTreeMap<String, AgentConfig>,
+    allow_self_sign_in: bool,
+}
+
+impl std::fmt::Debug for Desk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Desk").finish_non_exhaustive()
+    }
+}
+
+impl Desk {
+    pub fn open(config: &QueueConfig) -> Result<Arc<Self>, StoreError> {
+        let store = Store::open(&config.data_dir)?;
+        let saved = store.load()?;
+        let mut queues = Queues::new(config.policy(), config.queues.iter().cloned());
+        let mut envelopes = HashMap::new();
+        let mut contacts = Vec::new();
+        for (contact, envelope) in saved.contacts {
+            envelopes.insert(contact.handoff_id.clone(), envelope);
+            contacts.push(contact);
+        }
+        queues.restore(saved.agents, contacts, saved.handle_times);
+        tracing::info!(
+            agents = queues.agents().count(),
+            contacts = queues.contacts().count(),
+            "queue state loaded"
+        );
+        Ok(Arc::new(Self {
+            inner: Mutex::new(Inner {
+                queues,
+                store,
+                envelopes,
+                sessions: HashMap::new(),
+            }),
+            version: watch::channel(0).0,
+            closing: watch::channel(false).0,
+            known_agents: config
+                .agents
+                .iter()
+                .map(|a| (a.id.clone(), a.clone()))
+                .collect(),
+            allow_self_sign_in: config.allow_self_sign_in,
+        }))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Routes, saves and wakes followers after a change.
+    fn commit(&self, inner: &mut Inner) {
+        inner.queues.route(now_millis());
+        let Inner { queues, store, .. } = inner;
+        if let Err(error) = store.save(queues.agents(), queues.contacts()) {
+            // The in-memory queue keeps working; only a restart would lose
+            // the change.
+            tracing::error!(%error, "cannot save the queue state");
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Wakes on every change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// True once the desktop shuts down: event streams end.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Moves time forward: offer time-outs and maximum waits.
+    pub fn tick(&self) {
+        let mut inner = self.lock();
+        let before = (
+            inner.queues.contacts().cloned().collect::<Vec<_>>(),
+            inner.queues.agents().cloned().collect::<Vec<_>>(),
+        );
+        inner.queues.route(now_millis());
+        let after = (
+            inner.queues.contacts().cloned().collect::<Vec<_>>(),
+            inner.queues.agents().cloned().collect::<Vec<_>>(),
+        );
+        if before != after {
+            self.commit(&mut inner);
+        }
+    }
+
+    // ---- the connector's side ----
+
+    pub fn enqueue(&self, new: NewContact, envelope: ContextEnvelope) -> Result<(), Refusal> {
+        let mut inner = self.lock();
+        let handoff_id = new.handoff_id.clone();
+        let fresh = inner.queues.contact(&handoff_id).is_none();
+        inner.queues.enqueue(new, now_millis())?;
+        if fresh {
+            if let Err(error) = inner.store.save_envelope(&handoff_id, &envelope) {
+                tracing::error!(%error, "cannot save the context");
+            }
+            inner.envelopes.insert(handoff_id, envelope);
+        }
+        self.commit(&mut inner);
+        Ok(())
+    }
+
+    /// The contact's phase and, while it waits, its standing.
+    pub fn contact_status(&self, handoff_id: &str) -> Option<(Phase, Option<Standing>, String)> {
+        let inner = self.lock();
+        let contact = inner.queues.contact(handoff_id)?;
+        let agent_name = match &contact.phase {
+            Phase::Offered { agent, .. }
+            | Phase::Connected { agent, .. }
+            | Phase::Completed { agent, .. } => inner
+                .queues
+                .agent(agent)
+                .map_or_else(|| agent.clone(), |a| a.name.clone()),
+            _ => String::new(),
+        };
+        Some((
+            contact.phase.clone(),
+            inner.queues.standing(handoff_id),
+            agent_name,
+        ))
+    }
+
+    /// Forgets a contact whose outcome was reported, or that was cancelled.
+    pub fn remove(&self, handoff_id: &str) {
+        let mut inner = self.lock();
+        if inner.queues.remove(handoff_id, now_millis()).is_some() {
+            inner.envelopes.remove(handoff_id);
+            self.commit(&mut inner);
+        }
+    }
+
+    pub fn choose_callback(&self, handoff_id: &str) -> Result<(), DeskFailure> {
+        let mut inner = self.lock();
+        inner.queues.choose_callback(handoff_id)?;
+        self.commit(&mut inner);
+        Ok(())
+    }
+
+    // ---- the desktop's side ----
+
+    pub fn sign_in(&self, request: SignIn) -> Result<(String, String), DeskFailure> {
+        if !valid_agent_id(&request.agent_id) {
+            return Err(DeskFailure::Invalid(
+                "agent id: 1 to 64 letters, digits, '.', '_', '-' or '@'".into(),
+            ));
+        }
+        let (name, skills, contact) = match self.known_agents.get(&request.agent_id) {
+            Some(known) => (
+                known.name.clone().unwrap_or_else(|| known.id.clone()),
+                known.skills.iter().cloned().collect::<BTreeSet<_>>(),
+                known.contact.clone(),
+            ),
+            None if self.allow_self_sign_in => (
+                bounded(&request.name, 80).unwrap_or_else(|| request.agent_id.clone()),
+                request
+                    .skills
+                    .iter()
+                    .filter_map(|s| bounded(s, 64))
+                    .take(32)
+                    .collect(),
+                bounded(&request.contact, 256).unwrap_or_default(),
+            ),
+            None => return Err(DeskFailure::Invalid("unknown agent id".into())),
+        };
+        let token = new_token();
+        let mut inner = self.lock();
+        inner
+            .queues
+            .sign_in(&request.agent_id, &name, skills, &contact, now_millis());
+        inner
+            .sessions
+            .insert(token.clone(), request.agent_id.clone());
+        self.commit(&mut inner);
+        tracing::info!(agent = %request.agent_id, "agent signed in");
+        Ok((token, request.agent_id))
+    }
+
+    pub fn agent_for(&self, token: &str) -> Result<String, DeskFailure> {
+        self.lock()
+            .sessions
+            .get(token)
+            .cloned()
+            .ok_or(DeskFailure::Unauthenticated)
+    }
+
+    pub fn sign_out(&self, token: &str) -> Result<(), DeskFailure> {
+        let mut inner = self.lock();
+        let agent = inner
+            .sessions
+            .remove(token)
+            .ok_or(DeskFailure::Unauthenticated)?;
+        inner.queues.sign_out(&agent, now_millis())?;
+        self.commit(&mut inner);
+        Ok(())
+    }
+
+    pub fn set_state(&self, agent: &str, state: AgentState) -> Result<(), DeskFailure> {
+        if state == AgentState::Busy || state == AgentState::Offline {
+            return Err(DeskFailure::Invalid(
+                "state: available or away (sign out to go offline)".into(),
+            ));
+        }
+        let mut inner = self.lock();
+        inner.queues.set_state(agent, state, now_millis())?;
+        self.commit(&mut inner);
+        Ok(())
+    }
+
+    pub fn accept(&self, agent: &str, handoff_id: &str) -> Result<(), DeskFailure> {
+        let mut inner = self.lock();
+        inner.queues.accept(agent, handoff_id, now_millis())?;
+        self.commit(&mut inner);
+        Ok(())
+    }
+
+    pub fn decline(&self, agent: &str, handoff_id: &str) -> Result<(), DeskFailure> {
+        let mut inner = self.lock();
+        inner.queues.decline(agent, handoff_id, now_millis())?;
+        self.commit(&mut inner);
+        Ok(())
+    }
+
+    pub fn wrap_up(
+        &self,
+        agent: &str,
+        handoff_id: &str,
+        disposition: &str,
+        notes: &str,
+    ) -> Result<(), DeskFailure> {
+        let disposition = bounded(disposition, 64).ok_or_else(|| {
+            DeskFailure::Invalid("disposition: required, at most 64 bytes".into())
+        })?;
+        if notes.len() > 4096 {
+            return Err(DeskFailure::Invalid("notes: at most 4096 bytes".into()));
+        }
+        let mut inner = self.lock();
+        let now = now_millis();
+        let handled = inner.queues.wrap_up(agent, handoff_id, &disposition, now)?;
+        if let Some(contact) = inner.queues.contact(handoff_id).cloned() {
+            inner
+                .store
+                .record_handle_time(&contact.queue, handled.as_millis() as u64)?;
+            inner
+                .store
+                .record_wrap_up(&contact, agent, &disposition, notes, now)?;
+        }
+        self.commit(&mut inner);
+        Ok(())
+    }
+
+    /// Returns a sensitive entity's value to the agent the contact is
+    /// offered or connected to, and records the reveal.
+    pub fn reveal(
+        &self,
+        agent: &str,
+        handoff_id: &str,
+        entity: usize,
+    ) -> Result<String, DeskFailure> {
+        let inner = self.lock();
+        let contact = inner
+            .queues
+            .contact(handoff_id)
+            .ok_or_else(|| DeskError::UnknownContact(handoff_id.to_owned()))?;
+        if assigned_agent(contact) != Some(agent) {
+            return Err(DeskError::NotOffered(handoff_id.to_owned()).into());
+        }
+        let value = inner
+            .envelopes
+            .get(handoff_id)
+            .and_then(|e| e.context.as_ref())
+            .and_then(|c| c.entities.get(entity))
+            .ok_or_else(|| DeskFailure::Invalid("entity: no such entity".into()))?;
+        inner.store.audit(&AuditEntry {
+            at: now_millis(),
+            agent: agent.to_owned(),
+            handoff_id: handoff_id.to_owned(),
+            action: "reveal".into(),
+            subject: value.name.clone(),
+        })?;
+        tracing::info!(%agent, %handoff_id, entity = %value.name, "sensitive entity revealed");
+        Ok(value.value.clone())
+    }
+
+    /// What one agent's desktop shows; None once the session ended.
+    pub fn agent_view(&self, token: &str) -> Option<AgentView> {
+        let inner = self.lock();
+        let agent_id = inner.sessions.get(token)?;
+        let agent = inner.queues.agent(agent_id)?.clone();
+        let mut offer = None;
+        let mut active = None;
+        for contact in inner.queues.contacts() {
+            match &contact.phase {
+                Phase::Offered { agent: a, until } if *a == agent.id => {
+                    offer = Some(pop(&inner, contact, Some(*until)));
+                }
+                Phase::Connected { agent: a, .. } if *a == agent.id => {
+                    active = Some(pop(&inner, contact, None));
+                }
+                _ => {}
+            }
+        }
+        let waiting = inner
+            .queues
+            .contacts()
+            .filter(|c| c.phase == Phase::Waiting && c.skills.is_subset(&agent.skills))
+            .count();
+        Some(AgentView {
+            now: now_millis(),
+            agent: agent.into(),
+            offer,
+            active,
+            waiting,
+        })
+    }
+
+    pub fn supervisor_view(&self) -> SupervisorView {
+        let inner = self.lock();
+        let queues = inner
+            .queues
+            .queue_specs()
+            .map(|q| {
+                let skills: BTreeSet<String> = q.skills.iter().cloned().collect();
+                let waiting = inner
+                    .queues
+                    .contacts()
+                    .filter(|c| c.queue == q.name && c.phase == Phase::Waiting)
+                    .count();
+                QueueSummary {
+                    name: q.name.clone(),
+                    priority: q.priority,
+                    waiting,
+                    agents_available: inner
+                        .queues
+                        .agents()
+                        .filter(|a| a.state == AgentState::Available && skills.is_subset(&a.skills))
+                        .count(),
+                    average_handle_seconds: inner.queues.average_handle_time(&q.name).as_secs(),
+                    next_estimate_seconds: inner
+                        .queues
+                        .estimate(&q.name, &skills, waiting as u32 + 1)
+                        .as_secs(),
+                }
+            })
+            .collect();
+        let contacts = inner
+            .queues
+            .contacts()
+            .map(|c| {
+                let context = inner
+                    .envelopes
+                    .get(&c.handoff_id)
+                    .and_then(|e| e.context.as_ref());
+                let standing = inner.queues.standing(&c.handoff_id);
+                ContactSummary {
+                    handoff_id: c.handoff_id.clone(),
+                    queue: c.queue.clone(),
+                    priority: c.priority,
+                    enqueued_at: c.enqueued_at,
+                    phase: phase_name(&c.phase).into(),
+                    agent: assigned_agent(c).map(str::to_owned),
+                    intent: context
+                        .and_then(|c| c.intent.as_ref())
+                        .map(|i| i.name.clone())
+                        .unwrap_or_default(),
+                    position: standing.map(|s| s.position),
+                    estimated_wait_seconds: standing.map(|s| s.estimated_wait.as_secs()),
+                    callback: c.callback,
+                }
+            })
+            .collect();
+        SupervisorView {
+            now: now_millis(),
+            queues,
+            contacts,
+            agents: inner
+                .queues
+                .agents()
+                .cloned()
+                .map(AgentSummary::from)
+                .collect(),
+            audit: inner.store.recent_audit(20).unwrap_or_default(),
+        }
+    }
+}
+
+fn new_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Trims `text`; None when empty or longer than `max` bytes.
+fn bounded(text: &str, max: usize) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty() && text.len() <= max).then(|| text.to_owned())
+}
+
+fn assigned_agent(contact: &Contact) -> Option<&str> {
+    match &contact.phase {
+        Phase::Offered { agent, .. }
+        | Phase::Connected { agent, .. }
+        | Phase::Completed { agent, .. } => Some(agent),
+        _ => None,
+    }
+}
+
+fn phase_name(phase: &Phase) -> &'static str {
+    match phase {
+        Phase::Waiting => "waiting",
+        Phase::Offered { .. } => "offered",
+        Phase::Connected { .. } => "connected",
+        Phase::Completed { .. } => "completed",
+        Phase::Failed { .. } => "failed",
+    }
+}
+
+/// The request of the sign-in form.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    pub agent_id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub skills: Vec<String>,
+    #[serde(default)]
+    pub contact: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentSummary {
+    pub id: String,
+    pub name: String,
+    pub skills: Vec<String>,
+    pub contact: String,
+    pub state: AgentState,
+    pub state_since: Millis,
+}
+
+impl From<Agent> for AgentSummary {
+    fn from(agent: Agent) -> Self {
+        Self {
+            id: agent.id,
+            name: agent.name,
+            skills: agent.skills.into_iter().collect(),
+            contact: agent.contact,
+            state: agent.state,
+            state_since: agent.state_since,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentView {
+    pub now: Millis,
+    pub agent: AgentSummary,
+    pub offer: Option<ScreenPop>,
+    pub active: Option<ScreenPop>,
+    /// Contacts waiting that this agent could take.
+    pub waiting: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SupervisorView {
+    pub now: Millis,
+    pub queues: Vec<QueueSummary>,
+    pub contacts: Vec<ContactSummary>,
+    pub agents: Vec<AgentSummary>,
+    pub audit: Vec<AuditEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueSummary {
+    pub name: String,
+    pub priority: u32,
+    pub waiting: usize,
+    pub agents_available: usize,
+    pub average_handle_seconds: u64,
+    pub next_estimate_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ContactSummary {
+    pub handoff_id: String,
+    pub queue: String,
+    pub priority: u32,
+    pub enqueued_at: Millis,
+    pub phase: String,
+    pub agent: Option<String>,
+    pub intent: String,
+    pub position: Option<u32>,
+    pub estimated_wait_seconds: Option<u64>,
+    pub callback: bool,
+}
+
+/// The screen pop: everything the human needs before accepting, with
+/// sensitive entity values left out (revealed one by one, audited).
+#[derive(Debug, Clone, Serialize)]
+pub struct ScreenPop {
+    pub handoff_id: String,
+    pub queue: String,
+    pub priority: u32,
+    pub enqueued_at: Millis,
+    pub offer_until: Option<Millis>,
+    pub callback: bool,
+    pub channel: String,
+    pub language: String,
+    pub summary: String,
+    pub intent: Option<PopIntent>,
+    pub entities: Vec<PopEntity>,
+    pub transcript: Vec<PopTurn>,
+    pub attempts: Vec<PopAttempt>,
+    pub escalation: Option<PopEscalation>,
+    pub agent_notes: String,
+    pub omitted_fields: Vec<String>,
+    /// The control service's full context page, when it sent one.
+    pub screen_pop_url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PopIntent {
+    pub name: String,
+    pub confidence: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PopEntity {
+    pub index: usize,
+    pub name: String,
+    pub kind: String,
+    pub sensitive: bool,
+    /// None when sensitive: fetched through the audited reveal.
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PopTurn {
+    pub speaker: String,
+    pub text: String,
+    pub at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PopAttempt {
+    pub action: String,
+    pub outcome: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PopEscalation {
+    pub kind: String,
+    pub detail: String,
+}
+
+/// `SPEAKER_CUSTOMER` → `customer`.
+fn short_name(full: &str, prefix: &str) -> String {
+    full.strip_prefix(prefix)
+        .unwrap_or(full)
+        .to_ascii_lowercase()
+}
+
+fn pop(inner: &Inner, contact: &Contact, offer_until: Option<Millis>) -> ScreenPop {
+    let envelope = inner.envelopes.get(&contact.handoff_id);
+    let context = envelope.and_then(|e| e.context.clone()).unwrap_or_default();
+    let conversation = envelope
+        .and_then(|e| e.conversation.clone())
+        .unwrap_or_default();
+    ScreenPop {
+        handoff_id: contact.handoff_id.clone(),
+        queue: contact.queue.clone(),
+        priority: contact.priority,
+        enqueued_at: contact.enqueued_at,
+        offer_until,
+        callback: contact.callback,
+        channel: short_name(conversation.channel().as_str_name(), "CHANNEL_"),
+        language: conversation.language.clone(),
+        summary: context.summary.clone(),
+        intent: context.intent.as_ref().map(|i| PopIntent {
+            name: i.name.clone(),
+            confidence: i.confidence,
+        }),
+        entities: context
+            .entities
+            .iter()
+            .enumerate()
+            .map(|(index, e)| PopEntity {
+                index,
+                name: e.name.clone(),
+                kind: e.r#type.clone(),
+                sensitive: e.sensitive,
+                value: (!e.sensitive).then(|| e.value.clone()),
+            })
+            .collect(),
+        transcript: context
+            .transcript
+            .iter()
+            .map(|t| PopTurn {
+                speaker: short_name(t.speaker().as_str_name(), "SPEAKER_"),
+                text: t.text.clone(),
+                at: t
+                    .at
+                    .and_then(|at| SystemTime::try_from(at).ok())
+                    .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+                    .map(|d| d.as_millis() as u64),
+            })
+            .collect(),
+        attempts: context
+            .attempts
+            .iter()
+            .map(|a| PopAttempt {
+                action: a.action.clone(),
+                outcome: short_name(a.outcome().as_str_name(), "ATTEMPT_OUTCOME_"),
+                detail: a.detail.clone(),
+            })
+            .collect(),
+        escalation: context.reason.as_ref().map(|r| PopEscalation {
+            kind: short_name(r.kind().as_str_name(), "ESCALATION_KIND_"),
+            detail: r.detail.clone(),
+        }),
+        agent_notes: context.agent_notes.clone(),
+        omitted_fields: envelope
+            .map(|e| e.omitted_fields.clone())
+            .unwrap_or_default(),
+        screen_pop_url: envelope
+            .and_then(|e| e.reference.as_ref())
+            .map(|r| r.screen_pop_url.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// The handoff's priority for the queue.
+pub fn priority_of(context: Option<&pb::HandoffContext>) -> u32 {
+    context.map_or(0, |c| c.priority)
+}
+
+/// How often time-driven changes (offer time-outs, maximum waits) are
+/// applied.
+pub const TICK: Duration = Duration::from_millis(250);

@@ -1,0 +1,946 @@
+//! The queue itself, in plain Rust: queues, agents, waiting contacts,
+//! routing, offers and the wait estimate. Time is passed in (milliseconds
+//! since the Unix epoch) so that routing is deterministic and testable, and
+//! so that waits survive a restart of the process.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = u64;
+
+/// A queue: what skills its contacts need and how urgent it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// The name targets use (`target.queue.name`).
+    pub name: String,
+    /// Skills every agent taking this queue's contacts must have.
+    #[serde(default)]
+    pub skills: Vec<String>,
+    /// Higher is served first, across queues. Default 0.
+    #[serde(default)]
+    pub priority: u32,
+    /// A contact waiting longer, or estimated to, fails with WAIT_TOO_LONG
+    /// so the control service falls back. Default 10m.
+    #[serde(with = "humantime_serde", default = "default_max_wait")]
+    pub max_wait: Duration,
+    /// Above this estimated wait the customer is offered a callback
+    /// instead of waiting. Default 3m; unset to never offer one.
+    #[serde(with = "humantime_serde", default = "default_callback_threshold")]
+    pub callback_threshold: Option<Duration>,
+}
+
+fn default_max_wait() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+
+fn default_callback_threshold() -> Option<Duration> {
+    Some(Duration::from_secs(3 * 60))
+}
+
+impl QueueSpec {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            skills: Vec::new(),
+            priority: 0,
+            max_wait: default_max_wait(),
+            callback_threshold: default_callback_threshold(),
+        }
+    }
+}
+
+/// How offers and estimates behave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// How long an agent has to accept an offer before it goes to the next.
+    pub offer_timeout: Duration,
+    /// The handle time assumed until a queue has handled contacts.
+    pub initial_handle_time: Duration,
+    /// How many recent handle times the estimate averages.
+    pub handle_time_samples: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            offer_timeout: Duration::from_secs(20),
+            initial_handle_time: Duration::from_secs(4 * 60),
+            handle_time_samples: 20,
+        }
+    }
+}
+
+/// An agent's availability, as the agent (or the queue) sets it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentState {
+    /// Ready for the next offer.
+    Available,
+    /// On a contact (connected or wrapping up).
+    Busy,
+    /// Signed in but not taking offers (break, or a missed offer).
+    Away,
+    /// Signed out.
+    Offline,
+}
+
+/// A human who takes contacts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub skills: BTreeSet<String>,
+    /// Where the voice leg goes: a SIP URI or an E.164 number.
+    pub contact: String,
+    pub state: AgentState,
+    /// When the state last changed: for an available agent, idle since.
+    pub state_since: Millis,
+}
+
+impl Agent {
+    fn has_skills(&self, needed: &BTreeSet<String>) -> bool {
+        needed.is_subset(&self.skills)
+    }
+
+    fn is_logged_in(&self) -> bool {
+        self.state != AgentState::Offline
+    }
+}
+
+/// Why a contact left the queue without a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// No agent with the skills is signed in.
+    NoAgents,
+    /// The wait is, or is estimated to be, beyond the queue's maximum.
+    WaitTooLong,
+    /// Every agent with the skills let the offer time out (or declined,
+    /// the last one timing out).
+    NoAnswer,
+    /// Every agent with the skills declined, the last one explicitly.
+    Rejected,
+    /// The target names a queue that is not configured.
+    UnknownQueue,
+}
+
+/// Where a contact is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Phase {
+    Waiting,
+    Offered { agent: String, until: Millis },
+    Connected { agent: String, since: Millis },
+    Completed { agent: String, disposition: String },
+    Failed { refusal: Refusal, detail: String },
+}
+
+impl Phase {
+    pub fn is_ended(&self) -> bool {
+        matches!(self, Phase::Completed { .. } | Phase::Failed { .. })
+    }
+}
+
+/// How an agent passed on an offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pass {
+    Declined,
+    Missed,
+}
+
+/// A customer waiting for (or with) a human.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub handoff_id: String,
+    pub attempt: u32,
+    pub queue: String,
+    /// The queue's skills and the target's.
+    pub skills: BTreeSet<String>,
+    /// The handoff's priority (0–9).
+    pub priority: u32,
+    pub enqueued_at: Millis,
+    pub phase: Phase,
+    /// Agents who declined or missed the offer; never offered it again.
+    pub passed: BTreeMap<String, Pass>,
+    /// The most recent pass, which decides NO_ANSWER versus REJECTED.
+    pub last_pass: Option<Pass>,
+    /// The customer chose a callback: the agent dials them back.
+    pub callback: bool,
+}
+
+/// A new contact for [`Queues::enqueue`].
+#[derive(Debug, Clone)]
+pub struct NewContact {
+    pub handoff_id: String,
+    pub attempt: u32,
+    pub queue: String,
+    pub skills: Vec<String>,
+    pub priority: u32,
+}
+
+/// Why an agent's request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeskError {
+    #[error("no agent {0:?} is signed in")]
+    UnknownAgent(String),
+    #[error("handoff {0:?} is not in the queue")]
+    UnknownContact(String),
+    #[error("handoff {0:?} is not offered to this agent")]
+    NotOffered(String),
+    #[error("handoff {0:?} is not connected to this agent")]
+    NotConnected(String),
+    #[error("finish the current contact before changing state")]
+    OnContact,
+}
+
+/// Where a waiting contact stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    /// 1-based position among the waiting contacts of its queue.
+    pub position: u32,
+    pub estimated_wait: Duration,
+    /// The estimate is above the queue's callback threshold.
+    pub callback_offered: bool,
+}
+
+/// All queues, agents and contacts of one connector.
+#[derive(Debug, Clone)]
+pub struct Queues {
+    policy: Policy,
+    queues: BTreeMap<String, QueueSpec>,
+    agents: BTreeMap<String, Agent>,
+    contacts: BTreeMap<String, Contact>,
+    /// Recent handle times per queue, newest last, in milliseconds.
+    handle_times: BTreeMap<String, VecDeque<u64>>,
+}
+
+impl Queues {
+    pub fn new(policy: Policy, queues: impl IntoIterator<Item = QueueSpec>) -> Self {
+        Self {
+            policy,
+            queues: queues.into_iter().map(|q| (q.name.clone(), q)).collect(),
+            agents: BTreeMap::new(),
+            contacts: BTreeMap::new(),
+            handle_times: BTreeMap::new(),
+        }
+    }
+
+    pub fn queue_specs(&self) -> impl Iterator<Item = &QueueSpec> {
+        self.queues.values()
+    }
+
+    pub fn agents(&self) -> impl Iterator<Item = &Agent> {
+        self.agents.values()
+    }
+
+    pub fn agent(&self, id: &str) -> Option<&Agent> {
+        self.agents.get(id)
+    }
+
+    pub fn contacts(&self) -> impl Iterator<Item = &Contact> {
+        self.contacts.values()
+    }
+
+    pub fn contact(&self, handoff_id: &str) -> Option<&Contact> {
+        self.contacts.get(handoff_id)
+    }
+
+    pub fn handle_times(&self) -> &BTreeMap<String, VecDeque<u64>> {
+        &self.handle_times
+    }
+
+    /// Restores state saved by the store.
+    pub fn restore(
+        &mut self,
+        agents: Vec<Agent>,
+        contacts: Vec<Contact>,
+        handle_times: Vec<(String, u64)>,
+    ) {
+        self.agents = agents.into_iter().map(|a| (a.id.clone(), a)).collect();
+        self.contacts = contacts
+            .into_iter()
+            .map(|c| (c.handoff_id.clone(), c))
+            .collect();
+        for (queue, millis) in handle_times {
+            self.record_handle_time(&queue, millis);
+        }
+    }
+
+    fn record_handle_time(&mut self, queue: &str, millis: u64) {
+        let samples = self.handle_times.entry(queue.to_owned()).or_default();
+        samples.push_back(millis);
+        while samples.len() > self.policy.handle_time_samples.max(1) {
+            samples.pop_front();
+        }
+    }
+
+    /// Signs an agent in (available) or updates a signed-in agent's details.
+    pub fn sign_in(
+        &mut self,
+        id: &str,
+        name: &str,
+        skills: BTreeSet<String>,
+        contact: &str,
+        now: Millis,
+    ) {
+        let agent = self.agents.entry(id.to_owned()).or_insert_with(|| Agent {
+            id: id.to_owned(),
+            name: String::new(),
+            skills: BTreeSet::new(),
+            contact: String::new(),
+            state: AgentState::Offline,
+            state_since: now,
+        });
+        agent.name = name.to_owned();
+        agent.skills = skills;
+        agent.contact = contact.to_owned();
+        if agent.state == AgentState::Offline {
+            agent.state = AgentState::Available;
+            agent.state_since = now;
+        }
+    }
+
+    /// Sets an agent's availability. An agent on a contact stays busy, and
+    /// an offer held by an agent who leaves goes back to the queue.
+    pub fn set_state(
+        &mut self,
+        agent_id: &str,
+        state: AgentState,
+        now: Millis,
+    ) -> Result<(), DeskError> {
+        let agent = self
+            .agents
+            .get(agent_id)
+            .ok_or_else(|| DeskError::UnknownAgent(agent_id.to_owned()))?;
+        if agent.state == AgentState::Busy && state != AgentState::Busy {
+            return Err(DeskError::OnContact);
+        }
+        if state != AgentState::Available {
+            for contact in self.contacts.values_mut() {
+                if matches!(&contact.phase, Phase::Offered { agent, .. } if agent == agent_id) {
+                    contact.phase = Phase::Waiting;
+                }
+            }
+        }
+        if let Some(agent) = self.agents.get_mut(agent_id)
+            && agent.state != state
+        {
+            agent.state = state;
+            agent.state_since = now;
+        }
+        Ok(())
+    }
+
+    /// Adds a contact, or refuses it at once when nobody could take it.
+    /// Adding a handoff already present (a re-attach after a restart) keeps
+    /// the contact as it is.
+    pub fn enqueue(&mut self, new: NewContact, now: Millis) -> Result<(), Refusal> {
+        if self.contacts.contains_key(&new.handoff_id) {
+            return Ok(());
+        }
+        let queue = self.queues.get(&new.queue).ok_or(Refusal::UnknownQueue)?;
+        let mut skills: BTreeSet<String> = queue.skills.iter().cloned().collect();
+        skills.extend(new.skills);
+        if !self
+            .agents
+            .values()
+            .any(|a| a.is_logged_in() && a.has_skills(&skills))
+        {
+            return Err(Refusal::NoAgents);
+        }
+        let max_wait = queue.max_wait;
+        let contact = Contact {
+            handoff_id: new.handoff_id.clone(),
+            attempt: new.attempt,
+            queue: new.queue,
+            skills,
+            priority: new.priority.min(9),
+            enqueued_at: now,
+            phase: Phase::Waiting,
+            passed: BTreeMap::new(),
+            last_pass: None,
+            callback: false,
+        };
+        self.contacts.insert(new.handoff_id.clone(), contact);
+        match self.standing(&new.handoff_id) {
+            Some(standing) if standing.estimated_wait > max_wait => {
+                self.contacts.remove(&new.handoff_id);
+                Err(Refusal::WaitTooLong)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The order contacts are served in: queue priority, then the
+    /// handoff's, then the longest wait.
+    fn serving_order(&self) -> Vec<String> {
+        let mut waiting: Vec<&Contact> = self
+            .contacts
+            .values()
+            .filter(|c| c.phase == Phase::Waiting)
+            .collect();
+        waiting.sort_by_key(|c| {
+            let queue_priority = self.queues.get(&c.queue).map_or(0, |q| q.priority);
+            (
+                std::cmp::Reverse(queue_priority),
+                std::cmp::Reverse(c.priority),
+                c.enqueued_at,
+                c.handoff_id.clone(),
+            )
+        });
+        waiting.into_iter().map(|c| c.handoff_id.clone()).collect()
+    }
+
+    fn is_reserved(&self, agent_id: &str) -> bool {
+        self.contacts.values().any(|c| {
+            matches!(&c.phase, Phase::Offered { agent, .. } | Phase::Connected { agent, .. } if agent == agent_id)
+        })
+    }
+
+    /// Where a waiting contact stands in its queue, or None when it is not
+    /// waiting.
+    pub fn standing(&self, handoff_id: &str) -> Option<Standing> {
+        let contact = self.contacts.get(handoff_id)?;
+        if contact.phase != Phase::Waiting {
+            return None;
+        }
+        let order = self.serving_order();
+        let position = order
+            .iter()
+            .filter_map(|id| self.contacts.get(id))
+            .filter(|c| c.queue == contact.queue)
+            .position(|c| c.handoff_id == handoff_id)? as u32
+            + 1;
+        let estimated_wait = self.estimate(&contact.queue, &contact.skills, position);
+        let callback_offered = self
+            .queues
+            .get(&contact.queue)
+            .and_then(|q| q.callback_threshold)
+            .is_some_and(|threshold| estimated_wait > threshold);
+        Some(Standing {
+            position,
+            estimated_wait,
+            callback_offered,
+        })
+    }
+
+    /// The mean of the queue's recent handle times, or the initial one.
+    pub fn average_handle_time(&self, queue: &str) -> Duration {
+        match self.handle_times.get(queue) {
+            Some(samples) if !samples.is_empty() => {
+                Duration::from_millis(samples.iter().sum::<u64>() / samples.len() as u64)
+            }
+            _ => self.policy.initial_handle_time,
+        }
+    }
+
+    /// The estimated wait at `position`: agents free now take the first
+    /// contacts at once; each later round waits one average handle time,
+    /// shared among the staffed (available or busy) agents with the skills.
+    pub fn estimate(&self, queue: &str, skills: &BTreeSet<String>, position: u32) -> Duration {
+        let skilled = || self.agents.values().filter(move |a| a.has_skills(skills));
+        let free = skilled()
+            .filter(|a| a.state == AgentState::Available && !self.is_reserved(&a.id))
+            .count() as u32;
+        let staffed = skilled()
+            .filter(|a| matches!(a.state, AgentState::Available | AgentState::Busy))
+            .count()
+            .max(1) as u32;
+        let Some(after_free) = position.checked_sub(free).filter(|n| *n > 0) else {
+            return Duration::ZERO;
+        };
+        let rounds = after_free.div_ceil(staffed);
+        self.average_handle_time(queue) * rounds
+    }
+
+    /// Moves the queue forward at `now`: expires offers (the agent is set
+    /// away and the next one is offered), fails contacts nobody can take
+    /// any more or that waited too long, and offers waiting contacts to the
+    /// longest-idle available agent with the skills.
+    pub fn route(&mut self, now: Millis) {
+        self.expire_offers(now);
+        self.fail_hopeless(now);
+        for handoff_id in self.serving_order() {
+            let Some(contact) = self.contacts.get(&handoff_id) else {
+                continue;
+            };
+            let chosen = self
+                .agents
+                .values()
+                .filter(|a| a.state == AgentState::Available)
+                .filter(|a| a.has_skills(&contact.skills))
+                .filter(|a| !contact.passed.contains_key(&a.id))
+                .filter(|a| !self.is_reserved(&a.id))
+                .min_by_key(|a| (a.state_since, a.id.clone()))
+                .map(|a| a.id.clone());
+            if let Some(agent) = chosen {
+                let until = now + self.policy.offer_timeout.as_millis() as u64;
+                if let Some(contact) = self.contacts.get_mut(&handoff_id) {
+                    contact.phase = Phase::Offered { agent, until };
+                }
+            }
+        }
+    }
+
+    fn expire_offers(&mut self, now: Millis) {
+        let mut missed = Vec::new();
+        for contact in self.contacts.values_mut() {
+            if let Phase::Offered { agent, until } = &contact.phase
+                && *until <= now
+            {
+                missed.push(agent.clone());
+                contact.passed.insert(agent.clone(), Pass::Missed);
+                contact.last_pass = Some(Pass::Missed);
+                contact.phase = Phase::Waiting;
+            }
+        }
+        // An agent who lets an offer time out is probably not at the desk:
+        // stop offering them contacts until they say they are back.
+        for agent_id in missed {
+            if let Some(agent) = self.agents.get_mut(&agent_id) {
+                agent.state = AgentState::Away;
+                agent.state_since = now;
+            }
+        }
+    }
+
+    fn fail_hopeless(&mut self, now: Millis) {
+        let queues = &self.queues;
+        let agents = &self.agents;
+        for contact in self.contacts.values_mut() {
+            if contact.phase != Phase::Waiting {
+                continue;
+            }
+            let max_wait = queues
+                .get(&contact.queue)
+                .map_or(default_max_wait(), |q| q.max_wait);
+            let skilled: Vec<&Agent> = agents
+                .values()
+                .filter(|a| a.is_logged_in() && a.has_skills(&contact.skills))
+                .collect();
+            let refusal = if now.saturating_sub(contact.enqueued_at) >= max_wait.as_millis() as u64
+            {
+                Some((Refusal::WaitTooLong, "waited beyond the queue's maximum"))
+            } else if skilled.is_empty() {
+                Some((Refusal::NoAgents, "no agent with the skills is signed in"))
+            } else if skilled.iter().all(|a| contact.passed.contains_key(&a.id)) {
+                match contact.last_pass {
+                    Some(Pass::Declined) => Some((
+                        Refusal::Rejected,
+                        "every agent with the skills declined the offer",
+                    )),
+                    _ => Some((
+                        Refusal::NoAnswer,
+                        "no agent with the skills accepted the offer in time",
+                    )),
+                }
+            } else {
+                None
+            };
+            if let Some((refusal, detail)) = refusal {
+                contact.phase = Phase::Failed {
+                    refusal,
+                    detail: detail.to_owned(),
+                };
+            }
+        }
+    }
+
+    fn offered_contact(
+        &mut self,
+        agent_id: &str,
+        handoff_id: &str,
+    ) -> Result<&mut Contact, DeskError> {
+        if !self.agents.contains_key(agent_id) {
+            return Err(DeskError::UnknownAgent(agent_id.to_owned()));
+        }
+        let contact = self
+            .contacts
+            .get_mut(handoff_id)
+            .ok_or_else(|| DeskError::UnknownContact(handoff_id.to_owned()))?;
+        match &contact.phase {
+            Phase::Offered { agent, .. } if agent == agent_id => Ok(contact),
+            _ => Err(DeskError::NotOffered(handoff_id.to_owned())),
+        }
+    }
+
+    /// The agent accepts the offer: the contact is connected and the agent
+    /// busy.
+    pub fn accept(
+        &mut self,
+        agent_id: &str,
+        handoff_id: &str,
+        now: Millis,
+    ) -> Result<(), DeskError> {
+        let contact = self.offered_contact(agent_id, handoff_id)?;
+        contact.phase = Phase::Connected {
+            agent: agent_id.to_owned(),
+            since: now,
+        };
+        if let Some(agent) = self.agents.get_mut(agent_id) {
+            agent.state = AgentState::Busy;
+            agent.state_since = now;
+        }
+        Ok(())
+    }
+
+    /// The agent declines: the contact goes to the next agent (never back
+    /// to this one); the agent stays available.
+    pub fn decline(
+        &mut self,
+        agent_id: &str,
+        handoff_id: &str,
+        now: Millis,
+    ) -> Result<(), DeskError> {
+        let contact = self.offered_contact(agent_id, handoff_id)?;
+        contact.passed.insert(agent_id.to_owned(), Pass::Declined);
+        contact.last_pass = Some(Pass::Declined);
+        contact.phase = Phase::Waiting;
+        self.route(now);
+        Ok(())
+    }
+
+    /// The agent finishes the contact with a disposition: the handle time
+    /// feeds the estimate and the agent is available (idle from now).
+    pub fn wrap_up(
+        &mut self,
+        agent_id: &str,
+        handoff_id: &str,
+        disposition: &str,
+        now: Millis,
+    ) -> Result<Duration, DeskError> {
+        let contact = self
+            .contacts
+            .get_mut(handoff_id)
+            .ok_or_else(|| DeskError::UnknownContact(handoff_id.to_owned()))?;
+        let since = match &contact.phase {
+            Phase::Connected { agent, since } if agent == agent_id => *since,
+            _ => return Err(DeskError::NotConnected(handoff_id.to_owned())),
+        };
+        contact.phase = Phase::Completed {
+            agent: agent_id.to_owned(),
+            disposition: disposition.to_owned(),
+        };
+        let queue = contact.queue.clone();
+        let handled = now.saturating_sub(since);
+        self.record_handle_time(&queue, handled);
+        if let Some(agent) = self.agents.get_mut(agent_id) {
+            agent.state = AgentState::Available;
+            agent.state_since = now;
+        }
+        Ok(Duration::from_millis(handled))
+    }
+
+    /// The customer takes a callback instead of waiting: the contact keeps
+    /// its place and is offered like any other; the agent dials back.
+    pub fn choose_callback(&mut self, handoff_id: &str) -> Result<(), DeskError> {
+        let contact = self
+            .contacts
+            .get_mut(handoff_id)
+            .ok_or_else(|| DeskError::UnknownContact(handoff_id.to_owned()))?;
+        contact.callback = true;
+        Ok(())
+    }
+
+    /// Removes a contact (cancelled, or its outcome reported). An agent it
+    /// was connected to is freed.
+    pub fn remove(&mut self, handoff_id: &str, now: Millis) -> Option<Contact> {
+        let contact = self.contacts.remove(handoff_id)?;
+        if let Phase::Connected { agent, .. } = &contact.phase
+            && let Some(agent) = self.agents.get_mut(agent)
+        {
+            agent.state = AgentState::Available;
+            agent.state_since = now;
+        }
+        Some(contact)
+    }
+
+    /// Signs an agent out; an offer they held goes back to the queue.
+    pub fn sign_out(&mut self, agent_id: &str, now: Millis) -> Result<(), DeskError> {
+        self.set_state(agent_id, AgentState::Offline, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Millis = 1000;
+
+    fn queues() -> Queues {
+        let mut support = QueueSpec::new("support");
+        support.skills = vec!["support".into()];
+        let mut vip = QueueSpec::new("vip");
+        vip.skills = vec!["support".into()];
+        vip.priority = 5;
+        Queues::new(
+            Policy {
+                offer_timeout: Duration::from_secs(20),
+                initial_handle_time: Duration::from_secs(60),
+                handle_time_samples: 3,
+            },
+            [support, vip],
+        )
+    }
+
+    fn skills(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn sign_in(q: &mut Queues, id: &str, list: &[&str], now: Millis) {
+        q.sign_in(id, id, skills(list), &format!("sip:{id}@example.com"), now);
+    }
+
+    fn contact(id: &str, queue: &str, priority: u32) -> NewContact {
+        NewContact {
+            handoff_id: id.into(),
+            attempt: 1,
+            queue: queue.into(),
+            skills: Vec::new(),
+            priority,
+        }
+    }
+
+    fn offered_to(q: &Queues, id: &str) -> Option<String> {
+        match &q.contact(id)?.phase {
+            Phase::Offered { agent, .. } => Some(agent.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn nobody_signed_in_with_the_skill_is_no_agents() {
+        let mut q = queues();
+        assert_eq!(
+            q.enqueue(contact("h1", "support", 0), 0),
+            Err(Refusal::NoAgents)
+        );
+        sign_in(&mut q, "bob", &["sales"], 0);
+        assert_eq!(
+            q.enqueue(contact("h1", "support", 0), 0),
+            Err(Refusal::NoAgents)
+        );
+        assert_eq!(
+            q.enqueue(contact("h1", "nowhere", 0), 0),
+            Err(Refusal::UnknownQueue)
+        );
+        // Signed in but away still counts: the contact waits for them.
+        sign_in(&mut q, "ann", &["support"], 0);
+        q.set_state("ann", AgentState::Away, 0).expect("state");
+        assert_eq!(q.enqueue(contact("h1", "support", 0), 0), Ok(()));
+        q.route(SECOND);
+        assert_eq!(
+            q.contact("h1").map(|c| c.phase.clone()),
+            Some(Phase::Waiting)
+        );
+        // Everyone with the skill signs out: the waiting contact fails.
+        q.sign_out("ann", 2 * SECOND).expect("sign out");
+        q.route(2 * SECOND);
+        assert!(matches!(
+            q.contact("h1").map(|c| &c.phase),
+            Some(Phase::Failed {
+                refusal: Refusal::NoAgents,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn offers_go_to_the_longest_idle_agent_with_the_skills() {
+        let mut q = queues();
+        sign_in(&mut q, "late", &["support"], 30 * SECOND);
+        sign_in(&mut q, "early", &["support"], 10 * SECOND);
+        sign_in(&mut q, "unskilled", &["sales"], 0);
+        q.enqueue(contact("h1", "support", 0), 40 * SECOND)
+            .expect("enqueue");
+        q.route(40 * SECOND);
+        assert_eq!(offered_to(&q, "h1").as_deref(), Some("early"));
+    }
+
+    #[test]
+    fn higher_priority_then_longest_wait_is_served_first() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        q.set_state("ann", AgentState::Away, 0).expect("state");
+        q.enqueue(contact("old", "support", 0), SECOND)
+            .expect("enqueue");
+        q.enqueue(contact("new", "support", 0), 2 * SECOND)
+            .expect("enqueue");
+        q.enqueue(contact("urgent", "support", 7), 3 * SECOND)
+            .expect("enqueue");
+        q.enqueue(contact("vip", "vip", 0), 4 * SECOND)
+            .expect("enqueue");
+        assert_eq!(q.standing("urgent").map(|s| s.position), Some(1));
+        assert_eq!(q.standing("old").map(|s| s.position), Some(2));
+        assert_eq!(q.standing("new").map(|s| s.position), Some(3));
+        q.set_state("ann", AgentState::Available, 5 * SECOND)
+            .expect("state");
+        q.route(5 * SECOND);
+        // The vip queue has the higher priority, whatever the handoff's.
+        assert_eq!(offered_to(&q, "vip").as_deref(), Some("ann"));
+        q.accept("ann", "vip", 6 * SECOND).expect("accept");
+        q.wrap_up("ann", "vip", "resolved", 7 * SECOND)
+            .expect("wrap up");
+        q.route(7 * SECOND);
+        assert_eq!(offered_to(&q, "urgent").as_deref(), Some("ann"));
+    }
+
+    #[test]
+    fn an_offer_not_accepted_in_time_goes_to_the_next_agent() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        sign_in(&mut q, "bob", &["support"], SECOND);
+        q.enqueue(contact("h1", "support", 0), 2 * SECOND)
+            .expect("enqueue");
+        q.route(2 * SECOND);
+        assert_eq!(offered_to(&q, "h1").as_deref(), Some("ann"));
+        q.route(21 * SECOND);
+        assert_eq!(
+            offered_to(&q, "h1").as_deref(),
+            Some("ann"),
+            "not yet timed out"
+        );
+        q.route(22 * SECOND);
+        assert_eq!(offered_to(&q, "h1").as_deref(), Some("bob"));
+        assert_eq!(q.agent("ann").map(|a| a.state), Some(AgentState::Away));
+        // Bob misses it too: nobody left to offer it to.
+        q.route(42 * SECOND);
+        assert!(matches!(
+            q.contact("h1").map(|c| &c.phase),
+            Some(Phase::Failed {
+                refusal: Refusal::NoAnswer,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn declines_move_on_and_when_everyone_declines_the_contact_is_rejected() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        sign_in(&mut q, "bob", &["support"], SECOND);
+        q.enqueue(contact("h1", "support", 0), 2 * SECOND)
+            .expect("enqueue");
+        q.route(2 * SECOND);
+        assert_eq!(
+            q.accept("bob", "h1", 3 * SECOND),
+            Err(DeskError::NotOffered("h1".into()))
+        );
+        q.decline("ann", "h1", 3 * SECOND).expect("decline");
+        assert_eq!(offered_to(&q, "h1").as_deref(), Some("bob"));
+        assert_eq!(q.agent("ann").map(|a| a.state), Some(AgentState::Available));
+        q.decline("bob", "h1", 4 * SECOND).expect("decline");
+        q.route(4 * SECOND);
+        assert!(matches!(
+            q.contact("h1").map(|c| &c.phase),
+            Some(Phase::Failed {
+                refusal: Refusal::Rejected,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn accepting_connects_and_wrap_up_frees_the_agent() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        q.enqueue(contact("h1", "support", 0), SECOND)
+            .expect("enqueue");
+        q.route(SECOND);
+        q.accept("ann", "h1", 2 * SECOND).expect("accept");
+        assert_eq!(q.agent("ann").map(|a| a.state), Some(AgentState::Busy));
+        assert_eq!(
+            q.set_state("ann", AgentState::Away, 3 * SECOND),
+            Err(DeskError::OnContact)
+        );
+        let handled = q
+            .wrap_up("ann", "h1", "resolved", 92 * SECOND)
+            .expect("wrap up");
+        assert_eq!(handled, Duration::from_secs(90));
+        assert_eq!(q.agent("ann").map(|a| a.state), Some(AgentState::Available));
+        assert!(q.contact("h1").is_some_and(|c| c.phase.is_ended()));
+    }
+
+    #[test]
+    fn the_estimate_follows_recent_handle_times_and_staffing() {
+        let mut q = queues();
+        let support = skills(&["support"]);
+        sign_in(&mut q, "ann", &["support"], 0);
+        // A free agent takes the first contact at once.
+        assert_eq!(q.estimate("support", &support, 1), Duration::ZERO);
+        assert_eq!(q.estimate("support", &support, 2), Duration::from_secs(60));
+        for (i, seconds) in [30u64, 90, 120, 150].into_iter().enumerate() {
+            let id = format!("h{i}");
+            let start = i as u64 * 1000 * SECOND;
+            q.enqueue(contact(&id, "support", 0), start)
+                .expect("enqueue");
+            q.route(start);
+            q.accept("ann", &id, start).expect("accept");
+            q.wrap_up("ann", &id, "resolved", start + seconds * SECOND)
+                .expect("wrap up");
+        }
+        // Only the 3 most recent samples count: (90 + 120 + 150) / 3.
+        assert_eq!(q.average_handle_time("support"), Duration::from_secs(120));
+        assert_eq!(q.estimate("support", &support, 3), Duration::from_secs(240));
+        // A second agent halves the rounds.
+        sign_in(&mut q, "bob", &["support"], 0);
+        assert_eq!(q.estimate("support", &support, 4), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn waits_beyond_the_maximum_fail_and_long_estimates_offer_a_callback() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        q.set_state("ann", AgentState::Away, 0).expect("state");
+        q.enqueue(contact("h1", "support", 0), 0).expect("enqueue");
+        // Position 1, one staffed agent (away counts as one): 60s.
+        assert_eq!(q.standing("h1").map(|s| s.callback_offered), Some(false));
+        for i in 2..=4 {
+            q.enqueue(contact(&format!("h{i}"), "support", 0), 0)
+                .expect("enqueue");
+        }
+        let standing = q.standing("h4").expect("waiting");
+        assert_eq!(standing.estimated_wait, Duration::from_secs(240));
+        assert!(standing.callback_offered);
+        q.choose_callback("h4").expect("callback");
+        assert!(q.contact("h4").is_some_and(|c| c.callback));
+        // Beyond 10 minutes estimated: refused at once.
+        // (Later arrivals, so that they queue behind.)
+        for i in 5..=10 {
+            q.enqueue(contact(&format!("h{i}"), "support", 0), i)
+                .expect("enqueue");
+        }
+        assert_eq!(
+            q.enqueue(contact("h11", "support", 0), 11),
+            Err(Refusal::WaitTooLong)
+        );
+        // Beyond 10 minutes waited: failed.
+        q.route(600 * SECOND);
+        assert!(matches!(
+            q.contact("h1").map(|c| &c.phase),
+            Some(Phase::Failed {
+                refusal: Refusal::WaitTooLong,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_agent_who_steps_away_releases_the_offer() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        sign_in(&mut q, "bob", &["support"], SECOND);
+        q.enqueue(contact("h1", "support", 0), 2 * SECOND)
+            .expect("enqueue");
+        q.route(2 * SECOND);
+        q.set_state("ann", AgentState::Away, 3 * SECOND)
+            .expect("state");
+        q.route(3 * SECOND);
+        assert_eq!(offered_to(&q, "h1").as_deref(), Some("bob"));
+    }
+}

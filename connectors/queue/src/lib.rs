@@ -1,0 +1,133 @@
+//! `baton-connector-queue`: a small, real contact-center queue with a
+//! browser agent desktop that screen-pops the handoff. It is Baton's
+//! default target in `baton dev`, and the way to try Baton without a
+//! contact-center platform.
+//!
+//! - [`domain`]: queues, agents, routing, offers, the wait estimate (plain
+//!   Rust, unit-tested).
+//! - [`store`]: the queue's state in SQLite, so it survives a restart.
+//! - [`connector`]: the `baton.connector.v1` side, on the connector SDK.
+//! - [`http`]: the agent desktop and supervisor view (embedded HTML, CSS
+//!   and JS; live updates through Server-Sent Events).
+//!
+//! Not done here: the voice leg. For a voice conversation the agent's
+//! contact address (SIP URI or number) is shown in the desktop, and
+//! delivering the call to it belongs to the SIP connector's library.
+//!
+//! Start it in-process:
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = baton_connector_queue::QueueConfig::ephemeral("/tmp/baton-queue");
+//! let bound = baton_connector_queue::bind(config).await?;
+//! println!("desktop at http://{}", bound.http_addr);
+//! bound.serve(baton_connector_sdk::shutdown_signal()).await
+//! # }
+//! ```
+
+pub mod config;
+pub mod connector;
+pub mod desk;
+pub mod domain;
+pub mod http;
+pub mod store;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use baton_connector_sdk::{BoundConnector, ServeOptions};
+use tokio::net::TcpListener;
+
+pub use config::QueueConfig;
+pub use connector::QueueConnector;
+pub use desk::Desk;
+
+/// The queue with its gRPC and HTTP listeners bound, ready to serve.
+pub struct Bound {
+    /// The ConnectorService address (what the control service calls).
+    pub grpc_addr: SocketAddr,
+    /// The agent desktop: `http://{http_addr}/`, supervisor at `/supervisor`.
+    pub http_addr: SocketAddr,
+    connector: BoundConnector<QueueConnector>,
+    http: TcpListener,
+    desk: Arc<Desk>,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("grpc_addr", &self.grpc_addr)
+            .field("http_addr", &self.http_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Validates the configuration, opens the store and binds both listeners
+/// (port 0 picks a free port).
+pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let desk = Desk::open(&config)?;
+    let http = TcpListener::bind(config.http_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http_listen))?;
+    let http_addr = http.local_addr()?;
+    let connector = QueueConnector::new(&config.name, config.max_context_bytes, desk.clone());
+    let options = ServeOptions::new(config.grpc_listen).ready_endpoint("http", http_addr);
+    let connector = baton_connector_sdk::bind(connector, options).await?;
+    Ok(Bound {
+        grpc_addr: connector.addr,
+        http_addr,
+        connector,
+        http,
+        desk,
+    })
+}
+
+impl Bound {
+    /// Serves gRPC and the desktop until `shutdown`; then the desktop's
+    /// event streams end, the transfer streams end (the control service
+    /// re-attaches after a restart, and the saved queue resumes) and both
+    /// servers drain.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            stop.send_replace(true);
+        });
+        let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+
+        let desk = self.desk.clone();
+        let ticker_stopped = stopped.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(desk::TICK);
+            let mut stopped = ticker_stopped;
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => desk.tick(),
+                    _ = stopped.wait_for(|s| *s) => return,
+                }
+            }
+        });
+
+        let desk = self.desk.clone();
+        let http_stopped = stopped.clone();
+        let http = axum::serve(self.http, http::router(self.desk.clone())).with_graceful_shutdown(
+            async move {
+                wait(http_stopped).await;
+                desk.close();
+            },
+        );
+        let grpc = self.connector.serve(wait(stopped));
+        let (http, grpc) = tokio::join!(http, grpc);
+        http?;
+        grpc
+    }
+}

@@ -1,0 +1,65 @@
+//! `baton-connector-queue`: the embedded contact-center queue and agent
+//! desktop.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use baton_connector_queue::QueueConfig;
+use baton_service_kit::{config, lifecycle::shutdown_signal, telemetry};
+use clap::Parser;
+
+/// A Baton connector that queues handoffs for human agents, who take them
+/// in a browser desktop that screen-pops the AI's context.
+#[derive(Debug, Parser)]
+#[command(name = "baton-connector-queue", version)]
+struct Args {
+    /// Configuration file (TOML or YAML); `BATON_QUEUE_…` variables override it.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// gRPC listen address (overrides `grpc_listen`).
+    #[arg(long)]
+    grpc_listen: Option<SocketAddr>,
+    /// Desktop listen address (overrides `http_listen`).
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
+    /// State directory (overrides `data_dir`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let mut config: QueueConfig = match config::load(args.config.as_deref(), "BATON_QUEUE") {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("baton-connector-queue: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format, "info");
+    if let Some(listen) = args.grpc_listen {
+        config.grpc_listen = listen;
+    }
+    if let Some(listen) = args.http_listen {
+        config.http_listen = listen;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    let bound = match baton_connector_queue::bind(config).await {
+        Ok(bound) => bound,
+        Err(error) => {
+            eprintln!("baton-connector-queue: {error:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    tracing::info!(desktop = %format!("http://{}/", bound.http_addr), "agent desktop");
+    match bound.serve(shutdown_signal()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("baton-connector-queue: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
