@@ -1,0 +1,505 @@
+//! The embedded queue and its agent desktop, end to end: real
+//! `baton-connector-queue`, `baton-control` and `baton-connector-script`
+//! processes on ephemeral loopback ports, and the desktop driven in real
+//! headless Chromium through chromedriver (WebDriver).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
+use baton_proto::handoff::v1::*;
+use baton_proto::types::v1 as pb;
+use baton_tests::Service;
+use fantoccini::{Client, ClientBuilder, Locator};
+use tempfile::TempDir;
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+
+/// Every wait in these tests is bounded by this.
+const WAIT: Duration = Duration::from_secs(30);
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+const SUMMARY: &str = "Customer was charged twice for the March invoice";
+const ACCOUNT: &str = "ACC-99887766";
+/// A customer's words that would run script if the page used innerHTML.
+const HOSTILE: &str = "<img src=x onerror=\"document.title='pwned'\"> charged twice!";
+
+/// The queue connector, a scripted fallback connector and the control
+/// service routing `support` to the queue, then to the fallback.
+struct Stack {
+    dir: TempDir,
+    queue: Service,
+    _fallback: Service,
+    control: Service,
+}
+
+impl Stack {
+    async fn start() -> anyhow::Result<Stack> {
+        let dir = tempfile::tempdir()?;
+        let queue_config = dir.path().join("queue.toml");
+        std::fs::write(
+            &queue_config,
+            format!(
+                "grpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\
+                 # Long enough for a browser under load; the time-out itself is unit-tested.\n\
+                 offer_timeout = \"2m\"\n",
+                path_str(&dir.path().join("queue"))?
+            ),
+        )?;
+        let queue = Service::start(
+            "baton-connector-queue",
+            &["--config", path_str(&queue_config)?],
+            dir.path(),
+        )
+        .await?;
+
+        let script_config = dir.path().join("fallback.toml");
+        std::fs::write(
+            &script_config,
+            "name = \"fallback\"\nlisten = \"127.0.0.1:0\"\n\n[targets]\noverflow = [\"offered\", \"answered\", \"context_delivered\", \"connected\", \"hold\"]\n",
+        )?;
+        let fallback = Service::start(
+            "baton-connector-script",
+            &["--config", path_str(&script_config)?],
+            dir.path(),
+        )
+        .await?;
+
+        let control_config = dir.path().join("control.toml");
+        std::fs::write(
+            &control_config,
+            format!(
+                r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+
+[store]
+data_dir = {data:?}
+
+[connectors.queue]
+endpoint = "{queue}"
+
+[connectors.fallback]
+endpoint = "{fallback}"
+
+[default_connectors]
+queue = "queue"
+
+[[routes]]
+name = "support"
+queues = ["support"]
+targets = [{{ connector = "queue", queue = "support" }}, {{ connector = "fallback", queue = "overflow" }}]
+"#,
+                data = path_str(&dir.path().join("control"))?,
+                queue = queue.endpoint("grpc"),
+                fallback = fallback.endpoint("grpc"),
+            ),
+        )?;
+        let control = Service::start(
+            "baton-control",
+            &["--config", path_str(&control_config)?],
+            dir.path(),
+        )
+        .await?;
+        Ok(Stack {
+            dir,
+            queue,
+            _fallback: fallback,
+            control,
+        })
+    }
+
+    async fn client(&self) -> anyhow::Result<HandoffServiceClient<Channel>> {
+        Ok(HandoffServiceClient::connect(self.control.endpoint("grpc")).await?)
+    }
+
+    fn desktop_url(&self) -> String {
+        format!("http://{}/", self.queue.addr("http"))
+    }
+}
+
+fn path_str(path: &Path) -> anyhow::Result<&str> {
+    path.to_str().context("non-UTF-8 path")
+}
+
+fn handoff_request(request_id: &str) -> CreateHandoffRequest {
+    CreateHandoffRequest {
+        request_id: request_id.into(),
+        conversation: Some(pb::Conversation {
+            channel: pb::Channel::Voice as i32,
+            language: "en-US".into(),
+            call: Some(pb::CallReference {
+                sip_call_id: "a84b4c76e66710@gw.example.com".into(),
+                caller_number: "+14155550123".into(),
+                ..Default::default()
+            }),
+        }),
+        context: Some(pb::HandoffContext {
+            summary: SUMMARY.into(),
+            intent: Some(pb::Intent {
+                name: "billing.dispute".into(),
+                confidence: 0.92,
+            }),
+            entities: vec![
+                pb::Entity {
+                    name: "account_number".into(),
+                    value: ACCOUNT.into(),
+                    r#type: "account".into(),
+                    sensitive: true,
+                },
+                pb::Entity {
+                    name: "issue_type".into(),
+                    value: "double charge".into(),
+                    r#type: "string".into(),
+                    sensitive: false,
+                },
+            ],
+            transcript: vec![
+                pb::Turn {
+                    speaker: pb::Speaker::Customer as i32,
+                    text: HOSTILE.into(),
+                    at: None,
+                },
+                pb::Turn {
+                    speaker: pb::Speaker::Ai as i32,
+                    text: "I'm connecting you with a specialist.".into(),
+                    at: None,
+                },
+            ],
+            attempts: vec![pb::Attempt {
+                action: "looked up the invoice".into(),
+                outcome: pb::AttemptOutcome::Partial as i32,
+                detail: "two payments found".into(),
+            }],
+            reason: Some(pb::EscalationReason {
+                kind: pb::EscalationKind::ExplicitRequest as i32,
+                detail: "asked for a person".into(),
+            }),
+            agent_notes: "Refund likely".into(),
+            priority: 3,
+        }),
+        target: Some(pb::Target {
+            kind: Some(pb::target::Kind::Queue(pb::QueueTarget {
+                name: "support".into(),
+                skills: vec![],
+            })),
+        }),
+        mode: pb::TransferMode::Warm as i32,
+        timeout: Some(prost_types::Duration {
+            seconds: 300,
+            nanos: 0,
+        }),
+    }
+}
+
+/// Follows a handoff's events until one matches `done`; returns them all.
+async fn watch_until(
+    client: &mut HandoffServiceClient<Channel>,
+    handoff_id: &str,
+    done: impl Fn(&HandoffEvent) -> bool,
+) -> anyhow::Result<Vec<HandoffEvent>> {
+    let mut stream = client
+        .watch_handoff(WatchHandoffRequest {
+            handoff_id: handoff_id.into(),
+            after_sequence: 0,
+        })
+        .await?
+        .into_inner();
+    let mut seen = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        while let Some(response) = stream.next().await {
+            let Some(event) = response?.event else {
+                continue;
+            };
+            let found = done(&event);
+            seen.push(event);
+            if found {
+                return Ok(());
+            }
+        }
+        bail!("the watch ended first")
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("timed out; events so far: {seen:?}"))??;
+    Ok(seen)
+}
+
+fn is(kind: HandoffEventKind) -> impl Fn(&HandoffEvent) -> bool {
+    move |event| event.kind == kind as i32
+}
+
+/// Headless Chromium behind chromedriver on a free port; both end with
+/// the test.
+struct Browser {
+    client: Client,
+    _driver: tokio::process::Child,
+    _profile: TempDir,
+}
+
+impl Browser {
+    async fn start(log_dir: &Path) -> anyhow::Result<Browser> {
+        for binary in [CHROMIUM, CHROMEDRIVER] {
+            if !Path::new(binary).exists() {
+                bail!(
+                    "{binary} is missing: install chromium and chromium-driver (tests/apt-packages.txt)"
+                );
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let log = std::fs::File::create(log_dir.join("chromedriver.log"))?;
+        let driver = tokio::process::Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()?;
+        let profile = tempfile::tempdir()?;
+        let capabilities = serde_json::json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1280,1000",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            }
+        });
+        let capabilities = match capabilities {
+            serde_json::Value::Object(map) => map,
+            _ => bail!("capabilities must be an object"),
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let client = loop {
+            let attempt =
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(capabilities.clone())
+                    .connect(&url)
+                    .await;
+            match attempt {
+                Ok(client) => break client,
+                Err(error) if tokio::time::Instant::now() > deadline => {
+                    bail!("chromedriver did not start a session: {error}")
+                }
+                // chromedriver is still starting.
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        Ok(Browser {
+            client,
+            _driver: driver,
+            _profile: profile,
+        })
+    }
+
+    async fn text(&self, css: &str) -> anyhow::Result<String> {
+        let element = self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("no element {css}"))?;
+        Ok(element.text().await?)
+    }
+
+    /// Waits until the element's text contains `needle`.
+    async fn wait_text(&self, css: &str, needle: &str) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let text = self.text(css).await.unwrap_or_default();
+            if text.contains(needle) {
+                return Ok(text);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("{css} never contained {needle:?}; last text {text:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        let input = self.client.find(Locator::Css(css)).await?;
+        input.clear().await?;
+        input.send_keys(text).await?;
+        Ok(())
+    }
+
+    async fn click(&self, css: &str) -> anyhow::Result<()> {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await?
+            .click()
+            .await?;
+        Ok(())
+    }
+
+    async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let png = self.client.screenshot().await?;
+        let path = baton_tests::artifacts_dir().join(name);
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_sees_the_screen_pop_accepts_and_the_handoff_connects() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let browser = Browser::start(stack.dir.path()).await?;
+    let result = agent_flow(&stack, &browser).await;
+    if result.is_err() {
+        let _ = browser.screenshot("queue-desktop-failure.png").await;
+    }
+    browser.client.clone().close().await?;
+    result
+}
+
+async fn agent_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
+    browser.client.goto(&stack.desktop_url()).await?;
+    browser.fill("#agent-id", "ann").await?;
+    browser.fill("#agent-name", "Ann Agent").await?;
+    browser.fill("#skills", "support, billing").await?;
+    browser.fill("#contact", "sip:ann@127.0.0.1").await?;
+    browser.click("#sign-in").await?;
+    browser
+        .wait_text("#idle", "Ready for the next handoff")
+        .await?;
+    assert_eq!(browser.text("#agent-label").await?, "Ann Agent");
+
+    let mut client = stack.client().await?;
+    let handoff = client
+        .create_handoff(handoff_request("queue-desktop-1"))
+        .await?
+        .into_inner()
+        .handoff
+        .context("no handoff")?;
+
+    // The screen pop arrives by itself (Server-Sent Events).
+    browser.wait_text("#pop-summary", SUMMARY).await?;
+    assert!(
+        browser
+            .text("#pop-intent")
+            .await?
+            .contains("billing.dispute")
+    );
+    assert!(browser.text("#pop-intent").await?.contains("92%"));
+    let account = browser
+        .text("tr.entity[data-name=account_number] .entity-value")
+        .await?;
+    assert!(account.contains("••••••"), "masked: {account:?}");
+    assert!(
+        !browser.client.source().await?.contains(ACCOUNT),
+        "the sensitive value never reaches the page before a reveal"
+    );
+    assert!(
+        browser
+            .text("tr.entity[data-name=issue_type] .entity-value")
+            .await?
+            .contains("double charge")
+    );
+    let transcript = browser.text("#transcript").await?;
+    assert!(
+        transcript.contains(HOSTILE),
+        "shown as text: {transcript:?}"
+    );
+    assert!(transcript.contains("connecting you with a specialist"));
+    assert!(
+        browser
+            .text("#pop-attempts")
+            .await?
+            .contains("looked up the invoice")
+    );
+    assert!(
+        browser
+            .text("#pop-escalation")
+            .await?
+            .contains("asked for a person")
+    );
+    assert_ne!(
+        browser.client.title().await?,
+        "pwned",
+        "the customer's words never run"
+    );
+    let shot = browser.screenshot("queue-screen-pop.png").await?;
+    assert!(std::fs::metadata(&shot)?.len() > 0);
+
+    // The AI runtime hears that it was offered.
+    watch_until(&mut client, &handoff.id, is(HandoffEventKind::Offered)).await?;
+
+    // Revealing the sensitive field shows it (and the reveal is audited).
+    browser
+        .click("tr.entity[data-name=account_number] button.reveal")
+        .await?;
+    browser
+        .wait_text("tr.entity[data-name=account_number] .entity-value", ACCOUNT)
+        .await?;
+
+    browser.click("#accept").await?;
+    let events = watch_until(&mut client, &handoff.id, is(HandoffEventKind::Connected)).await?;
+    assert!(events.iter().any(is(HandoffEventKind::Answered)));
+    assert!(events.iter().any(is(HandoffEventKind::ContextDelivered)));
+    browser.wait_text("#pop-title", "Connected").await?;
+    browser.screenshot("queue-connected.png").await?;
+
+    // Wrap-up completes the handoff and frees the agent.
+    browser
+        .fill("#notes", "Refunded the duplicate charge")
+        .await?;
+    browser.click("#finish").await?;
+    watch_until(&mut client, &handoff.id, is(HandoffEventKind::Completed)).await?;
+    browser
+        .wait_text("#idle", "Ready for the next handoff")
+        .await?;
+
+    // The supervisor view lists the agent and the audited reveal.
+    browser
+        .client
+        .goto(&format!("{}supervisor", stack.desktop_url()))
+        .await?;
+    browser.wait_text("#agents", "Ann Agent").await?;
+    browser.wait_text("#audit", "account_number").await?;
+    browser.screenshot("queue-supervisor.png").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nobody_signed_in_the_handoff_falls_back_to_the_next_target() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let mut client = stack.client().await?;
+    let handoff = client
+        .create_handoff(handoff_request("queue-nobody-1"))
+        .await?
+        .into_inner()
+        .handoff
+        .context("no handoff")?;
+    let events = watch_until(&mut client, &handoff.id, |event| {
+        event.kind == HandoffEventKind::TargetStarted as i32
+            && event.attempt.as_ref().is_some_and(|a| a.attempt == 2)
+    })
+    .await?;
+    let failed = events
+        .iter()
+        .find(|e| e.kind == HandoffEventKind::TargetFailed as i32)
+        .context("no TARGET_FAILED before the fallback")?;
+    assert_eq!(
+        failed.failure.as_ref().map(|f| f.reason),
+        Some(pb::FailureReason::NoAgents as i32),
+        "{failed:?}"
+    );
+    let second = events
+        .last()
+        .and_then(|e| e.attempt.clone())
+        .context("attempt")?;
+    assert_eq!(second.connector, "fallback");
+    Ok(())
+}
