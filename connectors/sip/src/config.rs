@@ -1,0 +1,349 @@
+//! The SIP connector's configuration: serde defaults, then a file, then
+//! `BATON_SIP_…` environment variables. `SipConfig::default()` is a working
+//! loopback configuration (what `baton dev` starts).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// gRPC listen address of the connector service. Default `127.0.0.1:50062`.
+    pub listen: SocketAddr,
+    /// The connector's own SIP endpoint.
+    pub sip: SipEndpointConfig,
+    /// How long the human's phone may ring before the INVITE is cancelled
+    /// and the transfer fails with NO_ANSWER. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub ring_timeout: Duration,
+    /// How long to wait, after sending a REFER, for the NOTIFY that reports
+    /// its final outcome; a 202 alone is not success. Default `32s`.
+    #[serde(with = "humantime_serde")]
+    pub notify_timeout: Duration,
+    /// What context goes into the signalling, and where.
+    pub headers: HeaderPolicy,
+    /// Trunks for phone-number targets, chosen by the longest matching prefix.
+    pub trunks: Vec<TrunkConfig>,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50062)),
+            sip: SipEndpointConfig::default(),
+            ring_timeout: Duration::from_secs(30),
+            notify_timeout: Duration::from_secs(32),
+            headers: HeaderPolicy::default(),
+            trunks: Vec::new(),
+        }
+    }
+}
+
+/// The SIP transport. UDP only for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Udp,
+}
+
+/// The connector's SIP endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipEndpointConfig {
+    /// Local SIP address; port 0 picks a free port, announced as `sip` in the
+    /// readiness line. Default `127.0.0.1:5062`.
+    pub bind: SocketAddr,
+    /// Default `udp`.
+    pub transport: Transport,
+    /// Host (and port) written in Via and Contact when it differs from the
+    /// bound address (behind NAT, in a container). Default: the bound address.
+    pub public_address: Option<String>,
+    /// User part of the connector's own URI (From, Contact, Referred-By).
+    /// Default `baton`.
+    pub user: String,
+    /// Every request goes to this proxy (`host:port`) instead of the
+    /// Request-URI's host, e.g. a kamailio or an SBC. Default: none.
+    pub outbound_proxy: Option<String>,
+    /// RFC 3261 T1, the round-trip estimate behind every retransmission
+    /// timer. Default `500ms`.
+    #[serde(with = "humantime_serde")]
+    pub t1: Duration,
+}
+
+impl Default for SipEndpointConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 5062)),
+            transport: Transport::Udp,
+            public_address: None,
+            user: "baton".into(),
+            outbound_proxy: None,
+            t1: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Where User-to-User goes: some platforms read it only inside the REFER's
+/// Refer-To URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UuiPlacement {
+    /// A `User-to-User` header in the INVITE to the human (warm) or as a
+    /// header of the Refer-To URI (blind, where there is no INVITE of ours).
+    Header,
+    /// `?User-to-User=…` in the Refer-To URI of every REFER, plus the INVITE
+    /// header on warm transfers.
+    ReferTo,
+}
+
+/// What context goes into the signalling. Sensitive entities never do: the
+/// control service leaves them out of the payloads this connector receives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeaderPolicy {
+    /// Send the handoff token in `User-to-User` (RFC 7433, hex). Default true.
+    pub user_to_user: bool,
+    /// The `purpose` parameter of User-to-User. Default `isdn-uui`.
+    pub uui_purpose: String,
+    /// Default `header`.
+    pub uui_placement: UuiPlacement,
+    /// Send the screen-pop URL in `Call-Info;purpose=info`. Default true.
+    pub call_info: bool,
+    /// Fields of the SIP_HEADERS payload sent as `X-Baton-<Field>` headers.
+    /// Default `["intent", "reason", "language", "priority"]`.
+    pub x_headers: Vec<String>,
+    /// Send the caller's number in `P-Asserted-Identity` when known.
+    /// Default true.
+    pub p_asserted_identity: bool,
+}
+
+impl Default for HeaderPolicy {
+    fn default() -> Self {
+        Self {
+            user_to_user: true,
+            uui_purpose: "isdn-uui".into(),
+            uui_placement: UuiPlacement::Header,
+            call_info: true,
+            x_headers: ["intent", "reason", "language", "priority"]
+                .map(String::from)
+                .to_vec(),
+            p_asserted_identity: true,
+        }
+    }
+}
+
+/// How a phone number is written in the trunk's Request-URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NumberFormat {
+    /// `sip:+4930123456@host;user=phone`.
+    E164,
+    /// Without the plus: `sip:4930123456@host;user=phone`.
+    Digits,
+}
+
+/// Whose number goes in the From of calls through a trunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallerIdPolicy {
+    /// The original caller's number when the handoff has one, else `caller_id`.
+    Original,
+    /// Always `caller_id`.
+    Fixed,
+}
+
+/// A SIP trunk to the phone network.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// A name for logs and errors.
+    pub name: String,
+    /// Number prefixes (E.164, with `+`) this trunk serves; the longest match
+    /// wins. An empty prefix matches every number.
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    /// The trunk's host, with an optional port: `sip.example.net:5060`.
+    pub host: String,
+    /// Default `udp`.
+    #[serde(default = "default_transport")]
+    pub transport: Transport,
+    /// Digest user name, when the trunk challenges with 401/407.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Digest password. Never logged.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Default `e164`.
+    #[serde(default = "default_number_format")]
+    pub number_format: NumberFormat,
+    /// The number presented when the caller's is not (E.164).
+    #[serde(default)]
+    pub caller_id: Option<String>,
+    /// Default `original`.
+    #[serde(default = "default_caller_id_policy")]
+    pub caller_id_policy: CallerIdPolicy,
+}
+
+fn default_transport() -> Transport {
+    Transport::Udp
+}
+
+fn default_number_format() -> NumberFormat {
+    NumberFormat::E164
+}
+
+fn default_caller_id_policy() -> CallerIdPolicy {
+    CallerIdPolicy::Original
+}
+
+impl std::fmt::Debug for TrunkConfig {
+    // The password stays out of every log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrunkConfig")
+            .field("name", &self.name)
+            .field("prefixes", &self.prefixes)
+            .field("host", &self.host)
+            .field("transport", &self.transport)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("number_format", &self.number_format)
+            .field("caller_id", &self.caller_id)
+            .field("caller_id_policy", &self.caller_id_policy)
+            .finish()
+    }
+}
+
+impl SipConfig {
+    /// The default configuration on free loopback ports (gRPC and SIP port
+    /// 0), for tests and in-process use; `bind` reports the ports chosen.
+    pub fn ephemeral() -> Self {
+        let mut config = Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..Self::default()
+        };
+        config.sip.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
+    }
+
+    /// Checks what serde cannot, naming the exact key in the error.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.sip.t1.is_zero() {
+            return Err("sip.t1 must be more than 0".into());
+        }
+        if self.ring_timeout.is_zero() {
+            return Err("ring_timeout must be more than 0".into());
+        }
+        if self.notify_timeout.is_zero() {
+            return Err("notify_timeout must be more than 0".into());
+        }
+        if self.sip.user.is_empty() || !self.sip.user.chars().all(is_user_char) {
+            return Err("sip.user must be letters, digits, '.', '_', '-' or '+'".into());
+        }
+        for (i, trunk) in self.trunks.iter().enumerate() {
+            if trunk.host.is_empty() || trunk.host.contains(|c: char| c.is_whitespace() || c == '@')
+            {
+                return Err(format!("trunks[{i}].host must be host or host:port"));
+            }
+            for prefix in &trunk.prefixes {
+                if !prefix.chars().all(|c| c == '+' || c.is_ascii_digit()) {
+                    return Err(format!(
+                        "trunks[{i}].prefixes: {prefix:?} is not a number prefix"
+                    ));
+                }
+            }
+            if trunk.username.is_some() != trunk.password.is_some() {
+                return Err(format!("trunks[{i}]: username and password go together"));
+            }
+            if let Some(caller_id) = &trunk.caller_id
+                && !is_e164(caller_id)
+            {
+                return Err(format!(
+                    "trunks[{i}].caller_id must be E.164 (+ and digits)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The trunk for `number`: the longest matching prefix.
+    pub fn trunk_for(&self, number: &str) -> Option<&TrunkConfig> {
+        self.trunks
+            .iter()
+            .filter_map(|trunk| {
+                let best = trunk
+                    .prefixes
+                    .iter()
+                    .filter(|p| number.starts_with(p.as_str()))
+                    .map(String::len)
+                    .max();
+                match (best, trunk.prefixes.is_empty()) {
+                    (Some(length), _) => Some((length, trunk)),
+                    (None, true) => Some((0, trunk)),
+                    (None, false) => None,
+                }
+            })
+            .max_by_key(|(length, _)| *length)
+            .map(|(_, trunk)| trunk)
+    }
+}
+
+fn is_user_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+')
+}
+
+/// `+` then 2 to 15 digits.
+pub(crate) fn is_e164(number: &str) -> bool {
+    number.strip_prefix('+').is_some_and(|digits| {
+        (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trunk(name: &str, prefixes: &[&str]) -> TrunkConfig {
+        TrunkConfig {
+            name: name.into(),
+            prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
+            host: "trunk.example".into(),
+            transport: Transport::Udp,
+            username: None,
+            password: Some("secret".into()),
+            number_format: NumberFormat::E164,
+            caller_id: None,
+            caller_id_policy: CallerIdPolicy::Original,
+        }
+    }
+
+    #[test]
+    fn the_longest_prefix_chooses_the_trunk() {
+        let config = SipConfig {
+            trunks: vec![
+                trunk("world", &[]),
+                trunk("germany", &["+49"]),
+                trunk("berlin", &["+4930"]),
+            ],
+            ..Default::default()
+        };
+        let name = |n: &str| config.trunk_for(n).map(|t| t.name.clone());
+        assert_eq!(name("+493012345").as_deref(), Some("berlin"));
+        assert_eq!(name("+498912345").as_deref(), Some("germany"));
+        assert_eq!(name("+14155550100").as_deref(), Some("world"));
+    }
+
+    #[test]
+    fn validation_names_the_key_and_the_password_is_never_printed() {
+        let config = SipConfig {
+            trunks: vec![trunk("a", &["+4x"])],
+            ..Default::default()
+        };
+        let error = config.validate().expect_err("bad prefix");
+        assert!(error.contains("trunks[0].prefixes"), "{error}");
+        assert!(!format!("{config:?}").contains("secret"));
+        assert!(SipConfig::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,438 @@
+//! The connector's SIP endpoint on UDP: one socket, a receive loop that
+//! routes responses to client transactions (by Via branch) and in-dialog
+//! requests to the transfer that owns the Call-ID, and RFC 3261 client
+//! transactions with their retransmission timers (A/B for INVITE, E/F for
+//! the rest).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rsip::prelude::*;
+use rsip::{Method, SipMessage};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+
+use crate::message::{self, HeaderLines, MAX_MESSAGE_BYTES};
+
+/// RFC 3261 T2: the cap of non-INVITE retransmission intervals.
+const T2: Duration = Duration::from_secs(4);
+
+/// Why a request got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum SipError {
+    #[error("no response within {0:?} (timer B/F)")]
+    Timeout(Duration),
+    #[error("cannot send: {0}")]
+    Transport(#[from] std::io::Error),
+    #[error("cannot resolve {0}")]
+    Resolve(String),
+    #[error("cannot build the request: {0}")]
+    Build(String),
+}
+
+type Listeners<T> = Mutex<HashMap<String, mpsc::UnboundedSender<T>>>;
+
+/// The SIP endpoint shared by every transfer.
+#[derive(Debug)]
+pub struct SipStack {
+    socket: UdpSocket,
+    local: SocketAddr,
+    /// `host:port` written in Via and Contact.
+    advertised: String,
+    user: String,
+    t1: Duration,
+    outbound_proxy: Option<String>,
+    transactions: Listeners<rsip::Response>,
+    dialogs: Listeners<rsip::Request>,
+}
+
+/// A registration that ends when dropped, so that an abandoned transfer
+/// leaves nothing behind.
+pub struct Registration<T> {
+    pub receiver: mpsc::UnboundedReceiver<T>,
+    key: String,
+    stack: Arc<SipStack>,
+    dialog: bool,
+}
+
+impl<T> Drop for Registration<T> {
+    fn drop(&mut self) {
+        if self.dialog {
+            lock(&self.stack.dialogs).remove(&self.key);
+        } else {
+            lock(&self.stack.transactions).remove(&self.key);
+        }
+    }
+}
+
+fn lock<T>(
+    map: &Listeners<T>,
+) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<T>>> {
+    map.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A new random token for branches, tags and Call-IDs.
+pub fn random_token() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+impl SipStack {
+    /// Binds the SIP socket (port 0 picks a free one).
+    pub async fn bind(
+        bind: SocketAddr,
+        public_address: Option<String>,
+        user: String,
+        t1: Duration,
+        outbound_proxy: Option<String>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let socket = UdpSocket::bind(bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot bind SIP on udp {bind}: {e}"))?;
+        let local = socket.local_addr()?;
+        Ok(Arc::new(Self {
+            socket,
+            local,
+            advertised: public_address.unwrap_or_else(|| local.to_string()),
+            user,
+            t1,
+            outbound_proxy,
+            transactions: Mutex::new(HashMap::new()),
+            dialogs: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    pub fn t1(&self) -> Duration {
+        self.t1
+    }
+
+    /// The connector's own URI, e.g. `sip:baton@127.0.0.1:5062`.
+    pub fn own_uri(&self) -> String {
+        format!("sip:{}@{}", self.user, self.advertised)
+    }
+
+    /// The host and port of the connector, for From URIs of trunk calls.
+    pub fn advertised(&self) -> &str {
+        &self.advertised
+    }
+
+    pub fn via(&self, branch: &str) -> String {
+        format!("SIP/2.0/UDP {};branch={branch};rport", self.advertised)
+    }
+
+    /// Receives until the socket fails; run it as a task.
+    pub async fn run(self: Arc<Self>) {
+        // One byte more than the limit, so that an oversize datagram shows.
+        let mut buffer = vec![0u8; MAX_MESSAGE_BYTES + 1];
+        loop {
+            let (length, from) = match self.socket.recv_from(&mut buffer).await {
+                Ok(received) => received,
+                Err(error) => {
+                    // ICMP port unreachable surfaces here on some systems;
+                    // it concerns one peer, not the socket.
+                    tracing::debug!(%error, "SIP receive error");
+                    continue;
+                }
+            };
+            if let Some((reply, to)) = self.handle_datagram(&buffer[..length], from) {
+                let _ = self.socket.send_to(&reply, to).await;
+            }
+        }
+    }
+
+    /// Handles one incoming datagram: routes it, and returns the reply to
+    /// send, if any. Never panics on any input (see the fuzz test).
+    pub fn handle_datagram(&self, bytes: &[u8], from: SocketAddr) -> Option<(Vec<u8>, SocketAddr)> {
+        let message = match message::parse(bytes) {
+            Ok(message) => message,
+            Err(message::ParseError::Empty) => return None,
+            Err(error) => {
+                tracing::debug!(%from, %error, "SIP datagram dropped");
+                return None;
+            }
+        };
+        match message {
+            SipMessage::Response(response) => self.handle_response(response, from),
+            SipMessage::Request(request) => self.handle_request(request, from),
+        }
+    }
+
+    fn handle_response(
+        &self,
+        response: rsip::Response,
+        from: SocketAddr,
+    ) -> Option<(Vec<u8>, SocketAddr)> {
+        let branch = response.transaction_id().ok()??.to_string();
+        let method = response.cseq_header().ok()?.method().ok()?;
+        let sender = lock(&self.transactions)
+            .get(&transaction_key(&branch, &method))
+            .cloned();
+        if let Some(sender) = sender
+            && sender.send(response.clone()).is_ok()
+        {
+            return None;
+        }
+        // A final response to an INVITE nobody waits for any more (a
+        // retransmission, or the 487 after a CANCEL): acknowledge it so that
+        // the far end stops retransmitting.
+        let cseq = response.cseq_header().ok()?;
+        if cseq.method().ok()? != Method::Invite || response.status_code.code() < 200 {
+            return None;
+        }
+        let ack = stray_ack(&response, self)?;
+        Some((ack, from))
+    }
+
+    fn handle_request(
+        &self,
+        request: rsip::Request,
+        from: SocketAddr,
+    ) -> Option<(Vec<u8>, SocketAddr)> {
+        let method = request.method;
+        if method == Method::Ack {
+            return None;
+        }
+        let call_id = request.call_id_header().ok()?.value().to_owned();
+        let local_tag = random_token();
+        let reply = |code: u16, reason: &str| {
+            Some((
+                message::render_response(&request, code, reason, &local_tag),
+                from,
+            ))
+        };
+        if method == Method::Options {
+            return reply(200, "OK");
+        }
+        let sender = lock(&self.dialogs).get(&call_id).cloned();
+        let Some(sender) = sender else {
+            return match method {
+                // The connector places calls; it never takes them.
+                Method::Invite => reply(603, "Decline"),
+                _ => reply(481, "Call/Transaction Does Not Exist"),
+            };
+        };
+        let answer = match method {
+            Method::Notify | Method::Bye | Method::Info => reply(200, "OK"),
+            Method::Invite => reply(488, "Not Acceptable Here"),
+            Method::Cancel => reply(481, "Call/Transaction Does Not Exist"),
+            _ => reply(405, "Method Not Allowed"),
+        };
+        let _ = sender.send(request);
+        answer
+    }
+
+    /// Registers for the responses of the transaction `branch`, `method`
+    /// (a CANCEL shares its INVITE's branch: RFC 3261 17.1.3).
+    pub fn register_transaction(
+        self: &Arc<Self>,
+        branch: &str,
+        method: &Method,
+    ) -> Registration<rsip::Response> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let key = transaction_key(branch, method);
+        lock(&self.transactions).insert(key.clone(), sender);
+        Registration {
+            receiver,
+            key,
+            stack: self.clone(),
+            dialog: false,
+        }
+    }
+
+    /// Registers for the requests (NOTIFY, BYE) of the dialogs of `call_id`.
+    pub fn register_dialog(self: &Arc<Self>, call_id: &str) -> Registration<rsip::Request> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        lock(&self.dialogs).insert(call_id.to_owned(), sender);
+        Registration {
+            receiver,
+            key: call_id.to_owned(),
+            stack: self.clone(),
+            dialog: true,
+        }
+    }
+
+    pub async fn send(&self, bytes: &[u8], to: SocketAddr) -> Result<(), SipError> {
+        self.socket.send_to(bytes, to).await?;
+        Ok(())
+    }
+
+    /// Where to send a request for `uri`: the outbound proxy if configured,
+    /// else the URI's host and port (5060 by default).
+    pub async fn resolve(&self, uri: &str) -> Result<SocketAddr, SipError> {
+        let target = match &self.outbound_proxy {
+            Some(proxy) => proxy.clone(),
+            None => {
+                let parsed = rsip::Uri::try_from(message::addr_uri(uri))
+                    .map_err(|e| SipError::Resolve(format!("{uri}: {e}")))?;
+                let host = parsed.host_with_port;
+                match host.port {
+                    Some(port) => format!("{}:{}", host.host, port),
+                    None => format!("{}:5060", host.host),
+                }
+            }
+        };
+        let mut addresses = tokio::net::lookup_host(target.as_str())
+            .await
+            .map_err(|e| SipError::Resolve(format!("{target}: {e}")))?;
+        let first = addresses.next();
+        first.ok_or_else(|| SipError::Resolve(target.clone()))
+    }
+
+    /// A non-INVITE client transaction (RFC 3261 17.1.2): retransmits per
+    /// timer E until a final response, gives up after timer F.
+    pub async fn non_invite(
+        self: &Arc<Self>,
+        method: Method,
+        uri: &str,
+        lines: &HeaderLines,
+        branch: &str,
+        body: &[u8],
+        to: SocketAddr,
+    ) -> Result<rsip::Response, SipError> {
+        let bytes = message::render_request(method, uri, lines, body).map_err(SipError::Build)?;
+        let mut registration = self.register_transaction(branch, &method);
+        let timer_f = self.t1 * 64;
+        let give_up = tokio::time::sleep(timer_f);
+        tokio::pin!(give_up);
+        let mut interval = self.t1;
+        self.send(&bytes, to).await?;
+        loop {
+            tokio::select! {
+                response = registration.receiver.recv() => {
+                    let Some(response) = response else { return Err(SipError::Timeout(timer_f)) };
+                    if response.status_code.code() >= 200 {
+                        return Ok(response);
+                    }
+                    // Provisional: keep retransmitting, but only every T2.
+                    interval = T2;
+                }
+                () = tokio::time::sleep(interval) => {
+                    self.send(&bytes, to).await?;
+                    interval = (interval * 2).min(T2);
+                }
+                () = &mut give_up => return Err(SipError::Timeout(timer_f)),
+            }
+        }
+    }
+}
+
+fn transaction_key(branch: &str, method: &Method) -> String {
+    format!("{branch} {method}")
+}
+
+/// The ACK for a final non-2xx (or a re-sent 2xx) INVITE response nobody
+/// waits for: built from the response alone.
+fn stray_ack(response: &rsip::Response, stack: &SipStack) -> Option<Vec<u8>> {
+    let to = response.to_header().ok()?.value().to_owned();
+    let uri = if response.status_code.code() < 300 {
+        // A 2xx is acknowledged end to end, at the remote target.
+        message::addr_uri(response.contact_header().ok()?.value()).to_owned()
+    } else {
+        message::addr_uri(&to).to_owned()
+    };
+    let branch = if response.status_code.code() < 300 {
+        format!("z9hG4bK{}", random_token())
+    } else {
+        response.transaction_id().ok()??.to_string()
+    };
+    let cseq = response.cseq_header().ok()?.seq().ok()?;
+    let lines: HeaderLines = vec![
+        ("Via".into(), stack.via(&branch)),
+        ("Max-Forwards".into(), "70".into()),
+        (
+            "From".into(),
+            response.from_header().ok()?.value().to_owned(),
+        ),
+        ("To".into(), to),
+        (
+            "Call-ID".into(),
+            response.call_id_header().ok()?.value().to_owned(),
+        ),
+        ("CSeq".into(), format!("{cseq} ACK")),
+    ];
+    message::render_request(Method::Ack, &uri, &lines, b"").ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn stack() -> Arc<SipStack> {
+        SipStack::bind(
+            "127.0.0.1:0".parse().expect("addr"),
+            None,
+            "baton".into(),
+            Duration::from_millis(500),
+            None,
+        )
+        .await
+        .expect("binds")
+    }
+
+    /// A fixed corpus of hostile input: garbage, truncations, oversize
+    /// messages, header injection and huge numbers. Nothing may panic, and
+    /// nothing malformed may be answered.
+    #[tokio::test]
+    async fn hostile_datagrams_never_panic() {
+        let stack = stack().await;
+        let from: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+        let valid = "NOTIFY sip:baton@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: <sip:gw@127.0.0.1>;tag=1\r\nTo: <sip:baton@127.0.0.1>;tag=2\r\nCall-ID: c1\r\nCSeq: 1 NOTIFY\r\nContent-Length: 0\r\n\r\n";
+        let mut corpus: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"\r\n\r\n".to_vec(),
+            b"SIP/2.0".to_vec(),
+            b"SIP/2.0 200".to_vec(),
+            b"SIP/2.0 999999999999 OK\r\n\r\n".to_vec(),
+            b"INVITE  SIP/2.0\r\n\r\n".to_vec(),
+            b"INVITE sip:a SIP/2.0\r\nVia: \r\nCSeq: 99999999999999999999 INVITE\r\n\r\n".to_vec(),
+            b"\xff\xfe\xfd\x00\x01".to_vec(),
+            vec![b'A'; MAX_MESSAGE_BYTES + 1],
+            format!("{valid}{}", "x".repeat(MAX_MESSAGE_BYTES)).into_bytes(),
+            valid.replace("CSeq: 1 NOTIFY", "CSeq: NOTIFY 1").into_bytes(),
+            valid.replace("Call-ID: c1\r\n", "").into_bytes(),
+            valid.replace("Via:", "Via:\r\n").into_bytes(),
+            valid.replace("\r\n", "\n").into_bytes(),
+            valid.replace("NOTIFY sip", "NOTIFY \u{0}sip").into_bytes(),
+            "SIP/2.0 487 Request Terminated\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n".as_bytes().to_vec(),
+        ];
+        // Every prefix of a valid message: truncation at every byte.
+        for end in 0..valid.len() {
+            corpus.push(valid.as_bytes()[..end].to_vec());
+        }
+        // Pseudo-random bytes from a fixed seed, and random bytes spliced
+        // into the valid message.
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..300 {
+            let length = (next() % 600) as usize;
+            corpus.push((0..length).map(|_| next() as u8).collect());
+            let mut spliced = valid.as_bytes().to_vec();
+            let at = (next() as usize) % spliced.len();
+            spliced[at] = next() as u8;
+            corpus.push(spliced);
+        }
+        for input in &corpus {
+            let _ = stack.handle_datagram(input, from);
+        }
+        assert!(
+            stack
+                .handle_datagram(&vec![b'A'; MAX_MESSAGE_BYTES + 1], from)
+                .is_none()
+        );
+        // The valid NOTIFY, for no dialog of ours, is answered 481.
+        let (reply, _) = stack
+            .handle_datagram(valid.as_bytes(), from)
+            .expect("answered");
+        assert!(String::from_utf8_lossy(&reply).starts_with("SIP/2.0 481"));
+    }
+}

@@ -1,0 +1,889 @@
+//! The transfers themselves: warm (INVITE the human, then REFER with
+//! Replaces to the caller's gateway) and blind (an out-of-dialog REFER), and
+//! the context each carries in the signalling.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use baton_connector_sdk::{
+    Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
+    TransferEvents, TransferMode, TransferTarget,
+};
+use baton_proto::types::v1::CallReference;
+use rsip::Method;
+use rsip::prelude::*;
+
+use crate::config::{CallerIdPolicy, NumberFormat, SipConfig, UuiPlacement, is_e164};
+use crate::digest::Challenge;
+use crate::message::{self, HeaderLines, MAX_HEADER_LINE};
+use crate::stack::{SipError, SipStack, random_token};
+
+/// The User-to-User limit many carriers enforce, in bytes of the token
+/// (hex doubles it on the wire).
+const UUI_MAX_BYTES: u32 = 128;
+/// The SIP_HEADERS payload limit advertised to the control service.
+const SIP_HEADERS_MAX_BYTES: u32 = 1024;
+
+/// Why a transfer failed, as reported to the control service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub reason: FailureReason,
+    pub detail: String,
+}
+
+impl Failure {
+    fn new(reason: FailureReason, detail: impl Into<String>) -> Self {
+        Self {
+            reason,
+            detail: detail.into(),
+        }
+    }
+
+    fn transport(error: &SipError) -> Self {
+        Self::new(FailureReason::Unreachable, error.to_string())
+    }
+}
+
+/// The failure a final SIP status means (RFC 3261 21.4-21.6).
+pub fn failure_for_status(code: u16) -> FailureReason {
+    match code {
+        486 | 600 => FailureReason::Busy,
+        408 | 480 | 487 => FailureReason::NoAnswer,
+        403 | 603 => FailureReason::Rejected,
+        405 | 420 | 501 => FailureReason::Unsupported,
+        _ => FailureReason::Unreachable,
+    }
+}
+
+/// What a transfer holds on the wire, so that `cancel` (called after the
+/// transfer's future is dropped) can release it.
+enum Leg {
+    /// The INVITE is out: a CANCEL ends it.
+    Inviting {
+        uri: String,
+        lines: HeaderLines,
+        branch: String,
+        to: SocketAddr,
+    },
+    /// The human answered: a BYE ends it.
+    Answered(Dialog),
+}
+
+/// The dialog with the human, from the connector's side.
+#[derive(Debug, Clone)]
+pub struct Dialog {
+    call_id: String,
+    from: String,
+    to: String,
+    local_tag: String,
+    remote_tag: String,
+    remote_target: String,
+    route_set: Vec<String>,
+    cseq: u32,
+    /// The URI the human was called at (the Refer-To when proxies are in the path).
+    target_uri: String,
+}
+
+/// Where the human is called, and as whom.
+#[derive(Debug, Clone)]
+struct Destination {
+    request_uri: String,
+    from_uri: String,
+    credentials: Option<(String, String)>,
+}
+
+/// The SIP connector.
+pub struct SipConnector {
+    config: Arc<SipConfig>,
+    stack: Arc<SipStack>,
+    legs: Mutex<HashMap<(String, u32), Leg>>,
+}
+
+impl SipConnector {
+    pub fn new(config: Arc<SipConfig>, stack: Arc<SipStack>) -> Self {
+        Self {
+            config,
+            stack,
+            legs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn legs(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Leg>> {
+        self.legs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn key(transfer: &Transfer) -> (String, u32) {
+        (transfer.handoff_id.clone(), transfer.attempt)
+    }
+
+    fn destination(&self, transfer: &Transfer) -> Result<Destination, Failure> {
+        let call = transfer
+            .envelope
+            .conversation
+            .as_ref()
+            .and_then(|c| c.call.clone())
+            .unwrap_or_default();
+        match &transfer.target {
+            TransferTarget::SipUri(uri) => {
+                let parsed = rsip::Uri::try_from(uri.as_str()).ok();
+                let sip = parsed.is_some_and(|u| {
+                    matches!(u.scheme, Some(rsip::Scheme::Sip) | Some(rsip::Scheme::Sips))
+                });
+                if !sip || !message::is_safe_uri(uri) {
+                    return Err(Failure::new(
+                        FailureReason::Unreachable,
+                        "the target is not a valid sip: URI",
+                    ));
+                }
+                Ok(Destination {
+                    request_uri: uri.clone(),
+                    from_uri: self.stack.own_uri(),
+                    credentials: None,
+                })
+            }
+            TransferTarget::PhoneNumber(number) => {
+                if !is_e164(number) {
+                    return Err(Failure::new(
+                        FailureReason::Unreachable,
+                        "the phone number is not E.164",
+                    ));
+                }
+                let Some(trunk) = self.config.trunk_for(number) else {
+                    return Err(Failure::new(
+                        FailureReason::Unsupported,
+                        "no trunk is configured for this number",
+                    ));
+                };
+                let user = match trunk.number_format {
+                    NumberFormat::E164 => number.clone(),
+                    NumberFormat::Digits => number.trim_start_matches('+').to_owned(),
+                };
+                let caller = match trunk.caller_id_policy {
+                    CallerIdPolicy::Original if is_e164(&call.caller_number) => {
+                        Some(call.caller_number.clone())
+                    }
+                    _ => trunk.caller_id.clone(),
+                };
+                let from_user = caller.unwrap_or_else(|| self.config.sip.user.clone());
+                Ok(Destination {
+                    request_uri: format!("sip:{user}@{};user=phone", trunk.host),
+                    from_uri: format!("sip:{from_user}@{}", trunk.host),
+                    credentials: trunk.username.clone().zip(trunk.password.clone()),
+                })
+            }
+            TransferTarget::Queue { .. } => Err(Failure::new(
+                FailureReason::Unsupported,
+                "the SIP connector does not serve queues",
+            )),
+        }
+    }
+
+    /// The handoff token for User-to-User: the SIP_USER_TO_USER payload, else
+    /// the reference's token; None when absent, disabled or over the limit.
+    fn uui(&self, transfer: &Transfer) -> Option<String> {
+        if !self.config.headers.user_to_user {
+            return None;
+        }
+        let envelope = &transfer.envelope;
+        let token = envelope
+            .payloads
+            .iter()
+            .find(|p| p.mechanism == ContextMechanism::SipUserToUser as i32)
+            .map(|p| p.content.clone())
+            .filter(|c| !c.is_empty())
+            .or_else(|| envelope.reference.as_ref().map(|r| r.token.clone()))
+            .filter(|t| !t.is_empty())?;
+        if token.len() > UUI_MAX_BYTES as usize / 2 {
+            tracing::warn!("handoff token too long for User-to-User; not sent");
+            return None;
+        }
+        let purpose = message::sanitize(&self.config.headers.uui_purpose, 64);
+        let purpose: String = purpose
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        Some(format!(
+            "{};encoding=hex;purpose={purpose}",
+            message::hex(token.as_bytes())
+        ))
+    }
+
+    /// The context headers of the INVITE to the human: User-to-User,
+    /// Call-Info, X-Baton-* and P-Asserted-Identity.
+    fn context_headers(&self, transfer: &Transfer) -> HeaderLines {
+        let policy = &self.config.headers;
+        let mut lines = HeaderLines::new();
+        if let Some(uui) = self.uui(transfer) {
+            lines.push(("User-to-User".into(), uui));
+        }
+        let reference = transfer.envelope.reference.clone().unwrap_or_default();
+        if policy.call_info && message::is_safe_uri(&reference.screen_pop_url) {
+            lines.push((
+                "Call-Info".into(),
+                format!("<{}>;purpose=info", reference.screen_pop_url),
+            ));
+        }
+        if !policy.x_headers.is_empty() {
+            let fields = transfer
+                .envelope
+                .payloads
+                .iter()
+                .find(|p| p.mechanism == ContextMechanism::SipHeaders as i32)
+                .and_then(|p| {
+                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&p.content)
+                        .ok()
+                })
+                .unwrap_or_default();
+            for field in &policy.x_headers {
+                let value = match fields.get(field) {
+                    Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+                    Some(serde_json::Value::Number(n)) => n.to_string(),
+                    Some(serde_json::Value::Bool(b)) => b.to_string(),
+                    _ => continue,
+                };
+                let name = format!("X-Baton-{}", header_case(field));
+                if message::is_token(&name) {
+                    let value = message::sanitize(&value, MAX_HEADER_LINE - name.len() - 2);
+                    lines.push((name, value));
+                }
+            }
+        }
+        if message::is_safe_uri(&transfer.handoff_id) {
+            lines.push(("X-Baton-Handoff-Id".into(), transfer.handoff_id.clone()));
+        }
+        let caller = transfer
+            .envelope
+            .conversation
+            .as_ref()
+            .and_then(|c| c.call.as_ref())
+            .map(|c| c.caller_number.clone())
+            .unwrap_or_default();
+        if policy.p_asserted_identity && is_e164(&caller) {
+            lines.push(("P-Asserted-Identity".into(), format!("<tel:{caller}>")));
+        }
+        lines
+    }
+
+    /// Calls the human: INVITE with the context, ringing and answered
+    /// events, ring timeout with CANCEL, digest on 401/407.
+    async fn call_human(
+        &self,
+        transfer: &Transfer,
+        destination: &Destination,
+        context: &HeaderLines,
+        events: &TransferEvents,
+    ) -> Result<Dialog, Failure> {
+        let stack = &self.stack;
+        let call_id = format!("{}@baton", random_token());
+        let local_tag = random_token();
+        let from = format!("<{}>;tag={local_tag}", destination.from_uri);
+        let to_without_tag = format!("<{}>", destination.request_uri);
+        let to_addr = stack
+            .resolve(&destination.request_uri)
+            .await
+            .map_err(|e| Failure::transport(&e))?;
+        let sdp = placeholder_sdp(stack.local_addr());
+        let mut cseq = 1;
+        let mut authorization: Option<(String, String)> = None;
+        let mut rang = false;
+        let ring_deadline = tokio::time::Instant::now() + self.config.ring_timeout;
+        loop {
+            let branch = format!("z9hG4bK{}", random_token());
+            let mut lines: HeaderLines = vec![
+                ("Via".into(), stack.via(&branch)),
+                ("Max-Forwards".into(), "70".into()),
+                ("From".into(), from.clone()),
+                ("To".into(), to_without_tag.clone()),
+                ("Call-ID".into(), call_id.clone()),
+                ("CSeq".into(), format!("{cseq} INVITE")),
+                ("Contact".into(), format!("<{}>", stack.own_uri())),
+                ("Supported".into(), "replaces, tdialog".into()),
+                (
+                    "Allow".into(),
+                    "INVITE, ACK, CANCEL, BYE, NOTIFY, OPTIONS".into(),
+                ),
+                (
+                    "User-Agent".into(),
+                    format!("baton-connector-sip/{}", env!("CARGO_PKG_VERSION")),
+                ),
+            ];
+            lines.extend(context.iter().cloned());
+            if let Some(auth) = &authorization {
+                lines.push(auth.clone());
+            }
+            lines.push(("Content-Type".into(), "application/sdp".into()));
+            let bytes = message::render_request(
+                Method::Invite,
+                &destination.request_uri,
+                &lines,
+                sdp.as_bytes(),
+            )
+            .map_err(|e| Failure::new(FailureReason::ConnectorError, e))?;
+            let mut registration = stack.register_transaction(&branch, &Method::Invite);
+            let cancel_lines = cancel_lines(&lines, cseq);
+            self.legs().insert(
+                Self::key(transfer),
+                Leg::Inviting {
+                    uri: destination.request_uri.clone(),
+                    lines: cancel_lines.clone(),
+                    branch: branch.clone(),
+                    to: to_addr,
+                },
+            );
+            stack
+                .send(&bytes, to_addr)
+                .await
+                .map_err(|e| Failure::transport(&e))?;
+
+            let mut interval = stack.t1();
+            let mut provisional = false;
+            let timer_b = tokio::time::Instant::now() + stack.t1() * 64;
+            let mut cancelled_at: Option<tokio::time::Instant> = None;
+            let final_response = loop {
+                let retransmit = !provisional && cancelled_at.is_none();
+                tokio::select! {
+                    response = registration.receiver.recv() => {
+                        let Some(response) = response else {
+                            return Err(Failure::new(FailureReason::ConnectorError, "transaction closed"));
+                        };
+                        let code = response.status_code.code();
+                        if code < 200 {
+                            provisional = true;
+                            if (code == 180 || code == 183) && !rang && cancelled_at.is_none() {
+                                rang = true;
+                                events.ringing(&format!("{code} from the target")).await;
+                            }
+                            continue;
+                        }
+                        break response;
+                    }
+                    () = tokio::time::sleep(interval), if retransmit => {
+                        // Timer A: retransmit, doubling, until any response.
+                        stack.send(&bytes, to_addr).await.map_err(|e| Failure::transport(&e))?;
+                        interval *= 2;
+                    }
+                    () = tokio::time::sleep_until(timer_b), if !provisional && cancelled_at.is_none() => {
+                        self.legs().remove(&Self::key(transfer));
+                        return Err(Failure::new(FailureReason::Unreachable, "no response to the INVITE (timer B)"));
+                    }
+                    () = tokio::time::sleep_until(ring_deadline), if cancelled_at.is_none() => {
+                        // Ring timeout: CANCEL, then wait for the 487 (or a
+                        // 200 that crossed the CANCEL) to close the INVITE.
+                        cancelled_at = Some(tokio::time::Instant::now());
+                        self.legs().remove(&Self::key(transfer));
+                        self.spawn_cancel(destination.request_uri.clone(), cancel_lines.clone(), branch.clone(), to_addr);
+                    }
+                    () = tokio::time::sleep(stack.t1() * 64), if cancelled_at.is_some() => {
+                        return Err(Failure::new(FailureReason::NoAnswer, "ring timeout; cancelled"));
+                    }
+                }
+            };
+            let code = final_response.status_code.code();
+            if code >= 300 {
+                // Non-2xx: the ACK belongs to the INVITE transaction.
+                let ack = ack_lines(&lines, &final_response, &branch, cseq, &[]);
+                if let Ok(ack) =
+                    message::render_request(Method::Ack, &destination.request_uri, &ack, b"")
+                {
+                    let _ = stack.send(&ack, to_addr).await;
+                }
+                if cancelled_at.is_some() {
+                    return Err(Failure::new(
+                        FailureReason::NoAnswer,
+                        "ring timeout; cancelled",
+                    ));
+                }
+                if (code == 401 || code == 407)
+                    && authorization.is_none()
+                    && let Some((username, password)) = &destination.credentials
+                {
+                    let challenge_header = if code == 401 {
+                        "WWW-Authenticate"
+                    } else {
+                        "Proxy-Authenticate"
+                    };
+                    let answer = message::header_value(final_response.headers(), challenge_header)
+                        .and_then(|c| Challenge::parse(&c))
+                        .zip(rsip::Uri::try_from(destination.request_uri.as_str()).ok())
+                        .and_then(|(challenge, uri)| {
+                            challenge.answer(
+                                username,
+                                password,
+                                &Method::Invite,
+                                &uri,
+                                &random_token(),
+                            )
+                        });
+                    if let Some(answer) = answer {
+                        let name = if code == 401 {
+                            "Authorization"
+                        } else {
+                            "Proxy-Authorization"
+                        };
+                        authorization = Some((name.into(), answer));
+                        cseq += 1;
+                        continue;
+                    }
+                }
+                self.legs().remove(&Self::key(transfer));
+                return Err(Failure::new(
+                    failure_for_status(code),
+                    format!("{code} from the target"),
+                ));
+            }
+            // 2xx: the dialog exists; ACK it end to end.
+            let remote_tag = final_response
+                .to_header()
+                .ok()
+                .and_then(|t| t.tag().ok().flatten())
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            let remote_target = final_response
+                .contact_header()
+                .ok()
+                .map(|c| message::addr_uri(c.value()).to_owned())
+                .unwrap_or_else(|| destination.request_uri.clone());
+            let mut route_set: Vec<String> =
+                message::headers_named(final_response.headers(), "Record-Route")
+                    .iter()
+                    .flat_map(|v| {
+                        v.split(',')
+                            .map(|r| r.trim().to_owned())
+                            .collect::<Vec<_>>()
+                    })
+                    .filter(|r| !r.is_empty())
+                    .collect();
+            route_set.reverse();
+            let dialog = Dialog {
+                call_id: call_id.clone(),
+                from: from.clone(),
+                to: final_response
+                    .to_header()
+                    .map(|t| t.value().to_owned())
+                    .unwrap_or_default(),
+                local_tag: local_tag.clone(),
+                remote_tag,
+                remote_target,
+                route_set,
+                cseq,
+                target_uri: destination.request_uri.clone(),
+            };
+            let ack_branch = format!("z9hG4bK{}", random_token());
+            let routes: Vec<(String, String)> = dialog
+                .route_set
+                .iter()
+                .map(|r| ("Route".to_owned(), r.clone()))
+                .collect();
+            let ack = ack_lines(&lines, &final_response, &ack_branch, cseq, &routes);
+            let ack_to = self.dialog_destination(&dialog).await.unwrap_or(to_addr);
+            if let Ok(ack) = message::render_request(Method::Ack, &dialog.remote_target, &ack, b"")
+            {
+                let _ = stack.send(&ack, ack_to).await;
+            }
+            if cancelled_at.is_some() {
+                // The human answered as the ring timeout passed: hang up.
+                self.spawn_bye(dialog);
+                return Err(Failure::new(
+                    FailureReason::NoAnswer,
+                    "ring timeout; cancelled",
+                ));
+            }
+            self.legs()
+                .insert(Self::key(transfer), Leg::Answered(dialog.clone()));
+            return Ok(dialog);
+        }
+    }
+
+    async fn dialog_destination(&self, dialog: &Dialog) -> Result<SocketAddr, SipError> {
+        dialog_destination(&self.stack, dialog).await
+    }
+
+    fn spawn_cancel(&self, uri: String, lines: HeaderLines, branch: String, to: SocketAddr) {
+        let stack = self.stack.clone();
+        tokio::spawn(async move {
+            if let Err(error) = stack
+                .non_invite(Method::Cancel, &uri, &lines, &branch, b"", to)
+                .await
+            {
+                tracing::warn!(%error, "CANCEL got no final response");
+            }
+        });
+    }
+
+    /// Hangs up an answered leg in the background (the transfer's outcome
+    /// does not wait for the BYE's response).
+    fn spawn_bye(&self, mut dialog: Dialog) {
+        let stack = self.stack.clone();
+        tokio::spawn(async move {
+            dialog.cseq += 1;
+            let branch = format!("z9hG4bK{}", random_token());
+            let mut lines: HeaderLines = vec![
+                ("Via".into(), stack.via(&branch)),
+                ("Max-Forwards".into(), "70".into()),
+                ("From".into(), dialog.from.clone()),
+                ("To".into(), dialog.to.clone()),
+                ("Call-ID".into(), dialog.call_id.clone()),
+                ("CSeq".into(), format!("{} BYE", dialog.cseq)),
+            ];
+            lines.extend(
+                dialog
+                    .route_set
+                    .iter()
+                    .map(|r| ("Route".to_owned(), r.clone())),
+            );
+            let result = match dialog_destination(&stack, &dialog).await {
+                Ok(to) => stack
+                    .non_invite(Method::Bye, &dialog.remote_target, &lines, &branch, b"", to)
+                    .await
+                    .map(|_| ()),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = result {
+                tracing::warn!(%error, "BYE to the human's leg failed");
+            }
+        });
+    }
+
+    /// Sends a REFER to the caller's gateway and follows its NOTIFYs until
+    /// the sipfrag gives a final outcome (RFC 3515); a 202 alone is not
+    /// success. `on_ringing` reports a 180 sipfrag (blind transfers).
+    async fn refer(
+        &self,
+        gateway: &str,
+        refer_to: &str,
+        call: &CallReference,
+        events: Option<&TransferEvents>,
+    ) -> Result<(), Failure> {
+        let stack = &self.stack;
+        if !message::is_safe_uri(gateway) || rsip::Uri::try_from(gateway).is_err() {
+            return Err(Failure::new(
+                FailureReason::Unreachable,
+                "the caller's gateway URI is not a valid SIP URI",
+            ));
+        }
+        let call_id = format!("{}@baton", random_token());
+        let branch = format!("z9hG4bK{}", random_token());
+        let own = stack.own_uri();
+        let mut lines: HeaderLines = vec![
+            ("Via".into(), stack.via(&branch)),
+            ("Max-Forwards".into(), "70".into()),
+            ("From".into(), format!("<{own}>;tag={}", random_token())),
+            ("To".into(), format!("<{gateway}>")),
+            ("Call-ID".into(), call_id.clone()),
+            ("CSeq".into(), "1 REFER".into()),
+            ("Contact".into(), format!("<{own}>")),
+            ("Refer-To".into(), format!("<{refer_to}>")),
+            ("Referred-By".into(), format!("<{own}>")),
+        ];
+        if !call.sip_call_id.is_empty() {
+            // RFC 4538: the gateway's tag is local, the customer's remote.
+            lines.push((
+                "Target-Dialog".into(),
+                format!(
+                    "{};local-tag={};remote-tag={}",
+                    message::sanitize(&call.sip_call_id, 256),
+                    message::sanitize(&call.sip_to_tag, 128),
+                    message::sanitize(&call.sip_from_tag, 128)
+                ),
+            ));
+        }
+        lines.push(("Supported".into(), "tdialog, replaces".into()));
+        lines.push((
+            "User-Agent".into(),
+            format!("baton-connector-sip/{}", env!("CARGO_PKG_VERSION")),
+        ));
+        let to = stack
+            .resolve(gateway)
+            .await
+            .map_err(|e| Failure::transport(&e))?;
+        // Listen for the NOTIFYs before the REFER leaves: they may overtake the 202.
+        let mut notifies = stack.register_dialog(&call_id);
+        let refer = stack.non_invite(Method::Refer, gateway, &lines, &branch, b"", to);
+        tokio::pin!(refer);
+        let deadline = tokio::time::sleep(self.config.notify_timeout);
+        tokio::pin!(deadline);
+        let mut accepted = false;
+        let mut rang = false;
+        loop {
+            tokio::select! {
+                result = &mut refer, if !accepted => match result {
+                    Ok(response) if response.status_code.code() < 300 => accepted = true,
+                    Ok(response) => {
+                        let code = response.status_code.code();
+                        return Err(Failure::new(failure_for_status(code), format!("REFER answered {code}")));
+                    }
+                    Err(error) => return Err(Failure::transport(&error)),
+                },
+                request = notifies.receiver.recv() => {
+                    let Some(request) = request else { continue };
+                    if request.method != Method::Notify {
+                        continue;
+                    }
+                    match message::sipfrag_status(&request.body) {
+                        Some(code) if code < 200 => {
+                            if (code == 180 || code == 183) && !rang {
+                                rang = true;
+                                if let Some(events) = events {
+                                    events.ringing(&format!("NOTIFY sipfrag {code}")).await;
+                                }
+                            }
+                        }
+                        Some(code) if code < 300 => return Ok(()),
+                        Some(code) => {
+                            return Err(Failure::new(failure_for_status(code), format!("NOTIFY sipfrag {code}")));
+                        }
+                        None => tracing::debug!("NOTIFY without a sipfrag status ignored"),
+                    }
+                }
+                () = &mut deadline => {
+                    let reason = if rang { FailureReason::NoAnswer } else { FailureReason::Unreachable };
+                    return Err(Failure::new(reason, "no final NOTIFY for the REFER in time"));
+                }
+            }
+        }
+    }
+
+    /// The Refer-To URI: `target` with `?Replaces=…` (warm) and, when so
+    /// placed, `User-to-User=…`.
+    fn refer_to(&self, target: &str, replaces: Option<&Dialog>, uui: Option<&str>) -> String {
+        let mut headers = Vec::new();
+        if let Some(dialog) = replaces {
+            // RFC 3891: the dialog at the recipient (the human), whose tag is
+            // the to-tag; ours is the from-tag.
+            headers.push(format!(
+                "Replaces={}",
+                message::escape_uri_header(&format!(
+                    "{};to-tag={};from-tag={}",
+                    dialog.call_id, dialog.remote_tag, dialog.local_tag
+                ))
+            ));
+        }
+        if let Some(uui) = uui {
+            headers.push(format!("User-to-User={}", message::escape_uri_header(uui)));
+        }
+        if headers.is_empty() {
+            target.to_owned()
+        } else {
+            format!("{target}?{}", headers.join("&"))
+        }
+    }
+
+    async fn warm(&self, transfer: &Transfer, events: &TransferEvents) -> Result<(), Failure> {
+        let destination = self.destination(transfer)?;
+        let context = self.context_headers(transfer);
+        let dialog = self
+            .call_human(transfer, &destination, &context, events)
+            .await?;
+        events.answered("200 OK from the target").await;
+        let delivered: Vec<&str> = context
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .filter(|name| *name != "P-Asserted-Identity")
+            .collect();
+        if !delivered.is_empty() {
+            events
+                .context_delivered(&format!("in the INVITE: {}", delivered.join(", ")))
+                .await;
+        }
+        let call = call_reference(transfer);
+        if call.sip_gateway_uri.is_empty() {
+            // No caller leg to join (chat, or a test): answering is connecting.
+            self.legs().remove(&Self::key(transfer));
+            events.connected("answered; no caller leg to join").await;
+            events.completed("").await;
+            return Ok(());
+        }
+        // Refer the caller to the human's device when it is reachable
+        // directly, else to the URI we called (proxies route it).
+        let target = if dialog.route_set.is_empty() && message::is_safe_uri(&dialog.remote_target) {
+            dialog.remote_target.clone()
+        } else {
+            dialog.target_uri.clone()
+        };
+        let uui = self
+            .uui(transfer)
+            .filter(|_| self.config.headers.uui_placement == UuiPlacement::ReferTo);
+        let refer_to = self.refer_to(&target, Some(&dialog), uui.as_deref());
+        match self
+            .refer(&call.sip_gateway_uri, &refer_to, &call, None)
+            .await
+        {
+            Ok(()) => {
+                // The human's phone hangs up our leg when Replaces takes it.
+                self.legs().remove(&Self::key(transfer));
+                events.connected("REFER with Replaces succeeded").await;
+                events.completed("").await;
+                Ok(())
+            }
+            Err(failure) => {
+                self.legs().remove(&Self::key(transfer));
+                self.spawn_bye(dialog);
+                Err(failure)
+            }
+        }
+    }
+
+    async fn blind(&self, transfer: &Transfer, events: &TransferEvents) -> Result<(), Failure> {
+        let destination = self.destination(transfer)?;
+        let call = call_reference(transfer);
+        if call.sip_gateway_uri.is_empty() {
+            return Err(Failure::new(
+                FailureReason::Unsupported,
+                "a blind transfer needs the caller's gateway (conversation.call.sip_gateway_uri)",
+            ));
+        }
+        // There is no INVITE of ours: User-to-User travels in the Refer-To.
+        let uui = self.uui(transfer);
+        let refer_to = self.refer_to(&destination.request_uri, None, uui.as_deref());
+        self.refer(&call.sip_gateway_uri, &refer_to, &call, Some(events))
+            .await?;
+        events.answered("NOTIFY sipfrag 200").await;
+        if uui.is_some() {
+            events
+                .context_delivered("User-to-User in the Refer-To")
+                .await;
+        }
+        events.connected("REFER succeeded").await;
+        events.completed("").await;
+        Ok(())
+    }
+}
+
+/// The next hop in a dialog: the first route (loose routing), else the
+/// remote target.
+async fn dialog_destination(stack: &SipStack, dialog: &Dialog) -> Result<SocketAddr, SipError> {
+    let next_hop = dialog
+        .route_set
+        .first()
+        .map(|r| message::addr_uri(r).to_owned());
+    stack
+        .resolve(next_hop.as_deref().unwrap_or(&dialog.remote_target))
+        .await
+}
+
+fn call_reference(transfer: &Transfer) -> CallReference {
+    transfer
+        .envelope
+        .conversation
+        .as_ref()
+        .and_then(|c| c.call.clone())
+        .unwrap_or_default()
+}
+
+/// `intent` → `Intent`, `queue_name` → `Queue-Name`.
+fn header_case(field: &str) -> String {
+    field
+        .split(['_', '-'])
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// The CANCEL for an INVITE (RFC 3261 9.1): same Request-URI, Via, From, To,
+/// Call-ID and CSeq number, and the same Route.
+fn cancel_lines(invite: &HeaderLines, cseq: u32) -> HeaderLines {
+    invite
+        .iter()
+        .filter(|(name, _)| {
+            matches!(
+                name.as_str(),
+                "Via" | "Max-Forwards" | "From" | "To" | "Call-ID" | "Route"
+            )
+        })
+        .cloned()
+        .chain(std::iter::once((
+            "CSeq".to_owned(),
+            format!("{cseq} CANCEL"),
+        )))
+        .collect()
+}
+
+/// The ACK for a final response: the INVITE's From and Call-ID, the
+/// response's To (with its tag), the given branch and routes.
+fn ack_lines(
+    invite: &HeaderLines,
+    response: &rsip::Response,
+    branch: &str,
+    cseq: u32,
+    routes: &[(String, String)],
+) -> HeaderLines {
+    let mut lines = HeaderLines::new();
+    for (name, value) in invite {
+        match name.as_str() {
+            "Via" => {
+                let sent_by = value.split(";branch=").next().unwrap_or(value);
+                lines.push(("Via".into(), format!("{sent_by};branch={branch};rport")));
+            }
+            "Max-Forwards" | "From" | "Call-ID" => lines.push((name.clone(), value.clone())),
+            "To" => {
+                let to = response
+                    .to_header()
+                    .map(|t| t.value().to_owned())
+                    .unwrap_or_else(|_| value.clone());
+                lines.push(("To".into(), to));
+            }
+            _ => {}
+        }
+    }
+    lines.extend(routes.iter().cloned());
+    lines.push(("CSeq".into(), format!("{cseq} ACK")));
+    lines
+}
+
+/// An SDP offer with inactive audio: the connector holds the human's leg
+/// only until the caller's gateway replaces it, and carries no media.
+fn placeholder_sdp(local: SocketAddr) -> String {
+    let ip = local.ip();
+    let family = if ip.is_ipv6() { "IP6" } else { "IP4" };
+    format!(
+        "v=0\r\no=baton 0 0 IN {family} {ip}\r\ns=baton\r\nc=IN {family} {ip}\r\nt=0 0\r\nm=audio 9 RTP/AVP 0 8\r\na=inactive\r\n"
+    )
+}
+
+impl Connector for SipConnector {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo::new("sip", env!("CARGO_PKG_VERSION"))
+            .target_kinds([TargetKind::SipUri, TargetKind::PhoneNumber])
+            .transfer_modes([
+                TransferMode::Warm,
+                TransferMode::Blind,
+                TransferMode::Attended,
+            ])
+            .context(ContextMechanism::SipUserToUser, UUI_MAX_BYTES)
+            .context(ContextMechanism::SipHeaders, SIP_HEADERS_MAX_BYTES)
+            .context(ContextMechanism::ScreenPopUrl, 0)
+    }
+
+    async fn start(&self, transfer: Transfer, events: TransferEvents) {
+        let result = match transfer.mode {
+            TransferMode::Blind => self.blind(&transfer, &events).await,
+            _ => self.warm(&transfer, &events).await,
+        };
+        if let Err(failure) = result {
+            tracing::info!(reason = ?failure.reason, detail = %failure.detail, "transfer failed");
+            events.failed(failure.reason, &failure.detail).await;
+        }
+    }
+
+    async fn cancel(&self, transfer: &Transfer) {
+        let leg = self.legs().remove(&Self::key(transfer));
+        match leg {
+            Some(Leg::Inviting {
+                uri,
+                lines,
+                branch,
+                to,
+            }) => self.spawn_cancel(uri, lines, branch, to),
+            Some(Leg::Answered(dialog)) => self.spawn_bye(dialog),
+            None => {}
+        }
+    }
+}

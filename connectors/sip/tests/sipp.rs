@@ -1,0 +1,363 @@
+//! The SIP connector against real SIP peers: sipp plays the human's phone
+//! and the caller's gateway. Each test drives the connector through its gRPC
+//! API and checks both sides: the transfer events, and sipp's exit code
+//! (its scenarios fail when a header such as User-to-User is missing).
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, SystemTime};
+
+use baton_connector_sip::SipConfig;
+use baton_connector_sip::config::TrunkConfig;
+use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
+use baton_proto::connector::v1::{
+    ContextEnvelope, ContextMechanism, ContextPayload, ContextReference, StartTransferRequest,
+    TransferEventKind,
+};
+use baton_proto::types::v1::{
+    CallReference, Conversation, FailureReason, Target, TransferMode, target,
+};
+use tokio::process::{Child, Command};
+
+/// The handoff token every test sends; its hex is in the scenarios.
+const TOKEN: &str = "baton.test.token";
+
+/// A free UDP port on loopback (sipp cannot pick its own and report it).
+fn free_udp_port() -> u16 {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
+    socket.local_addr().expect("probe address").port()
+}
+
+/// A sipp process playing one scenario once.
+struct Sipp {
+    child: Child,
+    port: u16,
+    name: String,
+    dir: tempfile::TempDir,
+}
+
+impl Sipp {
+    fn start(scenario: &str) -> Self {
+        let port = free_udp_port();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/scenarios")
+            .join(format!("{scenario}.xml"));
+        let child = Command::new("sipp")
+            .args(["-sf", path.to_str().expect("utf-8 path")])
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"])
+            .args(["-trace_err", "-error_file"])
+            .arg(dir.path().join("errors.log"))
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("sipp is installed (Debian package sip-tester)");
+        Self {
+            child,
+            port,
+            name: scenario.to_owned(),
+            dir,
+        }
+    }
+
+    fn uri(&self, user: &str) -> String {
+        format!("sip:{user}@127.0.0.1:{}", self.port)
+    }
+
+    /// Waits for sipp to finish its scenario and asserts it succeeded.
+    async fn assert_passed(mut self) {
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("sipp ends within its own -timeout")
+            .expect("sipp exit status");
+        let errors =
+            std::fs::read_to_string(self.dir.path().join("errors.log")).unwrap_or_default();
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            use tokio::io::AsyncReadExt;
+            let _ = pipe.read_to_string(&mut stderr).await;
+        }
+        assert!(
+            status.success(),
+            "sipp scenario {} failed ({status}):\n{errors}\n{stderr}",
+            self.name
+        );
+    }
+}
+
+/// The connector, in-process, on ephemeral loopback ports.
+async fn connector(adjust: impl FnOnce(&mut SipConfig)) -> (SocketAddr, SocketAddr) {
+    let mut config = SipConfig::ephemeral();
+    config.sip.t1 = Duration::from_millis(100);
+    adjust(&mut config);
+    let bound = baton_connector_sip::bind(config)
+        .await
+        .expect("connector binds");
+    let addresses = (bound.grpc_addr, bound.sip_addr);
+    tokio::spawn(bound.serve(std::future::pending()));
+    addresses
+}
+
+fn envelope(gateway: Option<&Sipp>) -> ContextEnvelope {
+    ContextEnvelope {
+        reference: Some(ContextReference {
+            handoff_id: "h1".into(),
+            token: TOKEN.into(),
+            context_url: "https://baton.test/context/h1?t=abc".into(),
+            screen_pop_url: "https://baton.test/pop/h1?t=abc".into(),
+        }),
+        conversation: Some(Conversation {
+            call: Some(CallReference {
+                sip_call_id: "customer-call-1@gw".into(),
+                sip_from_tag: "customer-tag".into(),
+                sip_to_tag: "gw-tag".into(),
+                caller_number: "+14155550100".into(),
+                sip_gateway_uri: gateway.map(|g| g.uri("gw")).unwrap_or_default(),
+                ..Default::default()
+            }),
+            language: "en-US".into(),
+            ..Default::default()
+        }),
+        payloads: vec![
+            ContextPayload {
+                mechanism: ContextMechanism::SipUserToUser as i32,
+                content: TOKEN.into(),
+                omitted_fields: vec![],
+            },
+            ContextPayload {
+                mechanism: ContextMechanism::SipHeaders as i32,
+                // The CR/LF must not become a header of its own.
+                content: r#"{"token":"baton.test.token","intent":"billing\r\nEvil: yes","language":"en-US","priority":2}"#.into(),
+                omitted_fields: vec![],
+            },
+        ],
+        ..Default::default()
+    }
+}
+
+/// Runs one transfer and returns its events as (kind, failure reason).
+async fn transfer(
+    grpc: SocketAddr,
+    target: target::Kind,
+    mode: TransferMode,
+    envelope: ContextEnvelope,
+) -> Vec<(TransferEventKind, FailureReason)> {
+    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connects");
+    let request = StartTransferRequest {
+        handoff_id: "h1".into(),
+        attempt: 1,
+        target: Some(Target { kind: Some(target) }),
+        mode: mode as i32,
+        envelope: Some(envelope),
+        deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
+    };
+    let mut stream = client
+        .start_transfer(request)
+        .await
+        .expect("StartTransfer accepted")
+        .into_inner();
+    let mut events = Vec::new();
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(40), stream.message())
+        .await
+        .expect("events keep coming")
+        .expect("stream ok")
+    {
+        eprintln!(
+            "event {:?} {:?} {}",
+            event.kind(),
+            event.failure_reason(),
+            event.detail
+        );
+        events.push((
+            TransferEventKind::try_from(event.kind).unwrap_or_default(),
+            FailureReason::try_from(event.failure_reason).unwrap_or_default(),
+        ));
+    }
+    events
+}
+
+fn kinds(events: &[(TransferEventKind, FailureReason)]) -> Vec<TransferEventKind> {
+    events.iter().map(|(kind, _)| *kind).collect()
+}
+
+use TransferEventKind::{Answered, Completed, Connected, ContextDelivered, Failed, Ringing};
+
+#[tokio::test]
+async fn warm_transfer_rings_the_human_with_context_and_refers_the_caller_with_replaces() {
+    let agent = Sipp::start("agent_answers");
+    let gateway = Sipp::start("gateway_warm");
+    let (grpc, _) = connector(|_| {}).await;
+    let events = transfer(
+        grpc,
+        target::Kind::SipUri(agent.uri("agent")),
+        TransferMode::Warm,
+        envelope(Some(&gateway)),
+    )
+    .await;
+    assert_eq!(
+        kinds(&events),
+        [Ringing, Answered, ContextDelivered, Connected, Completed]
+    );
+    agent.assert_passed().await;
+    gateway.assert_passed().await;
+}
+
+#[tokio::test]
+async fn without_a_gateway_the_answer_connects() {
+    let agent = Sipp::start("agent_answers");
+    let (grpc, _) = connector(|_| {}).await;
+    let events = transfer(
+        grpc,
+        target::Kind::SipUri(agent.uri("agent")),
+        TransferMode::Warm,
+        envelope(None),
+    )
+    .await;
+    assert_eq!(
+        kinds(&events),
+        [Ringing, Answered, ContextDelivered, Connected, Completed]
+    );
+    agent.assert_passed().await;
+}
+
+#[tokio::test]
+async fn a_busy_human_fails_the_transfer_with_busy() {
+    let agent = Sipp::start("agent_busy");
+    let (grpc, _) = connector(|_| {}).await;
+    let events = transfer(
+        grpc,
+        target::Kind::SipUri(agent.uri("agent")),
+        TransferMode::Warm,
+        envelope(None),
+    )
+    .await;
+    assert_eq!(events, [(Failed, FailureReason::Busy)]);
+    agent.assert_passed().await;
+}
+
+#[tokio::test]
+async fn a_human_who_never_answers_is_cancelled_at_the_ring_timeout() {
+    let agent = Sipp::start("agent_never_answers");
+    let (grpc, _) = connector(|config| config.ring_timeout = Duration::from_secs(1)).await;
+    let events = transfer(
+        grpc,
+        target::Kind::SipUri(agent.uri("agent")),
+        TransferMode::Warm,
+        envelope(None),
+    )
+    .await;
+    assert_eq!(
+        events,
+        [
+            (Ringing, FailureReason::Unspecified),
+            (Failed, FailureReason::NoAnswer)
+        ]
+    );
+    agent.assert_passed().await;
+}
+
+#[tokio::test]
+async fn blind_transfer_follows_the_notify_sipfrag_to_connected() {
+    let gateway = Sipp::start("gateway_blind");
+    let (grpc, _) = connector(|_| {}).await;
+    let events = transfer(
+        grpc,
+        target::Kind::SipUri("sip:agent@127.0.0.1:5999".into()),
+        TransferMode::Blind,
+        envelope(Some(&gateway)),
+    )
+    .await;
+    assert_eq!(
+        kinds(&events),
+        [Ringing, Answered, ContextDelivered, Connected, Completed]
+    );
+    gateway.assert_passed().await;
+}
+
+#[tokio::test]
+async fn blind_transfer_to_a_busy_human_fails_with_busy_despite_the_202() {
+    let gateway = Sipp::start("gateway_blind_busy");
+    let (grpc, _) = connector(|_| {}).await;
+    let events = transfer(
+        grpc,
+        target::Kind::SipUri("sip:agent@127.0.0.1:5999".into()),
+        TransferMode::Blind,
+        envelope(Some(&gateway)),
+    )
+    .await;
+    assert_eq!(events, [(Failed, FailureReason::Busy)]);
+    gateway.assert_passed().await;
+}
+
+#[tokio::test]
+async fn a_refer_without_notify_fails_instead_of_hanging() {
+    let gateway = Sipp::start("gateway_silent");
+    let (grpc, _) = connector(|config| config.notify_timeout = Duration::from_secs(1)).await;
+    let events = transfer(
+        grpc,
+        target::Kind::SipUri("sip:agent@127.0.0.1:5999".into()),
+        TransferMode::Blind,
+        envelope(Some(&gateway)),
+    )
+    .await;
+    assert_eq!(events, [(Failed, FailureReason::Unreachable)]);
+    gateway.assert_passed().await;
+}
+
+fn trunk(sipp: &Sipp) -> TrunkConfig {
+    TrunkConfig {
+        name: "test-trunk".into(),
+        prefixes: vec!["+4930".into()],
+        host: format!("127.0.0.1:{}", sipp.port),
+        transport: baton_connector_sip::config::Transport::Udp,
+        username: Some("baton-trunk".into()),
+        password: Some("s3cret".into()),
+        number_format: baton_connector_sip::config::NumberFormat::E164,
+        caller_id: Some("+4930000000".into()),
+        caller_id_policy: baton_connector_sip::config::CallerIdPolicy::Fixed,
+    }
+}
+
+#[tokio::test]
+async fn a_phone_number_goes_through_the_trunk_with_md5_digest() {
+    let trunk_sipp = Sipp::start("trunk_md5");
+    let trunk = trunk(&trunk_sipp);
+    let (grpc, _) = connector(move |config| config.trunks = vec![trunk]).await;
+    let events = transfer(
+        grpc,
+        target::Kind::PhoneNumber("+493012345678".into()),
+        TransferMode::Warm,
+        envelope(None),
+    )
+    .await;
+    assert_eq!(
+        kinds(&events),
+        [Answered, ContextDelivered, Connected, Completed]
+    );
+    trunk_sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn a_trunk_challenge_with_sha_256_is_answered_with_sha_256() {
+    let trunk_sipp = Sipp::start("trunk_sha256");
+    let trunk = trunk(&trunk_sipp);
+    let (grpc, _) = connector(move |config| config.trunks = vec![trunk]).await;
+    let events = transfer(
+        grpc,
+        target::Kind::PhoneNumber("+493012345678".into()),
+        TransferMode::Warm,
+        envelope(None),
+    )
+    .await;
+    assert_eq!(
+        kinds(&events),
+        [Answered, ContextDelivered, Connected, Completed]
+    );
+    trunk_sipp.assert_passed().await;
+}
