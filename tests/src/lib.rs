@@ -84,10 +84,10 @@ impl Service {
         let mut lines = BufReader::new(stdout).lines();
         let ready = tokio::time::timeout(START_TIMEOUT, async {
             while let Some(line) = lines.next_line().await? {
-                if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) {
-                    if let Some(ready) = value.get("ready") {
-                        return Ok(ready.clone());
-                    }
+                if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line)
+                    && let Some(ready) = value.get("ready")
+                {
+                    return Ok(ready.clone());
                 }
             }
             bail!("{binary_name} exited before it was ready")
@@ -168,10 +168,10 @@ pub async fn wait_serving(endpoint: &str) -> anyhow::Result<()> {
             let request = tonic_health::pb::HealthCheckRequest {
                 service: String::new(),
             };
-            if let Ok(response) = client.check(request).await {
-                if response.into_inner().status == 1 {
-                    return Ok(());
-                }
+            if let Ok(response) = client.check(request).await
+                && response.into_inner().status == 1
+            {
+                return Ok(());
             }
         }
         if tokio::time::Instant::now() > deadline {

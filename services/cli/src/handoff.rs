@@ -30,7 +30,7 @@ pub struct Connection {
 #[derive(Debug, clap::Subcommand)]
 pub enum HandoffCommand {
     /// Create a handoff (idempotent by --request-id).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Show one handoff.
     Get {
         id: String,

@@ -182,28 +182,29 @@ impl HandoffService for HandoffApi {
         let request = request.into_inner();
         let handoff = self.new_handoff(tenant, &request)?;
         let fingerprint = handoff.request_fingerprint.clone();
-        match self.store.create(handoff).await.map_err(status_of)? {
-            CreateOutcome::Created(handoff, event) => {
+        let CreateOutcome {
+            handoff,
+            created_event,
+        } = self.store.create(handoff).await.map_err(status_of)?;
+        match &created_event {
+            Some(event) => {
                 tracing::info!(handoff_id = %handoff.id, plan_len = handoff.plan.len(), "handoff created");
-                self.hub.publish(&event);
+                self.hub.publish(event);
                 self.dispatcher.spawn(handoff.clone());
-                Ok(Response::new(CreateHandoffResponse {
-                    handoff: Some(convert::handoff(&handoff)),
-                    created: true,
-                }))
             }
-            CreateOutcome::Existing(existing) if existing.request_fingerprint != fingerprint => {
-                Err(with_reason(
+            None if handoff.request_fingerprint != fingerprint => {
+                return Err(with_reason(
                     Code::AlreadyExists,
                     "REQUEST_ID_REUSED",
                     "request_id was already used for a different request",
-                ))
+                ));
             }
-            CreateOutcome::Existing(existing) => Ok(Response::new(CreateHandoffResponse {
-                handoff: Some(convert::handoff(&existing)),
-                created: false,
-            })),
+            None => {}
         }
+        Ok(Response::new(CreateHandoffResponse {
+            handoff: Some(convert::handoff(&handoff)),
+            created: created_event.is_some(),
+        }))
     }
 
     async fn get_handoff(

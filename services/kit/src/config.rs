@@ -1,7 +1,10 @@
-//! Configuration: serde defaults, then a file (TOML or YAML), then `BATON_…`
-//! environment variables (`__` separates nesting levels, e.g.
-//! `BATON_SERVER__GRPC_LISTEN`). Structs use `deny_unknown_fields`, so a
-//! misspelt key is an error at start naming the key.
+//! Configuration: serde defaults, then a file (TOML or YAML), then
+//! environment variables named `<PREFIX>_<SECTION>__<KEY>` (`__` separates
+//! nesting levels, e.g. `BATON_SERVER__GRPC_LISTEN`). Structs use
+//! `deny_unknown_fields`, so a misspelt key is an error at start naming the
+//! key. Only variables with a `__` are configuration, so that unrelated
+//! variables sharing the prefix (`BATON_ENDPOINT` for the CLI, say) are not
+//! mistaken for misspelt keys.
 
 use std::path::Path;
 
@@ -21,11 +24,19 @@ pub fn load<T: DeserializeOwned>(file: Option<&Path>, prefix: &str) -> Result<T,
     if let Some(file) = file {
         builder = builder.add_source(config::File::from(file).required(true));
     }
+    let env_prefix = format!("{prefix}_");
+    let variables: config::Map<String, String> = std::env::vars()
+        .filter(|(name, _)| {
+            name.strip_prefix(&env_prefix)
+                .is_some_and(|key| key.contains("__"))
+        })
+        .collect();
     builder = builder.add_source(
         config::Environment::with_prefix(prefix)
             .prefix_separator("_")
             .separator("__")
-            .try_parsing(true),
+            .try_parsing(true)
+            .source(Some(variables)),
     );
     Ok(builder.build()?.try_deserialize()?)
 }

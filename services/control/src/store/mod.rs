@@ -13,11 +13,13 @@ use crate::domain::{EventRecord, Handoff, HandoffState, IllegalTransition, NewEv
 
 /// What `create` did.
 #[derive(Debug, Clone)]
-pub enum CreateOutcome {
-    /// The handoff was stored, with its CREATED event.
-    Created(Handoff, EventRecord),
-    /// A handoff with the same tenant and request id already existed.
-    Existing(Handoff),
+pub struct CreateOutcome {
+    /// The stored handoff: the new one, or the one that already had the
+    /// same tenant and request id.
+    pub handoff: Handoff,
+    /// The CREATED event when this call stored the handoff; `None` when it
+    /// already existed.
+    pub created_event: Option<EventRecord>,
 }
 
 /// Why a store operation failed.

@@ -378,7 +378,10 @@ impl HandoffStore for SqliteStore {
                 .optional()
                 .map_err(unavailable)?;
             if let Some(id) = existing {
-                return Ok(CreateOutcome::Existing(load(&tx, &handoff.tenant, &id)?));
+                return Ok(CreateOutcome {
+                    handoff: load(&tx, &handoff.tenant, &id)?,
+                    created_event: None,
+                });
             }
             let plan = serde_json::to_string(&handoff.plan)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -420,7 +423,10 @@ impl HandoffStore for SqliteStore {
             insert_event(&tx, &event, None)?;
             let stored = load(&tx, &handoff.tenant, &handoff.id)?;
             tx.commit().map_err(unavailable)?;
-            Ok(CreateOutcome::Created(stored, event))
+            Ok(CreateOutcome {
+                handoff: stored,
+                created_event: Some(event),
+            })
         })
         .await
     }
@@ -660,17 +666,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(dir.path()).expect("open");
         let first = handoff("r1");
-        let CreateOutcome::Created(created, event) =
-            store.create(first.clone()).await.expect("create")
-        else {
-            panic!("expected a new handoff");
-        };
+        let CreateOutcome {
+            handoff: created,
+            created_event,
+        } = store.create(first.clone()).await.expect("create");
+        let event = created_event.expect("a new handoff");
         assert_eq!(event.sequence, 1);
         assert_eq!(created.last_sequence, 1);
-        let CreateOutcome::Existing(existing) = store.create(handoff("r1")).await.expect("retry")
-        else {
-            panic!("expected the existing handoff");
-        };
+        let retry = store.create(handoff("r1")).await.expect("retry");
+        assert!(retry.created_event.is_none());
+        let existing = retry.handoff;
         assert_eq!(existing.id, first.id);
         drop(store);
 

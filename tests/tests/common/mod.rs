@@ -1,0 +1,275 @@
+//! A control service wired to a scripted connector, both real processes on
+//! ephemeral loopback ports, for the control-service tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
+use baton_proto::handoff::v1::*;
+use baton_proto::types::v1 as pb;
+use baton_tests::Service;
+use tempfile::TempDir;
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+
+/// Scripts of the test connector, by target.
+const SCRIPT_CONFIG: &str = r#"
+name = "script"
+listen = "127.0.0.1:0"
+default_script = ["ringing", "answered", "context_delivered", "connected", "completed"]
+
+[targets]
+busy = ["ringing", "failed:busy"]
+hold = ["ringing", "hold"]
+agents = ["queued:2:40s", "queued:1:20s", "offered", "answered", "context_delivered", "connected", "completed"]
+slow = ["ringing", "sleep:3s", "answered", "connected", "completed"]
+"sip:busy@127.0.0.1" = ["ringing", "failed:busy"]
+"#;
+
+pub struct Stack {
+    pub dir: TempDir,
+    pub connector: Service,
+    pub control: Option<Service>,
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let script_path = dir.path().join("script.toml");
+        let record = dir.path().join("transfers.jsonl");
+        std::fs::write(
+            &script_path,
+            format!(
+                "record_file = {:?}\n{SCRIPT_CONFIG}",
+                record.display().to_string()
+            ),
+        )
+        .expect("write script config");
+        let connector = Service::start(
+            "baton-connector-script",
+            &["--config", script_path.to_str().expect("path")],
+            dir.path(),
+        )
+        .await
+        .expect("start script connector");
+        let mut stack = Stack {
+            dir,
+            connector,
+            control: None,
+        };
+        stack.start_control().await;
+        stack
+    }
+
+    fn control_config(&self) -> PathBuf {
+        let path = self.dir.path().join("control.toml");
+        let config = format!(
+            r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+drain_timeout = "3s"
+
+[store]
+data_dir = {data:?}
+
+[connectors.script]
+endpoint = "{endpoint}"
+
+[connectors.down]
+endpoint = "http://127.0.0.1:9"
+call_timeout = "1s"
+
+[default_connectors]
+queue = "script"
+phone_number = "script"
+sip_uri = "script"
+
+[[routes]]
+name = "fallback"
+targets = [{{ connector = "script", queue = "busy" }}, {{ connector = "script", queue = "agents" }}]
+
+[[routes]]
+name = "dead-then-alive"
+targets = [{{ connector = "down", queue = "agents" }}, {{ connector = "script", queue = "agents" }}]
+
+[[routes]]
+name = "all-busy"
+targets = [{{ connector = "script", queue = "busy" }}, {{ connector = "script", sip_uri = "sip:busy@127.0.0.1" }}]
+
+[messages.translations]
+es = "Le paso con una persona que ya conoce su caso."
+"#,
+            data = self.dir.path().join("control").display().to_string(),
+            endpoint = self.connector.endpoint("grpc"),
+        );
+        std::fs::write(&path, config).expect("write control config");
+        path
+    }
+
+    pub async fn start_control(&mut self) {
+        let config = self.control_config();
+        let control = Service::start(
+            "baton-control",
+            &["--config", config.to_str().expect("path")],
+            self.dir.path(),
+        )
+        .await
+        .expect("start control");
+        self.control = Some(control);
+    }
+
+    pub fn control(&self) -> &Service {
+        self.control.as_ref().expect("control running")
+    }
+
+    pub async fn client(&self) -> HandoffServiceClient<Channel> {
+        HandoffServiceClient::connect(self.control().endpoint("grpc"))
+            .await
+            .expect("connect to control")
+    }
+
+    /// The transfers the connector received, one JSON object each.
+    pub fn transfers(&self) -> Vec<serde_json::Value> {
+        let path = self.dir.path().join("transfers.jsonl");
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+pub fn request(request_id: &str, target: pb::target::Kind) -> CreateHandoffRequest {
+    CreateHandoffRequest {
+        request_id: request_id.into(),
+        conversation: Some(pb::Conversation {
+            channel: pb::Channel::Voice as i32,
+            language: "en-US".into(),
+            call: Some(pb::CallReference {
+                sip_call_id: "a84b4c76e66710@gw.example.com".into(),
+                caller_number: "+14155550123".into(),
+                ..Default::default()
+            }),
+        }),
+        context: Some(pb::HandoffContext {
+            summary: "Customer was charged twice for the March invoice".into(),
+            intent: Some(pb::Intent {
+                name: "billing.dispute".into(),
+                confidence: 0.92,
+            }),
+            entities: vec![
+                pb::Entity {
+                    name: "account_number".into(),
+                    value: "ACC-99887766".into(),
+                    r#type: "account".into(),
+                    sensitive: true,
+                },
+                pb::Entity {
+                    name: "issue_type".into(),
+                    value: "double charge".into(),
+                    r#type: "string".into(),
+                    sensitive: false,
+                },
+            ],
+            transcript: vec![
+                pb::Turn {
+                    speaker: pb::Speaker::Customer as i32,
+                    text: "I was charged twice, I want to talk to a person".into(),
+                    at: None,
+                },
+                pb::Turn {
+                    speaker: pb::Speaker::Ai as i32,
+                    text: "I'm connecting you with a specialist.".into(),
+                    at: None,
+                },
+            ],
+            attempts: vec![pb::Attempt {
+                action: "looked up the invoice".into(),
+                outcome: pb::AttemptOutcome::Partial as i32,
+                detail: "two payments found".into(),
+            }],
+            reason: Some(pb::EscalationReason {
+                kind: pb::EscalationKind::ExplicitRequest as i32,
+                detail: "asked for a person".into(),
+            }),
+            agent_notes: "Refund likely".into(),
+            priority: 3,
+        }),
+        target: Some(pb::Target { kind: Some(target) }),
+        mode: pb::TransferMode::Warm as i32,
+        timeout: None,
+    }
+}
+
+pub fn queue(name: &str) -> pb::target::Kind {
+    pb::target::Kind::Queue(pb::QueueTarget {
+        name: name.into(),
+        skills: vec![],
+    })
+}
+
+/// Every event of a handoff after `after`, until the stream ends.
+pub async fn watch_all(
+    client: &mut HandoffServiceClient<Channel>,
+    id: &str,
+    after: u64,
+) -> Vec<HandoffEvent> {
+    let stream = client
+        .watch_handoff(WatchHandoffRequest {
+            handoff_id: id.into(),
+            after_sequence: after,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        stream
+            .filter_map(|r| r.ok().and_then(|r| r.event))
+            .collect::<Vec<_>>()
+            .await
+    })
+    .await
+    .expect("the handoff ends")
+}
+
+/// Waits until a handoff's event log contains an event of `kind`; returns
+/// the events seen so far.
+pub async fn watch_until(
+    client: &mut HandoffServiceClient<Channel>,
+    id: &str,
+    kind: HandoffEventKind,
+) -> Vec<HandoffEvent> {
+    let mut stream = client
+        .watch_handoff(WatchHandoffRequest {
+            handoff_id: id.into(),
+            after_sequence: 0,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(Ok(response)) = stream.next().await {
+            let event = response.event.expect("event");
+            let found = event.kind == kind as i32;
+            seen.push(event);
+            if found {
+                return;
+            }
+        }
+        panic!("stream ended before {kind:?}: {seen:?}");
+    })
+    .await
+    .expect("event arrives");
+    seen
+}
+
+pub fn kinds(events: &[HandoffEvent]) -> Vec<HandoffEventKind> {
+    events.iter().map(|e| e.kind()).collect()
+}

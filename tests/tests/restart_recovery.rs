@@ -1,0 +1,105 @@
+//! Crash and restart of the control service: accepted handoffs survive,
+//! in-flight ones resume by re-attaching to the connector's transfer, and
+//! no transfer is started twice.
+
+mod common;
+
+use HandoffEventKind as K;
+use baton_proto::handoff::v1::*;
+use common::*;
+
+#[tokio::test]
+async fn handoffs_survive_a_crash_and_resume_without_a_second_transfer() {
+    let mut stack = Stack::start().await;
+    let mut client = stack.client().await;
+    let slow = client
+        .create_handoff(request("crash-slow", queue("slow")))
+        .await
+        .expect("create")
+        .into_inner()
+        .handoff
+        .expect("handoff")
+        .id;
+    let held = client
+        .create_handoff(request("crash-held", queue("hold")))
+        .await
+        .expect("create")
+        .into_inner()
+        .handoff
+        .expect("handoff")
+        .id;
+    watch_until(&mut client, &slow, K::Ringing).await;
+    watch_until(&mut client, &held, K::Ringing).await;
+
+    // SIGKILL: no shutdown sequence runs.
+    stack
+        .control
+        .take()
+        .expect("control")
+        .crash()
+        .await
+        .expect("crash");
+    stack.start_control().await;
+    let mut client = stack.client().await;
+
+    // The slow transfer finished on the connector while the control service
+    // was down; re-attaching replays what was missed, exactly once.
+    let events = watch_all(&mut client, &slow, 0).await;
+    assert_eq!(
+        kinds(&events),
+        [
+            K::Created,
+            K::TargetStarted,
+            K::Ringing,
+            K::Answered,
+            K::Connected,
+            K::Completed
+        ]
+    );
+    let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, [1, 2, 3, 4, 5, 6]);
+
+    // The held one is still ringing, and can be cancelled after the restart.
+    let handoff = client
+        .get_handoff(GetHandoffRequest {
+            handoff_id: held.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .handoff
+        .expect("handoff");
+    assert_eq!(handoff.state(), HandoffState::Ringing);
+    client
+        .cancel_handoff(CancelHandoffRequest {
+            handoff_id: held.clone(),
+            reason: String::new(),
+        })
+        .await
+        .expect("cancel");
+
+    // StartTransfer was repeated on resume, but the connector ran each
+    // transfer once.
+    for id in [&slow, &held] {
+        let started = stack
+            .transfers()
+            .iter()
+            .filter(|t| t["handoff_id"] == id.as_str())
+            .count();
+        assert_eq!(started, 1, "transfers of {id}");
+    }
+    let connector_logs = stack.connector.logs();
+    assert!(
+        connector_logs.contains("StartTransfer repeated"),
+        "{connector_logs}"
+    );
+
+    // A retried create after the restart still finds the original handoff.
+    let retry = client
+        .create_handoff(request("crash-slow", queue("slow")))
+        .await
+        .expect("retry")
+        .into_inner();
+    assert!(!retry.created);
+    assert_eq!(retry.handoff.expect("handoff").id, slow);
+}
