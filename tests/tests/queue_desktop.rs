@@ -432,6 +432,11 @@ async fn agent_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     );
     let shot = browser.screenshot("queue-screen-pop.png").await?;
     assert!(std::fs::metadata(&shot)?.len() > 0);
+    // At phone width the pop reflows to one column; the actions stay reachable.
+    browser.client.set_window_size(390, 844).await?;
+    browser.client.find(Locator::Css("#accept")).await?;
+    browser.screenshot("queue-screen-pop-phone.png").await?;
+    browser.client.set_window_size(1280, 1000).await?;
 
     // The AI runtime hears that it was offered.
     watch_until(&mut client, &handoff.id, is(HandoffEventKind::Offered)).await?;

@@ -41,8 +41,8 @@ struct Inner {
     queues: Queues,
     store: Store,
     envelopes: HashMap<String, ContextEnvelope>,
-    /// Session token → agent id. Sessions end with the process: agents
-    /// sign in again after a restart, their state is kept.
+    /// Session token hash → agent id; saved, so that desktops reconnect
+    /// after a restart.
     sessions: HashMap<String, String>,
 }
 
@@ -73,6 +73,7 @@ impl Desk {
             contacts.push(contact);
         }
         queues.restore(saved.agents, contacts, saved.handle_times);
+        let sessions = saved.sessions.into_iter().collect();
         tracing::info!(
             agents = queues.agents().count(),
             contacts = queues.contacts().count(),
@@ -83,7 +84,7 @@ impl Desk {
                 queues,
                 store,
                 envelopes,
-                sessions: HashMap::new(),
+                sessions,
             }),
             version: watch::channel(0).0,
             closing: watch::channel(false).0,
@@ -228,8 +229,11 @@ impl Desk {
             .queues
             .sign_in(&request.agent_id, &name, skills, &contact, now_millis());
         inner
+            .store
+            .save_session(&token_hash(&token), &request.agent_id)?;
+        inner
             .sessions
-            .insert(token.clone(), request.agent_id.clone());
+            .insert(token_hash(&token), request.agent_id.clone());
         self.commit(&mut inner);
         tracing::info!(agent = %request.agent_id, "agent signed in");
         Ok((token, request.agent_id))
@@ -238,7 +242,7 @@ impl Desk {
     pub fn agent_for(&self, token: &str) -> Result<String, DeskFailure> {
         self.lock()
             .sessions
-            .get(token)
+            .get(&token_hash(token))
             .cloned()
             .ok_or(DeskFailure::Unauthenticated)
     }
@@ -247,8 +251,9 @@ impl Desk {
         let mut inner = self.lock();
         let agent = inner
             .sessions
-            .remove(token)
+            .remove(&token_hash(token))
             .ok_or(DeskFailure::Unauthenticated)?;
+        inner.store.delete_session(&token_hash(token))?;
         inner.queues.sign_out(&agent, now_millis())?;
         self.commit(&mut inner);
         Ok(())
@@ -344,7 +349,7 @@ impl Desk {
     /// What one agent's desktop shows; None once the session ended.
     pub fn agent_view(&self, token: &str) -> Option<AgentView> {
         let inner = self.lock();
-        let agent_id = inner.sessions.get(token)?;
+        let agent_id = inner.sessions.get(&token_hash(token))?;
         let agent = inner.queues.agent(agent_id)?.clone();
         let mut offer = None;
         let mut active = None;
@@ -441,6 +446,15 @@ impl Desk {
             audit: inner.store.recent_audit(20).unwrap_or_default(),
         }
     }
+}
+
+/// Tokens are stored hashed: the database alone does not sign anyone in.
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn new_token() -> String {
@@ -698,3 +712,77 @@ pub fn priority_of(context: Option<&pb::HandoffContext>) -> u32 {
 /// How often time-driven changes (offer time-outs, maximum waits) are
 /// applied.
 pub const TICK: Duration = Duration::from_millis(250);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Phase;
+
+    fn envelope() -> ContextEnvelope {
+        ContextEnvelope {
+            context: Some(pb::HandoffContext {
+                summary: "Charged twice".into(),
+                entities: vec![pb::Entity {
+                    name: "account_number".into(),
+                    value: "ACC-1".into(),
+                    r#type: "account".into(),
+                    sensitive: true,
+                }],
+                priority: 2,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn queue_agents_and_sessions_survive_a_restart_and_sensitive_values_stay_hidden() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = QueueConfig::ephemeral(dir.path());
+        let token = {
+            let desk = Desk::open(&config).expect("open");
+            let (token, _) = desk
+                .sign_in(SignIn {
+                    agent_id: "ann".into(),
+                    name: "Ann".into(),
+                    skills: vec!["support".into()],
+                    contact: "sip:ann@example.com".into(),
+                })
+                .expect("sign in");
+            desk.set_state("ann", AgentState::Away).expect("away");
+            desk.enqueue(
+                NewContact {
+                    handoff_id: "h1".into(),
+                    attempt: 1,
+                    queue: "support".into(),
+                    skills: vec![],
+                    priority: 2,
+                },
+                envelope(),
+            )
+            .expect("enqueue");
+            token
+        };
+
+        let desk = Desk::open(&config).expect("reopen");
+        let (phase, standing, _) = desk.contact_status("h1").expect("still queued");
+        assert_eq!(phase, Phase::Waiting);
+        assert_eq!(standing.map(|s| s.position), Some(1));
+        // The open desktop's session still works: it reconnects by itself.
+        assert_eq!(desk.agent_for(&token).expect("session"), "ann");
+        desk.set_state("ann", AgentState::Available)
+            .expect("available");
+        let view = desk.agent_view(&token).expect("view");
+        let offer = view.offer.expect("offered to ann");
+        assert_eq!(offer.summary, "Charged twice");
+        assert_eq!(offer.entities[0].value, None, "masked until revealed");
+        assert_eq!(desk.reveal("ann", "h1", 0).expect("reveal"), "ACC-1");
+        let audit = desk.supervisor_view().audit;
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].subject, "account_number");
+        assert!(
+            desk.reveal("bob", "h1", 0).is_err(),
+            "only the agent it is offered to"
+        );
+    }
+}

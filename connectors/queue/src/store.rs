@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS handle_times (
 CREATE TABLE IF NOT EXISTS wrap_ups (
     id INTEGER PRIMARY KEY AUTOINCREMENT, handoff_id TEXT NOT NULL, attempt INTEGER NOT NULL,
     agent TEXT NOT NULL, disposition TEXT NOT NULL, notes TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (token_hash TEXT PRIMARY KEY, agent TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, agent TEXT NOT NULL,
     handoff_id TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL);
@@ -55,6 +56,8 @@ pub struct Saved {
     pub agents: Vec<Agent>,
     pub contacts: Vec<(Contact, ContextEnvelope)>,
     pub handle_times: Vec<(String, u64)>,
+    /// Desktop sessions: token hash → agent id.
+    pub sessions: Vec<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -103,7 +106,27 @@ impl Store {
             let (queue, millis) = row?;
             saved.handle_times.push((queue, millis.max(0) as u64));
         }
+        let mut sessions = self.db.prepare("SELECT token_hash, agent FROM sessions")?;
+        for row in sessions.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))? {
+            saved.sessions.push(row?);
+        }
         Ok(saved)
+    }
+
+    /// Sessions are kept (as hashes) so that an open desktop reconnects by
+    /// itself after a restart of the connector.
+    pub fn save_session(&self, token_hash: &str, agent: &str) -> Result<(), StoreError> {
+        self.db.execute(
+            "INSERT OR REPLACE INTO sessions (token_hash, agent) VALUES (?1, ?2)",
+            params![token_hash, agent],
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+        self.db
+            .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+        Ok(())
     }
 
     /// Replaces the saved agents and contacts with the current ones, in one
