@@ -361,3 +361,222 @@ async fn a_trunk_challenge_with_sha_256_is_answered_with_sha_256() {
     );
     trunk_sipp.assert_passed().await;
 }
+
+#[tokio::test]
+async fn cancelling_a_ringing_transfer_cancels_the_invite() {
+    let agent = Sipp::start("agent_never_answers");
+    let (grpc, _) = connector(|_| {}).await;
+    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connects");
+    let request = StartTransferRequest {
+        handoff_id: "h-cancel".into(),
+        attempt: 1,
+        target: Some(Target {
+            kind: Some(target::Kind::SipUri(agent.uri("agent"))),
+        }),
+        mode: TransferMode::Warm as i32,
+        envelope: Some(envelope(None)),
+        deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
+    };
+    let mut stream = client
+        .start_transfer(request)
+        .await
+        .expect("StartTransfer accepted")
+        .into_inner();
+    let mut kinds = Vec::new();
+    while let Some(event) = tokio::time::timeout(Duration::from_secs(40), stream.message())
+        .await
+        .expect("events keep coming")
+        .expect("stream ok")
+    {
+        kinds.push(event.kind());
+        if event.kind() == Ringing {
+            // The caller hung up while the human's phone rang.
+            client
+                .cancel_transfer(baton_proto::connector::v1::CancelTransferRequest {
+                    handoff_id: "h-cancel".into(),
+                    attempt: 1,
+                })
+                .await
+                .expect("CancelTransfer");
+        }
+    }
+    assert_eq!(kinds, [Ringing, TransferEventKind::Cancelled]);
+    agent.assert_passed().await;
+}
+
+/// A UDP relay that drops chosen datagrams: `drop_forward` and
+/// `drop_backward` list the 1-based numbers of the datagrams to lose in
+/// each direction. Returns the address to send to and the count of drops.
+async fn lossy_relay(
+    upstream: SocketAddr,
+    drop_forward: &'static [usize],
+    drop_backward: &'static [usize],
+) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let front = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("relay front");
+    let back = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("relay back");
+    let address = front.local_addr().expect("relay address");
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let counter = dropped.clone();
+    tokio::spawn(async move {
+        let (mut forward, mut backward) = (0, 0);
+        let mut client: Option<SocketAddr> = None;
+        let mut front_buffer = vec![0u8; 70_000];
+        let mut back_buffer = vec![0u8; 70_000];
+        loop {
+            tokio::select! {
+                Ok((length, from)) = front.recv_from(&mut front_buffer) => {
+                    client = Some(from);
+                    forward += 1;
+                    if drop_forward.contains(&forward) {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        let _ = back.send_to(&front_buffer[..length], upstream).await;
+                    }
+                }
+                Ok((length, _)) = back.recv_from(&mut back_buffer) => {
+                    backward += 1;
+                    if drop_backward.contains(&backward) {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    } else if let Some(client) = client {
+                        let _ = front.send_to(&back_buffer[..length], client).await;
+                    }
+                }
+            }
+        }
+    });
+    (address, dropped)
+}
+
+#[tokio::test]
+async fn lost_datagrams_are_recovered_by_retransmission() {
+    use std::sync::atomic::Ordering;
+    let agent = Sipp::start("agent_answers");
+    let gateway = Sipp::start("gateway_warm");
+    let agent_addr: SocketAddr = format!("127.0.0.1:{}", agent.port).parse().expect("addr");
+    let gateway_addr: SocketAddr = format!("127.0.0.1:{}", gateway.port).parse().expect("addr");
+    // Lose the first INVITE and the first 200 OK (after the 180) …
+    let (agent_relay, agent_drops) = lossy_relay(agent_addr, &[1], &[2]).await;
+    // … and the first REFER and the first NOTIFY (after the 202).
+    let (gateway_relay, gateway_drops) = lossy_relay(gateway_addr, &[1], &[2]).await;
+    let (grpc, _) = connector(|_| {}).await;
+    let mut envelope = envelope(Some(&gateway));
+    if let Some(call) = envelope.conversation.as_mut().and_then(|c| c.call.as_mut()) {
+        call.sip_gateway_uri = format!("sip:gw@{gateway_relay}");
+    }
+    let events = transfer(
+        grpc,
+        target::Kind::SipUri(format!("sip:agent@{agent_relay}")),
+        TransferMode::Warm,
+        envelope,
+    )
+    .await;
+    assert_eq!(
+        kinds(&events),
+        [Ringing, Answered, ContextDelivered, Connected, Completed]
+    );
+    assert_eq!(agent_drops.load(Ordering::SeqCst), 2);
+    assert_eq!(gateway_drops.load(Ordering::SeqCst), 2);
+    agent.assert_passed().await;
+    gateway.assert_passed().await;
+}
+
+/// kamailio as a record-routing SIP proxy on a free loopback port; stopped
+/// with SIGTERM (it then stops its own children) when dropped.
+struct Kamailio {
+    child: std::process::Child,
+    address: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Kamailio {
+    async fn start() -> Self {
+        let port = free_udp_port();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kamailio.cfg");
+        let child = std::process::Command::new("kamailio")
+            .arg("-f")
+            .arg(&config)
+            .args(["-DD", "-E", "-m", "16", "-M", "4"])
+            .arg("-l")
+            .arg(format!("udp:127.0.0.1:{port}"))
+            .arg("-Y")
+            .arg(dir.path())
+            .arg("-P")
+            .arg(dir.path().join("kamailio.pid"))
+            .arg("-w")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kamailio is installed (Debian package kamailio)");
+        let address: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let kamailio = Self {
+            child,
+            address,
+            _dir: dir,
+        };
+        kamailio.wait_ready().await;
+        kamailio
+    }
+
+    /// Ready once it answers: an OPTIONS with Max-Forwards 0 gets a 483.
+    async fn wait_ready(&self) {
+        let probe = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("probe");
+        let local = probe.local_addr().expect("probe address");
+        let options = format!(
+            "OPTIONS sip:probe@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKprobe\r\nMax-Forwards: 0\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:probe@127.0.0.1>\r\nCall-ID: probe\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        );
+        let mut buffer = [0u8; 4096];
+        for _ in 0..100 {
+            let _ = probe.send_to(options.as_bytes(), self.address).await;
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(Duration::from_millis(200), probe.recv_from(&mut buffer)).await
+            {
+                return;
+            }
+        }
+        panic!("kamailio did not start");
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn warm_transfer_through_kamailio_follows_the_record_route() {
+    let proxy = Kamailio::start().await;
+    let agent = Sipp::start("agent_answers_rr");
+    let gateway = Sipp::start("gateway_warm");
+    let proxy_address = proxy.address.to_string();
+    let (grpc, _) = connector(move |config| config.sip.outbound_proxy = Some(proxy_address)).await;
+    let events = transfer(
+        grpc,
+        target::Kind::SipUri(agent.uri("agent")),
+        TransferMode::Warm,
+        envelope(Some(&gateway)),
+    )
+    .await;
+    assert_eq!(
+        kinds(&events),
+        [Ringing, Answered, ContextDelivered, Connected, Completed]
+    );
+    agent.assert_passed().await;
+    gateway.assert_passed().await;
+    drop(proxy);
+}
