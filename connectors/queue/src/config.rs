@@ -41,6 +41,11 @@ pub struct QueueConfig {
     /// Agents known in advance: their skills and contact address are used
     /// when they sign in. Default none.
     pub agents: Vec<AgentConfig>,
+    /// How long after a restart a restored waiting contact stays queued
+    /// for the control service to resume its transfer; then it is
+    /// withdrawn. Default 60s.
+    #[serde(with = "humantime_serde")]
+    pub reattach_grace: Duration,
     /// Whether an agent not listed in `agents` may sign in with the skills
     /// they enter. Default true (fine on loopback; turn off when the
     /// desktop is reachable by others).
@@ -81,6 +86,7 @@ impl Default for QueueConfig {
             max_context_bytes: 256 * 1024,
             queues: vec![support],
             agents: Vec::new(),
+            reattach_grace: Duration::from_secs(60),
             allow_self_sign_in: true,
         }
     }

@@ -44,6 +44,9 @@ struct Inner {
     /// Session token hash → agent id; saved, so that desktops reconnect
     /// after a restart.
     sessions: HashMap<String, String>,
+    /// Contacts restored from the store that no transfer follows yet, and
+    /// when they are withdrawn if none does.
+    orphans: (BTreeSet<String>, Millis),
 }
 
 /// The queue, its desktop sessions and the change notifications.
@@ -74,6 +77,19 @@ impl Desk {
         }
         queues.restore(saved.agents, contacts, saved.handle_times);
         let sessions = saved.sessions.into_iter().collect();
+        // A waiting contact only reaches a human if the control service
+        // follows its transfer again (it does when it restarts and resumes).
+        // Ones it does not pick up within the grace period were given up
+        // (e.g. it fell back elsewhere when this connector went away).
+        let orphans = queues
+            .contacts()
+            .filter(|c| !matches!(c.phase, Phase::Connected { .. }))
+            .map(|c| c.handoff_id.clone())
+            .collect();
+        let orphans = (
+            orphans,
+            now_millis() + config.reattach_grace.as_millis() as u64,
+        );
         tracing::info!(
             agents = queues.agents().count(),
             contacts = queues.contacts().count(),
@@ -85,6 +101,7 @@ impl Desk {
                 store,
                 envelopes,
                 sessions,
+                orphans,
             }),
             version: watch::channel(0).0,
             closing: watch::channel(false).0,
@@ -130,6 +147,7 @@ impl Desk {
     /// Moves time forward: offer time-outs and maximum waits.
     pub fn tick(&self) {
         let mut inner = self.lock();
+        self.withdraw_orphans(&mut inner, now_millis());
         let before = (
             inner.queues.contacts().cloned().collect::<Vec<_>>(),
             inner.queues.agents().cloned().collect::<Vec<_>>(),
@@ -144,12 +162,25 @@ impl Desk {
         }
     }
 
+    fn withdraw_orphans(&self, inner: &mut Inner, now: Millis) {
+        if inner.orphans.0.is_empty() || now < inner.orphans.1 {
+            return;
+        }
+        for handoff_id in std::mem::take(&mut inner.orphans.0) {
+            tracing::warn!(%handoff_id, "no transfer resumed this restored contact; withdrawn");
+            inner.queues.remove(&handoff_id, now);
+            inner.envelopes.remove(&handoff_id);
+        }
+        self.commit(inner);
+    }
+
     // ---- the connector's side ----
 
     pub fn enqueue(&self, new: NewContact, envelope: ContextEnvelope) -> Result<(), Refusal> {
         let mut inner = self.lock();
         let handoff_id = new.handoff_id.clone();
         let fresh = inner.queues.contact(&handoff_id).is_none();
+        inner.orphans.0.remove(&handoff_id);
         inner.queues.enqueue(new, now_millis())?;
         if fresh {
             if let Err(error) = inner.store.save_envelope(&handoff_id, &envelope) {
@@ -784,5 +815,43 @@ mod tests {
             desk.reveal("bob", "h1", 0).is_err(),
             "only the agent it is offered to"
         );
+    }
+
+    #[test]
+    fn a_restored_contact_no_transfer_resumes_is_withdrawn_after_the_grace_period() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = QueueConfig::ephemeral(dir.path());
+        let new = |id: &str| NewContact {
+            handoff_id: id.into(),
+            attempt: 1,
+            queue: "support".into(),
+            skills: vec![],
+            priority: 0,
+        };
+        {
+            let desk = Desk::open(&config).expect("open");
+            desk.sign_in(SignIn {
+                agent_id: "ann".into(),
+                name: String::new(),
+                skills: vec!["support".into()],
+                contact: String::new(),
+            })
+            .expect("sign in");
+            desk.set_state("ann", AgentState::Away).expect("away");
+            desk.enqueue(new("resumed"), envelope()).expect("enqueue");
+            desk.enqueue(new("abandoned"), envelope()).expect("enqueue");
+        }
+        let desk = Desk::open(&config).expect("reopen");
+        desk.enqueue(new("resumed"), envelope()).expect("re-attach");
+        let mut inner = desk.lock();
+        let deadline = inner.orphans.1;
+        desk.withdraw_orphans(&mut inner, deadline - 1);
+        assert!(
+            inner.queues.contact("abandoned").is_some(),
+            "still within the grace period"
+        );
+        desk.withdraw_orphans(&mut inner, deadline);
+        assert!(inner.queues.contact("abandoned").is_none());
+        assert!(inner.queues.contact("resumed").is_some());
     }
 }

@@ -279,3 +279,136 @@ async fn supervisor_events(
     let stream = view_stream(desk, |desk| Some(desk.supervisor_view()));
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::config::QueueConfig;
+
+    async fn call(router: &Router, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
+        let response = router.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (status, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    fn json(method: &str, uri: &str, session: Option<&str>, body: String) -> Request<Body> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(session) = session {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {session}"));
+        }
+        request.body(Body::from(body)).expect("request")
+    }
+
+    #[tokio::test]
+    async fn the_desktop_refuses_strangers_big_bodies_and_inline_script() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let desk = Desk::open(&QueueConfig::ephemeral(dir.path())).expect("open");
+        let router = router(desk);
+
+        let (status, headers, page) = call(
+            &router,
+            Request::get("/").body(Body::empty()).expect("request"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("Baton Desk"));
+        let csp = headers
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(csp.contains("script-src 'self'"), "{csp}");
+
+        let state = r#"{"state":"available"}"#.to_owned();
+        let (status, _, _) = call(
+            &router,
+            json("PUT", "/api/agent/state", None, state.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _, _) = call(
+            &router,
+            json("PUT", "/api/agent/state", Some("forged"), state.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _, _) = call(
+            &router,
+            Request::get("/api/agent/events?session=forged")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+        let huge = format!(
+            r#"{{"agent_id":"ann","name":"{}"}}"#,
+            "x".repeat(MAX_BODY_BYTES)
+        );
+        let (status, _, _) = call(&router, json("POST", "/api/sessions", None, huge)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        let (status, _, _) = call(
+            &router,
+            json(
+                "POST",
+                "/api/sessions",
+                None,
+                r#"{"agent_id":"<script>"}"#.into(),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+
+        let (status, _, body) = call(
+            &router,
+            json(
+                "POST",
+                "/api/sessions",
+                None,
+                r#"{"agent_id":"ann","skills":["support"]}"#.into(),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let session: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let session = session["session"].as_str().expect("session").to_owned();
+        let (status, _, _) = call(
+            &router,
+            json("PUT", "/api/agent/state", Some(&session), state),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _, _) = call(
+            &router,
+            json(
+                "POST",
+                "/api/handoffs/nope/reveal",
+                Some(&session),
+                r#"{"entity":0}"#.into(),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _, _) = call(
+            &router,
+            json(
+                "POST",
+                "/api/handoffs/nope/accept",
+                Some(&session),
+                String::new(),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
