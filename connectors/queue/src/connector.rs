@@ -60,6 +60,7 @@ enum Reported {
         position: u32,
         wait_seconds: u64,
         callback: bool,
+        callback_chosen: bool,
     },
     Offered(String),
     Connected,
@@ -107,22 +108,24 @@ impl Connector for QueueConnector {
         }
         let mut reported = Reported::Nothing;
         loop {
-            let Some((phase, standing, agent_name)) =
-                self.desk.contact_status(&transfer.handoff_id)
-            else {
+            let Some(status) = self.desk.contact_status(&transfer.handoff_id) else {
                 events.cancelled("the contact left the queue").await;
                 return;
             };
-            match phase {
+            let agent_name = status.agent_name;
+            match status.phase {
                 Phase::Waiting => {
-                    if let Some(standing) = standing {
+                    if let Some(standing) = status.standing {
                         let now = Reported::Queued {
                             position: standing.position,
                             wait_seconds: standing.estimated_wait.as_secs(),
                             callback: standing.callback_offered,
+                            callback_chosen: status.callback,
                         };
                         if now != reported {
-                            let detail = if standing.callback_offered {
+                            let detail = if status.callback {
+                                "callback scheduled: an agent will call the customer back; the conversation may end"
+                            } else if standing.callback_offered {
                                 "callback offered: the estimated wait is long; the customer may choose to be called back"
                             } else {
                                 ""
@@ -187,7 +190,8 @@ impl Connector for QueueConnector {
     }
 
     async fn cancel(&self, transfer: &Transfer) {
-        // Withdraws a waiting contact or an offer; the desktop updates.
-        self.desk.remove(&transfer.handoff_id);
+        // Withdraws a waiting contact or an offer (the desktop updates);
+        // a callback stays queued, as the customer was promised.
+        self.desk.release(&transfer.handoff_id);
     }
 }

@@ -47,6 +47,9 @@ struct Inner {
     /// Contacts restored from the store that no transfer follows yet, and
     /// when they are withdrawn if none does.
     orphans: (BTreeSet<String>, Millis),
+    /// Callbacks whose transfer has ended: nobody reports their outcome,
+    /// so they leave the queue when wrapped up.
+    detached: BTreeSet<String>,
 }
 
 /// The queue, its desktop sessions and the change notifications.
@@ -83,7 +86,7 @@ impl Desk {
         // (e.g. it fell back elsewhere when this connector went away).
         let orphans = queues
             .contacts()
-            .filter(|c| !matches!(c.phase, Phase::Connected { .. }))
+            .filter(|c| !matches!(c.phase, Phase::Connected { .. }) && !c.callback)
             .map(|c| c.handoff_id.clone())
             .collect();
         let orphans = (
@@ -102,6 +105,7 @@ impl Desk {
                 envelopes,
                 sessions,
                 orphans,
+                detached: BTreeSet::new(),
             }),
             version: watch::channel(0).0,
             closing: watch::channel(false).0,
@@ -193,7 +197,7 @@ impl Desk {
     }
 
     /// The contact's phase and, while it waits, its standing.
-    pub fn contact_status(&self, handoff_id: &str) -> Option<(Phase, Option<Standing>, String)> {
+    pub fn contact_status(&self, handoff_id: &str) -> Option<ContactStatus> {
         let inner = self.lock();
         let contact = inner.queues.contact(handoff_id)?;
         let agent_name = match &contact.phase {
@@ -205,11 +209,26 @@ impl Desk {
                 .map_or_else(|| agent.clone(), |a| a.name.clone()),
             _ => String::new(),
         };
-        Some((
-            contact.phase.clone(),
-            inner.queues.standing(handoff_id),
+        Some(ContactStatus {
+            phase: contact.phase.clone(),
+            standing: inner.queues.standing(handoff_id),
             agent_name,
-        ))
+            callback: contact.callback,
+        })
+    }
+
+    /// The transfer of a contact ended (cancelled, or its deadline passed):
+    /// a live contact leaves the queue; a callback stays until an agent
+    /// has called the customer back.
+    pub fn release(&self, handoff_id: &str) {
+        let mut inner = self.lock();
+        if inner.queues.contact(handoff_id).is_some_and(|c| c.callback) {
+            inner.detached.insert(handoff_id.to_owned());
+            tracing::info!(%handoff_id, "transfer ended; the callback stays queued");
+            return;
+        }
+        drop(inner);
+        self.remove(handoff_id);
     }
 
     /// Forgets a contact whose outcome was reported, or that was cancelled.
@@ -339,6 +358,10 @@ impl Desk {
             inner
                 .store
                 .record_wrap_up(&contact, agent, &disposition, notes, now)?;
+        }
+        if inner.detached.remove(handoff_id) {
+            inner.queues.remove(handoff_id, now);
+            inner.envelopes.remove(handoff_id);
         }
         self.commit(&mut inner);
         Ok(())
@@ -518,6 +541,18 @@ fn phase_name(phase: &Phase) -> &'static str {
         Phase::Completed { .. } => "completed",
         Phase::Failed { .. } => "failed",
     }
+}
+
+/// A contact as its transfer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactStatus {
+    pub phase: Phase,
+    /// Set while waiting.
+    pub standing: Option<Standing>,
+    /// The name of the agent it is offered or connected to.
+    pub agent_name: String,
+    /// The customer chose a callback.
+    pub callback: bool,
 }
 
 /// The request of the sign-in form.
@@ -796,9 +831,9 @@ mod tests {
         };
 
         let desk = Desk::open(&config).expect("reopen");
-        let (phase, standing, _) = desk.contact_status("h1").expect("still queued");
-        assert_eq!(phase, Phase::Waiting);
-        assert_eq!(standing.map(|s| s.position), Some(1));
+        let status = desk.contact_status("h1").expect("still queued");
+        assert_eq!(status.phase, Phase::Waiting);
+        assert_eq!(status.standing.map(|s| s.position), Some(1));
         // The open desktop's session still works: it reconnects by itself.
         assert_eq!(desk.agent_for(&token).expect("session"), "ann");
         desk.set_state("ann", AgentState::Available)
@@ -814,6 +849,51 @@ mod tests {
         assert!(
             desk.reveal("bob", "h1", 0).is_err(),
             "only the agent it is offered to"
+        );
+    }
+
+    #[test]
+    fn a_callback_outlives_its_transfer_and_leaves_the_queue_when_wrapped_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let desk = Desk::open(&QueueConfig::ephemeral(dir.path())).expect("open");
+        let (token, _) = desk
+            .sign_in(SignIn {
+                agent_id: "ann".into(),
+                name: "Ann".into(),
+                skills: vec!["support".into()],
+                contact: String::new(),
+            })
+            .expect("sign in");
+        desk.set_state("ann", AgentState::Away).expect("away");
+        let new = |id: &str| NewContact {
+            handoff_id: id.into(),
+            attempt: 1,
+            queue: "support".into(),
+            skills: vec![],
+            priority: 0,
+        };
+        desk.enqueue(new("live"), envelope()).expect("enqueue");
+        desk.enqueue(new("callback"), envelope()).expect("enqueue");
+        desk.choose_callback("callback").expect("callback");
+        // The customer hangs up: the control service cancels both transfers.
+        desk.release("live");
+        desk.release("callback");
+        assert!(desk.contact_status("live").is_none());
+        assert!(desk.contact_status("callback").is_some_and(|s| s.callback));
+
+        desk.set_state("ann", AgentState::Available)
+            .expect("available");
+        let offer = desk
+            .agent_view(&token)
+            .and_then(|v| v.offer)
+            .expect("offered");
+        assert!(offer.callback);
+        desk.accept("ann", "callback").expect("accept");
+        desk.wrap_up("ann", "callback", "callback completed", "called back")
+            .expect("wrap up");
+        assert!(
+            desk.contact_status("callback").is_none(),
+            "nobody else reports it"
         );
     }
 

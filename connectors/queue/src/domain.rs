@@ -513,7 +513,9 @@ impl Queues {
         let queues = &self.queues;
         let agents = &self.agents;
         for contact in self.contacts.values_mut() {
-            if contact.phase != Phase::Waiting {
+            // A callback no longer holds a customer on the line: it waits
+            // for an agent however long that takes.
+            if contact.phase != Phase::Waiting || contact.callback {
                 continue;
             }
             let max_wait = queues
@@ -928,6 +930,8 @@ mod tests {
                 ..
             })
         ));
+        // The callback outlives the maximum wait; live contacts do not.
+        assert_eq!(q.contact("h4").map(|c| &c.phase), Some(&Phase::Waiting));
     }
 
     #[test]
