@@ -33,6 +33,16 @@ async function api(method, path, body) {
 
 function announce(text) { $("announcer").textContent = text; }
 
+/** Shows a failed action to sighted users (the toast is also an alert region). */
+let toastTimer = null;
+function toast(text) {
+  const el = $("toast");
+  el.textContent = text;
+  el.classList.remove("hidden");
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => el.classList.add("hidden"), 6000);
+}
+
 function signedOut() {
   session = null;
   sessionStorage.removeItem(SESSION_KEY);
@@ -83,7 +93,7 @@ $("sign-out").addEventListener("click", async () => {
 
 for (const state of ["available", "away"]) {
   $(`state-${state}`).addEventListener("click", async () => {
-    try { await api("PUT", "/api/agent/state", { state }); } catch (error) { announce(error.message); alert(error.message); }
+    try { await api("PUT", "/api/agent/state", { state }); } catch (error) { toast(error.message); }
   });
 }
 
@@ -156,7 +166,7 @@ function entityRow(contact, entity) {
         revealed.set(key, result.value);
         replace(cell, result.value, h("span", { class: "lock" }, "revealed · audited"));
         announce(`${entity.name} revealed`);
-      } catch (error) { announce(error.message); }
+      } catch (error) { toast(error.message); }
     });
     replace(cell, h("span", { class: "masked", "aria-label": "hidden" }, "••••••"), h("span", { class: "lock" }, "sensitive"), button);
     value = cell;
@@ -173,7 +183,9 @@ function pop(contact, connected) {
     priorityBadge(contact.priority),
     h("span", { class: "badge" }, contact.channel || "conversation", contact.language ? ` · ${contact.language}` : ""),
     h("span", { class: "badge" }, `Queue ${contact.queue}`),
-    h("span", { class: "badge timer", title: "Time since the customer was queued" }, "Waiting ", h("span", { "data-since": contact.enqueued_at }, "")),
+    connected && contact.connected_since
+      ? h("span", { class: "badge timer", title: "Time since you accepted" }, "Connected ", h("span", { "data-since": contact.connected_since }, ""))
+      : h("span", { class: "badge timer", title: "Time since the customer was queued" }, "Waiting ", h("span", { "data-since": contact.enqueued_at }, "")),
     !connected && contact.offer_until
       ? h("span", { class: "badge countdown timer", title: "Time left to accept" }, "Accept within ", h("span", { "data-until": contact.offer_until }, ""))
       : null);
@@ -229,7 +241,7 @@ function offerActions(contact) {
 }
 
 async function act(path, body) {
-  try { await api("POST", path, body); } catch (error) { announce(error.message); alert(error.message); }
+  try { await api("POST", path, body); } catch (error) { toast(error.message); }
 }
 
 function connectedPanel(contact) {
@@ -239,7 +251,7 @@ function connectedPanel(contact) {
       contact.callback
         ? h("div", { class: "notice" }, "The customer asked to be called back. Call them now.")
         : (view.agent.contact
-          ? h("div", { class: "notice" }, "Voice calls are delivered to ", h("strong", {}, view.agent.contact), ".")
+          ? h("div", { class: "notice" }, "Your voice contact address: ", h("strong", {}, view.agent.contact))
           : null),
       h("label", { for: "disposition" }, "Disposition"),
       h("select", { id: "disposition", required: true },

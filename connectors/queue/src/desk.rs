@@ -410,10 +410,10 @@ impl Desk {
         for contact in inner.queues.contacts() {
             match &contact.phase {
                 Phase::Offered { agent: a, until } if *a == agent.id => {
-                    offer = Some(pop(&inner, contact, Some(*until)));
+                    offer = Some(pop(&inner, contact, Some(*until), None));
                 }
-                Phase::Connected { agent: a, .. } if *a == agent.id => {
-                    active = Some(pop(&inner, contact, None));
+                Phase::Connected { agent: a, since } if *a == agent.id => {
+                    active = Some(pop(&inner, contact, None, Some(*since)));
                 }
                 _ => {}
             }
@@ -643,6 +643,7 @@ pub struct ScreenPop {
     pub priority: u32,
     pub enqueued_at: Millis,
     pub offer_until: Option<Millis>,
+    pub connected_since: Option<Millis>,
     pub callback: bool,
     pub channel: String,
     pub language: String,
@@ -701,7 +702,12 @@ fn short_name(full: &str, prefix: &str) -> String {
         .to_ascii_lowercase()
 }
 
-fn pop(inner: &Inner, contact: &Contact, offer_until: Option<Millis>) -> ScreenPop {
+fn pop(
+    inner: &Inner,
+    contact: &Contact,
+    offer_until: Option<Millis>,
+    connected_since: Option<Millis>,
+) -> ScreenPop {
     let envelope = inner.envelopes.get(&contact.handoff_id);
     let context = envelope.and_then(|e| e.context.clone()).unwrap_or_default();
     let conversation = envelope
@@ -713,6 +719,7 @@ fn pop(inner: &Inner, contact: &Contact, offer_until: Option<Millis>) -> ScreenP
         priority: contact.priority,
         enqueued_at: contact.enqueued_at,
         offer_until,
+        connected_since,
         callback: contact.callback,
         channel: short_name(conversation.channel().as_str_name(), "CHANNEL_"),
         language: conversation.language.clone(),
