@@ -42,21 +42,23 @@ impl Default for SipConfig {
     }
 }
 
-/// The SIP transport. UDP only for now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// A SIP transport. The connector listens on both, on the same port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     Udp,
+    Tcp,
 }
 
 /// The connector's SIP endpoint.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SipEndpointConfig {
-    /// Local SIP address; port 0 picks a free port, announced as `sip` in the
-    /// readiness line. Default `127.0.0.1:5062`.
+    /// Local SIP address, UDP and TCP on the same port; port 0 picks a free
+    /// port, announced as `sip` in the readiness line. Default `127.0.0.1:5062`.
     pub bind: SocketAddr,
-    /// Default `udp`.
+    /// The transport of requests whose URI names none (`;transport=tcp`
+    /// chooses TCP for one URI). Default `udp`.
     pub transport: Transport,
     /// Host (and port) written in Via and Contact when it differs from the
     /// bound address (behind NAT, in a container). Default: the bound address.
@@ -167,7 +169,7 @@ pub struct TrunkConfig {
     pub prefixes: Vec<String>,
     /// The trunk's host, with an optional port: `sip.example.net:5060`.
     pub host: String,
-    /// Default `udp`.
+    /// `udp` (default) or `tcp`.
     #[serde(default = "default_transport")]
     pub transport: Transport,
     /// Digest user name, when the trunk challenges with 401/407.

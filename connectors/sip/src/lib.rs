@@ -48,6 +48,7 @@ pub async fn bind(config: SipConfig) -> anyhow::Result<Bound> {
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let stack = stack::SipStack::bind(
         config.sip.bind,
+        config.sip.transport,
         config.sip.public_address.clone(),
         config.sip.user.clone(),
         config.sip.t1,

@@ -42,6 +42,65 @@ pub fn parse(bytes: &[u8]) -> Result<SipMessage, ParseError> {
     Ok(message)
 }
 
+/// What the start of a TCP stream holds (RFC 3261 18.3: messages are
+/// delimited by Content-Length on streams).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// Not a whole message yet.
+    Incomplete,
+    /// CRLFs between messages (RFC 5626 keep-alive) of this length.
+    KeepAlive(usize),
+    /// A whole message of this length.
+    Message(usize),
+    /// Oversize, or without a usable Content-Length: close the connection.
+    Invalid(&'static str),
+}
+
+/// Finds the first message in a stream buffer. Only the framing is read
+/// here (the end of the headers and Content-Length); rsip parses the message.
+pub fn frame(buffer: &[u8]) -> Frame {
+    let blank = buffer
+        .iter()
+        .take_while(|b| **b == b'\r' || **b == b'\n')
+        .count();
+    if blank > 0 {
+        return Frame::KeepAlive(blank);
+    }
+    let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return if buffer.len() > MAX_MESSAGE_BYTES {
+            Frame::Invalid("headers exceed the message limit")
+        } else {
+            Frame::Incomplete
+        };
+    };
+    let Ok(head) = std::str::from_utf8(&buffer[..end]) else {
+        return Frame::Invalid("headers are not UTF-8");
+    };
+    let mut content_length = None;
+    for line in head.split("\r\n").skip(1) {
+        if let Some((name, value)) = line.split_once(':') {
+            let name = name.trim();
+            if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
+                match value.trim().parse::<usize>() {
+                    Ok(length) => content_length = Some(length),
+                    Err(_) => return Frame::Invalid("bad Content-Length"),
+                }
+            }
+        }
+    }
+    let Some(body) = content_length else {
+        return Frame::Invalid("no Content-Length on a stream");
+    };
+    let total = end + 4 + body;
+    if total > MAX_MESSAGE_BYTES {
+        Frame::Invalid("message exceeds the limit")
+    } else if buffer.len() < total {
+        Frame::Incomplete
+    } else {
+        Frame::Message(total)
+    }
+}
+
 /// Removes what could break a header line: CR, LF and other control
 /// characters, then cuts to `max` bytes on a character boundary.
 pub fn sanitize(value: &str, max: usize) -> String {
@@ -247,6 +306,31 @@ mod tests {
         );
         assert!(header_value(message.headers(), "Evil").is_none());
         assert!(header_value(message.headers(), "Bad Name").is_none());
+    }
+
+    #[test]
+    fn stream_framing_follows_content_length_and_bounds_size() {
+        let message = b"NOTIFY sip:a SIP/2.0\r\nContent-Length: 3\r\n\r\nabcNEXT";
+        assert_eq!(frame(message), Frame::Message(message.len() - 4));
+        assert_eq!(frame(&message[..20]), Frame::Incomplete);
+        assert_eq!(frame(b"\r\n\r\nINVITE"), Frame::KeepAlive(4));
+        assert!(matches!(
+            frame(b"A sip:a SIP/2.0\r\nl: x\r\n\r\n"),
+            Frame::Invalid(_)
+        ));
+        assert!(matches!(
+            frame(b"A sip:a SIP/2.0\r\nVia: x\r\n\r\n"),
+            Frame::Invalid(_)
+        ));
+        let huge = format!(
+            "A sip:a SIP/2.0\r\nContent-Length: {}\r\n\r\n",
+            MAX_MESSAGE_BYTES
+        );
+        assert!(matches!(frame(huge.as_bytes()), Frame::Invalid(_)));
+        assert!(matches!(
+            frame(&vec![b'A'; MAX_MESSAGE_BYTES + 1]),
+            Frame::Invalid(_)
+        ));
     }
 
     #[test]

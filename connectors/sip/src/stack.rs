@@ -1,8 +1,9 @@
-//! The connector's SIP endpoint on UDP: one socket, a receive loop that
-//! routes responses to client transactions (by Via branch) and in-dialog
-//! requests to the transfer that owns the Call-ID, and RFC 3261 client
-//! transactions with their retransmission timers (A/B for INVITE, E/F for
-//! the rest).
+//! The connector's SIP endpoint on UDP and TCP (one port for both): a
+//! receive path that routes responses to client transactions (by Via branch
+//! and CSeq method) and in-dialog requests to the transfer that owns the
+//! Call-ID, and RFC 3261 client transactions with their timers:
+//! retransmission on UDP (A for INVITE, E for the rest), time-outs on both
+//! (B, F).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,10 +12,28 @@ use std::time::Duration;
 
 use rsip::prelude::*;
 use rsip::{Method, SipMessage};
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
+pub use crate::config::Transport;
 use crate::message::{self, HeaderLines, MAX_MESSAGE_BYTES};
+
+/// Where a message goes: an address and a transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub transport: Transport,
+}
+
+impl Transport {
+    fn via_name(self) -> &'static str {
+        match self {
+            Self::Udp => "UDP",
+            Self::Tcp => "TCP",
+        }
+    }
+}
 
 /// RFC 3261 T2: the cap of non-INVITE retransmission intervals.
 const T2: Duration = Duration::from_secs(4);
@@ -38,6 +57,11 @@ type Listeners<T> = Mutex<HashMap<String, mpsc::UnboundedSender<T>>>;
 #[derive(Debug)]
 pub struct SipStack {
     socket: UdpSocket,
+    /// Taken by `run`, which accepts on it.
+    tcp_listener: Mutex<Option<TcpListener>>,
+    /// Writers of the open TCP connections, by peer address.
+    connections: Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>>,
+    default_transport: Transport,
     local: SocketAddr,
     /// `host:port` written in Via and Contact.
     advertised: String,
@@ -79,20 +103,23 @@ pub fn random_token() -> String {
 }
 
 impl SipStack {
-    /// Binds the SIP socket (port 0 picks a free one).
+    /// Binds the SIP socket and listener, UDP and TCP on one port (port 0
+    /// picks a port free for both).
     pub async fn bind(
         bind: SocketAddr,
+        default_transport: Transport,
         public_address: Option<String>,
         user: String,
         t1: Duration,
         outbound_proxy: Option<String>,
     ) -> anyhow::Result<Arc<Self>> {
-        let socket = UdpSocket::bind(bind)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot bind SIP on udp {bind}: {e}"))?;
+        let (socket, listener) = bind_both(bind).await?;
         let local = socket.local_addr()?;
         Ok(Arc::new(Self {
             socket,
+            tcp_listener: Mutex::new(Some(listener)),
+            connections: Mutex::new(HashMap::new()),
+            default_transport,
             local,
             advertised: public_address.unwrap_or_else(|| local.to_string()),
             user,
@@ -116,17 +143,114 @@ impl SipStack {
         format!("sip:{}@{}", self.user, self.advertised)
     }
 
+    /// The Contact URI for requests sent over `transport`, so that the peer
+    /// sends its in-dialog requests back the same way.
+    pub fn contact(&self, transport: Transport) -> String {
+        match transport {
+            Transport::Udp => format!("<{}>", self.own_uri()),
+            Transport::Tcp => format!("<{};transport=tcp>", self.own_uri()),
+        }
+    }
+
     /// The host and port of the connector, for From URIs of trunk calls.
     pub fn advertised(&self) -> &str {
         &self.advertised
     }
 
-    pub fn via(&self, branch: &str) -> String {
-        format!("SIP/2.0/UDP {};branch={branch};rport", self.advertised)
+    pub fn via(&self, branch: &str, transport: Transport) -> String {
+        format!(
+            "SIP/2.0/{} {};branch={branch};rport",
+            transport.via_name(),
+            self.advertised
+        )
     }
 
-    /// Receives until the socket fails; run it as a task.
+    /// Receives on UDP and accepts TCP connections; run it as a task.
     pub async fn run(self: Arc<Self>) {
+        let listener = self
+            .tcp_listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(listener) = listener {
+            let stack = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, peer)) => {
+                            stack.clone().attach(stream, peer);
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "SIP TCP accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            });
+        }
+        self.receive_udp().await;
+    }
+
+    /// Serves one TCP connection: a writer task fed by a channel, and a
+    /// reader that frames messages by Content-Length and handles them as
+    /// datagrams are handled. The connection closes on an oversize or
+    /// unframeable message.
+    fn attach(
+        self: Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> mpsc::UnboundedSender<Vec<u8>> {
+        let (mut reader, mut writer) = stream.into_split();
+        let (sender, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
+        self.connections_lock().insert(peer, sender.clone());
+        tokio::spawn(async move {
+            while let Some(bytes) = outgoing.recv().await {
+                if writer.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let replies = sender.clone();
+        tokio::spawn(async move {
+            let mut buffer: Vec<u8> = Vec::new();
+            let mut chunk = vec![0u8; 16 * 1024];
+            'connection: loop {
+                let length = match reader.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(length) => length,
+                };
+                buffer.extend_from_slice(&chunk[..length]);
+                loop {
+                    match message::frame(&buffer) {
+                        message::Frame::Incomplete => break,
+                        message::Frame::Invalid(reason) => {
+                            tracing::debug!(%peer, reason, "SIP TCP connection closed");
+                            break 'connection;
+                        }
+                        message::Frame::KeepAlive(length) => {
+                            buffer.drain(..length);
+                        }
+                        message::Frame::Message(length) => {
+                            let bytes: Vec<u8> = buffer.drain(..length).collect();
+                            if let Some((reply, _)) = self.handle_datagram(&bytes, peer) {
+                                let _ = replies.send(reply);
+                            }
+                        }
+                    }
+                }
+            }
+            self.connections_lock().remove(&peer);
+        });
+        sender
+    }
+
+    fn connections_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>> {
+        self.connections.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn receive_udp(&self) {
         // One byte more than the limit, so that an oversize datagram shows.
         let mut buffer = vec![0u8; MAX_MESSAGE_BYTES + 1];
         loop {
@@ -256,19 +380,61 @@ impl SipStack {
         }
     }
 
-    pub async fn send(&self, bytes: &[u8], to: SocketAddr) -> Result<(), SipError> {
-        self.socket.send_to(bytes, to).await?;
+    /// Sends one message; over TCP, on the open connection to the peer or
+    /// a new one.
+    pub async fn send(self: &Arc<Self>, bytes: &[u8], to: Peer) -> Result<(), SipError> {
+        match to.transport {
+            Transport::Udp => {
+                self.socket.send_to(bytes, to.addr).await?;
+            }
+            Transport::Tcp => {
+                let open = self.connections_lock().get(&to.addr).cloned();
+                let sender = match open {
+                    Some(sender) if !sender.is_closed() => sender,
+                    _ => {
+                        let stream =
+                            tokio::time::timeout(self.t1 * 64, TcpStream::connect(to.addr))
+                                .await
+                                .map_err(|_| SipError::Timeout(self.t1 * 64))??;
+                        self.clone().attach(stream, to.addr)
+                    }
+                };
+                sender.send(bytes.to_vec()).map_err(|_| {
+                    SipError::Transport(std::io::Error::new(
+                        std::io::ErrorKind::BrokenPipe,
+                        "TCP connection closed",
+                    ))
+                })?;
+            }
+        }
         Ok(())
     }
 
     /// Where to send a request for `uri`: the outbound proxy if configured,
-    /// else the URI's host and port (5060 by default).
-    pub async fn resolve(&self, uri: &str) -> Result<SocketAddr, SipError> {
+    /// else the URI's host and port (5060 by default), over the URI's
+    /// `transport` parameter or the default transport.
+    pub async fn resolve(&self, uri: &str) -> Result<Peer, SipError> {
+        // A Route value is a name-addr; a Request-URI keeps its parameters
+        // (`;transport=tcp`).
+        let bare = if uri.contains('<') {
+            message::addr_uri(uri)
+        } else {
+            uri.trim()
+        };
+        let parsed =
+            rsip::Uri::try_from(bare).map_err(|e| SipError::Resolve(format!("{uri}: {e}")))?;
+        let transport = parsed
+            .params
+            .iter()
+            .find_map(|param| match param {
+                rsip::Param::Transport(rsip::Transport::Tcp) => Some(Transport::Tcp),
+                rsip::Param::Transport(rsip::Transport::Udp) => Some(Transport::Udp),
+                _ => None,
+            })
+            .unwrap_or(self.default_transport);
         let target = match &self.outbound_proxy {
             Some(proxy) => proxy.clone(),
             None => {
-                let parsed = rsip::Uri::try_from(message::addr_uri(uri))
-                    .map_err(|e| SipError::Resolve(format!("{uri}: {e}")))?;
                 let host = parsed.host_with_port;
                 match host.port {
                     Some(port) => format!("{}:{}", host.host, port),
@@ -280,11 +446,12 @@ impl SipStack {
             .await
             .map_err(|e| SipError::Resolve(format!("{target}: {e}")))?;
         let first = addresses.next();
-        first.ok_or_else(|| SipError::Resolve(target.clone()))
+        let addr = first.ok_or_else(|| SipError::Resolve(target.clone()))?;
+        Ok(Peer { addr, transport })
     }
 
     /// A non-INVITE client transaction (RFC 3261 17.1.2): retransmits per
-    /// timer E until a final response, gives up after timer F.
+    /// timer E (UDP only) until a final response, gives up after timer F.
     pub async fn non_invite(
         self: &Arc<Self>,
         method: Method,
@@ -292,7 +459,7 @@ impl SipStack {
         lines: &HeaderLines,
         branch: &str,
         body: &[u8],
-        to: SocketAddr,
+        to: Peer,
     ) -> Result<rsip::Response, SipError> {
         let bytes = message::render_request(method, uri, lines, body).map_err(SipError::Build)?;
         let mut registration = self.register_transaction(branch, &method);
@@ -311,7 +478,7 @@ impl SipStack {
                     // Provisional: keep retransmitting, but only every T2.
                     interval = T2;
                 }
-                () = tokio::time::sleep(interval) => {
+                () = tokio::time::sleep(interval), if to.transport == Transport::Udp => {
                     self.send(&bytes, to).await?;
                     interval = (interval * 2).min(T2);
                 }
@@ -319,6 +486,27 @@ impl SipStack {
             }
         }
     }
+}
+
+/// Binds UDP and TCP on the same port. With port 0 the UDP port is chosen
+/// first; if TCP cannot have it, another pair is tried.
+async fn bind_both(bind: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)> {
+    let mut last_error = None;
+    for _ in 0..10 {
+        let socket = UdpSocket::bind(bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot bind SIP on udp {bind}: {e}"))?;
+        let local = socket.local_addr()?;
+        match TcpListener::bind(local).await {
+            Ok(listener) => return Ok((socket, listener)),
+            Err(error) if bind.port() == 0 => last_error = Some(error),
+            Err(error) => anyhow::bail!("cannot bind SIP on tcp {local}: {error}"),
+        }
+    }
+    anyhow::bail!(
+        "cannot bind SIP on tcp next to udp: {}",
+        last_error.map(|e| e.to_string()).unwrap_or_default()
+    )
 }
 
 fn transaction_key(branch: &str, method: &Method) -> String {
@@ -341,8 +529,19 @@ fn stray_ack(response: &rsip::Response, stack: &SipStack) -> Option<Vec<u8>> {
         response.transaction_id().ok()??.to_string()
     };
     let cseq = response.cseq_header().ok()?.seq().ok()?;
+    let transport = if response
+        .via_header()
+        .ok()?
+        .value()
+        .to_ascii_uppercase()
+        .starts_with("SIP/2.0/TCP")
+    {
+        Transport::Tcp
+    } else {
+        Transport::Udp
+    };
     let lines: HeaderLines = vec![
-        ("Via".into(), stack.via(&branch)),
+        ("Via".into(), stack.via(&branch, transport)),
         ("Max-Forwards".into(), "70".into()),
         (
             "From".into(),
@@ -365,6 +564,7 @@ mod tests {
     async fn stack() -> Arc<SipStack> {
         SipStack::bind(
             "127.0.0.1:0".parse().expect("addr"),
+            Transport::Udp,
             None,
             "baton".into(),
             Duration::from_millis(500),

@@ -17,7 +17,7 @@ use rsip::prelude::*;
 use crate::config::{CallerIdPolicy, NumberFormat, SipConfig, UuiPlacement, is_e164};
 use crate::digest::Challenge;
 use crate::message::{self, HeaderLines, MAX_HEADER_LINE};
-use crate::stack::{SipError, SipStack, random_token};
+use crate::stack::{Peer, SipError, SipStack, Transport, random_token};
 
 /// The User-to-User limit many carriers enforce, in bytes of the token
 /// (hex doubles it on the wire).
@@ -64,7 +64,7 @@ enum Leg {
         uri: String,
         lines: HeaderLines,
         branch: String,
-        to: SocketAddr,
+        to: Peer,
     },
     /// The human answered: a BYE ends it.
     Answered(Dialog),
@@ -166,8 +166,12 @@ impl SipConnector {
                     _ => trunk.caller_id.clone(),
                 };
                 let from_user = caller.unwrap_or_else(|| self.config.sip.user.clone());
+                let transport = match trunk.transport {
+                    Transport::Udp => "",
+                    Transport::Tcp => ";transport=tcp",
+                };
                 Ok(Destination {
-                    request_uri: format!("sip:{user}@{};user=phone", trunk.host),
+                    request_uri: format!("sip:{user}@{};user=phone{transport}", trunk.host),
                     from_uri: format!("sip:{from_user}@{}", trunk.host),
                     credentials: trunk.username.clone().zip(trunk.password.clone()),
                 })
@@ -291,13 +295,13 @@ impl SipConnector {
         loop {
             let branch = format!("z9hG4bK{}", random_token());
             let mut lines: HeaderLines = vec![
-                ("Via".into(), stack.via(&branch)),
+                ("Via".into(), stack.via(&branch, to_addr.transport)),
                 ("Max-Forwards".into(), "70".into()),
                 ("From".into(), from.clone()),
                 ("To".into(), to_without_tag.clone()),
                 ("Call-ID".into(), call_id.clone()),
                 ("CSeq".into(), format!("{cseq} INVITE")),
-                ("Contact".into(), format!("<{}>", stack.own_uri())),
+                ("Contact".into(), stack.contact(to_addr.transport)),
                 ("Supported".into(), "replaces, tdialog".into()),
                 (
                     "Allow".into(),
@@ -341,7 +345,9 @@ impl SipConnector {
             let timer_b = tokio::time::Instant::now() + stack.t1() * 64;
             let mut cancelled_at: Option<tokio::time::Instant> = None;
             let final_response = loop {
-                let retransmit = !provisional && cancelled_at.is_none();
+                // Timer A runs on UDP only: TCP does its own retransmission.
+                let retransmit =
+                    !provisional && cancelled_at.is_none() && to_addr.transport == Transport::Udp;
                 tokio::select! {
                     response = registration.receiver.recv() => {
                         let Some(response) = response else {
@@ -495,11 +501,11 @@ impl SipConnector {
         }
     }
 
-    async fn dialog_destination(&self, dialog: &Dialog) -> Result<SocketAddr, SipError> {
+    async fn dialog_destination(&self, dialog: &Dialog) -> Result<Peer, SipError> {
         dialog_destination(&self.stack, dialog).await
     }
 
-    fn spawn_cancel(&self, uri: String, lines: HeaderLines, branch: String, to: SocketAddr) {
+    fn spawn_cancel(&self, uri: String, lines: HeaderLines, branch: String, to: Peer) {
         let stack = self.stack.clone();
         tokio::spawn(async move {
             if let Err(error) = stack
@@ -518,25 +524,27 @@ impl SipConnector {
         tokio::spawn(async move {
             dialog.cseq += 1;
             let branch = format!("z9hG4bK{}", random_token());
-            let mut lines: HeaderLines = vec![
-                ("Via".into(), stack.via(&branch)),
-                ("Max-Forwards".into(), "70".into()),
-                ("From".into(), dialog.from.clone()),
-                ("To".into(), dialog.to.clone()),
-                ("Call-ID".into(), dialog.call_id.clone()),
-                ("CSeq".into(), format!("{} BYE", dialog.cseq)),
-            ];
-            lines.extend(
-                dialog
-                    .route_set
-                    .iter()
-                    .map(|r| ("Route".to_owned(), r.clone())),
-            );
             let result = match dialog_destination(&stack, &dialog).await {
-                Ok(to) => stack
-                    .non_invite(Method::Bye, &dialog.remote_target, &lines, &branch, b"", to)
-                    .await
-                    .map(|_| ()),
+                Ok(to) => {
+                    let mut lines: HeaderLines = vec![
+                        ("Via".into(), stack.via(&branch, to.transport)),
+                        ("Max-Forwards".into(), "70".into()),
+                        ("From".into(), dialog.from.clone()),
+                        ("To".into(), dialog.to.clone()),
+                        ("Call-ID".into(), dialog.call_id.clone()),
+                        ("CSeq".into(), format!("{} BYE", dialog.cseq)),
+                    ];
+                    lines.extend(
+                        dialog
+                            .route_set
+                            .iter()
+                            .map(|r| ("Route".to_owned(), r.clone())),
+                    );
+                    stack
+                        .non_invite(Method::Bye, &dialog.remote_target, &lines, &branch, b"", to)
+                        .await
+                        .map(|_| ())
+                }
                 Err(error) => Err(error),
             };
             if let Err(error) = result {
@@ -565,14 +573,18 @@ impl SipConnector {
         let call_id = format!("{}@baton", random_token());
         let branch = format!("z9hG4bK{}", random_token());
         let own = stack.own_uri();
+        let to = stack
+            .resolve(gateway)
+            .await
+            .map_err(|e| Failure::transport(&e))?;
         let mut lines: HeaderLines = vec![
-            ("Via".into(), stack.via(&branch)),
+            ("Via".into(), stack.via(&branch, to.transport)),
             ("Max-Forwards".into(), "70".into()),
             ("From".into(), format!("<{own}>;tag={}", random_token())),
             ("To".into(), format!("<{gateway}>")),
             ("Call-ID".into(), call_id.clone()),
             ("CSeq".into(), "1 REFER".into()),
-            ("Contact".into(), format!("<{own}>")),
+            ("Contact".into(), stack.contact(to.transport)),
             ("Refer-To".into(), format!("<{refer_to}>")),
             ("Referred-By".into(), format!("<{own}>")),
         ];
@@ -593,10 +605,6 @@ impl SipConnector {
             "User-Agent".into(),
             format!("baton-connector-sip/{}", env!("CARGO_PKG_VERSION")),
         ));
-        let to = stack
-            .resolve(gateway)
-            .await
-            .map_err(|e| Failure::transport(&e))?;
         // Listen for the NOTIFYs before the REFER leaves: they may overtake the 202.
         let mut notifies = stack.register_dialog(&call_id);
         let refer = stack.non_invite(Method::Refer, gateway, &lines, &branch, b"", to);
@@ -752,7 +760,7 @@ impl SipConnector {
 
 /// The next hop in a dialog: the first route (loose routing), else the
 /// remote target.
-async fn dialog_destination(stack: &SipStack, dialog: &Dialog) -> Result<SocketAddr, SipError> {
+async fn dialog_destination(stack: &SipStack, dialog: &Dialog) -> Result<Peer, SipError> {
     let next_hop = dialog
         .route_set
         .first()

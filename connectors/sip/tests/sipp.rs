@@ -29,6 +29,11 @@ fn free_udp_port() -> u16 {
     socket.local_addr().expect("probe address").port()
 }
 
+fn free_tcp_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe listener");
+    listener.local_addr().expect("probe address").port()
+}
+
 /// A sipp process playing one scenario once.
 struct Sipp {
     child: Child,
@@ -39,16 +44,25 @@ struct Sipp {
 
 impl Sipp {
     fn start(scenario: &str) -> Self {
-        let port = free_udp_port();
+        Self::start_on(scenario, "u1")
+    }
+
+    /// `transport` is sipp's `-t`: `u1` (UDP) or `t1` (one TCP connection).
+    fn start_on(scenario: &str, transport: &str) -> Self {
+        let port = if transport == "t1" {
+            free_tcp_port()
+        } else {
+            free_udp_port()
+        };
         let dir = tempfile::tempdir().expect("tempdir");
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests/scenarios")
             .join(format!("{scenario}.xml"));
         let child = Command::new("sipp")
             .args(["-sf", path.to_str().expect("utf-8 path")])
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", transport])
             .args(["-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"])
-            .args(["-trace_err", "-error_file"])
+            .args(["-trace_err", "-trace_msg", "-error_file"])
             .arg(dir.path().join("errors.log"))
             .current_dir(dir.path())
             .stdout(Stdio::null())
@@ -56,6 +70,16 @@ impl Sipp {
             .kill_on_drop(true)
             .spawn()
             .expect("sipp is installed (Debian package sip-tester)");
+        if transport == "t1" {
+            // UDP hides a slow start behind retransmissions; TCP refuses the
+            // connection, so wait until sipp listens.
+            for _ in 0..100 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         Self {
             child,
             port,
@@ -81,9 +105,19 @@ impl Sipp {
             use tokio::io::AsyncReadExt;
             let _ = pipe.read_to_string(&mut stderr).await;
         }
+        let mut messages = String::new();
+        for entry in std::fs::read_dir(self.dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().contains("messages") {
+                messages.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
         assert!(
             status.success(),
-            "sipp scenario {} failed ({status}):\n{errors}\n{stderr}",
+            "sipp scenario {} failed ({status}):\n{errors}\n{stderr}\n{messages}",
             self.name
         );
     }
@@ -579,4 +613,28 @@ async fn warm_transfer_through_kamailio_follows_the_record_route() {
     agent.assert_passed().await;
     gateway.assert_passed().await;
     drop(proxy);
+}
+
+#[tokio::test]
+async fn warm_transfer_over_tcp() {
+    let agent = Sipp::start_on("agent_answers", "t1");
+    let gateway = Sipp::start_on("gateway_warm", "t1");
+    let (grpc, _) = connector(|_| {}).await;
+    let mut envelope = envelope(Some(&gateway));
+    if let Some(call) = envelope.conversation.as_mut().and_then(|c| c.call.as_mut()) {
+        call.sip_gateway_uri = format!("{};transport=tcp", gateway.uri("gw"));
+    }
+    let events = transfer(
+        grpc,
+        target::Kind::SipUri(format!("{};transport=tcp", agent.uri("agent"))),
+        TransferMode::Warm,
+        envelope,
+    )
+    .await;
+    agent.assert_passed().await;
+    gateway.assert_passed().await;
+    assert_eq!(
+        kinds(&events),
+        [Ringing, Answered, ContextDelivered, Connected, Completed]
+    );
 }
