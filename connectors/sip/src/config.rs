@@ -112,6 +112,11 @@ pub struct HeaderPolicy {
     pub uui_purpose: String,
     /// Default `header`.
     pub uui_placement: UuiPlacement,
+    /// Targets (SIP URI prefixes such as `sip:queue@cc.example`, or number
+    /// prefixes such as `+4930`) whose platform reads User-to-User only in
+    /// the Refer-To URI: `refer_to` placement for them whatever
+    /// `uui_placement` says. Default none.
+    pub uui_in_refer_to: Vec<String>,
     /// Send the screen-pop URL in `Call-Info;purpose=info`. Default true.
     pub call_info: bool,
     /// Fields of the SIP_HEADERS payload sent as `X-Baton-<Field>` headers.
@@ -128,6 +133,7 @@ impl Default for HeaderPolicy {
             user_to_user: true,
             uui_purpose: "isdn-uui".into(),
             uui_placement: UuiPlacement::Header,
+            uui_in_refer_to: Vec::new(),
             call_info: true,
             x_headers: ["intent", "reason", "language", "priority"]
                 .map(String::from)
@@ -215,6 +221,21 @@ impl std::fmt::Debug for TrunkConfig {
             .field("caller_id", &self.caller_id)
             .field("caller_id_policy", &self.caller_id_policy)
             .finish()
+    }
+}
+
+impl HeaderPolicy {
+    /// Where User-to-User goes for `target` (a SIP URI or an E.164 number).
+    pub fn uui_placement_for(&self, target: &str) -> UuiPlacement {
+        if self
+            .uui_in_refer_to
+            .iter()
+            .any(|prefix| !prefix.is_empty() && target.starts_with(prefix.as_str()))
+        {
+            UuiPlacement::ReferTo
+        } else {
+            self.uui_placement
+        }
     }
 }
 
@@ -335,6 +356,26 @@ mod tests {
         assert_eq!(name("+493012345").as_deref(), Some("berlin"));
         assert_eq!(name("+498912345").as_deref(), Some("germany"));
         assert_eq!(name("+14155550100").as_deref(), Some("world"));
+    }
+
+    #[test]
+    fn uui_placement_can_be_chosen_per_target() {
+        let policy = HeaderPolicy {
+            uui_in_refer_to: vec!["sip:queue@cc.example".into(), "+4930".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            policy.uui_placement_for("sip:queue@cc.example;transport=tcp"),
+            UuiPlacement::ReferTo
+        );
+        assert_eq!(
+            policy.uui_placement_for("+493012345"),
+            UuiPlacement::ReferTo
+        );
+        assert_eq!(
+            policy.uui_placement_for("sip:desk@pbx.example"),
+            UuiPlacement::Header
+        );
     }
 
     #[test]

@@ -127,9 +127,16 @@ impl SipConnector {
         match &transfer.target {
             TransferTarget::SipUri(uri) => {
                 let parsed = rsip::Uri::try_from(uri.as_str()).ok();
-                let sip = parsed.is_some_and(|u| {
-                    matches!(u.scheme, Some(rsip::Scheme::Sip) | Some(rsip::Scheme::Sips))
-                });
+                if parsed
+                    .as_ref()
+                    .is_some_and(|u| u.scheme == Some(rsip::Scheme::Sips))
+                {
+                    return Err(Failure::new(
+                        FailureReason::Unsupported,
+                        "sips: targets need TLS, which this connector does not speak yet",
+                    ));
+                }
+                let sip = parsed.is_some_and(|u| u.scheme == Some(rsip::Scheme::Sip));
                 if !sip || !message::is_safe_uri(uri) {
                     return Err(Failure::new(
                         FailureReason::Unreachable,
@@ -709,9 +716,12 @@ impl SipConnector {
         } else {
             dialog.target_uri.clone()
         };
-        let uui = self
-            .uui(transfer)
-            .filter(|_| self.config.headers.uui_placement == UuiPlacement::ReferTo);
+        let uui = self.uui(transfer).filter(|_| {
+            self.config
+                .headers
+                .uui_placement_for(target_name(&transfer.target))
+                == UuiPlacement::ReferTo
+        });
         let refer_to = self.refer_to(&target, Some(&dialog), uui.as_deref());
         match self
             .refer(&call.sip_gateway_uri, &refer_to, &call, None)
@@ -768,6 +778,15 @@ async fn dialog_destination(stack: &SipStack, dialog: &Dialog) -> Result<Peer, S
     stack
         .resolve(next_hop.as_deref().unwrap_or(&dialog.remote_target))
         .await
+}
+
+/// The target as configured: its SIP URI or its number.
+fn target_name(target: &TransferTarget) -> &str {
+    match target {
+        TransferTarget::SipUri(uri) => uri,
+        TransferTarget::PhoneNumber(number) => number,
+        TransferTarget::Queue { name, .. } => name,
+    }
 }
 
 fn call_reference(transfer: &Transfer) -> CallReference {

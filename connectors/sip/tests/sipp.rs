@@ -535,7 +535,13 @@ impl Kamailio {
         let port = free_udp_port();
         let dir = tempfile::tempdir().expect("tempdir");
         let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kamailio.cfg");
-        let child = std::process::Command::new("kamailio")
+        // Debian installs it in /usr/sbin, which is not on every user's PATH.
+        let binary = if std::path::Path::new("/usr/sbin/kamailio").exists() {
+            "/usr/sbin/kamailio"
+        } else {
+            "kamailio"
+        };
+        let child = std::process::Command::new(binary)
             .arg("-f")
             .arg(&config)
             .args(["-DD", "-E", "-m", "16", "-M", "4"])
@@ -637,4 +643,25 @@ async fn warm_transfer_over_tcp() {
         kinds(&events),
         [Ringing, Answered, ContextDelivered, Connected, Completed]
     );
+}
+
+#[tokio::test]
+async fn user_to_user_goes_into_the_refer_to_for_targets_that_read_it_there() {
+    let agent = Sipp::start("agent_answers");
+    let gateway = Sipp::start("gateway_warm_uui_in_refer_to");
+    let prefix = agent.uri("agent");
+    let (grpc, _) = connector(move |config| config.headers.uui_in_refer_to = vec![prefix]).await;
+    let events = transfer(
+        grpc,
+        target::Kind::SipUri(agent.uri("agent")),
+        TransferMode::Warm,
+        envelope(Some(&gateway)),
+    )
+    .await;
+    assert_eq!(
+        kinds(&events),
+        [Ringing, Answered, ContextDelivered, Connected, Completed]
+    );
+    agent.assert_passed().await;
+    gateway.assert_passed().await;
 }
