@@ -1,0 +1,399 @@
+//! Built-in distress scorer: a small lexicon per language plus intensity
+//! (capitals, exclamation, repetition) and the trend across customer turns.
+//!
+//! Evidence is combined as a noisy-OR (`1 - Π(1 - w)`), so each cue raises the
+//! score without one cue alone reaching 1, and the order does not matter.
+
+/// Single-word cues, folded. Weights: mild ≈ 0.3, strong ≈ 0.5, profanity,
+/// threats and panic ≈ 0.6.
+const WORDS: &[(&str, f32)] = &[
+    // en
+    ("angry", 0.55),
+    ("furious", 0.65),
+    ("livid", 0.65),
+    ("pissed", 0.6),
+    ("mad", 0.35),
+    ("upset", 0.45),
+    ("frustrated", 0.5),
+    ("frustrating", 0.45),
+    ("annoyed", 0.3),
+    ("annoying", 0.3),
+    ("ridiculous", 0.55),
+    ("unacceptable", 0.55),
+    ("outrageous", 0.55),
+    ("absurd", 0.45),
+    ("terrible", 0.35),
+    ("horrible", 0.4),
+    ("awful", 0.35),
+    ("worst", 0.45),
+    ("useless", 0.5),
+    ("pathetic", 0.5),
+    ("incompetent", 0.55),
+    ("scam", 0.5),
+    ("scammed", 0.55),
+    ("stupid", 0.45),
+    ("idiot", 0.55),
+    ("idiots", 0.55),
+    ("hate", 0.45),
+    ("unbelievable", 0.45),
+    ("disgusting", 0.55),
+    ("disgrace", 0.55),
+    ("shameful", 0.5),
+    ("nightmare", 0.45),
+    ("lawyer", 0.5),
+    ("sue", 0.5),
+    ("scared", 0.5),
+    ("afraid", 0.4),
+    ("terrified", 0.65),
+    ("panic", 0.6),
+    ("panicking", 0.65),
+    ("desperate", 0.6),
+    ("anxious", 0.45),
+    ("worried", 0.3),
+    ("stressed", 0.4),
+    ("crying", 0.55),
+    ("emergency", 0.45),
+    ("urgent", 0.3),
+    ("hours", 0.2),
+    ("joke", 0.3),
+    ("seriously", 0.25),
+    ("insane", 0.45),
+    ("robbery", 0.5),
+    ("thieves", 0.55),
+    ("fuck", 0.65),
+    ("fucking", 0.65),
+    ("fucked", 0.65),
+    ("shit", 0.6),
+    ("shitty", 0.6),
+    ("bullshit", 0.65),
+    ("wtf", 0.6),
+    ("damn", 0.35),
+    ("damned", 0.35),
+    ("crap", 0.4),
+    ("asshole", 0.65),
+    ("bloody", 0.3),
+    ("hell", 0.3),
+    // es
+    ("enojado", 0.55),
+    ("enojada", 0.55),
+    ("enfadado", 0.55),
+    ("enfadada", 0.55),
+    ("furioso", 0.65),
+    ("furiosa", 0.65),
+    ("harto", 0.6),
+    ("harta", 0.6),
+    ("molesto", 0.4),
+    ("molesta", 0.4),
+    ("frustrado", 0.5),
+    ("frustrada", 0.5),
+    ("ridiculo", 0.55),
+    ("inaceptable", 0.55),
+    ("absurdo", 0.45),
+    ("pesimo", 0.5),
+    ("inutil", 0.5),
+    ("inutiles", 0.5),
+    ("estafa", 0.5),
+    ("estafado", 0.55),
+    ("ladrones", 0.55),
+    ("verguenza", 0.5),
+    ("abogado", 0.5),
+    ("denunciar", 0.5),
+    ("desesperado", 0.6),
+    ("desesperada", 0.6),
+    ("asustado", 0.5),
+    ("asustada", 0.5),
+    ("preocupado", 0.3),
+    ("preocupada", 0.3),
+    ("urgente", 0.3),
+    ("horas", 0.2),
+    ("mierda", 0.65),
+    ("joder", 0.65),
+    ("carajo", 0.65),
+    ("puta", 0.65),
+    ("puto", 0.65),
+    ("cabron", 0.65),
+    ("pinche", 0.55),
+    ("chingada", 0.65),
+    ("maldita", 0.4),
+    ("maldito", 0.4),
+    ("cono", 0.6),
+    ("increible", 0.3),
+    ("panico", 0.6),
+    ("miedo", 0.45),
+    // fr
+    ("enerve", 0.5),
+    ("enervee", 0.5),
+    ("furieux", 0.65),
+    ("furieuse", 0.65),
+    ("fache", 0.45),
+    ("colere", 0.55),
+    ("frustre", 0.5),
+    ("frustree", 0.5),
+    ("ridicule", 0.55),
+    ("inacceptable", 0.55),
+    ("absurde", 0.45),
+    ("nul", 0.35),
+    ("nulle", 0.35),
+    ("inutile", 0.45),
+    ("arnaque", 0.55),
+    ("honteux", 0.55),
+    ("honte", 0.45),
+    ("scandaleux", 0.55),
+    ("inadmissible", 0.55),
+    ("avocat", 0.5),
+    ("marre", 0.6),
+    ("desespere", 0.6),
+    ("desesperee", 0.6),
+    ("inquiet", 0.3),
+    ("inquiete", 0.3),
+    ("peur", 0.45),
+    ("panique", 0.6),
+    ("merde", 0.65),
+    ("putain", 0.65),
+    ("bordel", 0.55),
+    ("connard", 0.65),
+    ("chier", 0.55),
+    ("foutre", 0.55),
+    ("heures", 0.2),
+    ("voleurs", 0.55),
+    ("catastrophe", 0.45),
+    // de
+    ("wutend", 0.6),
+    ("sauer", 0.45),
+    ("verargert", 0.45),
+    ("frustriert", 0.5),
+    ("lacherlich", 0.55),
+    ("inakzeptabel", 0.55),
+    ("unverschamt", 0.55),
+    ("unmoglich", 0.4),
+    ("schrecklich", 0.4),
+    ("furchtbar", 0.4),
+    ("katastrophe", 0.45),
+    ("schlimmste", 0.45),
+    ("nutzlos", 0.5),
+    ("betrug", 0.55),
+    ("betruger", 0.55),
+    ("abzocke", 0.55),
+    ("frechheit", 0.55),
+    ("anwalt", 0.5),
+    ("verzweifelt", 0.6),
+    ("angst", 0.45),
+    ("panik", 0.6),
+    ("dringend", 0.3),
+    ("scheisse", 0.65),
+    ("scheiss", 0.65),
+    ("verdammt", 0.5),
+    ("verdammte", 0.5),
+    ("mist", 0.35),
+    ("kacke", 0.5),
+    ("arschloch", 0.65),
+    ("idioten", 0.55),
+    ("stunden", 0.2),
+    ("zumutung", 0.55),
+    ("sauerei", 0.55),
+    // pt
+    ("irritado", 0.45),
+    ("irritada", 0.45),
+    ("chateado", 0.45),
+    ("chateada", 0.45),
+    ("ridiculo", 0.55),
+    ("inaceitavel", 0.55),
+    ("pessimo", 0.5),
+    ("pessima", 0.5),
+    ("horrivel", 0.4),
+    ("golpe", 0.45),
+    ("ladroes", 0.55),
+    ("vergonha", 0.5),
+    ("advogado", 0.5),
+    ("processar", 0.5),
+    ("procon", 0.5),
+    ("medo", 0.45),
+    ("socorro", 0.55),
+    ("porra", 0.65),
+    ("merda", 0.65),
+    ("caralho", 0.65),
+    ("droga", 0.35),
+    ("raiva", 0.55),
+    ("furiosa", 0.65),
+    ("desesperado", 0.6),
+    ("absurdo", 0.45),
+    ("descaso", 0.5),
+];
+
+/// Multi-word cues, folded.
+const PHRASES: &[(&[&str], f32)] = &[
+    (&["fed", "up"], 0.6),
+    (&["sick", "of"], 0.5),
+    (&["had", "enough"], 0.6),
+    (&["waste", "of", "time"], 0.45),
+    (&["wasting", "my", "time"], 0.45),
+    (&["please", "help"], 0.3),
+    (&["help", "me"], 0.2),
+    (&["going", "in", "circles"], 0.45),
+    (&["never", "again"], 0.4),
+    (&["estoy", "harto"], 0.1),
+    (&["en", "colere"], 0.1),
+    (&["en", "a", "marre"], 0.1),
+    (&["es", "reicht"], 0.55),
+    (&["die", "nase", "voll"], 0.6),
+    (&["to", "cansado"], 0.5),
+    (&["estou", "cansado"], 0.5),
+    (&["estou", "cansada"], 0.5),
+    (&["que", "saco"], 0.5),
+    (&["ayuda", "por", "favor"], 0.3),
+    (&["aidez", "moi"], 0.3),
+    (&["helfen", "sie", "mir"], 0.25),
+    (&["me", "ajuda"], 0.25),
+    (&["me", "ajudem"], 0.3),
+];
+
+const NEGATORS: &[&str] = &[
+    "not", "no", "never", "nao", "pas", "nicht", "kein", "ne", "n", "nunca", "sem", "sin",
+];
+
+/// Score of one customer turn, 0..=1, and the cues that produced it.
+#[cfg(test)]
+pub(crate) fn score_text(text: &str) -> (f32, Vec<String>) {
+    use crate::normalize::own_clauses;
+    let clauses = own_clauses(text);
+    score_turn(text, &clauses)
+}
+
+/// Like [`score_text`] with the clauses already computed.
+pub(crate) fn score_turn(text: &str, clauses: &[Vec<String>]) -> (f32, Vec<String>) {
+    let mut keep = 1.0_f32;
+    let mut cues: Vec<String> = Vec::new();
+    let mut add = |w: f32, cue: &str, cues: &mut Vec<String>| {
+        keep *= 1.0 - w;
+        if !cues.iter().any(|c| c == cue) {
+            cues.push(cue.to_owned());
+        }
+    };
+    let negated = |clause: &[String], i: usize| {
+        clause[i.saturating_sub(2)..i]
+            .iter()
+            .any(|t| NEGATORS.contains(&t.as_str()))
+    };
+    let mut words = 0usize;
+    let mut repeated = false;
+    for clause in clauses {
+        words += clause.len();
+        for (i, w) in clause.iter().enumerate() {
+            if let Some(&(cue, weight)) = WORDS.iter().find(|(c, _)| *c == w.as_str())
+                && !negated(clause, i)
+            {
+                add(weight, cue, &mut cues);
+            }
+            if i > 0
+                && clause[i - 1] == *w
+                && w.chars().count() >= 2
+                && w.chars().all(char::is_alphabetic)
+            {
+                repeated = true;
+            }
+        }
+        for (seq, weight) in PHRASES {
+            if clause.windows(seq.len()).enumerate().any(|(i, win)| {
+                win.iter().zip(seq.iter()).all(|(a, b)| a == b) && !negated(clause, i)
+            }) {
+                add(*weight, &seq.join(" "), &mut cues);
+            }
+        }
+    }
+    // Intensity from the raw text.
+    let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+    let upper = text.chars().filter(|c| c.is_uppercase()).count();
+    if letters >= 8 && upper * 10 >= letters * 7 {
+        add(0.35, "capitals", &mut cues);
+    } else if words >= 4 {
+        let shouted = text
+            .split_whitespace()
+            .filter(|w| {
+                let l: Vec<char> = w.chars().filter(|c| c.is_alphabetic()).collect();
+                l.len() >= 3 && l.iter().all(|c| c.is_uppercase())
+            })
+            .count();
+        if shouted >= 2 {
+            add(0.2, "capitals", &mut cues);
+        }
+    }
+    let bangs = text.matches('!').count();
+    if bangs > 0 {
+        add(
+            match bangs {
+                1 => 0.1,
+                2 => 0.2,
+                _ => 0.3,
+            },
+            "exclamation",
+            &mut cues,
+        );
+    }
+    if text.contains("?!") || text.contains("!?") {
+        add(0.1, "exclamation", &mut cues);
+    }
+    if repeated {
+        add(0.15, "repetition", &mut cues);
+    }
+    let elongated = text.chars().collect::<Vec<_>>().windows(4).any(|w| {
+        w[0].is_alphabetic() && w.iter().all(|c| c.to_lowercase().eq(w[0].to_lowercase()))
+    });
+    if elongated {
+        add(0.1, "elongation", &mut cues);
+    }
+    ((1.0 - keep).clamp(0.0, 1.0), cues)
+}
+
+/// Conversation score from per-turn scores (oldest first): recent turns
+/// count most (each older turn decays by 0.8), and a rising trend over the
+/// last turns adds to it, because frustration that keeps climbing needs a
+/// human sooner than a single outburst.
+pub(crate) fn combine(scores: &[f32]) -> (f32, bool) {
+    let n = scores.len();
+    let mut best = 0.0_f32;
+    for (i, s) in scores.iter().enumerate() {
+        let age = (n - 1 - i) as i32;
+        best = best.max(s * 0.8_f32.powi(age));
+    }
+    let rising = n >= 3 && {
+        let t = &scores[n - 3..];
+        t[0] < t[1] && t[1] < t[2] && t[2] >= 0.3
+    } || n >= 2 && {
+        let t = &scores[n - 2..];
+        t[0] >= 0.25 && t[1] > t[0] + 0.1
+    };
+    if rising {
+        best = 1.0 - (1.0 - best) * 0.75;
+    }
+    (best.clamp(0.0, 1.0), rising)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calm_text_scores_low() {
+        assert!(score_text("Hi, I'd like to check my balance please.").0 < 0.2);
+        assert!(score_text("I'm not angry, just curious").0 < 0.2);
+    }
+
+    #[test]
+    fn anger_profanity_capitals_and_exclamation_score_high() {
+        assert!(score_text("This is RIDICULOUS, I've been waiting for HOURS!!!").0 >= 0.7);
+        assert!(score_text("esto es una mierda, estoy harto").0 >= 0.7);
+        assert!(score_text("C'EST INADMISSIBLE").0 >= 0.7);
+        assert!(score_text("Das ist eine Frechheit! Ich bin wütend!").0 >= 0.7);
+        assert!(score_text("que porra é essa, que raiva").0 >= 0.7);
+    }
+
+    #[test]
+    fn trend_raises_the_score() {
+        let (flat, rising_flat) = combine(&[0.5, 0.5, 0.5]);
+        let (up, rising) = combine(&[0.2, 0.35, 0.5]);
+        assert!(!rising_flat && rising);
+        assert!(up > flat);
+        // old outbursts decay
+        assert!(combine(&[0.9, 0.0, 0.0]).0 < 0.7);
+    }
+}

@@ -1,0 +1,236 @@
+//! The labelled evaluation set and its scoring: precision and recall per
+//! trigger. Used by the `baton-policy-eval` command and the integration test.
+//!
+//! One JSON object per line:
+//! `{"id": "en-ex-001", "lang": "en", "text": "…", "expect": ["explicit_request"]}`;
+//! `turns` instead of `text` for a conversation, and optional `intent`,
+//! `entity_types`, `flags` as in [`Conversation`]. `expect` lists every
+//! trigger a careful human reviewer says should fire; every other trigger is
+//! a negative for that case.
+
+use crate::{Conversation, Intent, PolicyConfig, RuntimeFlags, Trigger, Turn, evaluate};
+use serde::Deserialize;
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    pub id: String,
+    pub lang: String,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub turns: Vec<Turn>,
+    #[serde(default)]
+    pub intent: Option<Intent>,
+    #[serde(default)]
+    pub entity_types: Vec<String>,
+    #[serde(default)]
+    pub flags: RuntimeFlags,
+    pub expect: Vec<Trigger>,
+    /// Why the label is what it is, for hard cases.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl Case {
+    pub fn conversation(&self) -> Conversation {
+        let mut turns = self.turns.clone();
+        if let Some(text) = &self.text {
+            turns.push(Turn::customer(text.clone()));
+        }
+        Conversation {
+            language: self.lang.clone(),
+            intent: self.intent.clone(),
+            turns,
+            entity_types: self.entity_types.clone(),
+            flags: self.flags,
+        }
+    }
+}
+
+/// Parses the set; errors carry the line number.
+pub fn load(jsonl: &str) -> Result<Vec<Case>, String> {
+    let mut cases = Vec::new();
+    for (i, line) in jsonl.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with("//") {
+            continue;
+        }
+        let case: Case = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        if case.text.is_none() && case.turns.is_empty() {
+            return Err(format!("line {}: {}: needs text or turns", i + 1, case.id));
+        }
+        cases.push(case);
+    }
+    Ok(cases)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub true_positives: u32,
+    pub false_positives: u32,
+    pub false_negatives: u32,
+    pub true_negatives: u32,
+}
+
+impl Counts {
+    /// 1.0 when nothing fired (no false alarm was possible to make).
+    pub fn precision(&self) -> f64 {
+        let fired = self.true_positives + self.false_positives;
+        if fired == 0 {
+            1.0
+        } else {
+            f64::from(self.true_positives) / f64::from(fired)
+        }
+    }
+
+    pub fn recall(&self) -> f64 {
+        let positives = self.true_positives + self.false_negatives;
+        if positives == 0 {
+            1.0
+        } else {
+            f64::from(self.true_positives) / f64::from(positives)
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Miss {
+    pub id: String,
+    pub trigger: Trigger,
+    /// `true`: fired but not expected; `false`: expected but did not fire.
+    pub false_positive: bool,
+    pub text: String,
+    pub evidence: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub cases: usize,
+    pub per_trigger: Vec<(Trigger, Counts)>,
+    /// Explicit request per language.
+    pub explicit_by_language: Vec<(String, Counts)>,
+    pub misses: Vec<Miss>,
+}
+
+impl Report {
+    pub fn counts(&self, trigger: Trigger) -> Counts {
+        self.per_trigger
+            .iter()
+            .find(|(t, _)| *t == trigger)
+            .map(|(_, c)| *c)
+            .unwrap_or_default()
+    }
+
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "{} cases", self.cases);
+        let _ = writeln!(
+            out,
+            "{:<18} {:>5} {:>5} {:>5} {:>5} {:>9} {:>7}",
+            "trigger", "pos", "tp", "fp", "fn", "precision", "recall"
+        );
+        for (t, c) in &self.per_trigger {
+            let _ = writeln!(
+                out,
+                "{:<18} {:>5} {:>5} {:>5} {:>5} {:>8.1}% {:>6.1}%",
+                t.as_str(),
+                c.true_positives + c.false_negatives,
+                c.true_positives,
+                c.false_positives,
+                c.false_negatives,
+                c.precision() * 100.0,
+                c.recall() * 100.0
+            );
+        }
+        let _ = writeln!(out, "\nexplicit_request by language");
+        for (lang, c) in &self.explicit_by_language {
+            let _ = writeln!(
+                out,
+                "{:<18} {:>5} {:>5} {:>5} {:>5} {:>8.1}% {:>6.1}%",
+                lang,
+                c.true_positives + c.false_negatives,
+                c.true_positives,
+                c.false_positives,
+                c.false_negatives,
+                c.precision() * 100.0,
+                c.recall() * 100.0
+            );
+        }
+        out
+    }
+}
+
+fn tally(c: &mut Counts, expected: bool, fired: bool) {
+    match (expected, fired) {
+        (true, true) => c.true_positives += 1,
+        (false, true) => c.false_positives += 1,
+        (true, false) => c.false_negatives += 1,
+        (false, false) => c.true_negatives += 1,
+    }
+}
+
+/// Evaluates every case and counts per trigger.
+pub fn run(config: &PolicyConfig, cases: &[Case]) -> Report {
+    let mut report = Report {
+        cases: cases.len(),
+        per_trigger: Trigger::ALL
+            .iter()
+            .map(|t| (*t, Counts::default()))
+            .collect(),
+        ..Report::default()
+    };
+    for case in cases {
+        let conversation = case.conversation();
+        let decision = evaluate(config, &conversation);
+        let primary = case
+            .lang
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        for (trigger, counts) in &mut report.per_trigger {
+            let expected = case.expect.contains(trigger);
+            let hit = decision.fired.iter().find(|f| f.trigger == *trigger);
+            tally(counts, expected, hit.is_some());
+            if *trigger == Trigger::ExplicitRequest {
+                let idx = match report
+                    .explicit_by_language
+                    .iter()
+                    .position(|(l, _)| *l == primary)
+                {
+                    Some(i) => i,
+                    None => {
+                        report
+                            .explicit_by_language
+                            .push((primary.clone(), Counts::default()));
+                        report.explicit_by_language.len() - 1
+                    }
+                };
+                tally(
+                    &mut report.explicit_by_language[idx].1,
+                    expected,
+                    hit.is_some(),
+                );
+            }
+            if expected != hit.is_some() {
+                report.misses.push(Miss {
+                    id: case.id.clone(),
+                    trigger: *trigger,
+                    false_positive: hit.is_some(),
+                    text: conversation
+                        .turns
+                        .iter()
+                        .filter(|t| t.speaker == crate::Speaker::Customer)
+                        .map(|t| t.text.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" / "),
+                    evidence: hit.map(|f| f.evidence.clone()),
+                });
+            }
+        }
+    }
+    report.explicit_by_language.sort_by(|a, b| a.0.cmp(&b.0));
+    report
+}

@@ -1,0 +1,963 @@
+//! Detects a customer asking for a human, in en, es, fr, de and pt.
+//!
+//! A request is a *frame* (a verb of wanting or talking: "talk to", "quiero",
+//! "passez-moi") joined to a *human noun* ("agent", "persona", "Mitarbeiter")
+//! only by *glue* words (articles, "to", "please", "real"), or a short
+//! utterance that is nothing but a noun and politeness ("AGENT!!",
+//! "representante por favor"), or zeros ("0 0 0"). Requiring the frame is what
+//! keeps "the agent on the phone yesterday was nice" and "are you a real
+//! person?" from firing. Then the request is dropped when it is negated ("I
+//! don't need a person"), reported ("my friend said talk to an agent"),
+//! hypothetical or sarcastic ("as if I need a human"), in the past ("last
+//! time I asked for an agent…") or the noun is another sense ("travel agent").
+//! Quoted text was already removed by [`crate::normalize::own_clauses`].
+
+/// Nouns for a human agent. `true`: may stand alone as a whole request.
+const NOUNS: &[(&str, bool)] = &[
+    ("agent", true),
+    ("agents", true),
+    ("representative", true),
+    ("representatives", false),
+    ("rep", true),
+    ("operator", true),
+    ("human", true),
+    ("humans", false),
+    ("person", true),
+    ("supervisor", true),
+    ("manager", true),
+    ("agente", true),
+    ("agentes", false),
+    ("representante", true),
+    ("operador", true),
+    ("operadora", true),
+    ("humano", true),
+    ("persona", true),
+    ("asesor", true),
+    ("asesora", true),
+    ("ejecutivo", false),
+    ("ejecutiva", false),
+    ("gerente", false),
+    ("encargado", false),
+    ("conseiller", true),
+    ("conseillere", true),
+    ("humain", true),
+    ("operateur", true),
+    ("operatrice", false),
+    ("personne", false),
+    ("responsable", false),
+    ("superviseur", false),
+    ("interlocuteur", false),
+    ("mitarbeiter", true),
+    ("mitarbeiterin", true),
+    ("mensch", false),
+    ("menschen", false),
+    ("berater", true),
+    ("beraterin", true),
+    ("kundenberater", true),
+    ("sachbearbeiter", false),
+    ("vorgesetzten", false),
+    ("agenten", false),
+    ("atendente", true),
+    ("atendentes", false),
+    ("pessoa", true),
+    ("consultor", false),
+    ("kundenservice", true),
+    ("kundendienst", false),
+];
+
+/// Nouns that only count after a verb of talking ("talk to someone"), because
+/// "I need someone to fix my boiler" is not a handoff.
+const GENERIC_NOUNS: &[&str] = &[
+    "someone", "somebody", "anyone", "anybody", "alguien", "quelqu", "jemand", "jemandem",
+    "jemanden", "alguem",
+];
+
+/// Verbs (and verb-like words) of talking or connecting.
+const TALK_FRAMES: &[&str] = &[
+    "talk",
+    "talking",
+    "speak",
+    "speaking",
+    "chat",
+    "chatting",
+    "connect",
+    "transfer",
+    "put",
+    "pass",
+    "hablar",
+    "hable",
+    "comunicar",
+    "comunicarme",
+    "comunicame",
+    "comuniqueme",
+    "comunique",
+    "pasar",
+    "pasame",
+    "paseme",
+    "pasa",
+    "pase",
+    "ponme",
+    "pongame",
+    "transfiera",
+    "transfiereme",
+    "transfierame",
+    "atienda",
+    "atender",
+    "conversar",
+    "parler",
+    "passer",
+    "passez",
+    "passe",
+    "mettre",
+    "mettez",
+    "transferer",
+    "transferez",
+    "joindre",
+    "sprechen",
+    "reden",
+    "verbinden",
+    "verbindet",
+    "durchstellen",
+    "falar",
+    "transferir",
+    "transfere",
+    "transfira",
+    "passa",
+    "passar",
+    "coloca",
+    "chama",
+    "chame",
+];
+
+/// Verbs of wanting, asking or getting.
+const WANT_FRAMES: &[&str] = &[
+    "want",
+    "wanna",
+    "need",
+    "needs",
+    "get",
+    "give",
+    "demand",
+    "request",
+    "requesting",
+    "ask",
+    "asking",
+    "asked",
+    "escalate",
+    "bring",
+    "said",
+    "saying",
+    "quiero",
+    "queria",
+    "quisiera",
+    "necesito",
+    "dame",
+    "deme",
+    "pido",
+    "exijo",
+    "solicito",
+    "veux",
+    "voudrais",
+    "aimerais",
+    "besoin",
+    "exige",
+    "demande",
+    "faut",
+    "will",
+    "mochte",
+    "moechte",
+    "brauche",
+    "verlange",
+    "hatte",
+    "quero",
+    "preciso",
+    "gostaria",
+    "peco",
+    "exijo",
+    "dije",
+    "digo",
+];
+
+/// Words that may sit between a frame and its noun.
+const GLUE: &[&str] = &[
+    "to",
+    "with",
+    "a",
+    "an",
+    "the",
+    "some",
+    "your",
+    "you",
+    "me",
+    "real",
+    "live",
+    "actual",
+    "living",
+    "proper",
+    "genuine",
+    "human",
+    "please",
+    "pls",
+    "just",
+    "now",
+    "over",
+    "through",
+    "one",
+    "of",
+    "right",
+    "directly",
+    "immediately",
+    "for",
+    "can",
+    "could",
+    "i",
+    "customer",
+    "service",
+    "support",
+    "another",
+    "u",
+    "ur",
+    "really",
+    "actually",
+    "speak",
+    "talk",
+    "be",
+    "able",
+    "d",
+    "like",
+    "would",
+    "con",
+    "un",
+    "una",
+    "el",
+    "la",
+    "al",
+    "de",
+    "del",
+    "por",
+    "favor",
+    "verdadero",
+    "verdadera",
+    "me",
+    "puede",
+    "puedo",
+    "podria",
+    "ya",
+    "ahora",
+    "otra",
+    "otro",
+    "algun",
+    "alguna",
+    "su",
+    "sus",
+    "que",
+    "se",
+    "lo",
+    "le",
+    "au",
+    "avec",
+    "une",
+    "l",
+    "des",
+    "d",
+    "du",
+    "moi",
+    "m",
+    "vrai",
+    "vraie",
+    "votre",
+    "vos",
+    "s",
+    "il",
+    "vous",
+    "plait",
+    "maintenant",
+    "tout",
+    "suite",
+    "pouvez",
+    "puis",
+    "peux",
+    "je",
+    "j",
+    "en",
+    "relation",
+    "mit",
+    "einem",
+    "einer",
+    "einen",
+    "ein",
+    "eine",
+    "dem",
+    "den",
+    "der",
+    "die",
+    "bitte",
+    "echten",
+    "echte",
+    "echtem",
+    "echter",
+    "richtigen",
+    "richtige",
+    "richtigem",
+    "sofort",
+    "jetzt",
+    "sie",
+    "mich",
+    "mir",
+    "ich",
+    "zu",
+    "endlich",
+    "ihrer",
+    "ihren",
+    "ihrem",
+    "gern",
+    "gerne",
+    "com",
+    "um",
+    "uma",
+    "o",
+    "os",
+    "as",
+    "da",
+    "do",
+    "pra",
+    "para",
+    "real",
+    "agora",
+    "algum",
+    "alguma",
+    "seu",
+    "sua",
+    "eu",
+    "is",
+    "there",
+    "hay",
+    "y",
+    "es",
+    "gibt",
+    "tem",
+    "ter",
+    "have",
+];
+
+/// Politeness and urgency that may surround a bare noun ("agent please").
+const FILLER: &[&str] = &[
+    "please",
+    "pls",
+    "plz",
+    "now",
+    "right",
+    "immediately",
+    "asap",
+    "a",
+    "an",
+    "the",
+    "real",
+    "live",
+    "actual",
+    "just",
+    "hello",
+    "hi",
+    "hey",
+    "ok",
+    "okay",
+    "yes",
+    "yeah",
+    "um",
+    "uh",
+    "customer",
+    "service",
+    "human",
+    "por",
+    "favor",
+    "ahora",
+    "ya",
+    "un",
+    "una",
+    "hola",
+    "si",
+    "s",
+    "il",
+    "vous",
+    "plait",
+    "svp",
+    "maintenant",
+    "bonjour",
+    "oui",
+    "bitte",
+    "jetzt",
+    "sofort",
+    "hallo",
+    "einen",
+    "einem",
+    "ein",
+    "ja",
+    "agora",
+    "oi",
+    "ola",
+    "um",
+    "uma",
+    "o",
+    "sim",
+    "again",
+    "talk",
+    "speak",
+    "to",
+    "with",
+];
+
+const NEGATIONS: &[&str] = &[
+    "not", "no", "never", "without", "nor", "neither", "dont", "didnt", "doesnt", "wont", "nunca",
+    "sin", "ni", "tampoco", "jamas", "ne", "n", "pas", "jamais", "sans", "nicht", "kein", "keine",
+    "keinen", "keinem", "keiner", "nie", "niemals", "ohne", "nao", "nem", "sem",
+];
+
+/// Words of ability: a negation next to one is a complaint ("why can't I talk
+/// to a human?"), not a refusal.
+const ABILITY: &[&str] = &[
+    "can", "could", "cannot", "cant", "couldnt", "why", "puedo", "puede", "podria", "hay", "peux",
+    "peut", "pourrais", "pourriez", "kann", "konnen", "konnte", "posso", "pode", "poderia", "tem",
+];
+
+/// Someone else's words or a past event.
+const REPORTING: &[&str] = &[
+    "said",
+    "says",
+    "told",
+    "suggested",
+    "recommended",
+    "dijo",
+    "dice",
+    "recomendo",
+    "dit",
+    "conseille",
+    "sagte",
+    "gesagt",
+    "meinte",
+    "sagt",
+    "disse",
+    "falou",
+    "diz",
+    "yesterday",
+    "ayer",
+    "hier",
+    "gestern",
+    "ontem",
+    "last",
+    "ultima",
+    "derniere",
+    "letztes",
+    "letzte",
+    "before",
+    "antes",
+    "avant",
+    "vorher",
+    "tried",
+    "intente",
+    "essaye",
+    "versucht",
+    "tentei",
+    "talked",
+    "spoke",
+    "hable",
+    "gesprochen",
+    "parle",
+    "falei",
+];
+
+const FIRST_PERSON: &[&str] = &["i", "yo", "je", "j", "ich", "eu"];
+
+/// Hypothetical or sarcastic openers.
+const IRREALIS: &[&[&str]] = &[
+    &["as", "if"],
+    &["like", "i"],
+    &["like", "we"],
+    &["yeah", "right"],
+    &["if", "i", "wanted"],
+    &["if", "i", "want"],
+    &["como", "si"],
+    &["comme", "si"],
+    &["als", "ob"],
+    &["como", "se"],
+    &["si", "quisiera"],
+    &["si", "je", "voulais"],
+    &["wenn", "ich", "wollte"],
+    &["se", "eu", "quisesse"],
+];
+
+/// "Agent" in another sense, by the word before it.
+const OTHER_SENSE_BEFORE: &[&str] = &[
+    "travel",
+    "insurance",
+    "estate",
+    "secret",
+    "free",
+    "cleaning",
+    "double",
+    "fbi",
+    "cia",
+    "undercover",
+    "booking",
+    "sports",
+    "talent",
+    "literary",
+    "shipping",
+    "customs",
+    "border",
+    "federal",
+    "special",
+    "bonding",
+    "chemical",
+    "leasing",
+    "rental",
+    "ticket",
+    "ticketing",
+    "property",
+    "letting",
+    "listing",
+    "ai",
+    "virtual",
+    "automated",
+    "digital",
+    "robot",
+    "bot",
+    "voice",
+    "tour",
+    "smooth",
+    "network",
+    "mobile",
+    "machine",
+    "forklift",
+    "crane",
+    "radio",
+    "satellite",
+    "telecom",
+    "elected",
+    "state",
+    "congressional",
+    "union",
+    "house",
+    "password",
+    "project",
+    "file",
+    "task",
+    "download",
+    "package",
+    "in",
+    "per",
+    "first",
+    "third",
+    "missing",
+    "minha",
+    "sua",
+    "nossa",
+    "mi",
+    "tu",
+    "double",
+    "customs",
+];
+
+/// "Agent" in another sense, by the word after it.
+const OTHER_SENSE_AFTER: &[&str] = &[
+    "orange",
+    "smith",
+    "provocateur",
+    "secreto",
+    "secreta",
+    "secret",
+    "inmobiliario",
+    "inmobiliaria",
+    "imobiliario",
+    "immobilier",
+    "virtual",
+    "virtuel",
+    "artificial",
+    "007",
+    "double",
+    "libre",
+    "resources",
+    "error",
+    "rights",
+    "trafficking",
+    "nature",
+    "body",
+    "race",
+    "turistico",
+    "turistica",
+    "interest",
+    "bot",
+    "immobiliere",
+];
+
+/// …or by `de X` after it (es/fr/pt).
+const OTHER_SENSE_DE: &[&str] = &[
+    "viajes",
+    "viagens",
+    "viagem",
+    "voyage",
+    "voyages",
+    "seguros",
+    "seguro",
+    "assurance",
+    "assurances",
+    "transito",
+    "policia",
+    "police",
+    "aduanas",
+    "aduana",
+    "bolsa",
+    "ley",
+    "change",
+    "ia",
+    "bienes",
+    "telefonia",
+    "celular",
+    "cartao",
+    "credito",
+    "turismo",
+    "immobilier",
+];
+
+const ZERO_WORDS: &[&str] = &["zero", "zeros", "cero", "ceros", "null", "nul"];
+const PRESS: &[&str] = &[
+    "press", "pressing", "pressed", "dial", "dialing", "dialed", "hit", "hitting", "marco",
+    "marque", "marcar", "presiono", "pulso", "oprimo", "appuie", "appuyer", "tape", "taper",
+    "drucke", "druecke", "wahle", "aperto", "apertei", "digito", "disco",
+];
+
+const REFUSALS: &[&[&str]] = &[
+    &["no", "thanks"],
+    &["no", "thank"],
+    &["not", "needed"],
+    &["not", "necessary"],
+    &["no", "gracias"],
+    &["no", "hace", "falta"],
+    &["non", "merci"],
+    &["pas", "necessaire"],
+    &["nein", "danke"],
+    &["nicht", "notig"],
+    &["nao", "obrigado"],
+    &["nao", "obrigada"],
+    &["nao", "precisa"],
+];
+
+fn has(list: &[&str], w: &str) -> bool {
+    list.contains(&w)
+}
+
+fn noun_at(tokens: &[String], k: usize) -> Option<(bool, bool)> {
+    let w = tokens[k].as_str();
+    if let Some(&(_, alone)) = NOUNS.iter().find(|(n, _)| *n == w) {
+        return Some((alone, false));
+    }
+    if has(GENERIC_NOUNS, w) {
+        return Some((false, true));
+    }
+    None
+}
+
+fn other_sense(tokens: &[String], k: usize) -> bool {
+    let before = k.checked_sub(1).map(|p| tokens[p].as_str());
+    let after = tokens.get(k + 1).map(String::as_str);
+    let after2 = tokens.get(k + 2).map(String::as_str);
+    before.is_some_and(|b| has(OTHER_SENSE_BEFORE, b))
+        || after.is_some_and(|a| has(OTHER_SENSE_AFTER, a))
+        || (after.is_some_and(|a| matches!(a, "de" | "du" | "d" | "da" | "do" | "des"))
+            && after2.is_some_and(|a| has(OTHER_SENSE_DE, a)))
+}
+
+fn is_frame(tokens: &[String], i: usize, talk_only: bool) -> bool {
+    let w = tokens[i].as_str();
+    if has(TALK_FRAMES, w) {
+        return true;
+    }
+    if w == "there" {
+        // "is there a human", "there's someone"
+        return i > 0 && matches!(tokens[i - 1].as_str(), "is" | "s" | "any");
+    }
+    if talk_only {
+        return false;
+    }
+    if matches!(w, "said" | "saying" | "dije" | "digo") {
+        // Only the customer's own saying is a request ("I said agent").
+        return tokens[i.saturating_sub(3)..i]
+            .iter()
+            .any(|t| has(FIRST_PERSON, t))
+            || w != "said";
+    }
+    if w == "like" {
+        return i > 0 && matches!(tokens[i - 1].as_str(), "d" | "would");
+    }
+    if w == "have" {
+        return i > 1 && matches!(tokens[i - 2].as_str(), "can" | "could" | "may");
+    }
+    has(WANT_FRAMES, w)
+}
+
+fn negated_at(tokens: &[String], i: usize) -> bool {
+    let w = tokens[i].as_str();
+    if !has(NEGATIONS, w) {
+        return false;
+    }
+    let lo = i.saturating_sub(2);
+    let hi = (i + 3).min(tokens.len());
+    !tokens[lo..hi].iter().any(|t| has(ABILITY, t))
+}
+
+fn starts_with_seq(tokens: &[String], at: usize, seq: &[&str]) -> bool {
+    seq.iter()
+        .enumerate()
+        .all(|(j, s)| tokens.get(at + j).is_some_and(|t| t == s))
+}
+
+/// Is the request at `start..=end` of `clause` cancelled by context?
+fn cancelled(
+    clause: &[String],
+    start: usize,
+    end: usize,
+    next_clause: Option<&Vec<String>>,
+) -> bool {
+    // Negation just before the request, or inside it.
+    let lo = start.saturating_sub(3);
+    if (lo..=end).any(|i| negated_at(clause, i)) {
+        return true;
+    }
+    // Negation just after the noun, unless it is a contrast ("an agent, not a bot").
+    for i in end + 1..(end + 4).min(clause.len()) {
+        if negated_at(clause, i) {
+            let contrast = clause.get(i + 1).is_some_and(|t| {
+                matches!(
+                    t.as_str(),
+                    "a" | "an"
+                        | "the"
+                        | "un"
+                        | "una"
+                        | "um"
+                        | "uma"
+                        | "ein"
+                        | "eine"
+                        | "einen"
+                        | "el"
+                        | "le"
+                        | "o"
+                        | "bot"
+                        | "robot"
+                        | "machine"
+                        | "maquina"
+                        | "roboter"
+                        | "robo"
+                )
+            });
+            if !contrast {
+                return true;
+            }
+        }
+    }
+    // Reported speech or a past event before the request, unless the customer
+    // is reporting themselves ("I said…", "I already asked for…").
+    for i in 0..start {
+        if has(REPORTING, &clause[i]) {
+            let own = clause[i.saturating_sub(2)..i]
+                .iter()
+                .any(|t| has(FIRST_PERSON, t))
+                && !matches!(
+                    clause[i].as_str(),
+                    "yesterday" | "last" | "before" | "tried" | "talked" | "spoke"
+                );
+            if !own {
+                return true;
+            }
+        }
+    }
+    // Hypothetical or sarcastic.
+    for i in 0..start {
+        if IRREALIS.iter().any(|seq| starts_with_seq(clause, i, seq)) {
+            return true;
+        }
+    }
+    // "An agent? No thanks."
+    if let Some(next) = next_clause
+        && REFUSALS.iter().any(|seq| starts_with_seq(next, 0, seq))
+    {
+        return true;
+    }
+    false
+}
+
+fn evidence(clause: &[String], start: usize, end: usize) -> String {
+    crate::normalize::mask_digits(&clause[start..=end].join(" "))
+}
+
+/// Zeros as the whole clause ("0 0 0", "000", "cero cero") or after a press
+/// verb ("I pressed 0").
+fn zeros(clause: &[String]) -> Option<String> {
+    let zero_count = |t: &str| -> usize {
+        if has(ZERO_WORDS, t) {
+            1
+        } else if !t.is_empty() && t.bytes().all(|b| b == b'0') {
+            t.len()
+        } else {
+            0
+        }
+    };
+    let mut count = 0;
+    let mut all = true;
+    for t in clause {
+        let z = zero_count(t);
+        count += z;
+        if z == 0 && !has(FILLER, t) && !has(PRESS, t) {
+            all = false;
+        }
+    }
+    if all && count >= 2 {
+        return Some(clause.join(" "));
+    }
+    for (i, t) in clause.iter().enumerate() {
+        if has(PRESS, t) && clause.get(i + 1).is_some_and(|n| zero_count(n) > 0) {
+            return Some(format!("{t} {}", clause[i + 1]));
+        }
+    }
+    None
+}
+
+/// Finds a request for a human in one customer turn's clauses. Returns the
+/// evidence phrase.
+pub(crate) fn detect(clauses: &[Vec<String>], extra_phrases: &[Vec<String>]) -> Option<String> {
+    for (ci, clause) in clauses.iter().enumerate() {
+        let next = clauses.get(ci + 1);
+        if let Some(z) = zeros(clause) {
+            return Some(z);
+        }
+        for phrase in extra_phrases {
+            if phrase.is_empty() || phrase.len() > clause.len() {
+                continue;
+            }
+            for s in 0..=clause.len() - phrase.len() {
+                let end = s + phrase.len() - 1;
+                if clause[s..=end] == phrase[..] && !cancelled(clause, s, end, next) {
+                    return Some(evidence(clause, s, end));
+                }
+            }
+        }
+        for k in 0..clause.len() {
+            let Some((alone, generic)) = noun_at(clause, k) else {
+                continue;
+            };
+            if other_sense(clause, k) {
+                continue;
+            }
+            // A bare noun with only politeness around it.
+            if alone
+                && clause
+                    .iter()
+                    .enumerate()
+                    .all(|(i, t)| i == k || has(FILLER, t) || noun_at(clause, i).is_some())
+            {
+                if !cancelled(clause, k, k, next) {
+                    return Some(evidence(clause, 0, clause.len() - 1));
+                }
+                continue;
+            }
+            // Frame … glue … noun.
+            let mut start = None;
+            let mut i = k;
+            while i > 0 && k - i < 8 {
+                i -= 1;
+                if is_frame(clause, i, generic) {
+                    start = Some(i);
+                } else if !has(GLUE, &clause[i]) {
+                    break;
+                }
+            }
+            // Noun … glue … frame ("mit einem Menschen sprechen", "a human I can talk to").
+            let mut end = k;
+            if start.is_none() {
+                let mut j = k + 1;
+                while j < clause.len() && j - k <= 4 {
+                    if is_frame(clause, j, true) {
+                        end = j;
+                        start = Some(k);
+                        break;
+                    } else if !has(GLUE, &clause[j]) {
+                        break;
+                    }
+                    j += 1;
+                }
+            }
+            if let Some(s) = start
+                && !cancelled(clause, s, end.max(k), next)
+            {
+                return Some(evidence(clause, s, end.max(k)));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::own_clauses;
+
+    fn fires(text: &str) -> bool {
+        detect(&own_clauses(text), &[]).is_some()
+    }
+
+    #[test]
+    fn requests_in_five_languages() {
+        for t in [
+            "I want to talk to a real person",
+            "AGENT!!!",
+            "representative please",
+            "human please",
+            "operator",
+            "Can I speak with someone?",
+            "0 0 0",
+            "000",
+            "Quiero hablar con un agente",
+            "pásame con una persona, por favor",
+            "Je voudrais parler à un conseiller",
+            "Passez-moi quelqu'un s'il vous plaît",
+            "Ich möchte mit einem Mitarbeiter sprechen",
+            "Verbinden Sie mich bitte mit einem Menschen",
+            "Quero falar com um atendente",
+            "me passa pra uma pessoa de verdade",
+            "Why can't I talk to a human?",
+            "I said 'agent'!",
+        ] {
+            assert!(fires(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn negation_quotes_and_other_senses() {
+        for t in [
+            "I don't need a person, you're doing fine",
+            "no quiero un agente",
+            "je n'ai pas besoin d'un conseiller",
+            "Ich brauche keinen Mitarbeiter",
+            "não preciso de um atendente",
+            "my friend said 'talk to an agent'",
+            "my friend said talk to an agent",
+            "my travel agent booked this flight",
+            "I need my insurance agent's number",
+            "the agent on the phone yesterday was nice",
+            "was my dad exposed to agent orange",
+            "are you a real person?",
+            "the total was $0.00",
+            "my account number ends in 000",
+            "as if I need a human to reset a password",
+            "Quero falar com meu agente de viagens",
+        ] {
+            assert!(!fires(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn evidence_masks_digits() {
+        let e = detect(&own_clauses("press 0"), &[]);
+        assert_eq!(e.as_deref(), Some("press 0"));
+        let e = detect(&own_clauses("I want to talk to a person"), &[]);
+        assert_eq!(e.as_deref(), Some("want to talk to a person"));
+    }
+}
