@@ -70,6 +70,9 @@ pub struct SipStack {
     outbound_proxy: Option<String>,
     transactions: Listeners<rsip::Response>,
     dialogs: Listeners<rsip::Request>,
+    /// Call-IDs of the legs we placed and the human answered: their BYE
+    /// (the phone hanging up our leg once Replaces took it) gets a 200.
+    answered_calls: Mutex<std::collections::VecDeque<String>>,
 }
 
 /// A registration that ends when dropped, so that an abandoned transfer
@@ -127,6 +130,7 @@ impl SipStack {
             outbound_proxy,
             transactions: Mutex::new(HashMap::new()),
             dialogs: Mutex::new(HashMap::new()),
+            answered_calls: Mutex::new(std::collections::VecDeque::new()),
         }))
     }
 
@@ -334,6 +338,9 @@ impl SipStack {
         }
         let sender = lock(&self.dialogs).get(&call_id).cloned();
         let Some(sender) = sender else {
+            if method == Method::Bye && self.forget_answered(&call_id) {
+                return reply(200, "OK");
+            }
             return match method {
                 // The connector places calls; it never takes them.
                 Method::Invite => reply(603, "Decline"),
@@ -348,6 +355,35 @@ impl SipStack {
         };
         let _ = sender.send(request);
         answer
+    }
+
+    /// Remembers an answered leg so that its BYE is accepted later. Bounded:
+    /// the oldest are forgotten first.
+    pub fn remember_answered(&self, call_id: &str) {
+        const KEEP: usize = 10_000;
+        let mut calls = self
+            .answered_calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if calls.len() >= KEEP {
+            calls.pop_front();
+        }
+        calls.push_back(call_id.to_owned());
+    }
+
+    /// Forgets an answered leg; returns whether it was known.
+    pub fn forget_answered(&self, call_id: &str) -> bool {
+        let mut calls = self
+            .answered_calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match calls.iter().position(|c| c == call_id) {
+            Some(index) => {
+                calls.remove(index);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Registers for the responses of the transaction `branch`, `method`
@@ -623,6 +659,14 @@ mod tests {
         }
         for input in &corpus {
             let _ = stack.handle_datagram(input, from);
+            // The TCP framing sees the same bytes, and never claims more
+            // than it was given.
+            match message::frame(input) {
+                message::Frame::Message(length) | message::Frame::KeepAlive(length) => {
+                    assert!(length <= input.len());
+                }
+                message::Frame::Incomplete | message::Frame::Invalid(_) => {}
+            }
         }
         assert!(
             stack

@@ -504,6 +504,7 @@ impl SipConnector {
             }
             self.legs()
                 .insert(Self::key(transfer), Leg::Answered(dialog.clone()));
+            stack.remember_answered(&dialog.call_id);
             return Ok(dialog);
         }
     }
@@ -528,6 +529,7 @@ impl SipConnector {
     /// does not wait for the BYE's response).
     fn spawn_bye(&self, mut dialog: Dialog) {
         let stack = self.stack.clone();
+        self.stack.forget_answered(&dialog.call_id);
         tokio::spawn(async move {
             dialog.cseq += 1;
             let branch = format!("z9hG4bK{}", random_token());

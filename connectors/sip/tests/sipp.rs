@@ -665,3 +665,24 @@ async fn user_to_user_goes_into_the_refer_to_for_targets_that_read_it_there() {
     agent.assert_passed().await;
     gateway.assert_passed().await;
 }
+
+#[tokio::test]
+async fn the_phone_hanging_up_the_replaced_leg_gets_a_200() {
+    let agent = Sipp::start("agent_answers_then_hangs_up");
+    let gateway = Sipp::start("gateway_warm");
+    let (grpc, _) = connector(|_| {}).await;
+    let events = transfer(
+        grpc,
+        target::Kind::SipUri(agent.uri("agent")),
+        TransferMode::Warm,
+        envelope(Some(&gateway)),
+    )
+    .await;
+    assert_eq!(
+        kinds(&events),
+        [Ringing, Answered, ContextDelivered, Connected, Completed]
+    );
+    // sipp fails unless its BYE, sent after the transfer, is answered 200.
+    agent.assert_passed().await;
+    gateway.assert_passed().await;
+}
