@@ -23,6 +23,12 @@ pub struct DevArgs {
     /// The control service's HTTP address (context and screen pops).
     #[arg(long, default_value = "127.0.0.1:8080")]
     http_listen: SocketAddr,
+    /// The embedded queue's gRPC address.
+    #[arg(long, default_value = "127.0.0.1:50071")]
+    queue_listen: SocketAddr,
+    /// The agent desktop's HTTP address.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    desktop_listen: SocketAddr,
     /// The demo connector's gRPC address.
     #[arg(long, default_value = "127.0.0.1:50061")]
     demo_listen: SocketAddr,
@@ -32,8 +38,8 @@ fn steps(steps: &[&str]) -> Vec<String> {
     steps.iter().map(|s| s.to_string()).collect()
 }
 
-/// The demo contact center: queue `support` queues, rings and connects;
-/// queue `sales` has nobody logged in, so route `support` shows a fallback.
+/// The demo contact center behind the embedded queue: queue `overflow`
+/// queues, rings and connects a scripted agent; queue `sales` has nobody.
 fn demo_config(listen: SocketAddr) -> ScriptConfig {
     let mut config = ScriptConfig {
         name: "demo".into(),
@@ -41,7 +47,7 @@ fn demo_config(listen: SocketAddr) -> ScriptConfig {
         ..Default::default()
     };
     config.targets.insert(
-        "support".into(),
+        "overflow".into(),
         steps(&[
             "queued:2:40s",
             "sleep:2s",
@@ -62,25 +68,30 @@ fn demo_config(listen: SocketAddr) -> ScriptConfig {
     config
 }
 
-fn control_config(args: &DevArgs, demo: SocketAddr) -> ControlConfig {
+fn connector(endpoint: SocketAddr) -> ConnectorConfig {
+    ConnectorConfig {
+        endpoint: format!("http://{endpoint}"),
+        call_timeout: std::time::Duration::from_secs(5),
+    }
+}
+
+/// Queue `support` goes to the embedded queue, where a human signed in on
+/// the agent desktop gets the screen pop; with nobody signed in, route
+/// `support` falls back to the demo contact center's `overflow` queue.
+fn control_config(args: &DevArgs, queue: SocketAddr, demo: SocketAddr) -> ControlConfig {
     let mut config = ControlConfig::default();
     config.server.grpc_listen = args.grpc_listen;
     config.server.http_listen = args.http_listen;
     config.store.data_dir = args.data_dir.join("control");
-    config.connectors.insert(
-        "demo".into(),
-        ConnectorConfig {
-            endpoint: format!("http://{demo}"),
-            call_timeout: std::time::Duration::from_secs(5),
-        },
-    );
+    config.connectors.insert("queue".into(), connector(queue));
+    config.connectors.insert("demo".into(), connector(demo));
     config.default_connectors = DefaultConnectors {
-        queue: Some("demo".into()),
+        queue: Some("queue".into()),
         phone_number: Some("demo".into()),
         sip_uri: Some("demo".into()),
     };
-    let queue = |name: &str| RouteTargetConfig {
-        connector: "demo".into(),
+    let queue_target = |connector: &str, name: &str| RouteTargetConfig {
+        connector: connector.into(),
         queue: Some(name.into()),
         skills: vec![],
         phone_number: None,
@@ -88,10 +99,13 @@ fn control_config(args: &DevArgs, demo: SocketAddr) -> ControlConfig {
     };
     config.routes.push(RouteConfig {
         name: "support".into(),
-        queues: vec![],
+        queues: vec!["support".into()],
         intents: vec!["support.*".into()],
         languages: vec![],
-        targets: vec![queue("sales"), queue("support")],
+        targets: vec![
+            queue_target("queue", "support"),
+            queue_target("demo", "overflow"),
+        ],
     });
     config
 }
@@ -120,7 +134,16 @@ async fn start(args: DevArgs) -> anyhow::Result<()> {
     let demo_stop = stop.clone();
     let demo_task = tokio::spawn(demo.serve(async move { demo_stop.cancelled().await }));
 
-    let control = baton_control::bind(control_config(&args, demo_addr)).await?;
+    let mut queue_config = baton_connector_queue::QueueConfig::default();
+    queue_config.grpc_listen = args.queue_listen;
+    queue_config.http_listen = args.desktop_listen;
+    queue_config.data_dir = args.data_dir.join("queue");
+    let queue = baton_connector_queue::bind(queue_config).await?;
+    let (queue_addr, desktop) = (queue.grpc_addr, queue.http_addr);
+    let queue_stop = stop.clone();
+    let queue_task = tokio::spawn(queue.serve(async move { queue_stop.cancelled().await }));
+
+    let control = baton_control::bind(control_config(&args, queue_addr, demo_addr)).await?;
     let (grpc, http) = (control.grpc_addr, control.http_addr);
     let control_stop = stop.clone();
     let control_task = tokio::spawn(control.serve(async move { control_stop.cancelled().await }));
@@ -131,14 +154,21 @@ Baton is running on loopback (data in {data}).
 
   control gRPC   {grpc}   (baton.handoff.v1.HandoffService, health, reflection)
   context HTTP   http://{http}   (context JSON and screen-pop pages)
-  demo connector {demo_addr}   (queues: "support" connects, "sales" has no agents)
+  agent desktop  http://{desktop}/   (supervisor: http://{desktop}/supervisor)
+  queue          {queue_addr}   (embedded queue "support", skill "support")
+  demo connector {demo_addr}   (scripted "overflow" queue behind "support")
 
-Try, in another terminal:
+Try: open the agent desktop, sign in with skill "support" and go available;
+then, in another terminal:
 
-  cargo run --release -p baton -- handoff create --route support \
+  cargo run --release -p baton -- handoff create --queue support \
       --summary "Customer was charged twice for March" --intent support.billing \
       --entity issue_type="double charge" --sensitive-entity account_number=12345678 \
       --turn "customer:I want to talk to a person" --reason explicit_request --watch
+
+The screen pop appears on the desktop; accept it and the watch shows CONNECTED.
+With nobody signed in, the queue answers NO_AGENTS and the handoff falls back
+to the demo contact center.
 
 or with grpcurl:
 
@@ -153,6 +183,7 @@ Press Ctrl-C to stop.
     lifecycle::shutdown_signal().await;
     stop.cancel();
     control_task.await??;
+    queue_task.await??;
     demo_task.await??;
     Ok(())
 }
