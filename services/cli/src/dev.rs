@@ -134,10 +134,12 @@ async fn start(args: DevArgs) -> anyhow::Result<()> {
     let demo_stop = stop.clone();
     let demo_task = tokio::spawn(demo.serve(async move { demo_stop.cancelled().await }));
 
-    let mut queue_config = baton_connector_queue::QueueConfig::default();
-    queue_config.grpc_listen = args.queue_listen;
-    queue_config.http_listen = args.desktop_listen;
-    queue_config.data_dir = args.data_dir.join("queue");
+    let queue_config = baton_connector_queue::QueueConfig {
+        grpc_listen: args.queue_listen,
+        http_listen: args.desktop_listen,
+        data_dir: args.data_dir.join("queue"),
+        ..Default::default()
+    };
     let queue = baton_connector_queue::bind(queue_config).await?;
     let (queue_addr, desktop) = (queue.grpc_addr, queue.http_addr);
     let queue_stop = stop.clone();
