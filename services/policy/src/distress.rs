@@ -8,65 +8,65 @@
 /// threats and panic ≈ 0.6.
 const WORDS: &[(&str, f32)] = &[
     // en
-    ("angry", 0.55),
+    ("angry", 0.65),
     ("furious", 0.65),
     ("livid", 0.65),
     ("pissed", 0.6),
     ("mad", 0.35),
-    ("upset", 0.45),
-    ("frustrated", 0.5),
+    ("upset", 0.5),
+    ("frustrated", 0.6),
     ("frustrating", 0.45),
     ("annoyed", 0.3),
     ("annoying", 0.3),
-    ("ridiculous", 0.55),
-    ("unacceptable", 0.55),
-    ("outrageous", 0.55),
-    ("absurd", 0.45),
+    ("ridiculous", 0.65),
+    ("unacceptable", 0.65),
+    ("outrageous", 0.65),
+    ("absurd", 0.55),
     ("terrible", 0.35),
     ("horrible", 0.4),
     ("awful", 0.35),
     ("worst", 0.45),
-    ("useless", 0.5),
-    ("pathetic", 0.5),
-    ("incompetent", 0.55),
-    ("scam", 0.5),
+    ("useless", 0.6),
+    ("pathetic", 0.6),
+    ("incompetent", 0.6),
+    ("scam", 0.6),
     ("scammed", 0.55),
-    ("stupid", 0.45),
+    ("stupid", 0.5),
     ("idiot", 0.55),
     ("idiots", 0.55),
     ("hate", 0.45),
     ("unbelievable", 0.45),
-    ("disgusting", 0.55),
+    ("disgusting", 0.65),
     ("disgrace", 0.55),
     ("shameful", 0.5),
     ("nightmare", 0.45),
-    ("lawyer", 0.5),
+    ("lawyer", 0.55),
     ("sue", 0.5),
-    ("scared", 0.5),
+    ("scared", 0.65),
     ("afraid", 0.4),
-    ("terrified", 0.65),
-    ("panic", 0.6),
-    ("panicking", 0.65),
-    ("desperate", 0.6),
+    ("terrified", 0.75),
+    ("panic", 0.7),
+    ("panicking", 0.75),
+    ("desperate", 0.7),
     ("anxious", 0.45),
     ("worried", 0.3),
     ("stressed", 0.4),
     ("crying", 0.55),
     ("emergency", 0.45),
     ("urgent", 0.3),
-    ("hours", 0.2),
+    ("hours", 0.3),
     ("joke", 0.3),
-    ("seriously", 0.25),
+    ("seriously", 0.35),
     ("insane", 0.45),
     ("robbery", 0.5),
     ("thieves", 0.55),
-    ("fuck", 0.65),
-    ("fucking", 0.65),
-    ("fucked", 0.65),
-    ("shit", 0.6),
+    ("fuck", 0.75),
+    ("fucking", 0.75),
+    ("fucked", 0.75),
+    ("shit", 0.7),
     ("shitty", 0.6),
-    ("bullshit", 0.65),
-    ("wtf", 0.6),
+    ("bullshit", 0.75),
+    ("wtf", 0.7),
     ("damn", 0.35),
     ("damned", 0.35),
     ("crap", 0.4),
@@ -74,40 +74,40 @@ const WORDS: &[(&str, f32)] = &[
     ("bloody", 0.3),
     ("hell", 0.3),
     // es
-    ("enojado", 0.55),
-    ("enojada", 0.55),
+    ("enojado", 0.65),
+    ("enojada", 0.65),
     ("enfadado", 0.55),
     ("enfadada", 0.55),
     ("furioso", 0.65),
     ("furiosa", 0.65),
-    ("harto", 0.6),
-    ("harta", 0.6),
+    ("harto", 0.65),
+    ("harta", 0.65),
     ("molesto", 0.4),
     ("molesta", 0.4),
     ("frustrado", 0.5),
     ("frustrada", 0.5),
-    ("ridiculo", 0.55),
-    ("inaceptable", 0.55),
-    ("absurdo", 0.45),
-    ("pesimo", 0.5),
+    ("ridiculo", 0.65),
+    ("inaceptable", 0.65),
+    ("absurdo", 0.55),
+    ("pesimo", 0.55),
     ("inutil", 0.5),
     ("inutiles", 0.5),
     ("estafa", 0.5),
     ("estafado", 0.55),
-    ("ladrones", 0.55),
-    ("verguenza", 0.5),
+    ("ladrones", 0.65),
+    ("verguenza", 0.6),
     ("abogado", 0.5),
     ("denunciar", 0.5),
-    ("desesperado", 0.6),
-    ("desesperada", 0.6),
-    ("asustado", 0.5),
-    ("asustada", 0.5),
+    ("desesperado", 0.7),
+    ("desesperada", 0.7),
+    ("asustado", 0.65),
+    ("asustada", 0.65),
     ("preocupado", 0.3),
     ("preocupada", 0.3),
     ("urgente", 0.3),
-    ("horas", 0.2),
-    ("mierda", 0.65),
-    ("joder", 0.65),
+    ("horas", 0.3),
+    ("mierda", 0.75),
+    ("joder", 0.75),
     ("carajo", 0.65),
     ("puta", 0.65),
     ("puto", 0.65),
@@ -123,47 +123,47 @@ const WORDS: &[(&str, f32)] = &[
     // fr
     ("enerve", 0.5),
     ("enervee", 0.5),
-    ("furieux", 0.65),
+    ("furieux", 0.7),
     ("furieuse", 0.65),
     ("fache", 0.45),
-    ("colere", 0.55),
+    ("colere", 0.65),
     ("frustre", 0.5),
     ("frustree", 0.5),
-    ("ridicule", 0.55),
-    ("inacceptable", 0.55),
-    ("absurde", 0.45),
+    ("ridicule", 0.65),
+    ("inacceptable", 0.65),
+    ("absurde", 0.55),
     ("nul", 0.35),
     ("nulle", 0.35),
     ("inutile", 0.45),
     ("arnaque", 0.55),
     ("honteux", 0.55),
     ("honte", 0.45),
-    ("scandaleux", 0.55),
-    ("inadmissible", 0.55),
+    ("scandaleux", 0.65),
+    ("inadmissible", 0.65),
     ("avocat", 0.5),
-    ("marre", 0.6),
-    ("desespere", 0.6),
-    ("desesperee", 0.6),
+    ("marre", 0.65),
+    ("desespere", 0.7),
+    ("desesperee", 0.7),
     ("inquiet", 0.3),
     ("inquiete", 0.3),
-    ("peur", 0.45),
+    ("peur", 0.6),
     ("panique", 0.6),
-    ("merde", 0.65),
-    ("putain", 0.65),
+    ("merde", 0.75),
+    ("putain", 0.75),
     ("bordel", 0.55),
     ("connard", 0.65),
     ("chier", 0.55),
     ("foutre", 0.55),
-    ("heures", 0.2),
+    ("heures", 0.3),
     ("voleurs", 0.55),
     ("catastrophe", 0.45),
     // de
-    ("wutend", 0.6),
+    ("wutend", 0.7),
     ("sauer", 0.45),
     ("verargert", 0.45),
     ("frustriert", 0.5),
-    ("lacherlich", 0.55),
-    ("inakzeptabel", 0.55),
+    ("lacherlich", 0.65),
+    ("inakzeptabel", 0.65),
     ("unverschamt", 0.55),
     ("unmoglich", 0.4),
     ("schrecklich", 0.4),
@@ -174,21 +174,21 @@ const WORDS: &[(&str, f32)] = &[
     ("betrug", 0.55),
     ("betruger", 0.55),
     ("abzocke", 0.55),
-    ("frechheit", 0.55),
+    ("frechheit", 0.65),
     ("anwalt", 0.5),
-    ("verzweifelt", 0.6),
-    ("angst", 0.45),
+    ("verzweifelt", 0.7),
+    ("angst", 0.6),
     ("panik", 0.6),
     ("dringend", 0.3),
-    ("scheisse", 0.65),
-    ("scheiss", 0.65),
+    ("scheisse", 0.75),
+    ("scheiss", 0.75),
     ("verdammt", 0.5),
     ("verdammte", 0.5),
     ("mist", 0.35),
     ("kacke", 0.5),
     ("arschloch", 0.65),
     ("idioten", 0.55),
-    ("stunden", 0.2),
+    ("stunden", 0.3),
     ("zumutung", 0.55),
     ("sauerei", 0.55),
     // pt
@@ -196,28 +196,98 @@ const WORDS: &[(&str, f32)] = &[
     ("irritada", 0.45),
     ("chateado", 0.45),
     ("chateada", 0.45),
-    ("ridiculo", 0.55),
-    ("inaceitavel", 0.55),
-    ("pessimo", 0.5),
-    ("pessima", 0.5),
+    ("ridiculo", 0.65),
+    ("inaceitavel", 0.65),
+    ("pessimo", 0.55),
+    ("pessima", 0.55),
     ("horrivel", 0.4),
     ("golpe", 0.45),
-    ("ladroes", 0.55),
-    ("vergonha", 0.5),
+    ("ladroes", 0.65),
+    ("vergonha", 0.6),
     ("advogado", 0.5),
     ("processar", 0.5),
     ("procon", 0.5),
-    ("medo", 0.45),
+    ("medo", 0.6),
     ("socorro", 0.55),
-    ("porra", 0.65),
-    ("merda", 0.65),
-    ("caralho", 0.65),
+    ("porra", 0.75),
+    ("merda", 0.75),
+    ("caralho", 0.75),
     ("droga", 0.35),
-    ("raiva", 0.55),
+    ("raiva", 0.65),
     ("furiosa", 0.65),
-    ("desesperado", 0.6),
-    ("absurdo", 0.45),
+    ("desesperado", 0.7),
+    ("absurdo", 0.55),
     ("descaso", 0.5),
+    ("horas", 0.3),
+    // Something taken or broken into: anxiety.
+    ("stolen", 0.3),
+    ("hacked", 0.3),
+    ("robado", 0.3),
+    ("robada", 0.3),
+    ("hackeado", 0.3),
+    ("vole", 0.3),
+    ("volee", 0.3),
+    ("pirate", 0.3),
+    ("gestohlen", 0.3),
+    ("gehackt", 0.3),
+    ("roubado", 0.3),
+    ("roubada", 0.3),
+    ("roubaram", 0.3),
+    ("hackearam", 0.3),
+    ("lose", 0.2),
+    ("perder", 0.2),
+    ("perdre", 0.2),
+    ("verlieren", 0.2),
+    // The same problem again.
+    ("again", 0.2),
+    ("wieder", 0.2),
+    ("kidding", 0.45),
+    ("nobody", 0.2),
+    ("nadie", 0.2),
+    ("niemand", 0.2),
+    ("ninguem", 0.2),
+    ("waiting", 0.15),
+    ("esperando", 0.15),
+    ("warte", 0.15),
+    ("attends", 0.15),
+];
+
+/// Word starts, for cues with many inflected or pronoun-attached forms.
+const STEMS: &[(&str, f32)] = &[
+    ("denunci", 0.5),
+    ("demandar", 0.5),
+    ("processar", 0.5),
+    ("verklag", 0.5),
+    ("poursuivre", 0.4),
+    ("fuck", 0.75),
+    ("scheiss", 0.75),
+    ("idiot", 0.55),
+];
+
+/// Words that strengthen the cue after them ("so angry", "completely useless").
+const INTENSIFIERS: &[&str] = &[
+    "so",
+    "very",
+    "really",
+    "completely",
+    "totally",
+    "absolutely",
+    "extremely",
+    "muy",
+    "tan",
+    "totalmente",
+    "completamente",
+    "tres",
+    "vraiment",
+    "completement",
+    "totalement",
+    "sehr",
+    "total",
+    "echt",
+    "voll",
+    "muito",
+    "tao",
+    "super",
 ];
 
 /// Multi-word cues, folded.
@@ -231,9 +301,9 @@ const PHRASES: &[(&[&str], f32)] = &[
     (&["help", "me"], 0.2),
     (&["going", "in", "circles"], 0.45),
     (&["never", "again"], 0.4),
-    (&["estoy", "harto"], 0.1),
-    (&["en", "colere"], 0.1),
-    (&["en", "a", "marre"], 0.1),
+    (&["otra", "vez"], 0.2),
+    (&["de", "novo"], 0.2),
+    (&["waiting", "for", "hours"], 0.2),
     (&["es", "reicht"], 0.55),
     (&["die", "nase", "voll"], 0.6),
     (&["to", "cansado"], 0.5),
@@ -245,6 +315,9 @@ const PHRASES: &[(&[&str], f32)] = &[
     (&["helfen", "sie", "mir"], 0.25),
     (&["me", "ajuda"], 0.25),
     (&["me", "ajudem"], 0.3),
+    (&["otra", "vez"], 0.2),
+    (&["de", "novo"], 0.2),
+    (&["waiting", "for", "hours"], 0.2),
 ];
 
 const NEGATORS: &[&str] = &[
@@ -269,20 +342,49 @@ pub(crate) fn score_turn(text: &str, clauses: &[Vec<String>]) -> (f32, Vec<Strin
             cues.push(cue.to_owned());
         }
     };
+    // "not angry", "no estoy enojado", "pas de panique"; but not the
+    // Portuguese "no" (in the) of "reclamar no Procon".
     let negated = |clause: &[String], i: usize| {
-        clause[i.saturating_sub(2)..i]
-            .iter()
-            .any(|t| NEGATORS.contains(&t.as_str()))
+        let before = |n: usize| i.checked_sub(n).map(|j| clause[j].as_str());
+        before(1).is_some_and(|t| t != "no" && NEGATORS.contains(&t))
+            || (before(2).is_some_and(|t| NEGATORS.contains(&t))
+                && before(1).is_some_and(|t| {
+                    matches!(
+                        t,
+                        "am" | "m"
+                            | "is"
+                            | "re"
+                            | "estoy"
+                            | "estou"
+                            | "soy"
+                            | "sou"
+                            | "bin"
+                            | "suis"
+                            | "de"
+                            | "so"
+                            | "really"
+                            | "that"
+                    )
+                }))
     };
     let mut words = 0usize;
     let mut repeated = false;
     for clause in clauses {
         words += clause.len();
         for (i, w) in clause.iter().enumerate() {
-            if let Some(&(cue, weight)) = WORDS.iter().find(|(c, _)| *c == w.as_str())
+            let hit = WORDS.iter().find(|(c, _)| *c == w.as_str()).or_else(|| {
+                // Stems cover inflections and attached pronouns ("denunciarlos").
+                STEMS.iter().find(|(c, _)| w.starts_with(c))
+            });
+            if let Some(&(cue, weight)) = hit
                 && !negated(clause, i)
             {
-                add(weight, cue, &mut cues);
+                let boost = if i > 0 && INTENSIFIERS.contains(&clause[i - 1].as_str()) {
+                    0.15
+                } else {
+                    0.0
+                };
+                add((weight + boost).min(0.9), cue, &mut cues);
             }
             if i > 0
                 && clause[i - 1] == *w
@@ -296,7 +398,20 @@ pub(crate) fn score_turn(text: &str, clauses: &[Vec<String>]) -> (f32, Vec<Strin
             if clause.windows(seq.len()).enumerate().any(|(i, win)| {
                 win.iter().zip(seq.iter()).all(|(a, b)| a == b) && !negated(clause, i)
             }) {
-                add(*weight, &seq.join(" "), &mut cues);
+                let boost = clause
+                    .windows(seq.len())
+                    .position(|win| win.iter().zip(seq.iter()).all(|(a, b)| a == b))
+                    .and_then(|i| i.checked_sub(1))
+                    .is_some_and(|j| INTENSIFIERS.contains(&clause[j].as_str()));
+                add(
+                    if boost {
+                        (*weight + 0.15).min(0.9)
+                    } else {
+                        *weight
+                    },
+                    &seq.join(" "),
+                    &mut cues,
+                );
             }
         }
     }
@@ -304,8 +419,8 @@ pub(crate) fn score_turn(text: &str, clauses: &[Vec<String>]) -> (f32, Vec<Strin
     let letters = text.chars().filter(|c| c.is_alphabetic()).count();
     let upper = text.chars().filter(|c| c.is_uppercase()).count();
     if letters >= 8 && upper * 10 >= letters * 7 {
-        add(0.35, "capitals", &mut cues);
-    } else if words >= 4 {
+        add(0.4, "capitals", &mut cues);
+    } else if words >= 3 {
         let shouted = text
             .split_whitespace()
             .filter(|w| {
@@ -314,7 +429,9 @@ pub(crate) fn score_turn(text: &str, clauses: &[Vec<String>]) -> (f32, Vec<Strin
             })
             .count();
         if shouted >= 2 {
-            add(0.2, "capitals", &mut cues);
+            add(0.25, "capitals", &mut cues);
+        } else if shouted == 1 {
+            add(0.15, "capitals", &mut cues);
         }
     }
     let bangs = text.matches('!').count();
@@ -330,7 +447,7 @@ pub(crate) fn score_turn(text: &str, clauses: &[Vec<String>]) -> (f32, Vec<Strin
         );
     }
     if text.contains("?!") || text.contains("!?") {
-        add(0.1, "exclamation", &mut cues);
+        add(0.15, "exclamation", &mut cues);
     }
     if repeated {
         add(0.15, "repetition", &mut cues);

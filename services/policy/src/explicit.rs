@@ -50,7 +50,7 @@ const NOUNS: &[(&str, bool)] = &[
     ("mitarbeiter", true),
     ("mitarbeiterin", true),
     ("mensch", false),
-    ("menschen", false),
+    ("menschen", true),
     ("berater", true),
     ("beraterin", true),
     ("kundenberater", true),
@@ -85,7 +85,6 @@ const TALK_FRAMES: &[&str] = &[
     "put",
     "pass",
     "hablar",
-    "hable",
     "comunicar",
     "comunicarme",
     "comunicame",
@@ -127,6 +126,9 @@ const TALK_FRAMES: &[&str] = &[
     "coloca",
     "chama",
     "chame",
+    "stellen",
+    "stell",
+    "verbinde",
 ];
 
 /// Verbs of wanting, asking or getting.
@@ -176,6 +178,10 @@ const WANT_FRAMES: &[&str] = &[
     "exijo",
     "dije",
     "digo",
+    "geben",
+    "gib",
+    "holen",
+    "hole",
 ];
 
 /// Words that may sit between a frame and its noun.
@@ -338,6 +344,43 @@ const GLUE: &[&str] = &[
     "tem",
     "ter",
     "have",
+    // "a human being", "un ser humano", "un être humain", "um ser humano"
+    "ser",
+    "etre",
+    // Profanity as an intensifier: "get me a fucking human".
+    "fucking",
+    "freaking",
+    "effing",
+    "damn",
+    "goddamn",
+    "bloody",
+    "puta",
+    "maldita",
+    "putain",
+    "verdammten",
+    "porra",
+];
+
+/// Words that may sit between a human noun and a later verb of talking
+/// ("someone I can talk to", "alguien con quien pueda hablar", "alguém aí pra
+/// eu conversar").
+const RELATIVE: &[&str] = &[
+    "who",
+    "whom",
+    "that",
+    "quien",
+    "pueda",
+    "qui",
+    "puisse",
+    "dem",
+    "denen",
+    "kann",
+    "possa",
+    "posso",
+    "ai",
+    "aqui",
+    "here",
+    "available",
 ];
 
 /// Politeness and urgency that may surround a bare noun ("agent please").
@@ -404,6 +447,12 @@ const FILLER: &[&str] = &[
     "speak",
     "to",
     "with",
+    "echten",
+    "richtigen",
+    "vite",
+    "rapido",
+    "schnell",
+    "rapide",
 ];
 
 const NEGATIONS: &[&str] = &[
@@ -769,11 +818,43 @@ fn cancelled(
             }
         }
     }
+    // Describing the conversation, not asking for a change: "am I talking to
+    // a human?", "¿estoy hablando con una persona?".
+    if matches!(
+        clause[start].as_str(),
+        "talking" | "speaking" | "chatting" | "hablando" | "falando" | "conversando"
+    ) && start > 0
+        && clause[start.saturating_sub(2)..start].iter().any(|t| {
+            matches!(
+                t.as_str(),
+                "am" | "m" | "are" | "is" | "estoy" | "estou" | "esta" | "estamos"
+            )
+        })
+    {
+        return true;
+    }
     // Hypothetical or sarcastic.
     for i in 0..start {
         if IRREALIS.iter().any(|seq| starts_with_seq(clause, i, seq)) {
             return true;
         }
+    }
+    // Not now: "I'd love to talk to a human someday".
+    if clause[end + 1..].iter().take(4).any(|t| {
+        matches!(
+            t.as_str(),
+            "someday"
+                | "eventually"
+                | "later"
+                | "luego"
+                | "despues"
+                | "jour"
+                | "irgendwann"
+                | "spater"
+                | "depois"
+        )
+    }) {
+        return true;
     }
     // "An agent? No thanks."
     if let Some(next) = next_clause
@@ -873,12 +954,12 @@ pub(crate) fn detect(clauses: &[Vec<String>], extra_phrases: &[Vec<String>]) -> 
             let mut end = k;
             if start.is_none() {
                 let mut j = k + 1;
-                while j < clause.len() && j - k <= 4 {
+                while j < clause.len() && j - k <= 5 {
                     if is_frame(clause, j, true) {
                         end = j;
                         start = Some(k);
                         break;
-                    } else if !has(GLUE, &clause[j]) {
+                    } else if !has(GLUE, &clause[j]) && !has(RELATIVE, &clause[j]) {
                         break;
                     }
                     j += 1;
