@@ -50,7 +50,7 @@ const WORDS: &[(&str, f32)] = &[
     ("desperate", 0.7),
     ("anxious", 0.45),
     ("worried", 0.3),
-    ("stressed", 0.4),
+    ("stressed", 0.5),
     ("crying", 0.55),
     ("emergency", 0.45),
     ("urgent", 0.3),
@@ -136,7 +136,7 @@ const WORDS: &[(&str, f32)] = &[
     ("nulle", 0.35),
     ("inutile", 0.45),
     ("arnaque", 0.55),
-    ("honteux", 0.55),
+    ("honteux", 0.65),
     ("honte", 0.45),
     ("scandaleux", 0.65),
     ("inadmissible", 0.65),
@@ -250,6 +250,21 @@ const WORDS: &[(&str, f32)] = &[
     ("esperando", 0.15),
     ("warte", 0.15),
     ("attends", 0.15),
+    ("frozen", 0.3),
+    ("blocked", 0.25),
+    ("bloqueada", 0.25),
+    ("bloqueado", 0.25),
+    ("bloque", 0.25),
+    ("bloquee", 0.25),
+    ("gesperrt", 0.25),
+    ("week", 0.2),
+    ("weeks", 0.2),
+    ("semana", 0.2),
+    ("semanas", 0.2),
+    ("semaine", 0.2),
+    ("semaines", 0.2),
+    ("woche", 0.2),
+    ("wochen", 0.2),
 ];
 
 /// Word starts, for cues with many inflected or pronoun-attached forms.
@@ -262,6 +277,7 @@ const STEMS: &[(&str, f32)] = &[
     ("fuck", 0.75),
     ("scheiss", 0.75),
     ("idiot", 0.55),
+    ("unverschamt", 0.65),
 ];
 
 /// Words that strengthen the cue after them ("so angry", "completely useless").
@@ -288,11 +304,19 @@ const INTENSIFIERS: &[&str] = &[
     "muito",
     "tao",
     "super",
+    "absolute",
+    "absoluta",
+    "absoluto",
+    "absolue",
+    "absolut",
+    "absoluten",
+    "totale",
+    "reine",
 ];
 
 /// Multi-word cues, folded.
 const PHRASES: &[(&[&str], f32)] = &[
-    (&["fed", "up"], 0.6),
+    (&["fed", "up"], 0.65),
     (&["sick", "of"], 0.5),
     (&["had", "enough"], 0.6),
     (&["waste", "of", "time"], 0.45),
@@ -318,6 +342,15 @@ const PHRASES: &[(&[&str], f32)] = &[
     (&["otra", "vez"], 0.2),
     (&["de", "novo"], 0.2),
     (&["waiting", "for", "hours"], 0.2),
+    (&["hasta", "las", "narices"], 0.7),
+    (&["hasta", "la", "madre"], 0.7),
+    (&["hasta", "el", "gorro"], 0.7),
+    (&["suis", "a", "bout"], 0.7),
+    (&["en", "peux", "plus"], 0.6),
+    (&["nao", "aguento"], 0.6),
+    (&["no", "aguanto"], 0.6),
+    (&["not", "take", "it", "anymore"], 0.6),
+    (&["halte", "das", "nicht", "mehr"], 0.6),
 ];
 
 const NEGATORS: &[&str] = &[
@@ -414,6 +447,48 @@ pub(crate) fn score_turn(text: &str, clauses: &[Vec<String>]) -> (f32, Vec<Strin
                 );
             }
         }
+    }
+    // The same problem over and over: "the fourth time", "cinco vezes".
+    let repeats = clauses.iter().any(|c| {
+        c.windows(2).any(|w| {
+            let count = matches!(
+                w[0].as_str(),
+                "third"
+                    | "fourth"
+                    | "fifth"
+                    | "tercera"
+                    | "cuarta"
+                    | "quinta"
+                    | "troisieme"
+                    | "quatrieme"
+                    | "dritte"
+                    | "vierte"
+                    | "funfte"
+                    | "terceira"
+                    | "quarta"
+                    | "three"
+                    | "four"
+                    | "five"
+                    | "tres"
+                    | "cuatro"
+                    | "cinco"
+                    | "trois"
+                    | "quatre"
+                    | "cinq"
+                    | "drei"
+                    | "vier"
+                    | "funf"
+                    | "quatro"
+            ) || w[0].chars().all(|c| c.is_ascii_digit());
+            count
+                && matches!(
+                    w[1].as_str(),
+                    "time" | "times" | "vez" | "veces" | "fois" | "mal" | "vezes"
+                )
+        })
+    });
+    if repeats {
+        add(0.3, "repeated problem", &mut cues);
     }
     // Intensity from the raw text.
     let letters = text.chars().filter(|c| c.is_alphabetic()).count();

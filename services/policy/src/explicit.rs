@@ -129,6 +129,18 @@ const TALK_FRAMES: &[&str] = &[
     "stellen",
     "stell",
     "verbinde",
+    "transferred",
+    "connected",
+    "reach",
+    "zuruckrufen",
+    "anrufen",
+    "rappeler",
+    "rappelle",
+    "llame",
+    "llamarme",
+    "ligar",
+    "ligue",
+    "call",
 ];
 
 /// Verbs of wanting, asking or getting.
@@ -359,7 +371,25 @@ const GLUE: &[&str] = &[
     "putain",
     "verdammten",
     "porra",
+    "le",
+    "les",
+    "on",
+    "am",
+    "from",
 ];
+
+const PHONE: &[&str] = &[
+    "phone",
+    "telephone",
+    "telefono",
+    "telefon",
+    "telefone",
+    "line",
+    "linea",
+    "ligne",
+    "leitung",
+];
+const HAVE: &[&str] = &["have", "avoir", "tener", "haben", "ter"];
 
 /// Words that may sit between a human noun and a later verb of talking
 /// ("someone I can talk to", "alguien con quien pueda hablar", "alguém aí pra
@@ -453,6 +483,16 @@ const FILLER: &[&str] = &[
     "rapido",
     "schnell",
     "rapide",
+    "con",
+    "avec",
+    "mit",
+    "com",
+    "vrai",
+    "vraie",
+    "verdadero",
+    "verdadera",
+    "echter",
+    "echte",
 ];
 
 const NEGATIONS: &[&str] = &[
@@ -696,6 +736,21 @@ fn has(list: &[&str], w: &str) -> bool {
 
 fn noun_at(tokens: &[String], k: usize) -> Option<(bool, bool)> {
     let w = tokens[k].as_str();
+    let before = k.checked_sub(1).map(|p| tokens[p].as_str());
+    let after = tokens.get(k + 1).map(String::as_str);
+    // The team of humans by its name: "customer service", "service client",
+    // "atención al cliente".
+    let team = match w {
+        "service" | "care" | "support" => {
+            before == Some("customer") || matches!(after, Some("client" | "clients" | "clientele"))
+        }
+        "atencion" => after == Some("al") && tokens.get(k + 2).is_some_and(|t| t == "cliente"),
+        "atendimento" => true,
+        _ => false,
+    };
+    if team {
+        return Some((true, false));
+    }
     if let Some(&(_, alone)) = NOUNS.iter().find(|(n, _)| *n == w) {
         return Some((alone, false));
     }
@@ -718,6 +773,12 @@ fn other_sense(tokens: &[String], k: usize) -> bool {
 fn is_frame(tokens: &[String], i: usize, talk_only: bool) -> bool {
     let w = tokens[i].as_str();
     if has(TALK_FRAMES, w) {
+        return true;
+    }
+    // "get me someone", "find me somebody": wanting a person for oneself.
+    if matches!(w, "get" | "give" | "find" | "bring")
+        && tokens.get(i + 1).is_some_and(|t| t == "me")
+    {
         return true;
     }
     if w == "there" {
@@ -955,7 +1016,14 @@ pub(crate) fn detect(clauses: &[Vec<String>], extra_phrases: &[Vec<String>]) -> 
             if start.is_none() {
                 let mut j = k + 1;
                 while j < clause.len() && j - k <= 5 {
-                    if is_frame(clause, j, true) {
+                    // "someone on the phone" is a request only when wanted:
+                    // "can I have someone on the phone?", not "the agent on
+                    // the phone yesterday".
+                    let phone = has(PHONE, &clause[j])
+                        && clause[..k]
+                            .iter()
+                            .any(|t| has(WANT_FRAMES, t) || has(ABILITY, t) || has(HAVE, t));
+                    if phone || is_frame(clause, j, true) {
                         end = j;
                         start = Some(k);
                         break;
