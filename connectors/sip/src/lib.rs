@@ -37,6 +37,7 @@ pub struct Bound {
     pub sip_addr: SocketAddr,
     connector: BoundConnector<SipConnector>,
     stack: Arc<stack::SipStack>,
+    releaser: transfer::LegReleaser,
 }
 
 /// Validates `config`, binds the SIP socket and the gRPC listener (port 0
@@ -58,23 +59,28 @@ pub async fn bind(config: SipConfig) -> anyhow::Result<Bound> {
     let sip_addr = stack.local_addr();
     let options = ServeOptions::new(config.listen).ready_endpoint("sip", sip_addr);
     let connector = SipConnector::new(Arc::new(config), stack.clone());
+    let releaser = connector.releaser();
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
         grpc_addr: connector.addr,
         sip_addr,
         connector,
         stack,
+        releaser,
     })
 }
 
 impl Bound {
-    /// Serves SIP and gRPC until `shutdown`.
+    /// Serves SIP and gRPC until `shutdown`, then hangs up the legs still
+    /// held (CANCEL or BYE), so that no phone keeps ringing for nobody.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let receiver = tokio::spawn(self.stack.clone().run());
         let result = self.connector.serve(shutdown).await;
+        // The receiver still runs here, so the CANCEL/BYE responses are heard.
+        self.releaser.release_all(self.stack.t1() * 4).await;
         receiver.abort();
         result
     }

@@ -97,7 +97,65 @@ struct Destination {
 pub struct SipConnector {
     config: Arc<SipConfig>,
     stack: Arc<SipStack>,
-    legs: Mutex<HashMap<(String, u32), Leg>>,
+    legs: Legs,
+}
+
+type Legs = Arc<Mutex<HashMap<(String, u32), Leg>>>;
+
+/// Hangs up every leg still held when the connector stops, so that no
+/// human's phone keeps ringing for a transfer nobody follows any more.
+#[derive(Clone)]
+pub struct LegReleaser {
+    legs: Legs,
+    stack: Arc<SipStack>,
+}
+
+impl std::fmt::Debug for LegReleaser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LegReleaser").finish_non_exhaustive()
+    }
+}
+
+impl LegReleaser {
+    /// CANCELs ringing INVITEs and BYEs answered legs, waiting at most
+    /// `wait` for their responses.
+    pub async fn release_all(&self, wait: std::time::Duration) {
+        let legs: Vec<Leg> = self
+            .legs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, leg)| leg)
+            .collect();
+        if legs.is_empty() {
+            return;
+        }
+        tracing::info!(legs = legs.len(), "hanging up the legs still held");
+        let handles: Vec<_> = legs
+            .into_iter()
+            .map(|leg| release(&self.stack, leg))
+            .collect();
+        let deadline = tokio::time::Instant::now() + wait;
+        for handle in handles {
+            let _ = tokio::time::timeout_at(deadline, handle).await;
+        }
+        // The 487 that follows a CANCEL's 200 still needs its ACK, which the
+        // transfer's own task sends while the receiver runs.
+        tokio::time::sleep_until(deadline).await;
+    }
+}
+
+/// Ends one leg in the background: CANCEL while it rings, BYE once answered.
+fn release(stack: &Arc<SipStack>, leg: Leg) -> tokio::task::JoinHandle<()> {
+    match leg {
+        Leg::Inviting {
+            uri,
+            lines,
+            branch,
+            to,
+        } => spawn_cancel(stack, uri, lines, branch, to),
+        Leg::Answered(dialog) => spawn_bye(stack, dialog),
+    }
 }
 
 impl SipConnector {
@@ -105,7 +163,15 @@ impl SipConnector {
         Self {
             config,
             stack,
-            legs: Mutex::new(HashMap::new()),
+            legs: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// What `bind` keeps to hang up held legs at shutdown.
+    pub fn releaser(&self) -> LegReleaser {
+        LegReleaser {
+            legs: self.legs.clone(),
+            stack: self.stack.clone(),
         }
     }
 
@@ -514,52 +580,11 @@ impl SipConnector {
     }
 
     fn spawn_cancel(&self, uri: String, lines: HeaderLines, branch: String, to: Peer) {
-        let stack = self.stack.clone();
-        tokio::spawn(async move {
-            if let Err(error) = stack
-                .non_invite(Method::Cancel, &uri, &lines, &branch, b"", to)
-                .await
-            {
-                tracing::warn!(%error, "CANCEL got no final response");
-            }
-        });
+        spawn_cancel(&self.stack, uri, lines, branch, to);
     }
 
-    /// Hangs up an answered leg in the background (the transfer's outcome
-    /// does not wait for the BYE's response).
-    fn spawn_bye(&self, mut dialog: Dialog) {
-        let stack = self.stack.clone();
-        self.stack.forget_answered(&dialog.call_id);
-        tokio::spawn(async move {
-            dialog.cseq += 1;
-            let branch = format!("z9hG4bK{}", random_token());
-            let result = match dialog_destination(&stack, &dialog).await {
-                Ok(to) => {
-                    let mut lines: HeaderLines = vec![
-                        ("Via".into(), stack.via(&branch, to.transport)),
-                        ("Max-Forwards".into(), "70".into()),
-                        ("From".into(), dialog.from.clone()),
-                        ("To".into(), dialog.to.clone()),
-                        ("Call-ID".into(), dialog.call_id.clone()),
-                        ("CSeq".into(), format!("{} BYE", dialog.cseq)),
-                    ];
-                    lines.extend(
-                        dialog
-                            .route_set
-                            .iter()
-                            .map(|r| ("Route".to_owned(), r.clone())),
-                    );
-                    stack
-                        .non_invite(Method::Bye, &dialog.remote_target, &lines, &branch, b"", to)
-                        .await
-                        .map(|_| ())
-                }
-                Err(error) => Err(error),
-            };
-            if let Err(error) = result {
-                tracing::warn!(%error, "BYE to the human's leg failed");
-            }
-        });
+    fn spawn_bye(&self, dialog: Dialog) {
+        spawn_bye(&self.stack, dialog);
     }
 
     /// Sends a REFER to the caller's gateway and follows its NOTIFYs until
@@ -770,6 +795,61 @@ impl SipConnector {
     }
 }
 
+fn spawn_cancel(
+    stack: &Arc<SipStack>,
+    uri: String,
+    lines: HeaderLines,
+    branch: String,
+    to: Peer,
+) -> tokio::task::JoinHandle<()> {
+    let stack = stack.clone();
+    tokio::spawn(async move {
+        if let Err(error) = stack
+            .non_invite(Method::Cancel, &uri, &lines, &branch, b"", to)
+            .await
+        {
+            tracing::warn!(%error, "CANCEL got no final response");
+        }
+    })
+}
+
+/// Hangs up an answered leg in the background (the transfer's outcome
+/// does not wait for the BYE's response).
+fn spawn_bye(stack: &Arc<SipStack>, mut dialog: Dialog) -> tokio::task::JoinHandle<()> {
+    let stack = stack.clone();
+    stack.forget_answered(&dialog.call_id);
+    tokio::spawn(async move {
+        dialog.cseq += 1;
+        let branch = format!("z9hG4bK{}", random_token());
+        let result = match dialog_destination(&stack, &dialog).await {
+            Ok(to) => {
+                let mut lines: HeaderLines = vec![
+                    ("Via".into(), stack.via(&branch, to.transport)),
+                    ("Max-Forwards".into(), "70".into()),
+                    ("From".into(), dialog.from.clone()),
+                    ("To".into(), dialog.to.clone()),
+                    ("Call-ID".into(), dialog.call_id.clone()),
+                    ("CSeq".into(), format!("{} BYE", dialog.cseq)),
+                ];
+                lines.extend(
+                    dialog
+                        .route_set
+                        .iter()
+                        .map(|r| ("Route".to_owned(), r.clone())),
+                );
+                stack
+                    .non_invite(Method::Bye, &dialog.remote_target, &lines, &branch, b"", to)
+                    .await
+                    .map(|_| ())
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, "BYE to the human's leg failed");
+        }
+    })
+}
+
 /// The next hop in a dialog: the first route (loose routing), else the
 /// remote target.
 async fn dialog_destination(stack: &SipStack, dialog: &Dialog) -> Result<Peer, SipError> {
@@ -904,15 +984,8 @@ impl Connector for SipConnector {
 
     async fn cancel(&self, transfer: &Transfer) {
         let leg = self.legs().remove(&Self::key(transfer));
-        match leg {
-            Some(Leg::Inviting {
-                uri,
-                lines,
-                branch,
-                to,
-            }) => self.spawn_cancel(uri, lines, branch, to),
-            Some(Leg::Answered(dialog)) => self.spawn_bye(dialog),
-            None => {}
+        if let Some(leg) = leg {
+            release(&self.stack, leg);
         }
     }
 }

@@ -686,3 +686,65 @@ async fn the_phone_hanging_up_the_replaced_leg_gets_a_200() {
     agent.assert_passed().await;
     gateway.assert_passed().await;
 }
+
+#[tokio::test]
+async fn stopping_the_connector_cancels_the_ringing_leg() {
+    use tokio::io::AsyncBufReadExt;
+    let agent = Sipp::start("agent_never_answers");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baton-connector-sip"))
+        .args(["--listen", "127.0.0.1:0", "--sip-bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::io::BufReader::new(stdout).lines().next_line(),
+    )
+    .await
+    .expect("ready in time")
+    .expect("reads")
+    .expect("a line");
+    let ready: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    let grpc = ready["ready"]["grpc"].as_str().expect("grpc").to_owned();
+    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connects");
+    let request = StartTransferRequest {
+        handoff_id: "h-stop".into(),
+        attempt: 1,
+        target: Some(Target {
+            kind: Some(target::Kind::SipUri(agent.uri("agent"))),
+        }),
+        mode: TransferMode::Warm as i32,
+        envelope: Some(envelope(None)),
+        deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
+    };
+    let mut stream = client
+        .start_transfer(request)
+        .await
+        .expect("StartTransfer accepted")
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(30), stream.message())
+        .await
+        .expect("an event")
+        .expect("stream ok")
+        .expect("not ended");
+    assert_eq!(first.kind(), Ringing);
+    let pid = child.id().expect("running").to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops in time")
+        .expect("exit status");
+    assert!(status.success(), "{status}");
+    // sipp passes only if the INVITE was CANCELled and its 487 acknowledged.
+    agent.assert_passed().await;
+}
