@@ -35,6 +35,10 @@ impl Transport {
     }
 }
 
+/// The most server transactions remembered at once; beyond it, requests
+/// are still answered, their retransmissions handled again.
+const MAX_SERVER_TRANSACTIONS: usize = 10_000;
+
 /// RFC 3261 T2: the cap of non-INVITE retransmission intervals.
 const T2: Duration = Duration::from_secs(4);
 
@@ -73,6 +77,8 @@ pub struct SipStack {
     /// Call-IDs of the legs we placed and the human answered: their BYE
     /// (the phone hanging up our leg once Replaces took it) gets a 200.
     answered_calls: Mutex<std::collections::VecDeque<String>>,
+    /// Responses sent, by server transaction, for retransmitted requests.
+    answered_requests: Mutex<HashMap<String, (tokio::time::Instant, Vec<u8>)>>,
 }
 
 /// A registration that ends when dropped, so that an abandoned transfer
@@ -131,6 +137,7 @@ impl SipStack {
             transactions: Mutex::new(HashMap::new()),
             dialogs: Mutex::new(HashMap::new()),
             answered_calls: Mutex::new(std::collections::VecDeque::new()),
+            answered_requests: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -316,15 +323,53 @@ impl SipStack {
         Some((ack, from))
     }
 
+    /// Server transactions (RFC 3261 17.2), kept simple: a request is
+    /// handled once, and its retransmissions (same branch and method) get
+    /// the same response again without being handled twice.
     fn handle_request(
         &self,
         request: rsip::Request,
         from: SocketAddr,
     ) -> Option<(Vec<u8>, SocketAddr)> {
-        let method = request.method;
-        if method == Method::Ack {
+        if request.method == Method::Ack {
             return None;
         }
+        let key = transaction_key(
+            &request.transaction_id().ok()??.to_string(),
+            &request.method,
+        );
+        let now = tokio::time::Instant::now();
+        {
+            let answered = self
+                .answered_requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some((_, reply)) = answered.get(&key) {
+                return Some((reply.clone(), from));
+            }
+        }
+        let (reply, to) = self.handle_new_request(request, from)?;
+        let mut answered = self
+            .answered_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Timer J/H: retransmissions stop within 64*T1.
+        let keep = self.t1 * 64;
+        if answered.len() >= MAX_SERVER_TRANSACTIONS {
+            answered.retain(|_, (at, _)| now.duration_since(*at) < keep);
+        }
+        if answered.len() < MAX_SERVER_TRANSACTIONS {
+            answered.insert(key, (now, reply.clone()));
+        }
+        Some((reply, to))
+    }
+
+    fn handle_new_request(
+        &self,
+        request: rsip::Request,
+        from: SocketAddr,
+    ) -> Option<(Vec<u8>, SocketAddr)> {
+        let method = request.method;
         let call_id = request.call_id_header().ok()?.value().to_owned();
         let local_tag = random_token();
         let reply = |code: u16, reason: &str| {
@@ -608,6 +653,25 @@ mod tests {
         )
         .await
         .expect("binds")
+    }
+
+    #[tokio::test]
+    async fn a_retransmitted_request_is_answered_again_but_handled_once() {
+        let stack = stack().await;
+        let from: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+        let mut dialog = stack.register_dialog("c-retransmit");
+        let notify = "NOTIFY sip:baton@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKretransmit\r\nFrom: <sip:gw@127.0.0.1>;tag=1\r\nTo: <sip:baton@127.0.0.1>\r\nCall-ID: c-retransmit\r\nCSeq: 1 NOTIFY\r\nContent-Length: 0\r\n\r\n";
+        let (first, _) = stack
+            .handle_datagram(notify.as_bytes(), from)
+            .expect("answered");
+        let (second, _) = stack
+            .handle_datagram(notify.as_bytes(), from)
+            .expect("answered again");
+        assert!(String::from_utf8_lossy(&first).starts_with("SIP/2.0 200"));
+        // The same To tag both times: one server transaction.
+        assert_eq!(first, second);
+        assert!(dialog.receiver.try_recv().is_ok());
+        assert!(dialog.receiver.try_recv().is_err(), "handled twice");
     }
 
     /// A fixed corpus of hostile input: garbage, truncations, oversize
