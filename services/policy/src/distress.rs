@@ -267,6 +267,16 @@ const WORDS: &[(&str, f32)] = &[
     ("wochen", 0.2),
 ];
 
+/// [`WORDS`] as a map, built once; the first entry of a word wins.
+static WORD_INDEX: std::sync::LazyLock<std::collections::HashMap<&'static str, f32>> =
+    std::sync::LazyLock::new(|| {
+        let mut index = std::collections::HashMap::new();
+        for &(word, weight) in WORDS {
+            index.entry(word).or_insert(weight);
+        }
+        index
+    });
+
 /// Word starts, for cues with many inflected or pronoun-attached forms.
 const STEMS: &[(&str, f32)] = &[
     ("denunci", 0.5),
@@ -405,11 +415,14 @@ pub(crate) fn score_turn(text: &str, clauses: &[Vec<String>]) -> (f32, Vec<Strin
     for clause in clauses {
         words += clause.len();
         for (i, w) in clause.iter().enumerate() {
-            let hit = WORDS.iter().find(|(c, _)| *c == w.as_str()).or_else(|| {
-                // Stems cover inflections and attached pronouns ("denunciarlos").
-                STEMS.iter().find(|(c, _)| w.starts_with(c))
-            });
-            if let Some(&(cue, weight)) = hit
+            let hit = WORD_INDEX
+                .get_key_value(w.as_str())
+                .map(|(c, w)| (*c, *w))
+                .or_else(|| {
+                    // Stems cover inflections and attached pronouns ("denunciarlos").
+                    STEMS.iter().find(|(c, _)| w.starts_with(c)).copied()
+                });
+            if let Some((cue, weight)) = hit
                 && !negated(clause, i)
             {
                 let boost = if i > 0 && INTENSIFIERS.contains(&clause[i - 1].as_str()) {
@@ -527,9 +540,21 @@ pub(crate) fn score_turn(text: &str, clauses: &[Vec<String>]) -> (f32, Vec<Strin
     if repeated {
         add(0.15, "repetition", &mut cues);
     }
-    let elongated = text.chars().collect::<Vec<_>>().windows(4).any(|w| {
-        w[0].is_alphabetic() && w.iter().all(|c| c.to_lowercase().eq(w[0].to_lowercase()))
-    });
+    // "sooooo", "pleeease": the same letter four times in a row.
+    let mut elongated = false;
+    let mut run = (' ', 0u32);
+    for c in text.chars() {
+        let c = if c.is_ascii() {
+            c.to_ascii_lowercase()
+        } else {
+            c
+        };
+        run = if c == run.0 { (c, run.1 + 1) } else { (c, 1) };
+        if run.1 >= 4 && c.is_alphabetic() {
+            elongated = true;
+            break;
+        }
+    }
     if elongated {
         add(0.1, "elongation", &mut cues);
     }

@@ -730,8 +730,43 @@ const REFUSALS: &[&[&str]] = &[
     &["nao", "precisa"],
 ];
 
-fn has(list: &[&str], w: &str) -> bool {
-    list.contains(&w)
+/// The word lists above as hash sets, built once: the lists stay readable
+/// as code and every lookup on the hot path is O(1).
+mod sets {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::LazyLock;
+
+    macro_rules! sets {
+        ($($name:ident),* $(,)?) => {
+            $(pub(super) static $name: LazyLock<HashSet<&'static str>> =
+                LazyLock::new(|| super::$name.iter().copied().collect());)*
+        };
+    }
+    sets!(
+        GENERIC_NOUNS,
+        TALK_FRAMES,
+        WANT_FRAMES,
+        GLUE,
+        RELATIVE,
+        FILLER,
+        NEGATIONS,
+        ABILITY,
+        REPORTING,
+        FIRST_PERSON,
+        OTHER_SENSE_BEFORE,
+        OTHER_SENSE_AFTER,
+        OTHER_SENSE_DE,
+        ZERO_WORDS,
+        PRESS,
+        PHONE,
+        HAVE,
+    );
+    pub(super) static NOUNS: LazyLock<HashMap<&'static str, bool>> =
+        LazyLock::new(|| super::NOUNS.iter().copied().collect());
+}
+
+fn has(set: &std::collections::HashSet<&'static str>, w: &str) -> bool {
+    set.contains(w)
 }
 
 fn noun_at(tokens: &[String], k: usize) -> Option<(bool, bool)> {
@@ -751,10 +786,10 @@ fn noun_at(tokens: &[String], k: usize) -> Option<(bool, bool)> {
     if team {
         return Some((true, false));
     }
-    if let Some(&(_, alone)) = NOUNS.iter().find(|(n, _)| *n == w) {
+    if let Some(&alone) = sets::NOUNS.get(w) {
         return Some((alone, false));
     }
-    if has(GENERIC_NOUNS, w) {
+    if has(&sets::GENERIC_NOUNS, w) {
         return Some((false, true));
     }
     None
@@ -764,15 +799,15 @@ fn other_sense(tokens: &[String], k: usize) -> bool {
     let before = k.checked_sub(1).map(|p| tokens[p].as_str());
     let after = tokens.get(k + 1).map(String::as_str);
     let after2 = tokens.get(k + 2).map(String::as_str);
-    before.is_some_and(|b| has(OTHER_SENSE_BEFORE, b))
-        || after.is_some_and(|a| has(OTHER_SENSE_AFTER, a))
+    before.is_some_and(|b| has(&sets::OTHER_SENSE_BEFORE, b))
+        || after.is_some_and(|a| has(&sets::OTHER_SENSE_AFTER, a))
         || (after.is_some_and(|a| matches!(a, "de" | "du" | "d" | "da" | "do" | "des"))
-            && after2.is_some_and(|a| has(OTHER_SENSE_DE, a)))
+            && after2.is_some_and(|a| has(&sets::OTHER_SENSE_DE, a)))
 }
 
 fn is_frame(tokens: &[String], i: usize, talk_only: bool) -> bool {
     let w = tokens[i].as_str();
-    if has(TALK_FRAMES, w) {
+    if has(&sets::TALK_FRAMES, w) {
         return true;
     }
     // "get me someone", "find me somebody": wanting a person for oneself.
@@ -792,7 +827,7 @@ fn is_frame(tokens: &[String], i: usize, talk_only: bool) -> bool {
         // Only the customer's own saying is a request ("I said agent").
         return tokens[i.saturating_sub(3)..i]
             .iter()
-            .any(|t| has(FIRST_PERSON, t))
+            .any(|t| has(&sets::FIRST_PERSON, t))
             || w != "said";
     }
     if w == "like" {
@@ -801,17 +836,17 @@ fn is_frame(tokens: &[String], i: usize, talk_only: bool) -> bool {
     if w == "have" {
         return i > 1 && matches!(tokens[i - 2].as_str(), "can" | "could" | "may");
     }
-    has(WANT_FRAMES, w)
+    has(&sets::WANT_FRAMES, w)
 }
 
 fn negated_at(tokens: &[String], i: usize) -> bool {
     let w = tokens[i].as_str();
-    if !has(NEGATIONS, w) {
+    if !has(&sets::NEGATIONS, w) {
         return false;
     }
     let lo = i.saturating_sub(2);
     let hi = (i + 3).min(tokens.len());
-    !tokens[lo..hi].iter().any(|t| has(ABILITY, t))
+    !tokens[lo..hi].iter().any(|t| has(&sets::ABILITY, t))
 }
 
 fn starts_with_seq(tokens: &[String], at: usize, seq: &[&str]) -> bool {
@@ -866,10 +901,10 @@ fn cancelled(
     // Reported speech or a past event before the request, unless the customer
     // is reporting themselves ("I said…", "I already asked for…").
     for i in 0..start {
-        if has(REPORTING, &clause[i]) {
+        if has(&sets::REPORTING, &clause[i]) {
             let own = clause[i.saturating_sub(2)..i]
                 .iter()
-                .any(|t| has(FIRST_PERSON, t))
+                .any(|t| has(&sets::FIRST_PERSON, t))
                 && !matches!(
                     clause[i].as_str(),
                     "yesterday" | "last" | "before" | "tried" | "talked" | "spoke"
@@ -934,7 +969,7 @@ fn evidence(clause: &[String], start: usize, end: usize) -> String {
 /// verb ("I pressed 0").
 fn zeros(clause: &[String]) -> Option<String> {
     let zero_count = |t: &str| -> usize {
-        if has(ZERO_WORDS, t) {
+        if has(&sets::ZERO_WORDS, t) {
             1
         } else if !t.is_empty() && t.bytes().all(|b| b == b'0') {
             t.len()
@@ -947,7 +982,7 @@ fn zeros(clause: &[String]) -> Option<String> {
     for t in clause {
         let z = zero_count(t);
         count += z;
-        if z == 0 && !has(FILLER, t) && !has(PRESS, t) {
+        if z == 0 && !has(&sets::FILLER, t) && !has(&sets::PRESS, t) {
             all = false;
         }
     }
@@ -955,7 +990,7 @@ fn zeros(clause: &[String]) -> Option<String> {
         return Some(clause.join(" "));
     }
     for (i, t) in clause.iter().enumerate() {
-        if has(PRESS, t) && clause.get(i + 1).is_some_and(|n| zero_count(n) > 0) {
+        if has(&sets::PRESS, t) && clause.get(i + 1).is_some_and(|n| zero_count(n) > 0) {
             return Some(format!("{t} {}", clause[i + 1]));
         }
     }
@@ -993,7 +1028,7 @@ pub(crate) fn detect(clauses: &[Vec<String>], extra_phrases: &[Vec<String>]) -> 
                 && clause
                     .iter()
                     .enumerate()
-                    .all(|(i, t)| i == k || has(FILLER, t) || noun_at(clause, i).is_some())
+                    .all(|(i, t)| i == k || has(&sets::FILLER, t) || noun_at(clause, i).is_some())
             {
                 if !cancelled(clause, k, k, next) {
                     return Some(evidence(clause, 0, clause.len() - 1));
@@ -1007,7 +1042,7 @@ pub(crate) fn detect(clauses: &[Vec<String>], extra_phrases: &[Vec<String>]) -> 
                 i -= 1;
                 if is_frame(clause, i, generic) {
                     start = Some(i);
-                } else if !has(GLUE, &clause[i]) {
+                } else if !has(&sets::GLUE, &clause[i]) {
                     break;
                 }
             }
@@ -1019,15 +1054,17 @@ pub(crate) fn detect(clauses: &[Vec<String>], extra_phrases: &[Vec<String>]) -> 
                     // "someone on the phone" is a request only when wanted:
                     // "can I have someone on the phone?", not "the agent on
                     // the phone yesterday".
-                    let phone = has(PHONE, &clause[j])
-                        && clause[..k]
-                            .iter()
-                            .any(|t| has(WANT_FRAMES, t) || has(ABILITY, t) || has(HAVE, t));
+                    let phone = has(&sets::PHONE, &clause[j])
+                        && clause[..k].iter().any(|t| {
+                            has(&sets::WANT_FRAMES, t)
+                                || has(&sets::ABILITY, t)
+                                || has(&sets::HAVE, t)
+                        });
                     if phone || is_frame(clause, j, true) {
                         end = j;
                         start = Some(k);
                         break;
-                    } else if !has(GLUE, &clause[j]) && !has(RELATIVE, &clause[j]) {
+                    } else if !has(&sets::GLUE, &clause[j]) && !has(&sets::RELATIVE, &clause[j]) {
                         break;
                     }
                     j += 1;
