@@ -265,6 +265,15 @@ const WORDS: &[(&str, f32)] = &[
     ("semaines", 0.2),
     ("woche", 0.2),
     ("wochen", 0.2),
+    ("cloned", 0.3),
+    ("clonada", 0.3),
+    ("clonado", 0.3),
+    ("desastre", 0.45),
+    ("sinverguenzas", 0.6),
+    ("sinverguenza", 0.6),
+    ("stinksauer", 0.7),
+    ("palhacada", 0.55),
+    ("desastre", 0.45),
 ];
 
 /// [`WORDS`] as a map, built once; the first entry of a word wins.
@@ -322,13 +331,16 @@ const INTENSIFIERS: &[&str] = &[
     "absoluten",
     "totale",
     "reine",
+    "utter",
+    "complete",
+    "wirklich",
 ];
 
 /// Multi-word cues, folded.
 const PHRASES: &[(&[&str], f32)] = &[
     (&["fed", "up"], 0.65),
     (&["sick", "of"], 0.5),
-    (&["had", "enough"], 0.6),
+    (&["had", "enough"], 0.65),
     (&["waste", "of", "time"], 0.45),
     (&["wasting", "my", "time"], 0.45),
     (&["please", "help"], 0.3),
@@ -338,7 +350,7 @@ const PHRASES: &[(&[&str], f32)] = &[
     (&["otra", "vez"], 0.2),
     (&["de", "novo"], 0.2),
     (&["waiting", "for", "hours"], 0.2),
-    (&["es", "reicht"], 0.55),
+    (&["es", "reicht"], 0.65),
     (&["die", "nase", "voll"], 0.6),
     (&["to", "cansado"], 0.5),
     (&["estou", "cansado"], 0.5),
@@ -361,6 +373,7 @@ const PHRASES: &[(&[&str], f32)] = &[
     (&["no", "aguanto"], 0.6),
     (&["not", "take", "it", "anymore"], 0.6),
     (&["halte", "das", "nicht", "mehr"], 0.6),
+    (&["ras", "le", "bol"], 0.7),
 ];
 
 const NEGATORS: &[&str] = &[

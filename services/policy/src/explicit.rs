@@ -63,13 +63,18 @@ const NOUNS: &[(&str, bool)] = &[
     ("consultor", false),
     ("kundenservice", true),
     ("kundendienst", false),
+    ("advisor", false),
+    ("adviser", false),
+    ("specialist", false),
+    ("consultant", false),
+    ("vermittlung", true),
 ];
 
 /// Nouns that only count after a verb of talking ("talk to someone"), because
 /// "I need someone to fix my boiler" is not a handoff.
 const GENERIC_NOUNS: &[&str] = &[
     "someone", "somebody", "anyone", "anybody", "alguien", "quelqu", "jemand", "jemandem",
-    "jemanden", "alguem",
+    "jemanden", "alguem", "whoever",
 ];
 
 /// Verbs (and verb-like words) of talking or connecting.
@@ -141,6 +146,12 @@ const TALK_FRAMES: &[&str] = &[
     "ligar",
     "ligue",
     "call",
+    "deal",
+    "dealing",
+    "pasen",
+    "passem",
+    "transfieran",
+    "comuniquen",
 ];
 
 /// Verbs of wanting, asking or getting.
@@ -194,6 +205,13 @@ const WANT_FRAMES: &[&str] = &[
     "gib",
     "holen",
     "hole",
+    "prefer",
+    "prefiero",
+    "prefiere",
+    "prefere",
+    "prefiro",
+    "prefererais",
+    "lieber",
 ];
 
 /// Words that may sit between a frame and its noun.
@@ -376,6 +394,9 @@ const GLUE: &[&str] = &[
     "on",
     "am",
     "from",
+    "this",
+    "it",
+    "call",
 ];
 
 const PHONE: &[&str] = &[
@@ -810,6 +831,10 @@ fn is_frame(tokens: &[String], i: usize, talk_only: bool) -> bool {
     if has(&sets::TALK_FRAMES, w) {
         return true;
     }
+    // "ser atendido por una persona": being served by a person.
+    if matches!(w, "atendido" | "atendida" | "atendidos") && i > 0 && tokens[i - 1] == "ser" {
+        return true;
+    }
     // "get me someone", "find me somebody": wanting a person for oneself.
     if matches!(w, "get" | "give" | "find" | "bring")
         && tokens.get(i + 1).is_some_and(|t| t == "me")
@@ -1000,6 +1025,12 @@ fn zeros(clause: &[String]) -> Option<String> {
 /// Finds a request for a human in one customer turn's clauses. Returns the
 /// evidence phrase.
 pub(crate) fn detect(clauses: &[Vec<String>], extra_phrases: &[Vec<String>]) -> Option<String> {
+    // "zero, zero, zero": zeros split by punctuation are still one request.
+    if clauses.len() > 1
+        && let Some(z) = zeros(&clauses.concat())
+    {
+        return Some(z);
+    }
     for (ci, clause) in clauses.iter().enumerate() {
         let next = clauses.get(ci + 1);
         if let Some(z) = zeros(clause) {
