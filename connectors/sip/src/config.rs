@@ -27,6 +27,30 @@ pub struct SipConfig {
     pub headers: HeaderPolicy,
     /// Trunks for phone-number targets, chosen by the longest matching prefix.
     pub trunks: Vec<TrunkConfig>,
+    /// Digest credentials for other SIP elements that challenge (a PBX
+    /// behind a SIP URI target, the caller's gateway for REFER), by host.
+    pub credentials: Vec<CredentialConfig>,
+}
+
+/// Digest credentials for one host.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialConfig {
+    /// `host` or `host:port` as written in the URIs sent to it.
+    pub host: String,
+    pub username: String,
+    /// Never logged.
+    pub password: String,
+}
+
+impl std::fmt::Debug for CredentialConfig {
+    // The password stays out of every log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialConfig")
+            .field("host", &self.host)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for SipConfig {
@@ -38,6 +62,7 @@ impl Default for SipConfig {
             notify_timeout: Duration::from_secs(32),
             headers: HeaderPolicy::default(),
             trunks: Vec::new(),
+            credentials: Vec::new(),
         }
     }
 }
@@ -291,6 +316,19 @@ impl SipConfig {
         Ok(())
     }
 
+    /// The credentials configured for the host of `uri`, by `host:port`
+    /// first, then by host alone.
+    pub fn credentials_for(&self, uri: &str) -> Option<(String, String)> {
+        let parsed = rsip::Uri::try_from(uri).ok()?;
+        let with_port = parsed.host_with_port.to_string();
+        let host = parsed.host_with_port.host.to_string();
+        self.credentials
+            .iter()
+            .find(|c| c.host == with_port)
+            .or_else(|| self.credentials.iter().find(|c| c.host == host))
+            .map(|c| (c.username.clone(), c.password.clone()))
+    }
+
     /// The trunk for `number`: the longest matching prefix.
     pub fn trunk_for(&self, number: &str) -> Option<&TrunkConfig> {
         self.trunks
@@ -375,6 +413,30 @@ mod tests {
         assert_eq!(
             policy.uui_placement_for("sip:desk@pbx.example"),
             UuiPlacement::Header
+        );
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_configuration() {
+        let readme = include_str!("../README.md");
+        let example = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml example in the README");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sip.toml");
+        std::fs::write(&path, example).expect("write");
+        let config: SipConfig =
+            baton_service_kit::config::load(Some(&path), "BATON_SIP_README_TEST").expect("loads");
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.trunks.len(), 1);
+        assert_eq!(
+            config
+                .credentials_for("sip:desk@pbx.example.net")
+                .map(|c| c.0)
+                .as_deref(),
+            Some("baton")
         );
     }
 

@@ -212,7 +212,7 @@ impl SipConnector {
                 Ok(Destination {
                     request_uri: uri.clone(),
                     from_uri: self.stack.own_uri(),
-                    credentials: None,
+                    credentials: self.config.credentials_for(uri),
                 })
             }
             TransferTarget::PhoneNumber(number) => {
@@ -477,30 +477,15 @@ impl SipConnector {
                     && authorization.is_none()
                     && let Some((username, password)) = &destination.credentials
                 {
-                    let challenge_header = if code == 401 {
-                        "WWW-Authenticate"
-                    } else {
-                        "Proxy-Authenticate"
-                    };
-                    let answer = message::header_value(final_response.headers(), challenge_header)
-                        .and_then(|c| Challenge::parse(&c))
-                        .zip(rsip::Uri::try_from(destination.request_uri.as_str()).ok())
-                        .and_then(|(challenge, uri)| {
-                            challenge.answer(
-                                username,
-                                password,
-                                &Method::Invite,
-                                &uri,
-                                &random_token(),
-                            )
-                        });
+                    let answer = answer_challenge(
+                        &final_response,
+                        username,
+                        password,
+                        &Method::Invite,
+                        &destination.request_uri,
+                    );
                     if let Some(answer) = answer {
-                        let name = if code == 401 {
-                            "Authorization"
-                        } else {
-                            "Proxy-Authorization"
-                        };
-                        authorization = Some((name.into(), answer));
+                        authorization = Some(answer);
                         cseq += 1;
                         continue;
                     }
@@ -641,7 +626,40 @@ impl SipConnector {
         ));
         // Listen for the NOTIFYs before the REFER leaves: they may overtake the 202.
         let mut notifies = stack.register_dialog(&call_id);
-        let refer = stack.non_invite(Method::Refer, gateway, &lines, &branch, b"", to);
+        let refer = {
+            let stack = stack.clone();
+            let credentials = self.config.credentials_for(gateway);
+            let gateway = gateway.to_owned();
+            async move {
+                let response = stack
+                    .non_invite(Method::Refer, &gateway, &lines, &branch, b"", to)
+                    .await?;
+                let code = response.status_code.code();
+                let answer = match (&credentials, code) {
+                    (Some((username, password)), 401 | 407) => {
+                        answer_challenge(&response, username, password, &Method::Refer, &gateway)
+                    }
+                    _ => None,
+                };
+                let Some(answer) = answer else {
+                    return Ok(response);
+                };
+                // Once more, authenticated: a new transaction, the next CSeq.
+                let branch = format!("z9hG4bK{}", random_token());
+                let mut lines: HeaderLines = lines
+                    .into_iter()
+                    .map(|(name, value)| match name.as_str() {
+                        "Via" => (name, stack.via(&branch, to.transport)),
+                        "CSeq" => (name, "2 REFER".to_owned()),
+                        _ => (name, value),
+                    })
+                    .collect();
+                lines.push(answer);
+                stack
+                    .non_invite(Method::Refer, &gateway, &lines, &branch, b"", to)
+                    .await
+            }
+        };
         tokio::pin!(refer);
         let deadline = tokio::time::sleep(self.config.notify_timeout);
         tokio::pin!(deadline);
@@ -848,6 +866,26 @@ fn spawn_bye(stack: &Arc<SipStack>, mut dialog: Dialog) -> tokio::task::JoinHand
             tracing::warn!(%error, "BYE to the human's leg failed");
         }
     })
+}
+
+/// The Authorization (401) or Proxy-Authorization (407) header that
+/// answers the challenge in `response`, when we can.
+fn answer_challenge(
+    response: &rsip::Response,
+    username: &str,
+    password: &str,
+    method: &Method,
+    uri: &str,
+) -> Option<(String, String)> {
+    let (challenge, header) = match response.status_code.code() {
+        401 => ("WWW-Authenticate", "Authorization"),
+        407 => ("Proxy-Authenticate", "Proxy-Authorization"),
+        _ => return None,
+    };
+    let challenge = Challenge::parse(&message::header_value(response.headers(), challenge)?)?;
+    let uri = rsip::Uri::try_from(uri).ok()?;
+    let answer = challenge.answer(username, password, method, &uri, &random_token())?;
+    Some((header.to_owned(), answer))
 }
 
 /// The next hop in a dialog: the first route (loose routing), else the

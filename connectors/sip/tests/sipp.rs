@@ -748,3 +748,29 @@ async fn stopping_the_connector_cancels_the_ringing_leg() {
     // sipp passes only if the INVITE was CANCELled and its 487 acknowledged.
     agent.assert_passed().await;
 }
+
+#[tokio::test]
+async fn a_gateway_that_challenges_the_refer_gets_digest_credentials() {
+    let gateway = Sipp::start("gateway_challenges_refer");
+    let host = format!("127.0.0.1:{}", gateway.port);
+    let (grpc, _) = connector(move |config| {
+        config.credentials = vec![baton_connector_sip::config::CredentialConfig {
+            host,
+            username: "baton-gw".into(),
+            password: "gw-secret".into(),
+        }]
+    })
+    .await;
+    let events = transfer(
+        grpc,
+        target::Kind::SipUri("sip:agent@127.0.0.1:5999".into()),
+        TransferMode::Blind,
+        envelope(Some(&gateway)),
+    )
+    .await;
+    assert_eq!(
+        kinds(&events),
+        [Answered, ContextDelivered, Connected, Completed]
+    );
+    gateway.assert_passed().await;
+}
