@@ -418,6 +418,10 @@ impl SipConnector {
             let timer_b = tokio::time::Instant::now() + stack.t1() * 64;
             let mut cancelled_at: Option<tokio::time::Instant> = None;
             let final_response = loop {
+                // After a CANCEL, the INVITE gets 64*T1 to end (timer B again).
+                let cancel_gives_up = cancelled_at
+                    .map(|at| at + stack.t1() * 64)
+                    .unwrap_or_else(tokio::time::Instant::now);
                 // Timer A runs on UDP only: TCP does its own retransmission.
                 let retransmit =
                     !provisional && cancelled_at.is_none() && to_addr.transport == Transport::Udp;
@@ -453,7 +457,7 @@ impl SipConnector {
                         self.legs().remove(&Self::key(transfer));
                         self.spawn_cancel(destination.request_uri.clone(), cancel_lines.clone(), branch.clone(), to_addr);
                     }
-                    () = tokio::time::sleep(stack.t1() * 64), if cancelled_at.is_some() => {
+                    () = tokio::time::sleep_until(cancel_gives_up), if cancelled_at.is_some() => {
                         return Err(Failure::new(FailureReason::NoAnswer, "ring timeout; cancelled"));
                     }
                 }
