@@ -274,6 +274,8 @@ const WORDS: &[(&str, f32)] = &[
     ("stinksauer", 0.7),
     ("palhacada", 0.55),
     ("desastre", 0.45),
+    ("twice", 0.25),
+    ("zweimal", 0.25),
 ];
 
 /// [`WORDS`] as a map, built once; the first entry of a word wins.
@@ -334,6 +336,8 @@ const INTENSIFIERS: &[&str] = &[
     "utter",
     "complete",
     "wirklich",
+    "bodenlose",
+    "bodenlos",
 ];
 
 /// Multi-word cues, folded.
@@ -374,6 +378,20 @@ const PHRASES: &[(&[&str], f32)] = &[
     (&["not", "take", "it", "anymore"], 0.6),
     (&["halte", "das", "nicht", "mehr"], 0.6),
     (&["ras", "le", "bol"], 0.7),
+    (&["wits", "end"], 0.7),
+    (&["bout", "de", "nerfs"], 0.7),
+    (&["nerven", "am", "ende"], 0.7),
+    (&["hasta", "el", "mono"], 0.7),
+    (&["meu", "limite"], 0.6),
+    (&["still", "no"], 0.3),
+    (&["still", "not"], 0.3),
+    (&["toujours", "pas"], 0.3),
+    (&["todavia", "no"], 0.3),
+    (&["ainda", "nao"], 0.3),
+    (&["immer", "noch", "nicht"], 0.3),
+    (&["es", "un", "robo"], 0.6),
+    (&["du", "vol"], 0.6),
+    (&["um", "roubo"], 0.6),
 ];
 
 const NEGATORS: &[&str] = &[
@@ -479,7 +497,12 @@ pub(crate) fn score_turn(text: &str, clauses: &[Vec<String>]) -> (f32, Vec<Strin
         c.windows(2).any(|w| {
             let count = matches!(
                 w[0].as_str(),
-                "third"
+                "two"
+                    | "dos"
+                    | "deux"
+                    | "zwei"
+                    | "duas"
+                    | "third"
                     | "fourth"
                     | "fifth"
                     | "tercera"

@@ -152,6 +152,12 @@ const TALK_FRAMES: &[&str] = &[
     "passem",
     "transfieran",
     "comuniquen",
+    "hand",
+    "callback",
+    "comunica",
+    "comunican",
+    "rufen",
+    "ruf",
 ];
 
 /// Verbs of wanting, asking or getting.
@@ -397,6 +403,10 @@ const GLUE: &[&str] = &[
     "this",
     "it",
     "call",
+    "team",
+    "staff",
+    "department",
+    "over",
 ];
 
 const PHONE: &[&str] = &[
@@ -828,6 +838,12 @@ fn other_sense(tokens: &[String], k: usize) -> bool {
 
 fn is_frame(tokens: &[String], i: usize, talk_only: bool) -> bool {
     let w = tokens[i].as_str();
+    if w == "call" {
+        // "someone call me back", not "my call with the operator".
+        return tokens
+            .get(i + 1)
+            .is_some_and(|t| matches!(t.as_str(), "me" | "back" | "us"));
+    }
     if has(&sets::TALK_FRAMES, w) {
         return true;
     }

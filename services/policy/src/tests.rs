@@ -88,6 +88,26 @@ fn accents_are_optional() {
 }
 
 #[test]
+fn mentions_of_a_human_are_not_requests() {
+    for t in [
+        "My call with the operator was cut",
+        "Your agent promised a callback",
+        "The representative was helpful, thanks",
+        "Did a real person approve my loan?",
+        "Can agents see my payment details?",
+    ] {
+        assert!(!evaluate(&all_off(), &convo(&[t])).escalate, "{t}");
+    }
+    assert!(
+        evaluate(
+            &all_off(),
+            &convo(&["Could someone from your team call me?"])
+        )
+        .escalate
+    );
+}
+
+#[test]
 fn extra_phrases_from_config() {
     let mut c = all_off();
     c.explicit_request.extra_phrases = vec!["Baton Care".into()];
