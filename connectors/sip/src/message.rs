@@ -120,6 +120,12 @@ pub fn sanitize(value: &str, max: usize) -> String {
     clean
 }
 
+/// The longest value a header named `name` may have so that its whole line,
+/// `Name: value` and CRLF, stays within [`MAX_HEADER_LINE`].
+pub fn max_value_len(name: &str) -> usize {
+    MAX_HEADER_LINE.saturating_sub(name.len() + 4)
+}
+
 /// A header name made of letters, digits and '-' only.
 pub fn is_token(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -213,7 +219,7 @@ fn to_headers(lines: &HeaderLines, body_length: usize) -> Headers {
         if !is_token(name) {
             continue;
         }
-        let value = sanitize(value, MAX_HEADER_LINE - name.len() - 2);
+        let value = sanitize(value, max_value_len(name));
         headers.push(match name.as_str() {
             "Via" => Header::Via(value.into()),
             "From" => Header::From(value.into()),

@@ -16,7 +16,7 @@ use rsip::prelude::*;
 
 use crate::config::{CallerIdPolicy, NumberFormat, SipConfig, UuiPlacement, is_e164};
 use crate::digest::Challenge;
-use crate::message::{self, HeaderLines, MAX_HEADER_LINE};
+use crate::message::{self, HeaderLines};
 use crate::stack::{Peer, SipError, SipStack, Transport, random_token};
 
 /// The User-to-User limit many carriers enforce, in bytes of the token
@@ -321,7 +321,7 @@ impl SipConnector {
                 };
                 let name = format!("X-Baton-{}", header_case(field));
                 if message::is_token(&name) {
-                    let value = message::sanitize(&value, MAX_HEADER_LINE - name.len() - 2);
+                    let value = message::sanitize(&value, message::max_value_len(&name));
                     lines.push((name, value));
                 }
             }
@@ -1029,5 +1029,109 @@ impl Connector for SipConnector {
         if let Some(leg) = leg {
             release(&self.stack, leg);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_connector_sdk::{ContextEnvelope, ContextPayload, ContextReference};
+
+    async fn connector(config: SipConfig) -> SipConnector {
+        let stack = SipStack::bind(
+            "127.0.0.1:0".parse().expect("addr"),
+            Transport::Udp,
+            None,
+            "baton".into(),
+            std::time::Duration::from_millis(500),
+            None,
+        )
+        .await
+        .expect("binds");
+        SipConnector::new(Arc::new(config), stack)
+    }
+
+    fn transfer(token: &str, screen_pop: &str, headers_json: &str) -> Transfer {
+        Transfer {
+            handoff_id: "h1".into(),
+            attempt: 1,
+            target: TransferTarget::SipUri("sip:agent@127.0.0.1".into()),
+            mode: TransferMode::Warm,
+            envelope: ContextEnvelope {
+                reference: Some(ContextReference {
+                    handoff_id: "h1".into(),
+                    token: token.into(),
+                    context_url: String::new(),
+                    screen_pop_url: screen_pop.into(),
+                }),
+                payloads: vec![ContextPayload {
+                    mechanism: ContextMechanism::SipHeaders as i32,
+                    content: headers_json.into(),
+                    omitted_fields: vec![],
+                }],
+                ..Default::default()
+            },
+            deadline: std::time::SystemTime::now(),
+        }
+    }
+
+    fn header<'a>(lines: &'a HeaderLines, name: &str) -> Option<&'a str> {
+        lines
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[tokio::test]
+    async fn context_headers_carry_the_token_and_fields_and_nothing_that_breaks_a_line() {
+        let connector = connector(SipConfig::ephemeral()).await;
+        let long = "x".repeat(5000);
+        let lines = connector.context_headers(&transfer(
+            "tok",
+            "https://baton.test/pop?t=1",
+            &format!(r#"{{"intent":"a\r\nB: c","reason":"{long}","language":"en","priority":3,"summary":"secret"}}"#),
+        ));
+        assert_eq!(
+            header(&lines, "User-to-User"),
+            Some("746f6b;encoding=hex;purpose=isdn-uui")
+        );
+        assert_eq!(
+            header(&lines, "Call-Info"),
+            Some("<https://baton.test/pop?t=1>;purpose=info")
+        );
+        assert_eq!(header(&lines, "X-Baton-Intent"), Some("a  B: c"));
+        assert_eq!(header(&lines, "X-Baton-Priority"), Some("3"));
+        // Only configured fields go out.
+        assert_eq!(header(&lines, "X-Baton-Summary"), None);
+        for (name, value) in &lines {
+            assert!(
+                name.len() + 2 + value.len() < message::MAX_HEADER_LINE,
+                "{name} too long"
+            );
+            assert!(!value.contains(['\r', '\n']));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_over_the_uui_limit_and_an_unsafe_screen_pop_are_left_out() {
+        let connector = connector(SipConfig::ephemeral()).await;
+        let lines = connector.context_headers(&transfer(
+            &"t".repeat(65),
+            "https://baton.test/pop?t=1>;evil",
+            "{}",
+        ));
+        assert_eq!(header(&lines, "User-to-User"), None);
+        assert_eq!(header(&lines, "Call-Info"), None);
+    }
+
+    #[test]
+    fn every_final_status_maps_to_the_reason_the_control_service_falls_back_on() {
+        assert_eq!(failure_for_status(486), FailureReason::Busy);
+        assert_eq!(failure_for_status(600), FailureReason::Busy);
+        assert_eq!(failure_for_status(480), FailureReason::NoAnswer);
+        assert_eq!(failure_for_status(408), FailureReason::NoAnswer);
+        assert_eq!(failure_for_status(603), FailureReason::Rejected);
+        assert_eq!(failure_for_status(404), FailureReason::Unreachable);
+        assert_eq!(failure_for_status(503), FailureReason::Unreachable);
     }
 }
