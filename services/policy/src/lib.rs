@@ -152,22 +152,28 @@ pub fn evaluate(config: &PolicyConfig, conversation: &Conversation) -> Decision 
                     format!("intent '{}' is not in the capability list", intent.name),
                 ));
             }
-            if intent.confidence < c.min_confidence {
+            // A confidence that is not a number is no confidence at all.
+            let confidence = if intent.confidence.is_finite() {
+                intent.confidence
+            } else {
+                0.0
+            };
+            if confidence < c.min_confidence {
                 decision.fired.push(Fired {
-                    score: Some(intent.confidence),
+                    score: Some(confidence),
                     threshold: Some(c.min_confidence),
                     ..fired(
                         Trigger::Complexity,
                         format!(
                             "intent confidence {:.2} < minimum {:.2}",
-                            intent.confidence, c.min_confidence
+                            confidence, c.min_confidence
                         ),
                     )
                 });
-            } else if intent.confidence < c.min_confidence + 0.1 {
+            } else if confidence < c.min_confidence + 0.1 {
                 decision.near_misses.push(format!(
                     "intent confidence {:.2} is close to the minimum {:.2}",
-                    intent.confidence, c.min_confidence
+                    confidence, c.min_confidence
                 ));
             }
         }

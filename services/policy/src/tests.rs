@@ -564,3 +564,33 @@ mod state {
         assert_eq!(s.get("acme", "c0", t0).map(|c| c.turns.len()), Some(50));
     }
 }
+
+#[test]
+fn odd_text_never_panics() {
+    let long = "agent ".repeat(5000);
+    for t in [
+        "",
+        " ",
+        "!!!",
+        "\"",
+        "'",
+        "«",
+        "\"unclosed quote agent",
+        "'''",
+        "😡😡😡 AGENT 😡",
+        "מה זה",
+        "ǅǆ İstanbul ﬁ",
+        "0.0.0",
+        "0,0,0",
+        "..0..",
+        &long,
+    ] {
+        let mut c = convo(&[t]);
+        c.intent = Some(Intent {
+            name: t.into(),
+            confidence: f32::NAN,
+        });
+        c.turns[0].distress_score = Some(f32::NAN);
+        let _ = evaluate(&PolicyConfig::default(), &c);
+    }
+}
