@@ -193,6 +193,7 @@ fn handoff_request(request_id: &str) -> CreateHandoffRequest {
             seconds: 300,
             nanos: 0,
         }),
+        decision: None,
     }
 }
 

@@ -217,6 +217,7 @@ fn request(request_id: &str, target: pb::target::Kind) -> CreateHandoffRequest {
         target: Some(pb::Target { kind: Some(target) }),
         mode: pb::TransferMode::Warm as i32,
         timeout: None,
+        decision: None,
     }
 }
 

@@ -457,6 +457,7 @@ fn create_request(args: &CreateArgs) -> Result<CreateHandoffRequest, CliError> {
         timeout: args
             .timeout
             .and_then(|t| prost_types::Duration::try_from(Duration::from(t)).ok()),
+        decision: None,
     })
 }
 

@@ -25,6 +25,7 @@ use crate::domain::{
     DEFAULT_TENANT, EventKind, Failure, Handoff, HandoffState, NewEvent, TransferMode,
 };
 use crate::hub::EventHub;
+use crate::policy::PolicyEngine;
 use crate::store::{CreateOutcome, HandoffStore, StoreError};
 
 const DEFAULT_PAGE_SIZE: usize = 50;
@@ -104,6 +105,7 @@ pub struct HandoffApi {
     pub dispatcher: Arc<Dispatcher>,
     pub router: Router,
     pub messages: CustomerMessages,
+    pub policy: Arc<PolicyEngine>,
     pub limits: Limits,
     pub default_timeout: Duration,
     pub max_timeout: Duration,
@@ -164,7 +166,156 @@ impl HandoffApi {
             queue_status: None,
             failure: None,
             last_sequence: 1,
+            decision: request.decision.clone(),
         })
+    }
+}
+
+const MAX_CONVERSATION_ID_CHARS: usize = 128;
+const MAX_ENTITY_TYPES: usize = 64;
+
+fn validate_evaluation(
+    request: &EvaluateEscalationRequest,
+    limits: &Limits,
+) -> Result<(), Vec<FieldViolation>> {
+    let mut violations = Vec::new();
+    let mut add = |field: String, description: String| {
+        violations.push(FieldViolation::new(field, description))
+    };
+    if request.conversation_id.is_empty() && !request.whole_conversation {
+        add(
+            "conversation_id".into(),
+            "is required unless whole_conversation is true".into(),
+        );
+    }
+    if request.conversation_id.chars().count() > MAX_CONVERSATION_ID_CHARS
+        || request.conversation_id.chars().any(char::is_control)
+    {
+        add(
+            "conversation_id".into(),
+            format!(
+                "must be at most {MAX_CONVERSATION_ID_CHARS} characters, without control characters"
+            ),
+        );
+    }
+    if let Some(intent) = &request.intent {
+        if !(0.0..=1.0).contains(&intent.confidence) {
+            add(
+                "intent.confidence".into(),
+                "must be between 0.0 and 1.0".into(),
+            );
+        }
+        if intent.name.len() > 128 {
+            add("intent.name".into(), "must be at most 128 bytes".into());
+        }
+    }
+    if request.turns.len() > limits.max_transcript_turns {
+        add(
+            "turns".into(),
+            format!("has more than {} turns", limits.max_transcript_turns),
+        );
+    }
+    for (i, turn) in request.turns.iter().enumerate() {
+        if turn.text.len() > limits.max_turn_bytes {
+            add(
+                format!("turns[{i}].text"),
+                format!("is longer than {} bytes", limits.max_turn_bytes),
+            );
+        }
+        match baton_proto::types::v1::Speaker::try_from(turn.speaker) {
+            Ok(baton_proto::types::v1::Speaker::Unspecified) | Err(_) => {
+                add(format!("turns[{i}].speaker"), "must say who spoke".into())
+            }
+            Ok(_) => {}
+        }
+        if turn
+            .distress_score
+            .is_some_and(|s| !(0.0..=1.0).contains(&s))
+        {
+            add(
+                format!("turns[{i}].distress_score"),
+                "must be between 0.0 and 1.0".into(),
+            );
+        }
+        if AiOutcome::try_from(turn.ai_outcome).is_err() {
+            add(
+                format!("turns[{i}].ai_outcome"),
+                "is not a known outcome".into(),
+            );
+        }
+    }
+    if request.entity_types.len() > MAX_ENTITY_TYPES
+        || request.entity_types.iter().any(|t| t.len() > 128)
+    {
+        add(
+            "entity_types".into(),
+            format!("at most {MAX_ENTITY_TYPES} types of at most 128 bytes"),
+        );
+    }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(violations)
+    }
+}
+
+/// The request in the policy engine's terms.
+fn policy_conversation(request: &EvaluateEscalationRequest) -> baton_policy::Conversation {
+    use baton_policy::{AiOutcome as Outcome, Speaker as Who};
+    use baton_proto::types::v1::Speaker;
+    let turns = request
+        .turns
+        .iter()
+        .map(|turn| baton_policy::Turn {
+            speaker: match Speaker::try_from(turn.speaker) {
+                Ok(Speaker::Ai) => Who::Ai,
+                Ok(Speaker::Human) => Who::Human,
+                Ok(Speaker::System) => Who::System,
+                _ => Who::Customer,
+            },
+            text: turn.text.clone(),
+            distress_score: turn.distress_score,
+            ai_outcome: match AiOutcome::try_from(turn.ai_outcome) {
+                Ok(AiOutcome::Resolved) => Some(Outcome::Resolved),
+                Ok(AiOutcome::NotUnderstood) => Some(Outcome::NotUnderstood),
+                Ok(AiOutcome::Failed) => Some(Outcome::Failed),
+                _ => None,
+            },
+        })
+        .collect();
+    let signals = request.signals.unwrap_or_default();
+    baton_policy::Conversation {
+        language: request.language.clone(),
+        intent: request.intent.as_ref().map(|i| baton_policy::Intent {
+            name: i.name.clone(),
+            confidence: i.confidence,
+        }),
+        turns,
+        entity_types: request.entity_types.clone(),
+        flags: baton_policy::RuntimeFlags {
+            explicit_request: signals.explicit_request,
+            multi_party_dispute: signals.multi_party_dispute,
+            novel_scenario: signals.novel_scenario,
+        },
+    }
+}
+
+fn fired_trigger(fired: &baton_policy::Fired) -> FiredTrigger {
+    use baton_policy::Trigger;
+    use baton_proto::types::v1::EscalationKind;
+    let kind = match fired.trigger {
+        Trigger::ExplicitRequest => EscalationKind::ExplicitRequest,
+        Trigger::Distress => EscalationKind::Distress,
+        Trigger::Complexity => EscalationKind::Complexity,
+        Trigger::Compliance => EscalationKind::Compliance,
+        Trigger::RepeatedFailure => EscalationKind::RepeatedFailure,
+    };
+    FiredTrigger {
+        kind: kind as i32,
+        evidence: fired.evidence.clone(),
+        score: fired.score.unwrap_or_default(),
+        threshold: fired.threshold.unwrap_or_default(),
+        count: fired.count.unwrap_or_default(),
     }
 }
 
@@ -339,6 +490,74 @@ impl HandoffService for HandoffApi {
         self.dispatcher.stop(&cancelled).await;
         Ok(Response::new(CancelHandoffResponse {
             handoff: Some(convert::handoff(&cancelled)),
+        }))
+    }
+
+    async fn evaluate_escalation(
+        &self,
+        request: Request<EvaluateEscalationRequest>,
+    ) -> Result<Response<EvaluateEscalationResponse>, Status> {
+        let tenant = tenant_of(&request);
+        let request = request.into_inner();
+        validate_evaluation(&request, &self.limits).map_err(|v| invalid_argument(&v))?;
+        let policy = self.policy.for_tenant(&tenant);
+        let conversation = policy_conversation(&request);
+        let now = std::time::Instant::now();
+        let decision = if request.whole_conversation {
+            if !request.conversation_id.is_empty() {
+                self.policy.states.remove(&tenant, &request.conversation_id);
+            }
+            baton_policy::evaluate(&policy, &conversation)
+        } else {
+            let states = &self.policy.states;
+            let id = &request.conversation_id;
+            let mut updates = conversation
+                .turns
+                .into_iter()
+                .map(|turn| baton_policy::TurnUpdate {
+                    turn,
+                    language: Some(conversation.language.clone()).filter(|l| !l.is_empty()),
+                    intent: conversation.intent.clone(),
+                    entity_types: conversation.entity_types.clone(),
+                    flags: conversation.flags,
+                });
+            let last = updates.next_back();
+            for update in updates {
+                states.append(&tenant, id, update, now);
+            }
+            match last {
+                Some(update) => states.append_and_evaluate(&policy, &tenant, id, update, now),
+                None => {
+                    let mut known = states.get(&tenant, id, now).unwrap_or_default();
+                    known.flags.explicit_request |= conversation.flags.explicit_request;
+                    known.flags.multi_party_dispute |= conversation.flags.multi_party_dispute;
+                    known.flags.novel_scenario |= conversation.flags.novel_scenario;
+                    if conversation.intent.is_some() {
+                        known.intent = conversation.intent.clone();
+                    }
+                    baton_policy::evaluate(&policy, &known)
+                }
+            }
+        };
+        if decision.escalate {
+            tracing::info!(
+                fired = ?decision.fired.iter().map(|f| f.trigger.as_str()).collect::<Vec<_>>(),
+                "escalation advised"
+            );
+        }
+        let customer_message = match (&decision.customer_message, decision.escalate) {
+            (_, false) => String::new(),
+            (Some(message), true) => message.clone(),
+            (None, true) => self.messages.for_language(&request.language).0.to_owned(),
+        };
+        Ok(Response::new(EvaluateEscalationResponse {
+            decision: Some(EscalationDecision {
+                escalate: decision.escalate,
+                fired: decision.fired.iter().map(fired_trigger).collect(),
+                suggested_route: decision.route.clone().unwrap_or_default(),
+                customer_message,
+                recommendations: decision.near_misses.clone(),
+            }),
         }))
     }
 

@@ -27,6 +27,8 @@ pub struct ControlConfig {
     /// Named routes, matched in order.
     pub routes: Vec<RouteConfig>,
     pub messages: MessagesConfig,
+    /// The escalation policy of `EvaluateEscalation`.
+    pub policy: crate::policy::PolicySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

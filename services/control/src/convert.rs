@@ -89,6 +89,7 @@ pub fn handoff(handoff: &Handoff) -> api::Handoff {
         queue_status: handoff.queue_status.as_ref().map(queue_status),
         failure: handoff.failure.as_ref().map(failure),
         last_sequence: handoff.last_sequence,
+        decision: handoff.decision.clone(),
     }
 }
 

@@ -311,6 +311,7 @@ mod tests {
             queue_status: None,
             failure: None,
             last_sequence: 1,
+            decision: None,
         }
     }
 

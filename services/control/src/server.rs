@@ -21,6 +21,7 @@ use crate::domain::message::CustomerMessages;
 use crate::domain::routing::Router;
 use crate::http::{HttpState, router};
 use crate::hub::EventHub;
+use crate::policy::PolicyEngine;
 use crate::registry::ConnectorRegistry;
 use crate::store::{HandoffStore, SqliteStore};
 use crate::token::TokenSigner;
@@ -65,6 +66,7 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
         &config.messages.default_language,
     )
     .map_err(anyhow::Error::msg)?;
+    let policy = Arc::new(PolicyEngine::new(&config.policy).map_err(anyhow::Error::msg)?);
     if config.handoff.default_timeout > config.handoff.max_timeout {
         anyhow::bail!("handoff.default_timeout: must not exceed handoff.max_timeout");
     }
@@ -120,6 +122,7 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
         dispatcher: dispatcher.clone(),
         router,
         messages,
+        policy,
         limits: config.limits.clone(),
         default_timeout: config.handoff.default_timeout,
         max_timeout: config.handoff.max_timeout,
@@ -158,6 +161,7 @@ impl BoundControl {
             registry,
         } = self;
         let stop_streams = api.shutdown.clone();
+        let policy_upkeep = tokio::spawn(api.policy.clone().maintain());
         let max_request = config.limits.max_request_bytes + 16 * 1024;
 
         let mut routes = RoutesBuilder::default();
@@ -211,6 +215,7 @@ impl BoundControl {
             result = servers => { result?; }
             () = drain_deadline => tracing::warn!("drain timeout reached; exiting with calls in flight"),
         }
+        policy_upkeep.abort();
         drop(dispatcher);
         tracing::info!("baton-control stopped");
         Ok(())

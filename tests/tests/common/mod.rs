@@ -204,6 +204,7 @@ pub fn request(request_id: &str, target: pb::target::Kind) -> CreateHandoffReque
         target: Some(pb::Target { kind: Some(target) }),
         mode: pb::TransferMode::Warm as i32,
         timeout: None,
+        decision: None,
     }
 }
 

@@ -132,6 +132,8 @@ pub struct Handoff {
     pub queue_status: Option<QueueStatus>,
     pub failure: Option<Failure>,
     pub last_sequence: u64,
+    /// The escalation decision given at creation, if any.
+    pub decision: Option<baton_proto::handoff::v1::EscalationDecision>,
 }
 
 impl Handoff {

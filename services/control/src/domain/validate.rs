@@ -99,6 +99,9 @@ pub fn validate_create(
         None => v.add("target", "is required"),
         Some(target) => validate_target(target, "target", &mut v),
     }
+    if let Some(decision) = &request.decision {
+        validate_decision(decision, &mut v);
+    }
     if pb::TransferMode::try_from(request.mode).is_err() {
         v.add("mode", "is not a known transfer mode");
     }
@@ -114,6 +117,47 @@ pub fn validate_create(
         }
     }
     v.finish()
+}
+
+const MAX_DECISION_ITEMS: usize = 16;
+
+fn validate_decision(decision: &baton_proto::handoff::v1::EscalationDecision, v: &mut Violations) {
+    if decision.fired.len() > MAX_DECISION_ITEMS {
+        v.add(
+            "decision.fired",
+            format!("has more than {MAX_DECISION_ITEMS} triggers"),
+        );
+    }
+    for (i, fired) in decision.fired.iter().enumerate() {
+        v.check_max(
+            &format!("decision.fired[{i}].evidence"),
+            &fired.evidence,
+            MAX_DETAIL_BYTES,
+        );
+    }
+    if decision.recommendations.len() > MAX_DECISION_ITEMS {
+        v.add(
+            "decision.recommendations",
+            format!("has more than {MAX_DECISION_ITEMS} items"),
+        );
+    }
+    for (i, text) in decision.recommendations.iter().enumerate() {
+        v.check_max(
+            &format!("decision.recommendations[{i}]"),
+            text,
+            MAX_DETAIL_BYTES,
+        );
+    }
+    v.check_token(
+        "decision.suggested_route",
+        &decision.suggested_route,
+        MAX_NAME_BYTES,
+    );
+    v.check_max(
+        "decision.customer_message",
+        &decision.customer_message,
+        MAX_DETAIL_BYTES,
+    );
 }
 
 fn validate_conversation(conversation: &pb::Conversation, v: &mut Violations) {
@@ -420,6 +464,7 @@ mod tests {
             }),
             mode: 0,
             timeout: None,
+            decision: None,
         }
     }
 

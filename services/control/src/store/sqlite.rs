@@ -19,7 +19,8 @@ use crate::domain::{
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE handoffs (
     id TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
@@ -65,12 +66,16 @@ CREATE TABLE handoff_events (
 CREATE UNIQUE INDEX handoff_events_by_connector_sequence
     ON handoff_events (handoff_id, attempt, connector_sequence)
     WHERE connector_sequence IS NOT NULL;
-"#];
+"#,
+    r#"
+ALTER TABLE handoffs ADD COLUMN decision BLOB;
+"#,
+];
 
 const HANDOFF_COLUMNS: &str = "id, tenant, request_id, request_fingerprint, state, conversation, \
     context, requested_target, mode, plan, customer_message, customer_message_language, \
     created_at_ms, updated_at_ms, deadline_ms, current_attempt, queue_position, queue_wait_ms, \
-    failure_reason, failure_detail, last_sequence";
+    failure_reason, failure_detail, last_sequence, decision";
 
 const EVENT_COLUMNS: &str = "handoff_id, sequence, kind, state, time_ms, attempt, queue_position, \
     queue_wait_ms, failure_reason, failure_detail, detail";
@@ -208,6 +213,7 @@ struct HandoffRow {
     failure_reason: Option<i32>,
     failure_detail: Option<String>,
     last_sequence: u64,
+    decision: Option<Vec<u8>>,
 }
 
 impl HandoffRow {
@@ -234,6 +240,7 @@ impl HandoffRow {
             failure_reason: row.get(18)?,
             failure_detail: row.get(19)?,
             last_sequence: row.get(20)?,
+            decision: row.get(21)?,
         })
     }
 
@@ -266,6 +273,7 @@ impl HandoffRow {
             queue_status: queue_status(self.queue_position, self.queue_wait_ms),
             failure: failure(self.failure_reason, self.failure_detail),
             last_sequence: self.last_sequence,
+            decision: self.decision.as_deref().map(decode).transpose()?,
         })
     }
 }
@@ -388,7 +396,7 @@ impl HandoffStore for SqliteStore {
             tx.execute(
                 &format!(
                     "INSERT INTO handoffs ({HANDOFF_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
-                     ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, NULL, NULL, NULL, NULL, NULL, 1)"
+                     ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, NULL, NULL, NULL, NULL, NULL, 1, ?16)"
                 ),
                 params![
                     handoff.id,
@@ -406,6 +414,7 @@ impl HandoffStore for SqliteStore {
                     handoff.created_at_ms,
                     handoff.created_at_ms,
                     handoff.deadline_ms,
+                    handoff.decision.as_ref().map(Message::encode_to_vec),
                 ],
             )
             .map_err(unavailable)?;
@@ -658,6 +667,7 @@ mod tests {
             queue_status: None,
             failure: None,
             last_sequence: 0,
+            decision: None,
         }
     }
 
