@@ -29,6 +29,9 @@ pub struct DevArgs {
     /// The agent desktop's HTTP address.
     #[arg(long, default_value = "127.0.0.1:8090")]
     desktop_listen: SocketAddr,
+    /// The SIP connector's gRPC address.
+    #[arg(long, default_value = "127.0.0.1:50062")]
+    sip_listen: SocketAddr,
     /// The demo connector's gRPC address.
     #[arg(long, default_value = "127.0.0.1:50061")]
     demo_listen: SocketAddr,
@@ -78,17 +81,23 @@ fn connector(endpoint: SocketAddr) -> ConnectorConfig {
 /// Queue `support` goes to the embedded queue, where a human signed in on
 /// the agent desktop gets the screen pop; with nobody signed in, route
 /// `support` falls back to the demo contact center's `overflow` queue.
-fn control_config(args: &DevArgs, queue: SocketAddr, demo: SocketAddr) -> ControlConfig {
+fn control_config(
+    args: &DevArgs,
+    queue: SocketAddr,
+    sip: SocketAddr,
+    demo: SocketAddr,
+) -> ControlConfig {
     let mut config = ControlConfig::default();
     config.server.grpc_listen = args.grpc_listen;
     config.server.http_listen = args.http_listen;
     config.store.data_dir = args.data_dir.join("control");
     config.connectors.insert("queue".into(), connector(queue));
+    config.connectors.insert("sip".into(), connector(sip));
     config.connectors.insert("demo".into(), connector(demo));
     config.default_connectors = DefaultConnectors {
         queue: Some("queue".into()),
-        phone_number: Some("demo".into()),
-        sip_uri: Some("demo".into()),
+        phone_number: Some("sip".into()),
+        sip_uri: Some("sip".into()),
     };
     let queue_target = |connector: &str, name: &str| RouteTargetConfig {
         connector: connector.into(),
@@ -145,7 +154,17 @@ async fn start(args: DevArgs) -> anyhow::Result<()> {
     let queue_stop = stop.clone();
     let queue_task = tokio::spawn(queue.serve(async move { queue_stop.cancelled().await }));
 
-    let control = baton_control::bind(control_config(&args, queue_addr, demo_addr)).await?;
+    let sip = baton_connector_sip::bind(baton_connector_sip::SipConfig {
+        listen: args.sip_listen,
+        ..Default::default()
+    })
+    .await?;
+    let (sip_grpc, sip_addr) = (sip.grpc_addr, sip.sip_addr);
+    let sip_stop = stop.clone();
+    let sip_task = tokio::spawn(sip.serve(async move { sip_stop.cancelled().await }));
+
+    let control =
+        baton_control::bind(control_config(&args, queue_addr, sip_grpc, demo_addr)).await?;
     let (grpc, http) = (control.grpc_addr, control.http_addr);
     let control_stop = stop.clone();
     let control_task = tokio::spawn(control.serve(async move { control_stop.cancelled().await }));
@@ -158,6 +177,7 @@ Baton is running on loopback (data in {data}).
   context HTTP   http://{http}   (context JSON and screen-pop pages)
   agent desktop  http://{desktop}/   (supervisor: http://{desktop}/supervisor)
   queue          {queue_addr}   (embedded queue "support", skill "support")
+  SIP connector  {sip_grpc}   (SIP on udp {sip_addr}: sip_uri and phone_number targets)
   demo connector {demo_addr}   (scripted "overflow" queue behind "support")
 
 Try: open the agent desktop, sign in with skill "support" and go available;
@@ -186,6 +206,7 @@ Press Ctrl-C to stop.
     stop.cancel();
     control_task.await??;
     queue_task.await??;
+    sip_task.await??;
     demo_task.await??;
     Ok(())
 }

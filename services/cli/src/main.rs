@@ -1,5 +1,6 @@
 //! `baton`: run Baton locally and drive handoffs from the shell.
 
+mod config;
 mod dev;
 mod handoff;
 
@@ -21,6 +22,9 @@ enum Command {
     /// Create, inspect, watch and cancel handoffs on any control endpoint.
     #[command(subcommand)]
     Handoff(handoff::HandoffCommand),
+    /// Check configuration files, or print a commented reference.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 /// Exit codes that mean something to scripts.
@@ -40,6 +44,7 @@ async fn main() -> std::process::ExitCode {
     let code = match cli.command {
         Command::Dev(args) => dev::run(args).await,
         Command::Handoff(command) => handoff::run(command).await,
+        Command::Config(command) => config::run(command),
     };
     std::process::ExitCode::from(code)
 }

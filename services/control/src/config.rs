@@ -13,6 +13,9 @@ use serde::Deserialize;
 use crate::domain::routing::{DefaultConnectors, RouteConfig};
 use crate::domain::validate::Limits;
 
+/// A fully commented reference configuration (`baton config example`).
+pub const EXAMPLE: &str = include_str!("../config.example.toml");
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ControlConfig {
@@ -145,5 +148,36 @@ impl ControlConfig {
             .unwrap_or_else(|| format!("http://{}", self.server.http_listen))
             .trim_end_matches('/')
             .to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_reference_configuration_loads_and_checks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("control.toml");
+        std::fs::write(&path, EXAMPLE).expect("write");
+        let config: ControlConfig =
+            baton_service_kit::config::load(Some(&path), "BATON_EXAMPLE_TEST").expect("loads");
+        assert_eq!(config.routes.len(), 1);
+        assert_eq!(config.policy.tenants["acme"].repeated_failure.threshold, 3);
+        crate::server::check(&config).expect("checks");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("control.toml");
+        std::fs::write(&path, "[server]\ngrpc_listen = \"not an address\"\n").expect("write");
+        let error = baton_service_kit::config::load::<ControlConfig>(Some(&path), "BATON_BAD_TEST")
+            .expect_err("invalid");
+        assert!(error.to_string().contains("grpc_listen"), "{error}");
+        std::fs::write(&path, "[handoff]\ndefault_timout = \"1s\"\n").expect("write");
+        let error = baton_service_kit::config::load::<ControlConfig>(Some(&path), "BATON_BAD_TEST")
+            .expect_err("unknown key");
+        assert!(error.to_string().contains("default_timout"), "{error}");
     }
 }

@@ -15,4 +15,4 @@ pub mod store;
 pub mod token;
 
 pub use config::ControlConfig;
-pub use server::{BoundControl, bind};
+pub use server::{BoundControl, bind, check};

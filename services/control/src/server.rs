@@ -51,25 +51,49 @@ impl std::fmt::Debug for BoundControl {
     }
 }
 
-/// Checks the configuration, opens the store and binds both listeners.
-/// Every configuration error names its key.
-pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
-    let registry = ConnectorRegistry::new(&config.connectors).map_err(anyhow::Error::msg)?;
+/// The parts of the service a configuration yields once it is checked.
+pub struct Checked {
+    registry: ConnectorRegistry,
+    router: Router,
+    messages: CustomerMessages,
+    policy: Arc<PolicyEngine>,
+}
+
+/// Checks everything in a configuration that does not need the network or
+/// the disk: connectors, routes, messages, policies, timeouts. The error
+/// names the key. `baton config check` runs exactly this.
+pub fn check(config: &ControlConfig) -> Result<Checked, String> {
+    let registry = ConnectorRegistry::new(&config.connectors)?;
     let router = Router::new(
         config.routes.clone(),
         config.default_connectors.clone(),
         &registry.names(),
-    )
-    .map_err(anyhow::Error::msg)?;
+    )?;
     let messages = CustomerMessages::new(
         &config.messages.translations,
         &config.messages.default_language,
-    )
-    .map_err(anyhow::Error::msg)?;
-    let policy = Arc::new(PolicyEngine::new(&config.policy).map_err(anyhow::Error::msg)?);
+    )?;
+    let policy = Arc::new(PolicyEngine::new(&config.policy)?);
     if config.handoff.default_timeout > config.handoff.max_timeout {
-        anyhow::bail!("handoff.default_timeout: must not exceed handoff.max_timeout");
+        return Err("handoff.default_timeout: must not exceed handoff.max_timeout".into());
     }
+    Ok(Checked {
+        registry,
+        router,
+        messages,
+        policy,
+    })
+}
+
+/// Checks the configuration, opens the store and binds both listeners.
+/// Every configuration error names its key.
+pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
+    let Checked {
+        registry,
+        router,
+        messages,
+        policy,
+    } = check(&config).map_err(anyhow::Error::msg)?;
 
     let store = SqliteStore::open(&config.store.data_dir).with_context(|| {
         format!(
