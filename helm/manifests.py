@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Splits `helm template` output for helm/test.sh and checks what the
+Kubernetes schemas cannot: the chart's secure pod defaults and gRPC probes,
+and the shape of ServiceMonitors (a CRD that kubernetes-validate has no
+schema for). Writes each manifest to its own file, CRDs apart, and the
+service configuration files the chart renders.
+
+usage: manifests.py RENDERED.yaml OUT_DIR
+"""
+
+import os
+import sys
+
+import yaml
+
+CRD_API_GROUPS = ("monitoring.coreos.com/",)
+SERVICE_MONITOR_SPEC = {"selector", "namespaceSelector", "endpoints", "jobLabel"}
+SERVICE_MONITOR_ENDPOINT = {"port", "path", "interval", "scheme", "scrapeTimeout"}
+# The configuration file each component reads, by the object that carries it.
+CONFIG_FILES = {
+    ("ConfigMap", "-control", "control.yaml"): "control",
+    ("ConfigMap", "-queue", "queue.yaml"): "queue",
+    ("Secret", "-sip-config", "sip.yaml"): "sip",
+}
+
+
+def fail(message):
+    print(f"manifests.py: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def check_pod(name, pod):
+    security = pod.get("securityContext", {})
+    if security.get("runAsNonRoot") is not True:
+        fail(f"{name}: pod securityContext.runAsNonRoot is not true")
+    if security.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        fail(f"{name}: pod seccompProfile is not RuntimeDefault")
+    for container in pod["containers"]:
+        where = f"{name}/{container['name']}"
+        context = container.get("securityContext", {})
+        if context.get("readOnlyRootFilesystem") is not True:
+            fail(f"{where}: root filesystem is not read-only")
+        if context.get("allowPrivilegeEscalation") is not False:
+            fail(f"{where}: privilege escalation is not off")
+        if context.get("capabilities", {}).get("drop") != ["ALL"]:
+            fail(f"{where}: capabilities are not all dropped")
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            if "grpc" not in container.get(probe, {}):
+                fail(f"{where}: {probe} is not a gRPC (grpc.health.v1) probe")
+        if not container.get("command", [""])[0].startswith("baton-"):
+            fail(f"{where}: the command does not start a Baton binary")
+
+
+def check_service_monitor(name, doc):
+    spec = doc.get("spec", {})
+    extra = set(spec) - SERVICE_MONITOR_SPEC
+    if extra:
+        fail(f"{name}: unknown ServiceMonitor spec keys {sorted(extra)}")
+    if not spec.get("selector", {}).get("matchLabels"):
+        fail(f"{name}: ServiceMonitor selects no Service")
+    for endpoint in spec.get("endpoints") or fail(f"{name}: no endpoints"):
+        extra = set(endpoint) - SERVICE_MONITOR_ENDPOINT
+        if extra or not isinstance(endpoint.get("port"), str):
+            fail(f"{name}: bad ServiceMonitor endpoint {endpoint}")
+
+
+def main():
+    rendered, out = sys.argv[1], sys.argv[2]
+    os.makedirs(os.path.join(out, "manifests"), exist_ok=True)
+    os.makedirs(os.path.join(out, "crds"), exist_ok=True)
+    os.makedirs(os.path.join(out, "config"), exist_ok=True)
+    with open(rendered) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    if not docs:
+        fail(f"{rendered}: nothing rendered")
+    kinds = set()
+    for i, doc in enumerate(docs):
+        kind, name = doc["kind"], doc["metadata"]["name"]
+        kinds.add(kind)
+        crd = doc["apiVersion"].startswith(CRD_API_GROUPS)
+        directory = "crds" if crd else "manifests"
+        path = os.path.join(out, directory, f"{i:02d}-{kind.lower()}-{name}.yaml")
+        with open(path, "w") as f:
+            yaml.safe_dump(doc, f)
+        if kind == "ServiceMonitor":
+            check_service_monitor(name, doc)
+        elif crd:
+            fail(f"{name}: no check for {doc['apiVersion']} {kind}")
+        if kind == "Deployment":
+            check_pod(name, doc["spec"]["template"]["spec"])
+        for (config_kind, suffix, key), component in CONFIG_FILES.items():
+            data = doc.get("data", {}) if kind == "ConfigMap" else doc.get("stringData", {})
+            if kind == config_kind and name.endswith(suffix) and key in data:
+                with open(os.path.join(out, "config", f"{component}.yaml"), "w") as f:
+                    f.write(data[key])
+    for needed in ("Deployment", "Service", "ConfigMap", "ServiceAccount"):
+        if needed not in kinds:
+            fail(f"{rendered}: no {needed} rendered")
+
+
+if __name__ == "__main__":
+    main()
