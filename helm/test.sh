@@ -7,7 +7,10 @@
 # guard refuse bad values; the configuration files the chart renders pass
 # `baton config check`. Any problem fails the script; nothing is skipped.
 #
-# Needs node/npm, python3/pip and target/release/baton.
+# Each rendered file also starts its service (listen addresses and mounted
+# paths moved to loopback and a temporary directory) and stops on SIGTERM.
+#
+# Needs node/npm, python3/pip and the release binaries in target/release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -55,6 +58,9 @@ step "kubernetes-validate $(python3 -m kubernetes_validate --version), Kubernete
 
 [ -x "$baton" ] || die "$baton is missing: build it first (cargo build --release -p baton)"
 "$baton" config check --help >/dev/null 2>&1 || die "$baton has no 'config check'"
+for binary in baton-control baton-connector-queue baton-connector-sip; do
+  [ -x "$root/target/release/$binary" ] || die "target/release/$binary is missing: build the workspace first"
+done
 
 # Nothing from the caller's environment may change how a file is checked.
 while IFS='=' read -r name _; do
@@ -114,6 +120,10 @@ for values in "${scenarios[@]}" default; do
     "$baton" config check --component "$component" "$config" >"$work/$name.$component.check" 2>&1 \
       || { cat "$work/$name.$component.check" >&2; die "$name: baton config check --component $component refused the rendered file"; }
     step "$name: $component configuration accepted by baton config check"
+    python3 "$root/helm/start_rendered.py" "$root/target/release" "$component" "$config" \
+      "$work/$name/run-$component" >"$work/$name.$component.ready" \
+      || die "$name: $component did not start on the rendered configuration"
+    step "$name: $component starts on it and stops on SIGTERM with exit 0"
   done
 done
 
