@@ -5,7 +5,9 @@
 #   docker build -t ghcr.io/baton-dev/baton:0.1.0 .
 # The Helm chart (helm/baton) runs this image read-only as uid 65532.
 
-ARG RUST_VERSION=1.88
+# The toolchain tests/run uses; the locked dependencies need at least 1.89
+# (uuid 1.29), above the workspace's declared rust-version.
+ARG RUST_VERSION=1.95
 
 # --- builder: pure Rust (protox, bundled SQLite); no protoc, no OpenSSL ----
 FROM rust:${RUST_VERSION}-bookworm AS builder

@@ -89,6 +89,32 @@ refused() {
   step "$name: refused ($(grep -m1 -F -- "$expected" "$work/$name.err" | cut -c1-160))"
 }
 
+# --- documentation ------------------------------------------------------------
+# Every value (each leaf) in values.yaml is in the chart README (sub-keys of the plain
+# Kubernetes objects excepted); values.schema.json knows every one (helm
+# lint below fails otherwise, as it forbids additional properties).
+python3 - "$chart" <<'PY' || die "values missing from helm/baton/README.md"
+import sys, yaml
+chart = sys.argv[1]
+values = yaml.safe_load(open(f"{chart}/values.yaml"))
+readme = open(f"{chart}/README.md").read()
+kubernetes = ("image", "resources", "podSecurityContext", "securityContext",
+              "runtimeNamespaceSelector", "runtimePodSelector", "queues")
+missing = []
+def walk(node, path):
+    for key, value in node.items():
+        here = f"{path}.{key}" if path else key
+        section = isinstance(value, dict) and value and key not in kubernetes
+        if section:
+            walk(value, here)
+        elif f"`{here}`" not in readme:
+            missing.append(here)
+walk(values, "")
+if missing:
+    sys.exit("undocumented values: " + ", ".join(missing))
+PY
+step "every value is documented in the chart README"
+
 # --- every scenario ---------------------------------------------------------
 scenarios=("$chart"/ci/*-values.yaml)
 [ ${#scenarios[@]} -ge 4 ] || die "expected the four ci/ scenarios, found ${#scenarios[@]}"
