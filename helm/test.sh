@@ -127,6 +127,9 @@ for values in "${scenarios[@]}" default; do
   "$helm" lint "$chart" --strict --kube-version "$kube_version" "${args[@]}" >"$work/$name.lint" 2>&1 \
     || { cat "$work/$name.lint" >&2; die "$name: helm lint failed"; }
   render "$name" "${args[@]}"
+  "$helm" install baton "$chart" --namespace baton --dry-run=client \
+    "${args[@]}" >"$work/$name.install" || die "$name: helm install --dry-run=client failed"
+  grep -qF "baton-control.baton.svc:" "$work/$name.install" || die "$name: NOTES.txt does not name the API address"
   python3 "$root/helm/manifests.py" "$work/$name.yaml" "$work/$name"
   # --quiet prints only warnings and failures: a kind without a schema is a
   # warning, and counts as a failure here.
