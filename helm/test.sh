@@ -180,6 +180,10 @@ render three-replicas-postgres --set control.replicas=3 --set store.type=postgre
   --set store.postgres.url=postgres://baton:secret@db:5432/baton
 grep -q '^  replicas: 3$' "$work/three-replicas-postgres.yaml" || die "three replicas on PostgreSQL did not render"
 step "three-replicas-postgres: renders"
+refused sip-shared-address "cannot share one SIP public address" --set connectors.sip.enabled=true \
+  --set connectors.sip.replicas=2 --set connectors.sip.config.sip.public_address=203.0.113.7:5062
+render sip-pod-addresses --set connectors.sip.enabled=true --set connectors.sip.replicas=2
+step "sip-pod-addresses: two SIP replicas render when each announces its pod IP"
 refused queue-replicas "only 1 replica" --set connectors.queue.autoscaling.enabled=true \
   --set connectors.queue.autoscaling.maxReplicas=2
 
