@@ -144,6 +144,7 @@ topologySpreadConstraints:
 - name: tls
   secret:
     secretName: {{ required "tls.enabled needs tls.secretName (a kubernetes.io/tls Secret)" .Values.tls.secretName }}
+    defaultMode: 0440
 {{- end -}}
 
 {{/* A PodDisruptionBudget spec's budget: maxUnavailable 1 when nothing is set. */}}
