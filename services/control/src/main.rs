@@ -47,9 +47,12 @@ async fn main() -> std::process::ExitCode {
         config.store.data_dir = dir;
     }
     telemetry::init(config.server.log_format, "info");
+    // Installed before anything is bound, so that a SIGTERM at any point
+    // after start-up is a graceful stop.
+    let shutdown = lifecycle::shutdown_signal();
     let result = async {
         let bound = baton_control::bind(config).await?;
-        bound.serve(lifecycle::shutdown_signal()).await
+        bound.serve(shutdown).await
     }
     .await;
     match result {

@@ -3,30 +3,43 @@
 
 use std::net::SocketAddr;
 
-/// Completes when the process receives SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// A future that completes when the process receives SIGTERM or SIGINT.
+///
+/// The handlers are installed when this is called, not when the future is
+/// first polled, so that a SIGTERM arriving between start-up and serving
+/// still means a graceful stop. Call it inside the Tokio runtime, before
+/// announcing readiness.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
+            (Ok(mut term), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = interrupt.recv() => {},
+                }
             }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+            (term, interrupt) => {
+                tracing::warn!(
+                    term_ok = term.is_ok(),
+                    interrupt_ok = interrupt.is_ok(),
+                    "cannot listen for signals; falling back to Ctrl-C"
+                );
+                let _ = tokio::signal::ctrl_c().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutdown requested");
     }
-    tracing::info!("shutdown requested");
 }
 
 /// Prints one JSON line to stdout naming the bound addresses, e.g.
