@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use baton_connector_sip::SipConfig;
+use baton_connector_sip::config::{CredentialConfig, HeaderPolicy, SipEndpointConfig, TrunkConfig};
 use baton_service_kit::telemetry::LogFormat;
 use serde::Deserialize;
 
@@ -50,6 +52,82 @@ pub struct QueueConfig {
     /// they enter. Default true (fine on loopback; turn off when the
     /// desktop is reachable by others).
     pub allow_self_sign_in: bool,
+    /// The voice leg: whether and how a voice conversation is delivered to
+    /// the accepting agent's contact address. Default: off.
+    pub voice: VoiceConfig,
+}
+
+/// The voice leg, delivered through the SIP connector's library once an
+/// agent accepts a voice conversation. The SIP keys are the SIP
+/// connector's (`sip`, `ring_timeout`, `notify_timeout`, `headers`,
+/// `trunks`, `credentials`), documented there.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VoiceConfig {
+    /// Deliver the voice leg. Default false: an accepted handoff is
+    /// connected at once, whatever its channel (the desktop shows the
+    /// agent's contact address).
+    pub enabled: bool,
+    /// `warm` (call the agent, then REFER the caller's gateway with
+    /// Replaces) or `blind` (REFER the gateway to the agent). Default `warm`.
+    pub mode: VoiceMode,
+    /// The queue's own SIP endpoint. Default bind `127.0.0.1:5063` (the SIP
+    /// connector's default is 5062).
+    pub sip: SipEndpointConfig,
+    /// How long the agent's phone may ring. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub ring_timeout: Duration,
+    /// How long to wait for the gateway's final NOTIFY. Default `32s`.
+    #[serde(with = "humantime_serde")]
+    pub notify_timeout: Duration,
+    /// The context sent in the signalling. Default: as the SIP connector.
+    pub headers: HeaderPolicy,
+    /// Trunks for agents whose contact is a phone number. Default none.
+    pub trunks: Vec<TrunkConfig>,
+    /// Digest credentials by host. Default none.
+    pub credentials: Vec<CredentialConfig>,
+}
+
+/// How the voice leg reaches the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VoiceMode {
+    Warm,
+    Blind,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        let sip = SipConfig::default();
+        let mut endpoint = sip.sip;
+        endpoint.bind = SocketAddr::from(([127, 0, 0, 1], 5063));
+        Self {
+            enabled: false,
+            mode: VoiceMode::Warm,
+            sip: endpoint,
+            ring_timeout: sip.ring_timeout,
+            notify_timeout: sip.notify_timeout,
+            headers: sip.headers,
+            trunks: sip.trunks,
+            credentials: sip.credentials,
+        }
+    }
+}
+
+impl VoiceConfig {
+    /// The SIP connector's configuration for these keys (its gRPC `listen`
+    /// is unused: the leg runs in-process).
+    pub fn sip_config(&self) -> SipConfig {
+        SipConfig {
+            sip: self.sip.clone(),
+            ring_timeout: self.ring_timeout,
+            notify_timeout: self.notify_timeout,
+            headers: self.headers.clone(),
+            trunks: self.trunks.clone(),
+            credentials: self.credentials.clone(),
+            ..SipConfig::default()
+        }
+    }
 }
 
 /// An agent known in advance.
@@ -88,6 +166,7 @@ impl Default for QueueConfig {
             agents: Vec::new(),
             reattach_grace: Duration::from_secs(60),
             allow_self_sign_in: true,
+            voice: VoiceConfig::default(),
         }
     }
 }
@@ -96,12 +175,14 @@ impl QueueConfig {
     /// The defaults on ephemeral loopback ports with the given data
     /// directory: what `baton dev` and tests start.
     pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
-        Self {
+        let mut config = Self {
             grpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data_dir.into(),
             ..Self::default()
-        }
+        };
+        config.voice.sip.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
     }
 
     pub fn policy(&self) -> Policy {
@@ -138,6 +219,12 @@ impl QueueConfig {
                     "agents[{i}].id: 1 to 64 letters, digits, '.', '_', '-' or '@'"
                 ));
             }
+        }
+        if self.voice.enabled {
+            self.voice
+                .sip_config()
+                .validate()
+                .map_err(|e| format!("voice.{e}"))?;
         }
         Ok(())
     }
@@ -180,5 +267,34 @@ mod tests {
             baton_service_kit::config::load::<QueueConfig>(Some(&path), "BATON_QUEUE_TEST_BAD")
                 .expect_err("rejects");
         assert!(error.to_string().contains("max_wiat"), "{error}");
+    }
+
+    #[test]
+    fn voice_is_off_by_default_and_its_sip_keys_are_the_sip_connectors() {
+        let config = QueueConfig::default();
+        assert!(!config.voice.enabled);
+        assert_eq!(config.voice.mode, VoiceMode::Warm);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("queue.toml");
+        std::fs::write(
+            &path,
+            "[voice]\nenabled = true\nmode = \"blind\"\nring_timeout = \"5s\"\n[voice.sip]\nbind = \"127.0.0.1:0\"\nt1 = \"100ms\"\n[[voice.trunks]]\nname = \"carrier\"\nhost = \"sip.example.net\"\n",
+        )
+        .expect("write");
+        let config: QueueConfig =
+            baton_service_kit::config::load(Some(&path), "BATON_QUEUE_TEST_VOICE").expect("loads");
+        config.validate().expect("valid");
+        assert_eq!(config.voice.mode, VoiceMode::Blind);
+        let sip = config.voice.sip_config();
+        assert_eq!(sip.ring_timeout, Duration::from_secs(5));
+        assert_eq!(sip.sip.t1, Duration::from_millis(100));
+        assert_eq!(sip.trunks[0].name, "carrier");
+
+        std::fs::write(&path, "[voice]\nenabled = true\n[voice.sip]\nt1 = \"0s\"\n")
+            .expect("write");
+        let config: QueueConfig =
+            baton_service_kit::config::load(Some(&path), "BATON_QUEUE_TEST_VOICE0").expect("loads");
+        let error = config.validate().expect_err("rejects");
+        assert!(error.starts_with("voice.sip.t1"), "{error}");
     }
 }

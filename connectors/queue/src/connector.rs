@@ -8,7 +8,11 @@ use baton_connector_sdk::{
     Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
     TransferEvents, TransferMode, TransferTarget,
 };
+use baton_connector_sip::VoiceLegs;
+use baton_proto::connector::v1::TransferEventKind;
+use baton_proto::types::v1::Channel;
 
+use crate::config::VoiceMode;
 use crate::desk::{Desk, priority_of};
 use crate::domain::{NewContact, Phase, Refusal};
 
@@ -18,6 +22,14 @@ pub struct QueueConnector {
     name: String,
     max_context_bytes: u32,
     desk: Arc<Desk>,
+    voice: Option<Arc<Voice>>,
+}
+
+/// Delivers the voice leg of accepted voice conversations.
+#[derive(Debug)]
+struct Voice {
+    legs: VoiceLegs,
+    mode: TransferMode,
 }
 
 impl QueueConnector {
@@ -26,8 +38,111 @@ impl QueueConnector {
             name: name.to_owned(),
             max_context_bytes,
             desk,
+            voice: None,
         }
     }
+
+    /// Delivers voice conversations to the accepting agent's contact
+    /// address through `legs`: the handoff is connected when the SIP leg
+    /// is, and fails (so the control service falls back) when it does.
+    pub fn with_voice(mut self, legs: VoiceLegs, mode: VoiceMode) -> Self {
+        let mode = match mode {
+            VoiceMode::Warm => TransferMode::Warm,
+            VoiceMode::Blind => TransferMode::Blind,
+        };
+        self.voice = Some(Arc::new(Voice { legs, mode }));
+        self
+    }
+
+    /// Hangs up the voice legs still held (at shutdown).
+    pub async fn shutdown(&self) {
+        if let Some(voice) = &self.voice {
+            voice.legs.shutdown().await;
+        }
+    }
+
+    /// Calls the agent who accepted at their contact address and reports
+    /// the SIP leg's progress as this transfer's: ringing, answered and
+    /// context delivered as they come, connected when the leg connects.
+    /// Returns the leg's failure otherwise.
+    async fn deliver_voice(
+        &self,
+        voice: &Voice,
+        transfer: &Transfer,
+        agent_name: &str,
+        events: &TransferEvents,
+    ) -> Result<(), (FailureReason, String)> {
+        let contact = self
+            .desk
+            .connected_agent_contact(&transfer.handoff_id)
+            .unwrap_or_default();
+        let Some(target) = voice_target(&contact) else {
+            return Err((
+                FailureReason::Unreachable,
+                format!("{agent_name} has no contact address for the voice leg"),
+            ));
+        };
+        // Same handoff and attempt, so that `cancel` finds the leg.
+        let leg = Transfer {
+            target,
+            mode: voice.mode,
+            ..transfer.clone()
+        };
+        let (leg_events, mut received) = TransferEvents::channel();
+        let forward = async {
+            while let Some(event) = received.recv().await {
+                let detail = format!("voice leg to {agent_name}: {}", event.detail);
+                match TransferEventKind::try_from(event.kind) {
+                    Ok(TransferEventKind::Ringing) => events.ringing(&detail).await,
+                    Ok(TransferEventKind::Answered) => events.answered(&detail).await,
+                    Ok(TransferEventKind::ContextDelivered) => {
+                        events.context_delivered(&detail).await
+                    }
+                    Ok(TransferEventKind::Connected) => {
+                        events.connected(&detail).await;
+                        return Ok(());
+                    }
+                    Ok(TransferEventKind::Failed) => {
+                        let reason = FailureReason::try_from(event.failure_reason)
+                            .unwrap_or(FailureReason::Unreachable);
+                        return Err((reason, detail));
+                    }
+                    Ok(TransferEventKind::Cancelled) => {
+                        return Err((FailureReason::Unreachable, detail));
+                    }
+                    _ => {}
+                }
+            }
+            Err((
+                FailureReason::Unreachable,
+                format!("voice leg to {agent_name} ended without connecting"),
+            ))
+        };
+        let ((), outcome) = tokio::join!(voice.legs.deliver(leg, leg_events), forward);
+        outcome
+    }
+}
+
+/// Where the voice leg goes: a SIP URI as it is, an E.164 number (or a
+/// `tel:` URI) through the trunks.
+fn voice_target(contact: &str) -> Option<TransferTarget> {
+    let contact = contact.trim();
+    if contact.is_empty() {
+        return None;
+    }
+    let number = contact.strip_prefix("tel:").unwrap_or(contact);
+    if number.starts_with('+') {
+        return Some(TransferTarget::PhoneNumber(number.to_owned()));
+    }
+    Some(TransferTarget::SipUri(contact.to_owned()))
+}
+
+fn is_voice(transfer: &Transfer) -> bool {
+    transfer
+        .envelope
+        .conversation
+        .as_ref()
+        .is_some_and(|c| c.channel == Channel::Voice as i32)
 }
 
 fn failure_reason(refusal: Refusal) -> FailureReason {
@@ -107,6 +222,9 @@ impl Connector for QueueConnector {
             return;
         }
         let mut reported = Reported::Nothing;
+        // A contact connected before this transfer first looked was
+        // restored after a restart: its voice leg was delivered then.
+        let mut first_look = true;
         loop {
             let Some(status) = self.desk.contact_status(&transfer.handoff_id) else {
                 events.cancelled("the contact left the queue").await;
@@ -150,16 +268,39 @@ impl Connector for QueueConnector {
                 }
                 Phase::Connected { .. } => {
                     if reported != Reported::Connected {
-                        events.answered(&format!("accepted by {agent_name}")).await;
-                        events
-                            .context_delivered("screen pop shown in the agent desktop")
-                            .await;
-                        // The voice leg to the agent's contact address is
-                        // the SIP connector's job; the desktop shows the
-                        // address. Chat needs nothing more.
-                        events
-                            .connected(&format!("connected to {agent_name}"))
-                            .await;
+                        let voice = self
+                            .voice
+                            .as_ref()
+                            .filter(|_| !first_look && is_voice(&transfer));
+                        if let Some(voice) = voice {
+                            // The agent has the context; the customer is
+                            // connected when the agent's phone is.
+                            events
+                                .context_delivered(&format!(
+                                    "accepted by {agent_name}; screen pop shown in the agent desktop"
+                                ))
+                                .await;
+                            if let Err((reason, detail)) = self
+                                .deliver_voice(voice, &transfer, &agent_name, &events)
+                                .await
+                            {
+                                tracing::info!(?reason, %detail, "voice leg failed");
+                                events.failed(reason, &detail).await;
+                                // Frees the agent.
+                                self.desk.remove(&transfer.handoff_id);
+                                return;
+                            }
+                        } else {
+                            events.answered(&format!("accepted by {agent_name}")).await;
+                            events
+                                .context_delivered("screen pop shown in the agent desktop")
+                                .await;
+                            // Chat, or voice without `[voice]`: the desktop
+                            // shows the agent's contact address.
+                            events
+                                .connected(&format!("connected to {agent_name}"))
+                                .await;
+                        }
                         reported = Reported::Connected;
                     }
                 }
@@ -183,6 +324,7 @@ impl Connector for QueueConnector {
                     return;
                 }
             }
+            first_look = false;
             if changes.changed().await.is_err() {
                 return;
             }
@@ -190,8 +332,35 @@ impl Connector for QueueConnector {
     }
 
     async fn cancel(&self, transfer: &Transfer) {
+        // A voice leg being delivered is keyed by the same handoff and
+        // attempt: CANCEL while it rings, BYE once answered.
+        if let Some(voice) = &self.voice {
+            voice.legs.cancel(transfer).await;
+        }
         // Withdraws a waiting contact or an offer (the desktop updates);
         // a callback stays queued, as the customer was promised.
         self.desk.release(&transfer.handoff_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_voice_leg_goes_to_a_sip_uri_as_is_and_to_a_number_through_the_trunks() {
+        assert_eq!(
+            voice_target(" sip:ann@pbx.example "),
+            Some(TransferTarget::SipUri("sip:ann@pbx.example".into()))
+        );
+        assert_eq!(
+            voice_target("+4930123456"),
+            Some(TransferTarget::PhoneNumber("+4930123456".into()))
+        );
+        assert_eq!(
+            voice_target("tel:+4930123456"),
+            Some(TransferTarget::PhoneNumber("+4930123456".into()))
+        );
+        assert_eq!(voice_target(""), None);
     }
 }

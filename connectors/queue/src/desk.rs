@@ -217,6 +217,16 @@ impl Desk {
         })
     }
 
+    /// The contact address (SIP URI or number) of the agent the contact is
+    /// connected to: where its voice leg goes.
+    pub fn connected_agent_contact(&self, handoff_id: &str) -> Option<String> {
+        let inner = self.lock();
+        match &inner.queues.contact(handoff_id)?.phase {
+            Phase::Connected { agent, .. } => inner.queues.agent(agent).map(|a| a.contact.clone()),
+            _ => None,
+        }
+    }
+
     /// The transfer of a contact ended (cancelled, or its deadline passed):
     /// a live contact leaves the queue; a callback stays until an agent
     /// has called the customer back.

@@ -10,9 +10,12 @@
 //! - [`http`]: the agent desktop and supervisor view (embedded HTML, CSS
 //!   and JS; live updates through Server-Sent Events).
 //!
-//! Not done here: the voice leg. For a voice conversation the agent's
-//! contact address (SIP URI or number) is shown in the desktop, and
-//! delivering the call to it belongs to the SIP connector's library.
+//! The voice leg: with `[voice] enabled = true`, a voice conversation an
+//! agent accepts is delivered to the agent's contact address (SIP URI or
+//! number) through the SIP connector's library
+//! ([`baton_connector_sip::VoiceLegs`]), and the handoff is connected when
+//! that leg is. Otherwise the desktop shows the address and the handoff is
+//! connected at accept.
 //!
 //! Start it in-process:
 //!
@@ -52,6 +55,7 @@ pub struct Bound {
     connector: BoundConnector<QueueConnector>,
     http: TcpListener,
     desk: Arc<Desk>,
+    queue: QueueConnector,
 }
 
 impl std::fmt::Debug for Bound {
@@ -74,7 +78,13 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http_listen))?;
     let http_addr = http.local_addr()?;
-    let connector = QueueConnector::new(&config.name, config.max_context_bytes, desk.clone());
+    let mut connector = QueueConnector::new(&config.name, config.max_context_bytes, desk.clone());
+    if config.voice.enabled {
+        let legs = baton_connector_sip::VoiceLegs::bind(config.voice.sip_config()).await?;
+        tracing::info!(sip = %legs.sip_addr(), "voice legs delivered through SIP");
+        connector = connector.with_voice(legs, config.voice.mode);
+    }
+    let queue = connector.clone();
     let options = ServeOptions::new(config.grpc_listen).ready_endpoint("http", http_addr);
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
@@ -83,6 +93,7 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
         connector,
         http,
         desk,
+        queue,
     })
 }
 
@@ -127,6 +138,8 @@ impl Bound {
         );
         let grpc = self.connector.serve(wait(stopped));
         let (http, grpc) = tokio::join!(http, grpc);
+        // No agent's phone keeps ringing for a queue that stopped.
+        self.queue.shutdown().await;
         http?;
         grpc
     }

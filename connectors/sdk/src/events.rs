@@ -43,6 +43,10 @@ impl EventLog {
         true
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
     pub(crate) fn is_ended(&self) -> bool {
         self.lock().last().is_some_and(|e| is_terminal(e.kind))
     }
@@ -86,6 +90,19 @@ pub struct TransferEvents {
 impl TransferEvents {
     pub(crate) fn new(log: Arc<EventLog>) -> Self {
         Self { log }
+    }
+
+    /// Events that no StartTransfer stream follows, read back through the
+    /// returned receiver instead: for running another connector's transfer
+    /// in-process (the queue delivers its voice leg through the SIP
+    /// connector's library this way). Sequences and the single terminal
+    /// event work as on the wire.
+    pub fn channel() -> (Self, TransferEventReceiver) {
+        let log = EventLog::new();
+        (
+            Self { log: log.clone() },
+            TransferEventReceiver { log, read: 0 },
+        )
     }
 
     fn event(kind: TransferEventKind, detail: &str) -> StartTransferResponse {
@@ -168,6 +185,27 @@ impl TransferEvents {
     }
 }
 
+/// Reads the events of a [`TransferEvents::channel`] in order.
+#[derive(Debug)]
+pub struct TransferEventReceiver {
+    log: Arc<EventLog>,
+    read: usize,
+}
+
+impl TransferEventReceiver {
+    /// The next event, waiting until it is reported; None once the
+    /// terminal event has been read. A transfer that never reports a
+    /// terminal event keeps this waiting: drive it alongside.
+    pub async fn recv(&mut self) -> Option<StartTransferResponse> {
+        if self.log.is_ended() && self.read >= self.log.len() {
+            return None;
+        }
+        let event = self.log.read_from(self.read).await.into_iter().next()?;
+        self.read += 1;
+        Some(event)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,5 +221,30 @@ mod tests {
         assert_eq!(all.iter().map(|e| e.sequence).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(all[1].failure_reason, FailureReason::Busy as i32);
         assert!(events.is_ended());
+    }
+
+    #[tokio::test]
+    async fn a_channel_yields_each_event_once_and_ends_after_the_terminal_one() {
+        let (events, mut received) = TransferEvents::channel();
+        let reporter = tokio::spawn(async move {
+            events.ringing("").await;
+            events.connected("").await;
+            events.completed("").await;
+            events.ringing("ignored").await;
+        });
+        let mut kinds = Vec::new();
+        while let Some(event) = received.recv().await {
+            kinds.push(event.kind);
+        }
+        reporter.await.expect("reporter");
+        assert_eq!(
+            kinds,
+            [
+                TransferEventKind::Ringing as i32,
+                TransferEventKind::Connected as i32,
+                TransferEventKind::Completed as i32
+            ]
+        );
+        assert!(received.recv().await.is_none());
     }
 }

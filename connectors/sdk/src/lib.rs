@@ -61,7 +61,7 @@ pub use baton_proto::types::v1::{
     Conversation, FailureReason, HandoffContext, TargetKind, TransferMode,
 };
 pub use baton_service_kit::lifecycle::shutdown_signal;
-pub use events::TransferEvents;
+pub use events::{TransferEventReceiver, TransferEvents};
 pub use info::ConnectorInfo;
 pub use server::{BoundConnector, ServeOptions, bind, serve};
 pub use transfers::{Transfer, TransferTarget};

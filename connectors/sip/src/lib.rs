@@ -12,12 +12,16 @@
 //!
 //! Messages are parsed and built with `rsip`; transactions, timers and
 //! dialogs are in [`stack`] and [`transfer`].
+//!
+//! [`VoiceLegs`] runs the same transfers in-process, for a connector that
+//! delivers a call itself (the queue's voice leg to the accepting agent).
 
 pub mod config;
 pub mod digest;
 pub mod message;
 pub mod stack;
 pub mod transfer;
+pub mod voice;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,6 +31,7 @@ use baton_connector_sdk::{BoundConnector, ServeOptions};
 
 pub use config::SipConfig;
 pub use transfer::SipConnector;
+pub use voice::VoiceLegs;
 
 /// The connector with its gRPC listener and SIP socket bound.
 #[derive(Debug)]
