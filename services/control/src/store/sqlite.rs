@@ -1,15 +1,24 @@
 //! The embedded store: SQLite in WAL mode with `synchronous = FULL`, so that
-//! an acknowledged write is on disk. One connection serialises writes; calls
-//! run on the blocking pool so the async runtime never waits on a fsync.
+//! an acknowledged write is on disk.
+//!
+//! Writes go to one writer thread that owns the write connection and commits
+//! them in groups: it takes every write waiting in its queue, runs each in
+//! its own savepoint inside one transaction (a failing write rolls back
+//! alone, as if it had been its own transaction), commits once, and only
+//! then answers each caller. A burst of concurrent writes costs one fsync
+//! instead of one each, and nothing is acknowledged before it is durable.
+//! Reads use a second connection on the blocking pool; WAL lets them run
+//! while the writer commits, and they see every acknowledged write.
 
 use std::path::Path;
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use baton_proto::types::v1 as pb;
 use prost::Message;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{CreateOutcome, HandoffStore, StoreError};
 use crate::domain::{
@@ -80,10 +89,26 @@ const HANDOFF_COLUMNS: &str = "id, tenant, request_id, request_fingerprint, stat
 const EVENT_COLUMNS: &str = "handoff_id, sequence, kind, state, time_ms, attempt, queue_position, \
     queue_wait_ms, failure_reason, failure_detail, detail";
 
+/// The most writes committed in one transaction: bounds how long the first
+/// write of a burst waits for the others to run.
+const MAX_GROUP: usize = 256;
+
+/// A write run by the writer thread inside the group's transaction, given
+/// the connection (or why the group could not begin). It returns whether it
+/// succeeded, so its savepoint is released or rolled back, and what to tell
+/// its caller once the group's commit is known.
+type WriteJob = Box<dyn FnOnce(Result<&Connection, &str>) -> (bool, Completion) + Send>;
+
+/// Answers a write's caller, given the group commit's error if it failed.
+type Completion = Box<dyn FnOnce(Option<&str>) + Send>;
+
 /// The embedded SQLite store.
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// The connection for reads.
     connection: Arc<Mutex<Connection>>,
+    /// The writer thread's queue; the thread ends when every clone is gone.
+    writer: mpsc::Sender<WriteJob>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -98,19 +123,60 @@ impl SqliteStore {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
         })?;
-        let mut connection = Connection::open(data_dir.join("handoffs.db")).map_err(unavailable)?;
-        connection
-            .busy_timeout(Duration::from_secs(5))
-            .map_err(unavailable)?;
-        connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-            )
-            .map_err(unavailable)?;
-        migrate(&mut connection)?;
+        let path = data_dir.join("handoffs.db");
+        let open = || -> Result<Connection, StoreError> {
+            let connection = Connection::open(&path).map_err(unavailable)?;
+            connection
+                .busy_timeout(Duration::from_secs(5))
+                .map_err(unavailable)?;
+            connection
+                .execute_batch(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON;",
+                )
+                .map_err(unavailable)?;
+            Ok(connection)
+        };
+        let mut write_connection = open()?;
+        migrate(&mut write_connection)?;
+        let connection = open()?;
+        let (writer, jobs) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("baton-store-writer".into())
+            .spawn(move || write_groups(write_connection, jobs))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
+            writer,
         })
+    }
+
+    /// Runs `work` in the next group commit and answers once that commit is
+    /// durable (or has failed, in which case nothing of `work` is stored).
+    async fn write<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: WriteJob = Box::new(move |connection: Result<&Connection, &str>| {
+            let result = match connection {
+                Ok(connection) => work(connection),
+                Err(error) => Err(StoreError::Unavailable(error.to_owned())),
+            };
+            let succeeded = result.is_ok();
+            let completion: Completion = Box::new(move |commit_error: Option<&str>| {
+                let result = match (result, commit_error) {
+                    (Ok(_), Some(error)) => Err(StoreError::Unavailable(error.to_owned())),
+                    (result, _) => result,
+                };
+                // The caller may have gone away; the write stands regardless.
+                let _ = reply.send(result);
+            });
+            (succeeded, completion)
+        });
+        let stopped = || StoreError::Unavailable("store writer stopped".into());
+        self.writer.send(job).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     async fn with<T: Send + 'static>(
@@ -126,6 +192,69 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}
+
+/// The writer thread: waits for a write, takes every other write already
+/// queued (up to MAX_GROUP), and commits them together.
+fn write_groups(mut connection: Connection, jobs: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_group(&mut connection, group);
+    }
+}
+
+fn commit_group(connection: &mut Connection, group: Vec<WriteJob>) {
+    let mut tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(error) => {
+            let error = format!("store unavailable: {error}");
+            for job in group {
+                let (_, completion) = job(Err(&error));
+                completion(Some(&error));
+            }
+            return;
+        }
+    };
+    let mut completions = Vec::with_capacity(group.len());
+    let mut failure: Option<String> = None;
+    for job in group {
+        if let Some(error) = &failure {
+            completions.push(job(Err(error)).1);
+            continue;
+        }
+        match tx.savepoint() {
+            Ok(savepoint) => {
+                let (succeeded, completion) = job(Ok(&savepoint));
+                completions.push(completion);
+                // A failed write's savepoint rolls back when dropped.
+                if succeeded && let Err(error) = savepoint.commit() {
+                    failure = Some(format!("store unavailable: {error}"));
+                }
+            }
+            Err(error) => {
+                let error = format!("store unavailable: {error}");
+                completions.push(job(Err(&error)).1);
+                failure = Some(error);
+            }
+        }
+    }
+    let outcome = match failure {
+        // Rolls back the whole group: nothing of it was acknowledged.
+        Some(error) => Some(error),
+        None => tx
+            .commit()
+            .err()
+            .map(|error| format!("store unavailable: {error}")),
+    };
+    for completion in completions {
+        completion(outcome.as_deref());
     }
 }
 
@@ -375,8 +504,7 @@ fn insert_event(
 #[async_trait]
 impl HandoffStore for SqliteStore {
     async fn create(&self, handoff: Handoff) -> Result<CreateOutcome, StoreError> {
-        self.with(move |connection| {
-            let tx = connection.transaction().map_err(unavailable)?;
+        self.write(move |tx| {
             let existing: Option<String> = tx
                 .query_row(
                     "SELECT id FROM handoffs WHERE tenant = ?1 AND request_id = ?2",
@@ -387,7 +515,7 @@ impl HandoffStore for SqliteStore {
                 .map_err(unavailable)?;
             if let Some(id) = existing {
                 return Ok(CreateOutcome {
-                    handoff: load(&tx, &handoff.tenant, &id)?,
+                    handoff: load(tx, &handoff.tenant, &id)?,
                     created_event: None,
                 });
             }
@@ -429,9 +557,8 @@ impl HandoffStore for SqliteStore {
                 failure: None,
                 detail: String::new(),
             };
-            insert_event(&tx, &event, None)?;
-            let stored = load(&tx, &handoff.tenant, &handoff.id)?;
-            tx.commit().map_err(unavailable)?;
+            insert_event(tx, &event, None)?;
+            let stored = load(tx, &handoff.tenant, &handoff.id)?;
             Ok(CreateOutcome {
                 handoff: stored,
                 created_event: Some(event),
@@ -508,9 +635,8 @@ impl HandoffStore for SqliteStore {
         event: NewEvent,
     ) -> Result<(Handoff, EventRecord), StoreError> {
         let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.with(move |connection| {
-            let tx = connection.transaction().map_err(unavailable)?;
-            let handoff = load(&tx, &tenant, &id)?;
+        self.write(move |tx| {
+            let handoff = load(tx, &tenant, &id)?;
             let state = handoff.state.after(event.kind)?;
             if let (Some(sequence), Some(attempt)) = (event.connector_sequence, &event.attempt) {
                 let seen: bool = tx
@@ -536,7 +662,7 @@ impl HandoffStore for SqliteStore {
                 failure: event.failure.clone(),
                 detail: event.detail.clone(),
             };
-            insert_event(&tx, &record, event.connector_sequence)?;
+            insert_event(tx, &record, event.connector_sequence)?;
             let queue = if state == HandoffState::Queued {
                 record.queue_status.or(handoff.queue_status)
             } else {
@@ -565,8 +691,7 @@ impl HandoffStore for SqliteStore {
                 ],
             )
             .map_err(unavailable)?;
-            let updated = load(&tx, &tenant, &id)?;
-            tx.commit().map_err(unavailable)?;
+            let updated = load(tx, &tenant, &id)?;
             Ok((updated, record))
         })
         .await

@@ -1,0 +1,222 @@
+//! Scenario 1, API overhead: CreateHandoff against the control service with
+//! its durable SQLite store and a connector that holds every transfer (so
+//! dispatch runs — StartTransfer, the TARGET_STARTED append — but nothing
+//! else follows), against the same unary call to an empty tonic server.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use baton_connector_script::{ScriptConfig, ScriptConnector};
+use baton_connector_sdk::ServeOptions;
+use baton_control::ControlConfig;
+use baton_control::config::ConnectorConfig;
+use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::Scale;
+use crate::payload::create_request;
+use crate::report::{Percentiles, Table};
+
+const SCENARIO: &str = "api";
+
+/// Concurrency levels and requests per level.
+const LEVELS: [(usize, usize); 3] = [(1, 500), (16, 2_000), (256, 2_000)];
+
+/// What one load level measured.
+struct Level {
+    latency: Percentiles,
+    per_second: f64,
+    errors: usize,
+}
+
+pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<()> {
+    eprintln!("api: starting a script connector and the control service");
+    let stop = CancellationToken::new();
+    let connector = ScriptConnector::new(&ScriptConfig {
+        listen: "127.0.0.1:0".parse()?,
+        default_script: vec!["hold".into()],
+        ..ScriptConfig::default()
+    })
+    .map_err(anyhow::Error::msg)?;
+    let connector =
+        baton_connector_sdk::bind(connector, ServeOptions::new("127.0.0.1:0".parse()?)).await?;
+    let connector_addr = connector.addr;
+    let connector_stop = stop.clone();
+    tokio::spawn(connector.serve(async move { connector_stop.cancelled().await }));
+
+    let mut config = ControlConfig::default();
+    config.server.grpc_listen = "127.0.0.1:0".parse()?;
+    config.server.http_listen = "127.0.0.1:0".parse()?;
+    config.store.data_dir = dir.to_path_buf();
+    config.connectors.insert(
+        "script".into(),
+        ConnectorConfig {
+            endpoint: format!("http://{connector_addr}"),
+            call_timeout: Duration::from_secs(5),
+        },
+    );
+    config.default_connectors.queue = Some("script".into());
+    let control = baton_control::bind(config).await?;
+    let control_addr = control.grpc_addr;
+    let control_stop = stop.clone();
+    tokio::spawn(control.serve(async move { control_stop.cancelled().await }));
+
+    // The floor answers with a real response, so both directions carry the
+    // same bytes as the real call.
+    let channels = connect(control_addr, 4).await?;
+    let canned = HandoffServiceClient::new(channels[0].clone())
+        .create_handoff(create_request(unique("canned"), "hold"))
+        .await?
+        .into_inner();
+    let floor_addr = crate::floor::start(canned.clone(), true, stop.clone()).await?;
+    let floor_channels = connect(floor_addr, 4).await?;
+    // The same empty server without TCP_NODELAY on its side, as tonic's
+    // `serve_with_incoming` leaves accepted sockets: shows what Nagle's
+    // algorithm against delayed ACKs costs a unary call.
+    let nagle_addr = crate::floor::start(canned, false, stop.clone()).await?;
+    let nagle_channels = connect(nagle_addr, 1).await?;
+
+    // Warm both paths up (connections, the store's caches, the allocator).
+    load(
+        &floor_channels,
+        8,
+        scale.count(500),
+        Duration::from_secs(10),
+    )
+    .await;
+    load(&channels, 8, scale.count(500), Duration::from_secs(10)).await;
+
+    for (concurrency, count) in LEVELS {
+        let count = scale.count(count);
+        let bound = scale.bound(Duration::from_secs(20));
+        // Floor first, then the real call, level by level, so both see the
+        // same neighbours on a shared machine.
+        let floor = load(&floor_channels, concurrency, count, bound).await;
+        let real = load(&channels, concurrency, count, bound).await;
+        if real.errors > 0 {
+            eprintln!("api: {} errors at concurrency {concurrency}", real.errors);
+        }
+        let at = format!("c={concurrency}");
+        let floor_name = format!("bare tonic call, {at}");
+        table.add(
+            SCENARIO,
+            format!("CreateHandoff p50, {at}"),
+            real.latency.p50,
+            &floor_name,
+            floor.latency.p50,
+            "ms",
+        );
+        table.add(
+            SCENARIO,
+            format!("CreateHandoff p99, {at}"),
+            real.latency.p99,
+            &floor_name,
+            floor.latency.p99,
+            "ms",
+        );
+        table.add(
+            SCENARIO,
+            format!("CreateHandoff p99.9, {at}"),
+            real.latency.p999,
+            &floor_name,
+            floor.latency.p999,
+            "ms",
+        );
+        table.add(
+            SCENARIO,
+            format!("CreateHandoff throughput, {at}"),
+            real.per_second,
+            &floor_name,
+            floor.per_second,
+            "/s",
+        );
+    }
+    let nagle = load(
+        &nagle_channels,
+        1,
+        scale.count(100),
+        scale.bound(Duration::from_secs(10)),
+    )
+    .await;
+    let floor = load(
+        &floor_channels,
+        1,
+        scale.count(100),
+        scale.bound(Duration::from_secs(10)),
+    )
+    .await;
+    table.add(
+        SCENARIO,
+        "bare call, server without TCP_NODELAY, p50, c=1",
+        nagle.latency.p50,
+        "bare tonic call, c=1",
+        floor.latency.p50,
+        "ms",
+    );
+    stop.cancel();
+    Ok(())
+}
+
+async fn connect(addr: std::net::SocketAddr, count: usize) -> anyhow::Result<Vec<Channel>> {
+    let mut channels = Vec::new();
+    for _ in 0..count {
+        channels.push(
+            Endpoint::from_shared(format!("http://{addr}"))?
+                .tcp_nodelay(true)
+                .connect()
+                .await?,
+        );
+    }
+    Ok(channels)
+}
+
+fn unique(prefix: &str) -> String {
+    format!("bench-{prefix}-{}", uuid::Uuid::now_v7())
+}
+
+/// `count` CreateHandoff calls from `concurrency` tasks spread over the
+/// channels, stopping early at `bound`.
+async fn load(channels: &[Channel], concurrency: usize, count: usize, bound: Duration) -> Level {
+    let next = Arc::new(AtomicUsize::new(0));
+    let prefix = unique("load");
+    let started = Instant::now();
+    let deadline = started + bound;
+    let mut tasks = Vec::new();
+    for task in 0..concurrency {
+        let mut client = HandoffServiceClient::new(channels[task % channels.len()].clone());
+        let next = next.clone();
+        let prefix = prefix.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut errors = 0;
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= count || Instant::now() >= deadline {
+                    break;
+                }
+                let request = create_request(format!("{prefix}-{index}"), "hold");
+                let sent = Instant::now();
+                match client.create_handoff(request).await {
+                    Ok(_) => samples.push(sent.elapsed()),
+                    Err(_) => errors += 1,
+                }
+            }
+            (samples, errors)
+        }));
+    }
+    let mut samples = Vec::with_capacity(count);
+    let mut errors = 0;
+    for (mut s, e) in futures::future::join_all(tasks).await.into_iter().flatten() {
+        samples.append(&mut s);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    Level {
+        per_second: samples.len() as f64 / elapsed,
+        latency: Percentiles::of(&mut samples),
+        errors,
+    }
+}

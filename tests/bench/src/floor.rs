@@ -1,0 +1,89 @@
+//! The transport's floor: a HandoffService that does nothing but answer
+//! with a canned response, so a unary call to it costs what tonic, HTTP/2
+//! and loopback TCP cost for the same payload sizes.
+
+use baton_proto::handoff::v1::handoff_service_server::{HandoffService, HandoffServiceServer};
+use baton_proto::handoff::v1::*;
+use std::net::SocketAddr;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+pub struct EmptyHandoffService {
+    pub canned: CreateHandoffResponse,
+}
+
+#[tonic::async_trait]
+impl HandoffService for EmptyHandoffService {
+    async fn create_handoff(
+        &self,
+        _request: Request<CreateHandoffRequest>,
+    ) -> Result<Response<CreateHandoffResponse>, Status> {
+        Ok(Response::new(self.canned.clone()))
+    }
+
+    async fn get_handoff(
+        &self,
+        _request: Request<GetHandoffRequest>,
+    ) -> Result<Response<GetHandoffResponse>, Status> {
+        Err(Status::unimplemented("floor"))
+    }
+
+    async fn list_handoffs(
+        &self,
+        _request: Request<ListHandoffsRequest>,
+    ) -> Result<Response<ListHandoffsResponse>, Status> {
+        Err(Status::unimplemented("floor"))
+    }
+
+    async fn cancel_handoff(
+        &self,
+        _request: Request<CancelHandoffRequest>,
+    ) -> Result<Response<CancelHandoffResponse>, Status> {
+        Err(Status::unimplemented("floor"))
+    }
+
+    type WatchHandoffStream = tokio_stream::Empty<Result<WatchHandoffResponse, Status>>;
+
+    async fn watch_handoff(
+        &self,
+        _request: Request<WatchHandoffRequest>,
+    ) -> Result<Response<Self::WatchHandoffStream>, Status> {
+        Err(Status::unimplemented("floor"))
+    }
+
+    async fn evaluate_escalation(
+        &self,
+        _request: Request<EvaluateEscalationRequest>,
+    ) -> Result<Response<EvaluateEscalationResponse>, Status> {
+        Err(Status::unimplemented("floor"))
+    }
+}
+
+/// Serves the empty service on an ephemeral loopback port until `stop`,
+/// with the control service's per-connection concurrency limit; `nodelay`
+/// sets TCP_NODELAY on accepted connections.
+pub async fn start(
+    canned: CreateHandoffResponse,
+    nodelay: bool,
+    stop: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    // Without TCP_NODELAY a response written in pieces waits for the
+    // client's delayed ACK (about 40 ms on Linux): the floor is the
+    // transport at its best.
+    let incoming = TcpListenerStream::new(listener).map(move |stream| {
+        if let (true, Ok(stream)) = (nodelay, &stream) {
+            let _ = stream.set_nodelay(true);
+        }
+        stream
+    });
+    let server = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(256)
+        .add_service(HandoffServiceServer::new(EmptyHandoffService { canned }))
+        .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await });
+    tokio::spawn(server);
+    Ok(addr)
+}
