@@ -3,6 +3,7 @@
 //! dispatch runs — StartTransfer, the TARGET_STARTED append — but nothing
 //! else follows), against the same unary call to an empty tonic server.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,11 +13,13 @@ use baton_connector_script::{ScriptConfig, ScriptConnector};
 use baton_connector_sdk::ServeOptions;
 use baton_control::ControlConfig;
 use baton_control::config::ConnectorConfig;
+use baton_proto::handoff::v1::CreateHandoffResponse;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::Scale;
+use crate::floor::EmptyHandoffService;
 use crate::payload::create_request;
 use crate::report::{Percentiles, Table};
 
@@ -32,38 +35,18 @@ struct Level {
     errors: usize,
 }
 
+fn empty(canned: CreateHandoffResponse) -> EmptyHandoffService {
+    EmptyHandoffService {
+        canned,
+        watch: Vec::new(),
+        release: CancellationToken::new(),
+    }
+}
+
 pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<()> {
     eprintln!("api: starting a script connector and the control service");
     let stop = CancellationToken::new();
-    let connector = ScriptConnector::new(&ScriptConfig {
-        listen: "127.0.0.1:0".parse()?,
-        default_script: vec!["hold".into()],
-        ..ScriptConfig::default()
-    })
-    .map_err(anyhow::Error::msg)?;
-    let connector =
-        baton_connector_sdk::bind(connector, ServeOptions::new("127.0.0.1:0".parse()?)).await?;
-    let connector_addr = connector.addr;
-    let connector_stop = stop.clone();
-    tokio::spawn(connector.serve(async move { connector_stop.cancelled().await }));
-
-    let mut config = ControlConfig::default();
-    config.server.grpc_listen = "127.0.0.1:0".parse()?;
-    config.server.http_listen = "127.0.0.1:0".parse()?;
-    config.store.data_dir = dir.to_path_buf();
-    config.connectors.insert(
-        "script".into(),
-        ConnectorConfig {
-            endpoint: format!("http://{connector_addr}"),
-            call_timeout: Duration::from_secs(5),
-        },
-    );
-    config.default_connectors.queue = Some("script".into());
-    let control = baton_control::bind(config).await?;
-    let control_addr = control.grpc_addr;
-    let control_stop = stop.clone();
-    tokio::spawn(control.serve(async move { control_stop.cancelled().await }));
-
+    let control_addr = start_stack(dir, &stop).await?;
     // The floor answers with a real response, so both directions carry the
     // same bytes as the real call.
     let channels = connect(control_addr, 4).await?;
@@ -71,12 +54,12 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
         .create_handoff(create_request(unique("canned"), "hold"))
         .await?
         .into_inner();
-    let floor_addr = crate::floor::start(canned.clone(), true, stop.clone()).await?;
+    let floor_addr = crate::floor::start(empty(canned.clone()), true, stop.clone()).await?;
     let floor_channels = connect(floor_addr, 4).await?;
     // The same empty server without TCP_NODELAY on its side, as tonic's
     // `serve_with_incoming` leaves accepted sockets: shows what Nagle's
     // algorithm against delayed ACKs costs a unary call.
-    let nagle_addr = crate::floor::start(canned, false, stop.clone()).await?;
+    let nagle_addr = crate::floor::start(empty(canned), false, stop.clone()).await?;
     let nagle_channels = connect(nagle_addr, 1).await?;
 
     // Warm both paths up (connections, the store's caches, the allocator).
@@ -160,7 +143,42 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
     Ok(())
 }
 
-async fn connect(addr: std::net::SocketAddr, count: usize) -> anyhow::Result<Vec<Channel>> {
+/// A script connector that holds every transfer and the control service
+/// routing queues to it, in this process, until `stop`; the control
+/// service's gRPC address.
+pub async fn start_stack(dir: &Path, stop: &CancellationToken) -> anyhow::Result<SocketAddr> {
+    let connector = ScriptConnector::new(&ScriptConfig {
+        listen: "127.0.0.1:0".parse()?,
+        default_script: vec!["hold".into()],
+        ..ScriptConfig::default()
+    })
+    .map_err(anyhow::Error::msg)?;
+    let connector =
+        baton_connector_sdk::bind(connector, ServeOptions::new("127.0.0.1:0".parse()?)).await?;
+    let connector_addr = connector.addr;
+    let connector_stop = stop.clone();
+    tokio::spawn(connector.serve(async move { connector_stop.cancelled().await }));
+
+    let mut config = ControlConfig::default();
+    config.server.grpc_listen = "127.0.0.1:0".parse()?;
+    config.server.http_listen = "127.0.0.1:0".parse()?;
+    config.store.data_dir = dir.to_path_buf();
+    config.connectors.insert(
+        "script".into(),
+        ConnectorConfig {
+            endpoint: format!("http://{connector_addr}"),
+            call_timeout: Duration::from_secs(5),
+        },
+    );
+    config.default_connectors.queue = Some("script".into());
+    let control = baton_control::bind(config).await?;
+    let control_addr = control.grpc_addr;
+    let control_stop = stop.clone();
+    tokio::spawn(control.serve(async move { control_stop.cancelled().await }));
+    Ok(control_addr)
+}
+
+pub async fn connect(addr: std::net::SocketAddr, count: usize) -> anyhow::Result<Vec<Channel>> {
     let mut channels = Vec::new();
     for _ in 0..count {
         channels.push(
@@ -173,7 +191,7 @@ async fn connect(addr: std::net::SocketAddr, count: usize) -> anyhow::Result<Vec
     Ok(channels)
 }
 
-fn unique(prefix: &str) -> String {
+pub fn unique(prefix: &str) -> String {
     format!("bench-{prefix}-{}", uuid::Uuid::now_v7())
 }
 

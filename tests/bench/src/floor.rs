@@ -12,6 +12,10 @@ use tonic::{Request, Response, Status};
 
 pub struct EmptyHandoffService {
     pub canned: CreateHandoffResponse,
+    /// What WatchHandoff streams: all but the last at once, the last once
+    /// `release` is cancelled, then the stream ends.
+    pub watch: Vec<WatchHandoffResponse>,
+    pub release: CancellationToken,
 }
 
 #[tonic::async_trait]
@@ -44,13 +48,24 @@ impl HandoffService for EmptyHandoffService {
         Err(Status::unimplemented("floor"))
     }
 
-    type WatchHandoffStream = tokio_stream::Empty<Result<WatchHandoffResponse, Status>>;
+    type WatchHandoffStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<WatchHandoffResponse, Status>> + Send>,
+    >;
 
     async fn watch_handoff(
         &self,
         _request: Request<WatchHandoffRequest>,
     ) -> Result<Response<Self::WatchHandoffStream>, Status> {
-        Err(Status::unimplemented("floor"))
+        let mut events = self.watch.clone();
+        let last = events.pop();
+        let release = self.release.clone();
+        let first = tokio_stream::iter(events.into_iter().map(Ok));
+        let last = futures::stream::once(async move {
+            release.cancelled().await;
+            last
+        })
+        .filter_map(|event| event.map(Ok));
+        Ok(Response::new(Box::pin(first.chain(last))))
     }
 
     async fn evaluate_escalation(
@@ -65,7 +80,7 @@ impl HandoffService for EmptyHandoffService {
 /// with the control service's per-connection concurrency limit; `nodelay`
 /// sets TCP_NODELAY on accepted connections.
 pub async fn start(
-    canned: CreateHandoffResponse,
+    service: EmptyHandoffService,
     nodelay: bool,
     stop: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
@@ -82,7 +97,7 @@ pub async fn start(
     });
     let server = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(256)
-        .add_service(HandoffServiceServer::new(EmptyHandoffService { canned }))
+        .add_service(HandoffServiceServer::new(service))
         .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await });
     tokio::spawn(server);
     Ok(addr)

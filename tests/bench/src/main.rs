@@ -4,6 +4,7 @@
 //! machine drift and ratios do not (much).
 
 mod api;
+mod fanout;
 mod floor;
 mod payload;
 mod report;
@@ -25,7 +26,7 @@ struct Args {
     /// measure); a temporary directory under the system's temp dir when unset.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Scenarios to run: `api`, `store` (all when none given).
+    /// Scenarios to run: `store`, `api`, `fanout` (all when none given).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -71,6 +72,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("api") {
         api::run(scale, &base.path().join("api"), &mut table).await?;
+    }
+    if wanted("fanout") {
+        fanout::run(scale, &base.path().join("fanout"), &mut table).await?;
     }
     table.print();
     Ok(())

@@ -31,6 +31,7 @@ fn quick_mode_prints_the_table() {
         "store commits, 64 writers",
         "CreateHandoff p50, c=1",
         "CreateHandoff throughput, c=256",
+        "RSS per stream, 100 streams",
     ] {
         assert!(
             table.iter().any(|row| row.contains(figure)),
