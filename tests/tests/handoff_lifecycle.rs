@@ -310,3 +310,32 @@ async fn list_pages_and_filters_by_state() {
         .into_inner();
     assert!(completed.handoffs.is_empty());
 }
+
+#[tokio::test]
+async fn the_humans_wrap_up_is_stored_on_the_handoff() {
+    let stack = Stack::start().await;
+    let mut client = stack.client().await;
+    let id = client
+        .create_handoff(request("wrap-1", queue("wrapped")))
+        .await
+        .expect("create")
+        .into_inner()
+        .handoff
+        .expect("handoff")
+        .id;
+    let events = watch_all(&mut client, &id, 0).await;
+    let completed = events.last().expect("event");
+    assert_eq!(completed.kind(), K::Completed);
+    let wrap_up = completed.wrap_up.as_ref().expect("wrap-up on the event");
+    assert_eq!(wrap_up.disposition, "refund issued");
+    let handoff = client
+        .get_handoff(GetHandoffRequest { handoff_id: id })
+        .await
+        .expect("get")
+        .into_inner()
+        .handoff
+        .expect("handoff");
+    let stored = handoff.wrap_up.expect("wrap-up on the handoff");
+    assert_eq!(stored.disposition, "refund issued");
+    assert_eq!(stored.notes, "refunded the second charge");
+}

@@ -463,6 +463,18 @@ async fn agent_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
         .await?;
     browser.click("#finish").await?;
     watch_until(&mut client, &handoff.id, is(HandoffEventKind::Completed)).await?;
+    // The wrap-up is stored on the handoff.
+    let stored = client
+        .get_handoff(GetHandoffRequest {
+            handoff_id: handoff.id.clone(),
+        })
+        .await?
+        .into_inner()
+        .handoff
+        .and_then(|h| h.wrap_up)
+        .ok_or_else(|| anyhow::anyhow!("no wrap-up on the handoff"))?;
+    assert_eq!(stored.notes, "Refunded the duplicate charge");
+    assert!(!stored.disposition.is_empty());
     browser
         .wait_text("#idle", "Ready for the next handoff")
         .await?;

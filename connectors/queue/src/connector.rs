@@ -304,7 +304,9 @@ impl Connector for QueueConnector {
                         reported = Reported::Connected;
                     }
                 }
-                Phase::Completed { disposition, .. } => {
+                Phase::Completed {
+                    disposition, notes, ..
+                } => {
                     if reported != Reported::Connected {
                         // Accepted and wrapped up between two wake-ups.
                         events.answered(&format!("accepted by {agent_name}")).await;
@@ -312,8 +314,14 @@ impl Connector for QueueConnector {
                             .connected(&format!("connected to {agent_name}"))
                             .await;
                     }
+                    // The wrap-up travels with COMPLETED, so that the
+                    // control service stores it on the handoff.
                     events
-                        .completed(&format!("wrapped up: {disposition}"))
+                        .completed_with_wrap_up(
+                            &format!("wrapped up: {disposition}"),
+                            &disposition,
+                            &notes,
+                        )
                         .await;
                     self.desk.remove(&transfer.handoff_id);
                     return;

@@ -360,7 +360,9 @@ impl Desk {
         }
         let mut inner = self.lock();
         let now = now_millis();
-        let handled = inner.queues.wrap_up(agent, handoff_id, &disposition, now)?;
+        let handled = inner
+            .queues
+            .wrap_up(agent, handoff_id, &disposition, notes, now)?;
         if let Some(contact) = inner.queues.contact(handoff_id).cloned() {
             inner
                 .store

@@ -133,10 +133,26 @@ pub enum Refusal {
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum Phase {
     Waiting,
-    Offered { agent: String, until: Millis },
-    Connected { agent: String, since: Millis },
-    Completed { agent: String, disposition: String },
-    Failed { refusal: Refusal, detail: String },
+    Offered {
+        agent: String,
+        until: Millis,
+    },
+    Connected {
+        agent: String,
+        since: Millis,
+    },
+    Completed {
+        agent: String,
+        disposition: String,
+        /// The agent's wrap-up notes; absent in state written before notes
+        /// travelled with the contact.
+        #[serde(default)]
+        notes: String,
+    },
+    Failed {
+        refusal: Refusal,
+        detail: String,
+    },
 }
 
 impl Phase {
@@ -614,6 +630,7 @@ impl Queues {
         agent_id: &str,
         handoff_id: &str,
         disposition: &str,
+        notes: &str,
         now: Millis,
     ) -> Result<Duration, DeskError> {
         let contact = self
@@ -627,6 +644,7 @@ impl Queues {
         contact.phase = Phase::Completed {
             agent: agent_id.to_owned(),
             disposition: disposition.to_owned(),
+            notes: notes.to_owned(),
         };
         let queue = contact.queue.clone();
         let handled = now.saturating_sub(since);
@@ -786,7 +804,7 @@ mod tests {
         // The vip queue has the higher priority, whatever the handoff's.
         assert_eq!(offered_to(&q, "vip").as_deref(), Some("ann"));
         q.accept("ann", "vip", 6 * SECOND).expect("accept");
-        q.wrap_up("ann", "vip", "resolved", 7 * SECOND)
+        q.wrap_up("ann", "vip", "resolved", "", 7 * SECOND)
             .expect("wrap up");
         q.route(7 * SECOND);
         assert_eq!(offered_to(&q, "urgent").as_deref(), Some("ann"));
@@ -861,7 +879,7 @@ mod tests {
             Err(DeskError::OnContact)
         );
         let handled = q
-            .wrap_up("ann", "h1", "resolved", 92 * SECOND)
+            .wrap_up("ann", "h1", "resolved", "", 92 * SECOND)
             .expect("wrap up");
         assert_eq!(handled, Duration::from_secs(90));
         assert_eq!(q.agent("ann").map(|a| a.state), Some(AgentState::Available));
@@ -883,7 +901,7 @@ mod tests {
                 .expect("enqueue");
             q.route(start);
             q.accept("ann", &id, start).expect("accept");
-            q.wrap_up("ann", &id, "resolved", start + seconds * SECOND)
+            q.wrap_up("ann", &id, "resolved", "", start + seconds * SECOND)
                 .expect("wrap up");
         }
         // Only the 3 most recent samples count: (90 + 120 + 150) / 3.

@@ -30,6 +30,11 @@ pub enum Step {
     ContextDelivered,
     Connected,
     Completed,
+    /// Completed, with the human's wrap-up.
+    WrapUp {
+        disposition: String,
+        notes: String,
+    },
     Failed(FailureReason),
     Cancelled,
     Sleep(Duration),
@@ -39,7 +44,8 @@ pub enum Step {
 
 impl Step {
     /// Parses `queued:POSITION:WAIT`, `offered`, `ringing`, `answered`,
-    /// `context_delivered`, `connected`, `completed`, `failed:REASON`,
+    /// `context_delivered`, `connected`, `completed`,
+    /// `wrap_up:DISPOSITION:NOTES`, `failed:REASON`,
     /// `cancelled`, `sleep:DURATION` or `hold`.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut parts = text.split(':');
@@ -63,6 +69,10 @@ impl Step {
             "context_delivered" => Step::ContextDelivered,
             "connected" => Step::Connected,
             "completed" => Step::Completed,
+            "wrap_up" => Step::WrapUp {
+                disposition: arg.unwrap_or_default().to_owned(),
+                notes: parts.collect::<Vec<_>>().join(":"),
+            },
             "cancelled" => Step::Cancelled,
             "hold" => Step::Hold,
             "sleep" => Step::Sleep(duration(arg)?),
@@ -223,6 +233,11 @@ impl Connector for ScriptConnector {
                 Step::ContextDelivered => events.context_delivered("").await,
                 Step::Connected => events.connected("").await,
                 Step::Completed => events.completed("").await,
+                Step::WrapUp { disposition, notes } => {
+                    events
+                        .completed_with_wrap_up("wrapped up", disposition, notes)
+                        .await
+                }
                 Step::Failed(reason) => events.failed(*reason, "scripted failure").await,
                 Step::Cancelled => events.cancelled("scripted hang-up").await,
                 Step::Sleep(duration) => tokio::time::sleep(*duration).await,

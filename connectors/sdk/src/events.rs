@@ -166,6 +166,17 @@ impl TransferEvents {
             .await;
     }
 
+    /// Terminal, like [`completed`](Self::completed), with the human's
+    /// wrap-up, which the control service stores on the handoff.
+    pub async fn completed_with_wrap_up(&self, detail: &str, disposition: &str, notes: &str) {
+        let mut event = Self::event(TransferEventKind::Completed, detail);
+        event.wrap_up = Some(baton_proto::types::v1::WrapUp {
+            disposition: disposition.to_owned(),
+            notes: notes.to_owned(),
+        });
+        self.push(event).await;
+    }
+
     /// Terminal: no human was reached at this target.
     pub async fn failed(&self, reason: FailureReason, detail: &str) {
         let mut event = Self::event(TransferEventKind::Failed, detail);

@@ -167,6 +167,7 @@ impl HandoffApi {
             failure: None,
             last_sequence: 1,
             decision: request.decision.clone(),
+            wrap_up: None,
         })
     }
 }

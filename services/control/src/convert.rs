@@ -90,6 +90,7 @@ pub fn handoff(handoff: &Handoff) -> api::Handoff {
         failure: handoff.failure.as_ref().map(failure),
         last_sequence: handoff.last_sequence,
         decision: handoff.decision.clone(),
+        wrap_up: handoff.wrap_up.clone(),
     }
 }
 
@@ -104,5 +105,6 @@ pub fn event(record: &EventRecord) -> api::HandoffEvent {
         queue_status: record.queue_status.as_ref().map(queue_status),
         failure: record.failure.as_ref().map(failure),
         detail: record.detail.clone(),
+        wrap_up: record.wrap_up.clone(),
     }
 }

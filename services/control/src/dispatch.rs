@@ -501,6 +501,9 @@ impl Dispatcher {
                     .unwrap_or_default(),
             });
         }
+        if kind == EventKind::Completed {
+            event.wrap_up = message.wrap_up.clone();
+        }
         if kind == EventKind::Cancelled {
             event.failure = Some(Failure::new(
                 FailureReason::Cancelled,

@@ -312,6 +312,7 @@ mod tests {
             failure: None,
             last_sequence: 1,
             decision: None,
+            wrap_up: None,
         }
     }
 

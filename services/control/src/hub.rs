@@ -59,6 +59,7 @@ mod tests {
             queue_status: None,
             failure: None,
             detail: String::new(),
+            wrap_up: None,
         }
     }
 

@@ -196,5 +196,6 @@ fn handoff() -> Handoff {
         failure: None,
         last_sequence: 0,
         decision: None,
+        wrap_up: None,
     }
 }

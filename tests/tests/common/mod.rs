@@ -24,6 +24,7 @@ busy = ["ringing", "failed:busy"]
 hold = ["ringing", "hold"]
 agents = ["queued:2:40s", "queued:1:20s", "offered", "answered", "context_delivered", "connected", "completed"]
 slow = ["ringing", "sleep:3s", "answered", "connected", "completed"]
+wrapped = ["answered", "connected", "wrap_up:refund issued:refunded the second charge"]
 "sip:busy@127.0.0.1" = ["ringing", "failed:busy"]
 "#;
 

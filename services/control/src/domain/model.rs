@@ -134,6 +134,8 @@ pub struct Handoff {
     pub last_sequence: u64,
     /// The escalation decision given at creation, if any.
     pub decision: Option<baton_proto::handoff::v1::EscalationDecision>,
+    /// The human's wrap-up, once recorded.
+    pub wrap_up: Option<pb::WrapUp>,
 }
 
 impl Handoff {
@@ -152,6 +154,8 @@ pub struct NewEvent {
     pub queue_status: Option<QueueStatus>,
     pub failure: Option<Failure>,
     pub detail: String,
+    /// The human's wrap-up, on COMPLETED.
+    pub wrap_up: Option<pb::WrapUp>,
     /// The connector's own sequence number of the transfer event this one
     /// comes from, so that a replayed connector stream is not recorded twice.
     pub connector_sequence: Option<u64>,
@@ -165,6 +169,7 @@ impl NewEvent {
             queue_status: None,
             failure: None,
             detail: String::new(),
+            wrap_up: None,
             connector_sequence: None,
         }
     }
@@ -198,4 +203,5 @@ pub struct EventRecord {
     pub queue_status: Option<QueueStatus>,
     pub failure: Option<Failure>,
     pub detail: String,
+    pub wrap_up: Option<pb::WrapUp>,
 }

@@ -79,15 +79,19 @@ CREATE UNIQUE INDEX handoff_events_by_connector_sequence
     r#"
 ALTER TABLE handoffs ADD COLUMN decision BLOB;
 "#,
+    r#"
+ALTER TABLE handoffs ADD COLUMN wrap_up BLOB;
+ALTER TABLE handoff_events ADD COLUMN wrap_up BLOB;
+"#,
 ];
 
 const HANDOFF_COLUMNS: &str = "id, tenant, request_id, request_fingerprint, state, conversation, \
     context, requested_target, mode, plan, customer_message, customer_message_language, \
     created_at_ms, updated_at_ms, deadline_ms, current_attempt, queue_position, queue_wait_ms, \
-    failure_reason, failure_detail, last_sequence, decision";
+    failure_reason, failure_detail, last_sequence, decision, wrap_up";
 
 const EVENT_COLUMNS: &str = "handoff_id, sequence, kind, state, time_ms, attempt, queue_position, \
-    queue_wait_ms, failure_reason, failure_detail, detail";
+    queue_wait_ms, failure_reason, failure_detail, detail, wrap_up";
 
 /// The most writes committed in one transaction: bounds how long the first
 /// write of a burst waits for the others to run.
@@ -343,6 +347,7 @@ struct HandoffRow {
     failure_detail: Option<String>,
     last_sequence: u64,
     decision: Option<Vec<u8>>,
+    wrap_up: Option<Vec<u8>>,
 }
 
 impl HandoffRow {
@@ -370,6 +375,7 @@ impl HandoffRow {
             failure_detail: row.get(19)?,
             last_sequence: row.get(20)?,
             decision: row.get(21)?,
+            wrap_up: row.get(22)?,
         })
     }
 
@@ -403,6 +409,7 @@ impl HandoffRow {
             failure: failure(self.failure_reason, self.failure_detail),
             last_sequence: self.last_sequence,
             decision: self.decision.as_deref().map(decode).transpose()?,
+            wrap_up: self.wrap_up.as_deref().map(decode).transpose()?,
         })
     }
 }
@@ -419,6 +426,7 @@ struct EventRow {
     failure_reason: Option<i32>,
     failure_detail: Option<String>,
     detail: String,
+    wrap_up: Option<Vec<u8>>,
 }
 
 impl EventRow {
@@ -435,6 +443,7 @@ impl EventRow {
             failure_reason: row.get(8)?,
             failure_detail: row.get(9)?,
             detail: row.get(10)?,
+            wrap_up: row.get(11)?,
         })
     }
 
@@ -455,6 +464,7 @@ impl EventRow {
             queue_status: queue_status(self.queue_position, self.queue_wait_ms),
             failure: failure(self.failure_reason, self.failure_detail),
             detail: self.detail,
+            wrap_up: self.wrap_up.as_deref().map(decode).transpose()?,
         })
     }
 }
@@ -480,8 +490,8 @@ fn insert_event(
     connection
         .execute(
             "INSERT INTO handoff_events (handoff_id, sequence, kind, state, time_ms, attempt, \
-             queue_position, queue_wait_ms, failure_reason, failure_detail, detail, connector_sequence) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             queue_position, queue_wait_ms, failure_reason, failure_detail, detail, connector_sequence, \
+             wrap_up) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 record.handoff_id,
                 record.sequence,
@@ -495,6 +505,7 @@ fn insert_event(
                 record.failure.as_ref().map(|f| f.detail.clone()),
                 record.detail,
                 connector_sequence,
+                record.wrap_up.as_ref().map(Message::encode_to_vec),
             ],
         )
         .map_err(unavailable)?;
@@ -524,7 +535,7 @@ impl HandoffStore for SqliteStore {
             tx.execute(
                 &format!(
                     "INSERT INTO handoffs ({HANDOFF_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
-                     ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, NULL, NULL, NULL, NULL, NULL, 1, ?16)"
+                     ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, NULL, NULL, NULL, NULL, NULL, 1, ?16, NULL)"
                 ),
                 params![
                     handoff.id,
@@ -556,6 +567,7 @@ impl HandoffStore for SqliteStore {
                 queue_status: None,
                 failure: None,
                 detail: String::new(),
+                wrap_up: None,
             };
             insert_event(tx, &event, None)?;
             let stored = load(tx, &handoff.tenant, &handoff.id)?;
@@ -661,6 +673,7 @@ impl HandoffStore for SqliteStore {
                 queue_status: event.queue_status,
                 failure: event.failure.clone(),
                 detail: event.detail.clone(),
+                wrap_up: event.wrap_up.clone(),
             };
             insert_event(tx, &record, event.connector_sequence)?;
             let queue = if state == HandoffState::Queued {
@@ -675,8 +688,8 @@ impl HandoffStore for SqliteStore {
             tx.execute(
                 "UPDATE handoffs SET state = ?1, updated_at_ms = ?2, last_sequence = ?3, \
                  current_attempt = COALESCE(?4, current_attempt), queue_position = ?5, \
-                 queue_wait_ms = ?6, failure_reason = ?7, failure_detail = ?8 \
-                 WHERE tenant = ?9 AND id = ?10",
+                 queue_wait_ms = ?6, failure_reason = ?7, failure_detail = ?8, \
+                 wrap_up = COALESCE(?11, wrap_up) WHERE tenant = ?9 AND id = ?10",
                 params![
                     name_of(&state),
                     record.time_ms,
@@ -688,6 +701,7 @@ impl HandoffStore for SqliteStore {
                     handoff_failure.as_ref().map(|f| f.detail.clone()),
                     tenant,
                     id,
+                    record.wrap_up.as_ref().map(Message::encode_to_vec),
                 ],
             )
             .map_err(unavailable)?;
@@ -793,6 +807,7 @@ mod tests {
             failure: None,
             last_sequence: 0,
             decision: None,
+            wrap_up: None,
         }
     }
 
