@@ -168,16 +168,9 @@ async fn a_handoff_records_the_decision_that_led_to_it() {
         .decision
         .expect("decision");
     assert!(decision.escalate);
-    let mut create = request("with-decision", queue("hold"));
-    create.decision = Some(decision.clone());
-    let id = client
-        .create_handoff(create)
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    let mut with_options = request("with-decision", queue("hold"));
+    with_options.decision = Some(decision.clone());
+    let id = create(&mut client, with_options).await;
     let stored = client
         .get_handoff(GetHandoffRequest { handoff_id: id })
         .await

@@ -122,14 +122,7 @@ async fn create_is_idempotent_by_request_id() {
 async fn a_watcher_that_reconnects_misses_nothing_and_sees_nothing_twice() {
     let stack = Stack::start().await;
     let mut client = stack.client().await;
-    let id = client
-        .create_handoff(request("resume-1", queue("agents")))
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    let id = create(&mut client, request("resume-1", queue("agents"))).await;
     // Disconnect after the first QUEUED, then resume from its sequence.
     let first_part = watch_until(&mut client, &id, K::Queued).await;
     let last_seen = first_part.last().expect("event").sequence;
@@ -149,14 +142,7 @@ async fn a_watcher_that_reconnects_misses_nothing_and_sees_nothing_twice() {
 async fn cancel_stops_the_transfer_and_ends_the_stream() {
     let stack = Stack::start().await;
     let mut client = stack.client().await;
-    let id = client
-        .create_handoff(request("cancel-1", queue("hold")))
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    let id = create(&mut client, request("cancel-1", queue("hold"))).await;
     watch_until(&mut client, &id, K::Ringing).await;
     let cancelled = client
         .cancel_handoff(CancelHandoffRequest {
@@ -202,14 +188,7 @@ async fn cancel_stops_the_transfer_and_ends_the_stream() {
 async fn a_completed_handoff_cannot_be_cancelled() {
     let stack = Stack::start().await;
     let mut client = stack.client().await;
-    let id = client
-        .create_handoff(request("done-1", queue("quick")))
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    let id = create(&mut client, request("done-1", queue("quick"))).await;
     watch_all(&mut client, &id, 0).await;
     let status = client
         .cancel_handoff(CancelHandoffRequest {
@@ -315,14 +294,7 @@ async fn list_pages_and_filters_by_state() {
 async fn the_humans_wrap_up_is_stored_on_the_handoff() {
     let stack = Stack::start().await;
     let mut client = stack.client().await;
-    let id = client
-        .create_handoff(request("wrap-1", queue("wrapped")))
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    let id = create(&mut client, request("wrap-1", queue("wrapped"))).await;
     let events = watch_all(&mut client, &id, 0).await;
     let completed = events.last().expect("event");
     assert_eq!(completed.kind(), K::Completed);

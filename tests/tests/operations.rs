@@ -67,14 +67,7 @@ async fn grpcurl_lists_and_calls_the_service_through_reflection() {
 async fn sigterm_ends_watch_streams_and_exits_cleanly() {
     let mut stack = Stack::start().await;
     let mut client = stack.client().await;
-    let id = client
-        .create_handoff(request("term-1", queue("hold")))
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    let id = create(&mut client, request("term-1", queue("hold"))).await;
     watch_until(&mut client, &id, K::Ringing).await;
     let mut stream = client
         .watch_handoff(WatchHandoffRequest {
@@ -134,14 +127,7 @@ async fn the_screen_pop_needs_the_handoffs_own_token_and_masks_sensitive_values(
     let mut client = stack.client().await;
     let mut ids = Vec::new();
     for key in ["pop-1", "pop-2"] {
-        let id = client
-            .create_handoff(request(key, queue("agents")))
-            .await
-            .expect("create")
-            .into_inner()
-            .handoff
-            .expect("handoff")
-            .id;
+        let id = create(&mut client, request(key, queue("agents"))).await;
         watch_all(&mut client, &id, 0).await;
         ids.push(id);
     }

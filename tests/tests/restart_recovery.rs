@@ -12,22 +12,8 @@ use common::*;
 async fn handoffs_survive_a_crash_and_resume_without_a_second_transfer() {
     let mut stack = Stack::start().await;
     let mut client = stack.client().await;
-    let slow = client
-        .create_handoff(request("crash-slow", queue("slow")))
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
-    let held = client
-        .create_handoff(request("crash-held", queue("hold")))
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    let slow = create(&mut client, request("crash-slow", queue("slow"))).await;
+    let held = create(&mut client, request("crash-held", queue("hold"))).await;
     watch_until(&mut client, &slow, K::Ringing).await;
     watch_until(&mut client, &held, K::Ringing).await;
 

@@ -14,17 +14,11 @@ use common::*;
 async fn a_busy_target_falls_back_to_the_next_and_the_runtime_sees_it() {
     let stack = Stack::start().await;
     let mut client = stack.client().await;
-    let id = client
-        .create_handoff(request(
-            "fallback-1",
-            pb::target::Kind::Route("fallback".into()),
-        ))
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    let id = create(
+        &mut client,
+        request("fallback-1", pb::target::Kind::Route("fallback".into())),
+    )
+    .await;
     let events = watch_all(&mut client, &id, 0).await;
     assert_eq!(
         kinds(&events),
@@ -69,17 +63,11 @@ async fn a_busy_target_falls_back_to_the_next_and_the_runtime_sees_it() {
 async fn an_unreachable_connector_is_skipped_for_the_next_target() {
     let stack = Stack::start().await;
     let mut client = stack.client().await;
-    let id = client
-        .create_handoff(request(
-            "down-1",
-            pb::target::Kind::Route("dead-then-alive".into()),
-        ))
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    let id = create(
+        &mut client,
+        request("down-1", pb::target::Kind::Route("dead-then-alive".into())),
+    )
+    .await;
     let events = watch_all(&mut client, &id, 0).await;
     assert_eq!(
         &kinds(&events)[..4],
@@ -103,17 +91,11 @@ async fn an_unreachable_connector_is_skipped_for_the_next_target() {
 async fn when_every_target_fails_the_handoff_fails_with_the_last_reason() {
     let stack = Stack::start().await;
     let mut client = stack.client().await;
-    let id = client
-        .create_handoff(request(
-            "all-busy-1",
-            pb::target::Kind::Route("all-busy".into()),
-        ))
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    let id = create(
+        &mut client,
+        request("all-busy-1", pb::target::Kind::Route("all-busy".into())),
+    )
+    .await;
     let events = watch_all(&mut client, &id, 0).await;
     let last = events.last().expect("event");
     assert_eq!(last.kind(), K::Failed);
@@ -134,17 +116,10 @@ async fn when_every_target_fails_the_handoff_fails_with_the_last_reason() {
 async fn a_handoff_that_finds_no_human_before_its_deadline_fails_clearly() {
     let stack = Stack::start().await;
     let mut client = stack.client().await;
-    let mut create = request("deadline-1", queue("hold"));
-    create.timeout =
+    let mut with_options = request("deadline-1", queue("hold"));
+    with_options.timeout =
         Some(prost_types::Duration::try_from(Duration::from_secs(1)).expect("duration"));
-    let id = client
-        .create_handoff(create)
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    let id = create(&mut client, with_options).await;
     let events = watch_all(&mut client, &id, 0).await;
     let last = events.last().expect("event");
     assert_eq!(last.kind(), K::Failed);

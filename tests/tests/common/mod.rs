@@ -209,6 +209,21 @@ pub fn request(request_id: &str, target: pb::target::Kind) -> CreateHandoffReque
     }
 }
 
+/// Creates a handoff and returns its id.
+pub async fn create(
+    client: &mut HandoffServiceClient<Channel>,
+    request: CreateHandoffRequest,
+) -> String {
+    client
+        .create_handoff(request)
+        .await
+        .expect("create")
+        .into_inner()
+        .handoff
+        .expect("handoff")
+        .id
+}
+
 pub fn queue(name: &str) -> pb::target::Kind {
     pb::target::Kind::Queue(pb::QueueTarget {
         name: name.into(),
