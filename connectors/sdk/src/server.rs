@@ -9,11 +9,10 @@ use baton_proto::connector::v1::connector_service_server::{
     ConnectorService, ConnectorServiceServer,
 };
 use baton_proto::connector::v1::*;
-use baton_service_kit::grpc::{add_standard_services, report_not_serving};
+use baton_service_kit::grpc::{add_standard_services, incoming, report_not_serving};
 use baton_service_kit::lifecycle::announce_ready;
 use tokio::net::TcpListener;
 use tokio_stream::Stream;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
 use tonic::{Request, Response, Status};
@@ -200,7 +199,7 @@ impl<C: Connector> BoundConnector<C> {
         tonic::transport::Server::builder()
             .trace_fn(|request| tracing::info_span!("grpc", rpc.method = %request.uri().path()))
             .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async move {
+            .serve_with_incoming_shutdown(incoming(self.listener), async move {
                 server_stop.cancelled().await;
             })
             .await?;

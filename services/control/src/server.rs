@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use baton_proto::handoff::v1::handoff_service_server::HandoffServiceServer;
-use baton_service_kit::grpc::{add_standard_services, report_not_serving};
+use baton_service_kit::grpc::{add_standard_services, incoming, report_not_serving};
 use baton_service_kit::lifecycle::announce_ready;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
 
@@ -211,7 +210,7 @@ impl BoundControl {
             .trace_fn(|request| tracing::info_span!("grpc", rpc.method = %request.uri().path()))
             .concurrency_limit_per_connection(256)
             .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), async move {
+            .serve_with_incoming_shutdown(incoming(grpc_listener), async move {
                 grpc_stopping.cancelled().await;
             });
         let http_stopping = stopping.clone();
