@@ -574,11 +574,14 @@ impl HandoffService for HandoffApi {
         // Subscribe before reading the log, so that nothing recorded in
         // between is missed; duplicates are dropped by sequence.
         let live = self.hub.subscribe(&request.handoff_id);
-        let handoff = self
-            .store
-            .get(&tenant, &request.handoff_id)
-            .await
-            .map_err(status_of)?;
+        let handoff = match self.store.get(&tenant, &request.handoff_id).await {
+            Ok(handoff) => handoff,
+            Err(error) => {
+                drop(live);
+                self.hub.release(&request.handoff_id);
+                return Err(status_of(error));
+            }
+        };
         let (sender, receiver) = mpsc::channel(16);
         let watch = Watch {
             store: self.store.clone(),
@@ -588,8 +591,10 @@ impl HandoffService for HandoffApi {
             sender,
         };
         let shutdown = self.shutdown.clone();
+        let hub = self.hub.clone();
         tokio::spawn(async move {
             let sender = watch.sender.clone();
+            let handoff_id = watch.handoff_id.clone();
             tokio::select! {
                 result = watch.run(live) => {
                     if let Err(status) = result {
@@ -606,6 +611,8 @@ impl HandoffService for HandoffApi {
                         .await;
                 }
             }
+            // The live receiver is gone with the watch: free its channel.
+            hub.release(&handoff_id);
         });
         Ok(Response::new(ReceiverStream::new(receiver)))
     }

@@ -37,6 +37,18 @@ impl EventHub {
         }
     }
 
+    /// Frees a handoff's channel once no watcher is left, so that watching
+    /// a handoff that records nothing more leaves nothing behind.
+    pub fn release(&self, handoff_id: &str) {
+        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        if channels
+            .get(handoff_id)
+            .is_some_and(|sender| sender.receiver_count() == 0)
+        {
+            channels.remove(handoff_id);
+        }
+    }
+
     #[cfg(test)]
     fn channel_count(&self) -> usize {
         self.channels.lock().map(|c| c.len()).unwrap_or_default()
@@ -71,6 +83,19 @@ mod tests {
         hub.publish(&record(EventKind::Cancelled, HandoffState::Cancelled, 3));
         assert_eq!(watcher.recv().await.expect("event").sequence, 2);
         assert_eq!(watcher.recv().await.expect("event").sequence, 3);
+        assert_eq!(hub.channel_count(), 0);
+    }
+
+    #[test]
+    fn a_watch_that_saw_nothing_new_leaves_no_channel() {
+        let hub = EventHub::default();
+        let first = hub.subscribe("h");
+        let second = hub.subscribe("h");
+        drop(first);
+        hub.release("h");
+        assert_eq!(hub.channel_count(), 1, "a watcher is still there");
+        drop(second);
+        hub.release("h");
         assert_eq!(hub.channel_count(), 0);
     }
 }
