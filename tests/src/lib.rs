@@ -131,6 +131,12 @@ impl Service {
 
     /// Sends SIGTERM and waits for the exit status.
     pub async fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        self.stop().await
+    }
+
+    /// Sends SIGTERM and waits for the exit status, keeping the handle (and
+    /// its log) for inspection.
+    pub async fn stop(&mut self) -> anyhow::Result<std::process::ExitStatus> {
         let pid = self.child.id().context("already exited")?;
         let status = Command::new("kill")
             .args(["-TERM", &pid.to_string()])

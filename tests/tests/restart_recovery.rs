@@ -89,3 +89,27 @@ async fn handoffs_survive_a_crash_and_resume_without_a_second_transfer() {
     assert!(!retry.created);
     assert_eq!(retry.handoff.expect("handoff").id, slow);
 }
+
+#[tokio::test]
+async fn a_restarted_connector_is_re_attached_instead_of_failing_the_target() {
+    let mut stack = Stack::start().await;
+    let mut client = stack.client().await;
+    let id = create(&mut client, request("connector-restart", queue("slow"))).await;
+    watch_until(&mut client, &id, K::Ringing).await;
+
+    stack.restart_connector().await;
+
+    // The control service re-attached to the same attempt: no fallback, no
+    // failure, and the restarted connector's run was recorded in full.
+    let events = watch_all(&mut client, &id, 0).await;
+    let seen = kinds(&events);
+    assert!(!seen.contains(&K::TargetFailed), "{seen:?}");
+    assert_eq!(seen.last(), Some(&K::Completed), "{seen:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.attempt.as_ref().is_none_or(|a| a.attempt == 1))
+    );
+    let control_logs = stack.control().logs();
+    assert!(control_logs.contains("re-attaching"), "{control_logs}");
+}

@@ -14,6 +14,9 @@ use tokio::sync::watch;
 pub(crate) struct EventLog {
     events: Mutex<Vec<StartTransferResponse>>,
     length: watch::Sender<usize>,
+    /// Stamped on every event: a new value per run of a transfer, so that a
+    /// control service can tell a replay from a restarted transfer.
+    run_id: String,
 }
 
 impl EventLog {
@@ -21,6 +24,7 @@ impl EventLog {
         Arc::new(Self {
             events: Mutex::new(Vec::new()),
             length: watch::channel(0).0,
+            run_id: uuid::Uuid::now_v7().to_string(),
         })
     }
 
@@ -35,6 +39,7 @@ impl EventLog {
             return false;
         }
         event.sequence = events.len() as u64 + 1;
+        event.run_id.clone_from(&self.run_id);
         event.time = Some(prost_types::Timestamp::from(SystemTime::now()));
         events.push(event);
         let length = events.len();

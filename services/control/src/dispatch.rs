@@ -20,10 +20,11 @@ use uuid::Uuid;
 use crate::domain::envelope::build_envelope;
 use crate::domain::routing::kind_name;
 use crate::domain::{
-    Attempt, EventKind, EventRecord, Failure, Handoff, HandoffState, NewEvent, QueueStatus,
+    Attempt, ConnectorPosition, EventKind, EventRecord, Failure, Handoff, HandoffState, NewEvent,
+    QueueStatus,
 };
 use crate::hub::EventHub;
-use crate::registry::ConnectorRegistry;
+use crate::registry::{ConnectorHandle, ConnectorRegistry};
 use crate::store::{HandoffStore, StoreError};
 use crate::token::{Purpose, TokenSigner};
 
@@ -32,7 +33,7 @@ enum TransferOutcome {
     /// Nothing more to do: completed, cancelled, or ended elsewhere.
     Finished,
     /// The target failed; try the next one.
-    TargetFailed(Failure, Option<u64>),
+    TargetFailed(Failure, Option<ConnectorPosition>),
     /// The handoff's deadline passed before a human was connected.
     DeadlineExceeded,
 }
@@ -289,7 +290,7 @@ impl Dispatcher {
                     let mut event = NewEvent::new(EventKind::TargetFailed)
                         .attempt(attempt)
                         .failure(failure.clone());
-                    event.connector_sequence = connector_sequence;
+                    event.connector_position = connector_sequence;
                     match self.record(tenant, id, event).await {
                         Ok(_) | Err(StoreError::Duplicate) => {}
                         Err(error) => return Err(error),
@@ -388,9 +389,59 @@ impl Dispatcher {
             envelope: Some(envelope),
             deadline: Some(timestamp_of(handoff.deadline_ms)),
         };
-        let seen = self
+        let mut reattached = 0;
+        loop {
+            let detail = match self
+                .follow(
+                    handoff,
+                    attempt,
+                    handle,
+                    request.clone(),
+                    deadline,
+                    &mut connected,
+                )
+                .await?
+            {
+                Followed::Outcome(outcome) => return Ok(outcome),
+                Followed::Broken(detail) => detail,
+            };
+            // The connector may be restarting: it keeps (or resumes) the
+            // transfer, so re-attach to the same attempt a few times before
+            // treating the target as failed.
+            if connected
+                || reattached >= REATTACH_ATTEMPTS
+                || tokio::time::Instant::now() >= deadline
+            {
+                return connector_error(detail);
+            }
+            let backoff = REATTACH_BACKOFF * 2u32.pow(reattached);
+            reattached += 1;
+            tracing::warn!(
+                handoff_id = %handoff.id,
+                connector = %handle.name,
+                %detail,
+                reattached,
+                "connector stream broke; re-attaching"
+            );
+            tokio::time::sleep_until((tokio::time::Instant::now() + backoff).min(deadline)).await;
+        }
+    }
+
+    /// One StartTransfer call and its stream, until an outcome or a break.
+    async fn follow(
+        &self,
+        handoff: &Handoff,
+        attempt: &Attempt,
+        handle: &ConnectorHandle,
+        request: StartTransferRequest,
+        deadline: tokio::time::Instant,
+        connected: &mut bool,
+    ) -> Result<Followed, StoreError> {
+        // What is already recorded of this attempt: replays of the same run
+        // are skipped; a new run (a restarted connector) is not.
+        let recorded = self
             .store
-            .last_connector_sequence(&handoff.id, attempt.number)
+            .last_connector_position(&handoff.id, attempt.number)
             .await?;
         let started = tokio::time::timeout(
             handle.call_timeout(),
@@ -400,57 +451,71 @@ impl Dispatcher {
         let mut stream = match started {
             Ok(Ok(response)) => response.into_inner(),
             Ok(Err(status)) => {
-                let reason = match status.code() {
+                let detail = format!("{}: {}", handle.name, status.message());
+                return Ok(match status.code() {
                     tonic::Code::Unimplemented | tonic::Code::InvalidArgument => {
-                        FailureReason::Unsupported
+                        Followed::Outcome(TransferOutcome::TargetFailed(
+                            Failure::new(FailureReason::Unsupported, detail),
+                            None,
+                        ))
                     }
-                    _ => FailureReason::ConnectorError,
-                };
-                return Ok(TransferOutcome::TargetFailed(
-                    Failure::new(reason, format!("{}: {}", handle.name, status.message())),
-                    None,
-                ));
+                    _ => Followed::Broken(detail),
+                });
             }
-            Err(_) => return connector_error(format!("{}: StartTransfer timed out", handle.name)),
+            Err(_) => {
+                return Ok(Followed::Broken(format!(
+                    "{}: StartTransfer timed out",
+                    handle.name
+                )));
+            }
         };
 
         loop {
-            let next = if connected {
+            let next = if *connected {
                 // A human has the customer: the deadline no longer applies.
                 Ok(stream.message().await)
             } else {
                 tokio::time::timeout_at(deadline, stream.message()).await
             };
             let message = match next {
-                Err(_) => return Ok(TransferOutcome::DeadlineExceeded),
+                Err(_) => return Ok(Followed::Outcome(TransferOutcome::DeadlineExceeded)),
                 Ok(Ok(Some(message))) => message,
-                Ok(Ok(None)) | Ok(Err(_)) if connected => {
+                Ok(Ok(None)) | Ok(Err(_)) if *connected => {
                     // The human has the customer; losing the connector's
                     // stream now does not undo that.
                     tracing::warn!(handoff_id = %handoff.id, "connector stream ended after connect");
-                    return Ok(TransferOutcome::Finished);
+                    return Ok(Followed::Outcome(TransferOutcome::Finished));
                 }
                 Ok(Ok(None)) => {
-                    return connector_error(format!(
+                    return Ok(Followed::Broken(format!(
                         "{} ended the transfer without an outcome",
                         handle.name
-                    ));
+                    )));
                 }
                 Ok(Err(status)) => {
-                    return connector_error(format!("{}: {}", handle.name, status.message()));
+                    return Ok(Followed::Broken(format!(
+                        "{}: {}",
+                        handle.name,
+                        status.message()
+                    )));
                 }
             };
-            if message.sequence <= seen {
+            if recorded.as_ref().is_some_and(|(run, sequence)| {
+                *run == message.run_id && message.sequence <= *sequence
+            }) {
                 continue;
             }
             match self.apply(handoff, attempt, &message).await? {
-                Applied::Continue { now_connected } => connected |= now_connected,
-                Applied::Finished => return Ok(TransferOutcome::Finished),
+                Applied::Continue { now_connected } => *connected |= now_connected,
+                Applied::Finished => return Ok(Followed::Outcome(TransferOutcome::Finished)),
                 Applied::TargetFailed(failure) => {
-                    return Ok(TransferOutcome::TargetFailed(
+                    return Ok(Followed::Outcome(TransferOutcome::TargetFailed(
                         failure,
-                        Some(message.sequence),
-                    ));
+                        Some(ConnectorPosition {
+                            run_id: message.run_id.clone(),
+                            sequence: message.sequence,
+                        }),
+                    )));
                 }
             }
         }
@@ -491,7 +556,10 @@ impl Dispatcher {
         let mut event = NewEvent::new(kind)
             .attempt(attempt.clone())
             .detail(message.detail.clone());
-        event.connector_sequence = Some(message.sequence);
+        event.connector_position = Some(ConnectorPosition {
+            run_id: message.run_id.clone(),
+            sequence: message.sequence,
+        });
         if kind == EventKind::Queued {
             event.queue_status = Some(QueueStatus {
                 position: message.queue_position,
@@ -518,10 +586,34 @@ impl Dispatcher {
             Err(StoreError::Duplicate) => Ok(Applied::Continue {
                 now_connected: false,
             }),
+            // A restarted connector may report again a step the handoff is
+            // past (CONNECTED twice): skip it, unless the handoff has ended.
+            Err(StoreError::IllegalTransition(_)) => {
+                let current = self.store.get(&handoff.tenant, &handoff.id).await?;
+                Ok(if current.state.is_terminal() {
+                    Applied::Finished
+                } else {
+                    Applied::Continue {
+                        now_connected: current.state == HandoffState::Connected,
+                    }
+                })
+            }
             Err(error) => Err(error),
         }
     }
 }
+
+/// How one StartTransfer call ended.
+enum Followed {
+    Outcome(TransferOutcome),
+    /// The stream broke before an outcome: the connector may be restarting.
+    Broken(String),
+}
+
+/// How often, and after how long (doubling), a broken stream is re-attached
+/// before the target counts as failed: about 6 s in all.
+const REATTACH_ATTEMPTS: u32 = 5;
+const REATTACH_BACKOFF: Duration = Duration::from_millis(200);
 
 enum Applied {
     Continue { now_connected: bool },

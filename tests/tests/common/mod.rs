@@ -121,6 +121,27 @@ es = "Le paso con una persona que ya conoce su caso."
         self.control = Some(control);
     }
 
+    /// Stops the connector (SIGTERM) and starts it again on the same
+    /// address, as a rolling restart would.
+    pub async fn restart_connector(&mut self) {
+        let address = self.connector.addr("grpc").to_string();
+        let status = self.connector.stop().await.expect("stop the connector");
+        assert!(status.success(), "connector exit status {status:?}");
+        let script = self.dir.path().join("script.toml");
+        self.connector = Service::start(
+            "baton-connector-script",
+            &[
+                "--config",
+                script.to_str().expect("path"),
+                "--listen",
+                &address,
+            ],
+            self.dir.path(),
+        )
+        .await
+        .expect("restart the script connector");
+    }
+
     pub fn control(&self) -> &Service {
         self.control.as_ref().expect("control running")
     }

@@ -156,9 +156,17 @@ pub struct NewEvent {
     pub detail: String,
     /// The human's wrap-up, on COMPLETED.
     pub wrap_up: Option<pb::WrapUp>,
-    /// The connector's own sequence number of the transfer event this one
-    /// comes from, so that a replayed connector stream is not recorded twice.
-    pub connector_sequence: Option<u64>,
+    /// Where in the connector's own event stream this event comes from, so
+    /// that a replayed connector stream is not recorded twice.
+    pub connector_position: Option<ConnectorPosition>,
+}
+
+/// A transfer event's place in a connector's stream: the run of the
+/// transfer (new when the connector restarted it) and the sequence in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorPosition {
+    pub run_id: String,
+    pub sequence: u64,
 }
 
 impl NewEvent {
@@ -170,7 +178,7 @@ impl NewEvent {
             failure: None,
             detail: String::new(),
             wrap_up: None,
-            connector_sequence: None,
+            connector_position: None,
         }
     }
 

@@ -81,6 +81,11 @@ pub trait HandoffStore: Send + Sync + 'static {
     /// Every handoff, of every tenant, that has not reached a terminal state.
     async fn in_flight(&self) -> Result<Vec<Handoff>, StoreError>;
 
-    /// The highest connector sequence recorded for an attempt (0: none).
-    async fn last_connector_sequence(&self, id: &str, attempt: u32) -> Result<u64, StoreError>;
+    /// The run id and sequence of the last connector event recorded for an
+    /// attempt, if any.
+    async fn last_connector_position(
+        &self,
+        id: &str,
+        attempt: u32,
+    ) -> Result<Option<(String, u64)>, StoreError>;
 }

@@ -22,8 +22,8 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{CreateOutcome, HandoffStore, StoreError};
 use crate::domain::{
-    Attempt, EventKind, EventRecord, Failure, Handoff, HandoffState, NewEvent, PlannedTarget,
-    QueueStatus, TransferMode,
+    Attempt, ConnectorPosition, EventKind, EventRecord, Failure, Handoff, HandoffState, NewEvent,
+    PlannedTarget, QueueStatus, TransferMode,
 };
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
@@ -82,6 +82,13 @@ ALTER TABLE handoffs ADD COLUMN decision BLOB;
     r#"
 ALTER TABLE handoffs ADD COLUMN wrap_up BLOB;
 ALTER TABLE handoff_events ADD COLUMN wrap_up BLOB;
+"#,
+    r#"
+ALTER TABLE handoff_events ADD COLUMN connector_run TEXT NOT NULL DEFAULT '';
+DROP INDEX handoff_events_by_connector_sequence;
+CREATE UNIQUE INDEX handoff_events_by_connector_position
+    ON handoff_events (handoff_id, attempt, connector_run, connector_sequence)
+    WHERE connector_sequence IS NOT NULL;
 "#,
 ];
 
@@ -485,13 +492,13 @@ fn load(connection: &Connection, tenant: &str, id: &str) -> Result<Handoff, Stor
 fn insert_event(
     connection: &Connection,
     record: &EventRecord,
-    connector_sequence: Option<u64>,
+    connector_position: Option<&ConnectorPosition>,
 ) -> Result<(), StoreError> {
     connection
         .execute(
             "INSERT INTO handoff_events (handoff_id, sequence, kind, state, time_ms, attempt, \
              queue_position, queue_wait_ms, failure_reason, failure_detail, detail, connector_sequence, \
-             wrap_up) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             wrap_up, connector_run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 record.handoff_id,
                 record.sequence,
@@ -504,8 +511,9 @@ fn insert_event(
                 record.failure.as_ref().map(|f| f.reason as i32),
                 record.failure.as_ref().map(|f| f.detail.clone()),
                 record.detail,
-                connector_sequence,
+                connector_position.map(|p| p.sequence),
                 record.wrap_up.as_ref().map(Message::encode_to_vec),
+                connector_position.map(|p| p.run_id.as_str()).unwrap_or_default(),
             ],
         )
         .map_err(unavailable)?;
@@ -650,12 +658,12 @@ impl HandoffStore for SqliteStore {
         self.write(move |tx| {
             let handoff = load(tx, &tenant, &id)?;
             let state = handoff.state.after(event.kind)?;
-            if let (Some(sequence), Some(attempt)) = (event.connector_sequence, &event.attempt) {
+            if let (Some(position), Some(attempt)) = (&event.connector_position, &event.attempt) {
                 let seen: bool = tx
                     .query_row(
                         "SELECT EXISTS (SELECT 1 FROM handoff_events WHERE handoff_id = ?1 \
-                         AND attempt = ?2 AND connector_sequence >= ?3)",
-                        params![id, attempt.number, sequence],
+                         AND attempt = ?2 AND connector_run = ?3 AND connector_sequence >= ?4)",
+                        params![id, attempt.number, position.run_id, position.sequence],
                         |row| row.get(0),
                     )
                     .map_err(unavailable)?;
@@ -675,7 +683,7 @@ impl HandoffStore for SqliteStore {
                 detail: event.detail.clone(),
                 wrap_up: event.wrap_up.clone(),
             };
-            insert_event(tx, &record, event.connector_sequence)?;
+            insert_event(tx, &record, event.connector_position.as_ref())?;
             let queue = if state == HandoffState::Queued {
                 record.queue_status.or(handoff.queue_status)
             } else {
@@ -756,16 +764,22 @@ impl HandoffStore for SqliteStore {
         .await
     }
 
-    async fn last_connector_sequence(&self, id: &str, attempt: u32) -> Result<u64, StoreError> {
+    async fn last_connector_position(
+        &self,
+        id: &str,
+        attempt: u32,
+    ) -> Result<Option<(String, u64)>, StoreError> {
         let id = id.to_owned();
         self.with(move |connection| {
             connection
                 .query_row(
-                    "SELECT COALESCE(MAX(connector_sequence), 0) FROM handoff_events \
-                     WHERE handoff_id = ?1 AND attempt = ?2",
+                    "SELECT connector_run, connector_sequence FROM handoff_events \
+                     WHERE handoff_id = ?1 AND attempt = ?2 AND connector_sequence IS NOT NULL \
+                     ORDER BY sequence DESC LIMIT 1",
                     params![id, attempt],
-                    |row| row.get(0),
+                    |row| Ok((row.get(0)?, row.get(1)?)),
                 )
+                .optional()
                 .map_err(unavailable)
         })
         .await
@@ -868,7 +882,10 @@ mod tests {
             .await
             .expect("start");
         let mut ringing = NewEvent::new(EventKind::Ringing).attempt(attempt.clone());
-        ringing.connector_sequence = Some(1);
+        ringing.connector_position = Some(ConnectorPosition {
+            run_id: "run-1".into(),
+            sequence: 1,
+        });
         let (after, record) = store
             .append(DEFAULT_TENANT, &h.id, ringing.clone())
             .await
@@ -881,9 +898,19 @@ mod tests {
             Err(StoreError::Duplicate)
         ));
         assert_eq!(
-            store.last_connector_sequence(&h.id, 1).await.expect("seq"),
-            1
+            store.last_connector_position(&h.id, 1).await.expect("seq"),
+            Some(("run-1".to_string(), 1))
         );
+        // The same sequence in a new run (a restarted connector) is new.
+        let mut restarted = NewEvent::new(EventKind::Ringing).attempt(attempt.clone());
+        restarted.connector_position = Some(ConnectorPosition {
+            run_id: "run-2".into(),
+            sequence: 1,
+        });
+        store
+            .append(DEFAULT_TENANT, &h.id, restarted)
+            .await
+            .expect("a restarted run is recorded");
 
         let events = store
             .events_after(DEFAULT_TENANT, &h.id, 1, 10)
@@ -891,7 +918,7 @@ mod tests {
             .expect("events");
         assert_eq!(
             events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
-            [2, 3]
+            [2, 3, 4]
         );
         assert_eq!(store.in_flight().await.expect("in flight").len(), 1);
         store
