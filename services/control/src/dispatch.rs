@@ -279,7 +279,7 @@ impl Dispatcher {
                 TransferOutcome::DeadlineExceeded => {
                     return self.fail_deadline(handoff, number).await;
                 }
-                TransferOutcome::TargetFailed(failure, connector_sequence) => {
+                TransferOutcome::TargetFailed(failure, position) => {
                     tracing::info!(
                         handoff_id = %id,
                         attempt = number,
@@ -290,7 +290,7 @@ impl Dispatcher {
                     let mut event = NewEvent::new(EventKind::TargetFailed)
                         .attempt(attempt)
                         .failure(failure.clone());
-                    event.connector_position = connector_sequence;
+                    event.connector_position = position;
                     match self.record(tenant, id, event).await {
                         Ok(_) | Err(StoreError::Duplicate) => {}
                         Err(error) => return Err(error),
