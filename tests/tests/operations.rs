@@ -8,7 +8,6 @@ use std::process::Command;
 use HandoffEventKind as K;
 use baton_proto::handoff::v1::*;
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn grpcurl(args: &[&str]) -> (bool, String) {
     let output = Command::new("grpcurl")
@@ -103,22 +102,6 @@ async fn sigterm_ends_watch_streams_and_exits_cleanly() {
         .handoff
         .expect("handoff");
     assert_eq!(handoff.state(), HandoffState::Ringing);
-}
-
-async fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut socket = tokio::net::TcpStream::connect(address)
-        .await
-        .expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-    socket.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    socket.read_to_string(&mut response).await.expect("read");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    (status, response)
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use baton_connector_sip::SipConfig;
 use baton_connector_sip::config::{CredentialConfig, HeaderPolicy, SipEndpointConfig, TrunkConfig};
-use baton_service_kit::telemetry::LogFormat;
+use baton_service_kit::telemetry::TelemetryConfig;
 use serde::Deserialize;
 
 use crate::domain::{Policy, QueueSpec};
@@ -25,8 +25,8 @@ pub struct QueueConfig {
     /// Directory of the SQLite database holding the queue's state.
     /// Default `.baton/queue`.
     pub data_dir: PathBuf,
-    /// `text` or `json`. Default `text`.
-    pub log_format: LogFormat,
+    /// Logs, traces and metrics (`log_format`, `otlp_endpoint`, …).
+    pub telemetry: TelemetryConfig,
     /// How long an agent has to accept an offer. Default 20s.
     #[serde(with = "humantime_serde")]
     pub offer_timeout: Duration,
@@ -157,7 +157,7 @@ impl Default for QueueConfig {
             grpc_listen: SocketAddr::from(([127, 0, 0, 1], 50071)),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
             data_dir: PathBuf::from(".baton/queue"),
-            log_format: LogFormat::Text,
+            telemetry: TelemetryConfig::default(),
             offer_timeout: policy.offer_timeout,
             initial_handle_time: policy.initial_handle_time,
             handle_time_samples: policy.handle_time_samples,

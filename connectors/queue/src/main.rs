@@ -37,7 +37,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format, "info");
+    let _telemetry = match telemetry::init("baton-connector-queue", &config.telemetry) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("baton-connector-queue: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     if let Some(listen) = args.grpc_listen {
         config.grpc_listen = listen;
     }

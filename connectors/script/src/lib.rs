@@ -105,6 +105,8 @@ pub struct ScriptConfig {
     pub targets: BTreeMap<String, Vec<String>>,
     /// When set, every transfer received is appended here as a JSON line.
     pub record_file: Option<PathBuf>,
+    /// Logs, traces and metrics.
+    pub telemetry: baton_service_kit::telemetry::TelemetryConfig,
 }
 
 impl Default for ScriptConfig {
@@ -124,6 +126,7 @@ impl Default for ScriptConfig {
             .to_vec(),
             targets: BTreeMap::new(),
             record_file: None,
+            telemetry: Default::default(),
         }
     }
 }

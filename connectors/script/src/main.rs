@@ -24,7 +24,6 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    telemetry::init(Default::default(), "info");
     let mut config: ScriptConfig = match config::load(args.config.as_deref(), "BATON_SCRIPT") {
         Ok(config) => config,
         Err(error) => {
@@ -35,6 +34,14 @@ async fn main() -> std::process::ExitCode {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    let _telemetry = match telemetry::init("baton-connector-script", &config.telemetry) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("baton-connector-script: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+
     let connector = match ScriptConnector::new(&config) {
         Ok(connector) => connector,
         Err(error) => {

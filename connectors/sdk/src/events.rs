@@ -119,6 +119,13 @@ impl TransferEvents {
     }
 
     async fn push(&self, event: StartTransferResponse) {
+        // A log line, and so an event on the transfer's span: one per step.
+        tracing::info!(
+            event = TransferEventKind::try_from(event.kind)
+                .unwrap_or_default()
+                .as_str_name(),
+            "transfer event"
+        );
         if !self.log.push(event) {
             tracing::debug!("event after the transfer ended ignored");
         }

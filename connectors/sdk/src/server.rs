@@ -197,7 +197,7 @@ impl<C: Connector> BoundConnector<C> {
         });
         let server_stop = stop.clone();
         tonic::transport::Server::builder()
-            .trace_fn(|request| tracing::info_span!("grpc", rpc.method = %request.uri().path()))
+            .trace_fn(baton_service_kit::telemetry::grpc_server_span)
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(incoming(self.listener), async move {
                 server_stop.cancelled().await;

@@ -193,8 +193,17 @@ impl<C: Connector> Transfers<C> {
 
         let transfers = self.clone();
         let log = entry.log.clone();
+        // A child of the StartTransfer call's span, so that the transfer
+        // continues the control service's trace; it ends with the transfer,
+        // not with the time the outcome is kept.
+        let span = tracing::info_span!(
+            "connector.transfer",
+            handoff_id = %transfer.handoff_id,
+            attempt = transfer.attempt,
+            baton.target_kind = transfer.target.kind().as_str_name(),
+        );
         tokio::spawn(async move {
-            transfers.drive(transfer, &entry).await;
+            transfers.drive(transfer, &entry).instrument(span).await;
             tokio::time::sleep(KEEP_ENDED).await;
             transfers.lock().remove(&key);
         });
@@ -207,7 +216,6 @@ impl<C: Connector> Transfers<C> {
             .deadline
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
-        let span = tracing::info_span!("transfer", handoff_id = %transfer.handoff_id, attempt = transfer.attempt);
         let run = async {
             tokio::select! {
                 () = self.connector.start(transfer.clone(), events.clone()) => {
@@ -229,7 +237,7 @@ impl<C: Connector> Transfers<C> {
                 }
             }
         };
-        run.instrument(span).await;
+        run.await;
     }
 
     /// Cancels the running transfer of a handoff (one attempt, or any when

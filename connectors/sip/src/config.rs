@@ -13,6 +13,8 @@ use serde::Deserialize;
 pub struct SipConfig {
     /// gRPC listen address of the connector service. Default `127.0.0.1:50062`.
     pub listen: SocketAddr,
+    /// Logs, traces and metrics.
+    pub telemetry: baton_service_kit::telemetry::TelemetryConfig,
     /// The connector's own SIP endpoint.
     pub sip: SipEndpointConfig,
     /// How long the human's phone may ring before the INVITE is cancelled
@@ -57,6 +59,7 @@ impl Default for SipConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50062)),
+            telemetry: Default::default(),
             sip: SipEndpointConfig::default(),
             ring_timeout: Duration::from_secs(30),
             notify_timeout: Duration::from_secs(32),

@@ -28,7 +28,6 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    telemetry::init(Default::default(), "info");
     let mut config: SipConfig = match config::load(args.config.as_deref(), "BATON_SIP") {
         Ok(config) => config,
         Err(error) => {
@@ -42,6 +41,14 @@ async fn main() -> std::process::ExitCode {
     if let Some(bind) = args.sip_bind {
         config.sip.bind = bind;
     }
+    let _telemetry = match telemetry::init("baton-connector-sip", &config.telemetry) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("baton-connector-sip: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+
     let bound = match baton_connector_sip::bind(config).await {
         Ok(bound) => bound,
         Err(error) => {

@@ -118,7 +118,7 @@ topologySpreadConstraints:
 {{- end }}
 {{- end -}}
 
-{{/* Environment variables shared by every component (OTLP; not yet consumed). */}}
+{{/* Environment variables shared by every component (OTLP, read by every service). */}}
 {{- define "baton.commonEnv" -}}
 - name: OTEL_SERVICE_NAME
   value: {{ printf "baton-%s" .component | quote }}

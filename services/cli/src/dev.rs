@@ -120,7 +120,13 @@ fn control_config(
 }
 
 pub async fn run(args: DevArgs) -> u8 {
-    telemetry::init(Default::default(), "info");
+    let _telemetry = match telemetry::init("baton", &Default::default()) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("baton dev: {error}");
+            return exit::ERROR;
+        }
+    };
     match start(args).await {
         Ok(()) => exit::OK,
         Err(error) => {

@@ -25,6 +25,7 @@ use crate::domain::{
     DEFAULT_TENANT, EventKind, Failure, Handoff, HandoffState, NewEvent, TransferMode,
 };
 use crate::hub::EventHub;
+use crate::metrics::metrics;
 use crate::policy::PolicyEngine;
 use crate::store::{CreateOutcome, HandoffStore, StoreError};
 
@@ -337,10 +338,17 @@ impl HandoffService for HandoffApi {
         let CreateOutcome {
             handoff,
             created_event,
-        } = self.store.create(handoff).await.map_err(status_of)?;
+        } = {
+            let started = std::time::Instant::now();
+            let outcome = self.store.create(handoff).await.map_err(status_of)?;
+            metrics().store_operation("create", started.elapsed());
+            outcome
+        };
         match &created_event {
             Some(event) => {
+                tracing::Span::current().record("handoff_id", tracing::field::display(&handoff.id));
                 tracing::info!(handoff_id = %handoff.id, plan_len = handoff.plan.len(), "handoff created");
+                metrics().handoff_started(&handoff);
                 self.hub.publish(event);
                 self.dispatcher.spawn(handoff.clone());
             }
@@ -592,7 +600,9 @@ impl HandoffService for HandoffApi {
         };
         let shutdown = self.shutdown.clone();
         let hub = self.hub.clone();
+        let open_stream = metrics().stream_opened();
         tokio::spawn(async move {
+            let _open_stream = open_stream;
             let sender = watch.sender.clone();
             let handoff_id = watch.handoff_id.clone();
             tokio::select! {

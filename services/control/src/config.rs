@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use baton_service_kit::telemetry::LogFormat;
+use baton_service_kit::telemetry::TelemetryConfig;
 use serde::Deserialize;
 
 use crate::domain::routing::{DefaultConnectors, RouteConfig};
@@ -20,6 +20,8 @@ pub const EXAMPLE: &str = include_str!("../config.example.toml");
 #[serde(deny_unknown_fields, default)]
 pub struct ControlConfig {
     pub server: ServerConfig,
+    /// Logs, traces and metrics.
+    pub telemetry: TelemetryConfig,
     pub store: StoreConfig,
     pub limits: Limits,
     pub handoff: HandoffConfig,
@@ -44,8 +46,6 @@ pub struct ServerConfig {
     /// The base URL under which humans and platforms reach the HTTP
     /// listener; `http://<http_listen>` when unset.
     pub public_url: Option<String>,
-    /// `text` or `json`.
-    pub log_format: LogFormat,
     /// How long in-flight calls may take to finish on shutdown.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
@@ -57,7 +57,6 @@ impl Default for ServerConfig {
             grpc_listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
-            log_format: LogFormat::Text,
             drain_timeout: Duration::from_secs(10),
         }
     }

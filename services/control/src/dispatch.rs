@@ -15,6 +15,7 @@ use baton_proto::connector::v1::{
 use baton_proto::types::v1::FailureReason;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::domain::envelope::build_envelope;
@@ -24,6 +25,7 @@ use crate::domain::{
     QueueStatus,
 };
 use crate::hub::EventHub;
+use crate::metrics::metrics;
 use crate::registry::{ConnectorHandle, ConnectorRegistry};
 use crate::store::{HandoffStore, StoreError};
 use crate::token::{Purpose, TokenSigner};
@@ -46,6 +48,8 @@ pub struct Dispatcher {
     public_url: String,
     token_ttl: Duration,
     running: Mutex<HashMap<String, JoinHandle<()>>>,
+    /// When each queued handoff was queued (milliseconds), for metrics.
+    queued_at_ms: Mutex<HashMap<String, i64>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -84,6 +88,7 @@ impl Dispatcher {
             public_url,
             token_ttl,
             running: Mutex::new(HashMap::new()),
+            queued_at_ms: Mutex::new(HashMap::new()),
         }
     }
 
@@ -94,7 +99,21 @@ impl Dispatcher {
         id: &str,
         event: NewEvent,
     ) -> Result<(Handoff, EventRecord), StoreError> {
-        let (handoff, record) = self.store.append(tenant, id, event).await?;
+        let span = tracing::info_span!(
+            "handoff.event",
+            otel.name = %format_args!("handoff {:?}", event.kind),
+            baton.event = ?event.kind,
+            baton.state = tracing::field::Empty,
+        );
+        let started = std::time::Instant::now();
+        let (handoff, record) = self
+            .store
+            .append(tenant, id, event)
+            .instrument(span.clone())
+            .await?;
+        metrics().store_operation("append", started.elapsed());
+        span.record("baton.state", record.state.as_str());
+        metrics().event_recorded(&handoff, &record, self.queued_at(&record));
         tracing::info!(
             handoff_id = %id,
             sequence = record.sequence,
@@ -125,15 +144,47 @@ impl Dispatcher {
         }
     }
 
-    /// Starts (or resumes) carrying `handoff` through its plan.
+    /// When the current attempt of `record`'s handoff was queued, for the
+    /// queue-wait metric; forgotten once the handoff connects or ends.
+    fn queued_at(&self, record: &EventRecord) -> Option<i64> {
+        let mut queued = self.queued_at_ms.lock().unwrap_or_else(|e| e.into_inner());
+        match record.kind {
+            EventKind::Queued => {
+                queued
+                    .entry(record.handoff_id.clone())
+                    .or_insert(record.time_ms);
+                None
+            }
+            EventKind::TargetStarted => {
+                queued.remove(&record.handoff_id);
+                None
+            }
+            EventKind::Connected => queued.remove(&record.handoff_id),
+            _ if record.state.is_terminal() => queued.remove(&record.handoff_id),
+            _ => None,
+        }
+    }
+
+    /// Starts (or resumes) carrying `handoff` through its plan, in a span
+    /// that continues the trace of the call that created it (a resumed
+    /// handoff starts a trace of its own).
     pub fn spawn(self: &Arc<Self>, handoff: Handoff) {
         let id = handoff.id.clone();
         let dispatcher = self.clone();
         let task_id = id.clone();
-        let task = tokio::spawn(async move {
-            dispatcher.run(handoff).await;
-            dispatcher.forget(&task_id);
-        });
+        let span = tracing::info_span!(
+            "handoff.dispatch",
+            handoff_id = %id,
+            trace_id = tracing::field::Empty,
+        );
+        baton_service_kit::telemetry::record_trace_id(&span);
+        let task = tokio::spawn(
+            async move {
+                dispatcher.run(handoff).await;
+                dispatcher.forget(&task_id);
+            }
+            .instrument(span),
+        );
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         running.insert(id, task);
     }
@@ -333,6 +384,7 @@ impl Dispatcher {
         mut connected: bool,
     ) -> Result<TransferOutcome, StoreError> {
         let connector_error = |detail: String| {
+            metrics().connector_error(&attempt.planned.connector);
             Ok(TransferOutcome::TargetFailed(
                 Failure::new(FailureReason::ConnectorError, detail),
                 None,
@@ -391,6 +443,16 @@ impl Dispatcher {
         };
         let mut reattached = 0;
         loop {
+            let call = tracing::info_span!(
+                "connector.start_transfer",
+                otel.name = "baton.connector.v1.ConnectorService/StartTransfer",
+                otel.kind = "client",
+                rpc.system = "grpc",
+                rpc.service = "baton.connector.v1.ConnectorService",
+                rpc.method = "StartTransfer",
+                baton.connector = %handle.name,
+                baton.attempt = attempt.number,
+            );
             let detail = match self
                 .follow(
                     handoff,
@@ -400,6 +462,7 @@ impl Dispatcher {
                     deadline,
                     &mut connected,
                 )
+                .instrument(call)
                 .await?
             {
                 Followed::Outcome(outcome) => return Ok(outcome),
@@ -443,6 +506,8 @@ impl Dispatcher {
             .store
             .last_connector_position(&handoff.id, attempt.number)
             .await?;
+        let mut request = tonic::Request::new(request);
+        baton_service_kit::telemetry::inject_traceparent(request.metadata_mut());
         let started = tokio::time::timeout(
             handle.call_timeout(),
             handle.client().start_transfer(request),

@@ -8,6 +8,7 @@ pub mod dispatch;
 pub mod domain;
 pub mod http;
 pub mod hub;
+pub mod metrics;
 pub mod policy;
 pub mod registry;
 pub mod server;

@@ -46,7 +46,13 @@ async fn main() -> std::process::ExitCode {
     if let Some(dir) = args.data_dir {
         config.store.data_dir = dir;
     }
-    telemetry::init(config.server.log_format, "info");
+    let _telemetry = match telemetry::init("baton-control", &config.telemetry) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("baton-control: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     // Installed before anything is bound, so that a SIGTERM at any point
     // after start-up is a graceful stop.
     let shutdown = lifecycle::shutdown_signal();

@@ -207,7 +207,7 @@ impl BoundControl {
         let stopping = CancellationToken::new();
         let grpc_stopping = stopping.clone();
         let grpc = tonic::transport::Server::builder()
-            .trace_fn(|request| tracing::info_span!("grpc", rpc.method = %request.uri().path()))
+            .trace_fn(baton_service_kit::telemetry::grpc_server_span)
             .concurrency_limit_per_connection(256)
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(incoming(grpc_listener), async move {

@@ -4,5 +4,6 @@
 pub mod config;
 pub mod grpc;
 pub mod lifecycle;
+pub mod redact;
 pub mod status;
 pub mod telemetry;

@@ -10,6 +10,7 @@ use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
 use baton_tests::Service;
 use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
@@ -32,10 +33,21 @@ pub struct Stack {
     pub dir: TempDir,
     pub connector: Service,
     pub control: Option<Service>,
+    /// Extra environment of the control service.
+    control_env: Vec<(String, String)>,
 }
 
 impl Stack {
     pub async fn start() -> Stack {
+        Self::start_with_env(&[], &[]).await
+    }
+
+    /// Like [`start`](Self::start), with extra environment variables for the
+    /// connector and for the control service.
+    pub async fn start_with_env(
+        connector_env: &[(&str, &str)],
+        control_env: &[(&str, &str)],
+    ) -> Stack {
         let dir = tempfile::tempdir().expect("tempdir");
         let script_path = dir.path().join("script.toml");
         let record = dir.path().join("transfers.jsonl");
@@ -47,9 +59,10 @@ impl Stack {
             ),
         )
         .expect("write script config");
-        let connector = Service::start(
+        let connector = Service::start_with_env(
             "baton-connector-script",
             &["--config", script_path.to_str().expect("path")],
+            connector_env,
             dir.path(),
         )
         .await
@@ -58,6 +71,10 @@ impl Stack {
             dir,
             connector,
             control: None,
+            control_env: control_env
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
         };
         stack.start_control().await;
         stack
@@ -111,9 +128,15 @@ es = "Le paso con una persona que ya conoce su caso."
 
     pub async fn start_control(&mut self) {
         let config = self.control_config();
-        let control = Service::start(
+        let env: Vec<(&str, &str)> = self
+            .control_env
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect();
+        let control = Service::start_with_env(
             "baton-control",
             &["--config", config.to_str().expect("path")],
+            &env,
             self.dir.path(),
         )
         .await
@@ -310,4 +333,21 @@ pub async fn watch_until(
 
 pub fn kinds(events: &[HandoffEvent]) -> Vec<HandoffEventKind> {
     events.iter().map(|e| e.kind()).collect()
+}
+
+/// A plain HTTP/1.1 GET: the status and the whole response, headers included.
+pub async fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut socket = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    socket.read_to_string(&mut response).await.expect("read");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    (status, response)
 }

@@ -46,6 +46,20 @@ pub struct IllegalTransition {
 }
 
 impl HandoffState {
+    /// The state's name, as in logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffState::Pending => "pending",
+            HandoffState::Routing => "routing",
+            HandoffState::Queued => "queued",
+            HandoffState::Ringing => "ringing",
+            HandoffState::Connected => "connected",
+            HandoffState::Completed => "completed",
+            HandoffState::Failed => "failed",
+            HandoffState::Cancelled => "cancelled",
+        }
+    }
+
     /// The state of a handoff that has just been created.
     pub const INITIAL: HandoffState = HandoffState::Pending;
 

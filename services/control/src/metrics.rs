@@ -1,0 +1,236 @@
+//! The control service's metrics: what answers "how long until a human?".
+//!
+//! Instruments come from the global meter provider that
+//! `baton_service_kit::telemetry::init` installs (Prometheus, and OTLP when
+//! configured); before that, and in unit tests, they are no-ops. Labels
+//! never carry customer data: routes and queues by name, phone numbers and
+//! SIP URIs only by kind.
+
+use std::sync::OnceLock;
+
+use baton_proto::types::v1 as pb;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram, UpDownCounter};
+
+use crate::domain::{EventKind, EventRecord, Handoff};
+
+/// Every instrument of the control service.
+pub struct ControlMetrics {
+    started: Counter<u64>,
+    finished: Counter<u64>,
+    time_to_human: Histogram<f64>,
+    queue_wait: Histogram<f64>,
+    fallbacks: Counter<u64>,
+    connector_errors: Counter<u64>,
+    active_streams: UpDownCounter<i64>,
+    store_duration: Histogram<f64>,
+}
+
+/// The process's instruments, created on first use.
+pub fn metrics() -> &'static ControlMetrics {
+    static METRICS: OnceLock<ControlMetrics> = OnceLock::new();
+    METRICS.get_or_init(|| {
+        let meter = opentelemetry::global::meter("baton-control");
+        // Seconds from a customer's wait to a human's hello: buckets from
+        // an instant answer to a long queue.
+        let wait_buckets = vec![
+            0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+        ];
+        ControlMetrics {
+            started: meter
+                .u64_counter("baton.handoffs.started")
+                .with_description("Handoffs accepted, by route and escalation reason")
+                .build(),
+            finished: meter
+                .u64_counter("baton.handoffs.finished")
+                .with_description(
+                    "Handoffs that reached a terminal state, by outcome, failure reason, route and connector",
+                )
+                .build(),
+            time_to_human: meter
+                .f64_histogram("baton.handoff.time_to_human")
+                .with_unit("s")
+                .with_description("From CreateHandoff to a connected human")
+                .with_boundaries(wait_buckets.clone())
+                .build(),
+            queue_wait: meter
+                .f64_histogram("baton.handoff.queue_wait")
+                .with_unit("s")
+                .with_description("From QUEUED to a connected human")
+                .with_boundaries(wait_buckets)
+                .build(),
+            fallbacks: meter
+                .u64_counter("baton.handoff.fallbacks")
+                .with_description("Targets given up for the route's next one, by connector and reason")
+                .build(),
+            connector_errors: meter
+                .u64_counter("baton.connector.errors")
+                .with_description("Connector calls that failed, by connector")
+                .build(),
+            active_streams: meter
+                .i64_up_down_counter("baton.watch.streams.active")
+                .with_description("Open WatchHandoff streams")
+                .build(),
+            store_duration: meter
+                .f64_histogram("baton.store.operation.duration")
+                .with_unit("s")
+                .with_description("Durable store operations, by operation")
+                .with_boundaries(vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                ])
+                .build(),
+        }
+    })
+}
+
+impl ControlMetrics {
+    /// A handoff was accepted.
+    pub fn handoff_started(&self, handoff: &Handoff) {
+        self.started.add(
+            1,
+            &[
+                KeyValue::new("route", route_label(&handoff.requested_target)),
+                KeyValue::new("reason", escalation_label(handoff)),
+            ],
+        );
+    }
+
+    /// An event was recorded: terminal states, connections and fallbacks
+    /// are counted and timed here, in the one place every event passes.
+    pub fn event_recorded(
+        &self,
+        handoff: &Handoff,
+        record: &EventRecord,
+        queued_at_ms: Option<i64>,
+    ) {
+        let connector = record
+            .attempt
+            .as_ref()
+            .or(handoff.current_attempt.as_ref())
+            .map(|attempt| attempt.planned.connector.clone())
+            .unwrap_or_default();
+        let route = route_label(&handoff.requested_target);
+        match record.kind {
+            EventKind::Connected => {
+                let labels = [
+                    KeyValue::new("route", route.clone()),
+                    KeyValue::new("connector", connector.clone()),
+                ];
+                self.time_to_human
+                    .record(seconds(record.time_ms - handoff.created_at_ms), &labels);
+                if let Some(queued) = queued_at_ms {
+                    self.queue_wait
+                        .record(seconds(record.time_ms - queued), &labels);
+                }
+            }
+            EventKind::TargetFailed => {
+                let reason = record
+                    .failure
+                    .as_ref()
+                    .map(|failure| failure.reason.as_str_name())
+                    .unwrap_or("FAILURE_REASON_UNSPECIFIED");
+                self.fallbacks.add(
+                    1,
+                    &[
+                        KeyValue::new("connector", connector.clone()),
+                        KeyValue::new("reason", reason),
+                    ],
+                );
+            }
+            _ => {}
+        }
+        if record.state.is_terminal() {
+            let reason = handoff
+                .failure
+                .as_ref()
+                .map(|failure| failure.reason.as_str_name())
+                .unwrap_or("");
+            self.finished.add(
+                1,
+                &[
+                    KeyValue::new("outcome", record.state.as_str()),
+                    KeyValue::new("reason", reason),
+                    KeyValue::new("route", route),
+                    KeyValue::new("connector", connector),
+                ],
+            );
+        }
+    }
+
+    pub fn connector_error(&self, connector: &str) {
+        self.connector_errors
+            .add(1, &[KeyValue::new("connector", connector.to_string())]);
+    }
+
+    /// Counts a watch stream for as long as the returned guard lives.
+    pub fn stream_opened(&'static self) -> StreamGuard {
+        self.active_streams.add(1, &[]);
+        StreamGuard(self)
+    }
+
+    pub fn store_operation(&self, operation: &'static str, elapsed: std::time::Duration) {
+        self.store_duration.record(
+            elapsed.as_secs_f64(),
+            &[KeyValue::new("operation", operation)],
+        );
+    }
+}
+
+/// Decrements the open-stream gauge when a watch stream ends.
+pub struct StreamGuard(&'static ControlMetrics);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0.active_streams.add(-1, &[]);
+    }
+}
+
+fn seconds(ms: i64) -> f64 {
+    ms.max(0) as f64 / 1000.0
+}
+
+/// A label for where a handoff was sent that names no customer: route and
+/// queue names are configuration, numbers and URIs are not.
+fn route_label(target: &pb::Target) -> String {
+    match &target.kind {
+        Some(pb::target::Kind::Route(name)) => format!("route:{name}"),
+        Some(pb::target::Kind::Queue(queue)) => format!("queue:{}", queue.name),
+        Some(pb::target::Kind::PhoneNumber(_)) => "phone_number".into(),
+        Some(pb::target::Kind::SipUri(_)) => "sip_uri".into(),
+        None => "none".into(),
+    }
+}
+
+fn escalation_label(handoff: &Handoff) -> &'static str {
+    handoff
+        .context
+        .reason
+        .as_ref()
+        .and_then(|reason| pb::EscalationKind::try_from(reason.kind).ok())
+        .unwrap_or(pb::EscalationKind::Unspecified)
+        .as_str_name()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_name_routes_and_queues_but_never_numbers() {
+        let phone = pb::Target {
+            kind: Some(pb::target::Kind::PhoneNumber("+14155550100".into())),
+        };
+        assert_eq!(route_label(&phone), "phone_number");
+        let sip = pb::Target {
+            kind: Some(pb::target::Kind::SipUri("sip:jane@pbx.example.com".into())),
+        };
+        assert_eq!(route_label(&sip), "sip_uri");
+        let queue = pb::Target {
+            kind: Some(pb::target::Kind::Queue(pb::QueueTarget {
+                name: "billing".into(),
+                skills: vec![],
+            })),
+        };
+        assert_eq!(route_label(&queue), "queue:billing");
+    }
+}
