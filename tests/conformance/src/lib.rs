@@ -38,7 +38,7 @@ pub enum Subject {
     /// A connector running elsewhere, by its gRPC endpoint (`http://host:port`).
     Address(String),
     /// A connector the kit started: the shutdown check runs last.
-    Launched(Launched),
+    Launched(Box<Launched>),
 }
 
 /// Runs every check against `subject` and returns the report.

@@ -90,7 +90,7 @@ async fn main() -> ExitCode {
         Subject::Address(endpoint(args.address.as_deref().unwrap_or_default()))
     } else {
         match Launched::start(&args.launch).await {
-            Ok(launched) => Subject::Launched(launched),
+            Ok(launched) => Subject::Launched(Box::new(launched)),
             Err(error) => {
                 eprintln!("baton-conformance: {error:#}");
                 return ExitCode::from(2);

@@ -220,7 +220,7 @@ pub fn judge(sample: &SampleTarget, observed: &Observed) -> Result<String, Strin
 pub async fn run_all(subject: Subject, profile: &Profile) -> Report {
     let (endpoint, launched) = match subject {
         Subject::Address(endpoint) => (endpoint, None),
-        Subject::Launched(launched) => (launched.endpoint.clone(), Some(launched)),
+        Subject::Launched(launched) => (launched.endpoint.clone(), Some(*launched)),
     };
     let mut report = Report {
         subject: endpoint.clone(),

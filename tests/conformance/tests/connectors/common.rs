@@ -7,7 +7,7 @@ pub async fn check_launched(command: &[String], profile: &Profile) -> Report {
     let launched = Launched::start(command)
         .await
         .unwrap_or_else(|e| panic!("launch {command:?}: {e:#}"));
-    check(Subject::Launched(launched), profile).await
+    check(Subject::Launched(Box::new(launched)), profile).await
 }
 
 pub async fn check(subject: Subject, profile: &Profile) -> Report {

@@ -185,7 +185,7 @@ skills = ["nobody"]
         .expect("ivan signs in");
 
     let profile = Profile::from_toml(PROFILE).expect("profile");
-    let report = check(Subject::Launched(launched), &profile).await;
+    let report = check(Subject::Launched(Box::new(launched)), &profile).await;
     answerer.abort();
     assert_report(&report, &[SDK_ACCEPTS_OVERSIZE_CONTEXT], &[]);
     assert!(
