@@ -8,6 +8,7 @@
 //! `cargo build -p baton-connector-script -p baton-connector-queue -p baton-connector-sip`).
 
 mod broken;
+mod command;
 mod common;
 mod python;
 mod queue;
