@@ -284,6 +284,76 @@ pub fn terminal_name(observed: &Observed) -> String {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton_proto::connector::v1::StartTransferResponse;
+    use baton_proto::types::v1::{FailureReason, target};
+
+    fn observed(kinds: &[TransferEventKind], end: StreamEnd) -> Observed {
+        Observed {
+            label: "t".into(),
+            events: kinds
+                .iter()
+                .enumerate()
+                .map(|(i, k)| StartTransferResponse {
+                    sequence: i as u64 + 1,
+                    kind: *k as i32,
+                    failure_reason: if *k == TransferEventKind::Failed {
+                        FailureReason::Busy as i32
+                    } else {
+                        0
+                    },
+                    ..Default::default()
+                })
+                .collect(),
+            end,
+        }
+    }
+
+    fn sample(expect: Expectation) -> SampleTarget {
+        SampleTarget::new(target::Kind::Queue(Default::default()), expect)
+    }
+
+    use TransferEventKind as K;
+
+    #[test]
+    fn samples_are_judged_by_their_expectation() {
+        let connected = observed(&[K::Ringing, K::Connected, K::Completed], StreamEnd::Closed);
+        let busy = observed(&[K::Ringing, K::Failed], StreamEnd::Closed);
+        let ringing = observed(&[K::Ringing], StreamEnd::Open);
+        let refused = observed(
+            &[],
+            StreamEnd::Status(tonic::Code::Unimplemented, "no".into()),
+        );
+
+        assert!(judge(&sample(Expectation::Connects), &connected).is_ok());
+        assert!(judge(&sample(Expectation::Connects), &busy).is_err());
+        assert!(judge(&sample(Expectation::Connects), &ringing).is_err());
+        assert!(judge(&sample(Expectation::Fails), &busy).is_ok());
+        assert!(judge(&sample(Expectation::Fails), &connected).is_err());
+        assert!(judge(&sample(Expectation::Holds), &ringing).is_ok());
+        assert!(judge(&sample(Expectation::Holds), &busy).is_err());
+        for expect in [
+            Expectation::Connects,
+            Expectation::Fails,
+            Expectation::Holds,
+        ] {
+            assert!(judge(&sample(expect), &refused).is_err());
+        }
+        let mut no_answer = sample(Expectation::Fails);
+        no_answer.reason = Some("no_answer".into());
+        assert!(
+            judge(&no_answer, &busy)
+                .expect_err("wrong reason")
+                .contains("NO_ANSWER")
+        );
+        // COMPLETED without CONNECTED is not a connection.
+        let hollow = observed(&[K::Ringing, K::Completed], StreamEnd::Closed);
+        assert!(judge(&sample(Expectation::Connects), &hollow).is_err());
+    }
+}
+
 pub fn is_cancelled(observed: &Observed) -> bool {
     observed
         .terminal()

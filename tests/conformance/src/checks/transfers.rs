@@ -10,7 +10,7 @@ use baton_proto::types::v1::FailureReason;
 use tonic::Code;
 
 use super::{Session, is_cancelled, terminal_name};
-use crate::events::{self, Observed, check_replay, kind_name};
+use crate::events::{self, Observed, StreamEnd, check_replay, kind_name};
 use crate::profile::Expectation;
 use crate::report::Outcome;
 
@@ -20,6 +20,9 @@ pub async fn run(session: &mut Session) {
         .await;
     session
         .check("idempotency.replay_after_end", replay_after_end)
+        .await;
+    session
+        .check("idempotency.new_attempt_new_run", new_attempt)
         .await;
     session
         .check("cancel.unknown_transfer", cancel_unknown)
@@ -207,6 +210,53 @@ async fn replay_after_end(session: &mut Session) -> Outcome {
         ));
     }
     Outcome::Pass(format!("replayed {}", replay.summary()))
+}
+
+/// Attempt 2 of a handoff whose attempt 1 ended (a fallback) is a transfer
+/// of its own: a new run from sequence 1, not attempt 1's replay.
+async fn new_attempt(session: &mut Session) -> Outcome {
+    let (mut request, original) = match an_ended_transfer(session).await {
+        Ok(ended) => ended,
+        Err(reason) => return Outcome::Skip(reason),
+    };
+    request.attempt += 1;
+    let mut next = session
+        .client
+        .start_observed(
+            request.clone(),
+            format!("attempt {} after {}", request.attempt, original.label),
+        )
+        .await;
+    next.settle(session.profile.settle, session.profile.transfer_timeout)
+        .await;
+    let next = session.clean_up(&request, next).await;
+    if let StreamEnd::Status(code, message) = &next.end
+        && next.events.is_empty()
+    {
+        return Outcome::Fail(format!(
+            "attempt {} was refused: {code:?} {message}",
+            request.attempt
+        ));
+    }
+    let (Some(first), Some(again)) = (original.events.first(), next.events.first()) else {
+        return Outcome::Fail(format!("attempt {} sent no event", request.attempt));
+    };
+    if check_replay(&original, &next).is_ok()
+        || (!first.run_id.is_empty() && first.run_id == again.run_id)
+    {
+        return Outcome::Fail(format!(
+            "attempt {} replayed attempt {} (run {:?}): transfers are keyed by handoff id alone",
+            request.attempt,
+            request.attempt - 1,
+            again.run_id
+        ));
+    }
+    Outcome::Pass(format!(
+        "attempt {}: a new run {:?}: {}",
+        request.attempt,
+        again.run_id,
+        next.summary()
+    ))
 }
 
 async fn cancel_unknown(session: &mut Session) -> Outcome {
