@@ -284,6 +284,16 @@ pub fn terminal_name(observed: &Observed) -> String {
     }
 }
 
+pub fn is_cancelled(observed: &Observed) -> bool {
+    observed
+        .terminal()
+        .is_some_and(|t| t.kind == TransferEventKind::Cancelled as i32)
+}
+
+pub fn ended(observed: &Observed) -> bool {
+    observed.events.iter().any(|e| is_terminal(e.kind))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -352,14 +362,4 @@ mod tests {
         let hollow = observed(&[K::Ringing, K::Completed], StreamEnd::Closed);
         assert!(judge(&sample(Expectation::Connects), &hollow).is_err());
     }
-}
-
-pub fn is_cancelled(observed: &Observed) -> bool {
-    observed
-        .terminal()
-        .is_some_and(|t| t.kind == TransferEventKind::Cancelled as i32)
-}
-
-pub fn ended(observed: &Observed) -> bool {
-    observed.events.iter().any(|e| is_terminal(e.kind))
 }
