@@ -3,6 +3,7 @@
 //! learn its address, and can stop it with SIGTERM to check that shutdown
 //! drains.
 
+use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -24,15 +25,23 @@ pub struct Launched {
 }
 
 impl Launched {
-    /// Runs `command` (program and arguments), its stderr inherited, and
-    /// waits for its ready line.
-    pub async fn start(command: &[String]) -> anyhow::Result<Self> {
+    /// Runs `command` (program and arguments) and waits for its ready
+    /// line. Its stderr (its logs) goes to `log`, else to the kit's stderr.
+    pub async fn start(command: &[String], log: Option<&Path>) -> anyhow::Result<Self> {
         let (program, args) = command
             .split_first()
             .context("the launch command is empty")?;
+        let stderr = match log {
+            Some(path) => Stdio::from(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?,
+            ),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(program)
             .args(args)
             .stdin(Stdio::null())
+            .stderr(stderr)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

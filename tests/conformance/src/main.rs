@@ -23,6 +23,9 @@ struct Args {
     /// address from its JSON ready line and check that SIGTERM drains.
     #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "COMMAND")]
     launch: Vec<String>,
+    /// Where the launched connector's stderr (its logs) goes; default: here.
+    #[arg(long, value_name = "FILE", requires = "launch")]
+    launch_log: Option<PathBuf>,
     /// A TOML profile: sample targets and timings (see connectors/README.md).
     #[arg(long, short)]
     profile: Option<PathBuf>,
@@ -89,7 +92,7 @@ async fn main() -> ExitCode {
     let subject = if args.launch.is_empty() {
         Subject::Address(endpoint(args.address.as_deref().unwrap_or_default()))
     } else {
-        match Launched::start(&args.launch).await {
+        match Launched::start(&args.launch, args.launch_log.as_deref()).await {
             Ok(launched) => Subject::Launched(Box::new(launched)),
             Err(error) => {
                 eprintln!("baton-conformance: {error:#}");

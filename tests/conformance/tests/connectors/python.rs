@@ -29,6 +29,8 @@ async fn the_python_example_conforms() {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../connectors/examples/python/connector.py");
     let profile = Profile::from_toml(PROFILE).expect("profile");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("connector.log");
     let report = check_launched(
         &[
             "python3".into(),
@@ -37,10 +39,11 @@ async fn the_python_example_conforms() {
             "127.0.0.1:0".into(),
         ],
         &profile,
+        &log,
     )
     .await;
     // It validates its own context limits: nothing is a known failure.
-    assert_report(&report, &[], &[]);
+    assert_report(&report, &[], &[], &log);
     // It advertises neither phone numbers nor attended transfers: the kit
     // checked the refusals.
     for refused in [

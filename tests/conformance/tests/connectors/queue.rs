@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use baton_conformance::{Launched, Profile, Subject};
+use baton_conformance::{Profile, Subject};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::common::{SDK_ACCEPTS_OVERSIZE_CONTEXT, assert_report, bin, check};
+use crate::common::{SDK_ACCEPTS_OVERSIZE_CONTEXT, assert_report, bin, check, launch};
 
 const PROFILE: &str = r#"
 settle = "300ms"
@@ -164,13 +164,16 @@ skills = ["nobody"]
         ),
     )
     .expect("write queue config");
-    let launched = Launched::start(&[
-        bin("baton-connector-queue"),
-        "--config".into(),
-        config.display().to_string(),
-    ])
-    .await
-    .expect("launch the queue connector");
+    let log = dir.path().join("connector.log");
+    let launched = launch(
+        &[
+            bin("baton-connector-queue"),
+            "--config".into(),
+            config.display().to_string(),
+        ],
+        &log,
+    )
+    .await;
     let desktop: SocketAddr = launched.ready["http"]
         .as_str()
         .and_then(|a| a.parse().ok())
@@ -187,7 +190,7 @@ skills = ["nobody"]
     let profile = Profile::from_toml(PROFILE).expect("profile");
     let report = check(Subject::Launched(Box::new(launched)), &profile).await;
     answerer.abort();
-    assert_report(&report, &[SDK_ACCEPTS_OVERSIZE_CONTEXT], &[]);
+    assert_report(&report, &[SDK_ACCEPTS_OVERSIZE_CONTEXT], &[], &log);
     assert!(
         report.get("cancel.at_stage.offered").is_some(),
         "a cancel while offered to an agent\n{}",

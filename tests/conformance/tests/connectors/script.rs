@@ -48,6 +48,7 @@ expect = "holds"
 #[tokio::test]
 async fn the_script_connector_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("connector.log");
     let config = dir.path().join("script.toml");
     std::fs::write(&config, SCRIPT).expect("write script config");
     let profile = Profile::from_toml(PROFILE).expect("profile");
@@ -59,9 +60,10 @@ async fn the_script_connector_conforms() {
             config.display().to_string(),
         ],
         &profile,
+        &log,
     )
     .await;
-    assert_report(&report, &[SDK_ACCEPTS_OVERSIZE_CONTEXT], &[]);
+    assert_report(&report, &[SDK_ACCEPTS_OVERSIZE_CONTEXT], &[], &log);
     // The holding target passes QUEUED then RINGING: a cancel at each.
     for stage in ["cancel.at_stage.queued", "cancel.at_stage.ringing"] {
         assert!(report.get(stage).is_some(), "{stage} ran");

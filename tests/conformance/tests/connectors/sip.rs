@@ -63,6 +63,7 @@ fn sip_connector_scenario(scenario: &str) -> PathBuf {
 #[tokio::test]
 async fn the_sip_connector_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("connector.log");
     let answers = Sipp::start(&here("answers"), dir.path());
     let gateway = Sipp::start(&here("gateway_blind"), dir.path());
     let busy = Sipp::start(&sip_connector_scenario("agent_busy"), dir.path());
@@ -137,9 +138,10 @@ modes = ["warm"]
             config.display().to_string(),
         ],
         &profile,
+        &log,
     )
     .await;
-    assert_report(&report, &[SDK_ACCEPTS_OVERSIZE_CONTEXT], &[]);
+    assert_report(&report, &[SDK_ACCEPTS_OVERSIZE_CONTEXT], &[], &log);
     assert!(
         report.get("cancel.at_stage.ringing").is_some(),
         "a cancel while the human's phone rings\n{}",
