@@ -25,6 +25,7 @@ Needs: grpcio, grpcio-tools, grpcio-health-checking, grpcio-reflection.
 
 import argparse
 import importlib
+import importlib.resources
 import json
 import logging
 import signal

@@ -19,7 +19,7 @@ struct Args {
     /// The connector's gRPC address, e.g. 127.0.0.1:50061 or http://host:port.
     #[arg(conflicts_with = "launch", required_unless_present = "launch")]
     address: Option<String>,
-    /// Start the connector with this command (after `--`), read its
+    /// Start the connector with this command (the rest of the command line, so put it last), read its
     /// address from its JSON ready line and check that SIGTERM drains.
     #[arg(long, num_args = 1.., allow_hyphen_values = true, value_name = "COMMAND")]
     launch: Vec<String>,
