@@ -56,11 +56,10 @@ STEP_SECONDS = 0.02
 log = logging.getLogger("connector")
 
 
-def generate_stubs(proto_dir: Path):
-    """Compiles the contract into a temporary package and imports it."""
+def generate_stubs(proto_dir: Path, out: Path):
+    """Compiles the contract into `out` and imports it."""
     from grpc_tools import protoc
 
-    out = Path(tempfile.mkdtemp(prefix="baton-stubs-"))
     well_known = Path(importlib.resources.files("grpc_tools")) / "_proto"
     files = [
         "baton/type/v1/annotations.proto",
@@ -353,7 +352,9 @@ def main():
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
-    pb, pb_grpc, types_pb2 = generate_stubs(args.proto_dir)
+    # Removed when the process ends.
+    stubs = tempfile.TemporaryDirectory(prefix="baton-stubs-")
+    pb, pb_grpc, types_pb2 = generate_stubs(args.proto_dir, Path(stubs.name))
 
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -386,6 +387,7 @@ def main():
         health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
     connector.wake_all()
     server.stop(grace=5).wait()
+    stubs.cleanup()
     log.info("stopped")
 
 
