@@ -106,6 +106,8 @@ async fn replay_while_running(session: &mut Session) -> Outcome {
         return Outcome::Fail(format!("the holding sample did not hold: {problem}"));
     }
     session.hold_stages = Some(distinct_kinds(&first.observed));
+    // The repeat must replay at least what the first stream had seen.
+    let seen_before = first.observed.events.len();
     let mut again = session
         .client
         .start_observed(
@@ -116,7 +118,7 @@ async fn replay_while_running(session: &mut Session) -> Outcome {
     again.settle(settle, session.profile.transfer_timeout).await;
     first.settle(settle, settle).await;
     let before_cancel = check_replay(&first.observed, &again.observed);
-    let shorter = again.observed.events.len() < first.observed.events.len();
+    let shorter = again.observed.events.len() < seen_before;
     let cancelled = session
         .client
         .cancel(&request.handoff_id, request.attempt)
