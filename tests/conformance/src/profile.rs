@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use baton_proto::connector::v1::TransferEventKind;
 use baton_proto::types::v1::{FailureReason, TargetKind, TransferMode, target};
 use serde::Deserialize;
 
@@ -70,6 +71,11 @@ pub struct SampleTarget {
     pub expect: Expectation,
     /// For `fails`: the failure reason required, e.g. `busy`, `no_agents`.
     pub reason: Option<String>,
+    /// For `holds`: the event (e.g. `ringing`, `offered`) after which the
+    /// transfer holds. The kit waits for it instead of guessing from a
+    /// quiet spell, so a slow connector is not taken as one that holds
+    /// earlier.
+    pub holds_after: Option<String>,
     /// The modes this target is used with; empty: every advertised mode.
     #[serde(default)]
     pub modes: Vec<Mode>,
@@ -87,6 +93,7 @@ impl SampleTarget {
             sip_uri: None,
             expect,
             reason: None,
+            holds_after: None,
             modes: Vec::new(),
             sip_gateway_uri: None,
         };
@@ -135,6 +142,21 @@ impl SampleTarget {
         FailureReason::from_str_name(&name)
             .map(Some)
             .ok_or_else(|| format!("unknown failure reason {reason:?}"))
+    }
+
+    /// The event kind named by `holds_after`, parsed.
+    pub fn holds_after_kind(&self) -> Result<Option<TransferEventKind>, String> {
+        let Some(kind) = &self.holds_after else {
+            return Ok(None);
+        };
+        let name = format!("TRANSFER_EVENT_KIND_{}", kind.to_ascii_uppercase());
+        match TransferEventKind::from_str_name(&name) {
+            Some(TransferEventKind::Unspecified) | None => Err(format!("unknown event {kind:?}")),
+            Some(kind) if crate::events::is_terminal(kind as i32) => {
+                Err(format!("{kind:?} is terminal: nothing holds after it"))
+            }
+            Some(kind) => Ok(Some(kind)),
+        }
     }
 
     /// A short human label, e.g. `queue "support" (connects)`.
@@ -232,6 +254,9 @@ impl Profile {
             sample
                 .required_reason()
                 .map_err(|e| format!("targets[{index}].reason: {e}"))?;
+            sample
+                .holds_after_kind()
+                .map_err(|e| format!("targets[{index}].holds_after: {e}"))?;
         }
         Ok(())
     }
@@ -291,6 +316,10 @@ mod tests {
             sip_uri = "sip:busy@127.0.0.1"
             expect = "fails"
             reason = "busy"
+            [[targets]]
+            queue = "hold"
+            expect = "holds"
+            holds_after = "offered"
             "#,
         )
         .expect("valid profile");
@@ -302,6 +331,10 @@ mod tests {
         assert_eq!(
             profile.targets[1].required_reason(),
             Ok(Some(FailureReason::Busy))
+        );
+        assert_eq!(
+            profile.targets[2].holds_after_kind(),
+            Ok(Some(TransferEventKind::Offered))
         );
         assert!(profile.skips("shutdown.drains"));
         assert!(!profile.skips("shutdowns"));
@@ -322,6 +355,16 @@ mod tests {
                 .contains("targets[0].reason")
         );
         assert!(Profile::from_toml("sttle = \"1s\"").is_err());
+        for after in ["dancing", "completed"] {
+            let text = format!(
+                "[[targets]]\nqueue = \"a\"\nexpect = \"holds\"\nholds_after = \"{after}\"\n"
+            );
+            assert!(
+                Profile::from_toml(&text)
+                    .expect_err("bad event")
+                    .contains("targets[0].holds_after")
+            );
+        }
     }
 
     #[test]

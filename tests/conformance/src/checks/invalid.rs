@@ -86,11 +86,7 @@ async fn at_limits(session: &mut Session) -> Outcome {
     let label = format!("context at the limits: {}", sample.label());
     let mut follower = session.client.start_observed(request.clone(), label).await;
     match sample.expect {
-        Expectation::Holds => {
-            follower
-                .settle(session.profile.settle, session.profile.transfer_timeout)
-                .await
-        }
+        Expectation::Holds => session.await_hold(&sample, &mut follower).await,
         _ => {
             follower.finish(session.profile.transfer_timeout).await;
         }

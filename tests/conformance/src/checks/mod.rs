@@ -151,6 +151,19 @@ impl Session {
         observed
     }
 
+    /// Reads a holding sample's stream until it holds: its `holds_after`
+    /// event (when the profile names one), then a quiet spell of `settle`.
+    pub async fn await_hold(&self, sample: &SampleTarget, follower: &mut Follower) {
+        if let Ok(Some(kind)) = sample.holds_after_kind() {
+            follower
+                .wait_for(|e| e.kind == kind as i32, self.profile.transfer_timeout)
+                .await;
+        }
+        follower
+            .settle(self.profile.settle, self.profile.transfer_timeout)
+            .await;
+    }
+
     /// Runs `sample` in `mode` to the end its expectation says, then cleans
     /// up; returns what was seen and whether it met the expectation.
     pub async fn run_sample(
@@ -162,11 +175,7 @@ impl Session {
         let request = self.request(sample, mode, self.long_deadline());
         let mut follower = self.client.start_observed(request.clone(), label).await;
         match sample.expect {
-            Expectation::Holds => {
-                follower
-                    .settle(self.profile.settle, self.profile.transfer_timeout)
-                    .await;
-            }
+            Expectation::Holds => self.await_hold(sample, &mut follower).await,
             Expectation::Connects | Expectation::Fails => {
                 follower.finish(self.profile.transfer_timeout).await;
             }
@@ -208,8 +217,14 @@ pub fn judge(sample: &SampleTarget, observed: &Observed) -> Result<String, Strin
             Some(_) => Err(format!("expected FAILED; saw {seen}")),
             None => Err(format!("no terminal event in time; saw {seen}")),
         },
-        Expectation::Holds => match terminal {
-            None if observed.end == StreamEnd::Open => Ok(seen),
+        Expectation::Holds => match (terminal, sample.holds_after_kind()) {
+            (None, Ok(Some(after))) if !observed.events.iter().any(|e| e.kind == after as i32) => {
+                Err(format!(
+                    "expected the transfer to reach {} and hold; saw {seen}",
+                    events::kind_name(after as i32)
+                ))
+            }
+            (None, _) if observed.end == StreamEnd::Open => Ok(seen),
             _ => Err(format!("expected the transfer to hold; saw {seen}")),
         },
     }
@@ -344,6 +359,13 @@ mod tests {
         assert!(judge(&sample(Expectation::Fails), &connected).is_err());
         assert!(judge(&sample(Expectation::Holds), &ringing).is_ok());
         assert!(judge(&sample(Expectation::Holds), &busy).is_err());
+        let mut after_offer = sample(Expectation::Holds);
+        after_offer.holds_after = Some("offered".into());
+        assert!(
+            judge(&after_offer, &ringing)
+                .expect_err("not offered")
+                .contains("OFFERED")
+        );
         for expect in [
             Expectation::Connects,
             Expectation::Fails,

@@ -63,9 +63,7 @@ async fn drains(session: &mut Session) -> Outcome {
             format!("SIGTERM during {}", sample.label()),
         )
         .await;
-    follower
-        .settle(session.profile.settle, session.profile.transfer_timeout)
-        .await;
+    session.await_hold(&sample, &mut follower).await;
     let grace = session.profile.grace;
     let Some(launched) = session.launched.as_mut() else {
         return Outcome::Skip("not launched".into());

@@ -100,7 +100,7 @@ async fn replay_while_running(session: &mut Session) -> Outcome {
             format!("first StartTransfer: {}", sample.label()),
         )
         .await;
-    first.settle(settle, session.profile.transfer_timeout).await;
+    session.await_hold(&sample, &mut first).await;
     if let Err(problem) = super::judge(&sample, &first.observed) {
         session.clean_up(&request, first).await;
         return Outcome::Fail(format!("the holding sample did not hold: {problem}"));
@@ -115,7 +115,7 @@ async fn replay_while_running(session: &mut Session) -> Outcome {
             format!("repeated StartTransfer: {}", sample.label()),
         )
         .await;
-    again.settle(settle, session.profile.transfer_timeout).await;
+    session.await_hold(&sample, &mut again).await;
     first.settle(settle, settle).await;
     let before_cancel = check_replay(&first.observed, &again.observed);
     let shorter = again.observed.events.len() < seen_before;

@@ -103,6 +103,7 @@ expect = "connects"
 [[targets]]
 queue = "hold"
 expect = "holds"
+holds_after = "ringing"
 "#;
 
 #[tokio::test]

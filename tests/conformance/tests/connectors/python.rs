@@ -22,6 +22,7 @@ reason = "busy"
 [[targets]]
 queue = "hold"
 expect = "holds"
+holds_after = "ringing"
 "#;
 
 #[tokio::test]

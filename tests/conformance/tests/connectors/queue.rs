@@ -29,6 +29,7 @@ reason = "no_agents"
 [[targets]]
 queue = "support"
 expect = "holds"
+holds_after = "offered"
 "#;
 
 /// One HTTP/1.1 request to the desktop API; the status and body.

@@ -35,6 +35,7 @@ reason = "busy"
 [[targets]]
 queue = "hold"
 expect = "holds"
+holds_after = "ringing"
 
 [[targets]]
 phone_number = "+15555550111"
@@ -43,6 +44,7 @@ expect = "connects"
 [[targets]]
 sip_uri = "sip:hold@127.0.0.1"
 expect = "holds"
+holds_after = "ringing"
 "#;
 
 #[tokio::test]

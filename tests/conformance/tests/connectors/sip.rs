@@ -133,6 +133,7 @@ reason = "busy"
 [[targets]]
 sip_uri = "sip:agent@127.0.0.1:{rings}"
 expect = "holds"
+holds_after = "ringing"
 modes = ["warm"]
 "#,
         answers = answers.port,
