@@ -133,6 +133,16 @@ pub fn check_terminal(observed: &Observed) -> Result<(), String> {
             observed.summary()
         ));
     }
+    if let StreamEnd::Status(code, message) = &observed.end
+        && !observed.events.is_empty()
+        && *code != Code::Unavailable
+    {
+        return Err(format!(
+            "{}: the stream broke off with {code:?} ({message}) after {} events instead of a terminal event (or UNAVAILABLE on shutdown)",
+            observed.label,
+            observed.events.len()
+        ));
+    }
     if terminals == 0 && observed.end == StreamEnd::Closed {
         return Err(format!(
             "{}: the stream closed without a terminal event ({})",
@@ -312,6 +322,20 @@ mod tests {
             StreamEnd::Status(Code::Unavailable, "bye".into()),
         );
         assert_eq!(check_terminal(&unavailable), Ok(()));
+        let broken = observed(
+            vec![event(1, K::Ringing)],
+            StreamEnd::Status(Code::Internal, "panic".into()),
+        );
+        assert!(
+            check_terminal(&broken)
+                .expect_err("broke off")
+                .contains("Internal")
+        );
+        let refused = observed(
+            Vec::new(),
+            StreamEnd::Status(Code::Unimplemented, "no".into()),
+        );
+        assert_eq!(check_terminal(&refused), Ok(()));
     }
 
     #[test]
