@@ -1,0 +1,47 @@
+//! `baton-conformance`: checks a connector against the `baton.connector.v1`
+//! contract over its gRPC address, in the spirit of Kubernetes' csi-sanity.
+//!
+//! The contract says what every connector must do; a [`Profile`] says what
+//! the kit cannot know from it: sample targets that connect, fail or hold
+//! (connectors differ in how a transfer progresses). Checks that need a
+//! sample the profile lacks, or a connector the kit did not launch, are
+//! skipped with the reason, never passed.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use baton_conformance::{Profile, Subject, run};
+//! let profile = Profile::from_toml(r#"
+//!     [[targets]]
+//!     queue = "support"
+//!     expect = "connects"
+//! "#).map_err(anyhow::Error::msg)?;
+//! let report = run(Subject::Address("http://127.0.0.1:50061".into()), &profile).await;
+//! print!("{}", report.render_text());
+//! # Ok(()) }
+//! ```
+
+pub mod checks;
+pub mod client;
+pub mod events;
+pub mod launch;
+pub mod profile;
+pub mod report;
+pub mod requests;
+
+pub use launch::Launched;
+pub use profile::{Expectation, Mode, Profile, SampleTarget};
+pub use report::{CheckResult, Outcome, Report};
+
+/// The connector under test.
+#[derive(Debug)]
+pub enum Subject {
+    /// A connector running elsewhere, by its gRPC endpoint (`http://host:port`).
+    Address(String),
+    /// A connector the kit started: the shutdown check runs last.
+    Launched(Box<Launched>),
+}
+
+/// Runs every check against `subject` and returns the report.
+pub async fn run(subject: Subject, profile: &Profile) -> Report {
+    checks::run_all(subject, profile).await
+}

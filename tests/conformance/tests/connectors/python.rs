@@ -1,0 +1,56 @@
+//! The Python example connector (grpcio): the contract is language-neutral.
+
+use std::path::PathBuf;
+
+use baton_conformance::Profile;
+
+use crate::common::{assert_report, check_launched};
+
+const PROFILE: &str = r#"
+settle = "300ms"
+grace = "3s"
+
+[[targets]]
+queue = "support"
+expect = "connects"
+
+[[targets]]
+sip_uri = "sip:busy@127.0.0.1"
+expect = "fails"
+reason = "busy"
+
+[[targets]]
+queue = "hold"
+expect = "holds"
+holds_after = "ringing"
+"#;
+
+#[tokio::test]
+async fn the_python_example_conforms() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../connectors/examples/python/connector.py");
+    let profile = Profile::from_toml(PROFILE).expect("profile");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("connector.log");
+    let report = check_launched(
+        &[
+            "python3".into(),
+            script.display().to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ],
+        &profile,
+        &log,
+    )
+    .await;
+    // It validates its own context limits: nothing is a known failure.
+    assert_report(&report, &[], &[], &log);
+    // It advertises neither phone numbers nor attended transfers: the kit
+    // checked the refusals.
+    for refused in [
+        "capabilities.kind.phone_number.refused",
+        "capabilities.mode.attended.refused",
+    ] {
+        assert!(crate::common::is_pass(&report, refused), "{refused}");
+    }
+}
