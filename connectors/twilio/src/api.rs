@@ -70,13 +70,19 @@ impl CallsApi {
         let credentials = &config.credentials;
         let (username, password) = match (&credentials.api_key_sid, &credentials.api_key_secret) {
             (Some(sid), Some(secret)) => (sid.clone(), secret.clone()),
-            _ => (credentials.account_sid.clone(), credentials.auth_token.clone()),
+            _ => (
+                credentials.account_sid.clone(),
+                credentials.auth_token.clone(),
+            ),
         };
         Ok(Self {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(config.request_timeout)
-                .user_agent(concat!("baton-connector-twilio/", env!("CARGO_PKG_VERSION")))
+                .user_agent(concat!(
+                    "baton-connector-twilio/",
+                    env!("CARGO_PKG_VERSION")
+                ))
                 .build()?,
             base: config.api_base.trim_end_matches('/').to_owned(),
             account_sid: credentials.account_sid.clone(),
@@ -155,7 +161,11 @@ impl CallsApi {
             });
             if status == 429 && throttled < THROTTLE_RETRIES {
                 throttled += 1;
-                tracing::warn!(call_sid, throttled, "Twilio throttled a call update; retrying");
+                tracing::warn!(
+                    call_sid,
+                    throttled,
+                    "Twilio throttled a call update; retrying"
+                );
                 tokio::time::sleep(retry_after.unwrap_or(self.pacer.interval())).await;
                 continue;
             }

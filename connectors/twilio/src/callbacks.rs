@@ -88,13 +88,16 @@ impl Callbacks {
 
     /// Starts awaiting the callbacks of one transfer for `keep` (after
     /// which late callbacks are answered 404).
-    pub fn register(self: &Arc<Self>, events: TransferEvents, leg: Leg, keep: Duration) -> Registration {
+    pub fn register(
+        self: &Arc<Self>,
+        events: TransferEvents,
+        leg: Leg,
+        keep: Duration,
+    ) -> Registration {
         let key = uuid::Uuid::now_v7().simple().to_string();
         let (ended, ended_receiver) = watch::channel(false);
-        self.lock().insert(
-            key.clone(),
-            Arc::new(Watched { events, leg, ended }),
-        );
+        self.lock()
+            .insert(key.clone(), Arc::new(Watched { events, leg, ended }));
         let callbacks = self.clone();
         let forget = key.clone();
         tokio::spawn(async move {
@@ -145,7 +148,9 @@ async fn callback(
     let signed = headers
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|signature| signature::verify(&callbacks.auth_token, &url, &params, signature));
+        .is_some_and(|signature| {
+            signature::verify(&callbacks.auth_token, &url, &params, signature)
+        });
     if !signed {
         tracing::warn!(kind, "callback without a valid X-Twilio-Signature refused");
         return (StatusCode::FORBIDDEN, "invalid X-Twilio-Signature").into_response();
@@ -168,14 +173,22 @@ async fn callback(
             let connected = on_dial_ended(&watched, param("DialCallStatus")).await;
             twiml(
                 StatusCode::OK,
-                if connected { HANG_UP.into() } else { callbacks.hold_twiml.clone() },
+                if connected {
+                    HANG_UP.into()
+                } else {
+                    callbacks.hold_twiml.clone()
+                },
             )
         }
         "enqueue" => {
             let connected = on_queue_left(&watched, param("QueueResult")).await;
             twiml(
                 StatusCode::OK,
-                if connected { HANG_UP.into() } else { callbacks.hold_twiml.clone() },
+                if connected {
+                    HANG_UP.into()
+                } else {
+                    callbacks.hold_twiml.clone()
+                },
             )
         }
         _ => return (StatusCode::NOT_FOUND, "no such callback").into_response(),
@@ -194,12 +207,19 @@ async fn on_call_status(watched: &Watched, status: &str) {
         "ringing" => events.ringing("the target is ringing").await,
         "in-progress" | "answered" => {
             events.answered("the target answered").await;
-            if let Leg::Dial { context_in_signalling: true } = watched.leg {
+            if let Leg::Dial {
+                context_in_signalling: true,
+            } = watched.leg
+            {
                 events
-                    .context_delivered("the SIP INVITE carried the handoff token and context headers")
+                    .context_delivered(
+                        "the SIP INVITE carried the handoff token and context headers",
+                    )
                     .await;
             }
-            events.connected("Twilio bridged the caller to the target").await;
+            events
+                .connected("Twilio bridged the caller to the target")
+                .await;
         }
         "completed" => events.completed("the target's leg ended").await,
         other => fail_dial(events, other).await,
@@ -208,15 +228,37 @@ async fn on_call_status(watched: &Watched, status: &str) {
 
 async fn fail_dial(events: &TransferEvents, status: &str) {
     match status {
-        "busy" => events.failed(FailureReason::Busy, "the target was busy").await,
-        "no-answer" => events.failed(FailureReason::NoAnswer, "the target did not answer").await,
-        "canceled" => events.cancelled("the dial was cancelled (the caller hung up)").await,
-        "failed" => events.failed(FailureReason::Unreachable, "Twilio could not reach the target").await,
+        "busy" => {
+            events
+                .failed(FailureReason::Busy, "the target was busy")
+                .await
+        }
+        "no-answer" => {
+            events
+                .failed(FailureReason::NoAnswer, "the target did not answer")
+                .await
+        }
+        "canceled" => {
+            events
+                .cancelled("the dial was cancelled (the caller hung up)")
+                .await
+        }
+        "failed" => {
+            events
+                .failed(
+                    FailureReason::Unreachable,
+                    "Twilio could not reach the target",
+                )
+                .await
+        }
         other => {
             events
                 .failed(
                     FailureReason::ConnectorError,
-                    &format!("unexpected call status {:?}", other.chars().take(32).collect::<String>()),
+                    &format!(
+                        "unexpected call status {:?}",
+                        other.chars().take(32).collect::<String>()
+                    ),
                 )
                 .await
         }
@@ -230,7 +272,9 @@ async fn on_dial_ended(watched: &Watched, status: &str) -> bool {
     let events = &watched.events;
     match status {
         "completed" | "answered" => {
-            events.connected("Twilio bridged the caller to the target").await;
+            events
+                .connected("Twilio bridged the caller to the target")
+                .await;
             events.completed("the call with the target ended").await;
             true
         }
@@ -250,7 +294,9 @@ async fn on_queue_left(watched: &Watched, result: &str) -> bool {
             events
                 .context_delivered("the task attributes carried the handoff context")
                 .await;
-            events.connected("the caller was bridged to the agent").await;
+            events
+                .connected("the caller was bridged to the agent")
+                .await;
             events.completed("the call with the agent ended").await;
             true
         }
@@ -260,12 +306,17 @@ async fn on_queue_left(watched: &Watched, result: &str) -> bool {
         }
         "leave" => {
             events
-                .failed(FailureReason::NoAgents, "the workflow let the call leave the queue: no agent took the task")
+                .failed(
+                    FailureReason::NoAgents,
+                    "the workflow let the call leave the queue: no agent took the task",
+                )
                 .await;
             false
         }
         "queue-full" => {
-            events.failed(FailureReason::Unreachable, "the TaskRouter queue is full").await;
+            events
+                .failed(FailureReason::Unreachable, "the TaskRouter queue is full")
+                .await;
             false
         }
         "redirected" => {
@@ -278,7 +329,10 @@ async fn on_queue_left(watched: &Watched, result: &str) -> bool {
             events
                 .failed(
                     FailureReason::Unreachable,
-                    &format!("the call left the queue: {:?}", other.chars().take(32).collect::<String>()),
+                    &format!(
+                        "the call left the queue: {:?}",
+                        other.chars().take(32).collect::<String>()
+                    ),
                 )
                 .await;
             false

@@ -113,9 +113,7 @@ impl Default for CallbackConfig {
 }
 
 fn is_sid(text: &str, prefix: &str) -> bool {
-    text.len() == 34
-        && text.starts_with(prefix)
-        && text[2..].bytes().all(|b| b.is_ascii_hexdigit())
+    text.len() == 34 && text.starts_with(prefix) && text[2..].bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl TwilioConfig {
@@ -123,17 +121,22 @@ impl TwilioConfig {
     pub fn validate(&self) -> Result<(), String> {
         let credentials = &self.credentials;
         if !is_sid(&credentials.account_sid, "AC") {
-            return Err("credentials.account_sid: must be an account SID (AC + 32 hex digits)".into());
+            return Err(
+                "credentials.account_sid: must be an account SID (AC + 32 hex digits)".into(),
+            );
         }
         if credentials.auth_token.is_empty() {
-            return Err("credentials.auth_token: is required (callbacks are verified with it)".into());
+            return Err(
+                "credentials.auth_token: is required (callbacks are verified with it)".into(),
+            );
         }
         match (&credentials.api_key_sid, &credentials.api_key_secret) {
             (None, None) => {}
             (Some(sid), Some(secret)) if is_sid(sid, "SK") && !secret.is_empty() => {}
             _ => {
                 return Err(
-                    "credentials.api_key_sid: an API key needs an SK… SID and api_key_secret".into(),
+                    "credentials.api_key_sid: an API key needs an SK… SID and api_key_secret"
+                        .into(),
                 );
             }
         }
@@ -142,7 +145,8 @@ impl TwilioConfig {
             return Err("api_base: must be an http(s) URL".into());
         }
         if let Some(url) = &self.callbacks.public_url {
-            let parsed = reqwest::Url::parse(url).map_err(|e| format!("callbacks.public_url: {e}"))?;
+            let parsed =
+                reqwest::Url::parse(url).map_err(|e| format!("callbacks.public_url: {e}"))?;
             if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
                 return Err("callbacks.public_url: must be an http(s) URL without a query".into());
             }
@@ -163,7 +167,9 @@ impl TwilioConfig {
         }
         for (queue, sid) in &self.queues {
             if !is_sid(sid, "WW") {
-                return Err(format!("queues.{queue}: must be a workflow SID (WW + 32 hex digits)"));
+                return Err(format!(
+                    "queues.{queue}: must be a workflow SID (WW + 32 hex digits)"
+                ));
             }
         }
         if !self.hold_twiml.trim_start().starts_with("<Response") {
@@ -200,26 +206,58 @@ mod tests {
     #[test]
     fn a_complete_configuration_is_valid_and_queues_fall_back_to_the_default_workflow() {
         let mut config = valid();
-        config.queues.insert("vip".into(), format!("WW{}", "c".repeat(32)));
+        config
+            .queues
+            .insert("vip".into(), format!("WW{}", "c".repeat(32)));
         config.validate().expect("valid");
-        assert!(config.workflow_for("vip").expect("vip").starts_with("WWccc"));
-        assert!(config.workflow_for("billing").expect("default").starts_with("WWbbb"));
+        assert!(
+            config
+                .workflow_for("vip")
+                .expect("vip")
+                .starts_with("WWccc")
+        );
+        assert!(
+            config
+                .workflow_for("billing")
+                .expect("default")
+                .starts_with("WWbbb")
+        );
     }
 
     #[test]
     fn mistakes_are_named_by_key() {
         let mut config = valid();
         config.credentials.account_sid = "AC123".into();
-        assert!(config.validate().expect_err("bad").starts_with("credentials.account_sid"));
+        assert!(
+            config
+                .validate()
+                .expect_err("bad")
+                .starts_with("credentials.account_sid")
+        );
         let mut config = valid();
         config.credentials.api_key_sid = Some(format!("SK{}", "d".repeat(32)));
-        assert!(config.validate().expect_err("bad").starts_with("credentials.api_key_sid"));
+        assert!(
+            config
+                .validate()
+                .expect_err("bad")
+                .starts_with("credentials.api_key_sid")
+        );
         let mut config = valid();
         config.rate_per_second = 0.0;
-        assert!(config.validate().expect_err("bad").starts_with("rate_per_second"));
+        assert!(
+            config
+                .validate()
+                .expect_err("bad")
+                .starts_with("rate_per_second")
+        );
         let mut config = valid();
         config.queues.insert("vip".into(), "nope".into());
-        assert!(config.validate().expect_err("bad").starts_with("queues.vip"));
+        assert!(
+            config
+                .validate()
+                .expect_err("bad")
+                .starts_with("queues.vip")
+        );
     }
 
     #[test]

@@ -75,7 +75,10 @@ fn payload(transfer: &Transfer, mechanism: ContextMechanism) -> Option<Map<Strin
 fn sip_headers(transfer: &Transfer) -> Vec<(String, String)> {
     let reference = transfer.envelope.reference.clone().unwrap_or_default();
     let mut headers = vec![
-        ("X-Baton-Handoff-Id".to_string(), transfer.handoff_id.clone()),
+        (
+            "X-Baton-Handoff-Id".to_string(),
+            transfer.handoff_id.clone(),
+        ),
         ("X-Baton-Token".to_string(), reference.token.clone()),
     ];
     if let Some(rendered) = payload(transfer, ContextMechanism::SipHeaders) {
@@ -120,7 +123,10 @@ fn task_attributes(transfer: &Transfer, queue: &str, skills: &[String], full: bo
     attributes.insert("type".into(), json!("baton_handoff"));
     attributes.insert("baton_handoff_id".into(), json!(transfer.handoff_id));
     attributes.insert("baton_token".into(), json!(reference.token));
-    attributes.insert("baton_screen_pop_url".into(), json!(reference.screen_pop_url));
+    attributes.insert(
+        "baton_screen_pop_url".into(),
+        json!(reference.screen_pop_url),
+    );
     attributes.insert("queue".into(), json!(queue));
     attributes.insert("skills".into(), json!(skills));
     Value::Object(attributes).to_string()
@@ -132,7 +138,11 @@ impl Connector for TwilioConnector {
         // (Twilio has no consultative transfer on a call update), while the
         // context reaches the human before or as they answer.
         ConnectorInfo::new(self.config.name.clone(), env!("CARGO_PKG_VERSION"))
-            .target_kinds([TargetKind::Queue, TargetKind::PhoneNumber, TargetKind::SipUri])
+            .target_kinds([
+                TargetKind::Queue,
+                TargetKind::PhoneNumber,
+                TargetKind::SipUri,
+            ])
             .transfer_modes([TransferMode::Warm, TransferMode::Blind])
             .context(ContextMechanism::TaskAttributes, MAX_TASK_ATTRIBUTES_BYTES)
             .context(ContextMechanism::SipHeaders, MAX_SIP_HEADERS_BYTES)
@@ -194,11 +204,7 @@ impl Connector for TwilioConnector {
                         .await;
                     return;
                 };
-                let priority = transfer
-                    .envelope
-                    .context
-                    .as_ref()
-                    .map_or(0, |c| c.priority);
+                let priority = transfer.envelope.context.as_ref().map_or(0, |c| c.priority);
                 let full = twiml::enqueue_task(
                     workflow,
                     &task_attributes(&transfer, name, skills, true),
@@ -228,9 +234,16 @@ impl Connector for TwilioConnector {
             return;
         }
         tracing::info!(call_sid = %call_sid, key = %registration.key, "{describe}");
-        if let Err(error) = self.api.update_twiml(&call_sid, &document, Some(&events)).await {
+        if let Err(error) = self
+            .api
+            .update_twiml(&call_sid, &document, Some(&events))
+            .await
+        {
             events
-                .failed(error.reason(), &format!("updating call {call_sid}: {error}"))
+                .failed(
+                    error.reason(),
+                    &format!("updating call {call_sid}: {error}"),
+                )
                 .await;
             return;
         }

@@ -63,8 +63,16 @@ mod tests {
     #[test]
     fn the_documented_example_signs_as_published() {
         let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
-        assert_eq!(sign("12345", url, &params()), "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
-        assert!(verify("12345", url, &params(), "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
+        assert_eq!(
+            sign("12345", url, &params()),
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        );
+        assert!(verify(
+            "12345",
+            url,
+            &params(),
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        ));
     }
 
     #[test]
@@ -74,7 +82,12 @@ mod tests {
         let mut changed = params();
         changed[2].1 = "9999".into();
         assert!(!verify("12345", url, &changed, &signature));
-        assert!(!verify("12345", "https://mycompany.com/myapp.php", &params(), &signature));
+        assert!(!verify(
+            "12345",
+            "https://mycompany.com/myapp.php",
+            &params(),
+            &signature
+        ));
         assert!(!verify("54321", url, &params(), &signature));
         assert!(!verify("12345", url, &params(), "not base64!"));
     }

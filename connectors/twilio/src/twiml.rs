@@ -38,7 +38,13 @@ pub struct DialCallbacks {
     pub action: String,
 }
 
-fn dial(noun: &str, target: &str, callbacks: &DialCallbacks, ring_secs: u64, caller_id: Option<&str>) -> String {
+fn dial(
+    noun: &str,
+    target: &str,
+    callbacks: &DialCallbacks,
+    ring_secs: u64,
+    caller_id: Option<&str>,
+) -> String {
     let caller_id = caller_id
         .map(|id| format!(" callerId=\"{}\"", attribute(id)))
         .unwrap_or_default();
@@ -51,7 +57,12 @@ fn dial(noun: &str, target: &str, callbacks: &DialCallbacks, ring_secs: u64, cal
 }
 
 /// `<Dial><Number>` to an E.164 number.
-pub fn dial_number(number: &str, callbacks: &DialCallbacks, ring_secs: u64, caller_id: Option<&str>) -> String {
+pub fn dial_number(
+    number: &str,
+    callbacks: &DialCallbacks,
+    ring_secs: u64,
+    caller_id: Option<&str>,
+) -> String {
     dial("Number", number, callbacks, ring_secs, caller_id)
 }
 
@@ -97,7 +108,11 @@ pub fn sip_uri_with_headers(uri: &str, headers: &[(String, String)]) -> (String,
     let mut omitted = Vec::new();
     for (name, value) in headers {
         let pair = format!("{}={}", escape_header(name), escape_header(value));
-        let grown = if part.is_empty() { pair.len() } else { part.len() + 1 + pair.len() };
+        let grown = if part.is_empty() {
+            pair.len()
+        } else {
+            part.len() + 1 + pair.len()
+        };
         if grown > MAX_SIP_HEADERS_CHARS {
             omitted.push(name.clone());
             continue;
@@ -134,20 +149,34 @@ mod tests {
 
     #[test]
     fn task_attributes_keep_their_quotes_and_escape_markup() {
-        let twiml = enqueue_task("WW1", r#"{"summary":"a < b & c"}"#, 5, "https://b/v1/calls/k/enqueue");
-        assert!(twiml.contains(r#"<Task priority="5">{"summary":"a &lt; b &amp; c"}</Task>"#), "{twiml}");
-        assert!(twiml.contains(r#"<Enqueue workflowSid="WW1" action="https://b/v1/calls/k/enqueue" method="POST">"#));
+        let twiml = enqueue_task(
+            "WW1",
+            r#"{"summary":"a < b & c"}"#,
+            5,
+            "https://b/v1/calls/k/enqueue",
+        );
+        assert!(
+            twiml.contains(r#"<Task priority="5">{"summary":"a &lt; b &amp; c"}</Task>"#),
+            "{twiml}"
+        );
+        assert!(twiml.contains(
+            r#"<Enqueue workflowSid="WW1" action="https://b/v1/calls/k/enqueue" method="POST">"#
+        ));
     }
 
     #[test]
     fn sip_headers_are_encoded_and_kept_under_the_limit() {
         let headers = vec![
             ("X-Baton-Token".to_string(), "abc.def".to_string()),
-            ("X-Baton-Intent".to_string(), "billing dispute&more".to_string()),
+            (
+                "X-Baton-Intent".to_string(),
+                "billing dispute&more".to_string(),
+            ),
             ("X-Baton-Huge".to_string(), "x".repeat(1100)),
             ("X-Baton-Language".to_string(), "en-US".to_string()),
         ];
-        let (uri, omitted) = sip_uri_with_headers("sip:agent@pbx.example.com;transport=tls", &headers);
+        let (uri, omitted) =
+            sip_uri_with_headers("sip:agent@pbx.example.com;transport=tls", &headers);
         assert_eq!(
             uri,
             "sip:agent@pbx.example.com;transport=tls?X-Baton-Token=abc.def&X-Baton-Intent=billing%20dispute%26more&X-Baton-Language=en-US"
