@@ -6,6 +6,7 @@
 //! before anything else is read.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,9 +36,19 @@ pub enum Leg {
 }
 
 struct Watched {
+    /// (handoff id, attempt).
+    transfer: (String, u32),
     events: TransferEvents,
     leg: Leg,
     ended: watch::Sender<bool>,
+    connected: AtomicBool,
+}
+
+impl Watched {
+    async fn connected(&self, detail: &str) {
+        self.connected.store(true, Ordering::SeqCst);
+        self.events.connected(detail).await;
+    }
 }
 
 /// The transfers whose callbacks are awaited, and how to verify them.
@@ -90,14 +101,23 @@ impl Callbacks {
     /// which late callbacks are answered 404).
     pub fn register(
         self: &Arc<Self>,
+        transfer: (String, u32),
         events: TransferEvents,
         leg: Leg,
         keep: Duration,
     ) -> Registration {
         let key = uuid::Uuid::now_v7().simple().to_string();
         let (ended, ended_receiver) = watch::channel(false);
-        self.lock()
-            .insert(key.clone(), Arc::new(Watched { events, leg, ended }));
+        self.lock().insert(
+            key.clone(),
+            Arc::new(Watched {
+                transfer,
+                events,
+                leg,
+                ended,
+                connected: AtomicBool::new(false),
+            }),
+        );
         let callbacks = self.clone();
         let forget = key.clone();
         tokio::spawn(async move {
@@ -116,9 +136,26 @@ impl Callbacks {
         }
     }
 
+    /// What to set as the TaskRouter workspace's `EventCallbackUrl`, so that
+    /// a Flex agent's acceptance is reported as it happens.
+    pub fn taskrouter_events_url(&self) -> String {
+        format!("{}/v1/taskrouter/events", self.public_url)
+    }
+
+    /// True when a callback reported the transfer connected: the caller is
+    /// with a human and must not be moved any more.
+    pub fn was_connected(&self, handoff_id: &str, attempt: u32) -> bool {
+        self.lock().values().any(|w| {
+            w.transfer.0 == handoff_id
+                && w.transfer.1 == attempt
+                && w.connected.load(Ordering::SeqCst)
+        })
+    }
+
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
             .route("/v1/calls/{key}/{kind}", post(callback))
+            .route("/v1/taskrouter/events", post(taskrouter_event))
             .layer(DefaultBodyLimit::max(MAX_CALLBACK_BYTES))
             .with_state(self.clone())
     }
@@ -130,15 +167,16 @@ fn twiml(status: StatusCode, body: String) -> Response {
 
 const HANG_UP: &str = "<Response><Hangup/></Response>";
 
-async fn callback(
-    State(callbacks): State<Arc<Callbacks>>,
-    Path((key, kind)): Path<(String, String)>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Ok(params) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
-        return (StatusCode::BAD_REQUEST, "not a form").into_response();
+/// The form parameters of a request that carries a valid signature, or the
+/// answer to a request that does not (403) or is no form (400).
+fn signed_params(
+    callbacks: &Callbacks,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Vec<(String, String)>, (StatusCode, &'static str)> {
+    let Ok(params) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) else {
+        return Err((StatusCode::BAD_REQUEST, "not a form"));
     };
     let url = format!(
         "{}{}",
@@ -152,9 +190,78 @@ async fn callback(
             signature::verify(&callbacks.auth_token, &url, &params, signature)
         });
     if !signed {
-        tracing::warn!(kind, "callback without a valid X-Twilio-Signature refused");
-        return (StatusCode::FORBIDDEN, "invalid X-Twilio-Signature").into_response();
+        tracing::warn!(
+            path = uri.path(),
+            "callback without a valid X-Twilio-Signature refused"
+        );
+        return Err((StatusCode::FORBIDDEN, "invalid X-Twilio-Signature"));
     }
+    Ok(params)
+}
+
+/// A TaskRouter workspace event. Tasks Baton created carry
+/// `baton_transfer` in their attributes; the others are acknowledged and
+/// ignored, as the workspace sends every task's events.
+async fn taskrouter_event(
+    State(callbacks): State<Arc<Callbacks>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = match signed_params(&callbacks, &uri, &headers, &body) {
+        Ok(params) => params,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    let key = serde_json::from_str::<serde_json::Value>(param("TaskAttributes"))
+        .ok()
+        .and_then(|attributes| attributes["baton_transfer"].as_str().map(str::to_owned));
+    let Some(watched) = key.and_then(|key| callbacks.lock().get(&key).cloned()) else {
+        return StatusCode::OK.into_response();
+    };
+    match param("EventType") {
+        "reservation.created" => watched.events.offered("offered to a Flex agent").await,
+        "reservation.accepted" => accept_task(&watched).await,
+        _ => {}
+    }
+    StatusCode::OK.into_response()
+}
+
+/// A Flex agent accepted the task: its attributes (the context) are on
+/// their screen, and TaskRouter bridges the caller.
+async fn accept_task(watched: &Watched) {
+    if watched.connected.load(Ordering::SeqCst) {
+        return;
+    }
+    watched
+        .events
+        .answered("a Flex agent accepted the task")
+        .await;
+    watched
+        .events
+        .context_delivered("the task attributes carried the handoff context")
+        .await;
+    watched
+        .connected("the caller is bridged to the agent")
+        .await;
+}
+
+async fn callback(
+    State(callbacks): State<Arc<Callbacks>>,
+    Path((key, kind)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = match signed_params(&callbacks, &uri, &headers, &body) {
+        Ok(params) => params,
+        Err(refusal) => return refusal.into_response(),
+    };
     let Some(watched) = callbacks.lock().get(&key).cloned() else {
         return (StatusCode::NOT_FOUND, "no such transfer").into_response();
     };
@@ -217,7 +324,7 @@ async fn on_call_status(watched: &Watched, status: &str) {
                     )
                     .await;
             }
-            events
+            watched
                 .connected("Twilio bridged the caller to the target")
                 .await;
         }
@@ -272,7 +379,7 @@ async fn on_dial_ended(watched: &Watched, status: &str) -> bool {
     let events = &watched.events;
     match status {
         "completed" | "answered" => {
-            events
+            watched
                 .connected("Twilio bridged the caller to the target")
                 .await;
             events.completed("the call with the target ended").await;
@@ -290,13 +397,7 @@ async fn on_queue_left(watched: &Watched, result: &str) -> bool {
     let events = &watched.events;
     match result {
         "bridged" => {
-            events.answered("a Flex agent accepted the task").await;
-            events
-                .context_delivered("the task attributes carried the handoff context")
-                .await;
-            events
-                .connected("the caller was bridged to the agent")
-                .await;
+            accept_task(watched).await;
             events.completed("the call with the agent ended").await;
             true
         }

@@ -113,7 +113,13 @@ fn sip_headers(transfer: &Transfer) -> Vec<(String, String)> {
 /// The TaskRouter task attributes: what the control service rendered for
 /// TASK_ATTRIBUTES, with the handoff's reference and target for the Flex
 /// plugin or CRM that shows the screen pop and for the workflow's filters.
-fn task_attributes(transfer: &Transfer, queue: &str, skills: &[String], full: bool) -> String {
+fn task_attributes(
+    transfer: &Transfer,
+    key: &str,
+    queue: &str,
+    skills: &[String],
+    full: bool,
+) -> String {
     let reference = transfer.envelope.reference.clone().unwrap_or_default();
     let mut attributes = if full {
         payload(transfer, ContextMechanism::TaskAttributes).unwrap_or_default()
@@ -121,6 +127,8 @@ fn task_attributes(transfer: &Transfer, queue: &str, skills: &[String], full: bo
         Map::new()
     };
     attributes.insert("type".into(), json!("baton_handoff"));
+    // Finds the transfer again in the workspace's TaskRouter events.
+    attributes.insert("baton_transfer".into(), json!(key));
     attributes.insert("baton_handoff_id".into(), json!(transfer.handoff_id));
     attributes.insert("baton_token".into(), json!(reference.token));
     attributes.insert(
@@ -179,7 +187,12 @@ impl Connector for TwilioConnector {
             ),
             TransferTarget::Queue { .. } => (Leg::Enqueue, "enqueueing into TaskRouter"),
         };
-        let registration = self.callbacks.register(events.clone(), leg, keep);
+        let registration = self.callbacks.register(
+            (transfer.handoff_id.clone(), transfer.attempt),
+            events.clone(),
+            leg,
+            keep,
+        );
         let document = match &transfer.target {
             TransferTarget::PhoneNumber(number) => twiml::dial_number(
                 number,
@@ -207,7 +220,7 @@ impl Connector for TwilioConnector {
                 let priority = transfer.envelope.context.as_ref().map_or(0, |c| c.priority);
                 let full = twiml::enqueue_task(
                     workflow,
-                    &task_attributes(&transfer, name, skills, true),
+                    &task_attributes(&transfer, &registration.key, name, skills, true),
                     priority,
                     &registration.enqueue_action,
                 );
@@ -217,7 +230,7 @@ impl Connector for TwilioConnector {
                     // Only the reference: the agent's screen pop fetches the rest.
                     twiml::enqueue_task(
                         workflow,
-                        &task_attributes(&transfer, name, skills, false),
+                        &task_attributes(&transfer, &registration.key, name, skills, false),
                         priority,
                         &registration.enqueue_action,
                     )
@@ -234,6 +247,17 @@ impl Connector for TwilioConnector {
             return;
         }
         tracing::info!(call_sid = %call_sid, key = %registration.key, "{describe}");
+        if leg == Leg::Enqueue {
+            // Before the update: TaskRouter may offer the task before the
+            // update's answer arrives.
+            events
+                .queued_with_detail(
+                    0,
+                    Duration::ZERO,
+                    "enqueueing into the TaskRouter workflow; the task attributes carry the context (position unknown)",
+                )
+                .await;
+        }
         if let Err(error) = self
             .api
             .update_twiml(&call_sid, &document, Some(&events))
@@ -247,15 +271,6 @@ impl Connector for TwilioConnector {
                 .await;
             return;
         }
-        if leg == Leg::Enqueue {
-            events
-                .queued_with_detail(
-                    0,
-                    Duration::ZERO,
-                    "in the TaskRouter workflow; the task attributes carry the context (position unknown)",
-                )
-                .await;
-        }
         registration.ended().await;
     }
 
@@ -265,6 +280,13 @@ impl Connector for TwilioConnector {
         let Some(call_sid) = call_sid(transfer) else {
             return;
         };
+        if self
+            .callbacks
+            .was_connected(&transfer.handoff_id, transfer.attempt)
+        {
+            // The caller is talking to the human: leave the call alone.
+            return;
+        }
         if let Err(error) = self
             .api
             .update_twiml(&call_sid, &self.config.hold_twiml, None)

@@ -63,6 +63,10 @@ pub async fn bind(config: TwilioConfig) -> anyhow::Result<Bound> {
         public_url,
         config.hold_twiml.clone(),
     );
+    tracing::info!(
+        event_callback_url = %callbacks.taskrouter_events_url(),
+        "set this as the TaskRouter workspace's Event Callback URL"
+    );
     let api = Arc::new(api::CallsApi::new(&config)?);
     let grpc_listen = config.listen;
     let connector = TwilioConnector::new(Arc::new(config), api, callbacks.clone());

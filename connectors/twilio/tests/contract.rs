@@ -79,6 +79,16 @@ struct Update {
     instruction: Instruction,
 }
 
+impl Update {
+    /// The task attributes of an Enqueue, as TaskRouter sends them back.
+    fn instruction_attributes(&self) -> String {
+        match &self.instruction {
+            Instruction::Enqueue { attributes, .. } => attributes.to_string(),
+            _ => String::new(),
+        }
+    }
+}
+
 /// What a valid TwiML document asks for.
 #[derive(Debug, Clone, PartialEq)]
 enum Instruction {
@@ -118,6 +128,8 @@ struct Twilio {
     rate: Option<(f64, f64)>,
     bucket: Mutex<Option<(f64, std::time::Instant)>>,
     throttled: Mutex<u32>,
+    /// The TaskRouter workspace's Event Callback URL.
+    event_callback_url: Mutex<Option<String>>,
 }
 
 impl Twilio {
@@ -628,6 +640,29 @@ async fn play(twilio: Arc<Twilio>, call_sid: String, instruction: Instruction) {
             if outcome == Outcome::Silent {
                 return;
             }
+            // An agent is offered the task and accepts it: the workspace's
+            // events, then the call leaves the queue bridged.
+            let events_url = twilio.event_callback_url.lock().expect("lock").clone();
+            if let Some(url) = events_url {
+                let task_attributes = attributes.to_string();
+                for event in ["reservation.created", "reservation.accepted"] {
+                    callback(
+                        &twilio,
+                        &url,
+                        form(&[
+                            ("AccountSid", ACCOUNT_SID),
+                            ("WorkspaceSid", "WS00000000000000000000000000000000"),
+                            ("EventType", event),
+                            ("ResourceType", "reservation"),
+                            ("TaskSid", "WT00000000000000000000000000000000"),
+                            ("ReservationSid", "WR00000000000000000000000000000000"),
+                            ("TaskAttributes", &task_attributes),
+                            ("Timestamp", "1700000000"),
+                        ]),
+                    )
+                    .await;
+                }
+            }
             if let Some(url) = &action {
                 callback(
                     &twilio,
@@ -705,8 +740,13 @@ fn config(api: SocketAddr) -> TwilioConfig {
 }
 
 async fn start_connector(config: TwilioConfig) -> SocketAddr {
+    start_connector_with_callbacks(config).await.0
+}
+
+/// The connector's gRPC and callback addresses.
+async fn start_connector_with_callbacks(config: TwilioConfig) -> (SocketAddr, SocketAddr) {
     let bound = baton_connector_twilio::bind(config).await.expect("binds");
-    let grpc = bound.grpc_addr;
+    let grpc = (bound.grpc_addr, bound.callbacks_addr);
     tokio::spawn(bound.serve(std::future::pending()));
     grpc
 }
@@ -794,13 +834,16 @@ async fn a_queue_transfer_enqueues_a_flex_task_with_the_context_and_connects_whe
     let call = call_sid(1);
     let twilio = twilio(&[(call.clone(), "in-progress")], &[], None);
     let api = start_twilio(twilio.clone()).await;
-    let grpc = start_connector(config(api)).await;
+    let (grpc, callbacks) = start_connector_with_callbacks(config(api)).await;
+    *twilio.event_callback_url.lock().expect("lock") =
+        Some(format!("http://{callbacks}/v1/taskrouter/events"));
 
     let events = transfer(grpc, request("h-queue", &call, queue("billing"))).await;
     assert_eq!(
         kinds(&events),
         [
             TransferEventKind::Queued,
+            TransferEventKind::Offered,
             TransferEventKind::Answered,
             TransferEventKind::ContextDelivered,
             TransferEventKind::Connected,
@@ -835,14 +878,24 @@ async fn a_queue_transfer_enqueues_a_flex_task_with_the_context_and_connects_whe
         !updates[0].twiml.contains("+14155550123"),
         "the caller's number is sensitive"
     );
-    // The call ends after the bridged conversation instead of holding.
-    let delivered = twilio.delivered_at_least(1).await;
-    assert_eq!(delivered.len(), 1);
-    assert_eq!(delivered[0].status, 200);
+    // The agent's acceptance connected the transfer, not the call's end.
+    let connected = events
+        .iter()
+        .find(|e| e.kind == TransferEventKind::Connected as i32)
+        .expect("connected");
     assert!(
-        delivered[0].body.contains("<Hangup/>"),
+        connected.detail.contains("bridged to the agent"),
         "{}",
-        delivered[0].body
+        connected.detail
+    );
+    // The call ends after the bridged conversation instead of holding.
+    let delivered = twilio.delivered_at_least(3).await;
+    assert_eq!(delivered.len(), 3);
+    assert!(delivered.iter().all(|d| d.status == 200), "{delivered:?}");
+    assert!(
+        delivered[2].body.contains("<Hangup/>"),
+        "{}",
+        delivered[2].body
     );
 }
 
@@ -1109,6 +1162,26 @@ async fn unsigned_and_forged_callbacks_are_refused_and_change_nothing() {
         403,
         "parameters changed after signing"
     );
+    // The workspace's TaskRouter events are verified the same way.
+    let events_url = format!(
+        "{}/v1/taskrouter/events",
+        action.split("/v1/calls/").next().expect("base")
+    );
+    let accepted = form(&[
+        ("EventType", "reservation.accepted"),
+        (
+            "TaskAttributes",
+            &twilio.updates()[0].instruction_attributes(),
+        ),
+    ]);
+    let unsigned_event = client
+        .post(&events_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string(&accepted).expect("form"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(unsigned_event.status(), 403, "unsigned TaskRouter event");
     assert!(!running.is_finished(), "forged callbacks changed nothing");
 
     // Twilio's own, correctly signed callback moves the transfer on.
