@@ -74,12 +74,22 @@ fn payload(transfer: &Transfer, mechanism: ContextMechanism) -> Option<Map<Strin
 /// the control service rendered for SIP_HEADERS, as `X-Baton-*`.
 fn sip_headers(transfer: &Transfer) -> Vec<(String, String)> {
     let reference = transfer.envelope.reference.clone().unwrap_or_default();
+    let token_hex: String = reference
+        .token
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let mut headers = vec![
         (
             "X-Baton-Handoff-Id".to_string(),
             transfer.handoff_id.clone(),
         ),
         ("X-Baton-Token".to_string(), reference.token.clone()),
+        // RFC 7433, as the SIP connector sends it: the token, hex-encoded.
+        (
+            "User-to-User".to_string(),
+            format!("{token_hex};encoding=hex;purpose=isdn-uui"),
+        ),
     ];
     if let Some(rendered) = payload(transfer, ContextMechanism::SipHeaders) {
         for (key, value) in rendered {

@@ -936,6 +936,8 @@ async fn a_sip_transfer_carries_context_headers_and_follows_every_progress_callb
         "X-Baton-Token=signed.token",
         "X-Baton-Intent=billing.dispute",
         "X-Baton-Reason=explicit_request",
+        // "signed.token" in hex, then ;encoding=hex;purpose=isdn-uui escaped.
+        "User-to-User=7369676e65642e746f6b656e%3Bencoding%3Dhex%3Bpurpose%3Disdn-uui",
     ] {
         assert!(target.contains(header), "{header} missing from {target}");
     }
@@ -1245,4 +1247,54 @@ async fn a_burst_at_twice_the_rate_limit_queues_and_is_never_throttled() {
     );
     assert_eq!(twilio.updates().len(), TRANSFERS as usize);
     assert!(queued > 0, "the backlog is reported as QUEUED");
+}
+
+#[tokio::test]
+async fn a_cancelled_dial_puts_the_caller_on_hold_for_the_next_target() {
+    let call = call_sid(9);
+    let twilio = twilio(
+        &[(call.clone(), "in-progress")],
+        &[("sip:agent@pbx.example.com", Outcome::Silent)],
+        None,
+    );
+    let api = start_twilio(twilio.clone()).await;
+    let grpc = start_connector(config(api)).await;
+    let target = target::Kind::SipUri("sip:agent@pbx.example.com".into());
+    let running = tokio::spawn(transfer(grpc, request("h-cancel", &call, target)));
+    let updates_at_least = |count: usize| {
+        let twilio = twilio.clone();
+        async move {
+            for _ in 0..400 {
+                let updates = twilio.updates();
+                if updates.len() >= count {
+                    return updates;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            panic!("fewer than {count} call updates");
+        }
+    };
+    updates_at_least(1).await;
+
+    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connects");
+    let cancelled = client
+        .cancel_transfer(baton_proto::connector::v1::CancelTransferRequest {
+            handoff_id: "h-cancel".into(),
+            attempt: 1,
+        })
+        .await
+        .expect("CancelTransfer")
+        .into_inner();
+    assert!(cancelled.cancelled);
+    let events = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("ends")
+        .expect("transfer task");
+    assert_eq!(kinds(&events).last(), Some(&TransferEventKind::Cancelled));
+    let updates = updates_at_least(2).await;
+    assert_eq!(updates[1].call_sid, call);
+    assert_eq!(updates[1].instruction, Instruction::Other);
+    assert!(updates[1].twiml.contains("<Pause"), "{}", updates[1].twiml);
 }
