@@ -45,9 +45,15 @@ struct Watched {
 }
 
 impl Watched {
+    /// Reports CONNECTED once, however many callbacks say so.
     async fn connected(&self, detail: &str) {
-        self.connected.store(true, Ordering::SeqCst);
-        self.events.connected(detail).await;
+        if !self.connected.swap(true, Ordering::SeqCst) {
+            self.events.connected(detail).await;
+        }
+    }
+
+    fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
     }
 }
 
@@ -145,11 +151,9 @@ impl Callbacks {
     /// True when a callback reported the transfer connected: the caller is
     /// with a human and must not be moved any more.
     pub fn was_connected(&self, handoff_id: &str, attempt: u32) -> bool {
-        self.lock().values().any(|w| {
-            w.transfer.0 == handoff_id
-                && w.transfer.1 == attempt
-                && w.connected.load(Ordering::SeqCst)
-        })
+        self.lock()
+            .values()
+            .any(|w| w.transfer.0 == handoff_id && w.transfer.1 == attempt && w.is_connected())
     }
 
     pub fn router(self: &Arc<Self>) -> Router {
@@ -235,7 +239,7 @@ async fn taskrouter_event(
 /// A Flex agent accepted the task: its attributes (the context) are on
 /// their screen, and TaskRouter bridges the caller.
 async fn accept_task(watched: &Watched) {
-    if watched.connected.load(Ordering::SeqCst) {
+    if watched.is_connected() {
         return;
     }
     watched
@@ -328,7 +332,17 @@ async fn on_call_status(watched: &Watched, status: &str) {
                 .connected("Twilio bridged the caller to the target")
                 .await;
         }
-        "completed" => events.completed("the target's leg ended").await,
+        "completed" if watched.is_connected() => events.completed("the target's leg ended").await,
+        // Twilio reports an unanswered leg as busy, no-answer or failed; a
+        // completed leg never reported answered did not reach a human.
+        "completed" => {
+            events
+                .failed(
+                    FailureReason::Unreachable,
+                    "the target's leg ended before it was answered",
+                )
+                .await
+        }
         other => fail_dial(events, other).await,
     }
 }
