@@ -20,7 +20,7 @@ use baton_connector_sdk::{FailureReason, TransferEvents};
 use tokio::sync::watch;
 
 use crate::signature;
-use crate::twiml::DialCallbacks;
+use crate::twiml::{DialCallbacks, EnqueueCallbacks};
 
 /// Twilio's callbacks are small forms; anything bigger is not one.
 const MAX_CALLBACK_BYTES: usize = 64 * 1024;
@@ -62,6 +62,7 @@ pub struct Callbacks {
     auth_token: String,
     public_url: String,
     hold_twiml: String,
+    wait_twiml: String,
     watched: Mutex<HashMap<String, Arc<Watched>>>,
 }
 
@@ -78,7 +79,7 @@ impl std::fmt::Debug for Callbacks {
 pub struct Registration {
     pub key: String,
     pub dial: DialCallbacks,
-    pub enqueue_action: String,
+    pub enqueue: EnqueueCallbacks,
     ended: watch::Receiver<bool>,
 }
 
@@ -90,11 +91,19 @@ impl Registration {
 }
 
 impl Callbacks {
-    pub fn new(auth_token: String, public_url: String, hold_twiml: String) -> Arc<Self> {
+    /// `hold_twiml` answers Dial's and Enqueue's action after a failure,
+    /// `wait_twiml` Enqueue's wait requests.
+    pub fn new(
+        auth_token: String,
+        public_url: String,
+        hold_twiml: String,
+        wait_twiml: String,
+    ) -> Arc<Self> {
         Arc::new(Self {
             auth_token,
             public_url: public_url.trim_end_matches('/').to_owned(),
             hold_twiml,
+            wait_twiml,
             watched: Mutex::new(HashMap::new()),
         })
     }
@@ -136,7 +145,10 @@ impl Callbacks {
                 status: format!("{base}/status"),
                 action: format!("{base}/dial"),
             },
-            enqueue_action: format!("{base}/enqueue"),
+            enqueue: EnqueueCallbacks {
+                action: format!("{base}/enqueue"),
+                wait: format!("{base}/wait"),
+            },
             key,
             ended: ended_receiver,
         }
@@ -291,6 +303,10 @@ async fn callback(
                 },
             )
         }
+        "wait" => {
+            on_queue_wait(&watched, param("QueuePosition"), param("AvgQueueTime")).await;
+            twiml(StatusCode::OK, callbacks.wait_twiml.clone())
+        }
         "enqueue" => {
             let connected = on_queue_left(&watched, param("QueueResult")).await;
             twiml(
@@ -404,6 +420,24 @@ async fn on_dial_ended(watched: &Watched, status: &str) -> bool {
             false
         }
     }
+}
+
+/// Enqueue's wait request: the caller's place in the queue and the
+/// queue's average wait, reported as QUEUED until a human has the call.
+async fn on_queue_wait(watched: &Watched, position: &str, average_secs: &str) {
+    if watched.is_connected() {
+        return;
+    }
+    let position = position.parse::<u32>().unwrap_or(1).max(1);
+    let wait = Duration::from_secs(average_secs.parse::<u64>().unwrap_or(0));
+    watched
+        .events
+        .queued_with_detail(
+            position,
+            wait,
+            "waiting in the TaskRouter queue for a Flex agent",
+        )
+        .await;
 }
 
 /// Enqueue's action: the call left the TaskRouter queue (`QueueResult`).

@@ -44,6 +44,9 @@ pub struct TwilioConfig {
     /// What the caller hears while waiting for the next target after a
     /// failed one: TwiML returned to Dial's and Enqueue's action requests.
     pub hold_twiml: String,
+    /// What the caller hears while queued: TwiML returned to Enqueue's wait
+    /// requests (Say, Play, Pause…), requested again when it ends.
+    pub wait_twiml: String,
 }
 
 impl Default for TwilioConfig {
@@ -62,6 +65,7 @@ impl Default for TwilioConfig {
             workflow_sid: None,
             queues: BTreeMap::new(),
             hold_twiml: "<Response><Pause length=\"60\"/></Response>".into(),
+            wait_twiml: "<Response><Say>Please hold: you are being connected to someone who has the details of your conversation.</Say><Pause length=\"20\"/></Response>".into(),
         }
     }
 }
@@ -174,6 +178,9 @@ impl TwilioConfig {
         }
         if !self.hold_twiml.trim_start().starts_with("<Response") {
             return Err("hold_twiml: must be a <Response> document".into());
+        }
+        if !self.wait_twiml.trim_start().starts_with("<Response") {
+            return Err("wait_twiml: must be a <Response> document".into());
         }
         Ok(())
     }

@@ -232,7 +232,7 @@ impl Connector for TwilioConnector {
                     workflow,
                     &task_attributes(&transfer, &registration.key, name, skills, true),
                     priority,
-                    &registration.enqueue_action,
+                    &registration.enqueue,
                 );
                 if full.chars().count() <= twiml::MAX_TWIML_CHARS {
                     full
@@ -242,7 +242,7 @@ impl Connector for TwilioConnector {
                         workflow,
                         &task_attributes(&transfer, &registration.key, name, skills, false),
                         priority,
-                        &registration.enqueue_action,
+                        &registration.enqueue,
                     )
                 }
             }
@@ -257,17 +257,6 @@ impl Connector for TwilioConnector {
             return;
         }
         tracing::info!(call_sid = %call_sid, key = %registration.key, "{describe}");
-        if leg == Leg::Enqueue {
-            // Before the update: TaskRouter may offer the task before the
-            // update's answer arrives.
-            events
-                .queued_with_detail(
-                    0,
-                    Duration::ZERO,
-                    "enqueueing into the TaskRouter workflow; the task attributes carry the context (position unknown)",
-                )
-                .await;
-        }
         if let Err(error) = self
             .api
             .update_twiml(&call_sid, &document, Some(&events))

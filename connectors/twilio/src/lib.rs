@@ -62,6 +62,7 @@ pub async fn bind(config: TwilioConfig) -> anyhow::Result<Bound> {
         config.credentials.auth_token.clone(),
         public_url,
         config.hold_twiml.clone(),
+        config.wait_twiml.clone(),
     );
     tracing::info!(
         event_callback_url = %callbacks.taskrouter_events_url(),

@@ -56,6 +56,16 @@ fn dial(
     )
 }
 
+/// Where Twilio reports a queued call's wait and its leaving the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnqueueCallbacks {
+    /// `action`: requested when the call leaves the queue (`QueueResult`).
+    pub action: String,
+    /// `waitUrl`: requested while the caller waits, with `QueuePosition` and
+    /// `AvgQueueTime`; answered with what the caller hears.
+    pub wait: String,
+}
+
 /// `<Dial><Number>` to an E.164 number.
 pub fn dial_number(
     number: &str,
@@ -73,11 +83,17 @@ pub fn dial_sip(uri: &str, callbacks: &DialCallbacks, ring_secs: u64) -> String 
 
 /// `<Enqueue workflowSid><Task>`: a TaskRouter task whose attributes are
 /// `attributes` (a JSON object), at `priority`.
-pub fn enqueue_task(workflow_sid: &str, attributes: &str, priority: u32, action: &str) -> String {
+pub fn enqueue_task(
+    workflow_sid: &str,
+    attributes: &str,
+    priority: u32,
+    callbacks: &EnqueueCallbacks,
+) -> String {
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Enqueue workflowSid=\"{workflow}\" action=\"{action}\" method=\"POST\"><Task priority=\"{priority}\">{attributes}</Task></Enqueue></Response>",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Enqueue workflowSid=\"{workflow}\" action=\"{action}\" method=\"POST\" waitUrl=\"{wait}\" waitUrlMethod=\"POST\"><Task priority=\"{priority}\">{attributes}</Task></Enqueue></Response>",
         workflow = attribute(workflow_sid),
-        action = attribute(action),
+        action = attribute(&callbacks.action),
+        wait = attribute(&callbacks.wait),
         attributes = text(attributes),
     )
 }
@@ -153,14 +169,17 @@ mod tests {
             "WW1",
             r#"{"summary":"a < b & c"}"#,
             5,
-            "https://b/v1/calls/k/enqueue",
+            &EnqueueCallbacks {
+                action: "https://b/v1/calls/k/enqueue".into(),
+                wait: "https://b/v1/calls/k/wait".into(),
+            },
         );
         assert!(
             twiml.contains(r#"<Task priority="5">{"summary":"a &lt; b &amp; c"}</Task>"#),
             "{twiml}"
         );
         assert!(twiml.contains(
-            r#"<Enqueue workflowSid="WW1" action="https://b/v1/calls/k/enqueue" method="POST">"#
+            r#"<Enqueue workflowSid="WW1" action="https://b/v1/calls/k/enqueue" method="POST" waitUrl="https://b/v1/calls/k/wait" waitUrlMethod="POST">"#
         ));
     }
 

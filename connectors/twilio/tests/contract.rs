@@ -101,6 +101,7 @@ enum Instruction {
     Enqueue {
         workflow_sid: String,
         action: Option<String>,
+        wait_url: Option<String>,
         attributes: Value,
         priority: u32,
     },
@@ -382,6 +383,7 @@ fn parse_twiml(twiml: &str, warnings: &Mutex<Vec<String>>) -> Result<Instruction
                 instruction = Instruction::Enqueue {
                     workflow_sid,
                     action: verb.attribute("action").map(str::to_owned),
+                    wait_url: verb.attribute("waitUrl").map(str::to_owned),
                     attributes,
                     priority,
                 };
@@ -627,7 +629,10 @@ async fn play(twilio: Arc<Twilio>, call_sid: String, instruction: Instruction) {
             }
         }
         Instruction::Enqueue {
-            action, attributes, ..
+            action,
+            wait_url,
+            attributes,
+            ..
         } => {
             let queue = attributes["queue"].as_str().unwrap_or_default().to_owned();
             let outcome = twilio
@@ -639,6 +644,25 @@ async fn play(twilio: Arc<Twilio>, call_sid: String, instruction: Instruction) {
                 .unwrap_or(Outcome::Bridged);
             if outcome == Outcome::Silent {
                 return;
+            }
+            // The caller waits: Twilio requests the waitUrl with the
+            // queue's figures and plays what it answers.
+            if let Some(url) = &wait_url {
+                callback(
+                    &twilio,
+                    url,
+                    form(&[
+                        ("AccountSid", ACCOUNT_SID),
+                        ("CallSid", &call_sid),
+                        ("QueueSid", "QU00000000000000000000000000000000"),
+                        ("QueuePosition", "2"),
+                        ("QueueTime", "0"),
+                        ("AvgQueueTime", "45"),
+                        ("CurrentQueueSize", "2"),
+                        ("MaxQueueSize", "1000"),
+                    ]),
+                )
+                .await;
             }
             // An agent is offered the task and accepts it: the workspace's
             // events, then the call leaves the queue bridged.
@@ -889,14 +913,28 @@ async fn a_queue_transfer_enqueues_a_flex_task_with_the_context_and_connects_whe
         connected.detail
     );
     // The call ends after the bridged conversation instead of holding.
-    let delivered = twilio.delivered_at_least(3).await;
-    assert_eq!(delivered.len(), 3);
+    let delivered = twilio.delivered_at_least(4).await;
+    assert_eq!(delivered.len(), 4);
     assert!(delivered.iter().all(|d| d.status == 200), "{delivered:?}");
     assert!(
-        delivered[2].body.contains("<Hangup/>"),
+        delivered[3].body.contains("<Hangup/>"),
         "{}",
-        delivered[2].body
+        delivered[3].body
     );
+    // The wait request's figures, and TwiML fit for a waiting caller.
+    let queued = &events[0];
+    assert_eq!(queued.queue_position, 2);
+    assert_eq!(
+        queued.estimated_wait,
+        Some(prost_types::Duration {
+            seconds: 45,
+            nanos: 0
+        })
+    );
+    assert!(matches!(
+        parse_twiml(&delivered[0].body, &Mutex::default()),
+        Ok(Instruction::Other)
+    ));
 }
 
 #[tokio::test]
