@@ -19,9 +19,13 @@ pub struct WebhookConfig {
     pub name: String,
     /// gRPC listen address of the connector service. Default `127.0.0.1:50066`.
     pub listen: SocketAddr,
-    /// HTTP listen address of the delivery log (`GET /v1/deliveries`).
-    /// Default `127.0.0.1:8096`.
+    /// HTTP listen address of the delivery log (`GET /v1/deliveries`) and
+    /// of the receivers' progress reports (`POST /v1/reports`). Default
+    /// `127.0.0.1:8096`.
     pub http_listen: SocketAddr,
+    /// The URL receivers reach `http_listen` at, for `data.report_url`.
+    /// Default: `http://` + the bound address.
+    pub public_url: Option<String>,
     /// The SQLite file of the delivery log. Default
     /// `.baton/webhook-deliveries.sqlite3`.
     pub delivery_log: PathBuf,
@@ -43,6 +47,7 @@ impl Default for WebhookConfig {
             name: "webhook".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 50066)),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8096)),
+            public_url: None,
             delivery_log: PathBuf::from(".baton/webhook-deliveries.sqlite3"),
             max_context_bytes: 64 * 1024,
             endpoints: BTreeMap::new(),
@@ -71,6 +76,22 @@ pub struct EndpointConfig {
     /// retried). Default `10s`.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// When a transfer to this endpoint is over: `accepted` (default) when
+    /// it answers 2xx; `reported` when it reports the human connected (or
+    /// a failure) to `data.report_url`, signed with the same secret.
+    #[serde(default)]
+    pub completion: Completion,
+}
+
+/// When a delivered transfer counts as connected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Completion {
+    /// The endpoint's 2xx: the receiving system owns the customer.
+    #[default]
+    Accepted,
+    /// The receiving system's own report that a human has the customer.
+    Reported,
 }
 
 fn default_rate() -> f64 {
@@ -147,6 +168,12 @@ impl WebhookConfig {
                         "queues.{queue}: endpoint {endpoint:?} is not in endpoints"
                     ));
                 }
+            }
+        }
+        if let Some(url) = &self.public_url {
+            let parsed = reqwest::Url::parse(url).map_err(|e| format!("public_url: {e}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
+                return Err("public_url: must be an http(s) URL without a query".into());
             }
         }
         if self.retry.max_attempts == 0 {

@@ -11,10 +11,11 @@ use baton_connector_sdk::{
     TransferEvents, TransferMode, TransferTarget,
 };
 
-use crate::config::WebhookConfig;
+use crate::config::{Completion, WebhookConfig};
 use crate::delivery::{Deliverer, DeliveryError, Endpoint, Message};
 use crate::log::DeliveryLog;
 use crate::message;
+use crate::report::Reports;
 
 #[derive(Debug, Clone)]
 pub struct WebhookConnector {
@@ -22,11 +23,19 @@ pub struct WebhookConnector {
     max_context_bytes: u32,
     queues: Arc<BTreeMap<String, Vec<Arc<Endpoint>>>>,
     deliverer: Deliverer,
+    reports: Arc<Reports>,
+    report_url: String,
 }
 
 impl WebhookConnector {
     /// Builds the connector from a validated configuration.
-    pub fn new(config: &WebhookConfig, log: DeliveryLog) -> anyhow::Result<Self> {
+    /// `report_url` is where receivers post progress reports.
+    pub fn new(
+        config: &WebhookConfig,
+        log: DeliveryLog,
+        reports: Arc<Reports>,
+        report_url: String,
+    ) -> anyhow::Result<Self> {
         let mut endpoints = BTreeMap::new();
         for (name, endpoint) in &config.endpoints {
             endpoints.insert(name.clone(), Arc::new(Endpoint::new(name, endpoint)?));
@@ -49,6 +58,8 @@ impl WebhookConnector {
             max_context_bytes: config.max_context_bytes,
             queues: Arc::new(queues),
             deliverer: Deliverer::new(config.retry.clone(), log)?,
+            reports,
+            report_url,
         })
     }
 
@@ -88,28 +99,60 @@ impl Connector for WebhookConnector {
                 .await;
             return;
         };
-        let message = Message {
-            id: message::message_id(&transfer.handoff_id, transfer.attempt),
-            body: message::body(&transfer, name, skills, SystemTime::now()).into(),
-            handoff_id: transfer.handoff_id.clone(),
-            transfer_attempt: transfer.attempt,
-        };
-        let results = futures::future::join_all(endpoints.iter().map(|endpoint| {
-            let message = &message;
-            let events = &events;
-            async move {
-                let result = self.deliverer.deliver(endpoint, message, events).await;
-                if let Ok(status) = result {
-                    events
-                        .context_delivered(&format!(
-                            "endpoint {} accepted the handoff (HTTP {status})",
-                            endpoint.name
-                        ))
-                        .await;
+        let id = message::message_id(&transfer.handoff_id, transfer.attempt);
+        let created = SystemTime::now();
+        let messages: Vec<Message> = endpoints
+            .iter()
+            .map(|endpoint| {
+                let report_url = (endpoint.completion == Completion::Reported)
+                    .then_some(self.report_url.as_str());
+                Message {
+                    id: id.clone(),
+                    body: message::body(
+                        &transfer,
+                        name,
+                        skills,
+                        created,
+                        &endpoint.name,
+                        report_url,
+                    )
+                    .into(),
+                    handoff_id: transfer.handoff_id.clone(),
+                    transfer_attempt: transfer.attempt,
                 }
-                (endpoint.name.clone(), result)
-            }
-        }))
+            })
+            .collect();
+        let reporting: Vec<String> = endpoints
+            .iter()
+            .filter(|e| e.completion == Completion::Reported)
+            .map(|e| e.name.clone())
+            .collect();
+        // Awaited before delivering: a receiver may report at once.
+        let reported_end = (!reporting.is_empty()).then(|| {
+            self.reports.expect(
+                &transfer.handoff_id,
+                transfer.attempt,
+                events.clone(),
+                reporting.clone(),
+            )
+        });
+        let results = futures::future::join_all(endpoints.iter().zip(&messages).map(
+            |(endpoint, message)| {
+                let events = &events;
+                async move {
+                    let result = self.deliverer.deliver(endpoint, message, events).await;
+                    if let Ok(status) = result {
+                        events
+                            .context_delivered(&format!(
+                                "endpoint {} accepted the handoff (HTTP {status})",
+                                endpoint.name
+                            ))
+                            .await;
+                    }
+                    (endpoint.name.clone(), result)
+                }
+            },
+        ))
         .await;
         let (accepted, failed): (Vec<_>, Vec<_>) =
             results.into_iter().partition(|(_, result)| result.is_ok());
@@ -124,9 +167,19 @@ impl Connector for WebhookConnector {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; ");
+            self.reports.forget(&transfer.handoff_id, transfer.attempt);
             events.failed(reason, &detail).await;
             return;
         }
+        let awaiting_report = accepted.iter().any(|(name, _)| reporting.contains(name));
+        if let (true, Some(mut ended)) = (awaiting_report, reported_end) {
+            // The receiving system reports when a human has the customer;
+            // the deadline bounds the wait.
+            let _ = ended.wait_for(|ended| *ended).await;
+            self.reports.forget(&transfer.handoff_id, transfer.attempt);
+            return;
+        }
+        self.reports.forget(&transfer.handoff_id, transfer.attempt);
         let names: Vec<&str> = accepted.iter().map(|(name, _)| name.as_str()).collect();
         let mut detail = format!("handed to {}", names.join(", "));
         if !failures.is_empty() {
@@ -137,5 +190,9 @@ impl Connector for WebhookConnector {
         events
             .completed("the receiving system owns the customer from here")
             .await;
+    }
+
+    async fn cancel(&self, transfer: &Transfer) {
+        self.reports.forget(&transfer.handoff_id, transfer.attempt);
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use baton_connector_sdk::{FailureReason, Pacer, TransferEvents};
 
-use crate::config::{EndpointConfig, RetryConfig};
+use crate::config::{Completion, EndpointConfig, RetryConfig};
 use crate::log::{Attempt, DeliveryLog, Outcome};
 use crate::retry::{Verdict, backoff, classify};
 use crate::signature::SigningSecret;
@@ -21,6 +21,7 @@ pub struct Endpoint {
     timeout: Duration,
     pacer: Pacer,
     rate_per_second: f64,
+    pub completion: Completion,
 }
 
 impl Endpoint {
@@ -33,6 +34,7 @@ impl Endpoint {
             timeout: config.timeout,
             pacer: Pacer::new(config.rate_per_second, config.burst),
             rate_per_second: config.rate_per_second,
+            completion: config.completion,
         })
     }
 }

@@ -11,11 +11,13 @@ pub mod delivery;
 pub mod http;
 pub mod log;
 pub mod message;
+pub mod report;
 pub mod retry;
 pub mod signature;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use baton_connector_sdk::{BoundConnector, ServeOptions};
 use tokio::net::TcpListener;
@@ -33,6 +35,7 @@ pub struct Bound {
     connector: BoundConnector<WebhookConnector>,
     http: TcpListener,
     log: DeliveryLog,
+    reports: Arc<report::Reports>,
 }
 
 impl std::fmt::Debug for Bound {
@@ -52,11 +55,27 @@ pub async fn bind(config: WebhookConfig) -> anyhow::Result<Bound> {
         .validate()
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let log = DeliveryLog::open(&config.delivery_log)?;
-    let connector = WebhookConnector::new(&config, log.clone())?;
     let http = TcpListener::bind(config.http_listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http_listen))?;
     let http_addr = http.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{http_addr}"));
+    let reports = report::Reports::new(
+        config
+            .endpoints
+            .iter()
+            .map(|(name, endpoint)| (name.clone(), endpoint.secret.clone()))
+            .collect(),
+    );
+    let connector = WebhookConnector::new(
+        &config,
+        log.clone(),
+        reports.clone(),
+        format!("{}/v1/reports", public_url.trim_end_matches('/')),
+    )?;
     let options = ServeOptions::new(config.listen).ready_endpoint("http", http_addr);
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
@@ -65,6 +84,7 @@ pub async fn bind(config: WebhookConfig) -> anyhow::Result<Bound> {
         connector,
         http,
         log,
+        reports,
     })
 }
 
@@ -82,7 +102,7 @@ impl Bound {
         let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        let http = axum::serve(self.http, http::router(self.log))
+        let http = axum::serve(self.http, http::router(self.log, self.reports))
             .with_graceful_shutdown(wait(stopped.clone()));
         let grpc = self.connector.serve(wait(stopped));
         let (http, grpc) = tokio::join!(http, grpc);

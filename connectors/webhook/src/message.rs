@@ -26,8 +26,16 @@ pub fn message_id(handoff_id: &str, attempt: u32) -> String {
     format!("msg_{hex}")
 }
 
-/// The JSON body for a transfer to `queue`.
-pub fn body(transfer: &Transfer, queue: &str, skills: &[String], created: SystemTime) -> Vec<u8> {
+/// The JSON body for a transfer to `queue`, posted to `endpoint`; with
+/// `report_url` when the endpoint reports the transfer's progress.
+pub fn body(
+    transfer: &Transfer,
+    queue: &str,
+    skills: &[String],
+    created: SystemTime,
+    endpoint: &str,
+    report_url: Option<&str>,
+) -> Vec<u8> {
     let envelope = &transfer.envelope;
     let reference = envelope.reference.clone().unwrap_or_default();
     let payload = envelope
@@ -83,8 +91,13 @@ pub fn body(transfer: &Transfer, queue: &str, skills: &[String], created: System
             },
             "context": context,
             "omitted_fields": omitted,
+            "endpoint": endpoint,
         }
     });
+    let mut message = message;
+    if let Some(url) = report_url {
+        message["data"]["report_url"] = json!(url);
+    }
     message.to_string().into_bytes()
 }
 
@@ -137,12 +150,16 @@ mod tests {
             "billing",
             &["spanish".into()],
             SystemTime::UNIX_EPOCH,
+            "crm",
+            Some("https://baton/v1/reports"),
         );
         let value: Value = serde_json::from_slice(&body).expect("JSON");
         assert_eq!(value["type"], MESSAGE_TYPE);
         assert_eq!(value["timestamp"], "1970-01-01T00:00:00.000Z");
         let data = &value["data"];
         assert_eq!(data["attempt"], 2);
+        assert_eq!(data["endpoint"], "crm");
+        assert_eq!(data["report_url"], "https://baton/v1/reports");
         assert_eq!(data["target"]["queue"], "billing");
         assert_eq!(data["context"]["summary"], "Charged twice");
         assert_eq!(data["reference"]["token"], "tok");

@@ -59,6 +59,28 @@ impl SigningSecret {
     }
 }
 
+impl SigningSecret {
+    /// Verifies a request signed the same way (a report from the receiving
+    /// system): one of the space-separated `v1,…` signatures must match,
+    /// compared in constant time.
+    pub fn verify(&self, message_id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
+        header
+            .split(' ')
+            .filter_map(|s| s.strip_prefix("v1,"))
+            .filter_map(|s| STANDARD.decode(s).ok())
+            .any(|given| {
+                let mut mac = Hmac::<Sha256>::new_from_slice(&self.0)
+                    .expect("HMAC accepts keys of any length");
+                mac.update(message_id.as_bytes());
+                mac.update(b".");
+                mac.update(timestamp.to_string().as_bytes());
+                mac.update(b".");
+                mac.update(body);
+                mac.verify_slice(&given).is_ok()
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,6 +99,18 @@ mod tests {
             ),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
+    }
+
+    #[test]
+    fn a_signature_verifies_among_several_and_a_changed_body_does_not() {
+        let secret =
+            SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("parses");
+        let signature = secret.sign("msg_1", 1700000000, b"{}");
+        let header = format!("v1,c29tZXRoaW5nIGVsc2U= {signature}");
+        assert!(secret.verify("msg_1", 1700000000, b"{}", &header));
+        assert!(!secret.verify("msg_1", 1700000000, b"{ }", &header));
+        assert!(!secret.verify("msg_2", 1700000000, b"{}", &header));
+        assert!(!secret.verify("msg_1", 1700000000, b"{}", "v1,not base64"));
     }
 
     #[test]

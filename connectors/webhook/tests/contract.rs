@@ -21,7 +21,7 @@ use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use baton_connector_webhook::WebhookConfig;
-use baton_connector_webhook::config::{EndpointConfig, RetryConfig};
+use baton_connector_webhook::config::{Completion, EndpointConfig, RetryConfig};
 use baton_connector_webhook::signature::SigningSecret;
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{
@@ -247,6 +247,7 @@ fn endpoint(receiver: SocketAddr, name: &str, secret: &str) -> EndpointConfig {
         rate_per_second: 100.0,
         burst: 1,
         timeout: Duration::from_millis(300),
+        completion: Completion::Accepted,
     }
 }
 
@@ -698,4 +699,131 @@ async fn a_burst_at_twice_the_rate_limit_queues_and_is_never_throttled() {
     );
     assert_eq!(receiver.received().len(), TRANSFERS);
     assert!(queued > 0, "the backlog is reported as QUEUED");
+}
+
+/// Posts a report signed as the receiving system signs it.
+async fn report(url: &str, body: serde_json::Value, secret: &str) -> u16 {
+    let body = body.to_string();
+    let id = format!("msg_report_{}", body.len());
+    let timestamp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let signature =
+        SigningSecret::parse(secret)
+            .expect("secret")
+            .sign(&id, timestamp, body.as_bytes());
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .expect("answers")
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_reporting_endpoint_connects_the_transfer_when_it_reports_a_human_has_the_customer() {
+    let receiver = receiver(&[("crm", vec![])], None);
+    let addr = start_receiver(receiver.clone()).await;
+    let mut config = endpoint(addr, "crm", SECRET);
+    config.completion = Completion::Reported;
+    let connector = start_connector(vec![("crm", config)], &[("billing", &["crm"])], 3).await;
+    let grpc = connector.grpc;
+    let running = tokio::spawn(async move { transfer(grpc, request("h-report", "billing")).await });
+
+    let mut received = Vec::new();
+    for _ in 0..400 {
+        received = receiver.received();
+        if !received.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let data = &received.first().expect("delivered").body["data"];
+    assert_eq!(data["endpoint"], "crm");
+    let url = data["report_url"].as_str().expect("report_url").to_owned();
+    assert_eq!(url, format!("http://{}/v1/reports", connector.http));
+    assert!(!running.is_finished(), "accepted, but no human yet");
+
+    let body = |kind: &str, handoff: &str| serde_json::json!({"endpoint": "crm", "handoff_id": handoff, "attempt": 1, "kind": kind});
+    let unsigned = reqwest::Client::new()
+        .post(&url)
+        .body(body("connected", "h-report").to_string())
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(unsigned.status(), 400);
+    assert_eq!(
+        report(&url, body("connected", "h-report"), OTHER_SECRET).await,
+        401
+    );
+    assert_eq!(
+        report(&url, body("connected", "h-other"), SECRET).await,
+        404
+    );
+    assert_eq!(
+        report(&url, body("failed", "h-report"), SECRET).await,
+        400,
+        "failed needs a reason"
+    );
+    assert!(!running.is_finished(), "refused reports changed nothing");
+
+    for kind in ["answered", "connected", "completed"] {
+        assert_eq!(
+            report(&url, body(kind, "h-report"), SECRET).await,
+            204,
+            "{kind}"
+        );
+    }
+    let events = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("ends")
+        .expect("transfer task");
+    assert_eq!(
+        kinds(&events),
+        [
+            TransferEventKind::ContextDelivered,
+            TransferEventKind::Answered,
+            TransferEventKind::Connected,
+            TransferEventKind::Completed
+        ]
+    );
+    assert!(
+        events[2].detail.contains("reported by endpoint crm"),
+        "{}",
+        events[2].detail
+    );
+
+    // A reported failure fails the transfer with its reason.
+    let grpc = connector.grpc;
+    let running =
+        tokio::spawn(async move { transfer(grpc, request("h-report-2", "billing")).await });
+    let mut status = 404;
+    for _ in 0..400 {
+        let failed = serde_json::json!({
+            "endpoint": "crm", "handoff_id": "h-report-2", "attempt": 1,
+            "kind": "failed", "reason": "no_agents"
+        });
+        status = report(&url, failed, SECRET).await;
+        if status != 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(status, 204);
+    let events = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("ends")
+        .expect("transfer task");
+    assert_eq!(kinds(&events).last(), Some(&TransferEventKind::Failed));
+    assert_eq!(
+        events.last().expect("terminal").failure_reason,
+        FailureReason::NoAgents as i32
+    );
 }
