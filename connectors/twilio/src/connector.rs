@@ -227,7 +227,14 @@ impl Connector for TwilioConnector {
                         .await;
                     return;
                 };
-                let priority = transfer.envelope.context.as_ref().map_or(0, |c| c.priority);
+                // The control service renders the priority into the task
+                // attributes; the structured context is not sent to this
+                // connector (it does not advertise STRUCTURED).
+                let priority = payload(&transfer, ContextMechanism::TaskAttributes)
+                    .and_then(|attributes| attributes.get("priority").and_then(Value::as_u64))
+                    .and_then(|p| u32::try_from(p).ok())
+                    .or_else(|| transfer.envelope.context.as_ref().map(|c| c.priority))
+                    .unwrap_or(0);
                 let full = twiml::enqueue_task(
                     workflow,
                     &task_attributes(&transfer, &registration.key, name, skills, true),

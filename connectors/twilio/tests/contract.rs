@@ -1336,3 +1336,144 @@ async fn a_cancelled_dial_puts_the_caller_on_hold_for_the_next_target() {
     assert_eq!(updates[1].instruction, Instruction::Other);
     assert!(updates[1].twiml.contains("<Pause"), "{}", updates[1].twiml);
 }
+
+/// The real control service in front: the context it renders for the
+/// TASK_ATTRIBUTES mechanism becomes the Flex task's attributes, without
+/// sensitive values, and the handoff completes when the call is bridged.
+/// Needs `baton-control` built (CI builds every binary first).
+#[tokio::test]
+async fn a_handoff_through_the_control_service_becomes_a_flex_task() {
+    use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
+    use baton_proto::handoff::v1::{CreateHandoffRequest, GetHandoffRequest, HandoffState};
+    use baton_proto::types::v1 as pb;
+
+    let call = call_sid(200);
+    let twilio = twilio(&[(call.clone(), "in-progress")], &[], None);
+    let api = start_twilio(twilio.clone()).await;
+    let (grpc, callbacks) = start_connector_with_callbacks(config(api)).await;
+    *twilio.event_callback_url.lock().expect("lock") =
+        Some(format!("http://{callbacks}/v1/taskrouter/events"));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let control_config = dir.path().join("control.toml");
+    std::fs::write(
+        &control_config,
+        format!(
+            "[server]\ngrpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = {data:?}\n\n[connectors.twilio]\nendpoint = \"http://{grpc}\"\n\n[default_connectors]\nqueue = \"twilio\"\n",
+            data = dir.path().join("control").display().to_string(),
+        ),
+    )
+    .expect("writes");
+    let control = baton_tests::Service::start(
+        "baton-control",
+        &["--config", control_config.to_str().expect("path")],
+        dir.path(),
+    )
+    .await
+    .expect("the control service starts (build it first: cargo build -p baton-control)");
+    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
+        .await
+        .expect("connects");
+    let handoff = client
+        .create_handoff(CreateHandoffRequest {
+            request_id: "twilio-e2e-1".into(),
+            conversation: Some(pb::Conversation {
+                channel: pb::Channel::Voice as i32,
+                language: "en-US".into(),
+                call: Some(pb::CallReference {
+                    platform_contact_id: call.clone(),
+                    caller_number: "+14155550123".into(),
+                    ..Default::default()
+                }),
+            }),
+            context: Some(pb::HandoffContext {
+                summary: "Customer was charged twice for the March invoice".into(),
+                intent: Some(pb::Intent {
+                    name: "billing.dispute".into(),
+                    confidence: 0.92,
+                }),
+                entities: vec![
+                    pb::Entity {
+                        name: "account_number".into(),
+                        value: "ACC-99887766".into(),
+                        r#type: "account".into(),
+                        sensitive: true,
+                    },
+                    pb::Entity {
+                        name: "issue_type".into(),
+                        value: "double charge".into(),
+                        r#type: "string".into(),
+                        sensitive: false,
+                    },
+                ],
+                reason: Some(pb::EscalationReason {
+                    kind: pb::EscalationKind::ExplicitRequest as i32,
+                    detail: "asked for a person".into(),
+                }),
+                priority: 4,
+                ..Default::default()
+            }),
+            target: Some(pb::Target {
+                kind: Some(pb::target::Kind::Queue(pb::QueueTarget {
+                    name: "billing".into(),
+                    skills: vec!["disputes".into()],
+                })),
+            }),
+            mode: pb::TransferMode::Warm as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("CreateHandoff")
+        .into_inner()
+        .handoff
+        .expect("handoff");
+    let mut state = HandoffState::Unspecified;
+    for _ in 0..400 {
+        state = client
+            .get_handoff(GetHandoffRequest {
+                handoff_id: handoff.id.clone(),
+            })
+            .await
+            .expect("GetHandoff")
+            .into_inner()
+            .handoff
+            .expect("handoff")
+            .state();
+        if matches!(
+            state,
+            HandoffState::Completed | HandoffState::Failed | HandoffState::Cancelled
+        ) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(state, HandoffState::Completed, "{}", control.logs());
+
+    let updates = twilio.updates();
+    assert_eq!(updates.len(), 1);
+    let Instruction::Enqueue {
+        attributes,
+        priority,
+        ..
+    } = &updates[0].instruction
+    else {
+        panic!("not an Enqueue: {}", updates[0].twiml);
+    };
+    assert_eq!(*priority, 4);
+    assert_eq!(
+        attributes["summary"],
+        "Customer was charged twice for the March invoice"
+    );
+    assert_eq!(attributes["baton_handoff_id"], handoff.id.as_str());
+    assert_eq!(attributes["skills"], json!(["disputes"]));
+    assert!(
+        !updates[0].twiml.contains("ACC-99887766"),
+        "{}",
+        updates[0].twiml
+    );
+    assert!(
+        !updates[0].twiml.contains("+14155550123"),
+        "{}",
+        updates[0].twiml
+    );
+}
