@@ -65,6 +65,8 @@ const ALLOWED_CALL_PARAMS: &[&str] = &[
 enum Outcome {
     Answer,
     Busy,
+    /// Rings until Dial's timeout.
+    NoAnswer,
     /// A Flex agent accepts the task and the call is bridged.
     Bridged,
     /// Nothing happens (the callbacks come from the test).
@@ -576,6 +578,11 @@ async fn play(twilio: Arc<Twilio>, call_sid: String, instruction: Instruction) {
                     ("ringing", "ringing"),
                     ("completed", "busy"),
                 ],
+                Outcome::NoAnswer => &[
+                    ("initiated", "initiated"),
+                    ("ringing", "ringing"),
+                    ("completed", "no-answer"),
+                ],
                 _ => &[
                     ("initiated", "initiated"),
                     ("ringing", "ringing"),
@@ -608,10 +615,10 @@ async fn play(twilio: Arc<Twilio>, call_sid: String, instruction: Instruction) {
                 }
             }
             if let Some(url) = &action {
-                let dial_status = if outcome == Outcome::Busy {
-                    "busy"
-                } else {
-                    "completed"
+                let dial_status = match outcome {
+                    Outcome::Busy => "busy",
+                    Outcome::NoAnswer => "no-answer",
+                    _ => "completed",
                 };
                 callback(
                     &twilio,
@@ -986,37 +993,48 @@ async fn a_sip_transfer_carries_context_headers_and_follows_every_progress_callb
 }
 
 #[tokio::test]
-async fn a_busy_number_fails_busy_and_the_caller_holds_for_the_next_target() {
-    let call = call_sid(3);
-    let twilio = twilio(
-        &[(call.clone(), "in-progress")],
-        &[("+14155550111", Outcome::Busy)],
-        None,
-    );
-    let api = start_twilio(twilio.clone()).await;
-    let grpc = start_connector(config(api)).await;
+async fn a_busy_or_unanswered_number_fails_and_the_caller_holds_for_the_next_target() {
+    for (n, number, outcome, reason) in [
+        (3, "+14155550111", Outcome::Busy, FailureReason::Busy),
+        (
+            4,
+            "+14155550112",
+            Outcome::NoAnswer,
+            FailureReason::NoAnswer,
+        ),
+    ] {
+        let call = call_sid(n);
+        let twilio = twilio(&[(call.clone(), "in-progress")], &[(number, outcome)], None);
+        let api = start_twilio(twilio.clone()).await;
+        let grpc = start_connector(config(api)).await;
 
-    let target = target::Kind::PhoneNumber("+14155550111".into());
-    let events = transfer(grpc, request("h-busy", &call, target)).await;
-    assert_eq!(kinds(&events).last(), Some(&TransferEventKind::Failed));
-    assert_eq!(
-        events.last().expect("terminal").failure_reason,
-        FailureReason::Busy as i32
-    );
-    let updates = twilio.updates();
-    assert!(
-        matches!(&updates[0].instruction, Instruction::Dial { target, .. } if target == "+14155550111")
-    );
-    // Dial's action is answered with TwiML that keeps the caller on the line.
-    let action = twilio
-        .delivered_at_least(4)
-        .await
-        .into_iter()
-        .find(|d| d.params.iter().any(|(k, _)| k == "DialCallStatus"))
-        .expect("Dial's action was requested");
-    assert!(action.url.ends_with("/dial"), "{}", action.url);
-    assert!(action.body.contains("<Pause"), "{}", action.body);
-    parse_twiml(&action.body, &Mutex::default()).expect("valid TwiML");
+        let target = target::Kind::PhoneNumber(number.into());
+        let events = transfer(grpc, request("h-unreached", &call, target)).await;
+        assert_eq!(
+            kinds(&events),
+            [
+                TransferEventKind::Offered,
+                TransferEventKind::Ringing,
+                TransferEventKind::Failed
+            ],
+            "{outcome:?}"
+        );
+        assert_eq!(events[2].failure_reason, reason as i32, "{outcome:?}");
+        let updates = twilio.updates();
+        assert!(
+            matches!(&updates[0].instruction, Instruction::Dial { target, .. } if target == number)
+        );
+        // Dial's action is answered with TwiML that keeps the caller on the line.
+        let action = twilio
+            .delivered_at_least(4)
+            .await
+            .into_iter()
+            .find(|d| d.params.iter().any(|(k, _)| k == "DialCallStatus"))
+            .expect("Dial's action was requested");
+        assert!(action.url.ends_with("/dial"), "{}", action.url);
+        assert!(action.body.contains("<Pause"), "{}", action.body);
+        parse_twiml(&action.body, &Mutex::default()).expect("valid TwiML");
+    }
 }
 
 #[tokio::test]
