@@ -52,6 +52,7 @@
 
 mod events;
 mod info;
+pub mod pacing;
 mod server;
 mod transfers;
 
@@ -63,6 +64,7 @@ pub use baton_proto::types::v1::{
 pub use baton_service_kit::lifecycle::shutdown_signal;
 pub use events::{TransferEventReceiver, TransferEvents};
 pub use info::ConnectorInfo;
+pub use pacing::Pacer;
 pub use server::{BoundConnector, ServeOptions, bind, serve};
 pub use transfers::{Transfer, TransferTarget};
 

@@ -1,0 +1,175 @@
+//! The one REST call the connector makes: updating a live call with new
+//! TwiML (`POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`,
+//! form-encoded `Twiml=…`, HTTP Basic auth), paced by the account's rate
+//! limit so that a burst of transfers queues instead of being throttled.
+
+use std::time::Duration;
+
+use baton_connector_sdk::{FailureReason, Pacer, TransferEvents};
+use serde::Deserialize;
+
+use crate::config::TwilioConfig;
+
+/// How many times a request throttled anyway (429) is sent again.
+const THROTTLE_RETRIES: u32 = 3;
+
+/// Twilio's JSON error body.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct TwilioError {
+    #[serde(default)]
+    pub code: u32,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub more_info: String,
+    #[serde(default)]
+    pub status: u16,
+}
+
+/// Why a call update did not happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpdateError {
+    #[error("Twilio answered HTTP {status} (error {}: {})", .error.code, .error.message)]
+    Refused { status: u16, error: TwilioError },
+    #[error("Twilio could not be reached: {0}")]
+    Transport(String),
+}
+
+impl UpdateError {
+    /// The transfer's failure reason.
+    pub fn reason(&self) -> FailureReason {
+        match self {
+            // The call is gone (20404) or no longer in progress (21220): the
+            // customer is not there to transfer.
+            Self::Refused { error, .. } if error.code == 20404 || error.code == 21220 => {
+                FailureReason::Unreachable
+            }
+            Self::Refused { status, .. } if *status >= 500 => FailureReason::Unreachable,
+            // Credentials, TwiML or parameters: the connector's or its
+            // configuration's fault.
+            Self::Refused { .. } => FailureReason::ConnectorError,
+            Self::Transport(_) => FailureReason::Unreachable,
+        }
+    }
+}
+
+/// The Calls resource of one account.
+#[derive(Debug)]
+pub struct CallsApi {
+    client: reqwest::Client,
+    base: String,
+    account_sid: String,
+    username: String,
+    password: String,
+    pacer: Pacer,
+    rate_per_second: f64,
+}
+
+impl CallsApi {
+    pub fn new(config: &TwilioConfig) -> anyhow::Result<Self> {
+        let credentials = &config.credentials;
+        let (username, password) = match (&credentials.api_key_sid, &credentials.api_key_secret) {
+            (Some(sid), Some(secret)) => (sid.clone(), secret.clone()),
+            _ => (
+                credentials.account_sid.clone(),
+                credentials.auth_token.clone(),
+            ),
+        };
+        Ok(Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(config.request_timeout)
+                .user_agent(concat!(
+                    "baton-connector-twilio/",
+                    env!("CARGO_PKG_VERSION")
+                ))
+                .build()?,
+            base: config.api_base.trim_end_matches('/').to_owned(),
+            account_sid: credentials.account_sid.clone(),
+            username,
+            password,
+            pacer: Pacer::new(config.rate_per_second, config.burst),
+            rate_per_second: config.rate_per_second,
+        })
+    }
+
+    /// Replaces the TwiML of a live call, waiting for the account's rate
+    /// limit first (reported as QUEUED on `events`).
+    pub async fn update_twiml(
+        &self,
+        call_sid: &str,
+        twiml: &str,
+        events: Option<&TransferEvents>,
+    ) -> Result<(), UpdateError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/Calls/{call_sid}.json",
+            self.base, self.account_sid
+        );
+        let body = serde_urlencoded::to_string([("Twiml", twiml)])
+            .map_err(|e| UpdateError::Transport(format!("cannot encode the request: {e}")))?;
+        let mut throttled = 0;
+        loop {
+            let slot = self.pacer.reserve();
+            if let Some(events) = events.filter(|_| !slot.wait.is_zero()) {
+                events
+                    .queued_with_detail(
+                        slot.ahead + 1,
+                        slot.wait,
+                        &format!(
+                            "waiting {} ms for Twilio's call-update rate limit ({}/s)",
+                            slot.wait.as_millis(),
+                            self.rate_per_second
+                        ),
+                    )
+                    .await;
+            }
+            slot.ready().await;
+            let response = self
+                .client
+                .post(&url)
+                .basic_auth(&self.username, Some(&self.password))
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .header(reqwest::header::ACCEPT, "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|e| {
+                    UpdateError::Transport(if e.is_timeout() {
+                        "the request timed out".into()
+                    } else {
+                        e.without_url().to_string()
+                    })
+                })?;
+            let status = response.status().as_u16();
+            if response.status().is_success() {
+                return Ok(());
+            }
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let text = response.text().await.unwrap_or_default();
+            let error: TwilioError = serde_json::from_str(&text).unwrap_or_else(|_| TwilioError {
+                status,
+                message: "no Twilio error body".into(),
+                ..Default::default()
+            });
+            if status == 429 && throttled < THROTTLE_RETRIES {
+                throttled += 1;
+                tracing::warn!(
+                    call_sid,
+                    throttled,
+                    "Twilio throttled a call update; retrying"
+                );
+                tokio::time::sleep(retry_after.unwrap_or(self.pacer.interval())).await;
+                continue;
+            }
+            return Err(UpdateError::Refused { status, error });
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The Twilio connector: a transfer updates the customer's live call (its
+//! CallSid is the handoff's `conversation.call.platform_contact_id`) with
+//! TwiML that moves it to the target, then follows the signed callbacks to
+//! the transfer's outcome.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use baton_connector_sdk::{
+    Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
+    TransferEvents, TransferMode, TransferTarget,
+};
+use serde_json::{Map, Value, json};
+
+use crate::api::CallsApi;
+use crate::callbacks::{Callbacks, Leg};
+use crate::config::TwilioConfig;
+use crate::twiml;
+
+/// The task attributes' share of the 4000-character TwiML: the rest is the
+/// `<Enqueue>` markup and the Baton fields added here.
+const MAX_TASK_ATTRIBUTES_BYTES: u32 = 2800;
+/// What the control service may put in SIP headers (Twilio's limit for
+/// the whole headers part is 1024 characters).
+const MAX_SIP_HEADERS_BYTES: u32 = 700;
+/// How long a transfer's callbacks are awaited after its deadline.
+const KEEP_CALLBACKS: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, Clone)]
+pub struct TwilioConnector {
+    config: Arc<TwilioConfig>,
+    api: Arc<CallsApi>,
+    callbacks: Arc<Callbacks>,
+}
+
+impl TwilioConnector {
+    pub fn new(config: Arc<TwilioConfig>, api: Arc<CallsApi>, callbacks: Arc<Callbacks>) -> Self {
+        Self {
+            config,
+            api,
+            callbacks,
+        }
+    }
+}
+
+/// A Call SID: `CA` and 32 hex digits.
+fn call_sid(transfer: &Transfer) -> Option<String> {
+    let sid = transfer
+        .envelope
+        .conversation
+        .as_ref()?
+        .call
+        .as_ref()?
+        .platform_contact_id
+        .clone();
+    (sid.len() == 34 && sid.starts_with("CA") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit()))
+        .then_some(sid)
+}
+
+fn payload(transfer: &Transfer, mechanism: ContextMechanism) -> Option<Map<String, Value>> {
+    transfer
+        .envelope
+        .payloads
+        .iter()
+        .find(|p| p.mechanism == mechanism as i32)
+        .and_then(|p| serde_json::from_str::<Value>(&p.content).ok())
+        .and_then(|v| match v {
+            Value::Object(map) => Some(map),
+            _ => None,
+        })
+}
+
+/// The SIP headers for a `<Sip>` target: the handoff token first, then what
+/// the control service rendered for SIP_HEADERS, as `X-Baton-*`.
+fn sip_headers(transfer: &Transfer) -> Vec<(String, String)> {
+    let reference = transfer.envelope.reference.clone().unwrap_or_default();
+    let token_hex: String = reference
+        .token
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut headers = vec![
+        (
+            "X-Baton-Handoff-Id".to_string(),
+            transfer.handoff_id.clone(),
+        ),
+        ("X-Baton-Token".to_string(), reference.token.clone()),
+        // RFC 7433, as the SIP connector sends it: the token, hex-encoded.
+        (
+            "User-to-User".to_string(),
+            format!("{token_hex};encoding=hex;purpose=isdn-uui"),
+        ),
+    ];
+    if let Some(rendered) = payload(transfer, ContextMechanism::SipHeaders) {
+        for (key, value) in rendered {
+            if key == "token" {
+                continue;
+            }
+            let value = match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            };
+            if value.is_empty() {
+                continue;
+            }
+            let name: String = key
+                .split('_')
+                .map(|part| {
+                    let mut chars = part.chars();
+                    chars
+                        .next()
+                        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                        .unwrap_or_default()
+                })
+                .collect::<Vec<_>>()
+                .join("-");
+            headers.push((format!("X-Baton-{name}"), value));
+        }
+    }
+    headers
+}
+
+/// The TaskRouter task attributes: what the control service rendered for
+/// TASK_ATTRIBUTES, with the handoff's reference and target for the Flex
+/// plugin or CRM that shows the screen pop and for the workflow's filters.
+fn task_attributes(
+    transfer: &Transfer,
+    key: &str,
+    queue: &str,
+    skills: &[String],
+    full: bool,
+) -> String {
+    let reference = transfer.envelope.reference.clone().unwrap_or_default();
+    let mut attributes = if full {
+        payload(transfer, ContextMechanism::TaskAttributes).unwrap_or_default()
+    } else {
+        Map::new()
+    };
+    attributes.insert("type".into(), json!("baton_handoff"));
+    // Finds the transfer again in the workspace's TaskRouter events.
+    attributes.insert("baton_transfer".into(), json!(key));
+    attributes.insert("baton_handoff_id".into(), json!(transfer.handoff_id));
+    attributes.insert("baton_token".into(), json!(reference.token));
+    attributes.insert(
+        "baton_screen_pop_url".into(),
+        json!(reference.screen_pop_url),
+    );
+    attributes.insert("queue".into(), json!(queue));
+    attributes.insert("skills".into(), json!(skills));
+    Value::Object(attributes).to_string()
+}
+
+impl Connector for TwilioConnector {
+    fn info(&self) -> ConnectorInfo {
+        // Warm and blind: TwiML moves the caller off the AI leg at once
+        // (Twilio has no consultative transfer on a call update), while the
+        // context reaches the human before or as they answer.
+        ConnectorInfo::new(self.config.name.clone(), env!("CARGO_PKG_VERSION"))
+            .target_kinds([
+                TargetKind::Queue,
+                TargetKind::PhoneNumber,
+                TargetKind::SipUri,
+            ])
+            .transfer_modes([TransferMode::Warm, TransferMode::Blind])
+            .context(ContextMechanism::TaskAttributes, MAX_TASK_ATTRIBUTES_BYTES)
+            .context(ContextMechanism::SipHeaders, MAX_SIP_HEADERS_BYTES)
+    }
+
+    async fn start(&self, transfer: Transfer, events: TransferEvents) {
+        let Some(call_sid) = call_sid(&transfer) else {
+            events
+                .failed(
+                    FailureReason::Unsupported,
+                    "the handoff names no Twilio call: conversation.call.platform_contact_id must be its CallSid (CA…)",
+                )
+                .await;
+            return;
+        };
+        let ring_secs = self.config.ring_timeout.as_secs();
+        let keep = transfer
+            .deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            + KEEP_CALLBACKS;
+        let (leg, describe) = match &transfer.target {
+            TransferTarget::PhoneNumber(_) => (
+                Leg::Dial {
+                    context_in_signalling: false,
+                },
+                "dialling the number",
+            ),
+            TransferTarget::SipUri(_) => (
+                Leg::Dial {
+                    context_in_signalling: true,
+                },
+                "dialling the SIP endpoint with the context in X-Baton headers",
+            ),
+            TransferTarget::Queue { .. } => (Leg::Enqueue, "enqueueing into TaskRouter"),
+        };
+        let registration = self.callbacks.register(
+            (transfer.handoff_id.clone(), transfer.attempt),
+            events.clone(),
+            leg,
+            keep,
+        );
+        let document = match &transfer.target {
+            TransferTarget::PhoneNumber(number) => twiml::dial_number(
+                number,
+                &registration.dial,
+                ring_secs,
+                self.config.caller_id.as_deref(),
+            ),
+            TransferTarget::SipUri(uri) => {
+                let (uri, omitted) = twiml::sip_uri_with_headers(uri, &sip_headers(&transfer));
+                if !omitted.is_empty() {
+                    tracing::info!(omitted = ?omitted, "SIP headers left out to respect Twilio's 1024-character limit");
+                }
+                twiml::dial_sip(&uri, &registration.dial, ring_secs)
+            }
+            TransferTarget::Queue { name, skills } => {
+                let Some(workflow) = self.config.workflow_for(name) else {
+                    events
+                        .failed(
+                            FailureReason::Unreachable,
+                            &format!("no TaskRouter workflow is configured for queue {name:?}"),
+                        )
+                        .await;
+                    return;
+                };
+                // The control service renders the priority into the task
+                // attributes; the structured context is not sent to this
+                // connector (it does not advertise STRUCTURED).
+                let priority = payload(&transfer, ContextMechanism::TaskAttributes)
+                    .and_then(|attributes| attributes.get("priority").and_then(Value::as_u64))
+                    .and_then(|p| u32::try_from(p).ok())
+                    .or_else(|| transfer.envelope.context.as_ref().map(|c| c.priority))
+                    .unwrap_or(0);
+                let full = twiml::enqueue_task(
+                    workflow,
+                    &task_attributes(&transfer, &registration.key, name, skills, true),
+                    priority,
+                    &registration.enqueue,
+                );
+                if full.chars().count() <= twiml::MAX_TWIML_CHARS {
+                    full
+                } else {
+                    // Only the reference: the agent's screen pop fetches the rest.
+                    twiml::enqueue_task(
+                        workflow,
+                        &task_attributes(&transfer, &registration.key, name, skills, false),
+                        priority,
+                        &registration.enqueue,
+                    )
+                }
+            }
+        };
+        if document.chars().count() > twiml::MAX_TWIML_CHARS {
+            events
+                .failed(
+                    FailureReason::ConnectorError,
+                    "the TwiML for this target exceeds Twilio's 4000 characters",
+                )
+                .await;
+            return;
+        }
+        tracing::info!(call_sid = %call_sid, key = %registration.key, "{describe}");
+        if let Err(error) = self
+            .api
+            .update_twiml(&call_sid, &document, Some(&events))
+            .await
+        {
+            events
+                .failed(
+                    error.reason(),
+                    &format!("updating call {call_sid}: {error}"),
+                )
+                .await;
+            return;
+        }
+        registration.ended().await;
+    }
+
+    /// Takes the caller out of a dial or queue that is no longer wanted
+    /// (cancelled, deadline passed) and holds them for the next target.
+    async fn cancel(&self, transfer: &Transfer) {
+        let Some(call_sid) = call_sid(transfer) else {
+            return;
+        };
+        if self
+            .callbacks
+            .was_connected(&transfer.handoff_id, transfer.attempt)
+        {
+            // The caller is talking to the human: leave the call alone.
+            return;
+        }
+        if let Err(error) = self
+            .api
+            .update_twiml(&call_sid, &self.config.hold_twiml, None)
+            .await
+        {
+            // 21220: the call has ended, nothing to hold.
+            tracing::info!(call_sid = %call_sid, %error, "call not moved to hold after cancel");
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! `baton-connector-webhook`: the webhook connector as a process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use baton_connector_webhook::WebhookConfig;
+use baton_service_kit::lifecycle::shutdown_signal;
+use baton_service_kit::{config, telemetry};
+use clap::Parser;
+
+/// A Baton connector that hands a customer to a CRM or agent desktop by
+/// posting the handoff context to its HTTP endpoint, signed per Standard
+/// Webhooks, retried with backoff, every request in a delivery log.
+#[derive(Debug, Parser)]
+#[command(name = "baton-connector-webhook", version)]
+struct Args {
+    /// Configuration file (TOML or YAML); `BATON_WEBHOOK_…` variables
+    /// override it (e.g. `BATON_WEBHOOK_ENDPOINTS__CRM__SECRET`).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// gRPC listen address (overrides `listen`).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// HTTP listen address of the delivery log (overrides `http_listen`).
+    #[arg(long)]
+    http_listen: Option<SocketAddr>,
+    /// SQLite file of the delivery log (overrides `delivery_log`).
+    #[arg(long)]
+    delivery_log: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    telemetry::init(Default::default(), "info");
+    let mut config: WebhookConfig = match config::load(args.config.as_deref(), "BATON_WEBHOOK") {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("baton-connector-webhook: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(listen) = args.http_listen {
+        config.http_listen = listen;
+    }
+    if let Some(path) = args.delivery_log {
+        config.delivery_log = path;
+    }
+    let shutdown = shutdown_signal();
+    let bound = match baton_connector_webhook::bind(config).await {
+        Ok(bound) => bound,
+        Err(error) => {
+            eprintln!("baton-connector-webhook: {error:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match bound.serve(shutdown).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("baton-connector-webhook: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! A receiving endpoint that enforces the Standard Webhooks contract the
+//! way a receiver built on the spec's reference libraries does: POST with
+//! `application/json`, the three `webhook-*` headers, a timestamp within
+//! five minutes, a valid `v1` signature, a JSON body with `type`,
+//! `timestamp` and `data`; anything else is refused (400/401/415). It can
+//! enforce a rate limit (429 with `Retry-After`) and answers as a test
+//! scripts it (5xx, 429, a hang, a 4xx) to drive the retries.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const OTHER_SECRET: &str = "whsec_dGhpcyBpcyBub3QgdGhlIGVuZHBvaW50J3Mgc2VjcmV0";
+/// How far a webhook-timestamp may be from the receiver's clock.
+pub const TOLERANCE_SECS: i64 = 5 * 60;
+
+/// How the endpoint answers one valid request.
+#[derive(Debug, Clone, Copy)]
+pub enum Answer {
+    Status(u16),
+    /// 429 with `Retry-After: 0` (seconds).
+    Throttle,
+    /// Answers 200 only after this long (longer than the connector's timeout).
+    Hang(Duration),
+}
+
+/// One request the endpoint received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub endpoint: String,
+    pub id: String,
+    pub body: serde_json::Value,
+    pub status: u16,
+}
+
+#[derive(Debug, Default)]
+pub struct Endpoint {
+    pub secret: Vec<u8>,
+    pub script: VecDeque<Answer>,
+    /// Token bucket: (tokens, last refill).
+    pub bucket: Option<(f64, std::time::Instant)>,
+}
+
+/// The receiving side: one or more endpoints at `/hooks/{name}`.
+#[derive(Debug, Default)]
+pub struct Receiver {
+    pub endpoints: Mutex<BTreeMap<String, Endpoint>>,
+    pub received: Mutex<Vec<Received>>,
+    /// The rate limit of every endpoint: (per second, bucket capacity).
+    pub rate: Option<(f64, f64)>,
+    pub throttled: Mutex<u32>,
+}
+
+impl Receiver {
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    pub fn throttled(&self) -> u32 {
+        *self.throttled.lock().expect("lock")
+    }
+}
+
+pub fn secret_bytes(secret: &str) -> Vec<u8> {
+    STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .expect("test secret is base64")
+}
+
+/// Verifies a request the way the Standard Webhooks reference verifier
+/// does, then answers it per the endpoint's script.
+pub async fn hook(
+    State(receiver): State<Arc<Receiver>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    if header("content-type").as_deref() != Some("application/json") {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "expected application/json",
+        )
+            .into_response();
+    }
+    let (Some(id), Some(timestamp), Some(signatures)) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    ) else {
+        return (StatusCode::BAD_REQUEST, "missing required headers").into_response();
+    };
+    let Ok(timestamp) = timestamp.parse::<i64>() else {
+        return (StatusCode::BAD_REQUEST, "invalid signature headers").into_response();
+    };
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    if (now - timestamp).abs() > TOLERANCE_SECS {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "message timestamp too old or too new",
+        )
+            .into_response();
+    }
+    let answer = {
+        let mut endpoints = receiver.endpoints.lock().expect("lock");
+        let Some(endpoint) = endpoints.get_mut(&name) else {
+            return (StatusCode::NOT_FOUND, "no such endpoint").into_response();
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(&endpoint.secret).expect("key");
+        mac.update(format!("{id}.{timestamp}.").as_bytes());
+        mac.update(&body);
+        let expected = STANDARD.encode(mac.finalize().into_bytes());
+        let valid = signatures
+            .split(' ')
+            .filter_map(|s| s.split_once(','))
+            .any(|(version, signature)| version == "v1" && signature == expected);
+        if !valid {
+            return (StatusCode::UNAUTHORIZED, "no matching signature found").into_response();
+        }
+        if let Some((rate, capacity)) = receiver.rate {
+            let now = std::time::Instant::now();
+            let (tokens, last) = endpoint.bucket.get_or_insert((capacity, now));
+            *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(capacity);
+            *last = now;
+            if *tokens < 1.0 {
+                *receiver.throttled.lock().expect("lock") += 1;
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "1")],
+                    "rate limited",
+                )
+                    .into_response();
+            }
+            *tokens -= 1.0;
+        }
+        endpoint.script.pop_front().unwrap_or(Answer::Status(200))
+    };
+    let Ok(parsed) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "body is not JSON").into_response();
+    };
+    if !(parsed["type"].is_string()
+        && parsed["timestamp"].is_string()
+        && parsed["data"].is_object())
+    {
+        return (StatusCode::BAD_REQUEST, "not a Standard Webhooks payload").into_response();
+    }
+    let status = match answer {
+        Answer::Status(status) => status,
+        Answer::Throttle => 429,
+        Answer::Hang(_) => 200,
+    };
+    // Recorded before a hang: the connector gives up on the request and
+    // the handler is dropped with the connection.
+    receiver.received.lock().expect("lock").push(Received {
+        endpoint: name,
+        id,
+        body: parsed,
+        status,
+    });
+    if let Answer::Hang(duration) = answer {
+        tokio::time::sleep(duration).await;
+    }
+    let status = StatusCode::from_u16(status).expect("scripted status");
+    if matches!(answer, Answer::Throttle) {
+        return (status, [("retry-after", "0")]).into_response();
+    }
+    status.into_response()
+}
+
+pub async fn start_receiver(receiver: Arc<Receiver>) -> SocketAddr {
+    let app = Router::new()
+        .route("/hooks/{name}", post(hook))
+        .with_state(receiver);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("receiver binds");
+    let addr = listener.local_addr().expect("receiver address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+pub fn receiver(endpoints: &[(&str, Vec<Answer>)], rate: Option<(f64, f64)>) -> Arc<Receiver> {
+    Arc::new(Receiver {
+        endpoints: Mutex::new(
+            endpoints
+                .iter()
+                .map(|(name, script)| {
+                    (
+                        (*name).to_owned(),
+                        Endpoint {
+                            secret: secret_bytes(SECRET),
+                            script: script.iter().copied().collect(),
+                            bucket: None,
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        rate,
+        ..Default::default()
+    })
+}

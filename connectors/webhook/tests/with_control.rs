@@ -1,0 +1,181 @@
+//! The real control service, the webhook connector binary and a receiving
+//! endpoint: the context the control service renders for the WEBHOOK
+//! mechanism reaches the receiver, signed, without sensitive values, and
+//! the handoff completes. Needs `baton-control` built (CI builds every
+//! binary first; locally `cargo build -p baton-control`).
+
+mod common;
+
+use std::time::Duration;
+
+use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
+use baton_proto::handoff::v1::{CreateHandoffRequest, GetHandoffRequest, HandoffState};
+use baton_proto::types::v1 as pb;
+use baton_tests::Service;
+use common::{SECRET, receiver, start_receiver};
+
+fn request() -> CreateHandoffRequest {
+    CreateHandoffRequest {
+        request_id: "webhook-e2e-1".into(),
+        conversation: Some(pb::Conversation {
+            channel: pb::Channel::Voice as i32,
+            language: "en-US".into(),
+            call: Some(pb::CallReference {
+                sip_call_id: "a84b4c76e66710@gw.example.com".into(),
+                caller_number: "+14155550123".into(),
+                ..Default::default()
+            }),
+        }),
+        context: Some(pb::HandoffContext {
+            summary: "Customer was charged twice for the March invoice".into(),
+            intent: Some(pb::Intent {
+                name: "billing.dispute".into(),
+                confidence: 0.92,
+            }),
+            entities: vec![
+                pb::Entity {
+                    name: "account_number".into(),
+                    value: "ACC-99887766".into(),
+                    r#type: "account".into(),
+                    sensitive: true,
+                },
+                pb::Entity {
+                    name: "issue_type".into(),
+                    value: "double charge".into(),
+                    r#type: "string".into(),
+                    sensitive: false,
+                },
+            ],
+            transcript: vec![pb::Turn {
+                speaker: pb::Speaker::Customer as i32,
+                text: "I was charged twice, I want to talk to a person".into(),
+                at: None,
+            }],
+            reason: Some(pb::EscalationReason {
+                kind: pb::EscalationKind::ExplicitRequest as i32,
+                detail: "asked for a person".into(),
+            }),
+            priority: 3,
+            ..Default::default()
+        }),
+        target: Some(pb::Target {
+            kind: Some(pb::target::Kind::Queue(pb::QueueTarget {
+                name: "billing".into(),
+                skills: vec![],
+            })),
+        }),
+        mode: pb::TransferMode::Warm as i32,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_handoff_to_a_webhook_queue_reaches_the_receiver_and_completes() {
+    let receiver = receiver(&[("crm", vec![])], None);
+    let receiver_addr = start_receiver(receiver.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let webhook_config = dir.path().join("webhook.toml");
+    std::fs::write(
+        &webhook_config,
+        format!(
+            "delivery_log = {log:?}\n\n[endpoints.crm]\nurl = \"http://{receiver_addr}/hooks/crm\"\nsecret = \"{SECRET}\"\n\n[queues]\nbilling = [\"crm\"]\n",
+            log = dir.path().join("deliveries.sqlite3").display().to_string(),
+        ),
+    )
+    .expect("writes");
+    let webhook = Service::start(
+        "baton-connector-webhook",
+        &[
+            "--config",
+            webhook_config.to_str().expect("path"),
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    )
+    .await
+    .expect("the webhook connector starts");
+
+    let control_config = dir.path().join("control.toml");
+    std::fs::write(
+        &control_config,
+        format!(
+            "[server]\ngrpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = {data:?}\n\n[connectors.webhook]\nendpoint = \"{endpoint}\"\n\n[default_connectors]\nqueue = \"webhook\"\n",
+            data = dir.path().join("control").display().to_string(),
+            endpoint = webhook.endpoint("grpc"),
+        ),
+    )
+    .expect("writes");
+    let control = Service::start(
+        "baton-control",
+        &["--config", control_config.to_str().expect("path")],
+        dir.path(),
+    )
+    .await
+    .expect("the control service starts (build it first: cargo build -p baton-control)");
+
+    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
+        .await
+        .expect("connects");
+    let handoff = client
+        .create_handoff(request())
+        .await
+        .expect("CreateHandoff")
+        .into_inner()
+        .handoff
+        .expect("handoff");
+    let mut state = HandoffState::Unspecified;
+    for _ in 0..400 {
+        state = client
+            .get_handoff(GetHandoffRequest {
+                handoff_id: handoff.id.clone(),
+            })
+            .await
+            .expect("GetHandoff")
+            .into_inner()
+            .handoff
+            .expect("handoff")
+            .state();
+        if matches!(
+            state,
+            HandoffState::Completed | HandoffState::Failed | HandoffState::Cancelled
+        ) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(state, HandoffState::Completed, "{}", control.logs());
+
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    let data = &received[0].body["data"];
+    assert_eq!(data["handoff_id"], handoff.id.as_str());
+    assert_eq!(
+        data["context"]["summary"],
+        "Customer was charged twice for the March invoice"
+    );
+    assert_eq!(data["context"]["entities"]["issue_type"], "double charge");
+    let text = received[0].body.to_string();
+    assert!(
+        !text.contains("ACC-99887766"),
+        "sensitive entity sent: {text}"
+    );
+    assert!(!text.contains("+14155550123"), "caller number sent: {text}");
+    assert!(
+        data["omitted_fields"]
+            .as_array()
+            .expect("omitted")
+            .iter()
+            .any(|f| f == "entities.account_number"),
+        "{data}"
+    );
+    // The reference in the message opens the full context on the control service.
+    let context_url = data["reference"]["context_url"]
+        .as_str()
+        .expect("context_url");
+    let context = reqwest::get(context_url).await.expect("context answers");
+    assert_eq!(context.status(), 200);
+}
