@@ -3,6 +3,14 @@
 //! start it resumes every handoff that was in flight; a connector
 //! deduplicates `StartTransfer` by (handoff, attempt), so resuming re-attaches
 //! to the running transfer, and the store drops events already recorded.
+//!
+//! A replica dispatches a handoff only while it holds the handoff's lease
+//! in the store (see `store`): taken before dispatching, renewed every
+//! third of its time to live, given up when dispatching stops. On start and
+//! then periodically the dispatcher claims orphans (in-flight handoffs
+//! whose lease is free or expired: never taken, or left by a replica that
+//! died) and resumes them. With the embedded store there is one replica and
+//! the leases are local; the code path is the same.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -46,7 +54,23 @@ pub struct Dispatcher {
     public_url: String,
     token_ttl: Duration,
     running: Mutex<HashMap<String, JoinHandle<()>>>,
+    /// This replica's name as the owner of dispatch leases; unique per
+    /// process, so a restarted replica never mistakes its predecessor's
+    /// leases for its own.
+    replica: String,
+    lease_ttl: Duration,
+    /// The periodic claim of orphaned handoffs.
+    scanner: Mutex<Option<JoinHandle<()>>>,
 }
+
+/// The default time to live of a dispatch lease.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// How long a graceful shutdown spends giving up leases.
+const SHUTDOWN_RELEASE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The most orphans claimed at once.
+const CLAIM_BATCH: usize = 64;
 
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -84,7 +108,21 @@ impl Dispatcher {
             public_url,
             token_ttl,
             running: Mutex::new(HashMap::new()),
+            replica: Uuid::now_v7().to_string(),
+            lease_ttl: DEFAULT_LEASE_TTL,
+            scanner: Mutex::new(None),
         }
+    }
+
+    /// Sets how long this replica's dispatch leases live without renewal.
+    pub fn with_lease_ttl(mut self, lease_ttl: Duration) -> Self {
+        self.lease_ttl = lease_ttl;
+        self
+    }
+
+    /// This replica's name as a lease owner.
+    pub fn replica(&self) -> &str {
+        &self.replica
     }
 
     /// Records an event and tells the watchers.
@@ -125,22 +163,98 @@ impl Dispatcher {
         }
     }
 
-    /// Starts (or resumes) carrying `handoff` through its plan.
+    /// Starts carrying a new `handoff` through its plan, once its lease is
+    /// taken (another replica may have claimed it first; then that one
+    /// dispatches it).
     pub fn spawn(self: &Arc<Self>, handoff: Handoff) {
+        self.spawn_task(handoff, false);
+    }
+
+    /// Runs `handoff` on a task of its own, unless this replica already
+    /// runs it. `leased` says whether its lease is already taken.
+    fn spawn_task(self: &Arc<Self>, handoff: Handoff, leased: bool) {
         let id = handoff.id.clone();
+        // Held while spawning, so that the task cannot forget itself before
+        // it is registered.
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running.get(&id).is_some_and(|task| !task.is_finished()) {
+            return;
+        }
         let dispatcher = self.clone();
         let task_id = id.clone();
         let task = tokio::spawn(async move {
-            dispatcher.run(handoff).await;
+            dispatcher.run_leased(handoff, leased).await;
             dispatcher.forget(&task_id);
         });
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         running.insert(id, task);
     }
 
     fn forget(&self, id: &str) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        running.remove(id);
+        // Only this task's own entry: a newer task may have replaced it.
+        if running
+            .get(id)
+            .is_some_and(|task| Some(task.id()) == tokio::task::try_id())
+        {
+            running.remove(id);
+        }
+    }
+
+    /// Takes the lease (unless `leased`), dispatches while renewing it, and
+    /// gives it up when dispatching stops.
+    async fn run_leased(&self, handoff: Handoff, leased: bool) {
+        let (tenant, id) = (handoff.tenant.clone(), handoff.id.clone());
+        if !leased {
+            match self
+                .store
+                .acquire_lease(&tenant, &id, &self.replica, self.lease_ttl)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(handoff_id = %id, "another replica dispatches this handoff");
+                    return;
+                }
+                Err(error) => {
+                    // Left unleased: claimed as an orphan once the store answers.
+                    tracing::warn!(handoff_id = %id, %error, "cannot take the dispatch lease");
+                    return;
+                }
+            }
+        }
+        tokio::select! {
+            () = self.run(handoff) => {}
+            () = self.keep_lease(&tenant, &id) => {
+                tracing::warn!(handoff_id = %id, "dispatch lease lost; another replica takes over");
+                return;
+            }
+        }
+        if let Err(error) = self.store.release_lease(&tenant, &id, &self.replica).await {
+            tracing::warn!(handoff_id = %id, %error, "cannot give up the dispatch lease; it expires");
+        }
+    }
+
+    /// Renews the lease every third of its time to live; returns once it is
+    /// lost: taken over, or not renewed within its time to live.
+    async fn keep_lease(&self, tenant: &str, id: &str) {
+        let mut renewed = Instant::now();
+        loop {
+            tokio::time::sleep(self.lease_ttl / 3).await;
+            match self
+                .store
+                .renew_lease(tenant, id, &self.replica, self.lease_ttl)
+                .await
+            {
+                Ok(true) => renewed = Instant::now(),
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::warn!(handoff_id = %id, %error, "cannot renew the dispatch lease");
+                    if renewed.elapsed() >= self.lease_ttl {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// Stops dispatching a handoff that was cancelled, and tells its
@@ -177,15 +291,95 @@ impl Dispatcher {
         }
     }
 
-    /// Resumes every handoff left in flight by a previous run.
+    /// Resumes every in-flight handoff no replica dispatches (all of them
+    /// after a restart with the embedded store), then keeps claiming
+    /// orphans every half lease: those of a replica that died, and those
+    /// whose dispatch stopped while the store was unavailable.
     pub async fn resume_in_flight(self: &Arc<Self>) -> Result<usize, StoreError> {
-        let handoffs = self.store.in_flight().await?;
-        let count = handoffs.len();
-        for handoff in handoffs {
-            tracing::info!(handoff_id = %handoff.id, state = ?handoff.state, "resuming handoff");
-            self.spawn(handoff);
+        let resumed = self.claim_orphans().await?;
+        let scanner = {
+            let dispatcher = Arc::downgrade(self);
+            let interval = self.lease_ttl / 2;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(interval).await;
+                    let Some(dispatcher) = dispatcher.upgrade() else {
+                        return;
+                    };
+                    if let Err(error) = dispatcher.claim_orphans().await {
+                        tracing::warn!(%error, "cannot claim orphaned handoffs");
+                    }
+                }
+            })
+        };
+        let previous = self
+            .scanner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(scanner);
+        if let Some(previous) = previous {
+            previous.abort();
+        }
+        Ok(resumed)
+    }
+
+    async fn claim_orphans(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let mut count = 0;
+        // Bounded: each round claims up to CLAIM_BATCH, and there are only
+        // so many handoffs in flight.
+        for _ in 0..1000 {
+            let claimed = self
+                .store
+                .claim_orphans(&self.replica, self.lease_ttl, CLAIM_BATCH)
+                .await?;
+            let full = claimed.len() == CLAIM_BATCH;
+            for handoff in claimed {
+                tracing::info!(handoff_id = %handoff.id, state = ?handoff.state, "resuming handoff");
+                count += 1;
+                self.spawn_task(handoff, true);
+            }
+            if !full {
+                break;
+            }
         }
         Ok(count)
+    }
+
+    /// Stops dispatching (graceful shutdown) and gives up every lease, so
+    /// that other replicas (or the next start) resume these handoffs at
+    /// once instead of after the leases expire.
+    pub async fn shutdown(&self) {
+        if let Some(scanner) = self
+            .scanner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            scanner.abort();
+        }
+        let tasks: Vec<(String, JoinHandle<()>)> = {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            running.drain().collect()
+        };
+        let release = async {
+            for (id, task) in tasks {
+                task.abort();
+                let _ = task.await;
+                if let Ok(handoff) = self.store.find_by_id(&id).await {
+                    let _ = self
+                        .store
+                        .release_lease(&handoff.tenant, &id, &self.replica)
+                        .await;
+                }
+            }
+        };
+        // An unavailable store must not hold up the exit: leases expire.
+        if tokio::time::timeout(SHUTDOWN_RELEASE_TIMEOUT, release)
+            .await
+            .is_err()
+        {
+            tracing::warn!("could not give up every dispatch lease; they expire");
+        }
     }
 
     /// Which attempt to run next, and whether its TARGET_STARTED is still to
@@ -219,6 +413,12 @@ impl Dispatcher {
             match error {
                 // The handoff ended elsewhere (e.g. cancelled): nothing to do.
                 StoreError::IllegalTransition(_) | StoreError::Duplicate => {}
+                // Nothing can be recorded now; the handoff stays in flight
+                // and is claimed again once the store answers (its deadline
+                // still applies then).
+                StoreError::Unavailable(error) => {
+                    tracing::warn!(handoff_id = %id, %error, "store unavailable; dispatch paused");
+                }
                 error => {
                     tracing::error!(handoff_id = %id, %error, "dispatch stopped");
                     let failure = Failure::new(
