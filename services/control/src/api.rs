@@ -72,6 +72,11 @@ fn status_of(error: StoreError) -> Status {
                 std::time::Duration::from_secs(1),
             )
         }
+        StoreError::LeaseLost => with_reason(
+            Code::Aborted,
+            "LEASE_LOST",
+            "another replica dispatches this handoff; retry",
+        ),
         StoreError::Corrupt(detail) => {
             tracing::error!(%detail, "stored data is corrupt");
             with_reason(

@@ -144,6 +144,29 @@ impl Dispatcher {
         Ok((handoff, record))
     }
 
+    /// Records an event of a handoff this replica dispatches, only while
+    /// it holds the handoff's lease, and tells the watchers.
+    async fn record_leased(
+        &self,
+        tenant: &str,
+        id: &str,
+        event: NewEvent,
+    ) -> Result<(Handoff, EventRecord), StoreError> {
+        let (handoff, record) = self
+            .store
+            .append_leased(tenant, id, event, &self.replica)
+            .await?;
+        tracing::info!(
+            handoff_id = %id,
+            sequence = record.sequence,
+            event = ?record.kind,
+            state = ?record.state,
+            "handoff event"
+        );
+        self.hub.publish(&record);
+        Ok((handoff, record))
+    }
+
     /// The signed reference to a handoff's context.
     pub fn reference(&self, handoff: &Handoff) -> ContextReference {
         let expires_ms = handoff
@@ -411,8 +434,12 @@ impl Dispatcher {
         let (tenant, id) = (handoff.tenant.clone(), handoff.id.clone());
         if let Err(error) = self.run_plan(&handoff).await {
             match error {
-                // The handoff ended elsewhere (e.g. cancelled): nothing to do.
+                // The handoff ended elsewhere (e.g. cancelled), or another
+                // replica took it over: nothing to do here.
                 StoreError::IllegalTransition(_) | StoreError::Duplicate => {}
+                StoreError::LeaseLost => {
+                    tracing::warn!(handoff_id = %id, "dispatch lease lost; another replica took over");
+                }
                 // Nothing can be recorded now; the handoff stays in flight
                 // and is claimed again once the store answers (its deadline
                 // still applies then).
@@ -426,7 +453,7 @@ impl Dispatcher {
                         "internal error while routing",
                     );
                     let _ = self
-                        .record(
+                        .record_leased(
                             &tenant,
                             &id,
                             NewEvent::new(EventKind::Failed).failure(failure),
@@ -457,7 +484,7 @@ impl Dispatcher {
                     None => "no target to try".into(),
                 };
                 let failure = Failure::new(FailureReason::AllTargetsFailed, detail);
-                self.record(
+                self.record_leased(
                     tenant,
                     id,
                     NewEvent::new(EventKind::Failed).failure(failure),
@@ -467,7 +494,7 @@ impl Dispatcher {
             };
             let attempt = Attempt { number, planned };
             if needs_start {
-                self.record(
+                self.record_leased(
                     tenant,
                     id,
                     NewEvent::new(EventKind::TargetStarted).attempt(attempt.clone()),
@@ -491,7 +518,7 @@ impl Dispatcher {
                         .attempt(attempt)
                         .failure(failure.clone());
                     event.connector_position = position;
-                    match self.record(tenant, id, event).await {
+                    match self.record_leased(tenant, id, event).await {
                         Ok(_) | Err(StoreError::Duplicate) => {}
                         Err(error) => return Err(error),
                     }
@@ -515,7 +542,7 @@ impl Dispatcher {
             FailureReason::DeadlineExceeded,
             "no human was connected before the handoff's deadline",
         );
-        self.record(
+        self.record_leased(
             &handoff.tenant,
             &handoff.id,
             NewEvent::new(EventKind::Failed).failure(failure),
@@ -778,7 +805,10 @@ impl Dispatcher {
                 message.detail.clone(),
             ));
         }
-        match self.record(&handoff.tenant, &handoff.id, event).await {
+        match self
+            .record_leased(&handoff.tenant, &handoff.id, event)
+            .await
+        {
             Ok((_, record)) if record.state.is_terminal() => Ok(Applied::Finished),
             Ok((_, record)) => Ok(Applied::Continue {
                 now_connected: record.state == HandoffState::Connected,

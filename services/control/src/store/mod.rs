@@ -54,6 +54,10 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// `append_leased` by a replica that no longer holds the handoff's
+    /// dispatch lease: another replica dispatches it now.
+    #[error("the dispatch lease is held by another replica")]
+    LeaseLost,
 }
 
 /// A store's announcement that an event was recorded, possibly by another
@@ -104,6 +108,18 @@ pub trait HandoffStore: Send + Sync + 'static {
         tenant: &str,
         id: &str,
         event: NewEvent,
+    ) -> Result<(Handoff, EventRecord), StoreError>;
+
+    /// `append`, by the dispatcher of replica `owner`: recorded only while
+    /// `owner` holds the handoff's dispatch lease (`LeaseLost` otherwise),
+    /// so that a replica that lost its lease (paused past its expiry,
+    /// taken over) cannot record over the replica that took over.
+    async fn append_leased(
+        &self,
+        tenant: &str,
+        id: &str,
+        event: NewEvent,
+        owner: &str,
     ) -> Result<(Handoff, EventRecord), StoreError>;
 
     /// Events with a sequence greater than `after`, in order, at most `limit`.

@@ -214,6 +214,103 @@ fn parse_notice(payload: &str) -> Option<EventNotice> {
 }
 
 impl PgStore {
+    /// Appends `event`; with an `owner`, only while it holds the lease
+    /// (checked under the row lock, so a replica that lost its lease
+    /// cannot record after the one that took over).
+    async fn append_as(
+        &self,
+        tenant: &str,
+        id: &str,
+        event: NewEvent,
+        owner: Option<String>,
+    ) -> Result<(Handoff, EventRecord), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let handoff = load(&mut tx, tenant, id, true).await?;
+        if let Some(owner) = &owner {
+            let holder: Option<String> = sqlx::query_scalar(
+                "SELECT lease_owner FROM handoffs WHERE tenant = $1 AND id = $2",
+            )
+            .bind(tenant)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            if holder.as_deref() != Some(owner.as_str()) {
+                return Err(StoreError::LeaseLost);
+            }
+        }
+        let state = handoff.state.after(event.kind)?;
+        if let (Some(position), Some(attempt)) = (&event.connector_position, &event.attempt) {
+            let seen: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM handoff_events WHERE tenant = $1 \
+                 AND handoff_id = $2 AND attempt = $3 AND connector_run = $4 \
+                 AND connector_sequence >= $5)",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(i64::from(attempt.number))
+            .bind(&position.run_id)
+            .bind(to_i64(position.sequence))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            if seen {
+                return Err(StoreError::Duplicate);
+            }
+        }
+        let record = EventRecord {
+            handoff_id: id.to_owned(),
+            sequence: handoff.last_sequence + 1,
+            kind: event.kind,
+            state,
+            time_ms: now_ms().max(handoff.updated_at_ms),
+            attempt: event.attempt.clone(),
+            queue_status: event.queue_status,
+            failure: event.failure.clone(),
+            detail: event.detail.clone(),
+            wrap_up: event.wrap_up.clone(),
+        };
+        insert_event(&mut tx, tenant, &record, event.connector_position.as_ref()).await?;
+        let queue = if state == HandoffState::Queued {
+            record.queue_status.or(handoff.queue_status)
+        } else {
+            None
+        };
+        let handoff_failure = match event.kind {
+            EventKind::Failed | EventKind::Cancelled => record.failure.clone(),
+            _ => None,
+        };
+        // A handoff that has ended is nobody's to dispatch: its lease goes.
+        sqlx::query(
+            "UPDATE handoffs SET state = $1, updated_at_ms = $2, last_sequence = $3, \
+             current_attempt = COALESCE($4, current_attempt), queue_position = $5, \
+             queue_wait_ms = $6, failure_reason = $7, failure_detail = $8, \
+             wrap_up = COALESCE($9, wrap_up), \
+             lease_owner = CASE WHEN $10 THEN NULL ELSE lease_owner END, \
+             lease_expires_ms = CASE WHEN $10 THEN NULL ELSE lease_expires_ms END \
+             WHERE tenant = $11 AND id = $12",
+        )
+        .bind(name_of(&state))
+        .bind(record.time_ms)
+        .bind(to_i64(record.sequence))
+        .bind(record.attempt.as_ref().map(|a| i64::from(a.number)))
+        .bind(queue.map(|q| i64::from(q.position)))
+        .bind(wait_ms(&queue))
+        .bind(handoff_failure.as_ref().map(|f| f.reason as i32))
+        .bind(handoff_failure.as_ref().map(|f| f.detail.clone()))
+        .bind(record.wrap_up.as_ref().map(Message::encode_to_vec))
+        .bind(state.is_terminal())
+        .bind(tenant)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        notify(&mut tx, tenant, id, record.sequence).await?;
+        let updated = load(&mut tx, tenant, id, false).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok((updated, record))
+    }
+
     /// Connects to `url` with up to `max_connections` connections, a call
     /// waiting at most `connect_timeout` for one, and applies the schema
     /// migrations (under PostgreSQL's advisory lock, so that replicas
@@ -363,78 +460,18 @@ impl HandoffStore for PgStore {
         id: &str,
         event: NewEvent,
     ) -> Result<(Handoff, EventRecord), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let handoff = load(&mut tx, tenant, id, true).await?;
-        let state = handoff.state.after(event.kind)?;
-        if let (Some(position), Some(attempt)) = (&event.connector_position, &event.attempt) {
-            let seen: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM handoff_events WHERE tenant = $1 \
-                 AND handoff_id = $2 AND attempt = $3 AND connector_run = $4 \
-                 AND connector_sequence >= $5)",
-            )
-            .bind(tenant)
-            .bind(id)
-            .bind(i64::from(attempt.number))
-            .bind(&position.run_id)
-            .bind(to_i64(position.sequence))
-            .fetch_one(&mut *tx)
+        self.append_as(tenant, id, event, None).await
+    }
+
+    async fn append_leased(
+        &self,
+        tenant: &str,
+        id: &str,
+        event: NewEvent,
+        owner: &str,
+    ) -> Result<(Handoff, EventRecord), StoreError> {
+        self.append_as(tenant, id, event, Some(owner.to_owned()))
             .await
-            .map_err(unavailable)?;
-            if seen {
-                return Err(StoreError::Duplicate);
-            }
-        }
-        let record = EventRecord {
-            handoff_id: id.to_owned(),
-            sequence: handoff.last_sequence + 1,
-            kind: event.kind,
-            state,
-            time_ms: now_ms().max(handoff.updated_at_ms),
-            attempt: event.attempt.clone(),
-            queue_status: event.queue_status,
-            failure: event.failure.clone(),
-            detail: event.detail.clone(),
-            wrap_up: event.wrap_up.clone(),
-        };
-        insert_event(&mut tx, tenant, &record, event.connector_position.as_ref()).await?;
-        let queue = if state == HandoffState::Queued {
-            record.queue_status.or(handoff.queue_status)
-        } else {
-            None
-        };
-        let handoff_failure = match event.kind {
-            EventKind::Failed | EventKind::Cancelled => record.failure.clone(),
-            _ => None,
-        };
-        // A handoff that has ended is nobody's to dispatch: its lease goes.
-        sqlx::query(
-            "UPDATE handoffs SET state = $1, updated_at_ms = $2, last_sequence = $3, \
-             current_attempt = COALESCE($4, current_attempt), queue_position = $5, \
-             queue_wait_ms = $6, failure_reason = $7, failure_detail = $8, \
-             wrap_up = COALESCE($9, wrap_up), \
-             lease_owner = CASE WHEN $10 THEN NULL ELSE lease_owner END, \
-             lease_expires_ms = CASE WHEN $10 THEN NULL ELSE lease_expires_ms END \
-             WHERE tenant = $11 AND id = $12",
-        )
-        .bind(name_of(&state))
-        .bind(record.time_ms)
-        .bind(to_i64(record.sequence))
-        .bind(record.attempt.as_ref().map(|a| i64::from(a.number)))
-        .bind(queue.map(|q| i64::from(q.position)))
-        .bind(wait_ms(&queue))
-        .bind(handoff_failure.as_ref().map(|f| f.reason as i32))
-        .bind(handoff_failure.as_ref().map(|f| f.detail.clone()))
-        .bind(record.wrap_up.as_ref().map(Message::encode_to_vec))
-        .bind(state.is_terminal())
-        .bind(tenant)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        notify(&mut tx, tenant, id, record.sequence).await?;
-        let updated = load(&mut tx, tenant, id, false).await?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok((updated, record))
     }
 
     async fn events_after(

@@ -207,6 +207,91 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// Appends `event`; with an `owner`, only while it holds the lease.
+    async fn append_as(
+        &self,
+        tenant: &str,
+        id: &str,
+        event: NewEvent,
+        owner: Option<String>,
+    ) -> Result<(Handoff, EventRecord), StoreError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        let leases = self.leases.clone();
+        self.write(move |tx| {
+            let handoff = load(tx, &tenant, &id)?;
+            if let Some(owner) = &owner {
+                let leases = leases.lock().unwrap_or_else(|e| e.into_inner());
+                if leases.get(&id).is_none_or(|lease| lease.owner != *owner) {
+                    return Err(StoreError::LeaseLost);
+                }
+            }
+            let state = handoff.state.after(event.kind)?;
+            if let (Some(position), Some(attempt)) = (&event.connector_position, &event.attempt) {
+                let seen: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM handoff_events WHERE handoff_id = ?1 \
+                         AND attempt = ?2 AND connector_run = ?3 AND connector_sequence >= ?4)",
+                        params![id, attempt.number, position.run_id, position.sequence],
+                        |row| row.get(0),
+                    )
+                    .map_err(unavailable)?;
+                if seen {
+                    return Err(StoreError::Duplicate);
+                }
+            }
+            let record = EventRecord {
+                handoff_id: id.clone(),
+                sequence: handoff.last_sequence + 1,
+                kind: event.kind,
+                state,
+                time_ms: now_ms().max(handoff.updated_at_ms),
+                attempt: event.attempt.clone(),
+                queue_status: event.queue_status,
+                failure: event.failure.clone(),
+                detail: event.detail.clone(),
+                wrap_up: event.wrap_up.clone(),
+            };
+            insert_event(tx, &record, event.connector_position.as_ref())?;
+            let queue = if state == HandoffState::Queued {
+                record.queue_status.or(handoff.queue_status)
+            } else {
+                None
+            };
+            let handoff_failure = match event.kind {
+                EventKind::Failed | EventKind::Cancelled => record.failure.clone(),
+                _ => None,
+            };
+            tx.execute(
+                "UPDATE handoffs SET state = ?1, updated_at_ms = ?2, last_sequence = ?3, \
+                 current_attempt = COALESCE(?4, current_attempt), queue_position = ?5, \
+                 queue_wait_ms = ?6, failure_reason = ?7, failure_detail = ?8, \
+                 wrap_up = COALESCE(?11, wrap_up) WHERE tenant = ?9 AND id = ?10",
+                params![
+                    name_of(&state),
+                    record.time_ms,
+                    record.sequence,
+                    record.attempt.as_ref().map(|a| a.number),
+                    queue.map(|q| q.position),
+                    wait_ms(&queue),
+                    handoff_failure.as_ref().map(|f| f.reason as i32),
+                    handoff_failure.as_ref().map(|f| f.detail.clone()),
+                    tenant,
+                    id,
+                    record.wrap_up.as_ref().map(Message::encode_to_vec),
+                ],
+            )
+            .map_err(unavailable)?;
+            let updated = load(tx, &tenant, &id)?;
+            Ok((updated, record))
+        })
+        .await
+        .inspect(|(updated, _)| {
+            if updated.state.is_terminal() {
+                self.leases().remove(&updated.id);
+            }
+        })
+    }
+
     fn leases(&self) -> MutexGuard<'_, HashMap<String, Lease>> {
         self.leases.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -520,74 +605,18 @@ impl HandoffStore for SqliteStore {
         id: &str,
         event: NewEvent,
     ) -> Result<(Handoff, EventRecord), StoreError> {
-        let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.write(move |tx| {
-            let handoff = load(tx, &tenant, &id)?;
-            let state = handoff.state.after(event.kind)?;
-            if let (Some(position), Some(attempt)) = (&event.connector_position, &event.attempt) {
-                let seen: bool = tx
-                    .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM handoff_events WHERE handoff_id = ?1 \
-                         AND attempt = ?2 AND connector_run = ?3 AND connector_sequence >= ?4)",
-                        params![id, attempt.number, position.run_id, position.sequence],
-                        |row| row.get(0),
-                    )
-                    .map_err(unavailable)?;
-                if seen {
-                    return Err(StoreError::Duplicate);
-                }
-            }
-            let record = EventRecord {
-                handoff_id: id.clone(),
-                sequence: handoff.last_sequence + 1,
-                kind: event.kind,
-                state,
-                time_ms: now_ms().max(handoff.updated_at_ms),
-                attempt: event.attempt.clone(),
-                queue_status: event.queue_status,
-                failure: event.failure.clone(),
-                detail: event.detail.clone(),
-                wrap_up: event.wrap_up.clone(),
-            };
-            insert_event(tx, &record, event.connector_position.as_ref())?;
-            let queue = if state == HandoffState::Queued {
-                record.queue_status.or(handoff.queue_status)
-            } else {
-                None
-            };
-            let handoff_failure = match event.kind {
-                EventKind::Failed | EventKind::Cancelled => record.failure.clone(),
-                _ => None,
-            };
-            tx.execute(
-                "UPDATE handoffs SET state = ?1, updated_at_ms = ?2, last_sequence = ?3, \
-                 current_attempt = COALESCE(?4, current_attempt), queue_position = ?5, \
-                 queue_wait_ms = ?6, failure_reason = ?7, failure_detail = ?8, \
-                 wrap_up = COALESCE(?11, wrap_up) WHERE tenant = ?9 AND id = ?10",
-                params![
-                    name_of(&state),
-                    record.time_ms,
-                    record.sequence,
-                    record.attempt.as_ref().map(|a| a.number),
-                    queue.map(|q| q.position),
-                    wait_ms(&queue),
-                    handoff_failure.as_ref().map(|f| f.reason as i32),
-                    handoff_failure.as_ref().map(|f| f.detail.clone()),
-                    tenant,
-                    id,
-                    record.wrap_up.as_ref().map(Message::encode_to_vec),
-                ],
-            )
-            .map_err(unavailable)?;
-            let updated = load(tx, &tenant, &id)?;
-            Ok((updated, record))
-        })
-        .await
-        .inspect(|(updated, _)| {
-            if updated.state.is_terminal() {
-                self.leases().remove(&updated.id);
-            }
-        })
+        self.append_as(tenant, id, event, None).await
+    }
+
+    async fn append_leased(
+        &self,
+        tenant: &str,
+        id: &str,
+        event: NewEvent,
+        owner: &str,
+    ) -> Result<(Handoff, EventRecord), StoreError> {
+        self.append_as(tenant, id, event, Some(owner.to_owned()))
+            .await
     }
 
     async fn events_after(
