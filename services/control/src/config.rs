@@ -268,6 +268,55 @@ mod tests {
     }
 
     #[test]
+    fn the_postgres_store_needs_a_url_and_a_shared_token_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("control.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).expect("write");
+            baton_service_kit::config::load::<ControlConfig>(Some(&path), "BATON_STORE_TEST")
+                .expect("loads")
+        };
+        let sqlite = load("");
+        assert_eq!(sqlite.store.backend, StoreBackend::Sqlite);
+        sqlite
+            .store
+            .check()
+            .expect("the embedded store needs nothing");
+
+        let no_url = load("[store]\nbackend = \"postgres\"\n");
+        let error = no_url.store.check().expect_err("no url");
+        assert!(error.starts_with("store.url:"), "{error}");
+
+        let no_key =
+            load("[store]\nbackend = \"postgres\"\nurl = \"postgres://u:secret@db/baton\"\n");
+        let error = no_key.store.check().expect_err("no shared key");
+        assert!(error.starts_with("store.token_key_file:"), "{error}");
+        assert!(
+            !format!("{:?}", no_key.store).contains("secret"),
+            "the URL is never shown"
+        );
+
+        let url_file = dir.path().join("url");
+        std::fs::write(&url_file, "postgres://u:p@db/baton\n").expect("write");
+        let from_file = load(&format!(
+            "[store]\nbackend = \"postgres\"\nurl_file = {:?}\ntoken_key_file = \"/k\"\nlease_ttl = \"2s\"\n",
+            url_file.display().to_string()
+        ));
+        from_file.store.check().expect("complete");
+        assert_eq!(
+            from_file.store.postgres_url().expect("url"),
+            "postgres://u:p@db/baton"
+        );
+        assert_eq!(from_file.store.lease_ttl, Duration::from_secs(2));
+
+        std::fs::write(&path, "[store]\nbackend = \"mysql\"\n").expect("write");
+        let error =
+            baton_service_kit::config::load::<ControlConfig>(Some(&path), "BATON_STORE_TEST")
+                .expect_err("unknown backend");
+        assert!(error.to_string().contains("backend"), "{error}");
+    }
+
+    #[test]
     fn a_bad_value_names_its_key() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("control.toml");
