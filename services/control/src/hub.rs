@@ -205,4 +205,114 @@ mod tests {
         hub.release("h");
         assert_eq!(hub.channel_count(), 0);
     }
+
+    /// A stored handoff in a fresh embedded store, as another replica
+    /// would have recorded it.
+    async fn stored_handoff(
+        dir: &std::path::Path,
+    ) -> (Arc<dyn HandoffStore>, crate::domain::Handoff) {
+        use baton_proto::types::v1 as pb;
+        let store: Arc<dyn HandoffStore> =
+            Arc::new(crate::store::SqliteStore::open(dir).expect("open"));
+        let handoff = crate::domain::Handoff {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant: "acme".into(),
+            request_id: "r".into(),
+            request_fingerprint: "f".into(),
+            state: HandoffState::Pending,
+            conversation: pb::Conversation::default(),
+            context: pb::HandoffContext::default(),
+            requested_target: pb::Target::default(),
+            mode: crate::domain::TransferMode::Warm,
+            plan: vec![crate::domain::PlannedTarget {
+                connector: "c".into(),
+                target: crate::domain::ConcreteTarget::SipUri {
+                    uri: "sip:a@b".into(),
+                },
+            }],
+            customer_message: String::new(),
+            customer_message_language: "en".into(),
+            created_at_ms: 1,
+            updated_at_ms: 1,
+            deadline_ms: i64::MAX,
+            current_attempt: None,
+            queue_status: None,
+            failure: None,
+            last_sequence: 0,
+            decision: None,
+            wrap_up: None,
+        };
+        let created = store.create(handoff).await.expect("create").handoff;
+        (store, created)
+    }
+
+    #[tokio::test]
+    async fn announced_events_are_read_from_the_store_in_order_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, handoff) = stored_handoff(dir.path()).await;
+        let hub = Arc::new(EventHub::default());
+        let (notices, feed) = mpsc::channel(8);
+        let follower = hub.follow(store.clone(), feed);
+        let mut watcher = hub.subscribe(&handoff.id);
+        // Another replica records two events and announces them.
+        let attempt = crate::domain::Attempt {
+            number: 1,
+            planned: handoff.plan[0].clone(),
+        };
+        for event in [
+            crate::domain::NewEvent::new(EventKind::TargetStarted).attempt(attempt),
+            crate::domain::NewEvent::new(EventKind::Cancelled),
+        ] {
+            store
+                .append("acme", &handoff.id, event)
+                .await
+                .expect("append");
+        }
+        let notice = |sequence| {
+            Notice::Recorded(EventNotice {
+                tenant: "acme".into(),
+                handoff_id: handoff.id.clone(),
+                sequence,
+            })
+        };
+        notices.send(notice(2)).await.expect("send");
+        // The last one announced twice (as after a reconnection) reaches
+        // the watcher once.
+        notices.send(notice(3)).await.expect("send");
+        notices.send(notice(3)).await.expect("send");
+        let first = watcher.recv().await.expect("the first event");
+        assert_eq!((first.sequence, first.kind), (2, EventKind::TargetStarted));
+        let second = watcher.recv().await.expect("the second event");
+        assert_eq!((second.sequence, second.kind), (3, EventKind::Cancelled));
+        // A terminal event frees the channel: nothing more comes.
+        assert!(matches!(
+            watcher.recv().await,
+            Err(broadcast::error::RecvError::Closed)
+        ));
+        drop(notices);
+        follower.await.expect("the follower ends with its feed");
+    }
+
+    #[tokio::test]
+    async fn after_missed_announcements_watched_handoffs_are_re_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (store, handoff) = stored_handoff(dir.path()).await;
+        let hub = Arc::new(EventHub::default());
+        let (notices, feed) = mpsc::channel(8);
+        let _follower = hub.follow(store.clone(), feed);
+        let mut watcher = hub.subscribe(&handoff.id);
+        store
+            .append(
+                "acme",
+                &handoff.id,
+                crate::domain::NewEvent::new(EventKind::Cancelled),
+            )
+            .await
+            .expect("append");
+        // Its announcement was lost; the feed says so.
+        notices.send(Notice::Missed).await.expect("send");
+        let received = watcher.recv().await.expect("the re-read event");
+        assert_eq!(received.sequence, 2);
+        assert_eq!(hub.channel_count(), 0);
+    }
 }
