@@ -151,3 +151,49 @@ async fn two_replicas_take_over_from_a_killed_one() {
 async fn three_replicas_take_over_from_a_killed_one() {
     burst_with_a_replica_killed(3, 45).await;
 }
+
+/// A replica dies while its handoff rings; the handoff's deadline passes
+/// before its lease expires. The replica that takes it over fails it with
+/// DEADLINE_EXCEEDED, and the runtime watching another replica sees it.
+#[tokio::test]
+async fn a_dead_replicas_handoff_past_its_deadline_fails_clearly() {
+    let mut cluster = Cluster::start(2).await;
+    let mut creator = cluster.client(0).await;
+    let watcher = cluster.client(1).await;
+    let mut with_deadline = request("deadline-on-a-dead-replica", queue("hold"));
+    with_deadline.timeout =
+        Some(prost_types::Duration::try_from(Duration::from_secs(1)).expect("duration"));
+    let id = creator
+        .create_handoff(with_deadline)
+        .await
+        .expect("create")
+        .into_inner()
+        .handoff
+        .expect("handoff")
+        .id;
+    let watch = tokio::spawn(watch_to_end(watcher, id.clone(), Duration::from_secs(30)));
+    // Ringing: the transfer started; then the replica dies.
+    for _ in 0..100 {
+        if cluster.transfers_by_handoff().contains_key(&id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.crash(0).await;
+
+    let events = watch
+        .await
+        .expect("watch task")
+        .expect("the handoff ends although its replica died");
+    let last = events.last().expect("events");
+    assert_eq!(last.kind(), K::Failed, "{events:?}");
+    let failure = last.failure.as_ref().expect("failure");
+    assert_eq!(
+        failure.reason(),
+        baton_proto::types::v1::FailureReason::DeadlineExceeded
+    );
+    assert!(failure.detail.contains("deadline"), "{failure:?}");
+    let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=events.len() as u64).collect::<Vec<_>>());
+    assert_eq!(cluster.transfers_by_handoff().get(&id), Some(&1));
+}

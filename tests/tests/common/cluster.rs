@@ -16,11 +16,15 @@ use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
 /// Every transfer rings, waits (so that it is in flight when a replica or
-/// the database goes), then connects and completes.
+/// the database goes), then connects and completes; to queue `hold`, it
+/// rings until cancelled.
 const SCRIPT_CONFIG: &str = r#"
 name = "script"
 listen = "127.0.0.1:0"
 default_script = ["ringing", "sleep:1500ms", "answered", "context_delivered", "connected", "completed"]
+
+[targets]
+hold = ["ringing", "hold"]
 "#;
 
 /// How long a replica's lease lives: a dead replica's handoffs are taken
