@@ -1,7 +1,8 @@
 //! PostgreSQL restarted under load: while it is down the control service
 //! says so honestly (UNAVAILABLE with retry information, readiness
 //! NOT_SERVING); once it is back the service serves again, and every
-//! acknowledged handoff completes with exactly one transfer.
+//! acknowledged handoff completes with exactly one transfer. Watchers on a
+//! second replica, following handoffs through the restart, see every event.
 
 mod common;
 
@@ -60,7 +61,7 @@ async fn create(client: &mut Client, request_id: String) -> Result<String, tonic
 
 #[tokio::test]
 async fn a_postgres_restart_under_load_loses_no_acknowledged_handoff() {
-    let cluster = Cluster::start(1).await;
+    let cluster = Cluster::start(2).await;
     let endpoint = cluster.replica(0).endpoint("grpc");
     let mut client = cluster.client(0).await;
     let mut figures = Figures::default();
@@ -75,6 +76,22 @@ async fn a_postgres_restart_under_load_loses_no_acknowledged_handoff() {
             .expect("create while the database is up");
         acknowledged.insert(id);
     }
+
+    // Followed through the restart from the other replica.
+    let watcher = cluster.client(1).await;
+    let through_the_restart: Vec<_> = acknowledged
+        .iter()
+        .map(|id| {
+            (
+                id.clone(),
+                tokio::spawn(watch_to_end(
+                    watcher.clone(),
+                    id.clone(),
+                    Duration::from_secs(60),
+                )),
+            )
+        })
+        .collect();
 
     cluster.postgres.stop().expect("stop PostgreSQL");
     assert!(
@@ -148,6 +165,20 @@ async fn a_postgres_restart_under_load_loses_no_acknowledged_handoff() {
             }
         }
     }
+    for (id, watch) in through_the_restart {
+        match watch.await.expect("watch task") {
+            Some(events) => {
+                let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+                let expected: Vec<u64> = (1..=events.len() as u64).collect();
+                if sequences != expected
+                    || events.last().map(|e| e.kind()) != Some(HandoffEventKind::Completed)
+                {
+                    problems.push(format!("{id}: watched through the restart: {events:?}"));
+                }
+            }
+            None => problems.push(format!("{id}: the watch through the restart did not end")),
+        }
+    }
     let transfers = cluster.transfers_by_handoff();
     for id in &acknowledged {
         let n = transfers.get(id).copied().unwrap_or(0);
@@ -166,4 +197,12 @@ async fn a_postgres_restart_under_load_loses_no_acknowledged_handoff() {
         cluster.logs()
     );
     assert_eq!(figures.completed, figures.acknowledged);
+    // Both replicas listen for each other's events again.
+    for index in [0, 1] {
+        let logs = cluster.replica(index).logs();
+        assert!(
+            logs.contains("listening for event notifications again"),
+            "replica {index}:\n{logs}"
+        );
+    }
 }

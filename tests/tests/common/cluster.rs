@@ -181,29 +181,49 @@ sip_uri = "script"
     }
 }
 
-/// Watches a handoff from the start until its stream ends (after a
-/// terminal event), within `limit`; `None` when it did not end in time.
+/// Watches a handoff from the start until a terminal event, within
+/// `limit`; `None` when it did not end in time. A stream that breaks (a
+/// replica or the database unavailable) is watched again from the last
+/// event seen, as a runtime does.
 pub async fn watch_to_end(
     mut client: HandoffServiceClient<Channel>,
     id: String,
     limit: Duration,
 ) -> Option<Vec<HandoffEvent>> {
-    let stream = client
-        .watch_handoff(WatchHandoffRequest {
-            handoff_id: id,
-            after_sequence: 0,
-        })
-        .await
-        .ok()?
-        .into_inner();
-    tokio::time::timeout(limit, async {
-        stream
-            .filter_map(|r| r.ok().and_then(|r| r.event))
-            .collect::<Vec<_>>()
-            .await
-    })
-    .await
-    .ok()
+    let mut events: Vec<HandoffEvent> = Vec::new();
+    let watching = async {
+        for _ in 0..50 {
+            let after_sequence = events.last().map_or(0, |e| e.sequence);
+            if let Ok(response) = client
+                .watch_handoff(WatchHandoffRequest {
+                    handoff_id: id.clone(),
+                    after_sequence,
+                })
+                .await
+            {
+                let mut stream = response.into_inner();
+                while let Some(Ok(response)) = stream.next().await {
+                    let Some(event) = response.event else {
+                        continue;
+                    };
+                    let ended = matches!(
+                        event.kind(),
+                        HandoffEventKind::Completed
+                            | HandoffEventKind::Failed
+                            | HandoffEventKind::Cancelled
+                    );
+                    events.push(event);
+                    if ended {
+                        return true;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    };
+    let ended = tokio::time::timeout(limit, watching).await.unwrap_or(false);
+    ended.then_some(events)
 }
 
 /// The figures of a fault-injection run, printed into the test output.
