@@ -6,6 +6,8 @@
 //! cargo target directory this test binary was built into. Build them first:
 //! `cargo build --release --workspace --bins`.
 
+pub mod postgres;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -17,6 +17,8 @@ pub struct TwilioConfig {
     pub name: String,
     /// gRPC listen address. Default `127.0.0.1:50067`.
     pub listen: SocketAddr,
+    /// Logs, traces and metrics.
+    pub telemetry: baton_service_kit::telemetry::TelemetryConfig,
     /// The REST API's base URL. Default `https://api.twilio.com`.
     pub api_base: String,
     /// The account and how to authenticate to it.
@@ -54,6 +56,7 @@ impl Default for TwilioConfig {
         Self {
             name: "twilio".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 50067)),
+            telemetry: Default::default(),
             api_base: "https://api.twilio.com".into(),
             credentials: Credentials::default(),
             callbacks: CallbackConfig::default(),

@@ -30,9 +30,15 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    telemetry::init(Default::default(), "info");
     let mut config: TwilioConfig = match config::load(args.config.as_deref(), "BATON_TWILIO") {
         Ok(config) => config,
+        Err(error) => {
+            eprintln!("baton-connector-twilio: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let _telemetry = match telemetry::init("baton-connector-twilio", &config.telemetry) {
+        Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("baton-connector-twilio: {error}");
             return std::process::ExitCode::from(2);

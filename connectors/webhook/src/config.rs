@@ -19,6 +19,8 @@ pub struct WebhookConfig {
     pub name: String,
     /// gRPC listen address of the connector service. Default `127.0.0.1:50066`.
     pub listen: SocketAddr,
+    /// Logs, traces and metrics.
+    pub telemetry: baton_service_kit::telemetry::TelemetryConfig,
     /// HTTP listen address of the delivery log (`GET /v1/deliveries`) and
     /// of the receivers' progress reports (`POST /v1/reports`). Default
     /// `127.0.0.1:8096`.
@@ -46,6 +48,7 @@ impl Default for WebhookConfig {
         Self {
             name: "webhook".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 50066)),
+            telemetry: Default::default(),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8096)),
             public_url: None,
             delivery_log: PathBuf::from(".baton/webhook-deliveries.sqlite3"),

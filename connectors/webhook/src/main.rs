@@ -32,9 +32,15 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    telemetry::init(Default::default(), "info");
     let mut config: WebhookConfig = match config::load(args.config.as_deref(), "BATON_WEBHOOK") {
         Ok(config) => config,
+        Err(error) => {
+            eprintln!("baton-connector-webhook: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let _telemetry = match telemetry::init("baton-connector-webhook", &config.telemetry) {
+        Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("baton-connector-webhook: {error}");
             return std::process::ExitCode::from(2);

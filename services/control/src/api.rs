@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use baton_proto::handoff::v1::handoff_service_server::HandoffService;
 use baton_proto::handoff::v1::*;
-use baton_service_kit::status::{FieldViolation, invalid_argument, with_reason};
+use baton_service_kit::status::{FieldViolation, invalid_argument, retry_after, with_reason};
 use prost::Message;
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, mpsc};
@@ -66,12 +66,18 @@ fn status_of(error: StoreError) -> Status {
         ),
         StoreError::Unavailable(detail) => {
             tracing::error!(%detail, "store unavailable");
-            with_reason(
+            retry_after(
                 Code::Unavailable,
                 "STORE_UNAVAILABLE",
                 "the handoff store is unavailable; retry",
+                std::time::Duration::from_secs(1),
             )
         }
+        StoreError::LeaseLost => with_reason(
+            Code::Aborted,
+            "LEASE_LOST",
+            "another replica dispatches this handoff; retry",
+        ),
         StoreError::Corrupt(detail) => {
             tracing::error!(%detail, "stored data is corrupt");
             with_reason(

@@ -3,6 +3,14 @@
 //! start it resumes every handoff that was in flight; a connector
 //! deduplicates `StartTransfer` by (handoff, attempt), so resuming re-attaches
 //! to the running transfer, and the store drops events already recorded.
+//!
+//! A replica dispatches a handoff only while it holds the handoff's lease
+//! in the store (see `store`): taken before dispatching, renewed every
+//! third of its time to live, given up when dispatching stops. On start and
+//! then periodically the dispatcher claims orphans (in-flight handoffs
+//! whose lease is free or expired: never taken, or left by a replica that
+//! died) and resumes them. With the embedded store there is one replica and
+//! the leases are local; the code path is the same.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -50,7 +58,23 @@ pub struct Dispatcher {
     running: Mutex<HashMap<String, JoinHandle<()>>>,
     /// When each queued handoff was queued (milliseconds), for metrics.
     queued_at_ms: Mutex<HashMap<String, i64>>,
+    /// This replica's name as the owner of dispatch leases; unique per
+    /// process, so a restarted replica never mistakes its predecessor's
+    /// leases for its own.
+    replica: String,
+    lease_ttl: Duration,
+    /// The periodic claim of orphaned handoffs.
+    scanner: Mutex<Option<JoinHandle<()>>>,
 }
+
+/// The default time to live of a dispatch lease.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// How long a graceful shutdown spends giving up leases.
+const SHUTDOWN_RELEASE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The most orphans claimed at once.
+const CLAIM_BATCH: usize = 64;
 
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -89,7 +113,21 @@ impl Dispatcher {
             token_ttl,
             running: Mutex::new(HashMap::new()),
             queued_at_ms: Mutex::new(HashMap::new()),
+            replica: Uuid::now_v7().to_string(),
+            lease_ttl: DEFAULT_LEASE_TTL,
+            scanner: Mutex::new(None),
         }
+    }
+
+    /// Sets how long this replica's dispatch leases live without renewal.
+    pub fn with_lease_ttl(mut self, lease_ttl: Duration) -> Self {
+        self.lease_ttl = lease_ttl;
+        self
+    }
+
+    /// This replica's name as a lease owner.
+    pub fn replica(&self) -> &str {
+        &self.replica
     }
 
     /// Records an event and tells the watchers.
@@ -99,6 +137,29 @@ impl Dispatcher {
         id: &str,
         event: NewEvent,
     ) -> Result<(Handoff, EventRecord), StoreError> {
+        self.record_as(tenant, id, event, None).await
+    }
+
+    /// Records an event of a handoff this replica dispatches, only while
+    /// it holds the handoff's lease, and tells the watchers.
+    async fn record_leased(
+        &self,
+        tenant: &str,
+        id: &str,
+        event: NewEvent,
+    ) -> Result<(Handoff, EventRecord), StoreError> {
+        self.record_as(tenant, id, event, Some(&self.replica)).await
+    }
+
+    /// Appends `event` (fenced by the lease of `owner` when given) in a
+    /// span of its own, counts it, logs it and tells the watchers.
+    async fn record_as(
+        &self,
+        tenant: &str,
+        id: &str,
+        event: NewEvent,
+        owner: Option<&str>,
+    ) -> Result<(Handoff, EventRecord), StoreError> {
         let span = tracing::info_span!(
             "handoff.event",
             otel.name = %format_args!("handoff {:?}", event.kind),
@@ -106,11 +167,14 @@ impl Dispatcher {
             baton.state = tracing::field::Empty,
         );
         let started = std::time::Instant::now();
-        let (handoff, record) = self
-            .store
-            .append(tenant, id, event)
-            .instrument(span.clone())
-            .await?;
+        let (handoff, record) = async {
+            match owner {
+                None => self.store.append(tenant, id, event).await,
+                Some(owner) => self.store.append_leased(tenant, id, event, owner).await,
+            }
+        }
+        .instrument(span.clone())
+        .await?;
         metrics().store_operation("append", started.elapsed());
         span.record("baton.state", record.state.as_str());
         metrics().event_recorded(&handoff, &record, self.queued_at(&record));
@@ -165,11 +229,23 @@ impl Dispatcher {
         }
     }
 
-    /// Starts (or resumes) carrying `handoff` through its plan, in a span
-    /// that continues the trace of the call that created it (a resumed
-    /// handoff starts a trace of its own).
+    /// Starts carrying a new `handoff` through its plan, once its lease is
+    /// taken (another replica may have claimed it first; then that one
+    /// dispatches it).
     pub fn spawn(self: &Arc<Self>, handoff: Handoff) {
+        self.spawn_task(handoff, false);
+    }
+
+    /// Runs `handoff` on a task of its own, unless this replica already
+    /// runs it. `leased` says whether its lease is already taken.
+    fn spawn_task(self: &Arc<Self>, handoff: Handoff, leased: bool) {
         let id = handoff.id.clone();
+        // Held while spawning, so that the task cannot forget itself before
+        // it is registered.
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running.get(&id).is_some_and(|task| !task.is_finished()) {
+            return;
+        }
         let dispatcher = self.clone();
         let task_id = id.clone();
         let span = tracing::info_span!(
@@ -180,18 +256,80 @@ impl Dispatcher {
         baton_service_kit::telemetry::record_trace_id(&span);
         let task = tokio::spawn(
             async move {
-                dispatcher.run(handoff).await;
+                dispatcher.run_leased(handoff, leased).await;
                 dispatcher.forget(&task_id);
             }
             .instrument(span),
         );
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         running.insert(id, task);
     }
 
     fn forget(&self, id: &str) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        running.remove(id);
+        // Only this task's own entry: a newer task may have replaced it.
+        if running
+            .get(id)
+            .is_some_and(|task| Some(task.id()) == tokio::task::try_id())
+        {
+            running.remove(id);
+        }
+    }
+
+    /// Takes the lease (unless `leased`), dispatches while renewing it, and
+    /// gives it up when dispatching stops.
+    async fn run_leased(&self, handoff: Handoff, leased: bool) {
+        let (tenant, id) = (handoff.tenant.clone(), handoff.id.clone());
+        if !leased {
+            match self
+                .store
+                .acquire_lease(&tenant, &id, &self.replica, self.lease_ttl)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(handoff_id = %id, "another replica dispatches this handoff");
+                    return;
+                }
+                Err(error) => {
+                    // Left unleased: claimed as an orphan once the store answers.
+                    tracing::warn!(handoff_id = %id, %error, "cannot take the dispatch lease");
+                    return;
+                }
+            }
+        }
+        tokio::select! {
+            () = self.run(handoff) => {}
+            () = self.keep_lease(&tenant, &id) => {
+                tracing::warn!(handoff_id = %id, "dispatch lease lost; another replica takes over");
+                return;
+            }
+        }
+        if let Err(error) = self.store.release_lease(&tenant, &id, &self.replica).await {
+            tracing::warn!(handoff_id = %id, %error, "cannot give up the dispatch lease; it expires");
+        }
+    }
+
+    /// Renews the lease every third of its time to live; returns once it is
+    /// lost: taken over, or not renewed within its time to live.
+    async fn keep_lease(&self, tenant: &str, id: &str) {
+        let mut renewed = Instant::now();
+        loop {
+            tokio::time::sleep(self.lease_ttl / 3).await;
+            match self
+                .store
+                .renew_lease(tenant, id, &self.replica, self.lease_ttl)
+                .await
+            {
+                Ok(true) => renewed = Instant::now(),
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::warn!(handoff_id = %id, %error, "cannot renew the dispatch lease");
+                    if renewed.elapsed() >= self.lease_ttl {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// Stops dispatching a handoff that was cancelled, and tells its
@@ -228,15 +366,95 @@ impl Dispatcher {
         }
     }
 
-    /// Resumes every handoff left in flight by a previous run.
+    /// Resumes every in-flight handoff no replica dispatches (all of them
+    /// after a restart with the embedded store), then keeps claiming
+    /// orphans every half lease: those of a replica that died, and those
+    /// whose dispatch stopped while the store was unavailable.
     pub async fn resume_in_flight(self: &Arc<Self>) -> Result<usize, StoreError> {
-        let handoffs = self.store.in_flight().await?;
-        let count = handoffs.len();
-        for handoff in handoffs {
-            tracing::info!(handoff_id = %handoff.id, state = ?handoff.state, "resuming handoff");
-            self.spawn(handoff);
+        let resumed = self.claim_orphans().await?;
+        let scanner = {
+            let dispatcher = Arc::downgrade(self);
+            let interval = self.lease_ttl / 2;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(interval).await;
+                    let Some(dispatcher) = dispatcher.upgrade() else {
+                        return;
+                    };
+                    if let Err(error) = dispatcher.claim_orphans().await {
+                        tracing::warn!(%error, "cannot claim orphaned handoffs");
+                    }
+                }
+            })
+        };
+        let previous = self
+            .scanner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(scanner);
+        if let Some(previous) = previous {
+            previous.abort();
+        }
+        Ok(resumed)
+    }
+
+    async fn claim_orphans(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let mut count = 0;
+        // Bounded: each round claims up to CLAIM_BATCH, and there are only
+        // so many handoffs in flight.
+        for _ in 0..1000 {
+            let claimed = self
+                .store
+                .claim_orphans(&self.replica, self.lease_ttl, CLAIM_BATCH)
+                .await?;
+            let full = claimed.len() == CLAIM_BATCH;
+            for handoff in claimed {
+                tracing::info!(handoff_id = %handoff.id, state = ?handoff.state, "resuming handoff");
+                count += 1;
+                self.spawn_task(handoff, true);
+            }
+            if !full {
+                break;
+            }
         }
         Ok(count)
+    }
+
+    /// Stops dispatching (graceful shutdown) and gives up every lease, so
+    /// that other replicas (or the next start) resume these handoffs at
+    /// once instead of after the leases expire.
+    pub async fn shutdown(&self) {
+        if let Some(scanner) = self
+            .scanner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            scanner.abort();
+        }
+        let tasks: Vec<(String, JoinHandle<()>)> = {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            running.drain().collect()
+        };
+        let release = async {
+            for (id, task) in tasks {
+                task.abort();
+                let _ = task.await;
+                if let Ok(handoff) = self.store.find_by_id(&id).await {
+                    let _ = self
+                        .store
+                        .release_lease(&handoff.tenant, &id, &self.replica)
+                        .await;
+                }
+            }
+        };
+        // An unavailable store must not hold up the exit: leases expire.
+        if tokio::time::timeout(SHUTDOWN_RELEASE_TIMEOUT, release)
+            .await
+            .is_err()
+        {
+            tracing::warn!("could not give up every dispatch lease; they expire");
+        }
     }
 
     /// Which attempt to run next, and whether its TARGET_STARTED is still to
@@ -268,8 +486,18 @@ impl Dispatcher {
         let (tenant, id) = (handoff.tenant.clone(), handoff.id.clone());
         if let Err(error) = self.run_plan(&handoff).await {
             match error {
-                // The handoff ended elsewhere (e.g. cancelled): nothing to do.
+                // The handoff ended elsewhere (e.g. cancelled), or another
+                // replica took it over: nothing to do here.
                 StoreError::IllegalTransition(_) | StoreError::Duplicate => {}
+                StoreError::LeaseLost => {
+                    tracing::warn!(handoff_id = %id, "dispatch lease lost; another replica took over");
+                }
+                // Nothing can be recorded now; the handoff stays in flight
+                // and is claimed again once the store answers (its deadline
+                // still applies then).
+                StoreError::Unavailable(error) => {
+                    tracing::warn!(handoff_id = %id, %error, "store unavailable; dispatch paused");
+                }
                 error => {
                     tracing::error!(handoff_id = %id, %error, "dispatch stopped");
                     let failure = Failure::new(
@@ -277,7 +505,7 @@ impl Dispatcher {
                         "internal error while routing",
                     );
                     let _ = self
-                        .record(
+                        .record_leased(
                             &tenant,
                             &id,
                             NewEvent::new(EventKind::Failed).failure(failure),
@@ -308,7 +536,7 @@ impl Dispatcher {
                     None => "no target to try".into(),
                 };
                 let failure = Failure::new(FailureReason::AllTargetsFailed, detail);
-                self.record(
+                self.record_leased(
                     tenant,
                     id,
                     NewEvent::new(EventKind::Failed).failure(failure),
@@ -318,7 +546,7 @@ impl Dispatcher {
             };
             let attempt = Attempt { number, planned };
             if needs_start {
-                self.record(
+                self.record_leased(
                     tenant,
                     id,
                     NewEvent::new(EventKind::TargetStarted).attempt(attempt.clone()),
@@ -342,7 +570,7 @@ impl Dispatcher {
                         .attempt(attempt)
                         .failure(failure.clone());
                     event.connector_position = position;
-                    match self.record(tenant, id, event).await {
+                    match self.record_leased(tenant, id, event).await {
                         Ok(_) | Err(StoreError::Duplicate) => {}
                         Err(error) => return Err(error),
                     }
@@ -366,7 +594,7 @@ impl Dispatcher {
             FailureReason::DeadlineExceeded,
             "no human was connected before the handoff's deadline",
         );
-        self.record(
+        self.record_leased(
             &handoff.tenant,
             &handoff.id,
             NewEvent::new(EventKind::Failed).failure(failure),
@@ -643,7 +871,10 @@ impl Dispatcher {
                 message.detail.clone(),
             ));
         }
-        match self.record(&handoff.tenant, &handoff.id, event).await {
+        match self
+            .record_leased(&handoff.tenant, &handoff.id, event)
+            .await
+        {
             Ok((_, record)) if record.state.is_terminal() => Ok(Applied::Finished),
             Ok((_, record)) => Ok(Applied::Continue {
                 now_connected: record.state == HandoffState::Connected,

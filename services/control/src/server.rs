@@ -22,7 +22,7 @@ use crate::http::{HttpState, router};
 use crate::hub::EventHub;
 use crate::policy::PolicyEngine;
 use crate::registry::ConnectorRegistry;
-use crate::store::{HandoffStore, SqliteStore};
+use crate::store::{HandoffStore, report_store_health};
 use crate::token::TokenSigner;
 
 const SERVICE_NAME: &str = "baton.handoff.v1.HandoffService";
@@ -39,6 +39,7 @@ pub struct BoundControl {
     http_state: HttpState,
     dispatcher: Arc<Dispatcher>,
     registry: ConnectorRegistry,
+    store: Arc<dyn HandoffStore>,
 }
 
 impl std::fmt::Debug for BoundControl {
@@ -73,6 +74,7 @@ pub fn check(config: &ControlConfig) -> Result<Checked, String> {
         &config.messages.default_language,
     )?;
     let policy = Arc::new(PolicyEngine::new(&config.policy)?);
+    config.store.check()?;
     if config.handoff.default_timeout > config.handoff.max_timeout {
         return Err("handoff.default_timeout: must not exceed handoff.max_timeout".into());
     }
@@ -94,13 +96,7 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
         policy,
     } = check(&config).map_err(anyhow::Error::msg)?;
 
-    let store = SqliteStore::open(&config.store.data_dir).with_context(|| {
-        format!(
-            "store.data_dir: cannot open {}",
-            config.store.data_dir.display()
-        )
-    })?;
-    let store: Arc<dyn HandoffStore> = Arc::new(store);
+    let store = crate::store::open(&config.store).await?;
     let key_file = config
         .store
         .token_key_file
@@ -131,14 +127,26 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
     config.server.http_listen = http_addr;
 
     let hub = Arc::new(EventHub::default());
-    let dispatcher = Arc::new(Dispatcher::new(
-        store.clone(),
-        hub.clone(),
-        registry.clone(),
-        tokens.clone(),
-        config.public_url(),
-        config.handoff.context_token_ttl,
-    ));
+    // With a shared store, events recorded by other replicas reach this
+    // one's watchers too.
+    if let Some(notices) = store
+        .listen()
+        .await
+        .context("store: cannot listen for events")?
+    {
+        hub.follow(store.clone(), notices);
+    }
+    let dispatcher = Arc::new(
+        Dispatcher::new(
+            store.clone(),
+            hub.clone(),
+            registry.clone(),
+            tokens.clone(),
+            config.public_url(),
+            config.handoff.context_token_ttl,
+        )
+        .with_lease_ttl(config.store.lease_ttl),
+    );
     let api = HandoffApi {
         store: store.clone(),
         hub,
@@ -154,7 +162,11 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
     Ok(BoundControl {
         grpc_addr,
         http_addr,
-        http_state: HttpState { store, tokens },
+        http_state: HttpState {
+            store: store.clone(),
+            tokens,
+        },
+        store,
         config,
         grpc_listener,
         http_listener,
@@ -182,6 +194,7 @@ impl BoundControl {
             http_state,
             dispatcher,
             registry,
+            store,
         } = self;
         let stop_streams = api.shutdown.clone();
         let policy_upkeep = tokio::spawn(api.policy.clone().maintain());
@@ -199,9 +212,14 @@ impl BoundControl {
             .set_service_status(SERVICE_NAME, tonic_health::ServingStatus::Serving)
             .await;
 
+        let store_health = tokio::spawn(report_store_health(
+            store,
+            health.clone(),
+            vec![SERVICE_NAME],
+        ));
         let resumed = dispatcher.resume_in_flight().await?;
         registry.log_capabilities().await;
-        tracing::info!(%grpc_addr, %http_addr, resumed, "baton-control serving");
+        tracing::info!(%grpc_addr, %http_addr, resumed, replica = dispatcher.replica(), "baton-control serving");
         announce_ready("baton-control", &[("grpc", grpc_addr), ("http", http_addr)]);
 
         let stopping = CancellationToken::new();
@@ -221,6 +239,7 @@ impl BoundControl {
         let drain_started = stopping.clone();
         tokio::spawn(async move {
             shutdown.await;
+            store_health.abort();
             report_not_serving(&health, &[SERVICE_NAME]).await;
             stop_streams.cancel();
             stopping.cancel();
@@ -239,6 +258,7 @@ impl BoundControl {
             () = drain_deadline => tracing::warn!("drain timeout reached; exiting with calls in flight"),
         }
         policy_upkeep.abort();
+        dispatcher.shutdown().await;
         drop(dispatcher);
         tracing::info!("baton-control stopped");
         Ok(())

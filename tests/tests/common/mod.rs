@@ -2,6 +2,8 @@
 //! ephemeral loopback ports, for the control-service tests.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -2,12 +2,30 @@
 //! the embedded SQLite store and a shared PostgreSQL store are
 //! interchangeable. Every method takes the tenant: no query can reach
 //! another tenant's rows.
+//!
+//! Several control-service replicas may share one store (PostgreSQL). Each
+//! in-flight handoff is then dispatched by exactly one replica at a time,
+//! the holder of its *dispatch lease* (an owner and an expiry, renewed
+//! while the replica works, cleared when the handoff ends, taken over by
+//! another replica once it expires), and every recorded event is announced
+//! to every replica (`listen`) so that `WatchHandoff` on any replica sees it.
 
+mod health;
+mod postgres;
+mod rows;
 mod sqlite;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
 use async_trait::async_trait;
 
+pub use health::report_store_health;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+
+use crate::config::{StoreBackend, StoreConfig};
 
 use crate::domain::{EventRecord, Handoff, HandoffState, IllegalTransition, NewEvent};
 
@@ -36,6 +54,29 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// `append_leased` by a replica that no longer holds the handoff's
+    /// dispatch lease: another replica dispatches it now.
+    #[error("the dispatch lease is held by another replica")]
+    LeaseLost,
+}
+
+/// A store's announcement that an event was recorded, possibly by another
+/// replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventNotice {
+    pub tenant: String,
+    pub handoff_id: String,
+    /// The sequence of the recorded event.
+    pub sequence: u64,
+}
+
+/// What a store's announcement feed (`HandoffStore::listen`) carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Recorded(EventNotice),
+    /// Announcements may have been lost (the feed reconnected or fell
+    /// behind): whoever follows the feed must re-read what it watches.
+    Missed,
 }
 
 #[async_trait]
@@ -69,6 +110,18 @@ pub trait HandoffStore: Send + Sync + 'static {
         event: NewEvent,
     ) -> Result<(Handoff, EventRecord), StoreError>;
 
+    /// `append`, by the dispatcher of replica `owner`: recorded only while
+    /// `owner` holds the handoff's dispatch lease (`LeaseLost` otherwise),
+    /// so that a replica that lost its lease (paused past its expiry,
+    /// taken over) cannot record over the replica that took over.
+    async fn append_leased(
+        &self,
+        tenant: &str,
+        id: &str,
+        event: NewEvent,
+        owner: &str,
+    ) -> Result<(Handoff, EventRecord), StoreError>;
+
     /// Events with a sequence greater than `after`, in order, at most `limit`.
     async fn events_after(
         &self,
@@ -88,4 +141,73 @@ pub trait HandoffStore: Send + Sync + 'static {
         id: &str,
         attempt: u32,
     ) -> Result<Option<(String, u64)>, StoreError>;
+
+    /// Checks that the store answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Takes the dispatch lease of an in-flight handoff for `owner` until
+    /// `ttl` from now, when it is free, expired or already `owner`'s.
+    /// Returns whether `owner` holds it now; false for a handoff that has
+    /// ended or that another owner holds.
+    async fn acquire_lease(
+        &self,
+        tenant: &str,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Extends `owner`'s lease to `ttl` from now. Returns false when
+    /// `owner` no longer holds it (taken over, or the handoff ended): the
+    /// owner must stop dispatching the handoff.
+    async fn renew_lease(
+        &self,
+        tenant: &str,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives up `owner`'s lease, so that another replica may take the
+    /// handoff at once. Nothing happens when `owner` does not hold it.
+    /// `append` clears the lease itself when a handoff reaches a terminal
+    /// state.
+    async fn release_lease(&self, tenant: &str, id: &str, owner: &str) -> Result<(), StoreError>;
+
+    /// Leases to `owner`, until `ttl` from now, up to `limit` in-flight
+    /// handoffs whose lease is free or expired (orphans: never leased, or
+    /// left by a replica that stopped or died), and returns them as they
+    /// are now. Two replicas claiming at once never get the same handoff.
+    async fn claim_orphans(
+        &self,
+        owner: &str,
+        ttl: Duration,
+        limit: usize,
+    ) -> Result<Vec<Handoff>, StoreError>;
+
+    /// Announcements of events recorded by every replica sharing this
+    /// store, or `None` when this process is the store's only writer (every
+    /// event is then published in-process).
+    async fn listen(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Notice>>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// Opens the store `config` chooses. Every error names its key.
+pub async fn open(config: &StoreConfig) -> anyhow::Result<Arc<dyn HandoffStore>> {
+    Ok(match config.backend {
+        StoreBackend::Sqlite => {
+            Arc::new(SqliteStore::open(&config.data_dir).with_context(|| {
+                format!("store.data_dir: cannot open {}", config.data_dir.display())
+            })?)
+        }
+        StoreBackend::Postgres => {
+            let url = config.postgres_url()?;
+            Arc::new(
+                PgStore::connect(&url, config.max_connections, config.connect_timeout)
+                    .await
+                    .context("store.url: cannot open the PostgreSQL store")?,
+            )
+        }
+    })
 }

@@ -10,21 +10,19 @@
 //! Reads use a second connection on the blocking pool; WAL lets them run
 //! while the writer commits, and they see every acknowledged write.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use baton_proto::types::v1 as pb;
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
+use super::rows::{EVENT_COLUMNS, EventRow, HANDOFF_COLUMNS, HandoffRow, name_of, now_ms, wait_ms};
 use super::{CreateOutcome, HandoffStore, StoreError};
-use crate::domain::{
-    Attempt, ConnectorPosition, EventKind, EventRecord, Failure, Handoff, HandoffState, NewEvent,
-    PlannedTarget, QueueStatus, TransferMode,
-};
+use crate::domain::{ConnectorPosition, EventKind, EventRecord, Handoff, HandoffState, NewEvent};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run.
@@ -92,14 +90,6 @@ CREATE UNIQUE INDEX handoff_events_by_connector_position
 "#,
 ];
 
-const HANDOFF_COLUMNS: &str = "id, tenant, request_id, request_fingerprint, state, conversation, \
-    context, requested_target, mode, plan, customer_message, customer_message_language, \
-    created_at_ms, updated_at_ms, deadline_ms, current_attempt, queue_position, queue_wait_ms, \
-    failure_reason, failure_detail, last_sequence, decision, wrap_up";
-
-const EVENT_COLUMNS: &str = "handoff_id, sequence, kind, state, time_ms, attempt, queue_position, \
-    queue_wait_ms, failure_reason, failure_detail, detail, wrap_up";
-
 /// The most writes committed in one transaction: bounds how long the first
 /// write of a burst waits for the others to run.
 const MAX_GROUP: usize = 256;
@@ -120,6 +110,15 @@ pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
     /// The writer thread's queue; the thread ends when every clone is gone.
     writer: mpsc::Sender<WriteJob>,
+    /// Dispatch leases by handoff id. One process owns an SQLite store, so
+    /// leases live in memory: after a restart every in-flight handoff is
+    /// an orphan, claimed at once.
+    leases: Arc<Mutex<HashMap<String, Lease>>>,
+}
+
+struct Lease {
+    owner: String,
+    expires: Instant,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -159,6 +158,7 @@ impl SqliteStore {
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
             writer,
+            leases: Arc::default(),
         })
     }
 
@@ -203,6 +203,97 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("store task failed: {e}")))?
+    }
+}
+
+impl SqliteStore {
+    /// Appends `event`; with an `owner`, only while it holds the lease.
+    async fn append_as(
+        &self,
+        tenant: &str,
+        id: &str,
+        event: NewEvent,
+        owner: Option<String>,
+    ) -> Result<(Handoff, EventRecord), StoreError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        let leases = self.leases.clone();
+        self.write(move |tx| {
+            let handoff = load(tx, &tenant, &id)?;
+            if let Some(owner) = &owner {
+                let leases = leases.lock().unwrap_or_else(|e| e.into_inner());
+                if leases.get(&id).is_none_or(|lease| lease.owner != *owner) {
+                    return Err(StoreError::LeaseLost);
+                }
+            }
+            let state = handoff.state.after(event.kind)?;
+            if let (Some(position), Some(attempt)) = (&event.connector_position, &event.attempt) {
+                let seen: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM handoff_events WHERE handoff_id = ?1 \
+                         AND attempt = ?2 AND connector_run = ?3 AND connector_sequence >= ?4)",
+                        params![id, attempt.number, position.run_id, position.sequence],
+                        |row| row.get(0),
+                    )
+                    .map_err(unavailable)?;
+                if seen {
+                    return Err(StoreError::Duplicate);
+                }
+            }
+            let record = EventRecord {
+                handoff_id: id.clone(),
+                sequence: handoff.last_sequence + 1,
+                kind: event.kind,
+                state,
+                time_ms: now_ms().max(handoff.updated_at_ms),
+                attempt: event.attempt.clone(),
+                queue_status: event.queue_status,
+                failure: event.failure.clone(),
+                detail: event.detail.clone(),
+                wrap_up: event.wrap_up.clone(),
+            };
+            insert_event(tx, &record, event.connector_position.as_ref())?;
+            let queue = if state == HandoffState::Queued {
+                record.queue_status.or(handoff.queue_status)
+            } else {
+                None
+            };
+            let handoff_failure = match event.kind {
+                EventKind::Failed | EventKind::Cancelled => record.failure.clone(),
+                _ => None,
+            };
+            tx.execute(
+                "UPDATE handoffs SET state = ?1, updated_at_ms = ?2, last_sequence = ?3, \
+                 current_attempt = COALESCE(?4, current_attempt), queue_position = ?5, \
+                 queue_wait_ms = ?6, failure_reason = ?7, failure_detail = ?8, \
+                 wrap_up = COALESCE(?11, wrap_up) WHERE tenant = ?9 AND id = ?10",
+                params![
+                    name_of(&state),
+                    record.time_ms,
+                    record.sequence,
+                    record.attempt.as_ref().map(|a| a.number),
+                    queue.map(|q| q.position),
+                    wait_ms(&queue),
+                    handoff_failure.as_ref().map(|f| f.reason as i32),
+                    handoff_failure.as_ref().map(|f| f.detail.clone()),
+                    tenant,
+                    id,
+                    record.wrap_up.as_ref().map(Message::encode_to_vec),
+                ],
+            )
+            .map_err(unavailable)?;
+            let updated = load(tx, &tenant, &id)?;
+            Ok((updated, record))
+        })
+        .await
+        .inspect(|(updated, _)| {
+            if updated.state.is_terminal() {
+                self.leases().remove(&updated.id);
+            }
+        })
+    }
+
+    fn leases(&self) -> MutexGuard<'_, HashMap<String, Lease>> {
+        self.leases.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -287,78 +378,8 @@ fn unavailable(error: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
-}
-
-/// The snake_case name a unit enum variant is stored under (its serde name).
-fn name_of<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => String::new(),
-    }
-}
-
-fn parse_name<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, StoreError> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned()))
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, StoreError> {
-    M::decode(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn wait_ms(status: &Option<QueueStatus>) -> Option<i64> {
-    status.map(|s| i64::try_from(s.estimated_wait.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn queue_status(position: Option<u32>, wait_ms: Option<i64>) -> Option<QueueStatus> {
-    Some(QueueStatus {
-        position: position?,
-        estimated_wait: Duration::from_millis(u64::try_from(wait_ms.unwrap_or(0)).unwrap_or(0)),
-    })
-}
-
-fn failure(reason: Option<i32>, detail: Option<String>) -> Option<Failure> {
-    Some(Failure {
-        reason: pb::FailureReason::try_from(reason?).unwrap_or(pb::FailureReason::Unspecified),
-        detail: detail.unwrap_or_default(),
-    })
-}
-
-/// A row with its columns read but not yet interpreted, because turning
-/// bytes into domain types can fail with a StoreError, not a rusqlite one.
-struct HandoffRow {
-    id: String,
-    tenant: String,
-    request_id: String,
-    request_fingerprint: String,
-    state: String,
-    conversation: Vec<u8>,
-    context: Vec<u8>,
-    requested_target: Vec<u8>,
-    mode: String,
-    plan: String,
-    customer_message: String,
-    customer_message_language: String,
-    created_at_ms: i64,
-    updated_at_ms: i64,
-    deadline_ms: i64,
-    current_attempt: Option<u32>,
-    queue_position: Option<u32>,
-    queue_wait_ms: Option<i64>,
-    failure_reason: Option<i32>,
-    failure_detail: Option<String>,
-    last_sequence: u64,
-    decision: Option<Vec<u8>>,
-    wrap_up: Option<Vec<u8>>,
-}
-
 impl HandoffRow {
-    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+    pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             id: row.get(0)?,
             tenant: row.get(1)?,
@@ -385,59 +406,10 @@ impl HandoffRow {
             wrap_up: row.get(22)?,
         })
     }
-
-    fn into_handoff(self) -> Result<Handoff, StoreError> {
-        let plan: Vec<PlannedTarget> =
-            serde_json::from_str(&self.plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let current_attempt = self.current_attempt.and_then(|number| {
-            let planned = plan
-                .get(usize::try_from(number).ok()?.checked_sub(1)?)?
-                .clone();
-            Some(Attempt { number, planned })
-        });
-        Ok(Handoff {
-            id: self.id,
-            tenant: self.tenant,
-            request_id: self.request_id,
-            request_fingerprint: self.request_fingerprint,
-            state: parse_name(&self.state)?,
-            conversation: decode(&self.conversation)?,
-            context: decode(&self.context)?,
-            requested_target: decode(&self.requested_target)?,
-            mode: parse_name::<TransferMode>(&self.mode)?,
-            plan,
-            customer_message: self.customer_message,
-            customer_message_language: self.customer_message_language,
-            created_at_ms: self.created_at_ms,
-            updated_at_ms: self.updated_at_ms,
-            deadline_ms: self.deadline_ms,
-            current_attempt,
-            queue_status: queue_status(self.queue_position, self.queue_wait_ms),
-            failure: failure(self.failure_reason, self.failure_detail),
-            last_sequence: self.last_sequence,
-            decision: self.decision.as_deref().map(decode).transpose()?,
-            wrap_up: self.wrap_up.as_deref().map(decode).transpose()?,
-        })
-    }
-}
-
-struct EventRow {
-    handoff_id: String,
-    sequence: u64,
-    kind: String,
-    state: String,
-    time_ms: i64,
-    attempt: Option<u32>,
-    queue_position: Option<u32>,
-    queue_wait_ms: Option<i64>,
-    failure_reason: Option<i32>,
-    failure_detail: Option<String>,
-    detail: String,
-    wrap_up: Option<Vec<u8>>,
 }
 
 impl EventRow {
-    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+    pub(super) fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             handoff_id: row.get(0)?,
             sequence: row.get(1)?,
@@ -451,27 +423,6 @@ impl EventRow {
             failure_detail: row.get(9)?,
             detail: row.get(10)?,
             wrap_up: row.get(11)?,
-        })
-    }
-
-    fn into_record(self, plan: &[PlannedTarget]) -> Result<EventRecord, StoreError> {
-        let attempt = self.attempt.and_then(|number| {
-            let planned = plan
-                .get(usize::try_from(number).ok()?.checked_sub(1)?)?
-                .clone();
-            Some(Attempt { number, planned })
-        });
-        Ok(EventRecord {
-            handoff_id: self.handoff_id,
-            sequence: self.sequence,
-            kind: parse_name(&self.kind)?,
-            state: parse_name(&self.state)?,
-            time_ms: self.time_ms,
-            attempt,
-            queue_status: queue_status(self.queue_position, self.queue_wait_ms),
-            failure: failure(self.failure_reason, self.failure_detail),
-            detail: self.detail,
-            wrap_up: self.wrap_up.as_deref().map(decode).transpose()?,
         })
     }
 }
@@ -654,69 +605,18 @@ impl HandoffStore for SqliteStore {
         id: &str,
         event: NewEvent,
     ) -> Result<(Handoff, EventRecord), StoreError> {
-        let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        self.write(move |tx| {
-            let handoff = load(tx, &tenant, &id)?;
-            let state = handoff.state.after(event.kind)?;
-            if let (Some(position), Some(attempt)) = (&event.connector_position, &event.attempt) {
-                let seen: bool = tx
-                    .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM handoff_events WHERE handoff_id = ?1 \
-                         AND attempt = ?2 AND connector_run = ?3 AND connector_sequence >= ?4)",
-                        params![id, attempt.number, position.run_id, position.sequence],
-                        |row| row.get(0),
-                    )
-                    .map_err(unavailable)?;
-                if seen {
-                    return Err(StoreError::Duplicate);
-                }
-            }
-            let record = EventRecord {
-                handoff_id: id.clone(),
-                sequence: handoff.last_sequence + 1,
-                kind: event.kind,
-                state,
-                time_ms: now_ms().max(handoff.updated_at_ms),
-                attempt: event.attempt.clone(),
-                queue_status: event.queue_status,
-                failure: event.failure.clone(),
-                detail: event.detail.clone(),
-                wrap_up: event.wrap_up.clone(),
-            };
-            insert_event(tx, &record, event.connector_position.as_ref())?;
-            let queue = if state == HandoffState::Queued {
-                record.queue_status.or(handoff.queue_status)
-            } else {
-                None
-            };
-            let handoff_failure = match event.kind {
-                EventKind::Failed | EventKind::Cancelled => record.failure.clone(),
-                _ => None,
-            };
-            tx.execute(
-                "UPDATE handoffs SET state = ?1, updated_at_ms = ?2, last_sequence = ?3, \
-                 current_attempt = COALESCE(?4, current_attempt), queue_position = ?5, \
-                 queue_wait_ms = ?6, failure_reason = ?7, failure_detail = ?8, \
-                 wrap_up = COALESCE(?11, wrap_up) WHERE tenant = ?9 AND id = ?10",
-                params![
-                    name_of(&state),
-                    record.time_ms,
-                    record.sequence,
-                    record.attempt.as_ref().map(|a| a.number),
-                    queue.map(|q| q.position),
-                    wait_ms(&queue),
-                    handoff_failure.as_ref().map(|f| f.reason as i32),
-                    handoff_failure.as_ref().map(|f| f.detail.clone()),
-                    tenant,
-                    id,
-                    record.wrap_up.as_ref().map(Message::encode_to_vec),
-                ],
-            )
-            .map_err(unavailable)?;
-            let updated = load(tx, &tenant, &id)?;
-            Ok((updated, record))
-        })
-        .await
+        self.append_as(tenant, id, event, None).await
+    }
+
+    async fn append_leased(
+        &self,
+        tenant: &str,
+        id: &str,
+        event: NewEvent,
+        owner: &str,
+    ) -> Result<(Handoff, EventRecord), StoreError> {
+        self.append_as(tenant, id, event, Some(owner.to_owned()))
+            .await
     }
 
     async fn events_after(
@@ -784,186 +684,101 @@ impl HandoffStore for SqliteStore {
         })
         .await
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{ConcreteTarget, DEFAULT_TENANT};
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.with(|connection| {
+            connection
+                .query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(unavailable)
+        })
+        .await
+    }
 
-    fn handoff(request_id: &str) -> Handoff {
-        Handoff {
-            id: uuid::Uuid::now_v7().to_string(),
-            tenant: DEFAULT_TENANT.into(),
-            request_id: request_id.into(),
-            request_fingerprint: "f".into(),
-            state: HandoffState::Pending,
-            conversation: pb::Conversation::default(),
-            context: pb::HandoffContext {
-                summary: "s".into(),
-                ..Default::default()
+    async fn acquire_lease(
+        &self,
+        tenant: &str,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        if self.get(tenant, id).await?.state.is_terminal() {
+            return Ok(false);
+        }
+        let now = Instant::now();
+        let mut leases = self.leases();
+        if leases
+            .get(id)
+            .is_some_and(|lease| lease.owner != owner && lease.expires > now)
+        {
+            return Ok(false);
+        }
+        leases.insert(
+            id.to_owned(),
+            Lease {
+                owner: owner.to_owned(),
+                expires: now + ttl,
             },
-            requested_target: pb::Target::default(),
-            mode: TransferMode::Warm,
-            plan: vec![PlannedTarget {
-                connector: "c".into(),
-                target: ConcreteTarget::SipUri {
-                    uri: "sip:a@b".into(),
+        );
+        Ok(true)
+    }
+
+    async fn renew_lease(
+        &self,
+        tenant: &str,
+        id: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        // The handoff must exist in the tenant; its lease is gone once it ended.
+        self.get(tenant, id).await?;
+        let mut leases = self.leases();
+        Ok(match leases.get_mut(id) {
+            Some(lease) if lease.owner == owner => {
+                lease.expires = Instant::now() + ttl;
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn release_lease(&self, tenant: &str, id: &str, owner: &str) -> Result<(), StoreError> {
+        self.get(tenant, id).await?;
+        let mut leases = self.leases();
+        if leases.get(id).is_some_and(|lease| lease.owner == owner) {
+            leases.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn claim_orphans(
+        &self,
+        owner: &str,
+        ttl: Duration,
+        limit: usize,
+    ) -> Result<Vec<Handoff>, StoreError> {
+        let in_flight = self.in_flight().await?;
+        let now = Instant::now();
+        let mut leases = self.leases();
+        let mut claimed = Vec::new();
+        for handoff in in_flight {
+            if claimed.len() >= limit {
+                break;
+            }
+            if leases
+                .get(&handoff.id)
+                .is_some_and(|lease| lease.expires > now)
+            {
+                continue;
+            }
+            leases.insert(
+                handoff.id.clone(),
+                Lease {
+                    owner: owner.to_owned(),
+                    expires: now + ttl,
                 },
-            }],
-            customer_message: "m".into(),
-            customer_message_language: "en".into(),
-            created_at_ms: 1,
-            updated_at_ms: 1,
-            deadline_ms: 2,
-            current_attempt: None,
-            queue_status: None,
-            failure: None,
-            last_sequence: 0,
-            decision: None,
-            wrap_up: None,
+            );
+            claimed.push(handoff);
         }
-    }
-
-    #[tokio::test]
-    async fn create_is_idempotent_and_survives_reopening() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(dir.path()).expect("open");
-        let first = handoff("r1");
-        let CreateOutcome {
-            handoff: created,
-            created_event,
-        } = store.create(first.clone()).await.expect("create");
-        let event = created_event.expect("a new handoff");
-        assert_eq!(event.sequence, 1);
-        assert_eq!(created.last_sequence, 1);
-        let retry = store.create(handoff("r1")).await.expect("retry");
-        assert!(retry.created_event.is_none());
-        let existing = retry.handoff;
-        assert_eq!(existing.id, first.id);
-        drop(store);
-
-        let reopened = SqliteStore::open(dir.path()).expect("reopen");
-        assert_eq!(
-            reopened
-                .get(DEFAULT_TENANT, &first.id)
-                .await
-                .expect("get")
-                .id,
-            first.id
-        );
-        assert!(matches!(
-            reopened.get("other", &first.id).await,
-            Err(StoreError::NotFound)
-        ));
-    }
-
-    #[tokio::test]
-    async fn append_goes_through_the_state_machine_and_dedupes_connector_events() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(dir.path()).expect("open");
-        let h = handoff("r1");
-        store.create(h.clone()).await.expect("create");
-        let attempt = Attempt {
-            number: 1,
-            planned: h.plan[0].clone(),
-        };
-        let illegal = store
-            .append(DEFAULT_TENANT, &h.id, NewEvent::new(EventKind::Completed))
-            .await;
-        assert!(matches!(illegal, Err(StoreError::IllegalTransition(_))));
-
-        store
-            .append(
-                DEFAULT_TENANT,
-                &h.id,
-                NewEvent::new(EventKind::TargetStarted).attempt(attempt.clone()),
-            )
-            .await
-            .expect("start");
-        let mut ringing = NewEvent::new(EventKind::Ringing).attempt(attempt.clone());
-        ringing.connector_position = Some(ConnectorPosition {
-            run_id: "run-1".into(),
-            sequence: 1,
-        });
-        let (after, record) = store
-            .append(DEFAULT_TENANT, &h.id, ringing.clone())
-            .await
-            .expect("ring");
-        assert_eq!(after.state, HandoffState::Ringing);
-        assert_eq!(record.sequence, 3);
-        assert_eq!(after.current_attempt.expect("attempt").number, 1);
-        assert!(matches!(
-            store.append(DEFAULT_TENANT, &h.id, ringing).await,
-            Err(StoreError::Duplicate)
-        ));
-        assert_eq!(
-            store.last_connector_position(&h.id, 1).await.expect("seq"),
-            Some(("run-1".to_string(), 1))
-        );
-        // The same sequence in a new run (a restarted connector) is new.
-        let mut restarted = NewEvent::new(EventKind::Ringing).attempt(attempt.clone());
-        restarted.connector_position = Some(ConnectorPosition {
-            run_id: "run-2".into(),
-            sequence: 1,
-        });
-        store
-            .append(DEFAULT_TENANT, &h.id, restarted)
-            .await
-            .expect("a restarted run is recorded");
-
-        let events = store
-            .events_after(DEFAULT_TENANT, &h.id, 1, 10)
-            .await
-            .expect("events");
-        assert_eq!(
-            events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
-            [2, 3, 4]
-        );
-        assert_eq!(store.in_flight().await.expect("in flight").len(), 1);
-        store
-            .append(DEFAULT_TENANT, &h.id, NewEvent::new(EventKind::Cancelled))
-            .await
-            .expect("cancel");
-        assert!(store.in_flight().await.expect("in flight").is_empty());
-    }
-
-    #[tokio::test]
-    async fn list_pages_newest_first_within_the_tenant() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(dir.path()).expect("open");
-        let mut ids = Vec::new();
-        for i in 0..5 {
-            let h = handoff(&format!("r{i}"));
-            ids.push(h.id.clone());
-            store.create(h).await.expect("create");
-        }
-        let mut other = handoff("r0");
-        other.tenant = "other".into();
-        store.create(other).await.expect("create other tenant");
-
-        let page = store
-            .list(DEFAULT_TENANT, &[], 3, None)
-            .await
-            .expect("page 1");
-        assert_eq!(
-            page.iter().map(|h| &h.id).collect::<Vec<_>>(),
-            [&ids[4], &ids[3], &ids[2]]
-        );
-        let page = store
-            .list(DEFAULT_TENANT, &[HandoffState::Pending], 3, Some(&ids[2]))
-            .await
-            .expect("page 2");
-        assert_eq!(
-            page.iter().map(|h| &h.id).collect::<Vec<_>>(),
-            [&ids[1], &ids[0]]
-        );
-        assert!(
-            store
-                .list(DEFAULT_TENANT, &[HandoffState::Failed], 3, None)
-                .await
-                .expect("none")
-                .is_empty()
-        );
+        Ok(claimed)
     }
 }

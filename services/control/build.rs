@@ -1,0 +1,6 @@
+//! Rebuilds when a PostgreSQL migration changes: `sqlx::migrate!` embeds
+//! them at compile time.
+
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}

@@ -1,0 +1,594 @@
+//! The store contract, run against both backends: the embedded SQLite
+//! store and PostgreSQL (a real throwaway server from Debian's packages;
+//! the test fails when PostgreSQL is missing). Each case gets a fresh
+//! store: a new directory, or a new database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_control::domain::{
+    Attempt, ConcreteTarget, ConnectorPosition, DEFAULT_TENANT, EventKind, Handoff, HandoffState,
+    NewEvent, PlannedTarget, TransferMode,
+};
+use baton_control::store::{CreateOutcome, HandoffStore, Notice, PgStore, SqliteStore, StoreError};
+use baton_proto::types::v1 as pb;
+use baton_tests::postgres::Postgres;
+
+/// A place to keep one store's data, which can be opened (again).
+trait Backend {
+    async fn open(&self) -> Arc<dyn HandoffStore>;
+    /// Whether several processes share the store (and announce events).
+    fn shared(&self) -> bool;
+}
+
+struct Sqlite(tempfile::TempDir);
+
+impl Backend for Sqlite {
+    async fn open(&self) -> Arc<dyn HandoffStore> {
+        Arc::new(SqliteStore::open(self.0.path()).expect("open the SQLite store"))
+    }
+    fn shared(&self) -> bool {
+        false
+    }
+}
+
+struct Pg(String);
+
+impl Backend for Pg {
+    async fn open(&self) -> Arc<dyn HandoffStore> {
+        Arc::new(
+            PgStore::connect(&self.0, 8, Duration::from_secs(5))
+                .await
+                .expect("open the PostgreSQL store"),
+        )
+    }
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
+/// Runs every case against fresh stores from `fresh`.
+macro_rules! contract {
+    ($fresh:expr, $($case:ident),+ $(,)?) => {
+        $(
+            println!("store contract: {}", stringify!($case));
+            $case(&$fresh).await;
+        )+
+    };
+}
+
+macro_rules! all_cases {
+    ($fresh:expr) => {
+        contract!(
+            $fresh,
+            create_is_idempotent_and_durable,
+            a_reused_request_id_returns_the_original_request,
+            concurrent_creates_with_one_key_store_one_handoff,
+            tenants_are_isolated,
+            append_goes_through_the_state_machine_and_dedupes_connector_events,
+            list_pages_newest_first_within_the_tenant,
+            a_lease_has_one_owner_until_released_or_expired,
+            an_ended_handoff_has_no_lease,
+            concurrent_claims_share_out_the_orphans,
+            a_shared_store_announces_every_event,
+        )
+    };
+}
+
+#[tokio::test]
+async fn the_sqlite_store_meets_the_contract() {
+    all_cases!(Sqlite(tempfile::tempdir().expect("tempdir")));
+}
+
+#[tokio::test]
+async fn the_postgres_store_meets_the_contract() {
+    let server = Postgres::start().expect("start PostgreSQL (apt-get install postgresql)");
+    all_cases!(Pg(server.create_database().expect("create a database")));
+}
+
+fn handoff(request_id: &str) -> Handoff {
+    Handoff {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant: DEFAULT_TENANT.into(),
+        request_id: request_id.into(),
+        request_fingerprint: "f".into(),
+        state: HandoffState::Pending,
+        conversation: pb::Conversation::default(),
+        context: pb::HandoffContext {
+            summary: "s".into(),
+            ..Default::default()
+        },
+        requested_target: pb::Target::default(),
+        mode: TransferMode::Warm,
+        plan: vec![PlannedTarget {
+            connector: "c".into(),
+            target: ConcreteTarget::SipUri {
+                uri: "sip:a@b".into(),
+            },
+        }],
+        customer_message: "m".into(),
+        customer_message_language: "en".into(),
+        created_at_ms: 1,
+        updated_at_ms: 1,
+        deadline_ms: 2,
+        current_attempt: None,
+        queue_status: None,
+        failure: None,
+        last_sequence: 0,
+        decision: None,
+        wrap_up: None,
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7())
+}
+
+async fn create_is_idempotent_and_durable(backend: &impl Backend) {
+    let store = backend.open().await;
+    let request_id = unique("r");
+    let first = handoff(&request_id);
+    let CreateOutcome {
+        handoff: created,
+        created_event,
+    } = store.create(first.clone()).await.expect("create");
+    let event = created_event.expect("a new handoff");
+    assert_eq!(event.sequence, 1);
+    assert_eq!(event.kind, EventKind::Created);
+    assert_eq!(created.last_sequence, 1);
+    assert_eq!(created.state, HandoffState::Pending);
+    assert_eq!(created.context.summary, "s");
+    assert_eq!(created.plan, first.plan);
+    let retry = store.create(handoff(&request_id)).await.expect("retry");
+    assert!(retry.created_event.is_none());
+    assert_eq!(retry.handoff.id, first.id);
+    drop(store);
+
+    let reopened = backend.open().await;
+    let stored = reopened.get(DEFAULT_TENANT, &first.id).await.expect("get");
+    assert_eq!(stored.id, first.id);
+    assert_eq!(stored.request_id, request_id);
+    assert_eq!(
+        reopened.find_by_id(&first.id).await.expect("find").id,
+        first.id
+    );
+    let retry = reopened
+        .create(handoff(&request_id))
+        .await
+        .expect("retry after reopening");
+    assert!(retry.created_event.is_none());
+    assert_eq!(retry.handoff.id, first.id);
+}
+
+/// The same key with another body returns the stored handoff, whose
+/// fingerprint differs from the new request's: the API answers
+/// REQUEST_ID_REUSED instead of creating or transferring anything.
+async fn a_reused_request_id_returns_the_original_request(backend: &impl Backend) {
+    let store = backend.open().await;
+    let request_id = unique("reused");
+    let original = handoff(&request_id);
+    store.create(original.clone()).await.expect("create");
+    let mut other = handoff(&request_id);
+    other.request_fingerprint = "another body".into();
+    other.context.summary = "another summary".into();
+    let outcome = store.create(other).await.expect("create again");
+    assert!(outcome.created_event.is_none());
+    assert_eq!(outcome.handoff.id, original.id);
+    assert_eq!(outcome.handoff.request_fingerprint, "f");
+    assert_eq!(outcome.handoff.context.summary, "s");
+}
+
+async fn concurrent_creates_with_one_key_store_one_handoff(backend: &impl Backend) {
+    let store = backend.open().await;
+    let request_id = unique("race");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        let h = handoff(&request_id);
+        tasks.push(tokio::spawn(async move { store.create(h).await }));
+    }
+    let mut created = 0;
+    let mut ids = std::collections::BTreeSet::new();
+    for task in tasks {
+        let outcome = task.await.expect("task").expect("create");
+        created += usize::from(outcome.created_event.is_some());
+        ids.insert(outcome.handoff.id);
+    }
+    assert_eq!(created, 1, "exactly one create stored the handoff");
+    assert_eq!(ids.len(), 1, "every caller got the same handoff");
+}
+
+async fn tenants_are_isolated(backend: &impl Backend) {
+    let store = backend.open().await;
+    let request_id = unique("t");
+    let mine = handoff(&request_id);
+    store.create(mine.clone()).await.expect("create");
+    assert!(matches!(
+        store.get("other", &mine.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.events_after("other", &mine.id, 0, 10).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .append("other", &mine.id, NewEvent::new(EventKind::Cancelled))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        !store
+            .acquire_lease("other", &mine.id, "replica-a", Duration::from_secs(60))
+            .await
+            .unwrap_or(false)
+    );
+    // The same request id in another tenant is another handoff.
+    let mut theirs = handoff(&request_id);
+    theirs.tenant = "other".into();
+    let outcome = store.create(theirs.clone()).await.expect("create other");
+    assert!(outcome.created_event.is_some());
+    assert_eq!(outcome.handoff.id, theirs.id);
+    assert_eq!(
+        store
+            .get(DEFAULT_TENANT, &mine.id)
+            .await
+            .expect("mine")
+            .state,
+        HandoffState::Pending
+    );
+}
+
+async fn append_goes_through_the_state_machine_and_dedupes_connector_events(
+    backend: &impl Backend,
+) {
+    let store = backend.open().await;
+    let h = handoff(&unique("r"));
+    store.create(h.clone()).await.expect("create");
+    let attempt = Attempt {
+        number: 1,
+        planned: h.plan[0].clone(),
+    };
+    let illegal = store
+        .append(DEFAULT_TENANT, &h.id, NewEvent::new(EventKind::Completed))
+        .await;
+    assert!(matches!(illegal, Err(StoreError::IllegalTransition(_))));
+
+    store
+        .append(
+            DEFAULT_TENANT,
+            &h.id,
+            NewEvent::new(EventKind::TargetStarted).attempt(attempt.clone()),
+        )
+        .await
+        .expect("start");
+    let mut ringing = NewEvent::new(EventKind::Ringing).attempt(attempt.clone());
+    ringing.connector_position = Some(ConnectorPosition {
+        run_id: "run-1".into(),
+        sequence: 1,
+    });
+    let (after, record) = store
+        .append(DEFAULT_TENANT, &h.id, ringing.clone())
+        .await
+        .expect("ring");
+    assert_eq!(after.state, HandoffState::Ringing);
+    assert_eq!(record.sequence, 3);
+    assert_eq!(after.current_attempt.expect("attempt").number, 1);
+    assert!(matches!(
+        store.append(DEFAULT_TENANT, &h.id, ringing).await,
+        Err(StoreError::Duplicate)
+    ));
+    assert_eq!(
+        store.last_connector_position(&h.id, 1).await.expect("seq"),
+        Some(("run-1".to_string(), 1))
+    );
+    // The same sequence in a new run (a restarted connector) is new.
+    let mut restarted = NewEvent::new(EventKind::Ringing).attempt(attempt.clone());
+    restarted.connector_position = Some(ConnectorPosition {
+        run_id: "run-2".into(),
+        sequence: 1,
+    });
+    store
+        .append(DEFAULT_TENANT, &h.id, restarted)
+        .await
+        .expect("a restarted run is recorded");
+
+    let events = store
+        .events_after(DEFAULT_TENANT, &h.id, 1, 10)
+        .await
+        .expect("events");
+    assert_eq!(
+        events.iter().map(|e| e.sequence).collect::<Vec<_>>(),
+        [2, 3, 4]
+    );
+    assert_eq!(
+        events[1].attempt.as_ref().expect("attempt").planned,
+        h.plan[0]
+    );
+    assert!(
+        store
+            .in_flight()
+            .await
+            .expect("in flight")
+            .iter()
+            .any(|x| x.id == h.id)
+    );
+    let (cancelled, _) = store
+        .append(
+            DEFAULT_TENANT,
+            &h.id,
+            NewEvent::new(EventKind::Cancelled).failure(baton_control::domain::Failure::new(
+                pb::FailureReason::Cancelled,
+                "by the test",
+            )),
+        )
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.state, HandoffState::Cancelled);
+    assert_eq!(cancelled.failure.expect("failure").detail, "by the test");
+    assert!(
+        !store
+            .in_flight()
+            .await
+            .expect("in flight")
+            .iter()
+            .any(|x| x.id == h.id)
+    );
+}
+
+async fn list_pages_newest_first_within_the_tenant(backend: &impl Backend) {
+    let store = backend.open().await;
+    let tenant = unique("list");
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut h = handoff(&format!("r{i}"));
+        h.tenant = tenant.clone();
+        ids.push(h.id.clone());
+        store.create(h).await.expect("create");
+    }
+    store
+        .create(handoff(&unique("r")))
+        .await
+        .expect("create in another tenant");
+
+    let page = store.list(&tenant, &[], 3, None).await.expect("page 1");
+    assert_eq!(
+        page.iter().map(|h| &h.id).collect::<Vec<_>>(),
+        [&ids[4], &ids[3], &ids[2]]
+    );
+    let page = store
+        .list(&tenant, &[HandoffState::Pending], 3, Some(&ids[2]))
+        .await
+        .expect("page 2");
+    assert_eq!(
+        page.iter().map(|h| &h.id).collect::<Vec<_>>(),
+        [&ids[1], &ids[0]]
+    );
+    assert!(
+        store
+            .list(&tenant, &[HandoffState::Failed], 3, None)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+async fn a_lease_has_one_owner_until_released_or_expired(backend: &impl Backend) {
+    let store = backend.open().await;
+    let h = handoff(&unique("lease"));
+    store.create(h.clone()).await.expect("create");
+    let id = h.id.as_str();
+    assert!(
+        store
+            .acquire_lease(DEFAULT_TENANT, id, "a", LONG)
+            .await
+            .expect("a takes")
+    );
+    assert!(
+        store
+            .acquire_lease(DEFAULT_TENANT, id, "a", LONG)
+            .await
+            .expect("a again")
+    );
+    assert!(
+        !store
+            .acquire_lease(DEFAULT_TENANT, id, "b", LONG)
+            .await
+            .expect("b cannot")
+    );
+    assert!(
+        store
+            .renew_lease(DEFAULT_TENANT, id, "a", LONG)
+            .await
+            .expect("a renews")
+    );
+    assert!(
+        !store
+            .renew_lease(DEFAULT_TENANT, id, "b", LONG)
+            .await
+            .expect("b cannot renew")
+    );
+    let orphans = store.claim_orphans("b", LONG, 100).await.expect("claim");
+    assert!(!orphans.iter().any(|x| x.id == id), "a holds it");
+
+    // Released: the next claim takes it.
+    store
+        .release_lease(DEFAULT_TENANT, id, "b")
+        .await
+        .expect("b's release is a no-op");
+    assert!(
+        !store
+            .acquire_lease(DEFAULT_TENANT, id, "b", LONG)
+            .await
+            .expect("still a's")
+    );
+    store
+        .release_lease(DEFAULT_TENANT, id, "a")
+        .await
+        .expect("a releases");
+    let orphans = store.claim_orphans("b", LONG, 100).await.expect("claim");
+    let claimed = orphans.iter().find(|x| x.id == id).expect("b claimed it");
+    assert_eq!(claimed.state, HandoffState::Pending);
+    assert!(
+        !store
+            .renew_lease(DEFAULT_TENANT, id, "a", LONG)
+            .await
+            .expect("a lost it")
+    );
+    assert!(
+        !store
+            .acquire_lease(DEFAULT_TENANT, id, "a", LONG)
+            .await
+            .expect("b's now")
+    );
+
+    // Expired: another owner takes over, and the old owner cannot renew.
+    store
+        .release_lease(DEFAULT_TENANT, id, "b")
+        .await
+        .expect("release");
+    assert!(
+        store
+            .acquire_lease(DEFAULT_TENANT, id, "a", Duration::from_millis(1))
+            .await
+            .expect("a takes briefly")
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let orphans = store.claim_orphans("c", LONG, 100).await.expect("claim");
+    assert!(
+        orphans.iter().any(|x| x.id == id),
+        "an expired lease is an orphan"
+    );
+    assert!(
+        !store
+            .renew_lease(DEFAULT_TENANT, id, "a", LONG)
+            .await
+            .expect("taken over")
+    );
+    assert!(
+        store
+            .renew_lease(DEFAULT_TENANT, id, "c", LONG)
+            .await
+            .expect("c renews")
+    );
+}
+
+async fn an_ended_handoff_has_no_lease(backend: &impl Backend) {
+    let store = backend.open().await;
+    let h = handoff(&unique("ended"));
+    store.create(h.clone()).await.expect("create");
+    assert!(
+        store
+            .acquire_lease(DEFAULT_TENANT, &h.id, "a", LONG)
+            .await
+            .expect("take")
+    );
+    store
+        .append(DEFAULT_TENANT, &h.id, NewEvent::new(EventKind::Cancelled))
+        .await
+        .expect("cancel");
+    assert!(
+        !store
+            .renew_lease(DEFAULT_TENANT, &h.id, "a", LONG)
+            .await
+            .expect("renew")
+    );
+    assert!(
+        !store
+            .acquire_lease(DEFAULT_TENANT, &h.id, "b", LONG)
+            .await
+            .expect("take")
+    );
+    let orphans = store.claim_orphans("b", LONG, 100).await.expect("claim");
+    assert!(!orphans.iter().any(|x| x.id == h.id));
+}
+
+async fn concurrent_claims_share_out_the_orphans(backend: &impl Backend) {
+    let first = backend.open().await;
+    // A second replica's own store; one process owns an embedded store.
+    let second = if backend.shared() {
+        backend.open().await
+    } else {
+        first.clone()
+    };
+    // Leave no older orphans around from other cases.
+    while !first
+        .claim_orphans("sweeper", LONG, 1000)
+        .await
+        .expect("sweep")
+        .is_empty()
+    {}
+    let mut ids = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let h = handoff(&unique("orphan"));
+        ids.insert(h.id.clone());
+        first.create(h).await.expect("create");
+    }
+    let mut claims = Vec::new();
+    for (n, store) in [first.clone(), second.clone(), first, second]
+        .into_iter()
+        .enumerate()
+    {
+        claims.push(tokio::spawn(async move {
+            let owner = format!("replica-{n}");
+            let mut mine = Vec::new();
+            for _ in 0..20 {
+                let claimed = store.claim_orphans(&owner, LONG, 3).await.expect("claim");
+                if claimed.is_empty() {
+                    break;
+                }
+                mine.extend(claimed.into_iter().map(|h| h.id));
+            }
+            mine
+        }));
+    }
+    let mut claimed = Vec::new();
+    for claim in claims {
+        claimed.extend(claim.await.expect("task"));
+    }
+    let distinct: std::collections::BTreeSet<String> = claimed.iter().cloned().collect();
+    assert_eq!(
+        claimed.len(),
+        distinct.len(),
+        "no handoff was claimed twice"
+    );
+    assert_eq!(distinct, ids, "every orphan was claimed");
+}
+
+async fn a_shared_store_announces_every_event(backend: &impl Backend) {
+    let store = backend.open().await;
+    let notices = store.listen().await.expect("listen");
+    let Some(mut notices) = notices else {
+        assert!(!backend.shared(), "a shared store must announce events");
+        return;
+    };
+    assert!(
+        backend.shared(),
+        "a store of one process needs no announcements"
+    );
+    // Another replica's store records; this one hears of it.
+    let writer = backend.open().await;
+    let h = handoff(&unique("notice"));
+    writer.create(h.clone()).await.expect("create");
+    writer
+        .append(DEFAULT_TENANT, &h.id, NewEvent::new(EventKind::Cancelled))
+        .await
+        .expect("cancel");
+    let mut sequences = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while sequences.len() < 2 {
+            match notices.recv().await.expect("notices keep coming") {
+                Notice::Recorded(notice) if notice.handoff_id == h.id => {
+                    assert_eq!(notice.tenant, DEFAULT_TENANT);
+                    sequences.push(notice.sequence);
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("both events announced");
+    assert_eq!(sequences, [1, 2]);
+}
