@@ -28,7 +28,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum LogFormat {
     /// Human-readable lines.
     #[default]
@@ -36,6 +36,19 @@ pub enum LogFormat {
     /// One JSON object per line, with the fields of every enclosing span
     /// (trace id, handoff id) under `spans`.
     Json,
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+
+    // By hand, so that a wrong value says what would have been right.
+    fn try_from(value: String) -> Result<Self, String> {
+        match value.as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("expected \"text\" or \"json\", got {other:?}")),
+        }
+    }
 }
 
 /// The OTLP wire protocol.

@@ -1,0 +1,186 @@
+//! Configuration layering (defaults, then the file, then `BATON_…`
+//! variables, then flags) and every kind of configuration error, through
+//! the real binaries: each error names the key and says what was expected.
+
+use std::process::Command;
+
+use baton_tests::{Service, binary};
+
+/// Runs `baton config check` on `contents` (as `name`) with `env`;
+/// returns the exit code and everything printed.
+fn check(name: &str, contents: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(name);
+    std::fs::write(&path, contents).expect("write config");
+    let output = Command::new(binary("baton"))
+        .args(["config", "check", "--component", "control"])
+        .arg(&path)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run baton config check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn each_kind_of_error_names_the_key_and_what_was_expected() {
+    let cases: &[(&str, &str, &[(&str, &str)], &[&str])] = &[
+        (
+            "unknown key",
+            "[server]\ngrpc_lsten = \"127.0.0.1:1\"\n",
+            &[],
+            &["grpc_lsten"],
+        ),
+        ("unknown section", "[sever]\n", &[], &["sever"]),
+        (
+            "bad address",
+            "[server]\ngrpc_listen = \"localhost\"\n",
+            &[],
+            &["grpc_listen", "socket address"],
+        ),
+        (
+            "bad duration",
+            "[server]\ndrain_timeout = \"ten seconds\"\n",
+            &[],
+            &["drain_timeout"],
+        ),
+        (
+            "bad enum value",
+            "[telemetry]\nlog_format = \"xml\"\n",
+            &[],
+            &["log_format", "text", "json"],
+        ),
+        (
+            "wrong type",
+            "[limits]\nmax_entities = \"many\"\n",
+            &[],
+            &["max_entities"],
+        ),
+        ("syntax", "[server\n", &[], &["control.toml"]),
+        (
+            "bad environment value",
+            "",
+            &[("BATON_SERVER__DRAIN_TIMEOUT", "soon")],
+            &["drain_timeout"],
+        ),
+        (
+            "unknown environment key",
+            "",
+            &[("BATON_SERVER__GRPC_LSTEN", "127.0.0.1:1")],
+            &["grpc_lsten"],
+        ),
+        (
+            "inconsistent values",
+            "[handoff]\ndefault_timeout = \"1h\"\nmax_timeout = \"1m\"\n",
+            &[],
+            &["handoff.default_timeout", "max_timeout"],
+        ),
+        (
+            "route to an unknown connector",
+            "[[routes]]\nname = \"r\"\ntargets = [{ connector = \"nowhere\", queue = \"q\" }]\n",
+            &[],
+            &["nowhere"],
+        ),
+    ];
+    for (what, contents, env, expected) in cases {
+        let (code, text) = check("control.toml", contents, env);
+        assert_eq!(code, 4, "{what}: exit code for {contents:?}: {text}");
+        for needle in *expected {
+            assert!(
+                text.contains(needle),
+                "{what}: {needle:?} missing from: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn yaml_and_toml_files_are_both_read_and_valid_ones_pass() {
+    let (code, text) = check(
+        "control.yaml",
+        "server:\n  grpc_listen: 127.0.0.1:0\ntelemetry:\n  log_format: json\n",
+        &[],
+    );
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = check("control.yaml", "server:\n  grpc_lsten: 1\n", &[]);
+    assert_eq!(code, 4, "{text}");
+    assert!(text.contains("grpc_lsten"), "{text}");
+}
+
+#[test]
+fn the_reference_configuration_is_valid() {
+    let output = Command::new(binary("baton"))
+        .args(["config", "example"])
+        .output()
+        .expect("baton config example");
+    let example = String::from_utf8(output.stdout).expect("utf-8");
+    assert!(example.contains("[telemetry]"), "{example}");
+    let (code, text) = check("example.toml", &example, &[]);
+    assert_eq!(code, 0, "{text}");
+}
+
+/// A free loopback port (bound, then released for the service to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port()
+}
+
+#[tokio::test]
+async fn flags_override_the_environment_which_overrides_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (file_grpc, env_grpc, env_http, flag_http) =
+        (free_port(), free_port(), free_port(), free_port());
+    let config = dir.path().join("control.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ngrpc_listen = \"127.0.0.1:{file_grpc}\"\nhttp_listen = \"127.0.0.1:{}\"\n[store]\ndata_dir = {:?}\n",
+            free_port(),
+            dir.path().join("data").display().to_string()
+        ),
+    )
+    .expect("write config");
+    let env_grpc_address = format!("127.0.0.1:{env_grpc}");
+    let env_http_address = format!("127.0.0.1:{env_http}");
+    let flag_http_address = format!("127.0.0.1:{flag_http}");
+    let control = Service::start_with_env(
+        "baton-control",
+        &[
+            "--config",
+            config.to_str().expect("path"),
+            "--http-listen",
+            &flag_http_address,
+        ],
+        &[
+            ("BATON_SERVER__GRPC_LISTEN", env_grpc_address.as_str()),
+            ("BATON_SERVER__HTTP_LISTEN", env_http_address.as_str()),
+        ],
+        dir.path(),
+    )
+    .await
+    .expect("start control");
+    // The file's gRPC address lost to the environment; the environment's
+    // HTTP address lost to the flag.
+    assert_eq!(control.addr("grpc").port(), env_grpc);
+    assert_eq!(control.addr("http").port(), flag_http);
+}
+
+#[tokio::test]
+async fn a_bad_value_stops_the_service_at_start_naming_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = tokio::process::Command::new(binary("baton-control"))
+        .env("BATON_TELEMETRY__TRACE_SAMPLE_RATIO", "2.5")
+        .env("BATON_STORE__DATA_DIR", dir.path().join("data"))
+        .output()
+        .await
+        .expect("run baton-control");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("telemetry.trace_sample_ratio"), "{stderr}");
+}
