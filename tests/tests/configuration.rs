@@ -26,9 +26,12 @@ fn check(name: &str, contents: &str, env: &[(&str, &str)]) -> (i32, String) {
     (output.status.code().unwrap_or(-1), text)
 }
 
+/// What is wrong, the file, the environment, and what the error must say.
+type ErrorCase<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+
 #[test]
 fn each_kind_of_error_names_the_key_and_what_was_expected() {
-    let cases: &[(&str, &str, &[(&str, &str)], &[&str])] = &[
+    let cases: &[ErrorCase] = &[
         (
             "unknown key",
             "[server]\ngrpc_lsten = \"127.0.0.1:1\"\n",
