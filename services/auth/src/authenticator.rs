@@ -162,8 +162,10 @@ pub fn credential(headers: &HeaderMap) -> Result<&str, AuthError> {
                 return Err(AuthError::Invalid("authorization scheme is not Bearer"));
             }
             token.trim()
-        } else {
+        } else if text.starts_with(api_key::PREFIX) {
             text
+        } else {
+            return Err(AuthError::Invalid("x-api-key holds no API key"));
         };
         if token.is_empty() {
             return Err(AuthError::Invalid("empty credential"));
@@ -213,6 +215,10 @@ mod tests {
         );
         assert_eq!(credential(&headers(&[("x-api-key", "bk_x")])), Ok("bk_x"));
         assert_eq!(
+            credential(&headers(&[("x-api-key", "eyJhbGciOi.x.y")])),
+            Err(AuthError::Invalid("x-api-key holds no API key"))
+        );
+        assert_eq!(
             credential(&headers(&[
                 ("authorization", "Bearer bk_x"),
                 ("x-api-key", "bk_x")
@@ -231,7 +237,7 @@ mod tests {
         assert_eq!(
             credential(&headers(&[
                 ("authorization", "Bearer a"),
-                ("x-api-key", "b")
+                ("x-api-key", "bk_b")
             ])),
             Err(AuthError::Invalid("several different credentials"))
         );
