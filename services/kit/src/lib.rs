@@ -6,3 +6,4 @@ pub mod grpc;
 pub mod lifecycle;
 pub mod status;
 pub mod telemetry;
+pub mod tls;
