@@ -217,6 +217,8 @@ pub enum KeysFileError {
     },
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(transparent)]
+    Mint(#[from] MintError),
     #[error("{path}: {source}")]
     Write {
         path: String,
@@ -301,6 +303,21 @@ impl KeysFile {
         file.keys.push(entry);
         file.check()?;
         file.write(path)
+    }
+
+    /// Mints a key and adds its entry to the keys file at `path` (created
+    /// when missing): what `baton auth new-key` does. Show the returned
+    /// key once; only its hash is kept.
+    pub fn mint_into(
+        path: &Path,
+        tenant: &str,
+        roles: &[Role],
+        name: Option<&str>,
+        not_after: Option<SystemTime>,
+    ) -> Result<MintedKey, KeysFileError> {
+        let minted = mint(tenant, roles, name, not_after)?;
+        KeysFile::add_to(path, minted.entry.clone())?;
+        Ok(minted)
     }
 
     /// Removes the key `id` from the keys file at `path`; false when absent.
@@ -523,10 +540,14 @@ mod tests {
     fn add_and_remove_rewrite_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("keys.toml");
-        let first = mint("acme", &[Role::AiRuntime], None, None).expect("mints");
+        let first = KeysFile::mint_into(&path, "acme", &[Role::AiRuntime], None, None)
+            .expect("mints into a new file");
         let second = mint("acme", &[Role::AiRuntime], None, None).expect("mints");
-        KeysFile::add_to(&path, first.entry.clone()).expect("adds");
         KeysFile::add_to(&path, second.entry.clone()).expect("adds");
+        assert!(matches!(
+            KeysFile::mint_into(&path, "acme", &[], None, None),
+            Err(KeysFileError::Mint(MintError::NoRoles))
+        ));
         assert!(KeysFile::add_to(&path, second.entry.clone()).is_err());
         assert!(KeysFile::remove_from(&path, &first.entry.id).expect("removes"));
         assert!(!KeysFile::remove_from(&path, &first.entry.id).expect("reads"));

@@ -3,9 +3,9 @@
 //!
 //! Refusals are answered by the layer itself, as tonic answers errors: an
 //! HTTP 200 response whose headers carry `grpc-status`, `grpc-message` and
-//! the rich details. The credential is never logged; the reason is, at
-//! `info`, with the method and (for API keys) nothing more than the key's
-//! credential id of the principal once known.
+//! the rich details. The credential is never logged: a refusal is logged at
+//! `info` with the method and the reason (and, for a role that lacks the
+//! method, the tenant and credential id, which hold no secret).
 
 use std::sync::Arc;
 use std::task::{Context, Poll};

@@ -13,7 +13,27 @@
 //!   `RESOURCE_EXHAUSTED`.
 //!
 //! A server stacks them auth first, so that limits know the tenant:
-//! `Server::builder().layer(auth).layer(rate_limit)`.
+//! `Server::builder().layer(auth).layer(rate_limit)`. Configuration, for
+//! example:
+//!
+//! ```toml
+//! [auth]
+//! mode = "required"                     # default "off"
+//! api_keys_file = "/etc/baton/keys.toml"
+//! [auth.jwt]
+//! jwks_file = "/etc/baton/jwks.json"    # RS256 / ES256, by kid
+//! hs256_secret_file = "/etc/baton/jwt.secret"
+//! issuer = "https://idp.example.com"
+//! audience = "baton"
+//! tenant_claim = "tenant"               # default
+//! roles_claim = "roles"                 # default
+//! leeway = "30s"                        # default
+//!
+//! [rate_limit]
+//! requests_per_second = 50.0
+//! burst = 100
+//! max_tenants = 10000
+//! ```
 
 pub mod api_key;
 pub mod authenticator;

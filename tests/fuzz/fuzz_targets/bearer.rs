@@ -31,8 +31,7 @@ fn fixture() -> &'static Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let secret = "a fuzzing secret of at least thirty-two bytes";
         std::fs::write(dir.path().join("secret"), secret).expect("write");
-        let pair =
-            rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("keygen");
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("keygen");
         let es256 = EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).expect("pem");
         let mut jwk = Jwk::from_encoding_key(&es256, Algorithm::ES256).expect("jwk");
         jwk.common.key_id = Some("k1".into());
@@ -88,7 +87,14 @@ fuzz_target!(|data: &[u8]| {
                 return;
             };
             let mut headers = HeaderMap::new();
-            headers.insert(if case % 4 == 0 { "authorization" } else { "x-api-key" }, value);
+            headers.insert(
+                if case % 4 == 0 {
+                    "authorization"
+                } else {
+                    "x-api-key"
+                },
+                value,
+            );
             if let Ok(principal) = fixture.authenticator.authenticate_headers(&headers) {
                 panic!("random bytes authenticated as {principal:?}");
             }

@@ -43,6 +43,14 @@ fuzz_target!(|data: &[u8]| {
     }
     // Never for another handoff, nor after expiry.
     let other = Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0002);
-    assert!(signer.verify(&candidate, other, Purpose::ReadContext, NOW).is_err());
-    assert!(signer.verify(&candidate, handoff, Purpose::ReadContext, NOW + 61).is_err());
+    assert!(
+        signer
+            .verify(&candidate, other, Purpose::ReadContext, NOW)
+            .is_err()
+    );
+    assert!(
+        signer
+            .verify(&candidate, handoff, Purpose::ReadContext, NOW + 61)
+            .is_err()
+    );
 });
