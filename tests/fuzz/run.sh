@@ -5,11 +5,13 @@
 #   FUZZ_SECONDS=300 bash tests/fuzz/run.sh bearer
 #
 # Needs cargo-fuzz (installed here when missing, from crates.io) and a C++
-# compiler (libfuzzer-sys builds libFuzzer). Works on a stable toolchain:
-# cargo-fuzz passes a few nightly-only flags, which RUSTC_BOOTSTRAP=1 lets
-# through. No sanitizer: the code fuzzed forbids `unsafe`, so AddressSanitizer
-# would only slow the build and the runs; panics, overflow checks and debug
-# assertions are what the targets catch. A crash leaves its input under
+# compiler (libfuzzer-sys builds libFuzzer). Works on a stable toolchain,
+# no nightly needed. No sanitizer: the code fuzzed forbids `unsafe`, so
+# AddressSanitizer would only slow the build and the runs; panics, overflow
+# checks and debug assertions are what the targets catch. (Without a
+# sanitizer cargo-fuzz passes only stable rustc flags; RUSTC_BOOTSTRAP=1 is
+# set anyway, so that `--sanitizer address` also works on stable if ever
+# wanted.) A crash leaves its input under
 # tests/fuzz/artifacts/<target>/ and fails the script. The corpus grows
 # under tests/fuzz/corpus/ (not committed).
 set -euo pipefail
