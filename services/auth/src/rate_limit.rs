@@ -26,8 +26,9 @@ pub struct RateLimitConfig {
     pub requests_per_second: f64,
     /// Calls a tenant may make at once after being idle. Default 100.
     pub burst: u32,
-    /// Most tenants tracked at once; beyond it the least-used bucket is
-    /// forgotten. Default 10 000.
+    /// Most tenants tracked at once. Beyond it, refilled buckets are
+    /// forgotten first (a fresh bucket is the same), then the one with the
+    /// most tokens left. Default 10 000.
     pub max_tenants: usize,
 }
 
