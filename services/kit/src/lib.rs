@@ -7,3 +7,4 @@ pub mod lifecycle;
 pub mod redact;
 pub mod status;
 pub mod telemetry;
+pub mod tls;
