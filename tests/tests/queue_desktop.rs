@@ -26,6 +26,14 @@ const SUMMARY: &str = "Customer was charged twice for the March invoice";
 const ACCOUNT: &str = "ACC-99887766";
 /// A customer's words that would run script if the page used innerHTML.
 const HOSTILE: &str = "<img src=x onerror=\"document.title='pwned'\"> charged twice!";
+/// The AI runtime's trace, which the screen pop carries to the desktop.
+const TRACE_ID: &str = "8a3c60f7d188f8fa79d48a391a778fa6";
+/// Spans go to a port nobody listens on: propagation must not depend on a
+/// collector being there.
+const TRACING_ENV: &[(&str, &str)] = &[
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+];
 
 /// The queue connector, a scripted fallback connector and the control
 /// service routing `support` to the queue, then to the fallback.
@@ -49,9 +57,10 @@ impl Stack {
                 path_str(&dir.path().join("queue"))?
             ),
         )?;
-        let queue = Service::start(
+        let queue = Service::start_with_env(
             "baton-connector-queue",
             &["--config", path_str(&queue_config)?],
+            TRACING_ENV,
             dir.path(),
         )
         .await?;
@@ -99,9 +108,10 @@ targets = [{{ connector = "queue", queue = "support" }}, {{ connector = "fallbac
                 fallback = fallback.endpoint("grpc"),
             ),
         )?;
-        let control = Service::start(
+        let control = Service::start_with_env(
             "baton-control",
             &["--config", path_str(&control_config)?],
+            TRACING_ENV,
             dir.path(),
         )
         .await?;
@@ -378,8 +388,13 @@ async fn agent_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     assert_eq!(browser.text("#agent-label").await?, "Ann Agent");
 
     let mut client = stack.client().await?;
+    let mut create = tonic::Request::new(handoff_request("queue-desktop-1"));
+    create.metadata_mut().insert(
+        "traceparent",
+        format!("00-{TRACE_ID}-53995c3f42cd8ad8-01").parse()?,
+    );
     let handoff = client
-        .create_handoff(handoff_request("queue-desktop-1"))
+        .create_handoff(create)
         .await?
         .into_inner()
         .handoff
@@ -414,6 +429,18 @@ async fn agent_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
         "shown as text: {transcript:?}"
     );
     assert!(transcript.contains("connecting you with a specialist"));
+    // The desktop event continues the caller's trace.
+    let traceparent = browser
+        .client
+        .find(Locator::Css("#pop"))
+        .await?
+        .attr("data-traceparent")
+        .await?
+        .unwrap_or_default();
+    assert!(
+        traceparent.starts_with(&format!("00-{TRACE_ID}-")),
+        "{traceparent:?}"
+    );
     assert!(
         browser
             .text("#pop-attempts")
@@ -487,6 +514,23 @@ async fn agent_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     browser.wait_text("#agents", "Ann Agent").await?;
     browser.wait_text("#audit", "account_number").await?;
     browser.screenshot("queue-supervisor.png").await?;
+
+    // The queue's Prometheus endpoint counts the transfer it completed.
+    browser
+        .client
+        .goto(&format!("{}metrics", stack.desktop_url()))
+        .await?;
+    let metrics = browser.client.source().await?;
+    let completed = metrics.lines().find(|line| {
+        line.starts_with("baton_connector_transfers_finished_total{")
+            && line.contains("outcome=\"completed\"")
+            && line.contains("target_kind=\"TARGET_KIND_QUEUE\"")
+    });
+    assert!(
+        completed.is_some_and(|line| line.ends_with(" 1")),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(ACCOUNT) && !metrics.contains(SUMMARY));
     Ok(())
 }
 

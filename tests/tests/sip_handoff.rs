@@ -2,7 +2,8 @@
 //! as the humans' phones and a trunk, all real processes on loopback. A
 //! handoff to a SIP URI or a phone number reaches sipp with the context
 //! token in User-to-User (the scenarios fail otherwise), WatchHandoff shows
-//! ringing then connected, and a busy first target falls back to the next.
+//! ringing then connected, a busy first target falls back to the next, and
+//! the INVITE carries the AI runtime's trace on to the phone.
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,9 @@ impl Sipp {
             .arg("-trace_err")
             .arg("-error_file")
             .arg(dir.join(format!("sipp-{scenario}-{port}.log")))
+            .arg("-trace_msg")
+            .arg("-message_file")
+            .arg(dir.join(format!("sipp-{scenario}-{port}-messages.log")))
             .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -58,6 +62,12 @@ impl Sipp {
 
     fn uri(&self) -> String {
         format!("sip:agent@127.0.0.1:{}", self.port)
+    }
+
+    /// Every SIP message sipp sent and received, as it logged them.
+    fn messages(&self, dir: &Path) -> String {
+        std::fs::read_to_string(dir.join(format!("sipp-{}-{}-messages.log", self.name, self.port)))
+            .unwrap_or_default()
     }
 
     async fn assert_passed(mut self, dir: &Path) {
@@ -86,6 +96,16 @@ struct Stack {
 
 impl Stack {
     async fn start(busy: &Sipp, answers: &Sipp, trunk_port: u16) -> Self {
+        Self::start_with_env(busy, answers, trunk_port, &[]).await
+    }
+
+    /// As [`Stack::start`], with `env` for both services.
+    async fn start_with_env(
+        busy: &Sipp,
+        answers: &Sipp,
+        trunk_port: u16,
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let sip_config = dir.path().join("sip.toml");
         std::fs::write(
@@ -111,9 +131,10 @@ caller_id_policy = "fixed"
             ),
         )
         .expect("write sip config");
-        let connector = Service::start(
+        let connector = Service::start_with_env(
             "baton-connector-sip",
             &["--config", sip_config.to_str().expect("path")],
+            env,
             dir.path(),
         )
         .await
@@ -148,9 +169,10 @@ targets = [{{ connector = "sip", sip_uri = "{busy}" }}, {{ connector = "sip", si
             ),
         )
         .expect("write control config");
-        let control = Service::start(
+        let control = Service::start_with_env(
             "baton-control",
             &["--config", control_config.to_str().expect("path")],
+            env,
             dir.path(),
         )
         .await
@@ -164,11 +186,27 @@ targets = [{{ connector = "sip", sip_uri = "{busy}" }}, {{ connector = "sip", si
 
     /// Creates a handoff and returns every event until it ends.
     async fn handoff(&self, request_id: &str, target: pb::target::Kind) -> Vec<HandoffEvent> {
+        self.traced_handoff(request_id, target, None).await
+    }
+
+    /// As [`Stack::handoff`], continuing the caller's `traceparent`.
+    async fn traced_handoff(
+        &self,
+        request_id: &str,
+        target: pb::target::Kind,
+        traceparent: Option<&str>,
+    ) -> Vec<HandoffEvent> {
         let mut client = HandoffServiceClient::connect(self.control.endpoint("grpc"))
             .await
             .expect("connect to control");
+        let mut create = tonic::Request::new(request(request_id, target));
+        if let Some(traceparent) = traceparent {
+            create
+                .metadata_mut()
+                .insert("traceparent", traceparent.parse().expect("metadata"));
+        }
         let id = client
-            .create_handoff(request(request_id, target))
+            .create_handoff(create)
             .await
             .expect("create")
             .into_inner()
@@ -249,6 +287,53 @@ async fn a_handoff_to_a_sip_uri_rings_the_human_with_the_token_and_connects() {
         "{kinds:?}"
     );
     answers.assert_passed(logs.path()).await;
+}
+
+#[tokio::test]
+async fn the_invite_to_the_human_continues_the_callers_trace() {
+    const TRACE_ID: &str = "5b8efff798038103d269b633813fc60c";
+    const CALLER_SPAN: &str = "eee19b7ec3c1b174";
+    let logs = tempfile::tempdir().expect("tempdir");
+    let busy = Sipp::start("agent_busy", logs.path());
+    let answers = Sipp::start("agent_answers_any", logs.path());
+    // Spans go to a port nobody listens on: propagation must not depend
+    // on a collector being there.
+    let stack = Stack::start_with_env(
+        &busy,
+        &answers,
+        9,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ],
+    )
+    .await;
+    let events = stack
+        .traced_handoff(
+            "sip-traced-1",
+            pb::target::Kind::SipUri(answers.uri()),
+            Some(&format!("00-{TRACE_ID}-{CALLER_SPAN}-01")),
+        )
+        .await;
+    assert!(kinds(&events).contains(&K::Connected), "{events:?}");
+    let messages = answers.messages(logs.path());
+    answers.assert_passed(logs.path()).await;
+    let invite = messages
+        .split("INVITE sip:")
+        .nth(1)
+        .expect("sipp logged the INVITE it received");
+    let traceparent = invite
+        .lines()
+        .find_map(|line| line.strip_prefix("traceparent: "))
+        .expect("the INVITE has a traceparent header");
+    assert!(
+        traceparent.starts_with(&format!("00-{TRACE_ID}-")) && traceparent.ends_with("-01"),
+        "{traceparent}"
+    );
+    assert!(
+        !traceparent.contains(CALLER_SPAN),
+        "the parent is the SIP connector's span: {traceparent}"
+    );
 }
 
 #[tokio::test]

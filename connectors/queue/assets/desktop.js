@@ -227,7 +227,7 @@ function pop(contact, connected) {
       : null,
     connected ? connectedPanel(contact) : offerActions(contact));
 
-  const card = h("article", { class: "card pop", id: "pop", "aria-labelledby": "pop-title", "data-handoff": contact.handoff_id }, head, body);
+  const card = h("article", { class: "card pop", id: "pop", "aria-labelledby": "pop-title", "data-handoff": contact.handoff_id, "data-traceparent": contact.traceparent }, head, body);
   // The meter's width is set from script (CSP forbids inline styles).
   for (const bar of card.querySelectorAll("[data-width]")) bar.style.width = `${bar.dataset.width}%`;
   return card;

@@ -41,6 +41,10 @@ struct Inner {
     queues: Queues,
     store: Store,
     envelopes: HashMap<String, ContextEnvelope>,
+    /// The W3C `traceparent` of each contact's transfer, handed to the
+    /// desktop with the screen pop so that its spans join the handoff's
+    /// trace. Not saved: a trace does not outlive the process's spans.
+    traces: HashMap<String, String>,
     /// Session token hash → agent id; saved, so that desktops reconnect
     /// after a restart.
     sessions: HashMap<String, String>,
@@ -103,6 +107,7 @@ impl Desk {
                 queues,
                 store,
                 envelopes,
+                traces: HashMap::new(),
                 sessions,
                 orphans,
                 detached: BTreeSet::new(),
@@ -174,6 +179,7 @@ impl Desk {
             tracing::warn!(%handoff_id, "no transfer resumed this restored contact; withdrawn");
             inner.queues.remove(&handoff_id, now);
             inner.envelopes.remove(&handoff_id);
+            inner.traces.remove(&handoff_id);
         }
         self.commit(inner);
     }
@@ -189,6 +195,9 @@ impl Desk {
         if fresh {
             if let Err(error) = inner.store.save_envelope(&handoff_id, &envelope) {
                 tracing::error!(%error, "cannot save the context");
+            }
+            if let Some(traceparent) = baton_service_kit::telemetry::current_traceparent() {
+                inner.traces.insert(handoff_id.clone(), traceparent);
             }
             inner.envelopes.insert(handoff_id, envelope);
         }
@@ -246,6 +255,7 @@ impl Desk {
         let mut inner = self.lock();
         if inner.queues.remove(handoff_id, now_millis()).is_some() {
             inner.envelopes.remove(handoff_id);
+            inner.traces.remove(handoff_id);
             self.commit(&mut inner);
         }
     }
@@ -374,6 +384,7 @@ impl Desk {
         if inner.detached.remove(handoff_id) {
             inner.queues.remove(handoff_id, now);
             inner.envelopes.remove(handoff_id);
+            inner.traces.remove(handoff_id);
         }
         self.commit(&mut inner);
         Ok(())
@@ -669,6 +680,9 @@ pub struct ScreenPop {
     pub omitted_fields: Vec<String>,
     /// The control service's full context page, when it sent one.
     pub screen_pop_url: String,
+    /// W3C Trace Context of the handoff, for the desktop's own spans.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -786,6 +800,7 @@ fn pop(
             .and_then(|e| e.reference.as_ref())
             .map(|r| r.screen_pop_url.clone())
             .unwrap_or_default(),
+        traceparent: inner.traces.get(&contact.handoff_id).cloned(),
     }
 }
 

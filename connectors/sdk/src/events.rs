@@ -56,6 +56,14 @@ impl EventLog {
         self.lock().last().is_some_and(|e| is_terminal(e.kind))
     }
 
+    /// The kind of the terminal event, once the transfer has ended.
+    pub(crate) fn outcome(&self) -> Option<TransferEventKind> {
+        self.lock()
+            .last()
+            .filter(|e| is_terminal(e.kind))
+            .map(StartTransferResponse::kind)
+    }
+
     pub(crate) fn was_connected(&self) -> bool {
         self.lock()
             .iter()

@@ -52,6 +52,7 @@
 
 mod events;
 mod info;
+mod metrics;
 pub mod pacing;
 mod server;
 mod transfers;

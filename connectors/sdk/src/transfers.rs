@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use baton_proto::connector::v1::{ContextEnvelope, StartTransferRequest};
+use baton_proto::connector::v1::{ContextEnvelope, ContextMechanism, StartTransferRequest};
 use baton_proto::types::v1::{FailureReason, TargetKind, TransferMode, target};
 use baton_service_kit::status::{FieldViolation, invalid_argument, with_reason};
+use prost::Message;
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status};
 use tracing::Instrument;
@@ -111,6 +112,9 @@ impl Transfer {
                 None
             }
         };
+        if let Some(envelope) = &request.envelope {
+            violations.extend(oversize_context(envelope, info));
+        }
         let (Some(target), Some(deadline)) = (target, deadline) else {
             return Err(invalid_argument(&violations));
         };
@@ -147,6 +151,46 @@ impl Transfer {
             deadline,
         })
     }
+}
+
+/// Context larger than the connector advertised it carries: refused here,
+/// so that no connector silently drops or truncates what it cannot carry
+/// (the control service fits the context to the advertised limits).
+fn oversize_context(envelope: &ContextEnvelope, info: &ConnectorInfo) -> Vec<FieldViolation> {
+    let limit_of = |mechanism: i32| {
+        info.context
+            .iter()
+            .find(|(m, max)| *m as i32 == mechanism && *max > 0)
+            .map(|(_, max)| *max as usize)
+    };
+    let mut violations = Vec::new();
+    if let (Some(context), Some(limit)) = (
+        &envelope.context,
+        limit_of(ContextMechanism::Structured as i32),
+    ) && context.encoded_len() > limit
+    {
+        violations.push(FieldViolation::new(
+            "envelope.context",
+            format!(
+                "is {} bytes encoded; this connector carries at most {limit}",
+                context.encoded_len()
+            ),
+        ));
+    }
+    for (index, payload) in envelope.payloads.iter().enumerate() {
+        if let Some(limit) = limit_of(payload.mechanism)
+            && payload.content.len() > limit
+        {
+            violations.push(FieldViolation::new(
+                format!("envelope.payloads[{index}].content"),
+                format!(
+                    "is {} bytes; this connector carries at most {limit} for this mechanism",
+                    payload.content.len()
+                ),
+            ));
+        }
+    }
+    violations
 }
 
 #[derive(Debug)]
@@ -211,6 +255,9 @@ impl<C: Connector> Transfers<C> {
     }
 
     async fn drive(&self, transfer: Transfer, entry: &Running) {
+        let target_kind = transfer.target.kind().as_str_name();
+        let started = std::time::Instant::now();
+        crate::metrics::metrics().started(target_kind);
         let events = TransferEvents::new(entry.log.clone());
         let remaining = transfer
             .deadline
@@ -238,6 +285,7 @@ impl<C: Connector> Transfers<C> {
             }
         };
         run.await;
+        crate::metrics::metrics().finished(target_kind, entry.log.outcome(), started.elapsed());
     }
 
     /// Cancels the running transfer of a handoff (one attempt, or any when

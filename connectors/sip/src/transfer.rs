@@ -19,9 +19,9 @@ use crate::digest::Challenge;
 use crate::message::{self, HeaderLines};
 use crate::stack::{Peer, SipError, SipStack, Transport, random_token};
 
-/// The User-to-User limit many carriers enforce, in bytes of the token
-/// (hex doubles it on the wire).
-const UUI_MAX_BYTES: u32 = 128;
+/// The User-to-User limit many carriers enforce, in bytes on the wire; hex
+/// doubles the token, so the connector carries (and advertises) half.
+const UUI_TOKEN_MAX_BYTES: u32 = 128 / 2;
 /// The SIP_HEADERS payload limit advertised to the control service.
 const SIP_HEADERS_MAX_BYTES: u32 = 1024;
 
@@ -271,7 +271,7 @@ impl SipConnector {
             .filter(|c| !c.is_empty())
             .or_else(|| envelope.reference.as_ref().map(|r| r.token.clone()))
             .filter(|t| !t.is_empty())?;
-        if token.len() > UUI_MAX_BYTES as usize / 2 {
+        if token.len() > UUI_TOKEN_MAX_BYTES as usize {
             tracing::warn!("handoff token too long for User-to-User; not sent");
             return None;
         }
@@ -329,6 +329,7 @@ impl SipConnector {
         if message::is_safe_uri(&transfer.handoff_id) {
             lines.push(("X-Baton-Handoff-Id".into(), transfer.handoff_id.clone()));
         }
+        lines.extend(trace_context());
         let caller = transfer
             .envelope
             .conversation
@@ -624,6 +625,7 @@ impl SipConnector {
             ));
         }
         lines.push(("Supported".into(), "tdialog, replaces".into()));
+        lines.extend(trace_context());
         lines.push((
             "User-Agent".into(),
             format!("baton-connector-sip/{}", env!("CARGO_PKG_VERSION")),
@@ -905,6 +907,20 @@ async fn dialog_destination(stack: &SipStack, dialog: &Dialog) -> Result<Peer, S
 }
 
 /// The target as configured: its SIP URI or its number.
+/// The W3C `traceparent` of the transfer's span as a SIP header, so that the
+/// far end's spans (or a capture) join the handoff's trace. The value is
+/// built by OpenTelemetry from hex digits and dashes; anything else is left
+/// out rather than sent into a header.
+fn trace_context() -> Option<(String, String)> {
+    baton_service_kit::telemetry::current_traceparent()
+        .filter(|value| {
+            value
+                .bytes()
+                .all(|byte| byte.is_ascii_hexdigit() || byte == b'-')
+        })
+        .map(|value| ("traceparent".to_owned(), value))
+}
+
 fn target_name(target: &TransferTarget) -> &str {
     match target {
         TransferTarget::SipUri(uri) => uri,
@@ -1008,7 +1024,7 @@ impl Connector for SipConnector {
                 TransferMode::Blind,
                 TransferMode::Attended,
             ])
-            .context(ContextMechanism::SipUserToUser, UUI_MAX_BYTES)
+            .context(ContextMechanism::SipUserToUser, UUI_TOKEN_MAX_BYTES)
             .context(ContextMechanism::SipHeaders, SIP_HEADERS_MAX_BYTES)
             .context(ContextMechanism::ScreenPopUrl, 0)
     }

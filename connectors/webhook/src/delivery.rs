@@ -212,17 +212,19 @@ impl Deliverer {
         // a receiver's replay window accepts a late retry.
         let signature = endpoint.secret.sign(&message.id, timestamp, &message.body);
         let started = Instant::now();
-        let result = self
+        let mut request = self
             .client
             .post(endpoint.url.clone())
             .timeout(endpoint.timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("webhook-id", &message.id)
             .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature)
-            .body(message.body.to_vec())
-            .send()
-            .await;
+            .header("webhook-signature", signature);
+        // The receiver's spans join the handoff's trace (W3C Trace Context).
+        if let Some(traceparent) = baton_service_kit::telemetry::current_traceparent() {
+            request = request.header("traceparent", traceparent);
+        }
+        let result = request.body(message.body.to_vec()).send().await;
         let elapsed = started.elapsed();
         match result {
             Ok(response) => {

@@ -57,6 +57,10 @@ pub fn router(log: DeliveryLog, reports: Arc<Reports>) -> Router {
     Router::new()
         .route("/v1/deliveries", get(deliveries))
         .route(
+            "/metrics",
+            get(baton_service_kit::telemetry::prometheus_scrape),
+        )
+        .route(
             "/v1/reports",
             post(report).layer(DefaultBodyLimit::max(MAX_REPORT_BYTES)),
         )

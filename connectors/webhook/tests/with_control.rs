@@ -1,7 +1,8 @@
 //! The real control service, the webhook connector binary and a receiving
 //! endpoint: the context the control service renders for the WEBHOOK
 //! mechanism reaches the receiver, signed, without sensitive values, and
-//! the handoff completes. Needs `baton-control` built (CI builds every
+//! the handoff completes, and the request carries the caller's trace
+//! (W3C `traceparent`) on to the receiver. Needs `baton-control` built (CI builds every
 //! binary first; locally `cargo build -p baton-control`).
 
 mod common;
@@ -69,6 +70,15 @@ fn request() -> CreateHandoffRequest {
     }
 }
 
+/// The AI runtime's trace, continued by the control service and the
+/// connector. Spans are exported to a port nobody listens on: propagation
+/// must not depend on a collector being there.
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const TRACING_ENV: &[(&str, &str)] = &[
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9"),
+    ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+];
+
 #[tokio::test]
 async fn a_handoff_to_a_webhook_queue_reaches_the_receiver_and_completes() {
     let receiver = receiver(&[("crm", vec![])], None);
@@ -84,7 +94,7 @@ async fn a_handoff_to_a_webhook_queue_reaches_the_receiver_and_completes() {
         ),
     )
     .expect("writes");
-    let webhook = Service::start(
+    let webhook = Service::start_with_env(
         "baton-connector-webhook",
         &[
             "--config",
@@ -94,6 +104,7 @@ async fn a_handoff_to_a_webhook_queue_reaches_the_receiver_and_completes() {
             "--http-listen",
             "127.0.0.1:0",
         ],
+        TRACING_ENV,
         dir.path(),
     )
     .await
@@ -109,9 +120,10 @@ async fn a_handoff_to_a_webhook_queue_reaches_the_receiver_and_completes() {
         ),
     )
     .expect("writes");
-    let control = Service::start(
+    let control = Service::start_with_env(
         "baton-control",
         &["--config", control_config.to_str().expect("path")],
+        TRACING_ENV,
         dir.path(),
     )
     .await
@@ -120,8 +132,15 @@ async fn a_handoff_to_a_webhook_queue_reaches_the_receiver_and_completes() {
     let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
         .await
         .expect("connects");
+    let mut create = tonic::Request::new(request());
+    create.metadata_mut().insert(
+        "traceparent",
+        format!("00-{TRACE_ID}-b7ad6b7169203331-01")
+            .parse()
+            .expect("metadata"),
+    );
     let handoff = client
-        .create_handoff(request())
+        .create_handoff(create)
         .await
         .expect("CreateHandoff")
         .into_inner()
@@ -151,6 +170,15 @@ async fn a_handoff_to_a_webhook_queue_reaches_the_receiver_and_completes() {
 
     let received = receiver.received();
     assert_eq!(received.len(), 1);
+    let traceparent = received[0].traceparent.as_deref().unwrap_or_default();
+    assert!(
+        traceparent.starts_with(&format!("00-{TRACE_ID}-")) && traceparent.ends_with("-01"),
+        "the webhook continues the caller's trace: {traceparent:?}"
+    );
+    assert!(
+        !traceparent.contains("b7ad6b7169203331"),
+        "the parent is the connector's span, not the caller's: {traceparent}"
+    );
     let data = &received[0].body["data"];
     assert_eq!(data["handoff_id"], handoff.id.as_str());
     assert_eq!(

@@ -212,7 +212,7 @@ spec:
 {{- end }}
 {{- end -}}
 
-{{/* A component's ServiceMonitor (the services serve no metrics yet: issue 8). */}}
+{{/* A component's ServiceMonitor: the control service and the queue serve /metrics on their HTTP port. */}}
 {{- define "baton.serviceMonitor" -}}
 {{- if .root.Values.serviceMonitor.enabled }}
 apiVersion: monitoring.coreos.com/v1

@@ -36,23 +36,13 @@ pub struct TokenQuery {
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(prometheus_metrics))
+        .route(
+            "/metrics",
+            get(baton_service_kit::telemetry::prometheus_scrape),
+        )
         .route("/v1/handoffs/{id}/context", get(context_json))
         .route("/v1/handoffs/{id}/screen-pop", get(screen_pop))
         .with_state(state)
-}
-
-/// The process's metrics for a Prometheus scrape. They name routes,
-/// connectors and outcomes, never customers, so they need no token.
-async fn prometheus_metrics() -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        baton_service_kit::telemetry::prometheus_text(),
-    )
-        .into_response()
 }
 
 /// A masked value shows nothing but that it exists.

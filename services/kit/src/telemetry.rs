@@ -135,6 +135,21 @@ pub fn prometheus_text() -> String {
         .unwrap_or_else(|error| format!("# encoding failed: {error}\n"))
 }
 
+/// An axum handler answering a Prometheus scrape with [`prometheus_text`].
+/// Metrics name routes, connectors and outcomes, never customers, so the
+/// endpoint needs no token.
+pub async fn prometheus_scrape() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        prometheus_text(),
+    )
+        .into_response()
+}
+
 impl Telemetry {
     /// Whether spans are exported.
     pub fn exports_traces(&self) -> bool {

@@ -5,9 +5,11 @@
 
 mod api;
 mod fanout;
+mod firstring;
 mod floor;
 mod payload;
 mod report;
+mod screenpop;
 mod store;
 
 use std::path::PathBuf;
@@ -26,7 +28,8 @@ struct Args {
     /// measure); a temporary directory under the system's temp dir when unset.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Scenarios to run: `store`, `api`, `fanout` (all when none given).
+    /// Scenarios to run: `store`, `api`, `firstring`, `screenpop`, `fanout`
+    /// (all when none given).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -72,6 +75,12 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("api") {
         api::run(scale, &base.path().join("api"), &mut table).await?;
+    }
+    if wanted("firstring") {
+        firstring::run(scale, &base.path().join("firstring"), &mut table).await?;
+    }
+    if wanted("screenpop") {
+        screenpop::run(scale, &base.path().join("screenpop"), &mut table).await?;
     }
     if wanted("fanout") {
         fanout::run(scale, &base.path().join("fanout"), &mut table).await?;

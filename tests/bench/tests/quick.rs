@@ -31,6 +31,9 @@ fn quick_mode_prints_the_table() {
         "store commits, 64 writers",
         "CreateHandoff p50, c=1",
         "CreateHandoff throughput, c=256",
+        "CreateHandoff to INVITE at the phone, p50",
+        "SIP connector calls/s",
+        "CreateHandoff to screen pop, p99",
         "RSS per stream, 100 streams",
     ] {
         assert!(

@@ -46,6 +46,8 @@ pub struct Received {
     pub id: String,
     pub body: serde_json::Value,
     pub status: u16,
+    /// The W3C `traceparent` header, when the connector sent one.
+    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -176,6 +178,7 @@ pub async fn hook(
     // the handler is dropped with the connection.
     receiver.received.lock().expect("lock").push(Received {
         endpoint: name,
+        traceparent: header("traceparent"),
         id,
         body: parsed,
         status,

@@ -75,14 +75,6 @@ pub fn assert_report(report: &Report, known_failures: &[&str], skips: &[&str], l
     );
 }
 
-/// Known bug, found by the kit: `baton-connector-sdk` does not check the
-/// envelope against the limits the connector advertises, so a payload (or
-/// structured context) larger than its mechanism's `max_bytes` is accepted
-/// and the transfer runs (the SIP connector then drops a too-long
-/// User-to-User silently). The contract's limits are the connector's own;
-/// it should refuse with INVALID_ARGUMENT naming `envelope.…`.
-pub const SDK_ACCEPTS_OVERSIZE_CONTEXT: &str = "context.oversize_refused";
-
 pub fn bin(name: &str) -> String {
     baton_tests::binary(name).display().to_string()
 }

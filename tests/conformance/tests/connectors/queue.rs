@@ -11,7 +11,7 @@ use baton_conformance::{Profile, Subject};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::common::{SDK_ACCEPTS_OVERSIZE_CONTEXT, assert_report, bin, check, launch};
+use crate::common::{assert_report, bin, check, launch};
 
 const PROFILE: &str = r#"
 settle = "300ms"
@@ -191,7 +191,7 @@ skills = ["nobody"]
     let profile = Profile::from_toml(PROFILE).expect("profile");
     let report = check(Subject::Launched(Box::new(launched)), &profile).await;
     answerer.abort();
-    assert_report(&report, &[SDK_ACCEPTS_OVERSIZE_CONTEXT], &[], &log);
+    assert_report(&report, &[], &[], &log);
     assert!(
         report.get("cancel.at_stage.offered").is_some(),
         "a cancel while offered to an agent\n{}",

@@ -1,0 +1,100 @@
+//! The webhook connector through the conformance kit (`baton-conformance`),
+//! as a vendor would run it: the real binary, delivering to a receiver that
+//! enforces the Standard Webhooks contract. Queue `billing` is accepted by
+//! the receiver (connects); `refused` posts with a secret the receiver does
+//! not know (401: fails); `pending` waits for the receiving system's own
+//! report, which never comes (holds until cancelled or the deadline).
+
+mod common;
+
+use baton_conformance::{Launched, Profile, Subject};
+use common::{OTHER_SECRET, SECRET, receiver, start_receiver};
+
+const PROFILE: &str = r#"
+settle = "300ms"
+grace = "3s"
+
+[[targets]]
+queue = "billing"
+expect = "connects"
+
+[[targets]]
+queue = "refused"
+expect = "fails"
+
+[[targets]]
+queue = "pending"
+expect = "holds"
+"#;
+
+#[tokio::test]
+async fn the_webhook_connector_conforms() {
+    let receiver = receiver(
+        &[("crm", vec![]), ("strict", vec![]), ("desk", vec![])],
+        None,
+    );
+    let receiver_addr = start_receiver(receiver.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("webhook.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+delivery_log = {log:?}
+
+[retry]
+max_attempts = 1
+
+[endpoints.crm]
+url = "http://{receiver_addr}/hooks/crm"
+secret = "{SECRET}"
+
+[endpoints.strict]
+url = "http://{receiver_addr}/hooks/strict"
+secret = "{OTHER_SECRET}"
+
+[endpoints.desk]
+url = "http://{receiver_addr}/hooks/desk"
+secret = "{SECRET}"
+completion = "reported"
+
+[queues]
+billing = ["crm"]
+refused = ["strict"]
+pending = ["desk"]
+"#,
+            log = dir.path().join("deliveries.sqlite3").display().to_string(),
+        ),
+    )
+    .expect("write the connector's config");
+    let log = dir.path().join("connector.log");
+    let command = [
+        baton_tests::binary("baton-connector-webhook")
+            .display()
+            .to_string(),
+        "--config".into(),
+        config.display().to_string(),
+    ];
+    let launched = Launched::start(&command, Some(&log))
+        .await
+        .unwrap_or_else(|e| panic!("launch the webhook connector: {e:#}"));
+    let profile = Profile::from_toml(PROFILE).expect("profile");
+    let report = baton_conformance::run(Subject::Launched(Box::new(launched)), &profile).await;
+    println!("{}", report.render_text());
+    assert!(
+        report.failed().is_empty() && report.skipped().is_empty(),
+        "{}\nconnector log:\n{}",
+        report.render_text(),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(report.passed().len() >= 25, "{}", report.render_text());
+    assert!(
+        receiver
+            .received()
+            .iter()
+            .any(|r| r.endpoint == "crm" && r.status == 200),
+        "the kit's transfers reached the receiver"
+    );
+}

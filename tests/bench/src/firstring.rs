@@ -1,0 +1,458 @@
+//! Scenario 2, time to first ring: from CreateHandoff to the human's phone
+//! (sipp) receiving the INVITE, through the control service (durable
+//! SQLite) and the SIP connector in this process; and the calls per second
+//! the SIP connector sustains.
+//!
+//! The baseline is sipp calling the same phone directly: the floor of the
+//! SIP path on this machine. Both sides are timed from sipp's own message
+//! logs (the phone's receive time of each INVITE against the send time of
+//! the CreateHandoff, or of the caller sipp's INVITE), matched by
+//! `X-Baton-Handoff-Id` or Call-ID. The phone answers 486 so that each
+//! handoff ends at once.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, bail};
+use baton_control::ControlConfig;
+use baton_control::config::ConnectorConfig;
+use baton_proto::handoff::v1::WatchHandoffRequest;
+use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
+use baton_proto::types::v1 as pb;
+use tokio::process::{Child, Command};
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+use crate::Scale;
+use crate::api::{connect, unique};
+use crate::payload::create_request;
+use crate::report::{Percentiles, Table};
+
+const SCENARIO: &str = "first ring";
+/// Handoffs one after another, for the latency.
+const SEQUENTIAL: usize = 200;
+/// Handoffs in the rate run, and how many at once.
+const BURST: usize = 1_000;
+const CONCURRENCY: usize = 32;
+const PHONE: &str = include_str!("../scenarios/busy_phone.xml");
+const CALLER: &str = include_str!("../scenarios/caller.xml");
+
+pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let phone_scenario = dir.join("busy_phone.xml");
+    let caller_scenario = dir.join("caller.xml");
+    std::fs::write(&phone_scenario, PHONE)?;
+    std::fs::write(&caller_scenario, CALLER)?;
+    eprintln!("first ring: starting the SIP connector and the control service");
+    let stop = CancellationToken::new();
+    let control = start_stack(dir, &stop).await?;
+    let client = HandoffServiceClient::new(connect(control, 1).await?.remove(0));
+    let sequential = scale.count(SEQUENTIAL);
+    let burst = scale.count(BURST);
+
+    // Warm up: connections, the store, the SIP stack.
+    let phone = Sipp::phone(dir, &phone_scenario, "warm", 20)?;
+    handoffs(&client, &phone, 20, 1).await?;
+    phone.finish().await?;
+
+    let phone = Sipp::phone(dir, &phone_scenario, "floor-seq", sequential)?;
+    let caller = Sipp::caller(dir, &caller_scenario, "floor-seq", &phone, sequential, 1)?;
+    let called = caller.finish().await?;
+    let rang = phone.finish().await?;
+    let mut floor = deltas(&called.invites_by("Call-ID")?, &rang.invites_by("Call-ID")?);
+
+    let phone = Sipp::phone(dir, &phone_scenario, "baton-seq", sequential)?;
+    let sent = handoffs(&client, &phone, sequential, 1).await?;
+    let rang = phone.finish().await?;
+    let mut baton = deltas(&sent, &rang.invites_by("X-Baton-Handoff-Id")?);
+    if baton.len() < sequential {
+        eprintln!(
+            "first ring: {} of {sequential} INVITEs matched",
+            baton.len()
+        );
+    }
+    let floor = Percentiles::of(&mut floor);
+    let baton_latency = Percentiles::of(&mut baton);
+    let baseline = "sipp calling sipp";
+    table.add(
+        SCENARIO,
+        "CreateHandoff to INVITE at the phone, p50",
+        baton_latency.p50,
+        baseline,
+        floor.p50,
+        "ms",
+    );
+    table.add(
+        SCENARIO,
+        "CreateHandoff to INVITE at the phone, p99",
+        baton_latency.p99,
+        baseline,
+        floor.p99,
+        "ms",
+    );
+
+    let phone = Sipp::phone(dir, &phone_scenario, "floor-rate", burst)?;
+    let caller = Sipp::caller(
+        dir,
+        &caller_scenario,
+        "floor-rate",
+        &phone,
+        burst,
+        CONCURRENCY,
+    )?;
+    caller.finish().await?;
+    let floor_rate = phone.finish().await?.invite_rate()?;
+    let phone = Sipp::phone(dir, &phone_scenario, "baton-rate", burst)?;
+    handoffs(&client, &phone, burst, CONCURRENCY).await?;
+    let baton_rate = phone.finish().await?.invite_rate()?;
+    table.add(
+        SCENARIO,
+        format!("SIP connector calls/s, c={CONCURRENCY}"),
+        baton_rate,
+        format!("sipp to sipp calls/s, c={CONCURRENCY}"),
+        floor_rate,
+        "/s",
+    );
+    stop.cancel();
+    Ok(())
+}
+
+/// `count` handoffs to `phone` from `concurrency` tasks, each followed to
+/// its end; the time each CreateHandoff was sent, by handoff id.
+async fn handoffs(
+    client: &HandoffServiceClient<Channel>,
+    phone: &Sipp,
+    count: usize,
+    concurrency: usize,
+) -> anyhow::Result<HashMap<String, SystemTime>> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let prefix = unique("ring");
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let mut client = client.clone();
+        let next = next.clone();
+        let prefix = prefix.clone();
+        let uri = phone.uri();
+        tasks.push(tokio::spawn(async move {
+            let mut sent = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= count {
+                    return anyhow::Ok(sent);
+                }
+                let mut request = create_request(format!("{prefix}-{index}"), "unused");
+                request.target = Some(pb::Target {
+                    kind: Some(pb::target::Kind::SipUri(uri.clone())),
+                });
+                let at = SystemTime::now();
+                let id = client
+                    .create_handoff(request)
+                    .await?
+                    .into_inner()
+                    .handoff
+                    .context("CreateHandoff answered no handoff")?
+                    .id;
+                let mut events = client
+                    .watch_handoff(WatchHandoffRequest {
+                        handoff_id: id.clone(),
+                        after_sequence: 0,
+                    })
+                    .await?
+                    .into_inner();
+                // The stream ends after the terminal event.
+                tokio::time::timeout(Duration::from_secs(20), async {
+                    while events.next().await.is_some() {}
+                })
+                .await
+                .context("a handoff did not end within 20 s")?;
+                sent.push((id, at));
+            }
+        }));
+    }
+    let mut sent = HashMap::new();
+    for task in futures::future::join_all(tasks).await {
+        sent.extend(task??);
+    }
+    Ok(sent)
+}
+
+/// The time from each send to the phone's receipt, for the keys both have.
+fn deltas(
+    sent: &HashMap<String, SystemTime>,
+    received: &HashMap<String, SystemTime>,
+) -> Vec<Duration> {
+    sent.iter()
+        .filter_map(|(key, at)| received.get(key)?.duration_since(*at).ok())
+        .collect()
+}
+
+/// One sipp process and the message log it writes.
+struct Sipp {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+/// The messages of a finished sipp's log.
+struct Messages(Vec<(SystemTime, bool, String)>);
+
+impl Sipp {
+    /// The human's phone, for `calls` calls.
+    fn phone(dir: &Path, scenario: &Path, name: &str, calls: usize) -> anyhow::Result<Self> {
+        let port = free_udp_port()?;
+        Self::spawn(
+            dir,
+            scenario,
+            &format!("phone-{name}"),
+            port,
+            &["-m", &calls.to_string()],
+        )
+    }
+
+    /// sipp calling `phone` `calls` times, `concurrency` calls at a time.
+    fn caller(
+        dir: &Path,
+        scenario: &Path,
+        name: &str,
+        phone: &Sipp,
+        calls: usize,
+        concurrency: usize,
+    ) -> anyhow::Result<Self> {
+        let port = free_udp_port()?;
+        let remote = format!("127.0.0.1:{}", phone.port);
+        Self::spawn(
+            dir,
+            scenario,
+            &format!("caller-{name}"),
+            port,
+            &[
+                &remote,
+                "-m",
+                &calls.to_string(),
+                "-l",
+                &concurrency.to_string(),
+                "-r",
+                "10000",
+            ],
+        )
+    }
+
+    fn spawn(
+        dir: &Path,
+        scenario: &Path,
+        name: &str,
+        port: u16,
+        args: &[&str],
+    ) -> anyhow::Result<Self> {
+        let log = dir.join(format!("sipp-{name}.log"));
+        let child = Command::new("sipp")
+            .arg("-sf")
+            .arg(scenario)
+            .args(args)
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-timeout",
+                "60s",
+                "-timeout_error",
+                "-nostdin",
+                "-trace_msg",
+            ])
+            .arg("-message_file")
+            .arg(&log)
+            // Its log's times are local; UTC makes them Unix times.
+            .env("TZ", "UTC")
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("sipp is installed (Debian package sip-tester)")?;
+        // A UAS is ready once its socket is bound.
+        for _ in 0..100 {
+            if UdpSocket::bind(("127.0.0.1", port)).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(Self { child, port, log })
+    }
+
+    fn uri(&self) -> String {
+        format!("sip:agent@127.0.0.1:{}", self.port)
+    }
+
+    /// Waits for sipp to end (bounded by its own -timeout) and reads its log.
+    async fn finish(mut self) -> anyhow::Result<Messages> {
+        let status = tokio::time::timeout(Duration::from_secs(90), self.child.wait())
+            .await
+            .context("sipp did not end")??;
+        if !status.success() {
+            bail!("sipp failed ({status}); see {}", self.log.display());
+        }
+        parse_log(&std::fs::read_to_string(&self.log)?)
+    }
+}
+
+impl Messages {
+    /// When each INVITE was sent or received, by the value of `header`.
+    fn invites_by(&self, header: &str) -> anyhow::Result<HashMap<String, SystemTime>> {
+        let prefix = format!("{}:", header.to_ascii_lowercase());
+        Ok(self
+            .0
+            .iter()
+            .filter(|(_, _, text)| text.starts_with("INVITE "))
+            .filter_map(|(at, _, text)| {
+                let value = text.lines().find_map(|line| {
+                    line.to_ascii_lowercase()
+                        .starts_with(&prefix)
+                        .then(|| line[prefix.len()..].trim().to_owned())
+                })?;
+                Some((value, *at))
+            })
+            .collect())
+    }
+
+    /// INVITEs received per second, from the first to the last.
+    fn invite_rate(&self) -> anyhow::Result<f64> {
+        let times: Vec<SystemTime> = self
+            .0
+            .iter()
+            .filter(|(_, received, text)| *received && text.starts_with("INVITE "))
+            .map(|(at, _, _)| *at)
+            .collect();
+        let (Some(first), Some(last)) = (times.iter().min(), times.iter().max()) else {
+            bail!("the phone received no INVITE");
+        };
+        let span = last.duration_since(*first)?.as_secs_f64();
+        Ok((times.len() - 1) as f64 / span.max(1e-6))
+    }
+}
+
+/// sipp's `-trace_msg` log: entries headed by a dashed line with the date
+/// and time, then "UDP message received|sent …", a blank line and the
+/// message.
+fn parse_log(text: &str) -> anyhow::Result<Messages> {
+    let mut messages = Vec::new();
+    for entry in text
+        .split("----------------------------------------------- ")
+        .skip(1)
+    {
+        let mut lines = entry.splitn(3, '\n');
+        let stamp = lines.next().unwrap_or_default().trim();
+        let direction = lines.next().unwrap_or_default();
+        let body = lines.next().unwrap_or_default().trim_start().to_owned();
+        let at = parse_stamp(stamp).with_context(|| format!("sipp log time {stamp:?}"))?;
+        messages.push((at, direction.contains("received"), body));
+    }
+    Ok(Messages(messages))
+}
+
+/// "2026-11-25 04:03:13.895466" (UTC) as a SystemTime.
+fn parse_stamp(stamp: &str) -> Option<SystemTime> {
+    let (date, time) = stamp.split_once(' ')?;
+    let mut date = date.split('-').map(str::parse::<i64>);
+    let (year, month, day) = (date.next()?.ok()?, date.next()?.ok()?, date.next()?.ok()?);
+    let (clock, micros) = time.split_once('.')?;
+    let mut clock = clock.split(':').map(str::parse::<i64>);
+    let (hour, minute, second) = (
+        clock.next()?.ok()?,
+        clock.next()?.ok()?,
+        clock.next()?.ok()?,
+    );
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second;
+    Some(
+        SystemTime::UNIX_EPOCH
+            + Duration::from_secs(u64::try_from(seconds).ok()?)
+            + Duration::from_micros(micros.parse().ok()?),
+    )
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+fn free_udp_port() -> anyhow::Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The SIP connector and the control service sending SIP URI targets to
+/// it, in this process until `stop`; the control service's gRPC address.
+async fn start_stack(dir: &Path, stop: &CancellationToken) -> anyhow::Result<SocketAddr> {
+    let mut sip_config = baton_connector_sip::SipConfig {
+        listen: "127.0.0.1:0".parse()?,
+        ..Default::default()
+    };
+    sip_config.sip.bind = "127.0.0.1:0".parse()?;
+    let sip = baton_connector_sip::bind(sip_config).await?;
+    let sip_addr = sip.grpc_addr;
+    let sip_stop = stop.clone();
+    tokio::spawn(sip.serve(async move { sip_stop.cancelled().await }));
+
+    let mut config = ControlConfig::default();
+    config.server.grpc_listen = "127.0.0.1:0".parse()?;
+    config.server.http_listen = "127.0.0.1:0".parse()?;
+    config.store.data_dir = dir.join("control");
+    config.connectors.insert(
+        "sip".into(),
+        ConnectorConfig {
+            endpoint: format!("http://{sip_addr}"),
+            call_timeout: Duration::from_secs(5),
+        },
+    );
+    config.default_connectors.sip_uri = Some("sip".into());
+    let control = baton_control::bind(config).await?;
+    let control_addr = control.grpc_addr;
+    let control_stop = stop.clone();
+    tokio::spawn(control.serve(async move { control_stop.cancelled().await }));
+    Ok(control_addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sipp_log_times_are_read_as_utc() {
+        let at = parse_stamp("2026-11-25 04:03:13.895466").expect("a time");
+        let since = at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("after 1970");
+        assert_eq!(since.as_secs(), 1_795_579_393);
+        assert_eq!(since.subsec_micros(), 895_466);
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    }
+
+    #[test]
+    fn a_log_entry_gives_its_time_direction_and_headers() {
+        let log = "----------------------------------------------- 2026-11-25 04:03:13.895466\n\
+                   UDP message received [310] bytes :\n\n\
+                   INVITE sip:agent@127.0.0.1:15070 SIP/2.0\n\
+                   Call-ID: 1-21312@127.0.0.1\n\
+                   X-Baton-Handoff-Id: h-1\n\n\n\
+                   ----------------------------------------------- 2026-11-25 04:03:13.895683\n\
+                   UDP message sent (255 bytes):\n\n\
+                   SIP/2.0 486 Busy Here\n";
+        let messages = parse_log(log).expect("parses");
+        assert_eq!(messages.0.len(), 2);
+        assert!(messages.0[0].1 && !messages.0[1].1);
+        let by_call = messages.invites_by("Call-ID").expect("invites");
+        assert!(by_call.contains_key("1-21312@127.0.0.1"));
+        let by_handoff = messages.invites_by("X-Baton-Handoff-Id").expect("invites");
+        assert_eq!(by_handoff.len(), 1);
+        assert!(by_handoff.contains_key("h-1"));
+    }
+}
