@@ -163,6 +163,11 @@ pub async fn start_stack(dir: &Path, stop: &CancellationToken) -> anyhow::Result
     config.server.grpc_listen = "127.0.0.1:0".parse()?;
     config.server.http_listen = "127.0.0.1:0".parse()?;
     config.store.data_dir = dir.to_path_buf();
+    // The bench measures handoffs, not credentials or the per-tenant limit.
+    config.auth.mode = baton_auth::AuthMode::Off;
+    config.rate_limit.requests_per_second = 1e9;
+    config.rate_limit.burst = u32::MAX;
+    config.limits.max_watch_streams_per_tenant = usize::MAX;
     config.connectors.insert(
         "script".into(),
         ConnectorConfig {
