@@ -832,6 +832,9 @@ impl HandoffService for HandoffApi {
                         )))
                         .await;
                 }
+                // The client went away: free its stream slot now rather
+                // than at the handoff's next event.
+                () = sender.closed() => {}
             }
             // The live receiver is gone with the watch: free its channel.
             hub.release(&handoff_id);

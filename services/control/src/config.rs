@@ -409,6 +409,32 @@ mod tests {
     }
 
     #[test]
+    fn credentials_are_required_by_default_with_a_keys_file_in_the_data_dir() {
+        let config = ControlConfig::default();
+        assert_eq!(config.auth.mode, baton_auth::AuthMode::Required);
+        assert_eq!(
+            config.api_keys_file(),
+            Some(PathBuf::from(".baton/data/api-keys.toml"))
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("control.toml");
+        std::fs::write(&path, "[store]\ndata_dir = \"/d\"\n").expect("write");
+        let loaded: ControlConfig =
+            baton_service_kit::config::load(Some(&path), "BATON_AUTH_DEFAULT_TEST").expect("loads");
+        assert_eq!(loaded.auth.mode, baton_auth::AuthMode::Required);
+        assert_eq!(loaded.api_keys_file(), Some(PathBuf::from("/d/api-keys.toml")));
+        std::fs::write(&path, "[rate_limit]\nburst = 0\n").expect("write");
+        let loaded: ControlConfig =
+            baton_service_kit::config::load(Some(&path), "BATON_AUTH_DEFAULT_TEST").expect("loads");
+        let error = crate::server::check(&loaded).err().expect("refused");
+        assert!(error.starts_with("rate_limit.burst"), "{error}");
+        std::fs::write(&path, "[auth]\nmode = \"sometimes\"\n").expect("write");
+        let error = baton_service_kit::config::load::<ControlConfig>(Some(&path), "BATON_AUTH_DEFAULT_TEST")
+            .expect_err("unknown mode");
+        assert!(error.to_string().contains("mode"), "{error}");
+    }
+
+    #[test]
     fn a_bad_value_names_its_key() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("control.toml");
