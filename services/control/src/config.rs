@@ -422,15 +422,21 @@ mod tests {
         let loaded: ControlConfig =
             baton_service_kit::config::load(Some(&path), "BATON_AUTH_DEFAULT_TEST").expect("loads");
         assert_eq!(loaded.auth.mode, baton_auth::AuthMode::Required);
-        assert_eq!(loaded.api_keys_file(), Some(PathBuf::from("/d/api-keys.toml")));
+        assert_eq!(
+            loaded.api_keys_file(),
+            Some(PathBuf::from("/d/api-keys.toml"))
+        );
         std::fs::write(&path, "[rate_limit]\nburst = 0\n").expect("write");
         let loaded: ControlConfig =
             baton_service_kit::config::load(Some(&path), "BATON_AUTH_DEFAULT_TEST").expect("loads");
         let error = crate::server::check(&loaded).err().expect("refused");
         assert!(error.starts_with("rate_limit.burst"), "{error}");
         std::fs::write(&path, "[auth]\nmode = \"sometimes\"\n").expect("write");
-        let error = baton_service_kit::config::load::<ControlConfig>(Some(&path), "BATON_AUTH_DEFAULT_TEST")
-            .expect_err("unknown mode");
+        let error = baton_service_kit::config::load::<ControlConfig>(
+            Some(&path),
+            "BATON_AUTH_DEFAULT_TEST",
+        )
+        .expect_err("unknown mode");
         assert!(error.to_string().contains("mode"), "{error}");
     }
 
