@@ -767,7 +767,7 @@ async fn attacks_on_the_api_and_the_context_endpoints_get_nothing() {
     );
     let crlf = "x\r\nVia: SIP/2.0/UDP evil.example\r\nFAKE-LOG-LINE";
     type Edit = fn(&mut CreateHandoffRequest, &str);
-    let header_fields: [(&str, Edit); 10] = [
+    let header_fields: [(&str, Edit); 16] = [
         ("request_id", |r, v| r.request_id = v.into()),
         ("target.sip_uri", |r, v| {
             r.target = Some(pb::Target {
@@ -828,6 +828,47 @@ async fn attacks_on_the_api_and_the_context_endpoints_get_nothing() {
         }),
         ("context.entities[0].type", |r, v| {
             r.context.as_mut().expect("c").entities[0].r#type = v.into()
+        }),
+        ("conversation.call.sip_from_tag", |r, v| {
+            r.conversation
+                .as_mut()
+                .expect("c")
+                .call
+                .as_mut()
+                .expect("call")
+                .sip_from_tag = v.into()
+        }),
+        ("conversation.call.sip_to_tag", |r, v| {
+            r.conversation
+                .as_mut()
+                .expect("c")
+                .call
+                .as_mut()
+                .expect("call")
+                .sip_to_tag = v.into()
+        }),
+        ("conversation.call.sip_gateway_uri", |r, v| {
+            r.conversation
+                .as_mut()
+                .expect("c")
+                .call
+                .as_mut()
+                .expect("call")
+                .sip_gateway_uri = format!("sip:gw@example.com{v}")
+        }),
+        ("conversation.language", |r, v| {
+            r.conversation.as_mut().expect("c").language = format!("en{v}")
+        }),
+        ("target.queue.skills[0]", |r, v| {
+            r.target = Some(pb::Target {
+                kind: Some(pb::target::Kind::Queue(pb::QueueTarget {
+                    name: "agents".into(),
+                    skills: vec![v.into()],
+                })),
+            })
+        }),
+        ("context.entities[1].name", |r, v| {
+            r.context.as_mut().expect("c").entities[1].name = format!("issue{v}")
         }),
     ];
     for (field, edit) in header_fields {
