@@ -76,6 +76,13 @@ impl Service {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .kill_on_drop(true);
+        // The control service requires credentials by default; the tests of
+        // other concerns run it with authentication off unless they say
+        // otherwise (tests/tests/security.rs does).
+        if binary_name == "baton-control" && !env.iter().any(|(key, _)| *key == "BATON_AUTH__MODE")
+        {
+            command.env("BATON_AUTH__MODE", "off");
+        }
         for (key, value) in env {
             command.env(key, value);
         }

@@ -12,6 +12,9 @@ pub mod handoff_v1 {
     pub const CANCEL_HANDOFF: &str = "/baton.handoff.v1.HandoffService/CancelHandoff";
     pub const WATCH_HANDOFF: &str = "/baton.handoff.v1.HandoffService/WatchHandoff";
     pub const EVALUATE_ESCALATION: &str = "/baton.handoff.v1.HandoffService/EvaluateEscalation";
+    pub const REVEAL_ENTITY: &str = "/baton.handoff.v1.HandoffService/RevealEntity";
+    pub const REVOKE_CONTEXT_TOKENS: &str = "/baton.handoff.v1.HandoffService/RevokeContextTokens";
+    pub const LIST_AUDIT_RECORDS: &str = "/baton.handoff.v1.HandoffService/ListAuditRecords";
 }
 
 /// Services anyone may call without a credential: health checks (load
@@ -59,6 +62,9 @@ impl Permissions {
     /// | CancelHandoff | ✓ | | ✓ |
     /// | WatchHandoff | ✓ | ✓ | ✓ |
     /// | EvaluateEscalation | ✓ | | |
+    /// | RevealEntity | | ✓ | ✓ |
+    /// | RevokeContextTokens | ✓ | | ✓ |
+    /// | ListAuditRecords | | | ✓ |
     ///
     /// Admins may call all of them.
     pub fn handoff_v1() -> Self {
@@ -71,6 +77,9 @@ impl Permissions {
             .allow(CANCEL_HANDOFF, &[AiRuntime, Supervisor])
             .allow(WATCH_HANDOFF, &[AiRuntime, AgentDesktop, Supervisor])
             .allow(EVALUATE_ESCALATION, &[AiRuntime])
+            .allow(REVEAL_ENTITY, &[AgentDesktop, Supervisor])
+            .allow(REVOKE_CONTEXT_TOKENS, &[AiRuntime, Supervisor])
+            .allow(LIST_AUDIT_RECORDS, &[Supervisor])
     }
 
     /// Also lets `roles` call `method` (a full path, `/package.Service/Method`).
@@ -131,6 +140,9 @@ mod tests {
             CANCEL_HANDOFF,
             WATCH_HANDOFF,
             EVALUATE_ESCALATION,
+            REVEAL_ENTITY,
+            REVOKE_CONTEXT_TOKENS,
+            LIST_AUDIT_RECORDS,
         ];
         let allowed = |roles: &[Role]| -> Vec<&str> {
             let principal = principal(roles);
@@ -145,13 +157,25 @@ mod tests {
                 GET_HANDOFF,
                 CANCEL_HANDOFF,
                 WATCH_HANDOFF,
-                EVALUATE_ESCALATION
+                EVALUATE_ESCALATION,
+                REVOKE_CONTEXT_TOKENS
             ]
         );
-        assert_eq!(allowed(&[Role::AgentDesktop]), [GET_HANDOFF, WATCH_HANDOFF]);
+        assert_eq!(
+            allowed(&[Role::AgentDesktop]),
+            [GET_HANDOFF, WATCH_HANDOFF, REVEAL_ENTITY]
+        );
         assert_eq!(
             allowed(&[Role::Supervisor]),
-            [GET_HANDOFF, LIST_HANDOFFS, CANCEL_HANDOFF, WATCH_HANDOFF]
+            [
+                GET_HANDOFF,
+                LIST_HANDOFFS,
+                CANCEL_HANDOFF,
+                WATCH_HANDOFF,
+                REVEAL_ENTITY,
+                REVOKE_CONTEXT_TOKENS,
+                LIST_AUDIT_RECORDS
+            ]
         );
         assert_eq!(allowed(&[Role::Admin]), all);
         assert!(allowed(&[]).is_empty());

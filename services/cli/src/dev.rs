@@ -119,6 +119,30 @@ fn control_config(
     config
 }
 
+/// Replaces the dev keys file with one fresh admin key of the default
+/// tenant, and returns the key: authentication stays on in `baton dev`, as
+/// in production, and a key printed by an earlier run stops working.
+fn dev_api_key(config: &ControlConfig) -> anyhow::Result<String> {
+    use baton_auth::api_key::{KeysFile, mint};
+    let path = config
+        .api_keys_file()
+        .ok_or_else(|| anyhow::anyhow!("auth.api_keys_file: none"))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let minted = mint(
+        &config.auth.default_tenant,
+        &[baton_auth::Role::Admin],
+        Some("baton dev"),
+        None,
+    )?;
+    KeysFile {
+        keys: vec![minted.entry],
+    }
+    .write(&path)?;
+    Ok(minted.key)
+}
+
 pub async fn run(args: DevArgs) -> u8 {
     let _telemetry = match telemetry::init("baton", &Default::default()) {
         Ok(telemetry) => telemetry,
@@ -169,8 +193,9 @@ async fn start(args: DevArgs) -> anyhow::Result<()> {
     let sip_stop = stop.clone();
     let sip_task = tokio::spawn(sip.serve(async move { sip_stop.cancelled().await }));
 
-    let control =
-        baton_control::bind(control_config(&args, queue_addr, sip_grpc, demo_addr)).await?;
+    let config = control_config(&args, queue_addr, sip_grpc, demo_addr);
+    let api_key = dev_api_key(&config)?;
+    let control = baton_control::bind(config).await?;
     let (grpc, http) = (control.grpc_addr, control.http_addr);
     let control_stop = stop.clone();
     let control_task = tokio::spawn(control.serve(async move { control_stop.cancelled().await }));
@@ -186,8 +211,13 @@ Baton is running on loopback (data in {data}).
   SIP connector  {sip_grpc}   (SIP on udp {sip_addr}: sip_uri and phone_number targets)
   demo connector {demo_addr}   (scripted "overflow" queue behind "support")
 
+Every gRPC call needs an API key. This run's key (tenant "default", role
+admin; a new one each start, the old one stops working):
+
+  export BATON_API_KEY={api_key}
+
 Try: open the agent desktop, sign in with skill "support" and go available;
-then, in another terminal:
+then, in another terminal (with BATON_API_KEY set):
 
   cargo run --release -p baton -- handoff create --queue support \
       --summary "Customer was charged twice for March" --intent support.billing \
@@ -200,12 +230,13 @@ to the demo contact center.
 
 or with grpcurl:
 
-  grpcurl -plaintext -d '{{"request_id":"r1","conversation":{{"channel":"CHANNEL_VOICE","language":"en"}},"context":{{"summary":"Charged twice"}},"target":{{"queue":{{"name":"support"}}}}}}' \
+  grpcurl -plaintext -H "authorization: Bearer $BATON_API_KEY" -d '{{"request_id":"r1","conversation":{{"channel":"CHANNEL_VOICE","language":"en"}},"context":{{"summary":"Charged twice"}},"target":{{"queue":{{"name":"support"}}}}}}' \
       {grpc} baton.handoff.v1.HandoffService/CreateHandoff
 
 Press Ctrl-C to stop.
 "#,
         data = args.data_dir.display(),
+        api_key = api_key,
     );
 
     lifecycle::shutdown_signal().await;

@@ -8,6 +8,7 @@ use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
 use serde_json::{Value, json};
 use tonic::Code;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::exit;
@@ -22,6 +23,9 @@ pub struct Connection {
         global = true
     )]
     endpoint: String,
+    /// The API key (or JWT) to call with; `baton dev` prints one.
+    #[arg(long, env = "BATON_API_KEY", hide_env_values = true, global = true)]
+    api_key: Option<String>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -176,7 +180,35 @@ pub async fn run(command: HandoffCommand) -> u8 {
     }
 }
 
-async fn connect(connection: &Connection) -> Result<HandoffServiceClient<Channel>, CliError> {
+/// Adds the caller's credential to every call.
+#[derive(Clone)]
+pub struct Credential(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Credential {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+type Client = HandoffServiceClient<InterceptedService<Channel, Credential>>;
+
+async fn connect(connection: &Connection) -> Result<Client, CliError> {
+    let credential = match connection.api_key.as_deref().map(str::trim) {
+        None | Some("") => Credential(None),
+        Some(key) => Credential(Some(
+            format!("Bearer {key}")
+                .parse()
+                .map_err(|_| usage("--api-key: not a valid header value"))?,
+        )),
+    };
     let endpoint = Channel::from_shared(connection.endpoint.clone())
         .map_err(|e| usage(format!("--endpoint: {e}")))?
         .connect_timeout(Duration::from_secs(5));
@@ -184,7 +216,7 @@ async fn connect(connection: &Connection) -> Result<HandoffServiceClient<Channel
         code: exit::UNAVAILABLE,
         message: format!("cannot reach {}: {e}", connection.endpoint),
     })?;
-    Ok(HandoffServiceClient::new(channel))
+    Ok(HandoffServiceClient::with_interceptor(channel, credential))
 }
 
 async fn execute(command: HandoffCommand) -> Result<u8, CliError> {
@@ -316,12 +348,7 @@ async fn execute(command: HandoffCommand) -> Result<u8, CliError> {
     }
 }
 
-async fn watch(
-    client: &mut HandoffServiceClient<Channel>,
-    id: &str,
-    after: u64,
-    json: bool,
-) -> Result<u8, CliError> {
+async fn watch(client: &mut Client, id: &str, after: u64, json: bool) -> Result<u8, CliError> {
     let mut stream = client
         .watch_handoff(WatchHandoffRequest {
             handoff_id: id.to_owned(),

@@ -1,5 +1,6 @@
 //! `baton`: run Baton locally and drive handoffs from the shell.
 
+mod auth;
 mod config;
 mod dev;
 mod handoff;
@@ -22,6 +23,9 @@ enum Command {
     /// Create, inspect, watch and cancel handoffs on any control endpoint.
     #[command(subcommand)]
     Handoff(handoff::HandoffCommand),
+    /// Mint and revoke API keys in a keys file.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
     /// Check configuration files, or print a commented reference.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -45,6 +49,7 @@ async fn main() -> std::process::ExitCode {
         Command::Dev(args) => dev::run(args).await,
         Command::Handoff(command) => handoff::run(command).await,
         Command::Config(command) => config::run(command),
+        Command::Auth(command) => auth::run(command),
     };
     std::process::ExitCode::from(code)
 }

@@ -21,13 +21,13 @@ use crate::dispatch::Dispatcher;
 use crate::domain::message::CustomerMessages;
 use crate::domain::routing::Router;
 use crate::domain::validate::{Limits, validate_create};
-use crate::domain::{
-    DEFAULT_TENANT, EventKind, Failure, Handoff, HandoffState, NewEvent, TransferMode,
-};
+use baton_auth::{Principal, StreamLimiter};
+
+use crate::domain::{EventKind, Failure, Handoff, HandoffState, NewEvent, TransferMode};
 use crate::hub::EventHub;
 use crate::metrics::metrics;
 use crate::policy::PolicyEngine;
-use crate::store::{CreateOutcome, HandoffStore, StoreError};
+use crate::store::{AuditAction, AuditEntry, CreateOutcome, HandoffStore, StoreError};
 
 const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 500;
@@ -35,17 +35,68 @@ const MAX_CANCEL_REASON_BYTES: usize = 512;
 /// Events read from the store per catch-up query of a watch stream.
 const REPLAY_BATCH: usize = 256;
 
-/// The tenant a request acts for. An authentication layer inserts it as a
-/// request extension; without one, everything belongs to `default`.
-#[derive(Debug, Clone)]
-pub struct Tenant(pub String);
+/// Who is calling: the principal the auth layer put into the request
+/// (with authentication off, an admin of the default tenant). A request
+/// without one did not pass through the auth layer and is refused.
+fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
+    Principal::of(request).cloned().ok_or_else(|| {
+        with_reason(
+            Code::Unauthenticated,
+            "CREDENTIAL_MISSING",
+            "the call carries no authenticated principal",
+        )
+    })
+}
 
-fn tenant_of<T>(request: &Request<T>) -> String {
-    request
-        .extensions()
-        .get::<Tenant>()
-        .map(|t| t.0.clone())
-        .unwrap_or_else(|| DEFAULT_TENANT.to_owned())
+/// The tenant every query of a request is scoped to.
+fn tenant_of<T>(request: &Request<T>) -> Result<String, Status> {
+    caller(request).map(|principal| principal.tenant)
+}
+
+/// An audit entry of `principal` doing `action` to `handoff_id` now.
+fn audit_entry(
+    principal: &Principal,
+    handoff_id: &str,
+    action: AuditAction,
+    detail: impl Into<String>,
+) -> AuditEntry {
+    AuditEntry {
+        tenant: principal.tenant.clone(),
+        handoff_id: handoff_id.to_owned(),
+        action,
+        actor: principal.subject.clone(),
+        credential: principal.credential_id.clone(),
+        time_ms: now_ms(),
+        detail: detail.into(),
+    }
+}
+
+const MAX_ENTITY_NAME_BYTES: usize = 128;
+
+/// A page token of ListAuditRecords: the last sequence returned.
+fn audit_page_token(sequence: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("a{sequence}"))
+}
+
+fn parse_audit_page_token(token: &str) -> Option<i64> {
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    std::str::from_utf8(&bytes)
+        .ok()?
+        .strip_prefix('a')?
+        .parse()
+        .ok()
+}
+
+fn audit_action_proto(action: AuditAction) -> baton_proto::handoff::v1::AuditAction {
+    use baton_proto::handoff::v1::AuditAction as Proto;
+    match action {
+        AuditAction::Created => Proto::Created,
+        AuditAction::Viewed => Proto::Viewed,
+        AuditAction::Revealed => Proto::Revealed,
+        AuditAction::Cancelled => Proto::Cancelled,
+        AuditAction::TokensRevoked => Proto::TokensRevoked,
+        AuditAction::Purged => Proto::Purged,
+    }
 }
 
 /// The one mapping of store errors to statuses.
@@ -118,6 +169,8 @@ pub struct HandoffApi {
     pub max_timeout: Duration,
     /// Cancelled on shutdown, to end watch streams so the server can drain.
     pub shutdown: CancellationToken,
+    /// Caps each tenant's open WatchHandoff streams.
+    pub watch_streams: StreamLimiter,
 }
 
 impl std::fmt::Debug for HandoffApi {
@@ -337,7 +390,8 @@ impl HandoffService for HandoffApi {
         &self,
         request: Request<CreateHandoffRequest>,
     ) -> Result<Response<CreateHandoffResponse>, Status> {
-        let tenant = tenant_of(&request);
+        let principal = caller(&request)?;
+        let tenant = principal.tenant.clone();
         let request = request.into_inner();
         let handoff = self.new_handoff(tenant, &request)?;
         let fingerprint = handoff.request_fingerprint.clone();
@@ -355,6 +409,10 @@ impl HandoffService for HandoffApi {
                 tracing::Span::current().record("handoff_id", tracing::field::display(&handoff.id));
                 tracing::info!(handoff_id = %handoff.id, plan_len = handoff.plan.len(), "handoff created");
                 metrics().handoff_started(&handoff);
+                let entry = audit_entry(&principal, &handoff.id, AuditAction::Created, "");
+                if let Err(error) = self.store.record_audit(entry).await {
+                    tracing::error!(handoff_id = %handoff.id, %error, "audit record of a creation lost");
+                }
                 self.hub.publish(event);
                 self.dispatcher.spawn(handoff.clone());
             }
@@ -377,7 +435,7 @@ impl HandoffService for HandoffApi {
         &self,
         request: Request<GetHandoffRequest>,
     ) -> Result<Response<GetHandoffResponse>, Status> {
-        let tenant = tenant_of(&request);
+        let tenant = tenant_of(&request)?;
         let id = request.into_inner().handoff_id;
         parse_id(&id)?;
         let handoff = self.store.get(&tenant, &id).await.map_err(status_of)?;
@@ -390,7 +448,7 @@ impl HandoffService for HandoffApi {
         &self,
         request: Request<ListHandoffsRequest>,
     ) -> Result<Response<ListHandoffsResponse>, Status> {
-        let tenant = tenant_of(&request);
+        let tenant = tenant_of(&request)?;
         let request = request.into_inner();
         let mut violations = Vec::new();
         let mut states = Vec::new();
@@ -463,13 +521,19 @@ impl HandoffService for HandoffApi {
         &self,
         request: Request<CancelHandoffRequest>,
     ) -> Result<Response<CancelHandoffResponse>, Status> {
-        let tenant = tenant_of(&request);
+        let principal = caller(&request)?;
+        let tenant = principal.tenant.clone();
         let request = request.into_inner();
         parse_id(&request.handoff_id)?;
-        if request.reason.len() > MAX_CANCEL_REASON_BYTES {
+        // The reason reaches logs, events and connectors: one line only.
+        if request.reason.len() > MAX_CANCEL_REASON_BYTES
+            || request.reason.chars().any(char::is_control)
+        {
             return Err(invalid_argument(&[FieldViolation::new(
                 "reason",
-                format!("must be at most {MAX_CANCEL_REASON_BYTES} bytes"),
+                format!(
+                    "must be at most {MAX_CANCEL_REASON_BYTES} bytes, without control characters"
+                ),
             )]));
         }
         let handoff = self
@@ -503,6 +567,10 @@ impl HandoffService for HandoffApi {
             .await
             .map_err(status_of)?;
         self.dispatcher.stop(&cancelled).await;
+        let entry = audit_entry(&principal, &cancelled.id, AuditAction::Cancelled, "");
+        if let Err(error) = self.store.record_audit(entry).await {
+            tracing::error!(handoff_id = %cancelled.id, %error, "audit record of a cancellation lost");
+        }
         Ok(Response::new(CancelHandoffResponse {
             handoff: Some(convert::handoff(&cancelled)),
         }))
@@ -512,7 +580,7 @@ impl HandoffService for HandoffApi {
         &self,
         request: Request<EvaluateEscalationRequest>,
     ) -> Result<Response<EvaluateEscalationResponse>, Status> {
-        let tenant = tenant_of(&request);
+        let tenant = tenant_of(&request)?;
         let request = request.into_inner();
         validate_evaluation(&request, &self.limits).map_err(|v| invalid_argument(&v))?;
         let policy = self.policy.for_tenant(&tenant);
@@ -576,15 +644,152 @@ impl HandoffService for HandoffApi {
         }))
     }
 
+    async fn reveal_entity(
+        &self,
+        request: Request<RevealEntityRequest>,
+    ) -> Result<Response<RevealEntityResponse>, Status> {
+        let principal = caller(&request)?;
+        let request = request.into_inner();
+        parse_id(&request.handoff_id)?;
+        let name = &request.entity_name;
+        if name.is_empty()
+            || name.len() > MAX_ENTITY_NAME_BYTES
+            || name.chars().any(char::is_control)
+        {
+            return Err(invalid_argument(&[FieldViolation::new(
+                "entity_name",
+                format!("must be 1 to {MAX_ENTITY_NAME_BYTES} bytes without control characters"),
+            )]));
+        }
+        let handoff = self
+            .store
+            .get(&principal.tenant, &request.handoff_id)
+            .await
+            .map_err(status_of)?;
+        let Some(entity) = handoff.context.entities.iter().find(|e| &e.name == name) else {
+            return Err(with_reason(
+                Code::NotFound,
+                "ENTITY_NOT_FOUND",
+                "the handoff has no entity of that name (or its context was purged)",
+            ));
+        };
+        // Recorded before the value leaves: no audit record, no value.
+        let entry = audit_entry(
+            &principal,
+            &handoff.id,
+            AuditAction::Revealed,
+            format!("entity {name}"),
+        );
+        self.store.record_audit(entry).await.map_err(status_of)?;
+        tracing::info!(handoff_id = %handoff.id, credential = %principal.credential_id, "sensitive entity revealed");
+        Ok(Response::new(RevealEntityResponse {
+            value: entity.value.clone(),
+        }))
+    }
+
+    async fn revoke_context_tokens(
+        &self,
+        request: Request<RevokeContextTokensRequest>,
+    ) -> Result<Response<RevokeContextTokensResponse>, Status> {
+        let principal = caller(&request)?;
+        let id = request.into_inner().handoff_id;
+        parse_id(&id)?;
+        let entry = audit_entry(&principal, &id, AuditAction::TokensRevoked, "");
+        self.store
+            .revoke_context_tokens(&principal.tenant, &id, entry)
+            .await
+            .map_err(status_of)?;
+        tracing::info!(handoff_id = %id, "context tokens revoked");
+        Ok(Response::new(RevokeContextTokensResponse {}))
+    }
+
+    async fn list_audit_records(
+        &self,
+        request: Request<ListAuditRecordsRequest>,
+    ) -> Result<Response<ListAuditRecordsResponse>, Status> {
+        let tenant = tenant_of(&request)?;
+        let request = request.into_inner();
+        let mut violations = Vec::new();
+        if !request.handoff_id.is_empty() && uuid::Uuid::parse_str(&request.handoff_id).is_err() {
+            violations.push(FieldViolation::new(
+                "handoff_id",
+                "must be a handoff id (a UUID) or empty",
+            ));
+        }
+        let page_size = match request.page_size as usize {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n > MAX_PAGE_SIZE => {
+                violations.push(FieldViolation::new(
+                    "page_size",
+                    format!("must be at most {MAX_PAGE_SIZE}"),
+                ));
+                MAX_PAGE_SIZE
+            }
+            n => n,
+        };
+        let before = if request.page_token.is_empty() {
+            None
+        } else {
+            let parsed = parse_audit_page_token(&request.page_token);
+            if parsed.is_none() {
+                violations.push(FieldViolation::new(
+                    "page_token",
+                    "is not a token from ListAuditRecords",
+                ));
+            }
+            parsed
+        };
+        if !violations.is_empty() {
+            return Err(invalid_argument(&violations));
+        }
+        let handoff_id = Some(request.handoff_id.as_str()).filter(|id| !id.is_empty());
+        let mut records = self
+            .store
+            .audit_log(&tenant, handoff_id, page_size + 1, before)
+            .await
+            .map_err(status_of)?;
+        let next_page_token = if records.len() > page_size {
+            records.truncate(page_size);
+            records
+                .last()
+                .map(|r| audit_page_token(r.sequence))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListAuditRecordsResponse {
+            records: records
+                .into_iter()
+                .map(|record| {
+                    let entry = record.entry;
+                    AuditRecord {
+                        handoff_id: entry.handoff_id,
+                        action: audit_action_proto(entry.action) as i32,
+                        actor: entry.actor,
+                        credential: entry.credential,
+                        time: Some(prost_types::Timestamp {
+                            seconds: entry.time_ms.div_euclid(1000),
+                            nanos: i32::try_from(entry.time_ms.rem_euclid(1000) * 1_000_000)
+                                .unwrap_or_default(),
+                        }),
+                        detail: entry.detail,
+                    }
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+
     type WatchHandoffStream = ReceiverStream<Result<WatchHandoffResponse, Status>>;
 
     async fn watch_handoff(
         &self,
         request: Request<WatchHandoffRequest>,
     ) -> Result<Response<Self::WatchHandoffStream>, Status> {
-        let tenant = tenant_of(&request);
+        let tenant = tenant_of(&request)?;
         let request = request.into_inner();
         parse_id(&request.handoff_id)?;
+        let permit = self.watch_streams.try_acquire(&tenant)?;
         // Subscribe before reading the log, so that nothing recorded in
         // between is missed; duplicates are dropped by sequence.
         let live = self.hub.subscribe(&request.handoff_id);
@@ -609,6 +814,7 @@ impl HandoffService for HandoffApi {
         let open_stream = metrics().stream_opened();
         tokio::spawn(async move {
             let _open_stream = open_stream;
+            let _permit = permit;
             let sender = watch.sender.clone();
             let handoff_id = watch.handoff_id.clone();
             tokio::select! {
@@ -626,6 +832,9 @@ impl HandoffService for HandoffApi {
                         )))
                         .await;
                 }
+                // The client went away: free its stream slot now rather
+                // than at the handoff's next event.
+                () = sender.closed() => {}
             }
             // The live receiver is gone with the watch: free its channel.
             hub.release(&handoff_id);

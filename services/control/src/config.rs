@@ -16,10 +16,17 @@ use crate::domain::validate::Limits;
 /// A fully commented reference configuration (`baton config example`).
 pub const EXAMPLE: &str = include_str!("../config.example.toml");
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ControlConfig {
     pub server: ServerConfig,
+    /// Who may call the gRPC API. Unlike the library default, the control
+    /// service requires a credential unless told otherwise.
+    pub auth: baton_auth::AuthConfig,
+    /// Per-tenant call rate on the gRPC API.
+    pub rate_limit: baton_auth::RateLimitConfig,
+    /// How long transcripts and context of ended handoffs are kept.
+    pub retention: RetentionConfig,
     /// Logs, traces and metrics.
     pub telemetry: TelemetryConfig,
     pub store: StoreConfig,
@@ -34,6 +41,87 @@ pub struct ControlConfig {
     pub messages: MessagesConfig,
     /// The escalation policy of `EvaluateEscalation`.
     pub policy: crate::policy::PolicySettings,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            auth: baton_auth::AuthConfig {
+                mode: baton_auth::AuthMode::Required,
+                ..baton_auth::AuthConfig::default()
+            },
+            rate_limit: baton_auth::RateLimitConfig::default(),
+            retention: RetentionConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            store: StoreConfig::default(),
+            limits: Limits::default(),
+            handoff: HandoffConfig::default(),
+            connectors: BTreeMap::new(),
+            default_connectors: DefaultConnectors::default(),
+            routes: Vec::new(),
+            messages: MessagesConfig::default(),
+            policy: crate::policy::PolicySettings::default(),
+        }
+    }
+}
+
+/// Retention of what customers said.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// How long after a handoff ended its transcript, context and
+    /// conversation are kept; then they are deleted (the handoff record,
+    /// its events and the audit log stay).
+    #[serde(with = "humantime_serde")]
+    pub context_ttl: Duration,
+    /// How often the purge runs.
+    #[serde(with = "humantime_serde")]
+    pub purge_interval: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            context_ttl: Duration::from_secs(30 * 24 * 60 * 60),
+            purge_interval: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
+impl ControlConfig {
+    /// The API keys file: `auth.api_keys_file`, else `api-keys.toml` in
+    /// `store.data_dir` when no JWT verifier is configured either (so that
+    /// `mode = "required"` with nothing else set starts, refusing every
+    /// call until `baton auth new-key` adds a key).
+    pub fn api_keys_file(&self) -> Option<PathBuf> {
+        match (&self.auth.api_keys_file, &self.auth.jwt) {
+            (Some(path), _) => Some(path.clone()),
+            (None, None) => Some(self.store.data_dir.join("api-keys.toml")),
+            (None, Some(_)) => None,
+        }
+    }
+
+    /// Checks the auth, rate limit and retention keys without touching the
+    /// disk; the error names the key.
+    pub fn check_security(&self) -> Result<(), String> {
+        if !baton_auth::principal::is_valid_tenant(&self.auth.default_tenant) {
+            return Err(
+                "auth.default_tenant: must be 1 to 128 bytes without control characters".into(),
+            );
+        }
+        self.rate_limit.validate().map_err(|e| e.to_string())?;
+        if self.retention.context_ttl.is_zero() {
+            return Err("retention.context_ttl: must be more than 0s".into());
+        }
+        if self.retention.purge_interval < Duration::from_secs(1) {
+            return Err("retention.purge_interval: must be at least 1s".into());
+        }
+        if self.limits.max_watch_streams_per_tenant == 0 {
+            return Err("limits.max_watch_streams_per_tenant: must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -194,6 +282,10 @@ pub struct HandoffConfig {
     /// (the human reads the screen pop during the call).
     #[serde(with = "humantime_serde")]
     pub context_token_ttl: Duration,
+    /// How long after a handoff completed or failed its context tokens
+    /// still open the context (wrap-up); a cancelled handoff's stop at once.
+    #[serde(with = "humantime_serde")]
+    pub ended_token_grace: Duration,
 }
 
 impl Default for HandoffConfig {
@@ -202,6 +294,7 @@ impl Default for HandoffConfig {
             default_timeout: Duration::from_secs(120),
             max_timeout: Duration::from_secs(15 * 60),
             context_token_ttl: Duration::from_secs(24 * 60 * 60),
+            ended_token_grace: Duration::from_secs(60 * 60),
         }
     }
 }
@@ -313,6 +406,38 @@ mod tests {
             baton_service_kit::config::load::<ControlConfig>(Some(&path), "BATON_STORE_TEST")
                 .expect_err("unknown backend");
         assert!(error.to_string().contains("backend"), "{error}");
+    }
+
+    #[test]
+    fn credentials_are_required_by_default_with_a_keys_file_in_the_data_dir() {
+        let config = ControlConfig::default();
+        assert_eq!(config.auth.mode, baton_auth::AuthMode::Required);
+        assert_eq!(
+            config.api_keys_file(),
+            Some(PathBuf::from(".baton/data/api-keys.toml"))
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("control.toml");
+        std::fs::write(&path, "[store]\ndata_dir = \"/d\"\n").expect("write");
+        let loaded: ControlConfig =
+            baton_service_kit::config::load(Some(&path), "BATON_AUTH_DEFAULT_TEST").expect("loads");
+        assert_eq!(loaded.auth.mode, baton_auth::AuthMode::Required);
+        assert_eq!(
+            loaded.api_keys_file(),
+            Some(PathBuf::from("/d/api-keys.toml"))
+        );
+        std::fs::write(&path, "[rate_limit]\nburst = 0\n").expect("write");
+        let loaded: ControlConfig =
+            baton_service_kit::config::load(Some(&path), "BATON_AUTH_DEFAULT_TEST").expect("loads");
+        let error = crate::server::check(&loaded).err().expect("refused");
+        assert!(error.starts_with("rate_limit.burst"), "{error}");
+        std::fs::write(&path, "[auth]\nmode = \"sometimes\"\n").expect("write");
+        let error = baton_service_kit::config::load::<ControlConfig>(
+            Some(&path),
+            "BATON_AUTH_DEFAULT_TEST",
+        )
+        .expect_err("unknown mode");
+        assert!(error.to_string().contains("mode"), "{error}");
     }
 
     #[test]

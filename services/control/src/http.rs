@@ -18,14 +18,19 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::domain::Handoff;
+use crate::domain::HandoffState;
 use crate::domain::envelope::{reason_name, speaker_name};
-use crate::store::{HandoffStore, StoreError};
+use crate::store::{AuditAction, AuditEntry, HandoffStore, StoreError};
 use crate::token::{Purpose, TokenSigner};
 
 #[derive(Clone)]
 pub struct HttpState {
     pub store: Arc<dyn HandoffStore>,
     pub tokens: TokenSigner,
+    /// How long after a handoff completed or failed its tokens still open
+    /// its context (the human may read it during wrap-up). A cancelled
+    /// handoff's tokens stop at once.
+    pub ended_token_grace: std::time::Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,11 +53,42 @@ pub fn router(state: HttpState) -> Router {
 /// A masked value shows nothing but that it exists.
 const MASK: &str = "••••••";
 
+/// What every refused token gets, whatever the reason (none, altered,
+/// expired, another handoff's, revoked, the handoff cancelled, ended long
+/// ago, purged or gone): the holder learns nothing about which.
+fn refused() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        "a valid context token for this handoff is required",
+    )
+        .into_response()
+}
+
+fn unavailable(error: StoreError) -> Response {
+    tracing::error!(%error, "context lookup failed");
+    (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
+}
+
+/// Whether tokens of `handoff` still open it at `now_ms`.
+fn tokens_still_open(handoff: &Handoff, grace: std::time::Duration, now_ms: i64) -> bool {
+    match handoff.state {
+        HandoffState::Cancelled => false,
+        state if state.is_terminal() => {
+            let grace = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+            now_ms <= handoff.updated_at_ms.saturating_add(grace)
+        }
+        _ => true,
+    }
+}
+
+/// The handoff a request's context token opens, once the view is in the
+/// audit log (`page` says which page was read).
 async fn authorised_handoff(
     state: &HttpState,
     id: &str,
     query: &TokenQuery,
     headers: &HeaderMap,
+    page: &str,
 ) -> Result<Handoff, Response> {
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -61,32 +97,44 @@ async fn authorised_handoff(
     let token = query.token.as_deref().or(bearer).unwrap_or_default();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
         .unwrap_or_default();
     let verified = Uuid::parse_str(id).ok().is_some_and(|uuid| {
         state
             .tokens
-            .verify(token, uuid, Purpose::ReadContext, now)
+            .verify(token, uuid, Purpose::ReadContext, now.as_secs())
             .is_ok()
     });
     if !verified {
-        return Err((
-            StatusCode::UNAUTHORIZED,
-            "a valid context token for this handoff is required",
-        )
-            .into_response());
+        return Err(refused());
     }
+    let now_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
     // The token proves access to exactly this handoff, whatever its tenant.
-    match state.store.find_by_id(id).await {
-        Ok(handoff) => Ok(handoff),
-        Err(StoreError::NotFound) => {
-            Err((StatusCode::NOT_FOUND, "handoff not found").into_response())
-        }
-        Err(error) => {
-            tracing::error!(%error, "context lookup failed");
-            Err((StatusCode::SERVICE_UNAVAILABLE, "try again").into_response())
-        }
+    let handoff = match state.store.find_by_id(id).await {
+        Ok(handoff) => handoff,
+        Err(StoreError::NotFound) => return Err(refused()),
+        Err(error) => return Err(unavailable(error)),
+    };
+    let access = match state.store.context_access(id).await {
+        Ok(access) => access,
+        Err(StoreError::NotFound) => return Err(refused()),
+        Err(error) => return Err(unavailable(error)),
+    };
+    if access.closed() || !tokens_still_open(&handoff, state.ended_token_grace, now_ms) {
+        tracing::info!(handoff_id = %id, "context token refused: revoked, purged or the handoff ended");
+        return Err(refused());
     }
+    // Recorded before the context leaves: no audit record, no context.
+    let entry = AuditEntry {
+        tenant: handoff.tenant.clone(),
+        handoff_id: handoff.id.clone(),
+        action: AuditAction::Viewed,
+        actor: "context-token".into(),
+        credential: page.to_owned(),
+        time_ms: now_ms,
+        detail: String::new(),
+    };
+    state.store.record_audit(entry).await.map_err(unavailable)?;
+    Ok(handoff)
 }
 
 fn no_store(mut response: Response) -> Response {
@@ -109,7 +157,7 @@ async fn context_json(
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Response {
-    match authorised_handoff(&state, &id, &query, &headers).await {
+    match authorised_handoff(&state, &id, &query, &headers, "context").await {
         Ok(handoff) => no_store(axum::Json(context_document(&handoff)).into_response()),
         Err(response) => response,
     }
@@ -121,7 +169,7 @@ async fn screen_pop(
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
 ) -> Response {
-    match authorised_handoff(&state, &id, &query, &headers).await {
+    match authorised_handoff(&state, &id, &query, &headers, "screen-pop").await {
         Ok(handoff) => no_store(Html(screen_pop_page(&handoff)).into_response()),
         Err(response) => response,
     }
@@ -283,7 +331,7 @@ li.customer .who{{color:#b44d12}} .priority{{float:right;font-weight:600}}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{HandoffState, TransferMode};
+    use crate::domain::TransferMode;
 
     fn handoff() -> Handoff {
         Handoff {
@@ -318,6 +366,19 @@ mod tests {
             decision: None,
             wrap_up: None,
         }
+    }
+
+    #[test]
+    fn tokens_stop_when_cancelled_and_after_the_grace_once_ended() {
+        let grace = std::time::Duration::from_secs(60);
+        let mut handoff = handoff();
+        handoff.updated_at_ms = 1_000_000;
+        assert!(tokens_still_open(&handoff, grace, 5_000_000));
+        handoff.state = HandoffState::Completed;
+        assert!(tokens_still_open(&handoff, grace, 1_060_000));
+        assert!(!tokens_still_open(&handoff, grace, 1_060_001));
+        handoff.state = HandoffState::Cancelled;
+        assert!(!tokens_still_open(&handoff, grace, 1_000_000));
     }
 
     #[test]

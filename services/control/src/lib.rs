@@ -11,6 +11,7 @@ pub mod hub;
 pub mod metrics;
 pub mod policy;
 pub mod registry;
+pub mod retention;
 pub mod server;
 pub mod store;
 pub mod token;

@@ -13,6 +13,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
 
+use baton_auth::{AuthLayer, AuthMode, RateLimitLayer};
+
 use crate::api::HandoffApi;
 use crate::config::ControlConfig;
 use crate::dispatch::Dispatcher;
@@ -40,6 +42,8 @@ pub struct BoundControl {
     dispatcher: Arc<Dispatcher>,
     registry: ConnectorRegistry,
     store: Arc<dyn HandoffStore>,
+    auth: AuthLayer,
+    rate_limit: RateLimitLayer,
 }
 
 impl std::fmt::Debug for BoundControl {
@@ -75,6 +79,7 @@ pub fn check(config: &ControlConfig) -> Result<Checked, String> {
     )?;
     let policy = Arc::new(PolicyEngine::new(&config.policy)?);
     config.store.check()?;
+    config.check_security()?;
     if config.handoff.default_timeout > config.handoff.max_timeout {
         return Err("handoff.default_timeout: must not exceed handoff.max_timeout".into());
     }
@@ -96,6 +101,8 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
         policy,
     } = check(&config).map_err(anyhow::Error::msg)?;
 
+    let auth = auth_layer(&config)?;
+    let rate_limit = RateLimitLayer::new(&config.rate_limit).map_err(anyhow::Error::msg)?;
     let store = crate::store::open(&config.store).await?;
     let key_file = config
         .store
@@ -158,6 +165,7 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
         default_timeout: config.handoff.default_timeout,
         max_timeout: config.handoff.max_timeout,
         shutdown: CancellationToken::new(),
+        watch_streams: baton_auth::StreamLimiter::new(config.limits.max_watch_streams_per_tenant),
     };
     Ok(BoundControl {
         grpc_addr,
@@ -165,6 +173,7 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
         http_state: HttpState {
             store: store.clone(),
             tokens,
+            ended_token_grace: config.handoff.ended_token_grace,
         },
         store,
         config,
@@ -173,7 +182,36 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
         api,
         dispatcher,
         registry,
+        auth,
+        rate_limit,
     })
+}
+
+/// The auth layer of `config`. With `mode = "required"` and no keys file
+/// named, the default keys file is created empty when missing, so that the
+/// service starts and refuses every call until a key is added.
+fn auth_layer(config: &ControlConfig) -> anyhow::Result<AuthLayer> {
+    let mut auth = config.auth.clone();
+    if auth.mode == AuthMode::Required {
+        auth.api_keys_file = config.api_keys_file();
+        if config.auth.api_keys_file.is_none()
+            && let Some(path) = &auth.api_keys_file
+            && !path.exists()
+        {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("store.data_dir: cannot create {}", dir.display()))?;
+            }
+            baton_auth::api_key::KeysFile::default()
+                .write(path)
+                .with_context(|| format!("auth.api_keys_file: cannot create {}", path.display()))?;
+            tracing::warn!(
+                keys_file = %path.display(),
+                "authentication is required and no API key exists yet: add one with `baton auth new-key`"
+            );
+        }
+    }
+    AuthLayer::from_config(&auth).map_err(anyhow::Error::msg)
 }
 
 impl BoundControl {
@@ -195,9 +233,15 @@ impl BoundControl {
             dispatcher,
             registry,
             store,
+            auth,
+            rate_limit,
         } = self;
         let stop_streams = api.shutdown.clone();
         let policy_upkeep = tokio::spawn(api.policy.clone().maintain());
+        let retention = tokio::spawn(crate::retention::purge_periodically(
+            store.clone(),
+            config.retention.clone(),
+        ));
         let max_request = config.limits.max_request_bytes + 16 * 1024;
 
         let mut routes = RoutesBuilder::default();
@@ -227,6 +271,9 @@ impl BoundControl {
         let grpc = tonic::transport::Server::builder()
             .trace_fn(baton_service_kit::telemetry::grpc_server_span)
             .concurrency_limit_per_connection(256)
+            // Authentication first, so that the rate limit knows the tenant.
+            .layer(auth)
+            .layer(rate_limit)
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(incoming(grpc_listener), async move {
                 grpc_stopping.cancelled().await;
@@ -258,6 +305,7 @@ impl BoundControl {
             () = drain_deadline => tracing::warn!("drain timeout reached; exiting with calls in flight"),
         }
         policy_upkeep.abort();
+        retention.abort();
         dispatcher.shutdown().await;
         drop(dispatcher);
         tracing::info!("baton-control stopped");

@@ -10,7 +10,9 @@ use baton_control::domain::{
     Attempt, ConcreteTarget, ConnectorPosition, DEFAULT_TENANT, EventKind, Handoff, HandoffState,
     NewEvent, PlannedTarget, TransferMode,
 };
-use baton_control::store::{CreateOutcome, HandoffStore, Notice, PgStore, SqliteStore, StoreError};
+use baton_control::store::{
+    AuditAction, AuditEntry, CreateOutcome, HandoffStore, Notice, PgStore, SqliteStore, StoreError,
+};
 use baton_proto::types::v1 as pb;
 use baton_tests::postgres::Postgres;
 
@@ -71,6 +73,9 @@ macro_rules! all_cases {
             an_ended_handoff_has_no_lease,
             concurrent_claims_share_out_the_orphans,
             a_shared_store_announces_every_event,
+            the_audit_log_is_durable_newest_first_and_per_tenant,
+            revoking_tokens_is_per_tenant_durable_and_audited,
+            the_purge_deletes_only_contexts_of_handoffs_ended_before_the_cutoff,
         )
     };
 }
@@ -591,4 +596,245 @@ async fn a_shared_store_announces_every_event(backend: &impl Backend) {
     .await
     .expect("both events announced");
     assert_eq!(sequences, [1, 2]);
+}
+
+fn audit(tenant: &str, handoff_id: &str, action: AuditAction, time_ms: i64) -> AuditEntry {
+    AuditEntry {
+        tenant: tenant.into(),
+        handoff_id: handoff_id.into(),
+        action,
+        actor: "bot".into(),
+        credential: "key:0123456789abcdef".into(),
+        time_ms,
+        detail: format!("{action:?}"),
+    }
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_millis(),
+    )
+    .expect("fits")
+}
+
+async fn the_audit_log_is_durable_newest_first_and_per_tenant(backend: &impl Backend) {
+    let store = backend.open().await;
+    let (mine, theirs) = (unique("audit-a"), unique("audit-b"));
+    let (first, second) = (
+        uuid::Uuid::now_v7().to_string(),
+        uuid::Uuid::now_v7().to_string(),
+    );
+    store
+        .record_audit(audit(&mine, &first, AuditAction::Created, 10))
+        .await
+        .expect("record");
+    store
+        .record_audit(audit(&theirs, &first, AuditAction::Viewed, 11))
+        .await
+        .expect("record");
+    store
+        .record_audit(audit(&mine, &second, AuditAction::Revealed, 12))
+        .await
+        .expect("record");
+    store
+        .record_audit(audit(&mine, &first, AuditAction::Cancelled, 13))
+        .await
+        .expect("record");
+    drop(store);
+    let store = backend.open().await;
+    let log = store.audit_log(&mine, None, 10, None).await.expect("log");
+    let actions: Vec<_> = log.iter().map(|r| r.entry.action).collect();
+    assert_eq!(
+        actions,
+        [
+            AuditAction::Cancelled,
+            AuditAction::Revealed,
+            AuditAction::Created
+        ]
+    );
+    assert_eq!(
+        log[1].entry,
+        audit(&mine, &second, AuditAction::Revealed, 12)
+    );
+    assert!(log.iter().all(|r| r.entry.tenant == mine));
+    // Paging and filtering by handoff.
+    let page = store
+        .audit_log(&mine, None, 1, Some(log[0].sequence))
+        .await
+        .expect("page");
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].sequence, log[1].sequence);
+    let of_first = store
+        .audit_log(&mine, Some(&first), 10, None)
+        .await
+        .expect("by handoff");
+    assert_eq!(of_first.len(), 2);
+    let other = store.audit_log(&theirs, None, 10, None).await.expect("log");
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].entry.action, AuditAction::Viewed);
+}
+
+async fn revoking_tokens_is_per_tenant_durable_and_audited(backend: &impl Backend) {
+    let store = backend.open().await;
+    let mut h = handoff(&unique("revoke"));
+    h.tenant = unique("tenant");
+    store.create(h.clone()).await.expect("create");
+    assert!(!store.context_access(&h.id).await.expect("access").closed());
+    assert!(matches!(
+        store
+            .revoke_context_tokens(
+                "other",
+                &h.id,
+                audit("other", &h.id, AuditAction::TokensRevoked, 5)
+            )
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(!store.context_access(&h.id).await.expect("access").closed());
+    store
+        .revoke_context_tokens(
+            &h.tenant,
+            &h.id,
+            audit(&h.tenant, &h.id, AuditAction::TokensRevoked, 5),
+        )
+        .await
+        .expect("revoke");
+    store
+        .revoke_context_tokens(
+            &h.tenant,
+            &h.id,
+            audit(&h.tenant, &h.id, AuditAction::TokensRevoked, 9),
+        )
+        .await
+        .expect("revoke again");
+    drop(store);
+    let store = backend.open().await;
+    let access = store.context_access(&h.id).await.expect("access");
+    assert_eq!(
+        access.tokens_revoked_at_ms,
+        Some(5),
+        "the first revocation counts"
+    );
+    assert!(access.closed());
+    assert_eq!(
+        store
+            .audit_log(&h.tenant, Some(&h.id), 10, None)
+            .await
+            .expect("log")
+            .len(),
+        2
+    );
+    assert!(
+        store
+            .audit_log("other", Some(&h.id), 10, None)
+            .await
+            .expect("log")
+            .is_empty()
+    );
+    assert!(matches!(
+        store
+            .context_access(&uuid::Uuid::now_v7().to_string())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn the_purge_deletes_only_contexts_of_handoffs_ended_before_the_cutoff(
+    backend: &impl Backend,
+) {
+    let store = backend.open().await;
+    let tenant = unique("purge");
+    let mut ended = handoff(&unique("ended"));
+    ended.tenant = tenant.clone();
+    ended.conversation.language = "fr".into();
+    ended.context.transcript.push(pb::Turn {
+        text: "my card is 4111111111111111".into(),
+        ..Default::default()
+    });
+    let mut open = ended.clone();
+    open.id = uuid::Uuid::now_v7().to_string();
+    open.request_id = unique("open");
+    store.create(ended.clone()).await.expect("create");
+    store.create(open.clone()).await.expect("create");
+    store
+        .append(&tenant, &ended.id, NewEvent::new(EventKind::Cancelled))
+        .await
+        .expect("cancel");
+
+    // Ended now: not before a cutoff an hour ago.
+    store
+        .purge_contexts(now_ms() - 3_600_000, 1000)
+        .await
+        .expect("purge");
+    let kept = store.get(&tenant, &ended.id).await.expect("get");
+    assert_eq!(kept.context.transcript.len(), 1);
+    assert!(
+        !store
+            .context_access(&ended.id)
+            .await
+            .expect("access")
+            .closed()
+    );
+
+    // A cutoff after it ended: its context goes, the record and events stay.
+    let mut purged = 0;
+    for _ in 0..100 {
+        let n = store
+            .purge_contexts(now_ms() + 1_000, 1000)
+            .await
+            .expect("purge");
+        purged += n;
+        if n == 0 {
+            break;
+        }
+    }
+    assert!(purged >= 1);
+    drop(store);
+    let store = backend.open().await;
+    let gone = store
+        .get(&tenant, &ended.id)
+        .await
+        .expect("the record stays");
+    assert_eq!(gone.state, HandoffState::Cancelled);
+    assert!(gone.context.transcript.is_empty());
+    assert!(gone.context.summary.is_empty());
+    assert!(gone.conversation.language.is_empty());
+    assert_eq!(
+        store
+            .events_after(&tenant, &ended.id, 0, 10)
+            .await
+            .expect("events")
+            .len(),
+        2
+    );
+    assert!(
+        store
+            .context_access(&ended.id)
+            .await
+            .expect("access")
+            .context_purged_at_ms
+            .is_some()
+    );
+    let log = store.audit_log(&tenant, None, 10, None).await.expect("log");
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].entry.action, AuditAction::Purged);
+    assert_eq!(log[0].entry.handoff_id, ended.id);
+    // The handoff in flight keeps everything, and a second purge finds nothing new of this tenant.
+    let alive = store.get(&tenant, &open.id).await.expect("get");
+    assert_eq!(alive.context.transcript.len(), 1);
+    store
+        .purge_contexts(now_ms() + 1_000, 1000)
+        .await
+        .expect("purge");
+    assert_eq!(
+        store
+            .audit_log(&tenant, None, 10, None)
+            .await
+            .expect("log")
+            .len(),
+        1
+    );
 }

@@ -159,10 +159,7 @@ pub async fn start_stack(dir: &Path, stop: &CancellationToken) -> anyhow::Result
     let connector_stop = stop.clone();
     tokio::spawn(connector.serve(async move { connector_stop.cancelled().await }));
 
-    let mut config = ControlConfig::default();
-    config.server.grpc_listen = "127.0.0.1:0".parse()?;
-    config.server.http_listen = "127.0.0.1:0".parse()?;
-    config.store.data_dir = dir.to_path_buf();
+    let mut config = control_config(dir)?;
     config.connectors.insert(
         "script".into(),
         ConnectorConfig {
@@ -176,6 +173,21 @@ pub async fn start_stack(dir: &Path, stop: &CancellationToken) -> anyhow::Result
     let control_stop = stop.clone();
     tokio::spawn(control.serve(async move { control_stop.cancelled().await }));
     Ok(control_addr)
+}
+
+/// The control service's configuration in every scenario: loopback,
+/// ephemeral ports, its store in `data_dir`.
+pub fn control_config(data_dir: &Path) -> anyhow::Result<ControlConfig> {
+    let mut config = ControlConfig::default();
+    config.server.grpc_listen = "127.0.0.1:0".parse()?;
+    config.server.http_listen = "127.0.0.1:0".parse()?;
+    config.store.data_dir = data_dir.to_path_buf();
+    // The bench measures handoffs, not credentials or the per-tenant limit.
+    config.auth.mode = baton_auth::AuthMode::Off;
+    config.rate_limit.requests_per_second = 1e9;
+    config.rate_limit.burst = u32::MAX;
+    config.limits.max_watch_streams_per_tenant = usize::MAX;
+    Ok(config)
 }
 
 pub async fn connect(addr: std::net::SocketAddr, count: usize) -> anyhow::Result<Vec<Channel>> {

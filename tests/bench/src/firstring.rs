@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
-use baton_control::ControlConfig;
 use baton_control::config::ConnectorConfig;
 use baton_proto::handoff::v1::WatchHandoffRequest;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
@@ -30,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use crate::Scale;
-use crate::api::{connect, unique};
+use crate::api::{connect, control_config, unique};
 use crate::payload::create_request;
 use crate::report::{Percentiles, Table};
 
@@ -401,10 +400,7 @@ async fn start_stack(dir: &Path, stop: &CancellationToken) -> anyhow::Result<Soc
     let sip_stop = stop.clone();
     tokio::spawn(sip.serve(async move { sip_stop.cancelled().await }));
 
-    let mut config = ControlConfig::default();
-    config.server.grpc_listen = "127.0.0.1:0".parse()?;
-    config.server.http_listen = "127.0.0.1:0".parse()?;
-    config.store.data_dir = dir.join("control");
+    let mut config = control_config(&dir.join("control"))?;
     config.connectors.insert(
         "sip".into(),
         ConnectorConfig {

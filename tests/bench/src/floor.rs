@@ -74,6 +74,27 @@ impl HandoffService for EmptyHandoffService {
     ) -> Result<Response<EvaluateEscalationResponse>, Status> {
         Err(Status::unimplemented("floor"))
     }
+
+    async fn reveal_entity(
+        &self,
+        _request: Request<RevealEntityRequest>,
+    ) -> Result<Response<RevealEntityResponse>, Status> {
+        Err(Status::unimplemented("floor"))
+    }
+
+    async fn revoke_context_tokens(
+        &self,
+        _request: Request<RevokeContextTokensRequest>,
+    ) -> Result<Response<RevokeContextTokensResponse>, Status> {
+        Err(Status::unimplemented("floor"))
+    }
+
+    async fn list_audit_records(
+        &self,
+        _request: Request<ListAuditRecordsRequest>,
+    ) -> Result<Response<ListAuditRecordsResponse>, Status> {
+        Err(Status::unimplemented("floor"))
+    }
 }
 
 /// Serves the empty service on an ephemeral loopback port until `stop`,

@@ -13,7 +13,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use baton_control::ControlConfig;
 use baton_control::config::ConnectorConfig;
 use baton_proto::handoff::v1::CancelHandoffRequest;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
@@ -22,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use crate::Scale;
-use crate::api::{connect, unique};
+use crate::api::{connect, control_config, unique};
 use crate::payload::create_request;
 use crate::report::{Percentiles, Table};
 
@@ -198,10 +197,7 @@ async fn start_stack(
     let queue_stop = stop.clone();
     tokio::spawn(queue.serve(async move { queue_stop.cancelled().await }));
 
-    let mut config = ControlConfig::default();
-    config.server.grpc_listen = "127.0.0.1:0".parse()?;
-    config.server.http_listen = "127.0.0.1:0".parse()?;
-    config.store.data_dir = dir.join("control");
+    let mut config = control_config(&dir.join("control"))?;
     config.connectors.insert(
         "queue".into(),
         ConnectorConfig {

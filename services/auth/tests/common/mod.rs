@@ -115,6 +115,24 @@ impl HandoffService for WhoCalled {
     ) -> Result<Response<pb::EvaluateEscalationResponse>, Status> {
         answer(&request, pb::EvaluateEscalationResponse::default())
     }
+    async fn reveal_entity(
+        &self,
+        request: Request<pb::RevealEntityRequest>,
+    ) -> Result<Response<pb::RevealEntityResponse>, Status> {
+        answer(&request, pb::RevealEntityResponse::default())
+    }
+    async fn revoke_context_tokens(
+        &self,
+        request: Request<pb::RevokeContextTokensRequest>,
+    ) -> Result<Response<pb::RevokeContextTokensResponse>, Status> {
+        answer(&request, pb::RevokeContextTokensResponse::default())
+    }
+    async fn list_audit_records(
+        &self,
+        request: Request<pb::ListAuditRecordsRequest>,
+    ) -> Result<Response<pb::ListAuditRecordsResponse>, Status> {
+        answer(&request, pb::ListAuditRecordsResponse::default())
+    }
 }
 
 pub fn now() -> u64 {

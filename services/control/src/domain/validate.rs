@@ -31,6 +31,8 @@ pub struct Limits {
     pub max_attempts: usize,
     /// Longest agent notes, in bytes.
     pub max_notes_bytes: usize,
+    /// Most WatchHandoff streams one tenant may have open at once.
+    pub max_watch_streams_per_tenant: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +46,7 @@ impl Default for Limits {
             max_entity_value_bytes: 1024,
             max_attempts: 50,
             max_notes_bytes: 8 * 1024,
+            max_watch_streams_per_tenant: 100,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! another replica once it expires), and every recorded event is announced
 //! to every replica (`listen`) so that `WatchHandoff` on any replica sees it.
 
+mod audit;
 mod health;
 mod postgres;
 mod rows;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 
+pub use audit::{AuditAction, AuditEntry, AuditRecord, ContextAccess};
 pub use health::report_store_health;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -184,6 +186,41 @@ pub trait HandoffStore: Send + Sync + 'static {
         ttl: Duration,
         limit: usize,
     ) -> Result<Vec<Handoff>, StoreError>;
+
+    /// Appends `entry` to the audit log, durably.
+    async fn record_audit(&self, entry: AuditEntry) -> Result<(), StoreError>;
+
+    /// `tenant`'s audit records, newest first, only of `handoff_id` when
+    /// given, with a sequence below `before` when given, at most `limit`.
+    async fn audit_log(
+        &self,
+        tenant: &str,
+        handoff_id: Option<&str>,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Revokes every context token of `tenant`'s handoff `id` (`NotFound`
+    /// for another tenant's) and records `audit`, in one commit. Revoking
+    /// again keeps the first time.
+    async fn revoke_context_tokens(
+        &self,
+        tenant: &str,
+        id: &str,
+        audit: AuditEntry,
+    ) -> Result<(), StoreError>;
+
+    /// Whether handoff `id`'s tokens were revoked or its context purged.
+    /// Only for callers holding a verified token of this very handoff.
+    async fn context_access(&self, id: &str) -> Result<ContextAccess, StoreError>;
+
+    /// Deletes the conversation, context, escalation decision and wrap-up
+    /// of up to `limit` handoffs that ended before `ended_before_ms` and
+    /// are not purged yet, keeping the handoff record and its events, and
+    /// records a `purged` audit entry for each, in one commit. Returns how
+    /// many were purged.
+    async fn purge_contexts(&self, ended_before_ms: i64, limit: usize)
+    -> Result<usize, StoreError>;
 
     /// Announcements of events recorded by every replica sharing this
     /// store, or `None` when this process is the store's only writer (every

@@ -18,7 +18,10 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 use tokio::sync::mpsc;
 
 use super::rows::{EVENT_COLUMNS, EventRow, HANDOFF_COLUMNS, HandoffRow, name_of, now_ms, wait_ms};
-use super::{CreateOutcome, EventNotice, HandoffStore, Notice, StoreError};
+use super::{
+    AuditAction, AuditEntry, AuditRecord, ContextAccess, CreateOutcome, EventNotice, HandoffStore,
+    Notice, StoreError,
+};
 use crate::domain::{ConnectorPosition, EventKind, EventRecord, Handoff, HandoffState, NewEvent};
 
 /// The notification channel of recorded events (one per database).
@@ -341,8 +344,162 @@ impl PgStore {
     }
 }
 
+async fn insert_audit(connection: &mut PgConnection, entry: &AuditEntry) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_log (tenant, handoff_id, action, actor, credential, time_ms, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&entry.tenant)
+    .bind(&entry.handoff_id)
+    .bind(entry.action.name())
+    .bind(&entry.actor)
+    .bind(&entry.credential)
+    .bind(entry.time_ms)
+    .bind(&entry.detail)
+    .execute(&mut *connection)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn audit_of(row: &PgRow) -> Result<AuditRecord, StoreError> {
+    let action: String = column(row, 3)?;
+    Ok(AuditRecord {
+        sequence: column(row, 0)?,
+        entry: AuditEntry {
+            tenant: column(row, 1)?,
+            handoff_id: column(row, 2)?,
+            action: AuditAction::from_name(&action)
+                .ok_or_else(|| StoreError::Corrupt(format!("audit action {action:?}")))?,
+            actor: column(row, 4)?,
+            credential: column(row, 5)?,
+            time_ms: column(row, 6)?,
+            detail: column(row, 7)?,
+        },
+    })
+}
+
 #[async_trait]
 impl HandoffStore for PgStore {
+    async fn record_audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        let mut connection = self.connection().await?;
+        insert_audit(&mut connection, &entry).await
+    }
+
+    async fn audit_log(
+        &self,
+        tenant: &str,
+        handoff_id: Option<&str>,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT sequence, tenant, handoff_id, action, actor, credential, time_ms, detail \
+             FROM audit_log WHERE tenant = $1 AND ($2::text IS NULL OR handoff_id = $2) \
+             AND ($3::bigint IS NULL OR sequence < $3) ORDER BY sequence DESC LIMIT $4",
+        )
+        .bind(tenant)
+        .bind(handoff_id)
+        .bind(before)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(audit_of).collect()
+    }
+
+    async fn revoke_context_tokens(
+        &self,
+        tenant: &str,
+        id: &str,
+        audit: AuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let updated = sqlx::query(
+            "UPDATE handoffs SET tokens_revoked_at_ms = COALESCE(tokens_revoked_at_ms, $1) \
+             WHERE tenant = $2 AND id = $3",
+        )
+        .bind(audit.time_ms)
+        .bind(tenant)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        insert_audit(&mut tx, &audit).await?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn context_access(&self, id: &str) -> Result<ContextAccess, StoreError> {
+        let row = sqlx::query(
+            "SELECT tokens_revoked_at_ms, context_purged_at_ms FROM handoffs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .ok_or(StoreError::NotFound)?;
+        Ok(ContextAccess {
+            tokens_revoked_at_ms: column(&row, 0)?,
+            context_purged_at_ms: column(&row, 1)?,
+        })
+    }
+
+    async fn purge_contexts(
+        &self,
+        ended_before_ms: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        // SKIP LOCKED: replicas purging at once take different handoffs.
+        let ended = sqlx::query(
+            "SELECT tenant, id FROM handoffs WHERE context_purged_at_ms IS NULL \
+             AND state IN ('completed', 'failed', 'cancelled') AND updated_at_ms < $1 \
+             ORDER BY updated_at_ms LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(ended_before_ms)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let now = now_ms();
+        for row in &ended {
+            let tenant: String = column(row, 0)?;
+            let id: String = column(row, 1)?;
+            sqlx::query(
+                "UPDATE handoffs SET conversation = '', context = '', decision = NULL, \
+                 wrap_up = NULL, context_purged_at_ms = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            sqlx::query("UPDATE handoff_events SET wrap_up = NULL WHERE handoff_id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            insert_audit(
+                &mut tx,
+                &AuditEntry {
+                    tenant,
+                    handoff_id: id,
+                    action: AuditAction::Purged,
+                    actor: "retention".into(),
+                    credential: String::new(),
+                    time_ms: now,
+                    detail: "transcript and context deleted".into(),
+                },
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(ended.len())
+    }
+
     async fn create(&self, handoff: Handoff) -> Result<CreateOutcome, StoreError> {
         let plan =
             serde_json::to_string(&handoff.plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;

@@ -21,7 +21,9 @@ use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::rows::{EVENT_COLUMNS, EventRow, HANDOFF_COLUMNS, HandoffRow, name_of, now_ms, wait_ms};
-use super::{CreateOutcome, HandoffStore, StoreError};
+use super::{
+    AuditAction, AuditEntry, AuditRecord, ContextAccess, CreateOutcome, HandoffStore, StoreError,
+};
 use crate::domain::{ConnectorPosition, EventKind, EventRecord, Handoff, HandoffState, NewEvent};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
@@ -87,6 +89,24 @@ DROP INDEX handoff_events_by_connector_sequence;
 CREATE UNIQUE INDEX handoff_events_by_connector_position
     ON handoff_events (handoff_id, attempt, connector_run, connector_sequence)
     WHERE connector_sequence IS NOT NULL;
+"#,
+    r#"
+ALTER TABLE handoffs ADD COLUMN tokens_revoked_at_ms INTEGER;
+ALTER TABLE handoffs ADD COLUMN context_purged_at_ms INTEGER;
+CREATE INDEX handoffs_to_purge ON handoffs (updated_at_ms)
+    WHERE context_purged_at_ms IS NULL AND state IN ('completed', 'failed', 'cancelled');
+CREATE TABLE audit_log (
+    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant TEXT NOT NULL,
+    handoff_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    credential TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX audit_log_by_tenant ON audit_log (tenant, sequence);
+CREATE INDEX audit_log_by_handoff ON audit_log (handoff_id, sequence);
 "#,
 ];
 
@@ -471,8 +491,184 @@ fn insert_event(
     Ok(())
 }
 
+fn insert_audit(connection: &Connection, entry: &AuditEntry) -> Result<(), StoreError> {
+    connection
+        .execute(
+            "INSERT INTO audit_log (tenant, handoff_id, action, actor, credential, time_ms, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                entry.tenant,
+                entry.handoff_id,
+                entry.action.name(),
+                entry.actor,
+                entry.credential,
+                entry.time_ms,
+                entry.detail,
+            ],
+        )
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+fn read_audit(row: &Row<'_>) -> rusqlite::Result<(i64, AuditEntry, String)> {
+    let action: String = row.get(3)?;
+    Ok((
+        row.get(0)?,
+        AuditEntry {
+            tenant: row.get(1)?,
+            handoff_id: row.get(2)?,
+            // Replaced below once the name is checked.
+            action: AuditAction::Created,
+            actor: row.get(4)?,
+            credential: row.get(5)?,
+            time_ms: row.get(6)?,
+            detail: row.get(7)?,
+        },
+        action,
+    ))
+}
+
 #[async_trait]
 impl HandoffStore for SqliteStore {
+    async fn record_audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        self.write(move |tx| insert_audit(tx, &entry)).await
+    }
+
+    async fn audit_log(
+        &self,
+        tenant: &str,
+        handoff_id: Option<&str>,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let (tenant, handoff_id) = (tenant.to_owned(), handoff_id.map(str::to_owned));
+        self.with(move |connection| {
+            let mut statement = connection
+                .prepare(
+                    "SELECT sequence, tenant, handoff_id, action, actor, credential, time_ms, detail \
+                     FROM audit_log WHERE tenant = ?1 AND (?2 IS NULL OR handoff_id = ?2) \
+                     AND (?3 IS NULL OR sequence < ?3) ORDER BY sequence DESC LIMIT ?4",
+                )
+                .map_err(unavailable)?;
+            let rows = statement
+                .query_map(
+                    params![
+                        tenant,
+                        handoff_id,
+                        before,
+                        i64::try_from(limit).unwrap_or(i64::MAX)
+                    ],
+                    read_audit,
+                )
+                .map_err(unavailable)?;
+            rows.map(|row| {
+                let (sequence, mut entry, action) = row.map_err(unavailable)?;
+                entry.action = AuditAction::from_name(&action)
+                    .ok_or_else(|| StoreError::Corrupt(format!("audit action {action:?}")))?;
+                Ok(AuditRecord { sequence, entry })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn revoke_context_tokens(
+        &self,
+        tenant: &str,
+        id: &str,
+        audit: AuditEntry,
+    ) -> Result<(), StoreError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        self.write(move |tx| {
+            let updated = tx
+                .execute(
+                    "UPDATE handoffs SET tokens_revoked_at_ms = COALESCE(tokens_revoked_at_ms, ?1) \
+                     WHERE tenant = ?2 AND id = ?3",
+                    params![audit.time_ms, tenant, id],
+                )
+                .map_err(unavailable)?;
+            if updated == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit(tx, &audit)
+        })
+        .await
+    }
+
+    async fn context_access(&self, id: &str) -> Result<ContextAccess, StoreError> {
+        let id = id.to_owned();
+        self.with(move |connection| {
+            connection
+                .query_row(
+                    "SELECT tokens_revoked_at_ms, context_purged_at_ms FROM handoffs WHERE id = ?1",
+                    params![id],
+                    |row| {
+                        Ok(ContextAccess {
+                            tokens_revoked_at_ms: row.get(0)?,
+                            context_purged_at_ms: row.get(1)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(unavailable)?
+                .ok_or(StoreError::NotFound)
+        })
+        .await
+    }
+
+    async fn purge_contexts(
+        &self,
+        ended_before_ms: i64,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        self.write(move |tx| {
+            let ended: Vec<(String, String)> = {
+                let mut statement = tx
+                    .prepare(
+                        "SELECT tenant, id FROM handoffs WHERE context_purged_at_ms IS NULL \
+                         AND state IN ('completed', 'failed', 'cancelled') AND updated_at_ms < ?1 \
+                         ORDER BY updated_at_ms LIMIT ?2",
+                    )
+                    .map_err(unavailable)?;
+                let rows = statement
+                    .query_map(
+                        params![ended_before_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )
+                    .map_err(unavailable)?;
+                rows.collect::<Result<_, _>>().map_err(unavailable)?
+            };
+            let now = now_ms();
+            for (tenant, id) in &ended {
+                tx.execute(
+                    "UPDATE handoffs SET conversation = X'', context = X'', decision = NULL, \
+                     wrap_up = NULL, context_purged_at_ms = ?1 WHERE id = ?2",
+                    params![now, id],
+                )
+                .map_err(unavailable)?;
+                tx.execute(
+                    "UPDATE handoff_events SET wrap_up = NULL WHERE handoff_id = ?1",
+                    params![id],
+                )
+                .map_err(unavailable)?;
+                insert_audit(
+                    tx,
+                    &AuditEntry {
+                        tenant: tenant.clone(),
+                        handoff_id: id.clone(),
+                        action: AuditAction::Purged,
+                        actor: "retention".into(),
+                        credential: String::new(),
+                        time_ms: now,
+                        detail: "transcript and context deleted".into(),
+                    },
+                )?;
+            }
+            Ok(ended.len())
+        })
+        .await
+    }
+
     async fn create(&self, handoff: Handoff) -> Result<CreateOutcome, StoreError> {
         self.write(move |tx| {
             let existing: Option<String> = tx

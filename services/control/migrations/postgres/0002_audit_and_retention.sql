@@ -1,0 +1,23 @@
+-- Context-token revocation, retention purges and the audit log.
+
+ALTER TABLE handoffs ADD COLUMN tokens_revoked_at_ms BIGINT;
+ALTER TABLE handoffs ADD COLUMN context_purged_at_ms BIGINT;
+
+-- The retention purge reads only ended, unpurged handoffs.
+CREATE INDEX handoffs_to_purge ON handoffs (updated_at_ms)
+    WHERE context_purged_at_ms IS NULL AND state IN ('completed', 'failed', 'cancelled');
+
+-- Who created, viewed, revealed, cancelled or revoked what, and when.
+CREATE TABLE audit_log (
+    sequence BIGSERIAL PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    handoff_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    credential TEXT NOT NULL,
+    time_ms BIGINT NOT NULL,
+    detail TEXT NOT NULL
+);
+
+CREATE INDEX audit_log_by_tenant ON audit_log (tenant, sequence);
+CREATE INDEX audit_log_by_handoff ON audit_log (handoff_id, sequence);

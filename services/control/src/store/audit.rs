@@ -1,0 +1,95 @@
+//! The audit log's records, and what the store knows about a handoff's
+//! context tokens and retention: plain types shared by both backends.
+
+/// What an audit record says was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    Created,
+    /// The context was read with a context token.
+    Viewed,
+    /// A sensitive entity was revealed.
+    Revealed,
+    Cancelled,
+    TokensRevoked,
+    /// The retention policy deleted the transcript and context.
+    Purged,
+}
+
+impl AuditAction {
+    pub const ALL: [AuditAction; 6] = [
+        AuditAction::Created,
+        AuditAction::Viewed,
+        AuditAction::Revealed,
+        AuditAction::Cancelled,
+        AuditAction::TokensRevoked,
+        AuditAction::Purged,
+    ];
+
+    /// The name stored in the database.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuditAction::Created => "created",
+            AuditAction::Viewed => "viewed",
+            AuditAction::Revealed => "revealed",
+            AuditAction::Cancelled => "cancelled",
+            AuditAction::TokensRevoked => "tokens_revoked",
+            AuditAction::Purged => "purged",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<AuditAction> {
+        AuditAction::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+/// One thing done to a handoff, by whom, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub tenant: String,
+    pub handoff_id: String,
+    pub action: AuditAction,
+    /// Who: a principal's subject, `context-token`, or `retention`.
+    pub actor: String,
+    /// Which credential, without its secret (`key:<id>`, `jwt:<kid>`), or
+    /// which page a token opened.
+    pub credential: String,
+    pub time_ms: i64,
+    /// E.g. the entity revealed; never a sensitive value.
+    pub detail: String,
+}
+
+/// A stored [`AuditEntry`] and its place in the log (increasing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub sequence: i64,
+    pub entry: AuditEntry,
+}
+
+/// Why a handoff's context tokens may no longer open anything, beyond the
+/// token's own expiry and the handoff's state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContextAccess {
+    /// When its tokens were revoked explicitly.
+    pub tokens_revoked_at_ms: Option<i64>,
+    /// When its transcript and context were purged.
+    pub context_purged_at_ms: Option<i64>,
+}
+
+impl ContextAccess {
+    pub fn closed(&self) -> bool {
+        self.tokens_revoked_at_ms.is_some() || self.context_purged_at_ms.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_names_round_trip() {
+        for action in AuditAction::ALL {
+            assert_eq!(AuditAction::from_name(action.name()), Some(action));
+        }
+        assert_eq!(AuditAction::from_name("deleted"), None);
+    }
+}
