@@ -69,9 +69,11 @@ pub async fn bind(config: TwilioConfig) -> anyhow::Result<Bound> {
         "set this as the TaskRouter workspace's Event Callback URL"
     );
     let api = Arc::new(api::CallsApi::new(&config)?);
-    let grpc_listen = config.listen;
+    let options = ServeOptions::new(config.listen)
+        .ready_endpoint("callbacks", callbacks_addr)
+        .tls(config.tls.clone())
+        .health_listen(config.health_listen);
     let connector = TwilioConnector::new(Arc::new(config), api, callbacks.clone());
-    let options = ServeOptions::new(grpc_listen).ready_endpoint("callbacks", callbacks_addr);
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
         grpc_addr: connector.addr,

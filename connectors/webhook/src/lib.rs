@@ -76,7 +76,10 @@ pub async fn bind(config: WebhookConfig) -> anyhow::Result<Bound> {
         reports.clone(),
         format!("{}/v1/reports", public_url.trim_end_matches('/')),
     )?;
-    let options = ServeOptions::new(config.listen).ready_endpoint("http", http_addr);
+    let options = ServeOptions::new(config.listen)
+        .ready_endpoint("http", http_addr)
+        .tls(config.tls.clone())
+        .health_listen(config.health_listen);
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
         grpc_addr: connector.addr,
