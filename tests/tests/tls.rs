@@ -56,13 +56,9 @@ key_file = {key:?}
         ),
     )
     .expect("write connector config");
-    Service::start(
-        "baton-connector-script",
-        &["--config", &path(&config)],
-        dir,
-    )
-    .await
-    .expect("start the script connector")
+    Service::start("baton-connector-script", &["--config", &path(&config)], dir)
+        .await
+        .expect("start the script connector")
 }
 
 /// A control service serving both listeners with `cert`/`key` (no client
@@ -269,7 +265,9 @@ async fn a_plain_text_client_is_refused_by_tls_listeners() {
         .expect("endpoint")
         .connect_timeout(Duration::from_secs(5))
         .connect_lazy();
-    let refused = health(plain).await.expect_err("plain text must not be served");
+    let refused = health(plain)
+        .await
+        .expect_err("plain text must not be served");
     assert_ne!(refused.code(), tonic::Code::Ok);
     // The same check over TLS passes: the listener is up.
     let channel = tls_channel(grpc, &trusting(&stack.ca.ca_cert))
@@ -299,7 +297,10 @@ async fn a_plain_text_client_is_refused_by_tls_listeners() {
     let other = tempfile::tempdir().expect("tempdir");
     let other_ca = dev_ca::generate(other.path()).expect("another CA");
     let untrusted = tls_channel(grpc, &trusting(&other_ca.ca_cert)).await;
-    assert!(untrusted.is_err(), "a certificate from an untrusted CA was accepted");
+    assert!(
+        untrusted.is_err(),
+        "a certificate from an untrusted CA was accepted"
+    );
 }
 
 #[tokio::test]
@@ -322,7 +323,9 @@ async fn a_connector_requiring_mtls_refuses_a_control_service_without_a_client_c
     let with = tls_channel(strict, &stack.ca.client_files())
         .await
         .expect("mTLS connection");
-    health(with).await.expect("health with a client certificate");
+    health(with)
+        .await
+        .expect("health with a client certificate");
 
     // Through the control service: the strict connector is unreachable, so
     // the route falls back to the next target, which completes.
@@ -335,7 +338,12 @@ async fn a_connector_requiring_mtls_refuses_a_control_service_without_a_client_c
     let events = watch_all(&mut client, &id, 0).await;
     assert_eq!(
         &kinds(&events)[..4],
-        [K::Created, K::TargetStarted, K::TargetFailed, K::TargetStarted],
+        [
+            K::Created,
+            K::TargetStarted,
+            K::TargetFailed,
+            K::TargetStarted
+        ],
         "{:?}",
         kinds(&events)
     );
@@ -393,6 +401,8 @@ async fn a_certificate_replaced_on_disk_is_served_without_a_restart() {
         "the first certificate is no longer served"
     );
     // The connection made before the rotation keeps working.
-    health(before).await.expect("the earlier connection still serves");
+    health(before)
+        .await
+        .expect("the earlier connection still serves");
     assert!(control.logs().contains("TLS certificate reloaded"));
 }

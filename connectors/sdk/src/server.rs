@@ -174,9 +174,9 @@ pub async fn bind<C: Connector>(
     let mut ready_endpoints = options.ready_endpoints;
     let probe = match options.health_listen {
         Some(listen) => {
-            let probe = TcpListener::bind(listen).await.map_err(|e| {
-                anyhow::anyhow!("health_listen: cannot listen on {listen}: {e}")
-            })?;
+            let probe = TcpListener::bind(listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("health_listen: cannot listen on {listen}: {e}"))?;
             ready_endpoints.push(("health".into(), probe.local_addr()?));
             Some(probe)
         }
@@ -253,9 +253,11 @@ impl<C: Connector> BoundConnector<C> {
                 let probe_stop = stop.clone();
                 tokio::try_join!(
                     server,
-                    serve_probe(probe_routes, probe, async move {
-                        probe_stop.cancelled().await
-                    })
+                    serve_probe(
+                        probe_routes,
+                        probe,
+                        async move { probe_stop.cancelled().await }
+                    )
                 )?;
             }
             None => server.await?,

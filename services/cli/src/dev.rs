@@ -102,9 +102,13 @@ fn control_config(
         config.tls = Some(TlsConfig::new(&ca.server_cert, &ca.server_key));
         config.connector_tls = Some(ca.client_files());
     }
-    config.connectors.insert("queue".into(), connector(queue, tls));
+    config
+        .connectors
+        .insert("queue".into(), connector(queue, tls));
     config.connectors.insert("sip".into(), connector(sip, tls));
-    config.connectors.insert("demo".into(), connector(demo, tls));
+    config
+        .connectors
+        .insert("demo".into(), connector(demo, tls));
     config.default_connectors = DefaultConnectors {
         queue: Some("queue".into()),
         phone_number: Some("sip".into()),
@@ -215,7 +219,12 @@ async fn start(args: DevArgs) -> anyhow::Result<()> {
             ),
             format!("-cacert {}", ca.ca_cert.display()),
         ),
-        None => ("http", String::new(), String::new(), "-plaintext".to_owned()),
+        None => (
+            "http",
+            String::new(),
+            String::new(),
+            "-plaintext".to_owned(),
+        ),
     };
     println!(
         r#"

@@ -7,9 +7,9 @@ use std::time::Duration;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
+use baton_service_kit::tls::ClientTlsFiles;
 use serde_json::{Value, json};
 use tonic::Code;
-use baton_service_kit::tls::ClientTlsFiles;
 use tonic::transport::Channel;
 
 use crate::exit;
@@ -222,7 +222,12 @@ async fn connect(connection: &Connection) -> Result<HandoffServiceClient<Channel
     if let Some(files) = connection.tls()? {
         // TlsError names the file's key (tls.ca_file, …): shown as the flag.
         let flag = |e: baton_service_kit::tls::TlsError| {
-            usage(format!("--{}", e.to_string().trim_start_matches("tls.").replacen('_', "-", 1)))
+            usage(format!(
+                "--{}",
+                e.to_string()
+                    .trim_start_matches("tls.")
+                    .replacen('_', "-", 1)
+            ))
         };
         endpoint = endpoint
             .tls_config(files.tonic_config().map_err(flag)?)

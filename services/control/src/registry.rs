@@ -208,8 +208,12 @@ enum TlsSource<'a> {
 /// A client certificate comes with its key.
 fn check_pair(files: &ClientTlsFiles) -> Result<(), String> {
     match (&files.cert_file, &files.key_file) {
-        (Some(_), None) => Err("key_file: required with cert_file (mTLS client certificate)".into()),
-        (None, Some(_)) => Err("cert_file: required with key_file (mTLS client certificate)".into()),
+        (Some(_), None) => {
+            Err("key_file: required with cert_file (mTLS client certificate)".into())
+        }
+        (None, Some(_)) => {
+            Err("cert_file: required with key_file (mTLS client certificate)".into())
+        }
         _ => Ok(()),
     }
 }

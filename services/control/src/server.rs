@@ -10,8 +10,8 @@ use baton_proto::handoff::v1::handoff_service_server::HandoffServiceServer;
 use baton_service_kit::grpc::{
     add_standard_services_with_probe, report_not_serving, serve as serve_grpc, serve_probe,
 };
-use baton_service_kit::tls::{Alpn, HttpListener, ServerTls, TlsConfig};
 use baton_service_kit::lifecycle::announce_ready;
+use baton_service_kit::tls::{Alpn, HttpListener, ServerTls, TlsConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
@@ -134,9 +134,11 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
     let http_addr = http_listener.local_addr()?;
     let http_listener = HttpListener::new(http_listener, http_tls.as_ref())?;
     let probe_listener = match config.server.health_listen {
-        Some(listen) => Some(TcpListener::bind(listen).await.with_context(|| {
-            format!("server.health_listen: cannot listen on {listen}")
-        })?),
+        Some(listen) => Some(
+            TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("server.health_listen: cannot listen on {listen}"))?,
+        ),
         None => None,
     };
     // With port 0 the public URL must name the port actually bound.

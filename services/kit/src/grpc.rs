@@ -95,10 +95,8 @@ pub async fn serve<L, ResBody>(
 ) -> Result<(), ServeError>
 where
     L: tower::Layer<tonic::service::Routes>,
-    L::Service: tower::Service<
-            http::Request<tonic::body::Body>,
-            Response = http::Response<ResBody>,
-        > + Clone
+    L::Service: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>>
+        + Clone
         + Send
         + 'static,
     <L::Service as tower::Service<http::Request<tonic::body::Body>>>::Future: Send,
