@@ -406,3 +406,83 @@ async fn a_certificate_replaced_on_disk_is_served_without_a_restart() {
         .expect("the earlier connection still serves");
     assert!(control.logs().contains("TLS certificate reloaded"));
 }
+
+#[tokio::test]
+async fn a_plain_text_health_listener_answers_probes_beside_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dev_ca::generate(&dir.path().join("ca")).expect("dev CA");
+    let connector = start_connector(dir.path(), "strict", &ca, true).await;
+    let config = dir.path().join("control.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ngrpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\
+             [store]\ndata_dir = {:?}\n[tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+            path(&dir.path().join("control-data")),
+            path(&ca.server_cert),
+            path(&ca.server_key),
+        ),
+    )
+    .expect("write control config");
+    let control = Service::start(
+        "baton-control",
+        &["--config", &path(&config), "--health-listen", "127.0.0.1:0"],
+        dir.path(),
+    )
+    .await
+    .expect("start control");
+    let probe = control.addr("health");
+    assert_ne!(probe, control.addr("grpc"));
+
+    // What a Kubernetes gRPC probe does: plain text, grpc.health.v1.
+    let plain = Endpoint::from_shared(format!("http://{probe}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("plain-text connection to the probe listener");
+    let mut health_client = HealthClient::new(plain.clone());
+    let status = health_client
+        .check(HealthCheckRequest {
+            service: "baton.handoff.v1.HandoffService".into(),
+        })
+        .await
+        .expect("health")
+        .into_inner()
+        .status();
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+    // Nothing else is served there in plain text.
+    let refused = HandoffServiceClient::new(plain)
+        .get_handoff(GetHandoffRequest {
+            handoff_id: "01a210fd-0f33-728b-9872-55c48c26a125".into(),
+        })
+        .await
+        .expect_err("the API is not on the probe listener");
+    assert_eq!(refused.code(), tonic::Code::Unimplemented);
+
+    // A connector's probe listener, configured by its flag too: the
+    // script connector reads `health_listen` from its file, so restart it
+    // with the flag and check the same.
+    drop(connector);
+    let connector_config = dir.path().join("strict.toml");
+    let connector = Service::start(
+        "baton-connector-script",
+        &[
+            "--config",
+            &path(&connector_config),
+            "--health-listen",
+            "127.0.0.1:0",
+        ],
+        dir.path(),
+    )
+    .await
+    .expect("restart the connector with a probe listener");
+    let plain = Endpoint::from_shared(format!("http://{}", connector.addr("health")))
+        .expect("endpoint")
+        .connect_lazy();
+    health(plain)
+        .await
+        .expect("plain-text health of a connector requiring mTLS");
+}
