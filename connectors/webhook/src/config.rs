@@ -21,9 +21,10 @@ pub struct WebhookConfig {
     pub listen: SocketAddr,
     /// Logs, traces and metrics.
     pub telemetry: baton_service_kit::telemetry::TelemetryConfig,
-    /// TLS of the gRPC listener (`cert_file`, `key_file`, and
-    /// `client_ca_file` to require client certificates: mTLS with the
-    /// control service). Plain text when absent.
+    /// TLS of the gRPC listener and of the HTTP listener (`cert_file`,
+    /// `key_file`, and `client_ca_file` to require client certificates on
+    /// gRPC: mTLS with the control service; never asked for on HTTP).
+    /// Plain text when absent.
     pub tls: Option<baton_service_kit::tls::TlsConfig>,
     /// A plain-text listener serving only `grpc.health.v1`, for probes that
     /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
