@@ -23,9 +23,35 @@ BINARIES = {
 }
 
 
-def localize(component, config, work):
-    """Moves what only exists in the pod (0.0.0.0 ports, mounted volumes)."""
+def dev_certificates(bin_dir, work):
+    """A throwaway CA, server and client certificate from `baton dev-ca`,
+    standing in for the TLS Secret mounted in the pod."""
+    directory = os.path.join(work, "tls")
+    subprocess.run([os.path.join(bin_dir, "baton"), "dev-ca", directory],
+                   check=True, stdout=subprocess.DEVNULL)
+    return {name: os.path.join(directory, f"{name}.pem")
+            for name in ("ca", "server", "server-key", "client", "client-key")}
+
+
+def localize_tls(config, certificates):
+    """Points [tls] and [connector_tls] at the throwaway certificates."""
+    files = {"cert_file": "server", "key_file": "server-key", "client_ca_file": "ca"}
+    for key in list(config.get("tls") or {}):
+        if key in files:
+            config["tls"][key] = certificates[files[key]]
+    files = {"ca_file": "ca", "cert_file": "client", "key_file": "client-key"}
+    for key in list(config.get("connector_tls") or {}):
+        if key in files:
+            config["connector_tls"][key] = certificates[files[key]]
+
+
+def localize(component, config, work, bin_dir):
+    """Moves what only exists in the pod (0.0.0.0 ports, mounted volumes)
+    or in the cluster (the OTLP collector)."""
     loopback = "127.0.0.1:0"
+    config.get("telemetry", {}).pop("otlp_endpoint", None)
+    if "tls" in config or "connector_tls" in config:
+        localize_tls(config, dev_certificates(bin_dir, work))
     if component == "control":
         config["server"]["grpc_listen"] = loopback
         config["server"]["http_listen"] = loopback
@@ -47,7 +73,7 @@ def main():
     bin_dir, component, source, work = sys.argv[1:5]
     os.makedirs(work, exist_ok=True)
     with open(source) as f:
-        config = localize(component, yaml.safe_load(f), work)
+        config = localize(component, yaml.safe_load(f), work, bin_dir)
     path = os.path.join(work, f"{component}.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(config, f)

@@ -156,6 +156,133 @@ for values in "${scenarios[@]}" default; do
   done
 done
 
+# --- values the services consume -----------------------------------------------
+# TLS, OTLP, the PostgreSQL store and authentication become the services'
+# own configuration keys (the keys baton config check accepted above).
+python3 - "$work" <<'PY' || die "the rendered configuration does not carry the TLS/OTLP/store values"
+import sys, yaml, glob, os
+work = sys.argv[1]
+def config(scenario, component):
+    return yaml.safe_load(open(f"{work}/{scenario}/config/{component}.yaml"))
+def deployments(scenario):
+    found = {}
+    for path in glob.glob(f"{work}/{scenario}/manifests/*-deployment-*.yaml"):
+        doc = yaml.safe_load(open(path))
+        found[doc["metadata"]["labels"]["app.kubernetes.io/component"]] = doc
+    return found
+def container(deployment):
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+def env(deployment):
+    return {e["name"]: e.get("value") for e in container(deployment).get("env", [])}
+def expect(what, actual, wanted):
+    if actual != wanted:
+        sys.exit(f"{what}: {actual!r}, expected {wanted!r}")
+
+# TLS everywhere: both control listeners, mTLS towards https:// connectors,
+# connectors asking for the control service's client certificate.
+control = config("tls-everywhere", "control")
+expect("control tls", control["tls"],
+       {"cert_file": "/etc/baton/tls/tls.crt", "key_file": "/etc/baton/tls/tls.key"})
+expect("control connector_tls", control["connector_tls"],
+       {"ca_file": "/etc/baton/tls/ca.crt", "cert_file": "/etc/baton/tls/tls.crt",
+        "key_file": "/etc/baton/tls/tls.key"})
+for name, connector in control["connectors"].items():
+    if not connector["endpoint"].startswith("https://"):
+        sys.exit(f"connector {name} is dialled without TLS: {connector['endpoint']}")
+expect("control public_url", control["server"]["public_url"], "https://baton.example.com")
+expect("queue tls", config("tls-everywhere", "queue")["tls"],
+       {"cert_file": "/etc/baton/tls/tls.crt", "key_file": "/etc/baton/tls/tls.key",
+        "client_ca_file": "/etc/baton/tls/ca.crt"})
+tls_deployments = deployments("tls-everywhere")
+for component, deployment in tls_deployments.items():
+    main = container(deployment)
+    expect(f"{component} probe port", main["readinessProbe"]["grpc"]["port"], 50050)
+    expect(f"{component} health listener", main["command"][-2:], ["--health-listen", "0.0.0.0:50050"])
+    mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
+    expect(f"{component} TLS mount", mounts.get("tls"), "/etc/baton/tls")
+sip = env(tls_deployments["sip"])
+expect("sip TLS from the environment", (sip.get("BATON_SIP_TLS__CERT_FILE"),
+       sip.get("BATON_SIP_TLS__CLIENT_CA_FILE")), ("/etc/baton/tls/tls.crt", "/etc/baton/tls/ca.crt"))
+expect("sip OTLP from the environment", sip.get("BATON_SIP_TELEMETRY__OTLP_ENDPOINT"),
+       "http://otel-collector.observability.svc:4317")
+
+# Without TLS: plain text, probes on the gRPC port, no health listener.
+plain = config("default", "control")
+expect("default control tls", plain.get("tls"), None)
+expect("default connector endpoint", plain["connectors"]["queue"]["endpoint"][:7], "http://")
+for component, deployment in deployments("default").items():
+    main = container(deployment)
+    if "--health-listen" in main["command"]:
+        sys.exit(f"{component}: a health listener without TLS")
+    expect(f"{component} probe on gRPC", main["readinessProbe"]["grpc"]["port"],
+           main["ports"][0]["containerPort"])
+
+# OTLP: the endpoint is the services' [telemetry] otlp_endpoint.
+for component in ("control", "queue"):
+    telemetry = config("ha-postgres", component)["telemetry"]
+    expect(f"{component} otlp_endpoint", telemetry.get("otlp_endpoint"),
+           "http://otel-collector.observability.svc:4317")
+    expect(f"{component} otlp_protocol", telemetry.get("otlp_protocol"), "grpc")
+expect("default otlp_endpoint", config("default", "control")["telemetry"].get("otlp_endpoint"), None)
+
+# PostgreSQL: store.backend and store.url_file through BATON_STORE__*, the
+# URL file from the Secret's key.
+ha = deployments("ha-postgres")["control"]
+variables = env(ha)
+expect("store backend", variables.get("BATON_STORE__BACKEND"), "postgres")
+expect("store url_file", variables.get("BATON_STORE__URL_FILE"), "/etc/baton/database/database-url")
+volumes = {v["name"]: v for v in ha["spec"]["template"]["spec"]["volumes"]}
+expect("database secret", volumes["database"]["secret"]["secretName"], "baton-database")
+expect("database key", volumes["database"]["secret"]["items"],
+       [{"key": "url", "path": "database-url"}])
+PY
+step "TLS, OTLP and PostgreSQL values become the services' configuration"
+
+# A SIP configuration the chart renders carries [tls] too, and starts on it.
+render tls-sip --set tls.enabled=true --set tls.secretName=baton-tls --set connectors.sip.enabled=true
+python3 "$root/helm/manifests.py" "$work/tls-sip.yaml" "$work/tls-sip"
+python3 - "$work/tls-sip/config/sip.yaml" <<'PY' || die "tls-sip: the SIP configuration has no [tls]"
+import sys, yaml
+tls = yaml.safe_load(open(sys.argv[1])).get("tls")
+wanted = {"cert_file": "/etc/baton/tls/tls.crt", "key_file": "/etc/baton/tls/tls.key",
+          "client_ca_file": "/etc/baton/tls/ca.crt"}
+if tls != wanted:
+    sys.exit(f"[tls] is {tls}, expected {wanted}")
+PY
+"$baton" config check --component sip "$work/tls-sip/config/sip.yaml" >/dev/null \
+  || die "tls-sip: baton config check refused the SIP configuration"
+python3 "$root/helm/start_rendered.py" "$root/target/release" sip "$work/tls-sip/config/sip.yaml" \
+  "$work/tls-sip/run-sip" >/dev/null || die "tls-sip: sip did not start on the rendered configuration"
+step "tls-sip: the rendered SIP configuration has [tls] with mTLS, passes the check and starts"
+
+# Authentication: [auth] with the files mounted from the Secrets.
+render auth --set auth.enabled=true --set auth.apiKeys.existingSecret=baton-api-keys \
+  --set auth.jwt.jwksSecret=baton-jwks --set auth.jwt.hs256Secret=baton-hs256 \
+  --set auth.jwt.issuer=https://login.example.com/ --set auth.jwt.audience=baton
+python3 "$root/helm/manifests.py" "$work/auth.yaml" "$work/auth"
+python3 - "$work/auth" <<'PY' || die "auth: the rendered [auth] section is wrong"
+import sys, yaml, glob
+work = sys.argv[1]
+auth = yaml.safe_load(open(f"{work}/config/control.yaml"))["auth"]
+wanted = {"mode": "required", "api_keys_file": "/etc/baton/auth/api-keys.toml",
+          "jwt": {"jwks_file": "/etc/baton/auth/jwks.json",
+                  "hs256_secret_file": "/etc/baton/auth/hs256-secret",
+                  "issuer": "https://login.example.com/", "audience": "baton"}}
+if auth != wanted:
+    sys.exit(f"[auth] is {auth}, expected {wanted}")
+for path in glob.glob(f"{work}/manifests/*-deployment-*control.yaml"):
+    pod = yaml.safe_load(open(path))["spec"]["template"]["spec"]
+    sources = next(v for v in pod["volumes"] if v["name"] == "auth")["projected"]["sources"]
+    paths = sorted(item["path"] for source in sources for item in source["secret"]["items"])
+    if paths != ["api-keys.toml", "hs256-secret", "jwks.json"]:
+        sys.exit(f"auth volume holds {paths}")
+    mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    if mounts.get("auth") != "/etc/baton/auth":
+        sys.exit(f"auth volume mounted at {mounts.get('auth')}")
+PY
+step "auth: [auth] names the API keys file, JWKS and HS256 secret mounted from Secrets"
+refused auth-without-verifier "auth.enabled needs auth.apiKeys.existingSecret" --set auth.enabled=true
+
 # --- refusals -----------------------------------------------------------------
 refused bad-key "additional properties 'replicass' not allowed" --set control.replicass=2
 refused bad-type "control/replicas" --set-string control.replicas=three

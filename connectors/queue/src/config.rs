@@ -27,6 +27,14 @@ pub struct QueueConfig {
     pub data_dir: PathBuf,
     /// Logs, traces and metrics (`log_format`, `otlp_endpoint`, …).
     pub telemetry: TelemetryConfig,
+    /// TLS of the gRPC listener and of the agent desktop (`cert_file`, `key_file`, and
+    /// `client_ca_file` to require client certificates on gRPC: mTLS
+    /// with the control service; the desktop, reached by browsers, never
+    /// asks for one). Plain text when absent.
+    pub tls: Option<baton_service_kit::tls::TlsConfig>,
+    /// A plain-text listener serving only `grpc.health.v1`, for probes that
+    /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
+    pub health_listen: Option<SocketAddr>,
     /// How long an agent has to accept an offer. Default 20s.
     #[serde(with = "humantime_serde")]
     pub offer_timeout: Duration,
@@ -158,6 +166,8 @@ impl Default for QueueConfig {
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
             data_dir: PathBuf::from(".baton/queue"),
             telemetry: TelemetryConfig::default(),
+            tls: None,
+            health_listen: None,
             offer_timeout: policy.offer_timeout,
             initial_handle_time: policy.initial_handle_time,
             handle_time_samples: policy.handle_time_samples,

@@ -40,6 +40,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use baton_connector_sdk::{BoundConnector, ServeOptions};
+use baton_service_kit::tls::HttpListener;
 use tokio::net::TcpListener;
 
 pub use config::QueueConfig;
@@ -50,10 +51,11 @@ pub use desk::Desk;
 pub struct Bound {
     /// The ConnectorService address (what the control service calls).
     pub grpc_addr: SocketAddr,
-    /// The agent desktop: `http://{http_addr}/`, supervisor at `/supervisor`.
+    /// The agent desktop: `http://{http_addr}/` (`https` with `[tls]`),
+    /// supervisor at `/supervisor`.
     pub http_addr: SocketAddr,
     connector: BoundConnector<QueueConnector>,
-    http: TcpListener,
+    http: HttpListener,
     desk: Arc<Desk>,
     queue: QueueConnector,
 }
@@ -78,6 +80,10 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http_listen))?;
     let http_addr = http.local_addr()?;
+    // The desktop is reached by browsers: the same certificate, never a
+    // client certificate asked for.
+    let tls = config.tls.as_ref().map(|tls| tls.without_client_ca());
+    let http = HttpListener::new(http, tls.as_ref())?;
     let mut connector = QueueConnector::new(&config.name, config.max_context_bytes, desk.clone());
     if config.voice.enabled {
         let legs = baton_connector_sip::VoiceLegs::bind(config.voice.sip_config()).await?;
@@ -85,7 +91,10 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
         connector = connector.with_voice(legs, config.voice.mode);
     }
     let queue = connector.clone();
-    let options = ServeOptions::new(config.grpc_listen).ready_endpoint("http", http_addr);
+    let options = ServeOptions::new(config.grpc_listen)
+        .ready_endpoint("http", http_addr)
+        .tls(config.tls.clone())
+        .health_listen(config.health_listen);
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
         grpc_addr: connector.addr,

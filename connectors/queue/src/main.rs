@@ -25,6 +25,10 @@ struct Args {
     /// State directory (overrides `data_dir`).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Plain-text grpc.health.v1 listen address for probes that cannot speak
+    /// TLS (overrides `health_listen`).
+    #[arg(long)]
+    health_listen: Option<SocketAddr>,
 }
 
 #[tokio::main]
@@ -52,6 +56,9 @@ async fn main() -> std::process::ExitCode {
     }
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
+    }
+    if let Some(listen) = args.health_listen {
+        config.health_listen = Some(listen);
     }
     let bound = match baton_connector_queue::bind(config).await {
         Ok(bound) => bound,

@@ -107,6 +107,13 @@ pub struct ScriptConfig {
     pub record_file: Option<PathBuf>,
     /// Logs, traces and metrics.
     pub telemetry: baton_service_kit::telemetry::TelemetryConfig,
+    /// TLS of the gRPC listener (`cert_file`, `key_file`, and
+    /// `client_ca_file` to require client certificates: mTLS with the
+    /// control service). Plain text when absent.
+    pub tls: Option<baton_service_kit::tls::TlsConfig>,
+    /// A plain-text listener serving only `grpc.health.v1`, for probes that
+    /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
+    pub health_listen: Option<SocketAddr>,
 }
 
 impl Default for ScriptConfig {
@@ -127,6 +134,8 @@ impl Default for ScriptConfig {
             targets: BTreeMap::new(),
             record_file: None,
             telemetry: Default::default(),
+            tls: None,
+            health_listen: None,
         }
     }
 }

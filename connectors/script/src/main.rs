@@ -19,6 +19,10 @@ struct Args {
     /// gRPC listen address (overrides `listen`).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Plain-text grpc.health.v1 listen address for probes that cannot speak
+    /// TLS (overrides `health_listen`).
+    #[arg(long)]
+    health_listen: Option<SocketAddr>,
 }
 
 #[tokio::main]
@@ -33,6 +37,9 @@ async fn main() -> std::process::ExitCode {
     };
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if let Some(listen) = args.health_listen {
+        config.health_listen = Some(listen);
     }
     let _telemetry = match telemetry::init("baton-connector-script", &config.telemetry) {
         Ok(telemetry) => telemetry,
@@ -51,7 +58,9 @@ async fn main() -> std::process::ExitCode {
     };
     match serve(
         connector,
-        ServeOptions::new(config.listen),
+        ServeOptions::new(config.listen)
+            .tls(config.tls.clone())
+            .health_listen(config.health_listen),
         shutdown_signal(),
     )
     .await

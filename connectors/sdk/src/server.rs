@@ -9,8 +9,9 @@ use baton_proto::connector::v1::connector_service_server::{
     ConnectorService, ConnectorServiceServer,
 };
 use baton_proto::connector::v1::*;
-use baton_service_kit::grpc::{add_standard_services, incoming, report_not_serving};
+use baton_service_kit::grpc::{add_standard_services_with_probe, report_not_serving, serve_probe};
 use baton_service_kit::lifecycle::announce_ready;
+use baton_service_kit::tls::{Alpn, ServerTls, TlsConfig};
 use tokio::net::TcpListener;
 use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +33,12 @@ pub struct ServeOptions {
     /// More endpoints for the readiness line, besides `grpc` (e.g. the SIP
     /// address a connector bound), so that one line names every address.
     ready_endpoints: Vec<(String, SocketAddr)>,
+    /// TLS of the gRPC listener (mTLS when it names a client CA); plain
+    /// text when `None`.
+    tls: Option<TlsConfig>,
+    /// A plain-text listener serving only `grpc.health.v1`, for probes
+    /// that cannot speak TLS (Kubernetes' gRPC probes).
+    health_listen: Option<SocketAddr>,
 }
 
 impl ServeOptions {
@@ -39,7 +46,24 @@ impl ServeOptions {
         Self {
             listen,
             ready_endpoints: Vec::new(),
+            tls: None,
+            health_listen: None,
         }
+    }
+
+    /// Also serves `grpc.health.v1` alone, in plain text, on `listen` (a
+    /// connector config's `health_listen`); announced as `health`.
+    pub fn health_listen(mut self, listen: Option<SocketAddr>) -> Self {
+        self.health_listen = listen;
+        self
+    }
+
+    /// Serves gRPC with TLS (a connector config's optional `[tls]`
+    /// section); with `client_ca_file` set, the control service must
+    /// present a client certificate that CA signed (mTLS).
+    pub fn tls(mut self, tls: Option<TlsConfig>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Adds `name: addr` to the readiness line printed when serving starts.
@@ -123,6 +147,8 @@ fn async_stream_events(
 pub struct BoundConnector<C> {
     pub addr: SocketAddr,
     listener: TcpListener,
+    tls: Option<Arc<ServerTls>>,
+    probe: Option<TcpListener>,
     connector: C,
     ready_endpoints: Vec<(String, SocketAddr)>,
 }
@@ -135,19 +161,34 @@ impl<C> std::fmt::Debug for BoundConnector<C> {
     }
 }
 
-/// Binds the connector's listener (port 0 picks a free port).
+/// Binds the connector's listener (port 0 picks a free port) and loads its
+/// TLS files, if any.
 pub async fn bind<C: Connector>(
     connector: C,
     options: ServeOptions,
 ) -> anyhow::Result<BoundConnector<C>> {
+    let tls = ServerTls::load_optional(options.tls.as_ref(), Alpn::Grpc)?;
     let listener = TcpListener::bind(options.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", options.listen))?;
+    let mut ready_endpoints = options.ready_endpoints;
+    let probe = match options.health_listen {
+        Some(listen) => {
+            let probe = TcpListener::bind(listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("health_listen: cannot listen on {listen}: {e}"))?;
+            ready_endpoints.push(("health".into(), probe.local_addr()?));
+            Some(probe)
+        }
+        None => None,
+    };
     Ok(BoundConnector {
         addr: listener.local_addr()?,
         listener,
+        tls,
+        probe,
         connector,
-        ready_endpoints: options.ready_endpoints,
+        ready_endpoints,
     })
 }
 
@@ -174,13 +215,18 @@ impl<C: Connector> BoundConnector<C> {
                 .max_decoding_message_size(MAX_REQUEST_BYTES)
                 .max_encoding_message_size(MAX_REQUEST_BYTES),
         );
-        let health =
-            add_standard_services(&mut routes, &[baton_proto::FILE_DESCRIPTOR_SET]).await?;
+        let (health, probe_routes) =
+            add_standard_services_with_probe(&mut routes, &[baton_proto::FILE_DESCRIPTOR_SET])
+                .await?;
         health
             .set_service_status(SERVICE_NAME, tonic_health::ServingStatus::Serving)
             .await;
 
-        tracing::info!(connector = %name, addr = %self.addr, "connector serving");
+        let tls = match &self.tls {
+            Some(_) => "tls",
+            None => "plain text",
+        };
+        tracing::info!(connector = %name, addr = %self.addr, tls, "connector serving");
         let mut endpoints = vec![("grpc", self.addr)];
         endpoints.extend(
             self.ready_endpoints
@@ -196,13 +242,26 @@ impl<C: Connector> BoundConnector<C> {
             stopping.cancel();
         });
         let server_stop = stop.clone();
-        tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             .trace_fn(baton_service_kit::telemetry::grpc_server_span)
-            .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(incoming(self.listener), async move {
-                server_stop.cancelled().await;
-            })
-            .await?;
+            .add_routes(routes.routes());
+        let server = baton_service_kit::grpc::serve(router, self.listener, self.tls, async move {
+            server_stop.cancelled().await;
+        });
+        match self.probe {
+            Some(probe) => {
+                let probe_stop = stop.clone();
+                tokio::try_join!(
+                    server,
+                    serve_probe(
+                        probe_routes,
+                        probe,
+                        async move { probe_stop.cancelled().await }
+                    )
+                )?;
+            }
+            None => server.await?,
+        }
         tracing::info!(connector = %name, "connector stopped");
         Ok(())
     }

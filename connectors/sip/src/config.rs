@@ -15,6 +15,13 @@ pub struct SipConfig {
     pub listen: SocketAddr,
     /// Logs, traces and metrics.
     pub telemetry: baton_service_kit::telemetry::TelemetryConfig,
+    /// TLS of the gRPC listener (`cert_file`, `key_file`, and
+    /// `client_ca_file` to require client certificates: mTLS with the
+    /// control service). Plain text when absent.
+    pub tls: Option<baton_service_kit::tls::TlsConfig>,
+    /// A plain-text listener serving only `grpc.health.v1`, for probes that
+    /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
+    pub health_listen: Option<SocketAddr>,
     /// The connector's own SIP endpoint.
     pub sip: SipEndpointConfig,
     /// How long the human's phone may ring before the INVITE is cancelled
@@ -60,6 +67,8 @@ impl Default for SipConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50062)),
             telemetry: Default::default(),
+            tls: None,
+            health_listen: None,
             sip: SipEndpointConfig::default(),
             ring_timeout: Duration::from_secs(30),
             notify_timeout: Duration::from_secs(32),

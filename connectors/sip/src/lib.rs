@@ -62,7 +62,10 @@ pub async fn bind(config: SipConfig) -> anyhow::Result<Bound> {
     )
     .await?;
     let sip_addr = stack.local_addr();
-    let options = ServeOptions::new(config.listen).ready_endpoint("sip", sip_addr);
+    let options = ServeOptions::new(config.listen)
+        .ready_endpoint("sip", sip_addr)
+        .tls(config.tls.clone())
+        .health_listen(config.health_listen);
     let connector = SipConnector::new(Arc::new(config), stack.clone());
     let releaser = connector.releaser();
     let connector = baton_connector_sdk::bind(connector, options).await?;

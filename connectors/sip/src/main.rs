@@ -20,6 +20,10 @@ struct Args {
     /// gRPC listen address (overrides `listen`).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Plain-text grpc.health.v1 listen address for probes that cannot speak
+    /// TLS (overrides `health_listen`).
+    #[arg(long)]
+    health_listen: Option<SocketAddr>,
     /// SIP (UDP) bind address (overrides `sip.bind`).
     #[arg(long)]
     sip_bind: Option<SocketAddr>,
@@ -37,6 +41,9 @@ async fn main() -> std::process::ExitCode {
     };
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if let Some(listen) = args.health_listen {
+        config.health_listen = Some(listen);
     }
     if let Some(bind) = args.sip_bind {
         config.sip.bind = bind;

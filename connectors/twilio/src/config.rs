@@ -19,6 +19,14 @@ pub struct TwilioConfig {
     pub listen: SocketAddr,
     /// Logs, traces and metrics.
     pub telemetry: baton_service_kit::telemetry::TelemetryConfig,
+    /// TLS of the gRPC listener and of the callback listener (`cert_file`,
+    /// `key_file`, and `client_ca_file` to require client certificates on
+    /// gRPC: mTLS with the control service; never asked for on HTTP).
+    /// Plain text when absent.
+    pub tls: Option<baton_service_kit::tls::TlsConfig>,
+    /// A plain-text listener serving only `grpc.health.v1`, for probes that
+    /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
+    pub health_listen: Option<SocketAddr>,
     /// The REST API's base URL. Default `https://api.twilio.com`.
     pub api_base: String,
     /// The account and how to authenticate to it.
@@ -57,6 +65,8 @@ impl Default for TwilioConfig {
             name: "twilio".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 50067)),
             telemetry: Default::default(),
+            tls: None,
+            health_listen: None,
             api_base: "https://api.twilio.com".into(),
             credentials: Credentials::default(),
             callbacks: CallbackConfig::default(),

@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use baton_connector_sdk::{BoundConnector, ServeOptions};
+use baton_service_kit::tls::HttpListener;
 use tokio::net::TcpListener;
 
 pub use config::TwilioConfig;
@@ -30,7 +31,7 @@ pub struct Bound {
     /// The callback endpoint's local address.
     pub callbacks_addr: SocketAddr,
     connector: BoundConnector<TwilioConnector>,
-    listener: TcpListener,
+    listener: HttpListener,
     callbacks: Arc<callbacks::Callbacks>,
 }
 
@@ -53,11 +54,14 @@ pub async fn bind(config: TwilioConfig) -> anyhow::Result<Bound> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.callbacks.listen))?;
     let callbacks_addr = listener.local_addr()?;
+    // Twilio signs its callbacks; it presents no client certificate.
+    let tls = config.tls.as_ref().map(|tls| tls.without_client_ca());
+    let listener = HttpListener::new(listener, tls.as_ref())?;
     let public_url = config
         .callbacks
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{callbacks_addr}"));
+        .unwrap_or_else(|| format!("{}://{callbacks_addr}", listener.scheme()));
     let callbacks = callbacks::Callbacks::new(
         config.credentials.auth_token.clone(),
         public_url,
@@ -69,9 +73,11 @@ pub async fn bind(config: TwilioConfig) -> anyhow::Result<Bound> {
         "set this as the TaskRouter workspace's Event Callback URL"
     );
     let api = Arc::new(api::CallsApi::new(&config)?);
-    let grpc_listen = config.listen;
+    let options = ServeOptions::new(config.listen)
+        .ready_endpoint("callbacks", callbacks_addr)
+        .tls(config.tls.clone())
+        .health_listen(config.health_listen);
     let connector = TwilioConnector::new(Arc::new(config), api, callbacks.clone());
-    let options = ServeOptions::new(grpc_listen).ready_endpoint("callbacks", callbacks_addr);
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
         grpc_addr: connector.addr,

@@ -21,6 +21,14 @@ pub struct WebhookConfig {
     pub listen: SocketAddr,
     /// Logs, traces and metrics.
     pub telemetry: baton_service_kit::telemetry::TelemetryConfig,
+    /// TLS of the gRPC listener and of the HTTP listener (`cert_file`,
+    /// `key_file`, and `client_ca_file` to require client certificates on
+    /// gRPC: mTLS with the control service; never asked for on HTTP).
+    /// Plain text when absent.
+    pub tls: Option<baton_service_kit::tls::TlsConfig>,
+    /// A plain-text listener serving only `grpc.health.v1`, for probes that
+    /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
+    pub health_listen: Option<SocketAddr>,
     /// HTTP listen address of the delivery log (`GET /v1/deliveries`) and
     /// of the receivers' progress reports (`POST /v1/reports`). Default
     /// `127.0.0.1:8096`.
@@ -49,6 +57,8 @@ impl Default for WebhookConfig {
             name: "webhook".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 50066)),
             telemetry: Default::default(),
+            tls: None,
+            health_listen: None,
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8096)),
             public_url: None,
             delivery_log: PathBuf::from(".baton/webhook-deliveries.sqlite3"),

@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use baton_connector_sdk::{BoundConnector, ServeOptions};
+use baton_service_kit::tls::HttpListener;
 use tokio::net::TcpListener;
 
 pub use config::WebhookConfig;
@@ -33,7 +34,7 @@ pub struct Bound {
     /// The delivery log's HTTP address.
     pub http_addr: SocketAddr,
     connector: BoundConnector<WebhookConnector>,
-    http: TcpListener,
+    http: HttpListener,
     log: DeliveryLog,
     reports: Arc<report::Reports>,
 }
@@ -59,10 +60,14 @@ pub async fn bind(config: WebhookConfig) -> anyhow::Result<Bound> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http_listen))?;
     let http_addr = http.local_addr()?;
+    // Receivers post reports here with the endpoint's secret, not with a
+    // client certificate: the same certificate, none asked for.
+    let tls = config.tls.as_ref().map(|tls| tls.without_client_ca());
+    let http = HttpListener::new(http, tls.as_ref())?;
     let public_url = config
         .public_url
         .clone()
-        .unwrap_or_else(|| format!("http://{http_addr}"));
+        .unwrap_or_else(|| format!("{}://{http_addr}", http.scheme()));
     let reports = report::Reports::new(
         config
             .endpoints
@@ -76,7 +81,10 @@ pub async fn bind(config: WebhookConfig) -> anyhow::Result<Bound> {
         reports.clone(),
         format!("{}/v1/reports", public_url.trim_end_matches('/')),
     )?;
-    let options = ServeOptions::new(config.listen).ready_endpoint("http", http_addr);
+    let options = ServeOptions::new(config.listen)
+        .ready_endpoint("http", http_addr)
+        .tls(config.tls.clone())
+        .health_listen(config.health_listen);
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
         grpc_addr: connector.addr,

@@ -118,22 +118,17 @@ topologySpreadConstraints:
 {{- end }}
 {{- end -}}
 
-{{/* Environment variables shared by every component (OTLP, read by every service). */}}
+{{/* Environment variables shared by every component. The OTLP endpoint is in
+each service's configuration ([telemetry] otlp_endpoint). */}}
 {{- define "baton.commonEnv" -}}
 - name: OTEL_SERVICE_NAME
   value: {{ printf "baton-%s" .component | quote }}
-{{- with .root.Values.telemetry.otlp.endpoint }}
-- name: OTEL_EXPORTER_OTLP_ENDPOINT
-  value: {{ . | quote }}
-- name: OTEL_EXPORTER_OTLP_PROTOCOL
-  value: {{ $.root.Values.telemetry.otlp.protocol | quote }}
-{{- end }}
 {{- with .values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
 
-{{/* The TLS volume mount and volume (not yet consumed). */}}
+{{/* The TLS volume mount and volume: the Secret's tls.crt, tls.key and ca.crt. */}}
 {{- define "baton.tlsVolumeMount" -}}
 - name: tls
   mountPath: /etc/baton/tls
@@ -237,4 +232,44 @@ spec:
       path: /metrics
       interval: {{ .root.Values.serviceMonitor.interval }}
 {{- end }}
+{{- end -}}
+
+{{/* A component's [telemetry] section as JSON: log format and OTLP export. */}}
+{{- define "baton.telemetryConfig" -}}
+{{- $telemetry := dict "log_format" .Values.logFormat -}}
+{{- with .Values.telemetry.otlp.endpoint -}}
+{{- $_ := set $telemetry "otlp_endpoint" . -}}
+{{- $_ := set $telemetry "otlp_protocol" $.Values.telemetry.otlp.protocol -}}
+{{- end -}}
+{{- toJson $telemetry -}}
+{{- end -}}
+
+{{/* A component's [tls] section as JSON: (dict "root" $ "component" …). Connectors
+require the control service's client certificate when tls.mutual; the control
+service's own listeners do not ask callers for one. */}}
+{{- define "baton.tlsConfig" -}}
+{{- $tls := dict "cert_file" "/etc/baton/tls/tls.crt" "key_file" "/etc/baton/tls/tls.key" -}}
+{{- if and .root.Values.tls.mutual (ne .component "control") -}}
+{{- $_ := set $tls "client_ca_file" "/etc/baton/tls/ca.crt" -}}
+{{- end -}}
+{{- toJson $tls -}}
+{{- end -}}
+
+{{/* The port a component's gRPC probes call: its gRPC port, or with TLS on the
+plain-text health listener (Kubernetes' gRPC probes cannot speak TLS).
+(dict "root" $ "port" <gRPC port>) */}}
+{{- define "baton.probePort" -}}
+{{- if .root.Values.tls.enabled -}}
+{{- .root.Values.tls.probePort -}}
+{{- else -}}
+{{- .port -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Command-line arguments of a component with TLS on: the plain-text health
+listener for the probes. */}}
+{{- define "baton.probeArgs" -}}
+{{- if .Values.tls.enabled -}}
+, "--health-listen", {{ printf "0.0.0.0:%v" .Values.tls.probePort | quote }}
+{{- end -}}
 {{- end -}}

@@ -7,6 +7,8 @@ use baton_connector_script::{ScriptConfig, ScriptConnector};
 use baton_control::ControlConfig;
 use baton_control::config::ConnectorConfig;
 use baton_control::domain::routing::{DefaultConnectors, RouteConfig, RouteTargetConfig};
+use baton_service_kit::tls::TlsConfig;
+use baton_service_kit::tls::dev_ca::{self, DevCa};
 use baton_service_kit::{lifecycle, telemetry};
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +37,11 @@ pub struct DevArgs {
     /// The demo connector's gRPC address.
     #[arg(long, default_value = "127.0.0.1:50061")]
     demo_listen: SocketAddr,
+    /// Serve every listener with TLS and connect the control service to the
+    /// connectors with mTLS, with a throwaway CA and certificates made in
+    /// `<data-dir>/tls` (new ones at every start; never for production).
+    #[arg(long)]
+    tls: bool,
 }
 
 fn steps(steps: &[&str]) -> Vec<String> {
@@ -71,11 +78,9 @@ fn demo_config(listen: SocketAddr) -> ScriptConfig {
     config
 }
 
-fn connector(endpoint: SocketAddr) -> ConnectorConfig {
-    ConnectorConfig {
-        endpoint: format!("http://{endpoint}"),
-        call_timeout: std::time::Duration::from_secs(5),
-    }
+fn connector(endpoint: SocketAddr, tls: Option<&DevCa>) -> ConnectorConfig {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    ConnectorConfig::new(format!("{scheme}://{endpoint}"))
 }
 
 /// Queue `support` goes to the embedded queue, where a human signed in on
@@ -86,14 +91,24 @@ fn control_config(
     queue: SocketAddr,
     sip: SocketAddr,
     demo: SocketAddr,
+    tls: Option<&DevCa>,
 ) -> ControlConfig {
     let mut config = ControlConfig::default();
     config.server.grpc_listen = args.grpc_listen;
     config.server.http_listen = args.http_listen;
     config.store.data_dir = args.data_dir.join("control");
-    config.connectors.insert("queue".into(), connector(queue));
-    config.connectors.insert("sip".into(), connector(sip));
-    config.connectors.insert("demo".into(), connector(demo));
+    if let Some(ca) = tls {
+        // TLS for callers (the CLI needs only the CA), mTLS to connectors.
+        config.tls = Some(TlsConfig::new(&ca.server_cert, &ca.server_key));
+        config.connector_tls = Some(ca.client_files());
+    }
+    config
+        .connectors
+        .insert("queue".into(), connector(queue, tls));
+    config.connectors.insert("sip".into(), connector(sip, tls));
+    config
+        .connectors
+        .insert("demo".into(), connector(demo, tls));
     config.default_connectors = DefaultConnectors {
         queue: Some("queue".into()),
         phone_number: Some("sip".into()),
@@ -162,11 +177,18 @@ pub async fn run(args: DevArgs) -> u8 {
 
 async fn start(args: DevArgs) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
+    let ca = if args.tls {
+        Some(dev_ca::generate(&args.data_dir.join("tls"))?)
+    } else {
+        None
+    };
+    // Connectors require the control service's client certificate (mTLS).
+    let connector_tls = ca.as_ref().map(DevCa::server_config);
 
     let demo = ScriptConnector::new(&demo_config(args.demo_listen)).map_err(anyhow::Error::msg)?;
     let demo = baton_connector_sdk::bind(
         demo,
-        baton_connector_sdk::ServeOptions::new(args.demo_listen),
+        baton_connector_sdk::ServeOptions::new(args.demo_listen).tls(connector_tls.clone()),
     )
     .await?;
     let demo_addr = demo.addr;
@@ -177,6 +199,7 @@ async fn start(args: DevArgs) -> anyhow::Result<()> {
         grpc_listen: args.queue_listen,
         http_listen: args.desktop_listen,
         data_dir: args.data_dir.join("queue"),
+        tls: connector_tls.clone(),
         ..Default::default()
     };
     let queue = baton_connector_queue::bind(queue_config).await?;
@@ -186,6 +209,7 @@ async fn start(args: DevArgs) -> anyhow::Result<()> {
 
     let sip = baton_connector_sip::bind(baton_connector_sip::SipConfig {
         listen: args.sip_listen,
+        tls: connector_tls,
         ..Default::default()
     })
     .await?;
@@ -193,20 +217,41 @@ async fn start(args: DevArgs) -> anyhow::Result<()> {
     let sip_stop = stop.clone();
     let sip_task = tokio::spawn(sip.serve(async move { sip_stop.cancelled().await }));
 
-    let config = control_config(&args, queue_addr, sip_grpc, demo_addr);
+    let config = control_config(&args, queue_addr, sip_grpc, demo_addr, ca.as_ref());
     let api_key = dev_api_key(&config)?;
     let control = baton_control::bind(config).await?;
     let (grpc, http) = (control.grpc_addr, control.http_addr);
     let control_stop = stop.clone();
     let control_task = tokio::spawn(control.serve(async move { control_stop.cancelled().await }));
 
+    let (scheme, tls_note, client_flags, grpcurl_flags) = match &ca {
+        Some(ca) => (
+            "https",
+            format!(
+                "\nEvery listener serves TLS; connectors require the control service's client\n\
+                 certificate (mTLS). Throwaway CA (trust it in clients): {}\n",
+                ca.ca_cert.display()
+            ),
+            format!(
+                " \\\n      --endpoint https://{grpc} --ca-file {}",
+                ca.ca_cert.display()
+            ),
+            format!("-cacert {}", ca.ca_cert.display()),
+        ),
+        None => (
+            "http",
+            String::new(),
+            String::new(),
+            "-plaintext".to_owned(),
+        ),
+    };
     println!(
         r#"
 Baton is running on loopback (data in {data}).
-
+{tls_note}
   control gRPC   {grpc}   (baton.handoff.v1.HandoffService, health, reflection)
-  context HTTP   http://{http}   (context JSON and screen-pop pages)
-  agent desktop  http://{desktop}/   (supervisor: http://{desktop}/supervisor)
+  context HTTP   {scheme}://{http}   (context JSON and screen-pop pages)
+  agent desktop  {scheme}://{desktop}/   (supervisor: {scheme}://{desktop}/supervisor)
   queue          {queue_addr}   (embedded queue "support", skill "support")
   SIP connector  {sip_grpc}   (SIP on udp {sip_addr}: sip_uri and phone_number targets)
   demo connector {demo_addr}   (scripted "overflow" queue behind "support")
@@ -222,7 +267,7 @@ then, in another terminal (with BATON_API_KEY set):
   cargo run --release -p baton -- handoff create --queue support \
       --summary "Customer was charged twice for March" --intent support.billing \
       --entity issue_type="double charge" --sensitive-entity account_number=12345678 \
-      --turn "customer:I want to talk to a person" --reason explicit_request --watch
+      --turn "customer:I want to talk to a person" --reason explicit_request --watch{client_flags}
 
 The screen pop appears on the desktop; accept it and the watch shows CONNECTED.
 With nobody signed in, the queue answers NO_AGENTS and the handoff falls back
@@ -230,7 +275,7 @@ to the demo contact center.
 
 or with grpcurl:
 
-  grpcurl -plaintext -H "authorization: Bearer $BATON_API_KEY" -d '{{"request_id":"r1","conversation":{{"channel":"CHANNEL_VOICE","language":"en"}},"context":{{"summary":"Charged twice"}},"target":{{"queue":{{"name":"support"}}}}}}' \
+  grpcurl {grpcurl_flags} -H "authorization: Bearer $BATON_API_KEY" -d '{{"request_id":"r1","conversation":{{"channel":"CHANNEL_VOICE","language":"en"}},"context":{{"summary":"Charged twice"}},"target":{{"queue":{{"name":"support"}}}}}}' \
       {grpc} baton.handoff.v1.HandoffService/CreateHandoff
 
 Press Ctrl-C to stop.

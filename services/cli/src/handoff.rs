@@ -1,11 +1,13 @@
 //! `baton handoff …`: a gRPC client of HandoffService for people (readable
 //! output, a live view for `watch`) and scripts (`--json`, exit codes).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
+use baton_service_kit::tls::ClientTlsFiles;
 use serde_json::{Value, json};
 use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
@@ -29,6 +31,43 @@ pub struct Connection {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// PEM file with the CA that signs the control service's certificate;
+    /// needed for an https:// endpoint (`baton dev --tls` prints it).
+    #[arg(long, env = "BATON_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
+    /// PEM file with a client certificate, for a control service that
+    /// requires one (mTLS); goes with --key-file.
+    #[arg(long, env = "BATON_CERT_FILE", global = true, requires = "key_file")]
+    cert_file: Option<PathBuf>,
+    /// PEM file with the client certificate's private key.
+    #[arg(long, env = "BATON_KEY_FILE", global = true, requires = "cert_file")]
+    key_file: Option<PathBuf>,
+    /// The name to verify the server's certificate against, when it is not
+    /// the endpoint's host.
+    #[arg(long, global = true)]
+    server_name: Option<String>,
+}
+
+impl Connection {
+    /// The client TLS settings of an https:// endpoint; `None` for http://.
+    fn tls(&self) -> Result<Option<ClientTlsFiles>, CliError> {
+        let https = self.endpoint.starts_with("https://");
+        match (&self.ca_file, https) {
+            (Some(ca_file), true) => Ok(Some(ClientTlsFiles {
+                ca_file: ca_file.clone(),
+                cert_file: self.cert_file.clone(),
+                key_file: self.key_file.clone(),
+                server_name: self.server_name.clone(),
+            })),
+            (None, true) => Err(usage(
+                "--ca-file: required with an https:// endpoint (the CA that signs the control service's certificate)",
+            )),
+            (Some(_), false) => Err(usage(
+                "--endpoint: --ca-file is set, so the endpoint must be https://",
+            )),
+            (None, false) => Ok(None),
+        }
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -209,9 +248,23 @@ async fn connect(connection: &Connection) -> Result<Client, CliError> {
                 .map_err(|_| usage("--api-key: not a valid header value"))?,
         )),
     };
-    let endpoint = Channel::from_shared(connection.endpoint.clone())
+    let mut endpoint = Channel::from_shared(connection.endpoint.clone())
         .map_err(|e| usage(format!("--endpoint: {e}")))?
         .connect_timeout(Duration::from_secs(5));
+    if let Some(files) = connection.tls()? {
+        // TlsError names the file's key (tls.ca_file, …): shown as the flag.
+        let flag = |e: baton_service_kit::tls::TlsError| {
+            usage(format!(
+                "--{}",
+                e.to_string()
+                    .trim_start_matches("tls.")
+                    .replacen('_', "-", 1)
+            ))
+        };
+        endpoint = endpoint
+            .tls_config(files.tonic_config().map_err(flag)?)
+            .map_err(|e| usage(format!("--ca-file: {e}")))?;
+    }
     let channel = endpoint.connect().await.map_err(|e| CliError {
         code: exit::UNAVAILABLE,
         message: format!("cannot reach {}: {e}", connection.endpoint),

@@ -29,6 +29,13 @@ enum Command {
     /// Check configuration files, or print a commented reference.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Write a throwaway CA, a server certificate (localhost, 127.0.0.1,
+    /// ::1) and a client certificate into DIR, for trying TLS and mTLS.
+    /// Never for production: the CA key lies next to what it signed.
+    DevCa {
+        /// Where to write ca.pem, server.pem, client.pem and their keys.
+        dir: std::path::PathBuf,
+    },
 }
 
 /// Exit codes that mean something to scripts.
@@ -50,6 +57,23 @@ async fn main() -> std::process::ExitCode {
         Command::Handoff(command) => handoff::run(command).await,
         Command::Config(command) => config::run(command),
         Command::Auth(command) => auth::run(command),
+        Command::DevCa { dir } => match baton_service_kit::tls::dev_ca::generate(&dir) {
+            Ok(ca) => {
+                println!(
+                    "CA {}\nserver {} (key {})\nclient {} (key {})",
+                    ca.ca_cert.display(),
+                    ca.server_cert.display(),
+                    ca.server_key.display(),
+                    ca.client_cert.display(),
+                    ca.client_key.display()
+                );
+                exit::OK
+            }
+            Err(error) => {
+                eprintln!("baton dev-ca: {error}");
+                exit::ERROR
+            }
+        },
     };
     std::process::ExitCode::from(code)
 }

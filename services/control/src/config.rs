@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use baton_service_kit::telemetry::TelemetryConfig;
+use baton_service_kit::tls::{ClientTlsFiles, TlsConfig};
 use serde::Deserialize;
 
 use crate::domain::routing::{DefaultConnectors, RouteConfig};
@@ -41,6 +42,15 @@ pub struct ControlConfig {
     pub messages: MessagesConfig,
     /// The escalation policy of `EvaluateEscalation`.
     pub policy: crate::policy::PolicySettings,
+    /// TLS of both listeners (`cert_file`, `key_file`). `client_ca_file`
+    /// makes the gRPC listener require client certificates (mTLS); the
+    /// HTTP listener, reached by browsers, never asks for one. Plain text
+    /// when absent.
+    pub tls: Option<TlsConfig>,
+    /// Client TLS towards every `https://` connector without a `tls` of
+    /// its own: the CA that signs the connectors' certificates and, for
+    /// mTLS, this service's client certificate and key.
+    pub connector_tls: Option<ClientTlsFiles>,
 }
 
 impl Default for ControlConfig {
@@ -62,6 +72,8 @@ impl Default for ControlConfig {
             routes: Vec::new(),
             messages: MessagesConfig::default(),
             policy: crate::policy::PolicySettings::default(),
+            tls: None,
+            connector_tls: None,
         }
     }
 }
@@ -137,6 +149,9 @@ pub struct ServerConfig {
     /// How long in-flight calls may take to finish on shutdown.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
+    /// A plain-text listener serving only `grpc.health.v1`, for probes
+    /// that cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
+    pub health_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -146,6 +161,7 @@ impl Default for ServerConfig {
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             drain_timeout: Duration::from_secs(10),
+            health_listen: None,
         }
     }
 }
@@ -307,6 +323,22 @@ pub struct ConnectorConfig {
     /// Timeout of unary calls (info, health, cancel) to the connector.
     #[serde(with = "humantime_serde", default = "default_call_timeout")]
     pub call_timeout: Duration,
+    /// Client TLS towards this connector (its endpoint must then be
+    /// `https://`); `connector_tls` when unset.
+    #[serde(default)]
+    pub tls: Option<ClientTlsFiles>,
+}
+
+impl ConnectorConfig {
+    /// A plain-text or TLS connector at `endpoint`, with the default call
+    /// timeout and the global `connector_tls`.
+    pub fn new(endpoint: impl Into<String>) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            call_timeout: default_call_timeout(),
+            tls: None,
+        }
+    }
 }
 
 fn default_call_timeout() -> Duration {

@@ -25,6 +25,10 @@ struct Args {
     /// Data directory of the embedded store (overrides store.data_dir).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Plain-text grpc.health.v1 listen address for probes that cannot speak
+    /// TLS (overrides `server.health_listen`).
+    #[arg(long)]
+    health_listen: Option<SocketAddr>,
 }
 
 #[tokio::main]
@@ -45,6 +49,9 @@ async fn main() -> std::process::ExitCode {
     }
     if let Some(dir) = args.data_dir {
         config.store.data_dir = dir;
+    }
+    if let Some(address) = args.health_listen {
+        config.server.health_listen = Some(address);
     }
     let _telemetry = match telemetry::init("baton-control", &config.telemetry) {
         Ok(telemetry) => telemetry,

@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use baton_proto::handoff::v1::handoff_service_server::HandoffServiceServer;
-use baton_service_kit::grpc::{add_standard_services, incoming, report_not_serving};
+use baton_service_kit::grpc::{
+    add_standard_services_with_probe, report_not_serving, serve as serve_grpc, serve_probe,
+};
 use baton_service_kit::lifecycle::announce_ready;
+use baton_service_kit::tls::{Alpn, HttpListener, ServerTls, TlsConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
@@ -36,7 +39,9 @@ pub struct BoundControl {
     pub http_addr: SocketAddr,
     config: ControlConfig,
     grpc_listener: TcpListener,
-    http_listener: TcpListener,
+    grpc_tls: Option<Arc<ServerTls>>,
+    http_listener: HttpListener,
+    probe_listener: Option<TcpListener>,
     api: HandoffApi,
     http_state: HttpState,
     dispatcher: Arc<Dispatcher>,
@@ -57,7 +62,6 @@ impl std::fmt::Debug for BoundControl {
 
 /// The parts of the service a configuration yields once it is checked.
 pub struct Checked {
-    registry: ConnectorRegistry,
     router: Router,
     messages: CustomerMessages,
     policy: Arc<PolicyEngine>,
@@ -67,11 +71,12 @@ pub struct Checked {
 /// the disk: connectors, routes, messages, policies, timeouts. The error
 /// names the key. `baton config check` runs exactly this.
 pub fn check(config: &ControlConfig) -> Result<Checked, String> {
-    let registry = ConnectorRegistry::new(&config.connectors)?;
+    ConnectorRegistry::check_config(&config.connectors, config.connector_tls.as_ref())?;
+    let connector_names: Vec<&str> = config.connectors.keys().map(String::as_str).collect();
     let router = Router::new(
         config.routes.clone(),
         config.default_connectors.clone(),
-        &registry.names(),
+        &connector_names,
     )?;
     let messages = CustomerMessages::new(
         &config.messages.translations,
@@ -84,7 +89,6 @@ pub fn check(config: &ControlConfig) -> Result<Checked, String> {
         return Err("handoff.default_timeout: must not exceed handoff.max_timeout".into());
     }
     Ok(Checked {
-        registry,
         router,
         messages,
         policy,
@@ -95,11 +99,16 @@ pub fn check(config: &ControlConfig) -> Result<Checked, String> {
 /// Every configuration error names its key.
 pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
     let Checked {
-        registry,
         router,
         messages,
         policy,
     } = check(&config).map_err(anyhow::Error::msg)?;
+    let registry = ConnectorRegistry::new(&config.connectors, config.connector_tls.as_ref())
+        .map_err(anyhow::Error::msg)?;
+    let grpc_tls = ServerTls::load_optional(config.tls.as_ref(), Alpn::Grpc)?;
+    // Browsers reach the HTTP listener: the same certificate, no client
+    // certificate asked for.
+    let http_tls = config.tls.as_ref().map(TlsConfig::without_client_ca);
 
     let auth = auth_layer(&config)?;
     let rate_limit = RateLimitLayer::new(&config.rate_limit).map_err(anyhow::Error::msg)?;
@@ -130,8 +139,20 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
         })?;
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
+    let http_listener = HttpListener::new(http_listener, http_tls.as_ref())?;
+    let probe_listener = match config.server.health_listen {
+        Some(listen) => Some(
+            TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("server.health_listen: cannot listen on {listen}"))?,
+        ),
+        None => None,
+    };
     // With port 0 the public URL must name the port actually bound.
     config.server.http_listen = http_addr;
+    if config.server.public_url.is_none() {
+        config.server.public_url = Some(format!("{}://{http_addr}", http_listener.scheme()));
+    }
 
     let hub = Arc::new(EventHub::default());
     // With a shared store, events recorded by other replicas reach this
@@ -178,7 +199,9 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
         store,
         config,
         grpc_listener,
+        grpc_tls,
         http_listener,
+        probe_listener,
         api,
         dispatcher,
         registry,
@@ -227,7 +250,9 @@ impl BoundControl {
             http_addr,
             config,
             grpc_listener,
+            grpc_tls,
             http_listener,
+            probe_listener,
             api,
             http_state,
             dispatcher,
@@ -250,8 +275,9 @@ impl BoundControl {
                 .max_decoding_message_size(max_request)
                 .max_encoding_message_size(max_request),
         );
-        let health =
-            add_standard_services(&mut routes, &[baton_proto::FILE_DESCRIPTOR_SET]).await?;
+        let (health, probe_routes) =
+            add_standard_services_with_probe(&mut routes, &[baton_proto::FILE_DESCRIPTOR_SET])
+                .await?;
         health
             .set_service_status(SERVICE_NAME, tonic_health::ServingStatus::Serving)
             .await;
@@ -264,20 +290,33 @@ impl BoundControl {
         let resumed = dispatcher.resume_in_flight().await?;
         registry.log_capabilities().await;
         tracing::info!(%grpc_addr, %http_addr, resumed, replica = dispatcher.replica(), "baton-control serving");
-        announce_ready("baton-control", &[("grpc", grpc_addr), ("http", http_addr)]);
+        let mut endpoints = vec![("grpc", grpc_addr), ("http", http_addr)];
+        if let Some(probe) = &probe_listener {
+            endpoints.push(("health", probe.local_addr()?));
+        }
+        announce_ready("baton-control", &endpoints);
 
         let stopping = CancellationToken::new();
         let grpc_stopping = stopping.clone();
-        let grpc = tonic::transport::Server::builder()
+        let grpc_router = tonic::transport::Server::builder()
             .trace_fn(baton_service_kit::telemetry::grpc_server_span)
             .concurrency_limit_per_connection(256)
             // Authentication first, so that the rate limit knows the tenant.
             .layer(auth)
             .layer(rate_limit)
-            .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(incoming(grpc_listener), async move {
-                grpc_stopping.cancelled().await;
-            });
+            .add_routes(routes.routes());
+        let grpc = serve_grpc(grpc_router, grpc_listener, grpc_tls, async move {
+            grpc_stopping.cancelled().await;
+        });
+        let probe_stopping = stopping.clone();
+        let probe = async move {
+            match probe_listener {
+                Some(listener) => {
+                    serve_probe(probe_routes, listener, probe_stopping.cancelled()).await
+                }
+                None => Ok(()),
+            }
+        };
         let http_stopping = stopping.clone();
         let http = axum::serve(http_listener, router(http_state))
             .with_graceful_shutdown(async move { http_stopping.cancelled().await });
@@ -292,9 +331,11 @@ impl BoundControl {
             stopping.cancel();
         });
         let servers = async {
-            tokio::try_join!(async { grpc.await.context("gRPC server") }, async {
-                http.await.context("HTTP server")
-            },)
+            tokio::try_join!(
+                async { grpc.await.context("gRPC server") },
+                async { http.await.context("HTTP server") },
+                async { probe.await.context("health probe server") },
+            )
         };
         let drain_deadline = async {
             drain_started.cancelled().await;

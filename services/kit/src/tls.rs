@@ -83,6 +83,17 @@ impl TlsConfig {
         self.client_ca_file = Some(client_ca_file.into());
         self
     }
+
+    /// The same certificate without client certificates: for the HTTP
+    /// listeners browsers reach (screen pops, the agent desktop), which
+    /// authenticate people with context tokens and sessions, not with
+    /// client certificates.
+    pub fn without_client_ca(&self) -> Self {
+        Self {
+            client_ca_file: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// Why TLS settings cannot be used. Names the configuration key.
@@ -262,6 +273,14 @@ pub struct ServerTls {
 }
 
 impl ServerTls {
+    /// Loads the files of an optional `[tls]` section.
+    pub fn load_optional(
+        config: Option<&TlsConfig>,
+        alpn: Alpn,
+    ) -> Result<Option<Arc<ServerTls>>, TlsError> {
+        config.map(|config| Self::load(config, alpn)).transpose()
+    }
+
     /// Loads the files; fails when they are not usable, naming the key.
     pub fn load(config: &TlsConfig, alpn: Alpn) -> Result<Arc<ServerTls>, TlsError> {
         let stamps = Self::stamps_of(config);
@@ -406,6 +425,67 @@ impl axum::serve::Listener for TlsIncoming {
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
         Ok(self.local_addr)
+    }
+}
+
+/// An HTTP listener, plain or TLS: an `axum::serve::Listener` either way.
+#[derive(Debug)]
+pub enum HttpListener {
+    Plain(TcpListener),
+    Tls(TlsIncoming),
+}
+
+impl HttpListener {
+    /// Serves `listener` with TLS when `tls` is set (HTTP/1.1 in ALPN),
+    /// plain text otherwise. Loads the files now, so that a bad one fails
+    /// the start and names its key. Must be called within a tokio runtime.
+    pub fn new(listener: TcpListener, tls: Option<&TlsConfig>) -> Result<Self, TlsError> {
+        match tls {
+            None => Ok(HttpListener::Plain(listener)),
+            Some(config) => {
+                let tls = ServerTls::load(config, Alpn::Http1)?;
+                let incoming = incoming(listener, tls).map_err(|source| TlsError::Read {
+                    key: "cert_file",
+                    path: config.cert_file.clone(),
+                    source,
+                })?;
+                Ok(HttpListener::Tls(incoming))
+            }
+        }
+    }
+
+    /// `https` or `http`, for the URLs a service prints.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            HttpListener::Plain(_) => "http",
+            HttpListener::Tls(_) => "https",
+        }
+    }
+}
+
+impl axum::serve::Listener for HttpListener {
+    type Io = tokio_util::either::Either<TcpStream, TlsStream<TcpStream>>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        use tokio_util::either::Either;
+        match self {
+            HttpListener::Plain(listener) => {
+                let (stream, peer) = axum::serve::Listener::accept(listener).await;
+                (Either::Left(stream), peer)
+            }
+            HttpListener::Tls(incoming) => {
+                let (stream, peer) = axum::serve::Listener::accept(incoming).await;
+                (Either::Right(stream), peer)
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        match self {
+            HttpListener::Plain(listener) => listener.local_addr(),
+            HttpListener::Tls(incoming) => Ok(incoming.local_addr()),
+        }
     }
 }
 

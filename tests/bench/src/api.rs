@@ -162,10 +162,7 @@ pub async fn start_stack(dir: &Path, stop: &CancellationToken) -> anyhow::Result
     let mut config = control_config(dir)?;
     config.connectors.insert(
         "script".into(),
-        ConnectorConfig {
-            endpoint: format!("http://{connector_addr}"),
-            call_timeout: Duration::from_secs(5),
-        },
+        ConnectorConfig::new(format!("http://{connector_addr}")),
     );
     config.default_connectors.queue = Some("script".into());
     let control = baton_control::bind(config).await?;

@@ -403,10 +403,7 @@ async fn start_stack(dir: &Path, stop: &CancellationToken) -> anyhow::Result<Soc
     let mut config = control_config(&dir.join("control"))?;
     config.connectors.insert(
         "sip".into(),
-        ConnectorConfig {
-            endpoint: format!("http://{sip_addr}"),
-            call_timeout: Duration::from_secs(5),
-        },
+        ConnectorConfig::new(format!("http://{sip_addr}")),
     );
     config.default_connectors.sip_uri = Some("sip".into());
     let control = baton_control::bind(config).await?;

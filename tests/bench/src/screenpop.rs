@@ -200,10 +200,7 @@ async fn start_stack(
     let mut config = control_config(&dir.join("control"))?;
     config.connectors.insert(
         "queue".into(),
-        ConnectorConfig {
-            endpoint: format!("http://{queue_addr}"),
-            call_timeout: Duration::from_secs(5),
-        },
+        ConnectorConfig::new(format!("http://{queue_addr}")),
     );
     config.default_connectors.queue = Some("queue".into());
     let control = baton_control::bind(config).await?;
