@@ -31,6 +31,9 @@ pub struct Limits {
     pub max_attempts: usize,
     /// Longest agent notes, in bytes.
     pub max_notes_bytes: usize,
+    /// Most WatchHandoff streams open at once on one replica; beyond it
+    /// WatchHandoff answers RESOURCE_EXHAUSTED with RetryInfo.
+    pub max_watch_streams: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +47,7 @@ impl Default for Limits {
             max_entity_value_bytes: 1024,
             max_attempts: 50,
             max_notes_bytes: 8 * 1024,
+            max_watch_streams: 10_000,
         }
     }
 }
