@@ -172,6 +172,19 @@ targets = [{{ connector = "faulty", queue = "support" }}, {{ connector = "script
         status
     }
 
+    /// The value of `baton_connector_circuit_state` for `connector` on the
+    /// Prometheus endpoint.
+    async fn circuit_metric(&self, connector: &str) -> Option<f64> {
+        let (status, body) = common::http_get(self.control.addr("http"), "/metrics").await;
+        assert_eq!(status, 200, "{body}");
+        let label = format!("connector=\"{connector}\"");
+        body.lines()
+            .filter(|line| line.starts_with("baton_connector_circuit_state{"))
+            .find(|line| line.contains(&label))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|value| value.parse().ok())
+    }
+
     /// What reached the faulty connector, one JSON object per call.
     fn faulty_calls(&self) -> Vec<serde_json::Value> {
         read_lines(&self.dir.path().join("faulty.jsonl"))
@@ -437,6 +450,8 @@ async fn an_open_circuit_skips_a_hung_connector_until_it_is_fixed() {
         ServingStatus::Serving,
         "an open circuit does not take the control service out"
     );
+    assert_eq!(faults.circuit_metric("faulty").await, Some(2.0), "open");
+    assert_eq!(faults.circuit_metric("script").await, Some(0.0), "closed");
 
     // A burst while the circuit is open: every handoff skips the faulty
     // connector without calling it.
@@ -485,7 +500,10 @@ async fn an_open_circuit_skips_a_hung_connector_until_it_is_fixed() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let probe = probe.expect("a probe reaches the fixed connector");
-    println!("circuit closed after {} probe handoffs", figures.sent - 13);
+    println!(
+        "after the fix, {} handoffs until the circuit closed (the ones before the cool-down ended skipped it, the last was the probe)",
+        figures.sent - 13
+    );
     assert_eq!(
         kinds(&probe),
         [
@@ -503,6 +521,8 @@ async fn an_open_circuit_skips_a_hung_connector_until_it_is_fixed() {
             .await,
         ServingStatus::Serving
     );
+
+    assert_eq!(faults.circuit_metric("faulty").await, Some(0.0), "closed");
 
     // Closed again: a burst goes to the first target, no fallback.
     let recovered = burst(&faults, "recovered", 5, &mut figures).await;
@@ -573,7 +593,31 @@ async fn full_dispatch_and_watch_queues_answer_resource_exhausted_with_retry_inf
     let details = tonic_types::StatusExt::get_error_details(&refused);
     assert!(details.retry_info().is_some());
 
-    // Cancelling frees the dispatcher; closed streams free their slots.
+    // A closed stream frees its slot at once, though its handoff records
+    // nothing more (bounded: 50 tries, 100 ms apart).
+    drop(streams);
+    let mut watched = None;
+    for _ in 0..50 {
+        match client
+            .watch_handoff(WatchHandoffRequest {
+                handoff_id: held[0].clone(),
+                after_sequence: 0,
+            })
+            .await
+        {
+            Ok(stream) => {
+                watched = Some(stream.into_inner());
+                break;
+            }
+            Err(status) => {
+                assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let _watched = watched.expect("a watch slot again once a stream closes");
+
+    // Cancelling frees the dispatcher.
     for id in &held {
         client
             .cancel_handoff(CancelHandoffRequest {
@@ -583,35 +627,14 @@ async fn full_dispatch_and_watch_queues_answer_resource_exhausted_with_retry_inf
             .await
             .expect("cancel");
     }
-    drop(streams);
-    let mut accepted = None;
+    let mut accepted = false;
     for _ in 0..50 {
         match client
             .create_handoff(request("after-room", queue("support")))
             .await
         {
-            Ok(created) => {
-                accepted = Some(created.into_inner().handoff.expect("handoff").id);
-                break;
-            }
-            Err(status) => {
-                assert_eq!(status.code(), tonic::Code::ResourceExhausted);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-    let id = accepted.expect("room again once handoffs end");
-    let mut watched = None;
-    for _ in 0..50 {
-        match client
-            .watch_handoff(WatchHandoffRequest {
-                handoff_id: id.clone(),
-                after_sequence: 0,
-            })
-            .await
-        {
             Ok(_) => {
-                watched = Some(());
+                accepted = true;
                 break;
             }
             Err(status) => {
@@ -620,5 +643,5 @@ async fn full_dispatch_and_watch_queues_answer_resource_exhausted_with_retry_inf
             }
         }
     }
-    watched.expect("a watch slot again once streams close");
+    assert!(accepted, "room again once handoffs end");
 }

@@ -636,6 +636,9 @@ impl HandoffService for HandoffApi {
                         let _ = sender.send(Err(status)).await;
                     }
                 }
+                // The caller went away while nothing happened: free its
+                // slot and channel now rather than at the next event.
+                () = sender.closed() => {}
                 () = shutdown.cancelled() => {
                     let _ = sender
                         .send(Err(with_reason(

@@ -789,7 +789,7 @@ impl Dispatcher {
                 connector = %handle.name,
                 %detail,
                 retried,
-                "connector unavailable or stream broke; sending StartTransfer again"
+                "connector unavailable or stream broke; re-attaching with StartTransfer again"
             );
             tokio::time::sleep_until((Instant::now() + backoff).min(deadline)).await;
         }
