@@ -68,9 +68,21 @@ impl Service {
                 path.display()
             );
         }
+        Self::start_program(binary_name, &path, args, env, log_dir).await
+    }
+
+    /// Starts any program (a Python connector, say) that prints the same
+    /// `{"ready":…}` line; `binary_name` names it in logs.
+    pub async fn start_program(
+        binary_name: &str,
+        path: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log_dir: &Path,
+    ) -> anyhow::Result<Service> {
         let log_path = log_dir.join(format!("{binary_name}-{}.log", next_log_number()));
         let log = std::fs::File::create(&log_path)?;
-        let mut command = Command::new(&path);
+        let mut command = Command::new(path);
         command
             .args(args)
             .stdout(Stdio::piped())

@@ -9,6 +9,9 @@ use baton_proto::connector::v1::{StartTransferResponse, TransferEventKind};
 use baton_proto::types::v1::FailureReason;
 use tokio::sync::watch;
 
+/// The most events one transfer's log holds, its terminal event included.
+pub const MAX_EVENTS_PER_TRANSFER: usize = 1024;
+
 /// The shared log; `length` wakes followers when it grows.
 #[derive(Debug)]
 pub(crate) struct EventLog {
@@ -36,6 +39,12 @@ impl EventLog {
     pub(crate) fn push(&self, mut event: StartTransferResponse) -> bool {
         let mut events = self.lock();
         if events.last().is_some_and(|e| is_terminal(e.kind)) {
+            return false;
+        }
+        // Bounded: a connector that reports progress forever (queue
+        // positions, say) keeps its first events and its outcome.
+        if events.len() >= MAX_EVENTS_PER_TRANSFER - 1 && !is_terminal(event.kind) {
+            tracing::warn!("transfer event dropped: the transfer's log is full");
             return false;
         }
         event.sequence = events.len() as u64 + 1;
@@ -277,5 +286,23 @@ mod tests {
             ]
         );
         assert!(received.recv().await.is_none());
+    }
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_log_keeps_its_first_events_and_its_outcome_when_full() {
+        let log = EventLog::new();
+        let events = TransferEvents::new(log.clone());
+        for _ in 0..MAX_EVENTS_PER_TRANSFER + 10 {
+            events.queued(1, Duration::from_secs(1)).await;
+        }
+        assert_eq!(log.len(), MAX_EVENTS_PER_TRANSFER - 1);
+        events.completed("").await;
+        assert_eq!(log.len(), MAX_EVENTS_PER_TRANSFER);
+        assert!(log.is_ended());
     }
 }

@@ -97,7 +97,7 @@ impl<C: Connector> ConnectorService for Service<C> {
         request: Request<StartTransferRequest>,
     ) -> Result<Response<Self::StartTransferStream>, Status> {
         let transfer = Transfer::from_request(request.into_inner(), &self.info)?;
-        let log = self.transfers.start(transfer);
+        let log = self.transfers.start(transfer)?;
         let shutdown = self.shutdown.clone();
         let stream = async_stream_events(log, shutdown);
         Ok(Response::new(Box::pin(stream)))

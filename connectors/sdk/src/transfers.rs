@@ -2,12 +2,13 @@
 //! deduplication of StartTransfer, its deadlines and its cancels.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use baton_proto::connector::v1::{ContextEnvelope, ContextMechanism, StartTransferRequest};
 use baton_proto::types::v1::{FailureReason, TargetKind, TransferMode, target};
-use baton_service_kit::status::{FieldViolation, invalid_argument, with_reason};
+use baton_service_kit::status::{FieldViolation, invalid_argument, retry_after, with_reason};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status};
@@ -19,6 +20,12 @@ use crate::{Connector, ConnectorInfo};
 /// How long an ended transfer is kept, so that a control service that
 /// re-attaches after a restart can still replay its outcome.
 const KEEP_ENDED: Duration = Duration::from_secs(15 * 60);
+
+/// The most transfers one connector process runs at once; beyond it a new
+/// StartTransfer is refused with RESOURCE_EXHAUSTED and RetryInfo (the
+/// control service tries again later, or the next target). Re-attaching
+/// to a running transfer is never refused.
+pub const MAX_RUNNING_TRANSFERS: usize = 10_000;
 
 /// The concrete destination of a transfer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +212,9 @@ type Key = (String, u32);
 pub(crate) struct Transfers<C> {
     connector: Arc<C>,
     running: Mutex<HashMap<Key, Arc<Running>>>,
+    /// Transfers started and not yet ended.
+    active: AtomicUsize,
+    max_active: usize,
 }
 
 impl<C: Connector> Transfers<C> {
@@ -212,6 +222,18 @@ impl<C: Connector> Transfers<C> {
         Arc::new(Self {
             connector,
             running: Mutex::new(HashMap::new()),
+            active: AtomicUsize::new(0),
+            max_active: MAX_RUNNING_TRANSFERS,
+        })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_max_active(connector: Arc<C>, max_active: usize) -> Arc<Self> {
+        Arc::new(Self {
+            connector,
+            running: Mutex::new(HashMap::new()),
+            active: AtomicUsize::new(0),
+            max_active,
         })
     }
 
@@ -220,14 +242,27 @@ impl<C: Connector> Transfers<C> {
     }
 
     /// The log of the transfer for (handoff, attempt), starting it if this
-    /// is the first request for it.
-    pub(crate) fn start(self: &Arc<Self>, transfer: Transfer) -> Arc<EventLog> {
+    /// is the first request for it; refused when as many transfers as
+    /// allowed are running.
+    pub(crate) fn start(self: &Arc<Self>, transfer: Transfer) -> Result<Arc<EventLog>, Status> {
         let key = (transfer.handoff_id.clone(), transfer.attempt);
         let mut running = self.lock();
         if let Some(existing) = running.get(&key) {
             tracing::info!(handoff_id = %key.0, attempt = key.1, "StartTransfer repeated; following the existing transfer");
-            return existing.log.clone();
+            return Ok(existing.log.clone());
         }
+        if self.active.load(Ordering::SeqCst) >= self.max_active {
+            return Err(retry_after(
+                Code::ResourceExhausted,
+                "TOO_MANY_TRANSFERS",
+                format!(
+                    "this connector runs {} transfers, as many as it may; retry",
+                    self.max_active
+                ),
+                Duration::from_secs(1),
+            ));
+        }
+        self.active.fetch_add(1, Ordering::SeqCst);
         let entry = Arc::new(Running {
             log: EventLog::new(),
             cancel: CancellationToken::new(),
@@ -248,10 +283,11 @@ impl<C: Connector> Transfers<C> {
         );
         tokio::spawn(async move {
             transfers.drive(transfer, &entry).instrument(span).await;
+            transfers.active.fetch_sub(1, Ordering::SeqCst);
             tokio::time::sleep(KEEP_ENDED).await;
             transfers.lock().remove(&key);
         });
-        log
+        Ok(log)
     }
 
     async fn drive(&self, transfer: Transfer, entry: &Running) {
@@ -305,5 +341,61 @@ impl<C: Connector> Transfers<C> {
     /// Number of transfers not yet ended.
     pub(crate) fn active(&self) -> usize {
         self.lock().values().filter(|e| !e.log.is_ended()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ConnectorInfo;
+
+    /// Rings and then holds until cancelled.
+    struct Holding;
+
+    impl Connector for Holding {
+        fn info(&self) -> ConnectorInfo {
+            ConnectorInfo::new("holding", "0")
+        }
+
+        async fn start(&self, _transfer: Transfer, events: TransferEvents) {
+            events.ringing("").await;
+            std::future::pending::<()>().await;
+        }
+    }
+
+    fn transfer(handoff_id: &str) -> Transfer {
+        Transfer {
+            handoff_id: handoff_id.into(),
+            attempt: 1,
+            target: TransferTarget::Queue {
+                name: "q".into(),
+                skills: vec![],
+            },
+            mode: TransferMode::Warm,
+            envelope: ContextEnvelope::default(),
+            deadline: SystemTime::now() + Duration::from_secs(60),
+        }
+    }
+
+    #[tokio::test]
+    async fn beyond_the_running_bound_new_transfers_are_refused_with_retry_info() {
+        let transfers = Transfers::with_max_active(Arc::new(Holding), 2);
+        transfers.start(transfer("a")).expect("first");
+        transfers.start(transfer("b")).expect("second");
+        let refused = transfers.start(transfer("c")).expect_err("full");
+        assert_eq!(refused.code(), Code::ResourceExhausted);
+        let details = tonic_types::StatusExt::get_error_details(&refused);
+        assert!(details.retry_info().is_some());
+        // Re-attaching to a running transfer is never refused.
+        transfers.start(transfer("a")).expect("re-attach");
+        // An ended transfer frees its place.
+        assert!(transfers.cancel("a", 1));
+        for _ in 0..100 {
+            if transfers.active.load(Ordering::SeqCst) < 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        transfers.start(transfer("c")).expect("room again");
     }
 }

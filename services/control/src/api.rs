@@ -394,6 +394,15 @@ impl HandoffService for HandoffApi {
         let tenant = principal.tenant.clone();
         let request = request.into_inner();
         let handoff = self.new_handoff(tenant, &request)?;
+        if self.dispatcher.room() == 0 {
+            metrics().overloaded("dispatch");
+            return Err(retry_after(
+                Code::ResourceExhausted,
+                "DISPATCH_QUEUE_FULL",
+                "this replica dispatches as many handoffs as it may; retry",
+                std::time::Duration::from_secs(1),
+            ));
+        }
         let fingerprint = handoff.request_fingerprint.clone();
         let CreateOutcome {
             handoff,
@@ -790,6 +799,15 @@ impl HandoffService for HandoffApi {
         let request = request.into_inner();
         parse_id(&request.handoff_id)?;
         let permit = self.watch_streams.try_acquire(&tenant)?;
+        let Some(watch_slot) = self.hub.watch_slot() else {
+            metrics().overloaded("watch");
+            return Err(retry_after(
+                Code::ResourceExhausted,
+                "WATCH_STREAMS_FULL",
+                "this replica serves as many watch streams as it may; retry",
+                std::time::Duration::from_secs(1),
+            ));
+        };
         // Subscribe before reading the log, so that nothing recorded in
         // between is missed; duplicates are dropped by sequence.
         let live = self.hub.subscribe(&request.handoff_id);
@@ -815,6 +833,7 @@ impl HandoffService for HandoffApi {
         tokio::spawn(async move {
             let _open_stream = open_stream;
             let _permit = permit;
+            let _watch_slot = watch_slot;
             let sender = watch.sender.clone();
             let handoff_id = watch.handoff_id.clone();
             tokio::select! {
@@ -823,6 +842,9 @@ impl HandoffService for HandoffApi {
                         let _ = sender.send(Err(status)).await;
                     }
                 }
+                // The caller went away while nothing happened: free its
+                // slot and channel now rather than at the next event.
+                () = sender.closed() => {}
                 () = shutdown.cancelled() => {
                     let _ = sender
                         .send(Err(with_reason(

@@ -33,6 +33,8 @@ pub struct ControlConfig {
     pub store: StoreConfig,
     pub limits: Limits,
     pub handoff: HandoffConfig,
+    /// Per-connector timeouts, retries and circuit breakers.
+    pub dispatch: crate::circuit::DispatchConfig,
     /// Connector services by name.
     pub connectors: BTreeMap<String, ConnectorConfig>,
     /// The connector for each target kind when no route names one.
@@ -74,6 +76,7 @@ impl Default for ControlConfig {
             policy: crate::policy::PolicySettings::default(),
             tls: None,
             connector_tls: None,
+            dispatch: crate::circuit::DispatchConfig::default(),
         }
     }
 }

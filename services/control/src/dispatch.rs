@@ -26,6 +26,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::circuit::{
+    Admission, Breakers, DispatchConfig, DispatchSettings, Permit, jittered_backoff,
+};
 use crate::domain::envelope::build_envelope;
 use crate::domain::routing::kind_name;
 use crate::domain::{
@@ -65,6 +68,10 @@ pub struct Dispatcher {
     lease_ttl: Duration,
     /// The periodic claim of orphaned handoffs.
     scanner: Mutex<Option<JoinHandle<()>>>,
+    /// Timeouts and retries by connector.
+    dispatch: DispatchConfig,
+    /// Each connector's circuit breaker.
+    breakers: Breakers,
 }
 
 /// The default time to live of a dispatch lease.
@@ -107,7 +114,6 @@ impl Dispatcher {
         Self {
             store,
             hub,
-            registry,
             tokens,
             public_url,
             token_ttl,
@@ -116,7 +122,28 @@ impl Dispatcher {
             replica: Uuid::now_v7().to_string(),
             lease_ttl: DEFAULT_LEASE_TTL,
             scanner: Mutex::new(None),
+            breakers: Breakers::new(registry.names(), &DispatchConfig::default()),
+            dispatch: DispatchConfig::default(),
+            registry,
         }
+    }
+
+    /// Sets the per-connector timeouts, retries and circuit breakers.
+    pub fn with_dispatch(mut self, dispatch: DispatchConfig) -> Self {
+        self.breakers = Breakers::new(self.registry.names(), &dispatch);
+        self.dispatch = dispatch;
+        self
+    }
+
+    /// Every connector's circuit breaker.
+    pub fn breakers(&self) -> &Breakers {
+        &self.breakers
+    }
+
+    /// How many more handoffs this replica can dispatch now.
+    pub fn room(&self) -> usize {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        self.dispatch.max_in_flight.saturating_sub(running.len())
     }
 
     /// Sets how long this replica's dispatch leases live without renewal.
@@ -403,11 +430,17 @@ impl Dispatcher {
         // Bounded: each round claims up to CLAIM_BATCH, and there are only
         // so many handoffs in flight.
         for _ in 0..1000 {
+            // Never more than this replica can dispatch: the rest stay
+            // orphans for another replica, or for a later round.
+            let batch = CLAIM_BATCH.min(self.room());
+            if batch == 0 {
+                break;
+            }
             let claimed = self
                 .store
-                .claim_orphans(&self.replica, self.lease_ttl, CLAIM_BATCH)
+                .claim_orphans(&self.replica, self.lease_ttl, batch)
                 .await?;
-            let full = claimed.len() == CLAIM_BATCH;
+            let full = claimed.len() == batch;
             for handoff in claimed {
                 tracing::info!(handoff_id = %handoff.id, state = ?handoff.state, "resuming handoff");
                 count += 1;
@@ -553,7 +586,10 @@ impl Dispatcher {
                 )
                 .await?;
             }
-            match self.transfer(handoff, &attempt, connected).await? {
+            match self
+                .transfer(handoff, &attempt, connected, needs_start)
+                .await?
+            {
                 TransferOutcome::Finished => return Ok(()),
                 TransferOutcome::DeadlineExceeded => {
                     return self.fail_deadline(handoff, number).await;
@@ -603,28 +639,56 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Runs one attempt: capability check, StartTransfer, and the event
-    /// stream until a terminal event.
+    /// Runs one attempt: circuit breaker, capability check, StartTransfer,
+    /// and the event stream until a terminal event. `fresh` says whether
+    /// this is a new attempt (which an open circuit skips) or a resumed
+    /// one (whose transfer the connector may already run).
     async fn transfer(
         &self,
         handoff: &Handoff,
         attempt: &Attempt,
         mut connected: bool,
+        fresh: bool,
     ) -> Result<TransferOutcome, StoreError> {
-        let connector_error = |detail: String| {
-            metrics().connector_error(&attempt.planned.connector);
+        let name = attempt.planned.connector.as_str();
+        let settings = self.dispatch.settings(name);
+        let mut permit = match self.breakers.get(name) {
+            None => None,
+            Some(breaker) if fresh => match breaker.admit() {
+                Admission::Admitted(permit) => Some(permit),
+                Admission::Skipped { failures } => {
+                    metrics().circuit_skip(name);
+                    tracing::info!(handoff_id = %handoff.id, connector = name, "circuit open; skipping the connector");
+                    return Ok(TransferOutcome::TargetFailed(
+                        Failure::new(
+                            FailureReason::ConnectorError,
+                            format!(
+                                "connector {name} skipped: its circuit is open after {failures} consecutive failures"
+                            ),
+                        ),
+                        None,
+                    ));
+                }
+            },
+            Some(breaker) => Some(breaker.observe()),
+        };
+        let connector_error = |permit: &mut Option<Permit>, detail: String| {
+            metrics().connector_error(name);
+            if let Some(permit) = permit {
+                permit.failure();
+            }
             Ok(TransferOutcome::TargetFailed(
                 Failure::new(FailureReason::ConnectorError, detail),
                 None,
             ))
         };
-        let handle = match self.registry.get(&attempt.planned.connector) {
+        let handle = match self.registry.get(name) {
             Ok(handle) => handle,
-            Err(error) => return connector_error(error.to_string()),
+            Err(error) => return connector_error(&mut permit, error.to_string()),
         };
         let info = match handle.check().await {
             Ok(info) => info,
-            Err(error) => return connector_error(error.to_string()),
+            Err(error) => return connector_error(&mut permit, error.to_string()),
         };
         let kind = attempt.planned.target.kind();
         if !info.target_kinds().any(|k| k == kind) {
@@ -669,7 +733,7 @@ impl Dispatcher {
             envelope: Some(envelope),
             deadline: Some(timestamp_of(handoff.deadline_ms)),
         };
-        let mut reattached = 0;
+        let mut retried = 0;
         loop {
             let call = tracing::info_span!(
                 "connector.start_transfer",
@@ -681,52 +745,91 @@ impl Dispatcher {
                 baton.connector = %handle.name,
                 baton.attempt = attempt.number,
             );
-            let detail = match self
+            let followed = self
                 .follow(
                     handoff,
                     attempt,
                     handle,
+                    &settings,
                     request.clone(),
                     deadline,
                     &mut connected,
+                    &mut permit,
                 )
                 .instrument(call)
-                .await?
-            {
+                .await?;
+            let detail = match followed {
                 Followed::Outcome(outcome) => return Ok(outcome),
+                Followed::Faulty(detail) => {
+                    // Hung or garbled: sending it again would only wait
+                    // again. Whatever the connector did with the transfer
+                    // is cancelled before the next target rings, so that
+                    // the customer is never transferred twice.
+                    tracing::warn!(handoff_id = %handoff.id, connector = %handle.name, %detail, "connector faulty; cancelling and trying the next target");
+                    self.cancel_in_background(handle, &handoff.id, attempt.number);
+                    return connector_error(&mut permit, detail);
+                }
                 Followed::Broken(detail) => detail,
             };
-            // The connector may be restarting: it keeps (or resumes) the
-            // transfer, so re-attach to the same attempt a few times before
-            // treating the target as failed.
-            if connected
-                || reattached >= REATTACH_ATTEMPTS
-                || tokio::time::Instant::now() >= deadline
-            {
-                return connector_error(detail);
+            // UNAVAILABLE or a broken stream: the connector may be
+            // restarting. Sending StartTransfer again is safe: connectors
+            // deduplicate it by (handoff, attempt) and replay the
+            // transfer's events (the SDK does, and the contract requires
+            // it), so it re-attaches instead of transferring twice.
+            if connected || retried >= settings.retries || Instant::now() >= deadline {
+                if !connected {
+                    self.cancel_in_background(handle, &handoff.id, attempt.number);
+                }
+                return connector_error(&mut permit, detail);
             }
-            let backoff = REATTACH_BACKOFF * 2u32.pow(reattached);
-            reattached += 1;
+            let backoff = jittered_backoff(settings.retry_backoff, retried);
+            retried += 1;
             tracing::warn!(
                 handoff_id = %handoff.id,
                 connector = %handle.name,
                 %detail,
-                reattached,
-                "connector stream broke; re-attaching"
+                retried,
+                "connector unavailable or stream broke; re-attaching with StartTransfer again"
             );
-            tokio::time::sleep_until((tokio::time::Instant::now() + backoff).min(deadline)).await;
+            tokio::time::sleep_until((Instant::now() + backoff).min(deadline)).await;
         }
     }
 
-    /// One StartTransfer call and its stream, until an outcome or a break.
+    /// Tells the connector to cancel an attempt, without waiting for it: a
+    /// hung connector must not hold up the next target.
+    fn cancel_in_background(&self, handle: &ConnectorHandle, handoff_id: &str, number: u32) {
+        let handle = handle.clone();
+        let handoff_id = handoff_id.to_owned();
+        tokio::spawn(async move {
+            let mut request = tonic::Request::new(CancelTransferRequest {
+                handoff_id: handoff_id.clone(),
+                attempt: number,
+            });
+            request.set_timeout(handle.call_timeout());
+            let cancelled = tokio::time::timeout(
+                handle.call_timeout(),
+                handle.client().cancel_transfer(request),
+            )
+            .await;
+            if !matches!(cancelled, Ok(Ok(_))) {
+                tracing::warn!(%handoff_id, connector = %handle.name, "connector did not confirm the cancel");
+            }
+        });
+    }
+
+    /// One StartTransfer call and its stream, until an outcome, a break,
+    /// or a fault (a hang or a breach of the contract).
+    #[allow(clippy::too_many_arguments)]
     async fn follow(
         &self,
         handoff: &Handoff,
         attempt: &Attempt,
         handle: &ConnectorHandle,
+        settings: &DispatchSettings,
         request: StartTransferRequest,
-        deadline: tokio::time::Instant,
+        deadline: Instant,
         connected: &mut bool,
+        permit: &mut Option<Permit>,
     ) -> Result<Followed, StoreError> {
         // What is already recorded of this attempt: replays of the same run
         // are skipped; a new run (a restarted connector) is not.
@@ -734,10 +837,12 @@ impl Dispatcher {
             .store
             .last_connector_position(&handoff.id, attempt.number)
             .await?;
+        // No grpc-timeout on the call: it would end the whole stream, which
+        // lives as long as the transfer. Only its acceptance is timed.
         let mut request = tonic::Request::new(request);
         baton_service_kit::telemetry::inject_traceparent(request.metadata_mut());
-        let started = tokio::time::timeout(
-            handle.call_timeout(),
+        let started = tokio::time::timeout_at(
+            (Instant::now() + settings.start_timeout).min(deadline),
             handle.client().start_transfer(request),
         )
         .await;
@@ -755,18 +860,36 @@ impl Dispatcher {
                     _ => Followed::Broken(detail),
                 });
             }
+            Err(_) if Instant::now() >= deadline => {
+                return Ok(Followed::Outcome(TransferOutcome::DeadlineExceeded));
+            }
             Err(_) => {
-                return Ok(Followed::Broken(format!(
-                    "{}: StartTransfer timed out",
-                    handle.name
+                return Ok(Followed::Faulty(format!(
+                    "{}: StartTransfer not accepted within {:?}",
+                    handle.name, settings.start_timeout
                 )));
             }
         };
 
+        // The contract every stream keeps: one run, sequences 1, 2, 3…
+        let mut stream_check = StreamCheck::default();
+        // Whether the breaker was told that this stream works.
+        let mut credited = false;
+        let first_event_by = Instant::now() + settings.first_event_timeout;
         loop {
             let next = if *connected {
                 // A human has the customer: the deadline no longer applies.
                 Ok(stream.message().await)
+            } else if stream_check.seen == 0 && first_event_by < deadline {
+                match tokio::time::timeout_at(first_event_by, stream.message()).await {
+                    Ok(next) => Ok(next),
+                    Err(_) => {
+                        return Ok(Followed::Faulty(format!(
+                            "{}: no transfer event within {:?} of StartTransfer",
+                            handle.name, settings.first_event_timeout
+                        )));
+                    }
+                }
             } else {
                 tokio::time::timeout_at(deadline, stream.message()).await
             };
@@ -785,6 +908,14 @@ impl Dispatcher {
                         handle.name
                     )));
                 }
+                // Bytes that do not decode as the contract's messages.
+                Ok(Err(status)) if status.code() == tonic::Code::Internal => {
+                    return Ok(Followed::Faulty(format!(
+                        "{}: malformed transfer event: {}",
+                        handle.name,
+                        status.message()
+                    )));
+                }
                 Ok(Err(status)) => {
                     return Ok(Followed::Broken(format!(
                         "{}: {}",
@@ -793,12 +924,33 @@ impl Dispatcher {
                     )));
                 }
             };
-            if recorded.as_ref().is_some_and(|(run, sequence)| {
-                *run == message.run_id && message.sequence <= *sequence
-            }) {
-                continue;
+            if let Err(violation) = stream_check.admit(&message) {
+                if *connected {
+                    tracing::warn!(handoff_id = %handoff.id, connector = %handle.name, %violation, "connector broke the contract after connect");
+                    return Ok(Followed::Outcome(TransferOutcome::Finished));
+                }
+                return Ok(Followed::Faulty(format!("{}: {violation}", handle.name)));
             }
-            match self.apply(handoff, attempt, &message).await? {
+            let replayed = recorded.as_ref().is_some_and(|(run, sequence)| {
+                *run == message.run_id && message.sequence <= *sequence
+            });
+            let applied = if replayed {
+                Applied::Continue {
+                    now_connected: false,
+                }
+            } else {
+                self.apply(handoff, attempt, &message).await?
+            };
+            if !credited
+                && !matches!(applied, Applied::Violation(_))
+                && let Some(permit) = permit.as_mut()
+            {
+                // The connector answers as the contract says: its circuit
+                // closes.
+                permit.success();
+                credited = true;
+            }
+            match applied {
                 Applied::Continue { now_connected } => *connected |= now_connected,
                 Applied::Finished => return Ok(Followed::Outcome(TransferOutcome::Finished)),
                 Applied::TargetFailed(failure) => {
@@ -810,8 +962,32 @@ impl Dispatcher {
                         }),
                     )));
                 }
+                Applied::Violation(violation) if *connected => {
+                    tracing::warn!(handoff_id = %handoff.id, connector = %handle.name, %violation, "connector broke the contract after connect");
+                    return Ok(Followed::Outcome(TransferOutcome::Finished));
+                }
+                Applied::Violation(violation) => {
+                    return Ok(Followed::Faulty(format!("{}: {violation}", handle.name)));
+                }
             }
         }
+    }
+
+    /// Whether this attempt already recorded an event of `kind` (a
+    /// restarted connector reports it again).
+    async fn reported_before(
+        &self,
+        handoff: &Handoff,
+        number: u32,
+        kind: EventKind,
+    ) -> Result<bool, StoreError> {
+        let events = self
+            .store
+            .events_after(&handoff.tenant, &handoff.id, 0, 1000)
+            .await?;
+        Ok(events.iter().any(|event| {
+            event.kind == kind && event.attempt.as_ref().is_some_and(|a| a.number == number)
+        }))
     }
 
     async fn apply(
@@ -839,7 +1015,14 @@ impl Dispatcher {
                     message.detail.clone(),
                 )));
             }
-            Ok(TransferEventKind::Unspecified) | Err(_) => {
+            Ok(TransferEventKind::Unspecified) => {
+                return Ok(Applied::Violation(
+                    "a transfer event without a kind (TRANSFER_EVENT_KIND_UNSPECIFIED)".into(),
+                ));
+            }
+            Err(_) => {
+                // A kind from a newer contract: skipped (StreamCheck bounds
+                // how many).
                 tracing::warn!(handoff_id = %handoff.id, kind = message.kind, "ignoring unknown transfer event");
                 return Ok(Applied::Continue {
                     now_connected: false,
@@ -884,8 +1067,17 @@ impl Dispatcher {
             }),
             // A restarted connector may report again a step the handoff is
             // past (CONNECTED twice): skip it, unless the handoff has ended.
-            Err(StoreError::IllegalTransition(_)) => {
+            // A step this attempt never reported (COMPLETED before anyone
+            // answered) breaks the contract.
+            Err(StoreError::IllegalTransition(error)) => {
                 let current = self.store.get(&handoff.tenant, &handoff.id).await?;
+                if !current.state.is_terminal()
+                    && !self.reported_before(handoff, attempt.number, kind).await?
+                {
+                    return Ok(Applied::Violation(format!(
+                        "{kind:?} is not a legal next step: {error}"
+                    )));
+                }
                 Ok(if current.state.is_terminal() {
                     Applied::Finished
                 } else {
@@ -902,19 +1094,70 @@ impl Dispatcher {
 /// How one StartTransfer call ended.
 enum Followed {
     Outcome(TransferOutcome),
-    /// The stream broke before an outcome: the connector may be restarting.
+    /// UNAVAILABLE, or the stream broke before an outcome: the connector
+    /// may be restarting; sending StartTransfer again is safe.
     Broken(String),
+    /// The connector hung or broke the contract: not sent again.
+    Faulty(String),
 }
 
-/// How often, and after how long (doubling), a broken stream is re-attached
-/// before the target counts as failed: about 6 s in all.
-const REATTACH_ATTEMPTS: u32 = 5;
-const REATTACH_BACKOFF: Duration = Duration::from_millis(200);
-
 enum Applied {
-    Continue { now_connected: bool },
+    Continue {
+        now_connected: bool,
+    },
     Finished,
     TargetFailed(Failure),
+    /// The event breaks the contract.
+    Violation(String),
+}
+
+/// The most events of kinds this control service does not know that one
+/// stream may send: a connector of a newer contract sends a few, a broken
+/// one sends them forever.
+const MAX_UNKNOWN_EVENTS: u32 = 16;
+
+/// What one StartTransfer stream must keep to: every event of one run,
+/// numbered 1, 2, 3… without gaps (a re-attached stream replays from 1).
+#[derive(Debug, Default)]
+struct StreamCheck {
+    run_id: Option<String>,
+    /// Events received on this stream.
+    seen: u64,
+    unknown: u32,
+}
+
+impl StreamCheck {
+    fn admit(&mut self, message: &StartTransferResponse) -> Result<(), String> {
+        self.seen += 1;
+        if message.run_id.is_empty() {
+            return Err(format!("event {} has no run_id", message.sequence));
+        }
+        match &self.run_id {
+            None => self.run_id = Some(message.run_id.clone()),
+            Some(run) if *run != message.run_id => {
+                return Err(format!(
+                    "run_id changed within one stream ({run} then {})",
+                    message.run_id
+                ));
+            }
+            Some(_) => {}
+        }
+        if message.sequence != self.seen {
+            return Err(format!(
+                "event sequence {} where {} was due",
+                message.sequence, self.seen
+            ));
+        }
+        if TransferEventKind::try_from(message.kind).is_err() {
+            self.unknown += 1;
+            if self.unknown > MAX_UNKNOWN_EVENTS {
+                return Err(format!(
+                    "more than {MAX_UNKNOWN_EVENTS} events of unknown kinds"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 pub fn timestamp_of(ms: i64) -> prost_types::Timestamp {

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::domain::EventRecord;
@@ -25,9 +25,21 @@ const CAPACITY: usize = 64;
 /// The most events read from the store for one announcement.
 const READ_BATCH: usize = 64;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct EventHub {
     channels: Mutex<HashMap<String, Channel>>,
+    /// One permit per open watch stream: each holds a buffer here and one
+    /// toward its caller, so their number is bounded.
+    watch_slots: Arc<Semaphore>,
+}
+
+/// The default most watch streams open at once on one replica.
+pub const DEFAULT_MAX_WATCH_STREAMS: usize = 10_000;
+
+impl Default for EventHub {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_WATCH_STREAMS)
+    }
 }
 
 #[derive(Debug)]
@@ -38,6 +50,22 @@ struct Channel {
 }
 
 impl EventHub {
+    pub fn new(max_watch_streams: usize) -> Self {
+        Self {
+            channels: Mutex::new(HashMap::new()),
+            // Clamped: a semaphore holds at most MAX_PERMITS.
+            watch_slots: Arc::new(Semaphore::new(
+                max_watch_streams.min(Semaphore::MAX_PERMITS),
+            )),
+        }
+    }
+
+    /// A slot for one more watch stream, held while it is open; `None`
+    /// when every slot is taken.
+    pub fn watch_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.watch_slots.clone().try_acquire_owned().ok()
+    }
+
     pub fn subscribe(&self, handoff_id: &str) -> broadcast::Receiver<EventRecord> {
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         channels

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use baton_proto::types::v1 as pb;
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Histogram, UpDownCounter};
+use opentelemetry::metrics::{Counter, Gauge, Histogram, UpDownCounter};
 
 use crate::domain::{EventKind, EventRecord, Handoff};
 
@@ -24,6 +24,9 @@ pub struct ControlMetrics {
     connector_errors: Counter<u64>,
     active_streams: UpDownCounter<i64>,
     store_duration: Histogram<f64>,
+    circuit_state: Gauge<i64>,
+    circuit_skips: Counter<u64>,
+    overloaded: Counter<u64>,
 }
 
 /// The process's instruments, created on first use.
@@ -78,6 +81,20 @@ pub fn metrics() -> &'static ControlMetrics {
                 .with_boundaries(vec![
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
                 ])
+                .build(),
+            circuit_state: meter
+                .i64_gauge("baton.connector.circuit.state")
+                .with_description(
+                    "Each connector's circuit breaker, by connector: 0 closed, 1 half-open, 2 open",
+                )
+                .build(),
+            circuit_skips: meter
+                .u64_counter("baton.connector.circuit.skips")
+                .with_description("Targets skipped because their connector's circuit was open, by connector")
+                .build(),
+            overloaded: meter
+                .u64_counter("baton.overloaded")
+                .with_description("Calls refused because a bounded queue was full, by queue")
                 .build(),
         }
     })
@@ -160,6 +177,23 @@ impl ControlMetrics {
     pub fn connector_error(&self, connector: &str) {
         self.connector_errors
             .add(1, &[KeyValue::new("connector", connector.to_string())]);
+    }
+
+    pub fn circuit_state(&self, connector: &str, state: crate::circuit::CircuitState) {
+        self.circuit_state.record(
+            state as i64,
+            &[KeyValue::new("connector", connector.to_string())],
+        );
+    }
+
+    pub fn circuit_skip(&self, connector: &str) {
+        self.circuit_skips
+            .add(1, &[KeyValue::new("connector", connector.to_string())]);
+    }
+
+    /// A call was refused because `queue` was full.
+    pub fn overloaded(&self, queue: &'static str) {
+        self.overloaded.add(1, &[KeyValue::new("queue", queue)]);
     }
 
     /// Counts a watch stream for as long as the returned guard lives.

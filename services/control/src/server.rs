@@ -85,6 +85,10 @@ pub fn check(config: &ControlConfig) -> Result<Checked, String> {
     let policy = Arc::new(PolicyEngine::new(&config.policy)?);
     config.store.check()?;
     config.check_security()?;
+    config.dispatch.check(&connector_names)?;
+    if config.limits.max_watch_streams == 0 {
+        return Err("limits.max_watch_streams: must be at least 1".into());
+    }
     if config.handoff.default_timeout > config.handoff.max_timeout {
         return Err("handoff.default_timeout: must not exceed handoff.max_timeout".into());
     }
@@ -154,7 +158,7 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
         config.server.public_url = Some(format!("{}://{http_addr}", http_listener.scheme()));
     }
 
-    let hub = Arc::new(EventHub::default());
+    let hub = Arc::new(EventHub::new(config.limits.max_watch_streams));
     // With a shared store, events recorded by other replicas reach this
     // one's watchers too.
     if let Some(notices) = store
@@ -173,7 +177,8 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
             config.public_url(),
             config.handoff.context_token_ttl,
         )
-        .with_lease_ttl(config.store.lease_ttl),
+        .with_lease_ttl(config.store.lease_ttl)
+        .with_dispatch(config.dispatch.clone()),
     );
     let api = HandoffApi {
         store: store.clone(),
@@ -287,6 +292,10 @@ impl BoundControl {
             health.clone(),
             vec![SERVICE_NAME],
         ));
+        let circuit_health = tokio::spawn(crate::circuit::report_circuit_health(
+            dispatcher.breakers().clone(),
+            health.clone(),
+        ));
         let resumed = dispatcher.resume_in_flight().await?;
         registry.log_capabilities().await;
         tracing::info!(%grpc_addr, %http_addr, resumed, replica = dispatcher.replica(), "baton-control serving");
@@ -326,6 +335,7 @@ impl BoundControl {
         tokio::spawn(async move {
             shutdown.await;
             store_health.abort();
+            circuit_health.abort();
             report_not_serving(&health, &[SERVICE_NAME]).await;
             stop_streams.cancel();
             stopping.cancel();

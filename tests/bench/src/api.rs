@@ -184,6 +184,7 @@ pub fn control_config(data_dir: &Path) -> anyhow::Result<ControlConfig> {
     config.rate_limit.requests_per_second = 1e9;
     config.rate_limit.burst = u32::MAX;
     config.limits.max_watch_streams_per_tenant = usize::MAX;
+    config.limits.max_watch_streams = usize::MAX;
     Ok(config)
 }
 

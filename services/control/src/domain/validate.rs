@@ -33,6 +33,9 @@ pub struct Limits {
     pub max_notes_bytes: usize,
     /// Most WatchHandoff streams one tenant may have open at once.
     pub max_watch_streams_per_tenant: usize,
+    /// Most WatchHandoff streams open at once on one replica; beyond it
+    /// WatchHandoff answers RESOURCE_EXHAUSTED with RetryInfo.
+    pub max_watch_streams: usize,
 }
 
 impl Default for Limits {
@@ -47,6 +50,7 @@ impl Default for Limits {
             max_attempts: 50,
             max_notes_bytes: 8 * 1024,
             max_watch_streams_per_tenant: 100,
+            max_watch_streams: 10_000,
         }
     }
 }

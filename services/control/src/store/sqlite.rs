@@ -129,7 +129,7 @@ pub struct SqliteStore {
     /// The connection for reads.
     connection: Arc<Mutex<Connection>>,
     /// The writer thread's queue; the thread ends when every clone is gone.
-    writer: mpsc::Sender<WriteJob>,
+    writer: mpsc::SyncSender<WriteJob>,
     /// Dispatch leases by handoff id. One process owns an SQLite store, so
     /// leases live in memory: after a restart every in-flight handoff is
     /// an orphan, claimed at once.
@@ -170,7 +170,7 @@ impl SqliteStore {
         let mut write_connection = open()?;
         migrate(&mut write_connection)?;
         let connection = open()?;
-        let (writer, jobs) = mpsc::channel();
+        let (writer, jobs) = mpsc::sync_channel(WRITE_QUEUE);
         std::thread::Builder::new()
             .name("baton-store-writer".into())
             .spawn(move || write_groups(write_connection, jobs))
@@ -206,7 +206,15 @@ impl SqliteStore {
             (succeeded, completion)
         });
         let stopped = || StoreError::Unavailable("store writer stopped".into());
-        self.writer.send(job).map_err(|_| stopped())?;
+        // Full: more writes wait than a group commit can take soon; the
+        // caller gets UNAVAILABLE with RetryInfo instead of a queue that
+        // grows without end.
+        self.writer.try_send(job).map_err(|error| match error {
+            mpsc::TrySendError::Full(_) => {
+                StoreError::Unavailable("the store's write queue is full".into())
+            }
+            mpsc::TrySendError::Disconnected(_) => stopped(),
+        })?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -319,6 +327,9 @@ impl SqliteStore {
 
 /// The writer thread: waits for a write, takes every other write already
 /// queued (up to MAX_GROUP), and commits them together.
+/// The most writes waiting for the writer thread.
+const WRITE_QUEUE: usize = 4096;
+
 fn write_groups(mut connection: Connection, jobs: mpsc::Receiver<WriteJob>) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
