@@ -281,6 +281,9 @@ for path in glob.glob(f"{work}/manifests/*-deployment-*control.yaml"):
         sys.exit(f"auth volume mounted at {mounts.get('auth')}")
 PY
 step "auth: [auth] names the API keys file, JWKS and HS256 secret mounted from Secrets"
+"$baton" config check --component control "$work/auth/config/control.yaml" >"$work/auth.check" 2>&1 \
+  || { cat "$work/auth.check" >&2; die "auth: baton config check refused the rendered [auth]"; }
+step "auth: the rendered [auth] is accepted by baton config check"
 refused auth-without-verifier "auth.enabled needs auth.apiKeys.existingSecret" --set auth.enabled=true
 
 # --- refusals -----------------------------------------------------------------

@@ -472,6 +472,11 @@ impl axum::serve::Listener for HttpListener {
         match self {
             HttpListener::Plain(listener) => {
                 let (stream, peer) = axum::serve::Listener::accept(listener).await;
+                // Server-Sent Events are small writes: without this, Nagle
+                // holds each behind the client's delayed ACK (~40 ms).
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%error, "cannot set TCP_NODELAY");
+                }
                 (Either::Left(stream), peer)
             }
             HttpListener::Tls(incoming) => {
