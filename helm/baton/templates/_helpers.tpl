@@ -273,3 +273,343 @@ listener for the probes. */}}
 , "--health-listen", {{ printf "0.0.0.0:%v" .Values.tls.probePort | quote }}
 {{- end -}}
 {{- end -}}
+
+{{/* The connectors the chart runs, in the order they claim a target kind for
+default_connectors: the first enabled one claims a kind, so the queue
+connector keeps queues and SIP keeps phone numbers and SIP URIs when Twilio
+or the webhook connector runs beside them. */}}
+{{- define "baton.connectorKinds" -}}
+{{- toJson (list
+  (dict "name" "queue" "kinds" (list "queue"))
+  (dict "name" "sip" "kinds" (list "phone_number" "sip_uri"))
+  (dict "name" "twilio" "kinds" (list "queue" "phone_number" "sip_uri"))
+  (dict "name" "webhook" "kinds" (list "queue"))) -}}
+{{- end -}}
+
+{{/* A component's Service: (dict "root" $ "values" … "component" … "ports"
+(list (dict "name" "grpc" "port" … "appProtocol" "grpc") …)). Each port
+targets the container port of the same name. */}}
+{{- define "baton.service" -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "baton.componentName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "baton.labels" . | nindent 4 }}
+  {{- with .values.service.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  type: {{ .values.service.type }}
+  selector:
+    {{- include "baton.selectorLabels" . | nindent 4 }}
+  ports:
+    {{- range .ports }}
+    - name: {{ .name }}
+      port: {{ .port }}
+      targetPort: {{ .name }}
+      protocol: TCP
+      appProtocol: {{ .appProtocol }}
+    {{- end }}
+{{- end -}}
+
+{{/* A connector's NetworkPolicy: its gRPC port only from the control pods,
+and its other listeners (ports: list of (dict "port" name "protocol" …))
+from `from` (everyone when empty). (dict "root" $ "component" … "ports" …
+"from" … "why" "<comment>") */}}
+{{- define "baton.connectorNetworkPolicy" -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "baton.componentName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "baton.labels" . | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "baton.selectorLabels" . | nindent 6 }}
+  policyTypes: ["Ingress"]
+  ingress:
+    # ConnectorService: only the control service.
+    - from:
+        - podSelector:
+            matchLabels:
+              {{- include "baton.selectorLabels" (dict "root" .root "component" "control") | nindent 14 }}
+      ports:
+        - port: grpc
+          protocol: TCP
+    # {{ .why }}
+    - ports:
+        {{- range .ports }}
+        - port: {{ .port }}
+          protocol: {{ .protocol }}
+        {{- end }}
+      {{- with .from }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end -}}
+
+{{/* A connector's data PersistentVolumeClaim, `<name>-data`, unless it uses
+an existing claim: (dict "root" $ "values" … "component" …). */}}
+{{- define "baton.dataClaim" -}}
+{{- $persistence := .values.persistence -}}
+{{- if and $persistence.enabled (not $persistence.existingClaim) }}
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {{ include "baton.componentName" . }}-data
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "baton.labels" . | nindent 4 }}
+spec:
+  accessModes:
+    {{- toYaml $persistence.accessModes | nindent 4 }}
+  {{- with $persistence.storageClassName }}
+  storageClassName: {{ . | quote }}
+  {{- end }}
+  resources:
+    requests:
+      storage: {{ $persistence.size | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* A connector's configuration file as JSON: `config` (the user's keys with
+the chart-managed ones set) plus [telemetry], [tls] with TLS on, and, for
+connectors whose binary takes no --health-listen flag ("healthListen" true),
+health_listen for the probes. (dict "root" $ "component" … "config" …
+"healthListen" bool) */}}
+{{- define "baton.connectorConfig" -}}
+{{- $config := .config -}}
+{{- $_ := set $config "telemetry" (include "baton.telemetryConfig" .root | fromJson) -}}
+{{- if .root.Values.tls.enabled -}}
+{{- $_ := set $config "tls" (include "baton.tlsConfig" . | fromJson) -}}
+{{- if .healthListen -}}
+{{- $_ := set $config "health_listen" (printf "0.0.0.0:%v" .root.Values.tls.probePort) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $config -}}
+{{- end -}}
+
+{{/* A connector's ConfigMap holding `<component>.yaml`, which its binary
+reads: (dict "root" $ "component" … "binary" … "config" <JSON from
+baton.connectorConfig>). */}}
+{{- define "baton.connectorConfigMap" -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ include "baton.componentName" . }}
+  namespace: {{ .root.Release.Namespace }}
+  labels:
+    {{- include "baton.labels" . | nindent 4 }}
+data:
+  # Read by `{{ .binary }} --config /etc/baton/config/{{ .component }}.yaml`.
+  {{ .component }}.yaml: |
+    {{- .config | fromJson | toYaml | nindent 4 }}
+{{- end -}}
+
+{{/* The http(s) URL of a component's HTTP port inside the cluster:
+(dict "root" $ "component" … "port" …). */}}
+{{- define "baton.serviceUrl" -}}
+{{- printf "%s://%s.%s.svc:%v" (ternary "https" "http" .root.Values.tls.enabled) (include "baton.componentName" .) .root.Release.Namespace .port -}}
+{{- end -}}
+
+{{/* Fails when a connector that keeps its state in one pod would run more
+than one: (dict "values" … "key" "connectors.<name>" "why" "…"). */}}
+{{- define "baton.checkSingleReplica" -}}
+{{- if or (gt (int .values.replicas) 1) (and .values.autoscaling.enabled (gt (int .values.autoscaling.maxReplicas) 1)) -}}
+{{- fail (printf "%s: only 1 replica: %s" .key .why) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A connector's Deployment. (dict
+  "root" $ "values" … "component" …
+  "binary" "baton-connector-…"
+  "singleReplica" bool     one pod always (its state lives in it)
+  "recreate" "<why>"       the Recreate strategy, with the reason; RollingUpdate when empty
+  "checksums" (dict "config" "<template file>" …)   restart pods when these change
+  "graceComment" "<what happens on SIGTERM>"
+  "healthFlag" bool        the binary takes --health-listen (else health_listen is in its file)
+  "ports" (list (dict "name" … "port" … "protocol" …))   besides grpc (and health)
+  "envTemplate" "<template name>"   more environment, rendered with this dict
+  "dataDir" "<path>"       the data volume (values.persistence), when set
+  "configSecret" "<Secret name>"    the file comes from this Secret, not the ConfigMap
+) */}}
+{{- define "baton.connectorDeployment" -}}
+{{- $root := .root -}}
+{{- $values := .values -}}
+{{- $name := include "baton.componentName" . -}}
+{{- $probePort := include "baton.probePort" (dict "root" $root "port" $values.service.grpcPort) -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ $name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "baton.labels" . | nindent 4 }}
+spec:
+  {{- if .singleReplica }}
+  replicas: 1
+  {{- else if not $values.autoscaling.enabled }}
+  replicas: {{ $values.replicas }}
+  {{- end }}
+  revisionHistoryLimit: 5
+  strategy:
+    {{- if .recreate }}
+    # {{ .recreate }}
+    type: Recreate
+    {{- else }}
+    type: RollingUpdate
+    rollingUpdate:
+      maxSurge: 1
+      maxUnavailable: 0
+    {{- end }}
+  selector:
+    matchLabels:
+      {{- include "baton.selectorLabels" . | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "baton.labels" . | nindent 8 }}
+        {{- with $values.podLabels }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      annotations:
+        {{- range $kind, $file := .checksums }}
+        checksum/{{ $kind }}: {{ include (print $root.Template.BasePath "/" $file) $root | sha256sum }}
+        {{- end }}
+        {{- with $values.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      {{- include "baton.podCommon" . | nindent 6 }}
+      {{- with .graceComment }}
+      # {{ . }}
+      {{- end }}
+      terminationGracePeriodSeconds: {{ $values.terminationGracePeriodSeconds }}
+      containers:
+        - name: {{ .component }}
+          image: {{ include "baton.image" . }}
+          imagePullPolicy: {{ include "baton.imagePullPolicy" . }}
+          command: [{{ .binary | quote }}, "--config", "/etc/baton/config/{{ .component }}.yaml"{{ if .healthFlag }}{{ include "baton.probeArgs" $root }}{{ end }}]
+          ports:
+            - name: grpc
+              containerPort: {{ $values.service.grpcPort }}
+              protocol: TCP
+            {{- if $root.Values.tls.enabled }}
+            - name: health
+              containerPort: {{ $root.Values.tls.probePort }}
+              protocol: TCP
+            {{- end }}
+            {{- range .ports }}
+            - name: {{ .name }}
+              containerPort: {{ .port }}
+              protocol: {{ .protocol }}
+            {{- end }}
+          env:
+            {{- include "baton.commonEnv" . | nindent 12 }}
+            {{- if .envTemplate }}
+            {{- with include .envTemplate . | trim }}
+            {{- . | nindent 12 }}
+            {{- end }}
+            {{- end }}
+          startupProbe:
+            grpc:
+              port: {{ $probePort }}
+            periodSeconds: 2
+            failureThreshold: 30
+          livenessProbe:
+            grpc:
+              port: {{ $probePort }}
+            periodSeconds: 10
+            timeoutSeconds: 2
+            failureThreshold: 3
+          readinessProbe:
+            grpc:
+              port: {{ $probePort }}
+            periodSeconds: 5
+            timeoutSeconds: 2
+            failureThreshold: 2
+          resources:
+            {{- toYaml $values.resources | nindent 12 }}
+          securityContext:
+            {{- toYaml $root.Values.securityContext | nindent 12 }}
+          volumeMounts:
+            - name: config
+              mountPath: /etc/baton/config
+              readOnly: true
+            {{- with .dataDir }}
+            - name: data
+              mountPath: {{ . }}
+            {{- end }}
+            - name: tmp
+              mountPath: /tmp
+            {{- if $root.Values.tls.enabled }}
+            {{- include "baton.tlsVolumeMount" $root | nindent 12 }}
+            {{- end }}
+      volumes:
+        - name: config
+          {{- if .configSecret }}
+          secret:
+            secretName: {{ .configSecret }}
+            defaultMode: 0440
+            items:
+              - key: {{ .component }}.yaml
+                path: {{ .component }}.yaml
+          {{- else }}
+          configMap:
+            name: {{ $name }}
+          {{- end }}
+        {{- if .dataDir }}
+        - name: data
+          {{- if $values.persistence.enabled }}
+          persistentVolumeClaim:
+            claimName: {{ $values.persistence.existingClaim | default (printf "%s-data" $name) }}
+          {{- else }}
+          emptyDir: {}
+          {{- end }}
+        {{- end }}
+        - name: tmp
+          emptyDir: {}
+        {{- if $root.Values.tls.enabled }}
+        {{- include "baton.tlsVolume" $root | nindent 8 }}
+        {{- end }}
+{{- end -}}
+
+{{/* The SIP connector's own environment: the address it announces, and the
+chart-managed sections of a configuration file it does not render. */}}
+{{- define "baton.sipEnv" -}}
+{{- $sip := .values -}}
+{{- $root := .root -}}
+{{- if and (not $sip.existingConfigSecret) (not (dig "sip" "public_address" "" $sip.config)) }}
+# Via and Contact must name an address peers can answer, not 0.0.0.0.
+- name: POD_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
+- name: BATON_SIP_SIP__PUBLIC_ADDRESS
+  value: "$(POD_IP):{{ $sip.service.sipPort }}"
+{{- end }}
+{{- if $sip.existingConfigSecret }}
+# The chart-managed sections of a configuration it does not render.
+{{- with $root.Values.telemetry.otlp.endpoint }}
+- name: BATON_SIP_TELEMETRY__OTLP_ENDPOINT
+  value: {{ . | quote }}
+- name: BATON_SIP_TELEMETRY__OTLP_PROTOCOL
+  value: {{ $root.Values.telemetry.otlp.protocol | quote }}
+{{- end }}
+{{- if $root.Values.tls.enabled }}
+- name: BATON_SIP_TLS__CERT_FILE
+  value: /etc/baton/tls/tls.crt
+- name: BATON_SIP_TLS__KEY_FILE
+  value: /etc/baton/tls/tls.key
+{{- if $root.Values.tls.mutual }}
+- name: BATON_SIP_TLS__CLIENT_CA_FILE
+  value: /etc/baton/tls/ca.crt
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
