@@ -2,12 +2,16 @@
 """Splits `helm template` output for helm/test.sh and checks what the
 Kubernetes schemas cannot: the chart's secure pod defaults and gRPC probes,
 and the shape of ServiceMonitors (a CRD that kubernetes-validate has no
-schema for). Writes each manifest to its own file, CRDs apart, and the
-service configuration files the chart renders.
+schema for). Writes each manifest to its own file, CRDs apart, the
+service configuration files the chart renders, and per component the
+environment variables its Deployment takes from Secrets (env/<component>.json,
+values resolved from the Secrets rendered alongside; null for an existing
+Secret the chart does not render).
 
 usage: manifests.py RENDERED.yaml OUT_DIR
 """
 
+import json
 import os
 import sys
 
@@ -21,6 +25,8 @@ CONFIG_FILES = {
     ("ConfigMap", "-control", "control.yaml"): "control",
     ("ConfigMap", "-queue", "queue.yaml"): "queue",
     ("Secret", "-sip-config", "sip.yaml"): "sip",
+    ("ConfigMap", "-webhook", "webhook.yaml"): "webhook",
+    ("ConfigMap", "-twilio", "twilio.yaml"): "twilio",
 }
 
 
@@ -64,6 +70,22 @@ def check_service_monitor(name, doc):
             fail(f"{name}: bad ServiceMonitor endpoint {endpoint}")
 
 
+def secret_env(deployment, secrets):
+    """The container's variables that come from a Secret's key, resolved."""
+    found = []
+    for variable in deployment["spec"]["template"]["spec"]["containers"][0].get("env", []):
+        ref = variable.get("valueFrom", {}).get("secretKeyRef")
+        if ref is None:
+            continue
+        data = secrets.get(ref["name"])
+        found.append({
+            "name": variable["name"], "secret": ref["name"], "key": ref["key"],
+            "optional": ref.get("optional", False),
+            "value": None if data is None else data.get(ref["key"]),
+        })
+    return found
+
+
 def main():
     rendered, out = sys.argv[1], sys.argv[2]
     os.makedirs(os.path.join(out, "manifests"), exist_ok=True)
@@ -93,6 +115,13 @@ def main():
             if kind == config_kind and name.endswith(suffix) and key in data:
                 with open(os.path.join(out, "config", f"{component}.yaml"), "w") as f:
                     f.write(data[key])
+    os.makedirs(os.path.join(out, "env"), exist_ok=True)
+    secrets = {d["metadata"]["name"]: d.get("stringData", {}) for d in docs if d["kind"] == "Secret"}
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+            with open(os.path.join(out, "env", f"{component}.json"), "w") as f:
+                json.dump(secret_env(doc, secrets), f, indent=1)
     for needed in ("Deployment", "Service", "ConfigMap", "ServiceAccount"):
         if needed not in kinds:
             fail(f"{rendered}: no {needed} rendered")

@@ -5,10 +5,14 @@
 # helm/baton/ci/; every manifest is validated against the Kubernetes JSON
 # schemas with kubernetes-validate --strict; the schema and the replica
 # guard refuse bad values; the configuration files the chart renders pass
-# `baton config check`. Any problem fails the script; nothing is skipped.
+# `baton config check` (control, queue, sip; the webhook and Twilio
+# connectors have no offline check there: their real start below validates
+# the whole file the same way). Any problem fails the script; nothing is
+# skipped.
 #
 # Each rendered file also starts its service (listen addresses and mounted
-# paths moved to loopback and a temporary directory) and stops on SIGTERM.
+# paths moved to loopback and a temporary directory, the variables the pod
+# takes from Secrets set) and stops on SIGTERM.
 #
 # Needs node/npm, python3/pip and the release binaries in target/release.
 set -euo pipefail
@@ -58,7 +62,8 @@ step "kubernetes-validate $(python3 -m kubernetes_validate --version), Kubernete
 
 [ -x "$baton" ] || die "$baton is missing: build it first (cargo build --release -p baton)"
 "$baton" config check --help >/dev/null 2>&1 || die "$baton has no 'config check'"
-for binary in baton-control baton-connector-queue baton-connector-sip; do
+for binary in baton-control baton-connector-queue baton-connector-sip \
+  baton-connector-webhook baton-connector-twilio; do
   [ -x "$root/target/release/$binary" ] || die "target/release/$binary is missing: build the workspace first"
 done
 
@@ -117,7 +122,7 @@ step "every value is documented in the chart README"
 
 # --- every scenario ---------------------------------------------------------
 scenarios=("$chart"/ci/*-values.yaml)
-[ ${#scenarios[@]} -ge 4 ] || die "expected the four ci/ scenarios, found ${#scenarios[@]}"
+[ ${#scenarios[@]} -ge 5 ] || die "expected the five ci/ scenarios, found ${#scenarios[@]}"
 "$helm" lint "$chart" --strict --kube-version "$kube_version" >/dev/null || die "helm lint (defaults) failed"
 for values in "${scenarios[@]}" default; do
   name=$(basename "$values" -values.yaml)
@@ -146,11 +151,15 @@ for values in "${scenarios[@]}" default; do
   [ -f "$work/$name/config/control.yaml" ] || die "$name: no control configuration rendered"
   for config in "$work/$name"/config/*.yaml; do
     component=$(basename "$config" .yaml)
-    "$baton" config check --component "$component" "$config" >"$work/$name.$component.check" 2>&1 \
-      || { cat "$work/$name.$component.check" >&2; die "$name: baton config check --component $component refused the rendered file"; }
-    step "$name: $component configuration accepted by baton config check"
+    case "$component" in
+      control | queue | sip)
+        "$baton" config check --component "$component" "$config" >"$work/$name.$component.check" 2>&1 \
+          || { cat "$work/$name.$component.check" >&2; die "$name: baton config check --component $component refused the rendered file"; }
+        step "$name: $component configuration accepted by baton config check"
+        ;;
+    esac
     python3 "$root/helm/start_rendered.py" "$root/target/release" "$component" "$config" \
-      "$work/$name/run-$component" >"$work/$name.$component.ready" \
+      "$work/$name/run-$component" "$work/$name/env/$component.json" >"$work/$name.$component.ready" \
       || die "$name: $component did not start on the rendered configuration"
     step "$name: $component starts on it and stops on SIGTERM with exit 0"
   done
@@ -193,11 +202,22 @@ expect("control public_url", control["server"]["public_url"], "https://baton.exa
 expect("queue tls", config("tls-everywhere", "queue")["tls"],
        {"cert_file": "/etc/baton/tls/tls.crt", "key_file": "/etc/baton/tls/tls.key",
         "client_ca_file": "/etc/baton/tls/ca.crt"})
+mutual = {"cert_file": "/etc/baton/tls/tls.crt", "key_file": "/etc/baton/tls/tls.key",
+          "client_ca_file": "/etc/baton/tls/ca.crt"}
+for component in ("webhook", "twilio"):
+    expect(f"{component} tls", config("tls-everywhere", component)["tls"], mutual)
 tls_deployments = deployments("tls-everywhere")
+expect("tls-everywhere components", sorted(tls_deployments),
+       ["control", "queue", "sip", "twilio", "webhook"])
 for component, deployment in tls_deployments.items():
     main = container(deployment)
     expect(f"{component} probe port", main["readinessProbe"]["grpc"]["port"], 50050)
-    expect(f"{component} health listener", main["command"][-2:], ["--health-listen", "0.0.0.0:50050"])
+    if component in ("webhook", "twilio"):
+        # These binaries take the health listener from their file only.
+        expect(f"{component} health listener",
+               config("tls-everywhere", component).get("health_listen"), "0.0.0.0:50050")
+    else:
+        expect(f"{component} health listener", main["command"][-2:], ["--health-listen", "0.0.0.0:50050"])
     mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
     expect(f"{component} TLS mount", mounts.get("tls"), "/etc/baton/tls")
 sip = env(tls_deployments["sip"])
@@ -205,6 +225,12 @@ expect("sip TLS from the environment", (sip.get("BATON_SIP_TLS__CERT_FILE"),
        sip.get("BATON_SIP_TLS__CLIENT_CA_FILE")), ("/etc/baton/tls/tls.crt", "/etc/baton/tls/ca.crt"))
 expect("sip OTLP from the environment", sip.get("BATON_SIP_TELEMETRY__OTLP_ENDPOINT"),
        "http://otel-collector.observability.svc:4317")
+# Authentication with TLS: every verifier from its Secret.
+expect("tls-everywhere auth", control["auth"],
+       {"mode": "required", "api_keys_file": "/etc/baton/auth/api-keys.toml",
+        "jwt": {"jwks_file": "/etc/baton/auth/jwks.json",
+                "hs256_secret_file": "/etc/baton/auth/hs256-secret",
+                "issuer": "https://login.example.com/", "audience": "baton"}})
 
 # Without TLS: plain text, probes on the gRPC port, no health listener.
 plain = config("default", "control")
@@ -237,6 +263,115 @@ expect("database key", volumes["database"]["secret"]["items"],
        [{"key": "url", "path": "database-url"}])
 PY
 step "TLS, OTLP and PostgreSQL values become the services' configuration"
+
+# --- the webhook and Twilio connectors ------------------------------------------
+# The control service dials them and lets them claim the target kinds no
+# earlier connector claimed; their secrets reach them only through Secrets
+# (never the ConfigMaps); their gRPC port admits only the control pods and
+# their HTTP port the peers the values name.
+python3 - "$work" <<'PY' || die "the webhook and Twilio components are not wired as they should be"
+import sys, yaml, glob, json
+work = sys.argv[1]
+def config(scenario, component):
+    return yaml.safe_load(open(f"{work}/{scenario}/config/{component}.yaml"))
+def manifests(scenario, kind):
+    found = {}
+    for path in glob.glob(f"{work}/{scenario}/*/*-{kind.lower()}-*.yaml"):
+        doc = yaml.safe_load(open(path))
+        found[doc["metadata"]["labels"]["app.kubernetes.io/component"]] = doc
+    return found
+def env(scenario, component):
+    return {v["name"]: v for v in json.load(open(f"{work}/{scenario}/env/{component}.json"))}
+def expect(what, actual, wanted):
+    if actual != wanted:
+        sys.exit(f"{what}: {actual!r}, expected {wanted!r}")
+
+control = config("webhook-twilio", "control")
+expect("connectors", control["connectors"],
+       {"webhook": {"endpoint": "http://baton-webhook:50066"},
+        "twilio": {"endpoint": "http://baton-twilio:50067"}})
+expect("default connectors without queue and SIP", control["default_connectors"],
+       {"queue": "twilio", "phone_number": "twilio", "sip_uri": "twilio"})
+expect("default connectors beside queue and SIP", config("tls-everywhere", "control")["default_connectors"],
+       {"queue": "queue", "phone_number": "sip", "sip_uri": "sip"})
+
+# Secrets: resolved from the chart's Secrets, absent from every ConfigMap.
+webhook_env = env("webhook-twilio", "webhook")
+expect("webhook secret variable", webhook_env["BATON_WEBHOOK_ENDPOINTS__CRM__SECRET"]["value"],
+       "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+twilio_env = env("webhook-twilio", "twilio")
+expect("twilio credential variables", sorted(twilio_env),
+       ["BATON_TWILIO_CREDENTIALS__ACCOUNT_SID", "BATON_TWILIO_CREDENTIALS__API_KEY_SECRET",
+        "BATON_TWILIO_CREDENTIALS__API_KEY_SID", "BATON_TWILIO_CREDENTIALS__AUTH_TOKEN"])
+expect("twilio auth token", twilio_env["BATON_TWILIO_CREDENTIALS__AUTH_TOKEN"]["value"],
+       "0123456789abcdef0123456789abcdef")
+for path in glob.glob(f"{work}/*/manifests/*-configmap-*.yaml"):
+    text = open(path).read()
+    for secret in ("whsec_", "0123456789abcdef0123456789abcdef", "example-api-key-secret"):
+        if secret in text:
+            sys.exit(f"{path}: a secret in a ConfigMap")
+expect("webhook endpoint keys", sorted(config("webhook-twilio", "webhook")["endpoints"]["crm"]),
+       ["burst", "rate_per_second", "timeout", "url"])
+if "credentials" in config("webhook-twilio", "twilio"):
+    sys.exit("twilio.yaml carries credentials")
+# Existing Secrets: referenced by name, the API key optional.
+existing = env("tls-everywhere", "webhook")["BATON_WEBHOOK_ENDPOINTS__CRM__SECRET"]
+expect("webhook existing Secret", (existing["secret"], existing["key"], existing["value"]),
+       ("baton-webhook-secrets", "crm", None))
+existing = env("tls-everywhere", "twilio")
+expect("twilio existing Secret", {v["secret"] for v in existing.values()}, {"baton-twilio-credentials"})
+expect("twilio API key optional", existing["BATON_TWILIO_CREDENTIALS__API_KEY_SID"]["optional"], True)
+
+# NetworkPolicies.
+policies = manifests("webhook-twilio", "NetworkPolicy")
+control_pods = {"app.kubernetes.io/name": "baton", "app.kubernetes.io/instance": "baton",
+                "app.kubernetes.io/component": "control"}
+peers = {"webhook": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "crm"}}},
+                     {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+         "twilio": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]}
+for component, wanted in peers.items():
+    grpc, http = policies[component]["spec"]["ingress"]
+    expect(f"{component} gRPC peers", grpc["from"], [{"podSelector": {"matchLabels": control_pods}}])
+    expect(f"{component} gRPC port", grpc["ports"], [{"port": "grpc", "protocol": "TCP"}])
+    expect(f"{component} HTTP port", http["ports"], [{"port": "http", "protocol": "TCP"}])
+    expect(f"{component} HTTP peers", http["from"], wanted)
+
+# Replicas, budgets, claims, scraping.
+deployments = manifests("webhook-twilio", "Deployment")
+expect("webhook replicas", deployments["webhook"]["spec"]["replicas"], 2)
+expect("twilio replicas", deployments["twilio"]["spec"]["replicas"], 1)
+expect("PodDisruptionBudgets", sorted(manifests("webhook-twilio", "PodDisruptionBudget")), ["webhook"])
+expect("ServiceMonitors", sorted(manifests("webhook-twilio", "ServiceMonitor")), ["control", "webhook"])
+webhook = manifests("tls-everywhere", "Deployment")["webhook"]
+expect("webhook strategy with a claim", webhook["spec"]["strategy"], {"type": "Recreate"})
+volumes = {v["name"]: v for v in webhook["spec"]["template"]["spec"]["volumes"]}
+expect("webhook claim", volumes["data"], {"name": "data", "persistentVolumeClaim": {"claimName": "baton-webhook-data"}})
+PY
+step "webhook-twilio: dialled by the control service, secrets only from Secrets, NetworkPolicies, replicas"
+
+# The connectors' own validation refuses what the schema cannot see: a
+# queue mapped to an endpoint that does not exist.
+webhook_values=(--set connectors.webhook.enabled=true
+  --set connectors.webhook.config.endpoints.crm.url=https://crm.example.com/handoffs
+  --set connectors.webhook.endpointSecrets.crm=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw)
+twilio_values=(--set connectors.twilio.enabled=true
+  --set connectors.twilio.credentials.accountSid=AC0123456789abcdef0123456789abcdef
+  --set connectors.twilio.credentials.authToken=token
+  --set connectors.twilio.config.callbacks.public_url=https://baton.example.com/twilio)
+render webhook-unknown-endpoint "${webhook_values[@]}" --set 'connectors.webhook.config.queues.billing[0]=zendesk'
+python3 "$root/helm/manifests.py" "$work/webhook-unknown-endpoint.yaml" "$work/webhook-unknown-endpoint"
+python3 "$root/helm/start_rendered.py" --refused "queues.billing" "$root/target/release" webhook \
+  "$work/webhook-unknown-endpoint/config/webhook.yaml" "$work/webhook-unknown-endpoint/run-webhook" \
+  "$work/webhook-unknown-endpoint/env/webhook.json" >"$work/webhook-unknown-endpoint.refused" \
+  || die "webhook-unknown-endpoint: the connector did not refuse a queue mapped to an unknown endpoint"
+step "webhook-unknown-endpoint: baton-connector-webhook refuses to start ($(cut -c1-120 "$work/webhook-unknown-endpoint.refused"))"
+render twilio-bad-ring-timeout "${twilio_values[@]}" --set connectors.twilio.config.ring_timeout=2s
+python3 "$root/helm/manifests.py" "$work/twilio-bad-ring-timeout.yaml" "$work/twilio-bad-ring-timeout"
+python3 "$root/helm/start_rendered.py" --refused "ring_timeout" "$root/target/release" twilio \
+  "$work/twilio-bad-ring-timeout/config/twilio.yaml" "$work/twilio-bad-ring-timeout/run-twilio" \
+  "$work/twilio-bad-ring-timeout/env/twilio.json" >"$work/twilio-bad-ring-timeout.refused" \
+  || die "twilio-bad-ring-timeout: the connector did not refuse a 2s ring timeout"
+step "twilio-bad-ring-timeout: baton-connector-twilio refuses to start ($(cut -c1-120 "$work/twilio-bad-ring-timeout.refused"))"
 
 # A SIP configuration the chart renders carries [tls] too, and starts on it.
 render tls-sip --set tls.enabled=true --set tls.secretName=baton-tls --set connectors.sip.enabled=true
@@ -295,6 +430,14 @@ refused bad-trunk-prefix "prefixes" --set connectors.sip.enabled=true \
   --set 'connectors.sip.config.trunks[0].name=a' --set 'connectors.sip.config.trunks[0].host=h' \
   --set 'connectors.sip.config.trunks[0].prefixes[0]=+4x'
 
+refused webhook-bad-secret "webhook/endpointSecrets/crm" "${webhook_values[@]}" \
+  --set connectors.webhook.endpointSecrets.crm=not-a-signing-secret
+refused webhook-bad-completion "webhook/config/endpoints/crm/completion" "${webhook_values[@]}" \
+  --set connectors.webhook.config.endpoints.crm.completion=later
+refused twilio-bad-sid "twilio/credentials/accountSid" "${twilio_values[@]}" \
+  --set connectors.twilio.credentials.accountSid=AC123
+refused twilio-replicas "twilio/replicas" "${twilio_values[@]}" --set connectors.twilio.replicas=2
+
 # One control replica on SQLite renders; three do not, and the message says why.
 render one-replica --set control.replicas=1
 grep -q '^  replicas: 1$' "$work/one-replica.yaml" || die "one-replica: no Deployment with 1 replica"
@@ -316,6 +459,18 @@ render sip-pod-addresses --set connectors.sip.enabled=true --set connectors.sip.
 step "sip-pod-addresses: two SIP replicas render when each announces its pod IP"
 refused queue-replicas "only 1 replica" --set connectors.queue.autoscaling.enabled=true \
   --set connectors.queue.autoscaling.maxReplicas=2
+refused twilio-autoscaling "connectors.twilio: only 1 replica" "${twilio_values[@]}" \
+  --set connectors.twilio.autoscaling.enabled=true --set connectors.twilio.autoscaling.maxReplicas=3
+refused twilio-without-credentials "needs credentials.accountSid and credentials.authToken" \
+  --set connectors.twilio.enabled=true --set connectors.twilio.config.callbacks.public_url=https://b.example.com/t
+refused twilio-without-public-url "callbacks.public_url is required" \
+  --set connectors.twilio.enabled=true --set connectors.twilio.credentials.accountSid=AC0123456789abcdef0123456789abcdef \
+  --set connectors.twilio.credentials.authToken=token
+refused webhook-without-secret "endpoint crm has no signing secret" --set connectors.webhook.enabled=true \
+  --set connectors.webhook.config.endpoints.crm.url=https://crm.example.com/handoffs
+refused webhook-reported-replicas "its reports to /v1/reports must reach the pod that posted" \
+  "${webhook_values[@]}" --set connectors.webhook.config.endpoints.crm.completion=reported \
+  --set connectors.webhook.replicas=2
 
 # baton config check really checks: a route to an unknown connector passes the
 # chart's schema but not the service's validation.

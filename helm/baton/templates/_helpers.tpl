@@ -613,3 +613,36 @@ chart-managed sections of a configuration file it does not render. */}}
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/* The webhook connector's endpoint signing secrets, one variable per
+endpoint from the Secret's key of the endpoint's name. */}}
+{{- define "baton.webhookEnv" -}}
+{{- $secret := .values.existingSecret | default (printf "%s-endpoint-secrets" (include "baton.componentName" .)) -}}
+{{- range $endpoint, $_ := .values.config.endpoints }}
+- name: BATON_WEBHOOK_ENDPOINTS__{{ upper $endpoint }}__SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $endpoint }}
+{{- end }}
+{{- end -}}
+
+{{/* The Twilio connector's credentials from its Secret; the API key's
+variables only when there is one (or may be, in an existing Secret). */}}
+{{- define "baton.twilioEnv" -}}
+{{- $credentials := .values.credentials -}}
+{{- $secret := $credentials.existingSecret | default (printf "%s-credentials" (include "baton.componentName" .)) -}}
+{{- range $variable, $key := dict "ACCOUNT_SID" "account-sid" "AUTH_TOKEN" "auth-token" "API_KEY_SID" "api-key-sid" "API_KEY_SECRET" "api-key-secret" }}
+{{- $optional := hasPrefix "api-key" $key -}}
+{{- if or (not $optional) $credentials.existingSecret $credentials.apiKeySid }}
+- name: BATON_TWILIO_CREDENTIALS__{{ $variable }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $key }}
+      {{- if $optional }}
+      optional: true
+      {{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
