@@ -1,0 +1,403 @@
+//! The Amazon Connect connector: a transfer puts the handoff's context on
+//! the live contact (its id is the handoff's
+//! `conversation.call.platform_contact_id`) as contact attributes, moves the
+//! contact to the target's queue or quick connect, and follows it with
+//! DescribeContact and the queue's real-time metrics until an agent has it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use baton_connector_sdk::{
+    Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
+    TransferEvents, TransferMode, TransferTarget,
+};
+
+use crate::api::{ApiError, ConnectApi, Contact, Destination, QuickConnect};
+use crate::attributes::{self, MAX_ATTRIBUTES_BYTES, MAX_TASK_ATTRIBUTES_BYTES, PREFIX};
+use crate::config::ConnectConfig;
+
+/// The contact that holds the customer for a handoff now (TransferContact
+/// makes a new one) and the initial contact that holds the attributes.
+#[derive(Debug, Clone)]
+struct Holding {
+    contact_id: String,
+    initial_contact_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectConnector {
+    config: Arc<ConnectConfig>,
+    api: Arc<ConnectApi>,
+    holding: Arc<Mutex<HashMap<String, Holding>>>,
+}
+
+impl ConnectConnector {
+    pub fn new(config: Arc<ConnectConfig>, api: Arc<ConnectApi>) -> Self {
+        Self {
+            config,
+            api,
+            holding: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn holding(&self, handoff_id: &str) -> Option<Holding> {
+        self.holding
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(handoff_id)
+            .cloned()
+    }
+
+    fn hold(&self, handoff_id: &str, holding: Holding) {
+        self.holding
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(handoff_id.to_owned(), holding);
+    }
+
+    /// The queue or user a queue target goes to.
+    async fn destination(
+        &self,
+        name: &str,
+        events: &TransferEvents,
+    ) -> Result<Destination, (FailureReason, String)> {
+        let Some(queue) = self.config.queues.get(name) else {
+            return Err((
+                FailureReason::Unreachable,
+                format!(
+                    "no Amazon Connect queue or quick connect is configured for queue {name:?}"
+                ),
+            ));
+        };
+        if let Some(id) = &queue.quick_connect_id {
+            return match self.api.describe_quick_connect(id, Some(events)).await {
+                Ok(QuickConnect::Transferable(destination)) => Ok(destination),
+                Ok(QuickConnect::Other(kind)) => Err((
+                    FailureReason::Unsupported,
+                    format!(
+                        "quick connect {id} is of type {kind}: TransferContact reaches queues and users only"
+                    ),
+                )),
+                Err(error) => Err((
+                    error.reason(),
+                    format!("describing quick connect {id}: {error}"),
+                )),
+            };
+        }
+        Ok(Destination::Queue {
+            queue_id: queue.queue_id.clone().unwrap_or_default(),
+            flow_id: queue.contact_flow_id.clone().unwrap_or_default(),
+        })
+    }
+
+    /// Follows the contact until an agent is connected, the customer
+    /// leaves, or the transfer is cancelled (the SDK drops this future).
+    async fn follow(&self, contact_id: &str, channel: &str, events: &TransferEvents) {
+        let mut offered = false;
+        let mut last_queued = None;
+        loop {
+            let contact = match self.api.describe_contact(contact_id, None).await {
+                Ok(contact) => contact,
+                Err(error) if transient(&error) => {
+                    tracing::warn!(contact_id, %error, "following the contact; trying again");
+                    tokio::time::sleep(self.config.poll_interval).await;
+                    continue;
+                }
+                Err(error) => {
+                    events
+                        .failed(
+                            error.reason(),
+                            &format!("following contact {contact_id}: {error}"),
+                        )
+                        .await;
+                    return;
+                }
+            };
+            let agent = contact
+                .agent_info
+                .as_ref()
+                .filter(|agent| agent.id.is_some());
+            if let Some(agent) = agent {
+                let agent_id = agent.id.clone().unwrap_or_default();
+                let connected = agent.connected_to_agent_timestamp.is_some();
+                if !offered {
+                    offered = true;
+                    events.offered(&format!("routed to agent {agent_id}")).await;
+                }
+                if connected {
+                    events.answered(&format!("agent {agent_id} accepted")).await;
+                    events
+                        .context_delivered(
+                            "the context is in the contact's baton_* attributes, shown in the agent workspace",
+                        )
+                        .await;
+                    events
+                        .connected(&format!(
+                            "contact {contact_id} is connected to agent {agent_id}"
+                        ))
+                        .await;
+                    return;
+                }
+            }
+            if contact.disconnect_timestamp.is_some() {
+                events
+                    .cancelled("the customer left before an agent was connected")
+                    .await;
+                return;
+            }
+            if agent.is_none()
+                && let Some(queue_id) = contact.queue_info.as_ref().and_then(|q| q.id.clone())
+            {
+                match self.api.queue_metrics(&queue_id, channel).await {
+                    Ok(metrics) => {
+                        let in_queue = metrics.contacts_in_queue.unwrap_or(1.0).max(1.0);
+                        let position = in_queue.round().min(f64::from(u32::MAX)) as u32;
+                        let wait = metrics
+                            .estimated_wait_time
+                            .or(metrics.oldest_contact_age)
+                            .filter(|s| s.is_finite() && *s >= 0.0)
+                            .map(Duration::from_secs_f64)
+                            .unwrap_or_default();
+                        if last_queued != Some((position, wait)) {
+                            last_queued = Some((position, wait));
+                            let detail = format!(
+                                "in queue {queue_id}: {position} contact(s) waiting, oldest for {} s{}",
+                                metrics.oldest_contact_age.unwrap_or(0.0).round(),
+                                metrics
+                                    .estimated_wait_time
+                                    .map(|s| format!(", estimated wait {} s", s.round()))
+                                    .unwrap_or_default()
+                            );
+                            events.queued_with_detail(position, wait, &detail).await;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(queue_id, %error, "queue metrics unavailable");
+                    }
+                }
+            }
+            tokio::time::sleep(self.config.poll_interval).await;
+        }
+    }
+}
+
+/// Worth trying again: the service was busy, down or not reached.
+fn transient(error: &ApiError) -> bool {
+    match error {
+        ApiError::Transport(_) => true,
+        ApiError::Refused { status, .. } => *status == 429 || *status >= 500,
+    }
+}
+
+/// A contact id: the handoff's `conversation.call.platform_contact_id`.
+fn contact_id(transfer: &Transfer) -> Option<String> {
+    let id = transfer
+        .envelope
+        .conversation
+        .as_ref()?
+        .call
+        .as_ref()?
+        .platform_contact_id
+        .clone();
+    (!id.is_empty() && id.len() <= 256).then_some(id)
+}
+
+/// The attributes of a transfer: reference, routing and, when it fits with
+/// the contact's other attributes, the context.
+fn transfer_attributes(
+    transfer: &Transfer,
+    contact: &Contact,
+    destination: &Destination,
+    with_context: bool,
+) -> BTreeMap<String, String> {
+    let mut attributes = attributes::reference(transfer);
+    attributes.insert(attributes::key("transfer"), "requested".into());
+    attributes.insert(attributes::key("attempt"), transfer.attempt.to_string());
+    // For VOICE and CHAT contacts the contact's flow does the transfer
+    // (TransferContact moves TASK and EMAIL contacts only): it reads these.
+    let (queue_id, user_id, flow_id) = match destination {
+        Destination::Queue { queue_id, flow_id } => (queue_id.as_str(), "", flow_id.as_str()),
+        Destination::User { user_id, flow_id } => ("", user_id.as_str(), flow_id.as_str()),
+    };
+    attributes.insert(attributes::key("transfer_queue_id"), queue_id.into());
+    attributes.insert(attributes::key("transfer_user_id"), user_id.into());
+    attributes.insert(attributes::key("transfer_flow_id"), flow_id.into());
+    if with_context {
+        attributes.extend(attributes::context(transfer));
+    } else {
+        attributes.insert(
+            attributes::key("context_omitted"),
+            "the context did not fit the contact's 32 KB of attributes: open baton_screen_pop_url"
+                .into(),
+        );
+    }
+    // Within the contact's 32 KB together with the attributes it has that
+    // this transfer does not replace.
+    let others: usize = contact
+        .attributes
+        .iter()
+        .flatten()
+        .filter(|(k, _)| !attributes.contains_key(*k))
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    if with_context && others + attributes::size(&attributes) > MAX_ATTRIBUTES_BYTES {
+        return transfer_attributes(transfer, contact, destination, false);
+    }
+    attributes
+}
+
+impl Connector for ConnectConnector {
+    fn info(&self) -> ConnectorInfo {
+        // Warm and blind alike: the contact moves to the queue with its
+        // context; Connect has no consultative transfer through the API.
+        ConnectorInfo::new(self.config.name.clone(), env!("CARGO_PKG_VERSION"))
+            .target_kinds([TargetKind::Queue])
+            .transfer_modes([TransferMode::Warm, TransferMode::Blind])
+            .context(ContextMechanism::TaskAttributes, MAX_TASK_ATTRIBUTES_BYTES)
+    }
+
+    async fn start(&self, transfer: Transfer, events: TransferEvents) {
+        let Some(original) = contact_id(&transfer) else {
+            events
+                .failed(
+                    FailureReason::Unsupported,
+                    "the handoff names no Amazon Connect contact: conversation.call.platform_contact_id must be its contact id",
+                )
+                .await;
+            return;
+        };
+        let TransferTarget::Queue { name, .. } = &transfer.target else {
+            events
+                .failed(
+                    FailureReason::Unsupported,
+                    "Amazon Connect targets are queues",
+                )
+                .await;
+            return;
+        };
+        // A fallback (a later attempt) moves the contact that holds the
+        // customer now, which a TransferContact may have replaced.
+        let contact_id = self
+            .holding(&transfer.handoff_id)
+            .map(|h| h.contact_id)
+            .unwrap_or(original);
+        let contact = match self.api.describe_contact(&contact_id, Some(&events)).await {
+            Ok(contact) => contact,
+            Err(error) => {
+                events
+                    .failed(
+                        error.reason(),
+                        &format!("looking up contact {contact_id}: {error}"),
+                    )
+                    .await;
+                return;
+            }
+        };
+        if contact.disconnect_timestamp.is_some() {
+            events
+                .failed(
+                    FailureReason::Unreachable,
+                    &format!("contact {contact_id} has ended"),
+                )
+                .await;
+            return;
+        }
+        let initial = contact.initial_id().to_owned();
+        self.hold(
+            &transfer.handoff_id,
+            Holding {
+                contact_id: contact_id.clone(),
+                initial_contact_id: initial.clone(),
+            },
+        );
+        let destination = match self.destination(name, &events).await {
+            Ok(destination) => destination,
+            Err((reason, detail)) => {
+                events.failed(reason, &detail).await;
+                return;
+            }
+        };
+        let attributes = transfer_attributes(&transfer, &contact, &destination, true);
+        let mut update = self
+            .api
+            .update_contact_attributes(&initial, &attributes, Some(&events))
+            .await;
+        if let Err(ApiError::Refused { status: 400, .. }) = &update
+            && !attributes.contains_key(&attributes::key("context_omitted"))
+        {
+            // Refused for its size (the contact holds more than it said):
+            // the reference alone, which the screen pop opens.
+            tracing::info!(contact_id = %initial, "attributes refused; sending the reference alone");
+            let reduced = transfer_attributes(&transfer, &contact, &destination, false);
+            update = self
+                .api
+                .update_contact_attributes(&initial, &reduced, Some(&events))
+                .await;
+        }
+        if let Err(error) = update {
+            events
+                .failed(
+                    error.reason(),
+                    &format!("setting the contact attributes of {initial}: {error}"),
+                )
+                .await;
+            return;
+        }
+        let followed = if matches!(contact.channel.as_str(), "TASK" | "EMAIL") {
+            // The client token makes a repeat (a connector restarted, a
+            // re-attach) return the same transferred contact.
+            let token = format!("baton-{}-{}", transfer.handoff_id, transfer.attempt);
+            match self
+                .api
+                .transfer_contact(&contact_id, &destination, &token, Some(&events))
+                .await
+            {
+                Ok(followed) => followed,
+                Err(error) => {
+                    events
+                        .failed(
+                            error.reason(),
+                            &format!("transferring contact {contact_id}: {error}"),
+                        )
+                        .await;
+                    return;
+                }
+            }
+        } else {
+            tracing::info!(%contact_id, channel = %contact.channel, "the contact's flow transfers it (baton_transfer = requested)");
+            contact_id.clone()
+        };
+        self.hold(
+            &transfer.handoff_id,
+            Holding {
+                contact_id: followed.clone(),
+                initial_contact_id: initial,
+            },
+        );
+        self.follow(&followed, &contact.channel, &events).await;
+    }
+
+    /// Marks the transfer withdrawn on the contact (`baton_transfer =
+    /// cancelled`) so that its flow stops waiting for it. A contact already
+    /// in a queue stays there: Amazon Connect cannot take a contact out of a
+    /// queue without ending it, and ending the customer's contact is not the
+    /// connector's to do.
+    async fn cancel(&self, transfer: &Transfer) {
+        let initial = match self.holding(&transfer.handoff_id) {
+            Some(holding) => holding.initial_contact_id,
+            None => match contact_id(transfer) {
+                Some(id) => id,
+                None => return,
+            },
+        };
+        let attributes = BTreeMap::from([(format!("{PREFIX}transfer"), "cancelled".to_owned())]);
+        if let Err(error) = self
+            .api
+            .update_contact_attributes(&initial, &attributes, None)
+            .await
+        {
+            tracing::info!(contact_id = %initial, %error, "the cancel was not recorded on the contact");
+        }
+    }
+}
