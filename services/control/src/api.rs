@@ -409,7 +409,12 @@ impl HandoffService for HandoffApi {
             created_event,
         } = {
             let started = std::time::Instant::now();
-            let outcome = self.store.create(handoff).await.map_err(status_of)?;
+            let audit = audit_entry(&principal, &handoff.id, AuditAction::Created, "");
+            let outcome = self
+                .store
+                .create(handoff, Some(audit))
+                .await
+                .map_err(status_of)?;
             metrics().store_operation("create", started.elapsed());
             outcome
         };
@@ -418,10 +423,6 @@ impl HandoffService for HandoffApi {
                 tracing::Span::current().record("handoff_id", tracing::field::display(&handoff.id));
                 tracing::info!(handoff_id = %handoff.id, plan_len = handoff.plan.len(), "handoff created");
                 metrics().handoff_started(&handoff);
-                let entry = audit_entry(&principal, &handoff.id, AuditAction::Created, "");
-                if let Err(error) = self.store.record_audit(entry).await {
-                    tracing::error!(handoff_id = %handoff.id, %error, "audit record of a creation lost");
-                }
                 self.hub.publish(event);
                 self.dispatcher.spawn(handoff.clone());
             }
@@ -570,16 +571,13 @@ impl HandoffService for HandoffApi {
             request.reason,
         );
         let event = NewEvent::new(EventKind::Cancelled).failure(failure);
+        let audit = audit_entry(&principal, &handoff.id, AuditAction::Cancelled, "");
         let (cancelled, _) = self
             .dispatcher
-            .record(&tenant, &request.handoff_id, event)
+            .record(&tenant, &request.handoff_id, event, Some(audit))
             .await
             .map_err(status_of)?;
         self.dispatcher.stop(&cancelled).await;
-        let entry = audit_entry(&principal, &cancelled.id, AuditAction::Cancelled, "");
-        if let Err(error) = self.store.record_audit(entry).await {
-            tracing::error!(handoff_id = %cancelled.id, %error, "audit record of a cancellation lost");
-        }
         Ok(Response::new(CancelHandoffResponse {
             handoff: Some(convert::handoff(&cancelled)),
         }))

@@ -38,7 +38,7 @@ use crate::domain::{
 use crate::hub::EventHub;
 use crate::metrics::metrics;
 use crate::registry::{ConnectorHandle, ConnectorRegistry};
-use crate::store::{HandoffStore, StoreError};
+use crate::store::{AuditEntry, HandoffStore, StoreError};
 use crate::token::{Purpose, TokenSigner};
 
 /// How a transfer to one target ended, from the dispatcher's side.
@@ -157,14 +157,16 @@ impl Dispatcher {
         &self.replica
     }
 
-    /// Records an event and tells the watchers.
+    /// Records an event, with `audit` in the same commit when given, and
+    /// tells the watchers.
     pub async fn record(
         &self,
         tenant: &str,
         id: &str,
         event: NewEvent,
+        audit: Option<AuditEntry>,
     ) -> Result<(Handoff, EventRecord), StoreError> {
-        self.record_as(tenant, id, event, None).await
+        self.record_as(tenant, id, event, None, audit).await
     }
 
     /// Records an event of a handoff this replica dispatches, only while
@@ -175,7 +177,8 @@ impl Dispatcher {
         id: &str,
         event: NewEvent,
     ) -> Result<(Handoff, EventRecord), StoreError> {
-        self.record_as(tenant, id, event, Some(&self.replica)).await
+        self.record_as(tenant, id, event, Some(&self.replica), None)
+            .await
     }
 
     /// Appends `event` (fenced by the lease of `owner` when given) in a
@@ -186,6 +189,7 @@ impl Dispatcher {
         id: &str,
         event: NewEvent,
         owner: Option<&str>,
+        audit: Option<AuditEntry>,
     ) -> Result<(Handoff, EventRecord), StoreError> {
         let span = tracing::info_span!(
             "handoff.event",
@@ -194,14 +198,11 @@ impl Dispatcher {
             baton.state = tracing::field::Empty,
         );
         let started = std::time::Instant::now();
-        let (handoff, record) = async {
-            match owner {
-                None => self.store.append(tenant, id, event).await,
-                Some(owner) => self.store.append_leased(tenant, id, event, owner).await,
-            }
-        }
-        .instrument(span.clone())
-        .await?;
+        let (handoff, record) = self
+            .store
+            .append_as(tenant, id, event, owner, audit)
+            .instrument(span.clone())
+            .await?;
         metrics().store_operation("append", started.elapsed());
         span.record("baton.state", record.state.as_str());
         metrics().event_recorded(&handoff, &record, self.queued_at(&record));

@@ -74,6 +74,8 @@ macro_rules! all_cases {
             concurrent_claims_share_out_the_orphans,
             a_shared_store_announces_every_event,
             the_audit_log_is_durable_newest_first_and_per_tenant,
+            creations_and_events_are_audited_in_the_same_commit,
+            what_a_write_returns_is_what_a_read_finds,
             revoking_tokens_is_per_tenant_durable_and_audited,
             the_purge_deletes_only_contexts_of_handoffs_ended_before_the_cutoff,
         )
@@ -136,7 +138,7 @@ async fn create_is_idempotent_and_durable(backend: &impl Backend) {
     let CreateOutcome {
         handoff: created,
         created_event,
-    } = store.create(first.clone()).await.expect("create");
+    } = store.create(first.clone(), None).await.expect("create");
     let event = created_event.expect("a new handoff");
     assert_eq!(event.sequence, 1);
     assert_eq!(event.kind, EventKind::Created);
@@ -144,7 +146,10 @@ async fn create_is_idempotent_and_durable(backend: &impl Backend) {
     assert_eq!(created.state, HandoffState::Pending);
     assert_eq!(created.context.summary, "s");
     assert_eq!(created.plan, first.plan);
-    let retry = store.create(handoff(&request_id)).await.expect("retry");
+    let retry = store
+        .create(handoff(&request_id), None)
+        .await
+        .expect("retry");
     assert!(retry.created_event.is_none());
     assert_eq!(retry.handoff.id, first.id);
     drop(store);
@@ -158,7 +163,7 @@ async fn create_is_idempotent_and_durable(backend: &impl Backend) {
         first.id
     );
     let retry = reopened
-        .create(handoff(&request_id))
+        .create(handoff(&request_id), None)
         .await
         .expect("retry after reopening");
     assert!(retry.created_event.is_none());
@@ -172,11 +177,11 @@ async fn a_reused_request_id_returns_the_original_request(backend: &impl Backend
     let store = backend.open().await;
     let request_id = unique("reused");
     let original = handoff(&request_id);
-    store.create(original.clone()).await.expect("create");
+    store.create(original.clone(), None).await.expect("create");
     let mut other = handoff(&request_id);
     other.request_fingerprint = "another body".into();
     other.context.summary = "another summary".into();
-    let outcome = store.create(other).await.expect("create again");
+    let outcome = store.create(other, None).await.expect("create again");
     assert!(outcome.created_event.is_none());
     assert_eq!(outcome.handoff.id, original.id);
     assert_eq!(outcome.handoff.request_fingerprint, "f");
@@ -190,7 +195,7 @@ async fn concurrent_creates_with_one_key_store_one_handoff(backend: &impl Backen
     for _ in 0..8 {
         let store = store.clone();
         let h = handoff(&request_id);
-        tasks.push(tokio::spawn(async move { store.create(h).await }));
+        tasks.push(tokio::spawn(async move { store.create(h, None).await }));
     }
     let mut created = 0;
     let mut ids = std::collections::BTreeSet::new();
@@ -207,7 +212,7 @@ async fn tenants_are_isolated(backend: &impl Backend) {
     let store = backend.open().await;
     let request_id = unique("t");
     let mine = handoff(&request_id);
-    store.create(mine.clone()).await.expect("create");
+    store.create(mine.clone(), None).await.expect("create");
     assert!(matches!(
         store.get("other", &mine.id).await,
         Err(StoreError::NotFound)
@@ -231,7 +236,10 @@ async fn tenants_are_isolated(backend: &impl Backend) {
     // The same request id in another tenant is another handoff.
     let mut theirs = handoff(&request_id);
     theirs.tenant = "other".into();
-    let outcome = store.create(theirs.clone()).await.expect("create other");
+    let outcome = store
+        .create(theirs.clone(), None)
+        .await
+        .expect("create other");
     assert!(outcome.created_event.is_some());
     assert_eq!(outcome.handoff.id, theirs.id);
     assert_eq!(
@@ -249,7 +257,7 @@ async fn append_goes_through_the_state_machine_and_dedupes_connector_events(
 ) {
     let store = backend.open().await;
     let h = handoff(&unique("r"));
-    store.create(h.clone()).await.expect("create");
+    store.create(h.clone(), None).await.expect("create");
     let attempt = Attempt {
         number: 1,
         planned: h.plan[0].clone(),
@@ -349,10 +357,10 @@ async fn list_pages_newest_first_within_the_tenant(backend: &impl Backend) {
         let mut h = handoff(&format!("r{i}"));
         h.tenant = tenant.clone();
         ids.push(h.id.clone());
-        store.create(h).await.expect("create");
+        store.create(h, None).await.expect("create");
     }
     store
-        .create(handoff(&unique("r")))
+        .create(handoff(&unique("r")), None)
         .await
         .expect("create in another tenant");
 
@@ -383,7 +391,7 @@ const LONG: Duration = Duration::from_secs(60);
 async fn a_lease_has_one_owner_until_released_or_expired(backend: &impl Backend) {
     let store = backend.open().await;
     let h = handoff(&unique("lease"));
-    store.create(h.clone()).await.expect("create");
+    store.create(h.clone(), None).await.expect("create");
     let id = h.id.as_str();
     assert!(
         store
@@ -483,7 +491,7 @@ async fn a_lease_has_one_owner_until_released_or_expired(backend: &impl Backend)
 async fn an_ended_handoff_has_no_lease(backend: &impl Backend) {
     let store = backend.open().await;
     let h = handoff(&unique("ended"));
-    store.create(h.clone()).await.expect("create");
+    store.create(h.clone(), None).await.expect("create");
     assert!(
         store
             .acquire_lease(DEFAULT_TENANT, &h.id, "a", LONG)
@@ -529,7 +537,7 @@ async fn concurrent_claims_share_out_the_orphans(backend: &impl Backend) {
     for _ in 0..40 {
         let h = handoff(&unique("orphan"));
         ids.insert(h.id.clone());
-        first.create(h).await.expect("create");
+        first.create(h, None).await.expect("create");
     }
     let mut claims = Vec::new();
     for (n, store) in [first.clone(), second.clone(), first, second]
@@ -576,7 +584,7 @@ async fn a_shared_store_announces_every_event(backend: &impl Backend) {
     // Another replica's store records; this one hears of it.
     let writer = backend.open().await;
     let h = handoff(&unique("notice"));
-    writer.create(h.clone()).await.expect("create");
+    writer.create(h.clone(), None).await.expect("create");
     writer
         .append(DEFAULT_TENANT, &h.id, NewEvent::new(EventKind::Cancelled))
         .await
@@ -677,11 +685,141 @@ async fn the_audit_log_is_durable_newest_first_and_per_tenant(backend: &impl Bac
     assert_eq!(other[0].entry.action, AuditAction::Viewed);
 }
 
+async fn creations_and_events_are_audited_in_the_same_commit(backend: &impl Backend) {
+    let store = backend.open().await;
+    let mut h = handoff(&unique("audited"));
+    h.tenant = unique("tenant");
+    let created = audit(&h.tenant, &h.id, AuditAction::Created, 20);
+    store
+        .create(h.clone(), Some(created.clone()))
+        .await
+        .expect("create");
+    // A retry stores nothing, so it audits nothing.
+    store
+        .create(h.clone(), Some(created.clone()))
+        .await
+        .expect("retry");
+    let cancelled = audit(&h.tenant, &h.id, AuditAction::Cancelled, 21);
+    store
+        .append_as(
+            &h.tenant,
+            &h.id,
+            NewEvent::new(EventKind::Cancelled),
+            None,
+            Some(cancelled.clone()),
+        )
+        .await
+        .expect("cancel");
+    // A refused event rolls its audit record back with it.
+    let refused = store
+        .append_as(
+            &h.tenant,
+            &h.id,
+            NewEvent::new(EventKind::Cancelled),
+            None,
+            Some(audit(&h.tenant, &h.id, AuditAction::Cancelled, 22)),
+        )
+        .await;
+    assert!(matches!(refused, Err(StoreError::IllegalTransition(_))));
+    // So does a lease that is not held.
+    let mut other = handoff(&unique("audited"));
+    other.tenant = h.tenant.clone();
+    store.create(other.clone(), None).await.expect("create");
+    let fenced = store
+        .append_as(
+            &other.tenant,
+            &other.id,
+            NewEvent::new(EventKind::Cancelled),
+            Some("replica-nobody"),
+            Some(audit(&other.tenant, &other.id, AuditAction::Cancelled, 23)),
+        )
+        .await;
+    assert!(matches!(fenced, Err(StoreError::LeaseLost)));
+    drop(store);
+    let store = backend.open().await;
+    let log = store
+        .audit_log(&h.tenant, None, 10, None)
+        .await
+        .expect("log");
+    let entries: Vec<_> = log.into_iter().map(|r| r.entry).collect();
+    assert_eq!(entries, [cancelled, created]);
+}
+
+async fn what_a_write_returns_is_what_a_read_finds(backend: &impl Backend) {
+    let store = backend.open().await;
+    let mut h = handoff(&unique("returned"));
+    h.plan.push(PlannedTarget {
+        connector: "q".into(),
+        target: ConcreteTarget::Queue {
+            name: "billing".into(),
+            skills: vec!["es".into()],
+        },
+    });
+    let outcome = store.create(h.clone(), None).await.expect("create");
+    let read = |store: Arc<dyn HandoffStore>, id: String| async move {
+        store.get(DEFAULT_TENANT, &id).await.expect("get")
+    };
+    assert_eq!(outcome.handoff, read(store.clone(), h.id.clone()).await);
+    let second = Attempt {
+        number: 2,
+        planned: h.plan[1].clone(),
+    };
+    let queued = baton_control::domain::QueueStatus {
+        position: 3,
+        estimated_wait: Duration::from_millis(42_000),
+    };
+    let events = [
+        NewEvent::new(EventKind::TargetStarted).attempt(Attempt {
+            number: 1,
+            planned: h.plan[0].clone(),
+        }),
+        NewEvent::new(EventKind::TargetFailed)
+            .attempt(Attempt {
+                number: 1,
+                planned: h.plan[0].clone(),
+            })
+            .failure(baton_control::domain::Failure::new(
+                pb::FailureReason::Busy,
+                "busy",
+            )),
+        NewEvent::new(EventKind::TargetStarted).attempt(second.clone()),
+        NewEvent {
+            queue_status: Some(queued),
+            ..NewEvent::new(EventKind::Queued).attempt(second.clone())
+        },
+        NewEvent::new(EventKind::Queued).attempt(second.clone()),
+        NewEvent::new(EventKind::Ringing).attempt(second.clone()),
+        NewEvent::new(EventKind::Connected).attempt(second.clone()),
+        NewEvent {
+            wrap_up: Some(pb::WrapUp {
+                disposition: "resolved".into(),
+                notes: "refunded".into(),
+            }),
+            ..NewEvent::new(EventKind::Completed).attempt(second.clone())
+        },
+    ];
+    for event in events {
+        let kind = event.kind;
+        let (returned, _) = store
+            .append(DEFAULT_TENANT, &h.id, event)
+            .await
+            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        assert_eq!(
+            returned,
+            read(store.clone(), h.id.clone()).await,
+            "after {kind:?}"
+        );
+        if kind == EventKind::Queued {
+            assert_eq!(returned.queue_status, Some(queued), "kept while queued");
+        }
+    }
+}
+
 async fn revoking_tokens_is_per_tenant_durable_and_audited(backend: &impl Backend) {
     let store = backend.open().await;
     let mut h = handoff(&unique("revoke"));
     h.tenant = unique("tenant");
-    store.create(h.clone()).await.expect("create");
+    store.create(h.clone(), None).await.expect("create");
     assert!(!store.context_access(&h.id).await.expect("access").closed());
     assert!(matches!(
         store
@@ -757,8 +895,8 @@ async fn the_purge_deletes_only_contexts_of_handoffs_ended_before_the_cutoff(
     let mut open = ended.clone();
     open.id = uuid::Uuid::now_v7().to_string();
     open.request_id = unique("open");
-    store.create(ended.clone()).await.expect("create");
-    store.create(open.clone()).await.expect("create");
+    store.create(ended.clone(), None).await.expect("create");
+    store.create(open.clone(), None).await.expect("create");
     store
         .append(&tenant, &ended.id, NewEvent::new(EventKind::Cancelled))
         .await

@@ -83,9 +83,14 @@ pub enum Notice {
 
 #[async_trait]
 pub trait HandoffStore: Send + Sync + 'static {
-    /// Stores a new handoff and its CREATED event in one durable commit, or
-    /// returns the existing handoff with the same tenant and request id.
-    async fn create(&self, handoff: Handoff) -> Result<CreateOutcome, StoreError>;
+    /// Stores a new handoff, its CREATED event and `audit` (when given) in
+    /// one durable commit, or returns the existing handoff with the same
+    /// tenant and request id (and records nothing).
+    async fn create(
+        &self,
+        handoff: Handoff,
+        audit: Option<AuditEntry>,
+    ) -> Result<CreateOutcome, StoreError>;
 
     async fn get(&self, tenant: &str, id: &str) -> Result<Handoff, StoreError>;
 
@@ -104,25 +109,40 @@ pub trait HandoffStore: Send + Sync + 'static {
     ) -> Result<Vec<Handoff>, StoreError>;
 
     /// Applies `event` through the state machine and appends it to the
-    /// handoff's log in one durable commit.
+    /// handoff's log, with `audit` when given, in one durable commit. With
+    /// an `owner` (the dispatcher of that replica), it is recorded only
+    /// while `owner` holds the handoff's dispatch lease (`LeaseLost`
+    /// otherwise), so that a replica that lost its lease (paused past its
+    /// expiry, taken over) cannot record over the replica that took over.
+    async fn append_as(
+        &self,
+        tenant: &str,
+        id: &str,
+        event: NewEvent,
+        owner: Option<&str>,
+        audit: Option<AuditEntry>,
+    ) -> Result<(Handoff, EventRecord), StoreError>;
+
+    /// `append_as` with no lease to check and nothing to audit.
     async fn append(
         &self,
         tenant: &str,
         id: &str,
         event: NewEvent,
-    ) -> Result<(Handoff, EventRecord), StoreError>;
+    ) -> Result<(Handoff, EventRecord), StoreError> {
+        self.append_as(tenant, id, event, None, None).await
+    }
 
-    /// `append`, by the dispatcher of replica `owner`: recorded only while
-    /// `owner` holds the handoff's dispatch lease (`LeaseLost` otherwise),
-    /// so that a replica that lost its lease (paused past its expiry,
-    /// taken over) cannot record over the replica that took over.
+    /// `append_as` fenced by `owner`'s dispatch lease.
     async fn append_leased(
         &self,
         tenant: &str,
         id: &str,
         event: NewEvent,
         owner: &str,
-    ) -> Result<(Handoff, EventRecord), StoreError>;
+    ) -> Result<(Handoff, EventRecord), StoreError> {
+        self.append_as(tenant, id, event, Some(owner), None).await
+    }
 
     /// Events with a sequence greater than `after`, in order, at most `limit`.
     async fn events_after(

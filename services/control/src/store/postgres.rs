@@ -17,12 +17,14 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow}
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 use tokio::sync::mpsc;
 
-use super::rows::{EVENT_COLUMNS, EventRow, HANDOFF_COLUMNS, HandoffRow, name_of, now_ms, wait_ms};
+use super::rows::{
+    EVENT_COLUMNS, EventRow, HANDOFF_COLUMNS, HandoffRow, apply, created, name_of, now_ms, wait_ms,
+};
 use super::{
     AuditAction, AuditEntry, AuditRecord, ContextAccess, CreateOutcome, EventNotice, HandoffStore,
     Notice, StoreError,
 };
-use crate::domain::{ConnectorPosition, EventKind, EventRecord, Handoff, HandoffState, NewEvent};
+use crate::domain::{ConnectorPosition, EventRecord, Handoff, HandoffState, NewEvent};
 
 /// The notification channel of recorded events (one per database).
 pub const CHANNEL: &str = "baton_handoff_events";
@@ -217,103 +219,6 @@ fn parse_notice(payload: &str) -> Option<EventNotice> {
 }
 
 impl PgStore {
-    /// Appends `event`; with an `owner`, only while it holds the lease
-    /// (checked under the row lock, so a replica that lost its lease
-    /// cannot record after the one that took over).
-    async fn append_as(
-        &self,
-        tenant: &str,
-        id: &str,
-        event: NewEvent,
-        owner: Option<String>,
-    ) -> Result<(Handoff, EventRecord), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let handoff = load(&mut tx, tenant, id, true).await?;
-        if let Some(owner) = &owner {
-            let holder: Option<String> = sqlx::query_scalar(
-                "SELECT lease_owner FROM handoffs WHERE tenant = $1 AND id = $2",
-            )
-            .bind(tenant)
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-            if holder.as_deref() != Some(owner.as_str()) {
-                return Err(StoreError::LeaseLost);
-            }
-        }
-        let state = handoff.state.after(event.kind)?;
-        if let (Some(position), Some(attempt)) = (&event.connector_position, &event.attempt) {
-            let seen: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM handoff_events WHERE tenant = $1 \
-                 AND handoff_id = $2 AND attempt = $3 AND connector_run = $4 \
-                 AND connector_sequence >= $5)",
-            )
-            .bind(tenant)
-            .bind(id)
-            .bind(i64::from(attempt.number))
-            .bind(&position.run_id)
-            .bind(to_i64(position.sequence))
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-            if seen {
-                return Err(StoreError::Duplicate);
-            }
-        }
-        let record = EventRecord {
-            handoff_id: id.to_owned(),
-            sequence: handoff.last_sequence + 1,
-            kind: event.kind,
-            state,
-            time_ms: now_ms().max(handoff.updated_at_ms),
-            attempt: event.attempt.clone(),
-            queue_status: event.queue_status,
-            failure: event.failure.clone(),
-            detail: event.detail.clone(),
-            wrap_up: event.wrap_up.clone(),
-        };
-        insert_event(&mut tx, tenant, &record, event.connector_position.as_ref()).await?;
-        let queue = if state == HandoffState::Queued {
-            record.queue_status.or(handoff.queue_status)
-        } else {
-            None
-        };
-        let handoff_failure = match event.kind {
-            EventKind::Failed | EventKind::Cancelled => record.failure.clone(),
-            _ => None,
-        };
-        // A handoff that has ended is nobody's to dispatch: its lease goes.
-        sqlx::query(
-            "UPDATE handoffs SET state = $1, updated_at_ms = $2, last_sequence = $3, \
-             current_attempt = COALESCE($4, current_attempt), queue_position = $5, \
-             queue_wait_ms = $6, failure_reason = $7, failure_detail = $8, \
-             wrap_up = COALESCE($9, wrap_up), \
-             lease_owner = CASE WHEN $10 THEN NULL ELSE lease_owner END, \
-             lease_expires_ms = CASE WHEN $10 THEN NULL ELSE lease_expires_ms END \
-             WHERE tenant = $11 AND id = $12",
-        )
-        .bind(name_of(&state))
-        .bind(record.time_ms)
-        .bind(to_i64(record.sequence))
-        .bind(record.attempt.as_ref().map(|a| i64::from(a.number)))
-        .bind(queue.map(|q| i64::from(q.position)))
-        .bind(wait_ms(&queue))
-        .bind(handoff_failure.as_ref().map(|f| f.reason as i32))
-        .bind(handoff_failure.as_ref().map(|f| f.detail.clone()))
-        .bind(record.wrap_up.as_ref().map(Message::encode_to_vec))
-        .bind(state.is_terminal())
-        .bind(tenant)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        notify(&mut tx, tenant, id, record.sequence).await?;
-        let updated = load(&mut tx, tenant, id, false).await?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok((updated, record))
-    }
-
     /// Connects to `url` with up to `max_connections` connections, a call
     /// waiting at most `connect_timeout` for one, and applies the schema
     /// migrations (under PostgreSQL's advisory lock, so that replicas
@@ -500,7 +405,11 @@ impl HandoffStore for PgStore {
         Ok(ended.len())
     }
 
-    async fn create(&self, handoff: Handoff) -> Result<CreateOutcome, StoreError> {
+    async fn create(
+        &self,
+        handoff: Handoff,
+        audit: Option<AuditEntry>,
+    ) -> Result<CreateOutcome, StoreError> {
         let plan =
             serde_json::to_string(&handoff.plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
@@ -548,21 +457,12 @@ impl HandoffStore for PgStore {
                 created_event: None,
             });
         }
-        let event = EventRecord {
-            handoff_id: handoff.id.clone(),
-            sequence: 1,
-            kind: EventKind::Created,
-            state: HandoffState::INITIAL,
-            time_ms: handoff.created_at_ms,
-            attempt: None,
-            queue_status: None,
-            failure: None,
-            detail: String::new(),
-            wrap_up: None,
-        };
-        insert_event(&mut tx, &handoff.tenant, &event, None).await?;
-        notify(&mut tx, &handoff.tenant, &handoff.id, 1).await?;
-        let stored = load(&mut tx, &handoff.tenant, &handoff.id, false).await?;
+        let (stored, event) = created(handoff);
+        insert_event(&mut tx, &stored.tenant, &event, None).await?;
+        if let Some(audit) = &audit {
+            insert_audit(&mut tx, audit).await?;
+        }
+        notify(&mut tx, &stored.tenant, &stored.id, 1).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(CreateOutcome {
             handoff: stored,
@@ -611,24 +511,99 @@ impl HandoffStore for PgStore {
         rows.iter().map(handoff_of).collect()
     }
 
-    async fn append(
+    // The lease is checked under the row lock (`load(…, true)`), so a
+    // replica that lost its lease cannot record after the one that took over.
+    async fn append_as(
         &self,
         tenant: &str,
         id: &str,
         event: NewEvent,
+        owner: Option<&str>,
+        audit: Option<AuditEntry>,
     ) -> Result<(Handoff, EventRecord), StoreError> {
-        self.append_as(tenant, id, event, None).await
-    }
-
-    async fn append_leased(
-        &self,
-        tenant: &str,
-        id: &str,
-        event: NewEvent,
-        owner: &str,
-    ) -> Result<(Handoff, EventRecord), StoreError> {
-        self.append_as(tenant, id, event, Some(owner.to_owned()))
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut handoff = load(&mut tx, tenant, id, true).await?;
+        if let Some(owner) = owner {
+            let holder: Option<String> = sqlx::query_scalar(
+                "SELECT lease_owner FROM handoffs WHERE tenant = $1 AND id = $2",
+            )
+            .bind(tenant)
+            .bind(id)
+            .fetch_one(&mut *tx)
             .await
+            .map_err(unavailable)?;
+            if holder.as_deref() != Some(owner) {
+                return Err(StoreError::LeaseLost);
+            }
+        }
+        let state = handoff.state.after(event.kind)?;
+        if let (Some(position), Some(attempt)) = (&event.connector_position, &event.attempt) {
+            let seen: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM handoff_events WHERE tenant = $1 \
+                 AND handoff_id = $2 AND attempt = $3 AND connector_run = $4 \
+                 AND connector_sequence >= $5)",
+            )
+            .bind(tenant)
+            .bind(id)
+            .bind(i64::from(attempt.number))
+            .bind(&position.run_id)
+            .bind(to_i64(position.sequence))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            if seen {
+                return Err(StoreError::Duplicate);
+            }
+        }
+        let record = EventRecord {
+            handoff_id: id.to_owned(),
+            sequence: handoff.last_sequence + 1,
+            kind: event.kind,
+            state,
+            time_ms: now_ms().max(handoff.updated_at_ms),
+            attempt: event.attempt,
+            queue_status: event.queue_status,
+            failure: event.failure,
+            detail: event.detail,
+            wrap_up: event.wrap_up,
+        };
+        insert_event(&mut tx, tenant, &record, event.connector_position.as_ref()).await?;
+        apply(&mut handoff, &record);
+        // A handoff that has ended is nobody's to dispatch: its lease goes.
+        sqlx::query(
+            "UPDATE handoffs SET state = $1, updated_at_ms = $2, last_sequence = $3, \
+             current_attempt = $4, queue_position = $5, queue_wait_ms = $6, \
+             failure_reason = $7, failure_detail = $8, wrap_up = $9, \
+             lease_owner = CASE WHEN $10 THEN NULL ELSE lease_owner END, \
+             lease_expires_ms = CASE WHEN $10 THEN NULL ELSE lease_expires_ms END \
+             WHERE tenant = $11 AND id = $12",
+        )
+        .bind(name_of(&handoff.state))
+        .bind(handoff.updated_at_ms)
+        .bind(to_i64(handoff.last_sequence))
+        .bind(
+            handoff
+                .current_attempt
+                .as_ref()
+                .map(|a| i64::from(a.number)),
+        )
+        .bind(handoff.queue_status.map(|q| i64::from(q.position)))
+        .bind(wait_ms(&handoff.queue_status))
+        .bind(handoff.failure.as_ref().map(|f| f.reason as i32))
+        .bind(handoff.failure.as_ref().map(|f| f.detail.clone()))
+        .bind(handoff.wrap_up.as_ref().map(Message::encode_to_vec))
+        .bind(handoff.state.is_terminal())
+        .bind(tenant)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if let Some(audit) = &audit {
+            insert_audit(&mut tx, audit).await?;
+        }
+        notify(&mut tx, tenant, id, record.sequence).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok((handoff, record))
     }
 
     async fn events_after(

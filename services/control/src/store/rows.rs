@@ -9,7 +9,8 @@ use prost::Message;
 
 use super::StoreError;
 use crate::domain::{
-    Attempt, EventRecord, Failure, Handoff, PlannedTarget, QueueStatus, TransferMode,
+    Attempt, EventKind, EventRecord, Failure, Handoff, HandoffState, PlannedTarget, QueueStatus,
+    TransferMode,
 };
 
 pub(super) const HANDOFF_COLUMNS: &str = "id, tenant, request_id, request_fingerprint, state, conversation, \
@@ -60,6 +61,53 @@ pub(super) fn failure(reason: Option<i32>, detail: Option<String>) -> Option<Fai
         reason: pb::FailureReason::try_from(reason?).unwrap_or(pb::FailureReason::Unspecified),
         detail: detail.unwrap_or_default(),
     })
+}
+
+/// A new handoff as `create` stores it, and its CREATED event.
+pub(super) fn created(mut handoff: Handoff) -> (Handoff, EventRecord) {
+    handoff.state = HandoffState::INITIAL;
+    handoff.updated_at_ms = handoff.created_at_ms;
+    handoff.last_sequence = 1;
+    handoff.current_attempt = None;
+    handoff.queue_status = None;
+    handoff.failure = None;
+    handoff.wrap_up = None;
+    let event = EventRecord {
+        handoff_id: handoff.id.clone(),
+        sequence: 1,
+        kind: EventKind::Created,
+        state: HandoffState::INITIAL,
+        time_ms: handoff.created_at_ms,
+        attempt: None,
+        queue_status: None,
+        failure: None,
+        detail: String::new(),
+        wrap_up: None,
+    };
+    (handoff, event)
+}
+
+/// Applies a recorded event to its handoff as both stores' UPDATE does, so
+/// that `append` answers with the updated handoff without reading it back.
+pub(super) fn apply(handoff: &mut Handoff, record: &EventRecord) {
+    handoff.queue_status = if record.state == HandoffState::Queued {
+        record.queue_status.or(handoff.queue_status)
+    } else {
+        None
+    };
+    handoff.failure = match record.kind {
+        EventKind::Failed | EventKind::Cancelled => record.failure.clone(),
+        _ => None,
+    };
+    handoff.state = record.state;
+    handoff.updated_at_ms = record.time_ms;
+    handoff.last_sequence = record.sequence;
+    if let Some(attempt) = &record.attempt {
+        handoff.current_attempt = Some(attempt.clone());
+    }
+    if let Some(wrap_up) = &record.wrap_up {
+        handoff.wrap_up = Some(wrap_up.clone());
+    }
 }
 
 /// A row with its columns read but not yet interpreted, shared by the

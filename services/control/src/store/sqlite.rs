@@ -20,11 +20,13 @@ use async_trait::async_trait;
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::rows::{EVENT_COLUMNS, EventRow, HANDOFF_COLUMNS, HandoffRow, name_of, now_ms, wait_ms};
+use super::rows::{
+    EVENT_COLUMNS, EventRow, HANDOFF_COLUMNS, HandoffRow, apply, created, name_of, now_ms, wait_ms,
+};
 use super::{
     AuditAction, AuditEntry, AuditRecord, ContextAccess, CreateOutcome, HandoffStore, StoreError,
 };
-use crate::domain::{ConnectorPosition, EventKind, EventRecord, Handoff, HandoffState, NewEvent};
+use crate::domain::{ConnectorPosition, EventRecord, Handoff, HandoffState, NewEvent};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run.
@@ -235,91 +237,6 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// Appends `event`; with an `owner`, only while it holds the lease.
-    async fn append_as(
-        &self,
-        tenant: &str,
-        id: &str,
-        event: NewEvent,
-        owner: Option<String>,
-    ) -> Result<(Handoff, EventRecord), StoreError> {
-        let (tenant, id) = (tenant.to_owned(), id.to_owned());
-        let leases = self.leases.clone();
-        self.write(move |tx| {
-            let handoff = load(tx, &tenant, &id)?;
-            if let Some(owner) = &owner {
-                let leases = leases.lock().unwrap_or_else(|e| e.into_inner());
-                if leases.get(&id).is_none_or(|lease| lease.owner != *owner) {
-                    return Err(StoreError::LeaseLost);
-                }
-            }
-            let state = handoff.state.after(event.kind)?;
-            if let (Some(position), Some(attempt)) = (&event.connector_position, &event.attempt) {
-                let seen: bool = tx
-                    .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM handoff_events WHERE handoff_id = ?1 \
-                         AND attempt = ?2 AND connector_run = ?3 AND connector_sequence >= ?4)",
-                        params![id, attempt.number, position.run_id, position.sequence],
-                        |row| row.get(0),
-                    )
-                    .map_err(unavailable)?;
-                if seen {
-                    return Err(StoreError::Duplicate);
-                }
-            }
-            let record = EventRecord {
-                handoff_id: id.clone(),
-                sequence: handoff.last_sequence + 1,
-                kind: event.kind,
-                state,
-                time_ms: now_ms().max(handoff.updated_at_ms),
-                attempt: event.attempt.clone(),
-                queue_status: event.queue_status,
-                failure: event.failure.clone(),
-                detail: event.detail.clone(),
-                wrap_up: event.wrap_up.clone(),
-            };
-            insert_event(tx, &record, event.connector_position.as_ref())?;
-            let queue = if state == HandoffState::Queued {
-                record.queue_status.or(handoff.queue_status)
-            } else {
-                None
-            };
-            let handoff_failure = match event.kind {
-                EventKind::Failed | EventKind::Cancelled => record.failure.clone(),
-                _ => None,
-            };
-            tx.execute(
-                "UPDATE handoffs SET state = ?1, updated_at_ms = ?2, last_sequence = ?3, \
-                 current_attempt = COALESCE(?4, current_attempt), queue_position = ?5, \
-                 queue_wait_ms = ?6, failure_reason = ?7, failure_detail = ?8, \
-                 wrap_up = COALESCE(?11, wrap_up) WHERE tenant = ?9 AND id = ?10",
-                params![
-                    name_of(&state),
-                    record.time_ms,
-                    record.sequence,
-                    record.attempt.as_ref().map(|a| a.number),
-                    queue.map(|q| q.position),
-                    wait_ms(&queue),
-                    handoff_failure.as_ref().map(|f| f.reason as i32),
-                    handoff_failure.as_ref().map(|f| f.detail.clone()),
-                    tenant,
-                    id,
-                    record.wrap_up.as_ref().map(Message::encode_to_vec),
-                ],
-            )
-            .map_err(unavailable)?;
-            let updated = load(tx, &tenant, &id)?;
-            Ok((updated, record))
-        })
-        .await
-        .inspect(|(updated, _)| {
-            if updated.state.is_terminal() {
-                self.leases().remove(&updated.id);
-            }
-        })
-    }
-
     fn leases(&self) -> MutexGuard<'_, HashMap<String, Lease>> {
         self.leases.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -680,7 +597,11 @@ impl HandoffStore for SqliteStore {
         .await
     }
 
-    async fn create(&self, handoff: Handoff) -> Result<CreateOutcome, StoreError> {
+    async fn create(
+        &self,
+        handoff: Handoff,
+        audit: Option<AuditEntry>,
+    ) -> Result<CreateOutcome, StoreError> {
         self.write(move |tx| {
             let existing: Option<String> = tx
                 .query_row(
@@ -723,20 +644,11 @@ impl HandoffStore for SqliteStore {
                 ],
             )
             .map_err(unavailable)?;
-            let event = EventRecord {
-                handoff_id: handoff.id.clone(),
-                sequence: 1,
-                kind: EventKind::Created,
-                state: HandoffState::INITIAL,
-                time_ms: handoff.created_at_ms,
-                attempt: None,
-                queue_status: None,
-                failure: None,
-                detail: String::new(),
-                wrap_up: None,
-            };
+            let (stored, event) = created(handoff);
             insert_event(tx, &event, None)?;
-            let stored = load(tx, &handoff.tenant, &handoff.id)?;
+            if let Some(audit) = &audit {
+                insert_audit(tx, audit)?;
+            }
             Ok(CreateOutcome {
                 handoff: stored,
                 created_event: Some(event),
@@ -806,24 +718,84 @@ impl HandoffStore for SqliteStore {
         .await
     }
 
-    async fn append(
+    async fn append_as(
         &self,
         tenant: &str,
         id: &str,
         event: NewEvent,
+        owner: Option<&str>,
+        audit: Option<AuditEntry>,
     ) -> Result<(Handoff, EventRecord), StoreError> {
-        self.append_as(tenant, id, event, None).await
-    }
-
-    async fn append_leased(
-        &self,
-        tenant: &str,
-        id: &str,
-        event: NewEvent,
-        owner: &str,
-    ) -> Result<(Handoff, EventRecord), StoreError> {
-        self.append_as(tenant, id, event, Some(owner.to_owned()))
-            .await
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        let owner = owner.map(str::to_owned);
+        let leases = self.leases.clone();
+        self.write(move |tx| {
+            let mut handoff = load(tx, &tenant, &id)?;
+            if let Some(owner) = &owner {
+                let leases = leases.lock().unwrap_or_else(|e| e.into_inner());
+                if leases.get(&id).is_none_or(|lease| lease.owner != *owner) {
+                    return Err(StoreError::LeaseLost);
+                }
+            }
+            let state = handoff.state.after(event.kind)?;
+            if let (Some(position), Some(attempt)) = (&event.connector_position, &event.attempt) {
+                let seen: bool = tx
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM handoff_events WHERE handoff_id = ?1 \
+                         AND attempt = ?2 AND connector_run = ?3 AND connector_sequence >= ?4)",
+                        params![id, attempt.number, position.run_id, position.sequence],
+                        |row| row.get(0),
+                    )
+                    .map_err(unavailable)?;
+                if seen {
+                    return Err(StoreError::Duplicate);
+                }
+            }
+            let record = EventRecord {
+                handoff_id: id.clone(),
+                sequence: handoff.last_sequence + 1,
+                kind: event.kind,
+                state,
+                time_ms: now_ms().max(handoff.updated_at_ms),
+                attempt: event.attempt,
+                queue_status: event.queue_status,
+                failure: event.failure,
+                detail: event.detail,
+                wrap_up: event.wrap_up,
+            };
+            insert_event(tx, &record, event.connector_position.as_ref())?;
+            apply(&mut handoff, &record);
+            tx.execute(
+                "UPDATE handoffs SET state = ?1, updated_at_ms = ?2, last_sequence = ?3, \
+                 current_attempt = ?4, queue_position = ?5, queue_wait_ms = ?6, \
+                 failure_reason = ?7, failure_detail = ?8, wrap_up = ?9 \
+                 WHERE tenant = ?10 AND id = ?11",
+                params![
+                    name_of(&handoff.state),
+                    handoff.updated_at_ms,
+                    handoff.last_sequence,
+                    handoff.current_attempt.as_ref().map(|a| a.number),
+                    handoff.queue_status.map(|q| q.position),
+                    wait_ms(&handoff.queue_status),
+                    handoff.failure.as_ref().map(|f| f.reason as i32),
+                    handoff.failure.as_ref().map(|f| f.detail.as_str()),
+                    handoff.wrap_up.as_ref().map(Message::encode_to_vec),
+                    tenant,
+                    id,
+                ],
+            )
+            .map_err(unavailable)?;
+            if let Some(audit) = &audit {
+                insert_audit(tx, audit)?;
+            }
+            Ok((handoff, record))
+        })
+        .await
+        .inspect(|(updated, _)| {
+            if updated.state.is_terminal() {
+                self.leases().remove(&updated.id);
+            }
+        })
     }
 
     async fn events_after(
