@@ -76,7 +76,8 @@ def localize_auth(auth, work, bin_dir):
         auth["api_keys_file"] = os.path.join(work, "api-keys.toml")
         subprocess.run([os.path.join(bin_dir, "baton"), "auth", "new-key",
                         "--keys-file", auth["api_keys_file"], "--tenant", "helm-test",
-                        "--role", "ai_runtime"], check=True, stdout=subprocess.DEVNULL)
+                        "--role", "ai_runtime"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     jwt = auth.get("jwt") or {}
     if "jwks_file" in jwt:
         jwt["jwks_file"] = os.path.join(work, "jwks.json")

@@ -168,24 +168,9 @@ done
 # --- values the services consume -----------------------------------------------
 # TLS, OTLP, the PostgreSQL store and authentication become the services'
 # own configuration keys (the keys baton config check accepted above).
-python3 - "$work" <<'PY' || die "the rendered configuration does not carry the TLS/OTLP/store values"
-import sys, yaml, glob, os
-work = sys.argv[1]
-def config(scenario, component):
-    return yaml.safe_load(open(f"{work}/{scenario}/config/{component}.yaml"))
-def deployments(scenario):
-    found = {}
-    for path in glob.glob(f"{work}/{scenario}/manifests/*-deployment-*.yaml"):
-        doc = yaml.safe_load(open(path))
-        found[doc["metadata"]["labels"]["app.kubernetes.io/component"]] = doc
-    return found
-def container(deployment):
-    return deployment["spec"]["template"]["spec"]["containers"][0]
-def env(deployment):
-    return {e["name"]: e.get("value") for e in container(deployment).get("env", [])}
-def expect(what, actual, wanted):
-    if actual != wanted:
-        sys.exit(f"{what}: {actual!r}, expected {wanted!r}")
+PYTHONPATH="$root/helm" python3 - "$work" <<'PY' || die "the rendered configuration does not carry the TLS/OTLP/store values"
+import sys
+from rendered import config, deployments, container, env, expect
 
 # TLS everywhere: both control listeners, mTLS towards https:// connectors,
 # connectors asking for the control service's client certificate.
@@ -269,22 +254,9 @@ step "TLS, OTLP and PostgreSQL values become the services' configuration"
 # earlier connector claimed; their secrets reach them only through Secrets
 # (never the ConfigMaps); their gRPC port admits only the control pods and
 # their HTTP port the peers the values name.
-python3 - "$work" <<'PY' || die "the webhook and Twilio components are not wired as they should be"
-import sys, yaml, glob, json
-work = sys.argv[1]
-def config(scenario, component):
-    return yaml.safe_load(open(f"{work}/{scenario}/config/{component}.yaml"))
-def manifests(scenario, kind):
-    found = {}
-    for path in glob.glob(f"{work}/{scenario}/*/*-{kind.lower()}-*.yaml"):
-        doc = yaml.safe_load(open(path))
-        found[doc["metadata"]["labels"]["app.kubernetes.io/component"]] = doc
-    return found
-def env(scenario, component):
-    return {v["name"]: v for v in json.load(open(f"{work}/{scenario}/env/{component}.json"))}
-def expect(what, actual, wanted):
-    if actual != wanted:
-        sys.exit(f"{what}: {actual!r}, expected {wanted!r}")
+PYTHONPATH="$root/helm" python3 - "$work" <<'PY' || die "the webhook and Twilio components are not wired as they should be"
+import sys, glob
+from rendered import WORK as work, config, manifests, secret_env as env, expect
 
 control = config("webhook-twilio", "control")
 expect("connectors", control["connectors"],
@@ -304,10 +276,10 @@ expect("twilio credential variables", sorted(twilio_env),
        ["BATON_TWILIO_CREDENTIALS__ACCOUNT_SID", "BATON_TWILIO_CREDENTIALS__API_KEY_SECRET",
         "BATON_TWILIO_CREDENTIALS__API_KEY_SID", "BATON_TWILIO_CREDENTIALS__AUTH_TOKEN"])
 expect("twilio auth token", twilio_env["BATON_TWILIO_CREDENTIALS__AUTH_TOKEN"]["value"],
-       "0123456789abcdef0123456789abcdef")
+       "example-auth-token-9f8e7d6c5b4a")
 for path in glob.glob(f"{work}/*/manifests/*-configmap-*.yaml"):
     text = open(path).read()
-    for secret in ("whsec_", "0123456789abcdef0123456789abcdef", "example-api-key-secret"):
+    for secret in ("whsec_", "example-auth-token-9f8e7d6c5b4a", "example-api-key-secret"):
         if secret in text:
             sys.exit(f"{path}: a secret in a ConfigMap")
 expect("webhook endpoint keys", sorted(config("webhook-twilio", "webhook")["endpoints"]["crm"]),
