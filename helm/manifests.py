@@ -19,7 +19,8 @@ import yaml
 
 CRD_API_GROUPS = ("monitoring.coreos.com/",)
 SERVICE_MONITOR_SPEC = {"selector", "namespaceSelector", "endpoints", "jobLabel"}
-SERVICE_MONITOR_ENDPOINT = {"port", "path", "interval", "scheme", "scrapeTimeout"}
+SERVICE_MONITOR_ENDPOINT = {"port", "path", "interval", "scheme", "scrapeTimeout", "tlsConfig"}
+SERVICE_MONITOR_TLS = {"ca", "serverName"}
 # The configuration file each component reads, by the object that carries it.
 CONFIG_FILES = {
     ("ConfigMap", "-control", "control.yaml"): "control",
@@ -68,6 +69,11 @@ def check_service_monitor(name, doc):
         extra = set(endpoint) - SERVICE_MONITOR_ENDPOINT
         if extra or not isinstance(endpoint.get("port"), str):
             fail(f"{name}: bad ServiceMonitor endpoint {endpoint}")
+        tls = endpoint.get("tlsConfig")
+        if tls is not None and (set(tls) - SERVICE_MONITOR_TLS
+                                or set(tls["ca"]["secret"]) != {"name", "key"}
+                                or endpoint.get("scheme") != "https"):
+            fail(f"{name}: bad ServiceMonitor tlsConfig {tls}")
 
 
 def secret_env(deployment, secrets):

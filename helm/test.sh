@@ -170,7 +170,7 @@ done
 # own configuration keys (the keys baton config check accepted above).
 PYTHONPATH="$root/helm" python3 - "$work" <<'PY' || die "the rendered configuration does not carry the TLS/OTLP/store values"
 import sys
-from rendered import config, deployments, container, env, expect
+from rendered import config, deployments, manifests, container, env, expect
 
 # TLS everywhere: both control listeners, mTLS towards https:// connectors,
 # connectors asking for the control service's client certificate.
@@ -210,6 +210,14 @@ expect("sip TLS from the environment", (sip.get("BATON_SIP_TLS__CERT_FILE"),
        sip.get("BATON_SIP_TLS__CLIENT_CA_FILE")), ("/etc/baton/tls/tls.crt", "/etc/baton/tls/ca.crt"))
 expect("sip OTLP from the environment", sip.get("BATON_SIP_TELEMETRY__OTLP_ENDPOINT"),
        "http://otel-collector.observability.svc:4317")
+# ServiceMonitors scrape over https, trusting the TLS Secret's CA.
+monitors = manifests("tls-everywhere", "ServiceMonitor")
+expect("tls-everywhere ServiceMonitors", sorted(monitors), ["control", "queue", "webhook"])
+for component, monitor in monitors.items():
+    endpoint = monitor["spec"]["endpoints"][0]
+    expect(f"{component} scrape scheme", endpoint.get("scheme"), "https")
+    expect(f"{component} scrape CA", endpoint["tlsConfig"],
+           {"ca": {"secret": {"name": "baton-tls", "key": "ca.crt"}}, "serverName": f"baton-{component}"})
 # Authentication with TLS: every verifier from its Secret.
 expect("tls-everywhere auth", control["auth"],
        {"mode": "required", "api_keys_file": "/etc/baton/auth/api-keys.toml",

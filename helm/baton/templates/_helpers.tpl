@@ -207,7 +207,7 @@ spec:
 {{- end }}
 {{- end -}}
 
-{{/* A component's ServiceMonitor: the control service and the queue serve /metrics on their HTTP port. */}}
+{{/* A component's ServiceMonitor: the control service, the queue and the webhook connector serve /metrics on their HTTP port (https with TLS on). */}}
 {{- define "baton.serviceMonitor" -}}
 {{- if .root.Values.serviceMonitor.enabled }}
 apiVersion: monitoring.coreos.com/v1
@@ -231,6 +231,16 @@ spec:
     - port: {{ .port }}
       path: /metrics
       interval: {{ .root.Values.serviceMonitor.interval }}
+      {{- if .root.Values.tls.enabled }}
+      # With TLS on, the HTTP listeners serve the chart's certificate.
+      scheme: https
+      tlsConfig:
+        ca:
+          secret:
+            name: {{ .root.Values.tls.secretName }}
+            key: ca.crt
+        serverName: {{ include "baton.componentName" . }}
+      {{- end }}
 {{- end }}
 {{- end -}}
 
