@@ -3,6 +3,9 @@
 //! - [`handoff::v1`]: `HandoffService`, called by AI agent runtimes.
 //! - [`connector::v1`]: `ConnectorService`, implemented by every connector.
 //! - [`types::v1`]: the types both share (`baton.type.v1`).
+//!
+//! The tonic client and server stubs come with the `grpc` feature (on by
+//! default); without it, only the messages are compiled.
 
 #![allow(clippy::doc_lazy_continuation, clippy::large_enum_variant)]
 
@@ -17,13 +20,13 @@ pub use r#type as types;
 
 pub mod handoff {
     pub mod v1 {
-        tonic::include_proto!("baton.handoff.v1");
+        include!(concat!(env!("OUT_DIR"), "/baton.handoff.v1.rs"));
     }
 }
 
 pub mod connector {
     pub mod v1 {
-        tonic::include_proto!("baton.connector.v1");
+        include!(concat!(env!("OUT_DIR"), "/baton.connector.v1.rs"));
     }
 }
 

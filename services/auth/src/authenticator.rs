@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use http::HeaderMap;
 use serde::{Deserialize, Serialize};
-use tonic::codegen::http::HeaderMap;
 
 use crate::api_key::{self, ApiKey, KeyStore};
 use crate::error::AuthError;
@@ -191,7 +191,7 @@ pub fn unauthenticated_principal(tenant: &str) -> Principal {
 
 #[cfg(test)]
 mod tests {
-    use tonic::codegen::http::HeaderValue;
+    use http::HeaderValue;
 
     use super::*;
 

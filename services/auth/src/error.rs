@@ -1,5 +1,7 @@
-//! Why a call was refused, and the one place that maps it to a gRPC status.
+//! Why a call was refused, and the one place that maps it to a gRPC status
+//! (with the `grpc` feature).
 
+#[cfg(feature = "grpc")]
 use tonic::{Code, Status};
 
 /// Why a call was refused. What the caller is told is deliberately coarse
@@ -41,7 +43,10 @@ impl AuthError {
             AuthError::Denied { .. } => "role lacks the method",
         }
     }
+}
 
+#[cfg(feature = "grpc")]
+impl AuthError {
     pub fn code(&self) -> Code {
         match self {
             AuthError::Denied { .. } => Code::PermissionDenied,
@@ -54,6 +59,7 @@ impl AuthError {
     }
 }
 
+#[cfg(feature = "grpc")]
 impl From<AuthError> for Status {
     fn from(error: AuthError) -> Self {
         error.to_status()

@@ -12,6 +12,10 @@
 //! - [`RateLimitLayer`] and [`StreamLimiter`]: per-tenant limits, answering
 //!   `RESOURCE_EXHAUSTED`.
 //!
+//! The layers, and the mapping of [`AuthError`] to `tonic::Status`, come
+//! with the `grpc` feature (on by default); without it, the crate parses
+//! and checks credentials only.
+//!
 //! A server stacks them auth first, so that limits know the tenant:
 //! `Server::builder().layer(auth).layer(rate_limit)`. Configuration, for
 //! example:
@@ -40,17 +44,21 @@ pub mod authenticator;
 pub mod error;
 mod hex;
 pub mod jwt;
+#[cfg(feature = "grpc")]
 pub mod layer;
 pub mod permissions;
 pub mod principal;
+#[cfg(feature = "grpc")]
 pub mod rate_limit;
 pub mod reload;
 
 pub use authenticator::{AuthConfig, AuthConfigError, AuthMode, Authenticator};
 pub use error::AuthError;
+#[cfg(feature = "grpc")]
 pub use layer::{AuthLayer, AuthService};
 pub use permissions::Permissions;
 pub use principal::{Principal, Role};
+#[cfg(feature = "grpc")]
 pub use rate_limit::{
     RateLimitConfig, RateLimitLayer, RateLimitService, StreamLimiter, StreamPermit,
 };

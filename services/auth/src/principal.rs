@@ -73,6 +73,7 @@ pub const MAX_TENANT_BYTES: usize = 128;
 
 impl Principal {
     /// The principal of a request, as inserted by the auth layer.
+    #[cfg(feature = "grpc")]
     pub fn of<T>(request: &tonic::Request<T>) -> Option<&Principal> {
         request.extensions().get::<Principal>()
     }

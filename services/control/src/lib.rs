@@ -15,7 +15,9 @@ pub mod registry;
 pub mod retention;
 pub mod server;
 pub mod store;
-pub mod token;
+/// Context tokens, from their own crate so that the fuzz target
+/// `context_token` (tests/fuzz) builds without the service.
+pub use baton_context_token as token;
 
 pub use config::ControlConfig;
 pub use server::{BoundControl, bind, check};

@@ -10,23 +10,9 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// The `ErrorInfo` domain of every Baton error.
 pub const ERROR_DOMAIN: &str = "baton.dev";
 
-/// One invalid field of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldViolation {
-    /// The field's path, e.g. `target.phone_number` or `context.entities[2].name`.
-    pub field: String,
-    /// What is wrong with it. Never contains the field's value.
-    pub description: String,
-}
-
-impl FieldViolation {
-    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            description: description.into(),
-        }
-    }
-}
+/// One invalid field of a request. Defined beside request validation, which
+/// has no gRPC dependency; every service names it from here.
+pub use baton_request_validation::FieldViolation;
 
 /// `INVALID_ARGUMENT` naming every bad field, with `BadRequest` details.
 pub fn invalid_argument(violations: &[FieldViolation]) -> Status {

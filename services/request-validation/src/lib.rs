@@ -1,15 +1,37 @@
 //! Validation of `CreateHandoff` requests. Every problem is reported with
 //! the path of the field that is wrong, and never with the field's value
 //! (which may be personal data).
+//!
+//! Plain Rust over the prost messages: no gRPC, so that the control service
+//! maps the violations to `INVALID_ARGUMENT` at its edge
+//! (`baton_service_kit::status::invalid_argument`), and the fuzz target
+//! `create_request` (tests/fuzz) builds this crate alone.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use baton_proto::handoff::v1::CreateHandoffRequest;
 use baton_proto::types::v1 as pb;
-use baton_service_kit::status::FieldViolation;
 use prost::Message;
 use serde::Deserialize;
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// The field's path, e.g. `target.phone_number` or `context.entities[2].name`.
+    pub field: String,
+    /// What is wrong with it. Never contains the field's value.
+    pub description: String,
+}
+
+impl FieldViolation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
 
 /// Size limits on what a handoff may carry.
 #[derive(Debug, Clone, Deserialize)]

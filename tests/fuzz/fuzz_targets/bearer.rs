@@ -6,18 +6,31 @@
 //! `x-api-key` header, or a valid JWT or API key with the rest of the input
 //! spliced in (position, then bytes), which reaches the signature and claim
 //! checks that random bytes never would.
+//!
+//! The keys are fixed, so that a crash's input replays the same way.
 
 #![no_main]
 
 use std::sync::OnceLock;
 
-use baton_auth::api_key::{self, KeysFile};
+use baton_auth::api_key::{ApiKey, KeyEntry, KeysFile};
 use baton_auth::jwt::JwtConfig;
 use baton_auth::{AuthConfig, AuthMode, Authenticator, Role};
+use http::{HeaderMap, HeaderValue};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use libfuzzer_sys::fuzz_target;
-use tonic::codegen::http::{HeaderMap, HeaderValue};
+
+/// A P-256 key made for this target only (PKCS#8); it signs nothing else.
+const ES256_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg+F533ELSpc/4OkOU
+LEoR7UFN/vNPo+Fo7Hg9KiMoYgmhRANCAAQLHYLLtos0hB8774mu9EFqgGnirH/x
+itOqDAOpTyndtT/lYvlUx95mGP3e+Q9giIV/6BuUi0U3PZEMV0n1G3xa
+-----END PRIVATE KEY-----
+";
+
+/// An API key made for this target only: `bk_<id>_<43 base64url chars>`.
+const API_KEY: &str = "bk_0123456789abcdef_ZnV6emluZy1vbmx5LWtleS1vZi1iYXRvbi1iZWFyZXI";
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -31,8 +44,7 @@ fn fixture() -> &'static Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let secret = "a fuzzing secret of at least thirty-two bytes";
         std::fs::write(dir.path().join("secret"), secret).expect("write");
-        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("keygen");
-        let es256 = EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).expect("pem");
+        let es256 = EncodingKey::from_ec_pem(ES256_KEY.as_bytes()).expect("pem");
         let mut jwk = Jwk::from_encoding_key(&es256, Algorithm::ES256).expect("jwk");
         jwk.common.key_id = Some("k1".into());
         std::fs::write(
@@ -40,9 +52,21 @@ fn fixture() -> &'static Fixture {
             serde_json::to_vec(&JwkSet { keys: vec![jwk] }).expect("json"),
         )
         .expect("write");
-        let minted = api_key::mint("acme", &[Role::AiRuntime], None, None).expect("mints");
+        let api_key = ApiKey::parse(API_KEY).expect("a well-formed key");
+        let entry = KeyEntry {
+            id: api_key.id().to_string(),
+            tenant: "acme".into(),
+            roles: [Role::AiRuntime].into(),
+            secret_sha256: api_key
+                .secret_sha256()
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect(),
+            name: None,
+            not_after: None,
+        };
         let keys_file = dir.path().join("keys.toml");
-        KeysFile::add_to(&keys_file, minted.entry).expect("adds");
+        KeysFile::add_to(&keys_file, entry).expect("adds");
         let authenticator = Authenticator::from_config(&AuthConfig {
             mode: AuthMode::Required,
             api_keys_file: Some(keys_file),
@@ -71,7 +95,7 @@ fn fixture() -> &'static Fixture {
         Fixture {
             _dir: dir,
             authenticator,
-            valid: vec![hs, es, minted.key],
+            valid: vec![hs, es, API_KEY.to_string()],
         }
     })
 }

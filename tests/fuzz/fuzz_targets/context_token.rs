@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use baton_control::token::{Purpose, TokenSigner};
+use baton_context_token::{Purpose, TokenSigner};
 use libfuzzer_sys::fuzz_target;
 use uuid::Uuid;
 

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use baton_control::domain::validate::{Limits, validate_create};
 use baton_proto::handoff::v1::CreateHandoffRequest;
+use baton_request_validation::{Limits, validate_create};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 

@@ -6,7 +6,9 @@ pub mod message;
 pub mod model;
 pub mod routing;
 pub mod state;
-pub mod validate;
+/// Request validation, from its own crate so that the fuzz target
+/// `create_request` (tests/fuzz) builds without the service.
+pub use baton_request_validation as validate;
 
 pub use model::*;
 pub use state::{EventKind, HandoffState, IllegalTransition};
