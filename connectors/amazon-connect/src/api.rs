@@ -229,9 +229,13 @@ impl ConnectApi {
             region: config.region.clone(),
             instance_id: config.instance_id.clone(),
             credentials: config.credentials.clone(),
+            // One request of the burst is kept in reserve: requests paced
+            // exactly to the quota reach Amazon at slightly uneven times
+            // (network, scheduling), and the reserve absorbs that instead
+            // of a 429.
             pacers: Operation::ALL
                 .iter()
-                .map(|_| Pacer::new(config.rate_per_second, config.burst))
+                .map(|_| Pacer::new(config.rate_per_second, config.burst.saturating_sub(1).max(1)))
                 .collect(),
             rate_per_second: config.rate_per_second,
         })

@@ -40,7 +40,9 @@ pub struct ConnectConfig {
     /// quota for most contact APIs is 2); more wait their turn, reported
     /// as QUEUED.
     pub rate_per_second: f64,
-    /// Requests per operation allowed back to back. Default 5.
+    /// The quota's burst: requests per operation allowed back to back.
+    /// Default 5. The connector sends one fewer back to back, keeping one
+    /// in reserve for uneven arrival times.
     pub burst: u32,
     /// How often a transfer's contact and queue are looked at. Default `2s`.
     #[serde(with = "humantime_serde")]

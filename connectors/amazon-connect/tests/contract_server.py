@@ -318,7 +318,8 @@ class Instance:
 
     def enqueue(self, contact, queue_id, user_id=None):
         """The contact waits in a queue (or a user's queue) for an agent."""
-        contact["QueueInfo"] = {"Id": queue_id or f"agent-queue-{user_id}", "EnqueueTimestamp": now_epoch()}
+        if queue_id is not None:
+            contact["QueueInfo"] = {"Id": queue_id, "EnqueueTimestamp": now_epoch()}
         contact.pop("AgentInfo", None)
         contact["schedule"] = []
         if user_id is not None:

@@ -1,0 +1,73 @@
+//! The Amazon Connect connector through the conformance kit
+//! (`baton-conformance`), as a vendor would run it: the real binary against
+//! the contract server. Every sample transfer moves a TASK contact of its
+//! own (`task-{handoff_hex}`, made by the server on first sight). Queue
+//! `support` has an agent who answers (connects); `missing` names a queue
+//! the instance does not have (fails, unreachable); `waiting` has no agent
+//! staffed (holds in the queue until cancelled or the deadline).
+
+mod common;
+
+use baton_conformance::{Launched, Profile, Subject};
+use common::{ContractServer, config_toml};
+
+const PROFILE: &str = r#"
+settle = "400ms"
+grace = "5s"
+
+[[targets]]
+queue = "support"
+expect = "connects"
+platform_contact_id = "task-{handoff_hex}"
+
+[[targets]]
+queue = "missing"
+expect = "fails"
+reason = "unreachable"
+platform_contact_id = "task-{handoff_hex}"
+
+[[targets]]
+queue = "waiting"
+expect = "holds"
+holds_after = "queued"
+platform_contact_id = "task-{handoff_hex}"
+"#;
+
+#[tokio::test]
+async fn the_amazon_connect_connector_conforms() {
+    // The kit starts many transfers back to back: the contract is under
+    // test here, not the quota, so both sides allow more.
+    let server = ContractServer::start_with_rate(100.0, 100).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("amazon-connect.toml");
+    std::fs::write(&config, config_toml(&server, 100.0, 100)).expect("writes");
+    let log = dir.path().join("connector.log");
+    let command = [
+        baton_tests::binary("baton-connector-amazon-connect")
+            .display()
+            .to_string(),
+        "--config".into(),
+        config.display().to_string(),
+    ];
+    let launched = Launched::start(&command, Some(&log))
+        .await
+        .unwrap_or_else(|e| panic!("launch the Amazon Connect connector: {e:#}"));
+    let profile = Profile::from_toml(PROFILE).expect("profile");
+    let report = baton_conformance::run(Subject::Launched(Box::new(launched)), &profile).await;
+    println!("{}", report.render_text());
+    assert!(
+        report.failed().is_empty() && report.skipped().is_empty(),
+        "{}\nconnector log:\n{}",
+        report.render_text(),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(report.passed().len() >= 25, "{}", report.render_text());
+    let refused: Vec<String> = server
+        .refused()
+        .await
+        .into_iter()
+        // The `missing` sample's TransferContact is refused by design.
+        .filter(|r| !r.contains("q-does-not-exist"))
+        .collect();
+    assert!(refused.is_empty(), "{refused:#?}");
+}
