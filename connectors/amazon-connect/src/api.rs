@@ -235,7 +235,12 @@ impl ConnectApi {
             // of a 429.
             pacers: Operation::ALL
                 .iter()
-                .map(|_| Pacer::new(config.rate_per_second, config.burst.saturating_sub(1).max(1)))
+                .map(|_| {
+                    Pacer::new(
+                        config.rate_per_second,
+                        config.burst.saturating_sub(1).max(1),
+                    )
+                })
                 .collect(),
             rate_per_second: config.rate_per_second,
         })

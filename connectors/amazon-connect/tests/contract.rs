@@ -53,7 +53,11 @@ async fn a_task_goes_to_its_queue_with_the_context_as_attributes_and_reports_que
         events[0].estimated_wait.as_ref().map(|d| d.seconds),
         Some(45)
     );
-    assert!(events[0].detail.contains("q-support"), "{}", events[0].detail);
+    assert!(
+        events[0].detail.contains("q-support"),
+        "{}",
+        events[0].detail
+    );
     assert!(events[1].detail.contains("u-agent-7"));
 
     // The context is on the initial contact, flattened into string
@@ -130,7 +134,11 @@ async fn quick_connects_resolve_to_their_queue_or_agent_and_a_phone_number_one_i
     let server = ContractServer::start().await;
     let grpc = start_connector(config(&server)).await;
 
-    let events = transfer(grpc, request("h-qc-queue", &contact_id("TASK", 3), "billing")).await;
+    let events = transfer(
+        grpc,
+        request("h-qc-queue", &contact_id("TASK", 3), "billing"),
+    )
+    .await;
     assert_eq!(kinds(&events), CONNECTED, "{events:#?}");
 
     // A USER quick connect: straight to the agent, no queue to report.
@@ -155,7 +163,11 @@ async fn quick_connects_resolve_to_their_queue_or_agent_and_a_phone_number_one_i
     assert_eq!(to_user["params"]["ContactFlowId"], "f-agent-transfer");
     assert!(to_user["params"].get("QueueId").is_none());
 
-    let events = transfer(grpc, request("h-qc-phone", &contact_id("TASK", 5), "outside")).await;
+    let events = transfer(
+        grpc,
+        request("h-qc-phone", &contact_id("TASK", 5), "outside"),
+    )
+    .await;
     assert_eq!(kinds(&events), [Kind::Failed]);
     let failed = events.last().expect("an event");
     assert_eq!(failed.failure_reason, FailureReason::Unsupported as i32);
@@ -205,7 +217,11 @@ async fn what_connect_refuses_fails_the_transfer_with_its_reason_and_nothing_mov
     let mut wrong = config(&server);
     wrong.credentials.secret_access_key = "not-the-secret".into();
     let wrong_grpc = start_connector(wrong).await;
-    let events = transfer(wrong_grpc, request("h-creds", &contact_id("TASK", 7), "support")).await;
+    let events = transfer(
+        wrong_grpc,
+        request("h-creds", &contact_id("TASK", 7), "support"),
+    )
+    .await;
     assert_eq!(kinds(&events), [Kind::Failed]);
     assert_eq!(
         events[0].failure_reason,
@@ -308,7 +324,8 @@ async fn context_that_does_not_fit_the_contacts_32_kb_leaves_the_reference() {
     let grpc = start_connector(config(&server)).await;
     let mut big = request("h-big", &contact, "support");
     let envelope = big.envelope.as_mut().expect("envelope");
-    envelope.payloads[0].content = json!({"token": "signed.token", "summary": "s".repeat(20_000)}).to_string();
+    envelope.payloads[0].content =
+        json!({"token": "signed.token", "summary": "s".repeat(20_000)}).to_string();
     let events = transfer(grpc, big).await;
     assert_eq!(kinds(&events), CONNECTED, "{events:#?}");
     let attributes = &server.contact(&contact).await["Attributes"];
@@ -398,7 +415,11 @@ impl SignedClient {
             .http
             .request(method.parse().expect("method"), &url)
             .header("host", &self.host);
-        for (k, v) in headers.iter().copied().chain(signing.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        for (k, v) in headers
+            .iter()
+            .copied()
+            .chain(signing.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        {
             request = request.header(k, v);
         }
         if !body.is_empty() {
@@ -413,7 +434,11 @@ impl SignedClient {
             .unwrap_or_default()
             .to_owned();
         let text = response.text().await.unwrap_or_default();
-        (status, error_type, serde_json::from_str(&text).unwrap_or(Value::Null))
+        (
+            status,
+            error_type,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, String, Value) {
@@ -460,8 +485,16 @@ async fn the_contract_server_refuses_what_breaks_the_published_contract() {
     let refused = client
         .send_with("GET", &describe, None, &wrong_secret, now, "")
         .await;
-    assert_eq!((refused.0, refused.1.as_str()), (403, "InvalidSignatureException"));
-    assert!(refused.2["Message"].as_str().unwrap_or_default().contains("signature"));
+    assert_eq!(
+        (refused.0, refused.1.as_str()),
+        (403, "InvalidSignatureException")
+    );
+    assert!(
+        refused.2["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("signature")
+    );
     let unknown_key = Credentials {
         access_key_id: "AKIAUNKNOWNKEY000000".into(),
         ..client.credentials.clone()
@@ -469,7 +502,10 @@ async fn the_contract_server_refuses_what_breaks_the_published_contract() {
     let refused = client
         .send_with("GET", &describe, None, &unknown_key, now, "")
         .await;
-    assert_eq!((refused.0, refused.1.as_str()), (403, "UnrecognizedClientException"));
+    assert_eq!(
+        (refused.0, refused.1.as_str()),
+        (403, "UnrecognizedClientException")
+    );
     let skewed = client
         .send_with(
             "GET",
@@ -480,16 +516,34 @@ async fn the_contract_server_refuses_what_breaks_the_published_contract() {
             "",
         )
         .await;
-    assert_eq!((skewed.0, skewed.1.as_str()), (403, "InvalidSignatureException"));
-    assert!(skewed.2["Message"].as_str().unwrap_or_default().contains("expired"));
+    assert_eq!(
+        (skewed.0, skewed.1.as_str()),
+        (403, "InvalidSignatureException")
+    );
+    assert!(
+        skewed.2["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("expired")
+    );
 
     // Paths and methods.
     let unknown = client
         .post("/contact/teleport", json!({"InstanceId": INSTANCE_ID}))
         .await;
-    assert_eq!((unknown.0, unknown.1.as_str()), (404, "UnknownOperationException"));
+    assert_eq!(
+        (unknown.0, unknown.1.as_str()),
+        (404, "UnknownOperationException")
+    );
     let wrong_method = client
-        .send_with("GET", "/contact/transfer", None, &client.credentials, now, "")
+        .send_with(
+            "GET",
+            "/contact/transfer",
+            None,
+            &client.credentials,
+            now,
+            "",
+        )
         .await;
     assert_eq!(wrong_method.0, 405);
 
@@ -585,11 +639,17 @@ async fn the_contract_server_refuses_what_breaks_the_published_contract() {
     let first = client.post("/contact/transfer", transfer.clone()).await;
     assert_eq!(first.0, 200, "{first:?}");
     let again = client.post("/contact/transfer", transfer.clone()).await;
-    assert_eq!(again.2["ContactId"], first.2["ContactId"], "a repeat answers the same");
+    assert_eq!(
+        again.2["ContactId"], first.2["ContactId"],
+        "a repeat answers the same"
+    );
     let mut other = transfer;
     other["QueueId"] = json!("q-instant");
     let conflict = client.post("/contact/transfer", other).await;
-    assert_eq!((conflict.0, conflict.1.as_str()), (409, "IdempotencyException"));
+    assert_eq!(
+        (conflict.0, conflict.1.as_str()),
+        (409, "IdempotencyException")
+    );
 }
 
 #[tokio::test]
@@ -600,7 +660,14 @@ async fn the_contract_server_throttles_past_two_per_second_with_a_burst_of_five(
     let mut statuses = Vec::new();
     for _ in 0..8 {
         let answer = client
-            .send_with("GET", &describe, None, &client.credentials, SystemTime::now(), "")
+            .send_with(
+                "GET",
+                &describe,
+                None,
+                &client.credentials,
+                SystemTime::now(),
+                "",
+            )
             .await;
         statuses.push((answer.0, answer.1));
     }

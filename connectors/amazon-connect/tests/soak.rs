@@ -19,7 +19,11 @@ const SPACING: Duration = Duration::from_millis(250);
 async fn transfers_at_twice_the_quota_queue_in_the_connector_and_are_never_throttled() {
     let server = ContractServer::start().await;
     let config = config(&server);
-    assert_eq!((config.rate_per_second, config.burst), (2.0, 5), "the defaults");
+    assert_eq!(
+        (config.rate_per_second, config.burst),
+        (2.0, 5),
+        "the defaults"
+    );
     let grpc = start_connector(config).await;
 
     let mut running = Vec::new();
@@ -61,7 +65,11 @@ async fn transfers_at_twice_the_quota_queue_in_the_connector_and_are_never_throt
     );
     assert_eq!(connected, TRANSFERS);
     assert_eq!(stats["throttled"], 0, "{stats}");
-    assert!(server.refused().await.is_empty(), "{:?}", server.refused().await);
+    assert!(
+        server.refused().await.is_empty(),
+        "{:?}",
+        server.refused().await
+    );
     assert!(paced > 0, "transfers beyond the burst report their wait");
     assert!(!longest_wait.is_zero());
 }

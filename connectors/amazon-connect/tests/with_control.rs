@@ -155,11 +155,18 @@ async fn a_handoff_of_a_task_contact_reaches_the_agent_with_its_context_as_attri
         "customer: I was charged twice, I want to talk to a person"
     );
     let text = attributes.to_string();
-    assert!(!text.contains("ACC-99887766"), "sensitive entity sent: {text}");
+    assert!(
+        !text.contains("ACC-99887766"),
+        "sensitive entity sent: {text}"
+    );
     assert!(!text.contains("+14155550123"), "caller number sent: {text}");
     // The screen pop the agent workspace can open is the control service's.
     let screen_pop = attributes["baton_screen_pop_url"].as_str().expect("url");
     let page = reqwest::get(screen_pop).await.expect("screen pop answers");
     assert_eq!(page.status(), 200);
-    assert!(server.refused().await.is_empty(), "{:?}", server.refused().await);
+    assert!(
+        server.refused().await.is_empty(),
+        "{:?}",
+        server.refused().await
+    );
 }

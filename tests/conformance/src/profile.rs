@@ -82,6 +82,12 @@ pub struct SampleTarget {
     /// Sent as `conversation.call.sip_gateway_uri` (the caller's leg), for
     /// connectors that transfer a live call (a SIP blind transfer needs it).
     pub sip_gateway_uri: Option<String>,
+    /// Sent as `conversation.call.platform_contact_id`: the live contact a
+    /// platform connector moves (a Twilio CallSid, an Amazon Connect
+    /// contact id). `{handoff_hex}` is replaced by the 32 hex digits that
+    /// make each of the kit's handoff ids unique, so that every transfer
+    /// moves a contact of its own (e.g. `CA{handoff_hex}`).
+    pub platform_contact_id: Option<String>,
 }
 
 impl SampleTarget {
@@ -96,6 +102,7 @@ impl SampleTarget {
             holds_after: None,
             modes: Vec::new(),
             sip_gateway_uri: None,
+            platform_contact_id: None,
         };
         match kind {
             target::Kind::Queue(queue) => {

@@ -136,6 +136,15 @@ pub fn envelope(
     envelope
 }
 
+/// A sample's `platform_contact_id` for one handoff: `{handoff_hex}`
+/// becomes the hex digits of the handoff id (see [`new_handoff_id`]).
+pub fn platform_contact_id(template: &str, handoff_id: &str) -> String {
+    let hex = handoff_id
+        .strip_prefix("conformance-")
+        .unwrap_or(handoff_id);
+    template.replace("{handoff_hex}", hex)
+}
+
 /// The token alone for User-to-User; a small JSON object otherwise, or the
 /// token alone when that does not fit.
 fn compact_payload(mechanism: ContextMechanism, token: &str, limit: usize) -> String {

@@ -277,7 +277,9 @@ pub fn request(handoff_id: &str, contact_id: &str, queue: &str) -> StartTransfer
             reference: Some(ContextReference {
                 handoff_id: handoff_id.into(),
                 token: "signed.token".into(),
-                context_url: format!("https://baton.example/v1/handoffs/{handoff_id}/context?token=t"),
+                context_url: format!(
+                    "https://baton.example/v1/handoffs/{handoff_id}/context?token=t"
+                ),
                 screen_pop_url: format!(
                     "https://baton.example/v1/handoffs/{handoff_id}/screen-pop?token=t"
                 ),
@@ -305,7 +307,10 @@ pub fn request(handoff_id: &str, contact_id: &str, queue: &str) -> StartTransfer
 }
 
 /// Every event of one transfer, to its terminal one.
-pub async fn transfer(grpc: SocketAddr, request: StartTransferRequest) -> Vec<StartTransferResponse> {
+pub async fn transfer(
+    grpc: SocketAddr,
+    request: StartTransferRequest,
+) -> Vec<StartTransferResponse> {
     let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
         .await
         .expect("connects");

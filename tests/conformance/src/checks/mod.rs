@@ -103,11 +103,16 @@ impl Session {
         deadline: Duration,
     ) -> StartTransferRequest {
         let handoff_id = requests::new_handoff_id();
-        let envelope = requests::envelope(
+        let mut envelope = requests::envelope(
             &handoff_id,
             &self.info.context_capabilities,
             sample.sip_gateway_uri.as_deref(),
         );
+        if let Some(contact) = &sample.platform_contact_id
+            && let Some(call) = envelope.conversation.as_mut().and_then(|c| c.call.as_mut())
+        {
+            call.platform_contact_id = requests::platform_contact_id(contact, &handoff_id);
+        }
         let target = sample.target().unwrap_or_else(|_| {
             requests::synthesized_target(TargetKind::Queue).expect("queues can be synthesized")
         });
