@@ -1,0 +1,98 @@
+//! The Twilio connector through the conformance kit (`baton-conformance`),
+//! as a vendor would run it: the real binary against the Twilio contract
+//! server of `contract.rs`, which checks every call update and then plays
+//! the call with signed callbacks. Every sample transfer moves a call of
+//! its own (`CA{handoff_hex}`, in progress). Queue `billing` is a Flex
+//! queue whose agent is bridged (connects); `+14155550111` is busy (fails
+//! BUSY, the caller held for the next target); `sip:ringing@pbx.example`
+//! rings without an answer (holds until cancelled or the deadline).
+
+mod common;
+
+use std::sync::Arc;
+
+use baton_conformance::{Launched, Profile, Subject};
+use common::*;
+
+const PROFILE: &str = r#"
+settle = "400ms"
+grace = "5s"
+
+[[targets]]
+queue = "billing"
+expect = "connects"
+platform_contact_id = "CA{handoff_hex}"
+
+[[targets]]
+phone_number = "+14155550111"
+expect = "fails"
+reason = "busy"
+platform_contact_id = "CA{handoff_hex}"
+
+[[targets]]
+sip_uri = "sip:ringing@pbx.example"
+expect = "holds"
+platform_contact_id = "CA{handoff_hex}"
+"#;
+
+#[tokio::test]
+async fn the_twilio_connector_conforms() {
+    let mut server = Twilio {
+        any_call_in_progress: true,
+        ..Default::default()
+    };
+    server.outcomes.get_mut().expect("lock").extend([
+        ("billing".to_owned(), Outcome::Bridged),
+        ("+14155550111".to_owned(), Outcome::Busy),
+        ("sip:ringing@pbx.example".to_owned(), Outcome::Silent),
+    ]);
+    let server = Arc::new(server);
+    let api = start_twilio(server.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("twilio.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+listen = "127.0.0.1:0"
+api_base = "http://{api}"
+rate_per_second = 50.0
+burst = 10
+workflow_sid = "{WORKFLOW_SID}"
+
+[credentials]
+account_sid = "{ACCOUNT_SID}"
+auth_token = "{AUTH_TOKEN}"
+
+[callbacks]
+listen = "127.0.0.1:0"
+"#
+        ),
+    )
+    .expect("write the connector's config");
+    let log = dir.path().join("connector.log");
+    let command = [
+        baton_tests::binary("baton-connector-twilio")
+            .display()
+            .to_string(),
+        "--config".into(),
+        config.display().to_string(),
+    ];
+    let launched = Launched::start(&command, Some(&log))
+        .await
+        .unwrap_or_else(|e| panic!("launch the Twilio connector: {e:#}"));
+    let profile = Profile::from_toml(PROFILE).expect("profile");
+    let report = baton_conformance::run(Subject::Launched(Box::new(launched)), &profile).await;
+    println!("{}", report.render_text());
+    assert!(
+        report.failed().is_empty() && report.skipped().is_empty(),
+        "{}\nconnector log:\n{}",
+        report.render_text(),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(report.passed().len() >= 25, "{}", report.render_text());
+    assert!(
+        !server.updates().is_empty(),
+        "the kit's transfers updated calls"
+    );
+}
