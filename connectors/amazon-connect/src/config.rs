@@ -236,12 +236,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert!(
-            config
-                .validate()
-                .unwrap_err()
-                .starts_with("queues.support:")
-        );
+        assert!(matches!(config.validate(), Err(e) if e.starts_with("queues.support:")));
         config.queues.insert(
             "support".into(),
             QueueConfig {
@@ -250,12 +245,7 @@ mod tests {
                 quick_connect_id: Some("qc".into()),
             },
         );
-        assert!(
-            config
-                .validate()
-                .unwrap_err()
-                .starts_with("queues.support:")
-        );
+        assert!(matches!(config.validate(), Err(e) if e.starts_with("queues.support:")));
         config.queues.insert(
             "support".into(),
             QueueConfig {
@@ -271,10 +261,7 @@ mod tests {
         let mut config = valid();
         config.credentials.secret_access_key.clear();
         assert!(
-            config
-                .validate()
-                .unwrap_err()
-                .starts_with("credentials.secret_access_key")
+            matches!(config.validate(), Err(e) if e.starts_with("credentials.secret_access_key"))
         );
     }
 }
