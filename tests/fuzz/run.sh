@@ -5,16 +5,14 @@
 #   bash tests/fuzz/run.sh                 # all targets
 #   FUZZ_SECONDS=300 bash tests/fuzz/run.sh bearer
 #
-# Drives libFuzzer directly, so CI needs no cargo-fuzz (installing it would
-# cost minutes): the targets are built with the coverage instrumentation
+# Drives libFuzzer directly, so CI needs no cargo-fuzz (installing it costs
+# about a minute, and it would only set these flags): the targets are built with the coverage instrumentation
 # `cargo fuzz build` passes to rustc (sancov, 8-bit counters, PC table,
-# compare tracing, stack depth, `--cfg fuzzing`), on a stable toolchain,
-# with debug assertions and overflow checks from the crate's release
-# profile. Unlike cargo-fuzz it keeps the profile's codegen units and does
-# not link dead code: the build takes a fraction of the time, and the runs
-# lose little. No sanitizer: the code fuzzed forbids `unsafe`, so panics,
-# overflows and debug assertions are what the targets catch. Needs a C++
-# compiler (libfuzzer-sys builds libFuzzer).
+# compare tracing, stack depth, `--cfg fuzzing`), on a stable toolchain;
+# one codegen unit, debug assertions and overflow checks come from the
+# crate's release profile. No sanitizer: the code fuzzed forbids `unsafe`,
+# so panics, overflows and debug assertions are what the targets catch.
+# Needs a C++ compiler (libfuzzer-sys builds libFuzzer).
 #
 # A crash, timeout or out-of-memory fails the script and prints the path of
 # the input that caused it, under tests/fuzz/artifacts/<target>/; replay it
