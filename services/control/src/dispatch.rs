@@ -687,8 +687,8 @@ impl Dispatcher {
             Ok(handle) => handle,
             Err(error) => return connector_error(&mut permit, error.to_string()),
         };
-        let info = match handle.check().await {
-            Ok(info) => info,
+        let (info, checked_earlier) = match handle.recent_check().await {
+            Ok(checked) => checked,
             Err(error) => return connector_error(&mut permit, error.to_string()),
         };
         let kind = attempt.planned.target.kind();
@@ -760,8 +760,17 @@ impl Dispatcher {
                 .instrument(call)
                 .await?;
             let detail = match followed {
-                Followed::Outcome(outcome) => return Ok(outcome),
+                Followed::Outcome(outcome) => {
+                    if let TransferOutcome::TargetFailed(failure, _) = &outcome
+                        && failure.reason == FailureReason::Unsupported
+                    {
+                        // Its capabilities may have changed since the check.
+                        handle.forget_check();
+                    }
+                    return Ok(outcome);
+                }
                 Followed::Faulty(detail) => {
+                    handle.forget_check();
                     // Hung or garbled: sending it again would only wait
                     // again. Whatever the connector did with the transfer
                     // is cancelled before the next target rings, so that
@@ -770,8 +779,22 @@ impl Dispatcher {
                     self.cancel_in_background(handle, &handoff.id, attempt.number);
                     return connector_error(&mut permit, detail);
                 }
-                Followed::Broken(detail) => detail,
+                Followed::Broken(detail) => {
+                    handle.forget_check();
+                    detail
+                }
             };
+            // The first call failed on an earlier check's word: check now,
+            // so that a connector that is down fails over at once, as it
+            // would have without that earlier check.
+            if checked_earlier
+                && retried == 0
+                && !connected
+                && let Err(error) = handle.recent_check().await
+            {
+                self.cancel_in_background(handle, &handoff.id, attempt.number);
+                return connector_error(&mut permit, error.to_string());
+            }
             // UNAVAILABLE or a broken stream: the connector may be
             // restarting. Sending StartTransfer again is safe: connectors
             // deduplicate it by (handoff, attempt) and replay the

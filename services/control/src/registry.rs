@@ -1,6 +1,9 @@
 //! The connector registry: one gRPC client per configured connector, with
-//! its capabilities fetched at start and again on every dispatch, so that a
-//! target kind a connector does not serve is a clear error, not a hang.
+//! its health and capabilities fetched at start and checked before every
+//! dispatch, so that a target kind a connector does not serve is a clear
+//! error, not a hang. A check is reused for up to [`CHECK_TTL`]: checking
+//! on every dispatch made two of the three calls each transfer costs a
+//! connector. The dispatcher forgets it at once when a call fails.
 //!
 //! An `https://` endpoint is dialled with TLS: the connector's own `tls`
 //! or the global `connector_tls` (the CA to trust and, for mTLS, this
@@ -9,7 +12,8 @@
 //! else without touching the disk, for `baton config check`.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{GetConnectorInfoRequest, GetConnectorInfoResponse};
@@ -31,12 +35,20 @@ pub enum ConnectorUnavailable {
     NotServing { name: String, detail: String },
 }
 
+/// How long a connector's passed check (health and capabilities) stands
+/// for later dispatches.
+pub const CHECK_TTL: Duration = Duration::from_secs(1);
+
+/// A check that passed: when, and the capabilities it found.
+type Checked = (Instant, GetConnectorInfoResponse);
+
 #[derive(Debug, Clone)]
 pub struct ConnectorHandle {
     pub name: String,
     pub endpoint: String,
     channel: Channel,
     call_timeout: Duration,
+    last_check: Arc<Mutex<Option<Checked>>>,
 }
 
 impl ConnectorHandle {
@@ -46,6 +58,32 @@ impl ConnectorHandle {
 
     pub fn call_timeout(&self) -> Duration {
         self.call_timeout
+    }
+
+    /// The connector's capabilities from a check that passed within
+    /// [`CHECK_TTL`], or from a new [`check`](Self::check); and whether
+    /// they came from an earlier check.
+    pub async fn recent_check(
+        &self,
+    ) -> Result<(GetConnectorInfoResponse, bool), ConnectorUnavailable> {
+        if let Some((at, info)) = self.last_check().as_ref()
+            && at.elapsed() < CHECK_TTL
+        {
+            return Ok((info.clone(), true));
+        }
+        let info = self.check().await?;
+        *self.last_check() = Some((Instant::now(), info.clone()));
+        Ok((info, false))
+    }
+
+    /// Makes the next [`recent_check`](Self::recent_check) check again:
+    /// a call to the connector failed.
+    pub fn forget_check(&self) {
+        self.last_check().take();
+    }
+
+    fn last_check(&self) -> std::sync::MutexGuard<'_, Option<Checked>> {
+        self.last_check.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Checks `grpc.health.v1` and fetches the connector's capabilities.
@@ -162,6 +200,7 @@ impl ConnectorRegistry {
                     endpoint: connector.endpoint.clone(),
                     channel: endpoint.connect_lazy(),
                     call_timeout: connector.call_timeout,
+                    last_check: Arc::default(),
                 },
             );
         }

@@ -9,6 +9,11 @@
 //! the CreateHandoff, or of the caller sipp's INVITE), matched by
 //! `X-Baton-Handoff-Id` or Call-ID. The phone answers 486 so that each
 //! handoff ends at once.
+//!
+//! The call rate is measured twice: through the control service (each
+//! handoff's durable commits included), and of the SIP connector alone,
+//! driven over its own contract (StartTransfer) as the control service
+//! drives it.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -19,7 +24,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
+use baton_conformance::requests;
 use baton_control::config::ConnectorConfig;
+use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::handoff::v1::WatchHandoffRequest;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::types::v1 as pb;
@@ -50,7 +57,7 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
     std::fs::write(&caller_scenario, CALLER)?;
     eprintln!("first ring: starting the SIP connector and the control service");
     let stop = CancellationToken::new();
-    let control = start_stack(dir, &stop).await?;
+    let (control, sip) = start_stack(dir, &stop).await?;
     let client = HandoffServiceClient::new(connect(control, 1).await?.remove(0));
     let sequential = scale.count(SEQUENTIAL);
     let burst = scale.count(BURST);
@@ -64,12 +71,12 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
     let caller = Sipp::caller(dir, &caller_scenario, "floor-seq", &phone, sequential, 1)?;
     let called = caller.finish().await?;
     let rang = phone.finish().await?;
-    let mut floor = deltas(&called.invites_by("Call-ID")?, &rang.invites_by("Call-ID")?);
+    let mut floor = deltas(&called.invites_by("Call-ID"), &rang.invites_by("Call-ID"));
 
     let phone = Sipp::phone(dir, &phone_scenario, "baton-seq", sequential)?;
     let sent = handoffs(&client, &phone, sequential, 1).await?;
     let rang = phone.finish().await?;
-    let mut baton = deltas(&sent, &rang.invites_by("X-Baton-Handoff-Id")?);
+    let mut baton = deltas(&sent, &rang.invites_by("X-Baton-Handoff-Id"));
     if baton.len() < sequential {
         eprintln!(
             "first ring: {} of {sequential} INVITEs matched",
@@ -110,11 +117,23 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
     let phone = Sipp::phone(dir, &phone_scenario, "baton-rate", burst)?;
     handoffs(&client, &phone, burst, CONCURRENCY).await?;
     let baton_rate = phone.finish().await?.invite_rate()?;
+    let phone = Sipp::phone(dir, &phone_scenario, "connector-rate", burst)?;
+    transfers(sip, &phone, burst, CONCURRENCY).await?;
+    let connector_rate = phone.finish().await?.invite_rate()?;
+    let floor_label = format!("sipp to sipp calls/s, c={CONCURRENCY}");
     table.add(
         SCENARIO,
-        format!("SIP connector calls/s, c={CONCURRENCY}"),
+        format!("handoffs to SIP calls/s, c={CONCURRENCY}"),
         baton_rate,
-        format!("sipp to sipp calls/s, c={CONCURRENCY}"),
+        floor_label.clone(),
+        floor_rate,
+        "/s",
+    );
+    table.add(
+        SCENARIO,
+        format!("SIP connector alone calls/s, c={CONCURRENCY}"),
+        connector_rate,
+        floor_label,
         floor_rate,
         "/s",
     );
@@ -179,6 +198,57 @@ async fn handoffs(
         sent.extend(task??);
     }
     Ok(sent)
+}
+
+/// `count` transfers to `phone` sent straight to the SIP connector at
+/// `sip` from `concurrency` tasks, each stream read to its end.
+async fn transfers(
+    sip: SocketAddr,
+    phone: &Sipp,
+    count: usize,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let channel = Channel::from_shared(format!("http://{sip}"))?
+        .connect()
+        .await?;
+    let client = ConnectorServiceClient::new(channel);
+    let next = Arc::new(AtomicUsize::new(0));
+    let prefix = unique("transfer");
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let mut client = client.clone();
+        let next = next.clone();
+        let prefix = prefix.clone();
+        let uri = phone.uri();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= count {
+                    return anyhow::Ok(());
+                }
+                let handoff_id = format!("{prefix}-{index}");
+                let request = requests::start_request(
+                    &handoff_id,
+                    1,
+                    pb::target::Kind::SipUri(uri.clone()),
+                    pb::TransferMode::Warm,
+                    requests::envelope(&handoff_id, &[], None),
+                    SystemTime::now() + Duration::from_secs(20),
+                );
+                let mut events = client.start_transfer(request).await?.into_inner();
+                // The stream ends after the terminal event.
+                tokio::time::timeout(Duration::from_secs(20), async {
+                    while events.next().await.is_some() {}
+                })
+                .await
+                .context("a transfer did not end within 20 s")?;
+            }
+        }));
+    }
+    for task in futures::future::join_all(tasks).await {
+        task??;
+    }
+    Ok(())
 }
 
 /// The time from each send to the phone's receipt, for the keys both have.
@@ -300,10 +370,9 @@ impl Sipp {
 
 impl Messages {
     /// When each INVITE was sent or received, by the value of `header`.
-    fn invites_by(&self, header: &str) -> anyhow::Result<HashMap<String, SystemTime>> {
+    fn invites_by(&self, header: &str) -> HashMap<String, SystemTime> {
         let prefix = format!("{}:", header.to_ascii_lowercase());
-        Ok(self
-            .0
+        self.0
             .iter()
             .filter(|(_, _, text)| text.starts_with("INVITE "))
             .filter_map(|(at, _, text)| {
@@ -314,7 +383,7 @@ impl Messages {
                 })?;
                 Some((value, *at))
             })
-            .collect())
+            .collect()
     }
 
     /// INVITEs received per second, from the first to the last.
@@ -388,8 +457,12 @@ fn free_udp_port() -> anyhow::Result<u16> {
 }
 
 /// The SIP connector and the control service sending SIP URI targets to
-/// it, in this process until `stop`; the control service's gRPC address.
-async fn start_stack(dir: &Path, stop: &CancellationToken) -> anyhow::Result<SocketAddr> {
+/// it, in this process until `stop`; the gRPC addresses of the control
+/// service and of the SIP connector.
+async fn start_stack(
+    dir: &Path,
+    stop: &CancellationToken,
+) -> anyhow::Result<(SocketAddr, SocketAddr)> {
     let mut sip_config = baton_connector_sip::SipConfig {
         listen: "127.0.0.1:0".parse()?,
         ..Default::default()
@@ -410,7 +483,7 @@ async fn start_stack(dir: &Path, stop: &CancellationToken) -> anyhow::Result<Soc
     let control_addr = control.grpc_addr;
     let control_stop = stop.clone();
     tokio::spawn(control.serve(async move { control_stop.cancelled().await }));
-    Ok(control_addr)
+    Ok((control_addr, sip_addr))
 }
 
 #[cfg(test)]
@@ -442,9 +515,9 @@ mod tests {
         let messages = parse_log(log).expect("parses");
         assert_eq!(messages.0.len(), 2);
         assert!(messages.0[0].1 && !messages.0[1].1);
-        let by_call = messages.invites_by("Call-ID").expect("invites");
+        let by_call = messages.invites_by("Call-ID");
         assert!(by_call.contains_key("1-21312@127.0.0.1"));
-        let by_handoff = messages.invites_by("X-Baton-Handoff-Id").expect("invites");
+        let by_handoff = messages.invites_by("X-Baton-Handoff-Id");
         assert_eq!(by_handoff.len(), 1);
         assert!(by_handoff.contains_key("h-1"));
     }

@@ -32,7 +32,8 @@ fn quick_mode_prints_the_table() {
         "CreateHandoff p50, c=1",
         "CreateHandoff throughput, c=256",
         "CreateHandoff to INVITE at the phone, p50",
-        "SIP connector calls/s",
+        "handoffs to SIP calls/s",
+        "SIP connector alone calls/s",
         "CreateHandoff to screen pop, p99",
         "RSS per stream, 100 streams",
     ] {
