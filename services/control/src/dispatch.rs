@@ -754,6 +754,7 @@ impl Dispatcher {
                     &settings,
                     request.clone(),
                     deadline,
+                    fresh && retried == 0,
                     &mut connected,
                     &mut permit,
                 )
@@ -852,15 +853,20 @@ impl Dispatcher {
         settings: &DispatchSettings,
         request: StartTransferRequest,
         deadline: Instant,
+        first_call: bool,
         connected: &mut bool,
         permit: &mut Option<Permit>,
     ) -> Result<Followed, StoreError> {
         // What is already recorded of this attempt: replays of the same run
-        // are skipped; a new run (a restarted connector) is not.
-        let recorded = self
-            .store
-            .last_connector_position(&handoff.id, attempt.number)
-            .await?;
+        // are skipped; a new run (a restarted connector) is not. Nothing is
+        // on the first call of an attempt this task has just started.
+        let recorded = if first_call {
+            None
+        } else {
+            self.store
+                .last_connector_position(&handoff.id, attempt.number)
+                .await?
+        };
         // No grpc-timeout on the call: it would end the whole stream, which
         // lives as long as the transfer. Only its acceptance is timed.
         let mut request = tonic::Request::new(request);
