@@ -6,8 +6,8 @@
 #   docker build -t ghcr.io/baton-dev/baton:0.1.0 .
 # The Helm chart (helm/baton) runs this image read-only as uid 65532.
 
-# The toolchain tests/run uses; the locked dependencies need at least 1.89
-# (uuid 1.29), above the workspace's declared rust-version.
+# The toolchain tests/run uses; the workspace needs at least 1.94 (its
+# rust-version, set by aws-sigv4's).
 ARG RUST_VERSION=1.95
 
 # --- builder: pure Rust (protox, bundled SQLite); no protoc, no OpenSSL ----
