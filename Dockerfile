@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 # One image with every Baton binary; the container command picks the
 # component (baton-control, baton-connector-queue, baton-connector-sip,
-# baton-connector-webhook, baton-connector-twilio, baton-connector-script,
-# or the baton CLI). Build from the repository root:
+# baton-connector-webhook, baton-connector-twilio,
+# baton-connector-amazon-connect, baton-connector-script, or the baton
+# CLI). Build from the repository root:
 #   docker build -t ghcr.io/baton-dev/baton:0.1.0 .
 # The Helm chart (helm/baton) runs this image read-only as uid 65532.
 
@@ -22,11 +23,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked \
         -p baton -p baton-control -p baton-connector-queue \
         -p baton-connector-sip -p baton-connector-webhook \
-        -p baton-connector-twilio -p baton-connector-script \
+        -p baton-connector-twilio -p baton-connector-amazon-connect \
+        -p baton-connector-script \
  && mkdir -p /out \
  && cp target/release/baton target/release/baton-control \
        target/release/baton-connector-queue target/release/baton-connector-sip \
        target/release/baton-connector-webhook target/release/baton-connector-twilio \
+       target/release/baton-connector-amazon-connect \
        target/release/baton-connector-script /out/
 
 # --- runtime: glibc and CA certificates, no shell, non-root ----------------
@@ -40,8 +43,8 @@ COPY --from=builder /out/ /usr/local/bin/
 # directory; in Kubernetes the chart mounts volumes instead.
 WORKDIR /home/nonroot
 USER 65532:65532
-# gRPC (control, queue, sip, webhook, twilio), HTTP (control, queue desktop,
-# webhook reports and delivery log, Twilio callbacks), SIP.
-EXPOSE 50051 8080 50071 8090 50062 5062/udp 5062/tcp 50066 8096 50067 8097
+# gRPC (control, queue, sip, webhook, twilio, amazon-connect), HTTP (control,
+# queue desktop, webhook reports and delivery log, Twilio callbacks), SIP.
+EXPOSE 50051 8080 50071 8090 50062 5062/udp 5062/tcp 50066 8096 50067 8097 50068
 ENTRYPOINT []
 CMD ["baton-control"]

@@ -28,6 +28,7 @@ CONFIG_FILES = {
     ("Secret", "-sip-config", "sip.yaml"): "sip",
     ("ConfigMap", "-webhook", "webhook.yaml"): "webhook",
     ("ConfigMap", "-twilio", "twilio.yaml"): "twilio",
+    ("ConfigMap", "-amazon-connect", "amazon-connect.yaml"): "amazon-connect",
 }
 
 

@@ -31,6 +31,7 @@ BINARIES = {
     "sip": "baton-connector-sip",
     "webhook": "baton-connector-webhook",
     "twilio": "baton-connector-twilio",
+    "amazon-connect": "baton-connector-amazon-connect",
 }
 
 # Throwaway values for variables whose Secret exists only in the cluster,
@@ -39,6 +40,8 @@ STAND_INS = {
     "__SECRET": lambda: "whsec_" + base64.b64encode(os.urandom(32)).decode(),
     "__ACCOUNT_SID": lambda: "AC" + os.urandom(16).hex(),
     "__AUTH_TOKEN": lambda: os.urandom(16).hex(),
+    "__ACCESS_KEY_ID": lambda: "AKIA" + os.urandom(8).hex().upper(),
+    "__SECRET_ACCESS_KEY": lambda: base64.b64encode(os.urandom(30)).decode(),
 }
 
 # A public key for auth.jwt.jwks_file: the EC P-256 example key of RFC 7517
@@ -142,6 +145,8 @@ def localize(component, config, work, bin_dir):
     elif component == "twilio":
         config["listen"] = loopback
         config["callbacks"]["listen"] = loopback
+    elif component == "amazon-connect":
+        config["listen"] = loopback
     return config
 
 

@@ -5,10 +5,10 @@
 # helm/baton/ci/; every manifest is validated against the Kubernetes JSON
 # schemas with kubernetes-validate --strict; the schema and the replica
 # guard refuse bad values; the configuration files the chart renders pass
-# `baton config check` (control, queue, sip; the webhook and Twilio
-# connectors have no offline check there: their real start below validates
-# the whole file the same way). Any problem fails the script; nothing is
-# skipped.
+# `baton config check` (control, queue, sip; the webhook, Twilio and Amazon
+# Connect connectors have no offline check there: their real start below
+# validates the whole file the same way). Any problem fails the script;
+# nothing is skipped.
 #
 # Each rendered file also starts its service (listen addresses and mounted
 # paths moved to loopback and a temporary directory, the variables the pod
@@ -63,7 +63,7 @@ step "kubernetes-validate $(python3 -m kubernetes_validate --version), Kubernete
 [ -x "$baton" ] || die "$baton is missing: build it first (cargo build --release -p baton)"
 "$baton" config check --help >/dev/null 2>&1 || die "$baton has no 'config check'"
 for binary in baton-control baton-connector-queue baton-connector-sip \
-  baton-connector-webhook baton-connector-twilio; do
+  baton-connector-webhook baton-connector-twilio baton-connector-amazon-connect; do
   [ -x "$root/target/release/$binary" ] || die "target/release/$binary is missing: build the workspace first"
 done
 
@@ -189,11 +189,11 @@ expect("queue tls", config("tls-everywhere", "queue")["tls"],
         "client_ca_file": "/etc/baton/tls/ca.crt"})
 mutual = {"cert_file": "/etc/baton/tls/tls.crt", "key_file": "/etc/baton/tls/tls.key",
           "client_ca_file": "/etc/baton/tls/ca.crt"}
-for component in ("webhook", "twilio"):
+for component in ("webhook", "twilio", "amazon-connect"):
     expect(f"{component} tls", config("tls-everywhere", component)["tls"], mutual)
 tls_deployments = deployments("tls-everywhere")
 expect("tls-everywhere components", sorted(tls_deployments),
-       ["control", "queue", "sip", "twilio", "webhook"])
+       ["amazon-connect", "control", "queue", "sip", "twilio", "webhook"])
 for component, deployment in tls_deployments.items():
     main = container(deployment)
     expect(f"{component} probe port", main["readinessProbe"]["grpc"]["port"], 50050)
@@ -257,21 +257,32 @@ expect("database key", volumes["database"]["secret"]["items"],
 PY
 step "TLS, OTLP and PostgreSQL values become the services' configuration"
 
-# --- the webhook and Twilio connectors ------------------------------------------
+# --- the webhook, Twilio and Amazon Connect connectors ---------------------------
+connect_values=(--set connectors.amazonConnect.enabled=true
+  --set connectors.amazonConnect.credentials.accessKeyId=AKIAIOSFODNN7EXAMPLE
+  --set connectors.amazonConnect.credentials.secretAccessKey=secret
+  --set connectors.amazonConnect.config.region=eu-west-2
+  --set connectors.amazonConnect.config.instance_id=4f1b2c3d-5e6f-4a0b-8c9d-0e1f2a3b4c5d)
+# Alone, Amazon Connect takes queue targets by default.
+render default-amazon-connect "${connect_values[@]}" --set connectors.queue.enabled=false
+python3 "$root/helm/manifests.py" "$work/default-amazon-connect.yaml" "$work/default-amazon-connect"
 # The control service dials them and lets them claim the target kinds no
 # earlier connector claimed; their secrets reach them only through Secrets
 # (never the ConfigMaps); their gRPC port admits only the control pods and
 # their HTTP port the peers the values name.
-PYTHONPATH="$root/helm" python3 - "$work" <<'PY' || die "the webhook and Twilio components are not wired as they should be"
+PYTHONPATH="$root/helm" python3 - "$work" <<'PY' || die "the webhook, Twilio and Amazon Connect components are not wired as they should be"
 import sys, glob
 from rendered import WORK as work, config, manifests, secret_env as env, expect
 
 control = config("webhook-twilio", "control")
 expect("connectors", control["connectors"],
        {"webhook": {"endpoint": "http://baton-webhook:50066"},
-        "twilio": {"endpoint": "http://baton-twilio:50067"}})
+        "twilio": {"endpoint": "http://baton-twilio:50067"},
+        "amazon-connect": {"endpoint": "http://baton-amazon-connect:50068"}})
 expect("default connectors without queue and SIP", control["default_connectors"],
        {"queue": "twilio", "phone_number": "twilio", "sip_uri": "twilio"})
+expect("Amazon Connect alone takes queues", config("default-amazon-connect", "control")["default_connectors"],
+       {"queue": "amazon-connect"})
 expect("default connectors beside queue and SIP", config("tls-everywhere", "control")["default_connectors"],
        {"queue": "queue", "phone_number": "sip", "sip_uri": "sip"})
 
@@ -285,15 +296,28 @@ expect("twilio credential variables", sorted(twilio_env),
         "BATON_TWILIO_CREDENTIALS__API_KEY_SID", "BATON_TWILIO_CREDENTIALS__AUTH_TOKEN"])
 expect("twilio auth token", twilio_env["BATON_TWILIO_CREDENTIALS__AUTH_TOKEN"]["value"],
        "example-auth-token-9f8e7d6c5b4a")
+connect_env = env("webhook-twilio", "amazon-connect")
+expect("amazon-connect credential variables", {name: v["value"] for name, v in connect_env.items()},
+       {"BATON_AMAZON_CONNECT_CREDENTIALS__ACCESS_KEY_ID": "ASIAIOSFODNN7EXAMPLE",
+        "BATON_AMAZON_CONNECT_CREDENTIALS__SECRET_ACCESS_KEY": "example-aws-secret-key-wJalrXUtnFEMI",
+        "BATON_AMAZON_CONNECT_CREDENTIALS__SESSION_TOKEN": "example-aws-session-token-FwoGZXIvYXdzEJr"})
 for path in glob.glob(f"{work}/*/manifests/*-configmap-*.yaml"):
     text = open(path).read()
-    for secret in ("whsec_", "example-auth-token-9f8e7d6c5b4a", "example-api-key-secret"):
+    for secret in ("whsec_", "example-auth-token-9f8e7d6c5b4a", "example-api-key-secret",
+                   "example-aws-secret-key-wJalrXUtnFEMI", "example-aws-session-token-FwoGZXIvYXdzEJr"):
         if secret in text:
             sys.exit(f"{path}: a secret in a ConfigMap")
 expect("webhook endpoint keys", sorted(config("webhook-twilio", "webhook")["endpoints"]["crm"]),
        ["burst", "rate_per_second", "timeout", "url"])
 if "credentials" in config("webhook-twilio", "twilio"):
     sys.exit("twilio.yaml carries credentials")
+connect = config("webhook-twilio", "amazon-connect")
+expect("amazon-connect.yaml", {k: v for k, v in connect.items() if k != "queues"},
+       {"name": "amazon-connect", "listen": "0.0.0.0:50068", "region": "eu-west-2",
+        "instance_id": "4f1b2c3d-5e6f-4a0b-8c9d-0e1f2a3b4c5d", "rate_per_second": 2,
+        "burst": 5, "poll_interval": "3s", "request_timeout": "10s",
+        "telemetry": {"log_format": "json"}})
+expect("amazon-connect queues", sorted(connect["queues"]), ["claims", "claims-lead"])
 # Existing Secrets: referenced by name, the API key optional.
 existing = env("tls-everywhere", "webhook")["BATON_WEBHOOK_ENDPOINTS__CRM__SECRET"]
 expect("webhook existing Secret", (existing["secret"], existing["key"], existing["value"]),
@@ -301,6 +325,10 @@ expect("webhook existing Secret", (existing["secret"], existing["key"], existing
 existing = env("tls-everywhere", "twilio")
 expect("twilio existing Secret", {v["secret"] for v in existing.values()}, {"baton-twilio-credentials"})
 expect("twilio API key optional", existing["BATON_TWILIO_CREDENTIALS__API_KEY_SID"]["optional"], True)
+existing = env("tls-everywhere", "amazon-connect")
+expect("amazon-connect existing Secret", {(v["secret"], v["key"], v["optional"]) for v in existing.values()},
+       {("baton-aws-credentials", "access-key-id", False), ("baton-aws-credentials", "secret-access-key", False),
+        ("baton-aws-credentials", "session-token", True)})
 
 # NetworkPolicies.
 policies = manifests("webhook-twilio", "NetworkPolicy")
@@ -315,11 +343,20 @@ for component, wanted in peers.items():
     expect(f"{component} gRPC port", grpc["ports"], [{"port": "grpc", "protocol": "TCP"}])
     expect(f"{component} HTTP port", http["ports"], [{"port": "http", "protocol": "TCP"}])
     expect(f"{component} HTTP peers", http["from"], wanted)
+# Amazon Connect has no listener but gRPC: one rule, the control pods; its
+# calls to AWS are egress, which no policy restricts.
+connect_policy = policies["amazon-connect"]["spec"]
+expect("amazon-connect policy", (connect_policy["policyTypes"], connect_policy["ingress"]),
+       (["Ingress"], [{"from": [{"podSelector": {"matchLabels": control_pods}}],
+                       "ports": [{"port": "grpc", "protocol": "TCP"}]}]))
 
 # Replicas, budgets, claims, scraping.
 deployments = manifests("webhook-twilio", "Deployment")
 expect("webhook replicas", deployments["webhook"]["spec"]["replicas"], 2)
 expect("twilio replicas", deployments["twilio"]["spec"]["replicas"], 1)
+expect("amazon-connect replicas", deployments["amazon-connect"]["spec"]["replicas"], 1)
+expect("Services", sorted(manifests("webhook-twilio", "Service")),
+       ["amazon-connect", "control", "twilio", "webhook"])
 expect("PodDisruptionBudgets", sorted(manifests("webhook-twilio", "PodDisruptionBudget")), ["webhook"])
 expect("ServiceMonitors", sorted(manifests("webhook-twilio", "ServiceMonitor")), ["control", "webhook"])
 webhook = manifests("tls-everywhere", "Deployment")["webhook"]
@@ -417,6 +454,8 @@ refused webhook-bad-completion "webhook/config/endpoints/crm/completion" "${webh
 refused twilio-bad-sid "twilio/credentials/accountSid" "${twilio_values[@]}" \
   --set connectors.twilio.credentials.accountSid=AC123
 refused twilio-replicas "twilio/replicas" "${twilio_values[@]}" --set connectors.twilio.replicas=2
+refused amazon-connect-bad-region "amazonConnect/config/region" "${connect_values[@]}" \
+  --set connectors.amazonConnect.config.region=EU-West-2
 
 # One control replica on SQLite renders; three do not, and the message says why.
 render one-replica --set control.replicas=1
@@ -446,6 +485,17 @@ refused twilio-without-credentials "needs credentials.accountSid and credentials
 refused twilio-without-public-url "callbacks.public_url is required" \
   --set connectors.twilio.enabled=true --set connectors.twilio.credentials.accountSid=AC0123456789abcdef0123456789abcdef \
   --set connectors.twilio.credentials.authToken=token
+refused amazon-connect-without-credentials "needs credentials.accessKeyId and credentials.secretAccessKey" \
+  --set connectors.amazonConnect.enabled=true --set connectors.amazonConnect.config.region=eu-west-2 \
+  --set connectors.amazonConnect.config.instance_id=i --set connectors.amazonConnect.credentials.accessKeyId=AKIAIOSFODNN7EXAMPLE
+refused amazon-connect-without-region "config.region is required" --set connectors.amazonConnect.enabled=true \
+  --set connectors.amazonConnect.credentials.existingSecret=aws
+refused amazon-connect-queue-and-quick-connect "queues.support: give either quick_connect_id, or queue_id and contact_flow_id" \
+  "${connect_values[@]}" --set connectors.amazonConnect.config.queues.support.queue_id=q \
+  --set connectors.amazonConnect.config.queues.support.contact_flow_id=f \
+  --set connectors.amazonConnect.config.queues.support.quick_connect_id=qc
+refused amazon-connect-queue-without-flow "queues.support: a queue needs queue_id and contact_flow_id" \
+  "${connect_values[@]}" --set connectors.amazonConnect.config.queues.support.queue_id=q
 refused webhook-without-secret "endpoint crm has no signing secret" --set connectors.webhook.enabled=true \
   --set connectors.webhook.config.endpoints.crm.url=https://crm.example.com/handoffs
 refused webhook-reported-replicas "its reports to /v1/reports must reach the pod that posted" \

@@ -17,9 +17,12 @@
 {{- end -}}
 {{- end -}}
 
-{{/* A component's resource name: (dict "root" $ "component" "control"). */}}
+{{/* A component's resource name: (dict "root" $ "component" "control"). The
+prefix is cut to 50 characters, or fewer for a long component name, so that
+the name stays a 63-character DNS label (Services). */}}
 {{- define "baton.componentName" -}}
-{{- printf "%s-%s" (include "baton.fullname" .root | trunc 50 | trimSuffix "-") .component -}}
+{{- $most := min 50 (sub 62 (len .component)) | int -}}
+{{- printf "%s-%s" (include "baton.fullname" .root | trunc $most | trimSuffix "-") .component -}}
 {{- end -}}
 
 {{- define "baton.chart" -}}
@@ -286,14 +289,16 @@ listener for the probes. */}}
 
 {{/* The connectors the chart runs, in the order they claim a target kind for
 default_connectors: the first enabled one claims a kind, so the queue
-connector keeps queues and SIP keeps phone numbers and SIP URIs when Twilio
-or the webhook connector runs beside them. */}}
+connector keeps queues and SIP keeps phone numbers and SIP URIs when Twilio,
+the webhook or the Amazon Connect connector runs beside them. "name" is the
+component (and [connectors.<name>]), "key" its key under .Values.connectors. */}}
 {{- define "baton.connectorKinds" -}}
 {{- toJson (list
-  (dict "name" "queue" "kinds" (list "queue"))
-  (dict "name" "sip" "kinds" (list "phone_number" "sip_uri"))
-  (dict "name" "twilio" "kinds" (list "queue" "phone_number" "sip_uri"))
-  (dict "name" "webhook" "kinds" (list "queue"))) -}}
+  (dict "name" "queue" "key" "queue" "kinds" (list "queue"))
+  (dict "name" "sip" "key" "sip" "kinds" (list "phone_number" "sip_uri"))
+  (dict "name" "twilio" "key" "twilio" "kinds" (list "queue" "phone_number" "sip_uri"))
+  (dict "name" "webhook" "key" "webhook" "kinds" (list "queue"))
+  (dict "name" "amazon-connect" "key" "amazonConnect" "kinds" (list "queue"))) -}}
 {{- end -}}
 
 {{/* A component's Service: (dict "root" $ "values" … "component" … "ports"
@@ -327,8 +332,9 @@ spec:
 
 {{/* A connector's NetworkPolicy: its gRPC port only from the control pods,
 and its other listeners (ports: list of (dict "port" name "protocol" …))
-from `from` (everyone when empty). (dict "root" $ "component" … "ports" …
-"from" … "why" "<comment>") */}}
+from `from` (everyone when empty); no other rule when it has none.
+Ingress only: egress (to Twilio, AWS, trunks, CRMs) is not restricted.
+(dict "root" $ "component" … "ports" … "from" … "why" "<comment>") */}}
 {{- define "baton.connectorNetworkPolicy" -}}
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -351,6 +357,7 @@ spec:
       ports:
         - port: grpc
           protocol: TCP
+    {{- if .ports }}
     # {{ .why }}
     - ports:
         {{- range .ports }}
@@ -361,6 +368,7 @@ spec:
       from:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+    {{- end }}
 {{- end -}}
 
 {{/* A connector's data PersistentVolumeClaim, `<name>-data`, unless it uses
@@ -646,6 +654,28 @@ variables only when there is one (or may be, in an existing Secret). */}}
 {{- $optional := hasPrefix "api-key" $key -}}
 {{- if or (not $optional) $credentials.existingSecret $credentials.apiKeySid }}
 - name: BATON_TWILIO_CREDENTIALS__{{ $variable }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $key }}
+      {{- if $optional }}
+      optional: true
+      {{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+
+{{/* The Amazon Connect connector's AWS credentials from its Secret, as
+BATON_AMAZON_CONNECT_CREDENTIALS__* (they win over the file and over AWS_*);
+the session token only when there is one (or may be, in an existing Secret). */}}
+{{- define "baton.amazonConnectEnv" -}}
+{{- $credentials := .values.credentials -}}
+{{- $secret := $credentials.existingSecret | default (printf "%s-credentials" (include "baton.componentName" .)) -}}
+{{- range $variable, $key := dict "ACCESS_KEY_ID" "access-key-id" "SECRET_ACCESS_KEY" "secret-access-key" "SESSION_TOKEN" "session-token" }}
+{{- $optional := eq $key "session-token" -}}
+{{- if or (not $optional) $credentials.existingSecret $credentials.sessionToken }}
+- name: BATON_AMAZON_CONNECT_CREDENTIALS__{{ $variable }}
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
