@@ -7,6 +7,9 @@
 //! `cargo build --release --workspace --bins`.
 
 pub mod postgres;
+mod sample;
+
+pub use sample::sample_request;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,6 +36,30 @@ pub fn binary(name: &str) -> PathBuf {
                 .expect("target directory")
         });
     dir.join(name)
+}
+
+/// The control service (plain text, SQLite under `dir`) with one
+/// connector, `name` at `endpoint`, taking every queue target, as a
+/// platform connector's end-to-end test runs it; `env` is added to its
+/// environment.
+pub async fn control_with_connector(
+    name: &str,
+    endpoint: &str,
+    env: &[(&str, &str)],
+    dir: &Path,
+) -> anyhow::Result<Service> {
+    let config = dir.join("control.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ngrpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\n\
+             [store]\ndata_dir = {data:?}\n\n[connectors.{name}]\nendpoint = \"{endpoint}\"\n\n\
+             [default_connectors]\nqueue = \"{name}\"\n",
+            data = dir.join("control").display().to_string(),
+        ),
+    )?;
+    let config = config.display().to_string();
+    Service::start_with_env("baton-control", &["--config", &config], env, dir).await
 }
 
 /// A running service process; killed when dropped.

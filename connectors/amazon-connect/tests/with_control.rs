@@ -16,59 +16,25 @@ use baton_proto::types::v1 as pb;
 use baton_tests::Service;
 use common::{ContractServer, config_toml, contact_id};
 
+/// The sample escalation, from a live chat contact, to queue `support`.
 fn request(contact: &str) -> CreateHandoffRequest {
-    CreateHandoffRequest {
-        request_id: "amazon-connect-e2e-1".into(),
-        conversation: Some(pb::Conversation {
-            channel: pb::Channel::Chat as i32,
-            language: "en-US".into(),
-            call: Some(pb::CallReference {
-                platform_contact_id: contact.into(),
-                caller_number: "+14155550123".into(),
-                ..Default::default()
-            }),
+    let mut request = baton_tests::sample_request(
+        "amazon-connect-e2e-1",
+        pb::target::Kind::Queue(pb::QueueTarget {
+            name: "support".into(),
+            skills: vec![],
         }),
-        context: Some(pb::HandoffContext {
-            summary: "Customer was charged twice for the March invoice".into(),
-            intent: Some(pb::Intent {
-                name: "billing.dispute".into(),
-                confidence: 0.92,
-            }),
-            entities: vec![
-                pb::Entity {
-                    name: "account_number".into(),
-                    value: "ACC-99887766".into(),
-                    r#type: "account".into(),
-                    sensitive: true,
-                },
-                pb::Entity {
-                    name: "issue_type".into(),
-                    value: "double charge".into(),
-                    r#type: "string".into(),
-                    sensitive: false,
-                },
-            ],
-            transcript: vec![pb::Turn {
-                speaker: pb::Speaker::Customer as i32,
-                text: "I was charged twice, I want to talk to a person".into(),
-                at: None,
-            }],
-            reason: Some(pb::EscalationReason {
-                kind: pb::EscalationKind::ExplicitRequest as i32,
-                detail: "asked for a person".into(),
-            }),
-            priority: 3,
+    );
+    request.conversation = Some(pb::Conversation {
+        channel: pb::Channel::Chat as i32,
+        language: "en-US".into(),
+        call: Some(pb::CallReference {
+            platform_contact_id: contact.into(),
+            caller_number: "+14155550123".into(),
             ..Default::default()
         }),
-        target: Some(pb::Target {
-            kind: Some(pb::target::Kind::Queue(pb::QueueTarget {
-                name: "support".into(),
-                skills: vec![],
-            })),
-        }),
-        mode: pb::TransferMode::Warm as i32,
-        ..Default::default()
-    }
+    });
+    request
 }
 
 #[tokio::test]
@@ -85,19 +51,10 @@ async fn a_handoff_of_a_task_contact_reaches_the_agent_with_its_context_as_attri
     .await
     .expect("the connector starts (build it first)");
 
-    let control_config = dir.path().join("control.toml");
-    std::fs::write(
-        &control_config,
-        format!(
-            "[server]\ngrpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = {data:?}\n\n[connectors.amazon-connect]\nendpoint = \"{endpoint}\"\n\n[default_connectors]\nqueue = \"amazon-connect\"\n",
-            data = dir.path().join("control").display().to_string(),
-            endpoint = connector.endpoint("grpc"),
-        ),
-    )
-    .expect("writes");
-    let control = Service::start(
-        "baton-control",
-        &["--config", control_config.to_str().expect("path")],
+    let control = baton_tests::control_with_connector(
+        "amazon-connect",
+        &connector.endpoint("grpc"),
+        &[],
         dir.path(),
     )
     .await
@@ -152,7 +109,7 @@ async fn a_handoff_of_a_task_contact_reaches_the_agent_with_its_context_as_attri
     assert_eq!(attributes["baton_entity_issue_type"], "double charge");
     assert_eq!(
         attributes["baton_transcript"],
-        "customer: I was charged twice, I want to talk to a person"
+        "customer: I was charged twice, I want to talk to a person\nai: I'm connecting you with a specialist."
     );
     let text = attributes.to_string();
     assert!(

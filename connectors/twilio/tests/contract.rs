@@ -530,7 +530,7 @@ async fn a_cancelled_dial_puts_the_caller_on_hold_for_the_next_target() {
 #[tokio::test]
 async fn a_handoff_through_the_control_service_becomes_a_flex_task() {
     use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-    use baton_proto::handoff::v1::{CreateHandoffRequest, GetHandoffRequest, HandoffState};
+    use baton_proto::handoff::v1::{GetHandoffRequest, HandoffState};
     use baton_proto::types::v1 as pb;
 
     let call = call_sid(200);
@@ -541,73 +541,36 @@ async fn a_handoff_through_the_control_service_becomes_a_flex_task() {
         Some(format!("http://{callbacks}/v1/taskrouter/events"));
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let control_config = dir.path().join("control.toml");
-    std::fs::write(
-        &control_config,
-        format!(
-            "[server]\ngrpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = {data:?}\n\n[connectors.twilio]\nendpoint = \"http://{grpc}\"\n\n[default_connectors]\nqueue = \"twilio\"\n",
-            data = dir.path().join("control").display().to_string(),
-        ),
-    )
-    .expect("writes");
-    let control = baton_tests::Service::start(
-        "baton-control",
-        &["--config", control_config.to_str().expect("path")],
-        dir.path(),
-    )
-    .await
-    .expect("the control service starts (build it first: cargo build -p baton-control)");
+    let control =
+        baton_tests::control_with_connector("twilio", &format!("http://{grpc}"), &[], dir.path())
+            .await
+            .expect("the control service starts (build it first: cargo build -p baton-control)");
     let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
         .await
         .expect("connects");
-    let handoff = client
-        .create_handoff(CreateHandoffRequest {
-            request_id: "twilio-e2e-1".into(),
-            conversation: Some(pb::Conversation {
-                channel: pb::Channel::Voice as i32,
-                language: "en-US".into(),
-                call: Some(pb::CallReference {
-                    platform_contact_id: call.clone(),
-                    caller_number: "+14155550123".into(),
-                    ..Default::default()
-                }),
-            }),
-            context: Some(pb::HandoffContext {
-                summary: "Customer was charged twice for the March invoice".into(),
-                intent: Some(pb::Intent {
-                    name: "billing.dispute".into(),
-                    confidence: 0.92,
-                }),
-                entities: vec![
-                    pb::Entity {
-                        name: "account_number".into(),
-                        value: "ACC-99887766".into(),
-                        r#type: "account".into(),
-                        sensitive: true,
-                    },
-                    pb::Entity {
-                        name: "issue_type".into(),
-                        value: "double charge".into(),
-                        r#type: "string".into(),
-                        sensitive: false,
-                    },
-                ],
-                reason: Some(pb::EscalationReason {
-                    kind: pb::EscalationKind::ExplicitRequest as i32,
-                    detail: "asked for a person".into(),
-                }),
-                priority: 4,
-                ..Default::default()
-            }),
-            target: Some(pb::Target {
-                kind: Some(pb::target::Kind::Queue(pb::QueueTarget {
-                    name: "billing".into(),
-                    skills: vec!["disputes".into()],
-                })),
-            }),
-            mode: pb::TransferMode::Warm as i32,
+    // The sample escalation of a live Twilio call, with a priority and
+    // the skills the Flex task must carry.
+    let mut request = baton_tests::sample_request(
+        "twilio-e2e-1",
+        pb::target::Kind::Queue(pb::QueueTarget {
+            name: "billing".into(),
+            skills: vec!["disputes".into()],
+        }),
+    );
+    request.conversation = Some(pb::Conversation {
+        channel: pb::Channel::Voice as i32,
+        language: "en-US".into(),
+        call: Some(pb::CallReference {
+            platform_contact_id: call.clone(),
+            caller_number: "+14155550123".into(),
             ..Default::default()
-        })
+        }),
+    });
+    if let Some(context) = request.context.as_mut() {
+        context.priority = 4;
+    }
+    let handoff = client
+        .create_handoff(request)
         .await
         .expect("CreateHandoff")
         .into_inner()

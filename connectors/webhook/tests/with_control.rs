@@ -16,58 +16,13 @@ use baton_tests::Service;
 use common::{SECRET, receiver, start_receiver};
 
 fn request() -> CreateHandoffRequest {
-    CreateHandoffRequest {
-        request_id: "webhook-e2e-1".into(),
-        conversation: Some(pb::Conversation {
-            channel: pb::Channel::Voice as i32,
-            language: "en-US".into(),
-            call: Some(pb::CallReference {
-                sip_call_id: "a84b4c76e66710@gw.example.com".into(),
-                caller_number: "+14155550123".into(),
-                ..Default::default()
-            }),
+    baton_tests::sample_request(
+        "webhook-e2e-1",
+        pb::target::Kind::Queue(pb::QueueTarget {
+            name: "billing".into(),
+            skills: vec![],
         }),
-        context: Some(pb::HandoffContext {
-            summary: "Customer was charged twice for the March invoice".into(),
-            intent: Some(pb::Intent {
-                name: "billing.dispute".into(),
-                confidence: 0.92,
-            }),
-            entities: vec![
-                pb::Entity {
-                    name: "account_number".into(),
-                    value: "ACC-99887766".into(),
-                    r#type: "account".into(),
-                    sensitive: true,
-                },
-                pb::Entity {
-                    name: "issue_type".into(),
-                    value: "double charge".into(),
-                    r#type: "string".into(),
-                    sensitive: false,
-                },
-            ],
-            transcript: vec![pb::Turn {
-                speaker: pb::Speaker::Customer as i32,
-                text: "I was charged twice, I want to talk to a person".into(),
-                at: None,
-            }],
-            reason: Some(pb::EscalationReason {
-                kind: pb::EscalationKind::ExplicitRequest as i32,
-                detail: "asked for a person".into(),
-            }),
-            priority: 3,
-            ..Default::default()
-        }),
-        target: Some(pb::Target {
-            kind: Some(pb::target::Kind::Queue(pb::QueueTarget {
-                name: "billing".into(),
-                skills: vec![],
-            })),
-        }),
-        mode: pb::TransferMode::Warm as i32,
-        ..Default::default()
-    }
+    )
 }
 
 /// The AI runtime's trace, continued by the control service and the
@@ -110,19 +65,9 @@ async fn a_handoff_to_a_webhook_queue_reaches_the_receiver_and_completes() {
     .await
     .expect("the webhook connector starts");
 
-    let control_config = dir.path().join("control.toml");
-    std::fs::write(
-        &control_config,
-        format!(
-            "[server]\ngrpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = {data:?}\n\n[connectors.webhook]\nendpoint = \"{endpoint}\"\n\n[default_connectors]\nqueue = \"webhook\"\n",
-            data = dir.path().join("control").display().to_string(),
-            endpoint = webhook.endpoint("grpc"),
-        ),
-    )
-    .expect("writes");
-    let control = Service::start_with_env(
-        "baton-control",
-        &["--config", control_config.to_str().expect("path")],
+    let control = baton_tests::control_with_connector(
+        "webhook",
+        &webhook.endpoint("grpc"),
         TRACING_ENV,
         dir.path(),
     )
