@@ -62,6 +62,39 @@ pub async fn control_with_connector(
     Service::start_with_env("baton-control", &["--config", &config], env, dir).await
 }
 
+/// Polls `handoff_id` every 25 ms, at most `polls` times, until it ends;
+/// returns the last state seen (still in flight when it did not end).
+pub async fn wait_until_ended(
+    client: &mut baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient<
+        tonic::transport::Channel,
+    >,
+    handoff_id: &str,
+    polls: usize,
+) -> baton_proto::handoff::v1::HandoffState {
+    use baton_proto::handoff::v1::{GetHandoffRequest, HandoffState};
+    let mut state = HandoffState::Unspecified;
+    for _ in 0..polls {
+        state = client
+            .get_handoff(GetHandoffRequest {
+                handoff_id: handoff_id.to_owned(),
+            })
+            .await
+            .expect("GetHandoff")
+            .into_inner()
+            .handoff
+            .expect("handoff")
+            .state();
+        if matches!(
+            state,
+            HandoffState::Completed | HandoffState::Failed | HandoffState::Cancelled
+        ) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    state
+}
+
 /// A running service process; killed when dropped.
 #[derive(Debug)]
 pub struct Service {

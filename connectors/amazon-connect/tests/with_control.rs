@@ -8,10 +8,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::{CreateHandoffRequest, GetHandoffRequest, HandoffState};
+use baton_proto::handoff::v1::{CreateHandoffRequest, HandoffState};
 use baton_proto::types::v1 as pb;
 use baton_tests::Service;
 use common::{ContractServer, config_toml, contact_id};
@@ -71,26 +69,7 @@ async fn a_handoff_of_a_task_contact_reaches_the_agent_with_its_context_as_attri
         .into_inner()
         .handoff
         .expect("handoff");
-    let mut state = HandoffState::Unspecified;
-    for _ in 0..600 {
-        state = client
-            .get_handoff(GetHandoffRequest {
-                handoff_id: handoff.id.clone(),
-            })
-            .await
-            .expect("GetHandoff")
-            .into_inner()
-            .handoff
-            .expect("handoff")
-            .state();
-        if matches!(
-            state,
-            HandoffState::Completed | HandoffState::Failed | HandoffState::Cancelled
-        ) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let state = baton_tests::wait_until_ended(&mut client, &handoff.id, 600).await;
     assert_eq!(
         state,
         HandoffState::Completed,

@@ -529,8 +529,8 @@ async fn a_cancelled_dial_puts_the_caller_on_hold_for_the_next_target() {
 /// Needs `baton-control` built (CI builds every binary first).
 #[tokio::test]
 async fn a_handoff_through_the_control_service_becomes_a_flex_task() {
+    use baton_proto::handoff::v1::HandoffState;
     use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-    use baton_proto::handoff::v1::{GetHandoffRequest, HandoffState};
     use baton_proto::types::v1 as pb;
 
     let call = call_sid(200);
@@ -576,26 +576,7 @@ async fn a_handoff_through_the_control_service_becomes_a_flex_task() {
         .into_inner()
         .handoff
         .expect("handoff");
-    let mut state = HandoffState::Unspecified;
-    for _ in 0..400 {
-        state = client
-            .get_handoff(GetHandoffRequest {
-                handoff_id: handoff.id.clone(),
-            })
-            .await
-            .expect("GetHandoff")
-            .into_inner()
-            .handoff
-            .expect("handoff")
-            .state();
-        if matches!(
-            state,
-            HandoffState::Completed | HandoffState::Failed | HandoffState::Cancelled
-        ) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let state = baton_tests::wait_until_ended(&mut client, &handoff.id, 400).await;
     assert_eq!(state, HandoffState::Completed, "{}", control.logs());
 
     let updates = twilio.updates();

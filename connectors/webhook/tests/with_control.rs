@@ -7,10 +7,8 @@
 
 mod common;
 
-use std::time::Duration;
-
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::{CreateHandoffRequest, GetHandoffRequest, HandoffState};
+use baton_proto::handoff::v1::{CreateHandoffRequest, HandoffState};
 use baton_proto::types::v1 as pb;
 use baton_tests::Service;
 use common::{SECRET, receiver, start_receiver};
@@ -91,26 +89,7 @@ async fn a_handoff_to_a_webhook_queue_reaches_the_receiver_and_completes() {
         .into_inner()
         .handoff
         .expect("handoff");
-    let mut state = HandoffState::Unspecified;
-    for _ in 0..400 {
-        state = client
-            .get_handoff(GetHandoffRequest {
-                handoff_id: handoff.id.clone(),
-            })
-            .await
-            .expect("GetHandoff")
-            .into_inner()
-            .handoff
-            .expect("handoff")
-            .state();
-        if matches!(
-            state,
-            HandoffState::Completed | HandoffState::Failed | HandoffState::Cancelled
-        ) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let state = baton_tests::wait_until_ended(&mut client, &handoff.id, 400).await;
     assert_eq!(state, HandoffState::Completed, "{}", control.logs());
 
     let received = receiver.received();
