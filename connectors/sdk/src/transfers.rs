@@ -1,7 +1,7 @@
 //! Running transfers, keyed by (handoff id, attempt): the SDK's
 //! deduplication of StartTransfer, its deadlines and its cancels.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -211,7 +211,8 @@ type Key = (String, u32);
 /// Every transfer this process runs or recently ran.
 pub(crate) struct Transfers<C> {
     connector: Arc<C>,
-    running: Mutex<HashMap<Key, Arc<Running>>>,
+    /// Ordered, so that a handoff's attempts are found without a scan.
+    running: Mutex<BTreeMap<Key, Arc<Running>>>,
     /// Transfers started and not yet ended.
     active: AtomicUsize,
     max_active: usize,
@@ -221,7 +222,7 @@ impl<C: Connector> Transfers<C> {
     pub(crate) fn new(connector: Arc<C>) -> Arc<Self> {
         Arc::new(Self {
             connector,
-            running: Mutex::new(HashMap::new()),
+            running: Mutex::default(),
             active: AtomicUsize::new(0),
             max_active: MAX_RUNNING_TRANSFERS,
         })
@@ -231,13 +232,13 @@ impl<C: Connector> Transfers<C> {
     pub(crate) fn with_max_active(connector: Arc<C>, max_active: usize) -> Arc<Self> {
         Arc::new(Self {
             connector,
-            running: Mutex::new(HashMap::new()),
+            running: Mutex::default(),
             active: AtomicUsize::new(0),
             max_active,
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<Running>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Arc<Running>>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -328,9 +329,15 @@ impl<C: Connector> Transfers<C> {
     /// `attempt` is 0); returns whether one was running.
     pub(crate) fn cancel(&self, handoff_id: &str, attempt: u32) -> bool {
         let running = self.lock();
+        let id = handoff_id.to_owned();
+        let attempts = if attempt == 0 {
+            (id.clone(), 0)..=(id, u32::MAX)
+        } else {
+            (id.clone(), attempt)..=(id, attempt)
+        };
         let mut cancelled = false;
-        for ((id, number), entry) in running.iter() {
-            if id == handoff_id && (attempt == 0 || *number == attempt) && !entry.log.is_ended() {
+        for entry in running.range(attempts).map(|(_, entry)| entry) {
+            if !entry.log.is_ended() {
                 entry.cancel.cancel();
                 cancelled = true;
             }

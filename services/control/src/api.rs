@@ -412,7 +412,7 @@ impl HandoffService for HandoffApi {
             let audit = audit_entry(&principal, &handoff.id, AuditAction::Created, "");
             let outcome = self
                 .store
-                .create(handoff, Some(audit))
+                .create(handoff, Some(audit), Some(self.dispatcher.new_lease()))
                 .await
                 .map_err(status_of)?;
             metrics().store_operation("create", started.elapsed());

@@ -38,7 +38,7 @@ use crate::domain::{
 use crate::hub::EventHub;
 use crate::metrics::metrics;
 use crate::registry::{ConnectorHandle, ConnectorRegistry};
-use crate::store::{AuditEntry, HandoffStore, StoreError};
+use crate::store::{AuditEntry, HandoffStore, NewLease, StoreError};
 use crate::token::{Purpose, TokenSigner};
 
 /// How a transfer to one target ended, from the dispatcher's side.
@@ -257,16 +257,18 @@ impl Dispatcher {
         }
     }
 
-    /// Starts carrying a new `handoff` through its plan, once its lease is
-    /// taken (another replica may have claimed it first; then that one
-    /// dispatches it).
-    pub fn spawn(self: &Arc<Self>, handoff: Handoff) {
-        self.spawn_task(handoff, false);
+    /// The dispatch lease to create a handoff with, so that this replica
+    /// may [`Self::spawn`] it as soon as it is created.
+    pub fn new_lease(&self) -> NewLease<'_> {
+        NewLease {
+            owner: &self.replica,
+            ttl: self.lease_ttl,
+        }
     }
 
-    /// Runs `handoff` on a task of its own, unless this replica already
-    /// runs it. `leased` says whether its lease is already taken.
-    fn spawn_task(self: &Arc<Self>, handoff: Handoff, leased: bool) {
+    /// Carries `handoff`, whose lease this replica holds, through its plan
+    /// on a task of its own, unless this replica already runs it.
+    pub fn spawn(self: &Arc<Self>, handoff: Handoff) {
         let id = handoff.id.clone();
         // Held while spawning, so that the task cannot forget itself before
         // it is registered.
@@ -284,7 +286,7 @@ impl Dispatcher {
         baton_service_kit::telemetry::record_trace_id(&span);
         let task = tokio::spawn(
             async move {
-                dispatcher.run_leased(handoff, leased).await;
+                dispatcher.run_leased(handoff).await;
                 dispatcher.forget(&task_id);
             }
             .instrument(span),
@@ -303,28 +305,10 @@ impl Dispatcher {
         }
     }
 
-    /// Takes the lease (unless `leased`), dispatches while renewing it, and
-    /// gives it up when dispatching stops.
-    async fn run_leased(&self, handoff: Handoff, leased: bool) {
+    /// Dispatches while renewing the lease, and gives it up when
+    /// dispatching stops.
+    async fn run_leased(&self, handoff: Handoff) {
         let (tenant, id) = (handoff.tenant.clone(), handoff.id.clone());
-        if !leased {
-            match self
-                .store
-                .acquire_lease(&tenant, &id, &self.replica, self.lease_ttl)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::info!(handoff_id = %id, "another replica dispatches this handoff");
-                    return;
-                }
-                Err(error) => {
-                    // Left unleased: claimed as an orphan once the store answers.
-                    tracing::warn!(handoff_id = %id, %error, "cannot take the dispatch lease");
-                    return;
-                }
-            }
-        }
         tokio::select! {
             () = self.run(handoff) => {}
             () = self.keep_lease(&tenant, &id) => {
@@ -445,7 +429,7 @@ impl Dispatcher {
             for handoff in claimed {
                 tracing::info!(handoff_id = %handoff.id, state = ?handoff.state, "resuming handoff");
                 count += 1;
-                self.spawn_task(handoff, true);
+                self.spawn(handoff);
             }
             if !full {
                 break;

@@ -270,7 +270,11 @@ mod tests {
             decision: None,
             wrap_up: None,
         };
-        let created = store.create(handoff, None).await.expect("create").handoff;
+        let created = store
+            .create(handoff, None, None)
+            .await
+            .expect("create")
+            .handoff;
         (store, created)
     }
 

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_control::domain::{
-    Attempt, ConcreteTarget, ConnectorPosition, DEFAULT_TENANT, EventKind, Handoff, HandoffState,
-    NewEvent, PlannedTarget, TransferMode,
+    Attempt, ConcreteTarget, ConnectorPosition, DEFAULT_TENANT, Durability, EventKind, Handoff,
+    HandoffState, NewEvent, PlannedTarget, TransferMode,
 };
 use baton_control::store::{
-    AuditAction, AuditEntry, CreateOutcome, HandoffStore, Notice, PgStore, SqliteStore, StoreError,
+    AuditAction, AuditEntry, CreateOutcome, HandoffStore, NewLease, Notice, PgStore, SqliteStore,
+    StoreError,
 };
 use baton_proto::types::v1 as pb;
 use baton_tests::postgres::Postgres;
@@ -64,12 +65,14 @@ macro_rules! all_cases {
         contract!(
             $fresh,
             create_is_idempotent_and_durable,
+            events_acknowledged_before_sync_are_stored_in_order,
             a_reused_request_id_returns_the_original_request,
             concurrent_creates_with_one_key_store_one_handoff,
             tenants_are_isolated,
             append_goes_through_the_state_machine_and_dedupes_connector_events,
             list_pages_newest_first_within_the_tenant,
             a_lease_has_one_owner_until_released_or_expired,
+            a_retried_create_takes_no_lease,
             an_ended_handoff_has_no_lease,
             concurrent_claims_share_out_the_orphans,
             a_shared_store_announces_every_event,
@@ -138,7 +141,10 @@ async fn create_is_idempotent_and_durable(backend: &impl Backend) {
     let CreateOutcome {
         handoff: created,
         created_event,
-    } = store.create(first.clone(), None).await.expect("create");
+    } = store
+        .create(first.clone(), None, None)
+        .await
+        .expect("create");
     let event = created_event.expect("a new handoff");
     assert_eq!(event.sequence, 1);
     assert_eq!(event.kind, EventKind::Created);
@@ -147,7 +153,7 @@ async fn create_is_idempotent_and_durable(backend: &impl Backend) {
     assert_eq!(created.context.summary, "s");
     assert_eq!(created.plan, first.plan);
     let retry = store
-        .create(handoff(&request_id), None)
+        .create(handoff(&request_id), None, None)
         .await
         .expect("retry");
     assert!(retry.created_event.is_none());
@@ -163,11 +169,54 @@ async fn create_is_idempotent_and_durable(backend: &impl Backend) {
         first.id
     );
     let retry = reopened
-        .create(handoff(&request_id), None)
+        .create(handoff(&request_id), None, None)
         .await
         .expect("retry after reopening");
     assert!(retry.created_event.is_none());
     assert_eq!(retry.handoff.id, first.id);
+}
+
+/// TARGET_STARTED is acknowledged before it is synced (`Durability::Written`),
+/// yet it is stored like any event: read back at once, kept when the store
+/// is reopened, and made durable by the synced write that follows.
+async fn events_acknowledged_before_sync_are_stored_in_order(backend: &impl Backend) {
+    let store = backend.open().await;
+    let h = handoff(&unique("written"));
+    store.create(h.clone(), None, None).await.expect("create");
+    let started = NewEvent::new(EventKind::TargetStarted).attempt(Attempt {
+        number: 1,
+        planned: h.plan[0].clone(),
+    });
+    assert_eq!(started.durability(), Durability::Written);
+    let (after_start, _) = store
+        .append(DEFAULT_TENANT, &h.id, started)
+        .await
+        .expect("start");
+    assert_eq!(after_start.state, HandoffState::Routing);
+    let cancel = NewEvent::new(EventKind::Cancelled);
+    assert_eq!(cancel.durability(), Durability::Synced);
+    store
+        .append(DEFAULT_TENANT, &h.id, cancel)
+        .await
+        .expect("cancel");
+    drop(store);
+
+    let reopened = backend.open().await;
+    let kinds: Vec<EventKind> = reopened
+        .events_after(DEFAULT_TENANT, &h.id, 0, 10)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Created,
+            EventKind::TargetStarted,
+            EventKind::Cancelled
+        ]
+    );
 }
 
 /// The same key with another body returns the stored handoff, whose
@@ -177,11 +226,14 @@ async fn a_reused_request_id_returns_the_original_request(backend: &impl Backend
     let store = backend.open().await;
     let request_id = unique("reused");
     let original = handoff(&request_id);
-    store.create(original.clone(), None).await.expect("create");
+    store
+        .create(original.clone(), None, None)
+        .await
+        .expect("create");
     let mut other = handoff(&request_id);
     other.request_fingerprint = "another body".into();
     other.context.summary = "another summary".into();
-    let outcome = store.create(other, None).await.expect("create again");
+    let outcome = store.create(other, None, None).await.expect("create again");
     assert!(outcome.created_event.is_none());
     assert_eq!(outcome.handoff.id, original.id);
     assert_eq!(outcome.handoff.request_fingerprint, "f");
@@ -195,7 +247,9 @@ async fn concurrent_creates_with_one_key_store_one_handoff(backend: &impl Backen
     for _ in 0..8 {
         let store = store.clone();
         let h = handoff(&request_id);
-        tasks.push(tokio::spawn(async move { store.create(h, None).await }));
+        tasks.push(tokio::spawn(
+            async move { store.create(h, None, None).await },
+        ));
     }
     let mut created = 0;
     let mut ids = std::collections::BTreeSet::new();
@@ -212,7 +266,7 @@ async fn tenants_are_isolated(backend: &impl Backend) {
     let store = backend.open().await;
     let request_id = unique("t");
     let mine = handoff(&request_id);
-    store.create(mine.clone(), None).await.expect("create");
+    create_leased(&store, &mine, "replica-a", LONG).await;
     assert!(matches!(
         store.get("other", &mine.id).await,
         Err(StoreError::NotFound)
@@ -229,7 +283,7 @@ async fn tenants_are_isolated(backend: &impl Backend) {
     ));
     assert!(
         !store
-            .acquire_lease("other", &mine.id, "replica-a", Duration::from_secs(60))
+            .renew_lease("other", &mine.id, "replica-a", LONG)
             .await
             .unwrap_or(false)
     );
@@ -237,7 +291,7 @@ async fn tenants_are_isolated(backend: &impl Backend) {
     let mut theirs = handoff(&request_id);
     theirs.tenant = "other".into();
     let outcome = store
-        .create(theirs.clone(), None)
+        .create(theirs.clone(), None, None)
         .await
         .expect("create other");
     assert!(outcome.created_event.is_some());
@@ -257,7 +311,7 @@ async fn append_goes_through_the_state_machine_and_dedupes_connector_events(
 ) {
     let store = backend.open().await;
     let h = handoff(&unique("r"));
-    store.create(h.clone(), None).await.expect("create");
+    store.create(h.clone(), None, None).await.expect("create");
     let attempt = Attempt {
         number: 1,
         planned: h.plan[0].clone(),
@@ -357,10 +411,10 @@ async fn list_pages_newest_first_within_the_tenant(backend: &impl Backend) {
         let mut h = handoff(&format!("r{i}"));
         h.tenant = tenant.clone();
         ids.push(h.id.clone());
-        store.create(h, None).await.expect("create");
+        store.create(h, None, None).await.expect("create");
     }
     store
-        .create(handoff(&unique("r")), None)
+        .create(handoff(&unique("r")), None, None)
         .await
         .expect("create in another tenant");
 
@@ -388,28 +442,36 @@ async fn list_pages_newest_first_within_the_tenant(backend: &impl Backend) {
 
 const LONG: Duration = Duration::from_secs(60);
 
+/// Creates `handoff` with `owner`'s dispatch lease for `ttl`.
+async fn create_leased(
+    store: &Arc<dyn HandoffStore>,
+    handoff: &Handoff,
+    owner: &str,
+    ttl: Duration,
+) {
+    let lease = NewLease { owner, ttl };
+    let outcome = store
+        .create(handoff.clone(), None, Some(lease))
+        .await
+        .expect("create");
+    assert!(outcome.created_event.is_some());
+}
+
 async fn a_lease_has_one_owner_until_released_or_expired(backend: &impl Backend) {
     let store = backend.open().await;
     let h = handoff(&unique("lease"));
-    store.create(h.clone(), None).await.expect("create");
+    create_leased(&store, &h, "a", LONG).await;
     let id = h.id.as_str();
+    let claimed_by = |owner: &'static str| {
+        let store = store.clone();
+        async move {
+            let orphans = store.claim_orphans(owner, LONG, 100).await.expect("claim");
+            orphans.into_iter().find(|x| x.id == id)
+        }
+    };
     assert!(
-        store
-            .acquire_lease(DEFAULT_TENANT, id, "a", LONG)
-            .await
-            .expect("a takes")
-    );
-    assert!(
-        store
-            .acquire_lease(DEFAULT_TENANT, id, "a", LONG)
-            .await
-            .expect("a again")
-    );
-    assert!(
-        !store
-            .acquire_lease(DEFAULT_TENANT, id, "b", LONG)
-            .await
-            .expect("b cannot")
+        claimed_by("b").await.is_none(),
+        "a holds it from the create"
     );
     assert!(
         store
@@ -423,26 +485,18 @@ async fn a_lease_has_one_owner_until_released_or_expired(backend: &impl Backend)
             .await
             .expect("b cannot renew")
     );
-    let orphans = store.claim_orphans("b", LONG, 100).await.expect("claim");
-    assert!(!orphans.iter().any(|x| x.id == id), "a holds it");
 
     // Released: the next claim takes it.
     store
         .release_lease(DEFAULT_TENANT, id, "b")
         .await
         .expect("b's release is a no-op");
-    assert!(
-        !store
-            .acquire_lease(DEFAULT_TENANT, id, "b", LONG)
-            .await
-            .expect("still a's")
-    );
+    assert!(claimed_by("b").await.is_none(), "still a's");
     store
         .release_lease(DEFAULT_TENANT, id, "a")
         .await
         .expect("a releases");
-    let orphans = store.claim_orphans("b", LONG, 100).await.expect("claim");
-    let claimed = orphans.iter().find(|x| x.id == id).expect("b claimed it");
+    let claimed = claimed_by("b").await.expect("b claimed it");
     assert_eq!(claimed.state, HandoffState::Pending);
     assert!(
         !store
@@ -450,54 +504,62 @@ async fn a_lease_has_one_owner_until_released_or_expired(backend: &impl Backend)
             .await
             .expect("a lost it")
     );
-    assert!(
-        !store
-            .acquire_lease(DEFAULT_TENANT, id, "a", LONG)
-            .await
-            .expect("b's now")
-    );
+    assert!(claimed_by("a").await.is_none(), "b's now");
 
     // Expired: another owner takes over, and the old owner cannot renew.
-    store
-        .release_lease(DEFAULT_TENANT, id, "b")
-        .await
-        .expect("release");
-    assert!(
-        store
-            .acquire_lease(DEFAULT_TENANT, id, "a", Duration::from_millis(1))
-            .await
-            .expect("a takes briefly")
-    );
+    let brief = handoff(&unique("brief"));
+    create_leased(&store, &brief, "a", Duration::from_millis(1)).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let orphans = store.claim_orphans("c", LONG, 100).await.expect("claim");
     assert!(
-        orphans.iter().any(|x| x.id == id),
+        orphans.iter().any(|x| x.id == brief.id),
         "an expired lease is an orphan"
     );
     assert!(
         !store
-            .renew_lease(DEFAULT_TENANT, id, "a", LONG)
+            .renew_lease(DEFAULT_TENANT, &brief.id, "a", LONG)
             .await
             .expect("taken over")
     );
     assert!(
         store
-            .renew_lease(DEFAULT_TENANT, id, "c", LONG)
+            .renew_lease(DEFAULT_TENANT, &brief.id, "c", LONG)
             .await
             .expect("c renews")
+    );
+}
+
+async fn a_retried_create_takes_no_lease(backend: &impl Backend) {
+    let store = backend.open().await;
+    let h = handoff(&unique("retry"));
+    create_leased(&store, &h, "a", LONG).await;
+    let lease = NewLease {
+        owner: "b",
+        ttl: LONG,
+    };
+    let again = store
+        .create(h.clone(), None, Some(lease))
+        .await
+        .expect("create again");
+    assert!(again.created_event.is_none());
+    assert!(
+        !store
+            .renew_lease(DEFAULT_TENANT, &h.id, "b", LONG)
+            .await
+            .expect("renew")
+    );
+    assert!(
+        store
+            .renew_lease(DEFAULT_TENANT, &h.id, "a", LONG)
+            .await
+            .expect("renew")
     );
 }
 
 async fn an_ended_handoff_has_no_lease(backend: &impl Backend) {
     let store = backend.open().await;
     let h = handoff(&unique("ended"));
-    store.create(h.clone(), None).await.expect("create");
-    assert!(
-        store
-            .acquire_lease(DEFAULT_TENANT, &h.id, "a", LONG)
-            .await
-            .expect("take")
-    );
+    create_leased(&store, &h, "a", LONG).await;
     store
         .append(DEFAULT_TENANT, &h.id, NewEvent::new(EventKind::Cancelled))
         .await
@@ -507,12 +569,6 @@ async fn an_ended_handoff_has_no_lease(backend: &impl Backend) {
             .renew_lease(DEFAULT_TENANT, &h.id, "a", LONG)
             .await
             .expect("renew")
-    );
-    assert!(
-        !store
-            .acquire_lease(DEFAULT_TENANT, &h.id, "b", LONG)
-            .await
-            .expect("take")
     );
     let orphans = store.claim_orphans("b", LONG, 100).await.expect("claim");
     assert!(!orphans.iter().any(|x| x.id == h.id));
@@ -537,7 +593,7 @@ async fn concurrent_claims_share_out_the_orphans(backend: &impl Backend) {
     for _ in 0..40 {
         let h = handoff(&unique("orphan"));
         ids.insert(h.id.clone());
-        first.create(h, None).await.expect("create");
+        first.create(h, None, None).await.expect("create");
     }
     let mut claims = Vec::new();
     for (n, store) in [first.clone(), second.clone(), first, second]
@@ -584,7 +640,7 @@ async fn a_shared_store_announces_every_event(backend: &impl Backend) {
     // Another replica's store records; this one hears of it.
     let writer = backend.open().await;
     let h = handoff(&unique("notice"));
-    writer.create(h.clone(), None).await.expect("create");
+    writer.create(h.clone(), None, None).await.expect("create");
     writer
         .append(DEFAULT_TENANT, &h.id, NewEvent::new(EventKind::Cancelled))
         .await
@@ -691,12 +747,12 @@ async fn creations_and_events_are_audited_in_the_same_commit(backend: &impl Back
     h.tenant = unique("tenant");
     let created = audit(&h.tenant, &h.id, AuditAction::Created, 20);
     store
-        .create(h.clone(), Some(created.clone()))
+        .create(h.clone(), Some(created.clone()), None)
         .await
         .expect("create");
     // A retry stores nothing, so it audits nothing.
     store
-        .create(h.clone(), Some(created.clone()))
+        .create(h.clone(), Some(created.clone()), None)
         .await
         .expect("retry");
     let cancelled = audit(&h.tenant, &h.id, AuditAction::Cancelled, 21);
@@ -724,7 +780,10 @@ async fn creations_and_events_are_audited_in_the_same_commit(backend: &impl Back
     // So does a lease that is not held.
     let mut other = handoff(&unique("audited"));
     other.tenant = h.tenant.clone();
-    store.create(other.clone(), None).await.expect("create");
+    store
+        .create(other.clone(), None, None)
+        .await
+        .expect("create");
     let fenced = store
         .append_as(
             &other.tenant,
@@ -755,7 +814,7 @@ async fn what_a_write_returns_is_what_a_read_finds(backend: &impl Backend) {
             skills: vec!["es".into()],
         },
     });
-    let outcome = store.create(h.clone(), None).await.expect("create");
+    let outcome = store.create(h.clone(), None, None).await.expect("create");
     let read = |store: Arc<dyn HandoffStore>, id: String| async move {
         store.get(DEFAULT_TENANT, &id).await.expect("get")
     };
@@ -819,7 +878,7 @@ async fn revoking_tokens_is_per_tenant_durable_and_audited(backend: &impl Backen
     let store = backend.open().await;
     let mut h = handoff(&unique("revoke"));
     h.tenant = unique("tenant");
-    store.create(h.clone(), None).await.expect("create");
+    store.create(h.clone(), None, None).await.expect("create");
     assert!(!store.context_access(&h.id).await.expect("access").closed());
     assert!(matches!(
         store
@@ -895,8 +954,14 @@ async fn the_purge_deletes_only_contexts_of_handoffs_ended_before_the_cutoff(
     let mut open = ended.clone();
     open.id = uuid::Uuid::now_v7().to_string();
     open.request_id = unique("open");
-    store.create(ended.clone(), None).await.expect("create");
-    store.create(open.clone(), None).await.expect("create");
+    store
+        .create(ended.clone(), None, None)
+        .await
+        .expect("create");
+    store
+        .create(open.clone(), None, None)
+        .await
+        .expect("create");
     store
         .append(&tenant, &ended.id, NewEvent::new(EventKind::Cancelled))
         .await

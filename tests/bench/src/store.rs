@@ -145,7 +145,7 @@ async fn store_rate(
                     planned: h.plan[0].clone(),
                 };
                 let id = h.id.clone();
-                store.create(h, None).await?;
+                store.create(h, None, None).await?;
                 commits.fetch_add(1, Ordering::Relaxed);
                 store
                     .append(

@@ -196,6 +196,34 @@ impl NewEvent {
         self.detail = detail.into();
         self
     }
+
+    /// How durable the event must be before the store acknowledges it.
+    pub fn durability(&self) -> Durability {
+        match self.kind {
+            // TARGET_STARTED only says that an attempt began, and is
+            // recorded before the connector hears of it. Rolled back, the
+            // attempt is found unstarted and started again with the same
+            // (handoff, attempt) idempotency key, which the connector
+            // answers with the transfer it already runs: nothing is
+            // transferred twice, and the next create need not wait behind
+            // this event's fsync.
+            EventKind::TargetStarted => Durability::Written,
+            _ => Durability::Synced,
+        }
+    }
+}
+
+/// How durable a write must be before the store acknowledges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk: it survives a power failure.
+    Synced,
+    /// Handed to the operating system: it survives the crash of any
+    /// process, and the next synced write makes it durable too (writes
+    /// reach the disk in order), but a power failure or a kernel crash
+    /// before then may roll it back. Only for what is redone on its own
+    /// after such a rollback.
+    Written,
 }
 
 /// An event as recorded, with its place in the handoff's log.

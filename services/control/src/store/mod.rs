@@ -42,6 +42,14 @@ pub struct CreateOutcome {
     pub created_event: Option<EventRecord>,
 }
 
+/// The dispatch lease a new handoff is created with: its creator
+/// dispatches it from the create's commit on, with no second write.
+#[derive(Debug, Clone, Copy)]
+pub struct NewLease<'a> {
+    pub owner: &'a str,
+    pub ttl: Duration,
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -83,13 +91,15 @@ pub enum Notice {
 
 #[async_trait]
 pub trait HandoffStore: Send + Sync + 'static {
-    /// Stores a new handoff, its CREATED event and `audit` (when given) in
-    /// one durable commit, or returns the existing handoff with the same
-    /// tenant and request id (and records nothing).
+    /// Stores a new handoff, its CREATED event, `audit` and `lease` (when
+    /// given) in one durable commit, or returns the existing handoff with
+    /// the same tenant and request id (and records nothing, leases
+    /// nothing).
     async fn create(
         &self,
         handoff: Handoff,
         audit: Option<AuditEntry>,
+        lease: Option<NewLease<'_>>,
     ) -> Result<CreateOutcome, StoreError>;
 
     async fn get(&self, tenant: &str, id: &str) -> Result<Handoff, StoreError>;
@@ -166,18 +176,6 @@ pub trait HandoffStore: Send + Sync + 'static {
 
     /// Checks that the store answers (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
-
-    /// Takes the dispatch lease of an in-flight handoff for `owner` until
-    /// `ttl` from now, when it is free, expired or already `owner`'s.
-    /// Returns whether `owner` holds it now; false for a handoff that has
-    /// ended or that another owner holds.
-    async fn acquire_lease(
-        &self,
-        tenant: &str,
-        id: &str,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<bool, StoreError>;
 
     /// Extends `owner`'s lease to `ttl` from now. Returns false when
     /// `owner` no longer holds it (taken over, or the handoff ended): the

@@ -22,7 +22,7 @@ use super::rows::{
 };
 use super::{
     AuditAction, AuditEntry, AuditRecord, ContextAccess, CreateOutcome, EventNotice, HandoffStore,
-    Notice, StoreError,
+    NewLease, Notice, StoreError,
 };
 use crate::domain::{ConnectorPosition, EventRecord, Handoff, HandoffState, NewEvent};
 
@@ -409,6 +409,7 @@ impl HandoffStore for PgStore {
         &self,
         handoff: Handoff,
         audit: Option<AuditEntry>,
+        lease: Option<NewLease<'_>>,
     ) -> Result<CreateOutcome, StoreError> {
         let plan =
             serde_json::to_string(&handoff.plan).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -461,6 +462,19 @@ impl HandoffStore for PgStore {
         insert_event(&mut tx, &stored.tenant, &event, None).await?;
         if let Some(audit) = &audit {
             insert_audit(&mut tx, audit).await?;
+        }
+        if let Some(lease) = lease {
+            sqlx::query(sql(format!(
+                "UPDATE handoffs SET lease_owner = $3, lease_expires_ms = {NOW_MS} + $4 \
+                 WHERE tenant = $1 AND id = $2"
+            )))
+            .bind(&stored.tenant)
+            .bind(&stored.id)
+            .bind(lease.owner)
+            .bind(millis(lease.ttl))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         }
         notify(&mut tx, &stored.tenant, &stored.id, 1).await?;
         tx.commit().await.map_err(unavailable)?;
@@ -670,29 +684,6 @@ impl HandoffStore for PgStore {
             .await
             .map_err(unavailable)?;
         Ok(())
-    }
-
-    async fn acquire_lease(
-        &self,
-        tenant: &str,
-        id: &str,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        let taken = sqlx::query(sql(format!(
-            "UPDATE handoffs SET lease_owner = $3, lease_expires_ms = {NOW_MS} + $4 \
-             WHERE tenant = $1 AND id = $2 AND state NOT IN {ENDED} \
-             AND (lease_owner IS NULL OR lease_owner = $3 OR lease_expires_ms < {NOW_MS})"
-        )))
-        .bind(tenant)
-        .bind(id)
-        .bind(owner)
-        .bind(millis(ttl))
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-        Ok(taken == 1)
     }
 
     async fn renew_lease(

@@ -7,6 +7,9 @@
 //! alone, as if it had been its own transaction), commits once, and only
 //! then answers each caller. A burst of concurrent writes costs one fsync
 //! instead of one each, and nothing is acknowledged before it is durable.
+//! A group of only [`Durability::Written`] events commits with
+//! `synchronous = NORMAL`: no fsync, but in the WAL's order, so the next
+//! synced commit makes it durable with itself (checkpoints still sync).
 //! Reads use a second connection on the blocking pool; WAL lets them run
 //! while the writer commits, and they see every acknowledged write.
 
@@ -24,9 +27,10 @@ use super::rows::{
     EVENT_COLUMNS, EventRow, HANDOFF_COLUMNS, HandoffRow, apply, created, name_of, now_ms, wait_ms,
 };
 use super::{
-    AuditAction, AuditEntry, AuditRecord, ContextAccess, CreateOutcome, HandoffStore, StoreError,
+    AuditAction, AuditEntry, AuditRecord, ContextAccess, CreateOutcome, HandoffStore, NewLease,
+    StoreError,
 };
-use crate::domain::{ConnectorPosition, EventRecord, Handoff, HandoffState, NewEvent};
+use crate::domain::{ConnectorPosition, Durability, EventRecord, Handoff, HandoffState, NewEvent};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run.
@@ -116,11 +120,17 @@ CREATE INDEX audit_log_by_handoff ON audit_log (handoff_id, sequence);
 /// write of a burst waits for the others to run.
 const MAX_GROUP: usize = 256;
 
+/// A write for the writer thread, and how durable its commit must be.
+struct WriteJob {
+    durability: Durability,
+    run: Write,
+}
+
 /// A write run by the writer thread inside the group's transaction, given
 /// the connection (or why the group could not begin). It returns whether it
 /// succeeded, so its savepoint is released or rolled back, and what to tell
 /// its caller once the group's commit is known.
-type WriteJob = Box<dyn FnOnce(Result<&Connection, &str>) -> (bool, Completion) + Send>;
+type Write = Box<dyn FnOnce(Result<&Connection, &str>) -> (bool, Completion) + Send>;
 
 /// Answers a write's caller, given the group commit's error if it failed.
 type Completion = Box<dyn FnOnce(Option<&str>) + Send>;
@@ -139,8 +149,19 @@ pub struct SqliteStore {
 }
 
 struct Lease {
+    tenant: String,
     owner: String,
     expires: Instant,
+}
+
+impl Lease {
+    fn new(tenant: &str, owner: &str, ttl: Duration) -> Self {
+        Self {
+            tenant: tenant.to_owned(),
+            owner: owner.to_owned(),
+            expires: Instant::now() + ttl,
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -193,8 +214,17 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.write_as(Durability::Synced, work).await
+    }
+
+    /// [`Self::write`], answering once the commit is as durable as asked.
+    async fn write_as<T: Send + 'static>(
+        &self,
+        durability: Durability,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: WriteJob = Box::new(move |connection: Result<&Connection, &str>| {
+        let run: Write = Box::new(move |connection: Result<&Connection, &str>| {
             let result = match connection {
                 Ok(connection) => work(connection),
                 Err(error) => Err(StoreError::Unavailable(error.to_owned())),
@@ -214,6 +244,7 @@ impl SqliteStore {
         // Full: more writes wait than a group commit can take soon; the
         // caller gets UNAVAILABLE with RetryInfo instead of a queue that
         // grows without end.
+        let job = WriteJob { durability, run };
         self.writer.try_send(job).map_err(|error| match error {
             mpsc::TrySendError::Full(_) => {
                 StoreError::Unavailable("the store's write queue is full".into())
@@ -245,12 +276,14 @@ impl SqliteStore {
     }
 }
 
-/// The writer thread: waits for a write, takes every other write already
-/// queued (up to MAX_GROUP), and commits them together.
 /// The most writes waiting for the writer thread.
 const WRITE_QUEUE: usize = 4096;
 
+/// The writer thread: waits for a write, takes every other write already
+/// queued (up to MAX_GROUP), and commits them together, with an fsync
+/// unless every write of the group is [`Durability::Written`].
 fn write_groups(mut connection: Connection, jobs: mpsc::Receiver<WriteJob>) {
+    let mut synced = true;
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -259,6 +292,20 @@ fn write_groups(mut connection: Connection, jobs: mpsc::Receiver<WriteJob>) {
                 Err(_) => break,
             }
         }
+        let sync = group.iter().any(|job| job.durability == Durability::Synced);
+        if sync != synced {
+            let pragma = if sync {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            };
+            if let Err(error) = connection.execute_batch(pragma) {
+                // Nothing of a group that cannot get its durability runs.
+                refuse(group, &format!("store unavailable: {error}"));
+                continue;
+            }
+            synced = sync;
+        }
         commit_group(&mut connection, group);
     }
 }
@@ -266,25 +313,18 @@ fn write_groups(mut connection: Connection, jobs: mpsc::Receiver<WriteJob>) {
 fn commit_group(connection: &mut Connection, group: Vec<WriteJob>) {
     let mut tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
-        Err(error) => {
-            let error = format!("store unavailable: {error}");
-            for job in group {
-                let (_, completion) = job(Err(&error));
-                completion(Some(&error));
-            }
-            return;
-        }
+        Err(error) => return refuse(group, &format!("store unavailable: {error}")),
     };
     let mut completions = Vec::with_capacity(group.len());
     let mut failure: Option<String> = None;
     for job in group {
         if let Some(error) = &failure {
-            completions.push(job(Err(error)).1);
+            completions.push((job.run)(Err(error)).1);
             continue;
         }
         match tx.savepoint() {
             Ok(savepoint) => {
-                let (succeeded, completion) = job(Ok(&savepoint));
+                let (succeeded, completion) = (job.run)(Ok(&savepoint));
                 completions.push(completion);
                 // A failed write's savepoint rolls back when dropped.
                 if succeeded && let Err(error) = savepoint.commit() {
@@ -293,7 +333,7 @@ fn commit_group(connection: &mut Connection, group: Vec<WriteJob>) {
             }
             Err(error) => {
                 let error = format!("store unavailable: {error}");
-                completions.push(job(Err(&error)).1);
+                completions.push((job.run)(Err(&error)).1);
                 failure = Some(error);
             }
         }
@@ -308,6 +348,14 @@ fn commit_group(connection: &mut Connection, group: Vec<WriteJob>) {
     };
     for completion in completions {
         completion(outcome.as_deref());
+    }
+}
+
+/// Answers every write of a group that cannot begin with `error`.
+fn refuse(group: Vec<WriteJob>, error: &str) {
+    for job in group {
+        let (_, completion) = (job.run)(Err(error));
+        completion(Some(error));
     }
 }
 
@@ -607,8 +655,9 @@ impl HandoffStore for SqliteStore {
         &self,
         handoff: Handoff,
         audit: Option<AuditEntry>,
+        lease: Option<NewLease<'_>>,
     ) -> Result<CreateOutcome, StoreError> {
-        self.write(move |tx| {
+        let outcome = self.write(move |tx| {
             let existing: Option<String> = tx
                 .prepare_cached(
                     "SELECT id FROM handoffs WHERE tenant = ?1 AND request_id = ?2").map_err(unavailable)?.query_row(
@@ -658,7 +707,17 @@ impl HandoffStore for SqliteStore {
                 created_event: Some(event),
             })
         })
-        .await
+        .await?;
+        if let Some(lease) = lease
+            && outcome.created_event.is_some()
+        {
+            let handoff = &outcome.handoff;
+            self.leases().insert(
+                handoff.id.clone(),
+                Lease::new(&handoff.tenant, lease.owner, lease.ttl),
+            );
+        }
+        Ok(outcome)
     }
 
     async fn get(&self, tenant: &str, id: &str) -> Result<Handoff, StoreError> {
@@ -731,7 +790,7 @@ impl HandoffStore for SqliteStore {
         let (tenant, id) = (tenant.to_owned(), id.to_owned());
         let owner = owner.map(str::to_owned);
         let leases = self.leases.clone();
-        self.write(move |tx| {
+        self.write_as(event.durability(), move |tx| {
             let mut handoff = load(tx, &tenant, &id)?;
             if let Some(owner) = &owner {
                 let leases = leases.lock().unwrap_or_else(|e| e.into_inner());
@@ -879,34 +938,6 @@ impl HandoffStore for SqliteStore {
         .await
     }
 
-    async fn acquire_lease(
-        &self,
-        tenant: &str,
-        id: &str,
-        owner: &str,
-        ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        if self.get(tenant, id).await?.state.is_terminal() {
-            return Ok(false);
-        }
-        let now = Instant::now();
-        let mut leases = self.leases();
-        if leases
-            .get(id)
-            .is_some_and(|lease| lease.owner != owner && lease.expires > now)
-        {
-            return Ok(false);
-        }
-        leases.insert(
-            id.to_owned(),
-            Lease {
-                owner: owner.to_owned(),
-                expires: now + ttl,
-            },
-        );
-        Ok(true)
-    }
-
     async fn renew_lease(
         &self,
         tenant: &str,
@@ -914,11 +945,10 @@ impl HandoffStore for SqliteStore {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        // The handoff must exist in the tenant; its lease is gone once it ended.
-        self.get(tenant, id).await?;
+        // A lease exists only for an in-flight handoff, in its tenant.
         let mut leases = self.leases();
         Ok(match leases.get_mut(id) {
-            Some(lease) if lease.owner == owner => {
+            Some(lease) if lease.owner == owner && lease.tenant == tenant => {
                 lease.expires = Instant::now() + ttl;
                 true
             }
@@ -927,9 +957,11 @@ impl HandoffStore for SqliteStore {
     }
 
     async fn release_lease(&self, tenant: &str, id: &str, owner: &str) -> Result<(), StoreError> {
-        self.get(tenant, id).await?;
         let mut leases = self.leases();
-        if leases.get(id).is_some_and(|lease| lease.owner == owner) {
+        if leases
+            .get(id)
+            .is_some_and(|lease| lease.owner == owner && lease.tenant == tenant)
+        {
             leases.remove(id);
         }
         Ok(())
@@ -955,13 +987,7 @@ impl HandoffStore for SqliteStore {
             {
                 continue;
             }
-            leases.insert(
-                handoff.id.clone(),
-                Lease {
-                    owner: owner.to_owned(),
-                    expires: now + ttl,
-                },
-            );
+            leases.insert(handoff.id.clone(), Lease::new(&handoff.tenant, owner, ttl));
             claimed.push(handoff);
         }
         Ok(claimed)
