@@ -5,8 +5,8 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use baton_connector_script::{ScriptConfig, ScriptConnector};
@@ -40,6 +40,7 @@ fn empty(canned: CreateHandoffResponse) -> EmptyHandoffService {
         canned,
         watch: Vec::new(),
         release: CancellationToken::new(),
+        commit: None,
     }
 }
 
@@ -59,8 +60,18 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
     // The same empty server without TCP_NODELAY on its side, as tonic's
     // `serve_with_incoming` leaves accepted sockets: shows what Nagle's
     // algorithm against delayed ACKs costs a unary call.
-    let nagle_addr = crate::floor::start(empty(canned), false, stop.clone()).await?;
+    let nagle_addr = crate::floor::start(empty(canned.clone()), false, stop.clone()).await?;
     let nagle_channels = connect(nagle_addr, 1).await?;
+    // The same empty server committing one row per call: what any API
+    // that acknowledges only durable writes costs on this disk.
+    let durable = EmptyHandoffService {
+        commit: Some(Arc::new(Mutex::new(crate::store::raw_sqlite(
+            &dir.join("durable-floor.db"),
+        )?))),
+        ..empty(canned)
+    };
+    let durable_addr = crate::floor::start(durable, true, stop.clone()).await?;
+    let durable_channels = connect(durable_addr, 1).await?;
 
     // Warm both paths up (connections, the store's caches, the allocator).
     load(
@@ -115,6 +126,24 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
             &floor_name,
             floor.per_second,
             "/s",
+        );
+    }
+    // Durable floor and real call back to back at c=1, as the levels are.
+    let count = scale.count(500);
+    let bound = scale.bound(Duration::from_secs(20));
+    let durable = load(&durable_channels, 1, count, bound).await;
+    let real = load(&channels, 1, count, bound).await;
+    for (figure, value, floor) in [
+        ("p50", real.latency.p50, durable.latency.p50),
+        ("p99", real.latency.p99, durable.latency.p99),
+    ] {
+        table.add(
+            SCENARIO,
+            format!("CreateHandoff {figure}, c=1 (vs durable floor)"),
+            value,
+            "bare call + one SQLite commit, c=1",
+            floor,
+            "ms",
         );
     }
     let nagle = load(

@@ -59,6 +59,7 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
                 canned: CreateHandoffResponse::default(),
                 watch: canned,
                 release: release.clone(),
+                commit: None,
             },
             true,
             stop.clone(),

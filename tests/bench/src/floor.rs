@@ -1,10 +1,13 @@
 //! The transport's floor: a HandoffService that does nothing but answer
 //! with a canned response, so a unary call to it costs what tonic, HTTP/2
-//! and loopback TCP cost for the same payload sizes.
+//! and loopback TCP cost for the same payload sizes. With `commit` set, it
+//! first commits one row: the floor of any API that answers only once what
+//! it was told is on disk.
 
 use baton_proto::handoff::v1::handoff_service_server::{HandoffService, HandoffServiceServer};
 use baton_proto::handoff::v1::*;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +19,9 @@ pub struct EmptyHandoffService {
     /// `release` is cancelled, then the stream ends.
     pub watch: Vec<WatchHandoffResponse>,
     pub release: CancellationToken,
+    /// When set, each CreateHandoff commits one row through this raw SQLite
+    /// connection (`crate::store::raw_sqlite`) before it answers.
+    pub commit: Option<Arc<Mutex<rusqlite::Connection>>>,
 }
 
 #[tonic::async_trait]
@@ -24,6 +30,15 @@ impl HandoffService for EmptyHandoffService {
         &self,
         _request: Request<CreateHandoffRequest>,
     ) -> Result<Response<CreateHandoffResponse>, Status> {
+        if let Some(connection) = self.commit.clone() {
+            tokio::task::spawn_blocking(move || {
+                let connection = connection.lock().unwrap_or_else(|e| e.into_inner());
+                crate::store::commit_raw_row(&connection)
+            })
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        }
         Ok(Response::new(self.canned.clone()))
     }
 

@@ -102,21 +102,34 @@ fn fdatasync_rate(path: &Path, count: usize, bound: Duration) -> anyhow::Result<
 
 /// One single-row INSERT per transaction, in the store's configuration.
 fn raw_sqlite_rate(path: &Path, count: usize, bound: Duration) -> anyhow::Result<f64> {
+    let connection = raw_sqlite(path)?;
+    let started = Instant::now();
+    let mut done = 0;
+    while done < count && started.elapsed() < bound {
+        commit_raw_row(&connection)?;
+        done += 1;
+    }
+    Ok(done as f64 / started.elapsed().as_secs_f64())
+}
+
+/// A new SQLite database at `path` in the store's configuration (WAL,
+/// `synchronous = FULL`) with one table of rows.
+pub fn raw_sqlite(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     let connection = rusqlite::Connection::open(path)?;
     connection.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
          CREATE TABLE rows (id INTEGER PRIMARY KEY, body BLOB NOT NULL);",
     )?;
-    let body = vec![0x5a_u8; 512];
-    let mut insert = connection.prepare("INSERT INTO rows (body) VALUES (?1)")?;
-    let started = Instant::now();
-    let mut done = 0;
-    while done < count && started.elapsed() < bound {
-        // Autocommit: each statement is its own durable transaction.
-        insert.execute([&body])?;
-        done += 1;
-    }
-    Ok(done as f64 / started.elapsed().as_secs_f64())
+    Ok(connection)
+}
+
+/// Commits one 512-byte row: an autocommit INSERT is its own durable
+/// transaction.
+pub fn commit_raw_row(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached("INSERT INTO rows (body) VALUES (?1)")?
+        .execute([&[0x5a_u8; 512][..]])?;
+    Ok(())
 }
 
 /// Durable commits per second through the trait: each handoff is a create

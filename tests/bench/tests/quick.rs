@@ -31,6 +31,7 @@ fn quick_mode_prints_the_table() {
         "store commits, 64 writers",
         "CreateHandoff p50, c=1",
         "CreateHandoff throughput, c=256",
+        "CreateHandoff p50, c=1 (vs durable floor)",
         "CreateHandoff to INVITE at the phone, p50",
         "handoffs to SIP calls/s",
         "SIP connector alone calls/s",
