@@ -17,7 +17,7 @@ use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
 use baton_tests::Service;
-use common::{kinds, queue, request, watch_all};
+use common::{assert_failed_over_from, create, kinds, queue, request, watch_all};
 use tempfile::TempDir;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
@@ -37,7 +37,8 @@ hold = ["ringing", "hold"]
 /// `faulty-first` tries the faulty one and then the healthy one.
 struct Faults {
     dir: TempDir,
-    _faulty: Service,
+    /// Gone once [`Faults::crash_faulty`] killed it.
+    faulty: Option<Service>,
     _script: Service,
     control: Service,
 }
@@ -125,10 +126,16 @@ targets = [{{ connector = "faulty", queue = "support" }}, {{ connector = "script
         .expect("start control");
         Faults {
             dir,
-            _faulty: faulty,
+            faulty: Some(faulty),
             _script: script,
             control,
         }
+    }
+
+    /// Kills the faulty connector at once (SIGKILL).
+    async fn crash_faulty(&mut self) {
+        let faulty = self.faulty.take().expect("the faulty connector runs");
+        faulty.crash().await.expect("kill the faulty connector");
     }
 
     fn set_mode(&self, mode: &str) {
@@ -418,6 +425,51 @@ async fn hung_and_garbled_connectors_fall_back_to_the_next_target() {
     assert_eq!((figures.lost, figures.duplicated), (0, 0));
     // One faulty connector never takes the control service out.
     assert_eq!(faults.health("").await, ServingStatus::Serving);
+}
+
+/// The dispatcher reuses a connector's passed check for up to a second
+/// (`CHECK_TTL`). A connector killed within that second must still fail
+/// over at once: the failed first call makes the dispatcher check again
+/// instead of trusting the reused check and retrying. The faulty
+/// connector's retries pause for a minute, past the handoff's deadline, so
+/// a retry would fail the handoff instead of completing it on the next
+/// target. (On a machine so loaded that the second handoff dispatches more
+/// than a second after the first one's check, the check is made afresh
+/// and the same outcome follows.)
+#[tokio::test]
+async fn a_connector_killed_right_after_a_passed_check_fails_over_without_retries() {
+    let mut faults = Faults::start(
+        "connectors.faulty = { retries = 3, retry_backoff = \"60s\" }",
+        "",
+    )
+    .await;
+    let mut client = faults.client().await;
+    let timeout = Duration::from_secs(10);
+    let first = create(&mut client, to_faulty_first("checked", timeout)).await;
+    let events = watch_all(&mut client, &first, 0).await;
+    assert_eq!(
+        kinds(&events),
+        [
+            K::Created,
+            K::TargetStarted,
+            K::Ringing,
+            K::Answered,
+            K::Connected,
+            K::Completed
+        ],
+        "the faulty connector, in mode ok, takes the first handoff"
+    );
+
+    faults.crash_faulty().await;
+    let second = create(&mut client, to_faulty_first("after-crash", timeout)).await;
+    let events = watch_all(&mut client, &second, 0).await;
+    assert_failed_over_from(&events, "faulty");
+    let healthy = faults
+        .script_transfers()
+        .into_iter()
+        .filter(|t| t["handoff_id"] == second.as_str())
+        .count();
+    assert_eq!(healthy, 1, "the next target took the handoff");
 }
 
 #[tokio::test]

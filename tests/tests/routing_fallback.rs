@@ -69,22 +69,7 @@ async fn an_unreachable_connector_is_skipped_for_the_next_target() {
     )
     .await;
     let events = watch_all(&mut client, &id, 0).await;
-    assert_eq!(
-        &kinds(&events)[..4],
-        [
-            K::Created,
-            K::TargetStarted,
-            K::TargetFailed,
-            K::TargetStarted
-        ]
-    );
-    let failure = events[2].failure.as_ref().expect("failure");
-    assert_eq!(failure.reason(), pb::FailureReason::ConnectorError);
-    assert_eq!(
-        events[2].attempt.as_ref().expect("attempt").connector,
-        "down"
-    );
-    assert_eq!(events.last().expect("event").kind(), K::Completed);
+    assert_failed_over_from(&events, "down");
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use baton_proto::types::v1 as pb;
 use baton_service_kit::tls::ClientTlsFiles;
 use baton_service_kit::tls::dev_ca::{self, DevCa};
 use baton_tests::Service;
-use common::{create, kinds, queue, request, watch_all};
+use common::{assert_failed_over_from, create, kinds, queue, request, watch_all};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::{Channel, Endpoint};
@@ -336,24 +336,7 @@ async fn a_connector_requiring_mtls_refuses_a_control_service_without_a_client_c
     )
     .await;
     let events = watch_all(&mut client, &id, 0).await;
-    assert_eq!(
-        &kinds(&events)[..4],
-        [
-            K::Created,
-            K::TargetStarted,
-            K::TargetFailed,
-            K::TargetStarted
-        ],
-        "{:?}",
-        kinds(&events)
-    );
-    let failure = events[2].failure.as_ref().expect("failure");
-    assert_eq!(failure.reason(), pb::FailureReason::ConnectorError);
-    assert_eq!(
-        events[2].attempt.as_ref().expect("attempt").connector,
-        "strict"
-    );
-    assert_eq!(kinds(&events).last(), Some(&K::Completed));
+    assert_failed_over_from(&events, "strict");
     assert_eq!(recorded(stack.dir.path(), "strict"), 0);
     assert_eq!(recorded(stack.dir.path(), "open"), 1);
 }

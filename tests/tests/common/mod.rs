@@ -276,6 +276,36 @@ pub fn kinds(events: &[HandoffEvent]) -> Vec<HandoffEventKind> {
     events.iter().map(|e| e.kind()).collect()
 }
 
+/// Asserts that `connector`, the handoff's first target, failed with a
+/// connector error, that the next target was started at once, and that
+/// the handoff then completed.
+pub fn assert_failed_over_from(events: &[HandoffEvent], connector: &str) {
+    use HandoffEventKind as K;
+    let kinds = kinds(events);
+    assert_eq!(
+        kinds.get(..4),
+        Some(
+            &[
+                K::Created,
+                K::TargetStarted,
+                K::TargetFailed,
+                K::TargetStarted
+            ][..]
+        ),
+        "{kinds:?}"
+    );
+    let failed = &events[2];
+    assert_eq!(
+        failed.failure.as_ref().expect("failure").reason(),
+        pb::FailureReason::ConnectorError
+    );
+    assert_eq!(
+        failed.attempt.as_ref().expect("attempt").connector,
+        connector
+    );
+    assert_eq!(kinds.last(), Some(&K::Completed), "{kinds:?}");
+}
+
 /// A plain HTTP/1.1 GET: the status and the whole response, headers included.
 pub async fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
     let mut socket = tokio::net::TcpStream::connect(address)
