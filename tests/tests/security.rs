@@ -788,76 +788,34 @@ async fn attacks_on_the_api_and_the_context_endpoints_get_nothing() {
             })
         }),
         ("conversation.call.sip_call_id", |r, v| {
-            r.conversation
-                .as_mut()
-                .expect("c")
-                .call
-                .as_mut()
-                .expect("call")
-                .sip_call_id = v.into()
+            call(r).sip_call_id = v.into()
         }),
         ("conversation.call.caller_number", |r, v| {
-            r.conversation
-                .as_mut()
-                .expect("c")
-                .call
-                .as_mut()
-                .expect("call")
-                .caller_number = v.into()
+            call(r).caller_number = v.into()
         }),
         ("conversation.call.platform_contact_id", |r, v| {
-            r.conversation
-                .as_mut()
-                .expect("c")
-                .call
-                .as_mut()
-                .expect("call")
-                .platform_contact_id = v.into()
+            call(r).platform_contact_id = v.into()
         }),
         ("context.intent.name", |r, v| {
-            r.context
-                .as_mut()
-                .expect("c")
-                .intent
-                .as_mut()
-                .expect("i")
-                .name = v.into()
+            context(r).intent.as_mut().expect("intent").name = v.into()
         }),
         ("context.entities[0].name", |r, v| {
-            r.context.as_mut().expect("c").entities[0].name = v.into()
+            context(r).entities[0].name = v.into()
         }),
         ("context.entities[0].type", |r, v| {
-            r.context.as_mut().expect("c").entities[0].r#type = v.into()
+            context(r).entities[0].r#type = v.into()
         }),
         ("conversation.call.sip_from_tag", |r, v| {
-            r.conversation
-                .as_mut()
-                .expect("c")
-                .call
-                .as_mut()
-                .expect("call")
-                .sip_from_tag = v.into()
+            call(r).sip_from_tag = v.into()
         }),
         ("conversation.call.sip_to_tag", |r, v| {
-            r.conversation
-                .as_mut()
-                .expect("c")
-                .call
-                .as_mut()
-                .expect("call")
-                .sip_to_tag = v.into()
+            call(r).sip_to_tag = v.into()
         }),
         ("conversation.call.sip_gateway_uri", |r, v| {
-            r.conversation
-                .as_mut()
-                .expect("c")
-                .call
-                .as_mut()
-                .expect("call")
-                .sip_gateway_uri = format!("sip:gw@example.com{v}")
+            call(r).sip_gateway_uri = format!("sip:gw@example.com{v}")
         }),
         ("conversation.language", |r, v| {
-            r.conversation.as_mut().expect("c").language = format!("en{v}")
+            r.conversation.as_mut().expect("conversation").language = format!("en{v}")
         }),
         ("target.queue.skills[0]", |r, v| {
             r.target = Some(pb::Target {
@@ -868,7 +826,7 @@ async fn attacks_on_the_api_and_the_context_endpoints_get_nothing() {
             })
         }),
         ("context.entities[1].name", |r, v| {
-            r.context.as_mut().expect("c").entities[1].name = format!("issue{v}")
+            context(r).entities[1].name = format!("issue{v}")
         }),
     ];
     for (field, edit) in header_fields {
@@ -1030,4 +988,20 @@ async fn retention_deletes_the_context_of_ended_handoffs_and_their_tokens_stop()
         401,
         "a purged handoff's token opens nothing"
     );
+}
+
+/// The call of a request's conversation, for the injection table.
+fn call(request: &mut CreateHandoffRequest) -> &mut pb::CallReference {
+    request
+        .conversation
+        .as_mut()
+        .expect("conversation")
+        .call
+        .as_mut()
+        .expect("call")
+}
+
+/// A request's context, for the injection table.
+fn context(request: &mut CreateHandoffRequest) -> &mut pb::HandoffContext {
+    request.context.as_mut().expect("context")
 }

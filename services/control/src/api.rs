@@ -73,6 +73,49 @@ fn audit_entry(
 
 const MAX_ENTITY_NAME_BYTES: usize = 128;
 
+/// A list request's page size: the default for 0, at most MAX_PAGE_SIZE
+/// (a violation beyond).
+fn page_size(requested: u32, violations: &mut Vec<FieldViolation>) -> usize {
+    match requested as usize {
+        0 => DEFAULT_PAGE_SIZE,
+        n if n > MAX_PAGE_SIZE => {
+            violations.push(FieldViolation::new(
+                "page_size",
+                format!("must be at most {MAX_PAGE_SIZE}"),
+            ));
+            MAX_PAGE_SIZE
+        }
+        n => n,
+    }
+}
+
+/// Where a list request resumes: nothing for an empty token, else what
+/// `parse` finds in it, or a violation when it is not a token of `rpc`.
+fn page_token<T>(
+    token: &str,
+    rpc: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<T> {
+    if token.is_empty() {
+        return None;
+    }
+    let parsed = parse(token);
+    if parsed.is_none() {
+        violations.push(FieldViolation::new(
+            "page_token",
+            format!("is not a token from {rpc}"),
+        ));
+    }
+    parsed
+}
+
+/// A page token of ListHandoffs: the id of the last handoff returned.
+fn parse_handoff_page_token(token: &str) -> Option<String> {
+    let id = String::from_utf8(URL_SAFE_NO_PAD.decode(token).ok()?).ok()?;
+    uuid::Uuid::parse_str(&id).is_ok().then_some(id)
+}
+
 /// A page token of ListAuditRecords: the last sequence returned.
 fn audit_page_token(sequence: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("a{sequence}"))
@@ -474,36 +517,13 @@ impl HandoffService for HandoffApi {
                 )),
             }
         }
-        let page_size = match request.page_size as usize {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n > MAX_PAGE_SIZE => {
-                violations.push(FieldViolation::new(
-                    "page_size",
-                    format!("must be at most {MAX_PAGE_SIZE}"),
-                ));
-                MAX_PAGE_SIZE
-            }
-            n => n,
-        };
-        let after = if request.page_token.is_empty() {
-            None
-        } else {
-            match URL_SAFE_NO_PAD
-                .decode(&request.page_token)
-                .ok()
-                .and_then(|bytes| String::from_utf8(bytes).ok())
-                .filter(|id| uuid::Uuid::parse_str(id).is_ok())
-            {
-                Some(id) => Some(id),
-                None => {
-                    violations.push(FieldViolation::new(
-                        "page_token",
-                        "is not a token from ListHandoffs",
-                    ));
-                    None
-                }
-            }
-        };
+        let page_size = page_size(request.page_size, &mut violations);
+        let after = page_token(
+            &request.page_token,
+            "ListHandoffs",
+            parse_handoff_page_token,
+            &mut violations,
+        );
         if !violations.is_empty() {
             return Err(invalid_argument(&violations));
         }
@@ -723,29 +743,13 @@ impl HandoffService for HandoffApi {
                 "must be a handoff id (a UUID) or empty",
             ));
         }
-        let page_size = match request.page_size as usize {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n > MAX_PAGE_SIZE => {
-                violations.push(FieldViolation::new(
-                    "page_size",
-                    format!("must be at most {MAX_PAGE_SIZE}"),
-                ));
-                MAX_PAGE_SIZE
-            }
-            n => n,
-        };
-        let before = if request.page_token.is_empty() {
-            None
-        } else {
-            let parsed = parse_audit_page_token(&request.page_token);
-            if parsed.is_none() {
-                violations.push(FieldViolation::new(
-                    "page_token",
-                    "is not a token from ListAuditRecords",
-                ));
-            }
-            parsed
-        };
+        let page_size = page_size(request.page_size, &mut violations);
+        let before = page_token(
+            &request.page_token,
+            "ListAuditRecords",
+            parse_audit_page_token,
+            &mut violations,
+        );
         if !violations.is_empty() {
             return Err(invalid_argument(&violations));
         }

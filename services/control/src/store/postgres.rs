@@ -18,7 +18,8 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 use tokio::sync::mpsc;
 
 use super::rows::{
-    EVENT_COLUMNS, EventRow, HANDOFF_COLUMNS, HandoffRow, apply, created, name_of, now_ms, wait_ms,
+    EVENT_COLUMNS, EventRow, HANDOFF_COLUMNS, HandoffRow, apply, created, name_of, next_record,
+    now_ms, wait_ms,
 };
 use super::{
     AuditAction, AuditEntry, AuditRecord, ContextAccess, CreateOutcome, EventNotice, HandoffStore,
@@ -550,8 +551,8 @@ impl HandoffStore for PgStore {
                 return Err(StoreError::LeaseLost);
             }
         }
-        let state = handoff.state.after(event.kind)?;
-        if let (Some(position), Some(attempt)) = (&event.connector_position, &event.attempt) {
+        let (record, position) = next_record(&handoff, event)?;
+        if let (Some(position), Some(attempt)) = (&position, &record.attempt) {
             let seen: bool = sqlx::query_scalar(
                 "SELECT EXISTS (SELECT 1 FROM handoff_events WHERE tenant = $1 \
                  AND handoff_id = $2 AND attempt = $3 AND connector_run = $4 \
@@ -569,19 +570,7 @@ impl HandoffStore for PgStore {
                 return Err(StoreError::Duplicate);
             }
         }
-        let record = EventRecord {
-            handoff_id: id.to_owned(),
-            sequence: handoff.last_sequence + 1,
-            kind: event.kind,
-            state,
-            time_ms: now_ms().max(handoff.updated_at_ms),
-            attempt: event.attempt,
-            queue_status: event.queue_status,
-            failure: event.failure,
-            detail: event.detail,
-            wrap_up: event.wrap_up,
-        };
-        insert_event(&mut tx, tenant, &record, event.connector_position.as_ref()).await?;
+        insert_event(&mut tx, tenant, &record, position.as_ref()).await?;
         apply(&mut handoff, &record);
         // A handoff that has ended is nobody's to dispatch: its lease goes.
         sqlx::query(

@@ -9,8 +9,8 @@ use prost::Message;
 
 use super::StoreError;
 use crate::domain::{
-    Attempt, EventKind, EventRecord, Failure, Handoff, HandoffState, PlannedTarget, QueueStatus,
-    TransferMode,
+    Attempt, ConnectorPosition, EventKind, EventRecord, Failure, Handoff, HandoffState, NewEvent,
+    PlannedTarget, QueueStatus, TransferMode,
 };
 
 pub(super) const HANDOFF_COLUMNS: &str = "id, tenant, request_id, request_fingerprint, state, conversation, \
@@ -85,6 +85,27 @@ pub(super) fn created(mut handoff: Handoff) -> (Handoff, EventRecord) {
         wrap_up: None,
     };
     (handoff, event)
+}
+
+/// The record `event` becomes as the next of `handoff`'s log, when the
+/// state machine allows it, and the connector position it came from.
+pub(super) fn next_record(
+    handoff: &Handoff,
+    event: NewEvent,
+) -> Result<(EventRecord, Option<ConnectorPosition>), StoreError> {
+    let record = EventRecord {
+        handoff_id: handoff.id.clone(),
+        sequence: handoff.last_sequence + 1,
+        kind: event.kind,
+        state: handoff.state.after(event.kind)?,
+        time_ms: now_ms().max(handoff.updated_at_ms),
+        attempt: event.attempt,
+        queue_status: event.queue_status,
+        failure: event.failure,
+        detail: event.detail,
+        wrap_up: event.wrap_up,
+    };
+    Ok((record, event.connector_position))
 }
 
 /// Applies a recorded event to its handoff as both stores' UPDATE does, so

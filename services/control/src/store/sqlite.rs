@@ -24,7 +24,8 @@ use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::rows::{
-    EVENT_COLUMNS, EventRow, HANDOFF_COLUMNS, HandoffRow, apply, created, name_of, now_ms, wait_ms,
+    EVENT_COLUMNS, EventRow, HANDOFF_COLUMNS, HandoffRow, apply, created, name_of, next_record,
+    now_ms, wait_ms,
 };
 use super::{
     AuditAction, AuditEntry, AuditRecord, ContextAccess, CreateOutcome, HandoffStore, NewLease,
@@ -798,8 +799,8 @@ impl HandoffStore for SqliteStore {
                     return Err(StoreError::LeaseLost);
                 }
             }
-            let state = handoff.state.after(event.kind)?;
-            if let (Some(position), Some(attempt)) = (&event.connector_position, &event.attempt) {
+            let (record, position) = next_record(&handoff, event)?;
+            if let (Some(position), Some(attempt)) = (&position, &record.attempt) {
                 let seen: bool = tx
                     .prepare_cached(
                         "SELECT EXISTS (SELECT 1 FROM handoff_events WHERE handoff_id = ?1 \
@@ -815,19 +816,7 @@ impl HandoffStore for SqliteStore {
                     return Err(StoreError::Duplicate);
                 }
             }
-            let record = EventRecord {
-                handoff_id: id.clone(),
-                sequence: handoff.last_sequence + 1,
-                kind: event.kind,
-                state,
-                time_ms: now_ms().max(handoff.updated_at_ms),
-                attempt: event.attempt,
-                queue_status: event.queue_status,
-                failure: event.failure,
-                detail: event.detail,
-                wrap_up: event.wrap_up,
-            };
-            insert_event(tx, &record, event.connector_position.as_ref())?;
+            insert_event(tx, &record, position.as_ref())?;
             apply(&mut handoff, &record);
             tx.prepare_cached(
                 "UPDATE handoffs SET state = ?1, updated_at_ms = ?2, last_sequence = ?3, \
