@@ -17,7 +17,9 @@
 # A crash, timeout or out-of-memory fails the script and prints the path of
 # the input that caused it, under tests/fuzz/artifacts/<target>/; replay it
 # by running the target's binary (printed too) with that path. The corpus
-# grows under tests/fuzz/corpus/ (not committed). The build goes to
+# grows under tests/fuzz/corpus/ (not committed), from the committed seeds
+# under tests/fuzz/seeds/<target>/ when there are any (valid inputs, so
+# that a short run starts past the decoder). The build goes to
 # FUZZ_TARGET_DIR (default target/fuzz at the repository's root).
 set -euo pipefail
 
@@ -72,10 +74,14 @@ fuzz_one() {
     local target="$1"
     local log="$logs/$target.log"
     local artifacts="$here/artifacts/$target"
+    local corpora=("$here/corpus/$target")
+    if [ -d "$here/seeds/$target" ]; then
+        corpora+=("$here/seeds/$target")
+    fi
     mkdir -p "$here/corpus/$target" "$artifacts"
     if "$bin_dir/$target" -artifact_prefix="$artifacts/" -max_total_time="$seconds" \
         -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
-        "$here/corpus/$target" >"$log" 2>&1; then
+        "${corpora[@]}" >"$log" 2>&1; then
         local runs new
         runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
         new="$(sed -n 's/^stat::new_units_added: *//p' "$log")"

@@ -134,3 +134,26 @@ async fn garbage_bytes_on_the_grpc_port_do_not_hurt_the_service() {
         .await
         .expect("still serving");
 }
+
+/// The fuzz target `create_request` starts from the seeds in
+/// tests/fuzz/seeds/create_request (the sample escalation to each target
+/// kind): each must stay a request that passes validation, so that fuzzing
+/// begins past the decoder and the validator's first refusals.
+#[test]
+fn the_fuzz_seeds_are_valid_requests() {
+    use baton_control::domain::validate::{Limits, validate_create};
+    use prost::Message;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/create_request");
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(&dir).expect("the seeds") {
+        let path = entry.expect("seed").path();
+        let bytes = std::fs::read(&path).expect("read the seed");
+        let request = CreateHandoffRequest::decode(bytes.as_slice()).expect("a request");
+        let max_timeout = std::time::Duration::from_secs(600);
+        if let Err(violations) = validate_create(&request, &Limits::default(), max_timeout) {
+            panic!("{}: {violations:?}", path.display());
+        }
+        seeds += 1;
+    }
+    assert_eq!(seeds, 4, "one seed per target kind");
+}
