@@ -8,6 +8,7 @@
 
 pub mod postgres;
 mod sample;
+pub mod sipp;
 
 pub use sample::sample_request;
 

@@ -5,9 +5,6 @@
 //! ringing then connected, a busy first target falls back to the next, and
 //! the INVITE carries the AI runtime's trace on to the phone.
 
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use HandoffEventKind as K;
@@ -15,75 +12,14 @@ use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
 use baton_tests::Service;
-use tokio::process::{Child, Command};
+use baton_tests::sipp::{Sipp, sip_connector_scenario};
 use tokio_stream::StreamExt;
 
-fn free_udp_port() -> u16 {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
-    socket.local_addr().expect("probe address").port()
-}
-
 /// sipp playing one scenario of the SIP connector's once.
-struct Sipp {
-    child: Child,
-    port: u16,
-    name: String,
-}
-
-impl Sipp {
-    fn start(scenario: &str, dir: &Path) -> Self {
-        let port = free_udp_port();
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../connectors/sip/tests/scenarios")
-            .join(format!("{scenario}.xml"));
-        let child = Command::new("sipp")
-            .arg("-sf")
-            .arg(&path)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-m", "1", "-timeout", "30s", "-timeout_error", "-nostdin"])
-            .arg("-trace_err")
-            .arg("-error_file")
-            .arg(dir.join(format!("sipp-{scenario}-{port}.log")))
-            .arg("-trace_msg")
-            .arg("-message_file")
-            .arg(dir.join(format!("sipp-{scenario}-{port}-messages.log")))
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("sipp is installed (Debian package sip-tester)");
-        Self {
-            child,
-            port,
-            name: scenario.into(),
-        }
-    }
-
-    fn uri(&self) -> String {
-        format!("sip:agent@127.0.0.1:{}", self.port)
-    }
-
-    /// Every SIP message sipp sent and received, as it logged them.
-    fn messages(&self, dir: &Path) -> String {
-        std::fs::read_to_string(dir.join(format!("sipp-{}-{}-messages.log", self.name, self.port)))
-            .unwrap_or_default()
-    }
-
-    async fn assert_passed(mut self, dir: &Path) {
-        let status = tokio::time::timeout(Duration::from_secs(40), self.child.wait())
-            .await
-            .expect("sipp ends within its own -timeout")
-            .expect("sipp exit status");
-        let errors =
-            std::fs::read_to_string(dir.join(format!("sipp-{}-{}.log", self.name, self.port)))
-                .unwrap_or_default();
-        assert!(
-            status.success(),
-            "sipp {} failed ({status}): {errors}",
-            self.name
-        );
-    }
+fn sipp(scenario: &str) -> Sipp {
+    Sipp::play(&sip_connector_scenario(scenario))
+        .timeout(Duration::from_secs(30))
+        .start()
 }
 
 /// The SIP connector and the control service, with a fallback route from
@@ -164,8 +100,8 @@ targets = [{{ connector = "sip", sip_uri = "{busy}" }}, {{ connector = "sip", si
 "#,
                 data = dir.path().join("control").display().to_string(),
                 endpoint = connector.endpoint("grpc"),
-                busy = busy.uri(),
-                answers = answers.uri(),
+                busy = busy.uri("agent"),
+                answers = answers.uri("agent"),
             ),
         )
         .expect("write control config");
@@ -271,12 +207,11 @@ fn in_order(haystack: &[HandoffEventKind], needles: &[HandoffEventKind]) -> bool
 
 #[tokio::test]
 async fn a_handoff_to_a_sip_uri_rings_the_human_with_the_token_and_connects() {
-    let logs = tempfile::tempdir().expect("tempdir");
-    let busy = Sipp::start("agent_busy", logs.path());
-    let answers = Sipp::start("agent_answers_any", logs.path());
+    let busy = sipp("agent_busy");
+    let answers = sipp("agent_answers_any");
     let stack = Stack::start(&busy, &answers, 9).await;
     let events = stack
-        .handoff("sip-uri-1", pb::target::Kind::SipUri(answers.uri()))
+        .handoff("sip-uri-1", pb::target::Kind::SipUri(answers.uri("agent")))
         .await;
     let kinds = kinds(&events);
     assert!(
@@ -286,16 +221,15 @@ async fn a_handoff_to_a_sip_uri_rings_the_human_with_the_token_and_connects() {
         ),
         "{kinds:?}"
     );
-    answers.assert_passed(logs.path()).await;
+    answers.assert_passed().await;
 }
 
 #[tokio::test]
 async fn the_invite_to_the_human_continues_the_callers_trace() {
     const TRACE_ID: &str = "5b8efff798038103d269b633813fc60c";
     const CALLER_SPAN: &str = "eee19b7ec3c1b174";
-    let logs = tempfile::tempdir().expect("tempdir");
-    let busy = Sipp::start("agent_busy", logs.path());
-    let answers = Sipp::start("agent_answers_any", logs.path());
+    let busy = sipp("agent_busy");
+    let answers = sipp("agent_answers_any");
     // Spans go to a port nobody listens on: propagation must not depend
     // on a collector being there.
     let stack = Stack::start_with_env(
@@ -311,13 +245,13 @@ async fn the_invite_to_the_human_continues_the_callers_trace() {
     let events = stack
         .traced_handoff(
             "sip-traced-1",
-            pb::target::Kind::SipUri(answers.uri()),
+            pb::target::Kind::SipUri(answers.uri("agent")),
             Some(&format!("00-{TRACE_ID}-{CALLER_SPAN}-01")),
         )
         .await;
     assert!(kinds(&events).contains(&K::Connected), "{events:?}");
-    let messages = answers.messages(logs.path());
-    answers.assert_passed(logs.path()).await;
+    let messages = answers.messages();
+    answers.assert_passed().await;
     let invite = messages
         .split("INVITE sip:")
         .nth(1)
@@ -338,9 +272,8 @@ async fn the_invite_to_the_human_continues_the_callers_trace() {
 
 #[tokio::test]
 async fn a_busy_first_target_falls_back_to_the_next_sip_target() {
-    let logs = tempfile::tempdir().expect("tempdir");
-    let busy = Sipp::start("agent_busy", logs.path());
-    let answers = Sipp::start("agent_answers_any", logs.path());
+    let busy = sipp("agent_busy");
+    let answers = sipp("agent_answers_any");
     let stack = Stack::start(&busy, &answers, 9).await;
     let events = stack
         .handoff(
@@ -369,17 +302,16 @@ async fn a_busy_first_target_falls_back_to_the_next_sip_target() {
         .and_then(|e| e.failure.as_ref())
         .expect("a failure");
     assert_eq!(failed.reason(), pb::FailureReason::Busy);
-    busy.assert_passed(logs.path()).await;
-    answers.assert_passed(logs.path()).await;
+    busy.assert_passed().await;
+    answers.assert_passed().await;
 }
 
 #[tokio::test]
 async fn a_handoff_to_a_phone_number_goes_through_the_trunk_with_digest() {
-    let logs = tempfile::tempdir().expect("tempdir");
-    let trunk = Sipp::start("trunk_md5", logs.path());
-    let busy = Sipp::start("agent_busy", logs.path());
-    let answers = Sipp::start("agent_answers_any", logs.path());
-    let stack = Stack::start(&busy, &answers, trunk.port).await;
+    let trunk = sipp("trunk_md5");
+    let busy = sipp("agent_busy");
+    let answers = sipp("agent_answers_any");
+    let stack = Stack::start(&busy, &answers, trunk.addr().port()).await;
     let events = stack
         .handoff(
             "phone-1",
@@ -391,5 +323,5 @@ async fn a_handoff_to_a_phone_number_goes_through_the_trunk_with_digest() {
         in_order(&kinds, &[K::Answered, K::Connected, K::Completed]),
         "{kinds:?}"
     );
-    trunk.assert_passed(logs.path()).await;
+    trunk.assert_passed().await;
 }

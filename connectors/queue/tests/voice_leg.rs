@@ -5,9 +5,8 @@
 //! driven as the control service and an agent's browser would: StartTransfer
 //! over gRPC, sign-in and accept over the desktop's HTTP API.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
 use baton_connector_queue::QueueConfig;
@@ -19,8 +18,8 @@ use baton_proto::connector::v1::{
 use baton_proto::types::v1::{
     CallReference, Channel, Conversation, FailureReason, QueueTarget, Target, TransferMode, target,
 };
+use baton_tests::sipp::{Sipp, sip_connector_scenario};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, Command};
 use tonic::Streaming;
 
 use TransferEventKind::{Answered, Completed, Connected, ContextDelivered, Failed, Ringing};
@@ -28,89 +27,10 @@ use TransferEventKind::{Answered, Completed, Connected, ContextDelivered, Failed
 /// The handoff token; its hex is in `agent_phone_answers.xml`.
 const TOKEN: &str = "baton.queue.token";
 
-fn free_udp_port() -> u16 {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
-    socket.local_addr().expect("probe address").port()
-}
-
-/// A sipp process playing one scenario once, bounded by `-m 1` and
-/// `-timeout`.
-struct Sipp {
-    child: Child,
-    port: u16,
-    name: String,
-    dir: tempfile::TempDir,
-}
-
-impl Sipp {
-    fn start(scenario: &Path) -> Self {
-        let port = free_udp_port();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let child = Command::new("sipp")
-            .args(["-sf", scenario.to_str().expect("utf-8 path")])
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", "u1"])
-            .args(["-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"])
-            .args(["-trace_err", "-trace_msg", "-error_file"])
-            .arg(dir.path().join("errors.log"))
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("sipp is installed (Debian package sip-tester)");
-        Self {
-            child,
-            port,
-            name: scenario.display().to_string(),
-            dir,
-        }
-    }
-
-    fn uri(&self, user: &str) -> String {
-        format!("sip:{user}@127.0.0.1:{}", self.port)
-    }
-
-    /// Waits for sipp to finish its scenario and asserts it succeeded.
-    async fn assert_passed(mut self) {
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("sipp ends within its own -timeout")
-            .expect("sipp exit status");
-        let errors =
-            std::fs::read_to_string(self.dir.path().join("errors.log")).unwrap_or_default();
-        let mut stderr = String::new();
-        if let Some(mut pipe) = self.child.stderr.take() {
-            let _ = pipe.read_to_string(&mut stderr).await;
-        }
-        let mut messages = String::new();
-        for entry in std::fs::read_dir(self.dir.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if entry.file_name().to_string_lossy().contains("messages") {
-                messages.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-            }
-        }
-        assert!(
-            status.success(),
-            "sipp scenario {} failed ({status}):\n{errors}\n{stderr}\n{messages}",
-            self.name
-        );
-    }
-}
-
-/// This crate's scenarios.
+/// One of this crate's scenarios.
 fn own_scenario(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/scenarios")
-        .join(format!("{name}.xml"))
-}
-
-/// The SIP connector's scenarios (the gateway, the busy phone), reused.
-fn sip_scenario(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../sip/tests/scenarios")
         .join(format!("{name}.xml"))
 }
 
@@ -267,8 +187,8 @@ fn kinds(events: &[StartTransferResponse]) -> Vec<TransferEventKind> {
 
 #[tokio::test]
 async fn an_accepted_voice_handoff_connects_when_the_agents_phone_and_the_gateway_do() {
-    let phone = Sipp::start(&own_scenario("agent_phone_answers"));
-    let gateway = Sipp::start(&sip_scenario("gateway_warm"));
+    let phone = Sipp::play(&own_scenario("agent_phone_answers")).start();
+    let gateway = Sipp::play(&sip_connector_scenario("gateway_warm")).start();
     let dir = tempfile::tempdir().expect("tempdir");
     let (grpc, desktop) = queue(dir.path()).await;
     let session = sign_in(desktop, "ann", &phone.uri("ann")).await;
@@ -326,7 +246,7 @@ async fn an_accepted_voice_handoff_connects_when_the_agents_phone_and_the_gatewa
 
 #[tokio::test]
 async fn a_busy_agent_phone_fails_the_handoff_busy_and_frees_the_agent() {
-    let phone = Sipp::start(&sip_scenario("agent_busy"));
+    let phone = Sipp::play(&sip_connector_scenario("agent_busy")).start();
     let dir = tempfile::tempdir().expect("tempdir");
     let (grpc, desktop) = queue(dir.path()).await;
     let session = sign_in(desktop, "bob", &phone.uri("bob")).await;

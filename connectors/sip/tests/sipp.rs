@@ -4,7 +4,7 @@
 //! (its scenarios fail when a header such as User-to-User is missing).
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, SystemTime};
 
@@ -13,114 +13,28 @@ use baton_connector_sip::config::TrunkConfig;
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{
     ContextEnvelope, ContextMechanism, ContextPayload, ContextReference, StartTransferRequest,
-    TransferEventKind,
+    StartTransferResponse, TransferEventKind,
 };
 use baton_proto::types::v1::{
     CallReference, Conversation, FailureReason, Target, TransferMode, target,
 };
-use tokio::process::{Child, Command};
+use baton_tests::Service;
+use baton_tests::sipp::{Sipp, Transport, sip_connector_scenario};
+use tonic::Streaming;
+use tonic::transport::Channel;
 
 /// The handoff token every test sends; its hex is in the scenarios.
 const TOKEN: &str = "baton.test.token";
 
-/// A free UDP port on loopback (sipp cannot pick its own and report it).
+/// A free UDP port on loopback (kamailio cannot pick its own and report it).
 fn free_udp_port() -> u16 {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
     socket.local_addr().expect("probe address").port()
 }
 
-fn free_tcp_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe listener");
-    listener.local_addr().expect("probe address").port()
-}
-
-/// A sipp process playing one scenario once.
-struct Sipp {
-    child: Child,
-    port: u16,
-    name: String,
-    dir: tempfile::TempDir,
-}
-
-impl Sipp {
-    fn start(scenario: &str) -> Self {
-        Self::start_on(scenario, "u1")
-    }
-
-    /// `transport` is sipp's `-t`: `u1` (UDP) or `t1` (one TCP connection).
-    fn start_on(scenario: &str, transport: &str) -> Self {
-        let port = if transport == "t1" {
-            free_tcp_port()
-        } else {
-            free_udp_port()
-        };
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/scenarios")
-            .join(format!("{scenario}.xml"));
-        let child = Command::new("sipp")
-            .args(["-sf", path.to_str().expect("utf-8 path")])
-            .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-t", transport])
-            .args(["-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"])
-            .args(["-trace_err", "-trace_msg", "-error_file"])
-            .arg(dir.path().join("errors.log"))
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("sipp is installed (Debian package sip-tester)");
-        if transport == "t1" {
-            // UDP hides a slow start behind retransmissions; TCP refuses the
-            // connection, so wait until sipp listens.
-            for _ in 0..100 {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        Self {
-            child,
-            port,
-            name: scenario.to_owned(),
-            dir,
-        }
-    }
-
-    fn uri(&self, user: &str) -> String {
-        format!("sip:{user}@127.0.0.1:{}", self.port)
-    }
-
-    /// Waits for sipp to finish its scenario and asserts it succeeded.
-    async fn assert_passed(mut self) {
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("sipp ends within its own -timeout")
-            .expect("sipp exit status");
-        let errors =
-            std::fs::read_to_string(self.dir.path().join("errors.log")).unwrap_or_default();
-        let mut stderr = String::new();
-        if let Some(mut pipe) = self.child.stderr.take() {
-            use tokio::io::AsyncReadExt;
-            let _ = pipe.read_to_string(&mut stderr).await;
-        }
-        let mut messages = String::new();
-        for entry in std::fs::read_dir(self.dir.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if entry.file_name().to_string_lossy().contains("messages") {
-                messages.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-            }
-        }
-        assert!(
-            status.success(),
-            "sipp scenario {} failed ({status}):\n{errors}\n{stderr}\n{messages}",
-            self.name
-        );
-    }
+/// sipp playing one of this crate's scenarios once over UDP.
+fn sipp(scenario: &str) -> Sipp {
+    Sipp::play(&sip_connector_scenario(scenario)).start()
 }
 
 /// The connector, in-process, on ephemeral loopback ports.
@@ -173,6 +87,51 @@ fn envelope(gateway: Option<&Sipp>) -> ContextEnvelope {
     }
 }
 
+fn start_request(
+    handoff_id: &str,
+    target: target::Kind,
+    mode: TransferMode,
+    envelope: ContextEnvelope,
+) -> StartTransferRequest {
+    StartTransferRequest {
+        handoff_id: handoff_id.into(),
+        attempt: 1,
+        target: Some(Target { kind: Some(target) }),
+        mode: mode as i32,
+        envelope: Some(envelope),
+        deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
+    }
+}
+
+/// The next event, or `None` once the transfer's stream has ended.
+async fn next_event(
+    stream: &mut Streaming<StartTransferResponse>,
+) -> Option<StartTransferResponse> {
+    tokio::time::timeout(Duration::from_secs(40), stream.message())
+        .await
+        .expect("events keep coming")
+        .expect("stream ok")
+}
+
+/// Starts a transfer; returns the client, to cancel it, and its events.
+async fn start_transfer(
+    grpc: SocketAddr,
+    request: StartTransferRequest,
+) -> (
+    ConnectorServiceClient<Channel>,
+    Streaming<StartTransferResponse>,
+) {
+    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connects");
+    let stream = client
+        .start_transfer(request)
+        .await
+        .expect("StartTransfer accepted")
+        .into_inner();
+    (client, stream)
+}
+
 /// Runs one transfer and returns its events as (kind, failure reason).
 async fn transfer(
     grpc: SocketAddr,
@@ -180,28 +139,9 @@ async fn transfer(
     mode: TransferMode,
     envelope: ContextEnvelope,
 ) -> Vec<(TransferEventKind, FailureReason)> {
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
-    let request = StartTransferRequest {
-        handoff_id: "h1".into(),
-        attempt: 1,
-        target: Some(Target { kind: Some(target) }),
-        mode: mode as i32,
-        envelope: Some(envelope),
-        deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
-    };
-    let mut stream = client
-        .start_transfer(request)
-        .await
-        .expect("StartTransfer accepted")
-        .into_inner();
+    let (_, mut stream) = start_transfer(grpc, start_request("h1", target, mode, envelope)).await;
     let mut events = Vec::new();
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(40), stream.message())
-        .await
-        .expect("events keep coming")
-        .expect("stream ok")
-    {
+    while let Some(event) = next_event(&mut stream).await {
         eprintln!(
             "event {:?} {:?} {}",
             event.kind(),
@@ -216,76 +156,91 @@ async fn transfer(
     events
 }
 
+/// A warm transfer to `agent`, the caller behind `gateway` if any.
+async fn warm_transfer(
+    grpc: SocketAddr,
+    agent: &Sipp,
+    gateway: Option<&Sipp>,
+) -> Vec<(TransferEventKind, FailureReason)> {
+    transfer(
+        grpc,
+        target::Kind::SipUri(agent.uri("agent")),
+        TransferMode::Warm,
+        envelope(gateway),
+    )
+    .await
+}
+
+/// A blind transfer, which `gateway` carries out: nothing listens at the
+/// target, and only the gateway's NOTIFYs tell how it went.
+async fn blind_transfer(
+    grpc: SocketAddr,
+    gateway: &Sipp,
+) -> Vec<(TransferEventKind, FailureReason)> {
+    transfer(
+        grpc,
+        target::Kind::SipUri("sip:agent@127.0.0.1:5999".into()),
+        TransferMode::Blind,
+        envelope(Some(gateway)),
+    )
+    .await
+}
+
 fn kinds(events: &[(TransferEventKind, FailureReason)]) -> Vec<TransferEventKind> {
     events.iter().map(|(kind, _)| *kind).collect()
 }
 
 use TransferEventKind::{Answered, Completed, Connected, ContextDelivered, Failed, Ringing};
 
+/// A transfer whose target rang, answered and was connected to the caller.
+const RANG_AND_CONNECTED: [TransferEventKind; 5] =
+    [Ringing, Answered, ContextDelivered, Connected, Completed];
+
+/// A connected transfer whose ringing nobody reported: a trunk's, or a
+/// blind transfer's seen through the gateway.
+const CONNECTED_UNRUNG: [TransferEventKind; 4] = [Answered, ContextDelivered, Connected, Completed];
+
+/// Warm-transfers to `agent` on a connector set up by `adjust`, and asserts
+/// that it connected and that `agent` and `gateway` saw what their
+/// scenarios expect.
+async fn assert_warm_transfer_connects(
+    agent: Sipp,
+    gateway: Option<Sipp>,
+    adjust: impl FnOnce(&mut SipConfig),
+) {
+    let (grpc, _) = connector(adjust).await;
+    let events = warm_transfer(grpc, &agent, gateway.as_ref()).await;
+    assert_eq!(kinds(&events), RANG_AND_CONNECTED);
+    agent.assert_passed().await;
+    if let Some(gateway) = gateway {
+        gateway.assert_passed().await;
+    }
+}
+
 #[tokio::test]
 async fn warm_transfer_rings_the_human_with_context_and_refers_the_caller_with_replaces() {
-    let agent = Sipp::start("agent_answers");
-    let gateway = Sipp::start("gateway_warm");
-    let (grpc, _) = connector(|_| {}).await;
-    let events = transfer(
-        grpc,
-        target::Kind::SipUri(agent.uri("agent")),
-        TransferMode::Warm,
-        envelope(Some(&gateway)),
-    )
-    .await;
-    assert_eq!(
-        kinds(&events),
-        [Ringing, Answered, ContextDelivered, Connected, Completed]
-    );
-    agent.assert_passed().await;
-    gateway.assert_passed().await;
+    assert_warm_transfer_connects(sipp("agent_answers"), Some(sipp("gateway_warm")), |_| {}).await;
 }
 
 #[tokio::test]
 async fn without_a_gateway_the_answer_connects() {
-    let agent = Sipp::start("agent_answers");
-    let (grpc, _) = connector(|_| {}).await;
-    let events = transfer(
-        grpc,
-        target::Kind::SipUri(agent.uri("agent")),
-        TransferMode::Warm,
-        envelope(None),
-    )
-    .await;
-    assert_eq!(
-        kinds(&events),
-        [Ringing, Answered, ContextDelivered, Connected, Completed]
-    );
-    agent.assert_passed().await;
+    assert_warm_transfer_connects(sipp("agent_answers"), None, |_| {}).await;
 }
 
 #[tokio::test]
 async fn a_busy_human_fails_the_transfer_with_busy() {
-    let agent = Sipp::start("agent_busy");
+    let agent = sipp("agent_busy");
     let (grpc, _) = connector(|_| {}).await;
-    let events = transfer(
-        grpc,
-        target::Kind::SipUri(agent.uri("agent")),
-        TransferMode::Warm,
-        envelope(None),
-    )
-    .await;
+    let events = warm_transfer(grpc, &agent, None).await;
     assert_eq!(events, [(Failed, FailureReason::Busy)]);
     agent.assert_passed().await;
 }
 
 #[tokio::test]
 async fn a_human_who_never_answers_is_cancelled_at_the_ring_timeout() {
-    let agent = Sipp::start("agent_never_answers");
+    let agent = sipp("agent_never_answers");
     let (grpc, _) = connector(|config| config.ring_timeout = Duration::from_secs(1)).await;
-    let events = transfer(
-        grpc,
-        target::Kind::SipUri(agent.uri("agent")),
-        TransferMode::Warm,
-        envelope(None),
-    )
-    .await;
+    let events = warm_transfer(grpc, &agent, None).await;
     assert_eq!(
         events,
         [
@@ -298,132 +253,81 @@ async fn a_human_who_never_answers_is_cancelled_at_the_ring_timeout() {
 
 #[tokio::test]
 async fn blind_transfer_follows_the_notify_sipfrag_to_connected() {
-    let gateway = Sipp::start("gateway_blind");
+    let gateway = sipp("gateway_blind");
     let (grpc, _) = connector(|_| {}).await;
-    let events = transfer(
-        grpc,
-        target::Kind::SipUri("sip:agent@127.0.0.1:5999".into()),
-        TransferMode::Blind,
-        envelope(Some(&gateway)),
-    )
-    .await;
-    assert_eq!(
-        kinds(&events),
-        [Ringing, Answered, ContextDelivered, Connected, Completed]
-    );
+    let events = blind_transfer(grpc, &gateway).await;
+    assert_eq!(kinds(&events), RANG_AND_CONNECTED);
     gateway.assert_passed().await;
 }
 
 #[tokio::test]
 async fn blind_transfer_to_a_busy_human_fails_with_busy_despite_the_202() {
-    let gateway = Sipp::start("gateway_blind_busy");
+    let gateway = sipp("gateway_blind_busy");
     let (grpc, _) = connector(|_| {}).await;
-    let events = transfer(
-        grpc,
-        target::Kind::SipUri("sip:agent@127.0.0.1:5999".into()),
-        TransferMode::Blind,
-        envelope(Some(&gateway)),
-    )
-    .await;
+    let events = blind_transfer(grpc, &gateway).await;
     assert_eq!(events, [(Failed, FailureReason::Busy)]);
     gateway.assert_passed().await;
 }
 
 #[tokio::test]
 async fn a_refer_without_notify_fails_instead_of_hanging() {
-    let gateway = Sipp::start("gateway_silent");
+    let gateway = sipp("gateway_silent");
     let (grpc, _) = connector(|config| config.notify_timeout = Duration::from_secs(1)).await;
-    let events = transfer(
-        grpc,
-        target::Kind::SipUri("sip:agent@127.0.0.1:5999".into()),
-        TransferMode::Blind,
-        envelope(Some(&gateway)),
-    )
-    .await;
+    let events = blind_transfer(grpc, &gateway).await;
     assert_eq!(events, [(Failed, FailureReason::Unreachable)]);
     gateway.assert_passed().await;
 }
 
-fn trunk(sipp: &Sipp) -> TrunkConfig {
-    TrunkConfig {
+/// Transfers to a phone number through a trunk that plays `scenario`, and
+/// asserts that it connected and that the trunk saw what it expects.
+async fn assert_trunk_transfer_connects(scenario: &str) {
+    let trunk_sipp = sipp(scenario);
+    let trunk = TrunkConfig {
         name: "test-trunk".into(),
         prefixes: vec!["+4930".into()],
-        host: format!("127.0.0.1:{}", sipp.port),
+        host: trunk_sipp.addr().to_string(),
         transport: baton_connector_sip::config::Transport::Udp,
         username: Some("baton-trunk".into()),
         password: Some("s3cret".into()),
         number_format: baton_connector_sip::config::NumberFormat::E164,
         caller_id: Some("+4930000000".into()),
         caller_id_policy: baton_connector_sip::config::CallerIdPolicy::Fixed,
-    }
+    };
+    let (grpc, _) = connector(move |config| config.trunks = vec![trunk]).await;
+    let events = transfer(
+        grpc,
+        target::Kind::PhoneNumber("+493012345678".into()),
+        TransferMode::Warm,
+        envelope(None),
+    )
+    .await;
+    assert_eq!(kinds(&events), CONNECTED_UNRUNG);
+    trunk_sipp.assert_passed().await;
 }
 
 #[tokio::test]
 async fn a_phone_number_goes_through_the_trunk_with_md5_digest() {
-    let trunk_sipp = Sipp::start("trunk_md5");
-    let trunk = trunk(&trunk_sipp);
-    let (grpc, _) = connector(move |config| config.trunks = vec![trunk]).await;
-    let events = transfer(
-        grpc,
-        target::Kind::PhoneNumber("+493012345678".into()),
-        TransferMode::Warm,
-        envelope(None),
-    )
-    .await;
-    assert_eq!(
-        kinds(&events),
-        [Answered, ContextDelivered, Connected, Completed]
-    );
-    trunk_sipp.assert_passed().await;
+    assert_trunk_transfer_connects("trunk_md5").await;
 }
 
 #[tokio::test]
 async fn a_trunk_challenge_with_sha_256_is_answered_with_sha_256() {
-    let trunk_sipp = Sipp::start("trunk_sha256");
-    let trunk = trunk(&trunk_sipp);
-    let (grpc, _) = connector(move |config| config.trunks = vec![trunk]).await;
-    let events = transfer(
-        grpc,
-        target::Kind::PhoneNumber("+493012345678".into()),
-        TransferMode::Warm,
-        envelope(None),
-    )
-    .await;
-    assert_eq!(
-        kinds(&events),
-        [Answered, ContextDelivered, Connected, Completed]
-    );
-    trunk_sipp.assert_passed().await;
+    assert_trunk_transfer_connects("trunk_sha256").await;
 }
 
 #[tokio::test]
 async fn cancelling_a_ringing_transfer_cancels_the_invite() {
-    let agent = Sipp::start("agent_never_answers");
+    let agent = sipp("agent_never_answers");
     let (grpc, _) = connector(|_| {}).await;
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
-    let request = StartTransferRequest {
-        handoff_id: "h-cancel".into(),
-        attempt: 1,
-        target: Some(Target {
-            kind: Some(target::Kind::SipUri(agent.uri("agent"))),
-        }),
-        mode: TransferMode::Warm as i32,
-        envelope: Some(envelope(None)),
-        deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
-    };
-    let mut stream = client
-        .start_transfer(request)
-        .await
-        .expect("StartTransfer accepted")
-        .into_inner();
+    let request = start_request(
+        "h-cancel",
+        target::Kind::SipUri(agent.uri("agent")),
+        TransferMode::Warm,
+        envelope(None),
+    );
+    let (mut client, mut stream) = start_transfer(grpc, request).await;
     let mut kinds = Vec::new();
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(40), stream.message())
-        .await
-        .expect("events keep coming")
-        .expect("stream ok")
-    {
+    while let Some(event) = next_event(&mut stream).await {
         kinds.push(event.kind());
         if event.kind() == Ringing {
             // The caller hung up while the human's phone rang.
@@ -492,14 +396,12 @@ async fn lossy_relay(
 #[tokio::test]
 async fn lost_datagrams_are_recovered_by_retransmission() {
     use std::sync::atomic::Ordering;
-    let agent = Sipp::start("agent_answers");
-    let gateway = Sipp::start("gateway_warm");
-    let agent_addr: SocketAddr = format!("127.0.0.1:{}", agent.port).parse().expect("addr");
-    let gateway_addr: SocketAddr = format!("127.0.0.1:{}", gateway.port).parse().expect("addr");
+    let agent = sipp("agent_answers");
+    let gateway = sipp("gateway_warm");
     // Lose the first INVITE and the first 200 OK (after the 180) …
-    let (agent_relay, agent_drops) = lossy_relay(agent_addr, &[1], &[2]).await;
+    let (agent_relay, agent_drops) = lossy_relay(agent.addr(), &[1], &[2]).await;
     // … and the first REFER and the first NOTIFY (after the 202).
-    let (gateway_relay, gateway_drops) = lossy_relay(gateway_addr, &[1], &[2]).await;
+    let (gateway_relay, gateway_drops) = lossy_relay(gateway.addr(), &[1], &[2]).await;
     let (grpc, _) = connector(|_| {}).await;
     let mut envelope = envelope(Some(&gateway));
     if let Some(call) = envelope.conversation.as_mut().and_then(|c| c.call.as_mut()) {
@@ -512,10 +414,7 @@ async fn lost_datagrams_are_recovered_by_retransmission() {
         envelope,
     )
     .await;
-    assert_eq!(
-        kinds(&events),
-        [Ringing, Answered, ContextDelivered, Connected, Completed]
-    );
+    assert_eq!(kinds(&events), RANG_AND_CONNECTED);
     assert_eq!(agent_drops.load(Ordering::SeqCst), 2);
     assert_eq!(gateway_drops.load(Ordering::SeqCst), 2);
     agent.assert_passed().await;
@@ -601,30 +500,25 @@ impl Drop for Kamailio {
 #[tokio::test]
 async fn warm_transfer_through_kamailio_follows_the_record_route() {
     let proxy = Kamailio::start().await;
-    let agent = Sipp::start("agent_answers_rr");
-    let gateway = Sipp::start("gateway_warm");
     let proxy_address = proxy.address.to_string();
-    let (grpc, _) = connector(move |config| config.sip.outbound_proxy = Some(proxy_address)).await;
-    let events = transfer(
-        grpc,
-        target::Kind::SipUri(agent.uri("agent")),
-        TransferMode::Warm,
-        envelope(Some(&gateway)),
+    assert_warm_transfer_connects(
+        sipp("agent_answers_rr"),
+        Some(sipp("gateway_warm")),
+        move |config| config.sip.outbound_proxy = Some(proxy_address),
     )
     .await;
-    assert_eq!(
-        kinds(&events),
-        [Ringing, Answered, ContextDelivered, Connected, Completed]
-    );
-    agent.assert_passed().await;
-    gateway.assert_passed().await;
     drop(proxy);
 }
 
 #[tokio::test]
 async fn warm_transfer_over_tcp() {
-    let agent = Sipp::start_on("agent_answers", "t1");
-    let gateway = Sipp::start_on("gateway_warm", "t1");
+    let over_tcp = |scenario: &str| {
+        Sipp::play(&sip_connector_scenario(scenario))
+            .transport(Transport::Tcp)
+            .start()
+    };
+    let agent = over_tcp("agent_answers");
+    let gateway = over_tcp("gateway_warm");
     let (grpc, _) = connector(|_| {}).await;
     let mut envelope = envelope(Some(&gateway));
     if let Some(call) = envelope.conversation.as_mut().and_then(|c| c.call.as_mut()) {
@@ -639,111 +533,58 @@ async fn warm_transfer_over_tcp() {
     .await;
     agent.assert_passed().await;
     gateway.assert_passed().await;
-    assert_eq!(
-        kinds(&events),
-        [Ringing, Answered, ContextDelivered, Connected, Completed]
-    );
+    assert_eq!(kinds(&events), RANG_AND_CONNECTED);
 }
 
 #[tokio::test]
 async fn user_to_user_goes_into_the_refer_to_for_targets_that_read_it_there() {
-    let agent = Sipp::start("agent_answers");
-    let gateway = Sipp::start("gateway_warm_uui_in_refer_to");
+    let agent = sipp("agent_answers");
+    let gateway = sipp("gateway_warm_uui_in_refer_to");
     let prefix = agent.uri("agent");
-    let (grpc, _) = connector(move |config| config.headers.uui_in_refer_to = vec![prefix]).await;
-    let events = transfer(
-        grpc,
-        target::Kind::SipUri(agent.uri("agent")),
-        TransferMode::Warm,
-        envelope(Some(&gateway)),
-    )
+    assert_warm_transfer_connects(agent, Some(gateway), move |config| {
+        config.headers.uui_in_refer_to = vec![prefix]
+    })
     .await;
-    assert_eq!(
-        kinds(&events),
-        [Ringing, Answered, ContextDelivered, Connected, Completed]
-    );
-    agent.assert_passed().await;
-    gateway.assert_passed().await;
 }
 
 #[tokio::test]
 async fn the_phone_hanging_up_the_replaced_leg_gets_a_200() {
-    let agent = Sipp::start("agent_answers_then_hangs_up");
-    let gateway = Sipp::start("gateway_warm");
-    let (grpc, _) = connector(|_| {}).await;
-    let events = transfer(
-        grpc,
-        target::Kind::SipUri(agent.uri("agent")),
-        TransferMode::Warm,
-        envelope(Some(&gateway)),
+    // sipp fails unless its BYE, sent after the transfer, is answered 200.
+    assert_warm_transfer_connects(
+        sipp("agent_answers_then_hangs_up"),
+        Some(sipp("gateway_warm")),
+        |_| {},
     )
     .await;
-    assert_eq!(
-        kinds(&events),
-        [Ringing, Answered, ContextDelivered, Connected, Completed]
-    );
-    // sipp fails unless its BYE, sent after the transfer, is answered 200.
-    agent.assert_passed().await;
-    gateway.assert_passed().await;
 }
 
 #[tokio::test]
 async fn stopping_the_connector_cancels_the_ringing_leg() {
-    use tokio::io::AsyncBufReadExt;
-    let agent = Sipp::start("agent_never_answers");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_baton-connector-sip"))
-        .args(["--listen", "127.0.0.1:0", "--sip-bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::io::BufReader::new(stdout).lines().next_line(),
+    let agent = sipp("agent_never_answers");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let connector = Service::start_program(
+        "baton-connector-sip",
+        Path::new(env!("CARGO_BIN_EXE_baton-connector-sip")),
+        &["--listen", "127.0.0.1:0", "--sip-bind", "127.0.0.1:0"],
+        &[],
+        logs.path(),
     )
     .await
-    .expect("ready in time")
-    .expect("reads")
-    .expect("a line");
-    let ready: serde_json::Value = serde_json::from_str(&line).expect("JSON");
-    let grpc = ready["ready"]["grpc"].as_str().expect("grpc").to_owned();
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
-    let request = StartTransferRequest {
-        handoff_id: "h-stop".into(),
-        attempt: 1,
-        target: Some(Target {
-            kind: Some(target::Kind::SipUri(agent.uri("agent"))),
-        }),
-        mode: TransferMode::Warm as i32,
-        envelope: Some(envelope(None)),
-        deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
-    };
-    let mut stream = client
-        .start_transfer(request)
-        .await
-        .expect("StartTransfer accepted")
-        .into_inner();
+    .expect("starts");
+    let request = start_request(
+        "h-stop",
+        target::Kind::SipUri(agent.uri("agent")),
+        TransferMode::Warm,
+        envelope(None),
+    );
+    let (_, mut stream) = start_transfer(connector.addr("grpc"), request).await;
     let first = tokio::time::timeout(Duration::from_secs(30), stream.message())
         .await
         .expect("an event")
         .expect("stream ok")
         .expect("not ended");
     assert_eq!(first.kind(), Ringing);
-    let pid = child.id().expect("running").to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .expect("kill");
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("stops in time")
-        .expect("exit status");
+    let status = connector.terminate().await.expect("stops in time");
     assert!(status.success(), "{status}");
     // sipp passes only if the INVITE was CANCELled and its 487 acknowledged.
     agent.assert_passed().await;
@@ -751,8 +592,8 @@ async fn stopping_the_connector_cancels_the_ringing_leg() {
 
 #[tokio::test]
 async fn a_gateway_that_challenges_the_refer_gets_digest_credentials() {
-    let gateway = Sipp::start("gateway_challenges_refer");
-    let host = format!("127.0.0.1:{}", gateway.port);
+    let gateway = sipp("gateway_challenges_refer");
+    let host = gateway.addr().to_string();
     let (grpc, _) = connector(move |config| {
         config.credentials = vec![baton_connector_sip::config::CredentialConfig {
             host,
@@ -761,16 +602,7 @@ async fn a_gateway_that_challenges_the_refer_gets_digest_credentials() {
         }]
     })
     .await;
-    let events = transfer(
-        grpc,
-        target::Kind::SipUri("sip:agent@127.0.0.1:5999".into()),
-        TransferMode::Blind,
-        envelope(Some(&gateway)),
-    )
-    .await;
-    assert_eq!(
-        kinds(&events),
-        [Answered, ContextDelivered, Connected, Completed]
-    );
+    let events = blind_transfer(grpc, &gateway).await;
+    assert_eq!(kinds(&events), CONNECTED_UNRUNG);
     gateway.assert_passed().await;
 }

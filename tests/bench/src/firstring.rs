@@ -16,9 +16,8 @@
 //! drives it.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
@@ -30,7 +29,7 @@ use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient
 use baton_proto::handoff::v1::WatchHandoffRequest;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::types::v1 as pb;
-use tokio::process::{Child, Command};
+use baton_tests::sipp::Sipp;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
@@ -48,6 +47,8 @@ const BURST: usize = 1_000;
 const CONCURRENCY: usize = 32;
 const PHONE: &str = include_str!("../scenarios/busy_phone.xml");
 const CALLER: &str = include_str!("../scenarios/caller.xml");
+/// How long one sipp may take for all its calls.
+const SIPP_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
@@ -63,19 +64,19 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
     let burst = scale.count(BURST);
 
     // Warm up: connections, the store, the SIP stack.
-    let phone = Sipp::phone(dir, &phone_scenario, "warm", 20)?;
+    let phone = start_phone(dir, &phone_scenario, "warm", 20)?;
     handoffs(&client, &phone, 20, 1).await?;
-    phone.finish().await?;
+    finish(phone).await?;
 
-    let phone = Sipp::phone(dir, &phone_scenario, "floor-seq", sequential)?;
-    let caller = Sipp::caller(dir, &caller_scenario, "floor-seq", &phone, sequential, 1)?;
-    let called = caller.finish().await?;
-    let rang = phone.finish().await?;
+    let phone = start_phone(dir, &phone_scenario, "floor-seq", sequential)?;
+    let caller = start_caller(dir, &caller_scenario, "floor-seq", &phone, sequential, 1)?;
+    let called = finish(caller).await?;
+    let rang = finish(phone).await?;
     let mut floor = deltas(&called.invites_by("Call-ID"), &rang.invites_by("Call-ID"));
 
-    let phone = Sipp::phone(dir, &phone_scenario, "baton-seq", sequential)?;
+    let phone = start_phone(dir, &phone_scenario, "baton-seq", sequential)?;
     let sent = handoffs(&client, &phone, sequential, 1).await?;
-    let rang = phone.finish().await?;
+    let rang = finish(phone).await?;
     let mut baton = deltas(&sent, &rang.invites_by("X-Baton-Handoff-Id"));
     if baton.len() < sequential {
         eprintln!(
@@ -103,8 +104,8 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
         "ms",
     );
 
-    let phone = Sipp::phone(dir, &phone_scenario, "floor-rate", burst)?;
-    let caller = Sipp::caller(
+    let phone = start_phone(dir, &phone_scenario, "floor-rate", burst)?;
+    let caller = start_caller(
         dir,
         &caller_scenario,
         "floor-rate",
@@ -112,14 +113,14 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
         burst,
         CONCURRENCY,
     )?;
-    caller.finish().await?;
-    let floor_rate = phone.finish().await?.invite_rate()?;
-    let phone = Sipp::phone(dir, &phone_scenario, "baton-rate", burst)?;
+    finish(caller).await?;
+    let floor_rate = finish(phone).await?.invite_rate()?;
+    let phone = start_phone(dir, &phone_scenario, "baton-rate", burst)?;
     handoffs(&client, &phone, burst, CONCURRENCY).await?;
-    let baton_rate = phone.finish().await?.invite_rate()?;
-    let phone = Sipp::phone(dir, &phone_scenario, "connector-rate", burst)?;
+    let baton_rate = finish(phone).await?.invite_rate()?;
+    let phone = start_phone(dir, &phone_scenario, "connector-rate", burst)?;
     transfers(sip, &phone, burst, CONCURRENCY).await?;
-    let connector_rate = phone.finish().await?.invite_rate()?;
+    let connector_rate = finish(phone).await?.invite_rate()?;
     let floor_label = format!("sipp to sipp calls/s, c={CONCURRENCY}");
     table.add(
         SCENARIO,
@@ -156,7 +157,7 @@ async fn handoffs(
         let mut client = client.clone();
         let next = next.clone();
         let prefix = prefix.clone();
-        let uri = phone.uri();
+        let uri = phone.uri("agent");
         tasks.push(tokio::spawn(async move {
             let mut sent = Vec::new();
             loop {
@@ -219,7 +220,7 @@ async fn transfers(
         let mut client = client.clone();
         let next = next.clone();
         let prefix = prefix.clone();
-        let uri = phone.uri();
+        let uri = phone.uri("agent");
         tasks.push(tokio::spawn(async move {
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
@@ -261,111 +262,46 @@ fn deltas(
         .collect()
 }
 
-/// One sipp process and the message log it writes.
-struct Sipp {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
 /// The messages of a finished sipp's log.
 struct Messages(Vec<(SystemTime, bool, String)>);
 
-impl Sipp {
-    /// The human's phone, for `calls` calls.
-    fn phone(dir: &Path, scenario: &Path, name: &str, calls: usize) -> anyhow::Result<Self> {
-        let port = free_udp_port()?;
-        Self::spawn(
-            dir,
-            scenario,
-            &format!("phone-{name}"),
-            port,
-            &["-m", &calls.to_string()],
-        )
-    }
+/// sipp as the human's phone, for `calls` calls; its logs in `dir`.
+fn start_phone(dir: &Path, scenario: &Path, name: &str, calls: usize) -> anyhow::Result<Sipp> {
+    Sipp::play(scenario)
+        .calls(calls)
+        .timeout(SIPP_TIMEOUT)
+        .logs_in(dir)
+        .named(&format!("phone-{name}"))
+        .try_start()
+}
 
-    /// sipp calling `phone` `calls` times, `concurrency` calls at a time.
-    fn caller(
-        dir: &Path,
-        scenario: &Path,
-        name: &str,
-        phone: &Sipp,
-        calls: usize,
-        concurrency: usize,
-    ) -> anyhow::Result<Self> {
-        let port = free_udp_port()?;
-        let remote = format!("127.0.0.1:{}", phone.port);
-        Self::spawn(
-            dir,
-            scenario,
-            &format!("caller-{name}"),
-            port,
-            &[
-                &remote,
-                "-m",
-                &calls.to_string(),
-                "-l",
-                &concurrency.to_string(),
-                "-r",
-                "10000",
-            ],
-        )
-    }
+/// sipp calling `phone` `calls` times, `concurrency` calls at a time.
+fn start_caller(
+    dir: &Path,
+    scenario: &Path,
+    name: &str,
+    phone: &Sipp,
+    calls: usize,
+    concurrency: usize,
+) -> anyhow::Result<Sipp> {
+    Sipp::play(scenario)
+        .calls(calls)
+        .timeout(SIPP_TIMEOUT)
+        .logs_in(dir)
+        .named(&format!("caller-{name}"))
+        .args([
+            phone.addr().to_string(),
+            "-l".into(),
+            concurrency.to_string(),
+            "-r".into(),
+            "10000".into(),
+        ])
+        .try_start()
+}
 
-    fn spawn(
-        dir: &Path,
-        scenario: &Path,
-        name: &str,
-        port: u16,
-        args: &[&str],
-    ) -> anyhow::Result<Self> {
-        let log = dir.join(format!("sipp-{name}.log"));
-        let child = Command::new("sipp")
-            .arg("-sf")
-            .arg(scenario)
-            .args(args)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args([
-                "-timeout",
-                "60s",
-                "-timeout_error",
-                "-nostdin",
-                "-trace_msg",
-            ])
-            .arg("-message_file")
-            .arg(&log)
-            // Its log's times are local; UTC makes them Unix times.
-            .env("TZ", "UTC")
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("sipp is installed (Debian package sip-tester)")?;
-        // A UAS is ready once its socket is bound.
-        for _ in 0..100 {
-            if UdpSocket::bind(("127.0.0.1", port)).is_err() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Ok(Self { child, port, log })
-    }
-
-    fn uri(&self) -> String {
-        format!("sip:agent@127.0.0.1:{}", self.port)
-    }
-
-    /// Waits for sipp to end (bounded by its own -timeout) and reads its log.
-    async fn finish(mut self) -> anyhow::Result<Messages> {
-        let status = tokio::time::timeout(Duration::from_secs(90), self.child.wait())
-            .await
-            .context("sipp did not end")??;
-        if !status.success() {
-            bail!("sipp failed ({status}); see {}", self.log.display());
-        }
-        parse_log(&std::fs::read_to_string(&self.log)?)
-    }
+/// Waits for sipp to end and reads its message log.
+async fn finish(sipp: Sipp) -> anyhow::Result<Messages> {
+    parse_log(&sipp.finish().await?)
 }
 
 impl Messages {
@@ -450,10 +386,6 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
-}
-
-fn free_udp_port() -> anyhow::Result<u16> {
-    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// The SIP connector and the control service sending SIP URI targets to

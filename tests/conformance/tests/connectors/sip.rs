@@ -3,50 +3,21 @@
 //! numbers), one that is busy, one that rings until cancelled, and a
 //! caller's gateway that accepts blind REFERs.
 
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::time::Duration;
 
 use baton_conformance::Profile;
-use tokio::process::{Child, Command};
+use baton_tests::sipp::{Sipp, sip_connector_scenario};
 
 use crate::common::{assert_report, bin, check_launched};
 
-fn free_udp_port() -> u16 {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
-    socket.local_addr().expect("probe address").port()
-}
-
-/// sipp playing one scenario for every call it gets (up to 100).
-struct Sipp {
-    _child: Child,
-    port: u16,
-}
-
-impl Sipp {
-    fn start(scenario: &Path, dir: &Path) -> Self {
-        let port = free_udp_port();
-        let name = scenario
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("sipp");
-        let child = Command::new("sipp")
-            .arg("-sf")
-            .arg(scenario)
-            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-m", "100", "-nostdin", "-trace_err", "-error_file"])
-            .arg(dir.join(format!("sipp-{name}-{port}.log")))
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("sipp is installed (Debian package sip-tester)");
-        Self {
-            _child: child,
-            port,
-        }
-    }
+/// sipp playing `scenario` for every call it gets (up to 100), as long
+/// as the conformance run may take.
+fn sipp(scenario: &Path) -> Sipp {
+    Sipp::play(scenario)
+        .calls(100)
+        .timeout(Duration::from_secs(600))
+        .start()
 }
 
 fn here(scenario: &str) -> PathBuf {
@@ -55,20 +26,14 @@ fn here(scenario: &str) -> PathBuf {
         .join(format!("{scenario}.xml"))
 }
 
-fn sip_connector_scenario(scenario: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../connectors/sip/tests/scenarios")
-        .join(format!("{scenario}.xml"))
-}
-
 #[tokio::test]
 async fn the_sip_connector_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("connector.log");
-    let answers = Sipp::start(&here("answers"), dir.path());
-    let gateway = Sipp::start(&here("gateway_blind"), dir.path());
-    let busy = Sipp::start(&sip_connector_scenario("agent_busy"), dir.path());
-    let rings = Sipp::start(&sip_connector_scenario("agent_never_answers"), dir.path());
+    let answers = sipp(&here("answers"));
+    let gateway = sipp(&here("gateway_blind"));
+    let busy = sipp(&sip_connector_scenario("agent_busy"));
+    let rings = sipp(&sip_connector_scenario("agent_never_answers"));
 
     let config = dir.path().join("sip.toml");
     std::fs::write(
@@ -90,7 +55,7 @@ name = "answers"
 prefixes = ["+1555555014"]
 host = "127.0.0.1:{answers}"
 "#,
-            answers = answers.port
+            answers = answers.addr().port()
         ),
     )
     .expect("write sip config");
@@ -126,10 +91,10 @@ expect = "holds"
 holds_after = "ringing"
 modes = ["warm"]
 "#,
-        answers = answers.port,
-        gateway = gateway.port,
-        busy = busy.port,
-        rings = rings.port,
+        answers = answers.addr().port(),
+        gateway = gateway.addr().port(),
+        busy = busy.addr().port(),
+        rings = rings.addr().port(),
     ))
     .expect("profile");
 
