@@ -39,6 +39,91 @@ pub fn binary(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// Asserts that `program --help` succeeds and names each of `options`.
+pub async fn assert_help_names(program: &str, options: &[&str]) {
+    let output = Command::new(program)
+        .arg("--help")
+        .output()
+        .await
+        .expect("runs");
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for option in options {
+        assert!(help.contains(option), "{option} missing from:\n{help}");
+    }
+}
+
+/// Runs `command` to its first line on stdout, asserts that the line is
+/// the readiness line of `service` naming a bound loopback address for
+/// each of `endpoints`, kills the process and returns its logs (stderr).
+pub async fn assert_first_line_ready(
+    mut command: Command,
+    service: &str,
+    endpoints: &[&str],
+) -> String {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(START_TIMEOUT, lines.next_line())
+        .await
+        .expect("ready in time")
+        .expect("reads")
+        .expect("a line");
+    let ready: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(ready["ready"]["service"], service);
+    for endpoint in endpoints {
+        let addr = ready["ready"][*endpoint].as_str().expect("address");
+        assert!(
+            addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+            "{line}"
+        );
+    }
+    child.start_kill().expect("stops");
+    let output = child.wait_with_output().await.expect("exits");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts that `command` refuses to start with exit status 2, its stderr
+/// naming `key`.
+pub async fn assert_refused_naming(mut command: Command, key: &str) {
+    let output = command.output().await.expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(key), "{stderr}");
+}
+
+/// Starts a transfer on the connector at `grpc` and reads its events to
+/// the terminal one, waiting at most `wait` for each.
+pub async fn transfer(
+    grpc: SocketAddr,
+    request: baton_proto::connector::v1::StartTransferRequest,
+    wait: Duration,
+) -> Vec<baton_proto::connector::v1::StartTransferResponse> {
+    use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
+    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connects");
+    let mut stream = client
+        .start_transfer(request)
+        .await
+        .expect("StartTransfer accepted")
+        .into_inner();
+    let mut events = Vec::new();
+    while let Some(event) = tokio::time::timeout(wait, stream.message())
+        .await
+        .expect("an event in time")
+        .expect("stream healthy")
+    {
+        events.push(event);
+    }
+    events
+}
+
 /// The control service (plain text, SQLite under `dir`) with one
 /// connector, `name` at `endpoint`, taking every queue target, as a
 /// platform connector's end-to-end test runs it; `env` is added to its

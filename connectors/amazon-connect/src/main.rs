@@ -3,17 +3,19 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use baton_connector_amazon_connect::ConnectConfig;
-use baton_service_kit::lifecycle::shutdown_signal;
-use baton_service_kit::{config, telemetry};
+use baton_service_kit::lifecycle;
 use clap::Parser;
+
+const BINARY: &str = "baton-connector-amazon-connect";
 
 /// A Baton connector for Amazon Connect: the handoff context as contact
 /// attributes for the agent workspace, transfers to a queue or quick
 /// connect, queue position and wait from the real-time metrics.
 #[derive(Debug, Parser)]
-#[command(name = "baton-connector-amazon-connect", version)]
+#[command(name = BINARY, version)]
 struct Args {
     /// Configuration file (TOML or YAML); `BATON_AMAZON_CONNECT_…`
     /// variables override it (e.g.
@@ -32,34 +34,27 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let args = Args::parse();
-    let config: ConnectConfig = match config::load(args.config.as_deref(), "BATON_AMAZON_CONNECT") {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("baton-connector-amazon-connect: {error}");
-            return std::process::ExitCode::from(2);
-        }
+    let (config, _telemetry) = match lifecycle::configure(
+        BINARY,
+        args.config.as_deref(),
+        "BATON_AMAZON_CONNECT",
+        |config: &ConnectConfig| &config.telemetry,
+    ) {
+        Ok(configured) => configured,
+        Err(status) => return status,
     };
     let mut config = config.with_aws_environment();
-    let _telemetry = match telemetry::init("baton-connector-amazon-connect", &config.telemetry) {
-        Ok(telemetry) => telemetry,
-        Err(error) => {
-            eprintln!("baton-connector-amazon-connect: {error}");
-            return std::process::ExitCode::from(2);
-        }
-    };
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
     if let Some(listen) = args.health_listen {
         config.health_listen = Some(listen);
     }
-    match baton_connector_amazon_connect::serve(config, shutdown_signal()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("baton-connector-amazon-connect: {error:#}");
-            std::process::ExitCode::from(2)
-        }
+    // `serve` binds too: its failures, binding's among them, exit 2.
+    match baton_connector_amazon_connect::serve(config, lifecycle::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => lifecycle::cannot_start(BINARY, error),
     }
 }

@@ -8,7 +8,6 @@
 
 mod common;
 
-use baton_conformance::{Launched, Profile, Subject};
 use common::{ContractServer, config_toml};
 
 const PROFILE: &str = r#"
@@ -41,27 +40,12 @@ async fn the_amazon_connect_connector_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("amazon-connect.toml");
     std::fs::write(&config, config_toml(&server, 100.0, 100)).expect("writes");
-    let log = dir.path().join("connector.log");
-    let command = [
-        baton_tests::binary("baton-connector-amazon-connect")
-            .display()
-            .to_string(),
-        "--config".into(),
-        config.display().to_string(),
-    ];
-    let launched = Launched::start(&command, Some(&log))
-        .await
-        .unwrap_or_else(|e| panic!("launch the Amazon Connect connector: {e:#}"));
-    let profile = Profile::from_toml(PROFILE).expect("profile");
-    let report = baton_conformance::run(Subject::Launched(Box::new(launched)), &profile).await;
-    println!("{}", report.render_text());
-    assert!(
-        report.failed().is_empty() && report.skipped().is_empty(),
-        "{}\nconnector log:\n{}",
-        report.render_text(),
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
-    assert!(report.passed().len() >= 25, "{}", report.render_text());
+    baton_conformance::assert_conforms(
+        &baton_tests::binary("baton-connector-amazon-connect"),
+        &config,
+        PROFILE,
+    )
+    .await;
     let refused: Vec<String> = server
         .refused()
         .await

@@ -3,15 +3,18 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use baton_connector_queue::QueueConfig;
-use baton_service_kit::{config, lifecycle::shutdown_signal, telemetry};
+use baton_service_kit::lifecycle;
 use clap::Parser;
+
+const BINARY: &str = "baton-connector-queue";
 
 /// A Baton connector that queues handoffs for human agents, who take them
 /// in a browser desktop that screen-pops the AI's context.
 #[derive(Debug, Parser)]
-#[command(name = "baton-connector-queue", version)]
+#[command(name = BINARY, version)]
 struct Args {
     /// Configuration file (TOML or YAML); `BATON_QUEUE_…` variables override it.
     #[arg(long, short)]
@@ -32,21 +35,16 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let args = Args::parse();
-    let mut config: QueueConfig = match config::load(args.config.as_deref(), "BATON_QUEUE") {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("baton-connector-queue: {error}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let _telemetry = match telemetry::init("baton-connector-queue", &config.telemetry) {
-        Ok(telemetry) => telemetry,
-        Err(error) => {
-            eprintln!("baton-connector-queue: {error}");
-            return std::process::ExitCode::from(2);
-        }
+    let (mut config, _telemetry) = match lifecycle::configure(
+        BINARY,
+        args.config.as_deref(),
+        "BATON_QUEUE",
+        |config: &QueueConfig| &config.telemetry,
+    ) {
+        Ok(configured) => configured,
+        Err(status) => return status,
     };
     if let Some(listen) = args.grpc_listen {
         config.grpc_listen = listen;
@@ -62,17 +60,8 @@ async fn main() -> std::process::ExitCode {
     }
     let bound = match baton_connector_queue::bind(config).await {
         Ok(bound) => bound,
-        Err(error) => {
-            eprintln!("baton-connector-queue: {error:#}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(error) => return lifecycle::cannot_start(BINARY, error),
     };
     tracing::info!(desktop = %format!("http://{}/", bound.http_addr), "agent desktop");
-    match bound.serve(shutdown_signal()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("baton-connector-queue: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    lifecycle::exit_status(BINARY, bound.serve(lifecycle::shutdown_signal()).await)
 }

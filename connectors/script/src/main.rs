@@ -2,16 +2,19 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use baton_connector_script::{ScriptConfig, ScriptConnector};
 use baton_connector_sdk::{ServeOptions, serve, shutdown_signal};
-use baton_service_kit::{config, telemetry};
+use baton_service_kit::lifecycle;
 use clap::Parser;
+
+const BINARY: &str = "baton-connector-script";
 
 /// A Baton connector that answers every transfer with a scripted sequence
 /// of events (queued, ringing, connected, busy…), for tests and demos.
 #[derive(Debug, Parser)]
-#[command(name = "baton-connector-script", version)]
+#[command(name = BINARY, version)]
 struct Args {
     /// Configuration file (TOML or YAML); `BATON_SCRIPT_…` variables override it.
     #[arg(long, short)]
@@ -26,14 +29,16 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let args = Args::parse();
-    let mut config: ScriptConfig = match config::load(args.config.as_deref(), "BATON_SCRIPT") {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("baton-connector-script: {error}");
-            return std::process::ExitCode::from(2);
-        }
+    let (mut config, _telemetry) = match lifecycle::configure(
+        BINARY,
+        args.config.as_deref(),
+        "BATON_SCRIPT",
+        |config: &ScriptConfig| &config.telemetry,
+    ) {
+        Ok(configured) => configured,
+        Err(status) => return status,
     };
     if let Some(listen) = args.listen {
         config.listen = listen;
@@ -41,34 +46,12 @@ async fn main() -> std::process::ExitCode {
     if let Some(listen) = args.health_listen {
         config.health_listen = Some(listen);
     }
-    let _telemetry = match telemetry::init("baton-connector-script", &config.telemetry) {
-        Ok(telemetry) => telemetry,
-        Err(error) => {
-            eprintln!("baton-connector-script: {error}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-
     let connector = match ScriptConnector::new(&config) {
         Ok(connector) => connector,
-        Err(error) => {
-            eprintln!("baton-connector-script: {error}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(error) => return lifecycle::cannot_start(BINARY, error),
     };
-    match serve(
-        connector,
-        ServeOptions::new(config.listen)
-            .tls(config.tls.clone())
-            .health_listen(config.health_listen),
-        shutdown_signal(),
-    )
-    .await
-    {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("baton-connector-script: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    let options = ServeOptions::new(config.listen)
+        .tls(config.tls.clone())
+        .health_listen(config.health_listen);
+    lifecycle::exit_status(BINARY, serve(connector, options, shutdown_signal()).await)
 }

@@ -2,17 +2,19 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use baton_connector_sip::SipConfig;
-use baton_service_kit::lifecycle::shutdown_signal;
-use baton_service_kit::{config, telemetry};
+use baton_service_kit::lifecycle;
 use clap::Parser;
+
+const BINARY: &str = "baton-connector-sip";
 
 /// A Baton connector that transfers calls in SIP (warm with REFER/Replaces,
 /// blind with REFER, phone numbers through trunks), carrying the handoff
 /// context in User-to-User, Call-Info and X-Baton-* headers.
 #[derive(Debug, Parser)]
-#[command(name = "baton-connector-sip", version)]
+#[command(name = BINARY, version)]
 struct Args {
     /// Configuration file (TOML or YAML); `BATON_SIP_…` variables override it.
     #[arg(long, short)]
@@ -30,14 +32,16 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let args = Args::parse();
-    let mut config: SipConfig = match config::load(args.config.as_deref(), "BATON_SIP") {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("baton-connector-sip: {error}");
-            return std::process::ExitCode::from(2);
-        }
+    let (mut config, _telemetry) = match lifecycle::configure(
+        BINARY,
+        args.config.as_deref(),
+        "BATON_SIP",
+        |config: &SipConfig| &config.telemetry,
+    ) {
+        Ok(configured) => configured,
+        Err(status) => return status,
     };
     if let Some(listen) = args.listen {
         config.listen = listen;
@@ -48,26 +52,9 @@ async fn main() -> std::process::ExitCode {
     if let Some(bind) = args.sip_bind {
         config.sip.bind = bind;
     }
-    let _telemetry = match telemetry::init("baton-connector-sip", &config.telemetry) {
-        Ok(telemetry) => telemetry,
-        Err(error) => {
-            eprintln!("baton-connector-sip: {error}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-
     let bound = match baton_connector_sip::bind(config).await {
         Ok(bound) => bound,
-        Err(error) => {
-            eprintln!("baton-connector-sip: {error:#}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(error) => return lifecycle::cannot_start(BINARY, error),
     };
-    match bound.serve(shutdown_signal()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("baton-connector-sip: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    lifecycle::exit_status(BINARY, bound.serve(lifecycle::shutdown_signal()).await)
 }

@@ -2,18 +2,20 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use baton_connector_twilio::TwilioConfig;
-use baton_service_kit::lifecycle::shutdown_signal;
-use baton_service_kit::{config, telemetry};
+use baton_service_kit::lifecycle;
 use clap::Parser;
+
+const BINARY: &str = "baton-connector-twilio";
 
 /// A Baton connector for Twilio Programmable Voice and Flex: moves the
 /// live call with TwiML (Dial Number, Dial Sip with context headers, Enqueue
 /// into a TaskRouter workflow with the context as task attributes) and
 /// follows it through signed status callbacks.
 #[derive(Debug, Parser)]
-#[command(name = "baton-connector-twilio", version)]
+#[command(name = BINARY, version)]
 struct Args {
     /// Configuration file (TOML or YAML); `BATON_TWILIO_…` variables
     /// override it (e.g. `BATON_TWILIO_CREDENTIALS__AUTH_TOKEN`).
@@ -28,21 +30,16 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let args = Args::parse();
-    let mut config: TwilioConfig = match config::load(args.config.as_deref(), "BATON_TWILIO") {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("baton-connector-twilio: {error}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let _telemetry = match telemetry::init("baton-connector-twilio", &config.telemetry) {
-        Ok(telemetry) => telemetry,
-        Err(error) => {
-            eprintln!("baton-connector-twilio: {error}");
-            return std::process::ExitCode::from(2);
-        }
+    let (mut config, _telemetry) = match lifecycle::configure(
+        BINARY,
+        args.config.as_deref(),
+        "BATON_TWILIO",
+        |config: &TwilioConfig| &config.telemetry,
+    ) {
+        Ok(configured) => configured,
+        Err(status) => return status,
     };
     if let Some(listen) = args.listen {
         config.listen = listen;
@@ -50,19 +47,10 @@ async fn main() -> std::process::ExitCode {
     if let Some(listen) = args.callbacks_listen {
         config.callbacks.listen = listen;
     }
-    let shutdown = shutdown_signal();
+    let shutdown = lifecycle::shutdown_signal();
     let bound = match baton_connector_twilio::bind(config).await {
         Ok(bound) => bound,
-        Err(error) => {
-            eprintln!("baton-connector-twilio: {error:#}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(error) => return lifecycle::cannot_start(BINARY, error),
     };
-    match bound.serve(shutdown).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("baton-connector-twilio: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    lifecycle::exit_status(BINARY, bound.serve(shutdown).await)
 }

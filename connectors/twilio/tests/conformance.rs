@@ -11,7 +11,6 @@ mod common;
 
 use std::sync::Arc;
 
-use baton_conformance::{Launched, Profile, Subject};
 use common::*;
 
 const PROFILE: &str = r#"
@@ -70,27 +69,12 @@ listen = "127.0.0.1:0"
         ),
     )
     .expect("write the connector's config");
-    let log = dir.path().join("connector.log");
-    let command = [
-        baton_tests::binary("baton-connector-twilio")
-            .display()
-            .to_string(),
-        "--config".into(),
-        config.display().to_string(),
-    ];
-    let launched = Launched::start(&command, Some(&log))
-        .await
-        .unwrap_or_else(|e| panic!("launch the Twilio connector: {e:#}"));
-    let profile = Profile::from_toml(PROFILE).expect("profile");
-    let report = baton_conformance::run(Subject::Launched(Box::new(launched)), &profile).await;
-    println!("{}", report.render_text());
-    assert!(
-        report.failed().is_empty() && report.skipped().is_empty(),
-        "{}\nconnector log:\n{}",
-        report.render_text(),
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
-    assert!(report.passed().len() >= 25, "{}", report.render_text());
+    baton_conformance::assert_conforms(
+        &baton_tests::binary("baton-connector-twilio"),
+        &config,
+        PROFILE,
+    )
+    .await;
     assert!(
         !server.updates().is_empty(),
         "the kit's transfers updated calls"

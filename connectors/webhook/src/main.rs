@@ -2,17 +2,19 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use baton_connector_webhook::WebhookConfig;
-use baton_service_kit::lifecycle::shutdown_signal;
-use baton_service_kit::{config, telemetry};
+use baton_service_kit::lifecycle;
 use clap::Parser;
+
+const BINARY: &str = "baton-connector-webhook";
 
 /// A Baton connector that hands a customer to a CRM or agent desktop by
 /// posting the handoff context to its HTTP endpoint, signed per Standard
 /// Webhooks, retried with backoff, every request in a delivery log.
 #[derive(Debug, Parser)]
-#[command(name = "baton-connector-webhook", version)]
+#[command(name = BINARY, version)]
 struct Args {
     /// Configuration file (TOML or YAML); `BATON_WEBHOOK_…` variables
     /// override it (e.g. `BATON_WEBHOOK_ENDPOINTS__CRM__SECRET`).
@@ -30,21 +32,16 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let args = Args::parse();
-    let mut config: WebhookConfig = match config::load(args.config.as_deref(), "BATON_WEBHOOK") {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("baton-connector-webhook: {error}");
-            return std::process::ExitCode::from(2);
-        }
-    };
-    let _telemetry = match telemetry::init("baton-connector-webhook", &config.telemetry) {
-        Ok(telemetry) => telemetry,
-        Err(error) => {
-            eprintln!("baton-connector-webhook: {error}");
-            return std::process::ExitCode::from(2);
-        }
+    let (mut config, _telemetry) = match lifecycle::configure(
+        BINARY,
+        args.config.as_deref(),
+        "BATON_WEBHOOK",
+        |config: &WebhookConfig| &config.telemetry,
+    ) {
+        Ok(configured) => configured,
+        Err(status) => return status,
     };
     if let Some(listen) = args.listen {
         config.listen = listen;
@@ -55,19 +52,10 @@ async fn main() -> std::process::ExitCode {
     if let Some(path) = args.delivery_log {
         config.delivery_log = path;
     }
-    let shutdown = shutdown_signal();
+    let shutdown = lifecycle::shutdown_signal();
     let bound = match baton_connector_webhook::bind(config).await {
         Ok(bound) => bound,
-        Err(error) => {
-            eprintln!("baton-connector-webhook: {error:#}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(error) => return lifecycle::cannot_start(BINARY, error),
     };
-    match bound.serve(shutdown).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("baton-connector-webhook: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    lifecycle::exit_status(BINARY, bound.serve(shutdown).await)
 }

@@ -88,6 +88,11 @@ async fn start_connector(
     connector
 }
 
+/// A connector with one endpoint, `crm`, that queue `billing` posts to.
+async fn start_billing_connector(crm: EndpointConfig, max_attempts: u32) -> Connector {
+    start_connector(vec![("crm", crm)], &[("billing", &["crm"])], max_attempts).await
+}
+
 fn request(handoff_id: &str, queue: &str) -> StartTransferRequest {
     StartTransferRequest {
         handoff_id: handoff_id.into(),
@@ -130,24 +135,8 @@ fn request(handoff_id: &str, queue: &str) -> StartTransferRequest {
 
 /// Starts a transfer and reads its events to the terminal one.
 async fn transfer(grpc: SocketAddr, request: StartTransferRequest) -> Vec<StartTransferResponse> {
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
-    let mut stream = client
-        .start_transfer(request)
-        .await
-        .expect("StartTransfer accepted")
-        .into_inner();
-    let mut events = Vec::new();
     // Bounded: a transfer ends within its deadline, 30 s.
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(35), stream.message())
-        .await
-        .expect("an event before the deadline")
-        .expect("stream healthy")
-    {
-        events.push(event);
-    }
-    events
+    baton_tests::transfer(grpc, request, Duration::from_secs(35)).await
 }
 
 fn kinds(events: &[StartTransferResponse]) -> Vec<TransferEventKind> {
@@ -155,6 +144,24 @@ fn kinds(events: &[StartTransferResponse]) -> Vec<TransferEventKind> {
         .iter()
         .filter_map(|e| TransferEventKind::try_from(e.kind).ok())
         .collect()
+}
+
+/// Asserts that the transfer failed at once, for `reason`, its detail
+/// naming each of `details`.
+fn assert_failed_at_once(
+    events: &[StartTransferResponse],
+    reason: FailureReason,
+    details: &[&str],
+) {
+    assert_eq!(kinds(events), [TransferEventKind::Failed]);
+    assert_eq!(events[0].failure_reason, reason as i32);
+    assert!(
+        details
+            .iter()
+            .all(|detail| events[0].detail.contains(detail)),
+        "{}",
+        events[0].detail
+    );
 }
 
 async fn delivery_log(http: SocketAddr, handoff_id: &str) -> Vec<serde_json::Value> {
@@ -173,12 +180,7 @@ async fn delivery_log(http: SocketAddr, handoff_id: &str) -> Vec<serde_json::Val
 async fn an_accepted_delivery_carries_the_signed_context_and_completes_the_transfer() {
     let receiver = receiver(&[("crm", vec![])], None);
     let addr = start_receiver(receiver.clone()).await;
-    let connector = start_connector(
-        vec![("crm", endpoint(addr, "crm", SECRET))],
-        &[("billing", &["crm"])],
-        3,
-    )
-    .await;
+    let connector = start_billing_connector(endpoint(addr, "crm", SECRET), 3).await;
 
     let events = transfer(connector.grpc, request("h-ok", "billing")).await;
     assert_eq!(
@@ -235,12 +237,7 @@ async fn server_errors_throttling_and_timeouts_are_retried_under_the_same_id() {
         None,
     );
     let addr = start_receiver(receiver.clone()).await;
-    let connector = start_connector(
-        vec![("crm", endpoint(addr, "crm", SECRET))],
-        &[("billing", &["crm"])],
-        5,
-    )
-    .await;
+    let connector = start_billing_connector(endpoint(addr, "crm", SECRET), 5).await;
 
     let events = transfer(connector.grpc, request("h-retry", "billing")).await;
     assert_eq!(
@@ -289,21 +286,10 @@ async fn server_errors_throttling_and_timeouts_are_retried_under_the_same_id() {
 async fn a_client_error_fails_the_transfer_at_once_without_retrying() {
     let receiver = receiver(&[("crm", vec![Answer::Status(422)])], None);
     let addr = start_receiver(receiver.clone()).await;
-    let connector = start_connector(
-        vec![("crm", endpoint(addr, "crm", SECRET))],
-        &[("billing", &["crm"])],
-        5,
-    )
-    .await;
+    let connector = start_billing_connector(endpoint(addr, "crm", SECRET), 5).await;
 
     let events = transfer(connector.grpc, request("h-422", "billing")).await;
-    assert_eq!(kinds(&events), [TransferEventKind::Failed]);
-    assert_eq!(events[0].failure_reason, FailureReason::Rejected as i32);
-    assert!(
-        events[0].detail.contains("HTTP 422"),
-        "{}",
-        events[0].detail
-    );
+    assert_failed_at_once(&events, FailureReason::Rejected, &["HTTP 422"]);
     assert_eq!(receiver.received().len(), 1);
 }
 
@@ -311,20 +297,13 @@ async fn a_client_error_fails_the_transfer_at_once_without_retrying() {
 async fn exhausted_retries_fail_the_transfer_with_the_last_status() {
     let receiver = receiver(&[("crm", vec![Answer::Status(500); 10])], None);
     let addr = start_receiver(receiver.clone()).await;
-    let connector = start_connector(
-        vec![("crm", endpoint(addr, "crm", SECRET))],
-        &[("billing", &["crm"])],
-        3,
-    )
-    .await;
+    let connector = start_billing_connector(endpoint(addr, "crm", SECRET), 3).await;
 
     let events = transfer(connector.grpc, request("h-500", "billing")).await;
-    assert_eq!(kinds(&events), [TransferEventKind::Failed]);
-    assert_eq!(events[0].failure_reason, FailureReason::Unreachable as i32);
-    assert!(
-        events[0].detail.contains("3 tries") && events[0].detail.contains("HTTP 500"),
-        "{}",
-        events[0].detail
+    assert_failed_at_once(
+        &events,
+        FailureReason::Unreachable,
+        &["3 tries", "HTTP 500"],
     );
     assert_eq!(receiver.received().len(), 3);
     assert_eq!(delivery_log(connector.http, "h-500").await.len(), 3);
@@ -361,20 +340,9 @@ async fn the_endpoint_refuses_a_wrong_signature_and_the_transfer_fails_cleanly()
         .expect("answers");
     assert_eq!(forged.status(), 401, "stale timestamp");
 
-    let connector = start_connector(
-        vec![("crm", endpoint(addr, "crm", OTHER_SECRET))],
-        &[("billing", &["crm"])],
-        3,
-    )
-    .await;
+    let connector = start_billing_connector(endpoint(addr, "crm", OTHER_SECRET), 3).await;
     let events = transfer(connector.grpc, request("h-forged", "billing")).await;
-    assert_eq!(kinds(&events), [TransferEventKind::Failed]);
-    assert_eq!(events[0].failure_reason, FailureReason::Rejected as i32);
-    assert!(
-        events[0].detail.contains("HTTP 401"),
-        "{}",
-        events[0].detail
-    );
+    assert_failed_at_once(&events, FailureReason::Rejected, &["HTTP 401"]);
     assert!(receiver.received().is_empty());
 }
 
@@ -421,15 +389,9 @@ async fn one_accepting_endpoint_of_two_connects_and_the_other_is_named() {
 async fn an_unconfigured_queue_fails_and_other_target_kinds_are_not_served() {
     let receiver = receiver(&[("crm", vec![])], None);
     let addr = start_receiver(receiver.clone()).await;
-    let connector = start_connector(
-        vec![("crm", endpoint(addr, "crm", SECRET))],
-        &[("billing", &["crm"])],
-        3,
-    )
-    .await;
+    let connector = start_billing_connector(endpoint(addr, "crm", SECRET), 3).await;
     let events = transfer(connector.grpc, request("h-nowhere", "sales")).await;
-    assert_eq!(kinds(&events), [TransferEventKind::Failed]);
-    assert_eq!(events[0].failure_reason, FailureReason::Unreachable as i32);
+    assert_failed_at_once(&events, FailureReason::Unreachable, &[]);
 
     let mut client = ConnectorServiceClient::connect(format!("http://{}", connector.grpc))
         .await
@@ -458,7 +420,7 @@ async fn a_burst_at_twice_the_rate_limit_queues_and_is_never_throttled() {
     config.rate_per_second = RATE;
     config.burst = 1;
     config.timeout = Duration::from_secs(5);
-    let connector = start_connector(vec![("crm", config)], &[("billing", &["crm"])], 1).await;
+    let connector = start_billing_connector(config, 1).await;
 
     let mut tasks = Vec::new();
     for i in 0..TRANSFERS {
@@ -528,7 +490,7 @@ async fn a_reporting_endpoint_connects_the_transfer_when_it_reports_a_human_has_
     let addr = start_receiver(receiver.clone()).await;
     let mut config = endpoint(addr, "crm", SECRET);
     config.completion = Completion::Reported;
-    let connector = start_connector(vec![("crm", config)], &[("billing", &["crm"])], 3).await;
+    let connector = start_billing_connector(config, 3).await;
     let grpc = connector.grpc;
     let running = tokio::spawn(async move { transfer(grpc, request("h-report", "billing")).await });
 

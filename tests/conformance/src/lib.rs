@@ -28,6 +28,8 @@ pub mod profile;
 pub mod report;
 pub mod requests;
 
+use std::path::Path;
+
 pub use launch::Launched;
 pub use profile::{Expectation, Mode, Profile, SampleTarget};
 pub use report::{CheckResult, Outcome, Report};
@@ -44,4 +46,33 @@ pub enum Subject {
 /// Runs every check against `subject` and returns the report.
 pub async fn run(subject: Subject, profile: &Profile) -> Report {
     checks::run_all(subject, profile).await
+}
+
+/// For a connector's own tests: launches `binary --config config`, runs
+/// every check of `profile` (TOML) and asserts that all of them passed,
+/// none skipped, at least 25 in all. The connector's logs go to
+/// `connector.log` beside `config`, shown when the assertion fails.
+///
+/// # Panics
+/// When the connector does not start or does not conform.
+pub async fn assert_conforms(binary: &Path, config: &Path, profile: &str) {
+    let log = config.with_file_name("connector.log");
+    let command = [
+        binary.display().to_string(),
+        "--config".into(),
+        config.display().to_string(),
+    ];
+    let launched = Launched::start(&command, Some(&log))
+        .await
+        .unwrap_or_else(|e| panic!("launch {}: {e:#}", binary.display()));
+    let profile = Profile::from_toml(profile).expect("profile");
+    let report = run(Subject::Launched(Box::new(launched)), &profile).await;
+    println!("{}", report.render_text());
+    assert!(
+        report.failed().is_empty() && report.skipped().is_empty(),
+        "{}\nconnector log:\n{}",
+        report.render_text(),
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(report.passed().len() >= 25, "{}", report.render_text());
 }

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use baton_connector_amazon_connect::ConnectConfig;
 use baton_connector_amazon_connect::config::{Credentials, QueueConfig};
-use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{
     ContextEnvelope, ContextMechanism, ContextPayload, ContextReference, StartTransferRequest,
     StartTransferResponse, TransferEventKind,
@@ -311,23 +310,7 @@ pub async fn transfer(
     grpc: SocketAddr,
     request: StartTransferRequest,
 ) -> Vec<StartTransferResponse> {
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
-    let mut stream = client
-        .start_transfer(request)
-        .await
-        .expect("StartTransfer accepted")
-        .into_inner();
-    let mut events = Vec::new();
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(60), stream.message())
-        .await
-        .expect("an event in time")
-        .expect("stream healthy")
-    {
-        events.push(event);
-    }
-    events
+    baton_tests::transfer(grpc, request, Duration::from_secs(60)).await
 }
 
 /// Whether an event is the connector waiting for its own rate limit

@@ -21,7 +21,6 @@ use base64::engine::general_purpose::STANDARD;
 use baton_connector_twilio::TwilioConfig;
 use baton_connector_twilio::config::{CallbackConfig, Credentials};
 use baton_connector_twilio::signature;
-use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{
     ContextEnvelope, ContextMechanism, ContextPayload, ContextReference, StartTransferRequest,
     StartTransferResponse, TransferEventKind,
@@ -819,27 +818,13 @@ pub fn request(handoff_id: &str, call: &str, target: target::Kind) -> StartTrans
     }
 }
 
+/// Every event of one transfer, to its terminal one; the transfers of these
+/// tests end by their 30-second deadline.
 pub async fn transfer(
     grpc: SocketAddr,
     request: StartTransferRequest,
 ) -> Vec<StartTransferResponse> {
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
-    let mut stream = client
-        .start_transfer(request)
-        .await
-        .expect("StartTransfer accepted")
-        .into_inner();
-    let mut events = Vec::new();
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(35), stream.message())
-        .await
-        .expect("an event before the deadline")
-        .expect("stream healthy")
-    {
-        events.push(event);
-    }
-    events
+    baton_tests::transfer(grpc, request, Duration::from_secs(35)).await
 }
 
 pub fn kinds(events: &[StartTransferResponse]) -> Vec<TransferEventKind> {
