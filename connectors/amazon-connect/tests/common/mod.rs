@@ -319,14 +319,21 @@ pub fn is_pacing(event: &StartTransferResponse) -> bool {
     event.kind == TransferEventKind::Queued as i32 && event.detail.contains("rate limit")
 }
 
-/// The kinds of the events that report Connect's progress (pacing waits
-/// left out: how many there are depends on what ran before).
+/// The kinds of the events that report Connect's progress: pacing waits
+/// left out (how many there are depends on what ran before), and a run of
+/// queue updates counted once (how many polls see the contact waiting
+/// depends on when they fall against the agent's offer: a poll between the
+/// offer and the contact's next read reports one contact fewer ahead).
 pub fn kinds(events: &[StartTransferResponse]) -> Vec<TransferEventKind> {
-    events
+    let mut kinds: Vec<TransferEventKind> = events
         .iter()
         .filter(|e| !is_pacing(e))
         .filter_map(|e| TransferEventKind::try_from(e.kind).ok())
-        .collect()
+        .collect();
+    kinds.dedup_by(|next, previous| {
+        *next == TransferEventKind::Queued && *previous == TransferEventKind::Queued
+    });
+    kinds
 }
 
 /// A contact id the server makes on first sight, of `channel`.
