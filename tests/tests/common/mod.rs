@@ -272,6 +272,16 @@ pub async fn watch_until(
     seen
 }
 
+/// The log of a handoff whose first target rang, answered and completed.
+pub const RANG_AND_COMPLETED: [HandoffEventKind; 6] = [
+    HandoffEventKind::Created,
+    HandoffEventKind::TargetStarted,
+    HandoffEventKind::Ringing,
+    HandoffEventKind::Answered,
+    HandoffEventKind::Connected,
+    HandoffEventKind::Completed,
+];
+
 pub fn kinds(events: &[HandoffEvent]) -> Vec<HandoffEventKind> {
     events.iter().map(|e| e.kind()).collect()
 }
