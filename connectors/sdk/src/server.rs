@@ -110,7 +110,15 @@ impl<C: Connector> ConnectorService for Service<C> {
         let request = request.into_inner();
         let cancelled = self.transfers.cancel(&request.handoff_id, request.attempt);
         tracing::info!(handoff_id = %request.handoff_id, attempt = request.attempt, cancelled, "CancelTransfer");
-        Ok(Response::new(CancelTransferResponse { cancelled }))
+        let outcome = if cancelled {
+            CancelOutcome::Cancelled
+        } else {
+            CancelOutcome::AlreadyEnded
+        };
+        Ok(Response::new(CancelTransferResponse {
+            cancelled,
+            outcome: outcome as i32,
+        }))
     }
 }
 

@@ -84,7 +84,10 @@ impl ConnectorService for Broken {
         &self,
         _request: Request<CancelTransferRequest>,
     ) -> Result<Response<CancelTransferResponse>, Status> {
-        Ok(Response::new(CancelTransferResponse { cancelled: false }))
+        Ok(Response::new(CancelTransferResponse {
+            cancelled: false,
+            ..Default::default()
+        }))
     }
 }
 
