@@ -9,6 +9,8 @@ use baton_proto::connector::v1::{StartTransferResponse, TransferEventKind};
 use baton_proto::types::v1::FailureReason;
 use tokio::sync::watch;
 
+use crate::journal::{Journal, Key};
+
 /// The most events one transfer's log holds, its terminal event included.
 pub const MAX_EVENTS_PER_TRANSFER: usize = 1024;
 
@@ -20,41 +22,86 @@ pub(crate) struct EventLog {
     /// Stamped on every event: a new value per run of a transfer, so that a
     /// control service can tell a replay from a restarted transfer.
     run_id: String,
+    /// Where each event is made durable before followers see it, with the
+    /// transfer's key; `None` without a journal.
+    journal: Option<(Journal, Key)>,
+    /// Serializes appends, so that the journal receives them in sequence.
+    appending: tokio::sync::Mutex<()>,
 }
 
 impl EventLog {
-    pub(crate) fn new() -> Arc<Self> {
+    /// The log of a new run.
+    pub(crate) fn new(journal: Option<(Journal, Key)>) -> Arc<Self> {
+        Self::restored(uuid::Uuid::now_v7().to_string(), Vec::new(), journal)
+    }
+
+    /// The log of a journalled run, with its events so far.
+    pub(crate) fn restored(
+        run_id: String,
+        events: Vec<StartTransferResponse>,
+        journal: Option<(Journal, Key)>,
+    ) -> Arc<Self> {
         Arc::new(Self {
-            events: Mutex::new(Vec::new()),
-            length: watch::channel(0).0,
-            run_id: uuid::Uuid::now_v7().to_string(),
+            length: watch::channel(events.len()).0,
+            events: Mutex::new(events),
+            run_id,
+            journal,
+            appending: tokio::sync::Mutex::new(()),
         })
+    }
+
+    pub(crate) fn run_id(&self) -> &str {
+        &self.run_id
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<StartTransferResponse>> {
         self.events.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends an event unless the log already ended; returns whether it did.
-    pub(crate) fn push(&self, mut event: StartTransferResponse) -> bool {
-        let mut events = self.lock();
-        if events.last().is_some_and(|e| is_terminal(e.kind)) {
-            return false;
+    /// Appends an event unless the log already ended; returns whether it
+    /// did. With a journal, the event is journalled before any follower
+    /// sees it, so that a restarted connector never knows less than the
+    /// control service was told.
+    pub(crate) async fn push(&self, mut event: StartTransferResponse) -> bool {
+        let _appending = self.appending.lock().await;
+        {
+            let events = self.lock();
+            if events.last().is_some_and(|e| is_terminal(e.kind)) {
+                return false;
+            }
+            // Bounded: a connector that reports progress forever (queue
+            // positions, say) keeps its first events and its outcome.
+            if events.len() >= MAX_EVENTS_PER_TRANSFER - 1 && !is_terminal(event.kind) {
+                tracing::warn!("transfer event dropped: the transfer's log is full");
+                return false;
+            }
+            event.sequence = events.len() as u64 + 1;
         }
-        // Bounded: a connector that reports progress forever (queue
-        // positions, say) keeps its first events and its outcome.
-        if events.len() >= MAX_EVENTS_PER_TRANSFER - 1 && !is_terminal(event.kind) {
-            tracing::warn!("transfer event dropped: the transfer's log is full");
-            return false;
-        }
-        event.sequence = events.len() as u64 + 1;
         event.run_id.clone_from(&self.run_id);
         event.time = Some(prost_types::Timestamp::from(SystemTime::now()));
+        if let Some((journal, key)) = &self.journal
+            && let Err(e) = journal.event(key, &event, is_terminal(event.kind)).await
+        {
+            // The transfer goes on (the customer is mid-transfer); only a
+            // restart before its end would lose this event.
+            tracing::error!(error = format!("{e:#}"), "transfer event not journalled");
+        }
+        let mut events = self.lock();
         events.push(event);
         let length = events.len();
         drop(events);
         self.length.send_replace(length);
         true
+    }
+
+    /// Journals the connector's note for a restart; nothing to do without
+    /// a journal.
+    pub(crate) async fn remember(&self, note: &str) {
+        if let Some((journal, key)) = &self.journal
+            && let Err(e) = journal.remember(key, note).await
+        {
+            tracing::error!(error = format!("{e:#}"), "transfer note not journalled");
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -120,7 +167,7 @@ impl TransferEvents {
     /// connector's library this way). Sequences and the single terminal
     /// event work as on the wire.
     pub fn channel() -> (Self, TransferEventReceiver) {
-        let log = EventLog::new();
+        let log = EventLog::new(None);
         (
             Self { log: log.clone() },
             TransferEventReceiver { log, read: 0 },
@@ -143,7 +190,7 @@ impl TransferEvents {
                 .as_str_name(),
             "transfer event"
         );
-        if !self.log.push(event) {
+        if !self.log.push(event).await {
             tracing::debug!("event after the transfer ended ignored");
         }
         // Let followers run: events are observed in order, not batched away.
@@ -219,6 +266,18 @@ impl TransferEvents {
             .await;
     }
 
+    /// Stores a short note that outlives a restart of the connector (with
+    /// a journal, see [`ServeOptions::journal`](crate::ServeOptions::journal)):
+    /// what a new process needs to clean up or take over this transfer,
+    /// such as the SIP dialog it must end. After a restart the last note
+    /// is given back as [`Transfer::remembered`](crate::Transfer::remembered)
+    /// to [`Connector::resume`](crate::Connector::resume) and
+    /// [`Connector::cancel`](crate::Connector::cancel). Returns once the
+    /// note is journalled; without a journal it is not kept.
+    pub async fn remember(&self, note: &str) {
+        self.log.remember(note).await;
+    }
+
     /// True once a terminal event was reported.
     pub fn is_ended(&self) -> bool {
         self.log.is_ended()
@@ -252,7 +311,7 @@ mod tests {
 
     #[tokio::test]
     async fn sequences_are_gapless_and_nothing_follows_the_terminal_event() {
-        let log = EventLog::new();
+        let log = EventLog::new(None);
         let events = TransferEvents::new(log.clone());
         events.ringing("").await;
         events.failed(FailureReason::Busy, "486").await;
@@ -295,7 +354,7 @@ mod bound_tests {
 
     #[tokio::test]
     async fn a_log_keeps_its_first_events_and_its_outcome_when_full() {
-        let log = EventLog::new();
+        let log = EventLog::new(None);
         let events = TransferEvents::new(log.clone());
         for _ in 0..MAX_EVENTS_PER_TRANSFER + 10 {
             events.queued(1, Duration::from_secs(1)).await;

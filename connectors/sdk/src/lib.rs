@@ -5,6 +5,39 @@
 //! the capability checks, deadlines, exactly one terminal event per
 //! transfer, tracing and graceful shutdown.
 //!
+//! # Restarts and exactly-once delivery
+//!
+//! With a journal ([`ServeOptions::journal`]), every transfer is recorded
+//! in an embedded SQLite file before StartTransfer is answered, and every
+//! event before any stream sees it, so a restart of the connector (kill -9,
+//! or a rolling deploy's SIGTERM) never starts a delivery twice:
+//!
+//! - A transfer that had ended is served as before: a repeated
+//!   StartTransfer replays its events (same `run_id`, same sequences) up
+//!   to its terminal event, for 15 minutes after it ended; CancelTransfer
+//!   answers ALREADY_ENDED.
+//! - A transfer that had not ended was *interrupted*. Nothing restarts it
+//!   on its own. When the control service re-attaches (StartTransfer for
+//!   the same handoff and attempt), the SDK begins a new run (a new
+//!   `run_id`, sequences from 1) and calls [`Connector::resume`] instead
+//!   of `start`, with [`Transfer::remembered`] set to the last note the
+//!   connector stored through [`TransferEvents::remember`]. The default
+//!   `resume` calls `cancel` and reports FAILED (INTERRUPTED): safe for any
+//!   connector, since nothing is delivered twice; a connector that can
+//!   take a transfer over (its own store keeps the delivery) overrides it.
+//!   When the control service cancels it instead, the SDK calls `cancel`
+//!   and ends it CANCELLED.
+//!
+//! On SIGTERM the connector drains ([`ServeOptions::drain_timeout`]):
+//! health reports NOT_SERVING, new transfers are refused with UNAVAILABLE,
+//! running ones go on (and are still followed) until they end or the
+//! drain timeout passes. The streams of those still running then end with
+//! UNAVAILABLE and the process exits without cancelling them: with a
+//! journal, the next process takes them over as interrupted transfers.
+//!
+//! Without a journal, transfers live in memory only, and a restarted
+//! process knows none of them (CancelTransfer answers UNKNOWN).
+//!
 //! # Example
 //!
 //! A connector that "transfers" to any SIP URI by ringing for a moment and
@@ -52,9 +85,11 @@
 
 mod events;
 mod info;
+mod journal;
 mod metrics;
 pub mod pacing;
 mod server;
+mod transfer;
 mod transfers;
 
 pub use baton_proto::connector::v1::ContextMechanism;
@@ -67,7 +102,7 @@ pub use events::{TransferEventReceiver, TransferEvents};
 pub use info::ConnectorInfo;
 pub use pacing::Pacer;
 pub use server::{BoundConnector, ServeOptions, bind, serve};
-pub use transfers::{Transfer, TransferTarget};
+pub use transfer::{Transfer, TransferTarget};
 
 use std::future::Future;
 
@@ -83,9 +118,44 @@ pub trait Connector: Send + Sync + 'static {
     /// reports COMPLETED after CONNECTED, and FAILED otherwise.
     fn start(&self, transfer: Transfer, events: TransferEvents) -> impl Future<Output = ()> + Send;
 
+    /// Takes over a transfer that a previous process of this connector
+    /// was running when it stopped (a crash, or a drain that timed out),
+    /// once the control service re-attaches to it. Called instead of
+    /// `start`, in a new run (new `run_id`, sequences from 1), with
+    /// [`Transfer::remembered`] holding the last note stored through
+    /// [`TransferEvents::remember`]. Only called with a journal
+    /// ([`ServeOptions::journal`]).
+    ///
+    /// The previous process may have delivered the transfer already (a
+    /// human's phone may be ringing): `resume` must never deliver it a
+    /// second time. The default is safe for every connector: it calls
+    /// [`cancel`](Self::cancel) to release what it can and reports FAILED
+    /// with [`FailureReason::Interrupted`], so that the control service
+    /// moves on. Override it when the delivery can truly be taken over
+    /// (e.g. the contact is kept in the connector's own store), typically
+    /// by calling `start`, which then finds what it delivered.
+    fn resume(
+        &self,
+        transfer: Transfer,
+        events: TransferEvents,
+    ) -> impl Future<Output = ()> + Send {
+        async move {
+            self.cancel(&transfer).await;
+            events
+                .failed(
+                    FailureReason::Interrupted,
+                    "interrupted by a restart of the connector; nothing was delivered twice",
+                )
+                .await;
+        }
+    }
+
     /// Called when the transfer is cancelled or its deadline passes, after
     /// `start`'s future has been dropped: release what the transfer holds
-    /// (hang up a ringing leg, withdraw an offer).
+    /// (hang up a ringing leg, withdraw an offer). Also called for a
+    /// transfer interrupted by a restart (with [`Transfer::remembered`]
+    /// set) when the control service cancels it, and by the default
+    /// [`resume`](Self::resume).
     fn cancel(&self, transfer: &Transfer) -> impl Future<Output = ()> + Send {
         let _ = transfer;
         async {}

@@ -2,8 +2,10 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use baton_proto::connector::v1::connector_service_server::{
     ConnectorService, ConnectorServiceServer,
@@ -18,13 +20,17 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
 use tonic::{Request, Response, Status};
 
-use crate::transfers::{Transfer, Transfers};
+use crate::journal::{Journal, Journalled};
+use crate::transfers::Transfers;
 use crate::{Connector, ConnectorInfo};
 
 const SERVICE_NAME: &str = "baton.connector.v1.ConnectorService";
 /// The largest StartTransfer request accepted: the envelope's structured
 /// context is bounded by the control service's own limits.
 const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// How long a stopping connector lets its running transfers go on, by
+/// default.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Where and how a connector serves.
 #[derive(Debug, Clone)]
@@ -39,6 +45,9 @@ pub struct ServeOptions {
     /// A plain-text listener serving only `grpc.health.v1`, for probes
     /// that cannot speak TLS (Kubernetes' gRPC probes).
     health_listen: Option<SocketAddr>,
+    /// The transfer journal's file; in memory only when `None`.
+    journal: Option<PathBuf>,
+    drain_timeout: Duration,
 }
 
 impl ServeOptions {
@@ -48,7 +57,30 @@ impl ServeOptions {
             ready_endpoints: Vec::new(),
             tls: None,
             health_listen: None,
+            journal: None,
+            drain_timeout: DRAIN_TIMEOUT,
         }
+    }
+
+    /// Keeps every transfer in a journal at `path` (an SQLite file, created
+    /// with its directory when missing), so that a restarted connector
+    /// replays the transfers that ended and resumes (or fails, never
+    /// repeats) those that did not: see the crate's documentation. A file
+    /// that is empty, corrupt or not a journal makes [`bind`] fail naming
+    /// it; it is never replaced. One process per file. Without a journal,
+    /// transfers are kept in memory only.
+    pub fn journal(mut self, path: impl Into<PathBuf>) -> Self {
+        self.journal = Some(path.into());
+        self
+    }
+
+    /// How long, once the shutdown future resolves, running transfers may
+    /// go on before the connector stops (30 s by default); new transfers
+    /// are refused meanwhile. Those still running are then handed over to
+    /// the next process through the journal, never cancelled.
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
     }
 
     /// Also serves `grpc.health.v1` alone, in plain text, on `listen` (a
@@ -96,8 +128,7 @@ impl<C: Connector> ConnectorService for Service<C> {
         &self,
         request: Request<StartTransferRequest>,
     ) -> Result<Response<Self::StartTransferStream>, Status> {
-        let transfer = Transfer::from_request(request.into_inner(), &self.info)?;
-        let log = self.transfers.start(transfer)?;
+        let log = self.transfers.start(request.into_inner()).await?;
         let shutdown = self.shutdown.clone();
         let stream = async_stream_events(log, shutdown);
         Ok(Response::new(Box::pin(stream)))
@@ -108,15 +139,13 @@ impl<C: Connector> ConnectorService for Service<C> {
         request: Request<CancelTransferRequest>,
     ) -> Result<Response<CancelTransferResponse>, Status> {
         let request = request.into_inner();
-        let cancelled = self.transfers.cancel(&request.handoff_id, request.attempt);
-        tracing::info!(handoff_id = %request.handoff_id, attempt = request.attempt, cancelled, "CancelTransfer");
-        let outcome = if cancelled {
-            CancelOutcome::Cancelled
-        } else {
-            CancelOutcome::AlreadyEnded
-        };
+        let outcome = self
+            .transfers
+            .cancel(&request.handoff_id, request.attempt)
+            .await;
+        tracing::info!(handoff_id = %request.handoff_id, attempt = request.attempt, outcome = outcome.as_str_name(), "CancelTransfer");
         Ok(Response::new(CancelTransferResponse {
-            cancelled,
+            cancelled: outcome == CancelOutcome::Cancelled,
             outcome: outcome as i32,
         }))
     }
@@ -159,6 +188,8 @@ pub struct BoundConnector<C> {
     probe: Option<TcpListener>,
     connector: C,
     ready_endpoints: Vec<(String, SocketAddr)>,
+    journal: Option<(Journal, Vec<Journalled>)>,
+    drain_timeout: Duration,
 }
 
 impl<C> std::fmt::Debug for BoundConnector<C> {
@@ -169,13 +200,21 @@ impl<C> std::fmt::Debug for BoundConnector<C> {
     }
 }
 
-/// Binds the connector's listener (port 0 picks a free port) and loads its
-/// TLS files, if any.
+/// Binds the connector's listener (port 0 picks a free port), loads its
+/// TLS files, if any, and opens its transfer journal, if any.
 pub async fn bind<C: Connector>(
     connector: C,
     options: ServeOptions,
 ) -> anyhow::Result<BoundConnector<C>> {
     let tls = ServerTls::load_optional(options.tls.as_ref(), Alpn::Grpc)?;
+    let journal = match options.journal {
+        Some(path) => Some(
+            tokio::task::spawn_blocking(move || Journal::open(&path))
+                .await
+                .map_err(|e| anyhow::anyhow!("transfer journal: {e}"))??,
+        ),
+        None => None,
+    };
     let listener = TcpListener::bind(options.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", options.listen))?;
@@ -197,20 +236,25 @@ pub async fn bind<C: Connector>(
         probe,
         connector,
         ready_endpoints,
+        journal,
+        drain_timeout: options.drain_timeout,
     })
 }
 
 impl<C: Connector> BoundConnector<C> {
-    /// Serves until `shutdown`, then reports not-serving, ends the transfer
-    /// streams (the control service re-attaches elsewhere or later) and
-    /// drains.
+    /// Serves until `shutdown`, then drains: reports not-serving, refuses
+    /// new transfers and lets running ones go on until they end or the
+    /// drain timeout passes; then ends the remaining streams with
+    /// UNAVAILABLE (the control service re-attaches elsewhere or later)
+    /// and returns without cancelling what still runs (with a journal, the
+    /// next process takes it over).
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let info = self.connector.info();
         let name = info.name.clone();
-        let transfers = Transfers::new(Arc::new(self.connector));
+        let transfers = Transfers::new(Arc::new(self.connector), self.journal);
         let stop = CancellationToken::new();
         let service = Service {
             info,
@@ -243,10 +287,30 @@ impl<C: Connector> BoundConnector<C> {
         );
         announce_ready(&format!("baton-connector-{name}"), &endpoints);
         let stopping = stop.clone();
+        let drain_timeout = self.drain_timeout;
         tokio::spawn(async move {
             shutdown.await;
             report_not_serving(&health, &[SERVICE_NAME]).await;
-            tracing::info!(active = transfers.active(), "connector stopping");
+            transfers.drain();
+            tracing::info!(
+                active = transfers.active(),
+                ?drain_timeout,
+                "connector draining"
+            );
+            let remaining = transfers.drained(drain_timeout).await;
+            if remaining == 0 {
+                tracing::info!("connector drained: no transfer runs");
+            } else if transfers.has_journal() {
+                tracing::info!(
+                    handed_over = remaining,
+                    "drain timeout passed; running transfers handed over through the journal (the next process resumes them when the control service re-attaches)"
+                );
+            } else {
+                tracing::warn!(
+                    abandoned = remaining,
+                    "drain timeout passed; running transfers stop with the process (no journal to hand them over)"
+                );
+            }
             stopping.cancel();
         });
         let server_stop = stop.clone();

@@ -1088,6 +1088,7 @@ mod tests {
                 ..Default::default()
             },
             deadline: std::time::SystemTime::now(),
+            remembered: None,
         }
     }
 

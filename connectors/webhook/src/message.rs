@@ -140,6 +140,7 @@ mod tests {
                 ..Default::default()
             },
             deadline: SystemTime::now(),
+            remembered: None,
         }
     }
 

@@ -1,0 +1,452 @@
+//! The durable transfer journal: every transfer this connector accepted,
+//! with its request, its run, whether it ended, the connector's note and
+//! every event, in one embedded SQLite file, so that a restarted process
+//! replays what ended and resumes (or cleanly fails) what did not, instead
+//! of delivering a transfer twice.
+//!
+//! One thread owns the connection and applies writes in the order they are
+//! sent; callers await an acknowledgement, so a write is committed before
+//! what depends on it (the StartTransfer answer, an event reaching its
+//! followers) happens. rusqlite's blocking calls never run on the async
+//! runtime.
+//!
+//! Durability: WAL with `synchronous = NORMAL`. A committed write survives
+//! a crash of the process (kill -9, a panic, an OOM kill), which is the
+//! fault the journal exists for; it may be lost if the machine itself
+//! loses power before the OS writes its cache back, a fault the control
+//! service covers by failing the transfer over (CONNECTOR_LOST).
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use baton_proto::connector::v1::{StartTransferRequest, StartTransferResponse};
+use prost::Message;
+use rusqlite::{Connection, OpenFlags, params};
+use tokio::sync::oneshot;
+
+/// A transfer's identity: (handoff id, attempt).
+pub(crate) type Key = (String, u32);
+
+/// Written in the file's header at creation ("BATN"): a file without it
+/// was not written by this SDK and is never used as a journal.
+const APPLICATION_ID: i32 = 0x4241_544E;
+/// The schema version this SDK writes (`user_version`).
+const SCHEMA_VERSION: i32 = 1;
+/// How often the writer prunes what is no longer kept.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// How long an interrupted transfer nobody re-attached to or cancelled is
+/// kept: far past any handoff's deadline, so the control service has long
+/// moved on, yet bounded so that a journal does not grow with every crash.
+pub(crate) const KEEP_INTERRUPTED: Duration = Duration::from_secs(24 * 60 * 60);
+
+const SCHEMA: &str = "
+CREATE TABLE transfers (
+    handoff_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    -- The StartTransferRequest of the current run, encoded.
+    request BLOB NOT NULL,
+    run_id TEXT NOT NULL,
+    ended INTEGER NOT NULL DEFAULT 0,
+    -- Milliseconds since the Unix epoch of the last write.
+    updated_ms INTEGER NOT NULL,
+    -- What the connector remembered (TransferEvents::remember).
+    note TEXT,
+    PRIMARY KEY (handoff_id, attempt)
+) WITHOUT ROWID;
+CREATE TABLE events (
+    handoff_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    sequence INTEGER NOT NULL,
+    -- The StartTransferResponse, encoded.
+    event BLOB NOT NULL,
+    PRIMARY KEY (handoff_id, attempt, sequence)
+) WITHOUT ROWID;
+";
+
+/// One journalled transfer, as loaded at open.
+#[derive(Debug)]
+pub(crate) struct Journalled {
+    pub(crate) key: Key,
+    pub(crate) request: StartTransferRequest,
+    pub(crate) run_id: String,
+    pub(crate) ended: bool,
+    pub(crate) updated: SystemTime,
+    pub(crate) note: Option<String>,
+    pub(crate) events: Vec<StartTransferResponse>,
+}
+
+type Ack = oneshot::Sender<rusqlite::Result<()>>;
+
+enum Write {
+    /// A new run of a transfer: its request and run id, no events yet.
+    Run {
+        key: Key,
+        request: Vec<u8>,
+        run_id: String,
+        ack: Ack,
+    },
+    Event {
+        key: Key,
+        sequence: u64,
+        event: Vec<u8>,
+        terminal: bool,
+        ack: Ack,
+    },
+    Note {
+        key: Key,
+        note: String,
+        ack: Ack,
+    },
+}
+
+/// The handle of an open journal; clones share its writer thread, which
+/// ends when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub(crate) struct Journal {
+    writes: mpsc::Sender<Write>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Write {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Write")
+    }
+}
+
+impl Journal {
+    /// Opens the journal at `path`, creating it (and its directory) when
+    /// there is no file; refuses a file that is empty, corrupt or not a
+    /// journal, naming it. Blocking: call it off the runtime.
+    pub(crate) fn open(path: &Path) -> anyhow::Result<(Self, Vec<Journalled>)> {
+        let shown = path.display();
+        match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_file() => {
+                bail!("transfer journal {shown}: exists and is not a file")
+            }
+            Ok(meta) if meta.len() == 0 => bail!(
+                "transfer journal {shown}: the file is empty (zero bytes), so it holds no \
+                 journal; it is left untouched: move it away to start with a new journal"
+            ),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path)?,
+            Err(e) => bail!("transfer journal {shown}: cannot read it: {e}"),
+        }
+        let connection = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("transfer journal {shown}: cannot open it"))?;
+        check(&connection).map_err(|e| {
+            anyhow::anyhow!(
+                "transfer journal {shown}: {e}; it is left untouched: move it away to start \
+                 with a new journal"
+            )
+        })?;
+        connection
+            .pragma_update(None, "synchronous", "NORMAL")
+            .and_then(|()| connection.busy_timeout(Duration::from_secs(5)))
+            .with_context(|| format!("transfer journal {shown}: cannot configure it"))?;
+        prune(&connection, SystemTime::now())
+            .with_context(|| format!("transfer journal {shown}: cannot prune it"))?;
+        let loaded = load(&connection).with_context(|| format!("transfer journal {shown}"))?;
+        let (writes, receiver) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("baton-journal".into())
+            .spawn(move || write_loop(&connection, &receiver))
+            .with_context(|| format!("transfer journal {shown}: cannot start its writer"))?;
+        Ok((
+            Self {
+                writes,
+                path: path.to_owned(),
+            },
+            loaded,
+        ))
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn send(&self, write: impl FnOnce(Ack) -> Write) -> anyhow::Result<()> {
+        let (ack, acked) = oneshot::channel();
+        self.writes
+            .send(write(ack))
+            .map_err(|_| anyhow::anyhow!("the journal's writer has stopped"))?;
+        acked
+            .await
+            .map_err(|_| anyhow::anyhow!("the journal's writer has stopped"))?
+            .with_context(|| format!("transfer journal {}", self.path.display()))
+    }
+
+    /// Records a new run of a transfer (its first, or a resumption after a
+    /// restart): its request and run id, forgetting the previous run's
+    /// events; the connector's note is kept.
+    pub(crate) async fn begin_run(
+        &self,
+        key: &Key,
+        request: Vec<u8>,
+        run_id: &str,
+    ) -> anyhow::Result<()> {
+        self.send(|ack| Write::Run {
+            key: key.clone(),
+            request,
+            run_id: run_id.to_owned(),
+            ack,
+        })
+        .await
+    }
+
+    /// Records one event of the current run; a terminal one ends the
+    /// transfer.
+    pub(crate) async fn event(
+        &self,
+        key: &Key,
+        event: &StartTransferResponse,
+        terminal: bool,
+    ) -> anyhow::Result<()> {
+        self.send(|ack| Write::Event {
+            key: key.clone(),
+            sequence: event.sequence,
+            event: event.encode_to_vec(),
+            terminal,
+            ack,
+        })
+        .await
+    }
+
+    /// Records the connector's note for the transfer, replacing the last.
+    pub(crate) async fn remember(&self, key: &Key, note: &str) -> anyhow::Result<()> {
+        self.send(|ack| Write::Note {
+            key: key.clone(),
+            note: note.to_owned(),
+            ack,
+        })
+        .await
+    }
+}
+
+/// Creates a journal under a temporary name and renames it into place, so
+/// that a crash while creating leaves no half-made file at `path` (which
+/// the next start would refuse).
+fn create(path: &Path) -> anyhow::Result<()> {
+    let shown = path.display();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| {
+            format!(
+                "transfer journal {shown}: cannot create its directory {}",
+                parent.display()
+            )
+        })?;
+    }
+    let mut creating = path.as_os_str().to_owned();
+    creating.push(".creating");
+    let creating = PathBuf::from(creating);
+    // Our own leftover of a crash during creation, if any.
+    let _ = std::fs::remove_file(&creating);
+    let connection = Connection::open(&creating)
+        .with_context(|| format!("transfer journal {shown}: cannot create it"))?;
+    connection
+        .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .and_then(|()| {
+            connection.execute_batch(&format!(
+                "BEGIN; PRAGMA application_id = {APPLICATION_ID}; \
+                 PRAGMA user_version = {SCHEMA_VERSION}; {SCHEMA} COMMIT;"
+            ))
+        })
+        .with_context(|| format!("transfer journal {shown}: cannot create it"))?;
+    drop(connection);
+    std::fs::rename(&creating, path)
+        .with_context(|| format!("transfer journal {shown}: cannot move the new file in place"))
+}
+
+/// The file is a sound SQLite database that this SDK created.
+fn check(connection: &Connection) -> Result<(), String> {
+    let unreadable = |e: rusqlite::Error| format!("not a readable SQLite database ({e})");
+    let mut statement = connection
+        .prepare("PRAGMA quick_check")
+        .map_err(unreadable)?;
+    let problems = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+        .map_err(unreadable)?;
+    if problems != ["ok"] {
+        return Err(format!(
+            "corrupt (quick_check: {})",
+            problems.into_iter().take(3).collect::<Vec<_>>().join("; ")
+        ));
+    }
+    let id: i32 = connection
+        .query_row("PRAGMA application_id", [], |row| row.get(0))
+        .map_err(unreadable)?;
+    if id != APPLICATION_ID {
+        return Err(format!(
+            "not a Baton transfer journal (application_id {id:#x}, a journal has {APPLICATION_ID:#x})"
+        ));
+    }
+    let version: i32 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(unreadable)?;
+    if version != SCHEMA_VERSION {
+        return Err(format!(
+            "schema version {version}, this connector reads version {SCHEMA_VERSION}"
+        ));
+    }
+    Ok(())
+}
+
+fn millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Forgets ended transfers older than [`crate::transfers::KEEP_ENDED`]
+/// and interrupted ones older than [`KEEP_INTERRUPTED`].
+fn prune(connection: &Connection, now: SystemTime) -> rusqlite::Result<()> {
+    let ended_before = millis(now - crate::transfers::KEEP_ENDED);
+    let interrupted_before = millis(now - KEEP_INTERRUPTED);
+    let stale = "(ended = 1 AND updated_ms < ?1) OR updated_ms < ?2";
+    let transaction = connection.unchecked_transaction()?;
+    transaction.execute(
+        &format!(
+            "DELETE FROM events WHERE (handoff_id, attempt) IN \
+             (SELECT handoff_id, attempt FROM transfers WHERE {stale})"
+        ),
+        params![ended_before, interrupted_before],
+    )?;
+    transaction.execute(
+        &format!("DELETE FROM transfers WHERE {stale}"),
+        params![ended_before, interrupted_before],
+    )?;
+    transaction.commit()
+}
+
+fn load(connection: &Connection) -> anyhow::Result<Vec<Journalled>> {
+    let mut transfers = Vec::new();
+    let mut statement = connection.prepare(
+        "SELECT handoff_id, attempt, request, run_id, ended, updated_ms, note FROM transfers",
+    )?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let key: Key = (row.get(0)?, row.get(1)?);
+        let request: Vec<u8> = row.get(2)?;
+        let request = StartTransferRequest::decode(request.as_slice()).with_context(|| {
+            format!(
+                "the request of handoff {} attempt {} cannot be decoded",
+                key.0, key.1
+            )
+        })?;
+        let updated: i64 = row.get(5)?;
+        transfers.push(Journalled {
+            key,
+            request,
+            run_id: row.get(3)?,
+            ended: row.get(4)?,
+            updated: UNIX_EPOCH + Duration::from_millis(u64::try_from(updated).unwrap_or(0)),
+            note: row.get(6)?,
+            events: Vec::new(),
+        });
+    }
+    let mut statement = connection.prepare(
+        "SELECT event FROM events WHERE handoff_id = ?1 AND attempt = ?2 ORDER BY sequence",
+    )?;
+    for transfer in &mut transfers {
+        let mut rows = statement.query(params![transfer.key.0, transfer.key.1])?;
+        while let Some(row) = rows.next()? {
+            let event: Vec<u8> = row.get(0)?;
+            let event = StartTransferResponse::decode(event.as_slice()).with_context(|| {
+                format!(
+                    "an event of handoff {} attempt {} cannot be decoded",
+                    transfer.key.0, transfer.key.1
+                )
+            })?;
+            transfer.events.push(event);
+        }
+    }
+    Ok(transfers)
+}
+
+/// The writer thread: applies writes in order, acknowledging each once it
+/// is committed, and prunes now and then; ends when every handle is gone.
+fn write_loop(connection: &Connection, writes: &mpsc::Receiver<Write>) {
+    let mut pruned = Instant::now();
+    loop {
+        match writes.recv_timeout(PRUNE_EVERY) {
+            Ok(write) => apply(connection, write),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        if pruned.elapsed() >= PRUNE_EVERY {
+            pruned = Instant::now();
+            if let Err(e) = prune(connection, SystemTime::now()) {
+                tracing::warn!(error = %e, "cannot prune the transfer journal");
+            }
+        }
+    }
+}
+
+fn apply(connection: &Connection, write: Write) {
+    let now = millis(SystemTime::now());
+    let (result, ack) = match write {
+        Write::Run {
+            key,
+            request,
+            run_id,
+            ack,
+        } => {
+            let result = connection.unchecked_transaction().and_then(|transaction| {
+                transaction.execute(
+                    "INSERT INTO transfers (handoff_id, attempt, request, run_id, ended, updated_ms) \
+                     VALUES (?1, ?2, ?3, ?4, 0, ?5) \
+                     ON CONFLICT (handoff_id, attempt) DO UPDATE SET request = ?3, run_id = ?4, \
+                     ended = 0, updated_ms = ?5",
+                    params![key.0, key.1, request, run_id, now],
+                )?;
+                transaction.execute(
+                    "DELETE FROM events WHERE handoff_id = ?1 AND attempt = ?2",
+                    params![key.0, key.1],
+                )?;
+                transaction.commit()
+            });
+            (result, ack)
+        }
+        Write::Event {
+            key,
+            sequence,
+            event,
+            terminal,
+            ack,
+        } => {
+            let result = connection.unchecked_transaction().and_then(|transaction| {
+                transaction.execute(
+                    "INSERT OR REPLACE INTO events (handoff_id, attempt, sequence, event) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![key.0, key.1, sequence, event],
+                )?;
+                transaction.execute(
+                    "UPDATE transfers SET ended = ended OR ?3, updated_ms = ?4 \
+                     WHERE handoff_id = ?1 AND attempt = ?2",
+                    params![key.0, key.1, terminal, now],
+                )?;
+                transaction.commit()
+            });
+            (result, ack)
+        }
+        Write::Note { key, note, ack } => {
+            let result = connection
+                .execute(
+                    "UPDATE transfers SET note = ?3, updated_ms = ?4 \
+                     WHERE handoff_id = ?1 AND attempt = ?2",
+                    params![key.0, key.1, note, now],
+                )
+                .map(drop);
+            (result, ack)
+        }
+    };
+    if let Err(e) = &result {
+        tracing::error!(error = %e, "transfer journal write failed");
+    }
+    let _ = ack.send(result);
+}

@@ -1,0 +1,192 @@
+//! One transfer as a connector sees it, checked against the connector's
+//! capabilities.
+
+use std::time::SystemTime;
+
+use baton_proto::connector::v1::{ContextEnvelope, ContextMechanism, StartTransferRequest};
+use baton_proto::types::v1::{TargetKind, TransferMode, target};
+use baton_service_kit::status::{FieldViolation, invalid_argument, with_reason};
+use prost::Message;
+use tonic::{Code, Status};
+
+use crate::ConnectorInfo;
+
+/// The concrete destination of a transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferTarget {
+    Queue { name: String, skills: Vec<String> },
+    PhoneNumber(String),
+    SipUri(String),
+}
+
+impl TransferTarget {
+    pub fn kind(&self) -> TargetKind {
+        match self {
+            Self::Queue { .. } => TargetKind::Queue,
+            Self::PhoneNumber(_) => TargetKind::PhoneNumber,
+            Self::SipUri(_) => TargetKind::SipUri,
+        }
+    }
+}
+
+/// One transfer, as given to [`Connector::start`].
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    pub handoff_id: String,
+    pub attempt: u32,
+    pub target: TransferTarget,
+    pub mode: TransferMode,
+    /// The context, fitted by the control service to this connector's
+    /// advertised mechanisms and limits.
+    pub envelope: ContextEnvelope,
+    pub deadline: SystemTime,
+    /// The last note the connector stored with
+    /// [`TransferEvents::remember`](crate::TransferEvents::remember) for
+    /// this transfer before a restart: `None` on a fresh transfer; on one
+    /// given to [`Connector::resume`](crate::Connector::resume) (or to
+    /// `cancel` after a restart), what the previous process remembered.
+    pub remembered: Option<String>,
+}
+
+impl Transfer {
+    /// Checks a request against the connector's capabilities: a missing or
+    /// malformed field is INVALID_ARGUMENT, a kind or mode not advertised
+    /// is UNIMPLEMENTED.
+    pub(crate) fn from_request(
+        request: StartTransferRequest,
+        info: &ConnectorInfo,
+    ) -> Result<Self, Status> {
+        let mut violations = Vec::new();
+        if request.handoff_id.is_empty() || request.handoff_id.len() > 64 {
+            violations.push(FieldViolation::new(
+                "handoff_id",
+                "is required (at most 64 bytes)",
+            ));
+        }
+        if request.attempt == 0 {
+            violations.push(FieldViolation::new("attempt", "must be 1 or more"));
+        }
+        let target = match request.target.and_then(|t| t.kind) {
+            Some(target::Kind::Queue(queue)) if !queue.name.is_empty() => {
+                Some(TransferTarget::Queue {
+                    name: queue.name,
+                    skills: queue.skills,
+                })
+            }
+            Some(target::Kind::PhoneNumber(number)) if !number.is_empty() => {
+                Some(TransferTarget::PhoneNumber(number))
+            }
+            Some(target::Kind::SipUri(uri)) if !uri.is_empty() => Some(TransferTarget::SipUri(uri)),
+            Some(target::Kind::Route(_)) => {
+                violations.push(FieldViolation::new(
+                    "target.route",
+                    "routes are resolved by the control service",
+                ));
+                None
+            }
+            _ => {
+                violations.push(FieldViolation::new(
+                    "target",
+                    "must name a queue, phone_number or sip_uri",
+                ));
+                None
+            }
+        };
+        let mode = match TransferMode::try_from(request.mode) {
+            Ok(TransferMode::Unspecified) | Err(_) => {
+                violations.push(FieldViolation::new(
+                    "mode",
+                    "must be warm, blind or attended",
+                ));
+                TransferMode::Unspecified
+            }
+            Ok(mode) => mode,
+        };
+        let deadline = match request.deadline.map(SystemTime::try_from) {
+            Some(Ok(deadline)) => Some(deadline),
+            _ => {
+                violations.push(FieldViolation::new("deadline", "is required"));
+                None
+            }
+        };
+        if let Some(envelope) = &request.envelope {
+            violations.extend(oversize_context(envelope, info));
+        }
+        let (Some(target), Some(deadline)) = (target, deadline) else {
+            return Err(invalid_argument(&violations));
+        };
+        if !violations.is_empty() {
+            return Err(invalid_argument(&violations));
+        }
+        if !info.target_kinds.contains(&target.kind()) {
+            return Err(with_reason(
+                Code::Unimplemented,
+                "TARGET_KIND_UNSUPPORTED",
+                format!(
+                    "connector {} does not serve {:?} targets",
+                    info.name,
+                    target.kind()
+                ),
+            ));
+        }
+        if !info.transfer_modes.contains(&mode) {
+            return Err(with_reason(
+                Code::Unimplemented,
+                "TRANSFER_MODE_UNSUPPORTED",
+                format!(
+                    "connector {} does not support {mode:?} transfers",
+                    info.name
+                ),
+            ));
+        }
+        Ok(Self {
+            handoff_id: request.handoff_id,
+            attempt: request.attempt,
+            target,
+            mode,
+            envelope: request.envelope.unwrap_or_default(),
+            deadline,
+            remembered: None,
+        })
+    }
+}
+
+/// Context larger than the connector advertised it carries: refused here,
+/// so that no connector silently drops or truncates what it cannot carry
+/// (the control service fits the context to the advertised limits).
+fn oversize_context(envelope: &ContextEnvelope, info: &ConnectorInfo) -> Vec<FieldViolation> {
+    let limit_of = |mechanism: i32| {
+        info.context
+            .iter()
+            .find(|(m, max)| *m as i32 == mechanism && *max > 0)
+            .map(|(_, max)| *max as usize)
+    };
+    let mut violations = Vec::new();
+    if let (Some(context), Some(limit)) = (
+        &envelope.context,
+        limit_of(ContextMechanism::Structured as i32),
+    ) && context.encoded_len() > limit
+    {
+        violations.push(FieldViolation::new(
+            "envelope.context",
+            format!(
+                "is {} bytes encoded; this connector carries at most {limit}",
+                context.encoded_len()
+            ),
+        ));
+    }
+    for (index, payload) in envelope.payloads.iter().enumerate() {
+        if let Some(limit) = limit_of(payload.mechanism)
+            && payload.content.len() > limit
+        {
+            violations.push(FieldViolation::new(
+                format!("envelope.payloads[{index}].content"),
+                format!(
+                    "is {} bytes; this connector carries at most {limit} for this mechanism",
+                    payload.content.len()
+                ),
+            ));
+        }
+    }
+    violations
+}
