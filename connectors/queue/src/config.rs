@@ -51,9 +51,9 @@ pub struct QueueConfig {
     /// Agents known in advance: their skills and contact address are used
     /// when they sign in. Default none.
     pub agents: Vec<AgentConfig>,
-    /// How long after a restart a restored waiting contact stays queued
-    /// for the control service to resume its transfer; then it is
-    /// withdrawn. Default 60s.
+    /// How long after a restart a restored waiting contact stays held
+    /// (queued, never offered) for the control service to re-attach its
+    /// transfer; then it is withdrawn. Default 60s.
     #[serde(with = "humantime_serde")]
     pub reattach_grace: Duration,
     /// Whether an agent not listed in `agents` may sign in with the skills

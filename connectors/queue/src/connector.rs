@@ -14,7 +14,7 @@ use baton_proto::types::v1::Channel;
 
 use crate::config::VoiceMode;
 use crate::desk::{Desk, priority_of};
-use crate::domain::{NewContact, Phase, Refusal};
+use crate::domain::{NewContact, NotAdmitted, Phase, Refusal, WithdrawalReason};
 
 /// The connector side of the queue.
 #[derive(Debug, Clone)]
@@ -215,11 +215,42 @@ impl Connector for QueueConnector {
             skills: skills.clone(),
             priority: priority_of(transfer.envelope.context.as_ref()),
         };
-        if let Err(refusal) = self.desk.enqueue(new, transfer.envelope.clone()) {
-            events
-                .failed(failure_reason(refusal), &refusal_detail(refusal, name))
-                .await;
-            return;
+        match self.desk.enqueue(new, transfer.envelope.clone()) {
+            Ok(_) => {}
+            Err(NotAdmitted::Refused(refusal)) => {
+                events
+                    .failed(failure_reason(refusal), &refusal_detail(refusal, name))
+                    .await;
+                return;
+            }
+            // A StartTransfer arriving after its transfer was cancelled (or
+            // withdrawn) never puts the customer back in line.
+            Err(NotAdmitted::Withdrawn(withdrawal)) => {
+                match withdrawal.reason {
+                    WithdrawalReason::Cancelled => {
+                        events
+                            .cancelled("this transfer was cancelled; the contact left the queue")
+                            .await;
+                    }
+                    WithdrawalReason::NotReattached => {
+                        events
+                            .failed(
+                                FailureReason::Interrupted,
+                                "the queue restarted and this transfer was not re-attached within reattach_grace; the contact was withdrawn without reaching an agent",
+                            )
+                            .await;
+                    }
+                }
+                return;
+            }
+            Err(NotAdmitted::Superseded { attempt }) => {
+                events
+                    .cancelled(&format!(
+                        "superseded: attempt {attempt} of this handoff holds the contact"
+                    ))
+                    .await;
+                return;
+            }
         }
         let mut reported = Reported::Nothing;
         // A contact connected before this transfer first looked was
@@ -230,6 +261,16 @@ impl Connector for QueueConnector {
                 events.cancelled("the contact left the queue").await;
                 return;
             };
+            if status.attempt != transfer.attempt {
+                // A later attempt took the contact over; it reports from now.
+                events
+                    .cancelled(&format!(
+                        "superseded: attempt {} of this handoff holds the contact",
+                        status.attempt
+                    ))
+                    .await;
+                return;
+            }
             let agent_name = status.agent_name;
             match status.phase {
                 Phase::Waiting => {
@@ -345,9 +386,11 @@ impl Connector for QueueConnector {
         if let Some(voice) = &self.voice {
             voice.legs.cancel(transfer).await;
         }
-        // Withdraws a waiting contact or an offer (the desktop updates);
-        // a callback stays queued, as the customer was promised.
-        self.desk.release(&transfer.handoff_id);
+        // Withdraws the contact at once, whatever its phase, held (restored,
+        // not re-attached) included: the desktop updates, and this attempt
+        // is never queued again. A callback stays queued, as the customer
+        // was promised.
+        self.desk.release(&transfer.handoff_id, transfer.attempt);
     }
 }
 

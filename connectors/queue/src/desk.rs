@@ -14,7 +14,8 @@ use tokio::sync::watch;
 
 use crate::config::{AgentConfig, QueueConfig, valid_agent_id};
 use crate::domain::{
-    Agent, AgentState, Contact, DeskError, Millis, NewContact, Phase, Queues, Refusal, Standing,
+    Admitted, Agent, AgentState, Contact, DeskError, Millis, NewContact, NotAdmitted, Phase,
+    Queues, Standing, WithdrawalReason,
 };
 use crate::store::{AuditEntry, Store, StoreError};
 
@@ -48,9 +49,9 @@ struct Inner {
     /// Session token hash → agent id; saved, so that desktops reconnect
     /// after a restart.
     sessions: HashMap<String, String>,
-    /// Contacts restored from the store that no transfer follows yet, and
-    /// when they are withdrawn if none does.
-    orphans: (BTreeSet<String>, Millis),
+    /// When restored contacts still held (no transfer re-attached) are
+    /// withdrawn; None once done.
+    reattach_deadline: Option<Millis>,
     /// Callbacks whose transfer has ended: nobody reports their outcome,
     /// so they leave the queue when wrapped up.
     detached: BTreeSet<String>,
@@ -82,24 +83,22 @@ impl Desk {
             envelopes.insert(contact.handoff_id.clone(), envelope);
             contacts.push(contact);
         }
-        queues.restore(saved.agents, contacts, saved.handle_times);
-        let sessions = saved.sessions.into_iter().collect();
-        // A waiting contact only reaches a human if the control service
-        // follows its transfer again (it does when it restarts and resumes).
-        // Ones it does not pick up within the grace period were given up
-        // (e.g. it fell back elsewhere when this connector went away).
-        let orphans = queues
-            .contacts()
-            .filter(|c| !matches!(c.phase, Phase::Connected { .. }) && !c.callback)
-            .map(|c| c.handoff_id.clone())
-            .collect();
-        let orphans = (
-            orphans,
-            now_millis() + config.reattach_grace.as_millis() as u64,
+        // Restored contacts are held (never offered) until the control
+        // service re-attaches their transfer: while this connector was away
+        // it may have moved the customer to a fallback target. Ones it does
+        // not re-attach within the grace period were given up.
+        queues.restore(
+            saved.agents,
+            contacts,
+            saved.handle_times,
+            saved.withdrawals,
         );
+        let sessions = saved.sessions.into_iter().collect();
+        let reattach_deadline = now_millis() + config.reattach_grace.as_millis() as u64;
         tracing::info!(
             agents = queues.agents().count(),
             contacts = queues.contacts().count(),
+            held = queues.contacts().filter(|c| c.is_held()).count(),
             "queue state loaded"
         );
         Ok(Arc::new(Self {
@@ -109,7 +108,7 @@ impl Desk {
                 envelopes,
                 traces: HashMap::new(),
                 sessions,
-                orphans,
+                reattach_deadline: Some(reattach_deadline),
                 detached: BTreeSet::new(),
             }),
             version: watch::channel(0).0,
@@ -172,27 +171,62 @@ impl Desk {
     }
 
     fn withdraw_orphans(&self, inner: &mut Inner, now: Millis) {
-        if inner.orphans.0.is_empty() || now < inner.orphans.1 {
+        if inner
+            .reattach_deadline
+            .is_none_or(|deadline| now < deadline)
+        {
             return;
         }
-        for handoff_id in std::mem::take(&mut inner.orphans.0) {
+        inner.reattach_deadline = None;
+        let withdrawn = inner.queues.withdraw_held(now);
+        for contact in &withdrawn {
+            let handoff_id = &contact.handoff_id;
             tracing::warn!(%handoff_id, "no transfer resumed this restored contact; withdrawn");
-            inner.queues.remove(&handoff_id, now);
-            inner.envelopes.remove(&handoff_id);
-            inner.traces.remove(&handoff_id);
+            self.forget(inner, handoff_id);
         }
-        self.commit(inner);
+        if !withdrawn.is_empty() {
+            self.commit(inner);
+        }
+    }
+
+    /// Remembers a withdrawal across restarts and, when the contact left,
+    /// drops what the desk keeps beside it.
+    fn forget(&self, inner: &mut Inner, handoff_id: &str) {
+        if inner.queues.contact(handoff_id).is_none() {
+            inner.envelopes.remove(handoff_id);
+            inner.traces.remove(handoff_id);
+            inner.detached.remove(handoff_id);
+        }
+        if let Some(withdrawal) = inner.queues.withdrawal(handoff_id).copied()
+            && let Err(error) = inner.store.record_withdrawal(handoff_id, &withdrawal)
+        {
+            tracing::error!(%error, "cannot save the withdrawal");
+        }
     }
 
     // ---- the connector's side ----
 
-    pub fn enqueue(&self, new: NewContact, envelope: ContextEnvelope) -> Result<(), Refusal> {
+    /// Queues a transfer's contact; see [`Queues::enqueue`] for a handoff
+    /// already here (a re-attach releases a restored contact's hold).
+    pub fn enqueue(
+        &self,
+        new: NewContact,
+        envelope: ContextEnvelope,
+    ) -> Result<Admitted, NotAdmitted> {
         let mut inner = self.lock();
         let handoff_id = new.handoff_id.clone();
-        let fresh = inner.queues.contact(&handoff_id).is_none();
-        inner.orphans.0.remove(&handoff_id);
-        inner.queues.enqueue(new, now_millis())?;
-        if fresh {
+        let attempt = new.attempt;
+        let admitted = inner.queues.enqueue(new, now_millis())?;
+        match admitted {
+            Admitted::New => {}
+            Admitted::Reattached => {
+                tracing::info!(%handoff_id, attempt, "transfer re-attached to its contact")
+            }
+            Admitted::TookOver { from_attempt } => {
+                tracing::info!(%handoff_id, attempt, from_attempt, "a later attempt takes over the contact")
+            }
+        }
+        if admitted == Admitted::New {
             if let Err(error) = inner.store.save_envelope(&handoff_id, &envelope) {
                 tracing::error!(%error, "cannot save the context");
             }
@@ -202,7 +236,7 @@ impl Desk {
             inner.envelopes.insert(handoff_id, envelope);
         }
         self.commit(&mut inner);
-        Ok(())
+        Ok(admitted)
     }
 
     /// The contact's phase and, while it waits, its standing.
@@ -219,6 +253,7 @@ impl Desk {
             _ => String::new(),
         };
         Some(ContactStatus {
+            attempt: contact.attempt,
             phase: contact.phase.clone(),
             standing: inner.queues.standing(handoff_id),
             agent_name,
@@ -236,18 +271,33 @@ impl Desk {
         }
     }
 
-    /// The transfer of a contact ended (cancelled, or its deadline passed):
-    /// a live contact leaves the queue; a callback stays until an agent
-    /// has called the customer back.
-    pub fn release(&self, handoff_id: &str) {
+    /// The transfer `attempt` of a handoff ended (cancelled, or its
+    /// deadline passed): a live contact leaves the queue at once, whatever
+    /// its phase (held, waiting, offered, connected: the agent is freed),
+    /// and that attempt is never queued again; a callback stays until an
+    /// agent has called the customer back. A contact a later attempt took
+    /// over stays.
+    pub fn release(&self, handoff_id: &str, attempt: u32) {
         let mut inner = self.lock();
-        if inner.queues.contact(handoff_id).is_some_and(|c| c.callback) {
+        if inner
+            .queues
+            .contact(handoff_id)
+            .is_some_and(|c| c.callback && c.attempt <= attempt)
+        {
             inner.detached.insert(handoff_id.to_owned());
             tracing::info!(%handoff_id, "transfer ended; the callback stays queued");
             return;
         }
-        drop(inner);
-        self.remove(handoff_id);
+        let now = now_millis();
+        let withdrawn =
+            inner
+                .queues
+                .withdraw(handoff_id, attempt, WithdrawalReason::Cancelled, now);
+        if withdrawn.is_some() {
+            tracing::info!(%handoff_id, attempt, "transfer cancelled; contact withdrawn");
+        }
+        self.forget(&mut inner, handoff_id);
+        self.commit(&mut inner);
     }
 
     /// Forgets a contact whose outcome was reported, or that was cancelled.
@@ -444,7 +494,9 @@ impl Desk {
         let waiting = inner
             .queues
             .contacts()
-            .filter(|c| c.phase == Phase::Waiting && c.skills.is_subset(&agent.skills))
+            .filter(|c| {
+                c.phase == Phase::Waiting && !c.is_held() && c.skills.is_subset(&agent.skills)
+            })
             .count();
         Some(AgentView {
             now: now_millis(),
@@ -465,7 +517,7 @@ impl Desk {
                 let waiting = inner
                     .queues
                     .contacts()
-                    .filter(|c| c.queue == q.name && c.phase == Phase::Waiting)
+                    .filter(|c| c.queue == q.name && c.phase == Phase::Waiting && !c.is_held())
                     .count();
                 QueueSummary {
                     name: q.name.clone(),
@@ -498,7 +550,7 @@ impl Desk {
                     queue: c.queue.clone(),
                     priority: c.priority,
                     enqueued_at: c.enqueued_at,
-                    phase: phase_name(&c.phase).into(),
+                    phase: phase_name(c).into(),
                     agent: assigned_agent(c).map(str::to_owned),
                     intent: context
                         .and_then(|c| c.intent.as_ref())
@@ -556,8 +608,13 @@ fn assigned_agent(contact: &Contact) -> Option<&str> {
     }
 }
 
-fn phase_name(phase: &Phase) -> &'static str {
-    match phase {
+/// The contact's phase as the supervisor sees it: `held` for a restored
+/// contact whose transfer is not re-attached yet.
+fn phase_name(contact: &Contact) -> &'static str {
+    if contact.is_held() {
+        return "held";
+    }
+    match &contact.phase {
         Phase::Waiting => "waiting",
         Phase::Offered { .. } => "offered",
         Phase::Connected { .. } => "connected",
@@ -569,6 +626,9 @@ fn phase_name(phase: &Phase) -> &'static str {
 /// A contact as its transfer sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactStatus {
+    /// The attempt whose transfer the contact belongs to (a later attempt
+    /// may take a contact over).
+    pub attempt: u32,
     pub phase: Phase,
     /// Set while waiting.
     pub standing: Option<Standing>,
@@ -867,11 +927,26 @@ mod tests {
         let desk = Desk::open(&config).expect("reopen");
         let status = desk.contact_status("h1").expect("still queued");
         assert_eq!(status.phase, Phase::Waiting);
-        assert_eq!(status.standing.map(|s| s.position), Some(1));
         // The open desktop's session still works: it reconnects by itself.
         assert_eq!(desk.agent_for(&token).expect("session"), "ann");
         desk.set_state("ann", AgentState::Available)
             .expect("available");
+        let view = desk.agent_view(&token).expect("view");
+        assert!(view.offer.is_none(), "held until the transfer re-attaches");
+        assert_eq!(view.waiting, 0);
+        desk.enqueue(
+            NewContact {
+                handoff_id: "h1".into(),
+                attempt: 1,
+                queue: "support".into(),
+                skills: vec![],
+                priority: 2,
+            },
+            envelope(),
+        )
+        .expect("re-attach");
+        let status = desk.contact_status("h1").expect("still queued");
+        assert_eq!(status.standing.map(|s| s.position), None, "offered at once");
         let view = desk.agent_view(&token).expect("view");
         let offer = view.offer.expect("offered to ann");
         assert_eq!(offer.summary, "Charged twice");
@@ -910,8 +985,8 @@ mod tests {
         desk.enqueue(new("callback"), envelope()).expect("enqueue");
         desk.choose_callback("callback").expect("callback");
         // The customer hangs up: the control service cancels both transfers.
-        desk.release("live");
-        desk.release("callback");
+        desk.release("live", 1);
+        desk.release("callback", 1);
         assert!(desk.contact_status("live").is_none());
         assert!(desk.contact_status("callback").is_some_and(|s| s.callback));
 
@@ -958,7 +1033,7 @@ mod tests {
         let desk = Desk::open(&config).expect("reopen");
         desk.enqueue(new("resumed"), envelope()).expect("re-attach");
         let mut inner = desk.lock();
-        let deadline = inner.orphans.1;
+        let deadline = inner.reattach_deadline.expect("contacts held");
         desk.withdraw_orphans(&mut inner, deadline - 1);
         assert!(
             inner.queues.contact("abandoned").is_some(),
@@ -967,5 +1042,119 @@ mod tests {
         desk.withdraw_orphans(&mut inner, deadline);
         assert!(inner.queues.contact("abandoned").is_none());
         assert!(inner.queues.contact("resumed").is_some());
+    }
+
+    fn new_contact(id: &str, attempt: u32) -> NewContact {
+        NewContact {
+            handoff_id: id.into(),
+            attempt,
+            queue: "support".into(),
+            skills: vec![],
+            priority: 0,
+        }
+    }
+
+    fn sign_in(desk: &Desk, agent: &str) -> String {
+        desk.sign_in(SignIn {
+            agent_id: agent.into(),
+            name: String::new(),
+            skills: vec!["support".into()],
+            contact: String::new(),
+        })
+        .expect("sign in")
+        .0
+    }
+
+    #[test]
+    fn an_offer_outstanding_at_a_restart_is_shown_to_nobody_until_re_attached_then_to_its_agent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = QueueConfig::ephemeral(dir.path());
+        let (ann, bob) = {
+            let desk = Desk::open(&config).expect("open");
+            let ann = sign_in(&desk, "ann");
+            let bob = sign_in(&desk, "bob");
+            desk.enqueue(new_contact("h1", 1), envelope())
+                .expect("enqueue");
+            assert!(desk.agent_view(&ann).is_some_and(|v| v.offer.is_some()));
+            (ann, bob)
+        };
+        // (Offers that timed out while the process was down are the
+        // domain's tests: held, they are not expired either.)
+        let desk = Desk::open(&config).expect("reopen");
+        desk.tick();
+        for token in [&ann, &bob] {
+            let view = desk.agent_view(token).expect("view");
+            assert!(view.offer.is_none(), "held: nobody sees it");
+            assert_eq!(view.agent.state, AgentState::Available, "not a miss");
+        }
+        assert!(desk.accept("ann", "h1").is_err());
+        assert!(desk.accept("bob", "h1").is_err());
+        assert_eq!(desk.supervisor_view().contacts[0].phase, "held");
+
+        desk.enqueue(new_contact("h1", 1), envelope())
+            .expect("re-attach");
+        assert!(desk.agent_view(&ann).is_some_and(|v| v.offer.is_some()));
+        assert!(desk.agent_view(&bob).is_some_and(|v| v.offer.is_none()));
+        desk.accept("ann", "h1").expect("accept");
+    }
+
+    #[test]
+    fn a_cancel_withdraws_a_held_contact_at_once_and_a_late_start_never_queues_it_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = QueueConfig::ephemeral(dir.path());
+        let ann = {
+            let desk = Desk::open(&config).expect("open");
+            let ann = sign_in(&desk, "ann");
+            desk.set_state("ann", AgentState::Away).expect("away");
+            desk.enqueue(new_contact("h1", 1), envelope())
+                .expect("enqueue");
+            ann
+        };
+        let desk = Desk::open(&config).expect("reopen");
+        desk.release("h1", 1);
+        assert!(desk.contact_status("h1").is_none(), "withdrawn at once");
+        assert!(desk.supervisor_view().contacts.is_empty());
+        desk.set_state("ann", AgentState::Available)
+            .expect("available");
+        assert!(matches!(
+            desk.enqueue(new_contact("h1", 1), envelope()),
+            Err(NotAdmitted::Withdrawn(_))
+        ));
+        assert!(desk.agent_view(&ann).is_some_and(|v| v.offer.is_none()));
+        drop(desk);
+        // Remembered across a restart too.
+        let desk = Desk::open(&config).expect("reopen");
+        assert!(matches!(
+            desk.enqueue(new_contact("h1", 1), envelope()),
+            Err(NotAdmitted::Withdrawn(_))
+        ));
+        assert!(desk.agent_view(&ann).is_some_and(|v| v.offer.is_none()));
+    }
+
+    #[test]
+    fn a_later_attempt_takes_over_the_contact_and_a_cancel_of_the_earlier_one_leaves_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = QueueConfig::ephemeral(dir.path());
+        let ann = {
+            let desk = Desk::open(&config).expect("open");
+            let ann = sign_in(&desk, "ann");
+            desk.set_state("ann", AgentState::Away).expect("away");
+            desk.enqueue(new_contact("h1", 1), envelope())
+                .expect("enqueue");
+            ann
+        };
+        let desk = Desk::open(&config).expect("reopen");
+        assert_eq!(
+            desk.enqueue(new_contact("h1", 2), envelope()),
+            Ok(Admitted::TookOver { from_attempt: 1 })
+        );
+        desk.release("h1", 1);
+        let status = desk.contact_status("h1").expect("kept");
+        assert_eq!(status.attempt, 2);
+        assert_eq!(desk.supervisor_view().contacts.len(), 1);
+        desk.set_state("ann", AgentState::Available)
+            .expect("available");
+        let offer = desk.agent_view(&ann).and_then(|v| v.offer).expect("offer");
+        assert_eq!(offer.summary, "Charged twice", "the context stays");
     }
 }

@@ -187,6 +187,90 @@ pub struct Contact {
     pub last_pass: Option<Pass>,
     /// The customer chose a callback: the agent dials them back.
     pub callback: bool,
+    /// Set on a contact restored after a restart until its transfer is
+    /// re-attached: see [`Hold`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Hold>,
+}
+
+impl Contact {
+    pub fn is_held(&self) -> bool {
+        self.held.is_some()
+    }
+}
+
+/// A restored contact whose transfer the control service has not re-attached
+/// yet. The control service may have moved the customer elsewhere while this
+/// process was down (a fallback target), so a held contact is never offered
+/// to anyone: it waits, invisible to desktops, until the control service
+/// re-attaches (StartTransfer again for the same handoff), cancels it, or
+/// the re-attach grace period ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// The agent the contact was offered to when the process stopped. The
+    /// offer is not shown while held (nor expired: the agent is not marked
+    /// away for it); once re-attached, it goes back to this agent first if
+    /// they are still free, and otherwise waits like any contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_to: Option<String>,
+}
+
+/// Why a contact was withdrawn from the queue without an outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawalReason {
+    /// The control service cancelled the transfer (the customer hung up, or
+    /// the handoff moved to another target).
+    Cancelled,
+    /// Restored after a restart, it was not re-attached within the grace
+    /// period: the control service gave it up.
+    NotReattached,
+}
+
+/// A transfer the queue withdrew: remembered so that the same attempt (or
+/// an older one) arriving late never puts the customer back in line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Withdrawal {
+    /// The highest attempt withdrawn.
+    pub attempt: u32,
+    pub reason: WithdrawalReason,
+    pub at: Millis,
+}
+
+/// How long a withdrawal is remembered: far longer than any transfer's
+/// deadline or the control service's retries.
+pub const WITHDRAWALS_KEPT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How a transfer was taken in by [`Queues::enqueue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    /// A new contact.
+    New,
+    /// The contact of the same handoff and attempt was already here (a
+    /// re-attach after a restart): kept as it is, and no longer held.
+    Reattached,
+    /// The contact of an earlier attempt of the same handoff was here (its
+    /// end never reached this queue): this attempt takes it over with its
+    /// place in line, its offer or its agent, so that the customer has one
+    /// contact only.
+    TookOver { from_attempt: u32 },
+}
+
+/// Why a transfer was not taken in by [`Queues::enqueue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotAdmitted {
+    /// Nobody could take it.
+    Refused(Refusal),
+    /// This attempt (or a later one) of the handoff was withdrawn.
+    Withdrawn(Withdrawal),
+    /// A later attempt of the handoff holds the contact.
+    Superseded { attempt: u32 },
+}
+
+impl From<Refusal> for NotAdmitted {
+    fn from(refusal: Refusal) -> Self {
+        Self::Refused(refusal)
+    }
 }
 
 /// A new contact for [`Queues::enqueue`].
@@ -233,6 +317,8 @@ pub struct Queues {
     contacts: BTreeMap<String, Contact>,
     /// Recent handle times per queue, newest last, in milliseconds.
     handle_times: BTreeMap<String, VecDeque<u64>>,
+    /// Transfers withdrawn, by handoff.
+    withdrawn: BTreeMap<String, Withdrawal>,
 }
 
 impl Queues {
@@ -243,6 +329,7 @@ impl Queues {
             agents: BTreeMap::new(),
             contacts: BTreeMap::new(),
             handle_times: BTreeMap::new(),
+            withdrawn: BTreeMap::new(),
         }
     }
 
@@ -270,21 +357,44 @@ impl Queues {
         &self.handle_times
     }
 
-    /// Restores state saved by the store.
+    pub fn withdrawal(&self, handoff_id: &str) -> Option<&Withdrawal> {
+        self.withdrawn.get(handoff_id)
+    }
+
+    /// Restores state saved by the store. Every restored contact that is
+    /// not connected and not a callback is held (see [`Hold`]): a contact
+    /// that was offered goes back to waiting, its agent remembered. A
+    /// connected contact already has its human; a callback no longer has a
+    /// customer on the line, and the customer was promised the call.
     pub fn restore(
         &mut self,
         agents: Vec<Agent>,
         contacts: Vec<Contact>,
         handle_times: Vec<(String, u64)>,
+        withdrawn: Vec<(String, Withdrawal)>,
     ) {
         self.agents = agents.into_iter().map(|a| (a.id.clone(), a)).collect();
         self.contacts = contacts
             .into_iter()
-            .map(|c| (c.handoff_id.clone(), c))
+            .map(|mut c| {
+                let restored_held = !matches!(c.phase, Phase::Connected { .. }) && !c.callback;
+                if restored_held && c.held.is_none() {
+                    let offered_to = match &c.phase {
+                        Phase::Offered { agent, .. } => Some(agent.clone()),
+                        _ => None,
+                    };
+                    if offered_to.is_some() {
+                        c.phase = Phase::Waiting;
+                    }
+                    c.held = Some(Hold { offered_to });
+                }
+                (c.handoff_id.clone(), c)
+            })
             .collect();
         for (queue, millis) in handle_times {
             self.record_handle_time(&queue, millis);
         }
+        self.withdrawn = withdrawn.into_iter().collect();
     }
 
     fn record_handle_time(&mut self, queue: &str, millis: u64) {
@@ -353,11 +463,30 @@ impl Queues {
     }
 
     /// Adds a contact, or refuses it at once when nobody could take it.
-    /// Adding a handoff already present (a re-attach after a restart) keeps
-    /// the contact as it is.
-    pub fn enqueue(&mut self, new: NewContact, now: Millis) -> Result<(), Refusal> {
-        if self.contacts.contains_key(&new.handoff_id) {
-            return Ok(());
+    /// A handoff already present keeps its one contact: the same attempt
+    /// re-attaches, a later attempt takes it over, an earlier one is
+    /// superseded. A withdrawn attempt (or an earlier one) is never queued
+    /// again.
+    pub fn enqueue(&mut self, new: NewContact, now: Millis) -> Result<Admitted, NotAdmitted> {
+        if let Some(withdrawal) = self.withdrawn.get(&new.handoff_id)
+            && new.attempt <= withdrawal.attempt
+        {
+            return Err(NotAdmitted::Withdrawn(*withdrawal));
+        }
+        if let Some(contact) = self.contacts.get_mut(&new.handoff_id) {
+            let admitted = match new.attempt.cmp(&contact.attempt) {
+                std::cmp::Ordering::Less => {
+                    return Err(NotAdmitted::Superseded {
+                        attempt: contact.attempt,
+                    });
+                }
+                std::cmp::Ordering::Equal => Admitted::Reattached,
+                std::cmp::Ordering::Greater => Admitted::TookOver {
+                    from_attempt: std::mem::replace(&mut contact.attempt, new.attempt),
+                },
+            };
+            self.release_hold(&new.handoff_id, now);
+            return Ok(admitted);
         }
         let queue = self.queues.get(&new.queue).ok_or(Refusal::UnknownQueue)?;
         let mut skills: BTreeSet<String> = queue.skills.iter().cloned().collect();
@@ -367,7 +496,7 @@ impl Queues {
             .values()
             .any(|a| a.is_logged_in() && a.has_skills(&skills))
         {
-            return Err(Refusal::NoAgents);
+            return Err(Refusal::NoAgents.into());
         }
         let max_wait = queue.max_wait;
         let contact = Contact {
@@ -381,14 +510,45 @@ impl Queues {
             passed: BTreeMap::new(),
             last_pass: None,
             callback: false,
+            held: None,
         };
         self.contacts.insert(new.handoff_id.clone(), contact);
         match self.standing(&new.handoff_id) {
             Some(standing) if standing.estimated_wait > max_wait => {
                 self.contacts.remove(&new.handoff_id);
-                Err(Refusal::WaitTooLong)
+                Err(Refusal::WaitTooLong.into())
             }
-            _ => Ok(()),
+            _ => Ok(Admitted::New),
+        }
+    }
+
+    /// The transfer of a held contact is followed again: it may be
+    /// offered. One restored from an offer goes back to that agent if they
+    /// are still free for it.
+    fn release_hold(&mut self, handoff_id: &str, now: Millis) {
+        let Some(contact) = self.contacts.get_mut(handoff_id) else {
+            return;
+        };
+        let Some(hold) = contact.held.take() else {
+            return;
+        };
+        let Some(agent_id) = hold.offered_to else {
+            return;
+        };
+        let contact = &self.contacts[handoff_id];
+        let free = self.agents.get(&agent_id).is_some_and(|a| {
+            a.state == AgentState::Available
+                && a.has_skills(&contact.skills)
+                && !contact.passed.contains_key(&a.id)
+        }) && !self.is_reserved(&agent_id);
+        if free && contact.phase == Phase::Waiting {
+            let until = now + self.policy.offer_timeout.as_millis() as u64;
+            if let Some(contact) = self.contacts.get_mut(handoff_id) {
+                contact.phase = Phase::Offered {
+                    agent: agent_id,
+                    until,
+                };
+            }
         }
     }
 
@@ -398,7 +558,7 @@ impl Queues {
         let mut waiting: Vec<&Contact> = self
             .contacts
             .values()
-            .filter(|c| c.phase == Phase::Waiting)
+            .filter(|c| c.phase == Phase::Waiting && !c.is_held())
             .collect();
         waiting.sort_by_key(|c| {
             let queue_priority = self.queues.get(&c.queue).map_or(0, |q| q.priority);
@@ -419,10 +579,10 @@ impl Queues {
     }
 
     /// Where a waiting contact stands in its queue, or None when it is not
-    /// waiting.
+    /// waiting (or held: it is not in line until re-attached).
     pub fn standing(&self, handoff_id: &str) -> Option<Standing> {
         let contact = self.contacts.get(handoff_id)?;
-        if contact.phase != Phase::Waiting {
+        if contact.phase != Phase::Waiting || contact.is_held() {
             return None;
         }
         let order = self.serving_order();
@@ -667,6 +827,61 @@ impl Queues {
         Ok(())
     }
 
+    /// Withdraws the transfer `attempt` of a handoff (cancelled, or not
+    /// re-attached): its contact leaves the queue unless a later attempt
+    /// holds it, and this attempt or an earlier one is never queued again.
+    pub fn withdraw(
+        &mut self,
+        handoff_id: &str,
+        attempt: u32,
+        reason: WithdrawalReason,
+        now: Millis,
+    ) -> Option<Contact> {
+        let kept = WITHDRAWALS_KEPT.as_millis() as u64;
+        self.withdrawn
+            .retain(|_, w| w.at.saturating_add(kept) > now);
+        let withdrawal = self
+            .withdrawn
+            .entry(handoff_id.to_owned())
+            .or_insert(Withdrawal {
+                attempt,
+                reason,
+                at: now,
+            });
+        if attempt >= withdrawal.attempt {
+            *withdrawal = Withdrawal {
+                attempt,
+                reason,
+                at: now,
+            };
+        }
+        if self
+            .contacts
+            .get(handoff_id)
+            .is_some_and(|c| c.attempt <= attempt)
+        {
+            self.remove(handoff_id, now)
+        } else {
+            None
+        }
+    }
+
+    /// Withdraws every held contact: the grace period for re-attaching
+    /// ended.
+    pub fn withdraw_held(&mut self, now: Millis) -> Vec<Contact> {
+        let held: Vec<(String, u32)> = self
+            .contacts
+            .values()
+            .filter(|c| c.is_held())
+            .map(|c| (c.handoff_id.clone(), c.attempt))
+            .collect();
+        held.into_iter()
+            .filter_map(|(handoff_id, attempt)| {
+                self.withdraw(&handoff_id, attempt, WithdrawalReason::NotReattached, now)
+            })
+            .collect()
+    }
+
     /// Removes a contact (cancelled, or its outcome reported). An agent it
     /// was connected to is freed.
     pub fn remove(&mut self, handoff_id: &str, now: Millis) -> Option<Contact> {
@@ -738,21 +953,21 @@ mod tests {
         let mut q = queues();
         assert_eq!(
             q.enqueue(contact("h1", "support", 0), 0),
-            Err(Refusal::NoAgents)
+            Err(NotAdmitted::Refused(Refusal::NoAgents))
         );
         sign_in(&mut q, "bob", &["sales"], 0);
         assert_eq!(
             q.enqueue(contact("h1", "support", 0), 0),
-            Err(Refusal::NoAgents)
+            Err(NotAdmitted::Refused(Refusal::NoAgents))
         );
         assert_eq!(
             q.enqueue(contact("h1", "nowhere", 0), 0),
-            Err(Refusal::UnknownQueue)
+            Err(NotAdmitted::Refused(Refusal::UnknownQueue))
         );
         // Signed in but away still counts: the contact waits for them.
         sign_in(&mut q, "ann", &["support"], 0);
         q.set_state("ann", AgentState::Away, 0).expect("state");
-        assert_eq!(q.enqueue(contact("h1", "support", 0), 0), Ok(()));
+        assert_eq!(q.enqueue(contact("h1", "support", 0), 0), Ok(Admitted::New));
         q.route(SECOND);
         assert_eq!(
             q.contact("h1").map(|c| c.phase.clone()),
@@ -937,7 +1152,7 @@ mod tests {
         }
         assert_eq!(
             q.enqueue(contact("h11", "support", 0), 11),
-            Err(Refusal::WaitTooLong)
+            Err(NotAdmitted::Refused(Refusal::WaitTooLong))
         );
         // Beyond 10 minutes waited: failed.
         q.route(600 * SECOND);
@@ -964,5 +1179,252 @@ mod tests {
             .expect("state");
         q.route(3 * SECOND);
         assert_eq!(offered_to(&q, "h1").as_deref(), Some("bob"));
+    }
+
+    /// What a new process restores from what this one saved.
+    fn restart(q: &Queues) -> Queues {
+        let mut restored = queues();
+        restored.restore(
+            q.agents().cloned().collect(),
+            q.contacts().cloned().collect(),
+            Vec::new(),
+            q.withdrawn.iter().map(|(id, w)| (id.clone(), *w)).collect(),
+        );
+        restored
+    }
+
+    fn attempt(id: &str, attempt: u32) -> NewContact {
+        NewContact {
+            attempt,
+            ..contact(id, "support", 0)
+        }
+    }
+
+    #[test]
+    fn a_restored_contact_is_held_and_never_offered_until_its_transfer_is_re_attached() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        q.set_state("ann", AgentState::Away, 0).expect("state");
+        q.enqueue(contact("h1", "support", 0), SECOND)
+            .expect("enqueue");
+        let mut q = restart(&q);
+        assert!(q.contact("h1").is_some_and(Contact::is_held));
+        q.set_state("ann", AgentState::Available, 2 * SECOND)
+            .expect("state");
+        q.route(3 * SECOND);
+        assert_eq!(
+            offered_to(&q, "h1"),
+            None,
+            "held: the transfer may be elsewhere"
+        );
+        assert_eq!(q.standing("h1"), None, "not in line while held");
+
+        assert_eq!(
+            q.enqueue(contact("h1", "support", 0), 4 * SECOND),
+            Ok(Admitted::Reattached)
+        );
+        assert!(q.contact("h1").is_some_and(|c| !c.is_held()));
+        assert_eq!(
+            q.contact("h1").map(|c| c.enqueued_at),
+            Some(SECOND),
+            "keeps its place"
+        );
+        q.route(4 * SECOND);
+        assert_eq!(offered_to(&q, "h1").as_deref(), Some("ann"));
+    }
+
+    #[test]
+    fn connected_contacts_and_callbacks_are_not_held() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        q.enqueue(contact("live", "support", 0), SECOND)
+            .expect("enqueue");
+        q.route(SECOND);
+        q.accept("ann", "live", 2 * SECOND).expect("accept");
+        q.enqueue(contact("callback", "support", 0), 3 * SECOND)
+            .expect("enqueue");
+        q.choose_callback("callback").expect("callback");
+        let q = restart(&q);
+        assert!(q.contact("live").is_some_and(|c| !c.is_held()));
+        assert!(q.contact("callback").is_some_and(|c| !c.is_held()));
+    }
+
+    #[test]
+    fn an_offer_outstanding_at_the_restart_never_goes_to_a_second_agent_and_returns_to_its_agent() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        sign_in(&mut q, "bob", &["support"], SECOND);
+        q.enqueue(contact("h1", "support", 0), 2 * SECOND)
+            .expect("enqueue");
+        q.route(2 * SECOND);
+        assert_eq!(offered_to(&q, "h1").as_deref(), Some("ann"));
+
+        // Back long after the offer would have timed out.
+        let mut q = restart(&q);
+        q.route(60 * SECOND);
+        assert_eq!(offered_to(&q, "h1"), None, "bob is never offered it");
+        assert_eq!(
+            q.accept("ann", "h1", 60 * SECOND),
+            Err(DeskError::NotOffered("h1".into()))
+        );
+        assert_eq!(
+            q.agent("ann").map(|a| a.state),
+            Some(AgentState::Available),
+            "not a miss"
+        );
+        assert!(q.contact("h1").is_some_and(|c| c.passed.is_empty()));
+
+        q.enqueue(contact("h1", "support", 0), 61 * SECOND)
+            .expect("re-attach");
+        q.route(61 * SECOND);
+        assert_eq!(
+            q.contact("h1").map(|c| c.phase.clone()),
+            Some(Phase::Offered {
+                agent: "ann".into(),
+                until: 81 * SECOND
+            }),
+            "the same agent, with a whole offer window"
+        );
+    }
+
+    #[test]
+    fn a_re_attached_offer_whose_agent_left_waits_like_any_contact() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        sign_in(&mut q, "bob", &["support"], SECOND);
+        q.enqueue(contact("h1", "support", 0), 2 * SECOND)
+            .expect("enqueue");
+        q.route(2 * SECOND);
+        let mut q = restart(&q);
+        q.set_state("ann", AgentState::Away, 3 * SECOND)
+            .expect("state");
+        q.route(3 * SECOND);
+        assert_eq!(offered_to(&q, "h1"), None, "still held");
+        q.enqueue(contact("h1", "support", 0), 4 * SECOND)
+            .expect("re-attach");
+        q.route(4 * SECOND);
+        assert_eq!(offered_to(&q, "h1").as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn a_withdrawn_transfer_leaves_at_once_and_is_never_queued_again() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        q.set_state("ann", AgentState::Away, 0).expect("state");
+        q.enqueue(contact("h1", "support", 0), SECOND)
+            .expect("enqueue");
+        let mut q = restart(&q);
+        let withdrawn = q.withdraw("h1", 1, WithdrawalReason::Cancelled, 2 * SECOND);
+        assert!(withdrawn.is_some_and(|c| c.is_held()));
+        assert!(q.contact("h1").is_none());
+        // A late StartTransfer of the cancelled attempt (or an earlier one),
+        // here or after another restart, does not queue the customer again.
+        let mut q = restart(&q);
+        q.set_state("ann", AgentState::Available, 3 * SECOND)
+            .expect("state");
+        assert_eq!(
+            q.enqueue(contact("h1", "support", 0), 3 * SECOND),
+            Err(NotAdmitted::Withdrawn(Withdrawal {
+                attempt: 1,
+                reason: WithdrawalReason::Cancelled,
+                at: 2 * SECOND
+            }))
+        );
+        q.route(3 * SECOND);
+        assert!(q.contacts().next().is_none());
+        // A later attempt is a new transfer.
+        assert_eq!(q.enqueue(attempt("h1", 2), 4 * SECOND), Ok(Admitted::New));
+        // A withdrawal is remembered for a day.
+        let day = WITHDRAWALS_KEPT.as_millis() as u64;
+        q.withdraw("other", 1, WithdrawalReason::Cancelled, 2 * SECOND + day);
+        assert!(q.withdrawal("h1").is_none());
+    }
+
+    #[test]
+    fn withdrawing_connected_or_offered_contacts_frees_their_agent() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        sign_in(&mut q, "bob", &["support"], SECOND);
+        q.enqueue(contact("h1", "support", 0), 2 * SECOND)
+            .expect("enqueue");
+        q.enqueue(contact("h2", "support", 0), 3 * SECOND)
+            .expect("enqueue");
+        q.route(3 * SECOND);
+        q.accept("ann", "h1", 4 * SECOND).expect("accept");
+        assert_eq!(offered_to(&q, "h2").as_deref(), Some("bob"));
+        q.withdraw("h1", 1, WithdrawalReason::Cancelled, 5 * SECOND);
+        q.withdraw("h2", 1, WithdrawalReason::Cancelled, 5 * SECOND);
+        assert!(q.contacts().next().is_none());
+        assert_eq!(q.agent("ann").map(|a| a.state), Some(AgentState::Available));
+        assert_eq!(q.agent("bob").map(|a| a.state), Some(AgentState::Available));
+        assert!(
+            q.contact("h2").is_none(),
+            "an offer withdrawn is gone from the desktop"
+        );
+    }
+
+    #[test]
+    fn a_later_attempt_takes_over_the_one_contact_and_an_earlier_one_is_superseded() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        q.set_state("ann", AgentState::Away, 0).expect("state");
+        q.enqueue(contact("h1", "support", 0), SECOND)
+            .expect("enqueue");
+        let mut q = restart(&q);
+        assert_eq!(
+            q.enqueue(attempt("h1", 2), 2 * SECOND),
+            Ok(Admitted::TookOver { from_attempt: 1 })
+        );
+        assert_eq!(q.contacts().count(), 1);
+        let taken = q.contact("h1").expect("one contact");
+        assert_eq!(
+            (taken.attempt, taken.enqueued_at, taken.is_held()),
+            (2, SECOND, false)
+        );
+        assert_eq!(
+            q.enqueue(attempt("h1", 1), 3 * SECOND),
+            Err(NotAdmitted::Superseded { attempt: 2 })
+        );
+        // Cancelling the earlier attempt leaves the later one's contact.
+        assert_eq!(
+            q.withdraw("h1", 1, WithdrawalReason::Cancelled, 4 * SECOND),
+            None
+        );
+        assert!(q.contact("h1").is_some());
+        q.set_state("ann", AgentState::Available, 5 * SECOND)
+            .expect("state");
+        q.route(5 * SECOND);
+        assert_eq!(offered_to(&q, "h1").as_deref(), Some("ann"));
+    }
+
+    #[test]
+    fn held_contacts_not_re_attached_in_time_are_withdrawn_and_stay_so() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        q.set_state("ann", AgentState::Away, 0).expect("state");
+        q.enqueue(contact("resumed", "support", 0), SECOND)
+            .expect("enqueue");
+        q.enqueue(contact("abandoned", "support", 0), SECOND)
+            .expect("enqueue");
+        q.enqueue(contact("callback", "support", 0), SECOND)
+            .expect("enqueue");
+        q.choose_callback("callback").expect("callback");
+        let mut q = restart(&q);
+        q.enqueue(contact("resumed", "support", 0), 2 * SECOND)
+            .expect("re-attach");
+        let withdrawn: Vec<String> = q
+            .withdraw_held(60 * SECOND)
+            .into_iter()
+            .map(|c| c.handoff_id)
+            .collect();
+        assert_eq!(withdrawn, ["abandoned"]);
+        assert!(q.contact("resumed").is_some() && q.contact("callback").is_some());
+        assert!(matches!(
+            q.enqueue(contact("abandoned", "support", 0), 61 * SECOND),
+            Err(NotAdmitted::Withdrawn(Withdrawal {
+                reason: WithdrawalReason::NotReattached,
+                ..
+            }))
+        ));
     }
 }

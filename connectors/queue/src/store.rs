@@ -9,7 +9,7 @@ use baton_proto::connector::v1::ContextEnvelope;
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::domain::{Agent, Contact, Millis};
+use crate::domain::{Agent, Contact, Millis, WITHDRAWALS_KEPT, Withdrawal, WithdrawalReason};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, body TEXT NOT NULL);
@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS sessions (token_hash TEXT PRIMARY KEY, agent TEXT NOT
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, agent TEXT NOT NULL,
     handoff_id TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS withdrawals (
+    handoff_id TEXT PRIMARY KEY, attempt INTEGER NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
 ";
 
 /// How many handle times per queue are loaded back; older ones only
@@ -58,6 +60,8 @@ pub struct Saved {
     pub handle_times: Vec<(String, u64)>,
     /// Desktop sessions: token hash → agent id.
     pub sessions: Vec<(String, String)>,
+    /// Transfers withdrawn in the last [`WITHDRAWALS_KEPT`], by handoff.
+    pub withdrawals: Vec<(String, Withdrawal)>,
 }
 
 #[derive(Debug)]
@@ -110,6 +114,31 @@ impl Store {
         for row in sessions.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))? {
             saved.sessions.push(row?);
         }
+        let mut withdrawals = self
+            .db
+            .prepare("SELECT handoff_id, attempt, reason, at FROM withdrawals")?;
+        let rows = withdrawals.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, u32>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, i64>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (handoff_id, attempt, reason, at) = row?;
+            let reason = serde_json::from_value(serde_json::Value::String(reason))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let at = at.max(0) as u64;
+            saved.withdrawals.push((
+                handoff_id,
+                Withdrawal {
+                    attempt,
+                    reason,
+                    at,
+                },
+            ));
+        }
         Ok(saved)
     }
 
@@ -160,6 +189,32 @@ impl Store {
             [],
         )?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Remembers a withdrawn transfer (the highest attempt per handoff) and
+    /// forgets those older than [`WITHDRAWALS_KEPT`].
+    pub fn record_withdrawal(
+        &self,
+        handoff_id: &str,
+        withdrawal: &Withdrawal,
+    ) -> Result<(), StoreError> {
+        let reason = match withdrawal.reason {
+            WithdrawalReason::Cancelled => "cancelled",
+            WithdrawalReason::NotReattached => "not_reattached",
+        };
+        self.db.execute(
+            "INSERT INTO withdrawals (handoff_id, attempt, reason, at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (handoff_id) DO UPDATE SET attempt = excluded.attempt,
+                 reason = excluded.reason, at = excluded.at
+             WHERE excluded.attempt >= withdrawals.attempt",
+            params![handoff_id, withdrawal.attempt, reason, withdrawal.at as i64],
+        )?;
+        let oldest = withdrawal
+            .at
+            .saturating_sub(WITHDRAWALS_KEPT.as_millis() as u64);
+        self.db
+            .execute("DELETE FROM withdrawals WHERE at < ?1", [oldest as i64])?;
         Ok(())
     }
 
@@ -263,6 +318,7 @@ mod tests {
             passed: Default::default(),
             last_pass: None,
             callback: false,
+            held: None,
         };
         let envelope = ContextEnvelope {
             omitted_fields: vec!["transcript".into()],
@@ -277,6 +333,18 @@ mod tests {
             store
                 .record_handle_time("support", 90_000)
                 .expect("handle time");
+            let withdrawal = |attempt, at| Withdrawal {
+                attempt,
+                reason: WithdrawalReason::Cancelled,
+                at,
+            };
+            store
+                .record_withdrawal("h0", &withdrawal(2, 10))
+                .expect("withdrawal");
+            // An earlier attempt withdrawn later does not lower it.
+            store
+                .record_withdrawal("h0", &withdrawal(1, 11))
+                .expect("withdrawal");
         }
         let saved = Store::open(dir.path())
             .expect("reopen")
@@ -285,5 +353,16 @@ mod tests {
         assert_eq!(saved.agents, vec![agent]);
         assert_eq!(saved.contacts, vec![(contact, envelope)]);
         assert_eq!(saved.handle_times, vec![("support".to_owned(), 90_000)]);
+        assert_eq!(
+            saved.withdrawals,
+            vec![(
+                "h0".to_owned(),
+                Withdrawal {
+                    attempt: 2,
+                    reason: WithdrawalReason::Cancelled,
+                    at: 10
+                }
+            )]
+        );
     }
 }
