@@ -45,6 +45,15 @@ pub struct DispatchConfig {
     /// pause is drawn at random between half of it and all of it.
     #[serde(with = "humantime_serde")]
     pub retry_backoff: Duration,
+    /// How long the dispatcher keeps re-attaching (StartTransfer again,
+    /// with backoff) to a transfer the connector may hold, after its stream
+    /// broke or the connector became unreachable: a connector restart
+    /// shorter than this is not a failure. Past it the transfer is
+    /// cancelled, confirmed by the connector, and fails with
+    /// CONNECTOR_LOST. The last target of a route waits as long for a
+    /// connector that is down, since there is nothing to fall back to.
+    #[serde(with = "humantime_serde")]
+    pub reattach_window: Duration,
     /// Consecutive failed attempts that open the connector's circuit.
     pub failure_threshold: u32,
     /// How long an open circuit skips the connector before one probe.
@@ -65,6 +74,7 @@ impl Default for DispatchConfig {
             first_event_timeout: defaults.first_event_timeout,
             retries: defaults.retries,
             retry_backoff: defaults.retry_backoff,
+            reattach_window: defaults.reattach_window,
             failure_threshold: defaults.failure_threshold,
             open_cooldown: defaults.open_cooldown,
             connectors: BTreeMap::new(),
@@ -80,6 +90,7 @@ pub struct DispatchSettings {
     pub first_event_timeout: Duration,
     pub retries: u32,
     pub retry_backoff: Duration,
+    pub reattach_window: Duration,
     pub failure_threshold: u32,
     pub open_cooldown: Duration,
 }
@@ -91,6 +102,7 @@ impl Default for DispatchSettings {
             first_event_timeout: Duration::from_secs(10),
             retries: 5,
             retry_backoff: Duration::from_millis(200),
+            reattach_window: Duration::from_secs(60),
             failure_threshold: 5,
             open_cooldown: Duration::from_secs(10),
         }
@@ -108,6 +120,8 @@ pub struct DispatchOverrides {
     pub retries: Option<u32>,
     #[serde(with = "humantime_serde")]
     pub retry_backoff: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    pub reattach_window: Option<Duration>,
     pub failure_threshold: Option<u32>,
     #[serde(with = "humantime_serde")]
     pub open_cooldown: Option<Duration>,
@@ -125,6 +139,7 @@ impl DispatchConfig {
             first_event_timeout: self.first_event_timeout,
             retries: self.retries,
             retry_backoff: self.retry_backoff,
+            reattach_window: self.reattach_window,
             failure_threshold: self.failure_threshold,
             open_cooldown: self.open_cooldown,
         }
@@ -141,6 +156,7 @@ impl DispatchConfig {
             first_event_timeout: o.first_event_timeout.unwrap_or(d.first_event_timeout),
             retries: o.retries.unwrap_or(d.retries),
             retry_backoff: o.retry_backoff.unwrap_or(d.retry_backoff),
+            reattach_window: o.reattach_window.unwrap_or(d.reattach_window),
             failure_threshold: o.failure_threshold.unwrap_or(d.failure_threshold),
             open_cooldown: o.open_cooldown.unwrap_or(d.open_cooldown),
         }
@@ -168,6 +184,7 @@ fn check_settings(prefix: &str, settings: &DispatchSettings) -> Result<(), Strin
     let positive = [
         ("start_timeout", settings.start_timeout),
         ("first_event_timeout", settings.first_event_timeout),
+        ("reattach_window", settings.reattach_window),
         ("open_cooldown", settings.open_cooldown),
     ];
     for (key, value) in positive {

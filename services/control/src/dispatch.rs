@@ -359,22 +359,17 @@ impl Dispatcher {
         }
     }
 
+    /// Cancels an attempt: tries once and waits for it, then, if the
+    /// connector did not confirm, keeps trying in the background for up to
+    /// the re-attach window (a restarting connector still gets it).
     async fn cancel_transfer(&self, handoff_id: &str, attempt: &Attempt) {
         let Ok(handle) = self.registry.get(&attempt.planned.connector) else {
             return;
         };
-        let mut request = tonic::Request::new(CancelTransferRequest {
-            handoff_id: handoff_id.to_owned(),
-            attempt: attempt.number,
-        });
-        request.set_timeout(handle.call_timeout());
-        if let Err(status) = handle.client().cancel_transfer(request).await {
-            tracing::warn!(
-                handoff_id,
-                connector = %handle.name,
-                code = ?status.code(),
-                "connector did not confirm the cancel"
-            );
+        let settings = self.dispatch.settings(&handle.name);
+        let now = Instant::now();
+        if !fence(handle, &settings, handoff_id, attempt.number, now).await {
+            self.fence_in_background(handle, handoff_id, attempt.number);
         }
     }
 
@@ -718,6 +713,15 @@ impl Dispatcher {
             envelope: Some(envelope),
             deadline: Some(timestamp_of(handoff.deadline_ms)),
         };
+        // Whether the connector may hold this transfer: a StartTransfer
+        // reached it (accepted, or sent and unanswered), or this attempt
+        // was started before this task (resumed after a restart of the
+        // control service). Such a transfer is re-attached, never failed
+        // over at once, and is fenced before any fallback.
+        let mut held = !fresh;
+        // Since when the connector has not taken this transfer's stream.
+        let mut unreachable_since: Option<Instant> = None;
+        let last_target = handoff.planned(attempt.number + 1).is_none();
         let mut retried = 0;
         loop {
             let call = tracing::info_span!(
@@ -758,71 +762,102 @@ impl Dispatcher {
                     handle.forget_check();
                     // Hung or garbled: sending it again would only wait
                     // again. Whatever the connector did with the transfer
-                    // is cancelled before the next target rings, so that
-                    // the customer is never transferred twice.
-                    tracing::warn!(handoff_id = %handoff.id, connector = %handle.name, %detail, "connector faulty; cancelling and trying the next target");
-                    self.cancel_in_background(handle, &handoff.id, attempt.number);
+                    // is cancelled, and the cancel confirmed, before the
+                    // next target rings, so that the customer is never
+                    // with two humans.
+                    tracing::warn!(handoff_id = %handoff.id, connector = %handle.name, %detail, "connector faulty; cancelling before the next target");
+                    if !fence(handle, &settings, &handoff.id, attempt.number, deadline).await {
+                        return Ok(TransferOutcome::DeadlineExceeded);
+                    }
                     return connector_error(&mut permit, detail);
                 }
-                Followed::Broken(detail) => {
+                Followed::Broken { detail, reach } => {
                     handle.forget_check();
+                    match reach {
+                        Reach::Accepted => {
+                            held = true;
+                            unreachable_since = None;
+                        }
+                        Reach::Sent => held = true,
+                        Reach::Refused => {}
+                    }
                     detail
                 }
             };
-            // The first call failed on an earlier check's word: check now,
-            // so that a connector that is down fails over at once, as it
-            // would have without that earlier check.
-            if checked_earlier
-                && retried == 0
-                && !connected
-                && let Err(error) = handle.recent_check().await
-            {
-                self.cancel_in_background(handle, &handoff.id, attempt.number);
-                return connector_error(&mut permit, error.to_string());
-            }
-            // UNAVAILABLE or a broken stream: the connector may be
-            // restarting. Sending StartTransfer again is safe: connectors
-            // deduplicate it by (handoff, attempt) and replay the
-            // transfer's events (the SDK does, and the contract requires
-            // it), so it re-attaches instead of transferring twice.
-            if connected || retried >= settings.retries || Instant::now() >= deadline {
-                if !connected {
-                    self.cancel_in_background(handle, &handoff.id, attempt.number);
+            let since = *unreachable_since.get_or_insert_with(Instant::now);
+            if !held && !last_target {
+                // The connector never had this transfer and another target
+                // can take the customer: fail over as soon as the connector
+                // is known to be down. A first call that failed on an
+                // earlier check's word checks now, as it would have
+                // without that check.
+                if checked_earlier
+                    && retried == 0
+                    && let Err(error) = handle.recent_check().await
+                {
+                    return connector_error(&mut permit, error.to_string());
                 }
-                return connector_error(&mut permit, detail);
+                if retried >= settings.retries {
+                    return connector_error(&mut permit, detail);
+                }
+            } else if since.elapsed() >= settings.reattach_window {
+                if connected {
+                    // The human has the customer; a connector that went
+                    // away after connecting does not undo that.
+                    tracing::warn!(handoff_id = %handoff.id, connector = %handle.name, "connector gone after connect; the handoff stays connected");
+                    return Ok(TransferOutcome::Finished);
+                }
+                if !held {
+                    return connector_error(&mut permit, detail);
+                }
+                // Not a fault of this transfer: the breaker guards new work
+                // (whose calls are refused while the connector is down).
+                metrics().connector_error(name);
+                if !fence(handle, &settings, &handoff.id, attempt.number, deadline).await {
+                    return Ok(TransferOutcome::DeadlineExceeded);
+                }
+                return Ok(TransferOutcome::TargetFailed(
+                    Failure::new(
+                        FailureReason::ConnectorLost,
+                        format!(
+                            "connector {name} did not come back within {:?} ({detail}); its transfer was cancelled",
+                            settings.reattach_window
+                        ),
+                    ),
+                    None,
+                ));
             }
-            let backoff = jittered_backoff(settings.retry_backoff, retried);
+            if Instant::now() >= deadline {
+                return Ok(TransferOutcome::DeadlineExceeded);
+            }
+            // The connector may be restarting. Sending StartTransfer again
+            // is safe: connectors deduplicate it by (handoff, attempt),
+            // journal it across restarts, and replay or resume the
+            // transfer, so it re-attaches instead of transferring twice.
+            let backoff = jittered_backoff(settings.retry_backoff, retried).min(MAX_REATTACH_PAUSE);
             retried += 1;
             tracing::warn!(
                 handoff_id = %handoff.id,
                 connector = %handle.name,
                 %detail,
                 retried,
+                held,
                 "connector unavailable or stream broke; re-attaching with StartTransfer again"
             );
             tokio::time::sleep_until((Instant::now() + backoff).min(deadline)).await;
         }
     }
 
-    /// Tells the connector to cancel an attempt, without waiting for it: a
-    /// hung connector must not hold up the next target.
-    fn cancel_in_background(&self, handle: &ConnectorHandle, handoff_id: &str, number: u32) {
-        let handle = handle.clone();
-        let handoff_id = handoff_id.to_owned();
+    /// Fences an attempt on a task of its own, for up to the re-attach
+    /// window: for cancels nothing waits on (the handoff was cancelled or
+    /// its deadline passed), which must still reach a connector that is
+    /// restarting.
+    fn fence_in_background(&self, handle: &ConnectorHandle, handoff_id: &str, number: u32) {
+        let settings = self.dispatch.settings(&handle.name);
+        let until = Instant::now() + settings.reattach_window;
+        let (handle, handoff_id) = (handle.clone(), handoff_id.to_owned());
         tokio::spawn(async move {
-            let mut request = tonic::Request::new(CancelTransferRequest {
-                handoff_id: handoff_id.clone(),
-                attempt: number,
-            });
-            request.set_timeout(handle.call_timeout());
-            let cancelled = tokio::time::timeout(
-                handle.call_timeout(),
-                handle.client().cancel_transfer(request),
-            )
-            .await;
-            if !matches!(cancelled, Ok(Ok(_))) {
-                tracing::warn!(%handoff_id, connector = %handle.name, "connector did not confirm the cancel");
-            }
+            fence(&handle, &settings, &handoff_id, number, until).await;
         });
     }
 
@@ -871,7 +906,10 @@ impl Dispatcher {
                             None,
                         ))
                     }
-                    _ => Followed::Broken(detail),
+                    _ => Followed::Broken {
+                        detail,
+                        reach: reach_of(&status),
+                    },
                 });
             }
             Err(_) if Instant::now() >= deadline => {
@@ -917,10 +955,10 @@ impl Dispatcher {
                     return Ok(Followed::Outcome(TransferOutcome::Finished));
                 }
                 Ok(Ok(None)) => {
-                    return Ok(Followed::Broken(format!(
-                        "{} ended the transfer without an outcome",
-                        handle.name
-                    )));
+                    return Ok(Followed::Broken {
+                        detail: format!("{} ended the transfer without an outcome", handle.name),
+                        reach: Reach::Accepted,
+                    });
                 }
                 // Bytes that do not decode as the contract's messages.
                 Ok(Err(status)) if status.code() == tonic::Code::Internal => {
@@ -931,11 +969,10 @@ impl Dispatcher {
                     )));
                 }
                 Ok(Err(status)) => {
-                    return Ok(Followed::Broken(format!(
-                        "{}: {}",
-                        handle.name,
-                        status.message()
-                    )));
+                    return Ok(Followed::Broken {
+                        detail: format!("{}: {}", handle.name, status.message()),
+                        reach: Reach::Accepted,
+                    });
                 }
             };
             if let Err(violation) = stream_check.admit(&message) {
@@ -1105,12 +1142,98 @@ impl Dispatcher {
     }
 }
 
+/// The longest pause between re-attaches or cancels: a restarted
+/// connector is found again within this.
+const MAX_REATTACH_PAUSE: Duration = Duration::from_secs(2);
+
+/// Cancels an attempt and waits until the connector confirms it (any
+/// answer to CancelTransfer: cancelled, already ended or unknown), trying
+/// again with backoff until `until`. Only a confirmed cancel lets the next
+/// target ring; returns whether it was confirmed.
+async fn fence(
+    handle: &ConnectorHandle,
+    settings: &DispatchSettings,
+    handoff_id: &str,
+    number: u32,
+    until: Instant,
+) -> bool {
+    let mut tries = 0;
+    loop {
+        let mut request = tonic::Request::new(CancelTransferRequest {
+            handoff_id: handoff_id.to_owned(),
+            attempt: number,
+        });
+        request.set_timeout(handle.call_timeout());
+        let answered = tokio::time::timeout(
+            handle.call_timeout(),
+            handle.client().cancel_transfer(request),
+        )
+        .await;
+        match answered {
+            Ok(Ok(response)) => {
+                let outcome = response.into_inner().outcome();
+                tracing::info!(handoff_id, connector = %handle.name, attempt = number, ?outcome, "transfer fenced");
+                return true;
+            }
+            Ok(Err(status)) => {
+                tracing::warn!(handoff_id, connector = %handle.name, code = ?status.code(), "connector did not confirm the cancel; trying again");
+            }
+            Err(_) => {
+                tracing::warn!(handoff_id, connector = %handle.name, "connector did not answer the cancel; trying again");
+            }
+        }
+        if Instant::now() >= until {
+            tracing::error!(handoff_id, connector = %handle.name, attempt = number, "cancel never confirmed");
+            return false;
+        }
+        let pause = jittered_backoff(settings.retry_backoff, tries).min(MAX_REATTACH_PAUSE);
+        tries += 1;
+        tokio::time::sleep_until((Instant::now() + pause).min(until)).await;
+    }
+}
+
+/// How far a StartTransfer call that did not follow the transfer to its
+/// end got: whether the connector may hold the transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// The connector answered the call with an error, or the connection
+    /// was refused: it does not have the transfer.
+    Refused,
+    /// The call was sent but not answered: it may.
+    Sent,
+    /// The connector accepted the call: it has the transfer.
+    Accepted,
+}
+
+/// How far a StartTransfer that failed before its stream began got. A
+/// status the connector sent itself (no transport error behind it) is its
+/// refusal; a refused connection never reached it; any other transport
+/// failure may have reached it after it took the transfer.
+fn reach_of(status: &tonic::Status) -> Reach {
+    let Some(source) = std::error::Error::source(status) else {
+        return Reach::Refused;
+    };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(source);
+    while let Some(error) = cause {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return Reach::Refused;
+        }
+        cause = error.source();
+    }
+    Reach::Sent
+}
+
 /// How one StartTransfer call ended.
 enum Followed {
     Outcome(TransferOutcome),
     /// UNAVAILABLE, or the stream broke before an outcome: the connector
     /// may be restarting; sending StartTransfer again is safe.
-    Broken(String),
+    Broken {
+        detail: String,
+        reach: Reach,
+    },
     /// The connector hung or broke the contract: not sent again.
     Faulty(String),
 }

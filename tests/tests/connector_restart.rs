@@ -1,0 +1,470 @@
+//! A restart of a connector in the middle of a burst of handoffs is a
+//! non-event for the customers: real processes (the control service, the
+//! queue connector under test and, on routes with a fallback, a second
+//! queue connector), agents following their desktops' Server-Sent Events,
+//! and the queue connector killed (kill -9) or stopped (SIGTERM) while
+//! most of the burst waits, then started again on the same addresses.
+//!
+//! For every handoff: at most one human is offered it (counted at the
+//! desktops' event streams), its event log is gapless, and it ends in a
+//! true terminal state: COMPLETED, wrapped up by the one agent who took
+//! it. With a restart shorter than the re-attach window no handoff fails.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
+use baton_proto::handoff::v1::*;
+use baton_proto::types::v1 as pb;
+use baton_tests::{Service, sample_request, wait_until_ended};
+use tempfile::TempDir;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+const HANDOFFS: usize = 200;
+const AGENTS_PER_QUEUE: usize = 8;
+/// How long an agent stays on a contact before wrapping it up: long
+/// enough that most of the burst is still waiting when the fault hits.
+const HOLD: Duration = Duration::from_millis(100);
+/// The fault hits once this many handoffs were wrapped up.
+const FAULT_AFTER_COMPLETED: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Kill,
+    Terminate,
+}
+
+/// What the desktops saw: which agents were offered each handoff, and
+/// which wrapped it up.
+#[derive(Debug, Default)]
+struct Desktops {
+    offered: Mutex<BTreeMap<String, BTreeSet<String>>>,
+    wrapped: Mutex<BTreeMap<String, Vec<String>>>,
+}
+
+impl Desktops {
+    fn offered(&self, handoff: &str, agent: &str) {
+        self.offered
+            .lock()
+            .expect("lock")
+            .entry(handoff.to_owned())
+            .or_default()
+            .insert(agent.to_owned());
+    }
+
+    fn wrapped(&self, handoff: &str, agent: &str) {
+        self.wrapped
+            .lock()
+            .expect("lock")
+            .entry(handoff.to_owned())
+            .or_default()
+            .push(agent.to_owned());
+    }
+
+    fn completed(&self) -> usize {
+        self.wrapped.lock().expect("lock").len()
+    }
+}
+
+fn queue_config(dir: &Path, name: &str, grpc: &str, http: &str) -> String {
+    // Short handle times keep the wait estimate under the queue's maximum
+    // for a burst this size; no callbacks are offered.
+    format!(
+        r#"name = "{name}"
+grpc_listen = "{grpc}"
+http_listen = "{http}"
+data_dir = {data:?}
+offer_timeout = "2m"
+initial_handle_time = "1s"
+drain_timeout = "3s"
+
+[[queues]]
+name = "support"
+skills = ["support"]
+max_wait = "1h"
+callback_threshold = "10h"
+"#,
+        data = dir.join(name).display().to_string(),
+    )
+}
+
+async fn start_queue(dir: &Path, name: &str, grpc: &str, http: &str) -> Service {
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(&config, queue_config(dir, name, grpc, http)).expect("write queue config");
+    Service::start(
+        "baton-connector-queue",
+        &["--config", config.to_str().expect("path")],
+        dir,
+    )
+    .await
+    .expect("start the queue connector")
+}
+
+struct Stack {
+    dir: TempDir,
+    queue: Option<Service>,
+    _backup: Option<Service>,
+    control: Service,
+    queue_http: SocketAddr,
+    queue_grpc: SocketAddr,
+    backup_http: Option<SocketAddr>,
+}
+
+impl Stack {
+    async fn start(with_fallback: bool) -> Stack {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let queue = start_queue(dir.path(), "queue", "127.0.0.1:0", "127.0.0.1:0").await;
+        let backup = if with_fallback {
+            Some(start_queue(dir.path(), "backup", "127.0.0.1:0", "127.0.0.1:0").await)
+        } else {
+            None
+        };
+        let mut targets = String::from(r#"{ connector = "queue", queue = "support" }"#);
+        let mut connectors = format!(
+            "[connectors.queue]\nendpoint = \"{}\"\n",
+            queue.endpoint("grpc")
+        );
+        if let Some(backup) = &backup {
+            targets.push_str(r#", { connector = "backup", queue = "support" }"#);
+            connectors.push_str(&format!(
+                "[connectors.backup]\nendpoint = \"{}\"\n",
+                backup.endpoint("grpc")
+            ));
+        }
+        let control_config = dir.path().join("control.toml");
+        std::fs::write(
+            &control_config,
+            format!(
+                r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+
+[store]
+data_dir = {data:?}
+
+{connectors}
+[default_connectors]
+queue = "queue"
+
+[[routes]]
+name = "support"
+targets = [{targets}]
+"#,
+                data = dir.path().join("control").display().to_string(),
+            ),
+        )
+        .expect("write control config");
+        let control = Service::start(
+            "baton-control",
+            &["--config", control_config.to_str().expect("path")],
+            dir.path(),
+        )
+        .await
+        .expect("start control");
+        Stack {
+            queue_http: queue.addr("http"),
+            queue_grpc: queue.addr("grpc"),
+            backup_http: backup.as_ref().map(|b| b.addr("http")),
+            queue: Some(queue),
+            _backup: backup,
+            control,
+            dir,
+        }
+    }
+
+    async fn client(&self) -> HandoffServiceClient<Channel> {
+        HandoffServiceClient::connect(self.control.endpoint("grpc"))
+            .await
+            .expect("connect to control")
+    }
+
+    /// The fault, then the queue connector started again on the same
+    /// addresses and data directory after `down`.
+    async fn restart_queue(&mut self, fault: Fault, down: Duration) {
+        let mut queue = self.queue.take().expect("queue running");
+        match fault {
+            Fault::Kill => queue.crash().await.expect("kill -9 the queue connector"),
+            Fault::Terminate => {
+                let status = queue.stop().await.expect("stop the queue connector");
+                assert!(status.success(), "queue connector exit status {status:?}");
+            }
+        }
+        tokio::time::sleep(down).await;
+        self.queue = Some(
+            start_queue(
+                self.dir.path(),
+                "queue",
+                &self.queue_grpc.to_string(),
+                &self.queue_http.to_string(),
+            )
+            .await,
+        );
+    }
+}
+
+/// One agent at a desktop: signs in, follows its event stream (again
+/// after the connector restarts), accepts every offer, and wraps each
+/// contact up after [`HOLD`].
+async fn agent(http: SocketAddr, id: String, desktops: Arc<Desktops>, stop: CancellationToken) {
+    let client = reqwest::Client::new();
+    let base = format!("http://{http}");
+    let session = client
+        .post(format!("{base}/api/sessions"))
+        .json(&serde_json::json!({ "agent_id": id, "name": id, "skills": ["support"] }))
+        .send()
+        .await
+        .expect("sign in")
+        .json::<serde_json::Value>()
+        .await
+        .expect("session")["session"]
+        .as_str()
+        .expect("session token")
+        .to_owned();
+    let bearer = format!("Bearer {session}");
+    let available = client
+        .put(format!("{base}/api/agent/state"))
+        .header("authorization", &bearer)
+        .json(&serde_json::json!({ "state": "available" }))
+        .send()
+        .await
+        .expect("set available");
+    assert!(available.status().is_success(), "{available:?}");
+
+    while !stop.is_cancelled() {
+        let events = client
+            .get(format!("{base}/api/agent/events?session={session}"))
+            .send()
+            .await;
+        let Ok(mut events) = events else {
+            // The connector is restarting.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let mut buffer = String::new();
+        loop {
+            let chunk = tokio::select! {
+                chunk = events.chunk() => chunk,
+                () = stop.cancelled() => return,
+            };
+            let Ok(Some(chunk)) = chunk else { break };
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                let Some(view) = block
+                    .lines()
+                    .find_map(|line| line.strip_prefix("data:"))
+                    .and_then(|data| serde_json::from_str::<serde_json::Value>(data.trim()).ok())
+                else {
+                    continue;
+                };
+                if let Some(offer) = view["offer"]["handoff_id"].as_str() {
+                    desktops.offered(offer, &id);
+                    let _ = client
+                        .post(format!("{base}/api/handoffs/{offer}/accept"))
+                        .header("authorization", &bearer)
+                        .send()
+                        .await;
+                }
+                if let Some(active) = view["active"]["handoff_id"].as_str() {
+                    tokio::time::sleep(HOLD).await;
+                    let wrapped = client
+                        .post(format!("{base}/api/handoffs/{active}/wrap-up"))
+                        .header("authorization", &bearer)
+                        .json(&serde_json::json!({ "disposition": "resolved" }))
+                        .send()
+                        .await;
+                    if wrapped.is_ok_and(|r| r.status().is_success()) {
+                        desktops.wrapped(active, &id);
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The tally of one scenario, printed for the README's reliability table.
+#[derive(Debug, Default)]
+struct Tally {
+    lost: usize,
+    offered_twice: usize,
+    failed: usize,
+    fell_back: usize,
+    in_flight_at_fault: usize,
+}
+
+async fn run(fault: Fault, with_fallback: bool) {
+    let mut stack = Stack::start(with_fallback).await;
+    let desktops = Arc::new(Desktops::default());
+    let stop = CancellationToken::new();
+    let mut agents = JoinSet::new();
+    let desks = [
+        Some(("a", stack.queue_http)),
+        stack.backup_http.map(|h| ("b", h)),
+    ];
+    for (prefix, http) in desks.into_iter().flatten() {
+        for n in 0..AGENTS_PER_QUEUE {
+            agents.spawn(agent(
+                http,
+                format!("{prefix}{n}"),
+                desktops.clone(),
+                stop.clone(),
+            ));
+        }
+    }
+    // Every agent signed in before the burst, so none is refused NO_AGENTS.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let client = stack.client().await;
+    let mut creates = JoinSet::new();
+    for n in 0..HANDOFFS {
+        let mut client = client.clone();
+        creates.spawn(async move {
+            let request = sample_request(
+                &format!("burst-{n}"),
+                pb::target::Kind::Route("support".into()),
+            );
+            client
+                .create_handoff(request)
+                .await
+                .expect("CreateHandoff")
+                .into_inner()
+                .handoff
+                .expect("handoff")
+                .id
+        });
+    }
+
+    // The fault hits mid-burst: some handoffs done, most still waiting.
+    for _ in 0..600 {
+        if desktops.completed() >= FAULT_AFTER_COMPLETED {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let in_flight_at_fault = HANDOFFS - desktops.completed();
+    stack.restart_queue(fault, Duration::from_secs(1)).await;
+
+    let ids: Vec<String> = creates.join_all().await;
+    let mut tally = Tally {
+        in_flight_at_fault,
+        ..Tally::default()
+    };
+    let mut client = client.clone();
+    for id in &ids {
+        // Bounded: 120 s for the first, less for the rest as they end.
+        let state = wait_until_ended(&mut client, id, 4800).await;
+        match state {
+            HandoffState::Completed => {}
+            HandoffState::Failed => tally.failed += 1,
+            _ => tally.lost += 1,
+        }
+    }
+    stop.cancel();
+    agents.join_all().await;
+
+    let offered = desktops.offered.lock().expect("lock").clone();
+    let wrapped = desktops.wrapped.lock().expect("lock").clone();
+    let mut problems = Vec::new();
+    for id in &ids {
+        let events = watch_all(&mut client, id).await;
+        let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+        if sequences != (1..=events.len() as u64).collect::<Vec<_>>() {
+            problems.push(format!("{id}: events not gapless: {sequences:?}"));
+        }
+        let agents = offered.get(id).cloned().unwrap_or_default();
+        if agents.len() > 1 {
+            tally.offered_twice += 1;
+            problems.push(format!("{id}: offered to {agents:?}"));
+        }
+        if events
+            .iter()
+            .any(|e| e.kind() == HandoffEventKind::TargetFailed)
+        {
+            tally.fell_back += 1;
+        }
+        if events.last().map(|e| e.kind()) == Some(HandoffEventKind::Completed) {
+            // A true COMPLETED: one wrap-up, by the one agent offered it.
+            match wrapped.get(id).map(Vec::as_slice) {
+                Some([agent]) if agents.contains(agent) => {}
+                other => problems.push(format!(
+                    "{id}: COMPLETED, but wrapped up by {other:?}, offered to {agents:?}"
+                )),
+            }
+        }
+    }
+    let control_logs = stack.control.logs();
+    println!(
+        "connector restart: queue, {fault:?}, {}: {HANDOFFS} handoffs ({} in flight at the fault): \
+         {} lost, {} offered twice, {} failed, {} fell back",
+        if with_fallback {
+            "with fallback"
+        } else {
+            "no fallback"
+        },
+        tally.in_flight_at_fault,
+        tally.lost,
+        tally.offered_twice,
+        tally.failed,
+        tally.fell_back,
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(
+        (tally.lost, tally.offered_twice, tally.failed),
+        (0, 0, 0),
+        "{tally:?}"
+    );
+    // The fault hit the burst: most handoffs were in flight, and the
+    // control service re-attached to transfers the connector held.
+    assert!(tally.in_flight_at_fault >= HANDOFFS / 2, "{tally:?}");
+    assert!(
+        control_logs.contains("re-attaching"),
+        "no re-attach in the control log"
+    );
+}
+
+async fn watch_all(client: &mut HandoffServiceClient<Channel>, id: &str) -> Vec<HandoffEvent> {
+    use tokio_stream::StreamExt;
+    let stream = client
+        .watch_handoff(WatchHandoffRequest {
+            handoff_id: id.into(),
+            after_sequence: 0,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        stream
+            .filter_map(|r| r.ok().and_then(|r| r.event))
+            .collect::<Vec<_>>()
+            .await
+    })
+    .await
+    .expect("an ended handoff's log ends")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_killed_mid_burst_without_a_fallback() {
+    run(Fault::Kill, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_killed_mid_burst_with_a_fallback() {
+    run(Fault::Kill, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_terminated_mid_burst_without_a_fallback() {
+    run(Fault::Terminate, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_terminated_mid_burst_with_a_fallback() {
+    run(Fault::Terminate, true).await;
+}
