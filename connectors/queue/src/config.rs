@@ -56,6 +56,14 @@ pub struct QueueConfig {
     /// transfer; then it is withdrawn. Default 60s.
     #[serde(with = "humantime_serde")]
     pub reattach_grace: Duration,
+    /// At SIGTERM, how long running transfers may go on (agents keep the
+    /// desktop and may take the customers waiting) before the connector
+    /// stops; new transfers are refused meanwhile. Waiting contacts stay
+    /// in the store either way, and the transfers still running are handed
+    /// to the next process through the journal (`transfers.sqlite3` in
+    /// `data_dir`). Default 30s.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
     /// Whether an agent not listed in `agents` may sign in with the skills
     /// they enter. Default true (fine on loopback; turn off when the
     /// desktop is reachable by others).
@@ -175,6 +183,7 @@ impl Default for QueueConfig {
             queues: vec![support],
             agents: Vec::new(),
             reattach_grace: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(30),
             allow_self_sign_in: true,
             voice: VoiceConfig::default(),
         }
@@ -270,6 +279,7 @@ mod tests {
             config.queues[0].callback_threshold,
             Some(Duration::from_secs(60))
         );
+        assert_eq!(config.drain_timeout, Duration::from_secs(30));
         config.validate().expect("valid");
 
         std::fs::write(&path, "[[queues]]\nname = \"x\"\nmax_wiat = \"5m\"\n").expect("write");

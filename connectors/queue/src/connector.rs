@@ -380,6 +380,14 @@ impl Connector for QueueConnector {
         }
     }
 
+    /// A transfer the previous process was running: the queue's own store
+    /// kept its contact (held until now), so following it again is safe;
+    /// `start` re-attaches to the contact and reports from where it is,
+    /// never offering it to a second agent.
+    async fn resume(&self, transfer: Transfer, events: TransferEvents) {
+        self.start(transfer, events).await;
+    }
+
     async fn cancel(&self, transfer: &Transfer) {
         // A voice leg being delivered is keyed by the same handoff and
         // attempt: CANCEL while it rings, BYE once answered.
@@ -397,6 +405,113 @@ impl Connector for QueueConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::QueueConfig;
+    use crate::desk::SignIn;
+    use crate::domain::AgentState;
+    use baton_connector_sdk::TransferEventReceiver;
+    use baton_proto::connector::v1::ContextEnvelope;
+
+    fn transfer(handoff_id: &str, attempt: u32) -> Transfer {
+        Transfer {
+            handoff_id: handoff_id.into(),
+            attempt,
+            target: TransferTarget::Queue {
+                name: "support".into(),
+                skills: Vec::new(),
+            },
+            mode: TransferMode::Warm,
+            envelope: ContextEnvelope::default(),
+            deadline: std::time::SystemTime::now() + Duration::from_secs(3600),
+            remembered: None,
+        }
+    }
+
+    /// A queue whose one agent is away: contacts wait.
+    fn queue(dir: &std::path::Path, sign_in: bool) -> QueueConnector {
+        let desk = Desk::open(&QueueConfig::ephemeral(dir)).expect("open");
+        if sign_in {
+            desk.sign_in(SignIn {
+                agent_id: "ann".into(),
+                name: String::new(),
+                skills: vec!["support".into()],
+                contact: String::new(),
+            })
+            .expect("sign in");
+            desk.set_state("ann", AgentState::Away).expect("away");
+        }
+        QueueConnector::new("queue", 1024, desk)
+    }
+
+    /// Runs `start` (or `resume`) in the background; its events.
+    fn run(
+        connector: &QueueConnector,
+        transfer: Transfer,
+        resume: bool,
+    ) -> (tokio::task::JoinHandle<()>, TransferEventReceiver) {
+        let (events, received) = TransferEvents::channel();
+        let connector = connector.clone();
+        let task = tokio::spawn(async move {
+            if resume {
+                connector.resume(transfer, events).await;
+            } else {
+                connector.start(transfer, events).await;
+            }
+        });
+        (task, received)
+    }
+
+    async fn next(received: &mut TransferEventReceiver) -> (TransferEventKind, String) {
+        let event = tokio::time::timeout(Duration::from_secs(5), received.recv())
+            .await
+            .expect("an event in time")
+            .expect("an event");
+        (
+            TransferEventKind::try_from(event.kind).expect("kind"),
+            event.detail,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_resumed_transfer_re_attaches_to_its_held_contact_and_a_cancelled_one_never_queues_again()
+     {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let connector = queue(dir.path(), true);
+            for id in ["resumed", "cancelled"] {
+                let (task, mut received) = run(&connector, transfer(id, 1), false);
+                assert_eq!(next(&mut received).await.0, TransferEventKind::Queued);
+                task.abort();
+            }
+        }
+        // The restarted queue: both contacts held.
+        let connector = queue(dir.path(), false);
+        connector.cancel(&transfer("cancelled", 1)).await;
+        assert!(connector.desk.contact_status("cancelled").is_none());
+        let (_, mut received) = run(&connector, transfer("cancelled", 1), false);
+        assert_eq!(next(&mut received).await.0, TransferEventKind::Cancelled);
+        assert!(connector.desk.contact_status("cancelled").is_none());
+
+        let (resumed, mut received) = run(&connector, transfer("resumed", 1), true);
+        assert_eq!(next(&mut received).await.0, TransferEventKind::Queued);
+        let status = connector.desk.contact_status("resumed").expect("queued");
+        assert!(status.standing.is_some(), "in line again");
+
+        // A later attempt takes the contact over; the earlier one's stream
+        // ends, and a late StartTransfer of it is superseded.
+        let (later, mut later_received) = run(&connector, transfer("resumed", 2), false);
+        assert_eq!(next(&mut later_received).await.0, TransferEventKind::Queued);
+        let (kind, detail) = next(&mut received).await;
+        assert_eq!(kind, TransferEventKind::Cancelled);
+        assert!(detail.contains("superseded"), "{detail}");
+        resumed.await.expect("the earlier attempt ends");
+        let (_, mut stale) = run(&connector, transfer("resumed", 1), false);
+        assert_eq!(next(&mut stale).await.0, TransferEventKind::Cancelled);
+        assert_eq!(
+            connector.desk.contact_status("resumed").map(|s| s.attempt),
+            Some(2)
+        );
+        later.abort();
+    }
 
     #[test]
     fn the_voice_leg_goes_to_a_sip_uri_as_is_and_to_a_number_through_the_trunks() {

@@ -17,6 +17,11 @@
 //! that leg is. Otherwise the desktop shows the address and the handoff is
 //! connected at accept.
 //!
+//! Restarts: the queue's contacts live in its store and its transfers in
+//! the SDK's journal (`transfers.sqlite3` in `data_dir`); a restored contact
+//! is held, never offered, until the control service re-attaches its
+//! transfer (see [`domain::Hold`]).
+//!
 //! Start it in-process:
 //!
 //! ```no_run
@@ -46,6 +51,9 @@ use tokio::net::TcpListener;
 pub use config::QueueConfig;
 pub use connector::QueueConnector;
 pub use desk::Desk;
+
+/// The SDK's transfer journal, beside the queue's own store in `data_dir`.
+pub const TRANSFER_JOURNAL: &str = "transfers.sqlite3";
 
 /// The queue with its gRPC and HTTP listeners bound, ready to serve.
 pub struct Bound {
@@ -94,7 +102,9 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
     let options = ServeOptions::new(config.grpc_listen)
         .ready_endpoint("http", http_addr)
         .tls(config.tls.clone())
-        .health_listen(config.health_listen);
+        .health_listen(config.health_listen)
+        .journal(config.data_dir.join(TRANSFER_JOURNAL))
+        .drain_timeout(config.drain_timeout);
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
         grpc_addr: connector.addr,
@@ -107,19 +117,18 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
 }
 
 impl Bound {
-    /// Serves gRPC and the desktop until `shutdown`; then the desktop's
-    /// event streams end, the transfer streams end (the control service
-    /// re-attaches after a restart, and the saved queue resumes) and both
-    /// servers drain.
+    /// Serves gRPC and the desktop until `shutdown`; then gRPC drains
+    /// (refusing new transfers, for at most `drain_timeout`) while the
+    /// desktop stays up so that agents may take the customers waiting; then
+    /// the desktop's event streams and the transfer streams end. Nothing
+    /// here removes or fails a waiting contact: it stays in the store, and
+    /// the next process holds it until the control service re-attaches.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // Set once gRPC has drained: the desktop and the clock stop then.
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            stop.send_replace(true);
-        });
         let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
@@ -138,14 +147,18 @@ impl Bound {
         });
 
         let desk = self.desk.clone();
-        let http_stopped = stopped.clone();
+        let http_stopped = stopped;
         let http = axum::serve(self.http, http::router(self.desk.clone())).with_graceful_shutdown(
             async move {
                 wait(http_stopped).await;
                 desk.close();
             },
         );
-        let grpc = self.connector.serve(wait(stopped));
+        let grpc = async {
+            let grpc = self.connector.serve(shutdown).await;
+            stop.send_replace(true);
+            grpc
+        };
         let (http, grpc) = tokio::join!(http, grpc);
         // No agent's phone keeps ringing for a queue that stopped.
         self.queue.shutdown().await;
