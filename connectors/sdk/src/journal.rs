@@ -450,3 +450,149 @@ fn apply(connection: &Connection, write: Write) {
     }
     let _ = ack.send(result);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(path: &Path) -> String {
+        let error = Journal::open(path).expect_err("refused");
+        format!("{error:#}")
+    }
+
+    #[test]
+    fn a_new_journal_is_created_with_its_directory_and_opens_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a/b/transfers.sqlite3");
+        let (journal, loaded) = Journal::open(&path).expect("created");
+        assert!(loaded.is_empty());
+        drop(journal);
+        Journal::open(&path).expect("opens again");
+    }
+
+    #[test]
+    fn an_empty_file_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("transfers.sqlite3");
+        std::fs::write(&path, b"").expect("written");
+        let error = refusal(&path);
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert!(error.contains("empty"), "{error}");
+        assert_eq!(std::fs::metadata(&path).expect("kept").len(), 0);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("transfers.sqlite3");
+        let garbage = b"not a database, but long enough to look like a header..".repeat(100);
+        std::fs::write(&path, &garbage).expect("written");
+        let error = refusal(&path);
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert!(error.contains("not a readable SQLite database"), "{error}");
+        assert_eq!(std::fs::read(&path).expect("kept"), garbage);
+    }
+
+    #[test]
+    fn a_corrupted_journal_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("transfers.sqlite3");
+        create(&path).expect("created");
+        // Keep the header (a valid SQLite file) and trash the schema that
+        // follows it on the first page, and the tables' pages.
+        let mut bytes = std::fs::read(&path).expect("read");
+        for byte in &mut bytes[100..] {
+            *byte = 0xA5;
+        }
+        std::fs::write(&path, &bytes).expect("written");
+        let error = refusal(&path);
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert!(
+            error.contains("corrupt") || error.contains("not a readable SQLite database"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_database_that_is_not_a_journal_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("transfers.sqlite3");
+        Connection::open(&path)
+            .and_then(|c| c.execute_batch("CREATE TABLE other (x INTEGER)"))
+            .expect("another database");
+        let error = refusal(&path);
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert!(error.contains("not a Baton transfer journal"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn runs_events_and_notes_are_loaded_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("transfers.sqlite3");
+        let (journal, _) = Journal::open(&path).expect("created");
+        let key: Key = ("h".into(), 2);
+        let request = StartTransferRequest {
+            handoff_id: "h".into(),
+            attempt: 2,
+            ..Default::default()
+        };
+        journal
+            .begin_run(&key, request.encode_to_vec(), "run-1")
+            .await
+            .expect("run");
+        let event = StartTransferResponse {
+            sequence: 1,
+            run_id: "run-1".into(),
+            ..Default::default()
+        };
+        journal.event(&key, &event, false).await.expect("event");
+        journal.remember(&key, "dialog").await.expect("note");
+        drop(journal);
+        let (_journal, loaded) = Journal::open(&path).expect("opens");
+        assert_eq!(loaded.len(), 1);
+        let transfer = &loaded[0];
+        assert_eq!(transfer.key, key);
+        assert_eq!(transfer.request, request);
+        assert_eq!(transfer.run_id, "run-1");
+        assert!(!transfer.ended);
+        assert_eq!(transfer.note.as_deref(), Some("dialog"));
+        assert_eq!(transfer.events, [event]);
+    }
+
+    #[test]
+    fn ended_transfers_are_pruned_after_they_are_kept_and_interrupted_ones_later() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("transfers.sqlite3");
+        create(&path).expect("created");
+        let connection = Connection::open(&path).expect("opens");
+        let now = SystemTime::now();
+        let at = |ago: Duration| millis(now - ago);
+        let minute = Duration::from_secs(60);
+        for (id, ended, updated) in [
+            ("recent-ended", 1, at(minute)),
+            ("old-ended", 1, at(16 * minute)),
+            ("old-interrupted", 0, at(16 * minute)),
+            ("ancient-interrupted", 0, at(KEEP_INTERRUPTED + minute)),
+        ] {
+            connection
+                .execute(
+                    "INSERT INTO transfers VALUES (?1, 1, x'', 'r', ?2, ?3, NULL)",
+                    params![id, ended, updated],
+                )
+                .expect("inserted");
+            connection
+                .execute("INSERT INTO events VALUES (?1, 1, 1, x'')", params![id])
+                .expect("inserted");
+        }
+        prune(&connection, now).expect("pruned");
+        let kept: Vec<String> = connection
+            .prepare("SELECT handoff_id FROM transfers ORDER BY handoff_id")
+            .and_then(|mut s| s.query_map([], |row| row.get(0))?.collect())
+            .expect("read");
+        assert_eq!(kept, ["old-interrupted", "recent-ended"]);
+        let events: i64 = connection
+            .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+            .expect("read");
+        assert_eq!(events, 2);
+    }
+}

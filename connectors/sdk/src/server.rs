@@ -290,8 +290,9 @@ impl<C: Connector> BoundConnector<C> {
         let drain_timeout = self.drain_timeout;
         tokio::spawn(async move {
             shutdown.await;
-            report_not_serving(&health, &[SERVICE_NAME]).await;
+            // Refusing first, so that whoever sees NOT_SERVING is refused.
             transfers.drain();
+            report_not_serving(&health, &[SERVICE_NAME]).await;
             tracing::info!(
                 active = transfers.active(),
                 ?drain_timeout,
@@ -347,3 +348,6 @@ pub async fn serve<C: Connector>(
 ) -> anyhow::Result<()> {
     bind(connector, options).await?.serve(shutdown).await
 }
+
+#[cfg(test)]
+mod tests;

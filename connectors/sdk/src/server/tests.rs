@@ -1,0 +1,251 @@
+use std::time::Duration;
+
+use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
+use baton_proto::types::v1::{
+    FailureReason, QueueTarget, Target, TargetKind, TransferMode, target,
+};
+use tokio::sync::{Notify, oneshot};
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+use super::*;
+use crate::{Transfer, TransferEvents};
+
+/// Rings, then connects and completes once released; records cancels.
+struct Gated {
+    release: Arc<Notify>,
+    cancels: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Connector for Gated {
+    fn info(&self) -> ConnectorInfo {
+        ConnectorInfo::new("gated", "0")
+            .target_kinds([TargetKind::Queue])
+            .transfer_modes([TransferMode::Warm])
+    }
+
+    async fn start(&self, _transfer: Transfer, events: TransferEvents) {
+        events.ringing("").await;
+        self.release.notified().await;
+        events.connected("").await;
+        events.completed("").await;
+    }
+
+    async fn cancel(&self, transfer: &Transfer) {
+        let mut cancels = self.cancels.lock().expect("cancels");
+        cancels.push(transfer.handoff_id.clone());
+    }
+}
+
+fn gated() -> (Gated, Arc<Notify>, Arc<std::sync::Mutex<Vec<String>>>) {
+    let release = Arc::new(Notify::new());
+    let cancels = Arc::default();
+    let connector = Gated {
+        release: release.clone(),
+        cancels: Arc::clone(&cancels),
+    };
+    (connector, release, cancels)
+}
+
+fn request(handoff_id: &str) -> StartTransferRequest {
+    StartTransferRequest {
+        handoff_id: handoff_id.into(),
+        attempt: 1,
+        target: Some(Target {
+            kind: Some(target::Kind::Queue(QueueTarget {
+                name: "q".into(),
+                ..Default::default()
+            })),
+        }),
+        mode: TransferMode::Warm as i32,
+        envelope: Some(ContextEnvelope::default()),
+        deadline: Some((std::time::SystemTime::now() + Duration::from_secs(60)).into()),
+    }
+}
+
+/// Serves `connector` on a free loopback port until the returned sender
+/// fires (or is dropped).
+async fn serving(
+    connector: Gated,
+    options: ServeOptions,
+) -> (
+    ConnectorServiceClient<Channel>,
+    Channel,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let bound = bind(connector, options).await.expect("binds");
+    let channel = Channel::from_shared(format!("http://{}", bound.addr))
+        .expect("uri")
+        .connect_lazy();
+    let (stop, stopped) = oneshot::channel();
+    let served = tokio::spawn(bound.serve(async move {
+        let _ = stopped.await;
+    }));
+    (
+        ConnectorServiceClient::new(channel.clone()),
+        channel,
+        stop,
+        served,
+    )
+}
+
+fn options() -> ServeOptions {
+    ServeOptions::new("127.0.0.1:0".parse().expect("address"))
+}
+
+async fn wait_not_serving(channel: Channel) {
+    let mut health = HealthClient::new(channel);
+    for _ in 0..500 {
+        let status = health
+            .check(HealthCheckRequest {
+                service: SERVICE_NAME.into(),
+            })
+            .await
+            .expect("health")
+            .into_inner()
+            .status;
+        if status == ServingStatus::NotServing as i32 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("still serving");
+}
+
+async fn next(
+    stream: &mut tonic::Streaming<StartTransferResponse>,
+) -> Result<Option<StartTransferResponse>, Status> {
+    tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .expect("an event in time")
+}
+
+#[tokio::test]
+async fn a_draining_connector_refuses_new_transfers_and_serves_running_ones_to_their_end() {
+    let (connector, release, cancels) = gated();
+    let (mut client, channel, stop, served) =
+        serving(connector, options().drain_timeout(Duration::from_secs(30))).await;
+    let mut running = client
+        .start_transfer(request("a"))
+        .await
+        .expect("started")
+        .into_inner();
+    let ringing = next(&mut running).await.expect("ok").expect("ringing");
+    assert_eq!(ringing.kind(), TransferEventKind::Ringing);
+
+    stop.send(()).expect("stops");
+    wait_not_serving(channel).await;
+    let refused = client
+        .start_transfer(request("b"))
+        .await
+        .expect_err("draining");
+    assert_eq!(refused.code(), Code::Unavailable);
+    // Re-attaching to a running transfer is still served.
+    let mut again = client
+        .start_transfer(request("a"))
+        .await
+        .expect("re-attached")
+        .into_inner();
+    assert_eq!(next(&mut again).await.expect("ok"), Some(ringing));
+
+    release.notify_one();
+    for stream in [&mut running, &mut again] {
+        let mut kinds = Vec::new();
+        while let Some(event) = next(stream).await.expect("ok") {
+            kinds.push(event.kind());
+        }
+        assert_eq!(
+            kinds.last(),
+            Some(&TransferEventKind::Completed),
+            "{kinds:?}"
+        );
+    }
+    tokio::time::timeout(Duration::from_secs(5), served)
+        .await
+        .expect("stops once the last transfer ended, before the drain timeout")
+        .expect("task")
+        .expect("served");
+    assert!(cancels.lock().expect("cancels").is_empty());
+}
+
+#[tokio::test]
+async fn after_the_drain_timeout_running_transfers_are_handed_over_through_the_journal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("transfers.sqlite3");
+    let (connector, _release, cancels) = gated();
+    let (mut client, _channel, stop, served) = serving(
+        connector,
+        options()
+            .journal(&path)
+            .drain_timeout(Duration::from_millis(200)),
+    )
+    .await;
+    let mut running = client
+        .start_transfer(request("a"))
+        .await
+        .expect("started")
+        .into_inner();
+    let ringing = next(&mut running).await.expect("ok").expect("ringing");
+    stop.send(()).expect("stops");
+    let ended = next(&mut running).await.expect_err("ends unavailable");
+    assert_eq!(ended.code(), Code::Unavailable);
+    tokio::time::timeout(Duration::from_secs(5), served)
+        .await
+        .expect("stops after the drain timeout")
+        .expect("task")
+        .expect("served");
+    assert!(
+        cancels.lock().expect("cancels").is_empty(),
+        "handed over, not cancelled"
+    );
+
+    // The next process resumes it when the control service re-attaches.
+    let (connector, _release, cancels) = gated();
+    let (mut client, _channel, _stop, _served) = serving(connector, options().journal(&path)).await;
+    let mut resumed = client
+        .start_transfer(request("a"))
+        .await
+        .expect("re-attached")
+        .into_inner();
+    let failed = next(&mut resumed).await.expect("ok").expect("failed");
+    assert_eq!(failed.kind(), TransferEventKind::Failed);
+    assert_eq!(failed.failure_reason(), FailureReason::Interrupted);
+    assert_ne!(failed.run_id, ringing.run_id);
+    assert_eq!(*cancels.lock().expect("cancels"), ["a"]);
+    let outcome = client
+        .cancel_transfer(CancelTransferRequest {
+            handoff_id: "a".into(),
+            attempt: 0,
+        })
+        .await
+        .expect("cancel")
+        .into_inner();
+    assert_eq!(outcome.outcome(), CancelOutcome::AlreadyEnded);
+    assert!(!outcome.cancelled);
+    let outcome = client
+        .cancel_transfer(CancelTransferRequest {
+            handoff_id: "unknown".into(),
+            attempt: 1,
+        })
+        .await
+        .expect("cancel")
+        .into_inner();
+    assert_eq!(outcome.outcome(), CancelOutcome::Unknown);
+}
+
+#[tokio::test]
+async fn bind_refuses_an_empty_journal_file_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("transfers.sqlite3");
+    std::fs::write(&path, b"").expect("written");
+    let (connector, _, _) = gated();
+    let error = bind(connector, options().journal(&path))
+        .await
+        .expect_err("refused");
+    let error = format!("{error:#}");
+    assert!(error.contains(&path.display().to_string()), "{error}");
+    assert!(error.contains("empty"), "{error}");
+}
