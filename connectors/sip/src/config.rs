@@ -3,6 +3,7 @@
 //! loopback configuration (what `baton dev` starts).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -22,6 +23,21 @@ pub struct SipConfig {
     /// A plain-text listener serving only `grpc.health.v1`, for probes that
     /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
     pub health_listen: Option<SocketAddr>,
+    /// State directory: the transfer journal (`transfers.sqlite3`) that
+    /// makes a restart a non-event. A transfer that ended is replayed to a
+    /// control service that re-attaches; one that a stopped process left
+    /// running is taken over by the next, which never INVITEs the human a
+    /// second time: it CANCELs the ringing INVITE or BYEs the answered leg
+    /// its predecessor noted (or follows the REFER it had sent) and reports
+    /// the outcome. Default: none (transfers in memory only, as without a
+    /// writable disk); `baton dev` and deployments set it.
+    pub data_dir: Option<PathBuf>,
+    /// On SIGTERM, how long running transfers may go on (new ones are
+    /// refused) before the process exits. Nothing is hung up at shutdown:
+    /// the legs still ringing or answered are left to the next process
+    /// through the journal (`data_dir`). Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
     /// The connector's own SIP endpoint.
     pub sip: SipEndpointConfig,
     /// How long the human's phone may ring before the INVITE is cancelled
@@ -69,6 +85,8 @@ impl Default for SipConfig {
             telemetry: Default::default(),
             tls: None,
             health_listen: None,
+            data_dir: None,
+            drain_timeout: Duration::from_secs(30),
             sip: SipEndpointConfig::default(),
             ring_timeout: Duration::from_secs(30),
             notify_timeout: Duration::from_secs(32),
@@ -80,7 +98,7 @@ impl Default for SipConfig {
 }
 
 /// A SIP transport. The connector listens on both, on the same port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     Udp,

@@ -10,15 +10,22 @@
 //! - **Phone numbers** go through trunks chosen by prefix, with digest
 //!   authentication (MD5, SHA-256).
 //!
+//! - **Restarts**: with `data_dir`, what each transfer holds on the wire
+//!   is noted in the SDK's journal before it is sent ([`leg`]); a new
+//!   process ends it, never INVITEs twice ([`restart`]). SIGTERM drains
+//!   and hangs nothing up.
+//!
 //! Messages are parsed and built with `rsip`; transactions, timers and
-//! dialogs are in [`stack`] and [`transfer`].
+//! dialogs are in [`stack`], [`leg`] and [`transfer`].
 //!
 //! [`VoiceLegs`] runs the same transfers in-process, for a connector that
 //! delivers a call itself (the queue's voice leg to the accepting agent).
 
 pub mod config;
 pub mod digest;
+pub mod leg;
 pub mod message;
+pub mod restart;
 pub mod stack;
 pub mod transfer;
 pub mod voice;
@@ -33,6 +40,9 @@ pub use config::SipConfig;
 pub use transfer::SipConnector;
 pub use voice::VoiceLegs;
 
+/// The SDK's transfer journal in `data_dir`.
+pub const TRANSFER_JOURNAL: &str = "transfers.sqlite3";
+
 /// The connector with its gRPC listener and SIP socket bound.
 #[derive(Debug)]
 pub struct Bound {
@@ -42,12 +52,12 @@ pub struct Bound {
     pub sip_addr: SocketAddr,
     connector: BoundConnector<SipConnector>,
     stack: Arc<stack::SipStack>,
-    releaser: transfer::LegReleaser,
 }
 
 /// Validates `config`, binds the SIP socket and the gRPC listener (port 0
-/// picks free ports). `serve` then prints one readiness line with both
-/// addresses: `{"ready":{"grpc":…,"sip":…}}`.
+/// picks free ports) and opens the transfer journal (with `data_dir`).
+/// `serve` then prints one readiness line with both addresses:
+/// `{"ready":{"grpc":…,"sip":…}}`.
 pub async fn bind(config: SipConfig) -> anyhow::Result<Bound> {
     config
         .validate()
@@ -62,33 +72,38 @@ pub async fn bind(config: SipConfig) -> anyhow::Result<Bound> {
     )
     .await?;
     let sip_addr = stack.local_addr();
-    let options = ServeOptions::new(config.listen)
+    let mut options = ServeOptions::new(config.listen)
         .ready_endpoint("sip", sip_addr)
         .tls(config.tls.clone())
-        .health_listen(config.health_listen);
+        .health_listen(config.health_listen)
+        .drain_timeout(config.drain_timeout);
+    if let Some(dir) = &config.data_dir {
+        options = options.journal(dir.join(TRANSFER_JOURNAL));
+    }
     let connector = SipConnector::new(Arc::new(config), stack.clone());
-    let releaser = connector.releaser();
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
         grpc_addr: connector.addr,
         sip_addr,
         connector,
         stack,
-        releaser,
     })
 }
 
 impl Bound {
-    /// Serves SIP and gRPC until `shutdown`, then hangs up the legs still
-    /// held (CANCEL or BYE), so that no phone keeps ringing for nobody.
+    /// Serves SIP and gRPC until `shutdown`, then drains: new transfers
+    /// are refused, running ones go on (SIP is still received) until they
+    /// end or `drain_timeout` passes. Nothing is hung up: the legs still
+    /// held are left ringing or answered for the next process, which takes
+    /// them over from the journal when the control service re-attaches
+    /// (without `data_dir`, nobody does, and the human's phone rings until
+    /// it gives up).
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let receiver = tokio::spawn(self.stack.clone().run());
         let result = self.connector.serve(shutdown).await;
-        // The receiver still runs here, so the CANCEL/BYE responses are heard.
-        self.releaser.release_all(self.stack.t1() * 4).await;
         receiver.abort();
         result
     }

@@ -29,6 +29,9 @@ struct Args {
     /// SIP (UDP) bind address (overrides `sip.bind`).
     #[arg(long)]
     sip_bind: Option<SocketAddr>,
+    /// State directory for the transfer journal (overrides `data_dir`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -51,6 +54,9 @@ async fn main() -> ExitCode {
     }
     if let Some(bind) = args.sip_bind {
         config.sip.bind = bind;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = Some(dir);
     }
     let bound = match baton_connector_sip::bind(config).await {
         Ok(bound) => bound,

@@ -20,7 +20,7 @@ pub use crate::config::Transport;
 use crate::message::{self, HeaderLines, MAX_MESSAGE_BYTES};
 
 /// Where a message goes: an address and a transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Peer {
     pub addr: SocketAddr,
     pub transport: Transport,

@@ -16,6 +16,7 @@ use rsip::prelude::*;
 
 use crate::config::{CallerIdPolicy, NumberFormat, SipConfig, UuiPlacement, is_e164};
 use crate::digest::Challenge;
+use crate::leg::{self, Dialog, Leg, PendingInvite};
 use crate::message::{self, HeaderLines};
 use crate::stack::{Peer, SipError, SipStack, Transport, random_token};
 
@@ -33,7 +34,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(reason: FailureReason, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(reason: FailureReason, detail: impl Into<String>) -> Self {
         Self {
             reason,
             detail: detail.into(),
@@ -54,35 +55,6 @@ pub fn failure_for_status(code: u16) -> FailureReason {
         405 | 420 | 501 => FailureReason::Unsupported,
         _ => FailureReason::Unreachable,
     }
-}
-
-/// What a transfer holds on the wire, so that `cancel` (called after the
-/// transfer's future is dropped) can release it.
-enum Leg {
-    /// The INVITE is out: a CANCEL ends it.
-    Inviting {
-        uri: String,
-        lines: HeaderLines,
-        branch: String,
-        to: Peer,
-    },
-    /// The human answered: a BYE ends it.
-    Answered(Dialog),
-}
-
-/// The dialog with the human, from the connector's side.
-#[derive(Debug, Clone)]
-pub struct Dialog {
-    call_id: String,
-    from: String,
-    to: String,
-    local_tag: String,
-    remote_tag: String,
-    remote_target: String,
-    route_set: Vec<String>,
-    cseq: u32,
-    /// The URI the human was called at (the Refer-To when proxies are in the path).
-    target_uri: String,
 }
 
 /// Where the human is called, and as whom.
@@ -133,28 +105,12 @@ impl LegReleaser {
         tracing::info!(legs = legs.len(), "hanging up the legs still held");
         let handles: Vec<_> = legs
             .into_iter()
-            .map(|leg| release(&self.stack, leg))
+            .map(|leg| leg::release(&self.stack, leg))
             .collect();
         let deadline = tokio::time::Instant::now() + wait;
         for handle in handles {
             let _ = tokio::time::timeout_at(deadline, handle).await;
         }
-        // The 487 that follows a CANCEL's 200 still needs its ACK, which the
-        // transfer's own task sends while the receiver runs.
-        tokio::time::sleep_until(deadline).await;
-    }
-}
-
-/// Ends one leg in the background: CANCEL while it rings, BYE once answered.
-fn release(stack: &Arc<SipStack>, leg: Leg) -> tokio::task::JoinHandle<()> {
-    match leg {
-        Leg::Inviting {
-            uri,
-            lines,
-            branch,
-            to,
-        } => spawn_cancel(stack, uri, lines, branch, to),
-        Leg::Answered(dialog) => spawn_bye(stack, dialog),
     }
 }
 
@@ -167,7 +123,8 @@ impl SipConnector {
         }
     }
 
-    /// What `bind` keeps to hang up held legs at shutdown.
+    /// What [`VoiceLegs`](crate::VoiceLegs) keeps to hang up held legs at
+    /// shutdown.
     pub fn releaser(&self) -> LegReleaser {
         LegReleaser {
             legs: self.legs.clone(),
@@ -177,6 +134,13 @@ impl SipConnector {
 
     fn legs(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Leg>> {
         self.legs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `leg` for `cancel` and, before it goes on the wire, in the
+    /// journal for a process that takes the transfer over after a restart.
+    async fn hold(&self, transfer: &Transfer, events: &TransferEvents, leg: Leg) {
+        events.remember(&leg.to_note()).await;
+        self.legs().insert(Self::key(transfer), leg);
     }
 
     fn key(transfer: &Transfer) -> (String, u32) {
@@ -399,16 +363,15 @@ impl SipConnector {
             )
             .map_err(|e| Failure::new(FailureReason::ConnectorError, e))?;
             let mut registration = stack.register_transaction(&branch, &Method::Invite);
-            let cancel_lines = cancel_lines(&lines, cseq);
-            self.legs().insert(
-                Self::key(transfer),
-                Leg::Inviting {
-                    uri: destination.request_uri.clone(),
-                    lines: cancel_lines.clone(),
-                    branch: branch.clone(),
-                    to: to_addr,
-                },
-            );
+            let cancel_lines = leg::cancel_lines(&lines, cseq);
+            let invite = PendingInvite {
+                request_uri: destination.request_uri.clone(),
+                lines: cancel_lines.clone(),
+                branch: branch.clone(),
+                cseq,
+                to: to_addr,
+            };
+            self.hold(transfer, events, Leg::Inviting(invite)).await;
             stack
                 .send(&bytes, to_addr)
                 .await
@@ -466,7 +429,7 @@ impl SipConnector {
             let code = final_response.status_code.code();
             if code >= 300 {
                 // Non-2xx: the ACK belongs to the INVITE transaction.
-                let ack = ack_lines(&lines, &final_response, &branch, cseq, &[]);
+                let ack = leg::ack_lines(&lines, &final_response, &branch, cseq, &[]);
                 if let Ok(ack) =
                     message::render_request(Method::Ack, &destination.request_uri, &ack, b"")
                 {
@@ -502,89 +465,38 @@ impl SipConnector {
                 ));
             }
             // 2xx: the dialog exists; ACK it end to end.
-            let remote_tag = final_response
-                .to_header()
-                .ok()
-                .and_then(|t| t.tag().ok().flatten())
-                .map(|t| t.to_string())
-                .unwrap_or_default();
-            let remote_target = final_response
-                .contact_header()
-                .ok()
-                .map(|c| message::addr_uri(c.value()).to_owned())
-                .unwrap_or_else(|| destination.request_uri.clone());
-            let mut route_set: Vec<String> =
-                message::headers_named(final_response.headers(), "Record-Route")
-                    .iter()
-                    .flat_map(|v| {
-                        v.split(',')
-                            .map(|r| r.trim().to_owned())
-                            .collect::<Vec<_>>()
-                    })
-                    .filter(|r| !r.is_empty())
-                    .collect();
-            route_set.reverse();
-            let dialog = Dialog {
-                call_id: call_id.clone(),
-                from: from.clone(),
-                to: final_response
-                    .to_header()
-                    .map(|t| t.value().to_owned())
-                    .unwrap_or_default(),
-                local_tag: local_tag.clone(),
-                remote_tag,
-                remote_target,
-                route_set,
-                cseq,
-                target_uri: destination.request_uri.clone(),
-            };
-            let ack_branch = format!("z9hG4bK{}", random_token());
-            let routes: Vec<(String, String)> = dialog
-                .route_set
-                .iter()
-                .map(|r| ("Route".to_owned(), r.clone()))
-                .collect();
-            let ack = ack_lines(&lines, &final_response, &ack_branch, cseq, &routes);
-            let ack_to = self.dialog_destination(&dialog).await.unwrap_or(to_addr);
-            if let Ok(ack) = message::render_request(Method::Ack, &dialog.remote_target, &ack, b"")
-            {
-                let _ = stack.send(&ack, ack_to).await;
-            }
+            let dialog =
+                leg::answered_dialog(&final_response, &lines, &destination.request_uri, cseq);
+            leg::ack_answer(stack, &lines, &final_response, &dialog, to_addr).await;
             if cancelled_at.is_some() {
                 // The human answered as the ring timeout passed: hang up.
-                self.spawn_bye(dialog);
+                leg::spawn_bye(stack, dialog);
                 return Err(Failure::new(
                     FailureReason::NoAnswer,
                     "ring timeout; cancelled",
                 ));
             }
-            self.legs()
-                .insert(Self::key(transfer), Leg::Answered(dialog.clone()));
+            self.hold(transfer, events, Leg::Answered(dialog.clone()))
+                .await;
             stack.remember_answered(&dialog.call_id);
             return Ok(dialog);
         }
-    }
-
-    async fn dialog_destination(&self, dialog: &Dialog) -> Result<Peer, SipError> {
-        dialog_destination(&self.stack, dialog).await
     }
 
     fn spawn_cancel(&self, uri: String, lines: HeaderLines, branch: String, to: Peer) {
         spawn_cancel(&self.stack, uri, lines, branch, to);
     }
 
-    fn spawn_bye(&self, dialog: Dialog) {
-        spawn_bye(&self.stack, dialog);
-    }
-
     /// Sends a REFER to the caller's gateway and follows its NOTIFYs until
     /// the sipfrag gives a final outcome (RFC 3515); a 202 alone is not
     /// success. `on_ringing` reports a 180 sipfrag (blind transfers).
+    /// `call_id` is the REFER's, on which its NOTIFYs come back.
     async fn refer(
         &self,
         gateway: &str,
         refer_to: &str,
         call: &CallReference,
+        call_id: &str,
         events: Option<&TransferEvents>,
     ) -> Result<(), Failure> {
         let stack = &self.stack;
@@ -594,7 +506,6 @@ impl SipConnector {
                 "the caller's gateway URI is not a valid SIP URI",
             ));
         }
-        let call_id = format!("{}@baton", random_token());
         let branch = format!("z9hG4bK{}", random_token());
         let own = stack.own_uri();
         let to = stack
@@ -606,7 +517,7 @@ impl SipConnector {
             ("Max-Forwards".into(), "70".into()),
             ("From".into(), format!("<{own}>;tag={}", random_token())),
             ("To".into(), format!("<{gateway}>")),
-            ("Call-ID".into(), call_id.clone()),
+            ("Call-ID".into(), call_id.to_owned()),
             ("CSeq".into(), "1 REFER".into()),
             ("Contact".into(), stack.contact(to.transport)),
             ("Refer-To".into(), format!("<{refer_to}>")),
@@ -631,7 +542,7 @@ impl SipConnector {
             format!("baton-connector-sip/{}", env!("CARGO_PKG_VERSION")),
         ));
         // Listen for the NOTIFYs before the REFER leaves: they may overtake the 202.
-        let mut notifies = stack.register_dialog(&call_id);
+        let mut notifies = stack.register_dialog(call_id);
         let refer = {
             let stack = stack.clone();
             let credentials = self.config.credentials_for(gateway);
@@ -683,11 +594,8 @@ impl SipConnector {
                 },
                 request = notifies.receiver.recv() => {
                     let Some(request) = request else { continue };
-                    if request.method != Method::Notify {
-                        continue;
-                    }
-                    match message::sipfrag_status(&request.body) {
-                        Some(code) if code < 200 => {
+                    match notify_outcome(&request) {
+                        NotifyOutcome::Progress(code) => {
                             if (code == 180 || code == 183) && !rang {
                                 rang = true;
                                 if let Some(events) = events {
@@ -695,11 +603,8 @@ impl SipConnector {
                                 }
                             }
                         }
-                        Some(code) if code < 300 => return Ok(()),
-                        Some(code) => {
-                            return Err(Failure::new(failure_for_status(code), format!("NOTIFY sipfrag {code}")));
-                        }
-                        None => tracing::debug!("NOTIFY without a sipfrag status ignored"),
+                        NotifyOutcome::Final(outcome) => return outcome,
+                        NotifyOutcome::None => {}
                     }
                 }
                 () = &mut deadline => {
@@ -774,8 +679,20 @@ impl SipConnector {
                 == UuiPlacement::ReferTo
         });
         let refer_to = self.refer_to(&target, Some(&dialog), uui.as_deref());
+        let refer_call_id = format!("{}@baton", random_token());
+        let referring = Leg::Referring {
+            refer_call_id: refer_call_id.clone(),
+            dialog: Some(dialog.clone()),
+        };
+        self.hold(transfer, events, referring).await;
         match self
-            .refer(&call.sip_gateway_uri, &refer_to, &call, None)
+            .refer(
+                &call.sip_gateway_uri,
+                &refer_to,
+                &call,
+                &refer_call_id,
+                None,
+            )
             .await
         {
             Ok(()) => {
@@ -787,7 +704,7 @@ impl SipConnector {
             }
             Err(failure) => {
                 self.legs().remove(&Self::key(transfer));
-                self.spawn_bye(dialog);
+                leg::spawn_bye(&self.stack, dialog);
                 Err(failure)
             }
         }
@@ -805,8 +722,23 @@ impl SipConnector {
         // There is no INVITE of ours: User-to-User travels in the Refer-To.
         let uui = self.uui(transfer);
         let refer_to = self.refer_to(&destination.request_uri, None, uui.as_deref());
-        self.refer(&call.sip_gateway_uri, &refer_to, &call, Some(events))
-            .await?;
+        let refer_call_id = format!("{}@baton", random_token());
+        let referring = Leg::Referring {
+            refer_call_id: refer_call_id.clone(),
+            dialog: None,
+        };
+        self.hold(transfer, events, referring).await;
+        let referred = self
+            .refer(
+                &call.sip_gateway_uri,
+                &refer_to,
+                &call,
+                &refer_call_id,
+                Some(events),
+            )
+            .await;
+        self.legs().remove(&Self::key(transfer));
+        referred?;
         events.answered("NOTIFY sipfrag 200").await;
         if uui.is_some() {
             events
@@ -816,6 +748,35 @@ impl SipConnector {
         events.connected("REFER succeeded").await;
         events.completed("").await;
         Ok(())
+    }
+}
+
+/// What one request in a REFER's subscription says (RFC 3515: NOTIFYs
+/// with a `message/sipfrag` status).
+pub(crate) enum NotifyOutcome {
+    /// A provisional status (180 ringing, 100 trying).
+    Progress(u16),
+    /// The REFER's final outcome: success, or the failure it means.
+    Final(Result<(), Failure>),
+    /// Not a NOTIFY, or no sipfrag status.
+    None,
+}
+
+pub(crate) fn notify_outcome(request: &rsip::Request) -> NotifyOutcome {
+    if request.method != Method::Notify {
+        return NotifyOutcome::None;
+    }
+    match message::sipfrag_status(&request.body) {
+        Some(code) if code < 200 => NotifyOutcome::Progress(code),
+        Some(code) if code < 300 => NotifyOutcome::Final(Ok(())),
+        Some(code) => NotifyOutcome::Final(Err(Failure::new(
+            failure_for_status(code),
+            format!("NOTIFY sipfrag {code}"),
+        ))),
+        None => {
+            tracing::debug!("NOTIFY without a sipfrag status ignored");
+            NotifyOutcome::None
+        }
     }
 }
 
@@ -833,43 +794,6 @@ fn spawn_cancel(
             .await
         {
             tracing::warn!(%error, "CANCEL got no final response");
-        }
-    })
-}
-
-/// Hangs up an answered leg in the background (the transfer's outcome
-/// does not wait for the BYE's response).
-fn spawn_bye(stack: &Arc<SipStack>, mut dialog: Dialog) -> tokio::task::JoinHandle<()> {
-    let stack = stack.clone();
-    stack.forget_answered(&dialog.call_id);
-    tokio::spawn(async move {
-        dialog.cseq += 1;
-        let branch = format!("z9hG4bK{}", random_token());
-        let result = match dialog_destination(&stack, &dialog).await {
-            Ok(to) => {
-                let mut lines: HeaderLines = vec![
-                    ("Via".into(), stack.via(&branch, to.transport)),
-                    ("Max-Forwards".into(), "70".into()),
-                    ("From".into(), dialog.from.clone()),
-                    ("To".into(), dialog.to.clone()),
-                    ("Call-ID".into(), dialog.call_id.clone()),
-                    ("CSeq".into(), format!("{} BYE", dialog.cseq)),
-                ];
-                lines.extend(
-                    dialog
-                        .route_set
-                        .iter()
-                        .map(|r| ("Route".to_owned(), r.clone())),
-                );
-                stack
-                    .non_invite(Method::Bye, &dialog.remote_target, &lines, &branch, b"", to)
-                    .await
-                    .map(|_| ())
-            }
-            Err(error) => Err(error),
-        };
-        if let Err(error) = result {
-            tracing::warn!(%error, "BYE to the human's leg failed");
         }
     })
 }
@@ -892,18 +816,6 @@ fn answer_challenge(
     let uri = rsip::Uri::try_from(uri).ok()?;
     let answer = challenge.answer(username, password, method, &uri, &random_token())?;
     Some((header.to_owned(), answer))
-}
-
-/// The next hop in a dialog: the first route (loose routing), else the
-/// remote target.
-async fn dialog_destination(stack: &SipStack, dialog: &Dialog) -> Result<Peer, SipError> {
-    let next_hop = dialog
-        .route_set
-        .first()
-        .map(|r| message::addr_uri(r).to_owned());
-    stack
-        .resolve(next_hop.as_deref().unwrap_or(&dialog.remote_target))
-        .await
 }
 
 /// The target as configured: its SIP URI or its number.
@@ -954,57 +866,6 @@ fn header_case(field: &str) -> String {
         .join("-")
 }
 
-/// The CANCEL for an INVITE (RFC 3261 9.1): same Request-URI, Via, From, To,
-/// Call-ID and CSeq number, and the same Route.
-fn cancel_lines(invite: &HeaderLines, cseq: u32) -> HeaderLines {
-    invite
-        .iter()
-        .filter(|(name, _)| {
-            matches!(
-                name.as_str(),
-                "Via" | "Max-Forwards" | "From" | "To" | "Call-ID" | "Route"
-            )
-        })
-        .cloned()
-        .chain(std::iter::once((
-            "CSeq".to_owned(),
-            format!("{cseq} CANCEL"),
-        )))
-        .collect()
-}
-
-/// The ACK for a final response: the INVITE's From and Call-ID, the
-/// response's To (with its tag), the given branch and routes.
-fn ack_lines(
-    invite: &HeaderLines,
-    response: &rsip::Response,
-    branch: &str,
-    cseq: u32,
-    routes: &[(String, String)],
-) -> HeaderLines {
-    let mut lines = HeaderLines::new();
-    for (name, value) in invite {
-        match name.as_str() {
-            "Via" => {
-                let sent_by = value.split(";branch=").next().unwrap_or(value);
-                lines.push(("Via".into(), format!("{sent_by};branch={branch};rport")));
-            }
-            "Max-Forwards" | "From" | "Call-ID" => lines.push((name.clone(), value.clone())),
-            "To" => {
-                let to = response
-                    .to_header()
-                    .map(|t| t.value().to_owned())
-                    .unwrap_or_else(|_| value.clone());
-                lines.push(("To".into(), to));
-            }
-            _ => {}
-        }
-    }
-    lines.extend(routes.iter().cloned());
-    lines.push(("CSeq".into(), format!("{cseq} ACK")));
-    lines
-}
-
 /// An SDP offer with inactive audio: the connector holds the human's leg
 /// only until the caller's gateway replaces it, and carries no media.
 fn placeholder_sdp(local: SocketAddr) -> String {
@@ -1040,11 +901,26 @@ impl Connector for SipConnector {
         }
     }
 
+    /// Never a second INVITE: ends what the predecessor held, or follows
+    /// its REFER (see [`restart`](crate::restart)).
+    async fn resume(&self, transfer: Transfer, events: TransferEvents) {
+        crate::restart::resume(&self.stack, self.config.notify_timeout, &transfer, &events).await;
+    }
+
+    /// Ends what this process holds for the transfer (in the background:
+    /// the CANCELLED does not wait); for a transfer a predecessor held
+    /// (`remembered`), ends its leg and waits a few round trips for it.
     async fn cancel(&self, transfer: &Transfer) {
         let leg = self.legs().remove(&Self::key(transfer));
         if let Some(leg) = leg {
-            release(&self.stack, leg);
+            leg::release(&self.stack, leg);
+            return;
         }
+        let Some(held) = transfer.remembered.as_deref().and_then(Leg::from_note) else {
+            return;
+        };
+        let ending = leg::release(&self.stack, held);
+        let _ = tokio::time::timeout(self.stack.t1() * 8, ending).await;
     }
 }
 

@@ -85,7 +85,9 @@ impl VoiceLegs {
     }
 
     /// Hangs up every leg still held, waiting a few round trips for the
-    /// answers, then stops receiving.
+    /// answers, then stops receiving. Call it after the owning connector's
+    /// drain: a voice leg's dialog is not journalled (its events go to an
+    /// in-memory channel), so no next process could end a leg left ringing.
     pub async fn shutdown(&self) {
         self.releaser.release_all(self.stack.t1() * 4).await;
         self.receiver.abort();

@@ -1,0 +1,126 @@
+//! A transfer that a previous process of the connector was running when
+//! it stopped (kill -9, or a SIGTERM whose drain timed out), taken over
+//! when the control service re-attaches to it: the new process never
+//! sends a second INVITE for it. It reads the leg its predecessor noted in
+//! the SDK's journal and ends it (CANCEL a ringing INVITE, BYE an answered
+//! leg) or, when a REFER was out, follows the REFER's NOTIFYs to learn
+//! what became of the caller.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_connector_sdk::{FailureReason, Transfer, TransferEvents};
+
+use crate::leg::{self, Dialog, Leg};
+use crate::stack::SipStack;
+use crate::transfer::{NotifyOutcome, notify_outcome};
+
+/// The start of every FAILED detail a resumed transfer reports.
+pub const INTERRUPTED: &str = "interrupted by a restart of the SIP connector";
+
+/// Ends or follows what `transfer.remembered` names and reports the
+/// transfer's one terminal event.
+pub async fn resume(
+    stack: &Arc<SipStack>,
+    notify_timeout: Duration,
+    transfer: &Transfer,
+    events: &TransferEvents,
+) {
+    let Some(note) = transfer.remembered.as_deref() else {
+        // The predecessor stopped before its INVITE or REFER left.
+        let detail = format!("{INTERRUPTED} before anything was sent to the human");
+        events.failed(FailureReason::Interrupted, &detail).await;
+        return;
+    };
+    let Some(held) = Leg::from_note(note) else {
+        let detail = format!(
+            "{INTERRUPTED}; its note of the call could not be read, so the call could not be ended"
+        );
+        events.failed(FailureReason::Interrupted, &detail).await;
+        return;
+    };
+    tracing::info!(
+        leg = leg_name(&held),
+        "taking over the leg of an interrupted transfer"
+    );
+    match held {
+        Leg::Referring {
+            refer_call_id,
+            dialog,
+        } => follow_refer(stack, notify_timeout, &refer_call_id, dialog, events).await,
+        held => {
+            let how = leg::end(stack, held).await;
+            let detail = format!("{INTERRUPTED}; {how}");
+            events.failed(FailureReason::Interrupted, &detail).await;
+        }
+    }
+}
+
+fn leg_name(held: &Leg) -> &'static str {
+    match held {
+        Leg::Inviting(_) => "inviting",
+        Leg::Answered(_) => "answered",
+        Leg::Referring { .. } => "referring",
+    }
+}
+
+/// The predecessor had sent the REFER, which may well have moved the
+/// caller: its NOTIFYs (on the REFER's Call-ID, to this same address) say
+/// so. Success is reported as such; a failure, or no final NOTIFY within
+/// `notify_timeout`, hangs up the human's leg (warm) and fails.
+async fn follow_refer(
+    stack: &Arc<SipStack>,
+    notify_timeout: Duration,
+    refer_call_id: &str,
+    dialog: Option<Dialog>,
+    events: &TransferEvents,
+) {
+    if let Some(dialog) = &dialog {
+        // The human's phone hangs up our leg once Replaces takes it.
+        stack.remember_answered(&dialog.call_id);
+    }
+    let mut notifies = stack.register_dialog(refer_call_id);
+    let deadline = tokio::time::sleep(notify_timeout);
+    tokio::pin!(deadline);
+    let outcome = loop {
+        tokio::select! {
+            request = notifies.receiver.recv() => {
+                let Some(request) = request else { break None };
+                if let NotifyOutcome::Final(outcome) = notify_outcome(&request) {
+                    break Some(outcome);
+                }
+            }
+            () = &mut deadline => break None,
+        }
+    };
+    match outcome {
+        Some(Ok(())) => {
+            events
+                .connected("the REFER sent before the SIP connector restarted succeeded")
+                .await;
+            events.completed("").await;
+        }
+        Some(Err(failure)) => {
+            let hung_up = hang_up(stack, dialog).await;
+            let detail = format!(
+                "{}, after a restart of the SIP connector{hung_up}",
+                failure.detail
+            );
+            events.failed(failure.reason, &detail).await;
+        }
+        None => {
+            let hung_up = hang_up(stack, dialog).await;
+            let detail = format!(
+                "{INTERRUPTED} while its REFER was out; no final NOTIFY came within {notify_timeout:?}{hung_up}"
+            );
+            events.failed(FailureReason::Interrupted, &detail).await;
+        }
+    }
+}
+
+async fn hang_up(stack: &Arc<SipStack>, dialog: Option<Dialog>) -> String {
+    match dialog {
+        Some(dialog) => format!("; {}", leg::end(stack, Leg::Answered(dialog)).await),
+        None => String::new(),
+    }
+}
