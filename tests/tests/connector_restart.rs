@@ -30,6 +30,8 @@ const AGENTS_PER_QUEUE: usize = 8;
 /// How long an agent stays on a contact before wrapping it up: long
 /// enough that most of the burst is still waiting when the fault hits.
 const HOLD: Duration = Duration::from_millis(100);
+/// Handoffs created while the connector is down.
+const DURING_DOWNTIME: usize = 20;
 /// The fault hits once this many handoffs were wrapped up.
 const FAULT_AFTER_COMPLETED: usize = 20;
 
@@ -148,6 +150,11 @@ http_listen = "127.0.0.1:0"
 [store]
 data_dir = {data:?}
 
+# The burst arrives at once.
+[rate_limit]
+requests_per_second = 10000
+burst = 1000
+
 {connectors}
 [default_connectors]
 queue = "queue"
@@ -184,9 +191,9 @@ targets = [{targets}]
             .expect("connect to control")
     }
 
-    /// The fault, then the queue connector started again on the same
-    /// addresses and data directory after `down`.
-    async fn restart_queue(&mut self, fault: Fault, down: Duration) {
+    /// The fault: the queue connector is killed, or stopped with SIGTERM
+    /// (it drains first).
+    async fn stop_queue(&mut self, fault: Fault) {
         let mut queue = self.queue.take().expect("queue running");
         match fault {
             Fault::Kill => queue.crash().await.expect("kill -9 the queue connector"),
@@ -195,7 +202,11 @@ targets = [{targets}]
                 assert!(status.success(), "queue connector exit status {status:?}");
             }
         }
-        tokio::time::sleep(down).await;
+    }
+
+    /// The queue connector started again on the same addresses and data
+    /// directory.
+    async fn start_queue_again(&mut self) {
         self.queue = Some(
             start_queue(
                 self.dir.path(),
@@ -323,7 +334,7 @@ async fn run(fault: Fault, with_fallback: bool) {
 
     let client = stack.client().await;
     let mut creates = JoinSet::new();
-    for n in 0..HANDOFFS {
+    let create = |creates: &mut JoinSet<String>, n: usize| {
         let mut client = client.clone();
         creates.spawn(async move {
             let request = sample_request(
@@ -339,6 +350,9 @@ async fn run(fault: Fault, with_fallback: bool) {
                 .expect("handoff")
                 .id
         });
+    };
+    for n in 0..HANDOFFS {
+        create(&mut creates, n);
     }
 
     // The fault hits mid-burst: some handoffs done, most still waiting.
@@ -349,7 +363,14 @@ async fn run(fault: Fault, with_fallback: bool) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let in_flight_at_fault = HANDOFFS - desktops.completed();
-    stack.restart_queue(fault, Duration::from_secs(1)).await;
+    stack.stop_queue(fault).await;
+    // Customers keep escalating while the connector is down: with a
+    // fallback they go there at once, without one they wait for it.
+    for n in HANDOFFS..HANDOFFS + DURING_DOWNTIME {
+        create(&mut creates, n);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stack.start_queue_again().await;
 
     let ids: Vec<String> = creates.join_all().await;
     let mut tally = Tally {
@@ -401,13 +422,15 @@ async fn run(fault: Fault, with_fallback: bool) {
     }
     let control_logs = stack.control.logs();
     println!(
-        "connector restart: queue, {fault:?}, {}: {HANDOFFS} handoffs ({} in flight at the fault): \
-         {} lost, {} offered twice, {} failed, {} fell back",
+        "connector restart: queue, {fault:?}, {}: {} handoffs ({} in flight at the fault, \
+         {DURING_DOWNTIME} created while it was down): {} lost, {} offered twice, {} failed, \
+         {} fell back",
         if with_fallback {
             "with fallback"
         } else {
             "no fallback"
         },
+        ids.len(),
         tally.in_flight_at_fault,
         tally.lost,
         tally.offered_twice,

@@ -572,9 +572,13 @@ impl Queues {
         waiting.into_iter().map(|c| c.handoff_id.clone()).collect()
     }
 
+    /// Whether the agent has an offer or a contact, or an offer held
+    /// across a restart: that agent is kept for it, so that the restart
+    /// never sends the customer to a second human.
     fn is_reserved(&self, agent_id: &str) -> bool {
         self.contacts.values().any(|c| {
             matches!(&c.phase, Phase::Offered { agent, .. } | Phase::Connected { agent, .. } if agent == agent_id)
+                || c.held.as_ref().and_then(|h| h.offered_to.as_deref()) == Some(agent_id)
         })
     }
 
@@ -1285,6 +1289,27 @@ mod tests {
             }),
             "the same agent, with a whole offer window"
         );
+    }
+
+    #[test]
+    fn an_agent_whose_offer_is_held_gets_no_other_contact_meanwhile() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        q.enqueue(contact("h1", "support", 0), SECOND)
+            .expect("enqueue");
+        q.route(SECOND);
+        assert_eq!(offered_to(&q, "h1").as_deref(), Some("ann"));
+        let mut q = restart(&q);
+        // h2 re-attaches first: ann is kept for h1, so h2 waits.
+        q.enqueue(contact("h2", "support", 0), 2 * SECOND)
+            .expect("enqueue");
+        q.route(2 * SECOND);
+        assert_eq!(offered_to(&q, "h2"), None, "ann is kept for h1");
+        q.enqueue(contact("h1", "support", 0), 3 * SECOND)
+            .expect("re-attach");
+        q.route(3 * SECOND);
+        assert_eq!(offered_to(&q, "h1").as_deref(), Some("ann"));
+        assert_eq!(offered_to(&q, "h2"), None);
     }
 
     #[test]

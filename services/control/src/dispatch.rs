@@ -666,9 +666,49 @@ impl Dispatcher {
             Ok(handle) => handle,
             Err(error) => return connector_error(&mut permit, error.to_string()),
         };
-        let (info, checked_earlier) = match handle.recent_check().await {
-            Ok(checked) => checked,
-            Err(error) => return connector_error(&mut permit, error.to_string()),
+        // Whether the connector may hold this transfer: a StartTransfer
+        // reached it (accepted, or sent and unanswered), or this attempt
+        // was started before this task (resumed after a restart of the
+        // control service). Such a transfer is re-attached, never failed
+        // over at once, and is fenced before any fallback.
+        let mut held = !fresh;
+        // Since when the connector has not taken this transfer's stream.
+        let mut unreachable_since: Option<Instant> = None;
+        let last_target = handoff.planned(attempt.number + 1).is_none();
+        let mut retried = 0;
+        let deadline = instant_of(handoff.deadline_ms);
+        let (info, checked_earlier) = loop {
+            match handle.recent_check().await {
+                Ok(checked) => break checked,
+                // Nothing to wait for: the next target takes the customer.
+                Err(error) if !held && !last_target => {
+                    return connector_error(&mut permit, error.to_string());
+                }
+                Err(error) => {
+                    let since = *unreachable_since.get_or_insert_with(Instant::now);
+                    let unreachable = Unreachable {
+                        since,
+                        held,
+                        connected,
+                        deadline,
+                    };
+                    match self
+                        .after_unreachable(
+                            handle,
+                            attempt.number,
+                            &handoff.id,
+                            unreachable,
+                            &mut retried,
+                            error.to_string(),
+                        )
+                        .await
+                    {
+                        None => continue,
+                        Some(Ok(outcome)) => return Ok(outcome),
+                        Some(Err(detail)) => return connector_error(&mut permit, detail),
+                    }
+                }
+            }
         };
         let kind = attempt.planned.target.kind();
         if !info.target_kinds().any(|k| k == kind) {
@@ -704,7 +744,6 @@ impl Dispatcher {
             &handoff.context,
             &info.context_capabilities,
         );
-        let deadline = instant_of(handoff.deadline_ms);
         let request = StartTransferRequest {
             handoff_id: handoff.id.clone(),
             attempt: attempt.number,
@@ -713,16 +752,6 @@ impl Dispatcher {
             envelope: Some(envelope),
             deadline: Some(timestamp_of(handoff.deadline_ms)),
         };
-        // Whether the connector may hold this transfer: a StartTransfer
-        // reached it (accepted, or sent and unanswered), or this attempt
-        // was started before this task (resumed after a restart of the
-        // control service). Such a transfer is re-attached, never failed
-        // over at once, and is fenced before any fallback.
-        let mut held = !fresh;
-        // Since when the connector has not taken this transfer's stream.
-        let mut unreachable_since: Option<Instant> = None;
-        let last_target = handoff.planned(attempt.number + 1).is_none();
-        let mut retried = 0;
         loop {
             let call = tracing::info_span!(
                 "connector.start_transfer",
@@ -800,52 +829,98 @@ impl Dispatcher {
                 if retried >= settings.retries {
                     return connector_error(&mut permit, detail);
                 }
-            } else if since.elapsed() >= settings.reattach_window {
-                if connected {
-                    // The human has the customer; a connector that went
-                    // away after connecting does not undo that.
-                    tracing::warn!(handoff_id = %handoff.id, connector = %handle.name, "connector gone after connect; the handoff stays connected");
-                    return Ok(TransferOutcome::Finished);
-                }
-                if !held {
-                    return connector_error(&mut permit, detail);
-                }
-                // Not a fault of this transfer: the breaker guards new work
-                // (whose calls are refused while the connector is down).
-                metrics().connector_error(name);
-                if !fence(handle, &settings, &handoff.id, attempt.number, deadline).await {
-                    return Ok(TransferOutcome::DeadlineExceeded);
-                }
-                return Ok(TransferOutcome::TargetFailed(
-                    Failure::new(
-                        FailureReason::ConnectorLost,
-                        format!(
-                            "connector {name} did not come back within {:?} ({detail}); its transfer was cancelled",
-                            settings.reattach_window
-                        ),
-                    ),
-                    None,
-                ));
             }
-            if Instant::now() >= deadline {
-                return Ok(TransferOutcome::DeadlineExceeded);
-            }
-            // The connector may be restarting. Sending StartTransfer again
-            // is safe: connectors deduplicate it by (handoff, attempt),
-            // journal it across restarts, and replay or resume the
-            // transfer, so it re-attaches instead of transferring twice.
-            let backoff = jittered_backoff(settings.retry_backoff, retried).min(MAX_REATTACH_PAUSE);
-            retried += 1;
-            tracing::warn!(
-                handoff_id = %handoff.id,
-                connector = %handle.name,
-                %detail,
-                retried,
+            let unreachable = Unreachable {
+                since,
                 held,
-                "connector unavailable or stream broke; re-attaching with StartTransfer again"
-            );
-            tokio::time::sleep_until((Instant::now() + backoff).min(deadline)).await;
+                connected,
+                deadline,
+            };
+            match self
+                .after_unreachable(
+                    handle,
+                    attempt.number,
+                    &handoff.id,
+                    unreachable,
+                    &mut retried,
+                    detail,
+                )
+                .await
+            {
+                None => {}
+                Some(Ok(outcome)) => return Ok(outcome),
+                Some(Err(detail)) => return connector_error(&mut permit, detail),
+            }
         }
+    }
+
+    /// After the connector could not be reached or the stream broke: waits
+    /// before the next try (None), or says how the attempt ends: an
+    /// outcome, or a connector error (`Err`, which counts toward the
+    /// breaker). A transfer the connector may hold is re-attached for the
+    /// re-attach window, then cancelled (confirmed) and lost.
+    async fn after_unreachable(
+        &self,
+        handle: &ConnectorHandle,
+        number: u32,
+        handoff_id: &str,
+        unreachable: Unreachable,
+        retried: &mut u32,
+        detail: String,
+    ) -> Option<Result<TransferOutcome, String>> {
+        let settings = self.dispatch.settings(&handle.name);
+        let Unreachable {
+            since,
+            held,
+            connected,
+            deadline,
+        } = unreachable;
+        if since.elapsed() >= settings.reattach_window {
+            if connected {
+                // The human has the customer; a connector that went away
+                // after connecting does not undo that.
+                tracing::warn!(handoff_id, connector = %handle.name, "connector gone after connect; the handoff stays connected");
+                return Some(Ok(TransferOutcome::Finished));
+            }
+            if !held {
+                return Some(Err(detail));
+            }
+            // Not a fault of this transfer: the breaker guards new work
+            // (whose calls are refused while the connector is down).
+            metrics().connector_error(&handle.name);
+            if !fence(handle, &settings, handoff_id, number, deadline).await {
+                return Some(Ok(TransferOutcome::DeadlineExceeded));
+            }
+            return Some(Ok(TransferOutcome::TargetFailed(
+                Failure::new(
+                    FailureReason::ConnectorLost,
+                    format!(
+                        "connector {} did not come back within {:?} ({detail}); its transfer was cancelled",
+                        handle.name, settings.reattach_window
+                    ),
+                ),
+                None,
+            )));
+        }
+        if Instant::now() >= deadline {
+            return Some(Ok(TransferOutcome::DeadlineExceeded));
+        }
+        // The connector may be restarting. Sending StartTransfer again is
+        // safe: connectors deduplicate it by (handoff, attempt), journal it
+        // across restarts, and replay or resume the transfer, so it
+        // re-attaches instead of transferring twice.
+        let backoff = jittered_backoff(settings.retry_backoff, *retried).min(MAX_REATTACH_PAUSE);
+        *retried += 1;
+        tracing::warn!(
+            handoff_id,
+            connector = %handle.name,
+            %detail,
+            retried = *retried,
+            held,
+            "connector unavailable or stream broke; re-attaching with StartTransfer again"
+        );
+        tokio::time::sleep_until((Instant::now() + backoff).min(deadline)).await;
+        None
     }
 
     /// Fences an attempt on a task of its own, for up to the re-attach
@@ -1190,6 +1265,18 @@ async fn fence(
         tries += 1;
         tokio::time::sleep_until((Instant::now() + pause).min(until)).await;
     }
+}
+
+/// Where an attempt stands while its connector cannot be reached.
+#[derive(Debug, Clone, Copy)]
+struct Unreachable {
+    /// Since when the connector has not taken the transfer's stream.
+    since: Instant,
+    /// Whether the connector may hold the transfer.
+    held: bool,
+    connected: bool,
+    /// The handoff's deadline.
+    deadline: Instant,
 }
 
 /// How far a StartTransfer call that did not follow the transfer to its
