@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -25,6 +26,16 @@ pub struct ConnectConfig {
     pub tls: Option<baton_service_kit::tls::TlsConfig>,
     /// A plain-text listener serving only `grpc.health.v1`. Off when unset.
     pub health_listen: Option<SocketAddr>,
+    /// State directory: the SDK's transfer journal (`transfers.sqlite3`),
+    /// so that a restarted connector replays the transfers that ended and
+    /// never delivers one a second time. One process per directory.
+    /// Default `.baton/amazon-connect`.
+    pub data_dir: PathBuf,
+    /// On SIGTERM, how long running transfers may go on (new ones are
+    /// refused) before the process exits; those still running are handed
+    /// to the next process through the journal. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
     /// The AWS Region of the instance, e.g. `us-east-1`.
     pub region: String,
     /// The Connect API's base URL. Default
@@ -60,6 +71,8 @@ impl Default for ConnectConfig {
             telemetry: Default::default(),
             tls: None,
             health_listen: None,
+            data_dir: PathBuf::from(".baton/amazon-connect"),
+            drain_timeout: Duration::from_secs(30),
             region: String::new(),
             endpoint: None,
             instance_id: String::new(),

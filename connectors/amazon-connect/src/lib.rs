@@ -28,7 +28,9 @@ pub async fn bind(config: ConnectConfig) -> anyhow::Result<BoundConnector<Connec
     let api = Arc::new(api::ConnectApi::new(&config)?);
     let options = ServeOptions::new(config.listen)
         .tls(config.tls.clone())
-        .health_listen(config.health_listen);
+        .health_listen(config.health_listen)
+        .journal(config.data_dir.join(baton_connector_sdk::TRANSFER_JOURNAL))
+        .drain_timeout(config.drain_timeout);
     let connector = ConnectConnector::new(Arc::new(config), api);
     baton_connector_sdk::bind(connector, options).await
 }

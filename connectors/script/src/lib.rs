@@ -114,6 +114,19 @@ pub struct ScriptConfig {
     /// A plain-text listener serving only `grpc.health.v1`, for probes that
     /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
     pub health_listen: Option<SocketAddr>,
+    /// State directory for the SDK's transfer journal
+    /// (`transfers.sqlite3`): with it, a restarted script connector replays
+    /// the transfers that ended and reports the ones it was running as
+    /// FAILED (INTERRUPTED) when re-attached, as a real connector would.
+    /// Default: none, so that a restarted script connector runs a
+    /// re-attached transfer's script again, as the tests that restart it
+    /// expect.
+    pub data_dir: Option<PathBuf>,
+    /// On SIGTERM, how long running transfers may go on (new ones are
+    /// refused) before the process exits. Default `0s`: the streams end at
+    /// once with UNAVAILABLE, so that the control service re-attaches.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
 }
 
 impl Default for ScriptConfig {
@@ -136,6 +149,8 @@ impl Default for ScriptConfig {
             telemetry: Default::default(),
             tls: None,
             health_listen: None,
+            data_dir: None,
+            drain_timeout: Duration::ZERO,
         }
     }
 }

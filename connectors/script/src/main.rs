@@ -50,8 +50,12 @@ async fn main() -> ExitCode {
         Ok(connector) => connector,
         Err(error) => return lifecycle::cannot_start(BINARY, error),
     };
-    let options = ServeOptions::new(config.listen)
+    let mut options = ServeOptions::new(config.listen)
         .tls(config.tls.clone())
-        .health_listen(config.health_listen);
+        .health_listen(config.health_listen)
+        .drain_timeout(config.drain_timeout);
+    if let Some(dir) = &config.data_dir {
+        options = options.journal(dir.join(baton_connector_sdk::TRANSFER_JOURNAL));
+    }
     lifecycle::exit_status(BINARY, serve(connector, options, shutdown_signal()).await)
 }

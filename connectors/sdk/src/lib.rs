@@ -104,6 +104,10 @@ pub use pacing::Pacer;
 pub use server::{BoundConnector, ServeOptions, bind, serve};
 pub use transfer::{Transfer, TransferTarget};
 
+/// The transfer journal's file name in a connector's data directory:
+/// `ServeOptions::journal(data_dir.join(TRANSFER_JOURNAL))`.
+pub const TRANSFER_JOURNAL: &str = "transfers.sqlite3";
+
 use std::future::Future;
 
 /// What a connector author implements.

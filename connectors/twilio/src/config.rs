@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -27,6 +28,16 @@ pub struct TwilioConfig {
     /// A plain-text listener serving only `grpc.health.v1`, for probes that
     /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
     pub health_listen: Option<SocketAddr>,
+    /// State directory: the SDK's transfer journal (`transfers.sqlite3`),
+    /// so that a restarted connector replays the transfers that ended and
+    /// never delivers one a second time. One process per directory.
+    /// Default `.baton/twilio`.
+    pub data_dir: PathBuf,
+    /// On SIGTERM, how long running transfers may go on (new ones are
+    /// refused) before the process exits; those still running are handed
+    /// to the next process through the journal. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
     /// The REST API's base URL. Default `https://api.twilio.com`.
     pub api_base: String,
     /// The account and how to authenticate to it.
@@ -67,6 +78,8 @@ impl Default for TwilioConfig {
             telemetry: Default::default(),
             tls: None,
             health_listen: None,
+            data_dir: PathBuf::from(".baton/twilio"),
+            drain_timeout: Duration::from_secs(30),
             api_base: "https://api.twilio.com".into(),
             credentials: Credentials::default(),
             callbacks: CallbackConfig::default(),

@@ -76,7 +76,9 @@ pub async fn bind(config: TwilioConfig) -> anyhow::Result<Bound> {
     let options = ServeOptions::new(config.listen)
         .ready_endpoint("callbacks", callbacks_addr)
         .tls(config.tls.clone())
-        .health_listen(config.health_listen);
+        .health_listen(config.health_listen)
+        .journal(config.data_dir.join(baton_connector_sdk::TRANSFER_JOURNAL))
+        .drain_timeout(config.drain_timeout);
     let connector = TwilioConnector::new(Arc::new(config), api, callbacks.clone());
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {

@@ -13,6 +13,7 @@ async fn help_names_the_options() {
 
 #[tokio::test]
 async fn one_readiness_line_names_both_addresses_and_the_token_stays_out_of_logs() {
+    let dir = tempfile::tempdir().expect("tempdir");
     let mut command = Command::new(BINARY);
     command
         .args([
@@ -25,7 +26,8 @@ async fn one_readiness_line_names_both_addresses_and_the_token_stays_out_of_logs
             "BATON_TWILIO_CREDENTIALS__ACCOUNT_SID",
             "AC0123456789abcdef0123456789abcdef",
         )
-        .env("BATON_TWILIO_CREDENTIALS__AUTH_TOKEN", AUTH_TOKEN);
+        .env("BATON_TWILIO_CREDENTIALS__AUTH_TOKEN", AUTH_TOKEN)
+        .env("BATON_TWILIO_DATA_DIR", dir.path());
     let logs = baton_tests::assert_first_line_ready(
         command,
         "baton-connector-twilio",

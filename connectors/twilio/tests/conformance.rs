@@ -58,6 +58,8 @@ api_base = "http://{api}"
 rate_per_second = 50.0
 burst = 10
 workflow_sid = "{WORKFLOW_SID}"
+data_dir = {data:?}
+drain_timeout = "1s"
 
 [credentials]
 account_sid = "{ACCOUNT_SID}"
@@ -65,7 +67,8 @@ auth_token = "{AUTH_TOKEN}"
 
 [callbacks]
 listen = "127.0.0.1:0"
-"#
+"#,
+            data = dir.path().join("data").display().to_string(),
         ),
     )
     .expect("write the connector's config");

@@ -29,6 +29,16 @@ pub struct WebhookConfig {
     /// A plain-text listener serving only `grpc.health.v1`, for probes that
     /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
     pub health_listen: Option<SocketAddr>,
+    /// State directory: the SDK's transfer journal (`transfers.sqlite3`),
+    /// so that a restarted connector replays the transfers that ended and
+    /// never delivers one a second time. One process per directory.
+    /// Default `.baton/webhook`.
+    pub data_dir: PathBuf,
+    /// On SIGTERM, how long running transfers may go on (new ones are
+    /// refused) before the process exits; those still running are handed
+    /// to the next process through the journal. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
     /// HTTP listen address of the delivery log (`GET /v1/deliveries`) and
     /// of the receivers' progress reports (`POST /v1/reports`). Default
     /// `127.0.0.1:8096`.
@@ -59,6 +69,8 @@ impl Default for WebhookConfig {
             telemetry: Default::default(),
             tls: None,
             health_listen: None,
+            data_dir: PathBuf::from(".baton/webhook"),
+            drain_timeout: Duration::from_secs(30),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8096)),
             public_url: None,
             delivery_log: PathBuf::from(".baton/webhook-deliveries.sqlite3"),

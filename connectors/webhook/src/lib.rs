@@ -84,7 +84,9 @@ pub async fn bind(config: WebhookConfig) -> anyhow::Result<Bound> {
     let options = ServeOptions::new(config.listen)
         .ready_endpoint("http", http_addr)
         .tls(config.tls.clone())
-        .health_listen(config.health_listen);
+        .health_listen(config.health_listen)
+        .journal(config.data_dir.join(baton_connector_sdk::TRANSFER_JOURNAL))
+        .drain_timeout(config.drain_timeout);
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
         grpc_addr: connector.addr,

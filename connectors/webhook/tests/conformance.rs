@@ -42,6 +42,8 @@ async fn the_webhook_connector_conforms() {
 listen = "127.0.0.1:0"
 http_listen = "127.0.0.1:0"
 delivery_log = {log:?}
+data_dir = {data:?}
+drain_timeout = "1s"
 
 [retry]
 max_attempts = 1
@@ -65,6 +67,7 @@ refused = ["strict"]
 pending = ["desk"]
 "#,
             log = dir.path().join("deliveries.sqlite3").display().to_string(),
+            data = dir.path().join("data").display().to_string(),
         ),
     )
     .expect("write the connector's config");

@@ -55,6 +55,7 @@ async fn start_connector(
         listen: "127.0.0.1:0".parse().expect("address"),
         http_listen: "127.0.0.1:0".parse().expect("address"),
         delivery_log: dir.path().join("deliveries.sqlite3"),
+        data_dir: dir.path().join("data"),
         endpoints: endpoints
             .into_iter()
             .map(|(name, config)| (name.to_owned(), config))

@@ -42,8 +42,9 @@ async fn a_handoff_to_a_webhook_queue_reaches_the_receiver_and_completes() {
     std::fs::write(
         &webhook_config,
         format!(
-            "delivery_log = {log:?}\n\n[endpoints.crm]\nurl = \"http://{receiver_addr}/hooks/crm\"\nsecret = \"{SECRET}\"\n\n[queues]\nbilling = [\"crm\"]\n",
+            "delivery_log = {log:?}\ndata_dir = {data:?}\n\n[endpoints.crm]\nurl = \"http://{receiver_addr}/hooks/crm\"\nsecret = \"{SECRET}\"\n\n[queues]\nbilling = [\"crm\"]\n",
             log = dir.path().join("deliveries.sqlite3").display().to_string(),
+            data = dir.path().join("data").display().to_string(),
         ),
     )
     .expect("writes");

@@ -224,15 +224,30 @@ pub fn config(server: &ContractServer) -> ConnectConfig {
         queues: queues(),
         poll_interval: Duration::from_millis(100),
         request_timeout: Duration::from_secs(5),
+        data_dir: data_dir(),
         ..Default::default()
     }
+}
+
+/// A fresh directory for one connector's transfer journal, under Cargo's
+/// scratch directory for integration tests (never the source tree, never
+/// shared by two connectors).
+pub fn data_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{}-{}-{n}",
+        env!("CARGO_PKG_NAME"),
+        std::process::id()
+    ))
 }
 
 /// The same as a TOML file for the binary.
 pub fn config_toml(server: &ContractServer, rate: f64, burst: u32) -> String {
     let mut text = format!(
-        "listen = \"127.0.0.1:0\"\nregion = \"{REGION}\"\nendpoint = \"{}\"\ninstance_id = \"{INSTANCE_ID}\"\npoll_interval = \"100ms\"\nrate_per_second = {rate:?}\nburst = {burst}\n\n[credentials]\naccess_key_id = \"{ACCESS_KEY_ID}\"\nsecret_access_key = \"{SECRET_ACCESS_KEY}\"\n",
-        server.url()
+        "listen = \"127.0.0.1:0\"\nregion = \"{REGION}\"\nendpoint = \"{}\"\ninstance_id = \"{INSTANCE_ID}\"\npoll_interval = \"100ms\"\nrate_per_second = {rate:?}\nburst = {burst}\ndata_dir = {data:?}\ndrain_timeout = \"1s\"\n\n[credentials]\naccess_key_id = \"{ACCESS_KEY_ID}\"\nsecret_access_key = \"{SECRET_ACCESS_KEY}\"\n",
+        server.url(),
+        data = data_dir().display().to_string(),
     );
     for (name, queue) in queues() {
         text.push_str(&format!("\n[queues.{name}]\n"));

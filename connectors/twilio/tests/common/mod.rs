@@ -758,8 +758,22 @@ pub fn config(api: SocketAddr) -> TwilioConfig {
         },
         rate_per_second: 50.0,
         workflow_sid: Some(WORKFLOW_SID.into()),
+        data_dir: data_dir(),
         ..Default::default()
     }
+}
+
+/// A fresh directory for one connector's transfer journal, under Cargo's
+/// scratch directory for integration tests (never the source tree, never
+/// shared by two connectors).
+pub fn data_dir() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{}-{}-{n}",
+        env!("CARGO_PKG_NAME"),
+        std::process::id()
+    ))
 }
 
 pub async fn start_connector(config: TwilioConfig) -> SocketAddr {
