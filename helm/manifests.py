@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Splits `helm template` output for helm/test.sh and checks what the
 Kubernetes schemas cannot: the chart's secure pod defaults and gRPC probes,
-and the shape of ServiceMonitors (a CRD that kubernetes-validate has no
-schema for). Writes each manifest to its own file, CRDs apart, the
+each connector's transfer journal (its data_dir on the pod's data volume)
+and drain (a grace period longer than its drain_timeout), and the shape of
+ServiceMonitors (a CRD that kubernetes-validate has no schema for). Writes each manifest to its own file, CRDs apart, the
 service configuration files the chart renders, and per component the
 environment variables its Deployment takes from Secrets (env/<component>.json,
 values resolved from the Secrets rendered alongside; null for an existing
@@ -13,6 +14,7 @@ usage: manifests.py RENDERED.yaml OUT_DIR
 
 import json
 import os
+import re
 import sys
 
 import yaml
@@ -57,6 +59,49 @@ def check_pod(name, pod):
                 fail(f"{where}: {probe} is not a gRPC (grpc.health.v1) probe")
         if not container.get("command", [""])[0].startswith("baton-"):
             fail(f"{where}: the command does not start a Baton binary")
+
+
+def seconds(duration):
+    """A drain_timeout the chart renders ("30s") in seconds."""
+    match = re.fullmatch(r"([0-9]+)s", str(duration))
+    if match is None:
+        fail(f"drain_timeout {duration!r} is not a number of seconds")
+    return int(match.group(1))
+
+
+def check_journal(name, deployment, config, claims):
+    """A connector's data_dir (from its file, or --data-dir when the file is
+    not the chart's) is the mount of an emptyDir or of a claim the chart
+    renders (or names); with a claim the pod runs alone, Recreate; the pod's
+    grace period outlasts its drain_timeout."""
+    pod = deployment["spec"]["template"]["spec"]
+    main = pod["containers"][0]
+    command = main["command"]
+    if config is not None:
+        data_dir = config.get("data_dir")
+    elif "--data-dir" in command:
+        data_dir = command[command.index("--data-dir") + 1]
+    else:
+        data_dir = None
+    if not data_dir:
+        fail(f"{name}: no data_dir: the connector would keep no transfer journal")
+    mounts = {m["mountPath"]: m["name"] for m in main.get("volumeMounts", [])}
+    if data_dir not in mounts:
+        fail(f"{name}: data_dir {data_dir} is not a mounted volume (mounts: {sorted(mounts)})")
+    volume = next(v for v in pod["volumes"] if v["name"] == mounts[data_dir])
+    if "persistentVolumeClaim" in volume:
+        claim = volume["persistentVolumeClaim"]["claimName"]
+        if claim.endswith("-data") and claim not in claims:
+            fail(f"{name}: data_dir on claim {claim}, which is not rendered")
+        if deployment["spec"].get("replicas") != 1 or deployment["spec"]["strategy"]["type"] != "Recreate":
+            fail(f"{name}: a journal on a claim needs 1 replica and the Recreate strategy")
+    elif volume.get("emptyDir") != {}:
+        fail(f"{name}: data_dir {data_dir} is on neither an emptyDir nor a claim: {volume}")
+    if config is not None:
+        drain = seconds(config.get("drain_timeout"))
+        grace = pod.get("terminationGracePeriodSeconds")
+        if not isinstance(grace, int) or grace <= drain:
+            fail(f"{name}: terminationGracePeriodSeconds {grace} does not outlast drain_timeout {drain}s")
 
 
 def check_service_monitor(name, doc):
@@ -124,11 +169,19 @@ def main():
                     f.write(data[key])
     os.makedirs(os.path.join(out, "env"), exist_ok=True)
     secrets = {d["metadata"]["name"]: d.get("stringData", {}) for d in docs if d["kind"] == "Secret"}
+    claims = {d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"}
     for doc in docs:
         if doc["kind"] == "Deployment":
             component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
             with open(os.path.join(out, "env", f"{component}.json"), "w") as f:
                 json.dump(secret_env(doc, secrets), f, indent=1)
+            if component != "control":
+                path = os.path.join(out, "config", f"{component}.yaml")
+                config = None
+                if os.path.exists(path):
+                    with open(path) as f:
+                        config = yaml.safe_load(f)
+                check_journal(doc["metadata"]["name"], doc, config, claims)
     for needed in ("Deployment", "Service", "ConfigMap", "ServiceAccount"):
         if needed not in kinds:
             fail(f"{rendered}: no {needed} rendered")

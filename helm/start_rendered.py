@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Starts a Baton binary on a configuration file the chart rendered, with
 only the pod-specific paths and addresses moved to loopback and a temporary
-directory, waits for its readiness line, sends SIGTERM and expects exit 0:
-the rendered file really starts the service, not only passes its check.
+directory, waits for its readiness line, checks that a connector opened its
+transfer journal in data_dir, sends SIGTERM and expects exit 0: the
+rendered file really starts the service, not only passes its check.
 
 The variables the pod takes from Secrets (ENV.json from manifests.py) are
 set from the rendered Secrets; those of existing Secrets, which only the
@@ -121,6 +122,10 @@ def localize(component, config, work, bin_dir):
         localize_tls(config, dev_certificates(bin_dir, work))
     if "health_listen" in config:
         config["health_listen"] = loopback
+    if "data_dir" in config and component != "control":
+        # The connector's data volume: its transfer journal (and the
+        # queue's store).
+        config["data_dir"] = os.path.join(work, "data")
     if component == "control":
         if "auth" in config:
             localize_auth(config["auth"], work, bin_dir)
@@ -133,7 +138,6 @@ def localize(component, config, work, bin_dir):
     elif component == "queue":
         config["grpc_listen"] = loopback
         config["http_listen"] = loopback
-        config["data_dir"] = os.path.join(work, "data")
     elif component == "sip":
         config["listen"] = loopback
         config["sip"]["bind"] = loopback
@@ -197,6 +201,13 @@ def main():
         process.wait()
         log = open(os.path.join(work, "stderr.log")).read()
         sys.exit(f"{component}: no readiness line from {source}\n{''.join(seen)}{log}")
+    # Every connector keeps its transfer journal in data_dir (the SDK opens
+    # it before the readiness line).
+    journal = os.path.join(config.get("data_dir") or "", "transfers.sqlite3")
+    if component != "control" and not os.path.isfile(journal):
+        process.kill()
+        process.wait()
+        sys.exit(f"{component}: ready without a transfer journal at {journal}")
     # The services install their SIGTERM handler when serving starts, just
     # after the readiness line (services/kit lifecycle::shutdown_signal is
     # polled lazily): a SIGTERM in that gap kills with the default action.

@@ -12,7 +12,9 @@
 #
 # Each rendered file also starts its service (listen addresses and mounted
 # paths moved to loopback and a temporary directory, the variables the pod
-# takes from Secrets set) and stops on SIGTERM.
+# takes from Secrets set), a connector opens its transfer journal in its
+# data_dir, and each stops on SIGTERM. Every connector's data_dir must be
+# on its pod's data volume and its grace period outlast its drain_timeout.
 #
 # Needs node/npm, python3/pip and the release binaries in target/release.
 set -euo pipefail
@@ -257,6 +259,54 @@ expect("database key", volumes["database"]["secret"]["items"],
 PY
 step "TLS, OTLP and PostgreSQL values become the services' configuration"
 
+# --- transfer journals and drains ------------------------------------------------
+# manifests.py checked every connector of every rendering: data_dir on the
+# data volume (an emptyDir, or a claim with 1 replica and Recreate), a grace
+# period longer than drain_timeout; start_rendered.py that each opened its
+# journal there. Here: the values that choose them.
+PYTHONPATH="$root/helm" python3 - "$work" <<'PY' || die "the connectors' journals and drains are not rendered as the values say"
+import sys, glob
+from rendered import WORK as work, config, deployments, container, manifests, expect
+
+def volume(deployment, path):
+    pod = deployment["spec"]["template"]["spec"]
+    name = next(m["name"] for m in container(deployment)["volumeMounts"] if m["mountPath"] == path)
+    return next({k: v for k, v in vol.items() if k != "name"} for vol in pod["volumes"] if vol["name"] == name)
+
+# Defaults: every connector's journal in an emptyDir, a 30 s drain, 40 s grace.
+for scenario in ("webhook-twilio", "tls-everywhere"):
+    for component, deployment in deployments(scenario).items():
+        if component == "control":
+            continue
+        data_dir = f"/var/lib/baton-{component}"
+        if component == "sip":
+            # An existing Secret holds the file: the chart sets data_dir by flag.
+            expect(f"{scenario} sip --data-dir", container(deployment)["command"][3:5], ["--data-dir", data_dir])
+        else:
+            expect(f"{scenario} {component} data_dir", config(scenario, component)["data_dir"], data_dir)
+            expect(f"{scenario} {component} drain_timeout", config(scenario, component)["drain_timeout"], "30s")
+        expect(f"{scenario} {component} grace", deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"], 40)
+        if not (scenario == "tls-everywhere" and component == "webhook"):
+            expect(f"{scenario} {component} data volume", volume(deployment, data_dir), {"emptyDir": {}})
+expect("webhook delivery log beside the journal", config("webhook-twilio", "webhook")["delivery_log"],
+       "/var/lib/baton-webhook/deliveries.sqlite3")
+
+# SIP with persistence: its journal on its claim, one pod at a time, the
+# grace period from drainTimeoutSeconds.
+sip = deployments("sip-trunk-only")["sip"]
+expect("sip data_dir", config("sip-trunk-only", "sip")["data_dir"], "/var/lib/baton-sip")
+expect("sip drain_timeout", config("sip-trunk-only", "sip")["drain_timeout"], "35s")
+expect("sip grace", sip["spec"]["template"]["spec"]["terminationGracePeriodSeconds"], 45)
+expect("sip data volume", volume(sip, "/var/lib/baton-sip"), {"persistentVolumeClaim": {"claimName": "baton-sip-data"}})
+expect("sip strategy with a claim", sip["spec"]["strategy"], {"type": "Recreate"})
+expect("sip claim", manifests("sip-trunk-only", "PersistentVolumeClaim")["sip"]["spec"]["resources"],
+       {"requests": {"storage": "256Mi"}})
+for path in glob.glob(f"{work}/*/manifests/*-deployment-*sip.yaml"):
+    if "CANCELled and answered ones BYEd" in open(path).read():
+        sys.exit(f"{path}: the SIP connector hangs nothing up on SIGTERM any more")
+PY
+step "journals: every connector's data_dir on its data volume (emptyDir, or a claim alone), grace period = drain_timeout + 10"
+
 # --- the webhook, Twilio and Amazon Connect connectors ---------------------------
 connect_values=(--set connectors.amazonConnect.enabled=true
   --set connectors.amazonConnect.credentials.accessKeyId=AKIAIOSFODNN7EXAMPLE
@@ -316,6 +366,7 @@ expect("amazon-connect.yaml", {k: v for k, v in connect.items() if k != "queues"
        {"name": "amazon-connect", "listen": "0.0.0.0:50068", "region": "eu-west-2",
         "instance_id": "4f1b2c3d-5e6f-4a0b-8c9d-0e1f2a3b4c5d", "rate_per_second": 2,
         "burst": 5, "poll_interval": "3s", "request_timeout": "10s",
+        "data_dir": "/var/lib/baton-amazon-connect", "drain_timeout": "30s",
         "telemetry": {"log_format": "json"}})
 expect("amazon-connect queues", sorted(connect["queues"]), ["claims", "claims-lead"])
 # Existing Secrets: referenced by name, the API key optional.
@@ -456,6 +507,9 @@ refused twilio-bad-sid "twilio/credentials/accountSid" "${twilio_values[@]}" \
 refused twilio-replicas "twilio/replicas" "${twilio_values[@]}" --set connectors.twilio.replicas=2
 refused amazon-connect-bad-region "amazonConnect/config/region" "${connect_values[@]}" \
   --set connectors.amazonConnect.config.region=EU-West-2
+refused grace-period-key "additional properties 'terminationGracePeriodSeconds' not allowed" \
+  --set connectors.queue.terminationGracePeriodSeconds=60
+refused negative-drain "sip/drainTimeoutSeconds" --set connectors.sip.drainTimeoutSeconds=-1
 
 # One control replica on SQLite renders; three do not, and the message says why.
 render one-replica --set control.replicas=1
@@ -476,6 +530,11 @@ refused sip-shared-address "cannot share one SIP public address" --set connector
   --set connectors.sip.replicas=2 --set connectors.sip.config.sip.public_address=203.0.113.7:5062
 render sip-pod-addresses --set connectors.sip.enabled=true --set connectors.sip.replicas=2
 step "sip-pod-addresses: two SIP replicas render when each announces its pod IP"
+refused sip-journal-claim-replicas "connectors.sip: only 1 replica: the transfer journal's PersistentVolumeClaim" \
+  --set connectors.sip.enabled=true --set connectors.sip.replicas=2 --set connectors.sip.persistence.enabled=true
+refused amazon-connect-journal-claim-replicas "connectors.amazonConnect: only 1 replica: the transfer journal's PersistentVolumeClaim" \
+  "${connect_values[@]}" --set connectors.amazonConnect.persistence.enabled=true \
+  --set connectors.amazonConnect.autoscaling.enabled=true
 refused queue-replicas "only 1 replica" --set connectors.queue.autoscaling.enabled=true \
   --set connectors.queue.autoscaling.maxReplicas=2
 refused twilio-autoscaling "connectors.twilio: only 1 replica" "${twilio_values[@]}" \

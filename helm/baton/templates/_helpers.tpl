@@ -395,13 +395,22 @@ spec:
 {{- end }}
 {{- end -}}
 
+{{/* A connector's data directory, on the data volume of its Deployment
+(emptyDir, or its claim with persistence): (dict "component" …). */}}
+{{- define "baton.dataDir" -}}
+{{- printf "/var/lib/baton-%s" .component -}}
+{{- end -}}
+
 {{/* A connector's configuration file as JSON: `config` (the user's keys with
-the chart-managed ones set) plus [telemetry], [tls] with TLS on, and, for
-connectors whose binary takes no --health-listen flag ("healthListen" true),
-health_listen for the probes. (dict "root" $ "component" … "config" …
-"healthListen" bool) */}}
+the chart-managed ones set) plus data_dir (the transfer journal, on the
+data volume), drain_timeout (values.drainTimeoutSeconds), [telemetry],
+[tls] with TLS on, and, for connectors whose binary takes no
+--health-listen flag ("healthListen" true), health_listen for the probes.
+(dict "root" $ "values" … "component" … "config" … "healthListen" bool) */}}
 {{- define "baton.connectorConfig" -}}
 {{- $config := .config -}}
+{{- $_ := set $config "data_dir" (include "baton.dataDir" .) -}}
+{{- $_ := set $config "drain_timeout" (printf "%vs" .values.drainTimeoutSeconds) -}}
 {{- $_ := set $config "telemetry" (include "baton.telemetryConfig" .root | fromJson) -}}
 {{- if .root.Values.tls.enabled -}}
 {{- $_ := set $config "tls" (include "baton.tlsConfig" . | fromJson) -}}
@@ -449,13 +458,16 @@ than one: (dict "values" … "key" "connectors.<name>" "why" "…"). */}}
   "singleReplica" bool     one pod always (its state lives in it)
   "recreate" "<why>"       the Recreate strategy, with the reason; RollingUpdate when empty
   "checksums" (dict "config" "<template file>" …)   restart pods when these change
-  "graceComment" "<what happens on SIGTERM>"
+  "graceComment" "<what happens on SIGTERM>"   besides the drain every connector does
   "healthFlag" bool        the binary takes --health-listen (else health_listen is in its file)
+  "args" (list …)          more command-line arguments
   "ports" (list (dict "name" … "port" … "protocol" …))   besides grpc (and health)
   "envTemplate" "<template name>"   more environment, rendered with this dict
-  "dataDir" "<path>"       the data volume (values.persistence), when set
   "configSecret" "<Secret name>"    the file comes from this Secret, not the ConfigMap
-) */}}
+)
+Every connector has a data volume at baton.dataDir, its config's data_dir
+(the transfer journal): an emptyDir, or with values.persistence.enabled its
+claim. */}}
 {{- define "baton.connectorDeployment" -}}
 {{- $root := .root -}}
 {{- $values := .values -}}
@@ -504,15 +516,19 @@ spec:
         {{- end }}
     spec:
       {{- include "baton.podCommon" . | nindent 6 }}
+      # On SIGTERM the connector drains for drain_timeout (new transfers
+      # refused, running ones go on), then hands those still running to the
+      # next process through its transfer journal; the pod gets that and a
+      # margin before it is killed.
       {{- with .graceComment }}
       # {{ . }}
       {{- end }}
-      terminationGracePeriodSeconds: {{ $values.terminationGracePeriodSeconds }}
+      terminationGracePeriodSeconds: {{ add $values.drainTimeoutSeconds 10 }}
       containers:
         - name: {{ .component }}
           image: {{ include "baton.image" . }}
           imagePullPolicy: {{ include "baton.imagePullPolicy" . }}
-          command: [{{ .binary | quote }}, "--config", "/etc/baton/config/{{ .component }}.yaml"{{ if .healthFlag }}{{ include "baton.probeArgs" $root }}{{ end }}]
+          command: [{{ .binary | quote }}, "--config", "/etc/baton/config/{{ .component }}.yaml"{{ range .args }}, {{ . | quote }}{{ end }}{{ if .healthFlag }}{{ include "baton.probeArgs" $root }}{{ end }}]
           ports:
             - name: grpc
               containerPort: {{ $values.service.grpcPort }}
@@ -559,10 +575,8 @@ spec:
             - name: config
               mountPath: /etc/baton/config
               readOnly: true
-            {{- with .dataDir }}
             - name: data
-              mountPath: {{ . }}
-            {{- end }}
+              mountPath: {{ include "baton.dataDir" . }}
             - name: tmp
               mountPath: /tmp
             {{- if $root.Values.tls.enabled }}
@@ -581,7 +595,9 @@ spec:
           configMap:
             name: {{ $name }}
           {{- end }}
-        {{- if .dataDir }}
+        # The transfer journal: an emptyDir keeps it across container
+        # restarts (a crash, an OOM kill, a failed liveness probe), a claim
+        # across the pod being replaced too.
         - name: data
           {{- if $values.persistence.enabled }}
           persistentVolumeClaim:
@@ -589,7 +605,6 @@ spec:
           {{- else }}
           emptyDir: {}
           {{- end }}
-        {{- end }}
         - name: tmp
           emptyDir: {}
         {{- if $root.Values.tls.enabled }}

@@ -16,7 +16,8 @@ use crate::exit;
 
 #[derive(Debug, clap::Args)]
 pub struct DevArgs {
-    /// Where the embedded store keeps its data.
+    /// Where the embedded store, the queue and the SIP connector's
+    /// transfer journal keep their data.
     #[arg(long, default_value = ".baton/dev")]
     data_dir: PathBuf,
     /// The control service's gRPC address.
@@ -207,9 +208,12 @@ async fn start(args: DevArgs) -> anyhow::Result<()> {
     let queue_stop = stop.clone();
     let queue_task = tokio::spawn(queue.serve(async move { queue_stop.cancelled().await }));
 
+    // The journal on, as in deployments: a restarted `baton dev` ends the
+    // legs the previous run left ringing instead of forgetting them.
     let sip = baton_connector_sip::bind(baton_connector_sip::SipConfig {
         listen: args.sip_listen,
         tls: connector_tls,
+        data_dir: Some(args.data_dir.join("sip")),
         ..Default::default()
     })
     .await?;
