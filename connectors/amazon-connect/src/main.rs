@@ -31,6 +31,9 @@ struct Args {
     /// `health_listen`).
     #[arg(long)]
     health_listen: Option<SocketAddr>,
+    /// State directory for the transfer journal (overrides `data_dir`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -51,6 +54,9 @@ async fn main() -> ExitCode {
     }
     if let Some(listen) = args.health_listen {
         config.health_listen = Some(listen);
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
     }
     // `serve` binds too: its failures, binding's among them, exit 2.
     match baton_connector_amazon_connect::serve(config, lifecycle::shutdown_signal()).await {

@@ -27,6 +27,9 @@ struct Args {
     /// Callback endpoint listen address (overrides `callbacks.listen`).
     #[arg(long)]
     callbacks_listen: Option<SocketAddr>,
+    /// State directory for the transfer journal (overrides `data_dir`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -46,6 +49,9 @@ async fn main() -> ExitCode {
     }
     if let Some(listen) = args.callbacks_listen {
         config.callbacks.listen = listen;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
     }
     let shutdown = lifecycle::shutdown_signal();
     let bound = match baton_connector_twilio::bind(config).await {

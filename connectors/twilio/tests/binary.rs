@@ -27,7 +27,8 @@ async fn one_readiness_line_names_both_addresses_and_the_token_stays_out_of_logs
             "AC0123456789abcdef0123456789abcdef",
         )
         .env("BATON_TWILIO_CREDENTIALS__AUTH_TOKEN", AUTH_TOKEN)
-        .env("BATON_TWILIO_DATA_DIR", dir.path());
+        .arg("--data-dir")
+        .arg(dir.path());
     let logs = baton_tests::assert_first_line_ready(
         command,
         "baton-connector-twilio",

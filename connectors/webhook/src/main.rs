@@ -29,6 +29,9 @@ struct Args {
     /// SQLite file of the delivery log (overrides `delivery_log`).
     #[arg(long)]
     delivery_log: Option<PathBuf>,
+    /// State directory for the transfer journal (overrides `data_dir`).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -51,6 +54,9 @@ async fn main() -> ExitCode {
     }
     if let Some(path) = args.delivery_log {
         config.delivery_log = path;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
     }
     let shutdown = lifecycle::shutdown_signal();
     let bound = match baton_connector_webhook::bind(config).await {

@@ -30,7 +30,8 @@ async fn one_readiness_line_names_the_grpc_and_http_addresses_and_the_secret_sta
         .args(["--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
         .arg("--delivery-log")
         .arg(dir.path().join("log.sqlite3"))
-        .env("BATON_WEBHOOK_DATA_DIR", dir.path().join("data"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
         // The secret comes from the environment, as the README advises.
         .env(
             "BATON_WEBHOOK_ENDPOINTS__CRM__SECRET",
