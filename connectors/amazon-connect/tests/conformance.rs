@@ -13,6 +13,8 @@ use common::{ContractServer, config_toml};
 const PROFILE: &str = r#"
 settle = "400ms"
 grace = "5s"
+# The connector under test drains for 1s on SIGTERM.
+drain = "1s"
 
 [[targets]]
 queue = "support"

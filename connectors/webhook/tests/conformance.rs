@@ -12,6 +12,8 @@ use common::{OTHER_SECRET, SECRET, receiver, start_receiver};
 const PROFILE: &str = r#"
 settle = "300ms"
 grace = "3s"
+# The connector under test drains for 1s on SIGTERM.
+drain = "1s"
 
 [[targets]]
 queue = "billing"

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{
-    CancelTransferRequest, GetConnectorInfoRequest, GetConnectorInfoResponse, StartTransferRequest,
-    StartTransferResponse,
+    CancelTransferRequest, CancelTransferResponse, GetConnectorInfoRequest,
+    GetConnectorInfoResponse, StartTransferRequest, StartTransferResponse,
 };
 use tokio::time::{Instant, timeout};
 use tonic::transport::Channel;
@@ -104,6 +104,17 @@ impl ConnectorClient {
     }
 
     pub async fn cancel(&self, handoff_id: &str, attempt: u32) -> Result<bool, Status> {
+        self.cancel_answer(handoff_id, attempt)
+            .await
+            .map(|answer| answer.cancelled)
+    }
+
+    /// CancelTransfer's whole answer: `cancelled` and the outcome.
+    pub async fn cancel_answer(
+        &self,
+        handoff_id: &str,
+        attempt: u32,
+    ) -> Result<CancelTransferResponse, Status> {
         timeout(
             CALL_TIMEOUT,
             self.client().cancel_transfer(CancelTransferRequest {
@@ -113,7 +124,7 @@ impl ConnectorClient {
         )
         .await
         .map_err(|_| deadline_status("CancelTransfer"))?
-        .map(|r| r.into_inner().cancelled)
+        .map(|r| r.into_inner())
     }
 }
 

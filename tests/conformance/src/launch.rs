@@ -1,9 +1,10 @@
 //! A connector the kit starts itself (`--launch`): the kit reads the JSON
 //! ready line every Baton service prints (`{"ready":{"grpc":"ADDR",…}}`) to
-//! learn its address, and can stop it with SIGTERM to check that shutdown
-//! drains.
+//! learn its address, can kill it and start it again with the same command
+//! to check that it recovers its transfers from its journal, and can stop
+//! it with SIGTERM to check that shutdown drains.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -22,18 +23,41 @@ pub struct Launched {
     pub ready: serde_json::Value,
     /// `http://ADDR` of its gRPC server.
     pub endpoint: String,
+    /// What started it, to start it again.
+    command: Vec<String>,
+    log: Option<PathBuf>,
 }
 
 impl Launched {
     /// Runs `command` (program and arguments) and waits for its ready
     /// line. Its stderr (its logs) goes to `log`, else to the kit's stderr.
     pub async fn start(command: &[String], log: Option<&Path>) -> anyhow::Result<Self> {
+        Self::spawn(command, log, false).await
+    }
+
+    /// Kills the process at once (SIGKILL, as a crash would) and starts
+    /// the same command again; its logs are appended to the same file.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.child
+            .kill()
+            .await
+            .context("cannot kill the connector")?;
+        *self = Self::spawn(&self.command, self.log.as_deref(), true).await?;
+        Ok(())
+    }
+
+    async fn spawn(command: &[String], log: Option<&Path>, append: bool) -> anyhow::Result<Self> {
         let (program, args) = command
             .split_first()
             .context("the launch command is empty")?;
         let stderr = match log {
             Some(path) => Stdio::from(
-                std::fs::File::create(path)
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(append)
+                    .write(true)
+                    .truncate(!append)
+                    .open(path)
                     .with_context(|| format!("cannot create {}", path.display()))?,
             ),
             None => Stdio::inherit(),
@@ -71,6 +95,8 @@ impl Launched {
             child,
             ready,
             endpoint,
+            command: command.to_vec(),
+            log: log.map(Path::to_path_buf),
         })
     }
 

@@ -199,6 +199,9 @@ fn default_deadline() -> Duration {
 fn default_grace() -> Duration {
     Duration::from_secs(5)
 }
+fn default_drain() -> Duration {
+    Duration::from_secs(30)
+}
 
 /// The kit's settings for one connector.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -221,6 +224,11 @@ pub struct Profile {
     /// to end.
     #[serde(default = "default_grace", with = "humantime_serde")]
     pub grace: Duration,
+    /// How long the connector drains on SIGTERM (its `drain_timeout`; the
+    /// SDK's default is 30s): a transfer still running may keep its stream
+    /// that long before the process hands it over and exits.
+    #[serde(default = "default_drain", with = "humantime_serde")]
+    pub drain: Duration,
     /// Checks (ids or id prefixes) not to run, reported as skipped.
     #[serde(default)]
     pub skip: Vec<String>,
@@ -234,6 +242,7 @@ impl Default for Profile {
             settle: default_settle(),
             deadline: default_deadline(),
             grace: default_grace(),
+            drain: default_drain(),
             skip: Vec::new(),
         }
     }

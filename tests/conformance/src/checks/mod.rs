@@ -6,6 +6,7 @@
 mod capabilities;
 mod identity;
 mod invalid;
+mod restart;
 mod stream;
 mod transfers;
 
@@ -289,6 +290,7 @@ pub async fn run_all(subject: Subject, profile: &Profile) -> Report {
     invalid::run(&mut session).await;
     transfers::run(&mut session).await;
     stream::run_event_checks(&mut session).await;
+    restart::run(&mut session).await;
     stream::run_shutdown(&mut session).await;
     session.report
 }

@@ -43,7 +43,8 @@ pub async fn run_shutdown(session: &mut Session) {
     session.check("shutdown.drains", drains).await;
 }
 
-/// SIGTERM during a transfer: the stream ends cleanly (its terminal event,
+/// SIGTERM during a transfer: the connector drains (for at most the
+/// profile's `drain`), then the stream ends cleanly (its terminal event,
 /// or UNAVAILABLE so that the caller re-attaches), and the process exits 0.
 async fn drains(session: &mut Session) -> Outcome {
     if session.launched.is_none() {
@@ -64,7 +65,7 @@ async fn drains(session: &mut Session) -> Outcome {
         )
         .await;
     session.await_hold(&sample, &mut follower).await;
-    let grace = session.profile.grace;
+    let grace = session.profile.drain + session.profile.grace;
     let Some(launched) = session.launched.as_mut() else {
         return Outcome::Skip("not launched".into());
     };

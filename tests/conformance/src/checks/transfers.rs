@@ -169,7 +169,7 @@ async fn replay_while_running(session: &mut Session) -> Outcome {
 }
 
 /// An ended transfer, running a sample that ends if none ended yet.
-async fn an_ended_transfer(
+pub(super) async fn an_ended_transfer(
     session: &mut Session,
 ) -> Result<(baton_proto::connector::v1::StartTransferRequest, Observed), String> {
     if let Some(ended) = &session.ended {

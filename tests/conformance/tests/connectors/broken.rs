@@ -178,12 +178,13 @@ async fn a_broken_connector_fails_the_checks_it_breaks() {
         );
     }
     // It advertises no context limits, and without a launched process
-    // there is no shutdown to check.
+    // there is no restart or shutdown to check.
     assert_eq!(
         report.skipped(),
         [
             "context.at_limits_accepted",
             "context.oversize_refused",
+            "restart.recovers_from_journal",
             "shutdown.drains"
         ]
     );

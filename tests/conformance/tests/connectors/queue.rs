@@ -16,6 +16,8 @@ use crate::common::{assert_report, bin, check, launch};
 const PROFILE: &str = r#"
 settle = "300ms"
 grace = "3s"
+# The connector under test drains for 1s on SIGTERM.
+drain = "1s"
 
 [[targets]]
 queue = "sales"
@@ -146,6 +148,7 @@ async fn the_queue_connector_conforms() {
 grpc_listen = "127.0.0.1:0"
 http_listen = "127.0.0.1:0"
 data_dir = {data:?}
+drain_timeout = "1s"
 # The agent who never answers keeps each offer for the whole run.
 offer_timeout = "10m"
 

@@ -22,6 +22,8 @@ hold = ["queued:2:40s", "ringing", "hold"]
 const PROFILE: &str = r#"
 settle = "300ms"
 grace = "3s"
+# The connector under test drains for 1s on SIGTERM.
+drain = "1s"
 
 [[targets]]
 queue = "support"
@@ -52,7 +54,12 @@ async fn the_script_connector_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("connector.log");
     let config = dir.path().join("script.toml");
-    std::fs::write(&config, SCRIPT).expect("write script config");
+    // The journal lets the restarted connector replay and resume.
+    let journal = format!(
+        "data_dir = {:?}\ndrain_timeout = \"1s\"\n",
+        dir.path().join("data").display().to_string()
+    );
+    std::fs::write(&config, journal + SCRIPT).expect("write script config");
     let profile = Profile::from_toml(PROFILE).expect("profile");
     assert_eq!(profile.settle, Duration::from_millis(300));
     let report = check_launched(

@@ -41,6 +41,8 @@ async fn the_sip_connector_conforms() {
         format!(
             r#"
 listen = "127.0.0.1:0"
+data_dir = {data:?}
+drain_timeout = "1s"
 ring_timeout = "60s"
 notify_timeout = "10s"
 
@@ -55,7 +57,8 @@ name = "answers"
 prefixes = ["+1555555014"]
 host = "127.0.0.1:{answers}"
 "#,
-            answers = answers.addr().port()
+            answers = answers.addr().port(),
+            data = dir.path().join("data").display().to_string(),
         ),
     )
     .expect("write sip config");
@@ -63,6 +66,8 @@ host = "127.0.0.1:{answers}"
         r#"
 settle = "400ms"
 grace = "5s"
+# The connector under test drains for 1s on SIGTERM.
+drain = "1s"
 
 [[targets]]
 sip_uri = "sip:agent@127.0.0.1:{answers}"
