@@ -13,8 +13,23 @@ Everything a real connector must do is here, in one file: validation
 (INVALID_ARGUMENT naming the field), capability checks (UNIMPLEMENTED),
 context limits, StartTransfer idempotent by (handoff id, attempt) with
 replay from the first event, a run id, gapless sequences, exactly one
-terminal event, cancel, deadlines, health, reflection, the JSON ready line
-and a SIGTERM that ends open streams with UNAVAILABLE and exits 0.
+terminal event, cancel and its outcome, deadlines, health, reflection, the
+JSON ready line, a journal that survives a restart (SQLite, under
+--data-dir) and a SIGTERM that drains.
+
+A restart never delivers a customer twice. Every transfer and each of its
+events is written to the journal before any stream sees it. After a
+restart, a transfer that had ended replays from the journal (same run id,
+sequences and times); one that was still running is "interrupted": nothing
+resumes it, and when the control service re-attaches it gets a new run that
+reports FAILED(INTERRUPTED). A cancel of an interrupted transfer ends its
+run CANCELLED.
+
+On SIGTERM the connector drains: health says NOT_SERVING, new transfers are
+refused with UNAVAILABLE, running ones are served until they end or until
+--drain-timeout passes; the streams still open then end with UNAVAILABLE
+and the process exits 0 without cancelling them (the journal hands them
+over to the next process).
 
 The Python stubs are generated at start-up from the repository's .proto
 files with grpcio-tools, into a temporary directory: the contract stays the
@@ -29,6 +44,7 @@ import importlib.resources
 import json
 import logging
 import signal
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -43,7 +59,7 @@ from grpc_reflection.v1alpha import reflection
 
 SERVICE = "baton.connector.v1.ConnectorService"
 NAME = "python-example"
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 # How long an ended transfer is kept for replays (a control service that
 # re-attaches after a restart still gets its outcome).
 KEEP_ENDED_SECONDS = 15 * 60
@@ -102,19 +118,113 @@ class Refused(Exception):
         self.message = message
 
 
-class Transfer:
-    """One transfer's event log, followed by every StartTransfer stream."""
+class Journal:
+    """Every transfer and its events in SQLite, so that a restarted process
+    neither forgets a transfer nor starts one again.
 
-    def __init__(self, pb, key, target_name, deadline):
+    WAL with synchronous=NORMAL: a committed write survives the process
+    being killed (SIGKILL, an OOM kill); only a crash of the machine itself
+    may lose the last ones.
+    """
+
+    SCHEMA = """
+        CREATE TABLE IF NOT EXISTS transfers (
+            handoff_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            target_name TEXT NOT NULL,
+            deadline REAL NOT NULL,  -- seconds since the Unix epoch
+            run_id TEXT NOT NULL,
+            ended_at REAL,           -- seconds since the Unix epoch; NULL while running
+            PRIMARY KEY (handoff_id, attempt)
+        );
+        CREATE TABLE IF NOT EXISTS events (
+            handoff_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            sequence INTEGER NOT NULL,
+            event BLOB NOT NULL,     -- the StartTransferResponse, encoded
+            PRIMARY KEY (handoff_id, attempt, sequence)
+        );
+    """
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # One connection shared by the threads, one writer at a time.
+        self.db = sqlite3.connect(path, check_same_thread=False)
+        self.lock = threading.Lock()
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.executescript(self.SCHEMA)
+
+    def begin_run(self, transfer):
+        """Notes a new run of a transfer; an earlier run's events (one
+        interrupted by a restart) give way to it."""
+        with self.lock, self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO transfers VALUES (?, ?, ?, ?, ?, NULL)",
+                (*transfer.key, transfer.target_name, transfer.deadline, transfer.run_id),
+            )
+            self.db.execute(
+                "DELETE FROM events WHERE handoff_id = ? AND attempt = ?", transfer.key
+            )
+
+    def record(self, key, event, ended_at):
+        """Writes an event; a terminal one (`ended_at` set) ends the transfer."""
+        with self.lock, self.db:
+            self.db.execute(
+                "INSERT INTO events VALUES (?, ?, ?, ?)",
+                (*key, event.sequence, event.SerializeToString()),
+            )
+            if ended_at is not None:
+                self.db.execute(
+                    "UPDATE transfers SET ended_at = ? WHERE handoff_id = ? AND attempt = ?",
+                    (ended_at, *key),
+                )
+
+    def forget(self, keys):
+        with self.lock, self.db:
+            for key in keys:
+                self.db.execute("DELETE FROM transfers WHERE handoff_id = ? AND attempt = ?", key)
+                self.db.execute("DELETE FROM events WHERE handoff_id = ? AND attempt = ?", key)
+
+    def load(self):
+        """[(key, target name, deadline, run id, ended_at, [encoded event])]"""
+        with self.lock:
+            transfers = self.db.execute(
+                "SELECT handoff_id, attempt, target_name, deadline, run_id, ended_at FROM transfers"
+            ).fetchall()
+            events = {}
+            for handoff_id, attempt, event in self.db.execute(
+                "SELECT handoff_id, attempt, event FROM events ORDER BY sequence"
+            ):
+                events.setdefault((handoff_id, attempt), []).append(event)
+        return [
+            ((handoff_id, attempt), name, deadline, run_id, ended_at,
+             events.get((handoff_id, attempt), []))
+            for handoff_id, attempt, name, deadline, run_id, ended_at in transfers
+        ]
+
+
+class Transfer:
+    """One run of a transfer: its event log, followed by every StartTransfer
+    stream, and journalled event by event."""
+
+    def __init__(self, pb, journal, key, target_name, deadline, run_id=None):
         self.pb = pb
+        self.journal = journal
         self.key = key
         self.target_name = target_name
         self.deadline = deadline
-        self.run_id = str(uuid.uuid4())
+        self.run_id = run_id or str(uuid.uuid4())
         self.events = []
         self.changed = threading.Condition()
         self.cancel_requested = threading.Event()
+        # Seconds since the Unix epoch at the terminal event.
         self.ended_at = None
+        # Running when a previous process stopped: nothing runs it now.
+        self.interrupted = False
+        # A new run for an interrupted transfer: it only reports that.
+        self.after_restart = False
 
     def ended(self):
         with self.changed:
@@ -125,7 +235,11 @@ class Transfer:
             return any(e.kind == self.pb.TRANSFER_EVENT_KIND_CONNECTED for e in self.events)
 
     def push(self, kind, detail="", failure_reason=0):
-        """Appends an event unless the transfer ended: one terminal event."""
+        """Journals and appends an event unless the transfer ended: one
+        terminal event. The journal comes first: a stream never sees an
+        event that a restart could lose. (If the journal cannot be written,
+        this raises and the run stops here: the next process will find the
+        transfer interrupted.)"""
         pb = self.pb
         with self.changed:
             if self.ended_at is not None:
@@ -138,9 +252,10 @@ class Transfer:
                 run_id=self.run_id,
             )
             event.time.GetCurrentTime()
+            ended_at = time.time() if kind in terminal_kinds(pb) else None
+            self.journal.record(self.key, event, ended_at)
             self.events.append(event)
-            if kind in terminal_kinds(pb):
-                self.ended_at = time.monotonic()
+            self.ended_at = ended_at
             self.changed.notify_all()
             return True
 
@@ -148,7 +263,9 @@ class Transfer:
         """Plays the target's steps, honouring cancel and the deadline."""
         pb = self.pb
         name = self.target_name
-        if "busy" in name:
+        if self.after_restart:
+            steps = ["interrupted"]
+        elif "busy" in name:
             steps = ["ringing", "busy"]
         elif "hold" in name:
             steps = ["ringing", "hold"]
@@ -162,6 +279,18 @@ class Transfer:
             "completed": pb.TRANSFER_EVENT_KIND_COMPLETED,
         }
         for step in steps:
+            if step == "interrupted":
+                # The previous process was stopped while running this
+                # transfer. It is never started again: whatever it reached
+                # (a phone ringing, a human) may have reached it already.
+                # A real connector releases here what that run held (hangs
+                # up the call it placed), then reports the interruption.
+                self.push(
+                    pb.TRANSFER_EVENT_KIND_FAILED,
+                    "interrupted by a restart of the connector; nothing was delivered twice",
+                    types_pb2.FAILURE_REASON_INTERRUPTED,
+                )
+                return
             connected = self.connected()
             # The deadline is for connecting a human: it stops applying once
             # the customer is connected.
@@ -190,10 +319,14 @@ class Transfer:
 class Connector:
     """The ConnectorService servicer."""
 
-    def __init__(self, pb, types_pb2, stopping):
+    def __init__(self, pb, types_pb2, journal):
         self.pb = pb
         self.types = types_pb2
-        self.stopping = stopping
+        self.journal = journal
+        # Set on SIGTERM: new transfers are refused.
+        self.draining = threading.Event()
+        # Set when the drain is over: open streams end with UNAVAILABLE.
+        self.stopped = threading.Event()
         self.lock = threading.Lock()
         self.transfers = {}
         self.target_kinds = [types_pb2.TARGET_KIND_QUEUE, types_pb2.TARGET_KIND_SIP_URI]
@@ -202,6 +335,25 @@ class Connector:
             pb.CONTEXT_MECHANISM_STRUCTURED: STRUCTURED_MAX_BYTES,
             pb.CONTEXT_MECHANISM_SIP_USER_TO_USER: USER_TO_USER_MAX_BYTES,
         }
+        self.load()
+
+    def load(self):
+        """Takes over what the previous process journalled: ended transfers
+        replay, running ones are now interrupted."""
+        for key, name, deadline, run_id, ended_at, events in self.journal.load():
+            transfer = Transfer(self.pb, self.journal, key, name, deadline, run_id)
+            transfer.events = [self.pb.StartTransferResponse.FromString(e) for e in events]
+            transfer.ended_at = ended_at
+            transfer.interrupted = ended_at is None
+            self.transfers[key] = transfer
+        self.forget_old()
+        interrupted = sum(t.interrupted for t in self.transfers.values())
+        log.info(
+            "journal %s: %d transfers, %d of them interrupted by a restart",
+            self.journal.path,
+            len(self.transfers),
+            interrupted,
+        )
 
     def GetConnectorInfo(self, request, context):
         pb = self.pb
@@ -266,45 +418,67 @@ class Connector:
         return kind, name, deadline
 
     def start(self, request, name, deadline):
-        """The transfer for (handoff id, attempt), started if new."""
+        """The transfer for (handoff id, attempt): the one running or ended
+        (followed or replayed), else a new run, journalled before anything
+        is streamed."""
         key = (request.handoff_id, request.attempt)
         with self.lock:
             self.forget_old()
             existing = self.transfers.get(key)
-            if existing is not None:
+            if existing is not None and not existing.interrupted:
                 log.info("StartTransfer repeated for %s; replaying", key)
                 return existing
-            transfer = Transfer(self.pb, key, name, deadline)
+            if self.draining.is_set():
+                raise Refused(
+                    grpc.StatusCode.UNAVAILABLE,
+                    "this connector is draining before it stops; retry (another replica, "
+                    "or this connector once restarted)",
+                )
+            transfer = Transfer(self.pb, self.journal, key, name, deadline)
+            transfer.after_restart = existing is not None
+            try:
+                self.journal.begin_run(transfer)
+            except sqlite3.Error as error:
+                log.error("cannot journal %s: %s", key, error)
+                raise Refused(
+                    grpc.StatusCode.UNAVAILABLE, "this connector cannot journal the transfer; retry"
+                )
             self.transfers[key] = transfer
+        if transfer.after_restart:
+            log.info("StartTransfer for %s, interrupted by a restart: a new run reports it", key)
         threading.Thread(target=transfer.run, args=(self.types,), daemon=True).start()
         return transfer
 
     def forget_old(self):
-        now = time.monotonic()
-        for key in [
-            k
-            for k, t in self.transfers.items()
+        """Forgets transfers that ended more than KEEP_ENDED_SECONDS ago."""
+        now = time.time()
+        old = [
+            key
+            for key, t in self.transfers.items()
             if t.ended_at is not None and now - t.ended_at > KEEP_ENDED_SECONDS
-        ]:
+        ]
+        for key in old:
             del self.transfers[key]
+        if old:
+            self.journal.forget(old)
 
     def StartTransfer(self, request, context):
         try:
             _, name, deadline = self.validate(request)
+            transfer = self.start(request, name, deadline)
         except Refused as refused:
             context.abort(refused.code, refused.message)
-        transfer = self.start(request, name, deadline)
         sent = 0
         while True:
             with transfer.changed:
                 while (
                     sent == len(transfer.events)
-                    and not self.stopping.is_set()
+                    and not self.stopped.is_set()
                     and context.is_active()
                 ):
                     transfer.changed.wait(0.5)
                 batch = transfer.events[sent:]
-            if not batch and self.stopping.is_set():
+            if not batch and self.stopped.is_set():
                 context.abort(
                     grpc.StatusCode.UNAVAILABLE,
                     "connector shutting down; StartTransfer again to re-attach",
@@ -318,20 +492,58 @@ class Connector:
                     return
 
     def CancelTransfer(self, request, context):
-        cancelled = False
+        pb = self.pb
+        outcome = pb.CANCEL_OUTCOME_UNKNOWN
         with self.lock:
             for (handoff_id, attempt), transfer in self.transfers.items():
                 if handoff_id != request.handoff_id:
                     continue
                 if request.attempt not in (0, attempt):
                     continue
-                if not transfer.ended() and not transfer.cancel_requested.is_set():
+                if transfer.interrupted:
+                    # Nothing runs it; a real connector releases here what
+                    # the interrupted run held. Its run ends CANCELLED, and
+                    # a StartTransfer from now on replays that.
+                    transfer.interrupted = False
+                    transfer.push(
+                        pb.TRANSFER_EVENT_KIND_CANCELLED,
+                        "cancelled by the control service after the connector restarted",
+                    )
+                    outcome = pb.CANCEL_OUTCOME_CANCELLED
+                elif transfer.ended():
+                    if outcome == pb.CANCEL_OUTCOME_UNKNOWN:
+                        outcome = pb.CANCEL_OUTCOME_ALREADY_ENDED
+                else:
                     transfer.cancel_requested.set()
-                    cancelled = True
-        log.info("CancelTransfer %s/%s: %s", request.handoff_id, request.attempt, cancelled)
-        return self.pb.CancelTransferResponse(cancelled=cancelled)
+                    outcome = pb.CANCEL_OUTCOME_CANCELLED
+        log.info(
+            "CancelTransfer %s/%s: %s",
+            request.handoff_id,
+            request.attempt,
+            pb.CancelOutcome.Name(outcome),
+        )
+        return pb.CancelTransferResponse(
+            cancelled=outcome == pb.CANCEL_OUTCOME_CANCELLED, outcome=outcome
+        )
 
-    def wake_all(self):
+    def drain(self, timeout):
+        """Refuses new transfers and waits, at most `timeout` seconds, for
+        the running ones to end; returns how many still run."""
+        self.draining.set()
+        until = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                running = [
+                    t for t in self.transfers.values() if not t.interrupted and not t.ended()
+                ]
+            if not running or time.monotonic() >= until:
+                return len(running)
+            time.sleep(0.05)
+
+    def stop(self):
+        """Ends the streams still open with UNAVAILABLE; their transfers are
+        not cancelled."""
+        self.stopped.set()
         with self.lock:
             transfers = list(self.transfers.values())
         for transfer in transfers:
@@ -348,6 +560,18 @@ def main():
         default=Path(__file__).resolve().parents[3] / "proto",
         help="the repository's proto directory",
     )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".baton/python-example"),
+        help="where the transfer journal (transfers.sqlite3) is kept",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="seconds that SIGTERM waits for running transfers to end",
+    )
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
@@ -355,13 +579,14 @@ def main():
     # Removed when the process ends.
     stubs = tempfile.TemporaryDirectory(prefix="baton-stubs-")
     pb, pb_grpc, types_pb2 = generate_stubs(args.proto_dir, Path(stubs.name))
+    journal = Journal(args.data_dir / "transfers.sqlite3")
 
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32))
-    connector = Connector(pb, types_pb2, stopping)
+    connector = Connector(pb, types_pb2, journal)
     pb_grpc.add_ConnectorServiceServicer_to_server(connector, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -382,11 +607,20 @@ def main():
     log.info("serving on %s:%s", host, port)
 
     stopping.wait()
-    log.info("stopping: not serving, ending streams with UNAVAILABLE")
+    log.info("draining for at most %ss: not serving, new transfers refused", args.drain_timeout)
+    # Refusing first, so that whoever sees NOT_SERVING is refused.
+    connector.draining.set()
     for service in ("", SERVICE):
         health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
-    connector.wake_all()
-    server.stop(grace=5).wait()
+    running = connector.drain(args.drain_timeout)
+    if running:
+        log.info(
+            "drain timeout passed; %d running transfers handed over through the journal", running
+        )
+    else:
+        log.info("drained: no transfer runs")
+    connector.stop()
+    server.stop(grace=2).wait()
     stubs.cleanup()
     log.info("stopped")
 

@@ -18,18 +18,32 @@ fn python_example() -> String {
 async fn a_conforming_connector_exits_0_and_gets_junit_xml() {
     let dir = tempfile::tempdir().expect("tempdir");
     let junit = dir.path().join("conformance.xml");
+    // No flag sets the drain: a profile beside the flags says the
+    // connector drains for 1 s (it is launched with --drain-timeout 1), so
+    // that the SIGTERM check need not wait the default 30 s.
+    let profile = dir.path().join("profile.toml");
+    std::fs::write(&profile, "drain = \"1s\"\n").expect("profile written");
+    let journal = dir.path().join("journal");
     let output = Command::new(KIT)
         .args(["--connects", "queue:support", "--fails", "queue:busy"])
         .args(["--holds", "sip_uri:sip:hold@127.0.0.1", "--junit"])
         .arg(&junit)
+        .arg("--profile")
+        .arg(&profile)
         .args(["--launch", "python3", &python_example()])
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--drain-timeout", "1"])
+        .arg("--data-dir")
+        .arg(&journal)
         .output()
         .await
         .expect("runs");
     let report = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{report}");
     assert!(report.contains("PASS shutdown.drains"), "{report}");
+    assert!(
+        report.contains("PASS restart.recovers_from_journal"),
+        "{report}"
+    );
     assert!(report.contains(" 0 failed, 0 skipped"), "{report}");
     let xml = std::fs::read_to_string(&junit).expect("JUnit XML written");
     assert!(
