@@ -1,21 +1,73 @@
 //! The webhook connector: a queue target is delivered by posting the
 //! handoff to the queue's endpoints; the transfer is connected once an
 //! endpoint accepts (the receiving system owns the customer from there).
+//!
+//! A restart of the connector never delivers a transfer as a second
+//! message: before the first request leaves, the transfer remembers its
+//! message's creation time (the body's `timestamp`) in the SDK's journal,
+//! and each endpoint's acceptance as it comes. A resumed transfer posts
+//! the very same message (the same `webhook-id`, derived from handoff and
+//! attempt, and the same body) to the endpoints that had not accepted it,
+//! none to those that had, and awaits the reports of a reporting endpoint
+//! again. A receiver that saw the message before the restart recognises
+//! it by its `webhook-id` and must not take it as a second handoff, as
+//! Standard Webhooks asks of every receiver.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use baton_connector_sdk::{
     Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
     TransferEvents, TransferMode, TransferTarget,
 };
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Completion, WebhookConfig};
 use crate::delivery::{Deliverer, DeliveryError, Endpoint, Message};
 use crate::log::DeliveryLog;
 use crate::message;
 use crate::report::Reports;
+
+/// What a restarted connector needs to go on with a transfer's delivery,
+/// kept as the transfer's note in the SDK's journal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    /// When the message was made, in milliseconds since the Unix epoch:
+    /// the body's `timestamp`, so that a re-delivery is the same message.
+    pub created_ms: u64,
+    /// The endpoints that accepted the message (answered 2xx).
+    #[serde(default)]
+    pub accepted: BTreeSet<String>,
+}
+
+impl Delivery {
+    fn new(created: SystemTime) -> Self {
+        let created_ms = created
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Self {
+            created_ms,
+            accepted: BTreeSet::new(),
+        }
+    }
+
+    /// The creation time, to the millisecond the body carries.
+    pub fn created(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(self.created_ms)
+    }
+
+    /// The transfer's note for [`TransferEvents::remember`].
+    pub fn note(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads a note written by [`note`](Self::note).
+    pub fn from_note(note: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(note)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct WebhookConnector {
@@ -66,21 +118,11 @@ impl WebhookConnector {
     pub fn log(&self) -> &DeliveryLog {
         self.deliverer.log()
     }
-}
 
-impl Connector for WebhookConnector {
-    fn info(&self) -> ConnectorInfo {
-        // Only queues: a webhook hands the customer to a system that routes
-        // by its own queue or desk, it cannot dial a number or a SIP URI.
-        // Warm and blind both post before anyone joins; attended needs the
-        // AI leg on a call this connector does not hold.
-        ConnectorInfo::new(self.name.clone(), env!("CARGO_PKG_VERSION"))
-            .target_kinds([TargetKind::Queue])
-            .transfer_modes([TransferMode::Warm, TransferMode::Blind])
-            .context(ContextMechanism::Webhook, self.max_context_bytes)
-    }
-
-    async fn start(&self, transfer: Transfer, events: TransferEvents) {
+    /// Posts the transfer's message (made at `delivery.created()`) to
+    /// the queue's endpoints that have not accepted it yet, remembering
+    /// each acceptance, then reports the outcome or awaits the reports.
+    async fn deliver(&self, transfer: &Transfer, events: &TransferEvents, delivery: Delivery) {
         let TransferTarget::Queue { name, skills } = &transfer.target else {
             events
                 .failed(
@@ -100,7 +142,7 @@ impl Connector for WebhookConnector {
             return;
         };
         let id = message::message_id(&transfer.handoff_id, transfer.attempt);
-        let created = SystemTime::now();
+        let created = delivery.created();
         let messages: Vec<Message> = endpoints
             .iter()
             .map(|endpoint| {
@@ -109,7 +151,7 @@ impl Connector for WebhookConnector {
                 Message {
                     id: id.clone(),
                     body: message::body(
-                        &transfer,
+                        transfer,
                         name,
                         skills,
                         created,
@@ -136,19 +178,14 @@ impl Connector for WebhookConnector {
                 reporting.clone(),
             )
         });
+        // One writer of the note at a time, so that the journal keeps the
+        // last acceptance, not the last writer.
+        let delivery = tokio::sync::Mutex::new(delivery);
         let results = futures::future::join_all(endpoints.iter().zip(&messages).map(
             |(endpoint, message)| {
-                let events = &events;
+                let delivery = &delivery;
                 async move {
-                    let result = self.deliverer.deliver(endpoint, message, events).await;
-                    if let Ok(status) = result {
-                        events
-                            .context_delivered(&format!(
-                                "endpoint {} accepted the handoff (HTTP {status})",
-                                endpoint.name
-                            ))
-                            .await;
-                    }
+                    let result = self.deliver_once(endpoint, message, events, delivery).await;
                     (endpoint.name.clone(), result)
                 }
             },
@@ -190,6 +227,91 @@ impl Connector for WebhookConnector {
         events
             .completed("the receiving system owns the customer from here")
             .await;
+    }
+
+    /// Delivers one endpoint's message unless it accepted it before a
+    /// restart, and remembers its acceptance.
+    async fn deliver_once(
+        &self,
+        endpoint: &Endpoint,
+        message: &Message,
+        events: &TransferEvents,
+        delivery: &tokio::sync::Mutex<Delivery>,
+    ) -> Result<(), DeliveryError> {
+        if delivery.lock().await.accepted.contains(&endpoint.name) {
+            events
+                .context_delivered(&format!(
+                    "endpoint {} accepted the handoff before the connector restarted",
+                    endpoint.name
+                ))
+                .await;
+            return Ok(());
+        }
+        let status = self.deliverer.deliver(endpoint, message, events).await?;
+        {
+            let mut delivery = delivery.lock().await;
+            delivery.accepted.insert(endpoint.name.clone());
+            events.remember(&delivery.note()).await;
+        }
+        events
+            .context_delivered(&format!(
+                "endpoint {} accepted the handoff (HTTP {status})",
+                endpoint.name
+            ))
+            .await;
+        Ok(())
+    }
+}
+
+impl Connector for WebhookConnector {
+    fn info(&self) -> ConnectorInfo {
+        // Only queues: a webhook hands the customer to a system that routes
+        // by its own queue or desk, it cannot dial a number or a SIP URI.
+        // Warm and blind both post before anyone joins; attended needs the
+        // AI leg on a call this connector does not hold.
+        ConnectorInfo::new(self.name.clone(), env!("CARGO_PKG_VERSION"))
+            .target_kinds([TargetKind::Queue])
+            .transfer_modes([TransferMode::Warm, TransferMode::Blind])
+            .context(ContextMechanism::Webhook, self.max_context_bytes)
+    }
+
+    async fn start(&self, transfer: Transfer, events: TransferEvents) {
+        let delivery = Delivery::new(SystemTime::now());
+        // Journalled before the first request leaves: a restart goes on
+        // with this message rather than make another.
+        events.remember(&delivery.note()).await;
+        self.deliver(&transfer, &events, delivery).await;
+    }
+
+    /// Goes on with the delivery a previous process began: the same
+    /// message to the endpoints that had not accepted it yet, and the
+    /// reports awaited again.
+    async fn resume(&self, transfer: Transfer, events: TransferEvents) {
+        let Some(note) = transfer.remembered.as_deref() else {
+            // Nothing was posted: the note is journalled before the first
+            // request.
+            self.start(transfer, events).await;
+            return;
+        };
+        match Delivery::from_note(note) {
+            Ok(delivery) => {
+                tracing::info!(
+                    accepted = delivery.accepted.len(),
+                    "resuming a delivery begun before the connector restarted"
+                );
+                self.deliver(&transfer, &events, delivery).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the transfer's note is unreadable; not delivered again");
+                self.cancel(&transfer).await;
+                events
+                    .failed(
+                        FailureReason::Interrupted,
+                        "interrupted by a restart of the connector; its delivery note is unreadable, so nothing was delivered again",
+                    )
+                    .await;
+            }
+        }
     }
 
     async fn cancel(&self, transfer: &Transfer) {
