@@ -94,12 +94,15 @@ impl CallsApi {
     }
 
     /// Replaces the TwiML of a live call, waiting for the account's rate
-    /// limit first (reported as QUEUED on `events`).
+    /// limit first (reported as QUEUED on `events`). `note` is remembered
+    /// on `events` once the rate limit lets the request go, before it is
+    /// sent: a restarted connector then knows that Twilio may have it.
     pub async fn update_twiml(
         &self,
         call_sid: &str,
         twiml: &str,
         events: Option<&TransferEvents>,
+        note: Option<&str>,
     ) -> Result<(), UpdateError> {
         let url = format!(
             "{}/2010-04-01/Accounts/{}/Calls/{call_sid}.json",
@@ -124,6 +127,9 @@ impl CallsApi {
                     .await;
             }
             slot.ready().await;
+            if let (Some(events), Some(note)) = (events, note) {
+                events.remember(note).await;
+            }
             let response = self
                 .client
                 .post(&url)

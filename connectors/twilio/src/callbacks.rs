@@ -4,6 +4,16 @@
 //! `key` names one transfer. Every request must carry a valid
 //! `X-Twilio-Signature`; unsigned or forged ones are refused with 403
 //! before anything else is read.
+//!
+//! Keys outlive a restart of the connector: a transfer remembers its key,
+//! its call and how far it got ([`CallNote`]) in the SDK's journal, and
+//! the resumed transfer registers the same key again
+//! ([`Callbacks::register_again`]). The signature needs nothing but the
+//! configured auth token, so callbacks signed for the previous process
+//! verify here too. A signed callback for a key not (yet) registered,
+//! as between a restart and the control service's re-attach, is answered
+//! as a registered one would be (hold the caller unless the call is over)
+//! and kept for [`KEEP_EARLY`], to be applied when its transfer resumes.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +27,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use baton_connector_sdk::{FailureReason, TransferEvents};
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::signature;
@@ -24,15 +35,56 @@ use crate::twiml::{DialCallbacks, EnqueueCallbacks};
 
 /// Twilio's callbacks are small forms; anything bigger is not one.
 const MAX_CALLBACK_BYTES: usize = 64 * 1024;
+/// How long a signed callback for a key not registered is kept for its
+/// transfer to resume: past the control service's re-attach window.
+pub const KEEP_EARLY: Duration = Duration::from_secs(120);
+/// The most keys whose early callbacks are kept; more are answered but
+/// not kept.
+const MAX_EARLY_KEYS: usize = 10_000;
 
 /// What was asked of Twilio for one transfer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Leg {
     /// `<Dial>`; `context_in_signalling` when the INVITE carried the
     /// context (SIP headers), so that answering delivers it.
     Dial { context_in_signalling: bool },
     /// `<Enqueue>` into a TaskRouter workflow.
     Enqueue,
+}
+
+/// How far a transfer got with Twilio, in the order it gets there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// The call update is being sent: Twilio may or may not have it.
+    Sending,
+    /// Twilio accepted the call update: the call follows its TwiML.
+    Updated,
+    /// A callback reported the caller with a human.
+    Connected,
+}
+
+/// A transfer's note in the SDK's journal: what a restarted connector
+/// needs to follow the call again, never to update it a second time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallNote {
+    /// The key in the transfer's callback URLs.
+    pub key: String,
+    pub call_sid: String,
+    pub leg: Leg,
+    pub step: Step,
+}
+
+impl CallNote {
+    pub fn to_note(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_note(note: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(note)
+    }
 }
 
 struct Watched {
@@ -42,13 +94,37 @@ struct Watched {
     leg: Leg,
     ended: watch::Sender<bool>,
     connected: AtomicBool,
+    /// What the journal holds for the transfer, advanced as it goes.
+    note: tokio::sync::Mutex<CallNote>,
+}
+
+impl std::fmt::Debug for Watched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watched")
+            .field("transfer", &self.transfer)
+            .field("leg", &self.leg)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Watched {
-    /// Reports CONNECTED once, however many callbacks say so.
+    /// Reports CONNECTED once, however many callbacks say so, and
+    /// remembers it, so that a restarted connector leaves the call alone.
     async fn connected(&self, detail: &str) {
         if !self.connected.swap(true, Ordering::SeqCst) {
+            // Journalled first: a process that reported CONNECTED and
+            // crashed is followed by one that knows it.
+            self.advance(Step::Connected).await;
             self.events.connected(detail).await;
+        }
+    }
+
+    /// Remembers that the transfer got to `step` (never back).
+    async fn advance(&self, step: Step) {
+        let mut note = self.note.lock().await;
+        if step > note.step {
+            note.step = step;
+            self.events.remember(&note.to_note()).await;
         }
     }
 
@@ -57,6 +133,10 @@ impl Watched {
     }
 }
 
+/// A signed callback kept for a transfer not registered yet: its kind
+/// and form.
+type Early = (String, Vec<(String, String)>);
+
 /// The transfers whose callbacks are awaited, and how to verify them.
 pub struct Callbacks {
     auth_token: String,
@@ -64,6 +144,8 @@ pub struct Callbacks {
     hold_twiml: String,
     wait_twiml: String,
     watched: Mutex<HashMap<String, Arc<Watched>>>,
+    /// Signed callbacks for keys not registered, by key.
+    early: Mutex<HashMap<String, Vec<Early>>>,
 }
 
 impl std::fmt::Debug for Callbacks {
@@ -81,12 +163,30 @@ pub struct Registration {
     pub dial: DialCallbacks,
     pub enqueue: EnqueueCallbacks,
     ended: watch::Receiver<bool>,
+    watched: Arc<Watched>,
 }
 
 impl Registration {
     /// Waits until a callback reported the transfer's terminal event.
     pub async fn ended(mut self) {
         let _ = self.ended.wait_for(|ended| *ended).await;
+    }
+
+    /// The transfer's note as it would be at `step`.
+    pub async fn note_at(&self, step: Step) -> String {
+        let mut note = self.watched.note.lock().await.clone();
+        note.step = note.step.max(step);
+        note.to_note()
+    }
+
+    /// Remembers that the transfer got to `step` (never back).
+    pub async fn advance(&self, step: Step) {
+        self.watched.advance(step).await;
+    }
+
+    /// True when a callback reported the caller with a human.
+    pub fn is_connected(&self) -> bool {
+        self.watched.is_connected()
     }
 }
 
@@ -105,6 +205,7 @@ impl Callbacks {
             hold_twiml,
             wait_twiml,
             watched: Mutex::new(HashMap::new()),
+            early: Mutex::new(HashMap::new()),
         })
     }
 
@@ -112,27 +213,72 @@ impl Callbacks {
         self.watched.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts awaiting the callbacks of one transfer for `keep` (after
-    /// which late callbacks are answered 404).
+    /// Starts awaiting the callbacks of one transfer on `call_sid` under a
+    /// new key, for `keep` (after which late callbacks are answered 404).
     pub fn register(
         self: &Arc<Self>,
         transfer: (String, u32),
+        call_sid: &str,
         events: TransferEvents,
         leg: Leg,
         keep: Duration,
     ) -> Registration {
-        let key = uuid::Uuid::now_v7().simple().to_string();
+        let note = CallNote {
+            key: uuid::Uuid::now_v7().simple().to_string(),
+            call_sid: call_sid.to_owned(),
+            leg,
+            step: Step::Sending,
+        };
+        self.insert(transfer, events, note, keep)
+    }
+
+    /// Awaits the callbacks of a transfer a previous process of the
+    /// connector started, under the key it remembered: reports CONNECTED
+    /// again when it had been, then applies the callbacks that came
+    /// before this registration. Returns whether any had come.
+    pub async fn register_again(
+        self: &Arc<Self>,
+        transfer: (String, u32),
+        events: TransferEvents,
+        note: CallNote,
+        keep: Duration,
+    ) -> (Registration, bool) {
+        let connected = note.step == Step::Connected;
+        let registration = self.insert(transfer, events, note, keep);
+        let watched = registration.watched.clone();
+        if connected {
+            watched.connected.store(true, Ordering::SeqCst);
+            watched
+                .events
+                .connected("the caller was with the human before the connector restarted")
+                .await;
+        }
+        let early = self.lock_early().remove(&registration.key);
+        let replayed = early.as_ref().is_some_and(|early| !early.is_empty());
+        for (kind, params) in early.unwrap_or_default() {
+            apply(self, &watched, &kind, &params).await;
+        }
+        (registration, replayed)
+    }
+
+    fn insert(
+        self: &Arc<Self>,
+        transfer: (String, u32),
+        events: TransferEvents,
+        note: CallNote,
+        keep: Duration,
+    ) -> Registration {
+        let key = note.key.clone();
         let (ended, ended_receiver) = watch::channel(false);
-        self.lock().insert(
-            key.clone(),
-            Arc::new(Watched {
-                transfer,
-                events,
-                leg,
-                ended,
-                connected: AtomicBool::new(false),
-            }),
-        );
+        let watched = Arc::new(Watched {
+            transfer,
+            events,
+            leg: note.leg,
+            ended,
+            connected: AtomicBool::new(false),
+            note: tokio::sync::Mutex::new(note),
+        });
+        self.lock().insert(key.clone(), watched.clone());
         let callbacks = self.clone();
         let forget = key.clone();
         tokio::spawn(async move {
@@ -151,7 +297,36 @@ impl Callbacks {
             },
             key,
             ended: ended_receiver,
+            watched,
         }
+    }
+
+    fn lock_early(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Early>>> {
+        self.early.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps a signed callback for a key not registered, for
+    /// [`KEEP_EARLY`].
+    fn keep_early(self: &Arc<Self>, key: &str, kind: &str, params: Vec<(String, String)>) {
+        let mut early = self.lock_early();
+        if !early.contains_key(key) {
+            if early.len() >= MAX_EARLY_KEYS {
+                tracing::warn!("too many callbacks for unknown transfers; this one is not kept");
+                return;
+            }
+            let callbacks = Arc::downgrade(self);
+            let forget = key.to_owned();
+            tokio::spawn(async move {
+                tokio::time::sleep(KEEP_EARLY).await;
+                if let Some(callbacks) = callbacks.upgrade() {
+                    callbacks.lock_early().remove(&forget);
+                }
+            });
+        }
+        early
+            .entry(key.to_owned())
+            .or_default()
+            .push((kind.to_owned(), params));
     }
 
     /// What to set as the TaskRouter workspace's `EventCallbackUrl`, so that
@@ -215,6 +390,17 @@ fn signed_params(
     Ok(params)
 }
 
+/// The value of a form parameter, empty when absent.
+fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+/// The kind under which a TaskRouter event is kept for its transfer.
+const TASKROUTER: &str = "taskrouter";
+
 /// A TaskRouter workspace event. Tasks Baton created carry
 /// `baton_transfer` in their attributes; the others are acknowledged and
 /// ignored, as the workspace sends every task's events.
@@ -228,24 +414,21 @@ async fn taskrouter_event(
         Ok(params) => params,
         Err(refusal) => return refusal.into_response(),
     };
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    };
-    let key = serde_json::from_str::<serde_json::Value>(param("TaskAttributes"))
+    let Some(key) = serde_json::from_str::<serde_json::Value>(param(&params, "TaskAttributes"))
         .ok()
-        .and_then(|attributes| attributes["baton_transfer"].as_str().map(str::to_owned));
-    let Some(watched) = key.and_then(|key| callbacks.lock().get(&key).cloned()) else {
+        .and_then(|attributes| attributes["baton_transfer"].as_str().map(str::to_owned))
+    else {
         return StatusCode::OK.into_response();
     };
-    match param("EventType") {
-        "reservation.created" => watched.events.offered("offered to a Flex agent").await,
-        "reservation.accepted" => accept_task(&watched).await,
-        _ => {}
+    let watched = callbacks.lock().get(&key).cloned();
+    match watched {
+        Some(watched) => apply(&callbacks, &watched, TASKROUTER, &params).await,
+        None => {
+            // A task of a transfer that resumes after a restart, perhaps.
+            callbacks.keep_early(&key, TASKROUTER, params);
+            StatusCode::OK.into_response()
+        }
     }
-    StatusCode::OK.into_response()
 }
 
 /// A Flex agent accepted the task: its attributes (the context) are on
@@ -278,22 +461,60 @@ async fn callback(
         Ok(params) => params,
         Err(refusal) => return refusal.into_response(),
     };
-    let Some(watched) = callbacks.lock().get(&key).cloned() else {
-        return (StatusCode::NOT_FOUND, "no such transfer").into_response();
-    };
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    };
-    let response = match kind.as_str() {
+    if !matches!(kind.as_str(), "status" | "dial" | "wait" | "enqueue") {
+        return (StatusCode::NOT_FOUND, "no such callback").into_response();
+    }
+    let watched = callbacks.lock().get(&key).cloned();
+    if let Some(watched) = watched {
+        return apply(&callbacks, &watched, &kind, &params).await;
+    }
+    // Signed by Twilio for a transfer this process does not follow (yet):
+    // one started before a restart, whose control service has not
+    // re-attached. Kept for it, and answered as it would be: the caller
+    // holds unless the call is over.
+    let answer = unregistered_answer(&callbacks, &kind, &params);
+    callbacks.keep_early(&key, &kind, params);
+    answer
+}
+
+/// The answer to a callback of a transfer not registered.
+fn unregistered_answer(callbacks: &Callbacks, kind: &str, params: &[(String, String)]) -> Response {
+    match kind {
+        "dial" if matches!(param(params, "DialCallStatus"), "completed" | "answered") => {
+            twiml(StatusCode::OK, HANG_UP.into())
+        }
+        "enqueue" if matches!(param(params, "QueueResult"), "bridged" | "hangup") => {
+            twiml(StatusCode::OK, HANG_UP.into())
+        }
+        "dial" | "enqueue" => twiml(StatusCode::OK, callbacks.hold_twiml.clone()),
+        "wait" => twiml(StatusCode::OK, callbacks.wait_twiml.clone()),
+        _ => StatusCode::OK.into_response(),
+    }
+}
+
+/// Applies one callback (or TaskRouter event) to its transfer and answers
+/// it.
+async fn apply(
+    callbacks: &Callbacks,
+    watched: &Watched,
+    kind: &str,
+    params: &[(String, String)],
+) -> Response {
+    let response = match kind {
+        TASKROUTER => {
+            match param(params, "EventType") {
+                "reservation.created" => watched.events.offered("offered to a Flex agent").await,
+                "reservation.accepted" => accept_task(watched).await,
+                _ => {}
+            }
+            StatusCode::OK.into_response()
+        }
         "status" => {
-            on_call_status(&watched, param("CallStatus")).await;
+            on_call_status(watched, param(params, "CallStatus")).await;
             StatusCode::OK.into_response()
         }
         "dial" => {
-            let connected = on_dial_ended(&watched, param("DialCallStatus")).await;
+            let connected = on_dial_ended(watched, param(params, "DialCallStatus")).await;
             twiml(
                 StatusCode::OK,
                 if connected {
@@ -304,11 +525,16 @@ async fn callback(
             )
         }
         "wait" => {
-            on_queue_wait(&watched, param("QueuePosition"), param("AvgQueueTime")).await;
+            on_queue_wait(
+                watched,
+                param(params, "QueuePosition"),
+                param(params, "AvgQueueTime"),
+            )
+            .await;
             twiml(StatusCode::OK, callbacks.wait_twiml.clone())
         }
         "enqueue" => {
-            let connected = on_queue_left(&watched, param("QueueResult")).await;
+            let connected = on_queue_left(watched, param(params, "QueueResult")).await;
             twiml(
                 StatusCode::OK,
                 if connected {

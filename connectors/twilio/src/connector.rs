@@ -13,7 +13,7 @@ use baton_connector_sdk::{
 use serde_json::{Map, Value, json};
 
 use crate::api::CallsApi;
-use crate::callbacks::{Callbacks, Leg};
+use crate::callbacks::{CallNote, Callbacks, Leg, Step};
 use crate::config::TwilioConfig;
 use crate::twiml;
 
@@ -199,6 +199,7 @@ impl Connector for TwilioConnector {
         };
         let registration = self.callbacks.register(
             (transfer.handoff_id.clone(), transfer.attempt),
+            &call_sid,
             events.clone(),
             leg,
             keep,
@@ -264,9 +265,13 @@ impl Connector for TwilioConnector {
             return;
         }
         tracing::info!(call_sid = %call_sid, key = %registration.key, "{describe}");
+        // Remembered as the request leaves, then once Twilio has it: a
+        // restarted connector follows the call under the same key and
+        // never updates it again.
+        let sending = registration.note_at(Step::Sending).await;
         if let Err(error) = self
             .api
-            .update_twiml(&call_sid, &document, Some(&events))
+            .update_twiml(&call_sid, &document, Some(&events), Some(&sending))
             .await
         {
             events
@@ -277,6 +282,67 @@ impl Connector for TwilioConnector {
                 .await;
             return;
         }
+        registration.advance(Step::Updated).await;
+        registration.ended().await;
+    }
+
+    /// Follows the call a previous process of the connector updated: the
+    /// same callback key registered again (its callbacks, also those that
+    /// came meanwhile, go on to this transfer); the call is never updated
+    /// a second time.
+    async fn resume(&self, transfer: Transfer, events: TransferEvents) {
+        let Some(note) = transfer.remembered.as_deref() else {
+            // Nothing was sent to Twilio: the note is remembered before
+            // the call update leaves.
+            self.start(transfer, events).await;
+            return;
+        };
+        let note = match CallNote::from_note(note) {
+            Ok(note) => note,
+            Err(error) => {
+                tracing::warn!(%error, "the transfer's note is unreadable; the call is not updated again");
+                self.cancel(&transfer).await;
+                events
+                    .failed(
+                        FailureReason::Interrupted,
+                        "interrupted by a restart of the connector; its note is unreadable, so the call was not updated again",
+                    )
+                    .await;
+                return;
+            }
+        };
+        let keep = transfer
+            .deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            + KEEP_CALLBACKS;
+        let step = note.step;
+        tracing::info!(call_sid = %note.call_sid, key = %note.key, ?step, "following a call updated before the connector restarted");
+        let (registration, heard) = self
+            .callbacks
+            .register_again(
+                (transfer.handoff_id.clone(), transfer.attempt),
+                events.clone(),
+                note,
+                keep,
+            )
+            .await;
+        if step == Step::Sending && !heard && !events.is_ended() {
+            // The update was in flight at the restart: Twilio may or may
+            // not have it, and sending it again would ring the target a
+            // second time. The caller holds; the next target is tried.
+            self.cancel(&transfer).await;
+            events
+                .failed(
+                    FailureReason::Interrupted,
+                    "interrupted by a restart of the connector while the call update was sent; the caller holds and the call was not updated again",
+                )
+                .await;
+            return;
+        }
+        if !events.is_ended() {
+            registration.advance(Step::Updated).await;
+        }
         registration.ended().await;
     }
 
@@ -286,16 +352,22 @@ impl Connector for TwilioConnector {
         let Some(call_sid) = call_sid(transfer) else {
             return;
         };
-        if self
-            .callbacks
-            .was_connected(&transfer.handoff_id, transfer.attempt)
+        let connected_before_restart = transfer
+            .remembered
+            .as_deref()
+            .and_then(|note| CallNote::from_note(note).ok())
+            .is_some_and(|note| note.step == Step::Connected);
+        if connected_before_restart
+            || self
+                .callbacks
+                .was_connected(&transfer.handoff_id, transfer.attempt)
         {
             // The caller is talking to the human: leave the call alone.
             return;
         }
         if let Err(error) = self
             .api
-            .update_twiml(&call_sid, &self.config.hold_twiml, None)
+            .update_twiml(&call_sid, &self.config.hold_twiml, None, None)
             .await
         {
             // 21220: the call has ended, nothing to hold.
