@@ -3,10 +3,20 @@
 //! `conversation.call.platform_contact_id`) as contact attributes, moves the
 //! contact to the target's queue or quick connect, and follows it with
 //! DescribeContact and the queue's real-time metrics until an agent has it.
+//!
+//! A restart of the connector never moves a contact twice: before the
+//! first change to the contact the transfer remembers (in the SDK's
+//! journal) which contact it moves, then the contact it follows once the
+//! move is asked for. A resumed transfer follows that contact again; one
+//! interrupted before the move repeats only what is idempotent (the same
+//! attributes, and TransferContact with the same client token, which
+//! returns the contact already made).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use baton_connector_sdk::{
     Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
@@ -23,6 +33,32 @@ use crate::config::ConnectConfig;
 struct Holding {
     contact_id: String,
     initial_contact_id: String,
+}
+
+/// A transfer's note in the SDK's journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactNote {
+    /// The contact the transfer moves.
+    pub contact_id: String,
+    /// The initial contact, which holds the attributes.
+    pub initial_contact_id: String,
+    /// The contact's channel (VOICE, CHAT, TASK, EMAIL).
+    pub channel: String,
+    /// The contact followed once the move was asked for (TransferContact's
+    /// new contact, or the same one when its flow moves it).
+    #[serde(default)]
+    pub followed: Option<String>,
+}
+
+impl ContactNote {
+    pub fn to_note(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_note(note: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(note)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -311,6 +347,15 @@ impl Connector for ConnectConnector {
                 initial_contact_id: initial.clone(),
             },
         );
+        // Before the contact changes: a restart moves this contact, not
+        // the one the handoff named, and follows what the move made.
+        let mut note = ContactNote {
+            contact_id: contact_id.clone(),
+            initial_contact_id: initial.clone(),
+            channel: contact.channel.clone(),
+            followed: None,
+        };
+        events.remember(&note.to_note()).await;
         let destination = match self.destination(name, &events).await {
             Ok(destination) => destination,
             Err((reason, detail)) => {
@@ -375,7 +420,58 @@ impl Connector for ConnectConnector {
                 initial_contact_id: initial,
             },
         );
+        note.followed = Some(followed.clone());
+        events.remember(&note.to_note()).await;
         self.follow(&followed, &contact.channel, &events).await;
+    }
+
+    /// Follows the contact a previous process of the connector moved; one
+    /// it had not asked to move yet is moved now, by the same idempotent
+    /// requests, never as a second contact.
+    async fn resume(&self, transfer: Transfer, events: TransferEvents) {
+        let Some(note) = transfer.remembered.as_deref() else {
+            // Nothing was changed: the note comes before the first change.
+            self.start(transfer, events).await;
+            return;
+        };
+        let note = match ContactNote::from_note(note) {
+            Ok(note) => note,
+            Err(error) => {
+                tracing::warn!(%error, "the transfer's note is unreadable; the contact is not moved again");
+                self.cancel(&transfer).await;
+                events
+                    .failed(
+                        FailureReason::Interrupted,
+                        "interrupted by a restart of the connector; its note is unreadable, so the contact was not moved again",
+                    )
+                    .await;
+                return;
+            }
+        };
+        match &note.followed {
+            Some(followed) => {
+                tracing::info!(contact_id = %followed, "following a contact moved before the connector restarted");
+                self.hold(
+                    &transfer.handoff_id,
+                    Holding {
+                        contact_id: followed.clone(),
+                        initial_contact_id: note.initial_contact_id.clone(),
+                    },
+                );
+                self.follow(followed, &note.channel, &events).await;
+            }
+            None => {
+                tracing::info!(contact_id = %note.contact_id, "moving the contact a restart interrupted");
+                self.hold(
+                    &transfer.handoff_id,
+                    Holding {
+                        contact_id: note.contact_id.clone(),
+                        initial_contact_id: note.initial_contact_id.clone(),
+                    },
+                );
+                self.start(transfer, events).await;
+            }
+        }
     }
 
     /// Marks the transfer withdrawn on the contact (`baton_transfer =
@@ -384,9 +480,14 @@ impl Connector for ConnectConnector {
     /// queue without ending it, and ending the customer's contact is not the
     /// connector's to do.
     async fn cancel(&self, transfer: &Transfer) {
+        let remembered = transfer
+            .remembered
+            .as_deref()
+            .and_then(|note| ContactNote::from_note(note).ok())
+            .map(|note| note.initial_contact_id);
         let initial = match self.holding(&transfer.handoff_id) {
             Some(holding) => holding.initial_contact_id,
-            None => match contact_id(transfer) {
+            None => match remembered.or_else(|| contact_id(transfer)) {
                 Some(id) => id,
                 None => return,
             },
