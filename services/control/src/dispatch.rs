@@ -1258,7 +1258,7 @@ async fn fence(
             }
         }
         if Instant::now() >= until {
-            tracing::error!(handoff_id, connector = %handle.name, attempt = number, "cancel never confirmed");
+            tracing::warn!(handoff_id, connector = %handle.name, attempt = number, "cancel not confirmed in time");
             return false;
         }
         let pause = jittered_backoff(settings.retry_backoff, tries).min(MAX_REATTACH_PAUSE);
