@@ -1,0 +1,463 @@
+//! A restart of the webhook connector in the middle of a burst of handoffs
+//! is a non-event for the customers: real processes (the control service
+//! and the webhook connector with its transfer journal) and a receiving
+//! system in the test that answers each message after [`ANSWER_AFTER`],
+//! the connector killed (kill -9) or stopped (SIGTERM, a 3 s drain) while
+//! most of the burst is being delivered, then started again on the same
+//! addresses and data directory after a second.
+//!
+//! For every handoff: it reaches at most one human at the receiver (one
+//! `webhook-id`, one endpoint: a message delivered again after the restart
+//! has the same `webhook-id` and the same body, so the receiver counts it
+//! once; a second `webhook-id` for the handoff, or a delivery to the
+//! route's fallback endpoint as well, would be a second offer), its event
+//! log is gapless, and it ends COMPLETED. With a restart shorter than the
+//! re-attach window no handoff fails.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
+use baton_proto::handoff::v1::*;
+use baton_proto::types::v1 as pb;
+use baton_tests::{Service, sample_request, wait_until_ended};
+use tempfile::TempDir;
+use tokio::task::JoinSet;
+use tonic::transport::Channel;
+
+const HANDOFFS: usize = 200;
+/// How long the receiver takes to answer a message: with the endpoint's
+/// rate limit, the burst takes seconds to deliver.
+const ANSWER_AFTER: Duration = Duration::from_millis(300);
+/// Messages per second the connector sends to each endpoint.
+const RATE_PER_SECOND: u32 = 40;
+/// The fault hits once the receiver has answered this many messages.
+const FAULT_AFTER_ANSWERED: usize = 20;
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Kill,
+    Terminate,
+}
+
+/// One `webhook-id` as the receiver saw it.
+#[derive(Debug)]
+struct Message {
+    handoff_id: String,
+    endpoint: String,
+    body: Bytes,
+    deliveries: usize,
+    /// A delivery with this id whose body differed from the first.
+    changed: bool,
+}
+
+/// The receiving system: every message by `webhook-id`, and how many it
+/// answered.
+#[derive(Debug, Default)]
+struct Receiver {
+    messages: Mutex<BTreeMap<String, Message>>,
+    answered: AtomicUsize,
+}
+
+impl Receiver {
+    fn answered(&self) -> usize {
+        self.answered.load(Ordering::SeqCst)
+    }
+}
+
+async fn receive(
+    State(receiver): State<Arc<Receiver>>,
+    UrlPath(endpoint): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let Some(id) = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let Some(handoff_id) = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["data"]["handoff_id"].as_str().map(str::to_owned))
+    else {
+        return StatusCode::BAD_REQUEST;
+    };
+    {
+        let mut messages = receiver.messages.lock().expect("lock");
+        let message = messages.entry(id).or_insert_with(|| Message {
+            handoff_id,
+            endpoint,
+            body: body.clone(),
+            deliveries: 0,
+            changed: false,
+        });
+        message.deliveries += 1;
+        message.changed |= message.body != body;
+    }
+    // Counted when it arrives; a connector killed meanwhile never sees
+    // the answer and delivers the same message again.
+    tokio::time::sleep(ANSWER_AFTER).await;
+    receiver.answered.fetch_add(1, Ordering::SeqCst);
+    StatusCode::ACCEPTED
+}
+
+async fn start_receiver(receiver: Arc<Receiver>) -> SocketAddr {
+    let app = Router::new()
+        .route("/hooks/{endpoint}", post(receive))
+        .with_state(receiver);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the receiver");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn webhook_config(dir: &Path, receiver: SocketAddr, grpc: &str, http: &str) -> String {
+    let endpoint = |name: &str| {
+        format!(
+            "[endpoints.{name}]\nurl = \"http://{receiver}/hooks/{name}\"\nsecret = \"{SECRET}\"\n\
+             rate_per_second = {RATE_PER_SECOND}.0\nburst = 1\ntimeout = \"5s\"\n"
+        )
+    };
+    format!(
+        r#"name = "webhook"
+listen = "{grpc}"
+http_listen = "{http}"
+delivery_log = {log:?}
+data_dir = {data:?}
+drain_timeout = "3s"
+
+[retry]
+max_attempts = 6
+initial_backoff = "200ms"
+max_backoff = "1s"
+
+{desk}
+{backup}
+[queues]
+desk = ["desk"]
+backup = ["backup"]
+"#,
+        log = dir.join("deliveries.sqlite3").display().to_string(),
+        data = dir.join("webhook").display().to_string(),
+        desk = endpoint("desk"),
+        backup = endpoint("backup"),
+    )
+}
+
+async fn start_webhook(dir: &Path, receiver: SocketAddr, grpc: &str, http: &str) -> Service {
+    let config = dir.join("webhook.toml");
+    std::fs::write(&config, webhook_config(dir, receiver, grpc, http))
+        .expect("write the webhook config");
+    Service::start(
+        "baton-connector-webhook",
+        &["--config", config.to_str().expect("path")],
+        dir,
+    )
+    .await
+    .expect("start the webhook connector")
+}
+
+struct Stack {
+    dir: TempDir,
+    webhook: Option<Service>,
+    control: Service,
+    receiver_addr: SocketAddr,
+    webhook_grpc: SocketAddr,
+    webhook_http: SocketAddr,
+}
+
+impl Stack {
+    async fn start(receiver_addr: SocketAddr) -> Stack {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let webhook = start_webhook(dir.path(), receiver_addr, "127.0.0.1:0", "127.0.0.1:0").await;
+        let control_config = dir.path().join("control.toml");
+        std::fs::write(
+            &control_config,
+            format!(
+                r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+
+[store]
+data_dir = {data:?}
+
+# The burst arrives at once.
+[rate_limit]
+requests_per_second = 10000
+burst = 1000
+
+[connectors.webhook]
+endpoint = "{endpoint}"
+
+[default_connectors]
+queue = "webhook"
+
+[[routes]]
+name = "support"
+targets = [{{ connector = "webhook", queue = "desk" }}, {{ connector = "webhook", queue = "backup" }}]
+"#,
+                data = dir.path().join("control").display().to_string(),
+                endpoint = webhook.endpoint("grpc"),
+            ),
+        )
+        .expect("write control config");
+        let control = Service::start(
+            "baton-control",
+            &["--config", control_config.to_str().expect("path")],
+            dir.path(),
+        )
+        .await
+        .expect("start control");
+        Stack {
+            webhook_grpc: webhook.addr("grpc"),
+            webhook_http: webhook.addr("http"),
+            webhook: Some(webhook),
+            control,
+            receiver_addr,
+            dir,
+        }
+    }
+
+    async fn client(&self) -> HandoffServiceClient<Channel> {
+        HandoffServiceClient::connect(self.control.endpoint("grpc"))
+            .await
+            .expect("connect to control")
+    }
+
+    /// The fault: the connector is killed, or stopped with SIGTERM (it
+    /// drains first). Returns its log.
+    async fn stop_webhook(&mut self, fault: Fault) -> String {
+        let mut webhook = self.webhook.take().expect("webhook running");
+        let logs = webhook.logs();
+        match fault {
+            Fault::Kill => webhook
+                .crash()
+                .await
+                .expect("kill -9 the webhook connector"),
+            Fault::Terminate => {
+                let status = webhook.stop().await.expect("stop the webhook connector");
+                assert!(status.success(), "webhook connector exit status {status:?}");
+                return webhook.logs();
+            }
+        }
+        logs
+    }
+
+    /// The connector started again on the same addresses and data
+    /// directory.
+    async fn start_webhook_again(&mut self) {
+        self.webhook = Some(
+            start_webhook(
+                self.dir.path(),
+                self.receiver_addr,
+                &self.webhook_grpc.to_string(),
+                &self.webhook_http.to_string(),
+            )
+            .await,
+        );
+    }
+}
+
+/// The tally of one scenario.
+#[derive(Debug, Default)]
+struct Tally {
+    lost: usize,
+    offered_twice: usize,
+    failed: usize,
+    fell_back: usize,
+    delivered_again: usize,
+    in_flight_at_fault: usize,
+}
+
+async fn run(fault: Fault) {
+    let receiver = Arc::new(Receiver::default());
+    let receiver_addr = start_receiver(receiver.clone()).await;
+    let mut stack = Stack::start(receiver_addr).await;
+
+    let client = stack.client().await;
+    let mut creates = JoinSet::new();
+    let create = |creates: &mut JoinSet<String>, n: usize| {
+        let mut client = client.clone();
+        creates.spawn(async move {
+            let request = sample_request(
+                &format!("webhook-burst-{n}"),
+                pb::target::Kind::Route("support".into()),
+            );
+            client
+                .create_handoff(request)
+                .await
+                .expect("CreateHandoff")
+                .into_inner()
+                .handoff
+                .expect("handoff")
+                .id
+        });
+    };
+    for n in 0..HANDOFFS {
+        create(&mut creates, n);
+    }
+
+    // The fault hits mid-burst: some messages answered, most not yet.
+    for _ in 0..1200 {
+        if receiver.answered() >= FAULT_AFTER_ANSWERED {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let in_flight_at_fault = HANDOFFS.saturating_sub(receiver.answered());
+    let first_logs = stack.stop_webhook(fault).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stack.start_webhook_again().await;
+
+    let ids: Vec<String> = tokio::time::timeout(Duration::from_secs(60), creates.join_all())
+        .await
+        .expect("every CreateHandoff answered within a minute");
+    let mut tally = Tally {
+        in_flight_at_fault,
+        ..Tally::default()
+    };
+    let mut client = client.clone();
+    let mut states = BTreeMap::new();
+    for id in &ids {
+        // Bounded: 120 s for the first, less for the rest as they end.
+        let state = wait_until_ended(&mut client, id, 4800).await;
+        match state {
+            HandoffState::Completed => {}
+            HandoffState::Failed => tally.failed += 1,
+            _ => tally.lost += 1,
+        }
+        states.insert(id.clone(), state);
+    }
+
+    // What the receiver saw, by handoff: its message ids and endpoints.
+    let mut by_handoff: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (message_id, message) in receiver.messages.lock().expect("lock").iter() {
+        let (ids, endpoints) = by_handoff.entry(message.handoff_id.clone()).or_default();
+        ids.insert(message_id.clone());
+        endpoints.insert(message.endpoint.clone());
+        if message.deliveries > 1 {
+            tally.delivered_again += 1;
+        }
+        if message.changed {
+            problems.push(format!(
+                "{}: {message_id} delivered again with another body",
+                message.handoff_id
+            ));
+        }
+    }
+    for id in &ids {
+        let events = watch_all(&mut client, id).await;
+        let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+        if sequences != (1..=events.len() as u64).collect::<Vec<_>>() {
+            problems.push(format!("{id}: events not gapless: {sequences:?}"));
+        }
+        if events
+            .iter()
+            .any(|e| e.kind() == HandoffEventKind::TargetFailed)
+        {
+            tally.fell_back += 1;
+        }
+        let (message_ids, endpoints) = by_handoff.get(id).cloned().unwrap_or_default();
+        if message_ids.len() > 1 || endpoints.len() > 1 {
+            tally.offered_twice += 1;
+            problems.push(format!(
+                "{id}: offered twice: messages {message_ids:?} to endpoints {endpoints:?}"
+            ));
+        }
+        if states.get(id) == Some(&HandoffState::Completed) && message_ids.is_empty() {
+            problems.push(format!("{id}: COMPLETED, but the receiver never saw it"));
+        }
+    }
+    let control_logs = stack.control.logs();
+    println!(
+        "connector restart: webhook, {fault:?}, {} handoffs ({} in flight at the fault): \
+         {} lost, {} offered twice, {} failed, {} fell back, \
+         {} messages delivered again after the restart",
+        ids.len(),
+        tally.in_flight_at_fault,
+        tally.lost,
+        tally.offered_twice,
+        tally.failed,
+        tally.fell_back,
+        tally.delivered_again,
+    );
+    assert!(
+        problems.is_empty(),
+        "{problems:#?}\nfirst connector's log tail: {}",
+        tail(&first_logs)
+    );
+    assert_eq!(
+        (tally.lost, tally.offered_twice, tally.failed),
+        (0, 0, 0),
+        "{tally:?}\ncontrol log tail: {}",
+        tail(&control_logs)
+    );
+    // The fault hit the burst: most handoffs were in flight, and the
+    // control service re-attached to transfers the connector held.
+    assert!(tally.in_flight_at_fault >= HANDOFFS / 2, "{tally:?}");
+    assert!(
+        control_logs.contains("re-attaching"),
+        "no re-attach in the control log"
+    );
+    let second_logs = stack
+        .webhook
+        .as_ref()
+        .map(Service::logs)
+        .unwrap_or_default();
+    assert!(
+        second_logs.contains("resuming a delivery"),
+        "the restarted connector resumed no delivery: {}",
+        tail(&second_logs)
+    );
+}
+
+fn tail(logs: &str) -> String {
+    let lines: Vec<&str> = logs.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+async fn watch_all(client: &mut HandoffServiceClient<Channel>, id: &str) -> Vec<HandoffEvent> {
+    use tokio_stream::StreamExt;
+    let stream = client
+        .watch_handoff(WatchHandoffRequest {
+            handoff_id: id.into(),
+            after_sequence: 0,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        stream
+            .filter_map(|r| r.ok().and_then(|r| r.event))
+            .collect::<Vec<_>>()
+            .await
+    })
+    .await
+    .expect("an ended handoff's log ends")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_killed_mid_burst() {
+    run(Fault::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_terminated_mid_burst() {
+    run(Fault::Terminate).await;
+}
