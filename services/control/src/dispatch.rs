@@ -632,9 +632,13 @@ impl Dispatcher {
     ) -> Result<TransferOutcome, StoreError> {
         let name = attempt.planned.connector.as_str();
         let settings = self.dispatch.settings(name);
+        let last_target = handoff.planned(attempt.number + 1).is_none();
         let mut permit = match self.breakers.get(name) {
             None => None,
-            Some(breaker) if fresh => match breaker.admit() {
+            // An open circuit skips a connector to reach the next target
+            // sooner; the last target has none, so it waits for its
+            // connector (within the re-attach window) instead of failing.
+            Some(breaker) if fresh && !last_target => match breaker.admit() {
                 Admission::Admitted(permit) => Some(permit),
                 Admission::Skipped { failures } => {
                     metrics().circuit_skip(name);
@@ -674,7 +678,6 @@ impl Dispatcher {
         let mut held = !fresh;
         // Since when the connector has not taken this transfer's stream.
         let mut unreachable_since: Option<Instant> = None;
-        let last_target = handoff.planned(attempt.number + 1).is_none();
         let mut retried = 0;
         let deadline = instant_of(handoff.deadline_ms);
         let (info, checked_earlier) = loop {
