@@ -317,6 +317,12 @@ impl Service {
 
     /// Kills the process at once (SIGKILL), as a crash would.
     pub async fn crash(mut self) -> anyhow::Result<()> {
+        self.kill().await
+    }
+
+    /// Kills the process at once (SIGKILL), keeping the handle (its
+    /// addresses and log) for inspection.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
         self.child.kill().await?;
         Ok(())
     }

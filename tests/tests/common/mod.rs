@@ -115,6 +115,10 @@ name = "dead-then-alive"
 targets = [{{ connector = "down", queue = "agents" }}, {{ connector = "script", queue = "agents" }}]
 
 [[routes]]
+name = "hold-then-agents"
+targets = [{{ connector = "script", queue = "hold" }}, {{ connector = "script", queue = "agents" }}]
+
+[[routes]]
 name = "all-busy"
 targets = [{{ connector = "script", queue = "busy" }}, {{ connector = "script", sip_uri = "sip:busy@127.0.0.1" }}]
 
@@ -149,9 +153,20 @@ es = "Le paso con una persona que ya conoce su caso."
     /// Stops the connector (SIGTERM) and starts it again on the same
     /// address, as a rolling restart would.
     pub async fn restart_connector(&mut self) {
-        let address = self.connector.addr("grpc").to_string();
         let status = self.connector.stop().await.expect("stop the connector");
         assert!(status.success(), "connector exit status {status:?}");
+        self.start_connector_again().await;
+    }
+
+    /// Kills the connector (SIGKILL), as a crash would; it is down until
+    /// [`start_connector_again`](Self::start_connector_again).
+    pub async fn crash_connector(&mut self) {
+        self.connector.kill().await.expect("kill the connector");
+    }
+
+    /// Starts the connector again on the address it had.
+    pub async fn start_connector_again(&mut self) {
+        let address = self.connector.addr("grpc").to_string();
         let script = self.dir.path().join("script.toml");
         self.connector = Service::start(
             "baton-connector-script",
