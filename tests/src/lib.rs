@@ -6,6 +6,7 @@
 //! cargo target directory this test binary was built into. Build them first:
 //! `cargo build --release --workspace --bins`.
 
+pub mod burst;
 pub mod postgres;
 mod sample;
 pub mod sipp;

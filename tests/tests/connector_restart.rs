@@ -19,6 +19,7 @@ use std::time::Duration;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
+use baton_tests::burst::{check_gapless, event_log, spawn_create};
 use baton_tests::{Service, sample_request, wait_until_ended};
 use tempfile::TempDir;
 use tokio::task::JoinSet;
@@ -335,21 +336,12 @@ async fn run(fault: Fault, with_fallback: bool) {
     let client = stack.client().await;
     let mut creates = JoinSet::new();
     let create = |creates: &mut JoinSet<String>, n: usize| {
-        let mut client = client.clone();
-        creates.spawn(async move {
-            let request = sample_request(
-                &format!("burst-{n}"),
-                pb::target::Kind::Route("support".into()),
-            );
-            client
-                .create_handoff(request)
-                .await
-                .expect("CreateHandoff")
-                .into_inner()
-                .handoff
-                .expect("handoff")
-                .id
-        });
+        let target = pb::target::Kind::Route("support".into());
+        spawn_create(
+            creates,
+            &client,
+            sample_request(&format!("burst-{n}"), target),
+        );
     };
     for n in 0..HANDOFFS {
         create(&mut creates, n);
@@ -394,10 +386,9 @@ async fn run(fault: Fault, with_fallback: bool) {
     let wrapped = desktops.wrapped.lock().expect("lock").clone();
     let mut problems = Vec::new();
     for id in &ids {
-        let events = watch_all(&mut client, id).await;
-        let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
-        if sequences != (1..=events.len() as u64).collect::<Vec<_>>() {
-            problems.push(format!("{id}: events not gapless: {sequences:?}"));
+        let events = event_log(&mut client, id).await;
+        if let Err(problem) = check_gapless(id, &events) {
+            problems.push(problem);
         }
         let agents = offered.get(id).cloned().unwrap_or_default();
         if agents.len() > 1 {
@@ -450,26 +441,6 @@ async fn run(fault: Fault, with_fallback: bool) {
         control_logs.contains("re-attaching"),
         "no re-attach in the control log"
     );
-}
-
-async fn watch_all(client: &mut HandoffServiceClient<Channel>, id: &str) -> Vec<HandoffEvent> {
-    use tokio_stream::StreamExt;
-    let stream = client
-        .watch_handoff(WatchHandoffRequest {
-            handoff_id: id.into(),
-            after_sequence: 0,
-        })
-        .await
-        .expect("watch")
-        .into_inner();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        stream
-            .filter_map(|r| r.ok().and_then(|r| r.event))
-            .collect::<Vec<_>>()
-            .await
-    })
-    .await
-    .expect("an ended handoff's log ends")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

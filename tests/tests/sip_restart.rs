@@ -20,6 +20,7 @@ use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
 use baton_tests::Service;
+use baton_tests::burst::{check_gapless, event_log, spawn_create, tail};
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
@@ -183,17 +184,7 @@ async fn run(fault: Fault) {
 
     let mut creates = JoinSet::new();
     for n in 0..HANDOFFS {
-        let mut client = client.clone();
-        creates.spawn(async move {
-            client
-                .create_handoff(request(&format!("sip-burst-{n}")))
-                .await
-                .expect("CreateHandoff")
-                .into_inner()
-                .handoff
-                .expect("handoff")
-                .id
-        });
+        spawn_create(&mut creates, &client, request(&format!("sip-burst-{n}")));
     }
     let ids: Vec<String> = creates.join_all().await;
 
@@ -240,10 +231,9 @@ async fn run(fault: Fault) {
         }
     }
     for id in &ids {
-        let events = watch_all(&mut client, id).await;
-        let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
-        if sequences != (1..=events.len() as u64).collect::<Vec<_>>() {
-            problems.push(format!("{id}: events not gapless: {sequences:?}"));
+        let events = event_log(&mut client, id).await;
+        if let Err(problem) = check_gapless(id, &events) {
+            problems.push(problem);
         }
         let failures: Vec<&HandoffEvent> = events
             .iter()
@@ -311,31 +301,6 @@ async fn run(fault: Fault) {
     // acknowledged; every fallback call was answered and acknowledged.
     rings.assert_passed().await;
     answers.assert_passed().await;
-}
-
-fn tail(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-async fn watch_all(client: &mut HandoffServiceClient<Channel>, id: &str) -> Vec<HandoffEvent> {
-    use tokio_stream::StreamExt;
-    let stream = client
-        .watch_handoff(WatchHandoffRequest {
-            handoff_id: id.into(),
-            after_sequence: 0,
-        })
-        .await
-        .expect("watch")
-        .into_inner();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        stream
-            .filter_map(|r| r.ok().and_then(|r| r.event))
-            .collect::<Vec<_>>()
-            .await
-    })
-    .await
-    .expect("an ended handoff's log ends")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,6 +29,7 @@ use axum::routing::post;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
+use baton_tests::burst::{check_gapless, event_log, spawn_create, tail};
 use baton_tests::{Service, sample_request, wait_until_ended};
 use tempfile::TempDir;
 use tokio::task::JoinSet;
@@ -294,21 +295,12 @@ async fn run(fault: Fault) {
     let client = stack.client().await;
     let mut creates = JoinSet::new();
     let create = |creates: &mut JoinSet<String>, n: usize| {
-        let mut client = client.clone();
-        creates.spawn(async move {
-            let request = sample_request(
-                &format!("webhook-burst-{n}"),
-                pb::target::Kind::Route("support".into()),
-            );
-            client
-                .create_handoff(request)
-                .await
-                .expect("CreateHandoff")
-                .into_inner()
-                .handoff
-                .expect("handoff")
-                .id
-        });
+        let target = pb::target::Kind::Route("support".into());
+        spawn_create(
+            creates,
+            &client,
+            sample_request(&format!("webhook-burst-{n}"), target),
+        );
     };
     for n in 0..HANDOFFS {
         create(&mut creates, n);
@@ -371,10 +363,9 @@ async fn run(fault: Fault) {
         }
     }
     for id in &ids {
-        let events = watch_all(&mut client, id).await;
-        let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
-        if sequences != (1..=events.len() as u64).collect::<Vec<_>>() {
-            problems.push(format!("{id}: events not gapless: {sequences:?}"));
+        let events = event_log(&mut client, id).await;
+        if let Err(problem) = check_gapless(id, &events) {
+            problems.push(problem);
         }
         if events
             .iter()
@@ -438,31 +429,6 @@ async fn run(fault: Fault) {
         "the restarted connector resumed no delivery: {}",
         tail(&second_logs)
     );
-}
-
-fn tail(logs: &str) -> String {
-    let lines: Vec<&str> = logs.lines().collect();
-    lines[lines.len().saturating_sub(15)..].join("\n")
-}
-
-async fn watch_all(client: &mut HandoffServiceClient<Channel>, id: &str) -> Vec<HandoffEvent> {
-    use tokio_stream::StreamExt;
-    let stream = client
-        .watch_handoff(WatchHandoffRequest {
-            handoff_id: id.into(),
-            after_sequence: 0,
-        })
-        .await
-        .expect("watch")
-        .into_inner();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        stream
-            .filter_map(|r| r.ok().and_then(|r| r.event))
-            .collect::<Vec<_>>()
-            .await
-    })
-    .await
-    .expect("an ended handoff's log ends")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
