@@ -184,9 +184,13 @@ struct Stack {
 }
 
 impl Stack {
-    async fn start(receiver_addr: SocketAddr) -> Stack {
+    async fn start(receiver_addr: SocketAddr, with_fallback: bool) -> Stack {
         let dir = tempfile::tempdir().expect("tempdir");
         let webhook = start_webhook(dir.path(), receiver_addr, "127.0.0.1:0", "127.0.0.1:0").await;
+        let mut targets = String::from(r#"{ connector = "webhook", queue = "desk" }"#);
+        if with_fallback {
+            targets.push_str(r#", { connector = "webhook", queue = "backup" }"#);
+        }
         let control_config = dir.path().join("control.toml");
         std::fs::write(
             &control_config,
@@ -212,7 +216,7 @@ queue = "webhook"
 
 [[routes]]
 name = "support"
-targets = [{{ connector = "webhook", queue = "desk" }}, {{ connector = "webhook", queue = "backup" }}]
+targets = [{targets}]
 "#,
                 data = dir.path().join("control").display().to_string(),
                 endpoint = webhook.endpoint("grpc"),
@@ -287,10 +291,10 @@ struct Tally {
     in_flight_at_fault: usize,
 }
 
-async fn run(fault: Fault) {
+async fn run(fault: Fault, with_fallback: bool) {
     let receiver = Arc::new(Receiver::default());
     let receiver_addr = start_receiver(receiver.clone()).await;
-    let mut stack = Stack::start(receiver_addr).await;
+    let mut stack = Stack::start(receiver_addr, with_fallback).await;
 
     let client = stack.client().await;
     let mut creates = JoinSet::new();
@@ -386,9 +390,14 @@ async fn run(fault: Fault) {
     }
     let control_logs = stack.control.logs();
     println!(
-        "connector restart: webhook, {fault:?}, {} handoffs ({} in flight at the fault, \
+        "connector restart: webhook, {fault:?}, {}: {} handoffs ({} in flight at the fault, \
          {DURING_DOWNTIME} created while it was down): {} lost, {} offered twice, {} failed, {} fell back, \
          {} messages delivered again after the restart",
+        if with_fallback {
+            "with fallback"
+        } else {
+            "no fallback"
+        },
         ids.len(),
         tally.in_flight_at_fault,
         tally.lost,
@@ -415,6 +424,10 @@ async fn run(fault: Fault) {
     // escalated while it was down (on SIGTERM, some reached the draining
     // connector and were refused, which is the same).
     assert!(tally.fell_back <= DURING_DOWNTIME, "{tally:?}");
+    if !with_fallback {
+        // Nothing to fall back to: those customers waited for the connector.
+        assert_eq!(tally.fell_back, 0, "{tally:?}");
+    }
     assert!(
         control_logs.contains("re-attaching"),
         "no re-attach in the control log"
@@ -433,10 +446,20 @@ async fn run(fault: Fault) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_killed_mid_burst() {
-    run(Fault::Kill).await;
+    run(Fault::Kill, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_terminated_mid_burst() {
-    run(Fault::Terminate).await;
+    run(Fault::Terminate, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_killed_mid_burst_without_a_fallback() {
+    run(Fault::Kill, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_terminated_mid_burst_without_a_fallback() {
+    run(Fault::Terminate, false).await;
 }
