@@ -7,10 +7,12 @@
 //! `cargo build --release --workspace --bins`.
 
 pub mod burst;
+mod in_process;
 pub mod postgres;
 mod sample;
 pub mod sipp;
 
+pub use in_process::InProcess;
 pub use sample::sample_request;
 
 use std::net::SocketAddr;

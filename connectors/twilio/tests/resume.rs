@@ -18,47 +18,31 @@ use baton_connector_twilio::TwilioConfig;
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{StartTransferRequest, StartTransferResponse, TransferEventKind};
 use baton_proto::types::v1::{FailureReason, target};
+use baton_tests::InProcess;
 use common::*;
 
 /// A connector process: its own runtime, dropped at once to crash it.
 struct Process {
-    runtime: Option<tokio::runtime::Runtime>,
+    connector: InProcess,
     grpc: SocketAddr,
     callbacks: SocketAddr,
 }
 
 impl Process {
-    /// Starts the connector; the addresses may still be held by a crashed
-    /// predecessor for a moment, so binding is tried again (bounded).
     fn start(config: TwilioConfig) -> Process {
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            let mut tries = 0;
-            let bound = loop {
-                match runtime.block_on(baton_connector_twilio::bind(config.clone())) {
-                    Ok(bound) => break bound,
-                    Err(error) if tries < 50 => {
-                        tries += 1;
-                        eprintln!("binding again: {error:#}");
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                    Err(error) => panic!("the connector does not bind: {error:#}"),
-                }
-            };
-            let (grpc, callbacks) = (bound.grpc_addr, bound.callbacks_addr);
-            runtime.spawn(bound.serve(std::future::pending()));
-            Process {
-                runtime: Some(runtime),
-                grpc,
-                callbacks,
+        let (connector, (grpc, callbacks)) = InProcess::start(move || {
+            let config = config.clone();
+            async move {
+                let bound = baton_connector_twilio::bind(config).await?;
+                let addresses = (bound.grpc_addr, bound.callbacks_addr);
+                Ok((addresses, bound.serve(std::future::pending())))
             }
-        })
-        .join()
-        .expect("the connector's thread")
+        });
+        Process {
+            connector,
+            grpc,
+            callbacks,
+        }
     }
 
     /// The configuration of the same process started again: the same
@@ -71,18 +55,8 @@ impl Process {
     }
 
     /// Ends the process as kill -9 would: every task dropped where it is.
-    fn crash(mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+    fn crash(self) {
+        self.connector.crash();
     }
 }
 

@@ -26,64 +26,38 @@ use baton_proto::connector::v1::{
     TransferEventKind,
 };
 use baton_proto::types::v1::{QueueTarget, Target, TransferMode, target};
+use baton_tests::InProcess;
 use common::{Answer, SECRET, receiver, secret_bytes, start_receiver};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// A connector process: its own runtime, dropped at once to crash it.
 struct Process {
-    runtime: Option<tokio::runtime::Runtime>,
+    connector: InProcess,
     grpc: SocketAddr,
     http: SocketAddr,
 }
 
 impl Process {
-    /// Starts the connector; the addresses may still be held by a crashed
-    /// predecessor for a moment, so binding is tried again (bounded).
     fn start(config: WebhookConfig) -> Process {
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("runtime");
-            let mut tries = 0;
-            let bound = loop {
-                match runtime.block_on(baton_connector_webhook::bind(config.clone())) {
-                    Ok(bound) => break bound,
-                    Err(error) if tries < 50 => {
-                        tries += 1;
-                        eprintln!("binding again: {error:#}");
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                    Err(error) => panic!("the connector does not bind: {error:#}"),
-                }
-            };
-            let (grpc, http) = (bound.grpc_addr, bound.http_addr);
-            runtime.spawn(bound.serve(std::future::pending()));
-            Process {
-                runtime: Some(runtime),
-                grpc,
-                http,
+        let (connector, (grpc, http)) = InProcess::start(move || {
+            let config = config.clone();
+            async move {
+                let bound = baton_connector_webhook::bind(config).await?;
+                let addresses = (bound.grpc_addr, bound.http_addr);
+                Ok((addresses, bound.serve(std::future::pending())))
             }
-        })
-        .join()
-        .expect("the connector's thread")
+        });
+        Process {
+            connector,
+            grpc,
+            http,
+        }
     }
 
     /// Ends the process as kill -9 would: every task dropped where it is.
-    fn crash(mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
+    fn crash(self) {
+        self.connector.crash();
     }
 }
 
