@@ -1098,19 +1098,25 @@ mod tests {
         desk.accept("ann", "h1").expect("accept");
     }
 
-    #[test]
-    fn a_cancel_withdraws_a_held_contact_at_once_and_a_late_start_never_queues_it_again() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = QueueConfig::ephemeral(dir.path());
+    /// A desk where ann (away) is signed in and h1 (attempt 1) waits,
+    /// opened again: h1 is held; returns ann's session.
+    fn restarted_with_h1_held(config: &QueueConfig) -> (Arc<Desk>, String) {
         let ann = {
-            let desk = Desk::open(&config).expect("open");
+            let desk = Desk::open(config).expect("open");
             let ann = sign_in(&desk, "ann");
             desk.set_state("ann", AgentState::Away).expect("away");
             desk.enqueue(new_contact("h1", 1), envelope())
                 .expect("enqueue");
             ann
         };
-        let desk = Desk::open(&config).expect("reopen");
+        (Desk::open(config).expect("reopen"), ann)
+    }
+
+    #[test]
+    fn a_cancel_withdraws_a_held_contact_at_once_and_a_late_start_never_queues_it_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = QueueConfig::ephemeral(dir.path());
+        let (desk, ann) = restarted_with_h1_held(&config);
         desk.release("h1", 1);
         assert!(desk.contact_status("h1").is_none(), "withdrawn at once");
         assert!(desk.supervisor_view().contacts.is_empty());
@@ -1135,15 +1141,7 @@ mod tests {
     fn a_later_attempt_takes_over_the_contact_and_a_cancel_of_the_earlier_one_leaves_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = QueueConfig::ephemeral(dir.path());
-        let ann = {
-            let desk = Desk::open(&config).expect("open");
-            let ann = sign_in(&desk, "ann");
-            desk.set_state("ann", AgentState::Away).expect("away");
-            desk.enqueue(new_contact("h1", 1), envelope())
-                .expect("enqueue");
-            ann
-        };
-        let desk = Desk::open(&config).expect("reopen");
+        let (desk, ann) = restarted_with_h1_held(&config);
         assert_eq!(
             desk.enqueue(new_contact("h1", 2), envelope()),
             Ok(Admitted::TookOver { from_attempt: 1 })
