@@ -26,7 +26,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The service stubs need tonic; the `grpc` feature (default) brings it.
     let grpc = std::env::var_os("CARGO_FEATURE_GRPC").is_some();
+    // A malformed request is INVALID_ARGUMENT, not tonic's INTERNAL
+    // (src/codec.rs).
     tonic_prost_build::configure()
+        .codec_path("crate::codec::BatonCodec")
         .build_client(grpc)
         .build_server(grpc)
         .compile_fds(descriptors)?;

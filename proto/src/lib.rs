@@ -30,6 +30,9 @@ pub mod connector {
     }
 }
 
+#[cfg(feature = "grpc")]
+pub mod codec;
+
 /// The encoded `FileDescriptorSet` of every Baton contract, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/baton_descriptor.bin"));
