@@ -82,8 +82,9 @@ fn fit_structured(context: &pb::HandoffContext, limit: usize) -> (pb::HandoffCon
 /// Compact JSON for a size-limited mechanism. SIP mechanisms carry only what
 /// is safe in signalling: the token, then the intent, reason, language and
 /// priority. Platform mechanisms (task attributes, webhooks) may also carry
-/// the summary, non-sensitive entities, notes and the latest turns.
-/// Sensitive entity values never go into a payload.
+/// the summary, non-sensitive entities, notes, what the AI tried and the
+/// transcript. Sensitive entity values never go into a payload. Every field
+/// of the context a payload does not carry is named in `omitted_fields`.
 fn render_payload(
     mechanism: ContextMechanism,
     reference: &ContextReference,
@@ -123,7 +124,13 @@ fn render_payload(
     }
     candidates.push(("language", json!(conversation.language)));
     candidates.push(("priority", json!(context.priority)));
+    let reason_detail = context
+        .reason
+        .as_ref()
+        .map(|r| r.detail.as_str())
+        .filter(|d| !d.is_empty());
     if signalling {
+        omitted.extend(reason_detail.map(|_| "reason_detail".to_string()));
         omitted.extend(
             [
                 "summary",
@@ -136,6 +143,9 @@ fn render_payload(
         );
     } else {
         candidates.push(("summary", json!(context.summary)));
+        if let Some(detail) = reason_detail {
+            candidates.push(("reason_detail", json!(detail)));
+        }
         let entities: Map<String, Value> = context
             .entities
             .iter()
@@ -144,6 +154,14 @@ fn render_payload(
             .collect();
         candidates.push(("entities", Value::Object(entities)));
         candidates.push(("agent_notes", json!(context.agent_notes)));
+        let attempts: Vec<Value> = context
+            .attempts
+            .iter()
+            .map(|a| {
+                json!({"action": a.action, "outcome": attempt_outcome_name(a.outcome), "detail": a.detail})
+            })
+            .collect();
+        candidates.push(("attempts", Value::Array(attempts)));
         let turns: Vec<Value> = context
             .transcript
             .iter()
@@ -174,6 +192,17 @@ pub fn reason_name(kind: i32) -> &'static str {
         Ok(pb::EscalationKind::Compliance) => "compliance",
         Ok(pb::EscalationKind::RepeatedFailure) => "repeated_failure",
         _ => "other",
+    }
+}
+
+pub fn attempt_outcome_name(outcome: i32) -> &'static str {
+    match pb::AttemptOutcome::try_from(outcome) {
+        Ok(pb::AttemptOutcome::Partial) => "partial",
+        Ok(pb::AttemptOutcome::Failed) => "failed",
+        Ok(pb::AttemptOutcome::NotUnderstood) => "not_understood",
+        Ok(pb::AttemptOutcome::Refused) => "refused",
+        Ok(pb::AttemptOutcome::Succeeded) => "succeeded",
+        _ => "unspecified",
     }
 }
 
@@ -228,6 +257,11 @@ mod tests {
                     at: None,
                 })
                 .collect(),
+            attempts: vec![pb::Attempt {
+                action: "looked up the March invoice".into(),
+                outcome: pb::AttemptOutcome::Failed as i32,
+                detail: "two charges, refund needs a human".into(),
+            }],
             ..Default::default()
         }
     }
@@ -316,5 +350,54 @@ mod tests {
                 .omitted_fields
                 .contains(&"transcript".to_string())
         );
+    }
+
+    /// Every top-level field of the context is either in a payload or named
+    /// as omitted: a receiver can tell "not sent" from "not known".
+    #[test]
+    fn every_context_field_a_payload_leaves_out_is_named() {
+        let fields = [
+            "summary",
+            "intent",
+            "entities",
+            "transcript",
+            "attempts",
+            "reason",
+            "reason_detail",
+            "agent_notes",
+            "priority",
+        ];
+        let mut context = context(2);
+        context.reason = Some(pb::EscalationReason {
+            kind: pb::EscalationKind::Complexity as i32,
+            detail: "refund over the AI's limit".into(),
+        });
+        context.agent_notes = "prefers email".into();
+        for mechanism in [
+            ContextMechanism::SipHeaders,
+            ContextMechanism::TaskAttributes,
+            ContextMechanism::Webhook,
+        ] {
+            for limit in [0, 300, 700] {
+                let envelope = build_envelope(
+                    reference(),
+                    &pb::Conversation::default(),
+                    &context,
+                    &[capability(mechanism, limit)],
+                );
+                let payload = &envelope.payloads[0];
+                let carried: Value = serde_json::from_str(&payload.content).expect("json");
+                for field in fields {
+                    assert!(
+                        carried.get(field).is_some()
+                            || payload.omitted_fields.iter().any(|o| o == field),
+                        "{mechanism:?} at {limit} bytes neither carries nor names {field}: {payload:?}"
+                    );
+                }
+                if mechanism != ContextMechanism::SipHeaders && limit == 0 {
+                    assert!(payload.content.contains("looked up the March invoice"));
+                }
+            }
+        }
     }
 }
