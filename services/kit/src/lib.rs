@@ -4,6 +4,7 @@
 pub mod config;
 pub mod grpc;
 pub mod lifecycle;
+pub mod message_size;
 pub mod redact;
 pub mod status;
 pub mod telemetry;
