@@ -227,7 +227,9 @@ impl ConnectorRegistry {
                     connector = %handle.name,
                     endpoint = %handle.endpoint,
                     version = %info.version,
-                    target_kinds = ?info.target_kinds(),
+                    // The generated accessor is a lazy iterator: collect it, or
+                    // the log shows `FilterMap{..}` instead of the kinds.
+                    target_kinds = ?info.target_kinds().map(|kind| kind.as_str_name()).collect::<Vec<_>>(),
                     "connector ready"
                 ),
                 Err(error) => {
