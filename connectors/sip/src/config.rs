@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::message;
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -128,6 +130,11 @@ pub struct SipEndpointConfig {
     /// timer. Default `500ms`.
     #[serde(with = "humantime_serde")]
     pub t1: Duration,
+    /// The most bytes of replies kept for retransmitted requests (each
+    /// reply is kept 64*T1, RFC 3261 timers J and H, and copies its
+    /// request's Via headers); past it the oldest go first, and a request
+    /// retransmitted after that is answered again. Default 4 MiB.
+    pub reply_cache_bytes: usize,
 }
 
 impl Default for SipEndpointConfig {
@@ -139,6 +146,7 @@ impl Default for SipEndpointConfig {
             user: "baton".into(),
             outbound_proxy: None,
             t1: Duration::from_millis(500),
+            reply_cache_bytes: crate::stack::REPLY_CACHE_BYTES,
         }
     }
 }
@@ -177,9 +185,24 @@ pub struct HeaderPolicy {
     /// Fields of the SIP_HEADERS payload sent as `X-Baton-<Field>` headers.
     /// Default `["intent", "reason", "language", "priority"]`.
     pub x_headers: Vec<String>,
-    /// Send the caller's number in `P-Asserted-Identity` when known.
-    /// Default true.
+    /// Send the caller's number in `P-Asserted-Identity` when known and
+    /// when `send_sensitive` names `caller_number`. Default true.
     pub p_asserted_identity: bool,
+    /// The sensitive values that may leave in signalling, each named
+    /// explicitly: `caller_number` (the caller's number, in
+    /// `P-Asserted-Identity` and, with a trunk's `caller_id_policy =
+    /// "original"`, in the From of calls through the trunk). Sensitive
+    /// values not named here never leave in any header. Default none.
+    pub send_sensitive: Vec<SensitiveValue>,
+}
+
+/// A sensitive value of a handoff that configuration may let into SIP
+/// headers (`headers.send_sensitive`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SensitiveValue {
+    /// `conversation.call.caller_number`.
+    CallerNumber,
 }
 
 impl Default for HeaderPolicy {
@@ -194,6 +217,7 @@ impl Default for HeaderPolicy {
                 .map(String::from)
                 .to_vec(),
             p_asserted_identity: true,
+            send_sensitive: Vec::new(),
         }
     }
 }
@@ -280,6 +304,11 @@ impl std::fmt::Debug for TrunkConfig {
 }
 
 impl HeaderPolicy {
+    /// Whether configuration lets `value` into SIP headers.
+    pub fn may_send(&self, value: SensitiveValue) -> bool {
+        self.send_sensitive.contains(&value)
+    }
+
     /// Where User-to-User goes for `target` (a SIP URI or an E.164 number).
     pub fn uui_placement_for(&self, target: &str) -> UuiPlacement {
         if self
@@ -316,6 +345,12 @@ impl SipConfig {
         }
         if self.notify_timeout.is_zero() {
             return Err("notify_timeout must be more than 0".into());
+        }
+        if self.sip.reply_cache_bytes < message::MAX_MESSAGE_BYTES {
+            return Err(format!(
+                "sip.reply_cache_bytes must be at least {} (one message)",
+                message::MAX_MESSAGE_BYTES
+            ));
         }
         if self.sip.user.is_empty() || !self.sip.user.chars().all(is_user_char) {
             return Err("sip.user must be letters, digits, '.', '_', '-' or '+'".into());

@@ -15,6 +15,7 @@ use rsip::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::message::{self, HeaderLines};
+use crate::origin::Expected;
 use crate::stack::{Peer, SipError, SipStack, random_token};
 
 /// What one transfer holds on the wire.
@@ -32,6 +33,11 @@ pub enum Leg {
     Referring {
         refer_call_id: String,
         dialog: Option<Dialog>,
+        /// The REFER's From tag, which its NOTIFYs carry as their To tag.
+        /// Absent in notes of older versions: their NOTIFYs are then
+        /// matched by Call-ID alone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refer_tag: Option<String>,
     },
 }
 
@@ -152,7 +158,7 @@ pub fn release(stack: &Arc<SipStack>, leg: Leg) -> tokio::task::JoinHandle<()> {
 /// crossed it) is acknowledged and hung up.
 pub async fn end_invite(stack: &Arc<SipStack>, invite: &PendingInvite) -> InviteEnd {
     // Listen for the INVITE's final response before the CANCEL leaves.
-    let mut responses = stack.register_transaction(&invite.branch, &Method::Invite);
+    let mut responses = stack.register_transaction(&invite.branch, &Method::Invite, invite.to);
     let cancel = stack.non_invite(
         Method::Cancel,
         &invite.request_uri,
@@ -302,6 +308,35 @@ pub async fn bye(stack: &Arc<SipStack>, dialog: Dialog) -> Result<u16, SipError>
         .non_invite(Method::Bye, &dialog.remote_target, &lines, &branch, b"", to)
         .await?;
     Ok(response.status_code.code())
+}
+
+/// What the human's requests in `dialog` (their BYE) must carry: the
+/// dialog's tags, from the peer the INVITE went to (`invited`) or the
+/// dialog's next hop.
+pub async fn expected_in(stack: &SipStack, dialog: &Dialog, invited: Option<Peer>) -> Expected {
+    let mut peers: Vec<Peer> = invited.into_iter().collect();
+    if let Ok(next_hop) = dialog_destination(stack, dialog).await {
+        peers.push(next_hop);
+    }
+    Expected {
+        local_tag: dialog.local_tag.clone(),
+        remote_tag: Some(dialog.remote_tag.clone()).filter(|tag| !tag.is_empty()),
+        peers,
+    }
+}
+
+/// Hangs up an answered leg after `wait`, unless the human's side hung it
+/// up first (the phone ends the leg that Replaces took over).
+pub fn spawn_bye_unless_hung_up(stack: &Arc<SipStack>, dialog: Dialog, wait: std::time::Duration) {
+    let stack = stack.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        if stack.forget_answered(&dialog.call_id)
+            && let Err(error) = bye(&stack, dialog).await
+        {
+            tracing::warn!(%error, "BYE to the human's replaced leg failed");
+        }
+    });
 }
 
 /// Hangs up an answered leg in the background.

@@ -25,6 +25,8 @@ pub mod config;
 pub mod digest;
 pub mod leg;
 pub mod message;
+pub mod origin;
+pub mod reply_cache;
 pub mod restart;
 pub mod stack;
 pub mod transfer;
@@ -71,6 +73,7 @@ pub async fn bind(config: SipConfig) -> anyhow::Result<Bound> {
         config.sip.outbound_proxy.clone(),
     )
     .await?;
+    stack.limit_reply_cache(config.sip.reply_cache_bytes);
     let sip_addr = stack.local_addr();
     let mut options = ServeOptions::new(config.listen)
         .ready_endpoint("sip", sip_addr)

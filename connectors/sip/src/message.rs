@@ -190,6 +190,17 @@ pub fn render_response(
     reason: &str,
     local_tag: &str,
 ) -> Vec<u8> {
+    render_response_with(request, code, reason, local_tag, &[])
+}
+
+/// As [`render_response`], with `extra` header lines (`Allow` on a 405).
+pub fn render_response_with(
+    request: &rsip::Request,
+    code: u16,
+    reason: &str,
+    local_tag: &str,
+    extra: &[(String, String)],
+) -> Vec<u8> {
     let mut lines = HeaderLines::new();
     for header in request.headers.iter() {
         match header {
@@ -208,6 +219,7 @@ pub fn render_response(
             _ => {}
         }
     }
+    lines.extend(extra.iter().cloned());
     let headers = to_headers(&lines, 0);
     let status = format!("SIP/2.0 {code} {}\r\n{headers}\r\n", sanitize(reason, 64));
     status.into_bytes()

@@ -12,6 +12,7 @@ use std::time::Duration;
 use baton_connector_sdk::{FailureReason, Transfer, TransferEvents};
 
 use crate::leg::{self, Dialog, Leg};
+use crate::origin::{self, Expected};
 use crate::stack::SipStack;
 use crate::transfer::{NotifyOutcome, notify_outcome};
 
@@ -47,7 +48,21 @@ pub async fn resume(
         Leg::Referring {
             refer_call_id,
             dialog,
-        } => follow_refer(stack, notify_timeout, &refer_call_id, dialog, events).await,
+            refer_tag,
+        } => {
+            let subscription = Subscription {
+                call_id: refer_call_id,
+                tag: refer_tag,
+                gateway: transfer
+                    .envelope
+                    .conversation
+                    .as_ref()
+                    .and_then(|c| c.call.as_ref())
+                    .map(|call| call.sip_gateway_uri.clone())
+                    .unwrap_or_default(),
+            };
+            follow_refer(stack, notify_timeout, &subscription, dialog, events).await
+        }
         held => {
             let how = leg::end(stack, held).await;
             let detail = format!("{INTERRUPTED}; {how}");
@@ -64,6 +79,15 @@ fn leg_name(held: &Leg) -> &'static str {
     }
 }
 
+/// The REFER a predecessor sent: its Call-ID, its From tag (which the
+/// NOTIFYs carry; none in notes of older versions) and the gateway it
+/// went to (whose NOTIFYs alone are taken).
+struct Subscription {
+    call_id: String,
+    tag: Option<String>,
+    gateway: String,
+}
+
 /// The predecessor had sent the REFER, which may well have moved the
 /// caller: its NOTIFYs (on the REFER's Call-ID, to this same address) say
 /// so. Success is reported as such; a failure, or no final NOTIFY within
@@ -71,15 +95,27 @@ fn leg_name(held: &Leg) -> &'static str {
 async fn follow_refer(
     stack: &Arc<SipStack>,
     notify_timeout: Duration,
-    refer_call_id: &str,
+    subscription: &Subscription,
     dialog: Option<Dialog>,
     events: &TransferEvents,
 ) {
     if let Some(dialog) = &dialog {
         // The human's phone hangs up our leg once Replaces takes it.
-        stack.remember_answered(&dialog.call_id);
+        let expected = leg::expected_in(stack, dialog, None).await;
+        stack.remember_answered(&dialog.call_id, expected);
     }
-    let mut notifies = stack.register_dialog(refer_call_id);
+    let expected = match &subscription.tag {
+        Some(tag) => {
+            let sent_to = stack.resolve(&subscription.gateway).await.ok();
+            Some(Expected {
+                local_tag: tag.clone(),
+                remote_tag: None,
+                peers: origin::peers_for(&subscription.gateway, sent_to).await,
+            })
+        }
+        None => None,
+    };
+    let mut notifies = stack.register_dialog(&subscription.call_id, expected);
     let deadline = tokio::time::sleep(notify_timeout);
     tokio::pin!(deadline);
     let outcome = loop {

@@ -18,6 +18,8 @@ use tokio::sync::mpsc;
 
 pub use crate::config::Transport;
 use crate::message::{self, HeaderLines, MAX_MESSAGE_BYTES};
+use crate::origin::{self, Expected};
+use crate::reply_cache::ReplyCache;
 
 /// Where a message goes: an address and a transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -35,9 +37,17 @@ impl Transport {
     }
 }
 
-/// The most server transactions remembered at once; beyond it, requests
-/// are still answered, their retransmissions handled again.
-const MAX_SERVER_TRANSACTIONS: usize = 10_000;
+/// The default bound of the replies kept for retransmitted requests
+/// (`sip.reply_cache_bytes`).
+pub const REPLY_CACHE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The most finished INVITE transactions remembered, so that a
+/// retransmitted final response from the peer is acknowledged again.
+const MAX_FINISHED_INVITES: usize = 1024;
+
+/// The methods the connector takes (RFC 3261 20.5): in the INVITEs it sends
+/// and in every 405.
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, NOTIFY, OPTIONS";
 
 /// RFC 3261 T2: the cap of non-INVITE retransmission intervals.
 const T2: Duration = Duration::from_secs(4);
@@ -55,7 +65,8 @@ pub enum SipError {
     Build(String),
 }
 
-type Listeners<T> = Mutex<HashMap<String, mpsc::UnboundedSender<T>>>;
+/// Listeners by key, each with what a message must satisfy to reach it.
+type Listeners<K, T> = Mutex<HashMap<String, (K, mpsc::UnboundedSender<T>)>>;
 
 /// The SIP endpoint shared by every transfer.
 #[derive(Debug)]
@@ -72,13 +83,21 @@ pub struct SipStack {
     user: String,
     t1: Duration,
     outbound_proxy: Option<String>,
-    transactions: Listeners<rsip::Response>,
-    dialogs: Listeners<rsip::Request>,
-    /// Call-IDs of the legs we placed and the human answered: their BYE
-    /// (the phone hanging up our leg once Replaces took it) gets a 200.
-    answered_calls: Mutex<std::collections::VecDeque<String>>,
+    /// Client transactions, with the peer the request went to: the only
+    /// address their responses are taken from.
+    transactions: Listeners<Peer, rsip::Response>,
+    /// In-dialog requests by Call-ID, with the dialog's tags and peers
+    /// (`None`: a REFER noted by an older version, matched by Call-ID).
+    dialogs: Listeners<Option<Expected>, rsip::Request>,
+    /// The legs we placed and the human answered, by Call-ID with their
+    /// dialog: their BYE (the phone hanging up our leg once Replaces took
+    /// it) gets a 200.
+    answered_calls: Mutex<std::collections::VecDeque<(String, Expected)>>,
     /// Responses sent, by server transaction, for retransmitted requests.
-    answered_requests: Mutex<HashMap<String, (tokio::time::Instant, Vec<u8>)>>,
+    answered_requests: Mutex<ReplyCache>,
+    /// INVITE transactions that ended (key, peer, when): a retransmitted
+    /// final response from that peer is acknowledged again.
+    finished_invites: Mutex<std::collections::VecDeque<(String, Peer, tokio::time::Instant)>>,
 }
 
 /// A registration that ends when dropped, so that an abandoned transfer
@@ -94,15 +113,17 @@ impl<T> Drop for Registration<T> {
     fn drop(&mut self) {
         if self.dialog {
             lock(&self.stack.dialogs).remove(&self.key);
-        } else {
-            lock(&self.stack.transactions).remove(&self.key);
+        } else if let Some((peer, _)) = lock(&self.stack.transactions).remove(&self.key)
+            && self.key.ends_with(" INVITE")
+        {
+            self.stack.finished_invite(&self.key, peer);
         }
     }
 }
 
-fn lock<T>(
-    map: &Listeners<T>,
-) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<T>>> {
+fn lock<K, T>(
+    map: &Listeners<K, T>,
+) -> std::sync::MutexGuard<'_, HashMap<String, (K, mpsc::UnboundedSender<T>)>> {
     map.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -137,7 +158,8 @@ impl SipStack {
             transactions: Mutex::new(HashMap::new()),
             dialogs: Mutex::new(HashMap::new()),
             answered_calls: Mutex::new(std::collections::VecDeque::new()),
-            answered_requests: Mutex::new(HashMap::new()),
+            answered_requests: Mutex::new(ReplyCache::new(t1 * 64, REPLY_CACHE_BYTES)),
+            finished_invites: Mutex::new(std::collections::VecDeque::new()),
         }))
     }
 
@@ -147,6 +169,23 @@ impl SipStack {
 
     pub fn t1(&self) -> Duration {
         self.t1
+    }
+
+    /// Bounds the replies kept for retransmitted requests to `bytes`
+    /// (`sip.reply_cache_bytes`); before `run`.
+    pub fn limit_reply_cache(&self, bytes: usize) {
+        *self
+            .answered_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = ReplyCache::new(self.t1 * 64, bytes);
+    }
+
+    /// The bytes of replies kept for retransmitted requests.
+    pub fn reply_cache_bytes(&self) -> usize {
+        self.answered_requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .bytes()
     }
 
     /// The connector's own URI, e.g. `sip:baton@127.0.0.1:5062`.
@@ -304,19 +343,29 @@ impl SipStack {
     ) -> Option<(Vec<u8>, SocketAddr)> {
         let branch = response.transaction_id().ok()??.to_string();
         let method = response.cseq_header().ok()?.method().ok()?;
-        let sender = lock(&self.transactions)
-            .get(&transaction_key(&branch, &method))
-            .cloned();
-        if let Some(sender) = sender
-            && sender.send(response.clone()).is_ok()
-        {
-            return None;
+        let key = transaction_key(&branch, &method);
+        let listener = lock(&self.transactions)
+            .get(&key)
+            .map(|(peer, sender)| (*peer, sender.clone()));
+        if let Some((peer, sender)) = listener {
+            if !origin::is_from(&peer, from) {
+                // Someone who read the request answers in the peer's name.
+                tracing::warn!(%from, expected = %peer.addr, %method, "SIP response from an address the request did not go to; dropped");
+                return None;
+            }
+            if sender.send(response.clone()).is_ok() {
+                return None;
+            }
         }
         // A final response to an INVITE nobody waits for any more (a
         // retransmission, or the 487 after a CANCEL): acknowledge it so that
-        // the far end stops retransmitting.
-        let cseq = response.cseq_header().ok()?;
-        if cseq.method().ok()? != Method::Invite || response.status_code.code() < 200 {
+        // the far end stops retransmitting; only to the peer the INVITE went
+        // to, never to whoever copies its headers.
+        if method != Method::Invite || response.status_code.code() < 200 {
+            return None;
+        }
+        if !self.was_invited(&key, from) {
+            tracing::debug!(%from, "final response to no INVITE of ours from there; dropped");
             return None;
         }
         let ack = stray_ack(&response, self)?;
@@ -344,23 +393,15 @@ impl SipStack {
                 .answered_requests
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            if let Some((_, reply)) = answered.get(&key) {
-                return Some((reply.clone(), from));
+            if let Some(reply) = answered.get(&key, now) {
+                return Some((reply.to_vec(), from));
             }
         }
         let (reply, to) = self.handle_new_request(request, from)?;
-        let mut answered = self
-            .answered_requests
+        self.answered_requests
             .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        // Timer J/H: retransmissions stop within 64*T1.
-        let keep = self.t1 * 64;
-        if answered.len() >= MAX_SERVER_TRANSACTIONS {
-            answered.retain(|_, (at, _)| now.duration_since(*at) < keep);
-        }
-        if answered.len() < MAX_SERVER_TRANSACTIONS {
-            answered.insert(key, (now, reply.clone()));
-        }
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, reply.clone(), now);
         Some((reply, to))
     }
 
@@ -371,40 +412,67 @@ impl SipStack {
     ) -> Option<(Vec<u8>, SocketAddr)> {
         let method = request.method;
         let call_id = request.call_id_header().ok()?.value().to_owned();
+        let in_dialog = matches!(request.to_header().ok()?.tag(), Ok(Some(_)));
         let local_tag = random_token();
         let reply = |code: u16, reason: &str| {
+            let allow: HeaderLines = if code == 405 {
+                vec![("Allow".into(), ALLOW.into())]
+            } else {
+                Vec::new()
+            };
             Some((
-                message::render_response(&request, code, reason, &local_tag),
+                message::render_response_with(&request, code, reason, &local_tag, &allow),
                 from,
             ))
         };
-        if method == Method::Options {
-            return reply(200, "OK");
-        }
-        let sender = lock(&self.dialogs).get(&call_id).cloned();
-        let Some(sender) = sender else {
-            if method == Method::Bye && self.forget_answered(&call_id) {
-                return reply(200, "OK");
-            }
+        let dialog_unknown = || reply(481, "Call/Transaction Does Not Exist");
+        if !in_dialog {
+            // RFC 3261 8.2.1: a method the connector does not take out of
+            // a dialog (REGISTER, MESSAGE, SUBSCRIBE…) is not one for a
+            // dialog that does not exist.
             return match method {
+                Method::Options => reply(200, "OK"),
                 // The connector places calls; it never takes them.
                 Method::Invite => reply(603, "Decline"),
-                _ => reply(481, "Call/Transaction Does Not Exist"),
+                Method::Cancel | Method::Bye | Method::Notify => dialog_unknown(),
+                _ => reply(405, "Method Not Allowed"),
             };
+        }
+        let sender = {
+            let mut dialogs = lock(&self.dialogs);
+            match dialogs.get_mut(&call_id) {
+                None => None,
+                Some((expected, sender)) => {
+                    if let Some(expected) = expected
+                        && let Err(refusal) = expected.admit(&request, from)
+                    {
+                        tracing::warn!(%from, %method, ?refusal, "SIP request outside the dialog it names; refused");
+                        return dialog_unknown();
+                    }
+                    Some(sender.clone())
+                }
+            }
+        };
+        let Some(sender) = sender else {
+            if method == Method::Bye && self.forget_answered_by(&call_id, &request, from) {
+                return reply(200, "OK");
+            }
+            return dialog_unknown();
         };
         let answer = match method {
             Method::Notify | Method::Bye | Method::Info => reply(200, "OK"),
             Method::Invite => reply(488, "Not Acceptable Here"),
-            Method::Cancel => reply(481, "Call/Transaction Does Not Exist"),
+            Method::Cancel => dialog_unknown(),
             _ => reply(405, "Method Not Allowed"),
         };
         let _ = sender.send(request);
         answer
     }
 
-    /// Remembers an answered leg so that its BYE is accepted later. Bounded:
-    /// the oldest are forgotten first.
-    pub fn remember_answered(&self, call_id: &str) {
+    /// Remembers an answered leg (its Call-ID, and the tags and peers its
+    /// BYE must come with) so that its BYE is accepted later. Bounded: the
+    /// oldest are forgotten first.
+    pub fn remember_answered(&self, call_id: &str, expected: Expected) {
         const KEEP: usize = 10_000;
         let mut calls = self
             .answered_calls
@@ -413,7 +481,7 @@ impl SipStack {
         if calls.len() >= KEEP {
             calls.pop_front();
         }
-        calls.push_back(call_id.to_owned());
+        calls.push_back((call_id.to_owned(), expected));
     }
 
     /// Forgets an answered leg; returns whether it was known.
@@ -422,7 +490,7 @@ impl SipStack {
             .answered_calls
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        match calls.iter().position(|c| c == call_id) {
+        match calls.iter().position(|(c, _)| c == call_id) {
             Some(index) => {
                 calls.remove(index);
                 true
@@ -431,16 +499,69 @@ impl SipStack {
         }
     }
 
+    /// Forgets the answered leg a BYE from `from` hangs up, if the BYE is
+    /// in that dialog and from its peer; returns whether it was.
+    fn forget_answered_by(&self, call_id: &str, bye: &rsip::Request, from: SocketAddr) -> bool {
+        let mut calls = self
+            .answered_calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let Some(index) = calls.iter().position(|(c, _)| c == call_id) else {
+            return false;
+        };
+        if let Err(refusal) = calls[index].1.admit(bye, from) {
+            tracing::warn!(%from, ?refusal, "BYE outside the answered leg it names; refused");
+            return false;
+        }
+        calls.remove(index);
+        true
+    }
+
+    /// Notes that the INVITE transaction `key` to `peer` ended.
+    fn finished_invite(&self, key: &str, peer: Peer) {
+        let now = tokio::time::Instant::now();
+        let keep = self.t1 * 64;
+        let mut finished = self
+            .finished_invites
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        while finished
+            .front()
+            .is_some_and(|(_, _, at)| now.saturating_duration_since(*at) >= keep)
+            || finished.len() >= MAX_FINISHED_INVITES
+        {
+            finished.pop_front();
+        }
+        finished.push_back((key.to_owned(), peer, now));
+    }
+
+    /// Whether the INVITE transaction `key` went to the peer at `from`.
+    fn was_invited(&self, key: &str, from: SocketAddr) -> bool {
+        let keep = self.t1 * 64;
+        let now = tokio::time::Instant::now();
+        self.finished_invites
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|(k, peer, at)| {
+                k == key
+                    && origin::is_from(peer, from)
+                    && now.saturating_duration_since(*at) < keep
+            })
+    }
+
     /// Registers for the responses of the transaction `branch`, `method`
-    /// (a CANCEL shares its INVITE's branch: RFC 3261 17.1.3).
+    /// (a CANCEL shares its INVITE's branch: RFC 3261 17.1.3), sent to
+    /// `peer`: responses from anywhere else are dropped.
     pub fn register_transaction(
         self: &Arc<Self>,
         branch: &str,
         method: &Method,
+        peer: Peer,
     ) -> Registration<rsip::Response> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let key = transaction_key(branch, method);
-        lock(&self.transactions).insert(key.clone(), sender);
+        lock(&self.transactions).insert(key.clone(), (peer, sender));
         Registration {
             receiver,
             key,
@@ -449,10 +570,16 @@ impl SipStack {
         }
     }
 
-    /// Registers for the requests (NOTIFY, BYE) of the dialogs of `call_id`.
-    pub fn register_dialog(self: &Arc<Self>, call_id: &str) -> Registration<rsip::Request> {
+    /// Registers for the requests (NOTIFY, BYE) of the dialog of `call_id`
+    /// that carry `expected`'s tags and come from its peers (`None`: any
+    /// request with the Call-ID, for a REFER noted by an older version).
+    pub fn register_dialog(
+        self: &Arc<Self>,
+        call_id: &str,
+        expected: Option<Expected>,
+    ) -> Registration<rsip::Request> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        lock(&self.dialogs).insert(call_id.to_owned(), sender);
+        lock(&self.dialogs).insert(call_id.to_owned(), (expected, sender));
         Registration {
             receiver,
             key: call_id.to_owned(),
@@ -543,7 +670,7 @@ impl SipStack {
         to: Peer,
     ) -> Result<rsip::Response, SipError> {
         let bytes = message::render_request(method, uri, lines, body).map_err(SipError::Build)?;
-        let mut registration = self.register_transaction(branch, &method);
+        let mut registration = self.register_transaction(branch, &method, to);
         let timer_f = self.t1 * 64;
         let give_up = tokio::time::sleep(timer_f);
         tokio::pin!(give_up);
@@ -659,8 +786,8 @@ mod tests {
     async fn a_retransmitted_request_is_answered_again_but_handled_once() {
         let stack = stack().await;
         let from: SocketAddr = "127.0.0.1:9".parse().expect("addr");
-        let mut dialog = stack.register_dialog("c-retransmit");
-        let notify = "NOTIFY sip:baton@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKretransmit\r\nFrom: <sip:gw@127.0.0.1>;tag=1\r\nTo: <sip:baton@127.0.0.1>\r\nCall-ID: c-retransmit\r\nCSeq: 1 NOTIFY\r\nContent-Length: 0\r\n\r\n";
+        let mut dialog = stack.register_dialog("c-retransmit", None);
+        let notify = "NOTIFY sip:baton@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKretransmit\r\nFrom: <sip:gw@127.0.0.1>;tag=1\r\nTo: <sip:baton@127.0.0.1>;tag=ours\r\nCall-ID: c-retransmit\r\nCSeq: 1 NOTIFY\r\nContent-Length: 0\r\n\r\n";
         let (first, _) = stack
             .handle_datagram(notify.as_bytes(), from)
             .expect("answered");
@@ -668,7 +795,7 @@ mod tests {
             .handle_datagram(notify.as_bytes(), from)
             .expect("answered again");
         assert!(String::from_utf8_lossy(&first).starts_with("SIP/2.0 200"));
-        // The same To tag both times: one server transaction.
+        // The same reply both times: one server transaction.
         assert_eq!(first, second);
         assert!(dialog.receiver.try_recv().is_ok());
         assert!(dialog.receiver.try_recv().is_err(), "handled twice");

@@ -14,11 +14,14 @@ use baton_proto::types::v1::CallReference;
 use rsip::Method;
 use rsip::prelude::*;
 
-use crate::config::{CallerIdPolicy, NumberFormat, SipConfig, UuiPlacement, is_e164};
+use crate::config::{
+    CallerIdPolicy, NumberFormat, SensitiveValue, SipConfig, UuiPlacement, is_e164,
+};
 use crate::digest::Challenge;
 use crate::leg::{self, Dialog, Leg, PendingInvite};
 use crate::message::{self, HeaderLines};
-use crate::stack::{Peer, SipError, SipStack, Transport, random_token};
+use crate::origin::{self, Expected};
+use crate::stack::{ALLOW, Peer, SipError, SipStack, Transport, random_token};
 
 /// The User-to-User limit many carriers enforce, in bytes on the wire; hex
 /// doubles the token, so the connector carries (and advertises) half.
@@ -196,8 +199,13 @@ impl SipConnector {
                     NumberFormat::E164 => number.clone(),
                     NumberFormat::Digits => number.trim_start_matches('+').to_owned(),
                 };
+                // The caller's number is sensitive: it goes into the From
+                // only when configuration lets it out.
                 let caller = match trunk.caller_id_policy {
-                    CallerIdPolicy::Original if is_e164(&call.caller_number) => {
+                    CallerIdPolicy::Original
+                        if is_e164(&call.caller_number)
+                            && self.config.headers.may_send(SensitiveValue::CallerNumber) =>
+                    {
                         Some(call.caller_number.clone())
                     }
                     _ => trunk.caller_id.clone(),
@@ -301,7 +309,10 @@ impl SipConnector {
             .and_then(|c| c.call.as_ref())
             .map(|c| c.caller_number.clone())
             .unwrap_or_default();
-        if policy.p_asserted_identity && is_e164(&caller) {
+        if policy.p_asserted_identity
+            && policy.may_send(SensitiveValue::CallerNumber)
+            && is_e164(&caller)
+        {
             lines.push(("P-Asserted-Identity".into(), format!("<tel:{caller}>")));
         }
         lines
@@ -341,10 +352,7 @@ impl SipConnector {
                 ("CSeq".into(), format!("{cseq} INVITE")),
                 ("Contact".into(), stack.contact(to_addr.transport)),
                 ("Supported".into(), "replaces, tdialog".into()),
-                (
-                    "Allow".into(),
-                    "INVITE, ACK, CANCEL, BYE, NOTIFY, OPTIONS".into(),
-                ),
+                ("Allow".into(), ALLOW.into()),
                 (
                     "User-Agent".into(),
                     format!("baton-connector-sip/{}", env!("CARGO_PKG_VERSION")),
@@ -362,7 +370,7 @@ impl SipConnector {
                 sdp.as_bytes(),
             )
             .map_err(|e| Failure::new(FailureReason::ConnectorError, e))?;
-            let mut registration = stack.register_transaction(&branch, &Method::Invite);
+            let mut registration = stack.register_transaction(&branch, &Method::Invite, to_addr);
             let cancel_lines = leg::cancel_lines(&lines, cseq);
             let invite = PendingInvite {
                 request_uri: destination.request_uri.clone(),
@@ -376,6 +384,13 @@ impl SipConnector {
                 .send(&bytes, to_addr)
                 .await
                 .map_err(|e| Failure::transport(&e))?;
+            if cseq == 1 {
+                // At once, so that the control service knows the transfer
+                // is under way: a target that never answers takes timer B
+                // (64*T1, 32 s by default) to fail, longer than a generic
+                // wait for a connector's first event.
+                events.offered("INVITE sent to the target").await;
+            }
 
             let mut interval = stack.t1();
             let mut provisional = false;
@@ -412,9 +427,15 @@ impl SipConnector {
                     }
                     () = tokio::time::sleep_until(timer_b), if !provisional && cancelled_at.is_none() => {
                         self.legs().remove(&Self::key(transfer));
-                        return Err(Failure::new(FailureReason::Unreachable, "no response to the INVITE (timer B)"));
+                        return Err(Failure::new(
+                            FailureReason::Unreachable,
+                            format!("408 Request Timeout (timer B): no response to the INVITE within {:?}", stack.t1() * 64),
+                        ));
                     }
-                    () = tokio::time::sleep_until(ring_deadline), if cancelled_at.is_none() => {
+                    // RFC 3261 9.1: no CANCEL before a provisional response.
+                    // A silent target is timer B's (unreachable), never the
+                    // ring timeout's (no answer).
+                    () = tokio::time::sleep_until(ring_deadline), if cancelled_at.is_none() && provisional => {
                         // Ring timeout: CANCEL, then wait for the 487 (or a
                         // 200 that crossed the CANCEL) to close the INVITE.
                         cancelled_at = Some(tokio::time::Instant::now());
@@ -478,7 +499,8 @@ impl SipConnector {
             }
             self.hold(transfer, events, Leg::Answered(dialog.clone()))
                 .await;
-            stack.remember_answered(&dialog.call_id);
+            let expected = leg::expected_in(stack, &dialog, Some(to_addr)).await;
+            stack.remember_answered(&dialog.call_id, expected);
             return Ok(dialog);
         }
     }
@@ -490,15 +512,17 @@ impl SipConnector {
     /// Sends a REFER to the caller's gateway and follows its NOTIFYs until
     /// the sipfrag gives a final outcome (RFC 3515); a 202 alone is not
     /// success. `on_ringing` reports a 180 sipfrag (blind transfers).
-    /// `call_id` is the REFER's, on which its NOTIFYs come back.
+    /// `subscription` is the REFER's Call-ID and From tag, which its NOTIFYs
+    /// must carry, from the gateway (or the proxy it went through).
     async fn refer(
         &self,
         gateway: &str,
         refer_to: &str,
         call: &CallReference,
-        call_id: &str,
+        subscription: &ReferSubscription,
         events: Option<&TransferEvents>,
     ) -> Result<(), Failure> {
+        let call_id = subscription.call_id.as_str();
         let stack = &self.stack;
         if !message::is_safe_uri(gateway) || rsip::Uri::try_from(gateway).is_err() {
             return Err(Failure::new(
@@ -515,7 +539,7 @@ impl SipConnector {
         let mut lines: HeaderLines = vec![
             ("Via".into(), stack.via(&branch, to.transport)),
             ("Max-Forwards".into(), "70".into()),
-            ("From".into(), format!("<{own}>;tag={}", random_token())),
+            ("From".into(), format!("<{own}>;tag={}", subscription.tag)),
             ("To".into(), format!("<{gateway}>")),
             ("Call-ID".into(), call_id.to_owned()),
             ("CSeq".into(), "1 REFER".into()),
@@ -542,7 +566,12 @@ impl SipConnector {
             format!("baton-connector-sip/{}", env!("CARGO_PKG_VERSION")),
         ));
         // Listen for the NOTIFYs before the REFER leaves: they may overtake the 202.
-        let mut notifies = stack.register_dialog(call_id);
+        let expected = Expected {
+            local_tag: subscription.tag.clone(),
+            remote_tag: None,
+            peers: origin::peers_for(gateway, Some(to)).await,
+        };
+        let mut notifies = stack.register_dialog(call_id, Some(expected));
         let refer = {
             let stack = stack.clone();
             let credentials = self.config.credentials_for(gateway);
@@ -659,10 +688,13 @@ impl SipConnector {
         }
         let call = call_reference(transfer);
         if call.sip_gateway_uri.is_empty() {
-            // No caller leg to join (chat, or a test): answering is connecting.
+            // No caller leg to join (chat, or a test): answering is
+            // connecting, and the connector's own leg, which carries no
+            // media, has done its part: hang it up.
             self.legs().remove(&Self::key(transfer));
             events.connected("answered; no caller leg to join").await;
             events.completed("").await;
+            leg::spawn_bye(&self.stack, dialog);
             return Ok(());
         }
         // Refer the caller to the human's device when it is reachable
@@ -679,10 +711,11 @@ impl SipConnector {
                 == UuiPlacement::ReferTo
         });
         let refer_to = self.refer_to(&target, Some(&dialog), uui.as_deref());
-        let refer_call_id = format!("{}@baton", random_token());
+        let subscription = ReferSubscription::new();
         let referring = Leg::Referring {
-            refer_call_id: refer_call_id.clone(),
+            refer_call_id: subscription.call_id.clone(),
             dialog: Some(dialog.clone()),
+            refer_tag: Some(subscription.tag.clone()),
         };
         self.hold(transfer, events, referring).await;
         match self
@@ -690,14 +723,16 @@ impl SipConnector {
                 &call.sip_gateway_uri,
                 &refer_to,
                 &call,
-                &refer_call_id,
+                &subscription,
                 None,
             )
             .await
         {
             Ok(()) => {
-                // The human's phone hangs up our leg when Replaces takes it.
+                // The human's phone hangs up our leg when Replaces takes
+                // it; if it does not within 64*T1, the connector does.
                 self.legs().remove(&Self::key(transfer));
+                leg::spawn_bye_unless_hung_up(&self.stack, dialog, self.stack.t1() * 64);
                 events.connected("REFER with Replaces succeeded").await;
                 events.completed("").await;
                 Ok(())
@@ -722,18 +757,22 @@ impl SipConnector {
         // There is no INVITE of ours: User-to-User travels in the Refer-To.
         let uui = self.uui(transfer);
         let refer_to = self.refer_to(&destination.request_uri, None, uui.as_deref());
-        let refer_call_id = format!("{}@baton", random_token());
+        let subscription = ReferSubscription::new();
         let referring = Leg::Referring {
-            refer_call_id: refer_call_id.clone(),
+            refer_call_id: subscription.call_id.clone(),
             dialog: None,
+            refer_tag: Some(subscription.tag.clone()),
         };
         self.hold(transfer, events, referring).await;
+        // The REFER may take timer F (64*T1) to fail: say at once that the
+        // transfer is under way.
+        events.offered("REFER sent to the caller's gateway").await;
         let referred = self
             .refer(
                 &call.sip_gateway_uri,
                 &refer_to,
                 &call,
-                &refer_call_id,
+                &subscription,
                 Some(events),
             )
             .await;
@@ -748,6 +787,22 @@ impl SipConnector {
         events.connected("REFER succeeded").await;
         events.completed("").await;
         Ok(())
+    }
+}
+
+/// The REFER's Call-ID and From tag: the NOTIFYs of its implicit
+/// subscription (RFC 3515) come in that dialog.
+struct ReferSubscription {
+    call_id: String,
+    tag: String,
+}
+
+impl ReferSubscription {
+    fn new() -> Self {
+        Self {
+            call_id: format!("{}@baton", random_token()),
+            tag: random_token(),
+        }
     }
 }
 

@@ -47,6 +47,7 @@ impl VoiceLegs {
             config.sip.outbound_proxy.clone(),
         )
         .await?;
+        stack.limit_reply_cache(config.sip.reply_cache_bytes);
         let connector = SipConnector::new(Arc::new(config), stack.clone());
         let releaser = connector.releaser();
         let receiver = tokio::spawn(stack.clone().run());

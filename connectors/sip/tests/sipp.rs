@@ -190,15 +190,21 @@ fn kinds(events: &[(TransferEventKind, FailureReason)]) -> Vec<TransferEventKind
     events.iter().map(|(kind, _)| *kind).collect()
 }
 
-use TransferEventKind::{Answered, Completed, Connected, ContextDelivered, Failed, Ringing};
+use TransferEventKind::{
+    Answered, Completed, Connected, ContextDelivered, Failed, Offered, Ringing,
+};
+
+/// The first event of every transfer, as the INVITE or REFER leaves.
+const OFFERED: (TransferEventKind, FailureReason) = (Offered, FailureReason::Unspecified);
 
 /// A transfer whose target rang, answered and was connected to the caller.
-const RANG_AND_CONNECTED: [TransferEventKind; 5] =
-    [Ringing, Answered, ContextDelivered, Connected, Completed];
+const RANG_AND_CONNECTED: [TransferEventKind; 6] =
+    [Offered, Ringing, Answered, ContextDelivered, Connected, Completed];
 
 /// A connected transfer whose ringing nobody reported: a trunk's, or a
 /// blind transfer's seen through the gateway.
-const CONNECTED_UNRUNG: [TransferEventKind; 4] = [Answered, ContextDelivered, Connected, Completed];
+const CONNECTED_UNRUNG: [TransferEventKind; 5] =
+    [Offered, Answered, ContextDelivered, Connected, Completed];
 
 /// Warm-transfers to `agent` on a connector set up by `adjust`, and asserts
 /// that it connected and that `agent` and `gateway` saw what their
@@ -223,8 +229,8 @@ async fn warm_transfer_rings_the_human_with_context_and_refers_the_caller_with_r
 }
 
 #[tokio::test]
-async fn without_a_gateway_the_answer_connects() {
-    assert_warm_transfer_connects(sipp("agent_answers"), None, |_| {}).await;
+async fn without_a_gateway_the_answer_connects_and_the_leg_is_hung_up() {
+    assert_warm_transfer_connects(sipp("agent_answers_then_bye"), None, |_| {}).await;
 }
 
 #[tokio::test]
@@ -232,7 +238,7 @@ async fn a_busy_human_fails_the_transfer_with_busy() {
     let agent = sipp("agent_busy");
     let (grpc, _) = connector(|_| {}).await;
     let events = warm_transfer(grpc, &agent, None).await;
-    assert_eq!(events, [(Failed, FailureReason::Busy)]);
+    assert_eq!(events, [OFFERED, (Failed, FailureReason::Busy)]);
     agent.assert_passed().await;
 }
 
@@ -244,6 +250,7 @@ async fn a_human_who_never_answers_is_cancelled_at_the_ring_timeout() {
     assert_eq!(
         events,
         [
+            OFFERED,
             (Ringing, FailureReason::Unspecified),
             (Failed, FailureReason::NoAnswer)
         ]
@@ -265,7 +272,7 @@ async fn blind_transfer_to_a_busy_human_fails_with_busy_despite_the_202() {
     let gateway = sipp("gateway_blind_busy");
     let (grpc, _) = connector(|_| {}).await;
     let events = blind_transfer(grpc, &gateway).await;
-    assert_eq!(events, [(Failed, FailureReason::Busy)]);
+    assert_eq!(events, [OFFERED, (Failed, FailureReason::Busy)]);
     gateway.assert_passed().await;
 }
 
@@ -274,7 +281,7 @@ async fn a_refer_without_notify_fails_instead_of_hanging() {
     let gateway = sipp("gateway_silent");
     let (grpc, _) = connector(|config| config.notify_timeout = Duration::from_secs(1)).await;
     let events = blind_transfer(grpc, &gateway).await;
-    assert_eq!(events, [(Failed, FailureReason::Unreachable)]);
+    assert_eq!(events, [OFFERED, (Failed, FailureReason::Unreachable)]);
     gateway.assert_passed().await;
 }
 
@@ -340,7 +347,7 @@ async fn cancelling_a_ringing_transfer_cancels_the_invite() {
                 .expect("CancelTransfer");
         }
     }
-    assert_eq!(kinds, [Ringing, TransferEventKind::Cancelled]);
+    assert_eq!(kinds, [Offered, Ringing, TransferEventKind::Cancelled]);
     agent.assert_passed().await;
 }
 
@@ -594,12 +601,14 @@ async fn a_stopped_connector_leaves_the_ringing_leg_to_the_next_which_cancels_it
         envelope(None),
     );
     let (_, mut stream) = start_transfer(grpc, request.clone()).await;
-    let first = tokio::time::timeout(Duration::from_secs(30), stream.message())
-        .await
-        .expect("an event")
-        .expect("stream ok")
-        .expect("not ended");
-    assert_eq!(first.kind(), Ringing);
+    for expected in [Offered, Ringing] {
+        let event = tokio::time::timeout(Duration::from_secs(30), stream.message())
+            .await
+            .expect("an event")
+            .expect("stream ok")
+            .expect("not ended");
+        assert_eq!(event.kind(), expected);
+    }
     // SIGTERM: the drain passes with the phone still ringing, and the
     // process exits without hanging it up.
     let status = connector.stop().await.expect("stops in time");

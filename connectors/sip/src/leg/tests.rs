@@ -133,10 +133,12 @@ async fn every_leg_survives_its_note_and_an_unreadable_note_is_none() {
         Leg::Referring {
             refer_call_id: "refer@baton".into(),
             dialog: Some(dialog(&phone)),
+            refer_tag: Some("ours".into()),
         },
         Leg::Referring {
             refer_call_id: "blind@baton".into(),
             dialog: None,
+            refer_tag: None,
         },
     ];
     for held in legs {
@@ -335,6 +337,7 @@ async fn resuming_without_a_note_or_with_a_silent_refer_sends_no_invite() {
     let note = Leg::Referring {
         refer_call_id: "silent@baton".into(),
         dialog: None,
+        refer_tag: None,
     }
     .to_note();
     let events = resumed(&stack, interrupted_transfer(Some(note))).await;
@@ -356,6 +359,7 @@ async fn resuming_a_refer_follows_its_notifies_to_success() {
     let note = Leg::Referring {
         refer_call_id: "refer@baton".into(),
         dialog: None,
+        refer_tag: None,
     }
     .to_note();
     let resuming = tokio::spawn({
