@@ -7,6 +7,13 @@
 //! (`baton_service_kit::status::invalid_argument`), and the fuzz target
 //! `create_request` (tests/fuzz) builds this crate alone.
 
+mod calls;
+pub mod text;
+mod time;
+
+pub use calls::{validate_cancel_reason, validate_entity_name, validate_evaluation};
+pub use text::{Form, StringField};
+
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -37,8 +44,15 @@ impl FieldViolation {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Largest encoded CreateHandoff request, in bytes.
+    /// Largest encoded request of any call, in bytes: tonic refuses a larger
+    /// one from its frame header, before reading it (RESOURCE_EXHAUSTED).
     pub max_request_bytes: usize,
+    /// Largest encoded response, in bytes: the server's encoding limit, and
+    /// the byte budget of a ListHandoffs page (which holds at least one
+    /// handoff; a handoff larger than this cannot be returned). At least
+    /// `max_request_bytes` + 16 KiB, room for what the service adds to the
+    /// largest handoff it accepts.
+    pub max_response_bytes: usize,
     /// Longest summary, in bytes.
     pub max_summary_bytes: usize,
     /// Most transcript turns.
@@ -64,6 +78,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_request_bytes: 256 * 1024,
+            max_response_bytes: 256 * 1024 + RESPONSE_HEADROOM_BYTES,
             max_summary_bytes: 4 * 1024,
             max_transcript_turns: 500,
             max_turn_bytes: 4 * 1024,
@@ -77,9 +92,12 @@ impl Default for Limits {
     }
 }
 
-const MAX_REQUEST_ID_CHARS: usize = 128;
-const MAX_NAME_BYTES: usize = 128;
-const MAX_DETAIL_BYTES: usize = 1024;
+/// What the service adds to a request in the handoff it returns (ids,
+/// times, plan, events' details): `max_response_bytes` is at least
+/// `max_request_bytes` plus this.
+pub const RESPONSE_HEADROOM_BYTES: usize = 16 * 1024;
+
+use text::MAX_NAME_BYTES;
 const MAX_PRIORITY: u32 = 9;
 
 /// Checks a create request against `limits` and `max_timeout`; returns every
@@ -107,18 +125,13 @@ pub fn validate_create(
             "request_id",
             "is required (an idempotency key chosen by the caller)",
         );
-    } else if request.request_id.chars().count() > MAX_REQUEST_ID_CHARS {
-        v.add(
-            "request_id",
-            format!("is longer than {MAX_REQUEST_ID_CHARS} characters"),
-        );
-    } else if request.request_id.chars().any(char::is_control) {
-        v.add("request_id", "contains control characters");
+    } else {
+        v.check(&text::REQUEST_ID, "request_id", &request.request_id, limits);
     }
 
     match &request.conversation {
         None => v.add("conversation", "is required"),
-        Some(conversation) => validate_conversation(conversation, &mut v),
+        Some(conversation) => validate_conversation(conversation, limits, &mut v),
     }
     match &request.context {
         None => v.add("context", "is required"),
@@ -129,12 +142,15 @@ pub fn validate_create(
         Some(target) => validate_target(target, "target", &mut v),
     }
     if let Some(decision) = &request.decision {
-        validate_decision(decision, &mut v);
+        validate_decision(decision, limits, &mut v);
     }
     if pb::TransferMode::try_from(request.mode).is_err() {
         v.add("mode", "is not a known transfer mode");
     }
     if let Some(timeout) = &request.timeout {
+        if !(0..1_000_000_000).contains(&timeout.nanos) {
+            v.add("timeout", "nanos must be 0 to 999,999,999");
+        }
         match Duration::try_from(*timeout) {
             Ok(timeout) if timeout.is_zero() => v.add("timeout", "must be positive"),
             Ok(timeout) if timeout > max_timeout => v.add(
@@ -150,7 +166,11 @@ pub fn validate_create(
 
 const MAX_DECISION_ITEMS: usize = 16;
 
-fn validate_decision(decision: &baton_proto::handoff::v1::EscalationDecision, v: &mut Violations) {
+fn validate_decision(
+    decision: &baton_proto::handoff::v1::EscalationDecision,
+    limits: &Limits,
+    v: &mut Violations,
+) {
     if decision.fired.len() > MAX_DECISION_ITEMS {
         v.add(
             "decision.fired",
@@ -158,10 +178,11 @@ fn validate_decision(decision: &baton_proto::handoff::v1::EscalationDecision, v:
         );
     }
     for (i, fired) in decision.fired.iter().enumerate() {
-        v.check_max(
+        v.check(
+            &text::FIRED_EVIDENCE,
             &format!("decision.fired[{i}].evidence"),
             &fired.evidence,
-            MAX_DETAIL_BYTES,
+            limits,
         );
     }
     if decision.recommendations.len() > MAX_DECISION_ITEMS {
@@ -171,25 +192,28 @@ fn validate_decision(decision: &baton_proto::handoff::v1::EscalationDecision, v:
         );
     }
     for (i, text) in decision.recommendations.iter().enumerate() {
-        v.check_max(
+        v.check(
+            &text::RECOMMENDATION,
             &format!("decision.recommendations[{i}]"),
             text,
-            MAX_DETAIL_BYTES,
+            limits,
         );
     }
-    v.check_token(
+    v.check(
+        &text::SUGGESTED_ROUTE,
         "decision.suggested_route",
         &decision.suggested_route,
-        MAX_NAME_BYTES,
+        limits,
     );
-    v.check_max(
+    v.check(
+        &text::CUSTOMER_MESSAGE,
         "decision.customer_message",
         &decision.customer_message,
-        MAX_DETAIL_BYTES,
+        limits,
     );
 }
 
-fn validate_conversation(conversation: &pb::Conversation, v: &mut Violations) {
+fn validate_conversation(conversation: &pb::Conversation, limits: &Limits, v: &mut Violations) {
     if pb::Channel::try_from(conversation.channel).is_err() {
         v.add("conversation.channel", "is not a known channel");
     }
@@ -201,16 +225,13 @@ fn validate_conversation(conversation: &pb::Conversation, v: &mut Violations) {
     }
     if let Some(call) = &conversation.call {
         for (field, value) in [
-            ("conversation.call.sip_call_id", &call.sip_call_id),
-            ("conversation.call.sip_from_tag", &call.sip_from_tag),
-            ("conversation.call.sip_to_tag", &call.sip_to_tag),
-            ("conversation.call.caller_number", &call.caller_number),
-            (
-                "conversation.call.platform_contact_id",
-                &call.platform_contact_id,
-            ),
+            (&text::SIP_CALL_ID, &call.sip_call_id),
+            (&text::SIP_FROM_TAG, &call.sip_from_tag),
+            (&text::SIP_TO_TAG, &call.sip_to_tag),
+            (&text::CALLER_NUMBER, &call.caller_number),
+            (&text::PLATFORM_CONTACT_ID, &call.platform_contact_id),
         ] {
-            v.check_token(field, value, 256);
+            v.check(field, field.path, value, limits);
         }
         if !call.sip_gateway_uri.is_empty() && !is_sip_uri(&call.sip_gateway_uri) {
             v.add(
@@ -225,13 +246,14 @@ fn validate_context(context: &pb::HandoffContext, limits: &Limits, v: &mut Viola
     if context.summary.trim().is_empty() {
         v.add("context.summary", "is required: the human reads it first");
     }
-    v.check_max(
-        "context.summary",
-        &context.summary,
-        limits.max_summary_bytes,
-    );
+    v.check(&text::SUMMARY, "context.summary", &context.summary, limits);
     if let Some(intent) = &context.intent {
-        v.check_token("context.intent.name", &intent.name, MAX_NAME_BYTES);
+        v.check(
+            &text::INTENT_NAME,
+            "context.intent.name",
+            &intent.name,
+            limits,
+        );
         if !(0.0..=1.0).contains(&intent.confidence) {
             v.add("context.intent.confidence", "must be between 0.0 and 1.0");
         }
@@ -255,12 +277,23 @@ fn validate_context(context: &pb::HandoffContext, limits: &Limits, v: &mut Viola
         } else if !names.insert(entity.name.as_str()) {
             v.add(format!("{field}.name"), "repeats an earlier entity's name");
         }
-        v.check_token(&format!("{field}.name"), &entity.name, MAX_NAME_BYTES);
-        v.check_token(&format!("{field}.type"), &entity.r#type, MAX_NAME_BYTES);
-        v.check_max(
+        v.check(
+            &text::ENTITY_NAME,
+            &format!("{field}.name"),
+            &entity.name,
+            limits,
+        );
+        v.check(
+            &text::ENTITY_TYPE,
+            &format!("{field}.type"),
+            &entity.r#type,
+            limits,
+        );
+        v.check(
+            &text::ENTITY_VALUE,
             &format!("{field}.value"),
             &entity.value,
-            limits.max_entity_value_bytes,
+            limits,
         );
     }
 
@@ -282,7 +315,15 @@ fn validate_context(context: &pb::HandoffContext, limits: &Limits, v: &mut Viola
             }
             Ok(_) => {}
         }
-        v.check_max(&format!("{field}.text"), &turn.text, limits.max_turn_bytes);
+        v.check(
+            &text::TURN_TEXT,
+            &format!("{field}.text"),
+            &turn.text,
+            limits,
+        );
+        if let Some(at) = &turn.at {
+            time::check_timestamp(&format!("{field}.at"), at, v);
+        }
     }
 
     if context.attempts.len() > limits.max_attempts {
@@ -300,15 +341,17 @@ fn validate_context(context: &pb::HandoffContext, limits: &Limits, v: &mut Viola
         if attempt.action.trim().is_empty() {
             v.add(format!("{field}.action"), "is required");
         }
-        v.check_max(
+        v.check(
+            &text::ATTEMPT_ACTION,
             &format!("{field}.action"),
             &attempt.action,
-            MAX_DETAIL_BYTES,
+            limits,
         );
-        v.check_max(
+        v.check(
+            &text::ATTEMPT_DETAIL,
             &format!("{field}.detail"),
             &attempt.detail,
-            MAX_DETAIL_BYTES,
+            limits,
         );
         if pb::AttemptOutcome::try_from(attempt.outcome).is_err() {
             v.add(format!("{field}.outcome"), "is not a known outcome");
@@ -319,12 +362,18 @@ fn validate_context(context: &pb::HandoffContext, limits: &Limits, v: &mut Viola
         if pb::EscalationKind::try_from(reason.kind).is_err() {
             v.add("context.reason.kind", "is not a known escalation kind");
         }
-        v.check_max("context.reason.detail", &reason.detail, MAX_DETAIL_BYTES);
+        v.check(
+            &text::REASON_DETAIL,
+            "context.reason.detail",
+            &reason.detail,
+            limits,
+        );
     }
-    v.check_max(
+    v.check(
+        &text::AGENT_NOTES,
         "context.agent_notes",
         &context.agent_notes,
-        limits.max_notes_bytes,
+        limits,
     );
     if context.priority > MAX_PRIORITY {
         v.add("context.priority", format!("must be 0 to {MAX_PRIORITY}"));
@@ -415,7 +464,9 @@ fn is_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-fn is_language_tag(tag: &str) -> bool {
+/// A BCP 47 language tag by its syntax: subtags of 1 to 8 ASCII letters or
+/// digits joined by '-', 35 bytes at most (no registry lookup).
+pub fn is_language_tag(tag: &str) -> bool {
     tag.len() <= 35
         && tag.split('-').all(|part| {
             (1..=8).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_alphanumeric())
@@ -431,20 +482,11 @@ impl Violations {
         self.0.push(FieldViolation::new(field, description));
     }
 
-    fn check_max(&mut self, field: &str, value: &str, max_bytes: usize) {
-        if value.len() > max_bytes {
-            self.add(
-                field,
-                format!("is {} bytes; the limit is {max_bytes}", value.len()),
-            );
-        }
-    }
-
-    /// A short single-line value: no control characters, bounded length.
-    fn check_token(&mut self, field: &str, value: &str, max_bytes: usize) {
-        self.check_max(field, value, max_bytes);
-        if value.chars().any(char::is_control) {
-            self.add(field, "contains control characters");
+    /// Checks `value`, at `path`, against the rule of `field` (the table in
+    /// [`text`]).
+    pub fn check(&mut self, field: &StringField, path: &str, value: &str, limits: &Limits) {
+        for problem in field.problems(value, limits) {
+            self.add(path, problem);
         }
     }
 
@@ -587,6 +629,139 @@ mod tests {
         }
     }
 
+    /// Puts `value` into the field at `path` of a valid request (index 0
+    /// for `[]`), creating what holds it.
+    fn set(request: &mut CreateHandoffRequest, path: &str, value: String) {
+        let context = request.context.as_mut().expect("context");
+        let call = || pb::CallReference::default();
+        let decision = || baton_proto::handoff::v1::EscalationDecision::default();
+        match path {
+            "request_id" => request.request_id = value,
+            "conversation.call.sip_call_id"
+            | "conversation.call.sip_from_tag"
+            | "conversation.call.sip_to_tag"
+            | "conversation.call.caller_number"
+            | "conversation.call.platform_contact_id" => {
+                let conversation = request.conversation.as_mut().expect("conversation");
+                let call = conversation.call.get_or_insert_with(call);
+                *match path.rsplit('.').next() {
+                    Some("sip_call_id") => &mut call.sip_call_id,
+                    Some("sip_from_tag") => &mut call.sip_from_tag,
+                    Some("sip_to_tag") => &mut call.sip_to_tag,
+                    Some("caller_number") => &mut call.caller_number,
+                    _ => &mut call.platform_contact_id,
+                } = value;
+            }
+            "context.summary" => context.summary = value,
+            "context.intent.name" => context.intent.as_mut().expect("intent").name = value,
+            "context.entities[].name" => context.entities[0].name = value,
+            "context.entities[].type" => context.entities[0].r#type = value,
+            "context.entities[].value" => context.entities[0].value = value,
+            "context.transcript[].text" => context.transcript[0].text = value,
+            "context.attempts[].action" | "context.attempts[].detail" => {
+                context.attempts.push(pb::Attempt {
+                    action: "looked up the invoice".into(),
+                    ..Default::default()
+                });
+                if path.ends_with("action") {
+                    context.attempts[0].action = value;
+                } else {
+                    context.attempts[0].detail = value;
+                }
+            }
+            "context.reason.detail" => {
+                context.reason = Some(pb::EscalationReason {
+                    detail: value,
+                    ..Default::default()
+                })
+            }
+            "context.agent_notes" => context.agent_notes = value,
+            "decision.fired[].evidence" => {
+                request.decision.get_or_insert_with(decision).fired =
+                    vec![baton_proto::handoff::v1::FiredTrigger {
+                        evidence: value,
+                        ..Default::default()
+                    }]
+            }
+            "decision.recommendations[]" => {
+                request
+                    .decision
+                    .get_or_insert_with(decision)
+                    .recommendations = vec![value]
+            }
+            "decision.suggested_route" => {
+                request
+                    .decision
+                    .get_or_insert_with(decision)
+                    .suggested_route = value
+            }
+            "decision.customer_message" => {
+                request
+                    .decision
+                    .get_or_insert_with(decision)
+                    .customer_message = value
+            }
+            other => panic!("no setter for {other}: add one beside the table entry"),
+        }
+    }
+
+    /// Every string field in the table is checked where the request holds
+    /// it: a value too long, one with NUL, and (for one-line fields) one
+    /// with CR LF are each refused naming that field and nothing else.
+    #[test]
+    fn every_string_field_of_the_table_is_checked() {
+        let limits = Limits::default();
+        for field in text::CREATE_HANDOFF {
+            let path = field.path.replace("[]", "[0]");
+            let too_long = match field.max {
+                text::Max::Bytes(n) | text::Max::Chars(n) => n + 1,
+                text::Max::Configured(_, max) => max(&limits) + 1,
+            };
+            let mut bad_values = vec!["x".repeat(too_long), "a\0b".into()];
+            if field.form == Form::Line {
+                bad_values.push("a\r\nVia: injected".into());
+            } else {
+                let mut request = valid();
+                set(&mut request, field.path, "line one\r\nline two\t.".into());
+                assert_eq!(
+                    fields(&request),
+                    Vec::<String>::new(),
+                    "{path}: text keeps lines"
+                );
+            }
+            for bad in bad_values {
+                let mut request = valid();
+                set(&mut request, field.path, bad.clone());
+                let named: Vec<String> = fields(&request)
+                    .into_iter()
+                    .filter(|f| !f.is_empty())
+                    .collect();
+                assert_eq!(
+                    named,
+                    std::slice::from_ref(&path),
+                    "{path} with {:?}",
+                    &bad[..bad.len().min(20)]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn transcript_times_are_checked() {
+        let mut request = valid();
+        let context = request.context.as_mut().expect("context");
+        context.transcript.push(context.transcript[0].clone());
+        context.transcript[0].at = Some(prost_types::Timestamp {
+            seconds: 1_767_225_600,
+            nanos: 0,
+        });
+        context.transcript[1].at = Some(prost_types::Timestamp {
+            seconds: i64::MAX,
+            nanos: 0,
+        });
+        assert_eq!(fields(&request), ["context.transcript[1].at"]);
+    }
+
     #[test]
     fn timeout_is_bounded() {
         let mut request = valid();
@@ -598,6 +773,11 @@ mod tests {
         request.timeout = Some(prost_types::Duration {
             seconds: -1,
             nanos: 0,
+        });
+        assert_eq!(fields(&request), ["timeout"]);
+        request.timeout = Some(prost_types::Duration {
+            seconds: 10,
+            nanos: 2_000_000_000,
         });
         assert_eq!(fields(&request), ["timeout"]);
     }
