@@ -242,3 +242,127 @@ async fn the_cli_creates_watches_and_reports_with_meaningful_exit_codes() {
     ]);
     assert_eq!(code, 6, "{output}");
 }
+
+/// The address `baton dev`'s banner prints on the line that starts with
+/// `label` (after `udp ` for the SIP port).
+fn banner_addr(banner: &str, label: &str, after: &str) -> std::net::SocketAddr {
+    let line = banner
+        .lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no {label} line in:\n{banner}"));
+    let rest = &line[line
+        .find(after)
+        .unwrap_or_else(|| panic!("{after} in {line}"))
+        + after.len()..];
+    let addr = rest
+        .split(|c: char| c.is_whitespace() || c == ')' || c == '/')
+        .find(|w| !w.is_empty())
+        .expect("address")
+        .trim_end_matches(':');
+    addr.parse()
+        .unwrap_or_else(|e| panic!("{addr:?} in {line:?}: {e}"))
+}
+
+#[tokio::test]
+async fn baton_dev_binds_free_ports_on_every_listener_and_prints_them() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let any = "127.0.0.1:0";
+    let mut child = tokio::process::Command::new(baton_tests::binary("baton"))
+        .args(["dev", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--grpc-listen",
+            any,
+            "--http-listen",
+            any,
+            "--queue-listen",
+            any,
+            "--desktop-listen",
+            any,
+            "--sip-listen",
+            any,
+            "--sip-bind",
+            any,
+            "--demo-listen",
+            any,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("baton dev starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut banner = String::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("stdout") {
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.contains("Press Ctrl-C") {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no complete banner:\n{banner}");
+
+    let listeners = [
+        banner_addr(&banner, "control gRPC", "gRPC"),
+        banner_addr(&banner, "context HTTP", "://"),
+        banner_addr(&banner, "agent desktop", "://"),
+        banner_addr(&banner, "queue ", "queue"),
+        banner_addr(&banner, "SIP connector", "connector"),
+        banner_addr(&banner, "demo connector", "connector"),
+    ];
+    for addr in listeners {
+        assert_ne!(addr.port(), 0, "{banner}");
+        tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|e| panic!("{addr} printed but not listening: {e}\n{banner}"));
+    }
+    baton_tests::wait_serving(&format!("http://{}", listeners[0]))
+        .await
+        .expect("control serving");
+
+    // The SIP port is the one printed, and a SIP peer gets an answer there.
+    let sip = banner_addr(&banner, "SIP connector", "udp ");
+    assert_ne!(sip.port(), 0, "{banner}");
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("udp");
+    let local = socket.local_addr().expect("addr");
+    let options = format!(
+        "OPTIONS sip:baton@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKdev1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:probe@{local}>;tag=1\r\nTo: <sip:baton@{sip}>\r\n\
+         Call-ID: dev-ports-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    socket.send_to(options.as_bytes(), sip).await.expect("send");
+    let mut reply = [0u8; 4096];
+    let (n, _) = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        socket.recv_from(&mut reply),
+    )
+    .await
+    .expect("the SIP port answers OPTIONS")
+    .expect("recv");
+    assert!(
+        reply[..n].starts_with(b"SIP/2.0 200"),
+        "{}",
+        String::from_utf8_lossy(&reply[..n])
+    );
+
+    let pid = child.id().expect("pid");
+    send_sigterm(pid);
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait())
+        .await
+        .expect("baton dev exits after SIGTERM")
+        .expect("status");
+    assert!(status.success(), "{status:?}");
+}
+
+fn send_sigterm(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}

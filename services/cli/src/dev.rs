@@ -35,6 +35,9 @@ pub struct DevArgs {
     /// The SIP connector's gRPC address.
     #[arg(long, default_value = "127.0.0.1:50062")]
     sip_listen: SocketAddr,
+    /// The SIP connector's SIP address (UDP and TCP on one port).
+    #[arg(long, default_value = "127.0.0.1:5062")]
+    sip_bind: SocketAddr,
     /// The demo connector's gRPC address.
     #[arg(long, default_value = "127.0.0.1:50061")]
     demo_listen: SocketAddr,
@@ -210,13 +213,14 @@ async fn start(args: DevArgs) -> anyhow::Result<()> {
 
     // The journal on, as in deployments: a restarted `baton dev` ends the
     // legs the previous run left ringing instead of forgetting them.
-    let sip = baton_connector_sip::bind(baton_connector_sip::SipConfig {
+    let mut sip_config = baton_connector_sip::SipConfig {
         listen: args.sip_listen,
         tls: connector_tls,
         data_dir: Some(args.data_dir.join("sip")),
         ..Default::default()
-    })
-    .await?;
+    };
+    sip_config.sip.bind = args.sip_bind;
+    let sip = baton_connector_sip::bind(sip_config).await?;
     let (sip_grpc, sip_addr) = (sip.grpc_addr, sip.sip_addr);
     let sip_stop = stop.clone();
     let sip_task = tokio::spawn(sip.serve(async move { sip_stop.cancelled().await }));

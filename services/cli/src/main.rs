@@ -4,6 +4,7 @@ mod auth;
 mod config;
 mod dev;
 mod handoff;
+mod store;
 
 use clap::{Parser, Subcommand};
 
@@ -18,7 +19,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the control service and the embedded connectors on loopback,
-    /// with SQLite in a local data directory.
+    /// with SQLite in a local data directory. Every address takes port 0
+    /// for "pick a free port"; the banner prints the addresses bound.
     Dev(dev::DevArgs),
     /// Create, inspect, watch and cancel handoffs on any control endpoint.
     #[command(subcommand)]
@@ -29,6 +31,10 @@ enum Command {
     /// Check configuration files, or print a commented reference.
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Check a store or transfer journal offline, or back one up while
+    /// its service runs.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Write a throwaway CA, a server certificate (localhost, 127.0.0.1,
     /// ::1) and a client certificate into DIR, for trying TLS and mTLS.
     /// Never for production: the CA key lies next to what it signed.
@@ -57,6 +63,7 @@ async fn main() -> std::process::ExitCode {
         Command::Handoff(command) => handoff::run(command).await,
         Command::Config(command) => config::run(command),
         Command::Auth(command) => auth::run(command),
+        Command::Store(command) => store::run(command),
         Command::DevCa { dir } => match baton_service_kit::tls::dev_ca::generate(&dir) {
             Ok(ca) => {
                 println!(
