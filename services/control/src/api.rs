@@ -20,7 +20,9 @@ use crate::convert;
 use crate::dispatch::Dispatcher;
 use crate::domain::message::CustomerMessages;
 use crate::domain::routing::Router;
-use crate::domain::validate::{Limits, validate_create};
+use crate::domain::validate::{
+    Limits, validate_cancel_reason, validate_create, validate_entity_name, validate_evaluation,
+};
 use baton_auth::{Principal, StreamLimiter};
 
 use crate::domain::{EventKind, Failure, Handoff, HandoffState, NewEvent, TransferMode};
@@ -31,7 +33,6 @@ use crate::store::{AuditAction, AuditEntry, CreateOutcome, HandoffStore, StoreEr
 
 const DEFAULT_PAGE_SIZE: usize = 50;
 const MAX_PAGE_SIZE: usize = 500;
-const MAX_CANCEL_REASON_BYTES: usize = 512;
 /// Events read from the store per catch-up query of a watch stream.
 const REPLAY_BATCH: usize = 256;
 
@@ -70,8 +71,6 @@ fn audit_entry(
         detail: detail.into(),
     }
 }
-
-const MAX_ENTITY_NAME_BYTES: usize = 128;
 
 /// A list request's page size: the default for 0, at most MAX_PAGE_SIZE
 /// (a violation beyond).
@@ -275,94 +274,6 @@ impl HandoffApi {
     }
 }
 
-const MAX_CONVERSATION_ID_CHARS: usize = 128;
-const MAX_ENTITY_TYPES: usize = 64;
-
-fn validate_evaluation(
-    request: &EvaluateEscalationRequest,
-    limits: &Limits,
-) -> Result<(), Vec<FieldViolation>> {
-    let mut violations = Vec::new();
-    let mut add = |field: String, description: String| {
-        violations.push(FieldViolation::new(field, description))
-    };
-    if request.conversation_id.is_empty() && !request.whole_conversation {
-        add(
-            "conversation_id".into(),
-            "is required unless whole_conversation is true".into(),
-        );
-    }
-    if request.conversation_id.chars().count() > MAX_CONVERSATION_ID_CHARS
-        || request.conversation_id.chars().any(char::is_control)
-    {
-        add(
-            "conversation_id".into(),
-            format!(
-                "must be at most {MAX_CONVERSATION_ID_CHARS} characters, without control characters"
-            ),
-        );
-    }
-    if let Some(intent) = &request.intent {
-        if !(0.0..=1.0).contains(&intent.confidence) {
-            add(
-                "intent.confidence".into(),
-                "must be between 0.0 and 1.0".into(),
-            );
-        }
-        if intent.name.len() > 128 {
-            add("intent.name".into(), "must be at most 128 bytes".into());
-        }
-    }
-    if request.turns.len() > limits.max_transcript_turns {
-        add(
-            "turns".into(),
-            format!("has more than {} turns", limits.max_transcript_turns),
-        );
-    }
-    for (i, turn) in request.turns.iter().enumerate() {
-        if turn.text.len() > limits.max_turn_bytes {
-            add(
-                format!("turns[{i}].text"),
-                format!("is longer than {} bytes", limits.max_turn_bytes),
-            );
-        }
-        match baton_proto::types::v1::Speaker::try_from(turn.speaker) {
-            Ok(baton_proto::types::v1::Speaker::Unspecified) | Err(_) => {
-                add(format!("turns[{i}].speaker"), "must say who spoke".into())
-            }
-            Ok(_) => {}
-        }
-        if turn
-            .distress_score
-            .is_some_and(|s| !(0.0..=1.0).contains(&s))
-        {
-            add(
-                format!("turns[{i}].distress_score"),
-                "must be between 0.0 and 1.0".into(),
-            );
-        }
-        if AiOutcome::try_from(turn.ai_outcome).is_err() {
-            add(
-                format!("turns[{i}].ai_outcome"),
-                "is not a known outcome".into(),
-            );
-        }
-    }
-    if request.entity_types.len() > MAX_ENTITY_TYPES
-        || request.entity_types.iter().any(|t| t.len() > 128)
-    {
-        add(
-            "entity_types".into(),
-            format!("at most {MAX_ENTITY_TYPES} types of at most 128 bytes"),
-        );
-    }
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(violations)
-    }
-}
-
 /// The request in the policy engine's terms.
 fn policy_conversation(request: &EvaluateEscalationRequest) -> baton_policy::Conversation {
     use baton_policy::{AiOutcome as Outcome, Speaker as Who};
@@ -527,23 +438,25 @@ impl HandoffService for HandoffApi {
         if !violations.is_empty() {
             return Err(invalid_argument(&violations));
         }
-        let mut handoffs = self
+        let handoffs = self
             .store
             .list(&tenant, &states, page_size + 1, after.as_deref())
             .await
             .map_err(status_of)?;
-        let next_page_token = if handoffs.len() > page_size {
-            handoffs.truncate(page_size);
-            handoffs
-                .last()
-                .map(|h| URL_SAFE_NO_PAD.encode(&h.id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let page = convert::handoff_page(&handoffs, page_size, self.limits.max_response_bytes)
+            .map_err(|too_large| {
+                with_reason(
+                    Code::ResourceExhausted,
+                    "RESPONSE_TOO_LARGE",
+                    too_large.to_string(),
+                )
+            })?;
         Ok(Response::new(ListHandoffsResponse {
-            handoffs: handoffs.iter().map(convert::handoff).collect(),
-            next_page_token,
+            next_page_token: page
+                .last_id
+                .map(|id| URL_SAFE_NO_PAD.encode(id))
+                .unwrap_or_default(),
+            handoffs: page.handoffs,
         }))
     }
 
@@ -556,16 +469,7 @@ impl HandoffService for HandoffApi {
         let request = request.into_inner();
         parse_id(&request.handoff_id)?;
         // The reason reaches logs, events and connectors: one line only.
-        if request.reason.len() > MAX_CANCEL_REASON_BYTES
-            || request.reason.chars().any(char::is_control)
-        {
-            return Err(invalid_argument(&[FieldViolation::new(
-                "reason",
-                format!(
-                    "must be at most {MAX_CANCEL_REASON_BYTES} bytes, without control characters"
-                ),
-            )]));
-        }
+        validate_cancel_reason(&request.reason, &self.limits).map_err(|v| invalid_argument(&v))?;
         let handoff = self
             .store
             .get(&tenant, &request.handoff_id)
@@ -679,15 +583,7 @@ impl HandoffService for HandoffApi {
         let request = request.into_inner();
         parse_id(&request.handoff_id)?;
         let name = &request.entity_name;
-        if name.is_empty()
-            || name.len() > MAX_ENTITY_NAME_BYTES
-            || name.chars().any(char::is_control)
-        {
-            return Err(invalid_argument(&[FieldViolation::new(
-                "entity_name",
-                format!("must be 1 to {MAX_ENTITY_NAME_BYTES} bytes without control characters"),
-            )]));
-        }
+        validate_entity_name(name, &self.limits).map_err(|v| invalid_argument(&v))?;
         let handoff = self
             .store
             .get(&principal.tenant, &request.handoff_id)
@@ -800,6 +696,13 @@ impl HandoffService for HandoffApi {
         let tenant = tenant_of(&request)?;
         let request = request.into_inner();
         parse_id(&request.handoff_id)?;
+        // Sequences are stored as signed 64-bit integers.
+        if i64::try_from(request.after_sequence).is_err() {
+            return Err(invalid_argument(&[FieldViolation::new(
+                "after_sequence",
+                "must be below 2^63 (a sequence of this handoff's events)",
+            )]));
+        }
         let permit = self.watch_streams.try_acquire(&tenant)?;
         let Some(watch_slot) = self.hub.watch_slot() else {
             metrics().overloaded("watch");
@@ -825,6 +728,7 @@ impl HandoffService for HandoffApi {
         let watch = Watch {
             store: self.store.clone(),
             tenant,
+            ended: handoff.state.is_terminal(),
             handoff_id: handoff.id,
             last_sent: request.after_sequence,
             sender,
@@ -873,6 +777,10 @@ struct Watch {
     store: Arc<dyn HandoffStore>,
     tenant: String,
     handoff_id: String,
+    /// The handoff had ended when the stream opened: nothing more will be
+    /// recorded, so the stream ends once the log is replayed, also when
+    /// `after_sequence` is at or past its last event.
+    ended: bool,
     last_sent: u64,
     sender: mpsc::Sender<Result<WatchHandoffResponse, Status>>,
 }
@@ -888,6 +796,9 @@ impl Watch {
         mut live: broadcast::Receiver<crate::domain::EventRecord>,
     ) -> Result<(), Status> {
         if let Progress::Ended = self.catch_up().await? {
+            return Ok(());
+        }
+        if self.ended {
             return Ok(());
         }
         loop {

@@ -135,6 +135,17 @@ impl ControlConfig {
         if self.limits.max_watch_streams_per_tenant == 0 {
             return Err("limits.max_watch_streams_per_tenant: must be at least 1".into());
         }
+        let least_response = self
+            .limits
+            .max_request_bytes
+            .saturating_add(baton_request_validation::RESPONSE_HEADROOM_BYTES);
+        if self.limits.max_response_bytes < least_response {
+            // Else a handoff the service accepted could not be returned.
+            return Err(format!(
+                "limits.max_response_bytes: must be at least limits.max_request_bytes + {} ({least_response})",
+                baton_request_validation::RESPONSE_HEADROOM_BYTES
+            ));
+        }
         Ok(())
     }
 }

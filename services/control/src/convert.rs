@@ -108,3 +108,153 @@ pub fn event(record: &EventRecord) -> api::HandoffEvent {
         wrap_up: record.wrap_up.clone(),
     }
 }
+
+/// One ListHandoffs page: the handoffs it holds, and the id of the last one
+/// when more follow.
+#[derive(Debug)]
+pub struct HandoffPage {
+    pub handoffs: Vec<api::Handoff>,
+    pub last_id: Option<String>,
+}
+
+/// A handoff too large for any response: raising the limit is the only way
+/// to return it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TooLarge {
+    pub handoff_id: String,
+    pub bytes: usize,
+    pub limit: usize,
+}
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "handoff {} is {} bytes encoded, more than a response may hold: the limit is limits.max_response_bytes = {}",
+            self.handoff_id, self.bytes, self.limit
+        )
+    }
+}
+
+/// The room a page token takes in the response (field 2: a tag, a length
+/// and at most 64 bytes of base64 of a UUID), kept free on every page.
+const PAGE_TOKEN_BYTES: usize = 2 + 64;
+
+/// Pages `handoffs` (as the store listed them, up to `page_size` + 1) by
+/// count and by encoded size: at most `page_size` handoffs and
+/// `max_response_bytes` in all, at least one handoff, so a page never
+/// exceeds what the server may send. A first handoff that alone exceeds it
+/// is an error naming the limit.
+pub fn handoff_page(
+    handoffs: &[Handoff],
+    page_size: usize,
+    max_response_bytes: usize,
+) -> Result<HandoffPage, TooLarge> {
+    let budget = max_response_bytes.saturating_sub(PAGE_TOKEN_BYTES);
+    let mut page = Vec::new();
+    let mut used = 0usize;
+    for stored in handoffs.iter().take(page_size) {
+        let item = handoff(stored);
+        // Field 1 of ListHandoffsResponse, length-delimited.
+        let bytes = prost::encoding::message::encoded_len(1, &item);
+        if used + bytes > budget {
+            if page.is_empty() {
+                return Err(TooLarge {
+                    handoff_id: stored.id.clone(),
+                    bytes,
+                    limit: max_response_bytes,
+                });
+            }
+            break;
+        }
+        used += bytes;
+        page.push(item);
+    }
+    let last_id = (page.len() < handoffs.len())
+        .then(|| page.last().map(|h| h.id.clone()))
+        .flatten();
+    Ok(HandoffPage {
+        handoffs: page,
+        last_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::TransferMode;
+    use baton_proto::types::v1 as pb;
+
+    fn with_notes(bytes: usize) -> Handoff {
+        Handoff {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant: "default".into(),
+            request_id: "r".into(),
+            request_fingerprint: "f".into(),
+            state: HandoffState::Pending,
+            conversation: pb::Conversation::default(),
+            context: pb::HandoffContext {
+                summary: "s".into(),
+                agent_notes: "n".repeat(bytes),
+                ..Default::default()
+            },
+            requested_target: pb::Target::default(),
+            mode: TransferMode::Warm,
+            plan: vec![],
+            customer_message: String::new(),
+            customer_message_language: String::new(),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            deadline_ms: 0,
+            current_attempt: None,
+            queue_status: None,
+            failure: None,
+            last_sequence: 1,
+            decision: None,
+            wrap_up: None,
+        }
+    }
+
+    fn encoded(page: &HandoffPage) -> usize {
+        use prost::Message;
+        api::ListHandoffsResponse {
+            handoffs: page.handoffs.clone(),
+            next_page_token: "x".repeat(48),
+        }
+        .encoded_len()
+    }
+
+    #[test]
+    fn a_page_stops_at_the_byte_budget_and_holds_at_least_one_handoff() {
+        let limit = 278_528;
+        let big = [with_notes(225_000), with_notes(225_000), with_notes(10)];
+        let page = handoff_page(&big, 2, limit).expect("a page");
+        assert_eq!(page.handoffs.len(), 1);
+        assert_eq!(page.last_id.as_deref(), Some(big[0].id.as_str()));
+        assert!(encoded(&page) <= limit);
+
+        let page = handoff_page(&big[1..], 2, limit).expect("a page");
+        assert_eq!(page.handoffs.len(), 2);
+        assert_eq!(page.last_id, None, "nothing follows");
+        assert!(encoded(&page) <= limit);
+
+        // Small handoffs: the count bounds the page, a token says more follow.
+        let small: Vec<Handoff> = (0..4).map(|_| with_notes(10)).collect();
+        let page = handoff_page(&small[..3], 2, limit).expect("a page");
+        assert_eq!(page.handoffs.len(), 2);
+        assert_eq!(page.last_id.as_deref(), Some(small[1].id.as_str()));
+    }
+
+    #[test]
+    fn a_handoff_larger_than_the_limit_is_an_error_naming_it() {
+        let huge = [with_notes(300_000)];
+        let error = handoff_page(&huge, 10, 278_528).expect_err("too large");
+        assert_eq!(error.handoff_id, huge[0].id);
+        assert!(
+            error
+                .to_string()
+                .contains("limits.max_response_bytes = 278528"),
+            "{error}"
+        );
+    }
+}

@@ -11,6 +11,7 @@ use baton_service_kit::grpc::{
     add_standard_services_with_probe, report_not_serving, serve as serve_grpc, serve_probe,
 };
 use baton_service_kit::lifecycle::announce_ready;
+use baton_service_kit::message_size::MessageSizeLayer;
 use baton_service_kit::tls::{Alpn, HttpListener, ServerTls, TlsConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -272,13 +273,17 @@ impl BoundControl {
             store.clone(),
             config.retention.clone(),
         ));
-        let max_request = config.limits.max_request_bytes + 16 * 1024;
-
         let mut routes = RoutesBuilder::default();
+        // One value per direction, from [limits]: ListHandoffs pages by the
+        // same max_response_bytes, and a request over max_request_bytes is
+        // refused naming the key.
         routes.add_service(
-            HandoffServiceServer::new(api)
-                .max_decoding_message_size(max_request)
-                .max_encoding_message_size(max_request),
+            MessageSizeLayer::new("limits.max_request_bytes", config.limits.max_request_bytes)
+                .around(
+                    HandoffServiceServer::new(api)
+                        .max_decoding_message_size(config.limits.max_request_bytes)
+                        .max_encoding_message_size(config.limits.max_response_bytes),
+                ),
         );
         let (health, probe_routes) =
             add_standard_services_with_probe(&mut routes, &[baton_proto::FILE_DESCRIPTOR_SET])
