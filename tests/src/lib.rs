@@ -295,6 +295,12 @@ impl Service {
         format!("http://{}", self.addr(key))
     }
 
+    /// The process id, while it runs (e.g. to lower its limits with
+    /// `prlimit`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }

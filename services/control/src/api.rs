@@ -171,7 +171,7 @@ fn status_of(error: StoreError) -> Status {
             "LEASE_LOST",
             "another replica dispatches this handoff; retry",
         ),
-        StoreError::Corrupt(detail) => {
+        StoreError::Corrupt(detail) | StoreError::Refused(detail) => {
             tracing::error!(%detail, "stored data is corrupt");
             with_reason(
                 Code::Internal,

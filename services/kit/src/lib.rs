@@ -6,6 +6,8 @@ pub mod grpc;
 pub mod lifecycle;
 pub mod message_size;
 pub mod redact;
+#[cfg(feature = "sqlite")]
+pub mod sqlite_file;
 pub mod status;
 pub mod telemetry;
 pub mod tls;

@@ -25,7 +25,9 @@ use async_trait::async_trait;
 pub use audit::{AuditAction, AuditEntry, AuditRecord, ContextAccess};
 pub use health::report_store_health;
 pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{
+    FILE_NAME as SQLITE_FILE_NAME, SCHEMA_VERSION as SQLITE_SCHEMA_VERSION, SqliteStore,
+};
 
 use crate::config::{StoreBackend, StoreConfig};
 
@@ -64,6 +66,10 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The store's file was refused at open (empty, damaged, of another
+    /// kind): the message names it and what is wrong.
+    #[error("{0}")]
+    Refused(String),
     /// `append_leased` by a replica that no longer holds the handoff's
     /// dispatch lease: another replica dispatches it now.
     #[error("the dispatch lease is held by another replica")]

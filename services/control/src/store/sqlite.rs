@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use baton_service_kit::sqlite_file::{self, CONTROL_STORE};
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
@@ -32,6 +33,9 @@ use super::{
     StoreError,
 };
 use crate::domain::{ConnectorPosition, Durability, EventRecord, Handoff, HandoffState, NewEvent};
+
+/// The store's file in `store.data_dir`.
+pub const FILE_NAME: &str = "handoffs.db";
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how
 /// many have run.
@@ -115,7 +119,19 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_by_tenant ON audit_log (tenant, sequence);
 CREATE INDEX audit_log_by_handoff ON audit_log (handoff_id, sequence);
 "#,
+    // The health check's write: a store that answers reads but cannot
+    // write (a full disk) is not serving.
+    r#"
+CREATE TABLE store_probe (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    written_at_ms INTEGER NOT NULL
+);
+"#,
 ];
+
+/// The schema version this build writes (`user_version`): a file with a
+/// newer one is refused.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 /// The most writes committed in one transaction: bounds how long the first
 /// write of a burst waits for the others to run.
@@ -172,17 +188,35 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating when needed) `handoffs.db` under `data_dir`.
+    /// Opens `handoffs.db` under `data_dir`, creating it only where no
+    /// file exists; refuses (`Refused`, naming the file and what is wrong,
+    /// leaving it untouched) a file that is empty, damaged (`quick_check`),
+    /// of another kind or of a newer schema. A store written before the
+    /// marker existed (its tables, no marker) gets it stamped.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Unavailable(format!("cannot create {}: {e}", data_dir.display()))
         })?;
-        let path = data_dir.join("handoffs.db");
+        let path = data_dir.join(FILE_NAME);
+        let refused = |problem: &dyn std::fmt::Display| {
+            StoreError::Refused(format!(
+                "{} {}: {problem}; it is left untouched: restore a backup (baton store \
+                 backup makes one) or move it away to start with an empty store",
+                CONTROL_STORE.name,
+                path.display()
+            ))
+        };
+        if !sqlite_file::exists(&path).map_err(|e| refused(&e))? {
+            sqlite_file::create(&path, CONTROL_STORE, migrate).map_err(|e| refused(&e))?;
+        }
         let open = || -> Result<Connection, StoreError> {
-            let connection = Connection::open(&path).map_err(unavailable)?;
+            let connection = sqlite_file::open_existing(&path).map_err(|e| refused(&e))?;
             connection
                 .busy_timeout(Duration::from_secs(5))
                 .map_err(unavailable)?;
+            Ok(connection)
+        };
+        let configure = |connection: &Connection| -> Result<(), StoreError> {
             // Every statement is prepared once per connection (parsing
             // was an eighth of the CPU time of a CreateHandoff burst).
             connection.set_prepared_statement_cache_capacity(64);
@@ -191,12 +225,23 @@ impl SqliteStore {
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                      PRAGMA foreign_keys = ON;",
                 )
-                .map_err(unavailable)?;
-            Ok(connection)
+                .map_err(unavailable)
         };
         let mut write_connection = open()?;
-        migrate(&mut write_connection)?;
+        // Nothing is written to the file before it passed.
+        sqlite_file::verify(&write_connection, CONTROL_STORE, Some("handoffs"))
+            .map_err(|e| refused(&e))?;
+        let (_, version) = sqlite_file::header(&write_connection).map_err(|e| refused(&e))?;
+        if usize::try_from(version).map_or(true, |v| v > MIGRATIONS.len()) {
+            return Err(refused(&format_args!(
+                "schema version {version}, newer than this baton-control's {}",
+                MIGRATIONS.len()
+            )));
+        }
+        configure(&write_connection)?;
+        migrate(&mut write_connection).map_err(unavailable)?;
         let connection = open()?;
+        configure(&connection)?;
         let (writer, jobs) = mpsc::sync_channel(WRITE_QUEUE);
         std::thread::Builder::new()
             .name("baton-store-writer".into())
@@ -360,16 +405,13 @@ fn refuse(group: Vec<WriteJob>, error: &str) {
     }
 }
 
-fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
-    let applied: usize = connection
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(unavailable)?;
+fn migrate(connection: &mut Connection) -> rusqlite::Result<()> {
+    let applied: usize = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let tx = connection.transaction().map_err(unavailable)?;
-        tx.execute_batch(migration).map_err(unavailable)?;
-        tx.pragma_update(None, "user_version", index + 1)
-            .map_err(unavailable)?;
-        tx.commit().map_err(unavailable)?;
+        let tx = connection.transaction()?;
+        tx.execute_batch(migration)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
     }
     Ok(())
 }
@@ -919,9 +961,22 @@ impl HandoffStore for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        // A committed write, as a handoff's would be (without its fsync):
+        // `SELECT 1` still answers when the disk is full.
+        self.write_as(Durability::Written, |connection| {
+            connection
+                .execute(
+                    "INSERT INTO store_probe (id, written_at_ms) VALUES (1, ?1) \
+                     ON CONFLICT (id) DO UPDATE SET written_at_ms = excluded.written_at_ms",
+                    [now_ms()],
+                )
+                .map(drop)
+                .map_err(unavailable)
+        })
+        .await?;
         self.with(|connection| {
             connection
-                .query_row("SELECT 1", [], |_| Ok(()))
+                .query_row("SELECT written_at_ms FROM store_probe", [], |_| Ok(()))
                 .map_err(unavailable)
         })
         .await
