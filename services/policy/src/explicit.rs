@@ -1038,19 +1038,42 @@ fn zeros(clause: &[String]) -> Option<String> {
     None
 }
 
+/// Where a request for a human is in a turn's clauses.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Hit {
+    /// Words `start..=end` of clause `clause`: the evidence is that part of
+    /// what the customer wrote.
+    Words {
+        clause: usize,
+        start: usize,
+        end: usize,
+    },
+    /// Zeros ("0 0 0", "press 0"), quoted as tokens: their digits are the
+    /// evidence, and they may span clauses.
+    Zeros(String),
+}
+
 /// Finds a request for a human in one customer turn's clauses. Returns the
-/// evidence phrase.
+/// evidence phrase, made of the tokens.
 pub(crate) fn detect(clauses: &[Vec<String>], extra_phrases: &[Vec<String>]) -> Option<String> {
+    Some(match locate(clauses, extra_phrases)? {
+        Hit::Words { clause, start, end } => evidence(&clauses[clause], start, end),
+        Hit::Zeros(zeros) => zeros,
+    })
+}
+
+/// Finds a request for a human in one customer turn's clauses.
+pub(crate) fn locate(clauses: &[Vec<String>], extra_phrases: &[Vec<String>]) -> Option<Hit> {
     // "zero, zero, zero": zeros split by punctuation are still one request.
     if clauses.len() > 1
         && let Some(z) = zeros(&clauses.concat())
     {
-        return Some(z);
+        return Some(Hit::Zeros(z));
     }
     for (ci, clause) in clauses.iter().enumerate() {
         let next = clauses.get(ci + 1);
         if let Some(z) = zeros(clause) {
-            return Some(z);
+            return Some(Hit::Zeros(z));
         }
         for phrase in extra_phrases {
             if phrase.is_empty() || phrase.len() > clause.len() {
@@ -1059,7 +1082,11 @@ pub(crate) fn detect(clauses: &[Vec<String>], extra_phrases: &[Vec<String>]) -> 
             for s in 0..=clause.len() - phrase.len() {
                 let end = s + phrase.len() - 1;
                 if clause[s..=end] == phrase[..] && !cancelled(clause, s, end, next) {
-                    return Some(evidence(clause, s, end));
+                    return Some(Hit::Words {
+                        clause: ci,
+                        start: s,
+                        end,
+                    });
                 }
             }
         }
@@ -1078,7 +1105,11 @@ pub(crate) fn detect(clauses: &[Vec<String>], extra_phrases: &[Vec<String>]) -> 
                     .all(|(i, t)| i == k || has(&sets::FILLER, t) || noun_at(clause, i).is_some())
             {
                 if !cancelled(clause, k, k, next) {
-                    return Some(evidence(clause, 0, clause.len() - 1));
+                    return Some(Hit::Words {
+                        clause: ci,
+                        start: 0,
+                        end: clause.len() - 1,
+                    });
                 }
                 continue;
             }
@@ -1120,7 +1151,11 @@ pub(crate) fn detect(clauses: &[Vec<String>], extra_phrases: &[Vec<String>]) -> 
             if let Some(s) = start
                 && !cancelled(clause, s, end.max(k), next)
             {
-                return Some(evidence(clause, s, end.max(k)));
+                return Some(Hit::Words {
+                    clause: ci,
+                    start: s,
+                    end: end.max(k),
+                });
             }
         }
     }

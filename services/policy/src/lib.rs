@@ -72,7 +72,24 @@ pub fn evaluate(config: &PolicyConfig, conversation: &Conversation) -> Decision 
         customer
             .iter()
             .rev()
-            .find_map(|(_, clauses)| explicit::detect(clauses, &extra))
+            .find_map(|(turn, clauses)| {
+                Some(match explicit::locate(clauses, &extra)? {
+                    // The customer's own words, as written: tokens would
+                    // lose hyphens, apostrophes and accents.
+                    explicit::Hit::Words { clause, start, end } => {
+                        let spanned = normalize::own_spanned_clauses(&turn.text);
+                        spanned
+                            .get(clause)
+                            .and_then(|words| {
+                                normalize::original_span(&turn.text, words, start, end)
+                            })
+                            .unwrap_or_else(|| {
+                                normalize::mask_digits(&clauses[clause][start..=end].join(" "))
+                            })
+                    }
+                    explicit::Hit::Zeros(zeros) => zeros,
+                })
+            })
             .map(|p| format!("\"{p}\""))
     };
     if let Some(evidence) = explicit {

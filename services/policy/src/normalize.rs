@@ -65,13 +65,36 @@ fn is_clause_word(w: &str) -> bool {
     )
 }
 
+/// Where a character or token came from: its byte range in the original
+/// text, or None for what the normaliser inserted. Evidence is cut from the
+/// original text by it, so that the customer's words are quoted as they
+/// were written ("passez-moi quelqu'un"), not as tokens.
+pub(crate) type Origin = Option<(usize, usize)>;
+
+fn union(a: Origin, b: Origin) -> Origin {
+    match (a, b) {
+        (Some((s1, e1)), Some((s2, e2))) => Some((s1.min(s2), e1.max(e2))),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+fn origin_of(chars: &[(char, Origin)]) -> Origin {
+    chars.iter().fold(None, |acc, &(_, o)| union(acc, o))
+}
+
+/// A token and where it came from.
+type Token = (String, Origin);
+
 /// Splits a raw word (may hold apostrophes) into tokens. English `n't`
 /// becomes its own `not`, so negation has one spelling.
-fn push_word(word: &mut String, out: &mut Vec<String>) {
+fn push_word(word: &mut Vec<(char, Origin)>, out: &mut Vec<Token>) {
     if word.is_empty() {
         return;
     }
-    if let Some(stem) = word.strip_suffix("n't") {
+    let text: String = word.iter().map(|&(c, _)| c).collect();
+    if let Some(stem) = text.strip_suffix("n't") {
+        let stem_chars = stem.chars().count();
         let stem = match stem {
             "ca" => "can",
             "wo" => "will",
@@ -79,17 +102,17 @@ fn push_word(word: &mut String, out: &mut Vec<String>) {
             s => s,
         };
         if !stem.is_empty() {
-            out.push(stem.to_owned());
+            out.push((stem.to_owned(), origin_of(&word[..stem_chars])));
         }
-        out.push("not".to_owned());
-    } else if word.contains('\'') {
-        out.extend(
-            word.split('\'')
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned),
-        );
+        out.push(("not".to_owned(), origin_of(&word[stem_chars..])));
+    } else if text.contains('\'') {
+        for part in word.split(|&(c, _)| c == '\'') {
+            if !part.is_empty() {
+                out.push((part.iter().map(|&(c, _)| c).collect(), origin_of(part)));
+            }
+        }
     } else {
-        out.push(std::mem::take(word));
+        out.push((text, origin_of(word)));
     }
     word.clear();
 }
@@ -99,32 +122,47 @@ pub(crate) fn words(text: &str) -> Vec<String> {
     clauses_of(&fold(text)).into_iter().flatten().collect()
 }
 
-/// Tokenises already-folded text into clauses of words. Numbers keep inner
-/// `.`/`,` (`0.00` stays one token, so a price is never "zero zero").
+/// Tokenises already-folded text into clauses of words.
 fn clauses_of(folded: &str) -> Vec<Vec<String>> {
-    let chars: Vec<char> = folded.chars().collect();
+    let chars: Vec<(char, Origin)> = folded.chars().map(|c| (c, None)).collect();
+    strip_origins(spanned_clauses(&chars))
+}
+
+fn strip_origins(clauses: Vec<Vec<Token>>) -> Vec<Vec<String>> {
+    clauses
+        .into_iter()
+        .map(|clause| clause.into_iter().map(|(word, _)| word).collect())
+        .collect()
+}
+
+/// Tokenises folded characters into clauses of words, each with where it
+/// came from. Numbers keep inner `.`/`,` (`0.00` stays one token, so a
+/// price is never "zero zero").
+fn spanned_clauses(folded: &[(char, Origin)]) -> Vec<Vec<Token>> {
+    let chars: Vec<char> = folded.iter().map(|&(c, _)| c).collect();
     let mut clauses = Vec::new();
-    let mut clause: Vec<String> = Vec::new();
-    let mut word = String::new();
-    let end_clause = |clause: &mut Vec<String>, clauses: &mut Vec<Vec<String>>| {
+    let mut clause: Vec<Token> = Vec::new();
+    let mut word: Vec<(char, Origin)> = Vec::new();
+    let end_clause = |clause: &mut Vec<Token>, clauses: &mut Vec<Vec<Token>>| {
         if !clause.is_empty() {
             clauses.push(std::mem::take(clause));
         }
     };
     for (i, &c) in chars.iter().enumerate() {
+        let origin = folded[i].1;
         let prev = i.checked_sub(1).and_then(|p| chars.get(p)).copied();
         let next = chars.get(i + 1).copied();
         let alnum = |o: Option<char>| o.is_some_and(char::is_alphanumeric);
         let digit = |o: Option<char>| o.is_some_and(|c| c.is_ascii_digit());
         if c.is_alphanumeric() {
-            word.push(c);
+            word.push((c, origin));
         } else if is_single_quote(c) && alnum(prev) && alnum(next) {
-            word.push('\'');
+            word.push(('\'', origin));
         } else if matches!(c, '.' | ',' | ':') && digit(prev) && digit(next) {
-            word.push(c);
+            word.push((c, origin));
         } else {
             push_word(&mut word, &mut clause);
-            if clause.last().is_some_and(|w| is_clause_word(w)) {
+            if clause.last().is_some_and(|(w, _)| is_clause_word(w)) {
                 clause.pop();
                 end_clause(&mut clause, &mut clauses);
             }
@@ -134,7 +172,7 @@ fn clauses_of(folded: &str) -> Vec<Vec<String>> {
         }
     }
     push_word(&mut word, &mut clause);
-    if clause.last().is_some_and(|w| is_clause_word(w)) {
+    if clause.last().is_some_and(|(w, _)| is_clause_word(w)) {
         clause.pop();
     }
     end_clause(&mut clause, &mut clauses);
@@ -192,10 +230,22 @@ fn ends_with_first_person_saying(folded_before: &str) -> bool {
 /// (someone else's words, a name, a title) unless the customer is quoting
 /// themselves. An unclosed quote is treated as ordinary text.
 pub(crate) fn own_clauses(text: &str) -> Vec<Vec<String>> {
-    let folded = fold(text);
-    let chars: Vec<char> = folded.chars().collect();
+    strip_origins(own_spanned_clauses(text))
+}
+
+/// [`own_clauses`] with where each word came from in `text`.
+pub(crate) fn own_spanned_clauses(text: &str) -> Vec<Vec<Token>> {
+    let mut folded: Vec<(char, Origin)> = Vec::with_capacity(text.len());
+    let mut one = String::new();
+    for (at, c) in text.char_indices() {
+        one.clear();
+        push_folded(c, &mut one);
+        let origin = Some((at, at + c.len_utf8()));
+        folded.extend(one.chars().map(|f| (f, origin)));
+    }
+    let chars: Vec<char> = folded.iter().map(|&(c, _)| c).collect();
     // (quoted, text)
-    let mut segments: Vec<(bool, String)> = vec![(false, String::new())];
+    let mut segments: Vec<(bool, Vec<(char, Origin)>)> = vec![(false, Vec::new())];
     let mut quoted = false;
     for (i, &c) in chars.iter().enumerate() {
         let prev = i.checked_sub(1).and_then(|p| chars.get(p)).copied();
@@ -204,27 +254,74 @@ pub(crate) fn own_clauses(text: &str) -> Vec<Vec<String>> {
         let toggles = is_double_quote(c) || (is_single_quote(c) && !(alnum(prev) && alnum(next)));
         if toggles {
             quoted = !quoted;
-            segments.push((quoted, String::new()));
+            segments.push((quoted, Vec::new()));
         } else if let Some(last) = segments.last_mut() {
-            last.1.push(c);
+            last.1.push(folded[i]);
         }
     }
     if quoted && let Some(last) = segments.last_mut() {
         last.0 = false;
     }
-    let mut kept = String::with_capacity(folded.len());
+    let inserted = |text: &str| text.chars().map(|c| (c, None)).collect::<Vec<_>>();
+    let mut kept: Vec<(char, Origin)> = Vec::with_capacity(folded.len());
     for (quoted, segment) in segments {
         if !quoted {
-            kept.push_str(&segment);
-        } else if ends_with_first_person_saying(&kept) {
-            kept.push_str(" , ");
-            kept.push_str(&segment);
-            kept.push_str(" , ");
+            kept.extend(segment);
+        } else if ends_with_first_person_saying(&kept.iter().map(|&(c, _)| c).collect::<String>()) {
+            kept.extend(inserted(" , "));
+            kept.extend(segment);
+            kept.extend(inserted(" , "));
         } else {
-            kept.push_str(" . ");
+            kept.extend(inserted(" . "));
         }
     }
-    clauses_of(&kept)
+    spanned_clauses(&kept)
+}
+
+/// The original text of tokens `start..=end` of `clause`, digits masked;
+/// None when a token has no origin.
+pub(crate) fn original_span(
+    text: &str,
+    clause: &[Token],
+    start: usize,
+    end: usize,
+) -> Option<String> {
+    let (from, _) = clause.get(start)?.1?;
+    let (_, to) = clause.get(end)?.1?;
+    let (from, to) = whole_words(text, from, to);
+    text.get(from..to).map(mask_digits)
+}
+
+/// Widens `from..to` to whole words of `text`: a token split at an
+/// apostrophe ("quelqu" of "quelqu'un") is quoted as the word it is part of.
+fn whole_words(text: &str, mut from: usize, mut to: usize) -> (usize, usize) {
+    let in_word = |before: Option<char>, c: char, after: Option<char>| {
+        c.is_alphanumeric()
+            || (is_single_quote(c)
+                && before.is_some_and(char::is_alphanumeric)
+                && after.is_some_and(char::is_alphanumeric))
+    };
+    loop {
+        let mut ahead = text[to..].chars();
+        let (Some(c), after) = (ahead.next(), ahead.next()) else {
+            break;
+        };
+        if !in_word(text[..to].chars().next_back(), c, after) {
+            break;
+        }
+        to += c.len_utf8();
+    }
+    loop {
+        let mut behind = text[..from].chars();
+        let (Some(c), before) = (behind.next_back(), behind.next_back()) else {
+            break;
+        };
+        if !in_word(before, c, text[from..].chars().next()) {
+            break;
+        }
+        from -= c.len_utf8();
+    }
+    (from, to)
 }
 
 /// Replaces digits so evidence never carries an account or card number.
@@ -283,6 +380,53 @@ mod tests {
         // unclosed quote: ordinary text
         let c = own_clauses("I want an \"agent now");
         assert!(c.concat().contains(&"agent".to_owned()));
+    }
+
+    #[test]
+    fn words_know_where_they_came_from() {
+        let text = "Passez-moi quelqu'un, s'il vous plaît";
+        let clauses = own_spanned_clauses(text);
+        let first = &clauses[0];
+        let words: Vec<&str> = first.iter().map(|(w, _)| w.as_str()).collect();
+        assert_eq!(words, ["passez", "moi", "quelqu", "un"]);
+        assert_eq!(
+            original_span(text, first, 0, 3).as_deref(),
+            Some("Passez-moi quelqu'un")
+        );
+        assert_eq!(
+            original_span(text, first, 2, 2).as_deref(),
+            Some("quelqu'un"),
+            "whole words"
+        );
+        assert_eq!(
+            original_span(text, first, 3, 3).as_deref(),
+            Some("quelqu'un")
+        );
+        let second = &clauses[1];
+        assert_eq!(
+            original_span(text, second, 0, second.len() - 1).as_deref(),
+            Some("s'il vous plaît")
+        );
+        // n't: both tokens come from the one word.
+        let text = "I CAN'T get through, Ærø 4111";
+        let clauses = own_spanned_clauses(text);
+        assert_eq!(
+            original_span(text, &clauses[0], 1, 2).as_deref(),
+            Some("CAN'T")
+        );
+        assert_eq!(
+            original_span(text, &clauses[1], 0, 1).as_deref(),
+            Some("Ærø ####")
+        );
+        // A customer quoting themselves keeps the quoted words' origins.
+        let text = "I said \"agent\" twice";
+        let clauses = own_spanned_clauses(text);
+        let all: Vec<Token> = clauses.concat();
+        let agent = all.iter().position(|(w, _)| w == "agent").expect("agent");
+        assert_eq!(
+            original_span(text, &all, agent, agent).as_deref(),
+            Some("agent")
+        );
     }
 
     #[test]

@@ -128,6 +128,27 @@ fn a_human_turn_clears_what_came_before() {
     assert!(!evaluate(&PolicyConfig::default(), &c).escalate);
 }
 
+/// Evidence quotes the customer's words as written, not the tokens they
+/// were split into (which lose hyphens, apostrophes, accents and case).
+#[test]
+fn evidence_is_the_span_of_the_original_text() {
+    for (text, evidence) in [
+        (
+            "Bonjour. Passez-moi quelqu'un, vite !",
+            "\"Passez-moi quelqu'un\"",
+        ),
+        (
+            "I can't do this, I want to talk to a RÉAL person",
+            "\"want to talk to a RÉAL person\"",
+        ),
+        ("AGENT, please", "\"AGENT\""),
+    ] {
+        let d = evaluate(&all_off(), &convo(&[text]));
+        assert!(d.escalate, "{text}");
+        assert_eq!(d.fired[0].evidence, evidence, "{text}");
+    }
+}
+
 #[test]
 fn evidence_never_carries_digits() {
     let d = evaluate(&all_off(), &convo(&["transfer 4111 me to a human"]));
