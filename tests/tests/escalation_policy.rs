@@ -63,6 +63,21 @@ async fn an_explicit_request_escalates_at_once_in_any_supported_language() {
         assert!(!decision.fired[0].evidence.is_empty());
         assert!(!decision.customer_message.is_empty());
     }
+    // The evidence quotes what the customer wrote, not normalised tokens.
+    let decision = client
+        .evaluate_escalation(whole(
+            vec![customer("Bonjour. Passez-moi quelqu'un, vite !")],
+            "fr-FR",
+        ))
+        .await
+        .expect("evaluate")
+        .into_inner()
+        .decision
+        .expect("decision");
+    assert_eq!(
+        decision.fired.first().map(|f| f.evidence.as_str()),
+        Some("\"Passez-moi quelqu'un\"")
+    );
     let decision = client
         .evaluate_escalation(whole(
             vec![customer("I don't need a person, just tell me my balance")],
