@@ -257,6 +257,16 @@ async fn a_malformed_body_is_invalid_argument_and_an_oversize_one_names_the_limi
         status.get_details_error_info().map(|info| info.reason),
         Some("REQUEST_TOO_LARGE".to_owned())
     );
+
+    // The start-up log lists the connector's target kinds by name (it once
+    // printed the iterator: `target_kinds=FilterMap { .. }`).
+    let logs = stack.control().logs();
+    let ready = logs
+        .lines()
+        .find(|line| line.contains("connector ready"))
+        .expect("a connector ready line");
+    assert!(ready.contains("TARGET_KIND_QUEUE"), "{ready}");
+    assert!(!ready.contains("FilterMap"), "{ready}");
 }
 
 /// Two handoffs of about 225 KB each do not fit one response (the limit is
