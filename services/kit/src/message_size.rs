@@ -33,6 +33,14 @@ impl MessageSizeLayer {
         Self { key, limit }
     }
 
+    /// `service` behind this layer (as `Layer::layer`, without naming tower).
+    pub fn around<S>(self, service: S) -> MessageSizeService<S> {
+        MessageSizeService {
+            inner: service,
+            layer: self,
+        }
+    }
+
     /// The status for a refusal of tonic's, or None for any other answer.
     fn rewrite(&self, headers: &HeaderMap) -> Option<Status> {
         let is_out_of_range = headers
@@ -80,6 +88,11 @@ impl<S> Layer<S> for MessageSizeLayer {
 pub struct MessageSizeService<S> {
     inner: S,
     layer: MessageSizeLayer,
+}
+
+/// Served under the name of the service it wraps.
+impl<S: tonic::server::NamedService> tonic::server::NamedService for MessageSizeService<S> {
+    const NAME: &'static str = S::NAME;
 }
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for MessageSizeService<S>
