@@ -86,18 +86,20 @@ impl Expected {
 /// record-route leaves the NOTIFYs to come straight from the gateway).
 pub async fn peers_for(uri: &str, sent_to: Option<Peer>) -> Vec<Peer> {
     let mut peers: Vec<Peer> = sent_to.into_iter().collect();
-    let direct = rsip::Uri::try_from(message::addr_uri(uri)).ok().map(|parsed| {
-        let host = parsed.host_with_port;
-        let transport = sent_to.map_or(Transport::Udp, |peer| peer.transport);
-        // RFC 3261 19.1.2: 5061 for TLS, 5060 otherwise.
-        let default_port = if matches!(transport, Transport::Udp | Transport::Tcp) {
-            5060
-        } else {
-            5061
-        };
-        let port = host.port.map_or(default_port, |port| *port.value());
-        (format!("{}:{port}", host.host), transport)
-    });
+    let direct = rsip::Uri::try_from(message::addr_uri(uri))
+        .ok()
+        .map(|parsed| {
+            let host = parsed.host_with_port;
+            let transport = sent_to.map_or(Transport::Udp, |peer| peer.transport);
+            // RFC 3261 19.1.2: 5061 for TLS, 5060 otherwise.
+            let default_port = if matches!(transport, Transport::Udp | Transport::Tcp) {
+                5060
+            } else {
+                5061
+            };
+            let port = host.port.map_or(default_port, |port| *port.value());
+            (format!("{}:{port}", host.host), transport)
+        });
     if let Some((target, transport)) = direct
         && let Ok(mut addresses) = tokio::net::lookup_host(target.as_str()).await
         && let Some(addr) = addresses.next()

@@ -85,7 +85,10 @@ impl ReplyCache {
             return false;
         };
         // Only if this entry is the one kept (not replaced since).
-        if self.replies.get(&key).is_some_and(|(kept, _, _)| *kept == number)
+        if self
+            .replies
+            .get(&key)
+            .is_some_and(|(kept, _, _)| *kept == number)
             && let Some((_, _, reply)) = self.replies.remove(&key)
         {
             self.bytes -= reply.len();

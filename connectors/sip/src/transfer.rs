@@ -1072,6 +1072,51 @@ mod tests {
         assert_eq!(header(&lines, "Call-Info"), None);
     }
 
+    #[tokio::test]
+    async fn the_callers_number_leaves_only_when_configuration_names_it() {
+        use crate::config::TrunkConfig;
+        let trunk = TrunkConfig {
+            name: "t".into(),
+            prefixes: vec!["+49".into()],
+            host: "trunk.example".into(),
+            transport: Transport::Udp,
+            username: None,
+            password: None,
+            number_format: NumberFormat::E164,
+            caller_id: Some("+4930000000".into()),
+            caller_id_policy: CallerIdPolicy::Original,
+        };
+        let mut transfer = transfer("tok", "", "{}");
+        transfer.target = TransferTarget::PhoneNumber("+4930123".into());
+        transfer.envelope.conversation = Some(baton_proto::types::v1::Conversation {
+            call: Some(CallReference {
+                caller_number: "+14155550123".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        for (send_sensitive, allowed) in [(vec![], false), (vec![SensitiveValue::CallerNumber], true)] {
+            let mut config = SipConfig::ephemeral();
+            config.trunks = vec![trunk.clone()];
+            config.headers.send_sensitive = send_sensitive;
+            let connector = connector(config).await;
+            let lines = connector.context_headers(&transfer);
+            let from = connector.destination(&transfer).expect("a trunk").from_uri;
+            let carried: Vec<&str> = lines
+                .iter()
+                .filter(|(_, value)| value.contains("14155550123"))
+                .map(|(name, _)| name.as_str())
+                .collect();
+            if allowed {
+                assert_eq!(carried, ["P-Asserted-Identity"]);
+                assert!(from.starts_with("sip:+14155550123@"), "{from}");
+            } else {
+                assert!(carried.is_empty(), "{carried:?}");
+                assert!(from.starts_with("sip:+4930000000@"), "{from}");
+            }
+        }
+    }
+
     #[test]
     fn every_final_status_maps_to_the_reason_the_control_service_falls_back_on() {
         assert_eq!(failure_for_status(486), FailureReason::Busy);
