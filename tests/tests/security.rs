@@ -1005,3 +1005,237 @@ fn call(request: &mut CreateHandoffRequest) -> &mut pb::CallReference {
 fn context(request: &mut CreateHandoffRequest) -> &mut pb::HandoffContext {
     request.context.as_mut().expect("context")
 }
+
+/// Opens a connection to `address` that sends half a request head and then
+/// nothing, as a slowloris client does.
+async fn slow_client(address: std::net::SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .expect("write");
+    stream
+}
+
+/// Whether the server closed `stream` (EOF or reset) within `within`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buffer = [0u8; 256];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // A 408 or similar before the close is fine: read on.
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_and_idle_connections_are_closed_and_bounded_in_number() {
+    let secrets = Secrets::new();
+    let stack = start(
+        &secrets,
+        &[
+            ("BATON_SERVER__HTTP__MAX_CONNECTIONS", "8"),
+            ("BATON_SERVER__HTTP__HEADER_READ_TIMEOUT", "1s"),
+            ("BATON_SERVER__GRPC__MAX_CONNECTIONS", "2"),
+        ],
+    )
+    .await;
+    let http = stack.control().addr("http");
+
+    // Nine slow clients on a listener that takes eight: every one is closed
+    // (the ninth once a slot frees), none held for long.
+    let mut slow = Vec::new();
+    for _ in 0..9 {
+        slow.push(slow_client(http).await);
+    }
+    for (i, stream) in slow.iter_mut().enumerate() {
+        assert!(
+            closed_within(stream, Duration::from_secs(10)).await,
+            "slow connection {i} is still open"
+        );
+    }
+    let (status, _) = http_get(http, "/healthz").await;
+    assert_eq!(status, 200, "the listener serves again");
+
+    // gRPC: two silent connections take both slots; a call waits until one
+    // of them goes.
+    let grpc = stack.control().addr("grpc");
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(tokio::net::TcpStream::connect(grpc).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let endpoint = stack.control().endpoint("grpc");
+    let call = async {
+        let channel = Channel::from_shared(endpoint.clone())
+            .expect("endpoint")
+            .connect()
+            .await?;
+        tonic_health::pb::health_client::HealthClient::new(channel)
+            .check(tonic_health::pb::HealthCheckRequest::default())
+            .await
+            .map_err(Into::<Box<dyn std::error::Error + Send + Sync>>::into)?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    };
+    let blocked = tokio::time::timeout(Duration::from_secs(1), call).await;
+    assert!(
+        !matches!(blocked, Ok(Ok(()))),
+        "a third connection was served beyond max_connections"
+    );
+    drop(silent.pop());
+    baton_tests::wait_serving(&endpoint)
+        .await
+        .expect("served once a slot is free");
+    assert_logs_clean(&stack, &secrets.all());
+}
+
+/// The `(status, headers and body)` of a context read with `token`.
+async fn read_context(http: std::net::SocketAddr, id: &str, token: &str) -> (u16, String) {
+    http_get(http, &format!("/v1/handoffs/{id}/context?token={token}")).await
+}
+
+#[tokio::test]
+async fn context_reads_are_rate_limited_collapsed_in_the_audit_log_and_end_after_the_grace() {
+    let secrets = Secrets::new();
+    let stack = start(
+        &secrets,
+        &[
+            ("BATON_CONTEXT_READS__BURST", "30"),
+            ("BATON_CONTEXT_READS__PER_MINUTE", "1"),
+            ("BATON_FAILED_AUTH__BURST", "5"),
+            ("BATON_FAILED_AUTH__PER_MINUTE", "1"),
+            ("BATON_HANDOFF__ENDED_TOKEN_GRACE", "3s"),
+            ("BATON_METRICS__LISTEN", "127.0.0.1:0"),
+        ],
+    )
+    .await;
+    let http = stack.control().addr("http");
+    let mut acme = client(&stack, Some(&secrets.acme_runtime)).await;
+    let mut supervisor = client(&stack, Some(&secrets.acme_supervisor)).await;
+    let unconfigured_queue = format!("tenant-secret-{}", uuid::Uuid::now_v7().simple());
+    let id = create(&mut acme, "reads", "agents").await;
+    let pop = screen_pop_path(&stack, &id).await;
+    let token = token_of(&pop);
+    wait_state(&mut acme, &id, HandoffState::Completed).await;
+    let ended = std::time::Instant::now();
+
+    // 200 reads: the burst passes, the rest get 429 with Retry-After.
+    let (mut ok, mut limited) = (0u64, 0u64);
+    for _ in 0..200 {
+        let (status, response) = read_context(http, &id, &token).await;
+        match status {
+            200 => ok += 1,
+            429 => {
+                assert!(
+                    response.to_ascii_lowercase().contains("retry-after:"),
+                    "{response}"
+                );
+                limited += 1;
+            }
+            other => panic!("unexpected {other}: {response}"),
+        }
+    }
+    assert!(
+        (30..=32).contains(&ok) && ok + limited == 200,
+        "{ok} read, {limited} limited"
+    );
+    let views: Vec<AuditRecord> = supervisor
+        .list_audit_records(ListAuditRecordsRequest {
+            handoff_id: id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("audit")
+        .into_inner()
+        .records
+        .into_iter()
+        .filter(|r| r.action() == AuditAction::Viewed)
+        .collect();
+    assert_eq!(views.len(), 1, "one record for every read: {views:?}");
+    assert_eq!(views[0].count, ok, "{views:?}");
+    assert!(views[0].last_time.is_some(), "{views:?}");
+
+    // After the grace the token opens nothing (the handoff ended above).
+    let grace = Duration::from_secs(3);
+    tokio::time::sleep(grace.saturating_sub(ended.elapsed()) + Duration::from_millis(700)).await;
+    let other = create(&mut acme, "reads-2", "agents").await;
+    let other_token = token_of(&screen_pop_path(&stack, &other).await);
+    wait_state(&mut acme, &other, HandoffState::Completed).await;
+    assert_eq!(
+        read_context(http, &other, &other_token).await.0,
+        200,
+        "within the grace"
+    );
+    tokio::time::sleep(grace + Duration::from_millis(700)).await;
+    assert_eq!(
+        read_context(http, &other, &other_token).await.0,
+        401,
+        "after the grace"
+    );
+
+    // Failed authentication from one address: a few refusals, then
+    // RESOURCE_EXHAUSTED / 429; a valid credential from it still passes.
+    let mut anonymous = client(&stack, Some("bk_nope_nope")).await;
+    let mut codes = Vec::new();
+    for _ in 0..10 {
+        codes.push(
+            anonymous
+                .get_handoff(get(&id))
+                .await
+                .expect_err("refused")
+                .code(),
+        );
+    }
+    // A valid token refused after the grace was no failed authentication.
+    assert!(
+        codes[..5].iter().all(|c| *c == Code::Unauthenticated),
+        "{codes:?}"
+    );
+    assert!(
+        codes[5..].iter().all(|c| *c == Code::ResourceExhausted),
+        "{codes:?}"
+    );
+    let status = anonymous.get_handoff(get(&id)).await.expect_err("refused");
+    assert!(status.get_details_retry_info().is_some(), "{status:?}");
+    let (status, response) = read_context(http, &id, "forged").await;
+    assert_eq!(status, 429, "{response}");
+    acme.get_handoff(get(&id))
+        .await
+        .expect("a valid credential is not limited");
+
+    // Metrics on their own listener only, labels bounded and tenant-free.
+    assert_eq!(http_get(http, "/metrics").await.0, 404);
+    acme.create_handoff(request("unconfigured-queue", queue(&unconfigured_queue)))
+        .await
+        .expect("create");
+    let metrics = stack.control().addr("metrics");
+    let mut scraped = String::new();
+    for _ in 0..100 {
+        let (status, body) = http_get(metrics, "/metrics").await;
+        assert_eq!(status, 200);
+        scraped = body;
+        if scraped.contains("route=\"queue:other\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(scraped.contains("route=\"queue:other\""), "{scraped}");
+    assert!(
+        !scraped.contains(&unconfigured_queue),
+        "a caller's queue name is a label"
+    );
+    for tenant in ["acme", "globex"] {
+        assert!(
+            !scraped.contains(&format!("\"{tenant}\"")),
+            "tenant {tenant} in a label"
+        );
+    }
+    assert_logs_clean(&stack, &secrets.all());
+}

@@ -22,6 +22,11 @@ pub struct QueueConfig {
     pub grpc_listen: SocketAddr,
     /// HTTP listen address of the agent desktop. Default `127.0.0.1:8090`.
     pub http_listen: SocketAddr,
+    /// Timeouts and connection limit of the desktop's listener
+    /// (`header_read_timeout` 10s, `idle_timeout` 60s, `request_timeout`
+    /// 30s, `max_connections` 1024; event streams are not cut by the
+    /// request timeout).
+    pub http: baton_service_kit::http::HttpLimits,
     /// Directory of the SQLite database holding the queue's state.
     /// Default `.baton/queue`.
     pub data_dir: PathBuf,
@@ -172,6 +177,7 @@ impl Default for QueueConfig {
             name: "queue".into(),
             grpc_listen: SocketAddr::from(([127, 0, 0, 1], 50071)),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            http: Default::default(),
             data_dir: PathBuf::from(".baton/queue"),
             telemetry: TelemetryConfig::default(),
             tls: None,
@@ -214,6 +220,7 @@ impl QueueConfig {
 
     /// Checks what serde cannot; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
+        self.http.check("http")?;
         if self.name.is_empty() {
             return Err("name: must not be empty".into());
         }

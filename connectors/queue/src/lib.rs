@@ -64,6 +64,7 @@ pub struct Bound {
     pub http_addr: SocketAddr,
     connector: BoundConnector<QueueConnector>,
     http: HttpListener,
+    http_limits: baton_service_kit::http::HttpLimits,
     desk: Arc<Desk>,
     queue: QueueConnector,
 }
@@ -113,6 +114,7 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
         http,
         desk,
         queue,
+        http_limits: config.http.clone(),
     })
 }
 
@@ -148,7 +150,10 @@ impl Bound {
 
         let desk = self.desk.clone();
         let http_stopped = stopped;
-        let http = axum::serve(self.http, http::router(self.desk.clone())).with_graceful_shutdown(
+        let http = baton_service_kit::http::serve(
+            self.http,
+            http::router(self.desk.clone()),
+            self.http_limits,
             async move {
                 wait(http_stopped).await;
                 desk.close();

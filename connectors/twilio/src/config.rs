@@ -131,6 +131,10 @@ pub struct CallbackConfig {
     /// keeping the path), e.g. `https://baton.example.com/twilio`. Signatures
     /// are computed over it. Default: `http://` + the bound address.
     pub public_url: Option<String>,
+    /// Timeouts and connection limit of the listener
+    /// (`header_read_timeout` 10s, `idle_timeout` 60s, `request_timeout`
+    /// 30s, `max_connections` 1024).
+    pub limits: baton_service_kit::http::HttpLimits,
 }
 
 impl Default for CallbackConfig {
@@ -138,6 +142,7 @@ impl Default for CallbackConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8097)),
             public_url: None,
+            limits: Default::default(),
         }
     }
 }
@@ -149,6 +154,7 @@ fn is_sid(text: &str, prefix: &str) -> bool {
 impl TwilioConfig {
     /// Checks what serde cannot; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
+        self.callbacks.limits.check("callbacks.limits")?;
         let credentials = &self.credentials;
         if !is_sid(&credentials.account_sid, "AC") {
             return Err(

@@ -32,6 +32,7 @@ pub struct Bound {
     pub callbacks_addr: SocketAddr,
     connector: BoundConnector<TwilioConnector>,
     listener: HttpListener,
+    limits: baton_service_kit::http::HttpLimits,
     callbacks: Arc<callbacks::Callbacks>,
 }
 
@@ -79,6 +80,7 @@ pub async fn bind(config: TwilioConfig) -> anyhow::Result<Bound> {
         .health_listen(config.health_listen)
         .journal(config.data_dir.join(baton_connector_sdk::TRANSFER_JOURNAL))
         .drain_timeout(config.drain_timeout);
+    let limits = config.callbacks.limits.clone();
     let connector = TwilioConnector::new(Arc::new(config), api, callbacks.clone());
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
@@ -86,6 +88,7 @@ pub async fn bind(config: TwilioConfig) -> anyhow::Result<Bound> {
         callbacks_addr,
         connector,
         listener,
+        limits,
         callbacks,
     })
 }
@@ -104,8 +107,12 @@ impl Bound {
         let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        let http = axum::serve(self.listener, self.callbacks.router())
-            .with_graceful_shutdown(wait(stopped.clone()));
+        let http = baton_service_kit::http::serve(
+            self.listener,
+            self.callbacks.router(),
+            self.limits,
+            wait(stopped.clone()),
+        );
         let grpc = self.connector.serve(wait(stopped));
         let (http, grpc) = tokio::join!(http, grpc);
         http?;

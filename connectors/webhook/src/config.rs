@@ -43,6 +43,10 @@ pub struct WebhookConfig {
     /// of the receivers' progress reports (`POST /v1/reports`). Default
     /// `127.0.0.1:8096`.
     pub http_listen: SocketAddr,
+    /// Timeouts and connection limit of that listener
+    /// (`header_read_timeout` 10s, `idle_timeout` 60s, `request_timeout`
+    /// 30s, `max_connections` 1024).
+    pub http: baton_service_kit::http::HttpLimits,
     /// The URL receivers reach `http_listen` at, for `data.report_url`.
     /// Default: `http://` + the bound address.
     pub public_url: Option<String>,
@@ -72,6 +76,7 @@ impl Default for WebhookConfig {
             data_dir: PathBuf::from(".baton/webhook"),
             drain_timeout: Duration::from_secs(30),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 8096)),
+            http: Default::default(),
             public_url: None,
             delivery_log: PathBuf::from(".baton/webhook-deliveries.sqlite3"),
             max_context_bytes: 64 * 1024,
@@ -164,6 +169,7 @@ impl Default for RetryConfig {
 impl WebhookConfig {
     /// Checks what serde cannot; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
+        self.http.check("http")?;
         if self.name.is_empty() {
             return Err("name: must not be empty".into());
         }

@@ -35,6 +35,7 @@ pub struct Bound {
     pub http_addr: SocketAddr,
     connector: BoundConnector<WebhookConnector>,
     http: HttpListener,
+    http_limits: baton_service_kit::http::HttpLimits,
     log: DeliveryLog,
     reports: Arc<report::Reports>,
 }
@@ -93,6 +94,7 @@ pub async fn bind(config: WebhookConfig) -> anyhow::Result<Bound> {
         http_addr,
         connector,
         http,
+        http_limits: config.http.clone(),
         log,
         reports,
     })
@@ -112,8 +114,12 @@ impl Bound {
         let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|s| *s).await;
         };
-        let http = axum::serve(self.http, http::router(self.log, self.reports))
-            .with_graceful_shutdown(wait(stopped.clone()));
+        let http = baton_service_kit::http::serve(
+            self.http,
+            http::router(self.log, self.reports),
+            self.http_limits,
+            wait(stopped.clone()),
+        );
         let grpc = self.connector.serve(wait(stopped));
         let (http, grpc) = tokio::join!(http, grpc);
         http?;

@@ -16,6 +16,7 @@ use tower::{Layer, Service};
 
 use crate::authenticator::{AuthConfig, AuthConfigError, Authenticator, unauthenticated_principal};
 use crate::error::AuthError;
+use crate::failures::FailureLimiter;
 use crate::permissions::Permissions;
 use crate::principal::Principal;
 
@@ -58,6 +59,8 @@ impl Shared {
 #[derive(Clone)]
 pub struct AuthLayer {
     shared: Arc<Shared>,
+    /// Failed authentications allowed per source address.
+    failures: Option<FailureLimiter>,
 }
 
 impl std::fmt::Debug for AuthLayer {
@@ -91,7 +94,16 @@ impl AuthLayer {
                 permissions,
                 default_principal: unauthenticated_principal(default_tenant),
             }),
+            failures: None,
         }
+    }
+
+    /// Answers `RESOURCE_EXHAUSTED` with `RetryInfo`, instead of
+    /// `UNAUTHENTICATED`, to a source address that failed authentication
+    /// more often than `failures` allows. Valid credentials still pass.
+    pub fn with_failure_limit(mut self, failures: FailureLimiter) -> Self {
+        self.failures = Some(failures);
+        self
     }
 }
 
@@ -102,6 +114,7 @@ impl<S> Layer<S> for AuthLayer {
         AuthService {
             inner,
             shared: self.shared.clone(),
+            failures: self.failures.clone(),
         }
     }
 }
@@ -111,6 +124,7 @@ impl<S> Layer<S> for AuthLayer {
 pub struct AuthService<S> {
     inner: S,
     shared: Arc<Shared>,
+    failures: Option<FailureLimiter>,
 }
 
 impl<S> std::fmt::Debug for AuthService<S> {
@@ -143,6 +157,15 @@ where
             }
             Err(error) => {
                 if !matches!(error, AuthError::Denied { .. }) {
+                    if let Some(failures) = &self.failures
+                        && let Some(source) = baton_service_kit::grpc::peer_ip(request.extensions())
+                        && let Err(retry_after) = failures.failed(source)
+                    {
+                        tracing::debug!(method = path, %source, "call refused: too many failed authentications");
+                        return Either::Right(ready(
+                            Ok(too_many_failures(retry_after).into_http()),
+                        ));
+                    }
                     tracing::info!(
                         method = path,
                         reason = error.log_detail(),
@@ -153,4 +176,20 @@ where
             }
         }
     }
+}
+
+/// `RESOURCE_EXHAUSTED` with `RetryInfo`, for a source address that failed
+/// authentication too often. It says nothing about the credential.
+pub fn too_many_failures(retry_after: std::time::Duration) -> tonic::Status {
+    let millis = retry_after.as_nanos().div_ceil(1_000_000);
+    let retry_after = std::time::Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX));
+    baton_service_kit::status::retry_after(
+        tonic::Code::ResourceExhausted,
+        "TOO_MANY_FAILED_AUTHENTICATIONS",
+        format!(
+            "too many failed authentications from this address; retry in {} ms",
+            retry_after.as_millis()
+        ),
+        retry_after,
+    )
 }

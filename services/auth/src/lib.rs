@@ -42,6 +42,8 @@
 pub mod api_key;
 pub mod authenticator;
 pub mod error;
+#[cfg(feature = "grpc")]
+pub mod failures;
 mod hex;
 pub mod jwt;
 #[cfg(feature = "grpc")]
@@ -54,6 +56,8 @@ pub mod reload;
 
 pub use authenticator::{AuthConfig, AuthConfigError, AuthMode, Authenticator};
 pub use error::AuthError;
+#[cfg(feature = "grpc")]
+pub use failures::{FailedAuthConfig, FailureLimiter};
 #[cfg(feature = "grpc")]
 pub use layer::{AuthLayer, AuthService};
 pub use permissions::Permissions;

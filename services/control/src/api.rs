@@ -669,17 +669,19 @@ impl HandoffService for HandoffApi {
                 .into_iter()
                 .map(|record| {
                     let entry = record.entry;
+                    let timestamp = |ms: i64| prost_types::Timestamp {
+                        seconds: ms.div_euclid(1000),
+                        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or_default(),
+                    };
                     AuditRecord {
                         handoff_id: entry.handoff_id,
                         action: audit_action_proto(entry.action) as i32,
                         actor: entry.actor,
                         credential: entry.credential,
-                        time: Some(prost_types::Timestamp {
-                            seconds: entry.time_ms.div_euclid(1000),
-                            nanos: i32::try_from(entry.time_ms.rem_euclid(1000) * 1_000_000)
-                                .unwrap_or_default(),
-                        }),
+                        time: Some(timestamp(entry.time_ms)),
                         detail: entry.detail,
+                        count: u64::try_from(record.count).unwrap_or(1),
+                        last_time: Some(timestamp(record.last_ms)),
                     }
                 })
                 .collect(),

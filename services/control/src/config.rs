@@ -26,6 +26,12 @@ pub struct ControlConfig {
     pub auth: baton_auth::AuthConfig,
     /// Per-tenant call rate on the gRPC API.
     pub rate_limit: baton_auth::RateLimitConfig,
+    /// Failed authentications per source address, on both listeners.
+    pub failed_auth: baton_auth::FailedAuthConfig,
+    /// Reads of one handoff's context with its token.
+    pub context_reads: ContextReadsConfig,
+    /// Where Prometheus scrapes `/metrics`.
+    pub metrics: MetricsConfig,
     /// How long transcripts and context of ended handoffs are kept.
     pub retention: RetentionConfig,
     /// Logs, traces and metrics.
@@ -64,6 +70,9 @@ impl Default for ControlConfig {
                 ..baton_auth::AuthConfig::default()
             },
             rate_limit: baton_auth::RateLimitConfig::default(),
+            failed_auth: baton_auth::FailedAuthConfig::default(),
+            context_reads: ContextReadsConfig::default(),
+            metrics: MetricsConfig::default(),
             retention: RetentionConfig::default(),
             telemetry: TelemetryConfig::default(),
             store: StoreConfig::default(),
@@ -79,6 +88,49 @@ impl Default for ControlConfig {
             dispatch: crate::circuit::DispatchConfig::default(),
         }
     }
+}
+
+/// Limits on reading one handoff's context with its token: whoever holds a
+/// token (a screen-pop URL, a SIP User-to-User header) may read, but not
+/// without bound, and repeated reads make one audit record, not one each.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContextReadsConfig {
+    /// Sustained reads per minute of one handoff's context (JSON and
+    /// screen pop together); beyond the burst, `429` with `Retry-After`.
+    pub per_minute: f64,
+    /// Reads of one handoff allowed at once after a quiet spell.
+    pub burst: u32,
+    /// Most handoffs whose read rate is tracked at once (bounded memory).
+    pub max_tracked: usize,
+    /// Reads of the same page of the same handoff within this long of the
+    /// first are counted on that first audit record instead of adding one.
+    #[serde(with = "humantime_serde")]
+    pub audit_window: Duration,
+}
+
+impl Default for ContextReadsConfig {
+    fn default() -> Self {
+        Self {
+            per_minute: 10.0,
+            burst: 20,
+            max_tracked: 10_000,
+            audit_window: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// The Prometheus endpoint. Metrics mix every tenant's handoffs, so they
+/// are not served to whoever reaches the context pages.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A listener of its own for `/metrics` (e.g. `0.0.0.0:9464` for a
+    /// scraper on the pod network). Unset: `/metrics` is served on the
+    /// HTTP listener to loopback callers only.
+    pub listen: Option<SocketAddr>,
+    /// That listener's limits.
+    pub http: baton_service_kit::http::HttpLimits,
 }
 
 /// Retention of what customers said.
@@ -126,6 +178,20 @@ impl ControlConfig {
             );
         }
         self.rate_limit.validate().map_err(|e| e.to_string())?;
+        self.failed_auth.validate()?;
+        let reads = &self.context_reads;
+        if !(reads.per_minute.is_finite() && reads.per_minute > 0.0) {
+            return Err("context_reads.per_minute: must be a positive number".into());
+        }
+        if reads.burst == 0 {
+            return Err("context_reads.burst: must be at least 1".into());
+        }
+        if reads.max_tracked == 0 {
+            return Err("context_reads.max_tracked: must be at least 1".into());
+        }
+        self.server.http.check("server.http")?;
+        self.server.grpc.check("server.grpc")?;
+        self.metrics.http.check("metrics.http")?;
         if self.retention.context_ttl.is_zero() {
             return Err("retention.context_ttl: must be more than 0s".into());
         }
@@ -166,6 +232,10 @@ pub struct ServerConfig {
     /// A plain-text listener serving only `grpc.health.v1`, for probes
     /// that cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
     pub health_listen: Option<SocketAddr>,
+    /// Timeouts and connection limit of the HTTP listener.
+    pub http: baton_service_kit::http::HttpLimits,
+    /// Connection limit and keepalive of the gRPC listener.
+    pub grpc: baton_service_kit::grpc::GrpcLimits,
 }
 
 impl Default for ServerConfig {
@@ -176,6 +246,8 @@ impl Default for ServerConfig {
             public_url: None,
             drain_timeout: Duration::from_secs(10),
             health_listen: None,
+            http: baton_service_kit::http::HttpLimits::default(),
+            grpc: baton_service_kit::grpc::GrpcLimits::default(),
         }
     }
 }
@@ -324,7 +396,7 @@ impl Default for HandoffConfig {
             default_timeout: Duration::from_secs(120),
             max_timeout: Duration::from_secs(15 * 60),
             context_token_ttl: Duration::from_secs(24 * 60 * 60),
-            ended_token_grace: Duration::from_secs(60 * 60),
+            ended_token_grace: Duration::from_secs(15 * 60),
         }
     }
 }

@@ -3,12 +3,19 @@
 //! a readable screen-pop page (`/v1/handoffs/{id}/screen-pop`). Both need
 //! the handoff's signed context token (`?token=` or `Authorization: Bearer`).
 //! Sensitive entities are masked.
+//!
+//! Reads are bounded: per handoff (a token bucket, `429` with
+//! `Retry-After` beyond it), per source address for refused tokens (the
+//! service's failed-authentication limit), and in the audit log, where
+//! repeated reads of one page count on one record.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use axum::Extension;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -31,7 +38,40 @@ pub struct HttpState {
     /// its context (the human may read it during wrap-up). A cancelled
     /// handoff's tokens stop at once.
     pub ended_token_grace: std::time::Duration,
+    /// Reads per handoff, and how long repeated reads share a record.
+    pub reads: ReadLimiter,
+    /// Refused tokens per source address (shared with the gRPC listener's
+    /// failed authentications).
+    pub failures: baton_auth::FailureLimiter,
+    /// Whether `/metrics` is served here (to loopback callers only),
+    /// because no `metrics.listen` of its own is configured.
+    pub metrics_here: bool,
 }
+
+/// How often one handoff's context may be read, in bounded memory.
+#[derive(Clone)]
+pub struct ReadLimiter {
+    buckets: Arc<baton_auth::rate_limit::TenantBuckets>,
+    audit_window: Duration,
+}
+
+impl ReadLimiter {
+    pub fn new(config: &crate::config::ContextReadsConfig) -> Result<Self, String> {
+        let buckets = baton_auth::rate_limit::TenantBuckets::new(&baton_auth::RateLimitConfig {
+            requests_per_second: config.per_minute / 60.0,
+            burst: config.burst,
+            max_tenants: config.max_tracked,
+        })
+        .map_err(|e| format!("context_reads: {e}"))?;
+        Ok(Self {
+            buckets: Arc::new(buckets),
+            audit_window: config.audit_window,
+        })
+    }
+}
+
+/// The peer of a request, when the server recorded it.
+type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
 
 #[derive(Debug, Deserialize)]
 pub struct TokenQuery {
@@ -39,15 +79,50 @@ pub struct TokenQuery {
 }
 
 pub fn router(state: HttpState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route(
-            "/metrics",
-            get(baton_service_kit::telemetry::prometheus_scrape),
-        )
+    let mut router = Router::new().route("/healthz", get(|| async { "ok" }));
+    if state.metrics_here {
+        router = router.route("/metrics", get(loopback_metrics));
+    }
+    router
         .route("/v1/handoffs/{id}/context", get(context_json))
         .route("/v1/handoffs/{id}/screen-pop", get(screen_pop))
         .with_state(state)
+}
+
+/// `/metrics` alone, for the `metrics.listen` listener.
+pub fn metrics_router() -> Router {
+    Router::new().route(
+        "/metrics",
+        get(baton_service_kit::telemetry::prometheus_scrape),
+    )
+}
+
+/// Metrics mix every tenant's handoffs: on the listener that serves
+/// context pages to the world they are for the host itself only.
+async fn loopback_metrics(peer: Peer) -> Response {
+    match peer {
+        Some(Extension(ConnectInfo(peer))) if peer.ip().is_loopback() => {
+            baton_service_kit::telemetry::prometheus_scrape()
+                .await
+                .into_response()
+        }
+        _ => (
+            StatusCode::FORBIDDEN,
+            "metrics are served to loopback callers only here; set metrics.listen",
+        )
+            .into_response(),
+    }
+}
+
+/// `429` with `Retry-After` in whole seconds, rounded up.
+fn too_many(retry_after: Duration, what: &'static str) -> Response {
+    let seconds = retry_after.as_millis().div_ceil(1000).max(1);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, seconds.to_string())],
+        what,
+    )
+        .into_response()
 }
 
 /// A masked value shows nothing but that it exists.
@@ -88,6 +163,7 @@ async fn authorised_handoff(
     id: &str,
     query: &TokenQuery,
     headers: &HeaderMap,
+    peer: Peer,
     page: &str,
 ) -> Result<Handoff, Response> {
     let bearer = headers
@@ -105,7 +181,23 @@ async fn authorised_handoff(
             .is_ok()
     });
     if !verified {
+        if let Some(Extension(ConnectInfo(peer))) = peer
+            && let Err(retry_after) = state.failures.failed(peer.ip())
+        {
+            return Err(too_many(
+                retry_after,
+                "too many refused context tokens from this address",
+            ));
+        }
         return Err(refused());
+    }
+    // Only a valid token spends its handoff's reads: nobody else can
+    // exhaust them.
+    if let Err(retry_after) = state.reads.buckets.take(id, Instant::now()) {
+        return Err(too_many(
+            retry_after,
+            "this handoff's context was read too often",
+        ));
     }
     let now_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
     // The token proves access to exactly this handoff, whatever its tenant.
@@ -124,6 +216,8 @@ async fn authorised_handoff(
         return Err(refused());
     }
     // Recorded before the context leaves: no audit record, no context.
+    // Reads of the same page within the window count on one record.
+    let window = i64::try_from(state.reads.audit_window.as_millis()).unwrap_or(i64::MAX);
     let entry = AuditEntry {
         tenant: handoff.tenant.clone(),
         handoff_id: handoff.id.clone(),
@@ -133,7 +227,11 @@ async fn authorised_handoff(
         time_ms: now_ms,
         detail: String::new(),
     };
-    state.store.record_audit(entry).await.map_err(unavailable)?;
+    state
+        .store
+        .record_view(entry, now_ms.saturating_sub(window))
+        .await
+        .map_err(unavailable)?;
     Ok(handoff)
 }
 
@@ -156,8 +254,9 @@ async fn context_json(
     Path(id): Path<String>,
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
+    peer: Peer,
 ) -> Response {
-    match authorised_handoff(&state, &id, &query, &headers, "context").await {
+    match authorised_handoff(&state, &id, &query, &headers, peer, "context").await {
         Ok(handoff) => no_store(axum::Json(context_document(&handoff)).into_response()),
         Err(response) => response,
     }
@@ -168,8 +267,9 @@ async fn screen_pop(
     Path(id): Path<String>,
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
+    peer: Peer,
 ) -> Response {
-    match authorised_handoff(&state, &id, &query, &headers, "screen-pop").await {
+    match authorised_handoff(&state, &id, &query, &headers, peer, "screen-pop").await {
         Ok(handoff) => no_store(Html(screen_pop_page(&handoff)).into_response()),
         Err(response) => response,
     }

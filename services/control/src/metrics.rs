@@ -3,10 +3,14 @@
 //! Instruments come from the global meter provider that
 //! `baton_service_kit::telemetry::init` installs (Prometheus, and OTLP when
 //! configured); before that, and in unit tests, they are no-ops. Labels
-//! never carry customer data: routes and queues by name, phone numbers and
-//! SIP URIs only by kind.
+//! never carry customer data nor tenant names: routes and queues by name
+//! only when the configuration names them (a caller may send any queue
+//! name: those fold into `queue:other`, so the number of series stays
+//! bounded), phone numbers and SIP URIs only by kind, connectors by their
+//! configured name.
 
-use std::sync::OnceLock;
+use std::collections::HashSet;
+use std::sync::{OnceLock, RwLock};
 
 use baton_proto::types::v1 as pb;
 use opentelemetry::KeyValue;
@@ -223,12 +227,48 @@ fn seconds(ms: i64) -> f64 {
     ms.max(0) as f64 / 1000.0
 }
 
-/// A label for where a handoff was sent that names no customer: route and
-/// queue names are configuration, numbers and URIs are not.
+/// The route and queue names the configuration holds: the only ones that
+/// become label values.
+#[derive(Debug, Default)]
+struct KnownNames {
+    routes: HashSet<String>,
+    queues: HashSet<String>,
+}
+
+static KNOWN: RwLock<Option<KnownNames>> = RwLock::new(None);
+
+/// Names the routes and queues that metrics may carry as labels: the
+/// configured routes, and the queues they match or target. Called at
+/// start; until then every name folds into `other`.
+pub fn set_known_names(routes: &[crate::domain::routing::RouteConfig]) {
+    let mut known = KnownNames::default();
+    for route in routes {
+        known.routes.insert(route.name.clone());
+        known.queues.extend(route.queues.iter().cloned());
+        known
+            .queues
+            .extend(route.targets.iter().filter_map(|t| t.queue.clone()));
+    }
+    *KNOWN.write().unwrap_or_else(|e| e.into_inner()) = Some(known);
+}
+
+fn known(name: &str, pick: fn(&KnownNames) -> &HashSet<String>) -> &str {
+    let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
+    match known.as_ref() {
+        Some(names) if pick(names).contains(name) => name,
+        _ => "other",
+    }
+}
+
+/// A label for where a handoff was sent that names no customer and stays
+/// bounded: configured route and queue names, `other` for the rest,
+/// numbers and URIs only by kind.
 fn route_label(target: &pb::Target) -> String {
     match &target.kind {
-        Some(pb::target::Kind::Route(name)) => format!("route:{name}"),
-        Some(pb::target::Kind::Queue(queue)) => format!("queue:{}", queue.name),
+        Some(pb::target::Kind::Route(name)) => format!("route:{}", known(name, |k| &k.routes)),
+        Some(pb::target::Kind::Queue(queue)) => {
+            format!("queue:{}", known(&queue.name, |k| &k.queues))
+        }
         Some(pb::target::Kind::PhoneNumber(_)) => "phone_number".into(),
         Some(pb::target::Kind::SipUri(_)) => "sip_uri".into(),
         None => "none".into(),
@@ -251,6 +291,14 @@ mod tests {
 
     #[test]
     fn labels_name_routes_and_queues_but_never_numbers() {
+        let route: crate::domain::routing::RouteConfig =
+            serde_json::from_value(serde_json::json!({
+                "name": "billing",
+                "queues": ["billing"],
+                "targets": [{"connector": "q", "queue": "tier2"}],
+            }))
+            .expect("route");
+        set_known_names(&[route]);
         let phone = pb::Target {
             kind: Some(pb::target::Kind::PhoneNumber("+14155550100".into())),
         };
@@ -266,5 +314,17 @@ mod tests {
             })),
         };
         assert_eq!(route_label(&queue), "queue:billing");
+        let unconfigured = |name: &str| pb::Target {
+            kind: Some(pb::target::Kind::Queue(pb::QueueTarget {
+                name: name.into(),
+                skills: vec![],
+            })),
+        };
+        assert_eq!(route_label(&unconfigured("tier2")), "queue:tier2");
+        assert_eq!(route_label(&unconfigured("acme-vip-4711")), "queue:other");
+        let route = pb::Target {
+            kind: Some(pb::target::Kind::Route("nowhere".into())),
+        };
+        assert_eq!(route_label(&route), "route:other");
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use baton_proto::handoff::v1::handoff_service_server::HandoffServiceServer;
 use baton_service_kit::grpc::{
-    add_standard_services_with_probe, report_not_serving, serve as serve_grpc, serve_probe,
+    add_standard_services_with_probe, report_not_serving, serve_limited as serve_grpc, serve_probe,
 };
 use baton_service_kit::lifecycle::announce_ready;
 use baton_service_kit::message_size::MessageSizeLayer;
@@ -42,6 +42,7 @@ pub struct BoundControl {
     grpc_listener: TcpListener,
     grpc_tls: Option<Arc<ServerTls>>,
     http_listener: HttpListener,
+    metrics_listener: Option<TcpListener>,
     probe_listener: Option<TcpListener>,
     api: HandoffApi,
     http_state: HttpState,
@@ -108,6 +109,7 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
         messages,
         policy,
     } = check(&config).map_err(anyhow::Error::msg)?;
+    crate::metrics::set_known_names(&config.routes);
     let registry = ConnectorRegistry::new(&config.connectors, config.connector_tls.as_ref())
         .map_err(anyhow::Error::msg)?;
     let grpc_tls = ServerTls::load_optional(config.tls.as_ref(), Alpn::Grpc)?;
@@ -115,7 +117,9 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
     // certificate asked for.
     let http_tls = config.tls.as_ref().map(TlsConfig::without_client_ca);
 
-    let auth = auth_layer(&config)?;
+    let failures =
+        baton_auth::FailureLimiter::new(&config.failed_auth).map_err(anyhow::Error::msg)?;
+    let auth = auth_layer(&config)?.with_failure_limit(failures.clone());
     let rate_limit = RateLimitLayer::new(&config.rate_limit).map_err(anyhow::Error::msg)?;
     let store = crate::store::open(&config.store).await?;
     let key_file = config
@@ -145,6 +149,14 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
     let http_listener = HttpListener::new(http_listener, http_tls.as_ref())?;
+    let metrics_listener = match config.metrics.listen {
+        Some(listen) => Some(
+            TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("metrics.listen: cannot listen on {listen}"))?,
+        ),
+        None => None,
+    };
     let probe_listener = match config.server.health_listen {
         Some(listen) => Some(
             TcpListener::bind(listen)
@@ -201,12 +213,17 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
             store: store.clone(),
             tokens,
             ended_token_grace: config.handoff.ended_token_grace,
+            reads: crate::http::ReadLimiter::new(&config.context_reads)
+                .map_err(anyhow::Error::msg)?,
+            failures,
+            metrics_here: config.metrics.listen.is_none(),
         },
         store,
         config,
         grpc_listener,
         grpc_tls,
         http_listener,
+        metrics_listener,
         probe_listener,
         api,
         dispatcher,
@@ -258,6 +275,7 @@ impl BoundControl {
             grpc_listener,
             grpc_tls,
             http_listener,
+            metrics_listener,
             probe_listener,
             api,
             http_state,
@@ -308,20 +326,32 @@ impl BoundControl {
         if let Some(probe) = &probe_listener {
             endpoints.push(("health", probe.local_addr()?));
         }
+        if let Some(metrics) = &metrics_listener {
+            endpoints.push(("metrics", metrics.local_addr()?));
+        }
         announce_ready("baton-control", &endpoints);
 
         let stopping = CancellationToken::new();
         let grpc_stopping = stopping.clone();
-        let grpc_router = tonic::transport::Server::builder()
+        let grpc_router = config
+            .server
+            .grpc
+            .apply(tonic::transport::Server::builder())
             .trace_fn(baton_service_kit::telemetry::grpc_server_span)
             .concurrency_limit_per_connection(256)
             // Authentication first, so that the rate limit knows the tenant.
             .layer(auth)
             .layer(rate_limit)
             .add_routes(routes.routes());
-        let grpc = serve_grpc(grpc_router, grpc_listener, grpc_tls, async move {
-            grpc_stopping.cancelled().await;
-        });
+        let grpc = serve_grpc(
+            grpc_router,
+            grpc_listener,
+            grpc_tls,
+            config.server.grpc.max_connections,
+            async move {
+                grpc_stopping.cancelled().await;
+            },
+        );
         let probe_stopping = stopping.clone();
         let probe = async move {
             match probe_listener {
@@ -332,8 +362,28 @@ impl BoundControl {
             }
         };
         let http_stopping = stopping.clone();
-        let http = axum::serve(http_listener, router(http_state))
-            .with_graceful_shutdown(async move { http_stopping.cancelled().await });
+        let http = baton_service_kit::http::serve(
+            http_listener,
+            router(http_state),
+            config.server.http.clone(),
+            async move { http_stopping.cancelled().await },
+        );
+        let metrics_stopping = stopping.clone();
+        let metrics_limits = config.metrics.http.clone();
+        let metrics = async move {
+            match metrics_listener {
+                Some(listener) => {
+                    baton_service_kit::http::serve(
+                        HttpListener::Plain(listener),
+                        crate::http::metrics_router(),
+                        metrics_limits,
+                        async move { metrics_stopping.cancelled().await },
+                    )
+                    .await
+                }
+                None => Ok(()),
+            }
+        };
 
         let drain_timeout = config.server.drain_timeout;
         let drain_started = stopping.clone();
@@ -350,6 +400,7 @@ impl BoundControl {
                 async { grpc.await.context("gRPC server") },
                 async { http.await.context("HTTP server") },
                 async { probe.await.context("health probe server") },
+                async { metrics.await.context("metrics server") },
             )
         };
         let drain_deadline = async {

@@ -77,6 +77,7 @@ macro_rules! all_cases {
             concurrent_claims_share_out_the_orphans,
             a_shared_store_announces_every_event,
             the_audit_log_is_durable_newest_first_and_per_tenant,
+            repeated_views_count_on_one_record_per_window,
             creations_and_events_are_audited_in_the_same_commit,
             what_a_write_returns_is_what_a_read_finds,
             revoking_tokens_is_per_tenant_durable_and_audited,
@@ -682,6 +683,84 @@ fn now_ms() -> i64 {
             .as_millis(),
     )
     .expect("fits")
+}
+
+async fn repeated_views_count_on_one_record_per_window(backend: &impl Backend) {
+    let store = backend.open().await;
+    let (mine, theirs) = (unique("views-a"), unique("views-b"));
+    let id = uuid::Uuid::now_v7().to_string();
+    let view = |tenant: &str, page: &str, time_ms: i64| AuditEntry {
+        credential: page.into(),
+        actor: "context-token".into(),
+        ..audit(tenant, &id, AuditAction::Viewed, time_ms)
+    };
+    // 50 reads of one page within the window: one record, counted.
+    for time_ms in 1_000..1_050 {
+        store
+            .record_view(view(&mine, "context", time_ms), 1_000)
+            .await
+            .expect("view");
+    }
+    // Another page, another tenant: records of their own.
+    store
+        .record_view(view(&mine, "screen-pop", 1_060), 1_000)
+        .await
+        .expect("view");
+    store
+        .record_view(view(&theirs, "context", 1_070), 1_000)
+        .await
+        .expect("view");
+    // The window moved past the first record: a new one.
+    store
+        .record_view(view(&mine, "context", 9_000), 8_000)
+        .await
+        .expect("view");
+    drop(store);
+    let store = backend.open().await;
+    let log = store
+        .audit_log(&mine, Some(&id), 10, None)
+        .await
+        .expect("log");
+    let summary: Vec<_> = log
+        .iter()
+        .map(|r| {
+            (
+                r.entry.credential.as_str(),
+                r.count,
+                r.entry.time_ms,
+                r.last_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("context", 1, 9_000, 9_000),
+            ("screen-pop", 1, 1_060, 1_060),
+            ("context", 50, 1_000, 1_049),
+        ]
+    );
+    let theirs = store
+        .audit_log(&theirs, Some(&id), 10, None)
+        .await
+        .expect("log");
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].count, 1);
+    // Other actions are never counted together.
+    store
+        .record_audit(audit(&mine, &id, AuditAction::Revealed, 9_100))
+        .await
+        .expect("record");
+    store
+        .record_audit(audit(&mine, &id, AuditAction::Revealed, 9_101))
+        .await
+        .expect("record");
+    let log = store
+        .audit_log(&mine, Some(&id), 10, None)
+        .await
+        .expect("log");
+    assert_eq!(log.len(), 5);
+    assert!(log[..2].iter().all(|r| r.count == 1));
 }
 
 async fn the_audit_log_is_durable_newest_first_and_per_tenant(backend: &impl Backend) {

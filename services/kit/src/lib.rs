@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod grpc;
+pub mod http;
 pub mod lifecycle;
 pub mod message_size;
 pub mod redact;

@@ -42,8 +42,9 @@ use tokio_rustls::server::TlsStream;
 
 /// Largest PEM file read.
 const MAX_PEM_BYTES: u64 = 1024 * 1024;
-/// Most TLS handshakes in progress at once on one listener; connections
-/// beyond it are closed at once.
+/// Most TLS connections in handshake, or handshaken and waiting for the
+/// server to take them, at once on one listener; connections beyond it are
+/// closed at once.
 const MAX_CONCURRENT_HANDSHAKES: usize = 1024;
 
 /// A listener's TLS settings.
@@ -383,11 +384,14 @@ async fn accept_loop(listener: TcpListener, tls: Arc<ServerTls>, sender: mpsc::S
         tokio::spawn(async move {
             match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => {
-                    drop(permit);
+                    // The slot is held until the server takes the stream:
+                    // a server that stopped accepting (its connection limit
+                    // reached) must not leave handshaken streams piling up.
                     let _ = sender.send((stream, peer)).await;
                 }
                 Ok(Err(error)) => {
                     tracing::debug!(%peer, %error, "TLS handshake failed");
+                    drop(permit);
                 }
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }

@@ -755,6 +755,7 @@ pub fn config(api: SocketAddr) -> TwilioConfig {
         callbacks: CallbackConfig {
             listen: "127.0.0.1:0".parse().expect("address"),
             public_url: None,
+            limits: Default::default(),
         },
         rate_per_second: 50.0,
         workflow_sid: Some(WORKFLOW_SID.into()),

@@ -63,6 +63,11 @@ pub struct AuditEntry {
 pub struct AuditRecord {
     pub sequence: i64,
     pub entry: AuditEntry,
+    /// How many times it was done: repeated context reads are counted on
+    /// one record (`HandoffStore::record_view`). 1 for everything else.
+    pub count: i64,
+    /// When it was last done (`entry.time_ms` when `count` is 1).
+    pub last_ms: i64,
 }
 
 /// Why a handoff's context tokens may no longer open anything, beyond the

@@ -214,6 +214,13 @@ pub trait HandoffStore: Send + Sync + 'static {
     /// Appends `entry` to the audit log, durably.
     async fn record_audit(&self, entry: AuditEntry) -> Result<(), StoreError>;
 
+    /// Records a context read, durably: counted on the newest record of
+    /// the same tenant, handoff, action, actor and credential whose first
+    /// read was at or after `since_ms` (its count incremented, its last
+    /// time set to `entry.time_ms`), else appended as a new record. Bounds
+    /// the rows a token holder who reads again and again can add.
+    async fn record_view(&self, entry: AuditEntry, since_ms: i64) -> Result<(), StoreError>;
+
     /// `tenant`'s audit records, newest first, only of `handoff_id` when
     /// given, with a sequence below `before` when given, at most `limit`.
     async fn audit_log(

@@ -268,9 +268,42 @@ async fn insert_audit(connection: &mut PgConnection, entry: &AuditEntry) -> Resu
     Ok(())
 }
 
+/// Counts a read on the newest matching record since `since_ms`, or
+/// appends `entry` (see `HandoffStore::record_view`).
+async fn count_view(
+    connection: &mut PgConnection,
+    entry: &AuditEntry,
+    since_ms: i64,
+) -> Result<(), StoreError> {
+    let counted = sqlx::query(
+        "UPDATE audit_log SET count = count + 1, last_ms = $1 WHERE sequence = (\
+         SELECT sequence FROM audit_log WHERE handoff_id = $2 AND tenant = $3 AND action = $4 \
+         AND actor = $5 AND credential = $6 AND time_ms >= $7 ORDER BY sequence DESC LIMIT 1)",
+    )
+    .bind(entry.time_ms)
+    .bind(&entry.handoff_id)
+    .bind(&entry.tenant)
+    .bind(entry.action.name())
+    .bind(&entry.actor)
+    .bind(&entry.credential)
+    .bind(since_ms)
+    .execute(&mut *connection)
+    .await
+    .map_err(unavailable)?
+    .rows_affected();
+    if counted == 0 {
+        insert_audit(connection, entry).await?;
+    }
+    Ok(())
+}
+
 fn audit_of(row: &PgRow) -> Result<AuditRecord, StoreError> {
     let action: String = column(row, 3)?;
+    let time_ms: i64 = column(row, 6)?;
+    let last_ms: Option<i64> = column(row, 9)?;
     Ok(AuditRecord {
+        count: column(row, 8)?,
+        last_ms: last_ms.unwrap_or(time_ms),
         sequence: column(row, 0)?,
         entry: AuditEntry {
             tenant: column(row, 1)?,
@@ -279,7 +312,7 @@ fn audit_of(row: &PgRow) -> Result<AuditRecord, StoreError> {
                 .ok_or_else(|| StoreError::Corrupt(format!("audit action {action:?}")))?,
             actor: column(row, 4)?,
             credential: column(row, 5)?,
-            time_ms: column(row, 6)?,
+            time_ms,
             detail: column(row, 7)?,
         },
     })
@@ -292,6 +325,13 @@ impl HandoffStore for PgStore {
         insert_audit(&mut connection, &entry).await
     }
 
+    async fn record_view(&self, entry: AuditEntry, since_ms: i64) -> Result<(), StoreError> {
+        let mut connection = self.connection().await?;
+        // One statement at a time: two replicas counting the same read at
+        // once may each append a record, which is still bounded.
+        count_view(&mut connection, &entry, since_ms).await
+    }
+
     async fn audit_log(
         &self,
         tenant: &str,
@@ -300,8 +340,8 @@ impl HandoffStore for PgStore {
         before: Option<i64>,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT sequence, tenant, handoff_id, action, actor, credential, time_ms, detail \
-             FROM audit_log WHERE tenant = $1 AND ($2::text IS NULL OR handoff_id = $2) \
+            "SELECT sequence, tenant, handoff_id, action, actor, credential, time_ms, detail, \
+             count, last_ms FROM audit_log WHERE tenant = $1 AND ($2::text IS NULL OR handoff_id = $2) \
              AND ($3::bigint IS NULL OR sequence < $3) ORDER BY sequence DESC LIMIT $4",
         )
         .bind(tenant)
@@ -668,10 +708,15 @@ impl HandoffStore for PgStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        // A committed write: `SELECT 1` still answers when the server
+        // cannot write (a full disk, a read-only standby after a failover).
+        sqlx::query(
+            "INSERT INTO store_probe (id, written_at) VALUES (1, now()) \
+             ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
         Ok(())
     }
 

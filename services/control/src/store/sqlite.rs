@@ -127,6 +127,11 @@ CREATE TABLE store_probe (
     written_at_ms INTEGER NOT NULL
 );
 "#,
+    // Repeated context reads counted on one record (record_view).
+    r#"
+ALTER TABLE audit_log ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE audit_log ADD COLUMN last_ms INTEGER;
+"#,
 ];
 
 /// The schema version this build writes (`user_version`): a file with a
@@ -534,19 +539,54 @@ fn insert_audit(connection: &Connection, entry: &AuditEntry) -> Result<(), Store
     Ok(())
 }
 
-fn read_audit(row: &Row<'_>) -> rusqlite::Result<(i64, AuditEntry, String)> {
+/// Counts a read on the newest matching record since `since_ms`, or
+/// appends `entry` (see `HandoffStore::record_view`).
+fn count_view(
+    connection: &Connection,
+    entry: &AuditEntry,
+    since_ms: i64,
+) -> Result<(), StoreError> {
+    let counted = connection
+        .prepare_cached(
+            "UPDATE audit_log SET count = count + 1, last_ms = ?1 WHERE sequence = (\
+             SELECT sequence FROM audit_log WHERE handoff_id = ?2 AND tenant = ?3 AND action = ?4 \
+             AND actor = ?5 AND credential = ?6 AND time_ms >= ?7 ORDER BY sequence DESC LIMIT 1)",
+        )
+        .map_err(unavailable)?
+        .execute(params![
+            entry.time_ms,
+            entry.handoff_id,
+            entry.tenant,
+            entry.action.name(),
+            entry.actor,
+            entry.credential,
+            since_ms,
+        ])
+        .map_err(unavailable)?;
+    if counted == 0 {
+        insert_audit(connection, entry)?;
+    }
+    Ok(())
+}
+
+fn read_audit(row: &Row<'_>) -> rusqlite::Result<(AuditRecord, String)> {
     let action: String = row.get(3)?;
+    let time_ms: i64 = row.get(6)?;
     Ok((
-        row.get(0)?,
-        AuditEntry {
-            tenant: row.get(1)?,
-            handoff_id: row.get(2)?,
-            // Replaced below once the name is checked.
-            action: AuditAction::Created,
-            actor: row.get(4)?,
-            credential: row.get(5)?,
-            time_ms: row.get(6)?,
-            detail: row.get(7)?,
+        AuditRecord {
+            sequence: row.get(0)?,
+            entry: AuditEntry {
+                tenant: row.get(1)?,
+                handoff_id: row.get(2)?,
+                // Replaced below once the name is checked.
+                action: AuditAction::Created,
+                actor: row.get(4)?,
+                credential: row.get(5)?,
+                time_ms,
+                detail: row.get(7)?,
+            },
+            count: row.get(8)?,
+            last_ms: row.get::<_, Option<i64>>(9)?.unwrap_or(time_ms),
         },
         action,
     ))
@@ -556,6 +596,10 @@ fn read_audit(row: &Row<'_>) -> rusqlite::Result<(i64, AuditEntry, String)> {
 impl HandoffStore for SqliteStore {
     async fn record_audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
         self.write(move |tx| insert_audit(tx, &entry)).await
+    }
+
+    async fn record_view(&self, entry: AuditEntry, since_ms: i64) -> Result<(), StoreError> {
+        self.write(move |tx| count_view(tx, &entry, since_ms)).await
     }
 
     async fn audit_log(
@@ -569,8 +613,8 @@ impl HandoffStore for SqliteStore {
         self.with(move |connection| {
             let mut statement = connection
                 .prepare_cached(
-                    "SELECT sequence, tenant, handoff_id, action, actor, credential, time_ms, detail \
-                     FROM audit_log WHERE tenant = ?1 AND (?2 IS NULL OR handoff_id = ?2) \
+                    "SELECT sequence, tenant, handoff_id, action, actor, credential, time_ms, detail, \
+                     count, last_ms FROM audit_log WHERE tenant = ?1 AND (?2 IS NULL OR handoff_id = ?2) \
                      AND (?3 IS NULL OR sequence < ?3) ORDER BY sequence DESC LIMIT ?4",
                 )
                 .map_err(unavailable)?;
@@ -586,10 +630,10 @@ impl HandoffStore for SqliteStore {
                 )
                 .map_err(unavailable)?;
             rows.map(|row| {
-                let (sequence, mut entry, action) = row.map_err(unavailable)?;
-                entry.action = AuditAction::from_name(&action)
+                let (mut record, action) = row.map_err(unavailable)?;
+                record.entry.action = AuditAction::from_name(&action)
                     .ok_or_else(|| StoreError::Corrupt(format!("audit action {action:?}")))?;
-                Ok(AuditRecord { sequence, entry })
+                Ok(record)
             })
             .collect()
         })
