@@ -422,3 +422,121 @@ async fn a_disk_that_refuses_writes_turns_health_not_serving_while_reads_answer(
     );
     create(&mut client, request("after-full", queue("agents"))).await;
 }
+
+/// The queue connector's configuration, its state in `data_dir`.
+fn queue_config(dir: &Path, data_dir: &Path) -> PathBuf {
+    let path = dir.join("queue.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "grpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n",
+            data_dir.display().to_string()
+        ),
+    )
+    .expect("write queue config");
+    path
+}
+
+#[tokio::test]
+async fn a_queue_whose_store_cannot_write_is_not_serving_and_is_routed_around() {
+    let stack = Stack::start_with_env(&[], NO_RATE_LIMIT).await;
+    let dir = stack.dir.path();
+
+    // An empty queue store is refused too, and left as it was.
+    let empty_dir = dir.join("empty-queue");
+    std::fs::create_dir_all(&empty_dir).expect("mkdir");
+    let empty = empty_dir.join("queue.sqlite3");
+    std::fs::write(&empty, b"").expect("write");
+    let config = queue_config(dir, &empty_dir);
+    let output = tokio::time::timeout(
+        Duration::from_secs(30),
+        Command::new(binary("baton-connector-queue"))
+            .args(["--config", config.to_str().expect("path")])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("exits in time")
+    .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&empty.display().to_string()) && stderr.contains("the file is empty"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::metadata(&empty).expect("still there").len(), 0);
+
+    let config = queue_config(dir, &dir.join("queue"));
+    let queue = start_ignoring_sigxfsz(
+        "baton-connector-queue",
+        &["--config", config.to_str().expect("path")],
+        dir,
+    )
+    .await;
+    let control_config = dir.join("control-queue.toml");
+    std::fs::write(
+        &control_config,
+        format!(
+            "[server]\ngrpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\n\
+             [store]\ndata_dir = {data:?}\n\n\
+             [connectors.queue]\nendpoint = \"{queue}\"\n\n\
+             [connectors.script]\nendpoint = \"{script}\"\n\n\
+             [default_connectors]\nqueue = \"queue\"\n\n\
+             [[routes]]\nname = \"queue-then-script\"\n\
+             targets = [{{ connector = \"queue\", queue = \"support\" }}, \
+             {{ connector = \"script\", queue = \"agents\" }}]\n",
+            data = dir.join("control-q").display().to_string(),
+            queue = queue.endpoint("grpc"),
+            script = stack.connector.endpoint("grpc"),
+        ),
+    )
+    .expect("write control config");
+    let control = Service::start_with_env(
+        "baton-control",
+        &["--config", control_config.to_str().expect("path")],
+        NO_RATE_LIMIT,
+        dir,
+    )
+    .await
+    .expect("start control");
+
+    let queue_endpoint = queue.endpoint("grpc");
+    assert!(wait_health(&queue_endpoint, tonic_health::ServingStatus::Serving, 100).await);
+    limit_file_size(queue.pid().expect("running"), "1").await;
+    assert!(
+        wait_health(
+            &queue_endpoint,
+            tonic_health::ServingStatus::NotServing,
+            100
+        )
+        .await,
+        "the queue stayed SERVING with a store that cannot write"
+    );
+
+    // The control service sees it before the transfer and moves on.
+    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
+        .await
+        .expect("connect");
+    let id = create(
+        &mut client,
+        request(
+            "queue-cannot-save",
+            baton_proto::types::v1::target::Kind::Route("queue-then-script".into()),
+        ),
+    )
+    .await;
+    let events = watch_all(&mut client, &id, 0).await;
+    let detail = events
+        .get(2)
+        .and_then(|e| e.failure.as_ref())
+        .map(|f| f.detail.clone())
+        .unwrap_or_default();
+    assert!(detail.contains("not serving"), "{detail}: {events:?}");
+    assert_failed_over_from(&events, "queue");
+
+    limit_file_size(queue.pid().expect("running"), "unlimited").await;
+    assert!(
+        wait_health(&queue_endpoint, tonic_health::ServingStatus::Serving, 100).await,
+        "the queue did not serve again once its store writes"
+    );
+}

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use baton_proto::connector::v1::ContextEnvelope;
 use baton_proto::types::v1 as pb;
@@ -55,6 +55,8 @@ struct Inner {
     /// Callbacks whose transfer has ended: nobody reports their outcome,
     /// so they leave the queue when wrapped up.
     detached: BTreeSet<String>,
+    /// When the store was last probed with a write.
+    probed: Instant,
 }
 
 /// The queue, its desktop sessions and the change notifications.
@@ -110,6 +112,7 @@ impl Desk {
                 sessions,
                 reattach_deadline: Some(reattach_deadline),
                 detached: BTreeSet::new(),
+                probed: Instant::now(),
             }),
             version: watch::channel(0).0,
             closing: watch::channel(false).0,
@@ -152,9 +155,25 @@ impl Desk {
         self.closing.send_replace(true);
     }
 
-    /// Moves time forward: offer time-outs and maximum waits.
+    /// `None` while the store saves every change, else why it cannot: the
+    /// connector reports NOT_SERVING meanwhile, so that the control
+    /// service routes elsewhere.
+    pub fn store_failing(&self) -> watch::Receiver<Option<String>> {
+        self.lock().store.failing()
+    }
+
+    /// Moves time forward: offer time-outs and maximum waits; probes the
+    /// store with a write every [`PROBE_EVERY`].
     pub fn tick(&self) {
         let mut inner = self.lock();
+        if inner.probed.elapsed() >= PROBE_EVERY {
+            inner.probed = Instant::now();
+            let failing = inner.store.is_failing();
+            // Back from a failure: save what could not be saved then.
+            if inner.store.probe().is_ok() && failing {
+                self.commit(&mut inner);
+            }
+        }
         self.withdraw_orphans(&mut inner, now_millis());
         let before = (
             inner.queues.contacts().cloned().collect::<Vec<_>>(),
@@ -872,6 +891,10 @@ pub fn priority_of(context: Option<&pb::HandoffContext>) -> u32 {
 /// How often time-driven changes (offer time-outs, maximum waits) are
 /// applied.
 pub const TICK: Duration = Duration::from_millis(250);
+
+/// How often the store is probed with a write, so that a store that cannot
+/// write is noticed (and its recovery too) while the queue is idle.
+pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {

@@ -105,7 +105,9 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
         .tls(config.tls.clone())
         .health_listen(config.health_listen)
         .journal(config.data_dir.join(TRANSFER_JOURNAL))
-        .drain_timeout(config.drain_timeout);
+        .drain_timeout(config.drain_timeout)
+        // A queue that cannot save loses its customers at the next restart.
+        .not_serving_while(desk.store_failing());
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
         grpc_addr: connector.addr,

@@ -6,8 +6,10 @@
 use std::path::Path;
 
 use baton_proto::connector::v1::ContextEnvelope;
+use baton_service_kit::sqlite_file::{self, QUEUE_STORE};
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::watch;
 
 use crate::domain::{Agent, Contact, Millis, WITHDRAWALS_KEPT, Withdrawal, WithdrawalReason};
 
@@ -26,7 +28,12 @@ CREATE TABLE IF NOT EXISTS audit (
     handoff_id TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS withdrawals (
     handoff_id TEXT PRIMARY KEY, attempt INTEGER NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS store_probe (
+    id INTEGER PRIMARY KEY CHECK (id = 1), written_at INTEGER NOT NULL);
 ";
+
+/// The store's file in `data_dir`.
+pub const FILE_NAME: &str = "queue.sqlite3";
 
 /// How many handle times per queue are loaded back; older ones only
 /// matter as history.
@@ -40,6 +47,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("queue store: {0}")]
     Io(#[from] std::io::Error),
+    /// The file was refused at open: the message names it and what is wrong.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// One entry of the audit log.
@@ -67,16 +77,89 @@ pub struct Saved {
 #[derive(Debug)]
 pub struct Store {
     db: Connection,
+    /// Why the last write failed, `None` once one succeeds again: the
+    /// connector is not serving meanwhile (a change it cannot save would be
+    /// lost with the next restart).
+    failing: watch::Sender<Option<String>>,
 }
 
 impl Store {
+    /// Opens `queue.sqlite3` under `data_dir`, creating it only where no
+    /// file exists; refuses (naming the file and what is wrong, leaving it
+    /// untouched) one that is empty, damaged or not a queue store. A store
+    /// written before the marker existed gets it stamped.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)?;
-        let db = Connection::open(data_dir.join("queue.sqlite3"))?;
+        let path = data_dir.join(FILE_NAME);
+        let refused = |problem: &dyn std::fmt::Display| {
+            StoreError::Refused(format!(
+                "{} {}: {problem}; it is left untouched: restore a backup (baton store \
+                 backup makes one) or move it away to start with an empty queue",
+                QUEUE_STORE.name,
+                path.display()
+            ))
+        };
+        if !sqlite_file::exists(&path).map_err(|e| refused(&e))? {
+            sqlite_file::create(&path, QUEUE_STORE, |db| db.execute_batch(SCHEMA))
+                .map_err(|e| refused(&e))?;
+        }
+        let db = sqlite_file::open_existing(&path).map_err(|e| refused(&e))?;
+        sqlite_file::verify(&db, QUEUE_STORE, Some("agents")).map_err(|e| refused(&e))?;
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
+        // Tables added since the file was made.
         db.execute_batch(SCHEMA)?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            failing: watch::channel(None).0,
+        })
+    }
+
+    /// `None` while writes succeed, else why the last one failed.
+    pub fn failing(&self) -> watch::Receiver<Option<String>> {
+        self.failing.subscribe()
+    }
+
+    pub fn is_failing(&self) -> bool {
+        self.failing.borrow().is_some()
+    }
+
+    /// Records whether a write succeeded (see [`Self::failing`]).
+    fn noted<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        let now = result.as_ref().err().map(ToString::to_string);
+        self.failing.send_if_modified(|failing| {
+            let changed = failing.is_some() != now.is_some();
+            match &now {
+                Some(error) if changed => {
+                    tracing::error!(%error, "the queue store cannot write; not serving")
+                }
+                None if changed => tracing::info!("the queue store writes again; serving"),
+                _ => {}
+            }
+            *failing = now;
+            changed
+        });
+        result
+    }
+
+    /// Runs one write and records whether it succeeded.
+    fn write(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let written = work(&self.db);
+        self.noted(written)
+    }
+
+    /// A small committed write, so that a store that cannot write (a full
+    /// disk) is noticed while nothing else is written.
+    pub fn probe(&self) -> Result<(), StoreError> {
+        let written = self.db.execute(
+            "INSERT INTO store_probe (id, written_at) VALUES (1, strftime('%s', 'now')) \
+             ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at",
+            [],
+        );
+        self.noted(written.map(drop).map_err(StoreError::from))
     }
 
     pub fn load(&self) -> Result<Saved, StoreError> {
@@ -145,17 +228,20 @@ impl Store {
     /// Sessions are kept (as hashes) so that an open desktop reconnects by
     /// itself after a restart of the connector.
     pub fn save_session(&self, token_hash: &str, agent: &str) -> Result<(), StoreError> {
-        self.db.execute(
-            "INSERT OR REPLACE INTO sessions (token_hash, agent) VALUES (?1, ?2)",
-            params![token_hash, agent],
-        )?;
-        Ok(())
+        self.write(|db| {
+            db.execute(
+                "INSERT OR REPLACE INTO sessions (token_hash, agent) VALUES (?1, ?2)",
+                params![token_hash, agent],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        self.db
-            .execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
-        Ok(())
+        self.write(|db| {
+            db.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+            Ok(())
+        })
     }
 
     /// Replaces the saved agents and contacts with the current ones, in one
@@ -165,7 +251,16 @@ impl Store {
         agents: impl Iterator<Item = &'a Agent>,
         contacts: impl Iterator<Item = &'a Contact>,
     ) -> Result<(), StoreError> {
-        let tx = self.db.transaction()?;
+        let saved = Self::replace_all(&mut self.db, agents, contacts);
+        self.noted(saved)
+    }
+
+    fn replace_all<'a>(
+        db: &mut Connection,
+        agents: impl Iterator<Item = &'a Agent>,
+        contacts: impl Iterator<Item = &'a Contact>,
+    ) -> Result<(), StoreError> {
+        let tx = db.transaction()?;
         tx.execute("DELETE FROM agents", [])?;
         tx.execute("DELETE FROM contacts", [])?;
         for agent in agents {
@@ -199,23 +294,24 @@ impl Store {
         handoff_id: &str,
         withdrawal: &Withdrawal,
     ) -> Result<(), StoreError> {
-        let reason = match withdrawal.reason {
-            WithdrawalReason::Cancelled => "cancelled",
-            WithdrawalReason::NotReattached => "not_reattached",
-        };
-        self.db.execute(
-            "INSERT INTO withdrawals (handoff_id, attempt, reason, at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (handoff_id) DO UPDATE SET attempt = excluded.attempt,
-                 reason = excluded.reason, at = excluded.at
-             WHERE excluded.attempt >= withdrawals.attempt",
-            params![handoff_id, withdrawal.attempt, reason, withdrawal.at as i64],
-        )?;
-        let oldest = withdrawal
-            .at
-            .saturating_sub(WITHDRAWALS_KEPT.as_millis() as u64);
-        self.db
-            .execute("DELETE FROM withdrawals WHERE at < ?1", [oldest as i64])?;
-        Ok(())
+        self.write(|db| {
+            let reason = match withdrawal.reason {
+                WithdrawalReason::Cancelled => "cancelled",
+                WithdrawalReason::NotReattached => "not_reattached",
+            };
+            db.execute(
+                "INSERT INTO withdrawals (handoff_id, attempt, reason, at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (handoff_id) DO UPDATE SET attempt = excluded.attempt,
+                     reason = excluded.reason, at = excluded.at
+                 WHERE excluded.attempt >= withdrawals.attempt",
+                params![handoff_id, withdrawal.attempt, reason, withdrawal.at as i64],
+            )?;
+            let oldest = withdrawal
+                .at
+                .saturating_sub(WITHDRAWALS_KEPT.as_millis() as u64);
+            db.execute("DELETE FROM withdrawals WHERE at < ?1", [oldest as i64])?;
+            Ok(())
+        })
     }
 
     pub fn save_envelope(
@@ -223,19 +319,23 @@ impl Store {
         handoff_id: &str,
         envelope: &ContextEnvelope,
     ) -> Result<(), StoreError> {
-        self.db.execute(
-            "INSERT OR REPLACE INTO envelopes (handoff_id, body) VALUES (?1, ?2)",
-            params![handoff_id, envelope.encode_to_vec()],
-        )?;
-        Ok(())
+        self.write(|db| {
+            db.execute(
+                "INSERT OR REPLACE INTO envelopes (handoff_id, body) VALUES (?1, ?2)",
+                params![handoff_id, envelope.encode_to_vec()],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn record_handle_time(&self, queue: &str, millis: u64) -> Result<(), StoreError> {
-        self.db.execute(
-            "INSERT INTO handle_times (queue, millis) VALUES (?1, ?2)",
-            params![queue, millis as i64],
-        )?;
-        Ok(())
+        self.write(|db| {
+            db.execute(
+                "INSERT INTO handle_times (queue, millis) VALUES (?1, ?2)",
+                params![queue, millis as i64],
+            )?;
+            Ok(())
+        })
     }
 
     pub fn record_wrap_up(
@@ -246,11 +346,13 @@ impl Store {
         notes: &str,
         at: Millis,
     ) -> Result<(), StoreError> {
-        self.db.execute(
-            "INSERT INTO wrap_ups (handoff_id, attempt, agent, disposition, notes, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![contact.handoff_id, contact.attempt, agent, disposition, notes, at as i64],
-        )?;
-        Ok(())
+        self.write(|db| {
+            db.execute(
+                "INSERT INTO wrap_ups (handoff_id, attempt, agent, disposition, notes, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![contact.handoff_id, contact.attempt, agent, disposition, notes, at as i64],
+            )?;
+            Ok(())
+        })
     }
 
     /// The disposition and notes of a handoff's wrap-up, if any.
@@ -266,11 +368,13 @@ impl Store {
     }
 
     pub fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        self.db.execute(
-            "INSERT INTO audit (at, agent, handoff_id, action, subject) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![entry.at as i64, entry.agent, entry.handoff_id, entry.action, entry.subject],
-        )?;
-        Ok(())
+        self.write(|db| {
+            db.execute(
+                "INSERT INTO audit (at, agent, handoff_id, action, subject) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![entry.at as i64, entry.agent, entry.handoff_id, entry.action, entry.subject],
+            )?;
+            Ok(())
+        })
     }
 
     /// The most recent audit entries, newest first.

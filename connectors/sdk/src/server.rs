@@ -48,6 +48,8 @@ pub struct ServeOptions {
     /// The transfer journal's file; in memory only when `None`.
     journal: Option<PathBuf>,
     drain_timeout: Duration,
+    /// `Some(why)` while the connector cannot work (its own store fails).
+    failing: Option<tokio::sync::watch::Receiver<Option<String>>>,
 }
 
 impl ServeOptions {
@@ -59,7 +61,21 @@ impl ServeOptions {
             health_listen: None,
             journal: None,
             drain_timeout: DRAIN_TIMEOUT,
+            failing: None,
         }
+    }
+
+    /// Reports NOT_SERVING (the connector's service and the overall
+    /// status) while `failing` holds a reason, SERVING again once it is
+    /// `None`: e.g. while the connector's own store cannot save. The
+    /// control service checks health before each transfer, so it routes
+    /// elsewhere meanwhile.
+    pub fn not_serving_while(
+        mut self,
+        failing: tokio::sync::watch::Receiver<Option<String>>,
+    ) -> Self {
+        self.failing = Some(failing);
+        self
     }
 
     /// Keeps every transfer in a journal at `path` (an SQLite file, created
@@ -190,6 +206,7 @@ pub struct BoundConnector<C> {
     ready_endpoints: Vec<(String, SocketAddr)>,
     journal: Option<(Journal, Vec<Journalled>)>,
     drain_timeout: Duration,
+    failing: Option<tokio::sync::watch::Receiver<Option<String>>>,
 }
 
 impl<C> std::fmt::Debug for BoundConnector<C> {
@@ -238,6 +255,7 @@ pub async fn bind<C: Connector>(
         ready_endpoints,
         journal,
         drain_timeout: options.drain_timeout,
+        failing: options.failing,
     })
 }
 
@@ -286,12 +304,18 @@ impl<C: Connector> BoundConnector<C> {
                 .map(|(name, addr)| (name.as_str(), *addr)),
         );
         announce_ready(&format!("baton-connector-{name}"), &endpoints);
+        // True once draining: nothing reports SERVING after that.
+        let draining = Arc::new(tokio::sync::Mutex::new(false));
+        if let Some(failing) = self.failing {
+            tokio::spawn(follow_failing(failing, health.clone(), draining.clone()));
+        }
         let stopping = stop.clone();
         let drain_timeout = self.drain_timeout;
         tokio::spawn(async move {
             shutdown.await;
             // Refusing first, so that whoever sees NOT_SERVING is refused.
             transfers.drain();
+            *draining.lock().await = true;
             report_not_serving(&health, &[SERVICE_NAME]).await;
             tracing::info!(
                 active = transfers.active(),
@@ -337,6 +361,33 @@ impl<C: Connector> BoundConnector<C> {
         }
         tracing::info!(connector = %name, "connector stopped");
         Ok(())
+    }
+}
+
+/// Keeps health in step with `failing` until the connector drains.
+async fn follow_failing(
+    mut failing: tokio::sync::watch::Receiver<Option<String>>,
+    health: tonic_health::server::HealthReporter,
+    draining: Arc<tokio::sync::Mutex<bool>>,
+) {
+    loop {
+        let problem = failing.borrow_and_update().clone();
+        {
+            let draining = draining.lock().await;
+            if *draining {
+                return;
+            }
+            let status = match &problem {
+                None => tonic_health::ServingStatus::Serving,
+                Some(_) => tonic_health::ServingStatus::NotServing,
+            };
+            for service in [SERVICE_NAME, ""] {
+                health.set_service_status(service, status).await;
+            }
+        }
+        if failing.changed().await.is_err() {
+            return;
+        }
     }
 }
 
