@@ -5,7 +5,6 @@ mod config;
 mod dev;
 mod handoff;
 mod store;
-mod store;
 
 use clap::{Parser, Subcommand};
 
@@ -32,10 +31,6 @@ enum Command {
     /// Check configuration files, or print a commented reference.
     #[command(subcommand)]
     Config(config::ConfigCommand),
-    /// Check a store or transfer journal offline, or back one up while
-    /// its service runs.
-    #[command(subcommand)]
-    Store(store::StoreCommand),
     /// Check a store or transfer journal offline, or back one up while
     /// its service runs.
     #[command(subcommand)]
@@ -68,7 +63,6 @@ async fn main() -> std::process::ExitCode {
         Command::Handoff(command) => handoff::run(command).await,
         Command::Config(command) => config::run(command),
         Command::Auth(command) => auth::run(command),
-        Command::Store(command) => store::run(command),
         Command::Store(command) => store::run(command),
         Command::DevCa { dir } => match baton_service_kit::tls::dev_ca::generate(&dir) {
             Ok(ca) => {
