@@ -212,9 +212,17 @@ expect("sip TLS from the environment", (sip.get("BATON_SIP_TLS__CERT_FILE"),
        sip.get("BATON_SIP_TLS__CLIENT_CA_FILE")), ("/etc/baton/tls/tls.crt", "/etc/baton/tls/ca.crt"))
 expect("sip OTLP from the environment", sip.get("BATON_SIP_TELEMETRY__OTLP_ENDPOINT"),
        "http://otel-collector.observability.svc:4317")
-# ServiceMonitors scrape over https, trusting the TLS Secret's CA.
+# ServiceMonitors scrape the HTTP listeners over https, trusting the TLS
+# Secret's CA; the control service's own metrics listener is plain HTTP
+# on its metrics port, which its Service and pod expose.
 monitors = manifests("tls-everywhere", "ServiceMonitor")
 expect("tls-everywhere ServiceMonitors", sorted(monitors), ["control", "queue", "webhook"])
+control_monitor = monitors.pop("control")["spec"]["endpoints"][0]
+expect("control scrape port and scheme", (control_monitor["port"], control_monitor.get("scheme")), ("metrics", None))
+expect("control metrics listener", config("tls-everywhere", "control").get("metrics"), {"listen": "0.0.0.0:9464"})
+control_service = manifests("tls-everywhere", "Service")["control"]
+expect("control Service metrics port",
+       [p["port"] for p in control_service["spec"]["ports"] if p["name"] == "metrics"], [9464])
 for component, monitor in monitors.items():
     endpoint = monitor["spec"]["endpoints"][0]
     expect(f"{component} scrape scheme", endpoint.get("scheme"), "https")

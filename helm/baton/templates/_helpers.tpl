@@ -234,7 +234,7 @@ spec:
     - port: {{ .port }}
       path: /metrics
       interval: {{ .root.Values.serviceMonitor.interval }}
-      {{- if .root.Values.tls.enabled }}
+      {{- if and .root.Values.tls.enabled (not .plain) }}
       # With TLS on, the HTTP listeners serve the chart's certificate.
       scheme: https
       tlsConfig:
