@@ -544,9 +544,7 @@ impl SipStack {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .any(|(k, peer, at)| {
-                k == key
-                    && origin::is_from(peer, from)
-                    && now.saturating_duration_since(*at) < keep
+                k == key && origin::is_from(peer, from) && now.saturating_duration_since(*at) < keep
             })
     }
 

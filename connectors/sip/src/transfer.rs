@@ -719,13 +719,7 @@ impl SipConnector {
         };
         self.hold(transfer, events, referring).await;
         match self
-            .refer(
-                &call.sip_gateway_uri,
-                &refer_to,
-                &call,
-                &subscription,
-                None,
-            )
+            .refer(&call.sip_gateway_uri, &refer_to, &call, &subscription, None)
             .await
         {
             Ok(()) => {
@@ -1095,7 +1089,9 @@ mod tests {
             }),
             ..Default::default()
         });
-        for (send_sensitive, allowed) in [(vec![], false), (vec![SensitiveValue::CallerNumber], true)] {
+        for (send_sensitive, allowed) in
+            [(vec![], false), (vec![SensitiveValue::CallerNumber], true)]
+        {
             let mut config = SipConfig::ephemeral();
             config.trunks = vec![trunk.clone()];
             config.headers.send_sensitive = send_sensitive;

@@ -198,8 +198,14 @@ use TransferEventKind::{
 const OFFERED: (TransferEventKind, FailureReason) = (Offered, FailureReason::Unspecified);
 
 /// A transfer whose target rang, answered and was connected to the caller.
-const RANG_AND_CONNECTED: [TransferEventKind; 6] =
-    [Offered, Ringing, Answered, ContextDelivered, Connected, Completed];
+const RANG_AND_CONNECTED: [TransferEventKind; 6] = [
+    Offered,
+    Ringing,
+    Answered,
+    ContextDelivered,
+    Connected,
+    Completed,
+];
 
 /// A connected transfer whose ringing nobody reported: a trunk's, or a
 /// blind transfer's seen through the gateway.
