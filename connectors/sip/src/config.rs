@@ -99,12 +99,26 @@ impl Default for SipConfig {
     }
 }
 
-/// A SIP transport. The connector listens on both, on the same port.
+/// A SIP transport. The connector listens on UDP and TCP on the same port,
+/// and on TLS (over TCP) where `sip.tls.bind` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     Udp,
     Tcp,
+    /// TLS over TCP (RFC 3261 26.2): `sips:` URIs and `;transport=tls`.
+    /// Needs `sip.tls`; never falls back to TCP or UDP.
+    Tls,
+}
+
+impl Transport {
+    /// The port of a URI that names none: 5061 for TLS, 5060 otherwise.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Tls => 5061,
+            Self::Udp | Self::Tcp => 5060,
+        }
+    }
 }
 
 /// The connector's SIP endpoint.
@@ -115,7 +129,8 @@ pub struct SipEndpointConfig {
     /// port, announced as `sip` in the readiness line. Default `127.0.0.1:5062`.
     pub bind: SocketAddr,
     /// The transport of requests whose URI names none (`;transport=tcp`
-    /// chooses TCP for one URI). Default `udp`.
+    /// chooses TCP for one URI, `sips:` or `;transport=tls` TLS). `tls`
+    /// needs `sip.tls`. Default `udp`.
     pub transport: Transport,
     /// Host (and port) written in Via and Contact when it differs from the
     /// bound address (behind NAT, in a container). Default: the bound address.
@@ -135,6 +150,64 @@ pub struct SipEndpointConfig {
     /// request's Via headers); past it the oldest go first, and a request
     /// retransmitted after that is answered again. Default 4 MiB.
     pub reply_cache_bytes: usize,
+    /// SIP over TLS: the CAs that sign the peers' certificates, the
+    /// connector's own certificate, and a TLS listener. Without it, `sips:`
+    /// targets and `;transport=tls` fail (UNSUPPORTED, UNREACHABLE), never
+    /// sent in clear. Default: none.
+    pub tls: Option<SipTlsConfig>,
+}
+
+/// SIP over TLS, with the same certificate checks as the gRPC side
+/// (rustls, webpki): the peer's chain must lead to `ca_file` and name the
+/// host dialled (or `server_name`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipTlsConfig {
+    /// PEM file with the CAs that sign the peers' certificates (trunks,
+    /// proxies, PBXs), and, with `require_client_cert`, the certificates of
+    /// peers that connect to the listener. Required.
+    pub ca_file: PathBuf,
+    /// PEM file with the connector's certificate chain: served by the
+    /// listener, and presented to peers that ask for a client certificate.
+    /// Goes with `key_file`. Default: none.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// PEM file with the private key of `cert_file`. Default: none.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// The name every peer's certificate must carry, when it is not the
+    /// host of the URI (or outbound proxy) dialled. Default: that host.
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// TLS listener, for in-dialog requests (NOTIFY, BYE) from peers that
+    /// open their own connection rather than reuse the connector's; port 0
+    /// picks one, announced as `sips` in the readiness line. Needs
+    /// `cert_file` and `key_file`. Default: none (peers must reuse the
+    /// connection the connector opened).
+    #[serde(default)]
+    pub bind: Option<SocketAddr>,
+    /// Peers connecting to the listener must present a certificate signed
+    /// by `ca_file`, so that nobody else can send in-dialog requests.
+    /// Default true.
+    #[serde(default = "default_true")]
+    pub require_client_cert: bool,
+    /// Host and port written in Via and Contact for TLS (`sips:` Contact).
+    /// Default: the host of `sip.public_address` (or the bound address)
+    /// with the port of the TLS listener.
+    #[serde(default)]
+    pub public_address: Option<String>,
+    /// Longest a TLS handshake may take, outgoing or on the listener.
+    /// Default `10s`.
+    #[serde(default = "default_handshake_timeout", with = "humantime_serde")]
+    pub handshake_timeout: Duration,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_handshake_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 impl Default for SipEndpointConfig {
@@ -147,6 +220,7 @@ impl Default for SipEndpointConfig {
             outbound_proxy: None,
             t1: Duration::from_millis(500),
             reply_cache_bytes: crate::stack::REPLY_CACHE_BYTES,
+            tls: None,
         }
     }
 }
@@ -254,7 +328,7 @@ pub struct TrunkConfig {
     pub prefixes: Vec<String>,
     /// The trunk's host, with an optional port: `sip.example.net:5060`.
     pub host: String,
-    /// `udp` (default) or `tcp`.
+    /// `udp` (default), `tcp` or `tls` (needs `sip.tls`).
     #[serde(default = "default_transport")]
     pub transport: Transport,
     /// Digest user name, when the trunk challenges with 401/407.
@@ -355,6 +429,7 @@ impl SipConfig {
         if self.sip.user.is_empty() || !self.sip.user.chars().all(is_user_char) {
             return Err("sip.user must be letters, digits, '.', '_', '-' or '+'".into());
         }
+        self.validate_tls()?;
         for (i, trunk) in self.trunks.iter().enumerate() {
             if trunk.host.is_empty() || trunk.host.contains(|c: char| c.is_whitespace() || c == '@')
             {
@@ -377,6 +452,39 @@ impl SipConfig {
                     "trunks[{i}].caller_id must be E.164 (+ and digits)"
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// TLS is configured whole, and wherever it is asked for.
+    fn validate_tls(&self) -> Result<(), String> {
+        let tls_missing = self.sip.tls.is_none();
+        if tls_missing && self.sip.transport == Transport::Tls {
+            return Err("sip.transport = \"tls\" needs sip.tls (ca_file)".into());
+        }
+        for (i, trunk) in self.trunks.iter().enumerate() {
+            if tls_missing && trunk.transport == Transport::Tls {
+                return Err(format!(
+                    "trunks[{i}].transport = \"tls\" needs sip.tls (ca_file)"
+                ));
+            }
+        }
+        let Some(tls) = &self.sip.tls else {
+            return Ok(());
+        };
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            return Err("sip.tls.cert_file and sip.tls.key_file go together".into());
+        }
+        if tls.bind.is_some() && tls.cert_file.is_none() {
+            return Err("sip.tls.bind needs sip.tls.cert_file and sip.tls.key_file".into());
+        }
+        if tls.handshake_timeout.is_zero() {
+            return Err("sip.tls.handshake_timeout must be more than 0".into());
+        }
+        if let Some(name) = &tls.server_name
+            && rustls::pki_types::ServerName::try_from(name.as_str()).is_err()
+        {
+            return Err("sip.tls.server_name is not a valid DNS name or IP address".into());
         }
         Ok(())
     }
@@ -503,6 +611,36 @@ mod tests {
                 .as_deref(),
             Some("baton")
         );
+    }
+
+    #[test]
+    fn tls_asked_for_without_sip_tls_or_half_configured_names_the_key() {
+        let mut config = SipConfig::default();
+        config.sip.transport = Transport::Tls;
+        let error = config.validate().expect_err("no sip.tls");
+        assert!(error.contains("sip.transport"), "{error}");
+        let mut config = SipConfig {
+            trunks: vec![trunk("a", &["+49"])],
+            ..Default::default()
+        };
+        config.trunks[0].password = None;
+        config.trunks[0].transport = Transport::Tls;
+        let error = config.validate().expect_err("no sip.tls");
+        assert!(error.contains("trunks[0].transport"), "{error}");
+        config.sip.tls = Some(SipTlsConfig {
+            ca_file: "ca.pem".into(),
+            cert_file: None,
+            key_file: None,
+            server_name: None,
+            bind: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            require_client_cert: true,
+            public_address: None,
+            handshake_timeout: Duration::from_secs(10),
+        });
+        let error = config
+            .validate()
+            .expect_err("a listener without a certificate");
+        assert!(error.contains("sip.tls.bind"), "{error}");
     }
 
     #[test]

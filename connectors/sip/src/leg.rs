@@ -350,15 +350,39 @@ pub fn spawn_bye(stack: &Arc<SipStack>, dialog: Dialog) {
 }
 
 /// The next hop in a dialog: the first route (loose routing), else the
-/// remote target.
+/// remote target. A dialog whose target asked for TLS (`sips:`,
+/// `;transport=tls`) never continues in clear, whatever the peer's Contact
+/// or Record-Route say.
 pub async fn dialog_destination(stack: &SipStack, dialog: &Dialog) -> Result<Peer, SipError> {
     let next_hop = dialog
         .route_set
         .first()
         .map(|r| message::addr_uri(r).to_owned());
-    stack
-        .resolve(next_hop.as_deref().unwrap_or(&dialog.remote_target))
-        .await
+    let next_hop = next_hop.as_deref().unwrap_or(&dialog.remote_target);
+    let peer = stack.resolve(next_hop).await?;
+    if peer.transport != crate::config::Transport::Tls && asks_for_tls(&dialog.target_uri) {
+        return Err(SipError::Tls(format!(
+            "the dialog was set up over TLS and its next hop {next_hop} is not: not sent in clear"
+        )));
+    }
+    Ok(peer)
+}
+
+/// Whether `uri` is `sips:` or names `;transport=tls`.
+fn asks_for_tls(uri: &str) -> bool {
+    // A bare URI keeps its parameters; addr_uri would drop them.
+    let bare = if uri.contains('<') {
+        message::addr_uri(uri)
+    } else {
+        uri.trim()
+    };
+    rsip::Uri::try_from(bare).is_ok_and(|parsed| {
+        parsed.scheme == Some(rsip::Scheme::Sips)
+            || parsed
+                .params
+                .iter()
+                .any(|p| matches!(p, rsip::Param::Transport(rsip::Transport::Tls)))
+    })
 }
 
 /// The CANCEL for an INVITE (RFC 3261 9.1): same Request-URI, Via, From, To,

@@ -29,6 +29,7 @@ pub mod origin;
 pub mod reply_cache;
 pub mod restart;
 pub mod stack;
+pub mod tls;
 pub mod transfer;
 pub mod voice;
 
@@ -52,6 +53,8 @@ pub struct Bound {
     pub grpc_addr: SocketAddr,
     /// The SIP (UDP) address.
     pub sip_addr: SocketAddr,
+    /// The SIP over TLS listener's address (`sip.tls.bind`), if any.
+    pub sips_addr: Option<SocketAddr>,
     connector: BoundConnector<SipConnector>,
     stack: Arc<stack::SipStack>,
 }
@@ -73,10 +76,17 @@ pub async fn bind(config: SipConfig) -> anyhow::Result<Bound> {
         config.sip.outbound_proxy.clone(),
     )
     .await?;
+    if let Some(tls) = &config.sip.tls {
+        stack.enable_tls(tls::SipTls::bind(tls, stack.advertised()).await?);
+    }
     stack.limit_reply_cache(config.sip.reply_cache_bytes);
     let sip_addr = stack.local_addr();
-    let mut options = ServeOptions::new(config.listen)
-        .ready_endpoint("sip", sip_addr)
+    let sips_addr = stack.tls().and_then(|tls| tls.local_addr());
+    let mut options = ServeOptions::new(config.listen).ready_endpoint("sip", sip_addr);
+    if let Some(sips_addr) = sips_addr {
+        options = options.ready_endpoint("sips", sips_addr);
+    }
+    let mut options = options
         .tls(config.tls.clone())
         .health_listen(config.health_listen)
         .drain_timeout(config.drain_timeout);
@@ -88,6 +98,7 @@ pub async fn bind(config: SipConfig) -> anyhow::Result<Bound> {
     Ok(Bound {
         grpc_addr: connector.addr,
         sip_addr,
+        sips_addr,
         connector,
         stack,
     })

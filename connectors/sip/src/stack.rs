@@ -1,4 +1,5 @@
-//! The connector's SIP endpoint on UDP and TCP (one port for both): a
+//! The connector's SIP endpoint on UDP and TCP (one port for both), and
+//! TLS ([`crate::tls`], with `sip.tls`): a
 //! receive path that routes responses to client transactions (by Via branch
 //! and CSeq method) and in-dialog requests to the transfer that owns the
 //! Call-ID, and RFC 3261 client transactions with their timers:
@@ -7,12 +8,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rsip::prelude::*;
 use rsip::{Method, SipMessage};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
@@ -20,6 +21,7 @@ pub use crate::config::Transport;
 use crate::message::{self, HeaderLines, MAX_MESSAGE_BYTES};
 use crate::origin::{self, Expected};
 use crate::reply_cache::ReplyCache;
+use crate::tls::SipTls;
 
 /// Where a message goes: an address and a transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -33,6 +35,7 @@ impl Transport {
         match self {
             Self::Udp => "UDP",
             Self::Tcp => "TCP",
+            Self::Tls => "TLS",
         }
     }
 }
@@ -63,6 +66,9 @@ pub enum SipError {
     Resolve(String),
     #[error("cannot build the request: {0}")]
     Build(String),
+    /// TLS was asked for and could not be had; nothing was sent in clear.
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// Listeners by key, each with what a message must satisfy to reach it.
@@ -98,6 +104,8 @@ pub struct SipStack {
     /// INVITE transactions that ended (key, peer, when): a retransmitted
     /// final response from that peer is acknowledged again.
     finished_invites: Mutex<std::collections::VecDeque<(String, Peer, tokio::time::Instant)>>,
+    /// SIP over TLS, when `sip.tls` is configured ([`Self::enable_tls`]).
+    tls: OnceLock<Arc<SipTls>>,
 }
 
 /// A registration that ends when dropped, so that an abandoned transfer
@@ -160,11 +168,21 @@ impl SipStack {
             answered_calls: Mutex::new(std::collections::VecDeque::new()),
             answered_requests: Mutex::new(ReplyCache::new(t1 * 64, REPLY_CACHE_BYTES)),
             finished_invites: Mutex::new(std::collections::VecDeque::new()),
+            tls: OnceLock::new(),
         }))
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// Adds TLS (before `run`); without it, TLS targets fail.
+    pub fn enable_tls(&self, tls: Arc<SipTls>) {
+        let _ = self.tls.set(tls);
+    }
+
+    pub fn tls(&self) -> Option<&Arc<SipTls>> {
+        self.tls.get()
     }
 
     pub fn t1(&self) -> Duration {
@@ -196,9 +214,13 @@ impl SipStack {
     /// The Contact URI for requests sent over `transport`, so that the peer
     /// sends its in-dialog requests back the same way.
     pub fn contact(&self, transport: Transport) -> String {
-        match transport {
-            Transport::Udp => format!("<{}>", self.own_uri()),
-            Transport::Tcp => format!("<{};transport=tcp>", self.own_uri()),
+        match (transport, self.tls.get()) {
+            (Transport::Udp, _) => format!("<{}>", self.own_uri()),
+            (Transport::Tcp, _) => format!("<{};transport=tcp>", self.own_uri()),
+            // RFC 3261 8.1.1.8: a sips: Contact, so that the peer's
+            // in-dialog requests come back over TLS too.
+            (Transport::Tls, Some(tls)) => format!("<sips:{}@{}>", self.user, tls.sent_by()),
+            (Transport::Tls, None) => format!("<sips:{}@{}>", self.user, self.advertised),
         }
     }
 
@@ -208,15 +230,22 @@ impl SipStack {
     }
 
     pub fn via(&self, branch: &str, transport: Transport) -> String {
+        let sent_by = match (transport, self.tls.get()) {
+            (Transport::Tls, Some(tls)) => tls.sent_by(),
+            _ => &self.advertised,
+        };
         format!(
-            "SIP/2.0/{} {};branch={branch};rport",
+            "SIP/2.0/{} {sent_by};branch={branch};rport",
             transport.via_name(),
-            self.advertised
         )
     }
 
-    /// Receives on UDP and accepts TCP connections; run it as a task.
+    /// Receives on UDP and accepts TCP (and TLS) connections; run it as a
+    /// task.
     pub async fn run(self: Arc<Self>) {
+        if let Some(tls) = self.tls.get() {
+            tokio::spawn(tls.clone().accept(self.clone()));
+        }
         let listener = self
             .tcp_listener
             .lock()
@@ -241,21 +270,48 @@ impl SipStack {
         self.receive_udp().await;
     }
 
-    /// Serves one TCP connection: a writer task fed by a channel, and a
-    /// reader that frames messages by Content-Length and handles them as
-    /// datagrams are handled. The connection closes on an oversize or
-    /// unframeable message.
+    /// Serves one TCP connection (see [`Self::serve_stream`]), known by
+    /// its peer's address for the messages sent to it.
     fn attach(
         self: Arc<Self>,
         stream: TcpStream,
         peer: SocketAddr,
     ) -> mpsc::UnboundedSender<Vec<u8>> {
-        let (mut reader, mut writer) = stream.into_split();
-        let (sender, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
+        let stack = self.clone();
+        let sender = self.clone().serve_stream(stream, peer, move |closed| {
+            let mut connections = stack.connections_lock();
+            if connections
+                .get(&peer)
+                .is_some_and(|open| open.same_channel(closed))
+            {
+                connections.remove(&peer);
+            }
+        });
         self.connections_lock().insert(peer, sender.clone());
+        sender
+    }
+
+    /// Serves one stream connection (TCP, or TLS from [`crate::tls`]): a
+    /// writer task fed by the channel returned, and a reader that frames
+    /// messages by Content-Length and handles them as datagrams are
+    /// handled, replying on the connection. The connection closes on an
+    /// oversize or unframeable message; `on_close` is then called with the
+    /// writer that was returned.
+    pub(crate) fn serve_stream<S>(
+        self: Arc<Self>,
+        stream: S,
+        peer: SocketAddr,
+        on_close: impl FnOnce(&mpsc::UnboundedSender<Vec<u8>>) + Send + 'static,
+    ) -> mpsc::UnboundedSender<Vec<u8>>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let (sender, mut outgoing) = mpsc::unbounded_channel::<Vec<u8>>();
         tokio::spawn(async move {
             while let Some(bytes) = outgoing.recv().await {
-                if writer.write_all(&bytes).await.is_err() {
+                // TLS holds written records until flushed.
+                if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
                     break;
                 }
             }
@@ -289,7 +345,7 @@ impl SipStack {
                     }
                 }
             }
-            self.connections_lock().remove(&peer);
+            on_close(&replies);
         });
         sender
     }
@@ -612,6 +668,10 @@ impl SipStack {
                     ))
                 })?;
             }
+            Transport::Tls => {
+                let tls = self.tls.get().ok_or_else(tls_not_configured)?;
+                tls.send(self, bytes, to.addr).await?;
+            }
         }
         Ok(())
     }
@@ -629,22 +689,32 @@ impl SipStack {
         };
         let parsed =
             rsip::Uri::try_from(bare).map_err(|e| SipError::Resolve(format!("{uri}: {e}")))?;
-        let transport = parsed
-            .params
-            .iter()
-            .find_map(|param| match param {
-                rsip::Param::Transport(rsip::Transport::Tcp) => Some(Transport::Tcp),
-                rsip::Param::Transport(rsip::Transport::Udp) => Some(Transport::Udp),
-                _ => None,
-            })
-            .unwrap_or(self.default_transport);
+        let transport = if parsed.scheme == Some(rsip::Scheme::Sips) {
+            // RFC 3261 26.2: sips: is TLS on every hop, whatever else it says.
+            Transport::Tls
+        } else {
+            parsed
+                .params
+                .iter()
+                .find_map(|param| match param {
+                    rsip::Param::Transport(rsip::Transport::Tcp) => Some(Transport::Tcp),
+                    rsip::Param::Transport(rsip::Transport::Udp) => Some(Transport::Udp),
+                    rsip::Param::Transport(rsip::Transport::Tls) => Some(Transport::Tls),
+                    _ => None,
+                })
+                .unwrap_or(self.default_transport)
+        };
+        let tls = match transport {
+            Transport::Tls => Some(self.tls.get().ok_or_else(tls_not_configured)?),
+            Transport::Udp | Transport::Tcp => None,
+        };
         let target = match &self.outbound_proxy {
             Some(proxy) => proxy.clone(),
             None => {
                 let host = parsed.host_with_port;
                 match host.port {
                     Some(port) => format!("{}:{}", host.host, port),
-                    None => format!("{}:5060", host.host),
+                    None => format!("{}:{}", host.host, transport.default_port()),
                 }
             }
         };
@@ -653,6 +723,9 @@ impl SipStack {
             .map_err(|e| SipError::Resolve(format!("{target}: {e}")))?;
         let first = addresses.next();
         let addr = first.ok_or_else(|| SipError::Resolve(target.clone()))?;
+        if let Some(tls) = tls {
+            tls.remember_name(addr, crate::tls::host_of(&target));
+        }
         Ok(Peer { addr, transport })
     }
 
@@ -713,6 +786,10 @@ async fn bind_both(bind: SocketAddr) -> anyhow::Result<(UdpSocket, TcpListener)>
         "cannot bind SIP on tcp next to udp: {}",
         last_error.map(|e| e.to_string()).unwrap_or_default()
     )
+}
+
+fn tls_not_configured() -> SipError {
+    SipError::Tls("TLS was asked for (sips: or transport=tls) and sip.tls is not configured".into())
 }
 
 fn transaction_key(branch: &str, method: &Method) -> String {

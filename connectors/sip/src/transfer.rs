@@ -160,16 +160,16 @@ impl SipConnector {
         match &transfer.target {
             TransferTarget::SipUri(uri) => {
                 let parsed = rsip::Uri::try_from(uri.as_str()).ok();
-                if parsed
+                let sips = parsed
                     .as_ref()
-                    .is_some_and(|u| u.scheme == Some(rsip::Scheme::Sips))
-                {
+                    .is_some_and(|u| u.scheme == Some(rsip::Scheme::Sips));
+                if sips && self.stack.tls().is_none() {
                     return Err(Failure::new(
                         FailureReason::Unsupported,
-                        "sips: targets need TLS, which this connector does not speak yet",
+                        "sips: targets need TLS, and sip.tls is not configured",
                     ));
                 }
-                let sip = parsed.is_some_and(|u| u.scheme == Some(rsip::Scheme::Sip));
+                let sip = sips || parsed.is_some_and(|u| u.scheme == Some(rsip::Scheme::Sip));
                 if !sip || !message::is_safe_uri(uri) {
                     return Err(Failure::new(
                         FailureReason::Unreachable,
@@ -214,6 +214,7 @@ impl SipConnector {
                 let transport = match trunk.transport {
                     Transport::Udp => "",
                     Transport::Tcp => ";transport=tcp",
+                    Transport::Tls => ";transport=tls",
                 };
                 Ok(Destination {
                     request_uri: format!("sip:{user}@{};user=phone{transport}", trunk.host),

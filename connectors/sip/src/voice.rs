@@ -10,6 +10,7 @@ use baton_connector_sdk::{Connector, FailureReason, Transfer, TransferEvents};
 
 use crate::config::SipConfig;
 use crate::stack::SipStack;
+use crate::tls;
 use crate::transfer::{LegReleaser, SipConnector};
 
 /// A bound SIP endpoint that delivers voice legs. Dropping it stops its
@@ -47,6 +48,9 @@ impl VoiceLegs {
             config.sip.outbound_proxy.clone(),
         )
         .await?;
+        if let Some(tls) = &config.sip.tls {
+            stack.enable_tls(tls::SipTls::bind(tls, stack.advertised()).await?);
+        }
         stack.limit_reply_cache(config.sip.reply_cache_bytes);
         let connector = SipConnector::new(Arc::new(config), stack.clone());
         let releaser = connector.releaser();

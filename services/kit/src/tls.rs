@@ -196,6 +196,8 @@ pub enum Alpn {
     Grpc,
     /// HTTP/1.1 only (the axum servers).
     Http1,
+    /// No ALPN: protocols that define no ALPN id, such as SIP over TLS.
+    None,
 }
 
 impl Alpn {
@@ -203,6 +205,7 @@ impl Alpn {
         match self {
             Alpn::Grpc => vec![b"h2".to_vec()],
             Alpn::Http1 => vec![b"http/1.1".to_vec()],
+            Alpn::None => Vec::new(),
         }
     }
 }

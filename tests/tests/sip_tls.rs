@@ -1,0 +1,409 @@
+//! SIP over TLS end to end: the control service, the SIP connector and,
+//! since Debian's sipp has no TLS, kamailio's TLS module in front of sipp
+//! (connectors/sip/tests/kamailio_tls.cfg), all real processes on
+//! loopback, with a throwaway CA made for the test. A warm handoff reaches
+//! the human (sipp) through kamailio over TLS, and the caller's gateway's
+//! NOTIFY comes back over TLS to the connector's listener, which requires
+//! kamailio's client certificate. A proxy whose certificate another CA
+//! signed, or a peer that does not speak TLS, fails the handoff
+//! UNREACHABLE with the TLS reason, and no SIP leaves in clear.
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use HandoffEventKind as K;
+use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
+use baton_proto::handoff::v1::*;
+use baton_proto::types::v1 as pb;
+use baton_service_kit::tls::dev_ca::{self, DevCa};
+use baton_tests::Service;
+use baton_tests::sipp::{Sipp, sip_connector_scenario};
+use tokio::io::AsyncReadExt;
+use tokio_stream::StreamExt;
+
+fn sipp(scenario: &str) -> Sipp {
+    Sipp::play(&sip_connector_scenario(scenario))
+        .timeout(Duration::from_secs(20))
+        .start()
+}
+
+fn free_tcp_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("probe");
+    listener.local_addr().expect("probe address").port()
+}
+
+fn free_udp_port() -> u16 {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("probe");
+    socket.local_addr().expect("probe address").port()
+}
+
+fn path(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// kamailio with TLS on `tls` (certificate and key of `presents`, client
+/// certificate of `ca` towards the connector's listener) and UDP towards
+/// sipp; stopped with SIGTERM when dropped.
+struct Kamailio {
+    child: std::process::Child,
+    tls: SocketAddr,
+    udp: SocketAddr,
+    run: PathBuf,
+}
+
+impl Kamailio {
+    async fn start(dir: &Path, presents: &DevCa, ca: &DevCa) -> Self {
+        let tls: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+        let udp: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
+        let run = dir.join(format!("kamailio-{}", tls.port()));
+        std::fs::create_dir_all(&run).expect("kamailio dir");
+        let profiles = run.join("tls.cfg");
+        std::fs::write(
+            &profiles,
+            format!(
+                "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n\
+                 require_certificate = no\ncertificate = {cert}\nprivate_key = {key}\n\n\
+                 [client:default]\nmethod = TLSv1.2+\nverify_certificate = yes\n\
+                 require_certificate = yes\nca_list = {ca}\ncertificate = {client}\n\
+                 private_key = {client_key}\n",
+                cert = path(&presents.server_cert),
+                key = path(&presents.server_key),
+                ca = path(&ca.ca_cert),
+                client = path(&ca.client_cert),
+                client_key = path(&ca.client_key),
+            ),
+        )
+        .expect("write the tls profiles");
+        let config = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../connectors/sip/tests/kamailio_tls.cfg");
+        // Debian installs it in /usr/sbin, which is not on every user's PATH.
+        let binary = if Path::new("/usr/sbin/kamailio").exists() {
+            "/usr/sbin/kamailio"
+        } else {
+            "kamailio"
+        };
+        let log = std::fs::File::create(run.join("kamailio.log")).expect("log");
+        let child = std::process::Command::new(binary)
+            .arg("-f")
+            .arg(&config)
+            .args(["-DD", "-E", "-m", "32", "-M", "8"])
+            .arg("-A")
+            .arg(format!("TLS_CONFIG=\"{}\"", path(&profiles)))
+            .arg("-l")
+            .arg(format!("tls:{tls}"))
+            .arg("-l")
+            .arg(format!("udp:{udp}"))
+            .arg("-Y")
+            .arg(&run)
+            .arg("-P")
+            .arg(run.join("kamailio.pid"))
+            .arg("-w")
+            .arg(&run)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("kamailio is installed (Debian packages kamailio, kamailio-tls-modules)");
+        let kamailio = Self {
+            child,
+            tls,
+            udp,
+            run,
+        };
+        kamailio.wait_ready().await;
+        kamailio
+    }
+
+    /// Ready once it answers over UDP (an OPTIONS with Max-Forwards 0 gets
+    /// a 483) and accepts TCP on its TLS port.
+    async fn wait_ready(&self) {
+        let probe = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("probe");
+        let local = probe.local_addr().expect("probe address");
+        let options = format!(
+            "OPTIONS sip:probe@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKprobe\r\nMax-Forwards: 0\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:probe@127.0.0.1>\r\nCall-ID: probe\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        );
+        let mut buffer = [0u8; 4096];
+        for _ in 0..100 {
+            let _ = probe.send_to(options.as_bytes(), self.udp).await;
+            if let Ok(Ok(_)) =
+                tokio::time::timeout(Duration::from_millis(200), probe.recv_from(&mut buffer)).await
+                && tokio::net::TcpStream::connect(self.tls).await.is_ok()
+            {
+                return;
+            }
+        }
+        panic!("kamailio did not start");
+    }
+}
+
+impl Kamailio {
+    /// What kamailio logged, for a failing test's message.
+    fn logs(&self) -> String {
+        std::fs::read_to_string(self.run.join("kamailio.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The SIP connector sending everything over TLS to `proxy`, trusting
+/// `ca`, with a TLS listener that requires a client certificate from `ca`;
+/// and the control service in front of it.
+struct Stack {
+    connector: Service,
+    control: Service,
+}
+
+impl Stack {
+    async fn start(dir: &Path, ca: &DevCa, proxy: SocketAddr) -> Self {
+        let sip_config = dir.join("sip.toml");
+        std::fs::write(
+            &sip_config,
+            format!(
+                r#"
+listen = "127.0.0.1:0"
+ring_timeout = "10s"
+notify_timeout = "10s"
+
+[sip]
+bind = "127.0.0.1:0"
+t1 = "100ms"
+transport = "tls"
+outbound_proxy = "{proxy}"
+
+[sip.tls]
+ca_file = {ca:?}
+cert_file = {cert:?}
+key_file = {key:?}
+bind = "127.0.0.1:0"
+handshake_timeout = "2s"
+"#,
+                ca = path(&ca.ca_cert),
+                cert = path(&ca.server_cert),
+                key = path(&ca.server_key),
+            ),
+        )
+        .expect("write sip config");
+        let connector = Service::start(
+            "baton-connector-sip",
+            &["--config", &path(&sip_config)],
+            dir,
+        )
+        .await
+        .expect("start the SIP connector");
+        let control_config = dir.join("control.toml");
+        std::fs::write(
+            &control_config,
+            format!(
+                r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+
+[store]
+data_dir = {data:?}
+
+[connectors.sip]
+endpoint = "{endpoint}"
+
+[default_connectors]
+sip_uri = "sip"
+"#,
+                data = path(&dir.join("control")),
+                endpoint = connector.endpoint("grpc"),
+            ),
+        )
+        .expect("write control config");
+        let control = Service::start("baton-control", &["--config", &path(&control_config)], dir)
+            .await
+            .expect("start control");
+        Self {
+            connector,
+            control,
+        }
+    }
+
+    /// A warm handoff to `agent`, the caller held by `gateway`; every
+    /// event until it ends.
+    async fn handoff(&self, agent: &Sipp, gateway: Option<&Sipp>) -> Vec<HandoffEvent> {
+        let mut client = HandoffServiceClient::connect(self.control.endpoint("grpc"))
+            .await
+            .expect("connect to control");
+        let request = CreateHandoffRequest {
+            request_id: "sip-tls-1".into(),
+            conversation: Some(pb::Conversation {
+                channel: pb::Channel::Voice as i32,
+                language: "en-US".into(),
+                call: Some(pb::CallReference {
+                    caller_number: "+14155550123".into(),
+                    sip_call_id: "customer-call-1@gw".into(),
+                    sip_from_tag: "customer-tag".into(),
+                    sip_to_tag: "gw-tag".into(),
+                    sip_gateway_uri: gateway.map(|g| g.uri("gw")).unwrap_or_default(),
+                    ..Default::default()
+                }),
+            }),
+            context: Some(pb::HandoffContext {
+                summary: "Charged twice for the March invoice".into(),
+                intent: Some(pb::Intent {
+                    name: "billing.dispute".into(),
+                    confidence: 0.9,
+                }),
+                ..Default::default()
+            }),
+            target: Some(pb::Target {
+                kind: Some(pb::target::Kind::SipUri(agent.uri("agent"))),
+            }),
+            mode: pb::TransferMode::Warm as i32,
+            timeout: None,
+            decision: None,
+        };
+        let id = client
+            .create_handoff(request)
+            .await
+            .expect("create")
+            .into_inner()
+            .handoff
+            .expect("handoff")
+            .id;
+        let stream = client
+            .watch_handoff(WatchHandoffRequest {
+                handoff_id: id,
+                after_sequence: 0,
+            })
+            .await
+            .expect("watch")
+            .into_inner();
+        tokio::time::timeout(Duration::from_secs(40), async {
+            stream
+                .filter_map(|r| r.ok().and_then(|r| r.event))
+                .collect::<Vec<_>>()
+                .await
+        })
+        .await
+        .expect("the handoff ends")
+    }
+}
+
+fn kinds(events: &[HandoffEvent]) -> Vec<HandoffEventKind> {
+    events.iter().map(|e| e.kind()).collect()
+}
+
+/// `needles` appear in `haystack` in this order (other events may come between).
+fn in_order(haystack: &[HandoffEventKind], needles: &[HandoffEventKind]) -> bool {
+    let mut rest = haystack.iter();
+    needles.iter().all(|n| rest.any(|k| k == n))
+}
+
+/// The failure of the handoff's one target.
+fn target_failure(events: &[HandoffEvent]) -> pb::FailureReason {
+    let failure = events
+        .iter()
+        .find(|e| e.kind() == K::TargetFailed)
+        .and_then(|e| e.failure.as_ref())
+        .unwrap_or_else(|| panic!("a target failure: {events:?}"));
+    failure.reason()
+}
+
+#[tokio::test]
+async fn a_warm_handoff_goes_over_tls_through_kamailio_and_the_notify_comes_back_over_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dev_ca::generate(&dir.path().join("ca")).expect("CA");
+    let agent = sipp("agent_answers_any_rr");
+    let gateway = sipp("gateway_warm");
+    let proxy = Kamailio::start(dir.path(), &ca, &ca).await;
+    let stack = Stack::start(dir.path(), &ca, proxy.tls).await;
+    let events = stack.handoff(&agent, Some(&gateway)).await;
+    assert!(
+        in_order(
+            &kinds(&events),
+            &[K::Ringing, K::Answered, K::Connected, K::Completed]
+        ),
+        "{events:?}\n{}\ngateway:\n{}\nkamailio:\n{}",
+        stack.connector.logs(),
+        gateway.messages(),
+        proxy.logs()
+    );
+    // The agent saw the INVITE with the connector's TLS Via, through the
+    // proxy (the scenario checks both), and the ACK through it.
+    agent.assert_passed().await;
+    gateway.assert_passed().await;
+}
+
+#[tokio::test]
+async fn a_proxy_whose_certificate_another_ca_signed_fails_the_handoff_unreachable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dev_ca::generate(&dir.path().join("ca")).expect("CA");
+    let rogue = dev_ca::generate(&dir.path().join("rogue")).expect("rogue CA");
+    let agent = sipp("agent_answers_any_rr");
+    let proxy = Kamailio::start(dir.path(), &rogue, &rogue).await;
+    let stack = Stack::start(dir.path(), &ca, proxy.tls).await;
+    let events = stack.handoff(&agent, None).await;
+    assert_eq!(
+        target_failure(&events),
+        pb::FailureReason::Unreachable,
+        "{events:?}"
+    );
+    assert_eq!(kinds(&events).last(), Some(&K::Failed), "{events:?}");
+    let logs = stack.connector.logs();
+    assert!(
+        logs.contains("TLS handshake") && logs.contains("certificate"),
+        "the connector says why: {logs}"
+    );
+    // Nothing reached the human: the INVITE never left the connector.
+    assert!(!agent.messages().contains("INVITE"), "{}", agent.messages());
+}
+
+#[tokio::test]
+async fn nothing_is_sent_in_clear_to_a_peer_that_does_not_speak_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dev_ca::generate(&dir.path().join("ca")).expect("CA");
+    // A plain TCP listener where the proxy should be: it records what
+    // arrives and never answers.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("plain listener");
+    let proxy = plain.local_addr().expect("address");
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let recorder = {
+        let received = received.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = plain.accept().await {
+                let mut chunk = [0u8; 4096];
+                while let Ok(length) = stream.read(&mut chunk).await {
+                    let mut received = received.lock().expect("lock");
+                    if length == 0 || received.len() > 64 * 1024 {
+                        break;
+                    }
+                    received.extend_from_slice(&chunk[..length]);
+                }
+            }
+        })
+    };
+    let stack = Stack::start(dir.path(), &ca, proxy).await;
+    let agent = sipp("agent_answers_any_rr");
+    let events = stack.handoff(&agent, None).await;
+    assert_eq!(
+        target_failure(&events),
+        pb::FailureReason::Unreachable,
+        "{events:?}"
+    );
+    recorder.abort();
+    let bytes = received.lock().expect("lock").clone();
+    // A TLS handshake record (ClientHello), and no SIP.
+    assert_eq!(bytes.first(), Some(&0x16), "{bytes:?}");
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        !text.contains("INVITE") && !text.contains("SIP/2.0") && !text.contains("User-to-User"),
+        "{text}"
+    );
+}
