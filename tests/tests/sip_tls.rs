@@ -226,10 +226,7 @@ sip_uri = "sip"
         let control = Service::start("baton-control", &["--config", &path(&control_config)], dir)
             .await
             .expect("start control");
-        Self {
-            connector,
-            control,
-        }
+        Self { connector, control }
     }
 
     /// A warm handoff to `agent`, the caller held by `gateway`; every
