@@ -116,7 +116,7 @@ pub struct Telemetry {
 impl std::fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Telemetry")
-            .field("exporting_traces", &self.tracer_provider.is_some())
+            .field("owns_tracer_provider", &self.tracer_provider.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -148,13 +148,6 @@ pub async fn prometheus_scrape() -> axum::response::Response {
         prometheus_text(),
     )
         .into_response()
-}
-
-impl Telemetry {
-    /// Whether spans are exported.
-    pub fn exports_traces(&self) -> bool {
-        self.tracer_provider.is_some()
-    }
 }
 
 impl Drop for Telemetry {
@@ -231,38 +224,36 @@ pub fn init(service_name: &str, config: &TelemetryConfig) -> Result<Telemetry, T
         opentelemetry::global::set_meter_provider(meter_provider.clone());
     }
 
-    let tracer_provider = match &export {
-        None => None,
-        Some((protocol, endpoint)) => {
-            let exporter = match protocol {
-                OtlpProtocol::Grpc => {
-                    let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
-                    if let Some(endpoint) = endpoint {
-                        builder = builder.with_endpoint(endpoint);
-                    }
-                    builder.build()?
+    // Spans are always made, exported or not: their W3C context is what a
+    // SIP INVITE, a webhook or a desktop event carries on, so that the
+    // contact center can correlate even when Baton exports nothing.
+    let mut tracer_provider = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            config.trace_sample_ratio,
+        ))));
+    if let Some((protocol, endpoint)) = &export {
+        let exporter = match protocol {
+            OtlpProtocol::Grpc => {
+                let mut builder = opentelemetry_otlp::SpanExporter::builder().with_tonic();
+                if let Some(endpoint) = endpoint {
+                    builder = builder.with_endpoint(endpoint);
                 }
-                OtlpProtocol::HttpProtobuf => {
-                    let mut builder = opentelemetry_otlp::SpanExporter::builder()
-                        .with_http()
-                        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
-                    if let Some(endpoint) = endpoint {
-                        builder = builder.with_endpoint(signal_url(endpoint, "traces"));
-                    }
-                    builder.build()?
+                builder.build()?
+            }
+            OtlpProtocol::HttpProtobuf => {
+                let mut builder = opentelemetry_otlp::SpanExporter::builder()
+                    .with_http()
+                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+                if let Some(endpoint) = endpoint {
+                    builder = builder.with_endpoint(signal_url(endpoint, "traces"));
                 }
-            };
-            Some(
-                SdkTracerProvider::builder()
-                    .with_resource(resource)
-                    .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-                        config.trace_sample_ratio,
-                    ))))
-                    .with_batch_exporter(exporter)
-                    .build(),
-            )
-        }
-    };
+                builder.build()?
+            }
+        };
+        tracer_provider = tracer_provider.with_batch_exporter(exporter);
+    }
+    let tracer_provider = tracer_provider.build();
 
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.log_filter))
@@ -284,11 +275,9 @@ pub fn init(service_name: &str, config: &TelemetryConfig) -> Result<Telemetry, T
             .with_writer(crate::redact::RedactingWriter(std::io::stderr))
             .boxed(),
     };
-    let otel = tracer_provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("baton"))
-            .with_error_records_to_exceptions(true)
-    });
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(tracer_provider.tracer("baton"))
+        .with_error_records_to_exceptions(true);
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(logs)
@@ -296,7 +285,7 @@ pub fn init(service_name: &str, config: &TelemetryConfig) -> Result<Telemetry, T
         .try_init();
 
     Ok(Telemetry {
-        tracer_provider: tracer_provider.filter(|_| first),
+        tracer_provider: first.then_some(tracer_provider),
         meter_provider,
     })
 }
@@ -402,8 +391,8 @@ fn record_trace_id_or(span: &tracing::Span, remote: &opentelemetry::trace::SpanC
 }
 
 /// The `traceparent` of the current span, to pass on in a SIP header, a
-/// webhook or a desktop event. `None` when tracing is off and no trace came
-/// in.
+/// webhook or a desktop event; also when nothing is exported. `None` only
+/// outside any span.
 pub fn current_traceparent() -> Option<String> {
     let mut carrier = std::collections::HashMap::new();
     TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut carrier);
