@@ -24,7 +24,7 @@
 pub mod config;
 pub mod digest;
 pub mod leg;
-pub mod message;
+pub use baton_sip_message as message;
 pub mod origin;
 pub mod reply_cache;
 pub mod restart;
