@@ -151,6 +151,37 @@ pub async fn control_with_connector(
     Service::start_with_env("baton-control", &["--config", &config], env, dir).await
 }
 
+/// Every event of `handoff_id` after `after`, until the stream ends;
+/// panics when it has not ended within `guard` (a failure guard, not a
+/// measured time).
+pub async fn watch_all(
+    client: &mut baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient<
+        tonic::transport::Channel,
+    >,
+    handoff_id: &str,
+    after: u64,
+    guard: Duration,
+) -> Vec<baton_proto::handoff::v1::HandoffEvent> {
+    let mut stream = client
+        .watch_handoff(baton_proto::handoff::v1::WatchHandoffRequest {
+            handoff_id: handoff_id.to_owned(),
+            after_sequence: after,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    tokio::time::timeout(guard, async {
+        let mut events = Vec::new();
+        // A broken stream ends the log as its end does.
+        while let Ok(Some(response)) = stream.message().await {
+            events.extend(response.event);
+        }
+        events
+    })
+    .await
+    .expect("the handoff ends")
+}
+
 /// Polls `handoff_id` every 25 ms, at most `polls` times, until it ends;
 /// returns the last state seen (still in flight when it did not end).
 pub async fn wait_until_ended(

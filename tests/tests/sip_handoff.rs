@@ -13,7 +13,6 @@ use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
 use baton_tests::Service;
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
-use tokio_stream::StreamExt;
 
 /// sipp playing one scenario of the SIP connector's once.
 fn sipp(scenario: &str) -> Sipp {
@@ -137,22 +136,7 @@ targets = [{{ connector = "sip", sip_uri = "{busy}" }}, {{ connector = "sip", si
             .handoff
             .expect("handoff")
             .id;
-        let stream = client
-            .watch_handoff(WatchHandoffRequest {
-                handoff_id: id,
-                after_sequence: 0,
-            })
-            .await
-            .expect("watch")
-            .into_inner();
-        tokio::time::timeout(Duration::from_secs(60), async {
-            stream
-                .filter_map(|r| r.ok().and_then(|r| r.event))
-                .collect::<Vec<_>>()
-                .await
-        })
-        .await
-        .expect("the handoff ends")
+        baton_tests::watch_all(&mut client, &id, 0, Duration::from_secs(60)).await
     }
 }
 

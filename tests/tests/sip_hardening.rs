@@ -18,7 +18,6 @@ use baton_proto::types::v1 as pb;
 use baton_tests::Service;
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
 use tokio::net::UdpSocket;
-use tokio_stream::StreamExt;
 
 const CALLER_NUMBER: &str = "+14155550123";
 /// A sensitive entity of the context: it must reach no SIP peer.
@@ -119,22 +118,7 @@ async fn handoff(control: &Service, request_id: &str, target: &str) -> Vec<Hando
         .handoff
         .expect("handoff")
         .id;
-    let stream = client
-        .watch_handoff(WatchHandoffRequest {
-            handoff_id: id,
-            after_sequence: 0,
-        })
-        .await
-        .expect("watch")
-        .into_inner();
-    tokio::time::timeout(Duration::from_secs(40), async {
-        stream
-            .filter_map(|r| r.ok().and_then(|r| r.event))
-            .collect::<Vec<_>>()
-            .await
-    })
-    .await
-    .expect("the handoff ends")
+    baton_tests::watch_all(&mut client, &id, 0, Duration::from_secs(40)).await
 }
 
 /// The messages sipp received, each as its text, from its `-trace_msg` log.

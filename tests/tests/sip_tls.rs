@@ -21,7 +21,6 @@ use baton_service_kit::tls::dev_ca::{self, DevCa};
 use baton_tests::Service;
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
 use tokio::io::AsyncReadExt;
-use tokio_stream::StreamExt;
 
 fn sipp(scenario: &str) -> Sipp {
     Sipp::play(&sip_connector_scenario(scenario))
@@ -272,22 +271,7 @@ sip_uri = "sip"
             .handoff
             .expect("handoff")
             .id;
-        let stream = client
-            .watch_handoff(WatchHandoffRequest {
-                handoff_id: id,
-                after_sequence: 0,
-            })
-            .await
-            .expect("watch")
-            .into_inner();
-        tokio::time::timeout(Duration::from_secs(40), async {
-            stream
-                .filter_map(|r| r.ok().and_then(|r| r.event))
-                .collect::<Vec<_>>()
-                .await
-        })
-        .await
-        .expect("the handoff ends")
+        baton_tests::watch_all(&mut client, &id, 0, Duration::from_secs(40)).await
     }
 }
 

@@ -237,22 +237,7 @@ pub async fn watch_all(
     id: &str,
     after: u64,
 ) -> Vec<HandoffEvent> {
-    let stream = client
-        .watch_handoff(WatchHandoffRequest {
-            handoff_id: id.into(),
-            after_sequence: after,
-        })
-        .await
-        .expect("watch")
-        .into_inner();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        stream
-            .filter_map(|r| r.ok().and_then(|r| r.event))
-            .collect::<Vec<_>>()
-            .await
-    })
-    .await
-    .expect("the handoff ends")
+    baton_tests::watch_all(client, id, after, Duration::from_secs(60)).await
 }
 
 /// Waits until a handoff's event log contains an event of `kind`; returns
