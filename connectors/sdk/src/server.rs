@@ -342,9 +342,13 @@ impl<C: Connector> BoundConnector<C> {
         let router = tonic::transport::Server::builder()
             .trace_fn(baton_service_kit::telemetry::grpc_server_span)
             .add_routes(routes.routes());
-        let server = baton_service_kit::grpc::serve(router, self.listener, self.tls, async move {
-            server_stop.cancelled().await;
-        });
+        let server = baton_service_kit::grpc::serve(
+            router,
+            self.listener,
+            self.tls,
+            baton_service_kit::grpc::GrpcLimits::default().max_connections,
+            async move { server_stop.cancelled().await },
+        );
         match self.probe {
             Some(probe) => {
                 let probe_stop = stop.clone();

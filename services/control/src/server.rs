@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use baton_proto::handoff::v1::handoff_service_server::HandoffServiceServer;
 use baton_service_kit::grpc::{
-    add_standard_services_with_probe, report_not_serving, serve_limited as serve_grpc, serve_probe,
+    add_standard_services_with_probe, report_not_serving, serve as serve_grpc, serve_probe,
 };
 use baton_service_kit::lifecycle::announce_ready;
 use baton_service_kit::message_size::MessageSizeLayer;

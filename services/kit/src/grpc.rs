@@ -83,43 +83,13 @@ pub fn incoming(
     })
 }
 
-/// Serves `router` on `listener` until `shutdown`, with the default
-/// [`GrpcLimits`] connection limit; see [`serve_limited`].
-pub async fn serve<L, ResBody>(
-    router: tonic::transport::server::Router<L>,
-    listener: tokio::net::TcpListener,
-    tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), ServeError>
-where
-    L: tower::Layer<tonic::service::Routes>,
-    L::Service: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>>
-        + Clone
-        + Send
-        + 'static,
-    <L::Service as tower::Service<http::Request<tonic::body::Body>>>::Future: Send,
-    <L::Service as tower::Service<http::Request<tonic::body::Body>>>::Error:
-        Into<Box<dyn std::error::Error + Send + Sync>> + Send,
-    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    serve_limited(
-        router,
-        listener,
-        tls,
-        GrpcLimits::default().max_connections,
-        shutdown,
-    )
-    .await
-}
-
 /// Serves `router` on `listener` until `shutdown`: with TLS when `tls` is
 /// set (loaded with [`crate::tls::ServerTls::load`] and `Alpn::Grpc`, at
 /// bind time so that a bad file fails the start and names its key; mTLS
 /// when it names a client CA), plain text otherwise. At most
 /// `max_connections` connections at once: when full, it stops accepting
 /// until one closes (peers wait in the kernel's backlog).
-pub async fn serve_limited<L, ResBody>(
+pub async fn serve<L, ResBody>(
     router: tonic::transport::server::Router<L>,
     listener: tokio::net::TcpListener,
     tls: Option<std::sync::Arc<crate::tls::ServerTls>>,
