@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use baton_connector_sip::SipConfig;
-use baton_connector_sip::config::{CredentialConfig, HeaderPolicy, SipEndpointConfig, TrunkConfig};
 use baton_service_kit::telemetry::TelemetryConfig;
+use baton_sip_stack::config::{
+    CredentialConfig, HeaderPolicy, SipEndpointConfig, TrunkConfig, UserAgentConfig,
+};
 use serde::Deserialize;
 
 use crate::domain::{Policy, QueueSpec};
@@ -78,10 +79,11 @@ pub struct QueueConfig {
     pub voice: VoiceConfig,
 }
 
-/// The voice leg, delivered through the SIP connector's library once an
-/// agent accepts a voice conversation. The SIP keys are the SIP
-/// connector's (`sip`, `ring_timeout`, `notify_timeout`, `headers`,
-/// `trunks`, `credentials`), documented there.
+/// The voice leg, delivered through the SIP user agent (`baton-sip-stack`)
+/// once an agent accepts a voice conversation. The SIP keys are the user
+/// agent's, as in the SIP connector (`sip`, `ring_timeout`,
+/// `notify_timeout`, `headers`, `trunks`, `credentials`), documented
+/// there.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VoiceConfig {
@@ -119,7 +121,7 @@ pub enum VoiceMode {
 
 impl Default for VoiceConfig {
     fn default() -> Self {
-        let sip = SipConfig::default();
+        let sip = UserAgentConfig::default();
         let mut endpoint = sip.sip;
         endpoint.bind = SocketAddr::from(([127, 0, 0, 1], 5063));
         Self {
@@ -136,17 +138,15 @@ impl Default for VoiceConfig {
 }
 
 impl VoiceConfig {
-    /// The SIP connector's configuration for these keys (its gRPC `listen`
-    /// is unused: the leg runs in-process).
-    pub fn sip_config(&self) -> SipConfig {
-        SipConfig {
+    /// The SIP user agent's configuration for these keys.
+    pub fn sip_config(&self) -> UserAgentConfig {
+        UserAgentConfig {
             sip: self.sip.clone(),
             ring_timeout: self.ring_timeout,
             notify_timeout: self.notify_timeout,
             headers: self.headers.clone(),
             trunks: self.trunks.clone(),
             credentials: self.credentials.clone(),
-            ..SipConfig::default()
         }
     }
 }

@@ -8,9 +8,9 @@ use baton_connector_sdk::{
     Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
     TransferEvents, TransferMode, TransferTarget,
 };
-use baton_connector_sip::VoiceLegs;
 use baton_proto::connector::v1::TransferEventKind;
 use baton_proto::types::v1::Channel;
+use baton_sip_stack::VoiceLegs;
 
 use crate::config::VoiceMode;
 use crate::desk::{Desk, priority_of};

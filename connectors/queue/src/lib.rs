@@ -12,8 +12,8 @@
 //!
 //! The voice leg: with `[voice] enabled = true`, a voice conversation an
 //! agent accepts is delivered to the agent's contact address (SIP URI or
-//! number) through the SIP connector's library
-//! ([`baton_connector_sip::VoiceLegs`]), and the handoff is connected when
+//! number) through the SIP user agent that the SIP connector runs too
+//! ([`baton_sip_stack::VoiceLegs`]), and the handoff is connected when
 //! that leg is. Otherwise the desktop shows the address and the handoff is
 //! connected at accept.
 //!
@@ -95,7 +95,7 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
     let http = HttpListener::new(http, tls.as_ref())?;
     let mut connector = QueueConnector::new(&config.name, config.max_context_bytes, desk.clone());
     if config.voice.enabled {
-        let legs = baton_connector_sip::VoiceLegs::bind(config.voice.sip_config()).await?;
+        let legs = baton_sip_stack::VoiceLegs::bind(config.voice.sip_config()).await?;
         tracing::info!(sip = %legs.sip_addr(), "voice legs delivered through SIP");
         connector = connector.with_voice(legs, config.voice.mode);
     }

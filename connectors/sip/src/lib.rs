@@ -11,37 +11,29 @@
 //!   authentication (MD5, SHA-256).
 //!
 //! - **Restarts**: with `data_dir`, what each transfer holds on the wire
-//!   is noted in the SDK's journal before it is sent ([`leg`]); a new
-//!   process ends it, never INVITEs twice ([`restart`]). SIGTERM drains
-//!   and hangs nothing up.
+//!   is noted in the SDK's journal before it is sent
+//!   ([`baton_sip_stack::leg`]); a new process ends it, never INVITEs twice
+//!   ([`baton_sip_stack::restart`]). SIGTERM drains and hangs nothing up.
 //!
-//! Messages are parsed and built with `rsip`; transactions, timers and
-//! dialogs are in [`stack`], [`leg`] and [`transfer`].
-//!
-//! [`VoiceLegs`] runs the same transfers in-process, for a connector that
-//! delivers a call itself (the queue's voice leg to the accepting agent).
+//! The SIP user agent (transports, transactions, dialogs, the transfers
+//! themselves) is the library `baton-sip-stack`, which the queue
+//! connector's voice leg uses too; this crate is the connector around it:
+//! its configuration ([`config`]), what it advertises ([`connector`]) and
+//! its process ([`bind`], `main`).
 
 pub mod config;
-pub mod digest;
-pub mod leg;
-pub use baton_sip_message as message;
-pub mod origin;
-pub mod reply_cache;
-pub mod restart;
-pub mod stack;
-pub mod tls;
-pub mod transfer;
-pub mod voice;
+pub mod connector;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use baton_connector_sdk::{BoundConnector, ServeOptions};
+use baton_sip_stack::Transfers;
+use baton_sip_stack::stack::SipStack;
 
 pub use config::SipConfig;
-pub use transfer::SipConnector;
-pub use voice::VoiceLegs;
+pub use connector::SipConnector;
 
 /// The SDK's transfer journal in `data_dir`.
 pub const TRANSFER_JOURNAL: &str = "transfers.sqlite3";
@@ -56,7 +48,7 @@ pub struct Bound {
     /// The SIP over TLS listener's address (`sip.tls.bind`), if any.
     pub sips_addr: Option<SocketAddr>,
     connector: BoundConnector<SipConnector>,
-    stack: Arc<stack::SipStack>,
+    stack: Arc<SipStack>,
 }
 
 /// Validates `config`, binds the SIP socket and the gRPC listener (port 0
@@ -64,22 +56,8 @@ pub struct Bound {
 /// `serve` then prints one readiness line with both addresses:
 /// `{"ready":{"grpc":…,"sip":…}}`.
 pub async fn bind(config: SipConfig) -> anyhow::Result<Bound> {
-    config
-        .validate()
-        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-    let stack = stack::SipStack::bind(
-        config.sip.bind,
-        config.sip.transport,
-        config.sip.public_address.clone(),
-        config.sip.user.clone(),
-        config.sip.t1,
-        config.sip.outbound_proxy.clone(),
-    )
-    .await?;
-    if let Some(tls) = &config.sip.tls {
-        stack.enable_tls(tls::SipTls::bind(tls, stack.advertised()).await?);
-    }
-    stack.limit_reply_cache(config.sip.reply_cache_bytes);
+    let transfers = Transfers::bind(config.user_agent()).await?;
+    let stack = transfers.stack().clone();
     let sip_addr = stack.local_addr();
     let sips_addr = stack.tls().and_then(|tls| tls.local_addr());
     let mut options = ServeOptions::new(config.listen).ready_endpoint("sip", sip_addr);
@@ -93,7 +71,7 @@ pub async fn bind(config: SipConfig) -> anyhow::Result<Bound> {
     if let Some(dir) = &config.data_dir {
         options = options.journal(dir.join(TRANSFER_JOURNAL));
     }
-    let connector = SipConnector::new(Arc::new(config), stack.clone());
+    let connector = SipConnector::new(transfers);
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
         grpc_addr: connector.addr,

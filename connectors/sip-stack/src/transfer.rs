@@ -7,15 +7,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use baton_connector_sdk::{
-    Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
-    TransferEvents, TransferMode, TransferTarget,
+    ContextMechanism, FailureReason, Transfer, TransferEvents, TransferMode, TransferTarget,
 };
 use baton_proto::types::v1::CallReference;
 use rsip::Method;
 use rsip::prelude::*;
 
 use crate::config::{
-    CallerIdPolicy, NumberFormat, SensitiveValue, SipConfig, UuiPlacement, is_e164,
+    CallerIdPolicy, NumberFormat, SensitiveValue, UserAgentConfig, UuiPlacement, is_e164,
 };
 use crate::digest::Challenge;
 use crate::leg::{self, Dialog, Leg, PendingInvite};
@@ -24,10 +23,11 @@ use crate::origin::{self, Expected};
 use crate::stack::{ALLOW, Peer, SipError, SipStack, Transport, random_token};
 
 /// The User-to-User limit many carriers enforce, in bytes on the wire; hex
-/// doubles the token, so the connector carries (and advertises) half.
-const UUI_TOKEN_MAX_BYTES: u32 = 128 / 2;
-/// The SIP_HEADERS payload limit advertised to the control service.
-const SIP_HEADERS_MAX_BYTES: u32 = 1024;
+/// doubles the token, so a connector carries (and advertises) half.
+pub const UUI_TOKEN_MAX_BYTES: u32 = 128 / 2;
+/// The SIP_HEADERS payload limit a connector advertises to the control
+/// service.
+pub const SIP_HEADERS_MAX_BYTES: u32 = 1024;
 
 /// Why a transfer failed, as reported to the control service.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,9 +68,9 @@ struct Destination {
     credentials: Option<(String, String)>,
 }
 
-/// The SIP connector.
-pub struct SipConnector {
-    config: Arc<SipConfig>,
+/// The transfers one SIP endpoint runs, and the legs they hold.
+pub struct Transfers {
+    config: Arc<UserAgentConfig>,
     stack: Arc<SipStack>,
     legs: Legs,
 }
@@ -117,8 +117,16 @@ impl LegReleaser {
     }
 }
 
-impl SipConnector {
-    pub fn new(config: Arc<SipConfig>, stack: Arc<SipStack>) -> Self {
+impl std::fmt::Debug for Transfers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfers")
+            .field("sip_addr", &self.stack.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transfers {
+    pub fn new(config: Arc<UserAgentConfig>, stack: Arc<SipStack>) -> Self {
         Self {
             config,
             stack,
@@ -126,8 +134,37 @@ impl SipConnector {
         }
     }
 
-    /// What [`VoiceLegs`](crate::VoiceLegs) keeps to hang up held legs at
-    /// shutdown.
+    /// Validates `config`, binds its SIP endpoint (UDP and TCP on
+    /// `sip.bind`, port 0 picks a free one; TLS with `sip.tls`) and makes
+    /// the transfers that run on it. Receiving starts with
+    /// [`SipStack::run`] on [`Self::stack`].
+    pub async fn bind(config: UserAgentConfig) -> anyhow::Result<Self> {
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        let endpoint = &config.sip;
+        let stack = SipStack::bind(
+            endpoint.bind,
+            endpoint.transport,
+            endpoint.public_address.clone(),
+            endpoint.user.clone(),
+            endpoint.t1,
+            endpoint.outbound_proxy.clone(),
+        )
+        .await?;
+        if let Some(tls) = &endpoint.tls {
+            stack.enable_tls(crate::tls::SipTls::bind(tls, stack.advertised()).await?);
+        }
+        stack.limit_reply_cache(endpoint.reply_cache_bytes);
+        Ok(Self::new(Arc::new(config), stack))
+    }
+
+    /// The SIP endpoint the transfers run on.
+    pub fn stack(&self) -> &Arc<SipStack> {
+        &self.stack
+    }
+
+    /// What hangs up the legs still held when their owner stops.
     pub fn releaser(&self) -> LegReleaser {
         LegReleaser {
             legs: self.legs.clone(),
@@ -926,21 +963,10 @@ fn placeholder_sdp(local: SocketAddr) -> String {
     )
 }
 
-impl Connector for SipConnector {
-    fn info(&self) -> ConnectorInfo {
-        ConnectorInfo::new("sip", env!("CARGO_PKG_VERSION"))
-            .target_kinds([TargetKind::SipUri, TargetKind::PhoneNumber])
-            .transfer_modes([
-                TransferMode::Warm,
-                TransferMode::Blind,
-                TransferMode::Attended,
-            ])
-            .context(ContextMechanism::SipUserToUser, UUI_TOKEN_MAX_BYTES)
-            .context(ContextMechanism::SipHeaders, SIP_HEADERS_MAX_BYTES)
-            .context(ContextMechanism::ScreenPopUrl, 0)
-    }
-
-    async fn start(&self, transfer: Transfer, events: TransferEvents) {
+impl Transfers {
+    /// Runs `transfer` (warm, attended or blind) to its one terminal
+    /// event, reported through `events`.
+    pub async fn run(&self, transfer: Transfer, events: TransferEvents) {
         let result = match transfer.mode {
             TransferMode::Blind => self.blind(&transfer, &events).await,
             _ => self.warm(&transfer, &events).await,
@@ -953,14 +979,14 @@ impl Connector for SipConnector {
 
     /// Never a second INVITE: ends what the predecessor held, or follows
     /// its REFER (see [`restart`](crate::restart)).
-    async fn resume(&self, transfer: Transfer, events: TransferEvents) {
+    pub async fn resume(&self, transfer: Transfer, events: TransferEvents) {
         crate::restart::resume(&self.stack, self.config.notify_timeout, &transfer, &events).await;
     }
 
     /// Ends what this process holds for the transfer (in the background:
     /// the CANCELLED does not wait); for a transfer a predecessor held
     /// (`remembered`), ends its leg and waits a few round trips for it.
-    async fn cancel(&self, transfer: &Transfer) {
+    pub async fn cancel(&self, transfer: &Transfer) {
         let leg = self.legs().remove(&Self::key(transfer));
         if let Some(leg) = leg {
             leg::release(&self.stack, leg);
@@ -979,7 +1005,7 @@ mod tests {
     use super::*;
     use baton_connector_sdk::{ContextEnvelope, ContextPayload, ContextReference};
 
-    async fn connector(config: SipConfig) -> SipConnector {
+    async fn connector(config: UserAgentConfig) -> Transfers {
         let stack = SipStack::bind(
             "127.0.0.1:0".parse().expect("addr"),
             Transport::Udp,
@@ -990,7 +1016,7 @@ mod tests {
         )
         .await
         .expect("binds");
-        SipConnector::new(Arc::new(config), stack)
+        Transfers::new(Arc::new(config), stack)
     }
 
     fn transfer(token: &str, screen_pop: &str, headers_json: &str) -> Transfer {
@@ -1027,7 +1053,7 @@ mod tests {
 
     #[tokio::test]
     async fn context_headers_carry_the_token_and_fields_and_nothing_that_breaks_a_line() {
-        let connector = connector(SipConfig::ephemeral()).await;
+        let connector = connector(UserAgentConfig::ephemeral()).await;
         let long = "x".repeat(5000);
         let lines = connector.context_headers(&transfer(
             "tok",
@@ -1057,7 +1083,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_over_the_uui_limit_and_an_unsafe_screen_pop_are_left_out() {
-        let connector = connector(SipConfig::ephemeral()).await;
+        let connector = connector(UserAgentConfig::ephemeral()).await;
         let lines = connector.context_headers(&transfer(
             &"t".repeat(65),
             "https://baton.test/pop?t=1>;evil",
@@ -1093,7 +1119,7 @@ mod tests {
         for (send_sensitive, allowed) in
             [(vec![], false), (vec![SensitiveValue::CallerNumber], true)]
         {
-            let mut config = SipConfig::ephemeral();
+            let mut config = UserAgentConfig::ephemeral();
             config.trunks = vec![trunk.clone()];
             config.headers.send_sensitive = send_sensitive;
             let connector = connector(config).await;
