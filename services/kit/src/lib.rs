@@ -6,6 +6,7 @@ pub mod grpc;
 pub mod http;
 pub mod lifecycle;
 pub mod message_size;
+pub mod metrics;
 pub mod redact;
 #[cfg(feature = "sqlite")]
 pub mod sqlite_file;
