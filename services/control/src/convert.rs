@@ -2,8 +2,15 @@
 
 use baton_proto::handoff::v1 as api;
 
-use crate::dispatch::timestamp_of;
 use crate::domain::{Attempt, EventKind, EventRecord, Failure, Handoff, HandoffState, QueueStatus};
+
+/// Unix milliseconds as a protobuf timestamp.
+pub fn timestamp_of(ms: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}
 
 pub fn state(state: HandoffState) -> api::HandoffState {
     match state {

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod circuit;
 pub mod config;
+pub mod connector;
 pub mod convert;
 pub mod dispatch;
 pub mod domain;
@@ -11,7 +12,6 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod policy;
-pub mod registry;
 pub mod retention;
 pub mod server;
 pub mod store;

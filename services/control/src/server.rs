@@ -21,13 +21,13 @@ use baton_auth::{AuthLayer, AuthMode, RateLimitLayer};
 
 use crate::api::HandoffApi;
 use crate::config::ControlConfig;
+use crate::connector::ConnectorRegistry;
 use crate::dispatch::Dispatcher;
 use crate::domain::message::CustomerMessages;
 use crate::domain::routing::Router;
 use crate::http::{HttpState, router};
 use crate::hub::EventHub;
 use crate::policy::PolicyEngine;
-use crate::registry::ConnectorRegistry;
 use crate::store::{HandoffStore, report_store_health};
 use crate::token::TokenSigner;
 

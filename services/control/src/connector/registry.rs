@@ -1,9 +1,8 @@
-//! The connector registry: one gRPC client per configured connector, with
-//! its health and capabilities fetched at start and checked before every
-//! dispatch, so that a target kind a connector does not serve is a clear
-//! error, not a hang. A check is reused for up to [`CHECK_TTL`]: checking
-//! on every dispatch made two of the three calls each transfer costs a
-//! connector. The dispatcher forgets it at once when a call fails.
+//! The connector registry: one [`Connector`] per configured connector,
+//! each over a [`GrpcConnector`], found by name. Health and capabilities
+//! are fetched at start (logged) and checked before every dispatch, so
+//! that a target kind a connector does not serve is a clear error, not a
+//! hang.
 //!
 //! An `https://` endpoint is dialled with TLS: the connector's own `tls`
 //! or the global `connector_tls` (the CA to trust and, for mTLS, this
@@ -12,114 +11,19 @@
 //! else without touching the disk, for `baton config check`.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
-use baton_proto::connector::v1::{GetConnectorInfoRequest, GetConnectorInfoResponse};
-use tonic::transport::{Channel, Endpoint};
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
+use tonic::transport::Endpoint;
 
 use baton_service_kit::tls::ClientTlsFiles;
 
+use super::grpc::GrpcConnector;
+use super::{Connector, ConnectorUnavailable};
 use crate::config::ConnectorConfig;
-
-/// Why a connector cannot take a transfer now.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectorUnavailable {
-    #[error("no connector named {0:?} is configured")]
-    Unknown(String),
-    #[error("connector {name:?} is not serving: {detail}")]
-    NotServing { name: String, detail: String },
-}
-
-/// How long a connector's passed check (health and capabilities) stands
-/// for later dispatches.
-pub const CHECK_TTL: Duration = Duration::from_secs(1);
-
-/// A check that passed: when, and the capabilities it found.
-type Checked = (Instant, GetConnectorInfoResponse);
-
-#[derive(Debug, Clone)]
-pub struct ConnectorHandle {
-    pub name: String,
-    pub endpoint: String,
-    channel: Channel,
-    call_timeout: Duration,
-    last_check: Arc<Mutex<Option<Checked>>>,
-}
-
-impl ConnectorHandle {
-    pub fn client(&self) -> ConnectorServiceClient<Channel> {
-        ConnectorServiceClient::new(self.channel.clone())
-    }
-
-    pub fn call_timeout(&self) -> Duration {
-        self.call_timeout
-    }
-
-    /// The connector's capabilities from a check that passed within
-    /// [`CHECK_TTL`], or from a new [`check`](Self::check); and whether
-    /// they came from an earlier check.
-    pub async fn recent_check(
-        &self,
-    ) -> Result<(GetConnectorInfoResponse, bool), ConnectorUnavailable> {
-        if let Some((at, info)) = self.last_check().as_ref()
-            && at.elapsed() < CHECK_TTL
-        {
-            return Ok((info.clone(), true));
-        }
-        let info = self.check().await?;
-        *self.last_check() = Some((Instant::now(), info.clone()));
-        Ok((info, false))
-    }
-
-    /// Makes the next [`recent_check`](Self::recent_check) check again:
-    /// a call to the connector failed.
-    pub fn forget_check(&self) {
-        self.last_check().take();
-    }
-
-    fn last_check(&self) -> std::sync::MutexGuard<'_, Option<Checked>> {
-        self.last_check.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Checks `grpc.health.v1` and fetches the connector's capabilities.
-    pub async fn check(&self) -> Result<GetConnectorInfoResponse, ConnectorUnavailable> {
-        let not_serving = |detail: String| ConnectorUnavailable::NotServing {
-            name: self.name.clone(),
-            detail,
-        };
-        let mut health = HealthClient::new(self.channel.clone());
-        let mut request = tonic::Request::new(HealthCheckRequest {
-            service: String::new(),
-        });
-        request.set_timeout(self.call_timeout);
-        let status = tokio::time::timeout(self.call_timeout, health.check(request))
-            .await
-            .map_err(|_| not_serving("health check timed out".into()))?
-            .map_err(|status| not_serving(status.message().to_owned()))?
-            .into_inner()
-            .status();
-        if status != ServingStatus::Serving {
-            return Err(not_serving(format!("health is {status:?}")));
-        }
-        let mut request = tonic::Request::new(GetConnectorInfoRequest {});
-        request.set_timeout(self.call_timeout);
-        let info =
-            tokio::time::timeout(self.call_timeout, self.client().get_connector_info(request))
-                .await
-                .map_err(|_| not_serving("GetConnectorInfo timed out".into()))?
-                .map_err(|status| not_serving(status.message().to_owned()))?;
-        Ok(info.into_inner())
-    }
-}
 
 #[derive(Debug, Clone, Default)]
 pub struct ConnectorRegistry {
-    connectors: BTreeMap<String, ConnectorHandle>,
+    connectors: BTreeMap<String, Connector>,
 }
 
 impl ConnectorRegistry {
@@ -193,25 +97,30 @@ impl ConnectorRegistry {
                     .tls_config(tls)
                     .map_err(|e| format!("{key}tls: {e}"))?;
             }
+            let port = GrpcConnector::new(endpoint.connect_lazy(), connector.call_timeout);
             connectors.insert(
                 name.clone(),
-                ConnectorHandle {
-                    name: name.clone(),
-                    endpoint: connector.endpoint.clone(),
-                    channel: endpoint.connect_lazy(),
-                    call_timeout: connector.call_timeout,
-                    last_check: Arc::default(),
-                },
+                Connector::new(name, &connector.endpoint, Arc::new(port)),
             );
         }
         Ok(Self { connectors })
+    }
+
+    /// A registry of connectors built elsewhere (in-memory ports in tests).
+    pub fn from_connectors(connectors: impl IntoIterator<Item = Connector>) -> Self {
+        Self {
+            connectors: connectors
+                .into_iter()
+                .map(|connector| (connector.name.clone(), connector))
+                .collect(),
+        }
     }
 
     pub fn names(&self) -> Vec<&str> {
         self.connectors.keys().map(String::as_str).collect()
     }
 
-    pub fn get(&self, name: &str) -> Result<&ConnectorHandle, ConnectorUnavailable> {
+    pub fn get(&self, name: &str) -> Result<&Connector, ConnectorUnavailable> {
         self.connectors
             .get(name)
             .ok_or_else(|| ConnectorUnavailable::Unknown(name.to_owned()))
@@ -221,19 +130,17 @@ impl ConnectorRegistry {
     /// A connector that is down at start is not fatal: it is checked again
     /// on every dispatch.
     pub async fn log_capabilities(&self) {
-        for handle in self.connectors.values() {
-            match handle.check().await {
+        for connector in self.connectors.values() {
+            match connector.check().await {
                 Ok(info) => tracing::info!(
-                    connector = %handle.name,
-                    endpoint = %handle.endpoint,
+                    connector = %connector.name,
+                    endpoint = %connector.endpoint,
                     version = %info.version,
-                    // The generated accessor is a lazy iterator: collect it, or
-                    // the log shows `FilterMap{..}` instead of the kinds.
-                    target_kinds = ?info.target_kinds().map(|kind| kind.as_str_name()).collect::<Vec<_>>(),
+                    target_kinds = ?info.target_kinds.iter().map(|kind| kind.as_str_name()).collect::<Vec<_>>(),
                     "connector ready"
                 ),
                 Err(error) => {
-                    tracing::warn!(connector = %handle.name, %error, "connector not ready")
+                    tracing::warn!(connector = %connector.name, %error, "connector not ready")
                 }
             }
         }

@@ -1,0 +1,299 @@
+//! The control service's one way to reach connectors: the [`ConnectorPort`]
+//! (start or re-attach a transfer, cancel it, the connector's capabilities,
+//! its health), in the words of the handoff rather than of the wire.
+//!
+//! - `grpc`: the only implementation that speaks tonic, one per configured
+//!   connector (`baton.connector.v1.ConnectorService` and
+//!   `grpc.health.v1`).
+//! - `registry`: builds those from the configuration and finds a
+//!   [`Connector`] by name.
+//!
+//! The dispatcher sees nothing but this module's types, so its every
+//! decision (fallbacks, re-attaching, fencing) is testable against an
+//! in-memory port.
+//!
+//! Two generated types still cross the port, because the service only
+//! builds and forwards them: the context envelope a transfer carries
+//! (`ContextEnvelope`, built by `domain::envelope`) and the context
+//! capabilities it is fitted to (`ContextCapability`).
+
+pub mod grpc;
+pub mod registry;
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use baton_proto::connector::v1::{ContextCapability, ContextEnvelope};
+use baton_proto::types::v1 as pb;
+use tokio_stream::Stream;
+
+use crate::domain::{ConcreteTarget, TransferMode};
+
+pub use registry::ConnectorRegistry;
+
+/// A connector as the dispatcher uses it: start or re-attach a transfer,
+/// cancel one, ask what the connector serves and whether it serves now.
+///
+/// The contract behind it (`proto/README.md`): `start_transfer` is
+/// idempotent by (handoff, attempt), so calling it again re-attaches to
+/// the transfer the connector runs (replaying its events) instead of
+/// starting a second one; `cancel_transfer` answers once the connector
+/// knows the transfer is over.
+#[async_trait]
+pub trait ConnectorPort: Send + Sync + std::fmt::Debug {
+    /// Whether the connector says it serves; the error says why not.
+    async fn health(&self) -> Result<(), String>;
+
+    /// What the connector serves.
+    async fn info(&self) -> Result<ConnectorInfo, String>;
+
+    /// Starts the transfer, or re-attaches to it when the connector
+    /// already has it. Resolves once the connector accepted the call; the
+    /// caller times that.
+    async fn start_transfer(
+        &self,
+        request: TransferRequest,
+    ) -> Result<TransferEvents, StartRefused>;
+
+    /// Cancels a transfer; resolves within the connector's call timeout.
+    /// `Err` when the connector did not confirm (no answer, or an error).
+    async fn cancel_transfer(
+        &self,
+        handoff_id: &str,
+        attempt: u32,
+    ) -> Result<CancelOutcome, String>;
+}
+
+/// What a connector serves.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConnectorInfo {
+    pub version: String,
+    pub target_kinds: Vec<pb::TargetKind>,
+    pub transfer_modes: Vec<TransferMode>,
+    /// How much context each of its mechanisms carries.
+    pub context_capabilities: Vec<ContextCapability>,
+}
+
+impl ConnectorInfo {
+    pub fn serves(&self, kind: pb::TargetKind) -> bool {
+        self.target_kinds.contains(&kind)
+    }
+
+    pub fn supports(&self, mode: TransferMode) -> bool {
+        self.transfer_modes.contains(&mode)
+    }
+}
+
+/// One transfer of a handoff to one target: the attempt's idempotency key
+/// (handoff and attempt), where to, how, with what context, and until when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferRequest {
+    pub handoff_id: String,
+    pub attempt: u32,
+    pub target: ConcreteTarget,
+    pub mode: TransferMode,
+    pub envelope: ContextEnvelope,
+    /// Unix milliseconds.
+    pub deadline_ms: i64,
+}
+
+/// A transfer's events, in the order the connector sends them, until it
+/// ends the stream (`None`) or the stream fails.
+pub type TransferEvents =
+    Pin<Box<dyn Stream<Item = Result<TransferEvent, StreamError>> + Send + 'static>>;
+
+/// One event of a transfer, as a connector reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferEvent {
+    /// This run of the transfer: the same on a replay, new when the
+    /// connector restarted and began the transfer again.
+    pub run_id: String,
+    /// 1, 2, 3… per run, without gaps.
+    pub sequence: u64,
+    pub kind: TransferEventKind,
+    /// A note for people; never sensitive.
+    pub detail: String,
+    /// On `Failed`; `Unspecified` when the connector gave none.
+    pub failure_reason: pb::FailureReason,
+    /// On `Queued`: 1-based position and the estimated wait.
+    pub queue_position: u32,
+    pub estimated_wait: Option<Duration>,
+    /// On `Completed`, when the human wrapped up.
+    pub wrap_up: Option<pb::WrapUp>,
+}
+
+impl TransferEvent {
+    /// An event with nothing but its place and kind.
+    pub fn new(run_id: impl Into<String>, sequence: u64, kind: TransferEventKind) -> Self {
+        Self {
+            run_id: run_id.into(),
+            sequence,
+            kind,
+            detail: String::new(),
+            failure_reason: pb::FailureReason::Unspecified,
+            queue_position: 0,
+            estimated_wait: None,
+            wrap_up: None,
+        }
+    }
+}
+
+/// What happened to a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferEventKind {
+    Queued,
+    Offered,
+    Ringing,
+    Answered,
+    ContextDelivered,
+    Connected,
+    Completed,
+    Failed,
+    Cancelled,
+    /// No kind at all: breaks the contract.
+    Unspecified,
+    /// A kind of a newer contract, by its number.
+    Unknown(i32),
+}
+
+/// Why a transfer could not be started (or re-attached).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartRefused {
+    /// The connector cannot do this transfer (its target or its request):
+    /// asking again would not help.
+    Unsupported(String),
+    /// The connector could not be reached, or answered that it cannot
+    /// take transfers now; `reach` says whether it may have the transfer
+    /// all the same.
+    Unavailable { detail: String, reach: Reach },
+}
+
+/// How far a call that did not follow the transfer to its end got:
+/// whether the connector may hold the transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The connector answered with an error, or the connection was
+    /// refused: it does not have the transfer.
+    Refused,
+    /// The call was sent but not answered: it may.
+    Sent,
+    /// The connector accepted the call: it has the transfer.
+    Accepted,
+}
+
+/// How a transfer's stream failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamError {
+    /// Bytes that are not the contract's messages: a fault, not a restart.
+    Malformed(String),
+    /// The stream broke (the connector went away, or the network): the
+    /// connector may be restarting.
+    Broken(String),
+}
+
+/// What a confirmed cancel found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// A transfer that had not ended was cancelled.
+    Cancelled,
+    /// The transfer had already ended; its outcome stands.
+    AlreadyEnded,
+    /// The connector never had that transfer.
+    Unknown,
+    /// A connector of an older contract says only whether it cancelled.
+    Unstated { cancelled: bool },
+}
+
+/// Why a connector cannot take a transfer now.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorUnavailable {
+    #[error("no connector named {0:?} is configured")]
+    Unknown(String),
+    #[error("connector {name:?} is not serving: {detail}")]
+    NotServing { name: String, detail: String },
+}
+
+/// How long a connector's passed check (health and capabilities) stands
+/// for later dispatches: checking on every dispatch made two of the three
+/// calls each transfer costs a connector.
+pub const CHECK_TTL: Duration = Duration::from_secs(1);
+
+/// A check that passed: when, and the capabilities it found.
+type Checked = (Instant, ConnectorInfo);
+
+/// A configured connector: its name, where it is, its port, and its last
+/// check that passed, reused for [`CHECK_TTL`] and forgotten at once when
+/// a call fails.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    pub name: String,
+    pub endpoint: String,
+    port: Arc<dyn ConnectorPort>,
+    last_check: Arc<Mutex<Option<Checked>>>,
+}
+
+impl Connector {
+    pub fn new(
+        name: impl Into<String>,
+        endpoint: impl Into<String>,
+        port: Arc<dyn ConnectorPort>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            endpoint: endpoint.into(),
+            port,
+            last_check: Arc::default(),
+        }
+    }
+
+    /// Checks the connector's health, then fetches its capabilities.
+    pub async fn check(&self) -> Result<ConnectorInfo, ConnectorUnavailable> {
+        let not_serving = |detail: String| ConnectorUnavailable::NotServing {
+            name: self.name.clone(),
+            detail,
+        };
+        self.port.health().await.map_err(not_serving)?;
+        self.port.info().await.map_err(not_serving)
+    }
+
+    /// The connector's capabilities from a check that passed within
+    /// [`CHECK_TTL`], or from a new [`check`](Self::check); and whether
+    /// they came from an earlier check.
+    pub async fn recent_check(&self) -> Result<(ConnectorInfo, bool), ConnectorUnavailable> {
+        if let Some((at, info)) = self.last_check().as_ref()
+            && at.elapsed() < CHECK_TTL
+        {
+            return Ok((info.clone(), true));
+        }
+        let info = self.check().await?;
+        *self.last_check() = Some((Instant::now(), info.clone()));
+        Ok((info, false))
+    }
+
+    /// Makes the next [`recent_check`](Self::recent_check) check again:
+    /// a call to the connector failed.
+    pub fn forget_check(&self) {
+        self.last_check().take();
+    }
+
+    fn last_check(&self) -> std::sync::MutexGuard<'_, Option<Checked>> {
+        self.last_check.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub async fn start_transfer(
+        &self,
+        request: TransferRequest,
+    ) -> Result<TransferEvents, StartRefused> {
+        self.port.start_transfer(request).await
+    }
+
+    pub async fn cancel_transfer(
+        &self,
+        handoff_id: &str,
+        attempt: u32,
+    ) -> Result<CancelOutcome, String> {
+        self.port.cancel_transfer(handoff_id, attempt).await
+    }
+}

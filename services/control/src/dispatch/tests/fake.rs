@@ -1,0 +1,183 @@
+//! A scripted, in-memory [`ConnectorPort`]: each StartTransfer takes the
+//! next call of its script, and every start and cancel is written to a
+//! journal shared by all the fakes of a test, so that a test can say in
+//! which order things reached which connector.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use baton_proto::types::v1 as pb;
+
+use crate::connector::{
+    CancelOutcome, Connector, ConnectorInfo, ConnectorPort, Reach, StartRefused, StreamError,
+    TransferEvent, TransferEventKind, TransferEvents, TransferRequest,
+};
+use crate::domain::TransferMode;
+
+/// What reached the fakes, in order: `"<connector> start <attempt>"` and
+/// `"<connector> cancel <attempt>"`.
+pub type Journal = Arc<Mutex<Vec<String>>>;
+
+/// How a scripted stream ends after its events.
+#[derive(Debug, Clone, Copy)]
+pub enum End {
+    /// The connector ends the stream.
+    Close,
+    /// The stream breaks (the connector went away).
+    Break,
+    /// Bytes that are not the contract's messages.
+    Malformed,
+    /// The stream stays open, silent, until dropped.
+    Hold,
+}
+
+/// What one StartTransfer call does.
+#[derive(Debug, Clone)]
+pub enum Call {
+    Refuse(StartRefused),
+    Stream(Vec<TransferEvent>, End),
+}
+
+impl Call {
+    /// Accepts the call and sends events of `run`, numbered from 1.
+    pub fn events(run: &str, kinds: &[TransferEventKind], end: End) -> Self {
+        let events = (1..)
+            .zip(kinds)
+            .map(|(sequence, kind)| TransferEvent::new(run, sequence, *kind))
+            .collect();
+        Self::Stream(events, end)
+    }
+
+    /// The connection is refused: the connector is down.
+    pub fn down() -> Self {
+        Self::Refuse(StartRefused::Unavailable {
+            detail: "connection refused".into(),
+            reach: Reach::Refused,
+        })
+    }
+}
+
+/// A failed transfer event.
+pub fn failed(run: &str, sequence: u64, reason: pb::FailureReason) -> TransferEvent {
+    TransferEvent {
+        failure_reason: reason,
+        ..TransferEvent::new(run, sequence, TransferEventKind::Failed)
+    }
+}
+
+#[derive(Debug)]
+pub struct ScriptedConnector {
+    name: String,
+    info: ConnectorInfo,
+    script: Mutex<VecDeque<Call>>,
+    /// Health answers NOT_SERVING while set.
+    down: AtomicBool,
+    journal: Journal,
+}
+
+impl ScriptedConnector {
+    /// A connector serving `kinds` in every mode; once its script is used
+    /// up, its calls are refused as if it were down.
+    pub fn new(
+        name: &str,
+        kinds: &[pb::TargetKind],
+        script: impl IntoIterator<Item = Call>,
+        journal: &Journal,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            name: name.to_owned(),
+            info: ConnectorInfo {
+                version: "test".into(),
+                target_kinds: kinds.to_vec(),
+                transfer_modes: vec![
+                    TransferMode::Warm,
+                    TransferMode::Blind,
+                    TransferMode::Attended,
+                ],
+                context_capabilities: vec![],
+            },
+            script: Mutex::new(script.into_iter().collect()),
+            down: AtomicBool::new(false),
+            journal: journal.clone(),
+        })
+    }
+
+    /// The connector as the registry holds it.
+    pub fn connector(self: &Arc<Self>) -> Connector {
+        let port: Arc<dyn ConnectorPort> = self.clone();
+        Connector::new(&self.name, format!("memory://{}", self.name), port)
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Adds calls to the end of the script.
+    pub fn then(&self, calls: impl IntoIterator<Item = Call>) {
+        self.script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(calls);
+    }
+
+    fn note(&self, what: &str, attempt: u32) {
+        self.journal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("{} {what} {attempt}", self.name));
+    }
+}
+
+#[async_trait]
+impl ConnectorPort for ScriptedConnector {
+    async fn health(&self) -> Result<(), String> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err("health is NotServing".into());
+        }
+        Ok(())
+    }
+
+    async fn info(&self) -> Result<ConnectorInfo, String> {
+        Ok(self.info.clone())
+    }
+
+    async fn start_transfer(
+        &self,
+        request: TransferRequest,
+    ) -> Result<TransferEvents, StartRefused> {
+        self.note("start", request.attempt);
+        let call = self
+            .script
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
+            .unwrap_or_else(Call::down);
+        let (events, end) = match call {
+            Call::Refuse(refused) => return Err(refused),
+            Call::Stream(events, end) => (events, end),
+        };
+        let events = tokio_stream::iter(events.into_iter().map(Ok));
+        let ending: TransferEvents = match end {
+            End::Close => Box::pin(tokio_stream::empty()),
+            End::Break => Box::pin(tokio_stream::once(Err(StreamError::Broken(
+                "connection reset".into(),
+            )))),
+            End::Malformed => Box::pin(tokio_stream::once(Err(StreamError::Malformed(
+                "invalid wire type".into(),
+            )))),
+            End::Hold => Box::pin(tokio_stream::pending()),
+        };
+        Ok(Box::pin(tokio_stream::StreamExt::chain(events, ending)))
+    }
+
+    async fn cancel_transfer(
+        &self,
+        _handoff_id: &str,
+        attempt: u32,
+    ) -> Result<CancelOutcome, String> {
+        self.note("cancel", attempt);
+        Ok(CancelOutcome::Cancelled)
+    }
+}

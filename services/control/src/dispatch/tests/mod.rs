@@ -1,0 +1,334 @@
+//! The dispatcher against scripted in-memory connectors and a real SQLite
+//! store in a temporary directory: the plan's fallbacks, streams that break
+//! or go bad mid-transfer, re-attaching after a connector or a control
+//! service restart, cancel, and the circuit breaker. No network: the real
+//! connectors are exercised by the integration tests (`tests/tests`).
+
+mod fake;
+mod harness;
+
+use std::time::Duration;
+
+use baton_proto::types::v1 as pb;
+
+use crate::circuit::DispatchConfig;
+use crate::connector::{StartRefused, TransferEvent, TransferEventKind as T};
+use crate::domain::{DEFAULT_TENANT, EventKind, Failure, HandoffState, NewEvent};
+use fake::{Call, End, ScriptedConnector, failed};
+use harness::{Harness, fast, phone, queue};
+
+const CONNECTS: &[T] = &[T::Ringing, T::Connected, T::Completed];
+
+#[tokio::test]
+async fn the_plan_falls_back_target_by_target_until_one_connects() {
+    let h = Harness::new();
+    let sip = ScriptedConnector::new(
+        "sip",
+        &[pb::TargetKind::PhoneNumber],
+        [Call::Stream(
+            vec![
+                TransferEvent::new("r1", 1, T::Ringing),
+                failed("r1", 2, pb::FailureReason::NoAnswer),
+            ],
+            End::Hold,
+        )],
+        &h.journal,
+    );
+    // Serves no phone numbers: fails without being called.
+    let webhook = ScriptedConnector::new("webhook", &[pb::TargetKind::Queue], [], &h.journal);
+    let queue_connector = ScriptedConnector::new(
+        "queue",
+        &[pb::TargetKind::Queue],
+        [Call::events(
+            "q1",
+            &[T::Queued, T::Connected, T::Completed],
+            End::Close,
+        )],
+        &h.journal,
+    );
+    let dispatcher = h.dispatcher(&[&sip, &webhook, &queue_connector], fast());
+    let id = h
+        .start(
+            &dispatcher,
+            &[("sip", phone()), ("webhook", phone()), ("queue", queue())],
+        )
+        .await;
+
+    assert_eq!(h.ended(&id).await.state, HandoffState::Completed);
+    assert_eq!(
+        h.history(&id).await,
+        [
+            (EventKind::Created, 0),
+            (EventKind::TargetStarted, 1),
+            (EventKind::Ringing, 1),
+            (EventKind::TargetFailed, 1),
+            (EventKind::TargetStarted, 2),
+            (EventKind::TargetFailed, 2),
+            (EventKind::TargetStarted, 3),
+            (EventKind::Queued, 3),
+            (EventKind::Connected, 3),
+            (EventKind::Completed, 3),
+        ]
+    );
+    let reasons: Vec<_> = h
+        .events(&id)
+        .await
+        .into_iter()
+        .filter(|event| event.kind == EventKind::TargetFailed)
+        .filter_map(|event| event.failure.map(|failure| failure.reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        [pb::FailureReason::NoAnswer, pb::FailureReason::Unsupported]
+    );
+    assert_eq!(h.journal(), ["sip start 1", "queue start 3"]);
+}
+
+#[tokio::test]
+async fn a_plan_used_up_fails_the_handoff_naming_the_last_failure() {
+    let h = Harness::new();
+    let a = ScriptedConnector::new(
+        "a",
+        &[pb::TargetKind::PhoneNumber],
+        [Call::Stream(
+            vec![failed("r1", 1, pb::FailureReason::Busy)],
+            End::Hold,
+        )],
+        &h.journal,
+    );
+    let b = ScriptedConnector::new(
+        "b",
+        &[pb::TargetKind::PhoneNumber],
+        [Call::Refuse(StartRefused::Unsupported(
+            "no such extension".into(),
+        ))],
+        &h.journal,
+    );
+    let dispatcher = h.dispatcher(&[&a, &b], fast());
+    let id = h
+        .start(&dispatcher, &[("a", phone()), ("b", phone())])
+        .await;
+
+    let ended = h.ended(&id).await;
+    assert_eq!(ended.state, HandoffState::Failed);
+    let failure = ended.failure.expect("failure");
+    assert_eq!(failure.reason, pb::FailureReason::AllTargetsFailed);
+    assert!(
+        failure.detail.contains("Unsupported") && failure.detail.contains("no such extension"),
+        "{}",
+        failure.detail
+    );
+}
+
+#[tokio::test]
+async fn a_stream_broken_mid_transfer_is_re_attached_and_its_replay_recorded_once() {
+    let h = Harness::new();
+    let sip = ScriptedConnector::new(
+        "sip",
+        &[pb::TargetKind::PhoneNumber],
+        [
+            Call::events("r1", &[T::Ringing], End::Break),
+            // The same run, replayed from its first event.
+            Call::events("r1", CONNECTS, End::Close),
+        ],
+        &h.journal,
+    );
+    // A fallback that must not be used: the broken transfer is held.
+    let spare = ScriptedConnector::new("spare", &[pb::TargetKind::PhoneNumber], [], &h.journal);
+    let dispatcher = h.dispatcher(&[&sip, &spare], fast());
+    let id = h
+        .start(&dispatcher, &[("sip", phone()), ("spare", phone())])
+        .await;
+
+    assert_eq!(h.ended(&id).await.state, HandoffState::Completed);
+    assert_eq!(
+        h.history(&id).await,
+        [
+            (EventKind::Created, 0),
+            (EventKind::TargetStarted, 1),
+            (EventKind::Ringing, 1),
+            (EventKind::Connected, 1),
+            (EventKind::Completed, 1),
+        ]
+    );
+    assert_eq!(h.journal(), ["sip start 1", "sip start 1"]);
+}
+
+#[tokio::test]
+async fn a_restarted_connector_is_re_attached_through_its_downtime_and_its_new_run_recorded() {
+    let h = Harness::new();
+    let sip = ScriptedConnector::new(
+        "sip",
+        &[pb::TargetKind::PhoneNumber],
+        [
+            Call::events("r1", &[T::Ringing], End::Break),
+            Call::down(),
+            Call::down(),
+            Call::down(),
+            // Back, with the transfer begun again from its journal.
+            Call::events("r2", CONNECTS, End::Close),
+        ],
+        &h.journal,
+    );
+    let dispatcher = h.dispatcher(&[&sip], fast());
+    let id = h.start(&dispatcher, &[("sip", phone())]).await;
+
+    assert_eq!(h.ended(&id).await.state, HandoffState::Completed);
+    assert_eq!(
+        h.history(&id).await,
+        [
+            (EventKind::Created, 0),
+            (EventKind::TargetStarted, 1),
+            (EventKind::Ringing, 1),
+            // The new run's own RINGING.
+            (EventKind::Ringing, 1),
+            (EventKind::Connected, 1),
+            (EventKind::Completed, 1),
+        ]
+    );
+    assert_eq!(h.journal(), vec!["sip start 1"; 5]);
+}
+
+#[tokio::test]
+async fn a_connector_that_garbles_its_stream_is_fenced_before_the_next_target_rings() {
+    let h = Harness::new();
+    let a = ScriptedConnector::new(
+        "a",
+        &[pb::TargetKind::PhoneNumber],
+        [Call::events("r1", &[T::Ringing], End::Malformed)],
+        &h.journal,
+    );
+    let b = ScriptedConnector::new(
+        "b",
+        &[pb::TargetKind::PhoneNumber],
+        [Call::events("r1", CONNECTS, End::Close)],
+        &h.journal,
+    );
+    let dispatcher = h.dispatcher(&[&a, &b], fast());
+    let id = h
+        .start(&dispatcher, &[("a", phone()), ("b", phone())])
+        .await;
+
+    assert_eq!(h.ended(&id).await.state, HandoffState::Completed);
+    assert_eq!(h.journal(), ["a start 1", "a cancel 1", "b start 2"]);
+    let first = h
+        .events(&id)
+        .await
+        .into_iter()
+        .find(|event| event.kind == EventKind::TargetFailed)
+        .and_then(|event| event.failure)
+        .expect("the first target failed");
+    assert_eq!(first.reason, pb::FailureReason::ConnectorError);
+    assert!(first.detail.contains("malformed"), "{}", first.detail);
+}
+
+#[tokio::test]
+async fn after_a_control_service_restart_the_transfer_is_re_attached_not_started_again() {
+    let h = Harness::new();
+    let sip = ScriptedConnector::new(
+        "sip",
+        &[pb::TargetKind::PhoneNumber],
+        [Call::events("r1", &[T::Ringing], End::Hold)],
+        &h.journal,
+    );
+    let before = h.dispatcher(&[&sip], fast());
+    let id = h.start(&before, &[("sip", phone())]).await;
+    assert_eq!(
+        h.reaches(&id, HandoffState::Ringing).await.state,
+        HandoffState::Ringing
+    );
+    before.shutdown().await;
+
+    // The connector still runs the transfer: it replays it to whoever
+    // re-attaches, then goes on.
+    sip.then([Call::events("r1", CONNECTS, End::Close)]);
+    let after = h.dispatcher(&[&sip], fast());
+    assert_eq!(after.resume_in_flight().await.expect("resume"), 1);
+
+    assert_eq!(h.ended(&id).await.state, HandoffState::Completed);
+    assert_eq!(
+        h.history(&id).await,
+        [
+            (EventKind::Created, 0),
+            (EventKind::TargetStarted, 1),
+            (EventKind::Ringing, 1),
+            (EventKind::Connected, 1),
+            (EventKind::Completed, 1),
+        ]
+    );
+    assert_eq!(h.journal(), ["sip start 1", "sip start 1"]);
+    after.shutdown().await;
+}
+
+#[tokio::test]
+async fn cancelling_stops_the_dispatch_and_cancels_the_transfer_at_its_connector() {
+    let h = Harness::new();
+    let sip = ScriptedConnector::new(
+        "sip",
+        &[pb::TargetKind::PhoneNumber],
+        [Call::events("r1", &[T::Ringing], End::Hold)],
+        &h.journal,
+    );
+    let dispatcher = h.dispatcher(&[&sip], fast());
+    let id = h.start(&dispatcher, &[("sip", phone())]).await;
+    h.reaches(&id, HandoffState::Ringing).await;
+
+    // As CancelHandoff does: record, then stop.
+    let event = NewEvent::new(EventKind::Cancelled).failure(Failure::new(
+        pb::FailureReason::Cancelled,
+        "customer hung up",
+    ));
+    let (cancelled, _) = dispatcher
+        .record(DEFAULT_TENANT, &id, event, None)
+        .await
+        .expect("cancel");
+    dispatcher.stop(&cancelled).await;
+
+    assert_eq!(h.ended(&id).await.state, HandoffState::Cancelled);
+    assert_eq!(h.journal(), ["sip start 1", "sip cancel 1"]);
+    assert_eq!(dispatcher.room(), fast().max_in_flight);
+}
+
+#[tokio::test]
+async fn an_open_circuit_skips_its_connector_without_calling_it() {
+    let h = Harness::new();
+    let flaky = ScriptedConnector::new("flaky", &[pb::TargetKind::PhoneNumber], [], &h.journal);
+    flaky.set_down(true);
+    let steady = ScriptedConnector::new(
+        "steady",
+        &[pb::TargetKind::PhoneNumber],
+        [
+            Call::events("r1", CONNECTS, End::Close),
+            Call::events("r2", CONNECTS, End::Close),
+        ],
+        &h.journal,
+    );
+    let config = DispatchConfig {
+        failure_threshold: 1,
+        open_cooldown: Duration::from_secs(600),
+        ..fast()
+    };
+    let dispatcher = h.dispatcher(&[&flaky, &steady], config);
+    let plan = [("flaky", phone()), ("steady", phone())];
+
+    let first = h.start(&dispatcher, &plan).await;
+    assert_eq!(h.ended(&first).await.state, HandoffState::Completed);
+    // Back up, but its circuit stays open for the cool-down.
+    flaky.set_down(false);
+    let second = h.start(&dispatcher, &plan).await;
+    assert_eq!(h.ended(&second).await.state, HandoffState::Completed);
+
+    let skipped = h
+        .events(&second)
+        .await
+        .into_iter()
+        .find(|event| event.kind == EventKind::TargetFailed)
+        .and_then(|event| event.failure)
+        .expect("the first target failed");
+    assert!(
+        skipped.detail.contains("circuit is open"),
+        "{}",
+        skipped.detail
+    );
+    assert_eq!(h.journal(), ["steady start 2", "steady start 2"]);
+}
