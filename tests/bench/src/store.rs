@@ -1,5 +1,5 @@
 //! Scenario 2, the store: durable commits per second through the
-//! `HandoffStore` trait (a create, then an append, each its own durable
+//! store's handoff log (a create, then an append, each its own durable
 //! commit), against SQLite's own single-row insert commit rate in the same
 //! configuration (WAL, synchronous = FULL) and against the disk's
 //! fdatasync rate, all on the same directory in the same run.
@@ -14,7 +14,7 @@ use baton_control::domain::{
     Attempt, ConcreteTarget, DEFAULT_TENANT, EventKind, Handoff, HandoffState, NewEvent,
     PlannedTarget, TransferMode,
 };
-use baton_control::store::{HandoffStore, SqliteStore};
+use baton_control::store::{HandoffLog, SqliteStore};
 use baton_proto::types::v1 as pb;
 
 use crate::Scale;

@@ -1,5 +1,47 @@
-//! The audit log's records, and what the store knows about a handoff's
-//! context tokens and retention: plain types shared by both backends.
+//! The audit log: who did what to a handoff, when, and whether its context
+//! may still be opened (tokens revoked, context purged), since a context
+//! token's use is what the log mostly records.
+
+use async_trait::async_trait;
+
+use super::StoreError;
+
+#[async_trait]
+pub trait AuditLog: Send + Sync + 'static {
+    /// Appends `entry` to the audit log, durably.
+    async fn record_audit(&self, entry: AuditEntry) -> Result<(), StoreError>;
+
+    /// Records a context read, durably: counted on the newest record of
+    /// the same tenant, handoff, action, actor and credential whose first
+    /// read was at or after `since_ms` (its count incremented, its last
+    /// time set to `entry.time_ms`), else appended as a new record. Bounds
+    /// the rows a token holder who reads again and again can add.
+    async fn record_view(&self, entry: AuditEntry, since_ms: i64) -> Result<(), StoreError>;
+
+    /// `tenant`'s audit records, newest first, only of `handoff_id` when
+    /// given, with a sequence below `before` when given, at most `limit`.
+    async fn audit_log(
+        &self,
+        tenant: &str,
+        handoff_id: Option<&str>,
+        limit: usize,
+        before: Option<i64>,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Revokes every context token of `tenant`'s handoff `id` (`NotFound`
+    /// for another tenant's) and records `audit`, in one commit. Revoking
+    /// again keeps the first time.
+    async fn revoke_context_tokens(
+        &self,
+        tenant: &str,
+        id: &str,
+        audit: AuditEntry,
+    ) -> Result<(), StoreError>;
+
+    /// Whether handoff `id`'s tokens were revoked or its context purged.
+    /// Only for callers holding a verified token of this very handoff.
+    async fn context_access(&self, id: &str) -> Result<ContextAccess, StoreError>;
+}
 
 /// What an audit record says was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +106,7 @@ pub struct AuditRecord {
     pub sequence: i64,
     pub entry: AuditEntry,
     /// How many times it was done: repeated context reads are counted on
-    /// one record (`HandoffStore::record_view`). 1 for everything else.
+    /// one record ([`AuditLog::record_view`]). 1 for everything else.
     pub count: i64,
     /// When it was last done (`entry.time_ms` when `count` is 1).
     pub last_ms: i64,

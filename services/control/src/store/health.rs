@@ -5,10 +5,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use super::HandoffStore;
+use super::StoreError;
+
+#[async_trait]
+pub trait StoreHealth: Send + Sync + 'static {
+    /// Checks that the store answers and takes writes (readiness): a
+    /// store that still answers reads with a full disk is not serving.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
 
 /// How often the store is checked.
 const CHECK_INTERVAL: Duration = Duration::from_millis(500);
@@ -17,7 +25,7 @@ const CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// overall status ("") to SERVING or NOT_SERVING accordingly. Runs until
 /// aborted (abort it before reporting not-serving at shutdown).
 pub async fn report_store_health(
-    store: Arc<dyn HandoffStore>,
+    store: Arc<dyn StoreHealth>,
     health: HealthReporter,
     services: Vec<&'static str>,
 ) {
