@@ -10,8 +10,9 @@
 //!   answered dialog, a REFER out) and how to end it.
 //! - [`transfer`]: the transfers themselves, warm (INVITE the human with
 //!   the context, then REFER the caller's gateway with Replaces) and blind
-//!   (an out-of-dialog REFER), with [`digest`] authentication; [`restart`]
-//!   takes over a transfer a previous process left running.
+//!   (an out-of-dialog REFER), with [`digest`] authentication, following
+//!   the decisions of `baton-sip-transfer` (no I/O); [`restart`] takes
+//!   over a transfer a previous process left running.
 //! - [`voice`]: the same transfers for a connector that delivers a call
 //!   in-process.
 //! - [`config`]: the user agent's configuration keys.

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_connector_sdk::{FailureReason, Transfer, TransferEvents};
+use baton_sip_transfer::{SipfragOutcome, sipfrag_outcome};
+use rsip::Method;
 
 use crate::leg::{self, Dialog, Leg};
 use crate::origin::{self, Expected};
 use crate::stack::SipStack;
-use crate::transfer::{NotifyOutcome, notify_outcome};
 
 /// The start of every FAILED detail a resumed transfer reports.
 pub const INTERRUPTED: &str = "interrupted by a restart of the SIP connector";
@@ -122,7 +123,9 @@ async fn follow_refer(
         tokio::select! {
             request = notifies.receiver.recv() => {
                 let Some(request) = request else { break None };
-                if let NotifyOutcome::Final(outcome) = notify_outcome(&request) {
+                if request.method == Method::Notify
+                    && let SipfragOutcome::Final(outcome) = sipfrag_outcome(&request.body)
+                {
                     break Some(outcome);
                 }
             }

@@ -15,7 +15,7 @@ use rsip::prelude::*;
 use rsip::{Method, SipMessage};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 pub use crate::config::Transport;
 use crate::message::{self, HeaderLines, MAX_MESSAGE_BYTES};
@@ -71,6 +71,10 @@ pub enum SipError {
     Tls(String),
 }
 
+/// An answered leg: its Call-ID, what its BYE must carry, and who hears
+/// of the BYE.
+type AnsweredCall = (String, Expected, oneshot::Sender<()>);
+
 /// Listeners by key, each with what a message must satisfy to reach it.
 type Listeners<K, T> = Mutex<HashMap<String, (K, mpsc::UnboundedSender<T>)>>;
 
@@ -97,8 +101,8 @@ pub struct SipStack {
     dialogs: Listeners<Option<Expected>, rsip::Request>,
     /// The legs we placed and the human answered, by Call-ID with their
     /// dialog: their BYE (the phone hanging up our leg once Replaces took
-    /// it) gets a 200.
-    answered_calls: Mutex<std::collections::VecDeque<(String, Expected)>>,
+    /// it) gets a 200 and is told to the transfer through the sender.
+    answered_calls: Mutex<std::collections::VecDeque<AnsweredCall>>,
     /// Responses sent, by server transaction, for retransmitted requests.
     answered_requests: Mutex<ReplyCache>,
     /// INVITE transactions that ended (key, peer, when): a retransmitted
@@ -526,9 +530,10 @@ impl SipStack {
     }
 
     /// Remembers an answered leg (its Call-ID, and the tags and peers its
-    /// BYE must come with) so that its BYE is accepted later. Bounded: the
-    /// oldest are forgotten first.
-    pub fn remember_answered(&self, call_id: &str, expected: Expected) {
+    /// BYE must come with) so that its BYE is accepted later; the receiver
+    /// hears of that BYE (and closes when the leg is forgotten otherwise).
+    /// Bounded: the oldest are forgotten first.
+    pub fn remember_answered(&self, call_id: &str, expected: Expected) -> oneshot::Receiver<()> {
         const KEEP: usize = 10_000;
         let mut calls = self
             .answered_calls
@@ -537,7 +542,9 @@ impl SipStack {
         if calls.len() >= KEEP {
             calls.pop_front();
         }
-        calls.push_back((call_id.to_owned(), expected));
+        let (hung_up, hears) = oneshot::channel();
+        calls.push_back((call_id.to_owned(), expected, hung_up));
+        hears
     }
 
     /// Forgets an answered leg; returns whether it was known.
@@ -546,7 +553,7 @@ impl SipStack {
             .answered_calls
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        match calls.iter().position(|(c, _)| c == call_id) {
+        match calls.iter().position(|(c, _, _)| c == call_id) {
             Some(index) => {
                 calls.remove(index);
                 true
@@ -562,14 +569,16 @@ impl SipStack {
             .answered_calls
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let Some(index) = calls.iter().position(|(c, _)| c == call_id) else {
+        let Some(index) = calls.iter().position(|(c, _, _)| c == call_id) else {
             return false;
         };
         if let Err(refusal) = calls[index].1.admit(bye, from) {
             tracing::warn!(%from, ?refusal, "BYE outside the answered leg it names; refused");
             return false;
         }
-        calls.remove(index);
+        if let Some((_, _, hung_up)) = calls.remove(index) {
+            let _ = hung_up.send(());
+        }
         true
     }
 
@@ -874,6 +883,47 @@ mod tests {
         assert_eq!(first, second);
         assert!(dialog.receiver.try_recv().is_ok());
         assert!(dialog.receiver.try_recv().is_err(), "handled twice");
+    }
+
+    #[tokio::test]
+    async fn the_humans_bye_on_an_answered_leg_is_told_to_its_transfer_once() {
+        let stack = stack().await;
+        let phone: SocketAddr = "127.0.0.1:5070".parse().expect("addr");
+        let expected = Expected {
+            local_tag: "ours".into(),
+            remote_tag: Some("theirs".into()),
+            peers: vec![Peer {
+                addr: phone,
+                transport: Transport::Udp,
+            }],
+        };
+        let bye = |branch: &str, to_tag: &str| {
+            format!(
+                "BYE sip:baton@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch={branch}\r\nFrom: <sip:human@127.0.0.1>;tag=theirs\r\nTo: <sip:baton@127.0.0.1>;tag={to_tag}\r\nCall-ID: c-answered\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+            )
+        };
+        let mut hung_up = stack.remember_answered("c-answered", expected.clone());
+        // A BYE with another tag, or from elsewhere, is not the human's.
+        let (reply, _) = stack
+            .handle_datagram(bye("z9hG4bKforged", "other").as_bytes(), phone)
+            .expect("answered");
+        assert!(String::from_utf8_lossy(&reply).starts_with("SIP/2.0 481"));
+        let elsewhere: SocketAddr = "127.0.0.1:5071".parse().expect("addr");
+        stack.handle_datagram(bye("z9hG4bKelsewhere", "ours").as_bytes(), elsewhere);
+        assert!(hung_up.try_recv().is_err(), "nothing told yet");
+        let (reply, _) = stack
+            .handle_datagram(bye("z9hG4bKbye", "ours").as_bytes(), phone)
+            .expect("answered");
+        assert!(String::from_utf8_lossy(&reply).starts_with("SIP/2.0 200"));
+        assert_eq!(hung_up.try_recv(), Ok(()));
+
+        // Our own BYE forgets the leg: its transfer hears no hang-up.
+        let mut ours = stack.remember_answered("c-ours", expected);
+        assert!(stack.forget_answered("c-ours"));
+        assert_eq!(
+            ours.try_recv(),
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed)
+        );
     }
 
     /// A fixed corpus of hostile input: garbage, truncations, oversize

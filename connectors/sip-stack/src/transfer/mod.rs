@@ -1,0 +1,394 @@
+//! The transfers themselves: warm (INVITE the human, then REFER with
+//! Replaces to the caller's gateway) and blind (an out-of-dialog REFER).
+//! What each response, NOTIFY, timer and BYE means is decided by
+//! [`TransferProgress`] (`baton-sip-transfer`, no I/O); this module puts
+//! its decisions on the wire and in the transfer's events: [`invite`]
+//! calls the human, [`refer`] sends the REFER and follows its NOTIFYs,
+//! [`context`] says what the signalling carries and where it goes.
+
+mod context;
+mod invite;
+mod refer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use baton_connector_sdk::{FailureReason, Transfer, TransferEvents, TransferMode};
+use baton_sip_transfer::{Action, Input, Output, Report, Subscription, TransferProgress};
+pub use baton_sip_transfer::{Failure, failure_for_status};
+use tokio::sync::oneshot;
+
+use crate::config::UserAgentConfig;
+use crate::leg::{self, Dialog, Leg, PendingInvite};
+use crate::stack::{SipError, SipStack, random_token};
+use context::{Destination, call_reference};
+use invite::Call;
+
+/// The User-to-User limit many carriers enforce, in bytes on the wire; hex
+/// doubles the token, so a connector carries (and advertises) half.
+pub const UUI_TOKEN_MAX_BYTES: u32 = 128 / 2;
+/// The SIP_HEADERS payload limit a connector advertises to the control
+/// service.
+pub const SIP_HEADERS_MAX_BYTES: u32 = 1024;
+
+/// The transfers one SIP endpoint runs, and the legs they hold.
+pub struct Transfers {
+    config: Arc<UserAgentConfig>,
+    stack: Arc<SipStack>,
+    legs: Legs,
+}
+
+type Legs = Arc<Mutex<HashMap<(String, u32), Leg>>>;
+
+/// Hangs up every leg still held when the connector stops, so that no
+/// human's phone keeps ringing for a transfer nobody follows any more.
+#[derive(Clone)]
+pub struct LegReleaser {
+    legs: Legs,
+    stack: Arc<SipStack>,
+}
+
+impl std::fmt::Debug for LegReleaser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LegReleaser").finish_non_exhaustive()
+    }
+}
+
+impl LegReleaser {
+    /// CANCELs ringing INVITEs and BYEs answered legs, waiting at most
+    /// `wait` for their responses.
+    pub async fn release_all(&self, wait: std::time::Duration) {
+        let legs: Vec<Leg> = self
+            .legs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, leg)| leg)
+            .collect();
+        if legs.is_empty() {
+            return;
+        }
+        tracing::info!(legs = legs.len(), "hanging up the legs still held");
+        let handles: Vec<_> = legs
+            .into_iter()
+            .map(|leg| leg::release(&self.stack, leg))
+            .collect();
+        let deadline = tokio::time::Instant::now() + wait;
+        for handle in handles {
+            let _ = tokio::time::timeout_at(deadline, handle).await;
+        }
+    }
+}
+
+impl std::fmt::Debug for Transfers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfers")
+            .field("sip_addr", &self.stack.local_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transfers {
+    pub fn new(config: Arc<UserAgentConfig>, stack: Arc<SipStack>) -> Self {
+        Self {
+            config,
+            stack,
+            legs: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Validates `config`, binds its SIP endpoint (UDP and TCP on
+    /// `sip.bind`, port 0 picks a free one; TLS with `sip.tls`) and makes
+    /// the transfers that run on it. Receiving starts with
+    /// [`SipStack::run`] on [`Self::stack`].
+    pub async fn bind(config: UserAgentConfig) -> anyhow::Result<Self> {
+        config
+            .validate()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        let endpoint = &config.sip;
+        let stack = SipStack::bind(
+            endpoint.bind,
+            endpoint.transport,
+            endpoint.public_address.clone(),
+            endpoint.user.clone(),
+            endpoint.t1,
+            endpoint.outbound_proxy.clone(),
+        )
+        .await?;
+        if let Some(tls) = &endpoint.tls {
+            stack.enable_tls(crate::tls::SipTls::bind(tls, stack.advertised()).await?);
+        }
+        stack.limit_reply_cache(endpoint.reply_cache_bytes);
+        Ok(Self::new(Arc::new(config), stack))
+    }
+
+    /// The SIP endpoint the transfers run on.
+    pub fn stack(&self) -> &Arc<SipStack> {
+        &self.stack
+    }
+
+    /// What hangs up the legs still held when their owner stops.
+    pub fn releaser(&self) -> LegReleaser {
+        LegReleaser {
+            legs: self.legs.clone(),
+            stack: self.stack.clone(),
+        }
+    }
+
+    fn legs(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Leg>> {
+        self.legs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `leg` for `cancel` and, before it goes on the wire, in the
+    /// journal for a process that takes the transfer over after a restart.
+    async fn hold(&self, transfer: &Transfer, events: &TransferEvents, leg: Leg) {
+        events.remember(&leg.to_note()).await;
+        self.legs().insert(Self::key(transfer), leg);
+    }
+
+    fn key(transfer: &Transfer) -> (String, u32) {
+        (transfer.handoff_id.clone(), transfer.attempt)
+    }
+
+    /// Lets go of what `transfer` holds: it ended, or its leg is being
+    /// ended, and `cancel` has nothing more to do for it.
+    fn forget(&self, transfer: &Transfer) {
+        self.legs().remove(&Self::key(transfer));
+    }
+
+    /// Runs `transfer` (warm, attended or blind) to its one terminal
+    /// event, reported through `events`.
+    pub async fn run(&self, transfer: Transfer, events: TransferEvents) {
+        let result = match transfer.mode {
+            TransferMode::Blind => self.blind(&transfer, &events).await,
+            _ => self.warm(&transfer, &events).await,
+        };
+        self.forget(&transfer);
+        if let Err(failure) = result {
+            tracing::info!(reason = ?failure.reason, detail = %failure.detail, "transfer failed");
+            events.failed(failure.reason, &failure.detail).await;
+        }
+    }
+
+    /// Never a second INVITE: ends what the predecessor held, or follows
+    /// its REFER (see [`restart`](crate::restart)).
+    pub async fn resume(&self, transfer: Transfer, events: TransferEvents) {
+        crate::restart::resume(&self.stack, self.config.notify_timeout, &transfer, &events).await;
+    }
+
+    /// Ends what this process holds for the transfer (in the background:
+    /// the CANCELLED does not wait); for a transfer a predecessor held
+    /// (`remembered`), ends its leg and waits a few round trips for it.
+    pub async fn cancel(&self, transfer: &Transfer) {
+        let leg = self.legs().remove(&Self::key(transfer));
+        if let Some(leg) = leg {
+            leg::release(&self.stack, leg);
+            return;
+        }
+        let Some(held) = transfer.remembered.as_deref().and_then(Leg::from_note) else {
+            return;
+        };
+        let ending = leg::release(&self.stack, held);
+        let _ = tokio::time::timeout(self.stack.t1() * 8, ending).await;
+    }
+
+    async fn warm(&self, transfer: &Transfer, events: &TransferEvents) -> Result<(), Failure> {
+        let destination = self.destination(transfer)?;
+        let context = self.context_headers(transfer);
+        let delivered: Vec<&str> = context
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .filter(|name| *name != "P-Asserted-Identity")
+            .collect();
+        let delivered =
+            (!delivered.is_empty()).then(|| format!("in the INVITE: {}", delivered.join(", ")));
+        let caller_leg = !call_reference(transfer).sip_gateway_uri.is_empty();
+        let call = Call::new(self, &destination, context).await?;
+        let progress = TransferProgress::warm(new_subscription(), caller_leg, self.stack.t1() * 64);
+        let mut run = Run {
+            transfers: self,
+            transfer,
+            events,
+            progress,
+            delivered,
+        };
+        self.drive(&mut run, &destination, Some(call)).await
+    }
+
+    async fn blind(&self, transfer: &Transfer, events: &TransferEvents) -> Result<(), Failure> {
+        let destination = self.destination(transfer)?;
+        if call_reference(transfer).sip_gateway_uri.is_empty() {
+            return Err(Failure::new(
+                FailureReason::Unsupported,
+                "a blind transfer needs the caller's gateway (conversation.call.sip_gateway_uri)",
+            ));
+        }
+        // There is no INVITE of ours: User-to-User travels in the Refer-To.
+        let delivered = self
+            .uui(transfer)
+            .map(|_| "User-to-User in the Refer-To".to_owned());
+        let mut run = Run {
+            transfers: self,
+            transfer,
+            events,
+            progress: TransferProgress::blind(new_subscription()),
+            delivered,
+        };
+        self.drive(&mut run, &destination, None).await
+    }
+
+    /// Follows `run` from its start to its outcome, sending what its
+    /// progress asks for: the INVITE of `call` (warm), the REFER.
+    async fn drive(
+        &self,
+        run: &mut Run<'_>,
+        destination: &Destination,
+        mut call: Option<Call>,
+    ) -> Result<(), Failure> {
+        let mut held = Held::default();
+        let outputs = run.progress.start();
+        let mut flow = run.apply(outputs, &mut held).await;
+        loop {
+            flow = match (flow, call.as_mut()) {
+                (Flow::SendInvite, Some(call)) => self.invite(run, &mut held, call).await,
+                (Flow::SendRefer, _) => self.refer(run, &mut held, destination).await,
+                (Flow::Ended(result), _) => return result,
+                (Flow::Wait | Flow::SendInvite, _) => {
+                    return Err(Failure::new(
+                        FailureReason::ConnectorError,
+                        "the transfer stopped without an outcome",
+                    ));
+                }
+            };
+        }
+    }
+}
+
+/// A new REFER subscription's Call-ID and From tag.
+fn new_subscription() -> Subscription {
+    Subscription {
+        call_id: format!("{}@baton", random_token()),
+        tag: random_token(),
+    }
+}
+
+/// A transport error as a transfer's failure.
+fn unreachable(error: &SipError) -> Failure {
+    Failure::new(FailureReason::Unreachable, error.to_string())
+}
+
+/// One transfer on the wire: its progress, and where it reports.
+struct Run<'a> {
+    transfers: &'a Transfers,
+    transfer: &'a Transfer,
+    events: &'a TransferEvents,
+    progress: TransferProgress,
+    /// What CONTEXT_DELIVERED says; nothing is reported without context.
+    delivered: Option<String>,
+}
+
+/// What a transfer holds on the wire, for the actions its progress asks
+/// for.
+#[derive(Default)]
+struct Held {
+    /// The INVITE out to the human, until it is answered.
+    invite: Option<PendingInvite>,
+    /// The human's answered leg, until it is hung up or handed over.
+    dialog: Option<Dialog>,
+    /// Fires when the human's phone hangs up the answered leg.
+    hung_up: Option<oneshot::Receiver<()>>,
+}
+
+/// What the driver does next.
+#[derive(Debug)]
+enum Flow {
+    /// Wait for the next input.
+    Wait,
+    SendInvite,
+    SendRefer,
+    Ended(Result<(), Failure>),
+}
+
+impl Run<'_> {
+    /// Feeds `input` to the progress and applies what it answers.
+    async fn step(&mut self, input: Input<'_>, held: &mut Held) -> Flow {
+        let outputs = self.progress.on(input);
+        self.apply(outputs, held).await
+    }
+
+    /// Puts `outputs` in the transfer's events and on the wire, in order,
+    /// and says what the driver does next.
+    async fn apply(&mut self, outputs: Vec<Output>, held: &mut Held) -> Flow {
+        let stack = &self.transfers.stack;
+        for output in outputs {
+            match output {
+                Output::Report(report) => {
+                    if matches!(report, Report::Answered(_)) {
+                        self.hold_answered(held).await;
+                    }
+                    self.report(report).await;
+                }
+                Output::Act(Action::SendInvite) => return Flow::SendInvite,
+                Output::Act(Action::SendRefer) => return Flow::SendRefer,
+                Output::Act(Action::CancelInvite) => {
+                    self.transfers.forget(self.transfer);
+                    if let Some(invite) = held.invite.clone() {
+                        invite::spawn_cancel(stack, invite);
+                    }
+                }
+                Output::Act(Action::HangUp) => {
+                    self.transfers.forget(self.transfer);
+                    if let Some(dialog) = held.dialog.take() {
+                        leg::spawn_bye(stack, dialog);
+                    }
+                }
+                Output::Act(Action::HangUpUnlessReplaced) => {
+                    self.transfers.forget(self.transfer);
+                    if let Some(dialog) = held.dialog.take() {
+                        leg::spawn_bye_unless_hung_up(stack, dialog, stack.t1() * 64);
+                    }
+                }
+                Output::Completed => {
+                    self.transfers.forget(self.transfer);
+                    self.events.completed("").await;
+                    return Flow::Ended(Ok(()));
+                }
+                Output::Failed(failure) => {
+                    self.transfers.forget(self.transfer);
+                    return Flow::Ended(Err(failure));
+                }
+            }
+        }
+        Flow::Wait
+    }
+
+    /// The human answered: their leg is held (for `cancel` and the
+    /// journal) and its BYE expected from where the INVITE went.
+    async fn hold_answered(&self, held: &mut Held) {
+        let Some(dialog) = held.dialog.clone() else {
+            return;
+        };
+        let invited = held.invite.take().map(|invite| invite.to);
+        let stack = &self.transfers.stack;
+        self.transfers
+            .hold(self.transfer, self.events, Leg::Answered(dialog.clone()))
+            .await;
+        let expected = leg::expected_in(stack, &dialog, invited).await;
+        held.hung_up = Some(stack.remember_answered(&dialog.call_id, expected));
+    }
+
+    async fn report(&self, report: Report) {
+        let events = self.events;
+        match report {
+            Report::Offered(detail) => events.offered(detail).await,
+            Report::Ringing(detail) => events.ringing(&detail).await,
+            Report::Answered(detail) => events.answered(detail).await,
+            Report::ContextDelivered => {
+                if let Some(detail) = &self.delivered {
+                    events.context_delivered(detail).await;
+                }
+            }
+            Report::Connected(detail) => events.connected(detail).await,
+        }
+    }
+}
