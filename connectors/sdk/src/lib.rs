@@ -5,6 +5,18 @@
 //! the capability checks, deadlines, exactly one terminal event per
 //! transfer, tracing and graceful shutdown.
 //!
+//! # A connector as a process
+//!
+//! A connector's binary is one line of `main` over [`run`]:
+//! `baton_connector_sdk::run::<MyConfig>()`, where `MyConfig` (the
+//! connector's configuration) implements [`ConnectorConfig`]: it holds the
+//! shared sections of [`config`] (`[server]`, `[store]`, `[telemetry]`,
+//! `[tls]`) beside its own keys, and says how the connector binds. Every
+//! connector gets the same flags, configuration loading (file, then
+//! `<PREFIX>_…` variables), telemetry, health, reflection, readiness line
+//! and graceful shutdown; `baton dev` runs several in one process through
+//! the same trait and [`ServeConnector`].
+//!
 //! # Restarts and exactly-once delivery
 //!
 //! With a journal ([`ServeOptions::journal`]), every transfer is recorded
@@ -83,11 +95,13 @@
 //! }
 //! ```
 
+pub mod config;
 mod events;
 mod info;
 mod journal;
 mod metrics;
 pub mod pacing;
+pub mod run;
 mod server;
 mod transfer;
 mod transfers;
@@ -101,6 +115,7 @@ pub use baton_service_kit::lifecycle::shutdown_signal;
 pub use events::{TransferEventReceiver, TransferEvents};
 pub use info::ConnectorInfo;
 pub use pacing::Pacer;
+pub use run::{ConnectorConfig, NoFlags, Sections, ServeConnector, run};
 pub use server::{BoundConnector, ServeOptions, bind, serve};
 pub use transfer::{Transfer, TransferTarget};
 

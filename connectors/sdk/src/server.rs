@@ -11,7 +11,9 @@ use baton_proto::connector::v1::connector_service_server::{
     ConnectorService, ConnectorServiceServer,
 };
 use baton_proto::connector::v1::*;
-use baton_service_kit::grpc::{add_standard_services_with_probe, report_not_serving, serve_probe};
+use baton_service_kit::grpc::{
+    GrpcLimits, add_standard_services_with_probe, report_not_serving, serve_probe,
+};
 use baton_service_kit::lifecycle::announce_ready;
 use baton_service_kit::tls::{Alpn, ServerTls, TlsConfig};
 use tokio::net::TcpListener;
@@ -20,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::RoutesBuilder;
 use tonic::{Request, Response, Status};
 
+use crate::config::{ServerConfig, StoreConfig};
 use crate::journal::{Journal, Journalled};
 use crate::transfers::Transfers;
 use crate::{Connector, ConnectorInfo};
@@ -48,6 +51,8 @@ pub struct ServeOptions {
     /// The transfer journal's file; in memory only when `None`.
     journal: Option<PathBuf>,
     drain_timeout: Duration,
+    /// Connection limit and keepalive of the gRPC listener.
+    grpc: GrpcLimits,
     /// `Some(why)` while the connector cannot work (its own store fails).
     failing: Option<tokio::sync::watch::Receiver<Option<String>>>,
 }
@@ -61,8 +66,33 @@ impl ServeOptions {
             health_listen: None,
             journal: None,
             drain_timeout: DRAIN_TIMEOUT,
+            grpc: GrpcLimits::default(),
             failing: None,
         }
+    }
+
+    /// The options a connector's shared configuration sections give:
+    /// `[server]` (gRPC and health listeners, the gRPC limits, the drain),
+    /// `[tls]` and `[store]` (the transfer journal in `data_dir`, if any).
+    pub fn configured<D>(
+        server: &ServerConfig<D>,
+        tls: Option<&TlsConfig>,
+        store: &StoreConfig<D>,
+    ) -> Self {
+        let mut options = Self::new(server.grpc_listen)
+            .tls(tls.cloned())
+            .health_listen(server.health_listen)
+            .drain_timeout(server.drain_timeout)
+            .grpc_limits(server.grpc.clone());
+        options.journal = store.journal();
+        options
+    }
+
+    /// Connection limit and keepalive of the gRPC listener (the defaults
+    /// of [`GrpcLimits`] otherwise).
+    pub fn grpc_limits(mut self, limits: GrpcLimits) -> Self {
+        self.grpc = limits;
+        self
     }
 
     /// Reports NOT_SERVING (the connector's service and the overall
@@ -206,6 +236,7 @@ pub struct BoundConnector<C> {
     ready_endpoints: Vec<(String, SocketAddr)>,
     journal: Option<(Journal, Vec<Journalled>)>,
     drain_timeout: Duration,
+    grpc: GrpcLimits,
     failing: Option<tokio::sync::watch::Receiver<Option<String>>>,
 }
 
@@ -255,8 +286,19 @@ pub async fn bind<C: Connector>(
         ready_endpoints,
         journal,
         drain_timeout: options.drain_timeout,
+        grpc: options.grpc,
         failing: options.failing,
     })
+}
+
+impl<C> BoundConnector<C> {
+    /// The addresses bound, named as in the readiness line: `grpc`, then
+    /// the ready endpoints (e.g. `sip`, `http`, `health`).
+    pub fn endpoints(&self) -> Vec<(String, SocketAddr)> {
+        let mut endpoints = vec![("grpc".to_owned(), self.addr)];
+        endpoints.extend(self.ready_endpoints.iter().cloned());
+        endpoints
+    }
 }
 
 impl<C: Connector> BoundConnector<C> {
@@ -339,14 +381,16 @@ impl<C: Connector> BoundConnector<C> {
             stopping.cancel();
         });
         let server_stop = stop.clone();
-        let router = tonic::transport::Server::builder()
+        let router = self
+            .grpc
+            .apply(tonic::transport::Server::builder())
             .trace_fn(baton_service_kit::telemetry::grpc_server_span)
             .add_routes(routes.routes());
         let server = baton_service_kit::grpc::serve(
             router,
             self.listener,
             self.tls,
-            baton_service_kit::grpc::GrpcLimits::default().max_connections,
+            self.grpc.max_connections,
             async move { server_stop.cancelled().await },
         );
         match self.probe {
