@@ -19,16 +19,21 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use baton_proto::types::v1 as pb;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::domain::Handoff;
 use crate::domain::HandoffState;
-use crate::domain::envelope::{reason_name, speaker_name};
+use crate::error::ControlError;
 use crate::store::{AuditAction, AuditEntry, HandoffStore, StoreError};
 use crate::token::{Purpose, TokenSigner};
+
+mod page;
+
+/// A handoff with a context to show, for tests elsewhere in the crate.
+#[cfg(test)]
+pub(crate) use page::tests::handoff as sample_handoff;
+pub use page::{context_document, screen_pop_page};
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -114,36 +119,6 @@ async fn loopback_metrics(peer: Peer) -> Response {
     }
 }
 
-/// `429` with `Retry-After` in whole seconds, rounded up.
-fn too_many(retry_after: Duration, what: &'static str) -> Response {
-    let seconds = retry_after.as_millis().div_ceil(1000).max(1);
-    (
-        StatusCode::TOO_MANY_REQUESTS,
-        [(header::RETRY_AFTER, seconds.to_string())],
-        what,
-    )
-        .into_response()
-}
-
-/// A masked value shows nothing but that it exists.
-const MASK: &str = "••••••";
-
-/// What every refused token gets, whatever the reason (none, altered,
-/// expired, another handoff's, revoked, the handoff cancelled, ended long
-/// ago, purged or gone): the holder learns nothing about which.
-fn refused() -> Response {
-    (
-        StatusCode::UNAUTHORIZED,
-        "a valid context token for this handoff is required",
-    )
-        .into_response()
-}
-
-fn unavailable(error: StoreError) -> Response {
-    tracing::error!(%error, "context lookup failed");
-    (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response()
-}
-
 /// Whether tokens of `handoff` still open it at `now_ms`.
 fn tokens_still_open(handoff: &Handoff, grace: std::time::Duration, now_ms: i64) -> bool {
     match handoff.state {
@@ -157,7 +132,8 @@ fn tokens_still_open(handoff: &Handoff, grace: std::time::Duration, now_ms: i64)
 }
 
 /// The handoff a request's context token opens, once the view is in the
-/// audit log (`page` says which page was read).
+/// audit log (`page` says which page was read). Every refused token is
+/// [`ControlError::ContextTokenRefused`], whatever the reason.
 async fn authorised_handoff(
     state: &HttpState,
     id: &str,
@@ -165,7 +141,7 @@ async fn authorised_handoff(
     headers: &HeaderMap,
     peer: Peer,
     page: &str,
-) -> Result<Handoff, Response> {
+) -> Result<Handoff, ControlError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -184,36 +160,26 @@ async fn authorised_handoff(
         if let Some(Extension(ConnectInfo(peer))) = peer
             && let Err(retry_after) = state.failures.failed(peer.ip())
         {
-            return Err(too_many(
-                retry_after,
-                "too many refused context tokens from this address",
-            ));
+            return Err(ControlError::TooManyRefusedTokens { retry_after });
         }
-        return Err(refused());
+        return Err(ControlError::ContextTokenRefused);
     }
     // Only a valid token spends its handoff's reads: nobody else can
     // exhaust them.
     if let Err(retry_after) = state.reads.buckets.take(id, Instant::now()) {
-        return Err(too_many(
-            retry_after,
-            "this handoff's context was read too often",
-        ));
+        return Err(ControlError::ContextReadTooOften { retry_after });
     }
     let now_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
     // The token proves access to exactly this handoff, whatever its tenant.
-    let handoff = match state.store.find_by_id(id).await {
-        Ok(handoff) => handoff,
-        Err(StoreError::NotFound) => return Err(refused()),
-        Err(error) => return Err(unavailable(error)),
-    };
-    let access = match state.store.context_access(id).await {
-        Ok(access) => access,
-        Err(StoreError::NotFound) => return Err(refused()),
-        Err(error) => return Err(unavailable(error)),
-    };
+    let handoff = state.store.find_by_id(id).await.map_err(refused_if_gone)?;
+    let access = state
+        .store
+        .context_access(id)
+        .await
+        .map_err(refused_if_gone)?;
     if access.closed() || !tokens_still_open(&handoff, state.ended_token_grace, now_ms) {
         tracing::info!(handoff_id = %id, "context token refused: revoked, purged or the handoff ended");
-        return Err(refused());
+        return Err(ControlError::ContextTokenRefused);
     }
     // Recorded before the context leaves: no audit record, no context.
     // Reads of the same page within the window count on one record.
@@ -230,9 +196,16 @@ async fn authorised_handoff(
     state
         .store
         .record_view(entry, now_ms.saturating_sub(window))
-        .await
-        .map_err(unavailable)?;
+        .await?;
     Ok(handoff)
+}
+
+/// A handoff that is gone refuses its tokens like any other refusal.
+fn refused_if_gone(error: StoreError) -> ControlError {
+    match error {
+        StoreError::NotFound => ControlError::ContextTokenRefused,
+        error => ControlError::Store(error),
+    }
 }
 
 fn no_store(mut response: Response) -> Response {
@@ -258,7 +231,7 @@ async fn context_json(
 ) -> Response {
     match authorised_handoff(&state, &id, &query, &headers, peer, "context").await {
         Ok(handoff) => no_store(axum::Json(context_document(&handoff)).into_response()),
-        Err(response) => response,
+        Err(error) => error.into_response(),
     }
 }
 
@@ -271,202 +244,14 @@ async fn screen_pop(
 ) -> Response {
     match authorised_handoff(&state, &id, &query, &headers, peer, "screen-pop").await {
         Ok(handoff) => no_store(Html(screen_pop_page(&handoff)).into_response()),
-        Err(response) => response,
+        Err(error) => error.into_response(),
     }
-}
-
-/// The context as JSON, sensitive entity values masked.
-pub fn context_document(handoff: &Handoff) -> Value {
-    let context = &handoff.context;
-    json!({
-        "handoff_id": handoff.id,
-        "language": handoff.conversation.language,
-        "summary": context.summary,
-        "intent": context.intent.as_ref().map(|i| json!({"name": i.name, "confidence": i.confidence})),
-        "entities": context.entities.iter().map(|e| json!({
-            "name": e.name,
-            "type": e.r#type,
-            "sensitive": e.sensitive,
-            "value": if e.sensitive { MASK } else { e.value.as_str() },
-        })).collect::<Vec<_>>(),
-        "transcript": context.transcript.iter().map(|t| json!({
-            "speaker": speaker_name(t.speaker),
-            "text": t.text,
-            "at": t.at.map(|at| at.seconds),
-        })).collect::<Vec<_>>(),
-        "attempts": context.attempts.iter().map(|a| json!({
-            "action": a.action,
-            "outcome": outcome_name(a.outcome),
-            "detail": a.detail,
-        })).collect::<Vec<_>>(),
-        "reason": context.reason.as_ref().map(|r| json!({"kind": reason_name(r.kind), "detail": r.detail})),
-        "agent_notes": context.agent_notes,
-        "priority": context.priority,
-    })
-}
-
-fn outcome_name(outcome: i32) -> &'static str {
-    match pb::AttemptOutcome::try_from(outcome) {
-        Ok(pb::AttemptOutcome::Partial) => "partial",
-        Ok(pb::AttemptOutcome::Failed) => "failed",
-        Ok(pb::AttemptOutcome::NotUnderstood) => "not understood",
-        Ok(pb::AttemptOutcome::Refused) => "refused",
-        Ok(pb::AttemptOutcome::Succeeded) => "succeeded",
-        _ => "unknown",
-    }
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A readable, self-contained page: what the human reads as the call
-/// connects.
-pub fn screen_pop_page(handoff: &Handoff) -> String {
-    let context = &handoff.context;
-    let intent = context
-        .intent
-        .as_ref()
-        .map(|i| {
-            format!(
-                "{} <span class=muted>({:.0}% confident)</span>",
-                escape(&i.name),
-                i.confidence * 100.0
-            )
-        })
-        .unwrap_or_else(|| "<span class=muted>not identified</span>".into());
-    let reason = context
-        .reason
-        .as_ref()
-        .map(|r| {
-            format!(
-                "{} — {}",
-                reason_name(r.kind).replace('_', " "),
-                escape(&r.detail)
-            )
-        })
-        .unwrap_or_default();
-    let entities: String = context
-        .entities
-        .iter()
-        .map(|e| {
-            let value = if e.sensitive {
-                format!("<span class=masked title=\"sensitive\">{MASK}</span>")
-            } else {
-                escape(&e.value)
-            };
-            format!(
-                "<tr><th>{}</th><td>{value}</td></tr>",
-                escape(&e.name.replace('_', " "))
-            )
-        })
-        .collect();
-    let attempts: String = context
-        .attempts
-        .iter()
-        .map(|a| {
-            format!(
-                "<li><b>{}</b> — {}{}</li>",
-                escape(&a.action),
-                outcome_name(a.outcome),
-                if a.detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", escape(&a.detail))
-                }
-            )
-        })
-        .collect();
-    let transcript: String = context
-        .transcript
-        .iter()
-        .map(|t| {
-            let speaker = speaker_name(t.speaker);
-            format!(
-                "<li class={speaker}><span class=who>{speaker}</span> {}</li>",
-                escape(&t.text)
-            )
-        })
-        .collect();
-    format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Handoff — {summary_title}</title>
-<style>
-body{{font:16px/1.45 system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}}
-main{{max-width:860px;margin:0 auto;padding:1rem}}
-section{{background:#fff;border-radius:10px;padding:1rem 1.25rem;margin:.75rem 0;box-shadow:0 1px 2px #0002}}
-h1{{font-size:1.3rem;margin:.2rem 0}} h2{{font-size:.8rem;text-transform:uppercase;letter-spacing:.06em;color:#5b6475;margin:0 0 .5rem}}
-.muted{{color:#5b6475}} .masked{{letter-spacing:.1em;color:#8a93a5}}
-table{{border-collapse:collapse}} th{{text-align:left;padding:.2rem 1rem .2rem 0;color:#5b6475;font-weight:500}}
-ol{{padding-left:1.2rem}} .who{{display:inline-block;min-width:5.5rem;font-size:.8rem;text-transform:uppercase;color:#5b6475}}
-li.customer .who{{color:#b44d12}} .priority{{float:right;font-weight:600}}
-</style></head>
-<body><main>
-<section aria-labelledby="summary"><span class="priority">Priority {priority}</span><h2 id="summary">Summary</h2><h1>{summary}</h1>
-<p><b>Intent:</b> {intent}<br><b>Why a human:</b> {reason}</p></section>
-<section aria-labelledby="entities"><h2 id="entities">What we know</h2><table>{entities}</table></section>
-<section aria-labelledby="tried"><h2 id="tried">What the AI tried</h2><ul>{attempts}</ul></section>
-<section aria-labelledby="notes"><h2 id="notes">Notes from the AI</h2><p>{notes}</p></section>
-<section aria-labelledby="transcript"><h2 id="transcript">Transcript</h2><ol>{transcript}</ol></section>
-</main></body></html>"#,
-        summary_title = escape(&context.summary.chars().take(60).collect::<String>()),
-        summary = escape(&context.summary),
-        priority = context.priority,
-        notes = escape(&context.agent_notes),
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::TransferMode;
-
-    fn handoff() -> Handoff {
-        Handoff {
-            id: Uuid::now_v7().to_string(),
-            tenant: "default".into(),
-            request_id: "r".into(),
-            request_fingerprint: "f".into(),
-            state: HandoffState::Pending,
-            conversation: pb::Conversation::default(),
-            context: pb::HandoffContext {
-                summary: "<script>alert(1)</script> double charge".into(),
-                entities: vec![pb::Entity {
-                    name: "card".into(),
-                    value: "4111111111111111".into(),
-                    r#type: "card".into(),
-                    sensitive: true,
-                }],
-                ..Default::default()
-            },
-            requested_target: pb::Target::default(),
-            mode: TransferMode::Warm,
-            plan: vec![],
-            customer_message: String::new(),
-            customer_message_language: String::new(),
-            created_at_ms: 0,
-            updated_at_ms: 0,
-            deadline_ms: 0,
-            current_attempt: None,
-            queue_status: None,
-            failure: None,
-            last_sequence: 1,
-            decision: None,
-            wrap_up: None,
-        }
-    }
+    use crate::http::page::tests::handoff;
 
     #[test]
     fn tokens_stop_when_cancelled_and_after_the_grace_once_ended() {
@@ -479,15 +264,5 @@ mod tests {
         assert!(!tokens_still_open(&handoff, grace, 1_060_001));
         handoff.state = HandoffState::Cancelled;
         assert!(!tokens_still_open(&handoff, grace, 1_000_000));
-    }
-
-    #[test]
-    fn the_page_escapes_what_the_customer_said_and_masks_sensitive_values() {
-        let page = screen_pop_page(&handoff());
-        assert!(!page.contains("<script>alert"));
-        assert!(page.contains("&lt;script&gt;"));
-        assert!(!page.contains("4111111111111111"));
-        let json = context_document(&handoff()).to_string();
-        assert!(!json.contains("4111111111111111"));
     }
 }

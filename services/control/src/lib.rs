@@ -8,6 +8,7 @@ pub mod connector;
 pub mod convert;
 pub mod dispatch;
 pub mod domain;
+pub mod error;
 pub mod http;
 pub mod hub;
 pub mod metrics;

@@ -1,0 +1,317 @@
+//! Who saw or changed a handoff's context: revealing a sensitive entity,
+//! revoking context tokens, and reading the audit log. Whatever leaves is
+//! recorded first: no audit record, no value.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use baton_auth::Principal;
+use baton_proto::handoff::v1::{
+    AuditRecord, ListAuditRecordsRequest, ListAuditRecordsResponse, RevealEntityRequest,
+    RevealEntityResponse, RevokeContextTokensRequest, RevokeContextTokensResponse,
+};
+use baton_service_kit::status::FieldViolation;
+
+use super::fields::{now_ms, page_size, page_token, parse_id, reject_any};
+use crate::domain::validate::{Limits, validate_entity_name};
+use crate::error::ControlError;
+use crate::store::{AuditAction, AuditEntry, HandoffStore};
+
+/// The audit calls, over the store and the size limits they need.
+pub(super) struct Audit<'a> {
+    pub store: &'a dyn HandoffStore,
+    pub limits: &'a Limits,
+}
+
+/// An audit entry of `principal` doing `action` to `handoff_id` now.
+pub(super) fn entry(
+    principal: &Principal,
+    handoff_id: &str,
+    action: AuditAction,
+    detail: impl Into<String>,
+) -> AuditEntry {
+    AuditEntry {
+        tenant: principal.tenant.clone(),
+        handoff_id: handoff_id.to_owned(),
+        action,
+        actor: principal.subject.clone(),
+        credential: principal.credential_id.clone(),
+        time_ms: now_ms(),
+        detail: detail.into(),
+    }
+}
+
+impl Audit<'_> {
+    /// RevealEntity: the value of one entity, sensitive ones included.
+    pub async fn reveal_entity(
+        &self,
+        principal: &Principal,
+        request: RevealEntityRequest,
+    ) -> Result<RevealEntityResponse, ControlError> {
+        parse_id(&request.handoff_id)?;
+        let name = &request.entity_name;
+        validate_entity_name(name, self.limits).map_err(ControlError::InvalidArgument)?;
+        let handoff = self
+            .store
+            .get(&principal.tenant, &request.handoff_id)
+            .await?;
+        let Some(entity) = handoff.context.entities.iter().find(|e| &e.name == name) else {
+            return Err(ControlError::EntityNotFound);
+        };
+        // Recorded before the value leaves: no audit record, no value.
+        let entry = entry(
+            principal,
+            &handoff.id,
+            AuditAction::Revealed,
+            format!("entity {name}"),
+        );
+        self.store.record_audit(entry).await?;
+        tracing::info!(handoff_id = %handoff.id, credential = %principal.credential_id, "sensitive entity revealed");
+        Ok(RevealEntityResponse {
+            value: entity.value.clone(),
+        })
+    }
+
+    /// RevokeContextTokens: every context token of the handoff stops
+    /// opening its context.
+    pub async fn revoke_context_tokens(
+        &self,
+        principal: &Principal,
+        request: RevokeContextTokensRequest,
+    ) -> Result<RevokeContextTokensResponse, ControlError> {
+        let handoff_id = &request.handoff_id;
+        parse_id(handoff_id)?;
+        let entry = entry(principal, handoff_id, AuditAction::TokensRevoked, "");
+        self.store
+            .revoke_context_tokens(&principal.tenant, handoff_id, entry)
+            .await?;
+        tracing::info!(%handoff_id, "context tokens revoked");
+        Ok(RevokeContextTokensResponse {})
+    }
+
+    /// ListAuditRecords: the tenant's records (of one handoff, when named),
+    /// newest first, a page at a time.
+    pub async fn list_records(
+        &self,
+        tenant: &str,
+        request: ListAuditRecordsRequest,
+    ) -> Result<ListAuditRecordsResponse, ControlError> {
+        let mut violations = Vec::new();
+        if !request.handoff_id.is_empty() && uuid::Uuid::parse_str(&request.handoff_id).is_err() {
+            violations.push(FieldViolation::new(
+                "handoff_id",
+                "must be a handoff id (a UUID) or empty",
+            ));
+        }
+        let page_size = page_size(request.page_size, &mut violations);
+        let before = page_token(
+            &request.page_token,
+            "ListAuditRecords",
+            parse_page_token,
+            &mut violations,
+        );
+        reject_any(violations)?;
+        let handoff_id = Some(request.handoff_id.as_str()).filter(|id| !id.is_empty());
+        let mut records = self
+            .store
+            .audit_log(tenant, handoff_id, page_size + 1, before)
+            .await?;
+        let next_page_token = if records.len() > page_size {
+            records.truncate(page_size);
+            records
+                .last()
+                .map(|r| page_token_of(r.sequence))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(ListAuditRecordsResponse {
+            records: records.into_iter().map(record).collect(),
+            next_page_token,
+        })
+    }
+}
+
+fn record(record: crate::store::AuditRecord) -> AuditRecord {
+    let entry = record.entry;
+    let timestamp = |ms: i64| prost_types::Timestamp {
+        seconds: ms.div_euclid(1000),
+        nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or_default(),
+    };
+    AuditRecord {
+        handoff_id: entry.handoff_id,
+        action: action_proto(entry.action) as i32,
+        actor: entry.actor,
+        credential: entry.credential,
+        time: Some(timestamp(entry.time_ms)),
+        detail: entry.detail,
+        count: u64::try_from(record.count).unwrap_or(1),
+        last_time: Some(timestamp(record.last_ms)),
+    }
+}
+
+/// A page token of ListAuditRecords: the last sequence returned.
+fn page_token_of(sequence: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("a{sequence}"))
+}
+
+fn parse_page_token(token: &str) -> Option<i64> {
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    std::str::from_utf8(&bytes)
+        .ok()?
+        .strip_prefix('a')?
+        .parse()
+        .ok()
+}
+
+fn action_proto(action: AuditAction) -> baton_proto::handoff::v1::AuditAction {
+    use baton_proto::handoff::v1::AuditAction as Proto;
+    match action {
+        AuditAction::Created => Proto::Created,
+        AuditAction::Viewed => Proto::Viewed,
+        AuditAction::Revealed => Proto::Revealed,
+        AuditAction::Cancelled => Proto::Cancelled,
+        AuditAction::TokensRevoked => Proto::TokensRevoked,
+        AuditAction::Purged => Proto::Purged,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use baton_proto::handoff::v1::AuditAction as Proto;
+
+    use super::*;
+    use crate::store::{HandoffLog, SqliteStore};
+
+    fn principal(tenant: &str) -> Principal {
+        Principal {
+            tenant: tenant.into(),
+            subject: "desk".into(),
+            credential_id: "key:desk".into(),
+            roles: Default::default(),
+        }
+    }
+
+    /// A store holding one handoff of tenant "acme", with its sensitive
+    /// entity "card".
+    async fn store_with_handoff() -> (tempfile::TempDir, SqliteStore, String) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("store");
+        let mut handoff = crate::http::sample_handoff();
+        handoff.tenant = "acme".into();
+        let id = handoff.id.clone();
+        store.create(handoff, None, None).await.expect("create");
+        (dir, store, id)
+    }
+
+    fn reveal(id: &str, entity: &str) -> RevealEntityRequest {
+        RevealEntityRequest {
+            handoff_id: id.into(),
+            entity_name: entity.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_revealed_value_leaves_with_its_record_and_only_for_its_tenant() {
+        let (_dir, store, id) = store_with_handoff().await;
+        let limits = Limits::default();
+        let audit = Audit {
+            store: &store,
+            limits: &limits,
+        };
+        let acme = principal("acme");
+        let revealed = audit
+            .reveal_entity(&acme, reveal(&id, "card"))
+            .await
+            .expect("reveal");
+        assert_eq!(revealed.value, "4111111111111111");
+        let error = audit
+            .reveal_entity(&acme, reveal(&id, "iban"))
+            .await
+            .expect_err("no such entity");
+        assert!(matches!(error, ControlError::EntityNotFound), "{error:?}");
+        let error = audit
+            .reveal_entity(&principal("globex"), reveal(&id, "card"))
+            .await
+            .expect_err("another tenant's handoff");
+        assert!(
+            matches!(
+                error,
+                ControlError::Store(crate::store::StoreError::NotFound)
+            ),
+            "{error:?}"
+        );
+
+        let listed = audit
+            .list_records("acme", ListAuditRecordsRequest::default())
+            .await
+            .expect("list");
+        let actions: Vec<_> = listed.records.iter().map(|r| r.action()).collect();
+        assert_eq!(actions, [Proto::Revealed], "one record, of the one reveal");
+        assert_eq!(listed.records[0].detail, "entity card");
+        assert_eq!(listed.records[0].credential, "key:desk");
+        assert!(
+            audit
+                .list_records("globex", ListAuditRecordsRequest::default())
+                .await
+                .expect("list")
+                .records
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_audit_log_pages_newest_first_and_refuses_foreign_tokens() {
+        let (_dir, store, id) = store_with_handoff().await;
+        let limits = Limits::default();
+        let audit = Audit {
+            store: &store,
+            limits: &limits,
+        };
+        let acme = principal("acme");
+        for _ in 0..3 {
+            audit
+                .reveal_entity(&acme, reveal(&id, "card"))
+                .await
+                .expect("reveal");
+        }
+        audit
+            .revoke_context_tokens(
+                &acme,
+                RevokeContextTokensRequest {
+                    handoff_id: id.clone(),
+                },
+            )
+            .await
+            .expect("revoke");
+        let page = |page_token: String| ListAuditRecordsRequest {
+            handoff_id: id.clone(),
+            page_size: 3,
+            page_token,
+        };
+        let first = audit
+            .list_records("acme", page(String::new()))
+            .await
+            .expect("first");
+        let actions: Vec<_> = first.records.iter().map(|r| r.action()).collect();
+        assert_eq!(
+            actions,
+            [Proto::TokensRevoked, Proto::Revealed, Proto::Revealed]
+        );
+        assert!(!first.next_page_token.is_empty());
+        let second = audit
+            .list_records("acme", page(first.next_page_token))
+            .await
+            .expect("second");
+        assert_eq!(second.records.len(), 1);
+        assert!(second.next_page_token.is_empty());
+
+        // A ListHandoffs token is not a ListAuditRecords token.
+        let foreign = URL_SAFE_NO_PAD.encode(&id);
+        let Err(ControlError::InvalidArgument(violations)) =
+            audit.list_records("acme", page(foreign)).await
+        else {
+            panic!("a foreign page token is refused");
+        };
+        assert_eq!(violations[0].field, "page_token");
+    }
+}

@@ -1,0 +1,310 @@
+//! EvaluateEscalation: whether a conversation should go to a human, by the
+//! tenant's policy, over the whole conversation or turn by turn (the turns
+//! kept per conversation by the policy engine).
+
+use baton_proto::handoff::v1::{
+    AiOutcome, EscalationDecision, EvaluateEscalationRequest, EvaluateEscalationResponse,
+    FiredTrigger,
+};
+
+use crate::domain::message::CustomerMessages;
+use crate::domain::validate::{Limits, validate_evaluation};
+use crate::error::ControlError;
+use crate::policy::PolicyEngine;
+
+/// The escalation call, over the policies, the customer messages and the
+/// size limits; no store and no connector, so it is tested as it is.
+pub(super) struct Escalation<'a> {
+    pub policy: &'a PolicyEngine,
+    pub messages: &'a CustomerMessages,
+    pub limits: &'a Limits,
+}
+
+impl Escalation<'_> {
+    pub fn evaluate(
+        &self,
+        tenant: &str,
+        request: &EvaluateEscalationRequest,
+    ) -> Result<EvaluateEscalationResponse, ControlError> {
+        validate_evaluation(request, self.limits).map_err(ControlError::InvalidArgument)?;
+        let decision = self.decide(tenant, request);
+        if decision.escalate {
+            tracing::info!(
+                fired = ?decision.fired.iter().map(|f| f.trigger.as_str()).collect::<Vec<_>>(),
+                "escalation advised"
+            );
+        }
+        let customer_message = match (&decision.customer_message, decision.escalate) {
+            (_, false) => String::new(),
+            (Some(message), true) => message.clone(),
+            (None, true) => self.messages.for_language(&request.language).0.to_owned(),
+        };
+        Ok(EvaluateEscalationResponse {
+            decision: Some(EscalationDecision {
+                escalate: decision.escalate,
+                fired: decision.fired.iter().map(fired_trigger).collect(),
+                suggested_route: decision.route.clone().unwrap_or_default(),
+                customer_message,
+                recommendations: decision.near_misses.clone(),
+            }),
+        })
+    }
+
+    /// The policy's decision: on the request's turns alone when it carries
+    /// the whole conversation (forgetting what was kept), else on the
+    /// conversation's kept turns with the request's appended.
+    fn decide(&self, tenant: &str, request: &EvaluateEscalationRequest) -> baton_policy::Decision {
+        let policy = self.policy.for_tenant(tenant);
+        let conversation = policy_conversation(request);
+        let states = &self.policy.states;
+        let id = &request.conversation_id;
+        if request.whole_conversation {
+            if !id.is_empty() {
+                states.remove(tenant, id);
+            }
+            return baton_policy::evaluate(&policy, &conversation);
+        }
+        let now = std::time::Instant::now();
+        let mut updates = conversation
+            .turns
+            .into_iter()
+            .map(|turn| baton_policy::TurnUpdate {
+                turn,
+                language: Some(conversation.language.clone()).filter(|l| !l.is_empty()),
+                intent: conversation.intent.clone(),
+                entity_types: conversation.entity_types.clone(),
+                flags: conversation.flags,
+            });
+        let last = updates.next_back();
+        for update in updates {
+            states.append(tenant, id, update, now);
+        }
+        match last {
+            Some(update) => states.append_and_evaluate(&policy, tenant, id, update, now),
+            None => {
+                let mut known = states.get(tenant, id, now).unwrap_or_default();
+                known.flags.explicit_request |= conversation.flags.explicit_request;
+                known.flags.multi_party_dispute |= conversation.flags.multi_party_dispute;
+                known.flags.novel_scenario |= conversation.flags.novel_scenario;
+                if conversation.intent.is_some() {
+                    known.intent = conversation.intent.clone();
+                }
+                baton_policy::evaluate(&policy, &known)
+            }
+        }
+    }
+}
+
+/// The request in the policy engine's terms.
+fn policy_conversation(request: &EvaluateEscalationRequest) -> baton_policy::Conversation {
+    use baton_policy::{AiOutcome as Outcome, Speaker as Who};
+    use baton_proto::types::v1::Speaker;
+    let turns = request
+        .turns
+        .iter()
+        .map(|turn| baton_policy::Turn {
+            speaker: match Speaker::try_from(turn.speaker) {
+                Ok(Speaker::Ai) => Who::Ai,
+                Ok(Speaker::Human) => Who::Human,
+                Ok(Speaker::System) => Who::System,
+                _ => Who::Customer,
+            },
+            text: turn.text.clone(),
+            distress_score: turn.distress_score,
+            ai_outcome: match AiOutcome::try_from(turn.ai_outcome) {
+                Ok(AiOutcome::Resolved) => Some(Outcome::Resolved),
+                Ok(AiOutcome::NotUnderstood) => Some(Outcome::NotUnderstood),
+                Ok(AiOutcome::Failed) => Some(Outcome::Failed),
+                _ => None,
+            },
+        })
+        .collect();
+    let signals = request.signals.unwrap_or_default();
+    baton_policy::Conversation {
+        language: request.language.clone(),
+        intent: request.intent.as_ref().map(|i| baton_policy::Intent {
+            name: i.name.clone(),
+            confidence: i.confidence,
+        }),
+        turns,
+        entity_types: request.entity_types.clone(),
+        flags: baton_policy::RuntimeFlags {
+            explicit_request: signals.explicit_request,
+            multi_party_dispute: signals.multi_party_dispute,
+            novel_scenario: signals.novel_scenario,
+        },
+    }
+}
+
+fn fired_trigger(fired: &baton_policy::Fired) -> FiredTrigger {
+    use baton_policy::Trigger;
+    use baton_proto::types::v1::EscalationKind;
+    let kind = match fired.trigger {
+        Trigger::ExplicitRequest => EscalationKind::ExplicitRequest,
+        Trigger::Distress => EscalationKind::Distress,
+        Trigger::Complexity => EscalationKind::Complexity,
+        Trigger::Compliance => EscalationKind::Compliance,
+        Trigger::RepeatedFailure => EscalationKind::RepeatedFailure,
+    };
+    FiredTrigger {
+        kind: kind as i32,
+        evidence: fired.evidence.clone(),
+        score: fired.score.unwrap_or_default(),
+        threshold: fired.threshold.unwrap_or_default(),
+        count: fired.count.unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use baton_proto::handoff::v1::{EvaluatedTurn, RuntimeSignals};
+    use baton_proto::types::v1::{EscalationKind, Speaker};
+
+    use super::*;
+    use crate::policy::PolicySettings;
+
+    struct Parts {
+        policy: PolicyEngine,
+        messages: CustomerMessages,
+        limits: Limits,
+    }
+
+    impl Parts {
+        fn new() -> Self {
+            Self::with(PolicySettings::default())
+        }
+
+        fn with(settings: PolicySettings) -> Self {
+            Self {
+                policy: PolicyEngine::new(&settings).expect("valid policy"),
+                messages: CustomerMessages::new(&BTreeMap::new(), "en").expect("messages"),
+                limits: Limits::default(),
+            }
+        }
+
+        fn escalation(&self) -> Escalation<'_> {
+            Escalation {
+                policy: &self.policy,
+                messages: &self.messages,
+                limits: &self.limits,
+            }
+        }
+
+        fn decide(&self, tenant: &str, request: EvaluateEscalationRequest) -> EscalationDecision {
+            self.escalation()
+                .evaluate(tenant, &request)
+                .expect("valid request")
+                .decision
+                .expect("decision")
+        }
+    }
+
+    fn not_understood(conversation_id: &str) -> EvaluateEscalationRequest {
+        EvaluateEscalationRequest {
+            conversation_id: conversation_id.into(),
+            turns: vec![EvaluatedTurn {
+                speaker: Speaker::Ai as i32,
+                text: "Sorry, could you rephrase?".into(),
+                distress_score: None,
+                ai_outcome: AiOutcome::NotUnderstood as i32,
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn kinds(decision: &EscalationDecision) -> Vec<EscalationKind> {
+        decision.fired.iter().map(|f| f.kind()).collect()
+    }
+
+    #[test]
+    fn kept_turns_belong_to_their_tenant() {
+        let parts = Parts::new();
+        assert!(!parts.decide("acme", not_understood("call-1")).escalate);
+        // The same conversation id of another tenant is another conversation.
+        assert!(!parts.decide("globex", not_understood("call-1")).escalate);
+        let second = parts.decide("acme", not_understood("call-1"));
+        assert_eq!(kinds(&second), [EscalationKind::RepeatedFailure]);
+        assert_eq!(second.fired[0].count, 2);
+    }
+
+    #[test]
+    fn a_whole_conversation_replaces_what_was_kept() {
+        let parts = Parts::new();
+        assert!(!parts.decide("acme", not_understood("call-2")).escalate);
+        let whole = EvaluateEscalationRequest {
+            whole_conversation: true,
+            ..not_understood("call-2")
+        };
+        assert!(!parts.decide("acme", whole).escalate);
+        // The failure kept before the whole conversation is forgotten.
+        assert!(!parts.decide("acme", not_understood("call-2")).escalate);
+    }
+
+    fn explicit_signal(conversation_id: &str) -> EvaluateEscalationRequest {
+        EvaluateEscalationRequest {
+            conversation_id: conversation_id.into(),
+            language: "es-MX".into(),
+            signals: Some(RuntimeSignals {
+                explicit_request: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_signal_without_turns_judges_the_kept_conversation() {
+        let parts = Parts::new();
+        let first = EvaluateEscalationRequest {
+            language: "es-MX".into(),
+            ..not_understood("call-3")
+        };
+        assert!(!parts.decide("acme", first).escalate);
+        let decision = parts.decide("acme", explicit_signal("call-3"));
+        assert!(decision.escalate);
+        assert_eq!(kinds(&decision), [EscalationKind::ExplicitRequest]);
+        let policy = parts.policy.for_tenant("acme");
+        assert_eq!(
+            Some(decision.customer_message.as_str()),
+            policy.customer_message("es-MX")
+        );
+    }
+
+    #[test]
+    fn without_a_phrasing_of_its_own_the_policy_uses_the_service_message() {
+        let mut settings = PolicySettings::default();
+        settings.default.customer_messages.clear();
+        let parts = Parts::with(settings);
+        let decision = parts.decide("acme", explicit_signal("call-5"));
+        assert!(decision.escalate);
+        assert_eq!(
+            decision.customer_message,
+            parts.messages.for_language("es-MX").0
+        );
+        assert!(decision.customer_message.starts_with("Le comunico"));
+    }
+
+    #[test]
+    fn no_escalation_tells_the_customer_nothing() {
+        let parts = Parts::new();
+        let decision = parts.decide("acme", not_understood("call-4"));
+        assert!(!decision.escalate);
+        assert!(decision.customer_message.is_empty());
+    }
+
+    #[test]
+    fn a_bad_request_names_its_fields() {
+        let parts = Parts::new();
+        let error = parts
+            .escalation()
+            .evaluate("acme", &not_understood(""))
+            .expect_err("no conversation id");
+        let ControlError::InvalidArgument(violations) = error else {
+            panic!("not an invalid argument: {error:?}");
+        };
+        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["conversation_id"]);
+    }
+}
