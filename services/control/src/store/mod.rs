@@ -8,9 +8,10 @@
 //! Two backends implement every role: the embedded SQLite store (one
 //! replica) and a shared PostgreSQL store (several replicas). Each keeps
 //! one file per role under its directory and only what differs between the
-//! two; rows, event encoding and the state machine's bookkeeping are shared
-//! (`rows`), and so are the statements both run alike (`sql`). Every
-//! method takes the tenant: no query can reach another tenant's rows.
+//! two; reading rows (`rows`), the values writes bind (`values`), the
+//! bookkeeping of appending to a log (`appending`) and the statements both
+//! run alike (`sql`) are shared. Every method takes the tenant: no query
+//! can reach another tenant's rows.
 //!
 //! Several control-service replicas may share one store (PostgreSQL). Each
 //! in-flight handoff is then dispatched by exactly one replica at a time,
@@ -24,6 +25,7 @@
 //! `postgres/`, implements the five role traits, and joins the contract
 //! suites of `tests/store_contract.rs`.
 
+mod appending;
 mod audit;
 mod handoff_log;
 mod health;
@@ -33,6 +35,7 @@ mod retention;
 mod rows;
 mod sql;
 mod sqlite;
+mod values;
 
 use std::sync::Arc;
 

@@ -70,7 +70,7 @@ pub(super) const IN_FLIGHT: &str = concat!(
     " ORDER BY id"
 );
 
-/// `rows::NewHandoffValues` in order. Inserts nothing when the tenant
+/// `values::NewHandoffValues` in order. Inserts nothing when the tenant
 /// already has a handoff of that request id (a retry, or a concurrent
 /// create that committed first).
 pub(super) const INSERT_HANDOFF: &str = concat!(
@@ -80,18 +80,18 @@ pub(super) const INSERT_HANDOFF: &str = concat!(
      NULL, NULL, NULL, NULL, NULL, 1, ?16, NULL) ON CONFLICT (tenant, request_id) DO NOTHING"
 );
 
-/// `rows::StateValues` in order, then `tenant`, `id`.
+/// `values::StateValues` in order, then `tenant`, `id`.
 pub(super) const UPDATE_STATE: &str = "UPDATE handoffs SET state = ?1, updated_at_ms = ?2, \
      last_sequence = ?3, current_attempt = ?4, queue_position = ?5, queue_wait_ms = ?6, \
      failure_reason = ?7, failure_detail = ?8, wrap_up = ?9 WHERE tenant = ?10 AND id = ?11";
 
-/// `rows::EventValues` in order.
+/// `values::EventValues` in order.
 pub(super) const INSERT_EVENT: &str = "INSERT INTO handoff_events (tenant, handoff_id, sequence, \
      kind, state, time_ms, attempt, queue_position, queue_wait_ms, failure_reason, \
      failure_detail, detail, connector_sequence, wrap_up, connector_run) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
-/// `rows::ConnectorCheck` in order: whether the connector event (or a
+/// `values::ConnectorCheck` in order: whether the connector event (or a
 /// later one of the same run) is recorded already.
 pub(super) const CONNECTOR_EVENT_SEEN: &str = "SELECT EXISTS (SELECT 1 FROM handoff_events \
      WHERE tenant = ?1 AND handoff_id = ?2 AND attempt = ?3 AND connector_run = ?4 \

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 
 use super::{PgStore, insert_audit, shared, unavailable};
-use crate::store::rows::{read_audit, read_context_access, to_i64};
+use crate::store::rows::{read_audit, read_context_access};
+use crate::store::values::to_i64;
 use crate::store::{AuditEntry, AuditLog, AuditRecord, ContextAccess, StoreError, sql};
 
 #[async_trait]

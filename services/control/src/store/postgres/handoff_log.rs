@@ -10,11 +10,10 @@ use super::{
     update_state,
 };
 use crate::domain::{EventRecord, Handoff, HandoffState, NewEvent};
+use crate::store::appending::{Appending, apply, created};
 use crate::store::leases::ttl_ms;
-use crate::store::rows::{
-    Appending, EventValues, NewHandoffValues, StateValues, apply, created, read_event,
-    read_handoff, state_names, to_i64,
-};
+use crate::store::rows::{read_event, read_handoff};
+use crate::store::values::{EventValues, NewHandoffValues, StateValues, state_names, to_i64};
 use crate::store::{AuditEntry, CreateOutcome, HandoffLog, NewLease, Notice, StoreError, sql};
 
 #[async_trait]

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use super::{NOW_MS, PgStore, own, shared, unavailable};
 use crate::domain::Handoff;
 use crate::store::leases::ttl_ms;
-use crate::store::rows::{read_connector_position, read_handoff, to_i64};
+use crate::store::rows::{read_connector_position, read_handoff};
+use crate::store::values::to_i64;
 use crate::store::{DispatchLeases, StoreError, sql};
 
 #[async_trait]

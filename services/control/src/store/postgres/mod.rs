@@ -26,8 +26,9 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
-use super::rows::{Columns, EventValues, StateValues, read_handoff};
+use super::rows::{Columns, read_handoff};
 use super::sql::numbered_for_postgres;
+use super::values::{EventValues, StateValues};
 use super::{AuditEntry, StoreError, StoreHealth, sql};
 use crate::domain::Handoff;
 

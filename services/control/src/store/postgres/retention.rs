@@ -5,7 +5,8 @@ use async_trait::async_trait;
 
 use super::{PgStore, insert_audit, shared, unavailable};
 use crate::store::retention::purged;
-use crate::store::rows::{Columns, now_ms, to_i64};
+use crate::store::rows::Columns;
+use crate::store::values::{now_ms, to_i64};
 use crate::store::{Retention, StoreError, sql};
 
 #[async_trait]

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use rusqlite::params;
 
 use super::{SqliteStore, execute, insert_audit, query_all, query_one};
-use crate::store::rows::{read_audit, read_context_access, to_i64};
+use crate::store::rows::{read_audit, read_context_access};
+use crate::store::values::to_i64;
 use crate::store::{AuditEntry, AuditLog, AuditRecord, ContextAccess, StoreError, sql};
 
 #[async_trait]

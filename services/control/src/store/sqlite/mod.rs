@@ -27,7 +27,8 @@ use rusqlite::{Connection, OptionalExtension, Params, Row, params};
 pub use migrations::SCHEMA_VERSION;
 
 use super::leases::LeaseTable;
-use super::rows::{Columns, EventValues, StateValues, now_ms, read_handoff};
+use super::rows::{Columns, read_handoff};
+use super::values::{EventValues, StateValues, now_ms};
 use super::{AuditEntry, StoreError, StoreHealth, sql};
 use crate::domain::{Durability, Handoff};
 use writer::Writer;

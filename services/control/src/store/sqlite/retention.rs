@@ -6,7 +6,8 @@ use rusqlite::params;
 
 use super::{SqliteStore, execute, insert_audit, query_all};
 use crate::store::retention::purged;
-use crate::store::rows::{Columns, now_ms, to_i64};
+use crate::store::rows::Columns;
+use crate::store::values::{now_ms, to_i64};
 use crate::store::{Retention, StoreError, sql};
 
 #[async_trait]
