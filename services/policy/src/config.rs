@@ -20,7 +20,8 @@ pub struct PolicyConfig {
     /// own routing decides).
     pub default_route: Option<String>,
     /// What to say when escalating, by language (primary subtag: `en`, `es`…).
-    /// Default: a short sentence in en, es, fr, de and pt. Falls back to `en`.
+    /// Default: the `customer_message` of each language file in
+    /// `services/policy/data/` (en, es, fr, de, pt today). Falls back to `en`.
     pub customer_messages: BTreeMap<String, String>,
 }
 
@@ -152,25 +153,12 @@ impl Default for RepeatedFailureConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        let customer_messages = [
-            ("en", "I'm connecting you with a member of our team now."),
-            ("es", "Le comunico ahora con una persona de nuestro equipo."),
-            (
-                "fr",
-                "Je vous mets en relation avec un membre de notre équipe.",
-            ),
-            (
-                "de",
-                "Ich verbinde Sie jetzt mit einem Mitarbeiter unseres Teams.",
-            ),
-            (
-                "pt",
-                "Vou transferir você agora para uma pessoa da nossa equipe.",
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        // One sentence per language file in data/.
+        let customer_messages = crate::lexicon::lexicon()
+            .customer_messages
+            .iter()
+            .map(|(tag, message)| ((*tag).to_owned(), message.clone()))
+            .collect();
         Self {
             explicit_request: ExplicitRequestConfig::default(),
             distress: DistressConfig::default(),

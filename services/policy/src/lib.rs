@@ -15,6 +15,7 @@ mod decision;
 mod distress;
 pub mod evaluation;
 mod explicit;
+mod lexicon;
 mod normalize;
 mod state;
 

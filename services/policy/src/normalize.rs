@@ -5,6 +5,8 @@
 //! Latin-1 (plus œ), and a full Unicode normaliser would be the largest
 //! dependency of the crate for a dozen letters.
 
+use crate::lexicon::lexicon;
+
 /// Pushes `c` lower-cased and accent-folded to ASCII when it is a Latin-1
 /// letter; other characters are pushed lower-cased and unchanged.
 pub(crate) fn push_folded(c: char, out: &mut String) {
@@ -59,10 +61,7 @@ fn is_clause_break(c: char) -> bool {
 /// Words that join two clauses with a change of mind ("I don't need X but I
 /// want Y"), so negation does not leak across them.
 fn is_clause_word(w: &str) -> bool {
-    matches!(
-        w,
-        "but" | "pero" | "mais" | "aber" | "mas" | "however" | "sino" | "sondern" | "although"
-    )
+    lexicon().text.clause_joins.contains(w)
 }
 
 /// Where a character or token came from: its byte range in the original
@@ -182,47 +181,14 @@ fn spanned_clauses(folded: &[(char, Origin)]) -> Vec<Vec<Token>> {
 /// First person saying or typing something: a quote after this is the
 /// customer's own words ("I said 'agent'!"), not someone else's.
 fn ends_with_first_person_saying(folded_before: &str) -> bool {
+    let text = &lexicon().text;
     let words: Vec<String> = clauses_of(folded_before).into_iter().flatten().collect();
     let tail = &words[words.len().saturating_sub(4)..];
-    let first_person = tail
-        .iter()
-        .any(|w| matches!(w.as_str(), "i" | "yo" | "je" | "j" | "ich" | "eu"));
-    let saying = tail.iter().any(|w| {
-        matches!(
-            w.as_str(),
-            "said"
-                | "say"
-                | "saying"
-                | "typed"
-                | "type"
-                | "typing"
-                | "asked"
-                | "wrote"
-                | "dit"
-                | "dis"
-                | "ecrit"
-                | "demande"
-                | "sagte"
-                | "sage"
-                | "gesagt"
-                | "geschrieben"
-                | "disse"
-                | "digo"
-                | "falei"
-                | "escrevi"
-                | "pedi"
-                | "dije"
-                | "dicho"
-                | "escribi"
-                | "escrito"
-        )
-    });
-    let first_person_verb = tail.last().is_some_and(|w| {
-        matches!(
-            w.as_str(),
-            "dije" | "digo" | "escribi" | "pedi" | "falei" | "escrevi" | "repito"
-        )
-    });
+    let first_person = tail.iter().any(|w| text.first_person.contains(w));
+    let saying = tail.iter().any(|w| text.quote_intro_verbs.contains(w));
+    let first_person_verb = tail
+        .last()
+        .is_some_and(|w| text.first_person_quote_verbs.contains(w));
     (first_person && saying) || first_person_verb
 }
 
