@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
+use baton_connector_sdk::config::{ConnectorDefaults, ServerConfig, StoreConfig, loopback};
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -17,25 +17,19 @@ use serde::Deserialize;
 pub struct ConnectConfig {
     /// The connector's name in GetConnectorInfo. Default `amazon-connect`.
     pub name: String,
-    /// gRPC listen address. Default `127.0.0.1:50068`.
-    pub listen: SocketAddr,
+    /// The gRPC listener, its health listener and the drain at SIGTERM
+    /// (the SDK's shared section). Default gRPC address `127.0.0.1:50068`.
+    pub server: ServerConfig<ConnectConfig>,
+    /// `data_dir`: the SDK's transfer journal (`transfers.sqlite3`), so
+    /// that a restarted connector replays the transfers that ended and
+    /// never delivers one a second time. One process per directory.
+    /// Default `.baton/amazon-connect`.
+    pub store: StoreConfig<ConnectConfig>,
     /// Logs, traces and metrics.
     pub telemetry: baton_service_kit::telemetry::TelemetryConfig,
     /// TLS of the gRPC listener (`cert_file`, `key_file`, and
     /// `client_ca_file` to require the control service's certificate).
     pub tls: Option<baton_service_kit::tls::TlsConfig>,
-    /// A plain-text listener serving only `grpc.health.v1`. Off when unset.
-    pub health_listen: Option<SocketAddr>,
-    /// State directory: the SDK's transfer journal (`transfers.sqlite3`),
-    /// so that a restarted connector replays the transfers that ended and
-    /// never delivers one a second time. One process per directory.
-    /// Default `.baton/amazon-connect`.
-    pub data_dir: PathBuf,
-    /// On SIGTERM, how long running transfers may go on (new ones are
-    /// refused) before the process exits; those still running are handed
-    /// to the next process through the journal. Default `30s`.
-    #[serde(with = "humantime_serde")]
-    pub drain_timeout: Duration,
     /// The AWS Region of the instance, e.g. `us-east-1`.
     pub region: String,
     /// The Connect API's base URL. Default
@@ -63,16 +57,19 @@ pub struct ConnectConfig {
     pub request_timeout: Duration,
 }
 
+impl ConnectorDefaults for ConnectConfig {
+    const GRPC_LISTEN: SocketAddr = loopback(50068);
+    const DATA_DIR: Option<&'static str> = Some(".baton/amazon-connect");
+}
+
 impl Default for ConnectConfig {
     fn default() -> Self {
         Self {
             name: "amazon-connect".into(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 50068)),
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
             telemetry: Default::default(),
             tls: None,
-            health_listen: None,
-            data_dir: PathBuf::from(".baton/amazon-connect"),
-            drain_timeout: Duration::from_secs(30),
             region: String::new(),
             endpoint: None,
             instance_id: String::new(),
@@ -156,6 +153,7 @@ impl ConnectConfig {
 
     /// Checks what serde cannot; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
+        self.server.check()?;
         if self.region.is_empty()
             || !self
                 .region

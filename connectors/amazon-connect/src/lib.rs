@@ -14,7 +14,7 @@ pub mod connector;
 use std::future::Future;
 use std::sync::Arc;
 
-use baton_connector_sdk::{BoundConnector, ServeOptions};
+use baton_connector_sdk::{BoundConnector, NoFlags, RunnableConnector, Sections, ServeOptions};
 
 pub use config::ConnectConfig;
 pub use connector::ConnectConnector;
@@ -26,13 +26,45 @@ pub async fn bind(config: ConnectConfig) -> anyhow::Result<BoundConnector<Connec
         .validate()
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let api = Arc::new(api::ConnectApi::new(&config)?);
-    let options = ServeOptions::new(config.listen)
-        .tls(config.tls.clone())
-        .health_listen(config.health_listen)
-        .journal(config.data_dir.join(baton_connector_sdk::TRANSFER_JOURNAL))
-        .drain_timeout(config.drain_timeout);
+    let options = ServeOptions::configured(&config.server, config.tls.as_ref(), &config.store);
     let connector = ConnectConnector::new(Arc::new(config), api);
     baton_connector_sdk::bind(connector, options).await
+}
+
+impl RunnableConnector for ConnectConfig {
+    const BINARY: &'static str = "baton-connector-amazon-connect";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    /// E.g. `BATON_AMAZON_CONNECT_CREDENTIALS__SECRET_ACCESS_KEY`; AWS's
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`
+    /// and `AWS_REGION` fill what neither the file nor these give.
+    const ENV_PREFIX: &'static str = "BATON_AMAZON_CONNECT";
+    const ABOUT: &'static str = "A Baton connector for Amazon Connect: the handoff context as \
+        contact attributes for the agent workspace, transfers to a queue or quick connect, queue \
+        position and wait from the real-time metrics. AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, \
+        AWS_SESSION_TOKEN and AWS_REGION fill what the configuration does not give.";
+    type Flags = NoFlags;
+    type Bound = BoundConnector<ConnectConnector>;
+
+    fn sections(&mut self) -> Sections<'_, Self> {
+        Sections {
+            server: &mut self.server,
+            store: &mut self.store,
+            telemetry: &mut self.telemetry,
+            tls: &mut self.tls,
+        }
+    }
+
+    fn with_environment(self) -> Self {
+        self.with_aws_environment()
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        ConnectConfig::validate(self)
+    }
+
+    fn bind(self) -> impl Future<Output = anyhow::Result<Self::Bound>> + Send {
+        bind(self)
+    }
 }
 
 /// Binds and serves until `shutdown`.

@@ -64,7 +64,7 @@ async fn a_resumed_transfer_follows_the_contact_it_made_and_moves_nothing_again(
         .expect("healthy")
         .expect("an event");
     let mut second_config = config.clone();
-    second_config.listen = first.grpc;
+    second_config.server.grpc_listen = first.grpc;
     first.crash();
 
     let second = Process::start(second_config);

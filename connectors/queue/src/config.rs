@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use baton_connector_sdk::config::{ConnectorDefaults, ServerConfig, StoreConfig, loopback};
+use baton_service_kit::metrics::MetricsConfig;
 use baton_service_kit::telemetry::TelemetryConfig;
 use baton_sip_stack::config::{
     CredentialConfig, HeaderPolicy, SipEndpointConfig, TrunkConfig, UserAgentConfig,
@@ -19,18 +21,25 @@ use crate::domain::{Policy, QueueSpec};
 pub struct QueueConfig {
     /// The connector's name in GetConnectorInfo. Default `queue`.
     pub name: String,
-    /// gRPC listen address (ConnectorService). Default `127.0.0.1:50071`.
-    pub grpc_listen: SocketAddr,
-    /// HTTP listen address of the agent desktop. Default `127.0.0.1:8090`.
-    pub http_listen: SocketAddr,
-    /// Timeouts and connection limit of the desktop's listener
-    /// (`header_read_timeout` 10s, `idle_timeout` 60s, `request_timeout`
-    /// 30s, `max_connections` 1024; event streams are not cut by the
-    /// request timeout).
-    pub http: baton_service_kit::http::HttpLimits,
-    /// Directory of the SQLite database holding the queue's state.
+    /// The listeners and the drain at SIGTERM (the SDK's shared section):
+    /// `grpc_listen` (ConnectorService, default `127.0.0.1:50071`),
+    /// `health_listen`, the agent desktop's `http_listen` (default
+    /// `127.0.0.1:8090`) and its limits `http` (event streams are not cut
+    /// by the request timeout), and `drain_timeout`: how long running
+    /// transfers may go on at SIGTERM (agents keep the desktop and may take
+    /// the customers waiting) before the connector stops; new transfers are
+    /// refused meanwhile. Waiting contacts stay in the store either way,
+    /// and the transfers still running are handed to the next process
+    /// through the journal. Default 30s.
+    pub server: ServerConfig<QueueConfig>,
+    /// `data_dir`: the directory of the SQLite database holding the queue's
+    /// state, and of the SDK's transfer journal (`transfers.sqlite3`).
     /// Default `.baton/queue`.
-    pub data_dir: PathBuf,
+    pub store: StoreConfig<QueueConfig>,
+    /// Where Prometheus scrapes `/metrics`: `listen`, a listener of its
+    /// own; unset, the desktop's listener answers `/metrics` to loopback
+    /// callers only.
+    pub metrics: MetricsConfig,
     /// Logs, traces and metrics (`log_format`, `otlp_endpoint`, …).
     pub telemetry: TelemetryConfig,
     /// TLS of the gRPC listener and of the agent desktop (`cert_file`, `key_file`, and
@@ -38,9 +47,6 @@ pub struct QueueConfig {
     /// with the control service; the desktop, reached by browsers, never
     /// asks for one). Plain text when absent.
     pub tls: Option<baton_service_kit::tls::TlsConfig>,
-    /// A plain-text listener serving only `grpc.health.v1`, for probes that
-    /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
-    pub health_listen: Option<SocketAddr>,
     /// How long an agent has to accept an offer. Default 20s.
     #[serde(with = "humantime_serde")]
     pub offer_timeout: Duration,
@@ -62,14 +68,6 @@ pub struct QueueConfig {
     /// transfer; then it is withdrawn. Default 60s.
     #[serde(with = "humantime_serde")]
     pub reattach_grace: Duration,
-    /// At SIGTERM, how long running transfers may go on (agents keep the
-    /// desktop and may take the customers waiting) before the connector
-    /// stops; new transfers are refused meanwhile. Waiting contacts stay
-    /// in the store either way, and the transfers still running are handed
-    /// to the next process through the journal (`transfers.sqlite3` in
-    /// `data_dir`). Default 30s.
-    #[serde(with = "humantime_serde")]
-    pub drain_timeout: Duration,
     /// Whether an agent not listed in `agents` may sign in with the skills
     /// they enter. Default true (fine on loopback; turn off when the
     /// desktop is reachable by others).
@@ -168,6 +166,12 @@ pub struct AgentConfig {
     pub contact: String,
 }
 
+impl ConnectorDefaults for QueueConfig {
+    const GRPC_LISTEN: SocketAddr = loopback(50071);
+    const HTTP_LISTEN: Option<SocketAddr> = Some(loopback(8090));
+    const DATA_DIR: Option<&'static str> = Some(".baton/queue");
+}
+
 impl Default for QueueConfig {
     fn default() -> Self {
         let policy = Policy::default();
@@ -175,13 +179,11 @@ impl Default for QueueConfig {
         support.skills = vec!["support".into()];
         Self {
             name: "queue".into(),
-            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 50071)),
-            http_listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
-            http: Default::default(),
-            data_dir: PathBuf::from(".baton/queue"),
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
+            metrics: MetricsConfig::default(),
             telemetry: TelemetryConfig::default(),
             tls: None,
-            health_listen: None,
             offer_timeout: policy.offer_timeout,
             initial_handle_time: policy.initial_handle_time,
             handle_time_samples: policy.handle_time_samples,
@@ -189,7 +191,6 @@ impl Default for QueueConfig {
             queues: vec![support],
             agents: Vec::new(),
             reattach_grace: Duration::from_secs(60),
-            drain_timeout: Duration::from_secs(30),
             allow_self_sign_in: true,
             voice: VoiceConfig::default(),
         }
@@ -201,12 +202,12 @@ impl QueueConfig {
     /// directory: what `baton dev` and tests start.
     pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
         let mut config = Self {
-            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            http_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: data_dir.into(),
+            store: StoreConfig::at(Some(data_dir.into())),
             ..Self::default()
         };
-        config.voice.sip.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.server.grpc_listen = loopback(0);
+        config.server.http_listen = Some(loopback(0));
+        config.voice.sip.bind = loopback(0);
         config
     }
 
@@ -220,7 +221,10 @@ impl QueueConfig {
 
     /// Checks what serde cannot; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
-        self.http.check("http")?;
+        self.server.check()?;
+        self.server.http_listen()?;
+        self.store.required_data_dir()?;
+        self.metrics.check()?;
         if self.name.is_empty() {
             return Err("name: must not be empty".into());
         }
@@ -286,7 +290,7 @@ mod tests {
             config.queues[0].callback_threshold,
             Some(Duration::from_secs(60))
         );
-        assert_eq!(config.drain_timeout, Duration::from_secs(30));
+        assert_eq!(config.server.drain_timeout, Duration::from_secs(30));
         config.validate().expect("valid");
 
         std::fs::write(&path, "[[queues]]\nname = \"x\"\nmax_wiat = \"5m\"\n").expect("write");
@@ -323,5 +327,36 @@ mod tests {
             baton_service_kit::config::load(Some(&path), "BATON_QUEUE_TEST_VOICE0").expect("loads");
         let error = config.validate().expect_err("rejects");
         assert!(error.starts_with("voice.sip.t1"), "{error}");
+    }
+
+    #[test]
+    fn an_old_style_file_and_a_new_style_file_give_the_same_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = dir.path().join("old.toml");
+        std::fs::write(
+            &old,
+            "grpc_listen = \"0.0.0.0:50071\"\nhttp_listen = \"0.0.0.0:8090\"\n\
+             health_listen = \"0.0.0.0:50050\"\ndata_dir = \"/var/lib/baton-queue\"\n\
+             drain_timeout = \"10s\"\noffer_timeout = \"15s\"\n\n\
+             [http]\nidle_timeout = \"90s\"\n",
+        )
+        .expect("write");
+        let new = dir.path().join("new.toml");
+        std::fs::write(
+            &new,
+            "offer_timeout = \"15s\"\n\n[server]\ngrpc_listen = \"0.0.0.0:50071\"\n\
+             http_listen = \"0.0.0.0:8090\"\nhealth_listen = \"0.0.0.0:50050\"\n\
+             drain_timeout = \"10s\"\n\n[server.http]\nidle_timeout = \"90s\"\n\n\
+             [store]\ndata_dir = \"/var/lib/baton-queue\"\n",
+        )
+        .expect("write");
+        let (from_old, moved) =
+            baton_connector_sdk::run::load::<QueueConfig>(Some(&old)).expect("old file");
+        let (from_new, _) =
+            baton_connector_sdk::run::load::<QueueConfig>(Some(&new)).expect("new file");
+        assert_eq!(moved.len(), 6, "{moved:?}");
+        assert_eq!(format!("{from_old:?}"), format!("{from_new:?}"));
+        assert_eq!(from_new.server.http.idle_timeout, Duration::from_secs(90));
+        from_new.validate().expect("valid");
     }
 }

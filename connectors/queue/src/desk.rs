@@ -76,7 +76,11 @@ impl std::fmt::Debug for Desk {
 
 impl Desk {
     pub fn open(config: &QueueConfig) -> Result<Arc<Self>, StoreError> {
-        let store = Store::open(&config.data_dir)?;
+        let data_dir = config
+            .store
+            .required_data_dir()
+            .map_err(|e| StoreError::Refused(e.to_string()))?;
+        let store = Store::open(data_dir)?;
         let saved = store.load()?;
         let mut queues = Queues::new(config.policy(), config.queues.iter().cloned());
         let mut envelopes = HashMap::new();

@@ -58,10 +58,6 @@ pub fn router(desk: Arc<Desk>) -> Router {
         .route("/api/handoffs/{id}/reveal", post(reveal))
         .route("/api/handoffs/{id}/callback", post(callback))
         .route("/api/supervisor/events", get(supervisor_events))
-        .route(
-            "/metrics",
-            get(baton_service_kit::telemetry::prometheus_scrape),
-        )
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(desk)

@@ -44,16 +44,16 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use baton_connector_sdk::{BoundConnector, ServeOptions};
+use baton_connector_sdk::{
+    BoundConnector, NoFlags, RunnableConnector, Sections, ServeConnector, ServeOptions,
+};
+use baton_service_kit::metrics::MetricsEndpoint;
 use baton_service_kit::tls::HttpListener;
 use tokio::net::TcpListener;
 
 pub use config::QueueConfig;
 pub use connector::QueueConnector;
 pub use desk::Desk;
-
-/// The SDK's transfer journal, beside the queue's own store in `data_dir`.
-pub const TRANSFER_JOURNAL: &str = "transfers.sqlite3";
 
 /// The queue with its gRPC and HTTP listeners bound, ready to serve.
 pub struct Bound {
@@ -65,6 +65,7 @@ pub struct Bound {
     connector: BoundConnector<QueueConnector>,
     http: HttpListener,
     http_limits: baton_service_kit::http::HttpLimits,
+    metrics: MetricsEndpoint,
     desk: Arc<Desk>,
     queue: QueueConnector,
 }
@@ -85,10 +86,12 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
         .validate()
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let desk = Desk::open(&config)?;
-    let http = TcpListener::bind(config.http_listen)
+    let http_listen = config.server.http_listen().map_err(anyhow::Error::msg)?;
+    let http = TcpListener::bind(http_listen)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http_listen))?;
+        .map_err(|e| anyhow::anyhow!("server.http_listen: cannot listen on {http_listen}: {e}"))?;
     let http_addr = http.local_addr()?;
+    let metrics = MetricsEndpoint::bind(&config.metrics).await?;
     // The desktop is reached by browsers: the same certificate, never a
     // client certificate asked for.
     let tls = config.tls.as_ref().map(|tls| tls.without_client_ca());
@@ -100,15 +103,15 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
         connector = connector.with_voice(legs, config.voice.mode);
     }
     let queue = connector.clone();
-    let options = ServeOptions::new(config.grpc_listen)
+    let mut options = ServeOptions::configured(&config.server, config.tls.as_ref(), &config.store)
         .ready_endpoint("http", http_addr)
-        .tls(config.tls.clone())
-        .health_listen(config.health_listen)
-        .journal(config.data_dir.join(TRANSFER_JOURNAL))
-        .drain_timeout(config.drain_timeout)
         // A queue that cannot save loses its customers at the next restart.
         .not_serving_while(desk.store_failing());
+    if let Some(addr) = metrics.local_addr() {
+        options = options.ready_endpoint("metrics", addr);
+    }
     let connector = baton_connector_sdk::bind(connector, options).await?;
+    tracing::info!(desktop = %format!("{}://{http_addr}/", http.scheme()), "agent desktop");
     Ok(Bound {
         grpc_addr: connector.addr,
         http_addr,
@@ -116,7 +119,8 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
         http,
         desk,
         queue,
-        http_limits: config.http.clone(),
+        http_limits: config.server.http.clone(),
+        metrics,
     })
 }
 
@@ -152,9 +156,11 @@ impl Bound {
 
         let desk = self.desk.clone();
         let http_stopped = stopped;
+        let metrics_routes = self.metrics.on_service_listener();
+        let metrics = self.metrics.serve(wait(http_stopped.clone()));
         let http = baton_service_kit::http::serve(
             self.http,
-            http::router(self.desk.clone()),
+            http::router(self.desk.clone()).merge(metrics_routes),
             self.http_limits,
             async move {
                 wait(http_stopped).await;
@@ -166,10 +172,51 @@ impl Bound {
             stop.send_replace(true);
             grpc
         };
-        let (http, grpc) = tokio::join!(http, grpc);
+        let (http, metrics, grpc) = tokio::join!(http, metrics, grpc);
         // No agent's phone keeps ringing for a queue that stopped.
         self.queue.shutdown().await;
         http?;
+        metrics?;
         grpc
+    }
+}
+
+impl ServeConnector for Bound {
+    fn endpoints(&self) -> Vec<(String, SocketAddr)> {
+        self.connector.endpoints()
+    }
+
+    fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        Bound::serve(self, shutdown)
+    }
+}
+
+impl RunnableConnector for QueueConfig {
+    const BINARY: &'static str = "baton-connector-queue";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ENV_PREFIX: &'static str = "BATON_QUEUE";
+    const ABOUT: &'static str = "A Baton connector that queues handoffs for human agents, who \
+        take them in a browser desktop that screen-pops the AI's context.";
+    type Flags = NoFlags;
+    type Bound = Bound;
+
+    fn sections(&mut self) -> Sections<'_, Self> {
+        Sections {
+            server: &mut self.server,
+            store: &mut self.store,
+            telemetry: &mut self.telemetry,
+            tls: &mut self.tls,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        QueueConfig::validate(self)
+    }
+
+    fn bind(self) -> impl Future<Output = anyhow::Result<Self::Bound>> + Send {
+        bind(self)
     }
 }

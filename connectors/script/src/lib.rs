@@ -11,9 +11,11 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use baton_connector_sdk::config::{ConnectorDefaults, ServerConfig, StoreConfig, loopback};
 use baton_connector_sdk::{
-    Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
-    TransferEvents, TransferMode, TransferTarget,
+    BoundConnector, Connector, ConnectorInfo, ContextMechanism, FailureReason, NoFlags,
+    RunnableConnector, Sections, ServeOptions, TargetKind, Transfer, TransferEvents, TransferMode,
+    TransferTarget,
 };
 use serde::Deserialize;
 
@@ -97,8 +99,18 @@ impl Step {
 pub struct ScriptConfig {
     /// The connector's name in GetConnectorInfo.
     pub name: String,
-    /// gRPC listen address.
-    pub listen: SocketAddr,
+    /// Listeners and the drain (the SDK's shared section). Default gRPC
+    /// address `127.0.0.1:50061`; `drain_timeout` defaults to `0s`: the
+    /// streams end at once with UNAVAILABLE at SIGTERM, so that the
+    /// control service re-attaches.
+    pub server: ServerConfig<ScriptConfig>,
+    /// `data_dir`: the SDK's transfer journal (`transfers.sqlite3`); with
+    /// it, a restarted script connector replays the transfers that ended
+    /// and reports the ones it was running as FAILED (INTERRUPTED) when
+    /// re-attached, as a real connector would. Default: none, so that a
+    /// restarted script connector runs a re-attached transfer's script
+    /// again, as the tests that restart it expect.
+    pub store: StoreConfig<ScriptConfig>,
     /// The script for targets without one of their own.
     pub default_script: Vec<String>,
     /// Scripts by target: a queue name, an E.164 number or a SIP URI.
@@ -111,29 +123,19 @@ pub struct ScriptConfig {
     /// `client_ca_file` to require client certificates: mTLS with the
     /// control service). Plain text when absent.
     pub tls: Option<baton_service_kit::tls::TlsConfig>,
-    /// A plain-text listener serving only `grpc.health.v1`, for probes that
-    /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
-    pub health_listen: Option<SocketAddr>,
-    /// State directory for the SDK's transfer journal
-    /// (`transfers.sqlite3`): with it, a restarted script connector replays
-    /// the transfers that ended and reports the ones it was running as
-    /// FAILED (INTERRUPTED) when re-attached, as a real connector would.
-    /// Default: none, so that a restarted script connector runs a
-    /// re-attached transfer's script again, as the tests that restart it
-    /// expect.
-    pub data_dir: Option<PathBuf>,
-    /// On SIGTERM, how long running transfers may go on (new ones are
-    /// refused) before the process exits. Default `0s`: the streams end at
-    /// once with UNAVAILABLE, so that the control service re-attaches.
-    #[serde(with = "humantime_serde")]
-    pub drain_timeout: Duration,
+}
+
+impl ConnectorDefaults for ScriptConfig {
+    const GRPC_LISTEN: SocketAddr = loopback(50061);
+    const DRAIN_TIMEOUT: Duration = Duration::ZERO;
 }
 
 impl Default for ScriptConfig {
     fn default() -> Self {
         Self {
             name: "script".into(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 50061)),
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
             default_script: [
                 "ringing",
                 "sleep:300ms",
@@ -148,10 +150,38 @@ impl Default for ScriptConfig {
             record_file: None,
             telemetry: Default::default(),
             tls: None,
-            health_listen: None,
-            data_dir: None,
-            drain_timeout: Duration::ZERO,
         }
+    }
+}
+
+impl RunnableConnector for ScriptConfig {
+    const BINARY: &'static str = "baton-connector-script";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ENV_PREFIX: &'static str = "BATON_SCRIPT";
+    const ABOUT: &'static str = "A Baton connector that answers every transfer with a scripted \
+        sequence of events (queued, ringing, connected, busy…), for tests and demos.";
+    type Flags = NoFlags;
+    type Bound = BoundConnector<ScriptConnector>;
+
+    fn sections(&mut self) -> Sections<'_, Self> {
+        Sections {
+            server: &mut self.server,
+            store: &mut self.store,
+            telemetry: &mut self.telemetry,
+            tls: &mut self.tls,
+        }
+    }
+
+    /// Parses every script (the record file is opened by `bind`).
+    fn validate(&self) -> Result<(), String> {
+        parse_script("default_script", &self.default_script)?;
+        parse_targets(&self.targets).map(|_| ())
+    }
+
+    async fn bind(self) -> anyhow::Result<Self::Bound> {
+        let connector = ScriptConnector::new(&self).map_err(anyhow::Error::msg)?;
+        let options = ServeOptions::configured(&self.server, self.tls.as_ref(), &self.store);
+        baton_connector_sdk::bind(connector, options).await
     }
 }
 
@@ -170,15 +200,20 @@ fn parse_script(key: &str, steps: &[String]) -> Result<Vec<Step>, String> {
         .collect()
 }
 
+fn parse_targets(
+    targets: &BTreeMap<String, Vec<String>>,
+) -> Result<BTreeMap<String, Vec<Step>>, String> {
+    targets
+        .iter()
+        .map(|(target, steps)| {
+            parse_script(&format!("targets.{target:?}"), steps).map(|steps| (target.clone(), steps))
+        })
+        .collect()
+}
+
 impl ScriptConnector {
     pub fn new(config: &ScriptConfig) -> Result<Self, String> {
-        let mut targets = BTreeMap::new();
-        for (target, steps) in &config.targets {
-            targets.insert(
-                target.clone(),
-                parse_script(&format!("targets.{target:?}"), steps)?,
-            );
-        }
+        let targets = parse_targets(&config.targets)?;
         let record = match &config.record_file {
             Some(path) => Some(Mutex::new(
                 std::fs::OpenOptions::new()

@@ -9,7 +9,7 @@
 //!
 //! A connector's binary is one line of `main` over [`run`]:
 //! `baton_connector_sdk::run::<MyConfig>()`, where `MyConfig` (the
-//! connector's configuration) implements [`ConnectorConfig`]: it holds the
+//! connector's configuration) implements [`RunnableConnector`]: it holds the
 //! shared sections of [`config`] (`[server]`, `[store]`, `[telemetry]`,
 //! `[tls]`) beside its own keys, and says how the connector binds. Every
 //! connector gets the same flags, configuration loading (file, then
@@ -115,7 +115,7 @@ pub use baton_service_kit::lifecycle::shutdown_signal;
 pub use events::{TransferEventReceiver, TransferEvents};
 pub use info::ConnectorInfo;
 pub use pacing::Pacer;
-pub use run::{ConnectorConfig, NoFlags, Sections, ServeConnector, run};
+pub use run::{NoFlags, RunnableConnector, Sections, ServeConnector, run};
 pub use server::{BoundConnector, ServeOptions, bind, serve};
 pub use transfer::{Transfer, TransferTarget};
 

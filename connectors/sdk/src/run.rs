@@ -9,7 +9,7 @@
 //! [`run`] gives every connector the same process: the flags (`--help`,
 //! `--version`, `--config`, `--listen`, `--health-listen`, `--http-listen`,
 //! `--data-dir`, and the connector's own through
-//! [`ConnectorConfig::Flags`]), the configuration from defaults, a file and
+//! [`RunnableConnector::Flags`]), the configuration from defaults, a file and
 //! `<PREFIX>_…` environment variables (older top-level keys still read,
 //! with a deprecation warning), logs, traces and metrics, health and
 //! reflection, the readiness line, and a graceful stop on SIGTERM. Exit
@@ -30,10 +30,11 @@ use serde::de::DeserializeOwned;
 
 use crate::config::{ConnectorDefaults, MOVED_KEYS, ServerConfig, StoreConfig};
 
-/// The configuration of a connector process: what [`run`] needs to start
-/// one. Implemented by the connector's configuration type, which holds the
-/// shared sections ([`Sections`]) beside its own keys.
-pub trait ConnectorConfig: ConnectorDefaults + DeserializeOwned + Send + Sized + 'static {
+/// A connector that [`run`] can start as a process. Implemented by the
+/// connector's configuration type, which holds the shared sections
+/// ([`Sections`]) beside its own keys and knows how to bind the connector
+/// it configures: `run::<SipConfig>()` runs the SIP connector.
+pub trait RunnableConnector: ConnectorDefaults + DeserializeOwned + Send + Sized + 'static {
     /// The binary's name, e.g. `baton-connector-sip`: in `--help`, in the
     /// errors on stderr and as the telemetry's `service.name`.
     const BINARY: &'static str;
@@ -88,7 +89,7 @@ pub struct Sections<'a, C> {
 }
 
 /// A connector with its listeners bound, ready to serve: what
-/// [`ConnectorConfig::bind`] returns, and what `baton dev` runs several of
+/// [`RunnableConnector::bind`] returns, and what `baton dev` runs several of
 /// in one process.
 pub trait ServeConnector: Send + 'static {
     /// The addresses bound, named as in the readiness line (`grpc`, and
@@ -142,7 +143,7 @@ struct Cli<F: clap::Args> {
 /// flags, loads the configuration, installs telemetry, binds, serves until
 /// SIGTERM or Ctrl-C, drains and returns the exit status. Builds its own
 /// Tokio runtime: call it from a plain `fn main`.
-pub fn run<C: ConnectorConfig>() -> ExitCode {
+pub fn run<C: RunnableConnector>() -> ExitCode {
     let serves_http = C::HTTP_LISTEN.is_some();
     let command = Cli::<C::Flags>::command()
         .name(C::BINARY)
@@ -171,7 +172,7 @@ pub fn run<C: ConnectorConfig>() -> ExitCode {
     runtime.block_on(start::<C>(cli))
 }
 
-async fn start<C: ConnectorConfig>(cli: Cli<C::Flags>) -> ExitCode {
+async fn start<C: RunnableConnector>(cli: Cli<C::Flags>) -> ExitCode {
     let (mut config, moved) = match load::<C>(cli.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(error) => return cannot_start(C::BINARY, error),
@@ -221,7 +222,7 @@ async fn start<C: ConnectorConfig>(cli: Cli<C::Flags>) -> ExitCode {
 /// Loads `C` as [`run`] does (defaults, `file`, `<PREFIX>_…` variables,
 /// keys of earlier releases moved to their sections) and completes it from
 /// the environment, without checking it. Returns the moved keys too.
-pub fn load<C: ConnectorConfig>(file: Option<&Path>) -> Result<(C, Vec<MovedKey>), String> {
+pub fn load<C: RunnableConnector>(file: Option<&Path>) -> Result<(C, Vec<MovedKey>), String> {
     let (config, moved) =
         baton_service_kit::config::load_moving::<C>(file, C::ENV_PREFIX, MOVED_KEYS)
             .map_err(|e| e.to_string())?;
@@ -230,14 +231,14 @@ pub fn load<C: ConnectorConfig>(file: Option<&Path>) -> Result<(C, Vec<MovedKey>
 
 /// Checks a loaded configuration as [`run`] does before binding: the
 /// shared sections, then the connector's own keys. The error names the key.
-pub fn check<C: ConnectorConfig>(config: &mut C) -> Result<(), String> {
+pub fn check<C: RunnableConnector>(config: &mut C) -> Result<(), String> {
     config.sections().server.check()?;
     config.validate()
 }
 
 /// Loads and checks `file` as the connector would at start, without
 /// starting it (`baton config check`).
-pub fn check_file<C: ConnectorConfig>(file: &Path) -> Result<(), String> {
+pub fn check_file<C: RunnableConnector>(file: &Path) -> Result<(), String> {
     let (mut config, _) = load::<C>(Some(file))?;
     check(&mut config)
 }
@@ -290,7 +291,7 @@ mod tests {
         const DATA_DIR: Option<&'static str> = Some(".baton/sample");
     }
 
-    impl ConnectorConfig for SampleConfig {
+    impl RunnableConnector for SampleConfig {
         const BINARY: &'static str = "baton-connector-sample";
         const VERSION: &'static str = "0.0.0";
         const ENV_PREFIX: &'static str = "BATON_SDK_TEST_SAMPLE";

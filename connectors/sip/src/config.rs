@@ -6,9 +6,9 @@
 //! rest are the connector process's own.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
+use baton_connector_sdk::config::{ConnectorDefaults, ServerConfig, StoreConfig, loopback};
 pub use baton_sip_stack::config::*;
 use serde::Deserialize;
 
@@ -16,32 +16,27 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SipConfig {
-    /// gRPC listen address of the connector service. Default `127.0.0.1:50062`.
-    pub listen: SocketAddr,
+    /// The gRPC listener, its health listener and the drain at SIGTERM
+    /// (the SDK's shared section). Default gRPC address `127.0.0.1:50062`.
+    /// Nothing is hung up at shutdown: the legs still ringing or answered
+    /// after `drain_timeout` are left to the next process through the
+    /// journal (`store.data_dir`).
+    pub server: ServerConfig<SipConfig>,
+    /// `data_dir`: the transfer journal (`transfers.sqlite3`) that makes a
+    /// restart a non-event. A transfer that ended is replayed to a control
+    /// service that re-attaches; one that a stopped process left running
+    /// is taken over by the next, which never INVITEs the human a second
+    /// time: it CANCELs the ringing INVITE or BYEs the answered leg its
+    /// predecessor noted (or follows the REFER it had sent) and reports the
+    /// outcome. Default: none (transfers in memory only, as without a
+    /// writable disk); `baton dev` and deployments set it.
+    pub store: StoreConfig<SipConfig>,
     /// Logs, traces and metrics.
     pub telemetry: baton_service_kit::telemetry::TelemetryConfig,
     /// TLS of the gRPC listener (`cert_file`, `key_file`, and
     /// `client_ca_file` to require client certificates: mTLS with the
     /// control service). Plain text when absent.
     pub tls: Option<baton_service_kit::tls::TlsConfig>,
-    /// A plain-text listener serving only `grpc.health.v1`, for probes that
-    /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
-    pub health_listen: Option<SocketAddr>,
-    /// State directory: the transfer journal (`transfers.sqlite3`) that
-    /// makes a restart a non-event. A transfer that ended is replayed to a
-    /// control service that re-attaches; one that a stopped process left
-    /// running is taken over by the next, which never INVITEs the human a
-    /// second time: it CANCELs the ringing INVITE or BYEs the answered leg
-    /// its predecessor noted (or follows the REFER it had sent) and reports
-    /// the outcome. Default: none (transfers in memory only, as without a
-    /// writable disk); `baton dev` and deployments set it.
-    pub data_dir: Option<PathBuf>,
-    /// On SIGTERM, how long running transfers may go on (new ones are
-    /// refused) before the process exits. Nothing is hung up at shutdown:
-    /// the legs still ringing or answered are left to the next process
-    /// through the journal (`data_dir`). Default `30s`.
-    #[serde(with = "humantime_serde")]
-    pub drain_timeout: Duration,
     /// [`UserAgentConfig::sip`].
     pub sip: SipEndpointConfig,
     /// [`UserAgentConfig::ring_timeout`].
@@ -69,12 +64,10 @@ impl Default for SipConfig {
             credentials,
         } = UserAgentConfig::default();
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 50062)),
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
             telemetry: Default::default(),
             tls: None,
-            health_listen: None,
-            data_dir: None,
-            drain_timeout: Duration::from_secs(30),
             sip,
             ring_timeout,
             notify_timeout,
@@ -85,15 +78,17 @@ impl Default for SipConfig {
     }
 }
 
+impl ConnectorDefaults for SipConfig {
+    const GRPC_LISTEN: SocketAddr = loopback(50062);
+}
+
 impl SipConfig {
     /// The default configuration on free loopback ports (gRPC and SIP port
     /// 0), for tests and in-process use; `bind` reports the ports chosen.
     pub fn ephemeral() -> Self {
-        let mut config = Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            ..Self::default()
-        };
-        config.sip.bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut config = Self::default();
+        config.server.grpc_listen = loopback(0);
+        config.sip.bind = loopback(0);
         config
     }
 
@@ -111,6 +106,7 @@ impl SipConfig {
 
     /// Checks what serde cannot, naming the exact key in the error.
     pub fn validate(&self) -> Result<(), String> {
+        self.server.check()?;
         self.user_agent().validate()
     }
 }
@@ -130,8 +126,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("sip.toml");
         std::fs::write(&path, example).expect("write");
-        let config: SipConfig =
-            baton_service_kit::config::load(Some(&path), "BATON_SIP_README_TEST").expect("loads");
+        let (config, moved) =
+            baton_connector_sdk::run::load::<SipConfig>(Some(&path)).expect("loads");
+        assert_eq!(moved, [], "the README writes every key at its place");
         assert_eq!(config.validate(), Ok(()));
         assert_eq!(config.trunks.len(), 1);
         assert_eq!(
@@ -142,5 +139,33 @@ mod tests {
                 .as_deref(),
             Some("baton")
         );
+    }
+
+    #[test]
+    fn an_old_style_file_and_a_new_style_file_give_the_same_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = dir.path().join("old.toml");
+        std::fs::write(
+            &old,
+            "listen = \"0.0.0.0:50062\"\nhealth_listen = \"0.0.0.0:50050\"\n\
+             data_dir = \"/var/lib/baton-sip\"\ndrain_timeout = \"35s\"\n\
+             ring_timeout = \"20s\"\n\n[sip]\nbind = \"0.0.0.0:5060\"\n",
+        )
+        .expect("write");
+        let new = dir.path().join("new.toml");
+        std::fs::write(
+            &new,
+            "ring_timeout = \"20s\"\n\n[server]\ngrpc_listen = \"0.0.0.0:50062\"\n\
+             health_listen = \"0.0.0.0:50050\"\ndrain_timeout = \"35s\"\n\n\
+             [store]\ndata_dir = \"/var/lib/baton-sip\"\n\n[sip]\nbind = \"0.0.0.0:5060\"\n",
+        )
+        .expect("write");
+        let (from_old, moved) =
+            baton_connector_sdk::run::load::<SipConfig>(Some(&old)).expect("old file");
+        let (from_new, _) =
+            baton_connector_sdk::run::load::<SipConfig>(Some(&new)).expect("new file");
+        assert_eq!(moved.len(), 4, "{moved:?}");
+        assert_eq!(format!("{from_old:?}"), format!("{from_new:?}"));
+        assert_eq!(from_new.server.drain_timeout, Duration::from_secs(35));
     }
 }

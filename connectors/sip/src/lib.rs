@@ -28,15 +28,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use baton_connector_sdk::{BoundConnector, ServeOptions};
+use baton_connector_sdk::{
+    BoundConnector, RunnableConnector, Sections, ServeConnector, ServeOptions,
+};
 use baton_sip_stack::Transfers;
 use baton_sip_stack::stack::SipStack;
 
 pub use config::SipConfig;
 pub use connector::SipConnector;
-
-/// The SDK's transfer journal in `data_dir`.
-pub const TRANSFER_JOURNAL: &str = "transfers.sqlite3";
 
 /// The connector with its gRPC listener and SIP socket bound.
 #[derive(Debug)]
@@ -52,24 +51,19 @@ pub struct Bound {
 }
 
 /// Validates `config`, binds the SIP socket and the gRPC listener (port 0
-/// picks free ports) and opens the transfer journal (with `data_dir`).
-/// `serve` then prints one readiness line with both addresses:
-/// `{"ready":{"grpc":…,"sip":…}}`.
+/// picks free ports) and opens the transfer journal (with
+/// `store.data_dir`). `serve` then prints one readiness line with both
+/// addresses: `{"ready":{"grpc":…,"sip":…}}`.
 pub async fn bind(config: SipConfig) -> anyhow::Result<Bound> {
+    config.server.check().map_err(anyhow::Error::msg)?;
     let transfers = Transfers::bind(config.user_agent()).await?;
     let stack = transfers.stack().clone();
     let sip_addr = stack.local_addr();
     let sips_addr = stack.tls().and_then(|tls| tls.local_addr());
-    let mut options = ServeOptions::new(config.listen).ready_endpoint("sip", sip_addr);
+    let mut options = ServeOptions::configured(&config.server, config.tls.as_ref(), &config.store)
+        .ready_endpoint("sip", sip_addr);
     if let Some(sips_addr) = sips_addr {
         options = options.ready_endpoint("sips", sips_addr);
-    }
-    let mut options = options
-        .tls(config.tls.clone())
-        .health_listen(config.health_listen)
-        .drain_timeout(config.drain_timeout);
-    if let Some(dir) = &config.data_dir {
-        options = options.journal(dir.join(TRANSFER_JOURNAL));
     }
     let connector = SipConnector::new(transfers);
     let connector = baton_connector_sdk::bind(connector, options).await?;
@@ -98,5 +92,60 @@ impl Bound {
         let result = self.connector.serve(shutdown).await;
         receiver.abort();
         result
+    }
+}
+
+impl ServeConnector for Bound {
+    fn endpoints(&self) -> Vec<(String, SocketAddr)> {
+        self.connector.endpoints()
+    }
+
+    fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        Bound::serve(self, shutdown)
+    }
+}
+
+/// The SIP connector's own flag.
+#[derive(Debug, clap::Args)]
+pub struct SipFlags {
+    /// SIP (UDP and TCP) bind address (overrides `sip.bind`).
+    #[arg(long)]
+    sip_bind: Option<SocketAddr>,
+}
+
+impl RunnableConnector for SipConfig {
+    const BINARY: &'static str = "baton-connector-sip";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const ENV_PREFIX: &'static str = "BATON_SIP";
+    const ABOUT: &'static str = "A Baton connector that transfers calls in SIP (warm with \
+        REFER/Replaces, blind with REFER, phone numbers through trunks), carrying the handoff \
+        context in User-to-User, Call-Info and X-Baton-* headers.";
+    type Flags = SipFlags;
+    type Bound = Bound;
+
+    fn sections(&mut self) -> Sections<'_, Self> {
+        Sections {
+            server: &mut self.server,
+            store: &mut self.store,
+            telemetry: &mut self.telemetry,
+            tls: &mut self.tls,
+        }
+    }
+
+    fn apply_flags(&mut self, flags: SipFlags) {
+        if let Some(bind) = flags.sip_bind {
+            self.sip.bind = bind;
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        SipConfig::validate(self)
+    }
+
+    fn bind(self) -> impl Future<Output = anyhow::Result<Self::Bound>> + Send {
+        bind(self)
     }
 }

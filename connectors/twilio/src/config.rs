@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
+use baton_connector_sdk::config::{ConnectorDefaults, ServerConfig, StoreConfig, loopback};
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -16,8 +16,15 @@ use serde::Deserialize;
 pub struct TwilioConfig {
     /// The connector's name in GetConnectorInfo. Default `twilio`.
     pub name: String,
-    /// gRPC listen address. Default `127.0.0.1:50067`.
-    pub listen: SocketAddr,
+    /// The gRPC listener, its health listener and the drain at SIGTERM
+    /// (the SDK's shared section). Default gRPC address `127.0.0.1:50067`.
+    /// The callback listener is `callbacks.listen`.
+    pub server: ServerConfig<TwilioConfig>,
+    /// `data_dir`: the SDK's transfer journal (`transfers.sqlite3`), so
+    /// that a restarted connector replays the transfers that ended and
+    /// never delivers one a second time. One process per directory.
+    /// Default `.baton/twilio`.
+    pub store: StoreConfig<TwilioConfig>,
     /// Logs, traces and metrics.
     pub telemetry: baton_service_kit::telemetry::TelemetryConfig,
     /// TLS of the gRPC listener and of the callback listener (`cert_file`,
@@ -25,19 +32,6 @@ pub struct TwilioConfig {
     /// gRPC: mTLS with the control service; never asked for on HTTP).
     /// Plain text when absent.
     pub tls: Option<baton_service_kit::tls::TlsConfig>,
-    /// A plain-text listener serving only `grpc.health.v1`, for probes that
-    /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
-    pub health_listen: Option<SocketAddr>,
-    /// State directory: the SDK's transfer journal (`transfers.sqlite3`),
-    /// so that a restarted connector replays the transfers that ended and
-    /// never delivers one a second time. One process per directory.
-    /// Default `.baton/twilio`.
-    pub data_dir: PathBuf,
-    /// On SIGTERM, how long running transfers may go on (new ones are
-    /// refused) before the process exits; those still running are handed
-    /// to the next process through the journal. Default `30s`.
-    #[serde(with = "humantime_serde")]
-    pub drain_timeout: Duration,
     /// The REST API's base URL. Default `https://api.twilio.com`.
     pub api_base: String,
     /// The account and how to authenticate to it.
@@ -70,16 +64,19 @@ pub struct TwilioConfig {
     pub wait_twiml: String,
 }
 
+impl ConnectorDefaults for TwilioConfig {
+    const GRPC_LISTEN: SocketAddr = loopback(50067);
+    const DATA_DIR: Option<&'static str> = Some(".baton/twilio");
+}
+
 impl Default for TwilioConfig {
     fn default() -> Self {
         Self {
             name: "twilio".into(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 50067)),
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
             telemetry: Default::default(),
             tls: None,
-            health_listen: None,
-            data_dir: PathBuf::from(".baton/twilio"),
-            drain_timeout: Duration::from_secs(30),
             api_base: "https://api.twilio.com".into(),
             credentials: Credentials::default(),
             callbacks: CallbackConfig::default(),
@@ -154,6 +151,7 @@ fn is_sid(text: &str, prefix: &str) -> bool {
 impl TwilioConfig {
     /// Checks what serde cannot; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
+        self.server.check()?;
         self.callbacks.limits.check("callbacks.limits")?;
         let credentials = &self.credentials;
         if !is_sid(&credentials.account_sid, "AC") {

@@ -17,7 +17,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use baton_connector_sdk::{BoundConnector, ServeOptions};
+use baton_connector_sdk::{
+    BoundConnector, RunnableConnector, Sections, ServeConnector, ServeOptions,
+};
 use baton_service_kit::tls::HttpListener;
 use tokio::net::TcpListener;
 
@@ -74,12 +76,8 @@ pub async fn bind(config: TwilioConfig) -> anyhow::Result<Bound> {
         "set this as the TaskRouter workspace's Event Callback URL"
     );
     let api = Arc::new(api::CallsApi::new(&config)?);
-    let options = ServeOptions::new(config.listen)
-        .ready_endpoint("callbacks", callbacks_addr)
-        .tls(config.tls.clone())
-        .health_listen(config.health_listen)
-        .journal(config.data_dir.join(baton_connector_sdk::TRANSFER_JOURNAL))
-        .drain_timeout(config.drain_timeout);
+    let options = ServeOptions::configured(&config.server, config.tls.as_ref(), &config.store)
+        .ready_endpoint("callbacks", callbacks_addr);
     let limits = config.callbacks.limits.clone();
     let connector = TwilioConnector::new(Arc::new(config), api, callbacks.clone());
     let connector = baton_connector_sdk::bind(connector, options).await?;
@@ -117,5 +115,63 @@ impl Bound {
         let (http, grpc) = tokio::join!(http, grpc);
         http?;
         grpc
+    }
+}
+
+impl ServeConnector for Bound {
+    fn endpoints(&self) -> Vec<(String, SocketAddr)> {
+        self.connector.endpoints()
+    }
+
+    fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        Bound::serve(self, shutdown)
+    }
+}
+
+/// The Twilio connector's own flag.
+#[derive(Debug, clap::Args)]
+pub struct TwilioFlags {
+    /// Callback endpoint listen address (overrides `callbacks.listen`).
+    #[arg(long)]
+    callbacks_listen: Option<SocketAddr>,
+}
+
+impl RunnableConnector for TwilioConfig {
+    const BINARY: &'static str = "baton-connector-twilio";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    /// E.g. `BATON_TWILIO_CREDENTIALS__AUTH_TOKEN`.
+    const ENV_PREFIX: &'static str = "BATON_TWILIO";
+    const ABOUT: &'static str = "A Baton connector for Twilio Programmable Voice and Flex: moves \
+        the live call with TwiML (Dial Number, Dial Sip with context headers, Enqueue into a \
+        TaskRouter workflow with the context as task attributes) and follows it through signed \
+        status callbacks. Secrets are best given as BATON_TWILIO_CREDENTIALS__AUTH_TOKEN and \
+        BATON_TWILIO_CREDENTIALS__API_KEY_SECRET.";
+    type Flags = TwilioFlags;
+    type Bound = Bound;
+
+    fn sections(&mut self) -> Sections<'_, Self> {
+        Sections {
+            server: &mut self.server,
+            store: &mut self.store,
+            telemetry: &mut self.telemetry,
+            tls: &mut self.tls,
+        }
+    }
+
+    fn apply_flags(&mut self, flags: TwilioFlags) {
+        if let Some(listen) = flags.callbacks_listen {
+            self.callbacks.listen = listen;
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        TwilioConfig::validate(self)
+    }
+
+    fn bind(self) -> impl Future<Output = anyhow::Result<Self::Bound>> + Send {
+        bind(self)
     }
 }

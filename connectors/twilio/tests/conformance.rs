@@ -55,13 +55,17 @@ async fn the_twilio_connector_conforms() {
         &config,
         format!(
             r#"
-listen = "127.0.0.1:0"
 api_base = "http://{api}"
 rate_per_second = 50.0
 burst = 10
 workflow_sid = "{WORKFLOW_SID}"
-data_dir = {data:?}
+
+[server]
+grpc_listen = "127.0.0.1:0"
 drain_timeout = "1s"
+
+[store]
+data_dir = {data:?}
 
 [credentials]
 account_sid = "{ACCOUNT_SID}"

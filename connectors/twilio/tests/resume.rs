@@ -49,7 +49,7 @@ impl Process {
     /// addresses and journal.
     fn again(&self, config: &TwilioConfig) -> TwilioConfig {
         let mut config = config.clone();
-        config.listen = self.grpc;
+        config.server.grpc_listen = self.grpc;
         config.callbacks.listen = self.callbacks;
         config
     }

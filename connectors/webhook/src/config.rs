@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use baton_connector_sdk::config::{ConnectorDefaults, ServerConfig, StoreConfig, loopback};
+use baton_service_kit::metrics::MetricsConfig;
 use serde::Deserialize;
 
 use crate::signature::SigningSecret;
@@ -17,8 +19,23 @@ use crate::signature::SigningSecret;
 pub struct WebhookConfig {
     /// The connector's name in GetConnectorInfo. Default `webhook`.
     pub name: String,
-    /// gRPC listen address of the connector service. Default `127.0.0.1:50066`.
-    pub listen: SocketAddr,
+    /// The listeners and the drain at SIGTERM (the SDK's shared section):
+    /// `grpc_listen` (default `127.0.0.1:50066`), `health_listen`,
+    /// `drain_timeout`, and the HTTP listener of the delivery log
+    /// (`GET /v1/deliveries`) and of the receivers' progress reports
+    /// (`POST /v1/reports`): `http_listen` (default `127.0.0.1:8096`), its
+    /// limits `http`, and `public_url`, the URL receivers reach it at, for
+    /// `data.report_url` (default: `http://` + the bound address).
+    pub server: ServerConfig<WebhookConfig>,
+    /// `data_dir`: the SDK's transfer journal (`transfers.sqlite3`), so
+    /// that a restarted connector replays the transfers that ended and
+    /// never delivers one a second time. One process per directory.
+    /// Default `.baton/webhook`.
+    pub store: StoreConfig<WebhookConfig>,
+    /// Where Prometheus scrapes `/metrics`: `listen`, a listener of its
+    /// own; unset, the HTTP listener answers `/metrics` to loopback callers
+    /// only.
+    pub metrics: MetricsConfig,
     /// Logs, traces and metrics.
     pub telemetry: baton_service_kit::telemetry::TelemetryConfig,
     /// TLS of the gRPC listener and of the HTTP listener (`cert_file`,
@@ -26,30 +43,6 @@ pub struct WebhookConfig {
     /// gRPC: mTLS with the control service; never asked for on HTTP).
     /// Plain text when absent.
     pub tls: Option<baton_service_kit::tls::TlsConfig>,
-    /// A plain-text listener serving only `grpc.health.v1`, for probes that
-    /// cannot speak TLS (Kubernetes' gRPC probes). Off when unset.
-    pub health_listen: Option<SocketAddr>,
-    /// State directory: the SDK's transfer journal (`transfers.sqlite3`),
-    /// so that a restarted connector replays the transfers that ended and
-    /// never delivers one a second time. One process per directory.
-    /// Default `.baton/webhook`.
-    pub data_dir: PathBuf,
-    /// On SIGTERM, how long running transfers may go on (new ones are
-    /// refused) before the process exits; those still running are handed
-    /// to the next process through the journal. Default `30s`.
-    #[serde(with = "humantime_serde")]
-    pub drain_timeout: Duration,
-    /// HTTP listen address of the delivery log (`GET /v1/deliveries`) and
-    /// of the receivers' progress reports (`POST /v1/reports`). Default
-    /// `127.0.0.1:8096`.
-    pub http_listen: SocketAddr,
-    /// Timeouts and connection limit of that listener
-    /// (`header_read_timeout` 10s, `idle_timeout` 60s, `request_timeout`
-    /// 30s, `max_connections` 1024).
-    pub http: baton_service_kit::http::HttpLimits,
-    /// The URL receivers reach `http_listen` at, for `data.report_url`.
-    /// Default: `http://` + the bound address.
-    pub public_url: Option<String>,
     /// The SQLite file of the delivery log. Default
     /// `.baton/webhook-deliveries.sqlite3`.
     pub delivery_log: PathBuf,
@@ -65,19 +58,21 @@ pub struct WebhookConfig {
     pub retry: RetryConfig,
 }
 
+impl ConnectorDefaults for WebhookConfig {
+    const GRPC_LISTEN: SocketAddr = loopback(50066);
+    const HTTP_LISTEN: Option<SocketAddr> = Some(loopback(8096));
+    const DATA_DIR: Option<&'static str> = Some(".baton/webhook");
+}
+
 impl Default for WebhookConfig {
     fn default() -> Self {
         Self {
             name: "webhook".into(),
-            listen: SocketAddr::from(([127, 0, 0, 1], 50066)),
+            server: ServerConfig::default(),
+            store: StoreConfig::default(),
+            metrics: MetricsConfig::default(),
             telemetry: Default::default(),
             tls: None,
-            health_listen: None,
-            data_dir: PathBuf::from(".baton/webhook"),
-            drain_timeout: Duration::from_secs(30),
-            http_listen: SocketAddr::from(([127, 0, 0, 1], 8096)),
-            http: Default::default(),
-            public_url: None,
             delivery_log: PathBuf::from(".baton/webhook-deliveries.sqlite3"),
             max_context_bytes: 64 * 1024,
             endpoints: BTreeMap::new(),
@@ -169,7 +164,8 @@ impl Default for RetryConfig {
 impl WebhookConfig {
     /// Checks what serde cannot; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
-        self.http.check("http")?;
+        self.server.check()?;
+        self.metrics.check()?;
         if self.name.is_empty() {
             return Err("name: must not be empty".into());
         }
@@ -201,10 +197,10 @@ impl WebhookConfig {
                 }
             }
         }
-        if let Some(url) = &self.public_url {
-            let parsed = reqwest::Url::parse(url).map_err(|e| format!("public_url: {e}"))?;
+        if let Some(url) = &self.server.public_url {
+            let parsed = reqwest::Url::parse(url).map_err(|e| format!("server.public_url: {e}"))?;
             if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
-                return Err("public_url: must be an http(s) URL without a query".into());
+                return Err("server.public_url: must be an http(s) URL without a query".into());
             }
         }
         if self.retry.max_attempts == 0 {
@@ -268,6 +264,42 @@ billing = ["crm"]
         );
         let typo = GOOD.replace("url =", "ulr =");
         assert!(config(&typo).expect_err("refused").contains("ulr"));
+    }
+
+    #[test]
+    fn an_old_style_file_and_a_new_style_file_give_the_same_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = dir.path().join("old.toml");
+        std::fs::write(
+            &old,
+            format!(
+                "listen = \"0.0.0.0:50066\"\nhttp_listen = \"0.0.0.0:8096\"\n\
+                 public_url = \"https://webhook.example.com\"\ndata_dir = \"/var/lib/w\"\n\
+                 drain_timeout = \"5s\"\nhealth_listen = \"0.0.0.0:50050\"\n\
+                 delivery_log = \"/var/lib/w/log.sqlite3\"\n{GOOD}\n[http]\nmax_connections = 9\n"
+            ),
+        )
+        .expect("write");
+        let new = dir.path().join("new.toml");
+        std::fs::write(
+            &new,
+            format!(
+                "delivery_log = \"/var/lib/w/log.sqlite3\"\n{GOOD}\n[server]\n\
+                 grpc_listen = \"0.0.0.0:50066\"\nhttp_listen = \"0.0.0.0:8096\"\n\
+                 public_url = \"https://webhook.example.com\"\ndrain_timeout = \"5s\"\n\
+                 health_listen = \"0.0.0.0:50050\"\n\n[server.http]\nmax_connections = 9\n\n\
+                 [store]\ndata_dir = \"/var/lib/w\"\n"
+            ),
+        )
+        .expect("write");
+        let (from_old, moved) =
+            baton_connector_sdk::run::load::<WebhookConfig>(Some(&old)).expect("old file");
+        let (from_new, _) =
+            baton_connector_sdk::run::load::<WebhookConfig>(Some(&new)).expect("new file");
+        assert_eq!(moved.len(), 7, "{moved:?}");
+        assert_eq!(format!("{from_old:?}"), format!("{from_new:?}"));
+        assert_eq!(from_new.server.http.max_connections, 9);
+        from_new.validate().expect("valid");
     }
 
     #[test]

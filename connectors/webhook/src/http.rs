@@ -2,7 +2,9 @@
 //! /v1/deliveries?handoff_id=…&limit=…` answers `{"attempts": […]}`, oldest
 //! first; it carries no body, secret or context value, only what happened
 //! to each request. Progress reports: `POST /v1/reports`, signed per
-//! Standard Webhooks (see [`crate::report`]).
+//! Standard Webhooks (see [`crate::report`]). `/metrics` is not here: it
+//! is merged in for loopback callers only, or served on `metrics.listen`
+//! (see `baton_service_kit::metrics`).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -56,10 +58,6 @@ struct DeliveriesQuery {
 pub fn router(log: DeliveryLog, reports: Arc<Reports>) -> Router {
     Router::new()
         .route("/v1/deliveries", get(deliveries))
-        .route(
-            "/metrics",
-            get(baton_service_kit::telemetry::prometheus_scrape),
-        )
         .route(
             "/v1/reports",
             post(report).layer(DefaultBodyLimit::max(MAX_REPORT_BYTES)),

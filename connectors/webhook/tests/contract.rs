@@ -12,6 +12,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
+use baton_connector_sdk::config::StoreConfig;
 use baton_connector_webhook::WebhookConfig;
 use baton_connector_webhook::config::{Completion, EndpointConfig, RetryConfig};
 use baton_connector_webhook::signature::SigningSecret;
@@ -51,11 +52,9 @@ async fn start_connector(
     max_attempts: u32,
 ) -> Connector {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = WebhookConfig {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        http_listen: "127.0.0.1:0".parse().expect("address"),
+    let mut config = WebhookConfig {
         delivery_log: dir.path().join("deliveries.sqlite3"),
-        data_dir: dir.path().join("data"),
+        store: StoreConfig::at(Some(dir.path().join("data"))),
         endpoints: endpoints
             .into_iter()
             .map(|(name, config)| (name.to_owned(), config))
@@ -77,6 +76,8 @@ async fn start_connector(
         },
         ..Default::default()
     };
+    config.server.grpc_listen = "127.0.0.1:0".parse().expect("address");
+    config.server.http_listen = Some("127.0.0.1:0".parse().expect("address"));
     let bound = baton_connector_webhook::bind(config)
         .await
         .expect("connector binds");

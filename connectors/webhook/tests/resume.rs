@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use baton_connector_sdk::config::StoreConfig;
 use baton_connector_webhook::WebhookConfig;
 use baton_connector_webhook::config::{Completion, EndpointConfig, RetryConfig};
 use baton_connector_webhook::signature::SigningSecret;
@@ -62,11 +63,9 @@ impl Process {
 }
 
 fn config(dir: &Path, receiver: SocketAddr, completion: Completion) -> WebhookConfig {
-    WebhookConfig {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        http_listen: "127.0.0.1:0".parse().expect("address"),
+    let mut config = WebhookConfig {
         delivery_log: dir.join("deliveries.sqlite3"),
-        data_dir: dir.join("data"),
+        store: StoreConfig::at(Some(dir.join("data"))),
         endpoints: [(
             "crm".to_owned(),
             EndpointConfig {
@@ -87,16 +86,18 @@ fn config(dir: &Path, receiver: SocketAddr, completion: Completion) -> WebhookCo
             max_retry_after: Duration::from_secs(2),
         },
         ..Default::default()
-    }
+    };
+    config.server.grpc_listen = "127.0.0.1:0".parse().expect("address");
+    config.server.http_listen = Some("127.0.0.1:0".parse().expect("address"));
+    config
 }
 
 /// The same process again: the same addresses and journal.
 fn again(config: &WebhookConfig, first: &Process) -> WebhookConfig {
-    WebhookConfig {
-        listen: first.grpc,
-        http_listen: first.http,
-        ..config.clone()
-    }
+    let mut config = config.clone();
+    config.server.grpc_listen = first.grpc;
+    config.server.http_listen = Some(first.http);
+    config
 }
 
 fn request(handoff_id: &str) -> StartTransferRequest {

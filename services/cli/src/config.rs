@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use baton_connector_sdk::run::check_file;
 use baton_service_kit::config::load;
 
 use crate::exit;
@@ -29,28 +30,17 @@ pub enum ConfigCommand {
 }
 
 fn check(file: &std::path::Path, component: Component) -> Result<(), String> {
-    let file = Some(file);
     match component {
         Component::Control => {
             let config: baton_control::ControlConfig =
-                load(file, "BATON").map_err(|e| e.to_string())?;
+                load(Some(file), "BATON").map_err(|e| e.to_string())?;
             baton_control::check(&config).map(|_| ())
         }
-        Component::Queue => {
-            let config: baton_connector_queue::QueueConfig =
-                load(file, "BATON_QUEUE").map_err(|e| e.to_string())?;
-            config.validate()
-        }
-        Component::Sip => {
-            let config: baton_connector_sip::SipConfig =
-                load(file, "BATON_SIP").map_err(|e| e.to_string())?;
-            config.validate()
-        }
-        Component::Script => {
-            let config: baton_connector_script::ScriptConfig =
-                load(file, "BATON_SCRIPT").map_err(|e| e.to_string())?;
-            baton_connector_script::ScriptConnector::new(&config).map(|_| ())
-        }
+        // Connectors load and check as their binaries do (the SDK's runner),
+        // older top-level keys included.
+        Component::Queue => check_file::<baton_connector_queue::QueueConfig>(file),
+        Component::Sip => check_file::<baton_connector_sip::SipConfig>(file),
+        Component::Script => check_file::<baton_connector_script::ScriptConfig>(file),
     }
 }
 

@@ -3,13 +3,18 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use baton_connector_script::{ScriptConfig, ScriptConnector};
+use baton_connector_queue::QueueConfig;
+use baton_connector_script::ScriptConfig;
+use baton_connector_sdk::config::StoreConfig;
+use baton_connector_sdk::{RunnableConnector, ServeConnector};
+use baton_connector_sip::SipConfig;
 use baton_control::ControlConfig;
 use baton_control::config::ConnectorConfig;
 use baton_control::domain::routing::{DefaultConnectors, RouteConfig, RouteTargetConfig};
 use baton_service_kit::tls::TlsConfig;
 use baton_service_kit::tls::dev_ca::{self, DevCa};
 use baton_service_kit::{lifecycle, telemetry};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::exit;
@@ -54,12 +59,13 @@ fn steps(steps: &[&str]) -> Vec<String> {
 
 /// The demo contact center behind the embedded queue: queue `overflow`
 /// queues, rings and connects a scripted agent; queue `sales` has nobody.
-fn demo_config(listen: SocketAddr) -> ScriptConfig {
+fn demo_config(listen: SocketAddr, tls: Option<TlsConfig>) -> ScriptConfig {
     let mut config = ScriptConfig {
         name: "demo".into(),
-        listen,
+        tls,
         ..Default::default()
     };
+    config.server.grpc_listen = listen;
     config.targets.insert(
         "overflow".into(),
         steps(&[
@@ -80,6 +86,62 @@ fn demo_config(listen: SocketAddr) -> ScriptConfig {
         .targets
         .insert("sales".into(), steps(&["failed:no_agents"]));
     config
+}
+
+/// The embedded queue, with its store and journal in the dev data directory.
+fn queue_config(args: &DevArgs, tls: Option<TlsConfig>) -> QueueConfig {
+    let mut config = QueueConfig {
+        store: StoreConfig::at(Some(args.data_dir.join("queue"))),
+        tls,
+        ..Default::default()
+    };
+    config.server.grpc_listen = args.queue_listen;
+    config.server.http_listen = Some(args.desktop_listen);
+    config
+}
+
+/// The SIP connector with its journal on, as in deployments: a restarted
+/// `baton dev` ends the legs the previous run left ringing instead of
+/// forgetting them.
+fn sip_config(args: &DevArgs, tls: Option<TlsConfig>) -> SipConfig {
+    let mut config = SipConfig {
+        store: StoreConfig::at(Some(args.data_dir.join("sip"))),
+        tls,
+        ..Default::default()
+    };
+    config.server.grpc_listen = args.sip_listen;
+    config.sip.bind = args.sip_bind;
+    config
+}
+
+/// A connector running in this process, bound and served through the
+/// SDK's interface as its own binary would be.
+struct Running {
+    endpoints: Vec<(String, SocketAddr)>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Binds the connector of `config` and serves it until `stop`.
+    async fn start<C: RunnableConnector>(
+        config: C,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let bound = config.bind().await?;
+        let endpoints = bound.endpoints();
+        let stop = stop.clone();
+        let task = tokio::spawn(bound.serve(async move { stop.cancelled().await }));
+        Ok(Self { endpoints, task })
+    }
+
+    /// The address the connector announced as `name` (`grpc`, `http`, `sip`…).
+    fn addr(&self, name: &str) -> anyhow::Result<SocketAddr> {
+        self.endpoints
+            .iter()
+            .find(|(endpoint, _)| endpoint == name)
+            .map(|(_, addr)| *addr)
+            .ok_or_else(|| anyhow::anyhow!("no {name} address"))
+    }
 }
 
 fn connector(endpoint: SocketAddr, tls: Option<&DevCa>) -> ConnectorConfig {
@@ -189,41 +251,12 @@ async fn start(args: DevArgs) -> anyhow::Result<()> {
     // Connectors require the control service's client certificate (mTLS).
     let connector_tls = ca.as_ref().map(DevCa::server_config);
 
-    let demo = ScriptConnector::new(&demo_config(args.demo_listen)).map_err(anyhow::Error::msg)?;
-    let demo = baton_connector_sdk::bind(
-        demo,
-        baton_connector_sdk::ServeOptions::new(args.demo_listen).tls(connector_tls.clone()),
-    )
-    .await?;
-    let demo_addr = demo.addr;
-    let demo_stop = stop.clone();
-    let demo_task = tokio::spawn(demo.serve(async move { demo_stop.cancelled().await }));
-
-    let queue_config = baton_connector_queue::QueueConfig {
-        grpc_listen: args.queue_listen,
-        http_listen: args.desktop_listen,
-        data_dir: args.data_dir.join("queue"),
-        tls: connector_tls.clone(),
-        ..Default::default()
-    };
-    let queue = baton_connector_queue::bind(queue_config).await?;
-    let (queue_addr, desktop) = (queue.grpc_addr, queue.http_addr);
-    let queue_stop = stop.clone();
-    let queue_task = tokio::spawn(queue.serve(async move { queue_stop.cancelled().await }));
-
-    // The journal on, as in deployments: a restarted `baton dev` ends the
-    // legs the previous run left ringing instead of forgetting them.
-    let mut sip_config = baton_connector_sip::SipConfig {
-        listen: args.sip_listen,
-        tls: connector_tls,
-        data_dir: Some(args.data_dir.join("sip")),
-        ..Default::default()
-    };
-    sip_config.sip.bind = args.sip_bind;
-    let sip = baton_connector_sip::bind(sip_config).await?;
-    let (sip_grpc, sip_addr) = (sip.grpc_addr, sip.sip_addr);
-    let sip_stop = stop.clone();
-    let sip_task = tokio::spawn(sip.serve(async move { sip_stop.cancelled().await }));
+    let demo = Running::start(demo_config(args.demo_listen, connector_tls.clone()), &stop).await?;
+    let demo_addr = demo.addr("grpc")?;
+    let queue = Running::start(queue_config(&args, connector_tls.clone()), &stop).await?;
+    let (queue_addr, desktop) = (queue.addr("grpc")?, queue.addr("http")?);
+    let sip = Running::start(sip_config(&args, connector_tls), &stop).await?;
+    let (sip_grpc, sip_addr) = (sip.addr("grpc")?, sip.addr("sip")?);
 
     let config = control_config(&args, queue_addr, sip_grpc, demo_addr, ca.as_ref());
     let api_key = dev_api_key(&config)?;
@@ -295,8 +328,8 @@ Press Ctrl-C to stop.
     lifecycle::shutdown_signal().await;
     stop.cancel();
     control_task.await??;
-    queue_task.await??;
-    sip_task.await??;
-    demo_task.await??;
+    queue.task.await??;
+    sip.task.await??;
+    demo.task.await??;
     Ok(())
 }

@@ -177,7 +177,6 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
 /// service's gRPC address.
 pub async fn start_stack(dir: &Path, stop: &CancellationToken) -> anyhow::Result<SocketAddr> {
     let connector = ScriptConnector::new(&ScriptConfig {
-        listen: "127.0.0.1:0".parse()?,
         default_script: vec!["hold".into()],
         ..ScriptConfig::default()
     })

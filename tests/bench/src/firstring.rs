@@ -395,11 +395,7 @@ async fn start_stack(
     dir: &Path,
     stop: &CancellationToken,
 ) -> anyhow::Result<(SocketAddr, SocketAddr)> {
-    let mut sip_config = baton_connector_sip::SipConfig {
-        listen: "127.0.0.1:0".parse()?,
-        ..Default::default()
-    };
-    sip_config.sip.bind = "127.0.0.1:0".parse()?;
+    let sip_config = baton_connector_sip::SipConfig::ephemeral();
     let sip = baton_connector_sip::bind(sip_config).await?;
     let sip_addr = sip.grpc_addr;
     let sip_stop = stop.clone();

@@ -211,8 +211,7 @@ impl ContractServer {
 
 /// The connector's configuration for the contract server.
 pub fn config(server: &ContractServer) -> ConnectConfig {
-    ConnectConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
+    let mut config = ConnectConfig {
         region: REGION.into(),
         endpoint: Some(server.url()),
         instance_id: INSTANCE_ID.into(),
@@ -224,9 +223,11 @@ pub fn config(server: &ContractServer) -> ConnectConfig {
         queues: queues(),
         poll_interval: Duration::from_millis(100),
         request_timeout: Duration::from_secs(5),
-        data_dir: data_dir(),
+        store: baton_connector_sdk::config::StoreConfig::at(Some(data_dir())),
         ..Default::default()
-    }
+    };
+    config.server.grpc_listen = "127.0.0.1:0".parse().expect("addr");
+    config
 }
 
 /// A fresh directory for one connector's transfer journal, under Cargo's
@@ -245,7 +246,7 @@ pub fn data_dir() -> std::path::PathBuf {
 /// The same as a TOML file for the binary.
 pub fn config_toml(server: &ContractServer, rate: f64, burst: u32) -> String {
     let mut text = format!(
-        "listen = \"127.0.0.1:0\"\nregion = \"{REGION}\"\nendpoint = \"{}\"\ninstance_id = \"{INSTANCE_ID}\"\npoll_interval = \"100ms\"\nrate_per_second = {rate:?}\nburst = {burst}\ndata_dir = {data:?}\ndrain_timeout = \"1s\"\n\n[credentials]\naccess_key_id = \"{ACCESS_KEY_ID}\"\nsecret_access_key = \"{SECRET_ACCESS_KEY}\"\n",
+        "region = \"{REGION}\"\nendpoint = \"{}\"\ninstance_id = \"{INSTANCE_ID}\"\npoll_interval = \"100ms\"\nrate_per_second = {rate:?}\nburst = {burst}\n\n[server]\ngrpc_listen = \"127.0.0.1:0\"\ndrain_timeout = \"1s\"\n\n[store]\ndata_dir = {data:?}\n\n[credentials]\naccess_key_id = \"{ACCESS_KEY_ID}\"\nsecret_access_key = \"{SECRET_ACCESS_KEY}\"\n",
         server.url(),
         data = data_dir().display().to_string(),
     );

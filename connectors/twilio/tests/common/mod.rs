@@ -743,8 +743,7 @@ pub fn twilio(
 }
 
 pub fn config(api: SocketAddr) -> TwilioConfig {
-    TwilioConfig {
-        listen: "127.0.0.1:0".parse().expect("address"),
+    let mut config = TwilioConfig {
         api_base: format!("http://{api}"),
         credentials: Credentials {
             account_sid: ACCOUNT_SID.into(),
@@ -759,9 +758,11 @@ pub fn config(api: SocketAddr) -> TwilioConfig {
         },
         rate_per_second: 50.0,
         workflow_sid: Some(WORKFLOW_SID.into()),
-        data_dir: data_dir(),
+        store: baton_connector_sdk::config::StoreConfig::at(Some(data_dir())),
         ..Default::default()
-    }
+    };
+    config.server.grpc_listen = "127.0.0.1:0".parse().expect("address");
+    config
 }
 
 /// A fresh directory for one connector's transfer journal, under Cargo's
