@@ -6,7 +6,10 @@
 //! NOTIFY comes back over TLS to the connector's listener, which requires
 //! kamailio's client certificate. A proxy whose certificate another CA
 //! signed, or a peer that does not speak TLS, fails the handoff
-//! UNREACHABLE with the TLS reason, and no SIP leaves in clear.
+//! UNREACHABLE with the TLS reason, and no SIP leaves in clear. The
+//! connector's TLS listener refuses a peer without a client certificate
+//! (or with one another CA signed) when `require_client_cert` holds, as it
+//! does by default, and answers it when it is turned off.
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -154,21 +157,28 @@ impl Drop for Kamailio {
     }
 }
 
-/// The SIP connector sending everything over TLS to `proxy`, trusting
-/// `ca`, with a TLS listener that requires a client certificate from `ca`;
-/// and the control service in front of it.
+/// The SIP connector of [`start_sip_connector`], requiring client
+/// certificates, and the control service in front of it.
 struct Stack {
     connector: Service,
     control: Service,
 }
 
-impl Stack {
-    async fn start(dir: &Path, ca: &DevCa, proxy: SocketAddr) -> Self {
-        let sip_config = dir.join("sip.toml");
-        std::fs::write(
-            &sip_config,
-            format!(
-                r#"
+/// The SIP connector sending everything over TLS to `proxy`, trusting
+/// `ca`, with a TLS listener that requires a client certificate from `ca`
+/// or, with `require_client_cert` false, asks for none.
+async fn start_sip_connector(
+    dir: &Path,
+    ca: &DevCa,
+    proxy: SocketAddr,
+    require_client_cert: bool,
+) -> Service {
+    std::fs::create_dir_all(dir).expect("connector dir");
+    let sip_config = dir.join("sip.toml");
+    std::fs::write(
+        &sip_config,
+        format!(
+            r#"
 listen = "127.0.0.1:0"
 ring_timeout = "10s"
 notify_timeout = "10s"
@@ -184,21 +194,27 @@ ca_file = {ca:?}
 cert_file = {cert:?}
 key_file = {key:?}
 bind = "127.0.0.1:0"
+require_client_cert = {require_client_cert}
 handshake_timeout = "2s"
 "#,
-                ca = path(&ca.ca_cert),
-                cert = path(&ca.server_cert),
-                key = path(&ca.server_key),
-            ),
-        )
-        .expect("write sip config");
-        let connector = Service::start(
-            "baton-connector-sip",
-            &["--config", &path(&sip_config)],
-            dir,
-        )
-        .await
-        .expect("start the SIP connector");
+            ca = path(&ca.ca_cert),
+            cert = path(&ca.server_cert),
+            key = path(&ca.server_key),
+        ),
+    )
+    .expect("write sip config");
+    Service::start(
+        "baton-connector-sip",
+        &["--config", &path(&sip_config)],
+        dir,
+    )
+    .await
+    .expect("start the SIP connector")
+}
+
+impl Stack {
+    async fn start(dir: &Path, ca: &DevCa, proxy: SocketAddr) -> Self {
+        let connector = start_sip_connector(dir, ca, proxy, true).await;
         let control_config = dir.join("control.toml");
         std::fs::write(
             &control_config,
@@ -386,5 +402,102 @@ async fn nothing_is_sent_in_clear_to_a_peer_that_does_not_speak_tls() {
     assert!(
         !text.contains("INVITE") && !text.contains("SIP/2.0") && !text.contains("User-to-User"),
         "{text}"
+    );
+}
+
+/// Opens TLS to `listener` trusting `ca`, presenting the client
+/// certificate of `identity` (none without), and sends an OPTIONS: the
+/// reply's head, or why the connection ended without one (a refused
+/// handshake, an alert, or the connection closed).
+async fn options_over_tls(
+    listener: SocketAddr,
+    ca: &DevCa,
+    identity: Option<&DevCa>,
+) -> Result<String, String> {
+    let client = baton_service_kit::tls::ClientTlsFiles {
+        ca_file: ca.ca_cert.clone(),
+        cert_file: identity.map(|id| id.client_cert.clone()),
+        key_file: identity.map(|id| id.client_key.clone()),
+        server_name: None,
+    }
+    .rustls_config()
+    .expect("client TLS");
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(client));
+    let tcp = tokio::net::TcpStream::connect(listener)
+        .await
+        .expect("the listener accepts TCP");
+    let name = rustls::pki_types::ServerName::from(listener.ip());
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    let local = tls.get_ref().0.local_addr().expect("local address");
+    let options = format!(
+        "OPTIONS sip:baton@{listener};transport=tls SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bKtlsprobe\r\nMax-Forwards: 70\r\nFrom: <sips:probe@127.0.0.1>;tag=p\r\nTo: <sips:baton@127.0.0.1>\r\nCall-ID: tls-probe@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    use tokio::io::AsyncWriteExt;
+    tls.write_all(options.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    let mut reply = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let read = async {
+        loop {
+            match tls.read(&mut chunk).await {
+                Ok(0) => return Err(format!("closed after {} bytes", reply.len())),
+                Ok(length) => {
+                    reply.extend_from_slice(&chunk[..length]);
+                    let text = String::from_utf8_lossy(&reply).into_owned();
+                    if let Some((head, _)) = text.split_once("\r\n\r\n") {
+                        return Ok(head.to_owned());
+                    }
+                }
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+    };
+    // The listener answers or hangs up at once: a peer left hanging is
+    // neither, and fails the test rather than passing as refused.
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .expect("the listener neither answered nor closed the connection")
+}
+
+#[tokio::test]
+async fn the_tls_listener_refuses_a_peer_without_a_client_certificate_when_it_requires_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dev_ca::generate(&dir.path().join("ca")).expect("CA");
+    let rogue = dev_ca::generate(&dir.path().join("rogue")).expect("rogue CA");
+    // Nothing is sent to the proxy: only the listener is spoken to.
+    let proxy: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let requiring = start_sip_connector(&dir.path().join("requiring"), &ca, proxy, true).await;
+    let listener = requiring.addr("sips");
+    for (who, identity) in [("no certificate", None), ("another CA's", Some(&rogue))] {
+        let outcome = options_over_tls(listener, &ca, identity).await;
+        assert!(
+            outcome.is_err(),
+            "a peer with {who} was answered: {outcome:?}\n{}",
+            requiring.logs()
+        );
+    }
+    // The CA's client certificate gets the same OPTIONS answered: the
+    // refusals above were the certificate's, not the probe's.
+    let answered = options_over_tls(listener, &ca, Some(&ca)).await;
+    assert!(
+        answered
+            .as_deref()
+            .is_ok_and(|head| head.starts_with("SIP/2.0 200")),
+        "{answered:?}\n{}",
+        requiring.logs()
+    );
+    // With require_client_cert = false, a peer without one is answered.
+    let open = start_sip_connector(&dir.path().join("open"), &ca, proxy, false).await;
+    let answered = options_over_tls(open.addr("sips"), &ca, None).await;
+    assert!(
+        answered
+            .as_deref()
+            .is_ok_and(|head| head.starts_with("SIP/2.0 200")),
+        "{answered:?}\n{}",
+        open.logs()
     );
 }
