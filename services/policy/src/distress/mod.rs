@@ -49,7 +49,8 @@ pub(crate) fn score_text(text: &str) -> (f32, Vec<String>) {
     score_turn(text, &clauses)
 }
 
-/// Like [`score_text`] with the clauses already computed.
+/// Score of one customer turn whose clauses are already computed, 0..=1,
+/// and the cues that produced it.
 pub(crate) fn score_turn(text: &str, clauses: &[Vec<String>]) -> (f32, Vec<String>) {
     let mut evidence = Evidence::new();
     cues::lexicon_cues(clauses, &mut evidence);

@@ -12,6 +12,7 @@
 use crate::normalize::fold;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// One language file.
 #[derive(Debug, Deserialize)]
@@ -129,7 +130,7 @@ pub(crate) struct DistressWords {
 /// one list is an error, because it usually means a slip.
 #[derive(Debug, Default, Deserialize)]
 #[serde(try_from = "Vec<String>")]
-pub(crate) struct Words(HashSet<String>);
+pub(crate) struct Words(HashSet<String, Fnv>);
 
 impl Words {
     pub fn contains(&self, word: &str) -> bool {
@@ -156,7 +157,7 @@ impl TryFrom<Vec<String>> for Words {
     type Error = String;
 
     fn try_from(list: Vec<String>) -> Result<Self, String> {
-        let mut set = HashSet::with_capacity(list.len());
+        let mut set = HashSet::with_capacity_and_hasher(list.len(), Fnv::default());
         for word in list {
             check_word(&word)?;
             if set.contains(&word) {
@@ -202,7 +203,7 @@ pub(crate) struct WeightedPhrase {
 /// Single words or stems with their weights.
 #[derive(Debug, Default, Deserialize)]
 #[serde(try_from = "HashMap<String, Weight>")]
-pub(crate) struct Weights(HashMap<String, f32>);
+pub(crate) struct Weights(HashMap<String, f32, Fnv>);
 
 impl Weights {
     /// The word as stored (a `'static` borrow for the lexicon) and its weight.
@@ -232,7 +233,7 @@ impl TryFrom<HashMap<String, Weight>> for Weights {
     type Error = String;
 
     fn try_from(map: HashMap<String, Weight>) -> Result<Self, String> {
-        let mut weights = HashMap::with_capacity(map.len());
+        let mut weights = HashMap::with_capacity_and_hasher(map.len(), Fnv::default());
         for (word, Weight(weight)) in map {
             check_word(&word)?;
             weights.insert(word, weight);
@@ -254,6 +255,33 @@ impl TryFrom<f32> for Weight {
             Ok(Self(weight))
         } else {
             Err(format!("weight {weight} is not between 0 and 1"))
+        }
+    }
+}
+
+/// FNV-1a for the lexicon's sets. They are a fixed vocabulary of short words,
+/// looked up several times for every token of every turn; SipHash's
+/// defence against chosen keys buys nothing for a table only the build
+/// fills, and costs about a tenth of an evaluation.
+type Fnv = BuildHasherDefault<Fnv1a>;
+
+#[derive(Debug)]
+pub(crate) struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv1a {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
     }
 }
