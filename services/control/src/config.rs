@@ -120,18 +120,10 @@ impl Default for ContextReadsConfig {
     }
 }
 
-/// The Prometheus endpoint. Metrics mix every tenant's handoffs, so they
-/// are not served to whoever reaches the context pages.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MetricsConfig {
-    /// A listener of its own for `/metrics` (e.g. `0.0.0.0:9464` for a
-    /// scraper on the pod network). Unset: `/metrics` is served on the
-    /// HTTP listener to loopback callers only.
-    pub listen: Option<SocketAddr>,
-    /// That listener's limits.
-    pub http: baton_service_kit::http::HttpLimits,
-}
+/// The Prometheus endpoint, the same for every service with an HTTP
+/// listener. Metrics mix every tenant's handoffs, so they are not served to
+/// whoever reaches the context pages.
+pub use baton_service_kit::metrics::MetricsConfig;
 
 /// Retention of what customers said.
 #[derive(Debug, Clone, Deserialize)]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::Extension;
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -48,9 +48,6 @@ pub struct HttpState {
     /// Refused tokens per source address (shared with the gRPC listener's
     /// failed authentications).
     pub failures: baton_auth::FailureLimiter,
-    /// Whether `/metrics` is served here (to loopback callers only),
-    /// because no `metrics.listen` of its own is configured.
-    pub metrics_here: bool,
 }
 
 /// How often one handoff's context may be read, in bounded memory.
@@ -83,40 +80,15 @@ pub struct TokenQuery {
     token: Option<String>,
 }
 
+/// The context pages. `/metrics` is not here: the server merges in the
+/// kit's metrics routes (loopback callers only, or none with a
+/// `metrics.listen` of its own).
 pub fn router(state: HttpState) -> Router {
-    let mut router = Router::new().route("/healthz", get(|| async { "ok" }));
-    if state.metrics_here {
-        router = router.route("/metrics", get(loopback_metrics));
-    }
-    router
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
         .route("/v1/handoffs/{id}/context", get(context_json))
         .route("/v1/handoffs/{id}/screen-pop", get(screen_pop))
         .with_state(state)
-}
-
-/// `/metrics` alone, for the `metrics.listen` listener.
-pub fn metrics_router() -> Router {
-    Router::new().route(
-        "/metrics",
-        get(baton_service_kit::telemetry::prometheus_scrape),
-    )
-}
-
-/// Metrics mix every tenant's handoffs: on the listener that serves
-/// context pages to the world they are for the host itself only.
-async fn loopback_metrics(peer: Peer) -> Response {
-    match peer {
-        Some(Extension(ConnectInfo(peer))) if peer.ip().is_loopback() => {
-            baton_service_kit::telemetry::prometheus_scrape()
-                .await
-                .into_response()
-        }
-        _ => (
-            StatusCode::FORBIDDEN,
-            "metrics are served to loopback callers only here; set metrics.listen",
-        )
-            .into_response(),
-    }
 }
 
 /// Whether tokens of `handoff` still open it at `now_ms`.

@@ -12,6 +12,7 @@ use baton_service_kit::grpc::{
 };
 use baton_service_kit::lifecycle::announce_ready;
 use baton_service_kit::message_size::MessageSizeLayer;
+use baton_service_kit::metrics::MetricsEndpoint;
 use baton_service_kit::tls::{Alpn, HttpListener, ServerTls, TlsConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -42,7 +43,7 @@ pub struct BoundControl {
     grpc_listener: TcpListener,
     grpc_tls: Option<Arc<ServerTls>>,
     http_listener: HttpListener,
-    metrics_listener: Option<TcpListener>,
+    metrics: MetricsEndpoint,
     probe_listener: Option<TcpListener>,
     api: HandoffApi,
     http_state: HttpState,
@@ -149,14 +150,7 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
     let http_listener = HttpListener::new(http_listener, http_tls.as_ref())?;
-    let metrics_listener = match config.metrics.listen {
-        Some(listen) => Some(
-            TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("metrics.listen: cannot listen on {listen}"))?,
-        ),
-        None => None,
-    };
+    let metrics = MetricsEndpoint::bind(&config.metrics).await?;
     let probe_listener = match config.server.health_listen {
         Some(listen) => Some(
             TcpListener::bind(listen)
@@ -216,14 +210,13 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
             reads: crate::http::ReadLimiter::new(&config.context_reads)
                 .map_err(anyhow::Error::msg)?,
             failures,
-            metrics_here: config.metrics.listen.is_none(),
         },
         store,
         config,
         grpc_listener,
         grpc_tls,
         http_listener,
-        metrics_listener,
+        metrics,
         probe_listener,
         api,
         dispatcher,
@@ -275,7 +268,7 @@ impl BoundControl {
             grpc_listener,
             grpc_tls,
             http_listener,
-            metrics_listener,
+            metrics,
             probe_listener,
             api,
             http_state,
@@ -326,8 +319,8 @@ impl BoundControl {
         if let Some(probe) = &probe_listener {
             endpoints.push(("health", probe.local_addr()?));
         }
-        if let Some(metrics) = &metrics_listener {
-            endpoints.push(("metrics", metrics.local_addr()?));
+        if let Some(addr) = metrics.local_addr() {
+            endpoints.push(("metrics", addr));
         }
         announce_ready("baton-control", &endpoints);
 
@@ -364,26 +357,12 @@ impl BoundControl {
         let http_stopping = stopping.clone();
         let http = baton_service_kit::http::serve(
             http_listener,
-            router(http_state),
+            router(http_state).merge(metrics.on_service_listener()),
             config.server.http.clone(),
             async move { http_stopping.cancelled().await },
         );
         let metrics_stopping = stopping.clone();
-        let metrics_limits = config.metrics.http.clone();
-        let metrics = async move {
-            match metrics_listener {
-                Some(listener) => {
-                    baton_service_kit::http::serve(
-                        HttpListener::Plain(listener),
-                        crate::http::metrics_router(),
-                        metrics_limits,
-                        async move { metrics_stopping.cancelled().await },
-                    )
-                    .await
-                }
-                None => Ok(()),
-            }
-        };
+        let metrics = metrics.serve(async move { metrics_stopping.cancelled().await });
 
         let drain_timeout = config.server.drain_timeout;
         let drain_started = stopping.clone();
