@@ -20,18 +20,16 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use baton_service_kit::sqlite_file::{self, TRANSFER_JOURNAL};
 use baton_proto::connector::v1::{StartTransferRequest, StartTransferResponse};
 use prost::Message;
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
 /// A transfer's identity: (handoff id, attempt).
 pub(crate) type Key = (String, u32);
 
-/// Written in the file's header at creation ("BATN"): a file without it
-/// was not written by this SDK and is never used as a journal.
-const APPLICATION_ID: i32 = 0x4241_544E;
 /// The schema version this SDK writes (`user_version`).
 const SCHEMA_VERSION: i32 = 1;
 /// How often the writer prunes what is no longer kept.
@@ -122,29 +120,17 @@ impl Journal {
     /// journal, naming it. Blocking: call it off the runtime.
     pub(crate) fn open(path: &Path) -> anyhow::Result<(Self, Vec<Journalled>)> {
         let shown = path.display();
-        match std::fs::metadata(path) {
-            Ok(meta) if !meta.is_file() => {
-                bail!("transfer journal {shown}: exists and is not a file")
-            }
-            Ok(meta) if meta.len() == 0 => bail!(
-                "transfer journal {shown}: the file is empty (zero bytes), so it holds no \
-                 journal; it is left untouched: move it away to start with a new journal"
-            ),
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create(path)?,
-            Err(e) => bail!("transfer journal {shown}: cannot read it: {e}"),
-        }
-        let connection = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .with_context(|| format!("transfer journal {shown}: cannot open it"))?;
-        check(&connection).map_err(|e| {
+        let refused = |e: &dyn std::fmt::Display| {
             anyhow::anyhow!(
                 "transfer journal {shown}: {e}; it is left untouched: move it away to start \
                  with a new journal"
             )
-        })?;
+        };
+        if !sqlite_file::exists(path).map_err(|e| refused(&e))? {
+            create(path).map_err(|e| anyhow::anyhow!("transfer journal {shown}: {e}"))?;
+        }
+        let connection = sqlite_file::open_existing(path).map_err(|e| refused(&e))?;
+        check(&connection).map_err(|e| refused(&e))?;
         connection
             .pragma_update(None, "synchronous", "NORMAL")
             .and_then(|()| connection.busy_timeout(Duration::from_secs(5)))
@@ -228,67 +214,21 @@ impl Journal {
     }
 }
 
-/// Creates a journal under a temporary name and renames it into place, so
-/// that a crash while creating leaves no half-made file at `path` (which
-/// the next start would refuse).
-fn create(path: &Path) -> anyhow::Result<()> {
-    let shown = path.display();
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| {
-            format!(
-                "transfer journal {shown}: cannot create its directory {}",
-                parent.display()
-            )
-        })?;
-    }
-    let mut creating = path.as_os_str().to_owned();
-    creating.push(".creating");
-    let creating = PathBuf::from(creating);
-    // Our own leftover of a crash during creation, if any.
-    let _ = std::fs::remove_file(&creating);
-    let connection = Connection::open(&creating)
-        .with_context(|| format!("transfer journal {shown}: cannot create it"))?;
-    connection
-        .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
-        .and_then(|()| {
-            connection.execute_batch(&format!(
-                "BEGIN; PRAGMA application_id = {APPLICATION_ID}; \
-                 PRAGMA user_version = {SCHEMA_VERSION}; {SCHEMA} COMMIT;"
-            ))
-        })
-        .with_context(|| format!("transfer journal {shown}: cannot create it"))?;
-    drop(connection);
-    std::fs::rename(&creating, path)
-        .with_context(|| format!("transfer journal {shown}: cannot move the new file in place"))
+/// Creates a journal (see [`sqlite_file::create`]: a crash while creating
+/// leaves no half-made file at `path`).
+fn create(path: &Path) -> Result<(), sqlite_file::FileError> {
+    sqlite_file::create(path, TRANSFER_JOURNAL, |connection| {
+        connection.execute_batch(&format!(
+            "BEGIN; PRAGMA user_version = {SCHEMA_VERSION}; {SCHEMA} COMMIT;"
+        ))
+    })
 }
 
-/// The file is a sound SQLite database that this SDK created.
+/// The file is a sound SQLite database that this SDK created, of the
+/// schema version it reads.
 fn check(connection: &Connection) -> Result<(), String> {
-    let unreadable = |e: rusqlite::Error| format!("not a readable SQLite database ({e})");
-    let mut statement = connection
-        .prepare("PRAGMA quick_check")
-        .map_err(unreadable)?;
-    let problems = statement
-        .query_map([], |row| row.get::<_, String>(0))
-        .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-        .map_err(unreadable)?;
-    if problems != ["ok"] {
-        return Err(format!(
-            "corrupt (quick_check: {})",
-            problems.into_iter().take(3).collect::<Vec<_>>().join("; ")
-        ));
-    }
-    let id: i32 = connection
-        .query_row("PRAGMA application_id", [], |row| row.get(0))
-        .map_err(unreadable)?;
-    if id != APPLICATION_ID {
-        return Err(format!(
-            "not a Baton transfer journal (application_id {id:#x}, a journal has {APPLICATION_ID:#x})"
-        ));
-    }
-    let version: i32 = connection
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(unreadable)?;
+    sqlite_file::verify(connection, TRANSFER_JOURNAL, None).map_err(|e| e.to_string())?;
+    let (_, version) = sqlite_file::header(connection).map_err(|e| e.to_string())?;
     if version != SCHEMA_VERSION {
         return Err(format!(
             "schema version {version}, this connector reads version {SCHEMA_VERSION}"
@@ -522,7 +462,7 @@ mod tests {
             .expect("another database");
         let error = refusal(&path);
         assert!(error.contains(&path.display().to_string()), "{error}");
-        assert!(error.contains("not a Baton transfer journal"), "{error}");
+        assert!(error.contains("Baton transfer journal"), "{error}");
     }
 
     #[tokio::test]
