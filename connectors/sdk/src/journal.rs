@@ -21,8 +21,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use baton_service_kit::sqlite_file::{self, TRANSFER_JOURNAL};
 use baton_proto::connector::v1::{StartTransferRequest, StartTransferResponse};
+use baton_service_kit::sqlite_file::{self, TRANSFER_JOURNAL};
 use prost::Message;
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
