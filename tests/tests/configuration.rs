@@ -187,3 +187,105 @@ async fn a_bad_value_stops_the_service_at_start_naming_the_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("telemetry.trace_sample_ratio"), "{stderr}");
 }
+
+/// Connectors load their files through the connector SDK's runner: a file
+/// written for an earlier release (top-level `grpc_listen`, `http_listen`,
+/// `data_dir`) starts the queue on the same addresses as one written with
+/// `[server]` and `[store]`, logging one deprecation warning per moved key
+/// that names its new place; the environment and the flags override both
+/// the same way as the control service's.
+#[tokio::test]
+async fn a_connector_reads_old_top_level_keys_and_new_sections_alike() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (grpc, http) = (free_port(), free_port());
+    let data = dir.path().join("queue-data").display().to_string();
+    let old = dir.path().join("old.toml");
+    std::fs::write(
+        &old,
+        format!(
+            "grpc_listen = \"127.0.0.1:{grpc}\"\nhttp_listen = \"127.0.0.1:{http}\"\ndata_dir = {data:?}\n"
+        ),
+    )
+    .expect("write config");
+    let mut queue = Service::start(
+        "baton-connector-queue",
+        &["--config", old.to_str().expect("path")],
+        dir.path(),
+    )
+    .await
+    .expect("the queue starts on an old-style file");
+    assert_eq!(
+        (queue.addr("grpc").port(), queue.addr("http").port()),
+        (grpc, http)
+    );
+    let logs = queue.logs();
+    for (old_key, new_key) in [
+        ("grpc_listen", "server.grpc_listen"),
+        ("http_listen", "server.http_listen"),
+        ("data_dir", "store.data_dir"),
+    ] {
+        let warning = format!("deprecated configuration key {old_key}: write it as {new_key}");
+        assert_eq!(
+            logs.matches(&warning).count(),
+            1,
+            "{warning} once in:\n{logs}"
+        );
+    }
+    assert!(queue.stop().await.expect("stops").success());
+
+    let new = dir.path().join("new.toml");
+    std::fs::write(
+        &new,
+        format!(
+            "[server]\ngrpc_listen = \"127.0.0.1:{grpc}\"\nhttp_listen = \"127.0.0.1:{http}\"\n\n[store]\ndata_dir = {data:?}\n"
+        ),
+    )
+    .expect("write config");
+    let env_http = free_port();
+    let env_http_address = format!("127.0.0.1:{env_http}");
+    let flag_grpc = free_port();
+    let flag_grpc_address = format!("127.0.0.1:{flag_grpc}");
+    let queue = Service::start_with_env(
+        "baton-connector-queue",
+        &[
+            "--config",
+            new.to_str().expect("path"),
+            "--listen",
+            &flag_grpc_address,
+        ],
+        &[("BATON_QUEUE_SERVER__HTTP_LISTEN", env_http_address.as_str())],
+        dir.path(),
+    )
+    .await
+    .expect("the queue starts on a new-style file");
+    assert_eq!(
+        queue.addr("grpc").port(),
+        flag_grpc,
+        "the flag wins over the file"
+    );
+    assert_eq!(
+        queue.addr("http").port(),
+        env_http,
+        "the environment wins over the file"
+    );
+    assert!(!queue.logs().contains("deprecated"), "{}", queue.logs());
+
+    // A key at both places is refused, naming both.
+    let both = dir.path().join("both.toml");
+    std::fs::write(
+        &both,
+        format!("data_dir = {data:?}\n\n[store]\ndata_dir = {data:?}\n"),
+    )
+    .expect("write config");
+    let output = tokio::process::Command::new(binary("baton-connector-queue"))
+        .args(["--config", both.to_str().expect("path")])
+        .output()
+        .await
+        .expect("run baton-connector-queue");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("store.data_dir") && stderr.contains("data_dir (its older name)"),
+        "{stderr}"
+    );
+}
