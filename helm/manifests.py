@@ -70,15 +70,15 @@ def seconds(duration):
 
 
 def check_journal(name, deployment, config, claims):
-    """A connector's data_dir (from its file, or --data-dir when the file is
-    not the chart's) is the mount of an emptyDir or of a claim the chart
-    renders (or names); with a claim the pod runs alone, Recreate; the pod's
-    grace period outlasts its drain_timeout."""
+    """A connector's store.data_dir (from its file, or --data-dir when the
+    file is not the chart's) is the mount of an emptyDir or of a claim the
+    chart renders (or names); with a claim the pod runs alone, Recreate; the
+    pod's grace period outlasts its server.drain_timeout."""
     pod = deployment["spec"]["template"]["spec"]
     main = pod["containers"][0]
     command = main["command"]
     if config is not None:
-        data_dir = config.get("data_dir")
+        data_dir = config.get("store", {}).get("data_dir")
     elif "--data-dir" in command:
         data_dir = command[command.index("--data-dir") + 1]
     else:
@@ -98,7 +98,7 @@ def check_journal(name, deployment, config, claims):
     elif volume.get("emptyDir") != {}:
         fail(f"{name}: data_dir {data_dir} is on neither an emptyDir nor a claim: {volume}")
     if config is not None:
-        drain = seconds(config.get("drain_timeout"))
+        drain = seconds(config.get("server", {}).get("drain_timeout"))
         grace = pod.get("terminationGracePeriodSeconds")
         if not isinstance(grace, int) or grace <= drain:
             fail(f"{name}: terminationGracePeriodSeconds {grace} does not outlast drain_timeout {drain}s")

@@ -120,12 +120,17 @@ def localize(component, config, work, bin_dir):
     config.get("telemetry", {}).pop("otlp_endpoint", None)
     if "tls" in config or "connector_tls" in config:
         localize_tls(config, dev_certificates(bin_dir, work))
-    if "health_listen" in config:
-        config["health_listen"] = loopback
-    if "data_dir" in config and component != "control":
-        # The connector's data volume: its transfer journal (and the
+    if config.get("metrics", {}).get("listen"):
+        config["metrics"]["listen"] = loopback
+    if component != "control":
+        # Every connector's shared sections (the connector SDK's): its
+        # listeners, and its data volume (the transfer journal, and the
         # queue's store).
-        config["data_dir"] = os.path.join(work, "data")
+        server = config.setdefault("server", {})
+        for key in ("grpc_listen", "http_listen", "health_listen"):
+            if key in server:
+                server[key] = loopback
+        config.setdefault("store", {})["data_dir"] = os.path.join(work, "data")
     if component == "control":
         if "auth" in config:
             localize_auth(config["auth"], work, bin_dir)
@@ -135,22 +140,13 @@ def localize(component, config, work, bin_dir):
         with open(key, "wb") as f:
             f.write(os.urandom(32))
         config["store"] = {"data_dir": os.path.join(work, "data"), "token_key_file": key}
-    elif component == "queue":
-        config["grpc_listen"] = loopback
-        config["http_listen"] = loopback
     elif component == "sip":
-        config["listen"] = loopback
         config["sip"]["bind"] = loopback
     elif component == "webhook":
-        config["listen"] = loopback
-        config["http_listen"] = loopback
         os.makedirs(os.path.join(work, "data"), exist_ok=True)
         config["delivery_log"] = os.path.join(work, "data", "deliveries.sqlite3")
     elif component == "twilio":
-        config["listen"] = loopback
         config["callbacks"]["listen"] = loopback
-    elif component == "amazon-connect":
-        config["listen"] = loopback
     return config
 
 
@@ -201,9 +197,9 @@ def main():
         process.wait()
         log = open(os.path.join(work, "stderr.log")).read()
         sys.exit(f"{component}: no readiness line from {source}\n{''.join(seen)}{log}")
-    # Every connector keeps its transfer journal in data_dir (the SDK opens
-    # it before the readiness line).
-    journal = os.path.join(config.get("data_dir") or "", "transfers.sqlite3")
+    # Every connector keeps its transfer journal in store.data_dir (the SDK
+    # opens it before the readiness line).
+    journal = os.path.join(config.get("store", {}).get("data_dir") or "", "transfers.sqlite3")
     if component != "control" and not os.path.isfile(journal):
         process.kill()
         process.wait()

@@ -13,8 +13,9 @@
 # Each rendered file also starts its service (listen addresses and mounted
 # paths moved to loopback and a temporary directory, the variables the pod
 # takes from Secrets set), a connector opens its transfer journal in its
-# data_dir, and each stops on SIGTERM. Every connector's data_dir must be
-# on its pod's data volume and its grace period outlast its drain_timeout.
+# store.data_dir, and each stops on SIGTERM. Every connector's
+# store.data_dir must be on its pod's data volume and its grace period
+# outlast its server.drain_timeout.
 #
 # Needs node/npm, python3/pip and the release binaries in target/release.
 set -euo pipefail
@@ -199,12 +200,8 @@ expect("tls-everywhere components", sorted(tls_deployments),
 for component, deployment in tls_deployments.items():
     main = container(deployment)
     expect(f"{component} probe port", main["readinessProbe"]["grpc"]["port"], 50050)
-    if component in ("webhook", "twilio"):
-        # These binaries take the health listener from their file only.
-        expect(f"{component} health listener",
-               config("tls-everywhere", component).get("health_listen"), "0.0.0.0:50050")
-    else:
-        expect(f"{component} health listener", main["command"][-2:], ["--health-listen", "0.0.0.0:50050"])
+    # Every binary takes the flag (the connectors through the SDK's runner).
+    expect(f"{component} health listener", main["command"][-2:], ["--health-listen", "0.0.0.0:50050"])
     mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
     expect(f"{component} TLS mount", mounts.get("tls"), "/etc/baton/tls")
 sip = env(tls_deployments["sip"])
@@ -212,22 +209,24 @@ expect("sip TLS from the environment", (sip.get("BATON_SIP_TLS__CERT_FILE"),
        sip.get("BATON_SIP_TLS__CLIENT_CA_FILE")), ("/etc/baton/tls/tls.crt", "/etc/baton/tls/ca.crt"))
 expect("sip OTLP from the environment", sip.get("BATON_SIP_TELEMETRY__OTLP_ENDPOINT"),
        "http://otel-collector.observability.svc:4317")
-# ServiceMonitors scrape the HTTP listeners over https, trusting the TLS
-# Secret's CA; the control service's own metrics listener is plain HTTP
-# on its metrics port, which its Service and pod expose.
+# ServiceMonitors scrape each component's own metrics listener, plain HTTP
+# on its metrics port, which its Service and pod expose (the HTTP ports
+# answer /metrics to loopback callers only).
 monitors = manifests("tls-everywhere", "ServiceMonitor")
 expect("tls-everywhere ServiceMonitors", sorted(monitors), ["control", "queue", "webhook"])
-control_monitor = monitors.pop("control")["spec"]["endpoints"][0]
-expect("control scrape port and scheme", (control_monitor["port"], control_monitor.get("scheme")), ("metrics", None))
-expect("control metrics listener", config("tls-everywhere", "control").get("metrics"), {"listen": "0.0.0.0:9464"})
-control_service = manifests("tls-everywhere", "Service")["control"]
-expect("control Service metrics port",
-       [p["port"] for p in control_service["spec"]["ports"] if p["name"] == "metrics"], [9464])
+services = manifests("tls-everywhere", "Service")
 for component, monitor in monitors.items():
     endpoint = monitor["spec"]["endpoints"][0]
-    expect(f"{component} scrape scheme", endpoint.get("scheme"), "https")
-    expect(f"{component} scrape CA", endpoint["tlsConfig"],
-           {"ca": {"secret": {"name": "baton-tls", "key": "ca.crt"}}, "serverName": f"baton-{component}"})
+    expect(f"{component} scrape port and scheme", (endpoint["port"], endpoint.get("scheme")), ("metrics", None))
+    expect(f"{component} metrics listener", config("tls-everywhere", component).get("metrics"),
+           {"listen": "0.0.0.0:9464"})
+    expect(f"{component} Service metrics port",
+           [p["port"] for p in services[component]["spec"]["ports"] if p["name"] == "metrics"], [9464])
+    ports = {p["name"]: p["containerPort"] for p in container(tls_deployments[component])["ports"]}
+    expect(f"{component} pod metrics port", ports.get("metrics"), 9464)
+# Without a ServiceMonitor nothing opens a metrics listener.
+for component in ("control", "queue"):
+    expect(f"default {component} metrics", config("default", component).get("metrics"), None)
 # Authentication with TLS: every verifier from its Secret.
 expect("tls-everywhere auth", control["auth"],
        {"mode": "required", "api_keys_file": "/etc/baton/auth/api-keys.toml",
@@ -291,8 +290,8 @@ for scenario in ("webhook-twilio", "tls-everywhere"):
             # An existing Secret holds the file: the chart sets data_dir by flag.
             expect(f"{scenario} sip --data-dir", container(deployment)["command"][3:5], ["--data-dir", data_dir])
         else:
-            expect(f"{scenario} {component} data_dir", config(scenario, component)["data_dir"], data_dir)
-            expect(f"{scenario} {component} drain_timeout", config(scenario, component)["drain_timeout"], "30s")
+            expect(f"{scenario} {component} data_dir", config(scenario, component)["store"]["data_dir"], data_dir)
+            expect(f"{scenario} {component} drain_timeout", config(scenario, component)["server"]["drain_timeout"], "30s")
         expect(f"{scenario} {component} grace", deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"], 40)
         if not (scenario == "tls-everywhere" and component == "webhook"):
             expect(f"{scenario} {component} data volume", volume(deployment, data_dir), {"emptyDir": {}})
@@ -302,8 +301,8 @@ expect("webhook delivery log beside the journal", config("webhook-twilio", "webh
 # SIP with persistence: its journal on its claim, one pod at a time, the
 # grace period from drainTimeoutSeconds.
 sip = deployments("sip-trunk-only")["sip"]
-expect("sip data_dir", config("sip-trunk-only", "sip")["data_dir"], "/var/lib/baton-sip")
-expect("sip drain_timeout", config("sip-trunk-only", "sip")["drain_timeout"], "35s")
+expect("sip data_dir", config("sip-trunk-only", "sip")["store"]["data_dir"], "/var/lib/baton-sip")
+expect("sip drain_timeout", config("sip-trunk-only", "sip")["server"]["drain_timeout"], "35s")
 expect("sip grace", sip["spec"]["template"]["spec"]["terminationGracePeriodSeconds"], 45)
 expect("sip data volume", volume(sip, "/var/lib/baton-sip"), {"persistentVolumeClaim": {"claimName": "baton-sip-data"}})
 expect("sip strategy with a claim", sip["spec"]["strategy"], {"type": "Recreate"})
@@ -371,10 +370,11 @@ if "credentials" in config("webhook-twilio", "twilio"):
     sys.exit("twilio.yaml carries credentials")
 connect = config("webhook-twilio", "amazon-connect")
 expect("amazon-connect.yaml", {k: v for k, v in connect.items() if k != "queues"},
-       {"name": "amazon-connect", "listen": "0.0.0.0:50068", "region": "eu-west-2",
+       {"name": "amazon-connect", "region": "eu-west-2",
         "instance_id": "4f1b2c3d-5e6f-4a0b-8c9d-0e1f2a3b4c5d", "rate_per_second": 2,
         "burst": 5, "poll_interval": "3s", "request_timeout": "10s",
-        "data_dir": "/var/lib/baton-amazon-connect", "drain_timeout": "30s",
+        "server": {"grpc_listen": "0.0.0.0:50068", "drain_timeout": "30s"},
+        "store": {"data_dir": "/var/lib/baton-amazon-connect"},
         "telemetry": {"log_format": "json"}})
 expect("amazon-connect queues", sorted(connect["queues"]), ["claims", "claims-lead"])
 # Existing Secrets: referenced by name, the API key optional.
@@ -393,15 +393,19 @@ expect("amazon-connect existing Secret", {(v["secret"], v["key"], v["optional"])
 policies = manifests("webhook-twilio", "NetworkPolicy")
 control_pods = {"app.kubernetes.io/name": "baton", "app.kubernetes.io/instance": "baton",
                 "app.kubernetes.io/component": "control"}
-peers = {"webhook": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "crm"}}},
-                     {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+peers = {"webhook": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "crm"}}}],
          "twilio": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]}
+monitoring = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
 for component, wanted in peers.items():
-    grpc, http = policies[component]["spec"]["ingress"]
+    grpc, http, *metrics = policies[component]["spec"]["ingress"]
     expect(f"{component} gRPC peers", grpc["from"], [{"podSelector": {"matchLabels": control_pods}}])
     expect(f"{component} gRPC port", grpc["ports"], [{"port": "grpc", "protocol": "TCP"}])
     expect(f"{component} HTTP port", http["ports"], [{"port": "http", "protocol": "TCP"}])
     expect(f"{component} HTTP peers", http["from"], wanted)
+    # The webhook connector's metrics port (serviceMonitor on) admits the
+    # scraper's namespace only; Twilio has no metrics listener.
+    expect(f"{component} metrics rule", metrics,
+           [{"ports": [{"port": "metrics", "protocol": "TCP"}], "from": monitoring}] if component == "webhook" else [])
 # Amazon Connect has no listener but gRPC: one rule, the control pods; its
 # calls to AWS are egress, which no policy restricts.
 connect_policy = policies["amazon-connect"]["spec"]

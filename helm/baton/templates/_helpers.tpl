@@ -210,7 +210,9 @@ spec:
 {{- end }}
 {{- end -}}
 
-{{/* A component's ServiceMonitor: the control service, the queue and the webhook connector serve /metrics on their HTTP port (https with TLS on). */}}
+{{/* A component's ServiceMonitor on `port`: the control service, the queue and
+the webhook connector serve /metrics on a plain-HTTP listener of their own
+("plain" true); another port is scraped over https with TLS on. */}}
 {{- define "baton.serviceMonitor" -}}
 {{- if .root.Values.serviceMonitor.enabled }}
 apiVersion: monitoring.coreos.com/v1
@@ -334,7 +336,9 @@ spec:
 and its other listeners (ports: list of (dict "port" name "protocol" …))
 from `from` (everyone when empty); no other rule when it has none.
 Ingress only: egress (to Twilio, AWS, trunks, CRMs) is not restricted.
-(dict "root" $ "component" … "ports" … "from" … "why" "<comment>") */}}
+With "metrics" true and serviceMonitor on, the metrics port from
+networkPolicy.metricsFrom.
+(dict "root" $ "component" … "ports" … "from" … "why" "<comment>" "metrics" bool) */}}
 {{- define "baton.connectorNetworkPolicy" -}}
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -365,6 +369,16 @@ spec:
           protocol: {{ .protocol }}
         {{- end }}
       {{- with .from }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
+    {{- if and .metrics .root.Values.serviceMonitor.enabled }}
+    # /metrics for the scraper.
+    - ports:
+        - port: metrics
+          protocol: TCP
+      {{- with .root.Values.networkPolicy.metricsFrom }}
       from:
         {{- toYaml . | nindent 8 }}
       {{- end }}
@@ -401,22 +415,27 @@ spec:
 {{- printf "/var/lib/baton-%s" .component -}}
 {{- end -}}
 
-{{/* A connector's configuration file as JSON: `config` (the user's keys with
-the chart-managed ones set) plus data_dir (the transfer journal, on the
-data volume), drain_timeout (values.drainTimeoutSeconds), [telemetry],
-[tls] with TLS on, and, for connectors whose binary takes no
---health-listen flag ("healthListen" true), health_listen for the probes.
-(dict "root" $ "values" … "component" … "config" … "healthListen" bool) */}}
+{{/* A connector's configuration file as JSON, in the sections every
+connector shares (the connector SDK's): `config` (the user's keys with the
+chart-managed ones set, its [server] listen addresses among them) plus
+server.drain_timeout (values.drainTimeoutSeconds), [store] data_dir (the
+transfer journal, on the data volume), [telemetry], [metrics] listen on
+values.service.metricsPort with serviceMonitor on (connectors that have
+one), and [tls] with TLS on. The probes' health listener is the
+--health-listen flag every connector takes (baton.probeArgs).
+(dict "root" $ "values" … "component" … "config" …) */}}
 {{- define "baton.connectorConfig" -}}
 {{- $config := .config -}}
-{{- $_ := set $config "data_dir" (include "baton.dataDir" .) -}}
-{{- $_ := set $config "drain_timeout" (printf "%vs" .values.drainTimeoutSeconds) -}}
+{{- $server := $config.server | default dict -}}
+{{- $_ := set $server "drain_timeout" (printf "%vs" .values.drainTimeoutSeconds) -}}
+{{- $_ := set $config "server" $server -}}
+{{- $_ := set $config "store" (dict "data_dir" (include "baton.dataDir" .)) -}}
 {{- $_ := set $config "telemetry" (include "baton.telemetryConfig" .root | fromJson) -}}
+{{- if and .root.Values.serviceMonitor.enabled .values.service.metricsPort -}}
+{{- $_ := set $config "metrics" (dict "listen" (printf "0.0.0.0:%v" .values.service.metricsPort)) -}}
+{{- end -}}
 {{- if .root.Values.tls.enabled -}}
 {{- $_ := set $config "tls" (include "baton.tlsConfig" . | fromJson) -}}
-{{- if .healthListen -}}
-{{- $_ := set $config "health_listen" (printf "0.0.0.0:%v" .root.Values.tls.probePort) -}}
-{{- end -}}
 {{- end -}}
 {{- toJson $config -}}
 {{- end -}}
@@ -459,9 +478,9 @@ than one: (dict "values" … "key" "connectors.<name>" "why" "…"). */}}
   "recreate" "<why>"       the Recreate strategy, with the reason; RollingUpdate when empty
   "checksums" (dict "config" "<template file>" …)   restart pods when these change
   "graceComment" "<what happens on SIGTERM>"   besides the drain every connector does
-  "healthFlag" bool        the binary takes --health-listen (else health_listen is in its file)
   "args" (list …)          more command-line arguments
-  "ports" (list (dict "name" … "port" … "protocol" …))   besides grpc (and health)
+  "ports" (list (dict "name" … "port" … "protocol" …))   besides grpc (and health, and
+                           metrics with serviceMonitor when values.service.metricsPort is set)
   "envTemplate" "<template name>"   more environment, rendered with this dict
   "configSecret" "<Secret name>"    the file comes from this Secret, not the ConfigMap
 )
@@ -528,7 +547,7 @@ spec:
         - name: {{ .component }}
           image: {{ include "baton.image" . }}
           imagePullPolicy: {{ include "baton.imagePullPolicy" . }}
-          command: [{{ .binary | quote }}, "--config", "/etc/baton/config/{{ .component }}.yaml"{{ range .args }}, {{ . | quote }}{{ end }}{{ if .healthFlag }}{{ include "baton.probeArgs" $root }}{{ end }}]
+          command: [{{ .binary | quote }}, "--config", "/etc/baton/config/{{ .component }}.yaml"{{ range .args }}, {{ . | quote }}{{ end }}{{ include "baton.probeArgs" $root }}]
           ports:
             - name: grpc
               containerPort: {{ $values.service.grpcPort }}
@@ -542,6 +561,11 @@ spec:
             - name: {{ .name }}
               containerPort: {{ .port }}
               protocol: {{ .protocol }}
+            {{- end }}
+            {{- if and $root.Values.serviceMonitor.enabled $values.service.metricsPort }}
+            - name: metrics
+              containerPort: {{ $values.service.metricsPort }}
+              protocol: TCP
             {{- end }}
           env:
             {{- include "baton.commonEnv" . | nindent 12 }}
