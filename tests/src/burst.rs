@@ -2,12 +2,136 @@
 //! once, each handoff's whole event log, and the checks every one of them
 //! must pass.
 
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
 use std::time::Duration;
 
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::{CreateHandoffRequest, HandoffEvent, WatchHandoffRequest};
+use baton_proto::handoff::v1::{
+    CreateHandoffRequest, HandoffEvent, HandoffEventKind, HandoffState, WatchHandoffRequest,
+};
+use baton_proto::types::v1 as pb;
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
+
+use crate::{Service, sample_request, wait_until_ended};
+
+/// How a connector goes down in the middle of a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// kill -9: no drain, nothing flushed.
+    Kill,
+    /// SIGTERM: the connector drains first and must exit cleanly.
+    Terminate,
+}
+
+impl Fault {
+    /// Takes `connector` (named `what` in failure messages) down; returns
+    /// its log: as it was when killed, or as it ends after the drain.
+    pub async fn strike(self, mut connector: Service, what: &str) -> String {
+        match self {
+            Fault::Kill => {
+                let logs = connector.logs();
+                connector
+                    .crash()
+                    .await
+                    .unwrap_or_else(|e| panic!("kill -9 the {what}: {e}"));
+                logs
+            }
+            Fault::Terminate => {
+                let status = connector
+                    .stop()
+                    .await
+                    .unwrap_or_else(|e| panic!("stop the {what}: {e}"));
+                assert!(status.success(), "{what} exit status {status:?}");
+                connector.logs()
+            }
+        }
+    }
+}
+
+/// Starts the control service (SQLite under `dir`) for a burst: a rate
+/// limit the burst cannot hit, `connectors` (TOML `[connectors.*]`
+/// tables), `default_queue` taking queue targets, and one route,
+/// `support`, over `targets` (TOML inline tables).
+pub async fn start_control(
+    dir: &Path,
+    connectors: &str,
+    default_queue: &str,
+    targets: &str,
+) -> Service {
+    let sections = format!(
+        r#"
+# The burst arrives at once.
+[rate_limit]
+requests_per_second = 10000
+burst = 1000
+
+{connectors}
+[default_connectors]
+queue = "{default_queue}"
+
+[[routes]]
+name = "support"
+targets = [{targets}]
+"#
+    );
+    crate::start_control(dir, &sections, &[])
+        .await
+        .expect("start control")
+}
+
+/// Creates, each on a task of its own, the handoffs `{prefix}{n}` for
+/// every `n` in `numbers`, all to the route `support`.
+pub fn spawn_burst(
+    creates: &mut JoinSet<String>,
+    client: &HandoffServiceClient<Channel>,
+    prefix: &str,
+    numbers: Range<usize>,
+) {
+    for n in numbers {
+        let target = pb::target::Kind::Route("support".into());
+        spawn_create(
+            creates,
+            client,
+            sample_request(&format!("{prefix}{n}"), target),
+        );
+    }
+}
+
+/// How the handoffs of a burst ended.
+#[derive(Debug, Default)]
+pub struct Endings {
+    /// Still in flight when the wait gave up.
+    pub lost: usize,
+    pub failed: usize,
+    /// Each handoff's last state seen.
+    pub states: BTreeMap<String, HandoffState>,
+}
+
+/// Waits for each of `ids` to end: bounded, 120 s for the first, less for
+/// the rest as they end.
+pub async fn wait_all_ended(client: &mut HandoffServiceClient<Channel>, ids: &[String]) -> Endings {
+    let mut endings = Endings::default();
+    for id in ids {
+        let state = wait_until_ended(client, id, 4800).await;
+        match state {
+            HandoffState::Completed => {}
+            HandoffState::Failed => endings.failed += 1,
+            _ => endings.lost += 1,
+        }
+        endings.states.insert(id.clone(), state);
+    }
+    endings
+}
+
+/// Whether the handoff left one of its route's targets for another.
+pub fn fell_back(events: &[HandoffEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| e.kind() == HandoffEventKind::TargetFailed)
+}
 
 /// Creates a handoff on a task of its own; the task yields its id.
 pub fn spawn_create(

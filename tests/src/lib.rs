@@ -13,7 +13,7 @@ mod sample;
 pub mod sipp;
 
 pub use in_process::InProcess;
-pub use sample::sample_request;
+pub use sample::{sample_request, sip_request};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -137,18 +137,79 @@ pub async fn control_with_connector(
     env: &[(&str, &str)],
     dir: &Path,
 ) -> anyhow::Result<Service> {
-    let config = dir.join("control.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\ngrpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\n\
-             [store]\ndata_dir = {data:?}\n\n[connectors.{name}]\nendpoint = \"{endpoint}\"\n\n\
-             [default_connectors]\nqueue = \"{name}\"\n",
-            data = dir.join("control").display().to_string(),
-        ),
-    )?;
-    let config = config.display().to_string();
-    Service::start_with_env("baton-control", &["--config", &config], env, dir).await
+    let sections = format!(
+        "[connectors.{name}]\nendpoint = \"{endpoint}\"\n\n\
+         [default_connectors]\nqueue = \"{name}\"\n"
+    );
+    start_control(dir, &sections, env).await
+}
+
+/// Starts the control service on `dir/control.toml`: plain text on
+/// ephemeral loopback ports, SQLite under `dir/control`, then `sections`
+/// (the rest of the config, TOML: connectors, routes…); `env` is added to
+/// its environment and its log goes to `dir`.
+pub async fn start_control(
+    dir: &Path,
+    sections: &str,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Service> {
+    let config = format!(
+        "[server]\ngrpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\n\
+         [store]\ndata_dir = {data:?}\n\n{sections}",
+        data = dir.join("control").display().to_string(),
+    );
+    start_with_config("baton-control", dir, "control.toml", &config, env).await
+}
+
+/// Writes `config` to `dir/file_name`, then starts `binary_name` on it
+/// (`--config`) with `env` added to its environment; its log goes to
+/// `dir`.
+pub async fn start_with_config(
+    binary_name: &str,
+    dir: &Path,
+    file_name: &str,
+    config: &str,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Service> {
+    let path = dir.join(file_name);
+    std::fs::write(&path, config).with_context(|| format!("write {}", path.display()))?;
+    let path = path.to_str().context("a UTF-8 config path")?;
+    Service::start_with_env(binary_name, &["--config", path], env, dir).await
+}
+
+/// Creates a handoff (a request, or one with metadata) and returns its id.
+pub async fn create_handoff(
+    client: &mut baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient<
+        tonic::transport::Channel,
+    >,
+    request: impl tonic::IntoRequest<baton_proto::handoff::v1::CreateHandoffRequest>,
+) -> String {
+    client
+        .create_handoff(request)
+        .await
+        .expect("create")
+        .into_inner()
+        .handoff
+        .expect("handoff")
+        .id
+}
+
+/// The handoff `handoff_id` as GetHandoff returns it.
+pub async fn get_handoff(
+    client: &mut baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient<
+        tonic::transport::Channel,
+    >,
+    handoff_id: impl Into<String>,
+) -> baton_proto::handoff::v1::Handoff {
+    client
+        .get_handoff(baton_proto::handoff::v1::GetHandoffRequest {
+            handoff_id: handoff_id.into(),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .handoff
+        .expect("handoff")
 }
 
 /// Every event of `handoff_id` after `after`, until the stream ends;

@@ -69,3 +69,22 @@ pub fn sample_request(request_id: &str, target: pb::target::Kind) -> CreateHando
         decision: None,
     }
 }
+
+/// The escalation the SIP connector's phone scenarios check in each
+/// INVITE (caller, summary and intent in User-to-User), to `target`.
+pub fn sip_request(request_id: &str, target: pb::target::Kind) -> CreateHandoffRequest {
+    let mut request = sample_request(request_id, target);
+    if let Some(call) = request.conversation.as_mut().and_then(|c| c.call.as_mut()) {
+        call.sip_call_id.clear();
+    }
+    request.context = Some(pb::HandoffContext {
+        summary: "Charged twice for the March invoice".into(),
+        intent: Some(pb::Intent {
+            name: "billing.dispute".into(),
+            confidence: 0.9,
+        }),
+        priority: 2,
+        ..Default::default()
+    });
+    request
+}

@@ -49,19 +49,16 @@ impl Faults {
     async fn start(dispatch: &str, limits: &str) -> Faults {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("mode"), "ok").expect("mode");
-        let script_path = dir.path().join("script.toml");
-        std::fs::write(
-            &script_path,
-            format!(
-                "record_file = {:?}\n{SCRIPT_CONFIG}",
-                dir.path().join("script.jsonl").display().to_string()
-            ),
-        )
-        .expect("script config");
-        let script = Service::start(
+        let script_config = format!(
+            "record_file = {:?}\n{SCRIPT_CONFIG}",
+            dir.path().join("script.jsonl").display().to_string()
+        );
+        let script = baton_tests::start_with_config(
             "baton-connector-script",
-            &["--config", script_path.to_str().expect("path")],
             dir.path(),
+            "script.toml",
+            &script_config,
+            &[],
         )
         .await
         .expect("start the script connector");
@@ -117,12 +114,12 @@ targets = [{{ connector = "faulty", queue = "support" }}, {{ connector = "script
             faulty = faulty.endpoint("grpc"),
             script = script.endpoint("grpc"),
         );
-        let config_path = dir.path().join("control.toml");
-        std::fs::write(&config_path, config).expect("control config");
-        let control = Service::start(
+        let control = baton_tests::start_with_config(
             "baton-control",
-            &["--config", config_path.to_str().expect("path")],
             dir.path(),
+            "control.toml",
+            &config,
+            &[],
         )
         .await
         .expect("start control");
@@ -532,17 +529,11 @@ async fn an_open_circuit_skips_a_hung_connector_until_it_is_fixed() {
     let mut probe = None;
     for n in 0..30 {
         figures.sent += 1;
-        let id = client
-            .create_handoff(to_faulty_first(
-                &format!("probe-{n}"),
-                Duration::from_secs(30),
-            ))
-            .await
-            .expect("create")
-            .into_inner()
-            .handoff
-            .expect("handoff")
-            .id;
+        let id = baton_tests::create_handoff(
+            &mut client,
+            to_faulty_first(&format!("probe-{n}"), Duration::from_secs(30)),
+        )
+        .await;
         figures.acknowledged += 1;
         let events = watch_all(&mut client, &id, 0).await;
         figures.count(&events);

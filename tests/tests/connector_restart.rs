@@ -16,11 +16,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use baton_proto::handoff::v1::HandoffEventKind;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::*;
-use baton_proto::types::v1 as pb;
-use baton_tests::burst::{check_gapless, event_log, spawn_create};
-use baton_tests::{Service, sample_request, wait_until_ended};
+use baton_tests::burst::{
+    self, Endings, Fault, check_gapless, event_log, fell_back, spawn_burst, wait_all_ended,
+};
+use baton_tests::{Service, start_with_config};
 use tempfile::TempDir;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -35,12 +36,6 @@ const HOLD: Duration = Duration::from_millis(100);
 const DURING_DOWNTIME: usize = 20;
 /// The fault hits once this many handoffs were wrapped up.
 const FAULT_AFTER_COMPLETED: usize = 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    Kill,
-    Terminate,
-}
 
 /// What the desktops saw: which agents were offered each handoff, and
 /// which wrapped it up.
@@ -97,12 +92,13 @@ callback_threshold = "10h"
 }
 
 async fn start_queue(dir: &Path, name: &str, grpc: &str, http: &str) -> Service {
-    let config = dir.join(format!("{name}.toml"));
-    std::fs::write(&config, queue_config(dir, name, grpc, http)).expect("write queue config");
-    Service::start(
+    let config = queue_config(dir, name, grpc, http);
+    start_with_config(
         "baton-connector-queue",
-        &["--config", config.to_str().expect("path")],
         dir,
+        &format!("{name}.toml"),
+        &config,
+        &[],
     )
     .await
     .expect("start the queue connector")
@@ -139,42 +135,7 @@ impl Stack {
                 backup.endpoint("grpc")
             ));
         }
-        let control_config = dir.path().join("control.toml");
-        std::fs::write(
-            &control_config,
-            format!(
-                r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-
-[store]
-data_dir = {data:?}
-
-# The burst arrives at once.
-[rate_limit]
-requests_per_second = 10000
-burst = 1000
-
-{connectors}
-[default_connectors]
-queue = "queue"
-
-[[routes]]
-name = "support"
-targets = [{targets}]
-"#,
-                data = dir.path().join("control").display().to_string(),
-            ),
-        )
-        .expect("write control config");
-        let control = Service::start(
-            "baton-control",
-            &["--config", control_config.to_str().expect("path")],
-            dir.path(),
-        )
-        .await
-        .expect("start control");
+        let control = burst::start_control(dir.path(), &connectors, "queue", &targets).await;
         Stack {
             queue_http: queue.addr("http"),
             queue_grpc: queue.addr("grpc"),
@@ -195,14 +156,8 @@ targets = [{targets}]
     /// The fault: the queue connector is killed, or stopped with SIGTERM
     /// (it drains first).
     async fn stop_queue(&mut self, fault: Fault) {
-        let mut queue = self.queue.take().expect("queue running");
-        match fault {
-            Fault::Kill => queue.crash().await.expect("kill -9 the queue connector"),
-            Fault::Terminate => {
-                let status = queue.stop().await.expect("stop the queue connector");
-                assert!(status.success(), "queue connector exit status {status:?}");
-            }
-        }
+        let queue = self.queue.take().expect("queue running");
+        fault.strike(queue, "queue connector").await;
     }
 
     /// The queue connector started again on the same addresses and data
@@ -335,17 +290,7 @@ async fn run(fault: Fault, with_fallback: bool) {
 
     let client = stack.client().await;
     let mut creates = JoinSet::new();
-    let create = |creates: &mut JoinSet<String>, n: usize| {
-        let target = pb::target::Kind::Route("support".into());
-        spawn_create(
-            creates,
-            &client,
-            sample_request(&format!("burst-{n}"), target),
-        );
-    };
-    for n in 0..HANDOFFS {
-        create(&mut creates, n);
-    }
+    spawn_burst(&mut creates, &client, "burst-", 0..HANDOFFS);
 
     // The fault hits mid-burst: some handoffs done, most still waiting.
     for _ in 0..600 {
@@ -358,27 +303,24 @@ async fn run(fault: Fault, with_fallback: bool) {
     stack.stop_queue(fault).await;
     // Customers keep escalating while the connector is down: with a
     // fallback they go there at once, without one they wait for it.
-    for n in HANDOFFS..HANDOFFS + DURING_DOWNTIME {
-        create(&mut creates, n);
-    }
+    spawn_burst(
+        &mut creates,
+        &client,
+        "burst-",
+        HANDOFFS..HANDOFFS + DURING_DOWNTIME,
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     stack.start_queue_again().await;
 
     let ids: Vec<String> = creates.join_all().await;
+    let mut client = client.clone();
+    let Endings { lost, failed, .. } = wait_all_ended(&mut client, &ids).await;
     let mut tally = Tally {
         in_flight_at_fault,
+        lost,
+        failed,
         ..Tally::default()
     };
-    let mut client = client.clone();
-    for id in &ids {
-        // Bounded: 120 s for the first, less for the rest as they end.
-        let state = wait_until_ended(&mut client, id, 4800).await;
-        match state {
-            HandoffState::Completed => {}
-            HandoffState::Failed => tally.failed += 1,
-            _ => tally.lost += 1,
-        }
-    }
     stop.cancel();
     agents.join_all().await;
 
@@ -395,10 +337,7 @@ async fn run(fault: Fault, with_fallback: bool) {
             tally.offered_twice += 1;
             problems.push(format!("{id}: offered to {agents:?}"));
         }
-        if events
-            .iter()
-            .any(|e| e.kind() == HandoffEventKind::TargetFailed)
-        {
+        if fell_back(&events) {
             tally.fell_back += 1;
         }
         if events.last().map(|e| e.kind()) == Some(HandoffEventKind::Completed) {

@@ -186,12 +186,6 @@ async fn a_handoff_records_the_decision_that_led_to_it() {
     let mut with_options = request("with-decision", queue("hold"));
     with_options.decision = Some(decision.clone());
     let id = create(&mut client, with_options).await;
-    let stored = client
-        .get_handoff(GetHandoffRequest { handoff_id: id })
-        .await
-        .expect("get")
-        .into_inner()
-        .handoff
-        .expect("handoff");
+    let stored = baton_tests::get_handoff(&mut client, id).await;
     assert_eq!(stored.decision, Some(decision));
 }

@@ -46,15 +46,7 @@ async fn a_handoff_reaches_a_human_and_the_connector_gets_the_context() {
     let attempt = events[1].attempt.as_ref().expect("attempt");
     assert_eq!((attempt.attempt, attempt.connector.as_str()), (1, "script"));
 
-    let done = client
-        .get_handoff(GetHandoffRequest {
-            handoff_id: handoff.id.clone(),
-        })
-        .await
-        .expect("get")
-        .into_inner()
-        .handoff
-        .expect("handoff");
+    let done = baton_tests::get_handoff(&mut client, handoff.id.clone()).await;
     assert_eq!(done.state(), HandoffState::Completed);
     assert_eq!(done.last_sequence, 9);
 
@@ -300,13 +292,7 @@ async fn the_humans_wrap_up_is_stored_on_the_handoff() {
     assert_eq!(completed.kind(), K::Completed);
     let wrap_up = completed.wrap_up.as_ref().expect("wrap-up on the event");
     assert_eq!(wrap_up.disposition, "refund issued");
-    let handoff = client
-        .get_handoff(GetHandoffRequest { handoff_id: id })
-        .await
-        .expect("get")
-        .into_inner()
-        .handoff
-        .expect("handoff");
+    let handoff = baton_tests::get_handoff(&mut client, id).await;
     let stored = handoff.wrap_up.expect("wrap-up on the handoff");
     assert_eq!(stored.disposition, "refund issued");
     assert_eq!(stored.notes, "refunded the second charge");

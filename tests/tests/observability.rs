@@ -187,14 +187,7 @@ async fn one_handoff_is_one_trace_across_control_and_connector_without_customer_
             .parse()
             .expect("metadata"),
     );
-    let id = client
-        .create_handoff(create_request)
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    let id = baton_tests::create_handoff(&mut client, create_request).await;
     watch_until(&mut client, &id, HandoffEventKind::Completed).await;
 
     // Spans leave in batches; wait (bounded) for both services' spans.

@@ -94,13 +94,7 @@ async fn sigterm_ends_watch_streams_and_exits_cleanly() {
     // The handoff kept its state for the next start.
     stack.start_control().await;
     let mut client = stack.client().await;
-    let handoff = client
-        .get_handoff(GetHandoffRequest { handoff_id: id })
-        .await
-        .expect("get")
-        .into_inner()
-        .handoff
-        .expect("handoff");
+    let handoff = baton_tests::get_handoff(&mut client, id).await;
     assert_eq!(handoff.state(), HandoffState::Ringing);
 }
 

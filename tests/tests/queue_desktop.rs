@@ -77,18 +77,8 @@ impl Stack {
         )
         .await?;
 
-        let control_config = dir.path().join("control.toml");
-        std::fs::write(
-            &control_config,
-            format!(
-                r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-
-[store]
-data_dir = {data:?}
-
+        let sections = format!(
+            r#"
 [connectors.queue]
 endpoint = "{queue}"
 
@@ -103,18 +93,10 @@ name = "support"
 queues = ["support"]
 targets = [{{ connector = "queue", queue = "support" }}, {{ connector = "fallback", queue = "overflow" }}]
 "#,
-                data = path_str(&dir.path().join("control"))?,
-                queue = queue.endpoint("grpc"),
-                fallback = fallback.endpoint("grpc"),
-            ),
-        )?;
-        let control = Service::start_with_env(
-            "baton-control",
-            &["--config", path_str(&control_config)?],
-            TRACING_ENV,
-            dir.path(),
-        )
-        .await?;
+            queue = queue.endpoint("grpc"),
+            fallback = fallback.endpoint("grpc"),
+        );
+        let control = baton_tests::start_control(dir.path(), &sections, TRACING_ENV).await?;
         Ok(Stack {
             dir,
             queue,
@@ -136,75 +118,23 @@ fn path_str(path: &Path) -> anyhow::Result<&str> {
     path.to_str().context("non-UTF-8 path")
 }
 
+/// The sample escalation to the `support` queue, with the summary, account
+/// number and hostile customer turn this test looks for on the desktop.
 fn handoff_request(request_id: &str) -> CreateHandoffRequest {
-    CreateHandoffRequest {
-        request_id: request_id.into(),
-        conversation: Some(pb::Conversation {
-            channel: pb::Channel::Voice as i32,
-            language: "en-US".into(),
-            call: Some(pb::CallReference {
-                sip_call_id: "a84b4c76e66710@gw.example.com".into(),
-                caller_number: "+14155550123".into(),
-                ..Default::default()
-            }),
-        }),
-        context: Some(pb::HandoffContext {
-            summary: SUMMARY.into(),
-            intent: Some(pb::Intent {
-                name: "billing.dispute".into(),
-                confidence: 0.92,
-            }),
-            entities: vec![
-                pb::Entity {
-                    name: "account_number".into(),
-                    value: ACCOUNT.into(),
-                    r#type: "account".into(),
-                    sensitive: true,
-                },
-                pb::Entity {
-                    name: "issue_type".into(),
-                    value: "double charge".into(),
-                    r#type: "string".into(),
-                    sensitive: false,
-                },
-            ],
-            transcript: vec![
-                pb::Turn {
-                    speaker: pb::Speaker::Customer as i32,
-                    text: HOSTILE.into(),
-                    at: None,
-                },
-                pb::Turn {
-                    speaker: pb::Speaker::Ai as i32,
-                    text: "I'm connecting you with a specialist.".into(),
-                    at: None,
-                },
-            ],
-            attempts: vec![pb::Attempt {
-                action: "looked up the invoice".into(),
-                outcome: pb::AttemptOutcome::Partial as i32,
-                detail: "two payments found".into(),
-            }],
-            reason: Some(pb::EscalationReason {
-                kind: pb::EscalationKind::ExplicitRequest as i32,
-                detail: "asked for a person".into(),
-            }),
-            agent_notes: "Refund likely".into(),
-            priority: 3,
-        }),
-        target: Some(pb::Target {
-            kind: Some(pb::target::Kind::Queue(pb::QueueTarget {
-                name: "support".into(),
-                skills: vec![],
-            })),
-        }),
-        mode: pb::TransferMode::Warm as i32,
-        timeout: Some(prost_types::Duration {
-            seconds: 300,
-            nanos: 0,
-        }),
-        decision: None,
-    }
+    let support = pb::target::Kind::Queue(pb::QueueTarget {
+        name: "support".into(),
+        skills: vec![],
+    });
+    let mut request = baton_tests::sample_request(request_id, support);
+    let context = request.context.as_mut().expect("the sample has a context");
+    context.summary = SUMMARY.into();
+    context.entities[0].value = ACCOUNT.into();
+    context.transcript[0].text = HOSTILE.into();
+    request.timeout = Some(prost_types::Duration {
+        seconds: 300,
+        nanos: 0,
+    });
+    request
 }
 
 /// Follows a handoff's events until one matches `done`; returns them all.

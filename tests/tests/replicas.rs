@@ -163,14 +163,7 @@ async fn a_dead_replicas_handoff_past_its_deadline_fails_clearly() {
     let mut with_deadline = request("deadline-on-a-dead-replica", queue("hold"));
     with_deadline.timeout =
         Some(prost_types::Duration::try_from(Duration::from_secs(1)).expect("duration"));
-    let id = creator
-        .create_handoff(with_deadline)
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    let id = baton_tests::create_handoff(&mut creator, with_deadline).await;
     let watch = tokio::spawn(watch_to_end(watcher, id.clone(), Duration::from_secs(30)));
     // Ringing: the transfer started; then the replica dies.
     for _ in 0..100 {

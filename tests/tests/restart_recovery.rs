@@ -38,15 +38,7 @@ async fn handoffs_survive_a_crash_and_resume_without_a_second_transfer() {
     assert_eq!(sequences, [1, 2, 3, 4, 5, 6]);
 
     // The held one is still ringing, and can be cancelled after the restart.
-    let handoff = client
-        .get_handoff(GetHandoffRequest {
-            handoff_id: held.clone(),
-        })
-        .await
-        .expect("get")
-        .into_inner()
-        .handoff
-        .expect("handoff");
+    let handoff = baton_tests::get_handoff(&mut client, held.clone()).await;
     assert_eq!(handoff.state(), HandoffState::Ringing);
     client
         .cancel_handoff(CancelHandoffRequest {

@@ -11,8 +11,8 @@ use HandoffEventKind as K;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
-use baton_tests::Service;
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
+use baton_tests::{Service, sip_request, start_control, start_with_config};
 
 /// sipp playing one scenario of the SIP connector's once.
 fn sipp(scenario: &str) -> Sipp {
@@ -32,11 +32,8 @@ struct Stack {
 impl Stack {
     async fn start(busy: &Sipp, answers: &Sipp, trunk_port: u16) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let sip_config = dir.path().join("sip.toml");
-        std::fs::write(
-            &sip_config,
-            format!(
-                r#"
+        let sip_config = format!(
+            r#"
 listen = "127.0.0.1:0"
 ring_timeout = "10s"
 
@@ -53,28 +50,18 @@ password = "s3cret"
 caller_id = "+4930000000"
 caller_id_policy = "fixed"
 "#
-            ),
-        )
-        .expect("write sip config");
-        let connector = Service::start(
+        );
+        let connector = start_with_config(
             "baton-connector-sip",
-            &["--config", sip_config.to_str().expect("path")],
             dir.path(),
+            "sip.toml",
+            &sip_config,
+            &[],
         )
         .await
         .expect("start the SIP connector");
-        let control_config = dir.path().join("control.toml");
-        std::fs::write(
-            &control_config,
-            format!(
-                r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-
-[store]
-data_dir = {data:?}
-
+        let sections = format!(
+            r#"
 [connectors.sip]
 endpoint = "{endpoint}"
 
@@ -86,20 +73,13 @@ phone_number = "sip"
 name = "sip-fallback"
 targets = [{{ connector = "sip", sip_uri = "{busy}" }}, {{ connector = "sip", sip_uri = "{answers}" }}]
 "#,
-                data = dir.path().join("control").display().to_string(),
-                endpoint = connector.endpoint("grpc"),
-                busy = busy.uri("agent"),
-                answers = answers.uri("agent"),
-            ),
-        )
-        .expect("write control config");
-        let control = Service::start(
-            "baton-control",
-            &["--config", control_config.to_str().expect("path")],
-            dir.path(),
-        )
-        .await
-        .expect("start control");
+            endpoint = connector.endpoint("grpc"),
+            busy = busy.uri("agent"),
+            answers = answers.uri("agent"),
+        );
+        let control = start_control(dir.path(), &sections, &[])
+            .await
+            .expect("start control");
         Self {
             _dir: dir,
             _connector: connector,
@@ -122,48 +102,14 @@ targets = [{{ connector = "sip", sip_uri = "{busy}" }}, {{ connector = "sip", si
         let mut client = HandoffServiceClient::connect(self.control.endpoint("grpc"))
             .await
             .expect("connect to control");
-        let mut create = tonic::Request::new(request(request_id, target));
+        let mut create = tonic::Request::new(sip_request(request_id, target));
         if let Some(traceparent) = traceparent {
             create
                 .metadata_mut()
                 .insert("traceparent", traceparent.parse().expect("metadata"));
         }
-        let id = client
-            .create_handoff(create)
-            .await
-            .expect("create")
-            .into_inner()
-            .handoff
-            .expect("handoff")
-            .id;
+        let id = baton_tests::create_handoff(&mut client, create).await;
         baton_tests::watch_all(&mut client, &id, 0, Duration::from_secs(60)).await
-    }
-}
-
-fn request(request_id: &str, target: pb::target::Kind) -> CreateHandoffRequest {
-    CreateHandoffRequest {
-        request_id: request_id.into(),
-        conversation: Some(pb::Conversation {
-            channel: pb::Channel::Voice as i32,
-            language: "en-US".into(),
-            call: Some(pb::CallReference {
-                caller_number: "+14155550123".into(),
-                ..Default::default()
-            }),
-        }),
-        context: Some(pb::HandoffContext {
-            summary: "Charged twice for the March invoice".into(),
-            intent: Some(pb::Intent {
-                name: "billing.dispute".into(),
-                confidence: 0.9,
-            }),
-            priority: 2,
-            ..Default::default()
-        }),
-        target: Some(pb::Target { kind: Some(target) }),
-        mode: pb::TransferMode::Warm as i32,
-        timeout: None,
-        decision: None,
     }
 }
 

@@ -32,45 +32,25 @@ fn sipp(scenario: &str) -> Sipp {
 /// The SIP connector binary with T1 = `t1` and `extra` TOML (top-level
 /// keys first, then sections).
 async fn connector(dir: &std::path::Path, t1: &str, extra: &str) -> Service {
-    let config = dir.join("sip.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\n{extra}\n[sip]\nbind = \"127.0.0.1:0\"\nt1 = \"{t1}\"\n"
-        ),
-    )
-    .expect("write sip config");
-    Service::start(
-        "baton-connector-sip",
-        &["--config", config.to_str().expect("path")],
-        dir,
-    )
-    .await
-    .expect("start the SIP connector")
+    let config = format!(
+        "listen = \"127.0.0.1:0\"\n{extra}\n[sip]\nbind = \"127.0.0.1:0\"\nt1 = \"{t1}\"\n"
+    );
+    baton_tests::start_with_config("baton-connector-sip", dir, "sip.toml", &config, &[])
+        .await
+        .expect("start the SIP connector")
 }
 
 /// The control service with the SIP connector for SIP URIs and `extra`
 /// TOML sections.
 async fn control(dir: &std::path::Path, sip: &Service, extra: &str) -> Service {
-    let config = dir.join("control.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\ngrpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n\n\
-             [store]\ndata_dir = {data:?}\n\n[connectors.sip]\nendpoint = \"{endpoint}\"\n\n\
-             [default_connectors]\nsip_uri = \"sip\"\n\n{extra}\n",
-            data = dir.join("control").display().to_string(),
-            endpoint = sip.endpoint("grpc"),
-        ),
-    )
-    .expect("write control config");
-    Service::start(
-        "baton-control",
-        &["--config", config.to_str().expect("path")],
-        dir,
-    )
-    .await
-    .expect("start control")
+    let sections = format!(
+        "[connectors.sip]\nendpoint = \"{endpoint}\"\n\n\
+         [default_connectors]\nsip_uri = \"sip\"\n\n{extra}\n",
+        endpoint = sip.endpoint("grpc"),
+    );
+    baton_tests::start_control(dir, &sections, &[])
+        .await
+        .expect("start control")
 }
 
 /// Creates a warm handoff to `target` through `control` and returns every
@@ -110,14 +90,7 @@ async fn handoff(control: &Service, request_id: &str, target: &str) -> Vec<Hando
         timeout: None,
         decision: None,
     };
-    let id = client
-        .create_handoff(request)
-        .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    let id = baton_tests::create_handoff(&mut client, request).await;
     baton_tests::watch_all(&mut client, &id, 0, Duration::from_secs(40)).await
 }
 

@@ -46,39 +46,20 @@ fn phone(scenario: &str, name: &str, dir: &Path) -> Sipp {
 }
 
 async fn start_sip(dir: &Path, grpc: &str, sip: &str) -> Service {
-    let config = dir.join("sip.toml");
     // Ringing outlasts the restart; the drain does not outlast the ringing.
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"{grpc}\"\nring_timeout = \"90s\"\ndrain_timeout = \"1s\"\n\
-             data_dir = {data:?}\n\n[sip]\nbind = \"{sip}\"\nt1 = \"200ms\"\n",
-            data = dir.join("sip").display().to_string(),
-        ),
-    )
-    .expect("write sip config");
-    Service::start(
-        "baton-connector-sip",
-        &["--config", config.to_str().expect("path")],
-        dir,
-    )
-    .await
-    .expect("start the SIP connector")
+    let config = format!(
+        "listen = \"{grpc}\"\nring_timeout = \"90s\"\ndrain_timeout = \"1s\"\n\
+         data_dir = {data:?}\n\n[sip]\nbind = \"{sip}\"\nt1 = \"200ms\"\n",
+        data = dir.join("sip").display().to_string(),
+    );
+    baton_tests::start_with_config("baton-connector-sip", dir, "sip.toml", &config, &[])
+        .await
+        .expect("start the SIP connector")
 }
 
 async fn start_control(dir: &Path, sip: &Service, rings: &Sipp, answers: &Sipp) -> Service {
-    let config = dir.join("control.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-
-[store]
-data_dir = {data:?}
-
+    let sections = format!(
+        r#"
 # The burst is created at once.
 [rate_limit]
 requests_per_second = 1000.0
@@ -94,52 +75,25 @@ sip_uri = "sip"
 name = "sip-restart"
 targets = [{{ connector = "sip", sip_uri = "{rings}" }}, {{ connector = "sip", sip_uri = "{answers}" }}]
 "#,
-            data = dir.join("control").display().to_string(),
-            endpoint = sip.endpoint("grpc"),
-            rings = rings.uri("agent"),
-            answers = answers.uri("agent"),
-        ),
-    )
-    .expect("write control config");
-    Service::start(
-        "baton-control",
-        &["--config", config.to_str().expect("path")],
-        dir,
-    )
-    .await
-    .expect("start control")
+        endpoint = sip.endpoint("grpc"),
+        rings = rings.uri("agent"),
+        answers = answers.uri("agent"),
+    );
+    baton_tests::start_control(dir, &sections, &[])
+        .await
+        .expect("start control")
 }
 
-/// The context the phones' scenarios check in each INVITE.
+/// The context the phones' scenarios check in each INVITE, to the
+/// route, with a timeout that outlasts the restart.
 fn request(request_id: &str) -> CreateHandoffRequest {
+    let route = pb::target::Kind::Route("sip-restart".into());
     CreateHandoffRequest {
-        request_id: request_id.into(),
-        conversation: Some(pb::Conversation {
-            channel: pb::Channel::Voice as i32,
-            language: "en-US".into(),
-            call: Some(pb::CallReference {
-                caller_number: "+14155550123".into(),
-                ..Default::default()
-            }),
-        }),
-        context: Some(pb::HandoffContext {
-            summary: "Charged twice for the March invoice".into(),
-            intent: Some(pb::Intent {
-                name: "billing.dispute".into(),
-                confidence: 0.9,
-            }),
-            priority: 2,
-            ..Default::default()
-        }),
-        target: Some(pb::Target {
-            kind: Some(pb::target::Kind::Route("sip-restart".into())),
-        }),
-        mode: pb::TransferMode::Warm as i32,
         timeout: Some(prost_types::Duration {
             seconds: 180,
             nanos: 0,
         }),
-        decision: None,
+        ..baton_tests::sip_request(request_id, route)
     }
 }
 

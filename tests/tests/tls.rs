@@ -244,13 +244,7 @@ async fn a_handoff_goes_end_to_end_over_tls_with_mtls_to_the_connector() {
     );
 
     // The screen pop's HTTP listener serves TLS too, and its links say https.
-    let handoff = client
-        .get_handoff(GetHandoffRequest { handoff_id: id })
-        .await
-        .expect("get")
-        .into_inner()
-        .handoff
-        .expect("handoff");
+    let handoff = baton_tests::get_handoff(&mut client, id).await;
     assert_eq!(handoff.state(), HandoffState::Completed);
     let status = https_get(stack.control.addr("http"), &stack.ca.ca_cert, "/healthz").await;
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");

@@ -26,11 +26,12 @@ use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use baton_proto::handoff::v1::HandoffState;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::*;
-use baton_proto::types::v1 as pb;
-use baton_tests::burst::{check_gapless, event_log, spawn_create, tail};
-use baton_tests::{Service, sample_request, wait_until_ended};
+use baton_tests::burst::{
+    self, Endings, Fault, check_gapless, event_log, fell_back, spawn_burst, tail, wait_all_ended,
+};
+use baton_tests::{Service, start_with_config};
 use tempfile::TempDir;
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
@@ -46,12 +47,6 @@ const RATE_PER_SECOND: u32 = 40;
 /// The fault hits once the receiver has answered this many messages.
 const FAULT_AFTER_ANSWERED: usize = 20;
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    Kill,
-    Terminate,
-}
 
 /// One `webhook-id` as the receiver saw it.
 #[derive(Debug)]
@@ -162,16 +157,10 @@ backup = ["backup"]
 }
 
 async fn start_webhook(dir: &Path, receiver: SocketAddr, grpc: &str, http: &str) -> Service {
-    let config = dir.join("webhook.toml");
-    std::fs::write(&config, webhook_config(dir, receiver, grpc, http))
-        .expect("write the webhook config");
-    Service::start(
-        "baton-connector-webhook",
-        &["--config", config.to_str().expect("path")],
-        dir,
-    )
-    .await
-    .expect("start the webhook connector")
+    let config = webhook_config(dir, receiver, grpc, http);
+    start_with_config("baton-connector-webhook", dir, "webhook.toml", &config, &[])
+        .await
+        .expect("start the webhook connector")
 }
 
 struct Stack {
@@ -191,45 +180,11 @@ impl Stack {
         if with_fallback {
             targets.push_str(r#", { connector = "webhook", queue = "backup" }"#);
         }
-        let control_config = dir.path().join("control.toml");
-        std::fs::write(
-            &control_config,
-            format!(
-                r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-
-[store]
-data_dir = {data:?}
-
-# The burst arrives at once.
-[rate_limit]
-requests_per_second = 10000
-burst = 1000
-
-[connectors.webhook]
-endpoint = "{endpoint}"
-
-[default_connectors]
-queue = "webhook"
-
-[[routes]]
-name = "support"
-targets = [{targets}]
-"#,
-                data = dir.path().join("control").display().to_string(),
-                endpoint = webhook.endpoint("grpc"),
-            ),
-        )
-        .expect("write control config");
-        let control = Service::start(
-            "baton-control",
-            &["--config", control_config.to_str().expect("path")],
-            dir.path(),
-        )
-        .await
-        .expect("start control");
+        let connectors = format!(
+            "[connectors.webhook]\nendpoint = \"{}\"\n",
+            webhook.endpoint("grpc")
+        );
+        let control = burst::start_control(dir.path(), &connectors, "webhook", &targets).await;
         Stack {
             webhook_grpc: webhook.addr("grpc"),
             webhook_http: webhook.addr("http"),
@@ -249,20 +204,8 @@ targets = [{targets}]
     /// The fault: the connector is killed, or stopped with SIGTERM (it
     /// drains first). Returns its log.
     async fn stop_webhook(&mut self, fault: Fault) -> String {
-        let mut webhook = self.webhook.take().expect("webhook running");
-        let logs = webhook.logs();
-        match fault {
-            Fault::Kill => webhook
-                .crash()
-                .await
-                .expect("kill -9 the webhook connector"),
-            Fault::Terminate => {
-                let status = webhook.stop().await.expect("stop the webhook connector");
-                assert!(status.success(), "webhook connector exit status {status:?}");
-                return webhook.logs();
-            }
-        }
-        logs
+        let webhook = self.webhook.take().expect("webhook running");
+        fault.strike(webhook, "webhook connector").await
     }
 
     /// The connector started again on the same addresses and data
@@ -298,17 +241,7 @@ async fn run(fault: Fault, with_fallback: bool) {
 
     let client = stack.client().await;
     let mut creates = JoinSet::new();
-    let create = |creates: &mut JoinSet<String>, n: usize| {
-        let target = pb::target::Kind::Route("support".into());
-        spawn_create(
-            creates,
-            &client,
-            sample_request(&format!("webhook-burst-{n}"), target),
-        );
-    };
-    for n in 0..HANDOFFS {
-        create(&mut creates, n);
-    }
+    spawn_burst(&mut creates, &client, "webhook-burst-", 0..HANDOFFS);
 
     // The fault hits mid-burst: some messages answered, most not yet.
     for _ in 0..1200 {
@@ -323,31 +256,30 @@ async fn run(fault: Fault, with_fallback: bool) {
     // first target fails over at once, and its last target, on the same
     // connector, waits for it (an open circuit does not skip a last
     // target).
-    for n in HANDOFFS..HANDOFFS + DURING_DOWNTIME {
-        create(&mut creates, n);
-    }
+    spawn_burst(
+        &mut creates,
+        &client,
+        "webhook-burst-",
+        HANDOFFS..HANDOFFS + DURING_DOWNTIME,
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     stack.start_webhook_again().await;
 
     let ids: Vec<String> = tokio::time::timeout(Duration::from_secs(60), creates.join_all())
         .await
         .expect("every CreateHandoff answered within a minute");
+    let mut client = client.clone();
+    let Endings {
+        lost,
+        failed,
+        states,
+    } = wait_all_ended(&mut client, &ids).await;
     let mut tally = Tally {
         in_flight_at_fault,
+        lost,
+        failed,
         ..Tally::default()
     };
-    let mut client = client.clone();
-    let mut states = BTreeMap::new();
-    for id in &ids {
-        // Bounded: 120 s for the first, less for the rest as they end.
-        let state = wait_until_ended(&mut client, id, 4800).await;
-        match state {
-            HandoffState::Completed => {}
-            HandoffState::Failed => tally.failed += 1,
-            _ => tally.lost += 1,
-        }
-        states.insert(id.clone(), state);
-    }
 
     // What the receiver saw, by handoff: its message ids and endpoints.
     let mut by_handoff: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
@@ -371,10 +303,7 @@ async fn run(fault: Fault, with_fallback: bool) {
         if let Err(problem) = check_gapless(id, &events) {
             problems.push(problem);
         }
-        if events
-            .iter()
-            .any(|e| e.kind() == HandoffEventKind::TargetFailed)
-        {
+        if fell_back(&events) {
             tally.fell_back += 1;
         }
         let (message_ids, endpoints) = by_handoff.get(id).cloned().unwrap_or_default();

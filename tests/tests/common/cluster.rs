@@ -46,23 +46,7 @@ impl Cluster {
         let postgres = Postgres::start().expect("start PostgreSQL (apt-get install postgresql)");
         let database_url = postgres.create_database().expect("create a database");
         let dir = tempfile::tempdir().expect("tempdir");
-        let script_path = dir.path().join("script.toml");
-        let record = dir.path().join("transfers.jsonl");
-        std::fs::write(
-            &script_path,
-            format!(
-                "record_file = {:?}\n{SCRIPT_CONFIG}",
-                record.display().to_string()
-            ),
-        )
-        .expect("write script config");
-        let connector = Service::start(
-            "baton-connector-script",
-            &["--config", script_path.to_str().expect("path")],
-            dir.path(),
-        )
-        .await
-        .expect("start script connector");
+        let connector = super::start_script_connector(dir.path(), SCRIPT_CONFIG, &[]).await;
         let mut cluster = Cluster {
             dir,
             postgres,

@@ -1,6 +1,8 @@
 //! A control service wired to a scripted connector, both real processes on
 //! ephemeral loopback ports, for the control-service tests.
 #![allow(dead_code)]
+// Not every test binary uses every helper re-exported here.
+#![allow(unused_imports)]
 
 pub mod cluster;
 
@@ -10,7 +12,7 @@ use std::time::Duration;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
-use baton_tests::Service;
+use baton_tests::{Service, start_with_config};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_stream::StreamExt;
@@ -51,24 +53,7 @@ impl Stack {
         control_env: &[(&str, &str)],
     ) -> Stack {
         let dir = tempfile::tempdir().expect("tempdir");
-        let script_path = dir.path().join("script.toml");
-        let record = dir.path().join("transfers.jsonl");
-        std::fs::write(
-            &script_path,
-            format!(
-                "record_file = {:?}\n{SCRIPT_CONFIG}",
-                record.display().to_string()
-            ),
-        )
-        .expect("write script config");
-        let connector = Service::start_with_env(
-            "baton-connector-script",
-            &["--config", script_path.to_str().expect("path")],
-            connector_env,
-            dir.path(),
-        )
-        .await
-        .expect("start script connector");
+        let connector = start_script_connector(dir.path(), SCRIPT_CONFIG, connector_env).await;
         let mut stack = Stack {
             dir,
             connector,
@@ -207,22 +192,18 @@ es = "Le paso con una persona que ya conoce su caso."
     }
 }
 
-pub use baton_tests::sample_request as request;
-
-/// Creates a handoff and returns its id.
-pub async fn create(
-    client: &mut HandoffServiceClient<Channel>,
-    request: CreateHandoffRequest,
-) -> String {
-    client
-        .create_handoff(request)
+/// Starts the scripted connector on `script` (its config without the
+/// record file), recording every transfer to `dir/transfers.jsonl`.
+pub async fn start_script_connector(dir: &Path, script: &str, env: &[(&str, &str)]) -> Service {
+    let record = dir.join("transfers.jsonl");
+    let config = format!("record_file = {:?}\n{script}", record.display().to_string());
+    start_with_config("baton-connector-script", dir, "script.toml", &config, env)
         .await
-        .expect("create")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id
+        .expect("start script connector")
 }
+
+pub use baton_tests::create_handoff as create;
+pub use baton_tests::sample_request as request;
 
 pub fn queue(name: &str) -> pb::target::Kind {
     pb::target::Kind::Queue(pb::QueueTarget {
