@@ -239,7 +239,6 @@ mod tests {
     async fn stored_handoff(
         dir: &std::path::Path,
     ) -> (Arc<dyn HandoffStore>, crate::domain::Handoff) {
-        use baton_proto::types::v1 as pb;
         let store: Arc<dyn HandoffStore> =
             Arc::new(crate::store::SqliteStore::open(dir).expect("open"));
         let handoff = crate::domain::Handoff {
@@ -248,9 +247,9 @@ mod tests {
             request_id: "r".into(),
             request_fingerprint: "f".into(),
             state: HandoffState::Pending,
-            conversation: pb::Conversation::default(),
-            context: pb::HandoffContext::default(),
-            requested_target: pb::Target::default(),
+            conversation: Default::default(),
+            context: Default::default(),
+            requested_target: crate::domain::RequestedTarget::Unset,
             mode: crate::domain::TransferMode::Warm,
             plan: vec![crate::domain::PlannedTarget {
                 connector: "c".into(),

@@ -16,7 +16,7 @@ use baton_proto::types::v1 as pb;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, UpDownCounter};
 
-use crate::domain::{EventKind, EventRecord, Handoff};
+use crate::domain::{ConcreteTarget, EventKind, EventRecord, Handoff, RequestedTarget};
 
 /// Every instrument of the control service.
 pub struct ControlMetrics {
@@ -148,7 +148,7 @@ impl ControlMetrics {
                 let reason = record
                     .failure
                     .as_ref()
-                    .map(|failure| failure.reason.as_str_name())
+                    .map(|failure| crate::convert::types::failure_reason_name(failure.reason))
                     .unwrap_or("FAILURE_REASON_UNSPECIFIED");
                 self.fallbacks.add(
                     1,
@@ -164,7 +164,7 @@ impl ControlMetrics {
             let reason = handoff
                 .failure
                 .as_ref()
-                .map(|failure| failure.reason.as_str_name())
+                .map(|failure| crate::convert::types::failure_reason_name(failure.reason))
                 .unwrap_or("");
             self.finished.add(
                 1,
@@ -264,21 +264,22 @@ fn known(name: &str, pick: fn(&KnownNames) -> &HashSet<String>) -> &str {
 /// A label for where a handoff was sent that names no customer and stays
 /// bounded: configured route and queue names, `other` for the rest,
 /// numbers and URIs only by kind.
-fn route_label(target: &pb::Target) -> String {
-    match &target.kind {
-        Some(pb::target::Kind::Route(name)) => format!("route:{}", known(name, |k| &k.routes)),
-        Some(pb::target::Kind::Queue(queue)) => {
-            format!("queue:{}", known(&queue.name, |k| &k.queues))
+fn route_label(target: &RequestedTarget) -> String {
+    match target {
+        RequestedTarget::Route(name) => format!("route:{}", known(name, |k| &k.routes)),
+        RequestedTarget::Concrete(ConcreteTarget::Queue { name, .. }) => {
+            format!("queue:{}", known(name, |k| &k.queues))
         }
-        Some(pb::target::Kind::PhoneNumber(_)) => "phone_number".into(),
-        Some(pb::target::Kind::SipUri(_)) => "sip_uri".into(),
-        None => "none".into(),
+        RequestedTarget::Concrete(ConcreteTarget::PhoneNumber { .. }) => "phone_number".into(),
+        RequestedTarget::Concrete(ConcreteTarget::SipUri { .. }) => "sip_uri".into(),
+        RequestedTarget::Unset => "none".into(),
     }
 }
 
+/// Why the AI escalated, by the context's reason: the context is kept
+/// encoded, and this is read once per handoff.
 fn escalation_label(handoff: &Handoff) -> &'static str {
-    handoff
-        .context
+    crate::convert::context::context(&handoff.context)
         .reason
         .as_ref()
         .and_then(|reason| pb::EscalationKind::try_from(reason.kind).ok())
@@ -300,32 +301,24 @@ mod tests {
             }))
             .expect("route");
         set_known_names(&[route]);
-        let phone = pb::Target {
-            kind: Some(pb::target::Kind::PhoneNumber("+14155550100".into())),
-        };
-        assert_eq!(route_label(&phone), "phone_number");
-        let sip = pb::Target {
-            kind: Some(pb::target::Kind::SipUri("sip:jane@pbx.example.com".into())),
-        };
-        assert_eq!(route_label(&sip), "sip_uri");
-        let queue = pb::Target {
-            kind: Some(pb::target::Kind::Queue(pb::QueueTarget {
-                name: "billing".into(),
-                skills: vec![],
-            })),
-        };
-        assert_eq!(route_label(&queue), "queue:billing");
-        let unconfigured = |name: &str| pb::Target {
-            kind: Some(pb::target::Kind::Queue(pb::QueueTarget {
+        let concrete = |target| route_label(&RequestedTarget::Concrete(target));
+        let number = "+14155550100".to_owned();
+        assert_eq!(
+            concrete(ConcreteTarget::PhoneNumber { number }),
+            "phone_number"
+        );
+        let uri = "sip:jane@pbx.example.com".to_owned();
+        assert_eq!(concrete(ConcreteTarget::SipUri { uri }), "sip_uri");
+        let queue = |name: &str| {
+            concrete(ConcreteTarget::Queue {
                 name: name.into(),
                 skills: vec![],
-            })),
+            })
         };
-        assert_eq!(route_label(&unconfigured("tier2")), "queue:tier2");
-        assert_eq!(route_label(&unconfigured("acme-vip-4711")), "queue:other");
-        let route = pb::Target {
-            kind: Some(pb::target::Kind::Route("nowhere".into())),
-        };
+        assert_eq!(queue("billing"), "queue:billing");
+        assert_eq!(queue("tier2"), "queue:tier2");
+        assert_eq!(queue("acme-vip-4711"), "queue:other");
+        let route = RequestedTarget::Route("nowhere".into());
         assert_eq!(route_label(&route), "route:other");
     }
 }

@@ -10,8 +10,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use baton_control::convert::context::encode_context;
 use baton_control::domain::{
-    ConcreteTarget, DEFAULT_TENANT, Handoff, HandoffState, PlannedTarget, TransferMode,
+    ConcreteTarget, DEFAULT_TENANT, Handoff, HandoffState, PlannedTarget, RequestedTarget,
+    TransferMode,
 };
 use baton_control::store::{AuditAction, AuditEntry, HandoffStore, NewLease, PgStore, SqliteStore};
 use baton_proto::types::v1 as pb;
@@ -112,12 +114,12 @@ fn handoff(request_id: &str) -> Handoff {
         request_id: request_id.into(),
         request_fingerprint: "f".into(),
         state: HandoffState::Pending,
-        conversation: pb::Conversation::default(),
-        context: pb::HandoffContext {
+        conversation: Default::default(),
+        context: encode_context(&pb::HandoffContext {
             summary: "s".into(),
             ..Default::default()
-        },
-        requested_target: pb::Target::default(),
+        }),
+        requested_target: RequestedTarget::Unset,
         mode: TransferMode::Warm,
         plan: vec![PlannedTarget {
             connector: "c".into(),

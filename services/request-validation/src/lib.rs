@@ -456,7 +456,8 @@ pub fn is_sip_uri(uri: &str) -> bool {
     }
 }
 
-fn is_name(name: &str) -> bool {
+/// A queue, skill or route name: 1-128 ASCII letters, digits, `.`, `_` or `-`.
+pub fn is_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_NAME_BYTES
         && name

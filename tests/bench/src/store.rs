@@ -185,12 +185,12 @@ fn handoff() -> Handoff {
         tenant: DEFAULT_TENANT.into(),
         request_fingerprint: "bench".into(),
         state: HandoffState::Pending,
-        conversation: pb::Conversation::default(),
-        context: pb::HandoffContext {
+        conversation: Default::default(),
+        context: baton_control::convert::context::encode_context(&pb::HandoffContext {
             summary: "Customer was charged twice for the March invoice".into(),
             ..Default::default()
-        },
-        requested_target: pb::Target::default(),
+        }),
+        requested_target: baton_control::domain::RequestedTarget::Unset,
         mode: TransferMode::Warm,
         plan: vec![PlannedTarget {
             connector: "script".into(),

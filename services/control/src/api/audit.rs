@@ -54,7 +54,8 @@ impl Audit<'_> {
             .store
             .get(&principal.tenant, &request.handoff_id)
             .await?;
-        let Some(entity) = handoff.context.entities.iter().find(|e| &e.name == name) else {
+        let context = crate::convert::context::context(&handoff.context);
+        let Some(entity) = context.entities.into_iter().find(|e| &e.name == name) else {
             return Err(ControlError::EntityNotFound);
         };
         // Recorded before the value leaves: no audit record, no value.
@@ -67,7 +68,7 @@ impl Audit<'_> {
         self.store.record_audit(entry).await?;
         tracing::info!(handoff_id = %handoff.id, credential = %principal.credential_id, "sensitive entity revealed");
         Ok(RevealEntityResponse {
-            value: entity.value.clone(),
+            value: entity.value,
         })
     }
 

@@ -2,13 +2,12 @@
 //! tenant's policy, over the whole conversation or turn by turn (the turns
 //! kept per conversation by the policy engine).
 
-use baton_proto::handoff::v1::{
-    AiOutcome, EscalationDecision, EvaluateEscalationRequest, EvaluateEscalationResponse,
-    FiredTrigger,
-};
+use baton_proto::handoff::v1::{AiOutcome, EvaluateEscalationRequest, EvaluateEscalationResponse};
 
+use crate::convert;
 use crate::domain::message::CustomerMessages;
 use crate::domain::validate::{Limits, validate_evaluation};
+use crate::domain::{EscalationDecision, EscalationKind, FiredTrigger};
 use crate::error::ControlError;
 use crate::policy::PolicyEngine;
 
@@ -39,14 +38,15 @@ impl Escalation<'_> {
             (Some(message), true) => message.clone(),
             (None, true) => self.messages.for_language(&request.language).0.to_owned(),
         };
+        let decision = EscalationDecision {
+            escalate: decision.escalate,
+            fired: decision.fired.iter().map(fired_trigger).collect(),
+            suggested_route: decision.route.clone().unwrap_or_default(),
+            customer_message,
+            recommendations: decision.near_misses.clone(),
+        };
         Ok(EvaluateEscalationResponse {
-            decision: Some(EscalationDecision {
-                escalate: decision.escalate,
-                fired: decision.fired.iter().map(fired_trigger).collect(),
-                suggested_route: decision.route.clone().unwrap_or_default(),
-                customer_message,
-                recommendations: decision.near_misses.clone(),
-            }),
+            decision: Some(convert::types::decision(&decision)),
         })
     }
 
@@ -138,7 +138,6 @@ fn policy_conversation(request: &EvaluateEscalationRequest) -> baton_policy::Con
 
 fn fired_trigger(fired: &baton_policy::Fired) -> FiredTrigger {
     use baton_policy::Trigger;
-    use baton_proto::types::v1::EscalationKind;
     let kind = match fired.trigger {
         Trigger::ExplicitRequest => EscalationKind::ExplicitRequest,
         Trigger::Distress => EscalationKind::Distress,
@@ -147,7 +146,7 @@ fn fired_trigger(fired: &baton_policy::Fired) -> FiredTrigger {
         Trigger::RepeatedFailure => EscalationKind::RepeatedFailure,
     };
     FiredTrigger {
-        kind: kind as i32,
+        kind,
         evidence: fired.evidence.clone(),
         score: fired.score.unwrap_or_default(),
         threshold: fired.threshold.unwrap_or_default(),
@@ -192,7 +191,11 @@ mod tests {
             }
         }
 
-        fn decide(&self, tenant: &str, request: EvaluateEscalationRequest) -> EscalationDecision {
+        fn decide(
+            &self,
+            tenant: &str,
+            request: EvaluateEscalationRequest,
+        ) -> baton_proto::handoff::v1::EscalationDecision {
             self.escalation()
                 .evaluate(tenant, &request)
                 .expect("valid request")
@@ -214,7 +217,7 @@ mod tests {
         }
     }
 
-    fn kinds(decision: &EscalationDecision) -> Vec<EscalationKind> {
+    fn kinds(decision: &baton_proto::handoff::v1::EscalationDecision) -> Vec<EscalationKind> {
         decision.fired.iter().map(|f| f.kind()).collect()
     }
 

@@ -20,7 +20,7 @@ use super::audit;
 use super::fields::{now_ms, page_size, page_token, parse_id, reject_any};
 use crate::convert;
 use crate::domain::validate::{validate_cancel_reason, validate_create};
-use crate::domain::{EventKind, Failure, Handoff, HandoffState, NewEvent, TransferMode};
+use crate::domain::{EventKind, Failure, FailureReason, Handoff, HandoffState, NewEvent};
 use crate::error::ControlError;
 use crate::metrics::metrics;
 use crate::store::{AuditAction, CreateOutcome};
@@ -87,10 +87,16 @@ impl HandoffApi {
             .as_ref()
             .map(|i| i.name.as_str())
             .unwrap_or_default();
+        let target = convert::types::requested_target_from(target);
         let plan = self
             .router
             .plan(&target, intent, &conversation.language)
-            .map_err(|violation| ControlError::InvalidArgument(vec![violation]))?;
+            .map_err(|unroutable| {
+                ControlError::InvalidArgument(vec![FieldViolation::new(
+                    unroutable.field,
+                    unroutable.description,
+                )])
+            })?;
         let timeout = request
             .timeout
             .and_then(|t| Duration::try_from(t).ok())
@@ -103,11 +109,11 @@ impl HandoffApi {
             request_id: request.request_id.clone(),
             request_fingerprint: hex(&Sha256::digest(request.encode_to_vec())),
             state: HandoffState::INITIAL,
-            mode: TransferMode::from_proto(request.mode()),
+            mode: convert::types::mode_from(request.mode()),
             customer_message: message.to_owned(),
             customer_message_language: language.to_owned(),
-            conversation,
-            context,
+            conversation: convert::context::encode_conversation(&conversation),
+            context: convert::context::encode_context(&context),
             requested_target: target,
             plan,
             created_at_ms,
@@ -118,7 +124,7 @@ impl HandoffApi {
             queue_status: None,
             failure: None,
             last_sequence: 1,
-            decision: request.decision.clone(),
+            decision: request.decision.clone().map(convert::types::decision_from),
             wrap_up: None,
         })
     }
@@ -201,10 +207,7 @@ impl HandoffApi {
             state if state.is_terminal() => return Err(ControlError::HandoffEnded(state)),
             _ => {}
         }
-        let failure = Failure::new(
-            baton_proto::types::v1::FailureReason::Cancelled,
-            request.reason,
-        );
+        let failure = Failure::new(FailureReason::Cancelled, request.reason);
         let event = NewEvent::new(EventKind::Cancelled).failure(failure);
         let audit = audit::entry(principal, &handoff.id, AuditAction::Cancelled, "");
         let (cancelled, _) = self

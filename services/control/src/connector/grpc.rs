@@ -8,7 +8,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use baton_proto::connector::v1 as wire;
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
-use baton_proto::types::v1 as pb;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
@@ -19,7 +18,8 @@ use super::{
     CancelOutcome, ConnectorInfo, ConnectorPort, Reach, StartRefused, StreamError, TransferEvent,
     TransferEventKind, TransferEvents, TransferRequest,
 };
-use crate::domain::TransferMode;
+use crate::convert::envelope::build_envelope;
+use crate::convert::types;
 
 /// One connector's gRPC client.
 #[derive(Debug, Clone)]
@@ -79,14 +79,21 @@ impl ConnectorPort for GrpcConnector {
                 .map_err(|status| status.message().to_owned())?
                 .into_inner();
         Ok(ConnectorInfo {
-            target_kinds: info.target_kinds().collect(),
+            target_kinds: info
+                .target_kinds()
+                .filter_map(types::target_kind_from)
+                .collect(),
             transfer_modes: info
                 .transfer_modes()
-                .filter(|mode| *mode != pb::TransferMode::Unspecified)
-                .map(TransferMode::from_proto)
+                .filter(|mode| *mode != baton_proto::types::v1::TransferMode::Unspecified)
+                .map(types::mode_from)
+                .collect(),
+            context_capabilities: info
+                .context_capabilities
+                .iter()
+                .filter_map(types::capability_from)
                 .collect(),
             version: info.version,
-            context_capabilities: info.context_capabilities,
         })
     }
 
@@ -94,12 +101,19 @@ impl ConnectorPort for GrpcConnector {
         &self,
         request: TransferRequest,
     ) -> Result<TransferEvents, StartRefused> {
+        let context = &request.context;
+        let envelope = build_envelope(
+            &context.reference,
+            &context.conversation,
+            &context.context,
+            &context.capabilities,
+        );
         let message = wire::StartTransferRequest {
             handoff_id: request.handoff_id,
             attempt: request.attempt,
-            target: Some(request.target.to_proto()),
-            mode: request.mode.to_proto() as i32,
-            envelope: Some(request.envelope),
+            target: Some(types::target(&request.target)),
+            mode: types::mode(request.mode) as i32,
+            envelope: Some(envelope),
             deadline: Some(crate::convert::timestamp_of(request.deadline_ms)),
         };
         // No grpc-timeout: it would end the whole stream, which lives as
@@ -176,8 +190,7 @@ fn event_of(message: wire::StartTransferResponse) -> TransferEvent {
     TransferEvent {
         // An unknown reason counts as none: the dispatcher reads it as a
         // connector error.
-        failure_reason: pb::FailureReason::try_from(message.failure_reason)
-            .unwrap_or(pb::FailureReason::Unspecified),
+        failure_reason: types::failure_reason_from(message.failure_reason),
         estimated_wait: message
             .estimated_wait
             .and_then(|wait| Duration::try_from(wait).ok()),
@@ -186,7 +199,7 @@ fn event_of(message: wire::StartTransferResponse) -> TransferEvent {
         kind,
         detail: message.detail,
         queue_position: message.queue_position,
-        wrap_up: message.wrap_up,
+        wrap_up: message.wrap_up.map(types::wrap_up_from),
     }
 }
 
@@ -233,7 +246,10 @@ mod tests {
         });
         assert_eq!(event.kind, TransferEventKind::Unknown(42));
         assert_eq!((event.run_id.as_str(), event.sequence), ("run-1", 3));
-        assert_eq!(event.failure_reason, pb::FailureReason::Unspecified);
+        assert_eq!(
+            event.failure_reason,
+            crate::domain::FailureReason::Unspecified
+        );
 
         let queued = event_of(wire::StartTransferResponse {
             sequence: 1,

@@ -8,14 +8,11 @@
 //! - `registry`: builds those from the configuration and finds a
 //!   [`Connector`] by name.
 //!
-//! The dispatcher sees nothing but this module's types, so its every
-//! decision (fallbacks, re-attaching, fencing) is testable against an
-//! in-memory port.
-//!
-//! Two generated types still cross the port, because the service only
-//! builds and forwards them: the context envelope a transfer carries
-//! (`ContextEnvelope`, built by `domain::envelope`) and the context
-//! capabilities it is fitted to (`ContextCapability`).
+//! The dispatcher sees nothing but this module's types and the domain's,
+//! so its every decision (fallbacks, re-attaching, fencing) is testable
+//! against an in-memory port. No generated type crosses the port: the
+//! gRPC implementation fits the handoff's context to the connector's
+//! capabilities (`convert::envelope`) as it builds the request.
 
 pub mod grpc;
 pub mod registry;
@@ -25,11 +22,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use baton_proto::connector::v1::{ContextCapability, ContextEnvelope};
-use baton_proto::types::v1 as pb;
 use tokio_stream::Stream;
 
-use crate::domain::{ConcreteTarget, TransferMode};
+use crate::domain::{
+    ConcreteTarget, ContextCapability, ContextReference, EncodedContext, EncodedConversation,
+    FailureReason, TargetKind, TransferMode, WrapUp,
+};
 
 pub use registry::ConnectorRegistry;
 
@@ -70,14 +68,14 @@ pub trait ConnectorPort: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConnectorInfo {
     pub version: String,
-    pub target_kinds: Vec<pb::TargetKind>,
+    pub target_kinds: Vec<TargetKind>,
     pub transfer_modes: Vec<TransferMode>,
     /// How much context each of its mechanisms carries.
     pub context_capabilities: Vec<ContextCapability>,
 }
 
 impl ConnectorInfo {
-    pub fn serves(&self, kind: pb::TargetKind) -> bool {
+    pub fn serves(&self, kind: TargetKind) -> bool {
         self.target_kinds.contains(&kind)
     }
 
@@ -94,9 +92,20 @@ pub struct TransferRequest {
     pub attempt: u32,
     pub target: ConcreteTarget,
     pub mode: TransferMode,
-    pub envelope: ContextEnvelope,
+    pub context: TransferContext,
     /// Unix milliseconds.
     pub deadline_ms: i64,
+}
+
+/// What a transfer carries for the human: the signed reference, and the
+/// conversation and context, to be fitted to the connector's
+/// capabilities (as much as each mechanism holds, what is left out named).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferContext {
+    pub reference: ContextReference,
+    pub conversation: EncodedConversation,
+    pub context: EncodedContext,
+    pub capabilities: Vec<ContextCapability>,
 }
 
 /// A transfer's events, in the order the connector sends them, until it
@@ -116,12 +125,12 @@ pub struct TransferEvent {
     /// A note for people; never sensitive.
     pub detail: String,
     /// On `Failed`; `Unspecified` when the connector gave none.
-    pub failure_reason: pb::FailureReason,
+    pub failure_reason: FailureReason,
     /// On `Queued`: 1-based position and the estimated wait.
     pub queue_position: u32,
     pub estimated_wait: Option<Duration>,
     /// On `Completed`, when the human wrapped up.
-    pub wrap_up: Option<pb::WrapUp>,
+    pub wrap_up: Option<WrapUp>,
 }
 
 impl TransferEvent {
@@ -132,7 +141,7 @@ impl TransferEvent {
             sequence,
             kind,
             detail: String::new(),
-            failure_reason: pb::FailureReason::Unspecified,
+            failure_reason: FailureReason::Unspecified,
             queue_position: 0,
             estimated_wait: None,
             wrap_up: None,

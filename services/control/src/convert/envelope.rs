@@ -2,21 +2,32 @@
 //! handoff's context. A signed reference to the full context always travels;
 //! then as much of the context as fits each mechanism's limit, with what was
 //! left out named, never cut silently.
+//!
+//! This is the domain's rule (what fits, what is left out, that sensitive
+//! entity values never go into a payload), but it lives at the edge: the
+//! limits are counted in the contract's encoded bytes and the structured
+//! context is cut in its message form, so it needs the generated types.
 
 use baton_proto::connector::v1::{
-    ContextCapability, ContextEnvelope, ContextMechanism, ContextPayload, ContextReference,
+    ContextEnvelope, ContextMechanism, ContextPayload, ContextReference,
 };
 use baton_proto::types::v1 as pb;
 use prost::Message;
 use serde_json::{Map, Value, json};
 
+use super::context::{attempt_outcome_name, reason_name, speaker_name};
+use crate::domain;
+
 /// Builds the envelope for a connector with `capabilities`.
 pub fn build_envelope(
-    reference: ContextReference,
-    conversation: &pb::Conversation,
-    context: &pb::HandoffContext,
-    capabilities: &[ContextCapability],
+    reference: &domain::ContextReference,
+    conversation: &domain::EncodedConversation,
+    context: &domain::EncodedContext,
+    capabilities: &[domain::ContextCapability],
 ) -> ContextEnvelope {
+    let reference = super::types::reference(reference);
+    let conversation = super::context::conversation(conversation);
+    let context = super::context::context(context);
     let mut envelope = ContextEnvelope {
         reference: Some(reference.clone()),
         conversation: Some(conversation.clone()),
@@ -24,18 +35,17 @@ pub fn build_envelope(
     };
     for capability in capabilities {
         let limit = capability.max_bytes as usize;
-        match ContextMechanism::try_from(capability.mechanism) {
-            Ok(ContextMechanism::Structured) => {
-                let (fitted, omitted) = fit_structured(context, limit);
+        match super::types::mechanism(capability.mechanism) {
+            ContextMechanism::Structured => {
+                let (fitted, omitted) = fit_structured(&context, limit);
                 envelope.context = Some(fitted);
                 envelope.omitted_fields = omitted;
             }
-            Ok(ContextMechanism::Unspecified) | Err(_) => {}
-            Ok(mechanism) => envelope.payloads.push(render_payload(
+            mechanism => envelope.payloads.push(render_payload(
                 mechanism,
                 &reference,
-                conversation,
-                context,
+                &conversation,
+                &context,
                 limit,
             )),
         }
@@ -184,44 +194,14 @@ fn render_payload(
     }
 }
 
-pub fn reason_name(kind: i32) -> &'static str {
-    match pb::EscalationKind::try_from(kind) {
-        Ok(pb::EscalationKind::ExplicitRequest) => "explicit_request",
-        Ok(pb::EscalationKind::Distress) => "distress",
-        Ok(pb::EscalationKind::Complexity) => "complexity",
-        Ok(pb::EscalationKind::Compliance) => "compliance",
-        Ok(pb::EscalationKind::RepeatedFailure) => "repeated_failure",
-        _ => "other",
-    }
-}
-
-pub fn attempt_outcome_name(outcome: i32) -> &'static str {
-    match pb::AttemptOutcome::try_from(outcome) {
-        Ok(pb::AttemptOutcome::Partial) => "partial",
-        Ok(pb::AttemptOutcome::Failed) => "failed",
-        Ok(pb::AttemptOutcome::NotUnderstood) => "not_understood",
-        Ok(pb::AttemptOutcome::Refused) => "refused",
-        Ok(pb::AttemptOutcome::Succeeded) => "succeeded",
-        _ => "unspecified",
-    }
-}
-
-pub fn speaker_name(speaker: i32) -> &'static str {
-    match pb::Speaker::try_from(speaker) {
-        Ok(pb::Speaker::Customer) => "customer",
-        Ok(pb::Speaker::Ai) => "ai",
-        Ok(pb::Speaker::Human) => "human",
-        Ok(pb::Speaker::System) => "system",
-        _ => "unknown",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::convert::context::{encode_context, encode_conversation};
+    use domain::ContextMechanism as Mechanism;
 
-    fn reference() -> ContextReference {
-        ContextReference {
+    fn reference() -> domain::ContextReference {
+        domain::ContextReference {
             handoff_id: "h1".into(),
             token: "t".repeat(51),
             context_url: "http://127.0.0.1:8080/v1/handoffs/h1/context?token=x".into(),
@@ -266,20 +246,32 @@ mod tests {
         }
     }
 
-    fn capability(mechanism: ContextMechanism, max_bytes: u32) -> ContextCapability {
-        ContextCapability {
-            mechanism: mechanism as i32,
+    fn capability(mechanism: Mechanism, max_bytes: u32) -> domain::ContextCapability {
+        domain::ContextCapability {
+            mechanism,
             max_bytes,
         }
     }
 
+    fn envelope(
+        conversation: &pb::Conversation,
+        context: &pb::HandoffContext,
+        capabilities: &[domain::ContextCapability],
+    ) -> ContextEnvelope {
+        build_envelope(
+            &reference(),
+            &encode_conversation(conversation),
+            &encode_context(context),
+            capabilities,
+        )
+    }
+
     #[test]
     fn structured_context_drops_oldest_turns_and_says_so() {
-        let envelope = build_envelope(
-            reference(),
+        let envelope = envelope(
             &pb::Conversation::default(),
             &context(100),
-            &[capability(ContextMechanism::Structured, 1024)],
+            &[capability(Mechanism::Structured, 1024)],
         );
         let fitted = envelope.context.expect("context");
         assert!(fitted.encoded_len() <= 1024);
@@ -297,11 +289,10 @@ mod tests {
 
     #[test]
     fn unlimited_structured_context_is_whole() {
-        let envelope = build_envelope(
-            reference(),
+        let envelope = envelope(
             &pb::Conversation::default(),
             &context(100),
-            &[capability(ContextMechanism::Structured, 0)],
+            &[capability(Mechanism::Structured, 0)],
         );
         assert_eq!(envelope.context.expect("context").transcript.len(), 100);
         assert!(envelope.omitted_fields.is_empty());
@@ -309,17 +300,16 @@ mod tests {
 
     #[test]
     fn payloads_fit_their_limits_and_never_carry_sensitive_values() {
-        let envelope = build_envelope(
-            reference(),
+        let envelope = envelope(
             &pb::Conversation {
                 language: "en".into(),
                 ..Default::default()
             },
             &context(50),
             &[
-                capability(ContextMechanism::SipUserToUser, 128),
-                capability(ContextMechanism::SipHeaders, 1024),
-                capability(ContextMechanism::TaskAttributes, 600),
+                capability(Mechanism::SipUserToUser, 128),
+                capability(Mechanism::SipHeaders, 1024),
+                capability(Mechanism::TaskAttributes, 600),
             ],
         );
         assert_eq!(envelope.payloads.len(), 3);
@@ -374,13 +364,12 @@ mod tests {
         });
         context.agent_notes = "prefers email".into();
         for mechanism in [
-            ContextMechanism::SipHeaders,
-            ContextMechanism::TaskAttributes,
-            ContextMechanism::Webhook,
+            Mechanism::SipHeaders,
+            Mechanism::TaskAttributes,
+            Mechanism::Webhook,
         ] {
             for limit in [0, 300, 700] {
-                let envelope = build_envelope(
-                    reference(),
+                let envelope = envelope(
                     &pb::Conversation::default(),
                     &context,
                     &[capability(mechanism, limit)],
@@ -394,7 +383,7 @@ mod tests {
                         "{mechanism:?} at {limit} bytes neither carries nor names {field}: {payload:?}"
                     );
                 }
-                if mechanism != ContextMechanism::SipHeaders && limit == 0 {
+                if mechanism != Mechanism::SipHeaders && limit == 0 {
                     assert!(payload.content.contains("looked up the March invoice"));
                 }
             }

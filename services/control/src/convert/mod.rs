@@ -1,4 +1,11 @@
-//! Domain values to their `baton.handoff.v1` messages.
+//! The edge between the domain's plain types and the generated protobuf
+//! types: the API's messages here, the shared vocabulary in `types`, the
+//! encoded conversation and context in `context`, and the envelope a
+//! connector receives in `envelope`. Nothing in `domain` converts itself.
+
+pub mod context;
+pub mod envelope;
+pub mod types;
 
 use baton_proto::handoff::v1 as api;
 
@@ -60,7 +67,7 @@ fn attempt(attempt: &Attempt) -> api::TargetAttempt {
     api::TargetAttempt {
         attempt: attempt.number,
         connector: attempt.planned.connector.clone(),
-        target: Some(attempt.planned.target.to_proto()),
+        target: Some(types::target(&attempt.planned.target)),
     }
 }
 
@@ -73,7 +80,7 @@ fn queue_status(status: &QueueStatus) -> api::QueueStatus {
 
 fn failure(failure: &Failure) -> api::Failure {
     api::Failure {
-        reason: failure.reason as i32,
+        reason: types::failure_reason(failure.reason),
         detail: failure.detail.clone(),
     }
 }
@@ -83,10 +90,10 @@ pub fn handoff(handoff: &Handoff) -> api::Handoff {
         id: handoff.id.clone(),
         request_id: handoff.request_id.clone(),
         state: state(handoff.state) as i32,
-        conversation: Some(handoff.conversation.clone()),
-        context: Some(handoff.context.clone()),
-        target: Some(handoff.requested_target.clone()),
-        mode: handoff.mode.to_proto() as i32,
+        conversation: Some(context::conversation(&handoff.conversation)),
+        context: Some(context::context(&handoff.context)),
+        target: Some(types::requested_target(&handoff.requested_target)),
+        mode: types::mode(handoff.mode) as i32,
         customer_message: handoff.customer_message.clone(),
         customer_message_language: handoff.customer_message_language.clone(),
         create_time: Some(timestamp_of(handoff.created_at_ms)),
@@ -96,8 +103,8 @@ pub fn handoff(handoff: &Handoff) -> api::Handoff {
         queue_status: handoff.queue_status.as_ref().map(queue_status),
         failure: handoff.failure.as_ref().map(failure),
         last_sequence: handoff.last_sequence,
-        decision: handoff.decision.clone(),
-        wrap_up: handoff.wrap_up.clone(),
+        decision: handoff.decision.as_ref().map(types::decision),
+        wrap_up: handoff.wrap_up.as_ref().map(types::wrap_up),
     }
 }
 
@@ -112,7 +119,7 @@ pub fn event(record: &EventRecord) -> api::HandoffEvent {
         queue_status: record.queue_status.as_ref().map(queue_status),
         failure: record.failure.as_ref().map(failure),
         detail: record.detail.clone(),
-        wrap_up: record.wrap_up.clone(),
+        wrap_up: record.wrap_up.as_ref().map(types::wrap_up),
     }
 }
 
@@ -189,7 +196,7 @@ pub fn handoff_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::TransferMode;
+    use crate::domain::{RequestedTarget, TransferMode};
     use baton_proto::types::v1 as pb;
 
     fn with_notes(bytes: usize) -> Handoff {
@@ -199,13 +206,13 @@ mod tests {
             request_id: "r".into(),
             request_fingerprint: "f".into(),
             state: HandoffState::Pending,
-            conversation: pb::Conversation::default(),
-            context: pb::HandoffContext {
+            conversation: Default::default(),
+            context: context::encode_context(&pb::HandoffContext {
                 summary: "s".into(),
                 agent_notes: "n".repeat(bytes),
                 ..Default::default()
-            },
-            requested_target: pb::Target::default(),
+            }),
+            requested_target: RequestedTarget::Unset,
             mode: TransferMode::Warm,
             plan: vec![],
             customer_message: String::new(),

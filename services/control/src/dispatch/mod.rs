@@ -34,7 +34,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use baton_proto::connector::v1::ContextReference;
+use crate::domain::ContextReference;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::Instrument;

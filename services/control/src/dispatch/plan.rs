@@ -2,11 +2,9 @@
 //! turn until one ends the handoff, and the handoff's failure when none
 //! does or its deadline passes first.
 
-use baton_proto::types::v1::FailureReason;
-
 use super::{Dispatcher, now_ms};
 use crate::domain::{
-    Attempt, ConnectorPosition, EventKind, Failure, Handoff, HandoffState, NewEvent,
+    Attempt, ConnectorPosition, EventKind, Failure, FailureReason, Handoff, HandoffState, NewEvent,
 };
 use crate::store::StoreError;
 

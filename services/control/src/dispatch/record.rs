@@ -5,14 +5,13 @@
 
 use std::time::Instant;
 
-use baton_proto::types::v1::FailureReason;
 use tracing::Instrument;
 
 use super::Dispatcher;
 use crate::connector::{TransferEvent, TransferEventKind};
 use crate::domain::{
-    Attempt, ConnectorPosition, EventKind, EventRecord, Failure, Handoff, HandoffState, NewEvent,
-    QueueStatus,
+    Attempt, ConnectorPosition, EventKind, EventRecord, Failure, FailureReason, Handoff,
+    HandoffState, NewEvent, QueueStatus,
 };
 use crate::metrics::metrics;
 use crate::store::{AuditEntry, StoreError};

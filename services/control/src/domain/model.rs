@@ -1,97 +1,66 @@
 //! The handoff as the control service keeps it: plain Rust types. The
-//! conversation and context stay in their protobuf form because the service
-//! only stores and forwards them; everything it decides on is typed here.
+//! conversation and context are kept encoded (`context`) because the
+//! service only stores and forwards them; everything it decides on is
+//! typed here.
 
 use std::time::Duration;
 
-use baton_proto::types::v1 as pb;
-use serde::{Deserialize, Serialize};
-
+use super::context::{EncodedContext, EncodedConversation};
+use super::decision::EscalationDecision;
 use super::state::{EventKind, HandoffState};
+use super::target::{PlannedTarget, RequestedTarget, TransferMode};
 
 /// Every row belongs to a tenant; a single `default` tenant until
 /// authentication maps callers to tenants.
 pub const DEFAULT_TENANT: &str = "default";
 
-/// A concrete destination served by a connector (a route is resolved into a
-/// list of these before anything is dispatched).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
-pub enum ConcreteTarget {
-    Queue { name: String, skills: Vec<String> },
-    PhoneNumber { number: String },
-    SipUri { uri: String },
-}
-
-impl ConcreteTarget {
-    pub fn kind(&self) -> pb::TargetKind {
-        match self {
-            Self::Queue { .. } => pb::TargetKind::Queue,
-            Self::PhoneNumber { .. } => pb::TargetKind::PhoneNumber,
-            Self::SipUri { .. } => pb::TargetKind::SipUri,
-        }
-    }
-
-    pub fn to_proto(&self) -> pb::Target {
-        let kind = match self.clone() {
-            Self::Queue { name, skills } => {
-                pb::target::Kind::Queue(pb::QueueTarget { name, skills })
-            }
-            Self::PhoneNumber { number } => pb::target::Kind::PhoneNumber(number),
-            Self::SipUri { uri } => pb::target::Kind::SipUri(uri),
-        };
-        pb::Target { kind: Some(kind) }
-    }
-}
-
-/// One step of a handoff's plan: a target and the connector that serves it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlannedTarget {
-    pub connector: String,
-    pub target: ConcreteTarget,
-}
-
-/// The transfer mode in effect (never unspecified).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransferMode {
-    Warm,
-    Blind,
-    Attended,
-}
-
-impl TransferMode {
-    pub fn from_proto(mode: pb::TransferMode) -> Self {
-        match mode {
-            pb::TransferMode::Blind => Self::Blind,
-            pb::TransferMode::Attended => Self::Attended,
-            pb::TransferMode::Warm | pb::TransferMode::Unspecified => Self::Warm,
-        }
-    }
-
-    pub fn to_proto(self) -> pb::TransferMode {
-        match self {
-            Self::Warm => pb::TransferMode::Warm,
-            Self::Blind => pb::TransferMode::Blind,
-            Self::Attended => pb::TransferMode::Attended,
-        }
-    }
+/// Why a target or a handoff failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    /// None given: a connector that fails a transfer without a reason
+    /// breaks the contract, and dispatch reads it as a connector error.
+    Unspecified,
+    Busy,
+    NoAnswer,
+    Rejected,
+    Unreachable,
+    NoAgents,
+    WaitTooLong,
+    DeadlineExceeded,
+    ConnectorError,
+    Unsupported,
+    AllTargetsFailed,
+    Cancelled,
+    /// The connector went away and did not come back within the re-attach
+    /// window.
+    ConnectorLost,
+    /// The connector restarted and could not resume the transfer.
+    Interrupted,
 }
 
 /// Why a target or a handoff failed, with a note for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    pub reason: pb::FailureReason,
+    pub reason: FailureReason,
     pub detail: String,
 }
 
 impl Failure {
-    pub fn new(reason: pb::FailureReason, detail: impl Into<String>) -> Self {
+    pub fn new(reason: FailureReason, detail: impl Into<String>) -> Self {
         Self {
             reason,
             detail: detail.into(),
         }
     }
+}
+
+/// What the human recorded when the conversation ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WrapUp {
+    /// The outcome the human chose, e.g. "resolved".
+    pub disposition: String,
+    /// The human's notes; sensitive.
+    pub notes: String,
 }
 
 /// Where a queued handoff stands.
@@ -117,9 +86,9 @@ pub struct Handoff {
     /// SHA-256 of the create request, to tell a retry from a reused key.
     pub request_fingerprint: String,
     pub state: HandoffState,
-    pub conversation: pb::Conversation,
-    pub context: pb::HandoffContext,
-    pub requested_target: pb::Target,
+    pub conversation: EncodedConversation,
+    pub context: EncodedContext,
+    pub requested_target: RequestedTarget,
     pub mode: TransferMode,
     /// The ordered targets to try; the first is attempt 1.
     pub plan: Vec<PlannedTarget>,
@@ -133,9 +102,9 @@ pub struct Handoff {
     pub failure: Option<Failure>,
     pub last_sequence: u64,
     /// The escalation decision given at creation, if any.
-    pub decision: Option<baton_proto::handoff::v1::EscalationDecision>,
+    pub decision: Option<EscalationDecision>,
     /// The human's wrap-up, once recorded.
-    pub wrap_up: Option<pb::WrapUp>,
+    pub wrap_up: Option<WrapUp>,
 }
 
 impl Handoff {
@@ -155,7 +124,7 @@ pub struct NewEvent {
     pub failure: Option<Failure>,
     pub detail: String,
     /// The human's wrap-up, on COMPLETED.
-    pub wrap_up: Option<pb::WrapUp>,
+    pub wrap_up: Option<WrapUp>,
     /// Where in the connector's own event stream this event comes from, so
     /// that a replayed connector stream is not recorded twice.
     pub connector_position: Option<ConnectorPosition>,
@@ -239,5 +208,5 @@ pub struct EventRecord {
     pub queue_status: Option<QueueStatus>,
     pub failure: Option<Failure>,
     pub detail: String,
-    pub wrap_up: Option<pb::WrapUp>,
+    pub wrap_up: Option<WrapUp>,
 }

@@ -5,18 +5,18 @@
 use baton_proto::types::v1 as pb;
 use serde_json::{Value, json};
 
+use crate::convert::context::{self as decoded, reason_name, speaker_name};
 use crate::domain::Handoff;
-use crate::domain::envelope::{reason_name, speaker_name};
 
 /// A masked value shows nothing but that it exists.
 const MASK: &str = "••••••";
 
 /// The context as JSON, sensitive entity values masked.
 pub fn context_document(handoff: &Handoff) -> Value {
-    let context = &handoff.context;
+    let context = &decoded::context(&handoff.context);
     json!({
         "handoff_id": handoff.id,
-        "language": handoff.conversation.language,
+        "language": decoded::conversation(&handoff.conversation).language,
         "summary": context.summary,
         "intent": context.intent.as_ref().map(|i| json!({"name": i.name, "confidence": i.confidence})),
         "entities": context.entities.iter().map(|e| json!({
@@ -70,7 +70,7 @@ fn escape(text: &str) -> String {
 /// A readable, self-contained page: what the human reads as the call
 /// connects.
 pub fn screen_pop_page(handoff: &Handoff) -> String {
-    let context = &handoff.context;
+    let context = &decoded::context(&handoff.context);
     let intent = context
         .intent
         .as_ref()
@@ -167,7 +167,7 @@ li.customer .who{{color:#b44d12}} .priority{{float:right;font-weight:600}}
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::domain::{HandoffState, TransferMode};
+    use crate::domain::{HandoffState, RequestedTarget, TransferMode};
     use uuid::Uuid;
 
     /// A pending handoff whose context has markup and a sensitive card.
@@ -178,8 +178,8 @@ pub(super) mod tests {
             request_id: "r".into(),
             request_fingerprint: "f".into(),
             state: HandoffState::Pending,
-            conversation: pb::Conversation::default(),
-            context: pb::HandoffContext {
+            conversation: Default::default(),
+            context: decoded::encode_context(&pb::HandoffContext {
                 summary: "<script>alert(1)</script> double charge".into(),
                 entities: vec![pb::Entity {
                     name: "card".into(),
@@ -188,8 +188,8 @@ pub(super) mod tests {
                     sensitive: true,
                 }],
                 ..Default::default()
-            },
-            requested_target: pb::Target::default(),
+            }),
+            requested_target: RequestedTarget::Unset,
             mode: TransferMode::Warm,
             plan: vec![],
             customer_message: String::new(),

@@ -4,12 +4,15 @@
 
 use std::time::Duration;
 
+use baton_proto::handoff::v1::EscalationDecision;
 use baton_proto::types::v1 as pb;
 use prost::Message;
 
 use super::{AuditAction, AuditEntry, AuditRecord, ContextAccess, StoreError};
+use crate::convert::types;
 use crate::domain::{
-    Attempt, EventRecord, Failure, Handoff, PlannedTarget, QueueStatus, TransferMode,
+    Attempt, EncodedContext, EncodedConversation, EventRecord, Failure, Handoff, PlannedTarget,
+    QueueStatus, TransferMode, WrapUp,
 };
 
 fn parse_name<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, StoreError> {
@@ -19,6 +22,18 @@ fn parse_name<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, StoreErro
 
 fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, StoreError> {
     M::decode(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Bytes kept encoded (`domain::context`), checked as they are read so
+/// that damage is the read's error, as for every other column.
+fn checked<M: Message + Default>(bytes: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    decode::<M>(&bytes)?;
+    Ok(bytes)
+}
+
+fn wrap_up(bytes: Option<Vec<u8>>) -> Result<Option<WrapUp>, StoreError> {
+    let wrap_up = bytes.as_deref().map(decode::<pb::WrapUp>).transpose()?;
+    Ok(wrap_up.map(types::wrap_up_from))
 }
 
 /// A column that holds an unsigned number (a BIGINT in PostgreSQL).
@@ -63,7 +78,7 @@ fn queue_status(position: Option<u32>, wait_ms: Option<i64>) -> Option<QueueStat
 
 fn failure(reason: Option<i32>, detail: Option<String>) -> Option<Failure> {
     Some(Failure {
-        reason: pb::FailureReason::try_from(reason?).unwrap_or(pb::FailureReason::Unspecified),
+        reason: types::failure_reason_from(reason?),
         detail: detail.unwrap_or_default(),
     })
 }
@@ -78,9 +93,9 @@ pub(super) fn read_handoff(row: &impl Columns) -> Result<Handoff, StoreError> {
         request_id: row.text(2)?,
         request_fingerprint: row.text(3)?,
         state: parse_name(&row.text(4)?)?,
-        conversation: decode(&row.blob(5)?)?,
-        context: decode(&row.blob(6)?)?,
-        requested_target: decode(&row.blob(7)?)?,
+        conversation: EncodedConversation::from_bytes(checked::<pb::Conversation>(row.blob(5)?)?),
+        context: EncodedContext::from_bytes(checked::<pb::HandoffContext>(row.blob(6)?)?),
+        requested_target: types::requested_target_from(decode(&row.blob(7)?)?),
         mode: parse_name::<TransferMode>(&row.text(8)?)?,
         customer_message: row.text(10)?,
         customer_message_language: row.text(11)?,
@@ -94,8 +109,13 @@ pub(super) fn read_handoff(row: &impl Columns) -> Result<Handoff, StoreError> {
         ),
         failure: failure(row.optional_int32(18)?, row.optional_text(19)?),
         last_sequence: unsigned(row.integer(20)?)?,
-        decision: row.optional_blob(21)?.as_deref().map(decode).transpose()?,
-        wrap_up: row.optional_blob(22)?.as_deref().map(decode).transpose()?,
+        decision: row
+            .optional_blob(21)?
+            .as_deref()
+            .map(decode::<EscalationDecision>)
+            .transpose()?
+            .map(types::decision_from),
+        wrap_up: wrap_up(row.optional_blob(22)?)?,
         plan,
     })
 }
@@ -118,7 +138,7 @@ pub(super) fn read_event(
         ),
         failure: failure(row.optional_int32(8)?, row.optional_text(9)?),
         detail: row.text(10)?,
-        wrap_up: row.optional_blob(11)?.as_deref().map(decode).transpose()?,
+        wrap_up: wrap_up(row.optional_blob(11)?)?,
     })
 }
 

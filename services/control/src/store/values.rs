@@ -5,7 +5,10 @@
 
 use prost::Message;
 
-use crate::domain::{ConnectorPosition, EventRecord, Handoff, HandoffState, QueueStatus};
+use crate::convert::types;
+use crate::domain::{
+    ConnectorPosition, EventRecord, Failure, Handoff, HandoffState, QueueStatus, WrapUp,
+};
 use crate::store::StoreError;
 
 pub(super) fn now_ms() -> i64 {
@@ -61,9 +64,9 @@ impl NewHandoffValues {
             request_id: handoff.request_id.clone(),
             request_fingerprint: handoff.request_fingerprint.clone(),
             state: name_of(&HandoffState::INITIAL),
-            conversation: handoff.conversation.encode_to_vec(),
-            context: handoff.context.encode_to_vec(),
-            requested_target: handoff.requested_target.encode_to_vec(),
+            conversation: handoff.conversation.as_bytes().to_vec(),
+            context: handoff.context.as_bytes().to_vec(),
+            requested_target: types::requested_target(&handoff.requested_target).encode_to_vec(),
             mode: name_of(&handoff.mode),
             plan: serde_json::to_string(&handoff.plan)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -72,7 +75,10 @@ impl NewHandoffValues {
             created_at_ms: handoff.created_at_ms,
             updated_at_ms: handoff.created_at_ms,
             deadline_ms: handoff.deadline_ms,
-            decision: handoff.decision.as_ref().map(Message::encode_to_vec),
+            decision: handoff
+                .decision
+                .as_ref()
+                .map(|decision| types::decision(decision).encode_to_vec()),
         })
     }
 }
@@ -100,9 +106,9 @@ impl StateValues {
             current_attempt: handoff.current_attempt.as_ref().map(|a| a.number.into()),
             queue_position: handoff.queue_status.map(|q| q.position.into()),
             queue_wait_ms: wait_ms(handoff.queue_status),
-            failure_reason: handoff.failure.as_ref().map(|f| f.reason as i32),
+            failure_reason: handoff.failure.as_ref().map(failure_reason),
             failure_detail: handoff.failure.as_ref().map(|f| f.detail.clone()),
-            wrap_up: handoff.wrap_up.as_ref().map(Message::encode_to_vec),
+            wrap_up: handoff.wrap_up.as_ref().map(wrap_up),
         }
     }
 }
@@ -143,11 +149,11 @@ impl EventValues {
             attempt: record.attempt.as_ref().map(|a| a.number.into()),
             queue_position: record.queue_status.map(|q| q.position.into()),
             queue_wait_ms: wait_ms(record.queue_status),
-            failure_reason: record.failure.as_ref().map(|f| f.reason as i32),
+            failure_reason: record.failure.as_ref().map(failure_reason),
             failure_detail: record.failure.as_ref().map(|f| f.detail.clone()),
             detail: record.detail.clone(),
             connector_sequence: connector_position.map(|p| to_i64(p.sequence)),
-            wrap_up: record.wrap_up.as_ref().map(Message::encode_to_vec),
+            wrap_up: record.wrap_up.as_ref().map(wrap_up),
             connector_run: connector_position
                 .map(|p| p.run_id.clone())
                 .unwrap_or_default(),
@@ -162,6 +168,14 @@ pub(super) struct ConnectorCheck<'a> {
     pub(super) attempt: i64,
     pub(super) run: &'a str,
     pub(super) sequence: i64,
+}
+
+fn failure_reason(failure: &Failure) -> i32 {
+    types::failure_reason(failure.reason)
+}
+
+fn wrap_up(wrap_up: &WrapUp) -> Vec<u8> {
+    types::wrap_up(wrap_up).encode_to_vec()
 }
 
 fn wait_ms(status: Option<QueueStatus>) -> Option<i64> {

@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use baton_control::convert::context::{context, encode_context};
 use baton_control::domain::{
     Attempt, ConcreteTarget, ConnectorPosition, DEFAULT_TENANT, Durability, EventKind,
-    HandoffState, NewEvent, PlannedTarget,
+    FailureReason, HandoffState, NewEvent, PlannedTarget, WrapUp,
 };
 use baton_control::store::{CreateOutcome, HandoffStore, Notice, StoreError};
 use baton_proto::types::v1 as pb;
@@ -42,7 +43,7 @@ async fn create_is_idempotent_and_durable(backend: &impl Backend) {
     assert_eq!(event.kind, EventKind::Created);
     assert_eq!(created.last_sequence, 1);
     assert_eq!(created.state, HandoffState::Pending);
-    assert_eq!(created.context.summary, "s");
+    assert_eq!(context(&created.context).summary, "s");
     assert_eq!(created.plan, first.plan);
     let retry = store
         .create(handoff(&request_id), None, None)
@@ -124,12 +125,15 @@ async fn a_reused_request_id_returns_the_original_request(backend: &impl Backend
         .expect("create");
     let mut other = handoff(&request_id);
     other.request_fingerprint = "another body".into();
-    other.context.summary = "another summary".into();
+    other.context = encode_context(&pb::HandoffContext {
+        summary: "another summary".into(),
+        ..Default::default()
+    });
     let outcome = store.create(other, None, None).await.expect("create again");
     assert!(outcome.created_event.is_none());
     assert_eq!(outcome.handoff.id, original.id);
     assert_eq!(outcome.handoff.request_fingerprint, "f");
-    assert_eq!(outcome.handoff.context.summary, "s");
+    assert_eq!(context(&outcome.handoff.context).summary, "s");
 }
 
 async fn concurrent_creates_with_one_key_store_one_handoff(backend: &impl Backend) {
@@ -277,7 +281,7 @@ async fn append_goes_through_the_state_machine_and_dedupes_connector_events(
             DEFAULT_TENANT,
             &h.id,
             NewEvent::new(EventKind::Cancelled).failure(baton_control::domain::Failure::new(
-                pb::FailureReason::Cancelled,
+                FailureReason::Cancelled,
                 "by the test",
             )),
         )
@@ -366,7 +370,7 @@ async fn what_a_write_returns_is_what_a_read_finds(backend: &impl Backend) {
                 planned: h.plan[0].clone(),
             })
             .failure(baton_control::domain::Failure::new(
-                pb::FailureReason::Busy,
+                FailureReason::Busy,
                 "busy",
             )),
         NewEvent::new(EventKind::TargetStarted).attempt(second.clone()),
@@ -378,7 +382,7 @@ async fn what_a_write_returns_is_what_a_read_finds(backend: &impl Backend) {
         NewEvent::new(EventKind::Ringing).attempt(second.clone()),
         NewEvent::new(EventKind::Connected).attempt(second.clone()),
         NewEvent {
-            wrap_up: Some(pb::WrapUp {
+            wrap_up: Some(WrapUp {
                 disposition: "resolved".into(),
                 notes: "refunded".into(),
             }),

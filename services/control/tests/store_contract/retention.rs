@@ -2,6 +2,7 @@
 //! cutoff go, the record, its events and the audit log stay, each purge is
 //! audited, and a purge takes at most its limit.
 
+use baton_control::convert::context::{context, conversation, encode_context, encode_conversation};
 use baton_control::domain::{EventKind, HandoffState, NewEvent};
 use baton_control::store::AuditAction;
 use baton_proto::types::v1 as pb;
@@ -20,11 +21,16 @@ async fn the_purge_deletes_only_contexts_of_handoffs_ended_before_the_cutoff(
     let tenant = unique("purge");
     let mut ended = handoff(&unique("ended"));
     ended.tenant = tenant.clone();
-    ended.conversation.language = "fr".into();
-    ended.context.transcript.push(pb::Turn {
+    ended.conversation = encode_conversation(&pb::Conversation {
+        language: "fr".into(),
+        ..Default::default()
+    });
+    let mut with_card = context(&ended.context);
+    with_card.transcript.push(pb::Turn {
         text: "my card is 4111111111111111".into(),
         ..Default::default()
     });
+    ended.context = encode_context(&with_card);
     let mut open = ended.clone();
     open.id = uuid::Uuid::now_v7().to_string();
     open.request_id = unique("open");
@@ -47,7 +53,7 @@ async fn the_purge_deletes_only_contexts_of_handoffs_ended_before_the_cutoff(
         .await
         .expect("purge");
     let kept = store.get(&tenant, &ended.id).await.expect("get");
-    assert_eq!(kept.context.transcript.len(), 1);
+    assert_eq!(context(&kept.context).transcript.len(), 1);
     assert!(
         !store
             .context_access(&ended.id)
@@ -76,9 +82,9 @@ async fn the_purge_deletes_only_contexts_of_handoffs_ended_before_the_cutoff(
         .await
         .expect("the record stays");
     assert_eq!(gone.state, HandoffState::Cancelled);
-    assert!(gone.context.transcript.is_empty());
-    assert!(gone.context.summary.is_empty());
-    assert!(gone.conversation.language.is_empty());
+    assert!(context(&gone.context).transcript.is_empty());
+    assert!(context(&gone.context).summary.is_empty());
+    assert!(conversation(&gone.conversation).language.is_empty());
     assert_eq!(
         store
             .events_after(&tenant, &ended.id, 0, 10)
@@ -101,7 +107,7 @@ async fn the_purge_deletes_only_contexts_of_handoffs_ended_before_the_cutoff(
     assert_eq!(log[0].entry.handoff_id, ended.id);
     // The handoff in flight keeps everything, and a second purge finds nothing new of this tenant.
     let alive = store.get(&tenant, &open.id).await.expect("get");
-    assert_eq!(alive.context.transcript.len(), 1);
+    assert_eq!(context(&alive.context).transcript.len(), 1);
     store
         .purge_contexts(now_ms() + 1_000, 1000)
         .await

@@ -11,9 +11,8 @@ use super::stream_check::StreamCheck;
 use crate::connector::{Reach, StartRefused, StreamError, TransferRequest};
 use crate::dispatch::plan::TransferOutcome;
 use crate::dispatch::record::Applied;
-use crate::domain::{ConnectorPosition, Failure};
+use crate::domain::{ConnectorPosition, Failure, FailureReason};
 use crate::store::StoreError;
-use baton_proto::types::v1::FailureReason;
 
 /// How one StartTransfer call ended.
 pub(super) enum Followed {

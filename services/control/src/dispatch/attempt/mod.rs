@@ -8,7 +8,6 @@
 mod call;
 mod stream_check;
 
-use baton_proto::types::v1::FailureReason;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -16,10 +15,8 @@ use super::fence::{MAX_REATTACH_PAUSE, fence};
 use super::plan::TransferOutcome;
 use super::{Dispatcher, instant_of};
 use crate::circuit::{Admission, DispatchSettings, Permit, jittered_backoff};
-use crate::connector::{Connector, ConnectorInfo, Reach, TransferRequest};
-use crate::domain::envelope::build_envelope;
-use crate::domain::routing::kind_name;
-use crate::domain::{Attempt, Failure, Handoff};
+use crate::connector::{Connector, ConnectorInfo, Reach, TransferContext, TransferRequest};
+use crate::domain::{Attempt, Failure, FailureReason, Handoff};
 use crate::metrics::metrics;
 use crate::store::StoreError;
 
@@ -237,10 +234,7 @@ impl AttemptRun<'_> {
         if !info.serves(kind) {
             return Some(Failure::new(
                 FailureReason::Unsupported,
-                format!(
-                    "connector {name} does not serve {} targets",
-                    kind_name(kind)
-                ),
+                format!("connector {name} does not serve {} targets", kind.name()),
             ));
         }
         let mode = self.handoff.mode;
@@ -261,12 +255,12 @@ impl AttemptRun<'_> {
             attempt: self.attempt.number,
             target: self.attempt.planned.target.clone(),
             mode: handoff.mode,
-            envelope: build_envelope(
-                self.dispatcher.reference(handoff),
-                &handoff.conversation,
-                &handoff.context,
-                &info.context_capabilities,
-            ),
+            context: TransferContext {
+                reference: self.dispatcher.reference(handoff),
+                conversation: handoff.conversation.clone(),
+                context: handoff.context.clone(),
+                capabilities: info.context_capabilities.clone(),
+            },
             deadline_ms: handoff.deadline_ms,
         }
     }

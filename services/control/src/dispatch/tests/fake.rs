@@ -8,13 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use baton_proto::types::v1 as pb;
 
 use crate::connector::{
     CancelOutcome, Connector, ConnectorInfo, ConnectorPort, Reach, StartRefused, StreamError,
     TransferEvent, TransferEventKind, TransferEvents, TransferRequest,
 };
-use crate::domain::TransferMode;
+use crate::domain::{FailureReason, TargetKind, TransferMode};
 
 /// What reached the fakes, in order: `"<connector> start <attempt>"` and
 /// `"<connector> cancel <attempt>"`.
@@ -60,7 +59,7 @@ impl Call {
 }
 
 /// A failed transfer event.
-pub fn failed(run: &str, sequence: u64, reason: pb::FailureReason) -> TransferEvent {
+pub fn failed(run: &str, sequence: u64, reason: FailureReason) -> TransferEvent {
     TransferEvent {
         failure_reason: reason,
         ..TransferEvent::new(run, sequence, TransferEventKind::Failed)
@@ -82,7 +81,7 @@ impl ScriptedConnector {
     /// up, its calls are refused as if it were down.
     pub fn new(
         name: &str,
-        kinds: &[pb::TargetKind],
+        kinds: &[TargetKind],
         script: impl IntoIterator<Item = Call>,
         journal: &Journal,
     ) -> Arc<Self> {

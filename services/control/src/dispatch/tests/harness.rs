@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use baton_proto::types::v1 as pb;
 use tempfile::TempDir;
 
 use super::fake::{Journal, ScriptedConnector};
@@ -14,7 +13,7 @@ use crate::connector::ConnectorRegistry;
 use crate::dispatch::{Dispatcher, now_ms};
 use crate::domain::{
     ConcreteTarget, DEFAULT_TENANT, EventKind, EventRecord, Handoff, HandoffState, PlannedTarget,
-    TransferMode,
+    RequestedTarget, TransferMode,
 };
 use crate::hub::EventHub;
 use crate::store::{HandoffStore, SqliteStore};
@@ -161,11 +160,9 @@ fn new_handoff(plan: &[(&str, ConcreteTarget)]) -> Handoff {
         tenant: DEFAULT_TENANT.into(),
         request_fingerprint: "test".into(),
         state: HandoffState::INITIAL,
-        conversation: pb::Conversation::default(),
-        context: pb::HandoffContext::default(),
-        requested_target: pb::Target {
-            kind: Some(pb::target::Kind::Route("test".into())),
-        },
+        conversation: Default::default(),
+        context: Default::default(),
+        requested_target: RequestedTarget::Route("test".into()),
         mode: TransferMode::Warm,
         plan: plan
             .iter()

@@ -9,11 +9,11 @@ mod harness;
 
 use std::time::Duration;
 
-use baton_proto::types::v1 as pb;
-
 use crate::circuit::DispatchConfig;
 use crate::connector::{StartRefused, TransferEvent, TransferEventKind as T};
-use crate::domain::{DEFAULT_TENANT, EventKind, Failure, HandoffState, NewEvent};
+use crate::domain::{
+    DEFAULT_TENANT, EventKind, Failure, FailureReason, HandoffState, NewEvent, TargetKind,
+};
 use fake::{Call, End, ScriptedConnector, failed};
 use harness::{Harness, fast, phone, queue};
 
@@ -24,21 +24,21 @@ async fn the_plan_falls_back_target_by_target_until_one_connects() {
     let h = Harness::new();
     let sip = ScriptedConnector::new(
         "sip",
-        &[pb::TargetKind::PhoneNumber],
+        &[TargetKind::PhoneNumber],
         [Call::Stream(
             vec![
                 TransferEvent::new("r1", 1, T::Ringing),
-                failed("r1", 2, pb::FailureReason::NoAnswer),
+                failed("r1", 2, FailureReason::NoAnswer),
             ],
             End::Hold,
         )],
         &h.journal,
     );
     // Serves no phone numbers: fails without being called.
-    let webhook = ScriptedConnector::new("webhook", &[pb::TargetKind::Queue], [], &h.journal);
+    let webhook = ScriptedConnector::new("webhook", &[TargetKind::Queue], [], &h.journal);
     let queue_connector = ScriptedConnector::new(
         "queue",
-        &[pb::TargetKind::Queue],
+        &[TargetKind::Queue],
         [Call::events(
             "q1",
             &[T::Queued, T::Connected, T::Completed],
@@ -79,7 +79,7 @@ async fn the_plan_falls_back_target_by_target_until_one_connects() {
         .collect();
     assert_eq!(
         reasons,
-        [pb::FailureReason::NoAnswer, pb::FailureReason::Unsupported]
+        [FailureReason::NoAnswer, FailureReason::Unsupported]
     );
     assert_eq!(h.journal(), ["sip start 1", "queue start 3"]);
 }
@@ -89,16 +89,16 @@ async fn a_plan_used_up_fails_the_handoff_naming_the_last_failure() {
     let h = Harness::new();
     let a = ScriptedConnector::new(
         "a",
-        &[pb::TargetKind::PhoneNumber],
+        &[TargetKind::PhoneNumber],
         [Call::Stream(
-            vec![failed("r1", 1, pb::FailureReason::Busy)],
+            vec![failed("r1", 1, FailureReason::Busy)],
             End::Hold,
         )],
         &h.journal,
     );
     let b = ScriptedConnector::new(
         "b",
-        &[pb::TargetKind::PhoneNumber],
+        &[TargetKind::PhoneNumber],
         [Call::Refuse(StartRefused::Unsupported(
             "no such extension".into(),
         ))],
@@ -112,7 +112,7 @@ async fn a_plan_used_up_fails_the_handoff_naming_the_last_failure() {
     let ended = h.ended(&id).await;
     assert_eq!(ended.state, HandoffState::Failed);
     let failure = ended.failure.expect("failure");
-    assert_eq!(failure.reason, pb::FailureReason::AllTargetsFailed);
+    assert_eq!(failure.reason, FailureReason::AllTargetsFailed);
     assert!(
         failure.detail.contains("Unsupported") && failure.detail.contains("no such extension"),
         "{}",
@@ -125,7 +125,7 @@ async fn a_stream_broken_mid_transfer_is_re_attached_and_its_replay_recorded_onc
     let h = Harness::new();
     let sip = ScriptedConnector::new(
         "sip",
-        &[pb::TargetKind::PhoneNumber],
+        &[TargetKind::PhoneNumber],
         [
             Call::events("r1", &[T::Ringing], End::Break),
             // The same run, replayed from its first event.
@@ -134,7 +134,7 @@ async fn a_stream_broken_mid_transfer_is_re_attached_and_its_replay_recorded_onc
         &h.journal,
     );
     // A fallback that must not be used: the broken transfer is held.
-    let spare = ScriptedConnector::new("spare", &[pb::TargetKind::PhoneNumber], [], &h.journal);
+    let spare = ScriptedConnector::new("spare", &[TargetKind::PhoneNumber], [], &h.journal);
     let dispatcher = h.dispatcher(&[&sip, &spare], fast());
     let id = h
         .start(&dispatcher, &[("sip", phone()), ("spare", phone())])
@@ -159,7 +159,7 @@ async fn a_restarted_connector_is_re_attached_through_its_downtime_and_its_new_r
     let h = Harness::new();
     let sip = ScriptedConnector::new(
         "sip",
-        &[pb::TargetKind::PhoneNumber],
+        &[TargetKind::PhoneNumber],
         [
             Call::events("r1", &[T::Ringing], End::Break),
             Call::down(),
@@ -194,13 +194,13 @@ async fn a_connector_that_garbles_its_stream_is_fenced_before_the_next_target_ri
     let h = Harness::new();
     let a = ScriptedConnector::new(
         "a",
-        &[pb::TargetKind::PhoneNumber],
+        &[TargetKind::PhoneNumber],
         [Call::events("r1", &[T::Ringing], End::Malformed)],
         &h.journal,
     );
     let b = ScriptedConnector::new(
         "b",
-        &[pb::TargetKind::PhoneNumber],
+        &[TargetKind::PhoneNumber],
         [Call::events("r1", CONNECTS, End::Close)],
         &h.journal,
     );
@@ -218,7 +218,7 @@ async fn a_connector_that_garbles_its_stream_is_fenced_before_the_next_target_ri
         .find(|event| event.kind == EventKind::TargetFailed)
         .and_then(|event| event.failure)
         .expect("the first target failed");
-    assert_eq!(first.reason, pb::FailureReason::ConnectorError);
+    assert_eq!(first.reason, FailureReason::ConnectorError);
     assert!(first.detail.contains("malformed"), "{}", first.detail);
 }
 
@@ -227,7 +227,7 @@ async fn after_a_control_service_restart_the_transfer_is_re_attached_not_started
     let h = Harness::new();
     let sip = ScriptedConnector::new(
         "sip",
-        &[pb::TargetKind::PhoneNumber],
+        &[TargetKind::PhoneNumber],
         [Call::events("r1", &[T::Ringing], End::Hold)],
         &h.journal,
     );
@@ -265,7 +265,7 @@ async fn cancelling_stops_the_dispatch_and_cancels_the_transfer_at_its_connector
     let h = Harness::new();
     let sip = ScriptedConnector::new(
         "sip",
-        &[pb::TargetKind::PhoneNumber],
+        &[TargetKind::PhoneNumber],
         [Call::events("r1", &[T::Ringing], End::Hold)],
         &h.journal,
     );
@@ -274,10 +274,8 @@ async fn cancelling_stops_the_dispatch_and_cancels_the_transfer_at_its_connector
     h.reaches(&id, HandoffState::Ringing).await;
 
     // As CancelHandoff does: record, then stop.
-    let event = NewEvent::new(EventKind::Cancelled).failure(Failure::new(
-        pb::FailureReason::Cancelled,
-        "customer hung up",
-    ));
+    let event = NewEvent::new(EventKind::Cancelled)
+        .failure(Failure::new(FailureReason::Cancelled, "customer hung up"));
     let (cancelled, _) = dispatcher
         .record(DEFAULT_TENANT, &id, event, None)
         .await
@@ -292,11 +290,11 @@ async fn cancelling_stops_the_dispatch_and_cancels_the_transfer_at_its_connector
 #[tokio::test]
 async fn an_open_circuit_skips_its_connector_without_calling_it() {
     let h = Harness::new();
-    let flaky = ScriptedConnector::new("flaky", &[pb::TargetKind::PhoneNumber], [], &h.journal);
+    let flaky = ScriptedConnector::new("flaky", &[TargetKind::PhoneNumber], [], &h.journal);
     flaky.set_down(true);
     let steady = ScriptedConnector::new(
         "steady",
-        &[pb::TargetKind::PhoneNumber],
+        &[TargetKind::PhoneNumber],
         [
             Call::events("r1", CONNECTS, End::Close),
             Call::events("r2", CONNECTS, End::Close),

@@ -4,12 +4,27 @@
 
 use std::collections::BTreeMap;
 
-use baton_proto::types::v1 as pb;
-use baton_service_kit::status::FieldViolation;
 use serde::Deserialize;
 
-use super::model::{ConcreteTarget, PlannedTarget};
-use super::validate::{Violations, validate_target};
+use super::target::{ConcreteTarget, PlannedTarget, RequestedTarget};
+use super::validate::{is_e164, is_name, is_sip_uri};
+
+/// Why a requested target has no plan: the request's field and what is
+/// wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unroutable {
+    pub field: &'static str,
+    pub description: String,
+}
+
+impl Unroutable {
+    fn new(field: &'static str, description: impl Into<String>) -> Self {
+        Self {
+            field,
+            description: description.into(),
+        }
+    }
+}
 
 /// A named route: which handoffs it applies to, and its ordered targets.
 #[derive(Debug, Clone, Deserialize)]
@@ -140,12 +155,7 @@ impl Router {
                 let concrete = target.to_target().ok_or_else(|| {
                     format!("{key}: set exactly one of queue, phone_number and sip_uri")
                 })?;
-                let mut violations = Violations::default();
-                validate_target(&concrete.to_proto(), &key, &mut violations);
-                if let Err(violations) = violations.finish() {
-                    let first = &violations[0];
-                    return Err(format!("{}: {}", first.field, first.description));
-                }
+                check_target(&concrete, &key)?;
                 plan.push(PlannedTarget {
                     connector: target.connector.clone(),
                     target: concrete,
@@ -163,28 +173,21 @@ impl Router {
     /// target followed by the targets of the first route that applies.
     pub fn plan(
         &self,
-        requested: &pb::Target,
+        requested: &RequestedTarget,
         intent: &str,
         language: &str,
-    ) -> Result<Vec<PlannedTarget>, FieldViolation> {
-        let concrete = match &requested.kind {
-            Some(pb::target::Kind::Route(name)) => {
+    ) -> Result<Vec<PlannedTarget>, Unroutable> {
+        let concrete = match requested {
+            RequestedTarget::Route(name) => {
                 return self
                     .routes
                     .iter()
                     .find(|(route, _)| &route.name == name)
                     .map(|(_, plan)| plan.clone())
-                    .ok_or_else(|| FieldViolation::new("target.route", "no route has this name"));
+                    .ok_or_else(|| Unroutable::new("target.route", "no route has this name"));
             }
-            Some(pb::target::Kind::Queue(queue)) => ConcreteTarget::Queue {
-                name: queue.name.clone(),
-                skills: queue.skills.clone(),
-            },
-            Some(pb::target::Kind::PhoneNumber(number)) => ConcreteTarget::PhoneNumber {
-                number: number.clone(),
-            },
-            Some(pb::target::Kind::SipUri(uri)) => ConcreteTarget::SipUri { uri: uri.clone() },
-            None => return Err(FieldViolation::new("target", "is required")),
+            RequestedTarget::Concrete(concrete) => concrete.clone(),
+            RequestedTarget::Unset => return Err(Unroutable::new("target", "is required")),
         };
 
         let route_plan = self
@@ -202,11 +205,11 @@ impl Router {
             .map(|planned| &planned.connector)
             .or_else(|| self.defaults.for_target(&concrete))
             .ok_or_else(|| {
-                FieldViolation::new(
+                Unroutable::new(
                     "target",
                     format!(
                         "no connector is configured for {} targets",
-                        kind_name(concrete.kind())
+                        concrete.kind().name()
                     ),
                 )
             })?;
@@ -249,200 +252,29 @@ fn language_matches(wanted: &str, language: &str) -> bool {
     language == wanted || language.starts_with(&format!("{wanted}-"))
 }
 
-pub fn kind_name(kind: pb::TargetKind) -> &'static str {
-    match kind {
-        pb::TargetKind::Queue => "queue",
-        pb::TargetKind::PhoneNumber => "phone number",
-        pb::TargetKind::SipUri => "SIP URI",
-        pb::TargetKind::Unspecified => "unspecified",
+/// A configured target's syntax, as a request's target is checked; the
+/// error names the key.
+fn check_target(target: &ConcreteTarget, key: &str) -> Result<(), String> {
+    const NAME: &str = "must be 1-128 letters, digits, '.', '_' or '-'";
+    match target {
+        ConcreteTarget::Queue { name, skills } => {
+            if !is_name(name) {
+                return Err(format!("{key}.queue.name: {NAME}"));
+            }
+            match skills.iter().position(|skill| !is_name(skill)) {
+                Some(i) => Err(format!("{key}.queue.skills[{i}]: {NAME}")),
+                None => Ok(()),
+            }
+        }
+        ConcreteTarget::PhoneNumber { number } if !is_e164(number) => Err(format!(
+            "{key}.phone_number: must be an E.164 number such as +14155550100"
+        )),
+        ConcreteTarget::SipUri { uri } if !is_sip_uri(uri) => Err(format!(
+            "{key}.sip_uri: must be a sip: or sips: URI such as sip:agent@pbx.example.com"
+        )),
+        _ => Ok(()),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn route(
-        name: &str,
-        queues: &[&str],
-        intents: &[&str],
-        targets: Vec<RouteTargetConfig>,
-    ) -> RouteConfig {
-        RouteConfig {
-            name: name.into(),
-            queues: queues.iter().map(|s| s.to_string()).collect(),
-            intents: intents.iter().map(|s| s.to_string()).collect(),
-            languages: vec![],
-            targets,
-        }
-    }
-
-    fn queue(connector: &str, name: &str) -> RouteTargetConfig {
-        RouteTargetConfig {
-            connector: connector.into(),
-            queue: Some(name.into()),
-            skills: vec![],
-            phone_number: None,
-            sip_uri: None,
-        }
-    }
-
-    fn sip(connector: &str, uri: &str) -> RouteTargetConfig {
-        RouteTargetConfig {
-            connector: connector.into(),
-            queue: None,
-            skills: vec![],
-            phone_number: None,
-            sip_uri: Some(uri.into()),
-        }
-    }
-
-    fn router() -> Router {
-        Router::new(
-            vec![
-                route(
-                    "billing",
-                    &["billing"],
-                    &["billing.*"],
-                    vec![
-                        queue("queue", "billing"),
-                        sip("sip", "sip:billing@pbx.example.com"),
-                    ],
-                ),
-                route("spanish", &[], &[], vec![queue("queue", "es")]),
-            ],
-            DefaultConnectors {
-                queue: Some("queue".into()),
-                phone_number: Some("sip".into()),
-                sip_uri: Some("sip".into()),
-            },
-            &["queue", "sip"],
-        )
-        .expect("valid routes")
-    }
-
-    fn target(kind: pb::target::Kind) -> pb::Target {
-        pb::Target { kind: Some(kind) }
-    }
-
-    #[test]
-    fn a_named_route_gives_its_targets_in_order() {
-        let plan = router()
-            .plan(&target(pb::target::Kind::Route("billing".into())), "", "")
-            .expect("plan");
-        assert_eq!(plan.len(), 2);
-        assert_eq!(plan[0].connector, "queue");
-        assert_eq!(plan[1].connector, "sip");
-    }
-
-    #[test]
-    fn a_queue_target_falls_back_to_its_route_without_repeating_itself() {
-        let plan = router()
-            .plan(
-                &target(pb::target::Kind::Queue(pb::QueueTarget {
-                    name: "billing".into(),
-                    skills: vec![],
-                })),
-                "",
-                "en",
-            )
-            .expect("plan");
-        let targets: Vec<_> = plan.iter().map(|p| p.target.clone()).collect();
-        assert_eq!(
-            targets,
-            [
-                ConcreteTarget::Queue {
-                    name: "billing".into(),
-                    skills: vec![]
-                },
-                ConcreteTarget::SipUri {
-                    uri: "sip:billing@pbx.example.com".into()
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn an_intent_selects_the_fallback_route_for_a_direct_number() {
-        let plan = router()
-            .plan(
-                &target(pb::target::Kind::PhoneNumber("+14155550100".into())),
-                "billing.refund",
-                "en",
-            )
-            .expect("plan");
-        assert_eq!(plan.len(), 3);
-        assert_eq!(plan[0].connector, "sip");
-        assert_eq!(
-            plan[1].target,
-            ConcreteTarget::Queue {
-                name: "billing".into(),
-                skills: vec![]
-            }
-        );
-    }
-
-    #[test]
-    fn unknown_routes_and_unserved_kinds_are_errors_naming_the_field() {
-        let error = router()
-            .plan(&target(pb::target::Kind::Route("nope".into())), "", "")
-            .expect_err("unknown route");
-        assert_eq!(error.field, "target.route");
-
-        let no_defaults = Router::new(vec![], DefaultConnectors::default(), &[]).expect("empty");
-        let error = no_defaults
-            .plan(&target(pb::target::Kind::SipUri("sip:a@b".into())), "", "")
-            .expect_err("no connector");
-        assert_eq!(error.field, "target");
-    }
-
-    #[test]
-    fn routes_are_checked_against_connectors() {
-        let error = Router::new(
-            vec![route("r", &[], &[], vec![queue("missing", "q")])],
-            DefaultConnectors::default(),
-            &["queue"],
-        )
-        .expect_err("unknown connector");
-        assert!(
-            error.starts_with("routes[0].targets[0].connector"),
-            "{error}"
-        );
-
-        let mut both = queue("queue", "q");
-        both.sip_uri = Some("sip:a@b".into());
-        let error = Router::new(
-            vec![route("r", &[], &[], vec![both])],
-            DefaultConnectors::default(),
-            &["queue"],
-        )
-        .expect_err("two kinds");
-        assert!(error.contains("exactly one"), "{error}");
-    }
-
-    #[test]
-    fn languages_restrict_routes() {
-        let mut spanish_billing = route(
-            "es-billing",
-            &["billing"],
-            &[],
-            vec![queue("queue", "billing-es")],
-        );
-        spanish_billing.languages = vec!["es".into()];
-        let router = Router::new(
-            vec![spanish_billing],
-            DefaultConnectors {
-                queue: Some("queue".into()),
-                ..Default::default()
-            },
-            &["queue"],
-        )
-        .expect("router");
-        let billing = target(pb::target::Kind::Queue(pb::QueueTarget {
-            name: "billing".into(),
-            skills: vec![],
-        }));
-        assert_eq!(router.plan(&billing, "", "es-MX").expect("plan").len(), 2);
-        assert_eq!(router.plan(&billing, "", "en-US").expect("plan").len(), 1);
-    }
-}
+mod tests;

@@ -1,0 +1,43 @@
+//! The escalation decision: whether a conversation should go to a human and
+//! why, as `EvaluateEscalation` gives it and as a handoff keeps the one its
+//! caller acted on.
+
+/// Why an AI escalates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EscalationKind {
+    Unspecified,
+    ExplicitRequest,
+    Distress,
+    Complexity,
+    Compliance,
+    RepeatedFailure,
+    Other,
+    /// A kind of a newer contract, by its number: a caller's decision is
+    /// kept as it was given.
+    Unknown(i32),
+}
+
+/// Whether to escalate now, with every trigger that fired.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EscalationDecision {
+    pub escalate: bool,
+    pub fired: Vec<FiredTrigger>,
+    /// The route to hand off to; empty when the default routing applies.
+    pub suggested_route: String,
+    /// What to tell the customer when escalating.
+    pub customer_message: String,
+    /// Triggers close to firing.
+    pub recommendations: Vec<String>,
+}
+
+/// One trigger that fired, with its evidence (never a sensitive value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiredTrigger {
+    pub kind: EscalationKind,
+    pub evidence: String,
+    /// For distress and complexity.
+    pub score: f32,
+    pub threshold: f32,
+    /// For repeated failures.
+    pub count: u32,
+}
