@@ -136,7 +136,7 @@ impl ConnectorRegistry {
                     connector = %connector.name,
                     endpoint = %connector.endpoint,
                     version = %info.version,
-                    target_kinds = ?info.target_kinds.iter().map(|kind| kind.name()).collect::<Vec<_>>(),
+                    target_kinds = ?info.target_kinds.iter().map(|kind| crate::convert::types::target_kind_name(*kind)).collect::<Vec<_>>(),
                     "connector ready"
                 ),
                 Err(error) => {

@@ -60,6 +60,16 @@ pub fn target_kind_from(kind: pb::TargetKind) -> Option<TargetKind> {
     }
 }
 
+/// A target kind's name in the contract, as the logs give it.
+pub fn target_kind_name(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::Queue => pb::TargetKind::Queue,
+        TargetKind::PhoneNumber => pb::TargetKind::PhoneNumber,
+        TargetKind::SipUri => pb::TargetKind::SipUri,
+    }
+    .as_str_name()
+}
+
 /// A request's mode; unspecified means warm.
 pub fn mode_from(mode: pb::TransferMode) -> TransferMode {
     match mode {
