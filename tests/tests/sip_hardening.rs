@@ -235,6 +235,7 @@ fn envelope(gateway: Option<&Sipp>) -> ContextEnvelope {
 
 fn start(target: &str, mode: pb::TransferMode, gateway: Option<&Sipp>) -> StartTransferRequest {
     StartTransferRequest {
+        tenant: "acme".into(),
         handoff_id: "h1".into(),
         attempt: 1,
         target: Some(pb::Target {

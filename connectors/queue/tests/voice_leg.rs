@@ -133,6 +133,7 @@ async fn start_transfer(
         .await
         .expect("connects");
     let request = StartTransferRequest {
+        tenant: "acme".into(),
         handoff_id: handoff_id.into(),
         attempt: 1,
         target: Some(Target {

@@ -472,6 +472,7 @@ mod tests {
         let (journal, _) = Journal::open(&path).expect("created");
         let key: Key = ("h".into(), 2);
         let request = StartTransferRequest {
+            tenant: "acme".into(),
             handoff_id: "h".into(),
             attempt: 2,
             ..Default::default()

@@ -94,6 +94,7 @@ fn start_request(
     envelope: ContextEnvelope,
 ) -> StartTransferRequest {
     StartTransferRequest {
+        tenant: "acme".into(),
         handoff_id: handoff_id.into(),
         attempt: 1,
         target: Some(Target { kind: Some(target) }),

@@ -97,6 +97,7 @@ async fn start_billing_connector(crm: EndpointConfig, max_attempts: u32) -> Conn
 
 fn request(handoff_id: &str, queue: &str) -> StartTransferRequest {
     StartTransferRequest {
+        tenant: "acme".into(),
         handoff_id: handoff_id.into(),
         attempt: 1,
         target: Some(Target {

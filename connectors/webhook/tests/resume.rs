@@ -102,6 +102,7 @@ fn again(config: &WebhookConfig, first: &Process) -> WebhookConfig {
 
 fn request(handoff_id: &str) -> StartTransferRequest {
     StartTransferRequest {
+        tenant: "acme".into(),
         handoff_id: handoff_id.into(),
         attempt: 1,
         target: Some(Target {

@@ -257,6 +257,7 @@ pub fn start_request(
     deadline: SystemTime,
 ) -> StartTransferRequest {
     StartTransferRequest {
+        tenant: "conformance".into(),
         handoff_id: handoff_id.into(),
         attempt,
         target: Some(pb::Target { kind: Some(target) }),

@@ -279,6 +279,7 @@ pub const TASK_ATTRIBUTES: &str = r#"{"token":"signed.token","intent":"billing.d
 
 pub fn request(handoff_id: &str, contact_id: &str, queue: &str) -> StartTransferRequest {
     StartTransferRequest {
+        tenant: "acme".into(),
         handoff_id: handoff_id.into(),
         attempt: 1,
         target: Some(Target {

@@ -51,6 +51,7 @@ fn gated() -> (Gated, Arc<Notify>, Arc<std::sync::Mutex<Vec<String>>>) {
 
 fn request(handoff_id: &str) -> StartTransferRequest {
     StartTransferRequest {
+        tenant: "acme".into(),
         handoff_id: handoff_id.into(),
         attempt: 1,
         target: Some(Target {

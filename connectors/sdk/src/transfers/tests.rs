@@ -21,6 +21,7 @@ impl Connector for Holding {
 
 pub(super) fn request(handoff_id: &str) -> StartTransferRequest {
     StartTransferRequest {
+        tenant: "acme".into(),
         handoff_id: handoff_id.into(),
         attempt: 1,
         target: Some(Target {

@@ -792,6 +792,7 @@ pub async fn start_connector_with_callbacks(config: TwilioConfig) -> (SocketAddr
 
 pub fn request(handoff_id: &str, call: &str, target: target::Kind) -> StartTransferRequest {
     StartTransferRequest {
+        tenant: "acme".into(),
         handoff_id: handoff_id.into(),
         attempt: 1,
         target: Some(Target { kind: Some(target) }),

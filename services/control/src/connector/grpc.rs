@@ -115,6 +115,7 @@ impl ConnectorPort for GrpcConnector {
             mode: types::mode(request.mode) as i32,
             envelope: Some(envelope),
             deadline: Some(crate::convert::timestamp_of(request.deadline_ms)),
+            tenant: request.tenant,
         };
         // No grpc-timeout: it would end the whole stream, which lives as
         // long as the transfer.

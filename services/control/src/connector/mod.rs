@@ -88,6 +88,9 @@ impl ConnectorInfo {
 /// (handoff and attempt), where to, how, with what context, and until when.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransferRequest {
+    /// Whose customer this is; connectors dedicated to some tenants refuse
+    /// the others.
+    pub tenant: String,
     pub handoff_id: String,
     pub attempt: u32,
     pub target: ConcreteTarget,

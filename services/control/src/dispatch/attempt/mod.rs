@@ -251,6 +251,7 @@ impl AttemptRun<'_> {
     fn request(&self, info: &ConnectorInfo) -> TransferRequest {
         let handoff = self.handoff;
         TransferRequest {
+            tenant: handoff.tenant.clone(),
             handoff_id: handoff.id.clone(),
             attempt: self.attempt.number,
             target: self.attempt.planned.target.clone(),
