@@ -30,7 +30,7 @@ jobs="${FUZZ_JOBS:-$(nproc)}"
 target_dir="${FUZZ_TARGET_DIR:-$root/target/fuzz}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(api_key bearer create_request context_token sip_message sip_transfer)
+    targets=(api_key bearer create_request context_token sip_message sip_transfer redaction)
 fi
 
 # --target: the instrumentation then applies to the targets and their
