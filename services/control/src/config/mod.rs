@@ -15,7 +15,9 @@ use crate::domain::routing::{DefaultConnectors, RouteConfig};
 use crate::domain::validate::Limits;
 
 mod store;
+mod tenants;
 pub use store::{StoreBackend, StoreConfig};
+pub use tenants::{TenantConfig, TenantMessagesConfig, TenantScopes};
 
 /// A fully commented reference configuration (`baton config example`).
 pub const EXAMPLE: &str = include_str!("../../config.example.toml");
@@ -51,6 +53,9 @@ pub struct ControlConfig {
     /// Named routes, matched in order.
     pub routes: Vec<RouteConfig>,
     pub messages: MessagesConfig,
+    /// What each tenant configures apart from the shared routes, default
+    /// connectors and messages, by tenant id.
+    pub tenants: BTreeMap<String, TenantConfig>,
     /// The escalation policy of `EvaluateEscalation`.
     pub policy: crate::policy::PolicySettings,
     /// TLS of both listeners (`cert_file`, `key_file`). `client_ca_file`
@@ -85,6 +90,7 @@ impl Default for ControlConfig {
             default_connectors: DefaultConnectors::default(),
             routes: Vec::new(),
             messages: MessagesConfig::default(),
+            tenants: BTreeMap::new(),
             policy: crate::policy::PolicySettings::default(),
             tls: None,
             connector_tls: None,

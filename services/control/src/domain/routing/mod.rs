@@ -9,6 +9,9 @@ use serde::Deserialize;
 use super::target::{ConcreteTarget, PlannedTarget, RequestedTarget};
 use super::validate::{is_e164, is_name, is_sip_uri};
 
+mod tenants;
+pub use tenants::{PerTenant, inherited_by};
+
 /// Why a requested target has no plan: the request's field and what is
 /// wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
