@@ -164,6 +164,7 @@ async fn authorised_handoff(
         credential: page.to_owned(),
         time_ms: now_ms,
         detail: String::new(),
+        connector: String::new(),
     };
     state
         .store

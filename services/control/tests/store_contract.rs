@@ -171,6 +171,7 @@ fn audit(tenant: &str, handoff_id: &str, action: AuditAction, time_ms: i64) -> A
         credential: "key:0123456789abcdef".into(),
         time_ms,
         detail: format!("{action:?}"),
+        connector: String::new(),
     }
 }
 

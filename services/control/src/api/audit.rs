@@ -14,7 +14,7 @@ use baton_service_kit::status::FieldViolation;
 use super::fields::{now_ms, page_size, page_token, parse_id, reject_any};
 use crate::domain::validate::{Limits, validate_entity_name};
 use crate::error::ControlError;
-use crate::store::{AuditAction, AuditEntry, HandoffStore};
+use crate::store::{AuditAction, AuditEntry, AuditFilter, HandoffStore};
 
 /// The audit calls, over the store and the size limits they need.
 pub(super) struct Audit<'a> {
@@ -37,6 +37,7 @@ pub(super) fn entry(
         credential: principal.credential_id.clone(),
         time_ms: now_ms(),
         detail: detail.into(),
+        connector: String::new(),
     }
 }
 
@@ -89,8 +90,9 @@ impl Audit<'_> {
         Ok(RevokeContextTokensResponse {})
     }
 
-    /// ListAuditRecords: the tenant's records (of one handoff, when named),
-    /// newest first, a page at a time.
+    /// ListAuditRecords: the tenant's records (of one handoff, to one
+    /// connector, of one action, when named), newest first, a page at a
+    /// time.
     pub async fn list_records(
         &self,
         tenant: &str,
@@ -103,6 +105,22 @@ impl Audit<'_> {
                 "must be a handoff id (a UUID) or empty",
             ));
         }
+        if !is_connector_filter(&request.connector) {
+            violations.push(FieldViolation::new(
+                "connector",
+                "must be a connector name (at most 128 bytes, no control characters) or empty",
+            ));
+        }
+        let action = match action_filter(request.action) {
+            Ok(action) => action,
+            Err(()) => {
+                violations.push(FieldViolation::new(
+                    "action",
+                    format!("{} is not an AuditAction", request.action),
+                ));
+                None
+            }
+        };
         let page_size = page_size(request.page_size, &mut violations);
         let before = page_token(
             &request.page_token,
@@ -111,10 +129,14 @@ impl Audit<'_> {
             &mut violations,
         );
         reject_any(violations)?;
-        let handoff_id = Some(request.handoff_id.as_str()).filter(|id| !id.is_empty());
+        let filter = AuditFilter {
+            handoff_id: Some(request.handoff_id).filter(|id| !id.is_empty()),
+            connector: Some(request.connector).filter(|name| !name.is_empty()),
+            action,
+        };
         let mut records = self
             .store
-            .audit_log(tenant, handoff_id, page_size + 1, before)
+            .audit_records(tenant, &filter, page_size + 1, before)
             .await?;
         let next_page_token = if records.len() > page_size {
             records.truncate(page_size);
@@ -132,6 +154,23 @@ impl Audit<'_> {
     }
 }
 
+/// Empty (any connector), or what may be a configured connector's name.
+fn is_connector_filter(name: &str) -> bool {
+    name.len() <= 128 && !name.chars().any(char::is_control)
+}
+
+/// The action a listing is filtered by: `None` for UNSPECIFIED (any),
+/// `Err` for a number the contract does not define.
+fn action_filter(action: i32) -> Result<Option<AuditAction>, ()> {
+    use baton_proto::handoff::v1::AuditAction as Proto;
+    let Ok(action) = Proto::try_from(action) else {
+        return Err(());
+    };
+    Ok(AuditAction::ALL
+        .into_iter()
+        .find(|known| action_proto(*known) == action))
+}
+
 fn record(record: crate::store::AuditRecord) -> AuditRecord {
     let entry = record.entry;
     let timestamp = |ms: i64| prost_types::Timestamp {
@@ -147,6 +186,7 @@ fn record(record: crate::store::AuditRecord) -> AuditRecord {
         detail: entry.detail,
         count: u64::try_from(record.count).unwrap_or(1),
         last_time: Some(timestamp(record.last_ms)),
+        connector: entry.connector,
     }
 }
 
@@ -173,6 +213,7 @@ fn action_proto(action: AuditAction) -> baton_proto::handoff::v1::AuditAction {
         AuditAction::Cancelled => Proto::Cancelled,
         AuditAction::TokensRevoked => Proto::TokensRevoked,
         AuditAction::Purged => Proto::Purged,
+        AuditAction::Disclosed => Proto::Disclosed,
     }
 }
 
@@ -288,6 +329,7 @@ mod tests {
             handoff_id: id.clone(),
             page_size: 3,
             page_token,
+            ..Default::default()
         };
         let first = audit
             .list_records("acme", page(String::new()))
@@ -314,5 +356,66 @@ mod tests {
             panic!("a foreign page token is refused");
         };
         assert_eq!(violations[0].field, "page_token");
+    }
+
+    #[tokio::test]
+    async fn the_audit_log_lists_by_action_and_refuses_an_unknown_one() {
+        let (_dir, store, id) = store_with_handoff().await;
+        let limits = Limits::default();
+        let audit = Audit {
+            store: &store,
+            limits: &limits,
+        };
+        let acme = principal("acme");
+        audit
+            .reveal_entity(&acme, reveal(&id, "card"))
+            .await
+            .expect("reveal");
+        let revoke = RevokeContextTokensRequest {
+            handoff_id: id.clone(),
+        };
+        audit
+            .revoke_context_tokens(&acme, revoke)
+            .await
+            .expect("revoke");
+        let reveals = audit
+            .list_records(
+                "acme",
+                ListAuditRecordsRequest {
+                    action: Proto::Revealed as i32,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("list");
+        let actions: Vec<_> = reveals.records.iter().map(|r| r.action()).collect();
+        assert_eq!(actions, [Proto::Revealed]);
+        let to_webhook = audit
+            .list_records(
+                "acme",
+                ListAuditRecordsRequest {
+                    connector: "webhook".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("list");
+        assert!(to_webhook.records.is_empty(), "nothing was disclosed");
+
+        let Err(ControlError::InvalidArgument(violations)) = audit
+            .list_records(
+                "acme",
+                ListAuditRecordsRequest {
+                    action: 99,
+                    connector: "bad\nname".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+        else {
+            panic!("an unknown action is refused");
+        };
+        let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["connector", "action"]);
     }
 }

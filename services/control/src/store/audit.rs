@@ -26,6 +26,22 @@ pub trait AuditLog: Send + Sync + 'static {
         handoff_id: Option<&str>,
         limit: usize,
         before: Option<i64>,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let filter = AuditFilter {
+            handoff_id: handoff_id.map(str::to_owned),
+            ..AuditFilter::default()
+        };
+        self.audit_records(tenant, &filter, limit, before).await
+    }
+
+    /// `tenant`'s audit records that `filter` lets through, newest first,
+    /// with a sequence below `before` when given, at most `limit`.
+    async fn audit_records(
+        &self,
+        tenant: &str,
+        filter: &AuditFilter,
+        limit: usize,
+        before: Option<i64>,
     ) -> Result<Vec<AuditRecord>, StoreError>;
 
     /// Revokes every context token of `tenant`'s handoff `id` (`NotFound`
@@ -55,16 +71,20 @@ pub enum AuditAction {
     TokensRevoked,
     /// The retention policy deleted the transcript and context.
     Purged,
+    /// The context was sent to a connector, in the forms its data policy
+    /// says (the entry's `connector` and `detail`).
+    Disclosed,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 6] = [
+    pub const ALL: [AuditAction; 7] = [
         AuditAction::Created,
         AuditAction::Viewed,
         AuditAction::Revealed,
         AuditAction::Cancelled,
         AuditAction::TokensRevoked,
         AuditAction::Purged,
+        AuditAction::Disclosed,
     ];
 
     /// The name stored in the database.
@@ -76,6 +96,7 @@ impl AuditAction {
             AuditAction::Cancelled => "cancelled",
             AuditAction::TokensRevoked => "tokens_revoked",
             AuditAction::Purged => "purged",
+            AuditAction::Disclosed => "disclosed",
         }
     }
 
@@ -98,6 +119,16 @@ pub struct AuditEntry {
     pub time_ms: i64,
     /// E.g. the entity revealed; never a sensitive value.
     pub detail: String,
+    /// The connector the context went to (`Disclosed`); empty otherwise.
+    pub connector: String,
+}
+
+/// Which audit records a listing returns; `None` lets any through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub handoff_id: Option<String>,
+    pub connector: Option<String>,
+    pub action: Option<AuditAction>,
 }
 
 /// A stored [`AuditEntry`] and its place in the log (increasing).

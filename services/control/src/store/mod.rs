@@ -41,7 +41,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-pub use audit::{AuditAction, AuditEntry, AuditLog, AuditRecord, ContextAccess};
+pub use audit::{AuditAction, AuditEntry, AuditFilter, AuditLog, AuditRecord, ContextAccess};
 pub use handoff_log::{CreateOutcome, EventNotice, HandoffLog, NewLease, Notice};
 pub use health::{StoreHealth, report_store_health};
 pub use leases::DispatchLeases;

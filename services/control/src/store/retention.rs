@@ -26,5 +26,6 @@ pub(super) fn purged(tenant: String, handoff_id: String, now_ms: i64) -> AuditEn
         credential: String::new(),
         time_ms: now_ms,
         detail: "transcript and context deleted".into(),
+        connector: String::new(),
     }
 }

@@ -157,6 +157,7 @@ pub(super) fn read_audit(row: &impl Columns) -> Result<AuditRecord, StoreError> 
             credential: row.text(5)?,
             time_ms,
             detail: row.text(7)?,
+            connector: row.text(10)?,
         },
         count: row.integer(8)?,
         last_ms: row.optional_integer(9)?.unwrap_or(time_ms),

@@ -29,7 +29,7 @@ macro_rules! event_columns {
 /// The columns of an audit record, in the order `rows::read_audit` reads.
 macro_rules! audit_columns {
     () => {
-        "sequence, tenant, handoff_id, action, actor, credential, time_ms, detail, count, last_ms"
+        "sequence, tenant, handoff_id, action, actor, credential, time_ms, detail, count, last_ms, connector"
     };
 }
 
@@ -111,9 +111,9 @@ pub(super) const LAST_CONNECTOR_POSITION: &str = "SELECT connector_run, connecto
      AND connector_sequence IS NOT NULL ORDER BY sequence DESC LIMIT 1";
 
 /// An `AuditEntry`'s tenant, handoff id, action name, actor, credential,
-/// time and detail.
+/// time, detail and connector.
 pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit_log (tenant, handoff_id, action, actor, \
-     credential, time_ms, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+     credential, time_ms, detail, connector) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// An `AuditEntry`'s time, tenant, handoff id, action name, actor and
 /// credential, then `since_ms`: counts a read on the newest matching
@@ -123,12 +123,14 @@ pub(super) const COUNT_VIEW: &str = "UPDATE audit_log SET count = count + 1, las
      AND action = ?4 AND actor = ?5 AND credential = ?6 AND time_ms >= ?7 \
      ORDER BY sequence DESC LIMIT 1)";
 
-/// `tenant`, `handoff_id` (or NULL), `before` (or NULL), `limit`.
+/// `tenant`, then `handoff_id`, `connector`, action name and `before`
+/// (each NULL for any), then `limit`.
 pub(super) const AUDIT_LOG: &str = concat!(
     "SELECT ",
     audit_columns!(),
     " FROM audit_log WHERE tenant = ?1 AND (?2 IS NULL OR handoff_id = ?2) \
-     AND (?3 IS NULL OR sequence < ?3) ORDER BY sequence DESC LIMIT ?4"
+     AND (?3 IS NULL OR connector = ?3) AND (?4 IS NULL OR action = ?4) \
+     AND (?5 IS NULL OR sequence < ?5) ORDER BY sequence DESC LIMIT ?6"
 );
 
 /// `time_ms`, `tenant`, `id`. Revoking again keeps the first time.

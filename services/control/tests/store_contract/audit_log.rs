@@ -3,7 +3,7 @@
 //! record, and context-token revocation recorded once per handoff.
 
 use baton_control::domain::{EventKind, NewEvent};
-use baton_control::store::{AuditAction, AuditEntry, StoreError};
+use baton_control::store::{AuditAction, AuditEntry, AuditFilter, StoreError};
 
 use crate::{Backend, audit, handoff, unique};
 
@@ -12,7 +12,93 @@ contract_suite!(
     repeated_views_count_on_one_record_per_window,
     creations_and_events_are_audited_in_the_same_commit,
     revoking_tokens_is_per_tenant_durable_and_audited,
+    disclosures_name_their_connector_and_list_by_connector_and_action,
 );
+
+/// Disclosures (issue 20) keep the connector they went to, and the log
+/// lists by connector and by action, alone or with the handoff, per
+/// tenant, newest first, a page at a time.
+async fn disclosures_name_their_connector_and_list_by_connector_and_action(backend: &impl Backend) {
+    let store = backend.open().await;
+    let (mine, theirs) = (unique("disclosed-a"), unique("disclosed-b"));
+    let (first, second) = (
+        uuid::Uuid::now_v7().to_string(),
+        uuid::Uuid::now_v7().to_string(),
+    );
+    let disclosed = |tenant: &str, id: &str, connector: &str, time_ms: i64| AuditEntry {
+        connector: connector.into(),
+        detail: format!("{{\"connector\":\"{connector}\"}}"),
+        ..audit(tenant, id, AuditAction::Disclosed, time_ms)
+    };
+    for entry in [
+        audit(&mine, &first, AuditAction::Created, 1),
+        disclosed(&mine, &first, "webhook", 2),
+        disclosed(&mine, &first, "twilio", 3),
+        disclosed(&mine, &second, "webhook", 4),
+        disclosed(&theirs, &first, "webhook", 5),
+    ] {
+        store.record_audit(entry).await.expect("record");
+    }
+    drop(store);
+    let store = backend.open().await;
+    let list = |filter: AuditFilter, before: Option<i64>| {
+        let (store, mine) = (&store, &mine);
+        async move {
+            store
+                .audit_records(mine, &filter, 10, before)
+                .await
+                .expect("list")
+        }
+    };
+    let to_webhook = list(
+        AuditFilter {
+            connector: Some("webhook".into()),
+            ..AuditFilter::default()
+        },
+        None,
+    )
+    .await;
+    let times: Vec<_> = to_webhook.iter().map(|r| r.entry.time_ms).collect();
+    assert_eq!(times, [4, 2], "mine only, newest first");
+    assert_eq!(to_webhook[0].entry, disclosed(&mine, &second, "webhook", 4));
+    let of_first = list(
+        AuditFilter {
+            handoff_id: Some(first.clone()),
+            action: Some(AuditAction::Disclosed),
+            ..AuditFilter::default()
+        },
+        None,
+    )
+    .await;
+    let connectors: Vec<_> = of_first
+        .iter()
+        .map(|r| r.entry.connector.as_str())
+        .collect();
+    assert_eq!(connectors, ["twilio", "webhook"]);
+    let created = list(
+        AuditFilter {
+            action: Some(AuditAction::Created),
+            ..AuditFilter::default()
+        },
+        None,
+    )
+    .await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        created[0].entry.connector, "",
+        "no connector but on disclosures"
+    );
+    let older = list(
+        AuditFilter {
+            connector: Some("webhook".into()),
+            ..AuditFilter::default()
+        },
+        Some(to_webhook[0].sequence),
+    )
+    .await;
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].entry.time_ms, 2);
+}
 
 async fn the_audit_log_is_durable_newest_first_and_per_tenant(backend: &impl Backend) {
     let store = backend.open().await;

@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use super::{PgStore, insert_audit, shared, unavailable};
 use crate::store::rows::{read_audit, read_context_access};
 use crate::store::values::to_i64;
-use crate::store::{AuditEntry, AuditLog, AuditRecord, ContextAccess, StoreError, sql};
+use crate::store::{
+    AuditEntry, AuditFilter, AuditLog, AuditRecord, ContextAccess, StoreError, sql,
+};
 
 #[async_trait]
 impl AuditLog for PgStore {
@@ -36,16 +38,18 @@ impl AuditLog for PgStore {
         Ok(())
     }
 
-    async fn audit_log(
+    async fn audit_records(
         &self,
         tenant: &str,
-        handoff_id: Option<&str>,
+        filter: &AuditFilter,
         limit: usize,
         before: Option<i64>,
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query(shared(sql::AUDIT_LOG))
             .bind(tenant)
-            .bind(handoff_id)
+            .bind(filter.handoff_id.as_deref())
+            .bind(filter.connector.as_deref())
+            .bind(filter.action.map(|a| a.name()))
             .bind(before)
             .bind(to_i64(limit))
             .fetch_all(&self.pool)

@@ -220,6 +220,7 @@ async fn insert_audit(connection: &mut PgConnection, entry: &AuditEntry) -> Resu
         .bind(&entry.credential)
         .bind(entry.time_ms)
         .bind(&entry.detail)
+        .bind(&entry.connector)
         .execute(&mut *connection)
         .await
         .map_err(unavailable)?;

@@ -6,7 +6,9 @@ use rusqlite::params;
 use super::{SqliteStore, execute, insert_audit, query_all, query_one};
 use crate::store::rows::{read_audit, read_context_access};
 use crate::store::values::to_i64;
-use crate::store::{AuditEntry, AuditLog, AuditRecord, ContextAccess, StoreError, sql};
+use crate::store::{
+    AuditEntry, AuditFilter, AuditLog, AuditRecord, ContextAccess, StoreError, sql,
+};
 
 #[async_trait]
 impl AuditLog for SqliteStore {
@@ -37,19 +39,26 @@ impl AuditLog for SqliteStore {
         .await
     }
 
-    async fn audit_log(
+    async fn audit_records(
         &self,
         tenant: &str,
-        handoff_id: Option<&str>,
+        filter: &AuditFilter,
         limit: usize,
         before: Option<i64>,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let (tenant, handoff_id) = (tenant.to_owned(), handoff_id.map(str::to_owned));
+        let (tenant, filter) = (tenant.to_owned(), filter.clone());
         self.read(move |connection| {
             query_all(
                 connection,
                 sql::AUDIT_LOG,
-                params![tenant, handoff_id, before, to_i64(limit)],
+                params![
+                    tenant,
+                    filter.handoff_id,
+                    filter.connector,
+                    filter.action.map(|a| a.name()),
+                    before,
+                    to_i64(limit)
+                ],
                 |row| read_audit(row),
             )
         })

@@ -39,6 +39,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!("0006_store_probe"),
     migration!("0007_audit_view_counts"),
     migration!("0008_event_tenant"),
+    migration!("0009_audit_connector"),
 ];
 
 /// The schema version this build writes (`user_version`): a file with a

@@ -308,6 +308,7 @@ fn insert_audit(connection: &Connection, entry: &AuditEntry) -> Result<(), Store
             entry.credential,
             entry.time_ms,
             entry.detail,
+            entry.connector,
         ],
     )
     .map(drop)
