@@ -141,7 +141,7 @@ async fn garbage_bytes_on_the_grpc_port_do_not_hurt_the_service() {
 /// begins past the decoder and the validator's first refusals.
 #[test]
 fn the_fuzz_seeds_are_valid_requests() {
-    use baton_control::domain::validate::{Limits, validate_create};
+    use baton_control::api::validate::{Limits, validate_create};
     use prost::Message;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/create_request");
     let mut seeds = 0;

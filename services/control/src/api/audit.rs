@@ -12,7 +12,7 @@ use baton_proto::handoff::v1::{
 use baton_service_kit::status::FieldViolation;
 
 use super::fields::{now_ms, page_size, page_token, parse_id, reject_any};
-use crate::domain::validate::{Limits, validate_entity_name};
+use super::validate::{Limits, validate_entity_name};
 use crate::error::ControlError;
 use crate::store::{AuditAction, AuditEntry, AuditFilter, HandoffStore};
 

@@ -4,9 +4,9 @@
 
 use baton_proto::handoff::v1::{AiOutcome, EvaluateEscalationRequest, EvaluateEscalationResponse};
 
+use super::validate::{Limits, validate_evaluation};
 use crate::convert;
 use crate::domain::message::CustomerMessages;
-use crate::domain::validate::{Limits, validate_evaluation};
 use crate::domain::{EscalationDecision, EscalationKind, FiredTrigger};
 use crate::error::ControlError;
 use crate::policy::PolicyEngine;

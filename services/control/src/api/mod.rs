@@ -12,6 +12,11 @@ mod fields;
 mod handoffs;
 mod watch;
 
+/// Request validation, at the edge because it reads the protobuf messages;
+/// from its own crate so that the fuzz target `create_request`
+/// (tests/fuzz) builds without the service.
+pub use baton_request_validation as validate;
+
 use std::sync::Arc;
 use std::time::Duration;
 
