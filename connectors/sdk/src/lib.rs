@@ -95,11 +95,13 @@
 //! }
 //! ```
 
+mod beside;
 pub mod config;
 mod events;
 mod info;
 mod journal;
 mod metrics;
+mod note;
 pub mod pacing;
 pub mod run;
 mod server;
@@ -112,8 +114,10 @@ pub use baton_proto::types::v1::{
     Conversation, FailureReason, HandoffContext, TargetKind, TransferMode,
 };
 pub use baton_service_kit::lifecycle::shutdown_signal;
+pub use beside::{HttpSide, SharedShutdown};
 pub use events::{TransferEventReceiver, TransferEvents};
 pub use info::ConnectorInfo;
+pub use note::{TransferNote, resume_from_note};
 pub use pacing::Pacer;
 pub use run::{NoFlags, RunnableConnector, Sections, ServeConnector, run};
 pub use server::{BoundConnector, ServeOptions, bind, serve};

@@ -243,6 +243,51 @@ pub fn check_file<C: RunnableConnector>(file: &Path) -> Result<(), String> {
     check(&mut config)
 }
 
+/// Writes [`RunnableConnector::sections`] for a configuration that keeps
+/// the shared sections in the fields `server`, `store`, `telemetry` and
+/// `tls`, as every connector does: `baton_connector_sdk::shared_sections!();`
+/// inside its `impl RunnableConnector`.
+#[macro_export]
+macro_rules! shared_sections {
+    () => {
+        fn sections(&mut self) -> $crate::Sections<'_, Self> {
+            $crate::Sections {
+                server: &mut self.server,
+                store: &mut self.store,
+                telemetry: &mut self.telemetry,
+                tls: &mut self.tls,
+            }
+        }
+    };
+}
+
+/// Implements [`ServeConnector`] for a connector's bound type that keeps
+/// its [`BoundConnector`](crate::BoundConnector) in a field `connector` (whose
+/// endpoints it reports) and serves through an inherent
+/// `async fn serve(self, shutdown)`: `serve_connector!(Bound);`.
+#[macro_export]
+macro_rules! serve_connector {
+    ($bound:ty) => {
+        impl $crate::ServeConnector for $bound {
+            fn endpoints(&self) -> ::std::vec::Vec<(::std::string::String, ::std::net::SocketAddr)> {
+                self.connector.endpoints()
+            }
+
+            fn serve(
+                self,
+                shutdown: impl ::std::future::Future<Output = ()> + ::std::marker::Send + 'static,
+            ) -> impl ::std::future::Future<Output = $crate::run::anyhow::Result<()>>
+            + ::std::marker::Send {
+                <$bound>::serve(self, shutdown)
+            }
+        }
+    };
+}
+
+/// For [`serve_connector!`], so that its users need not name `anyhow`.
+#[doc(hidden)]
+pub use anyhow;
+
 impl<C: crate::Connector> ServeConnector for crate::BoundConnector<C> {
     fn endpoints(&self) -> Vec<(String, SocketAddr)> {
         crate::BoundConnector::endpoints(self)
@@ -299,14 +344,7 @@ mod tests {
         type Flags = NoFlags;
         type Bound = crate::BoundConnector<Unused>;
 
-        fn sections(&mut self) -> Sections<'_, Self> {
-            Sections {
-                server: &mut self.server,
-                store: &mut self.store,
-                telemetry: &mut self.telemetry,
-                tls: &mut self.tls,
-            }
-        }
+        crate::shared_sections!();
 
         fn validate(&self) -> Result<(), String> {
             if self.name.is_empty() {
