@@ -47,3 +47,54 @@ setInterval(tickTimers, 1000);
 function replace(container, ...children) {
   container.replaceChildren(...children.flat().filter((c) => c));
 }
+
+// ---- the session ----
+// The session id lives in an HttpOnly cookie that no script reads. The page
+// keeps only what the server tells it: who is signed in and the CSRF token
+// it sends back with every change (X-CSRF-Token).
+
+/** {name, display_name, role, tenants, csrf_token}, or null when signed out. */
+let desk = null;
+
+/** Called when the server says the session ended (401). */
+let onSignedOut = () => {};
+
+async function api(method, path, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (desk && method !== "GET") headers["X-CSRF-Token"] = desk.csrf_token;
+  const response = await fetch(path, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.status === 401 && path !== "/api/sessions") {
+    desk = null;
+    onSignedOut();
+    throw new Error("Your session ended; sign in again.");
+  }
+  if (!response.ok) {
+    let message = `${response.status}`;
+    try { message = (await response.json()).error || message; } catch (_) { /* not JSON */ }
+    throw new Error(message);
+  }
+  return response.status === 204 ? null : response.json();
+}
+
+/** The session this browser has, if any (after a reload or in a new tab). */
+async function currentSession() {
+  const response = await fetch("/api/sessions", { credentials: "same-origin" });
+  desk = response.ok ? await response.json() : null;
+  return desk;
+}
+
+async function signIn(name, password) {
+  desk = null;
+  desk = await api("POST", "/api/sessions", { name, password });
+  return desk;
+}
+
+async function signOut() {
+  try { await api("DELETE", "/api/sessions"); } catch (_) { /* signed out anyway */ }
+  desk = null;
+}

@@ -4,8 +4,6 @@
 // untrusted.
 "use strict";
 
-const SESSION_KEY = "baton-desk-session";
-let session = sessionStorage.getItem(SESSION_KEY);
 let source = null;
 let view = null;
 /** handoff id + phase shown now; the pop is rebuilt only when it changes. */
@@ -14,22 +12,6 @@ let shownKey = null;
 const revealed = new Map();
 
 const $ = (id) => document.getElementById(id);
-
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    headers: Object.assign({ "Content-Type": "application/json" },
-      session ? { Authorization: `Bearer ${session}` } : {}),
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (response.status === 401) { signedOut(); throw new Error("Your session ended; sign in again."); }
-  if (!response.ok) {
-    let message = `${response.status}`;
-    try { message = (await response.json()).error || message; } catch (_) { /* not JSON */ }
-    throw new Error(message);
-  }
-  return response.status === 204 ? null : response.json();
-}
 
 function announce(text) { $("announcer").textContent = text; }
 
@@ -43,9 +25,7 @@ function toast(text) {
   toastTimer = setTimeout(() => el.classList.add("hidden"), 6000);
 }
 
-function signedOut() {
-  session = null;
-  sessionStorage.removeItem(SESSION_KEY);
+function signedOut(message) {
   if (source) source.close();
   source = null;
   view = null;
@@ -53,18 +33,26 @@ function signedOut() {
   $("desk").classList.add("hidden");
   $("who").classList.add("hidden");
   $("signin").classList.remove("hidden");
+  $("signin-error").textContent = message || "";
   $("agent-id").focus();
 }
+onSignedOut = () => signedOut("Your session ended; sign in again.");
 
 function connect() {
+  if (desk.role !== "agent") {
+    // Supervisors and admins take no handoffs: their page is the supervisor view.
+    window.location.assign("/supervisor");
+    return;
+  }
   $("signin").classList.add("hidden");
   $("desk").classList.remove("hidden");
   $("who").classList.remove("hidden");
-  source = new EventSource(`/api/agent/events?session=${encodeURIComponent(session)}`);
+  // The cookie goes with the stream: nothing secret in the URL.
+  source = new EventSource("/api/agent/events");
   source.addEventListener("view", (event) => render(JSON.parse(event.data)));
   source.addEventListener("error", () => {
-    // CLOSED means the server refused the session (e.g. after a restart).
-    if (source && source.readyState === EventSource.CLOSED) signedOut();
+    // CLOSED means the server refused the session (it ended or expired).
+    if (source && source.readyState === EventSource.CLOSED) signedOut("Your session ended; sign in again.");
   });
 }
 
@@ -72,14 +60,8 @@ $("signin-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("signin-error").textContent = "";
   try {
-    const result = await api("POST", "/api/sessions", {
-      agent_id: $("agent-id").value.trim(),
-      name: $("agent-name").value.trim(),
-      skills: $("skills").value.split(",").map((s) => s.trim()).filter(Boolean),
-      contact: $("contact").value.trim(),
-    });
-    session = result.session;
-    sessionStorage.setItem(SESSION_KEY, session);
+    await signIn($("agent-id").value.trim(), $("password").value);
+    $("password").value = "";
     connect();
   } catch (error) {
     $("signin-error").textContent = error.message;
@@ -87,7 +69,7 @@ $("signin-form").addEventListener("submit", async (event) => {
 });
 
 $("sign-out").addEventListener("click", async () => {
-  try { await api("DELETE", "/api/sessions"); } catch (_) { /* signed out anyway */ }
+  await signOut();
   signedOut();
 });
 
@@ -278,4 +260,5 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
-if (session) connect(); else $("agent-id").focus();
+currentSession().then((found) => { if (found) connect(); else $("agent-id").focus(); },
+  () => $("agent-id").focus());

@@ -1,17 +1,18 @@
 // The supervisor view: queues, waiting handoffs, agents and the reveal
-// audit, pushed by the server on every change.
+// audit of the supervisor's tenants, pushed by the server on every change.
 "use strict";
 
 function render(view) {
   syncClock(view.now);
   replace(document.getElementById("queues"), view.queues.map((q) =>
     h("div", { class: "card stat" },
-      h("div", { class: "label" }, `Queue ${q.name}` + (q.priority ? ` · priority ${q.priority}` : "")),
+      h("div", { class: "label" }, `Queue ${q.tenant}/${q.name}` + (q.priority ? ` · priority ${q.priority}` : "")),
       h("div", { class: "value" }, `${q.waiting} waiting`),
       h("div", { class: "label" }, `${q.agents_available} available · avg handle ${clock(q.average_handle_seconds)} · next wait ≈ ${clock(q.next_estimate_seconds)}`))));
   const contacts = view.contacts.map((c) =>
     h("tr", {},
       h("td", {}, c.handoff_id, c.callback ? h("span", { class: "badge" }, "callback") : null),
+      h("td", {}, c.tenant),
       h("td", {}, c.queue),
       h("td", {}, c.intent || "—"),
       h("td", {}, String(c.priority)),
@@ -20,29 +21,81 @@ function render(view) {
       h("td", { "data-since": c.enqueued_at }, ""),
       h("td", {}, c.position ? `#${c.position} · ≈ ${clock(c.estimated_wait_seconds)}` : "—")));
   replace(document.getElementById("contacts"),
-    contacts.length ? contacts : [h("tr", {}, h("td", { colspan: 8 }, "Nobody is waiting."))]);
+    contacts.length ? contacts : [h("tr", {}, h("td", { colspan: 9 }, "Nobody is waiting."))]);
   const agents = view.agents.map((a) =>
     h("tr", {},
       h("td", {}, a.name, h("div", { class: "hint" }, a.id)),
+      h("td", {}, a.tenant),
       h("td", {}, h("span", { class: `state-dot state-${a.state}`, "aria-hidden": "true" }), a.state),
       h("td", { "data-since": a.state_since }, ""),
       h("td", {}, a.skills.join(", ") || "—"),
       h("td", {}, a.contact || "—")));
   replace(document.getElementById("agents"),
-    agents.length ? agents : [h("tr", {}, h("td", { colspan: 5 }, "No agent has signed in."))]);
+    agents.length ? agents : [h("tr", {}, h("td", { colspan: 6 }, "No agent has signed in."))]);
   const audit = view.audit.map((e) =>
     h("tr", {},
       h("td", {}, new Date(e.at).toLocaleString()),
+      h("td", {}, e.tenant),
       h("td", {}, e.agent), h("td", {}, e.handoff_id), h("td", {}, e.subject)));
   replace(document.getElementById("audit"),
-    audit.length ? audit : [h("tr", {}, h("td", { colspan: 4 }, "No reveals yet."))]);
+    audit.length ? audit : [h("tr", {}, h("td", { colspan: 5 }, "No reveals yet."))]);
   tickTimers();
 }
 
-const source = new EventSource("/api/supervisor/events");
 const live = document.getElementById("live");
-source.addEventListener("view", (event) => {
-  live.textContent = "live";
-  render(JSON.parse(event.data));
+let source = null;
+
+function showSignIn(message) {
+  if (source) source.close();
+  source = null;
+  live.textContent = "signed out";
+  document.getElementById("board").classList.add("hidden");
+  document.getElementById("who").classList.add("hidden");
+  document.getElementById("signin").classList.remove("hidden");
+  document.getElementById("signin-error").textContent = message || "";
+  document.getElementById("account").focus();
+}
+onSignedOut = () => showSignIn("Your session ended; sign in again.");
+
+function watch() {
+  if (desk.role === "agent") {
+    showSignIn("This view is for supervisors; agents take handoffs on the agent desktop.");
+    return;
+  }
+  document.getElementById("signin").classList.add("hidden");
+  document.getElementById("board").classList.remove("hidden");
+  document.getElementById("who").classList.remove("hidden");
+  document.getElementById("supervisor-label").textContent =
+    `${desk.display_name} · ${desk.tenants.join(", ")}`;
+  live.textContent = "connecting…";
+  // The session cookie goes with the stream; the server sends only this
+  // supervisor's tenants.
+  source = new EventSource("/api/supervisor/events");
+  source.addEventListener("view", (event) => {
+    live.textContent = "live";
+    render(JSON.parse(event.data));
+  });
+  source.addEventListener("error", () => {
+    if (source && source.readyState === EventSource.CLOSED) showSignIn("Your session ended; sign in again.");
+    else live.textContent = "reconnecting…";
+  });
+}
+
+document.getElementById("signin-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  document.getElementById("signin-error").textContent = "";
+  try {
+    await signIn(document.getElementById("account").value.trim(), document.getElementById("password").value);
+    document.getElementById("password").value = "";
+    watch();
+  } catch (error) {
+    document.getElementById("signin-error").textContent = error.message;
+  }
 });
-source.addEventListener("error", () => { live.textContent = "reconnecting…"; });
+
+document.getElementById("sign-out").addEventListener("click", async () => {
+  await signOut();
+  showSignIn();
+});
+
+currentSession().then((found) => { if (found) watch(); else showSignIn(); }, () => showSignIn());

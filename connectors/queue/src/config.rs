@@ -61,16 +61,20 @@ pub struct QueueConfig {
     /// The queues. Default: one queue `support` needing skill `support`.
     pub queues: Vec<QueueSpec>,
     /// Agents known in advance: their skills and contact address are used
-    /// when they sign in. Default none.
+    /// when they sign in (an account in `desk.accounts_file` that lists
+    /// its own skills or contact overrides them). Default none.
     pub agents: Vec<AgentConfig>,
+    /// Who signs in to the desktop and how sessions behave: see
+    /// [`DeskConfig`].
+    pub desk: DeskConfig,
     /// How long after a restart a restored waiting contact stays held
     /// (queued, never offered) for the control service to re-attach its
     /// transfer; then it is withdrawn. Default 60s.
     #[serde(with = "humantime_serde")]
     pub reattach_grace: Duration,
-    /// Whether an agent not listed in `agents` may sign in with the skills
-    /// they enter. Default true (fine on loopback; turn off when the
-    /// desktop is reachable by others).
+    /// No longer has any effect: every sign-in needs an account with a
+    /// password in `desk.accounts_file`. Still accepted so that older
+    /// files load; `true` is warned about at start.
     pub allow_self_sign_in: bool,
     /// The voice leg: whether and how a voice conversation is delivered to
     /// the accepting agent's contact address. Default: off.
@@ -149,6 +153,80 @@ impl VoiceConfig {
     }
 }
 
+/// The desktop's sign-in and sessions (`[desk]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeskConfig {
+    /// The accounts file (`[[accounts]]` with name, role, tenants, skills,
+    /// contact and an argon2id password hash), written by
+    /// `baton desk account add`. Read again at every sign-in. Unset:
+    /// nobody can sign in (the connector still queues, and says so at
+    /// start).
+    pub accounts_file: Option<PathBuf>,
+    /// A session unused this long ends. Default 8h.
+    #[serde(with = "humantime_serde")]
+    pub session_idle_timeout: Duration,
+    /// A session ends this long after sign-in, used or not. Default 12h.
+    #[serde(with = "humantime_serde")]
+    pub session_lifetime: Duration,
+    /// Origins (`https://desk.example.com`) besides the desktop's own
+    /// (`server.public_url`, or the request's Host) from which a browser
+    /// may send a state-changing request. Default none.
+    pub allowed_origins: Vec<String>,
+    /// Failed sign-ins allowed per source address (`per_minute`, `burst`,
+    /// `max_sources`), as for the control service's credentials. Default
+    /// 30 a minute, bursts of 20.
+    pub failed_sign_ins: baton_auth::FailedAuthConfig,
+}
+
+impl Default for DeskConfig {
+    fn default() -> Self {
+        Self {
+            accounts_file: None,
+            session_idle_timeout: Duration::from_secs(8 * 3600),
+            session_lifetime: Duration::from_secs(12 * 3600),
+            allowed_origins: Vec::new(),
+            failed_sign_ins: baton_auth::FailedAuthConfig::default(),
+        }
+    }
+}
+
+impl DeskConfig {
+    pub fn session_limits(&self) -> crate::session::SessionLimits {
+        crate::session::SessionLimits {
+            idle: self.session_idle_timeout,
+            lifetime: self.session_lifetime,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.session_idle_timeout.is_zero() || self.session_lifetime.is_zero() {
+            return Err(
+                "desk.session_idle_timeout, desk.session_lifetime: must be more than 0".into(),
+            );
+        }
+        for (i, origin) in self.allowed_origins.iter().enumerate() {
+            let scheme_ok = origin.starts_with("https://") || origin.starts_with("http://");
+            if !scheme_ok || origin.ends_with('/') || origin.matches('/').count() != 2 {
+                return Err(format!(
+                    "desk.allowed_origins[{i}]: an origin like https://desk.example.com \
+                     (scheme and host, no path)"
+                ));
+            }
+        }
+        self.failed_sign_ins
+            .validate()
+            .map_err(|e| format!("desk.{}", e.replace("failed_auth", "failed_sign_ins")))?;
+        if let Some(path) = &self.accounts_file
+            && path.exists()
+        {
+            crate::accounts::Accounts::load(path)
+                .map_err(|e| format!("desk.accounts_file: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
 /// An agent known in advance.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,8 +268,9 @@ impl Default for QueueConfig {
             max_context_bytes: 256 * 1024,
             queues: vec![support],
             agents: Vec::new(),
+            desk: DeskConfig::default(),
             reattach_grace: Duration::from_secs(60),
-            allow_self_sign_in: true,
+            allow_self_sign_in: false,
             voice: VoiceConfig::default(),
         }
     }
@@ -233,8 +312,17 @@ impl QueueConfig {
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, queue) in self.queues.iter().enumerate() {
-            if queue.name.is_empty() || !names.insert(queue.name.as_str()) {
-                return Err(format!("queues[{i}].name: empty or repeated"));
+            if queue.name.is_empty()
+                || !names.insert((queue.tenant.as_deref(), queue.name.as_str()))
+            {
+                return Err(format!(
+                    "queues[{i}].name: empty or repeated (for the same tenant)"
+                ));
+            }
+            if let Some(tenant) = &queue.tenant
+                && !baton_auth::principal::is_valid_tenant(tenant)
+            {
+                return Err(format!("queues[{i}].tenant: not a valid tenant name"));
             }
             if queue.max_wait.is_zero() {
                 return Err(format!("queues[{i}].max_wait: must be more than 0"));
@@ -250,6 +338,7 @@ impl QueueConfig {
                 ));
             }
         }
+        self.desk.validate()?;
         if self.voice.enabled {
             self.voice
                 .sip_config()

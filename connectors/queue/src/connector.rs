@@ -211,6 +211,7 @@ impl Connector for QueueConnector {
         let new = NewContact {
             handoff_id: transfer.handoff_id.clone(),
             attempt: transfer.attempt,
+            tenant: transfer.tenant.clone(),
             queue: name.clone(),
             skills: skills.clone(),
             priority: priority_of(transfer.envelope.context.as_ref()),
@@ -248,6 +249,16 @@ impl Connector for QueueConnector {
                     .cancelled(&format!(
                         "superseded: attempt {attempt} of this handoff holds the contact"
                     ))
+                    .await;
+                return;
+            }
+            // Never another tenant's customer's place, context or agent.
+            Err(NotAdmitted::OtherTenant) => {
+                events
+                    .failed(
+                        FailureReason::Unsupported,
+                        "this handoff's contact here belongs to another tenant",
+                    )
                     .await;
                 return;
             }
@@ -406,13 +417,13 @@ impl Connector for QueueConnector {
 mod tests {
     use super::*;
     use crate::QueueConfig;
-    use crate::desk::SignIn;
     use crate::domain::AgentState;
     use baton_connector_sdk::TransferEventReceiver;
     use baton_proto::connector::v1::ContextEnvelope;
 
     fn transfer(handoff_id: &str, attempt: u32) -> Transfer {
         Transfer {
+            tenant: "acme".into(),
             handoff_id: handoff_id.into(),
             attempt,
             target: TransferTarget::Queue {
@@ -430,13 +441,8 @@ mod tests {
     fn queue(dir: &std::path::Path, sign_in: bool) -> QueueConnector {
         let desk = Desk::open(&QueueConfig::ephemeral(dir)).expect("open");
         if sign_in {
-            desk.sign_in(SignIn {
-                agent_id: "ann".into(),
-                name: String::new(),
-                skills: vec!["support".into()],
-                contact: String::new(),
-            })
-            .expect("sign in");
+            desk.open_session(&crate::desk::tests::agent_account("ann"))
+                .expect("sign in");
             desk.set_state("ann", AgentState::Away).expect("away");
         }
         QueueConnector::new("queue", 1024, desk)

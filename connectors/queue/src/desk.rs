@@ -4,6 +4,7 @@
 //! streams and Server-Sent Event streams) when anything moves.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,11 +13,13 @@ use baton_proto::types::v1 as pb;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::config::{AgentConfig, QueueConfig, valid_agent_id};
+use crate::accounts::{Account, Accounts, Role};
+use crate::config::{AgentConfig, QueueConfig};
 use crate::domain::{
-    Admitted, Agent, AgentState, Contact, DeskError, Millis, NewContact, NotAdmitted, Phase,
-    Queues, Standing, WithdrawalReason,
+    Admitted, Agent, AgentProfile, AgentState, Contact, DeskError, Millis, NewContact, NotAdmitted,
+    Phase, QueueKey, Queues, Standing, WithdrawalReason,
 };
+use crate::session::{Session, SessionRefused, Sessions};
 use crate::store::{AuditEntry, Store, StoreError};
 
 pub fn now_millis() -> Millis {
@@ -32,6 +35,16 @@ pub enum DeskFailure {
     Desk(#[from] DeskError),
     #[error("sign in first")]
     Unauthenticated,
+    #[error("your session has ended; sign in again")]
+    SessionEnded,
+    #[error("wrong name or password")]
+    WrongCredentials,
+    #[error("too many failed sign-ins from this address; try again in {0:?}")]
+    TooManyAttempts(Duration),
+    #[error("sign-in is not available: no accounts are configured (desk.accounts_file)")]
+    SignInUnavailable,
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -46,9 +59,9 @@ struct Inner {
     /// desktop with the screen pop so that its spans join the handoff's
     /// trace. Not saved: a trace does not outlive the process's spans.
     traces: HashMap<String, String>,
-    /// Session token hash → agent id; saved, so that desktops reconnect
-    /// after a restart.
-    sessions: HashMap<String, String>,
+    /// The desktop sessions; saved, so that desktops reconnect after a
+    /// restart.
+    sessions: Sessions,
     /// When restored contacts still held (no transfer re-attached) are
     /// withdrawn; None once done.
     reattach_deadline: Option<Millis>,
@@ -65,7 +78,7 @@ pub struct Desk {
     version: watch::Sender<u64>,
     closing: watch::Sender<bool>,
     known_agents: BTreeMap<String, AgentConfig>,
-    allow_self_sign_in: bool,
+    accounts_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Desk {
@@ -99,7 +112,19 @@ impl Desk {
             saved.handle_times,
             saved.withdrawals,
         );
-        let sessions = saved.sessions.into_iter().collect();
+        let sessions = Sessions::new(config.desk.session_limits(), saved.sessions);
+        if config.desk.accounts_file.is_none() {
+            tracing::warn!(
+                "desk.accounts_file is not set: nobody can sign in to the agent desktop \
+                 (baton desk account add creates accounts)"
+            );
+        }
+        if config.allow_self_sign_in {
+            tracing::warn!(
+                "allow_self_sign_in no longer has an effect: every sign-in needs an account \
+                 in desk.accounts_file"
+            );
+        }
         let reattach_deadline = now_millis() + config.reattach_grace.as_millis() as u64;
         tracing::info!(
             agents = queues.agents().count(),
@@ -125,7 +150,7 @@ impl Desk {
                 .iter()
                 .map(|a| (a.id.clone(), a.clone()))
                 .collect(),
-            allow_self_sign_in: config.allow_self_sign_in,
+            accounts_file: config.desk.accounts_file.clone(),
         }))
     }
 
@@ -179,6 +204,7 @@ impl Desk {
             }
         }
         self.withdraw_orphans(&mut inner, now_millis());
+        self.end_expired_sessions(&mut inner, now_millis());
         let before = (
             inner.queues.contacts().cloned().collect::<Vec<_>>(),
             inner.queues.agents().cloned().collect::<Vec<_>>(),
@@ -191,6 +217,26 @@ impl Desk {
         if before != after {
             self.commit(&mut inner);
         }
+    }
+
+    /// Forgets sessions past their idle or absolute limit; an agent with
+    /// no session left is signed out (and their offer goes to another).
+    fn end_expired_sessions(&self, inner: &mut Inner, now: Millis) {
+        let expired = inner.sessions.expire(now);
+        if expired.is_empty() {
+            return;
+        }
+        let hashes: Vec<String> = expired.iter().map(|(hash, _)| hash.clone()).collect();
+        if let Err(error) = inner.store.delete_sessions(&hashes) {
+            tracing::error!(%error, "cannot forget the expired sessions");
+        }
+        for (_, session) in expired {
+            tracing::info!(account = %session.account, "desktop session expired");
+            if session.role == Role::Agent && !inner.sessions.has_account(&session.account, now) {
+                let _ = inner.queues.sign_out(&session.account, now);
+            }
+        }
+        self.commit(inner);
     }
 
     fn withdraw_orphans(&self, inner: &mut Inner, now: Millis) {
@@ -333,8 +379,18 @@ impl Desk {
         }
     }
 
-    pub fn choose_callback(&self, handoff_id: &str) -> Result<(), DeskFailure> {
+    /// The customer (through the AI runtime, with a desktop session of
+    /// the customer's tenant) takes the offered callback. Another
+    /// tenant's handoff is not found.
+    pub fn choose_callback(&self, session: &Session, handoff_id: &str) -> Result<(), DeskFailure> {
         let mut inner = self.lock();
+        if !inner
+            .queues
+            .contact(handoff_id)
+            .is_some_and(|c| session.sees(&c.tenant))
+        {
+            return Err(DeskError::UnknownContact(handoff_id.to_owned()).into());
+        }
         inner.queues.choose_callback(handoff_id)?;
         self.commit(&mut inner);
         Ok(())
@@ -342,63 +398,121 @@ impl Desk {
 
     // ---- the desktop's side ----
 
-    pub fn sign_in(&self, request: SignIn) -> Result<(String, String), DeskFailure> {
-        if !valid_agent_id(&request.agent_id) {
-            return Err(DeskFailure::Invalid(
-                "agent id: 1 to 64 letters, digits, '.', '_', '-' or '@'".into(),
-            ));
-        }
-        let (name, skills, contact) = match self.known_agents.get(&request.agent_id) {
-            Some(known) => (
-                known.name.clone().unwrap_or_else(|| known.id.clone()),
-                known.skills.iter().cloned().collect::<BTreeSet<_>>(),
-                known.contact.clone(),
-            ),
-            None if self.allow_self_sign_in => (
-                bounded(&request.name, 80).unwrap_or_else(|| request.agent_id.clone()),
-                request
-                    .skills
-                    .iter()
-                    .filter_map(|s| bounded(s, 64))
-                    .take(32)
-                    .collect(),
-                bounded(&request.contact, 256).unwrap_or_default(),
-            ),
-            None => return Err(DeskFailure::Invalid("unknown agent id".into())),
+    /// Checks the name and password against the accounts file (read
+    /// again now, so that added or changed accounts count at once) and
+    /// starts a session. Slow on purpose (argon2): call it off the async
+    /// threads.
+    pub fn sign_in(&self, request: &SignIn) -> Result<SignedIn, DeskFailure> {
+        let path = self
+            .accounts_file
+            .as_ref()
+            .ok_or(DeskFailure::SignInUnavailable)?;
+        let accounts = Accounts::load(path).map_err(|error| {
+            tracing::error!(%error, "cannot read the desk accounts");
+            DeskFailure::SignInUnavailable
+        })?;
+        let account = accounts
+            .verify(&request.name, &request.password)
+            .ok_or(DeskFailure::WrongCredentials)?;
+        self.open_session(account)
+    }
+
+    /// Starts a session for an account whose password was checked. An
+    /// agent is signed in to the queue with the account's tenant, and the
+    /// skills and contact of the account, else of the `agents` config.
+    pub fn open_session(&self, account: &Account) -> Result<SignedIn, DeskFailure> {
+        let now = now_millis();
+        let known = self.known_agents.get(&account.name);
+        let display_name = account
+            .display_name
+            .clone()
+            .or_else(|| known.and_then(|k| k.name.clone()))
+            .unwrap_or_else(|| account.name.clone());
+        let session = Session {
+            account: account.name.clone(),
+            role: account.role,
+            tenants: account.tenants.clone(),
+            created: now,
+            last_seen: now,
         };
-        let token = new_token();
         let mut inner = self.lock();
-        inner
-            .queues
-            .sign_in(&request.agent_id, &name, skills, &contact, now_millis());
-        inner
-            .store
-            .save_session(&token_hash(&token), &request.agent_id)?;
-        inner
-            .sessions
-            .insert(token_hash(&token), request.agent_id.clone());
+        let (id, hash) = inner.sessions.create(session.clone());
+        inner.store.save_session(&hash, &session)?;
+        if account.role == Role::Agent {
+            let skills = if account.skills.is_empty() {
+                known.map(|k| k.skills.clone()).unwrap_or_default()
+            } else {
+                account.skills.clone()
+            };
+            let contact = if account.contact.is_empty() {
+                known.map(|k| k.contact.clone()).unwrap_or_default()
+            } else {
+                account.contact.clone()
+            };
+            let profile = AgentProfile {
+                name: display_name.clone(),
+                tenant: account.tenants.first().cloned().unwrap_or_default(),
+                skills: skills.into_iter().collect(),
+                contact,
+            };
+            inner.queues.sign_in(&account.name, profile, now);
+        }
         self.commit(&mut inner);
-        tracing::info!(agent = %request.agent_id, "agent signed in");
-        Ok((token, request.agent_id))
+        tracing::info!(account = %account.name, role = ?account.role, "signed in to the desktop");
+        Ok(SignedIn {
+            session_id: id,
+            name: account.name.clone(),
+            display_name,
+            role: account.role,
+            tenants: account.tenants.clone(),
+        })
     }
 
-    pub fn agent_for(&self, token: &str) -> Result<String, DeskFailure> {
-        self.lock()
-            .sessions
-            .get(&token_hash(token))
-            .cloned()
-            .ok_or(DeskFailure::Unauthenticated)
+    /// The name the desktop shows for an account: the signed-in agent's,
+    /// else the `agents` config's.
+    pub fn display_name(&self, account: &str) -> Option<String> {
+        let from_queue = self.lock().queues.agent(account).map(|a| a.name.clone());
+        from_queue.or_else(|| self.known_agents.get(account).and_then(|k| k.name.clone()))
     }
 
-    pub fn sign_out(&self, token: &str) -> Result<(), DeskFailure> {
+    /// The live session of `id`, its last use moved to now.
+    pub fn session(&self, id: &str) -> Result<Session, DeskFailure> {
         let mut inner = self.lock();
-        let agent = inner
+        let now = now_millis();
+        match inner.sessions.touch(id, now) {
+            Ok((session, save)) => {
+                if save {
+                    let hash = crate::session::session_hash(id);
+                    inner.store.save_session(&hash, &session)?;
+                }
+                Ok(session)
+            }
+            Err(SessionRefused::Unknown) => Err(DeskFailure::Unauthenticated),
+            Err(SessionRefused::Expired) => {
+                self.end_expired_sessions(&mut inner, now);
+                let hash = crate::session::session_hash(id);
+                inner.store.delete_sessions(&[hash])?;
+                Err(DeskFailure::SessionEnded)
+            }
+        }
+    }
+
+    /// Ends the session of `id`. An agent with no other session left is
+    /// signed out of the queue.
+    pub fn sign_out(&self, id: &str) -> Result<(), DeskFailure> {
+        let mut inner = self.lock();
+        let (hash, session) = inner
             .sessions
-            .remove(&token_hash(token))
+            .remove(id)
             .ok_or(DeskFailure::Unauthenticated)?;
-        inner.store.delete_session(&token_hash(token))?;
-        inner.queues.sign_out(&agent, now_millis())?;
+        inner.store.delete_sessions(&[hash])?;
+        if session.role == Role::Agent
+            && !inner.sessions.has_account(&session.account, now_millis())
+        {
+            inner.queues.sign_out(&session.account, now_millis())?;
+        }
         self.commit(&mut inner);
+        tracing::info!(account = %session.account, "signed out of the desktop");
         Ok(())
     }
 
@@ -449,7 +563,7 @@ impl Desk {
         if let Some(contact) = inner.queues.contact(handoff_id).cloned() {
             inner
                 .store
-                .record_handle_time(&contact.queue, handled.as_millis() as u64)?;
+                .record_handle_time(&QueueKey::of(&contact), handled.as_millis() as u64)?;
             inner
                 .store
                 .record_wrap_up(&contact, agent, &disposition, notes, now)?;
@@ -487,6 +601,7 @@ impl Desk {
             .ok_or_else(|| DeskFailure::Invalid("entity: no such entity".into()))?;
         inner.store.audit(&AuditEntry {
             at: now_millis(),
+            tenant: contact.tenant.clone(),
             agent: agent.to_owned(),
             handoff_id: handoff_id.to_owned(),
             action: "reveal".into(),
@@ -497,10 +612,13 @@ impl Desk {
     }
 
     /// What one agent's desktop shows; None once the session ended.
-    pub fn agent_view(&self, token: &str) -> Option<AgentView> {
+    pub fn agent_view(&self, session_id: &str) -> Option<AgentView> {
         let inner = self.lock();
-        let agent_id = inner.sessions.get(&token_hash(token))?;
-        let agent = inner.queues.agent(agent_id)?.clone();
+        let session = inner.sessions.peek(session_id, now_millis())?;
+        if session.role != Role::Agent {
+            return None;
+        }
+        let agent = inner.queues.agent(&session.account)?.clone();
         let mut offer = None;
         let mut active = None;
         for contact in inner.queues.contacts() {
@@ -518,7 +636,10 @@ impl Desk {
             .queues
             .contacts()
             .filter(|c| {
-                c.phase == Phase::Waiting && !c.is_held() && c.skills.is_subset(&agent.skills)
+                c.phase == Phase::Waiting
+                    && !c.is_held()
+                    && c.tenant == agent.tenant
+                    && c.skills.is_subset(&agent.skills)
             })
             .count();
         Some(AgentView {
@@ -530,38 +651,40 @@ impl Desk {
         })
     }
 
-    pub fn supervisor_view(&self) -> SupervisorView {
+    /// What the supervisor view of session `id` shows; None once the
+    /// session ended or when it is not a supervisor's.
+    pub fn supervisor_view_of(&self, session_id: &str) -> Option<SupervisorView> {
+        let session = self
+            .lock()
+            .sessions
+            .peek(session_id, now_millis())
+            .filter(|s| s.role.supervises())
+            .cloned()?;
+        Some(self.supervisor_view(&session))
+    }
+
+    /// The queues, contacts, agents and reveals of the tenants `session`
+    /// sees, and nothing of any other tenant.
+    pub fn supervisor_view(&self, session: &Session) -> SupervisorView {
         let inner = self.lock();
-        let queues = inner
-            .queues
-            .queue_specs()
-            .map(|q| {
-                let skills: BTreeSet<String> = q.skills.iter().cloned().collect();
-                let waiting = inner
+        let mut tenants: BTreeSet<String> = inner.queues.tenants();
+        tenants.extend(session.tenants.iter().cloned());
+        tenants.retain(|t| t != crate::accounts::EVERY_TENANT && session.sees(t));
+        let queues = tenants
+            .iter()
+            .flat_map(|tenant| {
+                inner
                     .queues
-                    .contacts()
-                    .filter(|c| c.queue == q.name && c.phase == Phase::Waiting && !c.is_held())
-                    .count();
-                QueueSummary {
-                    name: q.name.clone(),
-                    priority: q.priority,
-                    waiting,
-                    agents_available: inner
-                        .queues
-                        .agents()
-                        .filter(|a| a.state == AgentState::Available && skills.is_subset(&a.skills))
-                        .count(),
-                    average_handle_seconds: inner.queues.average_handle_time(&q.name).as_secs(),
-                    next_estimate_seconds: inner
-                        .queues
-                        .estimate(&q.name, &skills, waiting as u32 + 1)
-                        .as_secs(),
-                }
+                    .tenant_queues(tenant)
+                    .into_iter()
+                    .map(|q| queue_summary(&inner.queues, QueueKey::new(tenant, &q.name), q))
+                    .collect::<Vec<_>>()
             })
             .collect();
         let contacts = inner
             .queues
             .contacts()
+            .filter(|c| session.sees(&c.tenant))
             .map(|c| {
                 let context = inner
                     .envelopes
@@ -570,6 +693,7 @@ impl Desk {
                 let standing = inner.queues.standing(&c.handoff_id);
                 ContactSummary {
                     handoff_id: c.handoff_id.clone(),
+                    tenant: c.tenant.clone(),
                     queue: c.queue.clone(),
                     priority: c.priority,
                     enqueued_at: c.enqueued_at,
@@ -592,28 +716,40 @@ impl Desk {
             agents: inner
                 .queues
                 .agents()
+                .filter(|a| session.sees(&a.tenant))
                 .cloned()
                 .map(AgentSummary::from)
                 .collect(),
-            audit: inner.store.recent_audit(20).unwrap_or_default(),
+            audit: inner
+                .store
+                .recent_audit(20, |tenant| session.sees(tenant))
+                .unwrap_or_default(),
         }
     }
 }
 
-/// Tokens are stored hashed: the database alone does not sign anyone in.
-fn token_hash(token: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn new_token() -> String {
-    use rand::RngCore;
-    let mut bytes = [0u8; 24];
-    rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn queue_summary(queues: &Queues, key: QueueKey, spec: &crate::domain::QueueSpec) -> QueueSummary {
+    let skills: BTreeSet<String> = spec.skills.iter().cloned().collect();
+    let waiting = queues
+        .contacts()
+        .filter(|c| QueueKey::of(c) == key && c.phase == Phase::Waiting && !c.is_held())
+        .count();
+    QueueSummary {
+        tenant: key.tenant.clone(),
+        name: key.name.clone(),
+        priority: spec.priority,
+        waiting,
+        agents_available: queues
+            .agents()
+            .filter(|a| {
+                a.tenant == key.tenant
+                    && a.state == AgentState::Available
+                    && skills.is_subset(&a.skills)
+            })
+            .count(),
+        average_handle_seconds: queues.average_handle_time(&key).as_secs(),
+        next_estimate_seconds: queues.estimate(&key, &skills, waiting as u32 + 1).as_secs(),
+    }
 }
 
 /// Trims `text`; None when empty or longer than `max` bytes.
@@ -662,22 +798,39 @@ pub struct ContactStatus {
 }
 
 /// The request of the sign-in form.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
-    pub agent_id: String,
-    #[serde(default)]
+    /// The account's name (`agent_id` is accepted too).
+    #[serde(alias = "agent_id")]
     pub name: String,
-    #[serde(default)]
-    pub skills: Vec<String>,
-    #[serde(default)]
-    pub contact: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignIn")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A session just started: its id goes to the browser in a cookie, and
+/// nowhere else.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub session_id: String,
+    pub name: String,
+    pub display_name: String,
+    pub role: Role,
+    pub tenants: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AgentSummary {
     pub id: String,
     pub name: String,
+    pub tenant: String,
     pub skills: Vec<String>,
     pub contact: String,
     pub state: AgentState,
@@ -689,6 +842,7 @@ impl From<Agent> for AgentSummary {
         Self {
             id: agent.id,
             name: agent.name,
+            tenant: agent.tenant,
             skills: agent.skills.into_iter().collect(),
             contact: agent.contact,
             state: agent.state,
@@ -718,6 +872,7 @@ pub struct SupervisorView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct QueueSummary {
+    pub tenant: String,
     pub name: String,
     pub priority: u32,
     pub waiting: usize,
@@ -729,6 +884,7 @@ pub struct QueueSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct ContactSummary {
     pub handoff_id: String,
+    pub tenant: String,
     pub queue: String,
     pub priority: u32,
     pub enqueued_at: Millis,
@@ -901,9 +1057,33 @@ pub const TICK: Duration = Duration::from_millis(250);
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::Phase;
+
+    /// An agent of tenant acme with skill support.
+    pub(crate) fn agent_account(name: &str) -> Account {
+        Account {
+            name: name.into(),
+            display_name: None,
+            role: Role::Agent,
+            tenants: vec!["acme".into()],
+            skills: vec!["support".into()],
+            contact: format!("sip:{name}@example.com"),
+            password: String::new(),
+        }
+    }
+
+    /// A session that sees every tenant.
+    fn supervisor() -> Session {
+        Session {
+            account: "root".into(),
+            role: Role::Admin,
+            tenants: vec![crate::accounts::EVERY_TENANT.into()],
+            created: now_millis(),
+            last_seen: now_millis(),
+        }
+    }
 
     fn envelope() -> ContextEnvelope {
         ContextEnvelope {
@@ -928,19 +1108,13 @@ mod tests {
         let config = QueueConfig::ephemeral(dir.path());
         let token = {
             let desk = Desk::open(&config).expect("open");
-            let (token, _) = desk
-                .sign_in(SignIn {
-                    agent_id: "ann".into(),
-                    name: "Ann".into(),
-                    skills: vec!["support".into()],
-                    contact: "sip:ann@example.com".into(),
-                })
-                .expect("sign in");
+            let token = sign_in(&desk, "ann");
             desk.set_state("ann", AgentState::Away).expect("away");
             desk.enqueue(
                 NewContact {
                     handoff_id: "h1".into(),
                     attempt: 1,
+                    tenant: "acme".into(),
                     queue: "support".into(),
                     skills: vec![],
                     priority: 2,
@@ -955,7 +1129,7 @@ mod tests {
         let status = desk.contact_status("h1").expect("still queued");
         assert_eq!(status.phase, Phase::Waiting);
         // The open desktop's session still works: it reconnects by itself.
-        assert_eq!(desk.agent_for(&token).expect("session"), "ann");
+        assert_eq!(desk.session(&token).expect("session").account, "ann");
         desk.set_state("ann", AgentState::Available)
             .expect("available");
         let view = desk.agent_view(&token).expect("view");
@@ -965,6 +1139,7 @@ mod tests {
             NewContact {
                 handoff_id: "h1".into(),
                 attempt: 1,
+                tenant: "acme".into(),
                 queue: "support".into(),
                 skills: vec![],
                 priority: 2,
@@ -979,7 +1154,7 @@ mod tests {
         assert_eq!(offer.summary, "Charged twice");
         assert_eq!(offer.entities[0].value, None, "masked until revealed");
         assert_eq!(desk.reveal("ann", "h1", 0).expect("reveal"), "ACC-1");
-        let audit = desk.supervisor_view().audit;
+        let audit = desk.supervisor_view(&supervisor()).audit;
         assert_eq!(audit.len(), 1);
         assert_eq!(audit[0].subject, "account_number");
         assert!(
@@ -992,25 +1167,20 @@ mod tests {
     fn a_callback_outlives_its_transfer_and_leaves_the_queue_when_wrapped_up() {
         let dir = tempfile::tempdir().expect("tempdir");
         let desk = Desk::open(&QueueConfig::ephemeral(dir.path())).expect("open");
-        let (token, _) = desk
-            .sign_in(SignIn {
-                agent_id: "ann".into(),
-                name: "Ann".into(),
-                skills: vec!["support".into()],
-                contact: String::new(),
-            })
-            .expect("sign in");
+        let token = sign_in(&desk, "ann");
         desk.set_state("ann", AgentState::Away).expect("away");
         let new = |id: &str| NewContact {
             handoff_id: id.into(),
             attempt: 1,
+            tenant: "acme".into(),
             queue: "support".into(),
             skills: vec![],
             priority: 0,
         };
         desk.enqueue(new("live"), envelope()).expect("enqueue");
         desk.enqueue(new("callback"), envelope()).expect("enqueue");
-        desk.choose_callback("callback").expect("callback");
+        desk.choose_callback(&supervisor(), "callback")
+            .expect("callback");
         // The customer hangs up: the control service cancels both transfers.
         desk.release("live", 1);
         desk.release("callback", 1);
@@ -1040,19 +1210,14 @@ mod tests {
         let new = |id: &str| NewContact {
             handoff_id: id.into(),
             attempt: 1,
+            tenant: "acme".into(),
             queue: "support".into(),
             skills: vec![],
             priority: 0,
         };
         {
             let desk = Desk::open(&config).expect("open");
-            desk.sign_in(SignIn {
-                agent_id: "ann".into(),
-                name: String::new(),
-                skills: vec!["support".into()],
-                contact: String::new(),
-            })
-            .expect("sign in");
+            sign_in(&desk, "ann");
             desk.set_state("ann", AgentState::Away).expect("away");
             desk.enqueue(new("resumed"), envelope()).expect("enqueue");
             desk.enqueue(new("abandoned"), envelope()).expect("enqueue");
@@ -1075,6 +1240,7 @@ mod tests {
         NewContact {
             handoff_id: id.into(),
             attempt,
+            tenant: "acme".into(),
             queue: "support".into(),
             skills: vec![],
             priority: 0,
@@ -1082,14 +1248,9 @@ mod tests {
     }
 
     fn sign_in(desk: &Desk, agent: &str) -> String {
-        desk.sign_in(SignIn {
-            agent_id: agent.into(),
-            name: String::new(),
-            skills: vec!["support".into()],
-            contact: String::new(),
-        })
-        .expect("sign in")
-        .0
+        desk.open_session(&agent_account(agent))
+            .expect("sign in")
+            .session_id
     }
 
     #[test]
@@ -1116,7 +1277,10 @@ mod tests {
         }
         assert!(desk.accept("ann", "h1").is_err());
         assert!(desk.accept("bob", "h1").is_err());
-        assert_eq!(desk.supervisor_view().contacts[0].phase, "held");
+        assert_eq!(
+            desk.supervisor_view(&supervisor()).contacts[0].phase,
+            "held"
+        );
 
         desk.enqueue(new_contact("h1", 1), envelope())
             .expect("re-attach");
@@ -1146,7 +1310,7 @@ mod tests {
         let (desk, ann) = restarted_with_h1_held(&config);
         desk.release("h1", 1);
         assert!(desk.contact_status("h1").is_none(), "withdrawn at once");
-        assert!(desk.supervisor_view().contacts.is_empty());
+        assert!(desk.supervisor_view(&supervisor()).contacts.is_empty());
         desk.set_state("ann", AgentState::Available)
             .expect("available");
         assert!(matches!(
@@ -1176,7 +1340,7 @@ mod tests {
         desk.release("h1", 1);
         let status = desk.contact_status("h1").expect("kept");
         assert_eq!(status.attempt, 2);
-        assert_eq!(desk.supervisor_view().contacts.len(), 1);
+        assert_eq!(desk.supervisor_view(&supervisor()).contacts.len(), 1);
         desk.set_state("ann", AgentState::Available)
             .expect("available");
         let offer = desk.agent_view(&ann).and_then(|v| v.offer).expect("offer");

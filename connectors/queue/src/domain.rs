@@ -17,6 +17,12 @@ pub type Millis = u64;
 pub struct QueueSpec {
     /// The name targets use (`target.queue.name`).
     pub name: String,
+    /// The tenant the queue is configured for. Unset: every tenant has a
+    /// queue of this name with these settings, its own (acme's `support`
+    /// and globex's `support` never share a line, agents or estimates),
+    /// unless the tenant configures its own queue of the name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// Skills every agent taking this queue's contacts must have.
     #[serde(default)]
     pub skills: Vec<String>,
@@ -45,11 +51,40 @@ impl QueueSpec {
     pub fn new(name: &str) -> Self {
         Self {
             name: name.to_owned(),
+            tenant: None,
             skills: Vec::new(),
             priority: 0,
             max_wait: default_max_wait(),
             callback_threshold: default_callback_threshold(),
         }
+    }
+}
+
+/// One tenant's queue of a name: the unit of waiting lines, handle times
+/// and estimates.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueKey {
+    pub tenant: String,
+    pub name: String,
+}
+
+impl QueueKey {
+    pub fn new(tenant: &str, name: &str) -> Self {
+        Self {
+            tenant: tenant.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The queue a contact waits in.
+    pub fn of(contact: &Contact) -> Self {
+        Self::new(&contact.tenant, &contact.queue)
+    }
+}
+
+impl std::fmt::Display for QueueKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.tenant, self.name)
     }
 }
 
@@ -93,6 +128,10 @@ pub enum AgentState {
 pub struct Agent {
     pub id: String,
     pub name: String,
+    /// The tenant whose customers the agent takes (and only theirs).
+    /// Empty in state written before tenants.
+    #[serde(default)]
+    pub tenant: String,
     pub skills: BTreeSet<String>,
     /// Where the voice leg goes: a SIP URI or an E.164 number.
     pub contact: String,
@@ -104,6 +143,11 @@ pub struct Agent {
 impl Agent {
     fn has_skills(&self, needed: &BTreeSet<String>) -> bool {
         needed.is_subset(&self.skills)
+    }
+
+    /// Whether the agent may be offered `contact`: same tenant, the skills.
+    fn can_take(&self, contact: &Contact) -> bool {
+        self.tenant == contact.tenant && self.has_skills(&contact.skills)
     }
 
     fn is_logged_in(&self) -> bool {
@@ -174,6 +218,10 @@ pub enum Pass {
 pub struct Contact {
     pub handoff_id: String,
     pub attempt: u32,
+    /// The tenant whose customer this is (the transfer's `tenant`). Empty
+    /// in state written before tenants.
+    #[serde(default)]
+    pub tenant: String,
     pub queue: String,
     /// The queue's skills and the target's.
     pub skills: BTreeSet<String>,
@@ -265,6 +313,8 @@ pub enum NotAdmitted {
     Withdrawn(Withdrawal),
     /// A later attempt of the handoff holds the contact.
     Superseded { attempt: u32 },
+    /// The handoff's contact here is another tenant's.
+    OtherTenant,
 }
 
 impl From<Refusal> for NotAdmitted {
@@ -278,6 +328,7 @@ impl From<Refusal> for NotAdmitted {
 pub struct NewContact {
     pub handoff_id: String,
     pub attempt: u32,
+    pub tenant: String,
     pub queue: String,
     pub skills: Vec<String>,
     pub priority: u32,
@@ -298,6 +349,16 @@ pub enum DeskError {
     OnContact,
 }
 
+/// Who an agent is, as they sign in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentProfile {
+    pub name: String,
+    pub tenant: String,
+    pub skills: BTreeSet<String>,
+    /// Where the voice leg goes: a SIP URI or an E.164 number.
+    pub contact: String,
+}
+
 /// Where a waiting contact stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
@@ -312,11 +373,13 @@ pub struct Standing {
 #[derive(Debug, Clone)]
 pub struct Queues {
     policy: Policy,
-    queues: BTreeMap<String, QueueSpec>,
+    /// As configured: a spec with a tenant is that tenant's; one without
+    /// is every other tenant's.
+    queues: Vec<QueueSpec>,
     agents: BTreeMap<String, Agent>,
     contacts: BTreeMap<String, Contact>,
     /// Recent handle times per queue, newest last, in milliseconds.
-    handle_times: BTreeMap<String, VecDeque<u64>>,
+    handle_times: BTreeMap<QueueKey, VecDeque<u64>>,
     /// Transfers withdrawn, by handoff.
     withdrawn: BTreeMap<String, Withdrawal>,
 }
@@ -325,7 +388,7 @@ impl Queues {
     pub fn new(policy: Policy, queues: impl IntoIterator<Item = QueueSpec>) -> Self {
         Self {
             policy,
-            queues: queues.into_iter().map(|q| (q.name.clone(), q)).collect(),
+            queues: queues.into_iter().collect(),
             agents: BTreeMap::new(),
             contacts: BTreeMap::new(),
             handle_times: BTreeMap::new(),
@@ -333,8 +396,38 @@ impl Queues {
         }
     }
 
-    pub fn queue_specs(&self) -> impl Iterator<Item = &QueueSpec> {
-        self.queues.values()
+    /// The settings of a tenant's queue: its own spec of the name, else
+    /// the shared one; None when neither is configured.
+    pub fn spec(&self, key: &QueueKey) -> Option<&QueueSpec> {
+        let named = || self.queues.iter().filter(|q| q.name == key.name);
+        named()
+            .find(|q| q.tenant.as_deref() == Some(key.tenant.as_str()))
+            .or_else(|| named().find(|q| q.tenant.is_none()))
+    }
+
+    /// The queues `tenant` has: its own and the shared ones it does not
+    /// override, by name.
+    pub fn tenant_queues(&self, tenant: &str) -> Vec<&QueueSpec> {
+        let mut names: Vec<&str> = self
+            .queues
+            .iter()
+            .filter(|q| q.tenant.as_deref().is_none_or(|t| t == tenant))
+            .map(|q| q.name.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
+            .filter_map(|name| self.spec(&QueueKey::new(tenant, name)))
+            .collect()
+    }
+
+    /// The tenants with a queue of their own, an agent or a contact here.
+    pub fn tenants(&self) -> BTreeSet<String> {
+        let configured = self.queues.iter().filter_map(|q| q.tenant.clone());
+        let agents = self.agents.values().map(|a| a.tenant.clone());
+        let contacts = self.contacts.values().map(|c| c.tenant.clone());
+        configured.chain(agents).chain(contacts).collect()
     }
 
     pub fn agents(&self) -> impl Iterator<Item = &Agent> {
@@ -353,7 +446,7 @@ impl Queues {
         self.contacts.get(handoff_id)
     }
 
-    pub fn handle_times(&self) -> &BTreeMap<String, VecDeque<u64>> {
+    pub fn handle_times(&self) -> &BTreeMap<QueueKey, VecDeque<u64>> {
         &self.handle_times
     }
 
@@ -370,7 +463,7 @@ impl Queues {
         &mut self,
         agents: Vec<Agent>,
         contacts: Vec<Contact>,
-        handle_times: Vec<(String, u64)>,
+        handle_times: Vec<(QueueKey, u64)>,
         withdrawn: Vec<(String, Withdrawal)>,
     ) {
         self.agents = agents.into_iter().map(|a| (a.id.clone(), a)).collect();
@@ -392,13 +485,13 @@ impl Queues {
             })
             .collect();
         for (queue, millis) in handle_times {
-            self.record_handle_time(&queue, millis);
+            self.record_handle_time(queue, millis);
         }
         self.withdrawn = withdrawn.into_iter().collect();
     }
 
-    fn record_handle_time(&mut self, queue: &str, millis: u64) {
-        let samples = self.handle_times.entry(queue.to_owned()).or_default();
+    fn record_handle_time(&mut self, queue: QueueKey, millis: u64) {
+        let samples = self.handle_times.entry(queue).or_default();
         samples.push_back(millis);
         while samples.len() > self.policy.handle_time_samples.max(1) {
             samples.pop_front();
@@ -406,25 +499,28 @@ impl Queues {
     }
 
     /// Signs an agent in (available) or updates a signed-in agent's details.
-    pub fn sign_in(
-        &mut self,
-        id: &str,
-        name: &str,
-        skills: BTreeSet<String>,
-        contact: &str,
-        now: Millis,
-    ) {
+    /// An agent moved to another tenant gives back an offer they held.
+    pub fn sign_in(&mut self, id: &str, profile: AgentProfile, now: Millis) {
+        if self
+            .agents
+            .get(id)
+            .is_some_and(|a| a.tenant != profile.tenant)
+        {
+            let _ = self.set_state(id, AgentState::Offline, now);
+        }
         let agent = self.agents.entry(id.to_owned()).or_insert_with(|| Agent {
             id: id.to_owned(),
             name: String::new(),
+            tenant: String::new(),
             skills: BTreeSet::new(),
             contact: String::new(),
             state: AgentState::Offline,
             state_since: now,
         });
-        agent.name = name.to_owned();
-        agent.skills = skills;
-        agent.contact = contact.to_owned();
+        agent.name = profile.name;
+        agent.tenant = profile.tenant;
+        agent.skills = profile.skills;
+        agent.contact = profile.contact;
         if agent.state == AgentState::Offline {
             agent.state = AgentState::Available;
             agent.state_since = now;
@@ -474,6 +570,9 @@ impl Queues {
             return Err(NotAdmitted::Withdrawn(*withdrawal));
         }
         if let Some(contact) = self.contacts.get_mut(&new.handoff_id) {
+            if contact.tenant != new.tenant {
+                return Err(NotAdmitted::OtherTenant);
+            }
             let admitted = match new.attempt.cmp(&contact.attempt) {
                 std::cmp::Ordering::Less => {
                     return Err(NotAdmitted::Superseded {
@@ -488,13 +587,15 @@ impl Queues {
             self.release_hold(&new.handoff_id, now);
             return Ok(admitted);
         }
-        let queue = self.queues.get(&new.queue).ok_or(Refusal::UnknownQueue)?;
+        let queue = self
+            .spec(&QueueKey::new(&new.tenant, &new.queue))
+            .ok_or(Refusal::UnknownQueue)?;
         let mut skills: BTreeSet<String> = queue.skills.iter().cloned().collect();
         skills.extend(new.skills);
         if !self
             .agents
             .values()
-            .any(|a| a.is_logged_in() && a.has_skills(&skills))
+            .any(|a| a.is_logged_in() && a.tenant == new.tenant && a.has_skills(&skills))
         {
             return Err(Refusal::NoAgents.into());
         }
@@ -502,6 +603,7 @@ impl Queues {
         let contact = Contact {
             handoff_id: new.handoff_id.clone(),
             attempt: new.attempt,
+            tenant: new.tenant,
             queue: new.queue,
             skills,
             priority: new.priority.min(9),
@@ -538,7 +640,7 @@ impl Queues {
         let contact = &self.contacts[handoff_id];
         let free = self.agents.get(&agent_id).is_some_and(|a| {
             a.state == AgentState::Available
-                && a.has_skills(&contact.skills)
+                && a.can_take(contact)
                 && !contact.passed.contains_key(&a.id)
         }) && !self.is_reserved(&agent_id);
         if free && contact.phase == Phase::Waiting {
@@ -561,7 +663,7 @@ impl Queues {
             .filter(|c| c.phase == Phase::Waiting && !c.is_held())
             .collect();
         waiting.sort_by_key(|c| {
-            let queue_priority = self.queues.get(&c.queue).map_or(0, |q| q.priority);
+            let queue_priority = self.spec(&QueueKey::of(c)).map_or(0, |q| q.priority);
             (
                 std::cmp::Reverse(queue_priority),
                 std::cmp::Reverse(c.priority),
@@ -590,16 +692,16 @@ impl Queues {
             return None;
         }
         let order = self.serving_order();
+        let key = QueueKey::of(contact);
         let position = order
             .iter()
             .filter_map(|id| self.contacts.get(id))
-            .filter(|c| c.queue == contact.queue)
+            .filter(|c| QueueKey::of(c) == key)
             .position(|c| c.handoff_id == handoff_id)? as u32
             + 1;
-        let estimated_wait = self.estimate(&contact.queue, &contact.skills, position);
+        let estimated_wait = self.estimate(&key, &contact.skills, position);
         let callback_offered = self
-            .queues
-            .get(&contact.queue)
+            .spec(&key)
             .and_then(|q| q.callback_threshold)
             .is_some_and(|threshold| estimated_wait > threshold);
         Some(Standing {
@@ -610,7 +712,7 @@ impl Queues {
     }
 
     /// The mean of the queue's recent handle times, or the initial one.
-    pub fn average_handle_time(&self, queue: &str) -> Duration {
+    pub fn average_handle_time(&self, queue: &QueueKey) -> Duration {
         match self.handle_times.get(queue) {
             Some(samples) if !samples.is_empty() => {
                 Duration::from_millis(samples.iter().sum::<u64>() / samples.len() as u64)
@@ -621,9 +723,14 @@ impl Queues {
 
     /// The estimated wait at `position`: agents free now take the first
     /// contacts at once; each later round waits one average handle time,
-    /// shared among the staffed (available or busy) agents with the skills.
-    pub fn estimate(&self, queue: &str, skills: &BTreeSet<String>, position: u32) -> Duration {
-        let skilled = || self.agents.values().filter(move |a| a.has_skills(skills));
+    /// shared among the staffed (available or busy) agents of the queue's
+    /// tenant with the skills.
+    pub fn estimate(&self, queue: &QueueKey, skills: &BTreeSet<String>, position: u32) -> Duration {
+        let skilled = || {
+            self.agents
+                .values()
+                .filter(move |a| a.tenant == queue.tenant && a.has_skills(skills))
+        };
         let free = skilled()
             .filter(|a| a.state == AgentState::Available && !self.is_reserved(&a.id))
             .count() as u32;
@@ -653,7 +760,7 @@ impl Queues {
                 .agents
                 .values()
                 .filter(|a| a.state == AgentState::Available)
-                .filter(|a| a.has_skills(&contact.skills))
+                .filter(|a| a.can_take(contact))
                 .filter(|a| !contact.passed.contains_key(&a.id))
                 .filter(|a| !self.is_reserved(&a.id))
                 .min_by_key(|a| (a.state_since, a.id.clone()))
@@ -690,7 +797,16 @@ impl Queues {
     }
 
     fn fail_hopeless(&mut self, now: Millis) {
-        let queues = &self.queues;
+        let max_waits: BTreeMap<String, Duration> = self
+            .contacts
+            .values()
+            .map(|c| {
+                let max_wait = self
+                    .spec(&QueueKey::of(c))
+                    .map_or(default_max_wait(), |q| q.max_wait);
+                (c.handoff_id.clone(), max_wait)
+            })
+            .collect();
         let agents = &self.agents;
         for contact in self.contacts.values_mut() {
             // A callback no longer holds a customer on the line: it waits
@@ -698,12 +814,13 @@ impl Queues {
             if contact.phase != Phase::Waiting || contact.callback {
                 continue;
             }
-            let max_wait = queues
-                .get(&contact.queue)
-                .map_or(default_max_wait(), |q| q.max_wait);
+            let max_wait = max_waits
+                .get(&contact.handoff_id)
+                .copied()
+                .unwrap_or_else(default_max_wait);
             let skilled: Vec<&Agent> = agents
                 .values()
-                .filter(|a| a.is_logged_in() && a.has_skills(&contact.skills))
+                .filter(|a| a.is_logged_in() && a.can_take(contact))
                 .collect();
             let refusal = if now.saturating_sub(contact.enqueued_at) >= max_wait.as_millis() as u64
             {
@@ -810,9 +927,9 @@ impl Queues {
             disposition: disposition.to_owned(),
             notes: notes.to_owned(),
         };
-        let queue = contact.queue.clone();
+        let queue = QueueKey::of(contact);
         let handled = now.saturating_sub(since);
-        self.record_handle_time(&queue, handled);
+        self.record_handle_time(queue, handled);
         if let Some(agent) = self.agents.get_mut(agent_id) {
             agent.state = AgentState::Available;
             agent.state_since = now;
@@ -906,12 +1023,16 @@ impl Queues {
 }
 
 #[cfg(test)]
+#[path = "domain_tenant_tests.rs"]
+mod tenant_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    const SECOND: Millis = 1000;
+    pub(super) const SECOND: Millis = 1000;
 
-    fn queues() -> Queues {
+    pub(super) fn queues() -> Queues {
         let mut support = QueueSpec::new("support");
         support.skills = vec!["support".into()];
         let mut vip = QueueSpec::new("vip");
@@ -927,25 +1048,46 @@ mod tests {
         )
     }
 
-    fn skills(list: &[&str]) -> BTreeSet<String> {
+    pub(super) fn skills(list: &[&str]) -> BTreeSet<String> {
         list.iter().map(|s| (*s).to_owned()).collect()
     }
 
+    /// The tenant of the tests that are not about tenants.
+    pub(super) const TENANT: &str = "acme";
+
+    pub(super) fn sign_in_to(q: &mut Queues, tenant: &str, id: &str, list: &[&str], now: Millis) {
+        let profile = AgentProfile {
+            name: id.into(),
+            tenant: tenant.into(),
+            skills: skills(list),
+            contact: format!("sip:{id}@example.com"),
+        };
+        q.sign_in(id, profile, now);
+    }
+
     fn sign_in(q: &mut Queues, id: &str, list: &[&str], now: Millis) {
-        q.sign_in(id, id, skills(list), &format!("sip:{id}@example.com"), now);
+        sign_in_to(q, TENANT, id, list, now);
+    }
+
+    pub(super) fn contact_of(tenant: &str, id: &str, queue: &str) -> NewContact {
+        NewContact {
+            tenant: tenant.into(),
+            ..contact(id, queue, 0)
+        }
     }
 
     fn contact(id: &str, queue: &str, priority: u32) -> NewContact {
         NewContact {
             handoff_id: id.into(),
             attempt: 1,
+            tenant: TENANT.into(),
             queue: queue.into(),
             skills: Vec::new(),
             priority,
         }
     }
 
-    fn offered_to(q: &Queues, id: &str) -> Option<String> {
+    pub(super) fn offered_to(q: &Queues, id: &str) -> Option<String> {
         match &q.contact(id)?.phase {
             Phase::Offered { agent, .. } => Some(agent.clone()),
             _ => None,
@@ -1109,10 +1251,14 @@ mod tests {
     fn the_estimate_follows_recent_handle_times_and_staffing() {
         let mut q = queues();
         let support = skills(&["support"]);
+        let support_queue = QueueKey::new(TENANT, "support");
         sign_in(&mut q, "ann", &["support"], 0);
         // A free agent takes the first contact at once.
-        assert_eq!(q.estimate("support", &support, 1), Duration::ZERO);
-        assert_eq!(q.estimate("support", &support, 2), Duration::from_secs(60));
+        assert_eq!(q.estimate(&support_queue, &support, 1), Duration::ZERO);
+        assert_eq!(
+            q.estimate(&support_queue, &support, 2),
+            Duration::from_secs(60)
+        );
         for (i, seconds) in [30u64, 90, 120, 150].into_iter().enumerate() {
             let id = format!("h{i}");
             let start = i as u64 * 1000 * SECOND;
@@ -1124,11 +1270,20 @@ mod tests {
                 .expect("wrap up");
         }
         // Only the 3 most recent samples count: (90 + 120 + 150) / 3.
-        assert_eq!(q.average_handle_time("support"), Duration::from_secs(120));
-        assert_eq!(q.estimate("support", &support, 3), Duration::from_secs(240));
+        assert_eq!(
+            q.average_handle_time(&support_queue),
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            q.estimate(&support_queue, &support, 3),
+            Duration::from_secs(240)
+        );
         // A second agent halves the rounds.
         sign_in(&mut q, "bob", &["support"], 0);
-        assert_eq!(q.estimate("support", &support, 4), Duration::from_secs(120));
+        assert_eq!(
+            q.estimate(&support_queue, &support, 4),
+            Duration::from_secs(120)
+        );
     }
 
     #[test]

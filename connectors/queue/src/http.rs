@@ -1,13 +1,15 @@
 //! The agent desktop over HTTP: the embedded page, a small JSON API and
 //! Server-Sent Events that push every change to the open desktops (no
-//! polling). Agents authenticate with the session token the sign-in
-//! returns: `Authorization: Bearer …`, or `?session=…` for EventSource,
-//! which cannot set headers.
+//! polling). Sign-in checks a password and sets an HttpOnly session
+//! cookie; every change also carries the session's CSRF token
+//! (`X-CSRF-Token`) and passes the Origin check ([`crate::guard`]).
 
 use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -16,8 +18,11 @@ use axum::{Json, Router};
 use futures::Stream;
 use serde::Deserialize;
 
+use crate::accounts::Role;
 use crate::desk::{Desk, DeskFailure, SignIn};
 use crate::domain::{AgentState, DeskError};
+use crate::guard::{Guard, GuardOptions};
+use crate::session::Session;
 
 /// Desktop requests are small forms; anything bigger is refused.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -29,8 +34,19 @@ const DESKTOP_JS: &str = include_str!("../assets/desktop.js");
 const SUPERVISOR_JS: &str = include_str!("../assets/supervisor.js");
 const COMMON_JS: &str = include_str!("../assets/common.js");
 
-pub fn router(desk: Arc<Desk>) -> Router {
-    Router::new()
+/// What the handlers share: the queue and the front door.
+#[derive(Debug, Clone)]
+pub struct DeskHttp {
+    desk: Arc<Desk>,
+    guard: Arc<Guard>,
+}
+
+pub fn router(desk: Arc<Desk>, guard: GuardOptions) -> Result<Router, String> {
+    let state = DeskHttp {
+        desk,
+        guard: Arc::new(Guard::new(guard)?),
+    };
+    Ok(Router::new()
         .route("/", get(|| page(DESKTOP_HTML)))
         .route("/supervisor", get(|| page(SUPERVISOR_HTML)))
         .route(
@@ -49,7 +65,10 @@ pub fn router(desk: Arc<Desk>) -> Router {
             "/assets/supervisor.js",
             get(|| asset(SUPERVISOR_JS, "text/javascript; charset=utf-8")),
         )
-        .route("/api/sessions", post(sign_in).delete(sign_out))
+        .route(
+            "/api/sessions",
+            post(sign_in).delete(sign_out).get(current_session),
+        )
         .route("/api/agent/state", put(set_state))
         .route("/api/agent/events", get(agent_events))
         .route("/api/handoffs/{id}/accept", post(accept))
@@ -60,7 +79,7 @@ pub fn router(desk: Arc<Desk>) -> Router {
         .route("/api/supervisor/events", get(supervisor_events))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(desk)
+        .with_state(state))
 }
 
 /// The page's security headers: everything comes from this origin and no
@@ -99,7 +118,12 @@ async fn asset(body: &'static str, content_type: &'static str) -> Response {
 impl IntoResponse for DeskFailure {
     fn into_response(self) -> Response {
         let status = match &self {
-            DeskFailure::Unauthenticated => StatusCode::UNAUTHORIZED,
+            DeskFailure::Unauthenticated
+            | DeskFailure::SessionEnded
+            | DeskFailure::WrongCredentials => StatusCode::UNAUTHORIZED,
+            DeskFailure::Forbidden(_) => StatusCode::FORBIDDEN,
+            DeskFailure::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            DeskFailure::SignInUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             DeskFailure::Invalid(_) => StatusCode::BAD_REQUEST,
             DeskFailure::Desk(DeskError::UnknownAgent(_)) => StatusCode::UNAUTHORIZED,
             DeskFailure::Desk(DeskError::UnknownContact(_)) => StatusCode::NOT_FOUND,
@@ -109,42 +133,175 @@ impl IntoResponse for DeskFailure {
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, "desktop request failed");
         }
-        (
+        let mut response = (
             status,
             Json(serde_json::json!({ "error": self.to_string() })),
         )
-            .into_response()
+            .into_response();
+        if let DeskFailure::TooManyAttempts(wait) = self
+            && let Ok(value) = HeaderValue::from_str(&wait.as_secs().max(1).to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Result<&str, DeskFailure> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(DeskFailure::Unauthenticated)
+/// Who may make a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    /// Any signed-in session.
+    Session,
+    /// An agent's session.
+    Agent,
+    /// A supervisor's or an admin's.
+    Supervisor,
 }
 
-fn agent(desk: &Desk, headers: &HeaderMap) -> Result<String, DeskFailure> {
-    desk.agent_for(bearer(headers)?)
+impl DeskHttp {
+    /// The request's session if it has the role; a change (`changes`)
+    /// must also pass the Origin and CSRF checks. No session is 401, the
+    /// wrong role or a failed check 403.
+    fn authorize(
+        &self,
+        headers: &HeaderMap,
+        needs: Needs,
+        changes: bool,
+    ) -> Result<(String, Session), DeskFailure> {
+        if changes {
+            self.guard.check_origin(headers)?;
+        }
+        let id = self
+            .guard
+            .session_id(headers)
+            .ok_or(DeskFailure::Unauthenticated)?;
+        let session = self.desk.session(id)?;
+        if changes {
+            self.guard.check_csrf(headers, id)?;
+        }
+        let allowed = match needs {
+            Needs::Session => true,
+            Needs::Agent => session.role == Role::Agent,
+            Needs::Supervisor => session.role.supervises(),
+        };
+        if !allowed {
+            return Err(DeskFailure::Forbidden(
+                format!("a {needs:?} session is needed").to_lowercase(),
+            ));
+        }
+        Ok((id.to_owned(), session))
+    }
+
+    /// The signed-in agent's id, for an agent's change.
+    fn agent(&self, headers: &HeaderMap) -> Result<String, DeskFailure> {
+        Ok(self.authorize(headers, Needs::Agent, true)?.1.account)
+    }
+}
+
+/// The caller's address, when the listener recorded it.
+#[derive(Debug, Clone, Copy)]
+struct Source(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Source(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip()),
+        ))
+    }
+}
+
+/// What the page learns of its session: who, which role and tenants, and
+/// the CSRF token to send back with every change. Never the session id.
+fn session_body(
+    name: &str,
+    display_name: &str,
+    role: Role,
+    tenants: &[String],
+    id: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "display_name": display_name,
+        "role": role,
+        "tenants": tenants,
+        "csrf_token": crate::session::csrf_token(id),
+    })
 }
 
 async fn sign_in(
-    State(desk): State<Arc<Desk>>,
+    State(state): State<DeskHttp>,
+    Source(source): Source,
+    headers: HeaderMap,
     Json(request): Json<SignIn>,
+) -> Result<Response, DeskFailure> {
+    state.guard.check_origin(&headers)?;
+    state.guard.admit(source)?;
+    let desk = state.desk.clone();
+    // Argon2 takes tens of milliseconds of CPU on purpose: off the async
+    // threads.
+    let signed_in = tokio::task::spawn_blocking(move || desk.sign_in(&request))
+        .await
+        .map_err(|e| DeskFailure::Invalid(format!("sign-in failed: {e}")))?;
+    let signed_in = match signed_in {
+        Ok(signed_in) => signed_in,
+        Err(DeskFailure::WrongCredentials) => {
+            tracing::info!(source = ?source, "desktop sign-in refused: wrong name or password");
+            return Err(state.guard.failed(source));
+        }
+        Err(other) => return Err(other),
+    };
+    let body = session_body(
+        &signed_in.name,
+        &signed_in.display_name,
+        signed_in.role,
+        &signed_in.tenants,
+        &signed_in.session_id,
+    );
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        state.guard.session_cookie(&signed_in.session_id),
+    );
+    Ok(response)
+}
+
+/// The page's session, for a page opened after sign-in (a reload, a new
+/// tab): who it is and its CSRF token. Another site cannot read this
+/// answer (no CORS), so the token stays with the desktop's own pages.
+async fn current_session(
+    State(state): State<DeskHttp>,
+    headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, DeskFailure> {
-    let (token, agent) = desk.sign_in(request)?;
-    Ok(Json(
-        serde_json::json!({ "session": token, "agent_id": agent }),
-    ))
+    let (id, session) = state.authorize(&headers, Needs::Session, false)?;
+    let display_name = state
+        .desk
+        .display_name(&session.account)
+        .unwrap_or_else(|| session.account.clone());
+    Ok(Json(session_body(
+        &session.account,
+        &display_name,
+        session.role,
+        &session.tenants,
+        &id,
+    )))
 }
 
 async fn sign_out(
-    State(desk): State<Arc<Desk>>,
+    State(state): State<DeskHttp>,
     headers: HeaderMap,
-) -> Result<StatusCode, DeskFailure> {
-    desk.sign_out(bearer(&headers)?)?;
-    Ok(StatusCode::NO_CONTENT)
+) -> Result<Response, DeskFailure> {
+    let (id, _) = state.authorize(&headers, Needs::Session, true)?;
+    state.desk.sign_out(&id)?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, state.guard.cleared_cookie());
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,29 +311,31 @@ struct StateRequest {
 }
 
 async fn set_state(
-    State(desk): State<Arc<Desk>>,
+    State(state): State<DeskHttp>,
     headers: HeaderMap,
     Json(request): Json<StateRequest>,
 ) -> Result<StatusCode, DeskFailure> {
-    desk.set_state(&agent(&desk, &headers)?, request.state)?;
+    state
+        .desk
+        .set_state(&state.agent(&headers)?, request.state)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn accept(
-    State(desk): State<Arc<Desk>>,
+    State(state): State<DeskHttp>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, DeskFailure> {
-    desk.accept(&agent(&desk, &headers)?, &id)?;
+    state.desk.accept(&state.agent(&headers)?, &id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn decline(
-    State(desk): State<Arc<Desk>>,
+    State(state): State<DeskHttp>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, DeskFailure> {
-    desk.decline(&agent(&desk, &headers)?, &id)?;
+    state.desk.decline(&state.agent(&headers)?, &id)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -189,13 +348,13 @@ struct WrapUpRequest {
 }
 
 async fn wrap_up(
-    State(desk): State<Arc<Desk>>,
+    State(state): State<DeskHttp>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(request): Json<WrapUpRequest>,
 ) -> Result<StatusCode, DeskFailure> {
-    desk.wrap_up(
-        &agent(&desk, &headers)?,
+    state.desk.wrap_up(
+        &state.agent(&headers)?,
         &id,
         &request.disposition,
         &request.notes,
@@ -210,27 +369,27 @@ struct RevealRequest {
 }
 
 async fn reveal(
-    State(desk): State<Arc<Desk>>,
+    State(state): State<DeskHttp>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Json(request): Json<RevealRequest>,
 ) -> Result<Json<serde_json::Value>, DeskFailure> {
-    let value = desk.reveal(&agent(&desk, &headers)?, &id, request.entity)?;
+    let value = state
+        .desk
+        .reveal(&state.agent(&headers)?, &id, request.entity)?;
     Ok(Json(serde_json::json!({ "value": value })))
 }
 
-/// The customer (through the AI runtime) takes the offered callback.
+/// The customer (through the AI runtime, signed in with a session of the
+/// customer's tenant) takes the offered callback.
 async fn callback(
-    State(desk): State<Arc<Desk>>,
+    State(state): State<DeskHttp>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, DeskFailure> {
-    desk.choose_callback(&id)?;
+    let (_, session) = state.authorize(&headers, Needs::Session, true)?;
+    state.desk.choose_callback(&session, &id)?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-#[derive(Debug, Deserialize)]
-struct EventsQuery {
-    session: String,
 }
 
 /// A stream of views, one now and one after every change, ending when
@@ -264,30 +423,37 @@ where
 }
 
 async fn agent_events(
-    State(desk): State<Arc<Desk>>,
-    Query(query): Query<EventsQuery>,
+    State(state): State<DeskHttp>,
+    headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, DeskFailure> {
-    desk.agent_for(&query.session)?;
-    let session = query.session;
-    let stream = view_stream(desk, move |desk| desk.agent_view(&session));
+    let (id, _) = state.authorize(&headers, Needs::Agent, false)?;
+    let stream = view_stream(state.desk, move |desk| desk.agent_view(&id));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
+/// The supervisor's live view, of their tenants only: 401 without a
+/// session, 403 for an agent's.
 async fn supervisor_events(
-    State(desk): State<Arc<Desk>>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = view_stream(desk, |desk| Some(desk.supervisor_view()));
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    State(state): State<DeskHttp>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, DeskFailure> {
+    let (id, _) = state.authorize(&headers, Needs::Supervisor, false)?;
+    let stream = view_stream(state.desk, move |desk| desk.supervisor_view_of(&id));
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt;
 
     use super::*;
+    use crate::accounts::{Account, Accounts, hash_password};
     use crate::config::QueueConfig;
+    use crate::guard::CSRF_HEADER;
 
     async fn call(router: &Router, request: Request<Body>) -> (StatusCode, HeaderMap, String) {
         let response = router.clone().oneshot(request).await.expect("infallible");
@@ -299,28 +465,96 @@ mod tests {
         (status, headers, String::from_utf8_lossy(&body).into_owned())
     }
 
-    fn json(method: &str, uri: &str, session: Option<&str>, body: String) -> Request<Body> {
+    /// A request as a browser page of this desktop sends it.
+    fn request(
+        method: &str,
+        uri: &str,
+        cookie: Option<&str>,
+        csrf: Option<&str>,
+        body: &str,
+    ) -> Request<Body> {
         let mut request = Request::builder()
             .method(method)
             .uri(uri)
+            .header(header::HOST, "127.0.0.1:8090")
             .header(header::CONTENT_TYPE, "application/json");
-        if let Some(session) = session {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {session}"));
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, format!("baton_desk_session={cookie}"));
         }
-        request.body(Body::from(body)).expect("request")
+        if let Some(csrf) = csrf {
+            request = request.header(CSRF_HEADER, csrf);
+        }
+        request.body(Body::from(body.to_owned())).expect("request")
+    }
+
+    /// A desk with agent ann (password "ann-pw") and supervisor sue
+    /// ("sue-pw"), both of acme.
+    fn desk_router(dir: &std::path::Path) -> Router {
+        let accounts_file = dir.join("accounts.toml");
+        let account = |name: &str, role| Account {
+            name: name.into(),
+            display_name: None,
+            role,
+            tenants: vec!["acme".into()],
+            skills: vec!["support".into()],
+            contact: String::new(),
+            password: hash_password(&format!("{name}-pw")).expect("hash"),
+        };
+        Accounts {
+            accounts: vec![
+                account("ann", Role::Agent),
+                account("sue", Role::Supervisor),
+            ],
+        }
+        .save(&accounts_file)
+        .expect("accounts");
+        let mut config = QueueConfig::ephemeral(dir.join("queue"));
+        config.desk.accounts_file = Some(accounts_file);
+        let desk = Desk::open(&config).expect("open");
+        router(
+            desk,
+            GuardOptions {
+                secure: false,
+                allowed_origins: Vec::new(),
+                failed_sign_ins: config.desk.failed_sign_ins.clone(),
+                session_lifetime: Duration::from_secs(3600),
+            },
+        )
+        .expect("router")
+    }
+
+    /// Signs in; the session id (from the cookie) and the CSRF token.
+    async fn sign_in(router: &Router, name: &str) -> (String, String) {
+        let body = format!(r#"{{"name":"{name}","password":"{name}-pw"}}"#);
+        let (status, headers, body) =
+            call(router, request("POST", "/api/sessions", None, None, &body)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let cookie = headers
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .expect("a cookie");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        let id = cookie
+            .split(';')
+            .next()
+            .and_then(|pair| pair.split_once('='))
+            .map(|(_, id)| id.to_owned())
+            .expect("session id");
+        assert!(!body.contains(&id), "the id is never in the body");
+        let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+        let csrf = body["csrf_token"].as_str().expect("csrf").to_owned();
+        (id, csrf)
     }
 
     #[tokio::test]
     async fn the_desktop_refuses_strangers_big_bodies_and_inline_script() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let desk = Desk::open(&QueueConfig::ephemeral(dir.path())).expect("open");
-        let router = router(desk);
+        let router = desk_router(dir.path());
 
-        let (status, headers, page) = call(
-            &router,
-            Request::get("/").body(Body::empty()).expect("request"),
-        )
-        .await;
+        let (status, headers, page) = call(&router, request("GET", "/", None, None, "")).await;
         assert_eq!(status, StatusCode::OK);
         assert!(page.contains("Baton Desk"));
         let csp = headers
@@ -329,86 +563,174 @@ mod tests {
             .unwrap_or_default();
         assert!(csp.contains("script-src 'self'"), "{csp}");
 
-        let state = r#"{"state":"available"}"#.to_owned();
+        let state = r#"{"state":"available"}"#;
         let (status, _, _) = call(
             &router,
-            json("PUT", "/api/agent/state", None, state.clone()),
+            request("PUT", "/api/agent/state", None, None, state),
         )
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         let (status, _, _) = call(
             &router,
-            json("PUT", "/api/agent/state", Some("forged"), state.clone()),
+            request("PUT", "/api/agent/state", Some("forged"), Some("x"), state),
         )
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         let (status, _, _) = call(
             &router,
-            Request::get("/api/agent/events?session=forged")
-                .body(Body::empty())
-                .expect("request"),
+            request("GET", "/api/agent/events", Some("forged"), None, ""),
         )
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
 
         let huge = format!(
-            r#"{{"agent_id":"ann","name":"{}"}}"#,
+            r#"{{"name":"ann","password":"{}"}}"#,
             "x".repeat(MAX_BODY_BYTES)
         );
-        let (status, _, _) = call(&router, json("POST", "/api/sessions", None, huge)).await;
+        let (status, _, _) =
+            call(&router, request("POST", "/api/sessions", None, None, &huge)).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         let (status, _, _) = call(
             &router,
-            json(
-                "POST",
-                "/api/sessions",
-                None,
-                r#"{"agent_id":"<script>"}"#.into(),
-            ),
+            request("POST", "/api/sessions", None, None, r#"{"agent_id":"ann"}"#),
         )
         .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(status.is_client_error(), "no password: {status}");
+    }
 
+    #[tokio::test]
+    async fn sign_in_needs_the_password_and_changes_need_the_csrf_token_and_the_role() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let router = desk_router(dir.path());
+        for body in [
+            r#"{"name":"ann","password":"wrong"}"#,
+            r#"{"name":"nobody","password":"ann-pw"}"#,
+        ] {
+            let (status, headers, _) =
+                call(&router, request("POST", "/api/sessions", None, None, body)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED);
+            assert!(headers.get(header::SET_COOKIE).is_none());
+        }
+
+        let (ann, ann_csrf) = sign_in(&router, "ann").await;
+        let state = r#"{"state":"available"}"#;
         let (status, _, body) = call(
             &router,
-            json(
-                "POST",
-                "/api/sessions",
-                None,
-                r#"{"agent_id":"ann","skills":["support"]}"#.into(),
-            ),
+            request("PUT", "/api/agent/state", Some(&ann), None, state),
         )
         .await;
-        assert_eq!(status, StatusCode::OK);
-        let session: serde_json::Value = serde_json::from_str(&body).expect("json");
-        let session = session["session"].as_str().expect("session").to_owned();
+        assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token: {body}");
         let (status, _, _) = call(
             &router,
-            json("PUT", "/api/agent/state", Some(&session), state),
+            request("PUT", "/api/agent/state", Some(&ann), Some("guess"), state),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let mut foreign = request(
+            "PUT",
+            "/api/agent/state",
+            Some(&ann),
+            Some(&ann_csrf),
+            state,
+        );
+        foreign.headers_mut().insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
+        let (status, _, _) = call(&router, foreign).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "another origin");
+        let (status, _, _) = call(
+            &router,
+            request(
+                "PUT",
+                "/api/agent/state",
+                Some(&ann),
+                Some(&ann_csrf),
+                state,
+            ),
         )
         .await;
         assert_eq!(status, StatusCode::NO_CONTENT);
-        let (status, _, _) = call(
+
+        // The page learns its CSRF token again after a reload.
+        let (status, _, body) = call(
             &router,
-            json(
-                "POST",
-                "/api/handoffs/nope/reveal",
-                Some(&session),
-                r#"{"entity":0}"#.into(),
-            ),
+            request("GET", "/api/sessions", Some(&ann), None, ""),
         )
         .await;
-        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            body.contains(&ann_csrf) && body.contains("\"agent\""),
+            "{body}"
+        );
+
         let (status, _, _) = call(
             &router,
-            json(
+            request(
                 "POST",
                 "/api/handoffs/nope/accept",
-                Some(&session),
-                String::new(),
+                Some(&ann),
+                Some(&ann_csrf),
+                "",
             ),
         )
         .await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // The supervisor stream: 401 without a session, 403 for an agent.
+        let events =
+            |cookie: Option<&str>| request("GET", "/api/supervisor/events", cookie, None, "");
+        assert_eq!(
+            call(&router, events(None)).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        let (status, _, _) = call(&router, events(Some(&ann))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (sue, sue_csrf) = sign_in(&router, "sue").await;
+        let response = router
+            .clone()
+            .oneshot(events(Some(&sue)))
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        drop(response);
+        // A supervisor takes no handoffs.
+        let (status, _, _) = call(
+            &router,
+            request(
+                "PUT",
+                "/api/agent/state",
+                Some(&sue),
+                Some(&sue_csrf),
+                state,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        // Signed out, the session works no more.
+        let (status, headers, _) = call(
+            &router,
+            request("DELETE", "/api/sessions", Some(&ann), Some(&ann_csrf), ""),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let cleared = headers
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(cleared.contains("Max-Age=0"), "{cleared}");
+        let (status, _, _) = call(
+            &router,
+            request(
+                "PUT",
+                "/api/agent/state",
+                Some(&ann),
+                Some(&ann_csrf),
+                state,
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
 }

@@ -9,6 +9,13 @@
 //! - [`connector`]: the `baton.connector.v1` side, on the connector SDK.
 //! - [`http`]: the agent desktop and supervisor view (embedded HTML, CSS
 //!   and JS; live updates through Server-Sent Events).
+//! - [`accounts`], [`session`], [`guard`]: who signs in (argon2id
+//!   passwords, roles, tenants), their sessions, and the cookie, CSRF,
+//!   Origin and failed-sign-in checks in front of every desktop request.
+//!
+//! Tenants: every contact carries its transfer's tenant; a queue name is
+//! per tenant, an agent takes only their tenant's customers and a
+//! supervisor sees only their tenants' ([`domain::QueueKey`]).
 //!
 //! The voice leg: with `[voice] enabled = true`, a voice conversation an
 //! agent accepts is delivered to the agent's contact address (SIP URI or
@@ -33,11 +40,14 @@
 //! # }
 //! ```
 
+pub mod accounts;
 pub mod config;
 pub mod connector;
 pub mod desk;
 pub mod domain;
+pub mod guard;
 pub mod http;
+pub mod session;
 pub mod store;
 
 use std::future::Future;
@@ -65,6 +75,7 @@ pub struct Bound {
     connector: BoundConnector<QueueConnector>,
     http: HttpListener,
     http_limits: baton_service_kit::http::HttpLimits,
+    router: axum::Router,
     metrics: MetricsEndpoint,
     desk: Arc<Desk>,
     queue: QueueConnector,
@@ -103,6 +114,20 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
         connector = connector.with_voice(legs, config.voice.mode);
     }
     let queue = connector.clone();
+    let mut allowed_origins = config.desk.allowed_origins.clone();
+    if let Some(origin) = config.server.public_url.as_deref().and_then(origin_of) {
+        allowed_origins.push(origin);
+    }
+    let router = http::router(
+        desk.clone(),
+        guard::GuardOptions {
+            secure: tls.is_some(),
+            allowed_origins,
+            failed_sign_ins: config.desk.failed_sign_ins.clone(),
+            session_lifetime: config.desk.session_lifetime,
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
     let mut options = ServeOptions::configured(&config.server, config.tls.as_ref(), &config.store)
         .ready_endpoint("http", http_addr)
         // A queue that cannot save loses its customers at the next restart.
@@ -120,8 +145,16 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
         desk,
         queue,
         http_limits: config.server.http.clone(),
+        router,
         metrics,
     })
+}
+
+/// `https://desk.example.com/path` → `https://desk.example.com`.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next().filter(|h| !h.is_empty())?;
+    Some(format!("{scheme}://{host}"))
 }
 
 impl Bound {
@@ -160,7 +193,7 @@ impl Bound {
         let metrics = self.metrics.serve(wait(http_stopped.clone()));
         let http = baton_service_kit::http::serve(
             self.http,
-            http::router(self.desk.clone()).merge(metrics_routes),
+            self.router.merge(metrics_routes),
             self.http_limits,
             async move {
                 wait(http_stopped).await;

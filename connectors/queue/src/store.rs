@@ -1,7 +1,9 @@
 //! Durable queue state in SQLite: agents, contacts with their context,
-//! recent handle times, wrap-ups and the audit log of reveals. The domain
-//! types are stored as JSON rows and the context as its protobuf encoding,
-//! so the store stays a thin translation at the edge.
+//! recent handle times, wrap-ups, desktop sessions and the audit log of
+//! reveals. The domain types are stored as JSON rows and the context as
+//! its protobuf encoding, so the store stays a thin translation at the
+//! edge. Every record of a customer carries its tenant: contacts and
+//! agents in their JSON, the other tables in a `tenant` column.
 
 use std::path::Path;
 
@@ -11,7 +13,10 @@ use prost::Message;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::watch;
 
-use crate::domain::{Agent, Contact, Millis, WITHDRAWALS_KEPT, Withdrawal, WithdrawalReason};
+use crate::domain::{
+    Agent, Contact, Millis, QueueKey, WITHDRAWALS_KEPT, Withdrawal, WithdrawalReason,
+};
+use crate::session::Session;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, body TEXT NOT NULL);
@@ -23,6 +28,7 @@ CREATE TABLE IF NOT EXISTS wrap_ups (
     id INTEGER PRIMARY KEY AUTOINCREMENT, handoff_id TEXT NOT NULL, attempt INTEGER NOT NULL,
     agent TEXT NOT NULL, disposition TEXT NOT NULL, notes TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (token_hash TEXT PRIMARY KEY, agent TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS desk_sessions (token_hash TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, agent TEXT NOT NULL,
     handoff_id TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL);
@@ -31,6 +37,21 @@ CREATE TABLE IF NOT EXISTS withdrawals (
 CREATE TABLE IF NOT EXISTS store_probe (
     id INTEGER PRIMARY KEY CHECK (id = 1), written_at INTEGER NOT NULL);
 ";
+
+/// The schema's version (`PRAGMA user_version`), one step per migration
+/// in [`MIGRATIONS`].
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// What turns a file of version `i` into version `i + 1`, in order.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [
+    // 1: tenants. Sessions signed in by name alone end (every sign-in
+    // needs an account since); the records kept beside contacts carry the
+    // tenant, empty for those written before.
+    "DELETE FROM sessions;
+     ALTER TABLE handle_times ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+     ALTER TABLE wrap_ups ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+     ALTER TABLE audit ADD COLUMN tenant TEXT NOT NULL DEFAULT '';",
+];
 
 /// The store's file in `data_dir`.
 pub const FILE_NAME: &str = "queue.sqlite3";
@@ -56,6 +77,8 @@ pub enum StoreError {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuditEntry {
     pub at: Millis,
+    /// The tenant whose customer's value it was.
+    pub tenant: String,
     pub agent: String,
     pub handoff_id: String,
     pub action: String,
@@ -67,9 +90,9 @@ pub struct AuditEntry {
 pub struct Saved {
     pub agents: Vec<Agent>,
     pub contacts: Vec<(Contact, ContextEnvelope)>,
-    pub handle_times: Vec<(String, u64)>,
-    /// Desktop sessions: token hash → agent id.
-    pub sessions: Vec<(String, String)>,
+    pub handle_times: Vec<(QueueKey, u64)>,
+    /// Desktop sessions by the hash of their id.
+    pub sessions: Vec<(String, Session)>,
     /// Transfers withdrawn in the last [`WITHDRAWALS_KEPT`], by handoff.
     pub withdrawals: Vec<(String, Withdrawal)>,
 }
@@ -109,6 +132,10 @@ impl Store {
         db.pragma_update(None, "synchronous", "NORMAL")?;
         // Tables added since the file was made.
         db.execute_batch(SCHEMA)?;
+        migrate(&db).map_err(|e| match e {
+            StoreError::Refused(problem) => refused(&problem),
+            other => other,
+        })?;
         Ok(Self {
             db,
             failing: watch::channel(None).0,
@@ -185,17 +212,31 @@ impl Store {
             saved.contacts.push((contact, envelope));
         }
         let mut times = self.db.prepare(
-            "SELECT queue, millis FROM (SELECT id, queue, millis FROM handle_times ORDER BY id DESC LIMIT ?1) ORDER BY id",
+            "SELECT tenant, queue, millis FROM (SELECT id, tenant, queue, millis FROM handle_times \
+             ORDER BY id DESC LIMIT ?1) ORDER BY id",
         )?;
         for row in times.query_map([HANDLE_TIMES_LOADED], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+            ))
         })? {
-            let (queue, millis) = row?;
-            saved.handle_times.push((queue, millis.max(0) as u64));
+            let (tenant, queue, millis) = row?;
+            saved
+                .handle_times
+                .push((QueueKey::new(&tenant, &queue), millis.max(0) as u64));
         }
-        let mut sessions = self.db.prepare("SELECT token_hash, agent FROM sessions")?;
-        for row in sessions.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))? {
-            saved.sessions.push(row?);
+        let mut sessions = self
+            .db
+            .prepare("SELECT token_hash, body FROM desk_sessions")?;
+        for row in sessions.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })? {
+            let (hash, body) = row?;
+            let session =
+                serde_json::from_str(&body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            saved.sessions.push((hash, session));
         }
         let mut withdrawals = self
             .db
@@ -225,21 +266,25 @@ impl Store {
         Ok(saved)
     }
 
-    /// Sessions are kept (as hashes) so that an open desktop reconnects by
-    /// itself after a restart of the connector.
-    pub fn save_session(&self, token_hash: &str, agent: &str) -> Result<(), StoreError> {
+    /// Sessions are kept (by the hash of their id) so that an open
+    /// desktop reconnects by itself after a restart of the connector.
+    pub fn save_session(&self, token_hash: &str, session: &Session) -> Result<(), StoreError> {
+        let body =
+            serde_json::to_string(session).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.write(|db| {
             db.execute(
-                "INSERT OR REPLACE INTO sessions (token_hash, agent) VALUES (?1, ?2)",
-                params![token_hash, agent],
+                "INSERT OR REPLACE INTO desk_sessions (token_hash, body) VALUES (?1, ?2)",
+                params![token_hash, body],
             )?;
             Ok(())
         })
     }
 
-    pub fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
+    pub fn delete_sessions(&self, token_hashes: &[String]) -> Result<(), StoreError> {
         self.write(|db| {
-            db.execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+            for hash in token_hashes {
+                db.execute("DELETE FROM desk_sessions WHERE token_hash = ?1", [hash])?;
+            }
             Ok(())
         })
     }
@@ -328,11 +373,11 @@ impl Store {
         })
     }
 
-    pub fn record_handle_time(&self, queue: &str, millis: u64) -> Result<(), StoreError> {
+    pub fn record_handle_time(&self, queue: &QueueKey, millis: u64) -> Result<(), StoreError> {
         self.write(|db| {
             db.execute(
-                "INSERT INTO handle_times (queue, millis) VALUES (?1, ?2)",
-                params![queue, millis as i64],
+                "INSERT INTO handle_times (tenant, queue, millis) VALUES (?1, ?2, ?3)",
+                params![queue.tenant, queue.name, millis as i64],
             )?;
             Ok(())
         })
@@ -348,8 +393,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write(|db| {
             db.execute(
-                "INSERT INTO wrap_ups (handoff_id, attempt, agent, disposition, notes, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![contact.handoff_id, contact.attempt, agent, disposition, notes, at as i64],
+                "INSERT INTO wrap_ups (handoff_id, attempt, tenant, agent, disposition, notes, at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    contact.handoff_id,
+                    contact.attempt,
+                    contact.tenant,
+                    agent,
+                    disposition,
+                    notes,
+                    at as i64
+                ],
             )?;
             Ok(())
         })
@@ -370,29 +424,114 @@ impl Store {
     pub fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         self.write(|db| {
             db.execute(
-                "INSERT INTO audit (at, agent, handoff_id, action, subject) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![entry.at as i64, entry.agent, entry.handoff_id, entry.action, entry.subject],
+                "INSERT INTO audit (at, tenant, agent, handoff_id, action, subject) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    entry.at as i64,
+                    entry.tenant,
+                    entry.agent,
+                    entry.handoff_id,
+                    entry.action,
+                    entry.subject
+                ],
             )?;
             Ok(())
         })
     }
 
-    /// The most recent audit entries, newest first.
-    pub fn recent_audit(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+    /// The most recent audit entries of the tenants `sees` accepts, newest
+    /// first.
+    pub fn recent_audit(
+        &self,
+        limit: usize,
+        sees: impl Fn(&str) -> bool,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let mut statement = self.db.prepare(
-            "SELECT at, agent, handoff_id, action, subject FROM audit ORDER BY id DESC LIMIT ?1",
+            "SELECT at, tenant, agent, handoff_id, action, subject FROM audit ORDER BY id DESC",
         )?;
-        let rows = statement.query_map([limit], |row| {
+        let rows = statement.query_map([], |row| {
             Ok(AuditEntry {
                 at: row.get::<_, i64>(0)?.max(0) as u64,
-                agent: row.get(1)?,
-                handoff_id: row.get(2)?,
-                action: row.get(3)?,
-                subject: row.get(4)?,
+                tenant: row.get(1)?,
+                agent: row.get(2)?,
+                handoff_id: row.get(3)?,
+                action: row.get(4)?,
+                subject: row.get(5)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut entries = Vec::new();
+        for row in rows {
+            let entry = row?;
+            if sees(&entry.tenant) {
+                entries.push(entry);
+                if entries.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(entries)
     }
+}
+
+/// Brings the file to [`SCHEMA_VERSION`], one migration at a time, each
+/// in its own transaction with the version it reaches; refuses a file of
+/// a newer version (written by a newer connector) rather than guess.
+fn migrate(db: &Connection) -> Result<(), StoreError> {
+    let version: i32 = db.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Refused(format!(
+            "schema version {version} is newer than this connector's ({SCHEMA_VERSION})"
+        )));
+    }
+    for (from, migration) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let to = from as i32 + 1;
+        db.execute_batch(&format!(
+            "BEGIN; {migration} PRAGMA user_version = {to}; COMMIT;"
+        ))?;
+        tracing::info!(version = to, "queue store migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[test]
+fn a_store_of_the_first_schema_is_migrated_and_a_newer_one_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(FILE_NAME);
+    sqlite_file::create(&path, QUEUE_STORE, |db| db.execute_batch(SCHEMA)).expect("version 0");
+    {
+        let db = Connection::open(&path).expect("open");
+        db.execute(
+            "INSERT INTO audit (at, agent, handoff_id, action, subject) VALUES (1, 'ann', 'h1', 'reveal', 'x')",
+            [],
+        )
+        .expect("an old row");
+        db.execute("INSERT INTO sessions VALUES ('hash', 'ann')", [])
+            .expect("a name-only session");
+    }
+    let store = Store::open(dir.path()).expect("migrated");
+    let audit = store.recent_audit(10, |_| true).expect("audit");
+    assert_eq!(audit[0].tenant, "", "written before tenants");
+    assert!(
+        store
+            .recent_audit(10, |t| t == "acme")
+            .expect("audit")
+            .is_empty()
+    );
+    let sessions: i64 = store
+        .db
+        .query_row("SELECT count(*) FROM sessions", [], |row| row.get(0))
+        .expect("count");
+    assert_eq!(sessions, 0, "name-only sessions end");
+    drop(store);
+    Store::open(dir.path()).expect("opened again at the same version");
+
+    Connection::open(&path)
+        .expect("open")
+        .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .expect("newer");
+    let error = Store::open(dir.path()).expect_err("refused");
+    assert!(error.to_string().contains("newer"), "{error}");
 }
 
 #[cfg(test)]
@@ -406,6 +545,7 @@ mod tests {
         let agent = Agent {
             id: "ann".into(),
             name: "Ann".into(),
+            tenant: "acme".into(),
             skills: ["support".to_owned()].into(),
             contact: "sip:ann@example.com".into(),
             state: AgentState::Available,
@@ -414,6 +554,7 @@ mod tests {
         let contact = Contact {
             handoff_id: "h1".into(),
             attempt: 1,
+            tenant: "acme".into(),
             queue: "support".into(),
             skills: ["support".to_owned()].into(),
             priority: 3,
@@ -435,7 +576,7 @@ mod tests {
                 .save([&agent].into_iter(), [&contact].into_iter())
                 .expect("save");
             store
-                .record_handle_time("support", 90_000)
+                .record_handle_time(&QueueKey::new("acme", "support"), 90_000)
                 .expect("handle time");
             let withdrawal = |attempt, at| Withdrawal {
                 attempt,
@@ -456,7 +597,10 @@ mod tests {
             .expect("load");
         assert_eq!(saved.agents, vec![agent]);
         assert_eq!(saved.contacts, vec![(contact, envelope)]);
-        assert_eq!(saved.handle_times, vec![("support".to_owned(), 90_000)]);
+        assert_eq!(
+            saved.handle_times,
+            vec![(QueueKey::new("acme", "support"), 90_000)]
+        );
         assert_eq!(
             saved.withdrawals,
             vec![(

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use baton_connector_queue::QueueConfig;
+use baton_connector_queue::accounts::{Account, Role, add_account};
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{
     ContextEnvelope, ContextReference, StartTransferRequest, StartTransferResponse,
@@ -34,9 +35,15 @@ fn own_scenario(name: &str) -> PathBuf {
         .join(format!("{name}.xml"))
 }
 
+/// The desktop's accounts file in `data_dir`.
+fn accounts_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("desk-accounts.toml")
+}
+
 /// The queue, in-process, with the voice leg on, on free loopback ports.
 async fn queue(data_dir: &Path) -> (SocketAddr, SocketAddr) {
     let mut config = QueueConfig::ephemeral(data_dir);
+    config.desk.accounts_file = Some(accounts_file(data_dir));
     config.voice.enabled = true;
     config.voice.sip.t1 = Duration::from_millis(100);
     let bound = baton_connector_queue::bind(config)
@@ -47,19 +54,26 @@ async fn queue(data_dir: &Path) -> (SocketAddr, SocketAddr) {
     addresses
 }
 
-/// One HTTP/1.1 request to the desktop API; returns the status and body.
-async fn http(
+/// One HTTP/1.1 request to the desktop API, as the desktop page sends it
+/// (the session cookie and its CSRF token); returns the status, the
+/// session cookie set if any, and the body.
+async fn http_with_cookie(
     addr: SocketAddr,
     method: &str,
     path: &str,
     session: Option<&str>,
     body: &str,
-) -> (u16, String) {
+) -> (u16, Option<String>, String) {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("desktop listens");
     let authorization = session
-        .map(|s| format!("Authorization: Bearer {s}\r\n"))
+        .map(|s| {
+            format!(
+                "Cookie: baton_desk_session={s}\r\nX-CSRF-Token: {}\r\n",
+                baton_connector_queue::session::csrf_token(s)
+            )
+        })
         .unwrap_or_default();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{authorization}Connection: close\r\n\r\n{body}",
@@ -79,26 +93,50 @@ async fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+    let cookie = head
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .find(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .and_then(|(_, value)| value.strip_prefix("baton_desk_session="))
+        .and_then(|value| value.split(';').next())
+        .map(str::to_owned);
+    (status, cookie, body.to_owned())
+}
+
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    session: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let (status, _, body) = http_with_cookie(addr, method, path, session, body).await;
     (status, body)
 }
 
-/// Signs an agent in with `contact` as their phone; returns the session.
-async fn sign_in(desktop: SocketAddr, agent: &str, contact: &str) -> String {
-    let body = serde_json::json!({
-        "agent_id": agent,
-        "skills": ["support"],
-        "contact": contact,
-    })
-    .to_string();
-    let (status, body) = http(desktop, "POST", "/api/sessions", None, &body).await;
+/// Gives the agent an account (tenant acme) with `contact` as their phone,
+/// signs them in; returns the session.
+async fn sign_in(data_dir: &Path, desktop: SocketAddr, agent: &str, contact: &str) -> String {
+    let account = Account {
+        name: agent.into(),
+        display_name: None,
+        role: Role::Agent,
+        tenants: vec![TENANT.into()],
+        skills: vec!["support".into()],
+        contact: contact.into(),
+        password: String::new(),
+    };
+    add_account(&accounts_file(data_dir), account, "pw").expect("account");
+    let body = serde_json::json!({ "name": agent, "password": "pw" }).to_string();
+    let (status, cookie, body) =
+        http_with_cookie(desktop, "POST", "/api/sessions", None, &body).await;
     assert_eq!(status, 200, "sign-in: {body}");
-    let body: serde_json::Value = serde_json::from_str(&body).expect("json");
-    body["session"].as_str().expect("session").to_owned()
+    cookie.expect("a session cookie")
 }
+
+/// The tenant of the transfers and the agents.
+const TENANT: &str = "acme";
 
 fn envelope(handoff_id: &str, channel: Channel, gateway: Option<&Sipp>) -> ContextEnvelope {
     ContextEnvelope {
@@ -192,7 +230,7 @@ async fn an_accepted_voice_handoff_connects_when_the_agents_phone_and_the_gatewa
     let gateway = Sipp::play(&sip_connector_scenario("gateway_warm")).start();
     let dir = tempfile::tempdir().expect("tempdir");
     let (grpc, desktop) = queue(dir.path()).await;
-    let session = sign_in(desktop, "ann", &phone.uri("ann")).await;
+    let session = sign_in(dir.path(), desktop, "ann", &phone.uri("ann")).await;
 
     let mut stream =
         start_transfer(grpc, "hq", envelope("hq", Channel::Voice, Some(&gateway))).await;
@@ -250,7 +288,7 @@ async fn a_busy_agent_phone_fails_the_handoff_busy_and_frees_the_agent() {
     let phone = Sipp::play(&sip_connector_scenario("agent_busy")).start();
     let dir = tempfile::tempdir().expect("tempdir");
     let (grpc, desktop) = queue(dir.path()).await;
-    let session = sign_in(desktop, "bob", &phone.uri("bob")).await;
+    let session = sign_in(dir.path(), desktop, "bob", &phone.uri("bob")).await;
 
     let mut stream = start_transfer(grpc, "hb", envelope("hb", Channel::Voice, None)).await;
     events_until(&mut stream, TransferEventKind::Offered).await;

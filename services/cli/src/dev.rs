@@ -88,7 +88,8 @@ fn demo_config(listen: SocketAddr, tls: Option<TlsConfig>) -> ScriptConfig {
     config
 }
 
-/// The embedded queue, with its store and journal in the dev data directory.
+/// The embedded queue, with its store, journal and desktop accounts in the
+/// dev data directory.
 fn queue_config(args: &DevArgs, tls: Option<TlsConfig>) -> QueueConfig {
     let mut config = QueueConfig {
         store: StoreConfig::at(Some(args.data_dir.join("queue"))),
@@ -97,7 +98,60 @@ fn queue_config(args: &DevArgs, tls: Option<TlsConfig>) -> QueueConfig {
     };
     config.server.grpc_listen = args.queue_listen;
     config.server.http_listen = Some(args.desktop_listen);
+    config.desk.accounts_file = Some(desk_accounts_file(args));
     config
+}
+
+fn desk_accounts_file(args: &DevArgs) -> std::path::PathBuf {
+    args.data_dir.join("queue").join("desk-accounts.toml")
+}
+
+/// The sign-ins `baton dev` prints: an agent and a supervisor of the dev
+/// API key's tenant, with passwords made anew at each start (like the API
+/// key, the old ones stop working).
+struct DevSignIns {
+    agent: (String, String),
+    supervisor: (String, String),
+}
+
+fn dev_sign_ins(args: &DevArgs) -> anyhow::Result<DevSignIns> {
+    use baton_connector_queue::accounts::{Account, Role};
+    let file = desk_accounts_file(args);
+    let mut made = Vec::new();
+    for (name, role, skills) in [
+        ("agent", Role::Agent, vec!["support".to_owned()]),
+        ("supervisor", Role::Supervisor, Vec::new()),
+    ] {
+        let password = random_password();
+        let account = Account {
+            name: name.into(),
+            display_name: None,
+            role,
+            tenants: vec![DEV_TENANT.into()],
+            skills,
+            contact: String::new(),
+            password: String::new(),
+        };
+        crate::desk::add_account(&file, account, &password).map_err(anyhow::Error::msg)?;
+        made.push((name.to_owned(), password));
+    }
+    let supervisor = made.pop().unwrap_or_default();
+    let agent = made.pop().unwrap_or_default();
+    Ok(DevSignIns { agent, supervisor })
+}
+
+/// The tenant of the dev API key, whose customers the dev accounts see.
+const DEV_TENANT: &str = "default";
+
+/// 16 random letters and digits: typed once into a browser, then kept by
+/// it.
+fn random_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..16)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// The SIP connector with its journal on, as in deployments: a restarted
@@ -251,6 +305,7 @@ async fn start(args: DevArgs) -> anyhow::Result<()> {
     // Connectors require the control service's client certificate (mTLS).
     let connector_tls = ca.as_ref().map(DevCa::server_config);
 
+    let sign_ins = dev_sign_ins(&args)?;
     let demo = Running::start(demo_config(args.demo_listen, connector_tls.clone()), &stop).await?;
     let demo_addr = demo.addr("grpc")?;
     let queue = Running::start(queue_config(&args, connector_tls.clone()), &stop).await?;
@@ -302,7 +357,14 @@ admin; a new one each start, the old one stops working):
 
   export BATON_API_KEY={api_key}
 
-Try: open the agent desktop, sign in with skill "support" and go available;
+Desktop sign-ins (tenant "default"; new passwords each start):
+
+  agent        {agent_name} / {agent_password}   (skill "support")
+  supervisor   {supervisor_name} / {supervisor_password}   (at /supervisor)
+
+More accounts: baton desk account add --file {accounts} --name ann --role agent --tenant default --skill support
+
+Try: open the agent desktop, sign in as the agent and go available;
 then, in another terminal (with BATON_API_KEY set):
 
   cargo run --release -p baton -- handoff create --queue support \
@@ -323,6 +385,11 @@ Press Ctrl-C to stop.
 "#,
         data = args.data_dir.display(),
         api_key = api_key,
+        agent_name = sign_ins.agent.0,
+        agent_password = sign_ins.agent.1,
+        supervisor_name = sign_ins.supervisor.0,
+        supervisor_password = sign_ins.supervisor.1,
+        accounts = desk_accounts_file(&args).display(),
     );
 
     lifecycle::shutdown_signal().await;

@@ -2,6 +2,7 @@
 
 mod auth;
 mod config;
+mod desk;
 mod dev;
 mod handoff;
 mod store;
@@ -28,6 +29,9 @@ enum Command {
     /// Mint and revoke API keys in a keys file.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
+    /// Accounts of the queue connector's agent desktop.
+    #[command(subcommand)]
+    Desk(desk::DeskCommand),
     /// Check configuration files, or print a commented reference.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -63,6 +67,7 @@ async fn main() -> std::process::ExitCode {
         Command::Handoff(command) => handoff::run(command).await,
         Command::Config(command) => config::run(command),
         Command::Auth(command) => auth::run(command),
+        Command::Desk(command) => desk::run(command),
         Command::Store(command) => store::run(command),
         Command::DevCa { dir } => match baton_service_kit::tls::dev_ca::generate(&dir) {
             Ok(ca) => {

@@ -6,6 +6,7 @@ pub mod circuit;
 pub mod config;
 pub mod connector;
 pub mod convert;
+pub mod disclosure;
 pub mod dispatch;
 pub mod domain;
 pub mod error;

@@ -56,6 +56,8 @@ pub struct ControlConfig {
     /// What each tenant configures apart from the shared routes, default
     /// connectors and messages, by tenant id.
     pub tenants: BTreeMap<String, TenantConfig>,
+    /// What of a handoff's context goes to which connector, in which form.
+    pub data_policy: crate::disclosure::DataPolicyConfig,
     /// The escalation policy of `EvaluateEscalation`.
     pub policy: crate::policy::PolicySettings,
     /// TLS of both listeners (`cert_file`, `key_file`). `client_ca_file`
@@ -91,6 +93,7 @@ impl Default for ControlConfig {
             routes: Vec::new(),
             messages: MessagesConfig::default(),
             tenants: BTreeMap::new(),
+            data_policy: Default::default(),
             policy: crate::policy::PolicySettings::default(),
             tls: None,
             connector_tls: None,

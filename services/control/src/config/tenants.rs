@@ -25,6 +25,8 @@ pub struct TenantConfig {
     pub default_connectors: Option<DefaultConnectors>,
     /// The tenant's customer messages, over the shared `[messages]`.
     pub messages: TenantMessagesConfig,
+    /// The tenant's data policy, over the shared `[data_policy]`.
+    pub data_policy: crate::disclosure::DataPolicyConfig,
 }
 
 /// A tenant's customer messages: its translations are added to (or

@@ -106,6 +106,7 @@ impl ConnectorPort for GrpcConnector {
             &context.reference,
             &context.conversation,
             &context.context,
+            &context.withheld,
             &context.capabilities,
         );
         let message = wire::StartTransferRequest {

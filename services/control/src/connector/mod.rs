@@ -108,7 +108,11 @@ pub struct TransferContext {
     pub reference: ContextReference,
     pub conversation: EncodedConversation,
     pub context: EncodedContext,
+    /// In the forms the data policy gives this connector.
     pub capabilities: Vec<ContextCapability>,
+    /// The fields the data policy leaves out (only by reference), as
+    /// `omitted_fields` name them.
+    pub withheld: Vec<String>,
 }
 
 /// A transfer's events, in the order the connector sends them, until it

@@ -3,6 +3,10 @@
 //! then as much of the context as fits each mechanism's limit, with what was
 //! left out named, never cut silently.
 //!
+//! The context arrives in the forms the data policy gives the connector
+//! (`disclosure`): what it leaves out (`withheld`) is named as omitted
+//! like what does not fit.
+//!
 //! This is the domain's rule (what fits, what is left out, that sensitive
 //! entity values never go into a payload), but it lives at the edge: the
 //! limits are counted in the contract's encoded bytes and the structured
@@ -18,11 +22,13 @@ use serde_json::{Map, Value, json};
 use super::context::{attempt_outcome_name, reason_name, speaker_name};
 use crate::domain;
 
-/// Builds the envelope for a connector with `capabilities`.
+/// Builds the envelope for a connector with `capabilities`, from the
+/// context its data policy lets go and the fields it `withheld`.
 pub fn build_envelope(
     reference: &domain::ContextReference,
     conversation: &domain::EncodedConversation,
     context: &domain::EncodedContext,
+    withheld: &[String],
     capabilities: &[domain::ContextCapability],
 ) -> ContextEnvelope {
     let reference = super::types::reference(reference);
@@ -39,15 +45,24 @@ pub fn build_envelope(
             ContextMechanism::Structured => {
                 let (fitted, omitted) = fit_structured(&context, limit);
                 envelope.context = Some(fitted);
-                envelope.omitted_fields = omitted;
+                envelope.omitted_fields = withheld.iter().cloned().chain(omitted).collect();
             }
-            mechanism => envelope.payloads.push(render_payload(
-                mechanism,
-                &reference,
-                &conversation,
-                &context,
-                limit,
-            )),
+            mechanism => {
+                let mut payload = render_payload(
+                    mechanism,
+                    &reference,
+                    &conversation,
+                    &context,
+                    withheld,
+                    limit,
+                );
+                for field in withheld {
+                    if !payload.omitted_fields.contains(field) {
+                        payload.omitted_fields.push(field.clone());
+                    }
+                }
+                envelope.payloads.push(payload);
+            }
         }
     }
     envelope
@@ -100,6 +115,7 @@ fn render_payload(
     reference: &ContextReference,
     conversation: &pb::Conversation,
     context: &pb::HandoffContext,
+    withheld: &[String],
     limit: usize,
 ) -> ContextPayload {
     let mut omitted = Vec::new();
@@ -180,6 +196,9 @@ fn render_payload(
         candidates.push(("transcript", Value::Array(turns)));
     }
     for (key, value) in candidates {
+        if withheld.iter().any(|w| w == key) {
+            continue;
+        }
         object.insert(key.into(), value);
         if limit > 0 && Value::Object(object.clone()).to_string().len() > limit {
             object.remove(key);
@@ -262,6 +281,7 @@ mod tests {
             &reference(),
             &encode_conversation(conversation),
             &encode_context(context),
+            &[],
             capabilities,
         )
     }
@@ -387,6 +407,33 @@ mod tests {
                     assert!(payload.content.contains("looked up the March invoice"));
                 }
             }
+        }
+    }
+
+    /// What the data policy left out is named like what did not fit, and
+    /// no payload carries an empty stand-in for it.
+    #[test]
+    fn fields_the_data_policy_withheld_are_named_as_omitted() {
+        let mut context = context(2);
+        context.summary.clear();
+        let withheld = ["summary".to_string(), "entities.issue_type".to_string()];
+        context.entities.retain(|e| e.name != "issue_type");
+        let envelope = build_envelope(
+            &reference(),
+            &encode_conversation(&pb::Conversation::default()),
+            &encode_context(&context),
+            &withheld,
+            &[
+                capability(Mechanism::Structured, 0),
+                capability(Mechanism::Webhook, 0),
+            ],
+        );
+        assert_eq!(envelope.omitted_fields, withheld);
+        let webhook = &envelope.payloads[0];
+        let carried: Value = serde_json::from_str(&webhook.content).expect("json");
+        assert!(carried.get("summary").is_none(), "{carried}");
+        for field in &withheld {
+            assert!(webhook.omitted_fields.contains(field), "{webhook:?}");
         }
     }
 }

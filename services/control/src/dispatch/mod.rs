@@ -42,6 +42,7 @@ use uuid::Uuid;
 
 use crate::circuit::{Breakers, DispatchConfig};
 use crate::connector::ConnectorRegistry;
+use crate::disclosure::DataPolicy;
 use crate::domain::{Attempt, Handoff};
 use crate::hub::EventHub;
 use crate::store::HandoffStore;
@@ -70,6 +71,8 @@ pub struct Dispatcher {
     dispatch: DispatchConfig,
     /// Each connector's circuit breaker.
     breakers: Breakers,
+    /// What of a handoff's context goes to which connector, in which form.
+    data_policy: DataPolicy,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -114,7 +117,14 @@ impl Dispatcher {
             breakers: Breakers::new(registry.names(), &DispatchConfig::default()),
             dispatch: DispatchConfig::default(),
             registry,
+            data_policy: DataPolicy::default(),
         }
+    }
+
+    /// Sets the data policy applied to the context sent to connectors.
+    pub fn with_data_policy(mut self, data_policy: DataPolicy) -> Self {
+        self.data_policy = data_policy;
+        self
     }
 
     /// Sets the per-connector timeouts, retries and circuit breakers.

@@ -16,9 +16,10 @@ use super::plan::TransferOutcome;
 use super::{Dispatcher, instant_of};
 use crate::circuit::{Admission, DispatchSettings, Permit, jittered_backoff};
 use crate::connector::{Connector, ConnectorInfo, Reach, TransferContext, TransferRequest};
-use crate::domain::{Attempt, Failure, FailureReason, Handoff};
+use crate::disclosure;
+use crate::domain::{Attempt, Failure, FailureReason, Handoff, RequestedTarget};
 use crate::metrics::metrics;
-use crate::store::StoreError;
+use crate::store::{AuditAction, AuditEntry, StoreError};
 
 use call::Followed;
 
@@ -129,7 +130,7 @@ impl AttemptRun<'_> {
         if let Some(failure) = self.unsupported(&info) {
             return Ok(TransferOutcome::TargetFailed(failure, None));
         }
-        let request = self.request(&info);
+        let request = self.request(&info).await?;
         loop {
             let call = tracing::info_span!(
                 "connector.start_transfer",
@@ -247,23 +248,52 @@ impl AttemptRun<'_> {
         None
     }
 
-    /// The transfer to start, its context fitted to the connector.
-    fn request(&self, info: &ConnectorInfo) -> TransferRequest {
+    /// The transfer to start, its context in the forms the data policy
+    /// gives this connector, with the disclosure audited before anything
+    /// is sent: no audit record, no context.
+    async fn request(&self, info: &ConnectorInfo) -> Result<TransferRequest, StoreError> {
         let handoff = self.handoff;
-        TransferRequest {
+        let (connector, target) = (&self.connector.name, &self.attempt.planned.target);
+        let route = match &handoff.requested_target {
+            RequestedTarget::Route(name) => Some(name.as_str()),
+            _ => None,
+        };
+        let rules = self
+            .dispatcher
+            .data_policy
+            .rules(&handoff.tenant, route, connector);
+        let disclosed = disclosure::disclose(&handoff.context, &rules);
+        let capabilities = info.context_capabilities.clone();
+        let detail =
+            disclosure::audit_detail(&disclosed, self.attempt.number, target, &capabilities);
+        self.dispatcher
+            .store
+            .record_audit(AuditEntry {
+                tenant: handoff.tenant.clone(),
+                handoff_id: handoff.id.clone(),
+                action: AuditAction::Disclosed,
+                actor: "dispatch".into(),
+                credential: String::new(),
+                time_ms: super::now_ms(),
+                detail,
+                connector: connector.clone(),
+            })
+            .await?;
+        Ok(TransferRequest {
             tenant: handoff.tenant.clone(),
             handoff_id: handoff.id.clone(),
             attempt: self.attempt.number,
-            target: self.attempt.planned.target.clone(),
+            target: target.clone(),
             mode: handoff.mode,
             context: TransferContext {
                 reference: self.dispatcher.reference(handoff),
                 conversation: handoff.conversation.clone(),
-                context: handoff.context.clone(),
-                capabilities: info.context_capabilities.clone(),
+                context: disclosed.context,
+                withheld: disclosed.withheld,
+                capabilities,
             },
             deadline_ms: handoff.deadline_ms,
-        }
+        })
     }
 
     /// After the connector could not be reached or the stream broke: waits

@@ -1,0 +1,126 @@
+//! The forms applied to a context, byte for byte where they matter.
+
+use baton_proto::types::v1 as pb;
+
+use super::*;
+use crate::domain::ContextCapability;
+
+const CARD: &str = "4111 1111 1111 1111";
+const ACCOUNT: &str = "ACC-99887766";
+
+fn sample() -> pb::HandoffContext {
+    pb::HandoffContext {
+        summary: format!("Double charge on card {CARD}, mail jane@example.com"),
+        agent_notes: "call back on +44 20 7946 0018".into(),
+        entities: vec![
+            pb::Entity {
+                name: "account_number".into(),
+                value: ACCOUNT.into(),
+                r#type: "account".into(),
+                sensitive: true,
+            },
+            pb::Entity {
+                name: "issue_type".into(),
+                value: "double charge".into(),
+                r#type: "string".into(),
+                sensitive: false,
+            },
+        ],
+        transcript: vec![pb::Turn {
+            speaker: 1,
+            text: format!("my card is {CARD} and I was born on 1984-03-15"),
+            at: None,
+        }],
+        attempts: vec![pb::Attempt {
+            action: "looked up jane@example.com".into(),
+            outcome: 2,
+            detail: "two charges".into(),
+        }],
+        reason: Some(pb::EscalationReason {
+            kind: 3,
+            detail: "refund over the limit".into(),
+        }),
+        ..Default::default()
+    }
+}
+
+fn apply(rules: &Rules) -> (pb::HandoffContext, Disclosed) {
+    let disclosed = disclose(&encode_context(&sample()), rules);
+    (decode_context(&disclosed.context), disclosed)
+}
+
+#[test]
+fn the_built_in_policy_redacts_free_text_and_masks_sensitive_entities() {
+    let (context, disclosed) = apply(&Rules::BUILT_IN);
+    assert_eq!(
+        context.summary,
+        "Double charge on card [card], mail [email]"
+    );
+    assert_eq!(
+        context.transcript[0].text,
+        "my card is [card] and I was born on [date_of_birth]"
+    );
+    assert_eq!(context.agent_notes, "call back on [phone]");
+    assert_eq!(context.attempts[0].action, "looked up [email]");
+    assert_eq!(context.entities[0].value, MASKED_ENTITY);
+    assert!(context.entities[0].sensitive, "still masked on screen pops");
+    assert_eq!(context.entities[1].value, "double charge", "clear");
+    assert!(disclosed.withheld.is_empty());
+    assert_eq!(disclosed.fields["entities.account_number"], Form::Redacted);
+    assert_eq!(disclosed.fields["entities.issue_type"], Form::Clear);
+    assert_eq!(disclosed.masked[&PiiKind::Card], 2);
+    let encoded = format!("{context:?}");
+    assert!(!encoded.contains("4111") && !encoded.contains(ACCOUNT));
+}
+
+#[test]
+fn clear_fields_arrive_unchanged_and_reference_fields_not_at_all() {
+    let mut rules = Rules::BUILT_IN;
+    rules.summary = Form::Clear;
+    rules.sensitive_entities = Form::Clear;
+    rules.transcript = Form::Reference;
+    rules.agent_notes = Form::Reference;
+    rules.entity_types.insert("string".into(), Form::Reference);
+    let (context, disclosed) = apply(&rules);
+    assert_eq!(context.summary, sample().summary, "byte for byte");
+    assert_eq!(context.entities.len(), 1);
+    assert_eq!(context.entities[0].value, ACCOUNT);
+    assert!(context.transcript.is_empty());
+    assert!(context.agent_notes.is_empty());
+    assert_eq!(
+        disclosed.withheld,
+        ["agent_notes", "transcript", "entities.issue_type"]
+    );
+}
+
+#[test]
+fn the_audit_detail_names_forms_never_values() {
+    let (_, disclosed) = apply(&Rules::BUILT_IN);
+    let webhook = [ContextCapability {
+        mechanism: ContextMechanism::Webhook,
+        max_bytes: 0,
+    }];
+    let target = ConcreteTarget::Queue {
+        name: "support".into(),
+        skills: vec![],
+    };
+    let detail = audit_detail(&disclosed, 2, &target, &webhook);
+    let parsed: Value = serde_json::from_str(&detail).expect("json");
+    assert_eq!(parsed["attempt"], 2);
+    assert_eq!(parsed["target"], "queue:support");
+    assert_eq!(parsed["mechanisms"], json!(["webhook"]));
+    assert_eq!(parsed["fields"]["summary"], "redacted");
+    assert_eq!(parsed["fields"]["entities.issue_type"], "clear");
+    assert_eq!(parsed["masked"]["card"], 2);
+    assert!(!detail.contains("4111") && !detail.contains("jane"));
+
+    // SIP signalling carries no field: all of them by reference only.
+    let sip = [ContextCapability {
+        mechanism: ContextMechanism::SipHeaders,
+        max_bytes: 1024,
+    }];
+    let parsed: Value =
+        serde_json::from_str(&audit_detail(&disclosed, 1, &target, &sip)).expect("json");
+    assert_eq!(parsed["fields"]["summary"], "reference");
+    assert_eq!(parsed["fields"]["entities.issue_type"], "reference");
+}

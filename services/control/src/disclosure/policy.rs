@@ -1,0 +1,356 @@
+//! `[data_policy]`: per context field, per connector and per route, and
+//! per tenant over the shared one, the form in which a handoff's context
+//! goes to a connector. Plain Rust: resolving a policy needs no context.
+//!
+//! Layers, each setting only the keys it names, later ones winning: the
+//! built-in [`Rules::BUILT_IN`], then `[data_policy.default]`,
+//! `[data_policy.connectors.<connector>]`,
+//! `[data_policy.routes.<route>.default]`,
+//! `[data_policy.routes.<route>.connectors.<connector>]`, then the same
+//! four under `[tenants.<id>.data_policy]` for the handoff's tenant.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::config::ControlConfig;
+
+/// How a field goes to a connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Form {
+    /// As the AI runtime sent it.
+    Clear,
+    /// With card numbers, national ids, e-mail addresses, phone numbers,
+    /// IBANs and dates of birth masked (`baton-redaction`); a sensitive
+    /// entity's whole value when nothing in it is recognised.
+    Redacted,
+    /// Left out: the human reads it through the signed context URL.
+    Reference,
+}
+
+impl Form {
+    pub fn name(self) -> &'static str {
+        match self {
+            Form::Clear => "clear",
+            Form::Redacted => "redacted",
+            Form::Reference => "reference",
+        }
+    }
+}
+
+/// The forms one layer of the policy sets; unset keys fall through to the
+/// layer below.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FieldForms {
+    pub summary: Option<Form>,
+    pub transcript: Option<Form>,
+    pub agent_notes: Option<Form>,
+    /// What the AI tried, and the escalation reason's detail.
+    pub attempts: Option<Form>,
+    /// Entities not marked sensitive.
+    pub entities: Option<Form>,
+    /// Entities marked sensitive.
+    pub sensitive_entities: Option<Form>,
+    /// By entity type (`Entity.type`, e.g. "account", "card"), over the
+    /// two above.
+    pub entity_types: BTreeMap<String, Form>,
+}
+
+/// One route's policy: for every connector, then per connector.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutePolicyConfig {
+    pub default: FieldForms,
+    pub connectors: BTreeMap<String, FieldForms>,
+}
+
+/// `[data_policy]`, and `[tenants.<id>.data_policy]` over it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataPolicyConfig {
+    /// For every connector.
+    pub default: FieldForms,
+    /// By connector name.
+    pub connectors: BTreeMap<String, FieldForms>,
+    /// By route name (a handoff whose target names the route).
+    pub routes: BTreeMap<String, RoutePolicyConfig>,
+}
+
+impl DataPolicyConfig {
+    /// The layers that apply to `connector` on `route`, lowest first.
+    fn layers<'a>(&'a self, route: Option<&str>, connector: &str) -> Vec<&'a FieldForms> {
+        let mut layers = vec![&self.default];
+        layers.extend(self.connectors.get(connector));
+        if let Some(route) = route.and_then(|r| self.routes.get(r)) {
+            layers.push(&route.default);
+            layers.extend(route.connectors.get(connector));
+        }
+        layers
+    }
+
+    /// Checks connector and route names against those configured; the
+    /// error names the key below `prefix`.
+    fn check(&self, prefix: &str, connectors: &[&str], routes: &[&str]) -> Result<(), String> {
+        let known_connector = |key: String, name: &str| {
+            if connectors.contains(&name) {
+                Ok(())
+            } else {
+                Err(format!("{key}: no connector named {name:?} is configured"))
+            }
+        };
+        check_forms(&format!("{prefix}.default"), &self.default)?;
+        for (name, forms) in &self.connectors {
+            let key = format!("{prefix}.connectors.{name}");
+            known_connector(key.clone(), name)?;
+            check_forms(&key, forms)?;
+        }
+        for (route, policy) in &self.routes {
+            let key = format!("{prefix}.routes.{route}");
+            if !routes.contains(&route.as_str()) {
+                return Err(format!("{key}: no route named {route:?} is configured"));
+            }
+            check_forms(&format!("{key}.default"), &policy.default)?;
+            for (name, forms) in &policy.connectors {
+                let key = format!("{key}.connectors.{name}");
+                known_connector(key.clone(), name)?;
+                check_forms(&key, forms)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_forms(key: &str, forms: &FieldForms) -> Result<(), String> {
+    match forms
+        .entity_types
+        .keys()
+        .find(|t| t.is_empty() || t.len() > 128)
+    {
+        Some(bad) => Err(format!(
+            "{key}.entity_types: {bad:?} is not an entity type (1 to 128 bytes)"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The forms in effect for one connector, one route, one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    pub summary: Form,
+    pub transcript: Form,
+    pub agent_notes: Form,
+    pub attempts: Form,
+    pub entities: Form,
+    pub sensitive_entities: Form,
+    pub entity_types: BTreeMap<String, Form>,
+}
+
+impl Rules {
+    /// Without any configuration: free text redacted, sensitive entities
+    /// never in clear, the other entities as they are.
+    pub const BUILT_IN: Rules = Rules {
+        summary: Form::Redacted,
+        transcript: Form::Redacted,
+        agent_notes: Form::Redacted,
+        attempts: Form::Redacted,
+        entities: Form::Clear,
+        sensitive_entities: Form::Redacted,
+        entity_types: BTreeMap::new(),
+    };
+
+    /// The form of an entity of `entity_type`.
+    pub fn entity(&self, entity_type: &str, sensitive: bool) -> Form {
+        match self.entity_types.get(entity_type) {
+            Some(form) => *form,
+            None if sensitive => self.sensitive_entities,
+            None => self.entities,
+        }
+    }
+
+    fn apply(&mut self, layer: &FieldForms) {
+        let set = |form: &mut Form, value: Option<Form>| *form = value.unwrap_or(*form);
+        set(&mut self.summary, layer.summary);
+        set(&mut self.transcript, layer.transcript);
+        set(&mut self.agent_notes, layer.agent_notes);
+        set(&mut self.attempts, layer.attempts);
+        set(&mut self.entities, layer.entities);
+        set(&mut self.sensitive_entities, layer.sensitive_entities);
+        self.entity_types.extend(layer.entity_types.clone());
+    }
+}
+
+/// The checked data policies: the shared one and each tenant's.
+#[derive(Debug, Clone, Default)]
+pub struct DataPolicy {
+    shared: DataPolicyConfig,
+    tenants: BTreeMap<String, DataPolicyConfig>,
+}
+
+impl DataPolicy {
+    /// The shared policy and every tenant's, checked against the
+    /// connectors and routes each may name; the error names the key.
+    pub fn new(config: &ControlConfig) -> Result<Self, String> {
+        let connectors: Vec<&str> = config.connectors.keys().map(String::as_str).collect();
+        let routes: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
+        config
+            .data_policy
+            .check("data_policy", &connectors, &routes)?;
+        let mut tenants = BTreeMap::new();
+        for (id, tenant) in &config.tenants {
+            let own_routes: Vec<&str> = match &tenant.routes {
+                Some(own) => own.iter().map(|r| r.name.as_str()).collect(),
+                None => routes.clone(),
+            };
+            tenant.data_policy.check(
+                &format!("tenants.{id}.data_policy"),
+                &connectors,
+                &own_routes,
+            )?;
+            if tenant.data_policy != DataPolicyConfig::default() {
+                tenants.insert(id.clone(), tenant.data_policy.clone());
+            }
+        }
+        Ok(Self {
+            shared: config.data_policy.clone(),
+            tenants,
+        })
+    }
+
+    /// The forms for `tenant`'s handoff on `route` (when its target names
+    /// one) going to `connector`.
+    pub fn rules(&self, tenant: &str, route: Option<&str>, connector: &str) -> Rules {
+        let mut rules = Rules::BUILT_IN;
+        let own = self.tenants.get(tenant);
+        for policy in std::iter::once(&self.shared).chain(own) {
+            for layer in policy.layers(route, connector) {
+                rules.apply(layer);
+            }
+        }
+        rules
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `text` as the control service loads its file.
+    fn load(text: &str) -> Result<ControlConfig, String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("control.toml");
+        std::fs::write(&path, text).expect("write");
+        baton_service_kit::config::load(Some(&path), "BATON_DATA_POLICY_TEST")
+            .map_err(|e| e.to_string())
+    }
+
+    fn config(toml: &str) -> ControlConfig {
+        let base = r#"
+[connectors.queue]
+endpoint = "http://127.0.0.1:1"
+[connectors.webhook]
+endpoint = "http://127.0.0.1:2"
+[[routes]]
+name = "vip"
+targets = [{ connector = "queue", queue = "vip" }]
+"#;
+        load(&format!("{base}{toml}")).expect("config")
+    }
+
+    #[test]
+    fn without_configuration_free_text_is_redacted_and_sensitive_entities_never_clear() {
+        let policy = DataPolicy::new(&config("")).expect("policy");
+        let rules = policy.rules("acme", None, "webhook");
+        assert_eq!(rules, Rules::BUILT_IN);
+        assert_eq!(rules.entity("account", true), Form::Redacted);
+        assert_eq!(rules.entity("string", false), Form::Clear);
+    }
+
+    #[test]
+    fn layers_apply_connector_route_then_tenant() {
+        let policy = DataPolicy::new(&config(
+            r#"
+[data_policy.default]
+transcript = "reference"
+entity_types = { card = "reference" }
+[data_policy.connectors.queue]
+sensitive_entities = "clear"
+summary = "clear"
+[data_policy.routes.vip.default]
+summary = "reference"
+[data_policy.routes.vip.connectors.queue]
+transcript = "clear"
+[tenants.acme.data_policy.connectors.queue]
+sensitive_entities = "redacted"
+"#,
+        ))
+        .expect("policy");
+        let queue = policy.rules("globex", None, "queue");
+        assert_eq!(
+            (queue.summary, queue.transcript, queue.sensitive_entities),
+            (Form::Clear, Form::Reference, Form::Clear)
+        );
+        assert_eq!(queue.entity("card", true), Form::Reference, "by type first");
+        assert_eq!(queue.entity("account", true), Form::Clear);
+        let webhook = policy.rules("globex", None, "webhook");
+        assert_eq!(
+            (webhook.summary, webhook.sensitive_entities),
+            (Form::Redacted, Form::Redacted)
+        );
+        let vip = policy.rules("globex", Some("vip"), "queue");
+        assert_eq!(
+            (vip.summary, vip.transcript),
+            (Form::Reference, Form::Clear)
+        );
+        let vip_webhook = policy.rules("globex", Some("vip"), "webhook");
+        assert_eq!(
+            (vip_webhook.summary, vip_webhook.transcript),
+            (Form::Reference, Form::Reference)
+        );
+        let acme = policy.rules("acme", None, "queue");
+        assert_eq!(
+            (acme.summary, acme.sensitive_entities),
+            (Form::Clear, Form::Redacted),
+            "the tenant's layer over the shared ones"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            (
+                "[data_policy.connectors.twilio]\nsummary = \"clear\"\n",
+                "data_policy.connectors.twilio: no connector named \"twilio\" is configured",
+            ),
+            (
+                "[data_policy.routes.gold.default]\nsummary = \"clear\"\n",
+                "data_policy.routes.gold: no route named \"gold\" is configured",
+            ),
+            (
+                "[data_policy.routes.vip.connectors.sip]\nsummary = \"clear\"\n",
+                "data_policy.routes.vip.connectors.sip: no connector named \"sip\" is configured",
+            ),
+            (
+                "[data_policy.default]\nentity_types = { \"\" = \"clear\" }\n",
+                "data_policy.default.entity_types: \"\" is not an entity type (1 to 128 bytes)",
+            ),
+            (
+                "[tenants.acme.data_policy.connectors.nope]\nsummary = \"clear\"\n",
+                "tenants.acme.data_policy.connectors.nope: no connector named \"nope\" is configured",
+            ),
+        ];
+        for (toml, expected) in cases {
+            assert_eq!(DataPolicy::new(&config(toml)).expect_err(toml), expected);
+        }
+        let unknown =
+            load("[data_policy.default]\nsummary = \"masked\"\n").expect_err("an unknown form");
+        assert!(
+            unknown.contains("masked") && unknown.contains("data_policy.default.summary"),
+            "{unknown}"
+        );
+        let misspelt =
+            load("[data_policy.default]\nsumary = \"clear\"\n").expect_err("an unknown key");
+        assert!(misspelt.contains("sumary"), "{misspelt}");
+    }
+}
