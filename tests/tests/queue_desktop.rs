@@ -89,6 +89,10 @@ endpoint = "{fallback}"
 queue = "queue"
 
 [[routes]]
+# The desktop masks sensitive entities until an agent reveals one.
+[data_policy.connectors.queue]
+sensitive_entities = "clear"
+
 name = "support"
 queues = ["support"]
 targets = [{{ connector = "queue", queue = "support" }}, {{ connector = "fallback", queue = "overflow" }}]
