@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::Extension;
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -86,8 +86,7 @@ pub struct TokenQuery {
 pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/v1/handoffs/{id}/context", get(context_json))
-        .route("/v1/handoffs/{id}/screen-pop", get(screen_pop))
+        .route("/v1/handoffs/{id}/{page}", get(handoff_page))
         .with_state(state)
 }
 
@@ -195,28 +194,23 @@ fn no_store(mut response: Response) -> Response {
     response
 }
 
-async fn context_json(
+/// A page of the handoff `id` for whoever holds its context token, never
+/// cached: `context` (JSON) or `screen-pop` (HTML). The page's name is also
+/// what the audit log records the read as.
+async fn handoff_page(
     State(state): State<HttpState>,
-    Path(id): Path<String>,
+    Path((id, page)): Path<(String, String)>,
     Query(query): Query<TokenQuery>,
     headers: HeaderMap,
     peer: Peer,
 ) -> Response {
-    match authorised_handoff(&state, &id, &query, &headers, peer, "context").await {
-        Ok(handoff) => no_store(axum::Json(context_document(&handoff)).into_response()),
-        Err(error) => error.into_response(),
-    }
-}
-
-async fn screen_pop(
-    State(state): State<HttpState>,
-    Path(id): Path<String>,
-    Query(query): Query<TokenQuery>,
-    headers: HeaderMap,
-    peer: Peer,
-) -> Response {
-    match authorised_handoff(&state, &id, &query, &headers, peer, "screen-pop").await {
-        Ok(handoff) => no_store(Html(screen_pop_page(&handoff)).into_response()),
+    let render: fn(&Handoff) -> Response = match page.as_str() {
+        "context" => |handoff| axum::Json(context_document(handoff)).into_response(),
+        "screen-pop" => |handoff| Html(screen_pop_page(handoff)).into_response(),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match authorised_handoff(&state, &id, &query, &headers, peer, &page).await {
+        Ok(handoff) => no_store(render(&handoff)),
         Err(error) => error.into_response(),
     }
 }

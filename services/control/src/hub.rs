@@ -234,57 +234,70 @@ mod tests {
         assert_eq!(hub.channel_count(), 0);
     }
 
-    /// A stored handoff in a fresh embedded store, as another replica
-    /// would have recorded it.
-    async fn stored_handoff(
-        dir: &std::path::Path,
-    ) -> (Arc<dyn HandoffStore>, crate::domain::Handoff) {
+    /// A hub following a fresh embedded store, and a watcher of one
+    /// handoff stored in it as another replica would have recorded it.
+    struct Following {
+        _dir: tempfile::TempDir,
+        store: Arc<dyn HandoffStore>,
+        handoff: crate::domain::Handoff,
+        hub: Arc<EventHub>,
+        notices: mpsc::Sender<Notice>,
+        follower: JoinHandle<()>,
+        watcher: broadcast::Receiver<EventRecord>,
+    }
+
+    async fn following() -> Following {
+        let dir = tempfile::tempdir().expect("tempdir");
         let store: Arc<dyn HandoffStore> =
-            Arc::new(crate::store::SqliteStore::open(dir).expect("open"));
+            Arc::new(crate::store::SqliteStore::open(dir.path()).expect("open"));
         let handoff = crate::domain::Handoff {
             id: uuid::Uuid::now_v7().to_string(),
             tenant: "acme".into(),
             request_id: "r".into(),
             request_fingerprint: "f".into(),
-            state: HandoffState::Pending,
-            conversation: Default::default(),
-            context: Default::default(),
-            requested_target: crate::domain::RequestedTarget::Unset,
-            mode: crate::domain::TransferMode::Warm,
             plan: vec![crate::domain::PlannedTarget {
                 connector: "c".into(),
                 target: crate::domain::ConcreteTarget::SipUri {
                     uri: "sip:a@b".into(),
                 },
             }],
-            customer_message: String::new(),
             customer_message_language: "en".into(),
             created_at_ms: 1,
             updated_at_ms: 1,
             deadline_ms: i64::MAX,
-            current_attempt: None,
-            queue_status: None,
-            failure: None,
-            last_sequence: 0,
-            decision: None,
-            wrap_up: None,
+            ..crate::domain::Handoff::default()
         };
         let created = store
             .create(handoff, None, None)
             .await
             .expect("create")
             .handoff;
-        (store, created)
+        let hub = Arc::new(EventHub::default());
+        let (notices, feed) = mpsc::channel(8);
+        let follower = hub.follow(store.clone(), feed);
+        let watcher = hub.subscribe(&created.id);
+        Following {
+            _dir: dir,
+            store,
+            handoff: created,
+            hub,
+            notices,
+            follower,
+            watcher,
+        }
     }
 
     #[tokio::test]
     async fn announced_events_are_read_from_the_store_in_order_once() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (store, handoff) = stored_handoff(dir.path()).await;
-        let hub = Arc::new(EventHub::default());
-        let (notices, feed) = mpsc::channel(8);
-        let follower = hub.follow(store.clone(), feed);
-        let mut watcher = hub.subscribe(&handoff.id);
+        let Following {
+            _dir,
+            store,
+            handoff,
+            hub: _hub,
+            notices,
+            follower,
+            mut watcher,
+        } = following().await;
         // Another replica records two events and announces them.
         let attempt = crate::domain::Attempt {
             number: 1,
@@ -326,12 +339,15 @@ mod tests {
 
     #[tokio::test]
     async fn after_missed_announcements_watched_handoffs_are_re_read() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (store, handoff) = stored_handoff(dir.path()).await;
-        let hub = Arc::new(EventHub::default());
-        let (notices, feed) = mpsc::channel(8);
-        let _follower = hub.follow(store.clone(), feed);
-        let mut watcher = hub.subscribe(&handoff.id);
+        let Following {
+            _dir,
+            store,
+            handoff,
+            hub,
+            notices,
+            follower: _follower,
+            mut watcher,
+        } = following().await;
         store
             .append(
                 "acme",

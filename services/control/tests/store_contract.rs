@@ -11,10 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_control::convert::context::encode_context;
-use baton_control::domain::{
-    ConcreteTarget, DEFAULT_TENANT, Handoff, HandoffState, PlannedTarget, RequestedTarget,
-    TransferMode,
-};
+use baton_control::domain::{ConcreteTarget, DEFAULT_TENANT, Handoff, PlannedTarget};
 use baton_control::store::{AuditAction, AuditEntry, HandoffStore, NewLease, PgStore, SqliteStore};
 use baton_proto::types::v1 as pb;
 use baton_tests::postgres::Postgres;
@@ -113,14 +110,10 @@ fn handoff(request_id: &str) -> Handoff {
         tenant: DEFAULT_TENANT.into(),
         request_id: request_id.into(),
         request_fingerprint: "f".into(),
-        state: HandoffState::Pending,
-        conversation: Default::default(),
         context: encode_context(&pb::HandoffContext {
             summary: "s".into(),
             ..Default::default()
         }),
-        requested_target: RequestedTarget::Unset,
-        mode: TransferMode::Warm,
         plan: vec![PlannedTarget {
             connector: "c".into(),
             target: ConcreteTarget::SipUri {
@@ -132,12 +125,7 @@ fn handoff(request_id: &str) -> Handoff {
         created_at_ms: 1,
         updated_at_ms: 1,
         deadline_ms: 2,
-        current_attempt: None,
-        queue_status: None,
-        failure: None,
-        last_sequence: 0,
-        decision: None,
-        wrap_up: None,
+        ..Handoff::default()
     }
 }
 

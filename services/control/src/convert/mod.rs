@@ -196,7 +196,6 @@ pub fn handoff_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{RequestedTarget, TransferMode};
     use baton_proto::types::v1 as pb;
 
     fn with_notes(bytes: usize) -> Handoff {
@@ -205,27 +204,13 @@ mod tests {
             tenant: "default".into(),
             request_id: "r".into(),
             request_fingerprint: "f".into(),
-            state: HandoffState::Pending,
-            conversation: Default::default(),
             context: context::encode_context(&pb::HandoffContext {
                 summary: "s".into(),
                 agent_notes: "n".repeat(bytes),
                 ..Default::default()
             }),
-            requested_target: RequestedTarget::Unset,
-            mode: TransferMode::Warm,
-            plan: vec![],
-            customer_message: String::new(),
-            customer_message_language: String::new(),
-            created_at_ms: 0,
-            updated_at_ms: 0,
-            deadline_ms: 0,
-            current_attempt: None,
-            queue_status: None,
-            failure: None,
             last_sequence: 1,
-            decision: None,
-            wrap_up: None,
+            ..Handoff::default()
         }
     }
 

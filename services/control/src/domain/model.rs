@@ -77,8 +77,9 @@ pub struct Attempt {
     pub planned: PlannedTarget,
 }
 
-/// A handoff as stored.
-#[derive(Debug, Clone, PartialEq)]
+/// A handoff as stored. The default is one with nothing in it yet: pending,
+/// no target, no plan; what builds a handoff names every field it means.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Handoff {
     pub id: String,
     pub tenant: String,

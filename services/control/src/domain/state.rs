@@ -6,9 +6,11 @@
 use serde::{Deserialize, Serialize};
 
 /// Where a handoff stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HandoffState {
+    /// Where every handoff starts ([`HandoffState::INITIAL`]).
+    #[default]
     Pending,
     Routing,
     Queued,

@@ -43,12 +43,13 @@ impl ConcreteTarget {
 }
 
 /// The target a caller asked for: a concrete one, or a configured route.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum RequestedTarget {
     Concrete(ConcreteTarget),
     Route(String),
     /// None at all. Creation refuses it, but a handoff read back keeps
     /// whatever was stored rather than failing the read.
+    #[default]
     Unset,
 }
 
@@ -61,9 +62,10 @@ pub struct PlannedTarget {
 
 /// The transfer mode in effect (never unspecified: a request without one
 /// gets a warm transfer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransferMode {
+    #[default]
     Warm,
     Blind,
     Attended,

@@ -252,36 +252,36 @@ async fn http(error: ControlError) -> (StatusCode, Option<String>, String) {
 
 #[tokio::test]
 async fn context_pages_answer_each_refusal_in_plain_http() {
-    assert_eq!(
-        http(ControlError::ContextTokenRefused).await,
+    let cases = [
         (
+            ControlError::ContextTokenRefused,
             StatusCode::UNAUTHORIZED,
             None,
-            "a valid context token for this handoff is required".to_owned()
-        )
-    );
-    assert_eq!(
-        http(ControlError::TooManyRefusedTokens {
-            retry_after: Duration::from_millis(1200)
-        })
-        .await,
+            "a valid context token for this handoff is required",
+        ),
         (
+            ControlError::TooManyRefusedTokens {
+                retry_after: Duration::from_millis(1200),
+            },
             StatusCode::TOO_MANY_REQUESTS,
-            Some("2".to_owned()),
-            "too many refused context tokens from this address".to_owned()
-        )
-    );
-    assert_eq!(
-        http(ControlError::ContextReadTooOften {
-            retry_after: Duration::from_millis(10)
-        })
-        .await,
+            Some("2"),
+            "too many refused context tokens from this address",
+        ),
         (
+            ControlError::ContextReadTooOften {
+                retry_after: Duration::from_millis(10),
+            },
             StatusCode::TOO_MANY_REQUESTS,
-            Some("1".to_owned()),
-            "this handoff's context was read too often".to_owned()
-        )
-    );
+            Some("1"),
+            "this handoff's context was read too often",
+        ),
+    ];
+    for (error, status, retry_after, body) in cases {
+        assert_eq!(
+            http(error).await,
+            (status, retry_after.map(str::to_owned), body.to_owned())
+        );
+    }
     // Whatever failed in the store, the token holder learns no more.
     for error in [
         StoreError::Unavailable("pool timed out".into()),

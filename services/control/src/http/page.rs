@@ -167,7 +167,7 @@ li.customer .who{{color:#b44d12}} .priority{{float:right;font-weight:600}}
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::domain::{HandoffState, RequestedTarget, TransferMode};
+    use crate::domain::Handoff;
     use uuid::Uuid;
 
     /// A pending handoff whose context has markup and a sensitive card.
@@ -177,8 +177,6 @@ pub(super) mod tests {
             tenant: "default".into(),
             request_id: "r".into(),
             request_fingerprint: "f".into(),
-            state: HandoffState::Pending,
-            conversation: Default::default(),
             context: decoded::encode_context(&pb::HandoffContext {
                 summary: "<script>alert(1)</script> double charge".into(),
                 entities: vec![pb::Entity {
@@ -189,20 +187,8 @@ pub(super) mod tests {
                 }],
                 ..Default::default()
             }),
-            requested_target: RequestedTarget::Unset,
-            mode: TransferMode::Warm,
-            plan: vec![],
-            customer_message: String::new(),
-            customer_message_language: String::new(),
-            created_at_ms: 0,
-            updated_at_ms: 0,
-            deadline_ms: 0,
-            current_attempt: None,
-            queue_status: None,
-            failure: None,
             last_sequence: 1,
-            decision: None,
-            wrap_up: None,
+            ..Handoff::default()
         }
     }
 

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use super::fake::{Journal, ScriptedConnector};
+use super::fake::{Call, Journal, ScriptedConnector};
 use crate::circuit::DispatchConfig;
 use crate::connector::ConnectorRegistry;
 use crate::dispatch::{Dispatcher, now_ms};
 use crate::domain::{
-    ConcreteTarget, DEFAULT_TENANT, EventKind, EventRecord, Handoff, HandoffState, PlannedTarget,
-    RequestedTarget, TransferMode,
+    ConcreteTarget, DEFAULT_TENANT, EventKind, EventRecord, Failure, Handoff, HandoffState,
+    PlannedTarget, RequestedTarget, TargetKind,
 };
 use crate::hub::EventHub;
 use crate::store::{HandoffStore, SqliteStore};
@@ -119,6 +119,26 @@ impl Harness {
             .collect()
     }
 
+    /// The failure of the first target that failed.
+    pub async fn first_failure(&self, id: &str) -> Failure {
+        self.events(id)
+            .await
+            .into_iter()
+            .find(|event| event.kind == EventKind::TargetFailed)
+            .and_then(|event| event.failure)
+            .expect("the first target failed")
+    }
+
+    /// A connector of phone numbers answering its calls with `script`,
+    /// writing to this world's journal.
+    pub fn phone_connector(
+        &self,
+        name: &str,
+        script: impl IntoIterator<Item = Call>,
+    ) -> Arc<ScriptedConnector> {
+        ScriptedConnector::new(name, &[TargetKind::PhoneNumber], script, &self.journal)
+    }
+
     pub fn journal(&self) -> Vec<String> {
         self.journal
             .lock()
@@ -159,11 +179,7 @@ fn new_handoff(plan: &[(&str, ConcreteTarget)]) -> Handoff {
         id,
         tenant: DEFAULT_TENANT.into(),
         request_fingerprint: "test".into(),
-        state: HandoffState::INITIAL,
-        conversation: Default::default(),
-        context: Default::default(),
         requested_target: RequestedTarget::Route("test".into()),
-        mode: TransferMode::Warm,
         plan: plan
             .iter()
             .map(|(connector, target)| PlannedTarget {
@@ -171,16 +187,11 @@ fn new_handoff(plan: &[(&str, ConcreteTarget)]) -> Handoff {
                 target: target.clone(),
             })
             .collect(),
-        customer_message: String::new(),
         customer_message_language: "en".into(),
         created_at_ms: now,
         updated_at_ms: now,
         deadline_ms: now + 60_000,
-        current_attempt: None,
-        queue_status: None,
-        failure: None,
         last_sequence: 1,
-        decision: None,
-        wrap_up: None,
+        ..Handoff::default()
     }
 }

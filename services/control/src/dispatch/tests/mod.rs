@@ -19,12 +19,21 @@ use harness::{Harness, fast, phone, queue};
 
 const CONNECTS: &[T] = &[T::Ringing, T::Connected, T::Completed];
 
+/// A handoff's log when its first target rang and connected, however often
+/// the stream was replayed on the way.
+const RANG_THEN_CONNECTED_AT_THE_FIRST_TARGET: &[(EventKind, u32)] = &[
+    (EventKind::Created, 0),
+    (EventKind::TargetStarted, 1),
+    (EventKind::Ringing, 1),
+    (EventKind::Connected, 1),
+    (EventKind::Completed, 1),
+];
+
 #[tokio::test]
 async fn the_plan_falls_back_target_by_target_until_one_connects() {
     let h = Harness::new();
-    let sip = ScriptedConnector::new(
+    let sip = h.phone_connector(
         "sip",
-        &[TargetKind::PhoneNumber],
         [Call::Stream(
             vec![
                 TransferEvent::new("r1", 1, T::Ringing),
@@ -32,7 +41,6 @@ async fn the_plan_falls_back_target_by_target_until_one_connects() {
             ],
             End::Hold,
         )],
-        &h.journal,
     );
     // Serves no phone numbers: fails without being called.
     let webhook = ScriptedConnector::new("webhook", &[TargetKind::Queue], [], &h.journal);
@@ -87,22 +95,18 @@ async fn the_plan_falls_back_target_by_target_until_one_connects() {
 #[tokio::test]
 async fn a_plan_used_up_fails_the_handoff_naming_the_last_failure() {
     let h = Harness::new();
-    let a = ScriptedConnector::new(
+    let a = h.phone_connector(
         "a",
-        &[TargetKind::PhoneNumber],
         [Call::Stream(
             vec![failed("r1", 1, FailureReason::Busy)],
             End::Hold,
         )],
-        &h.journal,
     );
-    let b = ScriptedConnector::new(
+    let b = h.phone_connector(
         "b",
-        &[TargetKind::PhoneNumber],
         [Call::Refuse(StartRefused::Unsupported(
             "no such extension".into(),
         ))],
-        &h.journal,
     );
     let dispatcher = h.dispatcher(&[&a, &b], fast());
     let id = h
@@ -123,18 +127,16 @@ async fn a_plan_used_up_fails_the_handoff_naming_the_last_failure() {
 #[tokio::test]
 async fn a_stream_broken_mid_transfer_is_re_attached_and_its_replay_recorded_once() {
     let h = Harness::new();
-    let sip = ScriptedConnector::new(
+    let sip = h.phone_connector(
         "sip",
-        &[TargetKind::PhoneNumber],
         [
             Call::events("r1", &[T::Ringing], End::Break),
             // The same run, replayed from its first event.
             Call::events("r1", CONNECTS, End::Close),
         ],
-        &h.journal,
     );
     // A fallback that must not be used: the broken transfer is held.
-    let spare = ScriptedConnector::new("spare", &[TargetKind::PhoneNumber], [], &h.journal);
+    let spare = h.phone_connector("spare", []);
     let dispatcher = h.dispatcher(&[&sip, &spare], fast());
     let id = h
         .start(&dispatcher, &[("sip", phone()), ("spare", phone())])
@@ -143,13 +145,7 @@ async fn a_stream_broken_mid_transfer_is_re_attached_and_its_replay_recorded_onc
     assert_eq!(h.ended(&id).await.state, HandoffState::Completed);
     assert_eq!(
         h.history(&id).await,
-        [
-            (EventKind::Created, 0),
-            (EventKind::TargetStarted, 1),
-            (EventKind::Ringing, 1),
-            (EventKind::Connected, 1),
-            (EventKind::Completed, 1),
-        ]
+        RANG_THEN_CONNECTED_AT_THE_FIRST_TARGET
     );
     assert_eq!(h.journal(), ["sip start 1", "sip start 1"]);
 }
@@ -157,9 +153,8 @@ async fn a_stream_broken_mid_transfer_is_re_attached_and_its_replay_recorded_onc
 #[tokio::test]
 async fn a_restarted_connector_is_re_attached_through_its_downtime_and_its_new_run_recorded() {
     let h = Harness::new();
-    let sip = ScriptedConnector::new(
+    let sip = h.phone_connector(
         "sip",
-        &[TargetKind::PhoneNumber],
         [
             Call::events("r1", &[T::Ringing], End::Break),
             Call::down(),
@@ -168,7 +163,6 @@ async fn a_restarted_connector_is_re_attached_through_its_downtime_and_its_new_r
             // Back, with the transfer begun again from its journal.
             Call::events("r2", CONNECTS, End::Close),
         ],
-        &h.journal,
     );
     let dispatcher = h.dispatcher(&[&sip], fast());
     let id = h.start(&dispatcher, &[("sip", phone())]).await;
@@ -192,18 +186,8 @@ async fn a_restarted_connector_is_re_attached_through_its_downtime_and_its_new_r
 #[tokio::test]
 async fn a_connector_that_garbles_its_stream_is_fenced_before_the_next_target_rings() {
     let h = Harness::new();
-    let a = ScriptedConnector::new(
-        "a",
-        &[TargetKind::PhoneNumber],
-        [Call::events("r1", &[T::Ringing], End::Malformed)],
-        &h.journal,
-    );
-    let b = ScriptedConnector::new(
-        "b",
-        &[TargetKind::PhoneNumber],
-        [Call::events("r1", CONNECTS, End::Close)],
-        &h.journal,
-    );
+    let a = h.phone_connector("a", [Call::events("r1", &[T::Ringing], End::Malformed)]);
+    let b = h.phone_connector("b", [Call::events("r1", CONNECTS, End::Close)]);
     let dispatcher = h.dispatcher(&[&a, &b], fast());
     let id = h
         .start(&dispatcher, &[("a", phone()), ("b", phone())])
@@ -211,13 +195,7 @@ async fn a_connector_that_garbles_its_stream_is_fenced_before_the_next_target_ri
 
     assert_eq!(h.ended(&id).await.state, HandoffState::Completed);
     assert_eq!(h.journal(), ["a start 1", "a cancel 1", "b start 2"]);
-    let first = h
-        .events(&id)
-        .await
-        .into_iter()
-        .find(|event| event.kind == EventKind::TargetFailed)
-        .and_then(|event| event.failure)
-        .expect("the first target failed");
+    let first = h.first_failure(&id).await;
     assert_eq!(first.reason, FailureReason::ConnectorError);
     assert!(first.detail.contains("malformed"), "{}", first.detail);
 }
@@ -225,12 +203,7 @@ async fn a_connector_that_garbles_its_stream_is_fenced_before_the_next_target_ri
 #[tokio::test]
 async fn after_a_control_service_restart_the_transfer_is_re_attached_not_started_again() {
     let h = Harness::new();
-    let sip = ScriptedConnector::new(
-        "sip",
-        &[TargetKind::PhoneNumber],
-        [Call::events("r1", &[T::Ringing], End::Hold)],
-        &h.journal,
-    );
+    let sip = h.phone_connector("sip", [Call::events("r1", &[T::Ringing], End::Hold)]);
     let before = h.dispatcher(&[&sip], fast());
     let id = h.start(&before, &[("sip", phone())]).await;
     assert_eq!(
@@ -248,13 +221,7 @@ async fn after_a_control_service_restart_the_transfer_is_re_attached_not_started
     assert_eq!(h.ended(&id).await.state, HandoffState::Completed);
     assert_eq!(
         h.history(&id).await,
-        [
-            (EventKind::Created, 0),
-            (EventKind::TargetStarted, 1),
-            (EventKind::Ringing, 1),
-            (EventKind::Connected, 1),
-            (EventKind::Completed, 1),
-        ]
+        RANG_THEN_CONNECTED_AT_THE_FIRST_TARGET
     );
     assert_eq!(h.journal(), ["sip start 1", "sip start 1"]);
     after.shutdown().await;
@@ -263,12 +230,7 @@ async fn after_a_control_service_restart_the_transfer_is_re_attached_not_started
 #[tokio::test]
 async fn cancelling_stops_the_dispatch_and_cancels_the_transfer_at_its_connector() {
     let h = Harness::new();
-    let sip = ScriptedConnector::new(
-        "sip",
-        &[TargetKind::PhoneNumber],
-        [Call::events("r1", &[T::Ringing], End::Hold)],
-        &h.journal,
-    );
+    let sip = h.phone_connector("sip", [Call::events("r1", &[T::Ringing], End::Hold)]);
     let dispatcher = h.dispatcher(&[&sip], fast());
     let id = h.start(&dispatcher, &[("sip", phone())]).await;
     h.reaches(&id, HandoffState::Ringing).await;
@@ -290,16 +252,14 @@ async fn cancelling_stops_the_dispatch_and_cancels_the_transfer_at_its_connector
 #[tokio::test]
 async fn an_open_circuit_skips_its_connector_without_calling_it() {
     let h = Harness::new();
-    let flaky = ScriptedConnector::new("flaky", &[TargetKind::PhoneNumber], [], &h.journal);
+    let flaky = h.phone_connector("flaky", []);
     flaky.set_down(true);
-    let steady = ScriptedConnector::new(
+    let steady = h.phone_connector(
         "steady",
-        &[TargetKind::PhoneNumber],
         [
             Call::events("r1", CONNECTS, End::Close),
             Call::events("r2", CONNECTS, End::Close),
         ],
-        &h.journal,
     );
     let config = DispatchConfig {
         failure_threshold: 1,
@@ -316,13 +276,7 @@ async fn an_open_circuit_skips_its_connector_without_calling_it() {
     let second = h.start(&dispatcher, &plan).await;
     assert_eq!(h.ended(&second).await.state, HandoffState::Completed);
 
-    let skipped = h
-        .events(&second)
-        .await
-        .into_iter()
-        .find(|event| event.kind == EventKind::TargetFailed)
-        .and_then(|event| event.failure)
-        .expect("the first target failed");
+    let skipped = h.first_failure(&second).await;
     assert!(
         skipped.detail.contains("circuit is open"),
         "{}",
