@@ -77,21 +77,28 @@ pub struct Counts {
 impl Counts {
     /// 1.0 when nothing fired (no false alarm was possible to make).
     pub fn precision(&self) -> f64 {
-        let fired = self.true_positives + self.false_positives;
-        if fired == 0 {
-            1.0
-        } else {
-            f64::from(self.true_positives) / f64::from(fired)
-        }
+        share(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
     }
 
+    /// 1.0 when nothing should have fired (no escalation to miss).
     pub fn recall(&self) -> f64 {
-        let positives = self.true_positives + self.false_negatives;
-        if positives == 0 {
-            1.0
-        } else {
-            f64::from(self.true_positives) / f64::from(positives)
-        }
+        share(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
+    }
+}
+
+/// `part` of `whole`, and 1.0 of nothing: with no case to judge, nothing
+/// was got wrong.
+fn share(part: u32, whole: u32) -> f64 {
+    if whole == 0 {
+        1.0
+    } else {
+        f64::from(part) / f64::from(whole)
     }
 }
 
@@ -103,6 +110,25 @@ pub struct Miss {
     pub false_positive: bool,
     pub text: String,
     pub evidence: Option<String>,
+}
+
+/// One line per miss: FP or FN, the case, the trigger, the text and the
+/// evidence found, if any.
+impl std::fmt::Display for Miss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.false_positive { "FP" } else { "FN" };
+        write!(
+            f,
+            "{kind} {:<16} {:<17} {}",
+            self.id,
+            self.trigger.as_str(),
+            self.text
+        )?;
+        match &self.evidence {
+            Some(evidence) => write!(f, " [{evidence}]"),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -132,34 +158,29 @@ impl Report {
             "trigger", "pos", "tp", "fp", "fn", "precision", "recall"
         );
         for (t, c) in &self.per_trigger {
-            let _ = writeln!(
-                out,
-                "{:<18} {:>5} {:>5} {:>5} {:>5} {:>8.1}% {:>6.1}%",
-                t.as_str(),
-                c.true_positives + c.false_negatives,
-                c.true_positives,
-                c.false_positives,
-                c.false_negatives,
-                c.precision() * 100.0,
-                c.recall() * 100.0
-            );
+            row(&mut out, t.as_str(), c);
         }
         let _ = writeln!(out, "\nexplicit_request by language");
         for (lang, c) in &self.explicit_by_language {
-            let _ = writeln!(
-                out,
-                "{:<18} {:>5} {:>5} {:>5} {:>5} {:>8.1}% {:>6.1}%",
-                lang,
-                c.true_positives + c.false_negatives,
-                c.true_positives,
-                c.false_positives,
-                c.false_negatives,
-                c.precision() * 100.0,
-                c.recall() * 100.0
-            );
+            row(&mut out, lang, c);
         }
         out
     }
+}
+
+/// One line of the table: positives, the counts, precision and recall.
+fn row(out: &mut String, label: &str, c: &Counts) {
+    let _ = writeln!(
+        out,
+        "{:<18} {:>5} {:>5} {:>5} {:>5} {:>8.1}% {:>6.1}%",
+        label,
+        c.true_positives + c.false_negatives,
+        c.true_positives,
+        c.false_positives,
+        c.false_negatives,
+        c.precision() * 100.0,
+        c.recall() * 100.0
+    );
 }
 
 fn tally(c: &mut Counts, expected: bool, fired: bool) {

@@ -19,13 +19,7 @@ fn report(set: &str) -> evaluation::Report {
     let report = evaluation::run(&config, &cases);
     println!("{set}\n{}", report.table());
     for m in &report.misses {
-        println!(
-            "{} {} {} {}",
-            if m.false_positive { "FP" } else { "FN" },
-            m.id,
-            m.trigger.as_str(),
-            m.text
-        );
+        println!("{m}");
     }
     report
 }

@@ -202,16 +202,12 @@ fn validate_context(context: &pb::HandoffContext, limits: &Limits, v: &mut Viola
         }
     }
 
-    if context.entities.len() > limits.max_entities {
-        v.add(
-            "context.entities",
-            format!(
-                "has {} entities; the limit is {}",
-                context.entities.len(),
-                limits.max_entities
-            ),
-        );
-    }
+    v.at_most(
+        "context.entities",
+        context.entities.len(),
+        limits.max_entities,
+        "entities",
+    );
     let mut names = HashSet::new();
     for (i, entity) in context.entities.iter().enumerate() {
         let field = format!("context.entities[{i}]");
@@ -240,16 +236,12 @@ fn validate_context(context: &pb::HandoffContext, limits: &Limits, v: &mut Viola
         );
     }
 
-    if context.transcript.len() > limits.max_transcript_turns {
-        v.add(
-            "context.transcript",
-            format!(
-                "has {} turns; the limit is {}",
-                context.transcript.len(),
-                limits.max_transcript_turns
-            ),
-        );
-    }
+    v.at_most(
+        "context.transcript",
+        context.transcript.len(),
+        limits.max_transcript_turns,
+        "turns",
+    );
     for (i, turn) in context.transcript.iter().enumerate() {
         let field = format!("context.transcript[{i}]");
         match pb::Speaker::try_from(turn.speaker) {
@@ -269,16 +261,12 @@ fn validate_context(context: &pb::HandoffContext, limits: &Limits, v: &mut Viola
         }
     }
 
-    if context.attempts.len() > limits.max_attempts {
-        v.add(
-            "context.attempts",
-            format!(
-                "has {} attempts; the limit is {}",
-                context.attempts.len(),
-                limits.max_attempts
-            ),
-        );
-    }
+    v.at_most(
+        "context.attempts",
+        context.attempts.len(),
+        limits.max_attempts,
+        "attempts",
+    );
     for (i, attempt) in context.attempts.iter().enumerate() {
         let field = format!("context.attempts[{i}]");
         if attempt.action.trim().is_empty() {
@@ -323,49 +311,39 @@ fn validate_context(context: &pb::HandoffContext, limits: &Limits, v: &mut Viola
     }
 }
 
+/// What a queue, skill or route name must be ([`is_name`]).
+const NAME_RULE: &str = "must be 1-128 letters, digits, '.', '_' or '-'";
+
 /// Checks a target; `field` is its path in the request.
 pub fn validate_target(target: &pb::Target, field: &str, v: &mut Violations) {
     match &target.kind {
         None => v.add(field, "must name a queue, phone_number, sip_uri or route"),
         Some(pb::target::Kind::Queue(queue)) => {
-            if !is_name(&queue.name) {
-                v.add(
-                    format!("{field}.queue.name"),
-                    "must be 1-128 letters, digits, '.', '_' or '-'",
-                );
-            }
+            v.require(
+                is_name(&queue.name),
+                format!("{field}.queue.name"),
+                NAME_RULE,
+            );
             for (i, skill) in queue.skills.iter().enumerate() {
-                if !is_name(skill) {
-                    v.add(
-                        format!("{field}.queue.skills[{i}]"),
-                        "must be 1-128 letters, digits, '.', '_' or '-'",
-                    );
-                }
-            }
-        }
-        Some(pb::target::Kind::PhoneNumber(number)) => {
-            if !is_e164(number) {
-                v.add(
-                    format!("{field}.phone_number"),
-                    "must be an E.164 number such as +14155550100",
+                v.require(
+                    is_name(skill),
+                    format!("{field}.queue.skills[{i}]"),
+                    NAME_RULE,
                 );
             }
         }
-        Some(pb::target::Kind::SipUri(uri)) => {
-            if !is_sip_uri(uri) {
-                v.add(
-                    format!("{field}.sip_uri"),
-                    "must be a sip: or sips: URI such as sip:agent@pbx.example.com",
-                );
-            }
-        }
+        Some(pb::target::Kind::PhoneNumber(number)) => v.require(
+            is_e164(number),
+            format!("{field}.phone_number"),
+            "must be an E.164 number such as +14155550100",
+        ),
+        Some(pb::target::Kind::SipUri(uri)) => v.require(
+            is_sip_uri(uri),
+            format!("{field}.sip_uri"),
+            "must be a sip: or sips: URI such as sip:agent@pbx.example.com",
+        ),
         Some(pb::target::Kind::Route(route)) => {
-            if !is_name(route) {
-                v.add(
-                    format!("{field}.route"),
-                    "must be 1-128 letters, digits, '.', '_' or '-'",
-                );
-            }
+            v.require(is_name(route), format!("{field}.route"), NAME_RULE)
         }
     }
 }
@@ -377,6 +355,25 @@ pub struct Violations(Vec<FieldViolation>);
 impl Violations {
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
         self.0.push(FieldViolation::new(field, description));
+    }
+
+    /// Adds a violation of `field` when it holds more than `max` `items`.
+    pub fn at_most(&mut self, field: &str, count: usize, max: usize, items: &str) {
+        if count > max {
+            self.add(field, format!("has {count} {items}; the limit is {max}"));
+        }
+    }
+
+    /// Adds the violation unless `holds`.
+    pub fn require(
+        &mut self,
+        holds: bool,
+        field: impl Into<String>,
+        description: impl Into<String>,
+    ) {
+        if !holds {
+            self.add(field, description);
+        }
     }
 
     /// Checks `value`, at `path`, against the rule of `field` (the table in

@@ -42,17 +42,7 @@ fn main() -> ExitCode {
     if misses {
         println!("\nmisses");
         for m in &report.misses {
-            println!(
-                "{} {:<16} {:<17} {} {}",
-                if m.false_positive { "FP" } else { "FN" },
-                m.id,
-                m.trigger.as_str(),
-                m.text,
-                m.evidence
-                    .as_deref()
-                    .map(|e| format!("[{e}]"))
-                    .unwrap_or_default()
-            );
+            println!("{m}");
         }
     }
     ExitCode::SUCCESS
