@@ -251,6 +251,16 @@ fn control_config(
             queue_target("demo", "overflow"),
         ],
     });
+    // The embedded desktop masks sensitive entities until an agent reveals
+    // one (audited), so it may have them in clear; other connectors get the
+    // default data policy.
+    config.data_policy.connectors.insert(
+        "queue".into(),
+        baton_control::disclosure::FieldForms {
+            sensitive_entities: Some(baton_control::disclosure::Form::Clear),
+            ..Default::default()
+        },
+    );
     config
 }
 
