@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use baton_connector_sdk::{
     Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
-    TransferEvents, TransferMode, TransferTarget,
+    TransferEvents, TransferMode, TransferNote, TransferTarget,
 };
 
 use crate::api::{ApiError, ConnectApi, Contact, Destination, QuickConnect};
@@ -51,14 +51,8 @@ pub struct ContactNote {
     pub followed: Option<String>,
 }
 
-impl ContactNote {
-    pub fn to_note(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    pub fn from_note(note: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(note)
-    }
+impl TransferNote for ContactNote {
+    const NOT_REPEATED: &'static str = "the contact was not moved again";
 }
 
 #[derive(Debug, Clone)]
@@ -429,24 +423,10 @@ impl Connector for ConnectConnector {
     /// it had not asked to move yet is moved now, by the same idempotent
     /// requests, never as a second contact.
     async fn resume(&self, transfer: Transfer, events: TransferEvents) {
-        let Some(note) = transfer.remembered.as_deref() else {
-            // Nothing was changed: the note comes before the first change.
-            self.start(transfer, events).await;
+        // Without a note nothing was changed: it comes before the first
+        // change.
+        let Some(note) = ContactNote::resumed(self, &transfer, &events).await else {
             return;
-        };
-        let note = match ContactNote::from_note(note) {
-            Ok(note) => note,
-            Err(error) => {
-                tracing::warn!(%error, "the transfer's note is unreadable; the contact is not moved again");
-                self.cancel(&transfer).await;
-                events
-                    .failed(
-                        FailureReason::Interrupted,
-                        "interrupted by a restart of the connector; its note is unreadable, so the contact was not moved again",
-                    )
-                    .await;
-                return;
-            }
         };
         match &note.followed {
             Some(followed) => {

@@ -14,7 +14,7 @@ pub mod connector;
 use std::future::Future;
 use std::sync::Arc;
 
-use baton_connector_sdk::{BoundConnector, NoFlags, RunnableConnector, Sections, ServeOptions};
+use baton_connector_sdk::{BoundConnector, NoFlags, RunnableConnector, ServeOptions};
 
 pub use config::ConnectConfig;
 pub use connector::ConnectConnector;
@@ -45,14 +45,7 @@ impl RunnableConnector for ConnectConfig {
     type Flags = NoFlags;
     type Bound = BoundConnector<ConnectConnector>;
 
-    fn sections(&mut self) -> Sections<'_, Self> {
-        Sections {
-            server: &mut self.server,
-            store: &mut self.store,
-            telemetry: &mut self.telemetry,
-            tls: &mut self.tls,
-        }
-    }
+    baton_connector_sdk::shared_sections!();
 
     fn with_environment(self) -> Self {
         self.with_aws_environment()

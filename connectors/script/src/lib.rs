@@ -14,7 +14,7 @@ use std::time::Duration;
 use baton_connector_sdk::config::{ConnectorDefaults, ServerConfig, StoreConfig, loopback};
 use baton_connector_sdk::{
     BoundConnector, Connector, ConnectorInfo, ContextMechanism, FailureReason, NoFlags,
-    RunnableConnector, Sections, ServeOptions, TargetKind, Transfer, TransferEvents, TransferMode,
+    RunnableConnector, ServeOptions, TargetKind, Transfer, TransferEvents, TransferMode,
     TransferTarget,
 };
 use serde::Deserialize;
@@ -163,14 +163,7 @@ impl RunnableConnector for ScriptConfig {
     type Flags = NoFlags;
     type Bound = BoundConnector<ScriptConnector>;
 
-    fn sections(&mut self) -> Sections<'_, Self> {
-        Sections {
-            server: &mut self.server,
-            store: &mut self.store,
-            telemetry: &mut self.telemetry,
-            tls: &mut self.tls,
-        }
-    }
+    baton_connector_sdk::shared_sections!();
 
     /// Parses every script (the record file is opened by `bind`).
     fn validate(&self) -> Result<(), String> {

@@ -117,7 +117,7 @@ pub use baton_service_kit::lifecycle::shutdown_signal;
 pub use beside::{HttpSide, SharedShutdown};
 pub use events::{TransferEventReceiver, TransferEvents};
 pub use info::ConnectorInfo;
-pub use note::{TransferNote, resume_from_note};
+pub use note::TransferNote;
 pub use pacing::Pacer;
 pub use run::{NoFlags, RunnableConnector, Sections, ServeConnector, run};
 pub use server::{BoundConnector, ServeOptions, bind, serve};

@@ -3,17 +3,24 @@
 //! A connector that can take a transfer over after a restart remembers,
 //! before anything leaves for its platform, what it is about to do
 //! ([`TransferEvents::remember`]). Most keep that note as a small JSON
-//! value: [`TransferNote`] writes and reads it, and [`resume_from_note`]
-//! does what every such `resume` begins with.
+//! value: [`TransferNote`] writes and reads it, and begins the `resume`
+//! that reads it ([`TransferNote::resumed`]).
+
+use std::future::Future;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{Connector, FailureReason, Transfer, TransferEvents};
 
-/// A note kept as JSON. Implement it with an empty `impl` for a
-/// serializable type.
-pub trait TransferNote: Serialize + DeserializeOwned {
+/// A note kept as JSON. Implement it for a serializable type by saying
+/// what a transfer whose note is unreadable is never done again.
+pub trait TransferNote: Serialize + DeserializeOwned + Send {
+    /// What is not done a second time when the note of a resumed transfer
+    /// is unreadable, for its FAILED detail: e.g. "the call was not
+    /// updated again".
+    const NOT_REPEATED: &'static str;
+
     /// The note's text for [`TransferEvents::remember`].
     fn to_note(&self) -> String {
         // A struct of strings, numbers and sets always serializes.
@@ -24,44 +31,45 @@ pub trait TransferNote: Serialize + DeserializeOwned {
     fn from_note(note: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(note)
     }
-}
 
-/// Begins [`Connector::resume`] for a connector whose note is a
-/// [`TransferNote`] remembered before anything leaves:
-///
-/// - no note: the previous process sent nothing, so the transfer is
-///   started afresh (`start`);
-/// - an unreadable note: nothing is done a second time; what the transfer
-///   holds is released (`cancel`) and it ends FAILED (INTERRUPTED), the
-///   detail saying what was `not_repeated` (e.g. "the call was not updated
-///   again").
-///
-/// Returns the note when there is one to go on from, `None` when the
-/// transfer is already dealt with.
-pub async fn resume_from_note<C: Connector, N: TransferNote>(
-    connector: &C,
-    transfer: &Transfer,
-    events: &TransferEvents,
-    not_repeated: &str,
-) -> Option<N> {
-    let Some(note) = transfer.remembered.as_deref() else {
-        connector.start(transfer.clone(), events.clone()).await;
-        return None;
-    };
-    match N::from_note(note) {
-        Ok(note) => Some(note),
-        Err(error) => {
-            tracing::warn!(%error, "the transfer's note is unreadable; {not_repeated}");
-            connector.cancel(transfer).await;
-            events
-                .failed(
-                    FailureReason::Interrupted,
-                    &format!(
-                        "interrupted by a restart of the connector; its note is unreadable, so {not_repeated}"
-                    ),
-                )
-                .await;
-            None
+    /// Begins [`Connector::resume`] for a connector that remembers this
+    /// note before anything leaves for its platform:
+    ///
+    /// - no note: the previous process sent nothing, so the transfer is
+    ///   started afresh (`start`);
+    /// - an unreadable note: nothing is done a second time; what the
+    ///   transfer holds is released (`cancel`) and it ends FAILED
+    ///   (INTERRUPTED), the detail ending with [`NOT_REPEATED`](Self::NOT_REPEATED).
+    ///
+    /// Returns the note when there is one to go on from, `None` when the
+    /// transfer is already dealt with.
+    fn resumed<C: Connector>(
+        connector: &C,
+        transfer: &Transfer,
+        events: &TransferEvents,
+    ) -> impl Future<Output = Option<Self>> + Send {
+        async move {
+            let Some(note) = transfer.remembered.as_deref() else {
+                connector.start(transfer.clone(), events.clone()).await;
+                return None;
+            };
+            match Self::from_note(note) {
+                Ok(note) => Some(note),
+                Err(error) => {
+                    let not_repeated = Self::NOT_REPEATED;
+                    tracing::warn!(%error, "the transfer's note is unreadable; {not_repeated}");
+                    connector.cancel(transfer).await;
+                    events
+                        .failed(
+                            FailureReason::Interrupted,
+                            &format!(
+                                "interrupted by a restart of the connector; its note is unreadable, so {not_repeated}"
+                            ),
+                        )
+                        .await;
+                    None
+                }
+            }
         }
     }
 }
@@ -82,7 +90,9 @@ mod tests {
         call: String,
     }
 
-    impl TransferNote for Sent {}
+    impl TransferNote for Sent {
+        const NOT_REPEATED: &'static str = "the call was not updated again";
+    }
 
     /// Records what the SDK called.
     #[derive(Default)]
@@ -121,13 +131,7 @@ mod tests {
     ) -> (Option<Sent>, Vec<&'static str>, Vec<StartTransferResponse>) {
         let connector = Recording::default();
         let (events, mut receiver) = TransferEvents::channel();
-        let note = resume_from_note::<_, Sent>(
-            &connector,
-            &transfer(remembered),
-            &events,
-            "the call was not updated again",
-        )
-        .await;
+        let note = Sent::resumed(&connector, &transfer(remembered), &events).await;
         // Only an ended transfer's events can be read to their end.
         let mut reported = Vec::new();
         if events.is_ended() {

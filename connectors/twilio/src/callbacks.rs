@@ -26,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use baton_connector_sdk::{FailureReason, TransferEvents};
+use baton_connector_sdk::{FailureReason, TransferEvents, TransferNote};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -77,14 +77,8 @@ pub struct CallNote {
     pub step: Step,
 }
 
-impl CallNote {
-    pub fn to_note(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    pub fn from_note(note: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(note)
-    }
+impl TransferNote for CallNote {
+    const NOT_REPEATED: &'static str = "the call was not updated again";
 }
 
 struct Watched {

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use baton_connector_sdk::{
     Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
-    TransferEvents, TransferMode, TransferTarget,
+    TransferEvents, TransferMode, TransferNote, TransferTarget,
 };
 use serde_json::{Map, Value, json};
 
@@ -291,25 +291,10 @@ impl Connector for TwilioConnector {
     /// came meanwhile, go on to this transfer); the call is never updated
     /// a second time.
     async fn resume(&self, transfer: Transfer, events: TransferEvents) {
-        let Some(note) = transfer.remembered.as_deref() else {
-            // Nothing was sent to Twilio: the note is remembered before
-            // the call update leaves.
-            self.start(transfer, events).await;
+        // Without a note nothing was sent to Twilio: the note is
+        // remembered before the call update leaves.
+        let Some(note) = CallNote::resumed(self, &transfer, &events).await else {
             return;
-        };
-        let note = match CallNote::from_note(note) {
-            Ok(note) => note,
-            Err(error) => {
-                tracing::warn!(%error, "the transfer's note is unreadable; the call is not updated again");
-                self.cancel(&transfer).await;
-                events
-                    .failed(
-                        FailureReason::Interrupted,
-                        "interrupted by a restart of the connector; its note is unreadable, so the call was not updated again",
-                    )
-                    .await;
-                return;
-            }
         };
         let keep = transfer
             .deadline

@@ -18,33 +18,23 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use baton_connector_sdk::{
-    BoundConnector, RunnableConnector, Sections, ServeConnector, ServeOptions,
+    BoundConnector, HttpSide, RunnableConnector, ServeOptions, SharedShutdown,
 };
-use baton_service_kit::tls::HttpListener;
-use tokio::net::TcpListener;
 
 pub use config::TwilioConfig;
 pub use connector::TwilioConnector;
 
 /// The connector with its gRPC and callback listeners bound.
+#[derive(Debug)]
 pub struct Bound {
     /// The ConnectorService address.
     pub grpc_addr: SocketAddr,
     /// The callback endpoint's local address.
     pub callbacks_addr: SocketAddr,
     connector: BoundConnector<TwilioConnector>,
-    listener: HttpListener,
+    callbacks_side: HttpSide,
     limits: baton_service_kit::http::HttpLimits,
     callbacks: Arc<callbacks::Callbacks>,
-}
-
-impl std::fmt::Debug for Bound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bound")
-            .field("grpc_addr", &self.grpc_addr)
-            .field("callbacks_addr", &self.callbacks_addr)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Validates `config` and binds both listeners (port 0 picks a free port);
@@ -53,18 +43,15 @@ pub async fn bind(config: TwilioConfig) -> anyhow::Result<Bound> {
     config
         .validate()
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
-    let listener = TcpListener::bind(config.callbacks.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.callbacks.listen))?;
-    let callbacks_addr = listener.local_addr()?;
     // Twilio signs its callbacks; it presents no client certificate.
-    let tls = config.tls.as_ref().map(|tls| tls.without_client_ca());
-    let listener = HttpListener::new(listener, tls.as_ref())?;
-    let public_url = config
-        .callbacks
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("{}://{callbacks_addr}", listener.scheme()));
+    let callbacks_side = HttpSide::bind(
+        "callbacks.listen",
+        config.callbacks.listen,
+        config.tls.as_ref(),
+    )
+    .await?;
+    let callbacks_addr = callbacks_side.addr;
+    let public_url = callbacks_side.url(config.callbacks.public_url.as_deref());
     let callbacks = callbacks::Callbacks::new(
         config.credentials.auth_token.clone(),
         public_url,
@@ -85,7 +72,7 @@ pub async fn bind(config: TwilioConfig) -> anyhow::Result<Bound> {
         grpc_addr: connector.addr,
         callbacks_addr,
         connector,
-        listener,
+        callbacks_side,
         limits,
         callbacks,
     })
@@ -97,39 +84,21 @@ impl Bound {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            stop.send_replace(true);
-        });
-        let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
+        let shutdown = SharedShutdown::new(shutdown);
         let http = baton_service_kit::http::serve(
-            self.listener,
+            self.callbacks_side.listener,
             self.callbacks.router(),
             self.limits,
-            wait(stopped.clone()),
+            shutdown.signalled(),
         );
-        let grpc = self.connector.serve(wait(stopped));
+        let grpc = self.connector.serve(shutdown.signalled());
         let (http, grpc) = tokio::join!(http, grpc);
         http?;
         grpc
     }
 }
 
-impl ServeConnector for Bound {
-    fn endpoints(&self) -> Vec<(String, SocketAddr)> {
-        self.connector.endpoints()
-    }
-
-    fn serve(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        Bound::serve(self, shutdown)
-    }
-}
+baton_connector_sdk::serve_connector!(Bound);
 
 /// The Twilio connector's own flag.
 #[derive(Debug, clap::Args)]
@@ -152,14 +121,7 @@ impl RunnableConnector for TwilioConfig {
     type Flags = TwilioFlags;
     type Bound = Bound;
 
-    fn sections(&mut self) -> Sections<'_, Self> {
-        Sections {
-            server: &mut self.server,
-            store: &mut self.store,
-            telemetry: &mut self.telemetry,
-            tls: &mut self.tls,
-        }
-    }
+    baton_connector_sdk::shared_sections!();
 
     fn apply_flags(&mut self, flags: TwilioFlags) {
         if let Some(listen) = flags.callbacks_listen {

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use baton_connector_sdk::{
     Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
-    TransferEvents, TransferMode, TransferTarget,
+    TransferEvents, TransferMode, TransferNote, TransferTarget,
 };
 use serde::{Deserialize, Serialize};
 
@@ -57,16 +57,10 @@ impl Delivery {
     pub fn created(&self) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_millis(self.created_ms)
     }
+}
 
-    /// The transfer's note for [`TransferEvents::remember`].
-    pub fn note(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
-    }
-
-    /// Reads a note written by [`note`](Self::note).
-    pub fn from_note(note: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(note)
-    }
+impl TransferNote for Delivery {
+    const NOT_REPEATED: &'static str = "nothing was delivered again";
 }
 
 #[derive(Debug, Clone)]
@@ -251,7 +245,7 @@ impl WebhookConnector {
         {
             let mut delivery = delivery.lock().await;
             delivery.accepted.insert(endpoint.name.clone());
-            events.remember(&delivery.note()).await;
+            events.remember(&delivery.to_note()).await;
         }
         events
             .context_delivered(&format!(
@@ -279,7 +273,7 @@ impl Connector for WebhookConnector {
         let delivery = Delivery::new(SystemTime::now());
         // Journalled before the first request leaves: a restart goes on
         // with this message rather than make another.
-        events.remember(&delivery.note()).await;
+        events.remember(&delivery.to_note()).await;
         self.deliver(&transfer, &events, delivery).await;
     }
 
@@ -287,31 +281,16 @@ impl Connector for WebhookConnector {
     /// message to the endpoints that had not accepted it yet, and the
     /// reports awaited again.
     async fn resume(&self, transfer: Transfer, events: TransferEvents) {
-        let Some(note) = transfer.remembered.as_deref() else {
-            // Nothing was posted: the note is journalled before the first
-            // request.
-            self.start(transfer, events).await;
+        // Without a note nothing was posted: the note is journalled
+        // before the first request.
+        let Some(delivery) = Delivery::resumed(self, &transfer, &events).await else {
             return;
         };
-        match Delivery::from_note(note) {
-            Ok(delivery) => {
-                tracing::info!(
-                    accepted = delivery.accepted.len(),
-                    "resuming a delivery begun before the connector restarted"
-                );
-                self.deliver(&transfer, &events, delivery).await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the transfer's note is unreadable; not delivered again");
-                self.cancel(&transfer).await;
-                events
-                    .failed(
-                        FailureReason::Interrupted,
-                        "interrupted by a restart of the connector; its delivery note is unreadable, so nothing was delivered again",
-                    )
-                    .await;
-            }
-        }
+        tracing::info!(
+            accepted = delivery.accepted.len(),
+            "resuming a delivery begun before the connector restarted"
+        );
+        self.deliver(&transfer, &events, delivery).await;
     }
 
     async fn cancel(&self, transfer: &Transfer) {

@@ -20,37 +20,27 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use baton_connector_sdk::{
-    BoundConnector, RunnableConnector, Sections, ServeConnector, ServeOptions,
+    BoundConnector, HttpSide, RunnableConnector, ServeOptions, SharedShutdown,
 };
 use baton_service_kit::metrics::MetricsEndpoint;
-use baton_service_kit::tls::HttpListener;
-use tokio::net::TcpListener;
 
 pub use config::WebhookConfig;
 pub use connector::WebhookConnector;
 pub use log::DeliveryLog;
 
 /// The connector with its gRPC and HTTP listeners bound.
+#[derive(Debug)]
 pub struct Bound {
     /// The ConnectorService address.
     pub grpc_addr: SocketAddr,
     /// The delivery log's HTTP address.
     pub http_addr: SocketAddr,
     connector: BoundConnector<WebhookConnector>,
-    http: HttpListener,
+    http: HttpSide,
     http_limits: baton_service_kit::http::HttpLimits,
     metrics: MetricsEndpoint,
     log: DeliveryLog,
     reports: Arc<report::Reports>,
-}
-
-impl std::fmt::Debug for Bound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bound")
-            .field("grpc_addr", &self.grpc_addr)
-            .field("http_addr", &self.http_addr)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Validates `config`, opens the delivery log and binds both listeners
@@ -62,20 +52,11 @@ pub async fn bind(config: WebhookConfig) -> anyhow::Result<Bound> {
         .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
     let log = DeliveryLog::open(&config.delivery_log)?;
     let http_listen = config.server.http_listen().map_err(anyhow::Error::msg)?;
-    let http = TcpListener::bind(http_listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("server.http_listen: cannot listen on {http_listen}: {e}"))?;
-    let http_addr = http.local_addr()?;
+    // Receivers post reports here with the endpoint's secret.
+    let http = HttpSide::bind("server.http_listen", http_listen, config.tls.as_ref()).await?;
+    let http_addr = http.addr;
     let metrics = MetricsEndpoint::bind(&config.metrics).await?;
-    // Receivers post reports here with the endpoint's secret, not with a
-    // client certificate: the same certificate, none asked for.
-    let tls = config.tls.as_ref().map(|tls| tls.without_client_ca());
-    let http = HttpListener::new(http, tls.as_ref())?;
-    let public_url = config
-        .server
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("{}://{http_addr}", http.scheme()));
+    let public_url = http.url(config.server.public_url.as_deref());
     let reports = report::Reports::new(
         config
             .endpoints
@@ -113,22 +94,15 @@ impl Bound {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            stop.send_replace(true);
-        });
-        let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
+        let shutdown = SharedShutdown::new(shutdown);
         let http = baton_service_kit::http::serve(
-            self.http,
+            self.http.listener,
             http::router(self.log, self.reports).merge(self.metrics.on_service_listener()),
             self.http_limits,
-            wait(stopped.clone()),
+            shutdown.signalled(),
         );
-        let metrics = self.metrics.serve(wait(stopped.clone()));
-        let grpc = self.connector.serve(wait(stopped));
+        let metrics = self.metrics.serve(shutdown.signalled());
+        let grpc = self.connector.serve(shutdown.signalled());
         let (http, metrics, grpc) = tokio::join!(http, metrics, grpc);
         http?;
         metrics?;
@@ -136,18 +110,7 @@ impl Bound {
     }
 }
 
-impl ServeConnector for Bound {
-    fn endpoints(&self) -> Vec<(String, SocketAddr)> {
-        self.connector.endpoints()
-    }
-
-    fn serve(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        Bound::serve(self, shutdown)
-    }
-}
+baton_connector_sdk::serve_connector!(Bound);
 
 /// The webhook connector's own flag.
 #[derive(Debug, clap::Args)]
@@ -169,14 +132,7 @@ impl RunnableConnector for WebhookConfig {
     type Flags = WebhookFlags;
     type Bound = Bound;
 
-    fn sections(&mut self) -> Sections<'_, Self> {
-        Sections {
-            server: &mut self.server,
-            store: &mut self.store,
-            telemetry: &mut self.telemetry,
-            tls: &mut self.tls,
-        }
-    }
+    baton_connector_sdk::shared_sections!();
 
     fn apply_flags(&mut self, flags: WebhookFlags) {
         if let Some(path) = flags.delivery_log {
