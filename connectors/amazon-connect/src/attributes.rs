@@ -118,6 +118,7 @@ mod tests {
 
     fn transfer(content: &str) -> Transfer {
         Transfer {
+            tenant: "acme".into(),
             handoff_id: "h-1".into(),
             attempt: 1,
             target: TransferTarget::Queue {

@@ -284,6 +284,7 @@ async fn a_cancelled_transfer_is_marked_on_the_contact() {
         .cancel_transfer(CancelTransferRequest {
             handoff_id: "h-cancel".into(),
             attempt: 1,
+            tenant: "acme".into(),
         })
         .await
         .expect("cancel")

@@ -137,6 +137,11 @@ pub struct ServerConfig<D> {
     /// (`header_read_timeout` 10s, `idle_timeout` 60s, `request_timeout`
     /// 30s, `max_connections` 1024).
     pub http: HttpLimits,
+    /// The tenants whose transfers this connector takes: a connector
+    /// dedicated to some tenants refuses any other's StartTransfer (and
+    /// CancelTransfer) with INVALID_ARGUMENT naming `tenant`, before the
+    /// connector sees it. Empty (the default): shared by every tenant.
+    pub tenants: Vec<String>,
     #[serde(skip)]
     defaults: PhantomData<fn() -> D>,
 }
@@ -151,6 +156,7 @@ impl<D: ConnectorDefaults> Default for ServerConfig<D> {
             http_listen: D::HTTP_LISTEN,
             public_url: None,
             http: HttpLimits::default(),
+            tenants: Vec::new(),
             defaults: PhantomData,
         }
     }
@@ -160,6 +166,16 @@ impl<D: ConnectorDefaults> ServerConfig<D> {
     /// Checks what serde cannot; the error names the key.
     pub fn check(&self) -> Result<(), String> {
         self.grpc.check("server.grpc")?;
+        // A tenant id as the control service's principals carry it.
+        if let Some(i) = self
+            .tenants
+            .iter()
+            .position(|t| t.is_empty() || t.len() > 128 || t.chars().any(char::is_control))
+        {
+            return Err(format!(
+                "server.tenants[{i}]: a tenant id is 1 to 128 bytes without control characters"
+            ));
+        }
         if D::HTTP_LISTEN.is_some() {
             return self.http.check("server.http");
         }
@@ -288,6 +304,19 @@ mod tests {
             toml::from_str("[http]\nmax_connections = 0").expect("parses");
         let error = server.check().expect_err("refused");
         assert!(error.starts_with("server.http.max_connections"), "{error}");
+    }
+
+    #[test]
+    fn a_connector_is_shared_unless_dedicated_to_valid_tenant_ids() {
+        assert!(ServerConfig::<Plain>::default().tenants.is_empty());
+        let server: ServerConfig<Plain> =
+            toml::from_str("tenants = [\"acme\", \"globex\"]").expect("parses");
+        assert_eq!(server.tenants, ["acme", "globex"]);
+        assert_eq!(server.check(), Ok(()));
+        let server: ServerConfig<Plain> =
+            toml::from_str("tenants = [\"acme\", \"\"]").expect("parses");
+        let error = server.check().expect_err("refused");
+        assert!(error.starts_with("server.tenants[1]:"), "{error}");
     }
 
     #[test]

@@ -30,8 +30,9 @@ use tokio::sync::oneshot;
 /// A transfer's identity: (handoff id, attempt).
 pub(crate) type Key = (String, u32);
 
-/// The schema version this SDK writes (`user_version`).
-const SCHEMA_VERSION: i32 = 1;
+/// The schema version this SDK writes (`user_version`); a journal of an
+/// earlier version is migrated when opened (see [`MIGRATIONS`]).
+const SCHEMA_VERSION: i32 = 2;
 /// How often the writer prunes what is no longer kept.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
@@ -52,6 +53,9 @@ CREATE TABLE transfers (
     updated_ms INTEGER NOT NULL,
     -- What the connector remembered (TransferEvents::remember).
     note TEXT,
+    -- The tenant whose customer it is; empty for a transfer journalled
+    -- before requests carried one (version 1).
+    tenant TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (handoff_id, attempt)
 ) WITHOUT ROWID;
 CREATE TABLE events (
@@ -64,10 +68,20 @@ CREATE TABLE events (
 ) WITHOUT ROWID;
 ";
 
+/// What takes a journal of version `n` (the index + 1) to `n + 1`, in the
+/// transaction that records the new version.
+const MIGRATIONS: &[&str] = &[
+    // 1 -> 2: transfers carry their tenant.
+    "ALTER TABLE transfers ADD COLUMN tenant TEXT NOT NULL DEFAULT '';",
+];
+
 /// One journalled transfer, as loaded at open.
 #[derive(Debug)]
 pub(crate) struct Journalled {
     pub(crate) key: Key,
+    /// The tenant whose customer it is (empty: journalled before requests
+    /// carried one).
+    pub(crate) tenant: String,
     pub(crate) request: StartTransferRequest,
     pub(crate) run_id: String,
     pub(crate) ended: bool,
@@ -82,6 +96,7 @@ enum Write {
     /// A new run of a transfer: its request and run id, no events yet.
     Run {
         key: Key,
+        tenant: String,
         request: Vec<u8>,
         run_id: String,
         ack: Ack,
@@ -130,7 +145,10 @@ impl Journal {
             create(path).map_err(|e| anyhow::anyhow!("transfer journal {shown}: {e}"))?;
         }
         let connection = sqlite_file::open_existing(path).map_err(|e| refused(&e))?;
-        check(&connection).map_err(|e| refused(&e))?;
+        let version = check(&connection).map_err(|e| refused(&e))?;
+        migrate(&connection, version).with_context(|| {
+            format!("transfer journal {shown}: cannot migrate it from version {version}")
+        })?;
         connection
             .pragma_update(None, "synchronous", "NORMAL")
             .and_then(|()| connection.busy_timeout(Duration::from_secs(5)))
@@ -168,16 +186,18 @@ impl Journal {
     }
 
     /// Records a new run of a transfer (its first, or a resumption after a
-    /// restart): its request and run id, forgetting the previous run's
-    /// events; the connector's note is kept.
+    /// restart): its tenant, request and run id, forgetting the previous
+    /// run's events; the connector's note is kept.
     pub(crate) async fn begin_run(
         &self,
         key: &Key,
+        tenant: &str,
         request: Vec<u8>,
         run_id: &str,
     ) -> anyhow::Result<()> {
         self.send(|ack| Write::Run {
             key: key.clone(),
+            tenant: tenant.to_owned(),
             request,
             run_id: run_id.to_owned(),
             ack,
@@ -224,15 +244,31 @@ fn create(path: &Path) -> Result<(), sqlite_file::FileError> {
     })
 }
 
-/// The file is a sound SQLite database that this SDK created, of the
-/// schema version it reads.
-fn check(connection: &Connection) -> Result<(), String> {
+/// The file is a sound SQLite database that this SDK created, of a
+/// schema version it reads or migrates; returns that version.
+fn check(connection: &Connection) -> Result<i32, String> {
     sqlite_file::verify(connection, TRANSFER_JOURNAL, None).map_err(|e| e.to_string())?;
     let (_, version) = sqlite_file::header(connection).map_err(|e| e.to_string())?;
-    if version != SCHEMA_VERSION {
+    if !(1..=SCHEMA_VERSION).contains(&version) {
         return Err(format!(
-            "schema version {version}, this connector reads version {SCHEMA_VERSION}"
+            "schema version {version}, this connector reads versions 1 to {SCHEMA_VERSION}"
         ));
+    }
+    Ok(version)
+}
+
+/// Brings a journal of `version` to [`SCHEMA_VERSION`], one step per
+/// transaction, so that a crash leaves it at one version or the next.
+fn migrate(connection: &Connection, version: i32) -> rusqlite::Result<()> {
+    for from in version..SCHEMA_VERSION {
+        let step = usize::try_from(from - 1)
+            .ok()
+            .and_then(|i| MIGRATIONS.get(i))
+            .ok_or_else(|| rusqlite::Error::InvalidQuery)?;
+        connection.execute_batch(&format!(
+            "BEGIN; {step} PRAGMA user_version = {}; COMMIT;",
+            from + 1
+        ))?;
     }
     Ok(())
 }
@@ -266,7 +302,8 @@ fn prune(connection: &Connection, now: SystemTime) -> rusqlite::Result<()> {
 fn load(connection: &Connection) -> anyhow::Result<Vec<Journalled>> {
     let mut transfers = Vec::new();
     let mut statement = connection.prepare(
-        "SELECT handoff_id, attempt, request, run_id, ended, updated_ms, note FROM transfers",
+        "SELECT handoff_id, attempt, request, run_id, ended, updated_ms, note, tenant \
+         FROM transfers",
     )?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
@@ -279,8 +316,15 @@ fn load(connection: &Connection) -> anyhow::Result<Vec<Journalled>> {
             )
         })?;
         let updated: i64 = row.get(5)?;
+        // A version 1 row has no tenant column value; its request may.
+        let tenant: String = row.get(7)?;
         transfers.push(Journalled {
             key,
+            tenant: if tenant.is_empty() {
+                request.tenant.clone()
+            } else {
+                tenant
+            },
             request,
             run_id: row.get(3)?,
             ended: row.get(4)?,
@@ -332,17 +376,19 @@ fn apply(connection: &Connection, write: Write) {
     let (result, ack) = match write {
         Write::Run {
             key,
+            tenant,
             request,
             run_id,
             ack,
         } => {
             let result = connection.unchecked_transaction().and_then(|transaction| {
                 transaction.execute(
-                    "INSERT INTO transfers (handoff_id, attempt, request, run_id, ended, updated_ms) \
-                     VALUES (?1, ?2, ?3, ?4, 0, ?5) \
+                    "INSERT INTO transfers \
+                     (handoff_id, attempt, request, run_id, ended, updated_ms, tenant) \
+                     VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6) \
                      ON CONFLICT (handoff_id, attempt) DO UPDATE SET request = ?3, run_id = ?4, \
-                     ended = 0, updated_ms = ?5",
-                    params![key.0, key.1, request, run_id, now],
+                     ended = 0, updated_ms = ?5, tenant = ?6",
+                    params![key.0, key.1, request, run_id, now, tenant],
                 )?;
                 transaction.execute(
                     "DELETE FROM events WHERE handoff_id = ?1 AND attempt = ?2",
@@ -478,7 +524,7 @@ mod tests {
             ..Default::default()
         };
         journal
-            .begin_run(&key, request.encode_to_vec(), "run-1")
+            .begin_run(&key, "acme", request.encode_to_vec(), "run-1")
             .await
             .expect("run");
         let event = StartTransferResponse {
@@ -493,11 +539,80 @@ mod tests {
         assert_eq!(loaded.len(), 1);
         let transfer = &loaded[0];
         assert_eq!(transfer.key, key);
+        assert_eq!(transfer.tenant, "acme");
         assert_eq!(transfer.request, request);
         assert_eq!(transfer.run_id, "run-1");
         assert!(!transfer.ended);
         assert_eq!(transfer.note.as_deref(), Some("dialog"));
         assert_eq!(transfer.events, [event]);
+    }
+
+    /// A journal as version 1 of this SDK created it, with one interrupted
+    /// transfer whose request carries no tenant and one whose does.
+    fn version_1_journal(path: &Path) {
+        const VERSION_1: &str = "
+            CREATE TABLE transfers (handoff_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+                request BLOB NOT NULL, run_id TEXT NOT NULL, ended INTEGER NOT NULL DEFAULT 0,
+                updated_ms INTEGER NOT NULL, note TEXT, PRIMARY KEY (handoff_id, attempt))
+                WITHOUT ROWID;
+            CREATE TABLE events (handoff_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+                sequence INTEGER NOT NULL, event BLOB NOT NULL,
+                PRIMARY KEY (handoff_id, attempt, sequence)) WITHOUT ROWID;";
+        sqlite_file::create(path, TRANSFER_JOURNAL, |connection| {
+            connection.execute_batch(&format!(
+                "BEGIN; PRAGMA user_version = 1; {VERSION_1} COMMIT;"
+            ))
+        })
+        .expect("created");
+        let connection = Connection::open(path).expect("opens");
+        let now = millis(SystemTime::now());
+        for (id, tenant) in [("old", ""), ("tagged", "acme")] {
+            let request = StartTransferRequest {
+                handoff_id: id.into(),
+                attempt: 1,
+                tenant: tenant.into(),
+                ..Default::default()
+            };
+            connection
+                .execute(
+                    "INSERT INTO transfers VALUES (?1, 1, ?2, 'r', 0, ?3, NULL)",
+                    params![id, request.encode_to_vec(), now],
+                )
+                .expect("inserted");
+        }
+    }
+
+    #[test]
+    fn a_version_1_journal_is_migrated_and_its_transfers_keep_what_tenant_they_knew() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("transfers.sqlite3");
+        version_1_journal(&path);
+        let (journal, loaded) = Journal::open(&path).expect("migrated");
+        let tenants: Vec<(&str, &str)> = loaded
+            .iter()
+            .map(|t| (t.key.0.as_str(), t.tenant.as_str()))
+            .collect();
+        assert_eq!(tenants, [("old", ""), ("tagged", "acme")]);
+        drop(journal);
+        let connection = Connection::open(&path).expect("opens");
+        let version: i32 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("read");
+        assert_eq!(version, SCHEMA_VERSION);
+        drop(connection);
+        Journal::open(&path).expect("opens again at the new version");
+    }
+
+    #[test]
+    fn a_journal_of_a_later_version_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("transfers.sqlite3");
+        create(&path).expect("created");
+        Connection::open(&path)
+            .and_then(|c| c.execute_batch("PRAGMA user_version = 99"))
+            .expect("later version");
+        let error = refusal(&path);
+        assert!(error.contains("schema version 99"), "{error}");
     }
 
     #[test]
@@ -517,7 +632,7 @@ mod tests {
         ] {
             connection
                 .execute(
-                    "INSERT INTO transfers VALUES (?1, 1, x'', 'r', ?2, ?3, NULL)",
+                    "INSERT INTO transfers VALUES (?1, 1, x'', 'r', ?2, ?3, NULL, 'acme')",
                     params![id, ended, updated],
                 )
                 .expect("inserted");

@@ -24,6 +24,7 @@ use tonic::{Request, Response, Status};
 
 use crate::config::{ServerConfig, StoreConfig};
 use crate::journal::{Journal, Journalled};
+use crate::server::tenants::TenantScope;
 use crate::transfers::Transfers;
 use crate::{Connector, ConnectorInfo};
 
@@ -55,6 +56,8 @@ pub struct ServeOptions {
     grpc: GrpcLimits,
     /// `Some(why)` while the connector cannot work (its own store fails).
     failing: Option<tokio::sync::watch::Receiver<Option<String>>>,
+    /// The tenants whose transfers it takes; every tenant when empty.
+    tenants: Vec<String>,
 }
 
 impl ServeOptions {
@@ -68,6 +71,7 @@ impl ServeOptions {
             drain_timeout: DRAIN_TIMEOUT,
             grpc: GrpcLimits::default(),
             failing: None,
+            tenants: Vec::new(),
         }
     }
 
@@ -83,9 +87,19 @@ impl ServeOptions {
             .tls(tls.cloned())
             .health_listen(server.health_listen)
             .drain_timeout(server.drain_timeout)
-            .grpc_limits(server.grpc.clone());
+            .grpc_limits(server.grpc.clone())
+            .tenants(server.tenants.clone());
         options.journal = store.journal();
         options
+    }
+
+    /// Dedicates the connector to these tenants: a StartTransfer or
+    /// CancelTransfer of any other is refused with INVALID_ARGUMENT naming
+    /// `tenant` before the connector sees it. Empty (the default): shared
+    /// by every tenant.
+    pub fn tenants(mut self, tenants: Vec<String>) -> Self {
+        self.tenants = tenants;
+        self
     }
 
     /// Connection limit and keepalive of the gRPC listener (the defaults
@@ -153,6 +167,7 @@ impl ServeOptions {
 
 struct Service<C> {
     info: ConnectorInfo,
+    tenants: TenantScope,
     transfers: Arc<Transfers<C>>,
     shutdown: CancellationToken,
 }
@@ -174,7 +189,9 @@ impl<C: Connector> ConnectorService for Service<C> {
         &self,
         request: Request<StartTransferRequest>,
     ) -> Result<Response<Self::StartTransferStream>, Status> {
-        let log = self.transfers.start(request.into_inner()).await?;
+        let request = request.into_inner();
+        self.tenants.admit(&request.tenant)?;
+        let log = self.transfers.start(request).await?;
         let shutdown = self.shutdown.clone();
         let stream = async_stream_events(log, shutdown);
         Ok(Response::new(Box::pin(stream)))
@@ -185,9 +202,10 @@ impl<C: Connector> ConnectorService for Service<C> {
         request: Request<CancelTransferRequest>,
     ) -> Result<Response<CancelTransferResponse>, Status> {
         let request = request.into_inner();
+        self.tenants.admit(&request.tenant)?;
         let outcome = self
             .transfers
-            .cancel(&request.handoff_id, request.attempt)
+            .cancel(&request.tenant, &request.handoff_id, request.attempt)
             .await;
         tracing::info!(handoff_id = %request.handoff_id, attempt = request.attempt, outcome = outcome.as_str_name(), "CancelTransfer");
         Ok(Response::new(CancelTransferResponse {
@@ -238,6 +256,7 @@ pub struct BoundConnector<C> {
     drain_timeout: Duration,
     grpc: GrpcLimits,
     failing: Option<tokio::sync::watch::Receiver<Option<String>>>,
+    tenants: TenantScope,
 }
 
 impl<C> std::fmt::Debug for BoundConnector<C> {
@@ -288,6 +307,7 @@ pub async fn bind<C: Connector>(
         drain_timeout: options.drain_timeout,
         grpc: options.grpc,
         failing: options.failing,
+        tenants: TenantScope::new(options.tenants),
     })
 }
 
@@ -318,6 +338,7 @@ impl<C: Connector> BoundConnector<C> {
         let stop = CancellationToken::new();
         let service = Service {
             info,
+            tenants: self.tenants,
             transfers: transfers.clone(),
             shutdown: stop.clone(),
         };
@@ -447,6 +468,8 @@ pub async fn serve<C: Connector>(
 ) -> anyhow::Result<()> {
     bind(connector, options).await?.serve(shutdown).await
 }
+
+mod tenants;
 
 #[cfg(test)]
 mod tests;

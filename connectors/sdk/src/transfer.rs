@@ -32,6 +32,9 @@ impl TransferTarget {
 /// One transfer, as given to [`Connector::start`].
 #[derive(Debug, Clone)]
 pub struct Transfer {
+    /// The tenant whose customer this is (never empty): a connector shared
+    /// by tenants keeps each one's records apart by it.
+    pub tenant: String,
     pub handoff_id: String,
     pub attempt: u32,
     pub target: TransferTarget,
@@ -57,6 +60,12 @@ impl Transfer {
         info: &ConnectorInfo,
     ) -> Result<Self, Status> {
         let mut violations = Vec::new();
+        if request.tenant.is_empty() {
+            violations.push(FieldViolation::new(
+                "tenant",
+                "is required: the tenant whose customer this is",
+            ));
+        }
         if request.handoff_id.is_empty() || request.handoff_id.len() > 64 {
             violations.push(FieldViolation::new(
                 "handoff_id",
@@ -140,6 +149,7 @@ impl Transfer {
             ));
         }
         Ok(Self {
+            tenant: request.tenant,
             handoff_id: request.handoff_id,
             attempt: request.attempt,
             target,

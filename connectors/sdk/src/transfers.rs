@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use baton_proto::connector::v1::{CancelOutcome, StartTransferRequest};
 use baton_proto::types::v1::FailureReason;
-use baton_service_kit::status::{retry_after, with_reason};
+use baton_service_kit::status::{FieldViolation, invalid_argument, retry_after, with_reason};
 use prost::Message;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +34,8 @@ pub const MAX_RUNNING_TRANSFERS: usize = 10_000;
 /// the journal, in a previous process).
 #[derive(Debug)]
 pub(crate) struct Running {
+    /// Whose transfer it is: only that tenant re-attaches or cancels it.
+    tenant: String,
     pub(crate) log: Arc<EventLog>,
     cancel: CancellationToken,
 }
@@ -53,6 +55,19 @@ struct Interrupted {
 enum Entry {
     Running(Arc<Running>),
     Interrupted(Arc<Interrupted>),
+}
+
+impl Entry {
+    /// Whether `tenant` may re-attach to or cancel the transfer: the tenant
+    /// it was started for, or any for one journalled before requests
+    /// carried a tenant (so that an upgrade does not strand it).
+    fn belongs_to(&self, tenant: &str) -> bool {
+        let recorded = match self {
+            Self::Running(running) => &running.tenant,
+            Self::Interrupted(interrupted) => &interrupted.request.tenant,
+        };
+        recorded.is_empty() || recorded == tenant
+    }
 }
 
 /// Every transfer this process runs or recently ran.
@@ -112,6 +127,7 @@ impl<C: Connector> Transfers<C> {
                     KEEP_ENDED.saturating_sub(transfer.updated.elapsed().unwrap_or_default());
                 self.forget_after(key.clone(), kept);
                 Entry::Running(Arc::new(Running {
+                    tenant: transfer.tenant,
                     log,
                     cancel: CancellationToken::new(),
                 }))
@@ -173,6 +189,17 @@ impl<C: Connector> Transfers<C> {
         let (entry, previous) = {
             let mut entries = self.lock();
             let previous = entries.get(&key).cloned();
+            if let Some(previous) = &previous
+                && !previous.belongs_to(&transfer.tenant)
+            {
+                return Err(invalid_argument(&[FieldViolation::new(
+                    "tenant",
+                    format!(
+                        "handoff {} attempt {} is another tenant's transfer",
+                        key.0, key.1
+                    ),
+                )]));
+            }
             match &previous {
                 Some(Entry::Running(existing)) => {
                     tracing::info!(handoff_id = %key.0, attempt = key.1, "StartTransfer repeated; following the existing transfer");
@@ -203,6 +230,7 @@ impl<C: Connector> Transfers<C> {
             }
             self.active.fetch_add(1, Ordering::SeqCst);
             let entry = Arc::new(Running {
+                tenant: transfer.tenant.clone(),
                 log: EventLog::new(self.journal_of(&key)),
                 cancel: CancellationToken::new(),
             });
@@ -210,7 +238,9 @@ impl<C: Connector> Transfers<C> {
             (entry, previous)
         };
         if let Some(journal) = &self.journal
-            && let Err(e) = journal.begin_run(&key, encoded, entry.log.run_id()).await
+            && let Err(e) = journal
+                .begin_run(&key, &transfer.tenant, encoded, entry.log.run_id())
+                .await
         {
             tracing::error!(error = format!("{e:#}"), handoff_id = %key.0, attempt = key.1, "transfer not journalled; refused");
             let mut entries = self.lock();
@@ -301,8 +331,14 @@ impl<C: Connector> Transfers<C> {
     /// `attempt` is 0): CANCELLED when one had not ended (a running one,
     /// or one interrupted by a restart, which is cleaned up and ends
     /// CANCELLED before this returns), ALREADY_ENDED when all had ended,
-    /// UNKNOWN when none is known.
-    pub(crate) async fn cancel(self: &Arc<Self>, handoff_id: &str, attempt: u32) -> CancelOutcome {
+    /// UNKNOWN when none is known. Another tenant's transfers are unknown
+    /// to `tenant`.
+    pub(crate) async fn cancel(
+        self: &Arc<Self>,
+        tenant: &str,
+        handoff_id: &str,
+        attempt: u32,
+    ) -> CancelOutcome {
         let id = handoff_id.to_owned();
         let attempts = if attempt == 0 {
             (id.clone(), 0)..=(id, u32::MAX)
@@ -313,7 +349,10 @@ impl<C: Connector> Transfers<C> {
         let mut interrupted = Vec::new();
         {
             let mut entries = self.lock();
-            for (key, entry) in entries.range_mut(attempts) {
+            let theirs = entries
+                .range_mut(attempts)
+                .filter(|(_, entry)| entry.belongs_to(tenant));
+            for (key, entry) in theirs {
                 match entry {
                     Entry::Running(running) if running.log.is_ended() => {
                         if outcome == CancelOutcome::Unknown {
@@ -329,6 +368,7 @@ impl<C: Connector> Transfers<C> {
                         // that a StartTransfer meanwhile sees the CANCELLED.
                         let stopped = stopped.clone();
                         *entry = Entry::Running(Arc::new(Running {
+                            tenant: stopped.request.tenant.clone(),
                             log: stopped.log.clone(),
                             cancel: CancellationToken::new(),
                         }));

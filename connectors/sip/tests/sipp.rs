@@ -349,6 +349,7 @@ async fn cancelling_a_ringing_transfer_cancels_the_invite() {
                 .cancel_transfer(baton_proto::connector::v1::CancelTransferRequest {
                     handoff_id: "h-cancel".into(),
                     attempt: 1,
+                    tenant: "acme".into(),
                 })
                 .await
                 .expect("CancelTransfer");

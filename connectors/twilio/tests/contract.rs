@@ -507,6 +507,7 @@ async fn a_cancelled_dial_puts_the_caller_on_hold_for_the_next_target() {
         .cancel_transfer(baton_proto::connector::v1::CancelTransferRequest {
             handoff_id: "h-cancel".into(),
             attempt: 1,
+            tenant: "acme".into(),
         })
         .await
         .expect("CancelTransfer")

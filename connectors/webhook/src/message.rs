@@ -109,6 +109,7 @@ mod tests {
 
     fn transfer() -> Transfer {
         Transfer {
+            tenant: "acme".into(),
             handoff_id: "h1".into(),
             attempt: 2,
             target: TransferTarget::Queue {

@@ -120,6 +120,7 @@ impl ConnectorClient {
             self.client().cancel_transfer(CancelTransferRequest {
                 handoff_id: handoff_id.into(),
                 attempt,
+                tenant: crate::requests::TENANT.into(),
             }),
         )
         .await

@@ -11,6 +11,11 @@ use baton_proto::connector::v1::{
 use baton_proto::types::v1 as pb;
 use prost::Message;
 
+/// The tenant of every request the kit sends, unless a check says
+/// otherwise: a connector under test serves it (shared, or dedicated to
+/// it with `--tenant`).
+pub const TENANT: &str = "conformance";
+
 /// A fresh handoff id, so that no two checks share a transfer (and a rerun
 /// against the same connector never meets an old one).
 pub fn new_handoff_id() -> String {
@@ -257,7 +262,7 @@ pub fn start_request(
     deadline: SystemTime,
 ) -> StartTransferRequest {
     StartTransferRequest {
-        tenant: "conformance".into(),
+        tenant: TENANT.into(),
         handoff_id: handoff_id.into(),
         attempt,
         target: Some(pb::Target { kind: Some(target) }),

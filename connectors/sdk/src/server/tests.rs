@@ -220,6 +220,7 @@ async fn after_the_drain_timeout_running_transfers_are_handed_over_through_the_j
         .cancel_transfer(CancelTransferRequest {
             handoff_id: "a".into(),
             attempt: 0,
+            tenant: "acme".into(),
         })
         .await
         .expect("cancel")
@@ -230,6 +231,7 @@ async fn after_the_drain_timeout_running_transfers_are_handed_over_through_the_j
         .cancel_transfer(CancelTransferRequest {
             handoff_id: "unknown".into(),
             attempt: 1,
+            tenant: "acme".into(),
         })
         .await
         .expect("cancel")
@@ -249,4 +251,105 @@ async fn bind_refuses_an_empty_journal_file_naming_it() {
     let error = format!("{error:#}");
     assert!(error.contains(&path.display().to_string()), "{error}");
     assert!(error.contains("empty"), "{error}");
+}
+
+fn of_tenant(tenant: &str, handoff_id: &str) -> StartTransferRequest {
+    StartTransferRequest {
+        tenant: tenant.into(),
+        ..request(handoff_id)
+    }
+}
+
+fn field_of(status: &Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_details_bad_request()
+        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_dedicated_connector_refuses_other_tenants_before_the_connector_sees_them() {
+    let (connector, release, cancels) = gated();
+    let (mut client, _channel, _stop, _served) =
+        serving(connector, options().tenants(vec!["acme".into()])).await;
+
+    for (tenant, handoff_id) in [("globex", "g"), ("", "none")] {
+        let refused = client
+            .start_transfer(of_tenant(tenant, handoff_id))
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{tenant:?}");
+        assert_eq!(field_of(&refused), ["tenant"], "{tenant:?}");
+        let refused = client
+            .cancel_transfer(CancelTransferRequest {
+                handoff_id: handoff_id.into(),
+                attempt: 0,
+                tenant: tenant.into(),
+            })
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{tenant:?}");
+    }
+
+    let mut accepted = client
+        .start_transfer(of_tenant("acme", "a"))
+        .await
+        .expect("acme is served")
+        .into_inner();
+    assert_eq!(
+        next(&mut accepted)
+            .await
+            .expect("ok")
+            .expect("ringing")
+            .kind(),
+        TransferEventKind::Ringing
+    );
+    release.notify_one();
+    assert!(cancels.lock().expect("cancels").is_empty());
+}
+
+#[tokio::test]
+async fn a_shared_connector_keeps_each_tenants_transfers_to_that_tenant() {
+    let (connector, _release, cancels) = gated();
+    let (mut client, _channel, _stop, _served) = serving(connector, options()).await;
+    let mut running = client
+        .start_transfer(of_tenant("acme", "a"))
+        .await
+        .expect("started")
+        .into_inner();
+    next(&mut running).await.expect("ok").expect("ringing");
+
+    // Another tenant naming the same handoff and attempt neither
+    // re-attaches to it nor cancels it.
+    let refused = client
+        .start_transfer(of_tenant("globex", "a"))
+        .await
+        .expect_err("another tenant's transfer");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(field_of(&refused), ["tenant"]);
+    let outcome = client
+        .cancel_transfer(CancelTransferRequest {
+            handoff_id: "a".into(),
+            attempt: 0,
+            tenant: "globex".into(),
+        })
+        .await
+        .expect("answered")
+        .into_inner();
+    assert_eq!(outcome.outcome(), CancelOutcome::Unknown);
+    assert!(cancels.lock().expect("cancels").is_empty());
+
+    // Its own tenant still cancels it.
+    let outcome = client
+        .cancel_transfer(CancelTransferRequest {
+            handoff_id: "a".into(),
+            attempt: 0,
+            tenant: "acme".into(),
+        })
+        .await
+        .expect("answered")
+        .into_inner();
+    assert_eq!(outcome.outcome(), CancelOutcome::Cancelled);
+    assert_eq!(*cancels.lock().expect("cancels"), ["a"]);
 }

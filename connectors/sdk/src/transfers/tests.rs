@@ -48,7 +48,10 @@ async fn beyond_the_running_bound_new_transfers_are_refused_with_retry_info() {
     // Re-attaching to a running transfer is never refused.
     transfers.start(request("a")).await.expect("re-attach");
     // An ended transfer frees its place.
-    assert_eq!(transfers.cancel("a", 1).await, CancelOutcome::Cancelled);
+    assert_eq!(
+        transfers.cancel("acme", "a", 1).await,
+        CancelOutcome::Cancelled
+    );
     for _ in 0..100 {
         if transfers.active() < 2 {
             break;
@@ -169,7 +172,7 @@ async fn after_a_restart_an_ended_transfer_replays_the_same_run_and_starts_nothi
     assert_eq!(follow(&log, usize::MAX).await, ran, "same run, same events");
     assert_eq!(calls.all(), ["start done-1"]);
     assert_eq!(
-        second.cancel("done-1", 0).await,
+        second.cancel("acme", "done-1", 0).await,
         CancelOutcome::AlreadyEnded
     );
 }
@@ -235,7 +238,10 @@ async fn a_fresh_transfer_remembers_nothing() {
     let transfers = Transfers::new(Arc::new(Resuming(Scripted(calls.clone()))), None);
     let log = transfers.start(request("held")).await.expect("started");
     follow(&log, 1).await;
-    assert_eq!(transfers.cancel("held", 1).await, CancelOutcome::Cancelled);
+    assert_eq!(
+        transfers.cancel("acme", "held", 1).await,
+        CancelOutcome::Cancelled
+    );
     follow(&log, usize::MAX).await;
     assert_eq!(calls.all(), ["start held", "cancel held remembering None"]);
 }
@@ -246,24 +252,39 @@ async fn cancel_tells_unknown_from_already_ended_from_cancelled() {
     let path = dir.path().join("transfers.sqlite3");
     let calls = Calls::default();
     let first = Transfers::new(Arc::new(Scripted(calls.clone())), open(&path));
-    assert_eq!(first.cancel("nobody", 0).await, CancelOutcome::Unknown);
-    assert_eq!(first.cancel("nobody", 1).await, CancelOutcome::Unknown);
+    assert_eq!(
+        first.cancel("acme", "nobody", 0).await,
+        CancelOutcome::Unknown
+    );
+    assert_eq!(
+        first.cancel("acme", "nobody", 1).await,
+        CancelOutcome::Unknown
+    );
 
     let done = first.start(request("done")).await.expect("started");
     follow(&done, usize::MAX).await;
-    assert_eq!(first.cancel("done", 1).await, CancelOutcome::AlreadyEnded);
-    assert_eq!(first.cancel("done", 2).await, CancelOutcome::Unknown);
+    assert_eq!(
+        first.cancel("acme", "done", 1).await,
+        CancelOutcome::AlreadyEnded
+    );
+    assert_eq!(
+        first.cancel("acme", "done", 2).await,
+        CancelOutcome::Unknown
+    );
 
     let running = first.start(request("running")).await.expect("started");
     follow(&running, 1).await;
-    assert_eq!(first.cancel("running", 0).await, CancelOutcome::Cancelled);
+    assert_eq!(
+        first.cancel("acme", "running", 0).await,
+        CancelOutcome::Cancelled
+    );
     let cancelled = follow(&running, usize::MAX).await;
     assert_eq!(
         kinds(&cancelled),
         [TransferEventKind::Ringing, TransferEventKind::Cancelled]
     );
     assert_eq!(
-        first.cancel("running", 1).await,
+        first.cancel("acme", "running", 1).await,
         CancelOutcome::AlreadyEnded
     );
 
@@ -271,14 +292,26 @@ async fn cancel_tells_unknown_from_already_ended_from_cancelled() {
     let before = follow(&held, 1).await;
     // A restart interrupts "held"; the next process knows all three.
     let second = Transfers::new(Arc::new(Scripted(calls.clone())), open(&path));
-    assert_eq!(second.cancel("nobody", 0).await, CancelOutcome::Unknown);
-    assert_eq!(second.cancel("done", 0).await, CancelOutcome::AlreadyEnded);
     assert_eq!(
-        second.cancel("running", 0).await,
+        second.cancel("acme", "nobody", 0).await,
+        CancelOutcome::Unknown
+    );
+    assert_eq!(
+        second.cancel("acme", "done", 0).await,
         CancelOutcome::AlreadyEnded
     );
-    assert_eq!(second.cancel("held", 0).await, CancelOutcome::Cancelled);
-    assert_eq!(second.cancel("held", 0).await, CancelOutcome::AlreadyEnded);
+    assert_eq!(
+        second.cancel("acme", "running", 0).await,
+        CancelOutcome::AlreadyEnded
+    );
+    assert_eq!(
+        second.cancel("acme", "held", 0).await,
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(
+        second.cancel("acme", "held", 0).await,
+        CancelOutcome::AlreadyEnded
+    );
     assert_eq!(
         calls.all().last().map(String::as_str),
         Some("cancel held remembering Some(\"dialog of held\")")
@@ -295,7 +328,10 @@ async fn cancel_tells_unknown_from_already_ended_from_cancelled() {
     assert_eq!(ended[0], before[0]);
     assert_eq!(ended[1].run_id, before[0].run_id);
     let third = Transfers::new(Arc::new(Scripted(calls.clone())), open(&path));
-    assert_eq!(third.cancel("held", 1).await, CancelOutcome::AlreadyEnded);
+    assert_eq!(
+        third.cancel("acme", "held", 1).await,
+        CancelOutcome::AlreadyEnded
+    );
     let log = third.start(request("held")).await.expect("replayed");
     assert_eq!(follow(&log, usize::MAX).await, ended);
     assert_eq!(
@@ -323,6 +359,37 @@ async fn a_draining_connector_refuses_new_transfers_and_lets_running_ones_end() 
         let transfers = transfers.clone();
         async move { transfers.drained(Duration::from_secs(5)).await }
     });
-    assert_eq!(transfers.cancel("a", 1).await, CancelOutcome::Cancelled);
+    assert_eq!(
+        transfers.cancel("acme", "a", 1).await,
+        CancelOutcome::Cancelled
+    );
     assert_eq!(drained.await.expect("drain"), 0);
+}
+
+#[tokio::test]
+async fn after_a_restart_an_interrupted_transfer_is_resumed_or_cancelled_by_its_tenant_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("transfers.sqlite3");
+    let calls = Calls::default();
+    let first = Transfers::new(Arc::new(Scripted(calls.clone())), open(&path));
+    let log = first.start(request("held")).await.expect("started");
+    follow(&log, 1).await;
+    drop(first);
+
+    let second = Transfers::new(Arc::new(Scripted(calls.clone())), open(&path));
+    let globex = StartTransferRequest {
+        tenant: "globex".into(),
+        ..request("held")
+    };
+    let refused = second.start(globex).await.expect_err("not globex's");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(refused.message().starts_with("tenant: "), "{refused:?}");
+    assert_eq!(
+        second.cancel("globex", "held", 0).await,
+        CancelOutcome::Unknown
+    );
+    assert_eq!(
+        second.cancel("acme", "held", 0).await,
+        CancelOutcome::Cancelled
+    );
 }

@@ -268,6 +268,7 @@ async fn an_answer_that_crosses_the_cancel_is_acknowledged_and_hung_up() {
 
 fn interrupted_transfer(note: Option<String>) -> Transfer {
     Transfer {
+        tenant: "acme".into(),
         handoff_id: "h-resume".into(),
         attempt: 1,
         target: TransferTarget::SipUri("sip:agent@127.0.0.1".into()),

@@ -323,6 +323,7 @@ mod tests {
 
     fn transfer(token: &str, screen_pop: &str, headers_json: &str) -> Transfer {
         Transfer {
+            tenant: "acme".into(),
             handoff_id: "h1".into(),
             attempt: 1,
             target: TransferTarget::SipUri("sip:agent@127.0.0.1".into()),

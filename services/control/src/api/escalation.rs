@@ -7,6 +7,7 @@ use baton_proto::handoff::v1::{AiOutcome, EvaluateEscalationRequest, EvaluateEsc
 use super::validate::{Limits, validate_evaluation};
 use crate::convert;
 use crate::domain::message::CustomerMessages;
+use crate::domain::routing::PerTenant;
 use crate::domain::{EscalationDecision, EscalationKind, FiredTrigger};
 use crate::error::ControlError;
 use crate::policy::PolicyEngine;
@@ -15,7 +16,7 @@ use crate::policy::PolicyEngine;
 /// size limits; no store and no connector, so it is tested as it is.
 pub(super) struct Escalation<'a> {
     pub policy: &'a PolicyEngine,
-    pub messages: &'a CustomerMessages,
+    pub messages: &'a PerTenant<CustomerMessages>,
     pub limits: &'a Limits,
 }
 
@@ -36,7 +37,12 @@ impl Escalation<'_> {
         let customer_message = match (&decision.customer_message, decision.escalate) {
             (_, false) => String::new(),
             (Some(message), true) => message.clone(),
-            (None, true) => self.messages.for_language(&request.language).0.to_owned(),
+            (None, true) => self
+                .messages
+                .for_tenant(tenant)
+                .for_language(&request.language)
+                .0
+                .to_owned(),
         };
         let decision = EscalationDecision {
             escalate: decision.escalate,
@@ -166,7 +172,7 @@ mod tests {
 
     struct Parts {
         policy: PolicyEngine,
-        messages: CustomerMessages,
+        messages: PerTenant<CustomerMessages>,
         limits: Limits,
     }
 
@@ -178,7 +184,9 @@ mod tests {
         fn with(settings: PolicySettings) -> Self {
             Self {
                 policy: PolicyEngine::new(&settings).expect("valid policy"),
-                messages: CustomerMessages::new(&BTreeMap::new(), "en").expect("messages"),
+                messages: PerTenant::shared(
+                    CustomerMessages::new(&BTreeMap::new(), "en").expect("messages"),
+                ),
                 limits: Limits::default(),
             }
         }
@@ -284,7 +292,7 @@ mod tests {
         assert!(decision.escalate);
         assert_eq!(
             decision.customer_message,
-            parts.messages.for_language("es-MX").0
+            parts.messages.for_tenant("acme").for_language("es-MX").0
         );
         assert!(decision.customer_message.starts_with("Le comunico"));
     }

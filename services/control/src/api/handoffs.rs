@@ -90,6 +90,7 @@ impl HandoffApi {
         let target = convert::types::requested_target_from(target);
         let plan = self
             .router
+            .for_tenant(&tenant)
             .plan(&target, intent, &conversation.language)
             .map_err(|unroutable| {
                 ControlError::InvalidArgument(vec![FieldViolation::new(
@@ -101,7 +102,10 @@ impl HandoffApi {
             .timeout
             .and_then(|t| Duration::try_from(t).ok())
             .unwrap_or(self.default_timeout);
-        let (message, language) = self.messages.for_language(&conversation.language);
+        let (message, language) = self
+            .messages
+            .for_tenant(&tenant)
+            .for_language(&conversation.language);
         let created_at_ms = now_ms();
         Ok(Handoff {
             id: uuid::Uuid::now_v7().to_string(),

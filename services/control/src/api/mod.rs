@@ -28,7 +28,7 @@ use tonic::{Request, Response, Status};
 
 use crate::dispatch::Dispatcher;
 use crate::domain::message::CustomerMessages;
-use crate::domain::routing::Router;
+use crate::domain::routing::{PerTenant, Router};
 use crate::domain::validate::Limits;
 use crate::error::ControlError;
 use crate::hub::EventHub;
@@ -42,8 +42,10 @@ pub struct HandoffApi {
     pub store: Arc<dyn HandoffStore>,
     pub hub: Arc<EventHub>,
     pub dispatcher: Arc<Dispatcher>,
-    pub router: Router,
-    pub messages: CustomerMessages,
+    /// Each tenant's routes (the shared ones for a tenant without its own).
+    pub router: PerTenant<Router>,
+    /// Each tenant's customer messages.
+    pub messages: PerTenant<CustomerMessages>,
     pub policy: Arc<PolicyEngine>,
     pub limits: Limits,
     pub default_timeout: Duration,

@@ -166,3 +166,6 @@ fn customer_messages(
         .unwrap_or(&shared.default_language);
     CustomerMessages::new(&translations, default_language)
 }
+
+#[cfg(test)]
+mod tests;

@@ -149,12 +149,14 @@ impl ConnectorPort for GrpcConnector {
 
     async fn cancel_transfer(
         &self,
+        tenant: &str,
         handoff_id: &str,
         attempt: u32,
     ) -> Result<CancelOutcome, String> {
         let request = self.request(wire::CancelTransferRequest {
             handoff_id: handoff_id.to_owned(),
             attempt,
+            tenant: tenant.to_owned(),
         });
         let response =
             tokio::time::timeout(self.call_timeout, self.client().cancel_transfer(request))

@@ -59,6 +59,7 @@ pub trait ConnectorPort: Send + Sync + std::fmt::Debug {
     /// `Err` when the connector did not confirm (no answer, or an error).
     async fn cancel_transfer(
         &self,
+        tenant: &str,
         handoff_id: &str,
         attempt: u32,
     ) -> Result<CancelOutcome, String>;
@@ -107,12 +108,12 @@ pub struct TransferRequest {
 pub struct TransferContext {
     pub reference: ContextReference,
     pub conversation: EncodedConversation,
-    pub context: EncodedContext,
     /// In the forms the data policy gives this connector.
-    pub capabilities: Vec<ContextCapability>,
+    pub context: EncodedContext,
     /// The fields the data policy leaves out (only by reference), as
     /// `omitted_fields` name them.
     pub withheld: Vec<String>,
+    pub capabilities: Vec<ContextCapability>,
 }
 
 /// A transfer's events, in the order the connector sends them, until it
@@ -307,9 +308,10 @@ impl Connector {
 
     pub async fn cancel_transfer(
         &self,
+        tenant: &str,
         handoff_id: &str,
         attempt: u32,
     ) -> Result<CancelOutcome, String> {
-        self.port.cancel_transfer(handoff_id, attempt).await
+        self.port.cancel_transfer(tenant, handoff_id, attempt).await
     }
 }

@@ -21,13 +21,14 @@ pub(super) const MAX_REATTACH_PAUSE: Duration = Duration::from_secs(2);
 pub(super) async fn fence(
     connector: &Connector,
     settings: &DispatchSettings,
+    tenant: &str,
     handoff_id: &str,
     number: u32,
     until: Instant,
 ) -> bool {
     let mut tries = 0;
     loop {
-        match connector.cancel_transfer(handoff_id, number).await {
+        match connector.cancel_transfer(tenant, handoff_id, number).await {
             Ok(outcome) => {
                 tracing::info!(handoff_id, connector = %connector.name, attempt = number, ?outcome, "transfer fenced");
                 return true;
@@ -51,12 +52,19 @@ impl Dispatcher {
     /// window: for cancels nothing waits on (the handoff was cancelled or
     /// its deadline passed), which must still reach a connector that is
     /// restarting.
-    pub(super) fn fence_in_background(&self, connector: &Connector, handoff_id: &str, number: u32) {
+    pub(super) fn fence_in_background(
+        &self,
+        connector: &Connector,
+        tenant: &str,
+        handoff_id: &str,
+        number: u32,
+    ) {
         let settings = self.dispatch.settings(&connector.name);
         let until = Instant::now() + settings.reattach_window;
-        let (connector, handoff_id) = (connector.clone(), handoff_id.to_owned());
+        let (connector, tenant, handoff_id) =
+            (connector.clone(), tenant.to_owned(), handoff_id.to_owned());
         tokio::spawn(async move {
-            fence(&connector, &settings, &handoff_id, number, until).await;
+            fence(&connector, &settings, &tenant, &handoff_id, number, until).await;
         });
     }
 }

@@ -214,21 +214,31 @@ impl Dispatcher {
             task.abort();
         }
         if let Some(attempt) = &handoff.current_attempt {
-            self.cancel_transfer(&handoff.id, attempt).await;
+            self.cancel_transfer(&handoff.tenant, &handoff.id, attempt)
+                .await;
         }
     }
 
     /// Cancels an attempt: tries once and waits for it, then, if the
     /// connector did not confirm, keeps trying in the background for up to
     /// the re-attach window (a restarting connector still gets it).
-    async fn cancel_transfer(&self, handoff_id: &str, attempt: &Attempt) {
+    async fn cancel_transfer(&self, tenant: &str, handoff_id: &str, attempt: &Attempt) {
         let Ok(connector) = self.registry.get(&attempt.planned.connector) else {
             return;
         };
         let settings = self.dispatch.settings(&connector.name);
         let now = Instant::now();
-        if !fence::fence(connector, &settings, handoff_id, attempt.number, now).await {
-            self.fence_in_background(connector, handoff_id, attempt.number);
+        if !fence::fence(
+            connector,
+            &settings,
+            tenant,
+            handoff_id,
+            attempt.number,
+            now,
+        )
+        .await
+        {
+            self.fence_in_background(connector, tenant, handoff_id, attempt.number);
         }
     }
 }

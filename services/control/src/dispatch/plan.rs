@@ -147,7 +147,8 @@ impl Dispatcher {
                 number,
                 planned: planned.clone(),
             };
-            self.cancel_transfer(&handoff.id, &attempt).await;
+            self.cancel_transfer(&handoff.tenant, &handoff.id, &attempt)
+                .await;
         }
         let failure = Failure::new(
             FailureReason::DeadlineExceeded,

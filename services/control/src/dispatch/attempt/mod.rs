@@ -359,6 +359,7 @@ impl AttemptRun<'_> {
         fence(
             self.connector,
             &self.settings,
+            &self.handoff.tenant,
             &self.handoff.id,
             self.attempt.number,
             self.deadline,

@@ -173,6 +173,7 @@ impl ConnectorPort for ScriptedConnector {
 
     async fn cancel_transfer(
         &self,
+        _tenant: &str,
         _handoff_id: &str,
         attempt: u32,
     ) -> Result<CancelOutcome, String> {
