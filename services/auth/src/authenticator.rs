@@ -205,47 +205,43 @@ mod tests {
 
     #[test]
     fn credential_comes_from_bearer_or_x_api_key() {
-        assert_eq!(
-            credential(&headers(&[("authorization", "Bearer abc")])),
-            Ok("abc")
-        );
-        assert_eq!(
-            credential(&headers(&[("authorization", "bearer  abc ")])),
-            Ok("abc")
-        );
-        assert_eq!(credential(&headers(&[("x-api-key", "bk_x")])), Ok("bk_x"));
-        assert_eq!(
-            credential(&headers(&[("x-api-key", "eyJhbGciOi.x.y")])),
-            Err(AuthError::Invalid("x-api-key holds no API key"))
-        );
-        assert_eq!(
-            credential(&headers(&[
-                ("authorization", "Bearer bk_x"),
-                ("x-api-key", "bk_x")
-            ])),
-            Ok("bk_x")
-        );
-        assert_eq!(credential(&headers(&[])), Err(AuthError::Missing));
-        assert_eq!(
-            credential(&headers(&[("authorization", "Basic abc")])),
-            Err(AuthError::Invalid("authorization scheme is not Bearer"))
-        );
-        assert_eq!(
-            credential(&headers(&[("authorization", "Bearer")])),
-            Err(AuthError::Invalid("authorization without a scheme"))
-        );
-        assert_eq!(
-            credential(&headers(&[
-                ("authorization", "Bearer a"),
-                ("x-api-key", "bk_b")
-            ])),
-            Err(AuthError::Invalid("several different credentials"))
-        );
+        let invalid = |why| Err(AuthError::Invalid(why));
         let long = format!("Bearer {}", "a".repeat(MAX_CREDENTIAL_BYTES));
-        assert_eq!(
-            credential(&headers(&[("authorization", &long)])),
-            Err(AuthError::Invalid("credential header too long"))
-        );
+        // The request's headers, and the credential taken from them.
+        type Case<'a> = (&'a [(&'static str, &'a str)], Result<&'a str, AuthError>);
+        let cases: [Case; 10] = [
+            (&[("authorization", "Bearer abc")], Ok("abc")),
+            (&[("authorization", "bearer  abc ")], Ok("abc")),
+            (&[("x-api-key", "bk_x")], Ok("bk_x")),
+            (
+                &[("x-api-key", "eyJhbGciOi.x.y")],
+                invalid("x-api-key holds no API key"),
+            ),
+            (
+                &[("authorization", "Bearer bk_x"), ("x-api-key", "bk_x")],
+                Ok("bk_x"),
+            ),
+            (&[], Err(AuthError::Missing)),
+            (
+                &[("authorization", "Basic abc")],
+                invalid("authorization scheme is not Bearer"),
+            ),
+            (
+                &[("authorization", "Bearer")],
+                invalid("authorization without a scheme"),
+            ),
+            (
+                &[("authorization", "Bearer a"), ("x-api-key", "bk_b")],
+                invalid("several different credentials"),
+            ),
+            (
+                &[("authorization", &long)],
+                invalid("credential header too long"),
+            ),
+        ];
+        for (pairs, expected) in cases {
+            assert_eq!(credential(&headers(pairs)), expected, "{pairs:?}");
+        }
     }
 
     #[test]

@@ -349,36 +349,41 @@ mod tests {
 
     #[test]
     fn bad_settings_name_their_key() {
-        let bad = |config: RateLimitConfig| config.validate().expect_err("refused").to_string();
         let base = RateLimitConfig::default();
-        assert!(
-            bad(RateLimitConfig {
-                requests_per_second: 0.0,
-                ..base.clone()
-            })
-            .starts_with("rate_limit.requests_per_second")
-        );
-        assert!(
-            bad(RateLimitConfig {
-                requests_per_second: f64::NAN,
-                ..base.clone()
-            })
-            .starts_with("rate_limit.requests_per_second")
-        );
-        assert!(
-            bad(RateLimitConfig {
-                burst: 0,
-                ..base.clone()
-            })
-            .starts_with("rate_limit.burst")
-        );
-        assert!(
-            bad(RateLimitConfig {
-                max_tenants: 0,
-                ..base
-            })
-            .starts_with("rate_limit.max_tenants")
-        );
+        let cases = [
+            (
+                RateLimitConfig {
+                    requests_per_second: 0.0,
+                    ..base.clone()
+                },
+                "rate_limit.requests_per_second",
+            ),
+            (
+                RateLimitConfig {
+                    requests_per_second: f64::NAN,
+                    ..base.clone()
+                },
+                "rate_limit.requests_per_second",
+            ),
+            (
+                RateLimitConfig {
+                    burst: 0,
+                    ..base.clone()
+                },
+                "rate_limit.burst",
+            ),
+            (
+                RateLimitConfig {
+                    max_tenants: 0,
+                    ..base
+                },
+                "rate_limit.max_tenants",
+            ),
+        ];
+        for (config, key) in cases {
+            let error = config.validate().expect_err("refused").to_string();
+            assert!(error.starts_with(key), "{error}");
+        }
     }
 
     #[test]

@@ -145,11 +145,8 @@ impl ControlMetrics {
                 }
             }
             EventKind::TargetFailed => {
-                let reason = record
-                    .failure
-                    .as_ref()
-                    .map(|failure| crate::convert::types::failure_reason_name(failure.reason))
-                    .unwrap_or("FAILURE_REASON_UNSPECIFIED");
+                let reason =
+                    reason_name(record.failure.as_ref()).unwrap_or("FAILURE_REASON_UNSPECIFIED");
                 self.fallbacks.add(
                     1,
                     &[
@@ -161,11 +158,7 @@ impl ControlMetrics {
             _ => {}
         }
         if record.state.is_terminal() {
-            let reason = handoff
-                .failure
-                .as_ref()
-                .map(|failure| crate::convert::types::failure_reason_name(failure.reason))
-                .unwrap_or("");
+            let reason = reason_name(handoff.failure.as_ref()).unwrap_or("");
             self.finished.add(
                 1,
                 &[
@@ -222,6 +215,11 @@ impl Drop for StreamGuard {
     fn drop(&mut self) {
         self.0.active_streams.add(-1, &[]);
     }
+}
+
+/// The contract's name of a failure's reason (`FAILURE_REASON_…`).
+fn reason_name(failure: Option<&crate::domain::Failure>) -> Option<&'static str> {
+    failure.map(|failure| crate::convert::types::failure_reason_name(failure.reason))
 }
 
 fn seconds(ms: i64) -> f64 {

@@ -3,12 +3,13 @@
 //! out without a handoff claimed twice, appends fenced by the lease, and
 //! the resume position of each attempt.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use baton_control::domain::{
     Attempt, ConnectorPosition, DEFAULT_TENANT, EventKind, HandoffState, NewEvent,
 };
-use baton_control::store::{NewLease, StoreError};
+use baton_control::store::{HandoffStore, NewLease, StoreError};
 
 use crate::{Backend, LONG, create_leased, handoff, unique};
 
@@ -20,6 +21,14 @@ contract_suite!(
     appends_are_fenced_by_the_lease,
     the_resume_position_is_per_attempt_and_connector_run,
 );
+
+/// Whether `owner` may renew its lease of `id`, that is, still holds it.
+async fn renews(store: &Arc<dyn HandoffStore>, id: &str, owner: &str) -> bool {
+    store
+        .renew_lease(DEFAULT_TENANT, id, owner, LONG)
+        .await
+        .expect("renew")
+}
 
 async fn a_lease_has_one_owner_until_released_or_expired(backend: &impl Backend) {
     let store = backend.open().await;
@@ -37,18 +46,8 @@ async fn a_lease_has_one_owner_until_released_or_expired(backend: &impl Backend)
         claimed_by("b").await.is_none(),
         "a holds it from the create"
     );
-    assert!(
-        store
-            .renew_lease(DEFAULT_TENANT, id, "a", LONG)
-            .await
-            .expect("a renews")
-    );
-    assert!(
-        !store
-            .renew_lease(DEFAULT_TENANT, id, "b", LONG)
-            .await
-            .expect("b cannot renew")
-    );
+    assert!(renews(&store, id, "a").await, "a renews");
+    assert!(!renews(&store, id, "b").await, "b cannot renew");
 
     // Released: the next claim takes it.
     store
@@ -62,12 +61,7 @@ async fn a_lease_has_one_owner_until_released_or_expired(backend: &impl Backend)
         .expect("a releases");
     let claimed = claimed_by("b").await.expect("b claimed it");
     assert_eq!(claimed.state, HandoffState::Pending);
-    assert!(
-        !store
-            .renew_lease(DEFAULT_TENANT, id, "a", LONG)
-            .await
-            .expect("a lost it")
-    );
+    assert!(!renews(&store, id, "a").await, "a lost it");
     assert!(claimed_by("a").await.is_none(), "b's now");
 
     // Expired: another owner takes over, and the old owner cannot renew.
@@ -79,18 +73,8 @@ async fn a_lease_has_one_owner_until_released_or_expired(backend: &impl Backend)
         orphans.iter().any(|x| x.id == brief.id),
         "an expired lease is an orphan"
     );
-    assert!(
-        !store
-            .renew_lease(DEFAULT_TENANT, &brief.id, "a", LONG)
-            .await
-            .expect("taken over")
-    );
-    assert!(
-        store
-            .renew_lease(DEFAULT_TENANT, &brief.id, "c", LONG)
-            .await
-            .expect("c renews")
-    );
+    assert!(!renews(&store, &brief.id, "a").await, "taken over");
+    assert!(renews(&store, &brief.id, "c").await, "c renews");
 }
 
 async fn a_retried_create_takes_no_lease(backend: &impl Backend) {
@@ -106,18 +90,8 @@ async fn a_retried_create_takes_no_lease(backend: &impl Backend) {
         .await
         .expect("create again");
     assert!(again.created_event.is_none());
-    assert!(
-        !store
-            .renew_lease(DEFAULT_TENANT, &h.id, "b", LONG)
-            .await
-            .expect("renew")
-    );
-    assert!(
-        store
-            .renew_lease(DEFAULT_TENANT, &h.id, "a", LONG)
-            .await
-            .expect("renew")
-    );
+    assert!(!renews(&store, &h.id, "b").await, "renew");
+    assert!(renews(&store, &h.id, "a").await, "renew");
 }
 
 async fn an_ended_handoff_has_no_lease(backend: &impl Backend) {
@@ -128,12 +102,7 @@ async fn an_ended_handoff_has_no_lease(backend: &impl Backend) {
         .append(DEFAULT_TENANT, &h.id, NewEvent::new(EventKind::Cancelled))
         .await
         .expect("cancel");
-    assert!(
-        !store
-            .renew_lease(DEFAULT_TENANT, &h.id, "a", LONG)
-            .await
-            .expect("renew")
-    );
+    assert!(!renews(&store, &h.id, "a").await, "renew");
     let orphans = store.claim_orphans("b", LONG, 100).await.expect("claim");
     assert!(!orphans.iter().any(|x| x.id == h.id));
 }
