@@ -135,9 +135,7 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
         )
         .with_lease_ttl(config.store.lease_ttl)
         .with_dispatch(config.dispatch.clone())
-        .with_data_policy(
-            crate::disclosure::DataPolicy::new(&config).map_err(anyhow::Error::msg)?,
-        ),
+        .with_data_policy(crate::disclosure::DataPolicy::new(&config).map_err(anyhow::Error::msg)?),
     );
     let api = HandoffApi {
         store: store.clone(),
