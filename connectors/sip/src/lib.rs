@@ -28,9 +28,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use baton_connector_sdk::{
-    BoundConnector, RunnableConnector, Sections, ServeConnector, ServeOptions,
-};
+use baton_connector_sdk::{BoundConnector, RunnableConnector, ServeOptions};
 use baton_sip_stack::Transfers;
 use baton_sip_stack::stack::SipStack;
 
@@ -95,18 +93,7 @@ impl Bound {
     }
 }
 
-impl ServeConnector for Bound {
-    fn endpoints(&self) -> Vec<(String, SocketAddr)> {
-        self.connector.endpoints()
-    }
-
-    fn serve(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        Bound::serve(self, shutdown)
-    }
-}
+baton_connector_sdk::serve_connector!(Bound);
 
 /// The SIP connector's own flag.
 #[derive(Debug, clap::Args)]
@@ -126,14 +113,7 @@ impl RunnableConnector for SipConfig {
     type Flags = SipFlags;
     type Bound = Bound;
 
-    fn sections(&mut self) -> Sections<'_, Self> {
-        Sections {
-            server: &mut self.server,
-            store: &mut self.store,
-            telemetry: &mut self.telemetry,
-            tls: &mut self.tls,
-        }
-    }
+    baton_connector_sdk::shared_sections!();
 
     fn apply_flags(&mut self, flags: SipFlags) {
         if let Some(bind) = flags.sip_bind {
