@@ -8,7 +8,7 @@
 use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
-use baton_conformance::{Profile, Subject};
+use baton_conformance::Subject;
 use baton_proto::connector::v1::connector_service_server::{
     ConnectorService, ConnectorServiceServer,
 };
@@ -17,7 +17,7 @@ use baton_proto::types::v1::{FailureReason, TargetKind, TransferMode, target};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::common::check;
+use crate::common::{check, profile};
 
 struct Broken;
 
@@ -93,22 +93,6 @@ impl ConnectorService for Broken {
 
 use tokio_stream::StreamExt as _;
 
-const PROFILE: &str = r#"
-settle = "200ms"
-grace = "500ms"
-deadline = "200ms"
-transfer_timeout = "3s"
-
-[[targets]]
-queue = "support"
-expect = "connects"
-
-[[targets]]
-queue = "hold"
-expect = "holds"
-holds_after = "ringing"
-"#;
-
 #[tokio::test]
 async fn a_broken_connector_fails_the_checks_it_breaks() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -120,7 +104,7 @@ async fn a_broken_connector_fails_the_checks_it_breaks() {
             .add_service(ConnectorServiceServer::new(Broken))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-    let profile = Profile::from_toml(PROFILE).expect("profile");
+    let profile = profile("broken", &[]);
     let report = tokio::time::timeout(
         Duration::from_secs(120),
         check(Subject::Address(format!("http://{address}")), &profile),

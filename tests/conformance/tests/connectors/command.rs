@@ -7,6 +7,13 @@ use tokio::process::Command;
 
 const KIT: &str = env!("CARGO_BIN_EXE_baton-conformance");
 
+/// Runs the kit as `command` says: its exit status and its report (stdout).
+async fn run_kit(command: &mut Command) -> (Option<i32>, String) {
+    let output = command.output().await.expect("runs");
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    (output.status.code(), report)
+}
+
 fn python_example() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../connectors/examples/python/connector.py")
@@ -24,21 +31,20 @@ async fn a_conforming_connector_exits_0_and_gets_junit_xml() {
     let profile = dir.path().join("profile.toml");
     std::fs::write(&profile, "drain = \"1s\"\n").expect("profile written");
     let journal = dir.path().join("journal");
-    let output = Command::new(KIT)
-        .args(["--connects", "queue:support", "--fails", "queue:busy"])
-        .args(["--holds", "sip_uri:sip:hold@127.0.0.1", "--junit"])
-        .arg(&junit)
-        .arg("--profile")
-        .arg(&profile)
-        .args(["--launch", "python3", &python_example()])
-        .args(["--listen", "127.0.0.1:0", "--drain-timeout", "1"])
-        .arg("--data-dir")
-        .arg(&journal)
-        .output()
-        .await
-        .expect("runs");
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{report}");
+    let (status, report) = run_kit(
+        Command::new(KIT)
+            .args(["--connects", "queue:support", "--fails", "queue:busy"])
+            .args(["--holds", "sip_uri:sip:hold@127.0.0.1", "--junit"])
+            .arg(&junit)
+            .arg("--profile")
+            .arg(&profile)
+            .args(["--launch", "python3", &python_example()])
+            .args(["--listen", "127.0.0.1:0", "--drain-timeout", "1"])
+            .arg("--data-dir")
+            .arg(&journal),
+    )
+    .await;
+    assert_eq!(status, Some(0), "{report}");
     assert!(report.contains("PASS shutdown.drains"), "{report}");
     assert!(
         report.contains("PASS restart.recovers_from_journal"),
@@ -64,23 +70,22 @@ async fn a_failing_check_makes_the_exit_status_1_and_missing_samples_are_skipped
     // The script connector connects every target, so a sample said to fail
     // fails its checks; what needs a missing sample (one that holds, a SIP
     // URI) is skipped, not passed.
-    let output = Command::new(KIT)
-        .args(["--fails", "queue:support"])
-        .arg("--junit")
-        .arg(&junit)
-        .args([
-            "--launch",
-            &baton_tests::binary("baton-connector-script")
-                .display()
-                .to_string(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .await
-        .expect("runs");
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(1), "{report}");
+    let (status, report) = run_kit(
+        Command::new(KIT)
+            .args(["--fails", "queue:support"])
+            .arg("--junit")
+            .arg(&junit)
+            .args([
+                "--launch",
+                &baton_tests::binary("baton-connector-script")
+                    .display()
+                    .to_string(),
+                "--listen",
+                "127.0.0.1:0",
+            ]),
+    )
+    .await;
+    assert_eq!(status, Some(1), "{report}");
     assert!(report.contains("\nFAIL "), "{report}");
     assert!(report.contains("PASS context.oversize_refused"), "{report}");
     for skipped in [

@@ -1,6 +1,6 @@
 //! Running the kit and judging its report.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use baton_conformance::{Launched, Outcome, Profile, Report, Subject, run};
 
@@ -77,6 +77,39 @@ pub fn assert_report(report: &Report, known_failures: &[&str], skips: &[&str], l
 
 pub fn bin(name: &str) -> String {
     baton_tests::binary(name).display().to_string()
+}
+
+/// The command line that starts the workspace's `binary` on `config`.
+pub fn with_config(binary: &str, config: &Path) -> Vec<String> {
+    vec![bin(binary), "--config".into(), config.display().to_string()]
+}
+
+/// Writes a connector's config to `dir/{file_name}`: its journal under
+/// `dir/data` (so that the restart check finds its transfers) and a 1 s
+/// drain (the `drain` of every profile here), then `rest`.
+pub fn write_config(dir: &Path, file_name: &str, rest: &str) -> PathBuf {
+    let path = dir.join(file_name);
+    let journal = format!(
+        "data_dir = {:?}\ndrain_timeout = \"1s\"\n",
+        dir.join("data").display().to_string()
+    );
+    std::fs::write(&path, journal + rest)
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
+}
+
+/// The profile `tests/profiles/{name}.toml`, each `{placeholder}` in it
+/// replaced by its value (the ports of the far ends a test started).
+pub fn profile(name: &str, values: &[(&str, u16)]) -> Profile {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/profiles")
+        .join(format!("{name}.toml"));
+    let mut text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    for (placeholder, value) in values {
+        text = text.replace(&format!("{{{placeholder}}}"), &value.to_string());
+    }
+    Profile::from_toml(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 pub fn is_pass(report: &Report, id: &str) -> bool {

@@ -2,36 +2,13 @@
 
 use std::path::PathBuf;
 
-use baton_conformance::Profile;
-
-use crate::common::{assert_report, check_launched};
-
-const PROFILE: &str = r#"
-settle = "300ms"
-grace = "3s"
-# The connector is launched with --drain-timeout 1.
-drain = "1s"
-
-[[targets]]
-queue = "support"
-expect = "connects"
-
-[[targets]]
-sip_uri = "sip:busy@127.0.0.1"
-expect = "fails"
-reason = "busy"
-
-[[targets]]
-queue = "hold"
-expect = "holds"
-holds_after = "ringing"
-"#;
+use crate::common::{assert_report, check_launched, profile};
 
 #[tokio::test]
 async fn the_python_example_conforms() {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../connectors/examples/python/connector.py");
-    let profile = Profile::from_toml(PROFILE).expect("profile");
+    let profile = profile("python", &[]);
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("connector.log");
     // Its journal in the temp dir: the restart check starts the same

@@ -7,45 +7,24 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use baton_conformance::{Profile, Subject};
+use baton_conformance::Subject;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::common::{assert_report, bin, check, launch};
+use crate::common::{assert_report, check, launch, profile, with_config, write_config};
 
-const PROFILE: &str = r#"
-settle = "300ms"
-grace = "3s"
-# The connector under test drains for 1s on SIGTERM.
-drain = "1s"
-
-[[targets]]
-queue = "sales"
-expect = "connects"
-
-[[targets]]
-queue = "nobody"
-expect = "fails"
-reason = "no_agents"
-
-[[targets]]
-queue = "support"
-expect = "holds"
-holds_after = "offered"
-"#;
-
-/// One HTTP/1.1 request to the desktop API; the status and body.
-async fn http(
+/// One HTTP/1.1 request to the desktop API as its page sends it (the
+/// session cookie and the session's CSRF token); the status, the session
+/// cookie set (at sign-in) and the body.
+async fn http_with_cookie(
     addr: SocketAddr,
     method: &str,
     path: &str,
     session: Option<&str>,
     body: &str,
-) -> anyhow::Result<(u16, String)> {
+) -> anyhow::Result<(u16, Option<String>, String)> {
     let mut stream = TcpStream::connect(addr).await?;
-    let authorization = session
-        .map(|s| format!("Authorization: Bearer {s}\r\n"))
-        .unwrap_or_default();
+    let authorization = session.map(session_headers).unwrap_or_default();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{authorization}\r\n{body}",
         body.len()
@@ -62,24 +41,63 @@ async fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .with_context(|| format!("no status line in {response:?}"))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+    let cookie = head
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .find(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .and_then(|(_, value)| value.strip_prefix("baton_desk_session="))
+        .and_then(|value| value.split(';').next())
+        .map(str::to_owned);
+    Ok((status, cookie, body.to_owned()))
+}
+
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    session: Option<&str>,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
+    let (status, _, body) = http_with_cookie(addr, method, path, session, body).await?;
     Ok((status, body))
 }
 
-/// Signs an agent in with `skills` and makes them available.
-async fn sign_in(addr: SocketAddr, id: &str, skills: &[&str]) -> anyhow::Result<String> {
-    let body = serde_json::json!({ "agent_id": id, "skills": skills }).to_string();
-    let (status, body) = http(addr, "POST", "/api/sessions", None, &body).await?;
+/// What the desktop page sends with a request: its session cookie and
+/// the session's CSRF token.
+fn session_headers(session: &str) -> String {
+    format!(
+        "Cookie: baton_desk_session={session}\r\nX-CSRF-Token: {}\r\n",
+        baton_connector_queue::session::csrf_token(session)
+    )
+}
+
+/// Gives the agent an account of the kit's tenant with `skills`, signs
+/// them in and makes them available.
+async fn sign_in(
+    addr: SocketAddr,
+    accounts: &std::path::Path,
+    id: &str,
+    skills: &[&str],
+) -> anyhow::Result<String> {
+    use baton_connector_queue::accounts::{Account, Role, add_account};
+    let account = Account {
+        name: id.into(),
+        display_name: None,
+        role: Role::Agent,
+        tenants: vec![baton_conformance::requests::TENANT.into()],
+        skills: skills.iter().map(|s| (*s).to_owned()).collect(),
+        contact: String::new(),
+        password: String::new(),
+    };
+    add_account(accounts, account, "pw").map_err(anyhow::Error::msg)?;
+    let body = serde_json::json!({ "name": id, "password": "pw" }).to_string();
+    let (status, session, body) =
+        http_with_cookie(addr, "POST", "/api/sessions", None, &body).await?;
     if status != 200 {
         bail!("sign-in answered {status}: {body}");
     }
-    let session = serde_json::from_str::<serde_json::Value>(&body)?["session"]
-        .as_str()
-        .context("no session")?
-        .to_owned();
+    let session = session.context("no session cookie")?;
     let (status, body) = http(
         addr,
         "PUT",
@@ -94,6 +112,18 @@ async fn sign_in(addr: SocketAddr, id: &str, skills: &[&str]) -> anyhow::Result<
     Ok(session)
 }
 
+/// The signed-in agent's `action` (accept, wrap-up…) on handoff `id`.
+async fn act_on(
+    addr: SocketAddr,
+    session: &str,
+    id: &str,
+    action: &str,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
+    let path = format!("/api/handoffs/{id}/{action}");
+    http(addr, "POST", &path, Some(session), body).await
+}
+
 /// The agent who answers: follows their desktop's live view (Server-Sent
 /// Events), accepts each offer and wraps up each active contact.
 async fn answer_everything(addr: SocketAddr, session: String) -> anyhow::Result<()> {
@@ -101,7 +131,8 @@ async fn answer_everything(addr: SocketAddr, session: String) -> anyhow::Result<
     for _ in 0..20 {
         let mut stream = TcpStream::connect(addr).await?;
         let request = format!(
-            "GET /api/agent/events?session={session} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+            "GET /api/agent/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{}\r\n",
+            session_headers(&session)
         );
         stream.write_all(request.as_bytes()).await?;
         let mut lines = BufReader::new(stream).lines();
@@ -112,25 +143,13 @@ async fn answer_everything(addr: SocketAddr, session: String) -> anyhow::Result<
             let Ok(view) = serde_json::from_str::<serde_json::Value>(data.trim()) else {
                 continue;
             };
+            // Best effort: what failed shows again in the next view.
             if let Some(id) = view["offer"]["handoff_id"].as_str() {
-                let _ = http(
-                    addr,
-                    "POST",
-                    &format!("/api/handoffs/{id}/accept"),
-                    Some(&session),
-                    "",
-                )
-                .await;
+                let _ = act_on(addr, &session, id, "accept", "").await;
             }
             if let Some(id) = view["active"]["handoff_id"].as_str() {
-                let _ = http(
-                    addr,
-                    "POST",
-                    &format!("/api/handoffs/{id}/wrap-up"),
-                    Some(&session),
-                    r#"{"disposition":"resolved","notes":"conformance"}"#,
-                )
-                .await;
+                let wrap_up = r#"{"disposition":"resolved","notes":"conformance"}"#;
+                let _ = act_on(addr, &session, id, "wrap-up", wrap_up).await;
             }
         }
     }
@@ -140,15 +159,13 @@ async fn answer_everything(addr: SocketAddr, session: String) -> anyhow::Result<
 #[tokio::test]
 async fn the_queue_connector_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("queue.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
+    let accounts = dir.path().join("desk-accounts.toml");
+    let config = write_config(
+        dir.path(),
+        "queue.toml",
+        &(r#"
 grpc_listen = "127.0.0.1:0"
 http_listen = "127.0.0.1:0"
-data_dir = {data:?}
-drain_timeout = "1s"
 # The agent who never answers keeps each offer for the whole run.
 offer_timeout = "10m"
 
@@ -163,35 +180,29 @@ skills = ["support"]
 [[queues]]
 name = "nobody"
 skills = ["nobody"]
-"#,
-            data = dir.path().join("data").display().to_string()
-        ),
-    )
-    .expect("write queue config");
+"#
+        .to_owned()
+            + &format!(
+                "\n[desk]\naccounts_file = {:?}\n",
+                accounts.display().to_string()
+            )),
+    );
     let log = dir.path().join("connector.log");
-    let launched = launch(
-        &[
-            bin("baton-connector-queue"),
-            "--config".into(),
-            config.display().to_string(),
-        ],
-        &log,
-    )
-    .await;
+    let launched = launch(&with_config("baton-connector-queue", &config), &log).await;
     let desktop: SocketAddr = launched.ready["http"]
         .as_str()
         .and_then(|a| a.parse().ok())
         .expect("the ready line names the desktop address");
 
-    let answering = sign_in(desktop, "ann", &["sales"])
+    let answering = sign_in(desktop, &accounts, "ann", &["sales"])
         .await
         .expect("ann signs in");
     let answerer = tokio::spawn(answer_everything(desktop, answering));
-    let _idle = sign_in(desktop, "ivan", &["support"])
+    let _idle = sign_in(desktop, &accounts, "ivan", &["support"])
         .await
         .expect("ivan signs in");
 
-    let profile = Profile::from_toml(PROFILE).expect("profile");
+    let profile = profile("queue", &[]);
     let report = check(Subject::Launched(Box::new(launched)), &profile).await;
     answerer.abort();
     assert_report(&report, &[], &[], &log);

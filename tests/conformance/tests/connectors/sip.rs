@@ -6,10 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use baton_conformance::Profile;
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
 
-use crate::common::{assert_report, bin, check_launched};
+use crate::common::{assert_report, check_launched, profile, with_config, write_config};
 
 /// sipp playing `scenario` for every call it gets (up to 100), as long
 /// as the conformance run may take.
@@ -35,14 +34,12 @@ async fn the_sip_connector_conforms() {
     let busy = sipp(&sip_connector_scenario("agent_busy"));
     let rings = sipp(&sip_connector_scenario("agent_never_answers"));
 
-    let config = dir.path().join("sip.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_config(
+        dir.path(),
+        "sip.toml",
+        &format!(
             r#"
 listen = "127.0.0.1:0"
-data_dir = {data:?}
-drain_timeout = "1s"
 ring_timeout = "60s"
 notify_timeout = "10s"
 
@@ -58,61 +55,19 @@ prefixes = ["+1555555014"]
 host = "127.0.0.1:{answers}"
 "#,
             answers = answers.addr().port(),
-            data = dir.path().join("data").display().to_string(),
         ),
-    )
-    .expect("write sip config");
-    let profile = Profile::from_toml(&format!(
-        r#"
-settle = "400ms"
-grace = "5s"
-# The connector under test drains for 1s on SIGTERM.
-drain = "1s"
-
-[[targets]]
-sip_uri = "sip:agent@127.0.0.1:{answers}"
-expect = "connects"
-modes = ["warm", "attended"]
-
-[[targets]]
-sip_uri = "sip:agent@127.0.0.1:{answers}"
-sip_gateway_uri = "sip:gw@127.0.0.1:{gateway}"
-expect = "connects"
-modes = ["blind"]
-
-[[targets]]
-phone_number = "+15555550142"
-expect = "connects"
-modes = ["warm"]
-
-[[targets]]
-sip_uri = "sip:agent@127.0.0.1:{busy}"
-expect = "fails"
-reason = "busy"
-
-[[targets]]
-sip_uri = "sip:agent@127.0.0.1:{rings}"
-expect = "holds"
-holds_after = "ringing"
-modes = ["warm"]
-"#,
-        answers = answers.addr().port(),
-        gateway = gateway.addr().port(),
-        busy = busy.addr().port(),
-        rings = rings.addr().port(),
-    ))
-    .expect("profile");
-
-    let report = check_launched(
+    );
+    let profile = profile(
+        "sip",
         &[
-            bin("baton-connector-sip"),
-            "--config".into(),
-            config.display().to_string(),
+            ("answers", answers.addr().port()),
+            ("gateway", gateway.addr().port()),
+            ("busy", busy.addr().port()),
+            ("rings", rings.addr().port()),
         ],
-        &profile,
-        &log,
-    )
-    .await;
+    );
+
+    let report = check_launched(&with_config("baton-connector-sip", &config), &profile, &log).await;
     assert_report(&report, &[], &[], &log);
     assert!(
         report.get("cancel.at_stage.ringing").is_some(),
