@@ -81,6 +81,9 @@ offer_timeout = "2m"
 initial_handle_time = "1s"
 drain_timeout = "3s"
 
+[desk]
+accounts_file = {accounts:?}
+
 [[queues]]
 name = "support"
 skills = ["support"]
@@ -88,7 +91,33 @@ max_wait = "1h"
 callback_threshold = "10h"
 "#,
         data = dir.join(name).display().to_string(),
+        accounts = accounts_file(dir).display().to_string(),
     )
+}
+
+/// The desktop accounts both queue connectors read.
+fn accounts_file(dir: &Path) -> std::path::PathBuf {
+    dir.join("desk-accounts.toml")
+}
+
+/// An agent account of the tests' tenant (`default`, the control
+/// service's without credentials) for each desktop agent, password "pw".
+fn add_agent_accounts(dir: &Path, prefixes: &[&str]) {
+    use baton_connector_queue::accounts::{Account, Role, add_account};
+    for prefix in prefixes {
+        for n in 0..AGENTS_PER_QUEUE {
+            let account = Account {
+                name: format!("{prefix}{n}"),
+                display_name: None,
+                role: Role::Agent,
+                tenants: vec!["default".into()],
+                skills: vec!["support".into()],
+                contact: String::new(),
+                password: String::new(),
+            };
+            add_account(&accounts_file(dir), account, "pw").expect("an agent account");
+        }
+    }
 }
 
 async fn start_queue(dir: &Path, name: &str, grpc: &str, http: &str) -> Service {
@@ -117,6 +146,7 @@ struct Stack {
 impl Stack {
     async fn start(with_fallback: bool) -> Stack {
         let dir = tempfile::tempdir().expect("tempdir");
+        add_agent_accounts(dir.path(), &["a", "b"]);
         let queue = start_queue(dir.path(), "queue", "127.0.0.1:0", "127.0.0.1:0").await;
         let backup = if with_fallback {
             Some(start_queue(dir.path(), "backup", "127.0.0.1:0", "127.0.0.1:0").await)
@@ -181,22 +211,32 @@ impl Stack {
 async fn agent(http: SocketAddr, id: String, desktops: Arc<Desktops>, stop: CancellationToken) {
     let client = reqwest::Client::new();
     let base = format!("http://{http}");
-    let session = client
+    let signed_in = client
         .post(format!("{base}/api/sessions"))
-        .json(&serde_json::json!({ "agent_id": id, "name": id, "skills": ["support"] }))
+        .json(&serde_json::json!({ "name": id, "password": "pw" }))
         .send()
         .await
-        .expect("sign in")
+        .expect("sign in");
+    // What the desktop page holds: the session cookie, and the CSRF token
+    // it sends with every change.
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let csrf = signed_in
         .json::<serde_json::Value>()
         .await
-        .expect("session")["session"]
+        .expect("session")["csrf_token"]
         .as_str()
-        .expect("session token")
+        .expect("a CSRF token")
         .to_owned();
-    let bearer = format!("Bearer {session}");
     let available = client
         .put(format!("{base}/api/agent/state"))
-        .header("authorization", &bearer)
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
         .json(&serde_json::json!({ "state": "available" }))
         .send()
         .await
@@ -205,7 +245,8 @@ async fn agent(http: SocketAddr, id: String, desktops: Arc<Desktops>, stop: Canc
 
     while !stop.is_cancelled() {
         let events = client
-            .get(format!("{base}/api/agent/events?session={session}"))
+            .get(format!("{base}/api/agent/events"))
+            .header("cookie", &cookie)
             .send()
             .await;
         let Ok(mut events) = events else {
@@ -234,7 +275,8 @@ async fn agent(http: SocketAddr, id: String, desktops: Arc<Desktops>, stop: Canc
                     desktops.offered(offer, &id);
                     let _ = client
                         .post(format!("{base}/api/handoffs/{offer}/accept"))
-                        .header("authorization", &bearer)
+                        .header("cookie", &cookie)
+                        .header("x-csrf-token", &csrf)
                         .send()
                         .await;
                 }
@@ -242,7 +284,8 @@ async fn agent(http: SocketAddr, id: String, desktops: Arc<Desktops>, stop: Canc
                     tokio::time::sleep(HOLD).await;
                     let wrapped = client
                         .post(format!("{base}/api/handoffs/{active}/wrap-up"))
-                        .header("authorization", &bearer)
+                        .header("cookie", &cookie)
+                        .header("x-csrf-token", &csrf)
                         .json(&serde_json::json!({ "disposition": "resolved" }))
                         .send()
                         .await;

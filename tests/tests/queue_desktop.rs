@@ -3,24 +3,25 @@
 //! processes on ephemeral loopback ports, and the desktop driven in real
 //! headless Chromium through chromedriver (WebDriver).
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use baton_connector_queue::accounts::{Account, Role, add_account};
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
 use baton_tests::Service;
-use fantoccini::{Client, ClientBuilder, Locator};
+use browser::Browser;
+use fantoccini::Locator;
 use tempfile::TempDir;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
+mod browser;
+
 /// Every wait in these tests is bounded by this.
 const WAIT: Duration = Duration::from_secs(30);
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 const SUMMARY: &str = "Customer was charged twice for the March invoice";
 const ACCOUNT: &str = "ACC-99887766";
@@ -47,14 +48,17 @@ struct Stack {
 impl Stack {
     async fn start() -> anyhow::Result<Stack> {
         let dir = tempfile::tempdir()?;
+        let accounts = dir.path().join("desk-accounts.toml");
+        add_desk_accounts(&accounts)?;
         let queue_config = dir.path().join("queue.toml");
         std::fs::write(
             &queue_config,
             format!(
                 "grpc_listen = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\
                  # Long enough for a browser under load; the time-out itself is unit-tested.\n\
-                 offer_timeout = \"2m\"\n",
-                path_str(&dir.path().join("queue"))?
+                 offer_timeout = \"2m\"\n\n[desk]\naccounts_file = {:?}\n",
+                path_str(&dir.path().join("queue"))?,
+                path_str(&accounts)?,
             ),
         )?;
         let queue = Service::start_with_env(
@@ -85,14 +89,14 @@ endpoint = "{queue}"
 [connectors.fallback]
 endpoint = "{fallback}"
 
-[default_connectors]
-queue = "queue"
-
-[[routes]]
 # The desktop masks sensitive entities until an agent reveals one.
 [data_policy.connectors.queue]
 sensitive_entities = "clear"
 
+[default_connectors]
+queue = "queue"
+
+[[routes]]
 name = "support"
 queues = ["support"]
 targets = [{{ connector = "queue", queue = "support" }}, {{ connector = "fallback", queue = "overflow" }}]
@@ -116,6 +120,34 @@ targets = [{{ connector = "queue", queue = "support" }}, {{ connector = "fallbac
     fn desktop_url(&self) -> String {
         format!("http://{}/", self.queue.addr("http"))
     }
+}
+
+/// Agent ann ("Ann Agent", password `ann-pw`) and supervisor sue
+/// (`sue-pw`) of tenant `default`, the control service's tenant without
+/// credentials.
+fn add_desk_accounts(file: &Path) -> anyhow::Result<()> {
+    let account = |name: &str, role, display_name: Option<&str>, skills: &[&str]| Account {
+        name: name.into(),
+        display_name: display_name.map(str::to_owned),
+        role,
+        tenants: vec!["default".into()],
+        skills: skills.iter().map(|s| (*s).to_owned()).collect(),
+        contact: if role == Role::Agent {
+            format!("sip:{name}@127.0.0.1")
+        } else {
+            String::new()
+        },
+        password: String::new(),
+    };
+    let ann = account(
+        "ann",
+        Role::Agent,
+        Some("Ann Agent"),
+        &["support", "billing"],
+    );
+    add_account(file, ann, "ann-pw").map_err(anyhow::Error::msg)?;
+    let sue = account("sue", Role::Supervisor, None, &[]);
+    add_account(file, sue, "sue-pw").map_err(anyhow::Error::msg)
 }
 
 fn path_str(path: &Path) -> anyhow::Result<&str> {
@@ -177,126 +209,6 @@ fn is(kind: HandoffEventKind) -> impl Fn(&HandoffEvent) -> bool {
     move |event| event.kind == kind as i32
 }
 
-/// Headless Chromium behind chromedriver on a free port; both end with
-/// the test.
-struct Browser {
-    client: Client,
-    _driver: tokio::process::Child,
-    _profile: TempDir,
-}
-
-impl Browser {
-    async fn start(log_dir: &Path) -> anyhow::Result<Browser> {
-        for binary in [CHROMIUM, CHROMEDRIVER] {
-            if !Path::new(binary).exists() {
-                bail!(
-                    "{binary} is missing: install chromium and chromium-driver (tests/apt-packages.txt)"
-                );
-            }
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let log = std::fs::File::create(log_dir.join("chromedriver.log"))?;
-        let driver = tokio::process::Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
-            .spawn()?;
-        let profile = tempfile::tempdir()?;
-        let capabilities = serde_json::json!({
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1280,1000",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            }
-        });
-        let capabilities = match capabilities {
-            serde_json::Value::Object(map) => map,
-            _ => bail!("capabilities must be an object"),
-        };
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let client = loop {
-            let attempt =
-                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                    .capabilities(capabilities.clone())
-                    .connect(&url)
-                    .await;
-            match attempt {
-                Ok(client) => break client,
-                Err(error) if tokio::time::Instant::now() > deadline => {
-                    bail!("chromedriver did not start a session: {error}")
-                }
-                // chromedriver is still starting.
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        };
-        Ok(Browser {
-            client,
-            _driver: driver,
-            _profile: profile,
-        })
-    }
-
-    async fn text(&self, css: &str) -> anyhow::Result<String> {
-        let element = self
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("no element {css}"))?;
-        Ok(element.text().await?)
-    }
-
-    /// Waits until the element's text contains `needle`.
-    async fn wait_text(&self, css: &str, needle: &str) -> anyhow::Result<String> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let text = self.text(css).await.unwrap_or_default();
-            if text.contains(needle) {
-                return Ok(text);
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("{css} never contained {needle:?}; last text {text:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
-        let input = self.client.find(Locator::Css(css)).await?;
-        input.clear().await?;
-        input.send_keys(text).await?;
-        Ok(())
-    }
-
-    async fn click(&self, css: &str) -> anyhow::Result<()> {
-        self.client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await?
-            .click()
-            .await?;
-        Ok(())
-    }
-
-    async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
-        let png = self.client.screenshot().await?;
-        let path = baton_tests::artifacts_dir().join(name);
-        std::fs::write(&path, png)?;
-        Ok(path)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_sees_the_screen_pop_accepts_and_the_handoff_connects() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
@@ -312,9 +224,7 @@ async fn an_agent_sees_the_screen_pop_accepts_and_the_handoff_connects() -> anyh
 async fn agent_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     browser.client.goto(&stack.desktop_url()).await?;
     browser.fill("#agent-id", "ann").await?;
-    browser.fill("#agent-name", "Ann Agent").await?;
-    browser.fill("#skills", "support, billing").await?;
-    browser.fill("#contact", "sip:ann@127.0.0.1").await?;
+    browser.fill("#password", "ann-pw").await?;
     browser.click("#sign-in").await?;
     browser
         .wait_text("#idle", "Ready for the next handoff")
@@ -440,11 +350,18 @@ async fn agent_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
         .wait_text("#idle", "Ready for the next handoff")
         .await?;
 
-    // The supervisor view lists the agent and the audited reveal.
+    // The supervisor view (a supervisor's sign-in: an agent's session is
+    // refused there) lists the agent and the audited reveal.
     browser
         .client
         .goto(&format!("{}supervisor", stack.desktop_url()))
         .await?;
+    browser
+        .wait_text("#signin-error", "for supervisors")
+        .await?;
+    browser.fill("#account", "sue").await?;
+    browser.fill("#password", "sue-pw").await?;
+    browser.click("#sign-in").await?;
     browser.wait_text("#agents", "Ann Agent").await?;
     browser.wait_text("#audit", "account_number").await?;
     browser.screenshot("queue-supervisor.png").await?;
