@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use baton_connector_sdk::{FailureReason, Pacer, TransferEvents};
+use baton_platform_http::{client, take_turn, transport_error};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -217,14 +218,12 @@ pub struct ConnectApi {
 impl ConnectApi {
     pub fn new(config: &ConnectConfig) -> anyhow::Result<Self> {
         Ok(Self {
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(config.request_timeout)
-                .user_agent(concat!(
-                    "baton-connector-amazon-connect/",
-                    env!("CARGO_PKG_VERSION")
-                ))
-                .build()?,
+            client: client(concat!(
+                "baton-connector-amazon-connect/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .timeout(config.request_timeout)
+            .build()?,
             base: reqwest::Url::parse(&config.endpoint_url())?,
             region: config.region.clone(),
             instance_id: config.instance_id.clone(),
@@ -269,22 +268,12 @@ impl ConnectApi {
         let pacer = &self.pacers[operation.index()];
         let mut throttled = 0;
         loop {
-            let slot = pacer.reserve();
-            if let Some(events) = events.filter(|_| !slot.wait.is_zero()) {
-                events
-                    .queued_with_detail(
-                        slot.ahead + 1,
-                        slot.wait,
-                        &format!(
-                            "waiting {} ms for Amazon Connect's {} rate limit ({}/s)",
-                            slot.wait.as_millis(),
-                            operation.name(),
-                            self.rate_per_second
-                        ),
-                    )
-                    .await;
-            }
-            slot.ready().await;
+            let limit = format!(
+                "Amazon Connect's {} rate limit ({}/s)",
+                operation.name(),
+                self.rate_per_second
+            );
+            take_turn(pacer, events, &limit).await;
             let mut headers = vec![("content-type", "application/json")];
             if body.is_empty() {
                 headers.clear();
@@ -309,13 +298,10 @@ impl ConnectApi {
             if !body.is_empty() {
                 request = request.body(body.clone());
             }
-            let response = request.send().await.map_err(|e| {
-                ApiError::Transport(if e.is_timeout() {
-                    "the request timed out".into()
-                } else {
-                    e.without_url().to_string()
-                })
-            })?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| ApiError::Transport(transport_error(e)))?;
             let status = response.status().as_u16();
             let error_type = response
                 .headers()

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use baton_connector_sdk::{FailureReason, Pacer, TransferEvents};
+use baton_platform_http::{client, take_turn, transport_error};
 use serde::Deserialize;
 
 use crate::config::TwilioConfig;
@@ -76,14 +77,12 @@ impl CallsApi {
             ),
         };
         Ok(Self {
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(config.request_timeout)
-                .user_agent(concat!(
-                    "baton-connector-twilio/",
-                    env!("CARGO_PKG_VERSION")
-                ))
-                .build()?,
+            client: client(concat!(
+                "baton-connector-twilio/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .timeout(config.request_timeout)
+            .build()?,
             base: config.api_base.trim_end_matches('/').to_owned(),
             account_sid: credentials.account_sid.clone(),
             username,
@@ -112,21 +111,11 @@ impl CallsApi {
             .map_err(|e| UpdateError::Transport(format!("cannot encode the request: {e}")))?;
         let mut throttled = 0;
         loop {
-            let slot = self.pacer.reserve();
-            if let Some(events) = events.filter(|_| !slot.wait.is_zero()) {
-                events
-                    .queued_with_detail(
-                        slot.ahead + 1,
-                        slot.wait,
-                        &format!(
-                            "waiting {} ms for Twilio's call-update rate limit ({}/s)",
-                            slot.wait.as_millis(),
-                            self.rate_per_second
-                        ),
-                    )
-                    .await;
-            }
-            slot.ready().await;
+            let limit = format!(
+                "Twilio's call-update rate limit ({}/s)",
+                self.rate_per_second
+            );
+            take_turn(&self.pacer, events, &limit).await;
             if let (Some(events), Some(note)) = (events, note) {
                 events.remember(note).await;
             }
@@ -142,13 +131,7 @@ impl CallsApi {
                 .body(body.clone())
                 .send()
                 .await
-                .map_err(|e| {
-                    UpdateError::Transport(if e.is_timeout() {
-                        "the request timed out".into()
-                    } else {
-                        e.without_url().to_string()
-                    })
-                })?;
+                .map_err(|e| UpdateError::Transport(transport_error(e)))?;
             let status = response.status().as_u16();
             if response.status().is_success() {
                 return Ok(());

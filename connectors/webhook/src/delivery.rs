@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use baton_connector_sdk::{FailureReason, Pacer, TransferEvents};
+use baton_platform_http::{client, take_turn};
 
 use crate::config::{Completion, EndpointConfig, RetryConfig};
 use crate::log::{Attempt, DeliveryLog, Outcome};
@@ -90,14 +91,11 @@ pub struct Deliverer {
 
 impl Deliverer {
     pub fn new(retry: RetryConfig, log: DeliveryLog) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            // A redirect is an answer, not a place to send the context to.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!(
-                "baton-connector-webhook/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .build()?;
+        let client = client(concat!(
+            "baton-connector-webhook/",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .build()?;
         Ok(Self { client, retry, log })
     }
 
@@ -116,22 +114,11 @@ impl Deliverer {
         let mut try_number = 0;
         loop {
             try_number += 1;
-            let slot = endpoint.pacer.reserve();
-            if !slot.wait.is_zero() {
-                events
-                    .queued_with_detail(
-                        slot.ahead + 1,
-                        slot.wait,
-                        &format!(
-                            "waiting {} ms for endpoint {}'s rate limit ({}/s)",
-                            slot.wait.as_millis(),
-                            endpoint.name,
-                            endpoint.rate_per_second
-                        ),
-                    )
-                    .await;
-            }
-            slot.ready().await;
+            let limit = format!(
+                "endpoint {}'s rate limit ({}/s)",
+                endpoint.name, endpoint.rate_per_second
+            );
+            take_turn(&endpoint.pacer, Some(events), &limit).await;
             let (status, verdict, error, elapsed, sent_at) = self.post(endpoint, message).await;
             let outcome = match verdict {
                 Verdict::Accepted => Outcome::Accepted,
