@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::{
-    CreateHandoffRequest, HandoffEvent, HandoffEventKind, HandoffState, WatchHandoffRequest,
+    CreateHandoffRequest, HandoffEvent, HandoffEventKind, HandoffState,
 };
 use baton_proto::types::v1 as pb;
 use tokio::task::JoinSet;
@@ -140,16 +140,7 @@ pub fn spawn_create(
     request: CreateHandoffRequest,
 ) {
     let mut client = client.clone();
-    creates.spawn(async move {
-        client
-            .create_handoff(request)
-            .await
-            .expect("CreateHandoff")
-            .into_inner()
-            .handoff
-            .expect("handoff")
-            .id
-    });
+    creates.spawn(async move { crate::create_handoff(&mut client, request).await });
 }
 
 /// The whole event log of a handoff that has ended (the watch ends with
@@ -158,23 +149,7 @@ pub async fn event_log(
     client: &mut HandoffServiceClient<Channel>,
     handoff_id: &str,
 ) -> Vec<HandoffEvent> {
-    let mut stream = client
-        .watch_handoff(WatchHandoffRequest {
-            handoff_id: handoff_id.into(),
-            after_sequence: 0,
-        })
-        .await
-        .expect("watch")
-        .into_inner();
-    let mut events = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while let Ok(Some(response)) = stream.message().await {
-            events.extend(response.event);
-        }
-    })
-    .await
-    .expect("an ended handoff's log ends");
-    events
+    crate::watch_all(client, handoff_id, 0, Duration::from_secs(10)).await
 }
 
 /// Whether the log's sequences are 1, 2, 3… without a gap; the problem

@@ -184,9 +184,18 @@ pub async fn create_handoff(
     >,
     request: impl tonic::IntoRequest<baton_proto::handoff::v1::CreateHandoffRequest>,
 ) -> String {
-    client
-        .create_handoff(request)
-        .await
+    created_id(client.create_handoff(request).await)
+}
+
+/// The id of the handoff a CreateHandoff call created, whatever client
+/// made it (one with credentials, say); panics when the call failed.
+pub fn created_id(
+    response: Result<
+        tonic::Response<baton_proto::handoff::v1::CreateHandoffResponse>,
+        tonic::Status,
+    >,
+) -> String {
+    response
         .expect("create")
         .into_inner()
         .handoff
@@ -223,14 +232,7 @@ pub async fn watch_all(
     after: u64,
     guard: Duration,
 ) -> Vec<baton_proto::handoff::v1::HandoffEvent> {
-    let mut stream = client
-        .watch_handoff(baton_proto::handoff::v1::WatchHandoffRequest {
-            handoff_id: handoff_id.to_owned(),
-            after_sequence: after,
-        })
-        .await
-        .expect("watch")
-        .into_inner();
+    let mut stream = open_watch(client, handoff_id, after).await;
     tokio::time::timeout(guard, async {
         let mut events = Vec::new();
         // A broken stream ends the log as its end does.
@@ -241,6 +243,24 @@ pub async fn watch_all(
     })
     .await
     .expect("the handoff ends")
+}
+
+/// The event stream of `handoff_id` after `after` (WatchHandoff).
+pub async fn open_watch(
+    client: &mut baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient<
+        tonic::transport::Channel,
+    >,
+    handoff_id: &str,
+    after: u64,
+) -> tonic::Streaming<baton_proto::handoff::v1::WatchHandoffResponse> {
+    client
+        .watch_handoff(baton_proto::handoff::v1::WatchHandoffRequest {
+            handoff_id: handoff_id.to_owned(),
+            after_sequence: after,
+        })
+        .await
+        .expect("watch")
+        .into_inner()
 }
 
 /// Polls `handoff_id` every 25 ms, at most `polls` times, until it ends;

@@ -8,17 +8,6 @@ use common::*;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-fn bad_fields(status: &tonic::Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("BadRequest details")
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect()
-}
-
 #[tokio::test]
 async fn each_bad_field_is_named() {
     let stack = Stack::start().await;

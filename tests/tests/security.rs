@@ -15,7 +15,7 @@ use std::time::Duration;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
-use common::{Stack, http_get, queue, request};
+use common::{Stack, bad_fields, http_get, queue, request};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use tokio_stream::StreamExt;
@@ -240,15 +240,80 @@ fn get(id: &str) -> GetHandoffRequest {
     }
 }
 
-async fn create(client: &mut Client, request_id: &str, target: &str) -> String {
+/// Every event of `id`, from the first.
+fn watch_from_start(id: &str) -> WatchHandoffRequest {
+    WatchHandoffRequest {
+        handoff_id: id.into(),
+        after_sequence: 0,
+    }
+}
+
+fn reveal(id: &str, entity_name: &str) -> RevealEntityRequest {
+    RevealEntityRequest {
+        handoff_id: id.into(),
+        entity_name: entity_name.into(),
+    }
+}
+
+fn revoke_tokens(id: &str) -> RevokeContextTokensRequest {
+    RevokeContextTokensRequest {
+        handoff_id: id.into(),
+    }
+}
+
+fn cancel(id: &str, reason: &str) -> CancelHandoffRequest {
+    CancelHandoffRequest {
+        handoff_id: id.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The audit records `request` selects.
+async fn audit_records(client: &mut Client, request: ListAuditRecordsRequest) -> Vec<AuditRecord> {
     client
-        .create_handoff(request(request_id, queue(target)))
+        .list_audit_records(request)
         .await
-        .expect("create")
+        .expect("audit")
         .into_inner()
-        .handoff
-        .expect("handoff")
-        .id
+        .records
+}
+
+/// The audit records of `id`.
+fn audit_of(id: &str) -> ListAuditRecordsRequest {
+    ListAuditRecordsRequest {
+        handoff_id: id.into(),
+        ..Default::default()
+    }
+}
+
+/// The ids of the handoffs `client` may list.
+async fn listed_ids(client: &mut Client) -> Vec<String> {
+    client
+        .list_handoffs(ListHandoffsRequest::default())
+        .await
+        .expect("lists")
+        .into_inner()
+        .handoffs
+        .into_iter()
+        .map(|h| h.id)
+        .collect()
+}
+
+async fn create(client: &mut Client, request_id: &str, target: &str) -> String {
+    baton_tests::created_id(
+        client
+            .create_handoff(request(request_id, queue(target)))
+            .await,
+    )
+}
+
+/// acme's handoff `request_id` to the agents, once it completed: its id
+/// and the screen-pop path (with its token) the connector received.
+async fn completed_handoff(stack: &Stack, acme: &mut Client, request_id: &str) -> (String, String) {
+    let id = create(acme, request_id, "agents").await;
+    let pop = screen_pop_path(stack, &id).await;
+    wait_state(acme, &id, HandoffState::Completed).await;
+    (id, pop)
 }
 
 /// The screen-pop path (with its token) the connector received for `id`.
@@ -297,17 +362,6 @@ fn assert_code<T: std::fmt::Debug>(
     let status = result.expect_err(what);
     assert_eq!(status.code(), code, "{what}: {status:?}");
     status
-}
-
-fn bad_fields(status: &tonic::Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_details_bad_request()
-        .expect("BadRequest details")
-        .field_violations
-        .into_iter()
-        .map(|v| v.field)
-        .collect()
 }
 
 /// Every line of every log file under `dir`.
@@ -401,29 +455,13 @@ async fn attacks_on_the_api_and_the_context_endpoints_get_nothing() {
         .await
         .expect("acme's JWT reads acme's handoff");
     let mut globex_jwt = client(&stack, Some(&secrets.globex_rs256)).await;
-    let listed: Vec<String> = globex_jwt
-        .list_handoffs(ListHandoffsRequest::default())
-        .await
-        .expect("globex lists")
-        .into_inner()
-        .handoffs
-        .into_iter()
-        .map(|h| h.id)
-        .collect();
+    let listed = listed_ids(&mut globex_jwt).await;
     assert_eq!(
         listed,
         std::slice::from_ref(&theirs),
         "globex lists only its own"
     );
-    let listed: Vec<String> = acme_supervisor
-        .list_handoffs(ListHandoffsRequest::default())
-        .await
-        .expect("acme lists")
-        .into_inner()
-        .handoffs
-        .into_iter()
-        .map(|h| h.id)
-        .collect();
+    let listed = listed_ids(&mut acme_supervisor).await;
     assert!(listed.contains(&held) && listed.contains(&done) && !listed.contains(&theirs));
 
     let not_found = assert_code(
@@ -439,54 +477,27 @@ async fn attacks_on_the_api_and_the_context_endpoints_get_nothing() {
             "existence must not show"
         );
         assert_code(
-            caller
-                .watch_handoff(WatchHandoffRequest {
-                    handoff_id: held.clone(),
-                    after_sequence: 0,
-                })
-                .await,
+            caller.watch_handoff(watch_from_start(&held)).await,
             Code::NotFound,
             what,
         );
         assert_code(
-            caller
-                .reveal_entity(RevealEntityRequest {
-                    handoff_id: held.clone(),
-                    entity_name: "account_number".into(),
-                })
-                .await,
+            caller.reveal_entity(reveal(&held, "account_number")).await,
             Code::NotFound,
             what,
         );
         assert_code(
-            caller
-                .revoke_context_tokens(RevokeContextTokensRequest {
-                    handoff_id: held.clone(),
-                })
-                .await,
+            caller.revoke_context_tokens(revoke_tokens(&held)).await,
             Code::NotFound,
             what,
         );
     }
     assert_code(
-        globex
-            .cancel_handoff(CancelHandoffRequest {
-                handoff_id: held.clone(),
-                reason: "x".into(),
-            })
-            .await,
+        globex.cancel_handoff(cancel(&held, "x")).await,
         Code::NotFound,
         "cross-tenant cancel",
     );
-    let records = globex
-        .list_audit_records(ListAuditRecordsRequest {
-            handoff_id: held.clone(),
-            ..Default::default()
-        })
-        .await
-        .expect("globex's audit log")
-        .into_inner()
-        .records;
+    let records = audit_records(&mut globex, audit_of(&held)).await;
     assert!(
         records.is_empty(),
         "globex sees no audit record of acme's handoff: {records:?}"
@@ -519,11 +530,7 @@ async fn attacks_on_the_api_and_the_context_endpoints_get_nothing() {
         "runtime reads the audit log",
     );
     assert_code(
-        acme.reveal_entity(RevealEntityRequest {
-            handoff_id: held.clone(),
-            entity_name: "account_number".into(),
-        })
-        .await,
+        acme.reveal_entity(reveal(&held, "account_number")).await,
         Code::PermissionDenied,
         "runtime reveals",
     );
@@ -552,13 +559,7 @@ async fn attacks_on_the_api_and_the_context_endpoints_get_nothing() {
     let watch = |c: &mut Client| {
         let mut c = c.clone();
         let held = held.clone();
-        async move {
-            c.watch_handoff(WatchHandoffRequest {
-                handoff_id: held,
-                after_sequence: 0,
-            })
-            .await
-        }
+        async move { c.watch_handoff(watch_from_start(&held)).await }
     };
     let mut first = watch(&mut acme).await.expect("first watch").into_inner();
     first.next().await.expect("an event").expect("ok");
@@ -569,10 +570,7 @@ async fn attacks_on_the_api_and_the_context_endpoints_get_nothing() {
         "third watch of acme",
     );
     globex
-        .watch_handoff(WatchHandoffRequest {
-            handoff_id: theirs.clone(),
-            after_sequence: 0,
-        })
+        .watch_handoff(watch_from_start(&theirs))
         .await
         .expect("another tenant's streams are not affected");
     drop(second);
@@ -659,31 +657,21 @@ async fn attacks_on_the_api_and_the_context_endpoints_get_nothing() {
 
     // Reveal: for the desktop, audited.
     let revealed = acme_desktop
-        .reveal_entity(RevealEntityRequest {
-            handoff_id: held.clone(),
-            entity_name: "account_number".into(),
-        })
+        .reveal_entity(reveal(&held, "account_number"))
         .await
         .expect("reveal")
         .into_inner();
     assert_eq!(revealed.value, SENSITIVE_ACCOUNT);
     assert_code(
-        acme_desktop
-            .reveal_entity(RevealEntityRequest {
-                handoff_id: held.clone(),
-                entity_name: "no_such".into(),
-            })
-            .await,
+        acme_desktop.reveal_entity(reveal(&held, "no_such")).await,
         Code::NotFound,
         "unknown entity",
     );
 
     // Explicit revocation: every token of the handoff stops at once.
-    acme.revoke_context_tokens(RevokeContextTokensRequest {
-        handoff_id: held.clone(),
-    })
-    .await
-    .expect("revoke");
+    acme.revoke_context_tokens(revoke_tokens(&held))
+        .await
+        .expect("revoke");
     expect_refused(http_get(http, &held_pop).await, "a revoked token");
     expect_refused(
         http_get(http, &format!("{held_base}?token={fresh}")).await,
@@ -694,12 +682,9 @@ async fn attacks_on_the_api_and_the_context_endpoints_get_nothing() {
     let cancelled_pop = screen_pop_path(&stack, &cancelled).await;
     seen_tokens.push(token_of(&cancelled_pop));
     assert_eq!(http_get(http, &cancelled_pop).await.0, 200);
-    acme.cancel_handoff(CancelHandoffRequest {
-        handoff_id: cancelled.clone(),
-        reason: "customer hung up".into(),
-    })
-    .await
-    .expect("cancel");
+    acme.cancel_handoff(cancel(&cancelled, "customer hung up"))
+        .await
+        .expect("cancel");
     expect_refused(
         http_get(http, &cancelled_pop).await,
         "a cancelled handoff's token",
@@ -707,15 +692,11 @@ async fn attacks_on_the_api_and_the_context_endpoints_get_nothing() {
 
     // The audit log says who did what.
     wait_state(&mut acme, &done, HandoffState::Completed).await;
-    let records = acme_supervisor
-        .list_audit_records(ListAuditRecordsRequest {
-            page_size: 500,
-            ..Default::default()
-        })
-        .await
-        .expect("audit")
-        .into_inner()
-        .records;
+    let every_record = ListAuditRecordsRequest {
+        page_size: 500,
+        ..Default::default()
+    };
+    let records = audit_records(&mut acme_supervisor, every_record).await;
     let has = |handoff: &str, action: AuditAction, actor: &str| {
         records
             .iter()
@@ -839,18 +820,12 @@ async fn attacks_on_the_api_and_the_context_endpoints_get_nothing() {
         );
     }
     let status = acme
-        .cancel_handoff(CancelHandoffRequest {
-            handoff_id: held.clone(),
-            reason: crlf.into(),
-        })
+        .cancel_handoff(cancel(&held, crlf))
         .await
         .expect_err("reason");
     assert_eq!(bad_fields(&status), ["reason"]);
     let status = acme_desktop
-        .reveal_entity(RevealEntityRequest {
-            handoff_id: held.clone(),
-            entity_name: crlf.into(),
-        })
+        .reveal_entity(reveal(&held, crlf))
         .await
         .expect_err("entity_name");
     assert_eq!(bad_fields(&status), ["entity_name"]);
@@ -860,14 +835,8 @@ async fn attacks_on_the_api_and_the_context_endpoints_get_nothing() {
     context.summary = format!("<script>alert(1)</script>{crlf}");
     context.agent_notes = "<img src=x onerror=alert(2)>\nFAKE-LOG-LINE".into();
     context.transcript[0].text = "</li><script>alert(3)</script>".into();
-    let html_id = acme
-        .create_handoff(html)
-        .await
-        .expect("free text is accepted")
-        .into_inner()
-        .handoff
-        .expect("handoff")
-        .id;
+    // Free text is accepted.
+    let html_id = baton_tests::created_id(acme.create_handoff(html).await);
     let html_pop = screen_pop_path(&stack, &html_id).await;
     seen_tokens.push(token_of(&html_pop));
     let (status, page) = http_get(http, &html_pop).await;
@@ -947,20 +916,10 @@ async fn retention_deletes_the_context_of_ended_handoffs_and_their_tokens_stop()
     let http = stack.control().addr("http");
     let mut acme = client(&stack, Some(&secrets.acme_runtime)).await;
     let mut supervisor = client(&stack, Some(&secrets.acme_supervisor)).await;
-    let id = create(&mut acme, "retained", "agents").await;
-    let pop = screen_pop_path(&stack, &id).await;
-    wait_state(&mut acme, &id, HandoffState::Completed).await;
+    let (id, pop) = completed_handoff(&stack, &mut acme, "retained").await;
     let mut purged = false;
     for _ in 0..300 {
-        let records = supervisor
-            .list_audit_records(ListAuditRecordsRequest {
-                handoff_id: id.clone(),
-                ..Default::default()
-            })
-            .await
-            .expect("audit")
-            .into_inner()
-            .records;
+        let records = audit_records(&mut supervisor, audit_of(&id)).await;
         if records
             .iter()
             .any(|r| r.action() == AuditAction::Purged && r.actor == "retention")
@@ -1120,10 +1079,8 @@ async fn context_reads_are_rate_limited_collapsed_in_the_audit_log_and_end_after
     let mut acme = client(&stack, Some(&secrets.acme_runtime)).await;
     let mut supervisor = client(&stack, Some(&secrets.acme_supervisor)).await;
     let unconfigured_queue = format!("tenant-secret-{}", uuid::Uuid::now_v7().simple());
-    let id = create(&mut acme, "reads", "agents").await;
-    let pop = screen_pop_path(&stack, &id).await;
+    let (id, pop) = completed_handoff(&stack, &mut acme, "reads").await;
     let token = token_of(&pop);
-    wait_state(&mut acme, &id, HandoffState::Completed).await;
     let ended = std::time::Instant::now();
 
     // 200 reads: the burst passes, the rest get 429 with Retry-After.
@@ -1146,15 +1103,8 @@ async fn context_reads_are_rate_limited_collapsed_in_the_audit_log_and_end_after
         (30..=32).contains(&ok) && ok + limited == 200,
         "{ok} read, {limited} limited"
     );
-    let views: Vec<AuditRecord> = supervisor
-        .list_audit_records(ListAuditRecordsRequest {
-            handoff_id: id.clone(),
-            ..Default::default()
-        })
+    let views: Vec<AuditRecord> = audit_records(&mut supervisor, audit_of(&id))
         .await
-        .expect("audit")
-        .into_inner()
-        .records
         .into_iter()
         .filter(|r| r.action() == AuditAction::Viewed)
         .collect();
@@ -1165,9 +1115,8 @@ async fn context_reads_are_rate_limited_collapsed_in_the_audit_log_and_end_after
     // After the grace the token opens nothing (the handoff ended above).
     let grace = Duration::from_secs(3);
     tokio::time::sleep(grace.saturating_sub(ended.elapsed()) + Duration::from_millis(700)).await;
-    let other = create(&mut acme, "reads-2", "agents").await;
-    let other_token = token_of(&screen_pop_path(&stack, &other).await);
-    wait_state(&mut acme, &other, HandoffState::Completed).await;
+    let (other, other_pop) = completed_handoff(&stack, &mut acme, "reads-2").await;
+    let other_token = token_of(&other_pop);
     assert_eq!(
         read_context(http, &other, &other_token).await.0,
         200,

@@ -59,37 +59,18 @@ async fn handoff(control: &Service, request_id: &str, target: &str) -> Vec<Hando
     let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
         .await
         .expect("connect to control");
-    let request = CreateHandoffRequest {
-        request_id: request_id.into(),
-        conversation: Some(pb::Conversation {
-            channel: pb::Channel::Voice as i32,
-            language: "en-US".into(),
-            call: Some(pb::CallReference {
-                caller_number: CALLER_NUMBER.into(),
-                ..Default::default()
-            }),
-        }),
-        context: Some(pb::HandoffContext {
-            summary: "Charged twice".into(),
-            intent: Some(pb::Intent {
-                name: "billing.dispute".into(),
-                confidence: 0.9,
-            }),
-            entities: vec![pb::Entity {
-                name: "customer_name".into(),
-                value: CUSTOMER_NAME.into(),
-                r#type: "string".into(),
-                sensitive: true,
-            }],
-            ..Default::default()
-        }),
-        target: Some(pb::Target {
-            kind: Some(pb::target::Kind::SipUri(target.into())),
-        }),
-        mode: pb::TransferMode::Warm as i32,
-        timeout: None,
-        decision: None,
-    };
+    let mut request = baton_tests::sip_request(request_id, pb::target::Kind::SipUri(target.into()));
+    if let Some(call) = request.conversation.as_mut().and_then(|c| c.call.as_mut()) {
+        call.caller_number = CALLER_NUMBER.into();
+    }
+    let context = request.context.as_mut().expect("context");
+    context.summary = "Charged twice".into();
+    context.entities = vec![pb::Entity {
+        name: "customer_name".into(),
+        value: CUSTOMER_NAME.into(),
+        r#type: "string".into(),
+        sensitive: true,
+    }];
     let id = baton_tests::create_handoff(&mut client, request).await;
     baton_tests::watch_all(&mut client, &id, 0, Duration::from_secs(40)).await
 }

@@ -215,30 +215,12 @@ handshake_timeout = "2s"
 impl Stack {
     async fn start(dir: &Path, ca: &DevCa, proxy: SocketAddr) -> Self {
         let connector = start_sip_connector(dir, ca, proxy, true).await;
-        let control_config = dir.join("control.toml");
-        std::fs::write(
-            &control_config,
-            format!(
-                r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-
-[store]
-data_dir = {data:?}
-
-[connectors.sip]
-endpoint = "{endpoint}"
-
-[default_connectors]
-sip_uri = "sip"
-"#,
-                data = path(&dir.join("control")),
-                endpoint = connector.endpoint("grpc"),
-            ),
-        )
-        .expect("write control config");
-        let control = Service::start("baton-control", &["--config", &path(&control_config)], dir)
+        let sections = format!(
+            "[connectors.sip]\nendpoint = \"{endpoint}\"\n\n\
+             [default_connectors]\nsip_uri = \"sip\"\n",
+            endpoint = connector.endpoint("grpc"),
+        );
+        let control = baton_tests::start_control(dir, &sections, &[])
             .await
             .expect("start control");
         Self { connector, control }
@@ -250,43 +232,18 @@ sip_uri = "sip"
         let mut client = HandoffServiceClient::connect(self.control.endpoint("grpc"))
             .await
             .expect("connect to control");
-        let request = CreateHandoffRequest {
-            request_id: "sip-tls-1".into(),
-            conversation: Some(pb::Conversation {
-                channel: pb::Channel::Voice as i32,
-                language: "en-US".into(),
-                call: Some(pb::CallReference {
-                    caller_number: "+14155550123".into(),
-                    sip_call_id: "customer-call-1@gw".into(),
-                    sip_from_tag: "customer-tag".into(),
-                    sip_to_tag: "gw-tag".into(),
-                    sip_gateway_uri: gateway.map(|g| g.uri("gw")).unwrap_or_default(),
-                    ..Default::default()
-                }),
-            }),
-            context: Some(pb::HandoffContext {
-                summary: "Charged twice for the March invoice".into(),
-                intent: Some(pb::Intent {
-                    name: "billing.dispute".into(),
-                    confidence: 0.9,
-                }),
-                ..Default::default()
-            }),
-            target: Some(pb::Target {
-                kind: Some(pb::target::Kind::SipUri(agent.uri("agent"))),
-            }),
-            mode: pb::TransferMode::Warm as i32,
-            timeout: None,
-            decision: None,
-        };
-        let id = client
-            .create_handoff(request)
-            .await
-            .expect("create")
-            .into_inner()
-            .handoff
-            .expect("handoff")
-            .id;
+        let target = pb::target::Kind::SipUri(agent.uri("agent"));
+        let mut request = baton_tests::sip_request("sip-tls-1", target);
+        let call = request
+            .conversation
+            .as_mut()
+            .and_then(|c| c.call.as_mut())
+            .expect("call");
+        call.sip_call_id = "customer-call-1@gw".into();
+        call.sip_from_tag = "customer-tag".into();
+        call.sip_to_tag = "gw-tag".into();
+        call.sip_gateway_uri = gateway.map(|g| g.uri("gw")).unwrap_or_default();
+        let id = baton_tests::create_handoff(&mut client, request).await;
         baton_tests::watch_all(&mut client, &id, 0, Duration::from_secs(40)).await
     }
 }

@@ -228,14 +228,7 @@ pub async fn watch_until(
     id: &str,
     kind: HandoffEventKind,
 ) -> Vec<HandoffEvent> {
-    let mut stream = client
-        .watch_handoff(WatchHandoffRequest {
-            handoff_id: id.into(),
-            after_sequence: 0,
-        })
-        .await
-        .expect("watch")
-        .into_inner();
+    let mut stream = baton_tests::open_watch(client, id, 0).await;
     let mut seen = Vec::new();
     tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(Ok(response)) = stream.next().await {
@@ -251,6 +244,32 @@ pub async fn watch_until(
     .await
     .expect("event arrives");
     seen
+}
+
+/// What the script's `agents` queue reports once its transfer started:
+/// two queue positions, the offer, and the human taking the call.
+pub const AGENTS_ANSWER: [HandoffEventKind; 7] = [
+    HandoffEventKind::Queued,
+    HandoffEventKind::Queued,
+    HandoffEventKind::Offered,
+    HandoffEventKind::Answered,
+    HandoffEventKind::ContextDelivered,
+    HandoffEventKind::Connected,
+    HandoffEventKind::Completed,
+];
+
+/// The fields an INVALID_ARGUMENT status names in its BadRequest details;
+/// panics on any other code.
+pub fn bad_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_details_bad_request()
+        .expect("BadRequest details")
+        .field_violations
+        .into_iter()
+        .map(|v| v.field)
+        .collect()
 }
 
 /// The log of a handoff whose first target rang, answered and completed.
