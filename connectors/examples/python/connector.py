@@ -15,7 +15,9 @@ context limits, StartTransfer idempotent by (handoff id, attempt) with
 replay from the first event, a run id, gapless sequences, exactly one
 terminal event, cancel and its outcome, deadlines, health, reflection, the
 JSON ready line, a journal that survives a restart (SQLite, under
---data-dir) and a SIGTERM that drains.
+--data-dir) and a SIGTERM that drains. It is shared by every tenant, and
+keeps each tenant's transfers to that tenant: another tenant naming the same
+(handoff id, attempt) is refused, and its CancelTransfer finds nothing.
 
 A restart never delivers a customer twice. Every transfer and each of its
 events is written to the journal before any stream sees it. After a
@@ -135,6 +137,7 @@ class Journal:
             deadline REAL NOT NULL,  -- seconds since the Unix epoch
             run_id TEXT NOT NULL,
             ended_at REAL,           -- seconds since the Unix epoch; NULL while running
+            tenant TEXT NOT NULL DEFAULT '',  -- whose customer; only they re-attach or cancel
             PRIMARY KEY (handoff_id, attempt)
         );
         CREATE TABLE IF NOT EXISTS events (
@@ -155,14 +158,21 @@ class Journal:
         self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.executescript(self.SCHEMA)
+        # A journal of an earlier version of this example has no tenants.
+        columns = [row[1] for row in self.db.execute("PRAGMA table_info(transfers)")]
+        if "tenant" not in columns:
+            with self.db:
+                self.db.execute("ALTER TABLE transfers ADD COLUMN tenant TEXT NOT NULL DEFAULT ''")
 
     def begin_run(self, transfer):
         """Notes a new run of a transfer; an earlier run's events (one
         interrupted by a restart) give way to it."""
         with self.lock, self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO transfers VALUES (?, ?, ?, ?, ?, NULL)",
-                (*transfer.key, transfer.target_name, transfer.deadline, transfer.run_id),
+                "INSERT OR REPLACE INTO transfers (handoff_id, attempt, target_name, deadline, "
+                "run_id, ended_at, tenant) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+                (*transfer.key, transfer.target_name, transfer.deadline, transfer.run_id,
+                 transfer.tenant),
             )
             self.db.execute(
                 "DELETE FROM events WHERE handoff_id = ? AND attempt = ?", transfer.key
@@ -188,10 +198,11 @@ class Journal:
                 self.db.execute("DELETE FROM events WHERE handoff_id = ? AND attempt = ?", key)
 
     def load(self):
-        """[(key, target name, deadline, run id, ended_at, [encoded event])]"""
+        """[(key, target name, deadline, run id, ended_at, tenant, [encoded event])]"""
         with self.lock:
             transfers = self.db.execute(
-                "SELECT handoff_id, attempt, target_name, deadline, run_id, ended_at FROM transfers"
+                "SELECT handoff_id, attempt, target_name, deadline, run_id, ended_at, tenant "
+                "FROM transfers"
             ).fetchall()
             events = {}
             for handoff_id, attempt, event in self.db.execute(
@@ -199,20 +210,28 @@ class Journal:
             ):
                 events.setdefault((handoff_id, attempt), []).append(event)
         return [
-            ((handoff_id, attempt), name, deadline, run_id, ended_at,
+            ((handoff_id, attempt), name, deadline, run_id, ended_at, tenant,
              events.get((handoff_id, attempt), []))
-            for handoff_id, attempt, name, deadline, run_id, ended_at in transfers
+            for handoff_id, attempt, name, deadline, run_id, ended_at, tenant in transfers
         ]
+
+
+def belongs_to(transfer, tenant):
+    """Whether `tenant` may re-attach to or cancel `transfer`: the tenant it
+    was started for, or any for one journalled before transfers had one."""
+    return not transfer.tenant or transfer.tenant == tenant
 
 
 class Transfer:
     """One run of a transfer: its event log, followed by every StartTransfer
     stream, and journalled event by event."""
 
-    def __init__(self, pb, journal, key, target_name, deadline, run_id=None):
+    def __init__(self, pb, journal, key, target_name, deadline, tenant, run_id=None):
         self.pb = pb
         self.journal = journal
         self.key = key
+        # Whose customer: another tenant neither re-attaches nor cancels it.
+        self.tenant = tenant
         self.target_name = target_name
         self.deadline = deadline
         self.run_id = run_id or str(uuid.uuid4())
@@ -340,8 +359,8 @@ class Connector:
     def load(self):
         """Takes over what the previous process journalled: ended transfers
         replay, running ones are now interrupted."""
-        for key, name, deadline, run_id, ended_at, events in self.journal.load():
-            transfer = Transfer(self.pb, self.journal, key, name, deadline, run_id)
+        for key, name, deadline, run_id, ended_at, tenant, events in self.journal.load():
+            transfer = Transfer(self.pb, self.journal, key, name, deadline, tenant, run_id)
             transfer.events = [self.pb.StartTransferResponse.FromString(e) for e in events]
             transfer.ended_at = ended_at
             transfer.interrupted = ended_at is None
@@ -371,6 +390,8 @@ class Connector:
         """Returns (target kind, target name, deadline) or raises Refused."""
         pb, types = self.pb, self.types
         violations = []
+        if not request.tenant:
+            violations.append("tenant: is required: the tenant whose customer this is")
         if not request.handoff_id or len(request.handoff_id.encode()) > MAX_HANDOFF_ID_BYTES:
             violations.append("handoff_id: is required (at most 64 bytes)")
         if request.attempt == 0:
@@ -425,6 +446,11 @@ class Connector:
         with self.lock:
             self.forget_old()
             existing = self.transfers.get(key)
+            if existing is not None and not belongs_to(existing, request.tenant):
+                raise Refused(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"tenant: handoff {key[0]} attempt {key[1]} is another tenant's transfer",
+                )
             if existing is not None and not existing.interrupted:
                 log.info("StartTransfer repeated for %s; replaying", key)
                 return existing
@@ -434,7 +460,7 @@ class Connector:
                     "this connector is draining before it stops; retry (another replica, "
                     "or this connector once restarted)",
                 )
-            transfer = Transfer(self.pb, self.journal, key, name, deadline)
+            transfer = Transfer(self.pb, self.journal, key, name, deadline, request.tenant)
             transfer.after_restart = existing is not None
             try:
                 self.journal.begin_run(transfer)
@@ -493,10 +519,15 @@ class Connector:
 
     def CancelTransfer(self, request, context):
         pb = self.pb
+        if not request.tenant:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "tenant: is required")
         outcome = pb.CANCEL_OUTCOME_UNKNOWN
         with self.lock:
             for (handoff_id, attempt), transfer in self.transfers.items():
                 if handoff_id != request.handoff_id:
+                    continue
+                # Another tenant's transfer is unknown to this call.
+                if not belongs_to(transfer, request.tenant):
                     continue
                 if request.attempt not in (0, attempt):
                     continue

@@ -229,6 +229,7 @@ impl ScriptConnector {
         let Some(file) = &self.record else { return };
         let reference = transfer.envelope.reference.clone().unwrap_or_default();
         let line = serde_json::json!({
+            "tenant": transfer.tenant,
             "handoff_id": transfer.handoff_id,
             "attempt": transfer.attempt,
             "target": target_key(&transfer.target),

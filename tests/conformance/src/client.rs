@@ -115,12 +115,23 @@ impl ConnectorClient {
         handoff_id: &str,
         attempt: u32,
     ) -> Result<CancelTransferResponse, Status> {
+        self.cancel_as(crate::requests::TENANT, handoff_id, attempt)
+            .await
+    }
+
+    /// CancelTransfer on behalf of `tenant`.
+    pub async fn cancel_as(
+        &self,
+        tenant: &str,
+        handoff_id: &str,
+        attempt: u32,
+    ) -> Result<CancelTransferResponse, Status> {
         timeout(
             CALL_TIMEOUT,
             self.client().cancel_transfer(CancelTransferRequest {
                 handoff_id: handoff_id.into(),
                 attempt,
-                tenant: crate::requests::TENANT.into(),
+                tenant: tenant.into(),
             }),
         )
         .await

@@ -45,6 +45,11 @@ struct Args {
     /// How long a transfer that should end may take (overrides the profile).
     #[arg(long, value_parser = humantime_serde::re::humantime::parse_duration)]
     transfer_timeout: Option<Duration>,
+    /// A tenant the connector is configured not to serve (it is dedicated
+    /// to others, `conformance` among them): its transfers must be refused.
+    /// Without it the connector must be shared by every tenant.
+    #[arg(long, value_name = "TENANT")]
+    foreign_tenant: Option<String>,
     /// Write the report as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -65,6 +70,9 @@ fn profile(args: &Args) -> Result<Profile, String> {
         }
     }
     profile.skip.extend(args.skip.iter().cloned());
+    if let Some(tenant) = &args.foreign_tenant {
+        profile.foreign_tenant = Some(tenant.clone());
+    }
     if let Some(timeout) = args.transfer_timeout {
         profile.transfer_timeout = timeout;
     }

@@ -232,6 +232,13 @@ pub struct Profile {
     /// Checks (ids or id prefixes) not to run, reported as skipped.
     #[serde(default)]
     pub skip: Vec<String>,
+    /// A tenant the connector is configured not to serve (its `[server]
+    /// tenants` names others): its transfers must be refused with
+    /// INVALID_ARGUMENT naming `tenant`. Unset: the connector is taken to be
+    /// shared by every tenant, and must serve one besides the kit's. The
+    /// kit's own tenant, which the connector must serve, is `conformance`.
+    #[serde(default)]
+    pub foreign_tenant: Option<String>,
 }
 
 impl Default for Profile {
@@ -244,6 +251,7 @@ impl Default for Profile {
             grace: default_grace(),
             drain: default_drain(),
             skip: Vec::new(),
+            foreign_tenant: None,
         }
     }
 }

@@ -298,6 +298,24 @@ mod tests {
     }
 
     #[test]
+    fn the_service_message_is_the_tenants_own() {
+        let mut settings = PolicySettings::default();
+        settings.default.customer_messages.clear();
+        let mut parts = Parts::with(settings);
+        let acme = BTreeMap::from([("es".to_owned(), "Acme: le paso con un agente.".to_owned())]);
+        parts.messages =
+            PerTenant::shared(CustomerMessages::new(&BTreeMap::new(), "en").expect("messages"))
+                .with_tenant(
+                    "acme",
+                    CustomerMessages::new(&acme, "en").expect("messages"),
+                );
+        let acme = parts.decide("acme", explicit_signal("call-6"));
+        assert_eq!(acme.customer_message, "Acme: le paso con un agente.");
+        let globex = parts.decide("globex", explicit_signal("call-6"));
+        assert!(globex.customer_message.starts_with("Le comunico"));
+    }
+
+    #[test]
     fn no_escalation_tells_the_customer_nothing() {
         let parts = Parts::new();
         let decision = parts.decide("acme", not_understood("call-4"));

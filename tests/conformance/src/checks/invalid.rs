@@ -15,7 +15,7 @@ use crate::requests;
 /// and how to break a good request.
 type Breakage = (&'static str, &'static str, fn(&mut StartTransferRequest));
 
-const BREAKAGES: [Breakage; 6] = [
+const BREAKAGES: [Breakage; 7] = [
     ("missing_handoff_id", "handoff_id", |r| r.handoff_id.clear()),
     ("missing_attempt", "attempt", |r| r.attempt = 0),
     ("missing_target", "target", |r| r.target = None),
@@ -26,6 +26,7 @@ const BREAKAGES: [Breakage; 6] = [
     }),
     ("unspecified_mode", "mode", |r| r.mode = 0),
     ("missing_deadline", "deadline", |r| r.deadline = None),
+    ("missing_tenant", "tenant", |r| r.tenant.clear()),
 ];
 
 pub async fn run(session: &mut Session) {

@@ -8,6 +8,7 @@ mod identity;
 mod invalid;
 mod restart;
 mod stream;
+mod tenants;
 mod transfers;
 
 use std::time::{Duration, Instant, SystemTime};
@@ -157,6 +158,25 @@ impl Session {
         observed
     }
 
+    /// [`Self::clean_up`] for a transfer of another tenant than the kit's.
+    pub async fn clean_up_as(
+        &mut self,
+        tenant: &str,
+        request: &StartTransferRequest,
+        mut follower: Follower,
+    ) -> Observed {
+        if follower.is_open() && follower.observed.terminal().is_none() {
+            let _ = self
+                .client
+                .cancel_as(tenant, &request.handoff_id, request.attempt)
+                .await;
+            follower.finish(self.profile.grace).await;
+        }
+        let observed = follower.into_observed();
+        self.keep(observed.clone());
+        observed
+    }
+
     /// Reads a holding sample's stream until it holds: its `holds_after`
     /// event (when the profile names one), then a quiet spell of `settle`.
     pub async fn await_hold(&self, sample: &SampleTarget, follower: &mut Follower) {
@@ -289,6 +309,7 @@ pub async fn run_all(subject: Subject, profile: &Profile) -> Report {
     capabilities::run(&mut session).await;
     invalid::run(&mut session).await;
     transfers::run(&mut session).await;
+    tenants::run(&mut session).await;
     stream::run_event_checks(&mut session).await;
     restart::run(&mut session).await;
     stream::run_shutdown(&mut session).await;

@@ -131,6 +131,9 @@ async fn a_broken_connector_fails_the_checks_it_breaks() {
         "invalid.route_target",
         "invalid.unspecified_mode",
         "invalid.missing_deadline",
+        "invalid.missing_tenant",
+        // Another tenant re-attaches to and cancels a transfer.
+        "tenants.isolated",
         // A repeat is a new run (new times), not a replay.
         "idempotency.replay_while_running",
         "idempotency.replay_after_end",

@@ -14,3 +14,4 @@ mod python;
 mod queue;
 mod script;
 mod sip;
+mod tenants;
