@@ -54,9 +54,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use baton_connector_sdk::{
-    BoundConnector, NoFlags, RunnableConnector, Sections, ServeConnector, ServeOptions,
-};
+use baton_connector_sdk::{BoundConnector, NoFlags, RunnableConnector, ServeOptions};
 use baton_service_kit::metrics::MetricsEndpoint;
 use baton_service_kit::tls::HttpListener;
 use tokio::net::TcpListener;
@@ -214,18 +212,7 @@ impl Bound {
     }
 }
 
-impl ServeConnector for Bound {
-    fn endpoints(&self) -> Vec<(String, SocketAddr)> {
-        self.connector.endpoints()
-    }
-
-    fn serve(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        Bound::serve(self, shutdown)
-    }
-}
+baton_connector_sdk::serve_connector!(Bound);
 
 impl RunnableConnector for QueueConfig {
     const BINARY: &'static str = "baton-connector-queue";
@@ -236,14 +223,7 @@ impl RunnableConnector for QueueConfig {
     type Flags = NoFlags;
     type Bound = Bound;
 
-    fn sections(&mut self) -> Sections<'_, Self> {
-        Sections {
-            server: &mut self.server,
-            store: &mut self.store,
-            telemetry: &mut self.telemetry,
-            tls: &mut self.tls,
-        }
-    }
+    baton_connector_sdk::shared_sections!();
 
     fn validate(&self) -> Result<(), String> {
         QueueConfig::validate(self)
