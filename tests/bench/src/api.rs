@@ -184,20 +184,37 @@ pub async fn start_stack(dir: &Path, stop: &CancellationToken) -> anyhow::Result
     let connector =
         baton_connector_sdk::bind(connector, ServeOptions::new("127.0.0.1:0".parse()?)).await?;
     let connector_addr = connector.addr;
-    let connector_stop = stop.clone();
-    tokio::spawn(connector.serve(async move { connector_stop.cancelled().await }));
+    tokio::spawn(connector.serve(stop.clone().cancelled_owned()));
 
-    let mut config = control_config(dir)?;
-    config.connectors.insert(
-        "script".into(),
-        ConnectorConfig::new(format!("http://{connector_addr}")),
-    );
+    let mut config = control_config_with(dir, "script", connector_addr)?;
     config.default_connectors.queue = Some("script".into());
+    serve_control(config, stop).await
+}
+
+/// The control service's configuration (see [`control_config`]) with one
+/// connector, `name` at `addr`.
+pub fn control_config_with(
+    data_dir: &Path,
+    name: &str,
+    addr: SocketAddr,
+) -> anyhow::Result<ControlConfig> {
+    let mut config = control_config(data_dir)?;
+    config
+        .connectors
+        .insert(name.into(), ConnectorConfig::new(format!("http://{addr}")));
+    Ok(config)
+}
+
+/// Serves the control service on `config` in this process until `stop`;
+/// its gRPC address.
+pub async fn serve_control(
+    config: ControlConfig,
+    stop: &CancellationToken,
+) -> anyhow::Result<SocketAddr> {
     let control = baton_control::bind(config).await?;
-    let control_addr = control.grpc_addr;
-    let control_stop = stop.clone();
-    tokio::spawn(control.serve(async move { control_stop.cancelled().await }));
-    Ok(control_addr)
+    let addr = control.grpc_addr;
+    tokio::spawn(control.serve(stop.clone().cancelled_owned()));
+    Ok(addr)
 }
 
 /// The control service's configuration in every scenario: loopback,
@@ -231,6 +248,42 @@ pub async fn connect(addr: std::net::SocketAddr, count: usize) -> anyhow::Result
 
 pub fn unique(prefix: &str) -> String {
     format!("bench-{prefix}-{}", uuid::Uuid::now_v7())
+}
+
+/// Runs `job` for each index of `0..count` on `concurrency` tasks, each
+/// task taking the next index once its last job is done, until every
+/// index was taken or a job failed; the jobs' results.
+pub async fn each_on_tasks<T, Job, Fut>(
+    count: usize,
+    concurrency: usize,
+    job: Job,
+) -> anyhow::Result<Vec<T>>
+where
+    Job: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let next = next.clone();
+        let job = job.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= count {
+                    return anyhow::Ok(results);
+                }
+                results.push(job(index).await?);
+            }
+        }));
+    }
+    let mut results = Vec::with_capacity(count);
+    for task in futures::future::join_all(tasks).await {
+        results.extend(task??);
+    }
+    Ok(results)
 }
 
 /// `count` CreateHandoff calls from `concurrency` tasks spread over the

@@ -18,13 +18,10 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
 use baton_conformance::requests;
-use baton_control::config::ConnectorConfig;
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::handoff::v1::WatchHandoffRequest;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
@@ -35,9 +32,9 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use crate::Scale;
-use crate::api::{connect, control_config, unique};
+use crate::api::{connect, control_config_with, each_on_tasks, serve_control, unique};
 use crate::payload::create_request;
-use crate::report::{Percentiles, Table};
+use crate::report::Table;
 
 const SCENARIO: &str = "first ring";
 /// Handoffs one after another, for the latency.
@@ -84,24 +81,12 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
             baton.len()
         );
     }
-    let floor = Percentiles::of(&mut floor);
-    let baton_latency = Percentiles::of(&mut baton);
-    let baseline = "sipp calling sipp";
-    table.add(
+    table.add_p50_p99(
         SCENARIO,
-        "CreateHandoff to INVITE at the phone, p50",
-        baton_latency.p50,
-        baseline,
-        floor.p50,
-        "ms",
-    );
-    table.add(
-        SCENARIO,
-        "CreateHandoff to INVITE at the phone, p99",
-        baton_latency.p99,
-        baseline,
-        floor.p99,
-        "ms",
+        "CreateHandoff to INVITE at the phone",
+        &mut baton,
+        "sipp calling sipp",
+        &mut floor,
     );
 
     let phone = start_phone(dir, &phone_scenario, "floor-rate", burst)?;
@@ -150,55 +135,42 @@ async fn handoffs(
     count: usize,
     concurrency: usize,
 ) -> anyhow::Result<HashMap<String, SystemTime>> {
-    let next = Arc::new(AtomicUsize::new(0));
     let prefix = unique("ring");
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
+    let uri = phone.uri("agent");
+    let client = client.clone();
+    let sent = each_on_tasks(count, concurrency, move |index| {
         let mut client = client.clone();
-        let next = next.clone();
-        let prefix = prefix.clone();
-        let uri = phone.uri("agent");
-        tasks.push(tokio::spawn(async move {
-            let mut sent = Vec::new();
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= count {
-                    return anyhow::Ok(sent);
-                }
-                let mut request = create_request(format!("{prefix}-{index}"), "unused");
-                request.target = Some(pb::Target {
-                    kind: Some(pb::target::Kind::SipUri(uri.clone())),
-                });
-                let at = SystemTime::now();
-                let id = client
-                    .create_handoff(request)
-                    .await?
-                    .into_inner()
-                    .handoff
-                    .context("CreateHandoff answered no handoff")?
-                    .id;
-                let mut events = client
-                    .watch_handoff(WatchHandoffRequest {
-                        handoff_id: id.clone(),
-                        after_sequence: 0,
-                    })
-                    .await?
-                    .into_inner();
-                // The stream ends after the terminal event.
-                tokio::time::timeout(Duration::from_secs(20), async {
-                    while events.next().await.is_some() {}
+        let mut request = create_request(format!("{prefix}-{index}"), "unused");
+        request.target = Some(pb::Target {
+            kind: Some(pb::target::Kind::SipUri(uri.clone())),
+        });
+        async move {
+            let at = SystemTime::now();
+            let id = client
+                .create_handoff(request)
+                .await?
+                .into_inner()
+                .handoff
+                .context("CreateHandoff answered no handoff")?
+                .id;
+            let mut events = client
+                .watch_handoff(WatchHandoffRequest {
+                    handoff_id: id.clone(),
+                    after_sequence: 0,
                 })
-                .await
-                .context("a handoff did not end within 20 s")?;
-                sent.push((id, at));
-            }
-        }));
-    }
-    let mut sent = HashMap::new();
-    for task in futures::future::join_all(tasks).await {
-        sent.extend(task??);
-    }
-    Ok(sent)
+                .await?
+                .into_inner();
+            // The stream ends after the terminal event.
+            tokio::time::timeout(Duration::from_secs(20), async {
+                while events.next().await.is_some() {}
+            })
+            .await
+            .context("a handoff did not end within 20 s")?;
+            Ok((id, at))
+        }
+    })
+    .await?;
+    Ok(sent.into_iter().collect())
 }
 
 /// `count` transfers to `phone` sent straight to the SIP connector at
@@ -213,42 +185,31 @@ async fn transfers(
         .connect()
         .await?;
     let client = ConnectorServiceClient::new(channel);
-    let next = Arc::new(AtomicUsize::new(0));
     let prefix = unique("transfer");
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
+    let uri = phone.uri("agent");
+    each_on_tasks(count, concurrency, move |index| {
         let mut client = client.clone();
-        let next = next.clone();
-        let prefix = prefix.clone();
-        let uri = phone.uri("agent");
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= count {
-                    return anyhow::Ok(());
-                }
-                let handoff_id = format!("{prefix}-{index}");
-                let request = requests::start_request(
-                    &handoff_id,
-                    1,
-                    pb::target::Kind::SipUri(uri.clone()),
-                    pb::TransferMode::Warm,
-                    requests::envelope(&handoff_id, &[], None),
-                    SystemTime::now() + Duration::from_secs(20),
-                );
-                let mut events = client.start_transfer(request).await?.into_inner();
-                // The stream ends after the terminal event.
-                tokio::time::timeout(Duration::from_secs(20), async {
-                    while events.next().await.is_some() {}
-                })
-                .await
-                .context("a transfer did not end within 20 s")?;
-            }
-        }));
-    }
-    for task in futures::future::join_all(tasks).await {
-        task??;
-    }
+        let handoff_id = format!("{prefix}-{index}");
+        let request = requests::start_request(
+            &handoff_id,
+            1,
+            pb::target::Kind::SipUri(uri.clone()),
+            pb::TransferMode::Warm,
+            requests::envelope(&handoff_id, &[], None),
+            SystemTime::now() + Duration::from_secs(20),
+        );
+        async move {
+            let mut events = client.start_transfer(request).await?.into_inner();
+            // The stream ends after the terminal event.
+            tokio::time::timeout(Duration::from_secs(20), async {
+                while events.next().await.is_some() {}
+            })
+            .await
+            .context("a transfer did not end within 20 s")?;
+            Ok(())
+        }
+    })
+    .await?;
     Ok(())
 }
 
@@ -398,19 +359,11 @@ async fn start_stack(
     let sip_config = baton_connector_sip::SipConfig::ephemeral();
     let sip = baton_connector_sip::bind(sip_config).await?;
     let sip_addr = sip.grpc_addr;
-    let sip_stop = stop.clone();
-    tokio::spawn(sip.serve(async move { sip_stop.cancelled().await }));
+    tokio::spawn(sip.serve(stop.clone().cancelled_owned()));
 
-    let mut config = control_config(&dir.join("control"))?;
-    config.connectors.insert(
-        "sip".into(),
-        ConnectorConfig::new(format!("http://{sip_addr}")),
-    );
+    let mut config = control_config_with(&dir.join("control"), "sip", sip_addr)?;
     config.default_connectors.sip_uri = Some("sip".into());
-    let control = baton_control::bind(config).await?;
-    let control_addr = control.grpc_addr;
-    let control_stop = stop.clone();
-    tokio::spawn(control.serve(async move { control_stop.cancelled().await }));
+    let control_addr = serve_control(config, stop).await?;
     Ok((control_addr, sip_addr))
 }
 

@@ -49,6 +49,28 @@ impl Table {
         self.rows.push(row);
     }
 
+    /// The rows `{figure}, p50` and `{figure}, p99` of the latencies
+    /// `measured`, in milliseconds, against the same percentiles of
+    /// `baseline_samples`.
+    pub fn add_p50_p99(
+        &mut self,
+        scenario: &str,
+        figure: &str,
+        measured: &mut [Duration],
+        baseline: &str,
+        baseline_samples: &mut [Duration],
+    ) {
+        let measured = Percentiles::of(measured);
+        let floor = Percentiles::of(baseline_samples);
+        for (label, value, baseline_value) in [
+            ("p50", measured.p50, floor.p50),
+            ("p99", measured.p99, floor.p99),
+        ] {
+            let figure = format!("{figure}, {label}");
+            self.add(scenario, figure, value, baseline, baseline_value, "ms");
+        }
+    }
+
     pub fn print(&self) {
         let header = [
             "scenario",
