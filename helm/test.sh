@@ -373,10 +373,13 @@ expect("amazon-connect.yaml", {k: v for k, v in connect.items() if k != "queues"
        {"name": "amazon-connect", "region": "eu-west-2",
         "instance_id": "4f1b2c3d-5e6f-4a0b-8c9d-0e1f2a3b4c5d", "rate_per_second": 2,
         "burst": 5, "poll_interval": "3s", "request_timeout": "10s",
-        "server": {"grpc_listen": "0.0.0.0:50068", "drain_timeout": "30s"},
+        "server": {"grpc_listen": "0.0.0.0:50068", "drain_timeout": "30s",
+                   "tenants": ["insurance"]},
         "store": {"data_dir": "/var/lib/baton-amazon-connect"},
         "telemetry": {"log_format": "json"}})
 expect("amazon-connect queues", sorted(connect["queues"]), ["claims", "claims-lead"])
+expect("the insurance tenant's connectors", config("webhook-twilio", "control")["tenants"]["insurance"]["connectors"],
+       ["amazon-connect"])
 # Existing Secrets: referenced by name, the API key optional.
 existing = env("tls-everywhere", "webhook")["BATON_WEBHOOK_ENDPOINTS__CRM__SECRET"]
 expect("webhook existing Secret", (existing["secret"], existing["key"], existing["value"]),

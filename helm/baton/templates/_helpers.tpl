@@ -418,7 +418,8 @@ spec:
 {{/* A connector's configuration file as JSON, in the sections every
 connector shares (the connector SDK's): `config` (the user's keys with the
 chart-managed ones set, its [server] listen addresses among them) plus
-server.drain_timeout (values.drainTimeoutSeconds), [store] data_dir (the
+server.drain_timeout (values.drainTimeoutSeconds), server.tenants
+(values.tenants, when any), [store] data_dir (the
 transfer journal, on the data volume), [telemetry], [metrics] listen on
 values.service.metricsPort with serviceMonitor on (connectors that have
 one), and [tls] with TLS on. The probes' health listener is the
@@ -428,6 +429,7 @@ one), and [tls] with TLS on. The probes' health listener is the
 {{- $config := .config -}}
 {{- $server := $config.server | default dict -}}
 {{- $_ := set $server "drain_timeout" (printf "%vs" .values.drainTimeoutSeconds) -}}
+{{- with .values.tenants }}{{ $_ := set $server "tenants" . }}{{ end -}}
 {{- $_ := set $config "server" $server -}}
 {{- $_ := set $config "store" (dict "data_dir" (include "baton.dataDir" .)) -}}
 {{- $_ := set $config "telemetry" (include "baton.telemetryConfig" .root | fromJson) -}}
