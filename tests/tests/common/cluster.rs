@@ -15,6 +15,8 @@ use tempfile::TempDir;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
+use super::CONTROL_SERVER;
+
 /// Every transfer rings, waits (so that it is in flight when a replica or
 /// the database goes), then connects and completes; to queue `hold`, it
 /// rings until cancelled.
@@ -63,12 +65,7 @@ impl Cluster {
     fn replica_config(&self, index: usize) -> PathBuf {
         let path = self.dir.path().join(format!("control-{index}.toml"));
         let config = format!(
-            r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-drain_timeout = "3s"
-
+            r#"{CONTROL_SERVER}
 [store]
 backend = "postgres"
 url = "{url}"

@@ -33,6 +33,15 @@ wrapped = ["answered", "connected", "wrap_up:refund issued:refunded the second c
 "sip:busy@127.0.0.1" = ["ringing", "failed:busy"]
 "#;
 
+/// The `[server]` section of every control service these tests start:
+/// loopback, ephemeral ports, and a drain short enough for a restart test.
+pub const CONTROL_SERVER: &str = r#"
+[server]
+grpc_listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+drain_timeout = "3s"
+"#;
+
 pub struct Stack {
     pub dir: TempDir,
     pub connector: Service,
@@ -70,12 +79,7 @@ impl Stack {
     fn control_config(&self) -> PathBuf {
         let path = self.dir.path().join("control.toml");
         let config = format!(
-            r#"
-[server]
-grpc_listen = "127.0.0.1:0"
-http_listen = "127.0.0.1:0"
-drain_timeout = "3s"
-
+            r#"{CONTROL_SERVER}
 [store]
 data_dir = {data:?}
 
