@@ -250,3 +250,36 @@ en = "{GLOBEX_MESSAGE}"
         .expect_err("another tenant's handoff");
     assert_eq!(acme_get.code(), Code::NotFound);
 }
+
+/// `baton config check` reports a tenant's mistakes naming the key, as the
+/// control service refuses them at start.
+#[test]
+fn config_check_names_the_tenant_key_at_fault() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shared = "[connectors.queue]\nendpoint = \"http://127.0.0.1:50061\"\n\
+                  [connectors.acme-cc]\nendpoint = \"http://127.0.0.1:50063\"\n";
+    for (tenant, key) in [
+        (
+            "[tenants.acme]\nroutes = [{ name = \"support\", targets = [\
+             { connector = \"acme-cc\", queue = \"a\" }, { connector = \"x\", queue = \"b\" }] }]\n",
+            "tenants.acme.routes[0].targets[1].connector: unknown connector \"x\"",
+        ),
+        (
+            "[tenants.acme]\nconnectors = [\"acme-cc\"]\nroutes = [{ name = \"support\", \
+             targets = [{ connector = \"queue\", queue = \"a\" }] }]\n",
+            "tenants.acme.routes[0].targets[0].connector: tenant \"acme\" may not use connector \"queue\"",
+        ),
+    ] {
+        let path = dir.path().join("control.toml");
+        std::fs::write(&path, format!("{shared}{tenant}")).expect("write");
+        let output = std::process::Command::new(baton_tests::binary("baton"))
+            .args(["config", "check", "--component", "control"])
+            .arg(&path)
+            .output()
+            .expect("baton runs");
+        let said = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(4), "{said}");
+        assert!(said.contains(key), "{said}");
+    }
+}
