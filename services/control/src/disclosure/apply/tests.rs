@@ -124,3 +124,60 @@ fn the_audit_detail_names_forms_never_values() {
     assert_eq!(parsed["fields"]["summary"], "reference");
     assert_eq!(parsed["fields"]["entities.issue_type"], "reference");
 }
+
+/// Whatever mechanism a connector has (SIP headers and User-to-User for
+/// the SIP connector, task attributes for Twilio and Amazon Connect, the
+/// webhook payload, the structured context for the queue), nothing the
+/// built-in policy redacts reaches it.
+#[test]
+fn no_mechanism_carries_what_the_built_in_policy_redacts() {
+    use crate::convert::context::encode_conversation;
+    use crate::convert::envelope::build_envelope;
+    use crate::domain::ContextReference;
+
+    let disclosed = disclose(&encode_context(&sample()), &Rules::BUILT_IN);
+    let mechanisms = [
+        ContextMechanism::SipUserToUser,
+        ContextMechanism::SipHeaders,
+        ContextMechanism::ScreenPopUrl,
+        ContextMechanism::TaskAttributes,
+        ContextMechanism::Webhook,
+        ContextMechanism::Structured,
+    ];
+    let capabilities: Vec<_> = mechanisms
+        .iter()
+        .map(|&mechanism| ContextCapability {
+            mechanism,
+            max_bytes: 0,
+        })
+        .collect();
+    let reference = ContextReference {
+        handoff_id: "h1".into(),
+        token: "t".into(),
+        context_url: "http://127.0.0.1/v1/handoffs/h1/context?token=t".into(),
+        screen_pop_url: "http://127.0.0.1/v1/handoffs/h1/screen-pop?token=t".into(),
+    };
+    let envelope = build_envelope(
+        &reference,
+        &encode_conversation(&pb::Conversation::default()),
+        &disclosed.context,
+        &disclosed.withheld,
+        &capabilities,
+    );
+    let everything = format!("{envelope:?}");
+    for value in [
+        CARD,
+        "4111111111111111",
+        "jane@example.com",
+        "7946 0018",
+        "1984-03-15",
+        ACCOUNT,
+    ] {
+        assert!(!everything.contains(value), "{value} in {everything}");
+    }
+    assert_eq!(envelope.payloads.len(), 5);
+    assert!(
+        everything.contains("[card]"),
+        "the redacted text still goes"
+    );
+}
