@@ -14,7 +14,7 @@ use baton_sip_stack::VoiceLegs;
 
 use crate::config::VoiceMode;
 use crate::desk::{Desk, priority_of};
-use crate::domain::{NewContact, NotAdmitted, Phase, Refusal, WithdrawalReason};
+use crate::domain::{NewContact, NotAdmitted, Phase, QueueKey, Refusal, WithdrawalReason};
 
 /// The connector side of the queue.
 #[derive(Debug, Clone)]
@@ -155,15 +155,16 @@ fn failure_reason(refusal: Refusal) -> FailureReason {
     }
 }
 
-fn refusal_detail(refusal: Refusal, queue: &str) -> String {
+/// Why a transfer was refused, naming the tenant's queue (`acme/support`).
+fn refusal_detail(refusal: Refusal, queue: &QueueKey) -> String {
     match refusal {
-        Refusal::NoAgents => format!("no agent with the skills of queue {queue:?} is signed in"),
+        Refusal::NoAgents => format!("no agent with the skills of queue {queue} is signed in"),
         Refusal::WaitTooLong => {
-            format!("the estimated wait in queue {queue:?} is beyond its maximum")
+            format!("the estimated wait in queue {queue} is beyond its maximum")
         }
         Refusal::NoAnswer => "no agent accepted the offer in time".into(),
         Refusal::Rejected => "every agent declined the offer".into(),
-        Refusal::UnknownQueue => format!("no queue named {queue:?}"),
+        Refusal::UnknownQueue => format!("no queue named {queue}"),
     }
 }
 
@@ -220,7 +221,10 @@ impl Connector for QueueConnector {
             Ok(_) => {}
             Err(NotAdmitted::Refused(refusal)) => {
                 events
-                    .failed(failure_reason(refusal), &refusal_detail(refusal, name))
+                    .failed(
+                        failure_reason(refusal),
+                        &refusal_detail(refusal, &QueueKey::new(&transfer.tenant, name)),
+                    )
                     .await;
                 return;
             }

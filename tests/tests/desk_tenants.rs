@@ -1,0 +1,444 @@
+//! The agent desktop's sign-in and tenant scope, end to end: two tenants
+//! (acme and globex) share one `baton-connector-queue`, behind a
+//! `baton-control` that requires API keys; accounts are made with
+//! `baton desk account add`; acme's agent works in real headless Chromium.
+//! Acme's agent gets a screen pop of acme's handoff and never sees
+//! globex's, although both wait in a queue named `support`; a wrong
+//! password, a change without the CSRF token and the supervisor stream
+//! without a supervisor's session are refused; a signed-out session works
+//! no more.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
+use baton_proto::types::v1 as pb;
+use baton_tests::Service;
+use browser::{Browser, WAIT};
+use tempfile::TempDir;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+mod browser;
+
+const ACME_SUMMARY: &str = "Acme customer: router keeps rebooting";
+const GLOBEX_SUMMARY: &str = "Globex customer: wants to cancel the contract";
+
+/// The queue (one `support` queue, shared by every tenant), the control
+/// service with an API key per tenant, and the desktop accounts: agents
+/// ann (acme) and gil (globex), supervisor sue (acme).
+struct Stack {
+    dir: TempDir,
+    queue: Service,
+    control: Service,
+    acme_key: String,
+    globex_key: String,
+}
+
+/// Runs the `baton` command with `stdin`; its stdout.
+fn baton(args: &[&str], stdin: &str) -> anyhow::Result<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(baton_tests::binary("baton"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(stdin.as_bytes())?;
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!(
+            "baton {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8(output.stdout)?)
+}
+
+/// `baton desk account add`, the password on standard input.
+fn add_account(file: &Path, name: &str, role: &str, tenant: &str) -> anyhow::Result<()> {
+    let file = file.to_str().context("a UTF-8 path")?;
+    let mut args = vec![
+        "desk", "account", "add", "--file", file, "--name", name, "--role", role, "--tenant",
+        tenant,
+    ];
+    if role == "agent" {
+        args.extend(["--skill", "support"]);
+    }
+    baton(&args, &format!("{name}-pw\n"))?;
+    Ok(())
+}
+
+impl Stack {
+    async fn start() -> anyhow::Result<Stack> {
+        let dir = tempfile::tempdir()?;
+        let accounts = dir.path().join("desk-accounts.toml");
+        add_account(&accounts, "ann", "agent", "acme")?;
+        add_account(&accounts, "gil", "agent", "globex")?;
+        add_account(&accounts, "sue", "supervisor", "acme")?;
+        let text = std::fs::read_to_string(&accounts)?;
+        assert!(
+            text.contains("$argon2id$") && !text.contains("ann-pw"),
+            "hashes only: {text}"
+        );
+
+        let queue = baton_tests::start_with_config(
+            "baton-connector-queue",
+            dir.path(),
+            "queue.toml",
+            &format!(
+                "offer_timeout = \"2m\"\n\n[server]\ngrpc_listen = \"127.0.0.1:0\"\n\
+                 http_listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = {:?}\n\n\
+                 [desk]\naccounts_file = {:?}\n",
+                dir.path().join("queue").display().to_string(),
+                accounts.display().to_string(),
+            ),
+            &[],
+        )
+        .await?;
+
+        let keys = dir.path().join("api-keys.toml");
+        let keys_str = keys.to_str().context("a UTF-8 path")?;
+        let key = |tenant: &str| -> anyhow::Result<String> {
+            let args = [
+                "auth",
+                "new-key",
+                "--keys-file",
+                keys_str,
+                "--tenant",
+                tenant,
+                "--role",
+                "ai_runtime",
+                "--name",
+                tenant,
+            ];
+            Ok(baton(&args, "")?.trim().to_owned())
+        };
+        let (acme_key, globex_key) = (key("acme")?, key("globex")?);
+        let sections = format!(
+            "[connectors.queue]\nendpoint = \"{}\"\n\n[default_connectors]\nqueue = \"queue\"\n",
+            queue.endpoint("grpc"),
+        );
+        let env = [
+            ("BATON_AUTH__MODE", "required"),
+            ("BATON_AUTH__API_KEYS_FILE", keys_str),
+        ];
+        let control = baton_tests::start_control(dir.path(), &sections, &env).await?;
+        Ok(Stack {
+            dir,
+            queue,
+            control,
+            acme_key,
+            globex_key,
+        })
+    }
+
+    fn desktop(&self) -> String {
+        format!("http://{}", self.queue.addr("http"))
+    }
+
+    /// A handoff of the key's tenant to queue `support`; its id.
+    async fn create(&self, key: &str, request_id: &str, summary: &str) -> anyhow::Result<String> {
+        let channel = Channel::from_shared(self.control.endpoint("grpc"))?
+            .connect()
+            .await?;
+        let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {key}").parse()?;
+        let mut client = HandoffServiceClient::new(InterceptedService::new(
+            channel,
+            move |mut request: tonic::Request<()>| {
+                request
+                    .metadata_mut()
+                    .insert("authorization", bearer.clone());
+                Ok(request)
+            },
+        ));
+        let support = pb::target::Kind::Queue(pb::QueueTarget {
+            name: "support".into(),
+            skills: vec![],
+        });
+        let mut request = baton_tests::sample_request(request_id, support);
+        request.context.as_mut().context("a context")?.summary = summary.into();
+        request.timeout = Some(prost_types::Duration {
+            seconds: 300,
+            nanos: 0,
+        });
+        let handoff = client
+            .create_handoff(request)
+            .await?
+            .into_inner()
+            .handoff
+            .context("no handoff")?;
+        Ok(handoff.id)
+    }
+}
+
+/// A desktop client outside the browser: its session cookie and CSRF
+/// token, as the page holds them.
+struct Desk {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Desk {
+    async fn sign_in(base: &str, name: &str, password: &str) -> anyhow::Result<Desk> {
+        let http = reqwest::Client::builder().no_proxy().build()?;
+        let response = http
+            .post(format!("{base}/api/sessions"))
+            .json(&serde_json::json!({ "name": name, "password": password }))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("sign-in of {name}: {}", response.status());
+        }
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .context("a session cookie")?
+            .to_owned();
+        let body: serde_json::Value = response.json().await?;
+        assert!(
+            !body.to_string().contains(&cookie),
+            "the session id is never in the body"
+        );
+        let csrf = body["csrf_token"]
+            .as_str()
+            .context("a CSRF token")?
+            .to_owned();
+        Ok(Desk {
+            http,
+            base: base.to_owned(),
+            cookie,
+            csrf,
+        })
+    }
+
+    /// A change as the page sends it; `csrf` false leaves the token out.
+    async fn change(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+        csrf: bool,
+    ) -> anyhow::Result<reqwest::StatusCode> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .json(&body);
+        if csrf {
+            request = request.header("x-csrf-token", &self.csrf);
+        }
+        Ok(request.send().await?.status())
+    }
+
+    /// The first view of an event stream (`/api/agent/events` or
+    /// `/api/supervisor/events`), or the status that refused it.
+    async fn first_view(
+        &self,
+        path: &str,
+    ) -> anyhow::Result<Result<serde_json::Value, reqwest::StatusCode>> {
+        first_view(&self.http, &self.base, path, Some(&self.cookie)).await
+    }
+}
+
+async fn first_view(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    cookie: Option<&str>,
+) -> anyhow::Result<Result<serde_json::Value, reqwest::StatusCode>> {
+    let mut request = http.get(format!("{base}{path}"));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let mut response = request.send().await?;
+    if !response.status().is_success() {
+        return Ok(Err(response.status()));
+    }
+    let mut buffer = String::new();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let chunk = response.chunk().await?.context("the stream ended")?;
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            if let Some(view) = buffer
+                .lines()
+                .find_map(|line| line.strip_prefix("data:"))
+                .and_then(|data| serde_json::from_str(data.trim()).ok())
+            {
+                return Ok(Ok(view));
+            }
+        }
+    })
+    .await
+    .context("no view in time")?
+}
+
+/// Reads the views of the agent stream until `wanted` holds (bounded).
+async fn wait_agent_view(
+    desk: &Desk,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> anyhow::Result<serde_json::Value> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let view = desk
+            .first_view("/api/agent/events")
+            .await?
+            .map_err(|status| anyhow::anyhow!("agent stream refused: {status}"))?;
+        if wanted(&view) {
+            return Ok(view);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the agent view never matched; last {view}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_signs_in_with_a_password_and_sees_only_their_tenants_handoffs()
+-> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let browser = Browser::start(stack.dir.path()).await?;
+    let result = flow(&stack, &browser).await;
+    if result.is_err() {
+        let _ = browser.screenshot("desk-tenants-failure.png").await;
+        eprintln!(
+            "queue log:\n{}\ncontrol log:\n{}",
+            stack.queue.logs(),
+            stack.control.logs()
+        );
+    }
+    browser.client.clone().close().await?;
+    result
+}
+
+async fn flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
+    let base = stack.desktop();
+
+    // Globex's agent is signed in but away: globex's customer waits in
+    // globex's `support` queue, with acme's agent idle beside it.
+    let gil = Desk::sign_in(&base, "gil", "gil-pw").await?;
+    let away = serde_json::json!({ "state": "away" });
+    let status = gil
+        .change(reqwest::Method::PUT, "/api/agent/state", away, true)
+        .await?;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    let globex_handoff = stack
+        .create(&stack.globex_key, "globex-1", GLOBEX_SUMMARY)
+        .await?;
+
+    // A wrong password is refused; the right one signs in.
+    browser.client.goto(&format!("{base}/")).await?;
+    browser.fill("#agent-id", "ann").await?;
+    browser.fill("#password", "gil-pw").await?;
+    browser.click("#sign-in").await?;
+    browser
+        .wait_text("#signin-error", "wrong name or password")
+        .await?;
+    browser.fill("#password", "ann-pw").await?;
+    browser.click("#sign-in").await?;
+    browser
+        .wait_text("#idle", "Ready for the next handoff")
+        .await?;
+    assert_eq!(
+        browser.text("#waiting").await?,
+        "0",
+        "globex's waiting customer is not counted for ann"
+    );
+
+    // Acme's handoff pops on ann's desktop; globex's never does.
+    let acme_handoff = stack
+        .create(&stack.acme_key, "acme-1", ACME_SUMMARY)
+        .await?;
+    browser.wait_text("#pop-summary", ACME_SUMMARY).await?;
+    let page = browser.client.source().await?;
+    assert!(page.contains(&acme_handoff));
+    assert!(
+        !page.contains(GLOBEX_SUMMARY) && !page.contains(&globex_handoff),
+        "globex's customer never reaches acme's agent"
+    );
+    browser.screenshot("desk-tenants-screen-pop.png").await?;
+
+    // The same through the API: ann's view and acme's supervisor stream
+    // know acme's handoff only; globex's agent, back, gets globex's.
+    let ann = Desk::sign_in(&base, "ann", "ann-pw").await?;
+    let view = wait_agent_view(&ann, |v| !v["offer"].is_null()).await?;
+    assert_eq!(view["offer"]["handoff_id"], acme_handoff.as_str());
+    let sue = Desk::sign_in(&base, "sue", "sue-pw").await?;
+    let supervised = sue
+        .first_view("/api/supervisor/events")
+        .await?
+        .map_err(|status| anyhow::anyhow!("supervisor stream refused: {status}"))?
+        .to_string();
+    assert!(supervised.contains(&acme_handoff), "{supervised}");
+    assert!(
+        !supervised.contains(&globex_handoff) && !supervised.contains("\"gil\""),
+        "nothing of globex in acme's supervisor view: {supervised}"
+    );
+    let available = serde_json::json!({ "state": "available" });
+    let status = gil
+        .change(reqwest::Method::PUT, "/api/agent/state", available, true)
+        .await?;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    let view = wait_agent_view(&gil, |v| !v["offer"].is_null()).await?;
+    assert_eq!(view["offer"]["handoff_id"], globex_handoff.as_str());
+    assert_eq!(view["offer"]["summary"], GLOBEX_SUMMARY);
+
+    // Another tenant's handoff cannot be acted on, a change without the
+    // CSRF token is refused, and the supervisor stream needs a
+    // supervisor's session.
+    let accept_globex = format!("/api/handoffs/{globex_handoff}/accept");
+    let status = ann
+        .change(
+            reqwest::Method::POST,
+            &accept_globex,
+            serde_json::json!({}),
+            true,
+        )
+        .await?;
+    assert!(status.is_client_error(), "{status}");
+    let accept_acme = format!("/api/handoffs/{acme_handoff}/accept");
+    let status = ann
+        .change(
+            reqwest::Method::POST,
+            &accept_acme,
+            serde_json::json!({}),
+            false,
+        )
+        .await?;
+    assert_eq!(status, reqwest::StatusCode::FORBIDDEN, "no CSRF token");
+    let anonymous = first_view(&ann.http, &base, "/api/supervisor/events", None).await?;
+    assert_eq!(anonymous.err(), Some(reqwest::StatusCode::UNAUTHORIZED));
+    let as_agent = ann.first_view("/api/supervisor/events").await?;
+    assert_eq!(as_agent.err(), Some(reqwest::StatusCode::FORBIDDEN));
+
+    // Signed out, a session no longer works, in the browser and outside.
+    browser.click("#sign-out").await?;
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#signin-form"))
+        .await?;
+    let status = ann
+        .change(
+            reqwest::Method::DELETE,
+            "/api/sessions",
+            serde_json::json!({}),
+            true,
+        )
+        .await?;
+    assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
+    let after = ann.first_view("/api/agent/events").await?;
+    assert_eq!(after.err(), Some(reqwest::StatusCode::UNAUTHORIZED));
+    browser.client.refresh().await?;
+    browser.wait_text("#signin-title", "Sign in").await?;
+    Ok(())
+}
