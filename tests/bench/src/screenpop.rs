@@ -33,25 +33,28 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
     let stop = CancellationToken::new();
     let (control_addr, desktop) = start_stack(dir, &stop).await?;
     let channel = connect(control_addr, 1).await?.remove(0);
-    let http = reqwest::Client::builder().no_proxy().build()?;
     let base = format!("http://{desktop}");
-    let session = http
-        .post(format!("{base}/api/sessions"))
-        .json(&json!({ "agent_id": "bench", "name": "Bench Agent", "skills": ["support"] }))
-        .send()
-        .await?
-        .error_for_status()?
-        .json::<Value>()
-        .await?["session"]
-        .as_str()
-        .context("sign-in answered no session")?
-        .to_owned();
-    let mut views =
-        Views::open(&http, &format!("{base}/api/agent/events?session={session}")).await?;
+    let session = sign_in(&base).await?;
+    // Every request then goes as the desktop page sends it: the session
+    // cookie, and the session's CSRF token.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::COOKIE,
+        format!("baton_desk_session={session}").parse()?,
+    );
+    headers.insert(
+        "x-csrf-token",
+        baton_connector_queue::session::csrf_token(&session).parse()?,
+    );
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .default_headers(headers)
+        .build()?;
+    let mut views = Views::open(&http, &format!("{base}/api/agent/events")).await?;
 
     let count = scale.count(COUNT);
     let bound = scale.bound(Duration::from_secs(60));
-    state_change(&http, &base, &session, &mut views, "available").await?;
+    state_change(&http, &base, &mut views, "available").await?;
     let started = Instant::now();
     let mut floor = Vec::with_capacity(count);
     let mut pops = Vec::with_capacity(count);
@@ -60,8 +63,8 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
         if started.elapsed() > bound {
             break;
         }
-        floor.push(state_change(&http, &base, &session, &mut views, "away").await?);
-        state_change(&http, &base, &session, &mut views, "available").await?;
+        floor.push(state_change(&http, &base, &mut views, "away").await?);
+        state_change(&http, &base, &mut views, "available").await?;
         pops.push(screen_pop(&mut client, &mut views, index).await?);
     }
     table.add_p50_p99(
@@ -108,13 +111,11 @@ async fn screen_pop(
 async fn state_change(
     http: &reqwest::Client,
     base: &str,
-    session: &str,
     views: &mut Views,
     state: &str,
 ) -> anyhow::Result<Duration> {
     let sent = Instant::now();
     http.put(format!("{base}/api/agent/state"))
-        .bearer_auth(session)
         .json(&json!({ "state": state }))
         .send()
         .await?
@@ -173,12 +174,53 @@ impl Views {
 /// The embedded queue (one queue `support`) and the control service routing
 /// to it, in this process until `stop`: the control service's gRPC address
 /// and the desktop's HTTP address.
+/// The bench agent's account: tenant `default` (the control service's
+/// without credentials), skill `support`.
+fn add_bench_account(file: &Path) -> anyhow::Result<()> {
+    use baton_connector_queue::accounts::{Account, Role, add_account};
+    let account = Account {
+        name: "bench".into(),
+        display_name: Some("Bench Agent".into()),
+        role: Role::Agent,
+        tenants: vec!["default".into()],
+        skills: vec!["support".into()],
+        contact: String::new(),
+        password: String::new(),
+    };
+    add_account(file, account, BENCH_PASSWORD).map_err(anyhow::Error::msg)
+}
+
+const BENCH_PASSWORD: &str = "bench-pw";
+
+/// Signs the bench agent in; the session id from its cookie.
+async fn sign_in(base: &str) -> anyhow::Result<String> {
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()?
+        .post(format!("{base}/api/sessions"))
+        .json(&json!({ "name": "bench", "password": BENCH_PASSWORD }))
+        .send()
+        .await?
+        .error_for_status()?;
+    response
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .and_then(|v| v.strip_prefix("baton_desk_session="))
+        .map(str::to_owned)
+        .context("sign-in set no session cookie")
+}
+
 async fn start_stack(
     dir: &Path,
     stop: &CancellationToken,
 ) -> anyhow::Result<(SocketAddr, SocketAddr)> {
     let mut queue_config = baton_connector_queue::QueueConfig::ephemeral(dir.join("queue"));
     queue_config.offer_timeout = Duration::from_secs(300);
+    let accounts = dir.join("desk-accounts.toml");
+    add_bench_account(&accounts)?;
+    queue_config.desk.accounts_file = Some(accounts);
     let queue = baton_connector_queue::bind(queue_config).await?;
     let (queue_addr, desktop) = (queue.grpc_addr, queue.http_addr);
     tokio::spawn(queue.serve(stop.clone().cancelled_owned()));
