@@ -13,18 +13,18 @@ use tokio::net::TcpStream;
 
 use crate::common::{assert_report, check, launch, profile, with_config, write_config};
 
-/// One HTTP/1.1 request to the desktop API; the status and body.
-async fn http(
+/// One HTTP/1.1 request to the desktop API as its page sends it (the
+/// session cookie and the session's CSRF token); the status, the session
+/// cookie set (at sign-in) and the body.
+async fn http_with_cookie(
     addr: SocketAddr,
     method: &str,
     path: &str,
     session: Option<&str>,
     body: &str,
-) -> anyhow::Result<(u16, String)> {
+) -> anyhow::Result<(u16, Option<String>, String)> {
     let mut stream = TcpStream::connect(addr).await?;
-    let authorization = session
-        .map(|s| format!("Authorization: Bearer {s}\r\n"))
-        .unwrap_or_default();
+    let authorization = session.map(session_headers).unwrap_or_default();
     let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n{authorization}\r\n{body}",
         body.len()
@@ -41,24 +41,63 @@ async fn http(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .with_context(|| format!("no status line in {response:?}"))?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_default();
+    let cookie = head
+        .lines()
+        .filter_map(|line| line.split_once(": "))
+        .find(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .and_then(|(_, value)| value.strip_prefix("baton_desk_session="))
+        .and_then(|value| value.split(';').next())
+        .map(str::to_owned);
+    Ok((status, cookie, body.to_owned()))
+}
+
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    session: Option<&str>,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
+    let (status, _, body) = http_with_cookie(addr, method, path, session, body).await?;
     Ok((status, body))
 }
 
-/// Signs an agent in with `skills` and makes them available.
-async fn sign_in(addr: SocketAddr, id: &str, skills: &[&str]) -> anyhow::Result<String> {
-    let body = serde_json::json!({ "agent_id": id, "skills": skills }).to_string();
-    let (status, body) = http(addr, "POST", "/api/sessions", None, &body).await?;
+/// What the desktop page sends with a request: its session cookie and
+/// the session's CSRF token.
+fn session_headers(session: &str) -> String {
+    format!(
+        "Cookie: baton_desk_session={session}\r\nX-CSRF-Token: {}\r\n",
+        baton_connector_queue::session::csrf_token(session)
+    )
+}
+
+/// Gives the agent an account of the kit's tenant with `skills`, signs
+/// them in and makes them available.
+async fn sign_in(
+    addr: SocketAddr,
+    accounts: &std::path::Path,
+    id: &str,
+    skills: &[&str],
+) -> anyhow::Result<String> {
+    use baton_connector_queue::accounts::{Account, Role, add_account};
+    let account = Account {
+        name: id.into(),
+        display_name: None,
+        role: Role::Agent,
+        tenants: vec![baton_conformance::requests::TENANT.into()],
+        skills: skills.iter().map(|s| (*s).to_owned()).collect(),
+        contact: String::new(),
+        password: String::new(),
+    };
+    add_account(accounts, account, "pw").map_err(anyhow::Error::msg)?;
+    let body = serde_json::json!({ "name": id, "password": "pw" }).to_string();
+    let (status, session, body) =
+        http_with_cookie(addr, "POST", "/api/sessions", None, &body).await?;
     if status != 200 {
         bail!("sign-in answered {status}: {body}");
     }
-    let session = serde_json::from_str::<serde_json::Value>(&body)?["session"]
-        .as_str()
-        .context("no session")?
-        .to_owned();
+    let session = session.context("no session cookie")?;
     let (status, body) = http(
         addr,
         "PUT",
@@ -92,7 +131,8 @@ async fn answer_everything(addr: SocketAddr, session: String) -> anyhow::Result<
     for _ in 0..20 {
         let mut stream = TcpStream::connect(addr).await?;
         let request = format!(
-            "GET /api/agent/events?session={session} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+            "GET /api/agent/events HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{}\r\n",
+            session_headers(&session)
         );
         stream.write_all(request.as_bytes()).await?;
         let mut lines = BufReader::new(stream).lines();
@@ -119,10 +159,11 @@ async fn answer_everything(addr: SocketAddr, session: String) -> anyhow::Result<
 #[tokio::test]
 async fn the_queue_connector_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let accounts = dir.path().join("desk-accounts.toml");
     let config = write_config(
         dir.path(),
         "queue.toml",
-        r#"
+        &(r#"
 grpc_listen = "127.0.0.1:0"
 http_listen = "127.0.0.1:0"
 # The agent who never answers keeps each offer for the whole run.
@@ -139,7 +180,12 @@ skills = ["support"]
 [[queues]]
 name = "nobody"
 skills = ["nobody"]
-"#,
+"#
+        .to_owned()
+            + &format!(
+                "\n[desk]\naccounts_file = {:?}\n",
+                accounts.display().to_string()
+            )),
     );
     let log = dir.path().join("connector.log");
     let launched = launch(&with_config("baton-connector-queue", &config), &log).await;
@@ -148,11 +194,11 @@ skills = ["nobody"]
         .and_then(|a| a.parse().ok())
         .expect("the ready line names the desktop address");
 
-    let answering = sign_in(desktop, "ann", &["sales"])
+    let answering = sign_in(desktop, &accounts, "ann", &["sales"])
         .await
         .expect("ann signs in");
     let answerer = tokio::spawn(answer_everything(desktop, answering));
-    let _idle = sign_in(desktop, "ivan", &["support"])
+    let _idle = sign_in(desktop, &accounts, "ivan", &["support"])
         .await
         .expect("ivan signs in");
 
