@@ -190,6 +190,12 @@ expect("control public_url", control["server"]["public_url"], "https://baton.exa
 expect("queue tls", config("tls-everywhere", "queue")["tls"],
        {"cert_file": "/etc/baton/tls/tls.crt", "key_file": "/etc/baton/tls/tls.key",
         "client_ca_file": "/etc/baton/tls/ca.crt"})
+# The desktop's accounts from their Secret, beside the configuration.
+expect("queue accounts_file", config("tls-everywhere", "queue")["desk"]["accounts_file"],
+       "/etc/baton/desk/accounts.toml")
+mounts = {m["mountPath"]: m["name"] for m in container(deployments("tls-everywhere")["queue"])["volumeMounts"]}
+expect("queue accounts mount", mounts.get("/etc/baton/desk"), "desk-accounts")
+expect("default queue accounts_file", config("default", "queue").get("desk", {}).get("accounts_file"), None)
 mutual = {"cert_file": "/etc/baton/tls/tls.crt", "key_file": "/etc/baton/tls/tls.key",
           "client_ca_file": "/etc/baton/tls/ca.crt"}
 for component in ("webhook", "twilio", "amazon-connect"):

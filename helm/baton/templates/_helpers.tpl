@@ -608,6 +608,11 @@ spec:
             {{- if $root.Values.tls.enabled }}
             {{- include "baton.tlsVolumeMount" $root | nindent 12 }}
             {{- end }}
+            {{- with .secretMount }}{{ if .secretName }}
+            - name: {{ .name }}
+              mountPath: {{ .mountPath }}
+              readOnly: true
+            {{- end }}{{ end }}
       volumes:
         - name: config
           {{- if .configSecret }}
@@ -636,6 +641,13 @@ spec:
         {{- if $root.Values.tls.enabled }}
         {{- include "baton.tlsVolume" $root | nindent 8 }}
         {{- end }}
+        {{- with .secretMount }}{{ if .secretName }}
+        # A Secret the component reads beside its configuration.
+        - name: {{ .name }}
+          secret:
+            secretName: {{ .secretName }}
+            defaultMode: 0440
+        {{- end }}{{ end }}
 {{- end -}}
 
 {{/* The SIP connector's own environment: the address it announces, and the
