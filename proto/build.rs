@@ -6,6 +6,7 @@ use std::path::PathBuf;
 const PROTOS: &[&str] = &[
     "baton/type/v1/annotations.proto",
     "baton/type/v1/handoff_context.proto",
+    "baton/type/v1/chat.proto",
     "baton/handoff/v1/handoff.proto",
     "baton/connector/v1/connector.proto",
 ];

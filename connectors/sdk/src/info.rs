@@ -9,6 +9,8 @@ pub struct ConnectorInfo {
     pub target_kinds: Vec<TargetKind>,
     pub transfer_modes: Vec<TransferMode>,
     pub context: Vec<(ContextMechanism, u32)>,
+    /// Relays chat conversations (ConverseTransfer).
+    pub chat: bool,
 }
 
 impl ConnectorInfo {
@@ -19,6 +21,7 @@ impl ConnectorInfo {
             target_kinds: Vec::new(),
             transfer_modes: Vec::new(),
             context: Vec::new(),
+            chat: false,
         }
     }
 
@@ -52,6 +55,7 @@ impl ConnectorInfo {
                     max_bytes: *max_bytes,
                 })
                 .collect(),
+            chat: self.chat,
         }
     }
 }

@@ -213,6 +213,19 @@ impl<C: Connector> ConnectorService for Service<C> {
             outcome: outcome as i32,
         }))
     }
+
+    type ConverseTransferStream =
+        Pin<Box<dyn Stream<Item = Result<ConverseTransferResponse, Status>> + Send>>;
+
+    async fn converse_transfer(
+        &self,
+        _request: Request<tonic::Streaming<ConverseTransferRequest>>,
+    ) -> Result<Response<Self::ConverseTransferStream>, Status> {
+        Err(Status::unimplemented(format!(
+            "the {} connector does not relay chat",
+            self.info.name
+        )))
+    }
 }
 
 /// Replays a transfer's log from the start and follows it to its terminal

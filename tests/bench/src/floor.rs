@@ -63,6 +63,19 @@ impl HandoffService for EmptyHandoffService {
         Err(Status::unimplemented("floor"))
     }
 
+    type ConverseHandoffStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<ConverseHandoffResponse, Status>> + Send>,
+    >;
+
+    async fn converse_handoff(
+        &self,
+        _request: Request<tonic::Streaming<ConverseHandoffRequest>>,
+    ) -> Result<Response<Self::ConverseHandoffStream>, Status> {
+        Err(Status::unimplemented(
+            "the floor measures CreateHandoff only",
+        ))
+    }
+
     type WatchHandoffStream = std::pin::Pin<
         Box<dyn tokio_stream::Stream<Item = Result<WatchHandoffResponse, Status>> + Send>,
     >;

@@ -89,6 +89,17 @@ impl HandoffService for WhoCalled {
         answer(&request, pb::CancelHandoffResponse::default())
     }
     type WatchHandoffStream = WatchStream;
+
+    type ConverseHandoffStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::ConverseHandoffResponse, Status>> + Send>,
+    >;
+
+    async fn converse_handoff(
+        &self,
+        _request: Request<tonic::Streaming<pb::ConverseHandoffRequest>>,
+    ) -> Result<Response<Self::ConverseHandoffStream>, Status> {
+        Err(Status::unimplemented("not used by these tests"))
+    }
     /// Sends one (empty) event, then holds the stream open, and its slot,
     /// until the client goes away.
     async fn watch_handoff(

@@ -7,6 +7,7 @@
 //! does).
 
 mod audit;
+mod converse;
 mod escalation;
 mod fields;
 mod handoffs;
@@ -176,6 +177,17 @@ impl HandoffService for HandoffApi {
             .list_records(&tenant, request.into_inner())
             .await?;
         Ok(Response::new(records))
+    }
+
+    type ConverseHandoffStream = converse::ConverseStream;
+
+    async fn converse_handoff(
+        &self,
+        request: Request<tonic::Streaming<ConverseHandoffRequest>>,
+    ) -> Result<Response<Self::ConverseHandoffStream>, Status> {
+        let tenant = tenant_of(&request)?;
+        let stream = self.converse(tenant, request.into_inner()).await?;
+        Ok(Response::new(stream))
     }
 
     type WatchHandoffStream = watch::WatchStream;

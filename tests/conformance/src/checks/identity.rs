@@ -365,6 +365,7 @@ mod tests {
                 mechanism: 0,
                 max_bytes: 0,
             }],
+            ..Default::default()
         };
         let problems = info_problems(&info).join("; ");
         for expected in [
@@ -383,6 +384,7 @@ mod tests {
             target_kinds: vec![TargetKind::Queue as i32],
             transfer_modes: vec![TransferMode::Warm as i32],
             context_capabilities: vec![],
+            ..Default::default()
         };
         assert!(info_problems(&good).is_empty());
     }

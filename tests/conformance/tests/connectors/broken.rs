@@ -50,6 +50,7 @@ impl ConnectorService for Broken {
             target_kinds: vec![TargetKind::Queue as i32],
             transfer_modes: vec![TransferMode::Warm as i32],
             context_capabilities: Vec::new(),
+            ..Default::default()
         }))
     }
 
@@ -88,6 +89,16 @@ impl ConnectorService for Broken {
             cancelled: false,
             ..Default::default()
         }))
+    }
+
+    type ConverseTransferStream =
+        Pin<Box<dyn Stream<Item = Result<ConverseTransferResponse, Status>> + Send>>;
+
+    async fn converse_transfer(
+        &self,
+        _request: Request<tonic::Streaming<ConverseTransferRequest>>,
+    ) -> Result<Response<Self::ConverseTransferStream>, Status> {
+        Err(Status::unimplemented("broken does not relay chat"))
     }
 }
 
