@@ -225,6 +225,7 @@ fn start(target: &str, mode: pb::TransferMode, gateway: Option<&Sipp>) -> StartT
         mode: mode as i32,
         envelope: Some(envelope(gateway)),
         deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
+        disclosure: None,
     }
 }
 

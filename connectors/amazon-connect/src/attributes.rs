@@ -142,6 +142,7 @@ mod tests {
             },
             deadline: SystemTime::now(),
             remembered: None,
+            disclosure: None,
         }
     }
 

@@ -208,6 +208,8 @@ impl Connector for QueueConnector {
                 .await;
             return;
         };
+        // Before the contact shows, so the supervisor's view has both.
+        self.desk.disclosures.keep(&transfer);
         let mut changes = self.desk.subscribe();
         let new = NewContact {
             handoff_id: transfer.handoff_id.clone(),
@@ -438,6 +440,7 @@ mod tests {
             envelope: ContextEnvelope::default(),
             deadline: std::time::SystemTime::now() + Duration::from_secs(3600),
             remembered: None,
+            disclosure: None,
         }
     }
 

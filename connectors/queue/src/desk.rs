@@ -75,6 +75,8 @@ struct Inner {
 /// The queue, its desktop sessions and the change notifications.
 pub struct Desk {
     inner: Mutex<Inner>,
+    /// What was disclosed of each handoff, for the supervisor's view.
+    pub disclosures: crate::disclosures::Disclosures,
     version: watch::Sender<u64>,
     closing: watch::Sender<bool>,
     known_agents: BTreeMap<String, AgentConfig>,
@@ -133,6 +135,7 @@ impl Desk {
             "queue state loaded"
         );
         Ok(Arc::new(Self {
+            disclosures: Default::default(),
             inner: Mutex::new(Inner {
                 queues,
                 store,
@@ -708,11 +711,16 @@ impl Desk {
                     callback: c.callback,
                 }
             })
-            .collect();
+            .collect::<Vec<ContactSummary>>();
+        let shown = contacts
+            .iter()
+            .map(|c| (c.tenant.as_str(), c.handoff_id.as_str()));
+        let disclosures = self.disclosures.of(shown);
         SupervisorView {
             now: now_millis(),
             queues,
             contacts,
+            disclosures,
             agents: inner
                 .queues
                 .agents()
@@ -866,6 +874,8 @@ pub struct SupervisorView {
     pub now: Millis,
     pub queues: Vec<QueueSummary>,
     pub contacts: Vec<ContactSummary>,
+    /// What was disclosed of each of `contacts` (fields and forms only).
+    pub disclosures: Vec<crate::disclosures::HandoffDisclosure>,
     pub agents: Vec<AgentSummary>,
     pub audit: Vec<AuditEntry>,
 }

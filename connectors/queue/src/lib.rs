@@ -9,6 +9,8 @@
 //! - [`connector`]: the `baton.connector.v1` side, on the connector SDK.
 //! - [`http`]: the agent desktop and supervisor view (embedded HTML, CSS
 //!   and JS; live updates through Server-Sent Events).
+//! - [`disclosures`]: what the control service disclosed of each handoff
+//!   (fields and forms, never values), on the supervisor's view.
 //! - [`accounts`], [`session`], [`guard`]: who signs in (argon2id
 //!   passwords, roles, tenants), their sessions, and the cookie, CSRF,
 //!   Origin and failed-sign-in checks in front of every desktop request.
@@ -44,6 +46,7 @@ pub mod accounts;
 pub mod config;
 pub mod connector;
 pub mod desk;
+pub mod disclosures;
 pub mod domain;
 pub mod guard;
 pub mod http;

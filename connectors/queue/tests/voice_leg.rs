@@ -183,6 +183,7 @@ async fn start_transfer(
         mode: TransferMode::Warm as i32,
         envelope: Some(envelope),
         deadline: Some((SystemTime::now() + Duration::from_secs(120)).into()),
+        disclosure: None,
     };
     client
         .start_transfer(request)

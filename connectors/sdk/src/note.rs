@@ -123,6 +123,7 @@ mod tests {
             envelope: ContextEnvelope::default(),
             deadline: SystemTime::now(),
             remembered: remembered.map(str::to_owned),
+            disclosure: None,
         }
     }
 

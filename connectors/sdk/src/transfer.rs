@@ -3,7 +3,9 @@
 
 use std::time::SystemTime;
 
-use baton_proto::connector::v1::{ContextEnvelope, ContextMechanism, StartTransferRequest};
+use baton_proto::connector::v1::{
+    ContextEnvelope, ContextMechanism, Disclosure, StartTransferRequest,
+};
 use baton_proto::types::v1::{TargetKind, TransferMode, target};
 use baton_service_kit::status::{FieldViolation, invalid_argument, with_reason};
 use prost::Message;
@@ -49,6 +51,11 @@ pub struct Transfer {
     /// given to [`Connector::resume`](crate::Connector::resume) (or to
     /// `cancel` after a restart), what the previous process remembered.
     pub remembered: Option<String>,
+    /// What the control service disclosed of the context in `envelope`,
+    /// field by field, and in which form (the record it audits); `None`
+    /// from a control service that does not say. A connector that shows
+    /// handoffs to a supervisor may show it.
+    pub disclosure: Option<Disclosure>,
 }
 
 impl Transfer {
@@ -157,6 +164,7 @@ impl Transfer {
             envelope: request.envelope.unwrap_or_default(),
             deadline,
             remembered: None,
+            disclosure: request.disclosure,
         })
     }
 }
@@ -199,4 +207,50 @@ fn oversize_context(envelope: &ContextEnvelope, info: &ConnectorInfo) -> Vec<Fie
         }
     }
     violations
+}
+
+#[cfg(test)]
+mod tests {
+    use baton_proto::connector::v1::{DisclosedField, Disclosure, DisclosureForm};
+    use baton_proto::types::v1::{QueueTarget, Target};
+
+    use super::*;
+
+    fn request(disclosure: Option<Disclosure>) -> StartTransferRequest {
+        StartTransferRequest {
+            tenant: "acme".into(),
+            handoff_id: "h1".into(),
+            attempt: 1,
+            target: Some(Target {
+                kind: Some(target::Kind::Queue(QueueTarget {
+                    name: "q".into(),
+                    skills: vec![],
+                })),
+            }),
+            mode: TransferMode::Warm as i32,
+            envelope: Some(ContextEnvelope::default()),
+            deadline: Some(SystemTime::now().into()),
+            disclosure,
+        }
+    }
+
+    #[test]
+    fn the_disclosure_reaches_the_connector_as_sent_and_its_absence_is_no_error() {
+        let info = ConnectorInfo::new("q", "0")
+            .target_kinds([TargetKind::Queue])
+            .transfer_modes([TransferMode::Warm]);
+        let disclosure = Disclosure {
+            fields: vec![DisclosedField {
+                field: "summary".into(),
+                form: DisclosureForm::Redacted as i32,
+            }],
+            route: "vip".into(),
+            masked: [("card".to_owned(), 1)].into(),
+        };
+        let transfer =
+            Transfer::from_request(request(Some(disclosure.clone())), &info).expect("valid");
+        assert_eq!(transfer.disclosure, Some(disclosure));
+        let older = Transfer::from_request(request(None), &info).expect("valid without one");
+        assert_eq!(older.disclosure, None);
+    }
 }

@@ -101,6 +101,7 @@ fn start_request(
         mode: mode as i32,
         envelope: Some(envelope),
         deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
+        disclosure: None,
     }
 }
 

@@ -133,6 +133,7 @@ fn request(handoff_id: &str, queue: &str) -> StartTransferRequest {
             ..Default::default()
         }),
         deadline: Some((SystemTime::now() + Duration::from_secs(30)).into()),
+        disclosure: None,
     }
 }
 

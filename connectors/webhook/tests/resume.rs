@@ -122,6 +122,7 @@ fn request(handoff_id: &str) -> StartTransferRequest {
             ..Default::default()
         }),
         deadline: Some((SystemTime::now() + Duration::from_secs(30)).into()),
+        disclosure: None,
     }
 }
 

@@ -269,6 +269,27 @@ pub fn start_request(
         mode: mode as i32,
         envelope: Some(envelope),
         deadline: Some(prost_types::Timestamp::from(deadline)),
+        disclosure: Some(disclosure()),
+    }
+}
+
+/// The record a control service sends along with every transfer (what of
+/// the context went in which form): a connector that shows handoffs to a
+/// supervisor may show it, any other ignores it and must not refuse it.
+pub fn disclosure() -> baton_proto::connector::v1::Disclosure {
+    use baton_proto::connector::v1::{DisclosedField, DisclosureForm};
+    let field = |field: &str, form: DisclosureForm| DisclosedField {
+        field: field.into(),
+        form: form as i32,
+    };
+    baton_proto::connector::v1::Disclosure {
+        fields: vec![
+            field("summary", DisclosureForm::Redacted),
+            field("transcript", DisclosureForm::Redacted),
+            field("conversation.call.caller_number", DisclosureForm::Clear),
+        ],
+        route: String::new(),
+        masked: Default::default(),
     }
 }
 

@@ -319,6 +319,7 @@ pub fn request(handoff_id: &str, contact_id: &str, queue: &str) -> StartTransfer
         deadline: Some(prost_types::Timestamp::from(
             std::time::SystemTime::now() + Duration::from_secs(60),
         )),
+        disclosure: None,
     }
 }
 

@@ -63,6 +63,7 @@ fn request(handoff_id: &str) -> StartTransferRequest {
         mode: TransferMode::Warm as i32,
         envelope: Some(ContextEnvelope::default()),
         deadline: Some((std::time::SystemTime::now() + Duration::from_secs(60)).into()),
+        disclosure: None,
     }
 }
 

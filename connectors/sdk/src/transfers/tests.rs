@@ -33,6 +33,7 @@ pub(super) fn request(handoff_id: &str) -> StartTransferRequest {
         mode: TransferMode::Warm as i32,
         envelope: Some(ContextEnvelope::default()),
         deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
+        disclosure: None,
     }
 }
 

@@ -276,6 +276,7 @@ fn interrupted_transfer(note: Option<String>) -> Transfer {
         envelope: Default::default(),
         deadline: std::time::SystemTime::now() + Duration::from_secs(30),
         remembered: note,
+        disclosure: None,
     }
 }
 

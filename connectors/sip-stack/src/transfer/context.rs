@@ -344,6 +344,7 @@ mod tests {
             },
             deadline: std::time::SystemTime::now(),
             remembered: None,
+            disclosure: None,
         }
     }
 

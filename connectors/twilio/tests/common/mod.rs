@@ -832,6 +832,7 @@ pub fn request(handoff_id: &str, call: &str, target: target::Kind) -> StartTrans
             ..Default::default()
         }),
         deadline: Some((SystemTime::now() + Duration::from_secs(30)).into()),
+        disclosure: None,
     }
 }
 

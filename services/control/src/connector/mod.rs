@@ -114,6 +114,8 @@ pub struct TransferContext {
     /// `omitted_fields` name them.
     pub withheld: Vec<String>,
     pub capabilities: Vec<ContextCapability>,
+    /// What of it went in which form: told to the connector as audited.
+    pub disclosure: crate::disclosure::Record,
 }
 
 /// A transfer's events, in the order the connector sends them, until it

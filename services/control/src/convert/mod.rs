@@ -4,6 +4,7 @@
 //! connector receives in `envelope`. Nothing in `domain` converts itself.
 
 pub mod context;
+pub mod disclosure;
 pub mod envelope;
 pub mod types;
 

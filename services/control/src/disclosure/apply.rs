@@ -1,16 +1,22 @@
-//! The data policy applied to a handoff's context as it goes to one
-//! connector, and what the audit log says went. At the edge with the
-//! envelope: the context is kept encoded, so this decodes it, applies the
-//! forms field by field and encodes it again.
+//! The data policy applied to a handoff's context (and the caller's
+//! number in its conversation) as it goes to one connector. At the edge
+//! with the envelope: both are kept encoded, so this decodes them, applies
+//! the forms field by field and encodes them again.
 
 use std::collections::BTreeMap;
 
 use baton_redaction::PiiKind;
-use serde_json::{Value, json};
 
 use super::{Form, Rules};
-use crate::convert::context::{context as decode_context, encode_context};
-use crate::domain::{ConcreteTarget, ContextCapability, ContextMechanism, EncodedContext};
+use crate::convert::context::{
+    context as decode_context, conversation as decode_conversation, encode_context,
+    encode_conversation,
+};
+use crate::domain::{EncodedContext, EncodedConversation};
+
+/// The caller's number's path, as the disclosure and `omitted_fields`
+/// name it.
+pub const CALLER_NUMBER: &str = "conversation.call.caller_number";
 
 /// What replaces a sensitive entity's value in which nothing was
 /// recognised, when the policy says `redacted`.
@@ -21,6 +27,8 @@ pub const MASKED_ENTITY: &str = "[redacted]";
 pub struct Disclosed {
     /// The context as it may go to the connector.
     pub context: EncodedContext,
+    /// The conversation as it may go: the caller's number in its form.
+    pub conversation: EncodedConversation,
     /// The fields it carries no value of (`reference`), as the envelope's
     /// `omitted_fields` name them: `summary`, `transcript`,
     /// `entities.<name>`…
@@ -31,10 +39,19 @@ pub struct Disclosed {
     pub masked: BTreeMap<PiiKind, usize>,
 }
 
-/// `context` in the forms `rules` say.
-pub fn disclose(context: &EncodedContext, rules: &Rules) -> Disclosed {
+/// `context` and `conversation` in the forms `rules` say.
+pub fn disclose(
+    context: &EncodedContext,
+    conversation: &EncodedConversation,
+    rules: &Rules,
+) -> Disclosed {
     let mut context = decode_context(context);
+    let mut conversation = decode_conversation(conversation);
     let mut disclosure = Disclosure::default();
+    if let Some(call) = conversation.call.as_mut() {
+        call.caller_number =
+            disclosure.caller_number(std::mem::take(&mut call.caller_number), rules.caller_number);
+    }
     let summary = std::mem::take(&mut context.summary);
     context.summary = disclosure.text("summary", summary, rules.summary);
     let notes = std::mem::take(&mut context.agent_notes);
@@ -46,7 +63,7 @@ pub fn disclose(context: &EncodedContext, rules: &Rules) -> Disclosed {
 
     if !context.transcript.is_empty() {
         disclosure.field("transcript", rules.transcript);
-        if rules.transcript == Form::Reference {
+        if matches!(rules.transcript, Form::Reference | Form::Withheld) {
             context.transcript.clear();
         }
         for turn in &mut context.transcript {
@@ -55,7 +72,7 @@ pub fn disclose(context: &EncodedContext, rules: &Rules) -> Disclosed {
     }
     if !context.attempts.is_empty() {
         disclosure.field("attempts", rules.attempts);
-        if rules.attempts == Form::Reference {
+        if matches!(rules.attempts, Form::Reference | Form::Withheld) {
             context.attempts.clear();
         }
         for attempt in &mut context.attempts {
@@ -69,7 +86,7 @@ pub fn disclose(context: &EncodedContext, rules: &Rules) -> Disclosed {
         disclosure.field(&format!("entities.{}", entity.name), form);
         match form {
             Form::Clear => {}
-            Form::Reference => continue,
+            Form::Reference | Form::Withheld => continue,
             Form::Redacted => {
                 let redacted = disclosure.redact(&entity.value, form);
                 // A sensitive value nothing in which was recognised (an
@@ -85,6 +102,7 @@ pub fn disclose(context: &EncodedContext, rules: &Rules) -> Disclosed {
     }
     Disclosed {
         context: encode_context(&context),
+        conversation: encode_conversation(&conversation),
         withheld: disclosure.withheld,
         fields: disclosure.fields,
         masked: disclosure.masked,
@@ -101,8 +119,25 @@ struct Disclosure {
 impl Disclosure {
     fn field(&mut self, name: &str, form: Form) {
         self.fields.insert(name.to_owned(), form);
-        if form == Form::Reference {
+        if matches!(form, Form::Reference | Form::Withheld) {
             self.withheld.push(name.to_owned());
+        }
+    }
+
+    /// The caller's number: as is, masked whole (it is a phone number
+    /// even where the detector would not say so), or left out.
+    fn caller_number(&mut self, number: String, form: Form) -> String {
+        if number.is_empty() {
+            return number;
+        }
+        self.field(CALLER_NUMBER, form);
+        match form {
+            Form::Clear => number,
+            Form::Redacted => {
+                *self.masked.entry(PiiKind::Phone).or_insert(0) += 1;
+                PiiKind::Phone.placeholder().to_owned()
+            }
+            Form::Reference | Form::Withheld => String::new(),
         }
     }
 
@@ -113,7 +148,7 @@ impl Disclosure {
         }
         self.field(name, form);
         match form {
-            Form::Reference => String::new(),
+            Form::Reference | Form::Withheld => String::new(),
             form => self.redact(&text, form),
         }
     }
@@ -127,79 +162,6 @@ impl Disclosure {
             *self.masked.entry(kind).or_insert(0) += count;
         }
         redacted.text
-    }
-}
-
-/// Whether a connector with `capabilities` carries any field of the
-/// context beyond the reference: the structured context and the platform
-/// payloads do; SIP headers, User-to-User and a screen-pop URL carry the
-/// token, intent, reason and priority only.
-pub fn carries_fields(capabilities: &[ContextCapability]) -> bool {
-    capabilities.iter().any(|c| {
-        matches!(
-            c.mechanism,
-            ContextMechanism::Structured
-                | ContextMechanism::TaskAttributes
-                | ContextMechanism::Webhook
-        )
-    })
-}
-
-/// The audit record's detail of a disclosure (JSON, never a value): the
-/// attempt, the target, the mechanisms, each field's form and what was
-/// masked. A connector whose mechanisms carry no field gets every field
-/// by reference only.
-pub fn audit_detail(
-    disclosed: &Disclosed,
-    attempt: u32,
-    target: &ConcreteTarget,
-    capabilities: &[ContextCapability],
-) -> String {
-    let carried = carries_fields(capabilities);
-    let fields: serde_json::Map<String, Value> = disclosed
-        .fields
-        .iter()
-        .map(|(name, form)| {
-            let form = if carried { *form } else { Form::Reference };
-            (name.clone(), json!(form.name()))
-        })
-        .collect();
-    let masked: serde_json::Map<String, Value> = disclosed
-        .masked
-        .iter()
-        .filter(|_| carried)
-        .map(|(kind, count)| (kind.name().to_owned(), json!(count)))
-        .collect();
-    let mechanisms: Vec<&str> = capabilities
-        .iter()
-        .map(|c| mechanism_name(c.mechanism))
-        .collect();
-    json!({
-        "attempt": attempt,
-        "target": target_name(target),
-        "mechanisms": mechanisms,
-        "fields": fields,
-        "masked": masked,
-    })
-    .to_string()
-}
-
-fn target_name(target: &ConcreteTarget) -> String {
-    match target {
-        ConcreteTarget::Queue { name, .. } => format!("queue:{name}"),
-        ConcreteTarget::PhoneNumber { number } => format!("phone_number:{number}"),
-        ConcreteTarget::SipUri { uri } => format!("sip_uri:{uri}"),
-    }
-}
-
-fn mechanism_name(mechanism: ContextMechanism) -> &'static str {
-    match mechanism {
-        ContextMechanism::SipUserToUser => "sip_user_to_user",
-        ContextMechanism::SipHeaders => "sip_headers",
-        ContextMechanism::ScreenPopUrl => "screen_pop_url",
-        ContextMechanism::TaskAttributes => "task_attributes",
-        ContextMechanism::Webhook => "webhook",
-        ContextMechanism::Structured => "structured",
     }
 }
 

@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::config::ControlConfig;
+use crate::convert::context::{context as decode_context, conversation as decode_conversation};
+use crate::domain::Handoff;
+use crate::domain::routing::{PerTenant, Router};
 
 /// How a field goes to a connector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -27,6 +30,9 @@ pub enum Form {
     Redacted,
     /// Left out: the human reads it through the signed context URL.
     Reference,
+    /// Left out, and served nowhere: for the caller's number, which no
+    /// page shows.
+    Withheld,
 }
 
 impl Form {
@@ -35,6 +41,7 @@ impl Form {
             Form::Clear => "clear",
             Form::Redacted => "redacted",
             Form::Reference => "reference",
+            Form::Withheld => "withheld",
         }
     }
 }
@@ -56,6 +63,9 @@ pub struct FieldForms {
     /// By entity type (`Entity.type`, e.g. "account", "card"), over the
     /// two above.
     pub entity_types: BTreeMap<String, Form>,
+    /// The caller's number (`conversation.call.caller_number`): clear,
+    /// redacted or withheld (no page serves it, so there is no reference).
+    pub caller_number: Option<Form>,
 }
 
 /// One route's policy: for every connector, then per connector.
@@ -123,6 +133,35 @@ impl DataPolicyConfig {
 }
 
 fn check_forms(key: &str, forms: &FieldForms) -> Result<(), String> {
+    if forms.caller_number == Some(Form::Reference) {
+        return Err(format!(
+            "{key}.caller_number: no page serves the caller's number, so it has no reference: clear, redacted or withheld"
+        ));
+    }
+    let context_fields = [
+        ("summary", forms.summary),
+        ("transcript", forms.transcript),
+        ("agent_notes", forms.agent_notes),
+        ("attempts", forms.attempts),
+        ("entities", forms.entities),
+        ("sensitive_entities", forms.sensitive_entities),
+    ];
+    let withheld = context_fields
+        .into_iter()
+        .find(|(_, form)| *form == Some(Form::Withheld))
+        .map(|(name, _)| name.to_owned())
+        .or_else(|| {
+            forms
+                .entity_types
+                .iter()
+                .find(|(_, form)| **form == Form::Withheld)
+                .map(|(name, _)| format!("entity_types.{name}"))
+        });
+    if let Some(name) = withheld {
+        return Err(format!(
+            "{key}.{name}: the context URL serves every field of the context, so none is withheld: use reference"
+        ));
+    }
     match forms
         .entity_types
         .keys()
@@ -145,6 +184,7 @@ pub struct Rules {
     pub entities: Form,
     pub sensitive_entities: Form,
     pub entity_types: BTreeMap<String, Form>,
+    pub caller_number: Form,
 }
 
 impl Rules {
@@ -158,6 +198,10 @@ impl Rules {
         entities: Form::Clear,
         sensitive_entities: Form::Redacted,
         entity_types: BTreeMap::new(),
+        // The receiving platform presents the caller with it (a SIP
+        // connector's caller ID, itself gated by its `send_sensitive`);
+        // the connectors that have no use for it leave it out.
+        caller_number: Form::Clear,
     };
 
     /// The form of an entity of `entity_type`.
@@ -177,15 +221,18 @@ impl Rules {
         set(&mut self.attempts, layer.attempts);
         set(&mut self.entities, layer.entities);
         set(&mut self.sensitive_entities, layer.sensitive_entities);
+        set(&mut self.caller_number, layer.caller_number);
         self.entity_types.extend(layer.entity_types.clone());
     }
 }
 
-/// The checked data policies: the shared one and each tenant's.
+/// The checked data policies: the shared one and each tenant's, and the
+/// routes, to find the route a handoff that names none was given.
 #[derive(Debug, Clone, Default)]
 pub struct DataPolicy {
     shared: DataPolicyConfig,
     tenants: BTreeMap<String, DataPolicyConfig>,
+    routers: Option<PerTenant<Router>>,
 }
 
 impl DataPolicy {
@@ -215,7 +262,22 @@ impl DataPolicy {
         Ok(Self {
             shared: config.data_policy.clone(),
             tenants,
+            routers: Some(config.tenant_scopes()?.routers),
         })
+    }
+
+    /// The route whose rules apply to `handoff`: the one it names, else
+    /// the one the control service picked for it from its target, intent
+    /// and language. Asked at every attempt, so each attempt's disclosure
+    /// follows the route its target came from.
+    pub fn route_of(&self, handoff: &Handoff) -> Option<String> {
+        let router = self.routers.as_ref()?.for_tenant(&handoff.tenant);
+        let context = decode_context(&handoff.context);
+        let intent = context.intent.map(|i| i.name).unwrap_or_default();
+        let language = decode_conversation(&handoff.conversation).language;
+        router
+            .route_name(&handoff.requested_target, &intent, &language)
+            .map(str::to_owned)
     }
 
     /// The forms for `tenant`'s handoff on `route` (when its target names
@@ -235,6 +297,7 @@ impl DataPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::RequestedTarget;
 
     /// `text` as the control service loads its file.
     fn load(text: &str) -> Result<ControlConfig, String> {
@@ -316,6 +379,59 @@ sensitive_entities = "redacted"
         );
     }
 
+    /// A handoff of `tenant` to `requested`, with `intent`.
+    fn handoff(tenant: &str, requested: RequestedTarget, intent: &str) -> Handoff {
+        use baton_proto::types::v1 as pb;
+        let mut handoff = crate::http::sample_handoff();
+        handoff.tenant = tenant.into();
+        handoff.requested_target = requested;
+        handoff.context = crate::convert::context::encode_context(&pb::HandoffContext {
+            intent: Some(pb::Intent {
+                name: intent.into(),
+                confidence: 0.9,
+            }),
+            ..Default::default()
+        });
+        handoff
+    }
+
+    #[test]
+    fn the_route_picked_for_a_handoff_that_names_none_gives_its_rules() {
+        let policy = DataPolicy::new(&config(
+            r#"
+[[routes]]
+name = "billing"
+intents = ["billing.*"]
+targets = [{ connector = "webhook", queue = "billing" }]
+[data_policy.routes.billing.connectors.webhook]
+summary = "clear"
+"#,
+        ))
+        .expect("policy");
+        let queue = |name: &str| {
+            RequestedTarget::Concrete(crate::domain::ConcreteTarget::Queue {
+                name: name.into(),
+                skills: vec![],
+            })
+        };
+        let picked = handoff("acme", queue("desk"), "billing.dispute");
+        assert_eq!(policy.route_of(&picked).as_deref(), Some("billing"));
+        let rules = policy.rules("acme", policy.route_of(&picked).as_deref(), "webhook");
+        assert_eq!(rules.summary, Form::Clear, "the picked route's rules");
+        let named = handoff("acme", RequestedTarget::Route("vip".into()), "billing.x");
+        assert_eq!(
+            policy.route_of(&named).as_deref(),
+            Some("vip"),
+            "named first"
+        );
+        let none = handoff("acme", queue("desk"), "shipping.late");
+        assert_eq!(policy.route_of(&none), None);
+        assert_eq!(
+            policy.rules("acme", None, "webhook").summary,
+            Form::Redacted
+        );
+    }
+
     #[test]
     fn errors_name_the_key() {
         let cases = [
@@ -334,6 +450,18 @@ sensitive_entities = "redacted"
             (
                 "[data_policy.default]\nentity_types = { \"\" = \"clear\" }\n",
                 "data_policy.default.entity_types: \"\" is not an entity type (1 to 128 bytes)",
+            ),
+            (
+                "[data_policy.default]\ncaller_number = \"reference\"\n",
+                "data_policy.default.caller_number: no page serves the caller's number, so it has no reference: clear, redacted or withheld",
+            ),
+            (
+                "[data_policy.connectors.queue]\ntranscript = \"withheld\"\n",
+                "data_policy.connectors.queue.transcript: the context URL serves every field of the context, so none is withheld: use reference",
+            ),
+            (
+                "[data_policy.default]\nentity_types = { card = \"withheld\" }\n",
+                "data_policy.default.entity_types.card: the context URL serves every field of the context, so none is withheld: use reference",
             ),
             (
                 "[tenants.acme.data_policy.connectors.nope]\nsummary = \"clear\"\n",

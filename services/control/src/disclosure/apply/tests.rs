@@ -3,10 +3,25 @@
 use baton_proto::types::v1 as pb;
 
 use super::*;
-use crate::domain::ContextCapability;
+use crate::convert::context::encode_conversation;
+use crate::disclosure::Record;
+use crate::domain::{ConcreteTarget, ContextCapability, ContextMechanism};
+use serde_json::{Value, json};
 
 const CARD: &str = "4111 1111 1111 1111";
 const ACCOUNT: &str = "ACC-99887766";
+const CALLER: &str = "+14155550123";
+
+fn conversation() -> pb::Conversation {
+    pb::Conversation {
+        call: Some(pb::CallReference {
+            caller_number: CALLER.into(),
+            sip_call_id: "call-1@gw".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
 
 fn sample() -> pb::HandoffContext {
     pb::HandoffContext {
@@ -45,7 +60,11 @@ fn sample() -> pb::HandoffContext {
 }
 
 fn apply(rules: &Rules) -> (pb::HandoffContext, Disclosed) {
-    let disclosed = disclose(&encode_context(&sample()), rules);
+    let disclosed = disclose(
+        &encode_context(&sample()),
+        &encode_conversation(&conversation()),
+        rules,
+    );
     (decode_context(&disclosed.context), disclosed)
 }
 
@@ -104,11 +123,14 @@ fn the_audit_detail_names_forms_never_values() {
         name: "support".into(),
         skills: vec![],
     };
-    let detail = audit_detail(&disclosed, 2, &target, &webhook);
+    let record = Record::of(&disclosed, Some("vip".into()), &webhook);
+    let detail = record.audit_detail(2, &target, &webhook);
     let parsed: Value = serde_json::from_str(&detail).expect("json");
     assert_eq!(parsed["attempt"], 2);
     assert_eq!(parsed["target"], "queue:support");
     assert_eq!(parsed["mechanisms"], json!(["webhook"]));
+    assert_eq!(parsed["route"], "vip");
+    assert_eq!(parsed["fields"]["conversation.call.caller_number"], "clear");
     assert_eq!(parsed["fields"]["summary"], "redacted");
     assert_eq!(parsed["fields"]["entities.issue_type"], "clear");
     assert_eq!(parsed["masked"]["card"], 2);
@@ -119,10 +141,17 @@ fn the_audit_detail_names_forms_never_values() {
         mechanism: ContextMechanism::SipHeaders,
         max_bytes: 1024,
     }];
-    let parsed: Value =
-        serde_json::from_str(&audit_detail(&disclosed, 1, &target, &sip)).expect("json");
+    let record = Record::of(&disclosed, None, &sip);
+    let parsed: Value = serde_json::from_str(&record.audit_detail(1, &target, &sip)).expect("json");
     assert_eq!(parsed["fields"]["summary"], "reference");
     assert_eq!(parsed["fields"]["entities.issue_type"], "reference");
+    assert_eq!(parsed["route"], Value::Null);
+    assert!(record.masked.is_empty(), "nothing masked went");
+    assert_eq!(
+        record.fields[CALLER_NUMBER],
+        Form::Clear,
+        "the conversation travels whatever the mechanisms"
+    );
 }
 
 /// Whatever mechanism a connector has (SIP headers and User-to-User for
@@ -131,11 +160,10 @@ fn the_audit_detail_names_forms_never_values() {
 /// built-in policy redacts reaches it.
 #[test]
 fn no_mechanism_carries_what_the_built_in_policy_redacts() {
-    use crate::convert::context::encode_conversation;
     use crate::convert::envelope::build_envelope;
     use crate::domain::ContextReference;
 
-    let disclosed = disclose(&encode_context(&sample()), &Rules::BUILT_IN);
+    let (_, disclosed) = apply(&Rules::BUILT_IN);
     let mechanisms = [
         ContextMechanism::SipUserToUser,
         ContextMechanism::SipHeaders,
@@ -179,5 +207,48 @@ fn no_mechanism_carries_what_the_built_in_policy_redacts() {
     assert!(
         everything.contains("[card]"),
         "the redacted text still goes"
+    );
+}
+
+#[test]
+fn the_callers_number_goes_clear_masked_whole_or_not_at_all() {
+    let caller = |disclosed: &Disclosed| {
+        crate::convert::context::conversation(&disclosed.conversation)
+            .call
+            .expect("call")
+    };
+    let (_, clear) = apply(&Rules::BUILT_IN);
+    assert_eq!(caller(&clear).caller_number, CALLER, "byte for byte");
+    assert_eq!(clear.fields[CALLER_NUMBER], Form::Clear);
+
+    let mut rules = Rules::BUILT_IN;
+    rules.caller_number = Form::Redacted;
+    let (_, redacted) = apply(&rules);
+    assert_eq!(caller(&redacted).caller_number, "[phone]");
+    assert_eq!(
+        caller(&redacted).sip_call_id,
+        "call-1@gw",
+        "the call untouched"
+    );
+    assert_eq!(redacted.fields[CALLER_NUMBER], Form::Redacted);
+    assert!(!redacted.withheld.contains(&CALLER_NUMBER.to_owned()));
+
+    rules.caller_number = Form::Withheld;
+    let (_, withheld) = apply(&rules);
+    assert_eq!(caller(&withheld).caller_number, "");
+    assert_eq!(withheld.fields[CALLER_NUMBER], Form::Withheld);
+    assert!(
+        withheld.withheld.contains(&CALLER_NUMBER.to_owned()),
+        "named omitted"
+    );
+
+    let without = disclose(
+        &encode_context(&sample()),
+        &encode_conversation(&pb::Conversation::default()),
+        &rules,
+    );
+    assert!(
+        !without.fields.contains_key(CALLER_NUMBER),
+        "no number, no field"
     );
 }

@@ -17,7 +17,7 @@ use super::{Dispatcher, instant_of};
 use crate::circuit::{Admission, DispatchSettings, Permit, jittered_backoff};
 use crate::connector::{Connector, ConnectorInfo, Reach, TransferContext, TransferRequest};
 use crate::disclosure;
-use crate::domain::{Attempt, Failure, FailureReason, Handoff, RequestedTarget};
+use crate::domain::{Attempt, Failure, FailureReason, Handoff};
 use crate::metrics::metrics;
 use crate::store::{AuditAction, AuditEntry, StoreError};
 
@@ -254,18 +254,15 @@ impl AttemptRun<'_> {
     async fn request(&self, info: &ConnectorInfo) -> Result<TransferRequest, StoreError> {
         let handoff = self.handoff;
         let (connector, target) = (&self.connector.name, &self.attempt.planned.target);
-        let route = match &handoff.requested_target {
-            RequestedTarget::Route(name) => Some(name.as_str()),
-            _ => None,
-        };
-        let rules = self
-            .dispatcher
-            .data_policy
-            .rules(&handoff.tenant, route, connector);
-        let disclosed = disclosure::disclose(&handoff.context, &rules);
+        // The route named, else the one picked for the handoff: its rules
+        // apply whether or not the runtime named it.
+        let policy = &self.dispatcher.data_policy;
+        let route = policy.route_of(handoff);
+        let rules = policy.rules(&handoff.tenant, route.as_deref(), connector);
+        let disclosed = disclosure::disclose(&handoff.context, &handoff.conversation, &rules);
         let capabilities = info.context_capabilities.clone();
-        let detail =
-            disclosure::audit_detail(&disclosed, self.attempt.number, target, &capabilities);
+        let record = disclosure::Record::of(&disclosed, route, &capabilities);
+        let detail = record.audit_detail(self.attempt.number, target, &capabilities);
         self.dispatcher
             .store
             .record_audit(AuditEntry {
@@ -287,10 +284,11 @@ impl AttemptRun<'_> {
             mode: handoff.mode,
             context: TransferContext {
                 reference: self.dispatcher.reference(handoff),
-                conversation: handoff.conversation.clone(),
+                conversation: disclosed.conversation,
                 context: disclosed.context,
                 withheld: disclosed.withheld,
                 capabilities,
+                disclosure: record,
             },
             deadline_ms: handoff.deadline_ms,
         })

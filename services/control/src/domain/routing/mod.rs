@@ -230,6 +230,28 @@ impl Router {
     }
 }
 
+impl Router {
+    /// The route a handoff's plan comes from: the route it names, else
+    /// the first that applies to its target, intent and language (the
+    /// one `plan` takes its fallbacks from); `None` when none does.
+    pub fn route_name<'a>(
+        &'a self,
+        requested: &'a RequestedTarget,
+        intent: &str,
+        language: &str,
+    ) -> Option<&'a str> {
+        match requested {
+            RequestedTarget::Route(name) => Some(name.as_str()),
+            RequestedTarget::Concrete(concrete) => self
+                .routes
+                .iter()
+                .find(|(route, _)| applies(route, concrete, intent, language))
+                .map(|(route, _)| route.name.as_str()),
+            RequestedTarget::Unset => None,
+        }
+    }
+}
+
 fn applies(route: &RouteConfig, target: &ConcreteTarget, intent: &str, language: &str) -> bool {
     let language_ok = route.languages.is_empty()
         || route
