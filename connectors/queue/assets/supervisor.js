@@ -22,6 +22,17 @@ function render(view) {
       h("td", {}, c.position ? `#${c.position} · ≈ ${clock(c.estimated_wait_seconds)}` : "—")));
   replace(document.getElementById("contacts"),
     contacts.length ? contacts : [h("tr", {}, h("td", { colspan: 9 }, "Nobody is waiting."))]);
+  // What the data policy let through to this desk, field by field.
+  const disclosures = (view.disclosures || []).map((d) =>
+    h("tr", { "data-handoff": d.handoff_id },
+      h("td", {}, d.handoff_id, d.attempt > 1 ? h("span", { class: "badge" }, `attempt ${d.attempt}`) : null),
+      h("td", {}, d.tenant),
+      h("td", {}, d.route || "—"),
+      h("td", {}, ...d.fields.map((f) =>
+        h("span", { class: `badge form-${f.form}`, "data-field": f.field, "data-form": f.form }, `${f.field}: ${f.form}`))),
+      h("td", {}, Object.entries(d.masked).map(([kind, count]) => `${kind} × ${count}`).join(", ") || "—")));
+  replace(document.getElementById("disclosures"),
+    disclosures.length ? disclosures : [h("tr", {}, h("td", { colspan: 5 }, "No disclosure recorded."))]);
   const agents = view.agents.map((a) =>
     h("tr", {},
       h("td", {}, a.name, h("div", { class: "hint" }, a.id)),
