@@ -11,6 +11,9 @@ pub struct ConnectorInfo {
     pub context: Vec<(ContextMechanism, u32)>,
     /// Relays chat conversations (ConverseTransfer).
     pub chat: bool,
+    /// Takes context updates for a running transfer (UpdateTransfer,
+    /// through [`Connector::update`](crate::Connector::update)).
+    pub context_updates: bool,
 }
 
 impl ConnectorInfo {
@@ -22,6 +25,7 @@ impl ConnectorInfo {
             transfer_modes: Vec::new(),
             context: Vec::new(),
             chat: false,
+            context_updates: false,
         }
     }
 
@@ -41,6 +45,13 @@ impl ConnectorInfo {
         self
     }
 
+    /// Advertises that the connector takes context updates: implement
+    /// [`Connector::update`](crate::Connector::update) too.
+    pub fn context_updates(mut self) -> Self {
+        self.context_updates = true;
+        self
+    }
+
     pub fn to_proto(&self) -> GetConnectorInfoResponse {
         GetConnectorInfoResponse {
             name: self.name.clone(),
@@ -56,6 +67,7 @@ impl ConnectorInfo {
                 })
                 .collect(),
             chat: self.chat,
+            context_updates: self.context_updates,
         }
     }
 }

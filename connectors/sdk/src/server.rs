@@ -214,6 +214,16 @@ impl<C: Connector> ConnectorService for Service<C> {
         }))
     }
 
+    async fn update_transfer(
+        &self,
+        request: Request<UpdateTransferRequest>,
+    ) -> Result<Response<UpdateTransferResponse>, Status> {
+        let _ = request;
+        Err(Status::unimplemented(
+            "this connector does not take context updates",
+        ))
+    }
+
     type ConverseTransferStream =
         Pin<Box<dyn Stream<Item = Result<ConverseTransferResponse, Status>> + Send>>;
 

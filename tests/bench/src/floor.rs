@@ -67,6 +67,13 @@ impl HandoffService for EmptyHandoffService {
         Box<dyn tokio_stream::Stream<Item = Result<ConverseHandoffResponse, Status>> + Send>,
     >;
 
+    async fn update_handoff(
+        &self,
+        _request: Request<UpdateHandoffRequest>,
+    ) -> Result<Response<UpdateHandoffResponse>, Status> {
+        Err(Status::unimplemented("floor"))
+    }
+
     async fn converse_handoff(
         &self,
         _request: Request<tonic::Streaming<ConverseHandoffRequest>>,

@@ -190,6 +190,16 @@ impl HandoffService for HandoffApi {
         Ok(Response::new(stream))
     }
 
+    async fn update_handoff(
+        &self,
+        request: Request<UpdateHandoffRequest>,
+    ) -> Result<Response<UpdateHandoffResponse>, Status> {
+        let _ = request;
+        Err(Status::unimplemented(
+            "UpdateHandoff is not implemented yet",
+        ))
+    }
+
     type WatchHandoffStream = watch::WatchStream;
 
     async fn watch_handoff(

@@ -106,6 +106,7 @@ pub fn handoff(handoff: &Handoff) -> api::Handoff {
         last_sequence: handoff.last_sequence,
         decision: handoff.decision.as_ref().map(types::decision),
         wrap_up: handoff.wrap_up.as_ref().map(types::wrap_up),
+        context_version: 0,
     }
 }
 
@@ -121,6 +122,7 @@ pub fn event(record: &EventRecord) -> api::HandoffEvent {
         failure: record.failure.as_ref().map(failure),
         detail: record.detail.clone(),
         wrap_up: record.wrap_up.as_ref().map(types::wrap_up),
+        context_version: 0,
     }
 }
 

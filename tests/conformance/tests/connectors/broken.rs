@@ -94,6 +94,13 @@ impl ConnectorService for Broken {
     type ConverseTransferStream =
         Pin<Box<dyn Stream<Item = Result<ConverseTransferResponse, Status>> + Send>>;
 
+    async fn update_transfer(
+        &self,
+        _request: Request<UpdateTransferRequest>,
+    ) -> Result<Response<UpdateTransferResponse>, Status> {
+        Err(Status::unimplemented("broken"))
+    }
+
     async fn converse_transfer(
         &self,
         _request: Request<tonic::Streaming<ConverseTransferRequest>>,
