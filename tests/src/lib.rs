@@ -8,6 +8,7 @@
 
 pub mod burst;
 mod in_process;
+pub mod oidc_provider;
 pub mod postgres;
 mod sample;
 pub mod sipp;

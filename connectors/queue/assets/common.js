@@ -98,3 +98,27 @@ async function signOut() {
   try { await api("DELETE", "/api/sessions"); } catch (_) { /* signed out anyway */ }
   desk = null;
 }
+
+// ---- sign-in through the identity provider ----
+// With an OIDC issuer configured, the sign-in card offers it; with local
+// accounts turned off, the password form is hidden.
+(async () => {
+  const card = document.getElementById("signin");
+  if (!card) return;
+  let options;
+  try {
+    const response = await fetch("/api/sign-in-options", { credentials: "same-origin" });
+    if (!response.ok) return;
+    options = await response.json();
+  } catch (_) { return; }
+  if (options.oidc) {
+    const back = window.location.pathname.startsWith("/supervisor") ? "?to=supervisor" : "";
+    card.append(h("div", { class: "actions" },
+      h("a", { id: "sign-in-oidc", class: "button primary", href: options.oidc.url + back },
+        `Sign in with ${options.oidc.name}`)));
+  }
+  if (!options.local) {
+    const form = document.getElementById("signin-form");
+    if (form) form.classList.add("hidden");
+  }
+})();

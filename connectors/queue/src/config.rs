@@ -177,6 +177,13 @@ pub struct DeskConfig {
     /// `max_sources`), as for the control service's credentials. Default
     /// 30 a minute, bursts of 20.
     pub failed_sign_ins: baton_auth::FailedAuthConfig,
+    /// Whether the accounts of `accounts_file` may sign in with their
+    /// password. Default true; false (with `oidc` set) leaves the issuer
+    /// as the only way in.
+    pub local_accounts: bool,
+    /// Sign-in through an OpenID Connect issuer (`[desk.oidc]`): see
+    /// [`crate::oidc::OidcConfig`]. Default none.
+    pub oidc: Option<crate::oidc::OidcConfig>,
 }
 
 impl Default for DeskConfig {
@@ -187,6 +194,8 @@ impl Default for DeskConfig {
             session_lifetime: Duration::from_secs(12 * 3600),
             allowed_origins: Vec::new(),
             failed_sign_ins: baton_auth::FailedAuthConfig::default(),
+            local_accounts: true,
+            oidc: None,
         }
     }
 }
@@ -217,6 +226,11 @@ impl DeskConfig {
         self.failed_sign_ins
             .validate()
             .map_err(|e| format!("desk.{}", e.replace("failed_auth", "failed_sign_ins")))?;
+        if let Some(oidc) = &self.oidc {
+            oidc.validate()?;
+        } else if !self.local_accounts {
+            return Err("desk.local_accounts: false needs desk.oidc (else nobody signs in)".into());
+        }
         if let Some(path) = &self.accounts_file
             && path.exists()
         {

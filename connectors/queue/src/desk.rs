@@ -19,7 +19,7 @@ use crate::domain::{
     Admitted, Agent, AgentProfile, AgentState, Contact, DeskError, Millis, NewContact, NotAdmitted,
     Phase, QueueKey, Queues, Standing, WithdrawalReason,
 };
-use crate::session::{Session, SessionRefused, Sessions};
+use crate::session::{Session, SessionRefused, Sessions, SignInMethod};
 use crate::store::{AuditEntry, Store, StoreError};
 
 pub fn now_millis() -> Millis {
@@ -70,6 +70,9 @@ struct Inner {
     detached: BTreeSet<String>,
     /// When the store was last probed with a write.
     probed: Instant,
+    /// The accounts file, looked at before every request: a removed
+    /// account's sessions end at once.
+    accounts_watch: Option<crate::account_watch::AccountsWatch>,
 }
 
 /// The queue, its desktop sessions and the change notifications.
@@ -115,7 +118,13 @@ impl Desk {
             saved.withdrawals,
         );
         let sessions = Sessions::new(config.desk.session_limits(), saved.sessions);
-        if config.desk.accounts_file.is_none() {
+        // With local accounts turned off, passwords sign nobody in.
+        let accounts_file = config
+            .desk
+            .accounts_file
+            .clone()
+            .filter(|_| config.desk.local_accounts);
+        if accounts_file.is_none() && config.desk.oidc.is_none() {
             tracing::warn!(
                 "desk.accounts_file is not set: nobody can sign in to the agent desktop \
                  (baton desk account add creates accounts)"
@@ -145,6 +154,9 @@ impl Desk {
                 reattach_deadline: Some(reattach_deadline),
                 detached: BTreeSet::new(),
                 probed: Instant::now(),
+                accounts_watch: accounts_file
+                    .as_deref()
+                    .map(crate::account_watch::AccountsWatch::new),
             }),
             version: watch::channel(0).0,
             closing: watch::channel(false).0,
@@ -153,7 +165,7 @@ impl Desk {
                 .iter()
                 .map(|a| (a.id.clone(), a.clone()))
                 .collect(),
-            accounts_file: config.desk.accounts_file.clone(),
+            accounts_file,
         }))
     }
 
@@ -208,6 +220,7 @@ impl Desk {
         }
         self.withdraw_orphans(&mut inner, now_millis());
         self.end_expired_sessions(&mut inner, now_millis());
+        self.end_outdated_sessions(&mut inner, now_millis());
         let before = (
             inner.queues.contacts().cloned().collect::<Vec<_>>(),
             inner.queues.agents().cloned().collect::<Vec<_>>(),
@@ -226,15 +239,38 @@ impl Desk {
     /// no session left is signed out (and their offer goes to another).
     fn end_expired_sessions(&self, inner: &mut Inner, now: Millis) {
         let expired = inner.sessions.expire(now);
-        if expired.is_empty() {
+        self.ended(inner, expired, now, "desktop session expired");
+    }
+
+    /// Ends the password sessions whose account left the accounts file or
+    /// changed role or tenants, when the file changed.
+    fn end_outdated_sessions(&self, inner: &mut Inner, now: Millis) {
+        let Some(accounts) = inner.accounts_watch.as_mut().and_then(|w| w.changed()) else {
+            return;
+        };
+        let outdated = inner
+            .sessions
+            .end_where(|s| crate::account_watch::outdated(s, &accounts));
+        self.ended(
+            inner,
+            outdated,
+            now,
+            "desktop session ended: its account changed or was removed",
+        );
+    }
+
+    /// Forgets sessions that ended; an agent with no session left is
+    /// signed out.
+    fn ended(&self, inner: &mut Inner, ended: Vec<(String, Session)>, now: Millis, why: &str) {
+        if ended.is_empty() {
             return;
         }
-        let hashes: Vec<String> = expired.iter().map(|(hash, _)| hash.clone()).collect();
+        let hashes: Vec<String> = ended.iter().map(|(hash, _)| hash.clone()).collect();
         if let Err(error) = inner.store.delete_sessions(&hashes) {
-            tracing::error!(%error, "cannot forget the expired sessions");
+            tracing::error!(%error, "cannot forget the ended sessions");
         }
-        for (_, session) in expired {
-            tracing::info!(account = %session.account, "desktop session expired");
+        for (_, session) in ended {
+            tracing::info!(account = %session.account, "{why}");
             if session.role == Role::Agent && !inner.sessions.has_account(&session.account, now) {
                 let _ = inner.queues.sign_out(&session.account, now);
             }
@@ -424,6 +460,15 @@ impl Desk {
     /// agent is signed in to the queue with the account's tenant, and the
     /// skills and contact of the account, else of the `agents` config.
     pub fn open_session(&self, account: &Account) -> Result<SignedIn, DeskFailure> {
+        self.open_session_via(account, SignInMethod::Password)
+    }
+
+    /// Starts a session for an account that signed in by `via`.
+    pub fn open_session_via(
+        &self,
+        account: &Account,
+        via: SignInMethod,
+    ) -> Result<SignedIn, DeskFailure> {
         let now = now_millis();
         let known = self.known_agents.get(&account.name);
         let display_name = account
@@ -437,6 +482,7 @@ impl Desk {
             tenants: account.tenants.clone(),
             created: now,
             last_seen: now,
+            via,
         };
         let mut inner = self.lock();
         let (id, hash) = inner.sessions.create(session.clone());
@@ -482,6 +528,7 @@ impl Desk {
     pub fn session(&self, id: &str) -> Result<Session, DeskFailure> {
         let mut inner = self.lock();
         let now = now_millis();
+        self.end_outdated_sessions(&mut inner, now);
         match inner.sessions.touch(id, now) {
             Ok((session, save)) => {
                 if save {
@@ -1092,6 +1139,7 @@ pub(crate) mod tests {
             tenants: vec![crate::accounts::EVERY_TENANT.into()],
             created: now_millis(),
             last_seen: now_millis(),
+            via: SignInMethod::Password,
         }
     }
 

@@ -13,7 +13,10 @@
 //!   (fields and forms, never values), on the supervisor's view.
 //! - [`accounts`], [`session`], [`guard`]: who signs in (argon2id
 //!   passwords, roles, tenants), their sessions, and the cookie, CSRF,
-//!   Origin and failed-sign-in checks in front of every desktop request.
+//!   Origin and failed-sign-in checks in front of every desktop request;
+//!   [`account_watch`] ends a removed account's sessions at once.
+//! - [`oidc`]: sign-in through an OpenID Connect issuer (authorization
+//!   code with PKCE), making the same sessions as a password.
 //!
 //! Tenants: every contact carries its transfer's tenant; a queue name is
 //! per tenant, an agent takes only their tenant's customers and a
@@ -42,6 +45,7 @@
 //! # }
 //! ```
 
+pub mod account_watch;
 pub mod accounts;
 pub mod config;
 pub mod connector;
@@ -50,6 +54,7 @@ pub mod disclosures;
 pub mod domain;
 pub mod guard;
 pub mod http;
+pub mod oidc;
 pub mod session;
 pub mod store;
 
@@ -119,16 +124,25 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
     if let Some(origin) = config.server.public_url.as_deref().and_then(origin_of) {
         allowed_origins.push(origin);
     }
-    let router = http::router(
-        desk.clone(),
-        guard::GuardOptions {
-            secure: tls.is_some(),
-            allowed_origins,
-            failed_sign_ins: config.desk.failed_sign_ins.clone(),
-            session_lifetime: config.desk.session_lifetime,
+    let guard_options = guard::GuardOptions {
+        secure: tls.is_some(),
+        allowed_origins,
+        failed_sign_ins: config.desk.failed_sign_ins.clone(),
+        session_lifetime: config.desk.session_lifetime,
+    };
+    let sign_in = oidc::routes::SignInRoutes {
+        oidc: match &config.desk.oidc {
+            Some(oidc) => Some(Arc::new(oidc::Oidc::new(oidc).map_err(anyhow::Error::msg)?)),
+            None => None,
         },
-    )
-    .map_err(anyhow::Error::msg)?;
+        desk: desk.clone(),
+        guard: Arc::new(guard::Guard::new(guard_options.clone()).map_err(anyhow::Error::msg)?),
+        local_accounts: config.desk.local_accounts && config.desk.accounts_file.is_some(),
+        secure: tls.is_some(),
+    };
+    let router = http::router(desk.clone(), guard_options)
+        .map_err(anyhow::Error::msg)?
+        .merge(oidc::routes::routes(sign_in));
     let mut options = ServeOptions::configured(&config.server, config.tls.as_ref(), &config.store)
         .ready_endpoint("http", http_addr)
         // A queue that cannot save loses its customers at the next restart.

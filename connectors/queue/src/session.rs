@@ -34,6 +34,22 @@ pub struct Session {
     pub tenants: Vec<String>,
     pub created: Millis,
     pub last_seen: Millis,
+    /// How the person signed in: a password session ends when its account
+    /// leaves the accounts file (or changes role or tenants).
+    #[serde(default)]
+    pub via: SignInMethod,
+}
+
+/// How a session was started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignInMethod {
+    /// A password of `desk.accounts_file` (sessions saved before this
+    /// field existed were all of this kind).
+    #[default]
+    Password,
+    /// An ID token of the `desk.oidc` issuer.
+    Oidc,
 }
 
 impl Session {
@@ -131,6 +147,21 @@ impl Sessions {
             .collect()
     }
 
+    /// Ends every session for which `ends` holds; returns them with their
+    /// hashes.
+    pub fn end_where(&mut self, ends: impl Fn(&Session) -> bool) -> Vec<(String, Session)> {
+        let ending: Vec<String> = self
+            .by_hash
+            .iter()
+            .filter(|(_, s)| ends(s))
+            .map(|(hash, _)| hash.clone())
+            .collect();
+        ending
+            .into_iter()
+            .filter_map(|hash| self.by_hash.remove(&hash).map(|s| (hash, s)))
+            .collect()
+    }
+
     /// Whether any live session is the account's (an agent who signs out
     /// of one desktop stays signed in on another).
     pub fn has_account(&self, account: &str, now: Millis) -> bool {
@@ -200,6 +231,7 @@ mod tests {
             tenants: vec!["acme".into()],
             created: at,
             last_seen: at,
+            via: SignInMethod::Password,
         }
     }
 
