@@ -105,6 +105,8 @@ mod note;
 pub mod pacing;
 pub mod run;
 mod server;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 mod transfer;
 mod transfers;
 

@@ -1,9 +1,7 @@
 use std::time::Duration;
 
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
-use baton_proto::types::v1::{
-    FailureReason, QueueTarget, Target, TargetKind, TransferMode, target,
-};
+use baton_proto::types::v1::{FailureReason, TargetKind, TransferMode};
 use tokio::sync::{Notify, oneshot};
 use tonic::Code;
 use tonic::transport::Channel;
@@ -11,7 +9,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 use super::*;
-use crate::{Transfer, TransferEvents};
+use crate::{Transfer, TransferEvents, testing};
 
 /// Rings, then connects and completes once released; records cancels.
 struct Gated {
@@ -50,21 +48,11 @@ fn gated() -> (Gated, Arc<Notify>, Arc<std::sync::Mutex<Vec<String>>>) {
 }
 
 fn request(handoff_id: &str) -> StartTransferRequest {
-    StartTransferRequest {
-        tenant: "acme".into(),
-        handoff_id: handoff_id.into(),
-        attempt: 1,
-        target: Some(Target {
-            kind: Some(target::Kind::Queue(QueueTarget {
-                name: "q".into(),
-                ..Default::default()
-            })),
-        }),
-        mode: TransferMode::Warm as i32,
-        envelope: Some(ContextEnvelope::default()),
-        deadline: Some((std::time::SystemTime::now() + Duration::from_secs(60)).into()),
-        disclosure: None,
-    }
+    testing::transfer_request(
+        handoff_id,
+        testing::queue("q", &[]),
+        ContextEnvelope::default(),
+    )
 }
 
 /// Serves `connector` on a free loopback port until the returned sender

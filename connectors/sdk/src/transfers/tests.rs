@@ -1,7 +1,9 @@
 use super::*;
 use crate::events::is_terminal;
 use baton_proto::connector::v1::{ContextEnvelope, StartTransferResponse, TransferEventKind};
-use baton_proto::types::v1::{QueueTarget, Target, TargetKind, TransferMode, target};
+use baton_proto::types::v1::{TargetKind, TransferMode};
+
+use crate::testing;
 
 /// Rings and then holds until cancelled.
 struct Holding;
@@ -20,21 +22,11 @@ impl Connector for Holding {
 }
 
 pub(super) fn request(handoff_id: &str) -> StartTransferRequest {
-    StartTransferRequest {
-        tenant: "acme".into(),
-        handoff_id: handoff_id.into(),
-        attempt: 1,
-        target: Some(Target {
-            kind: Some(target::Kind::Queue(QueueTarget {
-                name: "q".into(),
-                ..Default::default()
-            })),
-        }),
-        mode: TransferMode::Warm as i32,
-        envelope: Some(ContextEnvelope::default()),
-        deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
-        disclosure: None,
-    }
+    testing::transfer_request(
+        handoff_id,
+        testing::queue("q", &[]),
+        ContextEnvelope::default(),
+    )
 }
 
 #[tokio::test]
