@@ -39,6 +39,13 @@ impl ConnectorInfo {
         self
     }
 
+    /// Advertises the chat relay (ConverseTransfer): the connector
+    /// implements [`Connector::converse`](crate::Connector::converse).
+    pub fn chat(mut self) -> Self {
+        self.chat = true;
+        self
+    }
+
     /// Adds a context mechanism and its size limit in bytes (0: none).
     pub fn context(mut self, mechanism: ContextMechanism, max_bytes: u32) -> Self {
         self.context.push((mechanism, max_bytes));

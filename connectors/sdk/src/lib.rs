@@ -96,6 +96,7 @@
 //! ```
 
 mod beside;
+pub mod chat;
 pub mod config;
 mod events;
 mod info;
@@ -184,5 +185,17 @@ pub trait Connector: Send + Sync + 'static {
     fn cancel(&self, transfer: &Transfer) -> impl Future<Output = ()> + Send {
         let _ = transfer;
         async {}
+    }
+
+    /// Serves the chat relay of one of its transfers (`ConverseTransfer`),
+    /// for as long as it lasts; called only when [`ConnectorInfo::chat`]
+    /// is set, after the SDK admitted the tenant. Answer
+    /// [`ChatRelay::opened`](chat::ChatRelay::opened) first; see [`chat`].
+    /// The default, for connectors that do not relay chat, refuses with
+    /// UNIMPLEMENTED.
+    fn converse(&self, relay: chat::ChatRelay) -> impl Future<Output = ()> + Send {
+        relay.refuse(tonic::Status::unimplemented(
+            "this connector does not relay chat",
+        ))
     }
 }

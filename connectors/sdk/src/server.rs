@@ -229,12 +229,19 @@ impl<C: Connector> ConnectorService for Service<C> {
 
     async fn converse_transfer(
         &self,
-        _request: Request<tonic::Streaming<ConverseTransferRequest>>,
+        request: Request<tonic::Streaming<ConverseTransferRequest>>,
     ) -> Result<Response<Self::ConverseTransferStream>, Status> {
-        Err(Status::unimplemented(format!(
-            "the {} connector does not relay chat",
-            self.info.name
-        )))
+        if !self.info.chat {
+            return Err(Status::unimplemented(format!(
+                "the {} connector does not relay chat",
+                self.info.name
+            )));
+        }
+        let (relay, stream) = crate::chat::accept(request.into_inner()).await?;
+        self.tenants.admit(&relay.tenant)?;
+        let connector = self.transfers.connector().clone();
+        tokio::spawn(async move { connector.converse(relay).await });
+        Ok(Response::new(stream))
     }
 }
 

@@ -89,6 +89,11 @@ pub(crate) struct Transfers<C> {
 impl<C: Connector> Transfers<C> {
     /// The transfers of a connector; with a journal, those it holds are
     /// taken over: ended ones are replayed, unended ones are interrupted.
+    /// The connector serving these transfers.
+    pub(crate) fn connector(&self) -> &Arc<C> {
+        &self.connector
+    }
+
     pub(crate) fn new(connector: Arc<C>, journal: Option<(Journal, Vec<Journalled>)>) -> Arc<Self> {
         Self::with_max_active(connector, journal, MAX_RUNNING_TRANSFERS)
     }

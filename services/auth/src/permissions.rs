@@ -15,6 +15,7 @@ pub mod handoff_v1 {
     pub const REVEAL_ENTITY: &str = "/baton.handoff.v1.HandoffService/RevealEntity";
     pub const REVOKE_CONTEXT_TOKENS: &str = "/baton.handoff.v1.HandoffService/RevokeContextTokens";
     pub const LIST_AUDIT_RECORDS: &str = "/baton.handoff.v1.HandoffService/ListAuditRecords";
+    pub const CONVERSE_HANDOFF: &str = "/baton.handoff.v1.HandoffService/ConverseHandoff";
 }
 
 /// Services anyone may call without a credential: health checks (load
@@ -65,6 +66,7 @@ impl Permissions {
     /// | RevealEntity | | ✓ | ✓ |
     /// | RevokeContextTokens | ✓ | | ✓ |
     /// | ListAuditRecords | | | ✓ |
+    /// | ConverseHandoff | ✓ | | |
     ///
     /// Admins may call all of them.
     pub fn handoff_v1() -> Self {
@@ -80,6 +82,7 @@ impl Permissions {
             .allow(REVEAL_ENTITY, &[AgentDesktop, Supervisor])
             .allow(REVOKE_CONTEXT_TOKENS, &[AiRuntime, Supervisor])
             .allow(LIST_AUDIT_RECORDS, &[Supervisor])
+            .allow(CONVERSE_HANDOFF, &[AiRuntime])
     }
 
     /// Also lets `roles` call `method` (a full path, `/package.Service/Method`).

@@ -2,6 +2,7 @@
 //! human on the line, routes it through connectors, and keeps its event log.
 
 pub mod api;
+pub mod chat;
 pub mod circuit;
 pub mod config;
 pub mod connector;

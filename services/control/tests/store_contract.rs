@@ -95,6 +95,8 @@ macro_rules! contract_suite {
 // its modules beside itself, hence the paths).
 #[path = "store_contract/audit_log.rs"]
 mod audit_log;
+#[path = "store_contract/chat_log.rs"]
+mod chat_log;
 #[path = "store_contract/dispatch_leases.rs"]
 mod dispatch_leases;
 #[path = "store_contract/handoff_log.rs"]

@@ -55,6 +55,8 @@ pub struct HandoffApi {
     pub shutdown: CancellationToken,
     /// Caps each tenant's open WatchHandoff streams.
     pub watch_streams: StreamLimiter,
+    /// The chat conversations with an open stream on this replica.
+    pub chat_rooms: Arc<crate::chat::ChatRooms>,
 }
 
 impl std::fmt::Debug for HandoffApi {

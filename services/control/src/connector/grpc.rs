@@ -174,6 +174,14 @@ impl ConnectorPort for GrpcConnector {
             },
         })
     }
+
+    async fn converse(
+        &self,
+        open: super::chat::RelayOpen,
+        outbound: tokio::sync::mpsc::Receiver<super::chat::ToConnector>,
+    ) -> Result<super::chat::FromConnectorStream, super::chat::RelayRefused> {
+        super::chat::converse_over_grpc(self.client(), open, outbound).await
+    }
 }
 
 /// A transfer event in the port's words.

@@ -14,6 +14,7 @@
 //! gRPC implementation fits the handoff's context to the connector's
 //! capabilities (`convert::envelope`) as it builds the request.
 
+pub mod chat;
 pub mod grpc;
 pub mod registry;
 
@@ -63,6 +64,20 @@ pub trait ConnectorPort: Send + Sync + std::fmt::Debug {
         handoff_id: &str,
         attempt: u32,
     ) -> Result<CancelOutcome, String>;
+
+    /// Opens the chat relay of a transfer (`ConverseTransfer`): sends what
+    /// `outbound` yields, returns what the connector sends back. Ports of
+    /// connectors that do not relay chat keep this default.
+    async fn converse(
+        &self,
+        open: chat::RelayOpen,
+        outbound: tokio::sync::mpsc::Receiver<chat::ToConnector>,
+    ) -> Result<chat::FromConnectorStream, chat::RelayRefused> {
+        let _ = (open, outbound);
+        Err(chat::RelayRefused::Unsupported(
+            "this connector does not relay chat".into(),
+        ))
+    }
 }
 
 /// What a connector serves.
@@ -315,5 +330,14 @@ impl Connector {
         attempt: u32,
     ) -> Result<CancelOutcome, String> {
         self.port.cancel_transfer(tenant, handoff_id, attempt).await
+    }
+
+    /// Opens the chat relay of a transfer (see [`ConnectorPort::converse`]).
+    pub async fn converse(
+        &self,
+        open: chat::RelayOpen,
+        outbound: tokio::sync::mpsc::Receiver<chat::ToConnector>,
+    ) -> Result<chat::FromConnectorStream, chat::RelayRefused> {
+        self.port.converse(open, outbound).await
     }
 }

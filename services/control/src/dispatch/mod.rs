@@ -134,6 +134,15 @@ impl Dispatcher {
         self
     }
 
+    /// A configured connector by name (the chat relay reaches the one
+    /// serving a handoff's current attempt).
+    pub fn connector(
+        &self,
+        name: &str,
+    ) -> Result<&crate::connector::Connector, crate::connector::ConnectorUnavailable> {
+        self.registry.get(name)
+    }
+
     /// Every connector's circuit breaker.
     pub fn breakers(&self) -> &Breakers {
         &self.breakers

@@ -149,6 +149,7 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
         max_timeout: config.handoff.max_timeout,
         shutdown: CancellationToken::new(),
         watch_streams: baton_auth::StreamLimiter::new(config.limits.max_watch_streams_per_tenant),
+        chat_rooms: Arc::default(),
     };
     Ok(BoundControl {
         grpc_addr: listeners.grpc_addr,

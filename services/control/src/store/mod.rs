@@ -27,6 +27,7 @@
 
 mod appending;
 mod audit;
+mod chat_log;
 mod handoff_log;
 mod health;
 mod leases;
@@ -41,6 +42,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+pub use chat_log::ChatLog;
 pub use audit::{AuditAction, AuditEntry, AuditFilter, AuditLog, AuditRecord, ContextAccess};
 pub use handoff_log::{CreateOutcome, EventNotice, HandoffLog, NewLease, Notice};
 pub use health::{StoreHealth, report_store_health};
@@ -80,10 +82,13 @@ pub enum StoreError {
 
 /// Every role of a store: what the control service opens and shares
 /// between its parts. Implemented for anything that implements the roles.
-pub trait HandoffStore: HandoffLog + DispatchLeases + AuditLog + Retention + StoreHealth {}
+pub trait HandoffStore:
+    HandoffLog + DispatchLeases + AuditLog + Retention + StoreHealth + ChatLog
+{
+}
 
 impl<T> HandoffStore for T where
-    T: HandoffLog + DispatchLeases + AuditLog + Retention + StoreHealth + ?Sized
+    T: HandoffLog + DispatchLeases + AuditLog + Retention + StoreHealth + ChatLog + ?Sized
 {
 }
 

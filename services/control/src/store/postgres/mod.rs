@@ -15,6 +15,7 @@
 //! store's health check is here.
 
 mod audit;
+mod chat_log;
 mod handoff_log;
 mod leases;
 mod notices;

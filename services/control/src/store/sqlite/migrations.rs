@@ -40,6 +40,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!("0007_audit_view_counts"),
     migration!("0008_event_tenant"),
     migration!("0009_audit_connector"),
+    migration!("0010_chat_log"),
 ];
 
 /// The schema version this build writes (`user_version`): a file with a
