@@ -41,6 +41,7 @@ STAND_INS = {
     "__SECRET": lambda: "whsec_" + base64.b64encode(os.urandom(32)).decode(),
     "__ACCOUNT_SID": lambda: "AC" + os.urandom(16).hex(),
     "__AUTH_TOKEN": lambda: os.urandom(16).hex(),
+    "__CLIENT_SECRET": lambda: os.urandom(16).hex(),
     "__ACCESS_KEY_ID": lambda: "AKIA" + os.urandom(8).hex().upper(),
     "__SECRET_ACCESS_KEY": lambda: base64.b64encode(os.urandom(30)).decode(),
 }

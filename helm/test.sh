@@ -196,6 +196,17 @@ expect("queue accounts_file", config("tls-everywhere", "queue")["desk"]["account
 mounts = {m["mountPath"]: m["name"] for m in container(deployments("tls-everywhere")["queue"])["volumeMounts"]}
 expect("queue accounts mount", mounts.get("/etc/baton/desk"), "desk-accounts")
 expect("default queue accounts_file", config("default", "queue").get("desk", {}).get("accounts_file"), None)
+# Desktop sign-in through the issuer: [desk.oidc] from the values, the client
+# secret from its Secret as a variable, never in the configuration.
+oidc = config("tls-everywhere", "queue")["desk"]["oidc"]
+expect("queue oidc", (oidc["issuer"], oidc["client_id"], oidc["roles"], oidc["display_name"]),
+       ("https://idp.example.com/realms/contact-center", "baton-desk",
+        {"cc-agents": "agent", "cc-supervisors": "supervisor"}, "Example SSO"))
+expect("queue oidc secret not in the file", "client_secret" in oidc, False)
+queue_env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in container(deployments("tls-everywhere")["queue"])["env"]}
+expect("queue oidc secret variable", queue_env.get("BATON_QUEUE_DESK__OIDC__CLIENT_SECRET"),
+       {"name": "baton-desk-oidc", "key": "client-secret"})
+expect("default queue oidc", config("default", "queue").get("desk", {}).get("oidc"), None)
 mutual = {"cert_file": "/etc/baton/tls/tls.crt", "key_file": "/etc/baton/tls/tls.key",
           "client_ca_file": "/etc/baton/tls/ca.crt"}
 for component in ("webhook", "twilio", "amazon-connect"):

@@ -137,7 +137,9 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
         },
         desk: desk.clone(),
         guard: Arc::new(guard::Guard::new(guard_options.clone()).map_err(anyhow::Error::msg)?),
-        local_accounts: config.desk.local_accounts && config.desk.accounts_file.is_some(),
+        // Without an accounts file the form still shows, and says why
+        // nobody signs in with it.
+        local_accounts: config.desk.local_accounts,
         secure: tls.is_some(),
     };
     let router = http::router(desk.clone(), guard_options)

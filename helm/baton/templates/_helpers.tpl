@@ -685,6 +685,18 @@ chart-managed sections of a configuration file it does not render. */}}
 {{- end }}
 {{- end -}}
 
+{{/* The queue's OIDC client secret from its Secret, when the desktop signs
+in through an issuer as a confidential client. */}}
+{{- define "baton.queueEnv" -}}
+{{- with .values.oidc }}{{ if and .enabled .clientSecret.existingSecret }}
+- name: BATON_QUEUE_DESK__OIDC__CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ .clientSecret.existingSecret }}
+      key: {{ .clientSecret.key }}
+{{- end }}{{ end }}
+{{- end -}}
+
 {{/* The webhook connector's endpoint signing secrets, one variable per
 endpoint from the Secret's key of the endpoint's name. */}}
 {{- define "baton.webhookEnv" -}}
