@@ -147,6 +147,7 @@ pub(crate) fn is_terminal(kind: i32) -> bool {
     kind == TransferEventKind::Completed as i32
         || kind == TransferEventKind::Failed as i32
         || kind == TransferEventKind::Cancelled as i32
+        || kind == TransferEventKind::HandedBack as i32
 }
 
 /// How a connector reports a transfer's progress. Events after the terminal
@@ -249,7 +250,20 @@ impl TransferEvents {
         event.wrap_up = Some(baton_proto::types::v1::WrapUp {
             disposition: disposition.to_owned(),
             notes: notes.to_owned(),
+            ..Default::default()
         });
+        self.push(event).await;
+    }
+
+    /// Terminal: the human handed the customer back to the AI runtime.
+    /// `wrap_up` (disposition, notes and the instruction for the AI) goes
+    /// to the runtime on its WatchHandoff stream; it is journalled like
+    /// every event, so a restarted connector replays it. Only after
+    /// [`connected`](Self::connected): the control service refuses a
+    /// hand-back from a human who never had the customer.
+    pub async fn handed_back(&self, detail: &str, wrap_up: baton_proto::types::v1::WrapUp) {
+        let mut event = Self::event(TransferEventKind::HandedBack, detail);
+        event.wrap_up = Some(wrap_up);
         self.push(event).await;
     }
 

@@ -68,6 +68,7 @@ impl TransferMetrics {
             Some(TransferEventKind::Completed) => "completed",
             Some(TransferEventKind::Failed) => "failed",
             Some(TransferEventKind::Cancelled) => "cancelled",
+            Some(TransferEventKind::HandedBack) => "handed_back",
             _ => "unknown",
         };
         self.active

@@ -615,6 +615,11 @@ fn event_json(event: &HandoffEvent) -> Value {
         "queue_status": queue_json(&event.queue_status),
         "failure": failure_json(&event.failure),
         "detail": event.detail,
+        "wrap_up": event.wrap_up.as_ref().map(|w| json!({
+            "disposition": w.disposition,
+            "notes": w.notes,
+            "instruction": w.instruction,
+        })),
     })
 }
 
@@ -648,6 +653,16 @@ fn event_line(event: &HandoffEvent) -> String {
         line.push_str(&format!(" [{reason}] {}", failure.detail));
     } else if !event.detail.is_empty() {
         line.push_str(&format!(" — {}", event.detail));
+    }
+    // The runtime's operator needs what the human asked of the AI; the
+    // notes stay in --json and GetHandoff, not in the one-line view.
+    if event.kind() == HandoffEventKind::HandedBack
+        && let Some(wrap_up) = &event.wrap_up
+    {
+        line.push_str(&format!(" [{}]", wrap_up.disposition));
+        if !wrap_up.instruction.is_empty() {
+            line.push_str(&format!(" instruction: {}", wrap_up.instruction));
+        }
     }
     line
 }

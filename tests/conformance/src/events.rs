@@ -31,6 +31,7 @@ pub fn is_terminal(kind: i32) -> bool {
     kind == TransferEventKind::Completed as i32
         || kind == TransferEventKind::Failed as i32
         || kind == TransferEventKind::Cancelled as i32
+        || kind == TransferEventKind::HandedBack as i32
 }
 
 pub fn kind_name(kind: i32) -> String {
@@ -161,9 +162,12 @@ pub fn check_terminal(observed: &Observed) -> Result<(), String> {
 }
 
 /// Every event names its kind, time and run; the run is the same
-/// throughout; FAILED says why and QUEUED says where.
+/// throughout; FAILED says why and QUEUED says where; HANDED_BACK carries
+/// the human's wrap-up and comes only after CONNECTED (a human who never
+/// had the customer cannot hand them back).
 pub fn check_fields(observed: &Observed) -> Result<(), String> {
     let run = observed.events.first().map(|e| e.run_id.as_str());
+    let mut connected = false;
     for event in &observed.events {
         let at = format!(
             "{}: event {} ({})",
@@ -201,6 +205,15 @@ pub fn check_fields(observed: &Observed) -> Result<(), String> {
         if event.kind == TransferEventKind::Queued as i32 && event.queue_position == 0 {
             return Err(format!("{at}: QUEUED without a queue_position"));
         }
+        if event.kind == TransferEventKind::HandedBack as i32 {
+            if event.wrap_up.is_none() {
+                return Err(format!("{at}: HANDED_BACK without a wrap_up"));
+            }
+            if !connected {
+                return Err(format!("{at}: HANDED_BACK before CONNECTED"));
+            }
+        }
+        connected |= event.kind == TransferEventKind::Connected as i32;
     }
     Ok(())
 }
@@ -254,6 +267,12 @@ mod tests {
             } else {
                 0
             },
+            wrap_up: (kind == TransferEventKind::HandedBack).then(|| {
+                baton_proto::types::v1::WrapUp {
+                    instruction: "finish the address change".into(),
+                    ..Default::default()
+                }
+            }),
             ..Default::default()
         }
     }
@@ -284,6 +303,50 @@ mod tests {
         assert_eq!(check_fields(&good), Ok(()));
         assert_eq!(check_replay(&good, &good), Ok(()));
         assert_eq!(good.summary(), "QUEUED, RINGING, CONNECTED, COMPLETED");
+    }
+
+    #[test]
+    fn a_hand_back_is_terminal_after_connected_and_carries_its_wrap_up() {
+        let back = observed(
+            vec![
+                event(1, K::Ringing),
+                event(2, K::Connected),
+                event(3, K::HandedBack),
+            ],
+            StreamEnd::Closed,
+        );
+        assert_eq!(check_terminal(&back), Ok(()));
+        assert_eq!(check_fields(&back), Ok(()));
+        assert_eq!(back.summary(), "RINGING, CONNECTED, HANDED_BACK");
+
+        let mut bare = back.clone();
+        bare.events[2].wrap_up = None;
+        assert!(
+            check_fields(&bare)
+                .expect_err("bare")
+                .contains("without a wrap_up")
+        );
+        let early = observed(
+            vec![event(1, K::Ringing), event(2, K::HandedBack)],
+            StreamEnd::Closed,
+        );
+        assert!(
+            check_fields(&early)
+                .expect_err("early")
+                .contains("before CONNECTED")
+        );
+        let after = observed(
+            vec![
+                event(1, K::Connected),
+                event(2, K::HandedBack),
+                event(3, K::Completed),
+            ],
+            StreamEnd::Closed,
+        );
+        assert!(
+            check_terminal(&after).is_err(),
+            "nothing follows a hand-back"
+        );
     }
 
     #[test]

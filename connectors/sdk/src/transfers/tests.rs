@@ -68,7 +68,8 @@ impl Calls {
     }
 }
 
-/// A transfer to handoff "done…" connects and completes; any other rings,
+/// A transfer to handoff "done…" connects and completes; one to "back…"
+/// connects and is handed back to the AI with an instruction; any other rings,
 /// remembers the dialog it would have to end, and holds until cancelled.
 /// `resume` is the trait's default.
 struct Scripted(Calls);
@@ -83,6 +84,16 @@ impl Connector for Scripted {
         if transfer.handoff_id.starts_with("done") {
             events.connected("").await;
             events.completed("").await;
+            return;
+        }
+        if transfer.handoff_id.starts_with("back") {
+            events.connected("").await;
+            let wrap_up = baton_proto::types::v1::WrapUp {
+                disposition: "verified".into(),
+                notes: "n".into(),
+                instruction: "finish the address change".into(),
+            };
+            events.handed_back("", wrap_up).await;
             return;
         }
         events
@@ -166,6 +177,36 @@ async fn after_a_restart_an_ended_transfer_replays_the_same_run_and_starts_nothi
     assert_eq!(calls.all(), ["start done-1"]);
     assert_eq!(
         second.cancel("acme", "done-1", 0).await,
+        CancelOutcome::AlreadyEnded
+    );
+}
+
+#[tokio::test]
+async fn after_a_restart_a_hand_back_is_replayed_with_its_instruction() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("transfers.sqlite3");
+    let calls = Calls::default();
+    let first = Transfers::new(Arc::new(Scripted(calls.clone())), open(&path));
+    let log = first.start(request("back-1")).await.expect("started");
+    let ran = follow(&log, usize::MAX).await;
+    assert_eq!(
+        kinds(&ran),
+        [TransferEventKind::Connected, TransferEventKind::HandedBack]
+    );
+    drop(first);
+
+    let second = Transfers::new(Arc::new(Scripted(calls.clone())), open(&path));
+    let log = second.start(request("back-1")).await.expect("replayed");
+    let replayed = follow(&log, usize::MAX).await;
+    assert_eq!(replayed, ran, "same run, same events");
+    let wrap_up = replayed[1]
+        .wrap_up
+        .as_ref()
+        .expect("a hand-back carries its wrap-up");
+    assert_eq!(wrap_up.instruction, "finish the address change");
+    assert_eq!(calls.all(), ["start back-1"], "never started again");
+    assert_eq!(
+        second.cancel("acme", "back-1", 0).await,
         CancelOutcome::AlreadyEnded
     );
 }

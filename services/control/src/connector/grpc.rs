@@ -189,6 +189,7 @@ fn event_of(message: wire::StartTransferResponse) -> TransferEvent {
     use wire::TransferEventKind as Wire;
     let kind = match Wire::try_from(message.kind) {
         Ok(Wire::Queued) => TransferEventKind::Queued,
+        Ok(Wire::HandedBack) => TransferEventKind::HandedBack,
         Ok(Wire::Offered) => TransferEventKind::Offered,
         Ok(Wire::Ringing) => TransferEventKind::Ringing,
         Ok(Wire::Answered) => TransferEventKind::Answered,

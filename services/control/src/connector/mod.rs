@@ -171,6 +171,8 @@ impl TransferEvent {
             estimated_wait: None,
             wrap_up: None,
         }
+    /// The human handed the customer back to the AI runtime.
+    HandedBack,
     }
 }
 

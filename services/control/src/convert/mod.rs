@@ -30,6 +30,7 @@ pub fn state(state: HandoffState) -> api::HandoffState {
         HandoffState::Completed => api::HandoffState::Completed,
         HandoffState::Failed => api::HandoffState::Failed,
         HandoffState::Cancelled => api::HandoffState::Cancelled,
+        HandoffState::HandedBack => api::HandoffState::HandedBack,
     }
 }
 
@@ -44,6 +45,7 @@ pub fn state_from_proto(state: api::HandoffState) -> Option<HandoffState> {
         api::HandoffState::Completed => HandoffState::Completed,
         api::HandoffState::Failed => HandoffState::Failed,
         api::HandoffState::Cancelled => HandoffState::Cancelled,
+        api::HandoffState::HandedBack => HandoffState::HandedBack,
     })
 }
 
@@ -61,6 +63,7 @@ fn event_kind(kind: EventKind) -> api::HandoffEventKind {
         EventKind::Completed => api::HandoffEventKind::Completed,
         EventKind::Failed => api::HandoffEventKind::Failed,
         EventKind::Cancelled => api::HandoffEventKind::Cancelled,
+        EventKind::HandedBack => api::HandoffEventKind::HandedBack,
     }
 }
 

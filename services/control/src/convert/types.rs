@@ -142,6 +142,7 @@ pub fn wrap_up(wrap_up: &WrapUp) -> pb::WrapUp {
     pb::WrapUp {
         disposition: wrap_up.disposition.clone(),
         notes: wrap_up.notes.clone(),
+        instruction: wrap_up.instruction.clone(),
     }
 }
 
@@ -149,6 +150,7 @@ pub fn wrap_up_from(wrap_up: pb::WrapUp) -> WrapUp {
     WrapUp {
         disposition: wrap_up.disposition,
         notes: wrap_up.notes,
+        instruction: wrap_up.instruction,
     }
 }
 

@@ -53,6 +53,7 @@ pub(super) fn meaning(attempt: &Attempt, event: &TransferEvent) -> Meaning {
         TransferEventKind::Connected => EventKind::Connected,
         TransferEventKind::Completed => EventKind::Completed,
         TransferEventKind::Cancelled => EventKind::Cancelled,
+        TransferEventKind::HandedBack => EventKind::HandedBack,
         TransferEventKind::Failed => {
             let reason = match event.failure_reason {
                 FailureReason::Unspecified => FailureReason::ConnectorError,
@@ -82,6 +83,11 @@ pub(super) fn meaning(attempt: &Attempt, event: &TransferEvent) -> Meaning {
             });
         }
         EventKind::Completed => new.wrap_up = event.wrap_up.clone(),
+        // A hand-back always carries the wrap-up, even an empty one, so
+        // that the runtime can tell "no notes" from "not a hand-back".
+        EventKind::HandedBack => {
+            new.wrap_up = Some(event.wrap_up.clone().unwrap_or_default());
+        }
         EventKind::Cancelled => {
             new.failure = Some(Failure::new(FailureReason::Cancelled, event.detail.clone()));
         }
@@ -303,6 +309,32 @@ mod tests {
             cancelled.failure,
             Some(Failure::new(FailureReason::Cancelled, "note"))
         );
+    }
+
+    #[test]
+    fn a_hand_back_always_carries_a_wrap_up_with_the_instruction() {
+        let mut handed_back = event(TransferEventKind::HandedBack);
+        let wrap_up = crate::domain::WrapUp {
+            disposition: "verified".into(),
+            notes: "n".into(),
+            instruction: "finish the address change".into(),
+        };
+        handed_back.wrap_up = Some(wrap_up.clone());
+        let Meaning::Event(new) = meaning(&attempt(), &handed_back) else {
+            panic!("an event to record");
+        };
+        assert_eq!(
+            (new.kind, new.wrap_up),
+            (EventKind::HandedBack, Some(wrap_up))
+        );
+
+        // Without one from the connector, an empty one: the runtime reads
+        // the event's kind, never a missing payload.
+        let Meaning::Event(bare) = meaning(&attempt(), &event(TransferEventKind::HandedBack))
+        else {
+            panic!("an event to record");
+        };
+        assert_eq!(bare.wrap_up, Some(crate::domain::WrapUp::default()));
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct WrapUp {
     pub disposition: String,
     /// The human's notes; sensitive.
     pub notes: String,
+    /// On a hand-back, what the AI should do next; sensitive.
+    pub instruction: String,
 }
 
 /// Where a queued handoff stands.

@@ -19,6 +19,8 @@ pub enum HandoffState {
     Completed,
     Failed,
     Cancelled,
+    /// The human had the customer and gave them back to the AI runtime.
+    HandedBack,
 }
 
 /// What happened to a handoff.
@@ -37,6 +39,8 @@ pub enum EventKind {
     Completed,
     Failed,
     Cancelled,
+    /// The human handed the customer back to the AI (with a wrap-up).
+    HandedBack,
 }
 
 /// An event that the handoff's current state does not allow.
@@ -59,15 +63,20 @@ impl HandoffState {
             HandoffState::Completed => "completed",
             HandoffState::Failed => "failed",
             HandoffState::Cancelled => "cancelled",
+            HandoffState::HandedBack => "handed_back",
         }
     }
 
     /// The state of a handoff that has just been created.
     pub const INITIAL: HandoffState = HandoffState::Pending;
 
-    /// True for completed, failed and cancelled: nothing happens after them.
+    /// True for completed, failed, cancelled and handed back: nothing
+    /// happens after them.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Cancelled | Self::HandedBack
+        )
     }
 
     /// True while a transfer to a target is under way.
@@ -93,6 +102,8 @@ impl HandoffState {
             // one; once a human has the customer there is no fallback.
             (from, E::TargetFailed) if from.is_transferring() => S::Routing,
             (S::Connected, E::Completed) => S::Completed,
+            // Only a human who had the customer can hand them back.
+            (S::Connected, E::HandedBack) => S::HandedBack,
             (from, E::Failed) if !from.is_terminal() => S::Failed,
             (from, E::Cancelled) if !from.is_terminal() => S::Cancelled,
             (from, event) => return Err(IllegalTransition { from, event }),
@@ -104,7 +115,10 @@ impl HandoffState {
 impl EventKind {
     /// True for the events that end a handoff.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Cancelled | Self::HandedBack
+        )
     }
 }
 
@@ -114,7 +128,7 @@ mod tests {
     use EventKind as E;
     use HandoffState as S;
 
-    const ALL_STATES: [S; 8] = [
+    const ALL_STATES: [S; 9] = [
         S::Pending,
         S::Routing,
         S::Queued,
@@ -123,8 +137,9 @@ mod tests {
         S::Completed,
         S::Failed,
         S::Cancelled,
+        S::HandedBack,
     ];
-    const ALL_EVENTS: [E; 12] = [
+    const ALL_EVENTS: [E; 13] = [
         E::Created,
         E::TargetStarted,
         E::Queued,
@@ -137,6 +152,7 @@ mod tests {
         E::Completed,
         E::Failed,
         E::Cancelled,
+        E::HandedBack,
     ];
 
     fn run(events: &[E]) -> Result<S, IllegalTransition> {
@@ -179,6 +195,21 @@ mod tests {
             for event in ALL_EVENTS {
                 assert!(state.after(event).is_err(), "{state:?} took {event:?}");
             }
+        }
+    }
+
+    #[test]
+    fn only_a_connected_handoff_can_be_handed_back() {
+        let path = [
+            E::TargetStarted,
+            E::Queued,
+            E::Answered,
+            E::Connected,
+            E::HandedBack,
+        ];
+        assert_eq!(run(&path), Ok(S::HandedBack));
+        for state in ALL_STATES.into_iter().filter(|s| *s != S::Connected) {
+            assert!(state.after(E::HandedBack).is_err(), "{state:?}");
         }
     }
 

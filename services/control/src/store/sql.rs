@@ -36,10 +36,20 @@ macro_rules! audit_columns {
 /// Terminal states, as stored.
 macro_rules! ended {
     () => {
-        "('completed', 'failed', 'cancelled')"
+        "('completed', 'failed', 'cancelled', 'handed_back')"
     };
 }
-pub(super) use ended;
+
+/// The condition of a handoff that has not ended. Its first term is the
+/// predicate of the partial index `handoffs_in_flight` word for word (the
+/// index predates `handed_back`), so that SQLite still uses the index;
+/// the second leaves out handed-back handoffs.
+macro_rules! live {
+    () => {
+        "state NOT IN ('completed', 'failed', 'cancelled') AND state <> 'handed_back'"
+    };
+}
+pub(super) use live;
 
 /// `tenant`, `id`.
 pub(super) const HANDOFF: &str = concat!(
@@ -65,8 +75,8 @@ pub(super) const HANDOFF_BY_REQUEST: &str = concat!(
 pub(super) const IN_FLIGHT: &str = concat!(
     "SELECT ",
     handoff_columns!(),
-    " FROM handoffs WHERE state NOT IN ",
-    ended!(),
+    " FROM handoffs WHERE ",
+    live!(),
     " ORDER BY id"
 );
 

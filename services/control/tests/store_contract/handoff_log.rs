@@ -385,6 +385,7 @@ async fn what_a_write_returns_is_what_a_read_finds(backend: &impl Backend) {
             wrap_up: Some(WrapUp {
                 disposition: "resolved".into(),
                 notes: "refunded".into(),
+                ..WrapUp::default()
             }),
             ..NewEvent::new(EventKind::Completed).attempt(second.clone())
         },

@@ -60,11 +60,11 @@ impl DispatchLeases for PgStore {
         // right now are left to it.
         let rows = sqlx::query(own(format!(
             "UPDATE handoffs SET lease_owner = $1, lease_expires_ms = {NOW_MS} + $2 \
-             WHERE id IN (SELECT id FROM handoffs WHERE state NOT IN {} \
+             WHERE id IN (SELECT id FROM handoffs WHERE {} \
                  AND (lease_expires_ms IS NULL OR lease_expires_ms < {NOW_MS}) \
                  ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
              RETURNING {}",
-            sql::ended!(),
+            sql::live!(),
             sql::handoff_columns!()
         )))
         .bind(owner)
