@@ -196,6 +196,11 @@ impl Connector for QueueConnector {
             ])
             .context(ContextMechanism::Structured, self.max_context_bytes)
             .context(ContextMechanism::ScreenPopUrl, 0)
+            .chat()
+    }
+
+    async fn converse(&self, relay: baton_connector_sdk::chat::ChatRelay) {
+        self.desk.chats.serve(&self.desk, relay).await;
     }
 
     async fn start(&self, transfer: Transfer, events: TransferEvents) {

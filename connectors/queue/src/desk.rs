@@ -80,6 +80,8 @@ pub struct Desk {
     inner: Mutex<Inner>,
     /// What was disclosed of each handoff, for the supervisor's view.
     pub disclosures: crate::disclosures::Disclosures,
+    /// The chat conversations of chat transfers.
+    pub chats: crate::chat::Chats,
     version: watch::Sender<u64>,
     closing: watch::Sender<bool>,
     known_agents: BTreeMap<String, AgentConfig>,
@@ -145,6 +147,7 @@ impl Desk {
         );
         Ok(Arc::new(Self {
             disclosures: Default::default(),
+            chats: Default::default(),
             inner: Mutex::new(Inner {
                 queues,
                 store,
@@ -367,6 +370,19 @@ impl Desk {
             agent_name,
             callback: contact.callback,
         })
+    }
+
+    /// The agent the contact is connected to (its chat's only reader).
+    pub fn connected_agent(&self, handoff_id: &str) -> Option<String> {
+        match &self.lock().queues.contact(handoff_id)?.phase {
+            Phase::Connected { agent, .. } => Some(agent.clone()),
+            _ => None,
+        }
+    }
+
+    /// The tenant whose contact this is, while the queue has it.
+    pub fn contact_tenant(&self, handoff_id: &str) -> Option<String> {
+        Some(self.lock().queues.contact(handoff_id)?.tenant.clone())
     }
 
     /// The contact address (SIP URI or number) of the agent the contact is

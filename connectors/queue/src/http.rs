@@ -37,7 +37,7 @@ const COMMON_JS: &str = include_str!("../assets/common.js");
 /// What the handlers share: the queue and the front door.
 #[derive(Debug, Clone)]
 pub struct DeskHttp {
-    desk: Arc<Desk>,
+    pub(crate) desk: Arc<Desk>,
     guard: Arc<Guard>,
 }
 
@@ -77,6 +77,15 @@ pub fn router(desk: Arc<Desk>, guard: GuardOptions) -> Result<Router, String> {
         .route("/api/handoffs/{id}/reveal", post(reveal))
         .route("/api/handoffs/{id}/callback", post(callback))
         .route("/api/supervisor/events", get(supervisor_events))
+        .route("/api/chats", get(crate::chat::list))
+        .route("/api/chats/{id}", get(crate::chat::read))
+        .route("/api/chats/{id}/messages", post(crate::chat::post_message))
+        .route("/api/chats/{id}/typing", post(crate::chat::post_typing))
+        .route("/api/chats/{id}/read", post(crate::chat::post_read))
+        .route(
+            "/assets/chat.js",
+            get(|| asset(crate::chat::CHAT_JS, "text/javascript; charset=utf-8")),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state))
@@ -149,7 +158,7 @@ impl IntoResponse for DeskFailure {
 
 /// Who may make a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Needs {
+pub(crate) enum Needs {
     /// Any signed-in session.
     Session,
     /// An agent's session.
@@ -162,7 +171,7 @@ impl DeskHttp {
     /// The request's session if it has the role; a change (`changes`)
     /// must also pass the Origin and CSRF checks. No session is 401, the
     /// wrong role or a failed check 403.
-    fn authorize(
+    pub(crate) fn authorize(
         &self,
         headers: &HeaderMap,
         needs: Needs,

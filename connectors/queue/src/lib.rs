@@ -47,6 +47,7 @@
 
 pub mod account_watch;
 pub mod accounts;
+pub mod chat;
 pub mod config;
 pub mod connector;
 pub mod desk;

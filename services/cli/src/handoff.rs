@@ -15,6 +15,8 @@ use tonic::transport::Channel;
 
 use crate::exit;
 
+mod chat;
+
 #[derive(Debug, clap::Args)]
 pub struct Connection {
     /// The control service's gRPC endpoint.
@@ -98,6 +100,16 @@ pub enum HandoffCommand {
     Watch {
         id: String,
         /// Only events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Play the customer of a chat handoff in this terminal: each line is
+    /// a message; the agent's answers are printed. Exit code as for watch.
+    Chat {
+        id: String,
+        /// Only messages after this sequence number.
         #[arg(long, default_value_t = 0)]
         after: u64,
         #[command(flatten)]
@@ -375,6 +387,14 @@ async fn execute(command: HandoffCommand) -> Result<u8, CliError> {
         } => {
             let mut client = connect(&connection).await?;
             watch(&mut client, &id, after, connection.json).await
+        }
+        HandoffCommand::Chat {
+            id,
+            after,
+            connection,
+        } => {
+            let mut client = connect(&connection).await?;
+            chat::chat(&mut client, &id, after, connection.json).await
         }
         HandoffCommand::Cancel {
             id,
