@@ -240,7 +240,15 @@ function connectedPanel(contact) {
         ["resolved", "follow-up needed", "escalated", "callback completed", "no action"].map((d) => h("option", { value: d }, d))),
       h("label", { for: "notes" }, "Notes"),
       h("textarea", { id: "notes", rows: 3, maxlength: 4096, placeholder: "What happened, what is next" }),
-      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary", id: "finish" }, "Finish wrap-up"))));
+      // Hand-back: the customer goes back to the AI with this instruction
+      // (not for a callback: that customer is on the agent's own line).
+      contact.callback ? null : h("label", { for: "instruction" }, "Instruction for the AI (when returning the customer)"),
+      contact.callback ? null : h("textarea", { id: "instruction", rows: 2, maxlength: 4096, placeholder: "e.g. customer verified; finish the address change" }),
+      h("div", { class: "actions" },
+        h("button", { type: "submit", class: "primary", id: "finish" }, "Finish wrap-up"),
+        contact.callback ? null : h("button", { type: "button", id: "return-to-ai", onclick: () =>
+          act(`/api/handoffs/${id}/hand-back`, { disposition: $("disposition").value, notes: $("notes").value, instruction: $("instruction").value }) },
+        "Return to AI"))));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     act(`/api/handoffs/${id}/wrap-up`, { disposition: $("disposition").value, notes: $("notes").value });

@@ -368,7 +368,10 @@ impl Connector for QueueConnector {
                     }
                 }
                 Phase::Completed {
-                    disposition, notes, ..
+                    disposition,
+                    notes,
+                    hand_back,
+                    ..
                 } => {
                     if reported != Reported::Connected {
                         // Accepted and wrapped up between two wake-ups.
@@ -377,15 +380,29 @@ impl Connector for QueueConnector {
                             .connected(&format!("connected to {agent_name}"))
                             .await;
                     }
-                    // The wrap-up travels with COMPLETED, so that the
-                    // control service stores it on the handoff.
-                    events
-                        .completed_with_wrap_up(
-                            &format!("wrapped up: {disposition}"),
-                            &disposition,
-                            &notes,
-                        )
-                        .await;
+                    // The wrap-up travels with COMPLETED (or HANDED_BACK,
+                    // with the instruction for the AI), so that the control
+                    // service stores it on the handoff.
+                    match hand_back {
+                        Some(instruction) => {
+                            let detail = format!("handed back to the AI: {disposition}");
+                            let wrap_up = baton_proto::types::v1::WrapUp {
+                                disposition,
+                                notes,
+                                instruction,
+                            };
+                            events.handed_back(&detail, wrap_up).await;
+                        }
+                        None => {
+                            events
+                                .completed_with_wrap_up(
+                                    &format!("wrapped up: {disposition}"),
+                                    &disposition,
+                                    &notes,
+                                )
+                                .await;
+                        }
+                    }
                     self.desk.remove(&transfer.handoff_id);
                     return;
                 }

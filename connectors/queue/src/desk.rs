@@ -1113,6 +1113,9 @@ fn pop(
             .map(|r| r.screen_pop_url.clone())
             .unwrap_or_default(),
         traceparent: inner.traces.get(&contact.handoff_id).cloned(),
+#[path = "hand_back/desk.rs"]
+mod hand_back;
+
     }
 }
 

@@ -192,6 +192,10 @@ pub enum Phase {
         /// travelled with the contact.
         #[serde(default)]
         notes: String,
+        /// Set when the agent handed the customer back to the AI: the
+        /// instruction for the AI (possibly empty). None for a wrap-up.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hand_back: Option<String>,
     },
     Failed {
         refusal: Refusal,
@@ -926,6 +930,7 @@ impl Queues {
             agent: agent_id.to_owned(),
             disposition: disposition.to_owned(),
             notes: notes.to_owned(),
+            hand_back: None,
         };
         let queue = QueueKey::of(contact);
         let handled = now.saturating_sub(since);
@@ -1021,6 +1026,9 @@ impl Queues {
         self.set_state(agent_id, AgentState::Offline, now)
     }
 }
+
+#[path = "hand_back/queues.rs"]
+mod hand_back;
 
 #[cfg(test)]
 #[path = "domain_tenant_tests.rs"]

@@ -74,6 +74,7 @@ pub fn router(desk: Arc<Desk>, guard: GuardOptions) -> Result<Router, String> {
         .route("/api/handoffs/{id}/accept", post(accept))
         .route("/api/handoffs/{id}/decline", post(decline))
         .route("/api/handoffs/{id}/wrap-up", post(wrap_up))
+        .route("/api/handoffs/{id}/hand-back", post(hand_back::hand_back))
         .route("/api/handoffs/{id}/reveal", post(reveal))
         .route("/api/handoffs/{id}/callback", post(callback))
         .route("/api/supervisor/events", get(supervisor_events))
@@ -442,6 +443,9 @@ async fn agent_events(
 
 /// The supervisor's live view, of their tenants only: 401 without a
 /// session, 403 for an agent's.
+#[path = "hand_back/http.rs"]
+mod hand_back;
+
 async fn supervisor_events(
     State(state): State<DeskHttp>,
     headers: HeaderMap,
