@@ -1,0 +1,177 @@
+//! The data policy (issue 20) at Amazon Connect's far end: the real
+//! control service and `baton-connector-amazon-connect` binaries against
+//! the contract server, whose contacts keep the attributes the connector
+//! set on them as Amazon Connect would. Needs both binaries built (CI
+//! builds every binary first).
+//!
+//! - Under the built-in policy the summary and transcript arrive with the
+//!   card number, e-mail address, phone number and date of birth masked,
+//!   byte for byte as the policy renders them, and no sensitive entity or
+//!   caller's number is on the contact.
+//! - Through the route `escalations`, whose rules send this connector the
+//!   summary in clear and the transcript only by reference: the summary
+//!   arrives unchanged and no turn of the transcript is on the contact.
+
+mod common;
+
+use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
+use baton_proto::handoff::v1::{
+    AuditAction, CreateHandoffRequest, HandoffState, ListAuditRecordsRequest,
+};
+use baton_proto::types::v1 as pb;
+use baton_tests::{Service, start_control};
+use common::{ContractServer, config_toml, contact_id};
+use serde_json::Value;
+
+const SUMMARY: &str = "Charged twice on card 4111 1111 1111 1111; reply to jane.doe@example.com";
+const TURN: &str = "Call me on +44 20 7946 0018, I was born on 1984-03-15";
+const PERSONAL: [&str; 7] = [
+    "4111 1111 1111 1111",
+    "4111111111111111",
+    "jane.doe@example.com",
+    "+44 20 7946 0018",
+    "1984-03-15",
+    "ACC-99887766",
+    "+14155550123",
+];
+
+/// The sample escalation from a live TASK contact, with personal data in
+/// its free text, to `target`.
+fn request(request_id: &str, contact: &str, target: pb::target::Kind) -> CreateHandoffRequest {
+    let mut request = baton_tests::sample_request(request_id, target);
+    request.conversation = Some(pb::Conversation {
+        channel: pb::Channel::Chat as i32,
+        language: "en-US".into(),
+        call: Some(pb::CallReference {
+            platform_contact_id: contact.into(),
+            caller_number: "+14155550123".into(),
+            ..Default::default()
+        }),
+    });
+    let context = request.context.as_mut().expect("the sample has a context");
+    context.summary = SUMMARY.into();
+    context.transcript[0].text = TURN.into();
+    request
+}
+
+#[tokio::test]
+async fn the_contact_gets_the_attributes_the_policy_says() {
+    let server = ContractServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let connector_config = dir.path().join("amazon-connect.toml");
+    std::fs::write(&connector_config, config_toml(&server, 2.0, 5)).expect("writes");
+    let connector = Service::start(
+        "baton-connector-amazon-connect",
+        &["--config", connector_config.to_str().expect("path")],
+        dir.path(),
+    )
+    .await
+    .expect("the connector starts (build it first)");
+    let sections = format!(
+        r#"
+[connectors.amazon-connect]
+endpoint = "{endpoint}"
+
+[default_connectors]
+queue = "amazon-connect"
+
+[[routes]]
+name = "escalations"
+targets = [{{ connector = "amazon-connect", queue = "support" }}]
+
+[data_policy.routes.escalations.connectors.amazon-connect]
+summary = "clear"
+transcript = "reference"
+"#,
+        endpoint = connector.endpoint("grpc"),
+    );
+    let control = start_control(dir.path(), &sections, &[])
+        .await
+        .expect("the control service starts (build it first)");
+    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
+        .await
+        .expect("connects");
+
+    let (redacted_contact, clear_contact) = (contact_id("TASK", 201), contact_id("TASK", 202));
+    let support = pb::target::Kind::Queue(pb::QueueTarget {
+        name: "support".into(),
+        skills: vec![],
+    });
+    let redacted_id = baton_tests::create_handoff(
+        &mut client,
+        request("connect-redacted", &redacted_contact, support),
+    )
+    .await;
+    let clear_id = baton_tests::create_handoff(
+        &mut client,
+        request(
+            "connect-clear",
+            &clear_contact,
+            pb::target::Kind::Route("escalations".into()),
+        ),
+    )
+    .await;
+    for id in [&redacted_id, &clear_id] {
+        let state = baton_tests::wait_until_ended(&mut client, id, 600).await;
+        assert_eq!(
+            state,
+            HandoffState::Completed,
+            "control:\n{}\nconnector:\n{}",
+            control.logs(),
+            connector.logs()
+        );
+    }
+
+    // Built-in policy: masked byte for byte, nothing personal on the contact.
+    let attributes = server.contact(&redacted_contact).await["Attributes"].clone();
+    assert_eq!(attributes["baton_handoff_id"], redacted_id.as_str());
+    assert_eq!(
+        attributes["baton_summary"],
+        "Charged twice on card [card]; reply to [email]"
+    );
+    assert_eq!(
+        attributes["baton_transcript"],
+        "customer: Call me on [phone], I was born on [date_of_birth]\nai: I'm connecting you with a specialist."
+    );
+    assert_eq!(attributes["baton_entity_issue_type"], "double charge");
+    let text = attributes.to_string();
+    for value in PERSONAL {
+        assert!(!text.contains(value), "{value} reached the contact: {text}");
+    }
+
+    // The route's rules: the summary clear, the transcript by reference.
+    let attributes = server.contact(&clear_contact).await["Attributes"].clone();
+    assert_eq!(attributes["baton_handoff_id"], clear_id.as_str());
+    assert_eq!(attributes["baton_summary"], SUMMARY);
+    assert_eq!(attributes.get("baton_transcript"), None, "{attributes}");
+    let text = attributes.to_string();
+    for value in ["+44 20 7946 0018", "ACC-99887766", "+14155550123"] {
+        assert!(!text.contains(value), "{value} reached the contact: {text}");
+    }
+    assert!(
+        server.refused().await.is_empty(),
+        "{:?}",
+        server.refused().await
+    );
+
+    // Each attempt's disclosure audited with the route and the forms.
+    let records = client
+        .list_audit_records(ListAuditRecordsRequest {
+            connector: "amazon-connect".into(),
+            action: AuditAction::Disclosed as i32,
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("ListAuditRecords")
+        .into_inner()
+        .records;
+    let clear = records
+        .iter()
+        .find(|r| r.handoff_id == clear_id)
+        .expect("the clear handoff's disclosure");
+    let detail: Value = serde_json::from_str(&clear.detail).expect("JSON detail");
+    assert_eq!(detail["route"], "escalations");
+    assert_eq!(detail["fields"]["summary"], "clear");
+    assert_eq!(detail["fields"]["transcript"], "reference");
+}
