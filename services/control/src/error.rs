@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use baton_service_kit::status::{FieldViolation, invalid_argument, retry_after, with_reason};
+use baton_service_kit::status::{
+    FieldViolation, invalid_argument, retry_after, with_reason, with_reason_and_metadata,
+};
 use tonic::{Code, Status};
 
 use crate::convert::TooLarge;
@@ -43,6 +45,10 @@ pub enum Reason {
     ShuttingDown,
     StoreUnavailable,
     StoreCorrupt,
+    /// UpdateHandoff against a context version that is no longer current.
+    ContextVersionConflict,
+    /// UpdateHandoff once a human has the customer.
+    HandoffConnected,
 }
 
 impl Reason {
@@ -67,6 +73,8 @@ impl Reason {
             Reason::ShuttingDown => "SHUTTING_DOWN",
             Reason::StoreUnavailable => "STORE_UNAVAILABLE",
             Reason::StoreCorrupt => "STORE_CORRUPT",
+            Reason::ContextVersionConflict => "CONTEXT_VERSION_CONFLICT",
+            Reason::HandoffConnected => "HANDOFF_CONNECTED",
         }
     }
 }
@@ -100,6 +108,10 @@ pub enum ControlError {
     HandoffEnded(HandoffState),
     #[error("the handoff has no entity of that name (or its context was purged)")]
     EntityNotFound,
+    /// UpdateHandoff of a handoff a human has (connected) or that ended:
+    /// the context the human was given stands.
+    #[error("the context can no longer be updated: the handoff is {}", .0.as_str())]
+    ContextClosed(HandoffState),
     /// One handoff alone is larger than a response may be.
     #[error("{0}")]
     ResponseTooLarge(TooLarge),
@@ -151,6 +163,10 @@ fn store_message(error: &StoreError) -> String {
         StoreError::Duplicate => "event already recorded".into(),
         StoreError::Unavailable(_) => "the handoff store is unavailable; retry".into(),
         StoreError::LeaseLost => "another replica dispatches this handoff; retry".into(),
+        StoreError::ContextVersionConflict { current } => format!(
+            "the context is at version {current}: read the handoff again and resend the update \
+             against that version"
+        ),
         StoreError::Corrupt(_) | StoreError::Refused(_) => "stored data could not be read".into(),
     }
 }
@@ -183,6 +199,9 @@ impl ControlError {
                     Some(RETRY_SOON),
                 ),
                 StoreError::LeaseLost => (Code::Aborted, Reason::LeaseLost, None),
+                StoreError::ContextVersionConflict { .. } => {
+                    (Code::Aborted, Reason::ContextVersionConflict, None)
+                }
                 StoreError::Corrupt(_) | StoreError::Refused(_) => {
                     (Code::Internal, Reason::StoreCorrupt, None)
                 }
@@ -190,6 +209,12 @@ impl ControlError {
             ControlError::RequestIdReused => (Code::AlreadyExists, Reason::RequestIdReused, None),
             ControlError::HandoffEnded(_) => (Code::FailedPrecondition, Reason::HandoffEnded, None),
             ControlError::EntityNotFound => (Code::NotFound, Reason::EntityNotFound, None),
+            ControlError::ContextClosed(HandoffState::Connected) => {
+                (Code::FailedPrecondition, Reason::HandoffConnected, None)
+            }
+            ControlError::ContextClosed(_) => {
+                (Code::FailedPrecondition, Reason::HandoffEnded, None)
+            }
             ControlError::ResponseTooLarge(_) => {
                 (Code::ResourceExhausted, Reason::ResponseTooLarge, None)
             }
@@ -245,6 +270,16 @@ impl ControlError {
         match (self, self.grpc_parts()) {
             (_, Err(status)) => status.clone(),
             (ControlError::InvalidArgument(violations), _) => invalid_argument(violations),
+            // The caller needs the current version to resend against.
+            (
+                ControlError::Store(StoreError::ContextVersionConflict { current }),
+                Ok((code, reason, _)),
+            ) => with_reason_and_metadata(
+                code,
+                reason.as_str(),
+                self.to_string(),
+                [("current_context_version".to_owned(), current.to_string())],
+            ),
             (_, Ok((code, reason, Some(after)))) => {
                 retry_after(code, reason.as_str(), self.to_string(), after)
             }

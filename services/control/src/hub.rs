@@ -207,6 +207,7 @@ mod tests {
             failure: None,
             detail: String::new(),
             wrap_up: None,
+            context_version: None,
         }
     }
 

@@ -101,6 +101,8 @@ mod chat_log;
 mod hand_back;
 #[path = "store_contract/dispatch_leases.rs"]
 mod dispatch_leases;
+#[path = "store_contract/context_updates.rs"]
+mod context_updates;
 #[path = "store_contract/handoff_log.rs"]
 mod handoff_log;
 #[path = "store_contract/retention.rs"]

@@ -2,6 +2,7 @@
 //! whose reason is UPPER_SNAKE in the `baton.dev` domain, plus `BadRequest`
 //! field violations or `RetryInfo` where they help the caller.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tonic::{Code, Status};
@@ -33,6 +34,23 @@ pub fn invalid_argument(violations: &[FieldViolation]) -> Status {
 pub fn with_reason(code: Code, reason: &str, message: impl Into<String>) -> Status {
     let mut details = ErrorDetails::new();
     details.set_error_info(reason, ERROR_DOMAIN, []);
+    Status::with_error_details(code, message, details)
+}
+
+/// A status with an `ErrorInfo` reason and metadata (e.g. the current
+/// version a conflicting write should be made against).
+pub fn with_reason_and_metadata(
+    code: Code,
+    reason: &str,
+    message: impl Into<String>,
+    metadata: impl IntoIterator<Item = (String, String)>,
+) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(
+        reason,
+        ERROR_DOMAIN,
+        metadata.into_iter().collect::<HashMap<_, _>>(),
+    );
     Status::with_error_details(code, message, details)
 }
 

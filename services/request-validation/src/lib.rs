@@ -11,10 +11,12 @@ mod calls;
 pub mod rules;
 pub mod text;
 mod time;
+mod update;
 
 pub use calls::{validate_cancel_reason, validate_entity_name, validate_evaluation};
 pub use rules::{Limits, RESPONSE_HEADROOM_BYTES, is_e164, is_language_tag, is_name, is_sip_uri};
 pub use text::{Form, StringField};
+pub use update::{validate_update, validate_updated_context};
 
 use std::collections::HashSet;
 use std::time::Duration;

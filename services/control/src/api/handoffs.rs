@@ -130,6 +130,7 @@ impl HandoffApi {
             last_sequence: 1,
             decision: request.decision.clone().map(convert::types::decision_from),
             wrap_up: None,
+            context_version: 1,
         })
     }
 

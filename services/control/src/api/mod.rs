@@ -11,6 +11,7 @@ mod converse;
 mod escalation;
 mod fields;
 mod handoffs;
+mod update;
 mod watch;
 
 /// Request validation, at the edge because it reads the protobuf messages;
@@ -196,10 +197,9 @@ impl HandoffService for HandoffApi {
         &self,
         request: Request<UpdateHandoffRequest>,
     ) -> Result<Response<UpdateHandoffResponse>, Status> {
-        let _ = request;
-        Err(Status::unimplemented(
-            "UpdateHandoff is not implemented yet",
-        ))
+        let principal = caller(&request)?;
+        let updated = self.update(&principal, request.into_inner()).await?;
+        Ok(Response::new(updated))
     }
 
     type WatchHandoffStream = watch::WatchStream;

@@ -60,6 +60,7 @@ fn event_kind(kind: EventKind) -> api::HandoffEventKind {
         EventKind::ContextDelivered => api::HandoffEventKind::ContextDelivered,
         EventKind::Connected => api::HandoffEventKind::Connected,
         EventKind::TargetFailed => api::HandoffEventKind::TargetFailed,
+        EventKind::ContextUpdated => api::HandoffEventKind::ContextUpdated,
         EventKind::Completed => api::HandoffEventKind::Completed,
         EventKind::Failed => api::HandoffEventKind::Failed,
         EventKind::Cancelled => api::HandoffEventKind::Cancelled,
@@ -109,7 +110,7 @@ pub fn handoff(handoff: &Handoff) -> api::Handoff {
         last_sequence: handoff.last_sequence,
         decision: handoff.decision.as_ref().map(types::decision),
         wrap_up: handoff.wrap_up.as_ref().map(types::wrap_up),
-        context_version: 0,
+        context_version: handoff.context_version,
     }
 }
 
@@ -125,7 +126,7 @@ pub fn event(record: &EventRecord) -> api::HandoffEvent {
         failure: record.failure.as_ref().map(failure),
         detail: record.detail.clone(),
         wrap_up: record.wrap_up.as_ref().map(types::wrap_up),
-        context_version: 0,
+        context_version: record.context_version.unwrap_or_default(),
     }
 }
 

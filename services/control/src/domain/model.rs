@@ -108,6 +108,9 @@ pub struct Handoff {
     pub decision: Option<EscalationDecision>,
     /// The human's wrap-up, once recorded.
     pub wrap_up: Option<WrapUp>,
+    /// The version of `context`: 1 as created, one more per accepted
+    /// context update (UpdateHandoff).
+    pub context_version: u64,
 }
 
 impl Handoff {
@@ -212,4 +215,6 @@ pub struct EventRecord {
     pub failure: Option<Failure>,
     pub detail: String,
     pub wrap_up: Option<WrapUp>,
+    /// On CONTEXT_UPDATED, the context's version after the update.
+    pub context_version: Option<u64>,
 }

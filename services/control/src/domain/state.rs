@@ -36,6 +36,8 @@ pub enum EventKind {
     ContextDelivered,
     Connected,
     TargetFailed,
+    /// The runtime updated the context (UpdateHandoff); the state stays.
+    ContextUpdated,
     Completed,
     Failed,
     Cancelled,
@@ -104,6 +106,9 @@ impl HandoffState {
             (S::Connected, E::Completed) => S::Completed,
             // Only a human who had the customer can hand them back.
             (S::Connected, E::HandedBack) => S::HandedBack,
+            // The context grows while nobody has the customer yet; once a
+            // human has them, the human is the one talking.
+            (from, E::ContextUpdated) if from == S::Pending || from.is_transferring() => from,
             (from, E::Failed) if !from.is_terminal() => S::Failed,
             (from, E::Cancelled) if !from.is_terminal() => S::Cancelled,
             (from, event) => return Err(IllegalTransition { from, event }),
@@ -248,6 +253,19 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_context_can_be_updated_until_a_human_has_the_customer() {
+        for state in [S::Pending, S::Routing, S::Queued, S::Ringing] {
+            assert_eq!(state.after(E::ContextUpdated), Ok(state), "{state:?}");
+        }
+        for state in ALL_STATES
+            .into_iter()
+            .filter(|s| *s == S::Connected || s.is_terminal())
+        {
+            assert!(state.after(E::ContextUpdated).is_err(), "{state:?}");
         }
     }
 }

@@ -16,6 +16,7 @@ pub(super) fn created(mut handoff: Handoff) -> (Handoff, EventRecord) {
     handoff.queue_status = None;
     handoff.failure = None;
     handoff.wrap_up = None;
+    handoff.context_version = 1;
     let event = EventRecord {
         handoff_id: handoff.id.clone(),
         sequence: 1,
@@ -27,6 +28,7 @@ pub(super) fn created(mut handoff: Handoff) -> (Handoff, EventRecord) {
         failure: None,
         detail: String::new(),
         wrap_up: None,
+        context_version: None,
     };
     (handoff, event)
 }
@@ -53,6 +55,7 @@ impl Appending {
             failure: event.failure,
             detail: event.detail,
             wrap_up: event.wrap_up,
+            context_version: None,
         };
         Ok(Self {
             record,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{AuditEntry, StoreError};
-use crate::domain::{EventRecord, Handoff, HandoffState, NewEvent};
+use crate::domain::{EncodedContext, EventRecord, Handoff, HandoffState, NewEvent};
 
 /// What `create` did.
 #[derive(Debug, Clone)]
@@ -44,6 +44,42 @@ pub enum Notice {
     /// Announcements may have been lost (the feed reconnected or fell
     /// behind): whoever follows the feed must re-read what it watches.
     Missed,
+}
+
+/// A change of a handoff's context (UpdateHandoff), made against the
+/// version the caller read.
+#[derive(Debug, Clone)]
+pub struct ContextUpdate {
+    /// The caller's idempotency key, unique per handoff.
+    pub request_id: String,
+    /// SHA-256 of the update request, to tell a retry from a reused key.
+    pub fingerprint: String,
+    /// The version the caller read; the update is made only while the
+    /// handoff's context is still at it.
+    pub expected_version: u64,
+    /// The whole context after the update, built from the context at
+    /// `expected_version`; `None` when the caller's version was already
+    /// stale when it was read (the store then answers with the conflict,
+    /// or with the earlier outcome of a retry).
+    pub context: Option<EncodedContext>,
+}
+
+/// What `update_context` did.
+#[derive(Debug, Clone)]
+pub enum ContextUpdateOutcome {
+    /// The context is at a new version; `event` is its CONTEXT_UPDATED.
+    Applied {
+        handoff: Handoff,
+        event: EventRecord,
+    },
+    /// The request id was used before on this handoff: nothing changed.
+    /// `version` is the one that update made; `same_request` says whether
+    /// it was the same update (a retry) or another (a reused key).
+    Retried {
+        handoff: Handoff,
+        version: u64,
+        same_request: bool,
+    },
 }
 
 #[async_trait]
@@ -111,6 +147,19 @@ pub trait HandoffLog: Send + Sync + 'static {
     ) -> Result<(Handoff, EventRecord), StoreError> {
         self.append_as(tenant, id, event, Some(owner), None).await
     }
+
+    /// Replaces a handoff's context by `update.context` and appends its
+    /// CONTEXT_UPDATED event (carrying the new version), in one durable
+    /// commit, when the context is still at `update.expected_version`
+    /// (`ContextVersionConflict` otherwise) and the state machine allows it
+    /// (`IllegalTransition` once a human has the customer or it ended). A
+    /// request id already used on the handoff changes nothing and says so.
+    async fn update_context(
+        &self,
+        tenant: &str,
+        id: &str,
+        update: ContextUpdate,
+    ) -> Result<ContextUpdateOutcome, StoreError>;
 
     /// Events with a sequence greater than `after`, in order, at most `limit`.
     async fn events_after(

@@ -27,6 +27,7 @@
 
 mod appending;
 mod audit;
+mod context_update;
 mod chat_log;
 mod handoff_log;
 mod health;
@@ -44,7 +45,9 @@ use anyhow::Context;
 
 pub use chat_log::ChatLog;
 pub use audit::{AuditAction, AuditEntry, AuditFilter, AuditLog, AuditRecord, ContextAccess};
-pub use handoff_log::{CreateOutcome, EventNotice, HandoffLog, NewLease, Notice};
+pub use handoff_log::{
+    ContextUpdate, ContextUpdateOutcome, CreateOutcome, EventNotice, HandoffLog, NewLease, Notice,
+};
 pub use health::{StoreHealth, report_store_health};
 pub use leases::DispatchLeases;
 pub use postgres::PgStore;
@@ -78,6 +81,10 @@ pub enum StoreError {
     /// dispatch lease: another replica dispatches it now.
     #[error("the dispatch lease is held by another replica")]
     LeaseLost,
+    /// `update_context` against a version of the context that is no longer
+    /// the handoff's: `current` is.
+    #[error("the context is at version {current}")]
+    ContextVersionConflict { current: u64 },
 }
 
 /// Every role of a store: what the control service opens and shares

@@ -116,6 +116,7 @@ pub(super) fn read_handoff(row: &impl Columns) -> Result<Handoff, StoreError> {
             .transpose()?
             .map(types::decision_from),
         wrap_up: wrap_up(row.optional_blob(22)?)?,
+        context_version: unsigned(row.integer(23)?)?,
         plan,
     })
 }
@@ -139,6 +140,7 @@ pub(super) fn read_event(
         failure: failure(row.optional_int32(8)?, row.optional_text(9)?),
         detail: row.text(10)?,
         wrap_up: wrap_up(row.optional_blob(11)?)?,
+        context_version: optional_unsigned(row.optional_integer(12)?)?,
     })
 }
 

@@ -13,7 +13,8 @@ macro_rules! handoff_columns {
         "id, tenant, request_id, request_fingerprint, state, conversation, context, \
          requested_target, mode, plan, customer_message, customer_message_language, \
          created_at_ms, updated_at_ms, deadline_ms, current_attempt, queue_position, \
-         queue_wait_ms, failure_reason, failure_detail, last_sequence, decision, wrap_up"
+         queue_wait_ms, failure_reason, failure_detail, last_sequence, decision, wrap_up, \
+         context_version"
     };
 }
 pub(super) use handoff_columns;
@@ -22,7 +23,7 @@ pub(super) use handoff_columns;
 macro_rules! event_columns {
     () => {
         "handoff_id, sequence, kind, state, time_ms, attempt, queue_position, queue_wait_ms, \
-         failure_reason, failure_detail, detail, wrap_up"
+         failure_reason, failure_detail, detail, wrap_up, context_version"
     };
 }
 
@@ -87,7 +88,7 @@ pub(super) const INSERT_HANDOFF: &str = concat!(
     "INSERT INTO handoffs (",
     handoff_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-     NULL, NULL, NULL, NULL, NULL, 1, ?16, NULL) ON CONFLICT (tenant, request_id) DO NOTHING"
+     NULL, NULL, NULL, NULL, NULL, 1, ?16, NULL, 1) ON CONFLICT (tenant, request_id) DO NOTHING"
 );
 
 /// `values::StateValues` in order, then `tenant`, `id`.
@@ -98,8 +99,8 @@ pub(super) const UPDATE_STATE: &str = "UPDATE handoffs SET state = ?1, updated_a
 /// `values::EventValues` in order.
 pub(super) const INSERT_EVENT: &str = "INSERT INTO handoff_events (tenant, handoff_id, sequence, \
      kind, state, time_ms, attempt, queue_position, queue_wait_ms, failure_reason, \
-     failure_detail, detail, connector_sequence, wrap_up, connector_run) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+     failure_detail, detail, connector_sequence, wrap_up, connector_run, context_version) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 /// `values::ConnectorCheck` in order: whether the connector event (or a
 /// later one of the same run) is recorded already.

@@ -131,6 +131,8 @@ pub(super) struct EventValues {
     pub(super) wrap_up: Option<Vec<u8>>,
     /// Empty for an event no connector reported.
     pub(super) connector_run: String,
+    /// Set on CONTEXT_UPDATED only.
+    pub(super) context_version: Option<i64>,
 }
 
 impl EventValues {
@@ -157,6 +159,7 @@ impl EventValues {
             connector_run: connector_position
                 .map(|p| p.run_id.clone())
                 .unwrap_or_default(),
+            context_version: record.context_version.map(to_i64),
         }
     }
 }

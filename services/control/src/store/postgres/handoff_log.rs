@@ -11,10 +11,14 @@ use super::{
 };
 use crate::domain::{EventRecord, Handoff, HandoffState, NewEvent};
 use crate::store::appending::{Appending, apply, created};
+use crate::store::context_update;
 use crate::store::leases::ttl_ms;
 use crate::store::rows::{read_event, read_handoff};
 use crate::store::values::{EventValues, NewHandoffValues, StateValues, state_names, to_i64};
-use crate::store::{AuditEntry, CreateOutcome, HandoffLog, NewLease, Notice, StoreError, sql};
+use crate::store::{
+    AuditEntry, ContextUpdate, ContextUpdateOutcome, CreateOutcome, HandoffLog, NewLease, Notice,
+    StoreError, sql,
+};
 
 #[async_trait]
 impl HandoffLog for PgStore {
@@ -190,6 +194,56 @@ impl HandoffLog for PgStore {
         notices::notify(&mut tx, tenant, id, appending.record.sequence).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok((handoff, appending.record))
+    }
+
+    // The handoff's row lock is held from reading its version to the
+    // commit, so two updates against one version cannot both be made.
+    async fn update_context(
+        &self,
+        tenant: &str,
+        id: &str,
+        update: ContextUpdate,
+    ) -> Result<ContextUpdateOutcome, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let mut handoff = load(&mut tx, tenant, id, true).await?;
+        let seen: Option<(String, i64)> = sqlx::query_as(shared(context_update::SEEN))
+            .bind(tenant)
+            .bind(id)
+            .bind(&update.request_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if let Some(seen) = seen {
+            tx.commit().await.map_err(unavailable)?;
+            return context_update::retried(handoff, seen, &update);
+        }
+        let (request_id, fingerprint) = (update.request_id.clone(), update.fingerprint.clone());
+        let record = context_update::applied(&mut handoff, update)?;
+        insert_event(&mut tx, EventValues::of(tenant, &record, None)).await?;
+        update_state(&mut tx, tenant, id, StateValues::of(&handoff)).await?;
+        sqlx::query(shared(context_update::UPDATE_CONTEXT))
+            .bind(handoff.context.as_bytes())
+            .bind(to_i64(handoff.context_version))
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query(shared(context_update::INSERT))
+            .bind(tenant)
+            .bind(id)
+            .bind(request_id)
+            .bind(fingerprint)
+            .bind(to_i64(handoff.context_version))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        notices::notify(&mut tx, tenant, id, record.sequence).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(ContextUpdateOutcome::Applied {
+            handoff,
+            event: record,
+        })
     }
 
     async fn events_after(

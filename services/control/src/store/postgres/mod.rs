@@ -178,6 +178,7 @@ async fn insert_event(connection: &mut PgConnection, event: EventValues) -> Resu
         .bind(event.connector_sequence)
         .bind(event.wrap_up)
         .bind(event.connector_run)
+        .bind(event.context_version)
         .execute(&mut *connection)
         .await
         .map_err(|error| match &error {

@@ -14,9 +14,13 @@ use super::{
 };
 use crate::domain::{EventRecord, Handoff, HandoffState, NewEvent};
 use crate::store::appending::{Appending, apply, created};
-use crate::store::rows::{read_event, read_handoff};
+use crate::store::context_update;
+use crate::store::rows::{Columns, read_event, read_handoff};
 use crate::store::values::{EventValues, NewHandoffValues, StateValues, state_names, to_i64};
-use crate::store::{AuditEntry, CreateOutcome, HandoffLog, NewLease, StoreError, sql};
+use crate::store::{
+    AuditEntry, ContextUpdate, ContextUpdateOutcome, CreateOutcome, HandoffLog, NewLease,
+    StoreError, sql,
+};
 
 #[async_trait]
 impl HandoffLog for SqliteStore {
@@ -186,6 +190,59 @@ impl HandoffLog for SqliteStore {
             self.leases.end(&handoff.id);
         }
         Ok((handoff, record))
+    }
+
+    async fn update_context(
+        &self,
+        tenant: &str,
+        id: &str,
+        update: ContextUpdate,
+    ) -> Result<ContextUpdateOutcome, StoreError> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        // In the writer thread: no other write to the handoff runs between
+        // reading its version and the commit.
+        self.write(move |tx| {
+            let seen = query_one(
+                tx,
+                context_update::SEEN,
+                params![tenant, id, update.request_id],
+                |row| Ok((row.text(0)?, row.integer(1)?)),
+            )?;
+            let mut handoff = load(tx, &tenant, &id)?;
+            if let Some(seen) = seen {
+                return context_update::retried(handoff, seen, &update);
+            }
+            let (request_id, fingerprint) = (update.request_id.clone(), update.fingerprint.clone());
+            let record = context_update::applied(&mut handoff, update)?;
+            insert_event(tx, &EventValues::of(&tenant, &record, None))?;
+            update_state(tx, &tenant, &id, &StateValues::of(&handoff))?;
+            execute(
+                tx,
+                context_update::UPDATE_CONTEXT,
+                params![
+                    handoff.context.as_bytes(),
+                    to_i64(handoff.context_version),
+                    tenant,
+                    id
+                ],
+            )?;
+            execute(
+                tx,
+                context_update::INSERT,
+                params![
+                    tenant,
+                    id,
+                    request_id,
+                    fingerprint,
+                    to_i64(handoff.context_version)
+                ],
+            )?;
+            Ok(ContextUpdateOutcome::Applied {
+                handoff,
+                event: record,
+            })
+        })
+        .await
     }
 
     async fn events_after(

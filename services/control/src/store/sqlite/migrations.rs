@@ -41,6 +41,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!("0008_event_tenant"),
     migration!("0009_audit_connector"),
     migration!("0010_chat_log"),
+    migration!("0011_context_version"),
 ];
 
 /// The schema version this build writes (`user_version`): a file with a

@@ -266,6 +266,7 @@ fn insert_event(connection: &Connection, event: &EventValues) -> Result<(), Stor
             event.connector_sequence,
             event.wrap_up,
             event.connector_run,
+            event.context_version,
         ],
     )
     .map(drop)
