@@ -1113,9 +1113,6 @@ fn pop(
             .map(|r| r.screen_pop_url.clone())
             .unwrap_or_default(),
         traceparent: inner.traces.get(&contact.handoff_id).cloned(),
-#[path = "hand_back/desk.rs"]
-mod hand_back;
-
     }
 }
 
@@ -1131,6 +1128,9 @@ pub const TICK: Duration = Duration::from_millis(250);
 /// How often the store is probed with a write, so that a store that cannot
 /// write is noticed (and its recovery too) while the queue is idle.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+#[path = "hand_back/desk.rs"]
+mod hand_back;
 
 #[cfg(test)]
 pub(crate) mod tests {

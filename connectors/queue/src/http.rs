@@ -443,9 +443,6 @@ async fn agent_events(
 
 /// The supervisor's live view, of their tenants only: 401 without a
 /// session, 403 for an agent's.
-#[path = "hand_back/http.rs"]
-mod hand_back;
-
 async fn supervisor_events(
     State(state): State<DeskHttp>,
     headers: HeaderMap,
@@ -454,6 +451,9 @@ async fn supervisor_events(
     let stream = view_stream(state.desk, move |desk| desk.supervisor_view_of(&id));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
+
+#[path = "hand_back/http.rs"]
+mod hand_back;
 
 #[cfg(test)]
 mod tests {

@@ -189,7 +189,6 @@ fn event_of(message: wire::StartTransferResponse) -> TransferEvent {
     use wire::TransferEventKind as Wire;
     let kind = match Wire::try_from(message.kind) {
         Ok(Wire::Queued) => TransferEventKind::Queued,
-        Ok(Wire::HandedBack) => TransferEventKind::HandedBack,
         Ok(Wire::Offered) => TransferEventKind::Offered,
         Ok(Wire::Ringing) => TransferEventKind::Ringing,
         Ok(Wire::Answered) => TransferEventKind::Answered,
@@ -198,6 +197,7 @@ fn event_of(message: wire::StartTransferResponse) -> TransferEvent {
         Ok(Wire::Completed) => TransferEventKind::Completed,
         Ok(Wire::Failed) => TransferEventKind::Failed,
         Ok(Wire::Cancelled) => TransferEventKind::Cancelled,
+        Ok(Wire::HandedBack) => TransferEventKind::HandedBack,
         Ok(Wire::Unspecified) => TransferEventKind::Unspecified,
         Err(_) => TransferEventKind::Unknown(message.kind),
     };

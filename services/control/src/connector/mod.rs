@@ -171,8 +171,6 @@ impl TransferEvent {
             estimated_wait: None,
             wrap_up: None,
         }
-    /// The human handed the customer back to the AI runtime.
-    HandedBack,
     }
 }
 
@@ -188,6 +186,8 @@ pub enum TransferEventKind {
     Completed,
     Failed,
     Cancelled,
+    /// The human handed the customer back to the AI runtime.
+    HandedBack,
     /// No kind at all: breaks the contract.
     Unspecified,
     /// A kind of a newer contract, by its number.
