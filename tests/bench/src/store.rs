@@ -210,5 +210,6 @@ fn handoff() -> Handoff {
         last_sequence: 0,
         decision: None,
         wrap_up: None,
+        context_version: 1,
     }
 }
