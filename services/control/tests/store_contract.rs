@@ -97,12 +97,12 @@ macro_rules! contract_suite {
 mod audit_log;
 #[path = "store_contract/chat_log.rs"]
 mod chat_log;
+#[path = "store_contract/context_updates.rs"]
+mod context_updates;
 #[path = "store_contract/dispatch_leases.rs"]
 mod dispatch_leases;
 #[path = "store_contract/hand_back.rs"]
 mod hand_back;
-#[path = "store_contract/context_updates.rs"]
-mod context_updates;
 #[path = "store_contract/handoff_log.rs"]
 mod handoff_log;
 #[path = "store_contract/retention.rs"]

@@ -27,8 +27,8 @@
 
 mod appending;
 mod audit;
-mod context_update;
 mod chat_log;
+mod context_update;
 mod handoff_log;
 mod health;
 mod leases;
@@ -43,8 +43,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-pub use chat_log::ChatLog;
 pub use audit::{AuditAction, AuditEntry, AuditFilter, AuditLog, AuditRecord, ContextAccess};
+pub use chat_log::ChatLog;
 pub use handoff_log::{
     ContextUpdate, ContextUpdateOutcome, CreateOutcome, EventNotice, HandoffLog, NewLease, Notice,
 };
