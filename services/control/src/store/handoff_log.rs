@@ -68,9 +68,11 @@ pub struct ContextUpdate {
 #[derive(Debug, Clone)]
 pub enum ContextUpdateOutcome {
     /// The context is at a new version; `event` is its CONTEXT_UPDATED.
+    /// The event is boxed: it is by far the largest field and the outcome
+    /// travels by value.
     Applied {
         handoff: Handoff,
-        event: EventRecord,
+        event: Box<EventRecord>,
     },
     /// The request id was used before on this handoff: nothing changed.
     /// `version` is the one that update made; `same_request` says whether

@@ -37,7 +37,7 @@ fn applied(
     baton_control::domain::EventRecord,
 ) {
     match outcome {
-        ContextUpdateOutcome::Applied { handoff, event } => (handoff, event),
+        ContextUpdateOutcome::Applied { handoff, event } => (handoff, *event),
         other => panic!("not applied: {other:?}"),
     }
 }

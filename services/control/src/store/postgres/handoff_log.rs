@@ -242,7 +242,7 @@ impl HandoffLog for PgStore {
         tx.commit().await.map_err(unavailable)?;
         Ok(ContextUpdateOutcome::Applied {
             handoff,
-            event: record,
+            event: Box::new(record),
         })
     }
 

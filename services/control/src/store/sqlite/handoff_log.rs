@@ -239,7 +239,7 @@ impl HandoffLog for SqliteStore {
             )?;
             Ok(ContextUpdateOutcome::Applied {
                 handoff,
-                event: record,
+                event: Box::new(record),
             })
         })
         .await
