@@ -164,7 +164,7 @@ caller_number = "withheld"
         &mut client,
         request(
             "sip-plain",
-            "shipping.late",
+            "account.billing",
             pb::target::Kind::SipUri(plain.uri("agent")),
         ),
     )
@@ -198,7 +198,7 @@ caller_number = "withheld"
     }
     assert_eq!(
         header(&plain_invite, "X-Baton-Intent"),
-        Some("shipping.late")
+        Some("account.billing")
     );
     assert_eq!(
         header(&private_invite, "X-Baton-Intent"),
@@ -363,7 +363,7 @@ async fn the_desktop_serves_an_agent_what_the_policy_lets_go_and_shows_the_super
         &format!(
             "offer_timeout = \"2m\"\n\n[server]\ngrpc_listen = \"127.0.0.1:0\"\n\
              http_listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = {:?}\n\n\
-             [desk]\naccounts_file = {:?}\n",
+             [desk]\naccounts_file = {:?}\n\n[[queues]]\nname = \"billing\"\n",
             dir.path().join("queue").display().to_string(),
             accounts.display().to_string(),
         ),
@@ -401,13 +401,14 @@ summary = "clear"
         name: "support".into(),
         skills: vec![],
     });
-    let id =
-        baton_tests::create_handoff(&mut client, request("desk-1", "billing.dispute", support))
-            .await;
-
+    // The queue takes a handoff only while someone with its skills (the
+    // queue `billing` asks for none) could answer it.
     let base = format!("http://{}", queue.addr("http"));
     let ann = Desk::sign_in(&base, "ann", "ann-pw").await?;
     ann.available().await?;
+    let id =
+        baton_tests::create_handoff(&mut client, request("desk-1", "billing.dispute", support))
+            .await;
     let view = ann
         .view_until("/api/agent/events", |v| {
             v["offer"]["handoff_id"] == id.as_str()
@@ -443,7 +444,9 @@ summary = "clear"
         .and_then(|d| d.iter().find(|d| d["handoff_id"] == id.as_str()))
         .context("the handoff's disclosure")?;
     assert_eq!(disclosure["route"], "billing");
-    assert_eq!(disclosure["attempt"], 1);
+    // Attempt 1 went to the queue the handoff named, `support`, whose
+    // skill nobody signed in has; attempt 2 to the route's queue.
+    assert_eq!(disclosure["attempt"], 2);
     let forms: Vec<(String, String)> = disclosure["fields"]
         .as_array()
         .context("fields")?
