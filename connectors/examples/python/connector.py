@@ -81,6 +81,7 @@ def generate_stubs(proto_dir: Path, out: Path):
     well_known = Path(importlib.resources.files("grpc_tools")) / "_proto"
     files = [
         "baton/type/v1/annotations.proto",
+        "baton/type/v1/chat.proto",
         "baton/type/v1/handoff_context.proto",
         "baton/connector/v1/connector.proto",
     ]
@@ -556,6 +557,15 @@ class Connector:
         return pb.CancelTransferResponse(
             cancelled=outcome == pb.CANCEL_OUTCOME_CANCELLED, outcome=outcome
         )
+
+    # This connector reports neither context_updates nor chat in its info,
+    # so the control service never calls these; the contract's answer to a
+    # call anyway is UNIMPLEMENTED.
+    def UpdateTransfer(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{NAME} does not take context updates")
+
+    def ConverseTransfer(self, request_iterator, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{NAME} does not relay chat")
 
     def drain(self, timeout):
         """Refuses new transfers and waits, at most `timeout` seconds, for
