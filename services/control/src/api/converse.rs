@@ -94,6 +94,11 @@ impl HandoffApi {
                 ),
             ));
         }
+        let last_sequence = self
+            .store
+            .last_chat_sequence(&tenant, &handoff_id)
+            .await
+            .map_err(ControlError::from)?;
         let room = self.chat_rooms.room(&handoff_id);
         Relay {
             store: self.store.clone(),
@@ -108,7 +113,7 @@ impl HandoffApi {
         let opened = ConverseHandoffResponse {
             kind: Some(ResponseKind::Opened(ConverseOpened {
                 state: convert::state(handoff.state) as i32,
-                last_sequence: 0,
+                last_sequence,
                 human_read_through: room.human_read_through(),
             })),
         };

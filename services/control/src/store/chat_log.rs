@@ -35,6 +35,9 @@ pub trait ChatLog: Send + Sync {
         reason: ChatEndReason,
     ) -> Result<ChatEntry, StoreError>;
 
+    /// The sequence of the conversation's latest entry (0 when empty).
+    async fn last_chat_sequence(&self, tenant: &str, handoff_id: &str) -> Result<u64, StoreError>;
+
     /// Up to `limit` entries after `after_sequence`, in order.
     async fn chat_after(
         &self,

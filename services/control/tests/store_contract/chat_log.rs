@@ -85,6 +85,10 @@ async fn messages_get_gapless_sequences_and_a_resent_id_is_stored_once(backend: 
         .expect("read");
     let sequences: Vec<u64> = all.iter().map(|e| e.sequence).collect();
     assert_eq!(sequences, [1, 2, 3]);
+    let last = store.last_chat_sequence(&tenant, &handoff).await;
+    assert_eq!(last.expect("read"), 3);
+    let none = store.last_chat_sequence(&tenant, "no-such-handoff").await;
+    assert_eq!(none.expect("read"), 0, "an empty conversation");
     assert_eq!(all[0], stored);
     assert_eq!(all[1].author, ChatAuthor::Human);
     assert_eq!(all[1].author_name, "Ada");

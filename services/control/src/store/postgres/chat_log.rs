@@ -126,6 +126,16 @@ impl ChatLog for PgStore {
         Ok(entry)
     }
 
+    async fn last_chat_sequence(&self, tenant: &str, handoff_id: &str) -> Result<u64, StoreError> {
+        let row: PgRow = sqlx::query(shared(CHAT_LAST_SEQUENCE))
+            .bind(tenant)
+            .bind(handoff_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(u64::try_from(row.integer(0)?).unwrap_or_default())
+    }
+
     async fn chat_after(
         &self,
         tenant: &str,

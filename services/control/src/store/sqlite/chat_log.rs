@@ -113,6 +113,20 @@ impl ChatLog for SqliteStore {
         .await
     }
 
+    async fn last_chat_sequence(&self, tenant: &str, handoff_id: &str) -> Result<u64, StoreError> {
+        let (tenant, handoff_id) = (tenant.to_string(), handoff_id.to_string());
+        self.read(move |connection| {
+            let last = query_one(
+                connection,
+                CHAT_LAST_SEQUENCE,
+                params![tenant, handoff_id],
+                |row| row.integer(0),
+            )?;
+            Ok(u64::try_from(last.unwrap_or_default()).unwrap_or_default())
+        })
+        .await
+    }
+
     async fn chat_after(
         &self,
         tenant: &str,

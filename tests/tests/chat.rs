@@ -1,0 +1,452 @@
+//! A chat handoff's live conversation through the real binaries: the
+//! runtime (this test) holds the customer's side with ConverseHandoff on
+//! `baton-control`; agent ann answers at the embedded queue's desktop API
+//! (`baton-connector-queue`), as the chat pane does, with her session
+//! cookie and CSRF token. Messages go both ways in order with their ids;
+//! a message sent again (by either side, after a reconnect) is stored once;
+//! a runtime that reconnects from the last sequence it saw gets exactly
+//! what it missed; the conversation ends with an ENDED entry when the
+//! agent completes the contact. Nobody but the connected agent reads the
+//! chat.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use baton_proto::handoff::v1::converse_handoff_request::Kind as RequestKind;
+use baton_proto::handoff::v1::converse_handoff_response::Kind as ResponseKind;
+use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
+use baton_proto::handoff::v1::{ConverseHandoffRequest, ConverseHandoffResponse, ConverseOpen};
+use baton_proto::types::v1 as pb;
+use baton_proto::types::v1::{ChatAuthor, ChatEndReason, ChatEntry, ChatEntryKind};
+use baton_tests::Service;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tonic::Streaming;
+use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+
+/// A failure guard for each wait, never a measured time.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Agents of the default tenant with the queue's skill, no credentials
+/// beyond their desktop password.
+fn add_agents(accounts: &Path) -> anyhow::Result<()> {
+    use baton_connector_queue::accounts::{Account, Role, add_account};
+    for name in ["ann", "bob"] {
+        let account = Account {
+            name: name.into(),
+            display_name: None,
+            role: Role::Agent,
+            tenants: vec!["default".into()],
+            skills: vec!["support".into()],
+            contact: String::new(),
+            password: String::new(),
+        };
+        add_account(accounts, account, &format!("{name}-pw")).map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
+}
+
+/// The queue connector and the control service in front of it.
+async fn start(dir: &Path) -> anyhow::Result<(Service, Service)> {
+    let accounts = dir.join("desk-accounts.toml");
+    add_agents(&accounts)?;
+    let queue = baton_tests::start_with_config(
+        "baton-connector-queue",
+        dir,
+        "queue.toml",
+        &format!(
+            "offer_timeout = \"2m\"\n\n[server]\ngrpc_listen = \"127.0.0.1:0\"\n\
+             http_listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = {:?}\n\n\
+             [desk]\naccounts_file = {:?}\n",
+            dir.join("queue").display().to_string(),
+            accounts.display().to_string(),
+        ),
+        &[],
+    )
+    .await?;
+    let sections = format!(
+        "[connectors.queue]\nendpoint = \"{}\"\n\n[default_connectors]\nqueue = \"queue\"\n",
+        queue.endpoint("grpc"),
+    );
+    let control = baton_tests::start_control(dir, &sections, &[]).await?;
+    Ok((queue, control))
+}
+
+/// The desktop outside the browser: what the chat pane sends and reads.
+struct Desk {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Desk {
+    async fn sign_in(queue: &Service, name: &str) -> anyhow::Result<Desk> {
+        let http = reqwest::Client::builder().no_proxy().build()?;
+        let base = format!("http://{}", queue.addr("http"));
+        let response = http
+            .post(format!("{base}/api/sessions"))
+            .json(&json!({ "name": name, "password": format!("{name}-pw") }))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("sign-in of {name}: {}", response.status());
+        }
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .context("a session cookie")?
+            .to_owned();
+        let body: Value = response.json().await?;
+        let csrf = body["csrf_token"]
+            .as_str()
+            .context("a CSRF token")?
+            .to_owned();
+        Ok(Desk {
+            http,
+            base,
+            cookie,
+            csrf,
+        })
+    }
+
+    /// A change as the page sends it, with its CSRF token.
+    async fn change(&self, method: Method, path: &str, body: Value) -> anyhow::Result<StatusCode> {
+        Ok(self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .json(&body)
+            .send()
+            .await?
+            .status())
+    }
+
+    /// `GET path`: its status and, when it succeeded, its JSON body.
+    async fn read(&self, path: &str) -> anyhow::Result<(StatusCode, Value)> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await?;
+        let status = response.status();
+        let body = if status.is_success() {
+            response.json().await?
+        } else {
+            Value::Null
+        };
+        Ok((status, body))
+    }
+
+    /// Reads the chat pane's view of `handoff_id` until `wanted` holds
+    /// (bounded by WAIT); that view.
+    async fn chat_until(
+        &self,
+        handoff_id: &str,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let path = format!("/api/chats/{handoff_id}");
+        let mut last = Value::Null;
+        let found = tokio::time::timeout(WAIT, async {
+            loop {
+                let (status, view) = self.read(&path).await?;
+                if status.is_success() && wanted(&view) {
+                    return anyhow::Ok(view);
+                }
+                last = json!({ "status": status.as_u16(), "view": view });
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        match found {
+            Ok(view) => view,
+            Err(_) => bail!("the chat view never matched; last {last}"),
+        }
+    }
+
+    /// Reads the agent's event stream until a view satisfies `wanted`.
+    async fn agent_view_until(&self, wanted: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+        let mut response = self
+            .http
+            .get(format!("{}/api/agent/events", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("agent stream refused: {}", response.status());
+        }
+        let mut buffer = String::new();
+        let mut last = Value::Null;
+        let found = tokio::time::timeout(WAIT, async {
+            loop {
+                let chunk = response.chunk().await?.context("the stream ended")?;
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    let Some(view) = block
+                        .lines()
+                        .find_map(|line| line.strip_prefix("data:"))
+                        .and_then(|data| serde_json::from_str(data.trim()).ok())
+                    else {
+                        continue;
+                    };
+                    if wanted(&view) {
+                        return anyhow::Ok(view);
+                    }
+                    last = view;
+                }
+            }
+        })
+        .await;
+        match found {
+            Ok(view) => view,
+            Err(_) => bail!("the agent view never matched; last {last}"),
+        }
+    }
+}
+
+/// The runtime's side of one ConverseHandoff stream.
+struct Customer {
+    send: mpsc::Sender<ConverseHandoffRequest>,
+    receive: Streaming<ConverseHandoffResponse>,
+}
+
+impl Customer {
+    /// Opens the conversation after `after_sequence`; the `opened` answer.
+    async fn open(
+        client: &mut HandoffServiceClient<Channel>,
+        handoff_id: &str,
+        after_sequence: u64,
+    ) -> anyhow::Result<(Customer, pb::ChatRead, u64)> {
+        let (send, requests) = mpsc::channel(16);
+        send.send(ConverseHandoffRequest {
+            kind: Some(RequestKind::Open(ConverseOpen {
+                handoff_id: handoff_id.into(),
+                after_sequence,
+            })),
+        })
+        .await?;
+        let mut receive = client
+            .converse_handoff(ReceiverStream::new(requests))
+            .await?
+            .into_inner();
+        let first = tokio::time::timeout(WAIT, receive.message())
+            .await
+            .context("no answer to open")??
+            .context("the stream ended before opened")?;
+        let Some(ResponseKind::Opened(opened)) = first.kind else {
+            bail!("the first answer is not opened: {first:?}");
+        };
+        let read = pb::ChatRead {
+            author: ChatAuthor::Human as i32,
+            through_sequence: opened.human_read_through,
+        };
+        Ok((Customer { send, receive }, read, opened.last_sequence))
+    }
+
+    async fn say(&self, id: &str, text: &str) -> anyhow::Result<()> {
+        self.send
+            .send(ConverseHandoffRequest {
+                kind: Some(RequestKind::Message(pb::ChatMessageDraft {
+                    client_message_id: id.into(),
+                    text: text.into(),
+                    attachments: vec![],
+                })),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The next entry of the log, skipping hints (typing, read).
+    async fn next_entry(&mut self) -> anyhow::Result<ChatEntry> {
+        loop {
+            let response = tokio::time::timeout(WAIT, self.receive.message())
+                .await
+                .context("no entry in time")??
+                .context("the stream ended")?;
+            if let Some(ResponseKind::Entry(entry)) = response.kind {
+                return Ok(entry);
+            }
+        }
+    }
+}
+
+fn chat_request(request_id: &str) -> baton_proto::handoff::v1::CreateHandoffRequest {
+    let support = pb::target::Kind::Queue(pb::QueueTarget {
+        name: "support".into(),
+        skills: vec![],
+    });
+    let mut request = baton_tests::sample_request(request_id, support);
+    let conversation = request.conversation.as_mut().expect("a conversation");
+    conversation.channel = pb::Channel::Chat as i32;
+    conversation.call = None;
+    request.timeout = Some(prost_types::Duration {
+        seconds: 300,
+        nanos: 0,
+    });
+    request
+}
+
+/// The pane's entries as (author, id, text).
+fn entries(view: &Value) -> Vec<(String, String, String)> {
+    view["entries"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .map(|e| {
+                    (
+                        e["author"].as_str().unwrap_or_default().to_owned(),
+                        e["id"].as_str().unwrap_or_default().to_owned(),
+                        e["text"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (queue, control) = start(dir.path()).await?;
+    let mut client = HandoffServiceClient::connect(control.endpoint("grpc")).await?;
+    // The queue takes a handoff only while an agent with its skill is
+    // signed in; only ann is available, so she is offered it.
+    let ann = Desk::sign_in(&queue, "ann").await?;
+    let bob = Desk::sign_in(&queue, "bob").await?;
+    let status = ann
+        .change(
+            Method::PUT,
+            "/api/agent/state",
+            json!({ "state": "available" }),
+        )
+        .await?;
+    assert!(status.is_success(), "available: {status}");
+    let id = baton_tests::create_handoff(&mut client, chat_request("chat-1")).await;
+
+    // The customer writes while waiting; the entry comes back with its
+    // sequence, and a repeat of the same id is stored once.
+    let (mut customer, _, last) = Customer::open(&mut client, &id, 0).await?;
+    assert_eq!(last, 0, "a new conversation is empty");
+    customer.say("c-1", "my parcel never arrived").await?;
+    customer.say("c-1", "my parcel never arrived").await?;
+    let first = customer.next_entry().await?;
+    assert_eq!(
+        (
+            first.sequence,
+            first.author(),
+            first.client_message_id.as_str(),
+            first.text.as_str()
+        ),
+        (1, ChatAuthor::Customer, "c-1", "my parcel never arrived")
+    );
+
+    ann.agent_view_until(|v| v["offer"]["handoff_id"] == id.as_str())
+        .await?;
+    let status = ann
+        .change(
+            Method::POST,
+            &format!("/api/handoffs/{id}/accept"),
+            json!({}),
+        )
+        .await?;
+    assert!(status.is_success(), "accept: {status}");
+
+    // The agent's pane has what the customer wrote before she accepted.
+    let view = ann.chat_until(&id, |v| !entries(v).is_empty()).await?;
+    assert_eq!(
+        entries(&view),
+        vec![(
+            "customer".to_owned(),
+            "c-1".to_owned(),
+            "my parcel never arrived".to_owned()
+        )]
+    );
+    // Another agent of the same tenant has no access to it.
+    let (status, _) = bob.read(&format!("/api/chats/{id}")).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The agent answers (the pane retries a send with the same id); the
+    // customer gets it once, in order.
+    for _ in 0..2 {
+        let status = ann
+            .change(
+                Method::POST,
+                &format!("/api/chats/{id}/messages"),
+                json!({ "id": "a-1", "text": "I see the order; checking the courier now" }),
+            )
+            .await?;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+    let answer = customer.next_entry().await?;
+    assert_eq!(
+        (
+            answer.sequence,
+            answer.author(),
+            answer.client_message_id.as_str(),
+            answer.text.as_str()
+        ),
+        (
+            2,
+            ChatAuthor::Human,
+            "a-1",
+            "I see the order; checking the courier now"
+        )
+    );
+
+    // The runtime loses its stream after sequence 1 and reopens from
+    // there: it gets the agent's message (2) again, nothing before it. It
+    // re-sends c-1 (already stored) and writes c-2.
+    drop(customer);
+    let (mut customer, read, last) = Customer::open(&mut client, &id, 1).await?;
+    assert_eq!(last, 2);
+    assert!(read.through_sequence <= 2, "{read:?}");
+    let missed = customer.next_entry().await?;
+    assert_eq!(
+        (missed.sequence, missed.client_message_id.as_str()),
+        (2, "a-1")
+    );
+    customer.say("c-1", "my parcel never arrived").await?;
+    customer.say("c-2", "it was due on Monday").await?;
+    let next = customer.next_entry().await?;
+    assert_eq!(
+        (next.sequence, next.client_message_id.as_str()),
+        (3, "c-2"),
+        "c-1 was stored once; c-2 follows the agent's message"
+    );
+
+    // The pane shows the whole conversation once, in order.
+    let view = ann.chat_until(&id, |v| entries(v).len() >= 3).await?;
+    let ids: Vec<String> = entries(&view).into_iter().map(|(_, id, _)| id).collect();
+    assert_eq!(ids, ["c-1", "a-1", "c-2"]);
+
+    // The agent completes the contact: the conversation ends for both.
+    let status = ann
+        .change(
+            Method::POST,
+            &format!("/api/handoffs/{id}/wrap-up"),
+            json!({ "disposition": "resolved", "notes": "courier re-sent the parcel" }),
+        )
+        .await?;
+    assert!(status.is_success(), "wrap-up: {status}");
+    let ended = customer.next_entry().await?;
+    assert_eq!(ended.kind(), ChatEntryKind::Ended, "{ended:?}");
+    assert_eq!(ended.end_reason(), ChatEndReason::Completed, "{ended:?}");
+    assert_eq!(ended.sequence, 4);
+    let after = tokio::time::timeout(WAIT, customer.receive.message())
+        .await
+        .context("the stream did not end")?;
+    assert!(matches!(after, Ok(None)), "nothing after ENDED: {after:?}");
+    // The conversation left the desk with the contact.
+    let (status, _) = ann.read(&format!("/api/chats/{id}")).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    Ok(())
+}
