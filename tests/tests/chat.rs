@@ -5,7 +5,8 @@
 //! cookie and CSRF token. Messages go both ways in order with their ids;
 //! a message sent again (by either side, after a reconnect) is stored once;
 //! a runtime that reconnects from the last sequence it saw gets exactly
-//! what it missed; the conversation ends with an ENDED entry when the
+//! what it missed, also after the control service crashed and started
+//! again on its store; the conversation ends with an ENDED entry when the
 //! agent completes the contact. Nobody but the connected agent reads the
 //! chat.
 
@@ -49,6 +50,15 @@ fn add_agents(accounts: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The control service in front of `queue`, on the store in `dir`.
+async fn start_control(dir: &Path, queue: &Service) -> anyhow::Result<Service> {
+    let sections = format!(
+        "[connectors.queue]\nendpoint = \"{}\"\n\n[default_connectors]\nqueue = \"queue\"\n",
+        queue.endpoint("grpc"),
+    );
+    baton_tests::start_control(dir, &sections, &[]).await
+}
+
 /// The queue connector and the control service in front of it.
 async fn start(dir: &Path) -> anyhow::Result<(Service, Service)> {
     let accounts = dir.join("desk-accounts.toml");
@@ -67,11 +77,7 @@ async fn start(dir: &Path) -> anyhow::Result<(Service, Service)> {
         &[],
     )
     .await?;
-    let sections = format!(
-        "[connectors.queue]\nendpoint = \"{}\"\n\n[default_connectors]\nqueue = \"queue\"\n",
-        queue.endpoint("grpc"),
-    );
-    let control = baton_tests::start_control(dir, &sections, &[]).await?;
+    let control = start_control(dir, &queue).await?;
     Ok((queue, control))
 }
 
@@ -316,7 +322,7 @@ fn entries(view: &Value) -> Vec<(String, String, String)> {
 #[tokio::test]
 async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let (queue, control) = start(dir.path()).await?;
+    let (queue, mut control) = start(dir.path()).await?;
     let mut client = HandoffServiceClient::connect(control.endpoint("grpc")).await?;
     // The queue takes a handoff only while an agent with its skill is
     // signed in; only ann is available, so she is offered it.
@@ -428,6 +434,40 @@ async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow
     let ids: Vec<String> = entries(&view).into_iter().map(|(_, id, _)| id).collect();
     assert_eq!(ids, ["c-1", "a-1", "c-2"]);
 
+    // The control service crashes (SIGKILL) and starts again on its
+    // store. The agent writes meanwhile: the pane keeps the message until
+    // the relay is back, then it is stored once, after c-2; the runtime
+    // reconnects from the last sequence it saw and gets just that.
+    control.kill().await?;
+    drop(customer);
+    let status = ann
+        .change(
+            Method::POST,
+            &format!("/api/chats/{id}/messages"),
+            json!({ "id": "a-2", "text": "the courier will call you today" }),
+        )
+        .await?;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    control = start_control(dir.path(), &queue).await?;
+    let mut client = HandoffServiceClient::connect(control.endpoint("grpc")).await?;
+    let (mut customer, _, _) = Customer::open(&mut client, &id, 3).await?;
+    let resent = customer.next_entry().await?;
+    assert_eq!(
+        (
+            resent.sequence,
+            resent.author(),
+            resent.client_message_id.as_str()
+        ),
+        (4, ChatAuthor::Human, "a-2")
+    );
+    let view = ann.chat_until(&id, |v| entries(v).len() >= 4).await?;
+    let ids: Vec<String> = entries(&view).into_iter().map(|(_, id, _)| id).collect();
+    assert_eq!(
+        ids,
+        ["c-1", "a-1", "c-2", "a-2"],
+        "nothing lost, nothing twice"
+    );
+
     // The agent completes the contact: the conversation ends for both.
     let status = ann
         .change(
@@ -440,7 +480,7 @@ async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow
     let ended = customer.next_entry().await?;
     assert_eq!(ended.kind(), ChatEntryKind::Ended, "{ended:?}");
     assert_eq!(ended.end_reason(), ChatEndReason::Completed, "{ended:?}");
-    assert_eq!(ended.sequence, 4);
+    assert_eq!(ended.sequence, 5);
     let after = tokio::time::timeout(WAIT, customer.receive.message())
         .await
         .context("the stream did not end")?;
