@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::{ControlConfig, MessagesConfig};
+use crate::disclosure::{DataPolicy, DataPolicyConfig};
 use crate::domain::message::CustomerMessages;
 use crate::domain::routing::{DefaultConnectors, PerTenant, RouteConfig, Router, inherited_by};
 
@@ -26,7 +27,7 @@ pub struct TenantConfig {
     /// The tenant's customer messages, over the shared `[messages]`.
     pub messages: TenantMessagesConfig,
     /// The tenant's data policy, over the shared `[data_policy]`.
-    pub data_policy: crate::disclosure::DataPolicyConfig,
+    pub data_policy: DataPolicyConfig,
 }
 
 /// A tenant's customer messages: its translations are added to (or
@@ -169,3 +170,34 @@ fn customer_messages(
 
 #[cfg(test)]
 mod tests;
+
+impl ControlConfig {
+    /// The shared data policy and every tenant's, checked against the
+    /// connectors and routes each may name; the error names the key.
+    pub fn checked_data_policy(&self) -> Result<DataPolicy, String> {
+        let connectors: Vec<&str> = self.connectors.keys().map(String::as_str).collect();
+        let routes: Vec<&str> = self.routes.iter().map(|r| r.name.as_str()).collect();
+        self.data_policy
+            .check("data_policy", &connectors, &routes)?;
+        let mut tenants = BTreeMap::new();
+        for (id, tenant) in &self.tenants {
+            let own_routes: Vec<&str> = match &tenant.routes {
+                Some(own) => own.iter().map(|r| r.name.as_str()).collect(),
+                None => routes.clone(),
+            };
+            tenant.data_policy.check(
+                &format!("tenants.{id}.data_policy"),
+                &connectors,
+                &own_routes,
+            )?;
+            if tenant.data_policy != DataPolicyConfig::default() {
+                tenants.insert(id.clone(), tenant.data_policy.clone());
+            }
+        }
+        Ok(DataPolicy::new(
+            self.data_policy.clone(),
+            tenants,
+            self.tenant_scopes()?.routers,
+        ))
+    }
+}

@@ -5,6 +5,7 @@
 //! - `grpc`: the only implementation that speaks tonic, one per configured
 //!   connector (`baton.connector.v1.ConnectorService` and
 //!   `grpc.health.v1`).
+//! - `disclosure`: the disclosure record as the connector is told it.
 //! - `registry`: builds those from the configuration and finds a
 //!   [`Connector`] by name.
 //!
@@ -15,6 +16,7 @@
 //! capabilities (`convert::envelope`) as it builds the request.
 
 pub mod chat;
+mod disclosure;
 pub mod grpc;
 pub mod registry;
 

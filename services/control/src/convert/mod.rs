@@ -4,7 +4,6 @@
 //! connector receives in `envelope`. Nothing in `domain` converts itself.
 
 pub mod context;
-pub mod disclosure;
 pub mod envelope;
 pub mod types;
 

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::config::ControlConfig;
 use crate::convert::context::{context as decode_context, conversation as decode_conversation};
 use crate::domain::Handoff;
 use crate::domain::routing::{PerTenant, Router};
@@ -102,7 +101,7 @@ impl DataPolicyConfig {
 
     /// Checks connector and route names against those configured; the
     /// error names the key below `prefix`.
-    fn check(&self, prefix: &str, connectors: &[&str], routes: &[&str]) -> Result<(), String> {
+    pub fn check(&self, prefix: &str, connectors: &[&str], routes: &[&str]) -> Result<(), String> {
         let known_connector = |key: String, name: &str| {
             if connectors.contains(&name) {
                 Ok(())
@@ -236,34 +235,19 @@ pub struct DataPolicy {
 }
 
 impl DataPolicy {
-    /// The shared policy and every tenant's, checked against the
-    /// connectors and routes each may name; the error names the key.
-    pub fn new(config: &ControlConfig) -> Result<Self, String> {
-        let connectors: Vec<&str> = config.connectors.keys().map(String::as_str).collect();
-        let routes: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
-        config
-            .data_policy
-            .check("data_policy", &connectors, &routes)?;
-        let mut tenants = BTreeMap::new();
-        for (id, tenant) in &config.tenants {
-            let own_routes: Vec<&str> = match &tenant.routes {
-                Some(own) => own.iter().map(|r| r.name.as_str()).collect(),
-                None => routes.clone(),
-            };
-            tenant.data_policy.check(
-                &format!("tenants.{id}.data_policy"),
-                &connectors,
-                &own_routes,
-            )?;
-            if tenant.data_policy != DataPolicyConfig::default() {
-                tenants.insert(id.clone(), tenant.data_policy.clone());
-            }
-        }
-        Ok(Self {
-            shared: config.data_policy.clone(),
+    /// The policy of `shared` and of each tenant, checked by the caller
+    /// (the configuration, which knows the connectors and routes), with
+    /// the routers that find the route of a handoff that names none.
+    pub fn new(
+        shared: DataPolicyConfig,
+        tenants: BTreeMap<String, DataPolicyConfig>,
+        routers: PerTenant<Router>,
+    ) -> Self {
+        Self {
+            shared,
             tenants,
-            routers: Some(config.tenant_scopes()?.routers),
-        })
+            routers: Some(routers),
+        }
     }
 
     /// The route whose rules apply to `handoff`: the one it names, else

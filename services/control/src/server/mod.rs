@@ -72,7 +72,7 @@ pub fn check(config: &ControlConfig) -> Result<Checked, String> {
     config.store.check()?;
     config.check_security()?;
     config.dispatch.check(&connector_names)?;
-    crate::disclosure::DataPolicy::new(config)?;
+    config.checked_data_policy()?;
     if config.limits.max_watch_streams == 0 {
         return Err("limits.max_watch_streams: must be at least 1".into());
     }
@@ -135,7 +135,7 @@ pub async fn bind(mut config: ControlConfig) -> anyhow::Result<BoundControl> {
         )
         .with_lease_ttl(config.store.lease_ttl)
         .with_dispatch(config.dispatch.clone())
-        .with_data_policy(crate::disclosure::DataPolicy::new(&config).map_err(anyhow::Error::msg)?),
+        .with_data_policy(config.checked_data_policy().map_err(anyhow::Error::msg)?),
     );
     let api = HandoffApi {
         store: store.clone(),

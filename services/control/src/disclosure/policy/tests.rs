@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::ControlConfig;
 use crate::domain::RequestedTarget;
 
 /// `text` as the control service loads its file.
@@ -25,7 +26,7 @@ targets = [{ connector = "queue", queue = "vip" }]
 
 #[test]
 fn without_configuration_free_text_is_redacted_and_sensitive_entities_never_clear() {
-    let policy = DataPolicy::new(&config("")).expect("policy");
+    let policy = config("").checked_data_policy().expect("policy");
     let rules = policy.rules("acme", None, "webhook");
     assert_eq!(rules, Rules::BUILT_IN);
     assert_eq!(rules.entity("account", true), Form::Redacted);
@@ -34,7 +35,7 @@ fn without_configuration_free_text_is_redacted_and_sensitive_entities_never_clea
 
 #[test]
 fn layers_apply_connector_route_then_tenant() {
-    let policy = DataPolicy::new(&config(
+    let policy = config(
         r#"
 [data_policy.default]
 transcript = "reference"
@@ -49,7 +50,8 @@ transcript = "clear"
 [tenants.acme.data_policy.connectors.queue]
 sensitive_entities = "redacted"
 "#,
-    ))
+    )
+    .checked_data_policy()
     .expect("policy");
     let queue = policy.rules("globex", None, "queue");
     assert_eq!(
@@ -99,7 +101,7 @@ fn handoff(tenant: &str, requested: RequestedTarget, intent: &str) -> Handoff {
 
 #[test]
 fn the_route_picked_for_a_handoff_that_names_none_gives_its_rules() {
-    let policy = DataPolicy::new(&config(
+    let policy = config(
         r#"
 [[routes]]
 name = "billing"
@@ -108,7 +110,8 @@ targets = [{ connector = "webhook", queue = "billing" }]
 [data_policy.routes.billing.connectors.webhook]
 summary = "clear"
 "#,
-    ))
+    )
+    .checked_data_policy()
     .expect("policy");
     let queue = |name: &str| {
         RequestedTarget::Concrete(crate::domain::ConcreteTarget::Queue {
@@ -171,7 +174,10 @@ fn errors_name_the_key() {
         ),
     ];
     for (toml, expected) in cases {
-        assert_eq!(DataPolicy::new(&config(toml)).expect_err(toml), expected);
+        assert_eq!(
+            config(toml).checked_data_policy().expect_err(toml),
+            expected
+        );
     }
     let unknown =
         load("[data_policy.default]\nsummary = \"masked\"\n").expect_err("an unknown form");

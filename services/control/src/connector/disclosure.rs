@@ -1,5 +1,5 @@
 //! A disclosure record in its `baton.connector.v1` form, as the connector
-//! is told what it got: each field and its form, the route, what was
+//! is told what it got (StartTransferRequest.disclosure): each field and its form, the route, what was
 //! masked. Never a value.
 
 use baton_proto::connector::v1 as wire;
