@@ -117,7 +117,7 @@ impl ConnectorPort for GrpcConnector {
             envelope: Some(envelope),
             deadline: Some(crate::convert::timestamp_of(request.deadline_ms)),
             tenant: request.tenant,
-            disclosure: Some(crate::convert::disclosure::disclosure(&context.disclosure)),
+            disclosure: Some(super::disclosure::disclosure(&context.disclosure)),
         };
         // No grpc-timeout: it would end the whole stream, which lives as
         // long as the transfer.
