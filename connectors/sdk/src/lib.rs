@@ -126,6 +126,22 @@ pub use run::{NoFlags, RunnableConnector, Sections, ServeConnector, run};
 pub use server::{BoundConnector, ServeOptions, bind, serve};
 pub use transfer::{Transfer, TransferTarget};
 
+/// A newer context for one of the connector's transfers that has not
+/// ended (UpdateTransfer), given to [`Connector::update`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextUpdate {
+    pub tenant: String,
+    pub handoff_id: String,
+    pub attempt: u32,
+    /// The whole context, fitted to the connector's capabilities and data
+    /// policy as the transfer's own was: it replaces what the transfer was
+    /// given.
+    pub envelope: ContextEnvelope,
+    /// The context's version, higher than any the SDK passed before for
+    /// this transfer (older and repeated ones never reach the connector).
+    pub context_version: u64,
+}
+
 /// The transfer journal's file name in a connector's data directory:
 /// `ServeOptions::journal(data_dir.join(TRANSFER_JOURNAL))`.
 pub const TRANSFER_JOURNAL: &str = "transfers.sqlite3";
@@ -185,6 +201,27 @@ pub trait Connector: Send + Sync + 'static {
     fn cancel(&self, transfer: &Transfer) -> impl Future<Output = ()> + Send {
         let _ = transfer;
         async {}
+    }
+
+    /// Gives a transfer that has not ended the handoff's newer context
+    /// (the runtime updated it while the customer waits); called only when
+    /// [`ConnectorInfo::context_updates`] is set, after the SDK admitted
+    /// the tenant, found the transfer running and checked that the version
+    /// is newer than the last one applied. Updates of one transfer come one
+    /// at a time. An error is passed to the control service, which keeps
+    /// the update in the context reference. The default, for connectors
+    /// whose platform cannot change what it was given, refuses with
+    /// UNIMPLEMENTED.
+    fn update(
+        &self,
+        update: ContextUpdate,
+    ) -> impl Future<Output = Result<(), tonic::Status>> + Send {
+        let _ = update;
+        async {
+            Err(tonic::Status::unimplemented(
+                "this connector does not take context updates",
+            ))
+        }
     }
 
     /// Serves the chat relay of one of its transfers (`ConverseTransfer`),

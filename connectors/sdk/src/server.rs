@@ -218,10 +218,24 @@ impl<C: Connector> ConnectorService for Service<C> {
         &self,
         request: Request<UpdateTransferRequest>,
     ) -> Result<Response<UpdateTransferResponse>, Status> {
-        let _ = request;
-        Err(Status::unimplemented(
-            "this connector does not take context updates",
-        ))
+        if !self.info.context_updates {
+            return Err(Status::unimplemented(format!(
+                "the {} connector does not take context updates",
+                self.info.name
+            )));
+        }
+        let request = request.into_inner();
+        self.tenants.admit(&request.tenant)?;
+        let (handoff_id, attempt, version) = (
+            request.handoff_id.clone(),
+            request.attempt,
+            request.context_version,
+        );
+        let outcome = self.transfers.update(request).await?;
+        tracing::info!(%handoff_id, attempt, context_version = version, outcome = outcome.as_str_name(), "UpdateTransfer");
+        Ok(Response::new(UpdateTransferResponse {
+            outcome: outcome as i32,
+        }))
     }
 
     type ConverseTransferStream =

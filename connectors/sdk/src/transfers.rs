@@ -38,6 +38,9 @@ pub(crate) struct Running {
     tenant: String,
     pub(crate) log: Arc<EventLog>,
     cancel: CancellationToken,
+    /// The last context version applied through UpdateTransfer (0: none),
+    /// held while one is applied so that updates apply one at a time.
+    context_version: tokio::sync::Mutex<u64>,
 }
 
 /// A journalled transfer a previous process did not end (it crashed or
@@ -135,6 +138,7 @@ impl<C: Connector> Transfers<C> {
                     tenant: transfer.tenant,
                     log,
                     cancel: CancellationToken::new(),
+                    context_version: tokio::sync::Mutex::new(0),
                 }))
             } else {
                 interrupted += 1;
@@ -238,6 +242,7 @@ impl<C: Connector> Transfers<C> {
                 tenant: transfer.tenant.clone(),
                 log: EventLog::new(self.journal_of(&key)),
                 cancel: CancellationToken::new(),
+                context_version: tokio::sync::Mutex::new(0),
             });
             entries.insert(key.clone(), Entry::Running(entry.clone()));
             (entry, previous)
@@ -376,6 +381,7 @@ impl<C: Connector> Transfers<C> {
                             tenant: stopped.request.tenant.clone(),
                             log: stopped.log.clone(),
                             cancel: CancellationToken::new(),
+                            context_version: tokio::sync::Mutex::new(0),
                         }));
                         interrupted.push((key.clone(), stopped));
                         outcome = CancelOutcome::Cancelled;
@@ -439,4 +445,5 @@ impl<C: Connector> Transfers<C> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+mod update;
