@@ -7,6 +7,7 @@
 //! `cargo build --release --workspace --bins`.
 
 pub mod burst;
+pub mod desk;
 mod in_process;
 pub mod oidc_provider;
 pub mod postgres;

@@ -21,6 +21,7 @@ use baton_proto::handoff::v1::{ConverseHandoffRequest, ConverseHandoffResponse, 
 use baton_proto::types::v1 as pb;
 use baton_proto::types::v1::{ChatAuthor, ChatEndReason, ChatEntry, ChatEntryKind};
 use baton_tests::Service;
+use baton_tests::desk::Desk;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -81,140 +82,35 @@ async fn start(dir: &Path) -> anyhow::Result<(Service, Service)> {
     Ok((queue, control))
 }
 
-/// The desktop outside the browser: what the chat pane sends and reads.
-struct Desk {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
+/// Signs agent `name` in at the queue's desktop.
+async fn sign_in(queue: &Service, name: &str) -> anyhow::Result<Desk> {
+    let base = format!("http://{}", queue.addr("http"));
+    Desk::sign_in(&base, name, &format!("{name}-pw")).await
 }
 
-impl Desk {
-    async fn sign_in(queue: &Service, name: &str) -> anyhow::Result<Desk> {
-        let http = reqwest::Client::builder().no_proxy().build()?;
-        let base = format!("http://{}", queue.addr("http"));
-        let response = http
-            .post(format!("{base}/api/sessions"))
-            .json(&json!({ "name": name, "password": format!("{name}-pw") }))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            bail!("sign-in of {name}: {}", response.status());
-        }
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .context("a session cookie")?
-            .to_owned();
-        let body: Value = response.json().await?;
-        let csrf = body["csrf_token"]
-            .as_str()
-            .context("a CSRF token")?
-            .to_owned();
-        Ok(Desk {
-            http,
-            base,
-            cookie,
-            csrf,
-        })
-    }
-
-    /// A change as the page sends it, with its CSRF token.
-    async fn change(&self, method: Method, path: &str, body: Value) -> anyhow::Result<StatusCode> {
-        Ok(self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .header("x-csrf-token", &self.csrf)
-            .json(&body)
-            .send()
-            .await?
-            .status())
-    }
-
-    /// `GET path`: its status and, when it succeeded, its JSON body.
-    async fn read(&self, path: &str) -> anyhow::Result<(StatusCode, Value)> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await?;
-        let status = response.status();
-        let body = if status.is_success() {
-            response.json().await?
-        } else {
-            Value::Null
-        };
-        Ok((status, body))
-    }
-
-    /// Reads the chat pane's view of `handoff_id` until `wanted` holds
-    /// (bounded by WAIT); that view.
-    async fn chat_until(
-        &self,
-        handoff_id: &str,
-        wanted: impl Fn(&Value) -> bool,
-    ) -> anyhow::Result<Value> {
-        let path = format!("/api/chats/{handoff_id}");
-        let mut last = Value::Null;
-        let found = tokio::time::timeout(WAIT, async {
-            loop {
-                let (status, view) = self.read(&path).await?;
-                if status.is_success() && wanted(&view) {
-                    return anyhow::Ok(view);
-                }
-                last = json!({ "status": status.as_u16(), "view": view });
-                tokio::time::sleep(Duration::from_millis(50)).await;
+/// Reads the chat pane's view of `handoff_id` until `wanted` holds
+/// (bounded by WAIT); that view.
+async fn chat_until(
+    desk: &Desk,
+    handoff_id: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> anyhow::Result<Value> {
+    let path = format!("/api/chats/{handoff_id}");
+    let mut last = Value::Null;
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            let (status, view) = desk.read(&path).await?;
+            if status.is_success() && wanted(&view) {
+                return anyhow::Ok(view);
             }
-        })
-        .await;
-        match found {
-            Ok(view) => view,
-            Err(_) => bail!("the chat view never matched; last {last}"),
+            last = json!({ "status": status.as_u16(), "view": view });
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    /// Reads the agent's event stream until a view satisfies `wanted`.
-    async fn agent_view_until(&self, wanted: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
-        let mut response = self
-            .http
-            .get(format!("{}/api/agent/events", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            bail!("agent stream refused: {}", response.status());
-        }
-        let mut buffer = String::new();
-        let mut last = Value::Null;
-        let found = tokio::time::timeout(WAIT, async {
-            loop {
-                let chunk = response.chunk().await?.context("the stream ended")?;
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buffer.find("\n\n") {
-                    let block: String = buffer.drain(..end + 2).collect();
-                    let Some(view) = block
-                        .lines()
-                        .find_map(|line| line.strip_prefix("data:"))
-                        .and_then(|data| serde_json::from_str(data.trim()).ok())
-                    else {
-                        continue;
-                    };
-                    if wanted(&view) {
-                        return anyhow::Ok(view);
-                    }
-                    last = view;
-                }
-            }
-        })
-        .await;
-        match found {
-            Ok(view) => view,
-            Err(_) => bail!("the agent view never matched; last {last}"),
-        }
+    })
+    .await;
+    match found {
+        Ok(view) => view,
+        Err(_) => bail!("the chat view never matched; last {last}"),
     }
 }
 
@@ -326,16 +222,9 @@ async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow
     let mut client = HandoffServiceClient::connect(control.endpoint("grpc")).await?;
     // The queue takes a handoff only while an agent with its skill is
     // signed in; only ann is available, so she is offered it.
-    let ann = Desk::sign_in(&queue, "ann").await?;
-    let bob = Desk::sign_in(&queue, "bob").await?;
-    let status = ann
-        .change(
-            Method::PUT,
-            "/api/agent/state",
-            json!({ "state": "available" }),
-        )
-        .await?;
-    assert!(status.is_success(), "available: {status}");
+    let ann = sign_in(&queue, "ann").await?;
+    let bob = sign_in(&queue, "bob").await?;
+    ann.available().await?;
     let id = baton_tests::create_handoff(&mut client, chat_request("chat-1")).await;
 
     // The customer writes while waiting; the entry comes back with its
@@ -367,7 +256,7 @@ async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow
     assert!(status.is_success(), "accept: {status}");
 
     // The agent's pane has what the customer wrote before she accepted.
-    let view = ann.chat_until(&id, |v| !entries(v).is_empty()).await?;
+    let view = chat_until(&ann, &id, |v| !entries(v).is_empty()).await?;
     assert_eq!(
         entries(&view),
         vec![(
@@ -430,7 +319,7 @@ async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow
     );
 
     // The pane shows the whole conversation once, in order.
-    let view = ann.chat_until(&id, |v| entries(v).len() >= 3).await?;
+    let view = chat_until(&ann, &id, |v| entries(v).len() >= 3).await?;
     let ids: Vec<String> = entries(&view).into_iter().map(|(_, id, _)| id).collect();
     assert_eq!(ids, ["c-1", "a-1", "c-2"]);
 
@@ -460,7 +349,7 @@ async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow
         ),
         (4, ChatAuthor::Human, "a-2")
     );
-    let view = ann.chat_until(&id, |v| entries(v).len() >= 4).await?;
+    let view = chat_until(&ann, &id, |v| entries(v).len() >= 4).await?;
     let ids: Vec<String> = entries(&view).into_iter().map(|(_, id, _)| id).collect();
     assert_eq!(
         ids,

@@ -21,7 +21,10 @@ use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_tests::burst::{
     self, Endings, Fault, check_gapless, event_log, fell_back, spawn_burst, wait_all_ended,
 };
+use baton_tests::desk::Desk;
 use baton_tests::{Service, start_with_config};
+use reqwest::Method;
+use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -209,89 +212,35 @@ impl Stack {
 /// after the connector restarts), accepts every offer, and wraps each
 /// contact up after [`HOLD`].
 async fn agent(http: SocketAddr, id: String, desktops: Arc<Desktops>, stop: CancellationToken) {
-    let client = reqwest::Client::new();
     let base = format!("http://{http}");
-    let signed_in = client
-        .post(format!("{base}/api/sessions"))
-        .json(&serde_json::json!({ "name": id, "password": "pw" }))
-        .send()
-        .await
-        .expect("sign in");
-    // What the desktop page holds: the session cookie, and the CSRF token
-    // it sends with every change.
-    let cookie = signed_in
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .expect("a session cookie")
-        .to_owned();
-    let csrf = signed_in
-        .json::<serde_json::Value>()
-        .await
-        .expect("session")["csrf_token"]
-        .as_str()
-        .expect("a CSRF token")
-        .to_owned();
-    let available = client
-        .put(format!("{base}/api/agent/state"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
-        .json(&serde_json::json!({ "state": "available" }))
-        .send()
-        .await
-        .expect("set available");
-    assert!(available.status().is_success(), "{available:?}");
+    let desk = Desk::sign_in(&base, &id, "pw").await.expect("sign in");
+    desk.available().await.expect("set available");
 
     while !stop.is_cancelled() {
-        let events = client
-            .get(format!("{base}/api/agent/events"))
-            .header("cookie", &cookie)
-            .send()
-            .await;
-        let Ok(mut events) = events else {
+        let Ok(Ok(mut views)) = desk.views("/api/agent/events").await else {
             // The connector is restarting.
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let mut buffer = String::new();
         loop {
-            let chunk = tokio::select! {
-                chunk = events.chunk() => chunk,
+            let view = tokio::select! {
+                view = views.next() => view,
                 () = stop.cancelled() => return,
             };
-            let Ok(Some(chunk)) = chunk else { break };
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find("\n\n") {
-                let block: String = buffer.drain(..end + 2).collect();
-                let Some(view) = block
-                    .lines()
-                    .find_map(|line| line.strip_prefix("data:"))
-                    .and_then(|data| serde_json::from_str::<serde_json::Value>(data.trim()).ok())
-                else {
-                    continue;
-                };
-                if let Some(offer) = view["offer"]["handoff_id"].as_str() {
-                    desktops.offered(offer, &id);
-                    let _ = client
-                        .post(format!("{base}/api/handoffs/{offer}/accept"))
-                        .header("cookie", &cookie)
-                        .header("x-csrf-token", &csrf)
-                        .send()
-                        .await;
-                }
-                if let Some(active) = view["active"]["handoff_id"].as_str() {
-                    tokio::time::sleep(HOLD).await;
-                    let wrapped = client
-                        .post(format!("{base}/api/handoffs/{active}/wrap-up"))
-                        .header("cookie", &cookie)
-                        .header("x-csrf-token", &csrf)
-                        .json(&serde_json::json!({ "disposition": "resolved" }))
-                        .send()
-                        .await;
-                    if wrapped.is_ok_and(|r| r.status().is_success()) {
-                        desktops.wrapped(active, &id);
-                    }
+            let Ok(Some(view)) = view else { break };
+            if let Some(offer) = view["offer"]["handoff_id"].as_str() {
+                desktops.offered(offer, &id);
+                let accept = format!("/api/handoffs/{offer}/accept");
+                let _ = desk.change(Method::POST, &accept, Value::Null).await;
+            }
+            if let Some(active) = view["active"]["handoff_id"].as_str() {
+                tokio::time::sleep(HOLD).await;
+                let wrap_up = format!("/api/handoffs/{active}/wrap-up");
+                let wrapped = desk
+                    .change(Method::POST, &wrap_up, json!({ "disposition": "resolved" }))
+                    .await;
+                if wrapped.is_ok_and(|status| status.is_success()) {
+                    desktops.wrapped(active, &id);
                 }
             }
         }

@@ -12,13 +12,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use baton_connector_queue::accounts::{Account, Role, add_account};
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::{
     AuditAction, AuditRecord, CreateHandoffRequest, ListAuditRecordsRequest,
 };
 use baton_proto::types::v1 as pb;
+use baton_tests::desk::Desk;
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
 use baton_tests::{start_control, start_with_config};
 use serde_json::{Value, json};
@@ -228,108 +229,6 @@ caller_number = "withheld"
         private["fields"]["conversation.call.caller_number"],
         "withheld"
     );
-}
-
-/// A desktop client outside the browser: its session cookie and CSRF
-/// token, as the page holds them.
-struct Desk {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl Desk {
-    async fn sign_in(base: &str, name: &str, password: &str) -> anyhow::Result<Desk> {
-        let http = reqwest::Client::builder().no_proxy().build()?;
-        let response = http
-            .post(format!("{base}/api/sessions"))
-            .json(&json!({ "name": name, "password": password }))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            bail!("sign-in of {name}: {}", response.status());
-        }
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .context("a session cookie")?
-            .to_owned();
-        let body: Value = response.json().await?;
-        let csrf = body["csrf_token"]
-            .as_str()
-            .context("a CSRF token")?
-            .to_owned();
-        Ok(Desk {
-            http,
-            base: base.to_owned(),
-            cookie,
-            csrf,
-        })
-    }
-
-    async fn available(&self) -> anyhow::Result<()> {
-        let status = self
-            .http
-            .put(format!("{}/api/agent/state", self.base))
-            .header("cookie", &self.cookie)
-            .header("x-csrf-token", &self.csrf)
-            .json(&json!({ "state": "available" }))
-            .send()
-            .await?
-            .status();
-        if !status.is_success() {
-            bail!("available: {status}");
-        }
-        Ok(())
-    }
-
-    /// Reads views of the event stream at `path` until one satisfies
-    /// `wanted` (bounded by WAIT); that view.
-    async fn view_until(
-        &self,
-        path: &str,
-        wanted: impl Fn(&Value) -> bool,
-    ) -> anyhow::Result<Value> {
-        let mut response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            bail!("{path}: {}", response.status());
-        }
-        let mut buffer = String::new();
-        let mut last = Value::Null;
-        let found = tokio::time::timeout(WAIT, async {
-            loop {
-                let chunk = response.chunk().await?.context("the stream ended")?;
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buffer.find("\n\n") {
-                    let event: String = buffer.drain(..end + 2).collect();
-                    let Some(view) = event
-                        .lines()
-                        .find_map(|line| line.strip_prefix("data:"))
-                        .and_then(|data| serde_json::from_str::<Value>(data.trim()).ok())
-                    else {
-                        continue;
-                    };
-                    if wanted(&view) {
-                        return anyhow::Ok(view);
-                    }
-                    last = view;
-                }
-            }
-        })
-        .await;
-        match found {
-            Ok(view) => view,
-            Err(_) => bail!("no view of {path} matched in time; the last: {last}"),
-        }
-    }
 }
 
 fn add_desk_accounts(file: &Path) -> anyhow::Result<()> {

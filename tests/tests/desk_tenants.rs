@@ -9,13 +9,13 @@
 //! no more.
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::types::v1 as pb;
 use baton_tests::Service;
-use browser::{Browser, WAIT};
+use baton_tests::desk::{Desk, anonymous_first_view};
+use browser::Browser;
 use tempfile::TempDir;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -177,132 +177,6 @@ impl Stack {
     }
 }
 
-/// A desktop client outside the browser: its session cookie and CSRF
-/// token, as the page holds them.
-struct Desk {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl Desk {
-    async fn sign_in(base: &str, name: &str, password: &str) -> anyhow::Result<Desk> {
-        let http = reqwest::Client::builder().no_proxy().build()?;
-        let response = http
-            .post(format!("{base}/api/sessions"))
-            .json(&serde_json::json!({ "name": name, "password": password }))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            bail!("sign-in of {name}: {}", response.status());
-        }
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .context("a session cookie")?
-            .to_owned();
-        let body: serde_json::Value = response.json().await?;
-        assert!(
-            !body.to_string().contains(&cookie),
-            "the session id is never in the body"
-        );
-        let csrf = body["csrf_token"]
-            .as_str()
-            .context("a CSRF token")?
-            .to_owned();
-        Ok(Desk {
-            http,
-            base: base.to_owned(),
-            cookie,
-            csrf,
-        })
-    }
-
-    /// A change as the page sends it; `csrf` false leaves the token out.
-    async fn change(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: serde_json::Value,
-        csrf: bool,
-    ) -> anyhow::Result<reqwest::StatusCode> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .json(&body);
-        if csrf {
-            request = request.header("x-csrf-token", &self.csrf);
-        }
-        Ok(request.send().await?.status())
-    }
-
-    /// The first view of an event stream (`/api/agent/events` or
-    /// `/api/supervisor/events`), or the status that refused it.
-    async fn first_view(
-        &self,
-        path: &str,
-    ) -> anyhow::Result<Result<serde_json::Value, reqwest::StatusCode>> {
-        first_view(&self.http, &self.base, path, Some(&self.cookie)).await
-    }
-}
-
-async fn first_view(
-    http: &reqwest::Client,
-    base: &str,
-    path: &str,
-    cookie: Option<&str>,
-) -> anyhow::Result<Result<serde_json::Value, reqwest::StatusCode>> {
-    let mut request = http.get(format!("{base}{path}"));
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
-    }
-    let mut response = request.send().await?;
-    if !response.status().is_success() {
-        return Ok(Err(response.status()));
-    }
-    let mut buffer = String::new();
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let chunk = response.chunk().await?.context("the stream ended")?;
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            if let Some(view) = buffer
-                .lines()
-                .find_map(|line| line.strip_prefix("data:"))
-                .and_then(|data| serde_json::from_str(data.trim()).ok())
-            {
-                return Ok(Ok(view));
-            }
-        }
-    })
-    .await
-    .context("no view in time")?
-}
-
-/// Reads the views of the agent stream until `wanted` holds (bounded).
-async fn wait_agent_view(
-    desk: &Desk,
-    wanted: impl Fn(&serde_json::Value) -> bool,
-) -> anyhow::Result<serde_json::Value> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let view = desk
-            .first_view("/api/agent/events")
-            .await?
-            .map_err(|status| anyhow::anyhow!("agent stream refused: {status}"))?;
-        if wanted(&view) {
-            return Ok(view);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("the agent view never matched; last {view}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_signs_in_with_a_password_and_sees_only_their_tenants_handoffs()
 -> anyhow::Result<()> {
@@ -329,7 +203,7 @@ async fn flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     let gil = Desk::sign_in(&base, "gil", "gil-pw").await?;
     let away = serde_json::json!({ "state": "away" });
     let status = gil
-        .change(reqwest::Method::PUT, "/api/agent/state", away, true)
+        .change(reqwest::Method::PUT, "/api/agent/state", away)
         .await?;
     assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
     let globex_handoff = stack
@@ -371,7 +245,7 @@ async fn flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     // The same through the API: ann's view and acme's supervisor stream
     // know acme's handoff only; globex's agent, back, gets globex's.
     let ann = Desk::sign_in(&base, "ann", "ann-pw").await?;
-    let view = wait_agent_view(&ann, |v| !v["offer"].is_null()).await?;
+    let view = ann.agent_view_until(|v| !v["offer"].is_null()).await?;
     assert_eq!(view["offer"]["handoff_id"], acme_handoff.as_str());
     let sue = Desk::sign_in(&base, "sue", "sue-pw").await?;
     let supervised = sue
@@ -386,10 +260,10 @@ async fn flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     );
     let available = serde_json::json!({ "state": "available" });
     let status = gil
-        .change(reqwest::Method::PUT, "/api/agent/state", available, true)
+        .change(reqwest::Method::PUT, "/api/agent/state", available)
         .await?;
     assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
-    let view = wait_agent_view(&gil, |v| !v["offer"].is_null()).await?;
+    let view = gil.agent_view_until(|v| !v["offer"].is_null()).await?;
     assert_eq!(view["offer"]["handoff_id"], globex_handoff.as_str());
     assert_eq!(view["offer"]["summary"], GLOBEX_SUMMARY);
 
@@ -398,25 +272,15 @@ async fn flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     // supervisor's session.
     let accept_globex = format!("/api/handoffs/{globex_handoff}/accept");
     let status = ann
-        .change(
-            reqwest::Method::POST,
-            &accept_globex,
-            serde_json::json!({}),
-            true,
-        )
+        .change(reqwest::Method::POST, &accept_globex, serde_json::json!({}))
         .await?;
     assert!(status.is_client_error(), "{status}");
     let accept_acme = format!("/api/handoffs/{acme_handoff}/accept");
     let status = ann
-        .change(
-            reqwest::Method::POST,
-            &accept_acme,
-            serde_json::json!({}),
-            false,
-        )
+        .change_without_csrf(reqwest::Method::POST, &accept_acme, serde_json::json!({}))
         .await?;
     assert_eq!(status, reqwest::StatusCode::FORBIDDEN, "no CSRF token");
-    let anonymous = first_view(&ann.http, &base, "/api/supervisor/events", None).await?;
+    let anonymous = anonymous_first_view(&base, "/api/supervisor/events").await?;
     assert_eq!(anonymous.err(), Some(reqwest::StatusCode::UNAUTHORIZED));
     let as_agent = ann.first_view("/api/supervisor/events").await?;
     assert_eq!(as_agent.err(), Some(reqwest::StatusCode::FORBIDDEN));
@@ -432,7 +296,6 @@ async fn flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
             reqwest::Method::DELETE,
             "/api/sessions",
             serde_json::json!({}),
-            true,
         )
         .await?;
     assert_eq!(status, reqwest::StatusCode::NO_CONTENT);

@@ -12,11 +12,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::{HandoffEvent, HandoffEventKind, HandoffState};
 use baton_proto::types::v1 as pb;
 use baton_tests::Service;
+use baton_tests::desk::Desk;
 use tonic::transport::Channel;
 
 /// A failure guard for each wait, never a measured time.
@@ -75,108 +76,11 @@ async fn runtime(control: &Service) -> anyhow::Result<HandoffServiceClient<Chann
     Ok(HandoffServiceClient::connect(control.endpoint("grpc")).await?)
 }
 
-/// A desktop client outside the browser, holding what the page holds.
-struct Desk {
-    http: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl Desk {
-    async fn sign_in(queue: &Service, name: &str) -> anyhow::Result<Desk> {
-        let http = reqwest::Client::builder().no_proxy().build()?;
-        let base = format!("http://{}", queue.addr("http"));
-        let response = http
-            .post(format!("{base}/api/sessions"))
-            .json(&serde_json::json!({ "name": name, "password": format!("{name}-pw") }))
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            bail!("sign-in of {name}: {}", response.status());
-        }
-        let cookie = response
-            .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .context("a session cookie")?
-            .to_owned();
-        let body: serde_json::Value = response.json().await?;
-        let csrf = body["csrf_token"]
-            .as_str()
-            .context("a CSRF token")?
-            .to_owned();
-        let desk = Desk {
-            http,
-            base,
-            cookie,
-            csrf,
-        };
-        Ok(desk)
-    }
-
-    /// A change as the page sends it; `csrf` false leaves the token out.
-    async fn change(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: serde_json::Value,
-        csrf: bool,
-    ) -> anyhow::Result<reqwest::StatusCode> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .json(&body);
-        if csrf {
-            request = request.header("x-csrf-token", &self.csrf);
-        }
-        Ok(request.send().await?.status())
-    }
-
-    /// Reads the agent's event stream until a view satisfies `wanted`.
-    async fn wait_view(
-        &self,
-        wanted: impl Fn(&serde_json::Value) -> bool,
-    ) -> anyhow::Result<serde_json::Value> {
-        let mut response = self
-            .http
-            .get(format!("{}/api/agent/events", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await?;
-        if !response.status().is_success() {
-            bail!("agent stream refused: {}", response.status());
-        }
-        let mut buffer = String::new();
-        let mut last = serde_json::Value::Null;
-        let found = tokio::time::timeout(WAIT, async {
-            loop {
-                let chunk = response.chunk().await?.context("the stream ended")?;
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buffer.find("\n\n") {
-                    let block: String = buffer.drain(..end + 2).collect();
-                    let Some(view) = block
-                        .lines()
-                        .find_map(|line| line.strip_prefix("data:"))
-                        .and_then(|data| serde_json::from_str(data.trim()).ok())
-                    else {
-                        continue;
-                    };
-                    if wanted(&view) {
-                        return anyhow::Ok(view);
-                    }
-                    last = view;
-                }
-            }
-        })
-        .await;
-        match found {
-            Ok(view) => view,
-            Err(_) => bail!("the agent view never matched; last {last}"),
-        }
-    }
+/// Signs agent `name` in at the queue's desktop, with the password
+/// [`add_agents`] gave them.
+async fn sign_in(queue: &Service, name: &str) -> anyhow::Result<Desk> {
+    let base = format!("http://{}", queue.addr("http"));
+    Desk::sign_in(&base, name, &format!("{name}-pw")).await
 }
 
 fn hand_back_body() -> serde_json::Value {
@@ -217,53 +121,44 @@ async fn flow(dir: &Path, queue: &Service, control: &mut Service) -> anyhow::Res
     });
     // The queue takes a handoff only while an agent with its skill is
     // signed in.
-    let ann = Desk::sign_in(queue, "ann").await?;
-    let bob = Desk::sign_in(queue, "bob").await?;
+    let ann = sign_in(queue, "ann").await?;
+    let bob = sign_in(queue, "bob").await?;
     let id = baton_tests::create_handoff(&mut client, request).await;
     let mut watch = baton_tests::open_watch(&mut client, &id, 0).await;
 
     // Only ann is available, so she is offered the handoff; bob is signed
     // in as an agent of the same tenant and never has the contact.
-    let status = ann
-        .change(
-            reqwest::Method::PUT,
-            "/api/agent/state",
-            serde_json::json!({ "state": "available" }),
-            true,
-        )
-        .await?;
-    assert!(status.is_success(), "available: {status}");
-    ann.wait_view(|v| v["offer"]["handoff_id"] == id.as_str())
+    ann.available().await?;
+    ann.agent_view_until(|v| v["offer"]["handoff_id"] == id.as_str())
         .await?;
     let status = ann
         .change(
             reqwest::Method::POST,
             &format!("/api/handoffs/{id}/accept"),
             serde_json::Value::Null,
-            true,
         )
         .await?;
     assert!(status.is_success(), "accept: {status}");
-    ann.wait_view(|v| v["active"]["handoff_id"] == id.as_str())
+    ann.agent_view_until(|v| v["active"]["handoff_id"] == id.as_str())
         .await?;
 
     // The same front door as every change: no CSRF token, no hand-back;
     // an agent who does not have the contact cannot hand it back.
     let path = format!("/api/handoffs/{id}/hand-back");
     let status = ann
-        .change(reqwest::Method::POST, &path, hand_back_body(), false)
+        .change_without_csrf(reqwest::Method::POST, &path, hand_back_body())
         .await?;
     assert_eq!(status, reqwest::StatusCode::FORBIDDEN, "without CSRF");
     let status = bob
-        .change(reqwest::Method::POST, &path, hand_back_body(), true)
+        .change(reqwest::Method::POST, &path, hand_back_body())
         .await?;
     assert_eq!(status, reqwest::StatusCode::CONFLICT, "not bob's contact");
     let status = ann
-        .change(reqwest::Method::POST, &path, hand_back_body(), true)
+        .change(reqwest::Method::POST, &path, hand_back_body())
         .await?;
     assert_eq!(status, reqwest::StatusCode::NO_CONTENT, "hand back");
     let status = ann
-        .change(reqwest::Method::POST, &path, hand_back_body(), true)
+        .change(reqwest::Method::POST, &path, hand_back_body())
         .await?;
     assert!(
         !status.is_success(),

@@ -1,0 +1,250 @@
+//! The queue connector's agent desktop driven outside the browser, as its
+//! page drives it: a session cookie from signing in, the CSRF token sent
+//! with every change, and the views of the server-sent event streams
+//! (`/api/agent/events`, `/api/supervisor/events`).
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// A failure guard for each wait, never a measured time.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// One signed-in desktop: what the page holds after signing in.
+pub struct Desk {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl Desk {
+    /// Signs `name` in at the desktop served at `base` (`http://host:port`).
+    pub async fn sign_in(base: &str, name: &str, password: &str) -> anyhow::Result<Desk> {
+        let http = reqwest::Client::builder().no_proxy().build()?;
+        let response = http
+            .post(format!("{base}/api/sessions"))
+            .json(&json!({ "name": name, "password": password }))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("sign-in of {name}: {}", response.status());
+        }
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .context("a session cookie")?
+            .to_owned();
+        let body: Value = response.json().await?;
+        assert!(
+            !body.to_string().contains(&cookie),
+            "the session id is never in the body"
+        );
+        let csrf = body["csrf_token"]
+            .as_str()
+            .context("a CSRF token")?
+            .to_owned();
+        Ok(Desk {
+            http,
+            base: base.to_owned(),
+            cookie,
+            csrf,
+        })
+    }
+
+    /// A change as the page sends it, with its CSRF token.
+    pub async fn change(
+        &self,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<StatusCode> {
+        self.send_change(method, path, body, true).await
+    }
+
+    /// A change with the session cookie but without the CSRF token, as a
+    /// forged cross-site request would send it.
+    pub async fn change_without_csrf(
+        &self,
+        method: Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<StatusCode> {
+        self.send_change(method, path, body, false).await
+    }
+
+    async fn send_change(
+        &self,
+        method: Method,
+        path: &str,
+        body: Value,
+        csrf: bool,
+    ) -> anyhow::Result<StatusCode> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .json(&body);
+        if csrf {
+            request = request.header("x-csrf-token", &self.csrf);
+        }
+        Ok(request.send().await?.status())
+    }
+
+    /// Sets the agent's state to `available`; fails unless it is accepted.
+    pub async fn available(&self) -> anyhow::Result<()> {
+        let status = self
+            .change(
+                Method::PUT,
+                "/api/agent/state",
+                json!({ "state": "available" }),
+            )
+            .await?;
+        if !status.is_success() {
+            bail!("available: {status}");
+        }
+        Ok(())
+    }
+
+    /// `GET path`: its status and, when it succeeded, its JSON body.
+    pub async fn read(&self, path: &str) -> anyhow::Result<(StatusCode, Value)> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await?;
+        let status = response.status();
+        let body = if status.is_success() {
+            response.json().await?
+        } else {
+            Value::Null
+        };
+        Ok((status, body))
+    }
+
+    /// Opens the event stream at `path` with this session, or the status
+    /// that refused it.
+    pub async fn views(&self, path: &str) -> anyhow::Result<Result<Views, StatusCode>> {
+        Views::open(
+            &self.http,
+            &format!("{}{path}", self.base),
+            Some(&self.cookie),
+        )
+        .await
+    }
+
+    /// The first view of the event stream at `path`, or the status that
+    /// refused it.
+    pub async fn first_view(&self, path: &str) -> anyhow::Result<Result<Value, StatusCode>> {
+        match self.views(path).await? {
+            Ok(mut views) => Ok(Ok(views.until(|_| true).await?)),
+            Err(status) => Ok(Err(status)),
+        }
+    }
+
+    /// Reads views of the event stream at `path` until one satisfies
+    /// `wanted` (bounded by [`WAIT`]); that view.
+    pub async fn view_until(
+        &self,
+        path: &str,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let mut views = self
+            .views(path)
+            .await?
+            .map_err(|status| anyhow::anyhow!("{path} refused: {status}"))?;
+        views.until(wanted).await
+    }
+
+    /// [`view_until`](Self::view_until) on the agent's own stream.
+    pub async fn agent_view_until(&self, wanted: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+        self.view_until("/api/agent/events", wanted).await
+    }
+}
+
+/// The first view of the event stream at `base` + `path` without any
+/// session, or the status that refused it.
+pub async fn anonymous_first_view(
+    base: &str,
+    path: &str,
+) -> anyhow::Result<Result<Value, StatusCode>> {
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    match Views::open(&http, &format!("{base}{path}"), None).await? {
+        Ok(mut views) => Ok(Ok(views.until(|_| true).await?)),
+        Err(status) => Ok(Err(status)),
+    }
+}
+
+/// The views (`data:` JSON of each server-sent event) of one open event
+/// stream, in order.
+pub struct Views {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Views {
+    async fn open(
+        http: &reqwest::Client,
+        url: &str,
+        cookie: Option<&str>,
+    ) -> anyhow::Result<Result<Views, StatusCode>> {
+        let mut request = http.get(url);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await?;
+        if !response.status().is_success() {
+            return Ok(Err(response.status()));
+        }
+        Ok(Ok(Views {
+            response,
+            buffer: String::new(),
+        }))
+    }
+
+    /// The next view; `None` when the stream ended. Unbounded: a caller
+    /// bounds it with [`until`](Self::until) or its own timeout.
+    pub async fn next(&mut self) -> anyhow::Result<Option<Value>> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                if let Some(view) = event
+                    .lines()
+                    .find_map(|line| line.strip_prefix("data:"))
+                    .and_then(|data| serde_json::from_str::<Value>(data.trim()).ok())
+                {
+                    return Ok(Some(view));
+                }
+            }
+            let Some(chunk) = self.response.chunk().await? else {
+                return Ok(None);
+            };
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Reads views until one satisfies `wanted` (bounded by [`WAIT`]);
+    /// that view.
+    pub async fn until(&mut self, wanted: impl Fn(&Value) -> bool) -> anyhow::Result<Value> {
+        let mut last = Value::Null;
+        let found = tokio::time::timeout(WAIT, async {
+            loop {
+                let view = self.next().await?.context("the stream ended")?;
+                if wanted(&view) {
+                    return anyhow::Ok(view);
+                }
+                last = view;
+            }
+        })
+        .await;
+        match found {
+            Ok(view) => view,
+            Err(_) => bail!("no view matched in time; the last: {last}"),
+        }
+    }
+}
