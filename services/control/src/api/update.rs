@@ -61,6 +61,8 @@ impl HandoffApi {
             ContextUpdateOutcome::Applied { handoff, event } => {
                 tracing::info!(handoff_id = %handoff.id, context_version = handoff.context_version, "context updated");
                 self.hub.publish(&event);
+                // In the background: this answer never waits on a connector.
+                self.dispatcher.forward_context(handoff.clone());
                 let version = handoff.context_version;
                 (handoff, true, version)
             }

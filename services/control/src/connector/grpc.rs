@@ -16,7 +16,7 @@ use tonic_health::pb::health_client::HealthClient;
 
 use super::{
     CancelOutcome, ConnectorInfo, ConnectorPort, Reach, StartRefused, StreamError, TransferEvent,
-    TransferEventKind, TransferEvents, TransferRequest,
+    TransferEventKind, TransferEvents, TransferRequest, TransferUpdate, UpdateOutcome,
 };
 use crate::convert::envelope::build_envelope;
 use crate::convert::types;
@@ -93,6 +93,7 @@ impl ConnectorPort for GrpcConnector {
                 .iter()
                 .filter_map(types::capability_from)
                 .collect(),
+            context_updates: info.context_updates,
             version: info.version,
         })
     }
@@ -172,6 +173,39 @@ impl ConnectorPort for GrpcConnector {
             wire::CancelOutcome::Unspecified => CancelOutcome::Unstated {
                 cancelled: response.cancelled,
             },
+        })
+    }
+
+    async fn update_transfer(&self, update: TransferUpdate) -> Result<UpdateOutcome, String> {
+        let context = &update.context;
+        // Fitted exactly as StartTransfer's envelope.
+        let envelope = build_envelope(
+            &context.reference,
+            &context.conversation,
+            &context.context,
+            &context.withheld,
+            &context.capabilities,
+        );
+        let mut request = self.request(wire::UpdateTransferRequest {
+            handoff_id: update.handoff_id,
+            attempt: update.attempt,
+            tenant: update.tenant,
+            envelope: Some(envelope),
+            context_version: update.context_version,
+        });
+        baton_service_kit::telemetry::inject_traceparent(request.metadata_mut());
+        let response =
+            tokio::time::timeout(self.call_timeout, self.client().update_transfer(request))
+                .await
+                .map_err(|_| "no answer".to_owned())?
+                .map_err(|status| format!("{:?}: {}", status.code(), status.message()))?
+                .into_inner();
+        Ok(match response.outcome() {
+            wire::UpdateOutcome::Applied => UpdateOutcome::Applied,
+            wire::UpdateOutcome::Stale => UpdateOutcome::Stale,
+            wire::UpdateOutcome::AlreadyEnded => UpdateOutcome::AlreadyEnded,
+            wire::UpdateOutcome::Unknown => UpdateOutcome::Unknown,
+            wire::UpdateOutcome::Unspecified => UpdateOutcome::Unstated,
         })
     }
 

@@ -19,6 +19,7 @@ pub mod chat;
 mod disclosure;
 pub mod grpc;
 pub mod registry;
+mod update;
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,7 @@ use crate::domain::{
 };
 
 pub use registry::ConnectorRegistry;
+pub use update::{TransferUpdate, UpdateOutcome};
 
 /// A connector as the dispatcher uses it: start or re-attach a transfer,
 /// cancel one, ask what the connector serves and whether it serves now.
@@ -67,6 +69,14 @@ pub trait ConnectorPort: Send + Sync + std::fmt::Debug {
         attempt: u32,
     ) -> Result<CancelOutcome, String>;
 
+    /// Gives a running transfer its newer context (`UpdateTransfer`);
+    /// resolves within the connector's call timeout. Ports of connectors
+    /// that do not take context updates keep this default.
+    async fn update_transfer(&self, update: TransferUpdate) -> Result<UpdateOutcome, String> {
+        let _ = update;
+        Err("this connector does not take context updates".into())
+    }
+
     /// Opens the chat relay of a transfer (`ConverseTransfer`): sends what
     /// `outbound` yields, returns what the connector sends back. Ports of
     /// connectors that do not relay chat keep this default.
@@ -90,6 +100,8 @@ pub struct ConnectorInfo {
     pub transfer_modes: Vec<TransferMode>,
     /// How much context each of its mechanisms carries.
     pub context_capabilities: Vec<ContextCapability>,
+    /// Whether it takes context updates for a running transfer.
+    pub context_updates: bool,
 }
 
 impl ConnectorInfo {
@@ -334,6 +346,12 @@ impl Connector {
         attempt: u32,
     ) -> Result<CancelOutcome, String> {
         self.port.cancel_transfer(tenant, handoff_id, attempt).await
+    }
+
+    /// Gives a running transfer its newer context (see
+    /// [`ConnectorPort::update_transfer`]).
+    pub async fn update_transfer(&self, update: TransferUpdate) -> Result<UpdateOutcome, String> {
+        self.port.update_transfer(update).await
     }
 
     /// Opens the chat relay of a transfer (see [`ConnectorPort::converse`]).

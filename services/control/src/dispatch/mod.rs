@@ -17,13 +17,19 @@
 //!   check every transfer stream must pass.
 //! - `fence`: cancelling an attempt and waiting until its connector
 //!   confirms, before anything else rings.
+//! - `disclose`: the context a connector is given, at a start and with
+//!   each update, audited before it is sent.
+//! - `forward`: an applied context update, to the current attempt's
+//!   connector when it takes updates.
 //! - `record`: turning transfer events into handoff events and recording
 //!   them (store, metrics, watchers).
 //!
 //! [`ConnectorPort`]: crate::connector::ConnectorPort
 
 mod attempt;
+mod disclose;
 mod fence;
+mod forward;
 mod lease;
 mod plan;
 mod record;

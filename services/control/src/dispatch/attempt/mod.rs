@@ -15,11 +15,10 @@ use super::fence::{MAX_REATTACH_PAUSE, fence};
 use super::plan::TransferOutcome;
 use super::{Dispatcher, instant_of};
 use crate::circuit::{Admission, DispatchSettings, Permit, jittered_backoff};
-use crate::connector::{Connector, ConnectorInfo, Reach, TransferContext, TransferRequest};
-use crate::disclosure;
+use crate::connector::{Connector, ConnectorInfo, Reach, TransferRequest};
 use crate::domain::{Attempt, Failure, FailureReason, Handoff};
 use crate::metrics::metrics;
-use crate::store::{AuditAction, AuditEntry, StoreError};
+use crate::store::StoreError;
 
 use call::Followed;
 
@@ -248,48 +247,21 @@ impl AttemptRun<'_> {
         None
     }
 
-    /// The transfer to start, its context in the forms the data policy
-    /// gives this connector, with the disclosure audited before anything
-    /// is sent: no audit record, no context.
+    /// The transfer to start, its context as the data policy gives this
+    /// connector (see `disclose`).
     async fn request(&self, info: &ConnectorInfo) -> Result<TransferRequest, StoreError> {
         let handoff = self.handoff;
-        let (connector, target) = (&self.connector.name, &self.attempt.planned.target);
-        // The route named, else the one picked for the handoff: its rules
-        // apply whether or not the runtime named it.
-        let policy = &self.dispatcher.data_policy;
-        let route = policy.route_of(handoff);
-        let rules = policy.rules(&handoff.tenant, route.as_deref(), connector);
-        let disclosed = disclosure::disclose(&handoff.context, &handoff.conversation, &rules);
-        let capabilities = info.context_capabilities.clone();
-        let record = disclosure::Record::of(&disclosed, route, &capabilities);
-        let detail = record.audit_detail(self.attempt.number, target, &capabilities);
-        self.dispatcher
-            .store
-            .record_audit(AuditEntry {
-                tenant: handoff.tenant.clone(),
-                handoff_id: handoff.id.clone(),
-                action: AuditAction::Disclosed,
-                actor: "dispatch".into(),
-                credential: String::new(),
-                time_ms: super::now_ms(),
-                detail,
-                connector: connector.clone(),
-            })
+        let context = self
+            .dispatcher
+            .disclosed_context(handoff, self.attempt, info)
             .await?;
         Ok(TransferRequest {
             tenant: handoff.tenant.clone(),
             handoff_id: handoff.id.clone(),
             attempt: self.attempt.number,
-            target: target.clone(),
+            target: self.attempt.planned.target.clone(),
             mode: handoff.mode,
-            context: TransferContext {
-                reference: self.dispatcher.reference(handoff),
-                conversation: disclosed.conversation,
-                context: disclosed.context,
-                withheld: disclosed.withheld,
-                capabilities,
-                disclosure: record,
-            },
+            context,
             deadline_ms: handoff.deadline_ms,
         })
     }

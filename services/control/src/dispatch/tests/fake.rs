@@ -96,6 +96,7 @@ impl ScriptedConnector {
                     TransferMode::Attended,
                 ],
                 context_capabilities: vec![],
+                context_updates: false,
             },
             script: Mutex::new(script.into_iter().collect()),
             down: AtomicBool::new(false),
