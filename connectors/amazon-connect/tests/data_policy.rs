@@ -14,40 +14,22 @@
 
 mod common;
 
+use baton_connector_sdk::testing::personal::{
+    NEVER_SENT as PERSONAL, REDACTED_SUMMARY, REDACTED_TURN, SUMMARY, TURN,
+};
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::{
     AuditAction, CreateHandoffRequest, HandoffState, ListAuditRecordsRequest,
 };
 use baton_proto::types::v1 as pb;
-use baton_tests::{Service, start_control};
-use common::{ContractServer, config_toml, contact_id};
+use baton_tests::start_control;
+use common::{ContractServer, contact_id, sample_on_contact, start_connector_binary};
 use serde_json::Value;
-
-const SUMMARY: &str = "Charged twice on card 4111 1111 1111 1111; reply to jane.doe@example.com";
-const TURN: &str = "Call me on +44 20 7946 0018, I was born on 1984-03-15";
-const PERSONAL: [&str; 7] = [
-    "4111 1111 1111 1111",
-    "4111111111111111",
-    "jane.doe@example.com",
-    "+44 20 7946 0018",
-    "1984-03-15",
-    "ACC-99887766",
-    "+14155550123",
-];
 
 /// The sample escalation from a live TASK contact, with personal data in
 /// its free text, to `target`.
 fn request(request_id: &str, contact: &str, target: pb::target::Kind) -> CreateHandoffRequest {
-    let mut request = baton_tests::sample_request(request_id, target);
-    request.conversation = Some(pb::Conversation {
-        channel: pb::Channel::Chat as i32,
-        language: "en-US".into(),
-        call: Some(pb::CallReference {
-            platform_contact_id: contact.into(),
-            caller_number: "+14155550123".into(),
-            ..Default::default()
-        }),
-    });
+    let mut request = sample_on_contact(request_id, contact, target);
     let context = request.context.as_mut().expect("the sample has a context");
     context.summary = SUMMARY.into();
     context.transcript[0].text = TURN.into();
@@ -58,15 +40,7 @@ fn request(request_id: &str, contact: &str, target: pb::target::Kind) -> CreateH
 async fn the_contact_gets_the_attributes_the_policy_says() {
     let server = ContractServer::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let connector_config = dir.path().join("amazon-connect.toml");
-    std::fs::write(&connector_config, config_toml(&server, 2.0, 5)).expect("writes");
-    let connector = Service::start(
-        "baton-connector-amazon-connect",
-        &["--config", connector_config.to_str().expect("path")],
-        dir.path(),
-    )
-    .await
-    .expect("the connector starts (build it first)");
+    let connector = start_connector_binary(&server, dir.path()).await;
     let sections = format!(
         r#"
 [connectors.amazon-connect]
@@ -125,13 +99,10 @@ transcript = "reference"
     // Built-in policy: masked byte for byte, nothing personal on the contact.
     let attributes = server.contact(&redacted_contact).await["Attributes"].clone();
     assert_eq!(attributes["baton_handoff_id"], redacted_id.as_str());
-    assert_eq!(
-        attributes["baton_summary"],
-        "Charged twice on card [card]; reply to [email]"
-    );
+    assert_eq!(attributes["baton_summary"], REDACTED_SUMMARY);
     assert_eq!(
         attributes["baton_transcript"],
-        "customer: Call me on [phone], I was born on [date_of_birth]\nai: I'm connecting you with a specialist."
+        format!("customer: {REDACTED_TURN}\nai: I'm connecting you with a specialist.")
     );
     assert_eq!(attributes["baton_entity_issue_type"], "double charge");
     let text = attributes.to_string();
@@ -148,11 +119,7 @@ transcript = "reference"
     for value in ["+44 20 7946 0018", "ACC-99887766", "+14155550123"] {
         assert!(!text.contains(value), "{value} reached the contact: {text}");
     }
-    assert!(
-        server.refused().await.is_empty(),
-        "{:?}",
-        server.refused().await
-    );
+    server.assert_all_accepted().await;
 
     // Each attempt's disclosure audited with the route and the forms.
     let records = client

@@ -11,43 +11,25 @@ mod common;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::{CreateHandoffRequest, HandoffState};
 use baton_proto::types::v1 as pb;
-use baton_tests::Service;
-use common::{ContractServer, config_toml, contact_id};
+use common::{ContractServer, contact_id, sample_on_contact, start_connector_binary};
 
 /// The sample escalation, from a live chat contact, to queue `support`.
 fn request(contact: &str) -> CreateHandoffRequest {
-    let mut request = baton_tests::sample_request(
+    sample_on_contact(
         "amazon-connect-e2e-1",
+        contact,
         pb::target::Kind::Queue(pb::QueueTarget {
             name: "support".into(),
             skills: vec![],
         }),
-    );
-    request.conversation = Some(pb::Conversation {
-        channel: pb::Channel::Chat as i32,
-        language: "en-US".into(),
-        call: Some(pb::CallReference {
-            platform_contact_id: contact.into(),
-            caller_number: "+14155550123".into(),
-            ..Default::default()
-        }),
-    });
-    request
+    )
 }
 
 #[tokio::test]
 async fn a_handoff_of_a_task_contact_reaches_the_agent_with_its_context_as_attributes() {
     let server = ContractServer::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let connector_config = dir.path().join("amazon-connect.toml");
-    std::fs::write(&connector_config, config_toml(&server, 2.0, 5)).expect("writes");
-    let connector = Service::start(
-        "baton-connector-amazon-connect",
-        &["--config", connector_config.to_str().expect("path")],
-        dir.path(),
-    )
-    .await
-    .expect("the connector starts (build it first)");
+    let connector = start_connector_binary(&server, dir.path()).await;
 
     let control = baton_tests::control_with_connector(
         "amazon-connect",
@@ -62,14 +44,8 @@ async fn a_handoff_of_a_task_contact_reaches_the_agent_with_its_context_as_attri
     let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
         .await
         .expect("connects");
-    let handoff = client
-        .create_handoff(request(&contact))
-        .await
-        .expect("CreateHandoff")
-        .into_inner()
-        .handoff
-        .expect("handoff");
-    let state = baton_tests::wait_until_ended(&mut client, &handoff.id, 600).await;
+    let handoff_id = baton_tests::create_handoff(&mut client, request(&contact)).await;
+    let state = baton_tests::wait_until_ended(&mut client, &handoff_id, 600).await;
     assert_eq!(
         state,
         HandoffState::Completed,
@@ -79,7 +55,7 @@ async fn a_handoff_of_a_task_contact_reaches_the_agent_with_its_context_as_attri
     );
 
     let attributes = server.contact(&contact).await["Attributes"].clone();
-    assert_eq!(attributes["baton_handoff_id"], handoff.id.as_str());
+    assert_eq!(attributes["baton_handoff_id"], handoff_id.as_str());
     assert_eq!(
         attributes["baton_summary"],
         "Customer was charged twice for the March invoice"
@@ -100,9 +76,5 @@ async fn a_handoff_of_a_task_contact_reaches_the_agent_with_its_context_as_attri
     let screen_pop = attributes["baton_screen_pop_url"].as_str().expect("url");
     let page = reqwest::get(screen_pop).await.expect("screen pop answers");
     assert_eq!(page.status(), 200);
-    assert!(
-        server.refused().await.is_empty(),
-        "{:?}",
-        server.refused().await
-    );
+    server.assert_all_accepted().await;
 }

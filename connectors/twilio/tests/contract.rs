@@ -21,6 +21,7 @@ mod common;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use baton_connector_sdk::testing::{completed_after_rate_limit_waits, kinds};
 use baton_connector_twilio::signature;
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{StartTransferResponse, TransferEventKind};
@@ -31,8 +32,7 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn a_queue_transfer_enqueues_a_flex_task_with_the_context_and_connects_when_bridged() {
     let call = call_sid(1);
-    let twilio = twilio(&[(call.clone(), "in-progress")], &[], None);
-    let api = start_twilio(twilio.clone()).await;
+    let (twilio, api) = serve_call(&call, &[]).await;
     let (grpc, callbacks) = start_connector_with_callbacks(config(api)).await;
     *twilio.event_callback_url.lock().expect("lock") =
         Some(format!("http://{callbacks}/v1/taskrouter/events"));
@@ -115,8 +115,7 @@ async fn a_queue_transfer_enqueues_a_flex_task_with_the_context_and_connects_whe
 #[tokio::test]
 async fn a_sip_transfer_carries_context_headers_and_follows_every_progress_callback() {
     let call = call_sid(2);
-    let twilio = twilio(&[(call.clone(), "in-progress")], &[], None);
-    let api = start_twilio(twilio.clone()).await;
+    let (twilio, api) = serve_call(&call, &[]).await;
     let mut config = config(api);
     // The auth token, not an API key.
     config.credentials.api_key_sid = None;
@@ -172,8 +171,7 @@ async fn a_busy_or_unanswered_number_fails_and_the_caller_holds_for_the_next_tar
         ),
     ] {
         let call = call_sid(n);
-        let twilio = twilio(&[(call.clone(), "in-progress")], &[(number, outcome)], None);
-        let api = start_twilio(twilio.clone()).await;
+        let (twilio, api) = serve_call(&call, &[(number, outcome)]).await;
         let grpc = start_connector(config(api)).await;
 
         let target = target::Kind::PhoneNumber(number.into());
@@ -258,12 +256,7 @@ async fn twilio_refusals_fail_the_transfer_cleanly_with_twilios_error() {
 #[tokio::test]
 async fn the_contract_server_refuses_requests_twilio_would_refuse() {
     let call = call_sid(7);
-    let twilio = twilio(
-        &[(call.clone(), "in-progress")],
-        &[("+14155550100", Outcome::Silent)],
-        None,
-    );
-    let api = start_twilio(twilio.clone()).await;
+    let (twilio, api) = serve_call(&call, &[("+14155550100", Outcome::Silent)]).await;
     let url = format!("http://{api}/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{call}.json");
     let client = reqwest::Client::new();
     let send = |body: String, content_type: &'static str, auth: bool| {
@@ -332,12 +325,7 @@ async fn the_contract_server_refuses_requests_twilio_would_refuse() {
 #[tokio::test]
 async fn unsigned_and_forged_callbacks_are_refused_and_change_nothing() {
     let call = call_sid(8);
-    let twilio = twilio(
-        &[(call.clone(), "in-progress")],
-        &[("vip", Outcome::Silent)],
-        None,
-    );
-    let api = start_twilio(twilio.clone()).await;
+    let (twilio, api) = serve_call(&call, &[("vip", Outcome::Silent)]).await;
     let grpc = start_connector(config(api)).await;
     let running = tokio::spawn(transfer(grpc, request("h-forged", &call, queue("vip"))));
 
@@ -450,19 +438,7 @@ async fn a_burst_at_twice_the_rate_limit_queues_and_is_never_throttled() {
     let mut queued = 0;
     for task in tasks {
         let events = task.await.expect("transfer task");
-        assert_eq!(
-            kinds(&events).last(),
-            Some(&TransferEventKind::Completed),
-            "{events:?}"
-        );
-        for event in events
-            .iter()
-            .filter(|e| e.kind == TransferEventKind::Queued as i32)
-        {
-            queued += 1;
-            assert!(event.detail.contains("rate limit"), "{}", event.detail);
-            assert!(event.estimated_wait.is_some());
-        }
+        queued += completed_after_rate_limit_waits(&events).len();
     }
     assert_eq!(
         *twilio.throttled.lock().expect("lock"),
@@ -476,29 +452,11 @@ async fn a_burst_at_twice_the_rate_limit_queues_and_is_never_throttled() {
 #[tokio::test]
 async fn a_cancelled_dial_puts_the_caller_on_hold_for_the_next_target() {
     let call = call_sid(9);
-    let twilio = twilio(
-        &[(call.clone(), "in-progress")],
-        &[("sip:agent@pbx.example.com", Outcome::Silent)],
-        None,
-    );
-    let api = start_twilio(twilio.clone()).await;
+    let (twilio, api) = serve_call(&call, &[("sip:agent@pbx.example.com", Outcome::Silent)]).await;
     let grpc = start_connector(config(api)).await;
     let target = target::Kind::SipUri("sip:agent@pbx.example.com".into());
     let running = tokio::spawn(transfer(grpc, request("h-cancel", &call, target)));
-    let updates_at_least = |count: usize| {
-        let twilio = twilio.clone();
-        async move {
-            for _ in 0..400 {
-                let updates = twilio.updates();
-                if updates.len() >= count {
-                    return updates;
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            panic!("fewer than {count} call updates");
-        }
-    };
-    updates_at_least(1).await;
+    twilio.wait_for_updates(1).await;
 
     let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
         .await
@@ -518,7 +476,7 @@ async fn a_cancelled_dial_puts_the_caller_on_hold_for_the_next_target() {
         .expect("ends")
         .expect("transfer task");
     assert_eq!(kinds(&events).last(), Some(&TransferEventKind::Cancelled));
-    let updates = updates_at_least(2).await;
+    let updates = twilio.wait_for_updates(2).await;
     assert_eq!(updates[1].call_sid, call);
     assert_eq!(updates[1].instruction, Instruction::Other);
     assert!(updates[1].twiml.contains("<Pause"), "{}", updates[1].twiml);
@@ -535,8 +493,7 @@ async fn a_handoff_through_the_control_service_becomes_a_flex_task() {
     use baton_proto::types::v1 as pb;
 
     let call = call_sid(200);
-    let twilio = twilio(&[(call.clone(), "in-progress")], &[], None);
-    let api = start_twilio(twilio.clone()).await;
+    let (twilio, api) = serve_call(&call, &[]).await;
     let (grpc, callbacks) = start_connector_with_callbacks(config(api)).await;
     *twilio.event_callback_url.lock().expect("lock") =
         Some(format!("http://{callbacks}/v1/taskrouter/events"));
@@ -570,14 +527,8 @@ async fn a_handoff_through_the_control_service_becomes_a_flex_task() {
     if let Some(context) = request.context.as_mut() {
         context.priority = 4;
     }
-    let handoff = client
-        .create_handoff(request)
-        .await
-        .expect("CreateHandoff")
-        .into_inner()
-        .handoff
-        .expect("handoff");
-    let state = baton_tests::wait_until_ended(&mut client, &handoff.id, 400).await;
+    let handoff_id = baton_tests::create_handoff(&mut client, request).await;
+    let state = baton_tests::wait_until_ended(&mut client, &handoff_id, 400).await;
     assert_eq!(state, HandoffState::Completed, "{}", control.logs());
 
     let updates = twilio.updates();
@@ -595,7 +546,7 @@ async fn a_handoff_through_the_control_service_becomes_a_flex_task() {
         attributes["summary"],
         "Customer was charged twice for the March invoice"
     );
-    assert_eq!(attributes["baton_handoff_id"], handoff.id.as_str());
+    assert_eq!(attributes["baton_handoff_id"], handoff_id.as_str());
     assert_eq!(attributes["skills"], json!(["disputes"]));
     assert!(
         !updates[0].twiml.contains("ACC-99887766"),

@@ -16,6 +16,9 @@
 
 mod common;
 
+use baton_connector_sdk::testing::personal::{
+    NEVER_SENT as PERSONAL, REDACTED_SUMMARY, REDACTED_TURN, SUMMARY, TURN,
+};
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::{
     AuditAction, CreateHandoffRequest, HandoffState, ListAuditRecordsRequest,
@@ -24,20 +27,6 @@ use baton_proto::types::v1 as pb;
 use baton_tests::{Service, start_control, start_with_config};
 use common::*;
 use serde_json::Value;
-
-const SUMMARY: &str = "Charged twice on card 4111 1111 1111 1111; reply to jane.doe@example.com";
-const TURN: &str = "Call me on +44 20 7946 0018, I was born on 1984-03-15";
-const REDACTED_SUMMARY: &str = "Charged twice on card [card]; reply to [email]";
-const REDACTED_TURN: &str = "Call me on [phone], I was born on [date_of_birth]";
-const PERSONAL: [&str; 7] = [
-    "4111 1111 1111 1111",
-    "4111111111111111",
-    "jane.doe@example.com",
-    "+44 20 7946 0018",
-    "1984-03-15",
-    "ACC-99887766",
-    "+14155550123",
-];
 
 /// The sample escalation on Twilio call `call` to queue `queue`, with
 /// personal data in its free text and `intent`.

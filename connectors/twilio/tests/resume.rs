@@ -14,9 +14,9 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use baton_connector_sdk::testing::{next_event as next, start_transfer};
 use baton_connector_twilio::TwilioConfig;
-use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
-use baton_proto::connector::v1::{StartTransferRequest, StartTransferResponse, TransferEventKind};
+use baton_proto::connector::v1::TransferEventKind;
 use baton_proto::types::v1::{FailureReason, target};
 use baton_tests::InProcess;
 use common::*;
@@ -60,39 +60,6 @@ impl Process {
     }
 }
 
-async fn start_transfer(
-    grpc: SocketAddr,
-    request: StartTransferRequest,
-) -> tonic::Streaming<StartTransferResponse> {
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
-    client
-        .start_transfer(request)
-        .await
-        .expect("StartTransfer accepted")
-        .into_inner()
-}
-
-async fn next(stream: &mut tonic::Streaming<StartTransferResponse>) -> StartTransferResponse {
-    tokio::time::timeout(Duration::from_secs(10), stream.message())
-        .await
-        .expect("an event in time")
-        .expect("stream healthy")
-        .expect("an event")
-}
-
-async fn wait_for_updates(twilio: &Twilio, count: usize) -> Vec<Update> {
-    for _ in 0..400 {
-        let updates = twilio.updates();
-        if updates.len() >= count {
-            return updates;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("fewer than {count} call updates");
-}
-
 fn dial_callbacks(update: &Update) -> (String, String) {
     let Instruction::Dial {
         action: Some(action),
@@ -108,12 +75,7 @@ fn dial_callbacks(update: &Update) -> (String, String) {
 #[tokio::test]
 async fn a_resumed_dial_follows_the_same_call_and_takes_the_callbacks_of_the_old_key() {
     let call = call_sid(41);
-    let twilio = twilio(
-        &[(call.clone(), "in-progress")],
-        &[("+14155550100", Outcome::Silent)],
-        None,
-    );
-    let api = start_twilio(twilio.clone()).await;
+    let (twilio, api) = serve_call(&call, &[("+14155550100", Outcome::Silent)]).await;
     let config = config(api);
     let first = Process::start(config.clone());
     let request = || {
@@ -124,7 +86,7 @@ async fn a_resumed_dial_follows_the_same_call_and_takes_the_callbacks_of_the_old
         )
     };
     let mut running = start_transfer(first.grpc, request()).await;
-    let updates = wait_for_updates(&twilio, 1).await;
+    let updates = twilio.wait_for_updates(1).await;
     let (status, action) = dial_callbacks(&updates[0]);
     // Ringing before the crash: the first process reports it.
     callback(&twilio, &status, form(&[("CallStatus", "ringing")])).await;
@@ -169,12 +131,7 @@ async fn a_resumed_dial_follows_the_same_call_and_takes_the_callbacks_of_the_old
 #[tokio::test]
 async fn a_transfer_connected_before_the_crash_stays_connected_and_its_call_alone() {
     let call = call_sid(42);
-    let twilio = twilio(
-        &[(call.clone(), "in-progress")],
-        &[("+14155550101", Outcome::Silent)],
-        None,
-    );
-    let api = start_twilio(twilio.clone()).await;
+    let (twilio, api) = serve_call(&call, &[("+14155550101", Outcome::Silent)]).await;
     let config = config(api);
     let first = Process::start(config.clone());
     let request = || {
@@ -185,7 +142,7 @@ async fn a_transfer_connected_before_the_crash_stays_connected_and_its_call_alon
         )
     };
     let mut running = start_transfer(first.grpc, request()).await;
-    let updates = wait_for_updates(&twilio, 1).await;
+    let updates = twilio.wait_for_updates(1).await;
     let (status, action) = dial_callbacks(&updates[0]);
     callback(&twilio, &status, form(&[("CallStatus", "in-progress")])).await;
     assert_eq!(next(&mut running).await.kind(), TransferEventKind::Answered);
@@ -214,8 +171,7 @@ async fn a_transfer_connected_before_the_crash_stays_connected_and_its_call_alon
 #[tokio::test]
 async fn an_update_in_flight_at_the_crash_is_not_sent_again_and_fails_interrupted() {
     let call = call_sid(43);
-    let twilio = twilio(&[(call.clone(), "in-progress")], &[], None);
-    let api = start_twilio(twilio.clone()).await;
+    let (twilio, api) = serve_call(&call, &[]).await;
     let mut config = config(api);
     // Twilio never answers the update in time: the first process is
     // killed with its request in flight.

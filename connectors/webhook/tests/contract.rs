@@ -10,40 +10,24 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use baton_connector_sdk::config::StoreConfig;
-use baton_connector_webhook::WebhookConfig;
-use baton_connector_webhook::config::{Completion, EndpointConfig, RetryConfig};
-use baton_connector_webhook::signature::SigningSecret;
+use baton_connector_sdk::testing::{self, completed_after_rate_limit_waits, kinds};
+use baton_connector_webhook::config::{Completion, EndpointConfig};
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{
-    ContextEnvelope, ContextMechanism, ContextPayload, ContextReference, StartTransferRequest,
-    StartTransferResponse, TransferEventKind,
+    ContextEnvelope, ContextMechanism, ContextPayload, StartTransferRequest, StartTransferResponse,
+    TransferEventKind,
 };
-use baton_proto::types::v1::{
-    CallReference, Channel, Conversation, FailureReason, QueueTarget, Target, TransferMode, target,
+use baton_proto::types::v1::{FailureReason, Target, target};
+use common::{
+    Answer, OTHER_SECRET, SECRET, connector_config, endpoint, post_report, receiver, start_receiver,
 };
-use common::{Answer, OTHER_SECRET, SECRET, receiver, start_receiver};
 
 struct Connector {
     grpc: SocketAddr,
     http: SocketAddr,
     _dir: tempfile::TempDir,
-}
-
-fn endpoint(receiver: SocketAddr, name: &str, secret: &str) -> EndpointConfig {
-    EndpointConfig {
-        url: format!("http://{receiver}/hooks/{name}"),
-        secret: SigningSecret::parse(secret).expect("secret"),
-        // Room for every try of a retrying test back to back: a jittered
-        // backoff shorter than the rate's interval must not add a QUEUED
-        // event to the transfers these tests count.
-        rate_per_second: 100.0,
-        burst: 10,
-        timeout: Duration::from_millis(300),
-        completion: Completion::Accepted,
-    }
 }
 
 async fn start_connector(
@@ -52,32 +36,7 @@ async fn start_connector(
     max_attempts: u32,
 ) -> Connector {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = WebhookConfig {
-        delivery_log: dir.path().join("deliveries.sqlite3"),
-        store: StoreConfig::at(Some(dir.path().join("data"))),
-        endpoints: endpoints
-            .into_iter()
-            .map(|(name, config)| (name.to_owned(), config))
-            .collect(),
-        queues: queues
-            .iter()
-            .map(|(queue, names)| {
-                (
-                    (*queue).to_owned(),
-                    names.iter().map(|n| (*n).to_owned()).collect(),
-                )
-            })
-            .collect(),
-        retry: RetryConfig {
-            max_attempts,
-            initial_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(80),
-            max_retry_after: Duration::from_secs(2),
-        },
-        ..Default::default()
-    };
-    config.server.grpc_listen = "127.0.0.1:0".parse().expect("address");
-    config.server.http_listen = Some("127.0.0.1:0".parse().expect("address"));
+    let config = connector_config(dir.path(), endpoints, queues, max_attempts);
     let bound = baton_connector_webhook::bind(config)
         .await
         .expect("connector binds");
@@ -96,44 +55,23 @@ async fn start_billing_connector(crm: EndpointConfig, max_attempts: u32) -> Conn
 }
 
 fn request(handoff_id: &str, queue: &str) -> StartTransferRequest {
+    let envelope = ContextEnvelope {
+        reference: Some(testing::context_reference(
+            "http://127.0.0.1:8080",
+            handoff_id,
+            "signed.token",
+        )),
+        conversation: Some(testing::sip_call("a84b4c76e66710@gw.example.com")),
+        payloads: vec![ContextPayload {
+            mechanism: ContextMechanism::Webhook as i32,
+            content: r#"{"token":"signed.token","intent":"billing.dispute","summary":"Charged twice in March","entities":{"issue_type":"double charge"}}"#.into(),
+            omitted_fields: vec!["entities.account_number".into()],
+        }],
+        ..Default::default()
+    };
     StartTransferRequest {
-        tenant: "acme".into(),
-        handoff_id: handoff_id.into(),
-        attempt: 1,
-        target: Some(Target {
-            kind: Some(target::Kind::Queue(QueueTarget {
-                name: queue.into(),
-                skills: vec!["disputes".into()],
-            })),
-        }),
-        mode: TransferMode::Warm as i32,
-        envelope: Some(ContextEnvelope {
-            reference: Some(ContextReference {
-                handoff_id: handoff_id.into(),
-                token: "signed.token".into(),
-                context_url: format!("http://127.0.0.1:8080/v1/handoffs/{handoff_id}/context?token=t"),
-                screen_pop_url: format!(
-                    "http://127.0.0.1:8080/v1/handoffs/{handoff_id}/screen-pop?token=t"
-                ),
-            }),
-            conversation: Some(Conversation {
-                channel: Channel::Voice as i32,
-                call: Some(CallReference {
-                    sip_call_id: "a84b4c76e66710@gw.example.com".into(),
-                    caller_number: "+14155550123".into(),
-                    ..Default::default()
-                }),
-                language: "en-US".into(),
-            }),
-            payloads: vec![ContextPayload {
-                mechanism: ContextMechanism::Webhook as i32,
-                content: r#"{"token":"signed.token","intent":"billing.dispute","summary":"Charged twice in March","entities":{"issue_type":"double charge"}}"#.into(),
-                omitted_fields: vec!["entities.account_number".into()],
-            }],
-            ..Default::default()
-        }),
-        deadline: Some((SystemTime::now() + Duration::from_secs(30)).into()),
-        disclosure: None,
+        deadline: testing::deadline_in(Duration::from_secs(30)),
+        ..testing::transfer_request(handoff_id, testing::queue(queue, &["disputes"]), envelope)
     }
 }
 
@@ -141,13 +79,6 @@ fn request(handoff_id: &str, queue: &str) -> StartTransferRequest {
 async fn transfer(grpc: SocketAddr, request: StartTransferRequest) -> Vec<StartTransferResponse> {
     // Bounded: a transfer ends within its deadline, 30 s.
     baton_tests::transfer(grpc, request, Duration::from_secs(35)).await
-}
-
-fn kinds(events: &[StartTransferResponse]) -> Vec<TransferEventKind> {
-    events
-        .iter()
-        .filter_map(|e| TransferEventKind::try_from(e.kind).ok())
-        .collect()
 }
 
 /// Asserts that the transfer failed at once, for `reason`, its detail
@@ -438,19 +369,9 @@ async fn a_burst_at_twice_the_rate_limit_queues_and_is_never_throttled() {
     let mut queued = 0;
     for task in tasks {
         let events = task.await.expect("transfer task");
-        assert_eq!(
-            kinds(&events).last(),
-            Some(&TransferEventKind::Completed),
-            "{events:?}"
-        );
-        for event in events
-            .iter()
-            .filter(|e| e.kind == TransferEventKind::Queued as i32)
-        {
+        for event in completed_after_rate_limit_waits(&events) {
             queued += 1;
-            assert!(event.detail.contains("rate limit"), "{}", event.detail);
             assert!(event.queue_position >= 1);
-            assert!(event.estimated_wait.is_some());
         }
     }
     assert_eq!(
@@ -462,30 +383,9 @@ async fn a_burst_at_twice_the_rate_limit_queues_and_is_never_throttled() {
     assert!(queued > 0, "the backlog is reported as QUEUED");
 }
 
-/// Posts a report signed as the receiving system signs it.
+/// Posts `body` as a report signed with `secret`.
 async fn report(url: &str, body: serde_json::Value, secret: &str) -> u16 {
-    let body = body.to_string();
-    let id = format!("msg_report_{}", body.len());
-    let timestamp = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
-    let signature =
-        SigningSecret::parse(secret)
-            .expect("secret")
-            .sign(&id, timestamp, body.as_bytes());
-    reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(body)
-        .send()
-        .await
-        .expect("answers")
-        .status()
-        .as_u16()
+    post_report(url, &body.to_string(), secret).await
 }
 
 #[tokio::test]

@@ -13,24 +13,14 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use baton_connector_sdk::config::StoreConfig;
+use baton_connector_sdk::testing::{self, kinds, start_transfer, to_the_end};
 use baton_connector_webhook::WebhookConfig;
-use baton_connector_webhook::config::{Completion, EndpointConfig, RetryConfig};
-use baton_connector_webhook::signature::SigningSecret;
-use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
-use baton_proto::connector::v1::{
-    ContextEnvelope, ContextReference, StartTransferRequest, StartTransferResponse,
-    TransferEventKind,
-};
-use baton_proto::types::v1::{QueueTarget, Target, TransferMode, target};
+use baton_connector_webhook::config::{Completion, EndpointConfig};
+use baton_proto::connector::v1::{ContextEnvelope, StartTransferRequest, TransferEventKind};
 use baton_tests::InProcess;
-use common::{Answer, SECRET, receiver, secret_bytes, start_receiver};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use common::{Answer, SECRET, connector_config, endpoint, post_report, receiver, start_receiver};
 
 /// A connector process: its own runtime, dropped at once to crash it.
 struct Process {
@@ -63,33 +53,12 @@ impl Process {
 }
 
 fn config(dir: &Path, receiver: SocketAddr, completion: Completion) -> WebhookConfig {
-    let mut config = WebhookConfig {
-        delivery_log: dir.join("deliveries.sqlite3"),
-        store: StoreConfig::at(Some(dir.join("data"))),
-        endpoints: [(
-            "crm".to_owned(),
-            EndpointConfig {
-                url: format!("http://{receiver}/hooks/crm"),
-                secret: SigningSecret::parse(SECRET).expect("secret"),
-                rate_per_second: 100.0,
-                burst: 10,
-                timeout: Duration::from_secs(10),
-                completion,
-            },
-        )]
-        .into(),
-        queues: [("billing".to_owned(), vec!["crm".to_owned()])].into(),
-        retry: RetryConfig {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(80),
-            max_retry_after: Duration::from_secs(2),
-        },
-        ..Default::default()
+    let crm = EndpointConfig {
+        timeout: Duration::from_secs(10),
+        completion,
+        ..endpoint(receiver, "crm", SECRET)
     };
-    config.server.grpc_listen = "127.0.0.1:0".parse().expect("address");
-    config.server.http_listen = Some("127.0.0.1:0".parse().expect("address"));
-    config
+    connector_config(dir, vec![("crm", crm)], &[("billing", &["crm"])], 3)
 }
 
 /// The same process again: the same addresses and journal.
@@ -101,72 +70,22 @@ fn again(config: &WebhookConfig, first: &Process) -> WebhookConfig {
 }
 
 fn request(handoff_id: &str) -> StartTransferRequest {
+    let envelope = ContextEnvelope {
+        reference: Some(testing::context_reference(
+            "https://baton.example",
+            handoff_id,
+            "tok",
+        )),
+        ..Default::default()
+    };
     StartTransferRequest {
-        tenant: "acme".into(),
-        handoff_id: handoff_id.into(),
-        attempt: 1,
-        target: Some(Target {
-            kind: Some(target::Kind::Queue(QueueTarget {
-                name: "billing".into(),
-                skills: vec![],
-            })),
-        }),
-        mode: TransferMode::Warm as i32,
-        envelope: Some(ContextEnvelope {
-            reference: Some(ContextReference {
-                handoff_id: handoff_id.into(),
-                token: "tok".into(),
-                context_url: "https://baton.example/context".into(),
-                screen_pop_url: "https://baton.example/screen-pop".into(),
-            }),
-            ..Default::default()
-        }),
-        deadline: Some((SystemTime::now() + Duration::from_secs(30)).into()),
-        disclosure: None,
+        deadline: testing::deadline_in(Duration::from_secs(30)),
+        ..testing::transfer_request(handoff_id, testing::queue("billing", &[]), envelope)
     }
-}
-
-async fn start_transfer(
-    grpc: SocketAddr,
-    request: StartTransferRequest,
-) -> tonic::Streaming<StartTransferResponse> {
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
-    client
-        .start_transfer(request)
-        .await
-        .expect("StartTransfer accepted")
-        .into_inner()
-}
-
-/// The events of a stream to its end, each within 10 s.
-async fn to_the_end(
-    mut stream: tonic::Streaming<StartTransferResponse>,
-) -> Vec<StartTransferResponse> {
-    let mut events = Vec::new();
-    while let Some(event) = tokio::time::timeout(Duration::from_secs(10), stream.message())
-        .await
-        .expect("an event in time")
-        .expect("stream healthy")
-    {
-        events.push(event);
-    }
-    events
-}
-
-fn kinds(events: &[StartTransferResponse]) -> Vec<TransferEventKind> {
-    events.iter().map(StartTransferResponse::kind).collect()
 }
 
 async fn wait_for_requests(receiver: &common::Receiver, count: usize) {
-    for _ in 0..400 {
-        if receiver.received().len() >= count {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("the receiver saw fewer than {count} requests");
+    testing::at_least(count, "requests at the receiver", || receiver.received()).await;
 }
 
 #[tokio::test]
@@ -252,7 +171,7 @@ async fn an_accepted_message_is_not_posted_again_and_its_reports_reach_the_resum
     // The report URL of the first process, signed with the endpoint's
     // secret: both outlive the restart.
     assert_eq!(
-        post_report(&report_url, &report).await,
+        post_report(&report_url, &report, SECRET).await,
         204,
         "the resumed transfer takes the report"
     );
@@ -266,34 +185,4 @@ async fn an_accepted_message_is_not_posted_again_and_its_reports_reach_the_resum
         1,
         "the accepted message is not posted again"
     );
-}
-
-/// Posts a report signed per Standard Webhooks; returns the status.
-async fn post_report(url: &str, body: &str) -> u16 {
-    let id = format!("rep_{}", uuid_like());
-    let timestamp = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
-    let mut mac = Hmac::<Sha256>::new_from_slice(&secret_bytes(SECRET)).expect("key");
-    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
-    let signature = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
-    reqwest::Client::new()
-        .post(url)
-        .header("content-type", "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("the report is answered")
-        .status()
-        .as_u16()
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed).to_string()
 }

@@ -83,14 +83,8 @@ async fn a_handoff_to_a_webhook_queue_reaches_the_receiver_and_completes() {
             .parse()
             .expect("metadata"),
     );
-    let handoff = client
-        .create_handoff(create)
-        .await
-        .expect("CreateHandoff")
-        .into_inner()
-        .handoff
-        .expect("handoff");
-    let state = baton_tests::wait_until_ended(&mut client, &handoff.id, 400).await;
+    let handoff_id = baton_tests::create_handoff(&mut client, create).await;
+    let state = baton_tests::wait_until_ended(&mut client, &handoff_id, 400).await;
     assert_eq!(state, HandoffState::Completed, "{}", control.logs());
 
     let received = receiver.received();
@@ -105,7 +99,7 @@ async fn a_handoff_to_a_webhook_queue_reaches_the_receiver_and_completes() {
         "the parent is the connector's span, not the caller's: {traceparent}"
     );
     let data = &received[0].body["data"];
-    assert_eq!(data["handoff_id"], handoff.id.as_str());
+    assert_eq!(data["handoff_id"], handoff_id.as_str());
     assert_eq!(
         data["context"]["summary"],
         "Customer was charged twice for the March invoice"

@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use baton_connector_amazon_connect::ConnectConfig;
 use baton_connector_amazon_connect::config::{Credentials, QueueConfig};
+use baton_connector_sdk::testing;
 use baton_proto::connector::v1::{
-    ContextEnvelope, ContextMechanism, ContextPayload, ContextReference, StartTransferRequest,
-    StartTransferResponse, TransferEventKind,
+    ContextEnvelope, ContextMechanism, ContextPayload, StartTransferRequest, StartTransferResponse,
+    TransferEventKind,
 };
-use baton_proto::types::v1::{
-    CallReference, Channel, Conversation, QueueTarget, Target, TransferMode, target,
-};
+use baton_proto::handoff::v1::CreateHandoffRequest;
+use baton_proto::types::v1 as pb;
 use baton_tests::Service;
 use serde_json::{Value, json};
 
@@ -193,6 +193,13 @@ impl ContractServer {
         self.get("/_contract/stats").await
     }
 
+    /// Every request the connector made was accepted: none refused, none
+    /// unknown to the model, every one signed (the server checks all of it).
+    pub async fn assert_all_accepted(&self) {
+        let refused = self.refused().await;
+        assert!(refused.is_empty(), "refused requests: {refused:#?}");
+    }
+
     /// The requests the server refused, as `operation status error: message`.
     pub async fn refused(&self) -> Vec<String> {
         self.log()
@@ -234,13 +241,7 @@ pub fn config(server: &ContractServer) -> ConnectConfig {
 /// scratch directory for integration tests (never the source tree, never
 /// shared by two connectors).
 pub fn data_dir() -> std::path::PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "{}-{}-{n}",
-        env!("CARGO_PKG_NAME"),
-        std::process::id()
-    ))
+    testing::scratch_dir(env!("CARGO_TARGET_TMPDIR"), env!("CARGO_PKG_NAME"))
 }
 
 /// The same as a TOML file for the binary.
@@ -265,6 +266,40 @@ pub fn config_toml(server: &ContractServer, rate: f64, burst: u32) -> String {
     text
 }
 
+/// Starts the connector binary on `server` (rate 2/s, burst 5), its
+/// configuration and journal in `dir`.
+pub async fn start_connector_binary(server: &ContractServer, dir: &Path) -> Service {
+    let connector_config = dir.join("amazon-connect.toml");
+    std::fs::write(&connector_config, config_toml(server, 2.0, 5)).expect("writes");
+    Service::start(
+        "baton-connector-amazon-connect",
+        &["--config", connector_config.to_str().expect("path")],
+        dir,
+    )
+    .await
+    .expect("the connector starts (build it first)")
+}
+
+/// The sample escalation `request_id` to `target`, from the live chat
+/// contact `contact`.
+pub fn sample_on_contact(
+    request_id: &str,
+    contact: &str,
+    target: pb::target::Kind,
+) -> CreateHandoffRequest {
+    let mut request = baton_tests::sample_request(request_id, target);
+    request.conversation = Some(pb::Conversation {
+        channel: pb::Channel::Chat as i32,
+        language: "en-US".into(),
+        call: Some(pb::CallReference {
+            platform_contact_id: contact.into(),
+            caller_number: testing::CALLER.into(),
+            ..Default::default()
+        }),
+    });
+    request
+}
+
 /// Serves the connector in this process; its gRPC address.
 pub async fn start_connector(config: ConnectConfig) -> SocketAddr {
     let bound = baton_connector_amazon_connect::bind(config)
@@ -278,49 +313,21 @@ pub async fn start_connector(config: ConnectConfig) -> SocketAddr {
 pub const TASK_ATTRIBUTES: &str = r#"{"token":"signed.token","intent":"billing.dispute","reason":"explicit_request","priority":3,"summary":"Charged twice in March","entities":{"issue_type":"double charge"},"transcript":[{"speaker":"customer","text":"I want a person"},{"speaker":"ai","text":"Connecting you"}]}"#;
 
 pub fn request(handoff_id: &str, contact_id: &str, queue: &str) -> StartTransferRequest {
-    StartTransferRequest {
-        tenant: "acme".into(),
-        handoff_id: handoff_id.into(),
-        attempt: 1,
-        target: Some(Target {
-            kind: Some(target::Kind::Queue(QueueTarget {
-                name: queue.into(),
-                skills: vec![],
-            })),
-        }),
-        mode: TransferMode::Warm as i32,
-        envelope: Some(ContextEnvelope {
-            reference: Some(ContextReference {
-                handoff_id: handoff_id.into(),
-                token: "signed.token".into(),
-                context_url: format!(
-                    "https://baton.example/v1/handoffs/{handoff_id}/context?token=t"
-                ),
-                screen_pop_url: format!(
-                    "https://baton.example/v1/handoffs/{handoff_id}/screen-pop?token=t"
-                ),
-            }),
-            conversation: Some(Conversation {
-                channel: Channel::Voice as i32,
-                call: Some(CallReference {
-                    platform_contact_id: contact_id.into(),
-                    caller_number: "+14155550123".into(),
-                    ..Default::default()
-                }),
-                language: "en-US".into(),
-            }),
-            payloads: vec![ContextPayload {
-                mechanism: ContextMechanism::TaskAttributes as i32,
-                content: TASK_ATTRIBUTES.into(),
-                omitted_fields: vec!["entities.account_number".into()],
-            }],
-            ..Default::default()
-        }),
-        deadline: Some(prost_types::Timestamp::from(
-            std::time::SystemTime::now() + Duration::from_secs(60),
+    let envelope = ContextEnvelope {
+        reference: Some(testing::context_reference(
+            "https://baton.example",
+            handoff_id,
+            "signed.token",
         )),
-        disclosure: None,
-    }
+        conversation: Some(testing::platform_call(contact_id)),
+        payloads: vec![ContextPayload {
+            mechanism: ContextMechanism::TaskAttributes as i32,
+            content: TASK_ATTRIBUTES.into(),
+            omitted_fields: vec!["entities.account_number".into()],
+        }],
+        ..Default::default()
+    };
+    testing::transfer_request(handoff_id, testing::queue(queue, &[]), envelope)
 }
 
 /// Every event of one transfer, to its terminal one.

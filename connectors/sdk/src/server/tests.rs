@@ -82,6 +82,41 @@ async fn serving(
     )
 }
 
+/// Starts `request`, which the server must accept; its stream of events.
+async fn started(
+    client: &mut ConnectorServiceClient<Channel>,
+    request: StartTransferRequest,
+) -> tonic::Streaming<StartTransferResponse> {
+    client
+        .start_transfer(request)
+        .await
+        .expect("started")
+        .into_inner()
+}
+
+/// CancelTransfer of `handoff_id` on behalf of `tenant`, which the server
+/// must answer; its answer.
+async fn answered_cancel(
+    client: &mut ConnectorServiceClient<Channel>,
+    tenant: &str,
+    handoff_id: &str,
+    attempt: u32,
+) -> CancelTransferResponse {
+    client
+        .cancel_transfer(cancel_of(tenant, handoff_id, attempt))
+        .await
+        .expect("answered")
+        .into_inner()
+}
+
+fn cancel_of(tenant: &str, handoff_id: &str, attempt: u32) -> CancelTransferRequest {
+    CancelTransferRequest {
+        handoff_id: handoff_id.into(),
+        attempt,
+        tenant: tenant.into(),
+    }
+}
+
 fn options() -> ServeOptions {
     ServeOptions::new("127.0.0.1:0".parse().expect("address"))
 }
@@ -118,11 +153,7 @@ async fn a_draining_connector_refuses_new_transfers_and_serves_running_ones_to_t
     let (connector, release, cancels) = gated();
     let (mut client, channel, stop, served) =
         serving(connector, options().drain_timeout(Duration::from_secs(30))).await;
-    let mut running = client
-        .start_transfer(request("a"))
-        .await
-        .expect("started")
-        .into_inner();
+    let mut running = started(&mut client, request("a")).await;
     let ringing = next(&mut running).await.expect("ok").expect("ringing");
     assert_eq!(ringing.kind(), TransferEventKind::Ringing);
 
@@ -134,11 +165,7 @@ async fn a_draining_connector_refuses_new_transfers_and_serves_running_ones_to_t
         .expect_err("draining");
     assert_eq!(refused.code(), Code::Unavailable);
     // Re-attaching to a running transfer is still served.
-    let mut again = client
-        .start_transfer(request("a"))
-        .await
-        .expect("re-attached")
-        .into_inner();
+    let mut again = started(&mut client, request("a")).await;
     assert_eq!(next(&mut again).await.expect("ok"), Some(ringing));
 
     release.notify_one();
@@ -173,11 +200,7 @@ async fn after_the_drain_timeout_running_transfers_are_handed_over_through_the_j
             .drain_timeout(Duration::from_millis(200)),
     )
     .await;
-    let mut running = client
-        .start_transfer(request("a"))
-        .await
-        .expect("started")
-        .into_inner();
+    let mut running = started(&mut client, request("a")).await;
     let ringing = next(&mut running).await.expect("ok").expect("ringing");
     stop.send(()).expect("stops");
     let ended = next(&mut running).await.expect_err("ends unavailable");
@@ -195,36 +218,16 @@ async fn after_the_drain_timeout_running_transfers_are_handed_over_through_the_j
     // The next process resumes it when the control service re-attaches.
     let (connector, _release, cancels) = gated();
     let (mut client, _channel, _stop, _served) = serving(connector, options().journal(&path)).await;
-    let mut resumed = client
-        .start_transfer(request("a"))
-        .await
-        .expect("re-attached")
-        .into_inner();
+    let mut resumed = started(&mut client, request("a")).await;
     let failed = next(&mut resumed).await.expect("ok").expect("failed");
     assert_eq!(failed.kind(), TransferEventKind::Failed);
     assert_eq!(failed.failure_reason(), FailureReason::Interrupted);
     assert_ne!(failed.run_id, ringing.run_id);
     assert_eq!(*cancels.lock().expect("cancels"), ["a"]);
-    let outcome = client
-        .cancel_transfer(CancelTransferRequest {
-            handoff_id: "a".into(),
-            attempt: 0,
-            tenant: "acme".into(),
-        })
-        .await
-        .expect("cancel")
-        .into_inner();
+    let outcome = answered_cancel(&mut client, "acme", "a", 0).await;
     assert_eq!(outcome.outcome(), CancelOutcome::AlreadyEnded);
     assert!(!outcome.cancelled);
-    let outcome = client
-        .cancel_transfer(CancelTransferRequest {
-            handoff_id: "unknown".into(),
-            attempt: 1,
-            tenant: "acme".into(),
-        })
-        .await
-        .expect("cancel")
-        .into_inner();
+    let outcome = answered_cancel(&mut client, "acme", "unknown", 1).await;
     assert_eq!(outcome.outcome(), CancelOutcome::Unknown);
 }
 
@@ -271,21 +274,13 @@ async fn a_dedicated_connector_refuses_other_tenants_before_the_connector_sees_t
         assert_eq!(refused.code(), Code::InvalidArgument, "{tenant:?}");
         assert_eq!(field_of(&refused), ["tenant"], "{tenant:?}");
         let refused = client
-            .cancel_transfer(CancelTransferRequest {
-                handoff_id: handoff_id.into(),
-                attempt: 0,
-                tenant: tenant.into(),
-            })
+            .cancel_transfer(cancel_of(tenant, handoff_id, 0))
             .await
             .expect_err("refused");
         assert_eq!(refused.code(), Code::InvalidArgument, "{tenant:?}");
     }
 
-    let mut accepted = client
-        .start_transfer(of_tenant("acme", "a"))
-        .await
-        .expect("acme is served")
-        .into_inner();
+    let mut accepted = started(&mut client, of_tenant("acme", "a")).await;
     assert_eq!(
         next(&mut accepted)
             .await
@@ -302,11 +297,7 @@ async fn a_dedicated_connector_refuses_other_tenants_before_the_connector_sees_t
 async fn a_shared_connector_keeps_each_tenants_transfers_to_that_tenant() {
     let (connector, _release, cancels) = gated();
     let (mut client, _channel, _stop, _served) = serving(connector, options()).await;
-    let mut running = client
-        .start_transfer(of_tenant("acme", "a"))
-        .await
-        .expect("started")
-        .into_inner();
+    let mut running = started(&mut client, of_tenant("acme", "a")).await;
     next(&mut running).await.expect("ok").expect("ringing");
 
     // Another tenant naming the same handoff and attempt neither
@@ -317,28 +308,12 @@ async fn a_shared_connector_keeps_each_tenants_transfers_to_that_tenant() {
         .expect_err("another tenant's transfer");
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert_eq!(field_of(&refused), ["tenant"]);
-    let outcome = client
-        .cancel_transfer(CancelTransferRequest {
-            handoff_id: "a".into(),
-            attempt: 0,
-            tenant: "globex".into(),
-        })
-        .await
-        .expect("answered")
-        .into_inner();
+    let outcome = answered_cancel(&mut client, "globex", "a", 0).await;
     assert_eq!(outcome.outcome(), CancelOutcome::Unknown);
     assert!(cancels.lock().expect("cancels").is_empty());
 
     // Its own tenant still cancels it.
-    let outcome = client
-        .cancel_transfer(CancelTransferRequest {
-            handoff_id: "a".into(),
-            attempt: 0,
-            tenant: "acme".into(),
-        })
-        .await
-        .expect("answered")
-        .into_inner();
+    let outcome = answered_cancel(&mut client, "acme", "a", 0).await;
     assert_eq!(outcome.outcome(), CancelOutcome::Cancelled);
     assert_eq!(*cancels.lock().expect("cancels"), ["a"]);
 }

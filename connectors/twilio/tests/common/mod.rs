@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -18,16 +18,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use baton_connector_sdk::testing;
 use baton_connector_twilio::TwilioConfig;
 use baton_connector_twilio::config::{CallbackConfig, Credentials};
 use baton_connector_twilio::signature;
 use baton_proto::connector::v1::{
-    ContextEnvelope, ContextMechanism, ContextPayload, ContextReference, StartTransferRequest,
-    StartTransferResponse, TransferEventKind,
+    ContextEnvelope, ContextMechanism, ContextPayload, StartTransferRequest, StartTransferResponse,
 };
-use baton_proto::types::v1::{
-    CallReference, Channel, Conversation, HandoffContext, QueueTarget, Target, TransferMode, target,
-};
+use baton_proto::types::v1::{HandoffContext, target};
 use serde_json::{Value, json};
 
 pub const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -126,21 +124,26 @@ pub struct Twilio {
 }
 
 impl Twilio {
+    /// How `party` (a number, SIP URI or queue) answers: as the test set
+    /// it, else `default`.
+    fn outcome_of(&self, party: &str, default: Outcome) -> Outcome {
+        let outcomes = self.outcomes.lock().expect("lock");
+        outcomes.get(party).copied().unwrap_or(default)
+    }
+
     /// The callbacks delivered so far, once at least `count` were (the
     /// connector may report the outcome before Twilio records its answer).
     pub async fn delivered_at_least(&self, count: usize) -> Vec<Delivered> {
-        for _ in 0..400 {
-            let delivered = self.delivered();
-            if delivered.len() >= count {
-                return delivered;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("fewer than {count} callbacks were delivered");
+        testing::at_least(count, "callbacks delivered", || self.delivered()).await
     }
 
     pub fn updates(&self) -> Vec<Update> {
         self.updates.lock().expect("lock").clone()
+    }
+
+    /// The call updates once there are at least `count` (within 10 s).
+    pub async fn wait_for_updates(&self, count: usize) -> Vec<Update> {
+        testing::at_least(count, "call updates", || self.updates()).await
     }
 
     pub fn delivered(&self) -> Vec<Delivered> {
@@ -553,13 +556,7 @@ pub async fn play(twilio: Arc<Twilio>, call_sid: String, instruction: Instructio
             events,
         } => {
             let key = target.split('?').next().unwrap_or_default().to_owned();
-            let outcome = twilio
-                .outcomes
-                .lock()
-                .expect("lock")
-                .get(&key)
-                .copied()
-                .unwrap_or(Outcome::Answer);
+            let outcome = twilio.outcome_of(&key, Outcome::Answer);
             if outcome == Outcome::Silent {
                 return;
             }
@@ -634,13 +631,7 @@ pub async fn play(twilio: Arc<Twilio>, call_sid: String, instruction: Instructio
             ..
         } => {
             let queue = attributes["queue"].as_str().unwrap_or_default().to_owned();
-            let outcome = twilio
-                .outcomes
-                .lock()
-                .expect("lock")
-                .get(&queue)
-                .copied()
-                .unwrap_or(Outcome::Bridged);
+            let outcome = twilio.outcome_of(&queue, Outcome::Bridged);
             if outcome == Outcome::Silent {
                 return;
             }
@@ -720,6 +711,14 @@ pub async fn start_twilio(twilio: Arc<Twilio>) -> SocketAddr {
     addr
 }
 
+/// A Twilio with one call, `call`, in progress, whose dialled parties
+/// answer as `outcomes` say, served locally: it and its API's address.
+pub async fn serve_call(call: &str, outcomes: &[(&str, Outcome)]) -> (Arc<Twilio>, SocketAddr) {
+    let twilio = twilio(&[(call.to_owned(), "in-progress")], outcomes, None);
+    let api = start_twilio(twilio.clone()).await;
+    (twilio, api)
+}
+
 pub fn call_sid(n: u32) -> String {
     format!("CA{n:032x}")
 }
@@ -769,13 +768,7 @@ pub fn config(api: SocketAddr) -> TwilioConfig {
 /// scratch directory for integration tests (never the source tree, never
 /// shared by two connectors).
 pub fn data_dir() -> std::path::PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "{}-{}-{n}",
-        env!("CARGO_PKG_NAME"),
-        std::process::id()
-    ))
+    testing::scratch_dir(env!("CARGO_TARGET_TMPDIR"), env!("CARGO_PKG_NAME"))
 }
 
 pub async fn start_connector(config: TwilioConfig) -> SocketAddr {
@@ -791,48 +784,34 @@ pub async fn start_connector_with_callbacks(config: TwilioConfig) -> (SocketAddr
 }
 
 pub fn request(handoff_id: &str, call: &str, target: target::Kind) -> StartTransferRequest {
-    StartTransferRequest {
-        tenant: "acme".into(),
-        handoff_id: handoff_id.into(),
-        attempt: 1,
-        target: Some(Target { kind: Some(target) }),
-        mode: TransferMode::Warm as i32,
-        envelope: Some(ContextEnvelope {
-            reference: Some(ContextReference {
-                handoff_id: handoff_id.into(),
-                token: "signed.token".into(),
-                context_url: format!("https://baton.example/v1/handoffs/{handoff_id}/context?token=t"),
-                screen_pop_url: format!("https://baton.example/v1/handoffs/{handoff_id}/screen-pop?token=t"),
-            }),
-            conversation: Some(Conversation {
-                channel: Channel::Voice as i32,
-                call: Some(CallReference {
-                    platform_contact_id: call.into(),
-                    caller_number: "+14155550123".into(),
-                    ..Default::default()
-                }),
-                language: "en-US".into(),
-            }),
-            context: Some(HandoffContext {
-                priority: 7,
-                ..Default::default()
-            }),
-            payloads: vec![
-                ContextPayload {
-                    mechanism: ContextMechanism::TaskAttributes as i32,
-                    content: r#"{"token":"signed.token","intent":"billing.dispute","summary":"Charged twice in March","entities":{"issue_type":"double charge"}}"#.into(),
-                    omitted_fields: vec!["entities.account_number".into()],
-                },
-                ContextPayload {
-                    mechanism: ContextMechanism::SipHeaders as i32,
-                    content: r#"{"token":"signed.token","intent":"billing.dispute","reason":"explicit_request","language":"en-US","priority":7}"#.into(),
-                    omitted_fields: vec![],
-                },
-            ],
+    let envelope = ContextEnvelope {
+        reference: Some(testing::context_reference(
+            "https://baton.example",
+            handoff_id,
+            "signed.token",
+        )),
+        conversation: Some(testing::platform_call(call)),
+        context: Some(HandoffContext {
+            priority: 7,
             ..Default::default()
         }),
-        deadline: Some((SystemTime::now() + Duration::from_secs(30)).into()),
-        disclosure: None,
+        payloads: vec![
+            ContextPayload {
+                mechanism: ContextMechanism::TaskAttributes as i32,
+                content: r#"{"token":"signed.token","intent":"billing.dispute","summary":"Charged twice in March","entities":{"issue_type":"double charge"}}"#.into(),
+                omitted_fields: vec!["entities.account_number".into()],
+            },
+            ContextPayload {
+                mechanism: ContextMechanism::SipHeaders as i32,
+                content: r#"{"token":"signed.token","intent":"billing.dispute","reason":"explicit_request","language":"en-US","priority":7}"#.into(),
+                omitted_fields: vec![],
+            },
+        ],
+        ..Default::default()
+    };
+    StartTransferRequest {
+        deadline: testing::deadline_in(Duration::from_secs(30)),
+        ..testing::transfer_request(handoff_id, target, envelope)
     }
 }
 
@@ -845,16 +824,6 @@ pub async fn transfer(
     baton_tests::transfer(grpc, request, Duration::from_secs(35)).await
 }
 
-pub fn kinds(events: &[StartTransferResponse]) -> Vec<TransferEventKind> {
-    events
-        .iter()
-        .filter_map(|e| TransferEventKind::try_from(e.kind).ok())
-        .collect()
-}
-
 pub fn queue(name: &str) -> target::Kind {
-    target::Kind::Queue(QueueTarget {
-        name: name.into(),
-        skills: vec!["disputes".into()],
-    })
+    testing::queue(name, &["disputes"])
 }

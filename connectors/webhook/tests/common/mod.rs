@@ -21,6 +21,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use baton_connector_sdk::config::StoreConfig;
+use baton_connector_webhook::WebhookConfig;
+use baton_connector_webhook::config::{Completion, EndpointConfig, RetryConfig};
+use baton_connector_webhook::signature::SigningSecret;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -225,4 +229,90 @@ pub fn receiver(endpoints: &[(&str, Vec<Answer>)], rate: Option<(f64, f64)>) -> 
         rate,
         ..Default::default()
     })
+}
+
+/// An endpoint of the receiver at `receiver`, `/hooks/{name}`, signed with
+/// `secret`: done once accepted, tried for 300 ms.
+pub fn endpoint(receiver: SocketAddr, name: &str, secret: &str) -> EndpointConfig {
+    EndpointConfig {
+        url: format!("http://{receiver}/hooks/{name}"),
+        secret: SigningSecret::parse(secret).expect("secret"),
+        // Room for every try of a retrying test back to back: a jittered
+        // backoff shorter than the rate's interval must not add a QUEUED
+        // event to the transfers these tests count.
+        rate_per_second: 100.0,
+        burst: 10,
+        timeout: Duration::from_millis(300),
+        completion: Completion::Accepted,
+    }
+}
+
+/// The connector's configuration: its delivery log and journal in `dir`,
+/// gRPC and HTTP on free loopback ports, `endpoints`, each of `queues`
+/// posting to the endpoints it names, up to `max_attempts` tries of a
+/// delivery with short backoffs.
+pub fn connector_config(
+    dir: &std::path::Path,
+    endpoints: Vec<(&str, EndpointConfig)>,
+    queues: &[(&str, &[&str])],
+    max_attempts: u32,
+) -> WebhookConfig {
+    let mut config = WebhookConfig {
+        delivery_log: dir.join("deliveries.sqlite3"),
+        store: StoreConfig::at(Some(dir.join("data"))),
+        endpoints: endpoints
+            .into_iter()
+            .map(|(name, config)| (name.to_owned(), config))
+            .collect(),
+        queues: queues
+            .iter()
+            .map(|(queue, names)| {
+                (
+                    (*queue).to_owned(),
+                    names.iter().map(|n| (*n).to_owned()).collect(),
+                )
+            })
+            .collect(),
+        retry: RetryConfig {
+            max_attempts,
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(80),
+            max_retry_after: Duration::from_secs(2),
+        },
+        ..Default::default()
+    };
+    config.server.grpc_listen = "127.0.0.1:0".parse().expect("address");
+    config.server.http_listen = Some("127.0.0.1:0".parse().expect("address"));
+    config
+}
+
+static NEXT_REPORT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Posts a report as the receiving system would, signed with `secret` per
+/// Standard Webhooks (by this module, not the connector's own signing);
+/// the status it is answered with.
+pub async fn post_report(url: &str, body: &str, secret: &str) -> u16 {
+    let id = format!(
+        "rep_{}",
+        NEXT_REPORT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let timestamp = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&secret_bytes(secret)).expect("key");
+    mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
+    let signature = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("the report is answered")
+        .status()
+        .as_u16()
 }
