@@ -235,6 +235,74 @@ async fn the_cli_creates_watches_and_reports_with_meaningful_exit_codes() {
         "--watch",
     ]);
     assert_eq!(code, 6, "{output}");
+
+    // While the customer waits (queue `hold` keeps ringing), the context
+    // grows against the version last read; a retry applies once; a stale
+    // version exits 8.
+    let (code, output) = baton(&[
+        "handoff",
+        "create",
+        "--endpoint",
+        &endpoint,
+        "--queue",
+        "hold",
+        "--summary",
+        "Parcel late",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{output}");
+    let created: serde_json::Value = serde_json::from_str(output.trim()).expect("json");
+    let id = created["handoff"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(created["handoff"]["context_version"], 1);
+    let update = |request_id: &'static str, version: &'static str| {
+        let (endpoint, id) = (endpoint.clone(), id.clone());
+        move || {
+            baton(&[
+                "handoff",
+                "update",
+                &id,
+                "--endpoint",
+                &endpoint,
+                "--version",
+                version,
+                "--request-id",
+                request_id,
+                "--turn",
+                "customer:it was due Monday",
+                "--entity",
+                "order=1182",
+                "--json",
+            ])
+        }
+    };
+    let (code, output) = update("u-1", "1")();
+    assert_eq!(code, 0, "{output}");
+    let applied: serde_json::Value = serde_json::from_str(output.trim()).expect("json");
+    assert_eq!(
+        (
+            applied["applied"].clone(),
+            applied["context_version"].clone()
+        ),
+        (true.into(), 2.into())
+    );
+    let (code, output) = update("u-1", "1")();
+    assert_eq!(code, 0, "{output}");
+    let retried: serde_json::Value = serde_json::from_str(output.trim()).expect("json");
+    assert_eq!(
+        (
+            retried["applied"].clone(),
+            retried["context_version"].clone()
+        ),
+        (false.into(), 2.into())
+    );
+    let (code, output) = update("u-2", "1")();
+    assert_eq!(code, 8, "{output}");
+    assert!(output.contains("moved on since version 1"), "{output}");
+    let (code, output) = baton(&["handoff", "get", &id, "--endpoint", &endpoint, "--json"]);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("\"context_version\":2"), "{output}");
+    let (code, output) = baton(&["handoff", "cancel", &id, "--endpoint", &endpoint]);
+    assert_eq!(code, 0, "{output}");
 }
 
 /// The address `baton dev`'s banner prints on the line that starts with

@@ -16,6 +16,7 @@ use tonic::transport::Channel;
 use crate::exit;
 
 mod chat;
+mod update;
 
 #[derive(Debug, clap::Args)]
 pub struct Connection {
@@ -115,6 +116,10 @@ pub enum HandoffCommand {
         #[command(flatten)]
         connection: Connection,
     },
+    /// Add to a waiting handoff's context: transcript turns, entities
+    /// (one named like an existing entity corrects it) and notes. Exit
+    /// code 8 when the context moved on since --version (read it again).
+    Update(Box<update::UpdateArgs>),
     /// Cancel a handoff.
     Cancel {
         id: String,
@@ -396,6 +401,10 @@ async fn execute(command: HandoffCommand) -> Result<u8, CliError> {
             let mut client = connect(&connection).await?;
             chat::chat(&mut client, &id, after, connection.json).await
         }
+        HandoffCommand::Update(args) => {
+            let mut client = connect(&args.connection).await?;
+            update::update(&mut client, &args).await
+        }
         HandoffCommand::Cancel {
             id,
             reason,
@@ -454,6 +463,49 @@ fn pair(text: &str, flag: &str) -> Result<(String, String), CliError> {
         .ok_or_else(|| usage(format!("{flag}: expected NAME=VALUE, got {text:?}")))
 }
 
+/// `--entity` and `--sensitive-entity` values (NAME=VALUE) as entities.
+fn entities_of(plain: &[String], sensitive: &[String]) -> Result<Vec<pb::Entity>, CliError> {
+    let mut entities = Vec::new();
+    for (texts, sensitive, flag) in [
+        (plain, false, "--entity"),
+        (sensitive, true, "--sensitive-entity"),
+    ] {
+        for text in texts {
+            let (name, value) = pair(text, flag)?;
+            entities.push(pb::Entity {
+                name,
+                value,
+                r#type: "string".into(),
+                sensitive,
+            });
+        }
+    }
+    Ok(entities)
+}
+
+/// `--turn` values (SPEAKER:TEXT) as transcript turns, stamped `at`.
+fn turns_of(
+    turns: &[String],
+    at: Option<prost_types::Timestamp>,
+) -> Result<Vec<pb::Turn>, CliError> {
+    turns
+        .iter()
+        .map(|turn| {
+            let (speaker, text) = turn
+                .split_once(':')
+                .ok_or_else(|| usage(format!("--turn: expected SPEAKER:TEXT, got {turn:?}")))?;
+            let speaker =
+                pb::Speaker::from_str_name(&format!("SPEAKER_{}", speaker.to_ascii_uppercase()))
+                    .ok_or_else(|| usage(format!("--turn: unknown speaker {speaker:?}")))?;
+            Ok(pb::Turn {
+                speaker: speaker as i32,
+                text: text.to_owned(),
+                at,
+            })
+        })
+        .collect()
+}
+
 fn create_request(args: &CreateArgs) -> Result<CreateHandoffRequest, CliError> {
     let kind = match (&args.queue, &args.phone, &args.sip_uri, &args.route) {
         (Some(name), ..) => pb::target::Kind::Queue(pb::QueueTarget {
@@ -482,38 +534,9 @@ fn create_request(args: &CreateArgs) -> Result<CreateHandoffRequest, CliError> {
         args.reason.to_ascii_uppercase()
     ))
     .ok_or_else(|| usage("--reason: unknown escalation kind"))?;
-    let mut entities = Vec::new();
-    for (texts, sensitive, flag) in [
-        (&args.entities, false, "--entity"),
-        (&args.sensitive_entities, true, "--sensitive-entity"),
-    ] {
-        for text in texts {
-            let (name, value) = pair(text, flag)?;
-            entities.push(pb::Entity {
-                name,
-                value,
-                r#type: "string".into(),
-                sensitive,
-            });
-        }
-    }
-    let transcript = args
-        .turns
-        .iter()
-        .map(|turn| {
-            let (speaker, text) = turn
-                .split_once(':')
-                .ok_or_else(|| usage(format!("--turn: expected SPEAKER:TEXT, got {turn:?}")))?;
-            let speaker =
-                pb::Speaker::from_str_name(&format!("SPEAKER_{}", speaker.to_ascii_uppercase()))
-                    .ok_or_else(|| usage(format!("--turn: unknown speaker {speaker:?}")))?;
-            Ok(pb::Turn {
-                speaker: speaker as i32,
-                text: text.to_owned(),
-                at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-            })
-        })
-        .collect::<Result<Vec<_>, CliError>>()?;
+    let entities = entities_of(&args.entities, &args.sensitive_entities)?;
+    let now = prost_types::Timestamp::from(std::time::SystemTime::now());
+    let transcript = turns_of(&args.turns, Some(now))?;
     let attempts = args
         .attempts
         .iter()
@@ -621,6 +644,7 @@ fn handoff_json(handoff: &Handoff) -> Value {
         "queue_status": queue_json(&handoff.queue_status),
         "failure": failure_json(&handoff.failure),
         "last_sequence": handoff.last_sequence,
+        "context_version": handoff.context_version,
         "summary": handoff.context.as_ref().map(|c| c.summary.clone()),
     })
 }

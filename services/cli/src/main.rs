@@ -57,6 +57,8 @@ pub mod exit {
     pub const UNAVAILABLE: u8 = 5;
     pub const HANDOFF_FAILED: u8 = 6;
     pub const HANDOFF_CANCELLED: u8 = 7;
+    /// `handoff update`: the context moved on since the version named.
+    pub const CONTEXT_CONFLICT: u8 = 8;
 }
 
 #[tokio::main]
