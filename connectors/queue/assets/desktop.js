@@ -8,6 +8,8 @@ let source = null;
 let view = null;
 /** handoff id + phase shown now; the pop is rebuilt only when it changes. */
 let shownKey = null;
+/** The context the shown pop was drawn with (see render). */
+let shownContextKey = null;
 /** Revealed sensitive values, by "handoff/index"; kept across updates. */
 const revealed = new Map();
 
@@ -30,6 +32,7 @@ function signedOut(message) {
   source = null;
   view = null;
   shownKey = null;
+  shownContextKey = null;
   $("desk").classList.add("hidden");
   $("who").classList.add("hidden");
   $("signin").classList.remove("hidden");
@@ -97,8 +100,18 @@ function render(next) {
 
   const contact = view.active || view.offer;
   const key = contact ? `${contact.handoff_id}/${view.active ? "connected" : "offered"}` : `idle/${agent.state}`;
-  if (key !== shownKey) {
+  // What the pop shows of the context: the runtime may add to it while the
+  // offer is open (live context), and the pop is drawn again when it does.
+  const shownContext = contact
+    ? JSON.stringify([contact.summary, contact.transcript, contact.entities, contact.agent_notes])
+    : "";
+  if (key === shownKey && view.offer && !view.active && shownContext !== shownContextKey) {
+    shownContextKey = shownContext;
+    replace($("work"), pop(view.offer, false));
+    announce("The AI added to this handoff's context");
+  } else if (key !== shownKey) {
     shownKey = key;
+    shownContextKey = shownContext;
     if (view.active) {
       replace($("work"), pop(view.active, true));
       $("disposition").focus();

@@ -197,6 +197,16 @@ impl Connector for QueueConnector {
             .context(ContextMechanism::Structured, self.max_context_bytes)
             .context(ContextMechanism::ScreenPopUrl, 0)
             .chat()
+            .context_updates()
+    }
+
+    async fn update(
+        &self,
+        update: baton_connector_sdk::ContextUpdate,
+    ) -> Result<(), baton_connector_sdk::Status> {
+        let (tenant, id, attempt) = (&update.tenant, &update.handoff_id, update.attempt);
+        self.desk
+            .update_context(tenant, id, attempt, update.envelope)
     }
 
     async fn converse(&self, relay: baton_connector_sdk::chat::ChatRelay) {

@@ -1131,6 +1131,8 @@ pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 #[path = "hand_back/desk.rs"]
 mod hand_back;
+#[path = "live_context/desk.rs"]
+mod live_context;
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -124,6 +124,9 @@ pub use note::TransferNote;
 pub use pacing::Pacer;
 pub use run::{NoFlags, RunnableConnector, Sections, ServeConnector, run};
 pub use server::{BoundConnector, ServeOptions, bind, serve};
+/// What [`Connector::update`] refuses with, re-exported so that a connector
+/// needs no tonic dependency of its own.
+pub use tonic::Status;
 pub use transfer::{Transfer, TransferTarget};
 
 /// A newer context for one of the connector's transfers that has not
