@@ -3,6 +3,7 @@
 //! with every change, and the views of the server-sent event streams
 //! (`/api/agent/events`, `/api/supervisor/events`).
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -246,5 +247,101 @@ impl Views {
             Ok(view) => view,
             Err(_) => bail!("no view matched in time; the last: {last}"),
         }
+    }
+}
+
+/// A handoff of `key`'s tenant to the queue `support`, waiting up to five
+/// minutes for an agent, its context's summary `summary`; its id.
+pub async fn create_support_handoff(
+    control: &crate::Service,
+    key: &str,
+    request_id: &str,
+    summary: &str,
+) -> anyhow::Result<String> {
+    use baton_proto::types::v1 as pb;
+    let mut client = crate::auth::client(control, Some(key)).await;
+    let support = pb::target::Kind::Queue(pb::QueueTarget {
+        name: "support".into(),
+        skills: vec![],
+    });
+    let mut request = crate::sample_request(request_id, support);
+    request.context.as_mut().context("a context")?.summary = summary.into();
+    request.timeout = Some(Duration::from_secs(300).try_into()?);
+    let handoff = client
+        .create_handoff(request)
+        .await?
+        .into_inner()
+        .handoff
+        .context("no handoff")?;
+    Ok(handoff.id)
+}
+
+/// An agent account of the tenant `default` (the control service's when
+/// it takes no credentials) with the skill `support`, added to
+/// `accounts_file` with `password`.
+pub fn add_support_agent(accounts_file: &Path, name: &str, password: &str) -> anyhow::Result<()> {
+    use baton_connector_queue::accounts::{Account, Role, add_account};
+    let account = Account {
+        name: name.into(),
+        display_name: None,
+        role: Role::Agent,
+        tenants: vec!["default".into()],
+        skills: vec!["support".into()],
+        contact: String::new(),
+        password: String::new(),
+    };
+    add_account(accounts_file, account, password).map_err(anyhow::Error::msg)
+}
+
+/// The queue connector with its desktop on ephemeral loopback ports: its
+/// store under `dir/queue`, its desktop accounts in `accounts_file`, an
+/// offer waiting two minutes for an answer; `extra` (TOML) ends its config.
+pub async fn start_queue(
+    dir: &Path,
+    accounts_file: &Path,
+    extra: &str,
+) -> anyhow::Result<crate::Service> {
+    let config = format!(
+        "offer_timeout = \"2m\"\n\n[server]\ngrpc_listen = \"127.0.0.1:0\"\n\
+         http_listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = {:?}\n\n\
+         [desk]\naccounts_file = {:?}\n\n{extra}",
+        dir.join("queue").display().to_string(),
+        accounts_file.display().to_string(),
+    );
+    crate::start_with_config("baton-connector-queue", dir, "queue.toml", &config, &[]).await
+}
+
+/// The `http://host:port` of `queue`'s desktop.
+pub fn desktop_base(queue: &crate::Service) -> String {
+    format!("http://{}", queue.addr("http"))
+}
+
+/// The control service in front of the queue connector, requiring API
+/// keys: one for tenant acme, one for tenant globex (AI runtime role).
+pub struct TenantControl {
+    pub control: crate::Service,
+    pub acme_key: String,
+    pub globex_key: String,
+}
+
+impl TenantControl {
+    /// Mints the keys into `dir/api-keys.toml` and starts the control
+    /// service on `dir` in front of `queue`.
+    pub async fn start(dir: &Path, queue: &crate::Service) -> anyhow::Result<TenantControl> {
+        let keys = dir.join("api-keys.toml");
+        let acme_key = crate::auth::new_key(&keys, "acme", &["ai_runtime"], "acme");
+        let globex_key = crate::auth::new_key(&keys, "globex", &["ai_runtime"], "globex");
+        let keys = keys.to_str().context("a UTF-8 path")?;
+        let env = [
+            ("BATON_AUTH__MODE", "required"),
+            ("BATON_AUTH__API_KEYS_FILE", keys),
+        ];
+        let control =
+            crate::control_with_connector("queue", &queue.endpoint("grpc"), &env, dir).await?;
+        Ok(TenantControl {
+            control,
+            acme_key,
+            globex_key,
+        })
     }
 }

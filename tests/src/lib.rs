@@ -6,6 +6,7 @@
 //! cargo target directory this test binary was built into. Build them first:
 //! `cargo build --release --workspace --bins`.
 
+pub mod auth;
 pub mod burst;
 pub mod desk;
 mod in_process;
@@ -245,6 +246,53 @@ pub async fn watch_all(
     })
     .await
     .expect("the handoff ends")
+}
+
+/// The kinds of `events`, in order.
+pub fn event_kinds(
+    events: &[baton_proto::handoff::v1::HandoffEvent],
+) -> Vec<baton_proto::handoff::v1::HandoffEventKind> {
+    events.iter().map(|e| e.kind()).collect()
+}
+
+/// Whether `needles` appear in `haystack` in this order (other events may
+/// come between).
+pub fn in_order<T: PartialEq>(haystack: &[T], needles: &[T]) -> bool {
+    let mut rest = haystack.iter();
+    needles.iter().all(|n| rest.any(|k| k == n))
+}
+
+/// The disclosure records (ListAuditRecords, action DISCLOSED) of
+/// `connector`: what the control service sent it under the data policy.
+pub async fn disclosures(
+    client: &mut baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient<
+        tonic::transport::Channel,
+    >,
+    connector: &str,
+) -> Vec<baton_proto::handoff::v1::AuditRecord> {
+    use baton_proto::handoff::v1::{AuditAction, ListAuditRecordsRequest};
+    client
+        .list_audit_records(ListAuditRecordsRequest {
+            connector: connector.into(),
+            action: AuditAction::Disclosed as i32,
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("ListAuditRecords")
+        .into_inner()
+        .records
+}
+
+/// Serves `app` on an ephemeral loopback port in the background (a
+/// receiver a connector delivers to); its address.
+pub async fn serve_loopback(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
 }
 
 /// The event stream of `handoff_id` after `after` (WatchHandoff).

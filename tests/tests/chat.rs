@@ -21,7 +21,7 @@ use baton_proto::handoff::v1::{ConverseHandoffRequest, ConverseHandoffResponse, 
 use baton_proto::types::v1 as pb;
 use baton_proto::types::v1::{ChatAuthor, ChatEndReason, ChatEntry, ChatEntryKind};
 use baton_tests::Service;
-use baton_tests::desk::Desk;
+use baton_tests::desk::{self, Desk, add_support_agent};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -32,60 +32,26 @@ use tonic::transport::Channel;
 /// A failure guard for each wait, never a measured time.
 const WAIT: Duration = Duration::from_secs(30);
 
-/// Agents of the default tenant with the queue's skill, no credentials
-/// beyond their desktop password.
-fn add_agents(accounts: &Path) -> anyhow::Result<()> {
-    use baton_connector_queue::accounts::{Account, Role, add_account};
-    for name in ["ann", "bob"] {
-        let account = Account {
-            name: name.into(),
-            display_name: None,
-            role: Role::Agent,
-            tenants: vec!["default".into()],
-            skills: vec!["support".into()],
-            contact: String::new(),
-            password: String::new(),
-        };
-        add_account(accounts, account, &format!("{name}-pw")).map_err(anyhow::Error::msg)?;
-    }
-    Ok(())
-}
-
 /// The control service in front of `queue`, on the store in `dir`.
 async fn start_control(dir: &Path, queue: &Service) -> anyhow::Result<Service> {
-    let sections = format!(
-        "[connectors.queue]\nendpoint = \"{}\"\n\n[default_connectors]\nqueue = \"queue\"\n",
-        queue.endpoint("grpc"),
-    );
-    baton_tests::start_control(dir, &sections, &[]).await
+    baton_tests::control_with_connector("queue", &queue.endpoint("grpc"), &[], dir).await
 }
 
-/// The queue connector and the control service in front of it.
+/// The queue connector, with agents ann and bob of the default tenant,
+/// and the control service in front of it.
 async fn start(dir: &Path) -> anyhow::Result<(Service, Service)> {
     let accounts = dir.join("desk-accounts.toml");
-    add_agents(&accounts)?;
-    let queue = baton_tests::start_with_config(
-        "baton-connector-queue",
-        dir,
-        "queue.toml",
-        &format!(
-            "offer_timeout = \"2m\"\n\n[server]\ngrpc_listen = \"127.0.0.1:0\"\n\
-             http_listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = {:?}\n\n\
-             [desk]\naccounts_file = {:?}\n",
-            dir.join("queue").display().to_string(),
-            accounts.display().to_string(),
-        ),
-        &[],
-    )
-    .await?;
+    for name in ["ann", "bob"] {
+        add_support_agent(&accounts, name, &format!("{name}-pw"))?;
+    }
+    let queue = desk::start_queue(dir, &accounts, "").await?;
     let control = start_control(dir, &queue).await?;
     Ok((queue, control))
 }
 
 /// Signs agent `name` in at the queue's desktop.
 async fn sign_in(queue: &Service, name: &str) -> anyhow::Result<Desk> {
-    let base = format!("http://{}", queue.addr("http"));
-    Desk::sign_in(&base, name, &format!("{name}-pw")).await
+    Desk::sign_in(&desk::desktop_base(queue), name, &format!("{name}-pw")).await
 }
 
 /// Reads the chat pane's view of `handoff_id` until `wanted` holds

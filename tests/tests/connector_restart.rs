@@ -21,7 +21,7 @@ use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_tests::burst::{
     self, Endings, Fault, check_gapless, event_log, fell_back, spawn_burst, wait_all_ended,
 };
-use baton_tests::desk::Desk;
+use baton_tests::desk::{Desk, add_support_agent};
 use baton_tests::{Service, start_with_config};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -106,19 +106,10 @@ fn accounts_file(dir: &Path) -> std::path::PathBuf {
 /// An agent account of the tests' tenant (`default`, the control
 /// service's without credentials) for each desktop agent, password "pw".
 fn add_agent_accounts(dir: &Path, prefixes: &[&str]) {
-    use baton_connector_queue::accounts::{Account, Role, add_account};
     for prefix in prefixes {
         for n in 0..AGENTS_PER_QUEUE {
-            let account = Account {
-                name: format!("{prefix}{n}"),
-                display_name: None,
-                role: Role::Agent,
-                tenants: vec!["default".into()],
-                skills: vec!["support".into()],
-                contact: String::new(),
-                password: String::new(),
-            };
-            add_account(&accounts_file(dir), account, "pw").expect("an agent account");
+            add_support_agent(&accounts_file(dir), &format!("{prefix}{n}"), "pw")
+                .expect("an agent account");
         }
     }
 }

@@ -28,11 +28,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::{AuditAction, AuditRecord, ListAuditRecordsRequest};
+use baton_proto::handoff::v1::{AuditAction, ListAuditRecordsRequest};
 use baton_proto::types::v1 as pb;
 use baton_tests::{Service, start_control, start_with_config};
 use serde_json::Value;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 use common::start_script_connector;
@@ -58,12 +57,7 @@ async fn start_receiver(bodies: Bodies) -> SocketAddr {
     let app = Router::new()
         .route("/hooks/desk", post(receive))
         .with_state(bodies);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the receiver");
-    let addr = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+    baton_tests::serve_loopback(app).await
 }
 
 async fn start_webhook(dir: &std::path::Path, receiver: SocketAddr) -> Service {
@@ -134,23 +128,6 @@ async fn bodies_of(bodies: &Bodies, count: usize) -> Vec<(Value, String)> {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("the receiver got fewer than {count} bodies");
-}
-
-async fn disclosures(
-    client: &mut HandoffServiceClient<Channel>,
-    connector: &str,
-) -> Vec<AuditRecord> {
-    client
-        .list_audit_records(ListAuditRecordsRequest {
-            connector: connector.into(),
-            action: AuditAction::Disclosed as i32,
-            page_size: 100,
-            ..Default::default()
-        })
-        .await
-        .expect("ListAuditRecords")
-        .into_inner()
-        .records
 }
 
 #[tokio::test]
@@ -280,7 +257,7 @@ summary = "reference"
     assert!(served.contains(SUMMARY), "{served}");
 
     // Every disclosure audited, by connector and action, never a value.
-    let to_webhook = disclosures(&mut client, "webhook").await;
+    let to_webhook = baton_tests::disclosures(&mut client, "webhook").await;
     let forms: Vec<(String, Value)> = to_webhook
         .iter()
         .map(|r| {
@@ -311,7 +288,7 @@ summary = "reference"
         && r.action() == AuditAction::Disclosed
         && !r.detail.contains("4111")
         && !r.detail.contains("jane")));
-    let to_script = disclosures(&mut client, "script").await;
+    let to_script = baton_tests::disclosures(&mut client, "script").await;
     assert_eq!(to_script.len(), 1, "{to_script:?}");
     assert_eq!(to_script[0].handoff_id, structured_id);
     let detail: Value = serde_json::from_str(&to_script[0].detail).expect("JSON detail");

@@ -15,15 +15,12 @@ use std::time::Duration;
 use anyhow::Context;
 use baton_connector_queue::accounts::{Account, Role, add_account};
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::{
-    AuditAction, AuditRecord, CreateHandoffRequest, ListAuditRecordsRequest,
-};
+use baton_proto::handoff::v1::{AuditRecord, CreateHandoffRequest};
 use baton_proto::types::v1 as pb;
-use baton_tests::desk::Desk;
+use baton_tests::desk::{self, Desk};
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
 use baton_tests::{start_control, start_with_config};
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
 const SUMMARY: &str = "Charged twice on card 4111 1111 1111 1111; reply to jane.doe@example.com";
 const TURN: &str = "Call me on +44 20 7946 0018, I was born on 1984-03-15";
@@ -53,23 +50,6 @@ fn request(request_id: &str, intent: &str, target: pb::target::Kind) -> CreateHa
         nanos: 0,
     });
     request
-}
-
-async fn disclosures(
-    client: &mut HandoffServiceClient<Channel>,
-    connector: &str,
-) -> Vec<AuditRecord> {
-    client
-        .list_audit_records(ListAuditRecordsRequest {
-            connector: connector.into(),
-            action: AuditAction::Disclosed as i32,
-            page_size: 100,
-            ..Default::default()
-        })
-        .await
-        .expect("ListAuditRecords")
-        .into_inner()
-        .records
 }
 
 /// The audit detail of `handoff_id`'s disclosure among `records`.
@@ -217,7 +197,7 @@ caller_number = "withheld"
 
     // The audit rows: no field of the context beyond the reference, the
     // caller's number in its form, and the route picked.
-    let records = disclosures(&mut client, "sip").await;
+    let records = baton_tests::disclosures(&mut client, "sip").await;
     let plain = detail_of(&records, &plain_id);
     assert_eq!(plain["route"], Value::Null);
     assert_eq!(plain["fields"]["summary"], "reference");
@@ -255,20 +235,8 @@ async fn the_desktop_serves_an_agent_what_the_policy_lets_go_and_shows_the_super
     let dir = tempfile::tempdir()?;
     let accounts = dir.path().join("desk-accounts.toml");
     add_desk_accounts(&accounts)?;
-    let queue = start_with_config(
-        "baton-connector-queue",
-        dir.path(),
-        "queue.toml",
-        &format!(
-            "offer_timeout = \"2m\"\n\n[server]\ngrpc_listen = \"127.0.0.1:0\"\n\
-             http_listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = {:?}\n\n\
-             [desk]\naccounts_file = {:?}\n\n[[queues]]\nname = \"billing\"\n",
-            dir.path().join("queue").display().to_string(),
-            accounts.display().to_string(),
-        ),
-        &[],
-    )
-    .await?;
+    let queue =
+        desk::start_queue(dir.path(), &accounts, "[[queues]]\nname = \"billing\"\n").await?;
     // The route `billing` is picked by intent; its rules for the queue
     // send the summary in clear. The queue's own rules keep the transcript
     // by reference and withhold the caller's number.
@@ -302,7 +270,7 @@ summary = "clear"
     });
     // The queue takes a handoff only while someone with its skills (the
     // queue `billing` asks for none) could answer it.
-    let base = format!("http://{}", queue.addr("http"));
+    let base = desk::desktop_base(&queue);
     let ann = Desk::sign_in(&base, "ann", "ann-pw").await?;
     ann.available().await?;
     let id =
@@ -375,7 +343,7 @@ summary = "clear"
         assert!(!text.contains(value), "a value in the disclosure: {text}");
     }
     // The same record the control service audited for this attempt.
-    let audited = detail_of(&disclosures(&mut client, "queue").await, &id);
+    let audited = detail_of(&baton_tests::disclosures(&mut client, "queue").await, &id);
     for (field, form) in &forms {
         assert_eq!(
             audited["fields"][field],

@@ -12,16 +12,13 @@
 //! callback is used once, a state of another browser is refused, and the
 //! provider refuses a wrong PKCE verifier.
 
-use anyhow::{Context, bail};
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::types::v1 as pb;
+use anyhow::Context;
 use baton_tests::Service;
+use baton_tests::desk::{TenantControl, create_support_handoff};
 use baton_tests::oidc_provider::{OidcProvider, ProviderClient, ProviderUser, Signing};
 use browser::{Browser, WAIT};
 use fantoccini::Locator;
 use tempfile::TempDir;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 mod browser;
 
@@ -48,20 +45,6 @@ fn user(username: &str, group: &str, tenant: &str, signing: Signing) -> Provider
         tenants: vec![tenant.into()],
         signing,
     }
-}
-
-/// Runs the `baton` command; its stdout.
-fn baton(args: &[&str]) -> anyhow::Result<String> {
-    let output = std::process::Command::new(baton_tests::binary("baton"))
-        .args(args)
-        .output()?;
-    if !output.status.success() {
-        bail!(
-            "baton {args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    Ok(String::from_utf8(output.stdout)?)
 }
 
 impl Stack {
@@ -112,33 +95,11 @@ impl Stack {
             "the client secret is never logged"
         );
 
-        let keys = dir.path().join("api-keys.toml");
-        let keys_str = keys.to_str().context("a UTF-8 path")?;
-        let key = |tenant: &str| -> anyhow::Result<String> {
-            let args = [
-                "auth",
-                "new-key",
-                "--keys-file",
-                keys_str,
-                "--tenant",
-                tenant,
-                "--role",
-                "ai_runtime",
-                "--name",
-                tenant,
-            ];
-            Ok(baton(&args)?.trim().to_owned())
-        };
-        let (acme_key, globex_key) = (key("acme")?, key("globex")?);
-        let sections = format!(
-            "[connectors.queue]\nendpoint = \"{}\"\n\n[default_connectors]\nqueue = \"queue\"\n",
-            queue.endpoint("grpc"),
-        );
-        let env = [
-            ("BATON_AUTH__MODE", "required"),
-            ("BATON_AUTH__API_KEYS_FILE", keys_str),
-        ];
-        let control = baton_tests::start_control(dir.path(), &sections, &env).await?;
+        let TenantControl {
+            control,
+            acme_key,
+            globex_key,
+        } = TenantControl::start(dir.path(), &queue).await?;
         Ok(Stack {
             dir,
             provider,
@@ -150,41 +111,12 @@ impl Stack {
     }
 
     fn desktop(&self) -> String {
-        format!("http://{}", self.queue.addr("http"))
+        baton_tests::desk::desktop_base(&self.queue)
     }
 
     /// A handoff of the key's tenant to queue `support`; its id.
     async fn create(&self, key: &str, request_id: &str, summary: &str) -> anyhow::Result<String> {
-        let channel = Channel::from_shared(self.control.endpoint("grpc"))?
-            .connect()
-            .await?;
-        let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {key}").parse()?;
-        let mut client = HandoffServiceClient::new(InterceptedService::new(
-            channel,
-            move |mut request: tonic::Request<()>| {
-                request
-                    .metadata_mut()
-                    .insert("authorization", bearer.clone());
-                Ok(request)
-            },
-        ));
-        let support = pb::target::Kind::Queue(pb::QueueTarget {
-            name: "support".into(),
-            skills: vec![],
-        });
-        let mut request = baton_tests::sample_request(request_id, support);
-        request.context.as_mut().context("a context")?.summary = summary.into();
-        request.timeout = Some(prost_types::Duration {
-            seconds: 300,
-            nanos: 0,
-        });
-        let handoff = client
-            .create_handoff(request)
-            .await?
-            .into_inner()
-            .handoff
-            .context("no handoff")?;
-        Ok(handoff.id)
+        create_support_handoff(&self.control, key, request_id, summary).await
     }
 }
 

@@ -11,14 +11,10 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::types::v1 as pb;
 use baton_tests::Service;
-use baton_tests::desk::{Desk, anonymous_first_view};
+use baton_tests::desk::{self, Desk, TenantControl, anonymous_first_view, create_support_handoff};
 use browser::Browser;
 use tempfile::TempDir;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 mod browser;
 
@@ -87,48 +83,13 @@ impl Stack {
             "hashes only: {text}"
         );
 
-        let queue = baton_tests::start_with_config(
-            "baton-connector-queue",
-            dir.path(),
-            "queue.toml",
-            &format!(
-                "offer_timeout = \"2m\"\n\n[server]\ngrpc_listen = \"127.0.0.1:0\"\n\
-                 http_listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = {:?}\n\n\
-                 [desk]\naccounts_file = {:?}\n",
-                dir.path().join("queue").display().to_string(),
-                accounts.display().to_string(),
-            ),
-            &[],
-        )
-        .await?;
+        let queue = desk::start_queue(dir.path(), &accounts, "").await?;
 
-        let keys = dir.path().join("api-keys.toml");
-        let keys_str = keys.to_str().context("a UTF-8 path")?;
-        let key = |tenant: &str| -> anyhow::Result<String> {
-            let args = [
-                "auth",
-                "new-key",
-                "--keys-file",
-                keys_str,
-                "--tenant",
-                tenant,
-                "--role",
-                "ai_runtime",
-                "--name",
-                tenant,
-            ];
-            Ok(baton(&args, "")?.trim().to_owned())
-        };
-        let (acme_key, globex_key) = (key("acme")?, key("globex")?);
-        let sections = format!(
-            "[connectors.queue]\nendpoint = \"{}\"\n\n[default_connectors]\nqueue = \"queue\"\n",
-            queue.endpoint("grpc"),
-        );
-        let env = [
-            ("BATON_AUTH__MODE", "required"),
-            ("BATON_AUTH__API_KEYS_FILE", keys_str),
-        ];
-        let control = baton_tests::start_control(dir.path(), &sections, &env).await?;
+        let TenantControl {
+            control,
+            acme_key,
+            globex_key,
+        } = TenantControl::start(dir.path(), &queue).await?;
         Ok(Stack {
             dir,
             queue,
@@ -139,41 +100,12 @@ impl Stack {
     }
 
     fn desktop(&self) -> String {
-        format!("http://{}", self.queue.addr("http"))
+        baton_tests::desk::desktop_base(&self.queue)
     }
 
     /// A handoff of the key's tenant to queue `support`; its id.
     async fn create(&self, key: &str, request_id: &str, summary: &str) -> anyhow::Result<String> {
-        let channel = Channel::from_shared(self.control.endpoint("grpc"))?
-            .connect()
-            .await?;
-        let bearer: tonic::metadata::MetadataValue<_> = format!("Bearer {key}").parse()?;
-        let mut client = HandoffServiceClient::new(InterceptedService::new(
-            channel,
-            move |mut request: tonic::Request<()>| {
-                request
-                    .metadata_mut()
-                    .insert("authorization", bearer.clone());
-                Ok(request)
-            },
-        ));
-        let support = pb::target::Kind::Queue(pb::QueueTarget {
-            name: "support".into(),
-            skills: vec![],
-        });
-        let mut request = baton_tests::sample_request(request_id, support);
-        request.context.as_mut().context("a context")?.summary = summary.into();
-        request.timeout = Some(prost_types::Duration {
-            seconds: 300,
-            nanos: 0,
-        });
-        let handoff = client
-            .create_handoff(request)
-            .await?
-            .into_inner()
-            .handoff
-            .context("no handoff")?;
-        Ok(handoff.id)
+        create_support_handoff(&self.control, key, request_id, summary).await
     }
 }
 

@@ -17,7 +17,7 @@ use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::{HandoffEvent, HandoffEventKind, HandoffState};
 use baton_proto::types::v1 as pb;
 use baton_tests::Service;
-use baton_tests::desk::Desk;
+use baton_tests::desk::{self, Desk, add_support_agent};
 use tonic::transport::Channel;
 
 /// A failure guard for each wait, never a measured time.
@@ -27,49 +27,19 @@ const DISPOSITION: &str = "verified";
 const NOTES: &str = "checked the date of birth and the postcode";
 const INSTRUCTION: &str = "customer verified; finish the address change";
 
-/// Agent accounts of the control service's tenant without credentials.
-fn add_agents(accounts: &Path) -> anyhow::Result<()> {
-    use baton_connector_queue::accounts::{Account, Role, add_account};
-    for name in ["ann", "bob"] {
-        let account = Account {
-            name: name.into(),
-            display_name: None,
-            role: Role::Agent,
-            tenants: vec!["default".into()],
-            skills: vec!["support".into()],
-            contact: String::new(),
-            password: String::new(),
-        };
-        add_account(accounts, account, &format!("{name}-pw")).map_err(anyhow::Error::msg)?;
-    }
-    Ok(())
-}
-
+/// The queue with agents ann and bob of the control service's tenant
+/// without credentials.
 async fn start_queue(dir: &Path) -> anyhow::Result<Service> {
     let accounts = dir.join("desk-accounts.toml");
-    add_agents(&accounts)?;
-    baton_tests::start_with_config(
-        "baton-connector-queue",
-        dir,
-        "queue.toml",
-        &format!(
-            "offer_timeout = \"2m\"\n\n[server]\ngrpc_listen = \"127.0.0.1:0\"\n\
-             http_listen = \"127.0.0.1:0\"\n\n[store]\ndata_dir = {:?}\n\n\
-             [desk]\naccounts_file = {:?}\n",
-            dir.join("queue").display().to_string(),
-            accounts.display().to_string(),
-        ),
-        &[],
-    )
-    .await
+    for name in ["ann", "bob"] {
+        add_support_agent(&accounts, name, &format!("{name}-pw"))?;
+    }
+    desk::start_queue(dir, &accounts, "").await
 }
 
+/// The control service in front of `queue`, on the store in `dir`.
 async fn start_control(dir: &Path, queue: &Service) -> anyhow::Result<Service> {
-    let sections = format!(
-        "[connectors.queue]\nendpoint = \"{}\"\n\n[default_connectors]\nqueue = \"queue\"\n",
-        queue.endpoint("grpc"),
-    );
-    baton_tests::start_control(dir, &sections, &[]).await
+    baton_tests::control_with_connector("queue", &queue.endpoint("grpc"), &[], dir).await
 }
 
 async fn runtime(control: &Service) -> anyhow::Result<HandoffServiceClient<Channel>> {
@@ -79,8 +49,7 @@ async fn runtime(control: &Service) -> anyhow::Result<HandoffServiceClient<Chann
 /// Signs agent `name` in at the queue's desktop, with the password
 /// [`add_agents`] gave them.
 async fn sign_in(queue: &Service, name: &str) -> anyhow::Result<Desk> {
-    let base = format!("http://{}", queue.addr("http"));
-    Desk::sign_in(&base, name, &format!("{name}-pw")).await
+    Desk::sign_in(&desk::desktop_base(queue), name, &format!("{name}-pw")).await
 }
 
 fn hand_back_body() -> serde_json::Value {

@@ -12,15 +12,14 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
+use baton_tests::auth::{Client, new_key};
 use common::{Stack, bad_fields, http_get, queue, request};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use tokio_stream::StreamExt;
 use tonic::Code;
-use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
@@ -30,33 +29,8 @@ const HS256_SECRET: &str = "a shared HS256 secret of more than thirty-two bytes"
 const SENSITIVE_ACCOUNT: &str = "ACC-99887766";
 const SENSITIVE_CALLER: &str = "+14155550123";
 
-#[derive(Clone)]
-struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
-
-type Client = HandoffServiceClient<InterceptedService<Channel, Bearer>>;
-
 async fn client(stack: &Stack, credential: Option<&str>) -> Client {
-    let channel = Channel::from_shared(stack.control().endpoint("grpc"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect to control");
-    let bearer = Bearer(credential.map(|c| format!("Bearer {c}").parse().expect("ascii")));
-    HandoffServiceClient::with_interceptor(channel, bearer)
+    baton_tests::auth::client(stack.control(), credential).await
 }
 
 /// Runs `baton auth …` and returns its stdout.
@@ -72,24 +46,6 @@ fn baton_auth(args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).expect("utf-8")
-}
-
-fn new_key(keys_file: &Path, tenant: &str, roles: &[&str], name: &str) -> String {
-    let mut args = vec![
-        "new-key",
-        "--keys-file",
-        keys_file.to_str().expect("path"),
-        "--tenant",
-        tenant,
-        "--name",
-        name,
-    ];
-    for role in roles {
-        args.extend(["--role", role]);
-    }
-    let key = baton_auth(&args).trim().to_owned();
-    assert!(key.starts_with("bk_"), "{key}");
-    key
 }
 
 fn now() -> u64 {

@@ -13,6 +13,7 @@ use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
 use baton_tests::{Service, sip_request, start_control, start_with_config};
+use baton_tests::{event_kinds, in_order};
 
 /// sipp playing one scenario of the SIP connector's once.
 fn sipp(scenario: &str) -> Sipp {
@@ -113,16 +114,6 @@ targets = [{{ connector = "sip", sip_uri = "{busy}" }}, {{ connector = "sip", si
     }
 }
 
-fn kinds(events: &[HandoffEvent]) -> Vec<HandoffEventKind> {
-    events.iter().map(|e| e.kind()).collect()
-}
-
-/// `needles` appear in `haystack` in this order (other events may come between).
-fn in_order(haystack: &[HandoffEventKind], needles: &[HandoffEventKind]) -> bool {
-    let mut rest = haystack.iter();
-    needles.iter().all(|n| rest.any(|k| k == n))
-}
-
 #[tokio::test]
 async fn a_handoff_to_a_sip_uri_rings_the_human_with_the_token_and_connects() {
     let busy = sipp("agent_busy");
@@ -131,7 +122,7 @@ async fn a_handoff_to_a_sip_uri_rings_the_human_with_the_token_and_connects() {
     let events = stack
         .handoff("sip-uri-1", pb::target::Kind::SipUri(answers.uri("agent")))
         .await;
-    let kinds = kinds(&events);
+    let kinds = event_kinds(&events);
     assert!(
         in_order(
             &kinds,
@@ -157,7 +148,7 @@ async fn the_invite_to_the_human_continues_the_callers_trace() {
             Some(&format!("00-{TRACE_ID}-{CALLER_SPAN}-01")),
         )
         .await;
-    assert!(kinds(&events).contains(&K::Connected), "{events:?}");
+    assert!(event_kinds(&events).contains(&K::Connected), "{events:?}");
     let messages = answers.messages();
     answers.assert_passed().await;
     let invite = messages
@@ -189,7 +180,7 @@ async fn a_busy_first_target_falls_back_to_the_next_sip_target() {
             pb::target::Kind::Route("sip-fallback".into()),
         )
         .await;
-    let kinds = kinds(&events);
+    let kinds = event_kinds(&events);
     assert!(
         in_order(
             &kinds,
@@ -226,7 +217,7 @@ async fn a_handoff_to_a_phone_number_goes_through_the_trunk_with_digest() {
             pb::target::Kind::PhoneNumber("+493012345678".into()),
         )
         .await;
-    let kinds = kinds(&events);
+    let kinds = event_kinds(&events);
     assert!(
         in_order(&kinds, &[K::Answered, K::Connected, K::Completed]),
         "{kinds:?}"

@@ -23,6 +23,7 @@ use baton_proto::types::v1 as pb;
 use baton_service_kit::tls::dev_ca::{self, DevCa};
 use baton_tests::Service;
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
+use baton_tests::{event_kinds, in_order};
 use tokio::io::AsyncReadExt;
 
 fn sipp(scenario: &str) -> Sipp {
@@ -248,16 +249,6 @@ impl Stack {
     }
 }
 
-fn kinds(events: &[HandoffEvent]) -> Vec<HandoffEventKind> {
-    events.iter().map(|e| e.kind()).collect()
-}
-
-/// `needles` appear in `haystack` in this order (other events may come between).
-fn in_order(haystack: &[HandoffEventKind], needles: &[HandoffEventKind]) -> bool {
-    let mut rest = haystack.iter();
-    needles.iter().all(|n| rest.any(|k| k == n))
-}
-
 /// The failure of the handoff's one target.
 fn target_failure(events: &[HandoffEvent]) -> pb::FailureReason {
     let failure = events
@@ -279,7 +270,7 @@ async fn a_warm_handoff_goes_over_tls_through_kamailio_and_the_notify_comes_back
     let events = stack.handoff(&agent, Some(&gateway)).await;
     assert!(
         in_order(
-            &kinds(&events),
+            &event_kinds(&events),
             &[K::Ringing, K::Answered, K::Connected, K::Completed]
         ),
         "{events:?}\n{}\ngateway:\n{}\nkamailio:\n{}",
@@ -307,7 +298,7 @@ async fn a_proxy_whose_certificate_another_ca_signed_fails_the_handoff_unreachab
         pb::FailureReason::Unreachable,
         "{events:?}"
     );
-    assert_eq!(kinds(&events).last(), Some(&K::Failed), "{events:?}");
+    assert_eq!(event_kinds(&events).last(), Some(&K::Failed), "{events:?}");
     let logs = stack.connector.logs();
     assert!(
         logs.contains("TLS handshake") && logs.contains("certificate"),

@@ -18,14 +18,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use HandoffEventKind as K;
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
+use baton_tests::auth::Client;
 use baton_tests::{Service, start_control};
 use common::{bad_fields, kinds, queue, request, start_script_connector};
 use tonic::Code;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 
 const ACME_MESSAGE: &str = "Acme: a specialist picks up from here.";
 const GLOBEX_MESSAGE: &str = "Globex: one moment, a colleague takes over.";
@@ -36,50 +34,13 @@ name = "script"
 default_script = ["ringing", "answered", "connected", "completed"]
 "#;
 
-#[derive(Clone)]
-struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
-type Client = HandoffServiceClient<InterceptedService<Channel, Bearer>>;
-
 /// A key of `tenant` for the AI runtime, minted by `baton auth new-key`.
 fn new_key(keys_file: &Path, tenant: &str) -> String {
-    let output = std::process::Command::new(baton_tests::binary("baton"))
-        .args(["auth", "new-key", "--keys-file"])
-        .arg(keys_file)
-        .args(["--tenant", tenant, "--role", "ai_runtime", "--name", tenant])
-        .output()
-        .expect("baton runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout)
-        .expect("utf-8")
-        .trim()
-        .to_owned()
+    baton_tests::auth::new_key(keys_file, tenant, &["ai_runtime"], tenant)
 }
 
 async fn client(control: &Service, key: &str) -> Client {
-    let channel = Channel::from_shared(control.endpoint("grpc"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect to control");
-    let bearer = Bearer(format!("Bearer {key}").parse().expect("ascii"));
-    HandoffServiceClient::with_interceptor(channel, bearer)
+    baton_tests::auth::client(control, Some(key)).await
 }
 
 /// The transfers a scripted connector under `dir` ran, one JSON object

@@ -115,12 +115,7 @@ async fn start_receiver(receiver: Arc<Receiver>) -> SocketAddr {
     let app = Router::new()
         .route("/hooks/{endpoint}", post(receive))
         .with_state(receiver);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the receiver");
-    let addr = listener.local_addr().expect("address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+    baton_tests::serve_loopback(app).await
 }
 
 fn webhook_config(dir: &Path, receiver: SocketAddr, grpc: &str, http: &str) -> String {
