@@ -181,12 +181,7 @@ pub async fn expect_refusal(
     codes: &[Code],
     field: Option<&str>,
 ) -> Outcome {
-    let mut follower = session.client.start_observed(request.clone(), label).await;
-    if follower.refusal().is_none() {
-        follower
-            .settle(session.profile.settle, session.profile.settle * 2)
-            .await;
-    }
+    let follower = session.start_settled(request.clone(), label).await;
     let refusal = follower
         .refusal()
         .map(|(code, message)| (code, message.to_owned()));

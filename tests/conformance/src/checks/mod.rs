@@ -138,24 +138,31 @@ impl Session {
         self.journal.push(observed);
     }
 
+    /// Starts `request` (journalled as `label`) and, unless the connector
+    /// refused it outright, lets its first events come in.
+    pub async fn start_settled(
+        &mut self,
+        request: StartTransferRequest,
+        label: String,
+    ) -> Follower {
+        let mut follower = self.client.start_observed(request, label).await;
+        if follower.refusal().is_none() {
+            follower
+                .settle(self.profile.settle, self.profile.settle * 2)
+                .await;
+        }
+        follower
+    }
+
     /// Cancels the transfer behind `follower` when it is still running
     /// (the kit cleans up what it started), reads it to its end and
     /// journals it.
     pub async fn clean_up(
         &mut self,
         request: &StartTransferRequest,
-        mut follower: Follower,
+        follower: Follower,
     ) -> Observed {
-        if follower.is_open() && follower.observed.terminal().is_none() {
-            let _ = self
-                .client
-                .cancel(&request.handoff_id, request.attempt)
-                .await;
-            follower.finish(self.profile.grace).await;
-        }
-        let observed = follower.into_observed();
-        self.keep(observed.clone());
-        observed
+        self.clean_up_as(requests::TENANT, request, follower).await
     }
 
     /// [`Self::clean_up`] for a transfer of another tenant than the kit's.

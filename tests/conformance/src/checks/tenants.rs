@@ -46,12 +46,7 @@ async fn foreign(session: &mut Session) -> Outcome {
         None => {
             request.tenant = OTHER_TENANT.into();
             let label = format!("StartTransfer of tenant {OTHER_TENANT:?}");
-            let mut follower = session.client.start_observed(request.clone(), label).await;
-            if follower.refusal().is_none() {
-                follower
-                    .settle(session.profile.settle, session.profile.settle * 2)
-                    .await;
-            }
+            let follower = session.start_settled(request.clone(), label).await;
             let refusal = follower
                 .refusal()
                 .map(|(code, message)| format!("{code:?}: {message}"));

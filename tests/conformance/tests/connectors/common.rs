@@ -115,3 +115,20 @@ pub fn profile(name: &str, values: &[(&str, u16)]) -> Profile {
 pub fn is_pass(report: &Report, id: &str) -> bool {
     matches!(report.get(id).map(|r| &r.outcome), Some(Outcome::Pass(_)))
 }
+
+/// Runs the kit against the script connector with the configuration
+/// `config` (TOML) and asserts that it conforms (no failure, no skip); its
+/// report.
+pub async fn assert_script_conforms(config: &str, profile: &Profile) -> Report {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("connector.log");
+    let config = write_config(dir.path(), "script.toml", config);
+    let report = check_launched(
+        &with_config("baton-connector-script", &config),
+        profile,
+        &log,
+    )
+    .await;
+    assert_report(&report, &[], &[], &log);
+    report
+}

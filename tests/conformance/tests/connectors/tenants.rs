@@ -3,26 +3,17 @@
 //! transfers with INVALID_ARGUMENT naming `tenant` (the shared script
 //! connector of `script.rs` serves any tenant instead).
 
-use crate::common::{assert_report, check_launched, profile, with_config, write_config};
+use crate::common::{assert_script_conforms, profile};
 
 #[tokio::test]
 async fn a_connector_dedicated_to_tenants_serves_them_and_refuses_the_others() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = dir.path().join("connector.log");
     let dedicated = format!(
         "{}\n[server]\ntenants = [\"conformance\", \"acme\"]\n",
         include_str!("script.toml")
     );
-    let config = write_config(dir.path(), "script.toml", &dedicated);
     let mut profile = profile("script", &[]);
     profile.foreign_tenant = Some("globex".into());
-    let report = check_launched(
-        &with_config("baton-connector-script", &config),
-        &profile,
-        &log,
-    )
-    .await;
-    assert_report(&report, &[], &[], &log);
+    let report = assert_script_conforms(&dedicated, &profile).await;
     let foreign = report.get("tenants.foreign").expect("ran").outcome.text();
     assert!(foreign.contains("InvalidArgument"), "{foreign}");
     assert!(foreign.contains("globex"), "{foreign}");
