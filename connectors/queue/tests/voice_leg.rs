@@ -192,6 +192,13 @@ async fn start_transfer(
         .into_inner()
 }
 
+/// The agent of `session` accepts the handoff offered to them.
+async fn accept(desktop: SocketAddr, session: &str, handoff_id: &str) {
+    let path = format!("/api/handoffs/{handoff_id}/accept");
+    let (status, body) = http(desktop, "POST", &path, Some(session), "").await;
+    assert_eq!(status, 204, "accept: {body}");
+}
+
 /// Reads events until one of `kind` (included), or the stream's end.
 async fn events_until(
     stream: &mut Streaming<StartTransferResponse>,
@@ -238,15 +245,7 @@ async fn an_accepted_voice_handoff_connects_when_the_agents_phone_and_the_gatewa
     let offered = events_until(&mut stream, TransferEventKind::Offered).await;
     assert_eq!(kinds(&offered).last(), Some(&TransferEventKind::Offered));
 
-    let (status, body) = http(
-        desktop,
-        "POST",
-        "/api/handoffs/hq/accept",
-        Some(&session),
-        "",
-    )
-    .await;
-    assert_eq!(status, 204, "accept: {body}");
+    accept(desktop, &session, "hq").await;
     let connected = events_until(&mut stream, Connected).await;
     // Accepted (the agent has the screen pop), then the SIP leg: the phone
     // rings and answers with the context, and only the REFER's final
@@ -293,15 +292,7 @@ async fn a_busy_agent_phone_fails_the_handoff_busy_and_frees_the_agent() {
 
     let mut stream = start_transfer(grpc, "hb", envelope("hb", Channel::Voice, None)).await;
     events_until(&mut stream, TransferEventKind::Offered).await;
-    let (status, body) = http(
-        desktop,
-        "POST",
-        "/api/handoffs/hb/accept",
-        Some(&session),
-        "",
-    )
-    .await;
-    assert_eq!(status, 204, "accept: {body}");
+    accept(desktop, &session, "hb").await;
     let events = events_until(&mut stream, Failed).await;
     assert_eq!(kinds(&events), [ContextDelivered, Failed]);
     assert_eq!(
@@ -318,15 +309,7 @@ async fn a_busy_agent_phone_fails_the_handoff_busy_and_frees_the_agent() {
     // and connects at accept, with no voice leg.
     let mut next = start_transfer(grpc, "hc", envelope("hc", Channel::Chat, None)).await;
     events_until(&mut next, TransferEventKind::Offered).await;
-    let (status, body) = http(
-        desktop,
-        "POST",
-        "/api/handoffs/hc/accept",
-        Some(&session),
-        "",
-    )
-    .await;
-    assert_eq!(status, 204, "accept: {body}");
+    accept(desktop, &session, "hc").await;
     let events = events_until(&mut next, Connected).await;
     assert_eq!(kinds(&events), [Answered, ContextDelivered, Connected]);
 }
