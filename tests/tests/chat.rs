@@ -54,6 +54,16 @@ async fn sign_in(queue: &Service, name: &str) -> anyhow::Result<Desk> {
     Desk::sign_in(&desk::desktop_base(queue), name, &format!("{name}-pw")).await
 }
 
+/// The agent sends a chat message as the pane does (a retry keeps its id).
+async fn write(desk: &Desk, handoff_id: &str, id: &str, text: &str) -> anyhow::Result<StatusCode> {
+    desk.change(
+        Method::POST,
+        &format!("/api/chats/{handoff_id}/messages"),
+        json!({ "id": id, "text": text }),
+    )
+    .await
+}
+
 /// Reads the chat pane's view of `handoff_id` until `wanted` holds
 /// (bounded by WAIT); that view.
 async fn chat_until(
@@ -238,13 +248,13 @@ async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow
     // The agent answers (the pane retries a send with the same id); the
     // customer gets it once, in order.
     for _ in 0..2 {
-        let status = ann
-            .change(
-                Method::POST,
-                &format!("/api/chats/{id}/messages"),
-                json!({ "id": "a-1", "text": "I see the order; checking the courier now" }),
-            )
-            .await?;
+        let status = write(
+            &ann,
+            &id,
+            "a-1",
+            "I see the order; checking the courier now",
+        )
+        .await?;
         assert_eq!(status, StatusCode::NO_CONTENT);
     }
     let answer = customer.next_entry().await?;
@@ -295,13 +305,7 @@ async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow
     // reconnects from the last sequence it saw and gets just that.
     control.kill().await?;
     drop(customer);
-    let status = ann
-        .change(
-            Method::POST,
-            &format!("/api/chats/{id}/messages"),
-            json!({ "id": "a-2", "text": "the courier will call you today" }),
-        )
-        .await?;
+    let status = write(&ann, &id, "a-2", "the courier will call you today").await?;
     assert_eq!(status, StatusCode::NO_CONTENT);
     control = start_control(dir.path(), &queue).await?;
     let mut client = HandoffServiceClient::connect(control.endpoint("grpc")).await?;

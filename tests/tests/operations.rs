@@ -254,48 +254,37 @@ async fn the_cli_creates_watches_and_reports_with_meaningful_exit_codes() {
     let created: serde_json::Value = serde_json::from_str(output.trim()).expect("json");
     let id = created["handoff"]["id"].as_str().expect("id").to_owned();
     assert_eq!(created["handoff"]["context_version"], 1);
-    let update = |request_id: &'static str, version: &'static str| {
-        let (endpoint, id) = (endpoint.clone(), id.clone());
-        move || {
-            baton(&[
-                "handoff",
-                "update",
-                &id,
-                "--endpoint",
-                &endpoint,
-                "--version",
-                version,
-                "--request-id",
-                request_id,
-                "--turn",
-                "customer:it was due Monday",
-                "--entity",
-                "order=1182",
-                "--json",
-            ])
-        }
+    let update = |request_id: &str, version: &str| {
+        baton(&[
+            "handoff",
+            "update",
+            &id,
+            "--endpoint",
+            &endpoint,
+            "--version",
+            version,
+            "--request-id",
+            request_id,
+            "--turn",
+            "customer:it was due Monday",
+            "--entity",
+            "order=1182",
+            "--json",
+        ])
     };
-    let (code, output) = update("u-1", "1")();
-    assert_eq!(code, 0, "{output}");
-    let applied: serde_json::Value = serde_json::from_str(output.trim()).expect("json");
+    // `applied` and `context_version` of a successful update's JSON line.
+    let outcome = |(code, output): (i32, String)| {
+        assert_eq!(code, 0, "{output}");
+        let line: serde_json::Value = serde_json::from_str(output.trim()).expect("json");
+        (line["applied"].clone(), line["context_version"].clone())
+    };
+    assert_eq!(outcome(update("u-1", "1")), (true.into(), 2.into()));
     assert_eq!(
-        (
-            applied["applied"].clone(),
-            applied["context_version"].clone()
-        ),
-        (true.into(), 2.into())
+        outcome(update("u-1", "1")),
+        (false.into(), 2.into()),
+        "a retry applies once"
     );
-    let (code, output) = update("u-1", "1")();
-    assert_eq!(code, 0, "{output}");
-    let retried: serde_json::Value = serde_json::from_str(output.trim()).expect("json");
-    assert_eq!(
-        (
-            retried["applied"].clone(),
-            retried["context_version"].clone()
-        ),
-        (false.into(), 2.into())
-    );
-    let (code, output) = update("u-2", "1")();
+    let (code, output) = update("u-2", "1");
     assert_eq!(code, 8, "{output}");
     assert!(output.contains("moved on since version 1"), "{output}");
     let (code, output) = baton(&["handoff", "get", &id, "--endpoint", &endpoint, "--json"]);

@@ -18,9 +18,7 @@ use baton_connector_sdk::testing::personal::{
     NEVER_SENT as PERSONAL, REDACTED_SUMMARY, REDACTED_TURN, SUMMARY, TURN,
 };
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::{
-    AuditAction, CreateHandoffRequest, HandoffState, ListAuditRecordsRequest,
-};
+use baton_proto::handoff::v1::{CreateHandoffRequest, HandoffState};
 use baton_proto::types::v1 as pb;
 use baton_tests::start_control;
 use common::{ContractServer, contact_id, sample_on_contact, start_connector_binary};
@@ -122,17 +120,7 @@ transcript = "reference"
     server.assert_all_accepted().await;
 
     // Each attempt's disclosure audited with the route and the forms.
-    let records = client
-        .list_audit_records(ListAuditRecordsRequest {
-            connector: "amazon-connect".into(),
-            action: AuditAction::Disclosed as i32,
-            page_size: 100,
-            ..Default::default()
-        })
-        .await
-        .expect("ListAuditRecords")
-        .into_inner()
-        .records;
+    let records = baton_tests::disclosures(&mut client, "amazon-connect").await;
     let clear = records
         .iter()
         .find(|r| r.handoff_id == clear_id)

@@ -20,9 +20,7 @@ use baton_connector_sdk::testing::personal::{
     NEVER_SENT as PERSONAL, REDACTED_SUMMARY, REDACTED_TURN, SUMMARY, TURN,
 };
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::{
-    AuditAction, CreateHandoffRequest, HandoffState, ListAuditRecordsRequest,
-};
+use baton_proto::handoff::v1::{CreateHandoffRequest, HandoffState};
 use baton_proto::types::v1 as pb;
 use baton_tests::{Service, start_control, start_with_config};
 use common::*;
@@ -181,17 +179,7 @@ transcript = "clear"
     assert!(twilio.warnings.lock().expect("lock").is_empty());
 
     // The audit row of each attempt: the route whose rules applied.
-    let records = client
-        .list_audit_records(ListAuditRecordsRequest {
-            connector: "twilio".into(),
-            action: AuditAction::Disclosed as i32,
-            page_size: 100,
-            ..Default::default()
-        })
-        .await
-        .expect("ListAuditRecords")
-        .into_inner()
-        .records;
+    let records = baton_tests::disclosures(&mut client, "twilio").await;
     let detail = |id: &str| -> Value {
         let record = records
             .iter()

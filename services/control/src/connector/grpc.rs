@@ -49,6 +49,19 @@ impl GrpcConnector {
         request.set_timeout(self.call_timeout);
         request
     }
+
+    /// The answer of a transfer's unary call within the call timeout, or
+    /// why there is none (the status code and message).
+    async fn answer<T>(
+        &self,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, String> {
+        tokio::time::timeout(self.call_timeout, call)
+            .await
+            .map_err(|_| "no answer".to_owned())?
+            .map(tonic::Response::into_inner)
+            .map_err(|status| format!("{:?}: {}", status.code(), status.message()))
+    }
 }
 
 #[async_trait]
@@ -160,12 +173,7 @@ impl ConnectorPort for GrpcConnector {
             attempt,
             tenant: tenant.to_owned(),
         });
-        let response =
-            tokio::time::timeout(self.call_timeout, self.client().cancel_transfer(request))
-                .await
-                .map_err(|_| "no answer".to_owned())?
-                .map_err(|status| format!("{:?}: {}", status.code(), status.message()))?
-                .into_inner();
+        let response = self.answer(self.client().cancel_transfer(request)).await?;
         Ok(match response.outcome() {
             wire::CancelOutcome::Cancelled => CancelOutcome::Cancelled,
             wire::CancelOutcome::AlreadyEnded => CancelOutcome::AlreadyEnded,
@@ -194,12 +202,7 @@ impl ConnectorPort for GrpcConnector {
             context_version: update.context_version,
         });
         baton_service_kit::telemetry::inject_traceparent(request.metadata_mut());
-        let response =
-            tokio::time::timeout(self.call_timeout, self.client().update_transfer(request))
-                .await
-                .map_err(|_| "no answer".to_owned())?
-                .map_err(|status| format!("{:?}: {}", status.code(), status.message()))?
-                .into_inner();
+        let response = self.answer(self.client().update_transfer(request)).await?;
         Ok(match response.outcome() {
             wire::UpdateOutcome::Applied => UpdateOutcome::Applied,
             wire::UpdateOutcome::Stale => UpdateOutcome::Stale,
