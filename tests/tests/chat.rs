@@ -7,8 +7,9 @@
 //! a runtime that reconnects from the last sequence it saw gets exactly
 //! what it missed, also after the control service crashed and started
 //! again on its store; the conversation ends with an ENDED entry when the
-//! agent completes the contact. Nobody but the connected agent reads the
-//! chat.
+//! agent completes the contact, and a runtime that has read it to the end
+//! cannot reopen it (FAILED_PRECONDITION). Nobody but the connected agent
+//! reads the chat.
 
 use std::path::Path;
 use std::time::Duration;
@@ -344,6 +345,20 @@ async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow
         .await
         .context("the stream did not end")?;
     assert!(matches!(after, Ok(None)), "nothing after ENDED: {after:?}");
+    // A runtime that has read the whole conversation cannot reopen it; one
+    // that missed the end still gets it.
+    let refused = Customer::open(&mut client, &id, 5)
+        .await
+        .err()
+        .context("reopening an ended conversation")?;
+    let status = refused
+        .downcast_ref::<tonic::Status>()
+        .with_context(|| format!("a gRPC status: {refused:#}"))?;
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("has ended"), "{status:?}");
+    let (mut late, _, last) = Customer::open(&mut client, &id, 4).await?;
+    assert_eq!(last, 5);
+    assert_eq!(late.next_entry().await?.kind(), ChatEntryKind::Ended);
     // The conversation left the desk with the contact.
     let (status, _) = ann.read(&format!("/api/chats/{id}")).await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
