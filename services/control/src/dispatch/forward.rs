@@ -28,8 +28,25 @@ impl Dispatcher {
         tokio::spawn(async move { dispatcher.forward(&handoff).await }.instrument(span));
     }
 
+    /// Forwards the context stored now when it is newer than `started`'s,
+    /// the snapshot a transfer was started with. Called once the connector
+    /// has accepted the transfer: an update applied between the snapshot
+    /// and the connector registering the transfer found no transfer to
+    /// update (or no attempt yet), and would otherwise never reach it.
+    pub(super) async fn catch_up_context(&self, started: &Handoff) {
+        match self.store.get(&started.tenant, &started.id).await {
+            Ok(latest) if latest.context_version > started.context_version => {
+                self.forward(&latest).await;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(handoff_id = %started.id, %error, "context catch-up skipped: store unavailable");
+            }
+        }
+    }
+
     /// Logs ids, versions and outcomes only: never the context.
-    async fn forward(&self, handoff: &Handoff) {
+    pub(super) async fn forward(&self, handoff: &Handoff) {
         // No attempt yet: the transfer, when it starts, reads the latest
         // context from the store.
         let Some(attempt) = &handoff.current_attempt else {

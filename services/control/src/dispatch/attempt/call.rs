@@ -83,6 +83,8 @@ impl AttemptRun<'_> {
         let mut stream_check = StreamCheck::default();
         // Whether the breaker was told that this stream works.
         let mut credited = false;
+        // Whether a context update newer than the request was looked for.
+        let mut caught_up = false;
         let first_event_by = Instant::now() + settings.first_event_timeout;
         loop {
             let next = if self.connected {
@@ -149,6 +151,12 @@ impl AttemptRun<'_> {
                 // closes.
                 permit.success();
                 credited = true;
+            }
+            if !caught_up && matches!(applied, Applied::Continue { .. }) {
+                // The connector holds the transfer now: give it any context
+                // update that came after the request's snapshot.
+                self.dispatcher.catch_up_context(handoff).await;
+                caught_up = true;
             }
             match applied {
                 Applied::Continue { now_connected } => self.connected |= now_connected,

@@ -8,15 +8,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
 
 use crate::connector::{
     CancelOutcome, Connector, ConnectorInfo, ConnectorPort, Reach, StartRefused, StreamError,
-    TransferEvent, TransferEventKind, TransferEvents, TransferRequest,
+    TransferEvent, TransferEventKind, TransferEvents, TransferRequest, TransferUpdate,
+    UpdateOutcome,
 };
 use crate::domain::{FailureReason, TargetKind, TransferMode};
 
-/// What reached the fakes, in order: `"<connector> start <attempt>"` and
-/// `"<connector> cancel <attempt>"`.
+/// What reached the fakes, in order: `"<connector> start <attempt>"`,
+/// `"<connector> cancel <attempt>"` and `"<connector> update <attempt>
+/// v<context version>"`.
 pub type Journal = Arc<Mutex<Vec<String>>>;
 
 /// How a scripted stream ends after its events.
@@ -74,6 +77,11 @@ pub struct ScriptedConnector {
     /// Health answers NOT_SERVING while set.
     down: AtomicBool,
     journal: Journal,
+    /// When set, a transfer's stream yields nothing until it is notified:
+    /// the connector has the request but has not registered the transfer.
+    gate: Option<Arc<Notify>>,
+    /// Whether a gated transfer passed its gate.
+    registered: Arc<AtomicBool>,
 }
 
 impl ScriptedConnector {
@@ -101,7 +109,25 @@ impl ScriptedConnector {
             script: Mutex::new(script.into_iter().collect()),
             down: AtomicBool::new(false),
             journal: journal.clone(),
+            gate: None,
+            registered: Arc::default(),
         })
+    }
+
+    /// A connector like [`new`](Self::new)'s that takes context updates and
+    /// whose streams start only once `gate` is notified.
+    pub fn gated_taking_updates(
+        name: &str,
+        kinds: &[TargetKind],
+        script: impl IntoIterator<Item = Call>,
+        journal: &Journal,
+        gate: Arc<Notify>,
+    ) -> Arc<Self> {
+        let mut connector = Arc::into_inner(Self::new(name, kinds, script, journal))
+            .expect("a new connector has one owner");
+        connector.info.context_updates = true;
+        connector.gate = Some(gate);
+        Arc::new(connector)
     }
 
     /// The connector as the registry holds it.
@@ -158,7 +184,21 @@ impl ConnectorPort for ScriptedConnector {
             Call::Refuse(refused) => return Err(refused),
             Call::Stream(events, end) => (events, end),
         };
-        let events = tokio_stream::iter(events.into_iter().map(Ok));
+        let events: TransferEvents = match self.gate.clone() {
+            None => Box::pin(tokio_stream::iter(events.into_iter().map(Ok))),
+            Some(gate) => {
+                let (sender, receiver) = tokio::sync::mpsc::channel(events.len().max(1));
+                let registered = self.registered.clone();
+                tokio::spawn(async move {
+                    gate.notified().await;
+                    registered.store(true, Ordering::SeqCst);
+                    for event in events {
+                        let _ = sender.send(Ok(event)).await;
+                    }
+                });
+                Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))
+            }
+        };
         let ending: TransferEvents = match end {
             End::Close => Box::pin(tokio_stream::empty()),
             End::Break => Box::pin(tokio_stream::once(Err(StreamError::Broken(
@@ -180,5 +220,21 @@ impl ConnectorPort for ScriptedConnector {
     ) -> Result<CancelOutcome, String> {
         self.note("cancel", attempt);
         Ok(CancelOutcome::Cancelled)
+    }
+
+    /// As a real connector answers: a transfer it has not registered yet
+    /// is unknown to it.
+    async fn update_transfer(&self, update: TransferUpdate) -> Result<UpdateOutcome, String> {
+        if !self.registered.load(Ordering::SeqCst) {
+            return Ok(UpdateOutcome::Unknown);
+        }
+        self.journal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!(
+                "{} update {} v{}",
+                self.name, update.attempt, update.context_version
+            ));
+        Ok(UpdateOutcome::Applied)
     }
 }

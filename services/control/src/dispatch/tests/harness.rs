@@ -16,7 +16,7 @@ use crate::domain::{
     PlannedTarget, RequestedTarget, TargetKind,
 };
 use crate::hub::EventHub;
-use crate::store::{HandoffStore, SqliteStore};
+use crate::store::{ContextUpdate, ContextUpdateOutcome, HandoffStore, SqliteStore};
 use crate::token::TokenSigner;
 
 /// How long a test waits for the dispatcher before it gives up; only a
@@ -78,6 +78,37 @@ impl Harness {
         let id = created.handoff.id.clone();
         dispatcher.spawn(created.handoff);
         id
+    }
+
+    /// Updates the handoff's context as UpdateHandoff does (the same
+    /// context, one version on) and forwards it, as UpdateHandoff does in
+    /// the background, before returning the new version.
+    pub async fn update_context(&self, dispatcher: &Dispatcher, id: &str) -> u64 {
+        let handoff = self.store.get(DEFAULT_TENANT, id).await.expect("get");
+        let update = ContextUpdate {
+            request_id: uuid::Uuid::now_v7().to_string(),
+            fingerprint: "test".into(),
+            expected_version: handoff.context_version,
+            context: Some(handoff.context.clone()),
+        };
+        let outcome = self.store.update_context(DEFAULT_TENANT, id, update);
+        let ContextUpdateOutcome::Applied { handoff, .. } = outcome.await.expect("update") else {
+            panic!("the update was not applied");
+        };
+        dispatcher.forward(&handoff).await;
+        handoff.context_version
+    }
+
+    /// Waits until the journal holds `line`.
+    pub async fn journal_has(&self, line: &str) {
+        let wait = async {
+            while !self.journal().iter().any(|noted| noted == line) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, wait)
+            .await
+            .unwrap_or_else(|_| panic!("never journalled: {line}"));
     }
 
     /// Waits until the handoff is in `state` (or has ended).

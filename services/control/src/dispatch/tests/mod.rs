@@ -7,7 +7,10 @@
 mod fake;
 mod harness;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use crate::circuit::DispatchConfig;
 use crate::connector::{StartRefused, TransferEvent, TransferEventKind as T};
@@ -283,4 +286,37 @@ async fn an_open_circuit_skips_its_connector_without_calling_it() {
         skipped.detail
     );
     assert_eq!(h.journal(), ["steady start 2", "steady start 2"]);
+}
+
+#[tokio::test]
+async fn a_context_update_made_before_the_connector_registered_the_transfer_still_reaches_it() {
+    let h = Harness::new();
+    let registers = Arc::new(Notify::new());
+    let queue_connector = ScriptedConnector::gated_taking_updates(
+        "queue",
+        &[TargetKind::Queue],
+        [Call::events("q1", &[T::Queued], End::Hold)],
+        &h.journal,
+        registers.clone(),
+    );
+    let dispatcher = h.dispatcher(&[&queue_connector], fast());
+    let id = h.start(&dispatcher, &[("queue", queue())]).await;
+    h.journal_has("queue start 1").await;
+
+    // The StartTransfer is on its way: the connector knows no such
+    // transfer yet, and answers the update's forward UNKNOWN.
+    let version = h.update_context(&dispatcher, &id).await;
+    assert_eq!(h.journal(), ["queue start 1"]);
+
+    registers.notify_one();
+    h.reaches(&id, HandoffState::Queued).await;
+    h.journal_has(&format!("queue update 1 v{version}")).await;
+    assert_eq!(
+        h.journal(),
+        [
+            "queue start 1".to_owned(),
+            format!("queue update 1 v{version}")
+        ]
+    );
+    dispatcher.shutdown().await;
 }
