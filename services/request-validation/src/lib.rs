@@ -187,6 +187,49 @@ fn validate_conversation(conversation: &pb::Conversation, limits: &Limits, v: &m
     }
 }
 
+/// Each turn of a transcript (`path[i]`): who spoke, the text, the time.
+fn check_turns(path: &str, turns: &[pb::Turn], limits: &Limits, v: &mut Violations) {
+    for (i, turn) in turns.iter().enumerate() {
+        let field = format!("{path}[{i}]");
+        match pb::Speaker::try_from(turn.speaker) {
+            Ok(pb::Speaker::Unspecified) | Err(_) => {
+                v.add(format!("{field}.speaker"), "must say who spoke")
+            }
+            Ok(_) => {}
+        }
+        v.check(
+            &text::TURN_TEXT,
+            &format!("{field}.text"),
+            &turn.text,
+            limits,
+        );
+        if let Some(at) = &turn.at {
+            time::check_timestamp(&format!("{field}.at"), at, v);
+        }
+    }
+}
+
+/// Each entity of a list (`path[i]`): a name given once, and every field
+/// within its limit.
+fn check_entities(path: &str, entities: &[pb::Entity], limits: &Limits, v: &mut Violations) {
+    let mut names = HashSet::new();
+    for (i, entity) in entities.iter().enumerate() {
+        let field = format!("{path}[{i}]");
+        if entity.name.trim().is_empty() {
+            v.add(format!("{field}.name"), "is required");
+        } else if !names.insert(entity.name.as_str()) {
+            v.add(format!("{field}.name"), "repeats an earlier entity's name");
+        }
+        for (rule, name, value) in [
+            (&text::ENTITY_NAME, "name", &entity.name),
+            (&text::ENTITY_TYPE, "type", &entity.r#type),
+            (&text::ENTITY_VALUE, "value", &entity.value),
+        ] {
+            v.check(rule, &format!("{field}.{name}"), value, limits);
+        }
+    }
+}
+
 fn validate_context(context: &pb::HandoffContext, limits: &Limits, v: &mut Violations) {
     if context.summary.trim().is_empty() {
         v.add("context.summary", "is required: the human reads it first");
@@ -210,33 +253,7 @@ fn validate_context(context: &pb::HandoffContext, limits: &Limits, v: &mut Viola
         limits.max_entities,
         "entities",
     );
-    let mut names = HashSet::new();
-    for (i, entity) in context.entities.iter().enumerate() {
-        let field = format!("context.entities[{i}]");
-        if entity.name.trim().is_empty() {
-            v.add(format!("{field}.name"), "is required");
-        } else if !names.insert(entity.name.as_str()) {
-            v.add(format!("{field}.name"), "repeats an earlier entity's name");
-        }
-        v.check(
-            &text::ENTITY_NAME,
-            &format!("{field}.name"),
-            &entity.name,
-            limits,
-        );
-        v.check(
-            &text::ENTITY_TYPE,
-            &format!("{field}.type"),
-            &entity.r#type,
-            limits,
-        );
-        v.check(
-            &text::ENTITY_VALUE,
-            &format!("{field}.value"),
-            &entity.value,
-            limits,
-        );
-    }
+    check_entities("context.entities", &context.entities, limits, v);
 
     v.at_most(
         "context.transcript",
@@ -244,24 +261,7 @@ fn validate_context(context: &pb::HandoffContext, limits: &Limits, v: &mut Viola
         limits.max_transcript_turns,
         "turns",
     );
-    for (i, turn) in context.transcript.iter().enumerate() {
-        let field = format!("context.transcript[{i}]");
-        match pb::Speaker::try_from(turn.speaker) {
-            Ok(pb::Speaker::Unspecified) | Err(_) => {
-                v.add(format!("{field}.speaker"), "must say who spoke")
-            }
-            Ok(_) => {}
-        }
-        v.check(
-            &text::TURN_TEXT,
-            &format!("{field}.text"),
-            &turn.text,
-            limits,
-        );
-        if let Some(at) = &turn.at {
-            time::check_timestamp(&format!("{field}.at"), at, v);
-        }
-    }
+    check_turns("context.transcript", &context.transcript, limits, v);
 
     v.at_most(
         "context.attempts",

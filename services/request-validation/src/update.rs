@@ -4,13 +4,13 @@
 //! makes (a transcript, entity list or notes grown past a limit is named by
 //! the update's field that grows it).
 
-use std::collections::HashSet;
-
 use baton_proto::handoff::v1::UpdateHandoffRequest;
 use baton_proto::types::v1 as pb;
 use prost::Message;
 
-use super::{FieldViolation, Limits, Violations, text, time, validate_context};
+use super::{
+    FieldViolation, Limits, Violations, check_entities, check_turns, text, validate_context,
+};
 
 /// Checks what an update request adds; every violation found.
 pub fn validate_update(
@@ -45,51 +45,8 @@ pub fn validate_update(
     if request.turns.is_empty() && request.entities.is_empty() && request.notes.is_empty() {
         v.add("turns", "nothing to update: give turns, entities or notes");
     }
-    for (i, turn) in request.turns.iter().enumerate() {
-        let field = format!("turns[{i}]");
-        match pb::Speaker::try_from(turn.speaker) {
-            Ok(pb::Speaker::Unspecified) | Err(_) => {
-                v.add(format!("{field}.speaker"), "must say who spoke")
-            }
-            Ok(_) => {}
-        }
-        v.check(
-            &text::TURN_TEXT,
-            &format!("{field}.text"),
-            &turn.text,
-            limits,
-        );
-        if let Some(at) = &turn.at {
-            time::check_timestamp(&format!("{field}.at"), at, &mut v);
-        }
-    }
-    let mut names = HashSet::new();
-    for (i, entity) in request.entities.iter().enumerate() {
-        let field = format!("entities[{i}]");
-        if entity.name.trim().is_empty() {
-            v.add(format!("{field}.name"), "is required");
-        } else if !names.insert(entity.name.as_str()) {
-            v.add(format!("{field}.name"), "repeats an earlier entity's name");
-        }
-        v.check(
-            &text::ENTITY_NAME,
-            &format!("{field}.name"),
-            &entity.name,
-            limits,
-        );
-        v.check(
-            &text::ENTITY_TYPE,
-            &format!("{field}.type"),
-            &entity.r#type,
-            limits,
-        );
-        v.check(
-            &text::ENTITY_VALUE,
-            &format!("{field}.value"),
-            &entity.value,
-            limits,
-        );
-    }
+    check_turns("turns", &request.turns, limits, &mut v);
+    check_entities("entities", &request.entities, limits, &mut v);
     v.check(&text::AGENT_NOTES, "notes", &request.notes, limits);
     v.finish()
 }
