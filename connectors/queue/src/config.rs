@@ -56,6 +56,12 @@ pub struct QueueConfig {
     pub initial_handle_time: Duration,
     /// How many recent handle times the wait estimate averages. Default 20.
     pub handle_time_samples: usize,
+    /// How many chats an agent holds at once, offered or connected (an
+    /// agent with fewer may be offered another chat); `agents[].chat_capacity`
+    /// sets one agent's. A call (or a callback) always takes the agent
+    /// alone: nothing else is offered beside it, and it is not offered
+    /// beside a chat. 1 to 20; default 3.
+    pub chat_capacity: u32,
     /// The largest structured context accepted, in bytes. Default 256 KiB.
     pub max_context_bytes: u32,
     /// The queues. Default: one queue `support` needing skill `support`.
@@ -256,6 +262,9 @@ pub struct AgentConfig {
     /// Where the voice leg goes: a SIP URI or an E.164 number.
     #[serde(default)]
     pub contact: String,
+    /// How many chats this agent holds at once. Default: `chat_capacity`.
+    #[serde(default)]
+    pub chat_capacity: Option<u32>,
 }
 
 impl ConnectorDefaults for QueueConfig {
@@ -279,6 +288,7 @@ impl Default for QueueConfig {
             offer_timeout: policy.offer_timeout,
             initial_handle_time: policy.initial_handle_time,
             handle_time_samples: policy.handle_time_samples,
+            chat_capacity: policy.chat_capacity,
             max_context_bytes: 256 * 1024,
             queues: vec![support],
             agents: Vec::new(),
@@ -309,6 +319,7 @@ impl QueueConfig {
             offer_timeout: self.offer_timeout,
             initial_handle_time: self.initial_handle_time,
             handle_time_samples: self.handle_time_samples,
+            chat_capacity: self.chat_capacity,
         }
     }
 
@@ -345,11 +356,20 @@ impl QueueConfig {
         if self.offer_timeout.is_zero() {
             return Err("offer_timeout: must be more than 0".into());
         }
+        if !CHAT_CAPACITY.contains(&self.chat_capacity) {
+            return Err(format!("chat_capacity: {CHAT_CAPACITY_RANGE}"));
+        }
         for (i, agent) in self.agents.iter().enumerate() {
             if !valid_agent_id(&agent.id) {
                 return Err(format!(
                     "agents[{i}].id: 1 to 64 letters, digits, '.', '_', '-' or '@'"
                 ));
+            }
+            if agent
+                .chat_capacity
+                .is_some_and(|c| !CHAT_CAPACITY.contains(&c))
+            {
+                return Err(format!("agents[{i}].chat_capacity: {CHAT_CAPACITY_RANGE}"));
             }
         }
         self.desk.validate()?;
@@ -362,6 +382,11 @@ impl QueueConfig {
         Ok(())
     }
 }
+
+/// The chats one agent may hold at once: at least one, and few enough that
+/// each customer still gets a human's attention.
+const CHAT_CAPACITY: std::ops::RangeInclusive<u32> = 1..=20;
+const CHAT_CAPACITY_RANGE: &str = "from 1 to 20 chats at once";
 
 /// Agent ids appear in URLs and logs: keep them plain.
 pub fn valid_agent_id(id: &str) -> bool {
@@ -401,6 +426,38 @@ mod tests {
             baton_service_kit::config::load::<QueueConfig>(Some(&path), "BATON_QUEUE_TEST_BAD")
                 .expect_err("rejects");
         assert!(error.to_string().contains("max_wiat"), "{error}");
+    }
+
+    #[test]
+    fn chat_capacity_defaults_to_three_and_is_checked_overall_and_per_agent() {
+        let config = QueueConfig::default();
+        assert_eq!(config.chat_capacity, 3);
+        assert_eq!(config.policy().chat_capacity, 3);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("queue.toml");
+        let load = |text: &str, env: &str| -> QueueConfig {
+            std::fs::write(&path, text).expect("write");
+            baton_service_kit::config::load(Some(&path), env).expect("loads")
+        };
+        let config = load(
+            "chat_capacity = 5\n[[agents]]\nid = \"ann\"\nchat_capacity = 2\n",
+            "BATON_QUEUE_TEST_CHAT",
+        );
+        config.validate().expect("valid");
+        assert_eq!(config.policy().chat_capacity, 5);
+        assert_eq!(config.agents[0].chat_capacity, Some(2));
+
+        let error = load("chat_capacity = 0\n", "BATON_QUEUE_TEST_CHAT0")
+            .validate()
+            .expect_err("rejects");
+        assert!(error.starts_with("chat_capacity:"), "{error}");
+        let error = load(
+            "[[agents]]\nid = \"ann\"\nchat_capacity = 21\n",
+            "BATON_QUEUE_TEST_CHAT21",
+        )
+        .validate()
+        .expect_err("rejects");
+        assert!(error.starts_with("agents[0].chat_capacity:"), "{error}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use baton_sip_stack::VoiceLegs;
 
 use crate::config::VoiceMode;
 use crate::desk::{Desk, priority_of};
-use crate::domain::{NewContact, NotAdmitted, Phase, QueueKey, Refusal, WithdrawalReason};
+use crate::domain::{Media, NewContact, NotAdmitted, Phase, QueueKey, Refusal, WithdrawalReason};
 
 /// The connector side of the queue.
 #[derive(Debug, Clone)]
@@ -145,6 +145,17 @@ fn is_voice(transfer: &Transfer) -> bool {
         .is_some_and(|c| c.channel == Channel::Voice as i32)
 }
 
+/// A chat shares its agent with other chats; anything else (a channel
+/// not stated is voice) takes the agent alone.
+fn media_of(transfer: &Transfer) -> Media {
+    let chat = transfer
+        .envelope
+        .conversation
+        .as_ref()
+        .is_some_and(|c| c.channel == Channel::Chat as i32);
+    if chat { Media::Chat } else { Media::Voice }
+}
+
 fn failure_reason(refusal: Refusal) -> FailureReason {
     match refusal {
         Refusal::NoAgents => FailureReason::NoAgents,
@@ -231,6 +242,7 @@ impl Connector for QueueConnector {
             attempt: transfer.attempt,
             tenant: transfer.tenant.clone(),
             queue: name.clone(),
+            media: media_of(&transfer),
             skills: skills.clone(),
             priority: priority_of(transfer.envelope.context.as_ref()),
         };

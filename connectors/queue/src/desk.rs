@@ -519,6 +519,7 @@ impl Desk {
                 tenant: account.tenants.first().cloned().unwrap_or_default(),
                 skills: skills.into_iter().collect(),
                 contact,
+                chat_capacity: known.and_then(|k| k.chat_capacity),
             };
             inner.queues.sign_in(&account.name, profile, now);
         }
@@ -685,19 +686,23 @@ impl Desk {
             return None;
         }
         let agent = inner.queues.agent(&session.account)?.clone();
-        let mut offer = None;
-        let mut active = None;
+        let mut offers = Vec::new();
+        let mut connected = Vec::new();
         for contact in inner.queues.contacts() {
             match &contact.phase {
                 Phase::Offered { agent: a, until } if *a == agent.id => {
-                    offer = Some(pop(&inner, contact, Some(*until), None));
+                    offers.push(pop(&inner, contact, Some(*until), None));
                 }
                 Phase::Connected { agent: a, since } if *a == agent.id => {
-                    active = Some(pop(&inner, contact, None, Some(*since)));
+                    connected.push(pop(&inner, contact, None, Some(*since)));
                 }
                 _ => {}
             }
         }
+        // In the order they came to the agent, so that tabs keep their place.
+        offers.sort_by_key(|p| (p.offer_until, p.handoff_id.clone()));
+        connected.sort_by_key(|p| (p.connected_since, p.handoff_id.clone()));
+        let chat_capacity = inner.queues.chat_capacity(&agent);
         let waiting = inner
             .queues
             .contacts()
@@ -711,8 +716,11 @@ impl Desk {
         Some(AgentView {
             now: now_millis(),
             agent: agent.into(),
-            offer,
-            active,
+            offer: offers.first().cloned(),
+            active: connected.first().cloned(),
+            offers,
+            connected,
+            chat_capacity,
             waiting,
         })
     }
@@ -926,8 +934,18 @@ impl From<Agent> for AgentSummary {
 pub struct AgentView {
     pub now: Millis,
     pub agent: AgentSummary,
+    /// The first of `offers`, for clients that take one at a time.
     pub offer: Option<ScreenPop>,
+    /// The first of `connected`, for clients that take one at a time.
     pub active: Option<ScreenPop>,
+    /// The contacts offered to the agent, oldest offer first: several
+    /// chats may be at once.
+    pub offers: Vec<ScreenPop>,
+    /// The contacts the agent holds, first accepted first: a call, or up
+    /// to `chat_capacity` chats.
+    pub connected: Vec<ScreenPop>,
+    /// How many chats the agent holds at once.
+    pub chat_capacity: u32,
     /// Contacts waiting that this agent could take.
     pub waiting: usize,
 }
@@ -1195,6 +1213,7 @@ pub(crate) mod tests {
                     attempt: 1,
                     tenant: "acme".into(),
                     queue: "support".into(),
+                    media: crate::domain::Media::Voice,
                     skills: vec![],
                     priority: 2,
                 },
@@ -1220,6 +1239,7 @@ pub(crate) mod tests {
                 attempt: 1,
                 tenant: "acme".into(),
                 queue: "support".into(),
+                media: crate::domain::Media::Voice,
                 skills: vec![],
                 priority: 2,
             },
@@ -1253,6 +1273,7 @@ pub(crate) mod tests {
             attempt: 1,
             tenant: "acme".into(),
             queue: "support".into(),
+            media: crate::domain::Media::Voice,
             skills: vec![],
             priority: 0,
         };
@@ -1291,6 +1312,7 @@ pub(crate) mod tests {
             attempt: 1,
             tenant: "acme".into(),
             queue: "support".into(),
+            media: crate::domain::Media::Voice,
             skills: vec![],
             priority: 0,
         };
@@ -1321,6 +1343,7 @@ pub(crate) mod tests {
             attempt,
             tenant: "acme".into(),
             queue: "support".into(),
+            media: crate::domain::Media::Voice,
             skills: vec![],
             priority: 0,
         }

@@ -97,6 +97,9 @@ pub struct Policy {
     pub initial_handle_time: Duration,
     /// How many recent handle times the estimate averages.
     pub handle_time_samples: usize,
+    /// How many chats an agent holds at once (offered or connected) unless
+    /// their profile says otherwise. A call is always held alone.
+    pub chat_capacity: u32,
 }
 
 impl Default for Policy {
@@ -105,6 +108,7 @@ impl Default for Policy {
             offer_timeout: Duration::from_secs(20),
             initial_handle_time: Duration::from_secs(4 * 60),
             handle_time_samples: 20,
+            chat_capacity: 3,
         }
     }
 }
@@ -138,6 +142,9 @@ pub struct Agent {
     pub state: AgentState,
     /// When the state last changed: for an available agent, idle since.
     pub state_since: Millis,
+    /// How many chats the agent holds at once; None: the policy's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_capacity: Option<u32>,
 }
 
 impl Agent {
@@ -217,6 +224,18 @@ pub enum Pass {
     Missed,
 }
 
+/// What a contact takes of its agent's attention.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Media {
+    /// A call, or a channel not stated (the contract treats it as voice):
+    /// the agent takes nothing else meanwhile.
+    #[default]
+    Voice,
+    /// A chat: the agent may hold several at once, up to their capacity.
+    Chat,
+}
+
 /// A customer waiting for (or with) a human.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contact {
@@ -227,6 +246,10 @@ pub struct Contact {
     #[serde(default)]
     pub tenant: String,
     pub queue: String,
+    /// Voice in state written before chats shared an agent: one contact
+    /// per agent, as then.
+    #[serde(default)]
+    pub media: Media,
     /// The queue's skills and the target's.
     pub skills: BTreeSet<String>,
     /// The handoff's priority (0–9).
@@ -334,6 +357,7 @@ pub struct NewContact {
     pub attempt: u32,
     pub tenant: String,
     pub queue: String,
+    pub media: Media,
     pub skills: Vec<String>,
     pub priority: u32,
 }
@@ -361,6 +385,8 @@ pub struct AgentProfile {
     pub skills: BTreeSet<String>,
     /// Where the voice leg goes: a SIP URI or an E.164 number.
     pub contact: String,
+    /// How many chats the agent holds at once; None: the policy's.
+    pub chat_capacity: Option<u32>,
 }
 
 /// Where a waiting contact stands.
@@ -520,8 +546,10 @@ impl Queues {
             contact: String::new(),
             state: AgentState::Offline,
             state_since: now,
+            chat_capacity: None,
         });
         agent.name = profile.name;
+        agent.chat_capacity = profile.chat_capacity;
         agent.tenant = profile.tenant;
         agent.skills = profile.skills;
         agent.contact = profile.contact;
@@ -609,6 +637,7 @@ impl Queues {
             attempt: new.attempt,
             tenant: new.tenant,
             queue: new.queue,
+            media: new.media,
             skills,
             priority: new.priority.min(9),
             enqueued_at: now,
@@ -642,11 +671,10 @@ impl Queues {
             return;
         };
         let contact = &self.contacts[handoff_id];
-        let free = self.agents.get(&agent_id).is_some_and(|a| {
-            a.state == AgentState::Available
-                && a.can_take(contact)
-                && !contact.passed.contains_key(&a.id)
-        }) && !self.is_reserved(&agent_id);
+        let free = self
+            .agents
+            .get(&agent_id)
+            .is_some_and(|a| self.may_be_offered(a, contact));
         if free && contact.phase == Phase::Waiting {
             let until = now + self.policy.offer_timeout.as_millis() as u64;
             if let Some(contact) = self.contacts.get_mut(handoff_id) {
@@ -679,13 +707,9 @@ impl Queues {
     }
 
     /// Whether the agent has an offer or a contact, or an offer held
-    /// across a restart: that agent is kept for it, so that the restart
-    /// never sends the customer to a second human.
+    /// across a restart (see [`Queues::assigned`]).
     fn is_reserved(&self, agent_id: &str) -> bool {
-        self.contacts.values().any(|c| {
-            matches!(&c.phase, Phase::Offered { agent, .. } | Phase::Connected { agent, .. } if agent == agent_id)
-                || c.held.as_ref().and_then(|h| h.offered_to.as_deref()) == Some(agent_id)
-        })
+        self.assigned(agent_id).next().is_some()
     }
 
     /// Where a waiting contact stands in its queue, or None when it is not
@@ -760,14 +784,13 @@ impl Queues {
             let Some(contact) = self.contacts.get(&handoff_id) else {
                 continue;
             };
+            // The least loaded agent first (chats spread out), then the
+            // longest idle.
             let chosen = self
                 .agents
                 .values()
-                .filter(|a| a.state == AgentState::Available)
-                .filter(|a| a.can_take(contact))
-                .filter(|a| !contact.passed.contains_key(&a.id))
-                .filter(|a| !self.is_reserved(&a.id))
-                .min_by_key(|a| (a.state_since, a.id.clone()))
+                .filter(|a| self.may_be_offered(a, contact))
+                .min_by_key(|a| (self.assigned(&a.id).count(), a.state_since, a.id.clone()))
                 .map(|a| a.id.clone());
             if let Some(agent) = chosen {
                 let until = now + self.policy.offer_timeout.as_millis() as u64;
@@ -791,9 +814,13 @@ impl Queues {
             }
         }
         // An agent who lets an offer time out is probably not at the desk:
-        // stop offering them contacts until they say they are back.
+        // stop offering them contacts until they say they are back. One
+        // busy with chats is at the desk and stays busy (the missed
+        // contact is not offered to them again).
         for agent_id in missed {
-            if let Some(agent) = self.agents.get_mut(&agent_id) {
+            if let Some(agent) = self.agents.get_mut(&agent_id)
+                && agent.state != AgentState::Busy
+            {
                 agent.state = AgentState::Away;
                 agent.state_since = now;
             }
@@ -935,10 +962,7 @@ impl Queues {
         let queue = QueueKey::of(contact);
         let handled = now.saturating_sub(since);
         self.record_handle_time(queue, handled);
-        if let Some(agent) = self.agents.get_mut(agent_id) {
-            agent.state = AgentState::Available;
-            agent.state_since = now;
-        }
+        self.free_when_done(agent_id, now);
         Ok(Duration::from_millis(handled))
     }
 
@@ -1012,11 +1036,8 @@ impl Queues {
     /// was connected to is freed.
     pub fn remove(&mut self, handoff_id: &str, now: Millis) -> Option<Contact> {
         let contact = self.contacts.remove(handoff_id)?;
-        if let Phase::Connected { agent, .. } = &contact.phase
-            && let Some(agent) = self.agents.get_mut(agent)
-        {
-            agent.state = AgentState::Available;
-            agent.state_since = now;
+        if let Phase::Connected { agent, .. } = &contact.phase {
+            self.free_when_done(agent, now);
         }
         Some(contact)
     }
@@ -1027,6 +1048,8 @@ impl Queues {
     }
 }
 
+#[path = "capacity/queues.rs"]
+mod capacity;
 #[path = "hand_back/queues.rs"]
 mod hand_back;
 
@@ -1051,6 +1074,7 @@ mod tests {
                 offer_timeout: Duration::from_secs(20),
                 initial_handle_time: Duration::from_secs(60),
                 handle_time_samples: 3,
+                chat_capacity: 2,
             },
             [support, vip],
         )
@@ -1069,11 +1093,12 @@ mod tests {
             tenant: tenant.into(),
             skills: skills(list),
             contact: format!("sip:{id}@example.com"),
+            chat_capacity: None,
         };
         q.sign_in(id, profile, now);
     }
 
-    fn sign_in(q: &mut Queues, id: &str, list: &[&str], now: Millis) {
+    pub(super) fn sign_in(q: &mut Queues, id: &str, list: &[&str], now: Millis) {
         sign_in_to(q, TENANT, id, list, now);
     }
 
@@ -1084,12 +1109,13 @@ mod tests {
         }
     }
 
-    fn contact(id: &str, queue: &str, priority: u32) -> NewContact {
+    pub(super) fn contact(id: &str, queue: &str, priority: u32) -> NewContact {
         NewContact {
             handoff_id: id.into(),
             attempt: 1,
             tenant: TENANT.into(),
             queue: queue.into(),
+            media: Media::Voice,
             skills: Vec::new(),
             priority,
         }
@@ -1349,7 +1375,7 @@ mod tests {
     }
 
     /// What a new process restores from what this one saved.
-    fn restart(q: &Queues) -> Queues {
+    pub(super) fn restart(q: &Queues) -> Queues {
         let mut restored = queues();
         restored.restore(
             q.agents().cloned().collect(),

@@ -550,12 +550,14 @@ mod tests {
             contact: "sip:ann@example.com".into(),
             state: AgentState::Available,
             state_since: 5,
+            chat_capacity: Some(2),
         };
         let contact = Contact {
             handoff_id: "h1".into(),
             attempt: 1,
             tenant: "acme".into(),
             queue: "support".into(),
+            media: crate::domain::Media::Chat,
             skills: ["support".to_owned()].into(),
             priority: 3,
             enqueued_at: 7,

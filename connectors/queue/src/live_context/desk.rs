@@ -82,6 +82,7 @@ mod tests {
             attempt: 1,
             tenant: "acme".into(),
             queue: "support".into(),
+            media: crate::domain::Media::Voice,
             skills: vec![],
             priority: 0,
         }
