@@ -6,6 +6,7 @@
 pub mod chat;
 pub mod context;
 pub mod decision;
+pub mod hours;
 pub mod message;
 pub mod model;
 pub mod routing;
