@@ -13,6 +13,9 @@
 //!   (an out-of-dialog REFER), with [`digest`] authentication, following
 //!   the decisions of `baton-sip-transfer` (no I/O); [`restart`] takes
 //!   over a transfer a previous process left running.
+//! - [`hand_back`]: each transfer's hand-back address, which redirects a
+//!   customer the human hands back to the AI runtime (302) and tells the
+//!   transfer (HANDED_BACK).
 //! - [`voice`]: the same transfers for a connector that delivers a call
 //!   in-process.
 //! - [`config`]: the user agent's configuration keys.
@@ -23,6 +26,7 @@
 
 pub mod config;
 pub mod digest;
+pub mod hand_back;
 pub mod leg;
 pub use baton_sip_message as message;
 pub mod origin;

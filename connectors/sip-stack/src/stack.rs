@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
 pub use crate::config::Transport;
+use crate::hand_back::HandBacks;
 use crate::message::{self, HeaderLines, MAX_MESSAGE_BYTES};
 use crate::origin::{self, Expected};
 use crate::reply_cache::ReplyCache;
@@ -110,6 +111,9 @@ pub struct SipStack {
     finished_invites: Mutex<std::collections::VecDeque<(String, Peer, tokio::time::Instant)>>,
     /// SIP over TLS, when `sip.tls` is configured ([`Self::enable_tls`]).
     tls: OnceLock<Arc<SipTls>>,
+    /// The transfers' hand-back addresses, which out-of-dialog INVITEs
+    /// may name.
+    hand_backs: Arc<HandBacks>,
 }
 
 /// A registration that ends when dropped, so that an abandoned transfer
@@ -173,6 +177,7 @@ impl SipStack {
             answered_requests: Mutex::new(ReplyCache::new(t1 * 64, REPLY_CACHE_BYTES)),
             finished_invites: Mutex::new(std::collections::VecDeque::new()),
             tls: OnceLock::new(),
+            hand_backs: Arc::default(),
         }))
     }
 
@@ -191,6 +196,11 @@ impl SipStack {
 
     pub fn t1(&self) -> Duration {
         self.t1
+    }
+
+    /// The hand-back addresses this endpoint answers.
+    pub fn hand_backs(&self) -> &Arc<HandBacks> {
+        &self.hand_backs
     }
 
     /// Bounds the replies kept for retransmitted requests to `bytes`
@@ -474,16 +484,19 @@ impl SipStack {
         let call_id = request.call_id_header().ok()?.value().to_owned();
         let in_dialog = matches!(request.to_header().ok()?.tag(), Ok(Some(_)));
         let local_tag = random_token();
+        let reply_with = |code: u16, reason: &str, extra: &[(String, String)]| {
+            Some((
+                message::render_response_with(&request, code, reason, &local_tag, extra),
+                from,
+            ))
+        };
         let reply = |code: u16, reason: &str| {
             let allow: HeaderLines = if code == 405 {
                 vec![("Allow".into(), ALLOW.into())]
             } else {
                 Vec::new()
             };
-            Some((
-                message::render_response_with(&request, code, reason, &local_tag, &allow),
-                from,
-            ))
+            reply_with(code, reason, &allow)
         };
         let dialog_unknown = || reply(481, "Call/Transaction Does Not Exist");
         if !in_dialog {
@@ -492,8 +505,12 @@ impl SipStack {
             // dialog that does not exist.
             return match method {
                 Method::Options => reply(200, "OK"),
-                // The connector places calls; it never takes them.
-                Method::Invite => reply(603, "Decline"),
+                // The connector places calls; the only ones it takes are
+                // a customer handed back, which it redirects to the runtime.
+                Method::Invite => match self.hand_backs.answer(&request) {
+                    Some(answer) => reply_with(answer.code, answer.reason, &answer.headers),
+                    None => reply(603, "Decline"),
+                },
                 Method::Cancel | Method::Bye | Method::Notify => dialog_unknown(),
                 _ => reply(405, "Method Not Allowed"),
             };

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use baton_connector_sdk::config::{ConnectorDefaults, ServerConfig, StoreConfig, loopback};
 pub use baton_sip_stack::config::*;
+pub use baton_sip_stack::hand_back::HandBackConfig;
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -51,6 +52,12 @@ pub struct SipConfig {
     pub trunks: Vec<TrunkConfig>,
     /// [`UserAgentConfig::credentials`].
     pub credentials: Vec<CredentialConfig>,
+    /// Hand-back to the AI runtime: with it, every transfer of a call that
+    /// has a caller's gateway advertises a hand-back address to the human's
+    /// side, which redirects the customer to `runtime_uri` and ends the
+    /// transfer HANDED_BACK (see [`baton_sip_stack::hand_back`]). Default:
+    /// none (a connected transfer is COMPLETED at once).
+    pub hand_back: Option<HandBackConfig>,
 }
 
 impl Default for SipConfig {
@@ -74,6 +81,7 @@ impl Default for SipConfig {
             headers,
             trunks,
             credentials,
+            hand_back: None,
         }
     }
 }
@@ -107,6 +115,9 @@ impl SipConfig {
     /// Checks what serde cannot, naming the exact key in the error.
     pub fn validate(&self) -> Result<(), String> {
         self.server.check()?;
+        if let Some(hand_back) = &self.hand_back {
+            hand_back.validate()?;
+        }
         self.user_agent().validate()
     }
 }

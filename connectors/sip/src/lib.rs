@@ -54,7 +54,12 @@ pub struct Bound {
 /// addresses: `{"ready":{"grpc":…,"sip":…}}`.
 pub async fn bind(config: SipConfig) -> anyhow::Result<Bound> {
     config.server.check().map_err(anyhow::Error::msg)?;
-    let transfers = Transfers::bind(config.user_agent()).await?;
+    if let Some(hand_back) = &config.hand_back {
+        hand_back.validate().map_err(anyhow::Error::msg)?;
+    }
+    let transfers = Transfers::bind(config.user_agent())
+        .await?
+        .with_hand_back(config.hand_back.clone());
     let stack = transfers.stack().clone();
     let sip_addr = stack.local_addr();
     let sips_addr = stack.tls().and_then(|tls| tls.local_addr());

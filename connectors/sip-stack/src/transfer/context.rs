@@ -119,15 +119,19 @@ impl Transfers {
             tracing::warn!("handoff token too long for User-to-User; not sent");
             return None;
         }
-        let purpose = message::sanitize(&self.config.headers.uui_purpose, 64);
-        let purpose: String = purpose
+        Some(format!(
+            "{};encoding=hex;purpose={}",
+            message::hex(token.as_bytes()),
+            self.uui_purpose()
+        ))
+    }
+
+    /// The configured `purpose` of User-to-User, as a safe token.
+    pub(super) fn uui_purpose(&self) -> String {
+        message::sanitize(&self.config.headers.uui_purpose, 64)
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-            .collect();
-        Some(format!(
-            "{};encoding=hex;purpose={purpose}",
-            message::hex(token.as_bytes())
-        ))
+            .collect()
     }
 
     /// The context headers of the INVITE to the human: User-to-User,
@@ -191,12 +195,14 @@ impl Transfers {
     }
 
     /// The Refer-To URI: `target` with `?Replaces=…` (warm) and, when so
-    /// placed, `User-to-User=…`.
+    /// placed, `User-to-User=…`; blind, also the hand-back address's
+    /// `Call-Info=…`, for the gateway's INVITE to the human.
     pub(super) fn refer_to(
         &self,
         target: &str,
         replaces: Option<&Dialog>,
         uui: Option<&str>,
+        call_info: Option<&str>,
     ) -> String {
         let mut headers = Vec::new();
         if let Some(dialog) = replaces {
@@ -212,6 +218,12 @@ impl Transfers {
         }
         if let Some(uui) = uui {
             headers.push(format!("User-to-User={}", message::escape_uri_header(uui)));
+        }
+        if let Some(call_info) = call_info {
+            headers.push(format!(
+                "Call-Info={}",
+                message::escape_uri_header(call_info)
+            ));
         }
         if headers.is_empty() {
             target.to_owned()
@@ -229,10 +241,11 @@ impl Transfers {
         transfer: &Transfer,
         answered: Option<&Dialog>,
         destination: &Destination,
+        hand_back: Option<&str>,
     ) -> String {
         let Some(dialog) = answered else {
             let uui = self.uui(transfer);
-            return self.refer_to(&destination.request_uri, None, uui.as_deref());
+            return self.refer_to(&destination.request_uri, None, uui.as_deref(), hand_back);
         };
         let target = if dialog.route_set.is_empty() && message::is_safe_uri(&dialog.remote_target) {
             dialog.remote_target.clone()
@@ -245,7 +258,8 @@ impl Transfers {
                 .uui_placement_for(target_name(&transfer.target))
                 == UuiPlacement::ReferTo
         });
-        self.refer_to(&target, Some(dialog), uui.as_deref())
+        // The human has the hand-back address from our INVITE already.
+        self.refer_to(&target, Some(dialog), uui.as_deref(), None)
     }
 }
 

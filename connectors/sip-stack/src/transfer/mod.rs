@@ -19,6 +19,7 @@ pub use baton_sip_transfer::{Failure, failure_for_status};
 use tokio::sync::oneshot;
 
 use crate::config::UserAgentConfig;
+use crate::hand_back::{self, HandBackAddress, HandBackConfig};
 use crate::leg::{self, Dialog, Leg, PendingInvite};
 use crate::stack::{SipError, SipStack, random_token};
 use context::{Destination, call_reference};
@@ -36,6 +37,8 @@ pub struct Transfers {
     config: Arc<UserAgentConfig>,
     stack: Arc<SipStack>,
     legs: Legs,
+    /// Where customers handed back go; `None`: no hand-back addresses.
+    hand_back: Option<HandBackConfig>,
 }
 
 type Legs = Arc<Mutex<HashMap<(String, u32), Leg>>>;
@@ -94,7 +97,16 @@ impl Transfers {
             config,
             stack,
             legs: Arc::new(Mutex::new(HashMap::new())),
+            hand_back: None,
         }
+    }
+
+    /// Gives every transfer with a caller's gateway a hand-back address
+    /// that redirects the customer to `config.runtime_uri` (see
+    /// [`hand_back`]).
+    pub fn with_hand_back(mut self, config: Option<HandBackConfig>) -> Self {
+        self.hand_back = config;
+        self
     }
 
     /// Validates `config`, binds its SIP endpoint (UDP and TCP on
@@ -157,16 +169,68 @@ impl Transfers {
     }
 
     /// Runs `transfer` (warm, attended or blind) to its one terminal
-    /// event, reported through `events`.
+    /// event, reported through `events`. With a hand-back address, a
+    /// connected transfer ends HANDED_BACK when the human's side transfers
+    /// the customer there, or COMPLETED once `hand_back.window` passed.
     pub async fn run(&self, transfer: Transfer, events: TransferEvents) {
+        let hand_back = self.open_hand_back(&transfer);
+        let call_info = hand_back.as_ref().map(HandBackAddress::call_info);
         let result = match transfer.mode {
-            TransferMode::Blind => self.blind(&transfer, &events).await,
-            _ => self.warm(&transfer, &events).await,
+            TransferMode::Blind => self.blind(&transfer, &events, call_info).await,
+            _ => self.warm(&transfer, &events, call_info).await,
         };
         self.forget(&transfer);
-        if let Err(failure) = result {
-            tracing::info!(reason = ?failure.reason, detail = %failure.detail, "transfer failed");
-            events.failed(failure.reason, &failure.detail).await;
+        match (result, hand_back) {
+            (Ok(()), Some(address)) => self.until_handed_back(address, &events).await,
+            (Ok(()), None) => events.completed("").await,
+            (Err(failure), _) => {
+                tracing::info!(reason = ?failure.reason, detail = %failure.detail, "transfer failed");
+                events.failed(failure.reason, &failure.detail).await;
+            }
+        }
+    }
+
+    /// A hand-back address for `transfer`, when hand-back is configured
+    /// and the customer's call has a gateway to transfer it back.
+    fn open_hand_back(&self, transfer: &Transfer) -> Option<HandBackAddress> {
+        let config = self.hand_back.as_ref()?;
+        if call_reference(transfer).sip_gateway_uri.is_empty() {
+            return None;
+        }
+        let contact = hand_back::runtime_contact(
+            &config.runtime_uri,
+            &transfer.handoff_id,
+            &self.uui_purpose(),
+        );
+        Some(
+            self.stack
+                .hand_backs()
+                .open(self.stack.advertised(), contact),
+        )
+    }
+
+    /// After CONNECTED: HANDED_BACK when `address` is taken (it may have
+    /// been already), COMPLETED when the window passes first. A cancel
+    /// drops this, and the address with it.
+    async fn until_handed_back(&self, mut address: HandBackAddress, events: &TransferEvents) {
+        let window = self
+            .hand_back
+            .as_ref()
+            .map(|config| config.window)
+            .unwrap_or_default();
+        tokio::select! {
+            handed_back = address.handed_back() => match handed_back {
+                Some(handed_back) => {
+                    tracing::info!("the customer was handed back to the AI runtime");
+                    let detail = "the human transferred the customer to the hand-back address, \
+                        which redirected the call to the AI runtime";
+                    events.handed_back(detail, handed_back.wrap_up).await;
+                }
+                None => events.completed("").await,
+            },
+            () = tokio::time::sleep(window) => {
+                events.completed("the hand-back window passed").await;
+            }
         }
     }
 
@@ -192,9 +256,17 @@ impl Transfers {
         let _ = tokio::time::timeout(self.stack.t1() * 8, ending).await;
     }
 
-    async fn warm(&self, transfer: &Transfer, events: &TransferEvents) -> Result<(), Failure> {
+    async fn warm(
+        &self,
+        transfer: &Transfer,
+        events: &TransferEvents,
+        hand_back: Option<String>,
+    ) -> Result<(), Failure> {
         let destination = self.destination(transfer)?;
-        let context = self.context_headers(transfer);
+        let mut context = self.context_headers(transfer);
+        if let Some(call_info) = &hand_back {
+            context.push(("Call-Info".into(), call_info.clone()));
+        }
         let delivered: Vec<&str> = context
             .iter()
             .map(|(name, _)| name.as_str())
@@ -211,11 +283,17 @@ impl Transfers {
             events,
             progress,
             delivered,
+            hand_back,
         };
         self.drive(&mut run, &destination, Some(call)).await
     }
 
-    async fn blind(&self, transfer: &Transfer, events: &TransferEvents) -> Result<(), Failure> {
+    async fn blind(
+        &self,
+        transfer: &Transfer,
+        events: &TransferEvents,
+        hand_back: Option<String>,
+    ) -> Result<(), Failure> {
         let destination = self.destination(transfer)?;
         if call_reference(transfer).sip_gateway_uri.is_empty() {
             return Err(Failure::new(
@@ -233,6 +311,7 @@ impl Transfers {
             events,
             progress: TransferProgress::blind(new_subscription()),
             delivered,
+            hand_back,
         };
         self.drive(&mut run, &destination, None).await
     }
@@ -285,6 +364,8 @@ struct Run<'a> {
     progress: TransferProgress,
     /// What CONTEXT_DELIVERED says; nothing is reported without context.
     delivered: Option<String>,
+    /// The `Call-Info` that advertises the transfer's hand-back address.
+    hand_back: Option<String>,
 }
 
 /// What a transfer holds on the wire, for the actions its progress asks
@@ -348,9 +429,9 @@ impl Run<'_> {
                         leg::spawn_bye_unless_hung_up(stack, dialog, stack.t1() * 64);
                     }
                 }
+                // Connected: the caller reports what ends the transfer.
                 Output::Completed => {
                     self.transfers.forget(self.transfer);
-                    self.events.completed("").await;
                     return Flow::Ended(Ok(()));
                 }
                 Output::Failed(failure) => {

@@ -30,7 +30,12 @@ impl Transfers {
         let stack = &self.stack;
         let call = call_reference(run.transfer);
         let gateway = call.sip_gateway_uri.as_str();
-        let refer_to = self.refer_target(run.transfer, held.dialog.as_ref(), destination);
+        let refer_to = self.refer_target(
+            run.transfer,
+            held.dialog.as_ref(),
+            destination,
+            run.hand_back.as_deref(),
+        );
         let subscription = run.progress.subscription().clone();
         let referring = Leg::Referring {
             refer_call_id: subscription.call_id.clone(),
