@@ -1,11 +1,15 @@
-// The agent desktop: sign in, availability, and the screen pop of the
-// handoff offered to this agent, pushed by the server (Server-Sent
-// Events). All text is set through textContent: the customer's words are
-// untrusted.
+// The agent desktop: sign in, availability, and the screen pops of the
+// handoffs offered to this agent or held by them, pushed by the server
+// (Server-Sent Events). An agent may hold several chats at once: each
+// offer and each contact has a tab, and the selected one's pop (with its
+// chat pane) fills the work area. All text is set through textContent:
+// the customer's words are untrusted.
 "use strict";
 
 let source = null;
 let view = null;
+/** The handoff whose tab is selected, or null. */
+let selected = null;
 /** handoff id + phase shown now; the pop is rebuilt only when it changes. */
 let shownKey = null;
 /** The context the shown pop was drawn with (see render). */
@@ -31,6 +35,7 @@ function signedOut(message) {
   if (source) source.close();
   source = null;
   view = null;
+  selected = null;
   shownKey = null;
   shownContextKey = null;
   $("desk").classList.add("hidden");
@@ -97,33 +102,78 @@ function render(next) {
   $("my-since").setAttribute("data-since", agent.state_since);
   $("my-skills").textContent = agent.skills.join(", ") || "—";
   $("my-contact").textContent = agent.contact || "—";
+  const chats = view.connected.filter((c) => c.channel === "chat").length;
+  $("my-chats").textContent = `${chats} of ${view.chat_capacity}`;
 
-  const contact = view.active || view.offer;
-  const key = contact ? `${contact.handoff_id}/${view.active ? "connected" : "offered"}` : `idle/${agent.state}`;
+  const held = conversations();
+  const newOffers = view.offers.filter((o) => !knownOffers.has(o.handoff_id));
+  knownOffers.clear();
+  for (const offer of view.offers) knownOffers.add(offer.handoff_id);
+  // Keep the agent where they are (typing in one chat, a new offer does not
+  // take the screen away); pick another tab only when theirs is gone.
+  if (!held.some((c) => c.contact.handoff_id === selected)) {
+    const next = view.offers[0] || view.connected[0];
+    selected = next ? next.handoff_id : null;
+  }
+  renderTabs();
+  const shown = held.find((c) => c.contact.handoff_id === selected);
+  const contact = shown && shown.contact;
+  const connected = Boolean(shown && shown.connected);
+  const key = contact ? `${contact.handoff_id}/${connected ? "connected" : "offered"}` : `idle/${agent.state}`;
   // What the pop shows of the context: the runtime may add to it while the
   // offer is open (live context), and the pop is drawn again when it does.
   const shownContext = contact
     ? JSON.stringify([contact.summary, contact.transcript, contact.entities, contact.agent_notes])
     : "";
-  if (key === shownKey && view.offer && !view.active && shownContext !== shownContextKey) {
+  if (key === shownKey && contact && !connected && shownContext !== shownContextKey) {
     shownContextKey = shownContext;
-    replace($("work"), pop(view.offer, false));
+    replace($("work"), pop(contact, false));
     announce("The AI added to this handoff's context");
   } else if (key !== shownKey) {
     shownKey = key;
     shownContextKey = shownContext;
-    if (view.active) {
-      replace($("work"), pop(view.active, true));
-      $("disposition").focus();
-    } else if (view.offer) {
-      replace($("work"), pop(view.offer, false));
-      announce(`New handoff: ${view.offer.summary}`);
+    if (connected) {
+      replace($("work"), pop(contact, true));
+      attachChat(contact.handoff_id);
+      if (contact.channel !== "chat") $("disposition").focus();
+    } else if (contact) {
+      replace($("work"), pop(contact, false));
       $("accept").focus();
     } else {
       replace($("work"), idle(agent.state));
     }
   }
+  for (const offer of newOffers) announce(`New handoff: ${offer.summary}`);
   tickTimers();
+}
+
+/** Offers seen on the last view, to announce only new ones. */
+const knownOffers = new Set();
+
+/** Every contact of the agent: those they hold, then those offered. */
+function conversations() {
+  if (!view) return [];
+  return view.connected.map((contact) => ({ contact, connected: true }))
+    .concat(view.offers.map((contact) => ({ contact, connected: false })));
+}
+
+/** The tab strip: one tab per offer and per contact held. */
+function renderTabs() {
+  const held = conversations();
+  const strip = $("conversations");
+  strip.classList.toggle("hidden", held.length === 0);
+  replace(strip, held.map(({ contact, connected }) => {
+    const id = contact.handoff_id;
+    const kind = !connected ? "Offer" : contact.channel === "chat" ? "Chat" : contact.callback ? "Callback" : "Call";
+    const label = (contact.intent && contact.intent.name) || contact.summary || id;
+    const unread = connected ? chatUnread(id) : 0;
+    return h("button", {
+      type: "button", role: "tab", class: `conversation-tab${connected ? "" : " offered"}`,
+      "data-handoff": id, "aria-selected": String(id === selected),
+      onclick: () => { selected = id; render(view); },
+    }, h("span", { class: "tab-kind" }, kind), " ", h("span", { class: "tab-label" }, label.slice(0, 40)),
+    unread ? h("span", { class: "badge unread", "aria-label": `${unread} unread` }, String(unread)) : null);
+  }));
 }
 
 function idle(state) {
@@ -216,6 +266,9 @@ function pop(contact, connected) {
       contact.transcript.length
         ? contact.transcript.map((t) => h("div", { class: `turn ${t.speaker}` }, h("span", { class: "who-said" }, t.speaker), t.text))
         : h("div", { class: "hint" }, "No transcript.")),
+    connected && contact.channel === "chat"
+      ? h("div", { class: "chat-slot", id: "chat-slot", "data-handoff": contact.handoff_id })
+      : null,
     contact.omitted_fields.length
       ? h("div", { class: "notice" }, `Left out to fit the size limit: ${contact.omitted_fields.join(", ")}.`,
           contact.screen_pop_url ? [" ", h("a", { href: contact.screen_pop_url, target: "_blank", rel: "noopener noreferrer" }, "Open the full context")] : null)
