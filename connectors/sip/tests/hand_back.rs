@@ -1,0 +1,183 @@
+//! Hand-back to the AI runtime against real SIP peers: sipp plays the
+//! human's phone (which must find the hand-back address in a Call-Info of
+//! the INVITE), the caller's gateway of the warm transfer, and then the
+//! gateway carrying out the human's blind transfer to that address, which
+//! must be redirected (302) to the runtime's URI with the handoff id in
+//! User-to-User. The transfer then ends HANDED_BACK with the wrap-up the
+//! gateway's INVITE carried; the address is taken once (403 after), and an
+//! address nobody opened gets 404.
+
+use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use baton_connector_sip::SipConfig;
+use baton_connector_sip::config::HandBackConfig;
+use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
+use baton_proto::connector::v1::{
+    ContextEnvelope, ContextReference, StartTransferRequest, StartTransferResponse,
+    TransferEventKind,
+};
+use baton_proto::types::v1::{CallReference, Conversation, Target, TransferMode, target};
+use baton_tests::sipp::{Sipp, sip_connector_scenario};
+use tonic::Streaming;
+
+/// Where the scenario `gateway_hands_back` expects the customer to go.
+const RUNTIME_URI: &str = "sip:ai@runtime.test:5070";
+const HANDOFF_ID: &str = "h-hand-back-1";
+
+fn sipp(scenario: &str) -> Sipp {
+    Sipp::play(&sip_connector_scenario(scenario)).start()
+}
+
+/// sipp as the caller's gateway INVITing `user` at the connector.
+fn gateway_inviting(scenario: &str, user: &str, connector: SocketAddr) -> Sipp {
+    Sipp::play(&sip_connector_scenario(scenario))
+        .args([connector.to_string(), "-s".into(), user.into()])
+        .start()
+}
+
+/// The connector, in-process, with hand-back to [`RUNTIME_URI`].
+async fn connector() -> (SocketAddr, SocketAddr) {
+    let mut config = SipConfig::ephemeral();
+    config.sip.t1 = Duration::from_millis(100);
+    config.hand_back = Some(HandBackConfig {
+        runtime_uri: RUNTIME_URI.into(),
+        window: Duration::from_secs(600),
+    });
+    let bound = baton_connector_sip::bind(config)
+        .await
+        .expect("connector binds");
+    let addresses = (bound.grpc_addr, bound.sip_addr);
+    tokio::spawn(bound.serve(std::future::pending()));
+    addresses
+}
+
+fn request(agent: &Sipp, gateway: &Sipp) -> StartTransferRequest {
+    StartTransferRequest {
+        tenant: "acme".into(),
+        handoff_id: HANDOFF_ID.into(),
+        attempt: 1,
+        target: Some(Target {
+            kind: Some(target::Kind::SipUri(agent.uri("agent"))),
+        }),
+        mode: TransferMode::Warm as i32,
+        envelope: Some(ContextEnvelope {
+            reference: Some(ContextReference {
+                handoff_id: HANDOFF_ID.into(),
+                token: "baton.test.token".into(),
+                context_url: String::new(),
+                screen_pop_url: "https://baton.test/pop/h1?t=abc".into(),
+            }),
+            conversation: Some(Conversation {
+                call: Some(CallReference {
+                    sip_call_id: "customer-call-1@gw".into(),
+                    sip_from_tag: "customer-tag".into(),
+                    sip_to_tag: "gw-tag".into(),
+                    sip_gateway_uri: gateway.uri("gw"),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            payloads: vec![baton_proto::connector::v1::ContextPayload {
+                mechanism: baton_proto::connector::v1::ContextMechanism::SipHeaders as i32,
+                content: r#"{"intent":"billing","language":"en-US"}"#.into(),
+                omitted_fields: vec![],
+            }],
+            ..Default::default()
+        }),
+        deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
+        disclosure: None,
+    }
+}
+
+async fn next_event(
+    stream: &mut Streaming<StartTransferResponse>,
+) -> Option<StartTransferResponse> {
+    tokio::time::timeout(Duration::from_secs(40), stream.message())
+        .await
+        .expect("events keep coming")
+        .expect("stream ok")
+}
+
+/// The user part of the hand-back address in the INVITE sipp received.
+fn hand_back_user(messages: &str) -> String {
+    let start = messages
+        .find("sip:handback-")
+        .expect("the INVITE carried a hand-back address")
+        + "sip:".len();
+    messages[start..]
+        .split('@')
+        .next()
+        .expect("a user part")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_human_transfers_the_customer_to_the_hand_back_address_and_the_runtime_gets_them() {
+    let agent = sipp("agent_answers_hand_back");
+    let gateway = sipp("gateway_warm");
+    let (grpc, sip) = connector().await;
+    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connects");
+    let mut stream = client
+        .start_transfer(request(&agent, &gateway))
+        .await
+        .expect("StartTransfer accepted")
+        .into_inner();
+    let mut kinds = Vec::new();
+    while let Some(event) = next_event(&mut stream).await {
+        kinds.push(event.kind());
+        if event.kind() == TransferEventKind::Connected {
+            break;
+        }
+    }
+    assert_eq!(
+        kinds.last(),
+        Some(&TransferEventKind::Connected),
+        "{kinds:?}"
+    );
+    gateway.assert_passed().await;
+    let user = hand_back_user(&agent.finish().await.expect("the phone's scenario passed"));
+
+    // Nobody opened this address, however like the real one it looks.
+    let unknown = format!("handback-{}", "0".repeat(32));
+    let refused = gateway_inviting("gateway_hand_back_refused", &unknown, sip);
+    let log = refused.finish().await.expect("refused");
+    assert!(log.contains("SIP/2.0 404 Not Found"), "{log}");
+
+    let handing_back = gateway_inviting("gateway_hands_back", &user, sip);
+    let log = handing_back
+        .finish()
+        .await
+        .expect("redirected to the runtime");
+    let uui: String = HANDOFF_ID.bytes().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        log.contains(&format!("?User-to-User={uui}%3Bencoding%3Dhex")),
+        "the handoff id in User-to-User: {log}"
+    );
+    let event = next_event(&mut stream).await.expect("the hand-back");
+    assert_eq!(event.kind(), TransferEventKind::HandedBack, "{event:?}");
+    let wrap_up = event.wrap_up.expect("HANDED_BACK carries the wrap-up");
+    assert_eq!(
+        (
+            wrap_up.disposition.as_str(),
+            wrap_up.notes.as_str(),
+            wrap_up.instruction.as_str()
+        ),
+        (
+            "verified",
+            "checked the date of birth",
+            "customer verified; finish the address change"
+        )
+    );
+    assert!(
+        next_event(&mut stream).await.is_none(),
+        "HANDED_BACK ends it"
+    );
+
+    // The address took its one hand-back.
+    let again = gateway_inviting("gateway_hand_back_refused", &user, sip);
+    let log = again.finish().await.expect("refused");
+    assert!(log.contains("SIP/2.0 403 Forbidden"), "{log}");
+}
