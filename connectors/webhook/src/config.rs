@@ -106,6 +106,13 @@ pub struct EndpointConfig {
     /// a failure) to `data.report_url`, signed with the same secret.
     #[serde(default)]
     pub completion: Completion,
+    /// Where the connector posts the conversation of a chat handoff
+    /// delivered to this endpoint (customer messages, typing, read, the
+    /// end), signed with the same secret; the platform posts the human's
+    /// side to the connector's `/v1/chats/{handoff_id}/{attempt}`. Unset:
+    /// the endpoint gets chat handoffs as a screen pop only.
+    #[serde(default)]
+    pub chat_url: Option<String>,
 }
 
 /// When a delivered transfer counts as connected.
@@ -171,9 +178,9 @@ impl WebhookConfig {
         }
         for (name, endpoint) in &self.endpoints {
             let key = format!("endpoints.{name}");
-            let url = reqwest::Url::parse(&endpoint.url).map_err(|e| format!("{key}.url: {e}"))?;
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(format!("{key}.url: must be an http(s) URL with a host"));
+            check_url(&endpoint.url, &format!("{key}.url"))?;
+            if let Some(chat_url) = &endpoint.chat_url {
+                check_url(chat_url, &format!("{key}.chat_url"))?;
             }
             if !(endpoint.rate_per_second.is_finite() && endpoint.rate_per_second > 0.0) {
                 return Err(format!("{key}.rate_per_second: must be above 0"));
@@ -211,6 +218,15 @@ impl WebhookConfig {
         }
         Ok(())
     }
+}
+
+/// An endpoint's URL: http(s) with a host.
+fn check_url(text: &str, key: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("{key}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{key}: must be an http(s) URL with a host"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -261,6 +277,15 @@ billing = ["crm"]
             config(&bad_url)
                 .expect_err("refused")
                 .contains("endpoints.crm.url")
+        );
+        let bad_chat_url = GOOD.replace(
+            "url = \"https://crm.example.com/baton\"",
+            "url = \"https://crm.example.com/baton\"\nchat_url = \"mailto:desk@crm\"",
+        );
+        assert!(
+            config(&bad_chat_url)
+                .expect_err("refused")
+                .contains("endpoints.crm.chat_url")
         );
         let typo = GOOD.replace("url =", "ulr =");
         assert!(config(&typo).expect_err("refused").contains("ulr"));

@@ -12,6 +12,11 @@
 //! again. A receiver that saw the message before the restart recognises
 //! it by its `webhook-id` and must not take it as a second handoff, as
 //! Standard Webhooks asks of every receiver.
+//!
+//! A chat handoff to a queue with an endpoint that has a `chat_url` is
+//! relayed to that endpoint (see [`crate::chat`]): once it accepts, the
+//! transfer is connected, and it completes when the platform posts the
+//! human's `end` (the `completion` setting does not apply to it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -21,8 +26,11 @@ use baton_connector_sdk::{
     Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
     TransferEvents, TransferMode, TransferNote, TransferTarget,
 };
+use baton_proto::types::v1::Channel;
 use serde::{Deserialize, Serialize};
 
+use crate::chat::Chats;
+use crate::chat::store::ChatStore;
 use crate::config::{Completion, WebhookConfig};
 use crate::delivery::{Deliverer, DeliveryError, Endpoint, Message};
 use crate::log::DeliveryLog;
@@ -71,16 +79,19 @@ pub struct WebhookConnector {
     deliverer: Deliverer,
     reports: Arc<Reports>,
     report_url: String,
+    chats: Arc<Chats>,
 }
 
 impl WebhookConnector {
     /// Builds the connector from a validated configuration.
-    /// `report_url` is where receivers post progress reports.
+    /// `public_url` is where receivers reach the connector's HTTP side
+    /// (progress reports, the human's side of a chat).
     pub fn new(
         config: &WebhookConfig,
         log: DeliveryLog,
         reports: Arc<Reports>,
-        report_url: String,
+        chat_store: ChatStore,
+        public_url: &str,
     ) -> anyhow::Result<Self> {
         let mut endpoints = BTreeMap::new();
         for (name, endpoint) in &config.endpoints {
@@ -99,18 +110,30 @@ impl WebhookConnector {
                 .collect::<anyhow::Result<Vec<_>>>()?;
             queues.insert(queue.clone(), list);
         }
+        let deliverer = Deliverer::new(config.retry.clone(), log)?;
+        let chats = Arc::new(Chats::new(
+            chat_store,
+            endpoints,
+            deliverer.clone(),
+            public_url,
+        ));
         Ok(Self {
             name: config.name.clone(),
             max_context_bytes: config.max_context_bytes,
             queues: Arc::new(queues),
-            deliverer: Deliverer::new(config.retry.clone(), log)?,
+            deliverer,
             reports,
-            report_url,
+            report_url: format!("{}/v1/reports", public_url.trim_end_matches('/')),
+            chats,
         })
     }
 
     pub fn log(&self) -> &DeliveryLog {
         self.deliverer.log()
+    }
+
+    pub fn chats(&self) -> Arc<Chats> {
+        self.chats.clone()
     }
 
     /// Posts the transfer's message (made at `delivery.created()`) to
@@ -137,22 +160,50 @@ impl WebhookConnector {
         };
         let id = message::message_id(&transfer.handoff_id, transfer.attempt);
         let created = delivery.created();
+        // A chat handoff is relayed to the queue's first endpoint that
+        // takes chats; the others get it as a screen pop.
+        let is_chat = transfer
+            .envelope
+            .conversation
+            .as_ref()
+            .is_some_and(|c| c.channel == Channel::Chat as i32);
+        let chat_endpoint = endpoints
+            .iter()
+            .find(|e| is_chat && e.chat_url.is_some())
+            .map(|e| e.name.clone());
+        let reply_url = self.chats.reply_url(&transfer.handoff_id, transfer.attempt);
+        // Kept before the message leaves: the platform may answer at once.
+        let human_end = match &chat_endpoint {
+            Some(endpoint) => match self.chats.begin(
+                &transfer.tenant,
+                &transfer.handoff_id,
+                transfer.attempt,
+                endpoint,
+            ) {
+                Ok(ended) => Some(ended),
+                Err(error) => {
+                    tracing::error!(%error, "the chat store could not be written");
+                    events
+                        .failed(FailureReason::ConnectorError, "the chat store failed")
+                        .await;
+                    return;
+                }
+            },
+            None => None,
+        };
         let messages: Vec<Message> = endpoints
             .iter()
             .map(|endpoint| {
-                let report_url = (endpoint.completion == Completion::Reported)
-                    .then_some(self.report_url.as_str());
+                let links = message::Links {
+                    report_url: (endpoint.completion == Completion::Reported)
+                        .then_some(self.report_url.as_str()),
+                    chat_reply_url: (chat_endpoint.as_deref() == Some(endpoint.name.as_str()))
+                        .then_some(reply_url.as_str()),
+                };
                 Message {
                     id: id.clone(),
-                    body: message::body(
-                        transfer,
-                        name,
-                        skills,
-                        created,
-                        &endpoint.name,
-                        report_url,
-                    )
-                    .into(),
+                    body: message::body(transfer, name, skills, created, &endpoint.name, links)
+                        .into(),
                     handoff_id: transfer.handoff_id.clone(),
                     transfer_attempt: transfer.attempt,
                 }
@@ -160,7 +211,7 @@ impl WebhookConnector {
             .collect();
         let reporting: Vec<String> = endpoints
             .iter()
-            .filter(|e| e.completion == Completion::Reported)
+            .filter(|e| e.completion == Completion::Reported && human_end.is_none())
             .map(|e| e.name.clone())
             .collect();
         // Awaited before delivering: a receiver may report at once.
@@ -199,9 +250,24 @@ impl WebhookConnector {
                 .collect::<Vec<_>>()
                 .join("; ");
             self.reports.forget(&transfer.handoff_id, transfer.attempt);
+            self.chats.finish(&transfer.handoff_id, transfer.attempt);
             events.failed(reason, &detail).await;
             return;
         }
+        if let (Some(endpoint), Some(mut human_end)) = (&chat_endpoint, human_end)
+            && accepted.iter().any(|(name, _)| name == endpoint)
+        {
+            events
+                .connected(&format!("handed to {endpoint}; the chat is relayed"))
+                .await;
+            // The transfer holds the customer until the human ends the
+            // chat; cancellation and the deadline bound the wait.
+            let _ = human_end.wait_for(|ended| *ended).await;
+            self.chats.finish(&transfer.handoff_id, transfer.attempt);
+            events.completed("the human ended the chat").await;
+            return;
+        }
+        self.chats.finish(&transfer.handoff_id, transfer.attempt);
         let awaiting_report = accepted.iter().any(|(name, _)| reporting.contains(name));
         if let (true, Some(mut ended)) = (awaiting_report, reported_end) {
             // The receiving system reports when a human has the customer;
@@ -263,10 +329,12 @@ impl Connector for WebhookConnector {
         // by its own queue or desk, it cannot dial a number or a SIP URI.
         // Warm and blind both post before anyone joins; attended needs the
         // AI leg on a call this connector does not hold.
-        ConnectorInfo::new(self.name.clone(), env!("CARGO_PKG_VERSION"))
+        let info = ConnectorInfo::new(self.name.clone(), env!("CARGO_PKG_VERSION"))
             .target_kinds([TargetKind::Queue])
             .transfer_modes([TransferMode::Warm, TransferMode::Blind])
-            .context(ContextMechanism::Webhook, self.max_context_bytes)
+            .context(ContextMechanism::Webhook, self.max_context_bytes);
+        // Only when some endpoint has a chat_url to relay to.
+        if self.chats.any() { info.chat() } else { info }
     }
 
     async fn start(&self, transfer: Transfer, events: TransferEvents) {
@@ -295,5 +363,10 @@ impl Connector for WebhookConnector {
 
     async fn cancel(&self, transfer: &Transfer) {
         self.reports.forget(&transfer.handoff_id, transfer.attempt);
+        self.chats.finish(&transfer.handoff_id, transfer.attempt);
+    }
+
+    async fn converse(&self, relay: baton_connector_sdk::chat::ChatRelay) {
+        self.chats.serve(relay).await;
     }
 }

@@ -23,6 +23,9 @@ pub struct Endpoint {
     pacer: Pacer,
     rate_per_second: f64,
     pub completion: Completion,
+    /// Where a chat handoff's conversation is posted, if the endpoint
+    /// takes chats.
+    pub chat_url: Option<reqwest::Url>,
 }
 
 impl Endpoint {
@@ -36,7 +39,19 @@ impl Endpoint {
             pacer: Pacer::new(config.rate_per_second, config.burst),
             rate_per_second: config.rate_per_second,
             completion: config.completion,
+            chat_url: config
+                .chat_url
+                .as_deref()
+                .map(reqwest::Url::parse)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("endpoints.{name}.chat_url: {e}"))?,
         })
+    }
+
+    /// Whether the platform behind this endpoint signed a request to the
+    /// connector (a chat message of the human) with the endpoint's secret.
+    pub fn signed(&self, message_id: &str, timestamp: i64, body: &[u8], header: &str) -> bool {
+        self.secret.verify(message_id, timestamp, body, header)
     }
 }
 
@@ -111,6 +126,29 @@ impl Deliverer {
         message: &Message,
         events: &TransferEvents,
     ) -> Result<u16, DeliveryError> {
+        self.deliver_to(endpoint, &endpoint.url, message, Some(events))
+            .await
+    }
+
+    /// Delivers one piece of a chat conversation to the endpoint's
+    /// `chat_url`, with the same signature, pacing, retries and log as a
+    /// transfer's message.
+    pub async fn deliver_chat(
+        &self,
+        endpoint: &Endpoint,
+        chat_url: &reqwest::Url,
+        message: &Message,
+    ) -> Result<u16, DeliveryError> {
+        self.deliver_to(endpoint, chat_url, message, None).await
+    }
+
+    async fn deliver_to(
+        &self,
+        endpoint: &Endpoint,
+        url: &reqwest::Url,
+        message: &Message,
+        events: Option<&TransferEvents>,
+    ) -> Result<u16, DeliveryError> {
         let mut try_number = 0;
         loop {
             try_number += 1;
@@ -118,8 +156,9 @@ impl Deliverer {
                 "endpoint {}'s rate limit ({}/s)",
                 endpoint.name, endpoint.rate_per_second
             );
-            take_turn(&endpoint.pacer, Some(events), &limit).await;
-            let (status, verdict, error, elapsed, sent_at) = self.post(endpoint, message).await;
+            take_turn(&endpoint.pacer, events, &limit).await;
+            let (status, verdict, error, elapsed, sent_at) =
+                self.post(endpoint, url, message).await;
             let outcome = match verdict {
                 Verdict::Accepted => Outcome::Accepted,
                 Verdict::Retry { .. } => Outcome::Retryable,
@@ -189,6 +228,7 @@ impl Deliverer {
     async fn post(
         &self,
         endpoint: &Endpoint,
+        url: &reqwest::Url,
         message: &Message,
     ) -> (Option<u16>, Verdict, Option<String>, Duration, SystemTime) {
         let sent_at = SystemTime::now();
@@ -201,7 +241,7 @@ impl Deliverer {
         let started = Instant::now();
         let mut request = self
             .client
-            .post(endpoint.url.clone())
+            .post(url.clone())
             .timeout(endpoint.timeout)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("webhook-id", &message.id)

@@ -2,7 +2,9 @@
 //! /v1/deliveries?handoff_id=…&limit=…` answers `{"attempts": […]}`, oldest
 //! first; it carries no body, secret or context value, only what happened
 //! to each request. Progress reports: `POST /v1/reports`, signed per
-//! Standard Webhooks (see [`crate::report`]). `/metrics` is not here: it
+//! Standard Webhooks (see [`crate::report`]). The human's side of a chat:
+//! `POST /v1/chats/{handoff_id}/{attempt}`, signed the same way (see
+//! [`crate::chat`]). `/metrics` is not here: it
 //! is merged in for loopback callers only, or served on `metrics.listen`
 //! (see `baton_service_kit::metrics`).
 
@@ -12,13 +14,14 @@ use std::time::SystemTime;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRef, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::chat::{ChatError, Chats, SignedRequest};
 use crate::log::DeliveryLog;
 use crate::report::{ReportError, Reports};
 
@@ -26,11 +29,21 @@ use crate::report::{ReportError, Reports};
 const REPORT_TOLERANCE_SECS: i64 = 5 * 60;
 /// Reports are a few fields.
 const MAX_REPORT_BYTES: usize = 16 * 1024;
+/// A chat message: 4096 characters of text and ten attachment references
+/// fit with room to spare.
+const MAX_CHAT_BYTES: usize = 64 * 1024;
 
 #[derive(Clone)]
 struct HttpState {
     log: DeliveryLog,
     reports: Arc<Reports>,
+    chats: Arc<Chats>,
+}
+
+impl FromRef<HttpState> for Arc<Chats> {
+    fn from_ref(state: &HttpState) -> Self {
+        state.chats.clone()
+    }
 }
 
 impl FromRef<HttpState> for DeliveryLog {
@@ -55,14 +68,86 @@ struct DeliveriesQuery {
     limit: Option<u32>,
 }
 
-pub fn router(log: DeliveryLog, reports: Arc<Reports>) -> Router {
+pub fn router(log: DeliveryLog, reports: Arc<Reports>, chats: Arc<Chats>) -> Router {
     Router::new()
         .route("/v1/deliveries", get(deliveries))
         .route(
             "/v1/reports",
             post(report).layer(DefaultBodyLimit::max(MAX_REPORT_BYTES)),
         )
-        .with_state(HttpState { log, reports })
+        .route(
+            "/v1/chats/{handoff_id}/{attempt}",
+            post(chat).layer(DefaultBodyLimit::max(MAX_CHAT_BYTES)),
+        )
+        .with_state(HttpState {
+            log,
+            reports,
+            chats,
+        })
+}
+
+/// Whether a request's `webhook-timestamp` is within the tolerance of the
+/// connector's clock (a replay window).
+fn timely(timestamp: i64) -> bool {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    (now - timestamp).abs() <= REPORT_TOLERANCE_SECS
+}
+
+/// The human's side of a chat, posted by the platform.
+async fn chat(
+    State(chats): State<Arc<Chats>>,
+    Path((handoff_id, attempt)): Path<(String, u32)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let (Some(id), Some(timestamp), Some(signature)) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    ) else {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "webhook-id, webhook-timestamp and webhook-signature are required",
+        );
+    };
+    let Ok(timestamp) = timestamp.parse::<i64>() else {
+        return refuse(StatusCode::UNAUTHORIZED, "webhook-timestamp: not a number");
+    };
+    if !timely(timestamp) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "webhook-timestamp: too old or too new",
+        );
+    }
+    let request = SignedRequest {
+        id,
+        timestamp,
+        signature,
+        body: &body,
+    };
+    match chats.receive(&handoff_id, attempt, request) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error @ ChatError::Unauthenticated) => {
+            tracing::warn!("chat request with an invalid signature refused");
+            refuse(StatusCode::UNAUTHORIZED, &error.to_string())
+        }
+        Err(error @ ChatError::Unknown) => refuse(StatusCode::NOT_FOUND, &error.to_string()),
+        Err(error @ ChatError::Invalid(_)) => refuse(StatusCode::BAD_REQUEST, &error.to_string()),
+        Err(error @ ChatError::Over) => refuse(StatusCode::CONFLICT, &error.to_string()),
+        Err(error @ ChatError::Full) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            Json(json!({ "error": error.to_string() })),
+        )
+            .into_response(),
+        Err(ChatError::Store(error)) => {
+            tracing::error!(%error, "the chat store failed");
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "the chat store failed")
+        }
+    }
 }
 
 fn refuse(status: StatusCode, error: &str) -> Response {
@@ -84,10 +169,7 @@ async fn report(State(reports): State<Arc<Reports>>, headers: HeaderMap, body: B
     let Ok(timestamp) = timestamp.parse::<i64>() else {
         return refuse(StatusCode::BAD_REQUEST, "webhook-timestamp: not a number");
     };
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    if (now - timestamp).abs() > REPORT_TOLERANCE_SECS {
+    if !timely(timestamp) {
         return refuse(
             StatusCode::UNAUTHORIZED,
             "webhook-timestamp: too old or too new",

@@ -3,8 +3,10 @@
 //! transfer to a queue posts the handoff to the queue's configured
 //! endpoints, signed per Standard Webhooks, paced by each endpoint's rate
 //! limit, retried with jittered exponential backoff, every request written
-//! to a delivery log served at `GET /v1/deliveries`.
+//! to a delivery log served at `GET /v1/deliveries`. A chat handoff to an
+//! endpoint with a `chat_url` is relayed both ways (see [`chat`]).
 
+pub mod chat;
 pub mod config;
 pub mod connector;
 pub mod delivery;
@@ -41,6 +43,7 @@ pub struct Bound {
     metrics: MetricsEndpoint,
     log: DeliveryLog,
     reports: Arc<report::Reports>,
+    chats: Arc<chat::Chats>,
 }
 
 /// Validates `config`, opens the delivery log and binds both listeners
@@ -64,12 +67,15 @@ pub async fn bind(config: WebhookConfig) -> anyhow::Result<Bound> {
             .map(|(name, endpoint)| (name.clone(), endpoint.secret.clone()))
             .collect(),
     );
+    let chat_store = chat::store::ChatStore::open(&config.delivery_log)?;
     let connector = WebhookConnector::new(
         &config,
         log.clone(),
         reports.clone(),
-        format!("{}/v1/reports", public_url.trim_end_matches('/')),
+        chat_store,
+        &public_url,
     )?;
+    let chats = connector.chats();
     let mut options = ServeOptions::configured(&config.server, config.tls.as_ref(), &config.store)
         .ready_endpoint("http", http_addr);
     if let Some(addr) = metrics.local_addr() {
@@ -85,6 +91,7 @@ pub async fn bind(config: WebhookConfig) -> anyhow::Result<Bound> {
         metrics,
         log,
         reports,
+        chats,
     })
 }
 
@@ -97,7 +104,8 @@ impl Bound {
         let shutdown = SharedShutdown::new(shutdown);
         let http = baton_service_kit::http::serve(
             self.http.listener,
-            http::router(self.log, self.reports).merge(self.metrics.on_service_listener()),
+            http::router(self.log, self.reports, self.chats)
+                .merge(self.metrics.on_service_listener()),
             self.http_limits,
             shutdown.signalled(),
         );

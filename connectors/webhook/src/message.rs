@@ -26,15 +26,24 @@ pub fn message_id(handoff_id: &str, attempt: u32) -> String {
     format!("msg_{hex}")
 }
 
-/// The JSON body for a transfer to `queue`, posted to `endpoint`; with
-/// `report_url` when the endpoint reports the transfer's progress.
+/// Where the receiving system answers the connector about a transfer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Links<'a> {
+    /// When the endpoint reports the transfer's progress.
+    pub report_url: Option<&'a str>,
+    /// When the endpoint takes the transfer's chat: where the platform
+    /// posts the human's side.
+    pub chat_reply_url: Option<&'a str>,
+}
+
+/// The JSON body for a transfer to `queue`, posted to `endpoint`.
 pub fn body(
     transfer: &Transfer,
     queue: &str,
     skills: &[String],
     created: SystemTime,
     endpoint: &str,
-    report_url: Option<&str>,
+    links: Links<'_>,
 ) -> Vec<u8> {
     let envelope = &transfer.envelope;
     let reference = envelope.reference.clone().unwrap_or_default();
@@ -95,8 +104,11 @@ pub fn body(
         }
     });
     let mut message = message;
-    if let Some(url) = report_url {
+    if let Some(url) = links.report_url {
         message["data"]["report_url"] = json!(url);
+    }
+    if let Some(url) = links.chat_reply_url {
+        message["data"]["chat"] = json!({ "reply_url": url });
     }
     message.to_string().into_bytes()
 }
@@ -154,7 +166,10 @@ mod tests {
             &["spanish".into()],
             SystemTime::UNIX_EPOCH,
             "crm",
-            Some("https://baton/v1/reports"),
+            Links {
+                report_url: Some("https://baton/v1/reports"),
+                chat_reply_url: None,
+            },
         );
         let value: Value = serde_json::from_slice(&body).expect("JSON");
         assert_eq!(value["type"], MESSAGE_TYPE);

@@ -19,38 +19,10 @@ use baton_connector_sdk::testing::{self, kinds, start_transfer, to_the_end};
 use baton_connector_webhook::WebhookConfig;
 use baton_connector_webhook::config::{Completion, EndpointConfig};
 use baton_proto::connector::v1::{ContextEnvelope, StartTransferRequest, TransferEventKind};
-use baton_tests::InProcess;
-use common::{Answer, SECRET, connector_config, endpoint, post_report, receiver, start_receiver};
-
-/// A connector process: its own runtime, dropped at once to crash it.
-struct Process {
-    connector: InProcess,
-    grpc: SocketAddr,
-    http: SocketAddr,
-}
-
-impl Process {
-    fn start(config: WebhookConfig) -> Process {
-        let (connector, (grpc, http)) = InProcess::start(move || {
-            let config = config.clone();
-            async move {
-                let bound = baton_connector_webhook::bind(config).await?;
-                let addresses = (bound.grpc_addr, bound.http_addr);
-                Ok((addresses, bound.serve(std::future::pending())))
-            }
-        });
-        Process {
-            connector,
-            grpc,
-            http,
-        }
-    }
-
-    /// Ends the process as kill -9 would: every task dropped where it is.
-    fn crash(self) {
-        self.connector.crash();
-    }
-}
+use common::{
+    Answer, Process, SECRET, again, connector_config, endpoint, post_report, receiver,
+    start_receiver,
+};
 
 fn config(dir: &Path, receiver: SocketAddr, completion: Completion) -> WebhookConfig {
     let crm = EndpointConfig {
@@ -59,14 +31,6 @@ fn config(dir: &Path, receiver: SocketAddr, completion: Completion) -> WebhookCo
         ..endpoint(receiver, "crm", SECRET)
     };
     connector_config(dir, vec![("crm", crm)], &[("billing", &["crm"])], 3)
-}
-
-/// The same process again: the same addresses and journal.
-fn again(config: &WebhookConfig, first: &Process) -> WebhookConfig {
-    let mut config = config.clone();
-    config.server.grpc_listen = first.grpc;
-    config.server.http_listen = Some(first.http);
-    config
 }
 
 fn request(handoff_id: &str) -> StartTransferRequest {

@@ -25,6 +25,7 @@ use baton_connector_sdk::config::StoreConfig;
 use baton_connector_webhook::WebhookConfig;
 use baton_connector_webhook::config::{Completion, EndpointConfig, RetryConfig};
 use baton_connector_webhook::signature::SigningSecret;
+use baton_tests::InProcess;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -197,9 +198,85 @@ pub async fn hook(
     status.into_response()
 }
 
+/// What a chat message to the platform must hold, per its `type`: the
+/// fields of `data` and the JSON type of each (as the connector's README
+/// documents them).
+/// A field of `data` and the check of its JSON type.
+type FieldCheck = (&'static str, fn(&serde_json::Value) -> bool);
+
+fn chat_shape_problem(body: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let data = &body["data"];
+    let common: &[FieldCheck] = &[
+        ("handoff_id", Value::is_string),
+        ("attempt", Value::is_u64),
+        ("reply_url", Value::is_string),
+    ];
+    let specific: &[FieldCheck] = match body["type"].as_str() {
+        Some("baton.chat.message") => &[
+            ("sequence", Value::is_u64),
+            ("author", |v| {
+                matches!(v.as_str(), Some("customer" | "human" | "system"))
+            }),
+            ("author_name", Value::is_string),
+            ("id", Value::is_string),
+            ("text", Value::is_string),
+            ("attachments", Value::is_array),
+            ("create_time", Value::is_string),
+        ],
+        Some("baton.chat.ended") => &[
+            ("sequence", Value::is_u64),
+            ("reason", |v| {
+                matches!(
+                    v.as_str(),
+                    Some("completed" | "cancelled" | "failed" | "handed_back")
+                )
+            }),
+            ("text", Value::is_string),
+        ],
+        Some("baton.chat.typing") => &[("author", Value::is_string), ("active", Value::is_boolean)],
+        Some("baton.chat.read") => &[
+            ("author", Value::is_string),
+            ("through_sequence", Value::is_u64),
+        ],
+        other => return Some(format!("unknown type {other:?}")),
+    };
+    let expected: Vec<&str> = common.iter().chain(specific).map(|(k, _)| *k).collect();
+    if let Some((key, _)) = common
+        .iter()
+        .chain(specific)
+        .find(|(key, valid)| !valid(&data[*key]))
+    {
+        return Some(format!("data.{key} is missing or of the wrong type"));
+    }
+    let extra: Vec<&String> = data
+        .as_object()?
+        .keys()
+        .filter(|k| !expected.contains(&k.as_str()))
+        .collect();
+    (!extra.is_empty()).then(|| format!("data has undocumented fields {extra:?}"))
+}
+
+/// The platform's chat endpoint: the same Standard Webhooks checks as
+/// [`hook`], then the chat message's documented shape (400 otherwise).
+pub async fn chat_hook(
+    state: State<Arc<Receiver>>,
+    path: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Ok(parsed) = serde_json::from_slice::<serde_json::Value>(&body)
+        && let Some(problem) = chat_shape_problem(&parsed)
+    {
+        return (StatusCode::BAD_REQUEST, problem).into_response();
+    }
+    hook(state, path, headers, body).await
+}
+
 pub async fn start_receiver(receiver: Arc<Receiver>) -> SocketAddr {
     let app = Router::new()
         .route("/hooks/{name}", post(hook))
+        .route("/chat/{name}", post(chat_hook))
         .with_state(receiver);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -244,6 +321,15 @@ pub fn endpoint(receiver: SocketAddr, name: &str, secret: &str) -> EndpointConfi
         burst: 10,
         timeout: Duration::from_millis(300),
         completion: Completion::Accepted,
+        chat_url: None,
+    }
+}
+
+/// [`endpoint`], taking chats at the receiver's `/chat/{chat_name}`.
+pub fn chat_endpoint(receiver: SocketAddr, name: &str, chat_name: &str) -> EndpointConfig {
+    EndpointConfig {
+        chat_url: Some(format!("http://{receiver}/chat/{chat_name}")),
+        ..endpoint(receiver, name, SECRET)
     }
 }
 
@@ -292,6 +378,12 @@ static NEXT_REPORT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 /// Standard Webhooks (by this module, not the connector's own signing);
 /// the status it is answered with.
 pub async fn post_report(url: &str, body: &str, secret: &str) -> u16 {
+    post_signed(url, body, secret).await.0
+}
+
+/// Posts `body` to `url` signed with `secret` as a platform does; the
+/// status and the answer's body.
+pub async fn post_signed(url: &str, body: &str, secret: &str) -> (u16, String) {
     let id = format!(
         "rep_{}",
         NEXT_REPORT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -303,7 +395,7 @@ pub async fn post_report(url: &str, body: &str, secret: &str) -> u16 {
     let mut mac = Hmac::<Sha256>::new_from_slice(&secret_bytes(secret)).expect("key");
     mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
     let signature = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
-    reqwest::Client::new()
+    let response = reqwest::Client::new()
         .post(url)
         .header("content-type", "application/json")
         .header("webhook-id", id)
@@ -312,7 +404,45 @@ pub async fn post_report(url: &str, body: &str, secret: &str) -> u16 {
         .body(body.to_owned())
         .send()
         .await
-        .expect("the report is answered")
-        .status()
-        .as_u16()
+        .expect("the request is answered");
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// A connector process: its own runtime, dropped at once to crash it.
+pub struct Process {
+    connector: InProcess,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+}
+
+impl Process {
+    pub fn start(config: WebhookConfig) -> Process {
+        let (connector, (grpc, http)) = InProcess::start(move || {
+            let config = config.clone();
+            async move {
+                let bound = baton_connector_webhook::bind(config).await?;
+                let addresses = (bound.grpc_addr, bound.http_addr);
+                Ok((addresses, bound.serve(std::future::pending())))
+            }
+        });
+        Process {
+            connector,
+            grpc,
+            http,
+        }
+    }
+
+    /// Ends the process as kill -9 would: every task dropped where it is.
+    pub fn crash(self) {
+        self.connector.crash();
+    }
+}
+
+/// The same process again: the same addresses and journal.
+pub fn again(config: &WebhookConfig, first: &Process) -> WebhookConfig {
+    let mut config = config.clone();
+    config.server.grpc_listen = first.grpc;
+    config.server.http_listen = Some(first.http);
+    config
 }
