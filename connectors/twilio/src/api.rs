@@ -1,13 +1,17 @@
-//! The one REST call the connector makes: updating a live call with new
-//! TwiML (`POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`,
+//! Twilio's REST API as the connector calls it: updating a live call with
+//! new TwiML (`POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json`,
 //! form-encoded `Twiml=…`, HTTP Basic auth), paced by the account's rate
-//! limit so that a burst of transfers queues instead of being throttled.
+//! limit so that a burst of transfers queues instead of being throttled;
+//! and [`CallsApi::request`], the same authentication and error handling
+//! for the Conversations and TaskRouter calls of chat transfers and
+//! context updates ([`crate::conversations`]).
 
 use std::time::Duration;
 
 use baton_connector_sdk::{FailureReason, Pacer, TransferEvents};
 use baton_platform_http::{client, take_turn, transport_error};
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::config::TwilioConfig;
 
@@ -64,6 +68,27 @@ pub struct CallsApi {
     password: String,
     pacer: Pacer,
     rate_per_second: f64,
+}
+
+/// The error of a response that is not a success.
+async fn refusal(response: reqwest::Response) -> UpdateError {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let error: TwilioError = serde_json::from_str(&text).unwrap_or_else(|_| TwilioError {
+        status,
+        message: "no Twilio error body".into(),
+        ..Default::default()
+    });
+    UpdateError::Refused { status, error }
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 impl CallsApi {
@@ -132,33 +157,71 @@ impl CallsApi {
                 .send()
                 .await
                 .map_err(|e| UpdateError::Transport(transport_error(e)))?;
-            let status = response.status().as_u16();
             if response.status().is_success() {
                 return Ok(());
             }
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            let text = response.text().await.unwrap_or_default();
-            let error: TwilioError = serde_json::from_str(&text).unwrap_or_else(|_| TwilioError {
-                status,
-                message: "no Twilio error body".into(),
-                ..Default::default()
-            });
-            if status == 429 && throttled < THROTTLE_RETRIES {
+            if response.status().as_u16() == 429 && throttled < THROTTLE_RETRIES {
                 throttled += 1;
                 tracing::warn!(
                     call_sid,
                     throttled,
                     "Twilio throttled a call update; retrying"
                 );
-                tokio::time::sleep(retry_after.unwrap_or(self.pacer.interval())).await;
+                let wait = retry_after(&response).unwrap_or(self.pacer.interval());
+                tokio::time::sleep(wait).await;
                 continue;
             }
-            return Err(UpdateError::Refused { status, error });
+            return Err(refusal(response).await);
+        }
+    }
+
+    /// One request to `url` (a GET without `form`, else a form-encoded
+    /// POST), authenticated as every call of the connector is; the JSON
+    /// resource Twilio answers. Sent again when throttled (429).
+    pub async fn request(
+        &self,
+        url: &str,
+        form: Option<&[(&str, &str)]>,
+    ) -> Result<Value, UpdateError> {
+        let body = form
+            .map(serde_urlencoded::to_string)
+            .transpose()
+            .map_err(|e| UpdateError::Transport(format!("cannot encode the request: {e}")))?;
+        let mut throttled = 0;
+        loop {
+            let request = match &body {
+                Some(body) => self
+                    .client
+                    .post(url)
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(body.clone()),
+                None => self.client.get(url),
+            };
+            let response = request
+                .basic_auth(&self.username, Some(&self.password))
+                .header(reqwest::header::ACCEPT, "application/json")
+                .send()
+                .await
+                .map_err(|e| UpdateError::Transport(transport_error(e)))?;
+            if response.status().is_success() {
+                let text = response
+                    .text()
+                    .await
+                    .map_err(|e| UpdateError::Transport(transport_error(e)))?;
+                return serde_json::from_str(&text)
+                    .map_err(|e| UpdateError::Transport(format!("unreadable answer: {e}")));
+            }
+            if response.status().as_u16() == 429 && throttled < THROTTLE_RETRIES {
+                throttled += 1;
+                tracing::warn!(url, throttled, "Twilio throttled a request; retrying");
+                let wait = retry_after(&response).unwrap_or(self.pacer.interval());
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return Err(refusal(response).await);
         }
     }
 }

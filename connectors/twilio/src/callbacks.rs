@@ -51,6 +51,9 @@ pub enum Leg {
     Dial { context_in_signalling: bool },
     /// `<Enqueue>` into a TaskRouter workflow.
     Enqueue,
+    /// A chat transfer: a Conversation and its TaskRouter chat task
+    /// ([`crate::chat`]).
+    Chat,
 }
 
 /// How far a transfer got with Twilio, in the order it gets there.
@@ -72,9 +75,26 @@ pub enum Step {
 pub struct CallNote {
     /// The key in the transfer's callback URLs.
     pub key: String,
+    /// Empty for a chat transfer.
+    #[serde(default)]
     pub call_sid: String,
     pub leg: Leg,
     pub step: Step,
+    /// A chat transfer's Conversation, once created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_sid: Option<String>,
+    /// The TaskRouter task, once known: created for a chat transfer,
+    /// reported by TaskRouter's events for an enqueued call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_sid: Option<String>,
+    /// The last entry of a chat's log this connector has dealt with (its
+    /// customer's messages posted to the Conversation).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chat_through: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl TransferNote for CallNote {
@@ -140,6 +160,8 @@ pub struct Callbacks {
     watched: Mutex<HashMap<String, Arc<Watched>>>,
     /// Signed callbacks for keys not registered, by key.
     early: Mutex<HashMap<String, Vec<Early>>>,
+    /// The chat transfers' Conversations.
+    pub chats: Arc<crate::chat::Chats>,
 }
 
 impl std::fmt::Debug for Callbacks {
@@ -182,6 +204,49 @@ impl Registration {
     pub fn is_connected(&self) -> bool {
         self.watched.is_connected()
     }
+
+    /// The transfer as its chat and its updates see it.
+    pub fn handle(&self) -> TransferHandle {
+        TransferHandle(self.watched.clone())
+    }
+}
+
+/// A registered transfer, for what happens to it outside its callbacks
+/// (its chat relay, its Conversation's events, its context updates).
+#[derive(Debug, Clone)]
+pub struct TransferHandle(Arc<Watched>);
+
+impl TransferHandle {
+    /// (handoff id, attempt).
+    pub fn transfer(&self) -> &(String, u32) {
+        &self.0.transfer
+    }
+
+    pub fn events(&self) -> &TransferEvents {
+        &self.0.events
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.0.is_connected()
+    }
+
+    pub async fn note(&self) -> CallNote {
+        self.0.note.lock().await.clone()
+    }
+
+    /// Changes the transfer's note and remembers it in the journal.
+    pub async fn update_note(&self, change: impl FnOnce(&mut CallNote)) {
+        let mut note = self.0.note.lock().await;
+        change(&mut note);
+        self.0.events.remember(&note.to_note()).await;
+    }
+
+    /// Releases the transfer's `start` once its terminal event is sent.
+    pub fn end_if_ended(&self) {
+        if self.0.events.is_ended() {
+            self.0.ended.send_replace(true);
+        }
+    }
 }
 
 impl Callbacks {
@@ -200,6 +265,7 @@ impl Callbacks {
             wait_twiml,
             watched: Mutex::new(HashMap::new()),
             early: Mutex::new(HashMap::new()),
+            chats: Arc::default(),
         })
     }
 
@@ -222,6 +288,9 @@ impl Callbacks {
             call_sid: call_sid.to_owned(),
             leg,
             step: Step::Sending,
+            conversation_sid: None,
+            task_sid: None,
+            chat_through: 0,
         };
         self.insert(transfer, events, note, keep)
     }
@@ -329,6 +398,16 @@ impl Callbacks {
         format!("{}/v1/taskrouter/events", self.public_url)
     }
 
+    /// What to set as the Conversations service's post-event webhook URL,
+    /// for chat transfers.
+    pub fn conversation_events_url(&self) -> String {
+        format!(
+            "{}{}",
+            self.public_url,
+            crate::chat::CONVERSATION_EVENTS_PATH
+        )
+    }
+
     /// True when a callback reported the transfer connected: the caller is
     /// with a human and must not be moved any more.
     pub fn was_connected(&self, handoff_id: &str, attempt: u32) -> bool {
@@ -341,6 +420,10 @@ impl Callbacks {
         Router::new()
             .route("/v1/calls/{key}/{kind}", post(callback))
             .route("/v1/taskrouter/events", post(taskrouter_event))
+            .route(
+                crate::chat::CONVERSATION_EVENTS_PATH,
+                post(crate::chat::conversation_event),
+            )
             .layer(DefaultBodyLimit::max(MAX_CALLBACK_BYTES))
             .with_state(self.clone())
     }
@@ -354,7 +437,7 @@ const HANG_UP: &str = "<Response><Hangup/></Response>";
 
 /// The form parameters of a request that carries a valid signature, or the
 /// answer to a request that does not (403) or is no form (400).
-fn signed_params(
+pub(crate) fn signed_params(
     callbacks: &Callbacks,
     uri: &Uri,
     headers: &HeaderMap,
@@ -385,7 +468,7 @@ fn signed_params(
 }
 
 /// The value of a form parameter, empty when absent.
-fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> &'a str {
     params
         .iter()
         .find(|(k, _)| k == name)
@@ -499,6 +582,17 @@ async fn apply(
             match param(params, "EventType") {
                 "reservation.created" => watched.events.offered("offered to a Flex agent").await,
                 "reservation.accepted" => accept_task(watched).await,
+                // A chat task leaves no Enqueue action to say no agent
+                // took it: the workflow's timeout cancels it.
+                "task.canceled" if watched.leg == Leg::Chat && !watched.is_connected() => {
+                    watched
+                        .events
+                        .failed(
+                            FailureReason::NoAgents,
+                            "the workflow cancelled the chat task: no agent took it",
+                        )
+                        .await
+                }
                 _ => {}
             }
             StatusCode::OK.into_response()

@@ -34,6 +34,16 @@ pub struct TwilioConfig {
     pub tls: Option<baton_service_kit::tls::TlsConfig>,
     /// The REST API's base URL. Default `https://api.twilio.com`.
     pub api_base: String,
+    /// The Conversations API's base URL (chat transfers). Default
+    /// `https://conversations.twilio.com`.
+    pub conversations_api_base: String,
+    /// The TaskRouter API's base URL (chat tasks, context updates).
+    /// Default `https://taskrouter.twilio.com`.
+    pub taskrouter_api_base: String,
+    /// The TaskRouter workspace (`WS…`) of the queues' workflows: chat
+    /// transfers create their task in it, and context updates change the
+    /// attributes of its tasks. Voice transfers need none.
+    pub workspace_sid: Option<String>,
     /// The account and how to authenticate to it.
     pub credentials: Credentials,
     /// Where Twilio's status callbacks arrive.
@@ -78,6 +88,9 @@ impl Default for TwilioConfig {
             telemetry: Default::default(),
             tls: None,
             api_base: "https://api.twilio.com".into(),
+            conversations_api_base: "https://conversations.twilio.com".into(),
+            taskrouter_api_base: "https://taskrouter.twilio.com".into(),
+            workspace_sid: None,
             credentials: Credentials::default(),
             callbacks: CallbackConfig::default(),
             rate_per_second: 1.0,
@@ -174,9 +187,20 @@ impl TwilioConfig {
                 );
             }
         }
-        let api = reqwest::Url::parse(&self.api_base).map_err(|e| format!("api_base: {e}"))?;
-        if !matches!(api.scheme(), "http" | "https") {
-            return Err("api_base: must be an http(s) URL".into());
+        for (key, base) in [
+            ("api_base", &self.api_base),
+            ("conversations_api_base", &self.conversations_api_base),
+            ("taskrouter_api_base", &self.taskrouter_api_base),
+        ] {
+            let api = reqwest::Url::parse(base).map_err(|e| format!("{key}: {e}"))?;
+            if !matches!(api.scheme(), "http" | "https") {
+                return Err(format!("{key}: must be an http(s) URL"));
+            }
+        }
+        if let Some(sid) = &self.workspace_sid
+            && !is_sid(sid, "WS")
+        {
+            return Err("workspace_sid: must be a workspace SID (WS + 32 hex digits)".into());
         }
         if let Some(url) = &self.callbacks.public_url {
             let parsed =
@@ -286,6 +310,22 @@ mod tests {
                 .validate()
                 .expect_err("bad")
                 .starts_with("rate_per_second")
+        );
+        let mut config = valid();
+        config.workspace_sid = Some("WS123".into());
+        assert!(
+            config
+                .validate()
+                .expect_err("bad")
+                .starts_with("workspace_sid")
+        );
+        let mut config = valid();
+        config.conversations_api_base = "ftp://conversations.example".into();
+        assert!(
+            config
+                .validate()
+                .expect_err("bad")
+                .starts_with("conversations_api_base")
         );
         let mut config = valid();
         config.queues.insert("vip".into(), "nope".into());

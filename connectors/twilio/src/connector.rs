@@ -1,20 +1,25 @@
 //! The Twilio connector: a transfer updates the customer's live call (its
 //! CallSid is the handoff's `conversation.call.platform_contact_id`) with
 //! TwiML that moves it to the target, then follows the signed callbacks to
-//! the transfer's outcome.
+//! the transfer's outcome. A chat handoff (channel CHAT) to a queue goes
+//! to a Twilio Conversation and a TaskRouter chat task instead
+//! ([`crate::chat`]).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use baton_connector_sdk::chat::ChatRelay;
 use baton_connector_sdk::{
     Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
     TransferEvents, TransferMode, TransferNote, TransferTarget,
 };
+use baton_proto::types::v1::Channel;
 use serde_json::{Map, Value, json};
 
 use crate::api::CallsApi;
 use crate::callbacks::{CallNote, Callbacks, Leg, Step};
 use crate::config::TwilioConfig;
+use crate::conversations::ConversationsApi;
 use crate::twiml;
 
 /// The task attributes' share of the 4000-character TwiML: the rest is the
@@ -30,17 +35,230 @@ const KEEP_CALLBACKS: Duration = Duration::from_secs(15 * 60);
 pub struct TwilioConnector {
     config: Arc<TwilioConfig>,
     api: Arc<CallsApi>,
+    conversations: Arc<ConversationsApi>,
     callbacks: Arc<Callbacks>,
 }
 
 impl TwilioConnector {
     pub fn new(config: Arc<TwilioConfig>, api: Arc<CallsApi>, callbacks: Arc<Callbacks>) -> Self {
         Self {
+            conversations: Arc::new(ConversationsApi::new(&config, api.clone())),
             config,
             api,
             callbacks,
         }
     }
+
+    /// How long a transfer's callbacks and Conversation events are awaited.
+    fn keep(transfer: &Transfer) -> Duration {
+        transfer
+            .deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or_default()
+            + KEEP_CALLBACKS
+    }
+
+    /// A chat transfer: a Conversation, then the TaskRouter chat task that
+    /// offers it to a Flex agent; the task's events and the Conversation's
+    /// follow it.
+    async fn start_chat(&self, transfer: Transfer, events: TransferEvents) {
+        let TransferTarget::Queue { name, skills } = &transfer.target else {
+            events
+                .failed(
+                    FailureReason::Unsupported,
+                    "a chat handoff goes to a queue: a Flex agent takes it through a TaskRouter chat task",
+                )
+                .await;
+            return;
+        };
+        let Some(workflow) = self.config.workflow_for(name) else {
+            events
+                .failed(
+                    FailureReason::Unreachable,
+                    &format!("no TaskRouter workflow is configured for queue {name:?}"),
+                )
+                .await;
+            return;
+        };
+        if self.conversations.workspace_sid().is_none() {
+            events
+                .failed(
+                    FailureReason::ConnectorError,
+                    "workspace_sid is not configured: chat tasks are created in it",
+                )
+                .await;
+            return;
+        }
+        let keep = Self::keep(&transfer);
+        let registration = self.callbacks.register(
+            (transfer.handoff_id.clone(), transfer.attempt),
+            "",
+            events.clone(),
+            Leg::Chat,
+            keep,
+        );
+        let handle = registration.handle();
+        // Remembered before anything is created: a restarted connector
+        // then knows a Conversation may exist and creates none again.
+        events
+            .remember(&registration.note_at(Step::Sending).await)
+            .await;
+        let conversation = match self
+            .conversations
+            .create_conversation(&registration.key, &transfer.handoff_id)
+            .await
+        {
+            Ok(sid) => sid,
+            Err(error) => {
+                events
+                    .failed(
+                        error.reason(),
+                        &format!("creating the conversation: {error}"),
+                    )
+                    .await;
+                return;
+            }
+        };
+        handle
+            .update_note(|note| note.conversation_sid = Some(conversation.clone()))
+            .await;
+        self.callbacks
+            .chats
+            .add(&transfer.tenant, &conversation, handle.clone(), 0, keep);
+        let mut attributes: Map<String, Value> = serde_json::from_str(&task_attributes(
+            &transfer,
+            &registration.key,
+            name,
+            skills,
+            true,
+        ))
+        .unwrap_or_default();
+        // What Flex reads to open the Conversation for the agent.
+        attributes.insert("channelType".into(), json!("chat"));
+        attributes.insert("conversationSid".into(), json!(conversation));
+        tracing::info!(conversation = %conversation, key = %registration.key, "creating the chat task");
+        match self
+            .conversations
+            .create_task(
+                workflow,
+                &Value::Object(attributes).to_string(),
+                priority(&transfer),
+            )
+            .await
+        {
+            Ok(task) => {
+                handle.update_note(|note| note.task_sid = Some(task)).await;
+                registration.advance(Step::Updated).await;
+            }
+            Err(error) => {
+                self.close_conversation(&conversation).await;
+                events
+                    .failed(error.reason(), &format!("creating the chat task: {error}"))
+                    .await;
+                return;
+            }
+        }
+        registration.ended().await;
+    }
+
+    /// Follows a chat transfer a previous process started: its Conversation
+    /// again, unless the task was never created (then nothing is created a
+    /// second time: it fails INTERRUPTED).
+    async fn resume_chat(&self, transfer: Transfer, events: TransferEvents, note: CallNote) {
+        let keep = Self::keep(&transfer);
+        let (conversation, task, through) = (
+            note.conversation_sid.clone(),
+            note.task_sid.clone(),
+            note.chat_through,
+        );
+        let (registration, _) = self
+            .callbacks
+            .register_again(
+                (transfer.handoff_id.clone(), transfer.attempt),
+                events.clone(),
+                note,
+                keep,
+            )
+            .await;
+        let (Some(conversation), Some(_)) = (conversation, task) else {
+            if !events.is_ended() {
+                self.cancel(&transfer).await;
+                events
+                    .failed(
+                        FailureReason::Interrupted,
+                        "interrupted by a restart of the connector while the chat was being set up; no conversation or task was created again",
+                    )
+                    .await;
+            }
+            return;
+        };
+        self.callbacks.chats.add(
+            &transfer.tenant,
+            &conversation,
+            registration.handle(),
+            through,
+            keep,
+        );
+        match self.conversations.conversation_state(&conversation).await {
+            Ok(state) if state == "closed" => self.callbacks.chats.closed(&conversation).await,
+            Ok(_) => {}
+            Err(error) => {
+                events
+                    .failed(
+                        error.reason(),
+                        &format!("reading conversation {conversation}: {error}"),
+                    )
+                    .await;
+                return;
+            }
+        }
+        registration.ended().await;
+    }
+
+    async fn close_conversation(&self, conversation: &str) {
+        self.callbacks.chats.remove(conversation);
+        if let Err(error) = self.conversations.close(conversation).await {
+            tracing::info!(%conversation, %error, "conversation not closed");
+        }
+    }
+
+    /// Withdraws a chat no agent has accepted: its task and Conversation.
+    async fn cancel_chat(&self, note: &CallNote) {
+        if note.step == Step::Connected {
+            // The agent has the customer: the handoff's ENDED entry closes
+            // the Conversation.
+            return;
+        }
+        if let Some(task) = &note.task_sid
+            && let Err(error) = self
+                .conversations
+                .cancel_task(task, "the Baton handoff was cancelled")
+                .await
+        {
+            tracing::info!(%task, %error, "chat task not cancelled");
+        }
+        if let Some(conversation) = &note.conversation_sid {
+            self.close_conversation(conversation).await;
+        }
+    }
+}
+
+fn is_chat(transfer: &Transfer) -> bool {
+    transfer
+        .envelope
+        .conversation
+        .as_ref()
+        .is_some_and(|c| c.channel == Channel::Chat as i32)
+}
+
+/// The task's priority: what the control service rendered into the task
+/// attributes, else the context's.
+fn priority(transfer: &Transfer) -> u32 {
+    payload(transfer, ContextMechanism::TaskAttributes)
+        .and_then(|attributes| attributes.get("priority").and_then(Value::as_u64))
+        .and_then(|p| u32::try_from(p).ok())
+        .or_else(|| transfer.envelope.context.as_ref().map(|c| c.priority))
+        .unwrap_or(0)
 }
 
 /// A Call SID: `CA` and 32 hex digits.
@@ -164,9 +382,13 @@ impl Connector for TwilioConnector {
             .transfer_modes([TransferMode::Warm, TransferMode::Blind])
             .context(ContextMechanism::TaskAttributes, MAX_TASK_ATTRIBUTES_BYTES)
             .context(ContextMechanism::SipHeaders, MAX_SIP_HEADERS_BYTES)
+            .chat()
     }
 
     async fn start(&self, transfer: Transfer, events: TransferEvents) {
+        if is_chat(&transfer) {
+            return self.start_chat(transfer, events).await;
+        }
         let Some(call_sid) = call_sid(&transfer) else {
             events
                 .failed(
@@ -177,11 +399,7 @@ impl Connector for TwilioConnector {
             return;
         };
         let ring_secs = self.config.ring_timeout.as_secs();
-        let keep = transfer
-            .deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or_default()
-            + KEEP_CALLBACKS;
+        let keep = Self::keep(&transfer);
         let (leg, describe) = match &transfer.target {
             TransferTarget::PhoneNumber(_) => (
                 Leg::Dial {
@@ -231,11 +449,7 @@ impl Connector for TwilioConnector {
                 // The control service renders the priority into the task
                 // attributes; the structured context is not sent to this
                 // connector (it does not advertise STRUCTURED).
-                let priority = payload(&transfer, ContextMechanism::TaskAttributes)
-                    .and_then(|attributes| attributes.get("priority").and_then(Value::as_u64))
-                    .and_then(|p| u32::try_from(p).ok())
-                    .or_else(|| transfer.envelope.context.as_ref().map(|c| c.priority))
-                    .unwrap_or(0);
+                let priority = priority(&transfer);
                 let full = twiml::enqueue_task(
                     workflow,
                     &task_attributes(&transfer, &registration.key, name, skills, true),
@@ -296,11 +510,10 @@ impl Connector for TwilioConnector {
         let Some(note) = CallNote::resumed(self, &transfer, &events).await else {
             return;
         };
-        let keep = transfer
-            .deadline
-            .duration_since(SystemTime::now())
-            .unwrap_or_default()
-            + KEEP_CALLBACKS;
+        if note.leg == Leg::Chat {
+            return self.resume_chat(transfer, events, note).await;
+        }
+        let keep = Self::keep(&transfer);
         let step = note.step;
         tracing::info!(call_sid = %note.call_sid, key = %note.key, ?step, "following a call updated before the connector restarted");
         let (registration, heard) = self
@@ -334,6 +547,22 @@ impl Connector for TwilioConnector {
     /// Takes the caller out of a dial or queue that is no longer wanted
     /// (cancelled, deadline passed) and holds them for the next target.
     async fn cancel(&self, transfer: &Transfer) {
+        let remembered = transfer
+            .remembered
+            .as_deref()
+            .and_then(|note| CallNote::from_note(note).ok());
+        let chat = match self
+            .callbacks
+            .chats
+            .note_of(&transfer.handoff_id, transfer.attempt)
+            .await
+        {
+            Some(note) => Some(note),
+            None => remembered.filter(|note| note.leg == Leg::Chat),
+        };
+        if let Some(note) = chat {
+            return self.cancel_chat(&note).await;
+        }
         let Some(call_sid) = call_sid(transfer) else {
             return;
         };
@@ -358,5 +587,9 @@ impl Connector for TwilioConnector {
             // 21220: the call has ended, nothing to hold.
             tracing::info!(call_sid = %call_sid, %error, "call not moved to hold after cancel");
         }
+    }
+
+    async fn converse(&self, relay: ChatRelay) {
+        self.callbacks.chats.serve(&self.conversations, relay).await;
     }
 }

@@ -4,12 +4,15 @@
 //! workflowSid><Task>` with the context as TaskRouter task attributes for
 //! queues (the Flex screen pop) — paced by the account's call-update rate
 //! limit, and follows the transfer through status callbacks that must carry
-//! a valid `X-Twilio-Signature`.
+//! a valid `X-Twilio-Signature`. Chat handoffs go to a Twilio Conversation
+//! that a Flex agent takes through a TaskRouter chat task ([`chat`]).
 
 pub mod api;
 pub mod callbacks;
+pub mod chat;
 pub mod config;
 pub mod connector;
+pub mod conversations;
 pub mod signature;
 pub mod twiml;
 
@@ -61,6 +64,10 @@ pub async fn bind(config: TwilioConfig) -> anyhow::Result<Bound> {
     tracing::info!(
         event_callback_url = %callbacks.taskrouter_events_url(),
         "set this as the TaskRouter workspace's Event Callback URL"
+    );
+    tracing::info!(
+        conversations_webhook_url = %callbacks.conversation_events_url(),
+        "for chat handoffs, set this as the Conversations post-event webhook URL (onMessageAdded, onConversationStateUpdated)"
     );
     let api = Arc::new(api::CallsApi::new(&config)?);
     let options = ServeOptions::configured(&config.server, config.tls.as_ref(), &config.store)

@@ -5,6 +5,9 @@
 
 #![allow(dead_code)]
 
+mod conversations;
+pub use conversations::*;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -15,7 +18,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use baton_connector_sdk::testing;
@@ -121,6 +124,16 @@ pub struct Twilio {
     /// Every CallSid it has not been told of is a call in progress (for the
     /// conformance kit, whose every transfer names a call of its own).
     pub any_call_in_progress: bool,
+    /// Conversations, in the order created.
+    pub conversations: Mutex<Vec<StoredConversation>>,
+    /// Messages created in any conversation, for their SIDs.
+    pub message_count: std::sync::atomic::AtomicUsize,
+    /// The Conversations service's post-event webhook URL.
+    pub conversations_webhook_url: Mutex<Option<String>>,
+    /// TaskRouter tasks, in the order created.
+    pub tasks: Mutex<Vec<StoredTask>>,
+    /// Where it serves, for its pages' URLs.
+    pub addr: Mutex<Option<SocketAddr>>,
 }
 
 impl Twilio {
@@ -702,11 +715,23 @@ pub async fn start_twilio(twilio: Arc<Twilio>) -> SocketAddr {
             "/2010-04-01/Accounts/{account}/Calls/{call}",
             post(update_call),
         )
-        .with_state(twilio);
+        .route("/v1/Conversations", post(create_conversation))
+        .route(
+            "/v1/Conversations/{id}",
+            get(fetch_conversation).post(update_conversation),
+        )
+        .route(
+            "/v1/Conversations/{id}/Messages",
+            get(list_messages).post(create_message),
+        )
+        .route("/v1/Workspaces/{workspace}/Tasks", post(create_task))
+        .route("/v1/Workspaces/{workspace}/Tasks/{task}", post(update_task))
+        .with_state(twilio.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds");
     let addr = listener.local_addr().expect("address");
+    *twilio.addr.lock().expect("lock") = Some(addr);
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }
@@ -744,6 +769,9 @@ pub fn twilio(
 pub fn config(api: SocketAddr) -> TwilioConfig {
     let mut config = TwilioConfig {
         api_base: format!("http://{api}"),
+        conversations_api_base: format!("http://{api}"),
+        taskrouter_api_base: format!("http://{api}"),
+        workspace_sid: Some(WORKSPACE_SID.into()),
         credentials: Credentials {
             account_sid: ACCOUNT_SID.into(),
             auth_token: AUTH_TOKEN.into(),
