@@ -23,13 +23,16 @@
 pub mod checks;
 pub mod client;
 pub mod events;
+pub mod human;
 pub mod launch;
 pub mod profile;
 pub mod report;
 pub mod requests;
 
 use std::path::Path;
+use std::sync::Arc;
 
+pub use human::{ChatHuman, HumanFuture};
 pub use launch::Launched;
 pub use profile::{Expectation, Mode, Profile, SampleTarget};
 pub use report::{CheckResult, Outcome, Report};
@@ -45,7 +48,17 @@ pub enum Subject {
 
 /// Runs every check against `subject` and returns the report.
 pub async fn run(subject: Subject, profile: &Profile) -> Report {
-    checks::run_all(subject, profile).await
+    checks::run_all(subject, profile, None).await
+}
+
+/// [`run`], with the human side of the connector's chats for the `chat.*`
+/// checks.
+pub async fn run_with_human(
+    subject: Subject,
+    profile: &Profile,
+    human: Arc<dyn ChatHuman>,
+) -> Report {
+    checks::run_all(subject, profile, Some(human)).await
 }
 
 /// For a connector's own tests: launches `binary --config config`, runs
@@ -56,6 +69,19 @@ pub async fn run(subject: Subject, profile: &Profile) -> Report {
 /// # Panics
 /// When the connector does not start or does not conform.
 pub async fn assert_conforms(binary: &Path, config: &Path, profile: &str) {
+    assert_conforms_with(binary, config, profile, None).await;
+}
+
+/// [`assert_conforms`], with the human side of the connector's chats.
+///
+/// # Panics
+/// When the connector does not start or does not conform.
+pub async fn assert_conforms_with(
+    binary: &Path,
+    config: &Path,
+    profile: &str,
+    human: Option<Arc<dyn ChatHuman>>,
+) {
     let log = config.with_file_name("connector.log");
     let command = [
         binary.display().to_string(),
@@ -66,7 +92,7 @@ pub async fn assert_conforms(binary: &Path, config: &Path, profile: &str) {
         .await
         .unwrap_or_else(|e| panic!("launch {}: {e:#}", binary.display()));
     let profile = Profile::from_toml(profile).expect("profile");
-    let report = run(Subject::Launched(Box::new(launched)), &profile).await;
+    let report = checks::run_all(Subject::Launched(Box::new(launched)), &profile, human).await;
     println!("{}", report.render_text());
     assert!(
         report.failed().is_empty() && report.skipped().is_empty(),

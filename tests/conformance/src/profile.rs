@@ -239,6 +239,11 @@ pub struct Profile {
     /// kit's own tenant, which the connector must serve, is `conformance`.
     #[serde(default)]
     pub foreign_tenant: Option<String>,
+    /// For a connector that relays chat: a queue where a chat handoff's
+    /// transfer reaches CONNECTED and stays there until the human ends it;
+    /// the `chat.*` checks converse on it. Unset: they are skipped.
+    #[serde(default)]
+    pub chat_queue: Option<String>,
 }
 
 impl Default for Profile {
@@ -252,6 +257,7 @@ impl Default for Profile {
             drain: default_drain(),
             skip: Vec::new(),
             foreign_tenant: None,
+            chat_queue: None,
         }
     }
 }

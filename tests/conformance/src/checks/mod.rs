@@ -4,6 +4,7 @@
 //! all of them at the end).
 
 mod capabilities;
+mod chat;
 mod identity;
 mod invalid;
 mod restart;
@@ -40,6 +41,8 @@ pub struct Session {
     /// A transfer that ended, with the request that started it.
     pub ended: Option<(StartTransferRequest, Observed)>,
     pub launched: Option<Launched>,
+    /// The human side of the connector's chats, when the runner gave one.
+    pub human: Option<std::sync::Arc<dyn crate::ChatHuman>>,
 }
 
 impl Session {
@@ -265,7 +268,11 @@ pub fn judge(sample: &SampleTarget, observed: &Observed) -> Result<String, Strin
 
 /// Runs every check in order; the shutdown check last, as it stops the
 /// connector.
-pub async fn run_all(subject: Subject, profile: &Profile) -> Report {
+pub async fn run_all(
+    subject: Subject,
+    profile: &Profile,
+    human: Option<std::sync::Arc<dyn crate::ChatHuman>>,
+) -> Report {
     let (endpoint, launched) = match subject {
         Subject::Address(endpoint) => (endpoint, None),
         Subject::Launched(launched) => (launched.endpoint.clone(), Some(*launched)),
@@ -311,12 +318,14 @@ pub async fn run_all(subject: Subject, profile: &Profile) -> Report {
         hold_stages: None,
         ended: None,
         launched,
+        human,
     };
     identity::run(&mut session).await;
     capabilities::run(&mut session).await;
     invalid::run(&mut session).await;
     transfers::run(&mut session).await;
     tenants::run(&mut session).await;
+    chat::run(&mut session).await;
     stream::run_event_checks(&mut session).await;
     restart::run(&mut session).await;
     stream::run_shutdown(&mut session).await;
