@@ -102,6 +102,12 @@ impl std::fmt::Debug for HandBackAddress {
 }
 
 impl HandBackAddress {
+    /// The token, for the note that lets a new process open the address
+    /// again ([`HandBacks::reopen`]).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     /// The address, `sip:handback-<token>@<connector>`.
     pub fn uri(&self) -> &str {
         &self.uri
@@ -190,6 +196,22 @@ impl HandBacks {
     /// sends the customer to `contact`.
     pub fn open(self: &Arc<Self>, host: &str, contact: String) -> HandBackAddress {
         let token = format!("{:032x}", rand::random::<u128>());
+        self.register(token, host, contact)
+    }
+
+    /// Opens again the address of `token`, which a previous process
+    /// opened and noted (the human's phone has it already); `None` for a
+    /// token that is not one.
+    pub fn reopen(
+        self: &Arc<Self>,
+        token: &str,
+        host: &str,
+        contact: String,
+    ) -> Option<HandBackAddress> {
+        is_token(token).then(|| self.register(token.to_owned(), host, contact))
+    }
+
+    fn register(self: &Arc<Self>, token: String, host: &str, contact: String) -> HandBackAddress {
         let (hears, received) = oneshot::channel();
         self.lock()
             .by_token
@@ -220,11 +242,7 @@ impl HandBacks {
                 headers: Vec::new(),
             })
         };
-        let well_formed = token.len() == TOKEN_HEX_LEN
-            && token
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if !well_formed {
+        if !is_token(token) {
             return refuse(404, "Not Found");
         }
         let Some(state) = self.lock().close(token) else {
@@ -246,6 +264,14 @@ impl HandBacks {
             headers: vec![("Contact".into(), contact)],
         })
     }
+}
+
+/// Whether `token` has the form of the tokens [`HandBacks::open`] makes.
+fn is_token(token: &str) -> bool {
+    token.len() == TOKEN_HEX_LEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The 302's Contact: `runtime_uri` with User-to-User carrying `reference`
@@ -351,6 +377,27 @@ mod tests {
         assert_eq!(code("agent"), None);
         drop(address);
         assert_eq!(code(&user), Some(403));
+    }
+
+    #[tokio::test]
+    async fn a_noted_address_opens_again_in_a_new_registry() {
+        let before = Arc::new(HandBacks::default());
+        let token = before
+            .open("127.0.0.1:5062", "<sip:ai@runtime>".into())
+            .token()
+            .to_owned();
+        let after = Arc::new(HandBacks::default());
+        assert!(
+            after
+                .reopen("not-a-token", "127.0.0.1:5062", String::new())
+                .is_none()
+        );
+        let mut address = after
+            .reopen(&token, "127.0.0.1:5062", "<sip:ai@runtime>".into())
+            .expect("a token");
+        let answer = after.answer(&invite(&format!("{PREFIX}{token}"), ""));
+        assert_eq!(answer.map(|a| a.code), Some(302));
+        assert!(address.handed_back().await.is_some());
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub enum Leg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         refer_tag: Option<String>,
     },
+    /// The transfer connected and waits for the human to hand the
+    /// customer back at the address of this token
+    /// ([`crate::hand_back`]): nothing of ours to end; a new process opens
+    /// the address again.
+    HandBackOpen { token: String },
 }
 
 /// An INVITE without a final response: what its CANCEL (RFC 3261 9.1)
@@ -136,7 +141,9 @@ pub async fn end(stack: &Arc<SipStack>, leg: Leg) -> String {
                 status_text(status)
             )
         }
-        Leg::Referring { dialog: None, .. } => "no call of the connector's was held".to_owned(),
+        Leg::Referring { dialog: None, .. } | Leg::HandBackOpen { .. } => {
+            "no call of the connector's was held".to_owned()
+        }
     }
 }
 

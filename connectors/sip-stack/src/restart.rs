@@ -64,6 +64,16 @@ pub async fn resume(
             };
             follow_refer(stack, notify_timeout, &subscription, dialog, events).await
         }
+        // Hand-back is no longer configured (the transfers with it open
+        // the address again instead): the human has the customer.
+        Leg::HandBackOpen { .. } => {
+            events
+                .connected("the transfer had connected before the SIP connector restarted")
+                .await;
+            events
+                .completed("its hand-back address ended with the restart")
+                .await;
+        }
         held => {
             let how = leg::end(stack, held).await;
             let detail = format!("{INTERRUPTED}; {how}");
@@ -77,6 +87,7 @@ fn leg_name(held: &Leg) -> &'static str {
         Leg::Inviting(_) => "inviting",
         Leg::Answered(_) => "answered",
         Leg::Referring { .. } => "referring",
+        Leg::HandBackOpen { .. } => "waiting for a hand-back",
     }
 }
 

@@ -181,7 +181,14 @@ impl Transfers {
         };
         self.forget(&transfer);
         match (result, hand_back) {
-            (Ok(()), Some(address)) => self.until_handed_back(address, &events).await,
+            (Ok(()), Some(address)) => {
+                // A process started after this one stopped opens it again.
+                let open = Leg::HandBackOpen {
+                    token: address.token().to_owned(),
+                };
+                events.remember(&open.to_note()).await;
+                self.until_handed_back(address, &events).await;
+            }
             (Ok(()), None) => events.completed("").await,
             (Err(failure), _) => {
                 tracing::info!(reason = ?failure.reason, detail = %failure.detail, "transfer failed");
@@ -193,20 +200,39 @@ impl Transfers {
     /// A hand-back address for `transfer`, when hand-back is configured
     /// and the customer's call has a gateway to transfer it back.
     fn open_hand_back(&self, transfer: &Transfer) -> Option<HandBackAddress> {
-        let config = self.hand_back.as_ref()?;
+        let contact = self.runtime_contact(transfer)?;
         if call_reference(transfer).sip_gateway_uri.is_empty() {
             return None;
         }
-        let contact = hand_back::runtime_contact(
-            &config.runtime_uri,
-            &transfer.handoff_id,
-            &self.uui_purpose(),
-        );
         Some(
             self.stack
                 .hand_backs()
                 .open(self.stack.advertised(), contact),
         )
+    }
+
+    /// Where a customer handed back from `transfer` goes; `None` without
+    /// `[hand_back]`.
+    fn runtime_contact(&self, transfer: &Transfer) -> Option<String> {
+        let config = self.hand_back.as_ref()?;
+        Some(hand_back::runtime_contact(
+            &config.runtime_uri,
+            &transfer.handoff_id,
+            &self.uui_purpose(),
+        ))
+    }
+
+    /// The hand-back address a predecessor noted for `transfer`, open
+    /// again (its window starts anew); `None` when it noted none or
+    /// `[hand_back]` is gone.
+    fn reopen_hand_back(&self, transfer: &Transfer) -> Option<HandBackAddress> {
+        let Leg::HandBackOpen { token } = Leg::from_note(transfer.remembered.as_deref()?)? else {
+            return None;
+        };
+        let contact = self.runtime_contact(transfer)?;
+        self.stack
+            .hand_backs()
+            .reopen(&token, self.stack.advertised(), contact)
     }
 
     /// After CONNECTED: HANDED_BACK when `address` is taken (it may have
@@ -237,6 +263,14 @@ impl Transfers {
     /// Never a second INVITE: ends what the predecessor held, or follows
     /// its REFER (see [`restart`](crate::restart)).
     pub async fn resume(&self, transfer: Transfer, events: TransferEvents) {
+        if let Some(address) = self.reopen_hand_back(&transfer) {
+            // The human has had the customer since before the restart.
+            events
+                .connected("the transfer had connected before the SIP connector restarted")
+                .await;
+            self.until_handed_back(address, &events).await;
+            return;
+        }
         crate::restart::resume(&self.stack, self.config.notify_timeout, &transfer, &events).await;
     }
 
