@@ -5,9 +5,12 @@
 //! must be redirected (302) to the runtime's URI with the handoff id in
 //! User-to-User. The transfer then ends HANDED_BACK with the wrap-up the
 //! gateway's INVITE carried; the address is taken once (403 after), and an
-//! address nobody opened gets 404.
+//! address nobody opened gets 404. A connector stopped while a transfer
+//! waits for its hand-back leaves the address to the next process, which
+//! opens it again when the transfer is re-attached.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use baton_connector_sip::SipConfig;
@@ -18,6 +21,7 @@ use baton_proto::connector::v1::{
     TransferEventKind,
 };
 use baton_proto::types::v1::{CallReference, Conversation, Target, TransferMode, target};
+use baton_tests::Service;
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
 use tonic::Streaming;
 
@@ -180,4 +184,82 @@ async fn the_human_transfers_the_customer_to_the_hand_back_address_and_the_runti
     let again = gateway_inviting("gateway_hand_back_refused", &user, sip);
     let log = again.finish().await.expect("refused");
     assert!(log.contains("SIP/2.0 403 Forbidden"), "{log}");
+}
+
+/// The connector as a process with hand-back and a transfer journal in
+/// `dir`, a short drain, on `grpc` and `sip` (port 0: free ports).
+async fn journalled_connector(dir: &Path, grpc: &str, sip: &str) -> Service {
+    let config = dir.join("sip.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ngrpc_listen = \"{grpc}\"\ndrain_timeout = \"500ms\"\n\n\
+             [store]\ndata_dir = {data:?}\n\n[sip]\nbind = \"{sip}\"\nt1 = \"100ms\"\n\n\
+             [hand_back]\nruntime_uri = \"{RUNTIME_URI}\"\n",
+            data = dir.join("data").display().to_string(),
+        ),
+    )
+    .expect("write config");
+    Service::start_program(
+        "baton-connector-sip",
+        Path::new(env!("CARGO_BIN_EXE_baton-connector-sip")),
+        &["--config", config.to_str().expect("path")],
+        &[],
+        dir,
+    )
+    .await
+    .expect("starts")
+}
+
+#[tokio::test]
+async fn a_restarted_connector_opens_the_hand_back_address_again() {
+    let agent = sipp("agent_answers_hand_back");
+    let gateway = sipp("gateway_warm");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut connector = journalled_connector(dir.path(), "127.0.0.1:0", "127.0.0.1:0").await;
+    let (grpc, sip) = (connector.addr("grpc"), connector.addr("sip"));
+    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connects");
+    let first = request(&agent, &gateway);
+    let mut stream = client
+        .start_transfer(first.clone())
+        .await
+        .expect("StartTransfer accepted")
+        .into_inner();
+    while let Some(event) = next_event(&mut stream).await {
+        if event.kind() == TransferEventKind::Connected {
+            break;
+        }
+    }
+    gateway.assert_passed().await;
+    let user = hand_back_user(&agent.finish().await.expect("the phone's scenario passed"));
+    let status = connector.stop().await.expect("stops in time");
+    assert!(status.success(), "{status}");
+
+    // The next process, on the same addresses and journal.
+    let _next = journalled_connector(dir.path(), &grpc.to_string(), &sip.to_string()).await;
+    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connects");
+    // Re-attached as the control service does: the same request.
+    let mut stream = client
+        .start_transfer(first)
+        .await
+        .expect("re-attached")
+        .into_inner();
+    let event = next_event(&mut stream).await.expect("an event");
+    assert_eq!(event.kind(), TransferEventKind::Connected, "{event:?}");
+
+    let log = gateway_inviting("gateway_hands_back", &user, sip)
+        .finish()
+        .await
+        .expect("redirected to the runtime");
+    assert!(log.contains("SIP/2.0 302"), "{log}");
+    let event = next_event(&mut stream).await.expect("the hand-back");
+    assert_eq!(event.kind(), TransferEventKind::HandedBack, "{event:?}");
+    assert!(
+        next_event(&mut stream).await.is_none(),
+        "HANDED_BACK ends it"
+    );
 }
