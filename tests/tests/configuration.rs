@@ -88,6 +88,25 @@ fn each_kind_of_error_names_the_key_and_what_was_expected() {
             &[],
             &["nowhere"],
         ),
+        (
+            "hours in a zone that does not exist",
+            "[[hours]]\nname = \"office\"\ntime_zone = \"Mars/Olympus\"\n",
+            &[],
+            &["hours[0].time_zone", "IANA"],
+        ),
+        (
+            "a window that closes before it opens",
+            "[[hours]]\nname = \"office\"\ntime_zone = \"UTC\"\nmonday = [\"18:00-08:00\"]\n",
+            &[],
+            &["hours[0].monday[0]", "two windows"],
+        ),
+        (
+            "a route with hours nobody defined",
+            "[connectors.queue]\nendpoint = \"http://127.0.0.1:9\"\n\n\
+             [[routes]]\nname = \"r\"\nhours = \"office\"\ntargets = [{ connector = \"queue\", queue = \"q\" }]\n",
+            &[],
+            &["routes[0].hours", "office"],
+        ),
     ];
     for (what, contents, env, expected) in cases {
         let (code, text) = check("control.toml", contents, env);

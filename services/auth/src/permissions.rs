@@ -16,6 +16,8 @@ pub mod handoff_v1 {
     pub const REVOKE_CONTEXT_TOKENS: &str = "/baton.handoff.v1.HandoffService/RevokeContextTokens";
     pub const LIST_AUDIT_RECORDS: &str = "/baton.handoff.v1.HandoffService/ListAuditRecords";
     pub const CONVERSE_HANDOFF: &str = "/baton.handoff.v1.HandoffService/ConverseHandoff";
+    pub const UPDATE_HANDOFF: &str = "/baton.handoff.v1.HandoffService/UpdateHandoff";
+    pub const CHECK_AVAILABILITY: &str = "/baton.handoff.v1.HandoffService/CheckAvailability";
 }
 
 /// Services anyone may call without a credential: health checks (load
@@ -67,6 +69,8 @@ impl Permissions {
     /// | RevokeContextTokens | ✓ | | ✓ |
     /// | ListAuditRecords | | | ✓ |
     /// | ConverseHandoff | ✓ | | |
+    /// | UpdateHandoff | ✓ | | |
+    /// | CheckAvailability | ✓ | | ✓ |
     ///
     /// Admins may call all of them.
     pub fn handoff_v1() -> Self {
@@ -83,6 +87,8 @@ impl Permissions {
             .allow(REVOKE_CONTEXT_TOKENS, &[AiRuntime, Supervisor])
             .allow(LIST_AUDIT_RECORDS, &[Supervisor])
             .allow(CONVERSE_HANDOFF, &[AiRuntime])
+            .allow(UPDATE_HANDOFF, &[AiRuntime])
+            .allow(CHECK_AVAILABILITY, &[AiRuntime, Supervisor])
     }
 
     /// Also lets `roles` call `method` (a full path, `/package.Service/Method`).
@@ -146,6 +152,9 @@ mod tests {
             REVEAL_ENTITY,
             REVOKE_CONTEXT_TOKENS,
             LIST_AUDIT_RECORDS,
+            CONVERSE_HANDOFF,
+            UPDATE_HANDOFF,
+            CHECK_AVAILABILITY,
         ];
         let allowed = |roles: &[Role]| -> Vec<&str> {
             let principal = principal(roles);
@@ -161,7 +170,10 @@ mod tests {
                 CANCEL_HANDOFF,
                 WATCH_HANDOFF,
                 EVALUATE_ESCALATION,
-                REVOKE_CONTEXT_TOKENS
+                REVOKE_CONTEXT_TOKENS,
+                CONVERSE_HANDOFF,
+                UPDATE_HANDOFF,
+                CHECK_AVAILABILITY
             ]
         );
         assert_eq!(
@@ -177,7 +189,8 @@ mod tests {
                 WATCH_HANDOFF,
                 REVEAL_ENTITY,
                 REVOKE_CONTEXT_TOKENS,
-                LIST_AUDIT_RECORDS
+                LIST_AUDIT_RECORDS,
+                CHECK_AVAILABILITY
             ]
         );
         assert_eq!(allowed(&[Role::Admin]), all);

@@ -240,6 +240,7 @@ fn control_config(
         skills: vec![],
         phone_number: None,
         sip_uri: None,
+        hours: None,
     };
     config.routes.push(RouteConfig {
         name: "support".into(),
@@ -250,6 +251,7 @@ fn control_config(
             queue_target("queue", "support"),
             queue_target("demo", "overflow"),
         ],
+        hours: None,
     });
     // The embedded desktop masks sensitive entities until an agent reveals
     // one (audited), so it may have them in clear; other connectors get the

@@ -49,6 +49,8 @@ pub enum Reason {
     ContextVersionConflict,
     /// UpdateHandoff once a human has the customer.
     HandoffConnected,
+    /// CreateHandoff when business hours close every target of the plan.
+    Closed,
 }
 
 impl Reason {
@@ -75,6 +77,7 @@ impl Reason {
             Reason::StoreCorrupt => "STORE_CORRUPT",
             Reason::ContextVersionConflict => "CONTEXT_VERSION_CONFLICT",
             Reason::HandoffConnected => "HANDOFF_CONNECTED",
+            Reason::Closed => "CLOSED",
         }
     }
 }
@@ -112,6 +115,10 @@ pub enum ControlError {
     /// the context the human was given stands.
     #[error("the context can no longer be updated: the handoff is {}", .0.as_str())]
     ContextClosed(HandoffState),
+    /// CreateHandoff when business hours close every target of the plan;
+    /// `retry_in`: until the next opening, if one comes within a year.
+    #[error("every target is closed now by its business hours{}", closed_until(.retry_in))]
+    Closed { retry_in: Option<Duration> },
     /// One handoff alone is larger than a response may be.
     #[error("{0}")]
     ResponseTooLarge(TooLarge),
@@ -152,6 +159,13 @@ fn field_list(violations: &[FieldViolation]) -> String {
         .map(|v| format!("{}: {}", v.field, v.description))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+fn closed_until(retry_in: &Option<Duration>) -> String {
+    match retry_in {
+        Some(wait) => format!("; the first opens in {} s", wait.as_secs()),
+        None => "; none opens within a year".into(),
+    }
 }
 
 /// What the caller reads of a store error: the store's own detail is for
@@ -214,6 +228,9 @@ impl ControlError {
             }
             ControlError::ContextClosed(_) => {
                 (Code::FailedPrecondition, Reason::HandoffEnded, None)
+            }
+            ControlError::Closed { retry_in } => {
+                (Code::FailedPrecondition, Reason::Closed, *retry_in)
             }
             ControlError::ResponseTooLarge(_) => {
                 (Code::ResourceExhausted, Reason::ResponseTooLarge, None)

@@ -74,6 +74,13 @@ impl HandoffService for EmptyHandoffService {
         Err(Status::unimplemented("floor"))
     }
 
+    async fn check_availability(
+        &self,
+        _request: Request<CheckAvailabilityRequest>,
+    ) -> Result<Response<CheckAvailabilityResponse>, Status> {
+        Err(Status::unimplemented("floor"))
+    }
+
     async fn converse_handoff(
         &self,
         _request: Request<tonic::Streaming<ConverseHandoffRequest>>,

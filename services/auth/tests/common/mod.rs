@@ -150,6 +150,12 @@ impl HandoffService for WhoCalled {
     ) -> Result<Response<pb::UpdateHandoffResponse>, Status> {
         answer(&request, pb::UpdateHandoffResponse::default())
     }
+    async fn check_availability(
+        &self,
+        request: Request<pb::CheckAvailabilityRequest>,
+    ) -> Result<Response<pb::CheckAvailabilityResponse>, Status> {
+        answer(&request, pb::CheckAvailabilityResponse::default())
+    }
 }
 
 pub fn now() -> u64 {

@@ -88,16 +88,7 @@ impl HandoffApi {
             .map(|i| i.name.as_str())
             .unwrap_or_default();
         let target = convert::types::requested_target_from(target);
-        let plan = self
-            .router
-            .for_tenant(&tenant)
-            .plan(&target, intent, &conversation.language)
-            .map_err(|unroutable| {
-                ControlError::InvalidArgument(vec![FieldViolation::new(
-                    unroutable.field,
-                    unroutable.description,
-                )])
-            })?;
+        let plan = self.open_plan(&tenant, &target, intent, &conversation.language)?;
         let timeout = request
             .timeout
             .and_then(|t| Duration::try_from(t).ok())

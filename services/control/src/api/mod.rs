@@ -7,6 +7,7 @@
 //! does).
 
 mod audit;
+mod availability;
 mod converse;
 mod escalation;
 mod fields;
@@ -191,6 +192,15 @@ impl HandoffService for HandoffApi {
         let tenant = tenant_of(&request)?;
         let stream = self.converse(tenant, request.into_inner()).await?;
         Ok(Response::new(stream))
+    }
+
+    async fn check_availability(
+        &self,
+        request: Request<CheckAvailabilityRequest>,
+    ) -> Result<Response<CheckAvailabilityResponse>, Status> {
+        let tenant = tenant_of(&request)?;
+        let availability = self.check_availability(&tenant, request.into_inner())?;
+        Ok(Response::new(availability))
     }
 
     async fn update_handoff(

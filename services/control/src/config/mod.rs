@@ -52,6 +52,9 @@ pub struct ControlConfig {
     pub default_connectors: DefaultConnectors,
     /// Named routes, matched in order.
     pub routes: Vec<RouteConfig>,
+    /// Named business hours, for routes and targets (`hours = "…"`) of
+    /// every tenant.
+    pub hours: Vec<crate::domain::hours::HoursConfig>,
     pub messages: MessagesConfig,
     /// What each tenant configures apart from the shared routes, default
     /// connectors and messages, by tenant id.
@@ -91,6 +94,7 @@ impl Default for ControlConfig {
             connectors: BTreeMap::new(),
             default_connectors: DefaultConnectors::default(),
             routes: Vec::new(),
+            hours: Vec::new(),
             messages: MessagesConfig::default(),
             tenants: BTreeMap::new(),
             data_policy: Default::default(),

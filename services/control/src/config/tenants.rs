@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::{ControlConfig, MessagesConfig};
 use crate::disclosure::{DataPolicy, DataPolicyConfig};
+use crate::domain::hours::BusinessHours;
 use crate::domain::message::CustomerMessages;
 use crate::domain::routing::{DefaultConnectors, PerTenant, RouteConfig, Router, inherited_by};
 
@@ -53,10 +54,12 @@ impl ControlConfig {
     /// configured connectors; the error names the key.
     pub fn tenant_scopes(&self) -> Result<TenantScopes, String> {
         let configured: Vec<&str> = self.connectors.keys().map(String::as_str).collect();
+        let hours = self.business_hours()?;
         let router = Router::new(
             self.routes.clone(),
             self.default_connectors.clone(),
             &configured,
+            &hours,
         )?;
         let messages = customer_messages(&self.messages, &TenantMessagesConfig::default())?;
         let mut scopes = TenantScopes {
@@ -70,7 +73,7 @@ impl ControlConfig {
                 ));
             }
             let in_tenant = |error: String| format!("tenants.{id}.{error}");
-            let router = self.tenant_router(id, tenant).map_err(in_tenant)?;
+            let router = self.tenant_router(id, tenant, &hours).map_err(in_tenant)?;
             let messages =
                 customer_messages(&self.messages, &tenant.messages).map_err(in_tenant)?;
             scopes.routers = scopes.routers.with_tenant(id, router);
@@ -90,7 +93,12 @@ impl ControlConfig {
     }
 
     /// One tenant's router; errors name the key below `tenants.<id>.`.
-    fn tenant_router(&self, id: &str, tenant: &TenantConfig) -> Result<Router, String> {
+    fn tenant_router(
+        &self,
+        id: &str,
+        tenant: &TenantConfig,
+        hours: &BTreeMap<String, BusinessHours>,
+    ) -> Result<Router, String> {
         let allowed: Vec<String> = match &tenant.connectors {
             Some(allowed) => {
                 if let Some((i, name)) = allowed
@@ -137,7 +145,23 @@ impl ControlConfig {
             None => inherited_defaults,
         };
         let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
-        Router::new(routes, defaults, &allowed)
+        Router::new(routes, defaults, &allowed, hours)
+    }
+
+    /// The `[[hours]]` schedules by name, checked.
+    fn business_hours(&self) -> Result<BTreeMap<String, BusinessHours>, String> {
+        let mut by_name = BTreeMap::new();
+        for (i, config) in self.hours.iter().enumerate() {
+            let key = format!("hours[{i}]");
+            let hours = BusinessHours::new(config, &key)?;
+            if by_name.insert(config.name.clone(), hours).is_some() {
+                return Err(format!(
+                    "{key}.name: hours {:?} are defined twice",
+                    config.name
+                ));
+            }
+        }
+        Ok(by_name)
     }
 
     /// Whether the tenant may use the connector `key` names.

@@ -66,8 +66,8 @@ struct Window {
 /// Whether a schedule is open at an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenNow {
-    /// Open until `closes_at`.
-    Open { closes_at: Timestamp },
+    /// Open until `closes_at`; `None` when no schedule applies.
+    Open { closes_at: Option<Timestamp> },
     /// Closed; `opens_at` is the next opening, if one comes within a year.
     Closed { opens_at: Option<Timestamp> },
 }
@@ -165,7 +165,7 @@ impl BusinessHours {
                 }
                 if now < closes_at {
                     return OpenNow::Open {
-                        closes_at: self.close_of_run(date, closes_at),
+                        closes_at: Some(self.close_of_run(date, closes_at)),
                     };
                 }
             }
@@ -221,6 +221,37 @@ impl BusinessHours {
         }
         closes_at
     }
+}
+
+/// Whether every one of `schedules` is open at `now` (always, for none):
+/// open until the first of them closes, or closed until the first instant
+/// all are open (looked for across a few of their openings).
+pub fn all_open(schedules: &[&BusinessHours], now: Timestamp) -> OpenNow {
+    let mut at = now;
+    // Each round moves to the latest next opening of those closed; two
+    // schedules that never overlap give up after this many rounds.
+    for _ in 0..32 {
+        let mut closes_at: Option<Timestamp> = None;
+        let mut opens_at: Option<Timestamp> = None;
+        for schedule in schedules {
+            match schedule.at(at) {
+                OpenNow::Open {
+                    closes_at: Some(closes),
+                } => closes_at = Some(closes_at.map_or(closes, |first| first.min(closes))),
+                OpenNow::Open { closes_at: None } => {}
+                OpenNow::Closed { opens_at: None } => return OpenNow::Closed { opens_at: None },
+                OpenNow::Closed {
+                    opens_at: Some(opens),
+                } => opens_at = opens_at.max(Some(opens)),
+            }
+        }
+        match opens_at {
+            None if at == now => return OpenNow::Open { closes_at },
+            None => return OpenNow::Closed { opens_at: Some(at) },
+            Some(later) => at = later,
+        }
+    }
+    OpenNow::Closed { opens_at: None }
 }
 
 fn parse_date(text: &str, key: &str) -> Result<Date, String> {

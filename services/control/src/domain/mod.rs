@@ -4,6 +4,7 @@
 //! edges convert (`crate::convert`).
 
 pub mod chat;
+pub mod closed_message;
 pub mod context;
 pub mod decision;
 pub mod hours;

@@ -1,6 +1,6 @@
 use jiff::Timestamp;
 
-use super::{BusinessHours, HoursConfig, HoursException, OpenNow, minutes_until};
+use super::{BusinessHours, HoursConfig, HoursException, OpenNow, all_open, minutes_until};
 
 /// Madrid's office: weekdays 08:00-14:00 and 15:00-18:00, Saturday
 /// mornings, Christmas closed, Christmas Eve until 13:00.
@@ -34,7 +34,7 @@ fn at(instant: &str) -> Timestamp {
 
 fn open_until(instant: &str) -> OpenNow {
     OpenNow::Open {
-        closes_at: at(instant),
+        closes_at: Some(at(instant)),
     }
 }
 
@@ -159,4 +159,29 @@ fn minutes_are_rounded_up() {
     assert_eq!(minutes_until(now, at("2026-12-03T09:00:01Z")), 1);
     assert_eq!(minutes_until(now, at("2026-12-03T09:04:00Z")), 4);
     assert_eq!(minutes_until(now, at("2026-12-03T08:00:00Z")), 0);
+}
+
+#[test]
+fn several_schedules_are_open_together_only_where_all_are() {
+    let office = hours(&madrid());
+    // Saturdays 12:00-20:00 in Madrid: with the office, 12:00-13:00 only.
+    let saturdays = hours(&HoursConfig {
+        name: "saturdays".into(),
+        time_zone: "Europe/Madrid".into(),
+        saturday: vec!["12:00-20:00".into()],
+        ..HoursConfig::default()
+    });
+    // Thursday morning: the office is open, Saturdays are not.
+    assert_eq!(
+        all_open(&[&office, &saturdays], at("2026-12-03T09:30:00Z")),
+        closed_until("2026-12-05T11:00:00Z")
+    );
+    assert_eq!(
+        all_open(&[&office, &saturdays], at("2026-12-05T11:30:00Z")),
+        open_until("2026-12-05T12:00:00Z")
+    );
+    assert_eq!(
+        all_open(&[], at("2026-12-05T11:30:00Z")),
+        OpenNow::Open { closes_at: None }
+    );
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::hours::{BusinessHours, OpenNow, all_open};
 use super::target::{ConcreteTarget, PlannedTarget, RequestedTarget};
 use super::validate::{is_e164, is_name, is_sip_uri};
 
@@ -48,6 +49,10 @@ pub struct RouteConfig {
     pub languages: Vec<String>,
     /// The targets, tried in order.
     pub targets: Vec<RouteTargetConfig>,
+    /// The business hours (an `[[hours]]` name) of every target of the
+    /// route; open at all times when unset.
+    #[serde(default)]
+    pub hours: Option<String>,
 }
 
 /// One target of a route.
@@ -68,6 +73,9 @@ pub struct RouteTargetConfig {
     /// a SIP URI.
     #[serde(default)]
     pub sip_uri: Option<String>,
+    /// This target's own business hours, besides the route's.
+    #[serde(default)]
+    pub hours: Option<String>,
 }
 
 impl RouteTargetConfig {
@@ -109,17 +117,51 @@ impl DefaultConnectors {
 #[derive(Debug, Clone)]
 pub struct Router {
     routes: Vec<(RouteConfig, Vec<PlannedTarget>)>,
+    /// Each route's hours and its targets' own, by route.
+    hours: Vec<RouteHours>,
     defaults: DefaultConnectors,
+}
+
+/// The business hours of a route and of each of its targets.
+#[derive(Debug, Clone, Default)]
+struct RouteHours {
+    route: Option<BusinessHours>,
+    targets: Vec<Option<BusinessHours>>,
+}
+
+/// The schedules a planned target must all be open in.
+type Schedules<'a> = [Option<&'a BusinessHours>; 2];
+
+/// One target of a plan, and whether its hours have it open now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetNow {
+    pub planned: PlannedTarget,
+    pub open: OpenNow,
+    /// The zone of its (first) schedule; `None` without one.
+    pub time_zone: Option<String>,
 }
 
 impl Router {
     /// Checks the routes against the configured connector names. Errors name
     /// the config key that is wrong.
+    ///
+    /// `hours` are the configured schedules by name.
     pub fn new(
         routes: Vec<RouteConfig>,
         defaults: DefaultConnectors,
         connectors: &[&str],
+        hours: &BTreeMap<String, BusinessHours>,
     ) -> Result<Self, String> {
+        let schedule = |name: &Option<String>, key: String| -> Result<_, String> {
+            name.as_ref()
+                .map(|name| {
+                    hours
+                        .get(name)
+                        .cloned()
+                        .ok_or_else(|| format!("{key}: no [[hours]] named {name:?} is configured"))
+                })
+                .transpose()
+        };
         let known = |name: &str| connectors.contains(&name);
         for (kind, name) in [
             ("queue", &defaults.queue),
@@ -133,6 +175,7 @@ impl Router {
             }
         }
         let mut planned_routes = Vec::with_capacity(routes.len());
+        let mut route_hours = Vec::with_capacity(routes.len());
         let mut names = BTreeMap::new();
         for (i, route) in routes.into_iter().enumerate() {
             if names.insert(route.name.clone(), i).is_some() {
@@ -147,6 +190,10 @@ impl Router {
                 ));
             }
             let mut plan = Vec::with_capacity(route.targets.len());
+            let mut hours = RouteHours {
+                route: schedule(&route.hours, format!("routes[{i}].hours"))?,
+                targets: Vec::with_capacity(route.targets.len()),
+            };
             for (j, target) in route.targets.iter().enumerate() {
                 let key = format!("routes[{i}].targets[{j}]");
                 if !known(&target.connector) {
@@ -159,15 +206,20 @@ impl Router {
                     format!("{key}: set exactly one of queue, phone_number and sip_uri")
                 })?;
                 check_target(&concrete, &key)?;
+                hours
+                    .targets
+                    .push(schedule(&target.hours, format!("{key}.hours"))?);
                 plan.push(PlannedTarget {
                     connector: target.connector.clone(),
                     target: concrete,
                 });
             }
             planned_routes.push((route, plan));
+            route_hours.push(hours);
         }
         Ok(Self {
             routes: planned_routes,
+            hours: route_hours,
             defaults,
         })
     }
@@ -180,32 +232,68 @@ impl Router {
         intent: &str,
         language: &str,
     ) -> Result<Vec<PlannedTarget>, Unroutable> {
+        let plan = self.plan_with_hours(requested, intent, language)?;
+        Ok(plan.into_iter().map(|(planned, _)| planned).collect())
+    }
+
+    /// The plan, each target with whether its business hours (the
+    /// route's and its own) have it open at `now`.
+    pub fn plan_at(
+        &self,
+        requested: &RequestedTarget,
+        intent: &str,
+        language: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Vec<TargetNow>, Unroutable> {
+        let plan = self.plan_with_hours(requested, intent, language)?;
+        Ok(plan
+            .into_iter()
+            .map(|(planned, schedules)| {
+                let schedules: Vec<&BusinessHours> = schedules.into_iter().flatten().collect();
+                TargetNow {
+                    planned,
+                    open: all_open(&schedules, now),
+                    time_zone: schedules.first().map(|s| s.time_zone().to_owned()),
+                }
+            })
+            .collect())
+    }
+
+    fn plan_with_hours(
+        &self,
+        requested: &RequestedTarget,
+        intent: &str,
+        language: &str,
+    ) -> Result<Vec<(PlannedTarget, Schedules<'_>)>, Unroutable> {
         let concrete = match requested {
             RequestedTarget::Route(name) => {
-                return self
+                let index = self
                     .routes
                     .iter()
-                    .find(|(route, _)| &route.name == name)
-                    .map(|(_, plan)| plan.clone())
-                    .ok_or_else(|| Unroutable::new("target.route", "no route has this name"));
+                    .position(|(route, _)| &route.name == name)
+                    .ok_or_else(|| Unroutable::new("target.route", "no route has this name"))?;
+                return Ok(self.route_targets(index).collect());
             }
             RequestedTarget::Concrete(concrete) => concrete.clone(),
             RequestedTarget::Unset => return Err(Unroutable::new("target", "is required")),
         };
 
-        let route_plan = self
+        let route = self
             .routes
             .iter()
-            .find(|(route, _)| applies(route, &concrete, intent, language))
-            .map(|(_, plan)| plan.as_slice())
+            .position(|(route, _)| applies(route, &concrete, intent, language));
+        let route_plan: Vec<(PlannedTarget, Schedules<'_>)> = route
+            .map(|index| self.route_targets(index).collect())
             .unwrap_or_default();
 
         // The requested target is served by the connector a route gives it,
-        // else by the default connector for its kind.
-        let connector = route_plan
+        // else by the default connector for its kind; the route's hours
+        // apply to it, and its own where the route lists it.
+        let listed = route_plan
             .iter()
-            .find(|planned| planned.target == concrete)
-            .map(|planned| &planned.connector)
+            .find(|(planned, _)| planned.target == concrete);
+        let connector = listed
+            .map(|(planned, _)| &planned.connector)
             .or_else(|| self.defaults.for_target(&concrete))
             .ok_or_else(|| {
                 Unroutable::new(
@@ -216,17 +304,40 @@ impl Router {
                     ),
                 )
             })?;
+        let schedules = match listed {
+            Some((_, schedules)) => *schedules,
+            None => [
+                route.and_then(|index| self.hours[index].route.as_ref()),
+                None,
+            ],
+        };
 
-        let mut plan = vec![PlannedTarget {
-            connector: connector.clone(),
-            target: concrete,
-        }];
-        for planned in route_plan {
-            if !plan.contains(planned) {
-                plan.push(planned.clone());
+        let mut plan = vec![(
+            PlannedTarget {
+                connector: connector.clone(),
+                target: concrete,
+            },
+            schedules,
+        )];
+        for (planned, schedules) in route_plan {
+            if !plan.iter().any(|(earlier, _)| *earlier == planned) {
+                plan.push((planned, schedules));
             }
         }
         Ok(plan)
+    }
+
+    /// Route `index`'s targets with their schedules.
+    fn route_targets(
+        &self,
+        index: usize,
+    ) -> impl Iterator<Item = (PlannedTarget, Schedules<'_>)> + '_ {
+        let hours = &self.hours[index];
+        self.routes[index]
+            .1
+            .iter()
+            .zip(&hours.targets)
+            .map(|(planned, own)| (planned.clone(), [hours.route.as_ref(), own.as_ref()]))
     }
 }
 

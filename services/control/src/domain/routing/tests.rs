@@ -15,6 +15,7 @@ fn route(
         intents: intents.iter().map(|s| s.to_string()).collect(),
         languages: vec![],
         targets,
+        hours: None,
     }
 }
 
@@ -25,6 +26,7 @@ fn queue(connector: &str, name: &str) -> RouteTargetConfig {
         skills: vec![],
         phone_number: None,
         sip_uri: None,
+        hours: None,
     }
 }
 
@@ -35,6 +37,7 @@ fn sip(connector: &str, uri: &str) -> RouteTargetConfig {
         skills: vec![],
         phone_number: None,
         sip_uri: Some(uri.into()),
+        hours: None,
     }
 }
 
@@ -58,6 +61,7 @@ fn router() -> Router {
             sip_uri: Some("sip".into()),
         },
         &["queue", "sip"],
+        &BTreeMap::new(),
     )
     .expect("valid routes")
 }
@@ -132,7 +136,8 @@ fn unknown_routes_and_unserved_kinds_are_errors_naming_the_field() {
         .expect_err("unknown route");
     assert_eq!(error.field, "target.route");
 
-    let no_defaults = Router::new(vec![], DefaultConnectors::default(), &[]).expect("empty");
+    let no_defaults =
+        Router::new(vec![], DefaultConnectors::default(), &[], &BTreeMap::new()).expect("empty");
     let error = no_defaults
         .plan(
             &RequestedTarget::Concrete(ConcreteTarget::SipUri {
@@ -151,6 +156,7 @@ fn routes_are_checked_against_connectors() {
         vec![route("r", &[], &[], vec![queue("missing", "q")])],
         DefaultConnectors::default(),
         &["queue"],
+        &BTreeMap::new(),
     )
     .expect_err("unknown connector");
     assert!(
@@ -164,6 +170,7 @@ fn routes_are_checked_against_connectors() {
         vec![route("r", &[], &[], vec![both])],
         DefaultConnectors::default(),
         &["queue"],
+        &BTreeMap::new(),
     )
     .expect_err("two kinds");
     assert!(error.contains("exactly one"), "{error}");
@@ -185,9 +192,81 @@ fn languages_restrict_routes() {
             ..Default::default()
         },
         &["queue"],
+        &BTreeMap::new(),
     )
     .expect("router");
     let billing = queue_named("billing");
     assert_eq!(router.plan(&billing, "", "es-MX").expect("plan").len(), 2);
     assert_eq!(router.plan(&billing, "", "en-US").expect("plan").len(), 1);
+}
+
+#[test]
+fn hours_close_a_route_and_its_targets_and_a_requested_target_takes_its_routes() {
+    use crate::domain::hours::{HoursConfig, OpenNow};
+    let schedule = |name: &str, monday: &[&str]| {
+        let config = HoursConfig {
+            name: name.into(),
+            time_zone: "UTC".into(),
+            monday: monday.iter().map(|w| w.to_string()).collect(),
+            ..HoursConfig::default()
+        };
+        (
+            name.to_owned(),
+            BusinessHours::new(&config, "hours").expect("hours"),
+        )
+    };
+    let hours = BTreeMap::from([
+        schedule("mornings", &["08:00-12:00"]),
+        schedule("late-mornings", &["10:00-12:00"]),
+    ]);
+    let mut billing = route(
+        "billing",
+        &["billing"],
+        &[],
+        vec![
+            queue("queue", "billing"),
+            sip("sip", "sip:billing@pbx.example.com"),
+        ],
+    );
+    billing.hours = Some("mornings".into());
+    billing.targets[1].hours = Some("late-mornings".into());
+    let router = Router::new(
+        vec![billing],
+        DefaultConnectors {
+            queue: Some("queue".into()),
+            ..Default::default()
+        },
+        &["queue", "sip"],
+        &hours,
+    )
+    .expect("router");
+    // Monday 7 December 2026, 09:00 UTC.
+    let nine: jiff::Timestamp = "2026-12-07T09:00:00Z".parse().expect("instant");
+    let plan = router
+        .plan_at(&queue_named("billing"), "", "", nine)
+        .expect("plan");
+    let open: Vec<bool> = plan.iter().map(|t| t.open.is_open()).collect();
+    assert_eq!(open, [true, false]);
+    assert_eq!(
+        plan[1].open,
+        OpenNow::Closed {
+            opens_at: Some("2026-12-07T10:00:00Z".parse().expect("instant"))
+        }
+    );
+    assert_eq!(plan[0].time_zone.as_deref(), Some("UTC"));
+
+    let error = Router::new(
+        vec![route("r", &[], &[], vec![queue("queue", "q")])]
+            .into_iter()
+            .map(|mut r| {
+                r.hours = Some("nights".into());
+                r
+            })
+            .collect(),
+        DefaultConnectors::default(),
+        &["queue"],
+        &hours,
+    )
+    .expect_err("unknown hours");
+    assert!(error.starts_with("routes[0].hours"), "{error}");
 }

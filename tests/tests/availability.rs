@@ -1,0 +1,275 @@
+//! Business hours through the real binaries: CheckAvailability before the
+//! AI promises a human (open, closed and when it opens, a closed first
+//! target skipped for an open fallback, the customer message in the
+//! customer's language), and CreateHandoff leaving closed targets out or
+//! refusing with CLOSED when every target is closed.
+
+mod common;
+
+use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
+use baton_proto::handoff::v1::*;
+use baton_proto::types::v1 as pb;
+use baton_tests::{Service, start_control};
+use common::{bad_fields, start_script_connector, watch_until};
+use tempfile::TempDir;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+const SCRIPT: &str = r#"
+name = "script"
+listen = "127.0.0.1:0"
+default_script = ["ringing", "answered", "connected", "completed"]
+"#;
+
+const EVERY_DAY: &str = "[\"00:00-24:00\"]";
+
+struct Stack {
+    _dir: TempDir,
+    _connector: Service,
+    control: Service,
+    /// The date (UTC) on which the `later` schedule opens, 10:00-11:00.
+    later: jiff::civil::Date,
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let connector = start_script_connector(dir.path(), SCRIPT, &[]).await;
+        // Three days from now, so that it is always ahead, whatever the
+        // time of the run.
+        let later = jiff::Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date()
+            .checked_add(jiff::Span::new().days(3))
+            .expect("a date");
+        let always: String = [
+            "monday",
+            "tuesday",
+            "wednesday",
+            "thursday",
+            "friday",
+            "saturday",
+            "sunday",
+        ]
+        .iter()
+        .map(|day| format!("{day} = {EVERY_DAY}\n"))
+        .collect();
+        let sections = format!(
+            r#"[connectors.script]
+endpoint = "{endpoint}"
+
+[default_connectors]
+queue = "script"
+
+[[hours]]
+name = "always"
+time_zone = "America/New_York"
+{always}
+[[hours]]
+name = "never"
+time_zone = "Europe/Madrid"
+
+[[hours]]
+name = "later"
+time_zone = "UTC"
+exceptions = [{{ date = "{later}", open = ["10:00-11:00"] }}]
+
+[[routes]]
+name = "open"
+hours = "always"
+targets = [{{ connector = "script", queue = "agents" }}]
+
+[[routes]]
+name = "closed"
+hours = "never"
+targets = [{{ connector = "script", queue = "agents" }}]
+
+[[routes]]
+name = "later"
+hours = "later"
+targets = [{{ connector = "script", queue = "agents" }}]
+
+[[routes]]
+name = "night-then-day"
+targets = [{{ connector = "script", queue = "night", hours = "never" }}, {{ connector = "script", queue = "day", hours = "always" }}]
+"#,
+            endpoint = connector.endpoint("grpc"),
+        );
+        let control = start_control(dir.path(), &sections, &[])
+            .await
+            .expect("start control");
+        Self {
+            _dir: dir,
+            _connector: connector,
+            control,
+            later,
+        }
+    }
+
+    async fn client(&self) -> HandoffServiceClient<Channel> {
+        HandoffServiceClient::connect(self.control.endpoint("grpc"))
+            .await
+            .expect("connect to control")
+    }
+}
+
+fn route(name: &str) -> Option<pb::Target> {
+    Some(pb::Target {
+        kind: Some(pb::target::Kind::Route(name.into())),
+    })
+}
+
+async fn check(
+    client: &mut HandoffServiceClient<Channel>,
+    route_name: &str,
+    language: &str,
+) -> CheckAvailabilityResponse {
+    client
+        .check_availability(CheckAvailabilityRequest {
+            target: route(route_name),
+            language: language.into(),
+            intent: String::new(),
+        })
+        .await
+        .expect("check availability")
+        .into_inner()
+}
+
+fn queue_name(attempt: Option<&TargetAttempt>) -> Option<String> {
+    match attempt?.target.as_ref()?.kind.as_ref()? {
+        pb::target::Kind::Queue(queue) => Some(queue.name.clone()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn the_runtime_learns_before_creating_whether_and_when_a_human_is_there() {
+    let stack = Stack::start().await;
+    let mut client = stack.client().await;
+
+    let open = check(&mut client, "open", "en-US").await;
+    assert!(open.open, "{open:?}");
+    assert_eq!(queue_name(open.target.as_ref()).as_deref(), Some("agents"));
+    assert_eq!(open.target.as_ref().map(|t| t.attempt), Some(1));
+    assert_eq!(open.time_zone, "America/New_York");
+    assert!(open.closes_at.is_some() && open.opens_at.is_none());
+    assert!(open.customer_message.contains("connecting you"), "{open:?}");
+    assert_eq!(open.closed_targets, 0);
+
+    let closed = check(&mut client, "closed", "en-US").await;
+    assert!(!closed.open && closed.target.is_none(), "{closed:?}");
+    assert_eq!(closed.opens_at, None);
+    assert_eq!(closed.closed_targets, 1);
+    assert!(
+        closed
+            .customer_message
+            .contains("no one can take your call")
+    );
+
+    let later = check(&mut client, "later", "es-MX").await;
+    assert!(!later.open, "{later:?}");
+    let opens_at = stack
+        .later
+        .at(10, 0, 0, 0)
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .expect("instant")
+        .timestamp()
+        .as_second();
+    assert_eq!(later.opens_at.map(|t| t.seconds), Some(opens_at));
+    assert_eq!(later.time_zone, "UTC");
+    assert_eq!(later.customer_message_language, "es");
+    assert!(
+        later.customer_message.contains("a las 10:00"),
+        "{}",
+        later.customer_message
+    );
+
+    let fallback = check(&mut client, "night-then-day", "en").await;
+    assert!(fallback.open, "{fallback:?}");
+    assert_eq!(queue_name(fallback.target.as_ref()).as_deref(), Some("day"));
+    assert_eq!(fallback.closed_targets, 1);
+}
+
+#[tokio::test]
+async fn create_leaves_closed_targets_out_and_refuses_when_all_are_closed() {
+    let stack = Stack::start().await;
+    let mut client = stack.client().await;
+    let request = |request_id: &str, route_name: &str| CreateHandoffRequest {
+        request_id: request_id.into(),
+        conversation: Some(pb::Conversation {
+            channel: pb::Channel::Voice as i32,
+            language: "en-US".into(),
+            call: None,
+        }),
+        context: Some(pb::HandoffContext {
+            summary: "Charged twice".into(),
+            ..Default::default()
+        }),
+        target: route(route_name),
+        ..Default::default()
+    };
+
+    let refused = client
+        .create_handoff(request("closed-1", "closed"))
+        .await
+        .expect_err("every target is closed");
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.get_details_error_info().map(|info| info.reason),
+        Some("CLOSED".to_owned())
+    );
+
+    let later = client
+        .create_handoff(request("later-1", "later"))
+        .await
+        .expect_err("closed until later");
+    let retry = later
+        .get_details_retry_info()
+        .and_then(|info| info.retry_delay);
+    assert!(
+        retry.is_some(),
+        "a closed route says when to retry: {later:?}"
+    );
+
+    let created = client
+        .create_handoff(request("day-1", "night-then-day"))
+        .await
+        .expect("the day target is open")
+        .into_inner()
+        .handoff
+        .expect("handoff");
+    let events = watch_until(&mut client, &created.id, HandoffEventKind::TargetStarted).await;
+    let started = events.last().and_then(|event| event.attempt.as_ref());
+    assert_eq!(started.map(|a| a.attempt), Some(1));
+    assert_eq!(queue_name(started).as_deref(), Some("day"));
+}
+
+#[tokio::test]
+async fn bad_questions_are_invalid_arguments_naming_the_field() {
+    let stack = Stack::start().await;
+    let mut client = stack.client().await;
+    let status = client
+        .check_availability(CheckAvailabilityRequest {
+            target: route("open"),
+            language: "not a tag!".into(),
+            intent: String::new(),
+        })
+        .await
+        .expect_err("bad language");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(bad_fields(&status), ["language"]);
+
+    let status = client
+        .check_availability(CheckAvailabilityRequest {
+            target: route("nowhere"),
+            language: String::new(),
+            intent: String::new(),
+        })
+        .await
+        .expect_err("unknown route");
+    assert_eq!(bad_fields(&status), ["target.route"]);
+}
