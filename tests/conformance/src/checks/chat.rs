@@ -271,7 +271,11 @@ impl Conversation {
         if received != expected {
             return Err(format!("the human received {received:?}, not {expected:?}"));
         }
-        let relay = self.relay.as_mut().ok_or("no relay open")?;
+        // The control service closes its side once ENDED is sent (its
+        // sender dropped ends the request stream); the connector then
+        // closes its own.
+        let mut relay = self.relay.take().ok_or("no relay open")?;
+        relay.send = mpsc::channel(1).0;
         // Bounded: a few hints may come before the end.
         for _ in 0..64 {
             match relay.next(session.profile.grace).await {

@@ -1,17 +1,21 @@
 //! The queue connector with real agents on its desktop API: one who accepts
 //! and wraps up every offer (queue `sales` connects), one who never answers
 //! (queue `support` holds at OFFERED), and a queue nobody staffs
-//! (`nobody` fails with NO_AGENTS).
+//! (`nobody` fails with NO_AGENTS). Agent cathy takes the chats (queue
+//! `chats`): she accepts each offer and keeps the contact, and is the
+//! human of the kit's `chat.*` checks through the desktop's chat API.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use baton_conformance::Subject;
+
+use baton_conformance::{ChatHuman, HumanFuture, Subject};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::common::{assert_report, check, launch, profile, with_config, write_config};
+use crate::common::{assert_report, launch, profile, with_config, write_config};
 
 /// One HTTP/1.1 request to the desktop API as its page sends it (the
 /// session cookie and the session's CSRF token); the status, the session
@@ -124,9 +128,56 @@ async fn act_on(
     http(addr, "POST", &path, Some(session), body).await
 }
 
+/// The chat agent at the desktop, as the chat pane reads and writes.
+struct DeskHuman {
+    desktop: SocketAddr,
+    session: String,
+}
+
+impl ChatHuman for DeskHuman {
+    fn say<'a>(
+        &'a self,
+        handoff_id: &'a str,
+        _attempt: u32,
+        id: &'a str,
+        text: &'a str,
+    ) -> HumanFuture<'a, ()> {
+        Box::pin(async move {
+            let body = serde_json::json!({ "id": id, "text": text }).to_string();
+            let path = format!("/api/chats/{handoff_id}/messages");
+            let (status, answer) =
+                http(self.desktop, "POST", &path, Some(&self.session), &body).await?;
+            anyhow::ensure!(status == 204, "the desktop answered {status}: {answer}");
+            Ok(())
+        })
+    }
+
+    fn received<'a>(&'a self, handoff_id: &'a str) -> HumanFuture<'a, Vec<u64>> {
+        Box::pin(async move {
+            let path = format!("/api/chats/{handoff_id}?after=0");
+            let (status, view) = http(self.desktop, "GET", &path, Some(&self.session), "").await?;
+            if status != 200 {
+                // Not accepted yet: nothing received.
+                return Ok(Vec::new());
+            }
+            let view: serde_json::Value = serde_json::from_str(&view)?;
+            Ok(view["entries"]
+                .as_array()
+                .map(|entries| {
+                    entries
+                        .iter()
+                        .filter_map(|e| e["sequence"].as_u64())
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+    }
+}
+
 /// The agent who answers: follows their desktop's live view (Server-Sent
-/// Events), accepts each offer and wraps up each active contact.
-async fn answer_everything(addr: SocketAddr, session: String) -> anyhow::Result<()> {
+/// Events), accepts each offer and, when `wrap_up`, wraps up each active
+/// contact (a chat agent keeps hers: the kit ends the chat).
+async fn answer_everything(addr: SocketAddr, session: String, wrap_up: bool) -> anyhow::Result<()> {
     // Bounded: a few reconnections if the view stream drops.
     for _ in 0..20 {
         let mut stream = TcpStream::connect(addr).await?;
@@ -147,7 +198,7 @@ async fn answer_everything(addr: SocketAddr, session: String) -> anyhow::Result<
             if let Some(id) = view["offer"]["handoff_id"].as_str() {
                 let _ = act_on(addr, &session, id, "accept", "").await;
             }
-            if let Some(id) = view["active"]["handoff_id"].as_str() {
+            if let Some(id) = view["active"]["handoff_id"].as_str().filter(|_| wrap_up) {
                 let wrap_up = r#"{"disposition":"resolved","notes":"conformance"}"#;
                 let _ = act_on(addr, &session, id, "wrap-up", wrap_up).await;
             }
@@ -180,6 +231,10 @@ skills = ["support"]
 [[queues]]
 name = "nobody"
 skills = ["nobody"]
+
+[[queues]]
+name = "chats"
+skills = ["chats"]
 "#
         .to_owned()
             + &format!(
@@ -197,14 +252,26 @@ skills = ["nobody"]
     let answering = sign_in(desktop, &accounts, "ann", &["sales"])
         .await
         .expect("ann signs in");
-    let answerer = tokio::spawn(answer_everything(desktop, answering));
+    let answerer = tokio::spawn(answer_everything(desktop, answering, true));
+    let chatting = sign_in(desktop, &accounts, "cathy", &["chats"])
+        .await
+        .expect("cathy signs in");
+    let chat_agent = tokio::spawn(answer_everything(desktop, chatting.clone(), false));
     let _idle = sign_in(desktop, &accounts, "ivan", &["support"])
         .await
         .expect("ivan signs in");
 
     let profile = profile("queue", &[]);
-    let report = check(Subject::Launched(Box::new(launched)), &profile).await;
+    let human = Arc::new(DeskHuman {
+        desktop,
+        session: chatting,
+    });
+    let report =
+        baton_conformance::run_with_human(Subject::Launched(Box::new(launched)), &profile, human)
+            .await;
+    println!("{}", report.render_text());
     answerer.abort();
+    chat_agent.abort();
     assert_report(&report, &[], &[], &log);
     assert!(
         report.get("cancel.at_stage.offered").is_some(),
