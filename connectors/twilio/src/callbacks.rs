@@ -91,6 +91,12 @@ pub struct CallNote {
     /// customer's messages posted to the Conversation).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub chat_through: u64,
+    /// A queue target's name and skills, for the task attributes a context
+    /// update replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skills: Vec<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -144,6 +150,19 @@ impl Watched {
 
     fn is_connected(&self) -> bool {
         self.connected.load(Ordering::SeqCst)
+    }
+
+    /// Remembers the task TaskRouter created for an enqueued call, for
+    /// the context updates that replace its attributes.
+    async fn task(&self, task_sid: &str) {
+        let valid = task_sid.len() == 34
+            && task_sid.starts_with("WT")
+            && task_sid[2..].bytes().all(|b| b.is_ascii_hexdigit());
+        let mut note = self.note.lock().await;
+        if valid && note.task_sid.is_none() {
+            note.task_sid = Some(task_sid.to_owned());
+            self.events.remember(&note.to_note()).await;
+        }
     }
 }
 
@@ -291,6 +310,8 @@ impl Callbacks {
             conversation_sid: None,
             task_sid: None,
             chat_through: 0,
+            queue: None,
+            skills: Vec::new(),
         };
         self.insert(transfer, events, note, keep)
     }
@@ -406,6 +427,14 @@ impl Callbacks {
             self.public_url,
             crate::chat::CONVERSATION_EVENTS_PATH
         )
+    }
+
+    /// A transfer followed here.
+    pub fn handle_of(&self, handoff_id: &str, attempt: u32) -> Option<TransferHandle> {
+        self.lock()
+            .values()
+            .find(|w| w.transfer.0 == handoff_id && w.transfer.1 == attempt)
+            .map(|w| TransferHandle(w.clone()))
     }
 
     /// True when a callback reported the transfer connected: the caller is
@@ -579,6 +608,7 @@ async fn apply(
 ) -> Response {
     let response = match kind {
         TASKROUTER => {
+            watched.task(param(params, "TaskSid")).await;
             match param(params, "EventType") {
                 "reservation.created" => watched.events.offered("offered to a Flex agent").await,
                 "reservation.accepted" => accept_task(watched).await,

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use baton_connector_sdk::chat::ChatRelay;
 use baton_connector_sdk::{
-    Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
-    TransferEvents, TransferMode, TransferNote, TransferTarget,
+    Connector, ConnectorInfo, ContextEnvelope, ContextMechanism, ContextUpdate, FailureReason,
+    Status, TargetKind, Transfer, TransferEvents, TransferMode, TransferNote, TransferTarget,
 };
 use baton_proto::types::v1::Channel;
 use serde_json::{Map, Value, json};
@@ -120,30 +120,30 @@ impl TwilioConnector {
             }
         };
         handle
-            .update_note(|note| note.conversation_sid = Some(conversation.clone()))
+            .update_note(|note| {
+                note.conversation_sid = Some(conversation.clone());
+                note.queue = Some(name.clone());
+                note.skills = skills.clone();
+            })
             .await;
         self.callbacks
             .chats
             .add(&transfer.tenant, &conversation, handle.clone(), 0, keep);
-        let mut attributes: Map<String, Value> = serde_json::from_str(&task_attributes(
-            &transfer,
-            &registration.key,
-            name,
-            skills,
+        let attributes = task_attributes(
+            &transfer.envelope,
+            &transfer.handoff_id,
+            &TaskFields {
+                key: &registration.key,
+                queue: name,
+                skills,
+                conversation_sid: Some(&conversation),
+            },
             true,
-        ))
-        .unwrap_or_default();
-        // What Flex reads to open the Conversation for the agent.
-        attributes.insert("channelType".into(), json!("chat"));
-        attributes.insert("conversationSid".into(), json!(conversation));
+        );
         tracing::info!(conversation = %conversation, key = %registration.key, "creating the chat task");
         match self
             .conversations
-            .create_task(
-                workflow,
-                &Value::Object(attributes).to_string(),
-                priority(&transfer),
-            )
+            .create_task(workflow, &attributes, priority(&transfer))
             .await
         {
             Ok(task) => {
@@ -276,8 +276,14 @@ fn call_sid(transfer: &Transfer) -> Option<String> {
 }
 
 fn payload(transfer: &Transfer, mechanism: ContextMechanism) -> Option<Map<String, Value>> {
-    transfer
-        .envelope
+    payload_of(&transfer.envelope, mechanism)
+}
+
+fn payload_of(
+    envelope: &ContextEnvelope,
+    mechanism: ContextMechanism,
+) -> Option<Map<String, Value>> {
+    envelope
         .payloads
         .iter()
         .find(|p| p.mechanism == mechanism as i32)
@@ -338,33 +344,48 @@ fn sip_headers(transfer: &Transfer) -> Vec<(String, String)> {
     headers
 }
 
+/// What a transfer's task attributes carry besides the context: the same
+/// when the task is created and whenever a context update replaces them.
+struct TaskFields<'a> {
+    /// The transfer's callback key.
+    key: &'a str,
+    queue: &'a str,
+    skills: &'a [String],
+    /// A chat task's Conversation.
+    conversation_sid: Option<&'a str>,
+}
+
 /// The TaskRouter task attributes: what the control service rendered for
 /// TASK_ATTRIBUTES, with the handoff's reference and target for the Flex
 /// plugin or CRM that shows the screen pop and for the workflow's filters.
 fn task_attributes(
-    transfer: &Transfer,
-    key: &str,
-    queue: &str,
-    skills: &[String],
+    envelope: &ContextEnvelope,
+    handoff_id: &str,
+    task: &TaskFields<'_>,
     full: bool,
 ) -> String {
-    let reference = transfer.envelope.reference.clone().unwrap_or_default();
+    let reference = envelope.reference.clone().unwrap_or_default();
     let mut attributes = if full {
-        payload(transfer, ContextMechanism::TaskAttributes).unwrap_or_default()
+        payload_of(envelope, ContextMechanism::TaskAttributes).unwrap_or_default()
     } else {
         Map::new()
     };
     attributes.insert("type".into(), json!("baton_handoff"));
     // Finds the transfer again in the workspace's TaskRouter events.
-    attributes.insert("baton_transfer".into(), json!(key));
-    attributes.insert("baton_handoff_id".into(), json!(transfer.handoff_id));
+    attributes.insert("baton_transfer".into(), json!(task.key));
+    attributes.insert("baton_handoff_id".into(), json!(handoff_id));
     attributes.insert("baton_token".into(), json!(reference.token));
     attributes.insert(
         "baton_screen_pop_url".into(),
         json!(reference.screen_pop_url),
     );
-    attributes.insert("queue".into(), json!(queue));
-    attributes.insert("skills".into(), json!(skills));
+    attributes.insert("queue".into(), json!(task.queue));
+    attributes.insert("skills".into(), json!(task.skills));
+    if let Some(conversation) = task.conversation_sid {
+        // What Flex reads to open the Conversation for the agent.
+        attributes.insert("channelType".into(), json!("chat"));
+        attributes.insert("conversationSid".into(), json!(conversation));
+    }
     Value::Object(attributes).to_string()
 }
 
@@ -383,6 +404,7 @@ impl Connector for TwilioConnector {
             .context(ContextMechanism::TaskAttributes, MAX_TASK_ATTRIBUTES_BYTES)
             .context(ContextMechanism::SipHeaders, MAX_SIP_HEADERS_BYTES)
             .chat()
+            .context_updates()
     }
 
     async fn start(&self, transfer: Transfer, events: TransferEvents) {
@@ -450,9 +472,23 @@ impl Connector for TwilioConnector {
                 // attributes; the structured context is not sent to this
                 // connector (it does not advertise STRUCTURED).
                 let priority = priority(&transfer);
+                let fields = TaskFields {
+                    key: &registration.key,
+                    queue: name,
+                    skills,
+                    conversation_sid: None,
+                };
+                // Kept for the context updates of the task TaskRouter creates.
+                registration
+                    .handle()
+                    .update_note(|note| {
+                        note.queue = Some(name.clone());
+                        note.skills = skills.clone();
+                    })
+                    .await;
                 let full = twiml::enqueue_task(
                     workflow,
-                    &task_attributes(&transfer, &registration.key, name, skills, true),
+                    &task_attributes(&transfer.envelope, &transfer.handoff_id, &fields, true),
                     priority,
                     &registration.enqueue,
                 );
@@ -462,7 +498,7 @@ impl Connector for TwilioConnector {
                     // Only the reference: the agent's screen pop fetches the rest.
                     twiml::enqueue_task(
                         workflow,
-                        &task_attributes(&transfer, &registration.key, name, skills, false),
+                        &task_attributes(&transfer.envelope, &transfer.handoff_id, &fields, false),
                         priority,
                         &registration.enqueue,
                     )
@@ -587,6 +623,46 @@ impl Connector for TwilioConnector {
             // 21220: the call has ended, nothing to hold.
             tracing::info!(call_sid = %call_sid, %error, "call not moved to hold after cancel");
         }
+    }
+
+    /// Replaces the attributes of the transfer's TaskRouter task (a chat
+    /// task, or the task of an enqueued call once TaskRouter reported it)
+    /// with the newer context, rendered as the task was given it. A dialled
+    /// target keeps what its call was given: FAILED_PRECONDITION, and the
+    /// human reads the update through the context reference.
+    async fn update(&self, update: ContextUpdate) -> Result<(), Status> {
+        let Some(handle) = self.callbacks.handle_of(&update.handoff_id, update.attempt) else {
+            return Err(Status::not_found(
+                "this connector follows no such transfer any more",
+            ));
+        };
+        let note = handle.note().await;
+        let (Some(task_sid), Some(queue)) = (&note.task_sid, &note.queue) else {
+            return Err(Status::failed_precondition(
+                "the transfer has no TaskRouter task (yet): a dialled call keeps the context it was given",
+            ));
+        };
+        let attributes = task_attributes(
+            &update.envelope,
+            &update.handoff_id,
+            &TaskFields {
+                key: &note.key,
+                queue,
+                skills: &note.skills,
+                conversation_sid: note.conversation_sid.as_deref(),
+            },
+            true,
+        );
+        self.conversations
+            .update_task_attributes(task_sid, &attributes)
+            .await
+            .map_err(|error| {
+                let detail = format!("updating task {task_sid}: {error}");
+                match error.reason() {
+                    FailureReason::Unreachable => Status::unavailable(detail),
+                    _ => Status::failed_precondition(detail),
+                }
+            })
     }
 
     async fn converse(&self, relay: ChatRelay) {

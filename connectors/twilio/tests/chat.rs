@@ -12,47 +12,19 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use baton_connector_sdk::testing::{self, next_event, start_transfer};
+use baton_connector_sdk::testing::{self, start_transfer};
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::converse_transfer_request::Kind as ToConnector;
 use baton_proto::connector::v1::converse_transfer_response::Kind as FromConnector;
 use baton_proto::connector::v1::{
-    ConverseTransferOpen, ConverseTransferRequest, StartTransferRequest, TransferEventKind,
+    ConverseTransferOpen, ConverseTransferRequest, TransferEventKind,
 };
-use baton_proto::types::v1::{
-    Channel, ChatAuthor, ChatEntry, ChatEntryKind, ChatMessageDraft, Conversation,
-};
+use baton_proto::types::v1::{ChatAuthor, ChatEntry, ChatEntryKind, ChatMessageDraft};
 use common::*;
 use tokio::sync::mpsc;
 use tonic::Streaming;
 
 const HANDOFF: &str = "h-chat-1";
-
-fn chat_request() -> StartTransferRequest {
-    let mut request = request(HANDOFF, "", queue("billing"));
-    if let Some(envelope) = request.envelope.as_mut() {
-        envelope.conversation = Some(Conversation {
-            channel: Channel::Chat as i32,
-            call: None,
-            language: "en-US".into(),
-        });
-    }
-    request
-}
-
-/// The Twilio of these tests, whose `billing` agent accepts chat tasks,
-/// and the connector, with the workspace's and Conversations' webhooks
-/// set to it.
-async fn setup() -> (std::sync::Arc<Twilio>, SocketAddr, SocketAddr) {
-    let twilio = twilio(&[], &[("billing", Outcome::Bridged)], None);
-    let api = start_twilio(twilio.clone()).await;
-    let (grpc, callbacks) = start_connector_with_callbacks(config(api)).await;
-    *twilio.event_callback_url.lock().expect("lock") =
-        Some(format!("http://{callbacks}/v1/taskrouter/events"));
-    *twilio.conversations_webhook_url.lock().expect("lock") =
-        Some(format!("http://{callbacks}/v1/conversations/events"));
-    (twilio, grpc, callbacks)
-}
 
 /// A relay as the control service opens it: what it sends, what it gets,
 /// and the `after_sequence` the connector opened with.
@@ -129,23 +101,10 @@ async fn next(
         .expect("a relay message")
 }
 
-/// Reads the transfer's events up to `kind`.
-async fn until(
-    events: &mut Streaming<baton_proto::connector::v1::StartTransferResponse>,
-    kind: TransferEventKind,
-) {
-    for _ in 0..10 {
-        if next_event(events).await.kind() == kind {
-            return;
-        }
-    }
-    panic!("no {kind:?} within 10 events");
-}
-
 #[tokio::test]
 async fn a_chat_flows_both_ways_once_and_ends_when_the_agent_closes_it() {
-    let (twilio, grpc, _) = setup().await;
-    let mut events = start_transfer(grpc, chat_request()).await;
+    let (twilio, grpc, _) = chat_setup().await;
+    let mut events = start_transfer(grpc, chat_request(HANDOFF)).await;
     until(&mut events, TransferEventKind::Connected).await;
     let conversation = twilio.conversation(0).expect("a conversation");
     assert_eq!(conversation.state, "active");
@@ -208,8 +167,8 @@ async fn a_chat_flows_both_ways_once_and_ends_when_the_agent_closes_it() {
 
 #[tokio::test]
 async fn a_conversation_webhook_without_a_valid_signature_is_refused() {
-    let (twilio, grpc, callbacks) = setup().await;
-    let mut events = start_transfer(grpc, chat_request()).await;
+    let (twilio, grpc, callbacks) = chat_setup().await;
+    let mut events = start_transfer(grpc, chat_request(HANDOFF)).await;
     until(&mut events, TransferEventKind::Connected).await;
     let conversation = twilio.conversation(0).expect("a conversation");
     let url = format!("http://{callbacks}/v1/conversations/events");
@@ -236,7 +195,7 @@ async fn a_conversation_webhook_without_a_valid_signature_is_refused() {
 
 #[tokio::test]
 async fn a_relay_for_a_transfer_the_connector_does_not_have_is_not_found() {
-    let (_, grpc, _) = setup().await;
+    let (_, grpc, _) = chat_setup().await;
     let (send, requests) = mpsc::channel(1);
     send.send(ConverseTransferRequest {
         kind: Some(ToConnector::Open(ConverseTransferOpen {

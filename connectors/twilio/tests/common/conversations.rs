@@ -569,6 +569,26 @@ pub async fn create_task(
     (StatusCode::CREATED, axum::Json(task_json(&task))).into_response()
 }
 
+/// The task TaskRouter creates for an `<Enqueue>`d call: its SID.
+pub fn enqueued_task(
+    twilio: &Twilio,
+    workflow_sid: &str,
+    priority: u32,
+    attributes: &Value,
+) -> String {
+    let mut tasks = twilio.tasks.lock().expect("lock");
+    let task_sid = sid("WT", tasks.len() + 1);
+    tasks.push(StoredTask {
+        sid: task_sid.clone(),
+        workflow_sid: workflow_sid.to_owned(),
+        task_channel: "voice".into(),
+        priority,
+        attributes: vec![attributes.clone()],
+        assignment_status: "assigned".into(),
+    });
+    task_sid
+}
+
 /// An agent is offered the task and accepts it: the workspace's events.
 pub async fn reserve_and_accept(twilio: Arc<Twilio>, task_sid: String, task_attributes: String) {
     let events_url = twilio.event_callback_url.lock().expect("lock").clone();
@@ -669,4 +689,44 @@ impl Twilio {
         })
         .await
     }
+}
+
+/// A chat handoff's first attempt to queue `billing`.
+pub fn chat_request(handoff_id: &str) -> StartTransferRequest {
+    let mut request = request(handoff_id, "", queue("billing"));
+    if let Some(envelope) = request.envelope.as_mut() {
+        envelope.conversation = Some(baton_proto::types::v1::Conversation {
+            channel: baton_proto::types::v1::Channel::Chat as i32,
+            call: None,
+            language: "en-US".into(),
+        });
+    }
+    request
+}
+
+/// A Twilio whose `billing` agent accepts chat tasks, and the connector
+/// (gRPC, callbacks), with the workspace's and Conversations' webhooks set
+/// to it.
+pub async fn chat_setup() -> (Arc<Twilio>, SocketAddr, SocketAddr) {
+    let twilio = twilio(&[], &[("billing", Outcome::Bridged)], None);
+    let api = start_twilio(twilio.clone()).await;
+    let (grpc, callbacks) = start_connector_with_callbacks(config(api)).await;
+    *twilio.event_callback_url.lock().expect("lock") =
+        Some(format!("http://{callbacks}/v1/taskrouter/events"));
+    *twilio.conversations_webhook_url.lock().expect("lock") =
+        Some(format!("http://{callbacks}/v1/conversations/events"));
+    (twilio, grpc, callbacks)
+}
+
+/// Reads a transfer's events up to `kind` (at most 10).
+pub async fn until(
+    events: &mut tonic::Streaming<StartTransferResponse>,
+    kind: baton_proto::connector::v1::TransferEventKind,
+) {
+    for _ in 0..10 {
+        if testing::next_event(events).await.kind() == kind {
+            return;
+        }
+    }
+    panic!("no {kind:?} within 10 events");
 }

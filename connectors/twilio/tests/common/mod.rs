@@ -638,10 +638,11 @@ pub async fn play(twilio: Arc<Twilio>, call_sid: String, instruction: Instructio
             }
         }
         Instruction::Enqueue {
+            workflow_sid,
             action,
             wait_url,
             attributes,
-            ..
+            priority,
         } => {
             let queue = attributes["queue"].as_str().unwrap_or_default().to_owned();
             let outcome = twilio.outcome_of(&queue, Outcome::Bridged);
@@ -672,6 +673,7 @@ pub async fn play(twilio: Arc<Twilio>, call_sid: String, instruction: Instructio
             let events_url = twilio.event_callback_url.lock().expect("lock").clone();
             if let Some(url) = events_url {
                 let task_attributes = attributes.to_string();
+                let task_sid = enqueued_task(&twilio, &workflow_sid, priority, &attributes);
                 for event in ["reservation.created", "reservation.accepted"] {
                     callback(
                         &twilio,
@@ -681,7 +683,7 @@ pub async fn play(twilio: Arc<Twilio>, call_sid: String, instruction: Instructio
                             ("WorkspaceSid", "WS00000000000000000000000000000000"),
                             ("EventType", event),
                             ("ResourceType", "reservation"),
-                            ("TaskSid", "WT00000000000000000000000000000000"),
+                            ("TaskSid", &task_sid),
                             ("ReservationSid", "WR00000000000000000000000000000000"),
                             ("TaskAttributes", &task_attributes),
                             ("Timestamp", "1700000000"),
