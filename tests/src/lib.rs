@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod burst;
+pub mod converse;
 pub mod desk;
 mod in_process;
 pub mod oidc_provider;

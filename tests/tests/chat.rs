@@ -15,19 +15,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use baton_proto::handoff::v1::converse_handoff_request::Kind as RequestKind;
-use baton_proto::handoff::v1::converse_handoff_response::Kind as ResponseKind;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::{ConverseHandoffRequest, ConverseHandoffResponse, ConverseOpen};
 use baton_proto::types::v1 as pb;
-use baton_proto::types::v1::{ChatAuthor, ChatEndReason, ChatEntry, ChatEntryKind};
+use baton_proto::types::v1::{ChatAuthor, ChatEndReason, ChatEntryKind};
 use baton_tests::Service;
+use baton_tests::converse::{Conversation, chat_request};
 use baton_tests::desk::{self, Desk, add_support_agent};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
-use tonic::Streaming;
-use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 /// A failure guard for each wait, never a measured time.
@@ -91,86 +86,19 @@ async fn chat_until(
     }
 }
 
-/// The runtime's side of one ConverseHandoff stream.
-struct Customer {
-    send: mpsc::Sender<ConverseHandoffRequest>,
-    receive: Streaming<ConverseHandoffResponse>,
-}
-
-impl Customer {
-    /// Opens the conversation after `after_sequence`; the `opened` answer.
-    async fn open(
-        client: &mut HandoffServiceClient<Channel>,
-        handoff_id: &str,
-        after_sequence: u64,
-    ) -> anyhow::Result<(Customer, pb::ChatRead, u64)> {
-        let (send, requests) = mpsc::channel(16);
-        send.send(ConverseHandoffRequest {
-            kind: Some(RequestKind::Open(ConverseOpen {
-                handoff_id: handoff_id.into(),
-                after_sequence,
-            })),
-        })
-        .await?;
-        let mut receive = client
-            .converse_handoff(ReceiverStream::new(requests))
-            .await?
-            .into_inner();
-        let first = tokio::time::timeout(WAIT, receive.message())
-            .await
-            .context("no answer to open")??
-            .context("the stream ended before opened")?;
-        let Some(ResponseKind::Opened(opened)) = first.kind else {
-            bail!("the first answer is not opened: {first:?}");
-        };
-        let read = pb::ChatRead {
-            author: ChatAuthor::Human as i32,
-            through_sequence: opened.human_read_through,
-        };
-        Ok((Customer { send, receive }, read, opened.last_sequence))
-    }
-
-    async fn say(&self, id: &str, text: &str) -> anyhow::Result<()> {
-        self.send
-            .send(ConverseHandoffRequest {
-                kind: Some(RequestKind::Message(pb::ChatMessageDraft {
-                    client_message_id: id.into(),
-                    text: text.into(),
-                    attachments: vec![],
-                })),
-            })
-            .await?;
-        Ok(())
-    }
-
-    /// The next entry of the log, skipping hints (typing, read).
-    async fn next_entry(&mut self) -> anyhow::Result<ChatEntry> {
-        loop {
-            let response = tokio::time::timeout(WAIT, self.receive.message())
-                .await
-                .context("no entry in time")??
-                .context("the stream ended")?;
-            if let Some(ResponseKind::Entry(entry)) = response.kind {
-                return Ok(entry);
-            }
-        }
-    }
-}
-
-fn chat_request(request_id: &str) -> baton_proto::handoff::v1::CreateHandoffRequest {
-    let support = pb::target::Kind::Queue(pb::QueueTarget {
-        name: "support".into(),
-        skills: vec![],
-    });
-    let mut request = baton_tests::sample_request(request_id, support);
-    let conversation = request.conversation.as_mut().expect("a conversation");
-    conversation.channel = pb::Channel::Chat as i32;
-    conversation.call = None;
-    request.timeout = Some(prost_types::Duration {
-        seconds: 300,
-        nanos: 0,
-    });
-    request
+/// Opens the conversation after `after_sequence`: the stream, what the
+/// human has read, and the last sequence of the log.
+async fn open(
+    client: &mut HandoffServiceClient<Channel>,
+    handoff_id: &str,
+    after_sequence: u64,
+) -> anyhow::Result<(Conversation, pb::ChatRead, u64)> {
+    let (conversation, opened) = Conversation::open(client, handoff_id, after_sequence).await?;
+    let read = pb::ChatRead {
+        author: ChatAuthor::Human as i32,
+        through_sequence: opened.human_read_through,
+    };
+    Ok((conversation, read, opened.last_sequence))
 }
 
 /// The pane's entries as (author, id, text).
@@ -206,7 +134,7 @@ async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow
 
     // The customer writes while waiting; the entry comes back with its
     // sequence, and a repeat of the same id is stored once.
-    let (mut customer, _, last) = Customer::open(&mut client, &id, 0).await?;
+    let (mut customer, _, last) = open(&mut client, &id, 0).await?;
     assert_eq!(last, 0, "a new conversation is empty");
     customer.say("c-1", "my parcel never arrived").await?;
     customer.say("c-1", "my parcel never arrived").await?;
@@ -278,7 +206,7 @@ async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow
     // there: it gets the agent's message (2) again, nothing before it. It
     // re-sends c-1 (already stored) and writes c-2.
     drop(customer);
-    let (mut customer, read, last) = Customer::open(&mut client, &id, 1).await?;
+    let (mut customer, read, last) = open(&mut client, &id, 1).await?;
     assert_eq!(last, 2);
     assert!(read.through_sequence <= 2, "{read:?}");
     let missed = customer.next_entry().await?;
@@ -310,7 +238,7 @@ async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow
     assert_eq!(status, StatusCode::NO_CONTENT);
     control = start_control(dir.path(), &queue).await?;
     let mut client = HandoffServiceClient::connect(control.endpoint("grpc")).await?;
-    let (mut customer, _, _) = Customer::open(&mut client, &id, 3).await?;
+    let (mut customer, _, _) = open(&mut client, &id, 3).await?;
     let resent = customer.next_entry().await?;
     assert_eq!(
         (
@@ -347,7 +275,7 @@ async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow
     assert!(matches!(after, Ok(None)), "nothing after ENDED: {after:?}");
     // A runtime that has read the whole conversation cannot reopen it; one
     // that missed the end still gets it.
-    let refused = Customer::open(&mut client, &id, 5)
+    let refused = open(&mut client, &id, 5)
         .await
         .err()
         .context("reopening an ended conversation")?;
@@ -356,7 +284,7 @@ async fn customer_and_agent_chat_in_order_across_a_runtime_reconnect() -> anyhow
         .with_context(|| format!("a gRPC status: {refused:#}"))?;
     assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
     assert!(status.message().contains("has ended"), "{status:?}");
-    let (mut late, _, last) = Customer::open(&mut client, &id, 4).await?;
+    let (mut late, _, last) = open(&mut client, &id, 4).await?;
     assert_eq!(last, 5);
     assert_eq!(late.next_entry().await?.kind(), ChatEntryKind::Ended);
     // The conversation left the desk with the contact.

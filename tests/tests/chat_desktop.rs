@@ -14,23 +14,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use baton_proto::handoff::v1::converse_handoff_request::Kind as RequestKind;
-use baton_proto::handoff::v1::converse_handoff_response::Kind as ResponseKind;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::{
-    ConverseHandoffRequest, ConverseHandoffResponse, ConverseOpen, CreateHandoffRequest,
-    GetHandoffRequest, UpdateHandoffRequest,
-};
+use baton_proto::handoff::v1::{CreateHandoffRequest, GetHandoffRequest, UpdateHandoffRequest};
 use baton_proto::types::v1 as pb;
 use baton_proto::types::v1::{ChatAuthor, ChatEntry};
 use baton_tests::Service;
+use baton_tests::converse::{self, Conversation};
 use baton_tests::desk::{self, add_support_agent};
 use browser::Browser;
 use fantoccini::Locator;
 use serde::Deserialize;
-use tokio::sync::mpsc;
-use tonic::Streaming;
-use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 mod browser;
@@ -54,21 +47,10 @@ async fn start(dir: &Path) -> anyhow::Result<(Service, Service)> {
 }
 
 fn chat_request(request_id: &str, summary: &str) -> CreateHandoffRequest {
-    let support = pb::target::Kind::Queue(pb::QueueTarget {
-        name: "support".into(),
-        skills: vec![],
-    });
-    let mut request = baton_tests::sample_request(request_id, support);
-    let conversation = request.conversation.as_mut().expect("a conversation");
-    conversation.channel = pb::Channel::Chat as i32;
-    conversation.call = None;
+    let mut request = converse::chat_request(request_id);
     if let Some(context) = request.context.as_mut() {
         context.summary = summary.into();
     }
-    request.timeout = Some(prost_types::Duration {
-        seconds: 300,
-        nanos: 0,
-    });
     request
 }
 
@@ -77,10 +59,7 @@ fn chat_request(request_id: &str, summary: &str) -> CreateHandoffRequest {
 struct Customer {
     handoff_id: String,
     /// None while disconnected.
-    stream: Option<(
-        mpsc::Sender<ConverseHandoffRequest>,
-        Streaming<ConverseHandoffResponse>,
-    )>,
+    stream: Option<Conversation>,
     seen: Vec<(u64, ChatAuthor, String, String)>,
 }
 
@@ -89,42 +68,12 @@ impl Customer {
         client: &mut HandoffServiceClient<Channel>,
         handoff_id: &str,
     ) -> anyhow::Result<Customer> {
-        let stream = Self::stream(client, handoff_id, 0).await?;
+        let (stream, _) = Conversation::open(client, handoff_id, 0).await?;
         Ok(Customer {
             handoff_id: handoff_id.into(),
             stream: Some(stream),
             seen: Vec::new(),
         })
-    }
-
-    async fn stream(
-        client: &mut HandoffServiceClient<Channel>,
-        handoff_id: &str,
-        after_sequence: u64,
-    ) -> anyhow::Result<(
-        mpsc::Sender<ConverseHandoffRequest>,
-        Streaming<ConverseHandoffResponse>,
-    )> {
-        let (send, requests) = mpsc::channel(16);
-        send.send(ConverseHandoffRequest {
-            kind: Some(RequestKind::Open(ConverseOpen {
-                handoff_id: handoff_id.into(),
-                after_sequence,
-            })),
-        })
-        .await?;
-        let mut receive = client
-            .converse_handoff(ReceiverStream::new(requests))
-            .await?
-            .into_inner();
-        let first = tokio::time::timeout(WAIT, receive.message())
-            .await
-            .context("no answer to open")??
-            .context("the stream ended before opened")?;
-        if !matches!(first.kind, Some(ResponseKind::Opened(_))) {
-            bail!("the first answer is not opened: {first:?}");
-        }
-        Ok((send, receive))
     }
 
     /// The runtime loses its connection: the stream is dropped.
@@ -138,51 +87,28 @@ impl Customer {
         client: &mut HandoffServiceClient<Channel>,
     ) -> anyhow::Result<()> {
         let last = self.seen.last().map_or(0, |(sequence, ..)| *sequence);
-        self.stream = Some(Self::stream(client, &self.handoff_id, last).await?);
+        self.stream = Some(Conversation::open(client, &self.handoff_id, last).await?.0);
         Ok(())
     }
 
-    fn open_stream(
-        &mut self,
-    ) -> anyhow::Result<&mut (
-        mpsc::Sender<ConverseHandoffRequest>,
-        Streaming<ConverseHandoffResponse>,
-    )> {
+    fn open_stream(&mut self) -> anyhow::Result<&mut Conversation> {
         self.stream.as_mut().context("disconnected")
     }
 
     async fn say(&mut self, id: &str, text: &str) -> anyhow::Result<()> {
-        self.open_stream()?
-            .0
-            .send(ConverseHandoffRequest {
-                kind: Some(RequestKind::Message(pb::ChatMessageDraft {
-                    client_message_id: id.into(),
-                    text: text.into(),
-                    attachments: vec![],
-                })),
-            })
-            .await?;
-        Ok(())
+        self.open_stream()?.say(id, text).await
     }
 
     /// The next entry of the log (hints skipped), remembered in `seen`.
     async fn next_entry(&mut self) -> anyhow::Result<ChatEntry> {
-        loop {
-            let receive = &mut self.open_stream()?.1;
-            let response = tokio::time::timeout(WAIT, receive.message())
-                .await
-                .context("no entry in time")??
-                .context("the stream ended")?;
-            if let Some(ResponseKind::Entry(entry)) = response.kind {
-                self.seen.push((
-                    entry.sequence,
-                    entry.author(),
-                    entry.client_message_id.clone(),
-                    entry.text.clone(),
-                ));
-                return Ok(entry);
-            }
-        }
+        let entry = self.open_stream()?.next_entry().await?;
+        self.seen.push((
+            entry.sequence,
+            entry.author(),
+            entry.client_message_id.clone(),
+            entry.text.clone(),
+        ));
+        Ok(entry)
     }
 
     /// The customer writes and sees their message come back as the next
