@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use baton_connector_sdk::{ContextMechanism, Transfer};
+use baton_connector_sdk::{ContextEnvelope, ContextMechanism};
 use serde_json::Value;
 
 /// Amazon Connect's limit for all of a contact's attributes, keys and values.
@@ -49,10 +49,10 @@ fn text(value: &Value) -> String {
 
 /// The reference every transfer sets: enough for the agent's screen pop to
 /// fetch the whole context.
-pub fn reference(transfer: &Transfer) -> BTreeMap<String, String> {
-    let reference = transfer.envelope.reference.clone().unwrap_or_default();
+pub fn reference(handoff_id: &str, envelope: &ContextEnvelope) -> BTreeMap<String, String> {
+    let reference = envelope.reference.clone().unwrap_or_default();
     let mut attributes = BTreeMap::new();
-    attributes.insert(key("handoff_id"), transfer.handoff_id.clone());
+    attributes.insert(key("handoff_id"), handoff_id.to_owned());
     attributes.insert(key("token"), reference.token);
     attributes.insert(key("screen_pop_url"), reference.screen_pop_url);
     attributes.insert(key("context_url"), reference.context_url);
@@ -63,10 +63,9 @@ pub fn reference(transfer: &Transfer) -> BTreeMap<String, String> {
 /// The control service's TASK_ATTRIBUTES rendering, flattened: each field
 /// its own attribute (`baton_summary`, `baton_intent`…), each entity
 /// `baton_entity_<name>`, the transcript as `speaker: text` lines.
-pub fn context(transfer: &Transfer) -> BTreeMap<String, String> {
+pub fn context(envelope: &ContextEnvelope) -> BTreeMap<String, String> {
     let mut attributes = BTreeMap::new();
-    let Some(payload) = transfer
-        .envelope
+    let Some(payload) = envelope
         .payloads
         .iter()
         .find(|p| p.mechanism == ContextMechanism::TaskAttributes as i32)
@@ -113,42 +112,28 @@ pub fn context(transfer: &Transfer) -> BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use baton_connector_sdk::{ContextEnvelope, ContextPayload, ContextReference, TransferTarget};
-    use std::time::SystemTime;
+    use baton_connector_sdk::{ContextPayload, ContextReference};
 
-    fn transfer(content: &str) -> Transfer {
-        Transfer {
-            tenant: "acme".into(),
-            handoff_id: "h-1".into(),
-            attempt: 1,
-            target: TransferTarget::Queue {
-                name: "support".into(),
-                skills: vec![],
-            },
-            mode: baton_connector_sdk::TransferMode::Warm,
-            envelope: ContextEnvelope {
-                reference: Some(ContextReference {
-                    handoff_id: "h-1".into(),
-                    token: "tok".into(),
-                    context_url: "https://b.example/c".into(),
-                    screen_pop_url: "https://b.example/s".into(),
-                }),
-                payloads: vec![ContextPayload {
-                    mechanism: ContextMechanism::TaskAttributes as i32,
-                    content: content.into(),
-                    omitted_fields: vec![],
-                }],
-                ..Default::default()
-            },
-            deadline: SystemTime::now(),
-            remembered: None,
-            disclosure: None,
+    fn envelope(content: &str) -> ContextEnvelope {
+        ContextEnvelope {
+            reference: Some(ContextReference {
+                handoff_id: "h-1".into(),
+                token: "tok".into(),
+                context_url: "https://b.example/c".into(),
+                screen_pop_url: "https://b.example/s".into(),
+            }),
+            payloads: vec![ContextPayload {
+                mechanism: ContextMechanism::TaskAttributes as i32,
+                content: content.into(),
+                omitted_fields: vec![],
+            }],
+            ..Default::default()
         }
     }
 
     #[test]
     fn the_rendering_is_flattened_into_string_attributes_with_safe_keys() {
-        let attributes = context(&transfer(
+        let attributes = context(&envelope(
             r#"{"token":"tok","intent":"billing.dispute","priority":3,"summary":"Charged twice","entities":{"issue type":"double charge"},"transcript":[{"speaker":"customer","text":"a person please"},{"speaker":"ai","text":"connecting you"}]}"#,
         ));
         assert_eq!(attributes["baton_intent"], "billing.dispute");
@@ -167,13 +152,13 @@ mod tests {
 
     #[test]
     fn content_that_is_not_json_travels_as_it_came() {
-        let attributes = context(&transfer("tok0000"));
+        let attributes = context(&envelope("tok0000"));
         assert_eq!(attributes["baton_context"], "tok0000");
     }
 
     #[test]
     fn the_reference_names_the_handoff_and_its_screen_pop() {
-        let attributes = reference(&transfer("{}"));
+        let attributes = reference("h-1", &envelope("{}"));
         assert_eq!(attributes["baton_handoff_id"], "h-1");
         assert_eq!(attributes["baton_screen_pop_url"], "https://b.example/s");
         assert_eq!(

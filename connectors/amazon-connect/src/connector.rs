@@ -19,8 +19,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use baton_connector_sdk::{
-    Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
-    TransferEvents, TransferMode, TransferNote, TransferTarget,
+    Connector, ConnectorInfo, ContextMechanism, ContextUpdate, FailureReason, Status, TargetKind,
+    Transfer, TransferEvents, TransferMode, TransferNote, TransferTarget,
 };
 
 use crate::api::{ApiError, ConnectApi, Contact, Destination, QuickConnect};
@@ -241,7 +241,7 @@ fn transfer_attributes(
     destination: &Destination,
     with_context: bool,
 ) -> BTreeMap<String, String> {
-    let mut attributes = attributes::reference(transfer);
+    let mut attributes = attributes::reference(&transfer.handoff_id, &transfer.envelope);
     attributes.insert(attributes::key("transfer"), "requested".into());
     attributes.insert(attributes::key("attempt"), transfer.attempt.to_string());
     // For VOICE and CHAT contacts the contact's flow does the transfer
@@ -254,7 +254,7 @@ fn transfer_attributes(
     attributes.insert(attributes::key("transfer_user_id"), user_id.into());
     attributes.insert(attributes::key("transfer_flow_id"), flow_id.into());
     if with_context {
-        attributes.extend(attributes::context(transfer));
+        attributes.extend(attributes::context(&transfer.envelope));
     } else {
         attributes.insert(
             attributes::key("context_omitted"),
@@ -285,6 +285,45 @@ impl Connector for ConnectConnector {
             .target_kinds([TargetKind::Queue])
             .transfer_modes([TransferMode::Warm, TransferMode::Blind])
             .context(ContextMechanism::TaskAttributes, MAX_TASK_ATTRIBUTES_BYTES)
+            .context_updates()
+    }
+
+    /// Writes the newer context onto the contact (UpdateContactAttributes
+    /// on the initial contact, whose attributes every contact of the
+    /// customer shares), with its version, so that the agent workspace
+    /// shows it. A field the newer context no longer has keeps its former
+    /// value (the call merges); the context reference always has the
+    /// latest.
+    async fn update(&self, update: ContextUpdate) -> Result<(), Status> {
+        let contact = update
+            .envelope
+            .conversation
+            .as_ref()
+            .and_then(|c| c.call.as_ref())
+            .map(|call| call.platform_contact_id.clone())
+            .filter(|id| !id.is_empty() && id.len() <= 256)
+            .ok_or_else(|| {
+                Status::failed_precondition(
+                    "the update names no Amazon Connect contact (conversation.call.platform_contact_id)",
+                )
+            })?;
+        let mut attributes = attributes::reference(&update.handoff_id, &update.envelope);
+        attributes.extend(attributes::context(&update.envelope));
+        attributes.insert(
+            attributes::key("context_version"),
+            update.context_version.to_string(),
+        );
+        self.api
+            .update_contact_attributes(&contact, &attributes, None)
+            .await
+            .map_err(|error| {
+                let detail = format!("UpdateContactAttributes on contact {contact}: {error}");
+                if transient(&error) {
+                    Status::unavailable(detail)
+                } else {
+                    Status::failed_precondition(detail)
+                }
+            })
     }
 
     async fn start(&self, transfer: Transfer, events: TransferEvents) {
