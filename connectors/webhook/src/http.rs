@@ -102,26 +102,10 @@ async fn chat(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(id), Some(timestamp), Some(signature)) = (
-        header("webhook-id"),
-        header("webhook-timestamp"),
-        header("webhook-signature"),
-    ) else {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "webhook-id, webhook-timestamp and webhook-signature are required",
-        );
+    let (id, timestamp, signature) = match signature_headers(&headers, StatusCode::UNAUTHORIZED) {
+        Ok(parts) => parts,
+        Err((status, error)) => return refuse(status, error),
     };
-    let Ok(timestamp) = timestamp.parse::<i64>() else {
-        return refuse(StatusCode::UNAUTHORIZED, "webhook-timestamp: not a number");
-    };
-    if !timely(timestamp) {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "webhook-timestamp: too old or too new",
-        );
-    }
     let request = SignedRequest {
         id,
         timestamp,
@@ -150,31 +134,45 @@ async fn chat(
     }
 }
 
-fn refuse(status: StatusCode, error: &str) -> Response {
-    (status, Json(json!({ "error": error }))).into_response()
-}
-
-async fn report(State(reports): State<Arc<Reports>>, headers: HeaderMap, body: Bytes) -> Response {
+/// The Standard Webhooks headers of a signed request: id, timestamp (a
+/// timely one, else 401) and signature; missing or unreadable ones are
+/// refused with `malformed`. `Err`: the refusal's status and text.
+fn signature_headers(
+    headers: &HeaderMap,
+    malformed: StatusCode,
+) -> Result<(&str, i64, &str), (StatusCode, &'static str)> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let (Some(id), Some(timestamp), Some(signature)) = (
         header("webhook-id"),
         header("webhook-timestamp"),
         header("webhook-signature"),
     ) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
+        return Err((
+            malformed,
             "webhook-id, webhook-timestamp and webhook-signature are required",
-        );
+        ));
     };
     let Ok(timestamp) = timestamp.parse::<i64>() else {
-        return refuse(StatusCode::BAD_REQUEST, "webhook-timestamp: not a number");
+        return Err((malformed, "webhook-timestamp: not a number"));
     };
     if !timely(timestamp) {
-        return refuse(
+        return Err((
             StatusCode::UNAUTHORIZED,
             "webhook-timestamp: too old or too new",
-        );
+        ));
     }
+    Ok((id, timestamp, signature))
+}
+
+fn refuse(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+async fn report(State(reports): State<Arc<Reports>>, headers: HeaderMap, body: Bytes) -> Response {
+    let (id, timestamp, signature) = match signature_headers(&headers, StatusCode::BAD_REQUEST) {
+        Ok(parts) => parts,
+        Err((status, error)) => return refuse(status, error),
+    };
     match reports.receive(id, timestamp, signature, &body).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error @ ReportError::Invalid(_)) => refuse(StatusCode::BAD_REQUEST, &error.to_string()),
