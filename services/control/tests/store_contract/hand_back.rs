@@ -79,25 +79,21 @@ async fn a_hand_back_ends_the_handoff_and_keeps_the_instruction(backend: &impl B
         "nothing follows a hand-back"
     );
 
-    // Retention treats it as ended: its context and wrap-up go.
+    // Retention treats it as ended: its context and wrap-up go. The
+    // handoff itself is checked after every batch, the last one included.
     let mut purged = false;
     for _ in 0..100 {
-        if again
+        let removed = again
             .purge_contexts(now_ms() + 1_000, 1000)
             .await
-            .expect("purge")
-            == 0
-        {
-            break;
-        }
-        if again
+            .expect("purge");
+        purged = again
             .context_access(&h.id)
             .await
             .expect("access")
             .context_purged_at_ms
-            .is_some()
-        {
-            purged = true;
+            .is_some();
+        if purged || removed == 0 {
             break;
         }
     }

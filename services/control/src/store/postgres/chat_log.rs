@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
-use super::{PgStore, shared, unavailable};
+use super::{PgStore, finish, shared, unavailable};
 use crate::domain::chat::{ChatAppend, ChatAuthor, ChatDraft, ChatEndReason, ChatEntry};
 use crate::store::StoreError;
 use crate::store::chat_log::{
@@ -86,23 +86,27 @@ impl ChatLog for PgStore {
         draft: ChatDraft,
     ) -> Result<ChatAppend, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        lock(&mut tx, handoff_id).await?;
-        if let Some(stored) =
-            by_message(&mut tx, tenant, handoff_id, author, &draft.message_id).await?
-        {
-            return Ok(ChatAppend::AlreadyStored(stored));
+        let written: Result<_, StoreError> = async {
+            lock(&mut tx, handoff_id).await?;
+            if let Some(stored) =
+                by_message(&mut tx, tenant, handoff_id, author, &draft.message_id).await?
+            {
+                return Ok(ChatAppend::AlreadyStored(stored));
+            }
+            if let Some(ended) =
+                by_message(&mut tx, tenant, handoff_id, ChatAuthor::System, "").await?
+            {
+                return Ok(ChatAppend::Ended(ended));
+            }
+            let now = now_ms();
+            let entry = insert(&mut tx, tenant, handoff_id, |sequence| {
+                ChatValues::message(sequence, author, draft, now)
+            })
+            .await?;
+            Ok(ChatAppend::Stored(entry))
         }
-        if let Some(ended) = by_message(&mut tx, tenant, handoff_id, ChatAuthor::System, "").await?
-        {
-            return Ok(ChatAppend::Ended(ended));
-        }
-        let now = now_ms();
-        let entry = insert(&mut tx, tenant, handoff_id, |sequence| {
-            ChatValues::message(sequence, author, draft, now)
-        })
-        .await?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok(ChatAppend::Stored(entry))
+        .await;
+        finish(tx, written).await
     }
 
     async fn end_chat(
@@ -112,18 +116,22 @@ impl ChatLog for PgStore {
         reason: ChatEndReason,
     ) -> Result<ChatEntry, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        lock(&mut tx, handoff_id).await?;
-        if let Some(ended) = by_message(&mut tx, tenant, handoff_id, ChatAuthor::System, "").await?
-        {
-            return Ok(ended);
+        let written: Result<_, StoreError> = async {
+            lock(&mut tx, handoff_id).await?;
+            if let Some(ended) =
+                by_message(&mut tx, tenant, handoff_id, ChatAuthor::System, "").await?
+            {
+                return Ok(ended);
+            }
+            let now = now_ms();
+            let entry = insert(&mut tx, tenant, handoff_id, |sequence| {
+                ChatValues::ended(sequence, reason, now)
+            })
+            .await?;
+            Ok(entry)
         }
-        let now = now_ms();
-        let entry = insert(&mut tx, tenant, handoff_id, |sequence| {
-            ChatValues::ended(sequence, reason, now)
-        })
-        .await?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok(entry)
+        .await;
+        finish(tx, written).await
     }
 
     async fn last_chat_sequence(&self, tenant: &str, handoff_id: &str) -> Result<u64, StoreError> {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::{
-    NOW_MS, PgStore, insert_audit, insert_event, load, notices, own, shared, unavailable,
+    NOW_MS, PgStore, finish, insert_audit, insert_event, load, notices, own, shared, unavailable,
     update_state,
 };
 use crate::domain::{EventRecord, Handoff, HandoffState, NewEvent};
@@ -144,56 +144,59 @@ impl HandoffLog for PgStore {
         audit: Option<AuditEntry>,
     ) -> Result<(Handoff, EventRecord), StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let mut handoff = load(&mut tx, tenant, id, true).await?;
-        if let Some(owner) = owner {
-            let holder: Option<String> = sqlx::query_scalar(
-                "SELECT lease_owner FROM handoffs WHERE tenant = $1 AND id = $2",
-            )
-            .bind(tenant)
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-            if holder.as_deref() != Some(owner) {
-                return Err(StoreError::LeaseLost);
-            }
-        }
-        let appending = Appending::next(&handoff, event)?;
-        if let Some(check) = appending.connector_check(tenant) {
-            let seen: bool = sqlx::query_scalar(shared(sql::CONNECTOR_EVENT_SEEN))
-                .bind(check.tenant)
-                .bind(check.handoff_id)
-                .bind(check.attempt)
-                .bind(check.run)
-                .bind(check.sequence)
+        let appended: Result<_, StoreError> = async {
+            let mut handoff = load(&mut tx, tenant, id, true).await?;
+            if let Some(owner) = owner {
+                let holder: Option<String> = sqlx::query_scalar(
+                    "SELECT lease_owner FROM handoffs WHERE tenant = $1 AND id = $2",
+                )
+                .bind(tenant)
+                .bind(id)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(unavailable)?;
-            if seen {
-                return Err(StoreError::Duplicate);
+                if holder.as_deref() != Some(owner) {
+                    return Err(StoreError::LeaseLost);
+                }
             }
-        }
-        insert_event(&mut tx, appending.values(tenant)).await?;
-        apply(&mut handoff, &appending.record);
-        update_state(&mut tx, tenant, id, StateValues::of(&handoff)).await?;
-        if handoff.state.is_terminal() {
-            // A handoff that has ended is nobody's to dispatch.
-            sqlx::query(
-                "UPDATE handoffs SET lease_owner = NULL, lease_expires_ms = NULL \
+            let appending = Appending::next(&handoff, event)?;
+            if let Some(check) = appending.connector_check(tenant) {
+                let seen: bool = sqlx::query_scalar(shared(sql::CONNECTOR_EVENT_SEEN))
+                    .bind(check.tenant)
+                    .bind(check.handoff_id)
+                    .bind(check.attempt)
+                    .bind(check.run)
+                    .bind(check.sequence)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                if seen {
+                    return Err(StoreError::Duplicate);
+                }
+            }
+            insert_event(&mut tx, appending.values(tenant)).await?;
+            apply(&mut handoff, &appending.record);
+            update_state(&mut tx, tenant, id, StateValues::of(&handoff)).await?;
+            if handoff.state.is_terminal() {
+                // A handoff that has ended is nobody's to dispatch.
+                sqlx::query(
+                    "UPDATE handoffs SET lease_owner = NULL, lease_expires_ms = NULL \
                  WHERE tenant = $1 AND id = $2",
-            )
-            .bind(tenant)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+                )
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            }
+            if let Some(audit) = &audit {
+                insert_audit(&mut tx, audit).await?;
+            }
+            notices::notify(&mut tx, tenant, id, appending.record.sequence).await?;
+            Ok((handoff, appending.record))
         }
-        if let Some(audit) = &audit {
-            insert_audit(&mut tx, audit).await?;
-        }
-        notices::notify(&mut tx, tenant, id, appending.record.sequence).await?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok((handoff, appending.record))
+        .await;
+        finish(tx, appended).await
     }
 
     // The handoff's row lock is held from reading its version to the
@@ -205,45 +208,47 @@ impl HandoffLog for PgStore {
         update: ContextUpdate,
     ) -> Result<ContextUpdateOutcome, StoreError> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let mut handoff = load(&mut tx, tenant, id, true).await?;
-        let seen: Option<(String, i64)> = sqlx::query_as(shared(context_update::SEEN))
-            .bind(tenant)
-            .bind(id)
-            .bind(&update.request_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        if let Some(seen) = seen {
-            tx.commit().await.map_err(unavailable)?;
-            return context_update::retried(handoff, seen, &update);
+        let updated: Result<_, StoreError> = async {
+            let mut handoff = load(&mut tx, tenant, id, true).await?;
+            let seen: Option<(String, i64)> = sqlx::query_as(shared(context_update::SEEN))
+                .bind(tenant)
+                .bind(id)
+                .bind(&update.request_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            if let Some(seen) = seen {
+                return context_update::retried(handoff, seen, &update);
+            }
+            let (request_id, fingerprint) = (update.request_id.clone(), update.fingerprint.clone());
+            let record = context_update::applied(&mut handoff, update)?;
+            insert_event(&mut tx, EventValues::of(tenant, &record, None)).await?;
+            update_state(&mut tx, tenant, id, StateValues::of(&handoff)).await?;
+            sqlx::query(shared(context_update::UPDATE_CONTEXT))
+                .bind(handoff.context.as_bytes())
+                .bind(to_i64(handoff.context_version))
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            sqlx::query(shared(context_update::INSERT))
+                .bind(tenant)
+                .bind(id)
+                .bind(request_id)
+                .bind(fingerprint)
+                .bind(to_i64(handoff.context_version))
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            notices::notify(&mut tx, tenant, id, record.sequence).await?;
+            Ok(ContextUpdateOutcome::Applied {
+                handoff,
+                event: Box::new(record),
+            })
         }
-        let (request_id, fingerprint) = (update.request_id.clone(), update.fingerprint.clone());
-        let record = context_update::applied(&mut handoff, update)?;
-        insert_event(&mut tx, EventValues::of(tenant, &record, None)).await?;
-        update_state(&mut tx, tenant, id, StateValues::of(&handoff)).await?;
-        sqlx::query(shared(context_update::UPDATE_CONTEXT))
-            .bind(handoff.context.as_bytes())
-            .bind(to_i64(handoff.context_version))
-            .bind(tenant)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        sqlx::query(shared(context_update::INSERT))
-            .bind(tenant)
-            .bind(id)
-            .bind(request_id)
-            .bind(fingerprint)
-            .bind(to_i64(handoff.context_version))
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        notices::notify(&mut tx, tenant, id, record.sequence).await?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok(ContextUpdateOutcome::Applied {
-            handoff,
-            event: Box::new(record),
-        })
+        .await;
+        finish(tx, updated).await
     }
 
     async fn events_after(

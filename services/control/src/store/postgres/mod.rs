@@ -134,6 +134,29 @@ impl Columns for PgRow {
     }
 }
 
+/// Ends `tx` as `result` says: commits what succeeded, rolls back a
+/// refusal or failure before it is answered. A dropped sqlx transaction
+/// only queues its ROLLBACK for the pooled connection's next use, and
+/// until then the row locks it took stay held: a purge skips the row and
+/// another replica's writer waits on it. A failed rollback is not reported
+/// over the refusal: the server ends the transaction when the connection
+/// goes.
+async fn finish<T>(
+    tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    result: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match result {
+        Ok(value) => {
+            tx.commit().await.map_err(unavailable)?;
+            Ok(value)
+        }
+        Err(error) => {
+            let _ = tx.rollback().await;
+            Err(error)
+        }
+    }
+}
+
 fn corrupt(error: sqlx::Error) -> StoreError {
     StoreError::Corrupt(error.to_string())
 }
