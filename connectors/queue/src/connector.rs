@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_connector_sdk::{
-    Connector, ConnectorInfo, ContextMechanism, FailureReason, TargetKind, Transfer,
-    TransferEvents, TransferMode, TransferTarget,
+    Availability, AvailabilityBasis, AvailabilityQuery, Connector, ConnectorInfo, ContextMechanism,
+    FailureReason, Status, TargetKind, Transfer, TransferEvents, TransferMode, TransferTarget,
+    WaitEstimateMethod,
 };
 use baton_proto::connector::v1::TransferEventKind;
 use baton_proto::types::v1::Channel;
@@ -209,6 +210,45 @@ impl Connector for QueueConnector {
             .context(ContextMechanism::ScreenPopUrl, 0)
             .chat()
             .context_updates()
+            .availability()
+    }
+
+    /// Exact: the queue routes its contacts itself, so the counts are
+    /// those of the moment; the wait is estimated from recent handle times.
+    async fn availability(&self, query: AvailabilityQuery) -> Result<Availability, Status> {
+        let TransferTarget::Queue { name, skills } = &query.target else {
+            return Err(Status::unimplemented(
+                "the queue connector serves queue targets only",
+            ));
+        };
+        let media = match query.channel {
+            Channel::Chat => Media::Chat,
+            _ => Media::Voice,
+        };
+        let now = self
+            .desk
+            .availability(&query.tenant, name, skills, media)
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "no queue named {}",
+                    QueueKey::new(&query.tenant, name)
+                ))
+            })?;
+        Ok(Availability {
+            basis: AvailabilityBasis::Exact as i32,
+            agents_signed_in: Some(now.agents_signed_in),
+            agents_available: Some(now.agents_available),
+            contacts_waiting: Some(now.waiting),
+            position: Some(now.position),
+            estimated_wait: now
+                .estimated_wait
+                .and_then(|wait| prost_types::Duration::try_from(wait).ok()),
+            wait_estimate: if now.estimated_wait.is_some() {
+                WaitEstimateMethod::HandleTimes
+            } else {
+                WaitEstimateMethod::Unspecified
+            } as i32,
+        })
     }
 
     async fn update(

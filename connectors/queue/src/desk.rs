@@ -16,8 +16,8 @@ use tokio::sync::watch;
 use crate::accounts::{Account, Accounts, Role};
 use crate::config::{AgentConfig, QueueConfig};
 use crate::domain::{
-    Admitted, Agent, AgentProfile, AgentState, Contact, DeskError, Millis, NewContact, NotAdmitted,
-    Phase, QueueKey, Queues, Standing, WithdrawalReason,
+    Admitted, Agent, AgentProfile, AgentState, Contact, DeskError, Media, Millis, NewContact,
+    NotAdmitted, Phase, QueueAvailability, QueueKey, Queues, Standing, WithdrawalReason,
 };
 use crate::session::{Session, SessionRefused, Sessions, SignInMethod};
 use crate::store::{AuditEntry, Store, StoreError};
@@ -348,6 +348,18 @@ impl Desk {
         }
         self.commit(&mut inner);
         Ok(admitted)
+    }
+
+    /// Who is there for a contact in `tenant`'s queue `name` now (see
+    /// [`Queues::availability`]); None when the tenant has no such queue.
+    pub fn availability(
+        &self,
+        tenant: &str,
+        name: &str,
+        skills: &[String],
+        media: Media,
+    ) -> Option<QueueAvailability> {
+        self.lock().queues.availability(tenant, name, skills, media)
     }
 
     /// The contact's phase and, while it waits, its standing.
@@ -808,26 +820,17 @@ impl Desk {
 }
 
 fn queue_summary(queues: &Queues, key: QueueKey, spec: &crate::domain::QueueSpec) -> QueueSummary {
-    let skills: BTreeSet<String> = spec.skills.iter().cloned().collect();
-    let waiting = queues
-        .contacts()
-        .filter(|c| QueueKey::of(c) == key && c.phase == Phase::Waiting && !c.is_held())
-        .count();
+    let now = queues
+        .availability(&key.tenant, &key.name, &[], Media::Voice)
+        .unwrap_or_default();
     QueueSummary {
-        tenant: key.tenant.clone(),
-        name: key.name.clone(),
-        priority: spec.priority,
-        waiting,
-        agents_available: queues
-            .agents()
-            .filter(|a| {
-                a.tenant == key.tenant
-                    && a.state == AgentState::Available
-                    && skills.is_subset(&a.skills)
-            })
-            .count(),
         average_handle_seconds: queues.average_handle_time(&key).as_secs(),
-        next_estimate_seconds: queues.estimate(&key, &skills, waiting as u32 + 1).as_secs(),
+        tenant: key.tenant,
+        name: key.name,
+        priority: spec.priority,
+        waiting: now.waiting as usize,
+        agents_available: now.agents_available as usize,
+        next_estimate_seconds: now.estimated_wait.unwrap_or_default().as_secs(),
     }
 }
 

@@ -399,6 +399,23 @@ pub struct Standing {
     pub callback_offered: bool,
 }
 
+/// Who is there to take a contact at a queue now (see
+/// [`Queues::availability`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueAvailability {
+    /// Signed-in agents of the queue's tenant with the skills.
+    pub agents_signed_in: u32,
+    /// Of those, the ones the contact could be offered to now.
+    pub agents_available: u32,
+    /// Contacts waiting in the queue (not offered, not held).
+    pub waiting: u32,
+    /// The 1-based position the contact would take.
+    pub position: u32,
+    /// None when nobody with the skills is signed in: the queue would
+    /// refuse the contact (no agents) rather than keep it waiting.
+    pub estimated_wait: Option<Duration>,
+}
+
 /// All queues, agents and contacts of one connector.
 #[derive(Debug, Clone)]
 pub struct Queues {
@@ -736,6 +753,65 @@ impl Queues {
             position,
             estimated_wait,
             callback_offered,
+        })
+    }
+
+    /// Who is there for a contact of `media` in `tenant`'s queue `name`
+    /// (with the queue's skills and `skills`), were it enqueued now at the
+    /// default priority: it would wait behind every contact waiting there.
+    /// None when the tenant has no such queue. Changes nothing.
+    pub fn availability(
+        &self,
+        tenant: &str,
+        name: &str,
+        skills: &[String],
+        media: Media,
+    ) -> Option<QueueAvailability> {
+        let key = QueueKey::new(tenant, name);
+        let mut needed: BTreeSet<String> = self.spec(&key)?.skills.iter().cloned().collect();
+        needed.extend(skills.iter().cloned());
+        let probe = Contact {
+            handoff_id: String::new(),
+            attempt: 0,
+            tenant: tenant.to_owned(),
+            queue: name.to_owned(),
+            media,
+            skills: needed,
+            priority: 0,
+            enqueued_at: Millis::MAX,
+            phase: Phase::Waiting,
+            passed: BTreeMap::new(),
+            last_pass: None,
+            callback: false,
+            held: None,
+        };
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let agents_signed_in = count(
+            self.agents
+                .values()
+                .filter(|a| a.is_logged_in() && a.can_take(&probe))
+                .count(),
+        );
+        let agents_available = count(
+            self.agents
+                .values()
+                .filter(|a| self.may_be_offered(a, &probe))
+                .count(),
+        );
+        let waiting = count(
+            self.contacts
+                .values()
+                .filter(|c| QueueKey::of(c) == key && c.phase == Phase::Waiting && !c.is_held())
+                .count(),
+        );
+        let position = waiting.saturating_add(1);
+        Some(QueueAvailability {
+            agents_signed_in,
+            agents_available,
+            waiting,
+            position,
+            estimated_wait: (agents_signed_in > 0)
+                .then(|| self.estimate(&key, &probe.skills, position)),
         })
     }
 
@@ -1318,6 +1394,48 @@ mod tests {
             q.estimate(&support_queue, &support, 4),
             Duration::from_secs(120)
         );
+    }
+
+    #[test]
+    fn availability_counts_who_is_there_for_the_tenant_and_changes_nothing() {
+        let mut q = queues();
+        let voice = |q: &Queues, extra: &[&str]| {
+            let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+            let a = q
+                .availability(TENANT, "support", &extra, Media::Voice)
+                .expect("a queue of the tenant");
+            (
+                a.agents_signed_in,
+                a.agents_available,
+                a.waiting,
+                a.position,
+                a.estimated_wait,
+            )
+        };
+        assert_eq!(q.availability(TENANT, "nowhere", &[], Media::Voice), None);
+        assert_eq!(voice(&q, &[]), (0, 0, 0, 1, None));
+
+        sign_in(&mut q, "ann", &["support"], 0);
+        sign_in(&mut q, "bob", &["support", "spanish"], 0);
+        // Another tenant's agent is never counted.
+        sign_in_to(&mut q, "globex", "gil", &["support"], 0);
+        let now = Some(Duration::ZERO);
+        assert_eq!(voice(&q, &[]), (2, 2, 0, 1, now));
+        assert_eq!(voice(&q, &["spanish"]), (1, 1, 0, 1, now));
+
+        // Bob steps away and ann is offered a contact: both still signed
+        // in, neither free. With nobody free, the next contact waits one
+        // round of the handle time (60 s here) per place in line.
+        q.set_state("bob", AgentState::Away, 0).expect("state");
+        q.enqueue(contact("h1", "support", 0), 0).expect("enqueue");
+        q.route(0);
+        assert_eq!(offered_to(&q, "h1").as_deref(), Some("ann"));
+        assert_eq!(voice(&q, &[]), (2, 0, 0, 1, Some(Duration::from_secs(60))));
+        q.enqueue(contact("h2", "support", 0), 0).expect("enqueue");
+        assert_eq!(voice(&q, &[]), (2, 0, 1, 2, Some(Duration::from_secs(120))));
+        // Asking queued nothing and moved nobody.
+        assert_eq!(q.contacts().count(), 2);
+        assert_eq!(q.standing("h2").map(|s| s.position), Some(1));
     }
 
     #[test]

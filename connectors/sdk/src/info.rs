@@ -14,6 +14,9 @@ pub struct ConnectorInfo {
     /// Takes context updates for a running transfer (UpdateTransfer,
     /// through [`Connector::update`](crate::Connector::update)).
     pub context_updates: bool,
+    /// Answers GetAvailability (through
+    /// [`Connector::availability`](crate::Connector::availability)).
+    pub availability: bool,
 }
 
 impl ConnectorInfo {
@@ -26,6 +29,7 @@ impl ConnectorInfo {
             context: Vec::new(),
             chat: false,
             context_updates: false,
+            availability: false,
         }
     }
 
@@ -59,6 +63,14 @@ impl ConnectorInfo {
         self
     }
 
+    /// Advertises that the connector reports who is there to take a
+    /// transfer (GetAvailability): implement
+    /// [`Connector::availability`](crate::Connector::availability) too.
+    pub fn availability(mut self) -> Self {
+        self.availability = true;
+        self
+    }
+
     pub fn to_proto(&self) -> GetConnectorInfoResponse {
         GetConnectorInfoResponse {
             name: self.name.clone(),
@@ -75,6 +87,7 @@ impl ConnectorInfo {
                 .collect(),
             chat: self.chat,
             context_updates: self.context_updates,
+            availability: self.availability,
         }
     }
 }

@@ -114,7 +114,8 @@ mod transfers;
 pub use baton_proto::connector::v1::ContextMechanism;
 pub use baton_proto::connector::v1::{ContextEnvelope, ContextPayload, ContextReference};
 pub use baton_proto::types::v1::{
-    Conversation, FailureReason, HandoffContext, TargetKind, TransferMode,
+    Availability, AvailabilityBasis, Channel, Conversation, FailureReason, HandoffContext,
+    TargetKind, TransferMode, WaitEstimateMethod,
 };
 pub use baton_service_kit::lifecycle::shutdown_signal;
 pub use beside::{HttpSide, SharedShutdown};
@@ -143,6 +144,19 @@ pub struct ContextUpdate {
     /// The context's version, higher than any the SDK passed before for
     /// this transfer (older and repeated ones never reach the connector).
     pub context_version: u64,
+}
+
+/// What GetAvailability asks a connector: who is there now to take a
+/// transfer of `tenant`'s customer to `target`. The SDK has admitted the
+/// tenant and checked that the connector serves the target's kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvailabilityQuery {
+    pub tenant: String,
+    pub target: TransferTarget,
+    /// The conversation's language (a BCP 47 tag); may be empty.
+    pub language: String,
+    /// Voice unless the runtime said chat.
+    pub channel: Channel,
 }
 
 /// The transfer journal's file name in a connector's data directory:
@@ -237,5 +251,24 @@ pub trait Connector: Send + Sync + 'static {
         relay.refuse(tonic::Status::unimplemented(
             "this connector does not relay chat",
         ))
+    }
+
+    /// Who is there now to take a transfer (GetAvailability); called only
+    /// when [`ConnectorInfo::availability`] is set. Set the counts the
+    /// platform knows and leave the others unset; say how they were
+    /// obtained in `basis` and how the wait was estimated in
+    /// `wait_estimate`. A target the connector does not know (or another
+    /// tenant's) is NOT_FOUND. Must change nothing: no contact is queued.
+    /// The default refuses with UNIMPLEMENTED.
+    fn availability(
+        &self,
+        query: AvailabilityQuery,
+    ) -> impl Future<Output = Result<Availability, tonic::Status>> + Send {
+        let _ = query;
+        async {
+            Err(tonic::Status::unimplemented(
+                "this connector does not report availability",
+            ))
+        }
     }
 }

@@ -15,6 +15,7 @@ use baton_service_kit::grpc::{
     GrpcLimits, add_standard_services_with_probe, report_not_serving, serve_probe,
 };
 use baton_service_kit::lifecycle::announce_ready;
+use baton_service_kit::status::{FieldViolation, invalid_argument};
 use baton_service_kit::tls::{Alpn, ServerTls, TlsConfig};
 use tokio::net::TcpListener;
 use tokio_stream::Stream;
@@ -25,8 +26,9 @@ use tonic::{Request, Response, Status};
 use crate::config::{ServerConfig, StoreConfig};
 use crate::journal::{Journal, Journalled};
 use crate::server::tenants::TenantScope;
+use crate::transfer::{check_served, parse_target};
 use crate::transfers::Transfers;
-use crate::{Connector, ConnectorInfo};
+use crate::{AvailabilityQuery, Channel, Connector, ConnectorInfo};
 
 const SERVICE_NAME: &str = "baton.connector.v1.ConnectorService";
 /// The largest StartTransfer request accepted: the envelope's structured
@@ -256,6 +258,43 @@ impl<C: Connector> ConnectorService for Service<C> {
         let connector = self.transfers.connector().clone();
         tokio::spawn(async move { connector.converse(relay).await });
         Ok(Response::new(stream))
+    }
+
+    async fn get_availability(
+        &self,
+        request: Request<GetAvailabilityRequest>,
+    ) -> Result<Response<GetAvailabilityResponse>, Status> {
+        if !self.info.availability {
+            return Err(Status::unimplemented(format!(
+                "the {} connector does not report availability",
+                self.info.name
+            )));
+        }
+        let request = request.into_inner();
+        self.tenants.admit(&request.tenant)?;
+        let mut violations = Vec::new();
+        let channel = request.channel();
+        let target = parse_target(request.target, &mut violations);
+        if request.language.len() > 64 {
+            violations.push(FieldViolation::new("language", "is longer than 64 bytes"));
+        }
+        let Some(target) = target.filter(|_| violations.is_empty()) else {
+            return Err(invalid_argument(&violations));
+        };
+        check_served(&target, &self.info)?;
+        let query = AvailabilityQuery {
+            tenant: request.tenant,
+            target,
+            language: request.language,
+            channel: match channel {
+                Channel::Unspecified => Channel::Voice,
+                channel => channel,
+            },
+        };
+        let availability = self.transfers.connector().availability(query).await?;
+        Ok(Response::new(GetAvailabilityResponse {
+            availability: Some(availability),
+        }))
     }
 }
 

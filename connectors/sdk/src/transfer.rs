@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use baton_proto::connector::v1::{
     ContextEnvelope, ContextMechanism, Disclosure, StartTransferRequest,
 };
-use baton_proto::types::v1::{TargetKind, TransferMode, target};
+use baton_proto::types::v1::{Target, TargetKind, TransferMode, target};
 use baton_service_kit::status::{FieldViolation, invalid_argument, with_reason};
 use prost::Message;
 use tonic::{Code, Status};
@@ -82,32 +82,7 @@ impl Transfer {
         if request.attempt == 0 {
             violations.push(FieldViolation::new("attempt", "must be 1 or more"));
         }
-        let target = match request.target.and_then(|t| t.kind) {
-            Some(target::Kind::Queue(queue)) if !queue.name.is_empty() => {
-                Some(TransferTarget::Queue {
-                    name: queue.name,
-                    skills: queue.skills,
-                })
-            }
-            Some(target::Kind::PhoneNumber(number)) if !number.is_empty() => {
-                Some(TransferTarget::PhoneNumber(number))
-            }
-            Some(target::Kind::SipUri(uri)) if !uri.is_empty() => Some(TransferTarget::SipUri(uri)),
-            Some(target::Kind::Route(_)) => {
-                violations.push(FieldViolation::new(
-                    "target.route",
-                    "routes are resolved by the control service",
-                ));
-                None
-            }
-            _ => {
-                violations.push(FieldViolation::new(
-                    "target",
-                    "must name a queue, phone_number or sip_uri",
-                ));
-                None
-            }
-        };
+        let target = parse_target(request.target, &mut violations);
         let mode = match TransferMode::try_from(request.mode) {
             Ok(TransferMode::Unspecified) | Err(_) => {
                 violations.push(FieldViolation::new(
@@ -134,17 +109,7 @@ impl Transfer {
         if !violations.is_empty() {
             return Err(invalid_argument(&violations));
         }
-        if !info.target_kinds.contains(&target.kind()) {
-            return Err(with_reason(
-                Code::Unimplemented,
-                "TARGET_KIND_UNSUPPORTED",
-                format!(
-                    "connector {} does not serve {:?} targets",
-                    info.name,
-                    target.kind()
-                ),
-            ));
-        }
+        check_served(&target, info)?;
         if !info.transfer_modes.contains(&mode) {
             return Err(with_reason(
                 Code::Unimplemented,
@@ -167,6 +132,55 @@ impl Transfer {
             disclosure: request.disclosure,
         })
     }
+}
+
+/// The concrete target of a request; a missing, empty or route target is
+/// a violation naming `target` (or `target.route`).
+pub(crate) fn parse_target(
+    target: Option<Target>,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<TransferTarget> {
+    match target.and_then(|t| t.kind) {
+        Some(target::Kind::Queue(queue)) if !queue.name.is_empty() => Some(TransferTarget::Queue {
+            name: queue.name,
+            skills: queue.skills,
+        }),
+        Some(target::Kind::PhoneNumber(number)) if !number.is_empty() => {
+            Some(TransferTarget::PhoneNumber(number))
+        }
+        Some(target::Kind::SipUri(uri)) if !uri.is_empty() => Some(TransferTarget::SipUri(uri)),
+        Some(target::Kind::Route(_)) => {
+            violations.push(FieldViolation::new(
+                "target.route",
+                "routes are resolved by the control service",
+            ));
+            None
+        }
+        _ => {
+            violations.push(FieldViolation::new(
+                "target",
+                "must name a queue, phone_number or sip_uri",
+            ));
+            None
+        }
+    }
+}
+
+/// UNIMPLEMENTED (`TARGET_KIND_UNSUPPORTED`) for a target kind the
+/// connector does not advertise.
+pub(crate) fn check_served(target: &TransferTarget, info: &ConnectorInfo) -> Result<(), Status> {
+    if info.target_kinds.contains(&target.kind()) {
+        return Ok(());
+    }
+    Err(with_reason(
+        Code::Unimplemented,
+        "TARGET_KIND_UNSUPPORTED",
+        format!(
+            "connector {} does not serve {:?} targets",
+            info.name,
+            target.kind()
+        ),
+    ))
 }
 
 /// Context larger than the connector advertised it carries: refused here,

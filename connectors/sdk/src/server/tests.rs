@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
-use baton_proto::types::v1::{FailureReason, TargetKind, TransferMode};
+use baton_proto::types::v1::{FailureReason, Target, TargetKind, TransferMode, target};
 use tokio::sync::{Notify, oneshot};
 use tonic::Code;
 use tonic::transport::Channel;
@@ -58,7 +58,7 @@ fn request(handoff_id: &str) -> StartTransferRequest {
 /// Serves `connector` on a free loopback port until the returned sender
 /// fires (or is dropped).
 async fn serving(
-    connector: Gated,
+    connector: impl Connector,
     options: ServeOptions,
 ) -> (
     ConnectorServiceClient<Channel>,
@@ -316,4 +316,137 @@ async fn a_shared_connector_keeps_each_tenants_transfers_to_that_tenant() {
     let outcome = answered_cancel(&mut client, "acme", "a", 0).await;
     assert_eq!(outcome.outcome(), CancelOutcome::Cancelled);
     assert_eq!(*cancels.lock().expect("cancels"), ["a"]);
+}
+
+/// Reports availability for the queues it knows: "support" of tenant
+/// acme, with two agents of whom one is free.
+struct Staffed {
+    advertised: bool,
+}
+
+impl Connector for Staffed {
+    fn info(&self) -> ConnectorInfo {
+        let info = ConnectorInfo::new("staffed", "0")
+            .target_kinds([TargetKind::Queue])
+            .transfer_modes([TransferMode::Warm]);
+        if self.advertised {
+            info.availability()
+        } else {
+            info
+        }
+    }
+
+    async fn start(&self, _transfer: Transfer, events: TransferEvents) {
+        events
+            .failed(FailureReason::Rejected, "not in this test")
+            .await;
+    }
+
+    async fn availability(
+        &self,
+        query: crate::AvailabilityQuery,
+    ) -> Result<crate::Availability, Status> {
+        match (&query.tenant[..], &query.target) {
+            ("acme", crate::TransferTarget::Queue { name, .. }) if name == "support" => {
+                Ok(crate::Availability {
+                    basis: crate::AvailabilityBasis::Exact as i32,
+                    agents_signed_in: Some(2),
+                    agents_available: Some(1),
+                    contacts_waiting: Some(0),
+                    position: Some(1),
+                    estimated_wait: Some(prost_types::Duration::default()),
+                    wait_estimate: crate::WaitEstimateMethod::HandleTimes as i32,
+                })
+            }
+            _ => Err(Status::not_found("no such queue")),
+        }
+    }
+}
+
+fn availability_of(tenant: &str, kind: target::Kind) -> GetAvailabilityRequest {
+    GetAvailabilityRequest {
+        target: Some(Target { kind: Some(kind) }),
+        tenant: tenant.into(),
+        language: "en".into(),
+        channel: 0,
+    }
+}
+
+#[tokio::test]
+async fn availability_is_asked_only_of_a_connector_that_advertises_it() {
+    let (mut client, _channel, _stop, _served) =
+        serving(Staffed { advertised: false }, options()).await;
+    let info = client
+        .get_connector_info(GetConnectorInfoRequest {})
+        .await
+        .expect("info")
+        .into_inner();
+    assert!(!info.availability);
+    let refused = client
+        .get_availability(availability_of("acme", testing::queue("support", &[])))
+        .await
+        .expect_err("not advertised");
+    assert_eq!(refused.code(), Code::Unimplemented);
+}
+
+#[tokio::test]
+async fn availability_checks_the_tenant_and_the_target_before_the_connector_answers() {
+    let (mut client, _channel, _stop, _served) = serving(
+        Staffed { advertised: true },
+        options().tenants(vec!["acme".into()]),
+    )
+    .await;
+    let info = client
+        .get_connector_info(GetConnectorInfoRequest {})
+        .await
+        .expect("info")
+        .into_inner();
+    assert!(info.availability);
+
+    let answer = client
+        .get_availability(availability_of("acme", testing::queue("support", &[])))
+        .await
+        .expect("answered")
+        .into_inner()
+        .availability
+        .expect("availability");
+    assert_eq!(answer.basis(), crate::AvailabilityBasis::Exact);
+    assert_eq!(
+        (
+            answer.agents_signed_in,
+            answer.agents_available,
+            answer.position
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+
+    let unknown = client
+        .get_availability(availability_of("acme", testing::queue("billing", &[])))
+        .await
+        .expect_err("unknown queue");
+    assert_eq!(unknown.code(), Code::NotFound);
+
+    for tenant in ["globex", ""] {
+        let refused = client
+            .get_availability(availability_of(tenant, testing::queue("support", &[])))
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{tenant:?}");
+        assert_eq!(field_of(&refused), ["tenant"], "{tenant:?}");
+    }
+
+    let route = target::Kind::Route("sales".into());
+    let refused = client
+        .get_availability(availability_of("acme", route))
+        .await
+        .expect_err("a route");
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(field_of(&refused), ["target.route"]);
+
+    let phone = target::Kind::PhoneNumber("+14155550100".into());
+    let refused = client
+        .get_availability(availability_of("acme", phone))
+        .await
+        .expect_err("a kind not served");
+    assert_eq!(refused.code(), Code::Unimplemented);
 }
