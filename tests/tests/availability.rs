@@ -2,7 +2,9 @@
 //! AI promises a human (open, closed and when it opens, a closed first
 //! target skipped for an open fallback, the customer message in the
 //! customer's language), and CreateHandoff leaving closed targets out or
-//! refusing with CLOSED when every target is closed.
+//! refusing with CLOSED when every target is closed. With the embedded
+//! queue behind it, the check also says who is there, and the message
+//! promises the wait the queue estimates.
 
 mod common;
 
@@ -91,7 +93,7 @@ targets = [{{ connector = "script", queue = "agents" }}]
 
 [[routes]]
 name = "night-then-day"
-targets = [{{ connector = "script", queue = "night", hours = "never" }}, {{ connector = "script", queue = "day", hours = "always" }}]
+targets = [{{ connector = "script", queue = "night", hours = "never" }}, {{ connector = "script", queue = "day", hours = "always" }}, {{ connector = "script", queue = "backup" }}]
 "#,
             endpoint = connector.endpoint("grpc"),
         );
@@ -129,6 +131,7 @@ async fn check(
             target: route(route_name),
             language: language.into(),
             intent: String::new(),
+            ..Default::default()
         })
         .await
         .expect("check availability")
@@ -155,6 +158,10 @@ async fn the_runtime_learns_before_creating_whether_and_when_a_human_is_there() 
     assert!(open.closes_at.is_some() && open.opens_at.is_none());
     assert!(open.customer_message.contains("connecting you"), "{open:?}");
     assert_eq!(open.closed_targets, 0);
+    // The script connector does not report who is there, and the route
+    // has no second target.
+    assert_eq!(open.availability, None);
+    assert_eq!(open.fallback, None);
 
     let closed = check(&mut client, "closed", "en-US").await;
     assert!(!closed.open && closed.target.is_none(), "{closed:?}");
@@ -188,6 +195,12 @@ async fn the_runtime_learns_before_creating_whether_and_when_a_human_is_there() 
     assert!(fallback.open, "{fallback:?}");
     assert_eq!(queue_name(fallback.target.as_ref()).as_deref(), Some("day"));
     assert_eq!(fallback.closed_targets, 1);
+    // Were the day queue not to take it, the backup would be tried next.
+    assert_eq!(
+        queue_name(fallback.fallback.as_ref()).as_deref(),
+        Some("backup")
+    );
+    assert_eq!(fallback.fallback.as_ref().map(|t| t.attempt), Some(2));
 }
 
 #[tokio::test]
@@ -257,6 +270,7 @@ async fn bad_questions_are_invalid_arguments_naming_the_field() {
             target: route("open"),
             language: "not a tag!".into(),
             intent: String::new(),
+            ..Default::default()
         })
         .await
         .expect_err("bad language");
@@ -268,8 +282,120 @@ async fn bad_questions_are_invalid_arguments_naming_the_field() {
             target: route("nowhere"),
             language: String::new(),
             intent: String::new(),
+            ..Default::default()
         })
         .await
         .expect_err("unknown route");
     assert_eq!(bad_fields(&status), ["target.route"]);
+}
+
+/// CheckAvailability of the embedded queue's "support" queue.
+async fn check_queue(
+    client: &mut HandoffServiceClient<Channel>,
+    language: &str,
+) -> CheckAvailabilityResponse {
+    client
+        .check_availability(CheckAvailabilityRequest {
+            target: Some(pb::Target {
+                kind: Some(common::queue("support")),
+            }),
+            language: language.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("check availability")
+        .into_inner()
+}
+
+fn counts(
+    answer: &CheckAvailabilityResponse,
+) -> (Option<u32>, Option<u32>, Option<u32>, Option<u32>) {
+    let a = answer
+        .availability
+        .as_ref()
+        .expect("the queue reports availability");
+    assert_eq!(a.basis(), pb::AvailabilityBasis::Exact, "{a:?}");
+    (
+        a.agents_signed_in,
+        a.agents_available,
+        a.contacts_waiting,
+        a.position,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_queue_says_who_is_there_and_the_message_promises_its_wait()
+-> anyhow::Result<()> {
+    use baton_tests::desk::{self, Desk, add_support_agent};
+    let dir = tempfile::tempdir()?;
+    let accounts = dir.path().join("desk-accounts.toml");
+    add_support_agent(&accounts, "ann", "ann-pw")?;
+    let queue = desk::start_queue(dir.path(), &accounts, "").await?;
+    let control =
+        baton_tests::control_with_connector("queue", &queue.endpoint("grpc"), &[], dir.path())
+            .await?;
+    let mut client = HandoffServiceClient::connect(control.endpoint("grpc")).await?;
+
+    // Nobody signed in, no fallback: the AI must not promise a human.
+    let nobody = check_queue(&mut client, "en").await;
+    assert!(nobody.open, "{nobody:?}");
+    assert_eq!(counts(&nobody), (Some(0), Some(0), Some(0), Some(1)));
+    assert_eq!(
+        nobody.availability.as_ref().and_then(|a| a.estimated_wait),
+        None
+    );
+    assert!(
+        nobody.customer_message.contains("No one is available"),
+        "{nobody:?}"
+    );
+
+    // Ann is there and free: no wait, the usual promise.
+    let ann = Desk::sign_in(&desk::desktop_base(&queue), "ann", "ann-pw").await?;
+    ann.available().await?;
+    let free = check_queue(&mut client, "en").await;
+    assert_eq!(counts(&free), (Some(1), Some(1), Some(0), Some(1)));
+    let wait = free.availability.as_ref().and_then(|a| a.estimated_wait);
+    assert_eq!(wait.map(|w| (w.seconds, w.nanos)), Some((0, 0)));
+    assert!(
+        free.customer_message.contains("won't need to repeat"),
+        "{free:?}"
+    );
+    assert!(!free.customer_message.contains("wait"), "{free:?}");
+
+    // A customer takes her (the offer reserves her): the next one would
+    // wait, and the message says for how long, in minutes rounded up.
+    let mut request = baton_tests::sample_request("availability-1", common::queue("support"));
+    request.timeout = Some(std::time::Duration::from_secs(300).try_into()?);
+    let id = baton_tests::create_handoff(&mut client, request).await;
+    watch_until(&mut client, &id, HandoffEventKind::Offered).await;
+    let busy = check_queue(&mut client, "en").await;
+    assert_eq!(counts(&busy), (Some(1), Some(0), Some(0), Some(1)));
+    let availability = busy.availability.clone().expect("availability");
+    assert_eq!(
+        availability.wait_estimate(),
+        pb::WaitEstimateMethod::HandleTimes
+    );
+    let seconds = availability.estimated_wait.map_or(0, |w| w.seconds);
+    assert!(seconds > 0, "{availability:?}");
+    let minutes = (seconds as u64).div_ceil(60);
+    let expected = if minutes == 1 {
+        "The wait is about a minute.".to_owned()
+    } else {
+        format!("The wait is about {minutes} minutes.")
+    };
+    assert!(
+        busy.customer_message.ends_with(&expected),
+        "{expected:?} in {busy:?}"
+    );
+    let spanish = check_queue(&mut client, "es-MX").await;
+    assert!(
+        spanish.customer_message.contains("La espera es de"),
+        "{spanish:?}"
+    );
+
+    // Asking queued nobody: the queue still holds only the one customer.
+    let again = check_queue(&mut client, "en").await;
+    assert_eq!(counts(&again), counts(&busy));
+    drop(ann);
+    Ok(())
 }

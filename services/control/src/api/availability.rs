@@ -12,7 +12,9 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::HandoffApi;
+use crate::connector::AvailabilityQuery;
 use crate::convert;
+use crate::domain::availability::{Channel, TargetAvailability, open_message};
 use crate::domain::closed_message::closed_message;
 use crate::domain::hours::OpenNow;
 use crate::domain::routing::{TargetNow, Unroutable};
@@ -20,8 +22,10 @@ use crate::domain::{PlannedTarget, RequestedTarget};
 use crate::error::ControlError;
 
 impl HandoffApi {
-    /// CheckAvailability for `tenant`.
-    pub(super) fn check_availability(
+    /// CheckAvailability for `tenant`: business hours decide whether a
+    /// target is open; the connector of the one that would take the
+    /// handoff says who is there, when it reports availability.
+    pub(super) async fn check_availability(
         &self,
         tenant: &str,
         request: CheckAvailabilityRequest,
@@ -38,33 +42,43 @@ impl HandoffApi {
                 "is longer than 128 bytes",
             ));
         }
+        let channel = convert::types::channel_from(request.channel());
         let target = convert::types::requested_target_from(request.target.unwrap_or_default());
         let now = Timestamp::now();
         let plan = self.plan_now(tenant, &target, &request.intent, &request.language, now)?;
         let closed_targets = plan.iter().filter(|t| !t.open.is_open()).count();
         let closed_targets = u32::try_from(closed_targets).unwrap_or(u32::MAX);
-        if let Some(first) = plan.iter().find(|t| t.open.is_open()) {
-            let (message, language) = self
+        let mut open = plan.iter().filter(|t| t.open.is_open());
+        if let Some(first) = open.next() {
+            let fallback = open.next();
+            let availability = self
+                .availability_at(tenant, &first.planned, &request.language, channel)
+                .await;
+            let (connecting, language) = self
                 .messages
                 .for_tenant(tenant)
                 .for_language(&request.language);
+            let (message, language) = match &availability {
+                Some(availability) => {
+                    open_message(connecting, language, availability, fallback.is_some())
+                }
+                None => (connecting.to_owned(), language.to_owned()),
+            };
             let closes_at = match first.open {
                 OpenNow::Open { closes_at } => closes_at,
                 OpenNow::Closed { .. } => None,
             };
             return Ok(CheckAvailabilityResponse {
                 open: true,
-                target: Some(TargetAttempt {
-                    attempt: 1,
-                    connector: first.planned.connector.clone(),
-                    target: Some(convert::types::target(&first.planned.target)),
-                }),
+                target: Some(attempt(1, &first.planned)),
                 closes_at: closes_at.map(protobuf_time),
                 opens_at: None,
                 time_zone: first.time_zone.clone().unwrap_or_default(),
-                customer_message: message.to_owned(),
-                customer_message_language: language.to_owned(),
+                customer_message: message,
+                customer_message_language: language,
                 closed_targets,
+                availability: availability.as_ref().map(convert::types::availability),
+                fallback: fallback.map(|next| attempt(2, &next.planned)),
             });
         }
         let opening = next_opening(&plan);
@@ -83,7 +97,40 @@ impl HandoffApi {
             customer_message: message,
             customer_message_language: language.to_owned(),
             closed_targets,
+            availability: None,
+            fallback: None,
         })
+    }
+
+    /// Who is there at `planned`, when its connector reports availability
+    /// and answers within its call timeout; None otherwise (the check then
+    /// says only what business hours say). Logged, never an error: the
+    /// answer is advice, and CreateHandoff will find out for itself.
+    async fn availability_at(
+        &self,
+        tenant: &str,
+        planned: &PlannedTarget,
+        language: &str,
+        channel: Channel,
+    ) -> Option<TargetAvailability> {
+        let connector = self.dispatcher.connector(&planned.connector).ok()?;
+        let (info, _) = connector.recent_check().await.ok()?;
+        if !info.availability {
+            return None;
+        }
+        let query = AvailabilityQuery {
+            tenant: tenant.to_owned(),
+            target: planned.target.clone(),
+            language: language.to_owned(),
+            channel,
+        };
+        match connector.availability(query).await {
+            Ok(availability) => Some(availability),
+            Err(error) => {
+                tracing::warn!(connector = %planned.connector, %error, "GetAvailability failed; answering from business hours only");
+                None
+            }
+        }
     }
 
     /// The plan CreateHandoff starts: the targets open now, in order.
@@ -139,6 +186,14 @@ fn next_opening(plan: &[TargetNow]) -> Option<(Timestamp, &str)> {
             _ => None,
         })
         .min_by_key(|(at, _)| *at)
+}
+
+fn attempt(number: u32, planned: &PlannedTarget) -> TargetAttempt {
+    TargetAttempt {
+        attempt: number,
+        connector: planned.connector.clone(),
+        target: Some(convert::types::target(&planned.target)),
+    }
 }
 
 fn protobuf_time(at: Timestamp) -> prost_types::Timestamp {

@@ -199,7 +199,9 @@ impl HandoffService for HandoffApi {
         request: Request<CheckAvailabilityRequest>,
     ) -> Result<Response<CheckAvailabilityResponse>, Status> {
         let tenant = tenant_of(&request)?;
-        let availability = self.check_availability(&tenant, request.into_inner())?;
+        let availability = self
+            .check_availability(&tenant, request.into_inner())
+            .await?;
         Ok(Response::new(availability))
     }
 

@@ -15,11 +15,13 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use super::{
-    CancelOutcome, ConnectorInfo, ConnectorPort, Reach, StartRefused, StreamError, TransferEvent,
-    TransferEventKind, TransferEvents, TransferRequest, TransferUpdate, UpdateOutcome,
+    AvailabilityQuery, CancelOutcome, ConnectorInfo, ConnectorPort, Reach, StartRefused,
+    StreamError, TransferEvent, TransferEventKind, TransferEvents, TransferRequest, TransferUpdate,
+    UpdateOutcome,
 };
 use crate::convert::envelope::build_envelope;
 use crate::convert::types;
+use crate::domain::availability::TargetAvailability;
 
 /// One connector's gRPC client.
 #[derive(Debug, Clone)]
@@ -107,6 +109,7 @@ impl ConnectorPort for GrpcConnector {
                 .filter_map(types::capability_from)
                 .collect(),
             context_updates: info.context_updates,
+            availability: info.availability,
             version: info.version,
         })
     }
@@ -210,6 +213,22 @@ impl ConnectorPort for GrpcConnector {
             wire::UpdateOutcome::Unknown => UpdateOutcome::Unknown,
             wire::UpdateOutcome::Unspecified => UpdateOutcome::Unstated,
         })
+    }
+
+    async fn availability(&self, query: AvailabilityQuery) -> Result<TargetAvailability, String> {
+        let message = wire::GetAvailabilityRequest {
+            target: Some(types::target(&query.target)),
+            tenant: query.tenant,
+            language: query.language,
+            channel: types::channel(query.channel) as i32,
+        };
+        let answer = self
+            .answer(self.client().get_availability(self.request(message)))
+            .await?;
+        answer
+            .availability
+            .ok_or_else(|| "GetAvailability answered without availability".to_owned())
+            .and_then(types::availability_from)
     }
 
     async fn converse(

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio_stream::Stream;
 
+use crate::domain::availability::{Channel, TargetAvailability};
 use crate::domain::{
     ConcreteTarget, ContextCapability, ContextReference, EncodedContext, EncodedConversation,
     FailureReason, TargetKind, TransferMode, WrapUp,
@@ -90,6 +91,23 @@ pub trait ConnectorPort: Send + Sync + std::fmt::Debug {
             "this connector does not relay chat".into(),
         ))
     }
+
+    /// Who is there to take a transfer now (`GetAvailability`); resolves
+    /// within the connector's call timeout. Ports of connectors that do
+    /// not report availability keep this default.
+    async fn availability(&self, query: AvailabilityQuery) -> Result<TargetAvailability, String> {
+        let _ = query;
+        Err("this connector does not report availability".into())
+    }
+}
+
+/// What CheckAvailability asks of the connector of a target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvailabilityQuery {
+    pub tenant: String,
+    pub target: ConcreteTarget,
+    pub language: String,
+    pub channel: Channel,
 }
 
 /// What a connector serves.
@@ -102,6 +120,8 @@ pub struct ConnectorInfo {
     pub context_capabilities: Vec<ContextCapability>,
     /// Whether it takes context updates for a running transfer.
     pub context_updates: bool,
+    /// Whether it reports who is there to take a transfer.
+    pub availability: bool,
 }
 
 impl ConnectorInfo {
@@ -352,6 +372,14 @@ impl Connector {
     /// [`ConnectorPort::update_transfer`]).
     pub async fn update_transfer(&self, update: TransferUpdate) -> Result<UpdateOutcome, String> {
         self.port.update_transfer(update).await
+    }
+
+    /// Who is there at a target now (see [`ConnectorPort::availability`]).
+    pub async fn availability(
+        &self,
+        query: AvailabilityQuery,
+    ) -> Result<TargetAvailability, String> {
+        self.port.availability(query).await
     }
 
     /// Opens the chat relay of a transfer (see [`ConnectorPort::converse`]).

@@ -3,6 +3,7 @@
 //! generated protobuf types, prost or tonic (a test below checks): the
 //! edges convert (`crate::convert`).
 
+pub mod availability;
 pub mod chat;
 pub mod closed_message;
 pub mod context;

@@ -107,6 +107,13 @@ impl ConnectorService for Broken {
     ) -> Result<Response<Self::ConverseTransferStream>, Status> {
         Err(Status::unimplemented("broken does not relay chat"))
     }
+
+    async fn get_availability(
+        &self,
+        _request: Request<GetAvailabilityRequest>,
+    ) -> Result<Response<GetAvailabilityResponse>, Status> {
+        Err(Status::unimplemented("broken does not report availability"))
+    }
 }
 
 use tokio_stream::StreamExt as _;
