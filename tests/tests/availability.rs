@@ -370,7 +370,7 @@ async fn the_embedded_queue_says_who_is_there_and_the_message_promises_its_wait(
     watch_until(&mut client, &id, HandoffEventKind::Offered).await;
     let busy = check_queue(&mut client, "en").await;
     assert_eq!(counts(&busy), (Some(1), Some(0), Some(0), Some(1)));
-    let availability = busy.availability.clone().expect("availability");
+    let availability = busy.availability.expect("availability");
     assert_eq!(
         availability.wait_estimate(),
         pb::WaitEstimateMethod::HandleTimes

@@ -105,6 +105,7 @@ impl ScriptedConnector {
                 ],
                 context_capabilities: vec![],
                 context_updates: false,
+                availability: false,
             },
             script: Mutex::new(script.into_iter().collect()),
             down: AtomicBool::new(false),
