@@ -81,6 +81,7 @@ def generate_stubs(proto_dir: Path, out: Path):
     well_known = Path(importlib.resources.files("grpc_tools")) / "_proto"
     files = [
         "baton/type/v1/annotations.proto",
+        "baton/type/v1/availability.proto",
         "baton/type/v1/chat.proto",
         "baton/type/v1/handoff_context.proto",
         "baton/connector/v1/connector.proto",
@@ -566,6 +567,9 @@ class Connector:
 
     def ConverseTransfer(self, request_iterator, context):
         context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{NAME} does not relay chat")
+
+    def GetAvailability(self, request, context):
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{NAME} does not report availability")
 
     def drain(self, timeout):
         """Refuses new transfers and waits, at most `timeout` seconds, for

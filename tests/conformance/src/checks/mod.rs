@@ -3,6 +3,7 @@
 //! a journal of every stream the kit read (the event-order checks run over
 //! all of them at the end).
 
+mod availability;
 mod capabilities;
 mod chat;
 mod identity;
@@ -326,6 +327,7 @@ pub async fn run_all(
     transfers::run(&mut session).await;
     tenants::run(&mut session).await;
     chat::run(&mut session).await;
+    availability::run(&mut session).await;
     stream::run_event_checks(&mut session).await;
     restart::run(&mut session).await;
     stream::run_shutdown(&mut session).await;
