@@ -66,6 +66,12 @@ pub struct TwilioConfig {
     pub workflow_sid: Option<String>,
     /// Queue name → TaskRouter workflow SID, for queues routed apart.
     pub queues: BTreeMap<String, String>,
+    /// Queue name → the TaskRouter TaskQueue SID (`WQ…`) whose real-time
+    /// statistics say who is there for it (GetAvailability). A workflow
+    /// may route to several TaskQueues, so the one that stands for the
+    /// queue is named here. The connector reports availability only when
+    /// this and `workspace_sid` are set; other queues answer NOT_FOUND.
+    pub task_queues: BTreeMap<String, String>,
     /// What the caller hears while waiting for the next target after a
     /// failed one: TwiML returned to Dial's and Enqueue's action requests.
     pub hold_twiml: String,
@@ -100,6 +106,7 @@ impl Default for TwilioConfig {
             caller_id: None,
             workflow_sid: None,
             queues: BTreeMap::new(),
+            task_queues: BTreeMap::new(),
             hold_twiml: "<Response><Pause length=\"60\"/></Response>".into(),
             wait_twiml: "<Response><Say>Please hold: you are being connected to someone who has the details of your conversation.</Say><Pause length=\"20\"/></Response>".into(),
         }
@@ -230,6 +237,19 @@ impl TwilioConfig {
                 ));
             }
         }
+        for (queue, sid) in &self.task_queues {
+            if !is_sid(sid, "WQ") {
+                return Err(format!(
+                    "task_queues.{queue}: must be a TaskQueue SID (WQ + 32 hex digits)"
+                ));
+            }
+        }
+        if !self.task_queues.is_empty() && self.workspace_sid.is_none() {
+            return Err(
+                "task_queues: needs workspace_sid (the TaskQueues' statistics are read in it)"
+                    .into(),
+            );
+        }
         if !self.hold_twiml.trim_start().starts_with("<Response") {
             return Err("hold_twiml: must be a <Response> document".into());
         }
@@ -245,6 +265,12 @@ impl TwilioConfig {
             .get(queue)
             .or(self.workflow_sid.as_ref())
             .map(String::as_str)
+    }
+
+    /// Whether GetAvailability can be answered for some queue: it needs a
+    /// workspace and at least one TaskQueue to read statistics from.
+    pub fn reports_availability(&self) -> bool {
+        self.workspace_sid.is_some() && !self.task_queues.is_empty()
     }
 }
 
@@ -326,6 +352,25 @@ mod tests {
                 .validate()
                 .expect_err("bad")
                 .starts_with("conversations_api_base")
+        );
+        let mut config = valid();
+        config.workspace_sid = Some(format!("WS{}", "e".repeat(32)));
+        config.task_queues.insert("vip".into(), "WQ123".into());
+        assert!(
+            config
+                .validate()
+                .expect_err("bad")
+                .starts_with("task_queues.vip")
+        );
+        let mut config = valid();
+        config
+            .task_queues
+            .insert("vip".into(), format!("WQ{}", "f".repeat(32)));
+        assert!(
+            config
+                .validate()
+                .expect_err("bad")
+                .starts_with("task_queues: needs workspace_sid")
         );
         let mut config = valid();
         config.queues.insert("vip".into(), "nope".into());

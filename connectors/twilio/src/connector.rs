@@ -10,13 +10,15 @@ use std::time::{Duration, SystemTime};
 
 use baton_connector_sdk::chat::ChatRelay;
 use baton_connector_sdk::{
-    Connector, ConnectorInfo, ContextEnvelope, ContextMechanism, ContextUpdate, FailureReason,
-    Status, TargetKind, Transfer, TransferEvents, TransferMode, TransferNote, TransferTarget,
+    Availability, AvailabilityQuery, Connector, ConnectorInfo, ContextEnvelope, ContextMechanism,
+    ContextUpdate, FailureReason, Status, TargetKind, Transfer, TransferEvents, TransferMode,
+    TransferNote, TransferTarget,
 };
 use baton_proto::types::v1::Channel;
 use serde_json::{Map, Value, json};
 
 use crate::api::CallsApi;
+use crate::availability::StatisticsApi;
 use crate::callbacks::{CallNote, Callbacks, Leg, Step};
 use crate::config::TwilioConfig;
 use crate::conversations::ConversationsApi;
@@ -36,6 +38,7 @@ pub struct TwilioConnector {
     config: Arc<TwilioConfig>,
     api: Arc<CallsApi>,
     conversations: Arc<ConversationsApi>,
+    statistics: Arc<StatisticsApi>,
     callbacks: Arc<Callbacks>,
 }
 
@@ -43,6 +46,7 @@ impl TwilioConnector {
     pub fn new(config: Arc<TwilioConfig>, api: Arc<CallsApi>, callbacks: Arc<Callbacks>) -> Self {
         Self {
             conversations: Arc::new(ConversationsApi::new(&config, api.clone())),
+            statistics: Arc::new(StatisticsApi::new(&config, api.clone())),
             config,
             api,
             callbacks,
@@ -394,7 +398,7 @@ impl Connector for TwilioConnector {
         // Warm and blind: TwiML moves the caller off the AI leg at once
         // (Twilio has no consultative transfer on a call update), while the
         // context reaches the human before or as they answer.
-        ConnectorInfo::new(self.config.name.clone(), env!("CARGO_PKG_VERSION"))
+        let info = ConnectorInfo::new(self.config.name.clone(), env!("CARGO_PKG_VERSION"))
             .target_kinds([
                 TargetKind::Queue,
                 TargetKind::PhoneNumber,
@@ -404,7 +408,35 @@ impl Connector for TwilioConnector {
             .context(ContextMechanism::TaskAttributes, MAX_TASK_ATTRIBUTES_BYTES)
             .context(ContextMechanism::SipHeaders, MAX_SIP_HEADERS_BYTES)
             .chat()
-            .context_updates()
+            .context_updates();
+        // Only TaskQueues have statistics to read, and only those named in
+        // the configuration: without any, every question would be refused.
+        if self.config.reports_availability() {
+            info.availability()
+        } else {
+            info
+        }
+    }
+
+    /// Who is there in the queue's TaskQueue now, as TaskRouter reports
+    /// it. A number or SIP endpoint has no statistics: UNIMPLEMENTED.
+    async fn availability(&self, query: AvailabilityQuery) -> Result<Availability, Status> {
+        let TransferTarget::Queue { name, .. } = &query.target else {
+            return Err(Status::unimplemented(
+                "the Twilio connector reports availability for queue targets only (TaskRouter statistics)",
+            ));
+        };
+        let (Some(workspace), Some(task_queue)) = (
+            self.config.workspace_sid.as_deref(),
+            self.config.task_queues.get(name),
+        ) else {
+            return Err(Status::not_found(format!(
+                "no TaskRouter TaskQueue is configured for queue {name:?} (task_queues)"
+            )));
+        };
+        self.statistics
+            .availability(workspace, task_queue, name, query.channel)
+            .await
     }
 
     async fn start(&self, transfer: Transfer, events: TransferEvents) {

@@ -8,6 +8,7 @@
 //! that a Flex agent takes through a TaskRouter chat task ([`chat`]).
 
 pub mod api;
+pub mod availability;
 pub mod callbacks;
 pub mod chat;
 pub mod config;

@@ -15,17 +15,24 @@
 //!   `X-Twilio-Signature`, and checks the TwiML the connector answers.
 //!   SIP URI header problems Twilio reports as warnings (13252 header name,
 //!   21227 headers part of 1024 characters or more) are recorded.
+//! - `GET /v1/Workspaces/{WorkspaceSid}/TaskQueues/{TaskQueueSid}/RealTimeStatistics`
+//!   and `…/CumulativeStatistics` (GetAvailability), Basic auth, only the
+//!   documented query parameters, a TaskChannel the workspace has, 404
+//!   (20404) for a workspace or TaskQueue it does not have; see
+//!   `common/statistics.rs`.
 
 mod common;
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use baton_connector_sdk::testing::{completed_after_rate_limit_waits, kinds};
 use baton_connector_twilio::signature;
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{StartTransferResponse, TransferEventKind};
-use baton_proto::types::v1::{FailureReason, target};
+use baton_proto::types::v1::{
+    Availability, AvailabilityBasis, Channel, FailureReason, WaitEstimateMethod, target,
+};
 use common::*;
 use serde_json::{Value, json};
 
@@ -558,4 +565,328 @@ async fn a_handoff_through_the_control_service_becomes_a_flex_task() {
         "{}",
         updates[0].twiml
     );
+}
+
+const BILLING_TASK_QUEUE: &str = "WQ00000000000000000000000000000001";
+const VIP_TASK_QUEUE: &str = "WQ00000000000000000000000000000002";
+/// Configured, but the workspace has no such TaskQueue.
+const GONE_TASK_QUEUE: &str = "WQ000000000000000000000000000000ff";
+
+/// A connector whose `billing`, `vip` and `gone` queues have TaskQueues
+/// (`gone`'s unknown to Twilio), against a workspace whose billing
+/// TaskQueue has a busy voice channel and a free chat channel, and whose
+/// vip TaskQueue accepted no task lately.
+async fn availability_setup() -> (Arc<Twilio>, std::net::SocketAddr) {
+    let (twilio, api) = serve_call(&call_sid(20), &[]).await;
+    twilio.task_queue(
+        BILLING_TASK_QUEUE,
+        &[
+            (
+                "voice",
+                QueueStatistics {
+                    eligible_workers: 6,
+                    available_workers: 1,
+                    pending: 3,
+                    reserved: 1,
+                    assigned: 4,
+                    wrapping: 1,
+                    reservations_accepted: 12,
+                    avg_task_acceptance_time: 95,
+                },
+            ),
+            (
+                "chat",
+                QueueStatistics {
+                    eligible_workers: 2,
+                    available_workers: 1,
+                    ..Default::default()
+                },
+            ),
+        ],
+    );
+    twilio.task_queue(
+        VIP_TASK_QUEUE,
+        &[(
+            "voice",
+            QueueStatistics {
+                eligible_workers: 1,
+                pending: 2,
+                assigned: 1,
+                ..Default::default()
+            },
+        )],
+    );
+    let mut config = config(api);
+    for (queue, sid) in [
+        ("billing", BILLING_TASK_QUEUE),
+        ("vip", VIP_TASK_QUEUE),
+        ("gone", GONE_TASK_QUEUE),
+    ] {
+        config.task_queues.insert(queue.into(), sid.into());
+    }
+    config.validate().expect("valid configuration");
+    (twilio, start_connector(config).await)
+}
+
+fn availability_request(
+    target: target::Kind,
+    channel: Channel,
+) -> baton_proto::connector::v1::GetAvailabilityRequest {
+    baton_proto::connector::v1::GetAvailabilityRequest {
+        target: Some(baton_proto::types::v1::Target { kind: Some(target) }),
+        tenant: "acme".into(),
+        language: "en-US".into(),
+        channel: channel as i32,
+    }
+}
+
+async fn availability(
+    grpc: std::net::SocketAddr,
+    target: target::Kind,
+    channel: Channel,
+) -> Result<Availability, tonic::Status> {
+    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connects");
+    client
+        .get_availability(availability_request(target, channel))
+        .await
+        .map(|response| response.into_inner().availability.expect("availability"))
+}
+
+fn query(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    form(pairs)
+}
+
+#[tokio::test]
+async fn availability_is_taskrouters_real_time_statistics_of_the_queues_task_queue() {
+    let (twilio, grpc) = availability_setup().await;
+    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connects");
+    let info = client
+        .get_connector_info(baton_proto::connector::v1::GetConnectorInfoRequest {})
+        .await
+        .expect("GetConnectorInfo")
+        .into_inner();
+    assert!(info.availability);
+
+    // Voice: every worker is needed for the tasks ahead, so the wait is
+    // TaskRouter's average time to acceptance over the last 15 minutes.
+    let voice = availability(grpc, queue("billing"), Channel::Voice)
+        .await
+        .expect("voice availability");
+    assert_eq!(
+        voice,
+        Availability {
+            basis: AvailabilityBasis::Reported as i32,
+            agents_signed_in: Some(6),
+            agents_available: Some(1),
+            contacts_waiting: Some(4),
+            position: Some(5),
+            estimated_wait: Some(prost_types::Duration {
+                seconds: 95,
+                nanos: 0
+            }),
+            wait_estimate: WaitEstimateMethod::PlatformStatistic as i32,
+        }
+    );
+    // Chat: a worker is free and nothing waits; nothing more is asked.
+    let chat = availability(grpc, queue("billing"), Channel::Chat)
+        .await
+        .expect("chat availability");
+    assert_eq!(
+        chat,
+        Availability {
+            basis: AvailabilityBasis::Reported as i32,
+            agents_signed_in: Some(2),
+            agents_available: Some(1),
+            contacts_waiting: Some(0),
+            position: Some(1),
+            estimated_wait: Some(prost_types::Duration::default()),
+            wait_estimate: WaitEstimateMethod::PlatformStatistic as i32,
+        }
+    );
+    // No task accepted lately: TaskRouter's average of nothing is 0, which
+    // would promise no wait; the estimate is left unset.
+    let vip = availability(grpc, queue("vip"), Channel::Unspecified)
+        .await
+        .expect("vip availability");
+    assert_eq!(
+        vip,
+        Availability {
+            basis: AvailabilityBasis::Reported as i32,
+            agents_signed_in: Some(1),
+            agents_available: Some(0),
+            contacts_waiting: Some(2),
+            position: Some(3),
+            estimated_wait: None,
+            wait_estimate: WaitEstimateMethod::Unspecified as i32,
+        }
+    );
+    // Exactly the requests TaskRouter documents, and nothing else: the
+    // contract server refuses any other and the answers above would fail.
+    assert_eq!(
+        twilio.statistics_requests(),
+        [
+            StatisticsRequest {
+                task_queue_sid: BILLING_TASK_QUEUE.into(),
+                resource: "RealTimeStatistics",
+                query: query(&[("TaskChannel", "voice")]),
+            },
+            StatisticsRequest {
+                task_queue_sid: BILLING_TASK_QUEUE.into(),
+                resource: "CumulativeStatistics",
+                query: query(&[("TaskChannel", "voice"), ("Minutes", "15")]),
+            },
+            StatisticsRequest {
+                task_queue_sid: BILLING_TASK_QUEUE.into(),
+                resource: "RealTimeStatistics",
+                query: query(&[("TaskChannel", "chat")]),
+            },
+            StatisticsRequest {
+                task_queue_sid: VIP_TASK_QUEUE.into(),
+                resource: "RealTimeStatistics",
+                query: query(&[("TaskChannel", "voice")]),
+            },
+            StatisticsRequest {
+                task_queue_sid: VIP_TASK_QUEUE.into(),
+                resource: "CumulativeStatistics",
+                query: query(&[("TaskChannel", "voice"), ("Minutes", "15")]),
+            },
+        ]
+    );
+    // Asking changed nothing: no call updated, no task created.
+    assert!(twilio.updates().is_empty());
+    assert!(twilio.tasks().is_empty());
+}
+
+#[tokio::test]
+async fn availability_without_a_task_queue_is_not_found_and_other_targets_unimplemented() {
+    let (twilio, grpc) = availability_setup().await;
+    let unmapped = availability(grpc, queue("unmapped"), Channel::Voice)
+        .await
+        .expect_err("no TaskQueue for the queue");
+    assert_eq!(unmapped.code(), tonic::Code::NotFound);
+    assert!(
+        unmapped.message().contains("\"unmapped\"") && unmapped.message().contains("task_queues"),
+        "{}",
+        unmapped.message()
+    );
+    assert!(twilio.statistics_requests().is_empty());
+
+    // Configured, but Twilio answers 404 (20404) for the TaskQueue.
+    let gone = availability(grpc, queue("gone"), Channel::Voice)
+        .await
+        .expect_err("TaskRouter has no such TaskQueue");
+    assert_eq!(gone.code(), tonic::Code::NotFound);
+    assert!(
+        gone.message().contains(GONE_TASK_QUEUE) && gone.message().contains("20404"),
+        "{}",
+        gone.message()
+    );
+
+    let number = availability(
+        grpc,
+        target::Kind::PhoneNumber("+14155550100".into()),
+        Channel::Voice,
+    )
+    .await
+    .expect_err("numbers have no statistics");
+    assert_eq!(number.code(), tonic::Code::Unimplemented);
+    assert!(twilio.statistics_requests().is_empty());
+
+    // Without any TaskQueue configured the connector does not advertise
+    // availability, and the SDK refuses the question.
+    let (_, api) = serve_call(&call_sid(21), &[]).await;
+    let plain = start_connector(config(api)).await;
+    let mut client = ConnectorServiceClient::connect(format!("http://{plain}"))
+        .await
+        .expect("connects");
+    let info = client
+        .get_connector_info(baton_proto::connector::v1::GetConnectorInfoRequest {})
+        .await
+        .expect("GetConnectorInfo")
+        .into_inner();
+    assert!(!info.availability);
+    let refused = availability(plain, queue("billing"), Channel::Voice)
+        .await
+        .expect_err("not advertised");
+    assert_eq!(refused.code(), tonic::Code::Unimplemented);
+}
+
+#[tokio::test]
+async fn the_contract_server_refuses_statistics_requests_taskrouter_would_refuse() {
+    let (twilio, api) = serve_call(&call_sid(22), &[]).await;
+    twilio.task_queue(BILLING_TASK_QUEUE, &[]);
+    let client = reqwest::Client::new();
+    let get = |path: String, auth: bool| {
+        let mut request = client.get(format!("http://{api}{path}"));
+        if auth {
+            request = request.basic_auth(API_KEY_SID, Some(API_KEY_SECRET));
+        }
+        async move {
+            let response = request.send().await.expect("answers");
+            let status = response.status().as_u16();
+            let body: Value =
+                serde_json::from_str(&response.text().await.expect("body")).expect("Twilio JSON");
+            (status, body["code"].as_u64().unwrap_or_default())
+        }
+    };
+    let real_time = |workspace: &str, task_queue: &str, query: &str| {
+        format!("/v1/Workspaces/{workspace}/TaskQueues/{task_queue}/RealTimeStatistics{query}")
+    };
+    let cumulative = |query: &str| {
+        format!(
+            "/v1/Workspaces/{WORKSPACE_SID}/TaskQueues/{BILLING_TASK_QUEUE}/CumulativeStatistics{query}"
+        )
+    };
+    let good = real_time(WORKSPACE_SID, BILLING_TASK_QUEUE, "?TaskChannel=voice");
+    assert_eq!(get(good.clone(), false).await, (401, 20003));
+    for (path, refusal) in [
+        (
+            real_time(WORKSPACE_SID, BILLING_TASK_QUEUE, "?Channel=voice"),
+            (400, 20001),
+        ),
+        (
+            real_time(
+                WORKSPACE_SID,
+                BILLING_TASK_QUEUE,
+                "?TaskChannel=voice&TaskChannel=chat",
+            ),
+            (400, 20001),
+        ),
+        (
+            real_time(WORKSPACE_SID, BILLING_TASK_QUEUE, "?TaskChannel=VOICE"),
+            (400, 20001),
+        ),
+        (
+            real_time(
+                WORKSPACE_SID,
+                BILLING_TASK_QUEUE,
+                "?TaskChannel=voice&Minutes=15",
+            ),
+            (400, 20001),
+        ),
+        (
+            real_time("WS000000000000000000000000000000ff", BILLING_TASK_QUEUE, ""),
+            (404, 20404),
+        ),
+        (real_time(WORKSPACE_SID, GONE_TASK_QUEUE, ""), (404, 20404)),
+        (real_time(WORKSPACE_SID, "billing", ""), (404, 20404)),
+        (cumulative("?Minutes=0"), (400, 20001)),
+        (cumulative("?Minutes=50000"), (400, 20001)),
+        (cumulative("?Since=15"), (400, 20001)),
+    ] {
+        assert_eq!(get(path.clone(), true).await, refusal, "{path}");
+    }
+    assert!(twilio.statistics_requests().is_empty());
+    assert_eq!(get(good, true).await.0, 200);
+    assert_eq!(
+        get(cumulative("?TaskChannel=chat&Minutes=15"), true)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(twilio.statistics_requests().len(), 2);
 }

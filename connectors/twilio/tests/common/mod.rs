@@ -6,7 +6,9 @@
 #![allow(dead_code)]
 
 mod conversations;
+mod statistics;
 pub use conversations::*;
+pub use statistics::*;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -134,6 +136,10 @@ pub struct Twilio {
     pub tasks: Mutex<Vec<StoredTask>>,
     /// Where it serves, for its pages' URLs.
     pub addr: Mutex<Option<SocketAddr>>,
+    /// The workspace's TaskQueues: SID → task channel → figures.
+    pub task_queues: Mutex<BTreeMap<String, BTreeMap<String, QueueStatistics>>>,
+    /// The statistics requests answered, in order.
+    pub statistics_requests: Mutex<Vec<StatisticsRequest>>,
 }
 
 impl Twilio {
@@ -728,6 +734,14 @@ pub async fn start_twilio(twilio: Arc<Twilio>) -> SocketAddr {
         )
         .route("/v1/Workspaces/{workspace}/Tasks", post(create_task))
         .route("/v1/Workspaces/{workspace}/Tasks/{task}", post(update_task))
+        .route(
+            "/v1/Workspaces/{workspace}/TaskQueues/{task_queue}/RealTimeStatistics",
+            get(real_time_statistics),
+        )
+        .route(
+            "/v1/Workspaces/{workspace}/TaskQueues/{task_queue}/CumulativeStatistics",
+            get(cumulative_statistics),
+        )
         .with_state(twilio.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
