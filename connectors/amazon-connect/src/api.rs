@@ -158,6 +158,69 @@ pub struct QueueMetrics {
     pub estimated_wait_time: Option<f64>,
 }
 
+/// Who is there in one queue for one channel, as GetCurrentMetricData
+/// reports it: each figure unset when Connect gave no value for it (a null
+/// value means it could not be computed; no result at all means Connect
+/// has no data for the queue).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueAvailability {
+    pub agents_online: Option<u32>,
+    pub agents_available: Option<u32>,
+    pub contacts_in_queue: Option<u32>,
+    pub estimated_wait_seconds: Option<u32>,
+}
+
+/// A metric's value as a whole count or number of seconds: `None` for no
+/// value; an error for anything a count cannot be.
+fn whole(name: &str, value: &Value) -> Result<Option<u32>, String> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let number = value
+        .as_f64()
+        .filter(|n| n.is_finite() && *n >= 0.0 && *n <= f64::from(u32::MAX))
+        .ok_or_else(|| format!("{name} has the value {value}, not a count"))?;
+    // Counts are whole; seconds may carry a fraction, rounded here.
+    Ok(Some(number.round() as u32))
+}
+
+/// The figures of `queue_id` and `channel` in a GetCurrentMetricData
+/// answer grouped by queue and channel.
+pub fn read_queue_availability(
+    answer: &Value,
+    queue_id: &str,
+    channel: &str,
+) -> Result<QueueAvailability, String> {
+    let results = answer["MetricResults"]
+        .as_array()
+        .ok_or("the answer has no MetricResults list")?;
+    let mut figures = QueueAvailability::default();
+    let Some(result) = results.iter().find(|r| {
+        let dimensions = &r["Dimensions"];
+        dimensions["Queue"]["Id"].as_str() == Some(queue_id)
+            && dimensions["Channel"].as_str() == Some(channel)
+    }) else {
+        return Ok(figures);
+    };
+    let collections = result["Collections"]
+        .as_array()
+        .ok_or("the queue's result has no Collections list")?;
+    for entry in collections {
+        let name = entry["Metric"]["Name"]
+            .as_str()
+            .ok_or("a collection names no metric")?;
+        let value = whole(name, &entry["Value"])?;
+        match name {
+            "AGENTS_ONLINE" => figures.agents_online = value,
+            "AGENTS_AVAILABLE" => figures.agents_available = value,
+            "CONTACTS_IN_QUEUE" => figures.contacts_in_queue = value,
+            "ESTIMATED_WAIT_TIME" => figures.estimated_wait_seconds = value,
+            _ => {}
+        }
+    }
+    Ok(figures)
+}
+
 /// The signing headers (`x-amz-date`, `authorization`, and
 /// `x-amz-security-token` for temporary credentials) for one request, as of
 /// `time`. `headers` are the request's other headers, signed too.
@@ -472,18 +535,23 @@ impl ConnectApi {
     ) -> Result<QueueMetrics, ApiError> {
         let url = self.url(&["metrics", "current", &self.instance_id]);
         let mut filters = json!({ "Queues": [queue_id] });
-        // The metrics API filters VOICE, CHAT and TASK only.
+        let mut metrics = vec![
+            json!({"Name": "CONTACTS_IN_QUEUE", "Unit": "COUNT"}),
+            json!({"Name": "OLDEST_CONTACT_AGE", "Unit": "SECONDS"}),
+        ];
+        let mut groupings = vec!["QUEUE"];
+        // The metrics API filters VOICE, CHAT and TASK only, and gives
+        // ESTIMATED_WAIT_TIME only for queues and channels filtered and
+        // grouped by both.
         if matches!(channel, "VOICE" | "CHAT" | "TASK") {
             filters["Channels"] = json!([channel]);
+            groupings.push("CHANNEL");
+            metrics.push(json!({"Name": "ESTIMATED_WAIT_TIME", "Unit": "SECONDS"}));
         }
         let body = json!({
             "Filters": filters,
-            "Groupings": ["QUEUE"],
-            "CurrentMetrics": [
-                {"Name": "CONTACTS_IN_QUEUE", "Unit": "COUNT"},
-                {"Name": "OLDEST_CONTACT_AGE", "Unit": "SECONDS"},
-                {"Name": "ESTIMATED_WAIT_TIME", "Unit": "SECONDS"},
-            ],
+            "Groupings": groupings,
+            "CurrentMetrics": metrics,
         });
         let answer = self
             .call(
@@ -514,6 +582,44 @@ impl ConnectApi {
             }
         }
         Ok(metrics)
+    }
+
+    /// GetCurrentMetricData for one queue and channel (VOICE or CHAT): the
+    /// agents online and available for it, the contacts in it and
+    /// Connect's estimated wait, for GetAvailability. Shares the
+    /// operation's rate limit with the transfers' queue figures.
+    pub async fn queue_availability(
+        &self,
+        queue_id: &str,
+        channel: &str,
+    ) -> Result<QueueAvailability, ApiError> {
+        let url = self.url(&["metrics", "current", &self.instance_id]);
+        // ESTIMATED_WAIT_TIME is given only for queues and channels
+        // filtered and grouped by both.
+        let body = json!({
+            "Filters": {"Queues": [queue_id], "Channels": [channel]},
+            "Groupings": ["QUEUE", "CHANNEL"],
+            "CurrentMetrics": [
+                {"Name": "AGENTS_ONLINE", "Unit": "COUNT"},
+                {"Name": "AGENTS_AVAILABLE", "Unit": "COUNT"},
+                {"Name": "CONTACTS_IN_QUEUE", "Unit": "COUNT"},
+                {"Name": "ESTIMATED_WAIT_TIME", "Unit": "SECONDS"},
+            ],
+        });
+        let answer = self
+            .call(
+                Operation::GetCurrentMetricData,
+                reqwest::Method::POST,
+                url,
+                Some(body),
+                None,
+            )
+            .await?;
+        read_queue_availability(&answer, queue_id, channel).map_err(|reason| {
+            ApiError::Transport(format!(
+                "an unreadable GetCurrentMetricData answer: {reason}"
+            ))
+        })
     }
 
     /// How long the pacer of `operation` spaces requests at the steady rate.
@@ -559,6 +665,51 @@ mod tests {
             ),
             "{authorization}"
         );
+    }
+
+    #[test]
+    fn queue_figures_are_read_and_a_malformed_answer_is_an_error() {
+        let answer = json!({"MetricResults": [
+            {"Dimensions": {"Queue": {"Id": "q-other"}, "Channel": "VOICE"},
+             "Collections": [{"Metric": {"Name": "AGENTS_ONLINE", "Unit": "COUNT"}, "Value": 9.0}]},
+            {"Dimensions": {"Queue": {"Id": "q-1"}, "Channel": "CHAT"},
+             "Collections": [{"Metric": {"Name": "AGENTS_ONLINE", "Unit": "COUNT"}, "Value": 8.0}]},
+            {"Dimensions": {"Queue": {"Id": "q-1"}, "Channel": "VOICE"},
+             "Collections": [
+                {"Metric": {"Name": "AGENTS_ONLINE", "Unit": "COUNT"}, "Value": 4.0},
+                {"Metric": {"Name": "AGENTS_AVAILABLE", "Unit": "COUNT"}, "Value": 0.0},
+                {"Metric": {"Name": "CONTACTS_IN_QUEUE", "Unit": "COUNT"}, "Value": 3.0},
+                {"Metric": {"Name": "ESTIMATED_WAIT_TIME", "Unit": "SECONDS"}},
+             ]},
+        ]});
+        assert_eq!(
+            read_queue_availability(&answer, "q-1", "VOICE"),
+            Ok(QueueAvailability {
+                agents_online: Some(4),
+                agents_available: Some(0),
+                contacts_in_queue: Some(3),
+                estimated_wait_seconds: None,
+            })
+        );
+        assert_eq!(
+            read_queue_availability(&json!({"MetricResults": []}), "q-1", "VOICE"),
+            Ok(QueueAvailability::default())
+        );
+        for bad in [
+            json!({}),
+            json!({"MetricResults": [{"Dimensions": {"Queue": {"Id": "q-1"}, "Channel": "VOICE"}}]}),
+            json!({"MetricResults": [{"Dimensions": {"Queue": {"Id": "q-1"}, "Channel": "VOICE"},
+                   "Collections": [{"Metric": {"Name": "AGENTS_ONLINE"}, "Value": -1.0}]}]}),
+            json!({"MetricResults": [{"Dimensions": {"Queue": {"Id": "q-1"}, "Channel": "VOICE"},
+                   "Collections": [{"Metric": {"Name": "AGENTS_ONLINE"}, "Value": "4"}]}]}),
+            json!({"MetricResults": [{"Dimensions": {"Queue": {"Id": "q-1"}, "Channel": "VOICE"},
+                   "Collections": [{"Value": 4.0}]}]}),
+        ] {
+            assert!(
+                read_queue_availability(&bad, "q-1", "VOICE").is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

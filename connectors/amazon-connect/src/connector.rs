@@ -19,11 +19,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use baton_connector_sdk::{
-    Connector, ConnectorInfo, ContextMechanism, ContextUpdate, FailureReason, Status, TargetKind,
-    Transfer, TransferEvents, TransferMode, TransferNote, TransferTarget,
+    Availability, AvailabilityBasis, AvailabilityQuery, Channel, Connector, ConnectorInfo,
+    ContextMechanism, ContextUpdate, FailureReason, Status, TargetKind, Transfer, TransferEvents,
+    TransferMode, TransferNote, TransferTarget, WaitEstimateMethod,
 };
 
-use crate::api::{ApiError, ConnectApi, Contact, Destination, QuickConnect};
+use crate::api::{ApiError, ConnectApi, Contact, Destination, QueueAvailability, QuickConnect};
 use crate::attributes::{self, MAX_ATTRIBUTES_BYTES, MAX_TASK_ATTRIBUTES_BYTES, PREFIX};
 use crate::config::ConnectConfig;
 
@@ -212,6 +213,49 @@ impl ConnectConnector {
     }
 }
 
+/// Availability from Connect's figures of a queue. Position assumes first
+/// come, first served: a contact of higher routing priority may overtake
+/// the others, which the metrics do not tell apart. The wait is Connect's
+/// own ESTIMATED_WAIT_TIME for the queue and channel; when Connect has
+/// none (null: not enough data) but more agents are free than contacts
+/// wait, the new contact is offered at once: zero.
+fn reported_availability(figures: QueueAvailability) -> Availability {
+    let free_now = matches!(
+        (figures.agents_available, figures.contacts_in_queue),
+        (Some(free), Some(waiting)) if free > waiting
+    );
+    let estimated_wait = figures
+        .estimated_wait_seconds
+        .or(free_now.then_some(0))
+        .map(|seconds| Duration::from_secs(u64::from(seconds)));
+    Availability {
+        basis: AvailabilityBasis::Reported as i32,
+        agents_signed_in: figures.agents_online,
+        agents_available: figures.agents_available,
+        contacts_waiting: figures.contacts_in_queue,
+        position: figures
+            .contacts_in_queue
+            .map(|waiting| waiting.saturating_add(1)),
+        wait_estimate: if estimated_wait.is_some() {
+            WaitEstimateMethod::PlatformStatistic
+        } else {
+            WaitEstimateMethod::Unspecified
+        } as i32,
+        estimated_wait: estimated_wait.and_then(|wait| wait.try_into().ok()),
+    }
+}
+
+/// The status of a GetAvailability that Connect refused or never answered.
+fn availability_status(error: &ApiError, detail: String) -> Status {
+    if error.error_type() == "ResourceNotFoundException" {
+        Status::not_found(detail)
+    } else if transient(error) {
+        Status::unavailable(detail)
+    } else {
+        Status::failed_precondition(detail)
+    }
+}
+
 /// Worth trying again: the service was busy, down or not reached.
 fn transient(error: &ApiError) -> bool {
     match error {
@@ -281,11 +325,78 @@ impl Connector for ConnectConnector {
     fn info(&self) -> ConnectorInfo {
         // Warm and blind alike: the contact moves to the queue with its
         // context; Connect has no consultative transfer through the API.
-        ConnectorInfo::new(self.config.name.clone(), env!("CARGO_PKG_VERSION"))
+        let info = ConnectorInfo::new(self.config.name.clone(), env!("CARGO_PKG_VERSION"))
             .target_kinds([TargetKind::Queue])
             .transfer_modes([TransferMode::Warm, TransferMode::Blind])
             .context(ContextMechanism::TaskAttributes, MAX_TASK_ATTRIBUTES_BYTES)
-            .context_updates()
+            .context_updates();
+        // Availability is read per configured queue: without any, every
+        // question would be NOT_FOUND.
+        if self.config.queues.is_empty() {
+            info
+        } else {
+            info.availability()
+        }
+    }
+
+    /// Who is there in the target's Connect queue now, from
+    /// GetCurrentMetricData for the handoff's channel. A quick connect to
+    /// an agent or a number has no queue to read: FAILED_PRECONDITION.
+    async fn availability(&self, query: AvailabilityQuery) -> Result<Availability, Status> {
+        let TransferTarget::Queue { name, .. } = &query.target else {
+            return Err(Status::unimplemented(
+                "the Amazon Connect connector serves queue targets only",
+            ));
+        };
+        let Some(queue) = self.config.queues.get(name) else {
+            return Err(Status::not_found(format!(
+                "no Amazon Connect queue or quick connect is configured for queue {name:?}"
+            )));
+        };
+        let queue_id = match (&queue.queue_id, &queue.quick_connect_id) {
+            (Some(queue_id), _) => queue_id.clone(),
+            (None, Some(id)) => match self.api.describe_quick_connect(id, None).await {
+                Ok(QuickConnect::Transferable(Destination::Queue { queue_id, .. })) => queue_id,
+                Ok(QuickConnect::Transferable(Destination::User { user_id, .. })) => {
+                    return Err(Status::failed_precondition(format!(
+                        "queue {name:?} is quick connect {id} to agent {user_id}: Amazon Connect reports no queue metrics for it"
+                    )));
+                }
+                Ok(QuickConnect::Other(kind)) => {
+                    return Err(Status::failed_precondition(format!(
+                        "queue {name:?} is quick connect {id} of type {kind}: Amazon Connect reports no queue metrics for it"
+                    )));
+                }
+                Err(error) => {
+                    return Err(availability_status(
+                        &error,
+                        format!("describing quick connect {id}: {error}"),
+                    ));
+                }
+            },
+            (None, None) => {
+                return Err(Status::not_found(format!(
+                    "queue {name:?} names no Amazon Connect queue"
+                )));
+            }
+        };
+        // The metrics API filters VOICE, CHAT and TASK; a handoff is a call
+        // unless the runtime said chat.
+        let channel = match query.channel {
+            Channel::Chat => "CHAT",
+            _ => "VOICE",
+        };
+        let figures = self
+            .api
+            .queue_availability(&queue_id, channel)
+            .await
+            .map_err(|error| {
+                availability_status(
+                    &error,
+                    format!("reading the metrics of queue {queue_id}: {error}"),
+                )
+            })?;
+        Ok(reported_availability(figures))
     }
 
     /// Writes the newer context onto the contact (UpdateContactAttributes

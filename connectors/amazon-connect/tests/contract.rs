@@ -9,10 +9,13 @@ use std::time::{Duration, SystemTime};
 
 use baton_connector_amazon_connect::api::sign_request;
 use baton_connector_amazon_connect::config::Credentials;
+use baton_proto::connector::v1::GetAvailabilityRequest;
 use baton_proto::connector::v1::TransferEventKind as Kind;
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{CancelTransferRequest, ContextMechanism};
-use baton_proto::types::v1::FailureReason;
+use baton_proto::types::v1::{
+    Availability, AvailabilityBasis, Channel, FailureReason, Target, WaitEstimateMethod,
+};
 use common::*;
 use serde_json::{Value, json};
 
@@ -356,6 +359,223 @@ async fn the_connector_advertises_queues_and_task_attributes_within_32_kb() {
     assert!(info.context_capabilities[0].max_bytes <= 32_768);
 }
 
+async fn availability(
+    grpc: std::net::SocketAddr,
+    queue: &str,
+    channel: Channel,
+) -> Result<Availability, tonic::Status> {
+    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connects");
+    client
+        .get_availability(GetAvailabilityRequest {
+            target: Some(Target {
+                kind: Some(baton_connector_sdk::testing::queue(queue, &[])),
+            }),
+            tenant: "acme".into(),
+            language: "en-US".into(),
+            channel: channel as i32,
+        })
+        .await
+        .map(|response| response.into_inner().availability.expect("availability"))
+}
+
+fn reported(
+    signed_in: u32,
+    available: u32,
+    waiting: u32,
+    estimated_wait: Option<i64>,
+) -> Availability {
+    Availability {
+        basis: AvailabilityBasis::Reported as i32,
+        agents_signed_in: Some(signed_in),
+        agents_available: Some(available),
+        contacts_waiting: Some(waiting),
+        position: Some(waiting + 1),
+        estimated_wait: estimated_wait.map(|seconds| prost_types::Duration { seconds, nanos: 0 }),
+        wait_estimate: if estimated_wait.is_some() {
+            WaitEstimateMethod::PlatformStatistic
+        } else {
+            WaitEstimateMethod::Unspecified
+        } as i32,
+    }
+}
+
+/// The GetCurrentMetricData requests the server accepted: each one's
+/// filters, groupings and metrics.
+async fn metric_requests(server: &ContractServer) -> Vec<Value> {
+    server
+        .log()
+        .await
+        .into_iter()
+        .filter(|e| e["operation"] == "GetCurrentMetricData")
+        .map(|e| {
+            assert_eq!(e["status"], 200, "{e}");
+            json!({
+                "Filters": e["params"]["Filters"],
+                "Groupings": e["params"]["Groupings"],
+                "CurrentMetrics": e["params"]["CurrentMetrics"],
+            })
+        })
+        .collect()
+}
+
+fn metric_request(queue_id: &str, channel: &str) -> Value {
+    json!({
+        "Filters": {"Queues": [queue_id], "Channels": [channel]},
+        "Groupings": ["QUEUE", "CHANNEL"],
+        "CurrentMetrics": [
+            {"Name": "AGENTS_ONLINE", "Unit": "COUNT"},
+            {"Name": "AGENTS_AVAILABLE", "Unit": "COUNT"},
+            {"Name": "CONTACTS_IN_QUEUE", "Unit": "COUNT"},
+            {"Name": "ESTIMATED_WAIT_TIME", "Unit": "SECONDS"},
+        ],
+    })
+}
+
+#[tokio::test]
+async fn availability_is_connects_current_metrics_of_the_queue_for_the_channel() {
+    let server = ContractServer::start_with_rate(100.0, 100).await;
+    // q-unstaffed has 3 contacts ahead of any channel's own; q-instant none.
+    server
+        .set_queue_metrics(
+            "q-unstaffed",
+            json!({
+                "VOICE": {"AGENTS_ONLINE": 4, "AGENTS_AVAILABLE": 0, "CONTACTS_IN_QUEUE": 2,
+                          "ESTIMATED_WAIT_TIME": 150},
+                "CHAT": {"AGENTS_ONLINE": 2, "AGENTS_AVAILABLE": 1, "ESTIMATED_WAIT_TIME": null},
+            }),
+        )
+        .await;
+    server
+        .set_queue_metrics(
+            "q-instant",
+            json!({"CHAT": {"AGENTS_ONLINE": 3, "AGENTS_AVAILABLE": 2, "ESTIMATED_WAIT_TIME": null}}),
+        )
+        .await;
+    server
+        .set_queue_metrics(
+            "q-support",
+            json!({"VOICE": {"AGENTS_ONLINE": 7, "AGENTS_AVAILABLE": 1, "ESTIMATED_WAIT_TIME": 30}}),
+        )
+        .await;
+    let grpc = start_connector(config(&server)).await;
+    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connects");
+    let info = client
+        .get_connector_info(baton_proto::connector::v1::GetConnectorInfoRequest {})
+        .await
+        .expect("info")
+        .into_inner();
+    assert!(info.availability);
+
+    // Voice: Connect's own estimated wait for the queue and channel.
+    assert_eq!(
+        availability(grpc, "waiting", Channel::Voice)
+            .await
+            .expect("availability"),
+        reported(4, 0, 5, Some(150))
+    );
+    // Chat, where Connect cannot estimate the wait (null) and fewer agents
+    // are free than contacts wait: no estimate.
+    assert_eq!(
+        availability(grpc, "waiting", Channel::Chat)
+            .await
+            .expect("availability"),
+        reported(2, 1, 3, None)
+    );
+    // Nobody waits and agents are free: offered at once.
+    assert_eq!(
+        availability(grpc, "instant", Channel::Chat)
+            .await
+            .expect("availability"),
+        reported(3, 2, 0, Some(0))
+    );
+    // A quick connect to a queue: that queue's figures (an unspecified
+    // channel is voice).
+    assert_eq!(
+        availability(grpc, "billing", Channel::Unspecified)
+            .await
+            .expect("availability"),
+        reported(7, 1, 2, Some(30))
+    );
+    // Exactly what the API reference documents for these metrics, every
+    // request signed and checked against the service model.
+    server.assert_all_accepted().await;
+    assert_eq!(
+        metric_requests(&server).await,
+        [
+            metric_request("q-unstaffed", "VOICE"),
+            metric_request("q-unstaffed", "CHAT"),
+            metric_request("q-instant", "CHAT"),
+            metric_request("q-support", "VOICE"),
+        ]
+    );
+    assert!(
+        operations(&server.log().await)
+            .iter()
+            .all(|o| o == "GetCurrentMetricData" || o == "DescribeQuickConnect"),
+        "asking moves nothing"
+    );
+}
+
+#[tokio::test]
+async fn availability_of_a_queue_without_a_connect_queue_is_refused_with_the_reason() {
+    let server = ContractServer::start_with_rate(100.0, 100).await;
+    let grpc = start_connector(config(&server)).await;
+    let unmapped = availability(grpc, "unmapped", Channel::Voice)
+        .await
+        .expect_err("not configured");
+    assert_eq!(unmapped.code(), tonic::Code::NotFound);
+    assert!(
+        unmapped.message().contains("\"unmapped\""),
+        "{}",
+        unmapped.message()
+    );
+    assert!(server.log().await.is_empty(), "nothing asked of Connect");
+
+    // A quick connect to an agent or a phone number has no queue metrics.
+    for queue in ["alice", "outside"] {
+        let refused = availability(grpc, queue, Channel::Voice)
+            .await
+            .expect_err("no queue");
+        assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{queue}");
+    }
+    assert_eq!(
+        operations(&server.log().await),
+        ["DescribeQuickConnect", "DescribeQuickConnect"]
+    );
+
+    // Figures no count can be: UNAVAILABLE with the reason, not a panic.
+    server
+        .set_queue_metrics("q-support", json!({"VOICE": {"AGENTS_ONLINE": -1}}))
+        .await;
+    let malformed = availability(grpc, "support", Channel::Voice)
+        .await
+        .expect_err("malformed");
+    assert_eq!(malformed.code(), tonic::Code::Unavailable);
+    assert!(
+        malformed.message().contains("AGENTS_ONLINE"),
+        "{}",
+        malformed.message()
+    );
+
+    // Without queues the connector does not advertise availability.
+    let mut bare = config(&server);
+    bare.queues.clear();
+    let bare = start_connector(bare).await;
+    let mut client = ConnectorServiceClient::connect(format!("http://{bare}"))
+        .await
+        .expect("connects");
+    let info = client
+        .get_connector_info(baton_proto::connector::v1::GetConnectorInfoRequest {})
+        .await
+        .expect("info")
+        .into_inner();
+    assert!(!info.availability);
+}
+
 /// Requests signed like the connector's (its own signer), for proving
 /// what the server refuses.
 struct SignedClient {
@@ -576,6 +796,43 @@ async fn the_contract_server_refuses_what_breaks_the_published_contract() {
             &*format!("/metrics/current/{INSTANCE_ID}"),
             json!({"Filters": {"Queues": ["q-support"]}, "CurrentMetrics": [{"Name": "OLDEST_CONTACT_AGE", "Unit": "COUNT"}]}),
             "SECONDS",
+        ),
+        (
+            &*format!("/metrics/current/{INSTANCE_ID}"),
+            json!({"Filters": {"Queues": ["q-support"], "Channels": ["VOICE"]}, "Groupings": ["QUEUE"],
+                   "CurrentMetrics": [{"Name": "ESTIMATED_WAIT_TIME", "Unit": "SECONDS"}]}),
+            "grouped by [QUEUE, CHANNEL]",
+        ),
+        (
+            &*format!("/metrics/current/{INSTANCE_ID}"),
+            json!({"Filters": {"Queues": ["q-support"]}, "Groupings": ["QUEUE", "CHANNEL"],
+                   "CurrentMetrics": [{"Name": "AGENTS_ONLINE", "Unit": "COUNT"}]}),
+            "needs a Channels filter",
+        ),
+        (
+            &*format!("/metrics/current/{INSTANCE_ID}"),
+            json!({"Filters": {"Queues": ["q-support"], "Channels": ["EMAIL"]},
+                   "CurrentMetrics": [{"Name": "AGENTS_ONLINE", "Unit": "COUNT"}]}),
+            "VOICE, CHAT, and TASK",
+        ),
+        (
+            &*format!("/metrics/current/{INSTANCE_ID}"),
+            json!({"Filters": {"Queues": ["q-support"]},
+                   "CurrentMetrics": [{"Name": "AGENTS_ONLINE", "Unit": "COUNT"},
+                                      {"Name": "AGENTS_ONLINE", "Unit": "COUNT"}]}),
+            "asked for twice",
+        ),
+        (
+            &*format!("/metrics/current/{INSTANCE_ID}"),
+            json!({"Filters": {"Queues": ["q-support"]}, "Groupings": ["ROUTING_PROFILE"],
+                   "CurrentMetrics": [{"Name": "CONTACTS_IN_QUEUE", "Unit": "COUNT"}]}),
+            "routing profile filter",
+        ),
+        (
+            &*format!("/metrics/current/{INSTANCE_ID}"),
+            json!({"Filters": {"Queues": ["q-support"]}, "Groupings": ["QUEUE", "QUEUE"],
+                   "CurrentMetrics": [{"Name": "AGENTS_ONLINE", "Unit": "COUNT"}]}),
+            "given twice",
         ),
         (
             "/contact/transfer",

@@ -31,6 +31,8 @@ connected on a schedule set per queue.
 Test-only endpoints live under ``/_contract/`` (never a Connect path):
 ``POST /_contract/contacts`` creates a contact, ``GET /_contract/contacts/ID``
 shows one, ``POST /_contract/contacts/ID/disconnect`` hangs it up,
+``POST /_contract/queues/ID/metrics`` sets a queue's real-time figures per
+channel (``{"VOICE": {"AGENTS_ONLINE": 4, ...}}``) for GetCurrentMetricData,
 ``GET /_contract/log`` lists every request with its operation, status and
 error type, ``GET /_contract/stats`` counts requests and throttles.
 
@@ -484,41 +486,96 @@ class Instance:
             raise ApiError(400, "InvalidParameterException", "Grouping by CHANNEL needs a Channels filter")
         if "Queues" in filters and "RoutingProfiles" in filters:
             raise ApiError(400, "InvalidParameterException", "You cannot filter by both queue and routing profile")
+        if len(set(groupings)) != len(groupings):
+            raise ApiError(400, "InvalidParameterException", "Groupings: a grouping is given twice")
         names = []
         for metric in p["CurrentMetrics"]:
             name, unit = metric.get("Name"), metric.get("Unit")
             if name is None or METRIC_UNITS.get(name) != unit:
                 raise ApiError(400, "InvalidParameterException", f"CurrentMetrics: {name} is measured in {METRIC_UNITS.get(name)}, not {unit}")
+            if name in names:
+                raise ApiError(400, "InvalidParameterException", f"CurrentMetrics: {name} is asked for twice")
             names.append(name)
+        if "ROUTING_PROFILE" in groupings:
+            if "Queues" not in filters and "RoutingProfiles" not in filters:
+                raise ApiError(400, "InvalidParameterException", "Grouping by ROUTING_PROFILE needs a queue or routing profile filter")
+            needing = {"CONTACTS_SCHEDULED", "CONTACTS_IN_QUEUE", "OLDEST_CONTACT_AGE"} & set(names)
+            if needing and "RoutingProfiles" not in filters:
+                raise ApiError(400, "InvalidParameterException", f"Grouping by ROUTING_PROFILE needs a routing profile filter for {sorted(needing)}")
+        if "ESTIMATED_WAIT_TIME" in names:
+            # The API reference: "Filter by a list of [Queues] and a list of
+            # [Channels], group by ["QUEUE", "CHANNEL"]", or one queue, one
+            # channel and RoutingStepExpressions grouped by
+            # ROUTING_STEP_EXPRESSION.
+            by_queue = filters.get("Queues") and channels and groupings == ["QUEUE", "CHANNEL"]
+            by_step = (len(filters.get("Queues", [])) == 1 and len(channels) == 1
+                       and filters.get("RoutingStepExpressions") and groupings == ["ROUTING_STEP_EXPRESSION"])
+            if not (by_queue or by_step):
+                raise ApiError(400, "InvalidParameterException",
+                               "ESTIMATED_WAIT_TIME needs Queues and Channels filters grouped by [QUEUE, CHANNEL]")
         results = []
+        # Grouped by channel: one result per queue and channel asked for;
+        # else one per queue, over the channels asked for (all without a
+        # Channels filter).
+        channel_groups = [[c] for c in channels] if "CHANNEL" in groupings else [channels]
         for queue_id in filters.get("Queues", []):
             queue = self.queues.get(queue_id)
             if queue is None:
                 continue
-            waiting = [c for c in self.contacts.values()
-                       if (self.advance(c) or True)
-                       and c.get("QueueInfo", {}).get("Id") == queue_id
-                       and "AgentInfo" not in c and "DisconnectTimestamp" not in c
-                       and (not channels or c["Channel"] in channels)]
-            ahead = queue.get("contacts_ahead", 0)
-            oldest = max([time.time() - c["QueueInfo"]["EnqueueTimestamp"] for c in waiting] + [queue.get("oldest_contact_age", 0)])
-            values = {
-                "CONTACTS_IN_QUEUE": float(ahead + len(waiting)),
-                "OLDEST_CONTACT_AGE": float(int(oldest)) if (ahead + len(waiting)) else 0.0,
-                "ESTIMATED_WAIT_TIME": queue.get("estimated_wait_time"),
-            }
-            collections = []
-            for metric in p["CurrentMetrics"]:
-                entry = {"Metric": {"Name": metric["Name"], "Unit": metric["Unit"]}}
-                value = values.get(metric["Name"], 0.0)
-                if value is not None:
-                    entry["Value"] = float(value)
-                collections.append(entry)
-            dimensions = {"Queue": {"Id": queue_id, "Arn": f"arn:aws:connect:{self.region}:123456789012:instance/{self.instance_id}/queue/{queue_id}"}}
-            if "CHANNEL" in groupings and channels:
-                dimensions["Channel"] = channels[0]
-            results.append({"Dimensions": dimensions, "Collections": collections})
+            for group in channel_groups:
+                values = self.queue_figures(queue_id, queue, group)
+                collections = []
+                for metric in p["CurrentMetrics"]:
+                    entry = {"Metric": {"Name": metric["Name"], "Unit": metric["Unit"]}}
+                    value = values.get(metric["Name"], 0.0)
+                    if value is not None:
+                        entry["Value"] = float(value)
+                    collections.append(entry)
+                dimensions = {"Queue": {"Id": queue_id, "Arn": f"arn:aws:connect:{self.region}:123456789012:instance/{self.instance_id}/queue/{queue_id}"}}
+                if "CHANNEL" in groupings:
+                    dimensions["Channel"] = group[0]
+                results.append({"Dimensions": dimensions, "Collections": collections})
         return {"MetricResults": results, "DataSnapshotTime": now_epoch(), "ApproximateTotalCount": len(results)}
+
+    def queue_figures(self, queue_id, queue, channels):
+        """The figures of one queue over `channels` (all when empty): the
+        contacts waiting in it, and what the test set for the queue per
+        channel (``metrics``: channel -> metric name -> value, a null value
+        being one Connect cannot compute). An agent may serve several
+        channels, so agent counts over several channels are their maximum,
+        not their sum."""
+        waiting = [c for c in self.contacts.values()
+                   if (self.advance(c) or True)
+                   and c.get("QueueInfo", {}).get("Id") == queue_id
+                   and "AgentInfo" not in c and "DisconnectTimestamp" not in c
+                   and (not channels or c["Channel"] in channels)]
+        by_channel = queue.get("metrics", {})
+        chosen = [by_channel[c] for c in (channels or sorted(by_channel)) if c in by_channel]
+        in_queue = queue.get("contacts_ahead", 0) + len(waiting) + sum(m.get("CONTACTS_IN_QUEUE") or 0 for m in chosen)
+        oldest = max([time.time() - c["QueueInfo"]["EnqueueTimestamp"] for c in waiting] + [queue.get("oldest_contact_age", 0)])
+        values = {
+            "CONTACTS_IN_QUEUE": float(in_queue),
+            "OLDEST_CONTACT_AGE": float(int(oldest)) if in_queue else 0.0,
+            "ESTIMATED_WAIT_TIME": queue.get("estimated_wait_time"),
+        }
+        for name in METRIC_UNITS:
+            if name == "CONTACTS_IN_QUEUE":
+                continue
+            given = [m[name] for m in chosen if name in m]
+            if given:
+                numbers = [v for v in given if v is not None]
+                values[name] = max(numbers) if numbers else None
+        return values
+
+    def set_queue_metrics(self, queue_id, metrics):
+        queue = self.queues.get(queue_id)
+        if queue is None:
+            return False
+        for channel, figures in metrics.items():
+            if channel not in ("VOICE", "CHAT", "TASK") or any(name not in METRIC_UNITS for name in figures):
+                raise ValueError(f"not a channel and metrics: {channel} {figures}")
+        queue["metrics"] = metrics
+        return True
 
     # --- authentication -------------------------------------------------
 
@@ -651,6 +708,15 @@ def make_handler(model, instance):
                     return self.reply(200, public_contact(contact))
                 if path == "/_contract/contacts":
                     return self.reply(200, [public_contact(c) for c in instance.contacts.values()])
+                m = re.match(r"^/_contract/queues/([^/]+)/metrics$", path)
+                if m and method == "POST":
+                    try:
+                        found = instance.set_queue_metrics(unquote(m.group(1)), json.loads(body))
+                    except ValueError as e:
+                        return self.reply(400, {"Message": str(e)})
+                    if not found:
+                        return self.reply(404, {"Message": "no such queue"})
+                    return self.reply(200, {})
                 if path == "/_contract/log":
                     return self.reply(200, instance.log)
                 if path == "/_contract/stats":

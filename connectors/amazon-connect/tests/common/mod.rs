@@ -180,6 +180,23 @@ impl ContractServer {
             .expect("answers");
     }
 
+    /// Sets a queue's real-time figures per channel, as GetCurrentMetricData
+    /// reports them: `{"VOICE": {"AGENTS_ONLINE": 4, ...}}`.
+    pub async fn set_queue_metrics(&self, queue_id: &str, metrics: Value) {
+        let response = self
+            .http
+            .post(format!(
+                "{}/_contract/queues/{queue_id}/metrics",
+                self.url()
+            ))
+            .header("content-type", "application/json")
+            .body(metrics.to_string())
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(response.status(), 200, "{queue_id}: {metrics}");
+    }
+
     /// Every request: operation, status, error type, parameters.
     pub async fn log(&self) -> Vec<Value> {
         self.get("/_contract/log")
