@@ -328,10 +328,13 @@ async fn agent_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     browser.wait_text("#pop-title", "Connected").await?;
     browser.screenshot("queue-connected.png").await?;
 
-    // Wrap-up completes the handoff and frees the agent.
+    // Wrap-up completes the handoff and frees the agent; the agent judges
+    // the handoff with one click each (and leaves one unanswered).
     browser
         .fill("#notes", "Refunded the duplicate charge")
         .await?;
+    browser.click("#context_sufficient-yes").await?;
+    browser.click("#customer_repeated-no").await?;
     browser.click("#finish").await?;
     watch_until(&mut client, &handoff.id, is(HandoffEventKind::Completed)).await?;
     // The wrap-up is stored on the handoff.
@@ -346,6 +349,18 @@ async fn agent_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow::anyhow!("no wrap-up on the handoff"))?;
     assert_eq!(stored.notes, "Refunded the duplicate charge");
     assert!(!stored.disposition.is_empty());
+    assert_eq!(
+        (
+            stored.context_sufficient(),
+            stored.customer_repeated(),
+            stored.escalation_needed()
+        ),
+        (
+            pb::Judgement::Yes,
+            pb::Judgement::No,
+            pb::Judgement::Unspecified
+        )
+    );
     browser
         .wait_text("#idle", "Ready for the next handoff")
         .await?;

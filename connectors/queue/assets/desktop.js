@@ -306,6 +306,8 @@ function connectedPanel(contact) {
         ["resolved", "follow-up needed", "escalated", "callback completed", "no action"].map((d) => h("option", { value: d }, d))),
       h("label", { for: "notes" }, "Notes"),
       h("textarea", { id: "notes", rows: 3, maxlength: 4096, placeholder: "What happened, what is next" }),
+      // The handoff itself, one click each: what Baton exists to improve.
+      ...JUDGEMENTS.map(([name, question]) => judgementField(name, question)),
       // Hand-back: the customer goes back to the AI with this instruction
       // (not for a callback: that customer is on the agent's own line).
       contact.callback ? null : h("label", { for: "instruction" }, "Instruction for the AI (when returning the customer)"),
@@ -317,9 +319,33 @@ function connectedPanel(contact) {
         "Return to AI"))));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    act(`/api/handoffs/${id}/wrap-up`, { disposition: $("disposition").value, notes: $("notes").value });
+    act(`/api/handoffs/${id}/wrap-up`, { disposition: $("disposition").value, notes: $("notes").value, ...judgements() });
   });
   return form;
+}
+
+const JUDGEMENTS = [
+  ["context_sufficient", "Did the handoff tell you what you needed?"],
+  ["customer_repeated", "Did the customer have to repeat anything?"],
+  ["escalation_needed", "Did this customer need a human?"],
+];
+
+// Yes and No as two radio buttons; neither checked is "not answered".
+function judgementField(name, question) {
+  const choice = (value, label) => h("label", { class: "choice" },
+    h("input", { type: "radio", name, id: `${name}-${value}`, value }), label);
+  return h("fieldset", { class: "judgement", id: name },
+    h("legend", {}, question), choice("yes", "Yes"), choice("no", "No"));
+}
+
+// The answered judgements, as the wrap-up request takes them.
+function judgements() {
+  const answered = {};
+  for (const [name] of JUDGEMENTS) {
+    const checked = document.querySelector(`input[name=${name}]:checked`);
+    if (checked) answered[name] = checked.value === "yes";
+  }
+  return answered;
 }
 
 document.addEventListener("keydown", (event) => {

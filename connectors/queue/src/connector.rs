@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use baton_connector_sdk::{
     Availability, AvailabilityBasis, AvailabilityQuery, Connector, ConnectorInfo, ContextMechanism,
-    FailureReason, Status, TargetKind, Transfer, TransferEvents, TransferMode, TransferTarget,
-    WaitEstimateMethod,
+    FailureReason, Judgement, Status, TargetKind, Transfer, TransferEvents, TransferMode,
+    TransferTarget, WaitEstimateMethod, WrapUp,
 };
 use baton_proto::connector::v1::TransferEventKind;
 use baton_proto::types::v1::Channel;
@@ -155,6 +155,14 @@ fn media_of(transfer: &Transfer) -> Media {
         .as_ref()
         .is_some_and(|c| c.channel == Channel::Chat as i32);
     if chat { Media::Chat } else { Media::Voice }
+}
+
+fn judgement(answer: Option<bool>) -> Judgement {
+    match answer {
+        Some(true) => Judgement::Yes,
+        Some(false) => Judgement::No,
+        None => Judgement::Unspecified,
+    }
 }
 
 fn failure_reason(refusal: Refusal) -> FailureReason {
@@ -432,6 +440,7 @@ impl Connector for QueueConnector {
                 Phase::Completed {
                     disposition,
                     notes,
+                    judgements,
                     hand_back,
                     ..
                 } => {
@@ -445,25 +454,20 @@ impl Connector for QueueConnector {
                     // The wrap-up travels with COMPLETED (or HANDED_BACK,
                     // with the instruction for the AI), so that the control
                     // service stores it on the handoff.
-                    match hand_back {
-                        Some(instruction) => {
-                            let detail = format!("handed back to the AI: {disposition}");
-                            let wrap_up = baton_proto::types::v1::WrapUp {
-                                disposition,
-                                notes,
-                                instruction,
-                            };
-                            events.handed_back(&detail, wrap_up).await;
-                        }
-                        None => {
-                            events
-                                .completed_with_wrap_up(
-                                    &format!("wrapped up: {disposition}"),
-                                    &disposition,
-                                    &notes,
-                                )
-                                .await;
-                        }
+                    let wrap_up = WrapUp {
+                        disposition: disposition.clone(),
+                        notes,
+                        instruction: hand_back.clone().unwrap_or_default(),
+                        context_sufficient: judgement(judgements.context_sufficient) as i32,
+                        customer_repeated: judgement(judgements.customer_repeated) as i32,
+                        escalation_needed: judgement(judgements.escalation_needed) as i32,
+                    };
+                    if hand_back.is_some() {
+                        let detail = format!("handed back to the AI: {disposition}");
+                        events.handed_back(&detail, wrap_up).await;
+                    } else {
+                        let detail = format!("wrapped up: {disposition}");
+                        events.completed_with_wrap_up(&detail, wrap_up).await;
                     }
                     self.desk.remove(&transfer.handoff_id);
                     return;

@@ -16,8 +16,9 @@ use tokio::sync::watch;
 use crate::accounts::{Account, Accounts, Role};
 use crate::config::{AgentConfig, QueueConfig};
 use crate::domain::{
-    Admitted, Agent, AgentProfile, AgentState, Contact, DeskError, Media, Millis, NewContact,
-    NotAdmitted, Phase, QueueAvailability, QueueKey, Queues, Standing, WithdrawalReason,
+    Admitted, Agent, AgentProfile, AgentState, Contact, DeskError, Judgements, Media, Millis,
+    NewContact, NotAdmitted, Phase, QueueAvailability, QueueKey, Queues, Standing,
+    WithdrawalReason,
 };
 use crate::session::{Session, SessionRefused, Sessions, SignInMethod};
 use crate::store::{AuditEntry, Store, StoreError};
@@ -627,6 +628,7 @@ impl Desk {
         handoff_id: &str,
         disposition: &str,
         notes: &str,
+        judgements: Judgements,
     ) -> Result<(), DeskFailure> {
         let disposition = bounded(disposition, 64).ok_or_else(|| {
             DeskFailure::Invalid("disposition: required, at most 64 bytes".into())
@@ -639,6 +641,7 @@ impl Desk {
         let handled = inner
             .queues
             .wrap_up(agent, handoff_id, &disposition, notes, now)?;
+        inner.queues.judge(agent, handoff_id, judgements)?;
         if let Some(contact) = inner.queues.contact(handoff_id).cloned() {
             inner
                 .store
@@ -1298,8 +1301,14 @@ pub(crate) mod tests {
             .expect("offered");
         assert!(offer.callback);
         desk.accept("ann", "callback").expect("accept");
-        desk.wrap_up("ann", "callback", "callback completed", "called back")
-            .expect("wrap up");
+        desk.wrap_up(
+            "ann",
+            "callback",
+            "callback completed",
+            "called back",
+            Judgements::default(),
+        )
+        .expect("wrap up");
         assert!(
             desk.contact_status("callback").is_none(),
             "nobody else reports it"

@@ -199,6 +199,10 @@ pub enum Phase {
         /// travelled with the contact.
         #[serde(default)]
         notes: String,
+        /// The agent's one-click answers at wrap-up; absent in state
+        /// written before they were asked.
+        #[serde(default)]
+        judgements: Judgements,
         /// Set when the agent handed the customer back to the AI: the
         /// instruction for the AI (possibly empty). None for a wrap-up.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,6 +218,20 @@ impl Phase {
     pub fn is_ended(&self) -> bool {
         matches!(self, Phase::Completed { .. } | Phase::Failed { .. })
     }
+}
+
+/// What the agent answered at wrap-up, one click each, about the handoff
+/// itself: whether the context was enough to help without asking again,
+/// whether the customer had to repeat anything, and whether the customer
+/// needed a human at all. None: not answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Judgements {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_sufficient: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_repeated: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_needed: Option<bool>,
 }
 
 /// How an agent passed on an offer.
@@ -1033,6 +1051,7 @@ impl Queues {
             agent: agent_id.to_owned(),
             disposition: disposition.to_owned(),
             notes: notes.to_owned(),
+            judgements: Judgements::default(),
             hand_back: None,
         };
         let queue = QueueKey::of(contact);
@@ -1040,6 +1059,28 @@ impl Queues {
         self.record_handle_time(queue, handled);
         self.free_when_done(agent_id, now);
         Ok(Duration::from_millis(handled))
+    }
+
+    /// Records the agent's judgements on a contact they completed.
+    pub fn judge(
+        &mut self,
+        agent_id: &str,
+        handoff_id: &str,
+        answered: Judgements,
+    ) -> Result<(), DeskError> {
+        let contact = self
+            .contacts
+            .get_mut(handoff_id)
+            .ok_or_else(|| DeskError::UnknownContact(handoff_id.to_owned()))?;
+        match &mut contact.phase {
+            Phase::Completed {
+                agent, judgements, ..
+            } if agent == agent_id => {
+                *judgements = answered;
+                Ok(())
+            }
+            _ => Err(DeskError::NotConnected(handoff_id.to_owned())),
+        }
     }
 
     /// The customer takes a callback instead of waiting: the contact keeps
@@ -1436,6 +1477,35 @@ mod tests {
         // Asking queued nothing and moved nobody.
         assert_eq!(q.contacts().count(), 2);
         assert_eq!(q.standing("h2").map(|s| s.position), Some(1));
+    }
+
+    #[test]
+    fn only_the_agent_who_completed_a_contact_judges_it() {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        sign_in(&mut q, "bob", &["support"], 0);
+        q.enqueue(contact("h1", "support", 0), 0).expect("enqueue");
+        q.route(0);
+        let agent = offered_to(&q, "h1").expect("offered");
+        let other = if agent == "ann" { "bob" } else { "ann" };
+        let answered = Judgements {
+            context_sufficient: Some(true),
+            customer_repeated: Some(false),
+            escalation_needed: None,
+        };
+        q.accept(&agent, "h1", SECOND).expect("accept");
+        assert!(
+            q.judge(&agent, "h1", answered).is_err(),
+            "not completed yet"
+        );
+        q.wrap_up(&agent, "h1", "resolved", "", 2 * SECOND)
+            .expect("wrap up");
+        assert!(q.judge(other, "h1", answered).is_err(), "not theirs");
+        q.judge(&agent, "h1", answered).expect("judged");
+        assert!(matches!(
+            q.contact("h1").map(|c| &c.phase),
+            Some(Phase::Completed { judgements, .. }) if *judgements == answered
+        ));
     }
 
     #[test]

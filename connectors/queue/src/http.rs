@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use crate::accounts::Role;
 use crate::desk::{Desk, DeskFailure, SignIn};
-use crate::domain::{AgentState, DeskError};
+use crate::domain::{AgentState, DeskError, Judgements};
 use crate::guard::{Guard, GuardOptions};
 use crate::session::Session;
 
@@ -355,6 +355,13 @@ struct WrapUpRequest {
     disposition: String,
     #[serde(default)]
     notes: String,
+    /// The agent's one-click judgements; absent: not answered.
+    #[serde(default)]
+    context_sufficient: Option<bool>,
+    #[serde(default)]
+    customer_repeated: Option<bool>,
+    #[serde(default)]
+    escalation_needed: Option<bool>,
 }
 
 async fn wrap_up(
@@ -368,6 +375,11 @@ async fn wrap_up(
         &id,
         &request.disposition,
         &request.notes,
+        Judgements {
+            context_sufficient: request.context_sufficient,
+            customer_repeated: request.customer_repeated,
+            escalation_needed: request.escalation_needed,
+        },
     )?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -290,9 +290,12 @@ impl Connector for ScriptConnector {
                 Step::Connected => events.connected("").await,
                 Step::Completed => events.completed("").await,
                 Step::WrapUp { disposition, notes } => {
-                    events
-                        .completed_with_wrap_up("wrapped up", disposition, notes)
-                        .await
+                    let wrap_up = baton_connector_sdk::WrapUp {
+                        disposition: disposition.clone(),
+                        notes: notes.clone(),
+                        ..Default::default()
+                    };
+                    events.completed_with_wrap_up("wrapped up", wrap_up).await
                 }
                 Step::Failed(reason) => events.failed(*reason, "scripted failure").await,
                 Step::Cancelled => events.cancelled("scripted hang-up").await,

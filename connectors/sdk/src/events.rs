@@ -244,14 +244,15 @@ impl TransferEvents {
     }
 
     /// Terminal, like [`completed`](Self::completed), with the human's
-    /// wrap-up, which the control service stores on the handoff.
-    pub async fn completed_with_wrap_up(&self, detail: &str, disposition: &str, notes: &str) {
+    /// wrap-up (disposition, notes and their judgements of the handoff),
+    /// which the control service stores on the handoff.
+    pub async fn completed_with_wrap_up(
+        &self,
+        detail: &str,
+        wrap_up: baton_proto::types::v1::WrapUp,
+    ) {
         let mut event = Self::event(TransferEventKind::Completed, detail);
-        event.wrap_up = Some(baton_proto::types::v1::WrapUp {
-            disposition: disposition.to_owned(),
-            notes: notes.to_owned(),
-            ..Default::default()
-        });
+        event.wrap_up = Some(wrap_up);
         self.push(event).await;
     }
 

@@ -115,7 +115,7 @@ pub use baton_proto::connector::v1::ContextMechanism;
 pub use baton_proto::connector::v1::{ContextEnvelope, ContextPayload, ContextReference};
 pub use baton_proto::types::v1::{
     Availability, AvailabilityBasis, Channel, Conversation, FailureReason, HandoffContext,
-    TargetKind, TransferMode, WaitEstimateMethod,
+    Judgement, TargetKind, TransferMode, WaitEstimateMethod, WrapUp,
 };
 pub use baton_service_kit::lifecycle::shutdown_signal;
 pub use beside::{HttpSide, SharedShutdown};

@@ -304,6 +304,8 @@ fn wrap_up(headers: &rsip::Headers) -> WrapUp {
         disposition: field("X-Baton-Disposition", DISPOSITION_MAX_BYTES),
         notes: field("X-Baton-Notes", NOTE_MAX_BYTES),
         instruction: field("X-Baton-Instruction", NOTE_MAX_BYTES),
+        // A phone has no one-click judgements to send.
+        ..WrapUp::default()
     }
 }
 

@@ -31,6 +31,7 @@ pub struct ControlMetrics {
     circuit_state: Gauge<i64>,
     circuit_skips: Counter<u64>,
     overloaded: Counter<u64>,
+    judgements: Counter<u64>,
 }
 
 /// The process's instruments, created on first use.
@@ -100,6 +101,12 @@ pub fn metrics() -> &'static ControlMetrics {
                 .u64_counter("baton.overloaded")
                 .with_description("Calls refused because a bounded queue was full, by queue")
                 .build(),
+            judgements: meter
+                .u64_counter("baton.handoff.judgements")
+                .with_description(
+                    "The human's answers at wrap-up (context_sufficient, customer_repeated, escalation_needed: yes or no), by route, escalation reason and connector; a rate is yes / (yes + no)",
+                )
+                .build(),
         }
     })
 }
@@ -156,6 +163,26 @@ impl ControlMetrics {
                 );
             }
             _ => {}
+        }
+        if let Some(outcome) = record.wrap_up.as_ref().map(|w| w.outcome) {
+            let answered = [
+                ("context_sufficient", outcome.context_sufficient),
+                ("customer_repeated", outcome.customer_repeated),
+                ("escalation_needed", outcome.escalation_needed),
+            ];
+            for (judgement, answer) in answered {
+                let Some(answer) = answer else { continue };
+                self.judgements.add(
+                    1,
+                    &[
+                        KeyValue::new("judgement", judgement),
+                        KeyValue::new("answer", if answer { "yes" } else { "no" }),
+                        KeyValue::new("route", route.clone()),
+                        KeyValue::new("reason", escalation_label(handoff)),
+                        KeyValue::new("connector", connector.clone()),
+                    ],
+                );
+            }
         }
         if record.state.is_terminal() {
             let reason = reason_name(handoff.failure.as_ref()).unwrap_or("");

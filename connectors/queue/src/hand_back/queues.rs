@@ -71,6 +71,7 @@ mod tests {
                 agent: "ann".into(),
                 disposition: "verified".into(),
                 notes: "dob ok".into(),
+                judgements: Default::default(),
                 hand_back: Some("finish the address change".into()),
             }
         );

@@ -92,6 +92,7 @@ impl Connector for Scripted {
                 disposition: "verified".into(),
                 notes: "n".into(),
                 instruction: "finish the address change".into(),
+                ..Default::default()
             };
             events.handed_back("", wrap_up).await;
             return;

@@ -12,7 +12,8 @@ use std::time::Duration;
 use crate::domain::availability::{AvailabilityBasis, Channel, TargetAvailability, WaitEstimate};
 use crate::domain::{
     ConcreteTarget, ContextCapability, ContextMechanism, ContextReference, EscalationDecision,
-    EscalationKind, FailureReason, FiredTrigger, RequestedTarget, TargetKind, TransferMode, WrapUp,
+    EscalationKind, FailureReason, FiredTrigger, Outcome, RequestedTarget, TargetKind,
+    TransferMode, WrapUp,
 };
 
 pub fn target(target: &ConcreteTarget) -> pb::Target {
@@ -142,18 +143,46 @@ pub fn failure_reason_from(number: i32) -> FailureReason {
 }
 
 pub fn wrap_up(wrap_up: &WrapUp) -> pb::WrapUp {
+    let outcome = wrap_up.outcome;
     pb::WrapUp {
         disposition: wrap_up.disposition.clone(),
         notes: wrap_up.notes.clone(),
         instruction: wrap_up.instruction.clone(),
+        context_sufficient: judgement(outcome.context_sufficient) as i32,
+        customer_repeated: judgement(outcome.customer_repeated) as i32,
+        escalation_needed: judgement(outcome.escalation_needed) as i32,
     }
 }
 
 pub fn wrap_up_from(wrap_up: pb::WrapUp) -> WrapUp {
+    let outcome = Outcome {
+        context_sufficient: judgement_from(wrap_up.context_sufficient()),
+        customer_repeated: judgement_from(wrap_up.customer_repeated()),
+        escalation_needed: judgement_from(wrap_up.escalation_needed()),
+    };
     WrapUp {
         disposition: wrap_up.disposition,
         notes: wrap_up.notes,
         instruction: wrap_up.instruction,
+        outcome,
+    }
+}
+
+fn judgement(answer: Option<bool>) -> pb::Judgement {
+    match answer {
+        Some(true) => pb::Judgement::Yes,
+        Some(false) => pb::Judgement::No,
+        None => pb::Judgement::Unspecified,
+    }
+}
+
+/// A judgement a newer peer sent that this build does not know is read as
+/// not answered.
+fn judgement_from(judgement: pb::Judgement) -> Option<bool> {
+    match judgement {
+        pb::Judgement::Yes => Some(true),
+        pb::Judgement::No => Some(false),
+        pb::Judgement::Unspecified => None,
     }
 }
 

@@ -318,6 +318,7 @@ mod tests {
             disposition: "verified".into(),
             notes: "n".into(),
             instruction: "finish the address change".into(),
+            outcome: Default::default(),
         };
         handed_back.wrap_up = Some(wrap_up.clone());
         let Meaning::Event(new) = meaning(&attempt(), &handed_back) else {

@@ -63,6 +63,20 @@ pub struct WrapUp {
     pub notes: String,
     /// On a hand-back, what the AI should do next; sensitive.
     pub instruction: String,
+    /// The human's judgements of the handoff itself.
+    pub outcome: Outcome,
+}
+
+/// Whether the handoff worked, as the human judged it: each `None` until
+/// answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The context was enough to help without asking the customer again.
+    pub context_sufficient: Option<bool>,
+    /// The customer had to repeat something they had told the AI.
+    pub customer_repeated: Option<bool>,
+    /// The customer needed a human (the escalation was right).
+    pub escalation_needed: Option<bool>,
 }
 
 /// Where a queued handoff stands.

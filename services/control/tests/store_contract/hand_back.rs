@@ -3,7 +3,9 @@
 //! its wrap-up keeps the instruction for the AI, a store opened again
 //! reads the same, and retention purges it with the other ended handoffs.
 
-use baton_control::domain::{Attempt, DEFAULT_TENANT, EventKind, HandoffState, NewEvent, WrapUp};
+use baton_control::domain::{
+    Attempt, DEFAULT_TENANT, EventKind, HandoffState, NewEvent, Outcome, WrapUp,
+};
 
 use crate::{Backend, handoff, now_ms, unique};
 
@@ -31,6 +33,11 @@ async fn a_hand_back_ends_the_handoff_and_keeps_the_instruction(backend: &impl B
         disposition: "verified".into(),
         notes: "checked the date of birth".into(),
         instruction: "customer verified; finish the address change".into(),
+        outcome: Outcome {
+            context_sufficient: Some(true),
+            customer_repeated: Some(false),
+            escalation_needed: None,
+        },
     };
     let (returned, record) = store
         .append(
