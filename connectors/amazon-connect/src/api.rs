@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use baton_connector_sdk::{FailureReason, Pacer, TransferEvents};
-use baton_platform_http::{client, take_turn, transport_error};
+use baton_platform_http::{MAX_RESPONSE_BYTES, bounded_text, client, take_turn, transport_error};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -372,7 +372,9 @@ impl ConnectApi {
                 .and_then(|v| v.to_str().ok())
                 // The header may carry a namespace after a colon.
                 .map(|v| v.split(':').next().unwrap_or(v).to_owned());
-            let text = response.text().await.unwrap_or_default();
+            let text = bounded_text(response, MAX_RESPONSE_BYTES)
+                .await
+                .map_err(ApiError::Transport)?;
             if (200..300).contains(&status) {
                 return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
             }

@@ -1,6 +1,7 @@
 //! What the connectors that call a platform's HTTP API (Twilio, Amazon
 //! Connect, the webhook connector's endpoints) share: the client they call
-//! it with ([`client`]), a transport failure said without the URL
+//! it with ([`client`]), an answer read within a size limit
+//! ([`bounded_text`]), a transport failure said without the URL
 //! ([`transport_error`]), and the wait for the platform's rate limit,
 //! reported to the control service as QUEUED ([`take_turn`]).
 
@@ -14,6 +15,33 @@ pub fn client(user_agent: &str) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(user_agent)
+}
+
+/// The most a platform's answer may hold. Every answer the connectors read
+/// (a call, a task's statistics, an error) is a few kilobytes; a larger one
+/// is refused unread, so that a broken or hostile endpoint cannot make a
+/// connector buffer without bound.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// The body of `response` as text, at most `max` bytes: refused with the
+/// reason (never the body) when its Content-Length says more, or as soon
+/// as more arrives.
+pub async fn bounded_text(mut response: reqwest::Response, max: usize) -> Result<String, String> {
+    let too_large = || format!("the answer is larger than {max} bytes");
+    if response
+        .content_length()
+        .is_some_and(|length| length > max as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| "the answer is not UTF-8".to_owned())
 }
 
 /// A request that got no answer, said without its URL: a URL may carry
@@ -70,6 +98,58 @@ mod tests {
         );
         let next = receiver.recv().await.expect("the terminal event");
         assert_eq!(next.detail, "", "only the wait was reported: {next:?}");
+    }
+
+    /// Serves one HTTP answer of `body_bytes` bytes on loopback, chunked
+    /// (no Content-Length) when `chunked`; returns its URL.
+    async fn answer_of(body_bytes: usize, chunked: bool) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let body = "x".repeat(body_bytes);
+            let answer = if chunked {
+                format!(
+                    "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                    body.len()
+                )
+            } else {
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            };
+            let _ = socket.write_all(answer.as_bytes()).await;
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_answer_beyond_the_limit_is_refused_whether_or_not_it_says_its_length() {
+        let http = client("baton-test/0").build().expect("client");
+        for chunked in [false, true] {
+            let within = http
+                .get(answer_of(100, chunked).await)
+                .send()
+                .await
+                .expect("answer");
+            assert_eq!(bounded_text(within, 100).await.map(|t| t.len()), Ok(100));
+            let beyond = http
+                .get(answer_of(101, chunked).await)
+                .send()
+                .await
+                .expect("answer");
+            assert_eq!(
+                bounded_text(beyond, 100).await,
+                Err("the answer is larger than 100 bytes".to_owned()),
+                "chunked: {chunked}"
+            );
+        }
     }
 
     #[tokio::test]
