@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use baton_connector_sdk::{FailureReason, Pacer, TransferEvents};
-use baton_platform_http::{client, take_turn, transport_error};
+use baton_platform_http::{MAX_RESPONSE_BYTES, bounded_text, client, take_turn, transport_error};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -73,7 +73,10 @@ pub struct CallsApi {
 /// The error of a response that is not a success.
 async fn refusal(response: reqwest::Response) -> UpdateError {
     let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
+    // An unreadable or oversized error body is no error body.
+    let text = bounded_text(response, MAX_RESPONSE_BYTES)
+        .await
+        .unwrap_or_default();
     let error: TwilioError = serde_json::from_str(&text).unwrap_or_else(|_| TwilioError {
         status,
         message: "no Twilio error body".into(),
@@ -207,10 +210,9 @@ impl CallsApi {
                 .await
                 .map_err(|e| UpdateError::Transport(transport_error(e)))?;
             if response.status().is_success() {
-                let text = response
-                    .text()
+                let text = bounded_text(response, MAX_RESPONSE_BYTES)
                     .await
-                    .map_err(|e| UpdateError::Transport(transport_error(e)))?;
+                    .map_err(UpdateError::Transport)?;
                 return serde_json::from_str(&text)
                     .map_err(|e| UpdateError::Transport(format!("unreadable answer: {e}")));
             }
