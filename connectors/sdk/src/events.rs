@@ -232,6 +232,29 @@ impl TransferEvents {
             .await;
     }
 
+    /// Attended transfer: the human answered a consult leg and is hearing
+    /// the brief while the customer holds. Only after
+    /// [`answered`](Self::answered).
+    pub async fn consulting(&self, detail: &str) {
+        self.push(Self::event(TransferEventKind::Consulting, detail))
+            .await;
+    }
+
+    /// Attended transfer: the human accepted after the brief; report
+    /// [`connected`](Self::connected) once the customer is joined.
+    pub async fn consult_accepted(&self, detail: &str) {
+        self.push(Self::event(TransferEventKind::ConsultAccepted, detail))
+            .await;
+    }
+
+    /// Attended transfer: the human declined after the brief or hung up;
+    /// report [`failed`](Self::failed) with
+    /// [`FailureReason::Rejected`] next (or let a fallback follow).
+    pub async fn consult_declined(&self, detail: &str) {
+        self.push(Self::event(TransferEventKind::ConsultDeclined, detail))
+            .await;
+    }
+
     pub async fn connected(&self, detail: &str) {
         self.push(Self::event(TransferEventKind::Connected, detail))
             .await;

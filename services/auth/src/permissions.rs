@@ -18,6 +18,8 @@ pub mod handoff_v1 {
     pub const CONVERSE_HANDOFF: &str = "/baton.handoff.v1.HandoffService/ConverseHandoff";
     pub const UPDATE_HANDOFF: &str = "/baton.handoff.v1.HandoffService/UpdateHandoff";
     pub const CHECK_AVAILABILITY: &str = "/baton.handoff.v1.HandoffService/CheckAvailability";
+    pub const RECORD_OUTCOME: &str = "/baton.handoff.v1.HandoffService/RecordOutcome";
+    pub const GET_OUTCOME_METRICS: &str = "/baton.handoff.v1.HandoffService/GetOutcomeMetrics";
 }
 
 /// Services anyone may call without a credential: health checks (load
@@ -71,6 +73,8 @@ impl Permissions {
     /// | ConverseHandoff | ✓ | | |
     /// | UpdateHandoff | ✓ | | |
     /// | CheckAvailability | ✓ | | ✓ |
+    /// | RecordOutcome | ✓ | | ✓ |
+    /// | GetOutcomeMetrics | | | ✓ |
     ///
     /// Admins may call all of them.
     pub fn handoff_v1() -> Self {
@@ -89,6 +93,8 @@ impl Permissions {
             .allow(CONVERSE_HANDOFF, &[AiRuntime])
             .allow(UPDATE_HANDOFF, &[AiRuntime])
             .allow(CHECK_AVAILABILITY, &[AiRuntime, Supervisor])
+            .allow(RECORD_OUTCOME, &[AiRuntime, Supervisor])
+            .allow(GET_OUTCOME_METRICS, &[Supervisor])
     }
 
     /// Also lets `roles` call `method` (a full path, `/package.Service/Method`).

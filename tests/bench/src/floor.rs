@@ -81,6 +81,20 @@ impl HandoffService for EmptyHandoffService {
         Err(Status::unimplemented("floor"))
     }
 
+    async fn record_outcome(
+        &self,
+        _request: Request<RecordOutcomeRequest>,
+    ) -> Result<Response<RecordOutcomeResponse>, Status> {
+        Err(Status::unimplemented("floor"))
+    }
+
+    async fn get_outcome_metrics(
+        &self,
+        _request: Request<GetOutcomeMetricsRequest>,
+    ) -> Result<Response<GetOutcomeMetricsResponse>, Status> {
+        Err(Status::unimplemented("floor"))
+    }
+
     async fn converse_handoff(
         &self,
         _request: Request<tonic::Streaming<ConverseHandoffRequest>>,

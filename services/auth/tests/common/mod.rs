@@ -156,6 +156,18 @@ impl HandoffService for WhoCalled {
     ) -> Result<Response<pb::CheckAvailabilityResponse>, Status> {
         answer(&request, pb::CheckAvailabilityResponse::default())
     }
+    async fn record_outcome(
+        &self,
+        request: Request<pb::RecordOutcomeRequest>,
+    ) -> Result<Response<pb::RecordOutcomeResponse>, Status> {
+        answer(&request, pb::RecordOutcomeResponse::default())
+    }
+    async fn get_outcome_metrics(
+        &self,
+        request: Request<pb::GetOutcomeMetricsRequest>,
+    ) -> Result<Response<pb::GetOutcomeMetricsResponse>, Status> {
+        answer(&request, pb::GetOutcomeMetricsResponse::default())
+    }
 }
 
 pub fn now() -> u64 {

@@ -214,6 +214,20 @@ impl HandoffService for HandoffApi {
         Ok(Response::new(updated))
     }
 
+    async fn record_outcome(
+        &self,
+        _request: Request<RecordOutcomeRequest>,
+    ) -> Result<Response<RecordOutcomeResponse>, Status> {
+        Err(Status::unimplemented("RecordOutcome is being built"))
+    }
+
+    async fn get_outcome_metrics(
+        &self,
+        _request: Request<GetOutcomeMetricsRequest>,
+    ) -> Result<Response<GetOutcomeMetricsResponse>, Status> {
+        Err(Status::unimplemented("GetOutcomeMetrics is being built"))
+    }
+
     type WatchHandoffStream = watch::WatchStream;
 
     async fn watch_handoff(

@@ -254,6 +254,9 @@ fn event_of(message: wire::StartTransferResponse) -> TransferEvent {
         Ok(Wire::Failed) => TransferEventKind::Failed,
         Ok(Wire::Cancelled) => TransferEventKind::Cancelled,
         Ok(Wire::HandedBack) => TransferEventKind::HandedBack,
+        Ok(Wire::Consulting) => TransferEventKind::Consulting,
+        Ok(Wire::ConsultAccepted) => TransferEventKind::ConsultAccepted,
+        Ok(Wire::ConsultDeclined) => TransferEventKind::ConsultDeclined,
         Ok(Wire::Unspecified) => TransferEventKind::Unspecified,
         Err(_) => TransferEventKind::Unknown(message.kind),
     };

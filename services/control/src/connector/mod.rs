@@ -222,6 +222,12 @@ pub enum TransferEventKind {
     Cancelled,
     /// The human handed the customer back to the AI runtime.
     HandedBack,
+    /// Attended transfer: the human hears the brief on a consult leg.
+    Consulting,
+    /// Attended transfer: the human accepted after the brief.
+    ConsultAccepted,
+    /// Attended transfer: the human declined after the brief.
+    ConsultDeclined,
     /// No kind at all: breaks the contract.
     Unspecified,
     /// A kind of a newer contract, by its number.

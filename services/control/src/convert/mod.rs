@@ -30,6 +30,7 @@ pub fn state(state: HandoffState) -> api::HandoffState {
         HandoffState::Failed => api::HandoffState::Failed,
         HandoffState::Cancelled => api::HandoffState::Cancelled,
         HandoffState::HandedBack => api::HandoffState::HandedBack,
+        HandoffState::Consulting => api::HandoffState::Consulting,
     }
 }
 
@@ -45,6 +46,7 @@ pub fn state_from_proto(state: api::HandoffState) -> Option<HandoffState> {
         api::HandoffState::Failed => HandoffState::Failed,
         api::HandoffState::Cancelled => HandoffState::Cancelled,
         api::HandoffState::HandedBack => HandoffState::HandedBack,
+        api::HandoffState::Consulting => HandoffState::Consulting,
     })
 }
 
@@ -64,6 +66,9 @@ fn event_kind(kind: EventKind) -> api::HandoffEventKind {
         EventKind::Failed => api::HandoffEventKind::Failed,
         EventKind::Cancelled => api::HandoffEventKind::Cancelled,
         EventKind::HandedBack => api::HandoffEventKind::HandedBack,
+        EventKind::Consulting => api::HandoffEventKind::Consulting,
+        EventKind::ConsultAccepted => api::HandoffEventKind::ConsultAccepted,
+        EventKind::ConsultDeclined => api::HandoffEventKind::ConsultDeclined,
     }
 }
 
@@ -110,6 +115,7 @@ pub fn handoff(handoff: &Handoff) -> api::Handoff {
         decision: handoff.decision.as_ref().map(types::decision),
         wrap_up: handoff.wrap_up.as_ref().map(types::wrap_up),
         context_version: handoff.context_version,
+        outcome: None,
     }
 }
 

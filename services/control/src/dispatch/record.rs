@@ -54,6 +54,9 @@ pub(super) fn meaning(attempt: &Attempt, event: &TransferEvent) -> Meaning {
         TransferEventKind::Completed => EventKind::Completed,
         TransferEventKind::Cancelled => EventKind::Cancelled,
         TransferEventKind::HandedBack => EventKind::HandedBack,
+        TransferEventKind::Consulting => EventKind::Consulting,
+        TransferEventKind::ConsultAccepted => EventKind::ConsultAccepted,
+        TransferEventKind::ConsultDeclined => EventKind::ConsultDeclined,
         TransferEventKind::Failed => {
             let reason = match event.failure_reason {
                 FailureReason::Unspecified => FailureReason::ConnectorError,

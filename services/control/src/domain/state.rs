@@ -21,6 +21,9 @@ pub enum HandoffState {
     Cancelled,
     /// The human had the customer and gave them back to the AI runtime.
     HandedBack,
+    /// Attended transfer: a human on a consult leg hears the brief while
+    /// the customer holds.
+    Consulting,
 }
 
 /// What happened to a handoff.
@@ -43,6 +46,12 @@ pub enum EventKind {
     Cancelled,
     /// The human handed the customer back to the AI (with a wrap-up).
     HandedBack,
+    /// Attended transfer: the human answered the consult leg.
+    Consulting,
+    /// Attended transfer: the human accepted after the brief.
+    ConsultAccepted,
+    /// Attended transfer: the human declined after the brief.
+    ConsultDeclined,
 }
 
 /// An event that the handoff's current state does not allow.
@@ -66,6 +75,7 @@ impl HandoffState {
             HandoffState::Failed => "failed",
             HandoffState::Cancelled => "cancelled",
             HandoffState::HandedBack => "handed_back",
+            HandoffState::Consulting => "consulting",
         }
     }
 
@@ -83,7 +93,10 @@ impl HandoffState {
 
     /// True while a transfer to a target is under way.
     fn is_transferring(self) -> bool {
-        matches!(self, Self::Routing | Self::Queued | Self::Ringing)
+        matches!(
+            self,
+            Self::Routing | Self::Queued | Self::Ringing | Self::Consulting
+        )
     }
 
     /// The state after `event`, or why `event` cannot happen now.
@@ -97,7 +110,13 @@ impl HandoffState {
             // The human answered or has the context; the customer is joined by
             // a later CONNECTED. After CONNECTED, late context confirmations
             // keep the handoff connected.
+            (S::Consulting, E::Answered | E::ContextDelivered) => S::Consulting,
             (from, E::Answered | E::ContextDelivered) if from.is_transferring() => S::Ringing,
+            // The consult leg: the human on the line hears the brief, then
+            // accepts (CONNECTED follows once the customer is joined) or
+            // declines (TARGET_FAILED follows).
+            (S::Ringing | S::Consulting, E::Consulting) => S::Consulting,
+            (S::Consulting, E::ConsultAccepted | E::ConsultDeclined) => S::Consulting,
             (S::Connected, E::Answered | E::ContextDelivered) => S::Connected,
             (from, E::Connected) if from.is_transferring() => S::Connected,
             // A target failing sends the handoff back to routing for the next
@@ -133,7 +152,7 @@ mod tests {
     use EventKind as E;
     use HandoffState as S;
 
-    const ALL_STATES: [S; 9] = [
+    const ALL_STATES: [S; 10] = [
         S::Pending,
         S::Routing,
         S::Queued,
@@ -143,8 +162,9 @@ mod tests {
         S::Failed,
         S::Cancelled,
         S::HandedBack,
+        S::Consulting,
     ];
-    const ALL_EVENTS: [E; 13] = [
+    const ALL_EVENTS: [E; 17] = [
         E::Created,
         E::TargetStarted,
         E::Queued,
@@ -158,6 +178,10 @@ mod tests {
         E::Failed,
         E::Cancelled,
         E::HandedBack,
+        E::ContextUpdated,
+        E::Consulting,
+        E::ConsultAccepted,
+        E::ConsultDeclined,
     ];
 
     fn run(events: &[E]) -> Result<S, IllegalTransition> {
@@ -192,6 +216,38 @@ mod tests {
             E::Connected,
         ];
         assert_eq!(run(&path), Ok(S::Connected));
+    }
+
+    #[test]
+    fn an_attended_transfer_consults_then_connects_or_falls_back() {
+        let consult = [
+            E::TargetStarted,
+            E::Ringing,
+            E::Answered,
+            E::Consulting,
+            E::ContextDelivered,
+        ];
+        assert_eq!(run(&consult), Ok(S::Consulting));
+        let accepted = [
+            &consult[..],
+            &[E::ConsultAccepted, E::Connected, E::Completed],
+        ]
+        .concat();
+        assert_eq!(run(&accepted), Ok(S::Completed));
+        let declined = [
+            &consult[..],
+            &[E::ConsultDeclined, E::TargetFailed, E::TargetStarted],
+        ]
+        .concat();
+        assert_eq!(run(&declined), Ok(S::Routing));
+        // A consult needs a human on the line first, and ends with them.
+        for state in [S::Pending, S::Routing, S::Queued, S::Connected] {
+            assert!(state.after(E::Consulting).is_err(), "{state:?}");
+        }
+        for state in [S::Ringing, S::Connected] {
+            assert!(state.after(E::ConsultAccepted).is_err(), "{state:?}");
+            assert!(state.after(E::ConsultDeclined).is_err(), "{state:?}");
+        }
     }
 
     #[test]
@@ -258,7 +314,7 @@ mod tests {
 
     #[test]
     fn the_context_can_be_updated_until_a_human_has_the_customer() {
-        for state in [S::Pending, S::Routing, S::Queued, S::Ringing] {
+        for state in [S::Pending, S::Routing, S::Queued, S::Ringing, S::Consulting] {
             assert_eq!(state.after(E::ContextUpdated), Ok(state), "{state:?}");
         }
         for state in ALL_STATES
