@@ -19,13 +19,20 @@
 //!   timeout (NO_ANSWER);
 //! - one digest retry per INVITE;
 //! - the human's answered leg is hung up when a transfer fails after the
-//!   answer, unless the human hung up first.
+//!   answer, unless the human hung up first;
+//! - attended: nothing goes to the caller's gateway before the human
+//!   accepted on the consult leg ([`TransferProgress::consults`] while they
+//!   decide, [`ConsultKeys`] says what decides); a decline fails the
+//!   transfer REJECTED, so that the control service tries the next
+//!   target.
 
+mod consult;
 mod failure;
 mod progress;
 mod steps;
 
 pub use baton_proto::types::v1::FailureReason;
+pub use consult::{ConsultEvent, ConsultKeys, Decision, is_dtmf_key};
 pub use failure::{Failure, SipfragOutcome, failure_for_status, sipfrag_outcome};
 pub use progress::{Subscription, TransferProgress};
 pub use steps::{Action, Input, Output, Report};

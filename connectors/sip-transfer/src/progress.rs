@@ -21,6 +21,9 @@ enum Kind {
     /// INVITE the human, then REFER the caller's gateway with Replaces;
     /// without a caller leg, answering is connecting.
     Warm { caller_leg: bool },
+    /// As warm, with a consult between the human's answer and the REFER:
+    /// the human hears the brief and accepts or declines.
+    Attended { caller_leg: bool },
     /// REFER the caller's gateway to the target.
     Blind,
 }
@@ -42,6 +45,9 @@ struct Inviting {
 enum Phase {
     NotStarted,
     Inviting(Inviting),
+    /// Attended: the human answered and hears the brief; the caller's
+    /// gateway has been sent nothing.
+    Consulting,
     Referring {
         /// A 2xx to the REFER came (not success by itself).
         accepted: bool,
@@ -73,6 +79,14 @@ impl TransferProgress {
     /// a silent target's failure.
     pub fn warm(subscription: Subscription, caller_leg: bool, timer_b: Duration) -> Self {
         Self::new(Kind::Warm { caller_leg }, subscription, timer_b)
+    }
+
+    /// An attended transfer: as [`warm`](Self::warm), but once the human
+    /// answers the progress waits for their decision
+    /// ([`consults`](Self::consults)): accepted, the REFER goes out;
+    /// declined, the leg is hung up and the transfer fails REJECTED.
+    pub fn attended(subscription: Subscription, caller_leg: bool, timer_b: Duration) -> Self {
+        Self::new(Kind::Attended { caller_leg }, subscription, timer_b)
     }
 
     /// A blind transfer: one REFER to the caller's gateway.
@@ -127,6 +141,12 @@ impl TransferProgress {
         self.inviting().is_some_and(|i| i.cancelled)
     }
 
+    /// Whether the human is on the consult leg, deciding: the user agent
+    /// speaks the brief and listens for the decision.
+    pub fn consults(&self) -> bool {
+        self.phase == Phase::Consulting
+    }
+
     /// Whether the REFER still waits for its final response.
     pub fn awaits_refer_response(&self) -> bool {
         self.phase == Phase::Referring { accepted: false }
@@ -138,7 +158,7 @@ impl TransferProgress {
             return Vec::new();
         }
         match self.kind {
-            Kind::Warm { .. } => {
+            Kind::Warm { .. } | Kind::Attended { .. } => {
                 self.phase = Phase::Inviting(Inviting {
                     first: true,
                     provisional: false,
@@ -165,6 +185,7 @@ impl TransferProgress {
         match self.phase {
             Phase::NotStarted | Phase::Ended => Vec::new(),
             Phase::Inviting(inviting) => self.on_inviting(inviting, input),
+            Phase::Consulting => self.on_consulting(input),
             Phase::Referring { accepted } => self.on_referring(accepted, input),
         }
     }
@@ -256,20 +277,51 @@ impl TransferProgress {
             Output::Report(Report::Answered("200 OK from the target")),
             Output::Report(Report::ContextDelivered),
         ];
-        if self.kind == (Kind::Warm { caller_leg: true }) {
-            self.phase = Phase::Referring { accepted: false };
-            outputs.push(Output::Act(Action::SendRefer));
+        if matches!(self.kind, Kind::Attended { .. }) {
+            self.phase = Phase::Consulting;
             return outputs;
         }
+        outputs.extend(self.join_caller());
+        outputs
+    }
+
+    /// The human took the call: REFER the caller's gateway, or, with no
+    /// caller leg, connected.
+    fn join_caller(&mut self) -> Vec<Output> {
+        if matches!(
+            self.kind,
+            Kind::Warm { caller_leg: true } | Kind::Attended { caller_leg: true }
+        ) {
+            self.phase = Phase::Referring { accepted: false };
+            return vec![Output::Act(Action::SendRefer)];
+        }
         // No caller leg to join (chat, or a test): answering is
-        // connecting, and our own leg, which carries no media, has done
-        // its part.
-        outputs.push(Output::Act(Action::HangUp));
+        // connecting, and our own leg, which carries no media past the
+        // consult, has done its part.
+        let mut outputs = vec![Output::Act(Action::HangUp)];
         outputs.push(Output::Report(Report::Connected(
             "answered; no caller leg to join",
         )));
         outputs.extend(self.complete());
         outputs
+    }
+
+    fn on_consulting(&mut self, input: Input<'_>) -> Vec<Output> {
+        match input {
+            Input::ConsultAccepted if !self.human_hung_up => self.join_caller(),
+            // A leg the human hung up cannot be joined, whatever was said.
+            Input::ConsultAccepted => {
+                self.end(Failure::new(FailureReason::Rejected, "the human hung up"))
+            }
+            Input::ConsultDeclined { detail } => {
+                self.fail_after_answer(Failure::new(FailureReason::Rejected, detail))
+            }
+            Input::HumanHungUp => {
+                self.human_hung_up = true;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
     }
 
     fn on_referring(&mut self, accepted: bool, input: Input<'_>) -> Vec<Output> {

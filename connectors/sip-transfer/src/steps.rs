@@ -33,6 +33,11 @@ pub enum Input<'a> {
     /// The human's phone hung up our answered leg (a BYE in its dialog).
     /// Once the REFER is out this is Replaces at work, not a failure.
     HumanHungUp,
+    /// Attended: the human accepted on the consult leg.
+    ConsultAccepted,
+    /// Attended: the human declined on the consult leg (a key, hanging up
+    /// — told first as [`Input::HumanHungUp`] — or no decision in time).
+    ConsultDeclined { detail: &'a str },
 }
 
 /// A transfer event to report to the control service.

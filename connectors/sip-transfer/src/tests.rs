@@ -339,3 +339,91 @@ fn every_final_status_maps_to_the_reason_the_control_service_falls_back_on() {
     assert_eq!(failure_for_status(404), FailureReason::Unreachable);
     assert_eq!(failure_for_status(503), FailureReason::Unreachable);
 }
+
+/// An attended transfer whose human answered and is deciding.
+fn consulting(caller_leg: bool) -> TransferProgress {
+    let mut progress =
+        TransferProgress::attended(subscription(), caller_leg, Duration::from_secs(32));
+    progress.start();
+    progress.on(Input::InviteSent);
+    let outputs = progress.on(invite(200));
+    assert_eq!(
+        outputs,
+        [
+            Output::Report(Report::Answered("200 OK from the target")),
+            Output::Report(Report::ContextDelivered),
+        ],
+        "nothing goes to the caller's gateway before the human decides"
+    );
+    assert!(progress.consults());
+    progress
+}
+
+#[test]
+fn an_accepted_consult_sends_the_refer_and_completes_on_its_sipfrag() {
+    let mut progress = consulting(true);
+    // Nothing of the REFER's applies while the human decides.
+    assert!(progress.on(notify("SIP/2.0 200 OK")).is_empty());
+    assert!(progress.on(Input::NotifyTimedOut).is_empty());
+    assert_eq!(
+        progress.on(Input::ConsultAccepted),
+        [Output::Act(Action::SendRefer)]
+    );
+    assert!(!progress.consults());
+    progress.on(Input::ReferResponse { status: 202 });
+    let outputs = progress.on(notify("SIP/2.0 200 OK"));
+    assert_eq!(outputs.last(), Some(&Output::Completed));
+}
+
+#[test]
+fn a_declined_consult_hangs_up_and_fails_rejected() {
+    let mut progress = consulting(true);
+    let outputs = progress.on(Input::ConsultDeclined {
+        detail: "the human pressed 2 to decline",
+    });
+    assert_eq!(outputs[0], Output::Act(Action::HangUp));
+    assert_eq!(
+        failed(&outputs),
+        Some((FailureReason::Rejected, "the human pressed 2 to decline"))
+    );
+    assert!(progress.is_ended());
+    assert!(
+        progress.on(Input::ConsultAccepted).is_empty(),
+        "nothing after the end"
+    );
+}
+
+#[test]
+fn a_consult_the_human_hung_up_fails_rejected_without_a_bye_of_ours() {
+    let mut progress = consulting(true);
+    assert!(progress.on(Input::HumanHungUp).is_empty());
+    let outputs = progress.on(Input::ConsultDeclined {
+        detail: "the human hung up during the consult",
+    });
+    assert_eq!(outputs.len(), 1, "no HangUp: {outputs:?}");
+    assert_eq!(failed(&outputs).map(|f| f.0), Some(FailureReason::Rejected));
+    // An accept racing the hang-up cannot join a leg that is gone.
+    let mut progress = consulting(true);
+    progress.on(Input::HumanHungUp);
+    let outputs = progress.on(Input::ConsultAccepted);
+    assert_eq!(failed(&outputs).map(|f| f.0), Some(FailureReason::Rejected));
+}
+
+#[test]
+fn an_accepted_consult_without_a_caller_leg_connects_and_hangs_up() {
+    let mut progress = consulting(false);
+    let outputs = progress.on(Input::ConsultAccepted);
+    assert_eq!(outputs[0], Output::Act(Action::HangUp));
+    assert!(matches!(outputs[1], Output::Report(Report::Connected(_))));
+    assert_eq!(outputs.last(), Some(&Output::Completed));
+}
+
+#[test]
+fn an_attended_transfer_that_is_not_answered_fails_as_warm_does() {
+    let mut progress = TransferProgress::attended(subscription(), true, Duration::from_secs(32));
+    progress.start();
+    progress.on(Input::InviteSent);
+    let outputs = progress.on(invite(486));
+    assert_eq!(failed(&outputs).map(|f| f.0), Some(FailureReason::Busy));
+    assert!(!progress.consults());
+}
