@@ -51,6 +51,10 @@ pub enum Reason {
     HandoffConnected,
     /// CreateHandoff when business hours close every target of the plan.
     Closed,
+    /// RecordOutcome of a handoff no human had, or that has not ended.
+    NotJudgeable,
+    /// RecordOutcome with judgements other than those recorded.
+    OutcomeRecorded,
 }
 
 impl Reason {
@@ -78,6 +82,8 @@ impl Reason {
             Reason::ContextVersionConflict => "CONTEXT_VERSION_CONFLICT",
             Reason::HandoffConnected => "HANDOFF_CONNECTED",
             Reason::Closed => "CLOSED",
+            Reason::NotJudgeable => "NOT_JUDGEABLE",
+            Reason::OutcomeRecorded => "OUTCOME_RECORDED",
         }
     }
 }
@@ -119,6 +125,16 @@ pub enum ControlError {
     /// `retry_in`: until the next opening, if one comes within a year.
     #[error("every target is closed now by its business hours{}", closed_until(.retry_in))]
     Closed { retry_in: Option<Duration> },
+    /// RecordOutcome of a handoff that did not end after a human had the
+    /// customer.
+    #[error(
+        "only a handoff that reached a human and ended can be judged; this one is {}",
+        .0.as_str()
+    )]
+    NotJudgeable(HandoffState),
+    /// RecordOutcome when other judgements are recorded already.
+    #[error("the handoff's outcome is recorded already ({0}), with other answers")]
+    OutcomeRecorded(&'static str),
     /// One handoff alone is larger than a response may be.
     #[error("{0}")]
     ResponseTooLarge(TooLarge),
@@ -231,6 +247,10 @@ impl ControlError {
             }
             ControlError::Closed { retry_in } => {
                 (Code::FailedPrecondition, Reason::Closed, *retry_in)
+            }
+            ControlError::NotJudgeable(_) => (Code::FailedPrecondition, Reason::NotJudgeable, None),
+            ControlError::OutcomeRecorded(_) => {
+                (Code::AlreadyExists, Reason::OutcomeRecorded, None)
             }
             ControlError::ResponseTooLarge(_) => {
                 (Code::ResourceExhausted, Reason::ResponseTooLarge, None)

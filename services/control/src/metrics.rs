@@ -16,7 +16,7 @@ use baton_proto::types::v1 as pb;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Gauge, Histogram, UpDownCounter};
 
-use crate::domain::{ConcreteTarget, EventKind, EventRecord, Handoff, RequestedTarget};
+use crate::domain::{ConcreteTarget, EventKind, EventRecord, Handoff, Outcome, RequestedTarget};
 
 /// Every instrument of the control service.
 pub struct ControlMetrics {
@@ -164,25 +164,8 @@ impl ControlMetrics {
             }
             _ => {}
         }
-        if let Some(outcome) = record.wrap_up.as_ref().map(|w| w.outcome) {
-            let answered = [
-                ("context_sufficient", outcome.context_sufficient),
-                ("customer_repeated", outcome.customer_repeated),
-                ("escalation_needed", outcome.escalation_needed),
-            ];
-            for (judgement, answer) in answered {
-                let Some(answer) = answer else { continue };
-                self.judgements.add(
-                    1,
-                    &[
-                        KeyValue::new("judgement", judgement),
-                        KeyValue::new("answer", if answer { "yes" } else { "no" }),
-                        KeyValue::new("route", route.clone()),
-                        KeyValue::new("reason", escalation_label(handoff)),
-                        KeyValue::new("connector", connector.clone()),
-                    ],
-                );
-            }
+        if let Some(wrap_up) = &record.wrap_up {
+            self.judged(handoff, &wrap_up.outcome);
         }
         if record.state.is_terminal() {
             let reason = reason_name(handoff.failure.as_ref()).unwrap_or("");
@@ -193,6 +176,34 @@ impl ControlMetrics {
                     KeyValue::new("reason", reason),
                     KeyValue::new("route", route),
                     KeyValue::new("connector", connector),
+                ],
+            );
+        }
+    }
+
+    /// A human judged `handoff` (at wrap-up, or through RecordOutcome):
+    /// each answer is counted by route, escalation reason and connector.
+    pub fn judged(&self, handoff: &Handoff, outcome: &Outcome) {
+        let connector = handoff
+            .current_attempt
+            .as_ref()
+            .map(|attempt| attempt.planned.connector.clone())
+            .unwrap_or_default();
+        let answered = [
+            ("context_sufficient", outcome.context_sufficient),
+            ("customer_repeated", outcome.customer_repeated),
+            ("escalation_needed", outcome.escalation_needed),
+        ];
+        for (judgement, answer) in answered {
+            let Some(answer) = answer else { continue };
+            self.judgements.add(
+                1,
+                &[
+                    KeyValue::new("judgement", judgement),
+                    KeyValue::new("answer", if answer { "yes" } else { "no" }),
+                    KeyValue::new("route", route_label(&handoff.requested_target)),
+                    KeyValue::new("reason", escalation_label(handoff)),
+                    KeyValue::new("connector", connector.clone()),
                 ],
             );
         }

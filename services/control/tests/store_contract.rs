@@ -1,5 +1,6 @@
 //! The store contract, one suite per role (`store_contract/`: the handoff
-//! log, dispatch leases, the audit log, retention, the store's health),
+//! log, dispatch leases, the audit log, retention, outcomes, the store's
+//! health),
 //! each run against both backends: the embedded SQLite store and
 //! PostgreSQL (a real throwaway server from Debian's packages; the test
 //! fails when PostgreSQL is missing). Each suite gets a store of its own (a
@@ -105,6 +106,8 @@ mod dispatch_leases;
 mod hand_back;
 #[path = "store_contract/handoff_log.rs"]
 mod handoff_log;
+#[path = "store_contract/outcomes.rs"]
+mod outcomes;
 #[path = "store_contract/retention.rs"]
 mod retention;
 #[path = "store_contract/store_health.rs"]

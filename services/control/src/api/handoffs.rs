@@ -122,6 +122,7 @@ impl HandoffApi {
             decision: request.decision.clone().map(convert::types::decision_from),
             wrap_up: None,
             context_version: 1,
+            recorded_outcome: None,
         })
     }
 

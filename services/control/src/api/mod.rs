@@ -1,7 +1,8 @@
 //! `baton.handoff.v1.HandoffService` over gRPC. Each concern has its own
 //! module: [`handoffs`] (create, get, list, cancel), [`escalation`]
-//! (EvaluateEscalation), [`watch`] (WatchHandoff) and [`audit`] (revealing
-//! entities, revoking context tokens, the audit log). This file only takes
+//! (EvaluateEscalation), [`watch`] (WatchHandoff), [`audit`] (revealing
+//! entities, revoking context tokens, the audit log) and [`outcomes`]
+//! (RecordOutcome, GetOutcomeMetrics). This file only takes
 //! the caller from the request, hands the message to its concern and turns a
 //! [`ControlError`] into a status (in `crate::error`, the one place that
 //! does).
@@ -12,6 +13,7 @@ mod converse;
 mod escalation;
 mod fields;
 mod handoffs;
+mod outcomes;
 mod update;
 mod watch;
 
@@ -216,16 +218,20 @@ impl HandoffService for HandoffApi {
 
     async fn record_outcome(
         &self,
-        _request: Request<RecordOutcomeRequest>,
+        request: Request<RecordOutcomeRequest>,
     ) -> Result<Response<RecordOutcomeResponse>, Status> {
-        Err(Status::unimplemented("RecordOutcome is being built"))
+        let tenant = tenant_of(&request)?;
+        let recorded = self.record_outcome(&tenant, request.into_inner()).await?;
+        Ok(Response::new(recorded))
     }
 
     async fn get_outcome_metrics(
         &self,
-        _request: Request<GetOutcomeMetricsRequest>,
+        request: Request<GetOutcomeMetricsRequest>,
     ) -> Result<Response<GetOutcomeMetricsResponse>, Status> {
-        Err(Status::unimplemented("GetOutcomeMetrics is being built"))
+        let tenant = tenant_of(&request)?;
+        let metrics = self.outcome_metrics(&tenant, request.into_inner()).await?;
+        Ok(Response::new(metrics))
     }
 
     type WatchHandoffStream = watch::WatchStream;

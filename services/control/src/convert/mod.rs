@@ -115,7 +115,7 @@ pub fn handoff(handoff: &Handoff) -> api::Handoff {
         decision: handoff.decision.as_ref().map(types::decision),
         wrap_up: handoff.wrap_up.as_ref().map(types::wrap_up),
         context_version: handoff.context_version,
-        outcome: None,
+        outcome: handoff.outcome().as_ref().map(types::outcome),
     }
 }
 

@@ -10,6 +10,7 @@ use baton_proto::types::v1 as pb;
 use std::time::Duration;
 
 use crate::domain::availability::{AvailabilityBasis, Channel, TargetAvailability, WaitEstimate};
+use crate::domain::outcome::{OutcomeSource, RecordedOutcome};
 use crate::domain::{
     ConcreteTarget, ContextCapability, ContextMechanism, ContextReference, EscalationDecision,
     EscalationKind, FailureReason, FiredTrigger, Outcome, RequestedTarget, TargetKind,
@@ -155,16 +156,66 @@ pub fn wrap_up(wrap_up: &WrapUp) -> pb::WrapUp {
 }
 
 pub fn wrap_up_from(wrap_up: pb::WrapUp) -> WrapUp {
-    let outcome = Outcome {
-        context_sufficient: judgement_from(wrap_up.context_sufficient()),
-        customer_repeated: judgement_from(wrap_up.customer_repeated()),
-        escalation_needed: judgement_from(wrap_up.escalation_needed()),
-    };
+    let outcome = judgements_from(
+        wrap_up.context_sufficient(),
+        wrap_up.customer_repeated(),
+        wrap_up.escalation_needed(),
+    );
     WrapUp {
         disposition: wrap_up.disposition,
         notes: wrap_up.notes,
         instruction: wrap_up.instruction,
         outcome,
+    }
+}
+
+/// A handoff's outcome as the API shows it and the store keeps it.
+pub fn outcome(recorded: &RecordedOutcome) -> api::Outcome {
+    let judgements = recorded.judgements;
+    let source = match recorded.source {
+        OutcomeSource::WrapUp => api::OutcomeSource::WrapUp,
+        OutcomeSource::Recorded => api::OutcomeSource::Recorded,
+    };
+    api::Outcome {
+        context_sufficient: judgement(judgements.context_sufficient) as i32,
+        customer_repeated: judgement(judgements.customer_repeated) as i32,
+        escalation_needed: judgement(judgements.escalation_needed) as i32,
+        source: source as i32,
+        record_time: Some(super::timestamp_of(recorded.recorded_at_ms)),
+    }
+}
+
+/// `None` for an outcome without a source (never written so).
+pub fn outcome_from(outcome: api::Outcome) -> Option<RecordedOutcome> {
+    let source = match outcome.source() {
+        api::OutcomeSource::WrapUp => OutcomeSource::WrapUp,
+        api::OutcomeSource::Recorded => OutcomeSource::Recorded,
+        api::OutcomeSource::Unspecified => return None,
+    };
+    Some(RecordedOutcome {
+        judgements: judgements_from(
+            outcome.context_sufficient(),
+            outcome.customer_repeated(),
+            outcome.escalation_needed(),
+        ),
+        source,
+        recorded_at_ms: outcome
+            .record_time
+            .map_or(0, |t| t.seconds * 1000 + i64::from(t.nanos / 1_000_000)),
+    })
+}
+
+/// Three answers, each unanswered when unspecified (or of a newer
+/// contract).
+pub fn judgements_from(
+    context_sufficient: pb::Judgement,
+    customer_repeated: pb::Judgement,
+    escalation_needed: pb::Judgement,
+) -> Outcome {
+    Outcome {
+        context_sufficient: judgement_from(context_sufficient),
+        customer_repeated: judgement_from(customer_repeated),
+        escalation_needed: judgement_from(escalation_needed),
     }
 }
 

@@ -3,7 +3,7 @@
 //! caller acted on.
 
 /// Why an AI escalates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EscalationKind {
     Unspecified,
     ExplicitRequest,

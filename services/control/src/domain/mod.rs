@@ -11,6 +11,7 @@ pub mod decision;
 pub mod hours;
 pub mod message;
 pub mod model;
+pub mod outcome;
 pub mod routing;
 pub mod state;
 pub mod target;

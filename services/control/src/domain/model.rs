@@ -125,6 +125,9 @@ pub struct Handoff {
     /// The version of `context`: 1 as created, one more per accepted
     /// context update (UpdateHandoff).
     pub context_version: u64,
+    /// The judgements recorded with `RecordOutcome`; see
+    /// [`Handoff::outcome`] for the handoff's outcome from any source.
+    pub recorded_outcome: Option<super::outcome::RecordedOutcome>,
 }
 
 impl Handoff {

@@ -5,6 +5,7 @@
 
 use super::StoreError;
 use super::values::{ConnectorCheck, EventValues, now_ms, to_i64};
+use crate::domain::outcome::{OutcomeSource, RecordedOutcome};
 use crate::domain::{ConnectorPosition, EventKind, EventRecord, Handoff, HandoffState, NewEvent};
 
 /// A new handoff as `create` stores it, and its CREATED event.
@@ -102,5 +103,14 @@ pub(super) fn apply(handoff: &mut Handoff, record: &EventRecord) {
     }
     if let Some(wrap_up) = &record.wrap_up {
         handoff.wrap_up = Some(wrap_up.clone());
+        // The judgements are kept apart from the wrap-up's notes, which the
+        // retention purge erases: how handoffs went outlives what was said.
+        if handoff.recorded_outcome.is_none() && wrap_up.outcome.is_answered() {
+            handoff.recorded_outcome = Some(RecordedOutcome {
+                judgements: wrap_up.outcome,
+                source: OutcomeSource::WrapUp,
+                recorded_at_ms: record.time_ms,
+            });
+        }
     }
 }

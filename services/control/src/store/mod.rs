@@ -1,7 +1,7 @@
 //! Durable storage of handoffs, split by role: the handoff log
 //! ([`HandoffLog`]), dispatch leases ([`DispatchLeases`]), the audit log and
-//! context-token access ([`AuditLog`]), retention ([`Retention`]) and the
-//! store's own health ([`StoreHealth`]). [`HandoffStore`] is all of them at
+//! context-token access ([`AuditLog`]), retention ([`Retention`]), outcomes
+//! ([`OutcomeLog`]) and the store's own health ([`StoreHealth`]). [`HandoffStore`] is all of them at
 //! once, what the service holds; a part of the service that needs one role
 //! can ask for that role alone.
 //!
@@ -22,7 +22,7 @@
 //! replica sees it.
 //!
 //! A new backend goes in a directory of its own beside `sqlite/` and
-//! `postgres/`, implements the five role traits, and joins the contract
+//! `postgres/`, implements every role trait, and joins the contract
 //! suites of `tests/store_contract.rs`.
 
 mod appending;
@@ -32,6 +32,7 @@ mod context_update;
 mod handoff_log;
 mod health;
 mod leases;
+mod outcomes;
 mod postgres;
 mod retention;
 mod rows;
@@ -50,6 +51,7 @@ pub use handoff_log::{
 };
 pub use health::{StoreHealth, report_store_health};
 pub use leases::DispatchLeases;
+pub use outcomes::{OutcomeLog, OutcomeWindow};
 pub use postgres::PgStore;
 pub use retention::Retention;
 pub use sqlite::{
@@ -90,12 +92,19 @@ pub enum StoreError {
 /// Every role of a store: what the control service opens and shares
 /// between its parts. Implemented for anything that implements the roles.
 pub trait HandoffStore:
-    HandoffLog + DispatchLeases + AuditLog + Retention + StoreHealth + ChatLog
+    HandoffLog + DispatchLeases + AuditLog + Retention + StoreHealth + ChatLog + OutcomeLog
 {
 }
 
 impl<T> HandoffStore for T where
-    T: HandoffLog + DispatchLeases + AuditLog + Retention + StoreHealth + ChatLog + ?Sized
+    T: HandoffLog
+        + DispatchLeases
+        + AuditLog
+        + Retention
+        + StoreHealth
+        + ChatLog
+        + OutcomeLog
+        + ?Sized
 {
 }
 

@@ -10,7 +10,8 @@ pub trait Retention: Send + Sync + 'static {
     /// Deletes the conversation, context, escalation decision and wrap-up
     /// of up to `limit` handoffs that ended before `ended_before_ms` and
     /// are not purged yet, keeping the handoff record and its events, and
-    /// records a `purged` audit entry for each, in one commit. Returns how
+    /// records a `purged` audit entry for each, in one commit. The
+    /// outcome (the humans' judgements) stays. Returns how
     /// many were purged.
     async fn purge_contexts(&self, ended_before_ms: i64, limit: usize)
     -> Result<usize, StoreError>;

@@ -117,8 +117,20 @@ pub(super) fn read_handoff(row: &impl Columns) -> Result<Handoff, StoreError> {
             .map(types::decision_from),
         wrap_up: wrap_up(row.optional_blob(22)?)?,
         context_version: unsigned(row.integer(23)?)?,
+        recorded_outcome: row
+            .optional_blob(24)?
+            .as_deref()
+            .map(decode::<baton_proto::handoff::v1::Outcome>)
+            .transpose()?
+            .and_then(types::outcome_from),
         plan,
     })
+}
+
+/// A row of `sql::OUTCOME_FACTS`: the handoff and its first CONNECTED's
+/// time.
+pub(super) fn read_outcome_row(row: &impl Columns) -> Result<(Handoff, Option<i64>), StoreError> {
+    Ok((read_handoff(row)?, row.optional_integer(25)?))
 }
 
 /// A row of `sql::event_columns!()` of a handoff planned as `plan`.

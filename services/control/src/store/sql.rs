@@ -14,7 +14,7 @@ macro_rules! handoff_columns {
          requested_target, mode, plan, customer_message, customer_message_language, \
          created_at_ms, updated_at_ms, deadline_ms, current_attempt, queue_position, \
          queue_wait_ms, failure_reason, failure_detail, last_sequence, decision, wrap_up, \
-         context_version"
+         context_version, outcome"
     };
 }
 pub(super) use handoff_columns;
@@ -88,13 +88,33 @@ pub(super) const INSERT_HANDOFF: &str = concat!(
     "INSERT INTO handoffs (",
     handoff_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-     NULL, NULL, NULL, NULL, NULL, 1, ?16, NULL, 1) ON CONFLICT (tenant, request_id) DO NOTHING"
+     NULL, NULL, NULL, NULL, NULL, 1, ?16, NULL, 1, NULL) ON CONFLICT (tenant, request_id) DO NOTHING"
 );
 
-/// `values::StateValues` in order, then `tenant`, `id`.
+/// `values::StateValues` in order (but its outcome), then `tenant`, `id`,
+/// then the outcome: an outcome once stored stays.
 pub(super) const UPDATE_STATE: &str = "UPDATE handoffs SET state = ?1, updated_at_ms = ?2, \
      last_sequence = ?3, current_attempt = ?4, queue_position = ?5, queue_wait_ms = ?6, \
-     failure_reason = ?7, failure_detail = ?8, wrap_up = ?9 WHERE tenant = ?10 AND id = ?11";
+     failure_reason = ?7, failure_detail = ?8, wrap_up = ?9, outcome = COALESCE(outcome, ?12) \
+     WHERE tenant = ?10 AND id = ?11";
+
+/// The encoded outcome, `tenant`, `id`: stores a handoff's outcome unless
+/// it has one, and only once a human had the customer and it ended.
+pub(super) const SET_OUTCOME: &str = "UPDATE handoffs SET outcome = ?1 \
+     WHERE tenant = ?2 AND id = ?3 AND outcome IS NULL AND state IN ('completed', 'handed_back')";
+
+/// `tenant`, `since_ms`, `until_ms`, then the last row of the previous
+/// page (`created_at_ms`, `id`; NULLs for the first page), `limit`: the
+/// window's handoffs oldest first, each with its first CONNECTED's time.
+pub(super) const OUTCOME_FACTS: &str = concat!(
+    "SELECT ",
+    handoff_columns!(),
+    ", (SELECT MIN(e.time_ms) FROM handoff_events e WHERE e.tenant = handoffs.tenant \
+     AND e.handoff_id = handoffs.id AND e.kind = 'connected') \
+     FROM handoffs WHERE tenant = ?1 AND created_at_ms >= ?2 AND created_at_ms < ?3 \
+     AND (?4 IS NULL OR created_at_ms > ?4 OR (created_at_ms = ?4 AND id > ?5)) \
+     ORDER BY created_at_ms, id LIMIT ?6"
+);
 
 /// `values::EventValues` in order.
 pub(super) const INSERT_EVENT: &str = "INSERT INTO handoff_events (tenant, handoff_id, sequence, \

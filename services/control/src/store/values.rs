@@ -6,6 +6,7 @@
 use prost::Message;
 
 use crate::convert::types;
+use crate::domain::outcome::RecordedOutcome;
 use crate::domain::{
     ConnectorPosition, EventRecord, Failure, Handoff, HandoffState, QueueStatus, WrapUp,
 };
@@ -95,6 +96,7 @@ pub(super) struct StateValues {
     pub(super) failure_reason: Option<i32>,
     pub(super) failure_detail: Option<String>,
     pub(super) wrap_up: Option<Vec<u8>>,
+    pub(super) outcome: Option<Vec<u8>>,
 }
 
 impl StateValues {
@@ -109,6 +111,7 @@ impl StateValues {
             failure_reason: handoff.failure.as_ref().map(failure_reason),
             failure_detail: handoff.failure.as_ref().map(|f| f.detail.clone()),
             wrap_up: handoff.wrap_up.as_ref().map(wrap_up),
+            outcome: handoff.recorded_outcome.as_ref().map(outcome),
         }
     }
 }
@@ -175,6 +178,11 @@ pub(super) struct ConnectorCheck<'a> {
 
 fn failure_reason(failure: &Failure) -> i32 {
     types::failure_reason(failure.reason)
+}
+
+/// A recorded outcome as the `outcome` column keeps it.
+pub(super) fn outcome(outcome: &RecordedOutcome) -> Vec<u8> {
+    types::outcome(outcome).encode_to_vec()
 }
 
 fn wrap_up(wrap_up: &WrapUp) -> Vec<u8> {

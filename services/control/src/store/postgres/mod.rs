@@ -19,6 +19,7 @@ mod chat_log;
 mod handoff_log;
 mod leases;
 mod notices;
+mod outcomes;
 mod retention;
 
 use std::time::Duration;
@@ -230,6 +231,7 @@ async fn update_state(
         .bind(state.wrap_up)
         .bind(tenant)
         .bind(id)
+        .bind(state.outcome)
         .execute(&mut *connection)
         .await
         .map_err(unavailable)?;

@@ -42,6 +42,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!("0009_audit_connector"),
     migration!("0010_chat_log"),
     migration!("0011_context_version"),
+    migration!("0012_outcome"),
 ];
 
 /// The schema version this build writes (`user_version`): a file with a

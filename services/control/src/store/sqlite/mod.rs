@@ -14,6 +14,7 @@ mod chat_log;
 mod handoff_log;
 mod leases;
 mod migrations;
+mod outcomes;
 mod retention;
 mod writer;
 
@@ -293,6 +294,7 @@ fn update_state(
             state.wrap_up,
             tenant,
             id,
+            state.outcome,
         ],
     )
     .map(drop)
