@@ -79,6 +79,12 @@ impl Speaking {
         }
     }
 
+    /// Turns true once every play of the brief was sent, for a caller that
+    /// waits on it beside [`digit`](Self::digit).
+    pub fn spoken_signal(&self) -> watch::Receiver<bool> {
+        self.spoken.clone()
+    }
+
     /// Stops speaking and hearing now.
     pub fn stop(&self) {
         for task in &self.tasks {

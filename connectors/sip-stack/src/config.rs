@@ -10,6 +10,9 @@ use serde::Deserialize;
 
 use crate::message;
 
+mod consult;
+pub use consult::{ConsultConfig, DEFAULT_BRIEF, LanguageBrief, PLACEHOLDERS};
+
 /// The SIP user agent's configuration: its endpoint, its timers, the
 /// context it signals and where phone numbers and challenges go. A
 /// connector embeds these keys in its own configuration (the SIP

@@ -58,6 +58,12 @@ pub struct SipConfig {
     /// transfer HANDED_BACK (see [`baton_sip_stack::hand_back`]). Default:
     /// none (a connected transfer is COMPLETED at once).
     pub hand_back: Option<HandBackConfig>,
+    /// The consult leg of attended transfers (`TRANSFER_MODE_ATTENDED`):
+    /// the keys that accept and decline, the decide timeout, the brief's
+    /// templates and voices and the TTS command (see
+    /// [`baton_sip_stack::config::ConsultConfig`]). Default: keys 1 and 2,
+    /// `20s`, an English brief spoken by `espeak-ng`.
+    pub consult: ConsultConfig,
 }
 
 impl Default for SipConfig {
@@ -82,6 +88,7 @@ impl Default for SipConfig {
             trunks,
             credentials,
             hand_back: None,
+            consult: ConsultConfig::default(),
         }
     }
 }
@@ -118,6 +125,7 @@ impl SipConfig {
         if let Some(hand_back) = &self.hand_back {
             hand_back.validate()?;
         }
+        self.consult.validate()?;
         self.user_agent().validate()
     }
 }
@@ -150,6 +158,18 @@ mod tests {
                 .as_deref(),
             Some("baton")
         );
+    }
+
+    #[test]
+    fn an_invalid_consult_key_is_named_in_the_error() {
+        let mut config = SipConfig::default();
+        config.consult.decline_digit = config.consult.accept_digit;
+        let error = config.validate().expect_err("refused");
+        assert!(error.contains("consult.accept_digit"), "{error}");
+        config.consult = ConsultConfig::default();
+        config.consult.brief_template = "{customer_phone}".into();
+        let error = config.validate().expect_err("refused");
+        assert!(error.contains("consult.brief_template"), "{error}");
     }
 
     #[test]

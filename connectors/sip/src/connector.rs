@@ -11,17 +11,30 @@ use baton_sip_stack::transfer::{SIP_HEADERS_MAX_BYTES, UUI_TOKEN_MAX_BYTES};
 #[derive(Debug)]
 pub struct SipConnector {
     transfers: Transfers,
+    /// With more than 0, the structured context is advertised with this
+    /// limit, for the attended transfer's spoken brief
+    /// (`consult.structured_context_bytes`).
+    structured_context_bytes: u32,
 }
 
 impl SipConnector {
     pub fn new(transfers: Transfers) -> Self {
-        Self { transfers }
+        Self {
+            transfers,
+            structured_context_bytes: 0,
+        }
+    }
+
+    /// Advertises the structured context with `max_bytes` (0: not at all).
+    pub fn with_structured_context(mut self, max_bytes: u32) -> Self {
+        self.structured_context_bytes = max_bytes;
+        self
     }
 }
 
 impl Connector for SipConnector {
     fn info(&self) -> ConnectorInfo {
-        ConnectorInfo::new("sip", env!("CARGO_PKG_VERSION"))
+        let info = ConnectorInfo::new("sip", env!("CARGO_PKG_VERSION"))
             .target_kinds([TargetKind::SipUri, TargetKind::PhoneNumber])
             .transfer_modes([
                 TransferMode::Warm,
@@ -30,7 +43,11 @@ impl Connector for SipConnector {
             ])
             .context(ContextMechanism::SipUserToUser, UUI_TOKEN_MAX_BYTES)
             .context(ContextMechanism::SipHeaders, SIP_HEADERS_MAX_BYTES)
-            .context(ContextMechanism::ScreenPopUrl, 0)
+            .context(ContextMechanism::ScreenPopUrl, 0);
+        if self.structured_context_bytes > 0 {
+            return info.context(ContextMechanism::Structured, self.structured_context_bytes);
+        }
+        info
     }
 
     async fn start(&self, transfer: Transfer, events: TransferEvents) {

@@ -1,10 +1,18 @@
 //! The Baton SIP connector: performs transfers in SIP so that the human's
 //! phone or CTI gets the handoff context as the call arrives.
 //!
-//! - **Warm / attended**: INVITE the human (User-to-User with the handoff
+//! - **Warm**: INVITE the human (User-to-User with the handoff
 //!   token, Call-Info with the screen-pop URL, `X-Baton-*` headers), report
 //!   ringing and answered, then REFER the caller's gateway with `Replaces`
 //!   (RFC 5589) and follow the NOTIFY sipfrag to connected.
+//! - **Attended**: as warm, with a consult leg between the answer and the
+//!   REFER: the INVITE offers audio (PCMU, telephone-event), the human
+//!   hears a brief of the handoff spoken by a local TTS (`[consult]`,
+//!   `espeak-ng` by default) while the customer holds on the caller's
+//!   gateway, and accepts with a key (RFC 4733 or SIP INFO; CONSULTING,
+//!   CONSULT_ACCEPTED, then the REFER) or declines with another, by
+//!   hanging up or by not deciding in time (CONSULT_DECLINED, BYE, FAILED
+//!   REJECTED: the route's next target).
 //! - **Blind**: an out-of-dialog REFER (RFC 3515) with `Target-Dialog`
 //!   (RFC 4538) and `Referred-By` to the gateway holding the caller's leg.
 //! - **Phone numbers** go through trunks chosen by prefix, with digest
@@ -57,9 +65,12 @@ pub async fn bind(config: SipConfig) -> anyhow::Result<Bound> {
     if let Some(hand_back) = &config.hand_back {
         hand_back.validate().map_err(anyhow::Error::msg)?;
     }
+    config.consult.validate().map_err(anyhow::Error::msg)?;
+    let structured_context_bytes = config.consult.structured_context_bytes;
     let transfers = Transfers::bind(config.user_agent())
         .await?
-        .with_hand_back(config.hand_back.clone());
+        .with_hand_back(config.hand_back.clone())
+        .with_consult(config.consult.clone());
     let stack = transfers.stack().clone();
     let sip_addr = stack.local_addr();
     let sips_addr = stack.tls().and_then(|tls| tls.local_addr());
@@ -68,7 +79,7 @@ pub async fn bind(config: SipConfig) -> anyhow::Result<Bound> {
     if let Some(sips_addr) = sips_addr {
         options = options.ready_endpoint("sips", sips_addr);
     }
-    let connector = SipConnector::new(transfers);
+    let connector = SipConnector::new(transfers).with_structured_context(structured_context_bytes);
     let connector = baton_connector_sdk::bind(connector, options).await?;
     Ok(Bound {
         grpc_addr: connector.addr,
@@ -113,8 +124,9 @@ impl RunnableConnector for SipConfig {
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const ENV_PREFIX: &'static str = "BATON_SIP";
     const ABOUT: &'static str = "A Baton connector that transfers calls in SIP (warm with \
-        REFER/Replaces, blind with REFER, phone numbers through trunks), carrying the handoff \
-        context in User-to-User, Call-Info and X-Baton-* headers.";
+        REFER/Replaces, attended with a spoken brief on a consult leg and the human's accept by \
+        DTMF, blind with REFER, phone numbers through trunks), carrying the handoff context in \
+        User-to-User, Call-Info and X-Baton-* headers.";
     type Flags = SipFlags;
     type Bound = Bound;
 

@@ -47,11 +47,13 @@ struct Sent {
 }
 
 impl Call {
-    /// Resolves where the human is called.
+    /// Resolves where the human is called; `offer`: the consult leg's SDP
+    /// (attended), else an offer without media.
     pub(super) async fn new(
         transfers: &Transfers,
         destination: &Destination,
         context: HeaderLines,
+        offer: Option<String>,
     ) -> Result<Self, Failure> {
         let stack = &transfers.stack;
         let to = stack
@@ -64,7 +66,7 @@ impl Call {
             to_without_tag: format!("<{}>", destination.request_uri),
             call_id: format!("{}@baton", random_token()),
             to,
-            sdp: placeholder_sdp(stack.local_addr()),
+            sdp: offer.unwrap_or_else(|| placeholder_sdp(stack.local_addr())),
             context,
             credentials: destination.credentials.clone(),
             cseq: 1,
@@ -208,6 +210,7 @@ impl Transfers {
             let dialog = leg::answered_dialog(response, &sent.lines, &call.request_uri, call.cseq);
             leg::ack_answer(stack, &sent.lines, response, &dialog, call.to).await;
             held.dialog = Some(dialog);
+            held.answer_sdp = response.body.clone();
         }
         let answer = match (&call.credentials, status) {
             (Some((username, password)), 401 | 407) => answer_challenge(

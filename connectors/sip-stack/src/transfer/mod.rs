@@ -1,11 +1,16 @@
 //! The transfers themselves: warm (INVITE the human, then REFER with
-//! Replaces to the caller's gateway) and blind (an out-of-dialog REFER).
+//! Replaces to the caller's gateway), attended (the same, with a consult
+//! between the human's answer and the REFER: [`consult`] speaks the brief
+//! of [`brief`] and hears the human's decision) and blind (an
+//! out-of-dialog REFER).
 //! What each response, NOTIFY, timer and BYE means is decided by
 //! [`TransferProgress`] (`baton-sip-transfer`, no I/O); this module puts
 //! its decisions on the wire and in the transfer's events: [`invite`]
 //! calls the human, [`refer`] sends the REFER and follows its NOTIFYs,
 //! [`context`] says what the signalling carries and where it goes.
 
+mod brief;
+mod consult;
 mod context;
 mod invite;
 mod refer;
@@ -18,9 +23,10 @@ use baton_sip_transfer::{Action, Input, Output, Report, Subscription, TransferPr
 pub use baton_sip_transfer::{Failure, failure_for_status};
 use tokio::sync::oneshot;
 
-use crate::config::UserAgentConfig;
+use crate::config::{ConsultConfig, UserAgentConfig};
 use crate::hand_back::{self, HandBackAddress, HandBackConfig};
 use crate::leg::{self, Dialog, Leg, PendingInvite};
+use crate::origin::Expected;
 use crate::stack::{SipError, SipStack, random_token};
 use context::{Destination, call_reference};
 use invite::Call;
@@ -39,6 +45,8 @@ pub struct Transfers {
     legs: Legs,
     /// Where customers handed back go; `None`: no hand-back addresses.
     hand_back: Option<HandBackConfig>,
+    /// The consult leg of attended transfers.
+    consult: Arc<ConsultConfig>,
 }
 
 type Legs = Arc<Mutex<HashMap<(String, u32), Leg>>>;
@@ -98,7 +106,15 @@ impl Transfers {
             stack,
             legs: Arc::new(Mutex::new(HashMap::new())),
             hand_back: None,
+            consult: Arc::new(ConsultConfig::default()),
         }
+    }
+
+    /// The consult leg of attended transfers (default: [`ConsultConfig`]'s
+    /// defaults).
+    pub fn with_consult(mut self, config: ConsultConfig) -> Self {
+        self.consult = Arc::new(config);
+        self
     }
 
     /// Gives every transfer with a caller's gateway a hand-back address
@@ -177,7 +193,8 @@ impl Transfers {
         let call_info = hand_back.as_ref().map(HandBackAddress::call_info);
         let result = match transfer.mode {
             TransferMode::Blind => self.blind(&transfer, &events, call_info).await,
-            _ => self.warm(&transfer, &events, call_info).await,
+            TransferMode::Attended => self.warm(&transfer, &events, call_info, true).await,
+            _ => self.warm(&transfer, &events, call_info, false).await,
         };
         self.forget(&transfer);
         match (result, hand_back) {
@@ -290,11 +307,14 @@ impl Transfers {
         let _ = tokio::time::timeout(self.stack.t1() * 8, ending).await;
     }
 
+    /// Warm, or, `attended`, with a consult leg: the INVITE offers audio
+    /// and the REFER waits for the human's accept.
     async fn warm(
         &self,
         transfer: &Transfer,
         events: &TransferEvents,
         hand_back: Option<String>,
+        attended: bool,
     ) -> Result<(), Failure> {
         let destination = self.destination(transfer)?;
         let mut context = self.context_headers(transfer);
@@ -309,8 +329,24 @@ impl Transfers {
         let delivered =
             (!delivered.is_empty()).then(|| format!("in the INVITE: {}", delivered.join(", ")));
         let caller_leg = !call_reference(transfer).sip_gateway_uri.is_empty();
-        let call = Call::new(self, &destination, context).await?;
-        let progress = TransferProgress::warm(new_subscription(), caller_leg, self.stack.t1() * 64);
+        let consult = if attended {
+            let prepared = consult::Consult::prepare(self, transfer)
+                .await
+                .map_err(|e| {
+                    Failure::new(FailureReason::ConnectorError, format!("RTP socket: {e}"))
+                })?;
+            Some(prepared)
+        } else {
+            None
+        };
+        let offer = consult.as_ref().map(consult::Consult::offer);
+        let call = Call::new(self, &destination, context, offer).await?;
+        let timer_b = self.stack.t1() * 64;
+        let progress = if attended {
+            TransferProgress::attended(new_subscription(), caller_leg, timer_b)
+        } else {
+            TransferProgress::warm(new_subscription(), caller_leg, timer_b)
+        };
         let mut run = Run {
             transfers: self,
             transfer,
@@ -318,6 +354,7 @@ impl Transfers {
             progress,
             delivered,
             hand_back,
+            consult,
         };
         self.drive(&mut run, &destination, Some(call)).await
     }
@@ -346,6 +383,7 @@ impl Transfers {
             progress: TransferProgress::blind(new_subscription()),
             delivered,
             hand_back,
+            consult: None,
         };
         self.drive(&mut run, &destination, None).await
     }
@@ -365,6 +403,7 @@ impl Transfers {
             flow = match (flow, call.as_mut()) {
                 (Flow::SendInvite, Some(call)) => self.invite(run, &mut held, call).await,
                 (Flow::SendRefer, _) => self.refer(run, &mut held, destination).await,
+                (Flow::Consult, _) => self.consult(run, &mut held).await,
                 (Flow::Ended(result), _) => return result,
                 (Flow::Wait | Flow::SendInvite, _) => {
                     return Err(Failure::new(
@@ -400,6 +439,8 @@ struct Run<'a> {
     delivered: Option<String>,
     /// The `Call-Info` that advertises the transfer's hand-back address.
     hand_back: Option<String>,
+    /// Attended: the consult leg's media, until the human answers.
+    consult: Option<consult::Consult>,
 }
 
 /// What a transfer holds on the wire, for the actions its progress asks
@@ -412,6 +453,10 @@ struct Held {
     dialog: Option<Dialog>,
     /// Fires when the human's phone hangs up the answered leg.
     hung_up: Option<oneshot::Receiver<()>>,
+    /// What the human's requests in their answered leg carry.
+    expected: Option<Expected>,
+    /// The body of the human's 2xx: the SDP answer of a consult leg.
+    answer_sdp: Vec<u8>,
 }
 
 /// What the driver does next.
@@ -421,6 +466,8 @@ enum Flow {
     Wait,
     SendInvite,
     SendRefer,
+    /// Attended: the human answered; speak the brief, hear the decision.
+    Consult,
     Ended(Result<(), Failure>),
 }
 
@@ -474,6 +521,9 @@ impl Run<'_> {
                 }
             }
         }
+        if self.progress.consults() {
+            return Flow::Consult;
+        }
         Flow::Wait
     }
 
@@ -489,6 +539,7 @@ impl Run<'_> {
             .hold(self.transfer, self.events, Leg::Answered(dialog.clone()))
             .await;
         let expected = leg::expected_in(stack, &dialog, invited).await;
+        held.expected = Some(expected.clone());
         held.hung_up = Some(stack.remember_answered(&dialog.call_id, expected));
     }
 

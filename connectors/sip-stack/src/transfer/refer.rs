@@ -182,7 +182,7 @@ impl Transfers {
 
 /// Whether the human's phone hung up the answered leg (false when the leg
 /// was forgotten otherwise); never, while nothing is watched.
-async fn hung_up(watch: &mut Option<oneshot::Receiver<()>>) -> bool {
+pub(super) async fn hung_up(watch: &mut Option<oneshot::Receiver<()>>) -> bool {
     match watch {
         Some(receiver) => receiver.await.is_ok(),
         None => std::future::pending().await,
