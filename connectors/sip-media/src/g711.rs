@@ -81,11 +81,7 @@ mod tests {
             let back = decode(encode(sample));
             assert!(back >= last, "monotonic at {sample}");
             last = back;
-            assert_eq!(
-                back.signum() * sample.signum() >= 0,
-                true,
-                "sign of {sample}"
-            );
+            assert!(back.signum() * sample.signum() >= 0, "sign of {sample}");
             // The quantization step doubles per segment: at most 1/16 of
             // the magnitude, plus the smallest step.
             let error = (i32::from(back) - i32::from(sample)).abs();
