@@ -85,6 +85,11 @@ pub struct QueueConfig {
     /// The voice leg: whether and how a voice conversation is delivered to
     /// the accepting agent's contact address. Default: off.
     pub voice: VoiceConfig,
+    /// Where the supervisor view reads how the last day's handoffs went
+    /// (the control service's `GetOutcomeMetrics`): see
+    /// [`crate::outcomes::OutcomesConfig`]. Default none: the view says
+    /// the figures are not configured.
+    pub outcomes: Option<crate::outcomes::OutcomesConfig>,
 }
 
 /// The voice leg, delivered through the SIP user agent (`baton-sip-stack`)
@@ -296,6 +301,7 @@ impl Default for QueueConfig {
             reattach_grace: Duration::from_secs(60),
             allow_self_sign_in: false,
             voice: VoiceConfig::default(),
+            outcomes: None,
         }
     }
 }
@@ -378,6 +384,9 @@ impl QueueConfig {
                 .sip_config()
                 .validate()
                 .map_err(|e| format!("voice.{e}"))?;
+        }
+        if let Some(outcomes) = &self.outcomes {
+            outcomes.validate(self.server.http.request_timeout)?;
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ use crate::accounts::Role;
 use crate::desk::{Desk, DeskFailure, SignIn};
 use crate::domain::{AgentState, DeskError, Judgements};
 use crate::guard::{Guard, GuardOptions};
+use crate::outcomes::Outcomes;
 use crate::session::Session;
 
 /// Desktop requests are small forms; anything bigger is refused.
@@ -39,12 +40,19 @@ const COMMON_JS: &str = include_str!("../assets/common.js");
 pub struct DeskHttp {
     pub(crate) desk: Arc<Desk>,
     guard: Arc<Guard>,
+    /// The supervisor's outcome figures; `None` without `[outcomes]`.
+    pub(crate) outcomes: Option<Arc<Outcomes>>,
 }
 
-pub fn router(desk: Arc<Desk>, guard: GuardOptions) -> Result<Router, String> {
+pub fn router(
+    desk: Arc<Desk>,
+    guard: GuardOptions,
+    outcomes: Option<Arc<Outcomes>>,
+) -> Result<Router, String> {
     let state = DeskHttp {
         desk,
         guard: Arc::new(Guard::new(guard)?),
+        outcomes,
     };
     Ok(Router::new()
         .route("/", get(|| page(DESKTOP_HTML)))
@@ -78,6 +86,10 @@ pub fn router(desk: Arc<Desk>, guard: GuardOptions) -> Result<Router, String> {
         .route("/api/handoffs/{id}/reveal", post(reveal))
         .route("/api/handoffs/{id}/callback", post(callback))
         .route("/api/supervisor/events", get(supervisor_events))
+        .route(
+            "/api/supervisor/outcomes",
+            get(crate::outcomes::http::outcomes),
+        )
         .route("/api/chats", get(crate::chat::list))
         .route("/api/chats/{id}", get(crate::chat::read))
         .route("/api/chats/{id}/messages", post(crate::chat::post_message))
@@ -515,6 +527,10 @@ mod tests {
     /// A desk with agent ann (password "ann-pw") and supervisor sue
     /// ("sue-pw"), both of acme.
     fn desk_router(dir: &std::path::Path) -> Router {
+        desk_router_with(dir, None)
+    }
+
+    fn desk_router_with(dir: &std::path::Path, outcomes: Option<Arc<Outcomes>>) -> Router {
         let accounts_file = dir.join("accounts.toml");
         let account = |name: &str, role| Account {
             name: name.into(),
@@ -544,6 +560,7 @@ mod tests {
                 failed_sign_ins: config.desk.failed_sign_ins.clone(),
                 session_lifetime: Duration::from_secs(3600),
             },
+            outcomes,
         )
         .expect("router")
     }
@@ -572,6 +589,71 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(&body).expect("json");
         let csrf = body["csrf_token"].as_str().expect("csrf").to_owned();
         (id, csrf)
+    }
+
+    /// The outcomes of tenant `tenant`, read from a control service that
+    /// is not there (port 9 on loopback: refused at once).
+    fn unreachable_outcomes(dir: &std::path::Path, tenant: &str) -> Arc<Outcomes> {
+        let key = dir.join("control-key");
+        std::fs::write(
+            &key,
+            "bk_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
+        )
+        .expect("write");
+        let config = crate::outcomes::OutcomesConfig {
+            control_endpoint: "http://127.0.0.1:9".into(),
+            api_key_file: key,
+            tenant: tenant.into(),
+            tls: None,
+            timeout: Duration::from_secs(5),
+        };
+        Arc::new(Outcomes::from_config(&config).expect("outcomes"))
+    }
+
+    #[tokio::test]
+    async fn outcomes_are_for_supervisors_of_the_credentials_tenant_and_errors_are_short() {
+        let outcomes =
+            |cookie: Option<&str>| request("GET", "/api/supervisor/outcomes", cookie, None, "");
+        // Without [outcomes], the view says so.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let router = desk_router(dir.path());
+        assert_eq!(
+            call(&router, outcomes(None)).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        let (ann, _) = sign_in(&router, "ann").await;
+        assert_eq!(
+            call(&router, outcomes(Some(&ann))).await.0,
+            StatusCode::FORBIDDEN
+        );
+        let (sue, _) = sign_in(&router, "sue").await;
+        let (status, _, body) = call(&router, outcomes(Some(&sue))).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, r#"{"configured":false}"#)
+        );
+
+        // The control service unreachable: 502 and a short message, never
+        // the credential.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let router = desk_router_with(dir.path(), Some(unreachable_outcomes(dir.path(), "acme")));
+        let (ann, _) = sign_in(&router, "ann").await;
+        assert_eq!(
+            call(&router, outcomes(Some(&ann))).await.0,
+            StatusCode::FORBIDDEN
+        );
+        let (sue, _) = sign_in(&router, "sue").await;
+        let (status, _, body) = call(&router, outcomes(Some(&sue))).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+        assert!(body.contains("cannot be reached"), "{body}");
+        assert!(!body.contains("bk_") && !body.contains("AAAA"), "{body}");
+
+        // A supervisor who does not see the credential's tenant gets nothing.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let router = desk_router_with(dir.path(), Some(unreachable_outcomes(dir.path(), "globex")));
+        let (sue, _) = sign_in(&router, "sue").await;
+        let (status, _, body) = call(&router, outcomes(Some(&sue))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     }
 
     #[tokio::test]

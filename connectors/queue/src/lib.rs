@@ -17,6 +17,9 @@
 //!   [`account_watch`] ends a removed account's sessions at once.
 //! - [`oidc`]: sign-in through an OpenID Connect issuer (authorization
 //!   code with PKCE), making the same sessions as a password.
+//! - [`outcomes`]: how the last day's handoffs went (the control service's
+//!   `GetOutcomeMetrics`, with the desk's supervisor credential), on the
+//!   supervisor's view.
 //!
 //! Tenants: every contact carries its transfer's tenant; a queue name is
 //! per tenant, an agent takes only their tenant's customers and a
@@ -56,6 +59,7 @@ pub mod domain;
 pub mod guard;
 pub mod http;
 pub mod oidc;
+pub mod outcomes;
 pub mod session;
 pub mod store;
 
@@ -143,7 +147,13 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
         local_accounts: config.desk.local_accounts,
         secure: tls.is_some(),
     };
-    let router = http::router(desk.clone(), guard_options)
+    let outcomes = match &config.outcomes {
+        Some(outcomes) => Some(Arc::new(
+            outcomes::Outcomes::from_config(outcomes).map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
+    let router = http::router(desk.clone(), guard_options, outcomes)
         .map_err(anyhow::Error::msg)?
         .merge(oidc::routes::routes(sign_in));
     let mut options = ServeOptions::configured(&config.server, config.tls.as_ref(), &config.store)
