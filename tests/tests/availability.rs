@@ -94,6 +94,9 @@ targets = [{{ connector = "script", queue = "agents" }}]
 [[routes]]
 name = "night-then-day"
 targets = [{{ connector = "script", queue = "night", hours = "never" }}, {{ connector = "script", queue = "day", hours = "always" }}, {{ connector = "script", queue = "backup" }}]
+
+[messages.templates.it]
+opens_again = "Siamo chiusi; riapriamo il {{when}}. Possiamo richiamarla?"
 "#,
             endpoint = connector.endpoint("grpc"),
         );
@@ -190,6 +193,18 @@ async fn the_runtime_learns_before_creating_whether_and_when_a_human_is_there() 
         "{}",
         later.customer_message
     );
+
+    // The configured Italian wording, with the opening as date and time
+    // (no built-in Italian words for "tomorrow").
+    let italian = check(&mut client, "later", "it-IT").await;
+    assert_eq!(
+        italian.customer_message,
+        format!(
+            "Siamo chiusi; riapriamo il {} 10:00. Possiamo richiamarla?",
+            stack.later
+        )
+    );
+    assert_eq!(italian.customer_message_language, "it-IT");
 
     let fallback = check(&mut client, "night-then-day", "en").await;
     assert!(fallback.open, "{fallback:?}");

@@ -54,14 +54,16 @@ impl HandoffApi {
             let availability = self
                 .availability_at(tenant, &first.planned, &request.language, channel)
                 .await;
-            let (connecting, language) = self
-                .messages
-                .for_tenant(tenant)
-                .for_language(&request.language);
+            let messages = self.messages.for_tenant(tenant);
+            let (connecting, language) = messages.for_language(&request.language);
             let (message, language) = match &availability {
-                Some(availability) => {
-                    open_message(connecting, language, availability, fallback.is_some())
-                }
+                Some(availability) => open_message(
+                    connecting,
+                    language,
+                    availability,
+                    fallback.is_some(),
+                    messages.templates_for(&request.language),
+                ),
                 None => (connecting.to_owned(), language.to_owned()),
             };
             let closes_at = match first.open {
@@ -87,6 +89,9 @@ impl HandoffApi {
             &request.language,
             now,
             opening.zip(zone.as_ref()).map(|((at, _), zone)| (at, zone)),
+            self.messages
+                .for_tenant(tenant)
+                .templates_for(&request.language),
         );
         Ok(CheckAvailabilityResponse {
             open: false,
@@ -95,7 +100,7 @@ impl HandoffApi {
             opens_at: opening.map(|(at, _)| protobuf_time(at)),
             time_zone: opening.map(|(_, zone)| zone.to_owned()).unwrap_or_default(),
             customer_message: message,
-            customer_message_language: language.to_owned(),
+            customer_message_language: language,
             closed_targets,
             availability: None,
             fallback: None,

@@ -11,6 +11,7 @@ use baton_service_kit::telemetry::TelemetryConfig;
 use baton_service_kit::tls::{ClientTlsFiles, TlsConfig};
 use serde::Deserialize;
 
+use crate::domain::message::MessageTemplates;
 use crate::domain::routing::{DefaultConnectors, RouteConfig};
 use crate::domain::validate::Limits;
 
@@ -328,6 +329,10 @@ pub struct MessagesConfig {
     /// Customer messages by BCP 47 tag; add to or replace the built-in
     /// en, es, fr, de and pt messages.
     pub translations: BTreeMap<String, String>,
+    /// What the AI says about the wait and the hours, by BCP 47 tag
+    /// (`[messages.templates.en]`: `wait`, `wait_one_minute`, `nobody`,
+    /// `opens_again`, `closed`); each phrase left out is the built-in one.
+    pub templates: BTreeMap<String, MessageTemplates>,
 }
 
 impl Default for MessagesConfig {
@@ -335,6 +340,7 @@ impl Default for MessagesConfig {
         Self {
             default_language: "en".into(),
             translations: BTreeMap::new(),
+            templates: BTreeMap::new(),
         }
     }
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{ControlConfig, MessagesConfig};
 use crate::disclosure::{DataPolicy, DataPolicyConfig};
 use crate::domain::hours::BusinessHours;
-use crate::domain::message::CustomerMessages;
+use crate::domain::message::{CustomerMessages, MessageTemplates};
 use crate::domain::routing::{DefaultConnectors, PerTenant, RouteConfig, Router, inherited_by};
 
 /// One tenant's own routing and messages.
@@ -40,6 +40,9 @@ pub struct TenantMessagesConfig {
     pub default_language: Option<String>,
     /// Messages by BCP 47 tag.
     pub translations: BTreeMap<String, String>,
+    /// The tenant's wording of the wait and hours phrases, over the shared
+    /// `[messages.templates]`, phrase by phrase.
+    pub templates: BTreeMap<String, MessageTemplates>,
 }
 
 /// Routing and customer messages, resolved for each tenant.
@@ -61,7 +64,8 @@ impl ControlConfig {
             &configured,
             &hours,
         )?;
-        let messages = customer_messages(&self.messages, &TenantMessagesConfig::default())?;
+        let messages =
+            customer_messages(&self.messages, &TenantMessagesConfig::default(), "messages")?;
         let mut scopes = TenantScopes {
             routers: PerTenant::shared(router),
             messages: PerTenant::shared(messages),
@@ -74,8 +78,8 @@ impl ControlConfig {
             }
             let in_tenant = |error: String| format!("tenants.{id}.{error}");
             let router = self.tenant_router(id, tenant, &hours).map_err(in_tenant)?;
-            let messages =
-                customer_messages(&self.messages, &tenant.messages).map_err(in_tenant)?;
+            let messages = customer_messages(&self.messages, &tenant.messages, "messages")
+                .map_err(in_tenant)?;
             scopes.routers = scopes.routers.with_tenant(id, router);
             scopes.messages = scopes.messages.with_tenant(id, messages);
         }
@@ -178,10 +182,13 @@ impl ControlConfig {
     }
 }
 
-/// The built-in messages, the shared translations, then the tenant's.
+/// The built-in messages, the shared translations, then the tenant's; the
+/// shared templates with the tenant's over them. `key` names the tenant's
+/// `messages` section in errors.
 fn customer_messages(
     shared: &MessagesConfig,
     tenant: &TenantMessagesConfig,
+    key: &str,
 ) -> Result<CustomerMessages, String> {
     let mut translations = shared.translations.clone();
     translations.extend(tenant.translations.clone());
@@ -189,7 +196,15 @@ fn customer_messages(
         .default_language
         .as_deref()
         .unwrap_or(&shared.default_language);
-    CustomerMessages::new(&translations, default_language)
+    let mut templates = shared.templates.clone();
+    for (language, phrases) in &tenant.templates {
+        let merged = templates
+            .get(language)
+            .map_or_else(|| phrases.clone(), |shared| shared.overlaid(phrases));
+        templates.insert(language.clone(), merged);
+    }
+    CustomerMessages::new(&translations, default_language)?
+        .with_templates(&templates, &format!("{key}.templates"))
 }
 
 #[cfg(test)]

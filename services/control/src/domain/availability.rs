@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use super::message::MessageTemplates;
+
 /// Voice unless the runtime says chat (a chat shares its human with other
 /// chats, so the two may differ).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -103,39 +105,45 @@ fn phrases(language: &str) -> Option<&'static Phrases> {
 /// What the AI should say when a target is open, given what its connector
 /// reported: `connecting` (the tenant's message in `language`) followed
 /// by the wait when there is one; the "nobody can take your call" message
-/// instead when nobody is there and no fallback would be tried. Returns
-/// the text and its language; `connecting` unchanged for a language
-/// without built-in phrases.
+/// instead when nobody is there and no fallback would be tried. Each
+/// phrase is the tenant's (`custom`) or the built-in one; returns the text
+/// and its language, `connecting` unchanged where neither has the phrase.
 pub fn open_message(
     connecting: &str,
     language: &str,
     availability: &TargetAvailability,
     has_fallback: bool,
+    custom: Option<&MessageTemplates>,
 ) -> (String, String) {
     let plain = (connecting.to_owned(), language.to_owned());
-    let Some(phrases) = phrases(language) else {
-        return plain;
+    let built_in = phrases(language);
+    let phrase = |custom: Option<&Option<String>>, built_in: Option<&'static str>| {
+        custom
+            .and_then(Option::as_deref)
+            .or(built_in)
+            .map(str::to_owned)
     };
     if availability.nobody_there() {
         if has_fallback {
             return plain;
         }
-        return (phrases.nobody.to_owned(), phrases.language.to_owned());
+        if let Some(text) = custom.and_then(|c| c.nobody.clone()) {
+            return (text, language.to_owned());
+        }
+        return built_in.map_or(plain, |p| (p.nobody.to_owned(), p.language.to_owned()));
     }
-    match availability.estimated_wait.map(minutes) {
-        None | Some(0) => plain,
-        Some(1) => (
-            format!("{connecting} {}", phrases.wait_one_minute),
-            language.to_owned(),
+    let wait = match availability.estimated_wait.map(minutes) {
+        None | Some(0) => None,
+        Some(1) => phrase(
+            custom.map(|c| &c.wait_one_minute),
+            built_in.map(|p| p.wait_one_minute),
         ),
-        Some(n) => (
-            format!(
-                "{connecting} {}",
-                phrases.wait_minutes.replace("{minutes}", &n.to_string())
-            ),
-            language.to_owned(),
-        ),
-    }
+        Some(n) => phrase(custom.map(|c| &c.wait), built_in.map(|p| p.wait_minutes))
+            .map(|text| text.replace("{minutes}", &n.to_string())),
+    };
+    wait.map_or(plain, |wait| {
+        (format!("{connecting} {wait}"), language.to_owned())
+    })
 }
 
 /// Whole minutes, rounded up: a promise of "about 2 minutes" for 61 s is
@@ -164,7 +172,7 @@ mod tests {
 
     #[test]
     fn the_wait_follows_the_connecting_message_in_minutes_rounded_up() {
-        let say = |a, language| open_message(HELLO, language, &a, false).0;
+        let say = |a, language| open_message(HELLO, language, &a, false, None).0;
         assert_eq!(say(with(2, Some(0)), "en"), HELLO);
         assert_eq!(say(with(2, None), "en"), HELLO);
         assert_eq!(
@@ -187,10 +195,10 @@ mod tests {
     fn nobody_there_is_said_only_when_no_fallback_would_be_tried() {
         let nobody = with(0, None);
         assert_eq!(
-            open_message(HELLO, "de", &nobody, true),
+            open_message(HELLO, "de", &nobody, true, None),
             (HELLO.to_owned(), "de".to_owned())
         );
-        let (text, language) = open_message(HELLO, "de-AT", &nobody, false);
+        let (text, language) = open_message(HELLO, "de-AT", &nobody, false, None);
         assert!(text.contains("niemand"), "{text}");
         assert_eq!(language, "de");
         // Unknown counts are not "nobody".
@@ -198,6 +206,43 @@ mod tests {
             agents_signed_in: None,
             ..with(0, None)
         };
-        assert_eq!(open_message(HELLO, "en", &unknown, false).0, HELLO);
+        assert_eq!(open_message(HELLO, "en", &unknown, false, None).0, HELLO);
+    }
+
+    #[test]
+    fn a_tenants_templates_replace_the_built_in_phrases_and_add_languages() {
+        let custom = MessageTemplates {
+            wait: Some("Un collega sarà da lei tra circa {minutes} minuti.".into()),
+            nobody: Some("Nessuno è libero adesso.".into()),
+            ..MessageTemplates::default()
+        };
+        let (text, language) =
+            open_message(HELLO, "it-IT", &with(2, Some(180)), false, Some(&custom));
+        assert_eq!(
+            text,
+            "Connecting you. Un collega sarà da lei tra circa 3 minuti."
+        );
+        assert_eq!(language, "it-IT");
+        assert_eq!(
+            open_message(HELLO, "it", &with(0, None), false, Some(&custom)).0,
+            "Nessuno è libero adesso."
+        );
+        // A phrase the tenant left out: the built-in one, or none at all.
+        assert_eq!(
+            open_message(HELLO, "it", &with(2, Some(30)), false, Some(&custom)).0,
+            HELLO
+        );
+        let english = MessageTemplates {
+            wait: Some("Hang on, about {minutes} minutes.".into()),
+            ..MessageTemplates::default()
+        };
+        assert_eq!(
+            open_message(HELLO, "en", &with(2, Some(30)), false, Some(&english)).0,
+            "Connecting you. The wait is about a minute."
+        );
+        assert_eq!(
+            open_message(HELLO, "en", &with(2, Some(600)), false, Some(&english)).0,
+            "Connecting you. Hang on, about 10 minutes."
+        );
     }
 }

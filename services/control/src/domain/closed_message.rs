@@ -6,6 +6,8 @@
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use super::message::MessageTemplates;
+
 /// One language's phrases.
 struct Phrases {
     language: &'static str,
@@ -112,24 +114,48 @@ const PHRASES: [Phrases; 5] = [
 
 /// The message for a customer speaking `language` (a BCP 47 tag) at
 /// `now`, when the next opening is `opens_at` in `zone` (none within a
-/// year: `None`). Returns the text and the language it is in.
+/// year: `None`), in the tenant's words (`custom`) where it has them.
+/// Returns the text and the language it is in.
 pub fn closed_message(
     language: &str,
     now: Timestamp,
     opens_at: Option<(Timestamp, &TimeZone)>,
-) -> (String, &'static str) {
+    custom: Option<&MessageTemplates>,
+) -> (String, String) {
     let primary = language
         .split('-')
         .next()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let phrases = PHRASES
-        .iter()
-        .find(|phrases| phrases.language == primary)
-        .unwrap_or(&PHRASES[0]);
+    let built_in = PHRASES.iter().find(|phrases| phrases.language == primary);
+    let phrases = built_in.unwrap_or(&PHRASES[0]);
     let Some((opens_at, zone)) = opens_at else {
-        return (phrases.closed.to_owned(), phrases.language);
+        return match custom.and_then(|c| c.closed.clone()) {
+            Some(text) => (text, language.to_owned()),
+            None => (phrases.closed.to_owned(), phrases.language.to_owned()),
+        };
     };
+    if let Some(template) = custom.and_then(|c| c.opens_again.as_deref()) {
+        let when = match built_in {
+            Some(phrases) => when(phrases, now, opens_at, zone),
+            // No words for "tomorrow" in this language: the date and time.
+            None => opens_at
+                .to_zoned_datetime(zone.clone())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string(),
+        };
+        return (template.replace("{when}", &when), language.to_owned());
+    }
+    (
+        phrases
+            .opens_again
+            .replace("{when}", &when(phrases, now, opens_at, zone)),
+        phrases.language.to_owned(),
+    )
+}
+
+/// The next opening in `phrases`' words: "tomorrow at 08:00".
+fn when(phrases: &Phrases, now: Timestamp, opens_at: Timestamp, zone: &TimeZone) -> String {
     let today = now.to_zoned_datetime(zone.clone()).date();
     let opening = opens_at.to_zoned_datetime(zone.clone());
     let days = (opening.date() - today).get_days();
@@ -142,11 +168,7 @@ pub fn closed_message(
         }
         _ => format!("{} {}", phrases.on_date, opening.date()),
     };
-    let when = format!("{day} {} {}", phrases.at, opening.time().strftime("%H:%M"));
-    (
-        phrases.opens_again.replace("{when}", &when),
-        phrases.language,
-    )
+    format!("{day} {} {}", phrases.at, opening.time().strftime("%H:%M"))
 }
 
 #[cfg(test)]
@@ -163,24 +185,24 @@ mod tests {
         // Saturday 5 December 2026, 20:00 in Madrid.
         let now = at("2026-12-05T19:00:00Z");
         let monday = Some((at("2026-12-07T07:00:00Z"), &madrid));
-        let (text, language) = closed_message("es-ES", now, monday);
+        let (text, language) = closed_message("es-ES", now, monday, None);
         assert_eq!(language, "es");
         assert!(text.contains("el lunes a las 08:00"), "{text}");
         let sunday = Some((at("2026-12-06T09:00:00Z"), &madrid));
         assert!(
-            closed_message("en-GB", now, sunday)
+            closed_message("en-GB", now, sunday, None)
                 .0
                 .contains("tomorrow at 10:00")
         );
         let later = Some((at("2026-12-05T19:30:00Z"), &madrid));
         assert!(
-            closed_message("de", now, later)
+            closed_message("de", now, later, None)
                 .0
                 .contains("heute um 20:30")
         );
         let january = Some((at("2027-01-04T07:00:00Z"), &madrid));
         assert!(
-            closed_message("fr", now, january)
+            closed_message("fr", now, january, None)
                 .0
                 .contains("le 2027-01-04 à 08:00")
         );
@@ -188,8 +210,48 @@ mod tests {
 
     #[test]
     fn an_unknown_language_gets_english_and_no_opening_says_so() {
-        let (text, language) = closed_message("ja-JP", at("2026-12-05T19:00:00Z"), None);
+        let (text, language) = closed_message("ja-JP", at("2026-12-05T19:00:00Z"), None, None);
         assert_eq!(language, "en");
         assert!(text.contains("no one can take your call"), "{text}");
+    }
+
+    #[test]
+    fn a_tenants_templates_say_it_their_way_in_any_language() {
+        let madrid = TimeZone::get("Europe/Madrid").expect("zone");
+        let now = at("2026-12-05T19:00:00Z");
+        let monday = Some((at("2026-12-07T07:00:00Z"), &madrid));
+        let spanish = MessageTemplates {
+            opens_again: Some("Volvemos {when}. ¿Le llamamos?".into()),
+            ..MessageTemplates::default()
+        };
+        assert_eq!(
+            closed_message("es", now, monday, Some(&spanish)),
+            (
+                "Volvemos el lunes a las 08:00. ¿Le llamamos?".into(),
+                "es".into()
+            )
+        );
+        let italian = MessageTemplates {
+            opens_again: Some("Siamo chiusi; riapriamo il {when}.".into()),
+            closed: Some("Siamo chiusi.".into()),
+            ..MessageTemplates::default()
+        };
+        assert_eq!(
+            closed_message("it-IT", now, monday, Some(&italian)),
+            (
+                "Siamo chiusi; riapriamo il 2026-12-07 08:00.".into(),
+                "it-IT".into()
+            )
+        );
+        assert_eq!(
+            closed_message("it", now, None, Some(&italian)).0,
+            "Siamo chiusi."
+        );
+        // A phrase the tenant left out is the built-in one.
+        assert!(
+            closed_message("es", now, None, Some(&spanish))
+                .0
+                .contains("nadie puede atenderle")
+        );
     }
 }

@@ -260,3 +260,53 @@ fn every_tenant_route_name_counts_as_known_for_metrics() {
     let names: Vec<_> = config.all_routes().into_iter().map(|r| r.name).collect();
     assert_eq!(names, ["support", "support"]);
 }
+
+#[test]
+fn a_tenants_templates_overlay_the_shared_ones_and_are_checked_naming_the_key() {
+    let scopes = scopes(
+        r#"
+[messages.templates.en]
+wait = "Shared: about {minutes} minutes."
+closed = "Shared: closed."
+
+[tenants.acme.messages.templates.en]
+closed = "Acme: closed, sorry."
+[tenants.acme.messages.templates.it]
+opens_again = "Acme: riapriamo {when}."
+"#,
+    )
+    .expect("valid");
+    let acme = scopes.messages.for_tenant("acme");
+    let english = acme.templates_for("en-US").expect("acme's English");
+    assert_eq!(
+        english.wait.as_deref(),
+        Some("Shared: about {minutes} minutes.")
+    );
+    assert_eq!(english.closed.as_deref(), Some("Acme: closed, sorry."));
+    assert!(acme.templates_for("it").is_some());
+    let globex = scopes.messages.for_tenant("globex");
+    assert_eq!(
+        globex.templates_for("en").and_then(|t| t.closed.as_deref()),
+        Some("Shared: closed.")
+    );
+    assert!(globex.templates_for("it").is_none());
+
+    let error = scopes_error("[tenants.acme.messages.templates.en]\nwait = \"soon\"\n");
+    assert_eq!(
+        error,
+        "tenants.acme.messages.templates.en.wait: must contain {minutes}"
+    );
+    let error = scopes_error("[messages.templates.fr]\nsoon = \"bientôt\"\n");
+    assert!(error.contains("soon"), "{error}");
+}
+
+fn scopes_error(tenants: &str) -> String {
+    let text = format!("{SHARED}{tenants}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("control.toml");
+    std::fs::write(&path, text).expect("write");
+    match baton_service_kit::config::load::<ControlConfig>(Some(&path), "BATON_TENANTS_TEST") {
+        Ok(config) => config.tenant_scopes().expect_err("refused"),
+        Err(error) => format!("{error:#}"),
+    }
+}
