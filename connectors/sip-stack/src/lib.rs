@@ -9,7 +9,9 @@
 //! - [`leg`]: what a transfer holds on the wire (a ringing INVITE, an
 //!   answered dialog, a REFER out) and how to end it.
 //! - [`transfer`]: the transfers themselves, warm (INVITE the human with
-//!   the context, then REFER the caller's gateway with Replaces) and blind
+//!   the context, then REFER the caller's gateway with Replaces), attended
+//!   (warm with a consult leg: the brief spoken as RTP by
+//!   `baton-sip-media`, the human's key decides) and blind
 //!   (an out-of-dialog REFER), with [`digest`] authentication, following
 //!   the decisions of `baton-sip-transfer` (no I/O); [`restart`] takes
 //!   over a transfer a previous process left running.
