@@ -379,6 +379,18 @@ async fn agent_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     browser.click("#sign-in").await?;
     browser.wait_text("#agents", "Ann Agent").await?;
     browser.wait_text("#audit", "account_number").await?;
+    // This desk has no [outcomes] section: the panel says so.
+    browser
+        .wait_text("#outcomes-status", "Outcomes are not configured")
+        .await?;
+    assert!(
+        !browser
+            .client
+            .find(Locator::Css("#outcomes-body"))
+            .await?
+            .is_displayed()
+            .await?
+    );
     browser.screenshot("queue-supervisor.png").await?;
 
     // The queue's Prometheus endpoint counts the transfer it completed.

@@ -59,6 +59,7 @@ let source = null;
 function showSignIn(message) {
   if (source) source.close();
   source = null;
+  stopOutcomes();
   live.textContent = "signed out";
   document.getElementById("board").classList.add("hidden");
   document.getElementById("who").classList.add("hidden");
@@ -79,6 +80,7 @@ function watch() {
   document.getElementById("supervisor-label").textContent =
     `${desk.display_name} · ${desk.tenants.join(", ")}`;
   live.textContent = "connecting…";
+  startOutcomes();
   // The session cookie goes with the stream; the server sends only this
   // supervisor's tenants.
   source = new EventSource("/api/supervisor/events");

@@ -34,6 +34,7 @@ const STYLE_CSS: &str = include_str!("../assets/style.css");
 const DESKTOP_JS: &str = include_str!("../assets/desktop.js");
 const SUPERVISOR_JS: &str = include_str!("../assets/supervisor.js");
 const COMMON_JS: &str = include_str!("../assets/common.js");
+const OUTCOMES_JS: &str = include_str!("../assets/outcomes.js");
 
 /// What the handlers share: the queue and the front door.
 #[derive(Debug, Clone)]
@@ -72,6 +73,10 @@ pub fn router(
         .route(
             "/assets/supervisor.js",
             get(|| asset(SUPERVISOR_JS, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/assets/outcomes.js",
+            get(|| asset(OUTCOMES_JS, "text/javascript; charset=utf-8")),
         )
         .route(
             "/api/sessions",
