@@ -19,9 +19,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use baton_connector_sdk::{
-    Availability, AvailabilityBasis, AvailabilityQuery, Channel, Connector, ConnectorInfo,
-    ContextMechanism, ContextUpdate, FailureReason, Status, TargetKind, Transfer, TransferEvents,
-    TransferMode, TransferNote, TransferTarget, WaitEstimateMethod,
+    Availability, AvailabilityBasis, AvailabilityFigures, AvailabilityQuery, Channel, Connector,
+    ConnectorInfo, ContextMechanism, ContextUpdate, FailureReason, Status, TargetKind, Transfer,
+    TransferEvents, TransferMode, TransferNote, TransferTarget, WaitEstimateMethod,
 };
 
 use crate::api::{ApiError, ConnectApi, Contact, Destination, QueueAvailability, QuickConnect};
@@ -228,21 +228,15 @@ fn reported_availability(figures: QueueAvailability) -> Availability {
         .estimated_wait_seconds
         .or(free_now.then_some(0))
         .map(|seconds| Duration::from_secs(u64::from(seconds)));
-    Availability {
-        basis: AvailabilityBasis::Reported as i32,
+    AvailabilityFigures {
+        basis: AvailabilityBasis::Reported,
         agents_signed_in: figures.agents_online,
         agents_available: figures.agents_available,
         contacts_waiting: figures.contacts_in_queue,
-        position: figures
-            .contacts_in_queue
-            .map(|waiting| waiting.saturating_add(1)),
-        wait_estimate: if estimated_wait.is_some() {
-            WaitEstimateMethod::PlatformStatistic
-        } else {
-            WaitEstimateMethod::Unspecified
-        } as i32,
-        estimated_wait: estimated_wait.and_then(|wait| wait.try_into().ok()),
+        estimated_wait,
+        wait_estimate: WaitEstimateMethod::PlatformStatistic,
     }
+    .answer()
 }
 
 /// The status of a GetAvailability that Connect refused or never answered.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_connector_sdk::{
-    Availability, AvailabilityBasis, AvailabilityQuery, Connector, ConnectorInfo, ContextMechanism,
+    Availability, AvailabilityBasis, AvailabilityFigures, AvailabilityQuery, Connector, ConnectorInfo, ContextMechanism,
     FailureReason, Judgement, Status, TargetKind, Transfer, TransferEvents, TransferMode,
     TransferTarget, WaitEstimateMethod, WrapUp,
 };
@@ -242,21 +242,15 @@ impl Connector for QueueConnector {
                     QueueKey::new(&query.tenant, name)
                 ))
             })?;
-        Ok(Availability {
-            basis: AvailabilityBasis::Exact as i32,
+        Ok(AvailabilityFigures {
+            basis: AvailabilityBasis::Exact,
             agents_signed_in: Some(now.agents_signed_in),
             agents_available: Some(now.agents_available),
             contacts_waiting: Some(now.waiting),
-            position: Some(now.position),
-            estimated_wait: now
-                .estimated_wait
-                .and_then(|wait| prost_types::Duration::try_from(wait).ok()),
-            wait_estimate: if now.estimated_wait.is_some() {
-                WaitEstimateMethod::HandleTimes
-            } else {
-                WaitEstimateMethod::Unspecified
-            } as i32,
-        })
+            estimated_wait: now.estimated_wait,
+            wait_estimate: WaitEstimateMethod::HandleTimes,
+        }
+        .answer())
     }
 
     async fn update(

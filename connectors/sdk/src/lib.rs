@@ -159,6 +159,44 @@ pub struct AvailabilityQuery {
     pub channel: Channel,
 }
 
+/// What a connector knows of who is there at a target, each figure `None`
+/// when it does not know it: what [`Connector::availability`] builds its
+/// answer from ([`AvailabilityFigures::answer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AvailabilityFigures {
+    pub basis: AvailabilityBasis,
+    pub agents_signed_in: Option<u32>,
+    pub agents_available: Option<u32>,
+    pub contacts_waiting: Option<u32>,
+    pub estimated_wait: Option<std::time::Duration>,
+    /// How `estimated_wait` was made (ignored without one).
+    pub wait_estimate: WaitEstimateMethod,
+}
+
+impl AvailabilityFigures {
+    /// GetAvailability's answer. A contact added now takes the place
+    /// behind those waiting (first come, first served: one of higher
+    /// priority may overtake them, which the figures cannot tell).
+    pub fn answer(self) -> Availability {
+        let estimated_wait = self
+            .estimated_wait
+            .and_then(|wait| prost_types::Duration::try_from(wait).ok());
+        Availability {
+            basis: self.basis as i32,
+            agents_signed_in: self.agents_signed_in,
+            agents_available: self.agents_available,
+            contacts_waiting: self.contacts_waiting,
+            position: self.contacts_waiting.map(|n| n.saturating_add(1)),
+            wait_estimate: if estimated_wait.is_some() {
+                self.wait_estimate
+            } else {
+                WaitEstimateMethod::Unspecified
+            } as i32,
+            estimated_wait,
+        }
+    }
+}
+
 /// The transfer journal's file name in a connector's data directory:
 /// `ServeOptions::journal(data_dir.join(TRANSFER_JOURNAL))`.
 pub const TRANSFER_JOURNAL: &str = "transfers.sqlite3";

@@ -12,7 +12,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use baton_connector_sdk::{Availability, AvailabilityBasis, Channel, Status, WaitEstimateMethod};
+use baton_connector_sdk::{
+    Availability, AvailabilityBasis, AvailabilityFigures, Channel, Status, WaitEstimateMethod,
+};
 use serde_json::Value;
 
 use crate::api::{CallsApi, UpdateError};
@@ -126,22 +128,15 @@ impl StatisticsApi {
             self.average_wait(workspace, task_queue, queue, channel)
                 .await?
         };
-        Ok(Availability {
-            basis: AvailabilityBasis::Reported as i32,
+        Ok(AvailabilityFigures {
+            basis: AvailabilityBasis::Reported,
             agents_signed_in: Some(now.eligible_workers),
             agents_available: Some(now.available_workers),
             contacts_waiting: Some(waiting),
-            // First come, first served at equal priority: a handoff's task
-            // may overtake lower-priority ones, which TaskRouter does not
-            // tell apart here.
-            position: Some(waiting.saturating_add(1)),
-            wait_estimate: if estimated_wait.is_some() {
-                WaitEstimateMethod::PlatformStatistic
-            } else {
-                WaitEstimateMethod::Unspecified
-            } as i32,
-            estimated_wait: estimated_wait.and_then(|wait| wait.try_into().ok()),
-        })
+            estimated_wait,
+            wait_estimate: WaitEstimateMethod::PlatformStatistic,
+        }
+        .answer())
     }
 
     /// TaskRouter's average time from task creation to acceptance in the

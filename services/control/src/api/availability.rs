@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::HandoffApi;
+use crate::circuit::CircuitState;
 use crate::connector::AvailabilityQuery;
 use crate::convert;
 use crate::domain::availability::{Channel, TargetAvailability, open_message};
@@ -118,6 +119,12 @@ impl HandoffApi {
         language: &str,
         channel: Channel,
     ) -> Option<TargetAvailability> {
+        // A connector whose circuit is not closed is failing: asking it
+        // would wait out its timeout for an answer nobody can trust.
+        let breaker = self.dispatcher.breakers().get(&planned.connector);
+        if breaker.is_some_and(|b| b.state() != CircuitState::Closed) {
+            return None;
+        }
         let connector = self.dispatcher.connector(&planned.connector).ok()?;
         let (info, _) = connector.recent_check().await.ok()?;
         if !info.availability {
