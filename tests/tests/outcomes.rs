@@ -16,13 +16,22 @@ use common::{Stack, bad_fields, queue, watch_until};
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
-fn judged(context_sufficient: pb::Judgement) -> RecordOutcomeRequest {
-    RecordOutcomeRequest {
-        handoff_id: String::new(),
+/// Records, for `id`, whether the context was sufficient (the customer
+/// did not repeat; the escalation was needed): the outcome stored, or the
+/// refusal.
+async fn record(
+    client: &mut HandoffServiceClient<Channel>,
+    id: &str,
+    context_sufficient: pb::Judgement,
+) -> Result<Outcome, tonic::Status> {
+    let request = RecordOutcomeRequest {
+        handoff_id: id.to_owned(),
         context_sufficient: context_sufficient as i32,
         customer_repeated: pb::Judgement::No as i32,
         escalation_needed: pb::Judgement::Yes as i32,
-    }
+    };
+    let handoff = client.record_outcome(request).await?.into_inner().handoff;
+    Ok(handoff.and_then(|h| h.outcome).expect("the outcome"))
 }
 
 fn reason(status: &tonic::Status) -> String {
@@ -67,11 +76,7 @@ async fn runtimes_record_outcomes_and_supervisors_read_what_the_handoffs_achieve
 
     // Nobody judges a handoff no human had, nor one still under way.
     for id in [&abandoned, &failed] {
-        let refused = client
-            .record_outcome(RecordOutcomeRequest {
-                handoff_id: id.clone(),
-                ..judged(pb::Judgement::Yes)
-            })
+        let refused = record(&mut client, id, pb::Judgement::Yes)
             .await
             .expect_err("not judgeable");
         assert_eq!(
@@ -99,36 +104,17 @@ async fn runtimes_record_outcomes_and_supervisors_read_what_the_handoffs_achieve
         .expect_err("nothing answered");
     assert_eq!(bad_fields(&empty), ["context_sufficient"]);
 
-    let recorded = client
-        .record_outcome(RecordOutcomeRequest {
-            handoff_id: connected.clone(),
-            ..judged(pb::Judgement::Yes)
-        })
+    let outcome = record(&mut client, &connected, pb::Judgement::Yes)
         .await
-        .expect("record")
-        .into_inner()
-        .handoff
-        .expect("handoff");
-    let outcome = recorded.outcome.expect("the outcome");
+        .expect("record");
     assert_eq!(outcome.source(), OutcomeSource::Recorded);
     assert_eq!(outcome.context_sufficient(), pb::Judgement::Yes);
     assert_eq!(outcome.customer_repeated(), pb::Judgement::No);
     assert_eq!(outcome.escalation_needed(), pb::Judgement::Yes);
     // A retry is the same judgement; other answers are refused.
-    let retried = client
-        .record_outcome(RecordOutcomeRequest {
-            handoff_id: connected.clone(),
-            ..judged(pb::Judgement::Yes)
-        })
-        .await
-        .expect("retry")
-        .into_inner();
-    assert_eq!(retried.handoff.and_then(|h| h.outcome), Some(outcome));
-    let changed = client
-        .record_outcome(RecordOutcomeRequest {
-            handoff_id: connected.clone(),
-            ..judged(pb::Judgement::No)
-        })
+    let retried = record(&mut client, &connected, pb::Judgement::Yes).await;
+    assert_eq!(retried.expect("retry"), outcome);
+    let changed = record(&mut client, &connected, pb::Judgement::No)
         .await
         .expect_err("judged already");
     assert_eq!(changed.code(), tonic::Code::AlreadyExists, "{changed:?}");

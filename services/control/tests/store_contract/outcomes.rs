@@ -48,15 +48,25 @@ async fn run(store: &dyn HandoffStore, h: &Handoff, kinds: &[EventKind], wrap_up
     }
 }
 
+/// Whether `store` stored `outcome` on the handoff.
+async fn records(
+    store: &dyn HandoffStore,
+    tenant: &str,
+    id: &str,
+    outcome: RecordedOutcome,
+) -> bool {
+    store
+        .record_outcome(tenant, id, &outcome)
+        .await
+        .expect("record")
+}
+
 async fn an_outcome_is_recorded_once_after_a_human_had_the_customer(backend: &impl Backend) {
     let store = backend.open().await;
     let h = handoff(&unique("outcome"));
     store.create(h.clone(), None, None).await.expect("create");
     assert!(
-        !store
-            .record_outcome(DEFAULT_TENANT, &h.id, &recorded(true))
-            .await
-            .expect("record"),
+        !records(&*store, DEFAULT_TENANT, &h.id, recorded(true)).await,
         "nobody judges a handoff before a human had the customer"
     );
     run(
@@ -67,31 +77,17 @@ async fn an_outcome_is_recorded_once_after_a_human_had_the_customer(backend: &im
     )
     .await;
     assert!(
-        !store
-            .record_outcome(DEFAULT_TENANT, &h.id, &recorded(true))
-            .await
-            .expect("record"),
+        !records(&*store, DEFAULT_TENANT, &h.id, recorded(true)).await,
         "nor while the human has them"
     );
     run(&*store, &h, &[EventKind::Completed], None).await;
     assert!(
-        !store
-            .record_outcome("another-tenant", &h.id, &recorded(true))
-            .await
-            .expect("record"),
+        !records(&*store, "another-tenant", &h.id, recorded(true)).await,
         "another tenant's handoff is out of reach"
     );
+    assert!(records(&*store, DEFAULT_TENANT, &h.id, recorded(true)).await);
     assert!(
-        store
-            .record_outcome(DEFAULT_TENANT, &h.id, &recorded(true))
-            .await
-            .expect("record")
-    );
-    assert!(
-        !store
-            .record_outcome(DEFAULT_TENANT, &h.id, &recorded(false))
-            .await
-            .expect("record"),
+        !records(&*store, DEFAULT_TENANT, &h.id, recorded(false)).await,
         "an outcome is stored once"
     );
     let read = backend
@@ -197,10 +193,7 @@ async fn wrap_up_judgements_are_the_outcome_and_outlive_the_purge(backend: &impl
     assert_eq!(outcome.source, OutcomeSource::WrapUp);
     assert_eq!(outcome.recorded_at_ms, ended.updated_at_ms);
     assert!(
-        !store
-            .record_outcome(DEFAULT_TENANT, &h.id, &recorded(true))
-            .await
-            .expect("record"),
+        !records(&*store, DEFAULT_TENANT, &h.id, recorded(true)).await,
         "the human's wrap-up judged it already"
     );
 
