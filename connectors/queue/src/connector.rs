@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_connector_sdk::{
-    Availability, AvailabilityBasis, AvailabilityFigures, AvailabilityQuery, Connector, ConnectorInfo, ContextMechanism,
-    FailureReason, Judgement, Status, TargetKind, Transfer, TransferEvents, TransferMode,
-    TransferTarget, WaitEstimateMethod, WrapUp,
+    Availability, AvailabilityBasis, AvailabilityFigures, AvailabilityQuery, Connector,
+    ConnectorInfo, ContextMechanism, FailureReason, Judgement, Status, TargetKind, Transfer,
+    TransferEvents, TransferMode, TransferTarget, WaitEstimateMethod, WrapUp,
 };
 use baton_proto::connector::v1::TransferEventKind;
 use baton_proto::types::v1::Channel;
