@@ -211,5 +211,6 @@ fn handoff() -> Handoff {
         decision: None,
         wrap_up: None,
         context_version: 1,
+        recorded_outcome: None,
     }
 }
