@@ -1,7 +1,8 @@
 //! The SIP connector with sipp as every far end: a phone that answers
 //! when the handoff token arrives in User-to-User (also the trunk for phone
-//! numbers), one that is busy, one that rings until cancelled, and a
-//! caller's gateway that accepts blind REFERs.
+//! numbers), one that accepts an attended transfer's consult leg with key
+//! 1, one that is busy, one that rings until cancelled, and a caller's
+//! gateway that accepts blind REFERs.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -30,6 +31,7 @@ async fn the_sip_connector_conforms() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("connector.log");
     let answers = sipp(&here("answers"));
+    let answers_attended = sipp(&here("answers_attended"));
     let gateway = sipp(&here("gateway_blind"));
     let busy = sipp(&sip_connector_scenario("agent_busy"));
     let rings = sipp(&sip_connector_scenario("agent_never_answers"));
@@ -61,6 +63,7 @@ host = "127.0.0.1:{answers}"
         "sip",
         &[
             ("answers", answers.addr().port()),
+            ("answers_attended", answers_attended.addr().port()),
             ("gateway", gateway.addr().port()),
             ("busy", busy.addr().port()),
             ("rings", rings.addr().port()),
