@@ -8,6 +8,7 @@ const PROTOS: &[&str] = &[
     "baton/type/v1/handoff_context.proto",
     "baton/type/v1/chat.proto",
     "baton/type/v1/availability.proto",
+    "baton/type/v1/callback.proto",
     "baton/handoff/v1/handoff.proto",
     "baton/connector/v1/connector.proto",
 ];

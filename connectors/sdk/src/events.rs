@@ -255,6 +255,15 @@ impl TransferEvents {
             .await;
     }
 
+    /// A callback: the human took it and has the context, and the
+    /// connector dials the customer now (once per attempt; say which in
+    /// `detail`, never the number). The control service no longer honours
+    /// a cancel from the first of these.
+    pub async fn callback_dialing(&self, detail: &str) {
+        self.push(Self::event(TransferEventKind::CallbackDialing, detail))
+            .await;
+    }
+
     pub async fn connected(&self, detail: &str) {
         self.push(Self::event(TransferEventKind::Connected, detail))
             .await;

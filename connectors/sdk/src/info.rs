@@ -17,6 +17,8 @@ pub struct ConnectorInfo {
     /// Answers GetAvailability (through
     /// [`Connector::availability`](crate::Connector::availability)).
     pub availability: bool,
+    /// Calls customers back (a transfer's [`callback`](crate::Transfer::callback)).
+    pub callbacks: bool,
 }
 
 impl ConnectorInfo {
@@ -30,6 +32,7 @@ impl ConnectorInfo {
             chat: false,
             context_updates: false,
             availability: false,
+            callbacks: false,
         }
     }
 
@@ -71,6 +74,16 @@ impl ConnectorInfo {
         self
     }
 
+    /// Advertises that the connector calls customers back: it holds a
+    /// transfer with a [`callback`](crate::Transfer::callback) until a
+    /// human takes it inside its window, then dials the customer
+    /// ([`TransferEvents::callback_dialing`](crate::TransferEvents::callback_dialing)).
+    /// A connector without it is refused such transfers (UNIMPLEMENTED).
+    pub fn callbacks(mut self) -> Self {
+        self.callbacks = true;
+        self
+    }
+
     pub fn to_proto(&self) -> GetConnectorInfoResponse {
         GetConnectorInfoResponse {
             name: self.name.clone(),
@@ -88,6 +101,7 @@ impl ConnectorInfo {
             chat: self.chat,
             context_updates: self.context_updates,
             availability: self.availability,
+            callbacks: self.callbacks,
         }
     }
 }

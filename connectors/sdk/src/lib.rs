@@ -128,7 +128,7 @@ pub use server::{BoundConnector, ServeOptions, bind, serve};
 /// What [`Connector::update`] refuses with, re-exported so that a connector
 /// needs no tonic dependency of its own.
 pub use tonic::Status;
-pub use transfer::{Transfer, TransferTarget};
+pub use transfer::{Callback, Transfer, TransferTarget, is_e164, mask_number};
 
 /// A newer context for one of the connector's transfers that has not
 /// ended (UpdateTransfer), given to [`Connector::update`].

@@ -56,6 +56,105 @@ pub struct Transfer {
     /// from a control service that does not say. A connector that shows
     /// handoffs to a supervisor may show it.
     pub disclosure: Option<Disclosure>,
+    /// Set when the customer is to be called back instead of transferred
+    /// (only to a connector advertising
+    /// [`callbacks`](crate::ConnectorInfo::callbacks)): the customer is
+    /// no longer on the line. The number is sensitive: never log it.
+    pub callback: Option<Callback>,
+}
+
+/// A callback as the control service asks for it: checked (E.164 number,
+/// consent given, a window that ends after it starts).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Callback {
+    /// E.164: `+` and 8 to 15 digits.
+    pub number: String,
+    /// No dial before this; `None`: at once.
+    pub window_start: Option<SystemTime>,
+    /// No dial after this; `None`: until the transfer's deadline.
+    pub window_end: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for Callback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The number is the customer's: Debug shows only its last digits.
+        f.debug_struct("Callback")
+            .field("number", &mask_number(&self.number))
+            .field("window_start", &self.window_start)
+            .field("window_end", &self.window_end)
+            .finish()
+    }
+}
+
+impl Callback {
+    /// Whether a dial may start at `now`.
+    pub fn window_open(&self, now: SystemTime) -> bool {
+        self.window_start.is_none_or(|start| now >= start)
+            && self.window_end.is_none_or(|end| now < end)
+    }
+}
+
+/// `+4930123456` as `+••••••3456`: what may be shown of a customer's
+/// number (the control service masks Handoff.callback the same way).
+pub fn mask_number(number: &str) -> String {
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    let mut seen = 0;
+    number
+        .chars()
+        .map(|c| {
+            if c.is_ascii_digit() {
+                seen += 1;
+                if seen + 4 <= digits { '•' } else { c }
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Whether `number` is E.164: `+` and 8 to 15 digits, the first not 0.
+pub fn is_e164(number: &str) -> bool {
+    let Some(digits) = number.strip_prefix('+') else {
+        return false;
+    };
+    (8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
+/// The request's callback, checked; violations name `callback.…`.
+fn parse_callback(
+    callback: Option<baton_proto::types::v1::Callback>,
+    violations: &mut Vec<FieldViolation>,
+) -> Option<Callback> {
+    let callback = callback?;
+    if !is_e164(&callback.number) {
+        violations.push(FieldViolation::new(
+            "callback.number",
+            "must be an E.164 number (+ and 8 to 15 digits)",
+        ));
+    }
+    if !callback.consent {
+        violations.push(FieldViolation::new(
+            "callback.consent",
+            "must be true: the customer agreed to be called back",
+        ));
+    }
+    let time = |t: Option<prost_types::Timestamp>| t.and_then(|t| SystemTime::try_from(t).ok());
+    let (window_start, window_end) = (time(callback.window_start), time(callback.window_end));
+    if let (Some(start), Some(end)) = (window_start, window_end)
+        && end <= start
+    {
+        violations.push(FieldViolation::new(
+            "callback.window_end",
+            "must be after window_start",
+        ));
+    }
+    Some(Callback {
+        number: callback.number,
+        window_start,
+        window_end,
+    })
 }
 
 impl Transfer {
@@ -103,6 +202,7 @@ impl Transfer {
         if let Some(envelope) = &request.envelope {
             violations.extend(oversize_context(envelope, info));
         }
+        let callback = parse_callback(request.callback, &mut violations);
         let (Some(target), Some(deadline)) = (target, deadline) else {
             return Err(invalid_argument(&violations));
         };
@@ -110,6 +210,13 @@ impl Transfer {
             return Err(invalid_argument(&violations));
         }
         check_served(&target, info)?;
+        if callback.is_some() && !info.callbacks {
+            return Err(with_reason(
+                Code::Unimplemented,
+                "CALLBACKS_UNSUPPORTED",
+                format!("connector {} does not call customers back", info.name),
+            ));
+        }
         if !info.transfer_modes.contains(&mode) {
             return Err(with_reason(
                 Code::Unimplemented,
@@ -130,6 +237,7 @@ impl Transfer {
             deadline,
             remembered: None,
             disclosure: request.disclosure,
+            callback,
         })
     }
 }

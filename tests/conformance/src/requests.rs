@@ -270,6 +270,7 @@ pub fn start_request(
         envelope: Some(envelope),
         deadline: Some(prost_types::Timestamp::from(deadline)),
         disclosure: Some(disclosure()),
+        callback: None,
     }
 }
 
