@@ -19,13 +19,15 @@
 //!   customer the human hands back to the AI runtime (302) and tells the
 //!   transfer (HANDED_BACK).
 //! - [`voice`]: the same transfers for a connector that delivers a call
-//!   in-process.
+//!   in-process, and agent-first callbacks ([`callback`]: the agent's
+//!   phone first, then the customer's, joined in signalling only).
 //! - [`config`]: the user agent's configuration keys.
 //!
 //! Messages are parsed and built by [`message`] (`baton-sip-message`, no
 //! I/O). Nothing here serves gRPC: a connector wraps [`Transfers`] in its
 //! own `Connector`.
 
+pub mod callback;
 pub mod config;
 pub mod digest;
 pub mod hand_back;
@@ -39,6 +41,7 @@ pub mod tls;
 pub mod transfer;
 pub mod voice;
 
+pub use callback::CallBack;
 pub use config::UserAgentConfig;
 pub use transfer::Transfers;
 pub use voice::VoiceLegs;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use baton_connector_sdk::{FailureReason, Transfer, TransferEvents};
 
+use crate::callback::CallBack;
 use crate::config::UserAgentConfig;
 use crate::transfer::Transfers;
 
@@ -55,6 +56,15 @@ impl VoiceLegs {
                 )
                 .await;
         }
+    }
+
+    /// Calls the agent (`call.transfer.target`, with the context), then
+    /// the customer, reporting through `events`: ringing, answered and
+    /// context delivered for the agent's leg, CALLBACK_DIALING per
+    /// customer dial, then CONNECTED (not terminal: this returns, and the
+    /// stack relays a BYE from either side to the other) or one FAILED.
+    pub async fn call_back(&self, call: CallBack, events: TransferEvents) {
+        self.transfers.call_back(call, &events).await;
     }
 
     /// Releases what a delivery of `transfer` holds (CANCEL while ringing,
