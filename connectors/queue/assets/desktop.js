@@ -220,6 +220,32 @@ function entityRow(contact, entity) {
     h("th", { scope: "row" }, entity.name), value, h("td", { class: "hint" }, entity.kind || ""));
 }
 
+/** When a callback may be dialed, in the agent's local time. */
+function callbackWindow(callback) {
+  const at = (millis) => new Date(millis).toLocaleString();
+  if (callback.window_start && callback.window_end) return `between ${at(callback.window_start)} and ${at(callback.window_end)}`;
+  if (callback.window_end) return `until ${at(callback.window_end)}`;
+  if (callback.window_start) return `from ${at(callback.window_start)}`;
+  return "as soon as possible";
+}
+
+/** How far a callback's dial went, in words. */
+function dialState(callback) {
+  switch (callback.state) {
+    case "scheduled": return "scheduled: its window has not opened";
+    case "dialing": return `dialing the customer (attempt ${callback.dial_attempt} of ${callback.dial_attempts})`;
+    case "connected": return "connected to the customer";
+    default: return "Baton calls your phone first, then the customer";
+  }
+}
+
+/** A callback's number (masked: Baton dials it, not the agent), window and dial state. */
+function callbackInfo(callback) {
+  return h("div", { class: "notice", id: "pop-callback", "data-state": callback.state },
+    "Callback to ", h("strong", { id: "callback-number" }, callback.masked_number),
+    ` · ${callbackWindow(callback)} · `, h("span", { id: "callback-state" }, dialState(callback)));
+}
+
 function pop(contact, connected) {
   const intent = contact.intent;
   const confidence = intent ? Math.round(intent.confidence * 100) : 0;
@@ -236,6 +262,7 @@ function pop(contact, connected) {
       : null);
 
   const body = h("div", { class: "pop-body" },
+    contact.callback ? callbackInfo(contact.callback) : null,
     h("div", { class: "section-title" }, "Summary"),
     h("p", { class: "summary", id: "pop-summary" }, contact.summary || "No summary was provided."),
     h("div", { class: "grid2" },
@@ -297,7 +324,7 @@ function connectedPanel(contact) {
   const form = h("form", { id: "wrap-up-form", class: "actions", "aria-label": "Wrap-up" },
     h("div", { style: null, class: "wrap-fields" },
       contact.callback
-        ? h("div", { class: "notice" }, "The customer asked to be called back. Call them now.")
+        ? h("div", { class: "notice" }, "Baton calls your phone, then the customer; wrap up when the call ends.")
         : (view.agent.contact
           ? h("div", { class: "notice" }, "Your voice contact address: ", h("strong", {}, view.agent.contact))
           : null),

@@ -2,6 +2,19 @@
 // audit of the supervisor's tenants, pushed by the server on every change.
 "use strict";
 
+/** A callback: its number masked, its window and how far the dial went. */
+function callbackBadge(callback) {
+  const at = (millis) => new Date(millis).toLocaleString();
+  const window = callback.window_start || callback.window_end
+    ? ` · ${callback.window_start ? at(callback.window_start) : "now"} – ${callback.window_end ? at(callback.window_end) : "open"}`
+    : "";
+  const state = callback.state === "dialing"
+    ? `dialing ${callback.dial_attempt}/${callback.dial_attempts}`
+    : callback.state;
+  return h("span", { class: "badge callback", "data-state": callback.state },
+    `callback ${callback.masked_number}${window} · ${state}`);
+}
+
 function render(view) {
   syncClock(view.now);
   replace(document.getElementById("queues"), view.queues.map((q) =>
@@ -11,7 +24,7 @@ function render(view) {
       h("div", { class: "label" }, `${q.agents_available} available · avg handle ${clock(q.average_handle_seconds)} · next wait ≈ ${clock(q.next_estimate_seconds)}`))));
   const contacts = view.contacts.map((c) =>
     h("tr", {},
-      h("td", {}, c.handoff_id, c.callback ? h("span", { class: "badge" }, "callback") : null),
+      h("td", {}, c.handoff_id, c.callback ? callbackBadge(c.callback) : null),
       h("td", {}, c.tenant),
       h("td", {}, c.queue),
       h("td", {}, c.intent || "—"),

@@ -16,6 +16,10 @@ use serde::Deserialize;
 
 use crate::domain::{Policy, QueueSpec};
 
+#[path = "callback/config.rs"]
+mod callback;
+pub use callback::CallbackConfig;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
@@ -85,6 +89,10 @@ pub struct QueueConfig {
     /// The voice leg: whether and how a voice conversation is delivered to
     /// the accepting agent's contact address. Default: off.
     pub voice: VoiceConfig,
+    /// How a callback's customer is dialed (`attempts`, `retry_delay`,
+    /// `customer_ring_timeout`): see [`CallbackConfig`]. Callbacks are
+    /// taken only with `voice.enabled`.
+    pub callback: CallbackConfig,
     /// Where the supervisor view reads how the last day's handoffs went
     /// (the control service's `GetOutcomeMetrics`): see
     /// [`crate::outcomes::OutcomesConfig`]. Default none: the view says
@@ -301,6 +309,7 @@ impl Default for QueueConfig {
             reattach_grace: Duration::from_secs(60),
             allow_self_sign_in: false,
             voice: VoiceConfig::default(),
+            callback: CallbackConfig::default(),
             outcomes: None,
         }
     }
@@ -385,6 +394,7 @@ impl QueueConfig {
                 .validate()
                 .map_err(|e| format!("voice.{e}"))?;
         }
+        self.callback.validate()?;
         if let Some(outcomes) = &self.outcomes {
             outcomes.validate(self.server.http.request_timeout)?;
         }

@@ -13,9 +13,11 @@ use baton_proto::connector::v1::TransferEventKind;
 use baton_proto::types::v1::Channel;
 use baton_sip_stack::VoiceLegs;
 
-use crate::config::VoiceMode;
-use crate::desk::{Desk, priority_of};
-use crate::domain::{Media, NewContact, NotAdmitted, Phase, QueueKey, Refusal, WithdrawalReason};
+use crate::config::{CallbackConfig, VoiceMode};
+use crate::desk::{Desk, priority_of, request_of};
+use crate::domain::{
+    CallbackRequest, Media, NewContact, NotAdmitted, Phase, QueueKey, Refusal, WithdrawalReason,
+};
 
 /// The connector side of the queue.
 #[derive(Debug, Clone)]
@@ -26,11 +28,13 @@ pub struct QueueConnector {
     voice: Option<Arc<Voice>>,
 }
 
-/// Delivers the voice leg of accepted voice conversations.
+/// Delivers the voice leg of accepted voice conversations, and calls
+/// callbacks' customers back.
 #[derive(Debug)]
 struct Voice {
     legs: VoiceLegs,
     mode: TransferMode,
+    callback: CallbackConfig,
 }
 
 impl QueueConnector {
@@ -46,12 +50,22 @@ impl QueueConnector {
     /// Delivers voice conversations to the accepting agent's contact
     /// address through `legs`: the handoff is connected when the SIP leg
     /// is, and fails (so the control service falls back) when it does.
-    pub fn with_voice(mut self, legs: VoiceLegs, mode: VoiceMode) -> Self {
+    /// The queue then takes callbacks too, dialed as `callback` says.
+    pub fn with_voice(
+        mut self,
+        legs: VoiceLegs,
+        mode: VoiceMode,
+        callback: CallbackConfig,
+    ) -> Self {
         let mode = match mode {
             VoiceMode::Warm => TransferMode::Warm,
             VoiceMode::Blind => TransferMode::Blind,
         };
-        self.voice = Some(Arc::new(Voice { legs, mode }));
+        self.voice = Some(Arc::new(Voice {
+            legs,
+            mode,
+            callback,
+        }));
         self
     }
 
@@ -172,6 +186,11 @@ fn failure_reason(refusal: Refusal) -> FailureReason {
         Refusal::NoAnswer => FailureReason::NoAnswer,
         Refusal::Rejected => FailureReason::Rejected,
         Refusal::UnknownQueue => FailureReason::Unsupported,
+        // The window is the handoff's deadline (the contract makes the
+        // callback's window_end the handoff's): no other target could
+        // call inside a window that has closed, which NO_AGENTS would
+        // suggest.
+        Refusal::WindowClosed => FailureReason::DeadlineExceeded,
     }
 }
 
@@ -185,6 +204,7 @@ fn refusal_detail(refusal: Refusal, queue: &QueueKey) -> String {
         Refusal::NoAnswer => "no agent accepted the offer in time".into(),
         Refusal::Rejected => "every agent declined the offer".into(),
         Refusal::UnknownQueue => format!("no queue named {queue}"),
+        Refusal::WindowClosed => "the callback window closed before an agent took it".into(),
     }
 }
 
@@ -195,8 +215,7 @@ enum Reported {
     Queued {
         position: u32,
         wait_seconds: u64,
-        callback: bool,
-        callback_chosen: bool,
+        detail: String,
     },
     Offered(String),
     Connected,
@@ -204,7 +223,7 @@ enum Reported {
 
 impl Connector for QueueConnector {
     fn info(&self) -> ConnectorInfo {
-        ConnectorInfo::new(self.name.clone(), env!("CARGO_PKG_VERSION"))
+        let info = ConnectorInfo::new(self.name.clone(), env!("CARGO_PKG_VERSION"))
             .target_kinds([TargetKind::Queue])
             // The queue treats the three modes alike: the agent accepts in
             // the desktop before the customer is connected, which is what
@@ -218,7 +237,13 @@ impl Connector for QueueConnector {
             .context(ContextMechanism::ScreenPopUrl, 0)
             .chat()
             .context_updates()
-            .availability()
+            .availability();
+        // A callback is dialed through the voice legs: none without them.
+        if self.voice.is_some() {
+            info.callbacks()
+        } else {
+            info
+        }
     }
 
     /// Exact: the queue routes its contacts itself, so the counts are
@@ -284,9 +309,16 @@ impl Connector for QueueConnector {
             attempt: transfer.attempt,
             tenant: transfer.tenant.clone(),
             queue: name.clone(),
-            media: media_of(&transfer),
+            // A callback is a call on the agent's line, whatever the
+            // conversation was.
+            media: if transfer.callback.is_some() {
+                Media::Voice
+            } else {
+                media_of(&transfer)
+            },
             skills: skills.clone(),
             priority: priority_of(transfer.envelope.context.as_ref()),
+            callback: transfer.callback.as_ref().map(request_of),
         };
         match self.desk.enqueue(new, transfer.envelope.clone()) {
             Ok(_) => {}
@@ -361,27 +393,26 @@ impl Connector for QueueConnector {
             match status.phase {
                 Phase::Waiting => {
                     if let Some(standing) = status.standing {
+                        let detail = match &status.callback {
+                            Some(callback) => scheduled_detail(callback),
+                            None if standing.callback_offered => "callback offered: the estimated wait is long; the customer may choose to be called back".into(),
+                            None => String::new(),
+                        };
                         let now = Reported::Queued {
                             position: standing.position,
                             wait_seconds: standing.estimated_wait.as_secs(),
-                            callback: standing.callback_offered,
-                            callback_chosen: status.callback,
+                            detail,
                         };
                         if now != reported {
-                            let detail = if status.callback {
-                                "callback scheduled: an agent will call the customer back; the conversation may end"
-                            } else if standing.callback_offered {
-                                "callback offered: the estimated wait is long; the customer may choose to be called back"
-                            } else {
-                                ""
-                            };
-                            events
-                                .queued_with_detail(
-                                    standing.position,
-                                    Duration::from_secs(standing.estimated_wait.as_secs()),
-                                    detail,
-                                )
-                                .await;
+                            if let Reported::Queued { detail, .. } = &now {
+                                events
+                                    .queued_with_detail(
+                                        standing.position,
+                                        Duration::from_secs(standing.estimated_wait.as_secs()),
+                                        detail,
+                                    )
+                                    .await;
+                            }
                             reported = now;
                         }
                     }
@@ -391,6 +422,23 @@ impl Connector for QueueConnector {
                     if now != reported {
                         events.offered(&format!("offered to {agent_name}")).await;
                         reported = now;
+                    }
+                }
+                Phase::Connected { .. } if status.callback.is_some() => {
+                    if let Some(callback) = &status.callback
+                        && reported != Reported::Connected
+                    {
+                        if let Err((reason, detail)) = self
+                            .follow_callback(&transfer, callback, &agent_name, &events)
+                            .await
+                        {
+                            tracing::info!(?reason, %detail, "callback failed");
+                            events.failed(reason, &detail).await;
+                            // Frees the agent; the number leaves with it.
+                            self.desk.remove(&transfer.handoff_id);
+                            return;
+                        }
+                        reported = Reported::Connected;
                     }
                 }
                 Phase::Connected { .. } => {
@@ -494,12 +542,35 @@ impl Connector for QueueConnector {
             voice.legs.cancel(transfer).await;
         }
         // Withdraws the contact at once, whatever its phase, held (restored,
-        // not re-attached) included: the desktop updates, and this attempt
-        // is never queued again. A callback stays queued, as the customer
-        // was promised.
+        // not re-attached) included, a callback and its number too: the
+        // desktop updates, and this attempt is never queued again.
         self.desk.release(&transfer.handoff_id, transfer.attempt);
     }
 }
+
+/// QUEUED's detail for a callback: when its window opens, if later.
+fn scheduled_detail(callback: &CallbackRequest) -> String {
+    let now = crate::desk::now_millis();
+    match callback
+        .window_start
+        .filter(|_| callback.is_scheduled_later(now))
+    {
+        Some(start) => {
+            let at = std::time::UNIX_EPOCH + Duration::from_millis(start);
+            format!(
+                "callback scheduled: its window opens at {}; an agent will call the customer back then",
+                humantime_serde::re::humantime::format_rfc3339_seconds(at)
+            )
+        }
+        None => {
+            "callback scheduled: an agent will call the customer back; the conversation may end"
+                .into()
+        }
+    }
+}
+
+#[path = "callback/connector.rs"]
+mod callback;
 
 #[cfg(test)]
 mod tests {
@@ -523,6 +594,7 @@ mod tests {
             deadline: std::time::SystemTime::now() + Duration::from_secs(3600),
             remembered: None,
             disclosure: None,
+            callback: None,
         }
     }
 

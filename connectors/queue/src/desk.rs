@@ -16,8 +16,8 @@ use tokio::sync::watch;
 use crate::accounts::{Account, Accounts, Role};
 use crate::config::{AgentConfig, QueueConfig};
 use crate::domain::{
-    Admitted, Agent, AgentProfile, AgentState, Contact, DeskError, Judgements, Media, Millis,
-    NewContact, NotAdmitted, Phase, QueueAvailability, QueueKey, Queues, Standing,
+    Admitted, Agent, AgentProfile, AgentState, CallbackRequest, Contact, DeskError, Judgements,
+    Media, Millis, NewContact, NotAdmitted, Phase, QueueAvailability, QueueKey, Queues, Standing,
     WithdrawalReason,
 };
 use crate::session::{Session, SessionRefused, Sessions, SignInMethod};
@@ -66,9 +66,6 @@ struct Inner {
     /// When restored contacts still held (no transfer re-attached) are
     /// withdrawn; None once done.
     reattach_deadline: Option<Millis>,
-    /// Callbacks whose transfer has ended: nobody reports their outcome,
-    /// so they leave the queue when wrapped up.
-    detached: BTreeSet<String>,
     /// When the store was last probed with a write.
     probed: Instant,
     /// The accounts file, looked at before every request: a removed
@@ -156,7 +153,6 @@ impl Desk {
                 traces: HashMap::new(),
                 sessions,
                 reattach_deadline: Some(reattach_deadline),
-                detached: BTreeSet::new(),
                 probed: Instant::now(),
                 accounts_watch: accounts_file
                     .as_deref()
@@ -307,7 +303,6 @@ impl Desk {
         if inner.queues.contact(handoff_id).is_none() {
             inner.envelopes.remove(handoff_id);
             inner.traces.remove(handoff_id);
-            inner.detached.remove(handoff_id);
         }
         if let Some(withdrawal) = inner.queues.withdrawal(handoff_id).copied()
             && let Err(error) = inner.store.record_withdrawal(handoff_id, &withdrawal)
@@ -381,7 +376,7 @@ impl Desk {
             phase: contact.phase.clone(),
             standing: inner.queues.standing(handoff_id),
             agent_name,
-            callback: contact.callback,
+            callback: contact.callback.clone(),
         })
     }
 
@@ -409,22 +404,12 @@ impl Desk {
     }
 
     /// The transfer `attempt` of a handoff ended (cancelled, or its
-    /// deadline passed): a live contact leaves the queue at once, whatever
-    /// its phase (held, waiting, offered, connected: the agent is freed),
-    /// and that attempt is never queued again; a callback stays until an
-    /// agent has called the customer back. A contact a later attempt took
-    /// over stays.
+    /// deadline passed): its contact leaves the queue at once, whatever
+    /// its phase (held, waiting, offered, connected: the agent is freed; a
+    /// callback and its number included), and that attempt is never queued
+    /// again. A contact a later attempt took over stays.
     pub fn release(&self, handoff_id: &str, attempt: u32) {
         let mut inner = self.lock();
-        if inner
-            .queues
-            .contact(handoff_id)
-            .is_some_and(|c| c.callback && c.attempt <= attempt)
-        {
-            inner.detached.insert(handoff_id.to_owned());
-            tracing::info!(%handoff_id, "transfer ended; the callback stays queued");
-            return;
-        }
         let now = now_millis();
         let withdrawn =
             inner
@@ -445,23 +430,6 @@ impl Desk {
             inner.traces.remove(handoff_id);
             self.commit(&mut inner);
         }
-    }
-
-    /// The customer (through the AI runtime, with a desktop session of
-    /// the customer's tenant) takes the offered callback. Another
-    /// tenant's handoff is not found.
-    pub fn choose_callback(&self, session: &Session, handoff_id: &str) -> Result<(), DeskFailure> {
-        let mut inner = self.lock();
-        if !inner
-            .queues
-            .contact(handoff_id)
-            .is_some_and(|c| session.sees(&c.tenant))
-        {
-            return Err(DeskError::UnknownContact(handoff_id.to_owned()).into());
-        }
-        inner.queues.choose_callback(handoff_id)?;
-        self.commit(&mut inner);
-        Ok(())
     }
 
     // ---- the desktop's side ----
@@ -650,11 +618,6 @@ impl Desk {
                 .store
                 .record_wrap_up(&contact, agent, &disposition, notes, now)?;
         }
-        if inner.detached.remove(handoff_id) {
-            inner.queues.remove(handoff_id, now);
-            inner.envelopes.remove(handoff_id);
-            inner.traces.remove(handoff_id);
-        }
         self.commit(&mut inner);
         Ok(())
     }
@@ -794,7 +757,10 @@ impl Desk {
                         .unwrap_or_default(),
                     position: standing.map(|s| s.position),
                     estimated_wait_seconds: standing.map(|s| s.estimated_wait.as_secs()),
-                    callback: c.callback,
+                    callback: c
+                        .callback
+                        .as_ref()
+                        .map(|r| CallbackView::of(r, now_millis())),
                 }
             })
             .collect::<Vec<ContactSummary>>();
@@ -878,8 +844,9 @@ pub struct ContactStatus {
     pub standing: Option<Standing>,
     /// The name of the agent it is offered or connected to.
     pub agent_name: String,
-    /// The customer chose a callback.
-    pub callback: bool,
+    /// Set when the customer is to be called back (the number is for the
+    /// connector's dial only).
+    pub callback: Option<CallbackRequest>,
 }
 
 /// The request of the sign-in form.
@@ -990,7 +957,8 @@ pub struct ContactSummary {
     pub intent: String,
     pub position: Option<u32>,
     pub estimated_wait_seconds: Option<u64>,
-    pub callback: bool,
+    /// A callback: its number masked, its window and how far the dial went.
+    pub callback: Option<CallbackView>,
 }
 
 /// The screen pop: everything the human needs before accepting, with
@@ -1003,7 +971,10 @@ pub struct ScreenPop {
     pub enqueued_at: Millis,
     pub offer_until: Option<Millis>,
     pub connected_since: Option<Millis>,
-    pub callback: bool,
+    /// A callback: its number masked (also to the agent who took it:
+    /// Baton dials, the agent never needs it), its window and how far the
+    /// dial went.
+    pub callback: Option<CallbackView>,
     pub channel: String,
     pub language: String,
     pub summary: String,
@@ -1082,7 +1053,10 @@ fn pop(
         enqueued_at: contact.enqueued_at,
         offer_until,
         connected_since,
-        callback: contact.callback,
+        callback: contact
+            .callback
+            .as_ref()
+            .map(|r| CallbackView::of(r, now_millis())),
         channel: short_name(conversation.channel().as_str_name(), "CHANNEL_"),
         language: conversation.language.clone(),
         summary: context.summary.clone(),
@@ -1153,6 +1127,9 @@ pub const TICK: Duration = Duration::from_millis(250);
 /// write is noticed (and its recovery too) while the queue is idle.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
 
+#[path = "callback/desk.rs"]
+mod callback;
+pub use callback::{CallbackView, request_of};
 #[path = "hand_back/desk.rs"]
 mod hand_back;
 #[path = "live_context/desk.rs"]
@@ -1177,7 +1154,7 @@ pub(crate) mod tests {
     }
 
     /// A session that sees every tenant.
-    fn supervisor() -> Session {
+    pub(crate) fn supervisor() -> Session {
         Session {
             account: "root".into(),
             role: Role::Admin,
@@ -1188,7 +1165,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn envelope() -> ContextEnvelope {
+    pub(crate) fn envelope() -> ContextEnvelope {
         ContextEnvelope {
             context: Some(pb::HandoffContext {
                 summary: "Charged twice".into(),
@@ -1222,6 +1199,7 @@ pub(crate) mod tests {
                     media: crate::domain::Media::Voice,
                     skills: vec![],
                     priority: 2,
+                    callback: None,
                 },
                 envelope(),
             )
@@ -1248,6 +1226,7 @@ pub(crate) mod tests {
                 media: crate::domain::Media::Voice,
                 skills: vec![],
                 priority: 2,
+                callback: None,
             },
             envelope(),
         )
@@ -1269,53 +1248,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_callback_outlives_its_transfer_and_leaves_the_queue_when_wrapped_up() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let desk = Desk::open(&QueueConfig::ephemeral(dir.path())).expect("open");
-        let token = sign_in(&desk, "ann");
-        desk.set_state("ann", AgentState::Away).expect("away");
-        let new = |id: &str| NewContact {
-            handoff_id: id.into(),
-            attempt: 1,
-            tenant: "acme".into(),
-            queue: "support".into(),
-            media: crate::domain::Media::Voice,
-            skills: vec![],
-            priority: 0,
-        };
-        desk.enqueue(new("live"), envelope()).expect("enqueue");
-        desk.enqueue(new("callback"), envelope()).expect("enqueue");
-        desk.choose_callback(&supervisor(), "callback")
-            .expect("callback");
-        // The customer hangs up: the control service cancels both transfers.
-        desk.release("live", 1);
-        desk.release("callback", 1);
-        assert!(desk.contact_status("live").is_none());
-        assert!(desk.contact_status("callback").is_some_and(|s| s.callback));
-
-        desk.set_state("ann", AgentState::Available)
-            .expect("available");
-        let offer = desk
-            .agent_view(&token)
-            .and_then(|v| v.offer)
-            .expect("offered");
-        assert!(offer.callback);
-        desk.accept("ann", "callback").expect("accept");
-        desk.wrap_up(
-            "ann",
-            "callback",
-            "callback completed",
-            "called back",
-            Judgements::default(),
-        )
-        .expect("wrap up");
-        assert!(
-            desk.contact_status("callback").is_none(),
-            "nobody else reports it"
-        );
-    }
-
-    #[test]
     fn a_restored_contact_no_transfer_resumes_is_withdrawn_after_the_grace_period() {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = QueueConfig::ephemeral(dir.path());
@@ -1327,6 +1259,7 @@ pub(crate) mod tests {
             media: crate::domain::Media::Voice,
             skills: vec![],
             priority: 0,
+            callback: None,
         };
         {
             let desk = Desk::open(&config).expect("open");
@@ -1358,6 +1291,7 @@ pub(crate) mod tests {
             media: crate::domain::Media::Voice,
             skills: vec![],
             priority: 0,
+            callback: None,
         }
     }
 

@@ -177,6 +177,8 @@ pub enum Refusal {
     Rejected,
     /// The target names a queue that is not configured.
     UnknownQueue,
+    /// A callback's window closed before an agent took it.
+    WindowClosed,
 }
 
 /// Where a contact is in its life.
@@ -278,8 +280,16 @@ pub struct Contact {
     pub passed: BTreeMap<String, Pass>,
     /// The most recent pass, which decides NO_ANSWER versus REJECTED.
     pub last_pass: Option<Pass>,
-    /// The customer chose a callback: the agent dials them back.
-    pub callback: bool,
+    /// Set when the customer is to be called back (the transfer's
+    /// `callback`): offered only inside its window, dialed once an agent
+    /// takes it. State written before callbacks came from the contract
+    /// reads as none.
+    #[serde(
+        default,
+        deserialize_with = "callback::stored_callback",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub callback: Option<CallbackRequest>,
     /// Set on a contact restored after a restart until its transfer is
     /// re-attached: see [`Hold`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -378,6 +388,8 @@ pub struct NewContact {
     pub media: Media,
     pub skills: Vec<String>,
     pub priority: u32,
+    /// The customer is to be called back, not transferred.
+    pub callback: Option<CallbackRequest>,
 }
 
 /// Why an agent's request was refused.
@@ -535,7 +547,8 @@ impl Queues {
         self.contacts = contacts
             .into_iter()
             .map(|mut c| {
-                let restored_held = !matches!(c.phase, Phase::Connected { .. }) && !c.callback;
+                let restored_held =
+                    !matches!(c.phase, Phase::Connected { .. }) && c.callback.is_none();
                 if restored_held && c.held.is_none() {
                     let offered_to = match &c.phase {
                         Phase::Offered { agent, .. } => Some(agent.clone()),
@@ -659,10 +672,13 @@ impl Queues {
             .ok_or(Refusal::UnknownQueue)?;
         let mut skills: BTreeSet<String> = queue.skills.iter().cloned().collect();
         skills.extend(new.skills);
-        if !self
-            .agents
-            .values()
-            .any(|a| a.is_logged_in() && a.tenant == new.tenant && a.has_skills(&skills))
+        // A callback waits for its window: nobody need be signed in now.
+        let callback = new.callback.is_some();
+        if !callback
+            && !self
+                .agents
+                .values()
+                .any(|a| a.is_logged_in() && a.tenant == new.tenant && a.has_skills(&skills))
         {
             return Err(Refusal::NoAgents.into());
         }
@@ -679,12 +695,12 @@ impl Queues {
             phase: Phase::Waiting,
             passed: BTreeMap::new(),
             last_pass: None,
-            callback: false,
+            callback: new.callback,
             held: None,
         };
         self.contacts.insert(new.handoff_id.clone(), contact);
         match self.standing(&new.handoff_id) {
-            Some(standing) if standing.estimated_wait > max_wait => {
+            Some(standing) if standing.estimated_wait > max_wait && !callback => {
                 self.contacts.remove(&new.handoff_id);
                 Err(Refusal::WaitTooLong.into())
             }
@@ -800,7 +816,7 @@ impl Queues {
             phase: Phase::Waiting,
             passed: BTreeMap::new(),
             last_pass: None,
-            callback: false,
+            callback: None,
             held: None,
         };
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
@@ -874,10 +890,15 @@ impl Queues {
     pub fn route(&mut self, now: Millis) {
         self.expire_offers(now);
         self.fail_hopeless(now);
+        self.close_callback_windows(now);
         for handoff_id in self.serving_order() {
             let Some(contact) = self.contacts.get(&handoff_id) else {
                 continue;
             };
+            // A callback keeps its place but waits for its window.
+            if contact.callback.as_ref().is_some_and(|c| !c.is_open(now)) {
+                continue;
+            }
             // The least loaded agent first (chats spread out), then the
             // longest idle.
             let chosen = self
@@ -935,8 +956,8 @@ impl Queues {
         let agents = &self.agents;
         for contact in self.contacts.values_mut() {
             // A callback no longer holds a customer on the line: it waits
-            // for an agent however long that takes.
-            if contact.phase != Phase::Waiting || contact.callback {
+            // for an agent until its window closes.
+            if contact.phase != Phase::Waiting || contact.callback.is_some() {
                 continue;
             }
             let max_wait = max_waits
@@ -1083,17 +1104,6 @@ impl Queues {
         }
     }
 
-    /// The customer takes a callback instead of waiting: the contact keeps
-    /// its place and is offered like any other; the agent dials back.
-    pub fn choose_callback(&mut self, handoff_id: &str) -> Result<(), DeskError> {
-        let contact = self
-            .contacts
-            .get_mut(handoff_id)
-            .ok_or_else(|| DeskError::UnknownContact(handoff_id.to_owned()))?;
-        contact.callback = true;
-        Ok(())
-    }
-
     /// Withdraws the transfer `attempt` of a handoff (cancelled, or not
     /// re-attached): its contact leaves the queue unless a later attempt
     /// holds it, and this attempt or an earlier one is never queued again.
@@ -1165,6 +1175,9 @@ impl Queues {
     }
 }
 
+#[path = "callback/queues.rs"]
+mod callback;
+pub use callback::{CallbackRequest, Dial};
 #[path = "capacity/queues.rs"]
 mod capacity;
 #[path = "hand_back/queues.rs"]
@@ -1235,6 +1248,20 @@ mod tests {
             media: Media::Voice,
             skills: Vec::new(),
             priority,
+            callback: None,
+        }
+    }
+
+    /// A callback to be dialed as soon as an agent takes it.
+    pub(super) fn callback_contact(id: &str) -> NewContact {
+        NewContact {
+            callback: Some(CallbackRequest {
+                number: "+15550100123".into(),
+                window_start: None,
+                window_end: None,
+                dial: Dial::NotYet,
+            }),
+            ..contact(id, "support", 0)
         }
     }
 
@@ -1523,8 +1550,7 @@ mod tests {
         let standing = q.standing("h4").expect("waiting");
         assert_eq!(standing.estimated_wait, Duration::from_secs(240));
         assert!(standing.callback_offered);
-        q.choose_callback("h4").expect("callback");
-        assert!(q.contact("h4").is_some_and(|c| c.callback));
+        q.enqueue(callback_contact("back"), 0).expect("enqueue");
         // Beyond 10 minutes estimated: refused at once.
         // (Later arrivals, so that they queue behind.)
         for i in 5..=10 {
@@ -1545,7 +1571,7 @@ mod tests {
             })
         ));
         // The callback outlives the maximum wait; live contacts do not.
-        assert_eq!(q.contact("h4").map(|c| &c.phase), Some(&Phase::Waiting));
+        assert_eq!(q.contact("back").map(|c| &c.phase), Some(&Phase::Waiting));
     }
 
     #[test]
@@ -1622,9 +1648,8 @@ mod tests {
             .expect("enqueue");
         q.route(SECOND);
         q.accept("ann", "live", 2 * SECOND).expect("accept");
-        q.enqueue(contact("callback", "support", 0), 3 * SECOND)
+        q.enqueue(callback_contact("callback"), 3 * SECOND)
             .expect("enqueue");
-        q.choose_callback("callback").expect("callback");
         let q = restart(&q);
         assert!(q.contact("live").is_some_and(|c| !c.is_held()));
         assert!(q.contact("callback").is_some_and(|c| !c.is_held()));
@@ -1808,9 +1833,8 @@ mod tests {
             .expect("enqueue");
         q.enqueue(contact("abandoned", "support", 0), SECOND)
             .expect("enqueue");
-        q.enqueue(contact("callback", "support", 0), SECOND)
+        q.enqueue(callback_contact("callback"), SECOND)
             .expect("enqueue");
-        q.choose_callback("callback").expect("callback");
         let mut q = restart(&q);
         q.enqueue(contact("resumed", "support", 0), 2 * SECOND)
             .expect("re-attach");

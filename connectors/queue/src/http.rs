@@ -89,7 +89,6 @@ pub fn router(
         .route("/api/handoffs/{id}/wrap-up", post(wrap_up))
         .route("/api/handoffs/{id}/hand-back", post(hand_back::hand_back))
         .route("/api/handoffs/{id}/reveal", post(reveal))
-        .route("/api/handoffs/{id}/callback", post(callback))
         .route("/api/supervisor/events", get(supervisor_events))
         .route(
             "/api/supervisor/outcomes",
@@ -417,18 +416,6 @@ async fn reveal(
         .desk
         .reveal(&state.agent(&headers)?, &id, request.entity)?;
     Ok(Json(serde_json::json!({ "value": value })))
-}
-
-/// The customer (through the AI runtime, signed in with a session of the
-/// customer's tenant) takes the offered callback.
-async fn callback(
-    State(state): State<DeskHttp>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<StatusCode, DeskFailure> {
-    let (_, session) = state.authorize(&headers, Needs::Session, true)?;
-    state.desk.choose_callback(&session, &id)?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// A stream of views, one now and one after every change, ending when

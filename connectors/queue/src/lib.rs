@@ -122,7 +122,7 @@ pub async fn bind(config: QueueConfig) -> anyhow::Result<Bound> {
     if config.voice.enabled {
         let legs = baton_sip_stack::VoiceLegs::bind(config.voice.sip_config()).await?;
         tracing::info!(sip = %legs.sip_addr(), "voice legs delivered through SIP");
-        connector = connector.with_voice(legs, config.voice.mode);
+        connector = connector.with_voice(legs, config.voice.mode, config.callback.clone());
     }
     let queue = connector.clone();
     let mut allowed_origins = config.desk.allowed_origins.clone();

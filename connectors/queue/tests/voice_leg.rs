@@ -184,6 +184,7 @@ async fn start_transfer(
         envelope: Some(envelope),
         deadline: Some((SystemTime::now() + Duration::from_secs(120)).into()),
         disclosure: None,
+        callback: None,
     };
     client
         .start_transfer(request)

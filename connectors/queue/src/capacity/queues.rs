@@ -9,7 +9,7 @@ use super::{Agent, AgentState, Contact, Media, Millis, Phase, Queues};
 
 /// Whether the contact takes its agent alone.
 fn takes_whole_agent(contact: &Contact) -> bool {
-    contact.media == Media::Voice || contact.callback
+    contact.media == Media::Voice || contact.callback.is_some()
 }
 
 impl Queues {
@@ -177,8 +177,12 @@ mod tests {
         let mut q = queues();
         sign_in(&mut q, "ann", &["support"], 0);
         q.set_state("ann", AgentState::Away, 0).expect("away");
-        q.enqueue(chat("back"), SECOND).expect("enqueue");
-        q.choose_callback("back").expect("callback");
+        // A chat's callback is a call on the agent's line.
+        let back = NewContact {
+            media: Media::Chat,
+            ..crate::domain::tests::callback_contact("back")
+        };
+        q.enqueue(back, SECOND).expect("enqueue");
         q.enqueue(chat("c1"), 2 * SECOND).expect("enqueue");
         q.set_state("ann", AgentState::Available, 3 * SECOND)
             .expect("available");

@@ -34,7 +34,11 @@ impl Desk {
         let mut inner = self.lock();
         // A callback's customer is on the agent's own line, not on a
         // transfer the AI runtime could take back.
-        if inner.queues.contact(handoff_id).is_some_and(|c| c.callback) {
+        if inner
+            .queues
+            .contact(handoff_id)
+            .is_some_and(|c| c.callback.is_some())
+        {
             return Err(DeskFailure::Invalid(
                 "a callback cannot be handed back to the AI; wrap it up".into(),
             ));

@@ -85,6 +85,7 @@ mod tests {
             media: crate::domain::Media::Voice,
             skills: vec![],
             priority: 0,
+            callback: None,
         }
     }
 
