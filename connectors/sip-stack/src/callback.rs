@@ -1,15 +1,16 @@
-//! Agent-first callbacks (third-party call control, RFC 3725 flow I):
-//! Baton calls the agent's phone with the handoff's context, holds the
-//! answered leg, dials the customer through the trunks with the agent's
+//! Agent-first callbacks (third-party call control in the manner of RFC
+//! 3725): Baton calls the agent's phone with the handoff's context and an
+//! inactive offer, holds the answered leg, dials the customer through the trunks with the agent's
 //! SDP as the offer and, once the customer answers, re-INVITEs the agent
 //! with the customer's SDP. Media then flows phone to phone; Baton keeps
 //! only the two dialogs' signalling and relays a BYE from either side.
+//!
+//! This module is the callback as its callers see it; the signalling is
+//! in `transfer::callback`, next to the INVITE machinery it reuses.
 
 use std::time::Duration;
 
-use baton_connector_sdk::{FailureReason, Transfer, TransferEvents, mask_number};
-
-use crate::transfer::Transfers;
+use baton_connector_sdk::{Transfer, mask_number};
 
 /// One agent-first callback.
 #[derive(Clone)]
@@ -43,15 +44,5 @@ impl std::fmt::Debug for CallBack {
             .field("retry_delay", &self.retry_delay)
             .field("customer_ring_timeout", &self.customer_ring_timeout)
             .finish_non_exhaustive()
-    }
-}
-
-impl Transfers {
-    /// Runs `call` to CONNECTED or its one terminal failure.
-    pub async fn call_back(&self, call: CallBack, events: &TransferEvents) {
-        let _ = call;
-        events
-            .failed(FailureReason::ConnectorError, "callbacks: not yet")
-            .await;
     }
 }

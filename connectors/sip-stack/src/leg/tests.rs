@@ -277,6 +277,7 @@ fn interrupted_transfer(note: Option<String>) -> Transfer {
         deadline: std::time::SystemTime::now() + Duration::from_secs(30),
         remembered: note,
         disclosure: None,
+        callback: None,
     }
 }
 

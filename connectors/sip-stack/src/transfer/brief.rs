@@ -211,6 +211,7 @@ mod tests {
             deadline: std::time::SystemTime::now(),
             remembered: None,
             disclosure,
+            callback: None,
         }
     }
 

@@ -359,6 +359,7 @@ mod tests {
             deadline: std::time::SystemTime::now(),
             remembered: None,
             disclosure: None,
+            callback: None,
         }
     }
 

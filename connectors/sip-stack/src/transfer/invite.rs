@@ -75,6 +75,13 @@ impl Call {
         })
     }
 
+    /// Rings for `timeout` instead of the configured `ring_timeout` (a
+    /// callback's customer dial has its own).
+    pub(super) fn with_ring_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.ring_deadline = Instant::now() + timeout;
+        self
+    }
+
     fn render(&self, stack: &SipStack) -> Result<Sent, Failure> {
         let branch = format!("z9hG4bK{}", random_token());
         let mut lines: HeaderLines = vec![

@@ -10,6 +10,7 @@
 //! [`context`] says what the signalling carries and where it goes.
 
 mod brief;
+mod callback;
 mod consult;
 mod context;
 mod invite;
@@ -47,6 +48,8 @@ pub struct Transfers {
     hand_back: Option<HandBackConfig>,
     /// The consult leg of attended transfers.
     consult: Arc<ConsultConfig>,
+    /// The callbacks under way, told through their sender when cancelled.
+    call_backs: callback::Running,
 }
 
 type Legs = Arc<Mutex<HashMap<(String, u32), Leg>>>;
@@ -107,6 +110,7 @@ impl Transfers {
             legs: Arc::new(Mutex::new(HashMap::new())),
             hand_back: None,
             consult: Arc::new(ConsultConfig::default()),
+            call_backs: callback::Running::default(),
         }
     }
 
@@ -295,6 +299,11 @@ impl Transfers {
     /// the CANCELLED does not wait); for a transfer a predecessor held
     /// (`remembered`), ends its leg and waits a few round trips for it.
     pub async fn cancel(&self, transfer: &Transfer) {
+        // A callback stops before its legs go, so that it holds no new one.
+        self.call_backs.cancel(&Self::key(transfer));
+        if let Some(customer) = self.legs().remove(&callback::customer_key(transfer)) {
+            leg::release(&self.stack, customer);
+        }
         let leg = self.legs().remove(&Self::key(transfer));
         if let Some(leg) = leg {
             leg::release(&self.stack, leg);
@@ -321,13 +330,7 @@ impl Transfers {
         if let Some(call_info) = &hand_back {
             context.push(("Call-Info".into(), call_info.clone()));
         }
-        let delivered: Vec<&str> = context
-            .iter()
-            .map(|(name, _)| name.as_str())
-            .filter(|name| *name != "P-Asserted-Identity")
-            .collect();
-        let delivered =
-            (!delivered.is_empty()).then(|| format!("in the INVITE: {}", delivered.join(", ")));
+        let delivered = delivered_detail(&context);
         let caller_leg = !call_reference(transfer).sip_gateway_uri.is_empty();
         let consult = if attended {
             let prepared = consult::Consult::prepare(self, transfer)
@@ -355,6 +358,7 @@ impl Transfers {
             delivered,
             hand_back,
             consult,
+            agent_leg: false,
         };
         self.drive(&mut run, &destination, Some(call)).await
     }
@@ -384,6 +388,7 @@ impl Transfers {
             delivered,
             hand_back,
             consult: None,
+            agent_leg: false,
         };
         self.drive(&mut run, &destination, None).await
     }
@@ -424,6 +429,18 @@ fn new_subscription() -> Subscription {
     }
 }
 
+/// What CONTEXT_DELIVERED says of the INVITE's `context` headers; `None`
+/// when they carry nothing of the handoff's (P-Asserted-Identity is the
+/// caller's, not context).
+fn delivered_detail(context: &crate::message::HeaderLines) -> Option<String> {
+    let delivered: Vec<&str> = context
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| *name != "P-Asserted-Identity")
+        .collect();
+    (!delivered.is_empty()).then(|| format!("in the INVITE: {}", delivered.join(", ")))
+}
+
 /// A transport error as a transfer's failure.
 fn unreachable(error: &SipError) -> Failure {
     Failure::new(FailureReason::Unreachable, error.to_string())
@@ -441,6 +458,9 @@ struct Run<'a> {
     hand_back: Option<String>,
     /// Attended: the consult leg's media, until the human answers.
     consult: Option<consult::Consult>,
+    /// A callback's agent leg: its events name the agent's phone, and no
+    /// OFFERED comes before RINGING.
+    agent_leg: bool,
 }
 
 /// What a transfer holds on the wire, for the actions its progress asks
@@ -546,6 +566,9 @@ impl Run<'_> {
     async fn report(&self, report: Report) {
         let events = self.events;
         match report {
+            Report::Offered(_) if self.agent_leg => {}
+            Report::Ringing(_) if self.agent_leg => events.ringing("agent's phone ringing").await,
+            Report::Answered(_) if self.agent_leg => events.answered("the agent answered").await,
             Report::Offered(detail) => events.offered(detail).await,
             Report::Ringing(detail) => events.ringing(&detail).await,
             Report::Answered(detail) => events.answered(detail).await,
