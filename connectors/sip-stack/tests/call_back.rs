@@ -257,3 +257,39 @@ async fn a_busy_agent_fails_busy_and_the_customer_is_never_dialed() {
         "nothing was sent to the trunk"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_while_the_customer_rings_ends_both_legs() {
+    let agent = Sipp::start("callback_agent_hung_up", 1);
+    let customer = Sipp::start("callback_customer_rings", 1);
+    let legs = std::sync::Arc::new(voice_legs(customer.addr()).await);
+    let call = call_back(agent.addr(), 3, Duration::from_secs(10));
+    let transfer = call.transfer.clone();
+    let (events, mut receiver) = TransferEvents::channel();
+    let running = tokio::spawn({
+        let legs = legs.clone();
+        async move { legs.call_back(call, events).await }
+    });
+    // Cancel once the customer's phone rings (bounded: sipp's own timeout
+    // fails the scenario otherwise).
+    for _ in 0..200 {
+        if customer.messages().contains("SIP/2.0 180 Ringing") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    legs.cancel(&transfer).await;
+    tokio::time::timeout(CALL_BACK_BOUND, running)
+        .await
+        .expect("the callback returns")
+        .expect("the callback's task");
+    let events = reported(&mut receiver).await;
+    assert_eq!(
+        events.last().map(StartTransferResponse::kind),
+        Some(TransferEventKind::Cancelled),
+        "{events:?}"
+    );
+    // The customer's scenario ends with the CANCEL, the agent's with the BYE.
+    customer.finish().await;
+    agent.finish().await;
+}
