@@ -67,6 +67,7 @@ pub fn sample_request(request_id: &str, target: pb::target::Kind) -> CreateHando
         mode: pb::TransferMode::Warm as i32,
         timeout: None,
         decision: None,
+        callback: None,
     }
 }
 

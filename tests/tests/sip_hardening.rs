@@ -226,6 +226,7 @@ fn start(target: &str, mode: pb::TransferMode, gateway: Option<&Sipp>) -> StartT
         envelope: Some(envelope(gateway)),
         deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
         disclosure: None,
+        callback: None,
     }
 }
 

@@ -117,6 +117,7 @@ pub use baton_proto::types::v1::{
     Availability, AvailabilityBasis, Channel, Conversation, FailureReason, HandoffContext,
     Judgement, TargetKind, TransferMode, WaitEstimateMethod, WrapUp,
 };
+pub use baton_request_validation::{is_e164, mask_number};
 pub use baton_service_kit::lifecycle::shutdown_signal;
 pub use beside::{HttpSide, SharedShutdown};
 pub use events::{TransferEventReceiver, TransferEvents};
@@ -128,7 +129,7 @@ pub use server::{BoundConnector, ServeOptions, bind, serve};
 /// What [`Connector::update`] refuses with, re-exported so that a connector
 /// needs no tonic dependency of its own.
 pub use tonic::Status;
-pub use transfer::{Callback, Transfer, TransferTarget, is_e164, mask_number};
+pub use transfer::{Callback, Transfer, TransferTarget};
 
 /// A newer context for one of the connector's transfers that has not
 /// ended (UpdateTransfer), given to [`Connector::update`].

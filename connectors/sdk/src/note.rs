@@ -124,6 +124,7 @@ mod tests {
             deadline: SystemTime::now(),
             remembered: remembered.map(str::to_owned),
             disclosure: None,
+            callback: None,
         }
     }
 

@@ -41,6 +41,7 @@ pub fn transfer_request(
         envelope: Some(envelope),
         deadline: deadline_in(Duration::from_secs(60)),
         disclosure: None,
+        callback: None,
     }
 }
 

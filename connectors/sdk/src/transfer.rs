@@ -79,7 +79,10 @@ impl std::fmt::Debug for Callback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The number is the customer's: Debug shows only its last digits.
         f.debug_struct("Callback")
-            .field("number", &mask_number(&self.number))
+            .field(
+                "number",
+                &baton_request_validation::mask_number(&self.number),
+            )
             .field("window_start", &self.window_start)
             .field("window_end", &self.window_end)
             .finish()
@@ -94,44 +97,16 @@ impl Callback {
     }
 }
 
-/// `+4930123456` as `+••••••3456`: what may be shown of a customer's
-/// number (the control service masks Handoff.callback the same way).
-pub fn mask_number(number: &str) -> String {
-    let digits = number.chars().filter(char::is_ascii_digit).count();
-    let mut seen = 0;
-    number
-        .chars()
-        .map(|c| {
-            if c.is_ascii_digit() {
-                seen += 1;
-                if seen + 4 <= digits { '•' } else { c }
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-/// Whether `number` is E.164: `+` and 8 to 15 digits, the first not 0.
-pub fn is_e164(number: &str) -> bool {
-    let Some(digits) = number.strip_prefix('+') else {
-        return false;
-    };
-    (8..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0')
-}
-
 /// The request's callback, checked; violations name `callback.…`.
 fn parse_callback(
     callback: Option<baton_proto::types::v1::Callback>,
     violations: &mut Vec<FieldViolation>,
 ) -> Option<Callback> {
     let callback = callback?;
-    if !is_e164(&callback.number) {
+    if !baton_request_validation::is_e164(&callback.number) {
         violations.push(FieldViolation::new(
             "callback.number",
-            "must be an E.164 number (+ and 8 to 15 digits)",
+            "must be an E.164 number (+ and up to 15 digits)",
         ));
     }
     if !callback.consent {

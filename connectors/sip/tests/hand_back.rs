@@ -91,6 +91,7 @@ fn request(agent: &Sipp, gateway: &Sipp) -> StartTransferRequest {
         }),
         deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
         disclosure: None,
+        callback: None,
     }
 }
 

@@ -102,6 +102,7 @@ fn start_request(
         envelope: Some(envelope),
         deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
         disclosure: None,
+        callback: None,
     }
 }
 

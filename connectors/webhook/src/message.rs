@@ -155,6 +155,7 @@ mod tests {
             deadline: SystemTime::now(),
             remembered: None,
             disclosure: None,
+            callback: None,
         }
     }
 

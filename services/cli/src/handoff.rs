@@ -190,6 +190,18 @@ pub struct CreateArgs {
     /// How long routing may take, e.g. 90s.
     #[arg(long)]
     timeout: Option<humantime_serde::re::humantime::Duration>,
+    /// Call the customer back at this E.164 number instead of keeping them
+    /// on the line (the customer agreed to it: consent is sent as given).
+    #[arg(long, value_name = "E164")]
+    callback: Option<String>,
+    /// With --callback: the window opens this long from now (e.g. 10m);
+    /// as soon as possible when omitted.
+    #[arg(long, requires = "callback")]
+    callback_in: Option<humantime_serde::re::humantime::Duration>,
+    /// With --callback: how long the window stays open (e.g. 1h); needed
+    /// with --callback-in.
+    #[arg(long, requires = "callback")]
+    callback_for: Option<humantime_serde::re::humantime::Duration>,
     /// Follow the handoff's events after creating it.
     #[arg(long)]
     watch: bool,
@@ -581,7 +593,24 @@ fn create_request(args: &CreateArgs) -> Result<CreateHandoffRequest, CliError> {
             .timeout
             .and_then(|t| prost_types::Duration::try_from(Duration::from(t)).ok()),
         decision: None,
+        callback: args.callback.as_ref().map(|number| callback(number, args)),
     })
+}
+
+/// The callback of `--callback`: a window from `--callback-in` for
+/// `--callback-for`, or as soon as possible.
+fn callback(number: &str, args: &CreateArgs) -> pb::Callback {
+    let now = std::time::SystemTime::now();
+    let start = args.callback_in.map(|d| now + Duration::from(d));
+    let end = args
+        .callback_for
+        .map(|d| start.unwrap_or(now) + Duration::from(d));
+    pb::Callback {
+        number: number.to_owned(),
+        window_start: start.map(prost_types::Timestamp::from),
+        window_end: end.map(prost_types::Timestamp::from),
+        consent: true,
+    }
 }
 
 fn state_name(state: i32) -> String {

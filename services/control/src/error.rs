@@ -55,6 +55,8 @@ pub enum Reason {
     NotJudgeable,
     /// RecordOutcome with judgements other than those recorded.
     OutcomeRecorded,
+    /// CancelHandoff of a callback whose customer is being dialed.
+    CallbackDialing,
 }
 
 impl Reason {
@@ -84,6 +86,7 @@ impl Reason {
             Reason::Closed => "CLOSED",
             Reason::NotJudgeable => "NOT_JUDGEABLE",
             Reason::OutcomeRecorded => "OUTCOME_RECORDED",
+            Reason::CallbackDialing => "CALLBACK_DIALING",
         }
     }
 }
@@ -132,6 +135,10 @@ pub enum ControlError {
         .0.as_str()
     )]
     NotJudgeable(HandoffState),
+    /// CancelHandoff once the customer of a callback is being dialed: the
+    /// human is already calling them.
+    #[error("the callback can no longer be cancelled: the customer is being dialed")]
+    CallbackDialing,
     /// RecordOutcome when other judgements are recorded already.
     #[error("the handoff's outcome is recorded already ({0}), with other answers")]
     OutcomeRecorded(&'static str),
@@ -249,6 +256,9 @@ impl ControlError {
                 (Code::FailedPrecondition, Reason::Closed, *retry_in)
             }
             ControlError::NotJudgeable(_) => (Code::FailedPrecondition, Reason::NotJudgeable, None),
+            ControlError::CallbackDialing => {
+                (Code::FailedPrecondition, Reason::CallbackDialing, None)
+            }
             ControlError::OutcomeRecorded(_) => {
                 (Code::AlreadyExists, Reason::OutcomeRecorded, None)
             }

@@ -96,6 +96,8 @@ macro_rules! contract_suite {
 // its modules beside itself, hence the paths).
 #[path = "store_contract/audit_log.rs"]
 mod audit_log;
+#[path = "store_contract/callbacks.rs"]
+mod callbacks;
 #[path = "store_contract/chat_log.rs"]
 mod chat_log;
 #[path = "store_contract/context_updates.rs"]

@@ -14,7 +14,9 @@ mod time;
 mod update;
 
 pub use calls::{validate_cancel_reason, validate_entity_name, validate_evaluation};
-pub use rules::{Limits, RESPONSE_HEADROOM_BYTES, is_e164, is_language_tag, is_name, is_sip_uri};
+pub use rules::{
+    Limits, RESPONSE_HEADROOM_BYTES, is_e164, is_language_tag, is_name, is_sip_uri, mask_number,
+};
 pub use text::{Form, StringField};
 pub use update::{validate_update, validate_updated_context};
 
@@ -92,6 +94,9 @@ pub fn validate_create(
     if pb::TransferMode::try_from(request.mode).is_err() {
         v.add("mode", "is not a known transfer mode");
     }
+    if let Some(callback) = &request.callback {
+        validate_callback(callback, &mut v);
+    }
     if let Some(timeout) = &request.timeout {
         if !(0..1_000_000_000).contains(&timeout.nanos) {
             v.add("timeout", "nanos must be 0 to 999,999,999");
@@ -107,6 +112,43 @@ pub fn validate_create(
         }
     }
     v.finish()
+}
+
+/// A callback's own fields; whether its window is still ahead is the
+/// control service's to judge, with its clock.
+fn validate_callback(callback: &pb::Callback, v: &mut Violations) {
+    if !is_e164(&callback.number) {
+        // Never quoted: the number is the customer's.
+        v.add(
+            "callback.number",
+            "must be an E.164 number (+ and up to 15 digits)",
+        );
+    }
+    if !callback.consent {
+        v.add(
+            "callback.consent",
+            "must be true: the customer agreed to be called back at this number",
+        );
+    }
+    if let Some(start) = &callback.window_start {
+        time::check_timestamp("callback.window_start", start, v);
+    }
+    match (&callback.window_start, &callback.window_end) {
+        (Some(_), None) => v.add(
+            "callback.window_end",
+            "is required with window_start: the window needs an end",
+        ),
+        (start, Some(end)) => {
+            time::check_timestamp("callback.window_end", end, v);
+            if start
+                .as_ref()
+                .is_some_and(|start| (end.seconds, end.nanos) <= (start.seconds, start.nanos))
+            {
+                v.add("callback.window_end", "must be after window_start");
+            }
+        }
+        (None, None) => {}
+    }
 }
 
 const MAX_DECISION_ITEMS: usize = 16;
@@ -432,6 +474,7 @@ mod tests {
             mode: 0,
             timeout: None,
             decision: None,
+            callback: None,
         }
     }
 
@@ -445,6 +488,42 @@ mod tests {
     #[test]
     fn a_complete_request_is_valid() {
         assert_eq!(fields(&valid()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_callback_needs_a_number_consent_and_a_window_that_ends_after_it_starts() {
+        let at = |seconds| prost_types::Timestamp { seconds, nanos: 0 };
+        let mut request = valid();
+        request.callback = Some(pb::Callback {
+            number: "+15550100123".into(),
+            window_start: Some(at(1_900_000_000)),
+            window_end: Some(at(1_900_003_600)),
+            consent: true,
+        });
+        assert_eq!(fields(&request), Vec::<String>::new());
+        request.callback = Some(pb::Callback {
+            number: "555 0100".into(),
+            window_start: Some(at(1_900_003_600)),
+            window_end: Some(at(1_900_000_000)),
+            consent: false,
+        });
+        assert_eq!(
+            fields(&request),
+            ["callback.number", "callback.consent", "callback.window_end"]
+        );
+        request.callback = Some(pb::Callback {
+            number: "+15550100123".into(),
+            window_start: Some(at(1_900_000_000)),
+            window_end: None,
+            consent: true,
+        });
+        assert_eq!(fields(&request), ["callback.window_end"]);
+    }
+
+    #[test]
+    fn numbers_are_masked_but_for_their_last_four_digits() {
+        assert_eq!(mask_number("+15550100123"), "+•••••••0123");
+        assert_eq!(mask_number("+123"), "+123");
     }
 
     #[test]

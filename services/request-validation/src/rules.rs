@@ -75,6 +75,24 @@ pub fn is_e164(number: &str) -> bool {
         && !digits.starts_with('0')
 }
 
+/// `+4930123456` as `+••••••3456`: all but the last four digits of a
+/// customer's number hidden, for anything shown to someone who does not
+/// dial it.
+pub fn mask_number(number: &str) -> String {
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    let mut seen = 0;
+    number
+        .chars()
+        .map(|c| {
+            if !c.is_ascii_digit() {
+                return c;
+            }
+            seen += 1;
+            if seen + 4 <= digits { '•' } else { c }
+        })
+        .collect()
+}
+
 /// A `sip:`/`sips:` URI with a host, parsed by rsip, with nothing in it that
 /// could break a SIP message it is copied into.
 pub fn is_sip_uri(uri: &str) -> bool {

@@ -212,5 +212,6 @@ fn handoff() -> Handoff {
         wrap_up: None,
         context_version: 1,
         recorded_outcome: None,
+        callback: None,
     }
 }

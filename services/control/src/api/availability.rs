@@ -145,16 +145,18 @@ impl HandoffApi {
         }
     }
 
-    /// The plan CreateHandoff starts: the targets open now, in order.
-    /// `Closed` when business hours close all of them.
-    pub(super) fn open_plan(
+    /// The plan CreateHandoff starts: the targets open at `at_ms` (now,
+    /// or a callback window's start), in order. `Closed` when business
+    /// hours close all of them.
+    pub(super) fn open_plan_at(
         &self,
         tenant: &str,
         target: &RequestedTarget,
         intent: &str,
         language: &str,
+        at_ms: i64,
     ) -> Result<Vec<PlannedTarget>, ControlError> {
-        let now = Timestamp::now();
+        let now = Timestamp::from_millisecond(at_ms).unwrap_or_else(|_| Timestamp::now());
         let plan = self.plan_now(tenant, target, intent, language, now)?;
         let opens_at = next_opening(&plan).map(|(at, _)| at);
         let open: Vec<PlannedTarget> = plan

@@ -34,6 +34,9 @@ impl HandoffApi {
         request: CreateHandoffRequest,
     ) -> Result<CreateHandoffResponse, ControlError> {
         let handoff = self.new_handoff(principal.tenant.clone(), &request)?;
+        if handoff.callback.is_some() {
+            self.check_callbacks(&handoff).await?;
+        }
         if self.dispatcher.room() == 0 {
             metrics().overloaded("dispatch");
             return Err(ControlError::DispatchQueueFull);
@@ -88,16 +91,37 @@ impl HandoffApi {
             .map(|i| i.name.as_str())
             .unwrap_or_default();
         let target = convert::types::requested_target_from(target);
-        let plan = self.open_plan(&tenant, &target, intent, &conversation.language)?;
+        let created_at_ms = now_ms();
+        let callback = request.callback.as_ref().map(convert::types::callback_from);
+        if let Some(callback) = &callback {
+            callback.check_window(created_at_ms).map_err(|refused| {
+                ControlError::InvalidArgument(vec![FieldViolation::new(
+                    "callback.window_end",
+                    refused.to_string(),
+                )])
+            })?;
+        }
+        // A callback in a window is promised for then: business hours are
+        // judged at its start.
+        let judged_at = callback
+            .as_ref()
+            .map_or(created_at_ms, |c| c.judged_at(created_at_ms));
+        let plan =
+            self.open_plan_at(&tenant, &target, intent, &conversation.language, judged_at)?;
         let timeout = request
             .timeout
             .and_then(|t| Duration::try_from(t).ok())
             .unwrap_or(self.default_timeout);
+        let deadline_ms = match callback.as_ref().and_then(|c| c.deadline_ms()) {
+            Some(deadline_ms) => deadline_ms,
+            None => {
+                created_at_ms.saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX))
+            }
+        };
         let (message, language) = self
             .messages
             .for_tenant(&tenant)
             .for_language(&conversation.language);
-        let created_at_ms = now_ms();
         Ok(Handoff {
             id: uuid::Uuid::now_v7().to_string(),
             tenant,
@@ -113,8 +137,7 @@ impl HandoffApi {
             plan,
             created_at_ms,
             updated_at_ms: created_at_ms,
-            deadline_ms: created_at_ms
-                .saturating_add(i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX)),
+            deadline_ms,
             current_attempt: None,
             queue_status: None,
             failure: None,
@@ -123,7 +146,35 @@ impl HandoffApi {
             wrap_up: None,
             context_version: 1,
             recorded_outcome: None,
+            callback,
         })
+    }
+
+    /// A callback goes only where every target of its plan can dial it:
+    /// INVALID_ARGUMENT naming `callback` otherwise (or when a connector
+    /// cannot say what it serves now).
+    async fn check_callbacks(&self, handoff: &Handoff) -> Result<(), ControlError> {
+        for planned in &handoff.plan {
+            let refused = |why: String| {
+                ControlError::InvalidArgument(vec![FieldViolation::new("callback", why)])
+            };
+            let connector = self.dispatcher.connector(&planned.connector).map_err(|_| {
+                refused(format!("connector {} is not configured", planned.connector))
+            })?;
+            let (info, _) = connector.recent_check().await.map_err(|error| {
+                refused(format!(
+                    "connector {} cannot say whether it calls back: {error}",
+                    planned.connector
+                ))
+            })?;
+            if !info.callbacks {
+                return Err(refused(format!(
+                    "connector {} (a target of this handoff) does not call customers back",
+                    planned.connector
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// GetHandoff: one handoff of the tenant.
@@ -202,6 +253,7 @@ impl HandoffApi {
                 });
             }
             state if state.is_terminal() => return Err(ControlError::HandoffEnded(state)),
+            HandoffState::CallingBack => return Err(ControlError::CallbackDialing),
             _ => {}
         }
         let failure = Failure::new(FailureReason::Cancelled, request.reason);

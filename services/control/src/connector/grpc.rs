@@ -110,6 +110,7 @@ impl ConnectorPort for GrpcConnector {
                 .collect(),
             context_updates: info.context_updates,
             availability: info.availability,
+            callbacks: info.callbacks,
             version: info.version,
         })
     }
@@ -135,6 +136,7 @@ impl ConnectorPort for GrpcConnector {
             deadline: Some(crate::convert::timestamp_of(request.deadline_ms)),
             tenant: request.tenant,
             disclosure: Some(super::disclosure::disclosure(&context.disclosure)),
+            callback: request.callback.as_ref().map(types::callback),
         };
         // No grpc-timeout: it would end the whole stream, which lives as
         // long as the transfer.
@@ -257,6 +259,7 @@ fn event_of(message: wire::StartTransferResponse) -> TransferEvent {
         Ok(Wire::Consulting) => TransferEventKind::Consulting,
         Ok(Wire::ConsultAccepted) => TransferEventKind::ConsultAccepted,
         Ok(Wire::ConsultDeclined) => TransferEventKind::ConsultDeclined,
+        Ok(Wire::CallbackDialing) => TransferEventKind::CallbackDialing,
         Ok(Wire::Unspecified) => TransferEventKind::Unspecified,
         Err(_) => TransferEventKind::Unknown(message.kind),
     };

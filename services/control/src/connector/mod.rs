@@ -122,6 +122,8 @@ pub struct ConnectorInfo {
     pub context_updates: bool,
     /// Whether it reports who is there to take a transfer.
     pub availability: bool,
+    /// Whether it calls customers back.
+    pub callbacks: bool,
 }
 
 impl ConnectorInfo {
@@ -148,6 +150,8 @@ pub struct TransferRequest {
     pub context: TransferContext,
     /// Unix milliseconds.
     pub deadline_ms: i64,
+    /// Call the customer back instead of transferring them.
+    pub callback: Option<crate::domain::callback::Callback>,
 }
 
 /// What a transfer carries for the human: the signed reference, and the
@@ -228,6 +232,8 @@ pub enum TransferEventKind {
     ConsultAccepted,
     /// Attended transfer: the human declined after the brief.
     ConsultDeclined,
+    /// A callback: the connector dials the customer.
+    CallbackDialing,
     /// No kind at all: breaks the contract.
     Unspecified,
     /// A kind of a newer contract, by its number.

@@ -31,6 +31,7 @@ pub fn state(state: HandoffState) -> api::HandoffState {
         HandoffState::Cancelled => api::HandoffState::Cancelled,
         HandoffState::HandedBack => api::HandoffState::HandedBack,
         HandoffState::Consulting => api::HandoffState::Consulting,
+        HandoffState::CallingBack => api::HandoffState::CallingBack,
     }
 }
 
@@ -47,6 +48,7 @@ pub fn state_from_proto(state: api::HandoffState) -> Option<HandoffState> {
         api::HandoffState::Cancelled => HandoffState::Cancelled,
         api::HandoffState::HandedBack => HandoffState::HandedBack,
         api::HandoffState::Consulting => HandoffState::Consulting,
+        api::HandoffState::CallingBack => HandoffState::CallingBack,
     })
 }
 
@@ -69,6 +71,7 @@ fn event_kind(kind: EventKind) -> api::HandoffEventKind {
         EventKind::Consulting => api::HandoffEventKind::Consulting,
         EventKind::ConsultAccepted => api::HandoffEventKind::ConsultAccepted,
         EventKind::ConsultDeclined => api::HandoffEventKind::ConsultDeclined,
+        EventKind::CallbackDialing => api::HandoffEventKind::CallbackDialing,
     }
 }
 
@@ -116,6 +119,10 @@ pub fn handoff(handoff: &Handoff) -> api::Handoff {
         wrap_up: handoff.wrap_up.as_ref().map(types::wrap_up),
         context_version: handoff.context_version,
         outcome: handoff.outcome().as_ref().map(types::outcome),
+        callback: handoff
+            .callback
+            .as_ref()
+            .map(|c| types::handoff_callback(c, handoff.state)),
     }
 }
 

@@ -118,6 +118,19 @@ impl Dispatcher {
                     return self.fail_deadline(handoff, number).await;
                 }
                 TransferOutcome::TargetFailed(failure, position) => {
+                    if self.calling_back(handoff).await? {
+                        // The customer of a callback was dialed: the next
+                        // target would dial them again. The failure (no
+                        // answer, busy) is the handoff's.
+                        tracing::info!(handoff_id = %id, reason = ?failure.reason, "callback failed");
+                        self.record_leased(
+                            tenant,
+                            id,
+                            NewEvent::new(EventKind::Failed).failure(failure),
+                        )
+                        .await?;
+                        return Ok(());
+                    }
                     tracing::info!(
                         handoff_id = %id,
                         attempt = number,
@@ -139,6 +152,16 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// Whether the handoff's customer is being called back (CALLING_BACK):
+    /// read only for a callback, and only when its target failed.
+    async fn calling_back(&self, handoff: &Handoff) -> Result<bool, StoreError> {
+        if handoff.callback.is_none() {
+            return Ok(false);
+        }
+        let current = self.store.get(&handoff.tenant, &handoff.id).await?;
+        Ok(current.state == HandoffState::CallingBack)
     }
 
     async fn fail_deadline(&self, handoff: &Handoff, number: u32) -> Result<(), StoreError> {

@@ -57,6 +57,7 @@ pub(super) fn meaning(attempt: &Attempt, event: &TransferEvent) -> Meaning {
         TransferEventKind::Consulting => EventKind::Consulting,
         TransferEventKind::ConsultAccepted => EventKind::ConsultAccepted,
         TransferEventKind::ConsultDeclined => EventKind::ConsultDeclined,
+        TransferEventKind::CallbackDialing => EventKind::CallbackDialing,
         TransferEventKind::Failed => {
             let reason = match event.failure_reason {
                 FailureReason::Unspecified => FailureReason::ConnectorError,

@@ -4,6 +4,7 @@
 //! edges convert (`crate::convert`).
 
 pub mod availability;
+pub mod callback;
 pub mod chat;
 pub mod closed_message;
 pub mod context;

@@ -128,6 +128,8 @@ pub struct Handoff {
     /// The judgements recorded with `RecordOutcome`; see
     /// [`Handoff::outcome`] for the handoff's outcome from any source.
     pub recorded_outcome: Option<super::outcome::RecordedOutcome>,
+    /// The callback asked for at creation, if any.
+    pub callback: Option<super::callback::Callback>,
 }
 
 impl Handoff {

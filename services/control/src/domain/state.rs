@@ -24,6 +24,10 @@ pub enum HandoffState {
     /// Attended transfer: a human on a consult leg hears the brief while
     /// the customer holds.
     Consulting,
+    /// A callback: the human has the context and the connector dials the
+    /// customer. No cancel, and no fallback: another target would dial
+    /// the same customer again.
+    CallingBack,
 }
 
 /// What happened to a handoff.
@@ -52,6 +56,8 @@ pub enum EventKind {
     ConsultAccepted,
     /// Attended transfer: the human declined after the brief.
     ConsultDeclined,
+    /// A callback: the connector dials the customer (once per attempt).
+    CallbackDialing,
 }
 
 /// An event that the handoff's current state does not allow.
@@ -76,6 +82,7 @@ impl HandoffState {
             HandoffState::Cancelled => "cancelled",
             HandoffState::HandedBack => "handed_back",
             HandoffState::Consulting => "consulting",
+            HandoffState::CallingBack => "calling_back",
         }
     }
 
@@ -118,6 +125,13 @@ impl HandoffState {
             (S::Ringing | S::Consulting, E::Consulting) => S::Consulting,
             (S::Consulting, E::ConsultAccepted | E::ConsultDeclined) => S::Consulting,
             (S::Connected, E::Answered | E::ContextDelivered) => S::Connected,
+            // A callback: the human took it (OFFERED, ANSWERED) and the
+            // customer is dialed, perhaps more than once; the customer
+            // answering connects, and the handoff's failure is final.
+            (S::Ringing | S::CallingBack, E::CallbackDialing) => S::CallingBack,
+            (S::CallingBack, E::Ringing | E::Answered | E::ContextDelivered) => S::CallingBack,
+            (S::CallingBack, E::Connected) => S::Connected,
+            (S::CallingBack, E::ContextUpdated) => S::CallingBack,
             (from, E::Connected) if from.is_transferring() => S::Connected,
             // A target failing sends the handoff back to routing for the next
             // one; once a human has the customer there is no fallback.
@@ -152,7 +166,7 @@ mod tests {
     use EventKind as E;
     use HandoffState as S;
 
-    const ALL_STATES: [S; 10] = [
+    const ALL_STATES: [S; 11] = [
         S::Pending,
         S::Routing,
         S::Queued,
@@ -163,8 +177,9 @@ mod tests {
         S::Cancelled,
         S::HandedBack,
         S::Consulting,
+        S::CallingBack,
     ];
-    const ALL_EVENTS: [E; 17] = [
+    const ALL_EVENTS: [E; 18] = [
         E::Created,
         E::TargetStarted,
         E::Queued,
@@ -182,6 +197,7 @@ mod tests {
         E::Consulting,
         E::ConsultAccepted,
         E::ConsultDeclined,
+        E::CallbackDialing,
     ];
 
     fn run(events: &[E]) -> Result<S, IllegalTransition> {
@@ -247,6 +263,31 @@ mod tests {
         for state in [S::Ringing, S::Connected] {
             assert!(state.after(E::ConsultAccepted).is_err(), "{state:?}");
             assert!(state.after(E::ConsultDeclined).is_err(), "{state:?}");
+        }
+    }
+
+    #[test]
+    fn a_callback_dials_until_the_customer_answers_and_never_falls_back() {
+        let dialing = [
+            E::TargetStarted,
+            E::Queued,
+            E::Offered,
+            E::ContextDelivered,
+            E::Ringing,
+            E::Answered,
+            E::CallbackDialing,
+            E::CallbackDialing,
+        ];
+        assert_eq!(run(&dialing), Ok(S::CallingBack));
+        let connected = [&dialing[..], &[E::Connected, E::Completed]].concat();
+        assert_eq!(run(&connected), Ok(S::Completed));
+        // Once dialed, a failure is the handoff's: no next target.
+        assert!(S::CallingBack.after(E::TargetFailed).is_err());
+        assert!(S::CallingBack.after(E::Queued).is_err());
+        assert_eq!(S::CallingBack.after(E::Failed), Ok(S::Failed));
+        // Nobody dials before a human took the callback.
+        for state in [S::Pending, S::Routing, S::Queued, S::Connected] {
+            assert!(state.after(E::CallbackDialing).is_err(), "{state:?}");
         }
     }
 

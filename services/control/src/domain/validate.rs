@@ -3,4 +3,4 @@
 //! message, so it is the edge's (`crate::api::validate`); these rules name
 //! no message, which the request-validation crate's own test keeps true.
 
-pub use baton_request_validation::rules::{Limits, is_e164, is_name, is_sip_uri};
+pub use baton_request_validation::rules::{Limits, is_e164, is_name, is_sip_uri, mask_number};

@@ -101,6 +101,11 @@ pub(super) fn apply(handoff: &mut Handoff, record: &EventRecord) {
     if let Some(attempt) = &record.attempt {
         handoff.current_attempt = Some(attempt.clone());
     }
+    if record.kind == EventKind::CallbackDialing
+        && let Some(callback) = handoff.callback.as_mut()
+    {
+        callback.dial_attempts = callback.dial_attempts.saturating_add(1);
+    }
     if let Some(wrap_up) = &record.wrap_up {
         handoff.wrap_up = Some(wrap_up.clone());
         // The judgements are kept apart from the wrap-up's notes, which the

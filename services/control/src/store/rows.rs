@@ -123,6 +123,11 @@ pub(super) fn read_handoff(row: &impl Columns) -> Result<Handoff, StoreError> {
             .map(decode::<baton_proto::handoff::v1::Outcome>)
             .transpose()?
             .and_then(types::outcome_from),
+        callback: row
+            .optional_text(25)?
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         plan,
     })
 }
@@ -130,7 +135,7 @@ pub(super) fn read_handoff(row: &impl Columns) -> Result<Handoff, StoreError> {
 /// A row of `sql::OUTCOME_FACTS`: the handoff and its first CONNECTED's
 /// time.
 pub(super) fn read_outcome_row(row: &impl Columns) -> Result<(Handoff, Option<i64>), StoreError> {
-    Ok((read_handoff(row)?, row.optional_integer(25)?))
+    Ok((read_handoff(row)?, row.optional_integer(26)?))
 }
 
 /// A row of `sql::event_columns!()` of a handoff planned as `plan`.

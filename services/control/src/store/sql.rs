@@ -14,7 +14,7 @@ macro_rules! handoff_columns {
          requested_target, mode, plan, customer_message, customer_message_language, \
          created_at_ms, updated_at_ms, deadline_ms, current_attempt, queue_position, \
          queue_wait_ms, failure_reason, failure_detail, last_sequence, decision, wrap_up, \
-         context_version, outcome"
+         context_version, outcome, callback"
     };
 }
 pub(super) use handoff_columns;
@@ -88,15 +88,16 @@ pub(super) const INSERT_HANDOFF: &str = concat!(
     "INSERT INTO handoffs (",
     handoff_columns!(),
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-     NULL, NULL, NULL, NULL, NULL, 1, ?16, NULL, 1, NULL) ON CONFLICT (tenant, request_id) DO NOTHING"
+     NULL, NULL, NULL, NULL, NULL, 1, ?16, NULL, 1, NULL, ?17) ON CONFLICT (tenant, request_id) DO NOTHING"
 );
 
-/// `values::StateValues` in order (but its outcome), then `tenant`, `id`,
-/// then the outcome: an outcome once stored stays.
+/// `values::StateValues` in order (but its outcome and callback), then
+/// `tenant`, `id`, then the outcome (once stored it stays) and the
+/// callback (its dial count).
 pub(super) const UPDATE_STATE: &str = "UPDATE handoffs SET state = ?1, updated_at_ms = ?2, \
      last_sequence = ?3, current_attempt = ?4, queue_position = ?5, queue_wait_ms = ?6, \
-     failure_reason = ?7, failure_detail = ?8, wrap_up = ?9, outcome = COALESCE(outcome, ?12) \
-     WHERE tenant = ?10 AND id = ?11";
+     failure_reason = ?7, failure_detail = ?8, wrap_up = ?9, outcome = COALESCE(outcome, ?12), \
+     callback = ?13 WHERE tenant = ?10 AND id = ?11";
 
 /// The encoded outcome, `tenant`, `id`: stores a handoff's outcome unless
 /// it has one, and only once a human had the customer and it ended.
@@ -182,7 +183,7 @@ pub(super) const TO_PURGE: &str = concat!(
 
 /// `now_ms`, an empty blob, `id`.
 pub(super) const PURGE_HANDOFF: &str = "UPDATE handoffs SET conversation = ?2, context = ?2, \
-     decision = NULL, wrap_up = NULL, context_purged_at_ms = ?1 WHERE id = ?3";
+     decision = NULL, wrap_up = NULL, callback = NULL, context_purged_at_ms = ?1 WHERE id = ?3";
 
 /// `id`.
 pub(super) const PURGE_EVENTS: &str =

@@ -55,6 +55,7 @@ pub(super) struct NewHandoffValues {
     pub(super) updated_at_ms: i64,
     pub(super) deadline_ms: i64,
     pub(super) decision: Option<Vec<u8>>,
+    pub(super) callback: Option<String>,
 }
 
 impl NewHandoffValues {
@@ -80,6 +81,7 @@ impl NewHandoffValues {
                 .decision
                 .as_ref()
                 .map(|decision| types::decision(decision).encode_to_vec()),
+            callback: callback(handoff)?,
         })
     }
 }
@@ -97,11 +99,12 @@ pub(super) struct StateValues {
     pub(super) failure_detail: Option<String>,
     pub(super) wrap_up: Option<Vec<u8>>,
     pub(super) outcome: Option<Vec<u8>>,
+    pub(super) callback: Option<String>,
 }
 
 impl StateValues {
-    pub(super) fn of(handoff: &Handoff) -> Self {
-        Self {
+    pub(super) fn of(handoff: &Handoff) -> Result<Self, StoreError> {
+        Ok(Self {
             state: name_of(&handoff.state),
             updated_at_ms: handoff.updated_at_ms,
             last_sequence: to_i64(handoff.last_sequence),
@@ -112,7 +115,8 @@ impl StateValues {
             failure_detail: handoff.failure.as_ref().map(|f| f.detail.clone()),
             wrap_up: handoff.wrap_up.as_ref().map(wrap_up),
             outcome: handoff.recorded_outcome.as_ref().map(outcome),
-        }
+            callback: callback(handoff)?,
+        })
     }
 }
 
@@ -178,6 +182,16 @@ pub(super) struct ConnectorCheck<'a> {
 
 fn failure_reason(failure: &Failure) -> i32 {
     types::failure_reason(failure.reason)
+}
+
+/// A callback as the `callback` column keeps it (JSON, number included:
+/// the connector that dials needs it; the retention purge erases it).
+fn callback(handoff: &Handoff) -> Result<Option<String>, StoreError> {
+    handoff
+        .callback
+        .as_ref()
+        .map(|c| serde_json::to_string(c).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
 }
 
 /// A recorded outcome as the `outcome` column keeps it.

@@ -263,6 +263,7 @@ impl AttemptRun<'_> {
             mode: handoff.mode,
             context,
             deadline_ms: handoff.deadline_ms,
+            callback: handoff.callback.clone(),
         })
     }
 

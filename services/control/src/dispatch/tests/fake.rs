@@ -106,6 +106,7 @@ impl ScriptedConnector {
                 context_capabilities: vec![],
                 context_updates: false,
                 availability: false,
+                callbacks: false,
             },
             script: Mutex::new(script.into_iter().collect()),
             down: AtomicBool::new(false),

@@ -49,6 +49,7 @@ impl HandoffLog for PgStore {
             .bind(v.updated_at_ms)
             .bind(v.deadline_ms)
             .bind(v.decision)
+            .bind(v.callback)
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?
@@ -176,7 +177,7 @@ impl HandoffLog for PgStore {
             }
             insert_event(&mut tx, appending.values(tenant)).await?;
             apply(&mut handoff, &appending.record);
-            update_state(&mut tx, tenant, id, StateValues::of(&handoff)).await?;
+            update_state(&mut tx, tenant, id, StateValues::of(&handoff)?).await?;
             if handoff.state.is_terminal() {
                 // A handoff that has ended is nobody's to dispatch.
                 sqlx::query(
@@ -223,7 +224,7 @@ impl HandoffLog for PgStore {
             let (request_id, fingerprint) = (update.request_id.clone(), update.fingerprint.clone());
             let record = context_update::applied(&mut handoff, update)?;
             insert_event(&mut tx, EventValues::of(tenant, &record, None)).await?;
-            update_state(&mut tx, tenant, id, StateValues::of(&handoff)).await?;
+            update_state(&mut tx, tenant, id, StateValues::of(&handoff)?).await?;
             sqlx::query(shared(context_update::UPDATE_CONTEXT))
                 .bind(handoff.context.as_bytes())
                 .bind(to_i64(handoff.context_version))

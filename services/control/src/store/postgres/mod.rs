@@ -232,6 +232,7 @@ async fn update_state(
         .bind(tenant)
         .bind(id)
         .bind(state.outcome)
+        .bind(state.callback)
         .execute(&mut *connection)
         .await
         .map_err(unavailable)?;

@@ -54,6 +54,7 @@ impl HandoffLog for SqliteStore {
                         v.updated_at_ms,
                         v.deadline_ms,
                         v.decision,
+                        v.callback,
                     ],
                 )?;
                 if inserted == 0 {
@@ -179,7 +180,7 @@ impl HandoffLog for SqliteStore {
                 }
                 insert_event(tx, &appending.values(&tenant))?;
                 apply(&mut handoff, &appending.record);
-                update_state(tx, &tenant, &id, &StateValues::of(&handoff))?;
+                update_state(tx, &tenant, &id, &StateValues::of(&handoff)?)?;
                 if let Some(audit) = &audit {
                     insert_audit(tx, audit)?;
                 }
@@ -215,7 +216,7 @@ impl HandoffLog for SqliteStore {
             let (request_id, fingerprint) = (update.request_id.clone(), update.fingerprint.clone());
             let record = context_update::applied(&mut handoff, update)?;
             insert_event(tx, &EventValues::of(&tenant, &record, None))?;
-            update_state(tx, &tenant, &id, &StateValues::of(&handoff))?;
+            update_state(tx, &tenant, &id, &StateValues::of(&handoff)?)?;
             execute(
                 tx,
                 context_update::UPDATE_CONTEXT,

@@ -43,6 +43,7 @@ const MIGRATIONS: &[Migration] = &[
     migration!("0010_chat_log"),
     migration!("0011_context_version"),
     migration!("0012_outcome"),
+    migration!("0013_callback"),
 ];
 
 /// The schema version this build writes (`user_version`): a file with a

@@ -295,6 +295,7 @@ fn update_state(
             tenant,
             id,
             state.outcome,
+            state.callback,
         ],
     )
     .map(drop)
