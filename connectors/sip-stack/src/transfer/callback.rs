@@ -244,10 +244,11 @@ impl Transfers {
             match outcome {
                 Ok(answered) => return Dials::Answered(Box::new(answered)),
                 Err(failure) => {
+                    // The reason only: a detail may quote the Request-URI,
+                    // which holds the customer's number.
                     tracing::info!(
                         attempt,
                         reason = ?failure.reason,
-                        detail = %failure.detail,
                         "the customer's phone did not answer"
                     );
                     last = failure;
