@@ -69,7 +69,26 @@ impl Harness {
         dispatcher: &Arc<Dispatcher>,
         plan: &[(&str, ConcreteTarget)],
     ) -> String {
-        let handoff = new_handoff(plan);
+        self.start_handoff(dispatcher, new_handoff(plan)).await
+    }
+
+    /// As [`start`](Self::start), for a callback to the customer.
+    pub async fn start_callback(
+        &self,
+        dispatcher: &Arc<Dispatcher>,
+        plan: &[(&str, ConcreteTarget)],
+    ) -> String {
+        let mut handoff = new_handoff(plan);
+        handoff.callback = Some(crate::domain::callback::Callback {
+            number: "+15550100123".into(),
+            window_start_ms: None,
+            window_end_ms: None,
+            dial_attempts: 0,
+        });
+        self.start_handoff(dispatcher, handoff).await
+    }
+
+    async fn start_handoff(&self, dispatcher: &Arc<Dispatcher>, handoff: Handoff) -> String {
         let created = self
             .store
             .create(handoff, None, Some(dispatcher.new_lease()))

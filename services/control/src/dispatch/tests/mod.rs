@@ -96,6 +96,69 @@ async fn the_plan_falls_back_target_by_target_until_one_connects() {
 }
 
 #[tokio::test]
+async fn a_callback_that_failed_after_dialing_fails_the_handoff_without_a_fallback() {
+    let h = Harness::new();
+    let dials_twice = vec![
+        TransferEvent::new("r1", 1, T::Queued),
+        TransferEvent::new("r1", 2, T::Offered),
+        TransferEvent::new("r1", 3, T::CallbackDialing),
+        TransferEvent::new("r1", 4, T::CallbackDialing),
+        failed("r1", 5, FailureReason::NoAnswer),
+    ];
+    let first = h.phone_connector("first", [Call::Stream(dials_twice, End::Hold)]);
+    let second = h.phone_connector("second", [Call::events("r2", CONNECTS, End::Close)]);
+    let dispatcher = h.dispatcher(&[&first, &second], fast());
+    let id = h
+        .start_callback(&dispatcher, &[("first", phone()), ("second", phone())])
+        .await;
+
+    let ended = h.ended(&id).await;
+    assert_eq!(ended.state, HandoffState::Failed);
+    assert_eq!(
+        ended.failure.map(|f| f.reason),
+        Some(FailureReason::NoAnswer)
+    );
+    assert_eq!(ended.callback.map(|c| c.dial_attempts), Some(2));
+    assert_eq!(
+        h.journal(),
+        ["first start 1"],
+        "the customer is dialed by one target only"
+    );
+}
+
+#[tokio::test]
+async fn a_callback_not_yet_dialed_falls_back_like_any_handoff() {
+    let h = Harness::new();
+    let first = h.phone_connector(
+        "first",
+        [Call::Stream(
+            vec![
+                TransferEvent::new("r1", 1, T::Queued),
+                failed("r1", 2, FailureReason::WaitTooLong),
+            ],
+            End::Hold,
+        )],
+    );
+    let second = h.phone_connector(
+        "second",
+        [Call::events(
+            "r2",
+            &[T::Offered, T::CallbackDialing, T::Connected, T::Completed],
+            End::Close,
+        )],
+    );
+    let dispatcher = h.dispatcher(&[&first, &second], fast());
+    let id = h
+        .start_callback(&dispatcher, &[("first", phone()), ("second", phone())])
+        .await;
+
+    let ended = h.ended(&id).await;
+    assert_eq!(ended.state, HandoffState::Completed);
+    assert_eq!(ended.callback.map(|c| c.dial_attempts), Some(1));
+    assert_eq!(h.journal(), ["first start 1", "second start 2"]);
+}
+
+#[tokio::test]
 async fn a_plan_used_up_fails_the_handoff_naming_the_last_failure() {
     let h = Harness::new();
     let a = h.phone_connector(
