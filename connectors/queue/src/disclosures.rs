@@ -152,6 +152,7 @@ mod tests {
             deadline: SystemTime::now(),
             remembered: None,
             disclosure,
+            callback: None,
         }
     }
 

@@ -564,7 +564,7 @@ mod tests {
             phase: Phase::Waiting,
             passed: Default::default(),
             last_pass: None,
-            callback: false,
+            callback: None,
             held: None,
         };
         let envelope = ContextEnvelope {
