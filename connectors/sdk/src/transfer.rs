@@ -328,6 +328,7 @@ mod tests {
             envelope: Some(ContextEnvelope::default()),
             deadline: Some(SystemTime::now().into()),
             disclosure,
+            callback: None,
         }
     }
 
@@ -349,5 +350,46 @@ mod tests {
         assert_eq!(transfer.disclosure, Some(disclosure));
         let older = Transfer::from_request(request(None), &info).expect("valid without one");
         assert_eq!(older.disclosure, None);
+    }
+
+    #[test]
+    fn a_callback_is_checked_and_refused_by_a_connector_that_does_not_call_back() {
+        let info = ConnectorInfo::new("q", "0")
+            .target_kinds([TargetKind::Queue])
+            .transfer_modes([TransferMode::Warm]);
+        let at = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
+        let with = |callback| StartTransferRequest {
+            callback: Some(callback),
+            ..request(None)
+        };
+        let good = baton_proto::types::v1::Callback {
+            number: "+15550100123".into(),
+            window_start: at(1_900_000_000),
+            window_end: at(1_900_003_600),
+            consent: true,
+        };
+        let refused = Transfer::from_request(with(good.clone()), &info).expect_err("no callbacks");
+        assert_eq!(refused.code(), tonic::Code::Unimplemented);
+
+        let info = info.callbacks();
+        let transfer = Transfer::from_request(with(good.clone()), &info).expect("valid");
+        let callback = transfer.callback.expect("the callback");
+        assert!(!format!("{callback:?}").contains("5550100123"));
+        let opens = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_900_000_000);
+        assert!(!callback.window_open(opens - std::time::Duration::from_secs(1)));
+        assert!(callback.window_open(opens));
+
+        let bad = baton_proto::types::v1::Callback {
+            number: "5550100".into(),
+            consent: false,
+            window_start: at(1_900_003_600),
+            window_end: at(1_900_000_000),
+        };
+        let status = Transfer::from_request(with(bad), &info).expect_err("invalid");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        for field in ["callback.number", "callback.consent", "callback.window_end"] {
+            assert!(status.message().contains(field), "{}", status.message());
+        }
+        assert!(!status.message().contains("5550100"), "never quoted");
     }
 }

@@ -413,6 +413,52 @@ pub fn availability(availability: &TargetAvailability) -> pb::Availability {
     }
 }
 
+/// A handoff's callback as the API shows it: the number masked.
+pub fn handoff_callback(
+    callback: &crate::domain::callback::Callback,
+    handoff: crate::domain::HandoffState,
+) -> api::HandoffCallback {
+    use crate::domain::callback::CallbackState as S;
+    let state = match callback.state(handoff) {
+        S::Scheduled => pb::CallbackState::Scheduled,
+        S::Dialing => pb::CallbackState::Dialing,
+        S::Connected => pb::CallbackState::Connected,
+        S::Failed => pb::CallbackState::Failed,
+    };
+    api::HandoffCallback {
+        masked_number: callback.masked_number(),
+        window_start: callback.window_start_ms.map(super::timestamp_of),
+        window_end: callback.window_end_ms.map(super::timestamp_of),
+        state: state as i32,
+        dial_attempts: callback.dial_attempts,
+    }
+}
+
+/// A callback as the connector that dials it is told: the number in full.
+pub fn callback(callback: &crate::domain::callback::Callback) -> pb::Callback {
+    pb::Callback {
+        number: callback.number.clone(),
+        window_start: callback.window_start_ms.map(super::timestamp_of),
+        window_end: callback.window_end_ms.map(super::timestamp_of),
+        consent: true,
+    }
+}
+
+/// A create request's callback, checked by `validate_create`.
+pub fn callback_from(callback: &pb::Callback) -> crate::domain::callback::Callback {
+    let ms = |t: &prost_types::Timestamp| {
+        t.seconds
+            .saturating_mul(1000)
+            .saturating_add(i64::from(t.nanos / 1_000_000))
+    };
+    crate::domain::callback::Callback {
+        number: callback.number.clone(),
+        window_start_ms: callback.window_start.as_ref().map(ms),
+        window_end_ms: callback.window_end.as_ref().map(ms),
+        dial_attempts: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -468,51 +514,5 @@ mod tests {
         ] {
             assert_eq!(requested_target(&requested_target_from(wire.clone())), wire);
         }
-    }
-}
-
-/// A handoff's callback as the API shows it: the number masked.
-pub fn handoff_callback(
-    callback: &crate::domain::callback::Callback,
-    handoff: crate::domain::HandoffState,
-) -> api::HandoffCallback {
-    use crate::domain::callback::CallbackState as S;
-    let state = match callback.state(handoff) {
-        S::Scheduled => pb::CallbackState::Scheduled,
-        S::Dialing => pb::CallbackState::Dialing,
-        S::Connected => pb::CallbackState::Connected,
-        S::Failed => pb::CallbackState::Failed,
-    };
-    api::HandoffCallback {
-        masked_number: callback.masked_number(),
-        window_start: callback.window_start_ms.map(super::timestamp_of),
-        window_end: callback.window_end_ms.map(super::timestamp_of),
-        state: state as i32,
-        dial_attempts: callback.dial_attempts,
-    }
-}
-
-/// A callback as the connector that dials it is told: the number in full.
-pub fn callback(callback: &crate::domain::callback::Callback) -> pb::Callback {
-    pb::Callback {
-        number: callback.number.clone(),
-        window_start: callback.window_start_ms.map(super::timestamp_of),
-        window_end: callback.window_end_ms.map(super::timestamp_of),
-        consent: true,
-    }
-}
-
-/// A create request's callback, checked by `validate_create`.
-pub fn callback_from(callback: &pb::Callback) -> crate::domain::callback::Callback {
-    let ms = |t: &prost_types::Timestamp| {
-        t.seconds
-            .saturating_mul(1000)
-            .saturating_add(i64::from(t.nanos / 1_000_000))
-    };
-    crate::domain::callback::Callback {
-        number: callback.number.clone(),
-        window_start_ms: callback.window_start.as_ref().map(ms),
-        window_end_ms: callback.window_end.as_ref().map(ms),
-        dial_attempts: 0,
     }
 }
