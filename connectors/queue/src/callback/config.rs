@@ -68,7 +68,7 @@ mod tests {
         };
         assert!(
             zero.validate()
-                .unwrap_err()
+                .expect_err("refused")
                 .starts_with("callback.attempts")
         );
         let long = CallbackConfig {
@@ -77,7 +77,7 @@ mod tests {
         };
         assert!(
             long.validate()
-                .unwrap_err()
+                .expect_err("refused")
                 .starts_with("callback.customer_ring_timeout")
         );
         assert!(toml::from_str::<CallbackConfig>("attempt = 2").is_err());
