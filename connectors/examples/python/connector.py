@@ -82,6 +82,7 @@ def generate_stubs(proto_dir: Path, out: Path):
     files = [
         "baton/type/v1/annotations.proto",
         "baton/type/v1/availability.proto",
+        "baton/type/v1/callback.proto",
         "baton/type/v1/chat.proto",
         "baton/type/v1/handoff_context.proto",
         "baton/connector/v1/connector.proto",

@@ -37,6 +37,11 @@ pub async fn run(session: &mut Session) {
             })
             .await;
     }
+    // A connector without `callbacks` is never sent a callback: the
+    // control service refuses such a handoff itself.
+    if session.info.callbacks {
+        session.check("callbacks.refused", callback_refused).await;
+    }
     session.check("context.at_limits_accepted", at_limits).await;
     session.check("context.oversize_refused", oversize).await;
 }
@@ -61,6 +66,31 @@ async fn invalid(
         format!("invalid request: {name}"),
         &[Code::InvalidArgument],
         Some(field),
+    )
+    .await
+}
+
+/// A connector that calls back refuses a callback the customer did not
+/// consent to, naming `callback.consent`, before anything rings.
+async fn callback_refused(session: &mut Session) -> Outcome {
+    let Some(sample) = any_advertised_sample(session) else {
+        return Outcome::Skip("no target kind is advertised".into());
+    };
+    let Some(mode) = session.advertised_modes().first().copied() else {
+        return Outcome::Skip("no transfer mode is advertised".into());
+    };
+    let mut request = session.request(&sample, mode, session.long_deadline());
+    request.callback = Some(baton_proto::types::v1::Callback {
+        number: "+15550100123".into(),
+        consent: false,
+        ..Default::default()
+    });
+    expect_refusal(
+        session,
+        request,
+        "a callback without consent".into(),
+        &[Code::InvalidArgument],
+        Some("callback.consent"),
     )
     .await
 }
