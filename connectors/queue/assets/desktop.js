@@ -143,6 +143,12 @@ function render(next) {
       replace($("work"), idle(agent.state));
     }
   }
+  // A callback's dial goes on while its pop stays (the wrap-up form being
+  // typed is not drawn again): its line is updated in place.
+  const callbackLine = document.getElementById("pop-callback");
+  if (contact && contact.callback && callbackLine) {
+    callbackLine.replaceWith(callbackInfo(contact.callback));
+  }
   for (const offer of newOffers) announce(`New handoff: ${offer.summary}`);
   tickTimers();
 }
