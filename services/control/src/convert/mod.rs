@@ -11,6 +11,14 @@ use baton_proto::handoff::v1 as api;
 
 use crate::domain::{Attempt, EventKind, EventRecord, Failure, Handoff, HandoffState, QueueStatus};
 
+/// A protobuf timestamp as Unix milliseconds (saturating), the inverse of
+/// [`timestamp_of`].
+pub fn ms_of(at: &prost_types::Timestamp) -> i64 {
+    at.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(at.nanos / 1_000_000))
+}
+
 /// Unix milliseconds as a protobuf timestamp.
 pub fn timestamp_of(ms: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {

@@ -199,9 +199,7 @@ pub fn outcome_from(outcome: api::Outcome) -> Option<RecordedOutcome> {
             outcome.escalation_needed(),
         ),
         source,
-        recorded_at_ms: outcome
-            .record_time
-            .map_or(0, |t| t.seconds * 1000 + i64::from(t.nanos / 1_000_000)),
+        recorded_at_ms: outcome.record_time.as_ref().map_or(0, super::ms_of),
     })
 }
 
@@ -446,15 +444,10 @@ pub fn callback(callback: &crate::domain::callback::Callback) -> pb::Callback {
 
 /// A create request's callback, checked by `validate_create`.
 pub fn callback_from(callback: &pb::Callback) -> crate::domain::callback::Callback {
-    let ms = |t: &prost_types::Timestamp| {
-        t.seconds
-            .saturating_mul(1000)
-            .saturating_add(i64::from(t.nanos / 1_000_000))
-    };
     crate::domain::callback::Callback {
         number: callback.number.clone(),
-        window_start_ms: callback.window_start.as_ref().map(ms),
-        window_end_ms: callback.window_end.as_ref().map(ms),
+        window_start_ms: callback.window_start.as_ref().map(super::ms_of),
+        window_end_ms: callback.window_end.as_ref().map(super::ms_of),
         dial_attempts: 0,
     }
 }

@@ -91,14 +91,9 @@ impl Dispatcher {
                 return self.fail_deadline(handoff, number).await;
             }
             let Some(planned) = handoff.planned(number).cloned() else {
-                let failure = all_failed(handoff, last_failure.as_ref());
-                self.record_leased(
-                    tenant,
-                    id,
-                    NewEvent::new(EventKind::Failed).failure(failure),
-                )
-                .await?;
-                return Ok(());
+                return self
+                    .fail(handoff, all_failed(handoff, last_failure.as_ref()))
+                    .await;
             };
             let attempt = Attempt { number, planned };
             if needs_start {
@@ -123,13 +118,7 @@ impl Dispatcher {
                         // target would dial them again. The failure (no
                         // answer, busy) is the handoff's.
                         tracing::info!(handoff_id = %id, reason = ?failure.reason, "callback failed");
-                        self.record_leased(
-                            tenant,
-                            id,
-                            NewEvent::new(EventKind::Failed).failure(failure),
-                        )
-                        .await?;
-                        return Ok(());
+                        return self.fail(handoff, failure).await;
                     }
                     tracing::info!(
                         handoff_id = %id,
@@ -177,12 +166,14 @@ impl Dispatcher {
             FailureReason::DeadlineExceeded,
             "no human was connected before the handoff's deadline",
         );
-        self.record_leased(
-            &handoff.tenant,
-            &handoff.id,
-            NewEvent::new(EventKind::Failed).failure(failure),
-        )
-        .await?;
+        self.fail(handoff, failure).await
+    }
+
+    /// Ends the handoff with `failure` (FAILED).
+    async fn fail(&self, handoff: &Handoff, failure: Failure) -> Result<(), StoreError> {
+        let event = NewEvent::new(EventKind::Failed).failure(failure);
+        self.record_leased(&handoff.tenant, &handoff.id, event)
+            .await?;
         Ok(())
     }
 }
