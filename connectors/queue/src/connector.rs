@@ -87,16 +87,7 @@ impl QueueConnector {
         agent_name: &str,
         events: &TransferEvents,
     ) -> Result<(), (FailureReason, String)> {
-        let contact = self
-            .desk
-            .connected_agent_contact(&transfer.handoff_id)
-            .unwrap_or_default();
-        let Some(target) = voice_target(&contact) else {
-            return Err((
-                FailureReason::Unreachable,
-                format!("{agent_name} has no contact address for the voice leg"),
-            ));
-        };
+        let target = self.agent_phone(transfer, agent_name, "for the voice leg")?;
         // Same handoff and attempt, so that `cancel` finds the leg.
         let leg = Transfer {
             target,
@@ -135,6 +126,28 @@ impl QueueConnector {
         };
         let ((), outcome) = tokio::join!(voice.legs.deliver(leg, leg_events), forward);
         outcome
+    }
+}
+
+impl QueueConnector {
+    /// The phone of the agent who accepted `transfer`, from their contact
+    /// address; UNREACHABLE (saying what it was `for`) without one.
+    fn agent_phone(
+        &self,
+        transfer: &Transfer,
+        agent_name: &str,
+        purpose: &str,
+    ) -> Result<TransferTarget, (FailureReason, String)> {
+        let contact = self
+            .desk
+            .connected_agent_contact(&transfer.handoff_id)
+            .unwrap_or_default();
+        voice_target(&contact).ok_or_else(|| {
+            (
+                FailureReason::Unreachable,
+                format!("{agent_name} has no contact address {purpose}"),
+            )
+        })
     }
 }
 

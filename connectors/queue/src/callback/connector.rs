@@ -9,7 +9,7 @@ use baton_connector_sdk::{FailureReason, Transfer, TransferEvents, mask_number};
 use baton_proto::connector::v1::TransferEventKind;
 use baton_sip_stack::CallBack;
 
-use super::{QueueConnector, Voice, voice_target};
+use super::{QueueConnector, Voice};
 use crate::domain::{CallbackRequest, Dial};
 
 /// What a callback's transfer does once its contact is connected to an
@@ -89,16 +89,7 @@ impl QueueConnector {
         agent_name: &str,
         events: &TransferEvents,
     ) -> Result<(), (FailureReason, String)> {
-        let contact = self
-            .desk
-            .connected_agent_contact(&transfer.handoff_id)
-            .unwrap_or_default();
-        let Some(target) = voice_target(&contact) else {
-            return Err((
-                FailureReason::Unreachable,
-                format!("{agent_name} has no contact address to call the customer back from"),
-            ));
-        };
+        let target = self.agent_phone(transfer, agent_name, "to call the customer back from")?;
         let number = callback.number.clone();
         let attempts = voice.callback.attempts;
         let call = CallBack {
