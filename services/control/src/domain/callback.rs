@@ -141,6 +141,12 @@ mod tests {
             callback(None, Some(now + 8 * 86_400_000)).check_window(now),
             Err(WindowRefused::TooFar(7))
         );
+        // The dials may go on for 15 minutes after the window's end.
+        assert_eq!(
+            callback(None, Some(now + 10)).deadline_ms(),
+            Some(now + 10 + 15 * 60_000)
+        );
+        assert_eq!(callback(None, None).deadline_ms(), None);
         assert_eq!(callback(Some(now + 5), None).judged_at(now), now + 5);
         assert_eq!(callback(Some(now - 5), None).judged_at(now), now);
     }
