@@ -1,0 +1,150 @@
+"""The asyncio client: the same calls as `Client`, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import AsyncIterator, Awaitable, Callable, Optional, Sequence, Tuple, TypeVar
+
+import grpc
+import grpc.aio
+
+from ._channel import Settings, Tls, backoff
+from ._proto.baton.handoff.v1 import handoff_pb2 as handoff_v1
+from ._proto.baton.handoff.v1 import handoff_pb2_grpc as handoff_grpc
+from .errors import BatonError, Unavailable
+from .updates import HandoffUpdate, Turn, watch_is_over, new_request_id, turns_for_evaluation
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """Baton's handoff API for asyncio runtimes (LiveKit Agents, Pipecat).
+    Use it as an async context manager or await `close()`.
+
+    >>> async with AsyncClient("127.0.0.1:50051", credential=key) as client:
+    ...     async for update in client.handoff(handoff_request(queue="support", summary="…")):
+    ...         if update.say: await session.say(update.say)
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        credential: Optional[str] = None,
+        tls: Optional[Tls] = None,
+        timeout: float = 10.0,
+        retries: int = 5,
+        options: Sequence[Tuple[str, object]] = (),
+    ) -> None:
+        self.settings = Settings(target, credential, tls, timeout, retries, options)
+        if tls is None:
+            self._channel = grpc.aio.insecure_channel(target, options=list(options))
+        else:
+            self._channel = grpc.aio.secure_channel(target, tls.credentials(), options=list(options))
+        # The generated stub is untyped; each call below names its response type.
+        self._stub = handoff_grpc.HandoffServiceStub(self._channel)  # type: ignore[no-untyped-call]
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close(grace=None)
+
+    async def evaluate(
+        self,
+        conversation_id: str,
+        turns: Sequence[Turn],
+        *,
+        language: str = "",
+        whole_conversation: bool = False,
+    ) -> handoff_v1.EscalationDecision:
+        """See `Client.evaluate`."""
+        request = handoff_v1.EvaluateEscalationRequest(
+            conversation_id=conversation_id,
+            whole_conversation=whole_conversation,
+            language=language,
+            turns=turns_for_evaluation(turns),
+        )
+        response: handoff_v1.EvaluateEscalationResponse = await self._call(
+            lambda: self._stub.EvaluateEscalation(request, **self._options()), idempotent=False
+        )
+        return response.decision
+
+    async def create(self, request: handoff_v1.CreateHandoffRequest) -> Tuple[handoff_v1.Handoff, bool]:
+        """See `Client.create`."""
+        if not request.request_id:
+            request.request_id = new_request_id()
+        response: handoff_v1.CreateHandoffResponse = await self._call(lambda: self._stub.CreateHandoff(request, **self._options()))
+        return response.handoff, response.created
+
+    async def get(self, handoff_id: str) -> handoff_v1.Handoff:
+        request = handoff_v1.GetHandoffRequest(handoff_id=handoff_id)
+        response: handoff_v1.GetHandoffResponse = await self._call(
+            lambda: self._stub.GetHandoff(request, **self._options())
+        )
+        return response.handoff
+
+    async def cancel(self, handoff_id: str, reason: str = "") -> handoff_v1.Handoff:
+        """See `Client.cancel`."""
+        request = handoff_v1.CancelHandoffRequest(handoff_id=handoff_id, reason=reason)
+        response: handoff_v1.CancelHandoffResponse = await self._call(
+            lambda: self._stub.CancelHandoff(request, **self._options())
+        )
+        return response.handoff
+
+    def watch(self, handoff_id: str, after_sequence: int = 0) -> AsyncIterator[HandoffUpdate]:
+        """See `Client.watch`."""
+        return self._watch(handoff_id, after_sequence, None)
+
+    async def handoff(self, request: handoff_v1.CreateHandoffRequest) -> AsyncIterator[HandoffUpdate]:
+        """See `Client.handoff`."""
+        handoff, _ = await self.create(request)
+        async for update in self._watch(handoff.id, 0, handoff):
+            yield update
+
+    async def _watch(
+        self, handoff_id: str, after: int, created: Optional[handoff_v1.Handoff]
+    ) -> AsyncIterator[HandoffUpdate]:
+        failures = 0
+        while True:
+            request = handoff_v1.WatchHandoffRequest(handoff_id=handoff_id, after_sequence=after)
+            error: Optional[BatonError] = None
+            try:
+                async for response in self._stub.WatchHandoff(request, metadata=self.settings.metadata):
+                    if response.event.sequence <= after:
+                        continue
+                    after, failures = response.event.sequence, 0
+                    update = HandoffUpdate.of(response.event, created)
+                    yield update
+                    if update.terminal:
+                        return
+            except grpc.RpcError as rpc_error:
+                error = BatonError.from_rpc(rpc_error)
+                if not error.retryable:
+                    raise error from None
+            if error is None and watch_is_over(await self.get(handoff_id), after):
+                # The stream ended cleanly after the last event: the
+                # handoff had already ended when the watch began.
+                return
+            failures += 1
+            if failures > self.settings.retries:
+                raise error or Unavailable(grpc.StatusCode.UNAVAILABLE, "the watch kept ending early")
+            await asyncio.sleep(backoff(failures, error.retry_after if error else None))
+
+    def _options(self) -> "dict[str, object]":
+        return {"metadata": self.settings.metadata, "timeout": self.settings.timeout}
+
+    async def _call(self, call: Callable[[], Awaitable[T]], idempotent: bool = True) -> T:
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except grpc.RpcError as rpc_error:
+                error = BatonError.from_rpc(rpc_error)
+                attempt += 1
+                if not error.may_retry(idempotent) or attempt > self.settings.retries:
+                    raise error from None
+                await asyncio.sleep(backoff(attempt, error.retry_after))
