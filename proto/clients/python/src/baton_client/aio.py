@@ -61,7 +61,12 @@ class AsyncClient:
         language: str = "",
         whole_conversation: bool = False,
     ) -> handoff_v1.EscalationDecision:
-        """See `Client.evaluate`."""
+        """Whether to hand the conversation to a human now, and why: the
+        escalation policy over the new `turns` ((speaker, text) pairs) of
+        `conversation_id`. The policy keeps the conversation's state between
+        calls (repeated AI failures count); `whole_conversation` says `turns`
+        is everything so far. Not retried after a transient failure (the
+        first call may have counted the turns); a rate limit's refusal is."""
         request = handoff_v1.EvaluateEscalationRequest(
             conversation_id=conversation_id,
             whole_conversation=whole_conversation,
@@ -74,7 +79,9 @@ class AsyncClient:
         return response.decision
 
     async def create(self, request: handoff_v1.CreateHandoffRequest) -> Tuple[handoff_v1.Handoff, bool]:
-        """See `Client.create`."""
+        """Creates the handoff, or returns the one this `request_id` already
+        created (`False`). An empty `request_id` is filled in first, so the
+        retries after a transient failure can never create two."""
         if not request.request_id:
             request.request_id = new_request_id()
         response: handoff_v1.CreateHandoffResponse = await self._call(lambda: self._stub.CreateHandoff(request, **self._options()))
@@ -88,7 +95,9 @@ class AsyncClient:
         return response.handoff
 
     async def cancel(self, handoff_id: str, reason: str = "") -> handoff_v1.Handoff:
-        """See `Client.cancel`."""
+        """Cancels a handoff no human has yet; cancelling a cancelled one
+        answers it again. FailedPrecondition (`HANDOFF_ENDED`,
+        `CALLBACK_DIALING`) once it is too late."""
         request = handoff_v1.CancelHandoffRequest(handoff_id=handoff_id, reason=reason)
         response: handoff_v1.CancelHandoffResponse = await self._call(
             lambda: self._stub.CancelHandoff(request, **self._options())
@@ -96,11 +105,15 @@ class AsyncClient:
         return response.handoff
 
     def watch(self, handoff_id: str, after_sequence: int = 0) -> AsyncIterator[HandoffUpdate]:
-        """See `Client.watch`."""
+        """The handoff's events after `after_sequence`, until it ends. A
+        broken stream is reopened after the last event seen: nothing is
+        missed or repeated."""
         return self._watch(handoff_id, after_sequence, None)
 
     async def handoff(self, request: handoff_v1.CreateHandoffRequest) -> AsyncIterator[HandoffUpdate]:
-        """See `Client.handoff`."""
+        """Creates the handoff (idempotently) and follows it to its end.
+        The first update (CREATED) carries `say`, the phrase for the
+        customer."""
         handoff, _ = await self.create(request)
         async for update in self._watch(handoff.id, 0, handoff):
             yield update

@@ -1,24 +1,23 @@
-"""The blocking client."""
+"""The blocking client: `AsyncClient`'s calls, run on a private event loop
+so that both behave the same (one implementation of retries and resume)."""
 
 from __future__ import annotations
 
-import time
-from typing import Callable, Iterator, Optional, Sequence, Tuple, TypeVar
+import asyncio
+import threading
+from typing import AsyncIterator, Coroutine, Iterator, Optional, Sequence, Tuple, TypeVar
 
-import grpc
-
-from ._channel import Settings, Tls, backoff
+from ._channel import Settings, Tls
 from ._proto.baton.handoff.v1 import handoff_pb2 as handoff_v1
-from ._proto.baton.handoff.v1 import handoff_pb2_grpc as handoff_grpc
-from .errors import BatonError, Unavailable
-from .updates import HandoffUpdate, Turn, watch_is_over, new_request_id, turns_for_evaluation
+from .aio import AsyncClient
+from .updates import HandoffUpdate, Turn
 
 T = TypeVar("T")
 
 
 class Client:
     """Baton's handoff API, blocking. Use it as a context manager or call
-    `close()`.
+    `close()`. Each call is `AsyncClient`'s, documented there.
 
     >>> client = Client("127.0.0.1:50051", credential=os.environ["BATON_API_KEY"])
     >>> for update in client.handoff(handoff_request(queue="support", summary="…")):
@@ -35,13 +34,16 @@ class Client:
         retries: int = 5,
         options: Sequence[Tuple[str, object]] = (),
     ) -> None:
-        self.settings = Settings(target, credential, tls, timeout, retries, options)
-        if tls is None:
-            self._channel = grpc.insecure_channel(target, options=list(options))
-        else:
-            self._channel = grpc.secure_channel(target, tls.credentials(), options=list(options))
-        # The generated stub is untyped; each call below names its response type.
-        self._stub = handoff_grpc.HandoffServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="baton-client", daemon=True)
+        self._thread.start()
+
+        async def connect() -> AsyncClient:
+            # A grpc.aio channel belongs to the loop it was made on.
+            return AsyncClient(target, credential=credential, tls=tls, timeout=timeout, retries=retries, options=options)
+
+        self._client = self._run(connect())
+        self.settings: Settings = self._client.settings
 
     def __enter__(self) -> "Client":
         return self
@@ -50,7 +52,12 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self._channel.close()
+        if self._loop.is_closed():
+            return
+        self._run(self._client.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
 
     def evaluate(
         self,
@@ -60,99 +67,39 @@ class Client:
         language: str = "",
         whole_conversation: bool = False,
     ) -> handoff_v1.EscalationDecision:
-        """Whether to hand the conversation to a human now, and why: the
-        escalation policy over the new `turns` ((speaker, text) pairs) of
-        `conversation_id`. The policy keeps the conversation's state between
-        calls (repeated AI failures count); `whole_conversation` says `turns`
-        is everything so far."""
-        request = handoff_v1.EvaluateEscalationRequest(
-            conversation_id=conversation_id,
-            whole_conversation=whole_conversation,
-            language=language,
-            turns=turns_for_evaluation(turns),
+        return self._run(
+            self._client.evaluate(conversation_id, turns, language=language, whole_conversation=whole_conversation)
         )
-        # Not retried after a transient failure: the first call may have
-        # counted the turns already. Only a refusal for rate is retried.
-        call = lambda: self._stub.EvaluateEscalation(request, **self._options())  # noqa: E731
-        response: handoff_v1.EvaluateEscalationResponse = self._call(call, idempotent=False)
-        return response.decision
 
     def create(self, request: handoff_v1.CreateHandoffRequest) -> Tuple[handoff_v1.Handoff, bool]:
-        """Creates the handoff, or returns the one this `request_id` already
-        created (`False`). An empty `request_id` is filled in first, so the
-        retries after a transient failure can never create two."""
-        if not request.request_id:
-            request.request_id = new_request_id()
-        response: handoff_v1.CreateHandoffResponse = self._call(lambda: self._stub.CreateHandoff(request, **self._options()))
-        return response.handoff, response.created
+        return self._run(self._client.create(request))
 
     def get(self, handoff_id: str) -> handoff_v1.Handoff:
-        request = handoff_v1.GetHandoffRequest(handoff_id=handoff_id)
-        response: handoff_v1.GetHandoffResponse = self._call(lambda: self._stub.GetHandoff(request, **self._options()))
-        return response.handoff
+        return self._run(self._client.get(handoff_id))
 
     def cancel(self, handoff_id: str, reason: str = "") -> handoff_v1.Handoff:
-        """Cancels a handoff no human has yet. FailedPrecondition
-        (`HANDOFF_ENDED`, `CALLBACK_DIALING`) once it is too late."""
-        request = handoff_v1.CancelHandoffRequest(handoff_id=handoff_id, reason=reason)
-        response: handoff_v1.CancelHandoffResponse = self._call(
-            lambda: self._stub.CancelHandoff(request, **self._options())
-        )
-        return response.handoff
+        return self._run(self._client.cancel(handoff_id, reason))
 
     def watch(self, handoff_id: str, after_sequence: int = 0) -> Iterator[HandoffUpdate]:
-        """The handoff's events after `after_sequence`, until it ends. A
-        broken stream is reopened after the last event seen: nothing is
-        missed or repeated."""
-        return self._watch(handoff_id, after_sequence, None)
+        return self._iterate(self._client.watch(handoff_id, after_sequence))
 
     def handoff(self, request: handoff_v1.CreateHandoffRequest) -> Iterator[HandoffUpdate]:
-        """Creates the handoff (idempotently) and follows it to its end.
-        The first update (CREATED) carries `say`, the phrase for the
-        customer."""
-        handoff, _ = self.create(request)
-        return self._watch(handoff.id, 0, handoff)
+        return self._iterate(self._client.handoff(request))
 
-    def _watch(
-        self, handoff_id: str, after: int, created: Optional[handoff_v1.Handoff]
-    ) -> Iterator[HandoffUpdate]:
-        failures = 0
-        while True:
-            request = handoff_v1.WatchHandoffRequest(handoff_id=handoff_id, after_sequence=after)
-            error: Optional[BatonError] = None
-            try:
-                for response in self._stub.WatchHandoff(request, metadata=self.settings.metadata):
-                    if response.event.sequence <= after:
-                        continue
-                    after, failures = response.event.sequence, 0
-                    update = HandoffUpdate.of(response.event, created)
-                    yield update
-                    if update.terminal:
-                        return
-            except grpc.RpcError as rpc_error:
-                error = BatonError.from_rpc(rpc_error)
-                if not error.retryable:
-                    raise error from None
-            if error is None and watch_is_over(self.get(handoff_id), after):
-                # The stream ended cleanly after the last event: the
-                # handoff had already ended when the watch began.
-                return
-            failures += 1
-            if failures > self.settings.retries:
-                raise error or Unavailable(grpc.StatusCode.UNAVAILABLE, "the watch kept ending early")
-            time.sleep(backoff(failures, error.retry_after if error else None))
+    def _run(self, call: Coroutine[object, object, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(call, self._loop).result()
 
-    def _options(self) -> "dict[str, object]":
-        return {"metadata": self.settings.metadata, "timeout": self.settings.timeout}
+    def _iterate(self, updates: AsyncIterator[HandoffUpdate]) -> Iterator[HandoffUpdate]:
+        async def next_update() -> HandoffUpdate:
+            return await updates.__anext__()
 
-    def _call(self, call: Callable[[], T], idempotent: bool = True) -> T:
-        attempt = 0
-        while True:
-            try:
-                return call()
-            except grpc.RpcError as rpc_error:
-                error = BatonError.from_rpc(rpc_error)
-                attempt += 1
-                if not error.may_retry(idempotent) or attempt > self.settings.retries:
-                    raise error from None
-                time.sleep(backoff(attempt, error.retry_after))
+        try:
+            while True:
+                try:
+                    yield self._run(next_update())
+                except StopAsyncIteration:
+                    return
+        finally:
+            close = getattr(updates, "aclose", None)
+            if close is not None and not self._loop.is_closed():
+                self._run(close())
