@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use baton_connector_sdk::{
     Availability, AvailabilityBasis, AvailabilityFigures, AvailabilityQuery, Channel, Connector,
-    ConnectorInfo, ContextMechanism, ContextUpdate, FailureReason, Status, TargetKind, Transfer,
-    TransferEvents, TransferMode, TransferNote, TransferTarget, WaitEstimateMethod,
+    ConnectorInfo, ContextEnvelope, ContextMechanism, ContextUpdate, FailureReason, Status,
+    TargetKind, Transfer, TransferEvents, TransferMode, TransferNote, TransferTarget,
+    WaitEstimateMethod, platform_contact_id,
 };
 
 use crate::api::{ApiError, ConnectApi, Contact, Destination, QueueAvailability, QuickConnect};
@@ -259,16 +260,10 @@ fn transient(error: &ApiError) -> bool {
 }
 
 /// A contact id: the handoff's `conversation.call.platform_contact_id`.
-fn contact_id(transfer: &Transfer) -> Option<String> {
-    let id = transfer
-        .envelope
-        .conversation
-        .as_ref()?
-        .call
-        .as_ref()?
-        .platform_contact_id
-        .clone();
-    (!id.is_empty() && id.len() <= 256).then_some(id)
+fn contact_id(envelope: &ContextEnvelope) -> Option<String> {
+    platform_contact_id(envelope)
+        .filter(|id| id.len() <= 256)
+        .map(str::to_owned)
 }
 
 /// The attributes of a transfer: reference, routing and, when it fits with
@@ -400,14 +395,7 @@ impl Connector for ConnectConnector {
     /// value (the call merges); the context reference always has the
     /// latest.
     async fn update(&self, update: ContextUpdate) -> Result<(), Status> {
-        let contact = update
-            .envelope
-            .conversation
-            .as_ref()
-            .and_then(|c| c.call.as_ref())
-            .map(|call| call.platform_contact_id.clone())
-            .filter(|id| !id.is_empty() && id.len() <= 256)
-            .ok_or_else(|| {
+        let contact = contact_id(&update.envelope).ok_or_else(|| {
                 Status::failed_precondition(
                     "the update names no Amazon Connect contact (conversation.call.platform_contact_id)",
                 )
@@ -432,7 +420,7 @@ impl Connector for ConnectConnector {
     }
 
     async fn start(&self, transfer: Transfer, events: TransferEvents) {
-        let Some(original) = contact_id(&transfer) else {
+        let Some(original) = contact_id(&transfer.envelope) else {
             events
                 .failed(
                     FailureReason::Unsupported,
@@ -611,7 +599,7 @@ impl Connector for ConnectConnector {
             .map(|note| note.initial_contact_id);
         let initial = match self.holding(&transfer.handoff_id) {
             Some(holding) => holding.initial_contact_id,
-            None => match remembered.or_else(|| contact_id(transfer)) {
+            None => match remembered.or_else(|| contact_id(&transfer.envelope)) {
                 Some(id) => id,
                 None => return,
             },

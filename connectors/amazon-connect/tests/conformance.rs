@@ -10,29 +10,7 @@ mod common;
 
 use common::{ContractServer, config_toml};
 
-const PROFILE: &str = r#"
-settle = "400ms"
-grace = "5s"
-# The connector under test drains for 1s on SIGTERM.
-drain = "1s"
-
-[[targets]]
-queue = "support"
-expect = "connects"
-platform_contact_id = "task-{handoff_hex}"
-
-[[targets]]
-queue = "missing"
-expect = "fails"
-reason = "unreachable"
-platform_contact_id = "task-{handoff_hex}"
-
-[[targets]]
-queue = "waiting"
-expect = "holds"
-holds_after = "queued"
-platform_contact_id = "task-{handoff_hex}"
-"#;
+const PROFILE: &str = include_str!("conformance.toml");
 
 #[tokio::test]
 async fn the_amazon_connect_connector_conforms() {

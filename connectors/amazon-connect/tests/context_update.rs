@@ -5,8 +5,8 @@
 
 mod common;
 
+use baton_connector_sdk::testing;
 use baton_proto::connector::v1::TransferEventKind as Kind;
-use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{
     ContextMechanism, ContextPayload, UpdateOutcome, UpdateTransferRequest,
 };
@@ -35,9 +35,7 @@ async fn a_newer_context_reaches_the_contacts_attributes_and_an_older_one_never_
     let server = ContractServer::start().await;
     let grpc = start_connector(config(&server)).await;
     let contact = contact_id("VOICE", 31);
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
+    let mut client = testing::client(grpc).await;
     let mut stream = client
         .start_transfer(request("h-update", &contact, "waiting"))
         .await

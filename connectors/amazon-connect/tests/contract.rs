@@ -9,12 +9,11 @@ use std::time::{Duration, SystemTime};
 
 use baton_connector_amazon_connect::api::sign_request;
 use baton_connector_amazon_connect::config::Credentials;
-use baton_proto::connector::v1::GetAvailabilityRequest;
+use baton_connector_sdk::testing;
 use baton_proto::connector::v1::TransferEventKind as Kind;
-use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{CancelTransferRequest, ContextMechanism};
 use baton_proto::types::v1::{
-    Availability, AvailabilityBasis, Channel, FailureReason, Target, WaitEstimateMethod,
+    Availability, AvailabilityBasis, Channel, FailureReason, WaitEstimateMethod,
 };
 use common::*;
 use serde_json::{Value, json};
@@ -231,9 +230,7 @@ async fn what_connect_refuses_fails_the_transfer_with_its_reason_and_nothing_mov
 
     // The customer hangs up while queued: the transfer is over.
     let contact = contact_id("TASK", 8);
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
+    let mut client = testing::client(grpc).await;
     let mut stream = client
         .start_transfer(request("h-hangup", &contact, "waiting"))
         .await
@@ -266,9 +263,7 @@ async fn a_cancelled_transfer_is_marked_on_the_contact() {
     let server = ContractServer::start().await;
     let grpc = start_connector(config(&server)).await;
     let contact = contact_id("VOICE", 9);
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
+    let mut client = testing::client(grpc).await;
     let mut stream = client
         .start_transfer(request("h-cancel", &contact, "waiting"))
         .await
@@ -342,14 +337,7 @@ async fn context_that_does_not_fit_the_contacts_32_kb_leaves_the_reference() {
 async fn the_connector_advertises_queues_and_task_attributes_within_32_kb() {
     let server = ContractServer::start().await;
     let grpc = start_connector(config(&server)).await;
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
-    let info = client
-        .get_connector_info(baton_proto::connector::v1::GetConnectorInfoRequest {})
-        .await
-        .expect("info")
-        .into_inner();
+    let info = testing::connector_info(grpc).await;
     assert_eq!(info.name, "amazon-connect");
     assert_eq!(info.context_capabilities.len(), 1);
     assert_eq!(
@@ -364,20 +352,7 @@ async fn availability(
     queue: &str,
     channel: Channel,
 ) -> Result<Availability, tonic::Status> {
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
-    client
-        .get_availability(GetAvailabilityRequest {
-            target: Some(Target {
-                kind: Some(baton_connector_sdk::testing::queue(queue, &[])),
-            }),
-            tenant: "acme".into(),
-            language: "en-US".into(),
-            channel: channel as i32,
-        })
-        .await
-        .map(|response| response.into_inner().availability.expect("availability"))
+    testing::availability(grpc, testing::queue(queue, &[]), channel).await
 }
 
 fn reported(
@@ -460,14 +435,7 @@ async fn availability_is_connects_current_metrics_of_the_queue_for_the_channel()
         )
         .await;
     let grpc = start_connector(config(&server)).await;
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
-    let info = client
-        .get_connector_info(baton_proto::connector::v1::GetConnectorInfoRequest {})
-        .await
-        .expect("info")
-        .into_inner();
+    let info = testing::connector_info(grpc).await;
     assert!(info.availability);
 
     // Voice: Connect's own estimated wait for the queue and channel.
@@ -565,14 +533,7 @@ async fn availability_of_a_queue_without_a_connect_queue_is_refused_with_the_rea
     let mut bare = config(&server);
     bare.queues.clear();
     let bare = start_connector(bare).await;
-    let mut client = ConnectorServiceClient::connect(format!("http://{bare}"))
-        .await
-        .expect("connects");
-    let info = client
-        .get_connector_info(baton_proto::connector::v1::GetConnectorInfoRequest {})
-        .await
-        .expect("info")
-        .into_inner();
+    let info = testing::connector_info(bare).await;
     assert!(!info.availability);
 }
 

@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use baton_connector_amazon_connect::ConnectConfig;
+use baton_connector_sdk::testing;
 use baton_proto::connector::v1::TransferEventKind;
-use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_tests::InProcess;
 use common::*;
 
@@ -48,9 +48,7 @@ async fn a_resumed_transfer_follows_the_contact_it_made_and_moves_nothing_again(
     let config = config(&server);
     let first = Process::start(config.clone());
     let contact = contact_id("TASK", 1);
-    let mut client = ConnectorServiceClient::connect(format!("http://{}", first.grpc))
-        .await
-        .expect("connects");
+    let mut client = testing::client(first.grpc).await;
     let mut running = client
         .start_transfer(request("h-resume", &contact, "support"))
         .await

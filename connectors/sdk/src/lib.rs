@@ -147,6 +147,21 @@ pub struct ContextUpdate {
     pub context_version: u64,
 }
 
+/// The platform's own id of the conversation an envelope is about
+/// (`conversation.call.platform_contact_id`: a Twilio Call SID, an Amazon
+/// Connect contact id), `None` when the handoff names none. A connector
+/// checks its platform's form of the id itself.
+pub fn platform_contact_id(envelope: &ContextEnvelope) -> Option<&str> {
+    let id = envelope
+        .conversation
+        .as_ref()?
+        .call
+        .as_ref()?
+        .platform_contact_id
+        .as_str();
+    (!id.is_empty()).then_some(id)
+}
+
 /// What GetAvailability asks a connector: who is there now to take a
 /// transfer of `tenant`'s customer to `target`. The SDK has admitted the
 /// tenant and checked that the connector serves the target's kind.
@@ -309,5 +324,23 @@ pub trait Connector: Send + Sync + 'static {
                 "this connector does not report availability",
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_platform_contact_id_is_the_calls_own_and_none_when_unnamed() {
+        let mut envelope = ContextEnvelope {
+            conversation: Some(testing::platform_call("CA0123")),
+            ..Default::default()
+        };
+        assert_eq!(platform_contact_id(&envelope), Some("CA0123"));
+        envelope.conversation = Some(testing::sip_call("abc@gw"));
+        assert_eq!(platform_contact_id(&envelope), None, "an empty id");
+        envelope.conversation = None;
+        assert_eq!(platform_contact_id(&envelope), None, "no conversation");
     }
 }

@@ -1,6 +1,8 @@
 //! Requests for connector tests (the `test-support` feature, and this
 //! crate's own tests): the fields every test sets the same way written
-//! once, so that a test names only what it is about.
+//! once, so that a test names only what it is about; the calls a test
+//! makes as the control service (a client, its info, availability, a
+//! transfer's events, a chat relay).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,13 +10,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
+use baton_proto::connector::v1::converse_transfer_request::Kind as ToConnector;
+use baton_proto::connector::v1::converse_transfer_response::Kind as FromConnector;
 use baton_proto::connector::v1::{
-    ContextEnvelope, ContextReference, StartTransferRequest, StartTransferResponse,
-    TransferEventKind,
+    ContextEnvelope, ContextReference, ConverseTransferOpen, ConverseTransferRequest,
+    ConverseTransferResponse, GetAvailabilityRequest, GetConnectorInfoRequest,
+    GetConnectorInfoResponse, StartTransferRequest, StartTransferResponse, TransferEventKind,
 };
 use baton_proto::types::v1::{
-    CallReference, Channel, Conversation, QueueTarget, Target, TransferMode, target,
+    Availability, CallReference, Channel, ChatAuthor, ChatEntry, ChatEntryKind, Conversation,
+    QueueTarget, Target, TransferMode, target,
 };
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 
 /// The tenant of every request built here.
 pub const TENANT: &str = "acme";
@@ -108,16 +116,52 @@ pub fn scratch_dir(target_tmpdir: &str, package: &str) -> PathBuf {
     PathBuf::from(target_tmpdir).join(format!("{package}-{}-{n}", std::process::id()))
 }
 
+/// A client of the connector serving gRPC at `grpc`.
+pub async fn client(grpc: SocketAddr) -> ConnectorServiceClient<tonic::transport::Channel> {
+    ConnectorServiceClient::connect(format!("http://{grpc}"))
+        .await
+        .expect("connects")
+}
+
+/// What the connector serving gRPC at `grpc` says of itself
+/// (GetConnectorInfo).
+pub async fn connector_info(grpc: SocketAddr) -> GetConnectorInfoResponse {
+    client(grpc)
+        .await
+        .get_connector_info(GetConnectorInfoRequest {})
+        .await
+        .expect("GetConnectorInfo")
+        .into_inner()
+}
+
+/// Who is there to take a transfer of a [`TENANT`] customer speaking
+/// `en-US` on `channel` to `target`, as the connector serving gRPC at
+/// `grpc` answers GetAvailability.
+pub async fn availability(
+    grpc: SocketAddr,
+    target: target::Kind,
+    channel: Channel,
+) -> Result<Availability, tonic::Status> {
+    client(grpc)
+        .await
+        .get_availability(GetAvailabilityRequest {
+            target: Some(Target { kind: Some(target) }),
+            tenant: TENANT.into(),
+            language: "en-US".into(),
+            channel: channel as i32,
+        })
+        .await
+        .map(|response| response.into_inner().availability.expect("availability"))
+}
+
 /// Starts a transfer on the connector serving gRPC at `grpc`; its stream
 /// of events.
 pub async fn start_transfer(
     grpc: SocketAddr,
     request: StartTransferRequest,
 ) -> tonic::Streaming<StartTransferResponse> {
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+    client(grpc)
         .await
-        .expect("connects");
-    client
         .start_transfer(request)
         .await
         .expect("StartTransfer accepted")
@@ -218,4 +262,102 @@ pub async fn at_least<T>(count: usize, what: &str, read: impl Fn() -> Vec<T>) ->
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("fewer than {count} {what}");
+}
+
+/// The control service's side of one ConverseTransfer stream (a chat
+/// relay), as a test drives it.
+#[derive(Debug)]
+pub struct Relay {
+    send: mpsc::Sender<ConverseTransferRequest>,
+    receive: tonic::Streaming<ConverseTransferResponse>,
+    /// The `after_sequence` the connector opened with: the last entry it
+    /// already has.
+    pub opened_after: u64,
+}
+
+impl Relay {
+    /// Opens the relay of `handoff_id`'s first transfer ([`TENANT`]) on
+    /// the connector serving gRPC at `grpc`; the test fails unless the
+    /// connector answers `opened` first.
+    pub async fn open(grpc: SocketAddr, handoff_id: &str) -> Relay {
+        Self::try_open(grpc, handoff_id)
+            .await
+            .expect("the relay opens")
+    }
+
+    /// As [`Relay::open`], but the refusal the connector answers the open
+    /// with (its first message) is returned, not a failure of the test.
+    pub async fn try_open(grpc: SocketAddr, handoff_id: &str) -> Result<Relay, tonic::Status> {
+        let (send, requests) = mpsc::channel(16);
+        send.send(ConverseTransferRequest {
+            kind: Some(ToConnector::Open(ConverseTransferOpen {
+                handoff_id: handoff_id.into(),
+                attempt: 1,
+                tenant: TENANT.into(),
+            })),
+        })
+        .await
+        .expect("open sent");
+        let receive = client(grpc)
+            .await
+            .converse_transfer(ReceiverStream::new(requests))
+            .await
+            .expect("ConverseTransfer accepted")
+            .into_inner();
+        let mut relay = Relay {
+            send,
+            receive,
+            opened_after: 0,
+        };
+        let first = tokio::time::timeout(EVENT_WAIT, relay.receive.message())
+            .await
+            .expect("the connector answers in time")?;
+        match first.and_then(|response| response.kind) {
+            Some(FromConnector::Opened(opened)) => {
+                relay.opened_after = opened.after_sequence;
+                Ok(relay)
+            }
+            other => panic!("the first answer is not opened: {other:?}"),
+        }
+    }
+
+    /// The connector's next message, which must come within 10 s; `None`
+    /// once it closed the stream.
+    pub async fn next(&mut self) -> Option<FromConnector> {
+        tokio::time::timeout(EVENT_WAIT, self.receive.message())
+            .await
+            .expect("the connector answers in time")
+            .expect("the stream is healthy")
+            .map(|response| response.kind.expect("a kind"))
+    }
+
+    /// Sends `entry` to the connector.
+    pub async fn entry(&self, entry: ChatEntry) {
+        self.send
+            .send(ConverseTransferRequest {
+                kind: Some(ToConnector::Entry(entry)),
+            })
+            .await
+            .expect("entry sent");
+    }
+}
+
+/// Entry `sequence` of `handoff_id`'s chat: message `id` of `author`
+/// saying `text`.
+pub fn chat_message(
+    handoff_id: &str,
+    sequence: u64,
+    author: ChatAuthor,
+    id: &str,
+    text: &str,
+) -> ChatEntry {
+    ChatEntry {
+        handoff_id: handoff_id.into(),
+        sequence,
+        kind: ChatEntryKind::Message as i32,
+        author: author as i32,
+        client_message_id: id.into(),
+        text: text.into(),
+        ..Default::default()
+    }
 }

@@ -12,7 +12,7 @@ use baton_connector_sdk::chat::ChatRelay;
 use baton_connector_sdk::{
     Availability, AvailabilityQuery, Connector, ConnectorInfo, ContextEnvelope, ContextMechanism,
     ContextUpdate, FailureReason, Status, TargetKind, Transfer, TransferEvents, TransferMode,
-    TransferNote, TransferTarget,
+    TransferNote, TransferTarget, platform_contact_id,
 };
 use baton_proto::types::v1::Channel;
 use serde_json::{Map, Value, json};
@@ -267,16 +267,13 @@ fn priority(transfer: &Transfer) -> u32 {
 
 /// A Call SID: `CA` and 32 hex digits.
 fn call_sid(transfer: &Transfer) -> Option<String> {
-    let sid = transfer
-        .envelope
-        .conversation
-        .as_ref()?
-        .call
-        .as_ref()?
-        .platform_contact_id
-        .clone();
-    (sid.len() == 34 && sid.starts_with("CA") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit()))
-        .then_some(sid)
+    platform_contact_id(&transfer.envelope)
+        .filter(|sid| {
+            sid.len() == 34
+                && sid.starts_with("CA")
+                && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())
+        })
+        .map(str::to_owned)
 }
 
 fn payload(transfer: &Transfer, mechanism: ContextMechanism) -> Option<Map<String, Value>> {

@@ -9,96 +9,25 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
-use baton_connector_sdk::testing::{self, start_transfer};
-use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
-use baton_proto::connector::v1::converse_transfer_request::Kind as ToConnector;
+use baton_connector_sdk::testing::{self, Relay, start_transfer};
+use baton_proto::connector::v1::TransferEventKind;
 use baton_proto::connector::v1::converse_transfer_response::Kind as FromConnector;
-use baton_proto::connector::v1::{
-    ConverseTransferOpen, ConverseTransferRequest, TransferEventKind,
-};
-use baton_proto::types::v1::{ChatAuthor, ChatEntry, ChatEntryKind, ChatMessageDraft};
+use baton_proto::types::v1::{ChatAuthor, ChatEntry, ChatMessageDraft};
 use common::*;
-use tokio::sync::mpsc;
-use tonic::Streaming;
 
 const HANDOFF: &str = "h-chat-1";
 
-/// A relay as the control service opens it: what it sends, what it gets,
-/// and the `after_sequence` the connector opened with.
-struct Relay {
-    send: mpsc::Sender<ConverseTransferRequest>,
-    responses: Streaming<baton_proto::connector::v1::ConverseTransferResponse>,
-    opened_after: u64,
-}
-
-impl Relay {
-    async fn open(grpc: SocketAddr) -> Relay {
-        let (send, requests) = mpsc::channel(16);
-        send.send(ConverseTransferRequest {
-            kind: Some(ToConnector::Open(ConverseTransferOpen {
-                handoff_id: HANDOFF.into(),
-                attempt: 1,
-                tenant: testing::TENANT.into(),
-            })),
-        })
-        .await
-        .expect("queued");
-        let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-            .await
-            .expect("connects");
-        let mut responses = client
-            .converse_transfer(tokio_stream::wrappers::ReceiverStream::new(requests))
-            .await
-            .expect("ConverseTransfer accepted")
-            .into_inner();
-        let opened_after = match next(&mut responses).await {
-            FromConnector::Opened(opened) => opened.after_sequence,
-            other => panic!("expected opened first, got {other:?}"),
-        };
-        Relay {
-            send,
-            responses,
-            opened_after,
-        }
-    }
-
-    async fn entry(&self, sequence: u64, author: ChatAuthor, id: &str, text: &str) {
-        self.send
-            .send(ConverseTransferRequest {
-                kind: Some(ToConnector::Entry(ChatEntry {
-                    handoff_id: HANDOFF.into(),
-                    sequence,
-                    kind: ChatEntryKind::Message as i32,
-                    author: author as i32,
-                    client_message_id: id.into(),
-                    text: text.into(),
-                    ..Default::default()
-                })),
-            })
-            .await
-            .expect("relay open");
-    }
-
-    async fn message(&mut self) -> ChatMessageDraft {
-        match next(&mut self.responses).await {
-            FromConnector::Message(draft) => draft,
-            other => panic!("expected a message of the agent, got {other:?}"),
-        }
+/// The agent's next message on `relay`.
+async fn agent_message(relay: &mut Relay) -> ChatMessageDraft {
+    match relay.next().await {
+        Some(FromConnector::Message(draft)) => draft,
+        other => panic!("expected a message of the agent, got {other:?}"),
     }
 }
 
-async fn next(
-    responses: &mut Streaming<baton_proto::connector::v1::ConverseTransferResponse>,
-) -> FromConnector {
-    tokio::time::timeout(Duration::from_secs(10), responses.message())
-        .await
-        .expect("a relay message in time")
-        .expect("relay healthy")
-        .and_then(|response| response.kind)
-        .expect("a relay message")
+/// Entry `sequence` of the chat: message `id` of `author` saying `text`.
+fn entry(sequence: u64, author: ChatAuthor, id: &str, text: &str) -> ChatEntry {
+    testing::chat_message(HANDOFF, sequence, author, id, text)
 }
 
 #[tokio::test]
@@ -114,17 +43,17 @@ async fn a_chat_flows_both_ways_once_and_ends_when_the_agent_closes_it() {
     assert_eq!(tasks[0].attributes[0]["conversationSid"], conversation.sid);
     assert_eq!(tasks[0].attributes[0]["baton_handoff_id"], HANDOFF);
 
-    let mut relay = Relay::open(grpc).await;
+    let mut relay = Relay::open(grpc, HANDOFF).await;
     assert_eq!(relay.opened_after, 0);
     relay
-        .entry(1, ChatAuthor::Customer, "c-1", "I was charged twice")
+        .entry(entry(1, ChatAuthor::Customer, "c-1", "I was charged twice"))
         .await;
     let messages = twilio.messages_at_least(1).await;
     assert_eq!(messages[0]["author"], "baton-customer");
     assert_eq!(messages[0]["body"], "I was charged twice");
 
     let said = agent_says(&twilio, &conversation.sid, "I see both charges").await;
-    let draft = relay.message().await;
+    let draft = agent_message(&mut relay).await;
     assert_eq!(draft.client_message_id, said, "the Message SID is its id");
     assert!(said.starts_with("IM"));
     assert_eq!(draft.text, "I see both charges");
@@ -133,17 +62,17 @@ async fn a_chat_flows_both_ways_once_and_ends_when_the_agent_closes_it() {
     // customer's first message again: it is not posted twice, and the
     // agent's message, not yet back as an entry, comes again.
     drop(relay);
-    let mut relay = Relay::open(grpc).await;
+    let mut relay = Relay::open(grpc, HANDOFF).await;
     assert_eq!(relay.opened_after, 1, "the connector had entry 1");
-    assert_eq!(relay.message().await.client_message_id, said);
+    assert_eq!(agent_message(&mut relay).await.client_message_id, said);
     relay
-        .entry(1, ChatAuthor::Customer, "c-1", "I was charged twice")
+        .entry(entry(1, ChatAuthor::Customer, "c-1", "I was charged twice"))
         .await;
     relay
-        .entry(2, ChatAuthor::Human, &said, "I see both charges")
+        .entry(entry(2, ChatAuthor::Human, &said, "I see both charges"))
         .await;
     relay
-        .entry(3, ChatAuthor::Customer, "c-3", "Thank you")
+        .entry(entry(3, ChatAuthor::Customer, "c-3", "Thank you"))
         .await;
     let messages = twilio.messages_at_least(3).await;
     let bodies: Vec<&str> = messages
@@ -196,27 +125,8 @@ async fn a_conversation_webhook_without_a_valid_signature_is_refused() {
 #[tokio::test]
 async fn a_relay_for_a_transfer_the_connector_does_not_have_is_not_found() {
     let (_, grpc, _) = chat_setup().await;
-    let (send, requests) = mpsc::channel(1);
-    send.send(ConverseTransferRequest {
-        kind: Some(ToConnector::Open(ConverseTransferOpen {
-            handoff_id: "h-unknown".into(),
-            attempt: 1,
-            tenant: testing::TENANT.into(),
-        })),
-    })
-    .await
-    .expect("queued");
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+    let status = Relay::try_open(grpc, "h-unknown")
         .await
-        .expect("connects");
-    let mut responses = client
-        .converse_transfer(tokio_stream::wrappers::ReceiverStream::new(requests))
-        .await
-        .expect("the stream opens")
-        .into_inner();
-    let status = tokio::time::timeout(Duration::from_secs(10), responses.message())
-        .await
-        .expect("an answer in time")
         .expect_err("refused");
     assert_eq!(status.code(), tonic::Code::NotFound);
 }

@@ -13,28 +13,7 @@ use std::sync::Arc;
 
 use common::*;
 
-const PROFILE: &str = r#"
-settle = "400ms"
-grace = "5s"
-# The connector under test drains for 1s on SIGTERM.
-drain = "1s"
-
-[[targets]]
-queue = "billing"
-expect = "connects"
-platform_contact_id = "CA{handoff_hex}"
-
-[[targets]]
-phone_number = "+14155550111"
-expect = "fails"
-reason = "busy"
-platform_contact_id = "CA{handoff_hex}"
-
-[[targets]]
-sip_uri = "sip:ringing@pbx.example"
-expect = "holds"
-platform_contact_id = "CA{handoff_hex}"
-"#;
+const PROFILE: &str = include_str!("conformance.toml");
 
 #[tokio::test]
 async fn the_twilio_connector_conforms() {

@@ -7,7 +7,6 @@
 mod common;
 
 use baton_connector_sdk::testing::{self, start_transfer};
-use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{
     ContextMechanism, ContextPayload, TransferEventKind, UpdateOutcome, UpdateTransferRequest,
 };
@@ -36,9 +35,7 @@ async fn a_newer_context_replaces_the_task_attributes_and_an_older_one_never_arr
     let (twilio, grpc, _) = chat_setup().await;
     let mut events = start_transfer(grpc, chat_request(HANDOFF)).await;
     until(&mut events, TransferEventKind::Connected).await;
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
+    let mut client = testing::client(grpc).await;
 
     let applied = client
         .update_transfer(update(3, "Charged twice; now also asks for a refund"))

@@ -26,9 +26,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use baton_connector_sdk::testing::{completed_after_rate_limit_waits, kinds};
+use baton_connector_sdk::testing::{
+    self, availability, completed_after_rate_limit_waits, connector_info, kinds,
+};
 use baton_connector_twilio::signature;
-use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{StartTransferResponse, TransferEventKind};
 use baton_proto::types::v1::{
     Availability, AvailabilityBasis, Channel, FailureReason, WaitEstimateMethod, target,
@@ -465,10 +466,8 @@ async fn a_cancelled_dial_puts_the_caller_on_hold_for_the_next_target() {
     let running = tokio::spawn(transfer(grpc, request("h-cancel", &call, target)));
     twilio.wait_for_updates(1).await;
 
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
+    let cancelled = testing::client(grpc)
         .await
-        .expect("connects");
-    let cancelled = client
         .cancel_transfer(baton_proto::connector::v1::CancelTransferRequest {
             handoff_id: "h-cancel".into(),
             attempt: 1,
@@ -628,32 +627,6 @@ async fn availability_setup() -> (Arc<Twilio>, std::net::SocketAddr) {
     (twilio, start_connector(config).await)
 }
 
-fn availability_request(
-    target: target::Kind,
-    channel: Channel,
-) -> baton_proto::connector::v1::GetAvailabilityRequest {
-    baton_proto::connector::v1::GetAvailabilityRequest {
-        target: Some(baton_proto::types::v1::Target { kind: Some(target) }),
-        tenant: "acme".into(),
-        language: "en-US".into(),
-        channel: channel as i32,
-    }
-}
-
-async fn availability(
-    grpc: std::net::SocketAddr,
-    target: target::Kind,
-    channel: Channel,
-) -> Result<Availability, tonic::Status> {
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
-    client
-        .get_availability(availability_request(target, channel))
-        .await
-        .map(|response| response.into_inner().availability.expect("availability"))
-}
-
 fn query(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     form(pairs)
 }
@@ -661,14 +634,7 @@ fn query(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 #[tokio::test]
 async fn availability_is_taskrouters_real_time_statistics_of_the_queues_task_queue() {
     let (twilio, grpc) = availability_setup().await;
-    let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-        .await
-        .expect("connects");
-    let info = client
-        .get_connector_info(baton_proto::connector::v1::GetConnectorInfoRequest {})
-        .await
-        .expect("GetConnectorInfo")
-        .into_inner();
+    let info = connector_info(grpc).await;
     assert!(info.availability);
 
     // Voice: every worker is needed for the tasks ahead, so the wait is
@@ -800,14 +766,7 @@ async fn availability_without_a_task_queue_is_not_found_and_other_targets_unimpl
     // availability, and the SDK refuses the question.
     let (_, api) = serve_call(&call_sid(21), &[]).await;
     let plain = start_connector(config(api)).await;
-    let mut client = ConnectorServiceClient::connect(format!("http://{plain}"))
-        .await
-        .expect("connects");
-    let info = client
-        .get_connector_info(baton_proto::connector::v1::GetConnectorInfoRequest {})
-        .await
-        .expect("GetConnectorInfo")
-        .into_inner();
+    let info = connector_info(plain).await;
     assert!(!info.availability);
     let refused = availability(plain, queue("billing"), Channel::Voice)
         .await

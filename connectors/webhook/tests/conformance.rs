@@ -72,25 +72,7 @@ impl ChatHuman for PlatformHuman {
     }
 }
 
-const PROFILE: &str = r#"
-chat_queue = "chats"
-settle = "300ms"
-grace = "3s"
-# The connector under test drains for 1s on SIGTERM.
-drain = "1s"
-
-[[targets]]
-queue = "billing"
-expect = "connects"
-
-[[targets]]
-queue = "refused"
-expect = "fails"
-
-[[targets]]
-queue = "pending"
-expect = "holds"
-"#;
+const PROFILE: &str = include_str!("conformance.toml");
 
 #[tokio::test]
 async fn the_webhook_connector_conforms() {

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use baton_connector_sdk::testing::{self, completed_after_rate_limit_waits, kinds};
 use baton_connector_webhook::config::{Completion, EndpointConfig};
-use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{
     ContextEnvelope, ContextMechanism, ContextPayload, StartTransferRequest, StartTransferResponse,
     TransferEventKind,
@@ -328,9 +327,7 @@ async fn an_unconfigured_queue_fails_and_other_target_kinds_are_not_served() {
     let events = transfer(connector.grpc, request("h-nowhere", "sales")).await;
     assert_failed_at_once(&events, FailureReason::Unreachable, &[]);
 
-    let mut client = ConnectorServiceClient::connect(format!("http://{}", connector.grpc))
-        .await
-        .expect("connects");
+    let mut client = testing::client(connector.grpc).await;
     let mut phone = request("h-phone", "billing");
     phone.target = Some(Target {
         kind: Some(target::Kind::PhoneNumber("+14155550100".into())),
