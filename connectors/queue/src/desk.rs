@@ -92,6 +92,28 @@ impl std::fmt::Debug for Desk {
     }
 }
 
+impl Inner {
+    /// Records an ended contact's handle time and its wrap-up (a
+    /// hand-back's too).
+    fn record_ended(
+        &mut self,
+        agent: &str,
+        handoff_id: &str,
+        disposition: &str,
+        notes: &str,
+        handled: Duration,
+        now: Millis,
+    ) -> Result<(), DeskFailure> {
+        if let Some(contact) = self.queues.contact(handoff_id).cloned() {
+            self.store
+                .record_handle_time(&QueueKey::of(&contact), handled.as_millis() as u64)?;
+            self.store
+                .record_wrap_up(&contact, agent, disposition, notes, now)?;
+        }
+        Ok(())
+    }
+}
+
 impl Desk {
     pub fn open(config: &QueueConfig) -> Result<Arc<Self>, StoreError> {
         let data_dir = config
@@ -598,26 +620,14 @@ impl Desk {
         notes: &str,
         judgements: Judgements,
     ) -> Result<(), DeskFailure> {
-        let disposition = bounded(disposition, 64).ok_or_else(|| {
-            DeskFailure::Invalid("disposition: required, at most 64 bytes".into())
-        })?;
-        if notes.len() > 4096 {
-            return Err(DeskFailure::Invalid("notes: at most 4096 bytes".into()));
-        }
+        let disposition = wrap_up_disposition(disposition, notes)?;
         let mut inner = self.lock();
         let now = now_millis();
         let handled = inner
             .queues
             .wrap_up(agent, handoff_id, &disposition, notes, now)?;
         inner.queues.judge(agent, handoff_id, judgements)?;
-        if let Some(contact) = inner.queues.contact(handoff_id).cloned() {
-            inner
-                .store
-                .record_handle_time(&QueueKey::of(&contact), handled.as_millis() as u64)?;
-            inner
-                .store
-                .record_wrap_up(&contact, agent, &disposition, notes, now)?;
-        }
+        inner.record_ended(agent, handoff_id, &disposition, notes, handled, now)?;
         self.commit(&mut inner);
         Ok(())
     }
@@ -804,6 +814,17 @@ fn queue_summary(queues: &Queues, key: QueueKey, spec: &crate::domain::QueueSpec
 }
 
 /// Trims `text`; None when empty or longer than `max` bytes.
+/// The trimmed disposition of a wrap-up or a hand-back, once it and the
+/// notes are within their bounds.
+fn wrap_up_disposition(disposition: &str, notes: &str) -> Result<String, DeskFailure> {
+    let disposition = bounded(disposition, 64)
+        .ok_or_else(|| DeskFailure::Invalid("disposition: required, at most 64 bytes".into()))?;
+    if notes.len() > 4096 {
+        return Err(DeskFailure::Invalid("notes: at most 4096 bytes".into()));
+    }
+    Ok(disposition)
+}
+
 fn bounded(text: &str, max: usize) -> Option<String> {
     let text = text.trim();
     (!text.is_empty() && text.len() <= max).then(|| text.to_owned())
@@ -1192,14 +1213,8 @@ pub(crate) mod tests {
             desk.set_state("ann", AgentState::Away).expect("away");
             desk.enqueue(
                 NewContact {
-                    handoff_id: "h1".into(),
-                    attempt: 1,
-                    tenant: "acme".into(),
-                    queue: "support".into(),
-                    media: crate::domain::Media::Voice,
-                    skills: vec![],
                     priority: 2,
-                    callback: None,
+                    ..new_contact("h1", 1)
                 },
                 envelope(),
             )
@@ -1219,14 +1234,8 @@ pub(crate) mod tests {
         assert_eq!(view.waiting, 0);
         desk.enqueue(
             NewContact {
-                handoff_id: "h1".into(),
-                attempt: 1,
-                tenant: "acme".into(),
-                queue: "support".into(),
-                media: crate::domain::Media::Voice,
-                skills: vec![],
                 priority: 2,
-                callback: None,
+                ..new_contact("h1", 1)
             },
             envelope(),
         )
@@ -1251,25 +1260,18 @@ pub(crate) mod tests {
     fn a_restored_contact_no_transfer_resumes_is_withdrawn_after_the_grace_period() {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = QueueConfig::ephemeral(dir.path());
-        let new = |id: &str| NewContact {
-            handoff_id: id.into(),
-            attempt: 1,
-            tenant: "acme".into(),
-            queue: "support".into(),
-            media: crate::domain::Media::Voice,
-            skills: vec![],
-            priority: 0,
-            callback: None,
-        };
         {
             let desk = Desk::open(&config).expect("open");
             sign_in(&desk, "ann");
             desk.set_state("ann", AgentState::Away).expect("away");
-            desk.enqueue(new("resumed"), envelope()).expect("enqueue");
-            desk.enqueue(new("abandoned"), envelope()).expect("enqueue");
+            desk.enqueue(new_contact("resumed", 1), envelope())
+                .expect("enqueue");
+            desk.enqueue(new_contact("abandoned", 1), envelope())
+                .expect("enqueue");
         }
         let desk = Desk::open(&config).expect("reopen");
-        desk.enqueue(new("resumed"), envelope()).expect("re-attach");
+        desk.enqueue(new_contact("resumed", 1), envelope())
+            .expect("re-attach");
         let mut inner = desk.lock();
         let deadline = inner.reattach_deadline.expect("contacts held");
         desk.withdraw_orphans(&mut inner, deadline - 1);
@@ -1282,7 +1284,8 @@ pub(crate) mod tests {
         assert!(inner.queues.contact("resumed").is_some());
     }
 
-    fn new_contact(id: &str, attempt: u32) -> NewContact {
+    /// A voice contact of acme's support queue, at priority 0.
+    pub(crate) fn new_contact(id: &str, attempt: u32) -> NewContact {
         NewContact {
             handoff_id: id.into(),
             attempt,

@@ -1272,6 +1272,45 @@ mod tests {
         }
     }
 
+    /// Why the contact failed, if it did.
+    pub(super) fn failed_with(q: &Queues, id: &str) -> Option<Refusal> {
+        match &q.contact(id)?.phase {
+            Phase::Failed { refusal, .. } => Some(*refusal),
+            _ => None,
+        }
+    }
+
+    /// Queues a live voice contact for the support queue.
+    pub(super) fn enqueue(q: &mut Queues, id: &str, now: Millis) {
+        q.enqueue(contact(id, "support", 0), now).expect("enqueue");
+    }
+
+    /// Ann (idle longest) and bob are signed in; h1 is offered to ann at
+    /// 2 s, so bob is the next agent to offer it to.
+    fn h1_offered_to_ann_with_bob_next() -> Queues {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        sign_in(&mut q, "bob", &["support"], SECOND);
+        enqueue(&mut q, "h1", 2 * SECOND);
+        q.route(2 * SECOND);
+        q
+    }
+
+    /// Ann, the only agent, signed in at 0 and is away.
+    pub(super) fn ann_away() -> Queues {
+        let mut q = queues();
+        sign_in(&mut q, "ann", &["support"], 0);
+        q.set_state("ann", AgentState::Away, 0).expect("state");
+        q
+    }
+
+    /// Ann, the only agent, is away; h1 has waited since 1 s.
+    fn h1_waiting_with_ann_away() -> Queues {
+        let mut q = ann_away();
+        enqueue(&mut q, "h1", SECOND);
+        q
+    }
+
     #[test]
     fn nobody_signed_in_with_the_skill_is_no_agents() {
         let mut q = queues();
@@ -1300,13 +1339,7 @@ mod tests {
         // Everyone with the skill signs out: the waiting contact fails.
         q.sign_out("ann", 2 * SECOND).expect("sign out");
         q.route(2 * SECOND);
-        assert!(matches!(
-            q.contact("h1").map(|c| &c.phase),
-            Some(Phase::Failed {
-                refusal: Refusal::NoAgents,
-                ..
-            })
-        ));
+        assert_eq!(failed_with(&q, "h1"), Some(Refusal::NoAgents));
     }
 
     #[test]
@@ -1315,21 +1348,16 @@ mod tests {
         sign_in(&mut q, "late", &["support"], 30 * SECOND);
         sign_in(&mut q, "early", &["support"], 10 * SECOND);
         sign_in(&mut q, "unskilled", &["sales"], 0);
-        q.enqueue(contact("h1", "support", 0), 40 * SECOND)
-            .expect("enqueue");
+        enqueue(&mut q, "h1", 40 * SECOND);
         q.route(40 * SECOND);
         assert_eq!(offered_to(&q, "h1").as_deref(), Some("early"));
     }
 
     #[test]
     fn higher_priority_then_longest_wait_is_served_first() {
-        let mut q = queues();
-        sign_in(&mut q, "ann", &["support"], 0);
-        q.set_state("ann", AgentState::Away, 0).expect("state");
-        q.enqueue(contact("old", "support", 0), SECOND)
-            .expect("enqueue");
-        q.enqueue(contact("new", "support", 0), 2 * SECOND)
-            .expect("enqueue");
+        let mut q = ann_away();
+        enqueue(&mut q, "old", SECOND);
+        enqueue(&mut q, "new", 2 * SECOND);
         q.enqueue(contact("urgent", "support", 7), 3 * SECOND)
             .expect("enqueue");
         q.enqueue(contact("vip", "vip", 0), 4 * SECOND)
@@ -1351,12 +1379,7 @@ mod tests {
 
     #[test]
     fn an_offer_not_accepted_in_time_goes_to_the_next_agent() {
-        let mut q = queues();
-        sign_in(&mut q, "ann", &["support"], 0);
-        sign_in(&mut q, "bob", &["support"], SECOND);
-        q.enqueue(contact("h1", "support", 0), 2 * SECOND)
-            .expect("enqueue");
-        q.route(2 * SECOND);
+        let mut q = h1_offered_to_ann_with_bob_next();
         assert_eq!(offered_to(&q, "h1").as_deref(), Some("ann"));
         q.route(21 * SECOND);
         assert_eq!(
@@ -1369,23 +1392,12 @@ mod tests {
         assert_eq!(q.agent("ann").map(|a| a.state), Some(AgentState::Away));
         // Bob misses it too: nobody left to offer it to.
         q.route(42 * SECOND);
-        assert!(matches!(
-            q.contact("h1").map(|c| &c.phase),
-            Some(Phase::Failed {
-                refusal: Refusal::NoAnswer,
-                ..
-            })
-        ));
+        assert_eq!(failed_with(&q, "h1"), Some(Refusal::NoAnswer));
     }
 
     #[test]
     fn declines_move_on_and_when_everyone_declines_the_contact_is_rejected() {
-        let mut q = queues();
-        sign_in(&mut q, "ann", &["support"], 0);
-        sign_in(&mut q, "bob", &["support"], SECOND);
-        q.enqueue(contact("h1", "support", 0), 2 * SECOND)
-            .expect("enqueue");
-        q.route(2 * SECOND);
+        let mut q = h1_offered_to_ann_with_bob_next();
         assert_eq!(
             q.accept("bob", "h1", 3 * SECOND),
             Err(DeskError::NotOffered("h1".into()))
@@ -1395,21 +1407,14 @@ mod tests {
         assert_eq!(q.agent("ann").map(|a| a.state), Some(AgentState::Available));
         q.decline("bob", "h1", 4 * SECOND).expect("decline");
         q.route(4 * SECOND);
-        assert!(matches!(
-            q.contact("h1").map(|c| &c.phase),
-            Some(Phase::Failed {
-                refusal: Refusal::Rejected,
-                ..
-            })
-        ));
+        assert_eq!(failed_with(&q, "h1"), Some(Refusal::Rejected));
     }
 
     #[test]
     fn accepting_connects_and_wrap_up_frees_the_agent() {
         let mut q = queues();
         sign_in(&mut q, "ann", &["support"], 0);
-        q.enqueue(contact("h1", "support", 0), SECOND)
-            .expect("enqueue");
+        enqueue(&mut q, "h1", SECOND);
         q.route(SECOND);
         q.accept("ann", "h1", 2 * SECOND).expect("accept");
         assert_eq!(q.agent("ann").map(|a| a.state), Some(AgentState::Busy));
@@ -1440,8 +1445,7 @@ mod tests {
         for (i, seconds) in [30u64, 90, 120, 150].into_iter().enumerate() {
             let id = format!("h{i}");
             let start = i as u64 * 1000 * SECOND;
-            q.enqueue(contact(&id, "support", 0), start)
-                .expect("enqueue");
+            enqueue(&mut q, &id, start);
             q.route(start);
             q.accept("ann", &id, start).expect("accept");
             q.wrap_up("ann", &id, "resolved", "", start + seconds * SECOND)
@@ -1495,11 +1499,11 @@ mod tests {
         // in, neither free. With nobody free, the next contact waits one
         // round of the handle time (60 s here) per place in line.
         q.set_state("bob", AgentState::Away, 0).expect("state");
-        q.enqueue(contact("h1", "support", 0), 0).expect("enqueue");
+        enqueue(&mut q, "h1", 0);
         q.route(0);
         assert_eq!(offered_to(&q, "h1").as_deref(), Some("ann"));
         assert_eq!(voice(&q, &[]), (2, 0, 0, 1, Some(Duration::from_secs(60))));
-        q.enqueue(contact("h2", "support", 0), 0).expect("enqueue");
+        enqueue(&mut q, "h2", 0);
         assert_eq!(voice(&q, &[]), (2, 0, 1, 2, Some(Duration::from_secs(120))));
         // Asking queued nothing and moved nobody.
         assert_eq!(q.contacts().count(), 2);
@@ -1511,7 +1515,7 @@ mod tests {
         let mut q = queues();
         sign_in(&mut q, "ann", &["support"], 0);
         sign_in(&mut q, "bob", &["support"], 0);
-        q.enqueue(contact("h1", "support", 0), 0).expect("enqueue");
+        enqueue(&mut q, "h1", 0);
         q.route(0);
         let agent = offered_to(&q, "h1").expect("offered");
         let other = if agent == "ann" { "bob" } else { "ann" };
@@ -1537,15 +1541,12 @@ mod tests {
 
     #[test]
     fn waits_beyond_the_maximum_fail_and_long_estimates_offer_a_callback() {
-        let mut q = queues();
-        sign_in(&mut q, "ann", &["support"], 0);
-        q.set_state("ann", AgentState::Away, 0).expect("state");
-        q.enqueue(contact("h1", "support", 0), 0).expect("enqueue");
+        let mut q = ann_away();
+        enqueue(&mut q, "h1", 0);
         // Position 1, one staffed agent (away counts as one): 60s.
         assert_eq!(q.standing("h1").map(|s| s.callback_offered), Some(false));
         for i in 2..=4 {
-            q.enqueue(contact(&format!("h{i}"), "support", 0), 0)
-                .expect("enqueue");
+            enqueue(&mut q, &format!("h{i}"), 0);
         }
         let standing = q.standing("h4").expect("waiting");
         assert_eq!(standing.estimated_wait, Duration::from_secs(240));
@@ -1555,8 +1556,7 @@ mod tests {
         // (Later arrivals, so that they queue behind; the callback holds
         // the fifth place.)
         for i in 5..=9 {
-            q.enqueue(contact(&format!("h{i}"), "support", 0), i)
-                .expect("enqueue");
+            enqueue(&mut q, &format!("h{i}"), i);
         }
         assert_eq!(
             q.enqueue(contact("h11", "support", 0), 11),
@@ -1564,25 +1564,14 @@ mod tests {
         );
         // Beyond 10 minutes waited: failed.
         q.route(600 * SECOND);
-        assert!(matches!(
-            q.contact("h1").map(|c| &c.phase),
-            Some(Phase::Failed {
-                refusal: Refusal::WaitTooLong,
-                ..
-            })
-        ));
+        assert_eq!(failed_with(&q, "h1"), Some(Refusal::WaitTooLong));
         // The callback outlives the maximum wait; live contacts do not.
         assert_eq!(q.contact("back").map(|c| &c.phase), Some(&Phase::Waiting));
     }
 
     #[test]
     fn an_agent_who_steps_away_releases_the_offer() {
-        let mut q = queues();
-        sign_in(&mut q, "ann", &["support"], 0);
-        sign_in(&mut q, "bob", &["support"], SECOND);
-        q.enqueue(contact("h1", "support", 0), 2 * SECOND)
-            .expect("enqueue");
-        q.route(2 * SECOND);
+        let mut q = h1_offered_to_ann_with_bob_next();
         q.set_state("ann", AgentState::Away, 3 * SECOND)
             .expect("state");
         q.route(3 * SECOND);
@@ -1610,12 +1599,7 @@ mod tests {
 
     #[test]
     fn a_restored_contact_is_held_and_never_offered_until_its_transfer_is_re_attached() {
-        let mut q = queues();
-        sign_in(&mut q, "ann", &["support"], 0);
-        q.set_state("ann", AgentState::Away, 0).expect("state");
-        q.enqueue(contact("h1", "support", 0), SECOND)
-            .expect("enqueue");
-        let mut q = restart(&q);
+        let mut q = restart(&h1_waiting_with_ann_away());
         assert!(q.contact("h1").is_some_and(Contact::is_held));
         q.set_state("ann", AgentState::Available, 2 * SECOND)
             .expect("state");
@@ -1645,8 +1629,7 @@ mod tests {
     fn connected_contacts_and_callbacks_are_not_held() {
         let mut q = queues();
         sign_in(&mut q, "ann", &["support"], 0);
-        q.enqueue(contact("live", "support", 0), SECOND)
-            .expect("enqueue");
+        enqueue(&mut q, "live", SECOND);
         q.route(SECOND);
         q.accept("ann", "live", 2 * SECOND).expect("accept");
         q.enqueue(callback_contact("callback"), 3 * SECOND)
@@ -1658,12 +1641,7 @@ mod tests {
 
     #[test]
     fn an_offer_outstanding_at_the_restart_never_goes_to_a_second_agent_and_returns_to_its_agent() {
-        let mut q = queues();
-        sign_in(&mut q, "ann", &["support"], 0);
-        sign_in(&mut q, "bob", &["support"], SECOND);
-        q.enqueue(contact("h1", "support", 0), 2 * SECOND)
-            .expect("enqueue");
-        q.route(2 * SECOND);
+        let q = h1_offered_to_ann_with_bob_next();
         assert_eq!(offered_to(&q, "h1").as_deref(), Some("ann"));
 
         // Back long after the offer would have timed out.
@@ -1698,14 +1676,12 @@ mod tests {
     fn an_agent_whose_offer_is_held_gets_no_other_contact_meanwhile() {
         let mut q = queues();
         sign_in(&mut q, "ann", &["support"], 0);
-        q.enqueue(contact("h1", "support", 0), SECOND)
-            .expect("enqueue");
+        enqueue(&mut q, "h1", SECOND);
         q.route(SECOND);
         assert_eq!(offered_to(&q, "h1").as_deref(), Some("ann"));
         let mut q = restart(&q);
         // h2 re-attaches first: ann is kept for h1, so h2 waits.
-        q.enqueue(contact("h2", "support", 0), 2 * SECOND)
-            .expect("enqueue");
+        enqueue(&mut q, "h2", 2 * SECOND);
         q.route(2 * SECOND);
         assert_eq!(offered_to(&q, "h2"), None, "ann is kept for h1");
         q.enqueue(contact("h1", "support", 0), 3 * SECOND)
@@ -1717,13 +1693,7 @@ mod tests {
 
     #[test]
     fn a_re_attached_offer_whose_agent_left_waits_like_any_contact() {
-        let mut q = queues();
-        sign_in(&mut q, "ann", &["support"], 0);
-        sign_in(&mut q, "bob", &["support"], SECOND);
-        q.enqueue(contact("h1", "support", 0), 2 * SECOND)
-            .expect("enqueue");
-        q.route(2 * SECOND);
-        let mut q = restart(&q);
+        let mut q = restart(&h1_offered_to_ann_with_bob_next());
         q.set_state("ann", AgentState::Away, 3 * SECOND)
             .expect("state");
         q.route(3 * SECOND);
@@ -1736,12 +1706,7 @@ mod tests {
 
     #[test]
     fn a_withdrawn_transfer_leaves_at_once_and_is_never_queued_again() {
-        let mut q = queues();
-        sign_in(&mut q, "ann", &["support"], 0);
-        q.set_state("ann", AgentState::Away, 0).expect("state");
-        q.enqueue(contact("h1", "support", 0), SECOND)
-            .expect("enqueue");
-        let mut q = restart(&q);
+        let mut q = restart(&h1_waiting_with_ann_away());
         let withdrawn = q.withdraw("h1", 1, WithdrawalReason::Cancelled, 2 * SECOND);
         assert!(withdrawn.is_some_and(|c| c.is_held()));
         assert!(q.contact("h1").is_none());
@@ -1773,10 +1738,8 @@ mod tests {
         let mut q = queues();
         sign_in(&mut q, "ann", &["support"], 0);
         sign_in(&mut q, "bob", &["support"], SECOND);
-        q.enqueue(contact("h1", "support", 0), 2 * SECOND)
-            .expect("enqueue");
-        q.enqueue(contact("h2", "support", 0), 3 * SECOND)
-            .expect("enqueue");
+        enqueue(&mut q, "h1", 2 * SECOND);
+        enqueue(&mut q, "h2", 3 * SECOND);
         q.route(3 * SECOND);
         q.accept("ann", "h1", 4 * SECOND).expect("accept");
         assert_eq!(offered_to(&q, "h2").as_deref(), Some("bob"));
@@ -1793,12 +1756,7 @@ mod tests {
 
     #[test]
     fn a_later_attempt_takes_over_the_one_contact_and_an_earlier_one_is_superseded() {
-        let mut q = queues();
-        sign_in(&mut q, "ann", &["support"], 0);
-        q.set_state("ann", AgentState::Away, 0).expect("state");
-        q.enqueue(contact("h1", "support", 0), SECOND)
-            .expect("enqueue");
-        let mut q = restart(&q);
+        let mut q = restart(&h1_waiting_with_ann_away());
         assert_eq!(
             q.enqueue(attempt("h1", 2), 2 * SECOND),
             Ok(Admitted::TookOver { from_attempt: 1 })
@@ -1827,13 +1785,9 @@ mod tests {
 
     #[test]
     fn held_contacts_not_re_attached_in_time_are_withdrawn_and_stay_so() {
-        let mut q = queues();
-        sign_in(&mut q, "ann", &["support"], 0);
-        q.set_state("ann", AgentState::Away, 0).expect("state");
-        q.enqueue(contact("resumed", "support", 0), SECOND)
-            .expect("enqueue");
-        q.enqueue(contact("abandoned", "support", 0), SECOND)
-            .expect("enqueue");
+        let mut q = ann_away();
+        enqueue(&mut q, "resumed", SECOND);
+        enqueue(&mut q, "abandoned", SECOND);
         q.enqueue(callback_contact("callback"), SECOND)
             .expect("enqueue");
         let mut q = restart(&q);

@@ -36,6 +36,21 @@ const SUPERVISOR_JS: &str = include_str!("../assets/supervisor.js");
 const COMMON_JS: &str = include_str!("../assets/common.js");
 const OUTCOMES_JS: &str = include_str!("../assets/outcomes.js");
 
+const HTML: &str = "text/html; charset=utf-8";
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The embedded pages and their assets: path, body, content type.
+const ASSETS: [(&str, &str, &str); 8] = [
+    ("/", DESKTOP_HTML, HTML),
+    ("/supervisor", SUPERVISOR_HTML, HTML),
+    ("/assets/style.css", STYLE_CSS, "text/css; charset=utf-8"),
+    ("/assets/common.js", COMMON_JS, JS),
+    ("/assets/desktop.js", DESKTOP_JS, JS),
+    ("/assets/supervisor.js", SUPERVISOR_JS, JS),
+    ("/assets/outcomes.js", OUTCOMES_JS, JS),
+    ("/assets/chat.js", crate::chat::CHAT_JS, JS),
+];
+
 /// What the handlers share: the queue and the front door.
 #[derive(Debug, Clone)]
 pub struct DeskHttp {
@@ -55,29 +70,11 @@ pub fn router(
         guard: Arc::new(Guard::new(guard)?),
         outcomes,
     };
-    Ok(Router::new()
-        .route("/", get(|| page(DESKTOP_HTML)))
-        .route("/supervisor", get(|| page(SUPERVISOR_HTML)))
-        .route(
-            "/assets/style.css",
-            get(|| asset(STYLE_CSS, "text/css; charset=utf-8")),
-        )
-        .route(
-            "/assets/common.js",
-            get(|| asset(COMMON_JS, "text/javascript; charset=utf-8")),
-        )
-        .route(
-            "/assets/desktop.js",
-            get(|| asset(DESKTOP_JS, "text/javascript; charset=utf-8")),
-        )
-        .route(
-            "/assets/supervisor.js",
-            get(|| asset(SUPERVISOR_JS, "text/javascript; charset=utf-8")),
-        )
-        .route(
-            "/assets/outcomes.js",
-            get(|| asset(OUTCOMES_JS, "text/javascript; charset=utf-8")),
-        )
+    let mut router = Router::new();
+    for (path, body, content_type) in ASSETS {
+        router = router.route(path, get(move || asset(body, content_type)));
+    }
+    Ok(router
         .route(
             "/api/sessions",
             post(sign_in).delete(sign_out).get(current_session),
@@ -99,10 +96,6 @@ pub fn router(
         .route("/api/chats/{id}/messages", post(crate::chat::post_message))
         .route("/api/chats/{id}/typing", post(crate::chat::post_typing))
         .route("/api/chats/{id}/read", post(crate::chat::post_read))
-        .route(
-            "/assets/chat.js",
-            get(|| asset(crate::chat::CHAT_JS, "text/javascript; charset=utf-8")),
-        )
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state))
@@ -127,12 +120,6 @@ fn security_headers(headers: &mut HeaderMap) {
         HeaderValue::from_static("no-referrer"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-}
-
-async fn page(html: &'static str) -> Response {
-    let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
-    security_headers(response.headers_mut());
-    response
 }
 
 async fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -516,6 +503,17 @@ mod tests {
         request.body(Body::from(body.to_owned())).expect("request")
     }
 
+    /// An agent's change to available, as the page sends it.
+    fn set_available(cookie: Option<&str>, csrf: Option<&str>) -> Request<Body> {
+        request(
+            "PUT",
+            "/api/agent/state",
+            cookie,
+            csrf,
+            r#"{"state":"available"}"#,
+        )
+    }
+
     /// A desk with agent ann (password "ann-pw") and supervisor sue
     /// ("sue-pw"), both of acme.
     fn desk_router(dir: &std::path::Path) -> Router {
@@ -662,18 +660,9 @@ mod tests {
             .unwrap_or_default();
         assert!(csp.contains("script-src 'self'"), "{csp}");
 
-        let state = r#"{"state":"available"}"#;
-        let (status, _, _) = call(
-            &router,
-            request("PUT", "/api/agent/state", None, None, state),
-        )
-        .await;
+        let (status, _, _) = call(&router, set_available(None, None)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        let (status, _, _) = call(
-            &router,
-            request("PUT", "/api/agent/state", Some("forged"), Some("x"), state),
-        )
-        .await;
+        let (status, _, _) = call(&router, set_available(Some("forged"), Some("x"))).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         let (status, _, _) = call(
             &router,
@@ -712,43 +701,18 @@ mod tests {
         }
 
         let (ann, ann_csrf) = sign_in(&router, "ann").await;
-        let state = r#"{"state":"available"}"#;
-        let (status, _, body) = call(
-            &router,
-            request("PUT", "/api/agent/state", Some(&ann), None, state),
-        )
-        .await;
+        let (status, _, body) = call(&router, set_available(Some(&ann), None)).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token: {body}");
-        let (status, _, _) = call(
-            &router,
-            request("PUT", "/api/agent/state", Some(&ann), Some("guess"), state),
-        )
-        .await;
+        let (status, _, _) = call(&router, set_available(Some(&ann), Some("guess"))).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
-        let mut foreign = request(
-            "PUT",
-            "/api/agent/state",
-            Some(&ann),
-            Some(&ann_csrf),
-            state,
-        );
+        let mut foreign = set_available(Some(&ann), Some(&ann_csrf));
         foreign.headers_mut().insert(
             header::ORIGIN,
             HeaderValue::from_static("http://evil.example"),
         );
         let (status, _, _) = call(&router, foreign).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "another origin");
-        let (status, _, _) = call(
-            &router,
-            request(
-                "PUT",
-                "/api/agent/state",
-                Some(&ann),
-                Some(&ann_csrf),
-                state,
-            ),
-        )
-        .await;
+        let (status, _, _) = call(&router, set_available(Some(&ann), Some(&ann_csrf))).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
 
         // The page learns its CSRF token again after a reload.
@@ -794,17 +758,7 @@ mod tests {
         assert_eq!(response.status(), StatusCode::OK);
         drop(response);
         // A supervisor takes no handoffs.
-        let (status, _, _) = call(
-            &router,
-            request(
-                "PUT",
-                "/api/agent/state",
-                Some(&sue),
-                Some(&sue_csrf),
-                state,
-            ),
-        )
-        .await;
+        let (status, _, _) = call(&router, set_available(Some(&sue), Some(&sue_csrf))).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
 
         // Signed out, the session works no more.
@@ -819,17 +773,7 @@ mod tests {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         assert!(cleared.contains("Max-Age=0"), "{cleared}");
-        let (status, _, _) = call(
-            &router,
-            request(
-                "PUT",
-                "/api/agent/state",
-                Some(&ann),
-                Some(&ann_csrf),
-                state,
-            ),
-        )
-        .await;
+        let (status, _, _) = call(&router, set_available(Some(&ann), Some(&ann_csrf))).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
 }

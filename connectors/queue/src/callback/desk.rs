@@ -73,26 +73,20 @@ pub fn request_of(callback: &baton_connector_sdk::Callback) -> CallbackRequest {
 #[cfg(test)]
 mod tests {
     use super::super::now_millis;
-    use super::super::tests::{agent_account, envelope, supervisor};
+    use super::super::tests::{agent_account, envelope, new_contact, supervisor};
     use super::*;
     use crate::QueueConfig;
-    use crate::domain::{AgentState, Media, NewContact};
+    use crate::domain::{AgentState, NewContact};
 
     fn callback(id: &str, window_start: Option<Millis>) -> NewContact {
         NewContact {
-            handoff_id: id.into(),
-            attempt: 1,
-            tenant: "acme".into(),
-            queue: "support".into(),
-            media: Media::Voice,
-            skills: vec![],
-            priority: 0,
             callback: Some(CallbackRequest {
                 number: "+15550100123".into(),
                 window_start,
                 window_end: None,
                 dial: Dial::NotYet,
             }),
+            ..new_contact(id, 1)
         }
     }
 

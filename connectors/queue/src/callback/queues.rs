@@ -125,7 +125,8 @@ impl Queues {
 mod tests {
     use super::{CallbackRequest, Dial};
     use crate::domain::tests::{
-        SECOND, callback_contact, contact, offered_to, queues, restart, sign_in,
+        SECOND, ann_away, callback_contact, contact, failed_with, offered_to, queues, restart,
+        sign_in,
     };
     use crate::domain::{NewContact, Phase, Refusal};
 
@@ -160,21 +161,12 @@ mod tests {
         q.route(SECOND);
         assert_eq!(offered_to(&q, "closing").as_deref(), Some("ann"));
         q.route(5 * SECOND);
-        assert!(matches!(
-            q.contact("closing").map(|c| &c.phase),
-            Some(Phase::Failed {
-                refusal: Refusal::WindowClosed,
-                ..
-            })
-        ));
+        assert_eq!(failed_with(&q, "closing"), Some(Refusal::WindowClosed));
     }
 
     #[test]
     fn a_callback_waits_beyond_the_maximum_and_outlives_a_restart_unheld_with_its_dial() {
-        let mut q = queues();
-        sign_in(&mut q, "ann", &["support"], 0);
-        q.set_state("ann", crate::domain::AgentState::Away, 0)
-            .expect("away");
+        let mut q = ann_away();
         q.enqueue(callback("back", None), 0).expect("enqueue");
         q.route(3600 * SECOND);
         assert_eq!(q.contact("back").map(|c| &c.phase), Some(&Phase::Waiting));

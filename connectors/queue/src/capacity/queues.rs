@@ -75,7 +75,7 @@ impl Queues {
 
 #[cfg(test)]
 mod tests {
-    use crate::domain::tests::{SECOND, contact, offered_to, queues, restart, sign_in};
+    use crate::domain::tests::{SECOND, ann_away, contact, offered_to, queues, restart, sign_in};
     use crate::domain::{AgentProfile, AgentState, Media, NewContact, Phase, Queues};
 
     fn chat(id: &str) -> NewContact {
@@ -174,9 +174,7 @@ mod tests {
 
     #[test]
     fn a_callback_is_placed_on_the_agents_line_and_takes_the_whole_agent() {
-        let mut q = queues();
-        sign_in(&mut q, "ann", &["support"], 0);
-        q.set_state("ann", AgentState::Away, 0).expect("away");
+        let mut q = ann_away();
         // A chat's callback is a call on the agent's line.
         let back = NewContact {
             media: Media::Chat,

@@ -2,8 +2,7 @@
 //! the instruction for the AI kept with the contact until the transfer
 //! reports it.
 
-use super::{Desk, DeskFailure, bounded, now_millis};
-use crate::domain::QueueKey;
+use super::{Desk, DeskFailure, now_millis, wrap_up_disposition};
 
 /// The most an instruction for the AI may hold; like the notes, it is read
 /// by a machine, not shown in a list.
@@ -20,12 +19,7 @@ impl Desk {
         notes: &str,
         instruction: &str,
     ) -> Result<(), DeskFailure> {
-        let disposition = bounded(disposition, 64).ok_or_else(|| {
-            DeskFailure::Invalid("disposition: required, at most 64 bytes".into())
-        })?;
-        if notes.len() > 4096 {
-            return Err(DeskFailure::Invalid("notes: at most 4096 bytes".into()));
-        }
+        let disposition = wrap_up_disposition(disposition, notes)?;
         if instruction.len() > MAX_INSTRUCTION_BYTES {
             return Err(DeskFailure::Invalid(format!(
                 "instruction: at most {MAX_INSTRUCTION_BYTES} bytes"
@@ -48,14 +42,7 @@ impl Desk {
             inner
                 .queues
                 .hand_back(agent, handoff_id, &disposition, notes, instruction, now)?;
-        if let Some(contact) = inner.queues.contact(handoff_id).cloned() {
-            inner
-                .store
-                .record_handle_time(&QueueKey::of(&contact), handled.as_millis() as u64)?;
-            inner
-                .store
-                .record_wrap_up(&contact, agent, &disposition, notes, now)?;
-        }
+        inner.record_ended(agent, handoff_id, &disposition, notes, handled, now)?;
         self.commit(&mut inner);
         Ok(())
     }

@@ -53,7 +53,7 @@ mod tests {
 
     use crate::config::QueueConfig;
     use crate::desk::Desk;
-    use crate::desk::tests::agent_account;
+    use crate::desk::tests::{agent_account, new_contact};
     use crate::domain::NewContact;
 
     use super::*;
@@ -77,16 +77,7 @@ mod tests {
     }
 
     fn contact(handoff_id: &str) -> NewContact {
-        NewContact {
-            handoff_id: handoff_id.into(),
-            attempt: 1,
-            tenant: "acme".into(),
-            queue: "support".into(),
-            media: crate::domain::Media::Voice,
-            skills: vec![],
-            priority: 0,
-            callback: None,
-        }
+        new_contact(handoff_id, 1)
     }
 
     #[test]
