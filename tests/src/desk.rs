@@ -311,6 +311,22 @@ pub async fn start_queue(
     crate::start_with_config("baton-connector-queue", dir, "queue.toml", &config, &[]).await
 }
 
+/// The queue connector (as [`start_queue`] starts it, `extra` ending its
+/// config) with `agent` (password `<agent>-pw`, see [`add_support_agent`])
+/// at its desktop, and the control service in front of it, both under
+/// `dir`: the queue, then the control service.
+pub async fn start_queue_and_control(
+    dir: &Path,
+    agent: &str,
+    extra: &str,
+) -> anyhow::Result<(crate::Service, crate::Service)> {
+    let accounts = dir.join("desk-accounts.toml");
+    add_support_agent(&accounts, agent, &format!("{agent}-pw"))?;
+    let queue = start_queue(dir, &accounts, extra).await?;
+    let control = crate::control_with_connector("queue", &queue.endpoint("grpc"), &[], dir).await?;
+    Ok((queue, control))
+}
+
 /// The `http://host:port` of `queue`'s desktop.
 pub fn desktop_base(queue: &crate::Service) -> String {
     format!("http://{}", queue.addr("http"))
@@ -343,5 +359,51 @@ impl TenantControl {
             acme_key,
             globex_key,
         })
+    }
+
+    /// A handoff of `key`'s tenant to the queue `support`, its context's
+    /// summary `summary`; its id.
+    pub async fn create(
+        &self,
+        key: &str,
+        request_id: &str,
+        summary: &str,
+    ) -> anyhow::Result<String> {
+        create_support_handoff(&self.control, key, request_id, summary).await
+    }
+}
+
+/// A queue connector that tenants acme and globex share, the control
+/// service in front of it ([`TenantControl`]), and the directory where both
+/// keep their state and logs.
+pub struct TenantDesk {
+    pub dir: tempfile::TempDir,
+    pub queue: crate::Service,
+    pub tenants: TenantControl,
+}
+
+impl TenantDesk {
+    /// Starts the control service in front of `queue`, which keeps its
+    /// state in `dir`.
+    pub async fn start(
+        dir: tempfile::TempDir,
+        queue: crate::Service,
+    ) -> anyhow::Result<TenantDesk> {
+        let tenants = TenantControl::start(dir.path(), &queue).await?;
+        Ok(TenantDesk {
+            dir,
+            queue,
+            tenants,
+        })
+    }
+
+    /// The `http://host:port` of the queue's desktop.
+    pub fn desktop(&self) -> String {
+        desktop_base(&self.queue)
+    }
+
+    /// Both processes, whose logs say what a failed test saw.
+    pub fn services(&self) -> [&crate::Service; 2] {
+        [&self.queue, &self.tenants.control]
     }
 }

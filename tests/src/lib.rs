@@ -14,6 +14,7 @@ mod in_process;
 pub mod oidc_provider;
 pub mod postgres;
 mod sample;
+pub mod sip;
 pub mod sipp;
 
 pub use in_process::InProcess;
@@ -181,6 +182,31 @@ pub async fn start_with_config(
     Service::start_with_env(binary_name, &["--config", path], env, dir).await
 }
 
+/// A HandoffService client of the control service `control`.
+pub async fn handoff_client(
+    control: &Service,
+) -> baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient<tonic::transport::Channel>
+{
+    baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient::connect(
+        control.endpoint("grpc"),
+    )
+    .await
+    .expect("connect to control")
+}
+
+/// Creates a handoff on the control service `control` and returns every
+/// event until it ends; panics when it has not ended within `guard` (a
+/// failure guard, not a measured time).
+pub async fn handoff_events(
+    control: &Service,
+    request: impl tonic::IntoRequest<baton_proto::handoff::v1::CreateHandoffRequest>,
+    guard: Duration,
+) -> Vec<baton_proto::handoff::v1::HandoffEvent> {
+    let mut client = handoff_client(control).await;
+    let id = create_handoff(&mut client, request).await;
+    watch_all(&mut client, &id, 0, guard).await
+}
+
 /// Creates a handoff (a request, or one with metadata) and returns its id.
 pub async fn create_handoff(
     client: &mut baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient<
@@ -312,6 +338,35 @@ pub async fn open_watch(
         .await
         .expect("watch")
         .into_inner()
+}
+
+/// Reads `stream` until an event satisfies `done`; every event read, the
+/// last the one that did. An error when the stream ends or breaks first,
+/// or when `guard` (a failure guard, not a measured time) runs out.
+pub async fn read_until(
+    stream: &mut tonic::Streaming<baton_proto::handoff::v1::WatchHandoffResponse>,
+    guard: Duration,
+    done: impl Fn(&baton_proto::handoff::v1::HandoffEvent) -> bool,
+) -> anyhow::Result<Vec<baton_proto::handoff::v1::HandoffEvent>> {
+    let mut seen = Vec::new();
+    tokio::time::timeout(guard, async {
+        while let Some(response) = stream.message().await? {
+            let Some(event) = response.event else {
+                continue;
+            };
+            let found = done(&event);
+            seen.push(event);
+            if found {
+                return Ok(());
+            }
+        }
+        bail!("the watch ended first")
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("no event matched in time"))
+    .and_then(|read| read)
+    .with_context(|| format!("events so far: {:?}", event_kinds(&seen)))?;
+    Ok(seen)
 }
 
 /// Polls `handoff_id` every 25 ms, at most `polls` times, until it ends;

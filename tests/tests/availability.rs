@@ -341,15 +341,10 @@ fn counts(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_embedded_queue_says_who_is_there_and_the_message_promises_its_wait()
 -> anyhow::Result<()> {
-    use baton_tests::desk::{self, Desk, add_support_agent};
+    use baton_tests::desk::{self, Desk};
     let dir = tempfile::tempdir()?;
-    let accounts = dir.path().join("desk-accounts.toml");
-    add_support_agent(&accounts, "ann", "ann-pw")?;
-    let queue = desk::start_queue(dir.path(), &accounts, "").await?;
-    let control =
-        baton_tests::control_with_connector("queue", &queue.endpoint("grpc"), &[], dir.path())
-            .await?;
-    let mut client = HandoffServiceClient::connect(control.endpoint("grpc")).await?;
+    let (queue, control) = desk::start_queue_and_control(dir.path(), "ann", "").await?;
+    let mut client = baton_tests::handoff_client(&control).await;
 
     // Nobody signed in, no fallback: the AI must not promise a human.
     let nobody = check_queue(&mut client, "en").await;

@@ -118,6 +118,13 @@ impl Stack {
         Desk::sign_in(&desktop_base(&self.queue), name, &format!("{name}-pw")).await
     }
 
+    /// `name` signed in at the desktop and available for offers.
+    async fn available(&self, name: &str) -> anyhow::Result<Desk> {
+        let desk = self.sign_in(name).await?;
+        desk.available().await?;
+        Ok(desk)
+    }
+
     /// Neither process wrote the customer's number in a log line.
     fn assert_number_never_logged(&self) {
         for service in [&self.queue, &self.control] {
@@ -155,16 +162,35 @@ fn callback_request(
     request
 }
 
-async fn create(
+/// Creates the handoff and watches it from its first event: the handoff
+/// as created, and its watch.
+async fn create_watched(
     client: &mut HandoffServiceClient<Channel>,
     request: CreateHandoffRequest,
-) -> anyhow::Result<Handoff> {
-    client
+) -> anyhow::Result<(Handoff, Watch)> {
+    let handoff = client
         .create_handoff(request)
         .await?
         .into_inner()
         .handoff
-        .context("no handoff")
+        .context("no handoff")?;
+    let watch = Watch::open(client, &handoff.id).await?;
+    Ok((handoff, watch))
+}
+
+/// Cancels the handoff `id` for `reason`, as the AI runtime does.
+async fn cancel(
+    client: &mut HandoffServiceClient<Channel>,
+    id: &str,
+    reason: &str,
+) -> Result<(), tonic::Status> {
+    client
+        .cancel_handoff(CancelHandoffRequest {
+            handoff_id: id.into(),
+            reason: reason.into(),
+        })
+        .await?;
+    Ok(())
 }
 
 /// A handoff's events as they come, from the first.
@@ -190,24 +216,11 @@ impl Watch {
 
     /// Reads events until one of `kind`; that event.
     async fn until(&mut self, kind: K) -> anyhow::Result<HandoffEvent> {
-        let Self { stream, seen } = self;
-        let found = tokio::time::timeout(WAIT, async {
-            while let Some(response) = stream.message().await? {
-                let Some(event) = response.event else {
-                    continue;
-                };
-                seen.push(event.clone());
-                if event.kind() == kind {
-                    return anyhow::Ok(event);
-                }
-            }
-            bail!("the watch ended first")
-        })
-        .await;
-        match found {
-            Ok(event) => event,
-            Err(_) => bail!("no {kind:?} in time; so far: {:?}", self.kinds()),
-        }
+        let read = baton_tests::read_until(&mut self.stream, WAIT, |e| e.kind() == kind)
+            .await
+            .with_context(|| format!("no {kind:?}; before: {:?}", self.kinds()))?;
+        self.seen.extend(read);
+        self.seen.last().cloned().context("the event read")
     }
 
     fn kinds(&self) -> Vec<K> {
@@ -300,7 +313,7 @@ async fn the_agent_takes_the_callback_and_the_customer_answers() -> anyhow::Resu
         .start();
     let stack = Stack::start(&agent_phone.uri("ann"), &customer.addr().to_string()).await?;
     let mut client = stack.client().await?;
-    let handoff = create(
+    let (handoff, mut watch) = create_watched(
         &mut client,
         callback_request("callback-answered", (None, None)),
     )
@@ -310,7 +323,6 @@ async fn the_agent_takes_the_callback_and_the_customer_answers() -> anyhow::Resu
         handoff.callback.as_ref().map(|c| c.masked_number.as_str()),
         Some(MASKED)
     );
-    let mut watch = Watch::open(&mut client, &id).await?;
     let queued = watch.until(K::Queued).await?;
     assert!(
         queued.detail.contains("callback scheduled"),
@@ -397,26 +409,20 @@ async fn a_customer_who_never_answers_fails_the_callback_after_every_dial() -> a
         .start();
     let stack = Stack::start(&agent_phone.uri("ann"), &customer.addr().to_string()).await?;
     let mut client = stack.client().await?;
-    let agent = stack.sign_in("ann").await?;
-    agent.available().await?;
-    let handoff = create(
+    let agent = stack.available("ann").await?;
+    let (handoff, mut watch) = create_watched(
         &mut client,
         callback_request("callback-unanswered", (None, None)),
     )
     .await?;
     let id = handoff.id;
-    let mut watch = Watch::open(&mut client, &id).await?;
     offered(&agent, &id).await?;
     accept(&agent, &id).await?;
     watch.until(K::CallbackDialing).await?;
 
     // Once the customer is being dialed, the handoff can no longer be
     // cancelled.
-    let refused = client
-        .cancel_handoff(CancelHandoffRequest {
-            handoff_id: id.clone(),
-            reason: "changed my mind".into(),
-        })
+    let refused = cancel(&mut client, &id, "changed my mind")
         .await
         .expect_err("cancel refused while dialing");
     assert_eq!(
@@ -462,17 +468,15 @@ async fn a_scheduled_callback_is_cancelled_and_leaves_the_desktop() -> anyhow::R
     // Nobody is dialed: the trunk and the phone go nowhere.
     let stack = Stack::start("sip:ann@127.0.0.1:9", "127.0.0.1:9").await?;
     let mut client = stack.client().await?;
-    let agent = stack.sign_in("ann").await?;
-    agent.available().await?;
+    let agent = stack.available("ann").await?;
     let start = SystemTime::now() + Duration::from_secs(3600);
     let end = start + Duration::from_secs(3600);
-    let handoff = create(
+    let (handoff, mut watch) = create_watched(
         &mut client,
         callback_request("callback-cancelled", (Some(start), Some(end))),
     )
     .await?;
     let id = handoff.id;
-    let mut watch = Watch::open(&mut client, &id).await?;
     let queued = watch.until(K::Queued).await?;
     assert!(
         queued.detail.contains("callback scheduled"),
@@ -487,12 +491,7 @@ async fn a_scheduled_callback_is_cancelled_and_leaves_the_desktop() -> anyhow::R
     let start_ms = start.duration_since(SystemTime::UNIX_EPOCH)?.as_millis() as u64;
     assert_eq!(shown["callback"]["window_start"], start_ms);
 
-    client
-        .cancel_handoff(CancelHandoffRequest {
-            handoff_id: id.clone(),
-            reason: "the customer called in themselves".into(),
-        })
-        .await?;
+    cancel(&mut client, &id, "the customer called in themselves").await?;
     watch.until(K::Cancelled).await?;
     assert_eq!(
         baton_tests::get_handoff(&mut client, &id).await.state(),
@@ -509,18 +508,16 @@ async fn a_scheduled_callback_is_cancelled_and_leaves_the_desktop() -> anyhow::R
 async fn a_callback_is_offered_only_once_its_window_opens() -> anyhow::Result<()> {
     let stack = Stack::start("sip:ann@127.0.0.1:9", "127.0.0.1:9").await?;
     let mut client = stack.client().await?;
-    let agent = stack.sign_in("ann").await?;
-    agent.available().await?;
+    let agent = stack.available("ann").await?;
     let start = SystemTime::now() + Duration::from_secs(6);
     let end = start + Duration::from_secs(600);
     let start_ms = start.duration_since(SystemTime::UNIX_EPOCH)?.as_millis() as u64;
-    let handoff = create(
+    let (handoff, mut watch) = create_watched(
         &mut client,
         callback_request("callback-later", (Some(start), Some(end))),
     )
     .await?;
     let id = handoff.id;
-    let mut watch = Watch::open(&mut client, &id).await?;
     let queued = watch.until(K::Queued).await?;
     assert!(queued.detail.contains("window opens"), "{}", queued.detail);
 
@@ -547,12 +544,7 @@ async fn a_callback_is_offered_only_once_its_window_opens() -> anyhow::Result<()
     );
     watch.until(K::Offered).await?;
 
-    client
-        .cancel_handoff(CancelHandoffRequest {
-            handoff_id: id.clone(),
-            reason: "done".into(),
-        })
-        .await?;
+    cancel(&mut client, &id, "done").await?;
     watch.until(K::Cancelled).await?;
     agent
         .agent_view_until(|v| v["offers"].as_array().is_some_and(Vec::is_empty))

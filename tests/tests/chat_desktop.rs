@@ -20,7 +20,7 @@ use baton_proto::types::v1 as pb;
 use baton_proto::types::v1::{ChatAuthor, ChatEntry};
 use baton_tests::Service;
 use baton_tests::converse::{self, Conversation};
-use baton_tests::desk::{self, add_support_agent};
+use baton_tests::desk;
 use browser::Browser;
 use fantoccini::Locator;
 use serde::Deserialize;
@@ -37,13 +37,8 @@ const LATE_TURN: &str = "The tracking page says delivered, but nothing came";
 /// The queue (ann may hold two chats at once) and the control service in
 /// front of it.
 async fn start(dir: &Path) -> anyhow::Result<(Service, Service)> {
-    let accounts = dir.join("desk-accounts.toml");
-    add_support_agent(&accounts, "ann", "ann-pw")?;
     let capacity = "[[agents]]\nid = \"ann\"\nchat_capacity = 2\n";
-    let queue = desk::start_queue(dir, &accounts, capacity).await?;
-    let control =
-        baton_tests::control_with_connector("queue", &queue.endpoint("grpc"), &[], dir).await?;
-    Ok((queue, control))
+    desk::start_queue_and_control(dir, "ann", capacity).await
 }
 
 fn chat_request(request_id: &str, summary: &str) -> CreateHandoffRequest {
@@ -252,23 +247,19 @@ async fn an_agent_holds_two_chats_in_the_browser_across_reconnects_and_a_reload(
 -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (queue, control) = start(dir.path()).await?;
-    let browser = Browser::start(dir.path()).await?;
-    let result = chats(&queue, &control, &browser).await;
-    if result.is_err() {
-        let _ = browser.screenshot("chat-desktop-failure.png").await;
-    }
-    browser.client.clone().close().await?;
-    result
+    Browser::run(
+        dir.path(),
+        "chat-desktop-failure.png",
+        &[],
+        async |browser| chats(&queue, &control, browser).await,
+    )
+    .await
 }
 
 async fn chats(queue: &Service, control: &Service, browser: &Browser) -> anyhow::Result<()> {
     let mut client = HandoffServiceClient::connect(control.endpoint("grpc")).await?;
-    browser.client.goto(&desk::desktop_base(queue)).await?;
-    browser.fill("#agent-id", "ann").await?;
-    browser.fill("#password", "ann-pw").await?;
-    browser.click("#sign-in").await?;
     browser
-        .wait_text("#idle", "Ready for the next handoff")
+        .sign_in(&desk::desktop_base(queue), "ann", "ann-pw")
         .await?;
 
     // The first chat is offered; while the offer is open the runtime adds

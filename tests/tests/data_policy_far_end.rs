@@ -19,7 +19,7 @@ use baton_proto::handoff::v1::{AuditRecord, CreateHandoffRequest};
 use baton_proto::types::v1 as pb;
 use baton_tests::desk::{self, Desk};
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
-use baton_tests::{start_control, start_with_config};
+use baton_tests::start_control;
 use serde_json::{Value, json};
 
 const SUMMARY: &str = "Charged twice on card 4111 1111 1111 1111; reply to jane.doe@example.com";
@@ -95,34 +95,10 @@ async fn a_phone_receives_in_its_invite_only_what_the_policy_of_the_route_used_l
     let dir = tempfile::tempdir().expect("tempdir");
     // The connector may put the caller's number in P-Asserted-Identity:
     // whether it has one to put is the data policy's word.
-    let sip_config = r#"
-listen = "127.0.0.1:0"
-ring_timeout = "10s"
-
-[sip]
-bind = "127.0.0.1:0"
-t1 = "100ms"
-
-[headers]
-send_sensitive = ["caller_number"]
-"#;
-    let connector = start_with_config(
-        "baton-connector-sip",
-        dir.path(),
-        "sip.toml",
-        sip_config,
-        &[],
-    )
-    .await
-    .expect("start the SIP connector");
-    let sections = format!(
+    let headers = "[headers]\nsend_sensitive = [\"caller_number\"]\n";
+    let connector = baton_tests::sip::start_loopback_connector(dir.path(), headers).await;
+    let rest = format!(
         r#"
-[connectors.sip]
-endpoint = "{endpoint}"
-
-[default_connectors]
-sip_uri = "sip"
-
 [[routes]]
 name = "private"
 intents = ["billing.*"]
@@ -131,15 +107,10 @@ targets = [{{ connector = "sip", sip_uri = "{private}" }}]
 [data_policy.routes.private.connectors.sip]
 caller_number = "withheld"
 "#,
-        endpoint = connector.endpoint("grpc"),
         private = private.uri("agent"),
     );
-    let control = start_control(dir.path(), &sections, &[])
-        .await
-        .expect("start the control service");
-    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
-        .await
-        .expect("connect");
+    let control = baton_tests::sip::start_control(dir.path(), &connector, &rest).await;
+    let mut client = baton_tests::handoff_client(&control).await;
 
     let plain_id = baton_tests::create_handoff(
         &mut client,

@@ -13,12 +13,10 @@
 //! provider refuses a wrong PKCE verifier.
 
 use anyhow::Context;
-use baton_tests::Service;
-use baton_tests::desk::{TenantControl, create_support_handoff};
+use baton_tests::desk::TenantDesk;
 use baton_tests::oidc_provider::{OidcProvider, ProviderClient, ProviderUser, Signing};
 use browser::{Browser, WAIT};
 use fantoccini::Locator;
-use tempfile::TempDir;
 
 mod browser;
 
@@ -27,13 +25,10 @@ const GLOBEX_SUMMARY: &str = "Globex customer: asks for a new contract";
 const CLIENT_ID: &str = "baton-desk";
 const CLIENT_SECRET: &str = "desk-client-secret";
 
+/// The provider and the tenants' desk, whose queue signs in through it.
 struct Stack {
-    dir: TempDir,
+    desk: TenantDesk,
     provider: OidcProvider,
-    queue: Service,
-    control: Service,
-    acme_key: String,
-    globex_key: String,
 }
 
 fn user(username: &str, group: &str, tenant: &str, signing: Signing) -> ProviderUser {
@@ -95,28 +90,10 @@ impl Stack {
             "the client secret is never logged"
         );
 
-        let TenantControl {
-            control,
-            acme_key,
-            globex_key,
-        } = TenantControl::start(dir.path(), &queue).await?;
         Ok(Stack {
-            dir,
+            desk: TenantDesk::start(dir, queue).await?,
             provider,
-            queue,
-            control,
-            acme_key,
-            globex_key,
         })
-    }
-
-    fn desktop(&self) -> String {
-        baton_tests::desk::desktop_base(&self.queue)
-    }
-
-    /// A handoff of the key's tenant to queue `support`; its id.
-    async fn create(&self, key: &str, request_id: &str, summary: &str) -> anyhow::Result<String> {
-        create_support_handoff(&self.control, key, request_id, summary).await
     }
 }
 
@@ -155,24 +132,17 @@ async fn provider_login(browser: &Browser, username: &str) -> anyhow::Result<()>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_and_supervisors_sign_in_through_the_identity_provider() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    let browser = Browser::start(stack.dir.path()).await?;
-    let result = browser_flow(&stack, &browser).await;
-    if result.is_err() {
-        let _ = browser.screenshot("desk-oidc-failure.png").await;
-        eprintln!(
-            "queue log:\n{}\ncontrol log:\n{}",
-            stack.queue.logs(),
-            stack.control.logs()
-        );
-    }
-    browser.client.clone().close().await?;
-    result
+    Browser::run_at(&stack.desk, "desk-oidc-failure.png", async |browser| {
+        browser_flow(&stack, browser).await
+    })
+    .await
 }
 
 async fn browser_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
-    let base = stack.desktop();
-    let globex_handoff = stack
-        .create(&stack.globex_key, "globex-1", GLOBEX_SUMMARY)
+    let base = stack.desk.desktop();
+    let tenants = &stack.desk.tenants;
+    let globex_handoff = tenants
+        .create(&tenants.globex_key, "globex-1", GLOBEX_SUMMARY)
         .await?;
 
     // The sign-in card offers the provider only: local accounts are off.
@@ -196,8 +166,8 @@ async fn browser_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     assert_eq!(stack.provider.tokens_issued(), 1);
 
     // Acme's handoff pops on ann's desktop; globex's never does.
-    let acme_handoff = stack
-        .create(&stack.acme_key, "acme-1", ACME_SUMMARY)
+    let acme_handoff = tenants
+        .create(&tenants.acme_key, "acme-1", ACME_SUMMARY)
         .await?;
     browser.wait_text("#pop-summary", ACME_SUMMARY).await?;
     let page = browser.client.source().await?;
@@ -321,7 +291,7 @@ async fn through_the_provider(
 async fn a_callback_is_used_once_by_its_own_browser_and_the_provider_checks_pkce()
 -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    let base = stack.desktop();
+    let base = stack.desk.desktop();
     let http = http()?;
 
     // The right browser's callback signs in once; replayed, it is refused.

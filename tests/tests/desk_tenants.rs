@@ -11,26 +11,13 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use baton_tests::Service;
-use baton_tests::desk::{self, Desk, TenantControl, anonymous_first_view, create_support_handoff};
+use baton_tests::desk::{self, Desk, TenantDesk, anonymous_first_view};
 use browser::Browser;
-use tempfile::TempDir;
 
 mod browser;
 
 const ACME_SUMMARY: &str = "Acme customer: router keeps rebooting";
 const GLOBEX_SUMMARY: &str = "Globex customer: wants to cancel the contract";
-
-/// The queue (one `support` queue, shared by every tenant), the control
-/// service with an API key per tenant, and the desktop accounts: agents
-/// ann (acme) and gil (globex), supervisor sue (acme).
-struct Stack {
-    dir: TempDir,
-    queue: Service,
-    control: Service,
-    acme_key: String,
-    globex_key: String,
-}
 
 /// Runs the `baton` command with `stdin`; its stdout.
 fn baton(args: &[&str], stdin: &str) -> anyhow::Result<String> {
@@ -70,64 +57,36 @@ fn add_account(file: &Path, name: &str, role: &str, tenant: &str) -> anyhow::Res
     Ok(())
 }
 
-impl Stack {
-    async fn start() -> anyhow::Result<Stack> {
-        let dir = tempfile::tempdir()?;
-        let accounts = dir.path().join("desk-accounts.toml");
-        add_account(&accounts, "ann", "agent", "acme")?;
-        add_account(&accounts, "gil", "agent", "globex")?;
-        add_account(&accounts, "sue", "supervisor", "acme")?;
-        let text = std::fs::read_to_string(&accounts)?;
-        assert!(
-            text.contains("$argon2id$") && !text.contains("ann-pw"),
-            "hashes only: {text}"
-        );
+/// The queue (one `support` queue, shared by every tenant), the control
+/// service with an API key per tenant, and the desktop accounts: agents
+/// ann (acme) and gil (globex), supervisor sue (acme).
+async fn start() -> anyhow::Result<TenantDesk> {
+    let dir = tempfile::tempdir()?;
+    let accounts = dir.path().join("desk-accounts.toml");
+    add_account(&accounts, "ann", "agent", "acme")?;
+    add_account(&accounts, "gil", "agent", "globex")?;
+    add_account(&accounts, "sue", "supervisor", "acme")?;
+    let text = std::fs::read_to_string(&accounts)?;
+    assert!(
+        text.contains("$argon2id$") && !text.contains("ann-pw"),
+        "hashes only: {text}"
+    );
 
-        let queue = desk::start_queue(dir.path(), &accounts, "").await?;
-
-        let TenantControl {
-            control,
-            acme_key,
-            globex_key,
-        } = TenantControl::start(dir.path(), &queue).await?;
-        Ok(Stack {
-            dir,
-            queue,
-            control,
-            acme_key,
-            globex_key,
-        })
-    }
-
-    fn desktop(&self) -> String {
-        baton_tests::desk::desktop_base(&self.queue)
-    }
-
-    /// A handoff of the key's tenant to queue `support`; its id.
-    async fn create(&self, key: &str, request_id: &str, summary: &str) -> anyhow::Result<String> {
-        create_support_handoff(&self.control, key, request_id, summary).await
-    }
+    let queue = desk::start_queue(dir.path(), &accounts, "").await?;
+    TenantDesk::start(dir, queue).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_signs_in_with_a_password_and_sees_only_their_tenants_handoffs()
 -> anyhow::Result<()> {
-    let stack = Stack::start().await?;
-    let browser = Browser::start(stack.dir.path()).await?;
-    let result = flow(&stack, &browser).await;
-    if result.is_err() {
-        let _ = browser.screenshot("desk-tenants-failure.png").await;
-        eprintln!(
-            "queue log:\n{}\ncontrol log:\n{}",
-            stack.queue.logs(),
-            stack.control.logs()
-        );
-    }
-    browser.client.clone().close().await?;
-    result
+    let stack = start().await?;
+    Browser::run_at(&stack, "desk-tenants-failure.png", async |browser| {
+        flow(&stack, browser).await
+    })
+    .await
 }
 
-async fn flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
+async fn flow(stack: &TenantDesk, browser: &Browser) -> anyhow::Result<()> {
     let base = stack.desktop();
 
     // Globex's agent is signed in but away: globex's customer waits in
@@ -138,8 +97,9 @@ async fn flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
         .change(reqwest::Method::PUT, "/api/agent/state", away)
         .await?;
     assert_eq!(status, reqwest::StatusCode::NO_CONTENT);
-    let globex_handoff = stack
-        .create(&stack.globex_key, "globex-1", GLOBEX_SUMMARY)
+    let tenants = &stack.tenants;
+    let globex_handoff = tenants
+        .create(&tenants.globex_key, "globex-1", GLOBEX_SUMMARY)
         .await?;
 
     // A wrong password is refused; the right one signs in.
@@ -162,8 +122,8 @@ async fn flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
     );
 
     // Acme's handoff pops on ann's desktop; globex's never does.
-    let acme_handoff = stack
-        .create(&stack.acme_key, "acme-1", ACME_SUMMARY)
+    let acme_handoff = tenants
+        .create(&tenants.acme_key, "acme-1", ACME_SUMMARY)
         .await?;
     browser.wait_text("#pop-summary", ACME_SUMMARY).await?;
     let page = browser.client.source().await?;

@@ -17,7 +17,7 @@ use baton_proto::handoff::v1::{
     WatchHandoffResponse,
 };
 use baton_proto::types::v1 as pb;
-use baton_tests::desk::{self, Desk, add_support_agent};
+use baton_tests::desk::{self, Desk};
 use serde_json::Value;
 use tonic::transport::Channel;
 
@@ -101,13 +101,8 @@ async fn version_of(client: &mut HandoffServiceClient<Channel>, id: &str) -> any
 async fn an_update_while_offered_shows_on_the_open_screen_pop_and_stops_once_accepted()
 -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let accounts = dir.path().join("desk-accounts.toml");
-    add_support_agent(&accounts, "ann", "ann-pw")?;
-    let queue = desk::start_queue(dir.path(), &accounts, "").await?;
-    let control =
-        baton_tests::control_with_connector("queue", &queue.endpoint("grpc"), &[], dir.path())
-            .await?;
-    let mut client = HandoffServiceClient::connect(control.endpoint("grpc")).await?;
+    let (queue, control) = desk::start_queue_and_control(dir.path(), "ann", "").await?;
+    let mut client = baton_tests::handoff_client(&control).await;
 
     // The queue takes a handoff only while an agent with its skill is
     // signed in and available.

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use baton_connector_queue::accounts::{Account, Role, add_account};
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
@@ -15,7 +15,6 @@ use baton_tests::Service;
 use browser::Browser;
 use fantoccini::Locator;
 use tempfile::TempDir;
-use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
 mod browser;
@@ -179,30 +178,8 @@ async fn watch_until(
     handoff_id: &str,
     done: impl Fn(&HandoffEvent) -> bool,
 ) -> anyhow::Result<Vec<HandoffEvent>> {
-    let mut stream = client
-        .watch_handoff(WatchHandoffRequest {
-            handoff_id: handoff_id.into(),
-            after_sequence: 0,
-        })
-        .await?
-        .into_inner();
-    let mut seen = Vec::new();
-    tokio::time::timeout(WAIT, async {
-        while let Some(response) = stream.next().await {
-            let Some(event) = response?.event else {
-                continue;
-            };
-            let found = done(&event);
-            seen.push(event);
-            if found {
-                return Ok(());
-            }
-        }
-        bail!("the watch ended first")
-    })
-    .await
-    .map_err(|_| anyhow::anyhow!("timed out; events so far: {seen:?}"))??;
-    Ok(seen)
+    let mut stream = baton_tests::open_watch(client, handoff_id, 0).await;
+    baton_tests::read_until(&mut stream, WAIT, done).await
 }
 
 fn is(kind: HandoffEventKind) -> impl Fn(&HandoffEvent) -> bool {
@@ -212,22 +189,18 @@ fn is(kind: HandoffEventKind) -> impl Fn(&HandoffEvent) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_sees_the_screen_pop_accepts_and_the_handoff_connects() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    let browser = Browser::start(stack.dir.path()).await?;
-    let result = agent_flow(&stack, &browser).await;
-    if result.is_err() {
-        let _ = browser.screenshot("queue-desktop-failure.png").await;
-    }
-    browser.client.clone().close().await?;
-    result
+    Browser::run(
+        stack.dir.path(),
+        "queue-desktop-failure.png",
+        &[],
+        async |browser| agent_flow(&stack, browser).await,
+    )
+    .await
 }
 
 async fn agent_flow(stack: &Stack, browser: &Browser) -> anyhow::Result<()> {
-    browser.client.goto(&stack.desktop_url()).await?;
-    browser.fill("#agent-id", "ann").await?;
-    browser.fill("#password", "ann-pw").await?;
-    browser.click("#sign-in").await?;
     browser
-        .wait_text("#idle", "Ready for the next handoff")
+        .sign_in(&stack.desktop_url(), "ann", "ann-pw")
         .await?;
     assert_eq!(browser.text("#agent-label").await?, "Ann Agent");
 

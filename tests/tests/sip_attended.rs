@@ -15,13 +15,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use HandoffEventKind as K;
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
 use baton_sip_media::dtmf::TelephoneEvent;
 use baton_sip_media::rtp;
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
-use baton_tests::{Service, event_kinds, in_order, sip_request, start_control, start_with_config};
+use baton_tests::{Service, event_kinds, in_order, sip_request};
 use tokio::net::UdpSocket;
 
 /// A failure guard for each wait, never a measured time.
@@ -53,6 +52,14 @@ impl Phone {
         let heard = tokio::spawn(hear_brief(audio, press));
         (self.sipp, heard)
     }
+}
+
+/// sipp as the caller's gateway holding the call (`gateway_warm`), its
+/// scenario bounded by `timeout`.
+fn gateway(timeout: Duration) -> Sipp {
+    Sipp::play(&sip_connector_scenario("gateway_warm"))
+        .timeout(timeout)
+        .start()
 }
 
 /// Reads the brief's RTP until `BRIEF_PACKETS` packets arrived, checking
@@ -138,48 +145,21 @@ struct Stack {
 impl Stack {
     async fn start(first: &Sipp, second: &Sipp) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let sip_config = r#"
-ring_timeout = "10s"
-
-[server]
-grpc_listen = "127.0.0.1:0"
-
-[sip]
-bind = "127.0.0.1:0"
-t1 = "100ms"
-
-[consult]
+        let consult = r#"[consult]
 decide_timeout = "4s"
 structured_context_bytes = 4096
 "#;
-        let connector = start_with_config(
-            "baton-connector-sip",
-            dir.path(),
-            "sip.toml",
-            sip_config,
-            &[],
-        )
-        .await
-        .expect("start the SIP connector");
-        let sections = format!(
+        let connector = baton_tests::sip::start_loopback_connector(dir.path(), consult).await;
+        let routes = format!(
             r#"
-[connectors.sip]
-endpoint = "{endpoint}"
-
-[default_connectors]
-sip_uri = "sip"
-
 [[routes]]
 name = "consult-fallback"
 targets = [{{ connector = "sip", sip_uri = "{first}" }}, {{ connector = "sip", sip_uri = "{second}" }}]
 "#,
-            endpoint = connector.endpoint("grpc"),
             first = first.uri("agent"),
             second = second.uri("agent"),
         );
-        let control = start_control(dir.path(), &sections, &[])
-            .await
-            .expect("start control");
+        let control = baton_tests::sip::start_control(dir.path(), &connector, &routes).await;
         Self {
             _dir: dir,
             _connector: connector,
@@ -195,22 +175,10 @@ targets = [{{ connector = "sip", sip_uri = "{first}" }}, {{ connector = "sip", s
         target: pb::target::Kind,
         gateway: &Sipp,
     ) -> Vec<HandoffEvent> {
-        let mut client = HandoffServiceClient::connect(self.control.endpoint("grpc"))
-            .await
-            .expect("connect to control");
         let mut request = sip_request(request_id, target);
         request.mode = pb::TransferMode::Attended as i32;
-        let call = request
-            .conversation
-            .as_mut()
-            .and_then(|c| c.call.as_mut())
-            .expect("call");
-        call.sip_call_id = "customer-call-1@gw".into();
-        call.sip_from_tag = "customer-tag".into();
-        call.sip_to_tag = "gw-tag".into();
-        call.sip_gateway_uri = gateway.uri("gw");
-        let id = baton_tests::create_handoff(&mut client, request).await;
-        baton_tests::watch_all(&mut client, &id, 0, Duration::from_secs(90)).await
+        baton_tests::sip::held_by_gateway(&mut request, gateway.uri("gw"));
+        baton_tests::handoff_events(&self.control, request, Duration::from_secs(90)).await
     }
 }
 
@@ -233,9 +201,7 @@ async fn heard(brief: tokio::task::JoinHandle<Result<usize, String>>) -> usize {
 #[tokio::test]
 async fn the_human_hears_the_brief_accepts_with_1_and_the_customer_is_joined() {
     let (phone, brief) = Phone::start("agent_consult_accepts").await.listen(None);
-    let gateway = Sipp::play(&sip_connector_scenario("gateway_warm"))
-        .timeout(Duration::from_secs(40))
-        .start();
+    let gateway = gateway(Duration::from_secs(40));
     let stack = Stack::start(&phone, &phone).await;
     let events = stack
         .handoff(
@@ -276,9 +242,7 @@ async fn a_human_who_presses_2_declines_and_the_route_falls_back_to_the_next_tar
         .await
         .listen(Some('2'));
     let (accepter, accepts) = Phone::start("agent_consult_accepts").await.listen(None);
-    let gateway = Sipp::play(&sip_connector_scenario("gateway_warm"))
-        .timeout(Duration::from_secs(40))
-        .start();
+    let gateway = gateway(Duration::from_secs(40));
     let stack = Stack::start(&decliner, &accepter).await;
     let events = stack
         .handoff(
@@ -325,9 +289,7 @@ async fn a_human_who_presses_2_declines_and_the_route_falls_back_to_the_next_tar
 async fn a_human_who_hangs_up_during_the_brief_declines() {
     let (phone, _brief) = Phone::start("agent_consult_hangs_up").await.listen(None);
     // Never reached: nothing goes to the gateway before an accept.
-    let gateway = Sipp::play(&sip_connector_scenario("gateway_warm"))
-        .timeout(Duration::from_secs(5))
-        .start();
+    let gateway = gateway(Duration::from_secs(5));
     let stack = Stack::start(&phone, &phone).await;
     let events = stack
         .handoff(

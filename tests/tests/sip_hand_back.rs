@@ -11,11 +11,10 @@
 use std::time::Duration;
 
 use HandoffEventKind as K;
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
-use baton_tests::{Service, sip_request, start_control, start_with_config};
+use baton_tests::{Service, sip_request};
 
 /// A failure guard for each wait, never a measured time.
 const WAIT: Duration = Duration::from_secs(40);
@@ -38,32 +37,14 @@ fn gateway_inviting(scenario: &str, user: &str, connector: &Service) -> Sipp {
 /// The SIP connector with hand-back to [`RUNTIME_URI`], and the control
 /// service in front of it.
 async fn start(dir: &std::path::Path) -> (Service, Service) {
-    let sip_config = format!(
-        r#"
-ring_timeout = "10s"
-
-[server]
-grpc_listen = "127.0.0.1:0"
-
-[sip]
-bind = "127.0.0.1:0"
-t1 = "100ms"
-
-[hand_back]
+    let hand_back = format!(
+        r#"[hand_back]
 runtime_uri = "{RUNTIME_URI}"
 window = "10m"
 "#
     );
-    let connector = start_with_config("baton-connector-sip", dir, "sip.toml", &sip_config, &[])
-        .await
-        .expect("start the SIP connector");
-    let sections = format!(
-        "[connectors.sip]\nendpoint = \"{}\"\n\n[default_connectors]\nsip_uri = \"sip\"\n",
-        connector.endpoint("grpc")
-    );
-    let control = start_control(dir, &sections, &[])
-        .await
-        .expect("start control");
+    let connector = baton_tests::sip::start_loopback_connector(dir, &hand_back).await;
+    let control = baton_tests::sip::start_control(dir, &connector, "").await;
     (connector, control)
 }
 
@@ -99,22 +80,12 @@ async fn the_runtime_sees_the_customer_handed_back_through_sip() {
     let agent = sipp("agent_answers_hand_back");
     let gateway = sipp("gateway_warm");
     let (connector, control) = start(dir.path()).await;
-    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
-        .await
-        .expect("connect to control");
+    let mut client = baton_tests::handoff_client(&control).await;
     let mut request = sip_request(
         "sip-hand-back-1",
         pb::target::Kind::SipUri(agent.uri("agent")),
     );
-    let call = request
-        .conversation
-        .as_mut()
-        .and_then(|c| c.call.as_mut())
-        .expect("call");
-    call.sip_call_id = "customer-call-1@gw".into();
-    call.sip_from_tag = "customer-tag".into();
-    call.sip_to_tag = "gw-tag".into();
-    call.sip_gateway_uri = gateway.uri("gw");
+    baton_tests::sip::held_by_gateway(&mut request, gateway.uri("gw"));
     let id = baton_tests::create_handoff(&mut client, request).await;
     let mut watch = baton_tests::open_watch(&mut client, &id, 0).await;
     let mut kinds = Vec::new();

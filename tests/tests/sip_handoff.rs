@@ -8,11 +8,10 @@
 use std::time::Duration;
 
 use HandoffEventKind as K;
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
-use baton_tests::{Service, sip_request, start_control, start_with_config};
+use baton_tests::{Service, sip_request};
 use baton_tests::{event_kinds, in_order};
 
 /// sipp playing one scenario of the SIP connector's once.
@@ -33,16 +32,8 @@ struct Stack {
 impl Stack {
     async fn start(busy: &Sipp, answers: &Sipp, trunk_port: u16) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let sip_config = format!(
-            r#"
-listen = "127.0.0.1:0"
-ring_timeout = "10s"
-
-[sip]
-bind = "127.0.0.1:0"
-t1 = "100ms"
-
-[[trunks]]
+        let trunk = format!(
+            r#"[[trunks]]
 name = "test"
 prefixes = ["+4930"]
 host = "127.0.0.1:{trunk_port}"
@@ -52,35 +43,18 @@ caller_id = "+4930000000"
 caller_id_policy = "fixed"
 "#
         );
-        let connector = start_with_config(
-            "baton-connector-sip",
-            dir.path(),
-            "sip.toml",
-            &sip_config,
-            &[],
-        )
-        .await
-        .expect("start the SIP connector");
-        let sections = format!(
-            r#"
-[connectors.sip]
-endpoint = "{endpoint}"
-
-[default_connectors]
-sip_uri = "sip"
-phone_number = "sip"
+        let connector = baton_tests::sip::start_loopback_connector(dir.path(), &trunk).await;
+        let rest = format!(
+            r#"phone_number = "sip"
 
 [[routes]]
 name = "sip-fallback"
 targets = [{{ connector = "sip", sip_uri = "{busy}" }}, {{ connector = "sip", sip_uri = "{answers}" }}]
 "#,
-            endpoint = connector.endpoint("grpc"),
             busy = busy.uri("agent"),
             answers = answers.uri("agent"),
         );
-        let control = start_control(dir.path(), &sections, &[])
-            .await
-            .expect("start control");
+        let control = baton_tests::sip::start_control(dir.path(), &connector, &rest).await;
         Self {
             _dir: dir,
             _connector: connector,
@@ -100,17 +74,13 @@ targets = [{{ connector = "sip", sip_uri = "{busy}" }}, {{ connector = "sip", si
         target: pb::target::Kind,
         traceparent: Option<&str>,
     ) -> Vec<HandoffEvent> {
-        let mut client = HandoffServiceClient::connect(self.control.endpoint("grpc"))
-            .await
-            .expect("connect to control");
         let mut create = tonic::Request::new(sip_request(request_id, target));
         if let Some(traceparent) = traceparent {
             create
                 .metadata_mut()
                 .insert("traceparent", traceparent.parse().expect("metadata"));
         }
-        let id = baton_tests::create_handoff(&mut client, create).await;
-        baton_tests::watch_all(&mut client, &id, 0, Duration::from_secs(60)).await
+        baton_tests::handoff_events(&self.control, create, Duration::from_secs(60)).await
     }
 }
 

@@ -12,7 +12,6 @@ use baton_proto::connector::v1::{
     ContextEnvelope, ContextMechanism, ContextPayload, ContextReference, StartTransferRequest,
     StartTransferResponse, TransferEventKind,
 };
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
 use baton_tests::Service;
@@ -35,30 +34,12 @@ async fn connector(dir: &std::path::Path, t1: &str, extra: &str) -> Service {
     let config = format!(
         "listen = \"127.0.0.1:0\"\n{extra}\n[sip]\nbind = \"127.0.0.1:0\"\nt1 = \"{t1}\"\n"
     );
-    baton_tests::start_with_config("baton-connector-sip", dir, "sip.toml", &config, &[])
-        .await
-        .expect("start the SIP connector")
-}
-
-/// The control service with the SIP connector for SIP URIs and `extra`
-/// TOML sections.
-async fn control(dir: &std::path::Path, sip: &Service, extra: &str) -> Service {
-    let sections = format!(
-        "[connectors.sip]\nendpoint = \"{endpoint}\"\n\n\
-         [default_connectors]\nsip_uri = \"sip\"\n\n{extra}\n",
-        endpoint = sip.endpoint("grpc"),
-    );
-    baton_tests::start_control(dir, &sections, &[])
-        .await
-        .expect("start control")
+    baton_tests::sip::start_connector(dir, &config).await
 }
 
 /// Creates a warm handoff to `target` through `control` and returns every
 /// event until it ends.
 async fn handoff(control: &Service, request_id: &str, target: &str) -> Vec<HandoffEvent> {
-    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
-        .await
-        .expect("connect to control");
     let mut request = baton_tests::sip_request(request_id, pb::target::Kind::SipUri(target.into()));
     if let Some(call) = request.conversation.as_mut().and_then(|c| c.call.as_mut()) {
         call.caller_number = CALLER_NUMBER.into();
@@ -71,8 +52,7 @@ async fn handoff(control: &Service, request_id: &str, target: &str) -> Vec<Hando
         r#type: "string".into(),
         sensitive: true,
     }];
-    let id = baton_tests::create_handoff(&mut client, request).await;
-    baton_tests::watch_all(&mut client, &id, 0, Duration::from_secs(40)).await
+    baton_tests::handoff_events(control, request, Duration::from_secs(40)).await
 }
 
 /// The messages sipp received, each as its text, from its `-trace_msg` log.
@@ -125,7 +105,7 @@ async fn sensitive_values_leave_in_no_header_unless_configuration_names_them() {
             &format!("[headers]\np_asserted_identity = true\n{send_sensitive}"),
         )
         .await;
-        let control = control(dir.path(), &sip, "").await;
+        let control = baton_tests::sip::start_control(dir.path(), &sip, "").await;
         let events = handoff(&control, "sensitive-1", &agent.uri("agent")).await;
         assert!(
             events
@@ -165,7 +145,7 @@ async fn a_silent_target_fails_unreachable_on_timer_b_not_as_a_hung_connector() 
     // generic wait for a connector's first event: the more specific
     // timeout (the target's silence) must be the one reported.
     let sip = connector(dir.path(), "50ms", "").await;
-    let control = control(
+    let control = baton_tests::sip::start_control(
         dir.path(),
         &sip,
         "[dispatch]\nfirst_event_timeout = \"1s\"\n",

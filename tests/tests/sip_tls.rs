@@ -17,7 +17,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use HandoffEventKind as K;
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
 use baton_service_kit::tls::dev_ca::{self, DevCa};
@@ -216,36 +215,18 @@ handshake_timeout = "2s"
 impl Stack {
     async fn start(dir: &Path, ca: &DevCa, proxy: SocketAddr) -> Self {
         let connector = start_sip_connector(dir, ca, proxy, true).await;
-        let sections = format!(
-            "[connectors.sip]\nendpoint = \"{endpoint}\"\n\n\
-             [default_connectors]\nsip_uri = \"sip\"\n",
-            endpoint = connector.endpoint("grpc"),
-        );
-        let control = baton_tests::start_control(dir, &sections, &[])
-            .await
-            .expect("start control");
+        let control = baton_tests::sip::start_control(dir, &connector, "").await;
         Self { connector, control }
     }
 
     /// A warm handoff to `agent`, the caller held by `gateway`; every
     /// event until it ends.
     async fn handoff(&self, agent: &Sipp, gateway: Option<&Sipp>) -> Vec<HandoffEvent> {
-        let mut client = HandoffServiceClient::connect(self.control.endpoint("grpc"))
-            .await
-            .expect("connect to control");
         let target = pb::target::Kind::SipUri(agent.uri("agent"));
         let mut request = baton_tests::sip_request("sip-tls-1", target);
-        let call = request
-            .conversation
-            .as_mut()
-            .and_then(|c| c.call.as_mut())
-            .expect("call");
-        call.sip_call_id = "customer-call-1@gw".into();
-        call.sip_from_tag = "customer-tag".into();
-        call.sip_to_tag = "gw-tag".into();
-        call.sip_gateway_uri = gateway.map(|g| g.uri("gw")).unwrap_or_default();
-        let id = baton_tests::create_handoff(&mut client, request).await;
-        baton_tests::watch_all(&mut client, &id, 0, Duration::from_secs(40)).await
+        let gateway_uri = gateway.map(|g| g.uri("gw")).unwrap_or_default();
+        baton_tests::sip::held_by_gateway(&mut request, gateway_uri);
+        baton_tests::handoff_events(&self.control, request, Duration::from_secs(40)).await
     }
 }
 

@@ -19,7 +19,6 @@ use browser::Browser;
 use fantoccini::Locator;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tokio_stream::StreamExt;
 
 mod browser;
 
@@ -66,21 +65,8 @@ async fn watch_until(client: &mut Client, id: &str, kind: HandoffEventKind) -> a
         })
         .await?
         .into_inner();
-    let mut seen = Vec::new();
-    tokio::time::timeout(WAIT, async {
-        while let Some(response) = stream.next().await {
-            let Some(event) = response?.event else {
-                continue;
-            };
-            seen.push(event.kind());
-            if event.kind == kind as i32 {
-                return Ok(());
-            }
-        }
-        bail!("the watch ended first")
-    })
-    .await
-    .map_err(|_| anyhow::anyhow!("no {kind:?} in time; seen {seen:?}"))?
+    baton_tests::read_until(&mut stream, WAIT, |event| event.kind() == kind).await?;
+    Ok(())
 }
 
 async fn create(client: &mut Client, request_id: &str) -> anyhow::Result<String> {
@@ -244,13 +230,13 @@ async fn a_supervisor_sees_the_days_handoffs_their_judgements_and_the_hourly_cha
     );
 
     // The panel, in a real browser.
-    let browser = Browser::start(dir.path()).await?;
-    let result = panel(&browser, &base).await;
-    if result.is_err() {
-        let _ = browser.screenshot("supervisor-outcomes-failure.png").await;
-    }
-    browser.client.clone().close().await?;
-    result
+    Browser::run(
+        dir.path(),
+        "supervisor-outcomes-failure.png",
+        &[],
+        async |browser| panel(browser, &base).await,
+    )
+    .await
 }
 
 async fn panel(browser: &Browser, base: &str) -> anyhow::Result<()> {

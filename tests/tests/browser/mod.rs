@@ -1,12 +1,16 @@
 //! Headless Chromium behind chromedriver, driven through WebDriver, for
 //! the tests of the agent desktop (shared by the test files that `mod
 //! browser;` it).
+// Not every test file that shares this module uses every helper.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use baton_tests::Service;
+use baton_tests::desk::TenantDesk;
 use fantoccini::{Client, ClientBuilder, Locator};
 use tempfile::TempDir;
 
@@ -81,6 +85,50 @@ impl Browser {
             _driver: driver,
             _profile: profile,
         })
+    }
+
+    /// Starts a browser (the driver's log in `log_dir`), runs `flow` in
+    /// it and closes it; when the flow fails, first saves a screenshot
+    /// `failure_png` and prints the logs of `services`, to show where it
+    /// stopped.
+    pub async fn run(
+        log_dir: &Path,
+        failure_png: &str,
+        services: &[&Service],
+        flow: impl AsyncFnOnce(&Browser) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let browser = Browser::start(log_dir).await?;
+        let result = flow(&browser).await;
+        if result.is_err() {
+            let _ = browser.screenshot(failure_png).await;
+            for service in services {
+                eprintln!("{} log:\n{}", service.name, service.logs());
+            }
+        }
+        browser.client.clone().close().await?;
+        result
+    }
+
+    /// As [`Browser::run`], at the tenants' `desk`: the driver's log in its
+    /// directory, its processes' logs printed when the flow fails.
+    pub async fn run_at(
+        desk: &TenantDesk,
+        failure_png: &str,
+        flow: impl AsyncFnOnce(&Browser) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        Self::run(desk.dir.path(), failure_png, &desk.services(), flow).await
+    }
+
+    /// Signs `name` in with `password` at the desktop page at `base` and
+    /// waits until it is ready for the next handoff.
+    pub async fn sign_in(&self, base: &str, name: &str, password: &str) -> anyhow::Result<()> {
+        self.client.goto(base).await?;
+        self.fill("#agent-id", name).await?;
+        self.fill("#password", password).await?;
+        self.click("#sign-in").await?;
+        self.wait_text("#idle", "Ready for the next handoff")
+            .await?;
+        Ok(())
     }
 
     pub async fn text(&self, css: &str) -> anyhow::Result<String> {
