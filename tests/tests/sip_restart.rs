@@ -16,25 +16,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
 use baton_tests::Service;
-use baton_tests::burst::{check_gapless, event_log, spawn_create, tail};
+use baton_tests::burst::{Fault, check_gapless, event_log, spawn_create, tail};
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
 use tokio::task::JoinSet;
-use tonic::transport::Channel;
 
 /// As many handoffs as sipp and a 2-core machine ring at once reliably.
 const HANDOFFS: usize = 200;
 /// sipp's own bound on its calls.
 const SIPP_TIMEOUT: Duration = Duration::from_secs(240);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fault {
-    Kill,
-    Terminate,
-}
 
 fn phone(scenario: &str, name: &str, dir: &Path) -> Sipp {
     Sipp::play(&sip_connector_scenario(scenario))
@@ -52,36 +44,25 @@ async fn start_sip(dir: &Path, grpc: &str, sip: &str) -> Service {
          data_dir = {data:?}\n\n[sip]\nbind = \"{sip}\"\nt1 = \"200ms\"\n",
         data = dir.join("sip").display().to_string(),
     );
-    baton_tests::start_with_config("baton-connector-sip", dir, "sip.toml", &config, &[])
-        .await
-        .expect("start the SIP connector")
+    baton_tests::sip::start_connector(dir, &config).await
 }
 
 async fn start_control(dir: &Path, sip: &Service, rings: &Sipp, answers: &Sipp) -> Service {
-    let sections = format!(
+    let rest = format!(
         r#"
 # The burst is created at once.
 [rate_limit]
 requests_per_second = 1000.0
 burst = 1000
 
-[connectors.sip]
-endpoint = "{endpoint}"
-
-[default_connectors]
-sip_uri = "sip"
-
 [[routes]]
 name = "sip-restart"
 targets = [{{ connector = "sip", sip_uri = "{rings}" }}, {{ connector = "sip", sip_uri = "{answers}" }}]
 "#,
-        endpoint = sip.endpoint("grpc"),
         rings = rings.uri("agent"),
         answers = answers.uri("agent"),
     );
-    baton_tests::start_control(dir, &sections, &[])
-        .await
-        .expect("start control")
+    baton_tests::sip::start_control(dir, sip, &rest).await
 }
 
 /// The context the phones' scenarios check in each INVITE, to the
@@ -131,10 +112,7 @@ async fn run(fault: Fault) {
     let sip = start_sip(dir.path(), "127.0.0.1:0", "127.0.0.1:0").await;
     let (sip_grpc, sip_addr) = (sip.addr("grpc"), sip.addr("sip"));
     let control = start_control(dir.path(), &sip, &rings, &answers).await;
-    let client: HandoffServiceClient<Channel> =
-        HandoffServiceClient::connect(control.endpoint("grpc"))
-            .await
-            .expect("connect to control");
+    let client = baton_tests::handoff_client(&control).await;
 
     let mut creates = JoinSet::new();
     for n in 0..HANDOFFS {
@@ -154,14 +132,7 @@ async fn run(fault: Fault) {
     assert_eq!(ringing, HANDOFFS, "not every handoff rang before the fault");
     // Let the 180s come back and their RINGING reach the control service.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut sip = sip;
-    match fault {
-        Fault::Kill => sip.crash().await.expect("kill -9 the SIP connector"),
-        Fault::Terminate => {
-            let status = sip.stop().await.expect("stop the SIP connector");
-            assert!(status.success(), "SIP connector exit status {status:?}");
-        }
-    }
+    fault.strike(sip, "SIP connector").await;
     assert!(
         !rings.messages().contains("CANCEL sip:"),
         "the stopping connector cancelled legs itself"
