@@ -51,6 +51,82 @@ impl Fault {
     }
 }
 
+/// The tally of one restart scenario, printed for the README's
+/// reliability table.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Still in flight when the wait for the burst gave up.
+    pub lost: usize,
+    /// Reached more than one human.
+    pub offered_twice: usize,
+    pub failed: usize,
+    /// Left the first target of their route for another.
+    pub fell_back: usize,
+    /// Not yet done when the fault hit.
+    pub in_flight_at_fault: usize,
+}
+
+impl Tally {
+    /// The scenario's line of the reliability table: `connector` went
+    /// down by `fault` in a burst of `handoffs`, `during_downtime` more
+    /// created while it was down.
+    pub fn report(
+        &self,
+        connector: &str,
+        fault: Fault,
+        with_fallback: bool,
+        handoffs: usize,
+        during_downtime: usize,
+    ) -> String {
+        format!(
+            "connector restart: {connector}, {fault:?}, {}: {handoffs} handoffs ({} in flight at \
+             the fault, {during_downtime} created while it was down): {} lost, {} offered twice, \
+             {} failed, {} fell back",
+            if with_fallback {
+                "with fallback"
+            } else {
+                "no fallback"
+            },
+            self.in_flight_at_fault,
+            self.lost,
+            self.offered_twice,
+            self.failed,
+            self.fell_back,
+        )
+    }
+
+    /// Asserts that the restart was a non-event for the customers of a
+    /// burst of `handoffs`: none lost, offered twice or failed; that the
+    /// fault hit the burst (most handoffs were in flight); and that the
+    /// control service re-attached to transfers the connector held
+    /// (`control_logs`).
+    pub fn assert_non_event(&self, handoffs: usize, control_logs: &str) {
+        assert_eq!(
+            (self.lost, self.offered_twice, self.failed),
+            (0, 0, 0),
+            "{self:?}\ncontrol log tail: {}",
+            tail(control_logs)
+        );
+        assert!(self.in_flight_at_fault >= handoffs / 2, "{self:?}");
+        assert!(
+            control_logs.contains("re-attaching"),
+            "no re-attach in the control log"
+        );
+    }
+}
+
+/// Checks `reached` every 25 ms, at most `polls` times, until it holds: the
+/// moment a fault hits mid-burst (bounded, so a stuck burst still gets its
+/// fault and fails the checks).
+pub async fn wait_until(polls: usize, reached: impl Fn() -> bool) {
+    for _ in 0..polls {
+        if reached() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
 /// Starts the control service (SQLite under `dir`) for a burst: a rate
 /// limit the burst cannot hit, `connectors` (TOML `[connectors.*]`
 /// tables), `default_queue` taking queue targets, and one route,

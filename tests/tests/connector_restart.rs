@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use baton_proto::handoff::v1::HandoffEventKind;
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_tests::burst::{
-    self, Endings, Fault, check_gapless, event_log, fell_back, spawn_burst, wait_all_ended,
+    self, Endings, Fault, Tally, check_gapless, event_log, fell_back, spawn_burst, wait_all_ended,
+    wait_until,
 };
 use baton_tests::desk::{Desk, add_support_agent};
 use baton_tests::{Service, start_with_config};
@@ -28,7 +28,6 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 const HANDOFFS: usize = 200;
 const AGENTS_PER_QUEUE: usize = 8;
@@ -171,12 +170,6 @@ impl Stack {
         }
     }
 
-    async fn client(&self) -> HandoffServiceClient<Channel> {
-        HandoffServiceClient::connect(self.control.endpoint("grpc"))
-            .await
-            .expect("connect to control")
-    }
-
     /// The fault: the queue connector is killed, or stopped with SIGTERM
     /// (it drains first).
     async fn stop_queue(&mut self, fault: Fault) {
@@ -239,16 +232,6 @@ async fn agent(http: SocketAddr, id: String, desktops: Arc<Desktops>, stop: Canc
     }
 }
 
-/// The tally of one scenario, printed for the README's reliability table.
-#[derive(Debug, Default)]
-struct Tally {
-    lost: usize,
-    offered_twice: usize,
-    failed: usize,
-    fell_back: usize,
-    in_flight_at_fault: usize,
-}
-
 async fn run(fault: Fault, with_fallback: bool) {
     let mut stack = Stack::start(with_fallback).await;
     let desktops = Arc::new(Desktops::default());
@@ -271,17 +254,12 @@ async fn run(fault: Fault, with_fallback: bool) {
     // Every agent signed in before the burst, so none is refused NO_AGENTS.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let client = stack.client().await;
+    let client = baton_tests::handoff_client(&stack.control).await;
     let mut creates = JoinSet::new();
     spawn_burst(&mut creates, &client, "burst-", 0..HANDOFFS);
 
     // The fault hits mid-burst: some handoffs done, most still waiting.
-    for _ in 0..600 {
-        if desktops.completed() >= FAULT_AFTER_COMPLETED {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_until(600, || desktops.completed() >= FAULT_AFTER_COMPLETED).await;
     let in_flight_at_fault = HANDOFFS - desktops.completed();
     stack.stop_queue(fault).await;
     // Customers keep escalating while the connector is down: with a
@@ -333,36 +311,12 @@ async fn run(fault: Fault, with_fallback: bool) {
             }
         }
     }
-    let control_logs = stack.control.logs();
     println!(
-        "connector restart: queue, {fault:?}, {}: {} handoffs ({} in flight at the fault, \
-         {DURING_DOWNTIME} created while it was down): {} lost, {} offered twice, {} failed, \
-         {} fell back",
-        if with_fallback {
-            "with fallback"
-        } else {
-            "no fallback"
-        },
-        ids.len(),
-        tally.in_flight_at_fault,
-        tally.lost,
-        tally.offered_twice,
-        tally.failed,
-        tally.fell_back,
+        "{}",
+        tally.report("queue", fault, with_fallback, ids.len(), DURING_DOWNTIME)
     );
     assert!(problems.is_empty(), "{problems:#?}");
-    assert_eq!(
-        (tally.lost, tally.offered_twice, tally.failed),
-        (0, 0, 0),
-        "{tally:?}"
-    );
-    // The fault hit the burst: most handoffs were in flight, and the
-    // control service re-attached to transfers the connector held.
-    assert!(tally.in_flight_at_fault >= HANDOFFS / 2, "{tally:?}");
-    assert!(
-        control_logs.contains("re-attaching"),
-        "no re-attach in the control log"
-    );
+    tally.assert_non_event(HANDOFFS, &stack.control.logs());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
