@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api::CallsApi;
 use crate::availability::StatisticsApi;
-use crate::callbacks::{CallNote, Callbacks, Leg, Step};
+use crate::callbacks::{CallNote, Callbacks, Leg, Registration, Step};
 use crate::config::TwilioConfig;
 use crate::conversations::ConversationsApi;
 use crate::twiml;
@@ -60,6 +60,26 @@ impl TwilioConnector {
             .duration_since(SystemTime::now())
             .unwrap_or_default()
             + KEEP_CALLBACKS
+    }
+
+    /// Follows `transfer` again after a restart from what `note`
+    /// remembers, for `keep`; whether a callback was heard since (see
+    /// [`Callbacks::register_again`]).
+    async fn follow_again(
+        &self,
+        transfer: &Transfer,
+        events: &TransferEvents,
+        note: CallNote,
+        keep: Duration,
+    ) -> (Registration, bool) {
+        self.callbacks
+            .register_again(
+                (transfer.handoff_id.clone(), transfer.attempt),
+                events.clone(),
+                note,
+                keep,
+            )
+            .await
     }
 
     /// A chat transfer: a Conversation, then the TaskRouter chat task that
@@ -175,15 +195,7 @@ impl TwilioConnector {
             note.task_sid.clone(),
             note.chat_through,
         );
-        let (registration, _) = self
-            .callbacks
-            .register_again(
-                (transfer.handoff_id.clone(), transfer.attempt),
-                events.clone(),
-                note,
-                keep,
-            )
-            .await;
+        let (registration, _) = self.follow_again(&transfer, &events, note, keep).await;
         let (Some(conversation), Some(_)) = (conversation, task) else {
             if !events.is_ended() {
                 self.cancel(&transfer).await;
@@ -581,15 +593,7 @@ impl Connector for TwilioConnector {
         let keep = Self::keep(&transfer);
         let step = note.step;
         tracing::info!(call_sid = %note.call_sid, key = %note.key, ?step, "following a call updated before the connector restarted");
-        let (registration, heard) = self
-            .callbacks
-            .register_again(
-                (transfer.handoff_id.clone(), transfer.attempt),
-                events.clone(),
-                note,
-                keep,
-            )
-            .await;
+        let (registration, heard) = self.follow_again(&transfer, &events, note, keep).await;
         if step == Step::Sending && !heard && !events.is_ended() {
             // The update was in flight at the restart: Twilio may or may
             // not have it, and sending it again would ring the target a
@@ -616,6 +620,9 @@ impl Connector for TwilioConnector {
             .remembered
             .as_deref()
             .and_then(|note| CallNote::from_note(note).ok());
+        let connected_before_restart = remembered
+            .as_ref()
+            .is_some_and(|note| note.step == Step::Connected);
         let chat = match self
             .callbacks
             .chats
@@ -631,11 +638,6 @@ impl Connector for TwilioConnector {
         let Some(call_sid) = call_sid(transfer) else {
             return;
         };
-        let connected_before_restart = transfer
-            .remembered
-            .as_deref()
-            .and_then(|note| CallNote::from_note(note).ok())
-            .is_some_and(|note| note.step == Step::Connected);
         if connected_before_restart
             || self
                 .callbacks

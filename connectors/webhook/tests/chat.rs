@@ -11,15 +11,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use baton_connector_sdk::testing::{self, next_event, start_transfer};
+use baton_connector_sdk::testing::{self, Relay, next_event, start_transfer};
 use baton_connector_webhook::WebhookConfig;
-use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
-use baton_proto::connector::v1::converse_transfer_request::Kind as RequestKind;
 use baton_proto::connector::v1::converse_transfer_response::Kind as ResponseKind;
-use baton_proto::connector::v1::{
-    ContextEnvelope, ConverseTransferOpen, ConverseTransferRequest, ConverseTransferResponse,
-    StartTransferRequest, TransferEventKind,
-};
+use baton_proto::connector::v1::{ContextEnvelope, StartTransferRequest, TransferEventKind};
 use baton_proto::types::v1::{
     Channel, ChatAuthor, ChatEndReason, ChatEntry, ChatEntryKind, Conversation,
 };
@@ -28,12 +23,7 @@ use common::{
     connector_config, post_signed, receiver, start_receiver,
 };
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 use tonic::Streaming;
-use tonic::codegen::tokio_stream::wrappers::ReceiverStream;
-
-/// A failure guard for each wait, never a measured time.
-const WAIT: Duration = Duration::from_secs(10);
 
 fn config(dir: &Path, receiver: SocketAddr, chat_name: &str) -> WebhookConfig {
     connector_config(
@@ -64,84 +54,24 @@ fn request(handoff_id: &str) -> StartTransferRequest {
     }
 }
 
-/// The control service's side of one ConverseTransfer stream.
-struct Relay {
-    send: mpsc::Sender<ConverseTransferRequest>,
-    receive: Streaming<ConverseTransferResponse>,
-}
-
-impl Relay {
-    /// Opens the relay of `handoff_id`'s first transfer; the connector's
-    /// `after_sequence`.
-    async fn open(grpc: SocketAddr, handoff_id: &str) -> (Relay, u64) {
-        let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
-            .await
-            .expect("connects");
-        let (send, requests) = mpsc::channel(16);
-        send.send(ConverseTransferRequest {
-            kind: Some(RequestKind::Open(ConverseTransferOpen {
-                handoff_id: handoff_id.into(),
-                attempt: 1,
-                tenant: testing::TENANT.into(),
-            })),
-        })
-        .await
-        .expect("open sent");
-        let receive = client
-            .converse_transfer(ReceiverStream::new(requests))
-            .await
-            .expect("ConverseTransfer accepted")
-            .into_inner();
-        let mut relay = Relay { send, receive };
+/// The id of the human's next message on `relay`.
+async fn next_message_id(relay: &mut Relay) -> String {
+    loop {
         match relay.next().await {
-            Some(ResponseKind::Opened(opened)) => (relay, opened.after_sequence),
-            other => panic!("the first answer is not opened: {other:?}"),
+            Some(ResponseKind::Message(draft)) => return draft.client_message_id,
+            Some(ResponseKind::Typing(_) | ResponseKind::Read(_)) => {}
+            other => panic!("expected a message of the human, got {other:?}"),
         }
-    }
-
-    /// The connector's next message; None once it closed the stream.
-    async fn next(&mut self) -> Option<ResponseKind> {
-        tokio::time::timeout(WAIT, self.receive.message())
-            .await
-            .expect("the connector answers in time")
-            .expect("the stream is healthy")
-            .map(|response| response.kind.expect("a kind"))
-    }
-
-    /// The id of the human's next message.
-    async fn next_message_id(&mut self) -> String {
-        loop {
-            match self.next().await {
-                Some(ResponseKind::Message(draft)) => return draft.client_message_id,
-                Some(ResponseKind::Typing(_) | ResponseKind::Read(_)) => {}
-                other => panic!("expected a message of the human, got {other:?}"),
-            }
-        }
-    }
-
-    async fn entry(&self, entry: ChatEntry) {
-        self.send
-            .send(ConverseTransferRequest {
-                kind: Some(RequestKind::Entry(entry)),
-            })
-            .await
-            .expect("entry sent");
     }
 }
 
 fn message(handoff_id: &str, sequence: u64, author: ChatAuthor, id: &str) -> ChatEntry {
     ChatEntry {
-        handoff_id: handoff_id.into(),
-        sequence,
-        kind: ChatEntryKind::Message as i32,
-        author: author as i32,
-        client_message_id: id.into(),
-        text: format!("text of {id}"),
         create_time: Some(prost_types::Timestamp {
             seconds: 1_700_000_000 + i64::try_from(sequence).expect("small"),
             nanos: 0,
         }),
-        ..Default::default()
+        ..testing::chat_message(handoff_id, sequence, author, id, &format!("text of {id}"))
     }
 }
 
@@ -184,6 +114,18 @@ fn human_message(id: &str) -> String {
         .to_string()
 }
 
+/// The platform posts `body` to the chat at `reply_url`, signed with the
+/// endpoint's secret; the connector takes it (204).
+async fn platform_posts(reply_url: &str, body: &str) {
+    let (status, answer) = post_signed(reply_url, body, SECRET).await;
+    assert_eq!(status, 204, "{body}: {answer}");
+}
+
+/// The human's message `id`, posted by the platform and taken.
+async fn human_says(reply_url: &str, id: &str) {
+    platform_posts(reply_url, &human_message(id)).await;
+}
+
 /// Starts the chat transfer `handoff_id` and waits until it is connected;
 /// the URL the platform answers at, from the transfer's message.
 async fn connected_chat(
@@ -223,8 +165,8 @@ async fn messages_go_both_ways_in_order_with_their_ids_and_the_end_reaches_the_p
     let process = Process::start(config(dir.path(), receiver_addr, "crm"));
     let (mut transfer, reply_url) = connected_chat(process.grpc, &receiver, "h-both").await;
 
-    let (mut relay, after) = Relay::open(process.grpc, "h-both").await;
-    assert_eq!(after, 0, "nothing relayed yet");
+    let mut relay = Relay::open(process.grpc, "h-both").await;
+    assert_eq!(relay.opened_after, 0, "nothing relayed yet");
     relay
         .entry(message("h-both", 1, ChatAuthor::Customer, "c-1"))
         .await;
@@ -247,42 +189,24 @@ async fn messages_go_both_ways_in_order_with_their_ids_and_the_end_reaches_the_p
     assert_ne!(delivered[0].id, delivered[1].id, "a webhook-id per entry");
 
     for id in ["p-1", "p-2"] {
-        assert_eq!(
-            post_signed(&reply_url, &human_message(id), SECRET).await.0,
-            204
-        );
+        human_says(&reply_url, id).await;
     }
-    assert_eq!(
-        post_signed(
-            &reply_url,
-            &json!({"kind": "typing", "active": true}).to_string(),
-            SECRET
-        )
-        .await
-        .0,
-        204
-    );
-    assert_eq!(relay.next_message_id().await, "p-1");
-    assert_eq!(relay.next_message_id().await, "p-2");
+    platform_posts(
+        &reply_url,
+        &json!({"kind": "typing", "active": true}).to_string(),
+    )
+    .await;
+    assert_eq!(next_message_id(&mut relay).await, "p-1");
+    assert_eq!(next_message_id(&mut relay).await, "p-2");
     assert!(
         matches!(relay.next().await, Some(ResponseKind::Typing(typing)) if typing.active),
         "the human's typing"
     );
     // The platform posts p-1 again (its retry): taken, not sent twice.
+    human_says(&reply_url, "p-1").await;
+    human_says(&reply_url, "p-3").await;
     assert_eq!(
-        post_signed(&reply_url, &human_message("p-1"), SECRET)
-            .await
-            .0,
-        204
-    );
-    assert_eq!(
-        post_signed(&reply_url, &human_message("p-3"), SECRET)
-            .await
-            .0,
-        204
-    );
-    assert_eq!(
-        relay.next_message_id().await,
+        next_message_id(&mut relay).await,
         "p-3",
         "p-1 was not sent again"
     );
@@ -296,12 +220,7 @@ async fn messages_go_both_ways_in_order_with_their_ids_and_the_end_reaches_the_p
 
     // The human ends the chat: the transfer completes; the control
     // service then writes ENDED, which reaches the platform.
-    assert_eq!(
-        post_signed(&reply_url, &json!({"kind": "end"}).to_string(), SECRET)
-            .await
-            .0,
-        204
-    );
+    platform_posts(&reply_url, &json!({"kind": "end"}).to_string()).await;
     assert_eq!(
         next_event(&mut transfer).await.kind(),
         TransferEventKind::Completed
@@ -326,7 +245,7 @@ async fn the_chat_endpoint_refuses_what_is_not_a_signed_well_formed_request_of_a
     let dir = tempfile::tempdir().expect("tempdir");
     let process = Process::start(config(dir.path(), receiver_addr, "crm"));
     let (_transfer, reply_url) = connected_chat(process.grpc, &receiver, "h-refuse").await;
-    let (mut relay, _) = Relay::open(process.grpc, "h-refuse").await;
+    let mut relay = Relay::open(process.grpc, "h-refuse").await;
 
     let unsigned = reqwest::Client::new()
         .post(&reply_url)
@@ -390,13 +309,8 @@ async fn the_chat_endpoint_refuses_what_is_not_a_signed_well_formed_request_of_a
         );
     }
     // Nothing refused reached the relay: the next message is the good one.
-    assert_eq!(
-        post_signed(&reply_url, &human_message("ok-1"), SECRET)
-            .await
-            .0,
-        204
-    );
-    assert_eq!(relay.next_message_id().await, "ok-1");
+    human_says(&reply_url, "ok-1").await;
+    assert_eq!(next_message_id(&mut relay).await, "ok-1");
 }
 
 #[tokio::test]
@@ -410,7 +324,7 @@ async fn a_retried_entry_carries_the_same_id_and_body() {
     let dir = tempfile::tempdir().expect("tempdir");
     let process = Process::start(config(dir.path(), receiver_addr, "crm-chat"));
     let (_transfer, _) = connected_chat(process.grpc, &receiver, "h-retry").await;
-    let (relay, _) = Relay::open(process.grpc, "h-retry").await;
+    let relay = Relay::open(process.grpc, "h-retry").await;
     relay
         .entry(message("h-retry", 1, ChatAuthor::Customer, "c-1"))
         .await;
@@ -438,7 +352,7 @@ async fn a_reconnect_and_a_restart_lose_nothing_and_repeat_nothing() {
     let first = Process::start(config.clone());
     let (_transfer, reply_url) = connected_chat(first.grpc, &receiver, "h-again").await;
 
-    let (mut relay, _) = Relay::open(first.grpc, "h-again").await;
+    let mut relay = Relay::open(first.grpc, "h-again").await;
     relay
         .entry(message("h-again", 1, ChatAuthor::Customer, "c-1"))
         .await;
@@ -446,27 +360,20 @@ async fn a_reconnect_and_a_restart_lose_nothing_and_repeat_nothing() {
         .entry(message("h-again", 2, ChatAuthor::Customer, "c-2"))
         .await;
     entries_at_the_platform(&receiver, 2).await;
-    assert_eq!(
-        post_signed(&reply_url, &human_message("p-1"), SECRET)
-            .await
-            .0,
-        204
-    );
-    assert_eq!(relay.next_message_id().await, "p-1");
+    human_says(&reply_url, "p-1").await;
+    assert_eq!(next_message_id(&mut relay).await, "p-1");
     drop(relay);
     // Posted while no relay is open: it waits in the connector.
-    assert_eq!(
-        post_signed(&reply_url, &human_message("p-2"), SECRET)
-            .await
-            .0,
-        204
-    );
+    human_says(&reply_url, "p-2").await;
 
-    let (mut relay, after) = Relay::open(first.grpc, "h-again").await;
-    assert_eq!(after, 2, "the last entry the platform accepted");
+    let mut relay = Relay::open(first.grpc, "h-again").await;
+    assert_eq!(
+        relay.opened_after, 2,
+        "the last entry the platform accepted"
+    );
     // p-1 is not back as an entry yet: sent again (stored once by id).
-    assert_eq!(relay.next_message_id().await, "p-1");
-    assert_eq!(relay.next_message_id().await, "p-2");
+    assert_eq!(next_message_id(&mut relay).await, "p-1");
+    assert_eq!(next_message_id(&mut relay).await, "p-2");
     // The control service sends what it believes the connector lacks.
     relay
         .entry(message("h-again", 2, ChatAuthor::Customer, "c-2"))
@@ -483,16 +390,11 @@ async fn a_reconnect_and_a_restart_lose_nothing_and_repeat_nothing() {
     first.crash();
 
     let second = Process::start(second_config);
-    let (mut relay, after) = Relay::open(second.grpc, "h-again").await;
-    assert_eq!(after, 4, "kept across the restart");
+    let mut relay = Relay::open(second.grpc, "h-again").await;
+    assert_eq!(relay.opened_after, 4, "kept across the restart");
+    human_says(&reply_url, "p-3").await;
     assert_eq!(
-        post_signed(&reply_url, &human_message("p-3"), SECRET)
-            .await
-            .0,
-        204
-    );
-    assert_eq!(
-        relay.next_message_id().await,
+        next_message_id(&mut relay).await,
         "p-3",
         "the acknowledged p-1 and p-2 are not sent again"
     );
