@@ -1,20 +1,24 @@
 //! The domain's values to and from their `baton.type.v1`,
 //! `baton.handoff.v1` and `baton.connector.v1` forms: targets, transfer
-//! modes, failure reasons, wrap-ups, escalation decisions and context
-//! capabilities.
+//! modes, failure reasons, escalation decisions and context capabilities
+//! here; wrap-ups and outcomes in `outcome`, channels and availability in
+//! `availability`, callbacks in `callback`.
+
+mod availability;
+mod callback;
+mod outcome;
+
+pub use availability::{availability, availability_from, channel, channel_from};
+pub use callback::{callback, callback_from, handoff_callback};
+pub use outcome::{judgements_from, outcome, outcome_from, wrap_up, wrap_up_from};
 
 use baton_proto::connector::v1 as wire;
 use baton_proto::handoff::v1 as api;
 use baton_proto::types::v1 as pb;
 
-use std::time::Duration;
-
-use crate::domain::availability::{AvailabilityBasis, Channel, TargetAvailability, WaitEstimate};
-use crate::domain::outcome::{OutcomeSource, RecordedOutcome};
 use crate::domain::{
     ConcreteTarget, ContextCapability, ContextMechanism, ContextReference, EscalationDecision,
-    EscalationKind, FailureReason, FiredTrigger, Outcome, RequestedTarget, TargetKind,
-    TransferMode, WrapUp,
+    EscalationKind, FailureReason, FiredTrigger, RequestedTarget, TargetKind, TransferMode,
 };
 
 pub fn target(target: &ConcreteTarget) -> pb::Target {
@@ -143,98 +147,6 @@ pub fn failure_reason_from(number: i32) -> FailureReason {
     }
 }
 
-pub fn wrap_up(wrap_up: &WrapUp) -> pb::WrapUp {
-    let outcome = wrap_up.outcome;
-    pb::WrapUp {
-        disposition: wrap_up.disposition.clone(),
-        notes: wrap_up.notes.clone(),
-        instruction: wrap_up.instruction.clone(),
-        context_sufficient: judgement(outcome.context_sufficient) as i32,
-        customer_repeated: judgement(outcome.customer_repeated) as i32,
-        escalation_needed: judgement(outcome.escalation_needed) as i32,
-    }
-}
-
-pub fn wrap_up_from(wrap_up: pb::WrapUp) -> WrapUp {
-    let outcome = judgements_from(
-        wrap_up.context_sufficient(),
-        wrap_up.customer_repeated(),
-        wrap_up.escalation_needed(),
-    );
-    WrapUp {
-        disposition: wrap_up.disposition,
-        notes: wrap_up.notes,
-        instruction: wrap_up.instruction,
-        outcome,
-    }
-}
-
-/// A handoff's outcome as the API shows it and the store keeps it.
-pub fn outcome(recorded: &RecordedOutcome) -> api::Outcome {
-    let judgements = recorded.judgements;
-    let source = match recorded.source {
-        OutcomeSource::WrapUp => api::OutcomeSource::WrapUp,
-        OutcomeSource::Recorded => api::OutcomeSource::Recorded,
-    };
-    api::Outcome {
-        context_sufficient: judgement(judgements.context_sufficient) as i32,
-        customer_repeated: judgement(judgements.customer_repeated) as i32,
-        escalation_needed: judgement(judgements.escalation_needed) as i32,
-        source: source as i32,
-        record_time: Some(super::timestamp_of(recorded.recorded_at_ms)),
-    }
-}
-
-/// `None` for an outcome without a source (never written so).
-pub fn outcome_from(outcome: api::Outcome) -> Option<RecordedOutcome> {
-    let source = match outcome.source() {
-        api::OutcomeSource::WrapUp => OutcomeSource::WrapUp,
-        api::OutcomeSource::Recorded => OutcomeSource::Recorded,
-        api::OutcomeSource::Unspecified => return None,
-    };
-    Some(RecordedOutcome {
-        judgements: judgements_from(
-            outcome.context_sufficient(),
-            outcome.customer_repeated(),
-            outcome.escalation_needed(),
-        ),
-        source,
-        recorded_at_ms: outcome.record_time.as_ref().map_or(0, super::ms_of),
-    })
-}
-
-/// Three answers, each unanswered when unspecified (or of a newer
-/// contract).
-pub fn judgements_from(
-    context_sufficient: pb::Judgement,
-    customer_repeated: pb::Judgement,
-    escalation_needed: pb::Judgement,
-) -> Outcome {
-    Outcome {
-        context_sufficient: judgement_from(context_sufficient),
-        customer_repeated: judgement_from(customer_repeated),
-        escalation_needed: judgement_from(escalation_needed),
-    }
-}
-
-fn judgement(answer: Option<bool>) -> pb::Judgement {
-    match answer {
-        Some(true) => pb::Judgement::Yes,
-        Some(false) => pb::Judgement::No,
-        None => pb::Judgement::Unspecified,
-    }
-}
-
-/// A judgement a newer peer sent that this build does not know is read as
-/// not answered.
-fn judgement_from(judgement: pb::Judgement) -> Option<bool> {
-    match judgement {
-        pb::Judgement::Yes => Some(true),
-        pb::Judgement::No => Some(false),
-        pb::Judgement::Unspecified => None,
-    }
-}
-
 pub fn escalation_kind(kind: EscalationKind) -> i32 {
     use EscalationKind as K;
     match kind {
@@ -338,117 +250,6 @@ pub fn reference(reference: &ContextReference) -> wire::ContextReference {
         token: reference.token.clone(),
         context_url: reference.context_url.clone(),
         screen_pop_url: reference.screen_pop_url.clone(),
-    }
-}
-
-pub fn channel(channel: Channel) -> pb::Channel {
-    match channel {
-        Channel::Voice => pb::Channel::Voice,
-        Channel::Chat => pb::Channel::Chat,
-    }
-}
-
-/// Voice unless the runtime said chat.
-pub fn channel_from(channel: pb::Channel) -> Channel {
-    match channel {
-        pb::Channel::Chat => Channel::Chat,
-        _ => Channel::Voice,
-    }
-}
-
-/// A connector's availability; refused when it does not say its basis
-/// (the contract requires one), so that unqualified figures never reach
-/// a runtime as if they were exact.
-pub fn availability_from(wire: pb::Availability) -> Result<TargetAvailability, String> {
-    let basis = match wire.basis() {
-        pb::AvailabilityBasis::Exact => AvailabilityBasis::Exact,
-        pb::AvailabilityBasis::Reported => AvailabilityBasis::Reported,
-        pb::AvailabilityBasis::Unspecified => {
-            return Err("GetAvailability answered without a basis".into());
-        }
-    };
-    let wait_estimate = match wire.wait_estimate() {
-        pb::WaitEstimateMethod::HandleTimes => Some(WaitEstimate::HandleTimes),
-        pb::WaitEstimateMethod::PlatformStatistic => Some(WaitEstimate::PlatformStatistic),
-        pb::WaitEstimateMethod::Unspecified => None,
-    };
-    let estimated_wait = match wire.estimated_wait {
-        Some(wait) => Some(
-            Duration::try_from(wait)
-                .map_err(|_| "GetAvailability answered a negative estimated_wait".to_owned())?,
-        ),
-        None => None,
-    };
-    Ok(TargetAvailability {
-        basis,
-        agents_signed_in: wire.agents_signed_in,
-        agents_available: wire.agents_available,
-        contacts_waiting: wire.contacts_waiting,
-        position: wire.position,
-        estimated_wait,
-        wait_estimate,
-    })
-}
-
-pub fn availability(availability: &TargetAvailability) -> pb::Availability {
-    pb::Availability {
-        basis: match availability.basis {
-            AvailabilityBasis::Exact => pb::AvailabilityBasis::Exact,
-            AvailabilityBasis::Reported => pb::AvailabilityBasis::Reported,
-        } as i32,
-        agents_signed_in: availability.agents_signed_in,
-        agents_available: availability.agents_available,
-        contacts_waiting: availability.contacts_waiting,
-        position: availability.position,
-        estimated_wait: availability
-            .estimated_wait
-            .and_then(|wait| prost_types::Duration::try_from(wait).ok()),
-        wait_estimate: match availability.wait_estimate {
-            Some(WaitEstimate::HandleTimes) => pb::WaitEstimateMethod::HandleTimes,
-            Some(WaitEstimate::PlatformStatistic) => pb::WaitEstimateMethod::PlatformStatistic,
-            None => pb::WaitEstimateMethod::Unspecified,
-        } as i32,
-    }
-}
-
-/// A handoff's callback as the API shows it: the number masked.
-pub fn handoff_callback(
-    callback: &crate::domain::callback::Callback,
-    handoff: crate::domain::HandoffState,
-) -> api::HandoffCallback {
-    use crate::domain::callback::CallbackState as S;
-    let state = match callback.state(handoff) {
-        S::Scheduled => pb::CallbackState::Scheduled,
-        S::Dialing => pb::CallbackState::Dialing,
-        S::Connected => pb::CallbackState::Connected,
-        S::Failed => pb::CallbackState::Failed,
-    };
-    api::HandoffCallback {
-        masked_number: callback.masked_number(),
-        window_start: callback.window_start_ms.map(super::timestamp_of),
-        window_end: callback.window_end_ms.map(super::timestamp_of),
-        state: state as i32,
-        dial_attempts: callback.dial_attempts,
-    }
-}
-
-/// A callback as the connector that dials it is told: the number in full.
-pub fn callback(callback: &crate::domain::callback::Callback) -> pb::Callback {
-    pb::Callback {
-        number: callback.number.clone(),
-        window_start: callback.window_start_ms.map(super::timestamp_of),
-        window_end: callback.window_end_ms.map(super::timestamp_of),
-        consent: true,
-    }
-}
-
-/// A create request's callback, checked by `validate_create`.
-pub fn callback_from(callback: &pb::Callback) -> crate::domain::callback::Callback {
-    crate::domain::callback::Callback {
-        number: callback.number.clone(),
-        window_start_ms: callback.window_start.as_ref().map(super::ms_of),
-        window_end_ms: callback.window_end.as_ref().map(super::ms_of),
-        dial_attempts: 0,
     }
 }
 
