@@ -60,6 +60,34 @@ pub(super) trait Columns {
     fn optional_int32(&self, index: usize) -> Result<Option<i32>, StoreError>;
 }
 
+/// Implements [`Columns`] for a driver's row type through its typed getter
+/// (`$get`: rusqlite's `get`, sqlx's `try_get`), which reads every one of
+/// those types; its error is `Corrupt`.
+macro_rules! columns_by {
+    ($row:ty, $get:ident) => {
+        impl $crate::store::rows::Columns for $row {
+            $crate::store::rows::columns_by!(@each $get;
+                text: String,
+                optional_text: Option<String>,
+                blob: Vec<u8>,
+                optional_blob: Option<Vec<u8>>,
+                integer: i64,
+                optional_integer: Option<i64>,
+                optional_int32: Option<i32>,
+            );
+        }
+    };
+    (@each $get:ident; $($name:ident: $column:ty,)*) => {
+        $(
+            fn $name(&self, index: usize) -> Result<$column, $crate::store::StoreError> {
+                self.$get(index)
+                    .map_err(|error| $crate::store::StoreError::Corrupt(error.to_string()))
+            }
+        )*
+    };
+}
+pub(super) use columns_by;
+
 /// The attempt numbered `number` (1-based) of `plan`.
 fn attempt_of(plan: &[PlannedTarget], number: Option<u32>) -> Option<Attempt> {
     let number = number?;

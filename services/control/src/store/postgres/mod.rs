@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
-use super::rows::{Columns, read_handoff};
+use super::rows::{columns_by, read_handoff};
 use super::sql::numbered_for_postgres;
 use super::values::{EventValues, StateValues};
 use super::{AuditEntry, StoreError, StoreHealth, sql};
@@ -111,29 +111,7 @@ fn unavailable(error: sqlx::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 
-impl Columns for PgRow {
-    fn text(&self, index: usize) -> Result<String, StoreError> {
-        self.try_get(index).map_err(corrupt)
-    }
-    fn optional_text(&self, index: usize) -> Result<Option<String>, StoreError> {
-        self.try_get(index).map_err(corrupt)
-    }
-    fn blob(&self, index: usize) -> Result<Vec<u8>, StoreError> {
-        self.try_get(index).map_err(corrupt)
-    }
-    fn optional_blob(&self, index: usize) -> Result<Option<Vec<u8>>, StoreError> {
-        self.try_get(index).map_err(corrupt)
-    }
-    fn integer(&self, index: usize) -> Result<i64, StoreError> {
-        self.try_get(index).map_err(corrupt)
-    }
-    fn optional_integer(&self, index: usize) -> Result<Option<i64>, StoreError> {
-        self.try_get(index).map_err(corrupt)
-    }
-    fn optional_int32(&self, index: usize) -> Result<Option<i32>, StoreError> {
-        self.try_get(index).map_err(corrupt)
-    }
-}
+columns_by!(PgRow, try_get);
 
 /// Ends `tx` as `result` says: commits what succeeded, rolls back a
 /// refusal or failure before it is answered. A dropped sqlx transaction
@@ -156,10 +134,6 @@ async fn finish<T>(
             Err(error)
         }
     }
-}
-
-fn corrupt(error: sqlx::Error) -> StoreError {
-    StoreError::Corrupt(error.to_string())
 }
 
 /// `tenant`'s handoff `id`, its row locked until the transaction ends when

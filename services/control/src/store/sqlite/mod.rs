@@ -29,7 +29,7 @@ use rusqlite::{Connection, OptionalExtension, Params, Row, params};
 pub use migrations::SCHEMA_VERSION;
 
 use super::leases::LeaseTable;
-use super::rows::{Columns, read_handoff};
+use super::rows::{columns_by, read_handoff};
 use super::values::{EventValues, StateValues, now_ms};
 use super::{AuditEntry, StoreError, StoreHealth, sql};
 use crate::domain::{Durability, Handoff};
@@ -171,33 +171,7 @@ fn unavailable(error: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(error.to_string())
 }
 
-impl Columns for Row<'_> {
-    fn text(&self, index: usize) -> Result<String, StoreError> {
-        self.get(index).map_err(corrupt)
-    }
-    fn optional_text(&self, index: usize) -> Result<Option<String>, StoreError> {
-        self.get(index).map_err(corrupt)
-    }
-    fn blob(&self, index: usize) -> Result<Vec<u8>, StoreError> {
-        self.get(index).map_err(corrupt)
-    }
-    fn optional_blob(&self, index: usize) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get(index).map_err(corrupt)
-    }
-    fn integer(&self, index: usize) -> Result<i64, StoreError> {
-        self.get(index).map_err(corrupt)
-    }
-    fn optional_integer(&self, index: usize) -> Result<Option<i64>, StoreError> {
-        self.get(index).map_err(corrupt)
-    }
-    fn optional_int32(&self, index: usize) -> Result<Option<i32>, StoreError> {
-        self.get(index).map_err(corrupt)
-    }
-}
-
-fn corrupt(error: rusqlite::Error) -> StoreError {
-    StoreError::Corrupt(error.to_string())
-}
+columns_by!(Row<'_>, get);
 
 /// Every row `statement` returns, read by `read`.
 fn query_all<T>(
