@@ -196,19 +196,7 @@ mod tests {
     use crate::domain::{EventKind, HandoffState};
 
     fn record(kind: EventKind, state: HandoffState, sequence: u64) -> EventRecord {
-        EventRecord {
-            handoff_id: "h".into(),
-            sequence,
-            kind,
-            state,
-            time_ms: 0,
-            attempt: None,
-            queue_status: None,
-            failure: None,
-            detail: String::new(),
-            wrap_up: None,
-            context_version: None,
-        }
+        EventRecord::new("h", sequence, kind, state, 0)
     }
 
     #[tokio::test]

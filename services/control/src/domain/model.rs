@@ -237,3 +237,29 @@ pub struct EventRecord {
     /// On CONTEXT_UPDATED, the context's version after the update.
     pub context_version: Option<u64>,
 }
+
+impl EventRecord {
+    /// An event with nothing but its place in the log, its kind, the state
+    /// it leaves the handoff in and its time.
+    pub fn new(
+        handoff_id: impl Into<String>,
+        sequence: u64,
+        kind: EventKind,
+        state: HandoffState,
+        time_ms: i64,
+    ) -> Self {
+        Self {
+            handoff_id: handoff_id.into(),
+            sequence,
+            kind,
+            state,
+            time_ms,
+            attempt: None,
+            queue_status: None,
+            failure: None,
+            detail: String::new(),
+            wrap_up: None,
+            context_version: None,
+        }
+    }
+}

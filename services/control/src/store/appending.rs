@@ -18,19 +18,13 @@ pub(super) fn created(mut handoff: Handoff) -> (Handoff, EventRecord) {
     handoff.failure = None;
     handoff.wrap_up = None;
     handoff.context_version = 1;
-    let event = EventRecord {
-        handoff_id: handoff.id.clone(),
-        sequence: 1,
-        kind: EventKind::Created,
-        state: HandoffState::INITIAL,
-        time_ms: handoff.created_at_ms,
-        attempt: None,
-        queue_status: None,
-        failure: None,
-        detail: String::new(),
-        wrap_up: None,
-        context_version: None,
-    };
+    let event = EventRecord::new(
+        handoff.id.clone(),
+        1,
+        EventKind::Created,
+        HandoffState::INITIAL,
+        handoff.created_at_ms,
+    );
     (handoff, event)
 }
 
@@ -46,17 +40,18 @@ impl Appending {
     /// the state machine allows it.
     pub(super) fn next(handoff: &Handoff, event: NewEvent) -> Result<Self, StoreError> {
         let record = EventRecord {
-            handoff_id: handoff.id.clone(),
-            sequence: handoff.last_sequence + 1,
-            kind: event.kind,
-            state: handoff.state.after(event.kind)?,
-            time_ms: now_ms().max(handoff.updated_at_ms),
             attempt: event.attempt,
             queue_status: event.queue_status,
             failure: event.failure,
             detail: event.detail,
             wrap_up: event.wrap_up,
-            context_version: None,
+            ..EventRecord::new(
+                handoff.id.clone(),
+                handoff.last_sequence + 1,
+                event.kind,
+                handoff.state.after(event.kind)?,
+                now_ms().max(handoff.updated_at_ms),
+            )
         };
         Ok(Self {
             record,
