@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_control::convert::context::encode_context;
-use baton_control::domain::{ConcreteTarget, DEFAULT_TENANT, Handoff, PlannedTarget};
+use baton_control::domain::{
+    Attempt, ConcreteTarget, DEFAULT_TENANT, EventKind, Handoff, NewEvent, PlannedTarget,
+};
 use baton_control::store::{AuditAction, AuditEntry, HandoffStore, NewLease, PgStore, SqliteStore};
 use baton_proto::types::v1 as pb;
 use baton_tests::postgres::Postgres;
@@ -138,6 +140,42 @@ fn handoff(request_id: &str) -> Handoff {
         deadline_ms: 2,
         ..Handoff::default()
     }
+}
+
+/// `handoff`'s first attempt, at the first target of its plan.
+fn first_attempt(handoff: &Handoff) -> Attempt {
+    Attempt {
+        number: 1,
+        planned: handoff.plan[0].clone(),
+    }
+}
+
+/// Appends `kinds` to `handoff`'s log as events of its first attempt, and
+/// returns that attempt.
+async fn advance(store: &dyn HandoffStore, handoff: &Handoff, kinds: &[EventKind]) -> Attempt {
+    let attempt = first_attempt(handoff);
+    for kind in kinds {
+        store
+            .append(
+                &handoff.tenant,
+                &handoff.id,
+                NewEvent::new(*kind).attempt(attempt.clone()),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+    }
+    attempt
+}
+
+/// `handoff` as another store on the same data reads it (a restarted or
+/// second replica).
+async fn read_again(backend: &impl Backend, handoff: &Handoff) -> Handoff {
+    backend
+        .open()
+        .await
+        .get(&handoff.tenant, &handoff.id)
+        .await
+        .expect("get")
 }
 
 fn unique(prefix: &str) -> String {

@@ -3,9 +3,9 @@
 //! retention purge erases the number with the rest of the context.
 
 use baton_control::domain::callback::Callback;
-use baton_control::domain::{Attempt, DEFAULT_TENANT, EventKind, HandoffState, NewEvent};
+use baton_control::domain::{DEFAULT_TENANT, EventKind, HandoffState, NewEvent};
 
-use crate::{Backend, handoff, now_ms, unique};
+use crate::{Backend, first_attempt, handoff, now_ms, read_again, unique};
 
 contract_suite!(a_callback_is_stored_counts_its_dials_and_is_purged);
 
@@ -22,10 +22,7 @@ async fn a_callback_is_stored_counts_its_dials_and_is_purged(backend: &impl Back
     let read = store.get(DEFAULT_TENANT, &h.id).await.expect("get");
     assert_eq!(read.callback, h.callback);
 
-    let attempt = Attempt {
-        number: 1,
-        planned: h.plan[0].clone(),
-    };
+    let attempt = first_attempt(&h);
     for kind in [
         EventKind::TargetStarted,
         EventKind::Offered,
@@ -44,12 +41,7 @@ async fn a_callback_is_stored_counts_its_dials_and_is_purged(backend: &impl Back
         let read = store.get(DEFAULT_TENANT, &h.id).await.expect("get");
         assert_eq!(appended.callback, read.callback);
     }
-    let dialing = backend
-        .open()
-        .await
-        .get(DEFAULT_TENANT, &h.id)
-        .await
-        .expect("get");
+    let dialing = read_again(backend, &h).await;
     assert_eq!(dialing.state, HandoffState::CallingBack);
     assert_eq!(dialing.callback.as_ref().map(|c| c.dial_attempts), Some(2));
     // Once dialed, a target failing is not a fallback.

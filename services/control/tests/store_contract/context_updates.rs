@@ -5,11 +5,11 @@
 //! the customer.
 
 use baton_control::convert::context::{context, encode_context};
-use baton_control::domain::{Attempt, DEFAULT_TENANT, EventKind, HandoffState, NewEvent};
+use baton_control::domain::{DEFAULT_TENANT, EventKind, HandoffState, NewEvent};
 use baton_control::store::{ContextUpdate, ContextUpdateOutcome, StoreError};
 use baton_proto::types::v1 as pb;
 
-use crate::{Backend, handoff, unique};
+use crate::{Backend, advance, handoff, unique};
 
 contract_suite!(
     an_update_against_the_current_version_is_stored_with_its_event,
@@ -182,20 +182,7 @@ async fn no_update_once_a_human_has_the_customer(backend: &impl Backend) {
     let store = backend.open().await;
     let h = handoff(&unique("update-connected"));
     store.create(h.clone(), None, None).await.expect("create");
-    let attempt = Attempt {
-        number: 1,
-        planned: h.plan[0].clone(),
-    };
-    for kind in [EventKind::TargetStarted, EventKind::Queued] {
-        store
-            .append(
-                DEFAULT_TENANT,
-                &h.id,
-                NewEvent::new(kind).attempt(attempt.clone()),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
-    }
+    let attempt = advance(&*store, &h, &[EventKind::TargetStarted, EventKind::Queued]).await;
     let (queued, event) = applied(
         store
             .update_context(DEFAULT_TENANT, &h.id, update("u1", 1, "while queued"))

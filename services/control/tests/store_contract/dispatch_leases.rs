@@ -11,7 +11,7 @@ use baton_control::domain::{
 };
 use baton_control::store::{HandoffStore, NewLease, StoreError};
 
-use crate::{Backend, LONG, create_leased, handoff, unique};
+use crate::{Backend, LONG, create_leased, first_attempt, handoff, unique};
 
 contract_suite!(
     a_lease_has_one_owner_until_released_or_expired,
@@ -165,10 +165,7 @@ async fn appends_are_fenced_by_the_lease(backend: &impl Backend) {
     let store = backend.open().await;
     let h = handoff(&unique("fenced"));
     create_leased(&store, &h, "a", LONG).await;
-    let attempt = Attempt {
-        number: 1,
-        planned: h.plan[0].clone(),
-    };
+    let attempt = first_attempt(&h);
     let event = |kind| NewEvent::new(kind).attempt(attempt.clone());
     store
         .append_leased(DEFAULT_TENANT, &h.id, event(EventKind::TargetStarted), "a")
@@ -214,10 +211,7 @@ async fn the_resume_position_is_per_attempt_and_connector_run(backend: &impl Bac
         store.last_connector_position(&h.id, 1).await.expect("read"),
         None
     );
-    let first = Attempt {
-        number: 1,
-        planned: h.plan[0].clone(),
-    };
+    let first = first_attempt(&h);
     let second = Attempt {
         number: 2,
         planned: h.plan[1].clone(),

@@ -3,11 +3,9 @@
 //! its wrap-up keeps the instruction for the AI, a store opened again
 //! reads the same, and retention purges it with the other ended handoffs.
 
-use baton_control::domain::{
-    Attempt, DEFAULT_TENANT, EventKind, HandoffState, NewEvent, Outcome, WrapUp,
-};
+use baton_control::domain::{DEFAULT_TENANT, EventKind, HandoffState, NewEvent, Outcome, WrapUp};
 
-use crate::{Backend, handoff, now_ms, unique};
+use crate::{Backend, advance, handoff, now_ms, unique};
 
 contract_suite!(a_hand_back_ends_the_handoff_and_keeps_the_instruction);
 
@@ -15,20 +13,12 @@ async fn a_hand_back_ends_the_handoff_and_keeps_the_instruction(backend: &impl B
     let store = backend.open().await;
     let h = handoff(&unique("hand-back"));
     store.create(h.clone(), None, None).await.expect("create");
-    let attempt = Attempt {
-        number: 1,
-        planned: h.plan[0].clone(),
-    };
-    for kind in [EventKind::TargetStarted, EventKind::Connected] {
-        store
-            .append(
-                DEFAULT_TENANT,
-                &h.id,
-                NewEvent::new(kind).attempt(attempt.clone()),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
-    }
+    let attempt = advance(
+        &*store,
+        &h,
+        &[EventKind::TargetStarted, EventKind::Connected],
+    )
+    .await;
     let wrap_up = WrapUp {
         disposition: "verified".into(),
         notes: "checked the date of birth".into(),

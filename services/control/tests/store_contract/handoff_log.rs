@@ -13,7 +13,7 @@ use baton_control::domain::{
 use baton_control::store::{CreateOutcome, HandoffStore, Notice, StoreError};
 use baton_proto::types::v1 as pb;
 
-use crate::{Backend, LONG, create_leased, handoff, unique};
+use crate::{Backend, LONG, create_leased, first_attempt, handoff, unique};
 
 contract_suite!(
     create_is_idempotent_and_durable,
@@ -76,10 +76,7 @@ async fn events_acknowledged_before_sync_are_stored_in_order(backend: &impl Back
     let store = backend.open().await;
     let h = handoff(&unique("written"));
     store.create(h.clone(), None, None).await.expect("create");
-    let started = NewEvent::new(EventKind::TargetStarted).attempt(Attempt {
-        number: 1,
-        planned: h.plan[0].clone(),
-    });
+    let started = NewEvent::new(EventKind::TargetStarted).attempt(first_attempt(&h));
     assert_eq!(started.durability(), Durability::Written);
     let (after_start, _) = store
         .append(DEFAULT_TENANT, &h.id, started)
@@ -208,10 +205,7 @@ async fn append_goes_through_the_state_machine_and_dedupes_connector_events(
     let store = backend.open().await;
     let h = handoff(&unique("r"));
     store.create(h.clone(), None, None).await.expect("create");
-    let attempt = Attempt {
-        number: 1,
-        planned: h.plan[0].clone(),
-    };
+    let attempt = first_attempt(&h);
     let illegal = store
         .append(DEFAULT_TENANT, &h.id, NewEvent::new(EventKind::Completed))
         .await;
@@ -360,15 +354,9 @@ async fn what_a_write_returns_is_what_a_read_finds(backend: &impl Backend) {
         estimated_wait: Duration::from_millis(42_000),
     };
     let events = [
-        NewEvent::new(EventKind::TargetStarted).attempt(Attempt {
-            number: 1,
-            planned: h.plan[0].clone(),
-        }),
+        NewEvent::new(EventKind::TargetStarted).attempt(first_attempt(&h)),
         NewEvent::new(EventKind::TargetFailed)
-            .attempt(Attempt {
-                number: 1,
-                planned: h.plan[0].clone(),
-            })
+            .attempt(first_attempt(&h))
             .failure(baton_control::domain::Failure::new(
                 FailureReason::Busy,
                 "busy",

@@ -5,12 +5,10 @@
 //! by page, each with the time it first connected.
 
 use baton_control::domain::outcome::{OutcomeSource, RecordedOutcome};
-use baton_control::domain::{
-    Attempt, DEFAULT_TENANT, EventKind, Handoff, NewEvent, Outcome, WrapUp,
-};
+use baton_control::domain::{DEFAULT_TENANT, EventKind, Handoff, NewEvent, Outcome, WrapUp};
 use baton_control::store::{HandoffStore, OutcomeWindow};
 
-use crate::{Backend, handoff, now_ms, unique};
+use crate::{Backend, advance, handoff, now_ms, read_again, unique};
 
 contract_suite!(
     an_outcome_is_recorded_once_after_a_human_had_the_customer,
@@ -32,20 +30,16 @@ fn recorded(context_sufficient: bool) -> RecordedOutcome {
 
 /// Appends `kinds` to `h`'s log, the last one carrying `wrap_up`.
 async fn run(store: &dyn HandoffStore, h: &Handoff, kinds: &[EventKind], wrap_up: Option<WrapUp>) {
-    let attempt = Attempt {
-        number: 1,
-        planned: h.plan[0].clone(),
+    let (last, before) = kinds.split_last().expect("at least one kind");
+    let attempt = advance(store, h, before).await;
+    let event = NewEvent {
+        wrap_up,
+        ..NewEvent::new(*last).attempt(attempt)
     };
-    for (i, kind) in kinds.iter().enumerate() {
-        let mut event = NewEvent::new(*kind).attempt(attempt.clone());
-        if i + 1 == kinds.len() {
-            event.wrap_up = wrap_up.clone();
-        }
-        store
-            .append(&h.tenant, &h.id, event)
-            .await
-            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
-    }
+    store
+        .append(&h.tenant, &h.id, event)
+        .await
+        .unwrap_or_else(|e| panic!("{last:?}: {e}"));
 }
 
 /// Whether `store` stored `outcome` on the handoff.
@@ -90,12 +84,7 @@ async fn an_outcome_is_recorded_once_after_a_human_had_the_customer(backend: &im
         !records(&*store, DEFAULT_TENANT, &h.id, recorded(false)).await,
         "an outcome is stored once"
     );
-    let read = backend
-        .open()
-        .await
-        .get(DEFAULT_TENANT, &h.id)
-        .await
-        .expect("get");
+    let read = read_again(backend, &h).await;
     assert_eq!(read.recorded_outcome, Some(recorded(true)));
     assert_eq!(read.outcome(), Some(recorded(true)));
 }
@@ -209,12 +198,7 @@ async fn wrap_up_judgements_are_the_outcome_and_outlive_the_purge(backend: &impl
         purged += n;
     }
     assert!(purged > 0);
-    let read = backend
-        .open()
-        .await
-        .get(DEFAULT_TENANT, &h.id)
-        .await
-        .expect("get");
+    let read = read_again(backend, &h).await;
     assert_eq!(read.wrap_up, None, "the notes are purged");
     assert_eq!(read.recorded_outcome, Some(outcome), "the judgements stay");
 }
