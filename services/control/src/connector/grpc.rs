@@ -16,8 +16,8 @@ use tonic_health::pb::health_client::HealthClient;
 
 use super::{
     AvailabilityQuery, CancelOutcome, ConnectorInfo, ConnectorPort, Reach, StartRefused,
-    StreamError, TransferEvent, TransferEventKind, TransferEvents, TransferRequest, TransferUpdate,
-    UpdateOutcome,
+    StreamError, TransferContext, TransferEvent, TransferEventKind, TransferEvents,
+    TransferRequest, TransferUpdate, UpdateOutcome,
 };
 use crate::convert::envelope::build_envelope;
 use crate::convert::types;
@@ -120,13 +120,7 @@ impl ConnectorPort for GrpcConnector {
         request: TransferRequest,
     ) -> Result<TransferEvents, StartRefused> {
         let context = &request.context;
-        let envelope = build_envelope(
-            &context.reference,
-            &context.conversation,
-            &context.context,
-            &context.withheld,
-            &context.capabilities,
-        );
+        let envelope = envelope_of(context);
         let message = wire::StartTransferRequest {
             handoff_id: request.handoff_id,
             attempt: request.attempt,
@@ -190,15 +184,8 @@ impl ConnectorPort for GrpcConnector {
     }
 
     async fn update_transfer(&self, update: TransferUpdate) -> Result<UpdateOutcome, String> {
-        let context = &update.context;
         // Fitted exactly as StartTransfer's envelope.
-        let envelope = build_envelope(
-            &context.reference,
-            &context.conversation,
-            &context.context,
-            &context.withheld,
-            &context.capabilities,
-        );
+        let envelope = envelope_of(&update.context);
         let mut request = self.request(wire::UpdateTransferRequest {
             handoff_id: update.handoff_id,
             attempt: update.attempt,
@@ -277,6 +264,18 @@ fn event_of(message: wire::StartTransferResponse) -> TransferEvent {
         queue_position: message.queue_position,
         wrap_up: message.wrap_up.map(types::wrap_up_from),
     }
+}
+
+/// A transfer's context fitted to the connector's capabilities: the one
+/// envelope of StartTransfer and UpdateTransfer alike.
+fn envelope_of(context: &TransferContext) -> wire::ContextEnvelope {
+    build_envelope(
+        &context.reference,
+        &context.conversation,
+        &context.context,
+        &context.withheld,
+        &context.capabilities,
+    )
 }
 
 /// How far a StartTransfer that failed before its stream began got. A

@@ -13,15 +13,36 @@ fn principal(tenant: &str) -> Principal {
 }
 
 /// A store holding one handoff of tenant "acme", with its sensitive
-/// entity "card".
-async fn store_with_handoff() -> (tempfile::TempDir, SqliteStore, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(dir.path()).expect("store");
-    let mut handoff = crate::http::sample_handoff();
-    handoff.tenant = "acme".into();
-    let id = handoff.id.clone();
-    store.create(handoff, None, None).await.expect("create");
-    (dir, store, id)
+/// entity "card", and the limits the API applies to it.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    limits: Limits,
+    id: String,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("store");
+        let mut handoff = crate::http::sample_handoff();
+        handoff.tenant = "acme".into();
+        let id = handoff.id.clone();
+        store.create(handoff, None, None).await.expect("create");
+        Self {
+            _dir: dir,
+            store,
+            limits: Limits::default(),
+            id,
+        }
+    }
+
+    fn audit(&self) -> Audit<'_> {
+        Audit {
+            store: &self.store,
+            limits: &self.limits,
+        }
+    }
 }
 
 fn reveal(id: &str, entity: &str) -> RevealEntityRequest {
@@ -33,25 +54,21 @@ fn reveal(id: &str, entity: &str) -> RevealEntityRequest {
 
 #[tokio::test]
 async fn a_revealed_value_leaves_with_its_record_and_only_for_its_tenant() {
-    let (_dir, store, id) = store_with_handoff().await;
-    let limits = Limits::default();
-    let audit = Audit {
-        store: &store,
-        limits: &limits,
-    };
+    let fixture = Fixture::new().await;
+    let (audit, id) = (fixture.audit(), &fixture.id);
     let acme = principal("acme");
     let revealed = audit
-        .reveal_entity(&acme, reveal(&id, "card"))
+        .reveal_entity(&acme, reveal(id, "card"))
         .await
         .expect("reveal");
     assert_eq!(revealed.value, "4111111111111111");
     let error = audit
-        .reveal_entity(&acme, reveal(&id, "iban"))
+        .reveal_entity(&acme, reveal(id, "iban"))
         .await
         .expect_err("no such entity");
     assert!(matches!(error, ControlError::EntityNotFound), "{error:?}");
     let error = audit
-        .reveal_entity(&principal("globex"), reveal(&id, "card"))
+        .reveal_entity(&principal("globex"), reveal(id, "card"))
         .await
         .expect_err("another tenant's handoff");
     assert!(
@@ -82,16 +99,12 @@ async fn a_revealed_value_leaves_with_its_record_and_only_for_its_tenant() {
 
 #[tokio::test]
 async fn the_audit_log_pages_newest_first_and_refuses_foreign_tokens() {
-    let (_dir, store, id) = store_with_handoff().await;
-    let limits = Limits::default();
-    let audit = Audit {
-        store: &store,
-        limits: &limits,
-    };
+    let fixture = Fixture::new().await;
+    let (audit, id) = (fixture.audit(), &fixture.id);
     let acme = principal("acme");
     for _ in 0..3 {
         audit
-            .reveal_entity(&acme, reveal(&id, "card"))
+            .reveal_entity(&acme, reveal(id, "card"))
             .await
             .expect("reveal");
     }
@@ -128,7 +141,7 @@ async fn the_audit_log_pages_newest_first_and_refuses_foreign_tokens() {
     assert!(second.next_page_token.is_empty());
 
     // A ListHandoffs token is not a ListAuditRecords token.
-    let foreign = URL_SAFE_NO_PAD.encode(&id);
+    let foreign = URL_SAFE_NO_PAD.encode(id);
     let Err(ControlError::InvalidArgument(violations)) =
         audit.list_records("acme", page(foreign)).await
     else {
@@ -139,15 +152,11 @@ async fn the_audit_log_pages_newest_first_and_refuses_foreign_tokens() {
 
 #[tokio::test]
 async fn the_audit_log_lists_by_action_and_refuses_an_unknown_one() {
-    let (_dir, store, id) = store_with_handoff().await;
-    let limits = Limits::default();
-    let audit = Audit {
-        store: &store,
-        limits: &limits,
-    };
+    let fixture = Fixture::new().await;
+    let (audit, id) = (fixture.audit(), &fixture.id);
     let acme = principal("acme");
     audit
-        .reveal_entity(&acme, reveal(&id, "card"))
+        .reveal_entity(&acme, reveal(id, "card"))
         .await
         .expect("reveal");
     let revoke = RevokeContextTokensRequest {
