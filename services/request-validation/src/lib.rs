@@ -55,26 +55,7 @@ pub fn validate_create(
     max_timeout: Duration,
 ) -> Result<(), Vec<FieldViolation>> {
     let mut v = Violations::default();
-
-    let size = request.encoded_len();
-    if size > limits.max_request_bytes {
-        v.add(
-            "",
-            format!(
-                "request is {size} bytes; the limit is {}",
-                limits.max_request_bytes
-            ),
-        );
-    }
-
-    if request.request_id.trim().is_empty() {
-        v.add(
-            "request_id",
-            "is required (an idempotency key chosen by the caller)",
-        );
-    } else {
-        v.check(&text::REQUEST_ID, "request_id", &request.request_id, limits);
-    }
+    v.check_request(request.encoded_len(), &request.request_id, limits);
 
     match &request.conversation {
         None => v.add("conversation", "is required"),
@@ -417,6 +398,28 @@ impl Violations {
     ) {
         if !holds {
             self.add(field, description);
+        }
+    }
+
+    /// Checks what every request that changes a handoff carries: its
+    /// encoded `size` and its idempotency key, `request_id`.
+    pub fn check_request(&mut self, size: usize, request_id: &str, limits: &Limits) {
+        if size > limits.max_request_bytes {
+            self.add(
+                "",
+                format!(
+                    "request is {size} bytes; the limit is {}",
+                    limits.max_request_bytes
+                ),
+            );
+        }
+        if request_id.trim().is_empty() {
+            self.add(
+                "request_id",
+                "is required (an idempotency key chosen by the caller)",
+            );
+        } else {
+            self.check(&text::REQUEST_ID, "request_id", request_id, limits);
         }
     }
 

@@ -18,24 +18,7 @@ pub fn validate_update(
     limits: &Limits,
 ) -> Result<(), Vec<FieldViolation>> {
     let mut v = Violations::default();
-    let size = request.encoded_len();
-    if size > limits.max_request_bytes {
-        v.add(
-            "",
-            format!(
-                "request is {size} bytes; the limit is {}",
-                limits.max_request_bytes
-            ),
-        );
-    }
-    if request.request_id.trim().is_empty() {
-        v.add(
-            "request_id",
-            "is required (an idempotency key chosen by the caller)",
-        );
-    } else {
-        v.check(&text::REQUEST_ID, "request_id", &request.request_id, limits);
-    }
+    v.check_request(request.encoded_len(), &request.request_id, limits);
     if request.expected_context_version == 0 {
         v.add(
             "expected_context_version",
