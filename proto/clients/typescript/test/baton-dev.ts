@@ -26,21 +26,25 @@ const PORT_FLAGS = [
 export class BatonDev {
   readonly address: string;
   readonly apiKey: string;
+  /** The throwaway CA that signed the service's certificate, with `tls`. */
+  readonly caFile: string | undefined;
   readonly #process: ChildProcess;
   readonly #dir: string;
 
-  private constructor(process: ChildProcess, dir: string, address: string, apiKey: string) {
+  private constructor(process: ChildProcess, dir: string, address: string, apiKey: string, tls: boolean) {
     this.#process = process;
     this.#dir = dir;
     this.address = address;
     this.apiKey = apiKey;
+    this.caFile = tls ? join(dir, "tls", "ca.pem") : undefined;
   }
 
-  static async start(timeoutMs = 60_000): Promise<BatonDev> {
+  /** Starts `baton dev`; with `tls`, every listener serves TLS (`--tls`). */
+  static async start({ tls = false, timeoutMs = 60_000 } = {}): Promise<BatonDev> {
     const binary =
       process.env.BATON_BIN || resolve(import.meta.dirname ?? ".", "../../../../target/release/baton");
     const dir = mkdtempSync(join(tmpdir(), "baton-typescript-client-"));
-    const args = ["dev", "--data-dir", dir];
+    const args = ["dev", "--data-dir", dir, ...(tls ? ["--tls"] : [])];
     for (const flag of PORT_FLAGS) {
       args.push(flag, "127.0.0.1:0");
     }
@@ -56,7 +60,7 @@ export class BatonDev {
     };
     try {
       const { address, apiKey } = await readBanner(child, timeoutMs, logTail);
-      return new BatonDev(child, dir, address, apiKey);
+      return new BatonDev(child, dir, address, apiKey, tls);
     } catch (error) {
       child.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });

@@ -218,6 +218,45 @@ describe("against baton dev", { concurrency: true, timeout: 180_000 }, () => {
   });
 });
 
+describe("against baton dev with TLS", { timeout: 120_000 }, () => {
+  let dev: BatonDev;
+
+  before(async () => {
+    dev = await BatonDev.start({ tls: true });
+  });
+
+  after(async () => {
+    await dev?.stop();
+  });
+
+  test("a client that trusts the CA is served", async () => {
+    const baton = new BatonClient(dev.address, { credential: dev.apiKey, tls: { caFile: dev.caFile! } });
+    try {
+      assert.match(String(baton), /tls=true/);
+      const decision = await baton.evaluate("ts-tls", [["customer", "I want to talk to a person"]]);
+      assert.ok(decision.escalate);
+    } finally {
+      baton.close();
+    }
+  });
+
+  test("a client that does not trust it, or speaks plain HTTP/2, is refused", async () => {
+    for (const options of [{ tls: true }, {}]) {
+      const baton = new BatonClient(dev.address, { credential: dev.apiKey, timeoutMs: 2000, retries: 0, ...options });
+      try {
+        await assert.rejects(baton.get(randomUUID()), (error: unknown) => {
+          assert.ok(error instanceof BatonError, String(error));
+          assert.ok(!(error instanceof NotFound), String(error));
+          assert.ok(!String(error).includes(dev.apiKey));
+          return true;
+        });
+      } finally {
+        baton.close();
+      }
+    }
+  });
+});
+
 describe("without a server", () => {
   test("an unreachable service is unavailable after the retries", async () => {
     const baton = new BatonClient("127.0.0.1:1", { credential: "bk_x", timeoutMs: 1000, retries: 1 });
