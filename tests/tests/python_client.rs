@@ -30,7 +30,14 @@ fn the_python_client_installs_type_checks_and_passes_its_tests() {
     run(
         "pip install",
         Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-build-isolation",
+                "--no-deps",
+            ])
             .arg("--target")
             .arg(site.path())
             .arg(package_dir()),
