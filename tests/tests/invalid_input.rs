@@ -13,47 +13,41 @@ async fn each_bad_field_is_named() {
     let stack = Stack::start().await;
     let mut client = stack.client().await;
 
-    let status = client
-        .create_handoff(request(
-            "bad-phone",
-            pb::target::Kind::PhoneNumber("0800 123".into()),
-        ))
-        .await
-        .expect_err("bad phone");
-    assert_eq!(bad_fields(&status), ["target.phone_number"]);
-
-    let status = client
-        .create_handoff(request(
-            "bad-sip",
-            pb::target::Kind::SipUri("sip:x@y\r\nVia: evil".into()),
-        ))
-        .await
-        .expect_err("bad sip");
-    assert_eq!(bad_fields(&status), ["target.sip_uri"]);
-
     let mut empty = request("bad-summary", queue("agents"));
     empty.context.as_mut().expect("context").summary.clear();
     empty.request_id.clear();
-    let status = client
-        .create_handoff(empty)
-        .await
-        .expect_err("empty summary");
-    assert_eq!(bad_fields(&status), ["request_id", "context.summary"]);
-
-    let status = client
-        .create_handoff(request(
-            "bad-route",
-            pb::target::Kind::Route("nowhere".into()),
-        ))
-        .await
-        .expect_err("unknown route");
-    assert_eq!(bad_fields(&status), ["target.route"]);
-
     let mut long = request("long-transcript", queue("agents"));
     let turn = long.context.as_ref().expect("context").transcript[0].clone();
     long.context.as_mut().expect("context").transcript = vec![turn; 501];
-    let status = client.create_handoff(long).await.expect_err("too long");
-    assert_eq!(bad_fields(&status), ["context.transcript"]);
+    let cases: [(&str, CreateHandoffRequest, &[&str]); 5] = [
+        (
+            "bad phone",
+            request(
+                "bad-phone",
+                pb::target::Kind::PhoneNumber("0800 123".into()),
+            ),
+            &["target.phone_number"],
+        ),
+        (
+            "bad sip",
+            request(
+                "bad-sip",
+                pb::target::Kind::SipUri("sip:x@y\r\nVia: evil".into()),
+            ),
+            &["target.sip_uri"],
+        ),
+        ("empty summary", empty, &["request_id", "context.summary"]),
+        (
+            "unknown route",
+            request("bad-route", pb::target::Kind::Route("nowhere".into())),
+            &["target.route"],
+        ),
+        ("too long", long, &["context.transcript"]),
+    ];
+    for (case, bad, fields) in cases {
+        let status = client.create_handoff(bad).await.expect_err(case);
+        assert_eq!(bad_fields(&status), fields, "{case}");
+    }
 
     let status = client
         .get_handoff(GetHandoffRequest {

@@ -201,40 +201,58 @@ async fn the_cli_creates_watches_and_reports_with_meaningful_exit_codes() {
     assert_eq!(code, 0, "{output}");
     assert!(output.contains("completed"));
 
-    let (code, _) = baton(&[
-        "handoff",
-        "get",
-        &uuid::Uuid::now_v7().to_string(),
-        "--endpoint",
-        &endpoint,
-    ]);
-    assert_eq!(code, 3, "not found");
-    let (code, output) = baton(&[
-        "handoff",
-        "create",
-        "--endpoint",
-        &endpoint,
-        "--phone",
-        "12345",
-        "--summary",
-        "x",
-    ]);
-    assert_eq!(code, 4, "{output}");
-    assert!(output.contains("target.phone_number"), "{output}");
-    let (code, _) = baton(&["handoff", "list", "--endpoint", "http://127.0.0.1:9"]);
-    assert_eq!(code, 5, "unavailable");
-    let (code, output) = baton(&[
-        "handoff",
-        "create",
-        "--endpoint",
-        &endpoint,
-        "--route",
-        "all-busy",
-        "--summary",
-        "x",
-        "--watch",
-    ]);
-    assert_eq!(code, 6, "{output}");
+    // Each failure has its own exit code; a refused request names its field.
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let failures: [(&str, Vec<&str>, i32, &str); 4] = [
+        (
+            "not found",
+            vec!["handoff", "get", &unknown, "--endpoint", &endpoint],
+            3,
+            "",
+        ),
+        (
+            "invalid",
+            vec![
+                "handoff",
+                "create",
+                "--endpoint",
+                &endpoint,
+                "--phone",
+                "12345",
+                "--summary",
+                "x",
+            ],
+            4,
+            "target.phone_number",
+        ),
+        (
+            "unavailable",
+            vec!["handoff", "list", "--endpoint", "http://127.0.0.1:9"],
+            5,
+            "",
+        ),
+        (
+            "every target failed",
+            vec![
+                "handoff",
+                "create",
+                "--endpoint",
+                &endpoint,
+                "--route",
+                "all-busy",
+                "--summary",
+                "x",
+                "--watch",
+            ],
+            6,
+            "",
+        ),
+    ];
+    for (case, args, expected, names) in failures {
+        let (code, output) = baton(&args);
+        assert_eq!(code, expected, "{case}: {output}");
+        assert!(output.contains(names), "{case}: {output}");
+    }
 
     // While the customer waits (queue `hold` keeps ringing), the context
     // grows against the version last read; a retry applies once; a stale

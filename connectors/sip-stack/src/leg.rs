@@ -63,6 +63,23 @@ pub struct PendingInvite {
     pub to: Peer,
 }
 
+impl PendingInvite {
+    /// Sends the CANCEL and waits for its own final response (the
+    /// INVITE's comes to the INVITE's transaction).
+    pub async fn cancel(&self, stack: &Arc<SipStack>) -> Result<rsip::Response, SipError> {
+        stack
+            .non_invite(
+                Method::Cancel,
+                &self.request_uri,
+                &self.lines,
+                &self.branch,
+                b"",
+                self.to,
+            )
+            .await
+    }
+}
+
 /// The dialog with the human, from the connector's side.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dialog {
@@ -166,14 +183,7 @@ pub fn release(stack: &Arc<SipStack>, leg: Leg) -> tokio::task::JoinHandle<()> {
 pub async fn end_invite(stack: &Arc<SipStack>, invite: &PendingInvite) -> InviteEnd {
     // Listen for the INVITE's final response before the CANCEL leaves.
     let mut responses = stack.register_transaction(&invite.branch, &Method::Invite, invite.to);
-    let cancel = stack.non_invite(
-        Method::Cancel,
-        &invite.request_uri,
-        &invite.lines,
-        &invite.branch,
-        b"",
-        invite.to,
-    );
+    let cancel = invite.cancel(stack);
     tokio::pin!(cancel);
     let give_up = tokio::time::sleep(stack.t1() * 64);
     tokio::pin!(give_up);
@@ -279,16 +289,42 @@ pub async fn ack_answer(
     fallback: Peer,
 ) {
     let branch = format!("z9hG4bK{}", random_token());
-    let routes: Vec<(String, String)> = dialog
-        .route_set
-        .iter()
-        .map(|r| ("Route".to_owned(), r.clone()))
-        .collect();
-    let ack = ack_lines(invite, response, &branch, dialog.cseq, &routes);
+    let ack = ack_lines(invite, response, &branch, dialog.cseq, &route_lines(dialog));
     let to = dialog_destination(stack, dialog).await.unwrap_or(fallback);
     if let Ok(ack) = message::render_request(Method::Ack, &dialog.remote_target, &ack, b"") {
         let _ = stack.send(&ack, to).await;
     }
+}
+
+/// The first lines of a request inside `dialog` (RFC 3261 12.2.1.1): a
+/// Via with `branch` for the transport towards `to`, Max-Forwards, the
+/// dialog's From, To and Call-ID, and the CSeq `cseq method`. The route
+/// set ([`route_lines`]) goes after whatever the request adds.
+pub fn in_dialog_lines(
+    stack: &SipStack,
+    dialog: &Dialog,
+    branch: &str,
+    to: Peer,
+    cseq: u32,
+    method: &Method,
+) -> HeaderLines {
+    vec![
+        ("Via".into(), stack.via(branch, to.transport)),
+        ("Max-Forwards".into(), "70".into()),
+        ("From".into(), dialog.from.clone()),
+        ("To".into(), dialog.to.clone()),
+        ("Call-ID".into(), dialog.call_id.clone()),
+        ("CSeq".into(), format!("{cseq} {method}")),
+    ]
+}
+
+/// A Route line for each entry of `dialog`'s route set, in order.
+pub fn route_lines(dialog: &Dialog) -> HeaderLines {
+    dialog
+        .route_set
+        .iter()
+        .map(|r| ("Route".to_owned(), r.clone()))
+        .collect()
 }
 
 /// Hangs up an answered leg and returns the BYE's final status.
@@ -297,20 +333,8 @@ pub async fn bye(stack: &Arc<SipStack>, dialog: Dialog) -> Result<u16, SipError>
     let cseq = dialog.cseq + 1;
     let branch = format!("z9hG4bK{}", random_token());
     let to = dialog_destination(stack, &dialog).await?;
-    let mut lines: HeaderLines = vec![
-        ("Via".into(), stack.via(&branch, to.transport)),
-        ("Max-Forwards".into(), "70".into()),
-        ("From".into(), dialog.from.clone()),
-        ("To".into(), dialog.to.clone()),
-        ("Call-ID".into(), dialog.call_id.clone()),
-        ("CSeq".into(), format!("{cseq} BYE")),
-    ];
-    lines.extend(
-        dialog
-            .route_set
-            .iter()
-            .map(|r| ("Route".to_owned(), r.clone())),
-    );
+    let mut lines = in_dialog_lines(stack, &dialog, &branch, to, cseq, &Method::Bye);
+    lines.extend(route_lines(&dialog));
     let response = stack
         .non_invite(Method::Bye, &dialog.remote_target, &lines, &branch, b"", to)
         .await?;

@@ -68,6 +68,24 @@ fn call_back(agent: SocketAddr, attempts: u32, customer_ring_timeout: Duration) 
     }
 }
 
+/// The agent's and the customer's phones (sipp scenarios, the customer's
+/// taking `customer_calls` calls) and the voice legs whose trunk is the
+/// customer's phone.
+async fn phones(agent: &str, customer: &str, customer_calls: usize) -> (Sipp, Sipp, VoiceLegs) {
+    let agent = Sipp::start(agent, 1);
+    let customer = Sipp::start(customer, customer_calls);
+    let legs = voice_legs(customer.addr()).await;
+    (agent, customer, legs)
+}
+
+/// The callback ended with one FAILED, last, for `reason` and `detail`.
+fn assert_failed(events: &[StartTransferResponse], reason: FailureReason, detail: &str) {
+    let failed = events.last().expect("a terminal event");
+    assert_eq!(failed.kind(), TransferEventKind::Failed, "{events:?}");
+    assert_eq!(failed.failure_reason(), reason, "{events:?}");
+    assert_eq!(failed.detail, detail);
+}
+
 /// Runs the callback to its return and reads every event it reported.
 async fn run(legs: &VoiceLegs, call: CallBack) -> Vec<StartTransferResponse> {
     let (events, mut receiver) = TransferEvents::channel();
@@ -103,9 +121,12 @@ fn details(events: &[StartTransferResponse], kind: TransferEventKind) -> Vec<&st
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_agent_answers_with_the_context_then_the_customer_and_a_hang_up_is_relayed() {
-    let agent = Sipp::start("callback_agent_joined", 1);
-    let customer = Sipp::start("callback_customer_answers_then_hangs_up", 1);
-    let legs = voice_legs(customer.addr()).await;
+    let (agent, customer, legs) = phones(
+        "callback_agent_joined",
+        "callback_customer_answers_then_hangs_up",
+        1,
+    )
+    .await;
 
     let events = run(&legs, call_back(agent.addr(), 3, Duration::from_secs(10))).await;
 
@@ -142,9 +163,7 @@ async fn the_agent_answers_with_the_context_then_the_customer_and_a_hang_up_is_r
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_busy_customer_on_every_attempt_fails_busy_and_the_agent_is_hung_up() {
-    let agent = Sipp::start("callback_agent_hung_up", 1);
-    let customer = Sipp::start("callback_busy", 2);
-    let legs = voice_legs(customer.addr()).await;
+    let (agent, customer, legs) = phones("callback_agent_hung_up", "callback_busy", 2).await;
 
     let events = run(&legs, call_back(agent.addr(), 2, Duration::from_secs(10))).await;
 
@@ -168,11 +187,10 @@ async fn a_busy_customer_on_every_attempt_fails_busy_and_the_agent_is_hung_up() 
             "dialing the customer, attempt 2 of 2"
         ]
     );
-    let failed = events.last().expect("a terminal event");
-    assert_eq!(failed.failure_reason(), FailureReason::Busy);
-    assert_eq!(
-        failed.detail,
-        "the customer did not answer 2 callback attempts"
+    assert_failed(
+        &events,
+        FailureReason::Busy,
+        "the customer did not answer 2 callback attempts",
     );
     customer.finish().await;
     // The agent's scenario ends with the BYE Baton sent it.
@@ -181,9 +199,8 @@ async fn a_busy_customer_on_every_attempt_fails_busy_and_the_agent_is_hung_up() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_customer_who_never_answers_is_cancelled_and_fails_no_answer() {
-    let agent = Sipp::start("callback_agent_hung_up", 1);
-    let customer = Sipp::start("callback_customer_rings", 1);
-    let legs = voice_legs(customer.addr()).await;
+    let (agent, customer, legs) =
+        phones("callback_agent_hung_up", "callback_customer_rings", 1).await;
 
     let events = run(
         &legs,
@@ -191,12 +208,10 @@ async fn a_customer_who_never_answers_is_cancelled_and_fails_no_answer() {
     )
     .await;
 
-    let failed = events.last().expect("a terminal event");
-    assert_eq!(failed.kind(), TransferEventKind::Failed, "{events:?}");
-    assert_eq!(failed.failure_reason(), FailureReason::NoAnswer);
-    assert_eq!(
-        failed.detail,
-        "the customer did not answer 1 callback attempt"
+    assert_failed(
+        &events,
+        FailureReason::NoAnswer,
+        "the customer did not answer 1 callback attempt",
     );
     // The customer's scenario ends with the CANCEL, the agent's with the BYE.
     customer.finish().await;
@@ -205,9 +220,8 @@ async fn a_customer_who_never_answers_is_cancelled_and_fails_no_answer() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_agent_hanging_up_while_the_customer_rings_cancels_the_customer() {
-    let agent = Sipp::start("callback_agent_hangs_up", 1);
-    let customer = Sipp::start("callback_customer_rings", 1);
-    let legs = voice_legs(customer.addr()).await;
+    let (agent, customer, legs) =
+        phones("callback_agent_hangs_up", "callback_customer_rings", 1).await;
 
     let events = run(&legs, call_back(agent.addr(), 3, Duration::from_secs(10))).await;
 
@@ -217,11 +231,10 @@ async fn the_agent_hanging_up_while_the_customer_rings_cancels_the_customer() {
         [Answered, ContextDelivered, CallbackDialing, Failed],
         "{events:?}"
     );
-    let failed = events.last().expect("a terminal event");
-    assert_eq!(failed.failure_reason(), FailureReason::Rejected);
-    assert_eq!(
-        failed.detail,
-        "the agent hung up before the customer answered"
+    assert_failed(
+        &events,
+        FailureReason::Rejected,
+        "the agent hung up before the customer answered",
     );
     agent.finish().await;
     // The customer's scenario ends with the CANCEL.
@@ -260,9 +273,9 @@ async fn a_busy_agent_fails_busy_and_the_customer_is_never_dialed() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancel_while_the_customer_rings_ends_both_legs() {
-    let agent = Sipp::start("callback_agent_hung_up", 1);
-    let customer = Sipp::start("callback_customer_rings", 1);
-    let legs = std::sync::Arc::new(voice_legs(customer.addr()).await);
+    let (agent, customer, legs) =
+        phones("callback_agent_hung_up", "callback_customer_rings", 1).await;
+    let legs = std::sync::Arc::new(legs);
     let call = call_back(agent.addr(), 3, Duration::from_secs(10));
     let transfer = call.transfer.clone();
     let (events, mut receiver) = TransferEvents::channel();

@@ -10,28 +10,23 @@
 //! opens it again when the transfer is re-attached.
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use baton_connector_sip::SipConfig;
 use baton_connector_sip::config::HandBackConfig;
 use baton_proto::connector::v1::connector_service_client::ConnectorServiceClient;
 use baton_proto::connector::v1::{
-    ContextEnvelope, ContextReference, StartTransferRequest, StartTransferResponse,
-    TransferEventKind,
+    ContextEnvelope, ContextReference, StartTransferRequest, TransferEventKind,
 };
-use baton_proto::types::v1::{CallReference, Conversation, Target, TransferMode, target};
-use baton_tests::Service;
+use baton_proto::types::v1::{CallReference, Conversation, TransferMode, target};
 use baton_tests::sipp::{Sipp, sip_connector_scenario};
-use tonic::Streaming;
+
+mod common;
+
+use common::{journalled_connector, next_event, sipp, start_request};
 
 /// Where the scenario `gateway_hands_back` expects the customer to go.
 const RUNTIME_URI: &str = "sip:ai@runtime.test:5070";
 const HANDOFF_ID: &str = "h-hand-back-1";
-
-fn sipp(scenario: &str) -> Sipp {
-    Sipp::play(&sip_connector_scenario(scenario)).start()
-}
 
 /// sipp as the caller's gateway INVITing `user` at the connector.
 fn gateway_inviting(scenario: &str, user: &str, connector: SocketAddr) -> Sipp {
@@ -42,30 +37,26 @@ fn gateway_inviting(scenario: &str, user: &str, connector: SocketAddr) -> Sipp {
 
 /// The connector, in-process, with hand-back to [`RUNTIME_URI`].
 async fn connector() -> (SocketAddr, SocketAddr) {
-    let mut config = SipConfig::ephemeral();
-    config.sip.t1 = Duration::from_millis(100);
-    config.hand_back = Some(HandBackConfig {
-        runtime_uri: RUNTIME_URI.into(),
-        window: Duration::from_secs(600),
-    });
-    let bound = baton_connector_sip::bind(config)
-        .await
-        .expect("connector binds");
-    let addresses = (bound.grpc_addr, bound.sip_addr);
-    tokio::spawn(bound.serve(std::future::pending()));
-    addresses
+    common::connector(|config| {
+        config.hand_back = Some(HandBackConfig {
+            runtime_uri: RUNTIME_URI.into(),
+            window: Duration::from_secs(600),
+        });
+    })
+    .await
+}
+
+/// The `[hand_back]` section of the connector as a process.
+fn hand_back_section() -> String {
+    format!("\n[hand_back]\nruntime_uri = \"{RUNTIME_URI}\"\n")
 }
 
 fn request(agent: &Sipp, gateway: &Sipp) -> StartTransferRequest {
-    StartTransferRequest {
-        tenant: "acme".into(),
-        handoff_id: HANDOFF_ID.into(),
-        attempt: 1,
-        target: Some(Target {
-            kind: Some(target::Kind::SipUri(agent.uri("agent"))),
-        }),
-        mode: TransferMode::Warm as i32,
-        envelope: Some(ContextEnvelope {
+    start_request(
+        HANDOFF_ID,
+        target::Kind::SipUri(agent.uri("agent")),
+        TransferMode::Warm,
+        ContextEnvelope {
             reference: Some(ContextReference {
                 handoff_id: HANDOFF_ID.into(),
                 token: "baton.test.token".into(),
@@ -88,20 +79,8 @@ fn request(agent: &Sipp, gateway: &Sipp) -> StartTransferRequest {
                 omitted_fields: vec![],
             }],
             ..Default::default()
-        }),
-        deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
-        disclosure: None,
-        callback: None,
-    }
-}
-
-async fn next_event(
-    stream: &mut Streaming<StartTransferResponse>,
-) -> Option<StartTransferResponse> {
-    tokio::time::timeout(Duration::from_secs(40), stream.message())
-        .await
-        .expect("events keep coming")
-        .expect("stream ok")
+        },
+    )
 }
 
 /// The user part of the hand-back address in the INVITE sipp received.
@@ -187,37 +166,18 @@ async fn the_human_transfers_the_customer_to_the_hand_back_address_and_the_runti
     assert!(log.contains("SIP/2.0 403 Forbidden"), "{log}");
 }
 
-/// The connector as a process with hand-back and a transfer journal in
-/// `dir`, a short drain, on `grpc` and `sip` (port 0: free ports).
-async fn journalled_connector(dir: &Path, grpc: &str, sip: &str) -> Service {
-    let config = dir.join("sip.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\ngrpc_listen = \"{grpc}\"\ndrain_timeout = \"500ms\"\n\n\
-             [store]\ndata_dir = {data:?}\n\n[sip]\nbind = \"{sip}\"\nt1 = \"100ms\"\n\n\
-             [hand_back]\nruntime_uri = \"{RUNTIME_URI}\"\n",
-            data = dir.join("data").display().to_string(),
-        ),
-    )
-    .expect("write config");
-    Service::start_program(
-        "baton-connector-sip",
-        Path::new(env!("CARGO_BIN_EXE_baton-connector-sip")),
-        &["--config", config.to_str().expect("path")],
-        &[],
-        dir,
-    )
-    .await
-    .expect("starts")
-}
-
 #[tokio::test]
 async fn a_restarted_connector_opens_the_hand_back_address_again() {
     let agent = sipp("agent_answers_hand_back");
     let gateway = sipp("gateway_warm");
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut connector = journalled_connector(dir.path(), "127.0.0.1:0", "127.0.0.1:0").await;
+    let mut connector = journalled_connector(
+        dir.path(),
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        &hand_back_section(),
+    )
+    .await;
     let (grpc, sip) = (connector.addr("grpc"), connector.addr("sip"));
     let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
         .await
@@ -239,7 +199,13 @@ async fn a_restarted_connector_opens_the_hand_back_address_again() {
     assert!(status.success(), "{status}");
 
     // The next process, on the same addresses and journal.
-    let _next = journalled_connector(dir.path(), &grpc.to_string(), &sip.to_string()).await;
+    let _next = journalled_connector(
+        dir.path(),
+        &grpc.to_string(),
+        &sip.to_string(),
+        &hand_back_section(),
+    )
+    .await;
     let mut client = ConnectorServiceClient::connect(format!("http://{grpc}"))
         .await
         .expect("connects");

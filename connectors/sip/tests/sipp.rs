@@ -4,9 +4,9 @@
 //! (its scenarios fail when a header such as User-to-User is missing).
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use baton_connector_sip::SipConfig;
 use baton_connector_sip::config::TrunkConfig;
@@ -15,13 +15,14 @@ use baton_proto::connector::v1::{
     ContextEnvelope, ContextMechanism, ContextPayload, ContextReference, StartTransferRequest,
     StartTransferResponse, TransferEventKind,
 };
-use baton_proto::types::v1::{
-    CallReference, Conversation, FailureReason, Target, TransferMode, target,
-};
-use baton_tests::Service;
+use baton_proto::types::v1::{CallReference, Conversation, FailureReason, TransferMode, target};
 use baton_tests::sipp::{Sipp, Transport, sip_connector_scenario};
 use tonic::Streaming;
 use tonic::transport::Channel;
+
+mod common;
+
+use common::{connector, journalled_connector, next_event, sipp, start_request};
 
 /// The handoff token every test sends; its hex is in the scenarios.
 const TOKEN: &str = "baton.test.token";
@@ -30,24 +31,6 @@ const TOKEN: &str = "baton.test.token";
 fn free_udp_port() -> u16 {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a probe socket");
     socket.local_addr().expect("probe address").port()
-}
-
-/// sipp playing one of this crate's scenarios once over UDP.
-fn sipp(scenario: &str) -> Sipp {
-    Sipp::play(&sip_connector_scenario(scenario)).start()
-}
-
-/// The connector, in-process, on ephemeral loopback ports.
-async fn connector(adjust: impl FnOnce(&mut SipConfig)) -> (SocketAddr, SocketAddr) {
-    let mut config = SipConfig::ephemeral();
-    config.sip.t1 = Duration::from_millis(100);
-    adjust(&mut config);
-    let bound = baton_connector_sip::bind(config)
-        .await
-        .expect("connector binds");
-    let addresses = (bound.grpc_addr, bound.sip_addr);
-    tokio::spawn(bound.serve(std::future::pending()));
-    addresses
 }
 
 fn envelope(gateway: Option<&Sipp>) -> ContextEnvelope {
@@ -85,35 +68,6 @@ fn envelope(gateway: Option<&Sipp>) -> ContextEnvelope {
         ],
         ..Default::default()
     }
-}
-
-fn start_request(
-    handoff_id: &str,
-    target: target::Kind,
-    mode: TransferMode,
-    envelope: ContextEnvelope,
-) -> StartTransferRequest {
-    StartTransferRequest {
-        tenant: "acme".into(),
-        handoff_id: handoff_id.into(),
-        attempt: 1,
-        target: Some(Target { kind: Some(target) }),
-        mode: mode as i32,
-        envelope: Some(envelope),
-        deadline: Some((SystemTime::now() + Duration::from_secs(60)).into()),
-        disclosure: None,
-        callback: None,
-    }
-}
-
-/// The next event, or `None` once the transfer's stream has ended.
-async fn next_event(
-    stream: &mut Streaming<StartTransferResponse>,
-) -> Option<StartTransferResponse> {
-    tokio::time::timeout(Duration::from_secs(40), stream.message())
-        .await
-        .expect("events keep coming")
-        .expect("stream ok")
 }
 
 /// Starts a transfer; returns the client, to cancel it, and its events.
@@ -575,34 +529,11 @@ async fn the_phone_hanging_up_the_replaced_leg_gets_a_200() {
     .await;
 }
 
-/// The connector as a process with a transfer journal in `dir`, a short
-/// drain, on `grpc` and `sip` (port 0: free ports).
-async fn journalled_connector(dir: &Path, grpc: &str, sip: &str) -> Service {
-    let config = dir.join("sip.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"{grpc}\"\ndata_dir = {data:?}\ndrain_timeout = \"500ms\"\n\n[sip]\nbind = \"{sip}\"\nt1 = \"100ms\"\n",
-            data = dir.join("data").display().to_string(),
-        ),
-    )
-    .expect("write config");
-    Service::start_program(
-        "baton-connector-sip",
-        Path::new(env!("CARGO_BIN_EXE_baton-connector-sip")),
-        &["--config", config.to_str().expect("path")],
-        &[],
-        dir,
-    )
-    .await
-    .expect("starts")
-}
-
 #[tokio::test]
 async fn a_stopped_connector_leaves_the_ringing_leg_to_the_next_which_cancels_it() {
     let agent = sipp("agent_never_answers");
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut connector = journalled_connector(dir.path(), "127.0.0.1:0", "127.0.0.1:0").await;
+    let mut connector = journalled_connector(dir.path(), "127.0.0.1:0", "127.0.0.1:0", "").await;
     let (grpc, sip) = (connector.addr("grpc"), connector.addr("sip"));
     let request = start_request(
         "h-stop",
@@ -630,7 +561,7 @@ async fn a_stopped_connector_leaves_the_ringing_leg_to_the_next_which_cancels_it
 
     // The next process, on the same addresses and journal, takes the
     // transfer over when it is re-attached: one CANCEL, never a new INVITE.
-    let _next = journalled_connector(dir.path(), &grpc.to_string(), &sip.to_string()).await;
+    let _next = journalled_connector(dir.path(), &grpc.to_string(), &sip.to_string(), "").await;
     let (_, mut stream) = start_transfer(grpc, request).await;
     let mut events = Vec::new();
     while let Some(event) = tokio::time::timeout(Duration::from_secs(20), stream.message())

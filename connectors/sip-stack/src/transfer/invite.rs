@@ -245,17 +245,7 @@ impl Transfers {
 pub(super) fn spawn_cancel(stack: &Arc<SipStack>, invite: PendingInvite) {
     let stack = stack.clone();
     tokio::spawn(async move {
-        if let Err(error) = stack
-            .non_invite(
-                Method::Cancel,
-                &invite.request_uri,
-                &invite.lines,
-                &invite.branch,
-                b"",
-                invite.to,
-            )
-            .await
-        {
+        if let Err(error) = invite.cancel(&stack).await {
             tracing::warn!(%error, "CANCEL got no final response");
         }
     });

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::{Answered, HangUp, sdp};
 use crate::leg::{self, Dialog};
-use crate::message::{self, HeaderLines};
+use crate::message;
 use crate::stack::{ALLOW, SipStack, Transport, random_token};
 use crate::transfer::{Failure, failure_for_status, unreachable};
 
@@ -84,21 +84,10 @@ async fn reinvite(stack: &Arc<SipStack>, dialog: &mut Dialog, sdp: &str) -> Resu
     let to = leg::dialog_destination(stack, dialog)
         .await
         .map_err(|e| unreachable(&e))?;
-    let routes: HeaderLines = dialog
-        .route_set
-        .iter()
-        .map(|r| ("Route".to_owned(), r.clone()))
-        .collect();
-    let mut lines: HeaderLines = vec![
-        ("Via".into(), stack.via(&branch, to.transport)),
-        ("Max-Forwards".into(), "70".into()),
-        ("From".into(), dialog.from.clone()),
-        ("To".into(), dialog.to.clone()),
-        ("Call-ID".into(), dialog.call_id.clone()),
-        ("CSeq".into(), format!("{} INVITE", dialog.cseq)),
-        ("Contact".into(), stack.contact(to.transport)),
-        ("Allow".into(), ALLOW.into()),
-    ];
+    let routes = leg::route_lines(dialog);
+    let mut lines = leg::in_dialog_lines(stack, dialog, &branch, to, dialog.cseq, &Method::Invite);
+    lines.push(("Contact".into(), stack.contact(to.transport)));
+    lines.push(("Allow".into(), ALLOW.into()));
     lines.extend(routes.iter().cloned());
     lines.push(("Content-Type".into(), "application/sdp".into()));
     let bytes = message::render_request(

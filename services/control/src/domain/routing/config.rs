@@ -54,6 +54,34 @@ pub struct RouteTargetConfig {
 }
 
 impl RouteTargetConfig {
+    /// `connector`'s queue `name`, with no skills and no hours of its own.
+    pub fn queue(connector: &str, name: &str) -> Self {
+        Self {
+            queue: Some(name.into()),
+            ..Self::of(connector)
+        }
+    }
+
+    /// `connector`'s SIP URI `uri`, with no hours of its own.
+    pub fn sip_uri(connector: &str, uri: &str) -> Self {
+        Self {
+            sip_uri: Some(uri.into()),
+            ..Self::of(connector)
+        }
+    }
+
+    /// `connector` with no target yet.
+    fn of(connector: &str) -> Self {
+        Self {
+            connector: connector.into(),
+            queue: None,
+            skills: vec![],
+            phone_number: None,
+            sip_uri: None,
+            hours: None,
+        }
+    }
+
     pub(super) fn to_target(&self) -> Option<ConcreteTarget> {
         match (&self.queue, &self.phone_number, &self.sip_uri) {
             (Some(name), None, None) => Some(ConcreteTarget::Queue {

@@ -20,25 +20,11 @@ fn route(
 }
 
 fn queue(connector: &str, name: &str) -> RouteTargetConfig {
-    RouteTargetConfig {
-        connector: connector.into(),
-        queue: Some(name.into()),
-        skills: vec![],
-        phone_number: None,
-        sip_uri: None,
-        hours: None,
-    }
+    RouteTargetConfig::queue(connector, name)
 }
 
 fn sip(connector: &str, uri: &str) -> RouteTargetConfig {
-    RouteTargetConfig {
-        connector: connector.into(),
-        queue: None,
-        skills: vec![],
-        phone_number: None,
-        sip_uri: Some(uri.into()),
-        hours: None,
-    }
+    RouteTargetConfig::sip_uri(connector, uri)
 }
 
 fn router() -> Router {
