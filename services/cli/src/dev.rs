@@ -234,22 +234,14 @@ fn control_config(
         phone_number: Some("sip".into()),
         sip_uri: Some("sip".into()),
     };
-    let queue_target = |connector: &str, name: &str| RouteTargetConfig {
-        connector: connector.into(),
-        queue: Some(name.into()),
-        skills: vec![],
-        phone_number: None,
-        sip_uri: None,
-        hours: None,
-    };
     config.routes.push(RouteConfig {
         name: "support".into(),
         queues: vec!["support".into()],
         intents: vec!["support.*".into()],
         languages: vec![],
         targets: vec![
-            queue_target("queue", "support"),
-            queue_target("demo", "overflow"),
+            RouteTargetConfig::queue("queue", "support"),
+            RouteTargetConfig::queue("demo", "overflow"),
         ],
         hours: None,
     });

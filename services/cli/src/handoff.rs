@@ -52,6 +52,11 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// The API key or bearer token to call with.
+    pub fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+
     /// The client TLS settings of an https:// endpoint; `None` for http://.
     fn tls(&self) -> Result<Option<ClientTlsFiles>, CliError> {
         let https = self.endpoint.starts_with("https://");
@@ -209,9 +214,9 @@ pub struct CreateArgs {
     connection: Connection,
 }
 
-struct CliError {
-    code: u8,
-    message: String,
+pub struct CliError {
+    pub code: u8,
+    pub message: String,
 }
 
 impl From<tonic::Status> for CliError {
@@ -277,6 +282,15 @@ async fn connect(connection: &Connection) -> Result<Client, CliError> {
                 .map_err(|_| usage("--api-key: not a valid header value"))?,
         )),
     };
+    Ok(HandoffServiceClient::with_interceptor(
+        channel(connection).await?,
+        credential,
+    ))
+}
+
+/// A channel to the control service at `connection`'s endpoint, with its
+/// TLS settings.
+pub async fn channel(connection: &Connection) -> Result<Channel, CliError> {
     let mut endpoint = Channel::from_shared(connection.endpoint.clone())
         .map_err(|e| usage(format!("--endpoint: {e}")))?
         .connect_timeout(Duration::from_secs(5));
@@ -294,11 +308,10 @@ async fn connect(connection: &Connection) -> Result<Client, CliError> {
             .tls_config(files.tonic_config().map_err(flag)?)
             .map_err(|e| usage(format!("--ca-file: {e}")))?;
     }
-    let channel = endpoint.connect().await.map_err(|e| CliError {
+    endpoint.connect().await.map_err(|e| CliError {
         code: exit::UNAVAILABLE,
         message: format!("cannot reach {}: {e}", connection.endpoint),
-    })?;
-    Ok(HandoffServiceClient::with_interceptor(channel, credential))
+    })
 }
 
 async fn execute(command: HandoffCommand) -> Result<u8, CliError> {

@@ -5,6 +5,7 @@ mod config;
 mod desk;
 mod dev;
 mod handoff;
+mod mcp;
 mod store;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,11 @@ enum Command {
     /// Create, inspect, watch and cancel handoffs on any control endpoint.
     #[command(subcommand)]
     Handoff(handoff::HandoffCommand),
+    /// Serve Baton's handoff API as Model Context Protocol tools on stdin
+    /// and stdout, for an LLM agent: evaluate_escalation,
+    /// hand_off_to_human, get_handoff_status, cancel_handoff. They call
+    /// the control service at --endpoint with --api-key.
+    Mcp(mcp::McpArgs),
     /// Mint and revoke API keys in a keys file.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
@@ -67,6 +73,7 @@ async fn main() -> std::process::ExitCode {
     let code = match cli.command {
         Command::Dev(args) => dev::run(args).await,
         Command::Handoff(command) => handoff::run(command).await,
+        Command::Mcp(args) => mcp::run(args).await,
         Command::Config(command) => config::run(command),
         Command::Auth(command) => auth::run(command),
         Command::Desk(command) => desk::run(command),
