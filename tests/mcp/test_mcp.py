@@ -1,13 +1,16 @@
 """`baton mcp` driven by the official Python MCP client (`mcp` on PyPI)
-over stdio, in front of a real `baton dev`: the tools are listed with
-their schemas, each is called, bad arguments and refusals come back as
-errors that name what is wrong."""
+over stdio and streamable HTTP, in front of a real `baton dev`: the tools
+are listed with their schemas, each is called, bad arguments and refusals
+come back as errors that name what is wrong; over HTTP each request's own
+credential is forwarded and a request without one is refused."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -17,6 +20,8 @@ from typing import Any, AsyncIterator, Dict
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "proto" / "clients" / "python" / "tests"))
 from baton_dev import BatonDev  # noqa: E402
@@ -40,6 +45,10 @@ HANDOFF: Dict[str, Any] = {
 }
 
 
+def baton_binary() -> str:
+    return os.environ.get("BATON_BIN") or str(Path(__file__).resolve().parents[2] / "target/release/baton")
+
+
 class BatonMcp(unittest.TestCase):
     dev: BatonDev
 
@@ -53,7 +62,7 @@ class BatonMcp(unittest.TestCase):
 
     @asynccontextmanager
     async def session(self, api_key: str = "") -> AsyncIterator[ClientSession]:
-        binary = os.environ.get("BATON_BIN") or str(Path(__file__).resolve().parents[2] / "target/release/baton")
+        binary = baton_binary()
         env = {"BATON_API_KEY": api_key or self.dev.api_key, "PATH": os.environ.get("PATH", "")}
         server = StdioServerParameters(
             command=binary, args=["mcp", "--endpoint", f"http://{self.dev.address}"], env=env
@@ -179,6 +188,108 @@ class BatonMcp(unittest.TestCase):
                 self.assertNotIn("bk_0000000000000000_wrong", json.dumps(refused))
 
         asyncio.run(run())
+
+
+class BatonMcpOverHttp(unittest.TestCase):
+    """`baton mcp --listen`: the same tools over streamable HTTP, started
+    with a valid operator key in its environment to show it is never used
+    in place of the caller's."""
+
+    dev: BatonDev
+    server: "subprocess.Popen[str]"
+    url: str
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.dev = BatonDev()
+        cls.server = subprocess.Popen(
+            [baton_binary(), "mcp", "--listen", "127.0.0.1:0", "--endpoint", f"http://{cls.dev.address}"],
+            env={"BATON_API_KEY": cls.dev.api_key, "PATH": os.environ.get("PATH", "")},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert cls.server.stderr is not None
+        line = cls.server.stderr.readline()
+        prefix = "baton mcp: streamable HTTP on "
+        if not line.startswith(prefix):
+            cls.server.kill()
+            cls.dev.stop()
+            raise RuntimeError(f"baton mcp --listen printed {line!r}")
+        cls.url = line[len(prefix) :].strip()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        if cls.server.poll() is None:
+            cls.server.kill()
+            cls.server.wait(10)
+        assert cls.server.stderr is not None
+        cls.server.stderr.close()
+        cls.dev.stop()
+
+    @asynccontextmanager
+    async def session(self, api_key: str) -> AsyncIterator[ClientSession]:
+        client = create_mcp_http_client(headers={"Authorization": f"Bearer {api_key}"})
+        async with client, streamable_http_client(self.url, http_client=client) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+
+    def test_the_tools_work_with_the_callers_credential(self) -> None:
+        async def run() -> None:
+            async with self.session(self.dev.api_key) as session:
+                tools = {tool.name for tool in (await session.list_tools()).tools}
+                self.assertEqual(tools, TOOLS)
+                decision = await session.call_tool(
+                    "evaluate_escalation",
+                    {"conversation_id": "mcp-http-1", "turns": [{"speaker": "customer", "text": "get me a human"}]},
+                )
+                self.assertFalse(decision.is_error, decision)
+                self.assertTrue(json.loads(decision.content[0].text)["escalate"])  # type: ignore[union-attr]
+                created = await session.call_tool("hand_off_to_human", {**HANDOFF, "summary": "Over HTTP"})
+                self.assertFalse(created.is_error, created)
+                handoff_id = json.loads(created.content[0].text)["handoff_id"]  # type: ignore[union-attr]
+                cancelled = await session.call_tool("cancel_handoff", {"handoff_id": handoff_id})
+                self.assertEqual(json.loads(cancelled.content[0].text)["state"], "CANCELLED")  # type: ignore[union-attr]
+
+        asyncio.run(run())
+
+    def test_a_wrong_credential_is_refused_by_the_control_service(self) -> None:
+        async def run() -> None:
+            async with self.session("bk_0000000000000000_wrong") as session:
+                result = await session.call_tool("get_handoff_status", {"handoff_id": "x"})
+                self.assertTrue(result.is_error, result)
+                refused = json.loads(result.content[0].text)  # type: ignore[union-attr]
+                self.assertEqual(refused["reason"], "CREDENTIAL_INVALID")
+
+        asyncio.run(run())
+
+    def test_a_request_without_a_credential_gets_401(self) -> None:
+        async def run() -> None:
+            async with create_mcp_http_client() as client:
+                response = await client.post(
+                    self.url,
+                    json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                    headers={"Accept": "application/json, text/event-stream"},
+                )
+                self.assertEqual(response.status_code, 401)
+                self.assertEqual(response.headers.get("www-authenticate"), "Bearer")
+
+        asyncio.run(run())
+
+    def test_sigterm_stops_it_cleanly(self) -> None:
+        server = subprocess.Popen(
+            [baton_binary(), "mcp", "--listen", "127.0.0.1:0", "--endpoint", f"http://{self.dev.address}"],
+            env={"PATH": os.environ.get("PATH", "")},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert server.stderr is not None
+        self.assertIn("streamable HTTP on", server.stderr.readline())
+        server.send_signal(signal.SIGTERM)
+        self.assertEqual(server.wait(20), 0)
+        server.stderr.close()
 
 
 if __name__ == "__main__":
