@@ -47,6 +47,27 @@ pub fn binary(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// A path in this repository, from its root (`proto/clients/python`).
+pub fn repository_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
+}
+
+/// Runs `command` to its end and fails the test with its output when it
+/// fails: for the suites in other languages these tests drive (pip, npm,
+/// mypy, unittest, node).
+pub fn run_to_success(what: &str, command: &mut std::process::Command) {
+    let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// Asserts that `program --help` succeeds and names each of `options`.
 pub async fn assert_help_names(program: &str, options: &[&str]) {
     let output = Command::new(program)

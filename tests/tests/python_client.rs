@@ -3,23 +3,13 @@
 //! type-checked with mypy in strict mode, then its tests run against a real
 //! `baton dev` (`proto/clients/python/tests`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-fn package_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto/clients/python")
-}
+use baton_tests::{repository_path, run_to_success};
 
-/// Runs `command`, and fails the test with its output when it fails.
-fn run(what: &str, command: &mut Command) {
-    let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+fn package_dir() -> PathBuf {
+    repository_path("proto/clients/python")
 }
 
 #[test]
@@ -27,7 +17,7 @@ fn the_python_client_installs_type_checks_and_passes_its_tests() {
     let site = tempfile::tempdir().expect("tempdir");
     // The build dependencies (setuptools, grpcio-tools) and the runtime
     // ones are installed by tests/run from tests/pip-packages.txt.
-    run(
+    run_to_success(
         "pip install",
         Command::new("python3")
             .args([
@@ -42,7 +32,7 @@ fn the_python_client_installs_type_checks_and_passes_its_tests() {
             .arg(site.path())
             .arg(package_dir()),
     );
-    run(
+    run_to_success(
         "mypy --strict",
         Command::new("python3")
             .args(["-m", "mypy", "--config-file"])
@@ -50,7 +40,7 @@ fn the_python_client_installs_type_checks_and_passes_its_tests() {
             .arg("baton_client")
             .current_dir(site.path()),
     );
-    run(
+    run_to_success(
         "python -m unittest",
         Command::new("python3")
             .args(["-m", "unittest", "-v", "test_client"])

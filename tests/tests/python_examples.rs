@@ -10,8 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use baton_tests::{repository_path, run_to_success};
+
 fn package_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto/clients/python")
+    repository_path("proto/clients/python")
 }
 
 /// `target/examples-venv`, beside the binaries' profile directory: kept
@@ -25,28 +27,16 @@ fn venv_dir() -> PathBuf {
         .join("examples-venv")
 }
 
-/// Runs `command`, and fails the test with its output when it fails.
-fn run(what: &str, command: &mut Command) {
-    let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 #[test]
 fn the_livekit_and_pipecat_examples_hand_off_through_a_real_baton_dev() {
     let venv = venv_dir();
     let python = venv.join("bin/python");
-    run(
+    run_to_success(
         "python3 -m venv",
         Command::new("python3").args(["-m", "venv"]).arg(&venv),
     );
     let pip = |what: &str, args: &[&str], extra: &Path| {
-        run(
+        run_to_success(
             what,
             Command::new(&python)
                 .args(["-m", "pip", "install", "--quiet"])
@@ -67,7 +57,7 @@ fn the_livekit_and_pipecat_examples_hand_off_through_a_real_baton_dev() {
         &["--no-build-isolation"],
         &package_dir(),
     );
-    run(
+    run_to_success(
         "mypy --strict",
         Command::new(&python)
             .args(["-m", "mypy", "--strict", "--python-version", "3.10"])
@@ -82,7 +72,7 @@ fn the_livekit_and_pipecat_examples_hand_off_through_a_real_baton_dev() {
             .env("MYPYPATH", "examples:tests")
             .current_dir(package_dir()),
     );
-    run(
+    run_to_success(
         "python -m unittest",
         Command::new(&python)
             .args(["-m", "unittest", "-v", "test_examples"])

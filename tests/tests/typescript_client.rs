@@ -5,23 +5,13 @@
 //! node's test runner against a real `baton dev`
 //! (`proto/clients/typescript/test`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-fn package_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto/clients/typescript")
-}
+use baton_tests::{repository_path, run_to_success};
 
-/// Runs `command`, and fails the test with its output when it fails.
-fn run(what: &str, command: &mut Command) {
-    let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+fn package_dir() -> PathBuf {
+    repository_path("proto/clients/typescript")
 }
 
 fn npm(args: &[&str]) -> Command {
@@ -34,9 +24,9 @@ fn npm(args: &[&str]) -> Command {
 fn the_typescript_client_installs_type_checks_and_passes_its_tests() {
     // Into the package's own node_modules, at the versions of its
     // package-lock.json (buf, protoc-gen-es and tsc included).
-    run("npm ci", &mut npm(&["ci", "--no-audit", "--no-fund"]));
-    run("tsc --noEmit (strict)", &mut npm(&["run", "typecheck"]));
-    run(
+    run_to_success("npm ci", &mut npm(&["ci", "--no-audit", "--no-fund"]));
+    run_to_success("tsc --noEmit (strict)", &mut npm(&["run", "typecheck"]));
+    run_to_success(
         "node --test",
         npm(&["test"]).env("BATON_BIN", baton_tests::binary("baton")),
     );
