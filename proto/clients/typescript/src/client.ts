@@ -6,18 +6,38 @@ import { create } from "@bufbuild/protobuf";
 import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import { Code } from "@connectrpc/connect";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import {
   CancelHandoffRequestSchema,
+  CheckAvailabilityRequestSchema,
   EvaluateEscalationRequestSchema,
   GetHandoffRequestSchema,
   HandoffService,
+  RecordOutcomeRequestSchema,
+  UpdateHandoffRequestSchema,
   WatchHandoffRequestSchema,
+  type CheckAvailabilityResponse,
   type CreateHandoffRequest,
   type EscalationDecision,
   type Handoff,
+  type TargetAttempt,
 } from "./gen/baton/handoff/v1/handoff_pb.js";
+import type { Availability } from "./gen/baton/type/v1/availability_pb.js";
+import { Judgement } from "./gen/baton/type/v1/handoff_context_pb.js";
+import { Conversation } from "./converse.js";
 import { BatonError, Unavailable } from "./errors.js";
-import { HandoffUpdate, newRequestId, turnsForEvaluation, watchIsOver, type Turn } from "./updates.js";
+import {
+  HandoffUpdate,
+  channelOf,
+  entitiesOf,
+  newRequestId,
+  targetOf,
+  transcriptOf,
+  turnsForEvaluation,
+  watchIsOver,
+  type TargetOptions,
+  type Turn,
+} from "./updates.js";
 
 /**
  * TLS to the control service. `ca` (PEM, or `caFile`, its path) verifies it
@@ -65,6 +85,86 @@ export function backoffMs(attempt: number, retryAfter: number | undefined): numb
     return Math.min(retryAfter, 30) * 1000;
   }
   return Math.min(200 * 2 ** (attempt - 1), 5000);
+}
+
+/**
+ * What `checkAvailability()` asks about: the target (exactly one of
+ * `queue`, `phoneNumber`, `sipUri` or `route`) and what chooses its route.
+ */
+export interface AvailabilityOptions extends TargetOptions {
+  /** The conversation's language (BCP 47), `en` by default: the message is in it. */
+  language?: string;
+  /** The intent routes match; may be empty. */
+  intent?: string;
+  /** `voice` (default) or `chat`: a chat shares its human with other chats. */
+  channel?: "voice" | "chat";
+}
+
+/** Whether a handoff would reach a human now, by business hours. */
+export interface AvailabilityAnswer {
+  /** A target of the plan is open now. */
+  open: boolean;
+  /** What the AI tells the customer now: "connecting you" when open, when it opens again when closed. */
+  customerMessage: string;
+  /** The language of `customerMessage` (BCP 47). */
+  customerMessageLanguage: string;
+  /** When open: when the target that would take the handoff closes; undefined without hours. */
+  closesAt: Date | undefined;
+  /** When closed: the earliest next opening; undefined when none within a year. */
+  opensAt: Date | undefined;
+  /** The IANA time zone of the schedule that decided; empty without one. */
+  timeZone: string;
+  /** How many targets of the plan are closed now. */
+  closedTargets: number;
+  /** When open: the target that would take the handoff first. */
+  target: TargetAttempt | undefined;
+  /** When open: the target tried next if that one did not take it. */
+  fallback: TargetAttempt | undefined;
+  /** When open: who is there at `target` now, when its connector reports it. */
+  availability: Availability | undefined;
+  /** The answer as the service sent it. */
+  response: CheckAvailabilityResponse;
+}
+
+/** What `update()` adds to a waiting handoff's context. */
+export interface UpdateOptions {
+  /**
+   * The context version the update was made against (`Handoff.contextVersion`
+   * as last read, or the `contextVersion` the last `update()` returned).
+   */
+  contextVersion: number | bigint;
+  /** Turns to append to the transcript, in order. */
+  turns?: Iterable<Turn>;
+  /** Entities to add; one named like an existing entity replaces it (a correction). */
+  entities?: Readonly<Record<string, string>>;
+  /** Entities masked for the human unless revealed. */
+  sensitiveEntities?: Readonly<Record<string, string>>;
+  /** Notes appended to the context's agent notes, on a line of their own. */
+  notes?: string;
+  /** The idempotency key; left empty, one is made (and kept across the retries). */
+  requestId?: string;
+}
+
+/** What `update()` answers. */
+export interface UpdateResult {
+  /** The handoff after the update (on an idempotent retry, as it is now). */
+  handoff: Handoff;
+  /** False when this `requestId` had already applied the update. */
+  applied: boolean;
+  /** The context version the update produced: name it in the next `update()`. */
+  contextVersion: number;
+  /** The request id used, made when not given. */
+  requestId: string;
+}
+
+/** The human's judgements of a handoff, for `recordOutcome()`; at least one. */
+export interface OutcomeOptions {
+  /** The context was enough to help without asking the customer again. */
+  contextSufficient?: boolean;
+  /** The customer had to repeat something they had told the AI. */
+  customerRepeated?: boolean;
+  /** The customer needed a human at all. */
+  escalationNeeded?: boolean;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -205,6 +305,107 @@ export class BatonClient {
     yield* this.#watch(handoff.id, 0n, handoff);
   }
 
+  /**
+   * Whether a handoff to this target would reach a human now, by business
+   * hours: ask before promising the customer a human, and say
+   * `customerMessage` (when it opens again, when closed). A dry run of
+   * routing: nothing is created, and an open target may still have nobody
+   * free. Retried after a transient failure (it changes nothing).
+   */
+  async checkAvailability(options: AvailabilityOptions): Promise<AvailabilityAnswer> {
+    const request = create(CheckAvailabilityRequestSchema, {
+      target: targetOf(options),
+      language: options.language ?? "en",
+      intent: options.intent ?? "",
+      channel: channelOf(options.channel ?? "voice"),
+    });
+    const response = await this.#call(() => this.#service.checkAvailability(request, { timeoutMs: this.timeoutMs }));
+    return {
+      open: response.open,
+      customerMessage: response.customerMessage,
+      customerMessageLanguage: response.customerMessageLanguage,
+      closesAt: response.closesAt ? timestampDate(response.closesAt) : undefined,
+      opensAt: response.opensAt ? timestampDate(response.opensAt) : undefined,
+      timeZone: response.timeZone,
+      closedTargets: response.closedTargets,
+      target: response.target,
+      fallback: response.fallback,
+      availability: response.availability,
+      response,
+    };
+  }
+
+  /**
+   * Adds what the customer tells the AI while waiting (turns, entities,
+   * notes) to the context of a handoff no human has yet (pending, routing,
+   * queued or ringing), so the human does not ask again. Optimistic
+   * concurrency: name the `contextVersion` last read (1 as created, then
+   * what each `update()` returns); a stale one is a
+   * `ContextVersionConflict` with `currentVersion`. Idempotent by
+   * `requestId` (made when empty), so a transient failure is retried with
+   * the same id and applied once. Once a human has the customer or the
+   * handoff ended: FailedPrecondition.
+   */
+  async update(handoffId: string, options: UpdateOptions): Promise<UpdateResult> {
+    const requestId = options.requestId || newRequestId();
+    const request = create(UpdateHandoffRequestSchema, {
+      handoffId,
+      requestId,
+      expectedContextVersion: BigInt(options.contextVersion),
+      turns: transcriptOf(options.turns ?? []),
+      entities: entitiesOf(options.entities, options.sensitiveEntities),
+      notes: options.notes ?? "",
+    });
+    const response = await this.#call(() => this.#service.updateHandoff(request, { timeoutMs: this.timeoutMs }));
+    return {
+      handoff: response.handoff ?? missing("UpdateHandoffResponse.handoff"),
+      applied: response.applied,
+      contextVersion: Number(response.contextVersion),
+      requestId,
+    };
+  }
+
+  /**
+   * The conversation of a chat handoff (created with `channel: "chat"`),
+   * for the runtime that owns the customer's channel: call it right after
+   * creating the handoff and relay both ways while the customer waits and
+   * talks to the human. `send(text)` a customer message; iterate for every
+   * entry after `afterSequence` (the customer's own messages come back
+   * with their sequence once stored, then the human's), until the ENDED
+   * entry when the handoff ends. A broken stream is reopened after the
+   * last sequence seen, and unacknowledged messages are re-sent with their
+   * ids (stored once). `close()` when the customer leaves.
+   */
+  converse(handoffId: string, afterSequence: number | bigint = 0): Conversation {
+    return new Conversation(
+      {
+        open: (requests, signal) => this.#service.converseHandoff(requests, { signal }),
+        retries: this.retries,
+        backoffMs,
+      },
+      handoffId,
+      BigInt(afterSequence),
+    );
+  }
+
+  /**
+   * Records how a handoff went, as the human judged it, when Baton cannot
+   * ask them at wrap-up (a phone number, a SIP phone): after the handoff
+   * reached a human and ended (COMPLETED or HANDED_BACK), else
+   * FailedPrecondition. Recorded once: the same judgements again answer
+   * the stored outcome, different ones are a `Conflict`.
+   */
+  async recordOutcome(handoffId: string, outcome: OutcomeOptions): Promise<Handoff> {
+    const request = create(RecordOutcomeRequestSchema, {
+      handoffId,
+      contextSufficient: judgementOf(outcome.contextSufficient),
+      customerRepeated: judgementOf(outcome.customerRepeated),
+      escalationNeeded: judgementOf(outcome.escalationNeeded),
+    });
+    const response = await this.#call(() => this.#service.recordOutcome(request, { timeoutMs: this.timeoutMs }));
+    return response.handoff ?? missing("RecordOutcomeResponse.handoff");
+  }
+
   async *#watch(handoffId: string, after: bigint, created: Handoff | undefined): AsyncGenerator<HandoffUpdate, void, undefined> {
     let failures = 0;
     for (;;) {
@@ -265,6 +466,10 @@ export class BatonClient {
  */
 function resumable(error: BatonError): boolean {
   return error.retryable || (error.reason === "" && (error.code === Code.Internal || error.code === Code.Unknown));
+}
+
+function judgementOf(value: boolean | undefined): Judgement {
+  return value === undefined ? Judgement.UNSPECIFIED : value ? Judgement.YES : Judgement.NO;
 }
 
 function toBuffer(value: string | Uint8Array | undefined): Buffer | undefined {

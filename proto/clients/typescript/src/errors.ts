@@ -148,7 +148,10 @@ export class BatonError extends Error {
     // own clients report it (connect says ABORTED for a reset, INTERNAL for
     // most others): a transient failure, retried where that is safe.
     const code = reason === "" && brokenConnection(connect) ? Code.Unavailable : connect.code;
-    const Kind = BY_CODE.get(code) ?? BatonError;
+    const Kind =
+      code === Code.Aborted && reason === "CONTEXT_VERSION_CONFLICT"
+        ? ContextVersionConflict
+        : (BY_CODE.get(code) ?? BatonError);
     return new Kind({ code, message: connect.rawMessage, reason, violations, retryAfter, metadata });
   }
 }
@@ -167,6 +170,18 @@ export class FailedPrecondition extends BatonError {}
  * context version that moved on.
  */
 export class Conflict extends BatonError {}
+/**
+ * ABORTED `CONTEXT_VERSION_CONFLICT`: an `update()` named a context version
+ * the handoff has moved on from. `currentVersion` is the version now (when
+ * the service named it): read the handoff again, or resend against it.
+ */
+export class ContextVersionConflict extends Conflict {
+  /** The handoff's context version now, from the `current_context_version` metadata. */
+  get currentVersion(): number | undefined {
+    const current = this.metadata["current_context_version"];
+    return current === undefined || current === "" || Number.isNaN(Number(current)) ? undefined : Number(current);
+  }
+}
 /** The credential is missing, unknown or expired. */
 export class Unauthenticated extends BatonError {}
 /** The credential's role may not make this call. */

@@ -19,10 +19,23 @@
  * The generated messages are `handoffV1` and `typesV1`.
  */
 
-export { BatonClient, backoffMs, type ClientOptions, type EvaluateOptions, type Tls } from "./client.js";
+export {
+  BatonClient,
+  backoffMs,
+  type AvailabilityAnswer,
+  type AvailabilityOptions,
+  type ClientOptions,
+  type EvaluateOptions,
+  type OutcomeOptions,
+  type Tls,
+  type UpdateOptions,
+  type UpdateResult,
+} from "./client.js";
+export { ChatUpdate, Conversation, type ChatOpened } from "./converse.js";
 export {
   BatonError,
   Conflict,
+  ContextVersionConflict,
   FailedPrecondition,
   InvalidArgument,
   NotFound,
@@ -39,6 +52,7 @@ export {
   handoffRequest,
   newRequestId,
   type HandoffRequestOptions,
+  type TargetOptions,
   type Turn,
 } from "./updates.js";
 export * as handoffV1 from "./gen/baton/handoff/v1/handoff_pb.js";

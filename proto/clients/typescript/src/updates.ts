@@ -18,9 +18,13 @@ import {
   EntitySchema,
   EscalationKind,
   FailureReason,
+  QueueTargetSchema,
   Speaker,
+  TargetSchema,
   TurnSchema,
   type Entity,
+  type Target,
+  type Turn as ProtoTurn,
 } from "./gen/baton/type/v1/handoff_context_pb.js";
 
 /** The states after which nothing more happens to a handoff. */
@@ -123,13 +127,21 @@ const SPEAKERS: Readonly<Record<string, Speaker>> = {
 };
 const CHANNELS: Readonly<Record<string, Channel>> = { voice: Channel.VOICE, chat: Channel.CHAT };
 
-/** What `handoffRequest` takes: plain values for the common cases. */
-export interface HandoffRequestOptions {
-  summary: string;
-  /** Exactly one of `queue`, `phoneNumber` (E.164) or `sipUri` names the target. */
+/** The target of a handoff: exactly one of these. */
+export interface TargetOptions {
+  /** A queue of the contact center (the embedded queue's is `support`). */
   queue?: string;
+  /** An external phone number (E.164). */
   phoneNumber?: string;
+  /** A SIP URI. */
   sipUri?: string;
+  /** A route named in the control service's configuration. */
+  route?: string;
+}
+
+/** What `handoffRequest` takes: plain values for the common cases. */
+export interface HandoffRequestOptions extends TargetOptions {
+  summary: string;
   /** `voice` (default) or `chat`. */
   channel?: "voice" | "chat";
   /** The conversation's language (BCP 47), `en` by default. */
@@ -146,6 +158,8 @@ export interface HandoffRequestOptions {
    */
   reason?: string | EscalationDecision;
   sipCallId?: string;
+  /** How long routing may try before giving up, in seconds (the service's default). */
+  timeoutSeconds?: number;
   /** The idempotency key; left empty, one is made. */
   requestId?: string;
 }
@@ -157,47 +171,71 @@ export interface HandoffRequestOptions {
  * cannot send.
  */
 export function handoffRequest(options: HandoffRequestOptions): CreateHandoffRequest {
-  const { queue = "", phoneNumber = "", sipUri = "", channel = "voice", language = "en" } = options;
-  if ([queue, phoneNumber, sipUri].filter((target) => target !== "").length !== 1) {
-    throw new TypeError("name exactly one target: queue, phoneNumber or sipUri");
-  }
-  const channelValue = CHANNELS[channel];
-  if (channelValue === undefined) {
-    throw new TypeError(`channel must be one of ${Object.keys(CHANNELS).join(", ")}`);
-  }
-  const entities: Entity[] = [];
-  for (const [values, sensitive] of [
-    [options.entities ?? {}, false],
-    [options.sensitiveEntities ?? {}, true],
-  ] as const) {
-    for (const [name, value] of Object.entries(values)) {
-      entities.push(create(EntitySchema, { name, value, sensitive }));
-    }
-  }
-  const transcript = [...(options.transcript ?? [])].map(([speaker, text]) =>
-    create(TurnSchema, { speaker: speakerOf(speaker), text }),
-  );
-  const target = queue
-    ? { kind: { case: "queue" as const, value: { name: queue } } }
-    : phoneNumber
-      ? { kind: { case: "phoneNumber" as const, value: phoneNumber } }
-      : { kind: { case: "sipUri" as const, value: sipUri } };
+  const { language = "en" } = options;
   return create(CreateHandoffRequestSchema, {
     requestId: options.requestId || newRequestId(),
     conversation: {
-      channel: channelValue,
+      channel: channelOf(options.channel ?? "voice"),
       language,
       call: options.sipCallId ? { sipCallId: options.sipCallId } : undefined,
     },
     context: {
       summary: options.summary,
       intent: options.intent ? { name: options.intent, confidence: options.intentConfidence ?? 0 } : undefined,
-      entities,
-      transcript,
+      entities: entitiesOf(options.entities, options.sensitiveEntities),
+      transcript: transcriptOf(options.transcript ?? []),
       reason: reasonOf(options.reason),
     },
-    target,
+    target: targetOf(options),
+    timeout: options.timeoutSeconds === undefined ? undefined : { seconds: BigInt(Math.floor(options.timeoutSeconds)) },
   });
+}
+
+/** The Target of exactly one of `queue`, `phoneNumber`, `sipUri` and `route`; else a TypeError. */
+export function targetOf(options: TargetOptions): Target {
+  const { queue = "", phoneNumber = "", sipUri = "", route = "" } = options;
+  if ([queue, phoneNumber, sipUri, route].filter((target) => target !== "").length !== 1) {
+    throw new TypeError("name exactly one target: queue, phoneNumber, sipUri or route");
+  }
+  const kind = queue
+    ? { case: "queue" as const, value: create(QueueTargetSchema, { name: queue }) }
+    : phoneNumber
+      ? { case: "phoneNumber" as const, value: phoneNumber }
+      : sipUri
+        ? { case: "sipUri" as const, value: sipUri }
+        : { case: "route" as const, value: route };
+  return create(TargetSchema, { kind });
+}
+
+/** The Channel of `voice` or `chat`; else a TypeError. */
+export function channelOf(channel: string): Channel {
+  const value = CHANNELS[channel];
+  if (value === undefined) {
+    throw new TypeError(`channel must be one of ${Object.keys(CHANNELS).join(", ")}`);
+  }
+  return value;
+}
+
+/** Entities from plain name → value records, the sensitive ones marked. */
+export function entitiesOf(
+  plain: Readonly<Record<string, string>> = {},
+  sensitive: Readonly<Record<string, string>> = {},
+): Entity[] {
+  const entities: Entity[] = [];
+  for (const [values, isSensitive] of [
+    [plain, false],
+    [sensitive, true],
+  ] as const) {
+    for (const [name, value] of Object.entries(values)) {
+      entities.push(create(EntitySchema, { name, value, sensitive: isSensitive }));
+    }
+  }
+  return entities;
+}
+
+/** Transcript Turns from [speaker, text] pairs; a TypeError for an unknown speaker. */
+export function transcriptOf(turns: Iterable<Turn>): ProtoTurn[] {
+  return [...turns].map(([speaker, text]) => create(TurnSchema, { speaker: speakerOf(speaker), text }));
 }
 
 function reasonOf(reason: string | EscalationDecision | undefined): { kind: EscalationKind; detail: string } | undefined {

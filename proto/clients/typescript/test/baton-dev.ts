@@ -26,16 +26,22 @@ const PORT_FLAGS = [
 export class BatonDev {
   readonly address: string;
   readonly apiKey: string;
+  /** The embedded queue's agent desktop (`http://127.0.0.1:port`). */
+  readonly desktop: string;
+  /** The desktop sign-in of the agent `agent` (skill `support`), new each start. */
+  readonly agentPassword: string;
   /** The throwaway CA that signed the service's certificate, with `tls`. */
   readonly caFile: string | undefined;
   readonly #process: ChildProcess;
   readonly #dir: string;
 
-  private constructor(process: ChildProcess, dir: string, address: string, apiKey: string, tls: boolean) {
+  private constructor(process: ChildProcess, dir: string, banner: Banner, tls: boolean) {
     this.#process = process;
     this.#dir = dir;
-    this.address = address;
-    this.apiKey = apiKey;
+    this.address = banner.address;
+    this.apiKey = banner.apiKey;
+    this.desktop = banner.desktop;
+    this.agentPassword = banner.agentPassword;
     this.caFile = tls ? join(dir, "tls", "ca.pem") : undefined;
   }
 
@@ -59,8 +65,7 @@ export class BatonDev {
       }
     };
     try {
-      const { address, apiKey } = await readBanner(child, timeoutMs, logTail);
-      return new BatonDev(child, dir, address, apiKey, tls);
+      return new BatonDev(child, dir, await readBanner(child, timeoutMs, logTail), tls);
     } catch (error) {
       child.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
@@ -81,14 +86,20 @@ export class BatonDev {
   }
 }
 
-function readBanner(
-  child: ChildProcess,
-  timeoutMs: number,
-  logTail: () => string,
-): Promise<{ address: string; apiKey: string }> {
+interface Banner {
+  address: string;
+  apiKey: string;
+  desktop: string;
+  agentPassword: string;
+}
+
+function readBanner(child: ChildProcess, timeoutMs: number, logTail: () => string): Promise<Banner> {
   return new Promise((resolvePromise, reject) => {
     let address: string | undefined;
     let apiKey: string | undefined;
+    // Printed before the control service's ready line, which ends the banner.
+    let desktop = "";
+    let agentPassword = "";
     const fail = (why: string): void => {
       clearTimeout(timer);
       reject(new Error(`baton dev did not start (${why}); its log:\n${logTail()}`));
@@ -106,6 +117,14 @@ function readBanner(
       if (key) {
         apiKey = key[1];
       }
+      const desk = /^\s*agent desktop\s+(https?:\/\/[^/\s]+)/.exec(line);
+      if (desk) {
+        desktop = desk[1]!;
+      }
+      const signIn = /^\s*agent\s+agent \/ (\S+)/.exec(line);
+      if (signIn) {
+        agentPassword = signIn[1]!;
+      }
       if (line.startsWith("{")) {
         try {
           const ready = (JSON.parse(line) as { ready?: { service?: string; grpc?: string } }).ready;
@@ -119,7 +138,7 @@ function readBanner(
       if (address !== undefined && apiKey !== undefined) {
         clearTimeout(timer);
         child.removeAllListeners("exit");
-        resolvePromise({ address, apiKey });
+        resolvePromise({ address, apiKey, desktop, agentPassword });
       }
     });
   });

@@ -9,6 +9,7 @@ import {
   BatonClient,
   BatonError,
   Code,
+  ContextVersionConflict,
   FailedPrecondition,
   HandoffUpdate,
   InvalidArgument,
@@ -177,6 +178,65 @@ describe("against baton dev", { concurrency: true, timeout: 180_000 }, () => {
     assert.deepEqual(await collect(baton.watch(handoff.id, last.sequence)), []);
   });
 
+  test("availability of the support queue: open, with what to say", async () => {
+    const answer = await client().checkAvailability({ queue: "support", language: "en" });
+    assert.ok(answer.open);
+    assert.ok(answer.customerMessage.startsWith(CONNECTING), answer.customerMessage);
+    assert.equal(answer.customerMessageLanguage, "en");
+    // The embedded queue first, the demo contact center behind it; no
+    // business hours in baton dev.
+    assert.equal(answer.target?.connector, "queue");
+    assert.equal(answer.fallback?.connector, "demo");
+    assert.equal(answer.closesAt, undefined);
+    assert.equal(answer.closedTargets, 0);
+    await assert.rejects(client().checkAvailability({ queue: "support", language: "en", route: "x" }), TypeError);
+  });
+
+  test("update adds to a waiting handoff's context, once, against the version read", async () => {
+    const baton = client();
+    const { handoff } = await baton.create(billingRequest());
+    // Nobody is at the desktop: the handoff routes, falls back to the demo
+    // contact center and waits there a few seconds before a human answers.
+    assert.equal(handoff.contextVersion, 1n);
+    const updated = await baton.update(handoff.id, {
+      contextVersion: handoff.contextVersion,
+      turns: [["customer", "My address changed last week too"]],
+      entities: { city: "Oslo" },
+      notes: "Asked twice about the refund date",
+    });
+    assert.ok(updated.applied);
+    assert.equal(updated.contextVersion, 2);
+    assert.ok(updated.requestId.startsWith("ts-"));
+    assert.equal(updated.handoff.context?.transcript.at(-1)?.text, "My address changed last week too");
+    assert.equal(updated.handoff.context?.transcript.length, 4);
+    assert.equal(updated.handoff.context?.entities.find((e) => e.name === "city")?.value, "Oslo");
+    // The same request id again (a retry): applied once.
+    const again = await baton.update(handoff.id, {
+      contextVersion: handoff.contextVersion,
+      turns: [["customer", "My address changed last week too"]],
+      entities: { city: "Oslo" },
+      notes: "Asked twice about the refund date",
+      requestId: updated.requestId,
+    });
+    assert.ok(!again.applied);
+    assert.equal(again.contextVersion, 2);
+    assert.equal((await baton.get(handoff.id)).context?.transcript.length, 4);
+    // A stale version is refused with the version now.
+    await assert.rejects(baton.update(handoff.id, { contextVersion: 1, notes: "stale" }), (error: unknown) => {
+      assert.ok(error instanceof ContextVersionConflict, String(error));
+      assert.equal(error.code, Code.Aborted);
+      assert.equal(error.reason, "CONTEXT_VERSION_CONFLICT");
+      assert.equal(error.currentVersion, 2);
+      assert.ok(!error.retryable);
+      return true;
+    });
+    const updates = await collect(baton.watch(handoff.id));
+    assert.ok(updates.some((u) => u.kind === "CONTEXT_UPDATED"));
+    assert.equal(updates.at(-1)?.kind, "COMPLETED");
+    // Once a human has had the customer: too late.
+    await assert.rejects(baton.update(handoff.id, { contextVersion: 2, notes: "late" }), FailedPrecondition);
+  });
+
   test("a bad field is named", async () => {
     const request = handoffRequest({ phoneNumber: "555-0100", summary: "Wants a refund" });
     await assert.rejects(client().create(request), (error: unknown) => {
@@ -281,6 +341,8 @@ describe("without a server", () => {
       TypeError,
     );
     assert.throws(() => handoffRequest({ summary: "x", queue: "a", reason: "boredom" }), TypeError);
+    // @ts-expect-error: a channel the types refuse.
+    assert.throws(() => handoffRequest({ summary: "x", queue: "a", channel: "fax" }), TypeError);
   });
 
   test("the request builder fills in the common fields", () => {
