@@ -40,6 +40,10 @@ class BatonDev:
             args += [flag, "127.0.0.1:0"]
         self._log = open(Path(self._dir.name) / "baton-dev.log", "wb")
         self._process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self._log)
+        #: The embedded queue's agent desktop (`http://127.0.0.1:port`) and
+        #: its agent's sign-in, from the banner.
+        self.desktop = ""
+        self.agent: "tuple[str, str]" = ("", "")
         self.address, self.api_key = self._read_banner(deadline=time.monotonic() + 60)
 
     def _read_banner(self, deadline: float) -> "tuple[str, str]":
@@ -57,6 +61,12 @@ class BatonDev:
             found = re.search(r"export BATON_API_KEY=(bk_\S+)", line)
             if found:
                 key = found.group(1)
+            desktop = re.match(r"\s*agent desktop\s+(http://\S+?)/?\s", line)
+            if desktop:
+                self.desktop = desktop.group(1)
+            agent = re.match(r"\s*agent\s+(\S+) / (\S+)", line)
+            if agent:
+                self.agent = (agent.group(1), agent.group(2))
             if line.startswith("{"):
                 ready_line = json.loads(line).get("ready", {})
                 if ready_line.get("service") == "baton-control":

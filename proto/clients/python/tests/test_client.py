@@ -14,6 +14,7 @@ from baton_client import (
     FailedPrecondition,
     HandoffUpdate,
     InvalidArgument,
+    StaleContext,
     Unauthenticated,
     handoff_request,
     handoff_v1,
@@ -21,6 +22,10 @@ from baton_client import (
 )
 from baton_client.errors import BatonError
 from baton_dev import BatonDev, CuttableProxy
+
+# The chat tests (their own `baton dev`, with an agent signed in), run with
+# these: `python -m unittest test_client` is what tests/tests/python_client.rs runs.
+from test_chat import ChatAgainstBatonDev  # noqa: F401,E402
 
 CONNECTING = "I'm connecting you with a specialist"
 
@@ -139,6 +144,95 @@ class AgainstBatonDev(unittest.TestCase):
             self.assertEqual(updates[-1].failure_reason, "CANCELLED")
             # After the end, the watch from the last event ends at once.
             self.assertEqual(list(baton.watch(handoff.id, after_sequence=updates[-1].sequence)), [])
+
+    def test_availability_of_the_support_queue(self) -> None:
+        with self.client() as baton:
+            availability = baton.check_availability(queue="support", language="en")
+            self.assertTrue(availability.open)
+            self.assertTrue(availability.say.startswith(CONNECTING), availability.say)
+            self.assertEqual(availability.say_language, "en")
+            self.assertEqual(availability.response.target.target.queue.name, "support")
+            # No business hours in `baton dev`: open with no closing time.
+            self.assertIsNone(availability.closes_at)
+            self.assertIsNone(availability.opens_at)
+            with self.assertRaises(ValueError):
+                baton.check_availability()
+
+    def test_update_adds_to_the_context_while_the_customer_waits(self) -> None:
+        with self.client() as baton:
+            handoff, _ = baton.create(billing_request())
+            try:
+                # Nobody is signed in to the embedded queue: the handoff
+                # waits (PENDING, ROUTING, then QUEUED there) for seconds.
+                waiting = (handoff_v1.HANDOFF_STATE_PENDING, handoff_v1.HANDOFF_STATE_ROUTING, handoff_v1.HANDOFF_STATE_QUEUED)
+                self.assertIn(handoff.state, waiting)
+                version = handoff.context_version
+                request_id = "py-update-1"
+                updated = baton.update(
+                    handoff.id,
+                    context_version=version,
+                    turns=[("customer", "It was the card ending 4242")],
+                    entities={"card_last4": "4242"},
+                    notes="asked twice about the refund",
+                    request_id=request_id,
+                )
+                self.assertTrue(updated.applied)
+                self.assertIn(updated.handoff.state, waiting)
+                self.assertEqual(updated.context_version, version + 1)
+                context = updated.handoff.context
+                self.assertEqual(context.transcript[-1].text, "It was the card ending 4242")
+                self.assertEqual(context.transcript[-1].speaker, types_v1.SPEAKER_CUSTOMER)
+                self.assertIn("card_last4", [e.name for e in context.entities])
+                # The same request id again: applied once, answered again.
+                again = baton.update(
+                    handoff.id,
+                    context_version=version,
+                    turns=[("customer", "It was the card ending 4242")],
+                    entities={"card_last4": "4242"},
+                    notes="asked twice about the refund",
+                    request_id=request_id,
+                )
+                self.assertFalse(again.applied)
+                self.assertEqual(again.context_version, version + 1)
+                self.assertEqual(len(again.handoff.context.transcript), len(context.transcript))
+                # A stale version is refused, naming the current one.
+                with self.assertRaises(StaleContext) as refused:
+                    baton.update(handoff.id, context_version=version, turns=[("customer", "hello?")])
+                self.assertEqual(refused.exception.reason, "CONTEXT_VERSION_CONFLICT")
+                self.assertEqual(refused.exception.current_version, version + 1)
+                self.assertFalse(refused.exception.retryable)
+                # Resent against the current version, it applies.
+                resent = baton.update(
+                    handoff.id, context_version=refused.exception.current_version or 0, turns=[("customer", "hello?")]
+                )
+                self.assertEqual(resent.context_version, version + 2)
+                # The watch shows each update as CONTEXT_UPDATED.
+                kinds = []
+                for update in baton.watch(handoff.id):
+                    kinds.append(update.kind)
+                    if kinds.count("CONTEXT_UPDATED") == 2:
+                        break
+                self.assertEqual(kinds.count("CONTEXT_UPDATED"), 2, kinds)
+            finally:
+                baton.cancel(handoff.id, "test over")
+            # Once ended, the context is closed.
+            with self.assertRaises(FailedPrecondition):
+                baton.update(handoff.id, context_version=version + 2, notes="too late")
+
+    def test_async_update_and_availability(self) -> None:
+        async def run() -> None:
+            async with AsyncClient(self.dev.address, credential=self.dev.api_key) as baton:
+                availability = await baton.check_availability(queue="support", channel="chat")
+                self.assertTrue(availability.open)
+                handoff, _ = await baton.create(billing_request())
+                try:
+                    updated = await baton.update(handoff.id, context_version=handoff.context_version, notes="VIP")
+                    self.assertTrue(updated.applied)
+                    self.assertIn("VIP", updated.handoff.context.agent_notes)
+                finally:
+                    await baton.cancel(handoff.id)
+
+        asyncio.run(run())
 
     def test_a_bad_field_is_named(self) -> None:
         request = handoff_request(phone_number="555-0100", summary="Wants a refund")

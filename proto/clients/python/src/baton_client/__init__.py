@@ -19,7 +19,8 @@ from ._channel import Tls
 from ._proto.baton.handoff.v1 import handoff_pb2 as handoff_v1
 from ._proto.baton.type.v1 import handoff_context_pb2 as types_v1
 from .aio import AsyncClient
-from .client import Client
+from .chat import AsyncConversation, ChatEntry
+from .client import Client, Conversation
 from .errors import (
     BatonError,
     Conflict,
@@ -29,16 +30,21 @@ from .errors import (
     NotFound,
     PermissionDenied,
     ResourceExhausted,
+    StaleContext,
     Unauthenticated,
     Unavailable,
 )
-from .updates import TERMINAL_STATES, HandoffUpdate, Turn, handoff_request, new_request_id
+from .updates import TERMINAL_STATES, Availability, HandoffUpdate, Turn, handoff_request, new_request_id
 
 __all__ = [
     "AsyncClient",
+    "AsyncConversation",
+    "Availability",
     "BatonError",
+    "ChatEntry",
     "Client",
     "Conflict",
+    "Conversation",
     "FailedPrecondition",
     "FieldViolation",
     "HandoffUpdate",
@@ -46,6 +52,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "ResourceExhausted",
+    "StaleContext",
     "TERMINAL_STATES",
     "Tls",
     "Turn",

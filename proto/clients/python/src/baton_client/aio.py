@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator, Awaitable, Callable, Optional, Sequence, Tuple, TypeVar
+from typing import AsyncIterator, Awaitable, Callable, Mapping, Optional, Sequence, Tuple, TypeVar
 
 import grpc
 import grpc.aio
@@ -11,8 +11,21 @@ import grpc.aio
 from ._channel import Settings, Tls, backoff
 from ._proto.baton.handoff.v1 import handoff_pb2 as handoff_v1
 from ._proto.baton.handoff.v1 import handoff_pb2_grpc as handoff_grpc
+from .chat import AsyncConversation
 from .errors import BatonError, Unavailable
-from .updates import HandoffUpdate, Turn, watch_is_over, new_request_id, turns_for_evaluation
+from .updates import (
+    Availability,
+    HandoffUpdate,
+    Turn,
+    channel_of,
+    context_entities,
+    context_turns,
+    judgement,
+    new_request_id,
+    set_target,
+    turns_for_evaluation,
+    watch_is_over,
+)
 
 T = TypeVar("T")
 
@@ -101,6 +114,105 @@ class AsyncClient:
         request = handoff_v1.CancelHandoffRequest(handoff_id=handoff_id, reason=reason)
         response: handoff_v1.CancelHandoffResponse = await self._call(
             lambda: self._stub.CancelHandoff(request, **self._options())
+        )
+        return response.handoff
+
+    async def check_availability(
+        self,
+        *,
+        queue: str = "",
+        phone_number: str = "",
+        sip_uri: str = "",
+        language: str = "en",
+        intent: str = "",
+        channel: str = "voice",
+    ) -> Availability:
+        """Whether a handoff to this target (exactly one of `queue`,
+        `phone_number`, `sip_uri`) would reach a human now, by business
+        hours: call it before promising the customer a human, and say
+        `say` (open: "connecting you"; closed: when it opens again).
+        Nothing is created; an open target may still have nobody free."""
+        request = handoff_v1.CheckAvailabilityRequest(language=language, intent=intent, channel=channel_of(channel))
+        set_target(request.target, queue=queue, phone_number=phone_number, sip_uri=sip_uri)
+        response: handoff_v1.CheckAvailabilityResponse = await self._call(
+            lambda: self._stub.CheckAvailability(request, **self._options())
+        )
+        return Availability.of(response)
+
+    async def update(
+        self,
+        handoff_id: str,
+        *,
+        context_version: int,
+        turns: Sequence[Turn] = (),
+        entities: Mapping[str, str] = {},
+        sensitive_entities: Mapping[str, str] = {},
+        notes: str = "",
+        request_id: str = "",
+    ) -> handoff_v1.UpdateHandoffResponse:
+        """Adds to the context of a handoff no human has yet (routing,
+        queued, ringing), while the customer waits: new `turns` ((speaker,
+        text) pairs), `entities` (one named like an existing entity
+        corrects it), `notes`. `context_version` is the handoff's
+        `context_version` as last read (from `get()`, `create()` or the
+        previous update's response); when the context has moved on, the
+        call raises StaleContext with `current_version`: read again and
+        resend. An empty `request_id` is made before the first try, so a
+        transient failure is retried without applying the update twice.
+        Once a human has the customer or the handoff ended:
+        FailedPrecondition."""
+        request = handoff_v1.UpdateHandoffRequest(
+            handoff_id=handoff_id,
+            request_id=request_id or new_request_id(),
+            expected_context_version=context_version,
+            turns=context_turns(turns),
+            entities=context_entities(entities, sensitive_entities),
+            notes=notes,
+        )
+        response: handoff_v1.UpdateHandoffResponse = await self._call(
+            lambda: self._stub.UpdateHandoff(request, **self._options())
+        )
+        return response
+
+    async def converse(self, handoff_id: str, after_sequence: int = 0) -> AsyncConversation:
+        """Opens the conversation of a chat handoff (created with the chat
+        channel), after chat sequence `after_sequence` (0: from the start;
+        a runtime that lost its stream passes the last sequence it saw):
+        `send()` the customer's messages and iterate the entries, the
+        human's replies among them, until the ENDED entry. Call it once the
+        handoff is created. FailedPrecondition when the handoff is not a
+        chat, or ended with nothing left to read.
+
+        >>> async with await client.converse(handoff.id) as chat:
+        ...     await chat.send("Are you there?")
+        ...     async for entry in chat:
+        ...         if entry.from_human: await reply_to_customer(entry.text)
+        """
+        conversation = AsyncConversation(self._stub, self.settings, handoff_id, after_sequence)
+        await conversation.open()
+        return conversation
+
+    async def record_outcome(
+        self,
+        handoff_id: str,
+        *,
+        context_sufficient: Optional[bool] = None,
+        customer_repeated: Optional[bool] = None,
+        escalation_needed: Optional[bool] = None,
+    ) -> handoff_v1.Handoff:
+        """Records how a handoff went, as the human judged it, when Baton
+        cannot ask them at wrap-up (a phone number, a SIP phone): call it
+        after the handoff COMPLETED or was HANDED_BACK, with at least one
+        judgement (None: not answered). The same judgements again answer
+        the stored outcome; different ones are Conflict."""
+        request = handoff_v1.RecordOutcomeRequest(
+            handoff_id=handoff_id,
+            context_sufficient=judgement(context_sufficient),
+            customer_repeated=judgement(customer_repeated),
+            escalation_needed=judgement(escalation_needed),
+        )
+        response: handoff_v1.RecordOutcomeResponse = await self._call(
+            lambda: self._stub.RecordOutcome(request, **self._options())
         )
         return response.handoff
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import AsyncIterator, Coroutine, Iterator, Optional, Sequence, Tuple, TypeVar
+from typing import AsyncIterator, Coroutine, Iterator, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from ._channel import Settings, Tls
 from ._proto.baton.handoff.v1 import handoff_pb2 as handoff_v1
 from .aio import AsyncClient
-from .updates import HandoffUpdate, Turn
+from .chat import AsyncConversation, ChatEntry
+from .updates import Availability, HandoffUpdate, Turn
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class Client:
@@ -80,6 +82,72 @@ class Client:
     def cancel(self, handoff_id: str, reason: str = "") -> handoff_v1.Handoff:
         return self._run(self._client.cancel(handoff_id, reason))
 
+    def check_availability(
+        self,
+        *,
+        queue: str = "",
+        phone_number: str = "",
+        sip_uri: str = "",
+        language: str = "en",
+        intent: str = "",
+        channel: str = "voice",
+    ) -> Availability:
+        """Whether a handoff would reach a human now; ask before promising
+        one (see `AsyncClient.check_availability`)."""
+        return self._run(
+            self._client.check_availability(
+                queue=queue, phone_number=phone_number, sip_uri=sip_uri, language=language, intent=intent, channel=channel
+            )
+        )
+
+    def update(
+        self,
+        handoff_id: str,
+        *,
+        context_version: int,
+        turns: Sequence[Turn] = (),
+        entities: Mapping[str, str] = {},
+        sensitive_entities: Mapping[str, str] = {},
+        notes: str = "",
+        request_id: str = "",
+    ) -> handoff_v1.UpdateHandoffResponse:
+        """Adds to the context while the customer waits; StaleContext when
+        `context_version` is behind (see `AsyncClient.update`)."""
+        return self._run(
+            self._client.update(
+                handoff_id,
+                context_version=context_version,
+                turns=turns,
+                entities=entities,
+                sensitive_entities=sensitive_entities,
+                notes=notes,
+                request_id=request_id,
+            )
+        )
+
+    def converse(self, handoff_id: str, after_sequence: int = 0) -> "Conversation":
+        """Opens a chat handoff's conversation (see `AsyncClient.converse`)."""
+        return Conversation(self, self._run(self._client.converse(handoff_id, after_sequence)))
+
+    def record_outcome(
+        self,
+        handoff_id: str,
+        *,
+        context_sufficient: Optional[bool] = None,
+        customer_repeated: Optional[bool] = None,
+        escalation_needed: Optional[bool] = None,
+    ) -> handoff_v1.Handoff:
+        """Records the human's judgements of an ended handoff (see
+        `AsyncClient.record_outcome`)."""
+        return self._run(
+            self._client.record_outcome(
+                handoff_id,
+                context_sufficient=context_sufficient,
+                customer_repeated=customer_repeated,
+                escalation_needed=escalation_needed,
+            )
+        )
+
     def watch(self, handoff_id: str, after_sequence: int = 0) -> Iterator[HandoffUpdate]:
         return self._iterate(self._client.watch(handoff_id, after_sequence))
 
@@ -89,8 +157,8 @@ class Client:
     def _run(self, call: Coroutine[object, object, T]) -> T:
         return asyncio.run_coroutine_threadsafe(call, self._loop).result()
 
-    def _iterate(self, updates: AsyncIterator[HandoffUpdate]) -> Iterator[HandoffUpdate]:
-        async def next_update() -> HandoffUpdate:
+    def _iterate(self, updates: AsyncIterator[U]) -> Iterator[U]:
+        async def next_update() -> U:
             return await updates.__anext__()
 
         try:
@@ -103,3 +171,45 @@ class Client:
             close = getattr(updates, "aclose", None)
             if close is not None and not self._loop.is_closed():
                 self._run(close())
+
+
+class Conversation:
+    """A chat handoff's conversation, blocking (`Client.converse()`):
+    `send()` from any thread, iterate the entries (in one thread) until the
+    handoff ends. Behaves as `AsyncConversation`: resumed after the last
+    sequence when the stream breaks, each entry once and in order."""
+
+    def __init__(self, client: Client, conversation: AsyncConversation) -> None:
+        self._client = client
+        self._conversation = conversation
+        self.handoff_id = conversation.handoff_id
+
+    def __enter__(self) -> "Conversation":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def last_sequence(self) -> int:
+        """The last sequence seen: `converse()` after it to resume."""
+        return self._conversation.last_sequence
+
+    @property
+    def opened(self) -> Optional[handoff_v1.ConverseOpened]:
+        return self._conversation.opened
+
+    @property
+    def ended(self) -> bool:
+        return self._conversation.ended
+
+    def send(self, text: str, client_message_id: str = "") -> str:
+        """Sends a message of the customer; its client_message_id."""
+        return self._client._run(self._conversation.send(text, client_message_id))
+
+    def __iter__(self) -> Iterator[ChatEntry]:
+        return self._client._iterate(self._conversation.__aiter__())
+
+    def close(self) -> None:
+        if not self._client._loop.is_closed():
+            self._client._run(self._conversation.close())

@@ -115,6 +115,18 @@ class Conflict(BatonError):
     request, or a context version that moved on."""
 
 
+class StaleContext(Conflict):
+    """ABORTED (`CONTEXT_VERSION_CONFLICT`): `update()` named a context
+    version the handoff has moved past. `current_version` is the version it
+    has now (when the service said it): read the handoff again, decide
+    whether the update still applies, and resend with that version."""
+
+    @property
+    def current_version(self) -> Optional[int]:
+        value = self.metadata.get("current_context_version", "")
+        return int(value) if value.isdigit() else None
+
+
 class Unauthenticated(BatonError):
     """The credential is missing, unknown or expired."""
 
@@ -139,7 +151,7 @@ _BY_CODE: Dict[grpc.StatusCode, Type[BatonError]] = {
     grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
     grpc.StatusCode.ALREADY_EXISTS: Conflict,
-    grpc.StatusCode.ABORTED: Conflict,
+    grpc.StatusCode.ABORTED: StaleContext,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
@@ -156,6 +168,7 @@ __all__: List[str] = [
     "NotFound",
     "PermissionDenied",
     "ResourceExhausted",
+    "StaleContext",
     "Unauthenticated",
     "Unavailable",
 ]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Iterable, Mapping, Optional, Sequence, Tuple, Union
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from ._proto.baton.handoff.v1 import handoff_pb2 as handoff_v1
 from ._proto.baton.type.v1 import handoff_context_pb2 as types_v1
@@ -136,10 +139,8 @@ def handoff_request(
     targets = [t for t in (queue, phone_number, sip_uri) if t]
     if len(targets) != 1:
         raise ValueError("name exactly one target: queue, phone_number or sip_uri")
-    if channel not in _CHANNELS:
-        raise ValueError(f"channel must be one of {sorted(_CHANNELS)}")
     request = handoff_v1.CreateHandoffRequest(request_id=request_id or new_request_id())
-    request.conversation.channel = _CHANNELS[channel]
+    request.conversation.channel = channel_of(channel)
     request.conversation.language = language
     if sip_call_id:
         request.conversation.call.sip_call_id = sip_call_id
@@ -156,13 +157,98 @@ def handoff_request(
             raise ValueError(f"a turn's speaker must be one of {sorted(_SPEAKERS)}, not {speaker!r}")
         context.transcript.add(speaker=_SPEAKERS[speaker], text=text)
     _set_reason(context.reason, reason)
-    if queue:
-        request.target.queue.name = queue
-    elif phone_number:
-        request.target.phone_number = phone_number
-    else:
-        request.target.sip_uri = sip_uri
+    set_target(request.target, queue=queue, phone_number=phone_number, sip_uri=sip_uri)
     return request
+
+
+def set_target(into: types_v1.Target, *, queue: str = "", phone_number: str = "", sip_uri: str = "") -> None:
+    """Fills `into` with exactly one of `queue`, `phone_number` or `sip_uri`."""
+    targets = [t for t in (queue, phone_number, sip_uri) if t]
+    if len(targets) != 1:
+        raise ValueError("name exactly one target: queue, phone_number or sip_uri")
+    if queue:
+        into.queue.name = queue
+    elif phone_number:
+        into.phone_number = phone_number
+    else:
+        into.sip_uri = sip_uri
+
+
+def channel_of(channel: str) -> "types_v1.Channel":
+    """The Channel of `voice` or `chat`."""
+    if channel not in _CHANNELS:
+        raise ValueError(f"channel must be one of {sorted(_CHANNELS)}")
+    return _CHANNELS[channel]
+
+
+def context_turns(turns: Iterable[Turn]) -> "list[types_v1.Turn]":
+    """Transcript turns from (speaker, text) pairs."""
+    result = []
+    for speaker, text in turns:
+        if speaker not in _SPEAKERS:
+            raise ValueError(f"a turn's speaker must be one of {sorted(_SPEAKERS)}, not {speaker!r}")
+        result.append(types_v1.Turn(speaker=_SPEAKERS[speaker], text=text))
+    return result
+
+
+def context_entities(entities: Mapping[str, str], sensitive_entities: Mapping[str, str]) -> "list[types_v1.Entity]":
+    """Entities from name → value maps, the second marked sensitive."""
+    return [
+        types_v1.Entity(name=name, value=value, sensitive=sensitive)
+        for sensitive, values in ((False, entities), (True, sensitive_entities))
+        for name, value in values.items()
+    ]
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a handoff to a target would reach a human now, by business
+    hours (CheckAvailability): ask before promising the customer a human.
+
+    `say` is the phrase for the customer now, in the conversation's
+    language: "connecting you" when open, when it opens again when closed.
+    `response` is the whole answer (the target and fallback that would
+    take it, the agents the connector reports, …)."""
+
+    open: bool
+    say: str
+    say_language: str
+    #: When open: when the target closes (None without business hours).
+    closes_at: Optional[datetime]
+    #: When closed: the next opening (None when none within a year).
+    opens_at: Optional[datetime]
+    #: The IANA time zone of the schedule that decided; empty without one.
+    time_zone: str
+    #: How many targets of the route are closed now.
+    closed_targets: int
+    response: handoff_v1.CheckAvailabilityResponse
+
+    @staticmethod
+    def of(response: handoff_v1.CheckAvailabilityResponse) -> "Availability":
+        return Availability(
+            open=response.open,
+            say=response.customer_message,
+            say_language=response.customer_message_language,
+            closes_at=_time(response, "closes_at"),
+            opens_at=_time(response, "opens_at"),
+            time_zone=response.time_zone,
+            closed_targets=response.closed_targets,
+            response=response,
+        )
+
+
+def _time(response: handoff_v1.CheckAvailabilityResponse, name: str) -> Optional[datetime]:
+    if not response.HasField(name):
+        return None
+    stamp: Timestamp = getattr(response, name)
+    return stamp.ToDatetime(tzinfo=timezone.utc)
+
+
+def judgement(value: Optional[bool]) -> "types_v1.Judgement":
+    """A Judgement: True yes, False no, None not answered."""
+    if value is None:
+        return types_v1.JUDGEMENT_UNSPECIFIED
+    return types_v1.JUDGEMENT_YES if value else types_v1.JUDGEMENT_NO
 
 
 def _set_reason(
