@@ -9,6 +9,7 @@ import {
   BatonClient,
   BatonError,
   Code,
+  Conflict,
   ContextVersionConflict,
   FailedPrecondition,
   HandoffUpdate,
@@ -192,7 +193,7 @@ describe("against baton dev", { concurrency: true, timeout: 180_000 }, () => {
     await assert.rejects(client().checkAvailability({ queue: "support", language: "en", route: "x" }), TypeError);
   });
 
-  test("update adds to a waiting handoff's context, once, against the version read", async () => {
+  test("update adds to a waiting handoff's context, once, against the version read; the outcome is recorded once", async () => {
     const baton = client();
     const { handoff } = await baton.create(billingRequest());
     // Nobody is at the desktop: the handoff routes, falls back to the demo
@@ -235,6 +236,13 @@ describe("against baton dev", { concurrency: true, timeout: 180_000 }, () => {
     assert.equal(updates.at(-1)?.kind, "COMPLETED");
     // Once a human has had the customer: too late.
     await assert.rejects(baton.update(handoff.id, { contextVersion: 2, notes: "late" }), FailedPrecondition);
+    // The human's judgements, recorded once; different ones conflict.
+    const judged = await baton.recordOutcome(handoff.id, { contextSufficient: true, customerRepeated: false });
+    assert.equal(judged.outcome?.contextSufficient, typesV1.Judgement.YES);
+    assert.equal(judged.outcome?.customerRepeated, typesV1.Judgement.NO);
+    const same = await baton.recordOutcome(handoff.id, { contextSufficient: true, customerRepeated: false });
+    assert.equal(same.outcome?.contextSufficient, typesV1.Judgement.YES);
+    await assert.rejects(baton.recordOutcome(handoff.id, { contextSufficient: false }), Conflict);
   });
 
   test("a bad field is named", async () => {

@@ -16,6 +16,7 @@ import {
   BatonError,
   Code,
   Conflict,
+  ContextVersionConflict,
   FailedPrecondition,
   InvalidArgument,
   PermissionDenied,
@@ -108,7 +109,15 @@ test("a limit without a time to wait is not retried", () => {
 
 test("each code has its class", () => {
   assert.ok(refusal(Code.FailedPrecondition, "ended", errorInfo("HANDOFF_ENDED")) instanceof FailedPrecondition);
-  assert.ok(refusal(Code.Aborted, "moved on", errorInfo("CONTEXT_VERSION_CONFLICT")) instanceof Conflict);
+  const stale = refusal(
+    Code.Aborted,
+    "moved on",
+    errorInfo("CONTEXT_VERSION_CONFLICT", { current_context_version: "7" }),
+  );
+  assert.ok(stale instanceof ContextVersionConflict && stale instanceof Conflict);
+  assert.equal(stale.currentVersion, 7);
+  assert.equal((refusal(Code.Aborted, "moved on", errorInfo("CONTEXT_VERSION_CONFLICT")) as ContextVersionConflict).currentVersion, undefined);
+  assert.ok(!(refusal(Code.AlreadyExists, "reused", errorInfo("REQUEST_ID_REUSED")) instanceof ContextVersionConflict));
   assert.ok(refusal(Code.AlreadyExists, "reused", errorInfo("REQUEST_ID_REUSED")) instanceof Conflict);
   assert.ok(refusal(Code.PermissionDenied, "this role may not cancel") instanceof PermissionDenied);
   const unavailable = refusal(Code.Unavailable, "shutting down");
