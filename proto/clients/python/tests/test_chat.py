@@ -111,8 +111,11 @@ def chat_request() -> handoff_v1.CreateHandoffRequest:
     return request
 
 
-async def next_entry(entries: AsyncIterator[ChatEntry]) -> ChatEntry:
-    return await asyncio.wait_for(entries.__anext__(), WAIT)
+async def next_entry(entries: AsyncIterator[ChatEntry], what: str) -> ChatEntry:
+    try:
+        return await asyncio.wait_for(entries.__anext__(), WAIT)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"no entry within {WAIT} s: {what}") from None
 
 
 class ChatAgainstBatonDev(unittest.TestCase):
@@ -154,6 +157,8 @@ class ChatAgainstBatonDev(unittest.TestCase):
             self.assertEqual([(e.sequence, e.kind, e.end_reason) for e in entries], [(last, "ENDED", "COMPLETED")])
             self.assertTrue(late.ended)
             with self.assertRaises(FailedPrecondition):
+                late.send("are you still there?")
+            with self.assertRaises(FailedPrecondition):
                 baton.converse(handoff_id, after_sequence=last)
 
             # The runtime reports the human's judgements (the wrap-up gave none).
@@ -177,7 +182,7 @@ class ChatAgainstBatonDev(unittest.TestCase):
             # The customer writes while waiting: stored once it comes back
             # with its sequence.
             first_id = await chat.send("my parcel never arrived")
-            first = await next_entry(entries)
+            first = await next_entry(entries, "the first message back")
             self.assertEqual(
                 (first.sequence, first.kind, first.author, first.client_message_id, first.text),
                 (1, "MESSAGE", "CUSTOMER", first_id, "my parcel never arrived"),
@@ -186,7 +191,7 @@ class ChatAgainstBatonDev(unittest.TestCase):
             # The human accepts and answers.
             await asyncio.to_thread(self.desk.accept, handoff.id)
             await asyncio.to_thread(self.desk.write, handoff.id, "a-1", "I see the order; checking the courier")
-            answer = await next_entry(entries)
+            answer = await next_entry(entries, "the human's answer")
             self.assertEqual(
                 (answer.sequence, answer.author, answer.text, answer.from_human),
                 (2, "HUMAN", "I see the order; checking the courier", True),
@@ -198,7 +203,7 @@ class ChatAgainstBatonDev(unittest.TestCase):
             proxy.cut()
             await asyncio.to_thread(self.desk.write, handoff.id, "a-2", "the courier will call you today")
             second_id = await chat.send("it was due on Monday")
-            seen = [await next_entry(entries), await next_entry(entries)]
+            seen = [await next_entry(entries, f"after the cut, entry {n}") for n in (1, 2)]
             by_author = {e.author: e for e in seen}
             self.assertEqual(sorted(e.sequence for e in seen), [3, 4])
             self.assertEqual(by_author["HUMAN"].text, "the courier will call you today")
@@ -209,17 +214,17 @@ class ChatAgainstBatonDev(unittest.TestCase):
                 assert resumed.opened is not None
                 self.assertEqual(resumed.opened.last_sequence, 4)
                 resumed_entries = resumed.__aiter__()
-                replayed = [await next_entry(resumed_entries) for _ in range(3)]
+                replayed = [await next_entry(resumed_entries, f"resumed, entry {n}") for n in (1, 2, 3)]
             self.assertEqual([e.sequence for e in replayed], [2, 3, 4])
             self.assertEqual(replayed[0].text, answer.text)
 
             # The human completes the contact: ENDED, then the iteration ends.
             await asyncio.to_thread(self.desk.wrap_up, handoff.id)
-            ended = await next_entry(entries)
+            ended = await next_entry(entries, "ENDED after the wrap-up")
             self.assertEqual((ended.sequence, ended.kind, ended.end_reason), (5, "ENDED", "COMPLETED"))
             self.assertTrue(ended.ended)
             with self.assertRaises(StopAsyncIteration):
-                await next_entry(entries)
+                await next_entry(entries, "nothing after ENDED")
             with self.assertRaises(FailedPrecondition):
                 await chat.send("hello?")
             # The log has each message once, in order.

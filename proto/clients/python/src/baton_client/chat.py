@@ -131,8 +131,8 @@ class AsyncConversation:
         call = self._call
         if call is not None:
             try:
-                await call.write(_message(message_id, text))
-            except (grpc.RpcError, asyncio.InvalidStateError, grpc.aio.UsageError):
+                await asyncio.wait_for(call.write(_message(message_id, text)), self._settings.timeout)
+            except (grpc.RpcError, asyncio.InvalidStateError, asyncio.TimeoutError, grpc.aio.UsageError):
                 # The stream broke: the iteration reopens it and sends the
                 # message again.
                 pass
@@ -153,19 +153,19 @@ class AsyncConversation:
                 opening = handoff_v1.ConverseHandoffRequest(
                     open=handoff_v1.ConverseOpen(handoff_id=self.handoff_id, after_sequence=self.last_sequence)
                 )
-                await call.write(opening)
+                await asyncio.wait_for(call.write(opening), self._settings.timeout)
                 first = await asyncio.wait_for(call.read(), self._settings.timeout)
                 if first is _EOF:
                     raise Unavailable(grpc.StatusCode.UNAVAILABLE, "the conversation ended before it opened")
                 if not first.HasField("opened"):
                     raise Unavailable(grpc.StatusCode.UNAVAILABLE, "the first answer is not `opened`")
                 for message_id, text in list(self._pending.items()):
-                    await call.write(_message(message_id, text))
+                    await asyncio.wait_for(call.write(_message(message_id, text)), self._settings.timeout)
             except (grpc.RpcError, BatonError, asyncio.TimeoutError, asyncio.InvalidStateError) as failure:
                 call.cancel()
                 error = _error_of(failure)
                 attempt += 1
-                if not error.retryable or attempt > self._settings.retries:
+                if not _broken(error) or attempt > self._settings.retries:
                     raise error from None
                 await asyncio.sleep(backoff(attempt, error.retry_after))
                 continue
@@ -187,7 +187,7 @@ class AsyncConversation:
                 response = await call.read()
             except grpc.RpcError as rpc_error:
                 error = BatonError.from_rpc(rpc_error)
-                if not error.retryable:
+                if not _broken(error):
                     raise error from None
                 response = None
             except asyncio.InvalidStateError:
@@ -232,6 +232,16 @@ def _message(message_id: str, text: str) -> handoff_v1.ConverseHandoffRequest:
     return handoff_v1.ConverseHandoffRequest(
         message=chat_v1.ChatMessageDraft(client_message_id=message_id, text=text)
     )
+
+
+def _broken(error: BatonError) -> bool:
+    """Whether the stream broke (and reopening it after the last sequence
+    seen is safe) rather than Baton refusing: a transient failure, or
+    INTERNAL/UNKNOWN without Baton's reason, which grpc.aio reports when a
+    write met a connection that had just died."""
+    if error.retryable:
+        return True
+    return not error.reason and error.code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN)
 
 
 def _error_of(failure: BaseException) -> BatonError:
