@@ -167,15 +167,17 @@ class AgainstBatonDev(unittest.TestCase):
                 waiting = (handoff_v1.HANDOFF_STATE_PENDING, handoff_v1.HANDOFF_STATE_ROUTING, handoff_v1.HANDOFF_STATE_QUEUED)
                 self.assertIn(handoff.state, waiting)
                 version = handoff.context_version
-                request_id = "py-update-1"
-                updated = baton.update(
-                    handoff.id,
-                    context_version=version,
-                    turns=[("customer", "It was the card ending 4242")],
-                    entities={"card_last4": "4242"},
-                    notes="asked twice about the refund",
-                    request_id=request_id,
-                )
+                def send_update() -> handoff_v1.UpdateHandoffResponse:
+                    return baton.update(
+                        handoff.id,
+                        context_version=version,
+                        turns=[("customer", "It was the card ending 4242")],
+                        entities={"card_last4": "4242"},
+                        notes="asked twice about the refund",
+                        request_id="py-update-1",
+                    )
+
+                updated = send_update()
                 self.assertTrue(updated.applied)
                 self.assertIn(updated.handoff.state, waiting)
                 self.assertEqual(updated.context_version, version + 1)
@@ -184,14 +186,7 @@ class AgainstBatonDev(unittest.TestCase):
                 self.assertEqual(context.transcript[-1].speaker, types_v1.SPEAKER_CUSTOMER)
                 self.assertIn("card_last4", [e.name for e in context.entities])
                 # The same request id again: applied once, answered again.
-                again = baton.update(
-                    handoff.id,
-                    context_version=version,
-                    turns=[("customer", "It was the card ending 4242")],
-                    entities={"card_last4": "4242"},
-                    notes="asked twice about the refund",
-                    request_id=request_id,
-                )
+                again = send_update()
                 self.assertFalse(again.applied)
                 self.assertEqual(again.context_version, version + 1)
                 self.assertEqual(len(again.handoff.context.transcript), len(context.transcript))

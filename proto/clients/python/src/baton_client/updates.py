@@ -153,9 +153,7 @@ def handoff_request(
         for name, value in values.items():
             context.entities.add(name=name, value=value, sensitive=sensitive)
     for speaker, text in transcript:
-        if speaker not in _SPEAKERS:
-            raise ValueError(f"a turn's speaker must be one of {sorted(_SPEAKERS)}, not {speaker!r}")
-        context.transcript.add(speaker=_SPEAKERS[speaker], text=text)
+        context.transcript.add(speaker=speaker_of(speaker), text=text)
     _set_reason(context.reason, reason)
     set_target(request.target, queue=queue, phone_number=phone_number, sip_uri=sip_uri)
     return request
@@ -181,14 +179,16 @@ def channel_of(channel: str) -> "types_v1.Channel":
     return _CHANNELS[channel]
 
 
+def speaker_of(speaker: str) -> "types_v1.Speaker":
+    """The Speaker of `customer`, `ai` or `human`."""
+    if speaker not in _SPEAKERS:
+        raise ValueError(f"a turn's speaker must be one of {sorted(_SPEAKERS)}, not {speaker!r}")
+    return _SPEAKERS[speaker]
+
+
 def context_turns(turns: Iterable[Turn]) -> "list[types_v1.Turn]":
     """Transcript turns from (speaker, text) pairs."""
-    result = []
-    for speaker, text in turns:
-        if speaker not in _SPEAKERS:
-            raise ValueError(f"a turn's speaker must be one of {sorted(_SPEAKERS)}, not {speaker!r}")
-        result.append(types_v1.Turn(speaker=_SPEAKERS[speaker], text=text))
-    return result
+    return [types_v1.Turn(speaker=speaker_of(speaker), text=text) for speaker, text in turns]
 
 
 def context_entities(entities: Mapping[str, str], sensitive_entities: Mapping[str, str]) -> "list[types_v1.Entity]":
@@ -272,9 +272,4 @@ def new_request_id() -> str:
 
 def turns_for_evaluation(turns: Sequence[Turn]) -> "list[handoff_v1.EvaluatedTurn]":
     """EvaluatedTurns from (speaker, text) pairs."""
-    evaluated = []
-    for speaker, text in turns:
-        if speaker not in _SPEAKERS:
-            raise ValueError(f"a turn's speaker must be one of {sorted(_SPEAKERS)}, not {speaker!r}")
-        evaluated.append(handoff_v1.EvaluatedTurn(speaker=_SPEAKERS[speaker], text=text))
-    return evaluated
+    return [handoff_v1.EvaluatedTurn(speaker=speaker_of(speaker), text=text) for speaker, text in turns]
