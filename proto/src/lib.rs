@@ -31,6 +31,8 @@ pub mod connector {
 }
 
 #[cfg(feature = "grpc")]
+pub mod bearer;
+#[cfg(feature = "grpc")]
 pub mod codec;
 
 /// The encoded `FileDescriptorSet` of every Baton contract, for gRPC reflection.

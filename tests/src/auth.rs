@@ -3,34 +3,15 @@
 
 use std::path::Path;
 
+use baton_proto::bearer::BearerCredential;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::Service;
 
-/// Adds `authorization: Bearer <credential>` to every call, or nothing
-/// when it holds no credential.
-#[derive(Clone)]
-pub struct Bearer(Option<MetadataValue<Ascii>>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
-
 /// A handoff client that presents a bearer credential.
-pub type Client = HandoffServiceClient<InterceptedService<Channel, Bearer>>;
+pub type Client = HandoffServiceClient<InterceptedService<Channel, BearerCredential>>;
 
 /// A client of `control`'s gRPC API presenting `credential` (an API key
 /// or a JWT), or nothing.
@@ -40,7 +21,7 @@ pub async fn client(control: &Service, credential: Option<&str>) -> Client {
         .connect()
         .await
         .expect("connect to control");
-    let bearer = Bearer(credential.map(|c| format!("Bearer {c}").parse().expect("ascii")));
+    let bearer = BearerCredential::new(credential).expect("a valid credential");
     HandoffServiceClient::with_interceptor(channel, bearer)
 }
 

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use baton_proto::bearer::BearerCredential;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
@@ -253,35 +254,11 @@ pub async fn run(command: HandoffCommand) -> u8 {
     }
 }
 
-/// Adds the caller's credential to every call.
-#[derive(Clone)]
-pub struct Credential(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
-
-impl tonic::service::Interceptor for Credential {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
-
-type Client = HandoffServiceClient<InterceptedService<Channel, Credential>>;
+type Client = HandoffServiceClient<InterceptedService<Channel, BearerCredential>>;
 
 async fn connect(connection: &Connection) -> Result<Client, CliError> {
-    let credential = match connection.api_key.as_deref().map(str::trim) {
-        None | Some("") => Credential(None),
-        Some(key) => Credential(Some(
-            format!("Bearer {key}")
-                .parse()
-                .map_err(|_| usage("--api-key: not a valid header value"))?,
-        )),
-    };
+    let credential = BearerCredential::new(connection.api_key.as_deref())
+        .map_err(|_| usage("--api-key: not a valid header value"))?;
     Ok(HandoffServiceClient::with_interceptor(
         channel(connection).await?,
         credential,

@@ -14,6 +14,7 @@
 mod args;
 mod results;
 
+use baton_proto::bearer::BearerCredential;
 use baton_proto::handoff::v1 as handoff;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -24,7 +25,6 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -39,28 +39,10 @@ transcript, then say the returned `say` phrase to the customer. Follow the hando
 get_handoff_status until `ended` is true; stop talking to the customer once `connected` is \
 true. cancel_handoff if the customer leaves or changes their mind before a human answers.";
 
-/// Adds the operator's credential to every call to the control service.
-#[derive(Clone)]
-struct Credential(Option<MetadataValue<Ascii>>);
-
-impl Interceptor for Credential {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(value) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
-
 /// The MCP server: four tools over one control service connection.
 #[derive(Clone)]
 pub struct BatonTools {
-    client: HandoffServiceClient<InterceptedService<Channel, Credential>>,
+    client: HandoffServiceClient<InterceptedService<Channel, BearerCredential>>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -69,16 +51,9 @@ impl BatonTools {
     /// (an API key or a bearer token) on every call. Errors when the
     /// credential cannot be a header value.
     pub fn new(channel: Channel, credential: Option<&str>) -> Result<Self, String> {
-        let credential = match credential.map(str::trim) {
-            None | Some("") => None,
-            Some(key) => Some(
-                format!("Bearer {key}")
-                    .parse()
-                    .map_err(|_| "the credential is not a valid header value".to_owned())?,
-            ),
-        };
+        let credential = BearerCredential::new(credential).map_err(|e| e.to_string())?;
         Ok(BatonTools {
-            client: HandoffServiceClient::with_interceptor(channel, Credential(credential)),
+            client: HandoffServiceClient::with_interceptor(channel, credential),
             tool_router: Self::tool_router(),
         })
     }

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use baton_auth::api_key::ApiKey;
+use baton_proto::bearer::BearerCredential;
 use baton_service_kit::tls::ClientTlsFiles;
 use serde::Deserialize;
-use tonic::metadata::{Ascii, MetadataValue};
 
 /// The control service's outcome metrics, read with one credential.
 ///
@@ -41,16 +41,6 @@ pub struct OutcomesConfig {
 
 fn default_timeout() -> Duration {
     Duration::from_secs(10)
-}
-
-/// The credential's header value. Its `Debug` never shows it.
-#[derive(Clone)]
-pub struct Credential(pub(crate) MetadataValue<Ascii>);
-
-impl std::fmt::Debug for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Credential(<redacted>)")
-    }
 }
 
 impl OutcomesConfig {
@@ -98,23 +88,19 @@ impl OutcomesConfig {
     }
 
     /// Reads the API key file: the `authorization` header's value.
-    pub fn credential(&self) -> Result<Credential, String> {
+    pub fn credential(&self) -> Result<BearerCredential, String> {
         read_credential(&self.api_key_file)
     }
 }
 
-fn read_credential(path: &Path) -> Result<Credential, String> {
+fn read_credential(path: &Path) -> Result<BearerCredential, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("outcomes.api_key_file: {}: {e}", path.display()))?;
     let key = text.trim();
     // The error says what is wrong with the format, never the text.
     ApiKey::parse(key).map_err(|e| format!("outcomes.api_key_file: {}: {e}", path.display()))?;
-    let mut value: MetadataValue<Ascii> = format!("Bearer {key}")
-        .parse()
-        .map_err(|_| format!("outcomes.api_key_file: {}: not ASCII", path.display()))?;
-    // Never added to HTTP/2's header compression table, nor printed.
-    value.set_sensitive(true);
-    Ok(Credential(value))
+    BearerCredential::new(Some(key))
+        .map_err(|_| format!("outcomes.api_key_file: {}: not ASCII", path.display()))
 }
 
 #[cfg(test)]
@@ -144,12 +130,13 @@ mod tests {
         good.validate(REQUEST_TIMEOUT).expect("valid");
         assert_eq!(good.timeout, Duration::from_secs(10));
         let credential = good.credential().expect("read");
+        let header = credential.header().expect("a credential");
         assert_eq!(
-            credential.0.to_str().expect("ascii"),
+            header.to_str().expect("ascii"),
             format!("Bearer {KEY}"),
             "trimmed"
         );
-        assert!(credential.0.is_sensitive());
+        assert!(header.is_sensitive());
         assert!(!format!("{credential:?}").contains("bk_"));
     }
 

@@ -21,6 +21,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use baton_proto::bearer::BearerCredential;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::{GetOutcomeMetricsRequest, GetOutcomeMetricsResponse};
 use futures::{StreamExt, TryStreamExt};
@@ -28,7 +29,6 @@ use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-use config::Credential;
 pub use config::OutcomesConfig;
 pub use view::OutcomesView;
 
@@ -101,24 +101,8 @@ impl OutcomesError {
 /// The control service's `HandoffService`, called with the credential.
 #[derive(Debug, Clone)]
 pub struct ControlSource {
-    client: HandoffServiceClient<InterceptedService<Channel, Bearer>>,
+    client: HandoffServiceClient<InterceptedService<Channel, BearerCredential>>,
     timeout: Duration,
-}
-
-/// Adds the credential to every call.
-#[derive(Debug, Clone)]
-struct Bearer(Credential);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", (self.0).0.clone());
-        Ok(request)
-    }
 }
 
 impl ControlSource {
@@ -138,10 +122,7 @@ impl ControlSource {
                 .map_err(|e| format!("outcomes.tls: {e}"))?;
         }
         Ok(Self {
-            client: HandoffServiceClient::with_interceptor(
-                endpoint.connect_lazy(),
-                Bearer(credential),
-            ),
+            client: HandoffServiceClient::with_interceptor(endpoint.connect_lazy(), credential),
             timeout: config.timeout,
         })
     }
