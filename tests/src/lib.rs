@@ -390,6 +390,28 @@ pub async fn read_until(
     Ok(seen)
 }
 
+/// Waits, at most `polls` polls, until handoff `handoff_id` ends, and fails
+/// the test with the logs of `services` unless it completed.
+pub async fn expect_completed(
+    client: &mut baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient<
+        tonic::transport::Channel,
+    >,
+    handoff_id: &str,
+    polls: usize,
+    services: &[&Service],
+) {
+    let state = wait_until_ended(client, handoff_id, polls).await;
+    let logs: String = services
+        .iter()
+        .map(|service| format!("{}:\n{}\n", service.name, service.logs()))
+        .collect();
+    assert_eq!(
+        state,
+        baton_proto::handoff::v1::HandoffState::Completed,
+        "handoff {handoff_id}\n{logs}"
+    );
+}
+
 /// Polls `handoff_id` every 25 ms, at most `polls` times, until it ends;
 /// returns the last state seen (still in flight when it did not end).
 pub async fn wait_until_ended(

@@ -19,56 +19,27 @@ pub fn sample_request(request_id: &str, target: pb::target::Kind) -> CreateHando
                 ..Default::default()
             }),
         }),
-        context: Some(pb::HandoffContext {
-            summary: "Customer was charged twice for the March invoice".into(),
-            intent: Some(pb::Intent {
-                name: "billing.dispute".into(),
-                confidence: 0.92,
-            }),
-            entities: vec![
-                pb::Entity {
-                    name: "account_number".into(),
-                    value: "ACC-99887766".into(),
-                    r#type: "account".into(),
-                    sensitive: true,
-                },
-                pb::Entity {
-                    name: "issue_type".into(),
-                    value: "double charge".into(),
-                    r#type: "string".into(),
-                    sensitive: false,
-                },
-            ],
-            transcript: vec![
-                pb::Turn {
-                    speaker: pb::Speaker::Customer as i32,
-                    text: "I was charged twice, I want to talk to a person".into(),
-                    at: None,
-                },
-                pb::Turn {
-                    speaker: pb::Speaker::Ai as i32,
-                    text: "I'm connecting you with a specialist.".into(),
-                    at: None,
-                },
-            ],
-            attempts: vec![pb::Attempt {
-                action: "looked up the invoice".into(),
-                outcome: pb::AttemptOutcome::Partial as i32,
-                detail: "two payments found".into(),
-            }],
-            reason: Some(pb::EscalationReason {
-                kind: pb::EscalationKind::ExplicitRequest as i32,
-                detail: "asked for a person".into(),
-            }),
-            agent_notes: "Refund likely".into(),
-            priority: 3,
-        }),
+        context: Some(context()),
         target: Some(pb::Target { kind: Some(target) }),
         mode: pb::TransferMode::Warm as i32,
         timeout: None,
         decision: None,
         callback: None,
     }
+}
+
+/// The conformance kit's sample context, with a known account number,
+/// what the AI tried and a note for the human.
+fn context() -> pb::HandoffContext {
+    let mut context = baton_conformance::requests::sample_context();
+    context.entities[0].value = "ACC-99887766".into();
+    context.attempts = vec![pb::Attempt {
+        action: "looked up the invoice".into(),
+        outcome: pb::AttemptOutcome::Partial as i32,
+        detail: "two payments found".into(),
+    }];
+    context.agent_notes = "Refund likely".into();
+    context
 }
 
 /// The escalation the SIP connector's phone scenarios check in each

@@ -11,7 +11,7 @@ mod common;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
-use baton_tests::{Service, start_control};
+use baton_tests::{Service, handoff_client, start_control};
 use common::{bad_fields, start_script_connector, watch_until};
 use tempfile::TempDir;
 use tonic::transport::Channel;
@@ -112,9 +112,7 @@ opens_again = "Siamo chiusi; riapriamo il {{when}}. Possiamo richiamarla?"
     }
 
     async fn client(&self) -> HandoffServiceClient<Channel> {
-        HandoffServiceClient::connect(self.control.endpoint("grpc"))
-            .await
-            .expect("connect to control")
+        handoff_client(&self.control).await
     }
 }
 

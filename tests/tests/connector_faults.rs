@@ -16,7 +16,7 @@ use HandoffEventKind as K;
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
 use baton_proto::types::v1 as pb;
-use baton_tests::Service;
+use baton_tests::{Service, handoff_client};
 use common::{
     RANG_AND_COMPLETED, assert_failed_over_from, create, kinds, queue, request, watch_all,
 };
@@ -142,9 +142,7 @@ targets = [{{ connector = "faulty", queue = "support" }}, {{ connector = "script
     }
 
     async fn client(&self) -> HandoffServiceClient<Channel> {
-        HandoffServiceClient::connect(self.control.endpoint("grpc"))
-            .await
-            .expect("connect to control")
+        handoff_client(&self.control).await
     }
 
     async fn health(&self, service: &str) -> ServingStatus {

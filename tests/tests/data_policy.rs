@@ -27,10 +27,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::{AuditAction, ListAuditRecordsRequest};
 use baton_proto::types::v1 as pb;
-use baton_tests::{Service, start_control, start_with_config};
+use baton_tests::{Service, handoff_client, start_control, start_with_config};
 use serde_json::Value;
 use tonic_types::StatusExt;
 
@@ -174,9 +173,7 @@ summary = "reference"
     let control = start_control(dir.path(), &sections, &[])
         .await
         .expect("start the control service");
-    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
-        .await
-        .expect("connect");
+    let mut client = handoff_client(&control).await;
 
     let redacted_id =
         baton_tests::create_handoff(&mut client, request("redacted", common::queue("desk"))).await;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_proto::handoff::v1::*;
-use baton_tests::{Service, binary};
+use baton_tests::{Service, binary, handoff_client};
 use common::*;
 use tokio::process::Command;
 use tonic_health::pb::HealthCheckRequest;
@@ -248,9 +248,7 @@ async fn a_damaged_or_foreign_store_file_is_refused_and_left_untouched() {
     )
     .await
     .expect("a store from before the marker opens");
-    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
-        .await
-        .expect("connect");
+    let mut client = handoff_client(&control).await;
     for id in &ids {
         client
             .get_handoff(GetHandoffRequest {
@@ -313,9 +311,7 @@ async fn a_backup_taken_while_the_service_writes_is_complete_and_opens() {
     )
     .await
     .expect("the backup opens");
-    let mut restored_client = HandoffServiceClient::connect(restored.endpoint("grpc"))
-        .await
-        .expect("connect");
+    let mut restored_client = handoff_client(&restored).await;
     for id in &before {
         restored_client
             .get_handoff(GetHandoffRequest {
@@ -514,9 +510,7 @@ async fn a_queue_whose_store_cannot_write_is_not_serving_and_is_routed_around() 
     );
 
     // The control service sees it before the transfer and moves on.
-    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
-        .await
-        .expect("connect");
+    let mut client = handoff_client(&control).await;
     let id = create(
         &mut client,
         request(

@@ -17,10 +17,9 @@ mod common;
 use baton_connector_sdk::testing::personal::{
     NEVER_SENT as PERSONAL, REDACTED_SUMMARY, REDACTED_TURN, SUMMARY, TURN,
 };
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::{CreateHandoffRequest, HandoffState};
+use baton_proto::handoff::v1::CreateHandoffRequest;
 use baton_proto::types::v1 as pb;
-use baton_tests::start_control;
+use baton_tests::{handoff_client, start_control};
 use common::{ContractServer, contact_id, sample_on_contact, start_connector_binary};
 use serde_json::Value;
 
@@ -60,9 +59,7 @@ transcript = "reference"
     let control = start_control(dir.path(), &sections, &[])
         .await
         .expect("the control service starts (build it first)");
-    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
-        .await
-        .expect("connects");
+    let mut client = handoff_client(&control).await;
 
     let (redacted_contact, clear_contact) = (contact_id("TASK", 201), contact_id("TASK", 202));
     let support = pb::target::Kind::Queue(pb::QueueTarget {
@@ -84,14 +81,7 @@ transcript = "reference"
     )
     .await;
     for id in [&redacted_id, &clear_id] {
-        let state = baton_tests::wait_until_ended(&mut client, id, 600).await;
-        assert_eq!(
-            state,
-            HandoffState::Completed,
-            "control:\n{}\nconnector:\n{}",
-            control.logs(),
-            connector.logs()
-        );
+        baton_tests::expect_completed(&mut client, id, 600, &[&control, &connector]).await;
     }
 
     // Built-in policy: masked byte for byte, nothing personal on the contact.

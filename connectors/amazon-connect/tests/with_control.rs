@@ -8,8 +8,7 @@
 
 mod common;
 
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::{CreateHandoffRequest, HandoffState};
+use baton_proto::handoff::v1::CreateHandoffRequest;
 use baton_proto::types::v1 as pb;
 use common::{ContractServer, contact_id, sample_on_contact, start_connector_binary};
 
@@ -41,18 +40,9 @@ async fn a_handoff_of_a_task_contact_reaches_the_agent_with_its_context_as_attri
     .expect("the control service starts (build it first: cargo build --release -p baton-control)");
 
     let contact = contact_id("TASK", 77);
-    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
-        .await
-        .expect("connects");
+    let mut client = baton_tests::handoff_client(&control).await;
     let handoff_id = baton_tests::create_handoff(&mut client, request(&contact)).await;
-    let state = baton_tests::wait_until_ended(&mut client, &handoff_id, 600).await;
-    assert_eq!(
-        state,
-        HandoffState::Completed,
-        "control:\n{}\nconnector:\n{}",
-        control.logs(),
-        connector.logs()
-    );
+    baton_tests::expect_completed(&mut client, &handoff_id, 600, &[&control, &connector]).await;
 
     let attributes = server.contact(&contact).await["Attributes"].clone();
     assert_eq!(attributes["baton_handoff_id"], handoff_id.as_str());

@@ -67,16 +67,7 @@ impl Guard {
 
     /// The session id in the request's cookie, if any.
     pub fn session_id<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        let name = self.cookie_name();
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value)
-            .filter(|value| !value.is_empty())
+        cookie(headers, self.cookie_name())
     }
 
     /// `Set-Cookie` for a new session: HttpOnly (no script reads it),
@@ -183,6 +174,20 @@ impl Guard {
             }
         }
     }
+}
+
+/// The non-empty value of the cookie `name` among the request's `Cookie`
+/// headers, if any.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
 }
 
 #[cfg(test)]

@@ -5,9 +5,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+use baton_service_kit::http::HttpLimits;
 use baton_service_kit::tls::{HttpListener, TlsConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+use crate::{BoundConnector, Connector};
 
 /// A connector's HTTP listener, bound.
 #[derive(Debug)]
@@ -45,6 +48,23 @@ impl HttpSide {
             Some(url) => url.to_owned(),
             None => format!("{}://{}", self.listener.scheme(), self.addr),
         }
+    }
+
+    /// Serves `router` here, within `limits`, and `connector`'s gRPC
+    /// beside it, until `shutdown`; fails when either server fails.
+    pub async fn serve_beside<C: Connector>(
+        self,
+        router: axum::Router,
+        limits: HttpLimits,
+        connector: BoundConnector<C>,
+        shutdown: &SharedShutdown,
+    ) -> anyhow::Result<()> {
+        let http =
+            baton_service_kit::http::serve(self.listener, router, limits, shutdown.signalled());
+        let grpc = connector.serve(shutdown.signalled());
+        let (http, grpc) = tokio::join!(http, grpc);
+        http?;
+        grpc
     }
 }
 

@@ -361,3 +361,28 @@ pub fn chat_message(
         ..Default::default()
     }
 }
+
+/// Loads the same settings written in the layout from before the shared
+/// `[server]` and `[store]` sections (`old`) and in today's (`new`): both
+/// must give the same configuration, with `moved` keys reported as moved.
+/// Returns today's, for the connector's own checks.
+pub fn old_layout_loads_as_new<C: crate::RunnableConnector + std::fmt::Debug>(
+    old: &str,
+    new: &str,
+    moved: usize,
+) -> C {
+    let dir =
+        std::env::temp_dir().join(format!("baton-layout-{}-{}", C::BINARY, std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let load = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write the file");
+        crate::run::load::<C>(Some(&path)).unwrap_or_else(|error| panic!("{name}: {error}"))
+    };
+    let (from_old, moved_keys) = load("old.toml", old);
+    let (from_new, _) = load("new.toml", new);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(moved_keys.len(), moved, "{moved_keys:?}");
+    assert_eq!(format!("{from_old:?}"), format!("{from_new:?}"));
+    from_new
+}

@@ -93,16 +93,14 @@ impl Bound {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shutdown = SharedShutdown::new(shutdown);
-        let http = baton_service_kit::http::serve(
-            self.callbacks_side.listener,
-            self.callbacks.router(),
-            self.limits,
-            shutdown.signalled(),
-        );
-        let grpc = self.connector.serve(shutdown.signalled());
-        let (http, grpc) = tokio::join!(http, grpc);
-        http?;
-        grpc
+        self.callbacks_side
+            .serve_beside(
+                self.callbacks.router(),
+                self.limits,
+                self.connector,
+                &shutdown,
+            )
+            .await
     }
 }
 

@@ -494,8 +494,6 @@ async fn a_cancelled_dial_puts_the_caller_on_hold_for_the_next_target() {
 /// Needs `baton-control` built (CI builds every binary first).
 #[tokio::test]
 async fn a_handoff_through_the_control_service_becomes_a_flex_task() {
-    use baton_proto::handoff::v1::HandoffState;
-    use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
     use baton_proto::types::v1 as pb;
 
     let call = call_sid(200);
@@ -509,9 +507,7 @@ async fn a_handoff_through_the_control_service_becomes_a_flex_task() {
         baton_tests::control_with_connector("twilio", &format!("http://{grpc}"), &[], dir.path())
             .await
             .expect("the control service starts (build it first: cargo build -p baton-control)");
-    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
-        .await
-        .expect("connects");
+    let mut client = baton_tests::handoff_client(&control).await;
     // The sample escalation of a live Twilio call, with a priority and
     // the skills the Flex task must carry.
     let mut request = baton_tests::sample_request(
@@ -534,8 +530,7 @@ async fn a_handoff_through_the_control_service_becomes_a_flex_task() {
         context.priority = 4;
     }
     let handoff_id = baton_tests::create_handoff(&mut client, request).await;
-    let state = baton_tests::wait_until_ended(&mut client, &handoff_id, 400).await;
-    assert_eq!(state, HandoffState::Completed, "{}", control.logs());
+    baton_tests::expect_completed(&mut client, &handoff_id, 400, &[&control]).await;
 
     let updates = twilio.updates();
     assert_eq!(updates.len(), 1);

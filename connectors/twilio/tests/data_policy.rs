@@ -19,10 +19,9 @@ mod common;
 use baton_connector_sdk::testing::personal::{
     NEVER_SENT as PERSONAL, REDACTED_SUMMARY, REDACTED_TURN, SUMMARY, TURN,
 };
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::{CreateHandoffRequest, HandoffState};
+use baton_proto::handoff::v1::CreateHandoffRequest;
 use baton_proto::types::v1 as pb;
-use baton_tests::{Service, start_control, start_with_config};
+use baton_tests::{Service, handoff_client, start_control, start_with_config};
 use common::*;
 use serde_json::Value;
 
@@ -128,9 +127,7 @@ transcript = "clear"
     let control = start_control(dir.path(), &sections, &[])
         .await
         .expect("start the control service (build it first)");
-    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
-        .await
-        .expect("connect");
+    let mut client = handoff_client(&control).await;
 
     let redacted_id = baton_tests::create_handoff(
         &mut client,
@@ -143,14 +140,7 @@ transcript = "clear"
     )
     .await;
     for id in [&redacted_id, &clear_id] {
-        let state = baton_tests::wait_until_ended(&mut client, id, 600).await;
-        assert_eq!(
-            state,
-            HandoffState::Completed,
-            "control:\n{}\nconnector:\n{}",
-            control.logs(),
-            connector.logs()
-        );
+        baton_tests::expect_completed(&mut client, id, 600, &[&control, &connector]).await;
     }
 
     // Built-in policy: masked byte for byte, nothing personal anywhere.

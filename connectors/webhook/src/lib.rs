@@ -102,19 +102,15 @@ impl Bound {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let shutdown = SharedShutdown::new(shutdown);
-        let http = baton_service_kit::http::serve(
-            self.http.listener,
-            http::router(self.log, self.reports, self.chats)
-                .merge(self.metrics.on_service_listener()),
-            self.http_limits,
-            shutdown.signalled(),
-        );
+        let router = http::router(self.log, self.reports, self.chats)
+            .merge(self.metrics.on_service_listener());
         let metrics = self.metrics.serve(shutdown.signalled());
-        let grpc = self.connector.serve(shutdown.signalled());
-        let (http, metrics, grpc) = tokio::join!(http, metrics, grpc);
-        http?;
+        let served = self
+            .http
+            .serve_beside(router, self.http_limits, self.connector, &shutdown);
+        let (metrics, served) = tokio::join!(metrics, served);
         metrics?;
-        grpc
+        served
     }
 }
 

@@ -7,10 +7,9 @@
 
 mod common;
 
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
-use baton_proto::handoff::v1::{CreateHandoffRequest, HandoffState};
+use baton_proto::handoff::v1::CreateHandoffRequest;
 use baton_proto::types::v1 as pb;
-use baton_tests::Service;
+use baton_tests::{Service, handoff_client};
 use common::{SECRET, receiver, start_receiver};
 
 fn request() -> CreateHandoffRequest {
@@ -73,9 +72,7 @@ async fn a_handoff_to_a_webhook_queue_reaches_the_receiver_and_completes() {
     .await
     .expect("the control service starts (build it first: cargo build -p baton-control)");
 
-    let mut client = HandoffServiceClient::connect(control.endpoint("grpc"))
-        .await
-        .expect("connects");
+    let mut client = handoff_client(&control).await;
     let mut create = tonic::Request::new(request());
     create.metadata_mut().insert(
         "traceparent",
@@ -84,8 +81,7 @@ async fn a_handoff_to_a_webhook_queue_reaches_the_receiver_and_completes() {
             .expect("metadata"),
     );
     let handoff_id = baton_tests::create_handoff(&mut client, create).await;
-    let state = baton_tests::wait_until_ended(&mut client, &handoff_id, 400).await;
-    assert_eq!(state, HandoffState::Completed, "{}", control.logs());
+    baton_tests::expect_completed(&mut client, &handoff_id, 400, &[&control]).await;
 
     let received = receiver.received();
     assert_eq!(received.len(), 1);

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::flow::{FlowRefused, PENDING_LIFETIME, ReturnTo};
 use super::{Callback, Oidc, OidcError};
 use crate::desk::Desk;
-use crate::guard::Guard;
+use crate::guard::{Guard, cookie};
 use crate::session::SignInMethod;
 
 /// The pre-session cookie over plain HTTP.
@@ -65,16 +65,7 @@ impl SignInRoutes {
     }
 
     fn pending_cookie_of<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        let name = self.pending_cookie_name();
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value)
-            .filter(|value| !value.is_empty())
+        cookie(headers, self.pending_cookie_name())
     }
 }
 
