@@ -67,8 +67,36 @@ pub mod exit {
     pub const CONTEXT_CONFLICT: u8 = 8;
 }
 
+fn main() -> std::process::ExitCode {
+    match component_invoked_as() {
+        Some(component) => component(),
+        None => run_cli(),
+    }
+}
+
+/// The container image ships this one binary with the components' names as
+/// links to it (one copy of the shared code instead of eight, most of the
+/// image's size): invoked as `baton-control` or `baton-connector-…`, it runs
+/// that component exactly as its own binary does.
+fn component_invoked_as() -> Option<fn() -> std::process::ExitCode> {
+    use baton_connector_sdk::run;
+    let invoked = std::env::args_os().next()?;
+    let name = std::path::Path::new(&invoked).file_name()?.to_str()?;
+    let component: fn() -> std::process::ExitCode = match name {
+        "baton-control" => baton_control::command::main,
+        "baton-connector-queue" => run::<baton_connector_queue::QueueConfig>,
+        "baton-connector-sip" => run::<baton_connector_sip::SipConfig>,
+        "baton-connector-webhook" => run::<baton_connector_webhook::WebhookConfig>,
+        "baton-connector-twilio" => run::<baton_connector_twilio::TwilioConfig>,
+        "baton-connector-amazon-connect" => run::<baton_connector_amazon_connect::ConnectConfig>,
+        "baton-connector-script" => run::<baton_connector_script::ScriptConfig>,
+        _ => return None,
+    };
+    Some(component)
+}
+
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn run_cli() -> std::process::ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Dev(args) => dev::run(args).await,

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod chat;
 pub mod circuit;
+pub mod command;
 pub mod config;
 pub mod connector;
 pub mod convert;
