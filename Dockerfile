@@ -1,11 +1,17 @@
 # syntax=docker/dockerfile:1
-# One image with every Baton binary; the container command picks the
-# component (baton-control, baton-connector-queue, baton-connector-sip,
+# One image, one binary: /usr/local/bin/baton, with a link per component
+# (baton-control, baton-connector-queue, baton-connector-sip,
 # baton-connector-webhook, baton-connector-twilio,
-# baton-connector-amazon-connect, baton-connector-script, or the baton
-# CLI). Build from the repository root:
-#   docker build -t ghcr.io/baton-dev/baton:0.1.0 .
-# The Helm chart (helm/baton) runs this image read-only as uid 65532.
+# baton-connector-amazon-connect, baton-connector-script). Invoked through a
+# link, baton runs that component; the container command picks it (the Helm
+# chart sets it per Deployment) and runs read-only as uid 65532.
+#
+# Two ways to fill it:
+# - from source (the default target, for release pipelines), from the
+#   repository root:
+#     docker build -t ghcr.io/baton-dev/baton:0.1.0 .
+# - from binaries built already (CI), no toolchain: helm/image/build.sh
+#   stages bin/ and builds the `prebuilt` target with podman, --pull=never.
 
 # The toolchain tests/run uses; the workspace needs at least 1.94 (its
 # rust-version, set by aws-sigv4's).
@@ -15,30 +21,28 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-bookworm AS builder
 WORKDIR /src
 COPY . .
-# The cache mounts keep the registry and target/ between builds; the
-# binaries are copied out in the same step because the mount goes away.
+# The dist profile: fat LTO, one codegen unit, no symbols (Cargo.toml).
+# The cache mounts keep the registry and target/ between builds; the binary
+# is copied out in the same step because the mount goes away.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked \
-        -p baton -p baton-control -p baton-connector-queue \
-        -p baton-connector-sip -p baton-connector-webhook \
-        -p baton-connector-twilio -p baton-connector-amazon-connect \
-        -p baton-connector-script \
- && mkdir -p /out \
- && cp target/release/baton target/release/baton-control \
-       target/release/baton-connector-queue target/release/baton-connector-sip \
-       target/release/baton-connector-webhook target/release/baton-connector-twilio \
-       target/release/baton-connector-amazon-connect \
-       target/release/baton-connector-script /out/
+    cargo build --profile dist --locked -p baton \
+ && mkdir -p /out/bin \
+ && cp target/dist/baton /out/bin/ \
+ && for component in baton-control baton-connector-queue baton-connector-sip \
+        baton-connector-webhook baton-connector-twilio \
+        baton-connector-amazon-connect baton-connector-script; do \
+      ln -s baton "/out/bin/$component"; \
+    done
 
-# --- runtime: glibc and CA certificates, no shell, non-root ----------------
-# distroless/cc-debian12 matches the bookworm builder's glibc.
-FROM gcr.io/distroless/cc-debian12:nonroot
+# --- base: glibc and CA certificates, no shell, non-root -------------------
+# distroless/cc-debian12 matches the bookworm builder's glibc
+# (helm/image/base.sh makes a local equivalent from Debian's packages).
+FROM gcr.io/distroless/cc-debian12:nonroot AS base
 LABEL org.opencontainers.image.source="https://github.com/baton-dev/baton" \
       org.opencontainers.image.description="Baton: warm handoffs from AI agents to humans" \
       org.opencontainers.image.licenses="Apache-2.0"
-COPY --from=builder /out/ /usr/local/bin/
 # The data directories the services default to are relative to the working
 # directory; in Kubernetes the chart mounts volumes instead.
 WORKDIR /home/nonroot
@@ -48,3 +52,11 @@ USER 65532:65532
 EXPOSE 50051 8080 50071 8090 50062 5062/udp 5062/tcp 50066 8096 50067 8097 50068
 ENTRYPOINT []
 CMD ["baton-control"]
+
+# --- prebuilt: bin/ as helm/image/build.sh stages it (the whole context) ---
+FROM base AS prebuilt
+COPY bin/ /usr/local/bin/
+
+# --- runtime (the default target): built from source above -----------------
+FROM base AS runtime
+COPY --from=builder /out/bin/ /usr/local/bin/
