@@ -17,7 +17,13 @@
 # Needs root, podman (tests/apt-packages.txt), sipp (sip-tester), node/npm for
 # helm, python3 with PyYAML and grpcio.
 # BATON_KUBE_PLAY_KEEP=1 leaves the pods running for a look.
+#
+#   kube-play.sh [sqlite|postgres]
+# postgres: the control service's store is a throwaway PostgreSQL (Debian's
+# postgresql, initdb + pg_ctl as user postgres) on the pods' loopback, its
+# URL in the Secret the chart reads (kube-play-postgres-values.yaml).
 set -euo pipefail
+store=${1:-sqlite}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # Absolute: buildah's helper processes run elsewhere.
@@ -28,6 +34,7 @@ netns=baton-kube-play
 version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' "$root/helm/baton/Chart.yaml")
 image="ghcr.io/baton-dev/baton:$version"
 sipp_port=5070
+database_port=5432
 
 step() { printf -- '-- %s\n' "$*"; }
 die() { printf 'kube-play.sh: %s\n' "$*" >&2; exit 1; }
@@ -63,8 +70,14 @@ fi
 # --- manifests -----------------------------------------------------------------
 rm -rf "$work"
 mkdir -p "$work/keys"
+values=(-f "$here/kube-play-values.yaml")
+case "$store" in
+  sqlite) ;;
+  postgres) values+=(-f "$here/kube-play-postgres-values.yaml") ;;
+  *) die "usage: kube-play.sh [sqlite|postgres]" ;;
+esac
 "$helm" template baton "$root/helm/baton" --namespace baton --kube-version 1.35.0 \
-  -f "$here/kube-play-values.yaml" >"$work/rendered.yaml"
+  "${values[@]}" >"$work/rendered.yaml"
 # The Secrets the values name as existing: an API key and an agent's
 # account (skill support, tenant smoke as the key), made by the image's own
 # CLI (uid 65532 writes the files).
@@ -82,6 +95,11 @@ secret() {
 }
 { secret baton-api-keys "$work/keys/api-keys.toml"; secret baton-desk-accounts "$work/keys/accounts.toml"; } \
   >"$work/secrets.yaml"
+if [ "$store" = postgres ]; then
+  database_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  printf 'postgres://baton:%s@127.0.0.1:%s/baton' "$database_password" "$database_port" >"$work/keys/url"
+  secret baton-database "$work/keys/url" >>"$work/secrets.yaml"
+fi
 convert=()
 podman_version=$(podman version --format '{{.Client.Version}}')
 if [ "$(printf '%s\n4.4.0\n' "$podman_version" | sort -V | head -1)" != 4.4.0 ]; then
@@ -96,6 +114,9 @@ teardown() {
   if [ -n "${sipp_pid:-}" ]; then kill "$sipp_pid" 2>/dev/null || true; fi
   [ "${BATON_KUBE_PLAY_KEEP:-0}" = 1 ] && { step "left running (netns $netns)"; return; }
   timeout 120 podman kube down "$work/played.yaml" >/dev/null 2>&1 || true
+  if [ -f "$work/pgdata/postmaster.pid" ]; then
+    runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pgdata" -m fast -w stop >/dev/null 2>&1 || true
+  fi
   awk '$1 == "volume" { print $2 }' "$work/created" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
   awk '$1 == "secret" { print $2 }' "$work/created" | xargs -r podman secret rm >/dev/null 2>&1 || true
   ip netns del "$netns" 2>/dev/null || true
@@ -104,6 +125,21 @@ trap teardown EXIT
 ip netns del "$netns" 2>/dev/null || true
 ip netns add "$netns"
 in_ns ip link set lo up
+if [ "$store" = postgres ]; then
+  # Debian's newest server; its data, socket and log in the work directory.
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  mkdir -p "$work/pgdata"
+  chown postgres "$work" "$work/pgdata"
+  runuser -u postgres -- "$pg_bin/initdb" -D "$work/pgdata" -U postgres --auth-local=trust \
+    --auth-host=scram-sha-256 >"$work/initdb.log" 2>&1 || { cat "$work/initdb.log" >&2; die "initdb failed"; }
+  in_ns runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pgdata" -l "$work/postgres.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $database_port -k $work/pgdata" start >/dev/null \
+    || { cat "$work/postgres.log" >&2; die "PostgreSQL did not start"; }
+  runuser -u postgres -- "$pg_bin/psql" -h "$work/pgdata" -p "$database_port" -q -v ON_ERROR_STOP=1 \
+    -c "CREATE ROLE baton LOGIN PASSWORD '$database_password'" -c "CREATE DATABASE baton OWNER baton" \
+    || die "cannot create the database"
+  step "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$database_port (fsync on), database baton"
+fi
 in_ns timeout 180 podman kube play --network host "$work/played.yaml" >"$work/play.log" 2>&1 \
   || { cat "$work/play.log" >&2; die "podman kube play failed"; }
 containers=(baton-control-pod-0-control baton-queue-pod-0-queue baton-sip-pod-0-sip)
@@ -185,4 +221,10 @@ step "control container restarted ($(podman inspect "$control" --format '{{.Rest
 wait_for 30 waits "$work/queued-after.json" \
   || { logs; die "handoff $queued after the restart: $(cat "$work/queued-after.json")"; }
 step "handoff $queued still waits in the queue"
-printf -- '-- kube play: all checks passed\n'
+if [ "$store" = postgres ]; then
+  rows=$(runuser -u postgres -- "$pg_bin/psql" -h "$work/pgdata" -p "$database_port" -d baton -tAc \
+    "SELECT count(*) FROM handoffs WHERE id IN ('$id', '$queued')")
+  [ "$rows" = 2 ] || die "the handoffs are not in PostgreSQL ($rows of 2 rows)"
+  step "both handoffs are rows of PostgreSQL's handoffs table"
+fi
+printf -- '-- kube play (%s): all checks passed\n' "$store"
