@@ -166,6 +166,33 @@ fn baton(args: &[&str]) -> (i32, String) {
     )
 }
 
+/// `baton health`, what the chart's `helm test` pod runs: 0 for SERVING,
+/// 5 for a service that is unknown or a port nothing answers on.
+#[tokio::test]
+async fn baton_health_says_whether_a_service_serves() {
+    let stack = Stack::start().await;
+    let endpoint = stack.control().endpoint("grpc");
+    for service in ["", "baton.handoff.v1.HandoffService"] {
+        let (code, output) = baton(&["health", "--endpoint", &endpoint, "--service", service]);
+        assert_eq!(code, 0, "{service:?}: {output}");
+        assert!(output.contains("SERVING"), "{output}");
+    }
+    let (code, output) = baton(&[
+        "health",
+        "--endpoint",
+        &endpoint,
+        "--service",
+        "no.such.Service",
+    ]);
+    assert_eq!(code, 5, "{output}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let (code, output) = baton(&["health", "--endpoint", &format!("http://{closed}")]);
+    assert_eq!(code, 5, "{output}");
+    assert!(output.contains("cannot reach"), "{output}");
+}
+
 #[tokio::test]
 async fn the_cli_creates_watches_and_reports_with_meaningful_exit_codes() {
     let stack = Stack::start().await;

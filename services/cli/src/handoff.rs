@@ -21,7 +21,8 @@ mod update;
 
 #[derive(Debug, clap::Args)]
 pub struct Connection {
-    /// The control service's gRPC endpoint.
+    /// The gRPC endpoint: the control service's (or, for `baton health`,
+    /// any Baton service's).
     #[arg(
         long,
         env = "BATON_ENDPOINT",
@@ -53,6 +54,11 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// The endpoint called.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     /// The API key or bearer token to call with.
     pub fn api_key(&self) -> Option<&str> {
         self.api_key.as_deref()

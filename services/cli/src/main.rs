@@ -5,6 +5,7 @@ mod config;
 mod desk;
 mod dev;
 mod handoff;
+mod health;
 mod mcp;
 mod store;
 
@@ -32,6 +33,9 @@ enum Command {
     /// hand_off_to_human, get_handoff_status, cancel_handoff. They call
     /// the control service at --endpoint with --api-key.
     Mcp(mcp::McpArgs),
+    /// Ask a Baton service (control or connector) whether it serves, over
+    /// grpc.health.v1. Exit code: 0 SERVING, 5 otherwise.
+    Health(health::HealthArgs),
     /// Mint and revoke API keys in a keys file.
     #[command(subcommand)]
     Auth(auth::AuthCommand),
@@ -102,6 +106,7 @@ async fn run_cli() -> std::process::ExitCode {
         Command::Dev(args) => dev::run(args).await,
         Command::Handoff(command) => handoff::run(command).await,
         Command::Mcp(args) => mcp::run(args).await,
+        Command::Health(args) => health::run(args).await,
         Command::Config(command) => config::run(command),
         Command::Auth(command) => auth::run(command),
         Command::Desk(command) => desk::run(command),
