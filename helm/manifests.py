@@ -39,7 +39,7 @@ def fail(message):
     sys.exit(1)
 
 
-def check_pod(name, pod):
+def check_secure(name, pod):
     security = pod.get("securityContext", {})
     if security.get("runAsNonRoot") is not True:
         fail(f"{name}: pod securityContext.runAsNonRoot is not true")
@@ -54,6 +54,23 @@ def check_pod(name, pod):
             fail(f"{where}: privilege escalation is not off")
         if context.get("capabilities", {}).get("drop") != ["ALL"]:
             fail(f"{where}: capabilities are not all dropped")
+
+
+def check_test_pod(name, doc):
+    """The `helm test` hook: secure like the services, each container a
+    `baton health` of one component."""
+    if doc["metadata"].get("annotations", {}).get("helm.sh/hook") != "test":
+        fail(f"{name}: a Pod that is not a helm test hook")
+    check_secure(name, doc["spec"])
+    for container in doc["spec"]["containers"]:
+        if container.get("command", [])[:3] != ["baton", "health", "--endpoint"]:
+            fail(f"{name}/{container['name']}: not a `baton health --endpoint …` check")
+
+
+def check_pod(name, pod):
+    check_secure(name, pod)
+    for container in pod["containers"]:
+        where = f"{name}/{container['name']}"
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
             if "grpc" not in container.get(probe, {}):
                 fail(f"{where}: {probe} is not a gRPC (grpc.health.v1) probe")
@@ -162,6 +179,8 @@ def main():
             fail(f"{name}: no check for {doc['apiVersion']} {kind}")
         if kind == "Deployment":
             check_pod(name, doc["spec"]["template"]["spec"])
+        elif kind == "Pod":
+            check_test_pod(name, doc)
         for (config_kind, suffix, key), component in CONFIG_FILES.items():
             data = doc.get("data", {}) if kind == "ConfigMap" else doc.get("stringData", {})
             if kind == config_kind and name.endswith(suffix) and key in data:

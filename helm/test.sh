@@ -283,6 +283,32 @@ expect("database key", volumes["database"]["secret"]["items"],
 PY
 step "TLS, OTLP and PostgreSQL values become the services' configuration"
 
+# The `helm test` pod: one `baton health` per enabled component, at the
+# Service the control service dials (https:// with the client certificate
+# when TLS is on), and the NetworkPolicies let it in on the gRPC ports.
+PYTHONPATH="$root/helm" python3 - "$work" <<'PY' || die "the helm test pod does not check every component"
+from rendered import config, manifests, expect
+for scenario in ("default", "tls-everywhere", "webhook-twilio"):
+    pod = manifests(scenario, "Pod")["test"]
+    endpoints = {c["name"]: c["command"][3] for c in pod["spec"]["containers"]}
+    dialled = {name: c["endpoint"] for name, c in config(scenario, "control")["connectors"].items()}
+    expect(f"{scenario} test pod endpoints", {k: v for k, v in endpoints.items() if k != "control"}, dialled)
+    scheme = "https" if scenario == "tls-everywhere" else "http"
+    expect(f"{scenario} control endpoint", endpoints["control"], f"{scheme}://baton-control:50051")
+    policies = manifests(scenario, "NetworkPolicy")
+    for component, policy in policies.items():
+        grpc = [rule for rule in policy["spec"]["ingress"] if {"port": "grpc", "protocol": "TCP"} in rule.get("ports", [])]
+        peers = [peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/component") for peer in grpc[0]["from"]]
+        if "test" not in peers:
+            raise SystemExit(f"{scenario}: the {component} NetworkPolicy keeps the test pod out of its gRPC port")
+tls = {c["name"]: c["command"] for c in manifests("tls-everywhere", "Pod")["test"]["spec"]["containers"]}
+for name, command in tls.items():
+    for flag in ("--ca-file", "--cert-file", "--key-file"):
+        if flag not in command:
+            raise SystemExit(f"tls-everywhere test pod {name}: no {flag}")
+PY
+step "helm test pod: a baton health per component, at the endpoints the control service dials, let in by the NetworkPolicies"
+
 # --- transfer journals and drains ------------------------------------------------
 # manifests.py checked every connector of every rendering: data_dir on the
 # data volume (an emptyDir, or a claim with 1 replica and Recreate), a grace
@@ -416,9 +442,12 @@ control_pods = {"app.kubernetes.io/name": "baton", "app.kubernetes.io/instance":
 peers = {"webhook": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "crm"}}}],
          "twilio": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]}
 monitoring = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+# gRPC from the control pods, and from the `helm test` pod's health check.
+grpc_peers = [{"podSelector": {"matchLabels": control_pods}},
+              {"podSelector": {"matchLabels": dict(control_pods, **{"app.kubernetes.io/component": "test"})}}]
 for component, wanted in peers.items():
     grpc, http, *metrics = policies[component]["spec"]["ingress"]
-    expect(f"{component} gRPC peers", grpc["from"], [{"podSelector": {"matchLabels": control_pods}}])
+    expect(f"{component} gRPC peers", grpc["from"], grpc_peers)
     expect(f"{component} gRPC port", grpc["ports"], [{"port": "grpc", "protocol": "TCP"}])
     expect(f"{component} HTTP port", http["ports"], [{"port": "http", "protocol": "TCP"}])
     expect(f"{component} HTTP peers", http["from"], wanted)
@@ -426,12 +455,11 @@ for component, wanted in peers.items():
     # scraper's namespace only; Twilio has no metrics listener.
     expect(f"{component} metrics rule", metrics,
            [{"ports": [{"port": "metrics", "protocol": "TCP"}], "from": monitoring}] if component == "webhook" else [])
-# Amazon Connect has no listener but gRPC: one rule, the control pods; its
-# calls to AWS are egress, which no policy restricts.
+# Amazon Connect has no listener but gRPC: one rule, the control pods (and
+# the test pod); its calls to AWS are egress, which no policy restricts.
 connect_policy = policies["amazon-connect"]["spec"]
 expect("amazon-connect policy", (connect_policy["policyTypes"], connect_policy["ingress"]),
-       (["Ingress"], [{"from": [{"podSelector": {"matchLabels": control_pods}}],
-                       "ports": [{"port": "grpc", "protocol": "TCP"}]}]))
+       (["Ingress"], [{"from": grpc_peers, "ports": [{"port": "grpc", "protocol": "TCP"}]}]))
 
 # Replicas, budgets, claims, scraping.
 deployments = manifests("webhook-twilio", "Deployment")

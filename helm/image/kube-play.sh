@@ -3,9 +3,10 @@
 # image build.sh made, and smoke-tests them: the control service (API keys
 # required), the embedded queue and the SIP connector, SQLite on claims
 # (named volumes). Every probe of the chart passes; every container runs as
-# 65532 with a read-only root, no capabilities, no privilege escalation; a
-# handoff created on the gRPC API rings a sipp agent through the SIP
-# connector and connects, another waits in the queue for a signed-in agent;
+# 65532 with a read-only root, no capabilities, no privilege escalation; the
+# chart's `helm test` pod passes; a handoff created on the gRPC API rings a
+# sipp agent through the SIP connector and connects, another waits in the
+# queue for a signed-in agent;
 # after the control container is stopped and restarted, the first is
 # unchanged and the second waits again. Everything is torn down at the end;
 # any failure exits non-zero.
@@ -105,7 +106,7 @@ podman_version=$(podman version --format '{{.Client.Version}}')
 if [ "$(printf '%s\n4.4.0\n' "$podman_version" | sort -V | head -1)" != 4.4.0 ]; then
   convert=(--secret-volumes-as-configmaps)
 fi
-python3 "$here/kube_manifests.py" "${convert[@]}" "$work/rendered.yaml" "$work/played.yaml" \
+python3 "$here/kube_manifests.py" "${convert[@]}" --tests "$work/tests.yaml" "$work/rendered.yaml" "$work/played.yaml" \
   "$work/secrets.yaml" >"$work/created"
 step "rendered $(grep -c '^kind: Deployment' "$work/played.yaml") Deployments for podman $podman_version ${convert[*]}"
 
@@ -113,6 +114,7 @@ step "rendered $(grep -c '^kind: Deployment' "$work/played.yaml") Deployments fo
 teardown() {
   if [ -n "${sipp_pid:-}" ]; then kill "$sipp_pid" 2>/dev/null || true; fi
   [ "${BATON_KUBE_PLAY_KEEP:-0}" = 1 ] && { step "left running (netns $netns)"; return; }
+  timeout 60 podman kube down "$work/tests.yaml" >/dev/null 2>&1 || true
   timeout 120 podman kube down "$work/played.yaml" >/dev/null 2>&1 || true
   if [ -f "$work/pgdata/postmaster.pid" ]; then
     runuser -u postgres -- "$pg_bin/pg_ctl" -D "$work/pgdata" -m fast -w stop >/dev/null 2>&1 || true
@@ -157,6 +159,26 @@ for c in "${containers[@]}"; do
     || die "$c: user $user, read-only root $read_only, $caps capabilities, $options, process $process"
 done
 step "each container: uid/gid 65532, read-only root, no capabilities (effective, bounding), no-new-privileges, seccomp"
+
+# --- helm test ---------------------------------------------------------------------
+# The chart's test hook, played as `helm test` runs it once the release
+# serves: each container asks one component's Service for its health and
+# must exit 0.
+in_ns timeout 60 podman kube play --network host "$work/tests.yaml" >"$work/tests-play.log" 2>&1 \
+  || { cat "$work/tests-play.log" >&2; die "podman kube play of the test pod failed"; }
+test_containers=$(python3 -c '
+import sys, yaml
+for pod in yaml.safe_load_all(open(sys.argv[1])):
+    for container in pod["spec"]["containers"]:
+        print(pod["metadata"]["name"] + "-" + container["name"])' "$work/tests.yaml")
+[ -n "$test_containers" ] || die "the chart rendered no test pod"
+exited() { [ "$(podman inspect "$1" --format '{{.State.Status}}')" = exited ]; }
+for c in $test_containers; do
+  wait_for 60 exited "$c" || die "test container $c still runs after 60s"
+  code=$(podman inspect "$c" --format '{{.State.ExitCode}}')
+  [ "$code" = 0 ] || { podman logs "$c" >&2; die "helm test: $c exited $code"; }
+done
+step "helm test pod: $(echo $test_containers | wc -w) components answer SERVING through their Services"
 
 # --- a handoff through the SIP connector to a sipp agent --------------------------
 # The agent checks the INVITE's User-to-User token, Call-Info and X-Baton-*

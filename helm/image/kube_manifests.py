@@ -21,6 +21,8 @@ changing only what podman cannot do as a cluster would:
   podman 4.3 makes an emptyDir a named volume called as the pod's volume, so
   every pod's "tmp" would be one directory.
 - The Secrets the chart expects to exist (EXTRA: Secret manifests) are added.
+- The `helm test` hook pods go to TESTS.yaml (with --tests), adapted the
+  same way, to be played once the release's pods serve, as `helm test` does.
 - With --secret-volumes-as-configmaps (podman before 4.4, whose kube play
   crashes on a secret volume, containers/podman#16636), each secret volume,
   and each projected volume made of secrets, becomes a configMap volume with
@@ -30,7 +32,7 @@ Security contexts, probes, commands, environment, mount paths and claims
 stay as rendered. Prints the podman volumes and secrets kube play will
 create ("volume NAME", "secret NAME"), which `podman kube down` (4.3) leaves.
 
-usage: kube_manifests.py [--secret-volumes-as-configmaps] RENDERED.yaml OUT.yaml [EXTRA.yaml…]
+usage: kube_manifests.py [--secret-volumes-as-configmaps] [--tests TESTS.yaml] RENDERED.yaml OUT.yaml [EXTRA.yaml…]
 """
 
 import base64
@@ -76,6 +78,9 @@ def main():
     convert = arguments[:1] == ["--secret-volumes-as-configmaps"]
     if convert:
         arguments = arguments[1:]
+    tests_out = None
+    if arguments[:1] == ["--tests"]:
+        tests_out, arguments = arguments[1], arguments[2:]
     rendered, out, extras = arguments[0], arguments[1], arguments[2:]
     documents = [d for d in yaml.safe_load_all(open(rendered)) if d]
     for extra in extras:
@@ -91,10 +96,19 @@ def main():
     with open(hosts, "w") as f:
         f.write(f"127.0.0.1\t{' '.join(aliases)}\n::1\tlocalhost\n")
 
-    played = [d for d in documents if d["kind"] not in DROPPED]
+    def is_test(document):
+        return (document["metadata"].get("annotations") or {}).get("helm.sh/hook") == "test"
+
+    played = [d for d in documents if d["kind"] not in DROPPED and not is_test(d)]
+    tests = [d for d in documents if is_test(d)]
     used = set()
-    for deployment in (d for d in played if d["kind"] == "Deployment"):
-        pod = deployment["spec"]["template"]["spec"]
+    for workload in played + tests:
+        if workload["kind"] == "Deployment":
+            pod = workload["spec"]["template"]["spec"]
+        elif workload["kind"] == "Pod":
+            pod = workload["spec"]
+        else:
+            continue
         pod.setdefault("volumes", []).append(
             {"name": "etc-hosts", "hostPath": {"path": hosts, "type": "File"}})
         for container in pod["containers"]:
@@ -108,7 +122,7 @@ def main():
         renamed = {}
         for index, volume in enumerate(pod.get("volumes", [])):
             if "emptyDir" in volume:
-                renamed[volume["name"]] = volume["name"] = f"{deployment['metadata']['name']}-{volume['name']}"
+                renamed[volume["name"]] = volume["name"] = f"{workload['metadata']['name']}-{volume['name']}"
             elif convert and ("secret" in volume or "projected" in volume):
                 pod["volumes"][index] = as_configmap_volume(volume, secrets)
                 used.add(pod["volumes"][index]["configMap"]["name"])
@@ -123,6 +137,9 @@ def main():
     played.sort(key=lambda d: d["kind"] == "Deployment")
     with open(out, "w") as f:
         yaml.safe_dump_all(played, f, sort_keys=False)
+    if tests_out:
+        with open(tests_out, "w") as f:
+            yaml.safe_dump_all(tests, f, sort_keys=False)
 
     volumes = {d["metadata"]["name"] for d in played if d["kind"] in ("PersistentVolumeClaim", "ConfigMap")}
     for deployment in (d for d in played if d["kind"] == "Deployment"):

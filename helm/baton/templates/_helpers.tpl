@@ -353,11 +353,13 @@ spec:
       {{- include "baton.selectorLabels" . | nindent 6 }}
   policyTypes: ["Ingress"]
   ingress:
-    # ConnectorService: only the control service.
+    # ConnectorService: only the control service (and the `helm test` pod's
+    # health check).
     - from:
         - podSelector:
             matchLabels:
               {{- include "baton.selectorLabels" (dict "root" .root "component" "control") | nindent 14 }}
+        {{- with include "baton.testPeer" .root }}{{ . | nindent 8 }}{{ end }}
       ports:
         - port: grpc
           protocol: TCP
@@ -750,4 +752,14 @@ the session token only when there is one (or may be, in an existing Secret). */}
       {{- end }}
 {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/* The `helm test` pod as a NetworkPolicy peer (nothing when tests are
+off): it asks each component's gRPC port for its health. */}}
+{{- define "baton.testPeer" -}}
+{{- if .Values.tests.enabled -}}
+- podSelector:
+    matchLabels:
+      {{- include "baton.selectorLabels" (dict "root" . "component" "test") | nindent 6 }}
+{{- end -}}
 {{- end -}}
