@@ -306,7 +306,10 @@ impl<C: Connector> Transfers<C> {
             .deadline
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
-        let work = async {
+        // Boxed: a connector's transfer future is large (a SIP call's whole
+        // state machine), and moving it inline into this future and then
+        // into the spawned task's cell copied it several times per transfer.
+        let work = Box::pin(async {
             if resume {
                 self.connector
                     .resume(transfer.clone(), events.clone())
@@ -314,7 +317,7 @@ impl<C: Connector> Transfers<C> {
             } else {
                 self.connector.start(transfer.clone(), events.clone()).await;
             }
-        };
+        });
         tokio::select! {
             () = work => {
                 if !events.is_ended() {

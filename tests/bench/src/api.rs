@@ -29,10 +29,12 @@ const SCENARIO: &str = "api";
 const LEVELS: [(usize, usize); 3] = [(1, 500), (16, 2_000), (256, 2_000)];
 
 /// What one load level measured.
-struct Level {
-    latency: Percentiles,
-    per_second: f64,
-    errors: usize,
+pub struct Level {
+    pub latency: Percentiles,
+    pub per_second: f64,
+    /// Calls answered with a handoff.
+    pub created: usize,
+    pub errors: usize,
 }
 
 fn empty(canned: CreateHandoffResponse) -> EmptyHandoffService {
@@ -83,6 +85,7 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
     .await;
     load(&channels, 8, scale.count(500), Duration::from_secs(10)).await;
 
+    let mut peak: f64 = 0.0;
     for (concurrency, count) in LEVELS {
         let count = scale.count(count);
         let bound = scale.bound(Duration::from_secs(20));
@@ -93,6 +96,7 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
         if real.errors > 0 {
             eprintln!("api: {} errors at concurrency {concurrency}", real.errors);
         }
+        peak = peak.max(real.per_second);
         let at = format!("c={concurrency}");
         let floor_name = format!("bare tonic call, {at}");
         table.add(
@@ -136,6 +140,7 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
     for (figure, value, floor) in [
         ("p50", real.latency.p50, durable.latency.p50),
         ("p99", real.latency.p99, durable.latency.p99),
+        ("p99.9", real.latency.p999, durable.latency.p999),
     ] {
         table.add(
             SCENARIO,
@@ -146,6 +151,37 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
             "ms",
         );
     }
+    // A burst at 80% of the peak closed-loop throughput, arriving at a
+    // steady rate whatever the answers (open loop), at most
+    // `MAX_IN_FLIGHT` at a time: what every AI waits while a contact
+    // center is busy, against an idle one (c=1, just measured).
+    let rate = peak * 0.8;
+    let paced = paced_load(
+        &channels,
+        rate,
+        scale.count(4_000),
+        scale.bound(Duration::from_secs(20)),
+    )
+    .await;
+    if paced.errors > 0 {
+        eprintln!("api: {} errors at 80% of peak", paced.errors);
+    }
+    table.add(
+        SCENARIO,
+        format!("CreateHandoff p99 at 80% of peak ({rate:.0}/s offered)"),
+        paced.latency.p99,
+        "CreateHandoff p99, c=1",
+        real.latency.p99,
+        "ms",
+    );
+    table.add(
+        SCENARIO,
+        "CreateHandoff throughput at 80% of peak",
+        paced.per_second,
+        "peak throughput (c=1, 16, 256)",
+        peak,
+        "/s",
+    );
     let nagle = load(
         &nagle_channels,
         1,
@@ -176,6 +212,16 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
 /// routing queues to it, in this process, until `stop`; the control
 /// service's gRPC address.
 pub async fn start_stack(dir: &Path, stop: &CancellationToken) -> anyhow::Result<SocketAddr> {
+    start_stack_with(dir, stop, |_| {}).await
+}
+
+/// [`start_stack`] with the control service's configuration changed by
+/// `configure` first.
+pub async fn start_stack_with(
+    dir: &Path,
+    stop: &CancellationToken,
+    configure: impl FnOnce(&mut ControlConfig),
+) -> anyhow::Result<SocketAddr> {
     let connector = ScriptConnector::new(&ScriptConfig {
         default_script: vec!["hold".into()],
         ..ScriptConfig::default()
@@ -188,6 +234,7 @@ pub async fn start_stack(dir: &Path, stop: &CancellationToken) -> anyhow::Result
 
     let mut config = control_config_with(dir, "script", connector_addr)?;
     config.default_connectors.queue = Some("script".into());
+    configure(&mut config);
     serve_control(config, stop).await
 }
 
@@ -286,9 +333,20 @@ where
     Ok(results)
 }
 
-/// `count` CreateHandoff calls from `concurrency` tasks spread over the
-/// channels, stopping early at `bound`.
+/// `count` CreateHandoff calls to the queue `hold` from `concurrency` tasks
+/// spread over the channels, stopping early at `bound`.
 async fn load(channels: &[Channel], concurrency: usize, count: usize, bound: Duration) -> Level {
+    load_to(channels, "hold", concurrency, count, bound).await
+}
+
+/// [`load`] to the queue `queue`.
+pub async fn load_to(
+    channels: &[Channel],
+    queue: &str,
+    concurrency: usize,
+    count: usize,
+    bound: Duration,
+) -> Level {
     let next = Arc::new(AtomicUsize::new(0));
     let prefix = unique("load");
     let started = Instant::now();
@@ -298,6 +356,7 @@ async fn load(channels: &[Channel], concurrency: usize, count: usize, bound: Dur
         let mut client = HandoffServiceClient::new(channels[task % channels.len()].clone());
         let next = next.clone();
         let prefix = prefix.clone();
+        let queue = queue.to_owned();
         tasks.push(tokio::spawn(async move {
             let mut samples = Vec::new();
             let mut errors = 0;
@@ -306,7 +365,7 @@ async fn load(channels: &[Channel], concurrency: usize, count: usize, bound: Dur
                 if index >= count || Instant::now() >= deadline {
                     break;
                 }
-                let request = create_request(format!("{prefix}-{index}"), "hold");
+                let request = create_request(format!("{prefix}-{index}"), &queue);
                 let sent = Instant::now();
                 match client.create_handoff(request).await {
                     Ok(_) => samples.push(sent.elapsed()),
@@ -325,6 +384,55 @@ async fn load(channels: &[Channel], concurrency: usize, count: usize, bound: Dur
     let elapsed = started.elapsed().as_secs_f64();
     Level {
         per_second: samples.len() as f64 / elapsed,
+        created: samples.len(),
+        latency: Percentiles::of(&mut samples),
+        errors,
+    }
+}
+
+/// Calls at most this many at a time in the paced load, as at c=256.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// `count` CreateHandoff calls sent at `rate` per second on a fixed
+/// schedule, whatever the answers (at most [`MAX_IN_FLIGHT`] waiting),
+/// stopping early at `bound`. Each latency runs from the call's scheduled
+/// time, so that a call held back by a full window counts its wait.
+async fn paced_load(channels: &[Channel], rate: f64, count: usize, bound: Duration) -> Level {
+    let prefix = unique("paced");
+    let window = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let started = tokio::time::Instant::now();
+    let deadline = started + bound;
+    let mut calls = tokio::task::JoinSet::new();
+    for index in 0..count {
+        let scheduled = started + interval.mul_f64(index as f64);
+        if scheduled >= deadline {
+            break;
+        }
+        tokio::time::sleep_until(scheduled).await;
+        let Ok(permit) = window.clone().acquire_owned().await else {
+            break;
+        };
+        let mut client = HandoffServiceClient::new(channels[index % channels.len()].clone());
+        let request = create_request(format!("{prefix}-{index}"), "hold");
+        calls.spawn(async move {
+            let answered = client.create_handoff(request).await;
+            drop(permit);
+            answered.map(|_| scheduled.elapsed())
+        });
+    }
+    let mut samples = Vec::with_capacity(count);
+    let mut errors = 0;
+    while let Some(joined) = calls.join_next().await {
+        match joined {
+            Ok(Ok(latency)) => samples.push(latency),
+            _ => errors += 1,
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    Level {
+        per_second: samples.len() as f64 / elapsed,
+        created: samples.len(),
         latency: Percentiles::of(&mut samples),
         errors,
     }

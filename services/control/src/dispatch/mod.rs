@@ -197,11 +197,13 @@ impl Dispatcher {
             trace_id = tracing::field::Empty,
         );
         baton_service_kit::telemetry::record_trace_id(&span);
+        // Boxed: the plan's future holds an attempt's whole state machine,
+        // and spawning it inline copied its many kilobytes into the task.
         let task = tokio::spawn(
-            async move {
+            Box::pin(async move {
                 dispatcher.run_leased(handoff).await;
                 dispatcher.forget(&task_id);
-            }
+            })
             .instrument(span),
         );
         running.insert(id, task);

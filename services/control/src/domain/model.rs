@@ -202,6 +202,13 @@ impl NewEvent {
             // transferred twice, and the next create need not wait behind
             // this event's fsync.
             EventKind::TargetStarted => Durability::Written,
+            // TARGET_FAILED is followed at once by a synced write, which
+            // makes it durable with itself: the next attempt's disclosure
+            // audit (before any context leaves) or the handoff's FAILED.
+            // Rolled back before then, the attempt is found started and
+            // resumed under its idempotency key; its connector reports the
+            // failure again, from its journal.
+            EventKind::TargetFailed => Durability::Written,
             _ => Durability::Synced,
         }
     }
