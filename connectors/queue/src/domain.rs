@@ -11,6 +11,16 @@ use serde::{Deserialize, Serialize};
 /// Milliseconds since the Unix epoch.
 pub type Millis = u64;
 
+/// A waiting contact's place in the serving order: queue priority, then
+/// the handoff's (both highest first), then the longest wait, then the
+/// handoff id.
+type ServingKey<'a> = (
+    std::cmp::Reverse<u32>,
+    std::cmp::Reverse<u32>,
+    Millis,
+    &'a str,
+);
+
 /// A queue: what skills its contacts need and how urgent it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -476,9 +486,15 @@ impl Queues {
     /// The settings of a tenant's queue: its own spec of the name, else
     /// the shared one; None when neither is configured.
     pub fn spec(&self, key: &QueueKey) -> Option<&QueueSpec> {
-        let named = || self.queues.iter().filter(|q| q.name == key.name);
+        self.spec_of(&key.tenant, &key.name)
+    }
+
+    /// [`spec`](Self::spec) of `tenant`'s queue `name`, without building
+    /// its key (the serving order asks for every waiting contact's).
+    fn spec_of(&self, tenant: &str, name: &str) -> Option<&QueueSpec> {
+        let named = || self.queues.iter().filter(|q| q.name == name);
         named()
-            .find(|q| q.tenant.as_deref() == Some(key.tenant.as_str()))
+            .find(|q| q.tenant.as_deref() == Some(tenant))
             .or_else(|| named().find(|q| q.tenant.is_none()))
     }
 
@@ -740,21 +756,31 @@ impl Queues {
     /// The order contacts are served in: queue priority, then the
     /// handoff's, then the longest wait.
     fn serving_order(&self) -> Vec<String> {
-        let mut waiting: Vec<&Contact> = self
+        let mut waiting: Vec<ServingKey<'_>> = self
             .contacts
             .values()
             .filter(|c| c.phase == Phase::Waiting && !c.is_held())
+            .map(|c| self.serving_key(c))
             .collect();
-        waiting.sort_by_key(|c| {
-            let queue_priority = self.spec(&QueueKey::of(c)).map_or(0, |q| q.priority);
-            (
-                std::cmp::Reverse(queue_priority),
-                std::cmp::Reverse(c.priority),
-                c.enqueued_at,
-                c.handoff_id.clone(),
-            )
-        });
-        waiting.into_iter().map(|c| c.handoff_id.clone()).collect()
+        waiting.sort_unstable();
+        waiting
+            .into_iter()
+            .map(|(_, _, _, handoff_id)| handoff_id.to_owned())
+            .collect()
+    }
+
+    /// Where a waiting contact sorts in [`serving_order`](Self::serving_order);
+    /// unique, since it ends with the handoff id.
+    fn serving_key<'a>(&self, contact: &'a Contact) -> ServingKey<'a> {
+        let queue_priority = self
+            .spec_of(&contact.tenant, &contact.queue)
+            .map_or(0, |q| q.priority);
+        (
+            std::cmp::Reverse(queue_priority),
+            std::cmp::Reverse(contact.priority),
+            contact.enqueued_at,
+            contact.handoff_id.as_str(),
+        )
     }
 
     /// Whether the agent has an offer or a contact, or an offer held
@@ -770,14 +796,20 @@ impl Queues {
         if contact.phase != Phase::Waiting || contact.is_held() {
             return None;
         }
-        let order = self.serving_order();
+        // Its place in the serving order among its queue's waiting
+        // contacts: those sorting before it, counted without sorting (every
+        // transfer asks at each change of the queue, so this is per contact
+        // per change).
+        let own = self.serving_key(contact);
+        let ahead = self
+            .contacts
+            .values()
+            .filter(|c| c.phase == Phase::Waiting && !c.is_held())
+            .filter(|c| c.tenant == contact.tenant && c.queue == contact.queue)
+            .filter(|c| self.serving_key(c) < own)
+            .count();
+        let position = u32::try_from(ahead + 1).unwrap_or(u32::MAX);
         let key = QueueKey::of(contact);
-        let position = order
-            .iter()
-            .filter_map(|id| self.contacts.get(id))
-            .filter(|c| QueueKey::of(c) == key)
-            .position(|c| c.handoff_id == handoff_id)? as u32
-            + 1;
         let estimated_wait = self.estimate(&key, &contact.skills, position);
         let callback_offered = self
             .spec(&key)

@@ -308,21 +308,24 @@ impl Store {
         let tx = db.transaction()?;
         tx.execute("DELETE FROM agents", [])?;
         tx.execute("DELETE FROM contacts", [])?;
-        for agent in agents {
-            let body =
-                serde_json::to_string(agent).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            tx.execute(
-                "INSERT INTO agents (id, body) VALUES (?1, ?2)",
-                params![agent.id, body],
-            )?;
+        // Each statement parsed once per save, not once per row: every
+        // change rewrites every waiting contact.
+        {
+            let mut insert = tx.prepare_cached("INSERT INTO agents (id, body) VALUES (?1, ?2)")?;
+            for agent in agents {
+                let body =
+                    serde_json::to_string(agent).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                insert.execute(params![agent.id, body])?;
+            }
         }
-        for contact in contacts {
-            let body =
-                serde_json::to_string(contact).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            tx.execute(
-                "INSERT INTO contacts (handoff_id, body) VALUES (?1, ?2)",
-                params![contact.handoff_id, body],
-            )?;
+        {
+            let mut insert =
+                tx.prepare_cached("INSERT INTO contacts (handoff_id, body) VALUES (?1, ?2)")?;
+            for contact in contacts {
+                let body = serde_json::to_string(contact)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                insert.execute(params![contact.handoff_id, body])?;
+            }
         }
         tx.execute(
             "DELETE FROM envelopes WHERE handoff_id NOT IN (SELECT handoff_id FROM contacts)",
