@@ -109,6 +109,12 @@ impl Postgres {
         self.port
     }
 
+    /// The directory of the server's binaries (and Debian's client tools
+    /// beside them: `psql`, `pgbench`).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin
+    }
+
     /// The server's log, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()

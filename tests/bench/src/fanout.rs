@@ -232,7 +232,7 @@ where
 }
 
 /// This process's resident set size in KiB, from /proc/self/status.
-fn vm_rss_kib() -> u64 {
+pub fn vm_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {

@@ -142,7 +142,7 @@ pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<
 /// The CPU time this process has used (user and system, every thread), in
 /// milliseconds, from /proc/self/stat (clock ticks of 10 ms: runs of a
 /// second or more keep the error near 1%).
-fn cpu_time() -> anyhow::Result<f64> {
+pub fn cpu_time() -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     // The fields after the command name, which is in parentheses.
     let fields: Vec<&str> = stat

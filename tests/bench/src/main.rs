@@ -4,11 +4,16 @@
 //! machine drift and ratios do not (much).
 
 mod api;
+mod embedded;
 mod fanout;
 mod firstring;
 mod floor;
+mod memory;
 mod payload;
+mod queuerate;
+mod replicas;
 mod report;
+mod restart;
 mod screenpop;
 mod store;
 
@@ -28,8 +33,8 @@ struct Args {
     /// measure); a temporary directory under the system's temp dir when unset.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Scenarios to run: `store`, `api`, `firstring`, `screenpop`, `fanout`
-    /// (all when none given).
+    /// Scenarios to run: `store`, `api`, `firstring`, `screenpop`, `fanout`,
+    /// `replicas`, `queuerate`, `memory`, `restart` (all when none given).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -84,6 +89,18 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted("fanout") {
         fanout::run(scale, &base.path().join("fanout"), &mut table).await?;
+    }
+    if wanted("queuerate") {
+        queuerate::run(scale, &base.path().join("queuerate"), &mut table).await?;
+    }
+    if wanted("memory") {
+        memory::run(scale, &base.path().join("memory"), &mut table).await?;
+    }
+    if wanted("restart") {
+        restart::run(scale, &base.path().join("restart"), &mut table).await?;
+    }
+    if wanted("replicas") {
+        replicas::run(scale, &base.path().join("replicas"), &mut table).await?;
     }
     table.print();
     Ok(())

@@ -8,7 +8,6 @@
 //! desk and its SSE path; the screen pop adds the gRPC call, the durable
 //! commit, the dispatch and StartTransfer.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -20,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
 use crate::Scale;
-use crate::api::{connect, control_config_with, serve_control, unique};
+use crate::api::{connect, unique};
 use crate::payload::create_request;
 use crate::report::Table;
 
@@ -31,9 +30,9 @@ const COUNT: usize = 300;
 pub async fn run(scale: Scale, dir: &Path, table: &mut Table) -> anyhow::Result<()> {
     eprintln!("screen pop: starting the embedded queue and the control service");
     let stop = CancellationToken::new();
-    let (control_addr, desktop) = start_stack(dir, &stop).await?;
-    let channel = connect(control_addr, 1).await?.remove(0);
-    let base = format!("http://{desktop}");
+    let stack = crate::embedded::start_stack(dir, &stop, &["bench".into()]).await?;
+    let channel = connect(stack.control, 1).await?.remove(0);
+    let base = format!("http://{}", stack.desktop);
     let session = sign_in(&base).await?;
     // Every request then goes as the desktop page sends it: the session
     // cookie, and the session's CSRF token.
@@ -171,34 +170,13 @@ impl Views {
     }
 }
 
-/// The embedded queue (one queue `support`) and the control service routing
-/// to it, in this process until `stop`: the control service's gRPC address
-/// and the desktop's HTTP address.
-/// The bench agent's account: tenant `default` (the control service's
-/// without credentials), skill `support`.
-fn add_bench_account(file: &Path) -> anyhow::Result<()> {
-    use baton_connector_queue::accounts::{Account, Role, add_account};
-    let account = Account {
-        name: "bench".into(),
-        display_name: Some("Bench Agent".into()),
-        role: Role::Agent,
-        tenants: vec!["default".into()],
-        skills: vec!["support".into()],
-        contact: String::new(),
-        password: String::new(),
-    };
-    add_account(file, account, BENCH_PASSWORD).map_err(anyhow::Error::msg)
-}
-
-const BENCH_PASSWORD: &str = "bench-pw";
-
 /// Signs the bench agent in; the session id from its cookie.
 async fn sign_in(base: &str) -> anyhow::Result<String> {
     let response = reqwest::Client::builder()
         .no_proxy()
         .build()?
         .post(format!("{base}/api/sessions"))
-        .json(&json!({ "name": "bench", "password": BENCH_PASSWORD }))
+        .json(&json!({ "name": "bench", "password": crate::embedded::PASSWORD }))
         .send()
         .await?
         .error_for_status()?;
@@ -210,23 +188,4 @@ async fn sign_in(base: &str) -> anyhow::Result<String> {
         .and_then(|v| v.strip_prefix("baton_desk_session="))
         .map(str::to_owned)
         .context("sign-in set no session cookie")
-}
-
-async fn start_stack(
-    dir: &Path,
-    stop: &CancellationToken,
-) -> anyhow::Result<(SocketAddr, SocketAddr)> {
-    let mut queue_config = baton_connector_queue::QueueConfig::ephemeral(dir.join("queue"));
-    queue_config.offer_timeout = Duration::from_secs(300);
-    let accounts = dir.join("desk-accounts.toml");
-    add_bench_account(&accounts)?;
-    queue_config.desk.accounts_file = Some(accounts);
-    let queue = baton_connector_queue::bind(queue_config).await?;
-    let (queue_addr, desktop) = (queue.grpc_addr, queue.http_addr);
-    tokio::spawn(queue.serve(stop.clone().cancelled_owned()));
-
-    let mut config = control_config_with(&dir.join("control"), "queue", queue_addr)?;
-    config.default_connectors.queue = Some("queue".into());
-    let control_addr = serve_control(config, stop).await?;
-    Ok((control_addr, desktop))
 }

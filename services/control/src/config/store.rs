@@ -23,7 +23,9 @@ pub struct StoreConfig {
     /// A file holding the URL instead (e.g. a mounted Kubernetes secret);
     /// surrounding whitespace is ignored.
     pub url_file: Option<PathBuf>,
-    /// The most PostgreSQL connections this replica opens.
+    /// The most PostgreSQL connections of this replica's pool (reads and
+    /// lease work); its four group-commit writers and its listener hold one
+    /// connection each besides.
     pub max_connections: u32,
     /// How long a call waits for a PostgreSQL connection before it fails
     /// with UNAVAILABLE.

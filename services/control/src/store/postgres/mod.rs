@@ -1,12 +1,15 @@
 //! The shared store: PostgreSQL, for several control-service replicas.
 //!
-//! Every write is one transaction, committed (with PostgreSQL's default
+//! Every write is committed (with PostgreSQL's default
 //! `synchronous_commit = on`, so on disk) before the caller is answered.
+//! The handoff log's writes (create, append, context updates) are
+//! committed in groups by one writer task per replica (`writer`), each
+//! write in its own savepoint; the others are one transaction each.
 //! `append` locks the handoff's row (`SELECT … FOR UPDATE`), so that two
 //! replicas appending to one handoff are serialised and the state machine
-//! sees the latest state. Each commit that records an event also sends a
-//! notification (delivered only if the commit succeeds), which every
-//! replica's event hub follows (`notices`). Lease times use
+//! sees the latest state. Each commit that records events also sends a
+//! notification listing them (delivered only if the commit succeeds),
+//! which every replica's event hub follows (`notices`). Lease times use
 //! the database's clock, so replicas' clocks need not agree. The schema
 //! comes from the SQL files of `migrations/postgres`, applied by
 //! `sqlx::migrate!`.
@@ -21,6 +24,7 @@ mod leases;
 mod notices;
 mod outcomes;
 mod retention;
+mod writer;
 
 use std::time::Duration;
 
@@ -41,6 +45,11 @@ const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Commits the handoff log's writes in groups, on a connection of its
+    /// own (besides the pool's).
+    writer: writer::Writer,
+    /// Renews dispatch leases in batches.
+    renewals: leases::Renewals,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -50,7 +59,8 @@ impl std::fmt::Debug for PgStore {
 }
 
 impl PgStore {
-    /// Connects to `url` with up to `max_connections` connections, a call
+    /// Connects to `url` with a pool of up to `max_connections` connections
+    /// (the writer and the event listener hold one more each), a call
     /// waiting at most `connect_timeout` for one, and applies the schema
     /// migrations (under PostgreSQL's advisory lock, so that replicas
     /// starting together apply each once).
@@ -65,14 +75,20 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(connect_timeout)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(unavailable)?;
         sqlx::migrate!("migrations/postgres")
             .run(&pool)
             .await
             .map_err(|e| StoreError::Unavailable(format!("migrations: {e}")))?;
-        Ok(Self { pool })
+        let writer = writer::Writer::start(options, connect_timeout);
+        let renewals = leases::Renewals::start(pool.clone());
+        Ok(Self {
+            pool,
+            writer,
+            renewals,
+        })
     }
 
     async fn connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
