@@ -222,6 +222,16 @@ pub async fn start_stack_with(
     stop: &CancellationToken,
     configure: impl FnOnce(&mut ControlConfig),
 ) -> anyhow::Result<SocketAddr> {
+    let connector_addr = start_holding_connector(stop).await?;
+    let mut config = control_config_with(dir, "script", connector_addr)?;
+    config.default_connectors.queue = Some("script".into());
+    configure(&mut config);
+    serve_control(config, stop).await
+}
+
+/// A script connector that holds every transfer, in this process until
+/// `stop`; its gRPC address.
+pub async fn start_holding_connector(stop: &CancellationToken) -> anyhow::Result<SocketAddr> {
     let connector = ScriptConnector::new(&ScriptConfig {
         default_script: vec!["hold".into()],
         ..ScriptConfig::default()
@@ -229,13 +239,9 @@ pub async fn start_stack_with(
     .map_err(anyhow::Error::msg)?;
     let connector =
         baton_connector_sdk::bind(connector, ServeOptions::new("127.0.0.1:0".parse()?)).await?;
-    let connector_addr = connector.addr;
+    let addr = connector.addr;
     tokio::spawn(connector.serve(stop.clone().cancelled_owned()));
-
-    let mut config = control_config_with(dir, "script", connector_addr)?;
-    config.default_connectors.queue = Some("script".into());
-    configure(&mut config);
-    serve_control(config, stop).await
+    Ok(addr)
 }
 
 /// The control service's configuration (see [`control_config`]) with one

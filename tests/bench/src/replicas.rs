@@ -13,23 +13,15 @@
 
 mod pgbench;
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use baton_connector_script::{ScriptConfig, ScriptConnector};
-use baton_connector_sdk::ServeOptions;
 use baton_control::config::StoreBackend;
-use baton_proto::handoff::v1::handoff_service_client::HandoffServiceClient;
 use baton_tests::postgres::Postgres;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use crate::Scale;
-use crate::api::{connect, control_config_with, unique};
-use crate::payload::create_request;
+use crate::api::{connect, control_config_with, load_to, start_holding_connector};
 use crate::report::{Percentiles, Table};
 use pgbench::PgClient;
 
@@ -226,8 +218,9 @@ async fn replica_run(
         serving.push(tokio::spawn(control.serve(stop.clone().cancelled_owned())));
     }
     // Warm up: connections to PostgreSQL and between the services.
-    load(
+    load_to(
         &channels,
+        "hold",
         CONCURRENCY,
         CONCURRENCY * 2,
         Duration::from_secs(10),
@@ -235,7 +228,15 @@ async fn replica_run(
     .await;
 
     let before = client.counters()?;
-    let measured = load(&channels, CONCURRENCY, workload.count, workload.bound).await;
+    // Each calling task keeps to one replica, the tasks spread evenly.
+    let measured = load_to(
+        &channels,
+        "hold",
+        CONCURRENCY,
+        workload.count,
+        workload.bound,
+    )
+    .await;
     tokio::time::sleep(workload.settle).await;
     let after = client.counters()?;
     // The replicas give up their leases as they stop: done before the next
@@ -246,7 +247,7 @@ async fn replica_run(
     if stopped.is_err() {
         eprintln!("replicas: the replicas did not stop within 60 s");
     }
-    let handoffs = (measured.done as f64).max(1.0);
+    let handoffs = (measured.created as f64).max(1.0);
     Ok(ReplicaRun {
         per_second: measured.per_second,
         latency: measured.latency,
@@ -254,76 +255,4 @@ async fn replica_run(
         commits_per_handoff: after.commits.saturating_sub(before.commits) as f64 / handoffs,
         wal_syncs_per_handoff: after.wal_syncs.saturating_sub(before.wal_syncs) as f64 / handoffs,
     })
-}
-
-/// A script connector that holds every transfer, until `stop`.
-async fn start_holding_connector(stop: &CancellationToken) -> anyhow::Result<SocketAddr> {
-    let connector = ScriptConnector::new(&ScriptConfig {
-        default_script: vec!["hold".into()],
-        ..ScriptConfig::default()
-    })
-    .map_err(anyhow::Error::msg)?;
-    let connector =
-        baton_connector_sdk::bind(connector, ServeOptions::new("127.0.0.1:0".parse()?)).await?;
-    let addr = connector.addr;
-    tokio::spawn(connector.serve(stop.clone().cancelled_owned()));
-    Ok(addr)
-}
-
-/// What one load measured.
-struct Load {
-    per_second: f64,
-    latency: Percentiles,
-    done: usize,
-    errors: usize,
-}
-
-/// `count` CreateHandoff calls from `concurrency` tasks, call `n` to
-/// replica `n % replicas`, stopping early at `bound`.
-async fn load(channels: &[Channel], concurrency: usize, count: usize, bound: Duration) -> Load {
-    let next = Arc::new(AtomicUsize::new(0));
-    let prefix = unique("replicas");
-    let started = Instant::now();
-    let deadline = started + bound;
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let mut clients: Vec<_> = channels
-            .iter()
-            .cloned()
-            .map(HandoffServiceClient::new)
-            .collect();
-        let next = next.clone();
-        let prefix = prefix.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut samples = Vec::new();
-            let mut errors = 0;
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= count || Instant::now() >= deadline {
-                    break;
-                }
-                let request = create_request(format!("{prefix}-{index}"), "hold");
-                let replica = index % clients.len();
-                let sent = Instant::now();
-                match clients[replica].create_handoff(request).await {
-                    Ok(_) => samples.push(sent.elapsed()),
-                    Err(_) => errors += 1,
-                }
-            }
-            (samples, errors)
-        }));
-    }
-    let mut samples = Vec::with_capacity(count);
-    let mut errors = 0;
-    for (mut s, e) in futures::future::join_all(tasks).await.into_iter().flatten() {
-        samples.append(&mut s);
-        errors += e;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    Load {
-        per_second: samples.len() as f64 / elapsed,
-        done: samples.len(),
-        latency: Percentiles::of(&mut samples),
-        errors,
-    }
 }
