@@ -5,6 +5,7 @@
 //! edge. Every record of a customer carries its tenant: contacts and
 //! agents in their JSON, the other tables in a `tenant` column.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use baton_proto::connector::v1::ContextEnvelope;
@@ -104,6 +105,30 @@ pub struct Store {
     /// connector is not serving meanwhile (a change it cannot save would be
     /// lost with the next restart).
     failing: watch::Sender<Option<String>>,
+    /// The agents' and contacts' rows as the file holds them, by id: a save
+    /// writes only the rows that changed and deletes the ones gone, so that
+    /// its cost follows the change, not the length of the line.
+    written: Written,
+}
+
+#[derive(Debug, Default)]
+struct Written {
+    agents: HashMap<String, String>,
+    contacts: HashMap<String, String>,
+}
+
+impl Written {
+    fn read(db: &Connection) -> Result<Self, StoreError> {
+        let rows = |sql: &str| -> Result<HashMap<String, String>, StoreError> {
+            let mut statement = db.prepare(sql)?;
+            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        };
+        Ok(Self {
+            agents: rows("SELECT id, body FROM agents")?,
+            contacts: rows("SELECT handoff_id, body FROM contacts")?,
+        })
+    }
 }
 
 impl Store {
@@ -136,9 +161,11 @@ impl Store {
             StoreError::Refused(problem) => refused(&problem),
             other => other,
         })?;
+        let written = Written::read(&db)?;
         Ok(Self {
             db,
             failing: watch::channel(None).0,
+            written,
         })
     }
 
@@ -180,13 +207,15 @@ impl Store {
 
     /// A small committed write, so that a store that cannot write (a full
     /// disk) is noticed while nothing else is written.
+    /// Also drops the envelopes of contacts that left before a save
+    /// wrote them (admitted and failed at once).
     pub fn probe(&self) -> Result<(), StoreError> {
-        let written = self.db.execute(
+        let written = self.db.execute_batch(
             "INSERT INTO store_probe (id, written_at) VALUES (1, strftime('%s', 'now')) \
-             ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at",
-            [],
+             ON CONFLICT (id) DO UPDATE SET written_at = excluded.written_at; \
+             DELETE FROM envelopes WHERE handoff_id NOT IN (SELECT handoff_id FROM contacts);",
         );
-        self.noted(written.map(drop).map_err(StoreError::from))
+        self.noted(written.map_err(StoreError::from))
     }
 
     pub fn load(&self) -> Result<Saved, StoreError> {
@@ -289,48 +318,61 @@ impl Store {
         })
     }
 
-    /// Replaces the saved agents and contacts with the current ones, in one
-    /// transaction (the state is small: a few agents and waiting contacts).
+    /// Makes the saved agents and contacts the current ones, in one
+    /// transaction: rows whose body changed are written, rows gone are
+    /// deleted (with their contact's context envelope), the rest untouched.
     pub fn save<'a>(
         &mut self,
         agents: impl Iterator<Item = &'a Agent>,
         contacts: impl Iterator<Item = &'a Contact>,
     ) -> Result<(), StoreError> {
-        let saved = Self::replace_all(&mut self.db, agents, contacts);
+        let now = Written {
+            agents: agents
+                .map(|a| Ok((a.id.clone(), Self::body(a)?)))
+                .collect::<Result<_, StoreError>>()?,
+            contacts: contacts
+                .map(|c| Ok((c.handoff_id.clone(), Self::body(c)?)))
+                .collect::<Result<_, StoreError>>()?,
+        };
+        let saved = Self::write_changes(&mut self.db, &self.written, &now);
+        if saved.is_ok() {
+            self.written = now;
+        }
         self.noted(saved)
     }
 
-    fn replace_all<'a>(
+    /// A row's body.
+    fn body(value: &impl serde::Serialize) -> Result<String, StoreError> {
+        serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    fn write_changes(
         db: &mut Connection,
-        agents: impl Iterator<Item = &'a Agent>,
-        contacts: impl Iterator<Item = &'a Contact>,
+        before: &Written,
+        now: &Written,
     ) -> Result<(), StoreError> {
         let tx = db.transaction()?;
-        tx.execute("DELETE FROM agents", [])?;
-        tx.execute("DELETE FROM contacts", [])?;
-        // Each statement parsed once per save, not once per row: every
-        // change rewrites every waiting contact.
-        {
-            let mut insert = tx.prepare_cached("INSERT INTO agents (id, body) VALUES (?1, ?2)")?;
-            for agent in agents {
-                let body =
-                    serde_json::to_string(agent).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                insert.execute(params![agent.id, body])?;
+        for (table, key, before, now) in [
+            ("agents", "id", &before.agents, &now.agents),
+            ("contacts", "handoff_id", &before.contacts, &now.contacts),
+        ] {
+            let mut upsert = tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {table} ({key}, body) VALUES (?1, ?2)"
+            ))?;
+            for (id, body) in now {
+                if before.get(id) != Some(body) {
+                    upsert.execute(params![id, body])?;
+                }
+            }
+            let mut delete = tx.prepare_cached(&format!("DELETE FROM {table} WHERE {key} = ?1"))?;
+            let mut forget = tx.prepare_cached("DELETE FROM envelopes WHERE handoff_id = ?1")?;
+            for id in before.keys().filter(|id| !now.contains_key(*id)) {
+                delete.execute([id])?;
+                if table == "contacts" {
+                    forget.execute([id])?;
+                }
             }
         }
-        {
-            let mut insert =
-                tx.prepare_cached("INSERT INTO contacts (handoff_id, body) VALUES (?1, ?2)")?;
-            for contact in contacts {
-                let body = serde_json::to_string(contact)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                insert.execute(params![contact.handoff_id, body])?;
-            }
-        }
-        tx.execute(
-            "DELETE FROM envelopes WHERE handoff_id NOT IN (SELECT handoff_id FROM contacts)",
-            [],
-        )?;
         tx.commit()?;
         Ok(())
     }

@@ -9,6 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use baton_policy::{ConversationStates, PolicyConfig, StateLimits};
+use baton_policy_judge::{Judge, JudgeConfig};
 use serde::Deserialize;
 
 /// `[policy]` in the control service's configuration.
@@ -33,6 +34,13 @@ pub struct PolicySettings {
     /// Idle time after which a conversation's state is forgotten.
     #[serde(with = "humantime_serde")]
     pub conversation_ttl: Duration,
+    /// LLM judges by tenant, for the tenants that want one: an
+    /// OpenAI-compatible chat-completions endpoint consulted only on turns
+    /// the model is unsure about (`model.ambiguous_margin` of the tenant's
+    /// policy), within its deadline and call budget; whatever goes wrong,
+    /// the decision stays the rules' and the model's. Not in the policies
+    /// file: an endpoint and its key are deployment settings.
+    pub judges: BTreeMap<String, JudgeConfig>,
 }
 
 impl Default for PolicySettings {
@@ -46,6 +54,7 @@ impl Default for PolicySettings {
             max_conversations: limits.max_conversations,
             max_turns: limits.max_turns,
             conversation_ttl: limits.ttl,
+            judges: BTreeMap::new(),
         }
     }
 }
@@ -96,6 +105,7 @@ impl Policies {
 pub struct PolicyEngine {
     policies: RwLock<Policies>,
     pub states: ConversationStates,
+    judges: BTreeMap<String, Judge>,
     file: Option<(PathBuf, Duration)>,
     /// The modification time of the file as loaded, taken before reading it
     /// so that a change made while it is read is picked up next time.
@@ -117,6 +127,15 @@ impl PolicyEngine {
         if settings.max_conversations == 0 || settings.max_turns == 0 {
             return Err("policy.max_conversations and policy.max_turns: must be at least 1".into());
         }
+        let mut judges = BTreeMap::new();
+        for (tenant, config) in &settings.judges {
+            config
+                .validate()
+                .map_err(|e| format!("policy.judges.{tenant}.{e}"))?;
+            let judge =
+                Judge::new(config.clone()).map_err(|e| format!("policy.judges.{tenant}: {e}"))?;
+            judges.insert(tenant.clone(), judge);
+        }
         Ok(Self {
             policies: RwLock::new(policies),
             states: ConversationStates::new(StateLimits {
@@ -124,6 +143,7 @@ impl PolicyEngine {
                 max_turns: settings.max_turns,
                 ttl: settings.conversation_ttl,
             }),
+            judges,
             file: settings
                 .file
                 .clone()
@@ -140,6 +160,11 @@ impl PolicyEngine {
             .get(tenant)
             .unwrap_or(&policies.default)
             .clone()
+    }
+
+    /// The tenant's LLM judge, when it has one.
+    pub fn judge(&self, tenant: &str) -> Option<&Judge> {
+        self.judges.get(tenant)
     }
 
     /// Re-reads the policies file whenever it changes, and purges expired

@@ -1,9 +1,15 @@
 //! Evaluations per second on one core for a typical 10-turn conversation,
 //! next to two baselines measured in the same run on the same text: folding
 //! it to lower case (the least any text policy must do) and a naive
-//! `contains("agent")` scan. Run with `cargo bench -p baton-policy`.
+//! `contains("agent")` scan. Then customer turns per second, one turn per
+//! evaluation (as runtimes send them), over the corpus's evaluation split
+//! in nine languages: rules alone, model alone, both. Run with
+//! `cargo bench -p baton-policy`.
 
-use baton_policy::{AiOutcome, Conversation, Intent, PolicyConfig, Turn, evaluate};
+use baton_policy::{
+    AiOutcome, Conversation, Intent, Layers, PolicyConfig, Turn, evaluate, evaluate_with,
+    evaluation,
+};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -120,5 +126,72 @@ fn main() {
         "baseline: naive contains(\"agent\")",
         naive,
         naive / policy
+    );
+    turns_per_second(budget, &config);
+}
+
+/// One customer turn per evaluation, cycling through the corpus's
+/// evaluation split (every language, every kind of turn).
+fn turns_per_second(budget: Duration, config: &PolicyConfig) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/policy/corpus");
+    let mut conversations = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("corpus") {
+        let path = entry.expect("entry").path();
+        if path.to_string_lossy().ends_with(".eval.jsonl") {
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let cases = evaluation::load(&text).expect("parses");
+            conversations.extend(cases.iter().map(|c| c.conversation()));
+        }
+    }
+    assert!(!conversations.is_empty(), "no evaluation turns in {dir}");
+    let mean_chars = conversations
+        .iter()
+        .map(|c| {
+            c.turns
+                .iter()
+                .map(|t| t.text.chars().count())
+                .sum::<usize>()
+        })
+        .sum::<usize>()
+        / conversations.len();
+    let mut next = 0usize;
+    let mut one_turn = |f: &dyn Fn(&Conversation) -> usize| {
+        next = (next + 1) % conversations.len();
+        f(black_box(&conversations[next]))
+    };
+    let mut per_turn = |layers: Layers| {
+        rate(budget, || {
+            one_turn(&|c| evaluate_with(config, c, layers).fired.len())
+        })
+    };
+    let rules = per_turn(Layers {
+        rules: true,
+        model: false,
+    });
+    let model = per_turn(Layers {
+        rules: false,
+        model: true,
+    });
+    let both = per_turn(Layers::BOTH);
+    let lowercase = rate(budget, || {
+        one_turn(&|c| c.turns.iter().map(|t| t.text.to_lowercase().len()).sum())
+    });
+    println!(
+        "\none customer turn per evaluation, {} corpus turns of {mean_chars} characters on average, one core",
+        conversations.len()
+    );
+    for (name, figure) in [
+        ("rules alone", rules),
+        ("model alone", model),
+        ("rules, then model (production)", both),
+    ] {
+        println!(
+            "{name:<34} {figure:>14.0} turns/s   {:.1}x the lowercase baseline's cost",
+            lowercase / figure
+        );
+    }
+    println!(
+        "{:<34} {:>14.0} turns/s",
+        "baseline: lowercase the turn", lowercase
     );
 }

@@ -16,6 +16,9 @@ pub struct PolicyConfig {
     pub complexity: ComplexityConfig,
     pub compliance: ComplianceConfig,
     pub repeated_failure: RepeatedFailureConfig,
+    /// The learned layer: a classifier of each customer turn, consulted after
+    /// the rules (`baton-policy-model`).
+    pub model: ModelConfig,
     /// Route used when no fired trigger names one. Default: none (the caller's
     /// own routing decides).
     pub default_route: Option<String>,
@@ -151,6 +154,50 @@ impl Default for RepeatedFailureConfig {
     }
 }
 
+/// The learned classifier's part in the decision. It adds what the rules
+/// missed; it never removes what they found, and a request the rules saw
+/// refused in the customer's own words ("I don't need a person") is not
+/// overridden by it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Default: true. Off, the rules alone decide.
+    pub enabled: bool,
+    /// A turn whose explicit-request probability is at or above this asks
+    /// for a human, 0..=1. Default: the threshold trained with the weights
+    /// (chosen for precision on the training data).
+    pub explicit_request_threshold: Option<f32>,
+    /// The same for distress. Default: the trained threshold. Applies only
+    /// when `distress.enabled`.
+    pub distress_threshold: Option<f32>,
+    /// The same for complexity cues in the customer's words. Default: none
+    /// (off): complexity is the runtime's intent and flags unless set.
+    pub complexity_threshold: Option<f32>,
+    /// The same for regulated topics. Default: none (off): compliance is the
+    /// tenant's rules unless set.
+    pub compliance_threshold: Option<f32>,
+    /// Route when the model finds a regulated topic. Default: none.
+    pub compliance_route: Option<String>,
+    /// A probability within this below a threshold makes the turn ambiguous:
+    /// listed in the decision, for a judge to look at (see the control
+    /// service's `policy.judges`). 0..=1, default 0.25.
+    pub ambiguous_margin: f32,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            explicit_request_threshold: None,
+            distress_threshold: None,
+            complexity_threshold: None,
+            compliance_threshold: None,
+            compliance_route: None,
+            ambiguous_margin: 0.25,
+        }
+    }
+}
+
 impl Default for PolicyConfig {
     fn default() -> Self {
         // One sentence per language file in data/.
@@ -165,6 +212,7 @@ impl Default for PolicyConfig {
             complexity: ComplexityConfig::default(),
             compliance: ComplianceConfig::default(),
             repeated_failure: RepeatedFailureConfig::default(),
+            model: ModelConfig::default(),
             default_route: None,
             customer_messages,
         }
@@ -281,6 +329,22 @@ impl PolicyConfig {
             ));
         }
         route("repeated_failure.route", &self.repeated_failure.route)?;
+        let m = &self.model;
+        for (key, threshold) in [
+            (
+                "model.explicit_request_threshold",
+                m.explicit_request_threshold,
+            ),
+            ("model.distress_threshold", m.distress_threshold),
+            ("model.complexity_threshold", m.complexity_threshold),
+            ("model.compliance_threshold", m.compliance_threshold),
+        ] {
+            if let Some(t) = threshold {
+                unit_interval(key, t)?;
+            }
+        }
+        unit_interval("model.ambiguous_margin", m.ambiguous_margin)?;
+        route("model.compliance_route", &m.compliance_route)?;
         route("default_route", &self.default_route)?;
         for (lang, msg) in &self.customer_messages {
             if msg.trim().is_empty() {

@@ -34,6 +34,33 @@ impl Trigger {
     }
 }
 
+/// Which part of the policy found a trigger, so that a reviewer knows what
+/// to trust and what to retrain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    /// The word lists and rules of this crate, or a tenant's rule.
+    #[default]
+    Rules,
+    /// The runtime said so: its flag or its own score.
+    Runtime,
+    /// The learned classifier (`baton-policy-model`).
+    Model,
+    /// An LLM judge consulted on an ambiguous turn.
+    Judge,
+}
+
+impl Layer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::Rules => "rules",
+            Layer::Runtime => "runtime",
+            Layer::Model => "model",
+            Layer::Judge => "judge",
+        }
+    }
+}
+
 /// One reason that fired, with what a reviewer needs to agree or disagree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fired {
@@ -47,6 +74,20 @@ pub struct Fired {
     pub count: Option<u32>,
     /// The compliance rule's name, when `trigger` is `Compliance`.
     pub rule: Option<String>,
+    /// Who found it. Decisions stored before layers existed read as rules.
+    #[serde(default)]
+    pub layer: Layer,
+}
+
+/// A trigger the model came close to: its probability was within
+/// `model.ambiguous_margin` below the threshold. What a judge is asked about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ambiguous {
+    pub trigger: Trigger,
+    pub score: f32,
+    pub threshold: f32,
+    /// Index of the turn, in the conversation's turns, that scored it.
+    pub turn: usize,
 }
 
 /// The policy's answer.
@@ -63,4 +104,7 @@ pub struct Decision {
     pub customer_message: Option<String>,
     /// Close but not over: e.g. `one more failed attempt escalates (1 of 2)`.
     pub near_misses: Vec<String>,
+    /// Triggers that did not fire but that the model was unsure about.
+    #[serde(default)]
+    pub ambiguous: Vec<Ambiguous>,
 }

@@ -8,7 +8,9 @@
 //! trigger a careful human reviewer says should fire; every other trigger is
 //! a negative for that case.
 
-use crate::{Conversation, Intent, PolicyConfig, RuntimeFlags, Trigger, Turn, evaluate};
+use crate::{
+    Conversation, Intent, Layers, PolicyConfig, RuntimeFlags, Trigger, Turn, evaluate_with,
+};
 use serde::Deserialize;
 use std::fmt::Write as _;
 
@@ -31,6 +33,10 @@ pub struct Case {
     /// Why the label is what it is, for hard cases.
     #[serde(default)]
     pub note: Option<String>,
+    /// The phrasing family (the corpus in `tests/policy/corpus/`): a family
+    /// is wholly in the training split or wholly in the evaluation split.
+    #[serde(default)]
+    pub family: Option<String>,
 }
 
 impl Case {
@@ -92,6 +98,37 @@ impl Counts {
     }
 }
 
+/// The 95% Wilson score interval of `part` of `whole`: honest for small
+/// counts and for shares near 0 or 1, where the normal approximation is not.
+pub fn wilson(part: u32, whole: u32) -> (f64, f64) {
+    if whole == 0 {
+        return (0.0, 1.0);
+    }
+    let z = 1.959_963_984_540_054_f64;
+    let n = f64::from(whole);
+    let p = f64::from(part) / n;
+    let z2n = z * z / n;
+    let center = (p + z2n / 2.0) / (1.0 + z2n);
+    let half = z * (p * (1.0 - p) / n + z2n / (4.0 * n)).sqrt() / (1.0 + z2n);
+    ((center - half).max(0.0), (center + half).min(1.0))
+}
+
+impl Counts {
+    pub fn precision_interval(&self) -> (f64, f64) {
+        wilson(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
+    }
+
+    pub fn recall_interval(&self) -> (f64, f64) {
+        wilson(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
+    }
+}
+
 /// `part` of `whole`, and 1.0 of nothing: with no case to judge, nothing
 /// was got wrong.
 fn share(part: u32, whole: u32) -> f64 {
@@ -135,8 +172,8 @@ impl std::fmt::Display for Miss {
 pub struct Report {
     pub cases: usize,
     pub per_trigger: Vec<(Trigger, Counts)>,
-    /// Explicit request per language.
-    pub explicit_by_language: Vec<(String, Counts)>,
+    /// Every trigger per language, sorted by trigger then language.
+    pub by_language: Vec<(Trigger, String, Counts)>,
     pub misses: Vec<Miss>,
 }
 
@@ -161,11 +198,59 @@ impl Report {
             row(&mut out, t.as_str(), c);
         }
         let _ = writeln!(out, "\nexplicit_request by language");
-        for (lang, c) in &self.explicit_by_language {
+        for (lang, c) in self.language_counts(Trigger::ExplicitRequest) {
             row(&mut out, lang, c);
         }
         out
     }
+
+    /// Precision and recall with 95% Wilson intervals, per trigger that has
+    /// a positive or a false alarm in the set, overall and per language.
+    pub fn interval_table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<26} {:>5} {:>5} {:>5} {:>22} {:>22}",
+            "trigger / language", "pos", "fp", "fn", "precision [95% CI]", "recall [95% CI]"
+        );
+        for (t, c) in &self.per_trigger {
+            if c.true_positives + c.false_negatives + c.false_positives == 0 {
+                continue;
+            }
+            interval_row(&mut out, t.as_str(), c);
+            for (_, lang, c) in self.by_language.iter().filter(|(lt, _, _)| lt == t) {
+                interval_row(&mut out, &format!("  {lang}"), c);
+            }
+        }
+        out
+    }
+
+    /// The per-language counts of one trigger.
+    pub fn language_counts(&self, trigger: Trigger) -> impl Iterator<Item = (&str, &Counts)> {
+        self.by_language
+            .iter()
+            .filter(move |(t, _, _)| *t == trigger)
+            .map(|(_, lang, c)| (lang.as_str(), c))
+    }
+}
+
+fn interval_row(out: &mut String, label: &str, c: &Counts) {
+    let (plo, phi) = c.precision_interval();
+    let (rlo, rhi) = c.recall_interval();
+    let _ = writeln!(
+        out,
+        "{:<26} {:>5} {:>5} {:>5} {:>6.1}% [{:>5.1}–{:>5.1}] {:>6.1}% [{:>5.1}–{:>5.1}]",
+        label,
+        c.true_positives + c.false_negatives,
+        c.false_positives,
+        c.false_negatives,
+        c.precision() * 100.0,
+        plo * 100.0,
+        phi * 100.0,
+        c.recall() * 100.0,
+        rlo * 100.0,
+        rhi * 100.0
+    );
 }
 
 /// One line of the table: positives, the counts, precision and recall.
@@ -192,8 +277,13 @@ fn tally(c: &mut Counts, expected: bool, fired: bool) {
     }
 }
 
-/// Evaluates every case and counts per trigger.
+/// Evaluates every case with both layers and counts per trigger.
 pub fn run(config: &PolicyConfig, cases: &[Case]) -> Report {
+    run_with(config, cases, Layers::BOTH)
+}
+
+/// Evaluates every case with the given layers and counts per trigger.
+pub fn run_with(config: &PolicyConfig, cases: &[Case], layers: Layers) -> Report {
     let mut report = Report {
         cases: cases.len(),
         per_trigger: Trigger::ALL
@@ -204,7 +294,7 @@ pub fn run(config: &PolicyConfig, cases: &[Case]) -> Report {
     };
     for case in cases {
         let conversation = case.conversation();
-        let decision = evaluate(config, &conversation);
+        let decision = evaluate_with(config, &conversation, layers);
         let primary = case
             .lang
             .split(['-', '_'])
@@ -215,26 +305,20 @@ pub fn run(config: &PolicyConfig, cases: &[Case]) -> Report {
             let expected = case.expect.contains(trigger);
             let hit = decision.fired.iter().find(|f| f.trigger == *trigger);
             tally(counts, expected, hit.is_some());
-            if *trigger == Trigger::ExplicitRequest {
-                let idx = match report
-                    .explicit_by_language
-                    .iter()
-                    .position(|(l, _)| *l == primary)
-                {
-                    Some(i) => i,
-                    None => {
-                        report
-                            .explicit_by_language
-                            .push((primary.clone(), Counts::default()));
-                        report.explicit_by_language.len() - 1
-                    }
-                };
-                tally(
-                    &mut report.explicit_by_language[idx].1,
-                    expected,
-                    hit.is_some(),
-                );
-            }
+            let at = match report
+                .by_language
+                .iter()
+                .position(|(t, l, _)| t == trigger && *l == primary)
+            {
+                Some(i) => i,
+                None => {
+                    report
+                        .by_language
+                        .push((*trigger, primary.clone(), Counts::default()));
+                    report.by_language.len() - 1
+                }
+            };
+            tally(&mut report.by_language[at].2, expected, hit.is_some());
             if expected != hit.is_some() {
                 report.misses.push(Miss {
                     id: case.id.clone(),
@@ -252,6 +336,8 @@ pub fn run(config: &PolicyConfig, cases: &[Case]) -> Report {
             }
         }
     }
-    report.explicit_by_language.sort_by(|a, b| a.0.cmp(&b.0));
+    report
+        .by_language
+        .sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     report
 }

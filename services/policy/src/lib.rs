@@ -15,16 +15,17 @@ mod decision;
 mod distress;
 pub mod evaluation;
 mod explicit;
+mod learned;
 mod lexicon;
 mod normalize;
 mod state;
 
 pub use config::{
     ComplexityConfig, ComplianceConfig, ComplianceRule, DistressConfig, ExplicitRequestConfig,
-    PolicyConfig, RepeatedFailureConfig,
+    ModelConfig, PolicyConfig, RepeatedFailureConfig,
 };
 pub use conversation::{AiOutcome, Conversation, Intent, RuntimeFlags, Speaker, Turn};
-pub use decision::{Decision, Fired, Trigger};
+pub use decision::{Ambiguous, Decision, Fired, Layer, Trigger};
 pub use state::{ConversationStates, StateLimits, TurnUpdate};
 
 use config::pattern_matches;
@@ -37,127 +38,172 @@ fn fired(trigger: Trigger, evidence: String) -> Fired {
         threshold: None,
         count: None,
         rule: None,
+        layer: Layer::Rules,
     }
 }
+
+/// Which layers take part: both in production; one alone when the
+/// evaluation measures each against the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layers {
+    /// The word lists: explicit requests, distress cues, compliance phrases.
+    /// The runtime's flags and scores, intents and failure counts are not
+    /// words and always count.
+    pub rules: bool,
+    /// The learned classifier, when the config enables it.
+    pub model: bool,
+}
+
+impl Layers {
+    pub const BOTH: Layers = Layers {
+        rules: true,
+        model: true,
+    };
+}
+
+/// The model looks at this many of the newest customer turns: a request
+/// further back would have been answered when it was made.
+const MODEL_TURNS: usize = 8;
 
 /// Decides whether `conversation` should go to a human now.
 ///
 /// Only turns after the last [`Speaker::Human`] turn count: once a human has
 /// taken part, earlier requests and failures have been dealt with.
 pub fn evaluate(config: &PolicyConfig, conversation: &Conversation) -> Decision {
+    evaluate_with(config, conversation, Layers::BOTH)
+}
+
+/// [`evaluate`] with only some layers: for measuring them apart.
+pub fn evaluate_with(
+    config: &PolicyConfig,
+    conversation: &Conversation,
+    layers: Layers,
+) -> Decision {
     let since = conversation
         .turns
         .iter()
         .rposition(|t| t.speaker == Speaker::Human)
         .map_or(0, |i| i + 1);
     let turns = &conversation.turns[since..];
-    let customer: Vec<(&Turn, Vec<Vec<String>>)> = turns
+    // (index in the conversation, turn, its own clauses), oldest first.
+    let customer: Vec<(usize, &Turn, Vec<Vec<String>>)> = turns
         .iter()
-        .filter(|t| t.speaker == Speaker::Customer)
-        .map(|t| (t, normalize::own_clauses(&t.text)))
+        .enumerate()
+        .filter(|(_, t)| t.speaker == Speaker::Customer)
+        .map(|(i, t)| (since + i, t, normalize::own_clauses(&t.text)))
         .collect();
-
-    let mut decision = Decision::default();
-    let mut routes: Vec<Option<&String>> = Vec::new();
-
-    // 1. Explicit request: no switch, on purpose.
-    let explicit = if conversation.flags.explicit_request {
-        Some("flagged by the runtime".to_owned())
-    } else {
-        let extra: Vec<Vec<String>> = config
-            .explicit_request
-            .extra_phrases
-            .iter()
-            .map(|p| normalize::words(p))
-            .collect();
+    // The model's probabilities for the newest customer turns, newest first.
+    let scored: Vec<(usize, &Turn, learned::Scores)> = if layers.model && config.model.enabled {
         customer
             .iter()
             .rev()
-            .find_map(|(turn, clauses)| {
-                Some(match explicit::locate(clauses, &extra)? {
-                    // The customer's own words, as written: tokens would
-                    // lose hyphens, apostrophes and accents.
-                    explicit::Hit::Words { clause, start, end } => {
-                        let spanned = normalize::own_spanned_clauses(&turn.text);
-                        spanned
-                            .get(clause)
-                            .and_then(|words| {
-                                normalize::original_span(&turn.text, words, start, end)
-                            })
-                            .unwrap_or_else(|| {
-                                normalize::mask_digits(&clauses[clause][start..=end].join(" "))
-                            })
-                    }
-                    explicit::Hit::Zeros(zeros) => zeros,
-                })
-            })
-            .map(|p| format!("\"{p}\""))
+            .take(MODEL_TURNS)
+            .map(|(i, turn, _)| (*i, *turn, learned::score(&turn.text)))
+            .collect()
+    } else {
+        Vec::new()
     };
-    if let Some(evidence) = explicit {
-        decision
-            .fired
-            .push(fired(Trigger::ExplicitRequest, evidence));
-        routes.push(config.explicit_request.route.as_ref());
+
+    let mut decision = Decision::default();
+
+    // 1. Explicit request: no switch, on purpose.
+    let extra: Vec<Vec<String>> = config
+        .explicit_request
+        .extra_phrases
+        .iter()
+        .map(|p| normalize::words(p))
+        .collect();
+    let mut refused = Vec::new();
+    let explicit = if conversation.flags.explicit_request {
+        Some(Fired {
+            layer: Layer::Runtime,
+            ..fired(
+                Trigger::ExplicitRequest,
+                "flagged by the runtime".to_owned(),
+            )
+        })
+    } else if layers.rules {
+        customer.iter().rev().find_map(|(index, turn, clauses)| {
+            let hit = match explicit::locate_or_refusal(clauses, &extra) {
+                explicit::Located::Request(hit) => hit,
+                explicit::Located::Refused => {
+                    refused.push(*index);
+                    return None;
+                }
+                explicit::Located::Nothing => {
+                    // A request only inside someone else's quoted words
+                    // ("my friend said 'talk to an agent'") is theirs: the
+                    // model, which reads the whole text, must not take it.
+                    let all = normalize::all_clauses(&turn.text);
+                    if all != *clauses
+                        && explicit::locate_or_refusal(&all, &extra) != explicit::Located::Nothing
+                    {
+                        refused.push(*index);
+                    }
+                    return None;
+                }
+            };
+            let evidence = match hit {
+                // The customer's own words, as written: tokens would lose
+                // hyphens, apostrophes and accents.
+                explicit::Hit::Words { clause, start, end } => {
+                    let spanned = normalize::own_spanned_clauses(&turn.text);
+                    spanned
+                        .get(clause)
+                        .and_then(|words| normalize::original_span(&turn.text, words, start, end))
+                        .unwrap_or_else(|| {
+                            normalize::mask_digits(&clauses[clause][start..=end].join(" "))
+                        })
+                }
+                explicit::Hit::Zeros(zeros) => zeros,
+            };
+            Some(fired(Trigger::ExplicitRequest, format!("\"{evidence}\"")))
+        })
+    } else {
+        None
+    };
+    match explicit {
+        Some(hit) => decision.fired.push(hit),
+        None => {
+            // Turns the rules saw refuse a human are the customer's word.
+            let open = scored.iter().filter(|(i, _, _)| !refused.contains(i));
+            learned_trigger(
+                &mut decision,
+                open,
+                Trigger::ExplicitRequest,
+                Some(learned::threshold(
+                    Trigger::ExplicitRequest,
+                    config.model.explicit_request_threshold,
+                )),
+                config.model.ambiguous_margin,
+            );
+        }
     }
 
     // 2. Distress.
     if config.distress.enabled && !customer.is_empty() {
-        let mut scores = Vec::with_capacity(customer.len());
-        let mut last_cues = Vec::new();
-        let mut runtime = false;
-        for (turn, clauses) in &customer {
-            match turn.distress_score {
-                Some(s) if s.is_finite() => {
-                    scores.push(s.clamp(0.0, 1.0));
-                    runtime = true;
-                }
-                _ => {
-                    let (s, cues) = distress::score_turn(&turn.text, clauses);
-                    scores.push(s);
-                    if !cues.is_empty() {
-                        last_cues = cues;
-                    }
-                }
-            }
+        let before = decision.fired.len();
+        if layers.rules || customer.iter().any(|(_, t, _)| t.distress_score.is_some()) {
+            rules_distress(config, layers, &customer, &mut decision);
         }
-        let (score, rising) = distress::combine(&scores);
-        let threshold = config.distress.threshold;
-        let mut sources = Vec::new();
-        if runtime {
-            sources.push("runtime score".to_owned());
-        }
-        if !last_cues.is_empty() {
-            sources.push(format!("lexicon: {}", last_cues.join(", ")));
-        }
-        if rising {
-            sources.push("rising across turns".to_owned());
-        }
-        let why = if sources.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", sources.join("; "))
-        };
-        if score >= threshold {
-            decision.fired.push(Fired {
-                score: Some(score),
-                threshold: Some(threshold),
-                ..fired(
+        if decision.fired.len() == before {
+            // The current mood: the newest turn only.
+            learned_trigger(
+                &mut decision,
+                scored.iter().take(1),
+                Trigger::Distress,
+                Some(learned::threshold(
                     Trigger::Distress,
-                    format!("score {score:.2} ≥ threshold {threshold:.2}{why}"),
-                )
-            });
-            routes.push(config.distress.route.as_ref());
-        } else if score >= threshold - config.distress.near_miss_margin {
-            decision.near_misses.push(format!(
-                "distress {score:.2} is close to threshold {threshold:.2}{why}"
-            ));
+                    config.model.distress_threshold,
+                )),
+                config.model.ambiguous_margin,
+            );
         }
     }
 
     // 3. Complexity beyond capability.
     if config.complexity.enabled {
         let c = &config.complexity;
-        let before = decision.fired.len();
         if let Some(intent) = &conversation.intent {
             if !c.capabilities.is_empty()
                 && !c
@@ -180,6 +226,7 @@ pub fn evaluate(config: &PolicyConfig, conversation: &Conversation) -> Decision 
                 decision.fired.push(Fired {
                     score: Some(confidence),
                     threshold: Some(c.min_confidence),
+                    layer: Layer::Runtime,
                     ..fired(
                         Trigger::Complexity,
                         format!(
@@ -196,24 +243,39 @@ pub fn evaluate(config: &PolicyConfig, conversation: &Conversation) -> Decision 
             }
         }
         if c.multi_party_dispute && conversation.flags.multi_party_dispute {
-            decision.fired.push(fired(
-                Trigger::Complexity,
-                "multi-party dispute flagged by the runtime".to_owned(),
-            ));
+            decision.fired.push(Fired {
+                layer: Layer::Runtime,
+                ..fired(
+                    Trigger::Complexity,
+                    "multi-party dispute flagged by the runtime".to_owned(),
+                )
+            });
         }
         if c.novel_scenario && conversation.flags.novel_scenario {
-            decision.fired.push(fired(
-                Trigger::Complexity,
-                "novel scenario flagged by the runtime".to_owned(),
-            ));
+            decision.fired.push(Fired {
+                layer: Layer::Runtime,
+                ..fired(
+                    Trigger::Complexity,
+                    "novel scenario flagged by the runtime".to_owned(),
+                )
+            });
         }
-        if decision.fired.len() > before {
-            routes.push(c.route.as_ref());
+        if !decision
+            .fired
+            .iter()
+            .any(|f| f.trigger == Trigger::Complexity)
+        {
+            learned_trigger(
+                &mut decision,
+                scored.iter(),
+                Trigger::Complexity,
+                config.model.complexity_threshold,
+                config.model.ambiguous_margin,
+            );
         }
     }
 
     // 4. Compliance: its route wins, because a licensed human is a legal need.
-    let mut compliance_route = None;
     if config.compliance.enabled {
         for rule in &config.compliance.rules {
             let mut why = None;
@@ -235,10 +297,10 @@ pub fn evaluate(config: &PolicyConfig, conversation: &Conversation) -> Decision 
             {
                 why = Some(format!("entity type '{e}'"));
             }
-            if why.is_none() {
+            if why.is_none() && layers.rules {
                 for p in &rule.phrases {
                     let phrase = normalize::words(p);
-                    let hit = customer.iter().any(|(_, clauses)| {
+                    let hit = customer.iter().any(|(_, _, clauses)| {
                         clauses
                             .iter()
                             .any(|c| c.windows(phrase.len()).any(|w| w == phrase.as_slice()))
@@ -254,8 +316,20 @@ pub fn evaluate(config: &PolicyConfig, conversation: &Conversation) -> Decision 
                     rule: Some(rule.name.clone()),
                     ..fired(Trigger::Compliance, format!("rule '{}': {why}", rule.name))
                 });
-                compliance_route.get_or_insert(&rule.route);
             }
+        }
+        if !decision
+            .fired
+            .iter()
+            .any(|f| f.trigger == Trigger::Compliance)
+        {
+            learned_trigger(
+                &mut decision,
+                scored.iter(),
+                Trigger::Compliance,
+                config.model.compliance_threshold,
+                config.model.ambiguous_margin,
+            );
         }
     }
 
@@ -279,7 +353,6 @@ pub fn evaluate(config: &PolicyConfig, conversation: &Conversation) -> Decision 
                     format!("{run} failures in a row (threshold {threshold})"),
                 )
             });
-            routes.push(config.repeated_failure.route.as_ref());
         } else if run + 1 == threshold && run > 0 {
             decision.near_misses.push(format!(
                 "one more failed attempt escalates ({run} of {threshold})"
@@ -287,18 +360,183 @@ pub fn evaluate(config: &PolicyConfig, conversation: &Conversation) -> Decision 
         }
     }
 
-    decision.fired.sort_by_key(|f| f.trigger);
-    decision.escalate = !decision.fired.is_empty();
-    if decision.escalate {
-        decision.route = compliance_route
-            .or_else(|| routes.into_iter().flatten().next())
+    decision.settle(config, &conversation.language);
+    decision
+}
+
+/// Distress by the runtime's scores and the lexicon's cues, combined across
+/// the customer's turns.
+fn rules_distress(
+    config: &PolicyConfig,
+    layers: Layers,
+    customer: &[(usize, &Turn, Vec<Vec<String>>)],
+    decision: &mut Decision,
+) {
+    let mut scores = Vec::with_capacity(customer.len());
+    let mut last_cues = Vec::new();
+    let mut runtime = false;
+    for (_, turn, clauses) in customer {
+        match turn.distress_score {
+            Some(s) if s.is_finite() => {
+                scores.push(s.clamp(0.0, 1.0));
+                runtime = true;
+            }
+            _ if layers.rules => {
+                let (s, cues) = distress::score_turn(&turn.text, clauses);
+                scores.push(s);
+                if !cues.is_empty() {
+                    last_cues = cues;
+                }
+            }
+            _ => scores.push(0.0),
+        }
+    }
+    let (score, rising) = distress::combine(&scores);
+    let threshold = config.distress.threshold;
+    let mut sources = Vec::new();
+    if runtime {
+        sources.push("runtime score".to_owned());
+    }
+    if !last_cues.is_empty() {
+        sources.push(format!("lexicon: {}", last_cues.join(", ")));
+    }
+    if rising {
+        sources.push("rising across turns".to_owned());
+    }
+    let why = if sources.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", sources.join("; "))
+    };
+    if score >= threshold {
+        decision.fired.push(Fired {
+            score: Some(score),
+            threshold: Some(threshold),
+            // The lexicon's cues make it the rules' finding; the runtime's
+            // score alone makes it the runtime's.
+            layer: if runtime && last_cues.is_empty() {
+                Layer::Runtime
+            } else {
+                Layer::Rules
+            },
+            ..fired(
+                Trigger::Distress,
+                format!("score {score:.2} ≥ threshold {threshold:.2}{why}"),
+            )
+        });
+    } else if score >= threshold - config.distress.near_miss_margin {
+        decision.near_misses.push(format!(
+            "distress {score:.2} is close to threshold {threshold:.2}{why}"
+        ));
+    }
+}
+
+/// Fires `trigger` on the first of `scored` turns at or above `threshold`
+/// (none: the model is off for it), or notes the closest as ambiguous.
+fn learned_trigger<'a>(
+    decision: &mut Decision,
+    scored: impl Iterator<Item = &'a (usize, &'a Turn, learned::Scores)>,
+    trigger: Trigger,
+    threshold: Option<f32>,
+    margin: f32,
+) {
+    let Some(threshold) = threshold else {
+        return;
+    };
+    let mut closest: Option<(usize, &Turn, f32)> = None;
+    for (index, turn, scores) in scored {
+        let score = scores.get(trigger);
+        if score >= threshold {
+            decision.fired.push(Fired {
+                score: Some(score),
+                threshold: Some(threshold),
+                layer: Layer::Model,
+                ..fired(
+                    trigger,
+                    format!("model: {}", learned::evidence(&turn.text, trigger)),
+                )
+            });
+            return;
+        }
+        if score >= threshold - margin && closest.is_none_or(|(_, _, s)| score > s) {
+            closest = Some((*index, turn, score));
+        }
+    }
+    if let Some((turn, _, score)) = closest {
+        decision.ambiguous.push(Ambiguous {
+            trigger,
+            score,
+            threshold,
+            turn,
+        });
+        decision.near_misses.push(format!(
+            "model: {} {score:.2} is close to threshold {threshold:.2}",
+            trigger.as_str()
+        ));
+    }
+}
+
+impl Decision {
+    /// Adds what a judge found on an ambiguous turn, and settles the
+    /// decision again (escalate, route, message).
+    pub fn add_judged(
+        &mut self,
+        config: &PolicyConfig,
+        language: &str,
+        trigger: Trigger,
+        reason: &str,
+    ) {
+        if self.fired.iter().any(|f| f.trigger == trigger) {
+            return;
+        }
+        let score = self.ambiguous.iter().find(|a| a.trigger == trigger);
+        self.fired.push(Fired {
+            score: score.map(|a| a.score),
+            threshold: score.map(|a| a.threshold),
+            layer: Layer::Judge,
+            ..fired(
+                trigger,
+                format!("judge: {}", normalize::mask_digits(reason)),
+            )
+        });
+        self.ambiguous.retain(|a| a.trigger != trigger);
+        self.settle(config, language);
+    }
+
+    /// Order, escalate, route and the customer's message, from what fired.
+    fn settle(&mut self, config: &PolicyConfig, language: &str) {
+        self.fired.sort_by_key(|f| f.trigger);
+        self.escalate = !self.fired.is_empty();
+        if !self.escalate {
+            return;
+        }
+        let route_of = |f: &Fired| match f.trigger {
+            Trigger::ExplicitRequest => config.explicit_request.route.as_ref(),
+            Trigger::Distress => config.distress.route.as_ref(),
+            Trigger::Complexity => config.complexity.route.as_ref(),
+            Trigger::Compliance => match &f.rule {
+                Some(name) => config
+                    .compliance
+                    .rules
+                    .iter()
+                    .find(|r| &r.name == name)
+                    .map(|r| &r.route),
+                None => config.model.compliance_route.as_ref(),
+            },
+            Trigger::RepeatedFailure => config.repeated_failure.route.as_ref(),
+        };
+        // A compliance route first: a licensed human is a legal need.
+        let compliance = self
+            .fired
+            .iter()
+            .filter(|f| f.trigger == Trigger::Compliance)
+            .find_map(route_of);
+        self.route = compliance
+            .or_else(|| self.fired.iter().find_map(route_of))
             .or(config.default_route.as_ref())
             .cloned();
-        decision.customer_message = config
-            .customer_message(&conversation.language)
-            .map(str::to_owned);
+        self.customer_message = config.customer_message(language).map(str::to_owned);
     }
-    decision
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use super::validate::{Limits, validate_evaluation};
 use crate::convert;
 use crate::domain::message::CustomerMessages;
 use crate::domain::routing::PerTenant;
-use crate::domain::{EscalationDecision, EscalationKind, FiredTrigger};
+use crate::domain::{EscalationDecision, EscalationKind, EscalationLayer, FiredTrigger};
 use crate::error::ControlError;
 use crate::policy::PolicyEngine;
 
@@ -21,13 +21,18 @@ pub(super) struct Escalation<'a> {
 }
 
 impl Escalation<'_> {
-    pub fn evaluate(
+    pub async fn evaluate(
         &self,
         tenant: &str,
         request: &EvaluateEscalationRequest,
     ) -> Result<EvaluateEscalationResponse, ControlError> {
         validate_evaluation(request, self.limits).map_err(ControlError::InvalidArgument)?;
-        let decision = self.decide(tenant, request);
+        let mut decision = self.decide(tenant, request);
+        if !decision.ambiguous.is_empty()
+            && let Some(judge) = self.policy.judge(tenant)
+        {
+            self.consult(judge, tenant, request, &mut decision).await;
+        }
         if decision.escalate {
             tracing::info!(
                 fired = ?decision.fired.iter().map(|f| f.trigger.as_str()).collect::<Vec<_>>(),
@@ -101,6 +106,97 @@ impl Escalation<'_> {
     }
 }
 
+impl Escalation<'_> {
+    /// Asks the tenant's judge about the turn the model was unsure of, and
+    /// adds what it finds. Every failure leaves the decision as the rules
+    /// and the model made it: the judge can only add a reason to escalate,
+    /// and only within its deadline.
+    async fn consult(
+        &self,
+        judge: &baton_policy_judge::Judge,
+        tenant: &str,
+        request: &EvaluateEscalationRequest,
+        decision: &mut baton_policy::Decision,
+    ) {
+        use baton_policy::Trigger;
+        use baton_policy_judge::{JudgeRequest, Labels, Speaker, Turn};
+        let unsure = |t: Trigger| {
+            decision
+                .ambiguous
+                .iter()
+                .find(|a| a.trigger == t)
+                .map(|a| a.turn)
+        };
+        let (explicit, distress) = (unsure(Trigger::ExplicitRequest), unsure(Trigger::Distress));
+        let (labels, turn) = match (explicit, distress) {
+            (Some(e), Some(d)) if e == d => (Labels::Both, e),
+            (Some(e), _) => (Labels::ExplicitRequest, e),
+            (None, Some(d)) => (Labels::Distress, d),
+            (None, None) => return,
+        };
+        // The turns as the policy saw them: the request's own, or the
+        // conversation kept turn by turn.
+        let conversation = if request.whole_conversation {
+            policy_conversation(request)
+        } else {
+            let now = std::time::Instant::now();
+            match self
+                .policy
+                .states
+                .get(tenant, &request.conversation_id, now)
+            {
+                Some(kept) => kept,
+                None => return,
+            }
+        };
+        let Some(text) = conversation.turns.get(turn).map(|t| &t.text) else {
+            return;
+        };
+        // What leaves for the judge is redacted, as for connectors.
+        let redacted = |text: &str| baton_redaction::redact(text).text;
+        let earlier = conversation.turns[..turn]
+            .iter()
+            .rev()
+            .take(baton_policy_judge::MAX_EARLIER_TURNS)
+            .rev()
+            .filter_map(|t| {
+                let speaker = match t.speaker {
+                    baton_policy::Speaker::Customer => Speaker::Customer,
+                    baton_policy::Speaker::Ai => Speaker::Ai,
+                    baton_policy::Speaker::Human => Speaker::Human,
+                    baton_policy::Speaker::System => return None,
+                };
+                Some(Turn::new(speaker, redacted(&t.text)))
+            });
+        let asked = JudgeRequest::new(&conversation.language, redacted(text), labels)
+            .with_earlier_turns(earlier);
+        match judge.judge(asked).await {
+            Ok(verdict) => {
+                let policy = self.policy.for_tenant(tenant);
+                let reason = redacted(&verdict.reason);
+                for (trigger, found, asked) in [
+                    (Trigger::ExplicitRequest, verdict.explicit_request, explicit),
+                    (Trigger::Distress, verdict.distress, distress),
+                ] {
+                    // Only what was asked about, on the turn asked about.
+                    if found && asked == Some(turn) {
+                        decision.add_judged(&policy, &conversation.language, trigger, &reason);
+                    }
+                }
+                tracing::info!(
+                    explicit_request = verdict.explicit_request,
+                    distress = verdict.distress,
+                    "judge consulted"
+                );
+            }
+            Err(error) => tracing::warn!(
+                reason = error.reason(),
+                "judge not available; the decision stays the rules' and the model's"
+            ),
+        }
+    }
+}
+
 /// The request in the policy engine's terms.
 fn policy_conversation(request: &EvaluateEscalationRequest) -> baton_policy::Conversation {
     use baton_policy::{AiOutcome as Outcome, Speaker as Who};
@@ -157,6 +253,12 @@ fn fired_trigger(fired: &baton_policy::Fired) -> FiredTrigger {
         score: fired.score.unwrap_or_default(),
         threshold: fired.threshold.unwrap_or_default(),
         count: fired.count.unwrap_or_default(),
+        layer: match fired.layer {
+            baton_policy::Layer::Rules => EscalationLayer::Rules,
+            baton_policy::Layer::Runtime => EscalationLayer::Runtime,
+            baton_policy::Layer::Model => EscalationLayer::Model,
+            baton_policy::Layer::Judge => EscalationLayer::Judge,
+        },
     }
 }
 
@@ -204,12 +306,20 @@ mod tests {
             tenant: &str,
             request: EvaluateEscalationRequest,
         ) -> baton_proto::handoff::v1::EscalationDecision {
-            self.escalation()
-                .evaluate(tenant, &request)
+            block_on(self.escalation().evaluate(tenant, &request))
                 .expect("valid request")
                 .decision
                 .expect("decision")
         }
+    }
+
+    /// The evaluation awaits only a judge, and these policies have none.
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(future)
     }
 
     fn not_understood(conversation_id: &str) -> EvaluateEscalationRequest {
@@ -326,14 +436,119 @@ mod tests {
     #[test]
     fn a_bad_request_names_its_fields() {
         let parts = Parts::new();
-        let error = parts
-            .escalation()
-            .evaluate("acme", &not_understood(""))
+        let error = block_on(parts.escalation().evaluate("acme", &not_understood("")))
             .expect_err("no conversation id");
         let ControlError::InvalidArgument(violations) = error else {
             panic!("not an invalid argument: {error:?}");
         };
         let fields: Vec<_> = violations.iter().map(|v| v.field.as_str()).collect();
         assert_eq!(fields, ["conversation_id"]);
+    }
+
+    /// A policy whose model is unsure of every customer turn (its threshold
+    /// at 1, everything within the margin), judged by a local endpoint that
+    /// checks the chat-completions contract.
+    async fn judged(
+        behaviour: baton_policy_judge::fake_endpoint::Behaviour,
+    ) -> (Parts, baton_policy_judge::fake_endpoint::FakeOpenAi) {
+        let endpoint =
+            baton_policy_judge::fake_endpoint::FakeOpenAi::start(behaviour, Some("sk-test")).await;
+        let mut judge = baton_policy_judge::JudgeConfig::new(endpoint.base_url(), "judge-model");
+        judge.api_key = Some(baton_policy_judge::ApiKey::new("sk-test"));
+        let mut acme = baton_policy::PolicyConfig::default();
+        acme.model.explicit_request_threshold = Some(1.0);
+        acme.model.distress_threshold = Some(1.0);
+        acme.model.ambiguous_margin = 1.0;
+        acme.explicit_request.route = Some("humans".into());
+        let settings = PolicySettings {
+            tenants: BTreeMap::from([("acme".to_owned(), acme)]),
+            judges: BTreeMap::from([("acme".to_owned(), judge)]),
+            ..Default::default()
+        };
+        (Parts::with(settings), endpoint)
+    }
+
+    /// The AI offers a person (the fake judge's cue, "speak to a person",
+    /// is in the AI's turn) and the customer answers with words no rule
+    /// reads as a request.
+    fn customer_accepts(conversation_id: &str, answer: &str) -> EvaluateEscalationRequest {
+        let turn = |speaker: Speaker, text: &str| EvaluatedTurn {
+            speaker: speaker as i32,
+            text: text.into(),
+            ..Default::default()
+        };
+        EvaluateEscalationRequest {
+            conversation_id: conversation_id.into(),
+            language: "en".into(),
+            turns: vec![
+                turn(
+                    Speaker::Ai,
+                    "I can look into it, or you can speak to a person.",
+                ),
+                turn(Speaker::Customer, answer),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_judge_adds_what_it_finds_on_an_unsure_turn_with_the_text_redacted() {
+        use baton_policy_judge::fake_endpoint::Behaviour;
+        let (parts, endpoint) = judged(Behaviour::Decide).await;
+        let said = "yes, that one please. my card is 4111 1111 1111 1111";
+        let decision = parts
+            .escalation()
+            .evaluate("acme", &customer_accepts("call-j1", said))
+            .await
+            .expect("valid")
+            .decision
+            .expect("decision");
+        assert!(decision.escalate);
+        assert_eq!(kinds(&decision), [EscalationKind::ExplicitRequest]);
+        assert_eq!(
+            decision.fired[0].layer(),
+            baton_proto::handoff::v1::EscalationLayer::Judge
+        );
+        assert!(decision.fired[0].evidence.starts_with("judge: "));
+        assert_eq!(decision.suggested_route, "humans");
+        // What left for the judge met the contract and held no card number.
+        let bodies = endpoint.bodies();
+        assert_eq!(bodies.len(), 1, "{:?}", endpoint.rejections());
+        let sent = bodies[0].to_string();
+        assert!(!sent.contains("4111"), "{sent}");
+        assert!(sent.contains("that one please"));
+        // A tenant without a judge: the same unsure turn stays unescalated.
+        let other = parts
+            .escalation()
+            .evaluate(
+                "globex",
+                &customer_accepts("call-j2", "yes, that one please"),
+            )
+            .await
+            .expect("valid");
+        assert_eq!(endpoint.requests(), 1, "globex has no judge");
+        assert!(other.decision.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_failing_judge_leaves_the_decision_as_it_was() {
+        use baton_policy_judge::fake_endpoint::Behaviour;
+        for behaviour in [
+            Behaviour::Status(500),
+            Behaviour::Body("not json".into()),
+            Behaviour::Sleep(std::time::Duration::from_secs(3)),
+        ] {
+            let (parts, endpoint) = judged(behaviour.clone()).await;
+            let decision = parts
+                .escalation()
+                .evaluate("acme", &customer_accepts("call-j3", "yes, that one please"))
+                .await
+                .expect("valid")
+                .decision
+                .expect("decision");
+            assert!(!decision.escalate, "{behaviour:?}");
+            assert!(decision.fired.is_empty());
+            assert_eq!(endpoint.requests(), 1, "{behaviour:?}");
+        }
     }
 }

@@ -145,7 +145,10 @@ impl HandoffService for HandoffApi {
         request: Request<EvaluateEscalationRequest>,
     ) -> Result<Response<EvaluateEscalationResponse>, Status> {
         let tenant = tenant_of(&request)?;
-        let decision = self.escalation().evaluate(&tenant, request.get_ref())?;
+        let decision = self
+            .escalation()
+            .evaluate(&tenant, request.get_ref())
+            .await?;
         Ok(Response::new(decision))
     }
 

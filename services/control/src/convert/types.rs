@@ -18,7 +18,8 @@ use baton_proto::types::v1 as pb;
 
 use crate::domain::{
     ConcreteTarget, ContextCapability, ContextMechanism, ContextReference, EscalationDecision,
-    EscalationKind, FailureReason, FiredTrigger, RequestedTarget, TargetKind, TransferMode,
+    EscalationKind, EscalationLayer, FailureReason, FiredTrigger, RequestedTarget, TargetKind,
+    TransferMode,
 };
 
 pub fn target(target: &ConcreteTarget) -> pb::Target {
@@ -161,6 +162,32 @@ pub fn escalation_kind(kind: EscalationKind) -> i32 {
     }
 }
 
+fn escalation_layer(layer: EscalationLayer) -> i32 {
+    use EscalationLayer as L;
+    use api::EscalationLayer as P;
+    match layer {
+        L::Unspecified => P::Unspecified as i32,
+        L::Rules => P::Rules as i32,
+        L::Runtime => P::Runtime as i32,
+        L::Model => P::Model as i32,
+        L::Judge => P::Judge as i32,
+        L::Unknown(number) => number,
+    }
+}
+
+fn escalation_layer_from(number: i32) -> EscalationLayer {
+    use EscalationLayer as L;
+    use api::EscalationLayer as P;
+    match P::try_from(number) {
+        Ok(P::Unspecified) => L::Unspecified,
+        Ok(P::Rules) => L::Rules,
+        Ok(P::Runtime) => L::Runtime,
+        Ok(P::Model) => L::Model,
+        Ok(P::Judge) => L::Judge,
+        Err(_) => L::Unknown(number),
+    }
+}
+
 pub fn escalation_kind_from(number: i32) -> EscalationKind {
     use EscalationKind as K;
     match pb::EscalationKind::try_from(number) {
@@ -187,6 +214,7 @@ pub fn decision(decision: &EscalationDecision) -> api::EscalationDecision {
                 score: fired.score,
                 threshold: fired.threshold,
                 count: fired.count,
+                layer: escalation_layer(fired.layer),
             })
             .collect(),
         suggested_route: decision.suggested_route.clone(),
@@ -207,6 +235,7 @@ pub fn decision_from(decision: api::EscalationDecision) -> EscalationDecision {
                 score: fired.score,
                 threshold: fired.threshold,
                 count: fired.count,
+                layer: escalation_layer_from(fired.layer),
             })
             .collect(),
         suggested_route: decision.suggested_route,
@@ -269,6 +298,7 @@ mod tests {
     fn a_decision_round_trips_with_kinds_of_a_newer_contract() {
         for number in 0..=7 {
             assert_eq!(escalation_kind(escalation_kind_from(number)), number);
+            assert_eq!(escalation_layer(escalation_layer_from(number)), number);
         }
         let wire = api::EscalationDecision {
             escalate: true,
@@ -278,6 +308,7 @@ mod tests {
                 score: 0.5,
                 threshold: 0.4,
                 count: 2,
+                layer: 9,
             }],
             suggested_route: "billing".into(),
             customer_message: "One moment".into(),

@@ -40,4 +40,19 @@ pub struct FiredTrigger {
     pub threshold: f32,
     /// For repeated failures.
     pub count: u32,
+    pub layer: EscalationLayer,
+}
+
+/// Which part of the policy found a trigger.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EscalationLayer {
+    /// Not reported: a caller's own decision, or one made before layers.
+    #[default]
+    Unspecified,
+    Rules,
+    Runtime,
+    Model,
+    Judge,
+    /// A layer of a newer contract, by its number, kept as given.
+    Unknown(i32),
 }

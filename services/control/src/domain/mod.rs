@@ -21,7 +21,7 @@ pub mod validate;
 pub use context::{
     ContextCapability, ContextMechanism, ContextReference, EncodedContext, EncodedConversation,
 };
-pub use decision::{EscalationDecision, EscalationKind, FiredTrigger};
+pub use decision::{EscalationDecision, EscalationKind, EscalationLayer, FiredTrigger};
 pub use model::*;
 pub use state::{EventKind, HandoffState, IllegalTransition};
 pub use target::{ConcreteTarget, PlannedTarget, RequestedTarget, TargetKind, TransferMode};

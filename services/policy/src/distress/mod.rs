@@ -103,6 +103,35 @@ mod tests {
     }
 
     #[test]
+    fn italian_dutch_and_russian_cues() {
+        for text in [
+            "sono incazzato nero, che schifo",
+            "Siete dei ladri, è una vergogna!",
+            "non ne posso più, sono disperata",
+            "ik ben woedend, dit is schandalig",
+            "godverdomme, ik ben er klaar mee",
+            "ik ben radeloos en ik ben het zat",
+            "Я в бешенстве, вы издеваетесь?!",
+            "Меня трясёт от злости, позор вашей компании",
+            "с меня хватит, жулики",
+        ] {
+            assert!(score_text(text).0 >= 0.7, "{text}: {:?}", score_text(text));
+        }
+        for text in [
+            "non sono arrabbiato, volevo solo sapere il saldo",
+            "grazie mille, tutto risolto",
+            "ik ben niet boos, alleen benieuwd",
+            "dank je, het werkt weer",
+            "Спасибо, всё заработало",
+            "я не злой, просто спрашиваю",
+        ] {
+            assert!(score_text(text).0 < 0.3, "{text}: {:?}", score_text(text));
+        }
+        // "трясёт" is folded to the "трясет" of the lexicon.
+        assert!(score_text("меня трясёт").1.contains(&"трясет".to_owned()));
+    }
+
+    #[test]
     fn trend_raises_the_score() {
         let (flat, rising_flat) = combine(&[0.5, 0.5, 0.5]);
         let (up, rising) = combine(&[0.2, 0.35, 0.5]);

@@ -26,11 +26,12 @@ pub(super) fn noun_at(tokens: &[String], k: usize) -> Option<Noun> {
     let before = k.checked_sub(1).map(|p| tokens[p].as_str());
     let after = tokens.get(k + 1).map(String::as_str);
     // The team of humans by its name: "customer service", "service client",
-    // "atención al cliente".
+    // "atención al cliente", "servizio clienti".
     let team = match w {
         "service" | "care" | "support" => {
             before == Some("customer") || matches!(after, Some("client" | "clients" | "clientele"))
         }
+        "servizio" => after == Some("clienti"),
         "atencion" => after == Some("al") && tokens.get(k + 2).is_some_and(|t| t == "cliente"),
         "atendimento" => true,
         _ => false,

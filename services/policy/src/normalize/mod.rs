@@ -14,7 +14,8 @@ pub(crate) use quotes::{own_clauses, own_spanned_clauses};
 pub(crate) use span::{mask_digits, original_span};
 
 /// Pushes `c` lower-cased and accent-folded to ASCII when it is a Latin-1
-/// letter; other characters are pushed lower-cased and unchanged.
+/// letter (and Cyrillic `ё` to `е`); other characters are pushed lower-cased
+/// and unchanged.
 pub(crate) fn push_folded(c: char, out: &mut String) {
     for l in c.to_lowercase() {
         let folded = match l {
@@ -31,6 +32,9 @@ pub(crate) fn push_folded(c: char, out: &mut String) {
             'þ' => "th",
             'ß' => "ss",
             'œ' => "oe",
+            // Russian typists mostly write "е" for "ё"; folding it lets one
+            // spelling in data/ru.toml match both.
+            'ё' => "е",
             other => {
                 out.push(other);
                 continue;
@@ -120,6 +124,12 @@ fn push_word(word: &mut Vec<(char, Origin)>, out: &mut Vec<Token>) {
         out.push((text, origin_of(word)));
     }
     word.clear();
+}
+
+/// Clauses of all of `text`, quoted words included: what
+/// [`own_clauses`](quotes::own_clauses) leaves out is the difference.
+pub(crate) fn all_clauses(text: &str) -> Vec<Vec<String>> {
+    clauses_of(&fold(text))
 }
 
 /// Folded words of `text`, ignoring punctuation and quotes.

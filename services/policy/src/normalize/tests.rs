@@ -5,6 +5,8 @@ use super::*;
 #[test]
 fn folds_latin1_accents_and_case() {
     assert_eq!(fold("ÀÉÎÕÜ çÑ ß œ Ærø"), "aeiou cn ss oe aero");
+    // Cyrillic is lower-cased, and "ё" is written "е" as most typists do.
+    assert_eq!(fold("ОПЕРАТОР Трясёт ЁЖ"), "оператор трясет еж");
     assert_eq!(
         fold("Não, MÖCHTE, représentant"),
         "nao, mochte, representant"

@@ -6,8 +6,23 @@ use crate::*;
 mod config;
 mod distress;
 mod explicit;
+mod layers;
 mod rules;
 mod state;
+
+/// The rules alone: these tests pin what the rules decide. The learned
+/// layer and the two together are tested in `layers.rs`, the model itself
+/// in `baton-policy-model`, both on the corpus in `tests/evaluation.rs`.
+fn evaluate(config: &PolicyConfig, conversation: &Conversation) -> Decision {
+    crate::evaluate_with(
+        config,
+        conversation,
+        Layers {
+            rules: true,
+            model: false,
+        },
+    )
+}
 
 fn convo(texts: &[&str]) -> Conversation {
     Conversation {
