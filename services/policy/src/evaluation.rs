@@ -186,24 +186,6 @@ impl Report {
             .unwrap_or_default()
     }
 
-    pub fn table(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "{} cases", self.cases);
-        let _ = writeln!(
-            out,
-            "{:<18} {:>5} {:>5} {:>5} {:>5} {:>9} {:>7}",
-            "trigger", "pos", "tp", "fp", "fn", "precision", "recall"
-        );
-        for (t, c) in &self.per_trigger {
-            row(&mut out, t.as_str(), c);
-        }
-        let _ = writeln!(out, "\nexplicit_request by language");
-        for (lang, c) in self.language_counts(Trigger::ExplicitRequest) {
-            row(&mut out, lang, c);
-        }
-        out
-    }
-
     /// Precision and recall with 95% Wilson intervals, per trigger that has
     /// a positive or a false alarm in the set, overall and per language.
     pub fn interval_table(&self) -> String {
@@ -250,21 +232,6 @@ fn interval_row(out: &mut String, label: &str, c: &Counts) {
         c.recall() * 100.0,
         rlo * 100.0,
         rhi * 100.0
-    );
-}
-
-/// One line of the table: positives, the counts, precision and recall.
-fn row(out: &mut String, label: &str, c: &Counts) {
-    let _ = writeln!(
-        out,
-        "{:<18} {:>5} {:>5} {:>5} {:>5} {:>8.1}% {:>6.1}%",
-        label,
-        c.true_positives + c.false_negatives,
-        c.true_positives,
-        c.false_positives,
-        c.false_negatives,
-        c.precision() * 100.0,
-        c.recall() * 100.0
     );
 }
 

@@ -28,6 +28,8 @@ pub use conversation::{AiOutcome, Conversation, Intent, RuntimeFlags, Speaker, T
 pub use decision::{Ambiguous, Decision, Fired, Layer, Trigger};
 pub use state::{ConversationStates, StateLimits, TurnUpdate};
 
+use std::cell::OnceCell;
+
 use config::pattern_matches;
 
 fn fired(trigger: Trigger, evidence: String) -> Fired {
@@ -92,13 +94,19 @@ pub fn evaluate_with(
         .filter(|(_, t)| t.speaker == Speaker::Customer)
         .map(|(i, t)| (since + i, t, normalize::own_clauses(&t.text)))
         .collect();
-    // The model's probabilities for the newest customer turns, newest first.
-    let scored: Vec<(usize, &Turn, learned::Scores)> = if layers.model && config.model.enabled {
+    // The newest customer turns the model may read, newest first; each is
+    // scored only when a trigger asks (distress reads the newest alone, and
+    // none is read when the rules already found everything).
+    let scored: Vec<Scored> = if layers.model && config.model.enabled {
         customer
             .iter()
             .rev()
             .take(MODEL_TURNS)
-            .map(|(i, turn, _)| (*i, *turn, learned::score(&turn.text)))
+            .map(|(index, turn, _)| Scored {
+                index: *index,
+                turn,
+                scores: OnceCell::new(),
+            })
             .collect()
     } else {
         Vec::new()
@@ -134,6 +142,9 @@ pub fn evaluate_with(
                     // A request only inside someone else's quoted words
                     // ("my friend said 'talk to an agent'") is theirs: the
                     // model, which reads the whole text, must not take it.
+                    if scored.is_empty() || !normalize::may_quote(&turn.text) {
+                        return None;
+                    }
                     let all = normalize::all_clauses(&turn.text);
                     if all != *clauses
                         && explicit::locate_or_refusal(&all, &extra) != explicit::Located::Nothing
@@ -166,7 +177,7 @@ pub fn evaluate_with(
         Some(hit) => decision.fired.push(hit),
         None => {
             // Turns the rules saw refuse a human are the customer's word.
-            let open = scored.iter().filter(|(i, _, _)| !refused.contains(i));
+            let open = scored.iter().filter(|s| !refused.contains(&s.index));
             learned_trigger(
                 &mut decision,
                 open,
@@ -431,11 +442,27 @@ fn rules_distress(
     }
 }
 
+/// A customer turn the model may read, scored on first use.
+struct Scored<'a> {
+    /// Index in the conversation's turns.
+    index: usize,
+    turn: &'a Turn,
+    scores: OnceCell<learned::Scores>,
+}
+
+impl Scored<'_> {
+    fn get(&self, trigger: Trigger) -> f32 {
+        self.scores
+            .get_or_init(|| learned::score(&self.turn.text))
+            .get(trigger)
+    }
+}
+
 /// Fires `trigger` on the first of `scored` turns at or above `threshold`
 /// (none: the model is off for it), or notes the closest as ambiguous.
 fn learned_trigger<'a>(
     decision: &mut Decision,
-    scored: impl Iterator<Item = &'a (usize, &'a Turn, learned::Scores)>,
+    scored: impl Iterator<Item = &'a Scored<'a>>,
     trigger: Trigger,
     threshold: Option<f32>,
     margin: f32,
@@ -443,9 +470,9 @@ fn learned_trigger<'a>(
     let Some(threshold) = threshold else {
         return;
     };
-    let mut closest: Option<(usize, &Turn, f32)> = None;
-    for (index, turn, scores) in scored {
-        let score = scores.get(trigger);
+    let mut closest: Option<(usize, f32)> = None;
+    for turn in scored {
+        let score = turn.get(trigger);
         if score >= threshold {
             decision.fired.push(Fired {
                 score: Some(score),
@@ -453,16 +480,16 @@ fn learned_trigger<'a>(
                 layer: Layer::Model,
                 ..fired(
                     trigger,
-                    format!("model: {}", learned::evidence(&turn.text, trigger)),
+                    format!("model: {}", learned::evidence(&turn.turn.text, trigger)),
                 )
             });
             return;
         }
-        if score >= threshold - margin && closest.is_none_or(|(_, _, s)| score > s) {
-            closest = Some((*index, turn, score));
+        if score >= threshold - margin && closest.is_none_or(|(_, s)| score > s) {
+            closest = Some((turn.index, score));
         }
     }
-    if let Some((turn, _, score)) = closest {
+    if let Some((turn, score)) = closest {
         decision.ambiguous.push(Ambiguous {
             trigger,
             score,

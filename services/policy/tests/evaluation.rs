@@ -17,7 +17,7 @@ fn report(set: &str) -> evaluation::Report {
         "the set needs at least 300 cases"
     );
     let report = evaluation::run(&config, &cases);
-    println!("{set}\n{}", report.table());
+    println!("{set}\n{}", report.interval_table());
     for m in &report.misses {
         println!("{m}");
     }

@@ -126,6 +126,14 @@ fn push_word(word: &mut Vec<(char, Origin)>, out: &mut Vec<Token>) {
     word.clear();
 }
 
+/// Whether `text` has a quotation mark (or an apostrophe, which may be
+/// one): only then can [`own_clauses`](quotes::own_clauses) have left
+/// words out.
+pub(crate) fn may_quote(text: &str) -> bool {
+    text.chars()
+        .any(|c| is_double_quote(c) || is_single_quote(c))
+}
+
 /// Clauses of all of `text`, quoted words included: what
 /// [`own_clauses`](quotes::own_clauses) leaves out is the difference.
 pub(crate) fn all_clauses(text: &str) -> Vec<Vec<String>> {
